@@ -1,0 +1,34 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="v23py",
+    version="0.1.0",
+    description="Vanadium, rebuilt in Python on Twisted, wire-compatible with Go Vanadium",
+    python_requires=">=3.10",
+    packages=find_packages(include=["v23py", "v23py.*", "syncbased", "syncbased.*",
+                                    "fortune", "fortune.*", "ifc", "ifc.*"]),
+    package_data={"": ["*.vdl", "*.config"]},
+    include_package_data=True,
+    install_requires=[
+        "twisted>=22.10",
+        "pynacl>=1.5",
+        "construct>=2.10",
+        "cryptography>=41",
+    ],
+    extras_require={
+        "test": ["hypothesis>=6"],
+    },
+    entry_points={
+        "console_scripts": [
+            "vdl = v23py.cmd.vdl:main",
+            "principal = v23py.cmd.principal:main",
+            "vrpc = v23py.cmd.vrpc:main",
+            "namespace = v23py.cmd.namespace:main",
+            "mounttable = v23py.cmd.mounttable:main",
+            "mounttabled = v23py.cmd.mounttabled:main",
+            "syncbased = syncbased.main:main",
+            "fortune-server = fortune.server:main",
+            "fortune-client = fortune.client:main",
+        ],
+    },
+)
