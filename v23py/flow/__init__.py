@@ -1,0 +1,85 @@
+"""v23py.flow: Vanadium's connection ("flow") layer, wire-compatible with Go v0.2.0 (RPC version 14).
+
+Layout
+------
+* ``v23py.flow.message``  sans-IO codecs: 3-byte inverted-length framing, varuint, every control
+  message (Setup, TearDown, EnterLameDuck, AckLameDuck, Auth, OpenFlow, Release, Data,
+  HealthCheckRequest/Response, proxy messages) with Go's exact byte layout.
+* ``v23py.flow.crypto``   NaCl box (X25519 + crypto_box_beforenm + XSalsa20-Poly1305) with Go's
+  per-direction nonce scheme, and the channel-binding bytes.
+* ``v23py.flow.conn``     ``Conn``: the sans-IO connection state machine (dialer or acceptor role):
+  ``conn.receive_data(bytes) -> [events]``, ``conn.data_to_send() -> bytes``, timers via
+  ``conn.next_timeout()/handle_timeout(now)``.  Setup, version negotiation, encryption, Auth with the
+  blessings flow (flow id 1), OpenFlow/Data/Release with Go's flow-control accounting, health
+  checks, lame duck, teardown, many multiplexed flows on one connection.
+* ``v23py.flow.manager``  the Twisted adapter: ``FlowManager``, ``ManagedConn``, ``Flow``.
+
+Public API for the RPC layer (import from ``v23py.flow``)
+---------------------------------------------------------
+::
+
+    from v23py.flow import FlowManager, Flow, ManagedConn, Identity
+
+    ident = Identity(principal)          # what the conn signs with / presents (see below)
+    mgr = FlowManager(ident, reactor=None, routing_id=None)   # routing_id: 16 bytes, random if None
+
+    # --- server side ---
+    mgr.set_flow_handler(handler)        # handler(flow: Flow) for every flow a peer opens (on
+                                         # accepted AND dialed conns; bidirectional RPC).  May be
+                                         # a plain function; exceptions are logged.
+    port = await mgr.listen("127.0.0.1:0", protocol="tcp", blessing_names=["alice"])
+    port.endpoint      # v23py.naming endpoint of this listener (carries routing id + blessing names)
+    port.port          # the Twisted IListeningPort
+    mgr.endpoints()    # list of endpoints of all listeners
+    await port.stop()  # stop accepting
+
+    # --- client side ---
+    conn = await mgr.dial(endpoint, authorize=None, timeout=60.0)
+        # endpoint: a v23py.naming endpoint object or its string ("@6@tcp@host:port@@rid@s@names@@")
+        #           or "host:port".  Conns are cached per (address, routing id) and reused;
+        #           a dead/lame-duck conn is replaced.  Fails with a VError (Timeout, NoServers,
+        #           NotTrusted, BadProtocol, ...) -- never hangs past `timeout`.
+        # authorize: optional callable(conn) -> None, raising VError(NotTrusted) to refuse the
+        #           server (called after the server's Auth was verified, before our Auth is sent).
+    conn.remote_blessings      # the peer's WireBlessings (the value decoded from the blessings flow)
+    conn.remote_public_key     # DER bytes of the peer's public key (bound to the channel)
+    conn.remote_endpoint / conn.local_endpoint     # naming endpoints (remote RID filled in)
+    conn.version               # negotiated RPC version (14)
+    conn.closed                # Deferred fired with the close reason (a VError or None) when closed
+
+    flow = conn.open_flow(side_channel=False, blessings=None)
+        # Synchronous; returns a Flow.  Nothing goes on the wire until the first write (OpenFlow).
+        # blessings: WireBlessings to present for this flow (defaults to the identity's blessings).
+
+    # --- Flow (both dialed and accepted flows) ---
+    flow.id, flow.conn, flow.dialed (bool), flow.side_channel (bool)
+    flow.remote_blessings      # per-flow blessings of the peer (for accepted flows: from OpenFlow)
+    flow.local_blessings
+    flow.write(data)           # bytes-like; queues immediately (never blocks); split into MTU-sized
+                               # OpenFlow/Data messages as flow-control tokens allow.  Returns a
+                               # Deferred that fires when all bytes went to the transport (use it for
+                               # backpressure when streaming; ignoring it is fine).  Raises VError if
+                               # the flow is closed.
+    flow.close(data=b"")       # optional final data + CloseFlag; idempotent.  Returns a Deferred.
+    # receiving -- pick ONE style per flow:
+    flow.set_receiver(on_data, on_close=None)
+        # push: on_data(bytes) for every chunk (buffered chunks are delivered immediately);
+        #       on_close(reason) once: reason None for a clean remote close, else a VError.
+    d = flow.read()            # pull: Deferred[bytes]; b"" at EOF (remote close); errbacks VError
+                               # if the conn died.
+    flow.closed                # Deferred fired (with None or VError) when the flow is closed either way
+    # Flow-control "release" credits are returned to the peer automatically when data is delivered
+    # to on_data / read(), so a flow that is never read back-pressures the peer (never overflows it).
+
+    await mgr.stop()           # lame duck + TearDown on every conn, stop listeners
+
+Identity (what the flow layer needs from security)
+--------------------------------------------------
+``Identity(principal, blessings=None)`` adapts a ``v23py.security`` principal.  The flow layer only
+uses: ``identity.blessings`` (a ``security.WireBlessings`` value, VOM-encodable; the default blessings,
+or a nameless blessing for a pure client), ``identity.public_key_der``, ``identity.sign(message) ->
+security.Signature`` (purpose "S1") and ``verify(public_key_der, message, signature) -> bool``.
+
+Errors: all failures are ``v23py.verror.VError`` with Go ids (flow message errors use
+``v.io/v23/flow/message.InvalidMsg`` etc., conn errors ``v.io/x/ref/runtime/internal/flow/conn.*``).
+"""
