@@ -1,0 +1,90 @@
+"""v23py.security: keys, signatures, blessings, caveats and principals.
+
+Wire-compatible with Go Vanadium v0.2.0 (``v.io/v23/security``). Public names
+live here; the implementation is in private modules (``_keys``, ``_wiretypes``,
+``_blessings``, ``_caveats``, ``_principal``, ``_call``, ``_credentials`` ...).
+
+API used by the flow / RPC layers
+=================================
+
+Keys and signatures::
+
+    from v23py import security
+    pk = security.public_key_from_der(der)   # PublicKey (ECDSA P-256/384/521, Ed25519, RSA)
+    pk.der                                   # DER PKIX SubjectPublicKeyInfo bytes
+    pk.hash_name                             # "SHA256" / "SHA384" / "SHA512"
+    str(pk)                                  # Go's PublicKey.String(): md5 hex "xx:xx:..."
+    pk.verify(signature, message) -> bool    # signature: security.Signature (wire struct)
+    signer = security.new_ecdsa_signer()     # or new_ed25519_signer(), new_rsa_signer()
+    signer.sign(purpose: bytes, message: bytes) -> Signature
+    signer.public_key
+
+``security.Signature`` is the VDL wire struct ``v.io/v23/security.Signature``
+with attributes ``Purpose Hash R S Ed25519 Rsa`` (bytes / str).
+``security.verify_signature(sig, public_key, message) -> bool`` is the same
+as ``public_key.verify(sig, message)``.
+
+Principals::
+
+    p = security.random_principal()                  # in-memory, fresh ECDSA P-256 key
+    p = security.random_principal("ed25519")
+    p = security.load_principal(dir, passphrase=None) # Go credentials directory (read/write)
+    p = security.create_principal(dir, passphrase=None, key_type="ecdsa256")
+    p.public_key                    # PublicKey
+    p.sign(message) -> Signature    # purpose "S1" (Go Principal.Sign). The flow handshake signs
+                                    # b"AuthDial\\x00" + binding / b"AuthAcpt\\x00" + binding with it.
+    p.signer                        # the raw Signer (sign(purpose, message))
+    p.bless_self(name, *caveats) -> Blessings
+    p.bless(public_key, with_blessings, extension, caveat, *additional) -> Blessings
+    p.blessing_store                # BlessingStore
+    p.roots                         # BlessingRoots
+    p.add_to_roots(blessings)       # recognize the roots of blessings
+
+    store = p.blessing_store
+    store.default() -> Blessings    ; store.set_default(b)
+    store.for_peer(*peer_names) -> Blessings   (union of matching entries; zero if none)
+    store.set(blessings, pattern) -> previous  ; store.peer_blessings() -> {pattern: Blessings}
+    store.debug_string()
+    roots = p.roots
+    roots.add(root_der, pattern)    ; roots.recognized(root_der, name) (raises VError if not)
+    roots.dump() -> {BlessingPattern: [PublicKey]}; roots.debug_string()
+
+Blessings::
+
+    b = security.blessings_from_wire(wire)  # validates all chains, raises VError
+    b.to_wire() -> WireBlessings            # VDL struct, VOM-encodable
+    b.public_key ; b.chains ; b.unique_id ; b.is_zero() ; str(b) (names joined by ",")
+    b.expiry() -> datetime | None
+    security.nameless_blessing(public_key)  # for pure clients in the handshake
+    security.union_of_blessings(*bs)
+    security.encode_blessings(b) -> base64url(VOM(WireBlessings)) (principal tool format)
+    security.decode_blessings(text) -> Blessings
+
+Names and authorization for a call::
+
+    call = security.Call(local_principal=p, local_blessings=..., remote_blessings=...,
+                         method="Echo", method_tags=[...], suffix="", timestamp=None,
+                         local_endpoint=None, remote_endpoint=None,
+                         local_discharges={}, remote_discharges={})
+    names, rejected = security.remote_blessing_names(call)  # validated, recognized names
+    security.local_blessing_names(call)
+    security.blessing_names(principal, blessings)         # recognized names, no caveat check
+    security.signing_blessing_names(principal, blessings) # for signing (no expiry etc. needed)
+    security.default_authorizer().authorize(call)   # raises VError(NoAccess) on failure
+    security.allow_everyone(); security.endpoint_authorizer(); security.public_key_authorizer(pk)
+    security.BlessingPattern("alice:friend").matched_by(*names)
+    security.split_pattern_name("__(a:b)/rest") -> (pattern, rest)
+
+Authorizers have ``authorize(call)`` that returns None or raises a VError;
+``access.permissions_authorizer(perms, tag_type)`` builds one from Permissions.
+
+Caveats::
+
+    security.new_expiry_caveat(datetime), new_method_caveat("M", ...),
+    security.unconstrained_use(), new_const_caveat(bool), new_not_before_caveat(dt),
+    security.new_caveat(descriptor, param), caveat.validate(call)
+
+Third-party caveats are decoded and carried; there is no discharger service
+yet, so chains carrying them are rejected at validation unless a matching
+discharge is supplied in the call's discharges (the Go default behaviour).
+"""
