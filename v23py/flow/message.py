@@ -1,0 +1,616 @@
+"""Sans-IO codecs for Vanadium flow messages (Go ``v.io/v23/flow/message`` layout, RPC version 14).
+
+Framing: every message travels as ``3-byte big-endian (0xFFFFFF - len(body))`` + body.
+Integers in control messages are "varuints": ``v <= 0x7F`` is one byte, otherwise a byte
+``0xFF - (n-1)`` followed by ``n`` big-endian bytes (n = minimal length, 1..8).
+
+Everything here works on ``bytes``/``memoryview`` with ``int.from_bytes``/``int.to_bytes``
+(no per-byte Python loops).  Decoders never allocate more than the input size and raise
+``VError`` (ids ``v.io/v23/flow/message.*``) on malformed input.
+"""
+from __future__ import annotations
+
+import struct
+
+from . import errors
+
+# Message type bytes (counting down from 0x7F).
+INVALID = 0x7F
+SETUP = 0x7E
+TEAR_DOWN = 0x7D
+ENTER_LAME_DUCK = 0x7C
+ACK_LAME_DUCK = 0x7B
+AUTH = 0x7A
+OPEN_FLOW = 0x79
+RELEASE = 0x78
+DATA = 0x77
+MULTI_PROXY = 0x76
+PROXY_SERVER = 0x75
+PROXY_RESPONSE = 0x74
+HEALTH_CHECK_REQUEST = 0x73
+HEALTH_CHECK_RESPONSE = 0x72
+PROXY_ERROR_RESPONSE = 0x71
+AUTH_ED25519 = 0x70
+AUTH_RSA = 0x6F
+
+# Setup option ids.
+OPT_NACL_PUBLIC_KEY = 1
+OPT_REMOTE_ENDPOINT = 2
+OPT_LOCAL_ENDPOINT = 3
+OPT_MTU = 4
+OPT_SHARED_TOKENS = 5
+
+# Flags of Data / OpenFlow.
+CLOSE_FLAG = 0x1
+DISABLE_ENCRYPTION_FLAG = 0x2
+SIDE_CHANNEL_FLAG = 0x4
+
+MAX_FRAME = 0xFFFFFF
+FRAME_HEADER = 3
+
+_PACK_Q = struct.Struct(">Q").pack
+_BYTE = [bytes((i,)) for i in range(256)]
+
+
+# --------------------------------------------------------------------------- varuint
+
+def varuint(v: int) -> bytes:
+    """Encode ``v`` (0 <= v < 2**64) as a Vanadium varuint."""
+    if v <= 0x7F:
+        if v < 0:
+            raise ValueError("varuint of a negative number")
+        return _BYTE[v]
+    n = (v.bit_length() + 7) >> 3
+    if n > 8:
+        raise ValueError("varuint out of range")
+    return _BYTE[0x100 - n] + _PACK_Q(v)[8 - n:]
+
+
+def varuint_size(v: int) -> int:
+    if v <= 0x7F:
+        return 1
+    return 1 + ((v.bit_length() + 7) >> 3)
+
+
+def read_varuint(data, pos: int):
+    """Decode a varuint from ``data[pos:]``; returns ``(value, new_pos)`` or ``None`` if invalid/short."""
+    if pos >= len(data):
+        return None
+    b = data[pos]
+    if b <= 0x7F:
+        return b, pos + 1
+    n = 0x100 - b
+    if n > 8:
+        return None
+    end = pos + 1 + n
+    if end > len(data):
+        return None
+    return int.from_bytes(data[pos + 1:end], "big"), end
+
+
+def _lenbytes(b) -> bytes:
+    return varuint(len(b)) + bytes(b)
+
+
+def _read_lenbytes(data, pos):
+    r = read_varuint(data, pos)
+    if r is None:
+        return None
+    n, pos = r
+    end = pos + n
+    if end > len(data):
+        return None
+    return bytes(data[pos:end]), end
+
+
+def _invalid(typ, size, field, err=None):
+    if err is not None:
+        return errors.err(errors.InvalidMsg, "message of type %#x and size %d failed decoding at field %d: %s",
+                          typ, size, field, err)
+    return errors.err(errors.InvalidMsg, "message of type %#x and size %d failed decoding at field %d",
+                      typ, size, field)
+
+
+# --------------------------------------------------------------------------- framing
+
+def frame_header(n: int) -> bytes:
+    if n > MAX_FRAME:
+        raise errors.err(errors.LargerThan3ByteUInt, "integer %d too large to represent in 3 bytes", n)
+    return (MAX_FRAME - n).to_bytes(3, "big")
+
+
+def frame(body) -> bytes:
+    """Prefix ``body`` with the 3-byte inverted length header."""
+    return frame_header(len(body)) + bytes(body)
+
+
+class FrameReader:
+    """Incremental de-framer: ``feed(bytes)`` then iterate ``frames()``.
+
+    ``max_frame`` bounds the accepted body size (default: the protocol maximum, 16 MiB - 1);
+    a larger announced size raises ``VError`` before anything is allocated.
+    """
+
+    __slots__ = ("_buf", "_pos", "max_frame")
+
+    def __init__(self, max_frame: int = MAX_FRAME):
+        self._buf = bytearray()
+        self._pos = 0
+        self.max_frame = max_frame
+
+    def feed(self, data) -> None:
+        if self._pos and self._pos >= (len(self._buf) >> 1):
+            del self._buf[:self._pos]
+            self._pos = 0
+        self._buf += data
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buf) - self._pos
+
+    def pending_frame_size(self):
+        """Size announced by a partially received frame, or None."""
+        if len(self._buf) - self._pos < 3:
+            return None
+        return MAX_FRAME - int.from_bytes(self._buf[self._pos:self._pos + 3], "big")
+
+    def next_frame(self):
+        """Return the next complete frame body as ``bytes``, or None if more data is needed."""
+        buf = self._buf
+        pos = self._pos
+        if len(buf) - pos < 3:
+            return None
+        n = MAX_FRAME - int.from_bytes(buf[pos:pos + 3], "big")
+        if n > self.max_frame:
+            raise errors.err(errors.InvalidMsg, "frame of %d bytes exceeds the limit of %d", n, self.max_frame)
+        end = pos + 3 + n
+        if end > len(buf):
+            return None
+        body = bytes(buf[pos + 3:end])
+        if end == len(buf):
+            buf.clear()
+            self._pos = 0
+        else:
+            self._pos = end
+        return body
+
+    def frames(self):
+        while True:
+            f = self.next_frame()
+            if f is None:
+                return
+            yield f
+
+
+# --------------------------------------------------------------------------- messages
+
+class Message:
+    __slots__ = ()
+    TYPE = INVALID
+
+    def __eq__(self, other):
+        return type(self) is type(other) and all(
+            getattr(self, s) == getattr(other, s) for s in self.__slots__)
+
+    def __repr__(self):
+        return "%s(%s)" % (type(self).__name__, ", ".join(
+            "%s=%r" % (s, getattr(self, s)) for s in self.__slots__))
+
+    def encode(self) -> bytes:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+class Setup(Message):
+    """Setup: versions, X25519 key, endpoints, MTU and shared tokens.
+
+    ``remote_endpoint``/``local_endpoint`` are endpoint *strings* (Go's canonical String() form);
+    the conn layer converts to/from endpoint objects.  Empty string = absent.
+    ``uninterpreted`` is a list of ``(option_id, payload)`` kept in arrival order.
+    """
+    __slots__ = ("min_version", "max_version", "nacl_public_key", "remote_endpoint",
+                 "local_endpoint", "mtu", "shared_tokens", "uninterpreted")
+    TYPE = SETUP
+
+    def __init__(self, min_version=10, max_version=14, nacl_public_key=b"", remote_endpoint="",
+                 local_endpoint="", mtu=0, shared_tokens=0, uninterpreted=None):
+        self.min_version = min_version
+        self.max_version = max_version
+        self.nacl_public_key = nacl_public_key
+        self.remote_endpoint = remote_endpoint
+        self.local_endpoint = local_endpoint
+        self.mtu = mtu
+        self.shared_tokens = shared_tokens
+        self.uninterpreted = list(uninterpreted or ())
+
+    def encode(self) -> bytes:
+        parts = [b"\x7e", varuint(self.min_version), varuint(self.max_version)]
+        key = self.nacl_public_key
+        if key and key.strip(b"\x00"):
+            key = bytes(key[:32]).ljust(32, b"\x00")
+            parts += (b"\x01\x20", key)
+        if self.remote_endpoint:
+            e = self.remote_endpoint.encode()
+            parts += (b"\x02", _lenbytes(e))
+        if self.local_endpoint:
+            e = self.local_endpoint.encode()
+            parts += (b"\x03", _lenbytes(e))
+        if self.mtu:
+            parts += (b"\x04", _lenbytes(varuint(self.mtu)))
+        if self.shared_tokens:
+            parts += (b"\x05", _lenbytes(varuint(self.shared_tokens)))
+        for opt, payload in self.uninterpreted:
+            parts += (varuint(opt), _lenbytes(payload))
+        return b"".join(parts)
+
+    @classmethod
+    def decode_body(cls, data, pos=1):
+        size = len(data) - pos
+        r = read_varuint(data, pos)
+        if r is None:
+            raise _invalid(SETUP, size, 0)
+        vmin, pos = r
+        r = read_varuint(data, pos)
+        if r is None:
+            raise _invalid(SETUP, size, 1)
+        vmax, pos = r
+        m = cls(vmin, vmax)
+        field = 2
+        end = len(data)
+        while pos < end:
+            r = read_varuint(data, pos)
+            if r is None:
+                raise _invalid(SETUP, size, field, "setup option failed decoding")
+            opt, pos = r
+            r = _read_lenbytes(data, pos)
+            if r is None:
+                raise _invalid(SETUP, size, field, "setup option %d failed decoding" % opt)
+            payload, pos = r
+            if opt == OPT_NACL_PUBLIC_KEY:
+                m.nacl_public_key = payload[:32].ljust(32, b"\x00")
+            elif opt == OPT_REMOTE_ENDPOINT:
+                m.remote_endpoint = _decode_str(payload, SETUP, size, field)
+            elif opt == OPT_LOCAL_ENDPOINT:
+                m.local_endpoint = _decode_str(payload, SETUP, size, field)
+            elif opt == OPT_MTU or opt == OPT_SHARED_TOKENS:
+                r = read_varuint(payload, 0)
+                if r is None:
+                    raise errors.err(errors.InvalidSetupOption, "setup option: %d failed decoding at field: %d", opt, field)
+                if opt == OPT_MTU:
+                    m.mtu = r[0]
+                else:
+                    m.shared_tokens = r[0]
+            else:
+                m.uninterpreted.append((opt, payload))
+            field += 1
+        return m
+
+
+def _decode_str(payload, typ, size, field):
+    try:
+        return payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _invalid(typ, size, field, "invalid utf-8")
+
+
+class TearDown(Message):
+    __slots__ = ("message",)
+    TYPE = TEAR_DOWN
+
+    def __init__(self, message=""):
+        self.message = message
+
+    def encode(self):
+        return b"\x7d" + self.message.encode("utf-8")
+
+    @classmethod
+    def decode_body(cls, data, pos=1):
+        return cls(bytes(data[pos:]).decode("utf-8", "replace"))
+
+
+class _Empty(Message):
+    __slots__ = ()
+
+    def encode(self):
+        return _BYTE[self.TYPE]
+
+    @classmethod
+    def decode_body(cls, data, pos=1):
+        return cls()
+
+    def __eq__(self, other):
+        return type(self) is type(other)
+
+    def __hash__(self):
+        return self.TYPE
+
+
+class EnterLameDuck(_Empty):
+    __slots__ = ()
+    TYPE = ENTER_LAME_DUCK
+
+
+class AckLameDuck(_Empty):
+    __slots__ = ()
+    TYPE = ACK_LAME_DUCK
+
+
+class HealthCheckRequest(_Empty):
+    __slots__ = ()
+    TYPE = HEALTH_CHECK_REQUEST
+
+
+class HealthCheckResponse(_Empty):
+    __slots__ = ()
+    TYPE = HEALTH_CHECK_RESPONSE
+
+
+class MultiProxyRequest(_Empty):
+    __slots__ = ()
+    TYPE = MULTI_PROXY
+
+
+class ProxyServerRequest(_Empty):
+    __slots__ = ()
+    TYPE = PROXY_SERVER
+
+
+class Auth(Message):
+    """Auth: blessings/discharge keys plus the channel-binding signature.
+
+    The signature fields are kept flat (``purpose, hash, r, s, ed25519, rsa``); the message type byte
+    follows the signature kind (0x70 Ed25519, 0x6F RSA, else 0x7A with R and S).
+    """
+    __slots__ = ("blessings_key", "discharge_key", "purpose", "hash", "r", "s", "ed25519", "rsa")
+
+    def __init__(self, blessings_key=0, discharge_key=0, purpose=b"", hash="", r=b"", s=b"",
+                 ed25519=b"", rsa=b""):
+        self.blessings_key = blessings_key
+        self.discharge_key = discharge_key
+        self.purpose = purpose
+        self.hash = hash
+        self.r = r
+        self.s = s
+        self.ed25519 = ed25519
+        self.rsa = rsa
+
+    @property
+    def TYPE(self):  # noqa: N802
+        if self.ed25519:
+            return AUTH_ED25519
+        if self.rsa:
+            return AUTH_RSA
+        return AUTH
+
+    def encode(self):
+        common = [varuint(self.blessings_key), varuint(self.discharge_key),
+                  _lenbytes(self.purpose), _lenbytes(self.hash.encode())]
+        if self.ed25519:
+            return b"".join([b"\x70"] + common + [_lenbytes(self.ed25519)])
+        if self.rsa:
+            return b"".join([b"\x6f"] + common + [_lenbytes(self.rsa)])
+        return b"".join([b"\x7a"] + common + [_lenbytes(self.r), _lenbytes(self.s)])
+
+    @classmethod
+    def decode_body(cls, data, pos=1):
+        typ = data[0]
+        size = len(data) - pos
+        m = cls()
+        r = read_varuint(data, pos)
+        if r is None:
+            raise _invalid(OPEN_FLOW, size, 0)
+        m.blessings_key, pos = r
+        if m.blessings_key == 0:
+            raise errors.err(errors.MissingBlessings, "%02x: message received with no blessings", OPEN_FLOW)
+        r = read_varuint(data, pos)
+        if r is None:
+            raise _invalid(OPEN_FLOW, size, 1)
+        m.discharge_key, pos = r
+        r = _read_lenbytes(data, pos)
+        if r is None:
+            raise _invalid(OPEN_FLOW, size, 2)
+        m.purpose, pos = r
+        r = _read_lenbytes(data, pos)
+        if r is None:
+            raise _invalid(OPEN_FLOW, size, 3)
+        m.hash = _decode_str(r[0], typ, size, 3)
+        pos = r[1]
+        # Go tolerates a missing trailing field here (it ignores the validity of the last read);
+        # we do the same: an absent/short field decodes as empty.
+        if typ == AUTH:
+            r = _read_lenbytes(data, pos)
+            if r is None:
+                raise _invalid(OPEN_FLOW, size, 4)
+            m.r, pos = r
+            r = _read_lenbytes(data, pos)
+            m.s = r[0] if r is not None else b""
+        elif typ == AUTH_ED25519:
+            r = _read_lenbytes(data, pos)
+            m.ed25519 = r[0] if r is not None else b""
+        else:
+            r = _read_lenbytes(data, pos)
+            m.rsa = r[0] if r is not None else b""
+        return m
+
+
+class OpenFlow(Message):
+    __slots__ = ("id", "initial_counters", "blessings_key", "discharge_key", "flags", "payload")
+    TYPE = OPEN_FLOW
+
+    def __init__(self, id=0, initial_counters=0, blessings_key=0, discharge_key=0, flags=0, payload=b""):
+        self.id = id
+        self.initial_counters = initial_counters
+        self.blessings_key = blessings_key
+        self.discharge_key = discharge_key
+        self.flags = flags
+        self.payload = payload
+
+    def encode(self):
+        head = b"".join((b"\x79", varuint(self.id), varuint(self.initial_counters),
+                         varuint(self.blessings_key), varuint(self.discharge_key), varuint(self.flags)))
+        if self.payload and not self.flags & DISABLE_ENCRYPTION_FLAG:
+            return head + bytes(self.payload)
+        return head
+
+    @classmethod
+    def decode_body(cls, data, pos=1):
+        size = len(data) - pos
+        vals = []
+        for field in range(5):
+            r = read_varuint(data, pos)
+            if r is None:
+                raise _invalid(OPEN_FLOW, size, field)
+            vals.append(r[0])
+            pos = r[1]
+            if field == 2 and r[0] == 0:
+                raise errors.err(errors.MissingBlessings, "%02x: message received with no blessings", OPEN_FLOW)
+        payload = b""
+        if not vals[4] & DISABLE_ENCRYPTION_FLAG and pos < len(data):
+            payload = bytes(data[pos:])
+        return cls(vals[0], vals[1], vals[2], vals[3], vals[4], payload)
+
+
+class Release(Message):
+    """Release: ``counters`` is a list of ``(flow_id, tokens)``."""
+    __slots__ = ("counters",)
+    TYPE = RELEASE
+
+    def __init__(self, counters=None):
+        self.counters = list(counters or ())
+
+    def encode(self):
+        parts = [b"\x78"]
+        for fid, tokens in self.counters:
+            parts.append(varuint(fid))
+            parts.append(varuint(tokens))
+        return b"".join(parts)
+
+    @classmethod
+    def decode_body(cls, data, pos=1):
+        counters = []
+        end = len(data)
+        n = 0
+        while pos < end:
+            r = read_varuint(data, pos)
+            if r is None:
+                raise _invalid(RELEASE, end - pos, n * 2)
+            fid, pos = r
+            r = read_varuint(data, pos)
+            if r is None:
+                raise _invalid(RELEASE, end - pos, n * 2 + 1)
+            counters.append((fid, r[0]))
+            pos = r[1]
+            n += 1
+        return cls(counters)
+
+
+class Data(Message):
+    __slots__ = ("id", "flags", "payload")
+    TYPE = DATA
+
+    def __init__(self, id=0, flags=0, payload=b""):
+        self.id = id
+        self.flags = flags
+        self.payload = payload
+
+    def encode(self):
+        head = b"\x77" + varuint(self.id) + varuint(self.flags)
+        if self.payload and not self.flags & DISABLE_ENCRYPTION_FLAG:
+            return head + bytes(self.payload)
+        return head
+
+    @classmethod
+    def decode_body(cls, data, pos=1):
+        size = len(data) - pos
+        r = read_varuint(data, pos)
+        if r is None:
+            raise _invalid(DATA, size, 0)
+        fid, pos = r
+        r = read_varuint(data, pos)
+        if r is None:
+            raise _invalid(DATA, size, 1)
+        flags, pos = r
+        payload = b""
+        if not flags & DISABLE_ENCRYPTION_FLAG and pos < len(data):
+            payload = bytes(data[pos:])
+        return cls(fid, flags, payload)
+
+
+def encode_data_header(fid: int, flags: int) -> bytes:
+    """Fast path: the header of a Data message (payload is appended by the caller)."""
+    if fid <= 0x7F and flags <= 0x7F:
+        return bytes((DATA, fid, flags))
+    return b"\x77" + varuint(fid) + varuint(flags)
+
+
+class ProxyResponse(Message):
+    """ProxyResponse: ``endpoints`` is a list of endpoint strings."""
+    __slots__ = ("endpoints",)
+    TYPE = PROXY_RESPONSE
+
+    def __init__(self, endpoints=None):
+        self.endpoints = list(endpoints or ())
+
+    def encode(self):
+        return b"\x74" + b"".join(_lenbytes(e.encode()) for e in self.endpoints)
+
+    @classmethod
+    def decode_body(cls, data, pos=1):
+        eps = []
+        i = 0
+        while pos < len(data):
+            r = _read_lenbytes(data, pos)
+            if r is None:
+                raise _invalid(PROXY_RESPONSE, len(data) - 1, i)
+            eps.append(_decode_str(r[0], PROXY_RESPONSE, len(data) - 1, i))
+            pos = r[1]
+            i += 1
+        return cls(eps)
+
+
+class ProxyErrorResponse(Message):
+    __slots__ = ("error",)
+    TYPE = PROXY_ERROR_RESPONSE
+
+    def __init__(self, error=""):
+        self.error = error
+
+    def encode(self):
+        return b"\x71" + self.error.encode("utf-8")
+
+    @classmethod
+    def decode_body(cls, data, pos=1):
+        return cls(bytes(data[pos:]).decode("utf-8", "replace"))
+
+
+_DECODERS = {
+    SETUP: Setup.decode_body,
+    TEAR_DOWN: TearDown.decode_body,
+    ENTER_LAME_DUCK: EnterLameDuck.decode_body,
+    ACK_LAME_DUCK: AckLameDuck.decode_body,
+    AUTH: Auth.decode_body,
+    AUTH_ED25519: Auth.decode_body,
+    AUTH_RSA: Auth.decode_body,
+    OPEN_FLOW: OpenFlow.decode_body,
+    RELEASE: Release.decode_body,
+    DATA: Data.decode_body,
+    MULTI_PROXY: MultiProxyRequest.decode_body,
+    PROXY_SERVER: ProxyServerRequest.decode_body,
+    PROXY_RESPONSE: ProxyResponse.decode_body,
+    HEALTH_CHECK_REQUEST: HealthCheckRequest.decode_body,
+    HEALTH_CHECK_RESPONSE: HealthCheckResponse.decode_body,
+    PROXY_ERROR_RESPONSE: ProxyErrorResponse.decode_body,
+}
+
+
+def decode(data) -> Message:
+    """Decode one (decrypted, unframed) message body."""
+    if not data:
+        raise _invalid(INVALID, 0, 0)
+    dec = _DECODERS.get(data[0])
+    if dec is None:
+        raise errors.err(errors.UnknownMsg, "unknown message type: %02x", data[0])
+    return dec(data, 1)
+
+
+def encode(msg: Message) -> bytes:
+    return msg.encode()
