@@ -1,0 +1,145 @@
+"""Errors with Go Vanadium's ids, retry actions and wire form.
+
+A `VError` is an exception carrying the fields of Go's `verror.E`
+(`Id`, `RetryCode`, `Msg`, `ParamList`), which travel on the wire as the VDL
+built-in `error` (`?v.io/v23/vdl.WireError`).  By convention ParamList[0] is the
+component (server) name and ParamList[1] the operation (method) name.
+
+    NoExist = ErrorId("v.io/v23/verror.NoExist", NoRetry)
+    raise NoExist.new("no such fortune")          # Msg "no such fortune"
+    raise NoExist.errorf("comp", "Get", "key %s", k)
+    if NoExist.is_(err): ...
+"""
+from __future__ import annotations
+
+import enum
+
+
+class RetryCode(enum.IntEnum):
+    """Go's ActionCode / the wire's WireRetryCode enum (label order is the wire index)."""
+    NoRetry = 0
+    RetryConnection = 1
+    RetryRefetch = 2
+    RetryBackoff = 3
+
+
+NoRetry = RetryCode.NoRetry
+RetryConnection = RetryCode.RetryConnection
+RetryRefetch = RetryCode.RetryRefetch
+RetryBackoff = RetryCode.RetryBackoff
+
+
+class VError(Exception):
+    """An error with a Go verror id.  Equality compares id, retry code, msg and params."""
+
+    def __init__(self, id: str = "", retry_code: RetryCode = NoRetry, msg: str = "",
+                 params: list | None = None):
+        self.id = id
+        self.retry_code = RetryCode(retry_code)
+        self.msg = msg
+        self.params = list(params) if params else []
+        super().__init__(msg or id)
+
+    def __str__(self) -> str:
+        return self.msg if self.msg else (self.id or "v.io/v23/verror.Unknown")
+
+    def __repr__(self) -> str:
+        return f"VError({self.id!r}, {self.retry_code.name}, {self.msg!r})"
+
+    def __eq__(self, other):
+        if not isinstance(other, VError):
+            return NotImplemented
+        return (self.id, self.retry_code, self.msg, self.params) == (
+            other.id, other.retry_code, other.msg, other.params)
+
+    def __hash__(self):
+        return hash((self.id, self.msg))
+
+    @property
+    def component(self) -> str:
+        return self.params[0] if self.params and isinstance(self.params[0], str) else ""
+
+    @property
+    def operation(self) -> str:
+        return self.params[1] if len(self.params) > 1 and isinstance(self.params[1], str) else ""
+
+
+class ErrorId:
+    """A registered error id with its default retry action."""
+
+    def __init__(self, id: str, retry_code: RetryCode = NoRetry, default_msg: str = ""):
+        self.id = id
+        self.retry_code = RetryCode(retry_code)
+        self.default_msg = default_msg
+
+    def new(self, msg: str = "", *params, component: str = "", op: str = "") -> VError:
+        """An error with this id; `msg` is the full message."""
+        text = msg or self.default_msg or self.id
+        return VError(self.id, self.retry_code, _prefix(component, op) + text,
+                      [component, op, *params])
+
+    __call__ = new
+
+    def errorf(self, component: str, op: str, fmt: str, *args) -> VError:
+        """Go's IDAction.Errorf: `component:op: <fmt % args>`, args kept as params."""
+        try:
+            text = fmt % args if args else fmt
+        except (TypeError, ValueError):
+            text = " ".join([fmt, *map(str, args)])
+        return VError(self.id, self.retry_code, _prefix(component, op) + text,
+                      [component, op, *args])
+
+    def is_(self, err) -> bool:
+        return isinstance(err, VError) and err.id == self.id
+
+    def __repr__(self):
+        return f"ErrorId({self.id!r})"
+
+
+def _prefix(component: str, op: str) -> str:
+    if component and op:
+        return f"{component}:{op}: "
+    if component:
+        return f"{component}: "
+    if op:
+        return f"{op}: "
+    return ""
+
+
+_PKG = "v.io/v23/verror."
+Unknown = ErrorId(_PKG + "Unknown", NoRetry, "Error")
+Internal = ErrorId(_PKG + "Internal", NoRetry, "Internal error")
+NotImplemented = ErrorId(_PKG + "NotImplemented", NoRetry, "Not implemented")
+EndOfFile = ErrorId(_PKG + "EndOfFile", NoRetry, "End of file")
+EOF = EndOfFile
+BadArg = ErrorId(_PKG + "BadArg", NoRetry, "Bad argument")
+BadState = ErrorId(_PKG + "BadState", NoRetry, "Invalid state")
+BadVersion = ErrorId(_PKG + "BadVersion", NoRetry, "Version is out of date")
+Exist = ErrorId(_PKG + "Exist", NoRetry, "Already exists")
+NoExist = ErrorId(_PKG + "NoExist", NoRetry, "Does not exist")
+UnknownMethod = ErrorId(_PKG + "UnknownMethod", NoRetry, "Unknown method")
+UnknownSuffix = ErrorId(_PKG + "UnknownSuffix", NoRetry, "Unknown suffix")
+NoExistOrNoAccess = ErrorId(_PKG + "NoExistOrNoAccess", NoRetry,
+                            "Does not exist or access denied")
+NoServers = ErrorId(_PKG + "NoServers", RetryRefetch, "No usable servers found")
+NoAccess = ErrorId(_PKG + "NoAccess", RetryRefetch, "Access denied")
+NotTrusted = ErrorId(_PKG + "NotTrusted", RetryRefetch, "Client does not trust server")
+Aborted = ErrorId(_PKG + "Aborted", NoRetry, "Aborted")
+BadProtocol = ErrorId(_PKG + "BadProtocol", NoRetry, "Bad protocol or type")
+Canceled = ErrorId(_PKG + "Canceled", NoRetry, "Canceled")
+Timeout = ErrorId(_PKG + "Timeout", NoRetry, "Timeout")
+
+
+def from_exception(exc: BaseException, component: str = "", op: str = "") -> VError:
+    """Any exception as a VError, as Go converts plain errors (id Unknown)."""
+    if isinstance(exc, VError):
+        return exc
+    text = str(exc) or type(exc).__name__
+    return VError(Unknown.id, NoRetry, text, [component, op, text])
+
+
+def error_id(err) -> str:
+    """The id of `err` (Unknown for non-verror errors, "" for None)."""
+    if err is None:
+        return ""
+    return err.id if isinstance(err, VError) else Unknown.id

@@ -1,0 +1,507 @@
+"""VDL types: kinds, hash-consed Type objects, constructors and a builder for
+recursive types.
+
+Two types are equal exactly when their unique strings are equal; the unique
+string is Go's `vdl.Type.String()` form, which names every named type in full
+the first time it appears and by name alone after that (this is also how
+cycles end).
+"""
+from __future__ import annotations
+
+import enum
+import threading
+from typing import Iterable, NamedTuple, Sequence
+
+from v23py import verror
+
+MAX_TYPE_DEPTH = 64  # nesting bound when checking untrusted (wire) types
+
+
+class Kind(enum.IntEnum):
+    ANY = 0
+    OPTIONAL = 1
+    BOOL = 2
+    BYTE = 3
+    UINT16 = 4
+    UINT32 = 5
+    UINT64 = 6
+    INT8 = 7
+    INT16 = 8
+    INT32 = 9
+    INT64 = 10
+    FLOAT32 = 11
+    FLOAT64 = 12
+    STRING = 13
+    ENUM = 14
+    TYPEOBJECT = 15
+    ARRAY = 16
+    LIST = 17
+    SET = 18
+    MAP = 19
+    STRUCT = 20
+    UNION = 21
+
+    def __str__(self) -> str:  # Go's Kind.String()
+        return self.name.lower()
+
+
+PRIMITIVE_KINDS = frozenset({
+    Kind.BOOL, Kind.BYTE, Kind.UINT16, Kind.UINT32, Kind.UINT64, Kind.INT8,
+    Kind.INT16, Kind.INT32, Kind.INT64, Kind.FLOAT32, Kind.FLOAT64, Kind.STRING})
+INT_KINDS = frozenset({Kind.BYTE, Kind.UINT16, Kind.UINT32, Kind.UINT64, Kind.INT8,
+                       Kind.INT16, Kind.INT32, Kind.INT64})
+INT_RANGES = {
+    Kind.BYTE: (0, 0xFF), Kind.UINT16: (0, 0xFFFF), Kind.UINT32: (0, 0xFFFFFFFF),
+    Kind.UINT64: (0, 0xFFFFFFFFFFFFFFFF), Kind.INT8: (-0x80, 0x7F),
+    Kind.INT16: (-0x8000, 0x7FFF), Kind.INT32: (-0x80000000, 0x7FFFFFFF),
+    Kind.INT64: (-0x8000000000000000, 0x7FFFFFFFFFFFFFFF),
+}
+FLOAT_KINDS = frozenset({Kind.FLOAT32, Kind.FLOAT64})
+
+
+class Field(NamedTuple):
+    name: str
+    type: "Type"
+
+
+class Type:
+    """An immutable VDL type.  Build with the module constructors, never directly."""
+
+    __slots__ = ("kind", "name", "elem", "key", "fields", "labels", "len",
+                 "_unique", "_hash", "_field_index", "_has_any", "_has_typeobject",
+                 "_cache", "__weakref__")
+
+    def __init__(self, kind: Kind, name: str = "", elem=None, key=None,
+                 fields: Sequence[Field] = (), labels: Sequence[str] = (), len: int = 0):
+        self.kind = kind
+        self.name = name
+        self.elem = elem
+        self.key = key
+        self.fields = tuple(fields)
+        self.labels = tuple(labels)
+        self.len = len
+        self._unique = None
+        self._hash = None
+        self._field_index = None
+        self._has_any = None
+        self._has_typeobject = None
+        self._cache = {}  # per-type caches for codecs (vom), keyed by owner
+
+    # -- identity -------------------------------------------------------
+    def unique(self) -> str:
+        u = self._unique
+        if u is None:
+            out: list[str] = []
+            _unique_str(self, out, set())
+            u = "".join(out)
+            self._unique = u
+        return u
+
+    def __str__(self) -> str:
+        return self.unique()
+
+    def __repr__(self) -> str:
+        return f"<vdl.Type {self.unique()}>"
+
+    def __eq__(self, other) -> bool:
+        if self is other:
+            return True
+        if not isinstance(other, Type):
+            return NotImplemented
+        return self.unique() == other.unique()
+
+    def __ne__(self, other) -> bool:
+        r = self.__eq__(other)
+        return r if r is NotImplemented else not r
+
+    def __hash__(self) -> int:
+        h = self._hash
+        if h is None:
+            h = self._hash = hash(self.unique())
+        return h
+
+    # -- helpers --------------------------------------------------------
+    def field_index(self, name: str) -> int:
+        """Index of the struct/union field `name`, or -1."""
+        fi = self._field_index
+        if fi is None:
+            fi = self._field_index = {f.name: i for i, f in enumerate(self.fields)}
+        return fi.get(name, -1)
+
+    def contains_kind(self, *kinds: Kind) -> bool:
+        seen: set[int] = set()
+        stack = [self]
+        while stack:
+            t = stack.pop()
+            if id(t) in seen:
+                continue
+            seen.add(id(t))
+            if t.kind in kinds:
+                return True
+            if t.elem is not None:
+                stack.append(t.elem)
+            if t.key is not None:
+                stack.append(t.key)
+            stack.extend(f.type for f in t.fields)
+        return False
+
+    @property
+    def has_any(self) -> bool:
+        h = self._has_any
+        if h is None:
+            h = self._has_any = self.contains_kind(Kind.ANY)
+        return h
+
+    @property
+    def has_typeobject(self) -> bool:
+        h = self._has_typeobject
+        if h is None:
+            h = self._has_typeobject = self.contains_kind(Kind.TYPEOBJECT)
+        return h
+
+    def is_bytes(self) -> bool:
+        """A list or array of byte (named or not): encoded as raw bytes."""
+        return self.kind in (Kind.LIST, Kind.ARRAY) and self.elem.kind == Kind.BYTE
+
+    def can_be_key(self) -> bool:
+        return not self.contains_kind(Kind.ANY, Kind.LIST, Kind.MAP, Kind.OPTIONAL,
+                                      Kind.SET, Kind.TYPEOBJECT)
+
+    def can_be_nil(self) -> bool:
+        return self.kind in (Kind.ANY, Kind.OPTIONAL)
+
+
+def _unique_str(t: Type, out: list, seen: set) -> None:
+    if t.name and id(t) in seen:
+        out.append(t.name)
+        return
+    seen.add(id(t))
+    if t.name:
+        out.append(t.name)
+        out.append(" ")
+    k = t.kind
+    if k == Kind.OPTIONAL:
+        out.append("?")
+        _unique_str(t.elem, out, seen)
+    elif k == Kind.ENUM:
+        out.append("enum{" + ";".join(t.labels) + "}")
+    elif k == Kind.ARRAY:
+        out.append(f"[{t.len}]")
+        _unique_str(t.elem, out, seen)
+    elif k == Kind.LIST:
+        out.append("[]")
+        _unique_str(t.elem, out, seen)
+    elif k == Kind.SET:
+        out.append("set[")
+        _unique_str(t.key, out, seen)
+        out.append("]")
+    elif k == Kind.MAP:
+        out.append("map[")
+        _unique_str(t.key, out, seen)
+        out.append("]")
+        _unique_str(t.elem, out, seen)
+    elif k in (Kind.STRUCT, Kind.UNION):
+        out.append("struct{" if k == Kind.STRUCT else "union{")
+        for i, f in enumerate(t.fields):
+            if i:
+                out.append(";")
+            out.append(f.name + " ")
+            _unique_str(f.type, out, seen)
+        out.append("}")
+    else:
+        out.append(str(k))
+
+
+# -- interning ---------------------------------------------------------------
+_lock = threading.Lock()
+_interned: dict[str, Type] = {}
+
+
+def _intern(t: Type) -> Type:
+    u = t.unique()
+    with _lock:
+        got = _interned.get(u)
+        if got is None:
+            _interned[u] = t
+            got = t
+    return got
+
+
+def _check_name(name: str) -> None:
+    if not isinstance(name, str):
+        raise verror.BadArg.new("type name must be a string")
+
+
+# -- built-in types ----------------------------------------------------------
+AnyType = _intern(Type(Kind.ANY))
+BoolType = _intern(Type(Kind.BOOL))
+ByteType = _intern(Type(Kind.BYTE))
+Uint16Type = _intern(Type(Kind.UINT16))
+Uint32Type = _intern(Type(Kind.UINT32))
+Uint64Type = _intern(Type(Kind.UINT64))
+Int8Type = _intern(Type(Kind.INT8))
+Int16Type = _intern(Type(Kind.INT16))
+Int32Type = _intern(Type(Kind.INT32))
+Int64Type = _intern(Type(Kind.INT64))
+Float32Type = _intern(Type(Kind.FLOAT32))
+Float64Type = _intern(Type(Kind.FLOAT64))
+StringType = _intern(Type(Kind.STRING))
+TypeObjectType = _intern(Type(Kind.TYPEOBJECT))
+
+PRIMITIVE_TYPES = {t.kind: t for t in (
+    BoolType, ByteType, Uint16Type, Uint32Type, Uint64Type, Int8Type, Int16Type, Int32Type,
+    Int64Type, Float32Type, Float64Type, StringType)}
+
+
+# -- constructors ------------------------------------------------------------
+def _validate_elem(kind: Kind, elem: Type) -> None:
+    if not isinstance(elem, Type):
+        raise verror.BadArg.new(f"{kind} element must be a vdl.Type, got {elem!r}")
+
+
+def named(name: str, base: Type) -> Type:
+    """The named version of `base` (a primitive or composite; not any/typeobject)."""
+    _check_name(name)
+    if base.kind in (Kind.ANY, Kind.TYPEOBJECT, Kind.OPTIONAL):
+        raise verror.BadArg.new(f"{base.kind} cannot be named")
+    return _intern(Type(base.kind, name, base.elem, base.key, base.fields, base.labels, base.len))
+
+
+def list_of(elem: Type, name: str = "") -> Type:
+    _validate_elem(Kind.LIST, elem)
+    return _intern(Type(Kind.LIST, name, elem=elem))
+
+
+def array_of(elem: Type, n: int, name: str = "") -> Type:
+    _validate_elem(Kind.ARRAY, elem)
+    if not isinstance(n, int) or n < 0:
+        raise verror.BadArg.new(f"bad array length {n!r}")
+    return _intern(Type(Kind.ARRAY, name, elem=elem, len=n))
+
+
+def set_of(key: Type, name: str = "") -> Type:
+    _validate_elem(Kind.SET, key)
+    return _intern(Type(Kind.SET, name, key=key))
+
+
+def map_of(key: Type, elem: Type, name: str = "") -> Type:
+    _validate_elem(Kind.MAP, key)
+    _validate_elem(Kind.MAP, elem)
+    return _intern(Type(Kind.MAP, name, key=key, elem=elem))
+
+
+def optional(elem: Type) -> Type:
+    _validate_elem(Kind.OPTIONAL, elem)
+    if elem.kind != Kind.STRUCT or not elem.name:
+        raise verror.BadArg.new(f"optional elem must be a named struct, got {elem}")
+    return _intern(Type(Kind.OPTIONAL, elem=elem))
+
+
+def _fields(fields) -> tuple:
+    out = []
+    names = set()
+    for f in fields:
+        fname, ftype = f
+        if fname in names:
+            raise verror.BadArg.new(f"duplicate field {fname!r}")
+        names.add(fname)
+        _validate_elem(Kind.STRUCT, ftype)
+        out.append(Field(fname, ftype))
+    return tuple(out)
+
+
+def struct(name: str, fields: Iterable) -> Type:
+    return _intern(Type(Kind.STRUCT, name, fields=_fields(fields)))
+
+
+def union(name: str, fields: Iterable) -> Type:
+    fs = _fields(fields)
+    if not fs:
+        raise verror.BadArg.new("a union needs at least one field")
+    return _intern(Type(Kind.UNION, name, fields=fs))
+
+
+def enum_type(name: str, labels: Iterable[str]) -> Type:
+    labels = tuple(labels)
+    if not labels:
+        raise verror.BadArg.new("an enum needs at least one label")
+    if len(set(labels)) != len(labels):
+        raise verror.BadArg.new("duplicate enum label")
+    return _intern(Type(Kind.ENUM, name, labels=labels))
+
+
+def primitive(kind: Kind, name: str = "") -> Type:
+    t = PRIMITIVE_TYPES[kind]
+    return named(name, t) if name else t
+
+
+# -- the built-in error type --------------------------------------------------
+WireRetryCodeType = enum_type("v.io/v23/vdl.WireRetryCode",
+                              ["NoRetry", "RetryConnection", "RetryRefetch", "RetryBackoff"])
+AnyListType = list_of(AnyType)
+WireErrorType = struct("v.io/v23/vdl.WireError", [
+    ("Id", StringType), ("RetryCode", WireRetryCodeType), ("Msg", StringType),
+    ("ParamList", AnyListType)])
+ErrorType = optional(WireErrorType)
+ByteListType = list_of(ByteType)
+StringListType = list_of(StringType)
+
+
+# -- recursive types ---------------------------------------------------------
+class PendingType:
+    """A type under construction in a TypeBuilder; children may be pending too."""
+
+    def __init__(self, builder: "TypeBuilder", kind: Kind, name: str = ""):
+        self._builder = builder
+        self.kind = kind
+        self.name = name
+        self.elem = None
+        self.key = None
+        self.fields: list = []
+        self.labels: list = []
+        self.len = 0
+        self.built: Type | None = None
+
+    def append_field(self, name: str, t) -> "PendingType":
+        self.fields.append((name, t))
+        return self
+
+
+class TypeBuilder:
+    """Builds groups of possibly mutually recursive types.
+
+        b = TypeBuilder()
+        a = b.list(name="pkg.RecA"); a.elem = a
+        b.build(); a.built  # the Type
+    """
+
+    def __init__(self):
+        self._pending: list[PendingType] = []
+
+    def _new(self, kind, name="") -> PendingType:
+        p = PendingType(self, kind, name)
+        self._pending.append(p)
+        return p
+
+    def named(self, name, kind: Kind) -> PendingType:  # named primitive
+        return self._new(kind, name)
+
+    def list(self, elem=None, name="") -> PendingType:
+        p = self._new(Kind.LIST, name)
+        p.elem = elem
+        return p
+
+    def array(self, elem=None, n=0, name="") -> PendingType:
+        p = self._new(Kind.ARRAY, name)
+        p.elem, p.len = elem, n
+        return p
+
+    def set(self, key=None, name="") -> PendingType:
+        p = self._new(Kind.SET, name)
+        p.key = key
+        return p
+
+    def map(self, key=None, elem=None, name="") -> PendingType:
+        p = self._new(Kind.MAP, name)
+        p.key, p.elem = key, elem
+        return p
+
+    def optional(self, elem=None) -> PendingType:
+        p = self._new(Kind.OPTIONAL)
+        p.elem = elem
+        return p
+
+    def struct(self, name="") -> PendingType:
+        return self._new(Kind.STRUCT, name)
+
+    def union(self, name="") -> PendingType:
+        return self._new(Kind.UNION, name)
+
+    def enum(self, name="", labels=()) -> PendingType:
+        p = self._new(Kind.ENUM, name)
+        p.labels = list(labels)
+        return p
+
+    def build(self) -> None:
+        made: dict[int, Type] = {}
+        for p in self._pending:
+            made[id(p)] = Type(p.kind, p.name)
+
+        def res(x):
+            if isinstance(x, PendingType):
+                if x._builder is not self:
+                    if x.built is None:
+                        raise verror.BadArg.new("pending type from another builder is not built")
+                    return x.built
+                return made[id(x)]
+            if not isinstance(x, Type):
+                raise verror.BadArg.new(f"not a type: {x!r}")
+            return x
+
+        for p in self._pending:
+            t = made[id(p)]
+            if p.kind in (Kind.LIST, Kind.ARRAY, Kind.OPTIONAL, Kind.MAP):
+                if p.elem is None:
+                    raise verror.BadArg.new(f"{p.kind} {p.name!r} has no elem")
+                t.elem = res(p.elem)
+            if p.kind in (Kind.SET, Kind.MAP):
+                if p.key is None:
+                    raise verror.BadArg.new(f"{p.kind} {p.name!r} has no key")
+                t.key = res(p.key)
+            if p.kind in (Kind.STRUCT, Kind.UNION):
+                t.fields = _fields((n, res(ft)) for n, ft in p.fields)
+            if p.kind == Kind.ENUM:
+                t.labels = tuple(p.labels)
+            t.len = p.len
+        for p in self._pending:
+            _validate_built(made[id(p)])
+        for p in self._pending:
+            p.built = _intern(made[id(p)])
+        self._pending = []
+
+
+def _validate_built(t: Type) -> None:
+    k = t.kind
+    if k == Kind.OPTIONAL and (t.elem.kind != Kind.STRUCT or not t.elem.name):
+        raise verror.BadArg.new(f"optional elem must be a named struct, got {t.elem.unique()[:200]}")
+    if k in (Kind.ANY, Kind.TYPEOBJECT) and t.name:
+        raise verror.BadArg.new(f"{k} cannot be named")
+    if k == Kind.ENUM and (not t.labels or len(set(t.labels)) != len(t.labels)):
+        raise verror.BadArg.new(f"bad enum labels in {t.name!r}")
+    if k == Kind.UNION and not t.fields:
+        raise verror.BadArg.new(f"union {t.name!r} has no fields")
+    if k in (Kind.SET, Kind.MAP) and not _key_ok(t.key):
+        raise verror.BadArg.new(f"invalid key type in {k} {t.name!r}")
+    if k == Kind.LIST or k == Kind.ARRAY or k == Kind.SET or k == Kind.MAP:
+        pass
+
+
+def _key_ok(t: Type) -> bool:
+    # Checked without recursion into cycles: keys cannot be recursive in practice.
+    try:
+        return t.can_be_key()
+    except RecursionError:
+        return False
+
+
+def is_unnamed_recursive_safe(t: Type) -> bool:
+    """Every cycle must pass through a named type (a check for wire types)."""
+    state: dict[int, int] = {}
+
+    def visit(x, depth):
+        if depth > 10_000:
+            return False
+        if x.name:
+            return True  # named types end cycles
+        s = state.get(id(x))
+        if s == 1:
+            return False
+        if s == 2:
+            return True
+        state[id(x)] = 1
+        kids = [c for c in (x.elem, x.key) if c is not None] + [f.type for f in x.fields]
+        ok = all(visit(c, depth + 1) for c in kids)
+        state[id(x)] = 2
+        return ok
+
+    return visit(t, 0)

@@ -1,0 +1,395 @@
+"""VDL values in Python.
+
+Named types map to Python classes, found through a registry by type (and so by
+Go wire name); a type nobody registered gets a class made on the fly, so that a
+decoded value always knows its exact type and re-encodes byte for byte.
+
+Representation by kind (unnamed types use the plain Python value):
+  bool -> bool, integers -> int, floats -> float, string -> str,
+  enum -> Enum subclass, typeobject -> vdl.Type,
+  []byte / [N]byte -> bytes, other lists -> list, arrays -> tuple,
+  set -> set, map -> dict, struct -> Struct subclass, union -> Union subclass,
+  optional -> None or the elem value, any -> None or a value that knows its type,
+  error -> verror.VError or None.
+Named types are subclasses of those (named bool subclasses int, holding 0 or 1).
+`Typed(type, value)` pins a type on a value where no class can (an optional or
+a nil error held in an `any`).
+"""
+from __future__ import annotations
+
+import threading
+
+from v23py import verror
+from v23py.vdl._types import (
+    AnyType, BoolType, ByteListType, ErrorType, Float64Type, Int64Type, Kind, StringType,
+    Type, TypeObjectType, list_of, map_of, set_of, AnyListType)
+
+_MISSING = object()
+
+
+class Struct:
+    """Base of struct classes; fields are attributes named as in VDL."""
+
+    __slots__ = ()
+    _vdl_type: Type = None  # set by subclasses
+
+    def __init__(self, **fields):
+        t = self._vdl_type
+        for f in t.fields:
+            v = fields.pop(f.name, _MISSING)
+            object.__setattr__(self, f.name, zero(f.type) if v is _MISSING else v)
+        if fields:
+            raise TypeError(f"{t.name or 'struct'} has no field(s) {', '.join(fields)}")
+
+    def _values(self):
+        return tuple(getattr(self, f.name) for f in self._vdl_type.fields)
+
+    def __eq__(self, other):
+        if not isinstance(other, Struct) or other._vdl_type != self._vdl_type:
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self):
+        return hash(tuple(_hashable(v) for v in self._values()))
+
+    def __repr__(self):
+        t = self._vdl_type
+        inner = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in t.fields)
+        return f"{type(self).__name__}({inner})"
+
+    def replace(self, **changes):
+        vals = {f.name: getattr(self, f.name) for f in self._vdl_type.fields}
+        vals.update(changes)
+        return type(self)(**vals)
+
+
+class Union:
+    """Base of union classes: exactly one field is set (`index`, `name`, `value`)."""
+
+    __slots__ = ("index", "value")
+    _vdl_type: Type = None
+
+    def __init__(self, which=0, value=_MISSING):
+        t = self._vdl_type
+        if isinstance(which, str):
+            i = t.field_index(which)
+            if i < 0:
+                raise TypeError(f"{t.name or 'union'} has no field {which!r}")
+        else:
+            i = int(which)
+            if not 0 <= i < len(t.fields):
+                raise TypeError(f"{t.name or 'union'} has no field index {i}")
+        self.index = i
+        self.value = zero(t.fields[i].type) if value is _MISSING else value
+
+    @property
+    def name(self) -> str:
+        return self._vdl_type.fields[self.index].name
+
+    def __eq__(self, other):
+        if not isinstance(other, Union) or other._vdl_type != self._vdl_type:
+            return NotImplemented
+        return self.index == other.index and self.value == other.value
+
+    def __hash__(self):
+        return hash((self.index, _hashable(self.value)))
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.name!r}, {self.value!r})"
+
+
+class Enum:
+    """Base of enum classes; one instance per label, also as class attributes."""
+
+    __slots__ = ("label", "index")
+    _vdl_type: Type = None
+    _members: tuple = ()
+    _by_label: dict = {}
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        t = cls.__dict__.get("_vdl_type")
+        if t is None:
+            return
+        members = []
+        for i, label in enumerate(t.labels):
+            m = object.__new__(cls)
+            m.label, m.index = label, i
+            members.append(m)
+        cls._members = tuple(members)
+        cls._by_label = {m.label: m for m in members}
+        for m in members:
+            if not hasattr(Enum, m.label):
+                setattr(cls, m.label, m)
+
+    def __new__(cls, which=0):
+        if isinstance(which, Enum):
+            which = which.label
+        if isinstance(which, str):
+            m = cls._by_label.get(which)
+            if m is None:
+                raise verror.BadArg.new(f"{cls._vdl_type.name}: unknown enum label {which!r}")
+            return m
+        if not 0 <= which < len(cls._members):
+            raise verror.BadArg.new(f"{cls._vdl_type.name}: enum index {which} out of range")
+        return cls._members[which]
+
+    def __init__(self, which=0):
+        pass
+
+    def __eq__(self, other):
+        if isinstance(other, str):
+            return self.label == other
+        if isinstance(other, Enum):
+            return self._vdl_type == other._vdl_type and self.index == other.index
+        return NotImplemented
+
+    def __hash__(self):
+        return hash(self.label)
+
+    def __reduce__(self):
+        return (type(self), (self.label,))
+
+    def __repr__(self):
+        return f"{type(self).__name__}.{self.label}"
+
+    def __str__(self):
+        return self.label
+
+
+class NamedBool(int):
+    """Base of named bool types (bool cannot be subclassed)."""
+
+    def __new__(cls, v=False):
+        return int.__new__(cls, 1 if v else 0)
+
+    def __repr__(self):
+        return f"{type(self).__name__}({bool(self)})"
+
+    __str__ = __repr__
+
+
+class Typed:
+    """A value with an explicit type, for where no class can carry it."""
+
+    __slots__ = ("type", "value")
+
+    def __init__(self, type: Type, value):
+        self.type = type
+        self.value = value
+
+    def __eq__(self, other):
+        if not isinstance(other, Typed):
+            return NotImplemented
+        return self.type == other.type and self.value == other.value
+
+    def __hash__(self):
+        return hash((self.type, _hashable(self.value)))
+
+    def __repr__(self):
+        return f"Typed({self.type}, {self.value!r})"
+
+
+def _hashable(v):
+    if isinstance(v, list):
+        return tuple(_hashable(x) for x in v)
+    if isinstance(v, dict):
+        return frozenset((k, _hashable(x)) for k, x in v.items())
+    if isinstance(v, set):
+        return frozenset(v)
+    return v
+
+
+# -- registry -----------------------------------------------------------------
+_lock = threading.RLock()
+_by_type: dict[Type, type] = {}
+_by_name: dict[str, type] = {}
+
+_BASES = {
+    Kind.BOOL: NamedBool, Kind.BYTE: int, Kind.UINT16: int, Kind.UINT32: int,
+    Kind.UINT64: int, Kind.INT8: int, Kind.INT16: int, Kind.INT32: int, Kind.INT64: int,
+    Kind.FLOAT32: float, Kind.FLOAT64: float, Kind.STRING: str, Kind.ENUM: Enum,
+    Kind.LIST: list, Kind.ARRAY: tuple, Kind.SET: set, Kind.MAP: dict,
+    Kind.STRUCT: Struct, Kind.UNION: Union,
+}
+
+
+def base_class(t: Type) -> type:
+    """The Python base class for values of `t`'s kind."""
+    if t.is_bytes():
+        return bytes
+    return _BASES[t.kind]
+
+
+def register_type(t: Type, cls: type) -> type:
+    """Map type `t` (and its wire name) to class `cls`; returns cls."""
+    with _lock:
+        _by_type[t] = cls
+        if t.name:
+            _by_name[t.name] = cls
+    return cls
+
+
+def register(cls: type) -> type:
+    """Class decorator: register `cls` under its `_vdl_type`."""
+    t = cls.__dict__.get("_vdl_type")
+    if t is None:
+        raise TypeError(f"{cls.__name__} has no _vdl_type")
+    return register_type(t, cls)
+
+
+def registered_class(t: Type):
+    """The class registered for exactly `t`, or None."""
+    return _by_type.get(t)
+
+
+def class_by_name(name: str):
+    return _by_name.get(name)
+
+
+def class_for(t: Type) -> type | None:
+    """The class of values of `t`: registered, or made now.  None for the kinds
+    that have no class (any, optional, typeobject)."""
+    cls = _by_type.get(t)
+    if cls is not None:
+        return cls
+    if t.kind in (Kind.ANY, Kind.OPTIONAL, Kind.TYPEOBJECT):
+        return None
+    with _lock:
+        cls = _by_type.get(t)
+        if cls is None:
+            cls = _make_class(t)
+            _by_type[t] = cls
+    return cls
+
+
+def _py_name(t: Type) -> str:
+    if t.name:
+        return t.name.rsplit(".", 1)[-1].rsplit("/", 1)[-1] or "Value"
+    return str(t.kind)
+
+
+def _make_class(t: Type) -> type:
+    base = base_class(t)
+    ns = {"_vdl_type": t, "__module__": "v23py.vdl.generic"}
+    if base in (Struct,):
+        ns["__slots__"] = tuple(f.name for f in t.fields)
+    elif base is Union or base is Enum:
+        ns["__slots__"] = ()
+    return type(_py_name(t), (base,), ns)
+
+
+# -- typing of plain values ------------------------------------------------------
+_ANY_MAP = None
+
+
+def type_of(v) -> Type:
+    """The VDL type of a value: its class's, or the one inferred for plain values."""
+    if v is None:
+        return AnyType
+    t = getattr(type(v), "_vdl_type", None)
+    if t is not None:
+        return t
+    if isinstance(v, Typed):
+        return v.type
+    if isinstance(v, bool):
+        return BoolType
+    if isinstance(v, int):
+        return Int64Type
+    if isinstance(v, float):
+        return Float64Type
+    if isinstance(v, str):
+        return StringType
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return ByteListType
+    if isinstance(v, Type):
+        return TypeObjectType
+    if isinstance(v, verror.VError):
+        return ErrorType
+    if isinstance(v, list):
+        if v and all(isinstance(x, str) and getattr(type(x), "_vdl_type", None) is None
+                     for x in v):
+            return list_of(StringType)
+        return AnyListType
+    if isinstance(v, (set, frozenset)):
+        if all(isinstance(x, str) for x in v):
+            return set_of(StringType)
+        raise verror.BadArg.new("cannot infer a VDL type for a set of non-strings; use vdl.value")
+    if isinstance(v, dict):
+        if all(isinstance(x, str) for x in v):
+            return map_of(StringType, AnyType)
+        raise verror.BadArg.new("cannot infer a VDL type for this dict; use vdl.value")
+    if isinstance(v, BaseException):
+        return ErrorType
+    raise verror.BadArg.new(f"cannot infer a VDL type for {type(v).__name__} value")
+
+
+def unwrap(v):
+    """(type, value) of a value, unwrapping Typed."""
+    if isinstance(v, Typed):
+        return v.type, v.value
+    return type_of(v), v
+
+
+# -- zero values ---------------------------------------------------------------
+def zero(t: Type):
+    """A fresh zero value of type `t`."""
+    k = t.kind
+    if k in (Kind.ANY, Kind.OPTIONAL):
+        return None
+    if k == Kind.TYPEOBJECT:
+        return AnyType
+    cls = class_for(t) if t.name else None
+    if k == Kind.BOOL:
+        return cls(False) if cls else False
+    if k in (Kind.FLOAT32, Kind.FLOAT64):
+        return cls(0.0) if cls else 0.0
+    if k == Kind.STRING:
+        return cls("") if cls else ""
+    if k == Kind.ENUM:
+        return class_for(t)(0)
+    if k == Kind.STRUCT:
+        return class_for(t)()
+    if k == Kind.UNION:
+        return class_for(t)(0)
+    if k == Kind.LIST:
+        v = b"" if t.elem.kind == Kind.BYTE else []
+    elif k == Kind.ARRAY:
+        if t.elem.kind == Kind.BYTE:
+            v = bytes(t.len)
+        else:
+            v = tuple(zero(t.elem) for _ in range(t.len))
+    elif k == Kind.SET:
+        v = set()
+    elif k == Kind.MAP:
+        v = {}
+    else:
+        v = 0
+    return cls(v) if cls else v
+
+
+def value(t: Type, v):
+    """`v` converted to type `t`, in a form that carries `t` exactly (for `any`)."""
+    k = t.kind
+    if k == Kind.OPTIONAL or (k == Kind.ANY) or t == ErrorType:
+        return Typed(t, None if v is None else convert(t, v))
+    if k == Kind.TYPEOBJECT:
+        return convert(t, v)
+    cls = class_for(t)
+    cv = convert(t, v)
+    if type(cv) is cls:
+        return cv
+    return _construct(cls, t, cv)
+
+
+def _construct(cls, t, v):
+    if issubclass(cls, (Struct, Union, Enum)):
+        return v
+    return cls(v)
+
+
+def convert(t: Type, v):
+    """`v` as a value of type `t` (named types become their classes; plain values
+    are checked).  Raises a BadArg verror when `v` does not fit."""
+    from v23py.vdl import _convert
+    return _convert.convert(t, v)
