@@ -1,0 +1,67 @@
+"""Encryption of a flow connection after Setup (RPC versions 11-14).
+
+NaCl box: X25519 key agreement + ``crypto_box_beforenm`` (HSalsa20 of the shared point) gives a
+32-byte key; each message is ``crypto_secretbox`` = 16-byte Poly1305 tag followed by the
+XSalsa20 ciphertext.  There is one 24-byte nonce per direction: bytes 0..7 hold a little-endian
+message counter starting at 0, and byte 8 is 1 in the *sending* nonce of the side whose public key
+is bytewise smaller (and in the *receiving* nonce of the other side).
+"""
+from __future__ import annotations
+
+import struct
+
+from nacl import bindings as _nb
+from nacl.exceptions import CryptoError
+from nacl.public import PrivateKey
+
+OVERHEAD = 16
+_PACK_LE = struct.Struct("<Q").pack
+
+
+class KeyPair:
+    """A fresh X25519 key pair (one per connection)."""
+
+    __slots__ = ("public", "secret")
+
+    def __init__(self, secret: bytes | None = None):
+        sk = PrivateKey(secret) if secret is not None else PrivateKey.generate()
+        self.secret = bytes(sk)
+        self.public = bytes(sk.public_key)
+
+
+class BoxCipher:
+    """Seal/open messages of one connection, with Go's nonce scheme."""
+
+    __slots__ = ("key", "channel_binding", "_seal_counter", "_open_counter", "_seal_tail", "_open_tail")
+
+    def __init__(self, my_public: bytes, my_secret: bytes, their_public: bytes):
+        if len(their_public) != 32:
+            raise ValueError("bad X25519 public key length")
+        self.key = _nb.crypto_box_beforenm(their_public, my_secret)
+        smaller = my_public < their_public
+        # Byte 8 is the first byte of the 16-byte nonce tail; the rest stays zero.
+        one = b"\x01" + bytes(15)
+        zero = bytes(16)
+        self._seal_tail = one if smaller else zero
+        self._open_tail = zero if smaller else one
+        self.channel_binding = (my_public + their_public) if smaller else (their_public + my_public)
+        self._seal_counter = 0
+        self._open_counter = 0
+
+    def seal(self, plaintext) -> bytes:
+        nonce = _PACK_LE(self._seal_counter) + self._seal_tail
+        out = _nb.crypto_secretbox(bytes(plaintext), nonce, self.key)
+        self._seal_counter += 1
+        return out
+
+    def open(self, ciphertext) -> bytes | None:
+        """Decrypt; returns None (and does not advance) when authentication fails."""
+        if len(ciphertext) < OVERHEAD:
+            return None
+        nonce = _PACK_LE(self._open_counter) + self._open_tail
+        try:
+            out = _nb.crypto_secretbox_open(bytes(ciphertext), nonce, self.key)
+        except CryptoError:
+            return None
+        self._open_counter += 1
+        return out
