@@ -1,0 +1,28 @@
+"""Vanadium naming: endpoints, routing ids and object names (Go v0.2.0 compatible)."""
+
+from .endpoint import (  # noqa: F401
+    DEFAULT_ENDPOINT_VERSION,
+    NULL_ROUTING_ID,
+    UNKNOWN_PROTOCOL,
+    Endpoint,
+    RoutingId,
+    format_endpoint,
+    parse_endpoint,
+)
+from .names import (  # noqa: F401
+    RESERVED_NAME_PREFIX,
+    clean,
+    decode_from_name_element,
+    encode_as_name_element,
+    escape,
+    is_reserved,
+    join,
+    join_address_name,
+    join_host_port,
+    rooted,
+    split_address_name,
+    split_host_port,
+    strip_reserved,
+    trim_suffix,
+    unescape,
+)
