@@ -88,3 +88,11 @@ Third-party caveats are decoded and carried; there is no discharger service
 yet, so chains carrying them are rejected at validation unless a matching
 discharge is supplied in the call's discharges (the Go default behaviour).
 """
+
+from v23py.security._keys import (  # noqa: E402,F401
+    PURPOSE_CERTIFICATE, PURPOSE_DISCHARGE, PURPOSE_MESSAGE, KEY_TYPES, PublicKey, Signer,
+    generate_private_key, new_ecdsa_signer, new_ed25519_signer, new_rsa_signer, new_signer,
+    public_key_from_der, verify_signature)
+from v23py.security._wiretypes import (  # noqa: E402,F401
+    Certificate, DischargeImpetus, Hash, PublicKeyDischarge, RejectedBlessing, Signature,
+    ThirdPartyRequirements, WireBlessings, WireDischarge)
