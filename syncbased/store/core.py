@@ -1,0 +1,534 @@
+"""The watchable, transactional store of one Syncbase database (or of the service).
+
+Layers, mirroring Go's ``store/transactions`` + ``store/watchable`` semantics:
+
+* **Snapshots**: a consistent view as of their creation.  Instead of pinning a
+  database read transaction, the store copies the *previous* value of every key
+  a commit overwrites into each open snapshot's overlay ("undo overlay"), so a
+  snapshot reads the overlay first and the live engine otherwise.
+* **Transactions** (optimistic concurrency): reads are recorded (keys and scan
+  ranges) and served from the transaction's snapshot merged with its own
+  buffered writes; ``commit`` fails with ``ConcurrentTransaction`` when any key
+  written by a transaction that committed after this one began falls in the
+  read set.
+* **Managed keys** (prefixes ``c`` and ``r``): values are versioned.  A put
+  writes ``v\\xfe<key> -> <version>`` and ``<key>\\xfe<version> -> value``; a
+  delete removes only the version pointer; reads go through the pointer.
+  Operations on managed keys append ops (GetOp, ScanOp, PutOp, DeleteOp) which
+  ``commit`` writes as watch-log entries ``l\\xfe%016x`` in the *same* write
+  group as the data, each stamped with the commit timestamp; every entry but a
+  commit's last has ``continued=True``.
+
+Everything here is synchronous and single-threaded by design: the daemon runs
+all store work on one worker thread (``syncbased.worker``), which also groups
+commits into one durable engine flush.
+"""
+from __future__ import annotations
+
+import bisect
+import random
+import struct
+import time
+from typing import NamedTuple
+
+from v23py import verror
+from v23py.syncbase import _wire
+
+SEP = b"\xfe"
+LOG_PREFIX = b"l" + SEP
+VERSION_PREFIX = b"v" + SEP
+MANAGED_PREFIXES = (b"c", b"r")
+SCAN_CHUNK = 1000
+
+# --- watch-log ops (Go's watchable.* and syncbase watchable.* op types) ----
+
+
+class GetOp(NamedTuple):
+    Key: bytes
+
+
+class ScanOp(NamedTuple):
+    Start: bytes
+    Limit: bytes
+
+
+class PutOp(NamedTuple):
+    Key: bytes
+    Version: bytes
+
+
+class DeleteOp(NamedTuple):
+    Key: bytes
+
+
+class SyncgroupOp(NamedTuple):
+    SgId: str
+    Prefixes: tuple
+    Remove: bool
+
+
+class SyncSnapshotOp(NamedTuple):
+    Key: bytes
+    Version: bytes
+
+
+class DbStateChangeRequestOp(NamedTuple):
+    RequestType: int     # 0 PauseSync, 1 ResumeSync
+
+
+class LogEntry(NamedTuple):
+    Op: object
+    CommitTimestamp: int
+    FromSync: bool
+    Continued: bool
+
+
+_OP_CODES = {GetOp: 1, ScanOp: 2, PutOp: 3, DeleteOp: 4, SyncgroupOp: 5,
+             SyncSnapshotOp: 6, DbStateChangeRequestOp: 7}
+_OP_TYPES = {v: k for k, v in _OP_CODES.items()}
+_HDR = struct.Struct(">BBqB")
+
+
+def _pack_bytes(b: bytes) -> bytes:
+    return struct.pack(">I", len(b)) + b
+
+
+def encode_log_entry(e: LogEntry) -> bytes:
+    """Private on-disk form: version 1, op code, timestamp, flags, length-prefixed fields."""
+    op = e.Op
+    flags = (1 if e.FromSync else 0) | (2 if e.Continued else 0)
+    out = [_HDR.pack(1, _OP_CODES[type(op)], e.CommitTimestamp, flags)]
+    if isinstance(op, SyncgroupOp):
+        out.append(_pack_bytes(op.SgId.encode()))
+        out.append(struct.pack(">IB", len(op.Prefixes), 1 if op.Remove else 0))
+        out.extend(_pack_bytes(p.encode()) for p in op.Prefixes)
+    elif isinstance(op, DbStateChangeRequestOp):
+        out.append(struct.pack(">B", op.RequestType))
+    else:
+        out.extend(_pack_bytes(f) for f in op)
+    return b"".join(out)
+
+
+def decode_log_entry(data: bytes) -> LogEntry:
+    try:
+        ver, code, ts, flags = _HDR.unpack_from(data, 0)
+        if ver != 1 or code not in _OP_TYPES:
+            raise ValueError("unknown log entry format")
+        pos = _HDR.size
+        cls = _OP_TYPES[code]
+
+        def take():
+            nonlocal pos
+            (n,) = struct.unpack_from(">I", data, pos)
+            pos += 4
+            if pos + n > len(data):
+                raise ValueError("truncated log entry")
+            b = data[pos:pos + n]
+            pos += n
+            return bytes(b)
+
+        if cls is SyncgroupOp:
+            sg = take().decode()
+            n, rm = struct.unpack_from(">IB", data, pos)
+            pos += 5
+            op = SyncgroupOp(sg, tuple(take().decode() for _ in range(n)), bool(rm))
+        elif cls is DbStateChangeRequestOp:
+            op = DbStateChangeRequestOp(data[pos])
+        else:
+            op = cls(*(take() for _ in cls._fields))
+        return LogEntry(op, ts, bool(flags & 1), bool(flags & 2))
+    except (struct.error, ValueError, IndexError, UnicodeDecodeError) as e:
+        raise verror.Internal.new(f"corrupt watch log entry: {e}") from None
+
+
+def log_key(seq: int) -> bytes:
+    return LOG_PREFIX + b"%016x" % seq
+
+
+def parse_log_key(key: bytes) -> int:
+    if not key.startswith(LOG_PREFIX) or len(key) != len(LOG_PREFIX) + 16:
+        raise ValueError(f"not a log key: {key!r}")
+    return int(key[len(LOG_PREFIX):], 16)
+
+
+def new_version() -> bytes:
+    """A random version string: lowercase hex of a random 63-bit integer (as Go)."""
+    return b"%x" % random.getrandbits(63)
+
+
+def managed(key: bytes) -> bool:
+    return key[:1] in MANAGED_PREFIXES
+
+
+def _in_range(key: bytes, start: bytes, limit: bytes) -> bool:
+    return key >= start and (limit == b"" or key < limit)
+
+
+class Snapshot:
+    """A read-only view as of creation time.  Call ``abort`` to release it."""
+
+    def __init__(self, store: "Store"):
+        self._st = store
+        self._overlay: dict[bytes, bytes | None] = {}
+        self._sorted: list[bytes] | None = None
+        self._closed = False
+        store._snapshots.add(self)
+
+    # called by the store before it overwrites keys
+    def _preserve(self, key: bytes, old) -> None:
+        if key not in self._overlay:
+            self._overlay[key] = old
+            self._sorted = None
+
+    def raw_get(self, key: bytes):
+        self._check()
+        if key in self._overlay:
+            return self._overlay[key]
+        return self._st.engine.get(key)
+
+    def raw_scan(self, start: bytes, limit: bytes, max_items: int = SCAN_CHUNK):
+        """One chunk of ``[start, limit)`` as of the snapshot: ``(pairs, next_start)``.
+
+        ``next_start`` is None when the range is exhausted; otherwise continue
+        from it (pairs may be fewer than ``max_items`` when keys were hidden)."""
+        self._check()
+        rows = self._st.engine.scan(start, limit, max_items)
+        more = len(rows) >= max_items
+        nxt = rows[-1][0] + b"\x00" if more else None
+        if not self._overlay:
+            return rows, nxt
+        if self._sorted is None:
+            self._sorted = sorted(self._overlay)
+        ov = self._overlay
+        merged = {k: v for k, v in rows if k not in ov}
+        keys = self._sorted
+        i = bisect.bisect_left(keys, start)
+        while i < len(keys):
+            k = keys[i]
+            if not _in_range(k, start, limit) or (more and k >= nxt):
+                break
+            if ov[k] is not None:
+                merged[k] = ov[k]
+            i += 1
+        return sorted(merged.items()), nxt
+
+    def raw_scan_all(self, start: bytes, limit: bytes):
+        """Iterate every pair in the range, in chunks."""
+        while start is not None:
+            rows, start = self.raw_scan(start, limit, SCAN_CHUNK)
+            yield from rows
+
+    # managed (versioned) reads
+    def get(self, key: bytes):
+        if not managed(key):
+            return self.raw_get(key)
+        ver = self.raw_get(VERSION_PREFIX + key)
+        if ver is None:
+            return None
+        return self.raw_get(key + SEP + ver)
+
+    def scan(self, start: bytes, limit: bytes, max_items: int = SCAN_CHUNK):
+        """Managed-aware chunk scan: ``(pairs with user keys, next_start)``."""
+        if not managed(start):
+            return self.raw_scan(start, limit, max_items)
+        vstart = VERSION_PREFIX + start
+        vlimit = VERSION_PREFIX + limit if limit else _prefix_limit(VERSION_PREFIX)
+        rows, nxt = self.raw_scan(vstart, vlimit, max_items)
+        out = []
+        for vk, ver in rows:
+            k = vk[len(VERSION_PREFIX):]
+            out.append((k, self.raw_get(k + SEP + ver)))
+        return out, (nxt[len(VERSION_PREFIX):] if nxt is not None else None)
+
+    def scan_all(self, start: bytes, limit: bytes):
+        while start is not None:
+            rows, start = self.scan(start, limit, SCAN_CHUNK)
+            yield from rows
+
+    def get_version(self, key: bytes):
+        return self.raw_get(VERSION_PREFIX + key)
+
+    def abort(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._st._snapshots.discard(self)
+            self._overlay = {}
+
+    def _check(self):
+        if self._closed:
+            raise verror.BadState.new("snapshot already aborted or committed")
+
+
+def _prefix_limit(p: bytes) -> bytes:
+    x = bytearray(p)
+    while x:
+        if x[-1] == 0xFF:
+            x.pop()
+        else:
+            x[-1] += 1
+            break
+    return bytes(x)
+
+
+class Transaction:
+    """A read-write transaction with optimistic concurrency control."""
+
+    def __init__(self, store: "Store"):
+        self._st = store
+        self._sn = Snapshot(store)
+        self._start = store._commit_seq
+        self._read_keys: set[bytes] = set()
+        self._read_ranges: list[tuple[bytes, bytes]] = []
+        self._writes: dict[bytes, bytes | None] = {}
+        self.ops: list = []
+        self.from_sync = False
+        self._done = False
+        store._live[self] = self._start
+
+    # --- raw access (records reads) ---
+    def raw_get(self, key: bytes):
+        self._check()
+        self._read_keys.add(key)
+        if key in self._writes:
+            return self._writes[key]
+        return self._sn.raw_get(key)
+
+    def raw_scan_all(self, start: bytes, limit: bytes):
+        self._check()
+        self._read_ranges.append((start, limit))
+        writes = {k: v for k, v in self._writes.items() if _in_range(k, start, limit)}
+        wkeys = sorted(writes)
+        wi = 0
+        for k, v in self._sn.raw_scan_all(start, limit):
+            while wi < len(wkeys) and wkeys[wi] < k:
+                wk = wkeys[wi]
+                wi += 1
+                if writes[wk] is not None:
+                    yield wk, writes[wk]
+            if wi < len(wkeys) and wkeys[wi] == k:
+                wi += 1
+                if writes[k] is not None:
+                    yield k, writes[k]
+                continue
+            yield k, v
+        while wi < len(wkeys):
+            wk = wkeys[wi]
+            wi += 1
+            if writes[wk] is not None:
+                yield wk, writes[wk]
+
+    def raw_put(self, key: bytes, value: bytes) -> None:
+        self._check()
+        self._writes[key] = bytes(value)
+
+    def raw_delete(self, key: bytes) -> None:
+        self._check()
+        self._writes[key] = None
+
+    # --- managed-aware access (Go's watchable transaction) ---
+    def get(self, key: bytes):
+        if not managed(key):
+            return self.raw_get(key)
+        self.ops.append(GetOp(key))
+        ver = self.raw_get(VERSION_PREFIX + key)
+        if ver is None:
+            return None
+        return self.raw_get(key + SEP + ver)
+
+    def get_version(self, key: bytes):
+        return self.raw_get(VERSION_PREFIX + key)
+
+    def scan_all(self, start: bytes, limit: bytes):
+        if not managed(start):
+            yield from self.raw_scan_all(start, limit)
+            return
+        self.ops.append(ScanOp(start, limit))
+        vstart = VERSION_PREFIX + start
+        vlimit = VERSION_PREFIX + limit if limit else _prefix_limit(VERSION_PREFIX)
+        for vk, ver in self.raw_scan_all(vstart, vlimit):
+            k = vk[len(VERSION_PREFIX):]
+            v = self._writes.get(k + SEP + ver)
+            if v is None:
+                v = self._sn.raw_get(k + SEP + ver)
+            yield k, v
+
+    def put(self, key: bytes, value: bytes) -> bytes | None:
+        if not managed(key):
+            self.raw_put(key, value)
+            return None
+        ver = new_version()
+        self.raw_put(VERSION_PREFIX + key, ver)
+        self.raw_put(key + SEP + ver, value)
+        self.ops.append(PutOp(key, ver))
+        return ver
+
+    def delete(self, key: bytes) -> None:
+        if not managed(key):
+            self.raw_delete(key)
+            return
+        self.raw_delete(VERSION_PREFIX + key)
+        self.ops.append(DeleteOp(key))
+
+    def put_at_version(self, key: bytes, value: bytes, version: bytes) -> None:
+        """Store a value at a version without moving the pointer (sync)."""
+        self.raw_put(key + SEP + version, value)
+
+    def put_version(self, key: bytes, version: bytes) -> None:
+        """Move the version pointer (sync), logged as a PutOp."""
+        self.raw_put(VERSION_PREFIX + key, version)
+        self.ops.append(PutOp(key, version))
+
+    def add_op(self, op) -> None:
+        self._check()
+        self.ops.append(op)
+
+    # --- end ---
+    def commit(self):
+        """Validate, then write data + log entries.  Returns (first_seq, end_seq) of the log."""
+        self._check()
+        st = self._st
+        try:
+            for seq, keys in st._events:
+                if seq <= self._start:
+                    continue
+                if self._read_keys and not keys.isdisjoint(self._read_keys):
+                    raise _wire.ConcurrentTransaction.new("concurrent transaction")
+                for a, b in self._read_ranges:
+                    if any(_in_range(k, a, b) for k in keys):
+                        raise _wire.ConcurrentTransaction.new("concurrent transaction")
+            return st._commit(self._writes, self.ops, self.from_sync)
+        finally:
+            self._finish()
+
+    def abort(self) -> None:
+        if not self._done:
+            self._finish()
+
+    def _finish(self):
+        self._done = True
+        self._sn.abort()
+        self._st._live.pop(self, None)
+        self._st._prune()
+
+    def _check(self):
+        if self._done:
+            raise verror.BadState.new("transaction already committed or aborted")
+
+    @property
+    def done(self):
+        return self._done
+
+
+class Store:
+    """A watchable store over one engine.  ``clock()`` gives commit timestamps (ns)."""
+
+    def __init__(self, engine, clock=time.time_ns):
+        self.engine = engine
+        self.clock = clock
+        self._commit_seq = 0
+        self._events: list[tuple[int, frozenset]] = []
+        self._live: dict[Transaction, int] = {}
+        self._snapshots: set[Snapshot] = set()
+        self._listeners = []
+        self.reload()
+
+    def reload(self) -> None:
+        """Re-read the next watch-log sequence number from the engine."""
+        last = self.engine.last(LOG_PREFIX, _prefix_limit(LOG_PREFIX))
+        self.log_seq = parse_log_key(last[0]) + 1 if last else 0
+
+    def add_listener(self, fn) -> None:
+        """``fn(store, first_seq, end_seq)`` after each commit that logged entries."""
+        self._listeners.append(fn)
+
+    def remove_listener(self, fn) -> None:
+        if fn in self._listeners:
+            self._listeners.remove(fn)
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(self)
+
+    def transaction(self) -> Transaction:
+        return Transaction(self)
+
+    def get(self, key: bytes):
+        """Current committed value (managed-aware), no snapshot."""
+        sn = Snapshot(self)
+        try:
+            return sn.get(key)
+        finally:
+            sn.abort()
+
+    def run_in_transaction(self, fn, attempts: int = 100):
+        """Run ``fn(tx)`` and commit, retrying on ConcurrentTransaction."""
+        err = None
+        for _ in range(attempts):
+            tx = self.transaction()
+            try:
+                result = fn(tx)
+            except BaseException:
+                tx.abort()
+                raise
+            try:
+                tx.commit()
+                return result
+            except verror.VError as e:
+                if e.id != _wire.ConcurrentTransaction.id:
+                    raise
+                err = e
+        raise err
+
+    def _commit(self, writes: dict, ops: list, from_sync: bool):
+        writes = dict(writes)
+        first = self.log_seq
+        if ops:
+            ts = self.clock()
+            n = len(ops)
+            for i, op in enumerate(ops):
+                writes[log_key(first + i)] = encode_log_entry(
+                    LogEntry(op, ts, from_sync, i < n - 1))
+        if not writes:
+            return first, first
+        if self._snapshots:
+            eng = self.engine
+            for k in writes:
+                old = eng.get(k)
+                for sn in self._snapshots:
+                    sn._preserve(k, old)
+        self.engine.write(writes)
+        self.log_seq = first + len(ops)
+        self._commit_seq += 1
+        if self._live:
+            self._events.append((self._commit_seq,
+                                 frozenset(k for k in writes if not k.startswith(LOG_PREFIX))))
+        if ops:
+            for fn in list(self._listeners):
+                fn(self, first, self.log_seq)
+        return first, self.log_seq
+
+    def _prune(self):
+        if not self._live:
+            self._events.clear()
+            return
+        oldest = min(self._live.values())
+        if self._events and self._events[0][0] <= oldest:
+            self._events = [e for e in self._events if e[0] > oldest]
+
+    def read_log(self, start_seq: int, max_entries: int = SCAN_CHUNK):
+        """Committed log entries from ``start_seq``: list of (seq, LogEntry)."""
+        rows = self.engine.scan(log_key(start_seq), _prefix_limit(LOG_PREFIX), max_entries)
+        return [(parse_log_key(k), decode_log_entry(v)) for k, v in rows]
+
+    def flush(self) -> None:
+        """Make every commit so far durable (one engine flush for the group)."""
+        self.engine.flush()
+
+    def rollback(self) -> None:
+        """Discard unflushed commits (after a failed flush) and resync counters."""
+        self.engine.rollback()
+        self.reload()
+
+    def close(self) -> None:
+        for sn in list(self._snapshots):
+            sn.abort()
+        self.engine.close()

@@ -1,0 +1,185 @@
+"""Ordered byte-key engines: SQLite (durable) and memory (tests, ``--engine=memstore``).
+
+An engine is a flat map from ``bytes`` keys to ``bytes`` values ordered by
+unsigned byte comparison (leveldb's order).  Writes go into an open *group*
+(``write``) and become durable together on ``flush``; ``rollback`` discards the
+unflushed group.  Reads see unflushed writes (one connection, one thread).
+
+Engines are not thread-safe: the daemon touches them from one dedicated
+thread only (see ``syncbased.worker``).
+"""
+from __future__ import annotations
+
+import bisect
+import os
+import sqlite3
+
+from v23py import verror
+
+_SCHEMA = "CREATE TABLE IF NOT EXISTS kv (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID"
+
+
+class EngineError(Exception):
+    """An I/O level failure (disk full, read-only directory, corruption)."""
+
+
+def _as_verror(exc: Exception, what: str) -> verror.VError:
+    return verror.Internal.new(f"store {what} failed: {exc}")
+
+
+class MemEngine:
+    """Sorted in-memory engine; ``flush`` is a no-op (nothing survives a restart)."""
+
+    name = "memstore"
+
+    def __init__(self, path: str | None = None):
+        self._keys: list[bytes] = []
+        self._data: dict[bytes, bytes] = {}
+        self._undo: dict[bytes, bytes | None] | None = None
+
+    def get(self, key: bytes):
+        return self._data.get(key)
+
+    def scan(self, start: bytes, limit: bytes, max_items: int | None = None):
+        keys = self._keys
+        i = bisect.bisect_left(keys, start)
+        j = len(keys) if limit == b"" else bisect.bisect_left(keys, limit)
+        if max_items is not None and j - i > max_items:
+            j = i + max_items
+        data = self._data
+        return [(k, data[k]) for k in keys[i:j]]
+
+    def last(self, start: bytes, limit: bytes):
+        keys = self._keys
+        j = len(keys) if limit == b"" else bisect.bisect_left(keys, limit)
+        if j > 0 and keys[j - 1] >= start:
+            k = keys[j - 1]
+            return k, self._data[k]
+        return None
+
+    def write(self, writes: dict) -> None:
+        if self._undo is None:
+            self._undo = {}
+        undo = self._undo
+        for k, v in writes.items():
+            if k not in undo:
+                undo[k] = self._data.get(k)
+            self._set(k, v)
+
+    def _set(self, k, v):
+        if v is None:
+            if k in self._data:
+                del self._data[k]
+                i = bisect.bisect_left(self._keys, k)
+                del self._keys[i]
+        else:
+            if k not in self._data:
+                bisect.insort(self._keys, k)
+            self._data[k] = bytes(v)
+
+    def flush(self) -> None:
+        self._undo = None
+
+    def rollback(self) -> None:
+        undo, self._undo = self._undo, None
+        for k, v in (undo or {}).items():
+            self._set(k, v)
+
+    def close(self) -> None:
+        pass
+
+
+class SqliteEngine:
+    """One SQLite file, WAL journal, ``synchronous=FULL``: a flush is durable.
+
+    Keys are BLOBs in a ``WITHOUT ROWID`` table, so SQLite's memcmp ordering is
+    exactly leveldb's."""
+
+    name = "sqlite"
+
+    def __init__(self, path: str, synchronous: str = "FULL"):
+        os.makedirs(path, exist_ok=True)
+        self.path = os.path.join(path, "store.sqlite")
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None,
+                                       check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL").fetchall()
+            self._db.execute(f"PRAGMA synchronous={synchronous}")
+            self._db.execute(_SCHEMA)
+            self._db.execute("PRAGMA quick_check(1)").fetchall()
+        except sqlite3.Error as e:
+            raise _as_verror(e, f"open of {self.path}") from None
+        self._in_tx = False
+
+    def get(self, key: bytes):
+        row = self._db.execute("SELECT v FROM kv WHERE k=?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def scan(self, start: bytes, limit: bytes, max_items: int | None = None):
+        if limit == b"":
+            sql, args = "SELECT k, v FROM kv WHERE k>=? ORDER BY k", [start]
+        else:
+            sql, args = "SELECT k, v FROM kv WHERE k>=? AND k<? ORDER BY k", [start, limit]
+        if max_items is not None:
+            sql += " LIMIT ?"
+            args.append(max_items)
+        return self._db.execute(sql, args).fetchall()
+
+    def last(self, start: bytes, limit: bytes):
+        if limit == b"":
+            row = self._db.execute("SELECT k, v FROM kv WHERE k>=? ORDER BY k DESC LIMIT 1",
+                                   (start,)).fetchone()
+        else:
+            row = self._db.execute(
+                "SELECT k, v FROM kv WHERE k>=? AND k<? ORDER BY k DESC LIMIT 1",
+                (start, limit)).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def write(self, writes: dict) -> None:
+        try:
+            if not self._in_tx:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._in_tx = True
+            puts = [(k, v) for k, v in writes.items() if v is not None]
+            dels = [(k,) for k, v in writes.items() if v is None]
+            if puts:
+                self._db.executemany("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)", puts)
+            if dels:
+                self._db.executemany("DELETE FROM kv WHERE k=?", dels)
+        except sqlite3.Error as e:
+            raise _as_verror(e, "write") from None
+
+    def flush(self) -> None:
+        if not self._in_tx:
+            return
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error as e:
+            raise _as_verror(e, "commit") from None
+        finally:
+            if not self._db.in_transaction:
+                self._in_tx = False
+
+    def rollback(self) -> None:
+        if self._db.in_transaction:
+            try:
+                self._db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+        self._in_tx = False
+
+    def close(self) -> None:
+        try:
+            self.rollback()
+            self._db.close()
+        except sqlite3.Error:
+            pass
+
+
+def open_engine(kind: str, path: str):
+    """``sqlite`` (also accepted: ``leveldb``, Go's name for the durable default) or ``memstore``."""
+    if kind in ("", "sqlite", "leveldb"):
+        return SqliteEngine(path)
+    if kind == "memstore":
+        return MemEngine(path)
+    raise verror.BadArg.new(f"unknown storage engine {kind!r} (want sqlite or memstore)")
