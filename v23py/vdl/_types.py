@@ -454,6 +454,9 @@ class TypeBuilder:
                 t.labels = tuple(p.labels)
             t.len = p.len
         for p in self._pending:
+            if not is_unnamed_recursive_safe(made[id(p)]):
+                raise verror.BadArg.new("a type cycle must pass through a named type")
+        for p in self._pending:
             _validate_built(made[id(p)])
         for p in self._pending:
             p.built = _intern(made[id(p)])

@@ -1,0 +1,276 @@
+"""VOM 0x81, Vanadium's self-describing binary encoding.
+
+Single shot:
+    data = vom.encode(value)            # 0x81 + type messages + one value message
+    value = vom.decode(data)            # the value, carrying its exact VDL type
+
+Streams (types sent once per stream):
+    enc = vom.Encoder(); out = enc.encode(v1) + enc.encode(v2)
+    dec = vom.Decoder(); dec.feed(out); dec.decode(); dec.decode()
+
+Split, as RPC does it: one TypeEncoder/TypeDecoder per connection carries the
+type messages on the type flow; each data flow has an Encoder/Decoder that
+writes/reads value messages only.
+    te = vom.TypeEncoder()
+    enc = vom.Encoder(type_encoder=te)
+    data = enc.encode(request)          # value bytes for the data flow
+    types = te.take_bytes()             # send these on the type flow first
+    td = vom.TypeDecoder(); td.feed(types_from_peer)
+    dec = vom.Decoder(type_decoder=td); dec.feed(data_from_peer)
+    dec.decode()   # raises NeedData or NeedType(id) until it can finish; sans-IO
+
+Malformed input raises a `v23py.verror.VError` (BadProtocol), never another
+exception, and lengths are checked against the bytes present before allocating.
+"""
+from __future__ import annotations
+
+from v23py import verror
+from v23py.vdl import _types as T
+from v23py.vdl._types import Kind, Type
+from v23py.vdl._values import Typed, convert, type_of
+from v23py.vom._binary import (  # noqa: F401
+    CONTROL_END, CONTROL_INCOMPLETE, CONTROL_NIL, MAX_MESSAGE_LEN, VERSION_81, Truncated,
+    dec_int, dec_uint, enc_int, enc_uint, error)
+from v23py.vom._codec import (
+    DecodeState, EncodeState, decoder, encoder, exact, has_chunk_len)
+from v23py.vom._typeenc import (  # noqa: F401
+    BOOTSTRAP_IDS, BOOTSTRAP_TYPES, FIRST_USER_ID, TypeDecoder, TypeEncoder)
+
+__all__ = ["encode", "decode", "Encoder", "Decoder", "TypeEncoder", "TypeDecoder",
+           "NeedData", "NeedType", "VERSION_81", "RawValue"]
+
+
+class NeedData(Exception):
+    """The decoder needs more bytes before it can produce the next value."""
+
+
+class NeedType(Exception):
+    """The next value uses a type id that has not arrived on the type stream."""
+
+    def __init__(self, type_id: int):
+        super().__init__(f"waiting for type id {type_id}")
+        self.type_id = type_id
+
+
+class RawValue:
+    """A value message kept as its type and decoded form (for generic tools)."""
+
+    __slots__ = ("type", "value")
+
+    def __init__(self, type: Type, value):
+        self.type = type
+        self.value = value
+
+
+def _resolve(value, type):
+    if type is None:
+        if isinstance(value, Typed):
+            return value.type, value.value
+        return type_of(value), value
+    if isinstance(value, Typed):
+        value = value.value
+    return type, value
+
+
+def encode_value_message(te: TypeEncoder, t: Type, v) -> bytes:
+    """One value message (no version byte); type messages go to `te`."""
+    tid = te.encode_type(t)
+    st = EncodeState(te)
+    body = bytearray()
+    encoder(t)(body, v, st)
+    hdr = bytearray()
+    enc_int(hdr, tid)
+    if t.has_any or t.has_typeobject:
+        enc_uint(hdr, len(st.tids))
+        for i in st.tids:
+            enc_uint(hdr, i)
+        if t.has_any:
+            enc_uint(hdr, len(st.anylens))
+            for n in st.anylens:
+                enc_uint(hdr, n)
+    if has_chunk_len(t):
+        enc_uint(hdr, len(body))
+    hdr += body
+    return bytes(hdr)
+
+
+class Encoder:
+    """Encodes values onto one stream.  Without `type_encoder` the type messages
+    are written inline (single stream); with one they are left in it for the
+    caller to send on the type flow (`type_encoder.take_bytes()`)."""
+
+    def __init__(self, type_encoder: TypeEncoder | None = None):
+        self._split = type_encoder is not None
+        self._te = type_encoder if type_encoder is not None else TypeEncoder(write_version=False)
+        self._version_sent = False
+
+    @property
+    def type_encoder(self) -> TypeEncoder:
+        return self._te
+
+    def encode(self, value, type: Type | None = None) -> bytes:
+        t, v = _resolve(value, type)
+        msg = encode_value_message(self._te, t, v)
+        out = bytearray()
+        if not self._version_sent:
+            out.append(VERSION_81)
+            self._version_sent = True
+        if not self._split:
+            out += self._te.take_bytes()
+        out += msg
+        return bytes(out)
+
+
+class Decoder:
+    """Decodes values from one stream, fed bytes as they arrive.  Without
+    `type_decoder` the stream carries its own type messages."""
+
+    def __init__(self, type_decoder: TypeDecoder | None = None):
+        self._split = type_decoder is not None
+        self._td = type_decoder if type_decoder is not None else TypeDecoder()
+        self._buf = bytearray()
+        self._pos = 0
+        self._version_read = False
+
+    @property
+    def type_decoder(self) -> TypeDecoder:
+        return self._td
+
+    def feed(self, data: bytes) -> None:
+        if self._pos > 65536 and self._pos > len(self._buf) // 2:
+            del self._buf[:self._pos]
+            self._pos = 0
+        self._buf += data
+
+    def buffered(self) -> int:
+        return len(self._buf) - self._pos
+
+    def decode(self, type: Type | None = None):
+        """The next value; raises NeedData / NeedType (state unchanged) or a VError."""
+        t, v = self.decode_typed()
+        if type is not None and type != t:
+            return convert(type, v)
+        return exact(t, v)
+
+    def decode_typed(self):
+        """(wire type, value) of the next value message."""
+        buf = self._buf
+        pos = self._pos
+        try:
+            if not self._version_read:
+                if pos >= len(buf):
+                    raise NeedData()
+                if buf[pos] != VERSION_81:
+                    raise error(f"bad version byte 0x{buf[pos]:02x} (only 0x81 is supported)")
+                pos += 1
+                self._version_read = True
+                self._pos = pos
+            while True:
+                if pos >= len(buf):
+                    raise NeedData()
+                b = buf[pos]
+                if b == CONTROL_INCOMPLETE:
+                    if self._split:
+                        raise error("type message on a value stream")
+                    pos = self._td.read_type_message(buf, pos)
+                    self._pos = pos
+                    continue
+                mid, p2 = dec_int(buf, pos)
+                if mid == 0:
+                    raise error("zero message id")
+                if mid < 0:
+                    if self._split:
+                        raise error("type message on a value stream")
+                    pos = self._td.read_type_message(buf, pos)
+                    self._pos = pos
+                    continue
+                t = self._td.lookup(mid)
+                if t is None:
+                    if self._split:
+                        raise NeedType(mid)
+                    raise error(f"unknown type id {mid}")
+                pos = p2
+                tids: list = []
+                anylens: list = []
+                if t.has_any or t.has_typeobject:
+                    n, pos = dec_uint(buf, pos)
+                    if n > len(buf) - pos:
+                        raise Truncated()
+                    for _ in range(n):
+                        x, pos = dec_uint(buf, pos)
+                        tids.append(x)
+                    if t.has_any:
+                        n, pos = dec_uint(buf, pos)
+                        if n > len(buf) - pos:
+                            raise Truncated()
+                        for _ in range(n):
+                            x, pos = dec_uint(buf, pos)
+                            anylens.append(x)
+                if self._split:
+                    for x in tids:
+                        if self._td.lookup(x) is None:
+                            raise NeedType(x)
+                st = DecodeState(self._td, tids, anylens)
+                if has_chunk_len(t):
+                    n, pos = dec_uint(buf, pos)
+                    if n > MAX_MESSAGE_LEN:
+                        raise error(f"message length {n} too large")
+                    end = pos + n
+                    if end > len(buf):
+                        raise Truncated()
+                    body = bytes(buf[pos:end])
+                    v, used = decoder(t)(body, 0, st)
+                    if used != n:
+                        raise error(f"{n - used} leftover bytes in a value message")
+                    pos = end
+                else:
+                    body = bytes(buf[pos:])
+                    try:
+                        v, used = decoder(t)(body, 0, st)
+                    except (Truncated, IndexError):
+                        raise Truncated() from None
+                    pos += used
+                self._pos = pos
+                return t, v
+        except (Truncated, IndexError):
+            raise NeedData() from None
+        except verror.VError:
+            raise
+        except (NeedData, NeedType):
+            raise
+        except RecursionError:
+            raise error("value nested too deeply") from None
+        except (ValueError, TypeError, OverflowError, MemoryError) as e:
+            raise error(f"malformed data: {e}") from None
+
+
+def encode(value, type: Type | None = None) -> bytes:
+    """0x81 + every type message + one value message."""
+    return Encoder().encode(value, type)
+
+
+def decode(data: bytes, type: Type | None = None):
+    """The one value of a complete single-shot stream."""
+    dec = Decoder()
+    dec.feed(data)
+    try:
+        v = dec.decode(type)
+    except NeedData:
+        raise error("truncated data") from None
+    if dec.buffered():
+        # Trailing type messages are tolerated only if nothing but types follow.
+        raise error(f"{dec.buffered()} bytes left after the value")
+    return v
+
+
+def decode_typed(data: bytes):
+    """(type, value) of a complete single-shot stream."""
+    dec = Decoder()
+    dec.feed(data)
+    try:
+        t, v = dec.decode_typed()
+    except NeedData:
+        raise error("truncated data") from None
+    if dec.buffered():
+        raise error(f"{dec.buffered()} bytes left after the value")
+    return t, v

@@ -1,0 +1,86 @@
+"""VOM's primitive encodings: unsigned/signed varints, floats, control bytes."""
+from __future__ import annotations
+
+import struct
+
+from v23py import verror
+
+VERSION_81 = 0x81
+CONTROL_NIL = 0xE0
+CONTROL_END = 0xE1
+CONTROL_INCOMPLETE = 0xE2
+MAX_MESSAGE_LEN = 1 << 30  # Go's bound on any length read from a stream
+
+_pack_d = struct.Struct("<d").pack
+_unpack_d = struct.Struct("<d").unpack
+
+
+class Truncated(Exception):
+    """More bytes are needed (internal; turned into NeedData or a verror)."""
+
+
+def error(msg: str) -> verror.VError:
+    return verror.BadProtocol.new("vom: " + msg)
+
+
+def enc_uint(buf: bytearray, v: int) -> None:
+    if v < 0x80:
+        if v < 0:
+            raise verror.BadArg.new(f"vom: negative unsigned value {v}")
+        buf.append(v)
+        return
+    n = (v.bit_length() + 7) >> 3
+    if n > 8:
+        raise verror.BadArg.new(f"vom: value {v} does not fit in 64 bits")
+    buf.append(256 - n)
+    buf += v.to_bytes(n, "big")
+
+
+def enc_int(buf: bytearray, v: int) -> None:
+    enc_uint(buf, (v << 1) if v >= 0 else (((~v) << 1) | 1))
+
+
+def uint_bytes(v: int) -> bytes:
+    b = bytearray()
+    enc_uint(b, v)
+    return bytes(b)
+
+
+def float_to_uint(f: float) -> int:
+    return int.from_bytes(_pack_d(f), "big")
+
+
+def uint_to_float(u: int) -> float:
+    return _unpack_d(u.to_bytes(8, "big"))[0]
+
+
+def dec_uint(data, pos: int):
+    """(value, new_pos); raises Truncated or a verror."""
+    try:
+        b = data[pos]
+    except IndexError:
+        raise Truncated() from None
+    if b < 0x80:
+        return b, pos + 1
+    if b < 0xF8:
+        raise error(f"invalid length or control byte 0x{b:02x} at offset {pos}")
+    n = 256 - b
+    end = pos + 1 + n
+    if end > len(data):
+        raise Truncated()
+    return int.from_bytes(data[pos + 1:end], "big"), end
+
+
+def dec_int(data, pos: int):
+    u, pos = dec_uint(data, pos)
+    return (~(u >> 1) if u & 1 else u >> 1), pos
+
+
+def dec_len(data, pos: int, per_item: int = 1):
+    """A count that must fit in the bytes left (each item takes >= per_item bytes)."""
+    n, pos = dec_uint(data, pos)
+    if n * per_item > len(data) - pos:
+        if n > MAX_MESSAGE_LEN:
+            raise error(f"length {n} too large")
+        raise Truncated()
+    return n, pos

@@ -1,0 +1,672 @@
+"""Value encoding and decoding, compiled once per type into closures.
+
+Encoders have the shape `enc(buf, value, msg)` and decoders
+`dec(data, pos, msg) -> (value, pos)`, where `msg` holds the per-message
+type-id table and any-length table.
+"""
+from __future__ import annotations
+
+import struct as _struct
+
+from v23py import verror
+from v23py.vdl import _types as T
+from v23py.vdl._types import INT_RANGES, Kind, Type
+from v23py.vdl._values import (
+    Enum, NamedBool, Struct, Typed, Union, class_for, convert, type_of)
+from v23py.vom._binary import (
+    CONTROL_END, CONTROL_NIL, Truncated, dec_len, dec_uint, enc_int, enc_uint, error)
+
+_pack_d = _struct.Struct("<d").pack
+_unpack_d = _struct.Struct("<d").unpack
+_FLOAT32_MAX = 3.4028234663852886e38
+
+ENC = "vom.enc"
+DEC = "vom.dec"
+ZERO = "vom.zero"
+
+
+class EncodeState:
+    """Per value-message state on the encoding side."""
+
+    __slots__ = ("te", "tids", "tid_index", "anylens")
+
+    def __init__(self, te):
+        self.te = te
+        self.tids: list[int] = []
+        self.tid_index: dict[int, int] = {}
+        self.anylens: list[int] = []
+
+    def type_index(self, t: Type) -> int:
+        tid = self.te.encode_type(t)
+        i = self.tid_index.get(tid)
+        if i is None:
+            i = self.tid_index[tid] = len(self.tids)
+            self.tids.append(tid)
+        return i
+
+
+class DecodeState:
+    """Per value-message state on the decoding side."""
+
+    __slots__ = ("td", "tids", "anylens")
+
+    def __init__(self, td, tids, anylens):
+        self.td = td
+        self.tids = tids
+        self.anylens = anylens
+
+    def type_at(self, i: int) -> Type:
+        if i >= len(self.tids):
+            raise error(f"type index {i} outside the message's type table")
+        tid = self.tids[i]
+        t = self.td.lookup(tid)
+        if t is None:
+            raise error(f"unknown type id {tid}")
+        return t
+
+
+def has_chunk_len(t: Type) -> bool:
+    k = t.kind
+    if k in (Kind.ARRAY, Kind.LIST):
+        return t.elem.kind != Kind.BYTE
+    return k in (Kind.SET, Kind.MAP, Kind.STRUCT, Kind.UNION, Kind.OPTIONAL, Kind.ANY)
+
+
+# ---------------------------------------------------------------------------
+# zero tests
+def zero_test(t: Type):
+    c = t._cache
+    f = c.get(ZERO)
+    if f is None:
+        c[ZERO] = lambda v: c[ZERO + "!"](v)  # trampoline while recursing
+        f = _make_zero_test(t)
+        c[ZERO] = c[ZERO + "!"] = f
+    return f
+
+
+def _make_zero_test(t: Type):
+    k = t.kind
+    if k in (Kind.ANY, Kind.OPTIONAL):
+        return lambda v: v is None or (type(v) is Typed and v.type.kind == Kind.ANY and v.value is None)
+    if k == Kind.BOOL or k in T.INT_KINDS or k in T.FLOAT_KINDS:
+        return lambda v: v == 0
+    if k == Kind.STRING:
+        return lambda v: v == ""
+    if k == Kind.ENUM:
+        return lambda v: (v.index == 0) if isinstance(v, Enum) else (v == t.labels[0] or v == 0)
+    if k == Kind.TYPEOBJECT:
+        return lambda v: v is None or v == T.AnyType
+    if k in (Kind.LIST, Kind.SET, Kind.MAP):
+        return lambda v: len(v) == 0
+    if k == Kind.ARRAY:
+        if t.elem.kind == Kind.BYTE:
+            return lambda v: v.count(0) == len(v)
+        ez = zero_test(t.elem)
+        return lambda v: all(ez(x) for x in v)
+    if k == Kind.STRUCT:
+        if t == T.WireErrorType:
+            return lambda v: False
+        fields = [(f.name, zero_test(f.type)) for f in t.fields]
+
+        def sz(v):
+            if isinstance(v, dict):
+                return all(fz(v[n]) for n, fz in fields if n in v)
+            for n, fz in fields:
+                if not fz(getattr(v, n)):
+                    return False
+            return True
+        return sz
+    if k == Kind.UNION:
+        z0 = zero_test(t.fields[0].type)
+
+        def uz(v):
+            if isinstance(v, tuple):
+                return (v[0] == 0 or v[0] == t.fields[0].name) and z0(v[1])
+            return v.index == 0 and z0(v.value)
+        return uz
+    raise verror.BadArg.new(f"vom: no zero test for {t}")
+
+
+# ---------------------------------------------------------------------------
+# encoders
+def encoder(t: Type):
+    c = t._cache
+    f = c.get(ENC)
+    if f is None:
+        c[ENC] = lambda buf, v, st: c[ENC + "!"](buf, v, st)
+        f = _make_encoder(t)
+        c[ENC] = c[ENC + "!"] = f
+    return f
+
+
+def _bad_value(t, v, why=""):
+    return verror.BadArg.new(f"vom: cannot encode {type(v).__name__} {v!r:.60} as {str(t)[:100]}"
+                             + (f": {why}" if why else ""))
+
+
+def _make_encoder(t: Type):  # noqa: C901 - one branch per kind
+    k = t.kind
+    if k == Kind.BOOL:
+        def enc_bool(buf, v, st):
+            if v is True or v is False or (isinstance(v, int) and v in (0, 1)):
+                buf.append(1 if v else 0)
+            else:
+                raise _bad_value(t, v)
+        return enc_bool
+    if k in T.INT_KINDS:
+        lo, hi = INT_RANGES[k]
+        signed = lo < 0
+
+        if signed:
+            def enc_i(buf, v, st):
+                if type(v) is not int and (not isinstance(v, int) or isinstance(v, bool)):
+                    raise _bad_value(t, v)
+                if v < lo or v > hi:
+                    raise _bad_value(t, v, "out of range")
+                u = (v << 1) if v >= 0 else (((~v) << 1) | 1)
+                if u < 0x80:
+                    buf.append(u)
+                else:
+                    enc_uint(buf, u)
+            return enc_i
+
+        def enc_u(buf, v, st):
+            if type(v) is not int and (not isinstance(v, int) or isinstance(v, bool)):
+                raise _bad_value(t, v)
+            if 0 <= v < 0x80:
+                buf.append(v)
+            elif v < lo or v > hi:
+                raise _bad_value(t, v, "out of range")
+            else:
+                enc_uint(buf, v)
+        return enc_u
+    if k in T.FLOAT_KINDS:
+        is32 = k == Kind.FLOAT32
+
+        def enc_f(buf, v, st):
+            if not isinstance(v, (int, float)) or isinstance(v, bool):
+                raise _bad_value(t, v)
+            f = float(v)
+            if is32 and abs(f) > _FLOAT32_MAX and f == f and f not in (float("inf"), float("-inf")):
+                raise _bad_value(t, v, "out of float32 range")
+            if is32:
+                f = _struct.unpack("<f", _struct.pack("<f", f))[0]
+            enc_uint(buf, int.from_bytes(_pack_d(f), "big"))
+        return enc_f
+    if k == Kind.STRING:
+        def enc_s(buf, v, st):
+            if not isinstance(v, str):
+                raise _bad_value(t, v)
+            b = v.encode("utf-8")
+            n = len(b)
+            if n < 0x80:
+                buf.append(n)
+            else:
+                enc_uint(buf, n)
+            buf += b
+        return enc_s
+    if k == Kind.ENUM:
+        labels = {label: i for i, label in enumerate(t.labels)}
+
+        def enc_e(buf, v, st):
+            if isinstance(v, Enum):
+                i = v.index if v._vdl_type == t else labels.get(v.label)
+            elif isinstance(v, str):
+                i = labels.get(v)
+            else:
+                i = None
+            if i is None:
+                raise _bad_value(t, v, "not a label of this enum")
+            enc_uint(buf, i)
+        return enc_e
+    if k == Kind.TYPEOBJECT:
+        def enc_to(buf, v, st):
+            if v is None:
+                v = T.AnyType
+            if not isinstance(v, Type):
+                raise _bad_value(t, v)
+            enc_uint(buf, st.type_index(v))
+        return enc_to
+    if k in (Kind.LIST, Kind.ARRAY) and t.elem.kind == Kind.BYTE:
+        is_array = k == Kind.ARRAY
+        n_arr = t.len
+
+        def enc_bytes(buf, v, st):
+            if isinstance(v, str) or not isinstance(v, (bytes, bytearray, memoryview, list, tuple)):
+                raise _bad_value(t, v)
+            if not isinstance(v, (bytes, bytearray)):
+                try:
+                    v = bytes(v)
+                except (ValueError, TypeError):
+                    raise _bad_value(t, v) from None
+            if is_array:
+                if len(v) != n_arr:
+                    raise _bad_value(t, v, f"need {n_arr} bytes")
+                buf.append(0)
+            else:
+                enc_uint(buf, len(v))
+            buf += v
+        return enc_bytes
+    if k in (Kind.LIST, Kind.ARRAY):
+        ee = encoder(t.elem)
+        is_array = k == Kind.ARRAY
+        n_arr = t.len
+
+        def enc_l(buf, v, st):
+            if isinstance(v, (str, bytes, dict)) or not hasattr(v, "__len__"):
+                raise _bad_value(t, v)
+            if is_array:
+                if len(v) != n_arr:
+                    raise _bad_value(t, v, f"need {n_arr} elements")
+                buf.append(0)
+            else:
+                enc_uint(buf, len(v))
+            for x in v:
+                ee(buf, x, st)
+        return enc_l
+    if k == Kind.SET:
+        ke = encoder(t.key)
+
+        def enc_set(buf, v, st):
+            if isinstance(v, (str, bytes)) or not hasattr(v, "__len__"):
+                raise _bad_value(t, v)
+            enc_uint(buf, len(v))
+            for x in v:
+                ke(buf, x, st)
+        return enc_set
+    if k == Kind.MAP:
+        ke = encoder(t.key)
+        ve = encoder(t.elem)
+
+        def enc_map(buf, v, st):
+            if not isinstance(v, dict):
+                raise _bad_value(t, v)
+            enc_uint(buf, len(v))
+            for a, b in v.items():
+                ke(buf, a, st)
+                ve(buf, b, st)
+        return enc_map
+    if k == Kind.STRUCT:
+        if t == T.WireErrorType:
+            return _make_error_encoder(t)
+        fields = [(i, f.name, encoder(f.type), zero_test(f.type)) for i, f in enumerate(t.fields)]
+        def enc_struct(buf, v, st):
+            if isinstance(v, Struct):
+                vt = v._vdl_type
+                if vt is not t and vt != t:
+                    v = convert(t, v)
+            elif isinstance(v, dict):
+                v = convert(t, v)
+            else:
+                raise _bad_value(t, v)
+            for i, name, fe, fz in fields:
+                x = getattr(v, name)
+                if fz(x):
+                    continue
+                if i < 0x80:
+                    buf.append(i)
+                else:
+                    enc_uint(buf, i)
+                fe(buf, x, st)
+            buf.append(CONTROL_END)
+        return enc_struct
+    if k == Kind.UNION:
+        fencs = [encoder(f.type) for f in t.fields]
+
+        def enc_union(buf, v, st):
+            if isinstance(v, Union):
+                if v._vdl_type != t:
+                    v = convert(t, v)
+                i, x = v.index, v.value
+            elif isinstance(v, tuple) and len(v) == 2:
+                v = convert(t, v)
+                i, x = v.index, v.value
+            else:
+                raise _bad_value(t, v)
+            enc_uint(buf, i)
+            fencs[i](buf, x, st)
+        return enc_union
+    if k == Kind.OPTIONAL:
+        ee = encoder(t.elem)
+
+        def enc_opt(buf, v, st):
+            if type(v) is Typed:
+                v = v.value
+            if v is None:
+                buf.append(CONTROL_NIL)
+            else:
+                ee(buf, v, st)
+        return enc_opt
+    if k == Kind.ANY:
+        return _enc_any
+    raise verror.BadArg.new(f"vom: cannot encode kind {k}")
+
+
+def _enc_any(buf, v, st):
+    if v is None:
+        buf.append(CONTROL_NIL)
+        return
+    if type(v) is Typed:
+        dt, v = v.type, v.value
+        if dt.kind == Kind.ANY:
+            if v is None:
+                buf.append(CONTROL_NIL)
+                return
+            dt = type_of(v)
+    else:
+        dt = type_of(v)
+    if dt.kind == Kind.ANY:
+        raise _bad_value(T.AnyType, v, "an any cannot hold an any")
+    ti = st.type_index(dt)
+    if ti < 0x80:
+        buf.append(ti)
+    else:
+        enc_uint(buf, ti)
+    slot = len(st.anylens)
+    st.anylens.append(0)
+    enc_uint(buf, slot)
+    start = len(buf)
+    encoder(dt)(buf, v, st)
+    st.anylens[slot] = len(buf) - start
+
+
+def _make_error_encoder(t: Type):
+    # vdl.WireError written from a VError (or any exception), zero fields left out.
+    retry_enc = encoder(T.WireRetryCodeType)
+    params_enc = encoder(T.AnyListType)
+
+    def enc_err(buf, v, st):
+        if isinstance(v, Struct):
+            e = verror.VError(v.Id, int(getattr(v.RetryCode, "index", 0)), v.Msg, list(v.ParamList))
+        elif isinstance(v, verror.VError):
+            e = v
+        elif isinstance(v, BaseException):
+            e = verror.from_exception(v)
+        else:
+            raise _bad_value(t, v)
+        if e.id:
+            buf.append(0)
+            b = e.id.encode("utf-8")
+            enc_uint(buf, len(b))
+            buf += b
+        if e.retry_code:
+            buf.append(1)
+            retry_enc(buf, T.WireRetryCodeType.labels[int(e.retry_code)], st)
+        if e.msg:
+            buf.append(2)
+            b = e.msg.encode("utf-8")
+            enc_uint(buf, len(b))
+            buf += b
+        if e.params:
+            buf.append(3)
+            params_enc(buf, e.params, st)
+        buf.append(CONTROL_END)
+    return enc_err
+
+
+# ---------------------------------------------------------------------------
+# decoders
+def decoder(t: Type):
+    c = t._cache
+    f = c.get(DEC)
+    if f is None:
+        c[DEC] = lambda data, pos, st: c[DEC + "!"](data, pos, st)
+        f = _make_decoder(t)
+        c[DEC] = c[DEC + "!"] = f
+    return f
+
+
+def exact(t: Type, v):
+    """`v` (decoded as type t) in a form that carries t exactly: for the top
+    level of a message and for the contents of an `any`."""
+    k = t.kind
+    if k == Kind.OPTIONAL:
+        if v is not None and t == T.ErrorType:
+            return v
+        return Typed(t, v)
+    if t.name or k in (Kind.ENUM, Kind.STRUCT, Kind.UNION) or k == Kind.TYPEOBJECT:
+        return v
+    if v is None:
+        return None
+    try:
+        if type_of(v) == t:
+            return v
+    except verror.VError:
+        pass
+    cls = class_for(t)
+    return cls(v) if cls is not None else v
+
+
+def _make_decoder(t: Type):  # noqa: C901 - one branch per kind
+    k = t.kind
+    cls = class_for(t) if (t.name and k not in (Kind.OPTIONAL,)) else None
+    if k == Kind.BOOL:
+        def dec_bool(data, pos, st):
+            b = data[pos]
+            if b > 1:
+                raise error(f"invalid bool byte 0x{b:02x}")
+            return (cls(b == 1) if cls else b == 1), pos + 1
+        return dec_bool
+    if k in T.INT_KINDS:
+        lo, hi = INT_RANGES[k]
+        signed = lo < 0
+
+        def dec_i(data, pos, st):
+            b = data[pos]
+            if b < 0x80:
+                u, pos = b, pos + 1
+            else:
+                u, pos = dec_uint(data, pos)
+            if signed:
+                u = ~(u >> 1) if u & 1 else u >> 1
+            if u < lo or u > hi:
+                raise error(f"value {u} out of range for {k}")
+            return (cls(u) if cls else u), pos
+        return dec_i
+    if k in T.FLOAT_KINDS:
+        is32 = k == Kind.FLOAT32
+
+        def dec_f(data, pos, st):
+            u, pos = dec_uint(data, pos)
+            f = _unpack_d(u.to_bytes(8, "big"))[0]
+            if is32 and abs(f) > _FLOAT32_MAX and f == f and abs(f) != float("inf"):
+                raise error(f"float {f} out of float32 range")
+            return (cls(f) if cls else f), pos
+        return dec_f
+    if k == Kind.STRING:
+        def dec_s(data, pos, st):
+            b = data[pos]
+            if b < 0x80:
+                n, pos = b, pos + 1
+            else:
+                n, pos = dec_uint(data, pos)
+            end = pos + n
+            if end > len(data):
+                raise Truncated()
+            try:
+                s = data[pos:end].decode("utf-8")
+            except UnicodeDecodeError:
+                raise error("string is not valid UTF-8") from None
+            return (cls(s) if cls else s), end
+        return dec_s
+    if k == Kind.ENUM:
+        ecls = class_for(t)
+        n_labels = len(t.labels)
+
+        def dec_e(data, pos, st):
+            i, pos = dec_uint(data, pos)
+            if i >= n_labels:
+                raise error(f"enum index {i} out of range for {t.name or 'enum'}")
+            return ecls._members[i], pos
+        return dec_e
+    if k == Kind.TYPEOBJECT:
+        def dec_to(data, pos, st):
+            i, pos = dec_uint(data, pos)
+            return st.type_at(i), pos
+        return dec_to
+    if k in (Kind.LIST, Kind.ARRAY) and t.elem.kind == Kind.BYTE:
+        is_array = k == Kind.ARRAY
+        n_arr = t.len
+
+        def dec_bytes(data, pos, st):
+            if is_array:
+                n, pos = dec_uint(data, pos)
+                if n != 0:
+                    raise error("array length prefix must be 0")
+                n = n_arr
+            else:
+                n, pos = dec_uint(data, pos)
+            end = pos + n
+            if end > len(data):
+                raise Truncated()
+            b = bytes(data[pos:end])
+            return (cls(b) if cls else b), end
+        return dec_bytes
+    if k in (Kind.LIST, Kind.ARRAY):
+        ed = decoder(t.elem)
+        is_array = k == Kind.ARRAY
+        n_arr = t.len
+
+        def dec_l(data, pos, st):
+            if is_array:
+                n, pos = dec_uint(data, pos)
+                if n != 0:
+                    raise error("array length prefix must be 0")
+                n = n_arr
+                if n > len(data) - pos:
+                    raise Truncated()
+            else:
+                n, pos = dec_len(data, pos)
+            out = []
+            append = out.append
+            for _ in range(n):
+                x, pos = ed(data, pos, st)
+                append(x)
+            if is_array:
+                out = tuple(out)
+            return (cls(out) if cls else out), pos
+        return dec_l
+    if k == Kind.SET:
+        kd = decoder(t.key)
+
+        def dec_set(data, pos, st):
+            n, pos = dec_len(data, pos)
+            out = set()
+            for _ in range(n):
+                x, pos = kd(data, pos, st)
+                out.add(x)
+            return (cls(out) if cls else out), pos
+        return dec_set
+    if k == Kind.MAP:
+        kd = decoder(t.key)
+        vd = decoder(t.elem)
+
+        def dec_map(data, pos, st):
+            n, pos = dec_len(data, pos, 2)
+            out = {}
+            for _ in range(n):
+                a, pos = kd(data, pos, st)
+                b, pos = vd(data, pos, st)
+                out[a] = b
+            return (cls(out) if cls else out), pos
+        return dec_map
+    if k == Kind.STRUCT:
+        if t == T.WireErrorType:
+            return _make_error_decoder(t)
+        scls = class_for(t)
+        fdecs = [decoder(f.type) for f in t.fields]
+        names = [f.name for f in t.fields]
+        ftypes = [f.type for f in t.fields]
+        nf = len(fdecs)
+        from v23py.vdl._values import zero
+        setter = object.__setattr__
+
+        def dec_struct(data, pos, st):
+            vals = [_UNSET] * nf
+            while True:
+                b = data[pos]
+                if b == CONTROL_END:
+                    pos += 1
+                    break
+                if b < 0x80:
+                    i = b
+                    pos += 1
+                else:
+                    i, pos = dec_uint(data, pos)
+                if i >= nf:
+                    raise error(f"field index {i} out of range for {t.name or 'struct'}")
+                vals[i], pos = fdecs[i](data, pos, st)
+            obj = object.__new__(scls)
+            for i in range(nf):
+                v = vals[i]
+                setter(obj, names[i], zero(ftypes[i]) if v is _UNSET else v)
+            return obj, pos
+        return dec_struct
+    if k == Kind.UNION:
+        ucls = class_for(t)
+        fdecs = [decoder(f.type) for f in t.fields]
+        nf = len(fdecs)
+
+        def dec_union(data, pos, st):
+            i, pos = dec_uint(data, pos)
+            if i >= nf:
+                raise error(f"union field index {i} out of range for {t.name or 'union'}")
+            v, pos = fdecs[i](data, pos, st)
+            return ucls(i, v), pos
+        return dec_union
+    if k == Kind.OPTIONAL:
+        ed = decoder(t.elem)
+
+        def dec_opt(data, pos, st):
+            if data[pos] == CONTROL_NIL:
+                return None, pos + 1
+            return ed(data, pos, st)
+        return dec_opt
+    if k == Kind.ANY:
+        return _dec_any
+    raise error(f"cannot decode kind {k}")
+
+
+class _Unset:
+    __slots__ = ()
+
+
+_UNSET = _Unset()
+
+
+def _dec_any(data, pos, st):
+    if data[pos] == CONTROL_NIL:
+        return None, pos + 1
+    ti, pos = dec_uint(data, pos)
+    dt = st.type_at(ti)
+    li, pos = dec_uint(data, pos)
+    if li >= len(st.anylens):
+        raise error(f"any-length index {li} outside the message's table")
+    if dt.kind == Kind.ANY:
+        raise error("an any cannot hold an any")
+    v, pos = decoder(dt)(data, pos, st)
+    return exact(dt, v), pos
+
+
+def _make_error_decoder(t: Type):
+    sdec = None
+
+    def dec_err(data, pos, st):
+        nonlocal sdec
+        if sdec is None:
+            fdecs = [decoder(f.type) for f in t.fields]
+            sdec = fdecs
+        vals = [None, None, "", []]
+        vals[0] = ""
+        while True:
+            b = data[pos]
+            if b == CONTROL_END:
+                pos += 1
+                break
+            i, pos = dec_uint(data, pos)
+            if i >= 4:
+                raise error(f"field index {i} out of range for vdl.WireError")
+            vals[i], pos = sdec[i](data, pos, st)
+        retry = vals[1].index if vals[1] is not None else 0
+        return verror.VError(vals[0], retry, vals[2], list(vals[3])), pos
+    return dec_err

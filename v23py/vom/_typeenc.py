@@ -1,0 +1,412 @@
+"""Type messages: the TypeEncoder (ids, order, the incomplete flag) and the
+TypeDecoder (wire definitions -> vdl.Types)."""
+from __future__ import annotations
+
+import threading
+
+from v23py import verror
+from v23py.vdl import _types as T
+from v23py.vdl._types import Kind, Type
+from v23py.vom._binary import (
+    CONTROL_END, CONTROL_INCOMPLETE, MAX_MESSAGE_LEN, VERSION_81, Truncated, dec_int, dec_len,
+    dec_uint, enc_int, enc_uint, error)
+
+FIRST_USER_ID = 41
+
+BOOTSTRAP_IDS: dict[Type, int] = {
+    T.BoolType: 1, T.ByteType: 2, T.StringType: 3, T.Uint16Type: 4, T.Uint32Type: 5,
+    T.Uint64Type: 6, T.Int16Type: 7, T.Int32Type: 8, T.Int64Type: 9, T.Float32Type: 10,
+    T.Float64Type: 11, T.TypeObjectType: 14, T.AnyType: 15, T.Int8Type: 16,
+    T.ByteListType: 39, T.StringListType: 40,
+}
+BOOTSTRAP_TYPES: dict[int, Type] = {i: t for t, i in BOOTSTRAP_IDS.items()}
+_KIND_IDS = {t.kind: i for t, i in BOOTSTRAP_IDS.items() if t.kind in T.PRIMITIVE_KINDS}
+_ID_KINDS = {i: k for k, i in _KIND_IDS.items()}
+
+# WireType union indexes
+W_NAMED, W_ENUM, W_ARRAY, W_LIST, W_SET, W_MAP, W_STRUCT, W_UNION, W_OPTIONAL = range(9)
+
+
+def _enc_str(buf: bytearray, s: str) -> None:
+    b = s.encode("utf-8")
+    enc_uint(buf, len(b))
+    buf += b
+
+
+class TypeEncoder:
+    """Assigns ids to types and writes their type messages (ids from 41).
+
+    One per stream, or per connection in RPC.  Type messages accumulate in an
+    internal buffer; `take_bytes()` hands them over, preceded by the version
+    byte the first time anything is written.
+    """
+
+    def __init__(self, write_version: bool = True):
+        self._ids: dict[Type, int] = {}
+        self._next = FIRST_USER_ID
+        self._out = bytearray()
+        self._version_pending = write_version
+        self._lock = threading.RLock()
+
+    def take_bytes(self) -> bytes:
+        with self._lock:
+            out = bytes(self._out)
+            self._out.clear()
+            return out
+
+    def lookup(self, t: Type) -> int:
+        return BOOTSTRAP_IDS.get(t) or self._ids.get(t, 0)
+
+    def encode_type(self, t: Type) -> int:
+        """The id of `t`, writing its type messages (and its children's) if new."""
+        tid = BOOTSTRAP_IDS.get(t) or self._ids.get(t)
+        if tid:
+            return tid
+        with self._lock:
+            return self._encode(t, [])
+
+    def _encode(self, t: Type, pending: list) -> int:
+        tid = BOOTSTRAP_IDS.get(t) or self._ids.get(t)
+        if tid:
+            return tid
+        tid = self._next
+        self._next += 1
+        self._ids[t] = tid
+        prev = pending
+        pending = pending + [t]
+        k = t.kind
+        wire = bytearray()
+        if k in T.PRIMITIVE_KINDS:
+            wire.append(W_NAMED)
+            wire.append(0)
+            _enc_str(wire, t.name)
+            wire.append(1)
+            enc_uint(wire, _KIND_IDS[k])
+        elif k == Kind.ENUM:
+            wire.append(W_ENUM)
+            if t.name:
+                wire.append(0)
+                _enc_str(wire, t.name)
+            if t.labels:
+                wire.append(1)
+                enc_uint(wire, len(t.labels))
+                for label in t.labels:
+                    _enc_str(wire, label)
+        elif k in (Kind.ARRAY, Kind.LIST, Kind.OPTIONAL):
+            elem = self._encode(t.elem, pending)
+            wire.append({Kind.ARRAY: W_ARRAY, Kind.LIST: W_LIST, Kind.OPTIONAL: W_OPTIONAL}[k])
+            if t.name:
+                wire.append(0)
+                _enc_str(wire, t.name)
+            wire.append(1)
+            enc_uint(wire, elem)
+            if k == Kind.ARRAY and t.len:
+                wire.append(2)
+                enc_uint(wire, t.len)
+        elif k == Kind.SET:
+            key = self._encode(t.key, pending)
+            wire.append(W_SET)
+            if t.name:
+                wire.append(0)
+                _enc_str(wire, t.name)
+            wire.append(1)
+            enc_uint(wire, key)
+        elif k == Kind.MAP:
+            key = self._encode(t.key, pending)
+            elem = self._encode(t.elem, pending)
+            wire.append(W_MAP)
+            if t.name:
+                wire.append(0)
+                _enc_str(wire, t.name)
+            wire.append(1)
+            enc_uint(wire, key)
+            wire.append(2)
+            enc_uint(wire, elem)
+        elif k in (Kind.STRUCT, Kind.UNION):
+            ids = [self._encode(f.type, pending) for f in t.fields]
+            wire.append(W_STRUCT if k == Kind.STRUCT else W_UNION)
+            if t.name:
+                wire.append(0)
+                _enc_str(wire, t.name)
+            if t.fields:
+                wire.append(1)
+                enc_uint(wire, len(t.fields))
+                for f, fid in zip(t.fields, ids):
+                    wire.append(0)
+                    _enc_str(wire, f.name)
+                    wire.append(1)
+                    enc_uint(wire, fid)
+                    wire.append(CONTROL_END)
+        else:
+            raise verror.BadArg.new(f"vom: cannot encode type {t}")
+        wire.append(CONTROL_END)  # ends the wire struct held by the WireType union
+        complete = not (prev and _reaches_any(t, prev))
+        out = self._out
+        if self._version_pending:
+            out.append(VERSION_81)
+            self._version_pending = False
+        if not complete:
+            out.append(CONTROL_INCOMPLETE)
+        enc_int(out, -tid)
+        enc_uint(out, len(wire))
+        out += wire
+        return tid
+
+
+def _reaches_any(t: Type, targets: list) -> bool:
+    want = set(targets)
+    seen: set[int] = set()
+    stack = [t]
+    while stack:
+        x = stack.pop()
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        if x in want:
+            return True
+        if x.elem is not None:
+            stack.append(x.elem)
+        if x.key is not None:
+            stack.append(x.key)
+        stack.extend(f.type for f in x.fields)
+    return False
+
+
+class _WireDef:
+    __slots__ = ("kind", "name", "elem", "key", "fields", "labels", "len")
+
+    def __init__(self):
+        self.kind = None
+        self.name = ""
+        self.elem = 0
+        self.key = 0
+        self.fields = []
+        self.labels = []
+        self.len = 0
+
+
+def _dec_str(data, pos):
+    n, pos = dec_len(data, pos)
+    try:
+        return bytes(data[pos:pos + n]).decode("utf-8"), pos + n
+    except UnicodeDecodeError:
+        raise error("invalid UTF-8 in a type name or label") from None
+
+
+def parse_wire_type(data) -> _WireDef:
+    """Decode one WireType value (the body of a type message)."""
+    w = _WireDef()
+    idx, pos = dec_uint(data, 0)
+    if idx > W_OPTIONAL:
+        raise error(f"unknown wire type index {idx}")
+    w.kind = idx
+    while True:
+        if pos >= len(data):
+            raise error("truncated wire type")
+        if data[pos] == CONTROL_END:
+            pos += 1
+            break
+        f, pos = dec_uint(data, pos)
+        if f == 0:
+            w.name, pos = _dec_str(data, pos)
+        elif idx == W_NAMED and f == 1:
+            w.elem, pos = dec_uint(data, pos)
+        elif idx == W_ENUM and f == 1:
+            n, pos = dec_len(data, pos)
+            labels = []
+            for _ in range(n):
+                s, pos = _dec_str(data, pos)
+                labels.append(s)
+            w.labels = labels
+        elif idx in (W_ARRAY, W_LIST, W_OPTIONAL) and f == 1:
+            w.elem, pos = dec_uint(data, pos)
+        elif idx == W_ARRAY and f == 2:
+            w.len, pos = dec_uint(data, pos)
+            if w.len > MAX_MESSAGE_LEN:
+                raise error(f"array length {w.len} too large")
+        elif idx == W_SET and f == 1:
+            w.key, pos = dec_uint(data, pos)
+        elif idx == W_MAP and f == 1:
+            w.key, pos = dec_uint(data, pos)
+        elif idx == W_MAP and f == 2:
+            w.elem, pos = dec_uint(data, pos)
+        elif idx in (W_STRUCT, W_UNION) and f == 1:
+            n, pos = dec_len(data, pos)
+            fields = []
+            for _ in range(n):
+                fname, ftype = "", 0
+                while True:
+                    if pos >= len(data):
+                        raise error("truncated wire field")
+                    if data[pos] == CONTROL_END:
+                        pos += 1
+                        break
+                    ff, pos = dec_uint(data, pos)
+                    if ff == 0:
+                        fname, pos = _dec_str(data, pos)
+                    elif ff == 1:
+                        ftype, pos = dec_uint(data, pos)
+                    else:
+                        raise error(f"bad wire field index {ff}")
+                fields.append((fname, ftype))
+            w.fields = fields
+        else:
+            raise error(f"bad field index {f} in wire type {idx}")
+    if pos != len(data):
+        raise error("leftover bytes after a wire type")
+    return w
+
+
+class TypeDecoder:
+    """Builds types from type messages.  Feed it the bytes of a type flow
+    (`feed`), or let a Decoder hand it the type messages of a single stream."""
+
+    MAX_TYPES = 1 << 16
+
+    def __init__(self):
+        self._wire: dict[int, _WireDef] = {}
+        self._built: dict[int, Type] = {}
+        self._buf = bytearray()
+        self._version_read = False
+        self._err: verror.VError | None = None
+
+    # -- split (RPC) mode: a stream of type messages only ---------------------
+    def feed(self, data: bytes) -> None:
+        """Add bytes of the type stream; complete messages are processed now."""
+        if self._err:
+            raise self._err
+        self._buf += data
+        buf = self._buf
+        pos = 0
+        try:
+            if not self._version_read:
+                if not buf:
+                    return
+                if buf[0] != VERSION_81:
+                    raise error(f"bad version byte 0x{buf[0]:02x}")
+                self._version_read = True
+                pos = 1
+            while pos < len(buf):
+                start = pos
+                try:
+                    pos = self.read_type_message(buf, pos)
+                except Truncated:
+                    pos = start
+                    break
+        except verror.VError as e:
+            self._err = e
+            raise
+        del buf[:pos]
+
+    def read_type_message(self, data, pos: int) -> int:
+        """Parse one type message at `pos`; returns the new position."""
+        incomplete = False
+        if data[pos] == CONTROL_INCOMPLETE:
+            incomplete = True
+            pos += 1
+        mid, pos = dec_int(data, pos)
+        if mid >= 0:
+            raise error(f"expected a type message, got message id {mid}")
+        n, pos = dec_uint(data, pos)
+        if n > MAX_MESSAGE_LEN:
+            raise error(f"message length {n} too large")
+        if pos + n > len(data):
+            raise Truncated()
+        self.add_wire_type(-mid, bytes(data[pos:pos + n]), incomplete)
+        return pos + n
+
+    def add_wire_type(self, tid: int, body: bytes, incomplete: bool) -> None:
+        if tid < FIRST_USER_ID:
+            raise error(f"type id {tid} below the first user id")
+        if tid in self._wire or tid in self._built:
+            raise error(f"type id {tid} defined twice")
+        if len(self._wire) + len(self._built) >= self.MAX_TYPES:
+            raise error("too many types on one stream")
+        self._wire[tid] = parse_wire_type(body)
+        if not incomplete:
+            self._build(tid)
+
+    def lookup(self, tid: int):
+        """The Type for `tid`, or None if it has not (completely) arrived."""
+        t = BOOTSTRAP_TYPES.get(tid) or self._built.get(tid)
+        return t
+
+    def _build(self, tid: int) -> None:
+        # Gather every unbuilt id reachable from tid.
+        todo = [tid]
+        group: list[int] = []
+        seen = set()
+        while todo:
+            i = todo.pop()
+            if i in seen or i in self._built or i in BOOTSTRAP_TYPES:
+                continue
+            seen.add(i)
+            w = self._wire.get(i)
+            if w is None:
+                raise error(f"unknown type id {i}")
+            group.append(i)
+            if w.kind != W_NAMED:
+                for ref in (w.elem, w.key):
+                    if ref:
+                        todo.append(ref)
+                todo.extend(ft for _, ft in w.fields)
+        b = T.TypeBuilder()
+        pend = {}
+        for i in group:
+            w = self._wire[i]
+            if w.kind == W_NAMED:
+                k = _ID_KINDS.get(w.elem)
+                if k is None:
+                    raise error(f"named type {w.name!r} has non-primitive base id {w.elem}")
+                pend[i] = b.named(w.name, k)
+            elif w.kind == W_ENUM:
+                pend[i] = b.enum(w.name, w.labels)
+            elif w.kind == W_ARRAY:
+                pend[i] = b.array(None, w.len, w.name)
+            elif w.kind == W_LIST:
+                pend[i] = b.list(None, w.name)
+            elif w.kind == W_SET:
+                pend[i] = b.set(None, w.name)
+            elif w.kind == W_MAP:
+                pend[i] = b.map(None, None, w.name)
+            elif w.kind == W_STRUCT:
+                pend[i] = b.struct(w.name)
+            elif w.kind == W_UNION:
+                pend[i] = b.union(w.name)
+            elif w.kind == W_OPTIONAL:
+                if w.name:
+                    raise error("optional types cannot be named")
+                pend[i] = b.optional(None)
+
+        def ref(x):
+            if x in pend:
+                return pend[x]
+            t = BOOTSTRAP_TYPES.get(x) or self._built.get(x)
+            if t is None:
+                raise error(f"unknown type id {x}")
+            return t
+
+        for i in group:
+            w, p = self._wire[i], pend[i]
+            if w.kind in (W_ARRAY, W_LIST, W_OPTIONAL, W_MAP):
+                if not w.elem:
+                    raise error(f"type {i} has no elem")
+                p.elem = ref(w.elem)
+            if w.kind in (W_SET, W_MAP):
+                if not w.key:
+                    raise error(f"type {i} has no key")
+                p.key = ref(w.key)
+            if w.kind in (W_STRUCT, W_UNION):
+                for fname, ft in w.fields:
+                    if not fname:
+                        raise error(f"type {i} has a field without a name")
+                    p.append_field(fname, ref(ft))
+        try:
+            b.build()
+        except verror.VError as e:
+            raise error(f"invalid type definition: {e.msg}") from None
+        except RecursionError:
+            raise error("type definitions nested too deeply") from None
+        for i in group:
+            self._built[i] = pend[i].built
+            del self._wire[i]
