@@ -1,0 +1,866 @@
+"""Sans-IO state machine of one Vanadium flow connection (RPC version 14, dialer or acceptor).
+
+Feed bytes from the transport with ``receive_data(data) -> [events]``, write out whatever
+``data_to_send()`` returns, and drive timers with ``next_timeout()`` / ``handle_timeout(now)``.
+Application calls (``open_flow``, ``write``, ``close_flow``, ``consumed``, ``close``...) queue output and
+may also return events.  Nothing here does I/O or reads a clock on its own.
+
+Security is reached through a small *auth* object (see ``v23py.flow.auth.SecurityAuth`` for the
+real one built on ``v23py.security`` + ``v23py.vom``):
+
+* ``auth.sign(message: bytes) -> signature``  (attributes Purpose, Hash, R, S, Ed25519, Rsa; purpose S1)
+* ``auth.verify(blessings, auth_msg: message.Auth, message: bytes) -> bool``
+* ``auth.public_key(blessings) -> hashable`` (the key the blessings are bound to; DER bytes)
+* ``auth.is_zero(blessings) -> bool``; ``auth.unique_id(blessings) -> hashable``
+* ``auth.new_encoder()`` -> ``enc.blessings(blessings, bkey) -> bytes`` (one flow-1 Data payload)
+* ``auth.new_decoder()`` -> ``dec.feed(bytes)``; ``dec.next() -> None | ("b", bkey, blessings) |
+  ("d", bkey, dkey, discharges)`` (raises VError on malformed data)
+
+The flow-control accounting follows Go's ``flowcontrol.go`` (shared "borrowed" tokens for new
+flows, per-flow released tokens, batched Release messages) so a Go peer is never overrun and
+always gets its credits back.
+"""
+from __future__ import annotations
+
+import collections
+
+from . import errors, message as m
+from .crypto import BoxCipher, KeyPair
+
+try:
+    from v23py.naming.endpoint import Endpoint
+except Exception:  # pragma: no cover
+    Endpoint = None
+
+DEFAULT_MTU = 1 << 16
+DEFAULT_BYTES_BUFFERED = 1 << 20
+DEFAULT_HANDSHAKE_TIMEOUT = 60.0
+DEFAULT_CHANNEL_TIMEOUT = 30 * 60.0
+SUPPORTED_VERSIONS = (10, 14)
+BLESSINGS_FLOW_ID = 1
+RESERVED_FLOWS = 10
+AUTH_DIALER_TAG = b"AuthDial\x00"
+AUTH_ACCEPTOR_TAG = b"AuthAcpt\x00"
+_BYTES_PER_FLOW_ID = 5  # Go: size of a varuint for 1<<32
+
+# conn states
+SETUP, AUTH, ACTIVE, CLOSED = range(4)
+
+
+# ------------------------------------------------------------------------------------------ events
+
+class Event:
+    __slots__ = ()
+
+    def __repr__(self):
+        return "%s(%s)" % (type(self).__name__, ", ".join(
+            "%s=%r" % (s, getattr(self, s)) for s in self.__slots__))
+
+
+class HandshakeComplete(Event):
+    """Setup, encryption and Auth are done; flows may be opened."""
+    __slots__ = ("remote_blessings",)
+
+    def __init__(self, remote_blessings):
+        self.remote_blessings = remote_blessings
+
+
+class FlowAccepted(Event):
+    """The peer opened ``flow`` (a ``FlowState``)."""
+    __slots__ = ("flow",)
+
+    def __init__(self, flow):
+        self.flow = flow
+
+
+class DataReceived(Event):
+    """``data`` arrived on ``flow``; call ``conn.consumed(flow, len)`` once the app has read it."""
+    __slots__ = ("flow", "data")
+
+    def __init__(self, flow, data):
+        self.flow = flow
+        self.data = data
+
+
+class FlowClosed(Event):
+    """``flow`` is closed: ``error`` is None for a clean close (by either side), else a VError."""
+    __slots__ = ("flow", "error", "remote")
+
+    def __init__(self, flow, error=None, remote=False):
+        self.flow = flow
+        self.error = error
+        self.remote = remote
+
+
+class FlowDrained(Event):
+    """Everything written to ``flow`` has been handed to the transport."""
+    __slots__ = ("flow",)
+
+    def __init__(self, flow):
+        self.flow = flow
+
+
+class RemoteLameDuck(Event):
+    __slots__ = ()
+
+
+class LameDuckAcknowledged(Event):
+    __slots__ = ()
+
+
+class BlessingsRefreshed(Event):
+    __slots__ = ("remote_blessings",)
+
+    def __init__(self, remote_blessings):
+        self.remote_blessings = remote_blessings
+
+
+class ConnectionClosed(Event):
+    """The conn is closed; ``error`` is a VError (ConnectionClosed id for a clean close)."""
+    __slots__ = ("error", "remote")
+
+    def __init__(self, error, remote=False):
+        self.error = error
+        self.remote = remote
+
+
+# ------------------------------------------------------------------------------------------ flows
+
+class FlowState:
+    """Per-flow state inside a Conn (the Twisted layer wraps it in a ``Flow``)."""
+
+    __slots__ = ("id", "dialed", "side_channel", "local_blessings", "remote_blessings",
+                 "remote_discharges", "opened", "closed", "close_pending", "out", "out_len",
+                 "released", "borrowed", "borrowing", "remote_borrowing", "to_release",
+                 "unread", "user", "remote_closed")
+
+    def __init__(self, fid, dialed, side_channel, local_blessings, remote_blessings, remote_discharges):
+        self.id = fid
+        self.dialed = dialed
+        self.side_channel = side_channel
+        self.local_blessings = local_blessings
+        self.remote_blessings = remote_blessings
+        self.remote_discharges = remote_discharges
+        self.opened = not dialed
+        self.closed = False
+        self.remote_closed = False
+        self.close_pending = False
+        self.out = collections.deque()
+        self.out_len = 0
+        self.released = 0
+        self.borrowed = 0
+        self.borrowing = dialed
+        self.remote_borrowing = not dialed
+        self.to_release = 0
+        self.unread = 0
+        self.user = None  # slot for the adapter's Flow object
+
+    def __repr__(self):
+        return "<FlowState %d%s%s>" % (self.id, " dialed" if self.dialed else "", " closed" if self.closed else "")
+
+
+# ------------------------------------------------------------------------------------------ conn
+
+def _canonical_endpoint(text, what):
+    """Re-print an endpoint string the way Go's Endpoint.String() would ("" if zero)."""
+    if not text:
+        return "", None
+    if Endpoint is None:  # pragma: no cover
+        return text, None
+    try:
+        ep = Endpoint.parse(text)
+    except Exception as e:
+        raise errors.err(errors.InvalidMsg, "setup: invalid %s endpoint %r: %s", what, text, e)
+    if ep.is_zero():
+        return "", ep
+    return str(ep), ep
+
+
+class Conn:
+    """One connection.  ``dialer=True`` for the side that dialed."""
+
+    def __init__(self, *, dialer, auth, local_blessings, local_endpoint=None, remote_endpoint=None,
+                 versions=SUPPORTED_VERSIONS, mtu=DEFAULT_MTU, bytes_buffered=DEFAULT_BYTES_BUFFERED,
+                 accepts_flows=True, authorize=None, handshake_timeout=DEFAULT_HANDSHAKE_TIMEOUT,
+                 channel_timeout=DEFAULT_CHANNEL_TIMEOUT, now=0.0, keypair=None, max_frame=None,
+                 max_flows=100000):
+        if mtu > bytes_buffered:
+            raise ValueError("mtu larger than bytes buffered per flow")
+        self.dialer = dialer
+        self.auth = auth
+        self.local_blessings = local_blessings
+        self.local_endpoint = local_endpoint      # Endpoint object (or None)
+        self.remote_endpoint = remote_endpoint    # Endpoint object: the dialed endpoint for a dialer
+        self.dialed_endpoint = remote_endpoint
+        self.versions = versions
+        self.version = None
+        self.local_mtu = mtu
+        self.mtu = mtu
+        self.bytes_buffered = bytes_buffered
+        self.accepts_flows = accepts_flows
+        self.authorize = authorize
+        self.handshake_timeout = handshake_timeout
+        self.channel_timeout = channel_timeout
+        self.max_flows = max_flows
+        self.keypair = keypair or KeyPair()
+        self.cipher = None
+        self.binding = None
+        self.remote_blessings = None
+        self.remote_discharges = None
+        self.remote_public_key = None
+        self.state = SETUP
+        self.close_error = None
+        self.closed_remotely = False
+        self.remote_lame_duck = False
+        self.lame_duck_sent = False
+        self.lame_duck_acked = False
+        self._ack_lame_duck_pending = False
+        self._frames = m.FrameReader(max_frame if max_frame is not None else bytes_buffered + 4096)
+        self._out = []
+        self._local_setup = None
+        self.flows = {}
+        self.next_fid = RESERVED_FLOWS if dialer else RESERVED_FLOWS + 1
+        # flow control (connection wide)
+        self.shared = 0
+        self.max_shared = 0
+        self.to_release_borrowed = 0
+        self.to_release_closed = []
+        self.outstanding_borrowed = {}
+        self.release_limit = 1
+        # blessings flow
+        self._benc = None
+        self._bdec = None
+        self._next_key = 1
+        self._sent_blessings = {}
+        self._in_blessings = {}
+        self._in_discharges = {}
+        # timers (absolute times, same clock as `now`)
+        self.now = now
+        self.handshake_deadline = now + handshake_timeout if handshake_timeout else None
+        self.hc_request_at = None
+        self.hc_close_at = None
+        self.hc_request_sent = None
+        self.rtt = None
+        self._started = False
+
+    # ---------------------------------------------------------------- output
+
+    def start(self):
+        """Queue our Setup (both sides send it at once)."""
+        if self._started:
+            return
+        self._started = True
+        s = m.Setup(self.versions[0], self.versions[1], self.keypair.public,
+                    str(self.remote_endpoint) if self.dialer and self.remote_endpoint is not None
+                    and not self.remote_endpoint.is_zero() else "",
+                    str(self.local_endpoint) if self.local_endpoint is not None
+                    and not self.local_endpoint.is_zero() else "",
+                    self.local_mtu, self.bytes_buffered)
+        self._local_setup = s
+        self._out.append(m.frame(s.encode()))
+
+    def data_to_send(self) -> bytes:
+        if not self._out:
+            return b""
+        out = b"".join(self._out) if len(self._out) > 1 else self._out[0]
+        self._out = []
+        return out
+
+    @property
+    def has_output(self):
+        return bool(self._out)
+
+    def _send(self, body):
+        if self.cipher is not None:
+            body = self.cipher.seal(body)
+        n = len(body)
+        if n > m.MAX_FRAME:
+            raise errors.err(errors.LargerThan3ByteUInt, "message of %d bytes is too large", n)
+        self._out.append((m.MAX_FRAME - n).to_bytes(3, "big"))
+        self._out.append(body)
+
+    # ---------------------------------------------------------------- input
+
+    def receive_data(self, data, now=None):
+        """Process bytes from the transport; returns a list of events."""
+        if now is not None:
+            self.now = now
+        events = []
+        if self.state == CLOSED:
+            return events
+        try:
+            self._frames.feed(data)
+            while self.state != CLOSED:
+                body = self._frames.next_frame()
+                if body is None:
+                    break
+                self._handle_frame(body, events)
+        except errors.VError as e:
+            self._close(e, events)
+        return events
+
+    def _handle_frame(self, body, events):
+        if self.state == SETUP:
+            try:
+                msg = m.decode(body)
+            except errors.VError as e:
+                raise errors.err(errors.Recv, "conn.setup: recv: %s", e)
+            if not isinstance(msg, m.Setup):
+                raise errors.err(errors.Recv, "conn.setup: recv: expected a Setup message, got type %#x", body[0])
+            self._handle_setup(msg, events)
+            return
+        if self.cipher is not None:
+            plain = self.cipher.open(body)
+            if plain is None:
+                raise errors.err(errors.InvalidMsg, "message of size %d failed decryption", len(body))
+            body = plain
+        if not body:
+            raise errors.err(errors.InvalidMsg, "empty message")
+        typ = body[0]
+        if self.state == AUTH:
+            if typ == m.DATA:
+                msg = m.Data.decode_body(body, 1)
+                if msg.id != BLESSINGS_FLOW_ID:
+                    raise errors.err(errors.Recv, "conn.readRemoteAuth: unexpected data on flow %d before auth",
+                                     msg.id)
+                self._bdec.feed(msg.payload)
+                return
+            if typ in (m.AUTH, m.AUTH_ED25519, m.AUTH_RSA):
+                self._handle_remote_auth(m.decode(body), events)
+                return
+            if typ == m.TEAR_DOWN:
+                td = m.TearDown.decode_body(body, 1)
+                self.closed_remotely = True
+                raise errors.err(errors.ConnectionClosed, "conn.readRemoteAuth: connection closed%s",
+                                 (": remote end received err: " + td.message) if td.message else "")
+            raise errors.err(errors.ConnectionClosed,
+                             "conn.readRemoteAuth: unexpected message type received: %#x", typ)
+        # ACTIVE
+        if typ == m.DATA:
+            self._handle_data(m.Data.decode_body(body, 1), events)
+        elif typ == m.OPEN_FLOW:
+            self._handle_open_flow(m.OpenFlow.decode_body(body, 1), events)
+        elif typ == m.RELEASE:
+            self._handle_release(m.Release.decode_body(body, 1), events)
+        elif typ == m.HEALTH_CHECK_REQUEST:
+            self._send(b"\x72")
+        elif typ == m.HEALTH_CHECK_RESPONSE:
+            self._handle_health_response()
+        elif typ in (m.AUTH, m.AUTH_ED25519, m.AUTH_RSA):
+            a = m.decode(body)
+            b, d = self._get_remote(a.blessings_key, a.discharge_key)
+            self.remote_blessings, self.remote_discharges = b, d
+            events.append(BlessingsRefreshed(b))
+        elif typ == m.TEAR_DOWN:
+            td = m.TearDown.decode_body(body, 1)
+            err = None
+            if td.message:
+                err = errors.err(errors.RemoteError, "remote end received err: %s", td.message)
+            self._close(err, events, remote=True)
+        elif typ == m.ENTER_LAME_DUCK:
+            self.remote_lame_duck = True
+            events.append(RemoteLameDuck())
+            self._ack_lame_duck_pending = True
+            self._maybe_ack_lame_duck()
+        elif typ == m.ACK_LAME_DUCK:
+            if not self.lame_duck_acked:
+                self.lame_duck_acked = True
+                events.append(LameDuckAcknowledged())
+        else:
+            try:
+                msg = m.decode(body)
+            except errors.VError:
+                raise
+            raise errors.err(errors.UnexpectedMsg, "unexpected message type: %s", type(msg).__name__)
+
+    # ---------------------------------------------------------------- handshake
+
+    def _handle_setup(self, rsetup, events):
+        lsetup = self._local_setup
+        common = min(lsetup.max_version, rsetup.max_version)
+        if lsetup.min_version > common or rsetup.min_version > common:
+            raise errors.err(errors.NoCompatibleVersion,
+                             "there were no compatible versions between (%d,%d) and (%d,%d)",
+                             lsetup.min_version, lsetup.max_version, rsetup.min_version, rsetup.max_version)
+        self.version = common
+        remote_str, remote_ep = _canonical_endpoint(rsetup.remote_endpoint, "remote")
+        local_str, local_ep = _canonical_endpoint(rsetup.local_endpoint, "local")
+        rsetup.remote_endpoint = remote_str
+        rsetup.local_endpoint = local_str
+        if (self.local_endpoint is None or self.local_endpoint.is_zero()) and remote_ep is not None:
+            self.local_endpoint = remote_ep
+        # Go puts its own MTU into the peer's Setup when the peer sent none (this feeds the binding).
+        if rsetup.mtu == 0:
+            rsetup.mtu = self.local_mtu
+        self.mtu = min(lsetup.mtu, rsetup.mtu)
+        shared = lsetup.shared_tokens
+        if rsetup.shared_tokens and rsetup.shared_tokens < shared:
+            shared = rsetup.shared_tokens
+        self.shared = self.max_shared = shared
+        self.release_limit = max(1, self.mtu // (_BYTES_PER_FLOW_ID + m.varuint_size(self.bytes_buffered)))
+        if not rsetup.nacl_public_key or not rsetup.nacl_public_key.strip(b"\x00"):
+            raise errors.err(errors.MissingSetupOption,
+                             "conn.setup: missing required setup option: peerNaClPublicKey")
+        if not 11 <= self.version < 15:
+            raise errors.err(errors.RPCVersionMismatch, "conn.message_pipe: %d is not supported", self.version)
+        self.cipher = BoxCipher(self.keypair.public, self.keypair.secret, bytes(rsetup.nacl_public_key))
+        if self.version >= 14:
+            if self.dialer:
+                self.binding = lsetup.encode() + rsetup.encode()
+            else:
+                self.binding = rsetup.encode() + lsetup.encode()
+        else:
+            self.binding = self.cipher.channel_binding
+        if self.dialer:
+            if local_ep is not None and self.remote_endpoint is not None:
+                self.remote_endpoint = self.remote_endpoint.replace(routing_id=local_ep.routing_id)
+            elif local_ep is not None:
+                self.remote_endpoint = local_ep
+        else:
+            self.remote_endpoint = local_ep
+        self._benc = self.auth.new_encoder()
+        self._bdec = self.auth.new_decoder()
+        self.state = AUTH
+        if not self.dialer:
+            sig = self.auth.sign(AUTH_ACCEPTOR_TAG + self.binding)
+            bkey = self._send_blessings(self.local_blessings)
+            self._send_auth(bkey, 0, sig)
+
+    def _send_auth(self, bkey, dkey, sig):
+        a = m.Auth(bkey, dkey, bytes(getattr(sig, "Purpose", b"") or b""), str(getattr(sig, "Hash", "") or ""),
+                   bytes(getattr(sig, "R", b"") or b""), bytes(getattr(sig, "S", b"") or b""),
+                   bytes(getattr(sig, "Ed25519", b"") or b""), bytes(getattr(sig, "Rsa", b"") or b""))
+        self._send(a.encode())
+
+    def _send_blessings(self, blessings):
+        """Send ``blessings`` on flow 1 unless already sent; returns its key (0 for zero blessings)."""
+        if blessings is None or self.auth.is_zero(blessings):
+            return 0
+        uid = self.auth.unique_id(blessings)
+        key = self._sent_blessings.get(uid)
+        if key is not None:
+            return key
+        key = self._next_key
+        self._next_key += 1
+        self._sent_blessings[uid] = key
+        payload = self._benc.blessings(blessings, key)
+        self._send(m.Data(BLESSINGS_FLOW_ID, 0, payload).encode())
+        return key
+
+    def _get_remote(self, bkey, dkey):
+        while True:
+            b = self._in_blessings.get(bkey)
+            if b is not None:
+                if dkey == 0:
+                    return b, None
+                d = self._in_discharges.get(dkey)
+                if d is not None:
+                    return b, d
+            item = self._bdec.next()
+            if item is None:
+                raise errors.err(errors.BlessingsFlowClosed,
+                                 "blessings (key %d) or discharges (key %d) were referenced before being sent",
+                                 bkey, dkey)
+            if item[0] == "b":
+                _, k, bl = item
+                if self.remote_public_key is not None and self.auth.public_key(bl) != self.remote_public_key:
+                    raise errors.err(errors.BlessingsNotBound,
+                                     "blessings not bound to connection remote public key")
+                self._in_blessings[k] = bl
+            elif item[0] == "d":
+                _, k, dk, dis = item
+                self._in_discharges[dk] = dis
+
+    def _handle_remote_auth(self, a, events):
+        b, d = self._get_remote(a.blessings_key, a.discharge_key)
+        self.remote_public_key = self.auth.public_key(b)
+        self.remote_blessings, self.remote_discharges = b, d
+        tag = AUTH_ACCEPTOR_TAG if self.dialer else AUTH_DIALER_TAG
+        if self.remote_public_key is None:
+            raise errors.err(errors.NoPublicKey, "conn.readRemoteAuth: no public key received")
+        if not self.auth.verify(b, a, tag + self.binding):
+            raise errors.err(errors.InvalidChannelBinding, "conn.readRemoteAuth: the channel binding was invalid")
+        self.rtt = None
+        if self.dialer:
+            if self.auth.is_zero(b):
+                raise errors.err(errors.AcceptorBlessingsMissing, "dial: acceptor did not send blessings")
+            dialed = self.dialed_endpoint
+            if self.authorize is not None and (
+                    dialed is None or dialed.routing_id.is_null()
+                    or dialed.routing_id == self.remote_endpoint.routing_id):
+                try:
+                    self.authorize(self)
+                except errors.VError as e:
+                    raise e
+                except Exception as e:  # an authorizer bug must not crash the conn
+                    raise errors.std("NotTrusted").new("peer not trusted: %s" % (e,))
+            sig = self.auth.sign(AUTH_DIALER_TAG + self.binding)
+            bkey = self._send_blessings(self.local_blessings)
+            self._send_auth(bkey, 0, sig)
+        self.state = ACTIVE
+        self.handshake_deadline = None
+        if self.channel_timeout:
+            self.hc_request_at = self.now + self.channel_timeout / 2
+            self.hc_close_at = self.now + self.channel_timeout
+        events.append(HandshakeComplete(b))
+
+    # ---------------------------------------------------------------- flows: receiving
+
+    def _handle_data(self, msg, events):
+        if msg.id == BLESSINGS_FLOW_ID:
+            self._bdec.feed(msg.payload)
+            return
+        f = self.flows.get(msg.id)
+        if f is None:
+            self._release_outstanding_borrowed(msg.id, 0, True)
+            return
+        self._deliver(f, msg.payload, msg.flags, events)
+
+    def _deliver(self, f, payload, flags, events):
+        if payload:
+            n = len(payload)
+            if f.unread + n > self.bytes_buffered:
+                raise errors.err(errors.CounterOverflow,
+                                 "a remote process has sent more data than allowed: max bytes buffered is %d, "
+                                 "current buffered is %d + received: %d", self.bytes_buffered, f.unread, n)
+            f.unread += n
+            events.append(DataReceived(f, payload))
+        if flags & m.CLOSE_FLAG:
+            self._finish_flow(f, None, remote=True, events=events)
+
+    def _handle_open_flow(self, msg, events):
+        b, d = self._get_remote(msg.blessings_key, msg.discharge_key)
+        if self.next_fid % 2 == msg.id % 2:
+            raise errors.err(errors.InvalidPeerFlow, "peer has chosen flow id from local domain")
+        if not self.accepts_flows:
+            raise errors.err(errors.UnexpectedMsg, "unexpected message type: OpenFlow")
+        if len(self.flows) >= self.max_flows:
+            raise errors.err(errors.UnexpectedMsg, "too many flows (%d) opened by the peer", len(self.flows))
+        f = FlowState(msg.id, False, bool(msg.flags & m.SIDE_CHANNEL_FLAG), self.local_blessings, b, d)
+        f.released = msg.initial_counters
+        f.to_release = self.bytes_buffered
+        self.flows[msg.id] = f
+        events.append(FlowAccepted(f))
+        self._deliver(f, msg.payload, msg.flags, events)
+
+    def consumed(self, f, n):
+        """The application has read ``n`` bytes of ``f``: return credits to the peer as Go does."""
+        if n <= 0 or self.state == CLOSED:
+            return
+        f.unread -= n
+        is_open = self.flows.get(f.id) is f
+        if is_open:
+            f.to_release += n
+        if f.remote_borrowing:
+            self.to_release_borrowed += n
+            trigger = self.to_release_borrowed > self.bytes_buffered // 2
+        else:
+            trigger = f.to_release > self.bytes_buffered // 2
+        if not trigger:
+            return
+        counters = list(self.to_release_closed)
+        for g in self.flows.values():
+            if g.to_release:
+                counters.append((g.id, g.to_release))
+            g.to_release = 0
+            g.remote_borrowing = False
+        f.to_release = 0
+        f.remote_borrowing = False
+        self.to_release_borrowed = 0
+        self.to_release_closed = []
+        lim = self.release_limit
+        while True:
+            if len(counters) < lim:
+                self._send(m.Release(counters).encode())
+                break
+            self._send(m.Release(counters[:lim]).encode())
+            counters = counters[lim:]
+
+    # ---------------------------------------------------------------- flows: sending
+
+    def open_flow(self, blessings=None, side_channel=False):
+        """Create a dialed flow (nothing is sent until the first write)."""
+        if self.state != ACTIVE:
+            raise errors.err(errors.ConnectionClosed, "connection closed" if self.state == CLOSED
+                             else "connection not ready")
+        if self.remote_lame_duck:
+            raise errors.err(errors.ConnectionClosed, "connection closed: the peer is in lame duck mode")
+        if self.dialer and (self.remote_endpoint is None or self.remote_endpoint.routing_id.is_null()):
+            raise errors.err(errors.DialingNonServer,
+                             "attempting to dial on a connection with no remote server: %s", self.remote_endpoint)
+        fid = self.next_fid
+        self.next_fid += 2
+        f = FlowState(fid, True, side_channel, blessings if blessings is not None else self.local_blessings,
+                      self.remote_blessings, self.remote_discharges)
+        self.flows[fid] = f
+        return f
+
+    def write(self, f, data, close=False):
+        """Queue ``data`` on ``f`` (and the close flag if ``close``); returns events."""
+        events = []
+        if f.closed or f.close_pending:
+            raise errors.err(errors.ConnectionClosed if self.state == CLOSED else errors.std("Aborted"),
+                             "write on a closed flow %d", f.id)
+        if data:
+            f.out.append(memoryview(bytes(data)) if not isinstance(data, bytes) else memoryview(data))
+            f.out_len += len(data)
+        if close:
+            f.close_pending = True
+        self._pump(f, events)
+        return events
+
+    def close_flow(self, f):
+        """Close ``f`` locally (pending data is sent first, then the close flag)."""
+        events = []
+        if f.closed or f.close_pending:
+            return events
+        if not f.opened and not f.out:
+            # never written: nothing on the wire (Go behaves the same)
+            f.opened = True
+            self._finish_flow(f, None, remote=False, events=events)
+            return events
+        f.close_pending = True
+        self._pump(f, events)
+        return events
+
+    def _take(self, f, want):
+        """Claim up to ``want`` tokens (at most one MTU) for ``f``."""
+        mx = self.mtu
+        if want < mx:
+            mx = want
+        if f.borrowing:
+            if self.shared < mx:
+                mx = self.shared
+            self.shared -= mx
+            f.borrowed += mx
+        else:
+            if f.released < mx:
+                mx = f.released
+            f.released -= mx
+        return mx
+
+    def _chunk(self, f, n):
+        out = f.out
+        first = out[0]
+        if len(first) <= n:
+            out.popleft()
+            if len(first) == n or not out:
+                f.out_len -= len(first)
+                return first
+            parts = [first]
+            got = len(first)
+            while out and got < n:
+                p = out[0]
+                need = n - got
+                if len(p) <= need:
+                    out.popleft()
+                    parts.append(p)
+                    got += len(p)
+                else:
+                    parts.append(p[:need])
+                    out[0] = p[need:]
+                    got = n
+            f.out_len -= got
+            return b"".join(parts)
+        out[0] = first[n:]
+        f.out_len -= n
+        return first[:n]
+
+    def _pump(self, f, events):
+        if self.state != ACTIVE or f.closed:
+            return
+        had_data = f.out_len > 0
+        while True:
+            if not f.opened:
+                n = self._take(f, f.out_len) if f.out_len else 0
+                payload = self._chunk(f, n) if n else b""
+                final = f.out_len == 0
+                flags = (m.CLOSE_FLAG if (f.close_pending and final) else 0) | (
+                    m.SIDE_CHANNEL_FLAG if f.side_channel else 0)
+                bkey = self._send_blessings(f.local_blessings)
+                if bkey == 0:
+                    bkey = self._send_blessings(self.local_blessings)
+                self._send(m.OpenFlow(f.id, self.bytes_buffered, bkey, 0, flags, payload).encode())
+                f.opened = True
+                if flags & m.CLOSE_FLAG:
+                    self._finish_flow(f, None, remote=False, events=events)
+                    break
+                self._maybe_ack_lame_duck()
+                continue
+            if f.out_len == 0:
+                if f.close_pending:
+                    self._send(m.encode_data_header(f.id, m.CLOSE_FLAG))
+                    self._finish_flow(f, None, remote=False, events=events)
+                break
+            n = self._take(f, f.out_len)
+            if n == 0:
+                break
+            payload = self._chunk(f, n)
+            final = f.out_len == 0
+            flags = m.CLOSE_FLAG if (final and f.close_pending) else 0
+            self._send(m.encode_data_header(f.id, flags) + payload)
+            if flags:
+                self._finish_flow(f, None, remote=False, events=events)
+                break
+        if had_data and f.out_len == 0:
+            events.append(FlowDrained(f))
+
+    def _pump_all(self, events):
+        for f in list(self.flows.values()):
+            if f.out_len or f.close_pending:
+                self._pump(f, events)
+
+    def _handle_release(self, msg, events):
+        for fid, tokens in msg.counters:
+            f = self.flows.get(fid)
+            if f is not None:
+                self._release_counters(f, tokens)
+            else:
+                self._release_outstanding_borrowed(fid, tokens, False)
+        self._pump_all(events)
+
+    def _release_counters(self, f, tokens):
+        f.borrowing = False
+        if f.borrowed > 0:
+            n = min(f.borrowed, tokens)
+            tokens -= n
+            self.shared += n
+            f.borrowed -= n
+        f.released += tokens
+
+    def _release_outstanding_borrowed(self, fid, val, already_closed):
+        borrowed = self.outstanding_borrowed.get(fid, 0)
+        if not borrowed:
+            return
+        if already_closed:
+            val = borrowed
+        released = min(borrowed, val)
+        self.shared += released
+        if released == borrowed:
+            del self.outstanding_borrowed[fid]
+        else:
+            self.outstanding_borrowed[fid] = borrowed - released
+
+    def _finish_flow(self, f, error, remote, events):
+        """Go's flw.close: drop ``f`` from the table and settle its tokens."""
+        if f.closed:
+            return
+        f.closed = True
+        f.remote_closed = remote
+        if self.flows.get(f.id) is f:
+            del self.flows[f.id]
+        f.out.clear()
+        f.out_len = 0
+        if self.state != CLOSED:
+            if remote:
+                self.shared += f.borrowed
+            elif f.borrowed > 0:
+                self.outstanding_borrowed[f.id] = f.borrowed
+            f.borrowed = 0
+            if not f.remote_borrowing:
+                f.to_release = 0
+            else:
+                self.to_release_closed.append((f.id, f.to_release))
+        events.append(FlowClosed(f, error, remote))
+        if remote or self.shared:
+            # credits may have come back to the shared pool: let waiting borrowers proceed
+            if self.state == ACTIVE:
+                self._pump_all(events)
+        self._maybe_ack_lame_duck()
+
+    # ---------------------------------------------------------------- health, lame duck, close
+
+    def _handle_health_response(self):
+        if self.channel_timeout and self.state == ACTIVE:
+            self.hc_request_at = self.now + self.channel_timeout / 2
+            self.hc_close_at = self.now + self.channel_timeout
+            if self.hc_request_sent is not None:
+                self.rtt = self.now - self.hc_request_sent
+            self.hc_request_sent = None
+
+    def send_health_check(self):
+        if self.state == ACTIVE:
+            self._send(b"\x73")
+            self.hc_request_sent = self.now
+
+    def enter_lame_duck(self):
+        """Tell the peer to stop opening flows (it answers AckLameDuck)."""
+        if self.state == ACTIVE and not self.lame_duck_sent:
+            self.lame_duck_sent = True
+            self._send(b"\x7c")
+
+    def _maybe_ack_lame_duck(self):
+        if not self._ack_lame_duck_pending or self.state != ACTIVE:
+            return
+        for f in self.flows.values():
+            if f.dialed and not f.opened:
+                return
+        self._ack_lame_duck_pending = False
+        self._send(b"\x7b")
+
+    def next_timeout(self):
+        ts = [t for t in (self.handshake_deadline, self.hc_request_at, self.hc_close_at) if t is not None]
+        if self.state == CLOSED or not ts:
+            return None
+        return min(ts)
+
+    def handle_timeout(self, now):
+        self.now = now
+        events = []
+        if self.state == CLOSED:
+            return events
+        if self.handshake_deadline is not None and now >= self.handshake_deadline:
+            self._close(errors.std("Timeout").new("timeout: the connection handshake did not finish in %gs"
+                                                  % self.handshake_timeout), events)
+            return events
+        if self.hc_close_at is not None and now >= self.hc_close_at:
+            self._close(errors.err(errors.ChannelTimeout, "the channel has become unresponsive"), events)
+            return events
+        if self.hc_request_at is not None and now >= self.hc_request_at:
+            self.hc_request_at = None
+            self.send_health_check()
+        return events
+
+    def close(self, error=None):
+        """Close the conn (sends TearDown with the error text); returns events."""
+        events = []
+        self._close(error, events)
+        return events
+
+    def connection_lost(self, reason=None):
+        """The transport went away."""
+        events = []
+        if self.state != CLOSED:
+            err = reason if isinstance(reason, errors.VError) else errors.err(
+                errors.ConnectionClosed, "connection closed: %s", reason or "the peer went away")
+            self._close(err, events, remote=True)
+        return events
+
+    def _close(self, error, events, remote=False):
+        if self.state == CLOSED:
+            return
+        was_setup = self.state == SETUP
+        self.closed_remotely = self.closed_remotely or remote
+        if not self.closed_remotely and not was_setup:
+            try:
+                self._send(m.TearDown(str(error) if error is not None else "").encode())
+            except Exception:  # pragma: no cover
+                pass
+        elif not self.closed_remotely and was_setup and self._started:
+            pass  # nothing encrypted can be sent before Setup completes; Go just drops the conn
+        self.state = CLOSED
+        self.close_error = error
+        err = error if error is not None else errors.err(errors.ConnectionClosed, "connection closed")
+        for f in list(self.flows.values()):
+            self._finish_flow(f, err, remote=False, events=events)
+        self.flows.clear()
+        self.handshake_deadline = self.hc_request_at = self.hc_close_at = None
+        events.append(ConnectionClosed(err, self.closed_remotely))
+
+    @property
+    def closed(self):
+        return self.state == CLOSED
+
+    @property
+    def is_active(self):
+        return self.state == ACTIVE
