@@ -55,3 +55,8 @@ RPCVersionMismatch = _id(_CONN + "RPCVersionMismatch", "conn.Version mismatch")
 # manager
 ManagerClosed = _id(_MGR + "ManagerClosed", "manager is already closed")
 NoCompatibleVersion = _id("v.io/v23/rpc/version.NoCompatibleVersion", "there were no compatible versions")
+# v.io/v23/flow
+DialFailed = _id("v.io/v23/flow.DialFailed", "dial failed")
+Network = _id("v.io/v23/flow.Network", "network error")
+ListeningWithNullRid = _id(_MGR + "ListeningWithNullRid", "manager cannot listen with a null routing id")
+UnknownProtocol = _id(_MGR + "UnknownProtocol", "unknown protocol")
