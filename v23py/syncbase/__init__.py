@@ -1,0 +1,1 @@
+"""The Syncbase client library (Go's ``v.io/v23/syncbase``, Pythonic)."""
