@@ -94,5 +94,25 @@ from v23py.security._keys import (  # noqa: E402,F401
     generate_private_key, new_ecdsa_signer, new_ed25519_signer, new_rsa_signer, new_signer,
     public_key_from_der, verify_signature)
 from v23py.security._wiretypes import (  # noqa: E402,F401
-    Certificate, DischargeImpetus, Hash, PublicKeyDischarge, RejectedBlessing, Signature,
-    ThirdPartyRequirements, WireBlessings, WireDischarge)
+    Certificate, CaveatDescriptor, DischargeImpetus, Hash, PublicKeyDischarge, RejectedBlessing,
+    Signature, ThirdPartyRequirements, WireBlessings, WireBlessingsType, WireDischarge,
+    WireDischargeType)
+from v23py.security._pattern import (  # noqa: E402,F401
+    ALL_PRINCIPALS, CHAIN_SEPARATOR, NO_EXTENSION, BlessingPattern, join_pattern_name,
+    split_pattern_name)
+from v23py.security._caveats import (  # noqa: E402,F401
+    Caveat, ConstCaveat, ExpiryCaveat, MethodCaveat, NotBeforeCaveat, PeerBlessingsCaveat,
+    PublicKeyThirdPartyCaveat, ThirdPartyCaveat, caveat_string, format_caveat, new_caveat,
+    new_const_caveat, new_expiry_caveat, new_method_caveat, new_not_before_caveat,
+    new_peer_blessings_caveat, new_public_key_caveat, register_caveat_validator,
+    unconstrained_use)
+from v23py.security._blessings import (  # noqa: E402,F401
+    Blessings, blessings_from_wire, decode_blessings, encode_blessings, nameless_blessing,
+    union_of_blessings)
+from v23py.security._call import (  # noqa: E402,F401
+    Authorizer, Call, Discharge, allow_everyone, authorize, blessing_names,
+    default_authorizer, default_blessing_names, endpoint_authorizer, local_blessing_names,
+    public_key_authorizer, remote_blessing_names, signing_blessing_names)
+from v23py.security._principal import (  # noqa: E402,F401
+    BlessingRoots, BlessingStore, Principal, add_to_roots, principal_from_signer,
+    random_principal)
