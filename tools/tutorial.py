@@ -1,0 +1,576 @@
+#!/usr/bin/env python3
+"""Run the Vanadium website's shell tutorials against v23py.
+
+The tutorials are markdown files whose shell blocks carry mdrip labels::
+
+    <!-- @startSb1 @test @completer @sleep -->
+    ```
+    syncbased ... &
+    ```
+
+This runner does what the website's CI did with mdrip in test mode: it takes
+the blocks with the requested label (``@test``) from a chain of files, joins
+them into one script, runs it under ``bash -e`` with stdin closed, and fails
+when the shell exits early or a block does not finish within its timeout.
+Unlike mdrip it also tears down every process the script started (its process
+group, plus any process carrying this run's token in its environment) and says
+which block failed, with that block's text and output.
+
+The Python port's transcriptions of the tutorials live in ``tutorials/`` (the
+shell lines verbatim; the Go build steps replaced by installing our programs
+under the same paths). Blocks labelled ``@v23pyCheck`` are extra assertions of
+this project (for instance: the synced fortunes really come back); they run
+unless ``--no-checks`` is given.
+
+Usage::
+
+    python tools/tutorial.py sync             # the Syncbase sync tutorial, end to end
+    python tools/tutorial.py --list           # the tutorials and what they need
+    python tools/tutorial.py --check basics   # only report missing programs
+    python tools/tutorial.py --print sync     # print the assembled script
+    python tools/tutorial.py some.md other.md # any mdrip-labelled markdown chain
+"""
+
+import argparse
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TUTORIAL_DIR = os.path.join(ROOT, "tutorials")
+GOPEERS_BIN = os.path.join(os.environ.get("V23PY_GOPEERS", os.path.join(ROOT, ".gopeers")), "bin")
+
+COMMON = ["setup.md", "checkup.md", "wipe-slate.md"]
+BASICS = COMMON + ["basics.md"]
+
+# Tutorial chains, as the website's Makefile assembles them (deps first).
+TUTORIALS = {
+    "hello-world": COMMON + ["hello-world.md"],
+    "basics": BASICS,
+    "localPersist": BASICS + ["syncbase/localPersist.md"],
+    "sync": BASICS + ["syncbase/localPersist.md", "syncbase/sync.md"],
+    "principals": BASICS + ["security/principals-and-blessings.md"],
+    "permissions": BASICS + ["security/principals-and-blessings.md",
+                             "security/permissions-authorizer.md"],
+    "mount-table": BASICS + ["naming/mount-table.md"],
+    "namespace": BASICS + ["naming/namespace.md"],
+}
+
+# Vanadium tools the scripts call as $V_BIN/<tool> (or bare, through PATH).
+V23_TOOLS = ["principal", "vrpc", "vdl", "namespace", "mounttable", "mounttabled", "syncbased"]
+
+MARKER = "V23PY_TUTORIAL_BLOCK_DONE"
+TOKEN_VAR = "V23PY_TUTORIAL_RUN"
+DEFAULT_BLOCK_TIMEOUT = 60.0
+
+
+# ---------------------------------------------------------------------------
+# Extraction (mdrip-equivalent)
+
+@dataclass
+class Block:
+    name: str            # the first label, e.g. "startSb1"
+    labels: list         # all labels without "@"
+    text: str            # the shell text (with mdrip's sleep appended for @sleep)
+    path: str            # the markdown file
+    line: int            # 1-based line of the label comment
+
+    @property
+    def where(self):
+        return f"{os.path.relpath(self.path, ROOT) if self.path.startswith(ROOT) else self.path}:{self.line}"
+
+    def timeout(self, default):
+        """A block may carry @timeout<N>s to override the per-block timeout."""
+        for label in self.labels:
+            m = re.fullmatch(r"timeout(\d+)s?", label)
+            if m:
+                return float(m.group(1))
+        return default
+
+
+_LABEL_COMMENT = re.compile(r"<!--[ \t]*(@[^\n]*?)[ \t]*-->[ \t]*\n```[^\n]*\n", re.S)
+
+
+def extract_blocks(text, path="<string>"):
+    """All labelled shell blocks of a markdown text, in order.
+
+    A block is a fenced code block right after an HTML comment whose first
+    non-blank character is "@"; the comment holds the block's labels. Unlabelled
+    fences are ignored. mustache markup around blocks is irrelevant (hidden
+    blocks are extracted too). A block labelled @sleep gets mdrip's two-second
+    sleep appended.
+    """
+    blocks = []
+    pos = 0
+    while True:
+        m = _LABEL_COMMENT.search(text, pos)
+        if m is None:
+            break
+        start = m.end()
+        end = text.find("```", start)
+        if end < 0:
+            break
+        body = text[start:end]
+        labels = [w[1:] for w in m.group(1).split() if w.startswith("@") and len(w) > 1]
+        if labels:
+            if "sleep" in labels:
+                if body and not body.endswith("\n"):
+                    body += "\n"
+                body += "sleep 2s # Added by mdrip\n"
+            line = text.count("\n", 0, m.start()) + 1
+            blocks.append(Block(labels[0], labels, body, path, line))
+        pos = end + 3
+    return blocks
+
+
+def read_needs(text):
+    """Programs a tutorial file declares with <!-- v23py-needs: a b c -->."""
+    needs = []
+    for m in re.finditer(r"<!--\s*v23py-needs:([^>]*)-->", text):
+        needs.extend(m.group(1).split())
+    return needs
+
+
+def resolve_files(names):
+    """Map tutorial names and/or markdown paths to a list of files."""
+    files = []
+    for name in names:
+        if name in TUTORIALS:
+            files.extend(os.path.join(TUTORIAL_DIR, f) for f in TUTORIALS[name])
+        elif os.path.exists(name):
+            files.append(os.path.abspath(name))
+        else:
+            raise SystemExit(f"tutorial.py: unknown tutorial or file {name!r}; "
+                             f"known: {', '.join(TUTORIALS)}")
+    return files
+
+
+def select_blocks(files, labels):
+    """The blocks carrying any of `labels`, in file order. Like mdrip, every
+    file must contain at least one block with the first label."""
+    selected = []
+    for path in files:
+        with open(path, encoding="utf-8") as f:
+            blocks = extract_blocks(f.read(), path)
+        if not any(labels[0] in b.labels for b in blocks):
+            raise SystemExit(f'tutorial.py: no block labelled "{labels[0]}" in file "{path}"')
+        selected.extend(b for b in blocks if any(lab in b.labels for lab in labels))
+    return selected
+
+
+def assemble_script(blocks):
+    """One bash script: each block followed by a marker echo naming it."""
+    parts = []
+    for i, b in enumerate(blocks):
+        parts.append(f"# ---- block {i + 1}: @{b.name} ({b.where})\n")
+        parts.append(b.text if b.text.endswith("\n") or not b.text else b.text + "\n")
+        parts.append(f"echo {MARKER} {i + 1}\n")
+    return "".join(parts)
+
+
+# ---------------------------------------------------------------------------
+# Programs: where ours are, and whether they work
+
+def _is_python_script(path):
+    try:
+        with open(path, "rb") as f:
+            head = f.read(256)
+    except OSError:
+        return False
+    return head.startswith(b"#!") and b"python" in head.split(b"\n", 1)[0]
+
+
+def find_program(name):
+    """Our (Python) console script `name`, or None. Go binaries of the same name
+    elsewhere on PATH are never taken."""
+    dirs = [sysconfig.get_path("scripts"), os.path.dirname(sys.executable)]
+    dirs += os.environ.get("PATH", "").split(os.pathsep)
+    seen = set()
+    for d in dirs:
+        if not d or d in seen:
+            continue
+        seen.add(d)
+        path = os.path.join(d, name)
+        if os.path.isfile(path) and os.access(path, os.X_OK) and _is_python_script(path):
+            return path
+    return None
+
+
+def go_program(name):
+    path = os.path.join(GOPEERS_BIN, name)
+    return path if os.path.isfile(path) and os.access(path, os.X_OK) else None
+
+
+def probe_program(name, path, timeout=30.0):
+    """None when `path --help` works, else a one-line reason."""
+    if path is None:
+        return (f"{name}: not installed (no console script {name!r} next to "
+                f"{sys.executable}; run `pip install -e {ROOT}`)")
+    try:
+        proc = subprocess.run([path, "--help"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, timeout=timeout, start_new_session=True,
+                              env=clean_environ())
+    except subprocess.TimeoutExpired:
+        return f"{name}: `{name} --help` did not finish within {timeout:.0f}s"
+    except OSError as e:
+        return f"{name}: cannot run {path}: {e}"
+    if proc.returncode in (0,) or (proc.returncode == 2 and path.startswith(GOPEERS_BIN)):
+        return None  # Go's flag package exits 2 after printing help
+    err = (proc.stderr or proc.stdout).decode("utf-8", "replace").strip().splitlines()
+    last = err[-1] if err else "(no output)"
+    return f"{name}: `{name} --help` exits {proc.returncode}: {last[:200]}"
+
+
+def programs_for(files):
+    needs = []
+    for path in files:
+        with open(path, encoding="utf-8") as f:
+            for n in read_needs(f.read()):
+                if n not in needs:
+                    needs.append(n)
+    return needs
+
+
+def locate(needs, go_tools=False):
+    """{name: path or None}: Go peers for the V23 tools when go_tools is set."""
+    found = {}
+    for n in needs:
+        path = go_program(n) if (go_tools and n in V23_TOOLS) else None
+        found[n] = path or find_program(n)
+    return found
+
+
+def check_programs(needs, go_tools=False):
+    """(paths, problems): problems is a list of one-line reasons (empty = all good)."""
+    paths = locate(needs, go_tools)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda n: probe_program(n, paths[n]), needs))
+    return paths, [r for r in results if r]
+
+
+def missing_for(tutorial, go_tools=False):
+    """Reasons why `tutorial` cannot run now (empty list: it can)."""
+    files = resolve_files([tutorial])
+    return check_programs(programs_for(files), go_tools)[1]
+
+
+# ---------------------------------------------------------------------------
+# Running
+
+def clean_environ():
+    """The caller's environment without Vanadium settings that would leak in."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("V23_", "VANADIUM_", "JIRI_", "V_TUT", "V_BIN", TOKEN_VAR))}
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+@dataclass
+class BlockResult:
+    block: Block
+    seconds: float
+    output: list = field(default_factory=list)
+
+
+@dataclass
+class RunResult:
+    ok: bool
+    results: list
+    failed: Block = None
+    reason: str = ""
+    output: list = field(default_factory=list)   # the failing block's output
+    leftovers: list = field(default_factory=list)  # processes killed at the end
+
+
+def _processes_with_token(token):
+    """PIDs of live processes whose environment carries our run token."""
+    pids = []
+    needle = f"{TOKEN_VAR}={token}".encode()
+    me = os.getpid()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                if needle in f.read().split(b"\0"):
+                    pids.append(int(entry))
+        except OSError:
+            continue
+    return pids
+
+
+def _describe(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+        return f"{pid} {' '.join(a.decode('utf-8', 'replace') for a in argv if a)[:120]}"
+    except OSError:
+        return str(pid)
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def kill_everything(pgid, token, grace=3.0):
+    """Terminate the script's process group and every process with our token.
+    Returns descriptions of the processes that were still alive."""
+    victims = set(_processes_with_token(token))
+    described = [_describe(p) for p in sorted(victims) if _alive(p)]
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pgid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+        for pid in victims:
+            try:
+                os.kill(pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            victims = {p for p in victims if _alive(p)} | set(_processes_with_token(token))
+            victims = {p for p in victims if _alive(p)}
+            if not victims:
+                break
+            time.sleep(0.05)
+        if not victims:
+            break
+    return described
+
+
+def run_blocks(blocks, env, block_timeout=DEFAULT_BLOCK_TIMEOUT, workdir=None, echo=None):
+    """Run the blocks as one `bash -e` script; see the module docstring."""
+    token = uuid.uuid4().hex
+    env = dict(env)
+    env[TOKEN_VAR] = token
+    script = assemble_script(blocks)
+    fd, script_path = tempfile.mkstemp(prefix="tutorial-", suffix=".sh", dir=workdir)
+    with os.fdopen(fd, "w") as f:
+        f.write(script)
+    lines = queue.Queue()
+    proc = subprocess.Popen(["bash", "-e", script_path], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env=env, cwd=workdir, start_new_session=True)
+
+    def pump():
+        # Background servers inherit this pipe, so EOF may come long after bash exits.
+        for raw in proc.stdout:
+            lines.put(raw.decode("utf-8", "replace").rstrip("\n"))
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    results = []
+    current = []
+    index = 0
+    started = time.monotonic()
+    outcome = None
+    try:
+        while index < len(blocks):
+            block = blocks[index]
+            deadline = started + block.timeout(block_timeout)
+            line = ""
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    outcome = RunResult(False, results, block,
+                                        f"timed out after {block.timeout(block_timeout):.0f}s", current)
+                    break
+                try:
+                    line = lines.get(timeout=min(left, 0.2))
+                except queue.Empty:
+                    if proc.poll() is not None:
+                        # bash is gone; drain what is already there, then judge.
+                        try:
+                            line = lines.get(timeout=0.5)
+                        except queue.Empty:
+                            outcome = RunResult(False, results, block,
+                                                f"the shell exited with status {proc.returncode}", current)
+                            break
+                    else:
+                        continue
+                if line is None:
+                    rc = proc.wait()
+                    outcome = RunResult(False, results, block, f"the shell exited with status {rc}", current)
+                    break
+                marker = f"{MARKER} {index + 1}"
+                if line.endswith(marker):
+                    if line != marker:  # a background process wrote a partial line
+                        current.append(line[: -len(marker)])
+                    now = time.monotonic()
+                    results.append(BlockResult(block, now - started, current))
+                    if echo:
+                        echo(index, block, now - started, current)
+                    current = []
+                    started = now
+                    index += 1
+                    break
+                current.append(line)
+            if outcome is not None:
+                break
+        if outcome is None:
+            try:
+                rc = proc.wait(timeout=block_timeout)
+            except subprocess.TimeoutExpired:
+                rc = None
+            if rc not in (0,):
+                outcome = RunResult(False, results, None,
+                                    f"the shell did not exit cleanly after the last block (status {rc})", [])
+            else:
+                outcome = RunResult(True, results)
+    finally:
+        outcome_leftovers = kill_everything(proc.pid, token)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.unlink(script_path)
+        except OSError:
+            pass
+    outcome.leftovers = outcome_leftovers
+    return outcome
+
+
+def make_release(workdir, paths):
+    """$VANADIUM_RELEASE/bin with our tools; a bin dir for the tutorial programs."""
+    release = os.path.join(workdir, "release")
+    bindir = os.path.join(release, "bin")
+    progdir = os.path.join(workdir, "programs")
+    os.makedirs(bindir, exist_ok=True)
+    os.makedirs(progdir, exist_ok=True)
+    for name, path in paths.items():
+        if path is None:
+            continue
+        target = bindir if name in V23_TOOLS else progdir
+        link = os.path.join(target, name)
+        if os.path.lexists(link):
+            os.unlink(link)
+        os.symlink(path, link)
+    return release, bindir, progdir
+
+
+def tutorial_env(workdir, v_tut, release, progdir):
+    env = clean_environ()
+    env["VANADIUM_RELEASE"] = release
+    env["JIRI_ROOT"] = os.path.join(workdir, "jiri-root-unused")
+    env["V23_GOPATH"] = "unused"          # setup.md would otherwise call jiri
+    env["V_TUT"] = v_tut
+    env["PATH"] = os.pathsep.join([progdir, os.path.dirname(sys.executable), env.get("PATH", "")])
+    return env
+
+
+def _print_block_line(index, total, block, seconds, status):
+    print(f"[{index + 1:>2}/{total}] {status:<7} @{block.name:<28} {block.where}  ({seconds:.1f}s)",
+          flush=True)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(
+        prog="tutorial.py", description="Run the Vanadium shell tutorials (mdrip-labelled "
+        "markdown) under bash -e against v23py.", allow_abbrev=False)
+    ap.add_argument("names", nargs="*", help=f"tutorial names ({', '.join(TUTORIALS)}) or markdown files")
+    ap.add_argument("--label", default="test", help="block label to run (default: test)")
+    ap.add_argument("--no-checks", action="store_true", help="skip this project's @v23pyCheck blocks")
+    ap.add_argument("--block-timeout", type=float, default=DEFAULT_BLOCK_TIMEOUT,
+                    help="seconds each block may take (default: %(default)s)")
+    ap.add_argument("--v-tut", help="the tutorial workspace ($V_TUT); default: a fresh temp dir")
+    ap.add_argument("--keep", action="store_true", help="keep the workspace after the run")
+    ap.add_argument("--go-tools", action="store_true",
+                    help="use Go's principal/vrpc/namespace/mounttable/mounttabled from .gopeers")
+    ap.add_argument("--list", action="store_true", help="list the tutorials and their programs")
+    ap.add_argument("--check", action="store_true", help="only check the programs the tutorials need")
+    ap.add_argument("--print", dest="print_script", action="store_true", help="print the script, do not run")
+    ap.add_argument("-v", "--verbose", action="store_true", help="print every block's output")
+    args = ap.parse_args(argv)
+
+    if args.list:
+        for name, files in TUTORIALS.items():
+            needs = programs_for([os.path.join(TUTORIAL_DIR, f) for f in files])
+            print(f"{name:<13} {' -> '.join(f[:-3] for f in files)}\n{'':<13} needs: {' '.join(needs)}")
+        return 0
+    if not args.names:
+        ap.error("name a tutorial (e.g. sync) or markdown files; --list shows the tutorials")
+
+    files = resolve_files(args.names)
+    labels = [args.label] + ([] if args.no_checks else ["v23pyCheck"])
+    blocks = select_blocks(files, labels)
+    if args.print_script:
+        sys.stdout.write(assemble_script(blocks))
+        return 0
+
+    needs = programs_for(files)
+    paths, problems = check_programs(needs, args.go_tools)
+    if args.check or problems:
+        for p in problems:
+            print(f"missing: {p}", flush=True)
+        if not problems:
+            print("all programs present: " + " ".join(needs))
+        if problems:
+            print(f"tutorial.py: cannot run {' '.join(args.names)}: {len(problems)} program(s) "
+                  "missing or broken", file=sys.stderr)
+            return 2 if not args.check else 1
+        return 0
+
+    workdir = tempfile.mkdtemp(prefix="v23py-tutorial-")
+    v_tut = args.v_tut or os.path.join(workdir, "v23_tutorial")
+    os.makedirs(v_tut, exist_ok=True)
+    release, _, progdir = make_release(workdir, paths)
+    env = tutorial_env(workdir, os.path.abspath(v_tut), release, progdir)
+    total = len(blocks)
+    print(f"tutorial.py: {' '.join(args.names)}: {total} blocks from {len(files)} files; "
+          f"V_TUT={v_tut}", flush=True)
+
+    def echo(index, block, seconds, output):
+        _print_block_line(index, total, block, seconds, "ok")
+        if args.verbose:
+            for line in output:
+                print(f"        | {line}")
+
+    t0 = time.monotonic()
+    result = run_blocks(blocks, env, args.block_timeout, workdir=workdir, echo=echo)
+    elapsed = time.monotonic() - t0
+    if result.leftovers:
+        print("tutorial.py: terminated processes the script left running:", flush=True)
+        for d in result.leftovers:
+            print(f"    {d}")
+    if result.ok:
+        print(f"PASS {' '.join(args.names)}: {total} blocks in {elapsed:.1f}s", flush=True)
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+        return 0
+    b = result.failed
+    if b is not None:
+        idx = blocks.index(b)
+        _print_block_line(idx, total, b, 0, "FAILED")
+        print(f"\nFAIL {' '.join(args.names)}: block @{b.name} ({b.where}, labels "
+              f"{' '.join('@' + x for x in b.labels)}): {result.reason}")
+        print("---- block text ----")
+        sys.stdout.write(b.text if b.text.endswith("\n") else b.text + "\n")
+        print("---- block output ----")
+        for line in result.output:
+            print(line)
+        print("----")
+    else:
+        print(f"\nFAIL {' '.join(args.names)}: {result.reason}")
+    print(f"workspace kept: {workdir}")
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
