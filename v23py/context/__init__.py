@@ -1,0 +1,198 @@
+"""Contexts: an immutable chain carrying values, a deadline and cancellation.
+
+A :class:`Context` is what every v23py API takes first (Go's ``*context.T``).
+Deriving a context never changes its parent; cancelling a parent cancels all
+of its descendants.  A deadline is an absolute ``time.time()`` value; when it
+passes, the context is cancelled with ``verror.Timeout``.  Explicit cancel
+uses ``verror.Canceled``.
+
+The scheduler is injectable (``clock``, anything with ``callLater`` and
+``seconds``), which keeps tests deterministic with ``twisted.internet.task.Clock``.
+"""
+import time as _time
+
+from twisted.internet import defer
+
+__all__ = ["Context", "root", "CANCELED", "DEADLINE_EXCEEDED"]
+
+CANCELED = "canceled"
+DEADLINE_EXCEEDED = "deadline exceeded"
+
+
+def _default_clock():
+    from twisted.internet import reactor
+    return reactor
+
+
+class _Node:
+    """Shared cancellation state of one derived context."""
+    __slots__ = ("parent", "reason", "error", "callbacks", "timer", "children")
+
+    def __init__(self, parent):
+        self.parent = parent
+        self.reason = None      # None while live, else CANCELED / DEADLINE_EXCEEDED
+        self.error = None       # the VError given to waiters
+        self.callbacks = []
+        self.timer = None
+        self.children = set()
+
+
+class Context:
+    """An immutable context.  Use :func:`root` to make the first one."""
+
+    __slots__ = ("_values", "_deadline", "_node", "_clock")
+
+    def __init__(self, *, _values=None, _deadline=None, _node=None, clock=None):
+        self._values = _values or {}
+        self._deadline = _deadline
+        self._node = _node if _node is not None else _Node(None)
+        self._clock = clock
+
+    # -- values --------------------------------------------------------------
+    def with_value(self, key, value):
+        values = dict(self._values)
+        values[key] = value
+        return Context(_values=values, _deadline=self._deadline, _node=self._node,
+                       clock=self._clock)
+
+    def value(self, key, default=None):
+        return self._values.get(key, default)
+
+    # -- time ----------------------------------------------------------------
+    @property
+    def clock(self):
+        if self._clock is None:
+            self._clock = _default_clock()
+        return self._clock
+
+    def now(self):
+        if self._clock is None:
+            return _time.time()
+        return self._clock.seconds()
+
+    def deadline(self):
+        """The absolute deadline (``time.time()`` units) or None."""
+        return self._deadline
+
+    def remaining(self):
+        """Seconds left before the deadline, or None without one."""
+        if self._deadline is None:
+            return None
+        return self._deadline - self.now()
+
+    # -- cancellation --------------------------------------------------------
+    def _derive(self, deadline):
+        node = _Node(self._node)
+        ctx = Context(_values=self._values, _deadline=deadline, _node=node, clock=self._clock)
+        parent = self._node
+        if parent.reason is not None:
+            ctx._fire(parent.reason, parent.error)
+        else:
+            parent.children.add(ctx)
+        return ctx
+
+    def with_cancel(self):
+        """Return ``(ctx, cancel)``; calling ``cancel()`` cancels ctx and its children."""
+        ctx = self._derive(self._deadline)
+        return ctx, lambda: ctx._cancel(CANCELED)
+
+    def with_deadline(self, deadline):
+        """Return ``(ctx, cancel)`` with an absolute deadline (never later than the parent's)."""
+        if self._deadline is not None and self._deadline <= deadline:
+            return self.with_cancel()
+        ctx = self._derive(deadline)
+        if ctx._node.reason is None:
+            delay = max(0.0, deadline - self.now())
+            ctx._node.timer = ctx.clock.callLater(delay, ctx._cancel, DEADLINE_EXCEEDED)
+        return ctx, lambda: ctx._cancel(CANCELED)
+
+    def with_timeout(self, seconds):
+        return self.with_deadline(self.now() + seconds)
+
+    def with_root_cancel(self):
+        """A context with the same values and no deadline, not cancelled with this one."""
+        ctx = Context(_values=self._values, _deadline=None, _node=_Node(None), clock=self._clock)
+        return ctx, lambda: ctx._cancel(CANCELED)
+
+    def _cancel(self, reason):
+        if self._node.reason is not None:
+            return
+        from v23py import verror
+        if reason == DEADLINE_EXCEEDED:
+            err = verror.Timeout.new("timeout") if hasattr(verror, "Timeout") else Exception(reason)
+        else:
+            err = verror.Canceled.new("canceled") if hasattr(verror, "Canceled") else Exception(reason)
+        self._fire(reason, err)
+
+    def _fire(self, reason, err):
+        node = self._node
+        if node.reason is not None:
+            return
+        node.reason = reason
+        node.error = err
+        if node.timer is not None:
+            try:
+                if node.timer.active():
+                    node.timer.cancel()
+            except Exception:
+                pass
+            node.timer = None
+        if node.parent is not None:
+            # detach from the parent to let the tree be collected
+            for c in list(node.parent.children):
+                if c._node is node:
+                    node.parent.children.discard(c)
+        callbacks, node.callbacks = node.callbacks, []
+        children, node.children = node.children, set()
+        for child in children:
+            child._fire(reason, err)
+        for cb in callbacks:
+            try:
+                cb(err)
+            except Exception:  # a bad callback must not break cancellation
+                import logging
+                logging.getLogger(__name__).exception("context done callback failed")
+
+    def err(self):
+        """None while live; else the VError (Canceled or Timeout)."""
+        return self._node.error
+
+    @property
+    def cancelled(self):
+        return self._node.reason is not None
+
+    @property
+    def reason(self):
+        return self._node.reason
+
+    def on_done(self, callback):
+        """Call ``callback(err)`` when this context is cancelled (at once if it already is).
+
+        Returns a function that unregisters the callback.
+        """
+        node = self._node
+        if node.reason is not None:
+            callback(node.error)
+            return lambda: None
+        node.callbacks.append(callback)
+
+        def remove():
+            try:
+                node.callbacks.remove(callback)
+            except ValueError:
+                pass
+        return remove
+
+    def done(self):
+        """A Deferred fired with the error when the context is cancelled."""
+        d = defer.Deferred()
+        self.on_done(lambda e: d.called or d.callback(e))
+        return d
+
+    def __repr__(self):
+        return f"<Context deadline={self._deadline} reason={self._node.reason}>"
+
+
+def root(clock=None):
+    """A fresh root context without deadline or values."""
+    return Context(clock=clock)

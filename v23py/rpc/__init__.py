@@ -1,0 +1,86 @@
+"""v23py.rpc: Vanadium RPC over flows, wire-compatible with Go v0.2.0.
+
+Client side::
+
+    results = await rpc.client_call(ctx, name, "Get", [], [], [vdl.StringType])
+    call = await rpc.start_call(ctx, name, "Stream", args, in_types, out_types, desc=desc)
+    call.send(x); call.close_send(); item = await call.recv(); results = await call.finish()
+
+    rpc.get_client(ctx)                     # the runtime's Client
+    opts: rpc.options.ServerAuthorizer(auth), rpc.options.insecure(), Preresolved, ...
+
+Server side::
+
+    server = await rpc.new_server(ctx, name, obj, authorizer)          # one object
+    server = await rpc.new_dispatching_server(ctx, name, dispatcher)  # lookup(ctx, suffix)
+    server.endpoints[0]; await server.stop()
+
+Served objects: generated ``XxxServer(impl)`` stubs, or any object whose
+methods are ``Method(ctx, call, *args)`` (plain or ``async``); see
+:mod:`v23py.rpc.model`.  ``call`` is a :class:`~v23py.rpc.server.ServerCall`
+(``suffix``, ``method``, ``remote_blessings``, ``security``, ``send``,
+``recv``).  Errors are ``v23py.verror.VError`` with Go's ids end to end.
+
+The wire types (Request, Response, signature.*, naming.GlobReply ...) are in
+:mod:`v23py.rpc._wiretypes`, declared in ``rpc.vdl``.
+"""
+from v23py.rpc import options  # noqa: F401
+from v23py.rpc.model import (  # noqa: F401
+    ArgDesc, EmbedDesc, GlobState, InterfaceDesc, Invoker, MethodDesc, ReflectInvoker,
+    object_to_invoker)
+
+CLIENT_KEY = "v23py.rpc.client"
+GlobMethod = "__Glob"
+ReservedSignature = "__Signature"
+ReservedMethodSignature = "__MethodSignature"
+
+
+def get_client(ctx):
+    c = ctx.value(CLIENT_KEY)
+    if c is None:
+        from v23py import runtime
+        c = runtime.get_runtime(ctx).client
+    return c
+
+
+def client_call(ctx, name, method, args, in_types=None, out_types=None, *, desc=None, opts=(),
+                client=None):
+    """Deferred firing with the list of results (the seam used by generated stubs)."""
+    from twisted.internet import defer
+    c = client or get_client(ctx)
+    return defer.ensureDeferred(c.call(ctx, name, method, list(args), in_types, out_types,
+                                       desc=desc, opts=tuple(opts)))
+
+
+def start_call(ctx, name, method, args, in_types=None, out_types=None, *, desc=None, opts=(),
+               client=None):
+    """Deferred firing with a ClientCall (send/close_send/recv/finish)."""
+    from twisted.internet import defer
+    c = client or get_client(ctx)
+    return defer.ensureDeferred(c.start_call(ctx, name, method, list(args), in_types, out_types,
+                                             desc=desc, opts=tuple(opts)))
+
+
+def new_server(ctx, name, obj, authorizer=None, **kw):
+    """Deferred firing with a listening Server for one object (Go's WithNewServer)."""
+    from v23py import runtime
+    return runtime.get_runtime(ctx).new_server(ctx, name, obj, authorizer, **kw)
+
+
+def new_dispatching_server(ctx, name, dispatcher, **kw):
+    from v23py import runtime
+    return runtime.get_runtime(ctx).new_dispatching_server(ctx, name, dispatcher, **kw)
+
+
+def reserved_signature(ctx, name, opts=()):
+    """Deferred: the ``__Signature`` of the object at name ([]signature.Interface)."""
+    from v23py.rpc import _wiretypes as wt
+    return client_call(ctx, name, ReservedSignature, [], [], [wt.SigInterfaceList],
+                       opts=opts).addCallback(lambda r: r[0])
+
+
+def reserved_method_signature(ctx, name, method, opts=()):
+    from v23py import vdl
+    from v23py.rpc import _wiretypes as wt
+    return client_call(ctx, name, ReservedMethodSignature, [method], [vdl.StringType],
+                       [wt.SigMethod], opts=opts).addCallback(lambda r: r[0])

@@ -1,0 +1,183 @@
+"""Value streams over flows: the connection-wide type flow and per-call data flows.
+
+RPC sends VOM *type* definitions on one side-channel flow per connection (the
+``'t'`` flow) and VOM *values* on one flow per call (the ``'d'`` flow).  The
+two classes below adapt a flow (anything with ``write(bytes)`` and a push
+receiver, see :mod:`v23py.flow`) to that scheme:
+
+* :class:`ConnTypes` -- one per connection: the TypeEncoder whose output goes
+  to the type flow (buffered until the type flow exists), and the TypeDecoder
+  fed from it.  Value readers blocked on an unknown type id wait on it.
+* :class:`ValueReader` -- one per data flow: a VOM Decoder fed with the flow's
+  bytes; ``await read(type)`` returns the next value.
+
+Neither does any I/O itself besides calling ``flow.write``; tests drive them
+with in-memory pipes.
+"""
+from twisted.internet import defer
+
+from v23py import verror, vom
+
+ROLE_DATA = 0x64   # 'd'
+ROLE_TYPE = 0x74   # 't'
+
+
+class ConnTypes:
+    """Type encoder/decoder shared by all calls on one connection."""
+
+    def __init__(self):
+        self.enc = vom.TypeEncoder()
+        self.dec = vom.TypeDecoder()
+        self.flow = None
+        self.error = None
+        self._waiters = []
+        self.generation = 0   # bumps on every type-flow chunk
+
+    # -- outgoing --------------------------------------------------------------
+    def attach(self, flow):
+        """Use ``flow`` as the type flow (its role byte already handled)."""
+        self.flow = flow
+        self.flush()
+
+    def flush(self):
+        """Write pending type definitions to the type flow (if there is one yet)."""
+        if self.flow is None:
+            return
+        data = self.enc.take_bytes()
+        if data:
+            try:
+                self.flow.write(data)
+            except Exception as e:  # closed flow: the calls will notice on their own flows
+                self.fail(e if isinstance(e, verror.VError) else verror.from_exception(e))
+
+    # -- incoming --------------------------------------------------------------
+    def feed(self, data):
+        if not data:
+            return
+        try:
+            self.dec.feed(data)
+        except Exception as e:
+            self.fail(verror.BadProtocol.new(f"bad protocol or type: bad type flow data: {e}"))
+            return
+        self.generation += 1
+        self._wake(None)
+
+    def fail(self, err):
+        if self.error is None:
+            self.error = err or verror.BadProtocol.new("type flow closed")
+        self._wake(self.error)
+
+    def closed(self, reason=None):
+        self.fail(reason if isinstance(reason, verror.VError) else
+                  verror.BadProtocol.new("bad protocol or type: type flow closed"))
+
+    def _wake(self, err):
+        waiters, self._waiters = self._waiters, []
+        for d in waiters:
+            if not d.called:
+                d.callback(err)
+
+    def wait(self):
+        """Deferred fired (with None or the error) when more type data arrives."""
+        if self.error is not None:
+            return defer.succeed(self.error)
+        d = defer.Deferred()
+        self._waiters.append(d)
+        return d
+
+
+class ValueReader:
+    """Decodes the values arriving on one data flow."""
+
+    def __init__(self, types):
+        self.types = types
+        self.dec = vom.Decoder(type_decoder=types.dec)
+        self.eof = False
+        self.close_reason = None
+        self._waiter = None
+        self.on_close = None   # callback(reason) when the peer closes the flow
+
+    def feed(self, data):
+        if data:
+            self.dec.feed(data)
+            self._wake()
+
+    def closed(self, reason=None):
+        """The flow was closed by the peer (reason None) or died (a VError)."""
+        if self.eof:
+            return
+        self.eof = True
+        self.close_reason = reason
+        self._wake()
+        cb = self.on_close
+        if cb is not None:
+            cb(reason)
+
+    def abort(self, err):
+        """Make pending and future reads fail with ``err`` (e.g. a deadline)."""
+        if not self.eof or self.close_reason is None:
+            self.eof = True
+            self.close_reason = err
+        self._wake()
+
+    def _wake(self):
+        d, self._waiter = self._waiter, None
+        if d is not None and not d.called:
+            d.callback(None)
+
+    def _wait_data(self):
+        d = self._waiter = defer.Deferred()
+        return d
+
+    def try_read(self, type=None):
+        """Decode one value now: returns (True, value) or (False, None) if more input is needed."""
+        try:
+            return True, self.dec.decode(type)
+        except (vom.NeedData, vom.NeedType):
+            return False, None
+
+    async def read(self, type=None):
+        """The next value (converted to ``type`` if given).
+
+        Raises ``verror.EOF`` when the peer closed the flow cleanly before a
+        whole value arrived, the close reason if the flow died, and
+        BadProtocol for undecodable data.
+        """
+        while True:
+            try:
+                return self.dec.decode(type)
+            except vom.NeedData:
+                if self.eof:
+                    if isinstance(self.close_reason, verror.VError):
+                        raise self.close_reason
+                    raise verror.EOF.new("EOF")
+                await self._wait_data()
+            except vom.NeedType:
+                if self.types.error is not None:
+                    raise self.types.error
+                if self.eof and isinstance(self.close_reason, verror.VError):
+                    raise self.close_reason
+                # wake on more type data, on more data-flow input, or on abort
+                d = self._wait_data()
+                self.types._waiters.append(d)
+                err = await d
+                if err is not None:
+                    raise err
+            except verror.VError:
+                raise
+            except Exception as e:
+                raise verror.BadProtocol.new(f"bad protocol or type: {e}")
+
+    async def skip(self):
+        await self.read(None)
+
+
+class ValueWriter:
+    """Encodes values for one data flow (type definitions go to ``types``)."""
+
+    def __init__(self, types):
+        self.types = types
+        self.enc = vom.Encoder(type_encoder=types.enc)
+
+    def encode(self, value, type=None):
+        return self.enc.encode(value, type)

@@ -1,0 +1,451 @@
+"""The RPC client: resolve a name, dial, open a flow, send the Request, read the Response.
+
+One :class:`Client` per runtime.  It keeps one type flow per connection (the
+first call on a connection opens it) and one data flow per call.  The server
+is checked before anything is sent: by default its validated blessing names
+must match a blessing pattern in the endpoint (Go's endpoint authorizer),
+and the ``__(pattern)/name`` form adds a pattern of the caller's choosing.
+"""
+import logging
+
+from twisted.internet import defer
+
+from v23py import naming, verror
+from v23py.rpc import _wiretypes as wt
+from v23py.rpc._stream import ROLE_DATA, ROLE_TYPE, ConnTypes, ValueReader, ValueWriter
+from v23py.rpc import options as rpcopts
+
+log = logging.getLogger("v23py.rpc.client")
+
+DEFAULT_CALL_TIMEOUT = 60.0
+MAX_RESOLVE_DEPTH = 32
+
+_RPC_PKG = "v.io/x/ref/runtime/internal/rpc."
+_NS_PKG = "v.io/x/ref/runtime/internal/naming/namespace."
+ErrNoServersToResolve = verror.ErrorId(_NS_PKG + "errNoServers", verror.NoRetry,
+                                       "no servers found to resolve query")
+ErrNoSuchName = verror.ErrorId("v.io/v23/naming.nameDoesntExist", verror.NoRetry,
+                               "name doesn't exist")
+ErrResolutionDepthExceeded = verror.ErrorId("v.io/v23/naming.resolutionDepthExceeded",
+                                            verror.NoRetry, "resolution depth exceeded")
+
+
+def _not_a_mount_table(err):
+    i = getattr(err, "id", "")
+    return i in (verror.BadArg.id, verror.NoExist.id, verror.UnknownMethod.id,
+                 verror.UnknownSuffix.id, ErrNoServersToResolve.id, verror.BadProtocol.id)
+
+
+class Client:
+    def __init__(self, ctx, principal, flow_manager, namespace_roots=()):
+        self.ctx = ctx
+        self.principal = principal
+        self.flow_manager = flow_manager
+        self.namespace_roots = list(namespace_roots)
+        self._types = {}
+        self._closed = False
+
+    # -- names ------------------------------------------------------------------
+    def _root_entry(self, name):
+        addr, suffix = naming.split_address_name(name)
+        if not addr:
+            return [naming.join_address_name(r, "") if not r.startswith("/") else r
+                    for r in self.namespace_roots], name, True
+        mt = True
+        try:
+            mt = naming.parse_endpoint(addr).serves_mount_table
+        except Exception:
+            pass
+        return [naming.join_address_name(addr, "")], suffix, mt
+
+    async def resolve(self, ctx, name, opts=()):
+        """(servers, suffix): rooted server names and the name relative to them."""
+        pre = rpcopts.find(opts, rpcopts.Preresolved)
+        if pre is not None:
+            return list(pre.servers), pre.name
+        servers, rest, mt = self._root_entry(name)
+        if rpcopts.find(opts, rpcopts.NoResolve) is not None:
+            return servers, rest
+        if not servers:
+            raise ErrNoSuchName.new(f"name {name} doesn't exist")
+        insecure = rpcopts.find(opts, rpcopts.NameResolutionAuthorizer)
+        for _ in range(MAX_RESOLVE_DEPTH):
+            if not mt:
+                return servers, rest
+            call_opts = [rpcopts.Preresolved(servers, rest)]
+            if insecure is not None:
+                call_opts.append(rpcopts.ServerAuthorizer(insecure.authorizer))
+            try:
+                rctx = ctx
+                if ctx.deadline() is None:
+                    rctx, _ = ctx.with_timeout(30.0)
+                results = await self.call(rctx, rest, "ResolveStep", [], [], [wt.MountEntry],
+                                          opts=call_opts)
+            except verror.VError as e:
+                if _not_a_mount_table(e):
+                    return servers, rest
+                raise
+            entry = results[0]
+            servers = [s.Server for s in entry.Servers]
+            rest = entry.Name
+            mt = entry.ServesMountTable
+            if not servers:
+                raise ErrNoSuchName.new(f"name {name} doesn't exist")
+        raise ErrResolutionDepthExceeded.new("resolution depth exceeded")
+
+    # -- connections ----------------------------------------------------------------
+    def types_for(self, conn):
+        t = self._types.get(conn)
+        if t is not None:
+            return t
+        t = self._types[conn] = ConnTypes()
+        try:
+            tflow = conn.open_flow(side_channel=True)
+            tflow.set_receiver(t.feed, t.closed)
+            tflow.write(bytes([ROLE_TYPE]))
+            t.attach(tflow)
+        except verror.VError as e:
+            t.fail(e)
+        closed = getattr(conn, "closed", None)
+        if isinstance(closed, defer.Deferred):
+            def gone(reason, conn=conn, t=t):
+                self._types.pop(conn, None)
+                t.closed(reason if isinstance(reason, verror.VError) else None)
+                return reason
+            closed.addBoth(gone)
+        return t
+
+    def _server_authorizer(self, opts):
+        o = rpcopts.find(opts, rpcopts.ServerAuthorizer)
+        if o is not None:
+            return o.authorizer
+        from v23py import security
+        return security.endpoint_authorizer()
+
+    def _security_call(self, conn, endpoint, method="", suffix=""):
+        from v23py import security
+        remote = _native_blessings(getattr(conn, "remote_blessings", None))
+        return security.Call(local_principal=self.principal, remote_blessings=remote,
+                             method=method, suffix=suffix,
+                             local_endpoint=getattr(conn, "local_endpoint", None),
+                             remote_endpoint=endpoint)
+
+    def _check_server(self, conn, endpoint, pattern, opts):
+        """Raise NotTrusted unless the server passes the authorizer (and the name's pattern)."""
+        from v23py import security
+        auth = self._server_authorizer(opts)
+        secall = self._security_call(conn, endpoint)
+        try:
+            auth.authorize(secall)
+            if pattern is not None and str(pattern):
+                names, _ = security.remote_blessing_names(secall)
+                if not pattern.matched_by(*names):
+                    raise verror.NotTrusted.new(
+                        f"server blessings {names} do not match pattern {pattern}")
+        except verror.VError as e:
+            raise verror.NotTrusted.new(f"client does not trust server: {e.msg or e.id}")
+        return secall
+
+    async def _dial(self, ctx, server, pattern, opts):
+        addr, _ = naming.split_address_name(server)
+        if not addr:
+            raise verror.NoServers.new(f"{server} does not appear to contain an address")
+        try:
+            ep = naming.parse_endpoint(addr)
+        except Exception as e:
+            raise verror.NoServers.new(f"failed to parse endpoint {addr}: {e}")
+        timeout = DEFAULT_CALL_TIMEOUT
+        rem = ctx.remaining()
+        if rem is not None:
+            timeout = max(0.001, min(timeout, rem))
+
+        def authorize(conn):
+            self._check_server(conn, ep, pattern, opts)
+
+        conn = await self.flow_manager.dial(ep, authorize=authorize, timeout=timeout)
+        return conn, ep
+
+    # -- calls ---------------------------------------------------------------------
+    async def start_call(self, ctx, name, method, args, in_types=None, out_types=None, *,
+                         desc=None, opts=()):
+        if self._closed:
+            raise verror.Aborted.new("client closed")
+        from v23py import security
+        pattern, name = security.split_pattern_name(naming.clean(name)) \
+            if "__(" in name else (None, name)
+        servers, suffix = await self.resolve(ctx, name, opts)
+        if not servers:
+            raise verror.NoServers.new(f"no servers for {name}")
+        errors = []
+        for server in servers:
+            if ctx.cancelled:
+                raise ctx.err()
+            saddr, ssuffix = naming.split_address_name(server)
+            full_suffix = naming.join(ssuffix, suffix) if ssuffix else suffix
+            try:
+                conn, ep = await self._dial(ctx, server, pattern, opts)
+            except verror.VError as e:
+                if e.id == verror.NotTrusted.id:
+                    raise
+                errors.append(e)
+                continue
+            return self._open_call(ctx, conn, ep, full_suffix, method, args, in_types,
+                                   out_types, desc, opts)
+        if len(errors) == 1:
+            e = errors[0]
+            if e.id in (verror.Timeout.id, verror.Canceled.id):
+                raise e
+            raise verror.NoServers.new(f"no usable servers found for {name}: {e.msg or e.id}")
+        raise verror.NoServers.new(
+            f"no usable servers found for {name}: " + "; ".join(e.msg or e.id for e in errors))
+
+    def _open_call(self, ctx, conn, ep, suffix, method, args, in_types, out_types, desc, opts):
+        from v23py import security
+        types = self.types_for(conn)
+        secall = self._security_call(conn, ep, method, suffix)
+        try:
+            server_names, _ = security.remote_blessing_names(secall)
+        except Exception:
+            server_names = []
+        blessings = None
+        p = self.principal
+        if p is not None:
+            try:
+                b = p.blessing_store.for_peer(*server_names)
+                if b is None or b.is_zero():
+                    b = security.nameless_blessing(p.public_key)
+                blessings = b
+            except Exception:
+                log.debug("no blessings for the peer", exc_info=True)
+        try:
+            flow = conn.open_flow(blessings=blessings) if blessings is not None else conn.open_flow()
+        except TypeError:
+            flow = conn.open_flow()
+        call = ClientCall(self, ctx, conn, flow, types, method, suffix, out_types, desc,
+                          server_names, secall)
+        call._start(args, in_types, opts)
+        return call
+
+    async def call(self, ctx, name, method, args, in_types=None, out_types=None, *, desc=None,
+                   opts=()):
+        c = await self.start_call(ctx, name, method, args, in_types, out_types, desc=desc,
+                                  opts=opts)
+        return await c.finish()
+
+    def close(self):
+        self._closed = True
+
+
+def _native_blessings(b):
+    if b is None:
+        return None
+    if hasattr(b, "is_zero") and hasattr(b, "public_key"):
+        return b
+    try:
+        from v23py import security
+        return security.blessings_from_wire(b)
+    except Exception:
+        log.debug("cannot decode the server's blessings", exc_info=True)
+        return None
+
+
+class ClientCall:
+    """One call in progress (Go's rpc.ClientCall).  Methods return Deferreds."""
+
+    def __init__(self, client, ctx, conn, flow, types, method, suffix, out_types, desc,
+                 server_names, secall):
+        self.client = client
+        self.ctx = ctx
+        self.conn = conn
+        self.flow = flow
+        self.types = types
+        self.method = method
+        self.suffix = suffix
+        self.out_types = list(out_types) if out_types is not None else None
+        self.desc = desc
+        self.remote_blessing_names = list(server_names)
+        self.security = secall
+        self.in_stream_type = None
+        self.out_stream_type = None
+        if desc is not None:
+            self.in_stream_type = _elem_type(getattr(desc, "in_stream", None))
+            self.out_stream_type = _elem_type(getattr(desc, "out_stream", None))
+        self._reader = ValueReader(types)
+        self._writer = ValueWriter(types)
+        self._send_closed = False
+        self._response = None      # last decoded Response
+        self._finished = False
+        self._unreg = None
+        flow.set_receiver(self._reader.feed, self._reader.closed)
+
+    @property
+    def remote_blessings(self):
+        return self.security.remote_blessings if self.security is not None else None
+
+    def _start(self, args, in_types, opts):
+        Request = wt.cls("Request")
+        req = Request(Suffix=self.suffix, Method=self.method, NumPosArgs=len(args))
+        dl = self.ctx.deadline()
+        if dl is not None:
+            rem = max(dl - self.ctx.now(), 1e-9)
+            secs = int(rem)
+            nanos = int(round((rem - secs) * 1e9))
+            if secs == 0 and nanos == 0:
+                nanos = 1
+            if nanos >= 1000000000:
+                secs, nanos = secs + 1, nanos - 1000000000
+            req.Deadline = wt.cls("WireDeadline")(FromNow=wt.cls("Duration")(Seconds=secs,
+                                                                             Nanos=nanos))
+        g = rpcopts.find(opts, rpcopts.GrantedBlessings)
+        if g is not None:
+            b = g.blessings
+            req.GrantedBlessings = b.to_wire() if hasattr(b, "to_wire") else b
+        data = bytearray([ROLE_DATA])
+        try:
+            data += self._writer.encode(req, wt.Request)
+            for i, a in enumerate(args):
+                t = in_types[i] if in_types is not None and i < len(in_types) else None
+                data += self._writer.encode(a, t)
+        except verror.VError as e:
+            self._abort_flow()
+            raise verror.BadProtocol.new(f"bad protocol or type: failed to encode arg: {e.msg}")
+        except Exception as e:
+            self._abort_flow()
+            raise verror.BadArg.new(f"bad argument: failed to encode arg: {e}")
+        if self.in_stream_type is None and self.out_stream_type is None and self.desc is not None:
+            # unary call: the end-of-stream header goes out with the args
+            data += self._writer.encode(Request(EndStreamArgs=True), wt.Request)
+            self._send_closed = True
+        self.types.flush()
+        self.flow.write(bytes(data))
+        self._unreg = self.ctx.on_done(self._ctx_done)
+
+    def _ctx_done(self, err):
+        if self._finished:
+            return
+        self._reader.abort(err)
+        self._abort_flow()
+
+    def _abort_flow(self):
+        try:
+            self.flow.close()
+        except Exception:
+            pass
+
+    def _map_error(self, e):
+        if self.ctx.cancelled:
+            ce = self.ctx.err()
+            if e is ce:
+                return e
+            if getattr(ce, "id", "") in (verror.Timeout.id, verror.Canceled.id):
+                return type(ce)(ce.id, ce.retry_code, f"{ce.msg}: {e.msg or e.id}", ce.params)
+        return e
+
+    # -- streaming --------------------------------------------------------------
+    def send(self, item):
+        if self._send_closed:
+            raise verror.Aborted.new("aborted: send after close_send")
+        data = self._writer.encode(wt.cls("Request")(), wt.Request)
+        data += self._writer.encode(item, self.in_stream_type)
+        self.types.flush()
+        return self.flow.write(data)
+
+    def close_send(self):
+        if self._send_closed:
+            return
+        self._send_closed = True
+        data = self._writer.encode(wt.cls("Request")(EndStreamArgs=True), wt.Request)
+        self.types.flush()
+        try:
+            self.flow.write(data)
+        except verror.VError:
+            pass
+
+    def recv(self):
+        """Deferred: the next streamed result; errback verror.EOF at the end."""
+        return defer.ensureDeferred(self._recv())
+
+    async def _recv(self):
+        r = self._response
+        if r is not None and r.Error is not None:
+            raise verror.BadProtocol.new(f"bad protocol or type: {r.Error}")
+        if r is not None and r.EndStreamResults:
+            raise verror.EOF.new("EOF")
+        try:
+            r = self._response = await self._reader.read(wt.Response)
+        except verror.VError as e:
+            raise self._map_error(e)
+        if r.Error is not None:
+            raise r.Error
+        if r.EndStreamResults:
+            raise verror.EOF.new("EOF")
+        try:
+            return await self._reader.read(self.out_stream_type)
+        except verror.VError as e:
+            raise self._map_error(e)
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        try:
+            return await self._recv()
+        except verror.VError as e:
+            if e.id == verror.EOF.id:
+                raise StopAsyncIteration
+            raise
+
+    # -- finish -------------------------------------------------------------------
+    def finish(self):
+        """Deferred: the list of positional results (errback with the call's VError)."""
+        return defer.ensureDeferred(self._finish())
+
+    async def _finish(self):
+        try:
+            self.close_send()
+            r = self._response
+            while r is None or not r.EndStreamResults:
+                try:
+                    r = self._response = await self._reader.read(wt.Response)
+                except verror.VError as e:
+                    if e.id == verror.EOF.id:
+                        raise verror.BadProtocol.new(
+                            "bad protocol or type: failed to decode response: EOF")
+                    raise
+                if r.Error is not None:
+                    break
+                if not r.EndStreamResults:
+                    await self._reader.read(self.out_stream_type)   # drop unread stream items
+            if r.Error is not None:
+                raise r.Error
+            n = r.NumPosResults
+            if self.out_types is not None and n != len(self.out_types):
+                raise verror.BadProtocol.new(
+                    f"bad protocol or type: server sent {n} results, client expected "
+                    f"{len(self.out_types)}")
+            out = []
+            for i in range(n):
+                t = self.out_types[i] if self.out_types is not None else None
+                out.append(await self._reader.read(t))
+            return out
+        except verror.VError as e:
+            raise self._map_error(e)
+        finally:
+            self._finished = True
+            if self._unreg is not None:
+                self._unreg()
+            self._abort_flow()
+
+    def cancel(self):
+        """Cancel the call: closing the flow is the signal to the server."""
+        self._finished = True
+        self._reader.abort(verror.Canceled.new("canceled"))
+        self._abort_flow()
+
+
+def _elem_type(s):
+    if s is None:
+        return None
+    if hasattr(s, "kind"):
+        return s
+    return getattr(s, "type", None)

@@ -1,0 +1,605 @@
+"""The RPC server: accepts flows, decodes requests, dispatches, authorizes, invokes.
+
+Per accepted flow the first byte says what it is: ``'t'`` registers the
+connection's type flow, ``'d'`` carries one call.  A call runs as in Go's
+``flowServer``: read the Request (1 minute deadline until it arrives); check
+granted blessings; find the object (reserved methods go to the built-in
+invoker); check NumPosArgs; decode the args; authorize; invoke; write the
+Response and results; close the flow.  Errors before the args were read make
+the server skip the remaining args first, so the client always gets the
+error response.
+"""
+import logging
+import os
+import sys
+import time
+
+from twisted.internet import defer
+
+from v23py import verror
+from v23py.rpc import _wiretypes as wt
+from v23py.rpc import signature as sigmod
+from v23py.rpc._stream import ROLE_DATA, ROLE_TYPE, ConnTypes, ValueReader, ValueWriter
+from v23py.rpc.model import maybe_deferred, object_to_invoker
+
+log = logging.getLogger("v23py.rpc.server")
+
+DEFAULT_CALL_TIMEOUT = 60.0
+
+# Ids Go builds with verror.NewID in the rpc package (package path prefix).
+_RPC_PKG = "v.io/x/ref/runtime/internal/rpc."
+BadNumInputArgs = verror.ErrorId(_RPC_PKG + "badNumInputArgs", verror.NoRetry,
+                                 "wrong number of input arguments")
+BadInputArg = verror.ErrorId(_RPC_PKG + "badInputArg", verror.NoRetry, "bad input argument")
+_RESERVED_PKG = "v.io/v23/rpc/reserved."
+GlobMaxRecursionReached = verror.ErrorId(_RESERVED_PKG + "GlobMaxRecursionReached",
+                                         verror.NoRetry, "max recursion level reached")
+GlobMatchesOmitted = verror.ErrorId(_RESERVED_PKG + "GlobMatchesOmitted", verror.NoRetry,
+                                    "some matches might have been omitted")
+GlobNotImplemented = verror.ErrorId(_RESERVED_PKG + "GlobNotImplemented", verror.NoRetry,
+                                    "glob not implemented")
+
+
+def component_name():
+    return os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "v23py"
+
+
+# ---------------------------------------------------------------------------
+# dispatchers and authorizers
+# ---------------------------------------------------------------------------
+
+class LeafDispatcher:
+    """Serves one object at the empty suffix (Go's leaf dispatcher)."""
+
+    def __init__(self, obj, authorizer=None):
+        self.obj = obj
+        self.authorizer = authorizer
+        object_to_invoker(obj)   # fail early on bad objects
+
+    def lookup(self, ctx, suffix):
+        if suffix:
+            raise verror.UnknownSuffix.new(f"suffix does not exist: {suffix}")
+        return self.obj, self.authorizer
+
+
+class _AllowEveryone:
+    def authorize(self, call):
+        return None
+
+
+def _default_authorizer():
+    from v23py import security
+    return security.default_authorizer()
+
+
+def _authorize(auth, secall, suffix, method):
+    if secall is None:
+        return
+    if auth is None:
+        auth = _default_authorizer()
+    try:
+        auth.authorize(secall)
+    except verror.VError as e:
+        raise verror.NoAccess.new(
+            f"access denied: not authorized to call {suffix}.{method}: {e.msg or e.id}")
+    except Exception as e:
+        raise verror.NoAccess.new(f"access denied: not authorized to call {suffix}.{method}: {e}")
+
+
+# ---------------------------------------------------------------------------
+# the per-call server object handed to methods
+# ---------------------------------------------------------------------------
+
+class ServerCall:
+    """What a server method gets as ``call`` (Go's rpc.StreamServerCall)."""
+
+    def __init__(self, server, flow, reader, writer, types):
+        self.server = server
+        self.flow = flow
+        self._reader = reader
+        self._writer = writer
+        self._types = types
+        self.suffix = ""
+        self.method = ""
+        self.method_tags = []
+        self.granted_blessings = None
+        self.security = None          # security.Call for authorizers
+        self.in_stream_type = None
+        self.out_stream_type = None
+        self._end_stream_args = False
+        self._closed = False
+
+    # -- identity -------------------------------------------------------------
+    @property
+    def remote_blessings(self):
+        return self.security.remote_blessings if self.security is not None else None
+
+    @property
+    def local_blessings(self):
+        return self.security.local_blessings if self.security is not None else None
+
+    @property
+    def remote_endpoint(self):
+        return getattr(self.flow.conn, "remote_endpoint", None)
+
+    @property
+    def local_endpoint(self):
+        return getattr(self.flow.conn, "local_endpoint", None)
+
+    # -- streaming ------------------------------------------------------------
+    def send(self, item):
+        """Send one streamed result (a zero Response header, then the item)."""
+        if self._closed:
+            raise verror.Aborted.new("aborted: call finished")
+        data = self._writer.encode(wt.cls("Response")(), wt.Response)
+        data += self._writer.encode(item, self.out_stream_type)
+        self._types.flush()
+        return self.flow.write(data)
+
+    def recv(self):
+        """Deferred: the next streamed argument; errback verror.EOF at the end."""
+        return defer.ensureDeferred(self._recv())
+
+    async def _recv(self):
+        if self._end_stream_args:
+            raise verror.EOF.new("EOF")
+        req = await self._reader.read(wt.Request)
+        if req.EndStreamArgs:
+            self._end_stream_args = True
+            raise verror.EOF.new("EOF")
+        return await self._reader.read(self.in_stream_type)
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        try:
+            return await self._recv()
+        except verror.VError as e:
+            if e.id == verror.EOF.id:
+                raise StopAsyncIteration
+            raise
+
+
+# ---------------------------------------------------------------------------
+# the server
+# ---------------------------------------------------------------------------
+
+class Server:
+    """An RPC server on a flow manager.
+
+    ``dispatcher`` has ``lookup(ctx, suffix) -> (obj, authorizer)`` (may return
+    a Deferred or be async).  Use :func:`v23py.rpc.new_server` /
+    ``v23py.with_new_server`` for the usual setup.
+    """
+
+    def __init__(self, ctx, name, dispatcher, *, principal=None, flow_manager=None,
+                 is_leaf=False, serves_mount_table=False, reserved_dispatcher=None):
+        self.ctx = ctx
+        self.name = name or ""
+        self.names = [name] if name else []
+        self.dispatcher = dispatcher
+        self.reserved_dispatcher = reserved_dispatcher
+        self.is_leaf = is_leaf
+        self.serves_mount_table = serves_mount_table
+        self.principal = principal
+        self.flow_manager = flow_manager
+        self.ports = []
+        self._types = {}
+        self._stopped = False
+        self._calls = set()
+        if flow_manager is not None:
+            flow_manager.set_flow_handler(self.handle_flow)
+
+    # -- lifecycle ------------------------------------------------------------
+    async def listen(self, address="127.0.0.1:0", protocol="tcp", blessing_names=None):
+        if blessing_names is None:
+            blessing_names = self._blessing_names()
+        port = await self.flow_manager.listen(address, protocol=protocol,
+                                              blessing_names=blessing_names)
+        self.ports.append(port)
+        return port
+
+    def _blessing_names(self):
+        p = self.principal
+        if p is None:
+            return []
+        try:
+            from v23py import security
+            b = p.blessing_store.default()
+            return sorted(security.blessing_names(p, b))
+        except Exception:
+            log.exception("cannot compute the server's blessing names")
+            return []
+
+    @property
+    def endpoints(self):
+        return [port.endpoint for port in self.ports]
+
+    def status(self):
+        return {"endpoints": self.endpoints, "names": list(self.names)}
+
+    async def stop(self):
+        if self._stopped:
+            return
+        self._stopped = True
+        for port in self.ports:
+            try:
+                await port.stop()
+            except Exception:
+                log.exception("stopping a listener")
+        if self.flow_manager is not None:
+            try:
+                await self.flow_manager.stop()
+            except Exception:
+                log.exception("stopping the flow manager")
+
+    # -- per-connection type flows ----------------------------------------------
+    def types_for(self, conn):
+        t = self._types.get(conn)
+        if t is None:
+            t = self._types[conn] = ConnTypes()
+            closed = getattr(conn, "closed", None)
+            if isinstance(closed, defer.Deferred):
+                def gone(reason, conn=conn, t=t):
+                    self._types.pop(conn, None)
+                    t.closed(reason if isinstance(reason, verror.VError) else None)
+                    return reason
+                closed.addBoth(gone)
+        return t
+
+    # -- flows ----------------------------------------------------------------
+    def handle_flow(self, flow):
+        """Flow handler: dispatch on the first byte of the flow."""
+        state = _FlowRole(self, flow)
+        flow.set_receiver(state.on_data, state.on_close)
+
+    def _start_call(self, flow, reader, types):
+        d = defer.ensureDeferred(self._serve(flow, reader, types))
+        self._calls.add(d)
+
+        def done(r):
+            self._calls.discard(d)
+            if isinstance(r, defer.Failure if hasattr(defer, "Failure") else type(None)):
+                pass
+            return None
+        d.addErrback(lambda f: log.error("rpc serve failed: %s", f.getTraceback()))
+        d.addBoth(done)
+
+    async def _serve(self, flow, reader, types):
+        writer = ValueWriter(types)
+        call = ServerCall(self, flow, reader, writer, types)
+        hctx, hcancel = self.ctx.with_timeout(DEFAULT_CALL_TIMEOUT)
+        unreg = hctx.on_done(lambda err: reader.abort(err))
+        results, out_types, err = [], [], None
+        cancel_call = None
+        try:
+            try:
+                req = await reader.read(wt.Request)
+            except verror.VError as e:
+                if reader.eof and reader.close_reason is None and e.id == verror.EOF.id:
+                    return   # the client went away before sending anything
+                raise verror.BadProtocol.new(
+                    f"bad protocol or type: failed to decode request: {e.msg or e.id}")
+            finally:
+                unreg()
+                hcancel()
+            # the call's context: the client's deadline, cancelled when the flow closes
+            fromnow = req.Deadline.FromNow
+            secs = fromnow.Seconds + fromnow.Nanos / 1e9
+            if secs > 0:
+                cctx, cancel_call = self.ctx.with_timeout(secs)
+            else:
+                cctx, cancel_call = self.ctx.with_cancel()
+            reader.on_close = lambda reason: cancel_call()
+            if reader.eof:
+                cancel_call()
+            cctx.on_done(lambda e: reader.abort(e))
+            results, out_types = await self._process(cctx, call, req)
+        except verror.VError as e:
+            err = e
+        except Exception as e:  # a bug in a method or in the runtime
+            log.exception("rpc call failed")
+            err = verror.from_exception(e, component_name(), call.method)
+        finally:
+            call._closed = True
+            if cancel_call is not None:
+                # the call is over: release anything waiting on the context
+                pass
+        self._respond(flow, writer, types, err, results, out_types)
+        if cancel_call is not None:
+            cancel_call()
+
+    def _respond(self, flow, writer, types, err, results, out_types):
+        Response = wt.cls("Response")
+        try:
+            if err is not None:
+                data = writer.encode(Response(Error=err, EndStreamResults=True, NumPosResults=0),
+                                     wt.Response)
+            else:
+                data = writer.encode(Response(EndStreamResults=True,
+                                              NumPosResults=len(results)), wt.Response)
+                for i, r in enumerate(results):
+                    t = out_types[i] if i < len(out_types) else None
+                    data += writer.encode(r, t)
+        except Exception as e:
+            log.exception("encoding the response failed")
+            writer = ValueWriter(types)
+            e2 = verror.Internal.new(f"failed to encode the results: {e}")
+            try:
+                data = writer.encode(Response(Error=e2, EndStreamResults=True), wt.Response)
+            except Exception:
+                data = b""
+        types.flush()
+        try:
+            flow.close(data)
+        except Exception:
+            log.debug("flow closed before the response was sent", exc_info=True)
+
+    async def _drain(self, reader, n):
+        for _ in range(n):
+            try:
+                await reader.skip()
+            except Exception:
+                return
+
+    def _security_call(self, call, method, suffix, tags):
+        p = self.principal
+        if p is None:
+            return None
+        from v23py import security
+        flow = call.flow
+        remote = getattr(flow, "remote_blessings", None)
+        if remote is None:
+            remote = getattr(flow.conn, "remote_blessings", None)
+        remote_b = _native_blessings(remote)
+        local_b = _native_blessings(getattr(flow, "local_blessings", None))
+        if local_b is None or local_b.is_zero():
+            try:
+                local_b = p.blessing_store.default()
+            except Exception:
+                local_b = None
+        return security.Call(local_principal=p, local_blessings=local_b,
+                             remote_blessings=remote_b, method=method, method_tags=list(tags),
+                             suffix=suffix,
+                             local_endpoint=getattr(flow.conn, "local_endpoint", None),
+                             remote_endpoint=getattr(flow.conn, "remote_endpoint", None))
+
+    async def _process(self, ctx, call, req):
+        reader = call._reader
+        method = req.Method
+        suffix = req.Suffix.lstrip("/")
+        call.method, call.suffix = method, suffix
+        nargs = req.NumPosArgs
+        # granted blessings must be bound to our key
+        gb = req.GrantedBlessings
+        if gb is not None and getattr(gb, "CertificateChains", None):
+            try:
+                from v23py import security
+                b = security.blessings_from_wire(gb)
+                if self.principal is not None and b.public_key.der != self.principal.public_key.der:
+                    raise verror.NoAccess.new(
+                        "access denied: blessing granted not bound to this server")
+                call.granted_blessings = b
+            except verror.VError:
+                await self._drain(reader, nargs)
+                raise
+        try:
+            invoker, auth, reserved = await self._lookup(ctx, suffix, method)
+            stripped = method[2:] if reserved else method
+            arg_types, tags = invoker.prepare(ctx, stripped, nargs)
+        except verror.VError:
+            await self._drain(reader, nargs)
+            raise
+        if nargs != len(arg_types):
+            await self._drain(reader, nargs)
+            raise BadNumInputArgs.new(
+                f"wrong number of input arguments for {suffix}.{method} "
+                f"(called with {{{nargs}}} args, want {{{len(arg_types)}}})")
+        args = []
+        for i, t in enumerate(arg_types):
+            try:
+                args.append(await reader.read(t))
+            except verror.VError as e:
+                raise BadInputArg.new(
+                    f"method {suffix}.{method} has bad arg #{i}: {e.msg or e.id}")
+        call.method_tags = list(tags)
+        desc = invoker.method_desc(stripped)
+        if desc is not None:
+            call.in_stream_type = getattr(desc, "in_stream", None)
+            call.out_stream_type = getattr(desc, "out_stream", None)
+            if call.in_stream_type is not None and not hasattr(call.in_stream_type, "kind"):
+                call.in_stream_type = call.in_stream_type.type
+            if call.out_stream_type is not None and not hasattr(call.out_stream_type, "kind"):
+                call.out_stream_type = call.out_stream_type.type
+        call.security = self._security_call(call, method, suffix, tags)
+        _authorize(auth, call.security, suffix, method)
+        results = await invoker.invoke(ctx, call, stripped, args)
+        out_types = [a.type for a in desc.out_args] if desc is not None else []
+        return list(results or []), out_types
+
+    async def _lookup(self, ctx, suffix, method):
+        if method.startswith("__"):
+            return _ReservedInvoker(self, suffix), _AllowEveryone(), True
+        disp = self.dispatcher
+        if suffix.startswith("__"):
+            disp = self.reserved_dispatcher
+        elif self.is_leaf and suffix:
+            raise verror.UnknownSuffix.new(
+                f"suffix does not exist: {suffix}: suffix {suffix} was not expected because "
+                "either server has the option IsLeaf set to true or it served an object and "
+                "not a dispatcher")
+        if disp is not None:
+            obj, auth = await self._dispatch(disp, ctx, suffix)
+            if obj is not None:
+                try:
+                    return object_to_invoker(obj), auth, False
+                except verror.VError as e:
+                    raise verror.Internal.new(f"invalid received object: {e}")
+        raise verror.UnknownSuffix.new(f"suffix does not exist: {suffix}")
+
+    async def _dispatch(self, disp, ctx, suffix):
+        r = await maybe_deferred(disp.lookup, ctx, suffix)
+        if r is None:
+            return None, None
+        if isinstance(r, tuple):
+            if len(r) == 2:
+                return r
+            return r[0], None
+        return r, None
+
+
+def _native_blessings(b):
+    """security.Blessings for a WireBlessings (or Blessings) value; None for None."""
+    if b is None:
+        return None
+    if hasattr(b, "is_zero") and hasattr(b, "public_key"):
+        return b
+    try:
+        from v23py import security
+        return security.blessings_from_wire(b)
+    except Exception:
+        log.debug("cannot use the peer's blessings", exc_info=True)
+        return None
+
+
+class _FlowRole:
+    """Receives an accepted flow's first bytes and routes it as a type or data flow."""
+
+    __slots__ = ("server", "flow", "target")
+
+    def __init__(self, server, flow):
+        self.server = server
+        self.flow = flow
+        self.target = None
+
+    def on_data(self, data):
+        t = self.target
+        if t is not None:
+            t.feed(data)
+            return
+        if not data:
+            return
+        role, rest = data[0], data[1:]
+        if role == ROLE_TYPE:
+            types = self.server.types_for(self.flow.conn)
+            self.target = types
+            types.attach(self.flow)
+            types.feed(bytes(rest))
+        elif role == ROLE_DATA:
+            types = self.server.types_for(self.flow.conn)
+            reader = ValueReader(types)
+            self.target = reader
+            reader.feed(bytes(rest))
+            self.server._start_call(self.flow, reader, types)
+        else:
+            log.info("closing a flow with unknown role byte %r", role)
+            self.target = _Discard()
+            try:
+                self.flow.close()
+            except Exception:
+                pass
+
+    def on_close(self, reason=None):
+        t = self.target
+        if t is not None:
+            t.closed(reason)
+
+
+class _Discard:
+    def feed(self, data):
+        pass
+
+    def closed(self, reason=None):
+        pass
+
+
+# ---------------------------------------------------------------------------
+# reserved methods: __Signature, __MethodSignature, __Glob
+# ---------------------------------------------------------------------------
+
+class _ReservedInvoker:
+    def __init__(self, server, suffix):
+        self.server = server
+        self.suffix = suffix
+
+    _ARGS = {"Signature": 0, "MethodSignature": 1, "Glob": 1}
+
+    def prepare(self, ctx, method, num_args):
+        from v23py import vdl
+        if method not in self._ARGS:
+            raise verror.UnknownMethod.new(f"method does not exist: __{method}")
+        return [vdl.StringType] * self._ARGS[method], []
+
+    def method_desc(self, method):
+        from v23py.rpc.model import ArgDesc, MethodDesc
+        from v23py import vdl
+        if method == "Signature":
+            return MethodDesc("Signature", out_args=(ArgDesc("", wt.SigInterfaceList),))
+        if method == "MethodSignature":
+            return MethodDesc("MethodSignature", in_args=(ArgDesc("method", vdl.StringType),),
+                              out_args=(ArgDesc("", wt.SigMethod),))
+        if method == "Glob":
+            return MethodDesc("Glob", in_args=(ArgDesc("pattern", vdl.StringType),),
+                              in_stream=vdl.AnyType, out_stream=wt.GlobReply)
+        return None
+
+    def invoke(self, ctx, call, method, args):
+        if method == "Signature":
+            return defer.ensureDeferred(self._signature(ctx, call))
+        if method == "MethodSignature":
+            return defer.ensureDeferred(self._method_signature(ctx, call, args[0]))
+        if method == "Glob":
+            return defer.ensureDeferred(self._glob(ctx, call, args[0]))
+        return defer.fail(verror.UnknownMethod.new(f"method does not exist: __{method}"))
+
+    def _disp(self):
+        s = self.server
+        return s.reserved_dispatcher if self.suffix.startswith("__") else s.dispatcher
+
+    async def _object(self, ctx, err):
+        disp = self._disp()
+        if disp is None:
+            raise err
+        obj, _ = await self.server._dispatch(disp, ctx, self.suffix)
+        if obj is None:
+            raise err
+        return object_to_invoker(obj)
+
+    async def _signature(self, ctx, call):
+        inv = await self._object(ctx, verror.UnknownSuffix.new(
+            f"suffix does not exist: {self.suffix}"))
+        sig = await maybe_deferred(inv.signature, ctx, call)
+        ifaces = list(sig) + [sigmod.reserved_interface()]
+        return [sigmod.clean_interfaces(ifaces)]
+
+    async def _method_signature(self, ctx, call, method):
+        if method.startswith("__"):
+            name = method[2:]
+            for m in sigmod.reserved_methods():
+                if m.Name == name:
+                    return [m]
+            raise verror.UnknownMethod.new(f"method does not exist: {method}")
+        inv = await self._object(ctx, verror.UnknownMethod.new(
+            "method does not exist: __MethodSignature"))
+        m = await maybe_deferred(inv.method_signature, ctx, call, method)
+        if m is None:
+            raise verror.UnknownMethod.new(f"method does not exist: {method}")
+        return [m]
+
+    async def _glob(self, ctx, call, pattern):
+        from v23py.rpc import glob as globmod
+        await globmod.serve_glob(self.server, ctx, call, self.suffix, pattern)
+        return []
+
+    def signature(self, ctx, call):
+        return [sigmod.reserved_interface()]
+
+    def method_signature(self, ctx, call, method):
+        for m in sigmod.reserved_methods():
+            if m.Name == method:
+                return m
+        return None
+
+    def globber(self):
+        return None
