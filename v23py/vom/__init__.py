@@ -103,21 +103,51 @@ class Encoder:
         self._split = type_encoder is not None
         self._te = type_encoder if type_encoder is not None else TypeEncoder(write_version=False)
         self._version_sent = False
+        self._plans: dict = {}
 
     @property
     def type_encoder(self) -> TypeEncoder:
         return self._te
 
     def encode(self, value, type: Type | None = None) -> bytes:
-        t, v = _resolve(value, type)
-        msg = encode_value_message(self._te, t, v)
+        if type is None:
+            t = getattr(value.__class__, "_vdl_type", None)
+            if t is None:
+                t, value = _resolve(value, None)
+        else:
+            t = type
+            if value.__class__ is Typed:
+                value = value.value
+        plan = self._plans.get(t)
+        if plan is None:
+            return self._encode_general(t, value)
+        # Steady state for a type without any/typeobject: header is fixed.
+        head, enc, chunk = plan
+        body = bytearray()
+        enc(body, value, None)
+        out = bytearray(head)
+        if chunk:
+            n = len(body)
+            if n < 0x80:
+                out.append(n)
+            else:
+                enc_uint(out, n)
+        out += body
+        return bytes(out)
+
+    def _encode_general(self, t: Type, value) -> bytes:
         out = bytearray()
         if not self._version_sent:
             out.append(VERSION_81)
-            self._version_sent = True
+        msg = encode_value_message(self._te, t, value)
+        self._version_sent = True
         if not self._split:
             out += self._te.take_bytes()
         out += msg
+        if not (t.has_any or t.has_typeobject):
+            head = bytearray()
+            enc_int(head, self._te.lookup(t))
+            self._plans[t] = (bytes(head), encoder(t), has_chunk_len(t))
         return bytes(out)
 
 
@@ -131,6 +161,7 @@ class Decoder:
         self._buf = bytearray()
         self._pos = 0
         self._version_read = False
+        self._plans: dict = {}
 
     @property
     def type_decoder(self) -> TypeDecoder:
@@ -156,6 +187,37 @@ class Decoder:
         """(wire type, value) of the next value message."""
         buf = self._buf
         pos = self._pos
+        if self._version_read and pos < len(buf):
+            # Fast path: a small positive message id of a simple type seen before.
+            plan = self._plans.get(buf[pos])
+            if plan is not None:
+                t, dec, chunk = plan
+                try:
+                    p = pos + 1
+                    if chunk:
+                        n = buf[p]
+                        if n < 0x80:
+                            p += 1
+                        else:
+                            n, p = dec_uint(buf, p)
+                        end = p + n
+                        if end > len(buf):
+                            raise NeedData()
+                        v, p = dec(buf, p, None)
+                        if p != end:
+                            raise error(f"{end - p} leftover bytes in a value message")
+                    else:
+                        v, p = dec(buf, p, None)
+                    self._pos = p
+                    return t, v
+                except (Truncated, IndexError):
+                    raise NeedData() from None
+                except (verror.VError, NeedData):
+                    raise
+                except RecursionError:
+                    raise error("value nested too deeply") from None
+                except (ValueError, TypeError, OverflowError, MemoryError) as e:
+                    raise error(f"malformed data: {e}") from None
         try:
             if not self._version_read:
                 if pos >= len(buf):
@@ -218,19 +280,15 @@ class Decoder:
                     end = pos + n
                     if end > len(buf):
                         raise Truncated()
-                    body = bytes(buf[pos:end])
-                    v, used = decoder(t)(body, 0, st)
-                    if used != n:
-                        raise error(f"{n - used} leftover bytes in a value message")
+                    v, p = decoder(t)(buf, pos, st)
+                    if p != end:
+                        raise error(f"{end - p} leftover bytes in a value message")
                     pos = end
                 else:
-                    body = bytes(buf[pos:])
-                    try:
-                        v, used = decoder(t)(body, 0, st)
-                    except (Truncated, IndexError):
-                        raise Truncated() from None
-                    pos += used
+                    v, pos = decoder(t)(buf, pos, st)
                 self._pos = pos
+                if 0 < mid < 64 and not (t.has_any or t.has_typeobject):
+                    self._plans[mid << 1] = (t, decoder(t), has_chunk_len(t))
                 return t, v
         except (Truncated, IndexError):
             raise NeedData() from None

@@ -289,7 +289,10 @@ def _make_encoder(t: Type):  # noqa: C901 - one branch per kind
     if k == Kind.STRUCT:
         if t == T.WireErrorType:
             return _make_error_encoder(t)
-        fields = [(i, f.name, encoder(f.type), zero_test(f.type)) for i, f in enumerate(t.fields)]
+        # Primitive fields are zero exactly when falsy; others need their own test.
+        fields = [(i, f.name, encoder(f.type),
+                   None if f.type.kind in T.PRIMITIVE_KINDS else zero_test(f.type))
+                  for i, f in enumerate(t.fields)]
         def enc_struct(buf, v, st):
             if isinstance(v, Struct):
                 vt = v._vdl_type
@@ -301,7 +304,10 @@ def _make_encoder(t: Type):  # noqa: C901 - one branch per kind
                 raise _bad_value(t, v)
             for i, name, fe, fz in fields:
                 x = getattr(v, name)
-                if fz(x):
+                if fz is None:
+                    if not x:
+                        continue
+                elif fz(x):
                     continue
                 if i < 0x80:
                     buf.append(i)
@@ -580,9 +586,12 @@ def _make_decoder(t: Type):  # noqa: C901 - one branch per kind
         nf = len(fdecs)
         from v23py.vdl._values import zero
         setter = object.__setattr__
+        template = [zero(ft) if _immutable_zero(ft) else _UNSET for ft in ftypes]
+        mutable = [i for i, ft in enumerate(ftypes) if not _immutable_zero(ft)]
+        pairs_names = names
 
         def dec_struct(data, pos, st):
-            vals = [_UNSET] * nf
+            vals = template[:]
             while True:
                 b = data[pos]
                 if b == CONTROL_END:
@@ -596,10 +605,12 @@ def _make_decoder(t: Type):  # noqa: C901 - one branch per kind
                 if i >= nf:
                     raise error(f"field index {i} out of range for {t.name or 'struct'}")
                 vals[i], pos = fdecs[i](data, pos, st)
+            for i in mutable:
+                if vals[i] is _UNSET:
+                    vals[i] = zero(ftypes[i])
             obj = object.__new__(scls)
-            for i in range(nf):
-                v = vals[i]
-                setter(obj, names[i], zero(ftypes[i]) if v is _UNSET else v)
+            for n, v in zip(pairs_names, vals):
+                setter(obj, n, v)
             return obj, pos
         return dec_struct
     if k == Kind.UNION:
@@ -625,6 +636,12 @@ def _make_decoder(t: Type):  # noqa: C901 - one branch per kind
     if k == Kind.ANY:
         return _dec_any
     raise error(f"cannot decode kind {k}")
+
+
+def _immutable_zero(t: Type) -> bool:
+    k = t.kind
+    return (k in T.PRIMITIVE_KINDS or k in (Kind.ENUM, Kind.TYPEOBJECT, Kind.ANY, Kind.OPTIONAL)
+            or t.is_bytes())
 
 
 class _Unset:
