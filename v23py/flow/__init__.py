@@ -83,3 +83,15 @@ security.Signature`` (purpose "S1") and ``verify(public_key_der, message, signat
 Errors: all failures are ``v23py.verror.VError`` with Go ids (flow message errors use
 ``v.io/v23/flow/message.InvalidMsg`` etc., conn errors ``v.io/x/ref/runtime/internal/flow/conn.*``).
 """
+
+__all__ = ["FlowManager", "ManagedConn", "Flow", "ListeningPort", "Identity", "SecurityAuth"]
+
+
+def __getattr__(name):  # lazy: importing v23py.flow does not pull in Twisted or security
+    if name in ("FlowManager", "ManagedConn", "Flow", "ListeningPort"):
+        from . import manager
+        return getattr(manager, name)
+    if name in ("Identity", "SecurityAuth"):
+        from . import auth
+        return getattr(auth, name)
+    raise AttributeError(name)

@@ -1,0 +1,672 @@
+"""Twisted adapter for the sans-IO ``Conn``: FlowManager, ManagedConn and Flow.
+
+See the package docstring (``v23py.flow``) for the API contract.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+
+from twisted.internet import defer, error as terror, protocol
+from twisted.python import failure
+
+from v23py.naming.endpoint import Endpoint, RoutingId
+
+from . import conn as fconn, errors
+from .auth import Identity, SecurityAuth
+
+log = logging.getLogger("v23py.flow")
+
+_TCP_PROTOCOLS = ("tcp", "tcp4", "tcp6", "wsh", "wsh4", "wsh6", "")
+
+
+def _verror(exc, default=None, msg=""):
+    if isinstance(exc, failure.Failure):
+        exc = exc.value
+    if isinstance(exc, errors.VError):
+        return exc
+    eid = default or errors.ConnectionClosed
+    return errors.err(eid, "%s%s", msg, exc)
+
+
+# ------------------------------------------------------------------------------------------ Flow
+
+class Flow:
+    """One multiplexed flow (see the package docstring)."""
+
+    def __init__(self, mconn: "ManagedConn", state: fconn.FlowState):
+        self.conn = mconn
+        self._state = state
+        state.user = self
+        self.closed = defer.Deferred()
+        self._closed_result = None
+        self._is_closed = False
+        self._on_data = None
+        self._on_close = None
+        self._buf = collections.deque()
+        self._readers = collections.deque()
+        self._eof = False
+        self._error = None
+        self._drain_waiters = []
+
+    # identity
+    @property
+    def id(self):
+        return self._state.id
+
+    @property
+    def dialed(self):
+        return self._state.dialed
+
+    @property
+    def side_channel(self):
+        return self._state.side_channel
+
+    @property
+    def remote_blessings(self):
+        return self._state.remote_blessings
+
+    @property
+    def remote_discharges(self):
+        return self._state.remote_discharges
+
+    @property
+    def local_blessings(self):
+        return self._state.local_blessings
+
+    @property
+    def remote_endpoint(self):
+        return self.conn.remote_endpoint
+
+    @property
+    def local_endpoint(self):
+        return self.conn.local_endpoint
+
+    @property
+    def is_closed(self):
+        return self._is_closed
+
+    def __repr__(self):
+        return "<Flow %d on %r>" % (self.id, self.conn)
+
+    # sending
+    def write(self, data) -> defer.Deferred:
+        """Queue ``data``; the Deferred fires once it was handed to the transport."""
+        if self._is_closed or self._state.close_pending:
+            raise self._error or errors.err(errors.std("Aborted"), "write on closed flow %d", self.id)
+        self.conn._call(self.conn._conn.write, self._state, data)
+        return self._drained()
+
+    def close(self, data=b"") -> defer.Deferred:
+        """Send ``data`` (optional) and the close flag.  Idempotent."""
+        if self._is_closed or self._state.close_pending:
+            return defer.succeed(None)
+        if data:
+            self.conn._call(self.conn._conn.write, self._state, data, True)
+        else:
+            self.conn._call(self.conn._conn.close_flow, self._state)
+        return self._drained()
+
+    write_and_close = close
+
+    def _drained(self):
+        if self._state.out_len == 0 or self._is_closed:
+            return defer.succeed(None)
+        d = defer.Deferred()
+        self._drain_waiters.append(d)
+        return d
+
+    # receiving
+    def set_receiver(self, on_data, on_close=None):
+        """Push mode: ``on_data(bytes)`` per chunk; ``on_close(reason)`` once."""
+        self._on_data = on_data
+        self._on_close = on_close
+        while self._buf:
+            chunk = self._buf.popleft()
+            self._consume(chunk)
+            on_data(chunk)
+        if self._eof and on_close is not None:
+            self._call_on_close()
+
+    def read(self) -> defer.Deferred:
+        """Pull mode: Deferred[bytes]; b"" at EOF; VError if the conn broke."""
+        if self._buf:
+            chunk = self._buf.popleft()
+            self._consume(chunk)
+            return defer.succeed(chunk)
+        if self._eof:
+            if self._error is not None:
+                return defer.fail(self._error)
+            return defer.succeed(b"")
+        d = defer.Deferred()
+        self._readers.append(d)
+        return d
+
+    def _consume(self, chunk):
+        self.conn._call(self.conn._conn.consumed, self._state, len(chunk))
+
+    # events from the conn
+    def _data(self, data):
+        data = bytes(data)
+        if self._on_data is not None:
+            self._consume(data)
+            try:
+                self._on_data(data)
+            except Exception:
+                log.exception("flow %d: data callback failed", self.id)
+        elif self._readers:
+            self._consume(data)
+            self._readers.popleft().callback(data)
+        else:
+            self._buf.append(data)
+
+    def _closed_event(self, error, remote):
+        if self._is_closed:
+            return
+        self._is_closed = True
+        self._eof = True
+        self._error = error
+        for d in self._drain_waiters:
+            if error is None:
+                d.callback(None)
+            else:
+                d.errback(error)
+        self._drain_waiters = []
+        readers, self._readers = self._readers, collections.deque()
+        for d in readers:
+            if error is not None:
+                d.errback(error)
+            else:
+                d.callback(b"")
+        if self._on_close is not None and not self._buf:
+            self._call_on_close()
+        self.closed.callback(error)
+
+    def _call_on_close(self):
+        cb, self._on_close = self._on_close, None
+        try:
+            cb(self._error)
+        except Exception:
+            log.exception("flow %d: close callback failed", self.id)
+
+    def _drained_event(self):
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for d in waiters:
+            d.callback(None)
+
+
+# ------------------------------------------------------------------------------------------ conn
+
+class ManagedConn:
+    """A connection owned by a FlowManager (see the package docstring)."""
+
+    def __init__(self, manager, proto, conn: fconn.Conn):
+        self.manager = manager
+        self._proto = proto
+        self._conn = conn
+        self._hs_waiters = []
+        self._hs_done = False
+        self._hs_error = None
+        self.closed = defer.Deferred()
+        self.close_reason = None
+        self._timer = None
+        self.cache_key = None
+
+    def __repr__(self):
+        return "<ManagedConn %s %s>" % ("dialed" if self._conn.dialer else "accepted", self.remote_endpoint)
+
+    # attributes
+    @property
+    def remote_blessings(self):
+        return self._conn.remote_blessings
+
+    @property
+    def remote_discharges(self):
+        return self._conn.remote_discharges
+
+    @property
+    def local_blessings(self):
+        return self._conn.local_blessings
+
+    @property
+    def remote_public_key(self):
+        return self._conn.remote_public_key
+
+    @property
+    def remote_endpoint(self):
+        return self._conn.remote_endpoint
+
+    @property
+    def local_endpoint(self):
+        return self._conn.local_endpoint
+
+    @property
+    def version(self):
+        return self._conn.version
+
+    @property
+    def mtu(self):
+        return self._conn.mtu
+
+    @property
+    def rtt(self):
+        return self._conn.rtt
+
+    @property
+    def is_closed(self):
+        return self._conn.closed
+
+    @property
+    def is_usable(self):
+        return self._conn.is_active and not self._conn.remote_lame_duck
+
+    @property
+    def remote_lame_duck(self):
+        return self._conn.remote_lame_duck
+
+    def when_ready(self) -> defer.Deferred:
+        """Deferred[ManagedConn] that fires when the handshake is complete (or fails)."""
+        if self._hs_done:
+            return defer.succeed(self)
+        if self._hs_error is not None:
+            return defer.fail(self._hs_error)
+        d = defer.Deferred()
+        self._hs_waiters.append(d)
+        return d
+
+    def _handshake_result(self, error):
+        if self._hs_done or self._hs_error is not None:
+            return
+        if error is None:
+            self._hs_done = True
+        else:
+            self._hs_error = error
+        waiters, self._hs_waiters = self._hs_waiters, []
+        for d in waiters:
+            if error is None:
+                d.callback(self)
+            else:
+                d.errback(error)
+
+    # operations
+    def open_flow(self, side_channel=False, blessings=None) -> Flow:
+        fs = self._conn.open_flow(blessings=blessings, side_channel=side_channel)
+        return Flow(self, fs)
+
+    def close(self, error=None):
+        """Send TearDown and drop the connection; returns ``closed``."""
+        if not self._conn.closed:
+            self._call(self._conn.close, error)
+        return self.closed
+
+    def enter_lame_duck(self) -> defer.Deferred:
+        """Send EnterLameDuck; fires when the peer acknowledged it (or the conn closed)."""
+        d = defer.Deferred()
+        self._lame_duck_waiters = getattr(self, "_lame_duck_waiters", []) + [d]
+        self._call(self._conn.enter_lame_duck)
+        if self._conn.closed or self._conn.lame_duck_acked:
+            self._fire_lame_duck()
+        return d
+
+    def _fire_lame_duck(self):
+        for d in getattr(self, "_lame_duck_waiters", []):
+            d.callback(None)
+        self._lame_duck_waiters = []
+
+    # plumbing
+    def _call(self, fn, *args):
+        """Run a Conn operation, then dispatch its events and flush output."""
+        try:
+            events = fn(*args)
+        finally:
+            pass
+        if events:
+            self._dispatch(events)
+        self._flush()
+
+    def _now(self):
+        return self.manager.reactor.seconds()
+
+    def _dispatch(self, events):
+        for ev in events:
+            t = type(ev)
+            if t is fconn.DataReceived:
+                u = ev.flow.user
+                if u is not None:
+                    u._data(ev.data)
+            elif t is fconn.FlowAccepted:
+                f = Flow(self, ev.flow)
+                self.manager._accepted_flow(f)
+            elif t is fconn.FlowClosed:
+                u = ev.flow.user
+                if u is not None:
+                    u._closed_event(ev.error, ev.remote)
+            elif t is fconn.FlowDrained:
+                u = ev.flow.user
+                if u is not None:
+                    u._drained_event()
+            elif t is fconn.HandshakeComplete:
+                self._handshake_result(None)
+            elif t is fconn.ConnectionClosed:
+                self.close_reason = ev.error
+                self.manager._conn_closed(self)
+                self._handshake_result(ev.error)
+                self._fire_lame_duck()
+                if not self.closed.called:
+                    self.closed.callback(ev.error)
+            elif t is fconn.LameDuckAcknowledged:
+                self._fire_lame_duck()
+            elif t is fconn.RemoteLameDuck:
+                self.manager._conn_lame_duck(self)
+
+    def _flush(self):
+        proto = self._proto
+        out = self._conn.data_to_send()
+        tr = proto.transport
+        if out and tr is not None and not proto.lost:
+            tr.write(out)
+        if self._conn.closed:
+            if tr is not None and not proto.lost:
+                tr.loseConnection()
+            self._cancel_timer()
+            return
+        self._schedule()
+
+    def _cancel_timer(self):
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+
+    def _schedule(self):
+        when = self._conn.next_timeout()
+        if when is None:
+            self._cancel_timer()
+            return
+        delay = max(0.0, when - self._now())
+        if self._timer is not None and self._timer.active():
+            if abs(self._timer.getTime() - (self._now() + delay)) < 1e-3:
+                return
+            self._timer.reset(delay)
+            return
+        self._timer = self.manager.reactor.callLater(delay, self._on_timer)
+
+    def _on_timer(self):
+        self._timer = None
+        self._call(self._conn.handle_timeout, self._now())
+
+
+class _ConnProtocol(protocol.Protocol):
+    def __init__(self, manager, dialer, remote_endpoint=None, authorize=None):
+        self.manager = manager
+        self.dialer = dialer
+        self.remote_ep = remote_endpoint
+        self.authorize = authorize
+        self.mconn = None
+        self.lost = False
+
+    def connectionMade(self):
+        m = self.manager
+        host = self.transport.getHost()
+        addr = "%s:%d" % (host.host, host.port) if ":" not in host.host else "[%s]:%d" % (host.host, host.port)
+        if self.dialer:
+            local = Endpoint("tcp", addr, m.routing_id)
+            blessings = m.identity.default_blessings() if m._listeners else m.identity.nameless()
+        else:
+            local = self.listen_endpoint
+            blessings = m.identity.default_blessings()
+        authorize = None
+        if self.authorize is not None:
+            user = self.authorize
+
+            def authorize(c, _u=user):
+                return _u(self.mconn)
+        c = fconn.Conn(dialer=self.dialer, auth=m._auth, local_blessings=blessings,
+                       local_endpoint=local, remote_endpoint=self.remote_ep,
+                       accepts_flows=(m._flow_handler is not None) or not self.dialer,
+                       authorize=authorize, handshake_timeout=m.handshake_timeout,
+                       channel_timeout=m.channel_timeout, now=m.reactor.seconds(),
+                       mtu=m.mtu, bytes_buffered=m.bytes_buffered)
+        self.mconn = ManagedConn(m, self, c)
+        m._conn_made(self.mconn)
+        self.mconn._call(c.start)
+
+    def dataReceived(self, data):
+        mc = self.mconn
+        mc._call(mc._conn.receive_data, data, mc._now())
+
+    def connectionLost(self, reason=protocol.connectionDone):
+        self.lost = True
+        mc = self.mconn
+        if mc is None:
+            return
+        err = None
+        if not reason.check(terror.ConnectionDone):
+            err = errors.err(errors.ConnectionClosed, "connection closed: %s", reason.getErrorMessage())
+        mc._call(mc._conn.connection_lost, err)
+
+
+class _ConnFactory(protocol.ClientFactory):
+    def __init__(self, manager, dialer, endpoint=None, authorize=None, listen_endpoint=None):
+        self.manager = manager
+        self.dialer = dialer
+        self.endpoint = endpoint
+        self.authorize = authorize
+        self.listen_endpoint = listen_endpoint
+        self.connect_failed = defer.Deferred()
+        self.on_made = None
+
+    def buildProtocol(self, addr):
+        p = _ConnProtocol(self.manager, self.dialer, self.endpoint, self.authorize)
+        p.listen_endpoint = self.listen_endpoint
+        p.factory = self
+        return p
+
+    def clientConnectionFailed(self, connector, reason):
+        if not self.connect_failed.called:
+            self.connect_failed.callback([reason])  # wrapped: a bare Failure would take the errback path
+
+
+class ListeningPort:
+    def __init__(self, manager, port, endpoint):
+        self.manager = manager
+        self.port = port
+        self.endpoint = endpoint
+
+    def stop(self):
+        if self in self.manager._listeners:
+            self.manager._listeners.remove(self)
+        return defer.maybeDeferred(self.port.stopListening)
+
+
+# ------------------------------------------------------------------------------------------ manager
+
+def _split_host_port(address):
+    host, _, port = address.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host or "0.0.0.0", int(port or 0)
+
+
+class FlowManager:
+    """Dials and accepts flow connections for one identity (see the package docstring)."""
+
+    def __init__(self, identity, reactor=None, routing_id=None, handshake_timeout=fconn.DEFAULT_HANDSHAKE_TIMEOUT,
+                 channel_timeout=fconn.DEFAULT_CHANNEL_TIMEOUT, mtu=fconn.DEFAULT_MTU,
+                 bytes_buffered=fconn.DEFAULT_BYTES_BUFFERED):
+        if reactor is None:
+            from twisted.internet import reactor as _r
+            reactor = _r
+        if not isinstance(identity, Identity):
+            identity = Identity(identity)
+        self.identity = identity
+        self._auth = SecurityAuth(identity)
+        self.reactor = reactor
+        if routing_id is None:
+            routing_id = RoutingId.random()
+        elif not isinstance(routing_id, RoutingId):
+            routing_id = RoutingId(routing_id)
+        self.routing_id = routing_id
+        self.handshake_timeout = handshake_timeout
+        self.channel_timeout = channel_timeout
+        self.mtu = mtu
+        self.bytes_buffered = bytes_buffered
+        self._flow_handler = None
+        self._listeners = []
+        self._conns = set()
+        self._cache = {}       # key -> ManagedConn (handshaking or up)
+        self._stopped = False
+
+    # --- configuration
+    def set_flow_handler(self, handler):
+        self._flow_handler = handler
+
+    def endpoints(self):
+        return [lp.endpoint for lp in self._listeners]
+
+    @property
+    def conns(self):
+        return set(self._conns)
+
+    # --- listening
+    def listen(self, address="127.0.0.1:0", protocol="tcp", blessing_names=None, serves_mount_table=False):
+        """Listen for connections; Deferred[ListeningPort] (``.endpoint`` carries rid + blessing names)."""
+        try:
+            if self._stopped:
+                raise errors.err(errors.ManagerClosed, "manager is already closed")
+            if protocol not in _TCP_PROTOCOLS:
+                raise errors.err(errors.UnknownProtocol, "unknown protocol: %s", protocol)
+            host, port = _split_host_port(address)
+            if blessing_names is None:
+                b = self.identity.default_blessings()
+                blessing_names = _blessing_names(b)
+            factory = _ConnFactory(self, False)
+            lport = self.reactor.listenTCP(port, factory, interface=host)
+            h = lport.getHost()
+            shown = h.host if ":" not in h.host else "[%s]" % h.host
+            ep = Endpoint(protocol or "tcp", "%s:%d" % (shown, h.port), self.routing_id,
+                          blessing_names=tuple(blessing_names), serves_mount_table=serves_mount_table)
+            factory.listen_endpoint = ep
+            lp = ListeningPort(self, lport, ep)
+            self._listeners.append(lp)
+            return defer.succeed(lp)
+        except Exception as e:
+            return defer.fail(_verror(e, errors.std("BadArg")))
+
+    # --- dialing
+    def dial(self, endpoint, authorize=None, timeout=60.0):
+        """Deferred[ManagedConn]: a cached usable conn to ``endpoint`` or a new one."""
+        try:
+            if self._stopped:
+                raise errors.err(errors.ManagerClosed, "manager is already closed")
+            if isinstance(endpoint, str):
+                endpoint = Endpoint.parse(endpoint[1:] if endpoint.startswith("/") else endpoint)
+            if endpoint.protocol not in _TCP_PROTOCOLS:
+                raise errors.err(errors.UnknownProtocol, "unknown protocol: %s", endpoint.protocol)
+            host, port = _split_host_port(endpoint.address)
+        except Exception as e:
+            return defer.fail(_verror(e, errors.std("BadArg")))
+        key = (host, port, endpoint.routing_id)
+        mc = self._cache.get(key)
+        if mc is not None and not mc.is_closed and not mc.remote_lame_duck:
+            return mc.when_ready()
+        factory = _ConnFactory(self, True, endpoint, authorize)
+        result = defer.Deferred()
+        state = {"mconn": None}
+
+        def made(mconn):
+            state["mconn"] = mconn
+            mconn.cache_key = key
+            self._cache[key] = mconn
+            mconn.when_ready().addCallbacks(ok, bad)
+
+        def ok(mconn):
+            if not result.called:
+                cancel_timer()
+                result.callback(mconn)
+            return mconn
+
+        def bad(f):
+            if not result.called:
+                cancel_timer()
+                result.errback(_verror(f, errors.DialFailed))
+            return None
+
+        def connect_failed(wrapped):
+            reason = wrapped[0]
+            if not result.called:
+                cancel_timer()
+                result.errback(errors.err(errors.DialFailed, "dial %s failed: %s", endpoint.address,
+                                          reason.getErrorMessage()))
+
+        def on_timeout():
+            if result.called:
+                return
+            mconn = state["mconn"]
+            err = errors.std("Timeout").new("timeout dialing %s after %gs" % (endpoint, timeout))
+            if mconn is not None:
+                mconn.close(err)
+            else:
+                connector.disconnect()
+            if not result.called:
+                result.errback(err)
+
+        timer = self.reactor.callLater(timeout, on_timeout) if timeout else None
+
+        def cancel_timer():
+            if timer is not None and timer.active():
+                timer.cancel()
+
+        factory.on_made = made
+        factory.connect_failed.addCallback(connect_failed)
+        connector = self.reactor.connectTCP(host, port, factory, timeout=timeout or 30)
+        return result
+
+    # --- shutdown
+    def stop(self):
+        """Stop listening, put conns in lame duck, then tear them down."""
+        self._stopped = True
+        ds = [lp.stop() for lp in list(self._listeners)]
+        for mc in list(self._conns):
+            mc.close(None)
+            ds.append(mc.closed)
+        return defer.DeferredList(ds, consumeErrors=True)
+
+    # --- callbacks from conns
+    def _conn_made(self, mconn):
+        self._conns.add(mconn)
+        proto = mconn._proto
+        factory_cb = getattr(getattr(proto, "factory", None), "on_made", None)
+        if factory_cb is not None:
+            factory_cb(mconn)
+
+    def _conn_closed(self, mconn):
+        self._conns.discard(mconn)
+        if mconn.cache_key is not None and self._cache.get(mconn.cache_key) is mconn:
+            del self._cache[mconn.cache_key]
+        if mconn.close_reason is not None and not errors.ConnectionClosed.is_(mconn.close_reason):
+            log.info("flow conn %r closed: %s", mconn, mconn.close_reason)
+
+    def _conn_lame_duck(self, mconn):
+        if mconn.cache_key is not None and self._cache.get(mconn.cache_key) is mconn:
+            del self._cache[mconn.cache_key]
+
+    def _accepted_flow(self, flow):
+        h = self._flow_handler
+        if h is None:
+            flow.close()
+            return
+        try:
+            r = h(flow)
+            if isinstance(r, defer.Deferred) or hasattr(r, "__await__"):
+                d = defer.ensureDeferred(r) if not isinstance(r, defer.Deferred) else r
+                d.addErrback(lambda f: log.error("flow handler failed: %s", f.getTraceback()))
+        except Exception:
+            log.exception("flow handler failed")
+
+
+def _blessing_names(b):
+    try:
+        names = b.names()
+    except Exception:
+        return ()
+    return tuple(n for n in names if n)
