@@ -223,3 +223,45 @@ class PersistenceTest(unittest.TestCase):
         perms, _ = svc.database(DB).get_permissions(["admin"])
         self.assertEqual(perms["Read"].In, ["admin", "idp:o:fortune"])
         self.assertEqual(perms["Admin"].In, ["admin"])
+
+
+class WatchTest(ServiceTest):
+    def test_initial_state_then_updates(self):
+        from syncbased.service import PatternFilter, GlobFilter, WATCH_EXISTS, \
+            WATCH_DOES_NOT_EXIST, WATCH_INITIAL_STATE_SKIPPED
+        db, cx = self.make_db_cx()
+        cx.row("a").put(ALICE, "", b"va")
+        cx.row("b").put(ALICE, "", b"vb")
+        flt = PatternFilter([("%", "%", "%")])
+        changes, marker, seq = db.watch_start(ALICE, b"", flt)
+        enc = "idp:o:fortune:alice,fortuneCollection"
+        self.assertEqual([(c[0], c[1]) for c in changes],
+                         [("", WATCH_EXISTS), (enc, WATCH_EXISTS),
+                          (enc + "/a", WATCH_EXISTS), (enc + "/b", WATCH_EXISTS)])
+        self.assertEqual(changes[1][2][0], "cxinfo")
+        self.assertEqual(changes[1][2][1], ["Admin", "Read", "Write"])
+        self.assertEqual(changes[2][2], b"va")
+        self.assertEqual(marker, db.get_resume_marker(ALICE, ""))
+        batches, seq2 = db.watch_next(ALICE, seq, flt)
+        self.assertEqual(batches, [])
+        cx.row("c").put(ALICE, "", b"vc")
+        cx.row("a").delete(ALICE, "")
+        batches, seq3 = db.watch_next(ALICE, seq2, flt)
+        self.assertEqual([[(c[0], c[1], c[2]) for c in b] for b, _ in batches],
+                         [[(enc + "/c", WATCH_EXISTS, b"vc")],
+                          [(enc + "/a", WATCH_DOES_NOT_EXIST, None)]])
+        self.assertEqual(batches[-1][1], db.get_resume_marker(ALICE, ""))
+        # resuming from a marker skips the initial state
+        changes, _, s = db.watch_start(ALICE, batches[0][1], flt)
+        self.assertEqual(changes, [("", WATCH_INITIAL_STATE_SKIPPED, None, False)])
+        b2, _ = db.watch_next(ALICE, s, flt)
+        self.assertEqual(len(b2), 1)
+        # filters
+        only_c = PatternFilter([("%", "%", "c%")])
+        self.assertEqual(len(db.watch_next(ALICE, seq2, only_c)[0]), 1)
+        g = GlobFilter(enc + "/a*")
+        self.assertEqual([c[0] for b, _ in db.watch_next(ALICE, seq2, g)[0] for c in b],
+                         [enc + "/a"])
+        self.assertVError(verror.NoExistOrNoAccess, db.watch_start, EVE, b"", flt)
+        from syncbased.service import UnknownResumeMarker
+        self.assertVError(UnknownResumeMarker, db.watch_start, ALICE, b"bogus", flt)
