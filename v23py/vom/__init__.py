@@ -307,10 +307,54 @@ def encode(value, type: Type | None = None) -> bytes:
     return Encoder().encode(value, type)
 
 
-def decode(data: bytes, type: Type | None = None):
-    """The one value of a complete single-shot stream."""
+_prefix_cache: dict = {}
+_PREFIX_CACHE_MAX = 512
+
+
+def _type_prefix_len(data) -> int:
+    """Length of the version byte + type messages at the start of `data` (0 if odd)."""
+    try:
+        if not data or data[0] != VERSION_81:
+            return 0
+        pos = 1
+        while pos < len(data):
+            p = pos + 1 if data[pos] == CONTROL_INCOMPLETE else pos
+            mid, p = dec_int(data, p)
+            if mid >= 0:
+                return pos
+            n, p = dec_uint(data, p)
+            pos = p + n
+        return 0
+    except (Truncated, verror.VError):
+        return 0
+
+
+def _single_shot_decoder(data) -> "Decoder":
+    # Go caches the types of single-shot streams by their type-message prefix;
+    # blessings and other blobs repeat the same types again and again.
+    n = _type_prefix_len(data)
+    if n > 1:
+        key = bytes(data[:n])
+        td = _prefix_cache.get(key)
+        if td is None:
+            td = TypeDecoder()
+            td.feed(key)
+            if len(_prefix_cache) >= _PREFIX_CACHE_MAX:
+                _prefix_cache.clear()
+            _prefix_cache[key] = td
+        dec = Decoder(type_decoder=td)
+        dec._split = False
+        dec.feed(data[n:])
+        dec._version_read = True
+        return dec
     dec = Decoder()
     dec.feed(data)
+    return dec
+
+
+def decode(data: bytes, type: Type | None = None):
+    """The one value of a complete single-shot stream."""
+    dec = _single_shot_decoder(data)
     try:
         v = dec.decode(type)
     except NeedData:
@@ -323,8 +367,7 @@ def decode(data: bytes, type: Type | None = None):
 
 def decode_typed(data: bytes):
     """(type, value) of a complete single-shot stream."""
-    dec = Decoder()
-    dec.feed(data)
+    dec = _single_shot_decoder(data)
     try:
         t, v = dec.decode_typed()
     except NeedData:
