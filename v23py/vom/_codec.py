@@ -197,7 +197,10 @@ def _make_encoder(t: Type):  # noqa: C901 - one branch per kind
         def enc_s(buf, v, st):
             if not isinstance(v, str):
                 raise _bad_value(t, v)
-            b = v.encode("utf-8")
+            try:  # Go strings may hold any bytes (e.g. DER keys as map keys)
+                b = v.encode("utf-8", "surrogateescape")
+            except UnicodeEncodeError:
+                raise _bad_value(t, v, "not encodable as UTF-8") from None
             n = len(b)
             if n < 0x80:
                 buf.append(n)
@@ -489,10 +492,8 @@ def _make_decoder(t: Type):  # noqa: C901 - one branch per kind
             end = pos + n
             if end > len(data):
                 raise Truncated()
-            try:
-                s = data[pos:end].decode("utf-8")
-            except UnicodeDecodeError:
-                raise error("string is not valid UTF-8") from None
+            # Go does not require UTF-8: keep arbitrary bytes losslessly.
+            s = data[pos:end].decode("utf-8", "surrogateescape")
             return (cls(s) if cls else s), end
         return dec_s
     if k == Kind.ENUM:
