@@ -301,3 +301,20 @@ class FlowTest(unittest.TestCase):
         self.assertEqual(sorted(kinds(ev)), ["ConnectionClosed", "FlowClosed"])
         self.assertTrue(self.d.closed)
         self.assertRaises(Exception, self.d.write, f, b"y")
+
+
+class DisableEncryptionTest(unittest.TestCase):
+    def test_clear_payload_follows_flagged_message(self):
+        d, a = make_pair()
+        d.start()
+        a.start()
+        pump(d, a)
+        f = d.open_flow()
+        d.write(f, b"")
+        ed, ea = pump(d, a)
+        # hand-craft what a proxy would send: Data{flags: DisableEncryption} then the payload in clear
+        d._send(m.Data(f.id, m.DISABLE_ENCRYPTION_FLAG, b"").encode())
+        d._out.append(m.frame(b"clear payload"))
+        ev = a.receive_data(d.data_to_send())
+        self.assertFalse(a.closed)
+        self.assertEqual(data_of(ev), b"clear payload")

@@ -217,6 +217,7 @@ class Conn:
         self._ack_lame_duck_pending = False
         self._frames = m.FrameReader(max_frame if max_frame is not None else bytes_buffered + 4096)
         self._out = []
+        self._plain_pending = None
         self._local_setup = None
         self.flows = {}
         self.next_fid = RESERVED_FLOWS if dialer else RESERVED_FLOWS + 1
@@ -309,6 +310,15 @@ class Conn:
                 raise errors.err(errors.Recv, "conn.setup: recv: expected a Setup message, got type %#x", body[0])
             self._handle_setup(msg, events)
             return
+        if self._plain_pending is not None:
+            # the clear-text payload that follows a message flagged DisableEncryption
+            msg, self._plain_pending = self._plain_pending, None
+            msg.payload = body
+            if isinstance(msg, m.Data):
+                self._handle_data(msg, events)
+            else:
+                self._handle_open_flow(msg, events)
+            return
         if self.cipher is not None:
             plain = self.cipher.open(body)
             if plain is None:
@@ -337,9 +347,17 @@ class Conn:
                              "conn.readRemoteAuth: unexpected message type received: %#x", typ)
         # ACTIVE
         if typ == m.DATA:
-            self._handle_data(m.Data.decode_body(body, 1), events)
+            msg = m.Data.decode_body(body, 1)
+            if msg.flags & m.DISABLE_ENCRYPTION_FLAG:
+                self._plain_pending = msg
+                return
+            self._handle_data(msg, events)
         elif typ == m.OPEN_FLOW:
-            self._handle_open_flow(m.OpenFlow.decode_body(body, 1), events)
+            msg = m.OpenFlow.decode_body(body, 1)
+            if msg.flags & m.DISABLE_ENCRYPTION_FLAG:
+                self._plain_pending = msg
+                return
+            self._handle_open_flow(msg, events)
         elif typ == m.RELEASE:
             self._handle_release(m.Release.decode_body(body, 1), events)
         elif typ == m.HEALTH_CHECK_REQUEST:
