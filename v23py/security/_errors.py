@@ -21,9 +21,9 @@ InvalidSigningBlessingCaveat = ErrorId(_P + "InvalidSigningBlessingCaveat", NoRe
 PublicKeyNotAllowed = ErrorId(_P + "PublicKeyNotAllowed", NoRetry, "public key not allowed")
 EndpointAuthorizationFailed = ErrorId(_P + "EndpointAuthorizationFailed", NoRetry, "endpoint authorization failed")
 
-# Errors from x/ref/lib/security (Go uses verror.NewID with these short ids).
-BadPassphrase = ErrorId("errBadPassphrase", NoRetry, "bad passphrase")
-PassphraseRequired = ErrorId("errPassphraseRequired", NoRetry, "passphrase required")
+# Errors from x/ref/lib/security (Go: verror.NewID adds the package path).
+BadPassphrase = ErrorId("v.io/x/ref/lib/security.errBadPassphrase", NoRetry, "bad passphrase")
+PassphraseRequired = ErrorId("v.io/x/ref/lib/security.errPassphraseRequired", NoRetry, "passphrase required")
 
 VError = verror.VError
 BadArg = verror.BadArg
