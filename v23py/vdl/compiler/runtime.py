@@ -16,7 +16,7 @@ from typing import Any, Optional, Sequence
 
 from twisted.internet import defer
 
-__all__ = ["ArgDesc", "MethodDesc", "EmbedDesc", "InterfaceDesc", "ClientStub",
+__all__ = ["method_table", "format_message", "ArgDesc", "MethodDesc", "EmbedDesc", "InterfaceDesc", "ClientStub",
            "ServerStub", "unwrap_results", "interface_signature", "method_signature"]
 
 
@@ -116,6 +116,33 @@ def interface_signature(d: InterfaceDesc):
                          Embeds=[sig.Embed(Name=e.name, PkgPath=e.pkg_path, Doc=e.doc)
                                  for e in d.embeds],
                          Methods=[method_signature(m) for m in methods])
+
+
+def method_table(*descs) -> dict:
+    """Method name -> MethodDesc over interfaces; the first interface listing a name wins."""
+    table = {}
+    for d in descs:
+        for m in d.methods:
+            table.setdefault(m.name, m)
+    return table
+
+
+def format_message(fmt: str, component: str, op: str, *params) -> str:
+    """Expand an error format: ``{N}`` is parameter N (1 = component, 2 =
+    operation, then the error's own parameters); ``{:N}`` puts a space before
+    and ``{N:}`` a colon after a non-empty value; empty values vanish."""
+    if not fmt:
+        return ""
+    values = [component, op, *params]
+
+    def sub(m):
+        pre, idx, post = m.group(1), int(m.group(2)), m.group(3)
+        s = str(values[idx - 1]) if 0 < idx <= len(values) else "?"
+        if not s:
+            return ""
+        return (" " if pre else "") + s + (":" if post else "")
+    import re
+    return re.sub(r"\{(:?)(\d+)(:?)\}", sub, fmt).strip()
 
 
 def unwrap_results(values: Sequence, n: int):

@@ -1,0 +1,131 @@
+"""`vdl`: compile VDL packages and generate Python code for them.
+
+    vdl generate [--lang python] [--status] DIR|PKG...
+    vdl compile  DIR|PKG...          check only, write nothing
+    vdl audit    [--lang python] DIR|PKG...   exit 1 when generated files are stale
+    vdl list     DIR|PKG...          print the package paths and directories
+
+Packages are found through $VDLPATH and the standard packages shipped with
+v23py; $VDLROOT is used only when it names an existing directory (see
+v23py.vdl.compiler.build).  Flags use Go's syntax: -flag, --flag, -flag=value,
+-flag value; they may come before or after the command.
+"""
+from __future__ import annotations
+
+import sys
+
+USAGE = __doc__
+
+_BOOL_FLAGS = {"status", "v", "verbose", "help", "h", "exts-only"}
+_VALUE_FLAGS = {"lang", "python-out-dir", "exts", "max-errors", "go-out-dir",
+                "java-out-dir", "js-out-dir", "ignore-unknown", "builtin-vdlroot"}
+
+
+def _parse(argv):
+    flags, args = {}, []
+    it = iter(range(len(argv)))
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            args.extend(argv[i + 1:])
+            break
+        if a.startswith("-") and a != "-":
+            name = a.lstrip("-")
+            value = None
+            if "=" in name:
+                name, value = name.split("=", 1)
+            if name in _BOOL_FLAGS:
+                if value is None:
+                    value = "true"
+                if value.lower() not in ("true", "false", "1", "0", "t", "f"):
+                    raise SystemExit(f"vdl: invalid boolean value {value!r} for -{name}")
+                flags[name] = value.lower() in ("true", "1", "t")
+            elif name in _VALUE_FLAGS:
+                if value is None:
+                    i += 1
+                    if i >= len(argv):
+                        raise SystemExit(f"vdl: flag needs an argument: -{name}")
+                    value = argv[i]
+                flags[name] = value
+            else:
+                raise SystemExit(f"vdl: flag provided but not defined: -{name}\n\n{USAGE}")
+        else:
+            args.append(a)
+        i += 1
+    return flags, args
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        flags, args = _parse(argv)
+    except SystemExit as e:
+        print(e, file=sys.stderr)
+        return 2
+    if flags.get("help") or flags.get("h") or not args or args[0] == "help":
+        print(USAGE)
+        return 0 if (flags.get("help") or flags.get("h") or (args and args[0] == "help")) else 2
+    cmd, targets = args[0], args[1:]
+    if cmd not in ("generate", "compile", "audit", "list"):
+        print(f"vdl: unknown command {cmd!r}\n\n{USAGE}", file=sys.stderr)
+        return 2
+    langs = [x.strip() for x in flags.get("lang", "python").split(",") if x.strip()]
+    if cmd in ("generate", "audit"):
+        bad = [x for x in langs if x not in ("python", "py")]
+        if bad:
+            print(f"vdl: --lang {','.join(bad)} is not supported by v23py; use --lang python",
+                  file=sys.stderr)
+            return 2
+    if not targets:
+        print(f"vdl: {cmd}: no packages given", file=sys.stderr)
+        return 2
+
+    from v23py.vdl.compiler.build import Builder, write_generated
+    from v23py.vdl.compiler.lexer import VDLError
+
+    verbose = flags.get("status") or flags.get("v") or flags.get("verbose")
+    try:
+        b = Builder()
+        srcs = []
+        for t in targets:
+            srcs.extend(b.resolve_arg(t))
+        stale = []
+        for src in srcs:
+            if cmd == "list":
+                b.compile(src)
+                print(f"{src.path}\t{src.dir}")
+                continue
+            if cmd == "compile":
+                b.compile(src)
+                if verbose:
+                    print(f"ok {src.path}")
+                continue
+            if src.module is None and cmd == "generate":
+                raise VDLError(f"{src.dir}: package {src.path} has no importable Python module name; "
+                               f"put 'module = ...' in its vdlpy.config")
+            text = b.generate(src)
+            if cmd == "generate":
+                changed = write_generated(src.out_file, text)
+                if verbose:
+                    print(f"{'wrote' if changed else 'unchanged'} {src.out_file} ({src.path})")
+            else:
+                try:
+                    with open(src.out_file, encoding="utf-8") as fh:
+                        cur = fh.read()
+                except OSError:
+                    cur = None
+                if cur != text:
+                    stale.append(src)
+                    print(f"vdl: stale: {src.out_file} (package {src.path}); "
+                          f"run `vdl generate --lang python {src.dir}`", file=sys.stderr)
+        if stale:
+            return 1
+    except VDLError as e:
+        print(e, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
