@@ -189,6 +189,7 @@ class Service:
         os.makedirs(root_dir, exist_ok=True)
         self.st = Store(open_engine(self.engine, os.path.join(root_dir, self.engine)))
         self.dbs: dict[Id, Database] = {}
+        self.commit_listeners = []   # fn(db_id) after a database commit that logged ops
         raw = self.st.get(b"s")
         new_service = raw is None
         if raw is not None:
@@ -367,6 +368,8 @@ class Database:
         self.s = service
         self.id = db_id
         self.st = st
+        if st is not None:
+            st.add_listener(self._committed)
         self.rel_dir = rel_dir
         self.exists = st is not None
         self.sns = {}
@@ -375,6 +378,10 @@ class Database:
     @property
     def name(self):
         return str(self.id)
+
+    def _committed(self, store, first, end):
+        for fn in list(self.s.commit_listeners):
+            fn(self.id)
 
     def close(self):
         for sn in self.sns.values():

@@ -1,0 +1,171 @@
+"""syncbased: the Syncbase daemon.
+
+Flags (Go's): ``--name`` (mount name), ``--root-dir`` (empty: a fresh
+temporary directory per start), ``--engine`` (``sqlite`` default, ``leveldb``
+accepted as its alias, ``memstore``), ``--skip-publish-in-nh``, ``--dev``,
+``--cpuprofile`` (a cProfile dump at exit), ``--initial-db blessing,name``,
+plus every v23 runtime flag (``--v23.credentials``, ``--v23.tcp.address``,
+``--v23.permissions.literal`` / ``--v23.permissions.file=runtime:<file>`` for
+the initial service permissions, ...).
+
+Stdout receives exactly one line, ``ENDPOINT=<rooted endpoint name>``,
+flushed, once the dispatcher serves.  Logs go to stderr.  SIGTERM/SIGINT:
+in-flight store work finishes, stores close, exit status 0.  A second daemon
+on the same root directory fails at once (a lock file) with a clear error.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import sys
+import tempfile
+
+from v23py import verror
+
+
+def log(msg):
+    sys.stderr.write(f"syncbased: {msg}\n")
+    sys.stderr.flush()
+
+
+class RootLock:
+    """An exclusive, non-blocking flock on <root>/LOCK held for the daemon's lifetime."""
+
+    def __init__(self, root):
+        self.path = os.path.join(root, "LOCK")
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(self.fd)
+            raise verror.BadState.new(
+                f"root dir {root} is in use by another syncbased (lock {self.path} held)")
+        os.ftruncate(self.fd, 0)
+        os.write(self.fd, f"{os.getpid()}\n".encode())
+
+    def release(self):
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+        except OSError:
+            pass
+
+
+class Daemon:
+    """The running service: store thread, dispatcher, watch wake-ups."""
+
+    def __init__(self, service, reactor):
+        from syncbased.worker import StoreWorker
+        self.service = service
+        self.reactor = reactor
+        self.worker = StoreWorker(service.flush, service.rollback, reactor)
+        self._waiters = set()
+        service.commit_listeners.append(
+            lambda db_id: reactor.callFromThread(self._wake, db_id))
+
+    def _wake(self, db_id):
+        for w in list(self._waiters):
+            w.notify(db_id)
+
+    def log_waiter(self, db_id):
+        from syncbased.server import LogWaiter
+        return LogWaiter(self, db_id)
+
+    def stop(self):
+        self.worker.stop(final=self.service.close)
+
+
+def _service_perms(rt):
+    from syncbased import access
+    perms = rt.permissions().get("runtime")
+    if perms is None:
+        return None
+    return access.from_json(perms)
+
+
+async def run(reactor, argv):
+    import v23py
+    from v23py import security
+    from v23py.syncbase.util import parse_id, validate_id, InvalidNameError
+    from syncbased.server import Dispatcher
+    from syncbased.service import Service
+
+    flags = v23py.FlagSet("syncbased")
+    name = flags.string("name", "", "Name to mount at.")
+    root_dir = flags.string("root-dir", "", "Root dir for storage engines and other data.")
+    engine = flags.string("engine", "", "Storage engine to use: sqlite (default), "
+                          "leveldb (alias of sqlite) or memstore.")
+    skip_nh = flags.bool("skip-publish-in-nh", False,
+                         "Whether to skip publishing in the neighborhood.")
+    flags.bool("publish-nh", True, "Deprecated; see --skip-publish-in-nh.")
+    dev = flags.bool("dev", False, "Whether to run in development mode; required for RPCs "
+                     "such as Service.DevModeUpdateVClock.")
+    cpuprofile = flags.string("cpuprofile", "", "If specified, write the cpu profile to the "
+                              "given filename.")
+    initial_db = flags.string("initial-db", "", "If specified, create a database with the "
+                              "given id (blessing,name) on a brand-new root dir.")
+    ctx, shutdown = v23py.init(argv, flags=flags, reactor=reactor)
+    del skip_nh  # neighborhood publishing arrives with sync
+
+    profiler = None
+    if cpuprofile():
+        import cProfile
+        profiler = cProfile.Profile()
+        profiler.enable()
+
+    stop = v23py.wait_for_signal(ctx)
+    rt = v23py.get_runtime(ctx)
+    root = root_dir()
+    if not root:
+        root = tempfile.mkdtemp(prefix="syncbased-")
+        log(f"Created new root dir: {root}")
+    os.makedirs(root, exist_ok=True)
+    lock = RootLock(root)
+    idb = None
+    if initial_db():
+        try:
+            idb = parse_id(initial_db())
+            validate_id(idb)
+        except InvalidNameError as e:
+            raise verror.BadArg.new(f"bad --initial-db {initial_db()!r}: {e}") from None
+    principal = rt.principal
+    patterns = security.default_blessing_names(principal)
+    service = Service(root, engine() or "sqlite", perms=_service_perms(rt),
+                      default_patterns=patterns, initial_db=idb, dev=dev(), log=log)
+    daemon = Daemon(service, reactor)
+    try:
+        server = await v23py.with_new_dispatching_server(ctx, name(), Dispatcher(daemon))
+        if name():
+            log(f"Mounted at: {name()}")
+        eps = server.endpoints
+        if eps:
+            sys.stdout.write(f"ENDPOINT={eps[0].name()}\n")
+            sys.stdout.flush()
+        await stop
+        log("shutting down")
+        await shutdown()
+    finally:
+        daemon.stop()
+        lock.release()
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(cpuprofile())
+
+
+def main(argv=None):
+    from twisted.internet import defer, task
+    argv = sys.argv[1:] if argv is None else argv
+
+    def start(reactor):
+        d = defer.ensureDeferred(run(reactor, argv))
+
+        def failed(f):
+            log(f"error: {f.getErrorMessage()}")
+            os._exit(1)
+        d.addErrback(failed)
+        return d
+    task.react(start)
+
+
+if __name__ == "__main__":
+    main()
