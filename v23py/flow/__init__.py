@@ -61,6 +61,10 @@ Public API for the RPC layer (import from ``v23py.flow``)
                                # backpressure when streaming; ignoring it is fine).  Raises VError if
                                # the flow is closed.
     flow.close(data=b"")       # optional final data + CloseFlag; idempotent.  Returns a Deferred.
+                               # Go semantics: a close ends the flow in BOTH directions.  After the
+                               # peer closed, writes raise and pending output is dropped; after a
+                               # local close, late incoming data is dropped.  So an RPC client must
+                               # read the whole response before closing, and a server closes last.
     # receiving -- pick ONE style per flow:
     flow.set_receiver(on_data, on_close=None)
         # push: on_data(bytes) for every chunk (buffered chunks are delivered immediately);
@@ -71,14 +75,23 @@ Public API for the RPC layer (import from ``v23py.flow``)
     # Flow-control "release" credits are returned to the peer automatically when data is delivered
     # to on_data / read(), so a flow that is never read back-pressures the peer (never overflows it).
 
-    await mgr.stop()           # lame duck + TearDown on every conn, stop listeners
+    conn.when_ready()          # Deferred[ManagedConn] once the handshake is done (dial() already waits)
+    conn.close(error=None)     # TearDown (error text sent to the peer) and drop; returns conn.closed
+    conn.enter_lame_duck()     # EnterLameDuck; Deferred fires on the peer's AckLameDuck
+    conn.is_usable / conn.is_closed / conn.remote_lame_duck / conn.mtu / conn.rtt
+
+    await mgr.stop()           # stop listeners, TearDown on every conn
 
 Identity (what the flow layer needs from security)
 --------------------------------------------------
-``Identity(principal, blessings=None)`` adapts a ``v23py.security`` principal.  The flow layer only
-uses: ``identity.blessings`` (a ``security.WireBlessings`` value, VOM-encodable; the default blessings,
-or a nameless blessing for a pure client), ``identity.public_key_der``, ``identity.sign(message) ->
-security.Signature`` (purpose "S1") and ``verify(public_key_der, message, signature) -> bool``.
+``Identity(principal)`` (or ``Identity(signer=security_signer, blessings=None)`` without a full
+principal) adapts ``v23py.security``.  FlowManager also accepts a bare principal.  It provides
+``identity.sign(msg)`` (purpose "S1"), ``identity.public_key``, ``identity.nameless()``,
+``identity.default_blessings()`` (BlessingStore default, else nameless; presented by listeners and
+by dialers of a manager that listens -- a pure client presents a nameless blessing, as Go does) and
+``identity.blessings_for_peer(*server_names)`` (BlessingStore.for_peer, else nameless): the RPC
+client passes that as ``open_flow(blessings=...)``.  Remote blessings are ``security.Blessings``
+objects (validated by ``security.blessings_from_wire``); ``conn.remote_public_key`` is DER bytes.
 
 Errors: all failures are ``v23py.verror.VError`` with Go ids (flow message errors use
 ``v.io/v23/flow/message.InvalidMsg`` etc., conn errors ``v.io/x/ref/runtime/internal/flow/conn.*``).

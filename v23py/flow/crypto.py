@@ -15,6 +15,9 @@ from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey
 
 OVERHEAD = 16
+# The *_easy variants produce/consume exactly tag||ciphertext without the zero-padding copies.
+_seal = getattr(_nb, "crypto_secretbox_easy", None) or _nb.crypto_secretbox
+_open = getattr(_nb, "crypto_secretbox_open_easy", None) or _nb.crypto_secretbox_open
 _PACK_LE = struct.Struct("<Q").pack
 
 
@@ -50,7 +53,7 @@ class BoxCipher:
 
     def seal(self, plaintext) -> bytes:
         nonce = _PACK_LE(self._seal_counter) + self._seal_tail
-        out = _nb.crypto_secretbox(bytes(plaintext), nonce, self.key)
+        out = _seal(bytes(plaintext), nonce, self.key)
         self._seal_counter += 1
         return out
 
@@ -60,7 +63,7 @@ class BoxCipher:
             return None
         nonce = _PACK_LE(self._open_counter) + self._open_tail
         try:
-            out = _nb.crypto_secretbox_open(bytes(ciphertext), nonce, self.key)
+            out = _open(bytes(ciphertext), nonce, self.key)
         except CryptoError:
             return None
         self._open_counter += 1
