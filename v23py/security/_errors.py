@@ -28,6 +28,7 @@ PassphraseRequired = ErrorId("v.io/x/ref/lib/security.errPassphraseRequired", No
 VError = verror.VError
 BadArg = verror.BadArg
 NoExist = verror.NoExist
+Exist = verror.Exist
 NoAccess = verror.NoAccess
 Internal = verror.Internal
 
