@@ -460,7 +460,7 @@ class _Gen:
             args = "".join(f", {_ident(p)}" for p, t in e.params)
             self.emit("", f"def new_{name}({params}*, component: str = \"\", op: str = \"\") -> verror.VError:",
                       f'    """A new {e.id} error."""',
-                      f"    return Err{name}.new(_rt.format_message(Err{name}.default_msg, component, op{args})"
+                      f"    return Err{name}.new(_rt.format_message(Err{name}.default_msg, \"\", \"\"{args})"
                       f"{args}, component=component, op=op)", "")
 
     def gen_interfaces(self):
