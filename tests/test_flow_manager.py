@@ -154,3 +154,99 @@ class ManagerTest(unittest.TestCase):
         f = conn.open_flow()
         f.write(b"still alive")
         self.assertEqual((yield f.read()), b"STILL ALIVE")
+
+
+class PrincipalAndFaultTest(unittest.TestCase):
+    timeout = 20
+
+    @defer.inlineCallbacks
+    def test_principal_blessings_on_endpoint_and_conn(self):
+        sp = security.random_principal()
+        sp.blessing_store.set_default(sp.bless_self("alice"))
+        cp = security.random_principal()
+        cp.blessing_store.set_default(cp.bless_self("bob"))
+        server = FlowManager(sp)          # a bare principal is accepted
+        client = FlowManager(cp)
+        self.addCleanup(client.stop)
+        self.addCleanup(server.stop)
+        seen = []
+        server.set_flow_handler(lambda f: (seen.append(f), f.set_receiver(lambda d: None)))
+        port = yield server.listen("127.0.0.1:0")
+        self.assertEqual(port.endpoint.blessing_names, ("alice",))
+        self.assertIn("@s@alice@@", str(port.endpoint))
+
+        checked = []
+
+        def authorize(conn):
+            checked.append(conn.remote_blessings.names())
+        conn = yield client.dial(port.endpoint, authorize=authorize)
+        self.assertEqual(checked, [["alice"]])
+        self.assertEqual(conn.remote_blessings.names(), ["alice"])
+        f = conn.open_flow(blessings=cp.blessing_store.default())
+        yield f.write(b"hi")
+        while not seen:
+            yield deferLater(0.01)
+        # a pure client presents a nameless blessing at the conn level...
+        sconn = list(server.conns)[0]
+        self.assertEqual(sconn.remote_blessings.names(), [""])
+        self.assertEqual(sconn.remote_public_key, cp.public_key.der)
+        # ...and its real blessings per flow
+        self.assertEqual(seen[0].remote_blessings.names(), ["bob"])
+
+    @defer.inlineCallbacks
+    def test_authorizer_refusal_is_not_trusted(self):
+        from v23py import verror
+        server = FlowManager(ident())
+        client = FlowManager(ident())
+        self.addCleanup(client.stop)
+        self.addCleanup(server.stop)
+        port = yield server.listen("127.0.0.1:0")
+
+        def refuse(conn):
+            raise verror.NotTrusted.new("client does not trust server")
+        try:
+            yield client.dial(port.endpoint, authorize=refuse)
+        except verror.VError as e:
+            self.assertEqual(e.id, "v.io/v23/verror.NotTrusted")
+        else:
+            self.fail("dial succeeded")
+
+    @defer.inlineCallbacks
+    def test_raw_faults_against_listener(self):
+        import socket
+        from twisted.internet import threads
+        from v23py.flow import message as fm
+        server = FlowManager(ident())
+        self.addCleanup(server.stop)
+        port = yield server.listen("127.0.0.1:0")
+        addr = ("127.0.0.1", port.port.getHost().port)
+
+        def raw(payload):
+            s = socket.create_connection(addr, timeout=10)
+            try:
+                s.sendall(payload)
+                got = b""
+                while True:
+                    c = s.recv(65536)
+                    if not c:
+                        return got
+                    got += c
+            finally:
+                s.close()
+        # oversized frame header (16 MiB announced): dropped at once, nothing allocated
+        yield threads.deferToThread(raw, b"\x00\x00\x00")
+        # wrong version: we still send our Setup first, then drop the conn
+        got = yield threads.deferToThread(raw, fm.frame(fm.Setup(20, 21, b"\x01" * 32).encode()))
+        r = fm.FrameReader()
+        r.feed(got)
+        s = fm.decode(r.next_frame())
+        self.assertEqual((s.min_version, s.max_version), (10, 14))
+        self.assertTrue(s.local_endpoint.endswith("@@"))
+        # a non-Setup first message
+        yield threads.deferToThread(raw, fm.frame(fm.HealthCheckRequest().encode()))
+        self.assertEqual(server.conns, set())
+
+
+def deferLater(t):
+    from twisted.internet import task
+    return task.deferLater(reactor, t, lambda: None)
