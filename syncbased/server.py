@@ -76,6 +76,8 @@ def value_out(data: bytes):
 
 
 def schema_in(md):
+    if isinstance(md, vdl.Typed):
+        md = md.value
     if md is None:
         return None
     rules = []
