@@ -173,6 +173,32 @@ class GoMountTableFlowTest(unittest.TestCase):
         # every borrowed token came back, except those the still-open type flow holds
         self.assertEqual(conn._conn.shared + tflow._state.borrowed, conn._conn.max_shared)
 
+    @defer.inlineCallbacks
+    def test_large_request_respects_go_flow_control(self):
+        # 3 MiB of argument bytes: 3x Go's per-flow buffer.  Go reads (and discards) the declared
+        # args before answering, releasing tokens as it reads; we must never overrun it.
+        conn = yield self.mgr.dial(self.name, timeout=20)
+        te = vom.TypeEncoder()
+        enc = vom.Encoder(type_encoder=te)
+        req = vdl.class_for(RequestType)(Suffix="big", Method="ResolveStep", NumPosArgs=1, EndStreamArgs=True)
+        body = enc.encode(req, RequestType) + enc.encode("x" * (3 << 20))
+        tflow = conn.open_flow(side_channel=True)
+        tstream = _Stream(tflow)
+        tflow.write(b"t" + te.take_bytes())
+        dflow = conn.open_flow()
+        dstream = _Stream(dflow)
+        yield dflow.write(b"d" + body)
+        data = yield dstream.wait()
+        self.assertIs(dstream.eof, True)
+        td = vom.TypeDecoder()
+        td.feed(bytes(tstream.data))
+        dec = vom.Decoder(type_decoder=td)
+        dec.feed(data)
+        resp = dec.decode()
+        self.assertIsNotNone(resp.Error)   # wrong arg count, reported after reading the args
+        self.assertFalse(conn.is_closed)
+        self.assertEqual(conn._conn.shared + tflow._state.borrowed, conn._conn.max_shared)
+
     def _raw(self, payload):
         host, port = self.name.split("@")[3].rsplit(":", 1)
         s = socket.create_connection((host, int(port)), timeout=10)
