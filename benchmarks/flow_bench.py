@@ -66,5 +66,81 @@ def main():
     print("%-40s %10.1f MB/s" % ("conn pair stream (encrypt+frame+decrypt)", total / dt / 1e6))
 
 
+
+
+def twisted_bench():
+    """Loopback TCP: connection setup time and 1-byte / 1 KB flow echo round trips."""
+    from twisted.internet import defer, reactor
+    from v23py import security
+    from v23py.flow import FlowManager, Identity
+
+    @defer.inlineCallbacks
+    def run():
+        server = FlowManager(Identity(signer=security.new_ecdsa_signer()))
+
+        def handler(flow):
+            flow.set_receiver(lambda d: flow.write(d))
+        server.set_flow_handler(handler)
+        port = yield server.listen("127.0.0.1:0")
+        setups = []
+        for _ in range(30):
+            client = FlowManager(Identity(signer=security.new_ecdsa_signer()))
+            t = time.perf_counter()
+            yield client.dial(port.endpoint)
+            setups.append(time.perf_counter() - t)
+            yield client.stop()
+        setups.sort()
+        print("%-40s %10.2f ms (p90 %.2f)" % ("conn setup (dial+handshake)", setups[len(setups) // 2] * 1e3,
+                                             setups[int(len(setups) * 0.9)] * 1e3))
+        client = FlowManager(Identity(signer=security.new_ecdsa_signer()))
+        conn = yield client.dial(port.endpoint)
+        for size in (1, 1024):
+            f = conn.open_flow()
+            payload = b"x" * size
+            lat = []
+            for i in range(2000):
+                t = time.perf_counter()
+                f.write(payload)
+                got = 0
+                while got < size:
+                    got += len((yield f.read()))
+                lat.append(time.perf_counter() - t)
+            lat.sort()
+            print("%-40s %10.1f us (p99 %.1f)" % ("flow echo %d B median" % size, lat[len(lat) // 2] * 1e6,
+                                                 lat[int(len(lat) * 0.99)] * 1e6))
+            f.close()
+        # streaming: one flow, 64 MiB client -> server (server discards)
+        sink = FlowManager(Identity(signer=security.new_ecdsa_signer()))
+        total = [0]
+        done = defer.Deferred()
+        n = 64 << 20
+
+        def sink_handler(flow):
+            def on_data(d):
+                total[0] += len(d)
+                if total[0] >= n and not done.called:
+                    done.callback(None)
+            flow.set_receiver(on_data)
+        sink.set_flow_handler(sink_handler)
+        sport = yield sink.listen("127.0.0.1:0")
+        c2 = yield client.dial(sport.endpoint)
+        f = c2.open_flow()
+        chunk = os.urandom(1 << 20)
+        t = time.perf_counter()
+        for _ in range(n >> 20):
+            yield f.write(chunk)
+        yield done
+        dt = time.perf_counter() - t
+        print("%-40s %10.1f MB/s" % ("flow streaming over loopback", n / dt / 1e6))
+        yield client.stop()
+        yield sink.stop()
+        yield server.stop()
+        reactor.stop()
+
+    reactor.callWhenRunning(run)
+    reactor.run()
+
+
 if __name__ == "__main__":
     main()
+    twisted_bench()
