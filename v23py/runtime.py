@@ -213,6 +213,14 @@ def add_runtime_flags(fs):
     return fs
 
 
+def _accepts_read_only(fn):
+    import inspect
+    try:
+        return "read_only" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def _default_blessing_name():
     fruit = random.Random(int(time.time())).choice(
         ["apple", "banana", "cherry", "dragonfruit", "elderberry", "fig", "grape", "honeydew"])
@@ -274,7 +282,9 @@ class Runtime:
         creds = self.credentials
         if creds:
             try:
-                return security.load_principal(creds)
+                return security.load_principal(creds, read_only=True) \
+                    if _accepts_read_only(security.load_principal) \
+                    else security.load_principal(creds)
             except verror.VError as e:
                 raise verror.VError(e.id, e.retry_code,
                                     "failed to initialize credentials, perhaps you need to "
@@ -292,7 +302,11 @@ class Runtime:
 
     # -- client ------------------------------------------------------------------
     def _new_flow_manager(self, listening=False):
-        from v23py.flow import FlowManager, Identity
+        try:
+            from v23py.flow import FlowManager, Identity
+        except ImportError:
+            from v23py.flow.manager import FlowManager
+            from v23py.flow.auth import Identity
         from v23py import security
         if listening:
             ident = Identity(self.principal)

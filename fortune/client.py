@@ -1,0 +1,50 @@
+"""fortune-client: calls Get (prints the fortune) or, with --add, Add on --server."""
+import sys
+
+
+async def run(reactor, argv):
+    import v23py
+    from v23py import verror
+    from fortune.ifc import FortuneClient
+    flags = v23py.FlagSet("fortune-client")
+    server = flags.string("server", "", "Name of the server to connect to")
+    add = flags.string("add", "", "A new fortune to add to the server's set")
+    ctx, shutdown = v23py.init(argv, flags=flags)
+    if not server():
+        sys.stderr.write("--server must be specified\n")
+        return 1
+    ctx, cancel = ctx.with_timeout(60.0)
+    stub = FortuneClient(server())
+    code = 0
+    try:
+        if not add():
+            print(await stub.Get(ctx), flush=True)
+        else:
+            await stub.Add(ctx, add())
+    except verror.VError as e:
+        what = "getting" if not add() else "adding"
+        sys.stderr.write(f"error {what} fortune: {e}\n")
+        code = 1
+    finally:
+        cancel()
+        await shutdown()
+    return code
+
+
+def main(argv=None):
+    from twisted.internet import defer, task
+    argv = sys.argv[1:] if argv is None else argv
+    result = []
+
+    def go(reactor):
+        return defer.ensureDeferred(run(reactor, argv)).addCallback(result.append)
+    try:
+        task.react(go)
+    except SystemExit as e:
+        if e.code not in (0, None):
+            raise
+    sys.exit(result[0] if result else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""fortune-server: the tutorial's Fortune server.
+
+Flags: --service-name (mount name, default none), --endpoint-file-name (write
+"/<endpoint>" and a newline there), plus the v23 runtime flags.  Prints
+"Wrote endpoint name to <file>." (when asked) and "Listening at: <endpoint>",
+then serves until SIGINT or SIGTERM.
+"""
+import sys
+
+
+def save_endpoint(path, ep):
+    if not path:
+        return
+    with open(path, "w") as f:
+        f.write("/" + str(ep) + "\n")
+    print(f"Wrote endpoint name to {path}.", flush=True)
+
+
+async def run(reactor, argv):
+    import v23py
+    from v23py import security
+    from fortune import service
+    from fortune.ifc import FortuneServer
+    flags = v23py.FlagSet("fortune-server")
+    service_name = flags.string("service-name", "", "Name for service in default mount table.")
+    endpoint_file = flags.string("endpoint-file-name", "", "Write endpoint address to given file.")
+    sb_name = flags.string("sb-name", "", "Name of Syncbase service")
+    ctx, shutdown = v23py.init(argv, flags=flags)
+    stop = v23py.wait_for_signal(ctx)
+    if sb_name():   # the localPersist tutorial: fortunes live in Syncbase
+        from fortune import sbstore
+        impl = await sbstore.make(ctx, sb_name())
+    else:
+        impl = service.make()
+    server = await v23py.with_new_server(ctx, service_name(), FortuneServer(impl),
+                                         security.default_authorizer())
+    ep = server.endpoints[0]
+    save_endpoint(endpoint_file(), ep)
+    print(f"Listening at: {ep}", flush=True)
+    await stop
+    await shutdown()
+
+
+def main(argv=None):
+    from twisted.internet import defer, task
+    argv = sys.argv[1:] if argv is None else argv
+    task.react(lambda reactor: defer.ensureDeferred(run(reactor, argv)))
+
+
+if __name__ == "__main__":
+    main()
