@@ -468,15 +468,28 @@ class _Gen:
         if not pkg.interfaces:
             return
         self.emit("", "# -- interfaces " + "-" * 55, "")
-        for name, iface in pkg.interfaces.items():
-            self.gen_interface(iface)
+        # Descriptions first, embedded interfaces before their embedders.
+        done = set()
+
+        def desc(iface):
+            if iface.name in done:
+                return
+            done.add(iface.name)
+            for e in iface.embeds:
+                if e.package is pkg:
+                    desc(e)
+            self.gen_desc(iface)
+        for iface in pkg.interfaces.values():
+            desc(iface)
+        for iface in pkg.interfaces.values():
+            self.gen_stubs(iface)
 
     def desc_ref(self, iface: C.Interface) -> str:
         if iface.package is self.pkg:
             return f"{iface.name}Desc"
         return f"{self.alias(iface.package.path)}.{iface.name}Desc"
 
-    def gen_interface(self, iface: C.Interface):
+    def gen_desc(self, iface: C.Interface):
         n = iface.name
         self.emit("", f"{n}Desc = _rt.InterfaceDesc(",
                   f"    name={n!r},", f"    pkg_path={self.pkg.path!r},",
@@ -509,6 +522,9 @@ class _Gen:
                 self.emit("        ),")
             self.emit("    ),")
         self.emit(")", "")
+
+    def gen_stubs(self, iface: C.Interface):
+        n = iface.name
         all_methods = iface.all_methods()
         # client stub
         self.emit("", f"class {n}ClientStub(_rt.ClientStub):")

@@ -1,0 +1,1 @@
+"""v.io/v23/services/... VDL packages."""
