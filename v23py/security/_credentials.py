@@ -241,7 +241,7 @@ class PersistentBlessingRoots(BlessingRoots):
         self._public_key = public_key
         self._signer = signer
         self._lockctx = None
-        with file_lock(self._files.lock, exclusive=False):
+        with _shared_lock_if_possible(self._files.lock):
             self._load()
 
     def _load(self):
@@ -252,7 +252,7 @@ class PersistentBlessingRoots(BlessingRoots):
         self._state = new
 
     def reload(self):
-        with self._lock, file_lock(self._files.lock, exclusive=False):
+        with self._lock, _shared_lock_if_possible(self._files.lock):
             self._load()
 
     def _begin_write(self):
@@ -285,7 +285,7 @@ class PersistentBlessingStore(BlessingStore):
         super().__init__(public_key)
         self._files = _SignedFiles(dirpath, STORE_DATA, STORE_SIG, STORE_LOCK)
         self._signer = signer
-        with file_lock(self._files.lock, exclusive=False):
+        with _shared_lock_if_possible(self._files.lock):
             self._load()
 
     def _load(self):
@@ -314,7 +314,7 @@ class PersistentBlessingStore(BlessingStore):
         self._discharges = discharges
 
     def reload(self):
-        with self._lock, file_lock(self._files.lock, exclusive=False):
+        with self._lock, _shared_lock_if_possible(self._files.lock):
             self._load()
 
     def _state_value(self):
@@ -396,6 +396,20 @@ def _check_dir(dirpath):
         raise _err("%s is not a directory" % dirpath)
 
 
+@contextlib.contextmanager
+def _shared_lock_if_possible(path):
+    try:
+        ctx = file_lock(path, exclusive=False)
+        ctx.__enter__()
+    except _errors.VError:
+        yield  # e.g. a read-only directory without lock files: read unlocked
+        return
+    try:
+        yield
+    finally:
+        ctx.__exit__(None, None, None)
+
+
 def load_principal(dirpath, passphrase=None, read_only=False):
     """Load a persistent principal (Go's LoadPersistentPrincipal).
 
@@ -407,7 +421,7 @@ def load_principal(dirpath, passphrase=None, read_only=False):
         passphrase = passphrase.encode()
     _check_dir(dirpath)
     lock = file_lock(os.path.join(dirpath, DIR_LOCK), exclusive=True) if not read_only \
-        else contextlib.nullcontext()
+        else _shared_lock_if_possible(os.path.join(dirpath, DIR_LOCK))
     with lock:
         try:
             signer = load_signer(dirpath, passphrase)
