@@ -1,0 +1,218 @@
+"""Interop with Go's `principal` (v0.2.0): credentials directories and blessings
+made by either side are read, validated and rejected the same way by the other."""
+import base64
+import datetime
+import os
+import subprocess
+import sys
+
+from twisted.trial import unittest
+
+from tests._support import go_binary
+from v23py import security as sec
+from v23py import vom
+from v23py.security import _certificate
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _run(cmd, args, stdin=b"", env=None):
+    full_env = dict(os.environ)
+    full_env.pop("V23_CREDENTIALS", None)
+    full_env["PYTHONPATH"] = ROOT + os.pathsep + full_env.get("PYTHONPATH", "")
+    full_env.update(env or {})
+    p = subprocess.run(cmd + list(args), input=stdin, capture_output=True, timeout=60,
+                       env=full_env)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+class Tools:
+    def go(self, *args, stdin=b"", env=None):
+        return _run([self.gobin], args, stdin, env)
+
+    def py(self, *args, stdin=b"", env=None):
+        return _run([sys.executable, "-m", "v23py.cmd.principal"], args, stdin, env)
+
+    def ok(self, result):
+        code, out, err = result
+        self.assertEqual(code, 0, "exit %d: %s" % (code, err))
+        return out
+
+
+class PrincipalInteropTests(Tools, unittest.TestCase):
+    def setUp(self):
+        self.gobin = go_binary("principal")
+        self.dir = self.mktemp()
+        os.makedirs(self.dir)
+        _certificate.signature_cache.clear()
+
+    def p(self, name):
+        return os.path.join(self.dir, name)
+
+    def test_go_reads_our_directory(self):
+        for kt in ("ecdsa256", "ed25519"):
+            d = self.p("py-" + kt)
+            self.ok(self.py("create", "--with-passphrase=false", "--key-type=" + kt, d, "alice"))
+            ours = self.ok(self.py("--v23.credentials", d, "dump"))
+            theirs = self.ok(self.go("--v23.credentials=" + d, "dump"))
+            self.assertEqual(ours, theirs)
+            self.assertIn("Default Blessings : alice\n", theirs)
+            self.assertEqual(self.ok(self.go("get", "publickey", "--pretty",
+                                             "--v23.credentials", d)),
+                             self.ok(self.py("get", "publickey", "--pretty",
+                                             "--v23.credentials", d)))
+            self.assertEqual(self.ok(self.go("get", "default", "-names", "--v23.credentials", d)),
+                             "alice\n")
+            # Go can use our key to sign (blessself writes nothing; bless signs certificates)
+            b = self.ok(self.go("--v23.credentials", d, "blessself", "alice2"))
+            self.assertIn("alice2", self.ok(self.py("dumpblessings", "-", stdin=b.encode())))
+
+    def test_we_read_go_directory(self):
+        for kt in ("ecdsa256", "ed25519", "ecdsa384"):
+            d = self.p("go-" + kt)
+            self.ok(self.go("create", "--with-passphrase=false", "--key-type=" + kt, d, "bob"))
+            self.assertEqual(self.ok(self.py("--v23.credentials", d, "dump")),
+                             self.ok(self.go("--v23.credentials", d, "dump")))
+            p = sec.load_principal(d)
+            self.assertEqual(sec.default_blessing_names(p), ["bob"])
+            self.assertEqual(str(p.public_key),
+                             self.ok(self.go("get", "publickey", "--pretty",
+                                             "--v23.credentials", d)).strip())
+            # we write into Go's directory; Go still reads it
+            carol = sec.random_principal()
+            p.roots.add(carol.public_key, "carol")
+            p.blessing_store.set(p.blessing_store.default(), "carol")
+            dump = self.ok(self.go("--v23.credentials", d, "dump"))
+            self.assertIn("[carol]", dump)
+            self.assertIn("carol                            bob", dump)
+
+    def test_passphrases_both_ways(self):
+        gd, pd = self.p("go-enc"), self.p("py-enc")
+        self.ok(self.go("create", gd, "gouser", stdin=b"sesame\n"))
+        with open(os.path.join(gd, "privatekey.pem")) as f:
+            self.assertIn("ENCRYPTED PRIVATE KEY", f.read())
+        self.assertRaises(Exception, sec.load_principal, gd)
+        self.assertRaises(Exception, sec.load_principal, gd, b"wrong")
+        self.assertEqual(str(sec.load_principal(gd, b"sesame").blessing_store.default()),
+                         "gouser")
+        self.ok(self.py("create", pd, "pyuser", stdin=b"sesame\n"))
+        with open(os.path.join(pd, "privatekey.pem")) as f:
+            self.assertIn("ENCRYPTED PRIVATE KEY", f.read())
+        # Go needs the passphrase to sign with our encrypted key
+        out = self.ok(self.go("--v23.credentials", pd, "blessself", "x", stdin=b"sesame\n"))
+        self.assertEqual(str(sec.decode_blessings(out)), "x")
+        code, _, _ = self.go("--v23.credentials", pd, "blessself", "x", stdin=b"bad\n")
+        self.assertNotEqual(code, 0)
+        code, _, err = self.py("--v23.credentials", pd, "blessself", "x", stdin=b"bad\n")
+        self.assertEqual(code, 1)
+        self.assertIn("passphrase", err)
+
+    def test_go_blessings_accepted_by_us(self):
+        alice, bob = self.p("alice"), self.p("bob")
+        self.ok(self.go("create", "--with-passphrase=false", alice, "alice"))
+        self.ok(self.py("create", "--with-passphrase=false", bob, "bob"))
+        b64 = self.ok(self.go("--v23.credentials", alice, "bless", "--for=1h", bob, "friend"))
+        b = sec.decode_blessings(b64)
+        self.assertEqual(str(b), "alice:friend")
+        self.assertEqual(self.ok(self.py("dumpblessings", "-", stdin=b64.encode())),
+                         self.ok(self.go("dumpblessings", "-", stdin=b64.encode())))
+        # caveats: expiry about an hour from now
+        self.assertTrue(datetime.timedelta(minutes=55) <
+                        b.expiry() - datetime.datetime.now(datetime.timezone.utc) <
+                        datetime.timedelta(minutes=65))
+        self.ok(self.py("--v23.credentials", bob, "set", "forpeer", "-", "alice",
+                        stdin=b64.encode()))
+        p = sec.load_principal(bob)
+        self.assertEqual(str(p.blessing_store.for_peer("alice:server")), "bob,alice:friend")
+        # a server that recognizes alice accepts the name; one that does not, rejects it
+        server = sec.random_principal()
+        call = sec.Call(local_principal=server, remote_blessings=b, method="M")
+        self.assertEqual(sec.remote_blessing_names(call)[0], [])
+        server.add_to_roots(b)
+        self.assertEqual(sec.remote_blessing_names(call)[0], ["alice:friend"])
+        self.assertEqual(self.ok(self.py("get", "forpeer", "-caveats=alice:friend",
+                                         "--v23.credentials", bob, "alice")),
+                         self.ok(self.go("get", "forpeer", "-caveats=alice:friend",
+                                         "--v23.credentials", bob, "alice")))
+
+    def test_our_blessings_accepted_by_go(self):
+        alice, bob = self.p("alice"), self.p("bob")
+        self.ok(self.py("create", "--with-passphrase=false", alice, "alice"))
+        self.ok(self.go("create", "--with-passphrase=false", "--key-type=ed25519", bob, "bob"))
+        b64 = self.ok(self.py("--v23.credentials", alice, "bless", "--for=2h", bob, "friend"))
+        self.assertEqual(self.ok(self.go("dumpblessings", "-", stdin=b64.encode())),
+                         self.ok(self.py("dumpblessings", "-", stdin=b64.encode())))
+        self.ok(self.go("--v23.credentials", bob, "set", "default", "-", stdin=b64.encode()))
+        self.assertEqual(self.ok(self.go("--v23.credentials", bob, "dump", "-s")),
+                         "alice:friend\n")
+        roots = self.ok(self.go("--v23.credentials", bob, "get", "recognizedroots"))
+        self.assertIn("[alice]", roots)
+        # the tutorial pipeline, mixing tools
+        out = self.ok(self.go("--v23.credentials", bob, "get", "default", "-caveats",
+                              "alice:friend"))
+        self.assertTrue(out.startswith("Expires at "))
+        u = self.ok(self.go("union", b64.strip(),
+                            self.ok(self.go("--v23.credentials", bob, "blessself", "b2")).strip()))
+        self.assertEqual(str(sec.decode_blessings(u)), "b2,alice:friend")
+        self.assertEqual(self.ok(self.py("union", b64.strip(), u.strip())),
+                         self.ok(self.go("union", b64.strip(), u.strip())))
+
+    def test_rejections_on_both_sides(self):
+        alice, bob = self.p("alice"), self.p("bob")
+        self.ok(self.go("create", "--with-passphrase=false", alice, "alice"))
+        self.ok(self.go("create", "--with-passphrase=false", bob, "bob"))
+        good = self.ok(self.go("--v23.credentials", alice, "bless", "--for=1h", bob, "friend"))
+        wire = vom.decode(base64.urlsafe_b64decode(good.strip()), sec.WireBlessingsType)
+        chain = wire.CertificateChains[0]
+        chain[1] = chain[1].replace(Extension="fiend")
+        bad = base64.urlsafe_b64encode(vom.encode(wire, sec.WireBlessingsType)).decode()
+        code, _, err = self.go("dumpblessings", "-", stdin=bad.encode())
+        self.assertNotEqual(code, 0)
+        self.assertIn("invalid Signature", err)
+        code, _, err = self.py("dumpblessings", "-", stdin=bad.encode())
+        self.assertEqual(code, 1)
+        self.assertIn("invalid Signature", err)
+        self.assertEqual(len(err.strip().splitlines()), 1)
+        code, _, _ = self.go("--v23.credentials", bob, "set", "default", "-", stdin=bad.encode())
+        self.assertNotEqual(code, 0)
+        # expired: ours drops the name for a call; Go's dump flags it
+        exp = self.ok(self.py("--v23.credentials", alice, "bless", "--for=-1h", bob, "old"))
+        b = sec.decode_blessings(exp)
+        server = sec.random_principal()
+        server.add_to_roots(b)
+        names, rejected = sec.remote_blessing_names(sec.Call(local_principal=server,
+                                                             remote_blessings=b))
+        self.assertEqual((names, rejected[0].Err.id), ([], "v.io/v23/security.CaveatValidation"))
+        self.ok(self.go("--v23.credentials", bob, "set", "default", "-", stdin=exp.encode()))
+        self.assertEqual(self.ok(self.go("--v23.credentials", bob, "dump", "-s")),
+                         "alice:old [EXPIRED]\n")
+        self.assertEqual(self.ok(self.py("--v23.credentials", bob, "dump", "-s")),
+                         "alice:old [EXPIRED]\n")
+        # wrong root: blessings whose root nobody recognized give no names
+        p = sec.load_principal(bob)
+        other = sec.random_principal()
+        other.roots.add(p.public_key, "alice")  # a key that is not alice's
+        names, rejected = sec.remote_blessing_names(sec.Call(local_principal=other,
+                                                             remote_blessings=sec.decode_blessings(good)))
+        self.assertEqual((names, rejected[0].Err.id), ([], "v.io/v23/security.UnrecognizedRoot"))
+        # blessings for another key are refused by both stores
+        mine = self.ok(self.go("--v23.credentials", alice, "blessself", "x"))
+        code, _, _ = self.go("--v23.credentials", bob, "set", "default", "-", stdin=mine.encode())
+        self.assertNotEqual(code, 0)
+        code, _, err = self.py("--v23.credentials", bob, "set", "default", "-",
+                               stdin=mine.encode())
+        self.assertEqual(code, 1)
+        self.assertIn("public key does not match", err)
+
+    def test_recognize_and_fork(self):
+        a, b = self.p("a"), self.p("b")
+        self.ok(self.py("create", "--with-passphrase=false", a, "idp"))
+        self.ok(self.go("create", "--with-passphrase=false", b, "bob"))
+        key = self.ok(self.go("--v23.credentials", b, "get", "publickey")).strip()
+        self.ok(self.py("--v23.credentials", a, "recognize", "bob", key))
+        self.assertEqual(self.ok(self.py("--v23.credentials", a, "get", "recognizedroots")),
+                         self.ok(self.go("--v23.credentials", a, "get", "recognizedroots")))
+        f = self.p("forked")
+        self.ok(self.py("--v23.credentials", a, "fork", "--for=1h", "--with-passphrase=false",
+                        f, "child"))
+        self.assertEqual(self.ok(self.go("--v23.credentials", f, "dump", "-s")), "idp:child\n")
