@@ -422,3 +422,29 @@ class GeneratedCodeTest(unittest.TestCase):
         b = codegen.generate(pkg, lambda p: None)
         self.assertEqual(a, b)
         compile(a, "fortune_gen", "exec")
+
+
+class BuildExprsTest(unittest.TestCase):
+    """checker.build_exprs: VDL expressions as typed values (vrpc arguments)."""
+
+    def test_args(self):
+        from v23py.vdl.compiler.checker import build_exprs
+        import v23py.vdlstd.naming as naming
+        vals = build_exprs('"More cowbell.", 7, {1, 2}, 2.5, "v.io/v23/naming".MT | 1',
+                           [vdl.StringType, vdl.Uint32Type, vdl.list_of(vdl.Int8Type),
+                            vdl.AnyType, naming.MountFlag._vdl_type])
+        self.assertEqual(vals[:3], ["More cowbell.", 7, [1, 2]])
+        self.assertEqual(vdl.type_of(vals[3]), vdl.Float64Type)
+        self.assertEqual((type(vals[4]), vals[4]), (naming.MountFlag, 3))
+        self.assertEqual(build_exprs("", []), [])
+
+    def test_errors(self):
+        from v23py.vdl.compiler.checker import build_exprs
+        with self.assertRaises(VDLError) as cm:
+            build_exprs("1, 2", [vdl.Int32Type])
+        self.assertIn("got 2 arguments, want 1", str(cm.exception))
+        with self.assertRaises(VDLError) as cm:
+            build_exprs("300", [vdl.ByteType])
+        self.assertIn("overflows byte", str(cm.exception))
+        with self.assertRaises(VDLError):
+            build_exprs('"x" +', [vdl.StringType])

@@ -1144,3 +1144,29 @@ def _carry(t, v):
     if getattr(type(v), "_vdl_type", None) == t:
         return v
     return vdl.value(t, v)
+
+
+def build_exprs(src: str, in_types, env: "Env | None" = None) -> list:
+    """Evaluate comma-separated VDL expressions (e.g. vrpc arguments) as values
+    of ``in_types``, in order.  Untyped constants take the target type; ``any``
+    targets keep the expression's own type (untyped: bool, int64, float64,
+    string).  Names of other packages are written ``"pkg/path".Name`` and are
+    found through VDLPATH and the standard packages.  Raises VDLError.
+    """
+    from .parser import parse_exprs
+    in_types = list(in_types)
+    exprs = parse_exprs(src) if src.strip() else []
+    if len(exprs) != len(in_types):
+        raise VDLError(f"got {len(exprs)} arguments, want {len(in_types)}")
+    if env is None:
+        from .build import Builder
+        env = Builder().env
+    f = A.File("exprs", "exprs", package="exprs")
+    pkg = Package("", "exprs", [f])
+    ck = _PackageChecker(env, pkg)
+    ck.imports[id(f)] = {}
+    out = []
+    for e, t in zip(exprs, in_types):
+        c = ck.eval(e, f, t)
+        out.append(ck.convert(c, t, e.pos).value)
+    return out
