@@ -71,7 +71,7 @@ def parse_duration(text):
     if s in ("0", "+0", "-0"):
         return 0.0
     sign = 1
-    if s[:1] in "+-":
+    if s and s[0] in "+-":
         sign = -1 if s[0] == "-" else 1
         s = s[1:]
     if not s:
@@ -388,13 +388,15 @@ def _parse_vdl_param(text, ptype):
         if not (t.startswith("{") and t.endswith("}")):
             raise CommandError("can't build param data %s: want a list like {\"a\", \"b\"}"
                                % text)
-        items = []
-        for part in re.findall(r'"((?:[^"\\]|\\.)*)"|(\S[^,]*)', t[1:-1]):
-            if part[1].strip():
-                raise CommandError("can't build param data %s: only string lists are "
-                                   "supported" % text)
-            items.append(json.loads('"%s"' % part[0]))
-        return items
+        inner = t[1:-1]
+        item = r'"(?:[^"\\]|\\.)*"'
+        if not re.fullmatch(r"\s*(?:%s\s*(?:,\s*%s\s*)*,?)?\s*" % (item, item), inner):
+            raise CommandError("can't build param data %s: only lists of strings are "
+                               "supported" % text)
+        try:
+            return [json.loads(x) for x in re.findall(item, inner)]
+        except ValueError:
+            raise CommandError("can't build param data %s: bad string literal" % text)
     if ptype.kind == vdl.Kind.STRUCT and ptype.name == "time.Time":
         m = re.match(r"^(?:time\.Time)?\{\s*Seconds\s*:\s*(-?\d+)\s*(?:,\s*Nanos\s*:\s*(\d+)\s*)?,?\s*\}$", t)
         if not m:
