@@ -373,22 +373,32 @@ class Runtime:
     def new_dispatching_server(self, ctx, name, dispatcher, **kw):
         return defer.ensureDeferred(self._start_server(ctx, name, dispatcher, False, **kw))
 
-    async def shutdown(self):
+    async def shutdown(self, timeout=1.0):
+        """Stop servers and connections; each step is bounded by ``timeout`` seconds."""
         for cb in reversed(self.shutdown_callbacks):
-            try:
-                await defer.maybeDeferred(cb)
-            except Exception:
-                pass
+            await _bounded(defer.maybeDeferred(cb), timeout)
         for s in self.servers:
-            await s.stop()
+            await _bounded(defer.ensureDeferred(s.stop()), timeout)
         self.servers = []
         if self._client_manager is not None:
-            try:
-                await self._client_manager.stop()
-            except Exception:
-                pass
+            await _bounded(defer.maybeDeferred(self._client_manager.stop), timeout)
             self._client_manager = None
             self._client = None
+
+
+async def _bounded(d, timeout):
+    """Wait for d, at most timeout seconds; errors are swallowed (shutdown is best effort)."""
+    from twisted.internet import reactor
+    done = defer.Deferred()
+
+    def fire(_=None):
+        if not done.called:
+            done.callback(None)
+    d.addBoth(lambda r: (fire(), None)[1])
+    timer = reactor.callLater(timeout, fire)
+    await done
+    if timer.active():
+        timer.cancel()
 
 
 def init(argv=None, flags=None, principal=None, reactor=None, exit_on_error=True):

@@ -1,0 +1,336 @@
+"""vrpc: sends and receives Vanadium remote procedure calls (Go's vrpc, same outputs).
+
+    vrpc [flags] signature [-insecure] [-show-reserved] <server> [method]
+    vrpc [flags] call <server> <method> [args...]      (args are VDL expressions)
+    vrpc [flags] identify [-insecure] <server>
+Global flags: -s (shallow resolve), -json, -timeout=1m, and the v23 runtime flags.
+Errors print ``ERROR: ...`` on stderr (exit 1; usage errors exit 2).
+"""
+import io
+import sys
+
+USAGE = """Command vrpc sends and receives Vanadium remote procedure calls.  It is used as
+a generic client to interact with any Vanadium server.
+
+Usage:
+   vrpc [flags] <command>
+
+The vrpc commands are:
+   signature   Describe the interfaces of a Vanadium server
+   call        Call a method of a Vanadium server
+   identify    Reveal blessings presented by a Vanadium server
+"""
+
+
+class UsageError(Exception):
+    pass
+
+
+def _global_flags(fs):
+    fs.bool("s", False, "if true, perform a shallow resolve")
+    fs.bool("json", False, "if true, output a JSON representation of the response")
+    fs.duration("timeout", 60.0, "time to wait for response to succeed before failing with a "
+                "timeout error")
+    return fs
+
+
+def _parse(argv):
+    from v23py import runtime
+    top = runtime.add_runtime_flags(_global_flags(runtime.FlagSet("vrpc")))
+    rest = top.parse(argv)
+    if not rest:
+        raise UsageError("no command specified")
+    cmd, rest = rest[0], rest[1:]
+    if cmd not in ("signature", "call", "identify", "help"):
+        raise UsageError(f"unknown command {cmd!r}")
+    if cmd == "help":
+        return top, cmd, rest
+    # the sub-command accepts the global flags as well as its own
+    if cmd in ("signature", "identify"):
+        top.bool("insecure", False, "If true, skip server authentication.")
+    if cmd == "signature":
+        top.bool("show-reserved", False, "if true, also show the signatures of reserved methods")
+    args = top.parse(rest)
+    return top, cmd, args
+
+
+def _opts(flags):
+    from v23py.rpc import options
+    opts = ()
+    if flags.flags.get("insecure") is not None and flags.get("insecure"):
+        opts += options.insecure()
+    if flags.get("s"):
+        opts += (options.NoResolve(),)
+    return opts
+
+
+async def _shallow(ctx, client, server, opts):
+    from v23py.rpc import options
+    from v23py import naming
+    if naming.rooted(server):
+        return opts
+    servers, name = await client.resolve(ctx, server, opts + (options.NoResolve(),))
+    return opts + (options.Preresolved(servers, name),)
+
+
+async def run_signature(ctx, flags, args, out):
+    from v23py import naming, rpc
+    from v23py.rpc import signature as sig
+    if len(args) not in (1, 2):
+        raise UsageError("wrong number of arguments")
+    server = args[0]
+    method = args[1] if len(args) == 2 else ""
+    opts = _opts(flags)
+    ctx, cancel = ctx.with_timeout(flags.get("timeout"))
+    try:
+        types = sig.NamedTypes()
+        if method:
+            try:
+                m = await rpc.reserved_method_signature(ctx, server, method, opts=opts)
+            except Exception as e:
+                raise RuntimeError(f"MethodSignature failed: {_msg(e)}")
+            sig.print_method(out, m, types)
+            out.write("\n")
+            types.print(out)
+            return
+        try:
+            ifaces = await rpc.reserved_signature(ctx, server, opts=opts)
+        except Exception as e:
+            raise RuntimeError(f"Signature failed: {_msg(e)}")
+        show = flags.get("show-reserved")
+        for i, iface in enumerate(ifaces):
+            if not show and naming.is_reserved(iface.Name):
+                continue
+            if i > 0:
+                out.write("\n")
+            sig.print_interface(out, iface, types)
+            out.write("\n")
+        types.print(out)
+    finally:
+        cancel()
+
+
+def _msg(e):
+    return getattr(e, "msg", None) or str(e)
+
+
+def build_args(src, in_types):
+    """Parse comma-separated VDL expressions into values of the given types."""
+    from v23py.vdl.compiler import checker
+    builder = getattr(checker, "build_exprs", None)
+    if builder is not None:
+        return builder(src, in_types)
+    from v23py.vdl.compiler import parser
+    exprs = parser.parse_exprs(src) if src.strip() else []
+    if len(exprs) != len(in_types):
+        raise ValueError(f"got {len(exprs)} args, want {len(in_types)}")
+    return [_eval(e, t) for e, t in zip(exprs, in_types)]
+
+
+def _eval(e, t):
+    """A small evaluator for literal VDL expressions (used until the compiler has one)."""
+    from fractions import Fraction
+    from v23py import vdl
+    from v23py.vdl.compiler import ast as A
+    K = vdl.Kind
+    if isinstance(e, A.ELit):
+        v = e.value
+        if isinstance(v, Fraction):
+            v = float(v) if v.denominator != 1 or t.kind in (K.FLOAT32, K.FLOAT64) else int(v)
+        if t.kind in (K.FLOAT32, K.FLOAT64) and isinstance(v, int):
+            v = float(v)
+        if t.kind == K.ANY:
+            return v
+        return vdl.convert(t, v)
+    if isinstance(e, A.ENamed):
+        consts = {"true": True, "false": False, "nil": None}
+        if e.name in consts:
+            v = consts[e.name]
+            return v if t.kind in (K.ANY, K.OPTIONAL) else vdl.convert(t, v)
+        if t.kind == K.ENUM:
+            return vdl.convert(t, e.name.rsplit(".", 1)[-1])
+        raise ValueError(f"undefined name {e.name}")
+    if isinstance(e, A.EUnary) and e.op in ("-", "+"):
+        v = _eval(e.expr, t if t.kind != K.ANY else vdl.Float64Type)
+        return vdl.convert(t, -v if e.op == "-" else v) if t.kind != K.ANY else (
+            -v if e.op == "-" else v)
+    if isinstance(e, A.EComposite):
+        if t.kind == K.OPTIONAL:
+            t = t.elem
+        if t.kind in (K.LIST, K.ARRAY):
+            items = [_eval(kv.value, t.elem) for kv in e.kvs]
+            if t.is_bytes():
+                items = bytes(items)
+            return vdl.convert(t, items)
+        if t.kind == K.SET:
+            return vdl.convert(t, {_eval(kv.value if kv.key is None else kv.key, t.key)
+                                   for kv in e.kvs})
+        if t.kind == K.MAP:
+            return vdl.convert(t, {_eval(kv.key, t.key): _eval(kv.value, t.elem)
+                                   for kv in e.kvs})
+        if t.kind == K.STRUCT:
+            vals = {}
+            for i, kv in enumerate(e.kvs):
+                if kv.key is not None and isinstance(kv.key, A.ENamed):
+                    f = t.fields[t.field_index(kv.key.name)]
+                else:
+                    f = t.fields[i]
+                vals[f.name] = _eval(kv.value, f.type)
+            return vdl.class_for(t)(**vals)
+        if t.kind == K.UNION and e.kvs and isinstance(e.kvs[0].key, A.ENamed):
+            name = e.kvs[0].key.name
+            f = t.fields[t.field_index(name)]
+            return vdl.class_for(t)(name, _eval(e.kvs[0].value, f.type))
+    if isinstance(e, A.EConvert):
+        return _eval(e.expr, t)
+    raise ValueError(f"unsupported expression {e!r}")
+
+
+async def run_call(ctx, flags, args, out):
+    from v23py import rpc, verror
+    from v23py.rpc import signature as sig
+    if len(args) < 2:
+        raise UsageError("must specify <server> and <method>")
+    server, method = args[0], args[1]
+    argsdata = ""
+    for a in args[2:]:
+        a = a.strip()
+        if argsdata == "" or argsdata.endswith(",") or a.startswith(","):
+            argsdata += a
+        else:
+            argsdata += "," + a
+    opts = _opts(flags)
+    ctx, cancel = ctx.with_timeout(flags.get("timeout"))
+    try:
+        try:
+            msig = await rpc.reserved_method_signature(ctx, server, method, opts=opts)
+        except Exception as e:
+            raise RuntimeError(f"MethodSignature failed: {_msg(e)}")
+        in_types = [a.Type for a in msig.InArgs]
+        if in_types:
+            try:
+                inargs = build_args(argsdata, in_types)
+            except Exception as e:
+                raise RuntimeError(f"can't parse in-args:\n{e}")
+            if len(inargs) != len(in_types):
+                raise RuntimeError(f"got {len(inargs)} args, want {len(in_types)}")
+        else:
+            inargs = []
+        out_types = [a.Type for a in msig.OutArgs]
+        from v23py.vdl.compiler.runtime import MethodDesc
+        desc = MethodDesc(name=method,
+                          in_stream=msig.InStream.Type if msig.InStream is not None else None,
+                          out_stream=msig.OutStream.Type if msig.OutStream is not None else None)
+        try:
+            call = await rpc.start_call(ctx, server, method, inargs, in_types, out_types,
+                                        desc=desc, opts=opts)
+        except Exception as e:
+            raise RuntimeError(f"StartCall failed: {_msg(e)}")
+        stream_t = desc.out_stream
+        while True:
+            try:
+                item = await call.recv()
+            except verror.VError as e:
+                if e.id == verror.EOF.id:
+                    break
+                raise RuntimeError(f"call.Recv failed: {_msg(e)}")
+            out.write("<< %s\n" % sig.typed_const(stream_t or _type_of(item), item))
+        try:
+            results = await call.finish()
+        except Exception as e:
+            raise RuntimeError(f"call.Finish failed: {_msg(e)}")
+        parts = [sig.typed_const(t, v) for t, v in zip(out_types, results)]
+        out.write(" ".join(parts) + "\n")
+    finally:
+        cancel()
+
+
+def _type_of(v):
+    from v23py import vdl
+    return vdl.type_of(v)
+
+
+async def run_identify(ctx, flags, args, out):
+    import base64
+    from v23py import rpc, security
+    if len(args) != 1:
+        raise UsageError("wrong number of arguments")
+    server = args[0]
+    opts = _opts(flags)
+    ctx, cancel = ctx.with_timeout(flags.get("timeout"))
+    try:
+        client = rpc.get_client(ctx)
+        try:
+            call = await client.start_call(ctx, server, "", [], [], [], opts=opts)
+        except Exception as e:
+            raise RuntimeError(f'client.StartCall({_goquote(server)}, "", nil) failed with '
+                               f'{_msg(e)}')
+        presented = call.remote_blessings
+        valid = call.remote_blessing_names
+        call.cancel()
+        pk = presented.public_key if presented is not None else None
+        der = pk.der if pk is not None else b""
+        out.write("PRESENTED: %s\nVALID:     [%s]\nPUBLICKEY: %s\n           %s\n" % (
+            presented, " ".join(valid), pk, base64.urlsafe_b64encode(der).decode()))
+    finally:
+        cancel()
+
+
+def _goquote(s):
+    from v23py.rpc.signature import go_quote
+    return go_quote(s)
+
+
+async def _main(reactor, argv, out, err):
+    import v23py
+    from v23py import runtime
+    try:
+        flags, cmd, args = _parse(argv)
+    except (UsageError, runtime.FlagError) as e:
+        err.write(f"ERROR: {e}\n\n{USAGE}")
+        return 2
+    if cmd == "help":
+        out.write(USAGE)
+        return 0
+    try:
+        ctx, shutdown = runtime.init([], flags=flags)
+    except Exception as e:
+        err.write(f"ERROR: {_msg(e)}\n")
+        return 1
+    code = 0
+    try:
+        fn = {"signature": run_signature, "call": run_call, "identify": run_identify}[cmd]
+        await fn(ctx, flags, args, out)
+    except UsageError as e:
+        err.write(f"ERROR: {e}\n")
+        code = 2
+    except Exception as e:
+        err.write(f"ERROR: {_msg(e)}\n")
+        code = 1
+    finally:
+        try:
+            out.flush()
+        except Exception:
+            pass
+        await shutdown()
+    return code
+
+
+def main(argv=None):
+    from twisted.internet import defer, task
+    argv = sys.argv[1:] if argv is None else argv
+    result = []
+
+    def go(reactor):
+        return defer.ensureDeferred(_main(reactor, argv, sys.stdout, sys.stderr)).addCallback(
+            result.append)
+    try:
+        task.react(go)
+    except SystemExit as e:
+        if e.code not in (0, None):
+            raise
+    sys.exit(result[0] if result else 1)
+
+
+if __name__ == "__main__":
+    main()
