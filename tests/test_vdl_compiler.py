@@ -356,6 +356,11 @@ class ErrorCatalogueTest(unittest.TestCase):
         self.check("package a\ntype U union { X int32; Y string }\nconst C = U{X: 1, Y: \"\"}\n",
                    "must have a single entry")
 
+    def test_nesting_bounded(self):
+        self.check("package a\nconst X = " + "(" * 5000 + "1" + ")" * 5000 + "\n", "nesting deeper")
+        self.check("package a\ntype X " + "[]" * 5000 + "int32\n", "nesting deeper")
+        self.check("package a\nconst X = " + "1+" * 900 + "1\n", "nested deeper")
+
     def test_mixed_args(self):
         self.check("package a\ntype I interface {\n  M(a int32, string) error\n}\n", "mixed named and unnamed")
 

@@ -35,6 +35,8 @@ BUILTIN_TYPES = {
     "string": vdl.StringType, "typeobject": vdl.TypeObjectType, "error": vdl.ErrorType,
 }
 
+MAX_EVAL_DEPTH = 200  # bound on nested constant expressions (recursion)
+
 RETRY_ACTIONS = ("NoRetry", "RetryConnection", "RetryRefetch", "RetryBackoff")
 
 
@@ -567,6 +569,15 @@ class _PackageChecker:
         return None
 
     def eval(self, e: A.Expr, f: A.File, implicit) -> Const:
+        self.eval_depth = getattr(self, "eval_depth", 0) + 1
+        try:
+            if self.eval_depth > MAX_EVAL_DEPTH:
+                raise error(e.pos, f"expression nested deeper than {MAX_EVAL_DEPTH} levels")
+            return self._eval(e, f, implicit)
+        finally:
+            self.eval_depth -= 1
+
+    def _eval(self, e: A.Expr, f: A.File, implicit) -> Const:
         if isinstance(e, A.ELit):
             return Const(None, e.value)
         if isinstance(e, A.ENamed):

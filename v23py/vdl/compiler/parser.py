@@ -17,11 +17,23 @@ _BINARY_PREC = {
 }
 
 
+MAX_DEPTH = 100  # nesting bound for types and expressions
+
+
 class _Parser:
     def __init__(self, toks, file):
         self.toks = toks
         self.i = 0
         self.file = file
+        self.depth = 0
+
+    def _enter(self):
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise error(self.tok.pos, f"nesting deeper than {MAX_DEPTH} levels")
+
+    def _leave(self):
+        self.depth -= 1
 
     # -- token helpers -------------------------------------------------------
     @property
@@ -291,6 +303,13 @@ class _Parser:
         return name
 
     def type(self, allow_typeobject=True) -> A.TypeExpr:
+        self._enter()
+        try:
+            return self._type(allow_typeobject)
+        finally:
+            self._leave()
+
+    def _type(self, allow_typeobject=True) -> A.TypeExpr:
         t = self.tok
         pos = t.pos
         if t.kind in ("ident", "string"):
@@ -359,8 +378,19 @@ class _Parser:
 
     # -- expressions ---------------------------------------------------------
     def expr(self, min_prec=1) -> A.Expr:
+        self._enter()
+        try:
+            return self._expr(min_prec)
+        finally:
+            self._leave()
+
+    def _expr(self, min_prec) -> A.Expr:
         left = self.unary()
+        chain = 0
         while True:
+            chain += 1
+            if chain > MAX_DEPTH * 10:
+                raise error(self.tok.pos, f"expression has more than {MAX_DEPTH * 10} operators")
             t = self.tok
             prec = _BINARY_PREC.get(t.text) if t.kind == "punct" else None
             if prec is None or prec < min_prec:
@@ -373,7 +403,11 @@ class _Parser:
         t = self.tok
         if t.kind == "punct" and t.text in ("!", "+", "-", "^"):
             self.next()
-            return A.EUnary(t.pos, t.text, self.unary())
+            self._enter()
+            try:
+                return A.EUnary(t.pos, t.text, self.unary())
+            finally:
+                self._leave()
         return self.operand()
 
     def operand(self) -> A.Expr:
