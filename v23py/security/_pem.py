@@ -159,9 +159,16 @@ def legacy_encrypt(data, passphrase):
 
 # --- parsing ---
 
+def _load_private_der(der, password):
+    # The RSA consistency check (primality tests) costs ~100 ms for a 4096-bit
+    # key and protects nothing here: a broken key only makes bad signatures.
+    return serialization.load_der_private_key(der, password=password,
+                                              unsafe_skip_rsa_key_validation=True)
+
+
 def _load_der(der, what):
     try:
-        return serialization.load_der_private_key(der, password=None)
+        return _load_private_der(der, None)
     except (ValueError, TypeError) as e:
         raise PEMError("failed to parse %s: %s" % (what, e)) from None
     except Exception as e:
@@ -178,7 +185,7 @@ def parse_private_key(data, passphrase=None, follow_links=True, base_dir=None):
             if not passphrase:
                 raise PassphraseRequired()
             try:
-                return serialization.load_der_private_key(block.data, password=passphrase)
+                return _load_private_der(block.data, passphrase)
             except (ValueError, TypeError) as e:
                 msg = str(e).lower()
                 if "password" in msg or "decrypt" in msg or "bad" in msg:
@@ -193,7 +200,7 @@ def parse_private_key(data, passphrase=None, follow_links=True, base_dir=None):
                     raise PassphraseRequired()
                 der = legacy_decrypt(block, passphrase)
                 try:
-                    return serialization.load_der_private_key(der, password=None)
+                    return _load_private_der(der, None)
                 except Exception:
                     # Go's legacy decryption has only a padding check; garbage
                     # after a wrong passphrase shows up here.
