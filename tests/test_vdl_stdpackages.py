@@ -64,3 +64,13 @@ class StdPackagesMatchGoTest(unittest.TestCase):
                 self.assertEqual([e.full_name for e in gi.embeds], [e.full_name for e in mi.embeds])
                 self.assertEqual([_method_facts(m) for m in gi.methods],
                                  [_method_facts(m) for m in mi.methods], f"{path}.{n}")
+
+    def test_verror_ids(self):
+        """v23py.verror's standard ids and retry codes equal Go's v.io/v23/verror errors."""
+        from v23py import verror
+        gp = self.go.get("v.io/v23/verror")
+        self.assertGreater(len(gp.errors), 10)
+        for name, e in gp.errors.items():
+            mine = getattr(verror, name, None)
+            self.assertIsNotNone(mine, f"v23py.verror.{name} missing")
+            self.assertEqual((mine.id, mine.retry_code.name), (e.id, e.retry), name)
