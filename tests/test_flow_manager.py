@@ -250,3 +250,29 @@ class PrincipalAndFaultTest(unittest.TestCase):
 def deferLater(t):
     from twisted.internet import task
     return task.deferLater(reactor, t, lambda: None)
+
+
+class LameDuckTest(unittest.TestCase):
+    timeout = 20
+
+    @defer.inlineCallbacks
+    def test_server_stop_lame_duck_then_teardown(self):
+        server = FlowManager(ident())
+        client = FlowManager(ident())
+        self.addCleanup(client.stop)
+        server.set_flow_handler(lambda f: f.set_receiver(lambda d: None))
+        port = yield server.listen("127.0.0.1:0")
+        conn = yield client.dial(port.endpoint)
+        yield conn.open_flow().write(b"x")
+        yield server.stop()
+        reason = yield conn.closed
+        self.assertTrue(conn.remote_lame_duck)
+        self.assertTrue(reason.id.endswith("ConnectionClosed"), reason)
+        self.assertRaises(Exception, conn.open_flow)
+        # a stopped manager refuses to dial or listen
+        try:
+            yield server.dial(port.endpoint)
+        except Exception as e:
+            self.assertTrue(e.id.endswith("ManagerClosed"))
+        else:
+            self.fail("dial after stop succeeded")

@@ -310,7 +310,8 @@ class ManagedConn:
 
     def _fire_lame_duck(self):
         for d in getattr(self, "_lame_duck_waiters", []):
-            d.callback(None)
+            if not d.called:
+                d.callback(None)
         self._lame_duck_waiters = []
 
     # plumbing
@@ -622,14 +623,33 @@ class FlowManager:
         return result
 
     # --- shutdown
-    def stop(self):
-        """Stop listening, put conns in lame duck, then tear them down."""
+    def stop(self, lame_duck_timeout=1.0):
+        """Stop listening; put active conns in lame duck (wait for the peers' acks, at most
+        ``lame_duck_timeout`` seconds), then TearDown every conn.  Deferred fires when all are closed."""
         self._stopped = True
         ds = [lp.stop() for lp in list(self._listeners)]
-        for mc in list(self._conns):
-            mc.close(None)
-            ds.append(mc.closed)
-        return defer.DeferredList(ds, consumeErrors=True)
+        conns = list(self._conns)
+        lame = [mc.enter_lame_duck() for mc in conns if mc._conn.is_active and lame_duck_timeout]
+        done = defer.Deferred()
+        state = {"timer": None}
+
+        def close_all(_=None):
+            t = state["timer"]
+            if t is not None and t.active():
+                t.cancel()
+            for mc in conns:
+                mc.close(None)
+            closing = [mc.closed for mc in conns] + ds
+            defer.DeferredList(closing, consumeErrors=True).addBoth(lambda _: done.callback(None))
+
+        if lame:
+            acks = defer.DeferredList(lame, consumeErrors=True)
+            state["timer"] = self.reactor.callLater(
+                lame_duck_timeout, lambda: acks.cancel() if not acks.called else None)
+            acks.addBoth(close_all)
+        else:
+            close_all()
+        return done
 
     # --- callbacks from conns
     def _conn_made(self, mconn):
