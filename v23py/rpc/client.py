@@ -43,6 +43,7 @@ class Client:
         self.flow_manager = flow_manager
         self.namespace_roots = list(namespace_roots)
         self._types = {}
+        self._trust_cache = {}
         self._closed = False
 
     # -- names ------------------------------------------------------------------
@@ -110,6 +111,8 @@ class Client:
         if isinstance(closed, defer.Deferred):
             def gone(reason, conn=conn, t=t):
                 self._types.pop(conn, None)
+                for k in [k for k in self._trust_cache if k[0] is conn]:
+                    self._trust_cache.pop(k, None)
                 t.closed(reason if isinstance(reason, verror.VError) else None)
                 return reason
             closed.addBoth(gone)
@@ -189,8 +192,9 @@ class Client:
                     raise
                 errors.append(e)
                 continue
+            server_names = self._trusted(conn, ep, pattern, opts)
             return self._open_call(ctx, conn, ep, full_suffix, method, args, in_types,
-                                   out_types, desc, opts)
+                                   out_types, desc, opts, server_names)
         if len(errors) == 1:
             e = errors[0]
             if e.id in (verror.Timeout.id, verror.Canceled.id):
@@ -199,14 +203,28 @@ class Client:
         raise verror.NoServers.new(
             f"no usable servers found for {name}: " + "; ".join(e.msg or e.id for e in errors))
 
-    def _open_call(self, ctx, conn, ep, suffix, method, args, in_types, out_types, desc, opts):
+    def _trusted(self, conn, ep, pattern, opts):
+        """The server's validated names, after checking it (cached per conn and policy)."""
+        from v23py import security
+        auth = self._server_authorizer(opts)
+        key = (conn, id(auth), str(pattern) if pattern is not None else "", str(ep))
+        names = self._trust_cache.get(key)
+        if names is None:
+            secall = self._check_server(conn, ep, pattern, opts)
+            try:
+                names, _ = security.remote_blessing_names(secall)
+            except Exception:
+                names = []
+            if len(self._trust_cache) > 1000:
+                self._trust_cache.clear()
+            self._trust_cache[key] = names
+        return names
+
+    def _open_call(self, ctx, conn, ep, suffix, method, args, in_types, out_types, desc, opts,
+                   server_names):
         from v23py import security
         types = self.types_for(conn)
         secall = self._security_call(conn, ep, method, suffix)
-        try:
-            server_names, _ = security.remote_blessing_names(secall)
-        except Exception:
-            server_names = []
         blessings = None
         p = self.principal
         if p is not None:
