@@ -260,10 +260,12 @@ class LameDuckTest(unittest.TestCase):
         server = FlowManager(ident())
         client = FlowManager(ident())
         self.addCleanup(client.stop)
-        server.set_flow_handler(lambda f: f.set_receiver(lambda d: None))
+        got = defer.Deferred()
+        server.set_flow_handler(lambda f: f.set_receiver(lambda d: got.called or got.callback(d)))
         port = yield server.listen("127.0.0.1:0")
         conn = yield client.dial(port.endpoint)
         yield conn.open_flow().write(b"x")
+        yield got   # the server's side of the conn is fully up
         yield server.stop()
         reason = yield conn.closed
         self.assertTrue(conn.remote_lame_duck)
