@@ -99,6 +99,28 @@ class _Stream:
         return d
 
 
+@defer.inlineCallbacks
+def _signature_call(conn):
+    """__Signature on a fresh type flow + data flow; returns (Response, results)."""
+    te = vom.TypeEncoder()
+    enc = vom.Encoder(type_encoder=te)
+    body = enc.encode(vdl.class_for(RequestType)(Method="__Signature", EndStreamArgs=True), RequestType)
+    tflow = conn.open_flow(side_channel=True)
+    tstream = _Stream(tflow)
+    tflow.write(b"t" + te.take_bytes())
+    dflow = conn.open_flow()
+    dstream = _Stream(dflow)
+    dflow.write(b"d" + body)
+    data = yield dstream.wait()
+    td = vom.TypeDecoder()
+    td.feed(bytes(tstream.data))
+    dec = vom.Decoder(type_decoder=td)
+    dec.feed(data)
+    resp = dec.decode()
+    results = dec.decode() if resp.NumPosResults else None
+    return resp, results
+
+
 class GoMountTableFlowTest(unittest.TestCase):
     timeout = 60
 
@@ -146,6 +168,17 @@ class GoMountTableFlowTest(unittest.TestCase):
         again = yield self.mgr.dial(self.name)
         self.assertIs(again, conn)
         self.assertFalse(conn.is_closed)
+
+    @defer.inlineCallbacks
+    def test_dial_host_port_shorthand(self):
+        # null routing id and "" protocol in the dialed endpoint: both sides must still agree on
+        # the channel binding (Go re-prints our PeerRemoteEndpoint before hashing it)
+        hostport = self.name.split("@")[3]
+        conn = yield self.mgr.dial(hostport, timeout=20)
+        self.assertEqual(conn.version, 14)
+        self.assertEqual(str(conn.remote_endpoint.routing_id), self.name.split("@")[5])
+        resp, _ = yield _signature_call(conn)
+        self.assertIsNone(resp.Error)
 
     @defer.inlineCallbacks
     def test_many_flows_on_one_conn(self):
