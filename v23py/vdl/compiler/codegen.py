@@ -103,6 +103,10 @@ _PY_HINT = {Kind.BOOL: "bool", Kind.STRING: "str", Kind.FLOAT32: "float",
             Kind.FLOAT64: "float", Kind.TYPEOBJECT: "vdl.Type", Kind.ANY: "Any"}
 
 
+# Module-level names the generated code uses itself (import aliases avoid them).
+_RESERVED = {"_types", "_rt", "_build_types", "_vdl", "_verror"}
+
+
 def _ident(name: str) -> str:
     return name + "_" if keyword.iskeyword(name) or name in ("ctx", "opts", "call", "self") else name
 
@@ -153,7 +157,7 @@ class _Gen:
             base = "_" + "".join(ch if ch.isalnum() else "_" for ch in path.rsplit("/", 1)[-1])
             a = base
             n = 2
-            while a in self.aliases.values():
+            while a in self.aliases.values() or a in _RESERVED:
                 a = f"{base}{n}"
                 n += 1
             self.aliases[path] = a
