@@ -232,6 +232,29 @@ class GoMountTableFlowTest(unittest.TestCase):
         self.assertFalse(conn.is_closed)
         self.assertEqual(conn._conn.shared + tflow._state.borrowed, conn._conn.max_shared)
 
+    @defer.inlineCallbacks
+    def test_go_peer_disappears(self):
+        conn = yield self.mgr.dial(self.name, timeout=20)
+        f = conn.open_flow()
+        f.write(b"d")
+        pending = f.read()
+        _kill(self.proc)
+        reason = yield conn.closed
+        self.assertIsNotNone(reason)
+        self.assertTrue(hasattr(reason, "id"))
+        try:
+            yield pending
+        except Exception as e:
+            self.assertTrue(e.id.endswith("ConnectionClosed"), e.id)
+        else:
+            self.fail("read on a dead conn succeeded")
+        try:
+            yield self.mgr.dial(self.name, timeout=5)
+        except Exception as e:
+            self.assertEqual(e.id, "v.io/v23/flow.DialFailed")
+        else:
+            self.fail("dial to a dead server succeeded")
+
     def _raw(self, payload):
         host, port = self.name.split("@")[3].rsplit(":", 1)
         s = socket.create_connection((host, int(port)), timeout=10)
