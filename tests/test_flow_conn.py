@@ -318,3 +318,52 @@ class DisableEncryptionTest(unittest.TestCase):
         ev = a.receive_data(d.data_to_send())
         self.assertFalse(a.closed)
         self.assertEqual(data_of(ev), b"clear payload")
+
+
+class SetupBindingTest(unittest.TestCase):
+    """The v14 channel binding re-encodes the peer's Setup the way Go does."""
+
+    def test_peer_setup_is_canonicalized_and_mtu_fixed_up(self):
+        d, a = make_pair()
+        a.start()
+        ours = a.data_to_send()
+        from v23py.flow.crypto import KeyPair
+        kp = KeyPair()
+        # a peer Setup with no Mtu, options out of order, a sloppy endpoint and an unknown option
+        raw = (b"\x7e\x0a\x0e" + b"\x09\x02hi" + b"\x05\x04\xfd\x08\x00\x00"
+               + b"\x03" + m.varuint(len(b"@6@@@@@@@@")) + b"@6@@@@@@@@"
+               + b"\x01\x20" + kp.public)
+        a.receive_data(m.frame(raw))
+        self.assertFalse(a.closed, a.close_error)
+        self.assertEqual(a.mtu, 65536)            # our own MTU was adopted for the peer
+        self.assertEqual(a.shared, 0x80000)      # the smaller shared-token offer wins
+        canon = (b"\x7e\x0a\x0e\x01\x20" + kp.public
+                 + b"\x03" + m.varuint(45) + b"@6@@:0@@00000000000000000000000000000000@m@@@"
+                 + b"\x04\x04\xfd\x01\x00\x00" + b"\x05\x04\xfd\x08\x00\x00" + b"\x09\x02hi")
+        r = m.FrameReader()
+        r.feed(ours)
+        self.assertEqual(a.binding, canon + r.next_frame())
+
+    def test_missing_nacl_key(self):
+        d, a = make_pair()
+        a.start()
+        a.receive_data(m.frame(m.Setup(10, 14, mtu=65536).encode()))
+        self.assertTrue(a.closed)
+        self.assertTrue(a.close_error.id.endswith("MissingSetupOption"))
+
+    def test_version_11_uses_key_binding(self):
+        d, a = make_pair(dialer_kw={"versions": (11, 11)})
+        d.start()
+        a.start()
+        pump(d, a)
+        self.assertEqual(d.version, 11)
+        self.assertTrue(d.is_active and a.is_active)
+        self.assertEqual(len(d.binding), 64)
+
+    def test_version_10_refused(self):
+        d, a = make_pair(dialer_kw={"versions": (10, 10)})
+        d.start()
+        a.start()
+        pump(d, a)
+        self.assertTrue(d.closed)
+        self.assertTrue(d.close_error.id.endswith("RPCVersionMismatch"))

@@ -179,6 +179,8 @@ def _canonical_endpoint(text, what):
 class Conn:
     """One connection.  ``dialer=True`` for the side that dialed."""
 
+    MAX_REMOTE_KEYS = 4096  # bound on blessings/discharges a peer may make us remember
+
     def __init__(self, *, dialer, auth, local_blessings, local_endpoint=None, remote_endpoint=None,
                  versions=SUPPORTED_VERSIONS, mtu=DEFAULT_MTU, bytes_buffered=DEFAULT_BYTES_BUFFERED,
                  accepts_flows=True, authorize=None, handshake_timeout=DEFAULT_HANDSHAKE_TIMEOUT,
@@ -488,6 +490,9 @@ class Conn:
             elif item[0] == "d":
                 _, k, dk, dis = item
                 self._in_discharges[dk] = dis
+            if len(self._in_blessings) + len(self._in_discharges) > self.MAX_REMOTE_KEYS:
+                raise errors.err(errors.BlessingsFlowClosed, "the peer sent more than %d blessings/discharges",
+                                 self.MAX_REMOTE_KEYS)
 
     def _handle_remote_auth(self, a, events):
         b, d = self._get_remote(a.blessings_key, a.discharge_key)
