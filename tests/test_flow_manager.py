@@ -181,6 +181,9 @@ class PrincipalAndFaultTest(unittest.TestCase):
             checked.append(conn.remote_blessings.names())
         conn = yield client.dial(port.endpoint, authorize=authorize)
         self.assertEqual(checked, [["alice"]])
+        again = yield client.dial(port.endpoint, authorize=authorize)   # cached, but re-checked
+        self.assertIs(again, conn)
+        self.assertEqual(checked, [["alice"], ["alice"]])
         self.assertEqual(conn.remote_blessings.names(), ["alice"])
         f = conn.open_flow(blessings=cp.blessing_store.default())
         yield f.write(b"hi")

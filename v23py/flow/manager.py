@@ -569,7 +569,19 @@ class FlowManager:
         key = (host, port, endpoint.routing_id)
         mc = self._cache.get(key)
         if mc is not None and not mc.is_closed and not mc.remote_lame_duck:
-            return mc.when_ready()
+            d = mc.when_ready()
+            if authorize is not None:
+                # a cached conn is re-checked with this dial's authorizer (as Go's conn cache does)
+                def check(c):
+                    try:
+                        authorize(c)
+                    except errors.VError:
+                        raise
+                    except Exception as e:
+                        raise errors.std("NotTrusted").new("peer not trusted: %s" % (e,))
+                    return c
+                d.addCallback(check)
+            return d
         factory = _ConnFactory(self, True, endpoint, authorize)
         result = defer.Deferred()
         state = {"mconn": None}
