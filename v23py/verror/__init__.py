@@ -12,6 +12,7 @@ component (server) name and ParamList[1] the operation (method) name.
 """
 from __future__ import annotations
 
+import builtins
 import enum
 
 
@@ -48,7 +49,8 @@ class VError(Exception):
 
     def __eq__(self, other):
         if not isinstance(other, VError):
-            return NotImplemented
+            # builtins: this module's own NotImplemented is an ErrorId
+            return builtins.NotImplemented
         return (self.id, self.retry_code, self.msg, self.params) == (
             other.id, other.retry_code, other.msg, other.params)
 
