@@ -4,7 +4,6 @@ from twisted.trial import unittest
 
 from v23py import security
 from v23py.flow import FlowManager, Identity
-from v23py.flow import conn as fconn
 
 
 def ident():

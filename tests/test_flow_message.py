@@ -1,6 +1,5 @@
 """Flow message codecs against the derived examples and Go's layout rules."""
 import json
-import os
 
 from hypothesis import given, settings, strategies as st
 from twisted.trial import unittest

@@ -14,7 +14,7 @@ import socket
 import subprocess
 import tempfile
 
-from twisted.internet import defer, reactor, threads
+from twisted.internet import defer, threads
 from twisted.trial import unittest
 
 from tests._support import go_binary

@@ -40,7 +40,8 @@ Public API for the RPC layer (import from ``v23py.flow``)
         #           a dead/lame-duck conn is replaced.  Fails with a VError (Timeout, NoServers,
         #           NotTrusted, BadProtocol, ...) -- never hangs past `timeout`.
         # authorize: optional callable(conn) -> None, raising VError(NotTrusted) to refuse the
-        #           server (called after the server's Auth was verified, before our Auth is sent).
+        #           server (called after the server's Auth was verified, before our Auth is sent;
+        #           on a cached conn it is called again and only this dial fails).
     conn.remote_blessings      # the peer's WireBlessings (the value decoded from the blessings flow)
     conn.remote_public_key     # DER bytes of the peer's public key (bound to the channel)
     conn.remote_endpoint / conn.local_endpoint     # naming endpoints (remote RID filled in)
