@@ -200,9 +200,21 @@ class NamespaceTests(unittest.TestCase):
             globbed = [c for c in self.t.calls if c[2] == "__Glob"]
             self.assertEqual(len(globbed), len(set(globbed)))
             self.assertLessEqual(len(globbed), 5)   # 3 tables + 2 leaf servers
-            ns = Namespace(["/home:1"], self.t, clock=self.clock, max_glob_depth=2)
-            shallow = [r.entry.name for r in await ns.glob(None, "...") if isinstance(r, GlobEntry)]
-            self.assertLess(len(shallow), len(entries))
+        return _d(go())
+
+    def test_recursive_glob_depth_bound(self):
+        async def go():
+            # a chain of 15 distinct tables: c0/next -> c1, c1/next -> c2, ...
+            for i in range(15):
+                self.t.table(f"c{i}:1", self.clock).mount("next", f"/c{i + 1}:1", 0, mtl.MT, ME)
+            self.t.table("c15:1", self.clock)
+
+            async def deepest(depth):
+                ns = Namespace(["/c0:1"], self.t, clock=self.clock, max_glob_depth=depth)
+                got = [r.entry.name for r in await ns.glob(None, "...") if isinstance(r, GlobEntry)]
+                return max(n.count("next") for n in got)
+            self.assertEqual(await deepest(10), 10)
+            self.assertEqual(await deepest(3), 3)
         return _d(go())
 
     def test_glob_errors_from_dead_servers(self):
