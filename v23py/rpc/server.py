@@ -279,8 +279,9 @@ class Server:
             except verror.VError as e:
                 if reader.eof and reader.close_reason is None and e.id == verror.EOF.id:
                     return   # the client went away before sending anything
-                raise verror.BadProtocol.new(
-                    f"bad protocol or type: failed to decode request: {e.msg or e.id}")
+                raise self._prefixed(verror.BadProtocol.new(
+                    f"bad protocol or type: failed to decode request: {e.msg or e.id}"),
+                    "", "UNKNOWN")
             finally:
                 unreg()
                 hcancel()
@@ -300,7 +301,7 @@ class Server:
             err = e
         except Exception as e:  # a bug in a method or in the runtime
             log.exception("rpc call failed")
-            err = verror.from_exception(e, component_name(), call.method)
+            err = verror.from_exception(e)
         finally:
             call._closed = True
             if cancel_call is not None:
@@ -365,7 +366,30 @@ class Server:
                              local_endpoint=getattr(flow.conn, "local_endpoint", None),
                              remote_endpoint=getattr(flow.conn, "remote_endpoint", None))
 
+    def _op_name(self, suffix, method):
+        """Go's span name for a call: <first name>[/suffix].<method>."""
+        name = self.names[0] if self.names else ""
+        if suffix:
+            name = name + "/" + suffix if name else suffix
+        return name + "." + method
+
+    def _prefixed(self, e, suffix, method):
+        """Give a runtime-made error Go's "<component>:<op>: " message prefix."""
+        if e.params[:2] not in ([], ["", ""]) or e.id == verror.EOF.id:
+            return e
+        comp, op = component_name(), self._op_name(suffix, method)
+        rest = e.params[2:] if len(e.params) >= 2 else e.params
+        return verror.VError(e.id, e.retry_code, f"{comp}:{op}: {e.msg}", [comp, op, *rest])
+
     async def _process(self, ctx, call, req):
+        try:
+            return await self._process2(ctx, call, req)
+        except _AppError as e:
+            raise e.err
+        except verror.VError as e:
+            raise self._prefixed(e, call.suffix, call.method)
+
+    async def _process2(self, ctx, call, req):
         reader = call._reader
         method = req.Method
         suffix = req.Suffix.lstrip("/")
@@ -414,7 +438,16 @@ class Server:
                 call.out_stream_type = call.out_stream_type.type
         call.security = self._security_call(call, method, suffix, tags)
         _authorize(auth, call.security, suffix, method)
-        results = await invoker.invoke(ctx, call, stripped, args)
+        if reserved:
+            try:
+                results = await invoker.invoke(ctx, call, stripped, args)
+            except verror.VError as e:
+                raise self._prefixed(e, suffix, method)
+        else:
+            try:
+                results = await invoker.invoke(ctx, call, stripped, args)
+            except verror.VError as e:
+                raise _AppError(e)
         out_types = [a.type for a in desc.out_args] if desc is not None else []
         return list(results or []), out_types
 
@@ -447,6 +480,14 @@ class Server:
                 return r
             return r[0], None
         return r, None
+
+
+class _AppError(Exception):
+    """An error raised by the served method itself (sent unchanged)."""
+
+    def __init__(self, err):
+        super().__init__(str(err))
+        self.err = err
 
 
 def _native_blessings(b):
