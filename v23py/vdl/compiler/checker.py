@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Optional
 
-from v23py import vdl
+from v23py import vdl, verror
 from v23py.vdl import Kind
 
 from . import ast as A
@@ -703,6 +703,8 @@ class _PackageChecker:
             v = vdl.class_for(base)(fi, self.assign(kv.value, base.fields[fi].type, f, desc))
         else:
             raise error(e.pos, f"{_tname(t)} invalid type for composite literal")
+        if t == vdl.ErrorType:
+            v = verror.VError(str(v.Id), int(v.RetryCode.index), str(v.Msg), list(v.ParamList))
         return Const(t, v)
 
     def assign(self, e: A.Expr, t, f, desc):
@@ -734,10 +736,15 @@ class _PackageChecker:
             if k == Kind.OPTIONAL:
                 return None
             raise _ConvError("nil is only valid for any, optional and error types")
+        if st == vdl.ErrorType and isinstance(v, verror.VError):
+            st, v = vdl.WireErrorType, _wire_error(v)
         if k == Kind.OPTIONAL:
             if st is not None and st.kind == Kind.OPTIONAL:
                 st = st.elem
-            return self._conv(st, v, t.elem)
+            w = self._conv(st, v, t.elem)
+            if t == vdl.ErrorType:  # errors are verror.VError values
+                return verror.VError(str(w.Id), int(w.RetryCode.index), str(w.Msg), list(w.ParamList))
+            return w
         if st is not None and st.kind == Kind.ANY:
             it, iv = vdl.unwrap(v)
             return self._conv(it, iv, t)
@@ -1148,6 +1155,12 @@ def _mk(t, raw):
     if k == Kind.BOOL:
         return cls(bool(raw))
     return cls(raw)
+
+
+def _wire_error(e):
+    cls = vdl.class_for(vdl.WireErrorType)
+    return cls(Id=e.id, RetryCode=vdl.class_for(vdl.WireRetryCodeType)(int(e.retry_code)),
+               Msg=e.msg, ParamList=list(e.params))
 
 
 def _carry(t, v):

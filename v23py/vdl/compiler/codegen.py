@@ -267,10 +267,13 @@ class _Gen:
                       vdl.ByteListType, vdl.TypeObjectType) and it.kind != Kind.OPTIONAL:
                 return inner
             return f"vdl.value({self.texpr(it)}, {inner})"
+        if t == vdl.ErrorType:
+            if v is None:
+                return "None"
+            params = ", ".join(self.value(vdl.AnyType, x) for x in v.params)
+            return (f"verror.VError({v.id!r}, {int(v.retry_code)}, {v.msg!r}, [{params}])")
         if k == Kind.OPTIONAL:
             return "None" if v is None else self.value(t.elem, v)
-        if t == vdl.ErrorType:
-            return "None"
         if k == Kind.TYPEOBJECT:
             return self.texpr(v)
         named = bool(t.name)

@@ -13,6 +13,7 @@ doc; a block starting on the declaration's line is its suffix doc.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -80,7 +81,7 @@ class CommentMap:
     def __init__(self):
         self.by_first = {}
         self.by_last = {}
-        self._text = ""
+        self._parts = []     # text pieces of the current block
         self._first = 0
         self._last = 0
         self.prev_token_line = 0
@@ -93,29 +94,33 @@ class CommentMap:
             self.end_block()
 
     def _update(self, text, line):
-        if not self._text:
-            self._text, self._first = text, line
+        if not self._parts:
+            self._parts.append(text)
+            self._first = line
             self._last = line + text.count("\n")
             return True
         if self._last >= line - 1:
             if self._last == line - 1:
-                self._text += "\n"
+                self._parts.append("\n")
                 self._last += 1
-            self._text += text
+            self._parts.append(text)
             self._last += text.count("\n")
             return True
         return False
 
     def token(self, line: int) -> None:
-        self.end_block()
+        if self._parts:
+            self.end_block()
         self.prev_token_line = line
 
     def end_block(self) -> None:
-        if self._text and self._first not in self.by_first and self._last not in self.by_last:
-            block = (self._text, self._first, self._last)
+        text = "".join(self._parts)
+        if text and self._first not in self.by_first and self._last not in self.by_last:
+            block = (text, self._first, self._last)
             self.by_first[self._first] = block
             self.by_last[self._last] = block
-        self._text, self._first, self._last = "", 0, 0
+        self._parts = []
+        self._first = self._last = 0
 
     def _take(self, block):
         del self.by_first[block[1]]
@@ -214,153 +219,117 @@ def _parse_float(text: str, pos: Pos) -> Fraction:
         raise error(pos, f"can't convert token [{text}] to float literal") from None
 
 
+_TOKEN_RE = re.compile(r"""
+    (?P<ws>[ \t\r]+)
+  | (?P<nl>\n)
+  | (?P<lcomment>//[^\n]*)
+  | (?P<bcomment>/\*.*?\*/)
+  | (?P<ident>[^\W\d]\w*)
+  | (?P<hex>0[xX][0-9a-fA-F_]*(?:\.[0-9a-fA-F_]*)?(?:[pP][+-]?[0-9]+)?)
+  | (?P<binoct>0[bBoO][0-9_]+)
+  | (?P<dec>(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)(?:[eE][+-]?[0-9]+)?)
+  | (?P<string>"(?:[^"\\\n]|\\[^\n])*")
+  | (?P<raw>`[^`]*`)
+  | (?P<punct2>\|\||&&|<=|>=|!=|==|<<|>>)
+  | (?P<punct1>[;:,.()\[\]{}<>=!+\-*/%|&^?])
+""", re.VERBOSE | re.DOTALL)
+
+
+_COMMENT_RUN = re.compile(r"(?:\n[ \t]*//[^\n]*)+")
+
+
 def tokenize(src: str, file: str = "", comments: CommentMap | None = None) -> list:
     """The token list of ``src``, ending with an ``eof`` token."""
     toks = []
     cm = comments if comments is not None else CommentMap()
-    i, n = 0, len(src)
+    n = len(src)
     line, col0 = 1, 0  # col0: index of the first char of the current line
-
-    def P(idx):
-        return Pos(file, line, idx - col0 + 1)
-
-    def emit(tok):
-        toks.append(tok)
-        cm.token(tok.pos.line)
+    i = 0
+    match = _TOKEN_RE.match
+    auto_kinds = ("ident", "int", "float", "string", "keyword")
 
     def need_semi():
         if not toks:
             return False
         t = toks[-1]
-        if t.kind in ("ident", "int", "float", "string"):
+        if t.kind in auto_kinds:
             return True
-        if t.kind == "keyword":
-            return True  # keywords are identifiers to the scanner
         return t.kind == "punct" and t.text in AUTO_SEMI_PUNCT and not t.auto
 
+    def emit(tok):
+        toks.append(tok)
+        cm.token(tok.pos.line)
+
     while i < n:
-        c = src[i]
-        if c == "\n":
-            if need_semi():
-                emit(Token("punct", ";", None, P(i), auto=True))
-            i += 1
-            line, col0 = line + 1, i
-            continue
-        if c in " \t\r":
-            i += 1
-            continue
-        if src.startswith("//", i):
-            j = src.find("\n", i)
-            j = n if j < 0 else j
-            cm.add(src[i:j], line)
+        m = match(src, i)
+        if m is None:
+            pos = Pos(file, line, i - col0 + 1)
+            c = src[i]
+            if c in "\"`":
+                raise error(pos, "literal not terminated")
+            if src.startswith("/*", i):
+                raise error(pos, "comment not terminated")
+            raise error(pos, f"unexpected character {c!r}")
+        kind = m.lastgroup
+        j = m.end()
+        text = m.group()
+        if kind == "ws":
             i = j
             continue
-        if src.startswith("/*", i):
-            j = src.find("*/", i + 2)
-            if j < 0:
-                raise error(P(i), "comment not terminated")
-            text = src[i:j + 2]
+        pos = Pos(file, line, i - col0 + 1)
+        if kind == "nl":
+            if need_semi():
+                emit(Token("punct", ";", None, pos, auto=True))
+            line, col0 = line + 1, j
+        elif kind == "lcomment":
+            cm.add(text, line)
+            if j < n and src[j] == "\n" and not need_semi():
+                # Fast path: a run of whole-line // comments adds no tokens.
+                run = _COMMENT_RUN.match(src, j)
+                if run is not None:
+                    for piece in run.group().split("\n")[1:]:
+                        line += 1
+                        cm.add(piece.lstrip(" \t"), line)
+                    j = run.end()
+                    col0 = src.rfind("\n", 0, j) + 1
+        elif kind == "bcomment":
             cm.add(text, line)
             nl = text.count("\n")
             if nl:
                 # A multi-line comment acts like a newline for semicolons.
                 if need_semi():
-                    emit(Token("punct", ";", None, P(i), auto=True))
+                    emit(Token("punct", ";", None, pos, auto=True))
                 line += nl
                 col0 = i + text.rfind("\n") + 1
-            i = j + 2
-            continue
-        pos = P(i)
-        if _is_ident_start(c):
-            j = i + 1
-            while j < n and _is_ident_char(src[j]):
-                j += 1
-            word = src[i:j]
-            if word in KEYWORDS:
-                emit(Token("keyword", word, None, pos))
+        elif kind == "ident":
+            if text in KEYWORDS:
+                emit(Token("keyword", text, None, pos))
             else:
-                emit(Token("ident", word, word, pos))
-            i = j
-            continue
-        if c.isdigit() or (c == "." and i + 1 < n and src[i + 1].isdigit()):
-            j = i
-            is_float = False
-            if src[i:i + 2].lower() in ("0x", "0b", "0o"):
-                j = i + 2
-                hexd = src[i:i + 2].lower() == "0x"
-                while j < n and (src[j].isalnum() or src[j] == "_"):
-                    if hexd and src[j] in "pP":
-                        break
-                    j += 1
-                if hexd and j < n and src[j] in ".pP":
-                    is_float = True
-                    if src[j] == ".":
-                        j += 1
-                        while j < n and (src[j] in "0123456789abcdefABCDEF_"):
-                            j += 1
-                    if j < n and src[j] in "pP":
-                        j += 1
-                        if j < n and src[j] in "+-":
-                            j += 1
-                        while j < n and src[j].isdigit():
-                            j += 1
+                emit(Token("ident", text, text, pos))
+        elif kind in ("hex", "binoct", "dec"):
+            if j < n and (src[j].isalnum() or src[j] == "_"):
+                raise error(pos, f"bad number literal {src[i:j + 1]!r}")
+            if kind == "hex":
+                is_float = "." in text or "p" in text or "P" in text
             else:
-                while j < n and (src[j].isdigit() or src[j] == "_"):
-                    j += 1
-                if j < n and src[j] == ".":
-                    is_float = True
-                    j += 1
-                    while j < n and (src[j].isdigit() or src[j] == "_"):
-                        j += 1
-                if j < n and src[j] in "eE":
-                    is_float = True
-                    j += 1
-                    if j < n and src[j] in "+-":
-                        j += 1
-                    while j < n and src[j].isdigit():
-                        j += 1
-            text = src[i:j]
+                is_float = kind == "dec" and any(ch in text for ch in ".eE")
             if is_float:
                 emit(Token("float", text, _parse_float(text, pos), pos))
             else:
                 emit(Token("int", text, _parse_int(text, pos), pos))
-            i = j
-            continue
-        if c == '"':
-            j = i + 1
-            while j < n and src[j] != '"':
-                if src[j] == "\n":
-                    raise error(pos, "literal not terminated")
-                j += 2 if src[j] == "\\" else 1
-            if j >= n:
-                raise error(pos, "literal not terminated")
-            emit(Token("string", src[i:j + 1], _unquote(src[i + 1:j], pos), pos))
-            i = j + 1
-            continue
-        if c == "`":
-            j = src.find("`", i + 1)
-            if j < 0:
-                raise error(pos, "literal not terminated")
-            text = src[i:j + 1]
+        elif kind == "string":
+            emit(Token("string", text, _unquote(text[1:-1], pos) if "\\" in text else text[1:-1], pos))
+        elif kind == "raw":
             emit(Token("string", text, text[1:-1].replace("\r", ""), pos))
             nl = text.count("\n")
             if nl:
                 line += nl
                 col0 = i + text.rfind("\n") + 1
-            i = j + 1
-            continue
-        two = src[i:i + 2]
-        if two in TWO_CHAR:
-            emit(Token("punct", two, None, pos))
-            i += 2
-            continue
-        if c in ONE_CHAR:
-            emit(Token("punct", c, None, pos))
-            i += 1
-            continue
-        raise error(pos, f"unexpected character {c!r}")
+        else:
+            emit(Token("punct", text, None, pos))
+        i = j
     if need_semi():
-        emit(Token("punct", ";", None, P(i), auto=True))
+        emit(Token("punct", ";", None, Pos(file, line, i - col0 + 1), auto=True))
     cm.end_block()
-    toks.append(Token("eof", "EOF", None, P(i)))
+    toks.append(Token("eof", "EOF", None, Pos(file, line, i - col0 + 1)))
     return toks
