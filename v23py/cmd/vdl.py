@@ -1,6 +1,6 @@
 """`vdl`: compile VDL packages and generate Python code for them.
 
-    vdl generate [--lang python] [--status] DIR|PKG...
+    vdl generate [--lang python] [--status=false] DIR|PKG...
     vdl compile  DIR|PKG...          check only, write nothing
     vdl audit    [--lang python] DIR|PKG...   exit 1 when generated files are stale
     vdl list     DIR|PKG...          print the package paths and directories
@@ -8,7 +8,9 @@
 Packages are found through $VDLPATH and the standard packages shipped with
 v23py; $VDLROOT is used only when it names an existing directory (see
 v23py.vdl.compiler.build).  Flags use Go's syntax: -flag, --flag, -flag=value,
--flag value; they may come before or after the command.
+-flag value; they may come before or after the command.  With -status (the
+default, as in Go) generate and audit print the path of each package whose
+generated code changed (or would change), compile each package it checked.
 """
 from __future__ import annotations
 
@@ -84,7 +86,10 @@ def main(argv=None) -> int:
     from v23py.vdl.compiler.build import Builder, write_generated
     from v23py.vdl.compiler.lexer import VDLError
 
-    verbose = flags.get("status") or flags.get("v") or flags.get("verbose")
+    # As Go's vdl: -status (default true) prints the path of each package that
+    # is compiled (compile) or whose generated code changed (generate, audit).
+    status = flags.get("status", True)
+    verbose = flags.get("v") or flags.get("verbose")
     try:
         b = Builder()
         srcs = []
@@ -98,8 +103,8 @@ def main(argv=None) -> int:
                 continue
             if cmd == "compile":
                 b.compile(src)
-                if verbose:
-                    print(f"ok {src.path}")
+                if status:
+                    print(src.path)
                 continue
             if src.module is None and cmd == "generate":
                 raise VDLError(f"{src.dir}: package {src.path} has no importable Python module name; "
@@ -107,8 +112,10 @@ def main(argv=None) -> int:
             text = b.generate(src)
             if cmd == "generate":
                 changed = write_generated(src.out_file, text)
+                if changed and status:
+                    print(src.path)
                 if verbose:
-                    print(f"{'wrote' if changed else 'unchanged'} {src.out_file} ({src.path})")
+                    print(f"{'wrote' if changed else 'unchanged'} {src.out_file}", file=sys.stderr)
             else:
                 try:
                     with open(src.out_file, encoding="utf-8") as fh:
@@ -117,6 +124,8 @@ def main(argv=None) -> int:
                     cur = None
                 if cur != text:
                     stale.append(src)
+                    if status:
+                        print(src.path)
                     print(f"vdl: stale: {src.out_file} (package {src.path}); "
                           f"run `vdl generate --lang python {src.dir}`", file=sys.stderr)
         if stale:
