@@ -4,8 +4,12 @@ The seam between generated code and the RPC layer
 =================================================
 
 One generated module per VDL package (written next to the .vdl files, by
-default as ``__init__.py``; a package's ``vdl.config``-style file may name a
-different module, e.g. ``_vdl.py``).  For ``fortune/ifc`` (the tutorial's
+default as ``__init__.py``; a ``vdlpy.config`` file in the package directory
+may set ``file = _vdl.py`` and the wire ``path``; see :mod:`.build`).
+Names: types, constants and interfaces keep their VDL names (a Python
+keyword gets a trailing ``_``); error ids are ``Err<Name>`` (a
+``verror.ErrorId``) with a constructor ``new_<Name>(params..., component=,
+op=)``; other packages are imported as ``_<last path element>``.  For ``fortune/ifc`` (the tutorial's
 ``Fortune`` interface) the module contains, in this order::
 
     from v23py import vdl
