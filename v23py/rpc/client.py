@@ -76,16 +76,17 @@ class Client:
             call_opts = [rpcopts.Preresolved(servers, rest)]
             if insecure is not None:
                 call_opts.append(rpcopts.ServerAuthorizer(insecure.authorizer))
+            rctx, rcancel = (ctx.with_timeout(30.0) if ctx.deadline() is None
+                             else ctx.with_cancel())
             try:
-                rctx = ctx
-                if ctx.deadline() is None:
-                    rctx, _ = ctx.with_timeout(30.0)
                 results = await self.call(rctx, rest, "ResolveStep", [], [], [wt.MountEntry],
                                           opts=call_opts)
             except verror.VError as e:
                 if _not_a_mount_table(e):
                     return servers, rest
                 raise
+            finally:
+                rcancel()
             entry = results[0]
             servers = [s.Server for s in entry.Servers]
             rest = entry.Name

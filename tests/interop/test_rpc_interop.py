@@ -1,0 +1,251 @@
+"""RPC interop with Go Vanadium v0.2.0.
+
+* Go's ``vrpc`` (signature, method signature, call Get/Add, identify) against
+  our ``fortune-server`` run with credentials made by Go's ``principal``.
+* Our ``vrpc`` and our client library against Go's ``mounttabled``.
+* NoAccess both ways: a Go client refused by our server's default
+  authorizer, and our client refused by a Go mounttabled's permissions.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+from twisted.internet import defer, utils
+from twisted.trial import unittest
+
+from tests._support import ROOT, go_binary
+from tests.test_fortune import ENV, spawn
+
+FORTUNES = ['"You will reach the heights of success."',
+            '"Conquer your fears or they will conquer you."',
+            '"Today is your lucky day!"']
+
+FORTUNE_SIGNATURE = '''type "fortune/ifc".Fortune interface {
+\t// Adds a fortune to the set used by Get().
+\tAdd(wisdom string) error
+\t// Returns a random fortune.
+\tGet() (wisdom string | error)
+}
+'''
+
+
+def run(args, env=ENV):
+    return utils.getProcessOutputAndValue(args[0], args[1:], env=env, path=ROOT)
+
+
+def go_principal(*args):
+    r = subprocess.run([go_binary("principal"), *args], capture_output=True, timeout=60)
+    if r.returncode != 0:
+        raise RuntimeError(f"principal {args} failed: {r.stderr.decode()}")
+    return r.stdout
+
+
+_CREDS = {}
+
+
+def go_creds():
+    """Credentials made once by Go's principal: basics; root; srv and cli blessed by root
+    as root:server and root:client (strangers to each other for the default authorizer)."""
+    if "dir" not in _CREDS:
+        dir = tempfile.mkdtemp(prefix="rpc-interop-")
+        for n in ("basics", "root", "srv", "cli"):
+            go_principal("create", "--with-passphrase=false", os.path.join(dir, n), n)
+        for blessee, ext in (("srv", "server"), ("cli", "client")):
+            b = go_principal("bless", "--v23.credentials", os.path.join(dir, "root"),
+                             "--for=24h", os.path.join(dir, blessee), ext)
+            path = os.path.join(dir, blessee + ".blessing")
+            with open(path, "wb") as f:
+                f.write(b)
+            creds = os.path.join(dir, blessee)
+            go_principal("--v23.credentials", creds, "set", "default", path)
+            go_principal("--v23.credentials", creds, "set", "forpeer", path, "...")
+        _CREDS["dir"] = dir
+    return _CREDS["dir"]
+
+
+class GoClientOurServer(unittest.TestCase):
+    timeout = 120
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        self.vrpc = go_binary("vrpc")
+        go_binary("principal")
+        self.dir = go_creds()
+        self.creds = os.path.join(self.dir, "basics")
+        epfile = os.path.join(tempfile.mkdtemp(prefix="rpc-ep-"), "server.txt")
+        d, _ = spawn(self, [sys.executable, "-m", "fortune.server", "--v23.credentials",
+                            self.creds, "--endpoint-file-name", epfile,
+                            "--v23.tcp.address", "127.0.0.1:0"], "Listening at:")
+        yield d.ready
+        self.name = open(epfile).read().strip()
+
+    @defer.inlineCallbacks
+    def go_vrpc(self, *args, creds=None):
+        out, err, code = yield run([self.vrpc, "--v23.credentials", creds or self.creds, *args])
+        return out.decode(), err.decode(), code
+
+    @defer.inlineCallbacks
+    def test_signature(self):
+        out, err, code = yield self.go_vrpc("signature", self.name)
+        self.assertEqual((out, code), (FORTUNE_SIGNATURE, 0), err)
+
+    @defer.inlineCallbacks
+    def test_signature_insecure_without_shared_creds(self):
+        out, err, code = yield run([self.vrpc, "--v23.credentials",
+                                    os.path.join(self.dir, "root"), "signature", "-insecure",
+                                    self.name])
+        self.assertEqual((out.decode(), code), (FORTUNE_SIGNATURE, 0), err)
+
+    @defer.inlineCallbacks
+    def test_method_signatures(self):
+        out, err, code = yield self.go_vrpc("signature", self.name, "Add")
+        self.assertEqual((out, code), ("// Adds a fortune to the set used by Get().\n"
+                                       "Add(wisdom string) error\n", 0), err)
+        out, err, code = yield self.go_vrpc("signature", self.name, "Get")
+        self.assertEqual((out, code), ("// Returns a random fortune.\n"
+                                       "Get() (wisdom string | error)\n", 0), err)
+
+    @defer.inlineCallbacks
+    def test_show_reserved_equals_ours(self):
+        out, err, code = yield self.go_vrpc("signature", "--show-reserved", self.name)
+        self.assertEqual(code, 0, err)
+        self.assertIn("type __Reserved interface {\n", out)
+        self.assertIn('\t__Signature() ([]"signature".Interface | error)\n', out)
+        ours, err2, code2 = yield run([sys.executable, "-m", "v23py.cmd.vrpc", "--v23.credentials",
+                                       self.creds, "signature", "--show-reserved", self.name])
+        self.assertEqual((ours.decode(), code2), (out, 0), err2)
+
+    @defer.inlineCallbacks
+    def test_call_get_and_add(self):
+        out, err, code = yield self.go_vrpc("call", self.name, "Get")
+        self.assertEqual(code, 0, err)
+        self.assertIn(out.rstrip("\n"), FORTUNES)
+        out, err, code = yield self.go_vrpc("call", self.name, "Add", '"More cowbell."')
+        self.assertEqual((out, code), ("\n", 0), err)
+        # our vrpc prints the same things
+        out, err, code = yield run([sys.executable, "-m", "v23py.cmd.vrpc", "--v23.credentials",
+                                    self.creds, "call", self.name, "Add", '"x"'])
+        self.assertEqual((out, code), (b"\n", 0), err)
+
+    @defer.inlineCallbacks
+    def test_identify(self):
+        out, err, code = yield self.go_vrpc("identify", self.name)
+        self.assertEqual(code, 0, err)
+        lines = out.splitlines()
+        self.assertEqual(lines[0], "PRESENTED: basics")
+        self.assertEqual(lines[1], "VALID:     [basics]")
+
+    @defer.inlineCallbacks
+    def test_unauthorized_go_client_gets_noaccess(self):
+        srvcreds = os.path.join(self.dir, "srv")
+        epfile = os.path.join(tempfile.mkdtemp(prefix="rpc-ep-"), "srv.txt")
+        d, _ = spawn(self, [sys.executable, "-m", "fortune.server", "--v23.credentials",
+                            srvcreds, "--endpoint-file-name", epfile,
+                            "--v23.tcp.address", "127.0.0.1:0"], "Listening at:")
+        line = yield d.ready
+        self.assertTrue(line.endswith("@s@root:server@@"), line)
+        name = open(epfile).read().strip()
+        out, err, code = yield self.go_vrpc("call", name, "Get",
+                                            creds=os.path.join(self.dir, "cli"))
+        self.assertEqual((out, code), ("", 1))
+        self.assertIn("access denied: not authorized to call .Get", err)
+        # the client blessed by the same root as "root:client" is a stranger to
+        # "root:server" for the default authorizer; reserved methods stay open
+        out, err, code = yield self.go_vrpc("signature", name, creds=os.path.join(self.dir, "cli"))
+        self.assertEqual((out, code), (FORTUNE_SIGNATURE, 0), err)
+
+
+class OurClientGoMounttable(unittest.TestCase):
+    timeout = 120
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        mt = go_binary("mounttabled")
+        self.govrpc = go_binary("vrpc")
+        go_binary("principal")
+        self.dir = go_creds()
+        self.creds = os.path.join(self.dir, "basics")
+        d, _ = spawn(self, [mt, "--v23.credentials", self.creds,
+                            "--v23.tcp.address", "127.0.0.1:0"], "NAME=")
+        line = yield d.ready
+        self.mt = line.split("NAME=", 1)[1].strip()
+
+    @defer.inlineCallbacks
+    def test_vrpc_signature_equals_go(self):
+        for args in (["signature", "-s", self.mt], ["signature", "-s", self.mt, "Mount"],
+                     ["signature", self.mt]):
+            go_out, go_err, go_code = yield run([self.govrpc, "--v23.credentials", self.creds,
+                                                 *args])
+            out, err, code = yield run([sys.executable, "-m", "v23py.cmd.vrpc",
+                                        "--v23.credentials", self.creds, *args])
+            self.assertEqual((out, code), (go_out, go_code), (args, err, go_err))
+            if args == ["signature", "-s", self.mt]:
+                self.assertIn(b'.MountTable interface {', out)
+
+    @defer.inlineCallbacks
+    def test_library_mount_resolve_glob(self):
+        from v23py import runtime, security, vdl, verror
+        from v23py.rpc import _wiretypes as wt
+        from v23py.rpc import options
+        p = security.load_principal(self.creds)
+        ctx, shutdown = runtime.init(["--v23.namespace.root", self.mt],
+                                     flags=runtime.FlagSet("t"), principal=p,
+                                     exit_on_error=False)
+        self.addCleanup(shutdown)
+        client = runtime.get_runtime(ctx).client
+        target = "/@6@tcp@127.0.0.1:9@@00000000000000000000000000000009@s@basics@@"
+        mtflag = vdl.named("v.io/v23/naming.MountFlag", vdl.Uint32Type)
+        yield defer.ensureDeferred(client.call(
+            ctx, self.mt + "/fortuneAlpha", "Mount", [target, 300, 0],
+            [vdl.StringType, vdl.Uint32Type, mtflag], [], opts=(options.NoResolve(),)))
+        r = yield defer.ensureDeferred(client.call(
+            ctx, self.mt + "/fortuneAlpha", "ResolveStep", [], [], [wt.MountEntry],
+            opts=(options.NoResolve(),)))
+        self.assertEqual([s.Server for s in r[0].Servers], [target])
+        # a relative name resolves through the namespace root to our target
+        servers, rest = yield defer.ensureDeferred(client.resolve(ctx, "fortuneAlpha"))
+        self.assertEqual((servers, rest), ([target], ""))
+        # __Glob streams the mounted name
+        from v23py.vdl.compiler.runtime import MethodDesc
+        call = yield defer.ensureDeferred(client.start_call(
+            ctx, self.mt, "__Glob", ["*"], [vdl.StringType], [],
+            desc=MethodDesc(name="__Glob", in_stream=vdl.AnyType, out_stream=wt.GlobReply),
+            opts=(options.NoResolve(),)))
+        names = []
+        while True:
+            try:
+                item = yield call.recv()
+            except verror.VError as e:
+                self.assertEqual(e.id, verror.EOF.id)
+                break
+            if item.name == "Entry":
+                names.append(item.value.Name)
+        yield call.finish()
+        self.assertEqual(names, ["fortuneAlpha"])
+
+    @defer.inlineCallbacks
+    def test_our_client_gets_noaccess_from_go(self):
+        from v23py import runtime, security, vdl, verror
+        from v23py.rpc import options
+        perms = os.path.join(tempfile.mkdtemp(prefix="rpc-perms-"), "perms.json")
+        with open(perms, "w") as f:
+            json.dump({"": {"Read": {"In": ["nobody"]}, "Admin": {"In": ["nobody"]},
+                            "Create": {"In": ["nobody"]}, "Mount": {"In": ["nobody"]},
+                            "Resolve": {"In": ["nobody"]}}}, f)
+        d, _ = spawn(self, [go_binary("mounttabled"), "--v23.credentials", self.creds,
+                            "--v23.tcp.address", "127.0.0.1:0", "--acls", perms], "NAME=")
+        line = yield d.ready
+        mt = line.split("NAME=", 1)[1].strip()
+        p = security.load_principal(self.creds)
+        ctx, shutdown = runtime.init([], flags=runtime.FlagSet("t"), principal=p,
+                                     exit_on_error=False)
+        self.addCleanup(shutdown)
+        client = runtime.get_runtime(ctx).client
+        mtflag = vdl.named("v.io/v23/naming.MountFlag", vdl.Uint32Type)
+        e = yield self.assertFailure(defer.ensureDeferred(client.call(
+            ctx, mt + "/x", "Mount", ["/127.0.0.1:9", 60, 0],
+            [vdl.StringType, vdl.Uint32Type, mtflag], [], opts=(options.NoResolve(),))),
+            verror.VError)
+        self.assertEqual(e.id, "v.io/v23/verror.NoAccess")
