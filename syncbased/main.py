@@ -160,6 +160,11 @@ def main(argv=None):
         d = defer.ensureDeferred(run(reactor, argv))
 
         def failed(f):
+            sys.stdout.flush()
+            if f.check(SystemExit):
+                code = f.value.code
+                sys.stderr.flush()
+                os._exit(code if isinstance(code, int) else 0 if code is None else 1)
             log(f"error: {f.getErrorMessage()}")
             os._exit(1)
         d.addErrback(failed)

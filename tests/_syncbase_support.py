@@ -8,14 +8,20 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def make_creds(dirpath, blessing):
-    """A credentials directory whose default blessing is ``blessing`` (self-signed)."""
+def make_creds(dirpath, blessing, trust=()):
+    """A credentials directory whose default blessing is ``blessing`` (self-signed).
+
+    ``trust``: other credentials directories whose default blessings' roots this
+    principal recognizes."""
     from v23py import security
     p = security.create_principal(dirpath, overwrite=True)
     b = p.bless_self(blessing)
     p.blessing_store.set_default(b)
     p.blessing_store.set(b, "...")
     p.add_to_roots(b)
+    for other in trust:
+        op = security.load_principal(other)
+        p.add_to_roots(op.blessing_store.default())
     return dirpath
 
 
