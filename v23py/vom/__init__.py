@@ -75,6 +75,12 @@ def _resolve(value, type):
 def encode_value_message(te: TypeEncoder, t: Type, v) -> bytes:
     """One value message (no version byte); type messages go to `te`."""
     tid = te.encode_type(t)
+    if not (t.has_any or t.has_typeobject or has_chunk_len(t)):
+        # No header tables, no length: write the value right after the id.
+        out = bytearray()
+        enc_int(out, tid)
+        encoder(t)(out, v, None)
+        return out
     st = EncodeState(te)
     body = bytearray()
     encoder(t)(body, v, st)
@@ -91,7 +97,7 @@ def encode_value_message(te: TypeEncoder, t: Type, v) -> bytes:
     if has_chunk_len(t):
         enc_uint(hdr, len(body))
     hdr += body
-    return bytes(hdr)
+    return hdr
 
 
 class Encoder:
@@ -123,15 +129,18 @@ class Encoder:
             return self._encode_general(t, value)
         # Steady state for a type without any/typeobject: header is fixed.
         head, enc, chunk = plan
+        if not chunk:
+            out = bytearray(head)
+            enc(out, value, None)
+            return bytes(out)
         body = bytearray()
         enc(body, value, None)
         out = bytearray(head)
-        if chunk:
-            n = len(body)
-            if n < 0x80:
-                out.append(n)
-            else:
-                enc_uint(out, n)
+        n = len(body)
+        if n < 0x80:
+            out.append(n)
+        else:
+            enc_uint(out, n)
         out += body
         return bytes(out)
 

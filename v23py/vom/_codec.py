@@ -529,6 +529,27 @@ def _make_decoder(t: Type):  # noqa: C901 - one branch per kind
             b = bytes(data[pos:end])
             return (cls(b) if cls else b), end
         return dec_bytes
+    if k == Kind.LIST and t.elem.kind == Kind.STRING and not t.elem.name:
+        def dec_strings(data, pos, st):
+            # Inlined element loop: lists of strings are common (names, patterns).
+            n, pos = dec_len(data, pos)
+            out = []
+            append = out.append
+            size = len(data)
+            for _ in range(n):
+                b = data[pos]
+                if b < 0x80:
+                    m = b
+                    pos += 1
+                else:
+                    m, pos = dec_uint(data, pos)
+                end = pos + m
+                if end > size:
+                    raise Truncated()
+                append(data[pos:end].decode("utf-8", "surrogateescape"))
+                pos = end
+            return (cls(out) if cls else out), pos
+        return dec_strings
     if k in (Kind.LIST, Kind.ARRAY):
         ed = decoder(t.elem)
         is_array = k == Kind.ARRAY
