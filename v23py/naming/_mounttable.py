@@ -37,12 +37,14 @@ REPLACE = 1
 MT = 2
 LEAF = 4
 
-# Error ids of v.io/v23/naming
-NameExists = verror.ErrorId("v.io/v23/naming.nameExists")
-NoSuchName = verror.ErrorId("v.io/v23/naming.nameDoesntExist")
-NoSuchNameRoot = verror.ErrorId("v.io/v23/naming.rootNameDoesntExist")
-ResolutionDepthExceeded = verror.ErrorId("v.io/v23/naming.resolutionDepthExceeded")
-NoMountTable = verror.ErrorId("v.io/v23/naming.noMounttable")
+# Error ids of v.io/v23/naming. Go declares them with short ids and, in the
+# v0.2.0 binaries, sends them without a package prefix (observed on the wire
+# from Go's mounttabled: "nameDoesntExist", "rootNameDoesntExist").
+NameExists = verror.ErrorId("nameExists")
+NoSuchName = verror.ErrorId("nameDoesntExist")
+NoSuchNameRoot = verror.ErrorId("rootNameDoesntExist")
+ResolutionDepthExceeded = verror.ErrorId("resolutionDepthExceeded")
+NoMountTable = verror.ErrorId("noMounttable")
 
 # mounttable.Tag values
 ADMIN, MOUNT, READ, CREATE, RESOLVE = "Admin", "Mount", "Read", "Create", "Resolve"
@@ -420,7 +422,7 @@ class MountTable:
             raise verror.Unknown.new(f"malformed address {address} for mounted server {server}") from None
         n = self._find_node(caller, elems, _MOUNT, None, create=True)
         if n is None:
-            raise NoSuchNameRoot.new(f"namespace root name {name} doesn't exist")
+            raise NoSuchNameRoot.new(f"namespace root name {name} doesn't exist", name)
         want_mt = bool(flags & MT)
         want_leaf = bool(flags & LEAF)
         if n.mount is not None:
@@ -470,8 +472,8 @@ class MountTable:
         n, rest = self._find_mount_point(caller, elems)
         if n is None:
             if not elems:
-                raise NoSuchNameRoot.new(f"namespace root name {name} doesn't exist")
-            raise NoSuchName.new(f"name {name} doesn't exist")
+                raise NoSuchNameRoot.new(f"namespace root name {name} doesn't exist", name)
+            raise NoSuchName.new(f"name {name} doesn't exist", name)
         return MountEntry("/".join(rest), [MountedServer(s.server, s.expires) for s in n.mount.servers],
                           n.mount.mt, n.mount.leaf)
 
@@ -542,7 +544,7 @@ class MountTable:
         perms = Permissions.from_value(perms) or Permissions()
         n = self._find_node(caller, elems, _SET, None, create=True)
         if n is None:
-            raise NoSuchName.new(f"name {name} doesn't exist")
+            raise NoSuchName.new(f"name {name} doesn't exist", name)
         admin = perms.get(ADMIN)
         if admin is None or not admin.includes(caller.names):
             if n.vperms is None:
@@ -565,7 +567,7 @@ class MountTable:
         """(Permissions or None, version string)."""
         n = self._find_node(caller, self._elems(name), _GET, None)
         if n is None:
-            raise NoSuchName.new(f"name {name} doesn't exist")
+            raise NoSuchName.new(f"name {name} doesn't exist", name)
         if n.vperms is None:
             return None, ""
         version, perms = n.vperms.get()

@@ -58,11 +58,20 @@ CACHE_HYSTERESIS = (3 * MAX_CACHE_ENTRIES) // 4
 NOT_MT_SECONDS = 60.0
 DEFAULT_NAMESPACE_ROOT = "/(dev.v.io:r:vprod:service:mounttabled)@ns.dev.v.io:8101"
 
-NoServers = verror.ErrorId("v.io/x/ref/runtime/internal/naming/namespace.errNoServers",
-                           verror.NoRetry, "no servers found to resolve query")
+NoServers = verror.ErrorId("errNoServers", verror.NoRetry, "no servers found to resolve query")
 
 _NOT_MT_IDS = frozenset([verror.BadArg.id, verror.NoExist.id, verror.UnknownMethod.id,
-                         verror.UnknownSuffix.id, NoServers.id, verror.BadProtocol.id])
+                         verror.UnknownSuffix.id, NoServers.id, verror.BadProtocol.id,
+                         "v.io/x/ref/runtime/internal/naming/namespace.errNoServers"])
+
+
+def _bare(error_id):
+    return error_id.rsplit(".", 1)[-1] if "/" in error_id else error_id
+
+
+def is_error(err, error_id):
+    """err has error_id's id, with or without a Go package prefix."""
+    return isinstance(err, verror.VError) and _bare(err.id) == _bare(error_id.id)
 
 
 def not_a_mount_table(err):
@@ -241,7 +250,7 @@ class Namespace:
         """The MountEntry for name: its servers and the name relative to them."""
         e, _ = self.root_entry(name)
         if not e.servers:
-            raise NoSuchName.new(f"name {name} doesn't exist")
+            raise NoSuchName.new(f"name {name} doesn't exist", name)
         for _ in range(self.max_resolve_depth):
             if not e.serves_mount_table:
                 return e
@@ -251,8 +260,8 @@ class Namespace:
             except verror.VError as err:
                 if not_a_mount_table(err):
                     return cur
-                if NoSuchNameRoot.is_(err):
-                    raise NoSuchName.new(f"name {name} doesn't exist") from None
+                if is_error(err, NoSuchNameRoot):
+                    raise NoSuchName.new(f"name {name} doesn't exist", name) from None
                 raise
         raise ResolutionDepthExceeded.new("resolution depth exceeded")
 
@@ -273,9 +282,9 @@ class Namespace:
             try:
                 e = await self._resolve_against_mt(ctx, e)
             except verror.VError as err:
-                if NoSuchNameRoot.is_(err):
+                if is_error(err, NoSuchNameRoot):
                     return last
-                if NoSuchName.is_(err):
+                if is_error(err, NoSuchName):
                     return cur
                 if not_a_mount_table(err):
                     return last
