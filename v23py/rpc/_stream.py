@@ -32,6 +32,7 @@ class ConnTypes:
         self.error = None
         self._waiters = []
         self.generation = 0   # bumps on every type-flow chunk
+        self.msg_cache = {}   # constant value messages, see ValueWriter.encode_cached
 
     # -- outgoing --------------------------------------------------------------
     def attach(self, flow):
@@ -175,9 +176,44 @@ class ValueReader:
 class ValueWriter:
     """Encodes values for one data flow (type definitions go to ``types``)."""
 
+    __slots__ = ("types", "_started")
+
     def __init__(self, types):
         self.types = types
-        self.enc = vom.Encoder(type_encoder=types.enc)
+        self._started = False
 
     def encode(self, value, type=None):
-        return self.enc.encode(value, type)
+        if type is None:
+            type, value = _resolve(value)
+        msg = vom.encode_value_message(self.types.enc, type, value)
+        if not self._started:
+            self._started = True
+            return VERSION + msg
+        return msg
+
+    def encode_cached(self, key, make, type):
+        """Like encode(make(), type), reusing the bytes of an earlier identical message.
+
+        Only for values fully determined by ``key``: a value message's bytes
+        depend on the value and on the connection's type ids, which never change.
+        """
+        cache = self.types.msg_cache
+        msg = cache.get(key)
+        if msg is None:
+            msg = bytes(vom.encode_value_message(self.types.enc, type, make()))
+            if len(cache) < 4096:
+                cache[key] = msg
+        if not self._started:
+            self._started = True
+            return VERSION + msg
+        return msg
+
+
+VERSION = bytes([vom.VERSION_81])
+
+
+def _resolve(value):
+    from v23py import vdl
+    if isinstance(value, vdl.Typed):
+        return value.type, value.value
+    return vdl.type_of(value), value

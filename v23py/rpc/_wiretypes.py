@@ -124,3 +124,29 @@ def __getattr__(name):
     if name.endswith("Class") and name[:-5] in t:
         return cls(name[:-5])
     raise AttributeError(name)
+
+
+_zeros = {}
+
+
+def _zero(name):
+    """A shared zero value of a wire type (never mutate it)."""
+    z = _zeros.get(name)
+    if z is None:
+        from v23py import vdl
+        z = _zeros[name] = vdl.zero(types()[name])
+    return z
+
+
+def request(suffix="", method="", nargs=0, end=False, deadline=None, granted=None):
+    """A Request value built without re-making the zero sub-structs each time."""
+    return cls("Request")(Suffix=suffix, Method=method, NumPosArgs=nargs, EndStreamArgs=end,
+                          Deadline=deadline if deadline is not None else _zero("WireDeadline"),
+                          GrantedBlessings=granted if granted is not None
+                          else _zero("WireBlessings"),
+                          TraceRequest=_zero("TraceRequest"), Language="")
+
+
+def response(error=None, end=False, nresults=0):
+    return cls("Response")(Error=error, EndStreamResults=end, NumPosResults=nresults,
+                           TraceResponse=_zero("TraceResponse"), AckBlessings=False)

@@ -44,10 +44,21 @@ class Client:
         self.namespace_roots = list(namespace_roots)
         self._types = {}
         self._trust_cache = {}
+        self._root_cache = {}
+        self._ep_cache = {}
         self._closed = False
 
     # -- names ------------------------------------------------------------------
     def _root_entry(self, name):
+        r = self._root_cache.get(name)
+        if r is None:
+            r = self._root_entry2(name)
+            if len(self._root_cache) > 1024:
+                self._root_cache.clear()
+            self._root_cache[name] = r
+        return list(r[0]), r[1], r[2]
+
+    def _root_entry2(self, name):
         addr, suffix = naming.split_address_name(name)
         if not addr:
             return [naming.join_address_name(r, "") if not r.startswith("/") else r
@@ -151,13 +162,18 @@ class Client:
         return secall
 
     async def _dial(self, ctx, server, pattern, opts):
-        addr, _ = naming.split_address_name(server)
-        if not addr:
-            raise verror.NoServers.new(f"{server} does not appear to contain an address")
-        try:
-            ep = naming.parse_endpoint(addr)
-        except Exception as e:
-            raise verror.NoServers.new(f"failed to parse endpoint {addr}: {e}")
+        ep = self._ep_cache.get(server)
+        if ep is None:
+            addr, _ = naming.split_address_name(server)
+            if not addr:
+                raise verror.NoServers.new(f"{server} does not appear to contain an address")
+            try:
+                ep = naming.parse_endpoint(addr)
+            except Exception as e:
+                raise verror.NoServers.new(f"failed to parse endpoint {addr}: {e}")
+            if len(self._ep_cache) > 1024:
+                self._ep_cache.clear()
+            self._ep_cache[server] = ep
         timeout = DEFAULT_CALL_TIMEOUT
         rem = ctx.remaining()
         if rem is not None:
@@ -225,7 +241,7 @@ class Client:
                    server_names):
         from v23py import security
         types = self.types_for(conn)
-        secall = self._security_call(conn, ep, method, suffix)
+        secall = None   # made on demand (ClientCall.security)
         blessings = None
         p = self.principal
         if p is not None:
@@ -242,6 +258,7 @@ class Client:
             flow = conn.open_flow()
         call = ClientCall(self, ctx, conn, flow, types, method, suffix, out_types, desc,
                           server_names, secall)
+        call._ep = ep
         call._start(args, in_types, opts)
         return call
 
@@ -283,7 +300,8 @@ class ClientCall:
         self.out_types = list(out_types) if out_types is not None else None
         self.desc = desc
         self.remote_blessing_names = list(server_names)
-        self.security = secall
+        self._security = secall
+        self._ep = None
         self.in_stream_type = None
         self.out_stream_type = None
         if desc is not None:
@@ -298,13 +316,19 @@ class ClientCall:
         flow.set_receiver(self._reader.feed, self._reader.closed)
 
     @property
+    def security(self):
+        if self._security is None:
+            self._security = self.client._security_call(self.conn, self._ep, self.method,
+                                                        self.suffix)
+        return self._security
+
+    @property
     def remote_blessings(self):
-        return self.security.remote_blessings if self.security is not None else None
+        return self.security.remote_blessings
 
     def _start(self, args, in_types, opts):
-        Request = wt.cls("Request")
-        req = Request(Suffix=self.suffix, Method=self.method, NumPosArgs=len(args))
         dl = self.ctx.deadline()
+        deadline = granted = None
         if dl is not None:
             rem = max(dl - self.ctx.now(), 1e-9)
             secs = int(rem)
@@ -313,15 +337,24 @@ class ClientCall:
                 nanos = 1
             if nanos >= 1000000000:
                 secs, nanos = secs + 1, nanos - 1000000000
-            req.Deadline = wt.cls("WireDeadline")(FromNow=wt.cls("Duration")(Seconds=secs,
-                                                                             Nanos=nanos))
-        g = rpcopts.find(opts, rpcopts.GrantedBlessings)
+            deadline = wt.cls("WireDeadline")(FromNow=wt.cls("Duration")(Seconds=secs,
+                                                                          Nanos=nanos))
+        g = rpcopts.find(opts, rpcopts.GrantedBlessings) if opts else None
         if g is not None:
             b = g.blessings
-            req.GrantedBlessings = b.to_wire() if hasattr(b, "to_wire") else b
-        data = bytearray([ROLE_DATA])
+            granted = b.to_wire() if hasattr(b, "to_wire") else b
+        data = bytearray(_ROLE)
         try:
-            data += self._writer.encode(req, wt.Request)
+            nargs = len(args)
+            if deadline is None and granted is None:
+                suffix, method = self.suffix, self.method
+                data += self._writer.encode_cached(
+                    ("req", suffix, method, nargs),
+                    lambda: wt.request(suffix, method, nargs), wt.Request)
+            else:
+                data += self._writer.encode(
+                    wt.request(self.suffix, self.method, nargs, deadline=deadline,
+                               granted=granted), wt.Request)
             for i, a in enumerate(args):
                 t = in_types[i] if in_types is not None and i < len(in_types) else None
                 data += self._writer.encode(a, t)
@@ -333,7 +366,7 @@ class ClientCall:
             raise verror.BadArg.new(f"bad argument: failed to encode arg: {e}")
         if self.in_stream_type is None and self.out_stream_type is None and self.desc is not None:
             # unary call: the end-of-stream header goes out with the args
-            data += self._writer.encode(Request(EndStreamArgs=True), wt.Request)
+            data += self._writer.encode_cached("req-end", _end_request, wt.Request)
             self._send_closed = True
         self.types.flush()
         self.flow.write(bytes(data))
@@ -364,7 +397,7 @@ class ClientCall:
     def send(self, item):
         if self._send_closed:
             raise verror.Aborted.new("aborted: send after close_send")
-        data = self._writer.encode(wt.cls("Request")(), wt.Request)
+        data = self._writer.encode_cached("req-stream", wt.request, wt.Request)
         data += self._writer.encode(item, self.in_stream_type)
         self.types.flush()
         return self.flow.write(data)
@@ -373,7 +406,7 @@ class ClientCall:
         if self._send_closed:
             return
         self._send_closed = True
-        data = self._writer.encode(wt.cls("Request")(EndStreamArgs=True), wt.Request)
+        data = self._writer.encode_cached("req-end", _end_request, wt.Request)
         self.types.flush()
         try:
             self.flow.write(data)
@@ -460,6 +493,13 @@ class ClientCall:
         self._finished = True
         self._reader.abort(verror.Canceled.new("canceled"))
         self._abort_flow()
+
+
+_ROLE = bytes([ROLE_DATA])
+
+
+def _end_request():
+    return wt.request(end=True)
 
 
 def _elem_type(s):

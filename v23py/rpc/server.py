@@ -131,7 +131,7 @@ class ServerCall:
         """Send one streamed result (a zero Response header, then the item)."""
         if self._closed:
             raise verror.Aborted.new("aborted: call finished")
-        data = self._writer.encode(wt.cls("Response")(), wt.Response)
+        data = self._writer.encode_cached("resp-stream", wt.response, wt.Response)
         data += self._writer.encode(item, self.out_stream_type)
         self._types.flush()
         return self.flow.write(data)
@@ -312,14 +312,13 @@ class Server:
             cancel_call()
 
     def _respond(self, flow, writer, types, err, results, out_types):
-        Response = wt.cls("Response")
         try:
             if err is not None:
-                data = writer.encode(Response(Error=err, EndStreamResults=True, NumPosResults=0),
-                                     wt.Response)
+                data = writer.encode(wt.response(err, True, 0), wt.Response)
             else:
-                data = writer.encode(Response(EndStreamResults=True,
-                                              NumPosResults=len(results)), wt.Response)
+                n = len(results)
+                data = writer.encode_cached(("resp-end", n),
+                                            lambda: wt.response(None, True, n), wt.Response)
                 for i, r in enumerate(results):
                     t = out_types[i] if i < len(out_types) else None
                     data += writer.encode(r, t)
@@ -328,7 +327,7 @@ class Server:
             writer = ValueWriter(types)
             e2 = verror.Internal.new(f"failed to encode the results: {e}")
             try:
-                data = writer.encode(Response(Error=e2, EndStreamResults=True), wt.Response)
+                data = writer.encode(wt.response(e2, True, 0), wt.Response)
             except Exception:
                 data = b""
         types.flush()
