@@ -1,8 +1,9 @@
 """Credentials directories: create/load, passphrases, legacy dirs, corruption, locking."""
-import multiprocessing
 import os
 import shutil
 import stat
+import subprocess
+import sys
 
 from twisted.trial import unittest
 
@@ -18,15 +19,18 @@ def _make(d, name="alice", passphrase=None, kt="ecdsa256"):
     return p
 
 
-def _add_many(args):
-    d, i = args
-    p = sec.load_principal(d)
-    other = sec.random_principal()
-    b = p.bless(other.public_key, p.blessing_store.default(), "x%d" % i, sec.unconstrained_use())
-    p.roots.add(other.public_key, "peer%d" % i)
-    q = sec.load_principal(d)
-    q.blessing_store.set(p.blessing_store.default(), "peer%d" % i)
-    return str(b)
+_WRITER = """
+import sys
+from v23py import security as sec
+d, i = sys.argv[1], int(sys.argv[2])
+p = sec.load_principal(d)
+other = sec.random_principal()
+b = p.bless(other.public_key, p.blessing_store.default(), "x%d" % i, sec.unconstrained_use())
+p.roots.add(other.public_key, "peer%d" % i)
+q = sec.load_principal(d)
+q.blessing_store.set(p.blessing_store.default(), "peer%d" % i)
+print(b)
+"""
 
 
 class CreateLoadTests(unittest.TestCase):
@@ -161,12 +165,22 @@ class BadInputTests(unittest.TestCase):
 
 class ConcurrencyTests(unittest.TestCase):
     def test_concurrent_writers(self):
+        # separate processes (not fork: forking a process with threads can deadlock)
         d = os.path.join(self.mktemp(), "creds")
         _make(d)
         n = 6
-        ctx = multiprocessing.get_context("fork")
-        with ctx.Pool(3) as pool:
-            out = pool.map(_add_many, [(d, i) for i in range(n)])
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        procs = [subprocess.Popen([sys.executable, "-c", _WRITER, d, str(i)], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                 for i in range(n)]
+        out = []
+        for pr in procs:
+            self.addCleanup(lambda pr=pr: pr.poll() is None and pr.kill())
+        for pr in procs:
+            o, e = pr.communicate(timeout=60)
+            self.assertEqual(pr.returncode, 0, e.decode())
+            out.append(o.decode().strip())
         self.assertEqual(sorted(out), sorted("alice:x%d" % i for i in range(n)))
         p = sec.load_principal(d)
         patterns = set(p.roots.dump())

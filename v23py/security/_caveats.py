@@ -12,9 +12,10 @@ import threading
 from v23py import vdl
 from v23py.security import _errors
 from v23py.security._keys import hash_func
+from v23py.security import _vdl as _G
 from v23py.security._wiretypes import (
-    CaveatDescriptor, CaveatType, PublicKeyThirdPartyCaveatParamType, TimeType, WireTime,
-    BlessingPatternType, PublicKeyThirdPartyCaveatParam, ThirdPartyRequirements)
+    CaveatDescriptor, PublicKeyThirdPartyCaveatParamType, TimeType, WireTime, UniqueId,
+    PublicKeyThirdPartyCaveatParam, ThirdPartyRequirements)
 
 UTC = datetime.timezone.utc
 _UNIX_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=UTC)
@@ -52,27 +53,22 @@ def now():
 
 # --- descriptors ---
 
-def _id(hexstr):
-    return bytes.fromhex(hexstr)
+# The standard descriptors, as declared in security.vdl.
+ConstCaveat = _G.ConstCaveat
+ExpiryCaveat = _G.ExpiryCaveat
+NotBeforeCaveat = _G.NotBeforeCaveat
+MethodCaveat = _G.MethodCaveat
+PublicKeyThirdPartyCaveat = _G.PublicKeyThirdPartyCaveat
+PeerBlessingsCaveat = _G.PeerBlessingsCaveat
 
 
 def _desc(hexid, param_type):
-    return CaveatDescriptor(Id=vdl.convert(CaveatDescriptor._vdl_type.fields[0].type, _id(hexid)),
-                            ParamType=param_type)
+    return CaveatDescriptor(Id=UniqueId(bytes.fromhex(hexid)), ParamType=param_type)
 
 
-ConstCaveat = _desc("00" * 16, vdl.BoolType)
-ExpiryCaveat = _desc("a64c2d0119fba3348071feeb2f308000", TimeType)
-NotBeforeCaveat = _desc("baaf6839a98f9c138399cd69d6ff9925", TimeType)
-MethodCaveat = _desc("54a676398137187ecdb26d2d69ba0003", vdl.list_of(vdl.StringType))
-PublicKeyThirdPartyCaveat = _desc("7972ce174a7ba93f79547d769c918000",
-                                  PublicKeyThirdPartyCaveatParamType)
-PeerBlessingsCaveat = _desc("0577f8564c8e5ffeff8e2b1f4d6d8000", vdl.list_of(BlessingPatternType))
-
-
-class Caveat(vdl.Struct):
+class Caveat(_G.Caveat):
     """A condition on a blessing or discharge: (Id, ParamVom)."""
-    _vdl_type = CaveatType
+    __slots__ = ()
 
     def validate(self, call):
         """Raise a VError unless the caveat holds for `call`."""
@@ -112,7 +108,7 @@ class Caveat(vdl.Struct):
         return caveat_string(self)
 
 
-vdl.register(Caveat)
+vdl.register_type(Caveat._vdl_type, Caveat)
 
 
 def _decode_param(cav, param_type):

@@ -3,7 +3,7 @@
 import re
 
 from v23py import vdl
-from v23py.security._wiretypes import BlessingPatternType
+from v23py.security import _vdl as _G
 
 CHAIN_SEPARATOR = ":"
 ALL_PRINCIPALS = "..."
@@ -37,11 +37,11 @@ def _strip_no_extension(pattern):
     return pattern, True
 
 
-class BlessingPattern(str):
+class BlessingPattern(_G.BlessingPattern):
     """A pattern matched by blessing names: "a:b" matches "a:b" and "a:b:..." names,
     "a:b:$" only "a:b", "..." everything."""
 
-    _vdl_type = BlessingPatternType
+    __slots__ = ()
 
     def is_valid(self):
         if not self:
@@ -92,7 +92,7 @@ class BlessingPattern(str):
         return "BlessingPattern(%s)" % str.__repr__(self)
 
 
-vdl.register_type(BlessingPatternType, BlessingPattern)
+vdl.register_type(BlessingPattern._vdl_type, BlessingPattern)
 
 _PATTERN_NAME = re.compile(r"^__\(([^)]*)\)($|/)(.*)", re.S)
 

@@ -13,10 +13,11 @@ import json
 from v23py import vdl, verror
 from v23py.security import _errors as _serr
 from v23py.security._call import Authorizer, remote_blessing_names
-from v23py.security._caveats import _desc, register_caveat_go_type, register_caveat_validator, \
+from v23py.security._caveats import register_caveat_go_type, register_caveat_validator, \
     new_caveat
 from v23py.security._pattern import ALL_PRINCIPALS, CHAIN_SEPARATOR, NO_EXTENSION, \
     BlessingPattern
+from v23py.security.access import _vdl as _G
 from v23py.security.access._wiretypes import AccessListType, PermissionsType, TagType
 
 _P = "v.io/v23/security/access."
@@ -31,9 +32,9 @@ MultipleTags = verror.ErrorId(_P + "MultipleTags", NoRetry, "multiple tags")
 NoTags = verror.ErrorId(_P + "NoTags", NoRetry, "no tags")
 
 
-class Tag(str):
+class Tag(_G.Tag):
     """A method tag selecting an AccessList in Permissions."""
-    _vdl_type = TagType
+    __slots__ = ()
 
     def __repr__(self):
         return "access.Tag(%s)" % str.__repr__(self)
@@ -56,9 +57,9 @@ def all_typical_tags():
     return [Admin, Read, Write, Debug, Resolve]
 
 
-class AccessList(vdl.Struct):
+class AccessList(_G.AccessList):
     """In: patterns granted access; NotIn: names (and their extensions) excluded."""
-    _vdl_type = AccessListType
+    __slots__ = ()
 
     def __init__(self, **fields):
         if "In" in fields and fields["In"] is not None:
@@ -116,7 +117,7 @@ class AccessList(vdl.Struct):
         return None
 
 
-vdl.register(AccessList)
+vdl.register_type(AccessListType, AccessList)
 
 
 def _is_recognized(p, roots):
@@ -147,9 +148,9 @@ def _dedup(seq):
     return out
 
 
-class Permissions(dict):
+class Permissions(_G.Permissions):
     """map[tag name]AccessList."""
-    _vdl_type = PermissionsType
+    __slots__ = ()
 
     def add(self, pattern, *tags):
         for t in tags:
@@ -338,7 +339,7 @@ def authorizer_from_spec(literal=None, files=None, name="", tag_type=TagType):
 
 # --- the access tag caveat ---
 
-AccessTagCaveat = _desc("efcde3751416c73b189ce89ccc938000", vdl.list_of(TagType))
+AccessTagCaveat = _G.AccessTagCaveat
 
 
 def _access_tag_validator(call, tags):

@@ -1,14 +1,10 @@
-"""Hand-built VDL types of package v.io/v23/security/access (to be replaced by
-code generated from access.vdl)."""
+"""Types of package v.io/v23/security/access: the classes generated from
+access.vdl (module `_vdl`), named for the rest of the package."""
 
-from v23py import vdl
-from v23py.security._wiretypes import BlessingPatternType
+from v23py.security.access import _vdl as G
 
 PKG = "v.io/v23/security/access"
 
-AccessListType = vdl.struct(PKG + ".AccessList", [
-    ("In", vdl.list_of(BlessingPatternType)),
-    ("NotIn", vdl.list_of(vdl.StringType)),
-])
-PermissionsType = vdl.map_of(vdl.StringType, AccessListType, name=PKG + ".Permissions")
-TagType = vdl.named(PKG + ".Tag", vdl.StringType)
+AccessListType = G.AccessList._vdl_type
+PermissionsType = G.Permissions._vdl_type
+TagType = G.Tag._vdl_type
