@@ -193,3 +193,22 @@ class StreamTest(unittest.TestCase):
         d = defer.ensureDeferred(r.read())
         r.feed(b"\x80garbage")
         self.assertEqual(self.failureResultOf(d, verror.VError).value.id, verror.BadProtocol.id)
+
+
+class WireTypesTest(unittest.TestCase):
+    def test_same_as_generated(self):
+        from v23py.rpc import _vdl as R
+        from v23py.rpc import _wiretypes as wt
+        from v23py.vdlroot import signature as S
+        from v23py.vdlstd import naming as N
+        self.assertIs(wt.Request, R.Request._vdl_type)
+        self.assertIs(wt.Response, R.Response._vdl_type)
+        self.assertIs(wt.SigInterface, S.Interface._vdl_type)
+        self.assertIs(wt.GlobReply, N.GlobReply._vdl_type)
+        self.assertIs(wt.cls("Request"), R.Request)
+        self.assertEqual([f.name for f in wt.Request.fields],
+                         ["Suffix", "Method", "NumPosArgs", "EndStreamArgs", "Deadline",
+                          "GrantedBlessings", "TraceRequest", "Language"])
+        self.assertEqual([f.name for f in wt.Response.fields],
+                         ["Error", "EndStreamResults", "NumPosResults", "TraceResponse",
+                          "AckBlessings"])

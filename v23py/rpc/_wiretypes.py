@@ -1,4 +1,10 @@
-"""Hand-built VDL types of the RPC protocol (stand-in for code generated from rpc.vdl).
+"""The VDL types of the RPC protocol, by name.
+
+``rpc.vdl`` is compiled to ``_vdl.py`` (Request, Response); the signature and
+naming types come from the generated ``v23py.vdlroot.signature`` and
+``v23py.vdlstd.naming``.  The structures are also spelled out below, which
+checks them (types are hash-consed, so both routes give the same objects) and
+keeps the RPC layer working when a generated module is missing.
 
 Every type here has Go's wire name, field names and field order, so the VOM
 bytes match Go v0.2.0.  Types are hash-consed by ``v23py.vdl``, so building
@@ -15,8 +21,19 @@ _lock = threading.Lock()
 _built = None
 
 
+def _import_generated():
+    """Register the generated classes first, so class_for() hands out those."""
+    for mod in ("v23py.rpc._vdl", "v23py.vdlroot.signature", "v23py.vdlstd.naming",
+                "v23py.vdlstd.vtrace", "v23py.vdlroot.time"):
+        try:
+            __import__(mod)
+        except ImportError:
+            pass
+
+
 def _build():
     from v23py import vdl
+    _import_generated()
 
     t = {}
     # time (VDL package "time")
