@@ -1,0 +1,158 @@
+"""Mount tables and namespace tools, ours and Go's, against each other.
+
+Credentials come from Go's `principal create` and are shared by both sides
+(blessing "tutorial"), so each side trusts the other's endpoints.
+"""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+
+from twisted.internet import threads
+from twisted.trial import unittest
+
+from tests._support import ROOT, go_binary
+from v23py.naming import parse_endpoint, split_address_name
+
+PY = sys.executable
+
+
+def _py_tool(module):
+    return [PY, "-m", module]
+
+
+class _Env:
+    def __init__(self, test):
+        self.test = test
+        self.dir = tempfile.mkdtemp(prefix="naming-interop-")
+        test.addCleanup(shutil.rmtree, self.dir, True)
+        self.creds = os.path.join(self.dir, "cred")
+        subprocess.run([go_binary("principal"), "create", "--with-passphrase=false",
+                        "--overwrite", self.creds, "tutorial"], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith(("V23_NAMESPACE", "V23_CREDENTIALS"))}
+        self.env["V23_CREDENTIALS"] = self.creds
+        self.env["PYTHONPATH"] = ROOT + os.pathsep + self.env.get("PYTHONPATH", "")
+
+    def start_mounttable(self, argv):
+        """Start a mount table daemon; return its rooted endpoint name."""
+        proc = subprocess.Popen(argv + ["--v23.tcp.address=127.0.0.1:0"], stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True,
+                                env=self.env, cwd=self.dir, start_new_session=True)
+
+        def stop():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+            proc.stdout.close()
+        self.test.addCleanup(stop)
+        found = []
+
+        def read():
+            for line in proc.stdout:
+                if line.startswith("NAME="):
+                    found.append(line[5:].strip())
+                    return
+        t = threading.Thread(target=read, daemon=True)
+        t.start()
+        t.join(30)
+        if not found:
+            stop()
+            self.test.fail(f"{argv[0]} printed no NAME= line")
+        return found[0]
+
+    def run(self, argv, root):
+        """Run a tool (argv = tool prefix + arguments) with `root` as namespace root."""
+        p = subprocess.run([a.replace("{ROOT}", root) for a in argv],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env=self.env, cwd=self.dir, timeout=90)
+        return p.returncode, p.stdout, p.stderr
+
+
+class NamingInteropTests(unittest.TestCase):
+    timeout = 300
+
+    def _check_table(self, env, mt_name, namespace, mounttable):
+        """Exercise a table with the given tools (argv prefixes)."""
+        rc, out, err = env.run(namespace + ["mount", "fortuneAlpha", "/127.0.0.1:1234", "100m"], mt_name)
+        self.assertEqual((rc, out), (0, "Server mounted successfully.\n"), err)
+        rc, out, err = env.run(namespace + ["mount", "a/b", mt_name, "1h"], mt_name)
+        self.assertEqual(rc, 0, err)
+        rc, out, err = env.run(mounttable + ["mount", "meters", mt_name, "2h", "M"], mt_name)
+        self.assertEqual((rc, out), (0, "Name mounted successfully.\n"), err)
+        rc, out, err = env.run(namespace + ["resolve", "fortuneAlpha"], mt_name)
+        self.assertEqual((rc, out), (0, "/127.0.0.1:1234\n"), err)
+        rc, out, err = env.run(namespace + ["resolve", "meters/meters/fortuneAlpha"], mt_name)
+        self.assertEqual((rc, out), (0, "/127.0.0.1:1234\n"), err)
+        rc, out, err = env.run(namespace + ["resolvetomt", "a/b/c"], mt_name)
+        self.assertEqual((rc, out), (0, mt_name + "/a/b/c\n"), err)
+        rc, out, err = env.run(mounttable + ["resolvestep", "fortuneAlpha"], mt_name)
+        self.assertEqual(rc, 0, err)
+        self.assertTrue(out.startswith("Servers: [{/127.0.0.1:1234 "), out)
+        self.assertTrue(out.endswith('}] Suffix: "" MT: false\n'), out)
+        rc, out, err = env.run(namespace + ["glob", "-l", "fortune*"], mt_name)
+        self.assertEqual(rc, 0, err)
+        self.assertRegex(out, r"\AfortuneAlpha /127\.0\.0\.1:1234 \(Expires in 59\d\d sec\)\n\Z")
+        rc, out, err = env.run(namespace + ["resolve", "nothing/here"], mt_name)
+        self.assertEqual(rc, 1)
+        self.assertIn("name nothing/here doesn't exist", err)
+        rc, out, err = env.run(namespace + ["unmount", "fortuneAlpha", "/127.0.0.1:1234"], mt_name)
+        self.assertEqual((rc, out), (0, "Server unmounted successfully.\n"), err)
+        rc, out, err = env.run(namespace + ["resolve", "fortuneAlpha"], mt_name)
+        self.assertEqual(rc, 1, out)
+
+    def _go_namespace_tools(self):
+        return ([go_binary("namespace"), "--v23.namespace.root={ROOT}"],
+                [go_binary("mounttable"), "--v23.namespace.root={ROOT}"])
+
+    def _our_tools(self):
+        return (_py_tool("v23py.cmd.namespace") + ["--v23.namespace.root={ROOT}"],
+                _py_tool("v23py.cmd.mounttable") + ["--v23.namespace.root={ROOT}"])
+
+    def test_go_tools_on_our_mounttabled(self):
+        env = _Env(self)
+        ns, mt = self._go_namespace_tools()
+        name = env.start_mounttable(_py_tool("v23py.cmd.mounttabled"))
+        ep = parse_endpoint(split_address_name(name)[0])
+        self.assertTrue(ep.serves_mount_table)
+        self.assertEqual(ep.blessing_names, ("tutorial",))
+        return threads.deferToThread(self._check_table, env, name, ns, mt)
+
+    def test_our_tools_on_go_mounttabled(self):
+        env = _Env(self)
+        ns, mt = self._our_tools()
+        name = env.start_mounttable([go_binary("mounttabled")])
+        return threads.deferToThread(self._check_table, env, name, ns, mt)
+
+    def test_our_tools_on_our_mounttabled(self):
+        env = _Env(self)
+        ns, mt = self._our_tools()
+        name = env.start_mounttable(_py_tool("v23py.cmd.mounttabled"))
+        return threads.deferToThread(self._check_table, env, name, ns, mt)
+
+    def test_nested_go_and_python_tables(self):
+        env = _Env(self)
+        ns, mt = self._our_tools()
+        gons, _ = self._go_namespace_tools()
+        home = env.start_mounttable([go_binary("mounttabled")])
+        meters = env.start_mounttable(_py_tool("v23py.cmd.mounttabled"))
+
+        def check():
+            rc, out, err = env.run(mt + ["mount", "meters", meters, "2h", "M"], home)
+            self.assertEqual(rc, 0, err)
+            rc, out, err = env.run(ns + ["mount", "meters/gas", "/127.0.0.1:4321", "2h"], home)
+            self.assertEqual(rc, 0, err)
+            for tool in (ns, gons):   # both resolve through Go's table into ours
+                rc, out, err = env.run(tool + ["resolve", "meters/gas"], home)
+                self.assertEqual((rc, out), (0, "/127.0.0.1:4321\n"), err)
+            rc, out, err = env.run(gons + ["glob", "meters/*"], home)
+            self.assertEqual((rc, out), (0, "meters/gas\n"), err)
+        return threads.deferToThread(check)
