@@ -28,6 +28,8 @@ from v23py import context as v23context
 from v23py import verror
 
 RUNTIME_KEY = "v23py.runtime"
+PUBLISH_PERIOD = 60      # seconds between re-mounts, as Go's publisher
+PUBLISH_TTL = 80         # mount TTL in seconds: the period plus 20 s of slack
 DEFAULT_NAMESPACE_ROOT = "/(dev.v.io:r:vprod:service:mounttabled)@ns.dev.v.io:8101"
 
 
@@ -252,6 +254,7 @@ class Runtime:
         self._client = None
         self._client_manager = None
         self.shutdown_callbacks = []
+        self._shutdown = None
 
     # -- flags -----------------------------------------------------------------
     @property
@@ -346,24 +349,51 @@ class Runtime:
             await self._publish(ctx, server, name)
         return server
 
+    def _mount_call(self, ctx, name, method, args, in_types):
+        from v23py import naming
+        from v23py.rpc import options as rpcopts
+        client = self.client
+        opts = ()
+        if not naming.rooted(name):
+            # the mount table that holds name: the namespace roots (ResolveToMountTable)
+            opts = (rpcopts.Preresolved(client._root_entry(name)[0], name),)
+        return client.call(ctx, name, method, args, in_types, [], opts=opts)
+
+    async def _publish_once(self, ctx, server, name, quiet=False):
+        from v23py import vdl
+        flag_t = vdl.named("v.io/v23/naming.MountFlag", vdl.Uint32Type)
+        flags = 2 if server.serves_mount_table else (4 if server.is_leaf else 0)
+        for ep in server.endpoints:
+            try:
+                await self._mount_call(ctx, name, "Mount",
+                                       ["/" + str(ep), PUBLISH_TTL, flags],
+                                       [vdl.StringType, vdl.Uint32Type, flag_t])
+            except Exception as e:  # Go keeps retrying in the background
+                if not quiet:
+                    sys.stderr.write(f"publishing {name} failed: {e}\n")
+
     async def _publish(self, ctx, server, name):
-        """Mount the server's endpoints under name in the namespace (best effort)."""
-        try:
+        """Mount the server under name now and every PUBLISH_PERIOD seconds (Go's publisher),
+        and unmount it at shutdown."""
+        from twisted.internet import task
+        await self._publish_once(ctx, server, name)
+        loop = task.LoopingCall(lambda: defer.ensureDeferred(
+            self._publish_once(ctx, server, name, quiet=True)))
+        if self.reactor is not None:
+            loop.clock = self.reactor
+        loop.start(PUBLISH_PERIOD, now=False)
+
+        async def unpublish():
+            if loop.running:
+                loop.stop()
             from v23py import vdl
-            from v23py.rpc import _wiretypes as wt  # noqa: F401
-            from v23py import naming
-            from v23py.rpc import options as rpcopts
-            client = self.client
-            opts = ()
-            if not naming.rooted(name):
-                opts = (rpcopts.Preresolved(client._root_entry(name)[0], name),)
             for ep in server.endpoints:
-                await client.call(ctx, name, "Mount", ["/" + str(ep), 80, 0],
-                                  [vdl.StringType, vdl.Uint32Type,
-                                   vdl.named("v.io/v23/naming.MountFlag", vdl.Uint32Type)],
-                                  [], opts=opts)
-        except Exception as e:  # Go keeps retrying in the background; we log it
-            sys.stderr.write(f"publishing {name} failed: {e}\n")
+                try:
+                    await self._mount_call(ctx, name, "Unmount", ["/" + str(ep)],
+                                           [vdl.StringType])
+                except Exception:
+                    pass
+        self.shutdown_callbacks.append(lambda: defer.ensureDeferred(unpublish()))
 
     def new_server(self, ctx, name, obj, authorizer=None, **kw):
         from v23py.rpc.server import LeafDispatcher
@@ -374,7 +404,19 @@ class Runtime:
         return defer.ensureDeferred(self._start_server(ctx, name, dispatcher, False, **kw))
 
     async def shutdown(self, timeout=1.0):
-        """Stop servers and connections; each step is bounded by ``timeout`` seconds."""
+        """Stop servers and connections (once); each step is bounded by ``timeout`` seconds."""
+        if self._shutdown is not None:
+            d = defer.Deferred()
+            self._shutdown.addBoth(lambda r: (d.callback(None), r)[1])
+            await d
+            return
+        self._shutdown = defer.Deferred()
+        try:
+            await self._shutdown_steps(timeout)
+        finally:
+            self._shutdown.callback(None)
+
+    async def _shutdown_steps(self, timeout):
         for cb in reversed(self.shutdown_callbacks):
             await _bounded(defer.maybeDeferred(cb), timeout)
         for s in self.servers:
@@ -423,8 +465,17 @@ def init(argv=None, flags=None, principal=None, reactor=None, exit_on_error=True
     rt = Runtime(fs, principal=principal, reactor=reactor)
     ctx = v23context.root(clock=reactor).with_value(RUNTIME_KEY, rt)
     rt.client.ctx = ctx
+    from twisted.internet import reactor as default_reactor
+    r = reactor or default_reactor
+    # a reactor stopping (e.g. Twisted's own SIGINT/SIGTERM handling) shuts the runtime down
+    trigger = r.addSystemEventTrigger("before", "shutdown",
+                                      lambda: defer.ensureDeferred(rt.shutdown()))
 
     def shutdown():
+        try:
+            r.removeSystemEventTrigger(trigger)
+        except (ValueError, KeyError, TypeError):
+            pass
         return defer.ensureDeferred(rt.shutdown())
     return ctx, shutdown
 
@@ -450,19 +501,24 @@ def with_new_dispatching_server(ctx, name, dispatcher, **kw):
 
 
 def wait_for_signal(ctx=None, signals=(signal.SIGINT, signal.SIGTERM)):
-    """Deferred fired with the signal number at the first SIGINT/SIGTERM."""
+    """Deferred fired at the first SIGINT/SIGTERM (with the signal number), or when the
+    reactor starts shutting down for any other reason (with None).
+
+    The handlers are installed once the reactor runs, after Twisted's own.
+    """
     from twisted.internet import reactor
     d = defer.Deferred()
-    previous = {}
+
+    def fire(value):
+        if not d.called:
+            d.callback(value)
 
     def handler(signum, frame):
-        for s, h in previous.items():
-            try:
-                signal.signal(s, h)
-            except Exception:
-                pass
-        if not d.called:
-            reactor.callFromThread(d.callback, signum)
-    for s in signals:
-        previous[s] = signal.signal(s, handler)
+        reactor.callFromThread(fire, signum)
+
+    def install():
+        for s in signals:
+            signal.signal(s, handler)
+    reactor.callWhenRunning(install)
+    reactor.addSystemEventTrigger("before", "shutdown", fire, None)
     return d
