@@ -251,3 +251,43 @@ class OurClientGoMounttable(unittest.TestCase):
             [vdl.StringType, vdl.Uint32Type, mtflag], [], opts=(options.NoResolve(),))),
             verror.VError)
         self.assertEqual(e.id, "v.io/v23/verror.NoAccess")
+
+
+class PublishIntoGoMounttable(unittest.TestCase):
+    """fortune-server --service-name mounts itself in Go's mounttabled (and unmounts)."""
+    timeout = 120
+
+    @defer.inlineCallbacks
+    def test_publish_resolve_call_unmount(self):
+        mt = go_binary("mounttabled")
+        ns = go_binary("namespace")
+        vrpc = go_binary("vrpc")
+        creds = os.path.join(go_creds(), "basics")
+        d, _ = spawn(self, [mt, "--v23.credentials", creds, "--v23.tcp.address", "127.0.0.1:0"],
+                     "NAME=")
+        line = yield d.ready
+        root = line.split("NAME=", 1)[1].strip()
+        d2, proc = spawn(self, [sys.executable, "-m", "fortune.server", "--v23.credentials", creds,
+                                "--v23.namespace.root", root, "--service-name", "fortuneAlpha",
+                                "--v23.tcp.address", "127.0.0.1:0"], "Listening at:")
+        line = yield d2.ready
+        ep = line.split("Listening at: ", 1)[1].strip()
+        out, err, code = yield run([ns, "--v23.credentials", creds, "--v23.namespace.root", root,
+                                    "glob", "-l", "*"])
+        self.assertEqual(code, 0, err)
+        self.assertTrue(out.decode().startswith(f"fortuneAlpha /{ep} (Expires in "), out)
+        out, err, code = yield run([vrpc, "--v23.credentials", creds, "--v23.namespace.root",
+                                    root, "call", "fortuneAlpha", "Get"])
+        self.assertEqual(code, 0, err)
+        self.assertIn(out.decode().strip(), FORTUNES)
+        out, err, code = yield run([sys.executable, "-m", "fortune.client", "--v23.credentials",
+                                    creds, "--v23.namespace.root", root, "--server",
+                                    "fortuneAlpha"])
+        self.assertEqual(code, 0, err)
+        self.assertIn('"%s"' % out.decode().strip(), FORTUNES)
+        proc.signalProcess("TERM")
+        code = yield d2.ended
+        self.assertEqual(code, 0, d2.err)
+        out, err, code = yield run([ns, "--v23.credentials", creds, "--v23.namespace.root", root,
+                                    "glob", "-l", "*"])
+        self.assertEqual(out, b"", err)
