@@ -225,10 +225,14 @@ def probe_program(name, path, timeout=30.0):
         return f"{name}: `{name} --help` did not finish within {timeout:.0f}s"
     except OSError as e:
         return f"{name}: cannot run {path}: {e}"
-    if proc.returncode in (0,) or (proc.returncode == 2 and path.startswith(GOPEERS_BIN)):
-        return None  # Go's flag package exits 2 after printing help
-    err = (proc.stderr or proc.stdout).decode("utf-8", "replace").strip().splitlines()
-    last = err[-1] if err else "(no output)"
+    text = (proc.stderr + proc.stdout).decode("utf-8", "replace")
+    broken = any(s in text for s in ("Traceback (most recent call last)", "ModuleNotFoundError",
+                                     "ImportError", "No module named"))
+    if proc.returncode in (0, 1, 2) and not broken:
+        return None   # it runs (Go-style tools may exit 1 or 2 after printing their usage)
+    lines = [ln for ln in (proc.stderr or proc.stdout).decode("utf-8", "replace").splitlines()
+             if ln.strip()]
+    last = lines[-1].strip() if lines else "(no output)"
     return f"{name}: `{name} --help` exits {proc.returncode}: {last[:200]}"
 
 

@@ -109,6 +109,9 @@ async def run(reactor, argv, out=None, err=None):
     try:
         fs, path, args = parse_command("mounttable", argv, COMMANDS)
     except (UsageError, runtime.FlagError) as e:
+        if str(e) == "help requested":
+            out.write(USAGE)
+            return 0
         err.write(f"ERROR: {e}\n\n{USAGE}")
         return 2
     if path == ["help"]:
