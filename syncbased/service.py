@@ -22,6 +22,7 @@ Go's JSON form).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -95,8 +96,15 @@ def encode_collection_perms(perms) -> bytes:
     return access.to_json(perms).encode()
 
 
+@functools.lru_cache(maxsize=1024)
 def decode_collection_perms(data: bytes):
+    """Parsed permissions (cached by stored bytes; callers must not mutate the result)."""
     return access.from_json(data)
+
+
+@functools.lru_cache(maxsize=256)
+def _db_perms_from_raw(raw: bytes):
+    return _load_perms(json.loads(raw)["Perms"])
 
 
 def format_version(v: int) -> str:
@@ -408,11 +416,11 @@ class Database:
     def exist_auth(self, names, reader):
         """(parent perms, own perms) or raise the (fuzzified) existence error."""
         parent = self.s.perms
-        data = self._data(reader) if self.exists else None
-        if data is None:
+        raw = reader.raw_get(b"d") if self.exists and reader is not None else None
+        if raw is None:
             err = verror.NoExist.new(f"{self.name} does not exist", self.name)
             raise access.fuzzify(self.name, parent, None, err, names)
-        perms = _load_perms(data["Perms"])
+        perms = _db_perms_from_raw(raw)
         err = access.fuzzify(self.name, parent, perms, None, names)
         if err is not None:
             raise err

@@ -16,7 +16,8 @@ UTF-8 form, which is what Go sees.
 """
 from __future__ import annotations
 
-import unicodedata
+import functools
+import re
 from typing import NamedTuple
 
 __all__ = [
@@ -33,7 +34,10 @@ ALL_PRINCIPALS = "..."
 CHAIN_SEPARATOR = ":"
 MAX_BLESSING_LEN = 1024
 MAX_NAME_LEN = 1024
-_RESERVED = ("\x00", "\xfc", "\xfd", "\xfe", "\xff")
+# Go reserves the bytes 0x00 and 0xfc-0xff.  A Python str holds code points and
+# its UTF-8 form never contains bytes 0xfc-0xff, so only NUL can occur (and NUL
+# is also a control character).  Note "\xfc" here would be the code point U+00FC.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _HEX = "0123456789ABCDEF"
 
 
@@ -102,16 +106,25 @@ def _id_str(id_) -> str:
 
 
 def _has_control(s: str) -> bool:
-    return any(unicodedata.category(ch) == "Cc" for ch in s)
+    """Unicode category Cc (Go's unicode.IsControl): C0 controls, DEL, C1 controls."""
+    return _CONTROL.search(s) is not None
 
 
 def _has_reserved(s: str) -> bool:
-    return any(r in s for r in _RESERVED)
+    return "\x00" in s
+
+
+@functools.lru_cache(maxsize=4096)
+def _validate_id_cached(b: str, n: str) -> None:
+    _validate_id(b, n)
 
 
 def validate_id(id_) -> None:
     """Raise InvalidNameError unless ``id_`` is a valid Syncbase Id (Go's ValidateId)."""
-    b, n = id_.Blessing, id_.Name
+    _validate_id_cached(id_.Blessing, id_.Name)
+
+
+def _validate_id(b: str, n: str) -> None:
     blen, nlen = len(b.encode("utf-8")), len(n.encode("utf-8"))
     if blen == 0:
         raise InvalidNameError("Id blessing cannot be empty")
@@ -183,6 +196,7 @@ def _trim_no_extension(p: str):
     return p, True
 
 
+@functools.lru_cache(maxsize=4096)
 def blessing_pattern_valid(p: str) -> bool:
     if not p:
         return False
