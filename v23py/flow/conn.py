@@ -822,10 +822,14 @@ class Conn:
         self._send(b"\x7b")
 
     def next_timeout(self):
-        ts = [t for t in (self.handshake_deadline, self.hc_request_at, self.hc_close_at) if t is not None]
-        if self.state == CLOSED or not ts:
+        """Absolute time of the next timer (same clock as ``now``), or None."""
+        if self.state == CLOSED:
             return None
-        return min(ts)
+        best = self.handshake_deadline
+        for t in (self.hc_request_at, self.hc_close_at):
+            if t is not None and (best is None or t < best):
+                best = t
+        return best
 
     def handle_timeout(self, now):
         self.now = now

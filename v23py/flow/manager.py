@@ -210,6 +210,7 @@ class ManagedConn:
         self.closed = defer.Deferred()
         self.close_reason = None
         self._timer = None
+        self._sched_when = None
         self.cache_key = None
 
     def __repr__(self):
@@ -377,22 +378,25 @@ class ManagedConn:
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
+        self._sched_when = None
 
     def _schedule(self):
         when = self._conn.next_timeout()
+        if when == self._sched_when and (when is None or self._timer is not None):
+            return   # unchanged deadline: the common case on every message
+        self._sched_when = when
         if when is None:
             self._cancel_timer()
             return
         delay = max(0.0, when - self._now())
         if self._timer is not None and self._timer.active():
-            if abs(self._timer.getTime() - (self._now() + delay)) < 1e-3:
-                return
             self._timer.reset(delay)
             return
         self._timer = self.manager.reactor.callLater(delay, self._on_timer)
 
     def _on_timer(self):
         self._timer = None
+        self._sched_when = None
         self._call(self._conn.handle_timeout, self._now())
 
 
