@@ -216,3 +216,59 @@ class PrincipalInteropTests(Tools, unittest.TestCase):
         self.ok(self.py("--v23.credentials", a, "fork", "--for=1h", "--with-passphrase=false",
                         f, "child"))
         self.assertEqual(self.ok(self.go("--v23.credentials", f, "dump", "-s")), "idp:child\n")
+
+
+class RemoteBlessingInteropTests(Tools, unittest.TestCase):
+    """recvblessings / bless --remote-key over RPC, each side as receiver."""
+
+    def setUp(self):
+        self.gobin = go_binary("principal")
+        self.dir = self.mktemp()
+        os.makedirs(self.dir)
+
+    def _receiver(self, tool_cmd, creds):
+        env = dict(os.environ)
+        env.pop("V23_CREDENTIALS", None)
+        env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+        proc = subprocess.Popen(tool_cmd + ["--v23.credentials", creds,
+                                            "--v23.tcp.address=127.0.0.1:0", "recvblessings"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        self.addCleanup(lambda: proc.poll() is None and (proc.kill(), proc.wait()))
+        lines = []
+        while True:
+            line = proc.stdout.readline().decode()
+            if not line:
+                self.fail("receiver exited: %s" % proc.stderr.read().decode())
+            lines.append(line)
+            if line.startswith("principal bless"):
+                return proc, line.split()[2:]
+
+    def _finish(self, proc):
+        out, err = proc.communicate(timeout=30)
+        self.assertEqual(proc.returncode, 0, err.decode())
+        return out.decode()
+
+    def test_go_blesses_our_receiver(self):
+        alice, recv = os.path.join(self.dir, "alice"), os.path.join(self.dir, "recv")
+        self.ok(self.go("create", "--with-passphrase=false", alice, "alice"))
+        self.ok(self.py("create", "--with-passphrase=false", recv, "me"))
+        proc, args = self._receiver([sys.executable, "-m", "v23py.cmd.principal"], recv)
+        self.ok(self.go("--v23.credentials", alice, "bless", "--for=1h", *args, "friend"))
+        self.assertIn("Received blessings: alice:friend", self._finish(proc))
+        self.assertEqual(self.ok(self.go("--v23.credentials", recv, "dump", "-s")),
+                         "alice:friend\n")
+
+    def test_we_bless_go_receiver(self):
+        alice, recv = os.path.join(self.dir, "alice"), os.path.join(self.dir, "recv")
+        self.ok(self.py("create", "--with-passphrase=false", alice, "alice"))
+        self.ok(self.go("create", "--with-passphrase=false", recv, "them"))
+        proc, args = self._receiver([self.gobin], recv)
+        # a wrong key is refused before anything is sent
+        wrong = ["--remote-key=00:11:22"] + args[1:]
+        code, _, err = self.py("--v23.credentials", alice, "bless", "--for=1h", *wrong, "x")
+        self.assertEqual(code, 1)
+        self.assertIn("key mismatch", err)
+        self.ok(self.py("--v23.credentials", alice, "bless", "--for=1h", *args, "friend"))
+        self.assertIn("Received blessings: alice:friend", self._finish(proc))
+        self.assertEqual(self.ok(self.py("--v23.credentials", recv, "dump", "-s")),
+                         "alice:friend\n")
