@@ -59,8 +59,8 @@ Public API for the RPC layer (import from ``v23py.flow``)
     flow.write(data)           # bytes-like; queues immediately (never blocks); split into MTU-sized
                                # OpenFlow/Data messages as flow-control tokens allow.  Returns a
                                # Deferred that fires when all bytes went to the transport (use it for
-                               # backpressure when streaming; ignoring it is fine).  Raises VError if
-                               # the flow is closed.
+                               # backpressure when streaming; ignoring it is fine; if the flow dies
+                               # first it fires with None).  Raises VError if the flow is closed.
     flow.close(data=b"")       # optional final data + CloseFlag; idempotent.  Returns a Deferred.
                                # Go semantics: a close ends the flow in BOTH directions.  After the
                                # peer closed, writes raise and pending output is dropped; after a

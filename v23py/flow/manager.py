@@ -166,12 +166,11 @@ class Flow:
         self._is_closed = True
         self._eof = True
         self._error = error
-        for d in self._drain_waiters:
-            if error is None:
-                d.callback(None)
-            else:
-                d.errback(error)
-        self._drain_waiters = []
+        # Pending write() Deferreds complete quietly (often nobody waits on them); the error is
+        # reported by `closed`, read() and the next write().
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for d in waiters:
+            d.callback(None)
         readers, self._readers = self._readers, collections.deque()
         for d in readers:
             if error is not None:
