@@ -52,6 +52,9 @@ class ManagerTest(unittest.TestCase):
         # the conn is reused for the next dial
         conn2 = yield self.client.dial(str(ep))
         self.assertIs(conn2, conn)
+        # ... also when dialed by address only (null routing id)
+        conn3 = yield self.client.dial(ep.address)
+        self.assertIs(conn3, conn)
 
     @defer.inlineCallbacks
     def test_many_concurrent_flows_and_big_transfer(self):

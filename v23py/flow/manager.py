@@ -211,6 +211,7 @@ class ManagedConn:
         self._timer = None
         self._sched_when = None
         self.cache_key = None
+        self.cache_keys = []
 
     def __repr__(self):
         return "<ManagedConn %s %s>" % ("dialed" if self._conn.dialer else "accepted", self.remote_endpoint)
@@ -571,6 +572,12 @@ class FlowManager:
             return defer.fail(_verror(e, errors.std("BadArg")))
         key = (host, port, endpoint.routing_id)
         mc = self._cache.get(key)
+        if mc is None and endpoint.routing_id.is_null():
+            # a dial without a routing id may reuse any conn to that address
+            for k, c in self._cache.items():
+                if k[0] == host and k[1] == port and not c.is_closed and not c.remote_lame_duck:
+                    mc = c
+                    break
         if mc is not None and not mc.is_closed and not mc.remote_lame_duck:
             d = mc.when_ready()
             if authorize is not None:
@@ -592,10 +599,17 @@ class FlowManager:
         def made(mconn):
             state["mconn"] = mconn
             mconn.cache_key = key
+            mconn.cache_keys.append(key)
             self._cache[key] = mconn
             mconn.when_ready().addCallbacks(ok, bad)
 
         def ok(mconn):
+            rep = mconn.remote_endpoint
+            if rep is not None and not rep.routing_id.is_null():
+                alias = (host, port, rep.routing_id)
+                if alias != key and alias not in self._cache:
+                    self._cache[alias] = mconn
+                    mconn.cache_keys.append(alias)
             if not result.called:
                 cancel_timer()
                 result.callback(mconn)
@@ -674,16 +688,19 @@ class FlowManager:
         if factory_cb is not None:
             factory_cb(mconn)
 
+    def _uncache(self, mconn):
+        for k in mconn.cache_keys:
+            if self._cache.get(k) is mconn:
+                del self._cache[k]
+
     def _conn_closed(self, mconn):
         self._conns.discard(mconn)
-        if mconn.cache_key is not None and self._cache.get(mconn.cache_key) is mconn:
-            del self._cache[mconn.cache_key]
+        self._uncache(mconn)
         if mconn.close_reason is not None and not errors.ConnectionClosed.is_(mconn.close_reason):
             log.info("flow conn %r closed: %s", mconn, mconn.close_reason)
 
     def _conn_lame_duck(self, mconn):
-        if mconn.cache_key is not None and self._cache.get(mconn.cache_key) is mconn:
-            del self._cache[mconn.cache_key]
+        self._uncache(mconn)
 
     def _accepted_flow(self, flow):
         h = self._flow_handler
