@@ -57,6 +57,13 @@ class ManagerTest(unittest.TestCase):
         self.assertIs(conn3, conn)
 
     @defer.inlineCallbacks
+    def test_concurrent_dials_share_one_conn(self):
+        port = yield self.listen_echo()
+        conns = yield defer.gatherResults([self.client.dial(port.endpoint) for _ in range(5)])
+        self.assertEqual(len(set(map(id, conns))), 1)
+        self.assertEqual(len(self.client.conns), 1)
+
+    @defer.inlineCallbacks
     def test_many_concurrent_flows_and_big_transfer(self):
         port = yield self.listen_echo()
         conn = yield self.client.dial(port.endpoint)

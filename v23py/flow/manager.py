@@ -519,6 +519,7 @@ class FlowManager:
         self._listeners = []
         self._conns = set()
         self._cache = {}       # key -> ManagedConn (handshaking or up)
+        self._pending = {}     # key -> [Deferred] of dials waiting for a dial in progress
         self._stopped = False
 
     # --- configuration
@@ -578,22 +579,41 @@ class FlowManager:
                 if k[0] == host and k[1] == port and not c.is_closed and not c.remote_lame_duck:
                     mc = c
                     break
+        def check(c):
+            # a shared conn is re-checked with this dial's authorizer (as Go's conn cache does)
+            try:
+                authorize(c)
+            except errors.VError:
+                raise
+            except Exception as e:
+                raise errors.std("NotTrusted").new("peer not trusted: %s" % (e,))
+            return c
+
         if mc is not None and not mc.is_closed and not mc.remote_lame_duck:
             d = mc.when_ready()
             if authorize is not None:
-                # a cached conn is re-checked with this dial's authorizer (as Go's conn cache does)
-                def check(c):
-                    try:
-                        authorize(c)
-                    except errors.VError:
-                        raise
-                    except Exception as e:
-                        raise errors.std("NotTrusted").new("peer not trusted: %s" % (e,))
-                    return c
                 d.addCallback(check)
             return d
+        waiters = self._pending.get(key)
+        if waiters is not None:
+            # the same peer is being dialed already: share that conn
+            d = defer.Deferred()
+            waiters.append(d)
+            if authorize is not None:
+                d.addCallback(check)
+            return d
+        self._pending[key] = []
         factory = _ConnFactory(self, True, endpoint, authorize)
         result = defer.Deferred()
+
+        def fire_pending(r):
+            for w in self._pending.pop(key, ()):
+                if isinstance(r, failure.Failure):
+                    w.errback(r.value)
+                else:
+                    w.callback(r)
+            return r
+        result.addBoth(fire_pending)
         state = {"mconn": None}
 
         def made(mconn):
