@@ -324,3 +324,96 @@ class RPCTest(unittest.TestCase):
 def _tstr(t):
     from v23py.rpc.signature import type_string
     return type_string(t).replace('"', "")
+
+
+class FaultTest(unittest.TestCase):
+    """Bad input on flows and peers that vanish: verrors, no hangs, the server lives on."""
+    timeout = 30
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        import v23py
+        self.p, self.b = make_principal("alice")
+        self.ctx, shutdown = new_runtime(self.p)
+        self.addCleanup(shutdown)
+        self.svc = SvcImpl()
+        self.server = yield v23py.with_new_server(self.ctx, "", SvcStub(self.svc),
+                                                  security.allow_everyone())
+        self.name = "/" + str(self.server.endpoints[0])
+        self.ep = self.server.endpoints[0]
+
+    @defer.inlineCallbacks
+    def raw_flow(self):
+        from v23py import runtime
+        client = runtime.get_runtime(self.ctx).client
+        conn = yield client.flow_manager.dial(self.ep, timeout=5)
+        return client, conn
+
+    def echo(self):
+        from v23py import rpc
+        return rpc.client_call(self.ctx, self.name, "Echo", ["ok"], [vdl.StringType],
+                               [vdl.StringType])
+
+    @defer.inlineCallbacks
+    def read_response(self, client, conn, flow):
+        from v23py.rpc import _wiretypes as wt
+        from v23py.rpc._stream import ValueReader
+        reader = ValueReader(client.types_for(conn))
+        flow.set_receiver(reader.feed, reader.closed)
+        r = yield defer.ensureDeferred(reader.read(wt.Response))
+        return r
+
+    @defer.inlineCallbacks
+    def test_garbage_request_gets_bad_protocol(self):
+        client, conn = yield self.raw_flow()
+        client.types_for(conn)
+        flow = conn.open_flow()
+        flow.write(b"d\x81\x00garbage")   # message id 0 is never valid
+        r = yield self.read_response(client, conn, flow)
+        self.assertEqual(r.Error.id, verror.BadProtocol.id)
+        self.assertEqual((yield self.echo()), ["ok"])
+
+    @defer.inlineCallbacks
+    def test_unknown_role_byte_closes_the_flow(self):
+        client, conn = yield self.raw_flow()
+        flow = conn.open_flow()
+        flow.write(b"zzz")
+        data = yield flow.read()
+        self.assertEqual(data, b"")
+        self.assertEqual((yield self.echo()), ["ok"])
+
+    @defer.inlineCallbacks
+    def test_wrong_arg_type_is_bad_input_arg(self):
+        from v23py import rpc
+        e = yield self.assertFailure(
+            rpc.client_call(self.ctx, self.name, "Echo", [5], [vdl.Int64Type], [vdl.StringType]),
+            verror.VError)
+        self.assertEqual(e.id, "v.io/x/ref/runtime/internal/rpc.badInputArg")
+        self.assertEqual((yield self.echo()), ["ok"])
+
+    @defer.inlineCallbacks
+    def test_server_going_away_mid_call(self):
+        from v23py import rpc
+        d = rpc.client_call(self.ctx, self.name, "Sleep", [30.0], [vdl.Float64Type],
+                            [vdl.BoolType])
+        yield task.deferLater(reactor, 0.2, lambda: None)
+        yield self.server.stop()
+        e = yield self.assertFailure(d, verror.VError)
+        self.assertTrue(e.id, e)
+
+    @defer.inlineCallbacks
+    def test_deadline_bounds_a_dead_address(self):
+        from v23py import rpc
+        import socket
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)          # accepts TCP but never speaks: the handshake stalls
+        self.addCleanup(s.close)
+        port = s.getsockname()[1]
+        ctx, cancel = self.ctx.with_timeout(0.5)
+        self.addCleanup(cancel)
+        name = f"/@6@tcp@127.0.0.1:{port}@@00000000000000000000000000000007@s@alice@@"
+        e = yield self.assertFailure(
+            rpc.client_call(ctx, name, "Echo", ["x"], [vdl.StringType], [vdl.StringType]),
+            verror.VError)
+        self.assertIn(e.id, (verror.Timeout.id, verror.NoServers.id))
