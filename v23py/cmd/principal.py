@@ -1149,6 +1149,11 @@ def _one_line(s):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    for stream in (sys.stdout, sys.stderr):  # Go strings may hold any bytes: print them as-is
+        try:
+            stream.reconfigure(errors="surrogateescape")
+        except (AttributeError, ValueError):
+            pass
     try:
         code = run(argv)
     except Exception as e:  # last resort: never a traceback for the user

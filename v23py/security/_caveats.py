@@ -235,7 +235,7 @@ def _as_caveat(c):
 
 
 def discharge_digest(d, hfn):
-    msg = hfn(d.ThirdPartyCaveatId.encode()).digest()
+    msg = hfn(d.ThirdPartyCaveatId.encode("utf-8", "surrogateescape")).digest()
     for cav in d.Caveats:
         msg += _as_caveat(cav).digest(hfn)
     return hfn(msg).digest()

@@ -21,8 +21,13 @@ MAX_CHAIN_LENGTH = 128
 MAX_CHAINS = 128
 
 
+def _b(s):
+    """A Go string's bytes (VOM keeps non-UTF-8 bytes as surrogate escapes)."""
+    return s.encode("utf-8", "surrogateescape")
+
+
 def signature_digest(sig, hfn):
-    parts = [hfn(str(sig.Hash).encode()).digest(), hfn(bytes(sig.Purpose)).digest()]
+    parts = [hfn(_b(str(sig.Hash))).digest(), hfn(bytes(sig.Purpose)).digest()]
     if len(sig.R) > 0:
         parts += [hfn(b"ECDSA").digest(), hfn(bytes(sig.R)).digest(), hfn(bytes(sig.S)).digest()]
     elif len(sig.Ed25519) > 0:
@@ -37,7 +42,7 @@ def caveat_digest(cav, hfn):
 
 
 def content_digest(cert, hfn):
-    parts = [hfn(bytes(cert.PublicKey)).digest(), hfn(cert.Extension.encode()).digest()]
+    parts = [hfn(bytes(cert.PublicKey)).digest(), hfn(_b(cert.Extension)).digest()]
     for cav in cert.Caveats:
         parts.append(caveat_digest(cav, hfn))
     if len(cert.X509Raw) > 0:

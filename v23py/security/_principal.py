@@ -260,7 +260,7 @@ def _dcache_key(caveat, impetus):
         servers = ",".join(sorted(str(s) for s in impetus.Server))
     h = hashlib.sha256()
     for part in (tp.id(), method, servers):
-        h.update(hashlib.sha256(part.encode()).digest())
+        h.update(hashlib.sha256(part.encode("utf-8", "surrogateescape")).digest())
     return h.digest()
 
 
