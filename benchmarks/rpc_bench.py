@@ -95,6 +95,19 @@ def start_child(args):
 # measurements
 # ---------------------------------------------------------------------------
 
+SERVER_PID = [0]
+
+
+def child_cpu(pid):
+    """CPU seconds (user+system) used so far by process pid (Linux /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def pct(xs, p):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(len(xs) * p))]
@@ -120,11 +133,14 @@ async def v23_bench(creds, name, n, seconds):
     for size in (1, 1024):
         payload = b"x" * size
         lat = []
+        c0, s0 = time.process_time(), child_cpu(SERVER_PID[0])
         for _ in range(n):
             t = time.perf_counter()
             await call(payload)
             lat.append(time.perf_counter() - t)
         res[f"echo_{size}B"] = (statistics.median(lat), pct(lat, 0.99))
+        res[f"cpu_{size}B"] = ((time.process_time() - c0) / n,
+                               (child_cpu(SERVER_PID[0]) - s0) / n)
     # throughput: 16 concurrent callers
     stop = time.perf_counter() + seconds
     count = [0]
@@ -230,6 +246,7 @@ def main():
     p.add_to_roots(b)
 
     server, name = start_child(["--serve-v23", creds])
+    SERVER_PID[0] = server.pid
     try:
         from twisted.internet import defer, task
         out = {}
@@ -265,6 +282,10 @@ def main():
             line += f"   | grpcio median {gm * us:6.0f} us p99 {gp * us:6.0f} us" \
                     f"   ratio v23py/grpc {med / gm:5.2f}"
         print(line)
+    for k in ("1B", "1024B"):
+        c, sv = ours["cpu_" + k]
+        print(f"  cpu/call {k:<5} client {c * us:6.0f} us + server {sv * us:6.0f} us "
+              f"(load-independent cost)")
     line = f"  {'16 callers':<12} {ours['throughput_16']:8.0f} calls/s"
     if theirs:
         line += f"   | grpcio {theirs['throughput_16']:8.0f} calls/s   ratio " \

@@ -180,7 +180,7 @@ class Client:
             timeout = max(0.001, min(timeout, rem))
 
         def authorize(conn):
-            self._check_server(conn, ep, pattern, opts)
+            self._trusted(conn, ep, pattern, opts)
 
         conn = await self.flow_manager.dial(ep, authorize=authorize, timeout=timeout)
         return conn, ep
@@ -224,7 +224,7 @@ class Client:
         """The server's validated names, after checking it (cached per conn and policy)."""
         from v23py import security
         auth = self._server_authorizer(opts)
-        key = (conn, id(auth), str(pattern) if pattern is not None else "", str(ep))
+        key = (conn, id(auth), pattern, id(ep))
         names = self._trust_cache.get(key)
         if names is None:
             secall = self._check_server(conn, ep, pattern, opts)
