@@ -136,6 +136,9 @@ class GoClientOurServer(unittest.TestCase):
         lines = out.splitlines()
         self.assertEqual(lines[0], "PRESENTED: basics")
         self.assertEqual(lines[1], "VALID:     [basics]")
+        ours, err2, code2 = yield run([sys.executable, "-m", "v23py.cmd.vrpc", "--v23.credentials",
+                                       self.creds, "identify", self.name])
+        self.assertEqual((ours.decode(), code2), (out, 0), err2)
 
     @defer.inlineCallbacks
     def test_unauthorized_go_client_gets_noaccess(self):
@@ -177,7 +180,7 @@ class OurClientGoMounttable(unittest.TestCase):
         # (without -s, Go resolves through the table with ResolveStep(""), which fails;
         # Go's client then retries until its 1 minute timeout, we fail at once)
         for args in (["signature", "-s", self.mt], ["signature", "-s", self.mt, "Mount"],
-                     ["signature", "-s", self.mt, "ResolveStep"]):
+                     ["signature", "-s", self.mt, "ResolveStep"], ["identify", "-s", self.mt]):
             go_out, go_err, go_code = yield run([self.govrpc, "--v23.credentials", self.creds,
                                                  *args])
             out, err, code = yield run([sys.executable, "-m", "v23py.cmd.vrpc",
