@@ -417,3 +417,92 @@ class FaultTest(unittest.TestCase):
             rpc.client_call(ctx, name, "Echo", ["x"], [vdl.StringType], [vdl.StringType]),
             verror.VError)
         self.assertIn(e.id, (verror.Timeout.id, verror.NoServers.id))
+
+
+class Node:
+    """A tree object for the dispatcher test: Echo plus children for __Glob."""
+
+    def __init__(self, name, children=()):
+        self.name = name
+        self.children = list(children)
+
+    def describe(self):
+        return [Svc_desc]
+
+    _vdl_describe = (Svc_desc,)
+
+    def invoke(self, ctx, call, method, args):
+        if method == "Echo":
+            return defer.succeed([self.name + ":" + args[0]])
+        return defer.fail(verror.NotImplemented.new(method))
+
+    def lookup(self, method):
+        return Svc_desc.method(method)
+
+    def GlobChildren__(self, ctx, call, matcher):
+        return [c for c in self.children if matcher.match(c)]
+
+
+class TreeDispatcher:
+    def __init__(self):
+        self.nodes = {"": Node("root", ["a", "b"]), "a": Node("a", ["x"]), "b": Node("b"),
+                      "a/x": Node("x")}
+        self.nodes["b"].GlobChildren__ = None
+        self.nodes["a/x"].GlobChildren__ = None
+
+    async def lookup(self, ctx, suffix):
+        node = self.nodes.get(suffix)
+        if node is None:
+            raise verror.NoExist.new(f"no object at {suffix!r}")
+        return node, security.allow_everyone()
+
+
+class DispatcherTest(unittest.TestCase):
+    timeout = 30
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        import v23py
+        self.p, _ = make_principal("alice")
+        self.ctx, shutdown = new_runtime(self.p)
+        self.addCleanup(shutdown)
+        self.server = yield v23py.with_new_dispatching_server(self.ctx, "", TreeDispatcher())
+        self.name = "/" + str(self.server.endpoints[0])
+
+    @defer.inlineCallbacks
+    def test_suffix_dispatch(self):
+        from v23py import rpc
+        for suffix, want in (("", "root:hi"), ("a", "a:hi"), ("a/x", "x:hi")):
+            r = yield rpc.client_call(self.ctx, self.name + ("/" + suffix if suffix else ""),
+                                      "Echo", ["hi"], [vdl.StringType], [vdl.StringType])
+            self.assertEqual(r, [want])
+        e = yield self.assertFailure(rpc.client_call(
+            self.ctx, self.name + "/nope", "Echo", ["hi"], [vdl.StringType], [vdl.StringType]),
+            verror.VError)
+        self.assertEqual(e.id, verror.NoExist.id)
+
+    @defer.inlineCallbacks
+    def glob(self, pattern):
+        from v23py import rpc
+        from v23py.rpc import _wiretypes as wt
+        call = yield rpc.start_call(self.ctx, self.name, "__Glob", [pattern], [vdl.StringType],
+                                    [], desc=rt.MethodDesc(name="__Glob", in_stream=vdl.AnyType,
+                                                           out_stream=wt.GlobReply))
+        names = []
+        while True:
+            try:
+                item = yield call.recv()
+            except verror.VError as e:
+                self.assertEqual(e.id, verror.EOF.id)
+                break
+            names.append((item.name, item.value.Name))
+        yield call.finish()
+        return names
+
+    @defer.inlineCallbacks
+    def test_glob(self):
+        self.assertEqual((yield self.glob("*")), [("Entry", "a"), ("Entry", "b")])
+        self.assertEqual((yield self.glob("a/*")), [("Entry", "a/x")])
+        self.assertEqual((yield self.glob("...")),
+                         [("Entry", ""), ("Entry", "a"), ("Entry", "b"), ("Entry", "a/x")])
+        self.assertEqual((yield self.glob("b/*")), [("Error", "b")])   # a leaf has no children
