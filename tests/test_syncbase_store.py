@@ -237,3 +237,43 @@ def _model_check(ops):
 class StoreModelTest(unittest.TestCase):
     def test_matches_dict_model(self):
         _model_check()
+
+
+class WorkerFailureTest(unittest.TestCase):
+    """A failing flush (disk full, I/O error) fails the whole group; nothing half-done stays."""
+
+    def test_flush_failure_fails_group_and_recovers(self):
+        from twisted.internet import defer, reactor
+        from v23py import verror
+        from syncbased.worker import StoreWorker
+
+        class FlakyEngine(MemEngine):
+            fail = False
+
+            def flush(self):
+                if self.fail:
+                    raise verror.Internal.new("store commit failed: database or disk is full")
+                super().flush()
+
+        eng = FlakyEngine()
+        st = Store(eng)
+        w = StoreWorker(st.flush, st.rollback, reactor)
+        self.addCleanup(w.stop)
+
+        def put(k):
+            return st.run_in_transaction(lambda tx: tx.put(b"r\xfe" + k, b"v"))
+
+        @defer.inlineCallbacks
+        def go():
+            yield w.call(put, b"a")
+            eng.fail = True
+            results = yield defer.DeferredList([w.call(put, b"b"), w.call(put, b"c")],
+                                               consumeErrors=True)
+            self.assertTrue(all(not ok for ok, _ in results))
+            self.assertIn("disk is full", results[0][1].getErrorMessage())
+            eng.fail = False
+            yield w.call(put, b"d")
+            keys = yield w.call(lambda: [k for k, _ in st.snapshot().scan_all(b"r\xfe", b"r\xff")])
+            self.assertEqual(keys, [b"r\xfea", b"r\xfed"])
+            self.assertEqual(st.log_seq, 2)
+        return go()
