@@ -29,7 +29,10 @@ Principals::
     p = security.random_principal()                  # in-memory, fresh ECDSA P-256 key
     p = security.random_principal("ed25519")
     p = security.load_principal(dir, passphrase=None) # Go credentials directory (read/write)
-    p = security.create_principal(dir, passphrase=None, key_type="ecdsa256")
+    p = security.load_principal(dir, read_only=True)  # never writes; key optional (Go runtime)
+    p = security.create_principal(dir, passphrase=None, key_type="ecdsa256", overwrite=False)
+    # errors: VError ids security.PassphraseRequired.id / security.BadPassphrase.id,
+    #         verror.NoExist (no such dir/key), others for corrupt files
     p.public_key                    # PublicKey
     p.sign(message) -> Signature    # purpose "S1" (Go Principal.Sign). The flow handshake signs
                                     # b"AuthDial\\x00" + binding / b"AuthAcpt\\x00" + binding with it.
@@ -39,12 +42,14 @@ Principals::
     p.blessing_store                # BlessingStore
     p.roots                         # BlessingRoots
     p.add_to_roots(blessings)       # recognize the roots of blessings
+    p.set_default_blessings(b)      # add_to_roots + default + for peers "..." (principal create)
+    p.mint_discharge(third_party_caveat, caveat, *more) -> Discharge
 
     store = p.blessing_store
     store.default() -> Blessings    ; store.set_default(b)
     store.for_peer(*peer_names) -> Blessings   (union of matching entries; zero if none)
     store.set(blessings, pattern) -> previous  ; store.peer_blessings() -> {pattern: Blessings}
-    store.debug_string()
+    store.debug_string()            ; store.on_default_change(fn)  (fn(new_default))
     roots = p.roots
     roots.add(root_der, pattern)    ; roots.recognized(root_der, name) (raises VError if not)
     roots.dump() -> {BlessingPattern: [PublicKey]}; roots.debug_string()
@@ -87,6 +92,12 @@ Caveats::
 Third-party caveats are decoded and carried; there is no discharger service
 yet, so chains carrying them are rejected at validation unless a matching
 discharge is supplied in the call's discharges (the Go default behaviour).
+``Discharge(wire_discharge)`` wraps a ``WireDischarge``; ``Call(remote_discharges=[...])``.
+
+Wire types (``Signature``, ``Certificate``, ``Caveat``, ``WireBlessings``,
+``WireDischarge`` ...) are the classes generated from ``security.vdl``
+(``_vdl.py``), named in ``_wiretypes``.  The credentials-file types of
+``v.io/x/ref/lib/security`` are declared in ``_credentials``.
 """
 
 from v23py.security._keys import (  # noqa: E402,F401
