@@ -108,7 +108,6 @@ async def run(reactor, argv):
     # The store thread and the reactor hand work back and forth; a short GIL
     # switch interval keeps each hand-off from waiting a full default 5 ms slice.
     sys.setswitchinterval(0.0002)
-    del skip_nh  # neighborhood publishing arrives with sync
 
     profiler = None
     if cpuprofile():
@@ -136,15 +135,21 @@ async def run(reactor, argv):
     service = Service(root, engine() or "sqlite", perms=_service_perms(rt),
                       default_patterns=patterns, initial_db=idb, dev=dev(), log=log)
     daemon = Daemon(service, reactor)
+    from syncbased.vsync import SyncService, SyncObj
+    daemon.sync = SyncService(daemon, ctx, publish_nh=not skip_nh())
+    dispatcher = Dispatcher(daemon)
+    dispatcher.sync_obj = SyncObj(daemon)
     try:
-        server = await v23py.with_new_dispatching_server(ctx, name(), Dispatcher(daemon))
+        server = await v23py.with_new_dispatching_server(ctx, name(), dispatcher)
         if name():
             log(f"Mounted at: {name()}")
         eps = server.endpoints
         if eps:
+            daemon.sync.start(eps[0].name())
             sys.stdout.write(f"ENDPOINT={eps[0].name()}\n")
             sys.stdout.flush()
         await stop
+        daemon.sync.stop()
         log("shutting down")
         await shutdown()
     finally:

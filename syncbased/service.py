@@ -198,6 +198,7 @@ class Service:
         self.st = Store(open_engine(self.engine, os.path.join(root_dir, self.engine)))
         self.dbs: dict[Id, Database] = {}
         self.commit_listeners = []   # fn(db_id) after a database commit that logged ops
+        self.db_open_hooks = []      # fn(Database) when a database store opens
         raw = self.st.get(b"s")
         new_service = raw is None
         if raw is not None:
@@ -378,6 +379,8 @@ class Database:
         self.st = st
         if st is not None:
             st.add_listener(self._committed)
+            for hook in list(service.db_open_hooks):
+                hook(self)
         self.rel_dir = rel_dir
         self.exists = st is not None
         self.sns = {}

@@ -430,6 +430,8 @@ class Store:
         self._live: dict[Transaction, int] = {}
         self._snapshots: set[Snapshot] = set()
         self._listeners = []
+        # fn(store, writes, ops, ts, from_sync) may add writes to a commit (same group)
+        self.commit_hooks = []
         self.reload()
 
     def reload(self) -> None:
@@ -481,8 +483,10 @@ class Store:
     def _commit(self, writes: dict, ops: list, from_sync: bool):
         writes = dict(writes)
         first = self.log_seq
+        ts = self.clock() if ops else 0
         if ops:
-            ts = self.clock()
+            for hook in self.commit_hooks:
+                hook(self, writes, ops, ts, from_sync)
             n = len(ops)
             for i, op in enumerate(ops):
                 writes[log_key(first + i)] = encode_log_entry(

@@ -37,7 +37,8 @@ from v23py.syncbase.util import (
 __all__ = [
     "NewService", "Service", "Database", "BatchDatabase", "Collection", "Row", "Id",
     "Prefix", "Range", "SingleRow", "RowRange", "BatchOptions", "RunInBatch",
-    "CollectionRowPattern", "WatchChange", "ScanStream", "WatchStream",
+    "CollectionRowPattern", "WatchChange", "ScanStream", "WatchStream", "Syncgroup",
+    "SyncgroupSpec", "SyncgroupMemberInfo", "perms_for",
     "ALL_DATABASE_TAGS", "ALL_COLLECTION_TAGS", "ALL_SYNCGROUP_TAGS",
 ]
 
@@ -282,10 +283,95 @@ class Database:
         await _call(ctx, self._name, "SetPermissions", [_perms_wire(perms), version],
                     [_wire.PermissionsType, vdl.StringType], [])
 
+    def Syncgroup(self, ctx, name: str) -> "Syncgroup":
+        _, user = _patterns(ctx)
+        return Syncgroup(self, Id(user, name))
+
+    def SyncgroupForId(self, sg_id) -> "Syncgroup":
+        return Syncgroup(self, Id(*sg_id))
+
+    @_deferred
+    async def ListSyncgroups(self, ctx):
+        ids = await _call(ctx, self._name, "ListSyncgroups", [], [],
+                          [vdl.list_of(_wire.IdType)])
+        return [Id(i.Blessing, i.Name) for i in ids]
+
     def Watch(self, ctx, resume_marker=b"", patterns=(CollectionRowPattern(),)) -> "WatchStream":
         pats = [_wire.new(_wire.CollectionRowPatternType, CollectionBlessing=p[0],
                           CollectionName=p[1], RowKey=p[2]) for p in patterns]
         return WatchStream(ctx, self._name, bytes(resume_marker), pats)
+
+
+def SyncgroupSpec(Description="", PublishSyncbaseName="", Perms=None, Collections=(),
+                  MountTables=(), IsPrivate=False):
+    """A wire SyncgroupSpec (Perms may be a dict of tag -> AccessList/{"In": [...]})."""
+    return _wire.new(_wire.SyncgroupSpecType, Description=Description,
+                     PublishSyncbaseName=PublishSyncbaseName,
+                     Perms=_perms_wire(Perms or {}),
+                     Collections=[_id_wire(Id(*c)) for c in Collections],
+                     MountTables=list(MountTables), IsPrivate=IsPrivate)
+
+
+def SyncgroupMemberInfo(SyncPriority=0, BlobDevType=0):
+    return _wire.new(_wire.SyncgroupMemberInfoType, SyncPriority=SyncPriority,
+                     BlobDevType=BlobDevType)
+
+
+class Syncgroup:
+    """A syncgroup handle; its methods are Database RPCs carrying the syncgroup Id."""
+
+    def __init__(self, db: Database, sg_id: Id):
+        self._db = db
+        self._id = sg_id
+
+    def Id(self) -> Id:
+        return self._id
+
+    @_deferred
+    async def Create(self, ctx, spec, my_info):
+        await _call(ctx, self._db.FullName(), "CreateSyncgroup",
+                    [_id_wire(self._id), spec, my_info],
+                    [_wire.IdType, _wire.SyncgroupSpecType, _wire.SyncgroupMemberInfoType], [])
+
+    @_deferred
+    async def Join(self, ctx, remote_syncbase_name: str, expected_blessings, my_info):
+        return await _call(ctx, self._db.FullName(), "JoinSyncgroup",
+                           [remote_syncbase_name, list(expected_blessings or ()),
+                            _id_wire(self._id), my_info],
+                           [vdl.StringType, vdl.StringListType, _wire.IdType,
+                            _wire.SyncgroupMemberInfoType], [_wire.SyncgroupSpecType])
+
+    @_deferred
+    async def Leave(self, ctx):
+        await _call(ctx, self._db.FullName(), "LeaveSyncgroup", [_id_wire(self._id)],
+                    [_wire.IdType], [])
+
+    @_deferred
+    async def Destroy(self, ctx):
+        await _call(ctx, self._db.FullName(), "DestroySyncgroup", [_id_wire(self._id)],
+                    [_wire.IdType], [])
+
+    @_deferred
+    async def Eject(self, ctx, member: str):
+        await _call(ctx, self._db.FullName(), "EjectFromSyncgroup",
+                    [_id_wire(self._id), member], [_wire.IdType, vdl.StringType], [])
+
+    @_deferred
+    async def GetSpec(self, ctx):
+        return await _call(ctx, self._db.FullName(), "GetSyncgroupSpec", [_id_wire(self._id)],
+                           [_wire.IdType], [_wire.SyncgroupSpecType, vdl.StringType])
+
+    @_deferred
+    async def SetSpec(self, ctx, spec, version=""):
+        await _call(ctx, self._db.FullName(), "SetSyncgroupSpec",
+                    [_id_wire(self._id), spec, version],
+                    [_wire.IdType, _wire.SyncgroupSpecType, vdl.StringType], [])
+
+    @_deferred
+    async def GetMembers(self, ctx):
+        return await _call(ctx, self._db.FullName(), "GetSyncgroupMembers",
+                           [_id_wire(self._id)], [_wire.IdType],
+                           [vdl.map_of(vdl.StringType, _wire.SyncgroupMemberInfoType)])
 
 
 class BatchDatabase(Database):
