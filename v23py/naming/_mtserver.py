@@ -65,11 +65,21 @@ def descs():
     return _DESCS
 
 
+_CLASSES = None
+
+
+def _classes():
+    global _CLASSES
+    if _CLASSES is None:
+        from v23py.rpc import _wiretypes as wt
+        _CLASSES = tuple(wt.cls(n) for n in ("Duration", "WireDeadline", "MountedServer",
+                                             "MountEntry", "GlobReply"))
+    return _CLASSES
+
+
 def wire_entry(entry, now):
     """A core MountEntry as the wire naming.MountEntry."""
-    from v23py.rpc import _wiretypes as wt
-    Duration, WireDeadline = wt.cls("Duration"), wt.cls("WireDeadline")
-    MountedServer, MountEntry = wt.cls("MountedServer"), wt.cls("MountEntry")
+    Duration, WireDeadline, MountedServer, MountEntry, _ = _classes()
     servers = []
     for s in entry.servers:
         secs, nanos = deadline_to_wire_seconds(s.expires, now)
@@ -172,10 +182,9 @@ class MountContext:
         return _perms_value(perms or {}), version
 
     def Glob__(self, ctx, call, pattern):
-        from v23py.rpc import _wiretypes as wt
         g = pattern if isinstance(pattern, Glob) else Glob.parse(str(pattern))
         now = self.service.clock()
-        GlobReply = wt.cls("GlobReply")
+        GlobReply = _classes()[4]
         return [GlobReply("Entry", wire_entry(e, now))
                 for e in self.table.glob(self.name, g, caller_of(call))]
 
