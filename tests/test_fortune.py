@@ -36,6 +36,7 @@ class Daemon(protocol.ProcessProtocol):
 
     def processEnded(self, reason):
         code = getattr(reason.value, "exitCode", None)
+        self.reason = (code, getattr(reason.value, "signal", None), getattr(reason.value, "status", None))
         if not self.ready.called:
             self.ready.errback(RuntimeError(
                 "exited before %r: %s %s" % (self.marker, self.out, self.err)))
@@ -132,7 +133,7 @@ class FortuneProcessTest(unittest.TestCase):
         yield self.start_server()
         self.proc.signalProcess("TERM")
         code = yield self.daemon.ended
-        self.assertEqual(code, 0, self.daemon.err)
+        self.assertEqual(code, 0, (self.daemon.err, self.daemon.reason))
 
     @defer.inlineCallbacks
     def test_unknown_flag(self):

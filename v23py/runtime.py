@@ -519,6 +519,9 @@ def wait_for_signal(ctx=None, signals=(signal.SIGINT, signal.SIGTERM)):
     def install():
         for s in signals:
             signal.signal(s, handler)
-    reactor.callWhenRunning(install)
+    if reactor.running:
+        install()
+    else:
+        reactor.callWhenRunning(install)
     reactor.addSystemEventTrigger("before", "shutdown", fire, None)
     return d

@@ -456,9 +456,13 @@ class ClientCall:
         try:
             self.close_send()
             r = self._response
+            rd = self._reader
             while r is None or not r.EndStreamResults:
                 try:
-                    r = self._response = await self._reader.read(wt.Response)
+                    ok, r = rd.try_read(wt.Response)
+                    if not ok:
+                        r = await rd.read(wt.Response)
+                    self._response = r
                 except verror.VError as e:
                     if e.id == verror.EOF.id:
                         raise verror.BadProtocol.new(
@@ -478,7 +482,8 @@ class ClientCall:
             out = []
             for i in range(n):
                 t = self.out_types[i] if self.out_types is not None else None
-                out.append(await self._reader.read(t))
+                ok, v = rd.try_read(t)
+                out.append(v if ok else await rd.read(t))
             return out
         except verror.VError as e:
             raise self._map_error(e)

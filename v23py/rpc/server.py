@@ -269,22 +269,17 @@ class Server:
     async def _serve(self, flow, reader, types):
         writer = ValueWriter(types)
         call = ServerCall(self, flow, reader, writer, types)
-        hctx, hcancel = self.ctx.with_timeout(DEFAULT_CALL_TIMEOUT)
-        unreg = hctx.on_done(lambda err: reader.abort(err))
         results, out_types, err = [], [], None
         cancel_call = None
         try:
             try:
-                req = await reader.read(wt.Request)
-            except verror.VError as e:
-                if reader.eof and reader.close_reason is None and e.id == verror.EOF.id:
-                    return   # the client went away before sending anything
-                raise self._prefixed(verror.BadProtocol.new(
-                    f"bad protocol or type: failed to decode request: {e.msg or e.id}"),
-                    "", "UNKNOWN")
-            finally:
-                unreg()
-                hcancel()
+                ok, req = reader.try_read(wt.Request)   # usually already here: no timer needed
+            except verror.VError:
+                ok = False
+            if not ok:
+                req = await self._read_header(reader)
+            if req is None:
+                return   # the client went away before sending anything
             # the call's context: the client's deadline, cancelled when the flow closes
             fromnow = req.Deadline.FromNow
             secs = fromnow.Seconds + fromnow.Nanos / 1e9
@@ -310,6 +305,22 @@ class Server:
         self._respond(flow, writer, types, err, results, out_types)
         if cancel_call is not None:
             cancel_call()
+
+    async def _read_header(self, reader):
+        """The Request header, waiting at most DEFAULT_CALL_TIMEOUT for it."""
+        hctx, hcancel = self.ctx.with_timeout(DEFAULT_CALL_TIMEOUT)
+        unreg = hctx.on_done(lambda err: reader.abort(err))
+        try:
+            return await reader.read(wt.Request)
+        except verror.VError as e:
+            if reader.eof and reader.close_reason is None and e.id == verror.EOF.id:
+                return None
+            raise self._prefixed(verror.BadProtocol.new(
+                f"bad protocol or type: failed to decode request: {e.msg or e.id}"),
+                "", "UNKNOWN")
+        finally:
+            unreg()
+            hcancel()
 
     def _respond(self, flow, writer, types, err, results, out_types):
         try:
@@ -422,7 +433,8 @@ class Server:
         args = []
         for i, t in enumerate(arg_types):
             try:
-                args.append(await reader.read(t))
+                ok, v = reader.try_read(t)
+                args.append(v if ok else await reader.read(t))
             except verror.VError as e:
                 raise BadInputArg.new(
                     f"method {suffix}.{method} has bad arg #{i}: {e.msg or e.id}")
