@@ -272,3 +272,64 @@ class RemoteBlessingInteropTests(Tools, unittest.TestCase):
         self.assertIn("Received blessings: alice:friend", self._finish(proc))
         self.assertEqual(self.ok(self.py("--v23.credentials", recv, "dump", "-s")),
                          "alice:friend\n")
+
+
+class GoValidatesOurBlessingsTests(Tools, unittest.TestCase):
+    """A Go client (vrpc) checks a Python server's blessings: valid ones pass, expired
+    ones and ones from an unrecognized root are refused ("does not trust")."""
+
+    def setUp(self):
+        self.gobin = go_binary("principal")
+        self.vrpc = go_binary("vrpc")
+        self.dir = self.mktemp()
+        os.makedirs(self.dir)
+        self.alice = os.path.join(self.dir, "alice")
+        self.client = os.path.join(self.dir, "client")
+        self.ok(self.go("create", "--with-passphrase=false", self.alice, "alice"))
+        self.ok(self.go("create", "--with-passphrase=false", self.client, "client"))
+        b = self.ok(self.go("--v23.credentials", self.alice, "bless", "--for=1h", self.client,
+                            "client"))
+        self.ok(self.go("--v23.credentials", self.client, "set", "default", "-",
+                        stdin=b.encode()))
+
+    def _serve(self, name, blessing_args):
+        srv = os.path.join(self.dir, name)
+        self.ok(self.py("create", "--with-passphrase=false", srv))
+        b = self.ok(self.py(*blessing_args(srv)))
+        self.ok(self.py("--v23.credentials", srv, "set", "default", "-", stdin=b.encode()))
+        self.ok(self.py("--v23.credentials", srv, "set", "forpeer", "-", "...",
+                        stdin=b.encode()))
+        env = dict(os.environ)
+        env.pop("V23_CREDENTIALS", None)
+        env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+        proc = subprocess.Popen([sys.executable, "-m", "fortune.server", "--v23.credentials",
+                                 srv, "--v23.tcp.address=127.0.0.1:0"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        self.addCleanup(lambda: proc.poll() is None and (proc.kill(), proc.wait()))
+        while True:
+            line = proc.stdout.readline().decode()
+            if not line:
+                raise unittest.SkipTest("fortune-server did not start: %s"
+                                        % proc.stderr.read().decode()[-300:])
+            if line.startswith("Listening at: "):
+                return "/" + line.split(": ", 1)[1].strip().lstrip("/")
+
+    def _signature(self, ep):
+        return _run([self.vrpc], ["--v23.credentials=" + self.client, "signature", ep])
+
+    def test_go_client_checks_our_server(self):
+        good = self._serve("good", lambda srv: ("--v23.credentials", self.alice, "bless",
+                                                "--for=1h", srv, "server"))
+        code, out, err = self._signature(good)
+        self.assertEqual(code, 0, err)
+        self.assertIn("Fortune", out)
+        expired = self._serve("expired", lambda srv: ("--v23.credentials", self.alice, "bless",
+                                                      "--for=-1h", srv, "server"))
+        code, _, err = self._signature(expired)
+        self.assertNotEqual(code, 0)
+        self.assertIn("trust", err)
+        # a self-made "alice" blessing: same name, unrecognized root
+        fake = self._serve("fake", lambda srv: ("--v23.credentials", srv, "blessself", "alice"))
+        code, _, err = self._signature(fake)
+        self.assertNotEqual(code, 0)
+        self.assertIn("trust", err)
