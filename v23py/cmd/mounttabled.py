@@ -45,28 +45,19 @@ async def listen_mount_table(ctx, dispatcher):
     return server
 
 
-async def keep_mounted(ctx, name, server, reactor):
-    """Mount server's endpoints under name (as a mount table) now and every minute."""
-    from v23py import naming
-    from v23py.naming.namespace import Namespace, RpcTransport
+def keep_mounted(ctx, name, server, reactor):
+    """Mount server's endpoints under name (as a mount table) now and every minute,
+    in the background."""
     import v23py
+    from v23py.naming.namespace import Namespace, RpcTransport
+    from v23py.naming.publisher import Publisher
     rt = v23py.get_runtime(ctx)
-    ns = Namespace(rt.namespace_roots, RpcTransport(rt.client))
-    from twisted.internet import task
-
-    async def once():
-        for ep in server.endpoints:
-            try:
-                await ns.mount(ctx, name, naming.join_address_name(str(ep), ""), MOUNT_TTL,
-                               serves_mount_table=True)
-            except Exception as e:   # the namespace may be unreachable; try again later
-                log(f"mounting {name} failed: {e}")
-
-    from twisted.internet import defer
-    loop = task.LoopingCall(lambda: defer.ensureDeferred(once()))
-    loop.clock = reactor
-    loop.start(REMOUNT_PERIOD, now=True)
-    return loop
+    pub = Publisher(ctx, Namespace(rt.namespace_roots, RpcTransport(rt.client)), reactor,
+                    period=REMOUNT_PERIOD, slack=MOUNT_TTL - REMOUNT_PERIOD)
+    for ep in server.endpoints:
+        pub.add_server(ep.name())
+    pub.add_name(name, serves_mount_table=True)
+    return pub
 
 
 async def run(reactor, argv):
@@ -115,13 +106,13 @@ async def run(reactor, argv):
     log(f"Mount table service at: {mount_name()!r} endpoint: {name}")
     sys.stdout.write(f"NAME={name}\n")
     sys.stdout.flush()
-    loop = None
+    pub = None
     if mount_name():
-        loop = await keep_mounted(ctx, mount_name(), server, reactor)
+        pub = keep_mounted(ctx, mount_name(), server, reactor)
     signum = await stop
     log(f"Received signal {signum}")
-    if loop is not None and loop.running:
-        loop.stop()
+    if pub is not None:
+        await pub.stop()
     if persist is not None:
         persist.close()
     await shutdown()

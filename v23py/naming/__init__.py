@@ -26,3 +26,10 @@ from .names import (  # noqa: F401
     trim_suffix,
     unescape,
 )
+from .glob import Glob  # noqa: F401,E402
+from .namespace import Namespace, RpcTransport  # noqa: F401,E402
+from .publisher import Publisher  # noqa: F401,E402
+from ._mounttable import (  # noqa: F401,E402
+    LEAF, MT, REPLACE, MountEntry, MountedServer, NameExists, NoMountTable, NoSuchName,
+    NoSuchNameRoot, ResolutionDepthExceeded,
+)
