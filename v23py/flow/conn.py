@@ -608,7 +608,7 @@ class Conn:
                              else "connection not ready")
         if self.remote_lame_duck:
             raise errors.err(errors.ConnectionClosed, "connection closed: the peer is in lame duck mode")
-        if self.dialer and (self.remote_endpoint is None or self.remote_endpoint.routing_id.is_null()):
+        if self.remote_endpoint is None or self.remote_endpoint.routing_id.is_null():
             raise errors.err(errors.DialingNonServer,
                              "attempting to dial on a connection with no remote server: %s", self.remote_endpoint)
         fid = self.next_fid
