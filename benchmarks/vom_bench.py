@@ -1,4 +1,5 @@
-"""VOM speed: prints ns per operation and MB/s.  Not a test; numbers go in the README.
+"""VOM speed: prints ns per operation and MB/s (CPU time of this process, so
+that other load on the machine disturbs it less).  Not a test; numbers go in the README.
 
     python benchmarks/vom_bench.py
 """
@@ -17,10 +18,10 @@ SmallStruct = vdl.class_for(vdl.struct("v23py/bench.SmallStruct", [
 def bench(fn, min_time=0.5):
     n = 1
     while True:
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         for _ in range(n):
             fn()
-        dt = time.perf_counter() - t0
+        dt = time.process_time() - t0
         if dt >= min_time:
             return dt / n
         n *= 2 if dt < min_time / 10 else max(2, int(min_time / max(dt, 1e-9)))
