@@ -331,3 +331,6 @@ class GoClientFlowTest(unittest.TestCase):
         # (v0.2.0 does not put SideChannelFlag on the wire: the flag stays local to Go)
         self.assertEqual(tflow.id % 2, 0)
         self.assertEqual(dst.data[1], 0x81)   # VOM version byte of the Request
+        # per-flow blessings from Go's OpenFlow: the real ones on the data flow, nameless on the type flow
+        self.assertEqual(dflow.remote_blessings.names(), ["goclient"])
+        self.assertEqual(tflow.remote_blessings.names(), [""])
