@@ -468,14 +468,15 @@ class SyncService:
         nh = None
         for db_id, members in work:
             for m in members:
+                key = (db_id, m)
                 addr = self.peers.get(m)
-                if addr is None:
+                if addr is None or self._backoff.get(("n",) + key, 0) >= 2:
+                    # unknown, or failing: a neighborhood entry is fresher
                     if nh is None:
                         nh = self._neighborhood()
-                    addr = nh.get(m)
+                    addr = nh.get(m) or addr
                 if not addr:
                     continue
-                key = (db_id, m)
                 if key in self._inflight or self._backoff.get(key, 0) > now:
                     continue
                 self._inflight.add(key)

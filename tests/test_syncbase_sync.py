@@ -1,0 +1,137 @@
+"""Sync end to end: real syncbased daemons converge (join, LWW, deletes, restarts)."""
+import os
+import tempfile
+
+from twisted.internet import defer, reactor
+from twisted.trial import unittest
+
+from v23py import verror
+from tests._syncbase_support import Daemon, make_creds
+
+ALICE = "idp:o:fortune:alice"
+
+
+def sleep(s):
+    d = defer.Deferred()
+    reactor.callLater(s, d.callback, None)
+    return d
+
+
+class SyncTest(unittest.TestCase):
+    timeout = 90
+
+    def setUp(self):
+        import v23py
+        self.tmp = tempfile.mkdtemp(prefix="sbsync-")
+        self.creds = make_creds(os.path.join(self.tmp, "alice"), ALICE)
+        self.ctx, shutdown = v23py.init([f"--v23.credentials={self.creds}"], reactor=reactor)
+        self.addCleanup(shutdown)
+
+    def daemon(self, **kw):
+        d = Daemon(self.creds, **kw).start()
+        self.addCleanup(d.stop)
+        return d
+
+    async def setup_peer(self, d, create_sg, admin=None):
+        from v23py import syncbase
+        ctx = self.ctx
+        db = syncbase.NewService(d.endpoint).Database(ctx, "fortuneDb", None)
+        await db.Create(ctx, None)
+        c = db.Collection(ctx, "fortuneCollection")
+        await c.Create(ctx, None)
+        sg = db.Syncgroup(ctx, "sg")
+        info = syncbase.SyncgroupMemberInfo(SyncPriority=10)
+        if create_sg:
+            spec = syncbase.SyncgroupSpec(
+                Description="test", Perms=syncbase.perms_for(ALICE, ["Admin", "Read"]),
+                Collections=[c.Id()])
+            await sg.Create(ctx, spec, info)
+        else:
+            await sg.Join(ctx, admin.endpoint, None, info)
+        return db, c
+
+    async def contents(self, c):
+        from v23py import syncbase
+        return {k: v async for k, v in c.Scan(self.ctx, syncbase.Prefix(""))}
+
+    async def converge(self, cols, want=None, timeout=20.0):
+        deadline = reactor.seconds() + timeout
+        while True:
+            seen = [await self.contents(c) for c in cols]
+            if all(s == seen[0] for s in seen) and (want is None or seen[0] == want):
+                return seen[0]
+            if reactor.seconds() > deadline:
+                self.fail(f"no convergence: {seen}")
+            await sleep(0.1)
+
+    @defer.inlineCallbacks
+    def test_two_peers_join_and_sync_both_ways(self):
+        yield defer.ensureDeferred(self._two())
+
+    async def _two(self):
+        a, b = self.daemon(), self.daemon()
+        dba, ca = await self.setup_peer(a, True)
+        await ca.Put(self.ctx, "before-join", "a0")
+        dbb, cb = await self.setup_peer(b, False, admin=a)
+        await ca.Put(self.ctx, "from-a", "a1")
+        await cb.Put(self.ctx, "from-b", "b1")
+        got = await self.converge([ca, cb], {"before-join": "a0", "from-a": "a1",
+                                             "from-b": "b1"})
+        self.assertEqual(len(got), 3)
+        await cb.Delete(self.ctx, "from-a")
+        await self.converge([ca, cb], {"before-join": "a0", "from-b": "b1"})
+        members = await dba.Syncgroup(self.ctx, "sg").GetMembers(self.ctx)
+        self.assertEqual(len(members), 2)
+        spec, _ = await dbb.Syncgroup(self.ctx, "sg").GetSpec(self.ctx)
+        self.assertEqual(spec.Description, "test")
+        await self._expect(verror.NotImplemented, dbb.Syncgroup(self.ctx, "sg").Leave(self.ctx))
+
+    async def _expect(self, err, d):
+        try:
+            await d
+        except verror.VError as e:
+            self.assertEqual(e.id, err.id)
+            return
+        self.fail("no error")
+
+    @defer.inlineCallbacks
+    def test_five_peers_concurrent_writes_converge_lww(self):
+        yield defer.ensureDeferred(self._five())
+
+    async def _five(self):
+        ds = [self.daemon() for _ in range(5)]
+        cols = []
+        _, c0 = await self.setup_peer(ds[0], True)
+        cols.append(c0)
+        for d in ds[1:]:
+            cols.append((await self.setup_peer(d, False, admin=ds[0]))[1])
+        writes = []
+        for i, c in enumerate(cols):
+            writes.append(c.Put(self.ctx, "same", f"v{i}"))
+            writes.append(c.Put(self.ctx, f"own{i}", i))
+        await defer.gatherResults(writes)
+        got = await self.converge(cols, timeout=30.0)
+        self.assertEqual({k for k in got}, {"same"} | {f"own{i}" for i in range(5)})
+        self.assertIn(got["same"], {f"v{i}" for i in range(5)})
+
+    @defer.inlineCallbacks
+    def test_stopped_peer_catches_up_after_restart(self):
+        yield defer.ensureDeferred(self._restart())
+
+    async def _restart(self):
+        from v23py import syncbase
+        a, b = self.daemon(), self.daemon()
+        dba, ca = await self.setup_peer(a, True)
+        dbb, cb = await self.setup_peer(b, False, admin=a)
+        await ca.Put(self.ctx, "k0", 0)
+        await self.converge([ca, cb], {"k0": 0})
+        root_b = b.root_dir
+        self.assertEqual(b.stop(), 0)
+        for i in range(1, 20):
+            await ca.Put(self.ctx, f"k{i}", i)
+        b2 = self.daemon(root_dir=root_b)
+        cb2 = syncbase.NewService(b2.endpoint).DatabaseForId(dbb.Id()).CollectionForId(cb.Id())
+        await cb2.Put(self.ctx, "while-apart", "b")
+        await self.converge([ca, cb2], timeout=30.0)
+        got = await self.contents(ca)
+        self.assertEqual(len(got), 21)
