@@ -233,6 +233,20 @@ class GoMountTableFlowTest(unittest.TestCase):
         self.assertEqual(conn._conn.shared + tflow._state.borrowed, conn._conn.max_shared)
 
     @defer.inlineCallbacks
+    def test_health_checks_with_go(self):
+        # a short channel timeout: we send HealthCheckRequest every 0.2s and close the conn if Go
+        # does not answer within 0.4s.  Go answers, so the conn survives several periods.
+        from twisted.internet import reactor, task
+        mgr = FlowManager(Identity(signer=security.new_ecdsa_signer()), channel_timeout=0.4)
+        self.addCleanup(mgr.stop)
+        conn = yield mgr.dial(self.name, timeout=20)
+        yield task.deferLater(reactor, 1.5, lambda: None)
+        self.assertFalse(conn.is_closed, conn.close_reason)
+        self.assertIsNotNone(conn.rtt)
+        resp, _ = yield _signature_call(conn)
+        self.assertIsNone(resp.Error)
+
+    @defer.inlineCallbacks
     def test_go_peer_disappears(self):
         conn = yield self.mgr.dial(self.name, timeout=20)
         f = conn.open_flow()
