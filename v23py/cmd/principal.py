@@ -240,7 +240,7 @@ class Env:
 
 
 def _read_stdin_all(env):
-    data = env.stdin.read()
+    data = env.stdin.read(16 << 20)  # bounded: blessings are kilobytes
     return data.decode("utf-8", "replace") if isinstance(data, bytes) else data
 
 
