@@ -488,3 +488,30 @@ class GeneratedLiteralVectorsTest(unittest.TestCase):
                 failures.append((case["value_vdl"], src))
         self.assertEqual(failures, [])
         self.assertIn("_types2.StructAny(Any=vdl.value(vdl.Int16Type, 1))", srcs)
+
+
+class ImportsTest(unittest.TestCase):
+    def test_aliases_quoted_paths_and_cross_package_refs(self):
+        files = {
+            "x/lib": 'package lib\ntype Color enum { Red; Blue }\nconst Max = uint16(7)\n'
+                     'type Pair struct { A Color; B uint16 }\nconst hidden = 1\n',
+            "x/app": 'package app\nimport (\n  l "x/lib"\n)\n'
+                     'const P = l.Pair{A: Blue, B: l.Max - 2}\n'
+                     'const Q = "x/lib".Color.Red\n'
+                     'type Wrapper struct { P l.Pair }\n',
+            "x/bad": 'package bad\nimport "x/lib"\nconst Z = lib.hidden\n',
+        }
+
+        def loader(path):
+            src = files.get(path)
+            return (path, [parse_file(path + "/f.vdl", src)], {}) if src else None
+        env = checker.Env(loader)
+        app = env.get("x/app")
+        p = app.consts["P"].const
+        self.assertEqual((p.value.A.label, p.value.B), ("Blue", 5))
+        self.assertEqual(app.consts["Q"].const.value.label, "Red")
+        self.assertEqual(app.types["Wrapper"].type.fields[0].type.name, "x/lib.Pair")
+        self.assertEqual(list(app.deps), ["x/lib"])
+        with self.assertRaises(VDLError) as cm:
+            env.get("x/bad")
+        self.assertIn("x/bad/f.vdl:3:11: lib.hidden is not exported", str(cm.exception))
