@@ -80,7 +80,6 @@ from __future__ import annotations
 
 import keyword
 import math
-from typing import Optional
 
 from v23py import vdl
 from v23py.vdl import Kind

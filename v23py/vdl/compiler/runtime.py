@@ -11,7 +11,7 @@ client stubs from :class:`ClientStub` and their server wrappers from
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 from twisted.internet import defer
