@@ -230,6 +230,7 @@ class Conn:
         self.to_release_closed = []
         self.outstanding_borrowed = {}
         self.release_limit = 1
+        self._blocked = {}   # flows with queued data waiting for tokens (ordered set)
         # blessings flow
         self._benc = None
         self._bdec = None
@@ -535,7 +536,9 @@ class Conn:
             return
         f = self.flows.get(msg.id)
         if f is None:
-            self._release_outstanding_borrowed(msg.id, 0, True)
+            if msg.id in self.outstanding_borrowed:
+                self._release_outstanding_borrowed(msg.id, 0, True)
+                self._pump_all(events)
             return
         self._deliver(f, msg.payload, msg.flags, events)
 
@@ -717,6 +720,7 @@ class Conn:
                 break
             n = self._take(f, f.out_len)
             if n == 0:
+                self._blocked[f] = None
                 break
             payload = self._chunk(f, n)
             final = f.out_len == 0
@@ -729,8 +733,13 @@ class Conn:
             events.append(FlowDrained(f))
 
     def _pump_all(self, events):
-        for f in list(self.flows.values()):
-            if f.out_len or f.close_pending:
+        """Retry the flows that were waiting for tokens."""
+        if not self._blocked:
+            return
+        blocked = list(self._blocked)
+        self._blocked.clear()
+        for f in blocked:
+            if not f.closed:
                 self._pump(f, events)
 
     def _handle_release(self, msg, events):
@@ -772,6 +781,7 @@ class Conn:
         f.remote_closed = remote
         if self.flows.get(f.id) is f:
             del self.flows[f.id]
+        self._blocked.pop(f, None)
         f.out.clear()
         f.out_len = 0
         if self.state != CLOSED:
@@ -785,10 +795,9 @@ class Conn:
             else:
                 self.to_release_closed.append((f.id, f.to_release))
         events.append(FlowClosed(f, error, remote))
-        if remote or self.shared:
-            # credits may have come back to the shared pool: let waiting borrowers proceed
-            if self.state == ACTIVE:
-                self._pump_all(events)
+        if remote and self.state == ACTIVE:
+            # borrowed credits came back to the shared pool: let waiting borrowers proceed
+            self._pump_all(events)
         self._maybe_ack_lame_duck()
 
     # ---------------------------------------------------------------- health, lame duck, close
