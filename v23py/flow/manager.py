@@ -411,6 +411,10 @@ class _ConnProtocol(protocol.Protocol):
 
     def connectionMade(self):
         m = self.manager
+        try:
+            self.transport.setTcpNoDelay(True)   # as Go's net package does by default
+        except Exception:
+            pass
         host = self.transport.getHost()
         addr = "%s:%d" % (host.host, host.port) if ":" not in host.host else "[%s]:%d" % (host.host, host.port)
         if self.dialer:
