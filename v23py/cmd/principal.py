@@ -408,9 +408,38 @@ def _parse_vdl_param(text, ptype):
 
 
 def caveat_from_flag(spec):
+    """--caveat="pkg/path".Name=<VDL expression>, evaluated by our VDL compiler like Go's
+    tool does (the unquoted form pkg/path.Name is accepted too)."""
     expr, eq, param = spec.partition("=")
     if not eq:
         raise UsageError("incorrect caveat format: %s" % spec)
+    e = expr.strip()
+    m = re.match(r"^([\w.\-]+(?:/[\w.\-]+)+)\.(\w+)$", e)
+    if m:
+        e = '"%s".%s' % m.groups()
+    try:
+        from v23py.vdl.compiler.checker import build_exprs
+        from v23py.security._wiretypes import CaveatDescriptorType
+    except ImportError:  # pragma: no cover - compiler unavailable: the small parser below
+        return _caveat_from_flag_simple(expr, param)
+    try:
+        desc = build_exprs(e, [CaveatDescriptorType])[0]
+    except Exception as err:
+        try:
+            return _caveat_from_flag_simple(expr, param)
+        except CommandError:
+            raise CommandError("can't build caveat desc %s: %s" % (expr, err))
+    try:
+        value = build_exprs(param, [desc.ParamType])[0]
+    except Exception as err:
+        raise CommandError("can't build param data %s: %s" % (param, err))
+    try:
+        return sec.new_caveat(desc, value)
+    except verror.VError as err:
+        raise CommandError(str(err))
+
+
+def _caveat_from_flag_simple(expr, param):
     m = re.match(r'^\s*"([^"]+)"\.(\w+)\s*$', expr) or re.match(r"^\s*([\w./-]+)\.(\w+)\s*$", expr)
     if not m:
         raise CommandError("can't build caveat desc %s" % expr)
