@@ -109,6 +109,25 @@ def twisted_bench():
             print("%-40s %10.1f us (p99 %.1f)" % ("flow echo %d B median" % size, lat[len(lat) // 2] * 1e6,
                                                  lat[int(len(lat) * 0.99)] * 1e6))
             f.close()
+        # request/response "calls": a new flow per call, 16 concurrent callers on one conn
+        s2 = FlowManager(Identity(signer=security.new_ecdsa_signer()))
+        s2.set_flow_handler(lambda f: f.set_receiver(lambda d: f.close(d)))
+        p2 = yield s2.listen("127.0.0.1:0")
+        c3 = yield client.dial(p2.endpoint)
+        n_calls = 4000
+        count = [0]
+
+        @defer.inlineCallbacks
+        def caller():
+            while count[0] < n_calls:
+                count[0] += 1
+                f = c3.open_flow()
+                f.write(b"d" + b"x" * 60)
+                yield f.read()
+        t = time.perf_counter()
+        yield defer.gatherResults([caller() for _ in range(16)])
+        print("%-40s %10.0f calls/s" % ("flow calls, 16 callers (1 process)", n_calls / (time.perf_counter() - t)))
+        yield s2.stop()
         # streaming: one flow, 64 MiB client -> server (server discards)
         sink = FlowManager(Identity(signer=security.new_ecdsa_signer()))
         total = [0]
