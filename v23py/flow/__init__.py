@@ -21,13 +21,15 @@ Public API for the RPC layer (import from ``v23py.flow``)
     from v23py.flow import FlowManager, Flow, ManagedConn, Identity
 
     ident = Identity(principal)          # what the conn signs with / presents (see below)
-    mgr = FlowManager(ident, reactor=None, routing_id=None)   # routing_id: 16 bytes, random if None
+    mgr = FlowManager(ident, reactor=None, routing_id=None,   # routing_id: RoutingId/16 bytes, random
+                      handshake_timeout=60, channel_timeout=1800, mtu=65536, bytes_buffered=1 << 20)
 
     # --- server side ---
     mgr.set_flow_handler(handler)        # handler(flow: Flow) for every flow a peer opens (on
                                          # accepted AND dialed conns; bidirectional RPC).  May be
                                          # a plain function; exceptions are logged.
-    port = await mgr.listen("127.0.0.1:0", protocol="tcp", blessing_names=["alice"])
+    port = await mgr.listen("127.0.0.1:0", protocol="tcp", blessing_names=None,
+                            serves_mount_table=False)   # names default to the default blessings
     port.endpoint      # v23py.naming endpoint of this listener (carries routing id + blessing names)
     port.port          # the Twisted IListeningPort
     mgr.endpoints()    # list of endpoints of all listeners
@@ -36,13 +38,15 @@ Public API for the RPC layer (import from ``v23py.flow``)
     # --- client side ---
     conn = await mgr.dial(endpoint, authorize=None, timeout=60.0)
         # endpoint: a v23py.naming endpoint object or its string ("@6@tcp@host:port@@rid@s@names@@")
-        #           or "host:port".  Conns are cached per (address, routing id) and reused;
-        #           a dead/lame-duck conn is replaced.  Fails with a VError (Timeout, NoServers,
-        #           NotTrusted, BadProtocol, ...) -- never hangs past `timeout`.
+        #           or "host:port".  Conns are cached per (address, routing id) and reused (a
+        #           rid-less dial reuses any conn to the address; concurrent dials share one);
+        #           a dead/lame-duck conn is replaced.  Fails with a VError (v.io/v23/flow.DialFailed
+        #           when the TCP connect fails, verror.Timeout, NotTrusted, conn.* handshake errors)
+        #           -- never hangs past `timeout`.
         # authorize: optional callable(conn) -> None, raising VError(NotTrusted) to refuse the
         #           server (called after the server's Auth was verified, before our Auth is sent;
         #           on a cached conn it is called again and only this dial fails).
-    conn.remote_blessings      # the peer's WireBlessings (the value decoded from the blessings flow)
+    conn.remote_blessings      # the peer's conn-level security.Blessings (nameless for a pure client)
     conn.remote_public_key     # DER bytes of the peer's public key (bound to the channel)
     conn.remote_endpoint / conn.local_endpoint     # naming endpoints (remote RID filled in)
     conn.version               # negotiated RPC version (14)
@@ -50,7 +54,7 @@ Public API for the RPC layer (import from ``v23py.flow``)
 
     flow = conn.open_flow(side_channel=False, blessings=None)
         # Synchronous; returns a Flow.  Nothing goes on the wire until the first write (OpenFlow).
-        # blessings: WireBlessings to present for this flow (defaults to the identity's blessings).
+        # blessings: security.Blessings to present for this flow (default: the conn-level ones).
 
     # --- Flow (both dialed and accepted flows) ---
     flow.id, flow.conn, flow.dialed (bool), flow.side_channel (bool)
@@ -81,7 +85,7 @@ Public API for the RPC layer (import from ``v23py.flow``)
     conn.enter_lame_duck()     # EnterLameDuck; Deferred fires on the peer's AckLameDuck
     conn.is_usable / conn.is_closed / conn.remote_lame_duck / conn.mtu / conn.rtt
 
-    await mgr.stop()           # stop listeners, TearDown on every conn
+    await mgr.stop(lame_duck_timeout=1.0)  # stop listeners, lame duck (bounded wait), TearDown all
 
 Identity (what the flow layer needs from security)
 --------------------------------------------------
