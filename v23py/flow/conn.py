@@ -185,7 +185,7 @@ class Conn:
                  versions=SUPPORTED_VERSIONS, mtu=DEFAULT_MTU, bytes_buffered=DEFAULT_BYTES_BUFFERED,
                  accepts_flows=True, authorize=None, handshake_timeout=DEFAULT_HANDSHAKE_TIMEOUT,
                  channel_timeout=DEFAULT_CHANNEL_TIMEOUT, now=0.0, keypair=None, max_frame=None,
-                 max_flows=100000):
+                 max_flows=20000):
         if mtu > bytes_buffered:
             raise ValueError("mtu larger than bytes buffered per flow")
         self.dialer = dialer
