@@ -264,6 +264,40 @@ def deferLater(t):
     return task.deferLater(reactor, t, lambda: None)
 
 
+class StalledClientTest(unittest.TestCase):
+    timeout = 20
+
+    @defer.inlineCallbacks
+    def test_acceptor_drops_stalled_handshake(self):
+        import socket
+        from twisted.internet import threads
+        from v23py.flow import message as fm
+        server = FlowManager(ident(), handshake_timeout=0.3)
+        self.addCleanup(server.stop)
+        port = yield server.listen("127.0.0.1:0")
+
+        def stall(payload):
+            s = socket.create_connection(("127.0.0.1", port.port.getHost().port), timeout=10)
+            try:
+                if payload:
+                    s.sendall(payload)
+                got = b""
+                while True:
+                    c = s.recv(65536)
+                    if not c:
+                        return got
+                    got += c
+            finally:
+                s.close()
+        # says nothing at all
+        got = yield threads.deferToThread(stall, b"")
+        self.assertTrue(got.startswith(b"\xff"))        # our Setup frame, then the close
+        # sends half a frame and stalls
+        half = fm.frame(fm.Setup(10, 14, b"\x01" * 32).encode())[:10]
+        yield threads.deferToThread(stall, half)
+        self.assertEqual(server.conns, set())
+
+
 class LameDuckTest(unittest.TestCase):
     timeout = 20
 
