@@ -111,8 +111,28 @@ class Caveat(_G.Caveat):
 vdl.register_type(Caveat._vdl_type, Caveat)
 
 
+_PARAM_CACHE = {}
+_PARAM_CACHE_MAX = 512
+
+
 def _decode_param(cav, param_type):
     data = bytes(cav.ParamVom)
+    key = (param_type, data)
+    hit = _PARAM_CACHE.get(key)
+    if hit is not None:
+        return hit
+    v = _decode_param_uncached(cav, param_type, data)
+    if len(_PARAM_CACHE) >= _PARAM_CACHE_MAX:
+        _PARAM_CACHE.clear()
+    if not isinstance(v, (list, dict, set)):   # only immutable-enough values are shared
+        _PARAM_CACHE[key] = v
+    else:
+        _PARAM_CACHE[key] = tuple(v) if isinstance(v, list) else v
+        v = _PARAM_CACHE[key]
+    return v
+
+
+def _decode_param_uncached(cav, param_type, data):
     if len(data) > MAX_PARAM_VOM:
         raise _errors.CaveatParamCoding.new("caveat param too large (%d bytes)" % len(data))
     try:
