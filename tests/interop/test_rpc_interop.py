@@ -294,3 +294,110 @@ class PublishIntoGoMounttable(unittest.TestCase):
         out, err, code = yield run([ns, "--v23.credentials", creds, "--v23.namespace.root", root,
                                     "glob", "-l", "*"])
         self.assertEqual(out, b"", err)
+
+
+def _type_tester_desc():
+    from v23py import vdl
+    from v23py.vdl.compiler import runtime as rt
+    pkg = "v23py/tests/typetester"
+    arr = vdl.array_of(vdl.Int32Type, 2, name=pkg + ".Array2Int")
+    st = vdl.struct(pkg + ".Struct", [("X", vdl.Int32Type), ("Y", vdl.Int32Type)])
+    un = vdl.union(pkg + ".Union", [("A", vdl.StringType), ("B", vdl.Int64Type)])
+    en = vdl.enum(pkg + ".Color", ["Red", "Green"])
+    one = lambda name, t: rt.MethodDesc(  # noqa: E731
+        name=name, in_args=(rt.ArgDesc("I1", t),), out_args=(rt.ArgDesc("O1", t),))
+    methods = [one("EchoBool", vdl.BoolType), one("EchoByte", vdl.ByteType),
+               one("EchoFloat32", vdl.Float32Type), one("EchoFloat64", vdl.Float64Type),
+               one("EchoInt32", vdl.Int32Type), one("EchoInt64", vdl.Int64Type),
+               one("EchoString", vdl.StringType), one("EchoUint32", vdl.Uint32Type),
+               one("EchoUint64", vdl.Uint64Type), one("EchoBytes", vdl.ByteListType),
+               one("XEchoArray", arr), one("XEchoMap", vdl.map_of(vdl.Int32Type, vdl.StringType)),
+               one("XEchoSet", vdl.set_of(vdl.Int32Type)),
+               one("XEchoSlice", vdl.list_of(vdl.Int32Type)), one("XEchoStruct", st),
+               one("XEchoUnion", un), one("XEchoEnum", en), one("XEchoOptional", vdl.optional(st)),
+               one("XEchoAny", vdl.AnyType),
+               rt.MethodDesc(name="YMultiArg", in_args=(rt.ArgDesc("I1", vdl.Int32Type),
+                                                        rt.ArgDesc("I2", vdl.Int32Type)),
+                             out_args=(rt.ArgDesc("O1", vdl.Int32Type),
+                                       rt.ArgDesc("O2", vdl.Int32Type))),
+               rt.MethodDesc(name="YNoArgs"),
+               rt.MethodDesc(name="ZStream", in_args=(rt.ArgDesc("NumStreamItems", vdl.Int32Type),
+                                                      rt.ArgDesc("StreamItem", vdl.BoolType)),
+                             out_stream=vdl.BoolType)]
+    return rt.InterfaceDesc(name="TypeTester", pkg_path=pkg,
+                            doc="// TypeTester echoes its arguments.", methods=tuple(methods))
+
+
+class _TypeTester:
+    def __getattr__(self, name):
+        if name.startswith(("Echo", "XEcho")):
+            return lambda ctx, call, x: x
+        raise AttributeError(name)
+
+    def YMultiArg(self, ctx, call, a, b):
+        return a, b
+
+    def YNoArgs(self, ctx, call):
+        return None
+
+    def ZStream(self, ctx, call, n, item):
+        for _ in range(n):
+            call.send(item)
+
+
+class GoVrpcTypesAgainstOurServer(unittest.TestCase):
+    """Go's vrpc and ours call every kind of argument on our server and print the same."""
+    timeout = 120
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        import v23py
+        from v23py import runtime, security
+        from v23py.vdl.compiler import runtime as rt
+        self.vrpc = go_binary("vrpc")
+        self.creds = os.path.join(go_creds(), "basics")
+        p = security.load_principal(self.creds)
+        ctx, shutdown = runtime.init(["--v23.tcp.address=127.0.0.1:0", "--v23.tcp.protocol=tcp"],
+                                     flags=runtime.FlagSet("t"), principal=p, exit_on_error=False)
+        self.addCleanup(shutdown)
+
+        class Stub(rt.ServerStub):
+            _vdl_describe = (_type_tester_desc(),)
+        server = yield v23py.with_new_server(ctx, "", Stub(_TypeTester()), None)
+        self.name = "/" + str(server.endpoints[0])
+
+    @defer.inlineCallbacks
+    def both(self, *args):
+        go = yield run([self.vrpc, "--v23.credentials", self.creds, *args])
+        py = yield run([sys.executable, "-m", "v23py.cmd.vrpc", "--v23.credentials", self.creds,
+                        *args])
+        return go, py
+
+    @defer.inlineCallbacks
+    def test_calls_print_like_go(self):
+        cases = [("EchoBool", "true", "true"), ("EchoByte", "33", "byte(33)"),
+                 ("EchoFloat32", "1.2", "float32(1.2)"), ("EchoFloat64", "-3.4", "float64(-3.4)"),
+                 ("EchoInt32", "11", "int32(11)"), ("EchoInt64", "-22", "int64(-22)"),
+                 ("EchoString", '"abc"', '"abc"'), ("EchoUint32", "44", "uint32(44)"),
+                 ("EchoUint64", "55", "uint64(55)"), ("EchoBytes", '"hi"', None),
+                 ("XEchoArray", "{1,2}", None), ("XEchoMap", '{1:"a"}', 'map[int32]string{1: "a"}'),
+                 ("XEchoSet", "{1}", "set[int32]{1}"), ("XEchoSlice", "{1,2}", "[]int32{1, 2}"),
+                 ("XEchoStruct", "{1,2}", None), ("XEchoUnion", '{B: 7}', None),
+                 ("XEchoEnum", "Green", None), ("XEchoOptional", "{X: 3}", None),
+                 ("XEchoAny", "int32(5)", None), ("YMultiArg", "1,2", "int32(1) int32(2)"),
+                 ("YNoArgs", None, ""), ("ZStream", "2,true", "<< true\n<< true")]
+        for method, arg, want in cases:
+            args = ["call", self.name, method] + ([arg] if arg is not None else [])
+            (gout, gerr, gcode), (pout, perr, pcode) = yield self.both(*args)
+            self.assertEqual(gcode, 0, (method, gerr))
+            if want is not None:
+                self.assertEqual(gout.decode().strip(), want, method)
+            self.assertEqual((pout, pcode), (gout, gcode), (method, perr))
+
+    @defer.inlineCallbacks
+    def test_signature_prints_like_go(self):
+        for args in (["signature", self.name], ["signature", "--show-reserved", self.name],
+                     ["signature", self.name, "XEchoStruct"]):
+            (gout, gerr, gcode), (pout, perr, pcode) = yield self.both(*args)
+            self.assertEqual(gcode, 0, gerr)
+            self.assertEqual((pout.decode(), pcode), (gout.decode(), gcode), (args, perr))

@@ -18,6 +18,9 @@ from twisted.internet import defer
 
 from v23py import verror, vom
 
+from v23py.vdl import Kind as _Kind  # noqa: E402
+
+_ANY = _Kind.ANY
 ROLE_DATA = 0x64   # 'd'
 ROLE_TYPE = 0x74   # 't'
 
@@ -132,6 +135,8 @@ class ValueReader:
 
     def try_read(self, type=None):
         """Decode one value now: returns (True, value) or (False, None) if more input is needed."""
+        if type is not None and type.kind == _ANY:
+            type = None    # keep the exact wire type of what the peer sent
         try:
             return True, self.dec.decode(type)
         except (vom.NeedData, vom.NeedType):
@@ -144,6 +149,8 @@ class ValueReader:
         whole value arrived, the close reason if the flow died, and
         BadProtocol for undecodable data.
         """
+        if type is not None and type.kind == _ANY:
+            type = None
         while True:
             try:
                 return self.dec.decode(type)
@@ -183,7 +190,8 @@ class ValueWriter:
         self._started = False
 
     def encode(self, value, type=None):
-        if type is None:
+        """One value message; an ``any`` type means the value's own type, as Go sends it."""
+        if type is None or type.kind == _ANY:
             type, value = _resolve(value)
         msg = vom.encode_value_message(self.types.enc, type, value)
         if not self._started:

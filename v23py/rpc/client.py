@@ -10,7 +10,7 @@ import logging
 
 from twisted.internet import defer
 
-from v23py import naming, verror
+from v23py import naming, vdl, verror
 from v23py.rpc import _wiretypes as wt
 from v23py.rpc._stream import ROLE_DATA, ROLE_TYPE, ConnTypes, ValueReader, ValueWriter
 from v23py.rpc import options as rpcopts
@@ -357,6 +357,8 @@ class ClientCall:
                                granted=granted), wt.Request)
             for i, a in enumerate(args):
                 t = in_types[i] if in_types is not None and i < len(in_types) else None
+                if t is not None and t.kind == vdl.Kind.ANY:
+                    t = None   # like Go: an any-typed arg goes as a value of its own type
                 data += self._writer.encode(a, t)
         except verror.VError as e:
             self._abort_flow()
