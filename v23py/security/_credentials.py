@@ -429,7 +429,13 @@ def load_principal(dirpath, passphrase=None, read_only=False):
             if not read_only:
                 raise
             signer = None
-        public_key = load_public_key(dirpath)
+        try:
+            public_key = load_public_key(dirpath)
+        except _errors.VError as e:
+            # Directories written before publickey.pem existed: the key says it all.
+            if e.id != _errors.NoExist.id or signer is None:
+                raise
+            public_key = signer.public_key
         if signer is not None and signer.public_key.der != public_key.der:
             raise _err("store's public key: %s does not match signer's public key: %s"
                        % (public_key, signer.public_key))
