@@ -401,3 +401,31 @@ class GoVrpcTypesAgainstOurServer(unittest.TestCase):
             (gout, gerr, gcode), (pout, perr, pcode) = yield self.both(*args)
             self.assertEqual(gcode, 0, gerr)
             self.assertEqual((pout.decode(), pcode), (gout.decode(), gcode), (args, perr))
+
+
+class GoNamespaceGlobsOurServer(unittest.TestCase):
+    """Go's namespace tool streams __Glob replies from our dispatching server."""
+    timeout = 60
+
+    @defer.inlineCallbacks
+    def test_glob(self):
+        import v23py
+        from v23py import runtime, security
+        from tests.test_rpc_core import TreeDispatcher
+        ns = go_binary("namespace")
+        creds = os.path.join(go_creds(), "basics")
+        p = security.load_principal(creds)
+        ctx, shutdown = runtime.init(["--v23.tcp.address=127.0.0.1:0", "--v23.tcp.protocol=tcp"],
+                                     flags=runtime.FlagSet("t"), principal=p, exit_on_error=False)
+        self.addCleanup(shutdown)
+        server = yield v23py.with_new_dispatching_server(ctx, "", TreeDispatcher())
+        name = "/" + str(server.endpoints[0])
+        out, err, code = yield run([ns, "--v23.credentials", creds, "glob", name + "/..."])
+        self.assertEqual(code, 0, err)
+        self.assertEqual(out.decode().split(), [name, name + "/a", name + "/a/x", name + "/b"])
+        out, err, code = yield run([self.vrpc_path(), "--v23.credentials", creds, "call",
+                                    name + "/a/x", "Echo", '"hi"'])
+        self.assertEqual((out, code), (b'"x:hi"\n', 0), err)
+
+    def vrpc_path(self):
+        return go_binary("vrpc")
