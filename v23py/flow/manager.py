@@ -489,6 +489,21 @@ class ListeningPort:
 
 # ------------------------------------------------------------------------------------------ manager
 
+def _publishable_host(host):
+    """An address peers can dial for a wildcard listen address (Go publishes interface addresses)."""
+    if host not in ("0.0.0.0", "::", ""):
+        return host
+    import socket
+    fam, probe, fallback = ((socket.AF_INET6, "2001:4860:4860::8888", "::1") if host == "::"
+                            else (socket.AF_INET, "192.0.2.1", "127.0.0.1"))
+    try:
+        with socket.socket(fam, socket.SOCK_DGRAM) as s:
+            s.connect((probe, 9))      # no packet is sent: this only picks the outgoing interface
+            return s.getsockname()[0]
+    except OSError:
+        return fallback
+
+
 def _split_host_port(address):
     host, _, port = address.rpartition(":")
     if host.startswith("[") and host.endswith("]"):
@@ -552,7 +567,8 @@ class FlowManager:
             factory = _ConnFactory(self, False)
             lport = self.reactor.listenTCP(port, factory, interface=host)
             h = lport.getHost()
-            shown = h.host if ":" not in h.host else "[%s]" % h.host
+            shown = _publishable_host(h.host)
+            shown = shown if ":" not in shown else "[%s]" % shown
             ep = Endpoint(protocol or "tcp", "%s:%d" % (shown, h.port), self.routing_id,
                           blessing_names=tuple(blessing_names), serves_mount_table=serves_mount_table)
             factory.listen_endpoint = ep
