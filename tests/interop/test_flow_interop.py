@@ -24,9 +24,10 @@ from v23py.flow import message as fm
 from v23py.security import _wiretypes as W
 
 
-def _go_credentials(tmp, name):
+def _go_credentials(tmp, name, key_type="ecdsa256"):
     d = os.path.join(tmp, name)
-    subprocess.run([go_binary("principal"), "create", "--with-passphrase=false", d, name],
+    subprocess.run([go_binary("principal"), "create", "--with-passphrase=false", "--key-type=" + key_type,
+                    d, name],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
     return d
 
@@ -298,6 +299,34 @@ class GoMountTableFlowTest(unittest.TestCase):
         # the server is unharmed
         conn = yield self.mgr.dial(self.name, timeout=20)
         self.assertEqual(conn.version, 14)
+
+
+class KeyTypesTest(unittest.TestCase):
+    """Auth messages with Ed25519 (0x70) and RSA (0x6F) signatures, both directions."""
+    timeout = 90
+
+    @defer.inlineCallbacks
+    def check(self, go_key, our_signer):
+        tmp = tempfile.mkdtemp(prefix="v23py-flow-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        creds = yield threads.deferToThread(_go_credentials, tmp, "gomt", go_key)
+        proc, name = yield threads.deferToThread(_start_mounttabled, creds)
+        self.addCleanup(_kill, proc)
+        mgr = FlowManager(Identity(signer=our_signer))
+        self.addCleanup(mgr.stop)
+        conn = yield mgr.dial(name, timeout=30)
+        self.assertEqual(conn.remote_blessings.names(), ["gomt"])
+        resp, _ = yield _signature_call(conn)      # Go accepted our Auth too
+        self.assertIsNone(resp.Error)
+
+    def test_ed25519_both_sides(self):
+        return self.check("ed25519", security.new_ed25519_signer())
+
+    def test_rsa_go_ecdsa_ours(self):
+        return self.check("rsa2048", security.new_ecdsa_signer())
+
+    def test_ecdsa_go_rsa_ours(self):
+        return self.check("ecdsa256", security.new_rsa_signer())
 
 
 class GoClientFlowTest(unittest.TestCase):
