@@ -367,3 +367,36 @@ class SetupBindingTest(unittest.TestCase):
         pump(d, a)
         self.assertTrue(d.closed)
         self.assertTrue(d.close_error.id.endswith("RPCVersionMismatch"))
+
+
+class BlessingsRefreshTest(unittest.TestCase):
+    def setUp(self):
+        from tests._flow_fakes import FakeBlessings
+        self.FB = FakeBlessings
+        self.d, self.a = make_pair()
+        self.d.start()
+        self.a.start()
+        pump(self.d, self.a)
+
+    def test_refresh_same_key(self):
+        a, d = self.a, self.d
+        k = a._send_blessings(self.FB("server:renewed", "sk"))
+        a._send(m.Auth(k, 0, b"", "", b"", b"").encode())   # refresh: empty signature, not checked
+        ev = d.receive_data(a.data_to_send())
+        self.assertEqual(kinds(ev), ["BlessingsRefreshed"])
+        self.assertEqual(d.remote_blessings.name, "server:renewed")
+
+    def test_refresh_with_other_key_is_refused(self):
+        a, d = self.a, self.d
+        k = a._send_blessings(self.FB("mallory", "other-key"))
+        a._send(m.Auth(k, 0, b"", "", b"", b"").encode())
+        d.receive_data(a.data_to_send())
+        self.assertTrue(d.closed)
+        self.assertTrue(d.close_error.id.endswith("BlessingsNotBound"))
+
+    def test_openflow_with_unknown_blessings_key(self):
+        a, d = self.a, self.d
+        d._send(m.OpenFlow(10, 1 << 20, 99, 0, 0, b"x").encode())
+        a.receive_data(d.data_to_send())
+        self.assertTrue(a.closed)
+        self.assertTrue(a.close_error.id.endswith("BlessingsFlowClosed"))
