@@ -388,10 +388,7 @@ class Conn:
                 self.lame_duck_acked = True
                 events.append(LameDuckAcknowledged())
         else:
-            try:
-                msg = m.decode(body)
-            except errors.VError:
-                raise
+            msg = m.decode(body)   # raises UnknownMsg for unknown types
             raise errors.err(errors.UnexpectedMsg, "unexpected message type: %s", type(msg).__name__)
 
     # ---------------------------------------------------------------- handshake
@@ -504,7 +501,6 @@ class Conn:
             raise errors.err(errors.NoPublicKey, "conn.readRemoteAuth: no public key received")
         if not self.auth.verify(b, a, tag + self.binding):
             raise errors.err(errors.InvalidChannelBinding, "conn.readRemoteAuth: the channel binding was invalid")
-        self.rtt = None
         if self.dialer:
             if self.auth.is_zero(b):
                 raise errors.err(errors.AcceptorBlessingsMissing, "dial: acceptor did not send blessings")
@@ -514,8 +510,8 @@ class Conn:
                     or dialed.routing_id == self.remote_endpoint.routing_id):
                 try:
                     self.authorize(self)
-                except errors.VError as e:
-                    raise e
+                except errors.VError:
+                    raise
                 except Exception as e:  # an authorizer bug must not crash the conn
                     raise errors.std("NotTrusted").new("peer not trusted: %s" % (e,))
             sig = self.auth.sign(AUTH_DIALER_TAG + self.binding)
@@ -878,12 +874,8 @@ class Conn:
         was_setup = self.state == SETUP
         self.closed_remotely = self.closed_remotely or remote
         if not self.closed_remotely and not was_setup:
-            try:
-                self._send(m.TearDown(str(error) if error is not None else "").encode())
-            except Exception:  # pragma: no cover
-                pass
-        elif not self.closed_remotely and was_setup and self._started:
-            pass  # nothing encrypted can be sent before Setup completes; Go just drops the conn
+            # (before Setup completes nothing is sent: the peer just sees the conn drop)
+            self._send(m.TearDown(str(error) if error is not None else "").encode())
         self.state = CLOSED
         self.close_error = error
         err = error if error is not None else errors.err(errors.ConnectionClosed, "connection closed")
