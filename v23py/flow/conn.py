@@ -301,6 +301,8 @@ class Conn:
                 self._handle_frame(body, events)
         except errors.VError as e:
             self._close(e, events)
+        except Exception as e:  # a bug or a hostile input we did not foresee: close, never crash
+            self._close(errors.std("Internal").new("flow conn: %s: %s" % (type(e).__name__, e)), events)
         return events
 
     def _handle_frame(self, body, events):
@@ -875,7 +877,7 @@ class Conn:
         self.closed_remotely = self.closed_remotely or remote
         if not self.closed_remotely and not was_setup:
             # (before Setup completes nothing is sent: the peer just sees the conn drop)
-            self._send(m.TearDown(str(error) if error is not None else "").encode())
+            self._send(m.TearDown(str(error)[:4096] if error is not None else "").encode())
         self.state = CLOSED
         self.close_error = error
         err = error if error is not None else errors.err(errors.ConnectionClosed, "connection closed")
