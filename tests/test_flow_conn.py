@@ -400,3 +400,25 @@ class BlessingsRefreshTest(unittest.TestCase):
         a.receive_data(d.data_to_send())
         self.assertTrue(a.closed)
         self.assertTrue(a.close_error.id.endswith("BlessingsFlowClosed"))
+
+
+class FuzzTest(unittest.TestCase):
+    from hypothesis import given, settings, strategies as st
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.binary(max_size=200), st.integers(0, 120), st.binary(max_size=8))
+    def test_mutated_setup_never_crashes(self, tail, cut, junk):
+        from v23py.flow.crypto import KeyPair
+        good = m.Setup(10, 14, KeyPair().public, "@6@tcp@1.2.3.4:5@@00000000000000000000000000000009@m@x@@",
+                       "@6@tcp@1.2.3.4:6@@00000000000000000000000000000008@s@@@", 65536, 1 << 20).encode()
+        body = good[:cut] + junk + tail
+        d, a = make_pair()
+        a.start()
+        ev = a.receive_data(m.frame(body) + tail)
+        for e in ev:
+            if isinstance(e, fconn.ConnectionClosed):
+                self.assertTrue(hasattr(e.error, "id"))
+        # whatever happened, the conn is either closed with a verror or waiting for Auth
+        self.assertTrue(a.closed or a.state == fconn.AUTH or a.state == fconn.SETUP)
+        if a.closed:
+            self.assertNotEqual(a.close_error.id, "v.io/v23/verror.Internal", a.close_error)
