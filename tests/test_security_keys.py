@@ -171,3 +171,21 @@ class KeyFileTests(unittest.TestCase):
             self.assertRaises(_pem.PEMError, _pem.parse_private_key, bad)
         for bad in (b"", b"\x30\x00", b"\x30" * 100, os.urandom(50)):
             self.assertRaises(_keys.KeyError_, security.public_key_from_der, bad)
+
+
+class SSHKeyTests(unittest.TestCase):
+    def test_openssh_private_keys(self):
+        kj = _keysjson()
+        n = 0
+        for name, info in sorted(kj.items()):
+            if not name.startswith("ssh-") or "." in name:
+                continue
+            data = _read(name)
+            if name.startswith("ssh-encrypted-"):
+                self.assertRaises(_pem.PassphraseRequired, _pem.parse_private_key, data)
+                continue
+            key = _pem.parse_private_key(data)
+            self.assertEqual(str(_keys.Signer(key).public_key),
+                             info["v23_public_key_string_md5"], name)
+            n += 1
+        self.assertEqual(n, 7)

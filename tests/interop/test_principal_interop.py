@@ -333,3 +333,24 @@ class GoValidatesOurBlessingsTests(Tools, unittest.TestCase):
         code, _, err = self._signature(fake)
         self.assertNotEqual(code, 0)
         self.assertIn("trust", err)
+
+
+class SSHKeyInteropTests(Tools, unittest.TestCase):
+    def setUp(self):
+        self.gobin = go_binary("principal")
+        self.dir = self.mktemp()
+        os.makedirs(self.dir)
+
+    def test_ssh_key_principals(self):
+        from tests._support import shared_path
+        for tool_a, tool_b, key in ((self.py, self.go, "ssh-ecdsa-256"),
+                                    (self.go, self.py, "ssh-ed25519")):
+            path = shared_path("testdata", "security", key)
+            d = os.path.join(self.dir, key)
+            self.ok(tool_a("create", "--with-passphrase=false", "--ssh-key", path, d, "u"))
+            self.assertEqual(self.ok(tool_a("--v23.credentials", d, "dump")),
+                             self.ok(tool_b("--v23.credentials", d, "dump")))
+            out = self.ok(tool_b("--v23.credentials", d, "blessself", "again"))
+            self.assertEqual(str(sec.decode_blessings(out).public_key),
+                             self.ok(tool_a("--v23.credentials", d, "get", "publickey",
+                                            "--pretty")).strip())

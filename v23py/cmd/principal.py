@@ -133,11 +133,14 @@ F_WITH_PASSPHRASE = Flag("with-passphrase", "bool", True, "If true, the user is 
                          "stored unencrypted.")
 F_KEY_TYPE = Flag("key-type", "string", "ecdsa256", "The type of key to be created, allowed "
                   "values are ecdsa256, ecdsa384, ecdsa521, ed25519, rsa2048, rsa4096.")
-F_KEYS = [F_KEY_TYPE, Flag("ssh-public-key", "string", "", "(not supported)"),
-          Flag("ssh-key", "string", "", "(not supported)"),
-          Flag("ssl-key", "string", "", "(not supported)"),
-          Flag("ssl-cert", "string", "", "(not supported)"),
-          Flag("copy-private-key", "bool", False, "(not supported)")]
+F_KEYS = [F_KEY_TYPE, Flag("ssh-public-key", "string", "", "(not supported: ssh-agent keys)"),
+          Flag("ssh-key", "string", "", "If set, use the ssh private key from the specified "
+               "file"),
+          Flag("ssl-key", "string", "", "(not supported: x509 principals)"),
+          Flag("ssl-cert", "string", "", "(not supported: x509 principals)"),
+          Flag("copy-private-key", "bool", False, "If set, the private key will be copied into "
+               "the newly created principal rather than being referred to in its current "
+               "location.")]
 F_REQUIRE_CAVEATS = Flag("require-caveats", "bool", True, "If false, allow blessing without any "
                          "caveats. This is typically not advised as the principal wielding "
                          "the blessing will be almost as powerful as its blesser")
@@ -921,7 +924,7 @@ def cmd_union(env, args):
 
 
 def _check_key_flags(env):
-    for name in ("ssh-public-key", "ssh-key", "ssl-key", "ssl-cert"):
+    for name in ("ssh-public-key", "ssl-key", "ssl-cert"):
         if env.flags.get(name):
             raise CommandError("--%s is not supported by this principal tool" % name)
     kt = (env.flags.get("key-type") or "ecdsa256").lower()
@@ -931,10 +934,39 @@ def _check_key_flags(env):
     return kt
 
 
+def _import_ssh_key(env, path):
+    """(private key, privatekey.pem bytes) for --ssh-key, as Go imports it: an indirect
+    key naming the file, or with --copy-private-key the key itself (PKCS#8)."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(1 << 20)
+    except OSError as e:
+        raise CommandError("failed to read %s: %s" % (path, e.strerror or e))
+    try:
+        key = _pem.parse_private_key(data)
+    except _pem.PassphraseRequired:
+        pw = get_passphrase(env, "Enter passphrase for %s: " % path)
+        try:
+            key = _pem.parse_private_key(data, pw)
+        except _pem.PEMError as e:
+            raise CommandError("%s: %s" % (path, e))
+    except _pem.PEMError as e:
+        raise CommandError("%s: %s" % (path, e))
+    if env.flags.get("copy-private-key"):
+        return key, None
+    return key, _pem.encode_block(_pem.INDIRECT_TYPE, os.path.abspath(path).encode(),
+                                  {_pem.INDIRECT_HEADER: "filename"})
+
+
 def _create(env, directory):
     kt = _check_key_flags(env)
+    ssh_key = env.flags.get("ssh-key")
+    key = key_pem = None
+    if ssh_key:
+        key, key_pem = _import_ssh_key(env, ssh_key)
     pw = None
-    if env.flags.get("with-passphrase", True):
+    if env.flags.get("with-passphrase", True) and (not ssh_key or
+                                                   env.flags.get("copy-private-key")):
         pw = get_passphrase(env, "Enter passphrase (entering nothing will store the principal "
                                  "key unencrypted): ") or None
     if not env.flags.get("overwrite") and sec.principal_exists(directory):
@@ -942,7 +974,8 @@ def _create(env, directory):
                            "(use --overwrite to replace it)" % directory)
     try:
         return sec.create_principal(directory, passphrase=pw, key_type=kt,
-                                    overwrite=bool(env.flags.get("overwrite")))
+                                    overwrite=bool(env.flags.get("overwrite")),
+                                    private_key=key, private_key_pem=key_pem)
     except verror.VError as e:
         raise CommandError("failed to create principal: %s" % e)
     except OSError as e:

@@ -448,11 +448,14 @@ def load_principal(dirpath, passphrase=None, read_only=False):
 
 
 def create_principal(dirpath, passphrase=None, key_type="ecdsa256", private_key=None,
-                     overwrite=False):
+                     overwrite=False, private_key_pem=None):
     """Create a persistent principal with a new key (Go's CreatePersistentPrincipal).
 
     The directory is created with mode 0700 if needed; it must not already hold
-    key files unless overwrite=True (which first removes the directory)."""
+    key files unless overwrite=True (which first removes the directory).
+    `private_key` (a `cryptography` key) imports an existing key; `private_key_pem`
+    is then written as privatekey.pem instead of the key itself (e.g. an indirect
+    `VANADIUM INDIRECT PRIVATE KEY` naming the key's file)."""
     if isinstance(passphrase, str):
         passphrase = passphrase.encode()
     if overwrite and os.path.lexists(dirpath):
@@ -478,7 +481,8 @@ def create_principal(dirpath, passphrase=None, key_type="ecdsa256", private_key=
         _write_key_file(os.path.join(dirpath, PUBLIC_KEY_FILE),
                         _pem.marshal_public_key(signer.public_key))
         _write_key_file(os.path.join(dirpath, PRIVATE_KEY_FILE),
-                        _pem.marshal_private_key(key, passphrase))
+                        private_key_pem if private_key_pem is not None
+                        else _pem.marshal_private_key(key, passphrase))
         store = PersistentBlessingStore(dirpath, signer.public_key, signer)
         roots = PersistentBlessingRoots(dirpath, signer.public_key, signer)
     p = Principal(signer=signer, blessing_store=store, roots=roots)

@@ -206,6 +206,8 @@ def parse_private_key(data, passphrase=None, follow_links=True, base_dir=None):
                     # after a wrong passphrase shows up here.
                     raise BadPassphrase() from None
             return _load_der(der, block.type)
+        if block.type == "OPENSSH PRIVATE KEY":
+            return _parse_openssh(block, passphrase)
         if block.type == INDIRECT_TYPE and block.headers.get(INDIRECT_HEADER) == "filename":
             if not follow_links:
                 raise PEMError("indirection limit reached for %s" % block.data.decode("utf-8", "replace"))
@@ -219,6 +221,26 @@ def parse_private_key(data, passphrase=None, follow_links=True, base_dir=None):
                 raise PEMError("failed to read filename in %r: %s" % (block.type, e)) from None
             return parse_private_key(target, passphrase, follow_links=False)
     raise PEMError("processed all PEM blocks without finding a private key")
+
+
+def _parse_openssh(block, passphrase):
+    from cryptography.exceptions import UnsupportedAlgorithm
+    text = encode_block(block.type, block.data)
+    try:
+        return serialization.load_ssh_private_key(text, password=None)
+    except TypeError:
+        pass  # encrypted
+    except (ValueError, UnsupportedAlgorithm) as e:
+        raise PEMError("failed to parse OpenSSH private key: %s" % e) from None
+    if not passphrase:
+        raise PassphraseRequired()
+    try:
+        return serialization.load_ssh_private_key(text, password=passphrase)
+    except UnsupportedAlgorithm as e:
+        raise PEMError("cannot decrypt OpenSSH private key: %s (install the bcrypt module)"
+                       % e) from None
+    except (ValueError, TypeError):
+        raise BadPassphrase() from None
 
 
 def parse_public_key_der(data):
