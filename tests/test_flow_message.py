@@ -149,3 +149,22 @@ class BadInputTest(unittest.TestCase):
         self.assertEqual(r.next_frame(), b"abc")
         self.assertIsNone(r.next_frame())
         self.assertRaises(Exception, m.frame_header, m.MAX_FRAME + 1)
+
+
+class FrameReaderPushTest(unittest.TestCase):
+    @given(st.lists(st.binary(max_size=300), max_size=8), st.lists(st.integers(1, 400), max_size=10))
+    def test_push_any_split(self, bodies, cuts):
+        wire = b"".join(m.frame(b) for b in bodies)
+        r = m.FrameReader()
+        got = []
+        pos = 0
+        for c in cuts:
+            got += r.push(wire[pos:pos + c])
+            pos += c
+        got += r.push(wire[pos:])
+        self.assertEqual(got, bodies)
+        self.assertEqual(r.buffered, 0)
+
+    def test_push_limit(self):
+        r = m.FrameReader(max_frame=10)
+        self.assertRaises(Exception, r.push, m.frame_header(11))

@@ -293,10 +293,8 @@ class Conn:
         if self.state == CLOSED:
             return events
         try:
-            self._frames.feed(data)
-            while self.state != CLOSED:
-                body = self._frames.next_frame()
-                if body is None:
+            for body in self._frames.push(data):
+                if self.state == CLOSED:
                     break
                 self._handle_frame(body, events)
         except errors.VError as e:

@@ -181,6 +181,31 @@ class FrameReader:
                 return
             yield f
 
+    def push(self, data) -> list:
+        """Feed ``data`` and return the complete frame bodies (fast path when nothing is buffered)."""
+        if len(self._buf) != self._pos:
+            self.feed(data)
+            return list(self.frames())
+        if self._pos:
+            self._buf.clear()
+            self._pos = 0
+        out = []
+        pos = 0
+        n = len(data)
+        limit = self.max_frame
+        while n - pos >= 3:
+            size = MAX_FRAME - int.from_bytes(data[pos:pos + 3], "big")
+            if size > limit:
+                raise errors.err(errors.InvalidMsg, "frame of %d bytes exceeds the limit of %d", size, limit)
+            end = pos + 3 + size
+            if end > n:
+                break
+            out.append(data[pos + 3:end])
+            pos = end
+        if pos < n:
+            self._buf += data[pos:]
+        return out
+
 
 # --------------------------------------------------------------------------- messages
 
