@@ -21,6 +21,7 @@ from v23py import verror, vom
 from v23py.vdl import Kind as _Kind  # noqa: E402
 
 _ANY = _Kind.ANY
+MAX_BUFFERED = 64 << 20   # undecoded bytes a data flow may hold
 ROLE_DATA = 0x64   # 'd'
 ROLE_TYPE = 0x74   # 't'
 
@@ -103,7 +104,14 @@ class ValueReader:
 
     def feed(self, data):
         if data:
+            if self.eof:
+                return
             self.dec.feed(data)
+            if self.dec.buffered() > MAX_BUFFERED:
+                # a value bigger than anything sane: refuse rather than grow without bound
+                self.abort(verror.BadProtocol.new(
+                    f"bad protocol or type: more than {MAX_BUFFERED} bytes of undecoded data"))
+                return
             self._wake()
 
     def closed(self, reason=None):

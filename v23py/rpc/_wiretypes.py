@@ -125,6 +125,8 @@ def types():
         with _lock:
             if _built is None:
                 _built = _build()
+                # plain module attributes from now on (module __getattr__ is slow)
+                globals().update(_built)
     return _built
 
 

@@ -10,7 +10,7 @@ import logging
 
 from twisted.internet import defer
 
-from v23py import naming, vdl, verror
+from v23py import naming, security, vdl, verror
 from v23py.rpc import _wiretypes as wt
 from v23py.rpc._stream import ROLE_DATA, ROLE_TYPE, ConnTypes, ValueReader, ValueWriter
 from v23py.rpc import options as rpcopts
@@ -134,11 +134,9 @@ class Client:
         o = rpcopts.find(opts, rpcopts.ServerAuthorizer)
         if o is not None:
             return o.authorizer
-        from v23py import security
         return security.endpoint_authorizer()
 
     def _security_call(self, conn, endpoint, method="", suffix=""):
-        from v23py import security
         remote = _native_blessings(getattr(conn, "remote_blessings", None))
         return security.Call(local_principal=self.principal, remote_blessings=remote,
                              method=method, suffix=suffix,
@@ -147,7 +145,6 @@ class Client:
 
     def _check_server(self, conn, endpoint, pattern, opts):
         """Raise NotTrusted unless the server passes the authorizer (and the name's pattern)."""
-        from v23py import security
         auth = self._server_authorizer(opts)
         secall = self._security_call(conn, endpoint)
         try:
@@ -179,18 +176,19 @@ class Client:
         if rem is not None:
             timeout = max(0.001, min(timeout, rem))
 
+        checked = []
+
         def authorize(conn):
-            self._trusted(conn, ep, pattern, opts)
+            checked.append(self._trusted(conn, ep, pattern, opts))
 
         conn = await self.flow_manager.dial(ep, authorize=authorize, timeout=timeout)
-        return conn, ep
+        return conn, ep, (checked[-1] if checked else None)
 
     # -- calls ---------------------------------------------------------------------
     async def start_call(self, ctx, name, method, args, in_types=None, out_types=None, *,
                          desc=None, opts=()):
         if self._closed:
             raise verror.Aborted.new("client closed")
-        from v23py import security
         pattern, name = security.split_pattern_name(naming.clean(name)) \
             if "__(" in name else (None, name)
         servers, suffix = await self.resolve(ctx, name, opts)
@@ -203,13 +201,14 @@ class Client:
             saddr, ssuffix = naming.split_address_name(server)
             full_suffix = naming.join(ssuffix, suffix) if ssuffix else suffix
             try:
-                conn, ep = await self._dial(ctx, server, pattern, opts)
+                conn, ep, server_names = await self._dial(ctx, server, pattern, opts)
             except verror.VError as e:
                 if e.id == verror.NotTrusted.id:
                     raise
                 errors.append(e)
                 continue
-            server_names = self._trusted(conn, ep, pattern, opts)
+            if server_names is None:
+                server_names = self._trusted(conn, ep, pattern, opts)
             return self._open_call(ctx, conn, ep, full_suffix, method, args, in_types,
                                    out_types, desc, opts, server_names)
         if len(errors) == 1:
@@ -222,7 +221,6 @@ class Client:
 
     def _trusted(self, conn, ep, pattern, opts):
         """The server's validated names, after checking it (cached per conn and policy)."""
-        from v23py import security
         auth = self._server_authorizer(opts)
         key = (conn, id(auth), pattern, id(ep))
         names = self._trust_cache.get(key)
@@ -239,7 +237,6 @@ class Client:
 
     def _open_call(self, ctx, conn, ep, suffix, method, args, in_types, out_types, desc, opts,
                    server_names):
-        from v23py import security
         types = self.types_for(conn)
         secall = None   # made on demand (ClientCall.security)
         blessings = None
@@ -266,7 +263,7 @@ class Client:
                    opts=()):
         c = await self.start_call(ctx, name, method, args, in_types, out_types, desc=desc,
                                   opts=opts)
-        return await c.finish()
+        return await c._finish()
 
     def close(self):
         self._closed = True
@@ -278,7 +275,6 @@ def _native_blessings(b):
     if hasattr(b, "is_zero") and hasattr(b, "public_key"):
         return b
     try:
-        from v23py import security
         return security.blessings_from_wire(b)
     except Exception:
         log.debug("cannot decode the server's blessings", exc_info=True)

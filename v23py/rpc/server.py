@@ -16,7 +16,7 @@ import time
 
 from twisted.internet import defer
 
-from v23py import verror
+from v23py import security, verror
 from v23py.rpc import _wiretypes as wt
 from v23py.rpc import signature as sigmod
 from v23py.rpc._stream import ROLE_DATA, ROLE_TYPE, ConnTypes, ValueReader, ValueWriter
@@ -67,8 +67,10 @@ class _AllowEveryone:
         return None
 
 
+_EVERYONE = _AllowEveryone()
+
+
 def _default_authorizer():
-    from v23py import security
     return security.default_authorizer()
 
 
@@ -103,13 +105,27 @@ class ServerCall:
         self.method = ""
         self.method_tags = []
         self.granted_blessings = None
-        self.security = None          # security.Call for authorizers
+        self._security = None         # security.Call for authorizers
+        self._lazy_security = None
         self.in_stream_type = None
         self.out_stream_type = None
         self._end_stream_args = False
         self._closed = False
 
     # -- identity -------------------------------------------------------------
+    @property
+    def security(self):
+        """The security.Call of this RPC (names, blessings, method tags)."""
+        if self._security is None and self._lazy_security is not None:
+            server, method, suffix, tags = self._lazy_security
+            self._lazy_security = None
+            self._security = server._security_call(self, method, suffix, tags)
+        return self._security
+
+    @security.setter
+    def security(self, value):
+        self._security = value
+
     @property
     def remote_blessings(self):
         return self.security.remote_blessings if self.security is not None else None
@@ -205,7 +221,6 @@ class Server:
         if p is None:
             return []
         try:
-            from v23py import security
             b = p.blessing_store.default()
             return sorted(security.blessing_names(p, b))
         except Exception:
@@ -256,15 +271,10 @@ class Server:
 
     def _start_call(self, flow, reader, types):
         d = defer.ensureDeferred(self._serve(flow, reader, types))
-        self._calls.add(d)
-
-        def done(r):
-            self._calls.discard(d)
-            if isinstance(r, defer.Failure if hasattr(defer, "Failure") else type(None)):
-                pass
-            return None
+        if not d.called:
+            self._calls.add(d)
+            d.addBoth(lambda r: (self._calls.discard(d), r)[1])
         d.addErrback(lambda f: log.error("rpc serve failed: %s", f.getTraceback()))
-        d.addBoth(done)
 
     async def _serve(self, flow, reader, types):
         writer = ValueWriter(types)
@@ -299,9 +309,6 @@ class Server:
             err = verror.from_exception(e)
         finally:
             call._closed = True
-            if cancel_call is not None:
-                # the call is over: release anything waiting on the context
-                pass
         self._respond(flow, writer, types, err, results, out_types)
         if cancel_call is not None:
             cancel_call()
@@ -358,7 +365,6 @@ class Server:
         p = self.principal
         if p is None:
             return None
-        from v23py import security
         flow = call.flow
         remote = getattr(flow, "remote_blessings", None)
         if remote is None:
@@ -409,7 +415,6 @@ class Server:
         gb = req.GrantedBlessings
         if gb is not None and getattr(gb, "CertificateChains", None):
             try:
-                from v23py import security
                 b = security.blessings_from_wire(gb)
                 if self.principal is not None and b.public_key.der != self.principal.public_key.der:
                     raise verror.NoAccess.new(
@@ -447,8 +452,12 @@ class Server:
                 call.in_stream_type = call.in_stream_type.type
             if call.out_stream_type is not None and not hasattr(call.out_stream_type, "kind"):
                 call.out_stream_type = call.out_stream_type.type
-        call.security = self._security_call(call, method, suffix, tags)
-        _authorize(auth, call.security, suffix, method)
+        if auth is not None and (auth is _EVERYONE or isinstance(auth, _AllowEveryone)
+                                 or auth is security.allow_everyone()):
+            call._lazy_security = (self, method, suffix, tags)   # built only if used
+        else:
+            call.security = self._security_call(call, method, suffix, tags)
+            _authorize(auth, call.security, suffix, method)
         if reserved:
             try:
                 results = await invoker.invoke(ctx, call, stripped, args)
@@ -464,7 +473,7 @@ class Server:
 
     async def _lookup(self, ctx, suffix, method):
         if method.startswith("__"):
-            return _ReservedInvoker(self, suffix), _AllowEveryone(), True
+            return _ReservedInvoker(self, suffix), _EVERYONE, True
         disp = self.dispatcher
         if suffix.startswith("__"):
             disp = self.reserved_dispatcher
@@ -508,7 +517,6 @@ def _native_blessings(b):
     if hasattr(b, "is_zero") and hasattr(b, "public_key"):
         return b
     try:
-        from v23py import security
         return security.blessings_from_wire(b)
     except Exception:
         log.debug("cannot use the peer's blessings", exc_info=True)
