@@ -107,7 +107,7 @@ def _read_bounded(path):
     return data
 
 
-def _write_atomic(path, data, mode=0o644):
+def _write_atomic(path, data, mode=0o666):
     d = os.path.dirname(path) or "."
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=d)
     try:
