@@ -393,6 +393,8 @@ class GoVrpcTypesAgainstOurServer(unittest.TestCase):
             if want is not None:
                 self.assertEqual(gout.decode().strip(), want, method)
             self.assertEqual((pout, pcode), (gout, gcode), (method, perr))
+            (gout, gerr, gcode), (pout, perr, pcode) = yield self.both("-json", *args)
+            self.assertEqual((pout, pcode), (gout, gcode), ("-json", method, perr, gerr))
 
     @defer.inlineCallbacks
     def test_signature_prints_like_go(self):

@@ -234,12 +234,14 @@ async def run_call(ctx, flags, args, out):
                 if e.id == verror.EOF.id:
                     break
                 raise RuntimeError(f"call.Recv failed: {_msg(e)}")
-            out.write("<< %s\n" % sig.typed_const(stream_t or _type_of(item), item))
+            fmt = sig.json_const if flags.get("json") else sig.typed_const
+            out.write("<< %s\n" % fmt(stream_t or _type_of(item), item))
         try:
             results = await call.finish()
         except Exception as e:
             raise RuntimeError(f"call.Finish failed: {_msg(e)}")
-        parts = [sig.typed_const(t, v) for t, v in zip(out_types, results)]
+        fmt = sig.json_const if flags.get("json") else sig.typed_const
+        parts = [fmt(t, v) for t, v in zip(out_types, results)]
         out.write(" ".join(parts) + "\n")
     finally:
         cancel()

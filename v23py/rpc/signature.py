@@ -475,3 +475,60 @@ def untyped_const(t, v):
         idx = v.index
         return "{" + t.fields[idx].name + ": " + untyped_const(t.fields[idx].type, v.value) + "}"
     return repr(v)
+
+
+def json_const(t, v):
+    """The JSON text Go's vrpc prints with -json for value v of type t."""
+    from v23py import vdl
+    K = vdl.Kind
+    if isinstance(v, vdl.Typed) and t.kind != K.ANY:
+        v = v.value
+    k = t.kind
+    if k == K.BOOL:
+        return "true" if v else "false"
+    if k in (K.BYTE, K.UINT16, K.UINT32, K.INT8, K.INT16, K.INT32):
+        return str(int(v))
+    if k in (K.UINT64, K.INT64):
+        return '"%d"' % int(v)
+    if k in (K.FLOAT32, K.FLOAT64):
+        return format_float(float(v), 32 if k == K.FLOAT32 else 64)
+    if k == K.STRING:
+        return go_quote(str(v))
+    if k in (K.ANY, K.OPTIONAL):
+        if v is None:
+            return "null"
+        if k == K.ANY:
+            it, iv = vdl.unwrap(v)
+            return json_const(it, iv)
+        return json_const(t.elem, v)
+    if k == K.ENUM:
+        return go_quote(v.label if hasattr(v, "label") else str(v))
+    if k in (K.ARRAY, K.LIST):
+        items = list(v or ())
+        return "[" + ",".join(json_const(t.elem, x) for x in items) + "]"
+    if k == K.SET:
+        keys = sorted(v or (), key=lambda x: untyped_const(t.key, x))
+        return "[" + ",".join(json_const(t.key, x) for x in keys) + "]"
+    if k == K.MAP:
+        keys = sorted(v or (), key=lambda x: untyped_const(t.key, x))
+        parts = []
+        for key in keys:
+            ks = json_const(t.key, key)
+            if not (len(ks) >= 2 and ks[0] == '"' and ks[-1] == '"'):
+                ks = '"%s"' % ks
+            parts.append("%s: %s" % (ks, json_const(t.elem, v[key])))
+        return "{" + ",".join(parts) + "}"
+    if k == K.STRUCT:
+        return "{" + ",".join('"%s": %s' % (_lower_first(f.name),
+                                            json_const(f.type, getattr(v, f.name, None)))
+                              for f in t.fields) + "}"
+    if k == K.UNION:
+        f = t.fields[v.index]
+        return "{ %s: %s }" % (go_quote(_lower_first(f.name)), json_const(f.type, v.value))
+    if k == K.TYPEOBJECT:
+        return type_string(v)
+    return repr(v)
+
+
+def _lower_first(s):
+    return s[:1].lower() + s[1:]
