@@ -103,8 +103,9 @@ def go_json(value):
 
 
 def perms_to_json(perms):
-    """access.Permissions as Go marshals it ({"Tag":{"In":[...],"NotIn":null}})."""
-    if perms is None:
+    """access.Permissions as Go marshals it ({"Tag":{"In":[...],"NotIn":null}}).
+    An empty map is null: Go's VOM decoder yields a nil map for it."""
+    if not perms:
         return None
     out = {}
     for tag, acl in dict(perms).items():
