@@ -506,3 +506,21 @@ class DispatcherTest(unittest.TestCase):
         self.assertEqual((yield self.glob("...")),
                          [("Entry", ""), ("Entry", "a"), ("Entry", "b"), ("Entry", "a/x")])
         self.assertEqual((yield self.glob("b/*")), [("Error", "b")])   # a leaf has no children
+
+
+class FailoverTest(unittest.TestCase):
+    timeout = 30
+
+    @defer.inlineCallbacks
+    def test_dead_first_server_is_skipped(self):
+        import v23py
+        from v23py import rpc
+        p, _ = make_principal("alice")
+        ctx, shutdown = new_runtime(p)
+        self.addCleanup(shutdown)
+        server = yield v23py.with_new_server(ctx, "", FortuneServer(FortuneImpl()), None)
+        live = "/" + str(server.endpoints[0])
+        dead = "/@6@tcp@127.0.0.1:1@@00000000000000000000000000000003@s@alice@@"
+        r = yield rpc.client_call(ctx, "fortune", "Get", [], [], [vdl.StringType],
+                                  opts=(rpc.options.Preresolved([dead, live], ""),))
+        self.assertEqual(r, ["first"])
