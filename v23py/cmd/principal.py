@@ -16,6 +16,7 @@ run the RPC runtime (like Go's); `seekblessings` (OAuth web service) and
 
 import base64
 import binascii
+import contextlib
 import datetime
 import getpass
 import json
@@ -1038,20 +1039,24 @@ def cmd_update_pkcs8(env, args):
         pw = get_passphrase(env, "Enter passphrase for %s: " % d)
         if not pw:
             raise CommandError("A passphrase is required for %s" % d)
+        from v23py.security import _credentials
         path = os.path.join(d, "privatekey.pem")
         try:
-            with open(path, "rb") as fh:
-                key = _pem.parse_private_key(fh.read(), pw)
+            with _credentials.file_lock(os.path.join(d, "dir.lock")):
+                with open(path, "rb") as fh:
+                    key = _pem.parse_private_key(fh.read(1 << 20), pw)
+                data = _pem.marshal_private_key(key, pw)
+                tmp = os.path.join(d, "new-privatekey.pem")
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+                os.replace(tmp, path)
         except OSError as e:
             raise CommandError("%s: %s" % (path, e.strerror or e))
         except _pem.PEMError as e:
             raise CommandError("%s: %s" % (path, e))
-        data = _pem.marshal_private_key(key, pw)
-        tmp = path + ".new"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o400)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
 
 
 def _not_available(what):
