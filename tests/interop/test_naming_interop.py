@@ -156,3 +156,49 @@ class NamingInteropTests(unittest.TestCase):
             rc, out, err = env.run(gons + ["glob", "meters/*"], home)
             self.assertEqual((rc, out), (0, "meters/gas\n"), err)
         return threads.deferToThread(check)
+
+
+class ServerPublishingInteropTests(unittest.TestCase):
+    timeout = 180
+
+    def test_our_server_mounts_into_go_mounttabled(self):
+        """fortune-server --service-name publishes into Go's mounttabled; Go's
+        namespace resolves the name and Go's vrpc calls through it."""
+        try:
+            import fortune.server  # noqa: F401
+        except ImportError as e:
+            raise unittest.SkipTest(f"fortune.server not importable: {e}")
+        env = _Env(self)
+        root = env.start_mounttable([go_binary("mounttabled")])
+        proc = subprocess.Popen(
+            _py_tool("fortune.server") + [f"--v23.namespace.root={root}",
+                                          "--service-name=tutorial/fortune",
+                                          "--v23.tcp.address=127.0.0.1:0"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+            text=True, env=env.env, cwd=env.dir, start_new_session=True)
+
+        def stop():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(15)
+            proc.stdout.close()
+        self.addCleanup(stop)
+
+        def check():
+            listening = ""
+            for line in proc.stdout:
+                if line.startswith("Listening at: "):
+                    listening = line[len("Listening at: "):].strip()
+                    break
+            self.assertTrue(listening, "fortune-server did not start")
+            for _ in range(30):
+                rc, out, err = env.run([go_binary("namespace"), "--v23.namespace.root={ROOT}",
+                                        "resolve", "tutorial/fortune"], root)
+                if rc == 0:
+                    break
+            self.assertEqual((rc, out), (0, "/" + listening + "\n"), err)
+            rc, out, err = env.run([go_binary("vrpc"), "--v23.namespace.root={ROOT}", "call",
+                                    "tutorial/fortune", "Get"], root)
+            self.assertEqual(rc, 0, err)
+            self.assertTrue(out.startswith('"') and out.endswith('"\n'), out)
+        return threads.deferToThread(check)
