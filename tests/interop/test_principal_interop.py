@@ -354,3 +354,31 @@ class SSHKeyInteropTests(Tools, unittest.TestCase):
             self.assertEqual(str(sec.decode_blessings(out).public_key),
                              self.ok(tool_a("--v23.credentials", d, "get", "publickey",
                                             "--pretty")).strip())
+
+
+class ConcurrentWritersInteropTests(Tools, unittest.TestCase):
+    def test_go_and_python_writers_share_the_locks(self):
+        self.gobin = go_binary("principal")
+        d = os.path.join(self.mktemp(), "shared")
+        self.ok(self.py("create", "--with-passphrase=false", d, "c"))
+        b = self.ok(self.py("--v23.credentials", d, "get", "default")).encode()
+        env = dict(os.environ)
+        env.pop("V23_CREDENTIALS", None)
+        env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+        procs = []
+        for i in range(4):
+            for tag, cmd in (("go", [self.gobin]),
+                             ("py", [sys.executable, "-m", "v23py.cmd.principal"])):
+                pr = subprocess.Popen(cmd + ["--v23.credentials", d, "set", "forpeer", "-",
+                                             "%s%d" % (tag, i)],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, env=env)
+                self.addCleanup(lambda pr=pr: pr.poll() is None and (pr.kill(), pr.wait()))
+                procs.append(pr)
+        for pr in procs:
+            _, err = pr.communicate(b, timeout=60)
+            self.assertEqual(pr.returncode, 0, err.decode())
+        want = sorted(["..."] + ["go%d" % i for i in range(4)] + ["py%d" % i for i in range(4)])
+        for tool in (self.go, self.py):
+            rows = self.ok(tool("--v23.credentials", d, "get", "peermap")).splitlines()[2:]
+            self.assertEqual(sorted(r.split()[0] for r in rows), want)
