@@ -7,6 +7,7 @@ must match a blessing pattern in the endpoint (Go's endpoint authorizer),
 and the ``__(pattern)/name`` form adds a pattern of the caller's choosing.
 """
 import logging
+import time
 
 from twisted.internet import defer
 
@@ -45,6 +46,8 @@ class Client:
         self._types = {}
         self._trust_cache = {}
         self._root_cache = {}
+        self._bless_cache = {}
+        self._split_cache = {}
         self._ep_cache = {}
         self._closed = False
 
@@ -198,7 +201,12 @@ class Client:
         for server in servers:
             if ctx.cancelled:
                 raise ctx.err()
-            saddr, ssuffix = naming.split_address_name(server)
+            ssuffix = self._split_cache.get(server)
+            if ssuffix is None:
+                ssuffix = naming.split_address_name(server)[1]
+                if len(self._split_cache) > 1024:
+                    self._split_cache.clear()
+                self._split_cache[server] = ssuffix
             full_suffix = naming.join(ssuffix, suffix) if ssuffix else suffix
             try:
                 conn, ep, server_names = await self._dial(ctx, server, pattern, opts)
@@ -235,20 +243,33 @@ class Client:
             self._trust_cache[key] = names
         return names
 
+    def _blessings_for(self, server_names):
+        """Our blessings for a server with these names (BlessingStore.ForPeer, else nameless);
+        cached briefly, since the store rarely changes."""
+        p = self.principal
+        if p is None:
+            return None
+        now = time.monotonic()
+        hit = self._bless_cache.get(server_names)
+        if hit is not None and now - hit[1] < 5.0:
+            return hit[0]
+        b = None
+        try:
+            b = p.blessing_store.for_peer(*server_names)
+            if b is None or b.is_zero():
+                b = security.nameless_blessing(p.public_key)
+        except Exception:
+            log.debug("no blessings for the peer", exc_info=True)
+        if len(self._bless_cache) > 256:
+            self._bless_cache.clear()
+        self._bless_cache[server_names] = (b, now)
+        return b
+
     def _open_call(self, ctx, conn, ep, suffix, method, args, in_types, out_types, desc, opts,
                    server_names):
         types = self.types_for(conn)
         secall = None   # made on demand (ClientCall.security)
-        blessings = None
-        p = self.principal
-        if p is not None:
-            try:
-                b = p.blessing_store.for_peer(*server_names)
-                if b is None or b.is_zero():
-                    b = security.nameless_blessing(p.public_key)
-                blessings = b
-            except Exception:
-                log.debug("no blessings for the peer", exc_info=True)
+        blessings = self._blessings_for(tuple(server_names))
         try:
             flow = conn.open_flow(blessings=blessings) if blessings is not None else conn.open_flow()
         except TypeError:

@@ -160,6 +160,20 @@ class ReflectInvoker(Invoker):
             return list(r)
         return d.addCallback(results)
 
+    def invoke_direct(self, ctx, call, method, args):
+        """Like invoke, but returns the result list itself when the method is synchronous
+        (a Deferred or awaitable otherwise): saves a Deferred per call."""
+        m = self.methods.get(method)
+        impl = self._impl
+        fn = getattr(impl, method, None) if (m is not None and impl is not None) else None
+        if fn is None:
+            return self.invoke(ctx, call, method, args)
+        r = fn(ctx, call, *args)
+        n = len(m.out_args)
+        if isinstance(r, defer.Deferred) or inspect.isawaitable(r):
+            return maybe_deferred(lambda: r).addCallback(_shape, n, method)
+        return _shape(r, n, method)
+
     def signature(self, ctx, call):
         from v23py.rpc import signature
         if self.descs:
@@ -185,6 +199,16 @@ class ReflectInvoker(Invoker):
         if allg is None and chg is None:
             return None
         return GlobState(allg, chg)
+
+
+def _shape(r, n, method):
+    if n == 0:
+        return []
+    if n == 1:
+        return [r]
+    if not isinstance(r, (tuple, list)) or len(r) != n:
+        raise verror.Internal.new(f"method {method} returned {r!r}, want {n} results")
+    return list(r)
 
 
 def _plain_desc(name, fn):

@@ -9,6 +9,7 @@ Response and results; close the flow.  Errors before the args were read make
 the server skip the remaining args first, so the client always gets the
 error response.
 """
+import inspect
 import logging
 import os
 import sys
@@ -465,7 +466,13 @@ class Server:
                 raise self._prefixed(e, suffix, method)
         else:
             try:
-                results = await invoker.invoke(ctx, call, stripped, args)
+                fast = getattr(invoker, "invoke_direct", None)
+                if fast is not None:
+                    results = fast(ctx, call, stripped, args)
+                    if isinstance(results, defer.Deferred) or inspect.isawaitable(results):
+                        results = await results
+                else:
+                    results = await invoker.invoke(ctx, call, stripped, args)
             except verror.VError as e:
                 raise _AppError(e)
         out_types = [a.type for a in desc.out_args] if desc is not None else []
@@ -492,7 +499,9 @@ class Server:
         raise verror.UnknownSuffix.new(f"suffix does not exist: {suffix}")
 
     async def _dispatch(self, disp, ctx, suffix):
-        r = await maybe_deferred(disp.lookup, ctx, suffix)
+        r = disp.lookup(ctx, suffix)
+        if isinstance(r, defer.Deferred) or inspect.isawaitable(r):
+            r = await r
         if r is None:
             return None, None
         if isinstance(r, tuple):
