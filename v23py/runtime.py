@@ -519,9 +519,8 @@ def wait_for_signal(ctx=None, signals=(signal.SIGINT, signal.SIGTERM)):
     def install():
         for s in signals:
             signal.signal(s, handler)
-    if reactor.running:
-        install()
-    else:
-        reactor.callWhenRunning(install)
+    install()                            # at once: a signal may come before the reactor turns
+    if not reactor.running:
+        reactor.callWhenRunning(install)  # and again after Twisted installed its own
     reactor.addSystemEventTrigger("before", "shutdown", fire, None)
     return d
