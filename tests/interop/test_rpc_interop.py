@@ -431,3 +431,28 @@ class GoNamespaceGlobsOurServer(unittest.TestCase):
 
     def vrpc_path(self):
         return go_binary("vrpc")
+
+
+class CredentialsMadeByUs(unittest.TestCase):
+    """Go's vrpc runs with a credentials directory written by v23py and calls our server."""
+    timeout = 60
+
+    @defer.inlineCallbacks
+    def test_go_vrpc_with_our_credentials(self):
+        from tests.test_fortune import make_creds
+        vrpc = go_binary("vrpc")
+        d = tempfile.mkdtemp(prefix="rpc-ourcreds-")
+        creds = os.path.join(d, "creds")
+        make_creds(creds, "ours")
+        epfile = os.path.join(d, "ep.txt")
+        dd, _ = spawn(self, [sys.executable, "-m", "fortune.server", "--v23.credentials", creds,
+                             "--endpoint-file-name", epfile, "--v23.tcp.address", "127.0.0.1:0"],
+                      "Listening at:")
+        yield dd.ready
+        name = open(epfile).read().strip()
+        out, err, code = yield run([vrpc, "--v23.credentials", creds, "call", name, "Get"])
+        self.assertEqual(code, 0, err)
+        self.assertIn(out.decode().strip(), FORTUNES)
+        out, err, code = yield run([vrpc, "--v23.credentials", creds, "identify", name])
+        self.assertEqual(code, 0, err)
+        self.assertTrue(out.decode().startswith("PRESENTED: ours\nVALID:     [ours]\n"), out)
