@@ -1,7 +1,9 @@
 """fortune-server: the tutorial's Fortune server.
 
 Flags: --service-name (mount name, default none), --endpoint-file-name (write
-"/<endpoint>" and a newline there), plus the v23 runtime flags.  Prints
+"/<endpoint>" and a newline there), --perms (JSON permissions: serve the
+tagged interface with a permissions authorizer, see fortune.util), plus the
+v23 runtime flags.  Prints
 "Wrote endpoint name to <file>." (when asked) and "Listening at: <endpoint>",
 then serves until SIGINT or SIGTERM.
 """
@@ -18,13 +20,12 @@ def save_endpoint(path, ep):
 
 async def run(reactor, argv):
     import v23py
-    from v23py import security
-    from fortune import service
-    from fortune.ifc import FortuneServer
+    from fortune import service, util
     flags = v23py.FlagSet("fortune-server")
     service_name = flags.string("service-name", "", "Name for service in default mount table.")
     endpoint_file = flags.string("endpoint-file-name", "", "Write endpoint address to given file.")
     sb_name = flags.string("sb-name", "", "Name of Syncbase service")
+    util.add_flags(flags)   # --perms
     ctx, shutdown = v23py.init(argv, flags=flags)
     stop = v23py.wait_for_signal(ctx)
     if sb_name():   # the localPersist tutorial: fortunes live in Syncbase
@@ -32,8 +33,8 @@ async def run(reactor, argv):
         impl = await sbstore.make(ctx, sb_name())
     else:
         impl = service.make()
-    server = await v23py.with_new_server(ctx, service_name(), FortuneServer(impl),
-                                         security.default_authorizer())
+    server = await v23py.with_new_server(ctx, service_name(), util.make_server_object(flags, impl),
+                                         util.make_authorizer(flags))
     ep = server.endpoints[0]
     save_endpoint(endpoint_file(), ep)
     print(f"Listening at: {ep}", flush=True)

@@ -1,0 +1,64 @@
+"""The fortune server's policy: which interface it serves and who may call it.
+
+This is the Python counterpart of the tutorial's ``server/util`` package
+(``MakeAuthorizer``).  One fortune-server program covers both stages of the
+tutorials:
+
+* basics: the untagged ``fortune/ifc`` interface (``ifc/fortune.vdl``) and
+  Vanadium's default authorizer;
+* permissions-authorizer (``--perms`` given): the tagged ``fortune/ifc``
+  interface of that tutorial (``fortune/tagged/fortune.vdl``: ``Get`` carries
+  the tag ``Reader = MyTag("R")``, ``Add`` the tag ``Writer = MyTag("W")``) and
+  a permissions authorizer keyed on the tag type ``fortune/ifc.MyTag``, with
+  the permissions read from the JSON in ``--perms``
+  (``{"R": {"In": [...], "NotIn": [...]}, "W": {...}}``).
+"""
+import sys
+
+PERMS_FLAG = "perms"
+
+
+def add_flags(flags):
+    """Declare the policy flags on a v23py.FlagSet."""
+    flags.string(PERMS_FLAG, "", "JSON-encoded access.Permissions")
+
+
+def perms_mode(flags):
+    return flags.is_set(PERMS_FLAG)
+
+
+def read_perms(text, err=None):
+    """The permissions in --perms.  Like the tutorial's server, a bad value is
+    not fatal: it leaves the permissions empty, so every call is denied (we
+    also say so on stderr)."""
+    from v23py import verror
+    from v23py.security import access
+    try:
+        return access.read_permissions(text)
+    except verror.VError as e:
+        (err or sys.stderr).write(f"fortune-server: ignoring --{PERMS_FLAG}: {e}\n")
+        return access.Permissions()
+
+
+def tag_type():
+    """The vdl.Type of the tutorial's method tags (fortune/ifc.MyTag)."""
+    from v23py import vdl
+    from fortune import tagged
+    return vdl.type_of(tagged.Reader)
+
+
+def make_authorizer(flags):
+    from v23py import security
+    if not perms_mode(flags):
+        return security.default_authorizer()
+    from v23py.security import access
+    return access.permissions_authorizer(read_perms(flags.get(PERMS_FLAG)), tag_type())
+
+
+def make_server_object(flags, impl):
+    """The served object for a FortuneServerMethods implementation."""
+    if perms_mode(flags):
+        from fortune.tagged import FortuneServer
+    else:
+        from fortune.ifc import FortuneServer
+    return FortuneServer(impl)
