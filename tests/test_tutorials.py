@@ -76,6 +76,20 @@ class ExtractTests(unittest.TestCase):
         b = tutorial.extract_blocks("<!-- @x @test @timeout90s -->\n```\ntrue\n```\n")[0]
         self.assertEqual(b.timeout(60), 90.0)
 
+    def test_readiness_waits(self):
+        b = tutorial.extract_blocks(
+            "<!-- @start @test @sleep -->\n```\nserver --endpoint-file-name $V_TUT/s1.txt \\\n"
+            "  --v23.tcp.address :$PORT_MT &\nX=$!\n```\n"
+            "<!-- @other @test -->\n```\nserver --endpoint-file-name=$V_TUT/s2.txt &\n```\n"
+            "<!-- @zero @test @sleep -->\n```\nserver --v23.tcp.address=127.0.0.1:0 &\n```\n")
+        self.assertEqual(tutorial.readiness_waits(b[0], 5),
+                         "__v23py_wait_file $V_TUT/s1.txt 50\n__v23py_wait_port $PORT_MT 50\n")
+        self.assertEqual(tutorial.readiness_waits(b[1], 5), "")   # not a @sleep block
+        self.assertEqual(tutorial.readiness_waits(b[2], 5), "")   # port 0: nothing to wait for
+        script = tutorial.assemble_script(b[:1], 5)
+        self.assertTrue(script.index("__v23py_wait_file $V_TUT") < script.index("sleep 2s # Added by mdrip"))
+        self.assertNotIn("__v23py", tutorial.assemble_script(b[:1], 0))
+
     def test_every_file_selects_blocks_in_every_chain(self):
         for name, files in tutorial.TUTORIALS.items():
             paths = tutorial.resolve_files([name])
@@ -175,6 +189,18 @@ class RunnerTests(unittest.TestCase):
 
     def test_background_processes_are_killed(self):
         return _defer(self._cleanup())
+
+    async def _slow_server(self):
+        # the "server" writes its endpoint file after 3 s, later than mdrip's 2 s sleep
+        result = await self._run_md(
+            ("@start @test @sleep",
+             "sh -c 'sleep 3; echo ready > \"$0\"' $DIR/ep.txt --endpoint-file-name $DIR/ep.txt &\n"),
+            ("@use @test", "cat $DIR/ep.txt\n"))
+        self.assertTrue(result.ok, result.reason)
+        self.assertEqual(result.results[1].output, ["ready"])
+
+    def test_waits_for_a_slow_server(self):
+        return _defer(self._slow_server())
 
     def test_main_reports_failing_block(self):
         path = os.path.join(self.dir, "t.md")

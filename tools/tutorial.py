@@ -14,7 +14,11 @@ them into one script, runs it under ``bash -e`` with stdin closed, and fails
 when the shell exits early or a block does not finish within its timeout.
 Unlike mdrip it also tears down every process the script started (its process
 group, plus any process carrying this run's token in its environment) and says
-which block failed, with that block's text and output.
+which block failed, with that block's text and output. Before mdrip's 2 s sleep
+in a @sleep block it waits (bounded by --ready-timeout, 30 s) for the endpoint
+files that block's servers write and the fixed ports they listen on, so a
+loaded machine does not fail a tutorial on timing; --ready-timeout 0 runs the
+plain mdrip sleeps.
 
 The Python port's transcriptions of the tutorials live in ``tutorials/`` (the
 shell lines verbatim; the Go build steps replaced by installing our programs
@@ -127,7 +131,7 @@ def extract_blocks(text, path="<string>"):
             if "sleep" in labels:
                 if body and not body.endswith("\n"):
                     body += "\n"
-                body += "sleep 2s # Added by mdrip\n"
+                body += MDRIP_SLEEP
             line = text.count("\n", 0, m.start()) + 1
             blocks.append(Block(labels[0], labels, body, path, line))
         pos = end + 3
@@ -169,12 +173,49 @@ def select_blocks(files, labels):
     return selected
 
 
-def assemble_script(blocks):
-    """One bash script: each block followed by a marker echo naming it."""
-    parts = []
+MDRIP_SLEEP = "sleep 2s # Added by mdrip\n"
+DEFAULT_READY_TIMEOUT = 30.0
+
+# Runner helpers (not tutorial text): bounded waits used before mdrip's sleep.
+_PROLOGUE = """\
+__v23py_wait_file() { local n=0; while [ ! -s "$1" ] && [ $n -lt $2 ]; do sleep 0.1; n=$((n+1)); done; return 0; }
+__v23py_wait_port() { local n=0; while ! (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && [ $n -lt $2 ]; do sleep 0.1; n=$((n+1)); done; return 0; }
+"""
+
+_ENDPOINT_FILE = re.compile(r"--endpoint-file-name(?:=|[ \t]+)(\S+)")
+_TCP_ADDRESS = re.compile(r"--v23\.tcp\.address(?:=|[ \t]+)(\S+)")
+
+
+def readiness_waits(block, timeout=DEFAULT_READY_TIMEOUT):
+    """Shell lines that wait (bounded) until what a @sleep block started is ready:
+    the endpoint files it names exist and the fixed ports it listens on accept
+    connections. mdrip only slept 2 s; a loaded machine needs longer. The waits
+    never fail a block themselves."""
+    if "sleep" not in block.labels or "&" not in block.text:
+        return ""
+    ticks = max(1, int(timeout * 10))
+    lines = []
+    for path in _ENDPOINT_FILE.findall(block.text):
+        lines.append(f'__v23py_wait_file {path} {ticks}\n')
+    for addr in _TCP_ADDRESS.findall(block.text):
+        port = addr.rpartition(":")[2]
+        if port and port != "0":
+            lines.append(f'__v23py_wait_port {port} {ticks}\n')
+    return "".join(lines)
+
+
+def assemble_script(blocks, ready_timeout=DEFAULT_READY_TIMEOUT):
+    """One bash script: each block followed by a marker echo naming it. With a
+    ready_timeout (seconds; 0 = mdrip's plain 2 s sleeps), @sleep blocks first
+    wait until their servers are ready."""
+    parts = [_PROLOGUE] if ready_timeout else []
     for i, b in enumerate(blocks):
         parts.append(f"# ---- block {i + 1}: @{b.name} ({b.where})\n")
-        parts.append(b.text if b.text.endswith("\n") or not b.text else b.text + "\n")
+        text = b.text if b.text.endswith("\n") or not b.text else b.text + "\n"
+        waits = readiness_waits(b, ready_timeout) if ready_timeout else ""
+        if waits and text.endswith(MDRIP_SLEEP):
+            text = text[: -len(MDRIP_SLEEP)] + waits + MDRIP_SLEEP
+        parts.append(text)
         parts.append(f"echo {MARKER} {i + 1}\n")
     return "".join(parts)
 
@@ -358,12 +399,13 @@ def kill_everything(pgid, token, grace=3.0):
     return described
 
 
-def run_blocks(blocks, env, block_timeout=DEFAULT_BLOCK_TIMEOUT, workdir=None, echo=None):
+def run_blocks(blocks, env, block_timeout=DEFAULT_BLOCK_TIMEOUT, workdir=None, echo=None,
+               ready_timeout=DEFAULT_READY_TIMEOUT):
     """Run the blocks as one `bash -e` script; see the module docstring."""
     token = uuid.uuid4().hex
     env = dict(env)
     env[TOKEN_VAR] = token
-    script = assemble_script(blocks)
+    script = assemble_script(blocks, ready_timeout)
     fd, script_path = tempfile.mkstemp(prefix="tutorial-", suffix=".sh", dir=workdir)
     with os.fdopen(fd, "w") as f:
         f.write(script)
@@ -495,6 +537,9 @@ def main(argv=None):
                     help="seconds each block may take (default: %(default)s)")
     ap.add_argument("--v-tut", help="the tutorial workspace ($V_TUT); default: a fresh temp dir")
     ap.add_argument("--keep", action="store_true", help="keep the workspace after the run")
+    ap.add_argument("--ready-timeout", type=float, default=DEFAULT_READY_TIMEOUT,
+                    help="before mdrip's 2 s sleep in a @sleep block, wait up to this many "
+                    "seconds for the endpoint files / fixed ports it names (0: plain mdrip)")
     ap.add_argument("--go-tools", action="store_true",
                     help="use Go's principal/vrpc/namespace/mounttable/mounttabled from .gopeers")
     ap.add_argument("--list", action="store_true", help="list the tutorials and their programs")
@@ -515,7 +560,7 @@ def main(argv=None):
     labels = [args.label] + ([] if args.no_checks else ["v23pyCheck"])
     blocks = select_blocks(files, labels)
     if args.print_script:
-        sys.stdout.write(assemble_script(blocks))
+        sys.stdout.write(assemble_script(blocks, args.ready_timeout))
         return 0
 
     needs = programs_for(files)
@@ -547,7 +592,8 @@ def main(argv=None):
                 print(f"        | {line}")
 
     t0 = time.monotonic()
-    result = run_blocks(blocks, env, args.block_timeout, workdir=workdir, echo=echo)
+    result = run_blocks(blocks, env, args.block_timeout, workdir=workdir, echo=echo,
+                        ready_timeout=args.ready_timeout)
     elapsed = time.monotonic() - t0
     if result.leftovers:
         print("tutorial.py: terminated processes the script left running:", flush=True)
