@@ -6,7 +6,8 @@ setup(
     description="Vanadium, rebuilt in Python on Twisted, wire-compatible with Go Vanadium",
     python_requires=">=3.10",
     packages=find_packages(include=["v23py", "v23py.*", "syncbased", "syncbased.*",
-                                    "fortune", "fortune.*", "ifc", "ifc.*"]),
+                                    "fortune", "fortune.*", "ifc", "ifc.*",
+                                    "hello", "hello.*"]),
     package_data={"": ["*.vdl", "*.config"]},
     include_package_data=True,
     install_requires=[
@@ -29,6 +30,8 @@ setup(
             "syncbased = syncbased.main:main",
             "fortune-server = fortune.server:main",
             "fortune-client = fortune.client:main",
+            "hello-server = hello.server:main",
+            "hello-client = hello.client:main",
         ],
     },
 )

@@ -1,0 +1,13 @@
+"""The hello-world tutorial's service: Get returns a fixed greeting."""
+from hello.ifc import HelloServerMethods
+
+GREETING = "Hello World!"
+
+
+class Hello(HelloServerMethods):
+    def Get(self, ctx, call):
+        return GREETING
+
+
+def make():
+    return Hello()
