@@ -56,6 +56,40 @@ NH_DIR = os.path.join(tempfile.gettempdir(), "syncbased-nh")
 _PKG = "v23py/syncbased/vsync"
 
 
+CHUNK_BYTES = 256 * 1024
+MAX_ITEM = 64 * 1024 * 1024
+
+
+def pack(items):
+    """Group length-prefixed items into stream chunks of about CHUNK_BYTES."""
+    chunks, cur, size = [], [], 0
+    for it in items:
+        cur.append(len(it).to_bytes(4, "big") + it)
+        size += len(it) + 4
+        if size >= CHUNK_BYTES:
+            chunks.append(b"".join(cur))
+            cur, size = [], 0
+    if cur:
+        chunks.append(b"".join(cur))
+    return chunks
+
+
+def unpack(chunks):
+    """Inverse of pack; raises BadProtocol on malformed input (a misbehaving peer)."""
+    for ch in chunks:
+        ch = bytes(ch)
+        pos = 0
+        while pos < len(ch):
+            if pos + 4 > len(ch):
+                raise verror.BadProtocol.new("truncated sync record")
+            n = int.from_bytes(ch[pos:pos + 4], "big")
+            pos += 4
+            if n > MAX_ITEM or pos + n > len(ch):
+                raise verror.BadProtocol.new("truncated sync record")
+            yield ch[pos:pos + n]
+            pos += n
+
+
 def _j(obj) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
 
@@ -242,7 +276,7 @@ class DbSync:
             kv[p.hex()] = g
         final = {"final": True, "kv": kv, "sgs": allowed, "peers": self.sync.address_book()}
         items.append(_j(final) + b"\n")
-        return items
+        return pack(items)
 
     # --- initiator ---
     def request(self):
@@ -250,11 +284,11 @@ class DbSync:
         kv = {p.hex(): self.know.get(p.hex(), {}) for p in self.prefixes()}
         return {"db": list(self.db.id), "sgs": sgs, "kv": kv, "initiator": self.sync.hex}
 
-    def apply(self, items):
+    def apply(self, chunks):
         """Apply one round's records (one store task, one transaction)."""
         final = None
         recs = []
-        for item in items:
+        for item in unpack(chunks):
             head, _, value = bytes(item).partition(b"\n")
             obj = json.loads(head)
             if obj.get("final"):
@@ -263,37 +297,47 @@ class DbSync:
                 recs.append((obj, value))
         if final is None:
             raise verror.BadProtocol.new("sync round ended without knowledge")
+        for rec, _ in recs:
+            if not (isinstance(rec, dict) and rec.get("k") in ("n", "l")
+                    and isinstance(rec.get("o"), str) and isinstance(rec.get("v"), str)
+                    and isinstance(rec.get("p"), list) and isinstance(rec.get("dev"), str)
+                    and isinstance(rec.get("gen"), int) and isinstance(rec.get("t"), int)):
+                raise verror.BadProtocol.new("malformed sync record")
         for sg in final.get("sgs", ()):
             self._merge_sg(sg)
         self.sync.learn_peers(final.get("peers", {}))
         tx = self.st.transaction()
         tx.from_sync = True
-        touched = {}
+        touched = {}     # oid -> {version: node} for nodes added or changed this round
         try:
             for rec, value in recs:
                 oid = bytes.fromhex(rec["o"])
                 ver = rec["v"].encode()
                 nk = NODE + oid + SEP + ver
+                mine = touched.setdefault(oid, {})
                 if rec["k"] == "l":
-                    raw = tx.raw_get(nk)
-                    if raw is not None:
-                        node = json.loads(raw)
+                    node = mine.get(rec["v"])
+                    if node is None:
+                        raw = self.st.engine.get(nk)
+                        node = json.loads(raw) if raw is not None else None
+                    if node is not None:
                         node["p"] = sorted(set(node["p"]) | set(rec["p"]))
+                        mine[rec["v"]] = node
                         tx.raw_put(nk, _j(node))
-                        touched[oid] = True
-                elif tx.raw_get(nk) is None:
+                elif rec["v"] not in mine and self.st.engine.get(nk) is None:
                     node = {"p": rec["p"], "t": rec["t"], "d": rec["d"], "dev": rec["dev"],
                             "gen": rec["gen"]}
+                    mine[rec["v"]] = node
                     tx.raw_put(nk, _j(node))
                     if not rec["d"]:
                         tx.raw_put(oid + SEP + ver, value)
-                    touched[oid] = True
                 lk = _gen_key(rec["dev"], rec["gen"])
-                if tx.raw_get(lk) is None:
+                if self.st.engine.get(lk) is None:
                     rec2 = {k: rec[k] for k in ("k", "o", "v", "p", "t", "d")}
                     tx.raw_put(lk, _j(rec2))
-            for oid in touched:
-                self._resolve(tx, oid)
+            for oid, mine in touched.items():
+                if mine:
+                    self._resolve(tx, oid, mine)
             for p, gv in final["kv"].items():
                 cur = self.know.setdefault(p, {})
                 for dev, g in gv.items():
@@ -308,11 +352,12 @@ class DbSync:
             raise
         return len(recs)
 
-    def _resolve(self, tx, oid):
+    def _resolve(self, tx, oid, mine):
         pfx = NODE + oid + SEP
         nodes = {}
-        for k, v in tx.raw_scan_all(pfx, _prefix_limit(pfx)):
+        for k, v in self.st.engine.scan(pfx, _prefix_limit(pfx)):
             nodes[k[len(pfx):].decode()] = json.loads(v)
+        nodes.update(mine)
         parents = set()
         for n in nodes.values():
             parents.update(n["p"])
