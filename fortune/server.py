@@ -2,8 +2,8 @@
 
 Flags: --service-name (mount name, default none), --endpoint-file-name (write
 "/<endpoint>" and a newline there), --perms (JSON permissions: serve the
-tagged interface with a permissions authorizer, see fortune.util), plus the
-v23 runtime flags.  Prints
+tagged interface with a permissions authorizer), --dispatcher=registry (a
+fortune service per suffix; see fortune.util), plus the v23 runtime flags.  Prints
 "Wrote endpoint name to <file>." (when asked) and "Listening at: <endpoint>",
 then serves until SIGINT or SIGTERM.
 """
@@ -33,8 +33,13 @@ async def run(reactor, argv):
         impl = await sbstore.make(ctx, sb_name())
     else:
         impl = service.make()
-    server = await v23py.with_new_server(ctx, service_name(), util.make_server_object(flags, impl),
-                                         util.make_authorizer(flags))
+    disp = util.make_dispatcher(flags, service.make)   # --dispatcher
+    if disp is not None:
+        server = await v23py.with_new_dispatching_server(ctx, service_name(), disp)
+    else:
+        server = await v23py.with_new_server(ctx, service_name(),
+                                             util.make_server_object(flags, impl),
+                                             util.make_authorizer(flags))
     ep = server.endpoints[0]
     save_endpoint(endpoint_file(), ep)
     print(f"Listening at: {ep}", flush=True)

@@ -12,15 +12,26 @@ tutorials:
   a permissions authorizer keyed on the tag type ``fortune/ifc.MyTag``, with
   the permissions read from the JSON in ``--perms``
   (``{"R": {"In": [...], "NotIn": [...]}, "W": {...}}``).
+
+And which objects it serves (the tutorial's ``MakeDispatcher``):
+
+* by default one fortune service at the endpoint's root;
+* with ``--dispatcher=registry`` (the suffix tutorials' dispatcher, a flag of
+  this port: the Go tutorial rebuilds its server instead), a fortune service
+  per suffix, made on first use, and a root listing them (fortune.dispatcher).
 """
 import sys
 
 PERMS_FLAG = "perms"
+DISPATCHER_FLAG = "dispatcher"
+DISPATCHERS = ("", "registry")
 
 
 def add_flags(flags):
     """Declare the policy flags on a v23py.FlagSet."""
     flags.string(PERMS_FLAG, "", "JSON-encoded access.Permissions")
+    flags.string(DISPATCHER_FLAG, "", "Objects to serve: empty for one fortune service, "
+                 "'registry' for one per suffix (the suffix tutorials' dispatcher)")
 
 
 def perms_mode(flags):
@@ -62,3 +73,16 @@ def make_server_object(flags, impl):
     else:
         from fortune.ifc import FortuneServer
     return FortuneServer(impl)
+
+
+def make_dispatcher(flags, make_impl):
+    """None (serve one object) or the dispatcher --dispatcher asks for;
+    raises ValueError for an unknown value."""
+    kind = flags.get(DISPATCHER_FLAG)
+    if kind not in DISPATCHERS:
+        raise ValueError(f"--{DISPATCHER_FLAG}: unknown dispatcher {kind!r} "
+                         f"(want one of: {', '.join(repr(d) for d in DISPATCHERS)})")
+    if not kind:
+        return None
+    from fortune.dispatcher import Registry
+    return Registry(lambda: make_server_object(flags, make_impl()), make_authorizer(flags))

@@ -69,6 +69,7 @@ TUTORIALS = {
                              "security/permissions-authorizer.md"],
     "mount-table": BASICS + ["naming/mount-table.md"],
     "namespace": BASICS + ["naming/namespace.md"],
+    "suffix-part1": BASICS + ["naming/suffix-part1.md"],
 }
 
 # Vanadium tools the scripts call as $V_BIN/<tool> (or bare, through PATH).
