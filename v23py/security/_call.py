@@ -210,9 +210,10 @@ class _PublicKeyAuthorizer(Authorizer):
 class _EndpointAuthorizer(Authorizer):
     def authorize(self, call):
         ep = call.remote_endpoint
-        patterns = list(getattr(ep, "blessing_names", None) or []) if ep is not None else []
-        if callable(patterns):
-            patterns = list(patterns())
+        names_attr = getattr(ep, "blessing_names", None) if ep is not None else None
+        if callable(names_attr):
+            names_attr = names_attr()
+        patterns = list(names_attr or [])
         if not patterns:
             raise _errors.EndpointAuthorizationFailed.new("no blessings in endpoint %s" % (ep,))
         names, rejected = remote_blessing_names(call)
