@@ -422,3 +422,39 @@ class FuzzTest(unittest.TestCase):
         self.assertTrue(a.closed or a.state == fconn.AUTH or a.state == fconn.SETUP)
         if a.closed:
             self.assertNotEqual(a.close_error.id, "v.io/v23/verror.Internal", a.close_error)
+
+
+class RealSecurityTest(unittest.TestCase):
+    """Conns with the real SecurityAuth (keys, VOM blessings flow), incl. the first-message caches."""
+
+    def test_repeated_handshakes_and_per_flow_blessings(self):
+        from v23py import security
+        from v23py.flow import auth
+        from v23py.naming.endpoint import Endpoint, RoutingId
+        sp = security.random_principal()
+        sp.blessing_store.set_default(sp.bless_self("srv"))
+        cp = security.random_principal()
+        names = ["c0", "c1", "c2"]
+        per_flow = [cp.bless_self(n) for n in names]
+        si, ci = auth.Identity(sp), auth.Identity(cp)
+        for round_ in range(3):
+            a = fconn.Conn(dialer=False, auth=auth.SecurityAuth(si), local_blessings=si.default_blessings(),
+                           local_endpoint=Endpoint("tcp", "127.0.0.1:1", RoutingId(b"\x01" * 16), blessing_names=("srv",)))
+            d = fconn.Conn(dialer=True, auth=auth.SecurityAuth(ci), local_blessings=ci.nameless(),
+                           local_endpoint=Endpoint("tcp", "127.0.0.1:2", RoutingId(b"\x02" * 16)),
+                           remote_endpoint=Endpoint("tcp", "127.0.0.1:1"))
+            d.start()
+            a.start()
+            pump(d, a)
+            self.assertTrue(d.is_active and a.is_active, (d.close_error, a.close_error))
+            self.assertEqual(d.remote_blessings.names(), ["srv"])
+            self.assertEqual(a.remote_blessings.names(), [""])
+            accepted = []
+            for i in range(round_ + 1):
+                f = d.open_flow(blessings=per_flow[i])
+                d.write(f, b"x")
+                ed, ea = pump(d, a)
+                accepted += [e.flow for e in ea if isinstance(e, fconn.FlowAccepted)]
+            self.assertEqual([g.remote_blessings.names() for g in accepted], [[n] for n in names[:round_ + 1]])
+        self.assertTrue(auth._FIRST_DECODED.d)
+        self.assertTrue(auth._FIRST_ENCODED.d)

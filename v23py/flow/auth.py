@@ -8,6 +8,8 @@ types inline, carrying ``v.io/x/ref/runtime/internal/flow/conn.BlessingsFlowMess
 """
 from __future__ import annotations
 
+import collections
+
 from v23py import vdl, vom
 from v23py import security
 from v23py.security import _wiretypes as W
@@ -99,32 +101,109 @@ class Identity:
         return self.nameless()
 
 
+class _LRU:
+    """A small bounded mapping (most recently used kept)."""
+
+    def __init__(self, size):
+        self.size = size
+        self.d = collections.OrderedDict()
+
+    def get(self, k):
+        v = self.d.get(k)
+        if v is not None:
+            self.d.move_to_end(k)
+        return v
+
+    def put(self, k, v):
+        self.d[k] = v
+        self.d.move_to_end(k)
+        while len(self.d) > self.size:
+            self.d.popitem(last=False)
+
+
+# The first message of a blessings-flow stream (version byte + type definitions + one value) is
+# the same bytes every time a given process presents given blessings, and VOM type work dominates
+# the handshake.  Both directions are cached by exact content; a stream that goes on past its first
+# message replays that message into a real coder first, so later messages are encoded/decoded
+# exactly as without the cache.
+_FIRST_ENCODED = _LRU(64)   # (public key DER, blessings unique id, key) -> bytes
+_FIRST_DECODED = _LRU(64)   # exact first payload -> decoded item
+
+
+def _blessings_msg(blessings, key):
+    return BlessingsFlowMessage("Blessings", ConnBlessings(Blessings=blessings.to_wire(), BKey=key))
+
+
 class _Encoder:
-    __slots__ = ("_enc",)
+    __slots__ = ("_enc", "_replay")
 
     def __init__(self):
-        self._enc = vom.Encoder()
+        self._enc = None
+        self._replay = None
 
     def blessings(self, blessings, key):
-        msg = BlessingsFlowMessage("Blessings", ConnBlessings(Blessings=blessings.to_wire(), BKey=key))
-        return self._enc.encode(msg, BlessingsFlowMessageType)
+        if self._enc is None and self._replay is None:
+            ck = (blessings.public_key.der, blessings.unique_id, key)
+            hit = _FIRST_ENCODED.get(ck)
+            if hit is not None:
+                self._replay = (blessings, key)
+                return hit
+            self._enc = vom.Encoder()
+            out = self._enc.encode(_blessings_msg(blessings, key), BlessingsFlowMessageType)
+            _FIRST_ENCODED.put(ck, out)
+            return out
+        if self._enc is None:
+            self._enc = vom.Encoder()
+            self._enc.encode(_blessings_msg(*self._replay), BlessingsFlowMessageType)  # same state as sent
+            self._replay = None
+        return self._enc.encode(_blessings_msg(blessings, key), BlessingsFlowMessageType)
 
 
 class _Decoder:
-    __slots__ = ("_dec", "_total")
+    __slots__ = ("_dec", "_ready", "_replay", "_skip", "_first", "_feeds")
     LIMIT = 4 << 20   # bound what a peer may push down the blessings flow
 
     def __init__(self):
         self._dec = vom.Decoder()
-        self._total = 0
+        self._ready = []      # items known without decoding (cache hit on the first payload)
+        self._replay = None   # that first payload, fed to the real decoder only if more follows
+        self._skip = 0        # items to decode and drop (the replayed first message)
+        self._first = None    # the first payload, while it may still be cached
+        self._feeds = 0
 
     def feed(self, data):
-        self._total += len(data)
+        data = bytes(data)
+        self._feeds += 1
+        if self._feeds == 1:
+            hit = _FIRST_DECODED.get(data)
+            if hit is not None:
+                self._ready.append(hit)
+                self._replay = data
+                return
+            self._first = data
+        if self._replay is not None:
+            self._dec.feed(self._replay)
+            self._replay = None
+            self._skip = 1
         if self._dec.buffered() + len(data) > self.LIMIT:
             raise errors.err(errors.BlessingsFlowClosed, "too much unconsumed data on the blessings flow")
         self._dec.feed(data)
 
     def next(self):
+        if self._ready:
+            return self._ready.pop(0)
+        while self._skip:
+            if self._decode() is None:
+                return None
+            self._skip -= 1
+        item = self._decode()
+        if item is not None and self._first is not None:
+            if self._feeds == 1 and self._dec.buffered() == 0 and item[0] == "b":
+                _FIRST_DECODED.put(self._first, item)
+            self._first = None
+        return item
+
+    def _decode(self):
         try:
             v = self._dec.decode(BlessingsFlowMessageType)
         except vom.NeedData:
