@@ -88,3 +88,31 @@ class NamingEndToEndTests(unittest.TestCase):
             rc, out, err = self.tool(ns, home, "glob", "*")
             self.assertEqual((rc, out), (0, ""), err)
         return threads.deferToThread(run)
+
+    def test_tables_named_by_address_only(self):
+        """/host:port roots (no blessings in the name) are trusted when the table's
+        blessings are related to ours, and refused otherwise."""
+        from v23py.naming import parse_endpoint, split_address_name
+
+        def run():
+            name, _ = self.daemon()
+            address = "/" + parse_endpoint(split_address_name(name)[0]).address
+            ns = "v23py.cmd.namespace"
+            rc, out, err = self.tool(ns, address, "mount", "x", "/127.0.0.1:4321", "1h")
+            self.assertEqual((rc, out), (0, "Server mounted successfully.\n"), err)
+            rc, out, err = self.tool("v23py.cmd.mounttable", address, "mount", "m", address, "1h", "M")
+            self.assertEqual(rc, 0, err)
+            rc, out, err = self.tool(ns, address, "resolve", "m/m/x")
+            self.assertEqual((rc, out), (0, "/127.0.0.1:4321\n"), err)
+            stranger = os.path.join(self.dir, "stranger")
+            subprocess.run([sys.executable, "-m", "v23py.cmd.principal", "create",
+                            "--with-passphrase=false", "--overwrite", stranger, "stranger"],
+                           check=True, stdout=subprocess.DEVNULL, env=self.env, cwd=self.dir,
+                           timeout=60)
+            env = dict(self.env, V23_CREDENTIALS=stranger)
+            p = subprocess.run([sys.executable, "-m", ns, f"--v23.namespace.root={address}",
+                                "resolve", "x"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=env, cwd=self.dir, timeout=90)
+            self.assertEqual(p.returncode, 1, p.stdout)
+            self.assertIn("does not trust server", p.stderr)
+        return threads.deferToThread(run)
