@@ -25,12 +25,13 @@ async def run(reactor, argv):
     service_name = flags.string("service-name", "", "Name for service in default mount table.")
     endpoint_file = flags.string("endpoint-file-name", "", "Write endpoint address to given file.")
     sb_name = flags.string("sb-name", "", "Name of Syncbase service")
+    remote_sb_name = flags.string("remote-sb-name", "", "Name of remote Syncbase service")
     util.add_flags(flags)   # --perms
     ctx, shutdown = v23py.init(argv, flags=flags)
     stop = v23py.wait_for_signal(ctx)
     if sb_name():   # the localPersist tutorial: fortunes live in Syncbase
         from fortune import sbstore
-        impl = await sbstore.make(ctx, sb_name())
+        impl = await sbstore.make(ctx, sb_name(), remote_sb_name())
     else:
         impl = service.make()
     disp = util.make_dispatcher(flags, service.make)   # --dispatcher
