@@ -318,10 +318,7 @@ class ManagedConn:
     # plumbing
     def _call(self, fn, *args):
         """Run a Conn operation, then dispatch its events and flush output."""
-        try:
-            events = fn(*args)
-        finally:
-            pass
+        events = fn(*args)
         if events:
             self._dispatch(events)
         self._flush()
