@@ -285,7 +285,15 @@ class DbSync:
         return {"db": list(self.db.id), "sgs": sgs, "kv": kv, "initiator": self.sync.hex}
 
     def apply(self, chunks):
-        """Apply one round's records (one store task, one transaction)."""
+        """Apply one round's records (one store task, one transaction).
+
+        Anything malformed raises BadProtocol and leaves the store untouched."""
+        try:
+            return self._apply(chunks)
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise verror.BadProtocol.new(f"malformed sync deltas: {e}") from None
+
+    def _apply(self, chunks):
         final = None
         recs = []
         for item in unpack(chunks):
