@@ -255,6 +255,7 @@ class Runtime:
         self._client_manager = None
         self.shutdown_callbacks = []
         self._shutdown = None
+        self._namespace = None
 
     # -- flags -----------------------------------------------------------------
     @property
@@ -328,6 +329,7 @@ class Runtime:
             self._client_manager = self._new_flow_manager(listening=False)
             self._client = Client(None, self.principal, self._client_manager,
                                   self.namespace_roots)
+            self._client.namespace_provider = lambda: self.namespace
         return self._client
 
     # -- servers -----------------------------------------------------------------
@@ -346,54 +348,29 @@ class Runtime:
             await server.listen(f"{host}:{port or 0}", protocol=protocol)
         self.servers.append(server)
         if name:
-            await self._publish(ctx, server, name)
+            self._publish(ctx, server, name)
         return server
 
-    def _mount_call(self, ctx, name, method, args, in_types):
-        from v23py import naming
-        from v23py.rpc import options as rpcopts
-        client = self.client
-        opts = ()
-        if not naming.rooted(name):
-            # the mount table that holds name: the namespace roots (ResolveToMountTable)
-            opts = (rpcopts.Preresolved(client._root_entry(name)[0], name),)
-        return client.call(ctx, name, method, args, in_types, [], opts=opts)
+    @property
+    def namespace(self):
+        """The namespace client (v23py.naming.Namespace) over this runtime's RPC client."""
+        if self._namespace is None:
+            from v23py.naming.namespace import Namespace, RpcTransport
+            self._namespace = Namespace(self.namespace_roots, RpcTransport(self.client))
+        return self._namespace
 
-    async def _publish_once(self, ctx, server, name, quiet=False):
-        from v23py import vdl
-        flag_t = vdl.named("v.io/v23/naming.MountFlag", vdl.Uint32Type)
-        flags = 2 if server.serves_mount_table else (4 if server.is_leaf else 0)
+    def _publish(self, ctx, server, name):
+        """Keep the server mounted under name (Go's publisher: in the background, every
+        60 s with an 80 s TTL; unmounted when the server stops)."""
+        from v23py.naming.publisher import Publisher
+        pub = Publisher(ctx, self.namespace, self.reactor, period=PUBLISH_PERIOD,
+                        slack=PUBLISH_TTL - PUBLISH_PERIOD)
         for ep in server.endpoints:
-            try:
-                await self._mount_call(ctx, name, "Mount",
-                                       ["/" + str(ep), PUBLISH_TTL, flags],
-                                       [vdl.StringType, vdl.Uint32Type, flag_t])
-            except Exception as e:  # Go keeps retrying in the background
-                if not quiet:
-                    sys.stderr.write(f"publishing {name} failed: {e}\n")
-
-    async def _publish(self, ctx, server, name):
-        """Mount the server under name now and every PUBLISH_PERIOD seconds (Go's publisher),
-        and unmount it at shutdown."""
-        from twisted.internet import task
-        await self._publish_once(ctx, server, name)
-        loop = task.LoopingCall(lambda: defer.ensureDeferred(
-            self._publish_once(ctx, server, name, quiet=True)))
-        if self.reactor is not None:
-            loop.clock = self.reactor
-        loop.start(PUBLISH_PERIOD, now=False)
-
-        async def unpublish():
-            if loop.running:
-                loop.stop()
-            from v23py import vdl
-            for ep in server.endpoints:
-                try:
-                    await self._mount_call(ctx, name, "Unmount", ["/" + str(ep)],
-                                           [vdl.StringType])
-                except Exception:
-                    pass
-        self.shutdown_callbacks.append(lambda: defer.ensureDeferred(unpublish()))
+            pub.add_server("/" + str(ep))
+        pub.add_name(name, serves_mount_table=server.serves_mount_table,
+                     is_leaf=server.is_leaf)
+        server.publisher = pub
+        return pub
 
     def new_server(self, ctx, name, obj, authorizer=None, **kw):
         from v23py.rpc.server import LeafDispatcher

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 
-from twisted.internet import defer, utils
+from twisted.internet import defer, reactor, task, utils
 from twisted.trial import unittest
 
 from tests._support import ROOT, go_binary
@@ -275,8 +275,12 @@ class PublishIntoGoMounttable(unittest.TestCase):
                                 "--v23.tcp.address", "127.0.0.1:0"], "Listening at:")
         line = yield d2.ready
         ep = line.split("Listening at: ", 1)[1].strip()
-        out, err, code = yield run([ns, "--v23.credentials", creds, "--v23.namespace.root", root,
-                                    "glob", "-l", "*"])
+        for _ in range(50):   # the server mounts itself in the background, as Go's does
+            out, err, code = yield run([ns, "--v23.credentials", creds, "--v23.namespace.root",
+                                        root, "glob", "-l", "*"])
+            if out:
+                break
+            yield task.deferLater(reactor, 0.1, lambda: None)
         self.assertEqual(code, 0, err)
         self.assertTrue(out.decode().startswith(f"fortuneAlpha /{ep} (Expires in "), out)
         out, err, code = yield run([vrpc, "--v23.credentials", creds, "--v23.namespace.root",

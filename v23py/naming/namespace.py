@@ -496,12 +496,13 @@ class RpcTransport:
         }[method]
 
     def _ctx(self, ctx):
+        """(ctx with the default call timeout if it had no deadline, cancel function)."""
         try:
             if ctx.deadline() is None:
-                return ctx.with_timeout(CALL_TIMEOUT)[0]
+                return ctx.with_timeout(CALL_TIMEOUT)
         except AttributeError:
             pass
-        return ctx
+        return ctx, lambda: None
 
     async def call(self, ctx, servers, name, method, args):
         from v23py.rpc import options as rpcopts
@@ -509,8 +510,12 @@ class RpcTransport:
         if method == "SetPermissions":
             args = [_perms_value(args[0]), args[1]]
         opts = (rpcopts.Preresolved(servers, name),) + self.call_opts
-        return await self.client.call(self._ctx(ctx), name, method, list(args), in_types,
-                                      out_types, opts=opts)
+        cctx, cancel = self._ctx(ctx)
+        try:
+            return await self.client.call(cctx, name, method, list(args), in_types,
+                                          out_types, opts=opts)
+        finally:
+            cancel()   # release the timeout timer
 
     async def glob(self, ctx, servers, name, pattern):
         from v23py import vdl
@@ -520,13 +525,17 @@ class RpcTransport:
         desc = MethodDesc("__Glob", "", (ArgDesc("pattern", vdl.StringType),), (),
                           None, wt.GlobReply)
         opts = (rpcopts.Preresolved(servers, name),) + self.call_opts
-        call = await self.client.start_call(self._ctx(ctx), name, "__Glob", [pattern],
-                                            [vdl.StringType], [], desc=desc, opts=opts)
-        out = []
-        async for r in call:
-            out.append(r)
-        await call.finish()
-        return out
+        cctx, cancel = self._ctx(ctx)
+        try:
+            call = await self.client.start_call(cctx, name, "__Glob", [pattern],
+                                                [vdl.StringType], [], desc=desc, opts=opts)
+            out = []
+            async for r in call:
+                out.append(r)
+            await call.finish()
+            return out
+        finally:
+            cancel()   # release the timeout timer
 
 
 def _perms_value(perms):

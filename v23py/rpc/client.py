@@ -47,6 +47,7 @@ class Client:
         self._trust_cache = {}
         self._root_cache = {}
         self._bless_cache = {}
+        self.namespace_provider = None   # callable -> v23py.naming.Namespace, set by the runtime
         self._split_cache = {}
         self._ep_cache = {}
         self._closed = False
@@ -79,8 +80,13 @@ class Client:
         if pre is not None:
             return list(pre.servers), pre.name
         servers, rest, mt = self._root_entry(name)
-        if rpcopts.find(opts, rpcopts.NoResolve) is not None:
+        if rpcopts.find(opts, rpcopts.NoResolve) is not None or not mt:
             return servers, rest
+        ns = self.namespace_provider() if self.namespace_provider is not None else None
+        if ns is not None and rpcopts.find(opts, rpcopts.NameResolutionAuthorizer) is None:
+            # the namespace client resolves (and caches) like Go's
+            e = await ns.resolve(ctx, name)
+            return [s.server for s in e.servers], e.name
         if not servers:
             raise ErrNoSuchName.new(f"name {name} doesn't exist")
         insecure = rpcopts.find(opts, rpcopts.NameResolutionAuthorizer)

@@ -202,6 +202,7 @@ class Server:
         self.principal = principal
         self.flow_manager = flow_manager
         self.ports = []
+        self.publisher = None     # a v23py.naming.Publisher when the server has a name
         self._types = {}
         self._stopped = False
         self._calls = set()
@@ -239,6 +240,12 @@ class Server:
         if self._stopped:
             return
         self._stopped = True
+        pub = self.publisher
+        if pub is not None:
+            try:
+                await pub.stop(timeout=2.0)
+            except Exception:
+                log.exception("unpublishing")
         for port in self.ports:
             try:
                 await port.stop()
