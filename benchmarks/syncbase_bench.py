@@ -205,8 +205,6 @@ def rpc_bench(args):
 
 
 def fill_rpc(endpoint, creds, rows):
-    from twisted.internet import task, defer
-
     code = f"""
 import sys; sys.path.insert(0, {ROOT!r})
 from twisted.internet import task, defer
@@ -226,7 +224,6 @@ async def run(reactor):
     await shutdown()
 task.react(lambda r: defer.ensureDeferred(run(r)))
 """
-    del task, defer
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=1200)
 
 

@@ -7,7 +7,7 @@ from v23py import verror
 from v23py.syncbase import _wire
 from v23py.syncbase.util import Id
 from syncbased import access
-from syncbased.service import Service, row_key, collection_perms_key, split_batch_handle
+from syncbased.service import Service, row_key, split_batch_handle
 from syncbased.store import PutOp, DeleteOp
 
 ALICE = ["idp:o:fortune:alice"]

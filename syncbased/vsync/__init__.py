@@ -41,7 +41,7 @@ from v23py.syncbase.util import Id, validate_id
 from syncbased import access
 from syncbased.access import READ, WRITE, ADMIN
 from syncbased.service import (
-    SEP, id_key_part, collection_perms_key, parse_id_key_part, _perms_obj, _load_perms)
+    SEP, id_key_part, _perms_obj, _load_perms)
 from syncbased.store import PutOp, DeleteOp, new_version
 
 Y = b"y" + SEP

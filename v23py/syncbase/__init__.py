@@ -195,7 +195,6 @@ class Service:
 
 async def _glob_children(ctx, name):
     from v23py import rpc
-    from v23py.rpc import _wiretypes as wt
     call = await rpc.start_call(ctx, name, "__Glob", ["*"], [vdl.StringType], [],
                                 desc=None)
     out = []
@@ -205,7 +204,6 @@ async def _glob_children(ctx, name):
             n = getattr(entry, "Name", "")
             out.append(n.rsplit("/", 1)[-1])
     await call.finish()
-    del wt
     return out
 
 
