@@ -15,12 +15,13 @@ async def run(reactor, argv):
         return 1
     ctx, cancel = ctx.with_timeout(60.0)
     stub = FortuneClient(server())
+    from v23py.naming.trust import trust_opts   # /localhost:PORT roots carry no blessings
     code = 0
     try:
         if not add():
-            print(await stub.Get(ctx), flush=True)
+            print(await stub.Get(ctx, *trust_opts()), flush=True)
         else:
-            await stub.Add(ctx, add())
+            await stub.Add(ctx, add(), *trust_opts())
     except verror.VError as e:
         what = "getting" if not add() else "adding"
         sys.stderr.write(f"error {what} fortune: {e}\n")

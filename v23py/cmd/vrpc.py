@@ -59,6 +59,9 @@ def _opts(flags):
     opts = ()
     if flags.flags.get("insecure") is not None and flags.get("insecure"):
         opts += options.insecure()
+    else:   # servers named by /host:port only must be related to our blessings
+        from v23py.naming.trust import trust_opts
+        opts += trust_opts()
     if flags.get("s"):
         opts += (options.NoResolve(),)
     return opts
