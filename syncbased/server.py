@@ -489,11 +489,25 @@ class RowObj(_Base):
 class Dispatcher:
     """Suffix -> (object, authorizer) as Go's syncbased dispatcher."""
 
+    CACHE_SIZE = 4096
+
     def __init__(self, daemon):
         self.daemon = daemon
         self.sync_obj = None      # the peer (%%sync) object, once sync exists
+        self._cache = {}          # suffix -> served object (they are stateless handles)
 
     def lookup(self, ctx, suffix):
+        obj = self._cache.get(suffix)
+        if obj is not None:
+            return obj, ALLOW
+        obj, auth = self._lookup(suffix)
+        if obj is not self.sync_obj:
+            if len(self._cache) >= self.CACHE_SIZE:
+                self._cache.clear()
+            self._cache[suffix] = obj
+        return obj, auth
+
+    def _lookup(self, suffix):
         if not suffix:
             return ServiceObj(self.daemon), ALLOW
         parts = suffix.split("/", 2)
