@@ -135,3 +135,36 @@ class SyncTest(unittest.TestCase):
         await self.converge([ca, cb2], timeout=30.0)
         got = await self.contents(ca)
         self.assertEqual(len(got), 21)
+
+    @defer.inlineCallbacks
+    def test_kill9_during_sync_loses_nothing_acknowledged(self):
+        yield defer.ensureDeferred(self._kill9())
+
+    async def _kill9(self):
+        from v23py import syncbase
+        a, b = self.daemon(), self.daemon()
+        _, ca = await self.setup_peer(a, True)
+        dbb, cb = await self.setup_peer(b, False, admin=a)
+        acked_b = []
+        for i in range(50):
+            await cb.Put(self.ctx, f"b{i}", i)
+            acked_b.append(f"b{i}")
+        stop = [False]
+
+        async def writer():
+            i = 0
+            while not stop[0]:
+                await ca.Put(self.ctx, f"a{i}", i)
+                i += 1
+            return i
+        w = defer.ensureDeferred(writer())
+        await sleep(0.5)
+        b.kill9()                       # in the middle of pulls
+        await sleep(0.2)
+        stop[0] = True
+        n = await w
+        b2 = self.daemon(root_dir=b.root_dir)
+        cb2 = syncbase.NewService(b2.endpoint).DatabaseForId(dbb.Id()).CollectionForId(cb.Id())
+        got = await self.converge([ca, cb2], timeout=30.0)
+        self.assertTrue(all(k in got for k in acked_b))
+        self.assertTrue(all(f"a{i}" in got for i in range(n)))
