@@ -168,3 +168,26 @@ class SyncTest(unittest.TestCase):
         got = await self.converge([ca, cb2], timeout=30.0)
         self.assertTrue(all(k in got for k in acked_b))
         self.assertTrue(all(f"a{i}" in got for i in range(n)))
+
+    @defer.inlineCallbacks
+    def test_partition_with_pause_sync_converges_lww(self):
+        yield defer.ensureDeferred(self._partition())
+
+    async def _partition(self):
+        a, b = self.daemon(), self.daemon()
+        dba, ca = await self.setup_peer(a, True)
+        dbb, cb = await self.setup_peer(b, False, admin=a)
+        await ca.Put(self.ctx, "k", "start")
+        await self.converge([ca, cb], {"k": "start"})
+        await dbb.PauseSync(self.ctx)          # b is cut off both ways
+        await ca.Put(self.ctx, "only-a", 1)
+        await ca.Put(self.ctx, "k", "a-early")
+        await sleep(0.3)
+        await cb.Put(self.ctx, "only-b", 2)
+        await cb.Put(self.ctx, "k", "b-late")  # the later write
+        await sleep(0.5)
+        self.assertNotIn("only-b", await self.contents(ca))
+        self.assertNotIn("only-a", await self.contents(cb))
+        await dbb.ResumeSync(self.ctx)
+        got = await self.converge([ca, cb], timeout=30.0)
+        self.assertEqual(got, {"k": "b-late", "only-a": 1, "only-b": 2})

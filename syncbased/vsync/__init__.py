@@ -42,13 +42,14 @@ from syncbased import access
 from syncbased.access import READ, WRITE, ADMIN
 from syncbased.service import (
     SEP, id_key_part, _perms_obj, _load_perms)
-from syncbased.store import PutOp, DeleteOp, new_version
+from syncbased.store import PutOp, DeleteOp, DbStateChangeRequestOp, new_version
 
 Y = b"y" + SEP
 NODE = Y + b"a" + SEP
 HEAD = Y + b"b" + SEP
 LOG = Y + b"l" + SEP
 KNOW = Y + b"k"
+STATE = Y + b"d"          # {"IsPaused": bool}
 SGS = Y + b"s" + SEP
 PEERS = b"y" + SEP + b"peer" + SEP      # in the service store
 TICK = 0.05
@@ -88,6 +89,10 @@ def unpack(chunks):
                 raise verror.BadProtocol.new("truncated sync record")
             yield ch[pos:pos + n]
             pos += n
+
+
+DbOffline = verror.ErrorId("v.io/x/ref/services/syncbase/server/interfaces.DbOffline",
+                           verror.NoRetry, "database is offline")
 
 
 def _j(obj) -> bytes:
@@ -152,6 +157,8 @@ class DbSync:
         for k, v in self.st.engine.scan(SGS, _prefix_limit(SGS)):
             sg = json.loads(v)
             self.sgs[Id(*sg["Id"])] = sg
+        raw = self.st.engine.get(STATE)
+        self.paused = bool(json.loads(raw).get("IsPaused")) if raw else False
         self.st.commit_hooks.append(self._hook)
 
     # prefixes (hex of the collection prefix bytes) of all syncgroups
@@ -169,7 +176,14 @@ class DbSync:
         return any(rest.startswith(p) for p in prefixes)
 
     def _hook(self, store, writes, ops, ts, from_sync):
-        """Pre-commit: local changes to synced keys become DAG nodes + log records."""
+        """Pre-commit: local changes to synced keys become DAG nodes + log records.
+
+        PauseSync/ResumeSync requests (DbStateChangeRequestOp) flip ``paused``,
+        persisted in the same commit."""
+        for op in ops:
+            if isinstance(op, DbStateChangeRequestOp):
+                self.paused = op.RequestType == 0
+                writes[STATE] = _j({"IsPaused": self.paused})
         if from_sync or not self.sgs:
             return
         prefixes = self.prefixes()
@@ -231,6 +245,8 @@ class DbSync:
     # --- responder ---
     def deltas(self, names, req):
         """Records the initiator lacks, plus final knowledge; as a list of bytes items."""
+        if self.paused:
+            raise DbOffline.new(f"database {self.db.id} is offline (sync paused)")
         allowed = []
         for sid in req["sgs"]:
             sg = self.sgs.get(Id(*sid))
@@ -512,7 +528,7 @@ class SyncService:
     def _tick(self):
         w = self.daemon.worker
         d = w.call(lambda: [(db_id, ds.members()) for db_id, ds in list(self.dbs.items())
-                            if ds.sgs and db_id in self.service.dbs])
+                            if ds.sgs and not ds.paused and db_id in self.service.dbs])
         d.addCallback(self._start_rounds)
         d.addErrback(lambda f: None)
 

@@ -266,6 +266,14 @@ class Database:
         return BatchDatabase(self._s, self._id, self._schema, str(bh))
 
     @_deferred
+    async def PauseSync(self, ctx):
+        await _call(ctx, self._name, "PauseSync", [], [], [])
+
+    @_deferred
+    async def ResumeSync(self, ctx):
+        await _call(ctx, self._name, "ResumeSync", [], [], [])
+
+    @_deferred
     async def GetResumeMarker(self, ctx) -> bytes:
         rm = await _call(ctx, self._name, "GetResumeMarker", [_bh(self._bh)],
                          [_wire.BatchHandleType], [_wire.ResumeMarkerType])
