@@ -270,3 +270,36 @@ def _sleep(s):
     d = defer.Deferred()
     reactor.callLater(s, d.callback, None)
     return d
+
+
+class FlagsTest(unittest.TestCase):
+    timeout = 60
+
+    @defer.inlineCallbacks
+    def test_permissions_literal_and_initial_db(self):
+        import json
+        import v23py
+        from v23py import syncbase
+        tmp = tempfile.mkdtemp(prefix="sbflags-")
+        creds = make_creds(os.path.join(tmp, "alice"), ALICE)
+        perms = {t: {"In": ["idp:o:fortune:alice:$"]} for t in ("Admin", "Read", "Resolve")}
+        d = Daemon(creds, extra=[f"--v23.permissions.literal={json.dumps(perms)}",
+                                 "--initial-db=idp:o:fortune,initial"]).start()
+        self.addCleanup(d.stop)
+        ctx, shutdown = v23py.init([f"--v23.credentials={creds}"], reactor=reactor)
+        self.addCleanup(shutdown)
+        sb = syncbase.NewService(d.endpoint)
+        got, version = yield sb.GetPermissions(ctx)
+        self.assertEqual(sorted(got), ["Admin", "Read", "Resolve"])
+        self.assertEqual(version, "0")
+        dbs = yield sb.ListDatabases(ctx)
+        self.assertEqual(dbs, [("idp:o:fortune", "initial")])
+        # No Write on the service: creating another database is refused.
+        try:
+            yield sb.Database(ctx, "other", None).Create(ctx, None)
+            self.fail("Create succeeded without Write on the service")
+        except verror.VError as e:
+            self.assertEqual(e.id, verror.NoAccess.id)
+        # The initial database grants Read/Write/Resolve to its blessing pattern.
+        dperms, _ = yield sb.DatabaseForId(("idp:o:fortune", "initial")).GetPermissions(ctx)
+        self.assertIn("idp:o:fortune", list(dperms["Write"].In))
