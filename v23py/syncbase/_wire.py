@@ -265,3 +265,33 @@ DATABASE_DESCS = (DatabaseDesc, ObjectDesc, DatabaseWatcherDesc, GlobWatcherDesc
                   SyncgroupManagerDesc, BlobManagerDesc, SchemaManagerDesc, ConflictManagerDesc)
 COLLECTION_DESCS = (CollectionDesc,)
 ROW_DESCS = (RowDesc,)
+
+# ---------------------------------------------------------------------------
+# Prefer the code generated from v23py/services/syncbase/*.vdl when present
+# (``vdl generate v.io/v23/services/syncbase`` writes _vdl.py there); the
+# hand-built declarations above are the fallback and are checked equal to the
+# generated ones by tests/test_syncbase_util.py.
+# ---------------------------------------------------------------------------
+HANDBUILT_DESCS = {d.name: d for d in (
+    ServiceDesc, DatabaseDesc, CollectionDesc, RowDesc, SyncgroupManagerDesc, BlobManagerDesc,
+    SchemaManagerDesc, ConflictManagerDesc, DatabaseWatcherDesc)}
+try:
+    from v23py.services.syncbase import _vdl as generated
+except ImportError:     # pragma: no cover - generated code absent
+    generated = None
+if generated is not None:
+    ServiceDesc = generated.ServiceDesc
+    DatabaseDesc = generated.DatabaseDesc
+    CollectionDesc = generated.CollectionDesc
+    RowDesc = generated.RowDesc
+    SyncgroupManagerDesc = generated.SyncgroupManagerDesc
+    BlobManagerDesc = generated.BlobManagerDesc
+    SchemaManagerDesc = generated.SchemaManagerDesc
+    ConflictManagerDesc = generated.ConflictManagerDesc
+    DatabaseWatcherDesc = generated.DatabaseWatcherDesc
+    SERVICE_DESCS = (ServiceDesc, ObjectDesc)
+    DATABASE_DESCS = (DatabaseDesc, ObjectDesc, DatabaseWatcherDesc, GlobWatcherDesc,
+                      SyncgroupManagerDesc, BlobManagerDesc, SchemaManagerDesc,
+                      ConflictManagerDesc)
+    COLLECTION_DESCS = (CollectionDesc,)
+    ROW_DESCS = (RowDesc,)
