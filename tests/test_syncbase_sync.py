@@ -191,3 +191,27 @@ class SyncTest(unittest.TestCase):
         await dbb.ResumeSync(self.ctx)
         got = await self.converge([ca, cb], timeout=30.0)
         self.assertEqual(got, {"k": "b-late", "only-a": 1, "only-b": 2})
+
+    @defer.inlineCallbacks
+    def test_joiner_without_read_access_is_refused(self):
+        yield defer.ensureDeferred(self._refused())
+
+    async def _refused(self):
+        import v23py
+        from v23py import syncbase
+        from v23py.syncbase import _wire
+        a = self.daemon()
+        await self.setup_peer(a, True)
+        bob = make_creds(os.path.join(self.tmp, "bob"), "idp:o:fortune:bob", trust=[self.creds])
+        b = Daemon(bob).start()
+        self.addCleanup(b.stop)
+        bctx, shutdown = v23py.init([f"--v23.credentials={bob}"], reactor=reactor)
+        self.addCleanup(shutdown)
+        db = syncbase.NewService(b.endpoint).Database(bctx, "fortuneDb", None)
+        await db.Create(bctx, None)
+        try:
+            await db.SyncgroupForId((ALICE, "sg")).Join(
+                bctx, a.endpoint, None, syncbase.SyncgroupMemberInfo())
+            self.fail("a stranger joined the syncgroup")
+        except verror.VError as e:
+            self.assertEqual(e.id, _wire.SyncgroupJoinFailed.id)

@@ -295,6 +295,9 @@ class DbSync:
         return pack(items)
 
     # --- initiator ---
+    def read_perms(self):
+        return [_load_perms(sg["Spec"]["Perms"]) for sg in self.sgs.values()]
+
     def request(self):
         sgs = [list(i) for i in self.sgs]
         kv = {p.hex(): self.know.get(p.hex(), {}) for p in self.prefixes()}
@@ -422,6 +425,19 @@ class DbSync:
                 sg["Spec"], sg["SpecVersion"], sg["SpecTs"]
         if merged != cur:
             self.put_sg(merged)
+
+
+class PeerAuthorizer:
+    """Client-side check of a sync peer: its blessings must Read one of our syncgroups."""
+
+    def __init__(self, perms_list):
+        self.perms_list = perms_list
+
+    def authorize(self, call):
+        from v23py import security
+        names, _ = security.remote_blessing_names(call)
+        if not any(access.allowed(p, (READ,), names) for p in self.perms_list):
+            raise verror.NoAccess.new(f"sync peer {names} may not read any shared syncgroup")
 
 
 class SyncService:
@@ -566,12 +582,16 @@ class SyncService:
     async def _round(self, db_id, member, addr):
         from v23py import rpc
         w = self.daemon.worker
-        req = await w.call(lambda: self.dbsync(db_id).request())
+        from v23py.rpc import options as rpcopts
+        req, perms = await w.call(lambda: (self.dbsync(db_id).request(),
+                                           self.dbsync(db_id).read_perms()))
         req["addr"] = self.endpoint
         ctx, cancel = self.ctx.with_timeout(10.0)
         try:
+            # Only accept deltas from a peer whose blessings may Read a shared syncgroup.
             call = await rpc.start_call(ctx, addr + "/%%sync", "GetDeltas", [json.dumps(req)],
-                                        [vdl.StringType], [])
+                                        [vdl.StringType], [],
+                                        opts=(rpcopts.ServerAuthorizer(PeerAuthorizer(perms)),))
             items = [bytes(x) async for x in call]
             await call.finish()
         finally:
