@@ -226,6 +226,21 @@ class NamespaceTests(unittest.TestCase):
             self.assertEqual(got[0].name, "dead")
         return _d(go())
 
+    def test_resolve_passes_call_options(self):
+        seen = []
+        inner = self.t
+
+        class Recording:
+            async def call(self, ctx, servers, name, method, args, opts=()):
+                seen.append(opts)
+                return await inner.call(ctx, servers, name, method, args)
+        ns = Namespace(["/home:1"], Recording(), clock=self.clock, cache=False)
+
+        async def go():
+            self.assertEqual(await ns.resolve_names(None, "meters/gas", opts=("auth",)), ["/gas:1"])
+            self.assertEqual(seen, [("auth",), ("auth",)])
+        return _d(go())
+
     def test_roots_must_be_rooted(self):
         self.assertRaises(verror.VError, Namespace, ["relative"], self.t)
         e, rooted = self.ns.root_entry("/(dev.v.io:r:x)@ns.example.com:8101/a/b")

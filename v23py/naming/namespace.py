@@ -212,7 +212,12 @@ class Namespace:
 
     # -- resolution ------------------------------------------------------
 
-    async def _resolve_against_mt(self, ctx, e):
+    async def _call(self, ctx, servers, name, method, args, opts=()):
+        if opts:
+            return await self.transport.call(ctx, servers, name, method, args, opts=tuple(opts))
+        return await self.transport.call(ctx, servers, name, method, args)
+
+    async def _resolve_against_mt(self, ctx, e, opts=()):
         usable = []
         for s in e.servers:
             if self.cache.is_not_mt(s.server):
@@ -225,8 +230,8 @@ class Namespace:
             raise NoServers.new("no servers found to resolve query")
         e = MountEntry(e.name, usable, e.serves_mount_table, e.is_leaf)
         try:
-            (wire,) = await self.transport.call(ctx, [s.server for s in e.servers], e.name,
-                                                "ResolveStep", [])
+            (wire,) = await self._call(ctx, [s.server for s in e.servers], e.name,
+                                       "ResolveStep", [], opts)
         except verror.VError as err:
             if not_a_mount_table(err) and not e.name.startswith("__"):
                 for s in e.servers:
@@ -246,8 +251,10 @@ class Namespace:
             servers.append(MountedServer(s.Server, _deadline_to_abs(s.Deadline, now)))
         return MountEntry(wire.Name, servers, bool(wire.ServesMountTable), bool(wire.IsLeaf))
 
-    async def resolve(self, ctx, name):
-        """The MountEntry for name: its servers and the name relative to them."""
+    async def resolve(self, ctx, name, opts=()):
+        """The MountEntry for name: its servers and the name relative to them.
+        `opts` are extra call options for the ResolveStep calls (e.g. a
+        ServerAuthorizer for the mount tables met on the way)."""
         e, _ = self.root_entry(name)
         if not e.servers:
             raise NoSuchName.new(f"name {name} doesn't exist", name)
@@ -256,7 +263,7 @@ class Namespace:
                 return e
             cur = e
             try:
-                e = await self._resolve_against_mt(ctx, cur)
+                e = await self._resolve_against_mt(ctx, cur, opts)
             except verror.VError as err:
                 if not_a_mount_table(err):
                     return cur
@@ -265,11 +272,11 @@ class Namespace:
                 raise
         raise ResolutionDepthExceeded.new("resolution depth exceeded")
 
-    async def resolve_names(self, ctx, name):
+    async def resolve_names(self, ctx, name, opts=()):
         """resolve(), as the rooted names a client would call."""
-        return _entry_names(await self.resolve(ctx, name))
+        return _entry_names(await self.resolve(ctx, name, opts))
 
-    async def resolve_to_mount_table(self, ctx, name):
+    async def resolve_to_mount_table(self, ctx, name, opts=()):
         """The entry of the mount table that holds name (its Name is the name there)."""
         e, _ = self.root_entry(name)
         if not e.servers:
@@ -280,7 +287,7 @@ class Namespace:
             if not e.serves_mount_table or not e.name:
                 return last
             try:
-                e = await self._resolve_against_mt(ctx, e)
+                e = await self._resolve_against_mt(ctx, e, opts)
             except verror.VError as err:
                 if is_error(err, NoSuchNameRoot):
                     return last
@@ -504,12 +511,12 @@ class RpcTransport:
             pass
         return ctx, lambda: None
 
-    async def call(self, ctx, servers, name, method, args):
+    async def call(self, ctx, servers, name, method, args, opts=()):
         from v23py.rpc import options as rpcopts
         in_types, out_types = self._types(method)
         if method == "SetPermissions":
             args = [_perms_value(args[0]), args[1]]
-        opts = (rpcopts.Preresolved(servers, name),) + self.call_opts
+        opts = (rpcopts.Preresolved(servers, name),) + tuple(opts) + self.call_opts
         cctx, cancel = self._ctx(ctx)
         try:
             return await self.client.call(cctx, name, method, list(args), in_types,
