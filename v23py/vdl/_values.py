@@ -332,11 +332,27 @@ def unwrap(v):
 
 
 # -- zero values ---------------------------------------------------------------
+_ZERO_CACHE: dict = {}   # t -> (class registered when cached, immutable zero value)
+_IMMUTABLE_ZERO_KINDS = frozenset((
+    Kind.BOOL, Kind.BYTE, Kind.UINT16, Kind.UINT32, Kind.UINT64, Kind.INT8, Kind.INT16,
+    Kind.INT32, Kind.INT64, Kind.FLOAT32, Kind.FLOAT64, Kind.STRING))
+
+
 def zero(t: Type):
-    """A fresh zero value of type `t`."""
+    """A fresh zero value of type `t` (immutable zeros are shared)."""
     k = t.kind
     if k in (Kind.ANY, Kind.OPTIONAL):
         return None
+    hit = _ZERO_CACHE.get(t)
+    if hit is not None and hit[0] is _by_type.get(t):
+        return hit[1]
+    v = _zero(t, k)
+    if k in _IMMUTABLE_ZERO_KINDS or (k in (Kind.LIST, Kind.ARRAY) and t.is_bytes()):
+        _ZERO_CACHE[t] = (_by_type.get(t), v)
+    return v
+
+
+def _zero(t: Type, k):
     if k == Kind.TYPEOBJECT:
         return AnyType
     cls = class_for(t) if t.name else None
