@@ -114,3 +114,26 @@ class VsyncTest(unittest.TestCase):
     def test_pack_unpack(self):
         items = [b"x" * n for n in (0, 1, 300000, 5)]
         self.assertEqual(list(unpack(pack(items))), items)
+
+    def test_truncated_rounds_continue_where_they_stopped(self):
+        import syncbased.vsync as vs
+        self.patch(vs, "MAX_RECORDS_PER_ROUND", 3)
+        c = Peer()
+        reply = self.a.sync.join_at_admin(ALICE, {"db": list(DB), "sg": list(SG),
+                                                  "joiner": c.sync.hex, "addr": "/c",
+                                                  "info": {"SyncPriority": 10}})
+        c.sync.finish_join(ALICE, c.db, "/a", reply)
+        for i in range(7):
+            self.b.cx.row(f"b{i}").put(ALICE, "", b"b")
+            self.a.cx.row(f"a{i}").put(ALICE, "", b"a")
+        rounds = 0
+        while self.a.pull_from(self.b):
+            rounds += 1
+        self.assertGreater(rounds, 2)
+        while c.pull_from(self.a):
+            pass
+        self.assertEqual(c.rows(), self.a.rows())
+        self.assertEqual(len(c.rows()), 15)
+        while self.b.pull_from(c):
+            pass
+        self.assertEqual(self.b.rows(), c.rows())

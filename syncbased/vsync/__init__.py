@@ -58,6 +58,7 @@ _PKG = "v23py/syncbased/vsync"
 
 
 CHUNK_BYTES = 256 * 1024
+MAX_RECORDS_PER_ROUND = 5000      # bounds one round's memory and store-thread time
 MAX_ITEM = 64 * 1024 * 1024
 
 
@@ -266,31 +267,49 @@ class DbSync:
         for p in prefixes:
             devs.update(self.know.get(p.hex(), {}))
         items = []
+        cut = None                      # (device, gen) where the round was truncated
         for dev in sorted(devs):
             if dev == initiator:
                 continue
             lows = [init_kv.get(p.hex(), {}).get(dev, 0) for p in prefixes]
             start = _gen_key(dev, min(lows) + 1)
             end = _prefix_limit(LOG + dev.encode() + SEP)
-            for k, v in self.st.engine.scan(start, end):
-                gen = int(k.rsplit(SEP, 1)[1], 16)
-                rec = json.loads(v)
-                oid = bytes.fromhex(rec["o"])
-                rest = oid[2:]
-                match = [p for p in prefixes if rest.startswith(p)]
-                if not match or gen <= init_kv.get(match[0].hex(), {}).get(dev, 0):
-                    continue
-                rec["dev"], rec["gen"] = dev, gen
-                value = b""
-                if rec["k"] == "n" and not rec["d"]:
-                    value = self.st.engine.get(oid + SEP + rec["v"].encode()) or b""
-                items.append(_j(rec) + b"\n" + value)
+            while start is not None and cut is None:
+                rows = self.st.engine.scan(start, end, 1000)
+                start = rows[-1][0] + b"\x00" if len(rows) == 1000 else None
+                for k, v in rows:
+                    gen = int(k.rsplit(SEP, 1)[1], 16)
+                    rec = json.loads(v)
+                    oid = bytes.fromhex(rec["o"])
+                    rest = oid[2:]
+                    match = [p for p in prefixes if rest.startswith(p)]
+                    if not match or gen <= init_kv.get(match[0].hex(), {}).get(dev, 0):
+                        continue
+                    rec["dev"], rec["gen"] = dev, gen
+                    value = b""
+                    if rec["k"] == "n" and not rec["d"]:
+                        value = self.st.engine.get(oid + SEP + rec["v"].encode()) or b""
+                    items.append(_j(rec) + b"\n" + value)
+                    if len(items) >= MAX_RECORDS_PER_ROUND:
+                        cut = (dev, gen)
+                        break
+            if cut is not None:
+                break
         kv = {}
         for p in prefixes:
             g = dict(self.know.get(p.hex(), {}))
             g[self.sync.hex] = self.gen
+            if cut is not None:
+                # Devices before the cut were sent in full; the cut device up to its gen;
+                # later devices not at all (the initiator keeps what it had).
+                init_g = init_kv.get(p.hex(), {})
+                for dv in list(g):
+                    if dv > cut[0]:
+                        g[dv] = init_g.get(dv, 0)
+                g[cut[0]] = max(init_g.get(cut[0], 0), cut[1])
             kv[p.hex()] = g
-        final = {"final": True, "kv": kv, "sgs": allowed, "peers": self.sync.address_book()}
+        final = {"final": True, "kv": kv, "sgs": allowed, "peers": self.sync.address_book(),
+                 "more": cut is not None}
         items.append(_j(final) + b"\n")
         return pack(items)
 
@@ -372,6 +391,7 @@ class DbSync:
                         cur[dev] = g
             tx.raw_put(KNOW, _j(self.know))
             tx.commit()
+            self.more = bool(final.get("more"))
         except BaseException:
             tx.abort()
             raw = self.st.engine.get(KNOW)
@@ -578,6 +598,9 @@ class SyncService:
         else:
             self._backoff.pop(key, None)
             self._backoff.pop(("n",) + key, None)
+            if result is True and self._loop is not None and self._loop.running:
+                # the peer truncated the round: continue right away
+                self.daemon.reactor.callLater(0, self._tick)
 
     async def _round(self, db_id, member, addr):
         from v23py import rpc
@@ -597,6 +620,7 @@ class SyncService:
         finally:
             cancel()
         await w.call(lambda: self.dbsync(db_id).apply(items))
+        return getattr(self.dbsync(db_id), "more", False)
 
     # --- syncgroup operations (store thread) ---
     def create_syncgroup(self, names, db, sg_id, spec, info):
