@@ -263,3 +263,6 @@ class TutorialTests(unittest.TestCase):
 
     def test_namespace(self):
         return self._tutorial("namespace")
+
+    def test_suffix_part1(self):
+        return self._tutorial("suffix-part1")
