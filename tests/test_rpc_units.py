@@ -212,3 +212,52 @@ class WireTypesTest(unittest.TestCase):
         self.assertEqual([f.name for f in wt.Response.fields],
                          ["Error", "EndStreamResults", "NumPosResults", "TraceResponse",
                           "AckBlessings"])
+
+
+class RuntimeInitTest(unittest.TestCase):
+    def init(self, argv, env=None):
+        import os
+        from v23py import runtime
+        old = dict(os.environ)
+        try:
+            for k in list(os.environ):
+                if k.startswith("V23_"):
+                    del os.environ[k]
+            os.environ.update(env or {})
+            ctx, shutdown = runtime.init(argv, flags=runtime.FlagSet("t"), exit_on_error=False)
+        finally:
+            os.environ.clear()
+            os.environ.update(old)
+        self.addCleanup(shutdown)
+        return runtime.get_runtime(ctx)
+
+    def test_anonymous_principal_and_default_root(self):
+        import os
+        import re
+        from v23py import security
+        rt = self.init([])
+        names = security.blessing_names(rt.principal, rt.principal.blessing_store.default())
+        self.assertEqual(len(names), 1)
+        self.assertTrue(re.fullmatch(r"anonymous-[a-z]+-%d(@.+)?" % os.getpid(), names[0]),
+                        names)
+        self.assertEqual(rt.namespace_roots,
+                         ["/(dev.v.io:r:vprod:service:mounttabled)@ns.dev.v.io:8101"])
+        self.assertEqual(rt.listen_spec(), ("wsh", [":0"]))
+
+    def test_env_and_flags(self):
+        import tempfile
+        from v23py import security
+        d = tempfile.mkdtemp()
+        p = security.create_principal(d)
+        p.blessing_store.set_default(p.bless_self("envcreds"))
+        rt = self.init([], {"V23_CREDENTIALS": d, "V23_NAMESPACE": "/127.0.0.1:9",
+                            "V23_NAMESPACE_2": "/127.0.0.1:10"})
+        self.assertEqual(rt.principal.public_key.der, p.public_key.der)
+        self.assertEqual(rt.namespace_roots, ["/127.0.0.1:9", "/127.0.0.1:10"])
+        rt = self.init(["--v23.namespace.root=/a:1", "--v23.tcp.address", "127.0.0.1:5",
+                        "--v23.permissions.literal", '{"Read":{"In":["..."]}}',
+                        "--v23.proxy", "p", "--v23.i18n-catalogue=x"],
+                       {"V23_NAMESPACE": "/ignored:1"})
+        self.assertEqual(rt.namespace_roots, ["/a:1"])
+        self.assertEqual(rt.listen_spec(), ("wsh", ["127.0.0.1:5"]))
+        self.assertEqual(rt.permissions(), {"runtime": '{"Read":{"In":["..."]}}'})
