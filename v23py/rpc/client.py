@@ -47,6 +47,7 @@ class Client:
         self._trust_cache = {}
         self._root_cache = {}
         self._bless_cache = {}
+        self._conn_cache = {}     # server name -> conn (skips the manager's lookup per call)
         self.namespace_provider = None   # callable -> v23py.naming.Namespace, set by the runtime
         self._split_cache = {}
         self._ep_cache = {}
@@ -180,6 +181,12 @@ class Client:
             if len(self._ep_cache) > 1024:
                 self._ep_cache.clear()
             self._ep_cache[server] = ep
+        conn = self._conn_cache.get(server)
+        if conn is not None:
+            if getattr(conn, "is_usable", False):
+                names = self._trusted(conn, ep, pattern, opts)
+                return conn, ep, names
+            self._conn_cache.pop(server, None)
         timeout = DEFAULT_CALL_TIMEOUT
         rem = ctx.remaining()
         if rem is not None:
@@ -191,6 +198,9 @@ class Client:
             checked.append(self._trusted(conn, ep, pattern, opts))
 
         conn = await self.flow_manager.dial(ep, authorize=authorize, timeout=timeout)
+        if len(self._conn_cache) > 1024:
+            self._conn_cache.clear()
+        self._conn_cache[server] = conn
         return conn, ep, (checked[-1] if checked else None)
 
     # -- calls ---------------------------------------------------------------------
