@@ -22,6 +22,13 @@ The vrpc commands are:
 """
 
 
+_CMD_USAGE = {
+    "signature": "Usage:\n   vrpc signature [flags] <server> [method]\n",
+    "call": "Usage:\n   vrpc call [flags] <server> <method> [args...]\n",
+    "identify": "Usage:\n   vrpc identify [flags] <server>\n",
+}
+
+
 class UsageError(Exception):
     pass
 
@@ -42,7 +49,7 @@ def _parse(argv):
         raise UsageError("no command specified")
     cmd, rest = rest[0], rest[1:]
     if cmd not in ("signature", "call", "identify", "help"):
-        raise UsageError(f"unknown command {cmd!r}")
+        raise UsageError(f'vrpc: unknown command "{cmd}"')
     if cmd == "help":
         return top, cmd, rest
     # the sub-command accepts the global flags as well as its own
@@ -307,7 +314,7 @@ async def _main(reactor, argv, out, err):
         fn = {"signature": run_signature, "call": run_call, "identify": run_identify}[cmd]
         await fn(ctx, flags, args, out)
     except UsageError as e:
-        err.write(f"ERROR: {e}\n")
+        err.write(f"ERROR: {e}\n\n{_CMD_USAGE.get(cmd, USAGE)}")
         code = 2
     except Exception as e:
         err.write(f"ERROR: {_msg(e)}\n")
