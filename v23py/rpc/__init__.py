@@ -22,7 +22,18 @@ methods are ``Method(ctx, call, *args)`` (plain or ``async``); see
 ``recv``).  Errors are ``v23py.verror.VError`` with Go's ids end to end.
 
 The wire types (Request, Response, signature.*, naming.GlobReply ...) are in
-:mod:`v23py.rpc._wiretypes`, declared in ``rpc.vdl``.
+:mod:`v23py.rpc._wiretypes`, declared in ``rpc.vdl`` (generated: ``_vdl.py``).
+
+Protocol notes (Go v0.2.0): one type flow ('t', side channel) per connection
+carries VOM type definitions both ways; each call has its own data flow ('d')
+with Request + args, then Response + results; the server closes the flow.
+The client closes the flow to cancel; deadlines travel as Request.Deadline
+(FromNow).  Errors keep Go's ids end to end; errors made by the server runtime
+get Go's "<program>:<op>: " prefix.  Servers check clients with the
+authorizer from the dispatcher (default authorizer when None; reserved
+methods are open to everyone); clients check servers with the endpoint's
+blessing patterns (``options.insecure()`` to skip, ``/name/__(pattern)``
+to add a pattern).
 """
 from v23py.rpc import options  # noqa: F401
 from v23py.rpc.model import (  # noqa: F401
