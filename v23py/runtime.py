@@ -356,7 +356,9 @@ class Runtime:
         """The namespace client (v23py.naming.Namespace) over this runtime's RPC client."""
         if self._namespace is None:
             from v23py.naming.namespace import Namespace, RpcTransport
-            self._namespace = Namespace(self.namespace_roots, RpcTransport(self.client))
+            from v23py.naming.trust import trust_opts   # /host:port roots carry no blessings
+            self._namespace = Namespace(self.namespace_roots,
+                                        RpcTransport(self.client, trust_opts()))
         return self._namespace
 
     def _publish(self, ctx, server, name):
