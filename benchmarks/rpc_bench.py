@@ -190,6 +190,42 @@ async def v23_bench(creds, name, n, seconds):
     return res
 
 
+async def mt_bench(creds, mt_name, n):
+    """Median latency of ResolveStep on a mount table (our client), in seconds."""
+    from v23py import rpc, runtime, security, vdl
+    from v23py.rpc import _wiretypes as wt
+    p = security.load_principal(creds)
+    ctx, shutdown = runtime.init([], flags=runtime.FlagSet("bench-mt"), principal=p)
+    client = runtime.get_runtime(ctx).client
+    opts = (rpc.options.NoResolve(),)
+    flag_t = vdl.named("v.io/v23/naming.MountFlag", vdl.Uint32Type)
+    await client.call(ctx, mt_name + "/x", "Mount", ["/127.0.0.1:9", 3600, 0],
+                      [vdl.StringType, vdl.Uint32Type, flag_t], [], opts=opts)
+    lat = []
+    for i in range(n + 50):
+        t = time.perf_counter()
+        await client.call(ctx, mt_name + "/x", "ResolveStep", [], [], [wt.MountEntry],
+                          opts=opts)
+        if i >= 50:
+            lat.append(time.perf_counter() - t)
+    await shutdown()
+    return statistics.median(lat)
+
+
+def start_mounttable(args, creds):
+    p = subprocess.Popen(args + ["--v23.credentials", creds, "--v23.tcp.address",
+                                 "127.0.0.1:0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                         env=dict(os.environ, PYTHONPATH=ROOT))
+    for _ in range(50):
+        line = p.stdout.readline().decode()
+        if line.startswith("NAME="):
+            return p, line.strip().split("=", 1)[1]
+        if not line:
+            break
+    p.kill()
+    raise RuntimeError(f"{args[0]} did not start")
+
+
 def _accepts(fn, name):
     import inspect
     try:
@@ -247,20 +283,31 @@ def main():
 
     server, name = start_child(["--serve-v23", creds])
     SERVER_PID[0] = server.pid
-    try:
-        from twisted.internet import defer, task
-        out = {}
+    gomt = os.path.join(ROOT, ".gopeers", "bin", "mounttabled")
+    tables = []
+    for label, args in (("Go mounttabled", [gomt]),
+                        ("v23py mounttabled", [sys.executable, "-m", "v23py.cmd.mounttabled"])):
+        if os.path.exists(args[0]):
+            try:
+                proc, mtname = start_mounttable(args, creds)
+                tables.append((label, proc, mtname))
+            except RuntimeError as e:
+                print(f"  ({e})")
+    ours, mt = {}, {}
+    from twisted.internet import defer, task
 
-        def run(reactor):
-            return defer.ensureDeferred(v23_bench(creds, name, n, seconds)).addCallback(
-                out.update)
-        try:
-            task.react(run)
-        except SystemExit:
-            pass
+    async def everything(reactor):
+        ours.update(await v23_bench(creds, name, n, seconds))
+        for label, _, mtname in tables:
+            mt[label] = await mt_bench(creds, mtname, n)
+    try:
+        task.react(lambda reactor: defer.ensureDeferred(everything(reactor)))
+    except SystemExit:
+        pass
     finally:
         server.kill()
-    ours = out
+        for _, proc, _ in tables:
+            proc.kill()
     theirs = None
     try:
         import grpc  # noqa: F401
@@ -295,6 +342,12 @@ def main():
     print(f"  {'streaming':<12} {ours['stream_MBps']:8.1f} MB/s (64 KiB chunks, echoed)")
     print("  targets: median <= 250 us (1 B), >= 8000 calls/s (16 callers), setup <= 5 ms, "
           "streaming >= 100 MB/s")
+    for label, v in mt.items():
+        if v is not None:
+            print(f"  our client -> {label:<18} ResolveStep median {v * us:6.0f} us")
+    if len(mt) == 2 and all(mt.values()):
+        print(f"  ratio v23py server / Go server (same call, same client): "
+              f"{mt['v23py mounttabled'] / mt['Go mounttabled']:5.2f}")
     print("  Go benchmarkd/benchmark: not available (v.io/x/ref/runtime/internal/rpc/benchmark "
           "cannot be fetched offline)")
 
