@@ -8,38 +8,20 @@ script under ``bash -e`` notices.
 import sys
 
 
-class RelatedServer:
-    """Trust a server whose blessings and ours (those we present to it) are
-    extensions of one another: the default authorization policy, seen from
-    the client.
+def trust_opts():
+    """How the client authorizes the server (and mount tables on the way).
 
     The tutorial names the server by address only (``/localhost:23000``), so
     the name carries no blessings.  Go's client insists on blessings in the
     endpoint and refuses such a server ("client does not trust server: no
     blessings in endpoint"); the tutorial's Go client hides that failure by
-    printing an empty line.  This client checks the server against its own
-    blessings instead, so the tutorial's greeting comes back, and a server
-    with unrelated blessings is still refused (NotTrusted).
+    printing an empty line.  This client keeps Go's check when the endpoint
+    names blessings and otherwise trusts a server whose blessings and ours are
+    extensions of one another (v23py.naming.trust), so the tutorial's greeting
+    comes back and a server with unrelated blessings is still refused.
     """
-
-    def authorize(self, call):
-        from v23py import security
-        p = call.local_principal
-        remote, _ = security.remote_blessing_names(call)
-        mine = p.blessing_store.for_peer(*remote)
-        if mine is None or mine.is_zero():
-            mine = p.blessing_store.default()
-        ours = security.Call(local_principal=p, local_blessings=mine,
-                             remote_blessings=call.remote_blessings, timestamp=call.timestamp,
-                             local_endpoint=call.local_endpoint,
-                             remote_endpoint=call.remote_endpoint)
-        return security.default_authorizer().authorize(ours)
-
-
-def trust_opts():
-    from v23py.rpc import options
-    auth = RelatedServer()
-    return (options.ServerAuthorizer(auth), options.NameResolutionAuthorizer(auth))
+    from v23py.naming import trust
+    return trust.trust_opts()
 
 
 async def run(reactor, argv):
