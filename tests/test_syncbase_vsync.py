@@ -137,3 +137,39 @@ class VsyncTest(unittest.TestCase):
         while self.b.pull_from(c):
             pass
         self.assertEqual(self.b.rows(), c.rows())
+
+
+class WireDeclarationsTest(unittest.TestCase):
+    """The peer interface is declared in syncbased/vsync/interfaces/*.vdl (Go's package
+    v.io/x/ref/services/syncbase/server/interfaces) and its generated module is current."""
+
+    def test_generated_module_is_current(self):
+        import os
+        from tests._support import ROOT
+        from v23py.vdl.compiler.build import Builder
+        b = Builder(vdlpath=[], vdlroot="")
+        [src] = b.resolve_arg(os.path.join(ROOT, "syncbased", "vsync", "interfaces"))
+        self.assertEqual(src.path, "v.io/x/ref/services/syncbase/server/interfaces")
+        with open(src.out_file, encoding="utf-8") as fh:
+            self.assertEqual(fh.read(), b.generate(src),
+                             "stale: run `python -m v23py.cmd.vdl generate "
+                             "./syncbased/vsync/interfaces`")
+
+    def test_go_names_and_field_orders(self):
+        from syncbased.vsync import interfaces as I
+        P = "v.io/x/ref/services/syncbase/server/interfaces."
+        t = I.LogRecMetadata._vdl_type
+        self.assertEqual(t.name, P + "LogRecMetadata")
+        self.assertEqual([f.name for f in t.fields],
+                         ["Id", "Gen", "RecType", "ObjId", "CurVers", "Parents", "UpdTime",
+                          "Delete", "BatchId", "BatchCount"])
+        self.assertEqual([f.name for f in I.DeltaReq._vdl_type.fields], ["Sgs", "Data"])
+        self.assertEqual([f.name for f in I.DeltaResp._vdl_type.fields], ["Rec", "Gvs"])
+        self.assertEqual([f.name for f in I.Syncgroup._vdl_type.fields],
+                         ["Id", "SpecVersion", "Spec", "Creator", "DbId", "Status", "Joiners"])
+        self.assertEqual(I.SyncgroupStatus._vdl_type.labels,
+                         ("PublishPending", "PublishRejected", "Running"))
+        self.assertEqual([m.name for m in I.SyncDesc.methods][:4],
+                         ["GetTime", "GetDeltas", "PublishSyncgroup", "JoinSyncgroupAtAdmin"])
+        self.assertEqual(I.ErrDbOffline.id, P + "DbOffline")
+        self.assertEqual(I.ErrNotAdmin.id, P + "NotAdmin")
