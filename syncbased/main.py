@@ -136,7 +136,7 @@ async def run(reactor, argv):
                       default_patterns=patterns, initial_db=idb, dev=dev(), log=log)
     daemon = Daemon(service, reactor)
     from syncbased.vsync import SyncService, SyncObj
-    daemon.sync = SyncService(daemon, ctx, publish_nh=not skip_nh())
+    daemon.sync = SyncService(daemon, ctx, publish_nh=not skip_nh(), own_names=patterns)
     dispatcher = Dispatcher(daemon)
     dispatcher.sync_obj = SyncObj(daemon)
     try:

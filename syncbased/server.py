@@ -285,41 +285,10 @@ class DatabaseObj(_Base):
                                                              my_info))
 
     async def JoinSyncgroup(self, ctx, call, remote, expected, sg_id, my_info):
-        import json
-        from v23py import rpc
-        from syncbased.vsync import spec_to_wire, info_to_json
         names = caller_names(call)
-        sync = self._sync()
         sid = Id(sg_id.Blessing, sg_id.Name)
-
-        def local():
-            db = self.db()
-            if not db.exists:
-                db.fuzzy_no_exist(names)
-            sn = db.st.snapshot()
-            try:
-                db.perms_with_auth(names, (access.WRITE,), sn)
-            finally:
-                sn.abort()
-            if sid in sync.dbsync(db.id).sgs:
-                return sync.sg_for_read(names, db, sid)
-            return None
-        sg = await self.run(local)
-        if sg is None:
-            req = {"db": list(self.db_id), "sg": list(sid), "joiner": sync.hex,
-                   "addr": sync.endpoint, "info": info_to_json(my_info)}
-            jctx, cancel = ctx.with_timeout(5.0)
-            try:
-                res = await rpc.client_call(jctx, remote + "/%%sync", "JoinSyncgroupAtAdmin",
-                                            [json.dumps(req)], [vdl.StringType],
-                                            [vdl.StringType])
-            except verror.VError as e:
-                raise _wire.SyncgroupJoinFailed.new(f"syncgroup join failed: {e}") from None
-            finally:
-                cancel()
-            reply = json.loads(res[0])
-            sg = await self.run(lambda: sync.finish_join(names, self.db(), remote, reply))
-        return spec_to_wire(sg["Spec"])
+        return await self._sync().join_syncgroup(ctx, names, self.run, self.db, self.db_id, sid,
+                                                 remote, my_info)
 
     async def LeaveSyncgroup(self, ctx, call, sg_id):
         _not_implemented("LeaveSyncgroup")
@@ -331,11 +300,10 @@ class DatabaseObj(_Base):
         _not_implemented("EjectFromSyncgroup")
 
     async def GetSyncgroupSpec(self, ctx, call, sg_id):
-        from syncbased.vsync import spec_to_wire
         names = caller_names(call)
         sid = Id(sg_id.Blessing, sg_id.Name)
         sg = await self.run(lambda: self._sync().sg_for_read(names, self.db(), sid))
-        return spec_to_wire(sg["Spec"]), sg["SpecVersion"]
+        return sg.Spec, sg.SpecVersion
 
     async def SetSyncgroupSpec(self, ctx, call, sg_id, spec, version):
         names = caller_names(call)
@@ -346,10 +314,7 @@ class DatabaseObj(_Base):
         names = caller_names(call)
         sid = Id(sg_id.Blessing, sg_id.Name)
         sg = await self.run(lambda: self._sync().sg_for_read(names, self.db(), sid))
-        info_cls = vdl.class_for(_wire.SyncgroupMemberInfoType)
-        return {h: info_cls(SyncPriority=i.get("SyncPriority", 0),
-                            BlobDevType=i.get("BlobDevType", 0))
-                for h, i in sg["Joiners"].items()}
+        return {h: st.MemberInfo for h, st in sg.Joiners.items() if not st.HasLeft}
 
     async def StartConflictResolver(self, ctx, call):
         _not_implemented("StartConflictResolver")

@@ -1,15 +1,16 @@
-"""The sync core without networking: two in-process services exchange deltas directly."""
+"""The sync core without networking: in-process services exchange Go's wire values."""
 import tempfile
 import types
 
 from twisted.internet import reactor
 from twisted.trial import unittest
 
-from v23py import verror
+from v23py import verror, vom
 from v23py.syncbase.util import Id
 from syncbased import access
 from syncbased.service import Service
-from syncbased.vsync import SyncService, pack, unpack
+from syncbased.vsync import SyncService
+from syncbased.vsync import interfaces as I
 
 ALICE = ["idp:o:fortune:alice"]
 DB = Id("idp:o:fortune", "fortuneDb")
@@ -17,24 +18,46 @@ CX = Id("idp:o:fortune:alice", "fortuneCollection")
 SG = Id("idp:o:fortune:alice", "sg")
 
 
+def wire(items):
+    """Through VOM and back, as the RPC layer would carry a DeltaResp stream."""
+    t = I.DeltaResp._vdl_type
+    return [vom.decode(vom.encode(x, t), t) for x in items]
+
+
 class Peer:
     def __init__(self):
         self.svc = Service(tempfile.mkdtemp(prefix="vsync-"), "memstore",
                            default_patterns=ALICE)
         self.sync = SyncService(types.SimpleNamespace(service=self.svc, reactor=reactor), None,
-                                publish_nh=False)
+                                publish_nh=False, own_names=ALICE)
         db = self.svc.database(DB)
         db.create(ALICE, None, access.perms_add({}, ALICE[0], *access.ALL_DATABASE_TAGS))
         self.db = self.svc.database(DB)
         self.cx = self.db.collection(CX)
         self.cx.create(ALICE, "", access.perms_add({}, ALICE[0], *access.ALL_COLLECTION_TAGS))
 
+    @property
+    def ds(self):
+        return self.sync.dbsync(DB)
+
     def rows(self):
-        return dict(self.cx.scan(ALICE, "", b"", b""))
+        return {k: vom.decode(v) for k, v in self.cx.scan(ALICE, "", b"", b"")}
+
+    def round(self, other, sg):
+        me = self.ds
+        req = me.sg_request(other.sync.hex) if sg else me.data_request(other.sync.hex)
+        req = vom.decode(vom.encode(req, I.DeltaReq._vdl_type), I.DeltaReq._vdl_type)
+        items = wire(other.ds.respond(ALICE, req, self.sync.hex))
+        return me.apply(sg, items, other.sync.hex)
 
     def pull_from(self, other):
-        chunks = other.sync.dbsync(DB).deltas(ALICE, self.sync.dbsync(DB).request())
-        return self.sync.dbsync(DB).apply(chunks)
+        self.round(other, True)
+        return self.round(other, False)
+
+    def join_via(self, admin):
+        sg, ver, gv = admin.sync.join_at_admin(ALICE, DB, SG, self.sync.hex,
+                                               _info())
+        self.sync.finish_join(ALICE, self.db, "/admin", sg, ver, gv)
 
 
 def spec():
@@ -44,7 +67,7 @@ def spec():
                                   Collections=[CX])
 
 
-def info():
+def _info():
     from v23py import syncbase
     return syncbase.SyncgroupMemberInfo(SyncPriority=10)
 
@@ -52,41 +75,81 @@ def info():
 class VsyncTest(unittest.TestCase):
     def setUp(self):
         self.a, self.b = Peer(), Peer()
-        self.a.cx.row("old").put(ALICE, "", b"o")
-        self.a.sync.create_syncgroup(ALICE, self.a.db, SG, spec(), info())
-        reply = self.a.sync.join_at_admin(ALICE, {"db": list(DB), "sg": list(SG),
-                                                  "joiner": self.b.sync.hex, "addr": "/b",
-                                                  "info": {"SyncPriority": 10}})
-        self.b.sync.finish_join(ALICE, self.b.db, "/a", reply)
+        self.a.cx.row("old").put(ALICE, "", vom.encode("o"))
+        self.a.sync.create_syncgroup(ALICE, self.a.db, SG, spec(), _info())
+        self.b.join_via(self.a)
 
-    def test_join_records_members_and_addresses(self):
-        sg = self.a.sync.dbsync(DB).sgs[SG]
-        self.assertEqual(set(sg["Joiners"]), {self.a.sync.hex, self.b.sync.hex})
-        self.assertEqual(self.a.sync.peers[self.b.sync.hex], "/b")
-        self.assertEqual(self.b.sync.peers[self.a.sync.hex], "/a")
+    def test_join_records_members_and_pending_state(self):
+        sg = self.a.ds.entry(SG).sg
+        self.assertIsInstance(sg, I.Syncgroup)
+        self.assertEqual(set(sg.Joiners), {self.a.sync.hex, self.b.sync.hex})
+        self.assertEqual(sg.Creator, self.a.sync.hex)
+        self.assertEqual(self.b.sync.peers[self.a.sync.hex], "/admin")
+        eb = self.b.ds.entry(SG)
+        self.assertTrue(eb.pending)
+        self.assertEqual(eb.gid, self.a.ds.entry(SG).gid)
+        self.assertEqual(len(eb.gid), 43)
+        # syncgroup metadata sync clears the pending state
+        self.b.round(self.a, True)
+        self.assertFalse(self.b.ds.entry(SG).pending)
+        self.assertEqual(self.b.ds.entry(SG).version, self.a.ds.entry(SG).version)
 
     def test_pull_both_ways_and_idempotent(self):
-        self.b.cx.row("fromb").put(ALICE, "", b"b")
+        self.b.cx.row("fromb").put(ALICE, "", vom.encode("b"))
         self.assertGreater(self.b.pull_from(self.a), 0)
         self.a.pull_from(self.b)
-        self.assertEqual(self.a.rows(), {"old": b"o", "fromb": b"b"})
+        self.assertEqual(self.a.rows(), {"old": "o", "fromb": "b"})
         self.assertEqual(self.a.rows(), self.b.rows())
         # nothing new: a second round sends no records
         self.assertEqual(self.b.pull_from(self.a), 0)
+        self.assertEqual(self.a.pull_from(self.b), 0)
+
+    def test_records_are_gos_wire_values(self):
+        self.a.cx.row("k").put(ALICE, "", vom.encode("v1"))
+        req = self.b.ds.data_request(self.a.sync.hex)
+        self.assertEqual(req.name, "Data")
+        self.assertEqual(req.value.SgIds, {self.a.ds.entry(SG).gid})
+        items = wire(self.a.ds.respond(ALICE, req, self.b.sync.hex))
+        self.assertEqual(items[-1].name, "Gvs")
+        recs = [it.value for it in items[:-1]]
+        self.assertTrue(all(isinstance(r, I.LogRec) for r in recs))
+        k = [r for r in recs if r.Metadata.ObjId.endswith("\udcfek")]
+        self.assertEqual(len(k), 1)
+        md = k[0].Metadata
+        self.assertEqual((md.Id, md.RecType, md.Delete), (self.a.sync.id, I.NodeRec, False))
+        self.assertTrue(md.ObjId.startswith("r\udcfe"))
+        self.assertEqual(k[0].Value, "v1")
+        gvs = items[-1].value
+        self.assertEqual(set(gvs), {"idp:o:fortune:alice\x00fortuneCollection\x00\udcfe"})
 
     def test_concurrent_writes_resolve_identically(self):
         self.b.pull_from(self.a)
-        self.a.cx.row("k").put(ALICE, "", b"from-a")
-        self.b.cx.row("k").put(ALICE, "", b"from-b")
+        self.a.cx.row("k").put(ALICE, "", vom.encode("from-a"))
+        self.b.cx.row("k").put(ALICE, "", vom.encode("from-b"))
         self.a.pull_from(self.b)
         self.b.pull_from(self.a)
         self.a.pull_from(self.b)
         self.assertEqual(self.a.rows(), self.b.rows())
-        self.assertIn(self.a.rows()["k"], (b"from-a", b"from-b"))
+        self.assertIn(self.a.rows()["k"], ("from-a", "from-b"))
         # later write wins everywhere
-        self.b.cx.row("k").put(ALICE, "", b"later")
+        self.b.cx.row("k").put(ALICE, "", vom.encode("later"))
         self.a.pull_from(self.b)
-        self.assertEqual(self.a.rows()["k"], b"later")
+        self.assertEqual(self.a.rows()["k"], "later")
+
+    def test_lww_tie_breaks_on_the_larger_version(self):
+        from syncbased.service import row_key
+        self.b.pull_from(self.a)
+        for p in (self.a, self.b):
+            p.db.st.clock = lambda: 1234567890 * 10**9
+        self.a.cx.row("t").put(ALICE, "", vom.encode("a"))
+        self.b.cx.row("t").put(ALICE, "", vom.encode("b"))
+        vkey = b"v\xfe" + row_key(CX, "t")
+        va, vb = self.a.db.st.engine.get(vkey), self.b.db.st.engine.get(vkey)
+        self.a.pull_from(self.b)
+        self.b.pull_from(self.a)
+        want = "a" if va > vb else "b"
+        self.assertEqual((self.a.rows()["t"], self.b.rows()["t"]), (want, want))
+        self.assertEqual(self.a.db.st.engine.get(vkey), max(va, vb))
 
     def test_deletes_propagate(self):
         self.b.pull_from(self.a)
@@ -96,47 +159,75 @@ class VsyncTest(unittest.TestCase):
 
     def test_malformed_deltas_change_nothing(self):
         self.b.pull_from(self.a)
+        self.a.cx.row("new").put(ALICE, "", vom.encode("n"))
         before = self.b.rows()
-        ds = self.b.sync.dbsync(DB)
-        for bad in ([b"\x00\x00\x00\x09abc"], [b"\x00\x00\x00\x03abc"],
-                    pack([b'{"k":"n"}\nvalue', b'{"final":true,"kv":{}}\n']),
-                    pack([b'{"k":"n","o":"zz","v":"1","p":[],"t":1,"d":false,"dev":"x",'
-                          b'"gen":1}\n', b'{"final":true,"kv":{}}\n'])):
-            e = self.assertRaises(verror.VError, ds.apply, bad)
+        ds = self.b.ds
+        req = ds.data_request(self.a.sync.hex)
+        good = wire(self.a.ds.respond(ALICE, req, self.b.sync.hex))
+        rec = good[0].value
+
+        def with_md(**kw):
+            md = I.LogRecMetadata(**{f: getattr(rec.Metadata, f) for f in
+                                     ("Id", "Gen", "RecType", "ObjId", "CurVers", "Parents",
+                                      "UpdTime", "Delete", "BatchId", "BatchCount")})
+            for k, v in kw.items():
+                setattr(md, k, v)
+            return [I.DeltaResp("Rec", I.LogRec(Metadata=md, Value=rec.Value)), good[-1]]
+        for bad in (good[:-1],                                  # no knowledge
+                    with_md(RecType=7), with_md(Gen=0),
+                    with_md(ObjId="r\udcfeother\x00c\x00\udcfek"),  # not shared
+                    with_md(RecType=I.LinkRec, Parents=["nope"]),
+                    with_md(Parents=["a", "b", "c"]),
+                    ["junk", good[-1]]):
+            e = self.assertRaises(verror.VError, ds.apply, False, bad, self.a.sync.hex)
             self.assertEqual(e.id, verror.BadProtocol.id)
         self.assertEqual(self.b.rows(), before)
+        # and the good round still applies
+        ds.apply(False, good, self.a.sync.hex)
+        self.assertEqual(self.b.rows()["new"], "n")
 
     def test_reader_access_required_for_deltas(self):
-        e = self.assertRaises(verror.VError, self.a.sync.dbsync(DB).deltas, ["other:eve"],
-                              self.b.sync.dbsync(DB).request())
-        self.assertEqual(e.id, verror.NoAccess.id)
-
-    def test_pack_unpack(self):
-        items = [b"x" * n for n in (0, 1, 300000, 5)]
-        self.assertEqual(list(unpack(pack(items))), items)
+        req = self.b.ds.data_request(self.a.sync.hex)
+        e = self.assertRaises(verror.VError, self.a.ds.respond, ["other:eve"], req, "x")
+        self.assertEqual(e.id, I.ErrDbOffline.id)
+        req = self.b.ds.sg_request(self.a.sync.hex)
+        e = self.assertRaises(verror.VError, self.a.ds.respond, ["other:eve"], req, "x")
+        self.assertEqual(e.id, I.ErrDbOffline.id)
 
     def test_truncated_rounds_continue_where_they_stopped(self):
         import syncbased.vsync as vs
         self.patch(vs, "MAX_RECORDS_PER_ROUND", 3)
         c = Peer()
-        reply = self.a.sync.join_at_admin(ALICE, {"db": list(DB), "sg": list(SG),
-                                                  "joiner": c.sync.hex, "addr": "/c",
-                                                  "info": {"SyncPriority": 10}})
-        c.sync.finish_join(ALICE, c.db, "/a", reply)
+        c.join_via(self.a)
+        self.b.round(self.a, True)
         for i in range(7):
-            self.b.cx.row(f"b{i}").put(ALICE, "", b"b")
-            self.a.cx.row(f"a{i}").put(ALICE, "", b"a")
+            self.b.cx.row(f"b{i}").put(ALICE, "", vom.encode("b"))
+            self.a.cx.row(f"a{i}").put(ALICE, "", vom.encode("a"))
+        self.a.round(self.b, True)
         rounds = 0
-        while self.a.pull_from(self.b):
+        while self.a.round(self.b, False) >= 3:
             rounds += 1
-        self.assertGreater(rounds, 2)
-        while c.pull_from(self.a):
+        self.assertGreaterEqual(rounds, 2)
+        c.round(self.a, True)
+        while c.round(self.a, False) >= 3:
             pass
         self.assertEqual(c.rows(), self.a.rows())
         self.assertEqual(len(c.rows()), 15)
-        while self.b.pull_from(c):
+        self.b.round(c, True)
+        while self.b.round(c, False) >= 3:
             pass
         self.assertEqual(self.b.rows(), c.rows())
+
+    def test_state_survives_reopen(self):
+        self.b.pull_from(self.a)
+        self.a.cx.row("x").put(ALICE, "", vom.encode("x"))
+        gen = self.a.ds.gen
+        sync2 = SyncService(types.SimpleNamespace(service=self.a.svc, reactor=reactor), None,
+                            publish_nh=False, own_names=ALICE)
+        ds2 = sync2.dbsync(DB)
+        self.assertEqual(ds2.gen, gen)
+        self.assertEqual(set(ds2.sgs), set(self.a.ds.sgs))
+        self.assertEqual(ds2.genvecs, self.a.ds.genvecs)
 
 
 class WireDeclarationsTest(unittest.TestCase):

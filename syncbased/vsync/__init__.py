@@ -1,125 +1,104 @@
-"""Peer-to-peer sync between syncbased daemons (first version).
+"""Peer-to-peer sync between syncbased daemons, on Go's peer protocol.
 
-Model (after Go's vsync, simplified; the peer protocol is v23py-private and
-does not interoperate with Go daemons):
+Daemons talk to each other through Go's ``interfaces.Sync`` at
+``<daemon>/%%sync`` (package ``v.io/x/ref/services/syncbase/server/interfaces``,
+declared in ``syncbased/vsync/interfaces/*.vdl``): ``GetTime``, ``GetDeltas``
+(a ``DeltaReq`` in, a stream of ``DeltaResp`` out: log records, then the
+responder's knowledge), ``JoinSyncgroupAtAdmin``.
 
-* Every daemon has a random 64-bit id, persisted in the service store (key
-  ``y``); its *member name* is the id in lowercase hex.
-* Every change to a synced key (collection permissions ``c\\xfe...`` and rows
-  ``r\\xfe...`` of a collection in a syncgroup) becomes a node of that key's
-  version DAG (``y\\xfea\\xfe<oid>\\xfe<version>``; head at ``y\\xfeb\\xfe<oid>``)
-  and a log record ``y\\xfel\\xfe<member>\\xfe%016x(gen)`` written in the same
-  durable group as the commit itself.  Deletes are nodes too.
-* Knowledge (``y\\xfek``) is a generation vector per collection prefix:
-  ``{prefix: {member: highest gen held}}``.
-* Pull only: every tick each daemon asks each known member for the records it
-  lacks (``GetDeltas``), applies them in one store task (nodes, values at
-  their versions, log records), then resolves every touched key: a single DAG
-  head is fast-forwarded; several heads are resolved last-writer-wins on the
-  commit timestamp (ties: the larger version string) and a *link* record makes
-  the loser a parent of the winner so every peer converges to the same head.
-  The winning version becomes the key's current version (logged FromSync).
-* Syncgroups live at ``y\\xfes\\xfe<sgIdKey>``; joiners are merged as a union;
-  the spec with the newest (timestamp, version) wins.
-* Peers are found through learned addresses (the admin named in a join, the
-  joiner's address given to the admin, address books exchanged in every
-  round) and a same-host neighborhood directory (``$TMPDIR/syncbased-nh``).
+The model is Go's vsync:
+
+* Every daemon has a random 64-bit id (service key ``y``); its member name is
+  the id in lowercase hex.
+* Every change to a synced object is a log record (``LogRecMetadata``: origin
+  device, generation, object id, version, parents, update time, delete flag)
+  and a node of that object's version DAG.  Local writes become records in
+  the same durable commit as the write (a pre-commit hook of the store), so a
+  record is never served before its data is on disk.  Deletes are nodes.
+* Syncgroups are objects too (oid ``y\\xfes\\xfe<gid>``): their versions have
+  their own logs and DAGs and are pulled first in each round (``SgDeltaReq``).
+* Knowledge is a generation vector per sync prefix (data, keyed by the
+  collection prefix) or per syncgroup oid; the initiator sends its knowledge,
+  the responder streams what is missing in its log order, then its own
+  knowledge, which the initiator merges once the records are applied.
+* Conflicts (two heads after a round) resolve last-writer-wins on the update
+  time, ties to the larger version string; the loser becomes a parent of the
+  winner through a link record, so every peer ends with the same head.
+* Peers are found through the admin named in a join, addresses learned before
+  (persisted) and a same-host neighborhood directory (``$TMPDIR/syncbased-nh``,
+  standing in for Go's mDNS).
+
+Rounds are bounded: a responder sends at most ``MAX_RECORDS_PER_ROUND`` records
+and then knowledge that claims exactly what was sent; the initiator continues
+at once when a round was full.
 """
 from __future__ import annotations
 
+import heapq
 import json
 import os
 import random
+import struct
 import tempfile
 import time
 
 from twisted.internet import defer, task
 
-from v23py import verror, vdl
+from v23py import verror, vdl, vom
 from v23py.syncbase import _wire
 from v23py.syncbase.util import Id, validate_id
+from v23py.vdlroot.time import Time
 from syncbased import access
 from syncbased.access import READ, WRITE, ADMIN
-from syncbased.service import (
-    SEP, id_key_part, _perms_obj, _load_perms)
+from syncbased.service import (SEP, id_key_part, _perms_obj, _load_perms,
+                               encode_collection_perms, decode_collection_perms)
 from syncbased.store import PutOp, DeleteOp, DbStateChangeRequestOp, new_version
+from syncbased.vsync import interfaces as I
+from syncbased.vsync._log import (
+    NODE, HEAD, DBSTATE, SGSTATE, SGDATA, POS, NODE_REC, LINK_REC, EPOCH, Rec, Node,
+    s, b, prefix_limit, gid_of, sgoid, gid_from_oid, log_prefix, log_key,
+    encode_rec, decode_rec, encode_node, decode_node, encode_dbstate, decode_dbstate,
+    encode_sgstate, decode_sgstate)
 
-Y = b"y" + SEP
-NODE = Y + b"a" + SEP
-HEAD = Y + b"b" + SEP
-LOG = Y + b"l" + SEP
-KNOW = Y + b"k"
-STATE = Y + b"d"          # {"IsPaused": bool}
-SGS = Y + b"s" + SEP
 PEERS = b"y" + SEP + b"peer" + SEP      # in the service store
 TICK = 0.05
+SG_ROUND_INTERVAL = 0.25                 # seconds between syncgroup-metadata rounds per peer
+TIME_INTERVAL = 60.0                     # seconds between GetTime exchanges per peer
 NH_DIR = os.path.join(tempfile.gettempdir(), "syncbased-nh")
-_PKG = "v23py/syncbased/vsync"
+MAX_RECORDS_PER_ROUND = 5000            # bounds one round's memory and store-thread time
+MAX_ITEMS_RECEIVED = 1_000_000          # a responder sending more is cut off
+MAX_PARENTS = 2
+MAX_STR = 64 * 1024
+DATA = b"d"                              # the data log's prefix part
+_ROW, _CX = b"r" + SEP, b"c" + SEP
+
+DbOffline = I.ErrDbOffline
 
 
-CHUNK_BYTES = 256 * 1024
-MAX_RECORDS_PER_ROUND = 5000      # bounds one round's memory and store-thread time
-MAX_ITEM = 64 * 1024 * 1024
+def _bad(msg):
+    return verror.BadProtocol.new(f"malformed sync deltas: {msg}")
 
 
-def pack(items):
-    """Group length-prefixed items into stream chunks of about CHUNK_BYTES."""
-    chunks, cur, size = [], [], 0
-    for it in items:
-        cur.append(len(it).to_bytes(4, "big") + it)
-        size += len(it) + 4
-        if size >= CHUNK_BYTES:
-            chunks.append(b"".join(cur))
-            cur, size = [], 0
-    if cur:
-        chunks.append(b"".join(cur))
-    return chunks
+def now_time(ns=None) -> Time:
+    ns = time.time_ns() if ns is None else ns
+    return Time(Seconds=ns // 10**9 + EPOCH, Nanos=ns % 10**9)
 
 
-def unpack(chunks):
-    """Inverse of pack; raises BadProtocol on malformed input (a misbehaving peer)."""
-    for ch in chunks:
-        ch = bytes(ch)
-        pos = 0
-        while pos < len(ch):
-            if pos + 4 > len(ch):
-                raise verror.BadProtocol.new("truncated sync record")
-            n = int.from_bytes(ch[pos:pos + 4], "big")
-            pos += 4
-            if n > MAX_ITEM or pos + n > len(ch):
-                raise verror.BadProtocol.new("truncated sync record")
-            yield ch[pos:pos + n]
-            pos += n
-
-
-DbOffline = verror.ErrorId("v.io/x/ref/services/syncbase/server/interfaces.DbOffline",
-                           verror.NoRetry, "database is offline")
-
-
-def _j(obj) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
-
-
-def _gen_key(dev: str, gen: int) -> bytes:
-    return LOG + dev.encode() + SEP + b"%016x" % gen
-
-
-def _prefix_limit(p: bytes) -> bytes:
-    x = bytearray(p)
-    while x and x[-1] == 0xFF:
-        x.pop()
-    if x:
-        x[-1] += 1
-    return bytes(x)
+def time_ns(t) -> int:
+    return (int(t.Seconds) - EPOCH) * 10**9 + int(t.Nanos)
 
 
 def sg_key(sg_id) -> bytes:
-    return SGS + id_key_part(sg_id)
+    return SGDATA + id_key_part(sg_id)
 
 
 def collection_prefix(cx_id) -> bytes:
     """The sync prefix of a collection: ``<blessing>\\x00<name>\\x00\\xfe``."""
     return id_key_part(cx_id) + SEP
+
+
+def _wid(i):
+    return _wire.new(_wire.IdType, Blessing=i.Blessing, Name=i.Name)
 
 
 def spec_to_json(spec) -> dict:
@@ -130,16 +109,53 @@ def spec_to_json(spec) -> dict:
 
 
 def spec_to_wire(obj):
-    from syncbased.server import perms_out, id_out
+    from syncbased.server import perms_out
     return _wire.new(_wire.SyncgroupSpecType, Description=obj["Description"],
                      PublishSyncbaseName=obj["PublishSyncbaseName"],
                      Perms=perms_out(_load_perms(obj["Perms"])),
-                     Collections=[id_out(Id(*c)) for c in obj["Collections"]],
+                     Collections=[_wid(Id(*c)) for c in obj["Collections"]],
                      MountTables=list(obj["MountTables"]), IsPrivate=obj["IsPrivate"])
 
 
-def info_to_json(info) -> dict:
-    return {"SyncPriority": int(info.SyncPriority), "BlobDevType": int(info.BlobDevType)}
+def normalize_spec(spec):
+    return spec_to_wire(spec_to_json(spec))
+
+
+def member_info(info):
+    return _wire.new(_wire.SyncgroupMemberInfoType,
+                     SyncPriority=int(getattr(info, "SyncPriority", 0) or 0),
+                     BlobDevType=int(getattr(info, "BlobDevType", 0) or 0))
+
+
+class SgEntry:
+    """A joined syncgroup: its current value and version, and local state."""
+
+    def __init__(self, gid, sg, version: bytes, local: dict):
+        self.gid = gid
+        self.oid = sgoid(gid)
+        self.soid = s(self.oid)
+        self.sg = sg
+        self.version = version
+        self.local = local
+        self.id = Id(sg.Id.Blessing, sg.Id.Name)
+        self.perms = access.from_any(sg.Spec.Perms) or {}
+        self.prefixes = [collection_prefix(Id(c.Blessing, c.Name)) for c in sg.Spec.Collections]
+        self.joiners = {h for h, st in sg.Joiners.items() if not st.HasLeft}
+
+    @property
+    def pending(self):
+        return bool(self.local.get("SyncPending"))
+
+
+class _Graft:
+    """Per-object bookkeeping of one round: old head, new nodes, referenced parents."""
+    __slots__ = ("old", "new", "refd", "nodes")
+
+    def __init__(self, old):
+        self.old = old
+        self.new = set()
+        self.refd = set()
+        self.nodes = {}
 
 
 class DbSync:
@@ -147,304 +163,633 @@ class DbSync:
 
     def __init__(self, sync: "SyncService", db):
         self.sync = sync
+        self.id = sync.id
         self.db = db
         self.st = db.st
-        last = self.st.engine.last(LOG + sync.hex.encode() + SEP,
-                                   _prefix_limit(LOG + sync.hex.encode() + SEP))
-        self.gen = int(last[0].rsplit(SEP, 1)[1], 16) if last else 0
-        raw = self.st.engine.get(KNOW)
-        self.know = json.loads(raw) if raw else {}
-        self.sgs = {}
-        for k, v in self.st.engine.scan(SGS, _prefix_limit(SGS)):
-            sg = json.loads(v)
-            self.sgs[Id(*sg["Id"])] = sg
-        raw = self.st.engine.get(STATE)
-        self.paused = bool(json.loads(raw).get("IsPaused")) if raw else False
+        eng = self.st.engine
+        self.genvecs, self.sggenvecs, self.paused = decode_dbstate(eng.get(DBSTATE))
+        raw = eng.get(POS)
+        self.pos = int(raw) if raw else 0
+        self.gen = self._last_gen(DATA)
+        self.sgs = {}            # gid -> SgEntry
+        self.sggen = {}          # gid -> last local generation of its log
+        for k, v in eng.scan(SGSTATE, prefix_limit(SGSTATE)):
+            gid = k[len(SGSTATE):].decode()
+            try:
+                self._load_sg(gid, decode_sgstate(v))
+            except (ValueError, KeyError, verror.VError):
+                continue
+        self._refresh()
+        self.more = False
         self.st.commit_hooks.append(self._hook)
 
-    # prefixes (hex of the collection prefix bytes) of all syncgroups
-    def prefixes(self) -> set:
-        out = set()
-        for sg in self.sgs.values():
-            for c in sg["Spec"]["Collections"]:
-                out.add(collection_prefix(Id(*c)))
-        return out
+    # --- state helpers ---
+    def _last_gen(self, pfx: bytes) -> int:
+        lp = log_prefix(pfx, self.id)
+        last = self.st.engine.last(lp, prefix_limit(lp))
+        return int(last[0][len(lp):], 16) if last else 0
 
-    def _synced(self, key: bytes, prefixes) -> bool:
-        if key[:2] not in (b"r" + SEP, b"c" + SEP):
+    def _load_sg(self, gid, local):
+        oid = sgoid(gid)
+        ver = self.st.engine.get(HEAD + oid)
+        raw = self.st.engine.get(SGDATA + gid.encode() + SEP + ver) if ver else None
+        if raw is None:
+            raise ValueError("no syncgroup value")
+        sg = vom.decode(raw, I.Syncgroup._vdl_type)
+        self.sgs[gid] = SgEntry(gid, sg, ver, local)
+        self.sggen[gid] = self._last_gen(oid)
+
+    def _refresh(self):
+        self.by_id = {e.id: e for e in self.sgs.values()}
+        self.prefixes = sorted({p for e in self.sgs.values() for p in e.prefixes})
+
+    def entry(self, sg_id):
+        return self.by_id.get(sg_id)
+
+    def _synced(self, key: bytes) -> bool:
+        if key[:2] not in (_ROW, _CX):
             return False
         rest = key[2:]
-        return any(rest.startswith(p) for p in prefixes)
+        for p in self.prefixes:
+            if rest.startswith(p):
+                return True
+        return False
 
+    def _dbstate(self):
+        return encode_dbstate(self.genvecs, self.sggenvecs, self.paused)
+
+    # --- local writes -> log records and DAG nodes (pre-commit hook) ---
     def _hook(self, store, writes, ops, ts, from_sync):
-        """Pre-commit: local changes to synced keys become DAG nodes + log records.
+        """Local changes to synced keys become log records + DAG nodes in the same commit.
 
         PauseSync/ResumeSync requests (DbStateChangeRequestOp) flip ``paused``,
         persisted in the same commit."""
         for op in ops:
             if isinstance(op, DbStateChangeRequestOp):
                 self.paused = op.RequestType == 0
-                writes[STATE] = _j({"IsPaused": self.paused})
-        if from_sync or not self.sgs:
+                writes[DBSTATE] = self._dbstate()
+        if from_sync or not self.prefixes:
             return
-        prefixes = self.prefixes()
-        for op in ops:
-            if not isinstance(op, (PutOp, DeleteOp)) or not self._synced(op.Key, prefixes):
-                continue
+        todo = [op for op in ops if isinstance(op, (PutOp, DeleteOp)) and self._synced(op.Key)]
+        if not todo:
+            return
+        batch = random.getrandbits(63) if len(todo) > 1 else 0
+        for op in todo:
             deleted = isinstance(op, DeleteOp)
             ver = new_version() if deleted else op.Version
-            self._add_local_node(writes, op.Key, ver, ts, deleted)
+            self._local_node(writes, op.Key, ver, ts, deleted, batch, len(todo) if batch else 0)
+        writes[POS] = b"%d" % self.pos
 
-    def _head(self, oid: bytes, writes=None):
-        hk = HEAD + oid
-        if writes is not None and hk in writes:
-            return writes[hk]
-        return self.st.engine.get(hk)
+    def _get(self, writes, key):
+        if writes is not None and key in writes:
+            return writes[key]
+        return self.st.engine.get(key)
 
-    def _add_local_node(self, writes, oid, ver: bytes, ts, deleted):
-        head = self._head(oid, writes)
-        parents = [head.decode()] if head else []
+    def _local_node(self, writes, oid, ver: bytes, ts, deleted, batch=0, count=0):
+        head = self._get(writes, HEAD + oid)
+        parents = (head,) if head else ()
+        level = 0
+        if head:
+            raw = self._get(writes, NODE + oid + SEP + head)
+            level = decode_node(raw).level + 1 if raw else 0
         self.gen += 1
-        node = {"p": parents, "t": ts, "d": deleted, "dev": self.sync.hex, "gen": self.gen}
-        writes[NODE + oid + SEP + ver] = _j(node)
+        self.pos += 1
+        lk = log_key(DATA, self.id, self.gen)
+        writes[lk] = encode_rec(Rec(self.id, self.gen, NODE_REC, oid, ver, parents, ts, deleted,
+                                    batch, count, self.pos))
+        writes[NODE + oid + SEP + ver] = encode_node(Node(level, parents, lk, batch, deleted, ts))
         writes[HEAD + oid] = ver
-        rec = {"k": "n", "o": oid.hex(), "v": ver.decode(), "p": parents, "t": ts, "d": deleted}
-        writes[_gen_key(self.sync.hex, self.gen)] = _j(rec)
 
-    def bootstrap(self, collections):
-        """Give every existing key of these collections a DAG node if it has none."""
+    def bootstrap(self, prefixes):
+        """Give every existing key under these collection prefixes a DAG node if it has none."""
         writes = {}
         now = time.time_ns()
-        for c in collections:
+        for pfx in prefixes:
             for kind in (b"c", b"r"):
-                pfx = b"v" + SEP + kind + SEP + collection_prefix(Id(*c))
-                for vk, ver in self.st.engine.scan(pfx, _prefix_limit(pfx)):
+                vp = b"v" + SEP + kind + SEP + pfx
+                for vk, ver in self.st.engine.scan(vp, prefix_limit(vp)):
                     oid = vk[2:]
                     if kind == b"c" and not oid.endswith(SEP):
                         continue
-                    if self._head(oid, writes) is None:
-                        self._add_local_node(writes, oid, ver, now, False)
+                    if self._get(writes, HEAD + oid) is None:
+                        self._local_node(writes, oid, ver, now, False)
         if writes:
+            writes[POS] = b"%d" % self.pos
             tx = self.st.transaction()
             for k, v in writes.items():
                 tx.raw_put(k, v)
             tx.commit()
 
-    def put_sg(self, sg):
-        self.sgs[Id(*sg["Id"])] = sg
+    # --- syncgroup versions made here ---
+    def local_sg_version(self, writes, gid, sg, local=None):
+        """A new version of a syncgroup made on this node: value, log record, DAG node, head."""
+        oid = sgoid(gid)
+        ver = new_version()
+        head = self._get(writes, HEAD + oid)
+        parents = (head,) if head else ()
+        level = 0
+        if head:
+            raw = self._get(writes, NODE + oid + SEP + head)
+            level = decode_node(raw).level + 1 if raw else 0
+        gen = self.sggen.get(gid, 0) + 1
+        self.sggen[gid] = gen
+        self.pos += 1
+        ts = time.time_ns()
+        lk = log_key(oid, self.id, gen)
+        writes[lk] = encode_rec(Rec(self.id, gen, NODE_REC, oid, ver, parents, ts, False, 0, 0,
+                                    self.pos))
+        writes[NODE + oid + SEP + ver] = encode_node(Node(level, parents, lk, 0, False, ts))
+        writes[HEAD + oid] = ver
+        writes[SGDATA + gid.encode() + SEP + ver] = vom.encode(sg, I.Syncgroup._vdl_type)
+        if local is not None:
+            writes[SGSTATE + gid.encode()] = encode_sgstate(local)
+        writes[POS] = b"%d" % self.pos
+        return ver
+
+    def commit_sg(self, gid, sg, local=None, version=None):
+        """Write a syncgroup version (made here, or given by an admin at join) and load it."""
+        writes = {}
+        if version is None:
+            version = self.local_sg_version(writes, gid, sg, local)
+        else:
+            # a version learned at join: node without a log record, history comes by sync
+            oid = sgoid(gid)
+            writes[SGDATA + gid.encode() + SEP + version] = vom.encode(sg, I.Syncgroup._vdl_type)
+            writes[NODE + oid + SEP + version] = encode_node(Node(0, (), b"", 0, False, 0))
+            writes[HEAD + oid] = version
+            writes[SGSTATE + gid.encode()] = encode_sgstate(local)
         tx = self.st.transaction()
-        tx.raw_put(sg_key(Id(*sg["Id"])), _j(sg))
+        for k, v in writes.items():
+            tx.raw_put(k, v)
         tx.commit()
+        old = self.sgs.get(gid)
+        self.sgs[gid] = SgEntry(gid, sg, version, local if local is not None else old.local)
+        self.sggen.setdefault(gid, 0)
+        self._refresh()
+        return version
+
+    def sg_genvec(self, gid) -> dict:
+        gv = dict(self.sggenvecs.get(s(sgoid(gid)), {}))
+        gv[self.id] = self.sggen.get(gid, 0)
+        return gv
 
     def members(self) -> set:
         out = set()
-        for sg in self.sgs.values():
-            out.update(sg["Joiners"])
+        for e in self.sgs.values():
+            out.update(e.joiners)
         out.discard(self.sync.hex)
         return out
 
+    # --- initiator: requests ---
+    def shared(self, peer_hex):
+        return [e for e in self.sgs.values() if peer_hex in e.joiners]
+
+    def read_perms(self, peer_hex):
+        return [e.perms for e in self.shared(peer_hex)]
+
+    def sg_request(self, peer_hex):
+        shared = self.shared(peer_hex)
+        if not shared or self.paused:
+            return None
+        gvs = {}
+        for e in shared:
+            gvs[e.soid] = self.sg_genvec(e.gid)
+        return I.DeltaReq("Sgs", I.SgDeltaReq(DbId=_wid(self.db.id), Gvs=gvs))
+
+    def data_request(self, peer_hex):
+        """Go's prepareDataDeltaReq: local knowledge for the prefixes shared with the peer."""
+        shared = self.shared(peer_hex)
+        if not shared or self.paused:
+            return None
+        sg_pfxs = sorted({s(p) for e in shared for p in e.prefixes})
+        local = self.genvecs
+        local_pfxs = sorted(local)
+        out = {}
+        pfx = None
+        for p in sg_pfxs:
+            if pfx is not None and p.startswith(pfx) and p != pfx:
+                continue
+            pfx = p
+            start = None
+            for lp in local_pfxs:
+                if lp.startswith(pfx) and lp != pfx:
+                    out[lp] = dict(local[lp])
+                    out[lp][self.id] = self.gen
+                elif pfx.startswith(lp):
+                    start = lp
+            gv = dict(local[start]) if start is not None else {}
+            gv[self.id] = self.gen
+            out[pfx] = gv
+        return I.DeltaReq("Data", I.DataDeltaReq(DbId=_wid(self.db.id),
+                                                 SgIds={e.gid for e in shared}, Gvs=out))
+
     # --- responder ---
-    def deltas(self, names, req):
-        """Records the initiator lacks, plus final knowledge; as a list of bytes items."""
+    def respond(self, names, req, initiator):
+        """GetDeltas: the records the initiator lacks (in log order), then knowledge."""
+        if req.name == "Sgs":
+            return self._respond_sgs(names, req.value, initiator)
+        return self._respond_data(names, req.value, initiator)
+
+    def _offline(self):
+        return I.new_DbOffline(_wid(self.db.id))
+
+    def _respond_sgs(self, names, req, initiator):
         if self.paused:
-            raise DbOffline.new(f"database {self.db.id} is offline (sync paused)")
-        allowed = []
-        for sid in req["sgs"]:
-            sg = self.sgs.get(Id(*sid))
-            if sg is None:
+            raise self._offline()
+        init = {}
+        for soid, gv in dict(req.Gvs or {}).items():
+            gid = gid_from_oid(b(str(soid)))
+            e = self.sgs.get(gid) if gid else None
+            if e is not None and access.allowed(e.perms, (READ,), names):
+                init[e.gid] = dict(gv)
+        if not init:
+            raise self._offline()
+        items, out = [], {}
+        budget = [MAX_RECORDS_PER_ROUND]
+        for gid in sorted(init):
+            respgv = self.sg_genvec(gid)
+            diff = {}
+            _diff_genvecs(respgv, init[gid], diff)
+            oid = sgoid(gid)
+            out[s(oid)] = self._send_ranges(items, oid, diff, initiator, None, init[gid],
+                                            {s(oid): respgv}, budget)[s(oid)]
+        items.append(I.DeltaResp("Gvs", out))
+        return items
+
+    def _respond_data(self, names, req, initiator):
+        if self.paused:
+            raise self._offline()
+        allowed = set()
+        for gid in req.SgIds or ():
+            e = self.sgs.get(str(gid))
+            if e is not None and access.allowed(e.perms, (READ,), names):
+                allowed.update(s(p) for p in e.prefixes)
+        init = {}
+        for p, gv in dict(req.Gvs or {}).items():
+            p = str(p)
+            if any(p.startswith(a) for a in allowed):
+                init[p] = {int(d): int(g) for d, g in dict(gv).items()}
+        if not init:
+            raise self._offline()
+        resp = {}
+        for p, gv in self.genvecs.items():
+            gv = dict(gv)
+            gv[self.id] = self.gen
+            resp[p] = gv
+        resp_pfxs = sorted(resp)
+        out, diff = {}, {}
+        pfx = None
+        for p in sorted(init):
+            if pfx is not None and p.startswith(pfx) and p != pfx:
                 continue
-            if access.allowed(_load_perms(sg["Spec"]["Perms"]), (READ,), names):
-                allowed.append(sg)
-        if not allowed:
-            raise verror.NoAccess.new("no shared syncgroup readable by the caller")
-        prefixes = set()
-        for sg in allowed:
-            for c in sg["Spec"]["Collections"]:
-                prefixes.add(collection_prefix(Id(*c)))
-        init_kv = req.get("kv", {})
-        initiator = req.get("initiator", "")
-        devs = {self.sync.hex}
-        for p in prefixes:
-            devs.update(self.know.get(p.hex(), {}))
+            pfx = p
+            initgv = init[pfx]
+            start = None
+            for rp in resp_pfxs:
+                if pfx.startswith(rp):
+                    start = rp
+                elif rp.startswith(pfx):
+                    _diff_genvecs(resp[rp], initgv, diff)
+                    out[rp] = resp[rp]
+            respgv = resp[start] if start is not None else {self.id: self.gen}
+            _diff_genvecs(respgv, initgv, diff)
+            out[pfx] = respgv
         items = []
-        cut = None                      # (device, gen) where the round was truncated
-        for dev in sorted(devs):
-            if dev == initiator:
+        out = self._send_ranges(items, DATA, diff, initiator, sorted(init), init, out,
+                                [MAX_RECORDS_PER_ROUND])
+        items.append(I.DeltaResp("Gvs", out))
+        return items
+
+    def _send_ranges(self, items, pfx, diff, initiator, init_pfxs, init, out, budget):
+        """Stream the records of ``diff`` ({dev: [lo, hi]}) in log-position order.
+
+        For data, records the initiator knows or does not want are skipped (Go's
+        filterLogRec).  When the budget runs out, ``out`` is capped so that it
+        claims exactly what was sent.  Returns ``out``."""
+        heap = []
+        iters = {}
+        for dev, (lo, hi) in diff.items():
+            if "%x" % dev == initiator:
                 continue
-            lows = [init_kv.get(p.hex(), {}).get(dev, 0) for p in prefixes]
-            start = _gen_key(dev, min(lows) + 1)
-            end = _prefix_limit(LOG + dev.encode() + SEP)
-            while start is not None and cut is None:
-                rows = self.st.engine.scan(start, end, 1000)
-                start = rows[-1][0] + b"\x00" if len(rows) == 1000 else None
-                for k, v in rows:
-                    gen = int(k.rsplit(SEP, 1)[1], 16)
-                    rec = json.loads(v)
-                    oid = bytes.fromhex(rec["o"])
-                    rest = oid[2:]
-                    match = [p for p in prefixes if rest.startswith(p)]
-                    if not match or gen <= init_kv.get(match[0].hex(), {}).get(dev, 0):
-                        continue
-                    rec["dev"], rec["gen"] = dev, gen
-                    value = b""
-                    if rec["k"] == "n" and not rec["d"]:
-                        value = self.st.engine.get(oid + SEP + rec["v"].encode()) or b""
-                    items.append(_j(rec) + b"\n" + value)
-                    if len(items) >= MAX_RECORDS_PER_ROUND:
-                        cut = (dev, gen)
-                        break
-            if cut is not None:
+            it = self._scan_log(pfx, dev, lo, hi)
+            rec = next(it, None)
+            if rec is not None:
+                iters[dev] = it
+                heap.append((rec.pos, dev, rec))
+        heapq.heapify(heap)
+        bpfx = [b(p) for p in init_pfxs] if init_pfxs is not None else None
+        engine = self.st.engine
+        while heap:
+            if budget[0] <= 0:
                 break
-        kv = {}
-        for p in prefixes:
-            g = dict(self.know.get(p.hex(), {}))
-            g[self.sync.hex] = self.gen
-            if cut is not None:
-                # Devices before the cut were sent in full; the cut device up to its gen;
-                # later devices not at all (the initiator keeps what it had).
-                init_g = init_kv.get(p.hex(), {})
-                for dv in list(g):
-                    if dv > cut[0]:
-                        g[dv] = init_g.get(dv, 0)
-                g[cut[0]] = max(init_g.get(cut[0], 0), cut[1])
-            kv[p.hex()] = g
-        final = {"final": True, "kv": kv, "sgs": allowed, "peers": self.sync.address_book(),
-                 "more": cut is not None}
-        items.append(_j(final) + b"\n")
-        return pack(items)
+            _, dev, rec = heapq.heappop(heap)
+            send = True
+            if bpfx is not None:
+                key = rec.oid[2:]
+                send = False
+                known = 0
+                for p, bp in zip(init_pfxs, bpfx):
+                    if key.startswith(bp):
+                        send = True
+                        known = max(known, init[p].get(dev, 0))
+                if known >= rec.gen:
+                    send = False
+            if send:
+                value = None
+                if bpfx is None:
+                    raw = engine.get(SGDATA + rec.oid[len(SGDATA):] + SEP + rec.vers)
+                    value = vom.decode(raw, I.Syncgroup._vdl_type) if raw else None
+                elif rec.rectype == NODE_REC and not rec.delete:
+                    value = value_out(rec.oid, engine.get(rec.oid + SEP + rec.vers))
+                items.append(I.DeltaResp("Rec", I.LogRec(Metadata=_md_out(rec), Value=value)))
+                budget[0] -= 1
+            nxt = next(iters[dev], None)
+            if nxt is not None:
+                heapq.heappush(heap, (nxt.pos, dev, nxt))
+        if heap:
+            # truncated: claim for each unfinished device only what precedes its next record
+            caps = {dev: rec.gen - 1 for _, dev, rec in heap}
+            capped = {}
+            for p, gv in out.items():
+                gv = dict(gv)
+                for dev, cap in caps.items():
+                    if dev in gv and gv[dev] > cap:
+                        gv[dev] = cap
+                capped[p] = gv
+            out = capped
+        return out
 
-    # --- initiator ---
-    def read_perms(self):
-        return [_load_perms(sg["Spec"]["Perms"]) for sg in self.sgs.values()]
+    def _scan_log(self, pfx, dev, lo, hi):
+        lp = log_prefix(pfx, dev)
+        start, limit = lp + b"%016x" % lo, lp + b"%016x" % (hi + 1)
+        while start is not None:
+            rows = self.st.engine.scan(start, limit, 1000)
+            start = rows[-1][0] + b"\x00" if len(rows) == 1000 else None
+            for _, v in rows:
+                yield decode_rec(v)
 
-    def request(self):
-        sgs = [list(i) for i in self.sgs]
-        kv = {p.hex(): self.know.get(p.hex(), {}) for p in self.prefixes()}
-        return {"db": list(self.db.id), "sgs": sgs, "kv": kv, "initiator": self.sync.hex}
-
-    def apply(self, chunks):
-        """Apply one round's records (one store task, one transaction).
+    # --- initiator: applying a round ---
+    def apply(self, sg_round: bool, items, peer_hex):
+        """Apply one round's records and knowledge (one store task, one transaction).
 
         Anything malformed raises BadProtocol and leaves the store untouched."""
+        saved = (self.gen, self.pos, dict(self.sggen))
         try:
-            return self._apply(chunks)
-        except (ValueError, KeyError, TypeError, AttributeError) as e:
-            raise verror.BadProtocol.new(f"malformed sync deltas: {e}") from None
+            return self._apply(sg_round, items, peer_hex)
+        except verror.VError:
+            self.gen, self.pos, self.sggen = saved
+            raise
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError, struct.error,
+                UnicodeError, OverflowError) as e:
+            self.gen, self.pos, self.sggen = saved
+            raise _bad(e) from None
 
-    def _apply(self, chunks):
-        final = None
+    def _apply(self, sg_round, items, peer_hex):
+        remote = None
         recs = []
-        for item in unpack(chunks):
-            head, _, value = bytes(item).partition(b"\n")
-            obj = json.loads(head)
-            if obj.get("final"):
-                final = obj
+        for it in items:
+            if not isinstance(it, I.DeltaResp):
+                raise _bad("not a DeltaResp")
+            if it.name == "Gvs":
+                remote = {str(p): {int(d): int(g) for d, g in dict(gv).items()}
+                          for p, gv in dict(it.value).items()}
             else:
-                recs.append((obj, value))
-        if final is None:
-            raise verror.BadProtocol.new("sync round ended without knowledge")
-        for rec, _ in recs:
-            if not (isinstance(rec, dict) and rec.get("k") in ("n", "l")
-                    and isinstance(rec.get("o"), str) and isinstance(rec.get("v"), str)
-                    and isinstance(rec.get("p"), list) and isinstance(rec.get("dev"), str)
-                    and isinstance(rec.get("gen"), int) and isinstance(rec.get("t"), int)):
-                raise verror.BadProtocol.new("malformed sync record")
-        for sg in final.get("sgs", ()):
-            self._merge_sg(sg)
-        self.sync.learn_peers(final.get("peers", {}))
+                recs.append(it.value)
+        if remote is None:
+            raise _bad("the round ended without knowledge")
+        shared = self.shared(peer_hex)
+        shared_gids = {e.gid for e in shared}
+        shared_pfx = sorted({p for e in shared for p in e.prefixes})
         tx = self.st.transaction()
         tx.from_sync = True
-        touched = {}     # oid -> {version: node} for nodes added or changed this round
+        writes = tx._writes
+        grafts = {}
+        touched_sgs = set()
         try:
-            for rec, value in recs:
-                oid = bytes.fromhex(rec["o"])
-                ver = rec["v"].encode()
-                nk = NODE + oid + SEP + ver
-                mine = touched.setdefault(oid, {})
-                if rec["k"] == "l":
-                    node = mine.get(rec["v"])
-                    if node is None:
-                        raw = self.st.engine.get(nk)
-                        node = json.loads(raw) if raw is not None else None
-                    if node is not None:
-                        node["p"] = sorted(set(node["p"]) | set(rec["p"]))
-                        mine[rec["v"]] = node
-                        tx.raw_put(nk, _j(node))
-                elif rec["v"] not in mine and self.st.engine.get(nk) is None:
-                    node = {"p": rec["p"], "t": rec["t"], "d": rec["d"], "dev": rec["dev"],
-                            "gen": rec["gen"]}
-                    mine[rec["v"]] = node
-                    tx.raw_put(nk, _j(node))
-                    if not rec["d"]:
-                        tx.raw_put(oid + SEP + ver, value)
-                lk = _gen_key(rec["dev"], rec["gen"])
-                if self.st.engine.get(lk) is None:
-                    rec2 = {k: rec[k] for k in ("k", "o", "v", "p", "t", "d")}
-                    tx.raw_put(lk, _j(rec2))
-            for oid, mine in touched.items():
-                if mine:
-                    self._resolve(tx, oid, mine)
-            for p, gv in final["kv"].items():
-                cur = self.know.setdefault(p, {})
-                for dev, g in gv.items():
-                    if dev != self.sync.hex and g > cur.get(dev, 0):
-                        cur[dev] = g
-            tx.raw_put(KNOW, _j(self.know))
+            for lr in recs:
+                self._apply_rec(tx, writes, grafts, lr, sg_round, shared_gids, shared_pfx,
+                                touched_sgs)
+            for oid, g in grafts.items():
+                self._resolve(tx, writes, oid, g, sg_round)
+            # knowledge: Go's updateSyncSt (only for what we share with this peer)
+            if sg_round:
+                mine = {s(sgoid(gid)) for gid in shared_gids}
+                ok = lambda p: p in mine  # noqa: E731
+                cur = self.sggenvecs
+            else:
+                spfx = [s(p) for p in shared_pfx]
+                ok = lambda p: any(p.startswith(x) for x in spfx)  # noqa: E731
+                cur = self.genvecs
+            new = {p: dict(gv) for p, gv in cur.items()}
+            for rp, rgv in remote.items():
+                if not ok(rp):
+                    continue
+                for lp, lgv in new.items():
+                    if lp.startswith(rp):
+                        for d, g in rgv.items():
+                            if lgv.get(d, 0) < g:
+                                lgv[d] = g
+                if rp not in new:
+                    new[rp] = dict(rgv)
+            for gv in new.values():
+                gv.pop(self.id, None)
+            pending_done = []
+            if sg_round:
+                for gid in shared_gids:
+                    e = self.sgs[gid]
+                    if e.pending:
+                        have = new.get(e.soid, {})
+                        if all(have.get(d, 0) >= g for d, g in
+                               e.local.get("PendingGenVec", {}).items() if d != self.id):
+                            local = dict(e.local, SyncPending=False, PendingGenVec={})
+                            tx.raw_put(SGSTATE + gid.encode(), encode_sgstate(local))
+                            pending_done.append((gid, local))
+            if sg_round:
+                tx.raw_put(DBSTATE, encode_dbstate(self.genvecs, new, self.paused))
+            else:
+                tx.raw_put(DBSTATE, encode_dbstate(new, self.sggenvecs, self.paused))
+            tx.raw_put(POS, b"%d" % self.pos)
             tx.commit()
-            self.more = bool(final.get("more"))
         except BaseException:
             tx.abort()
-            raw = self.st.engine.get(KNOW)
-            self.know = json.loads(raw) if raw else {}
             raise
+        if sg_round:
+            self.sggenvecs = new
+        else:
+            self.genvecs = new
+        for gid, local in pending_done:
+            self.sgs[gid].local = local
+        for gid in touched_sgs:
+            e = self.sgs[gid]
+            ver = self.st.engine.get(HEAD + e.oid)
+            if ver != e.version:
+                raw = self.st.engine.get(SGDATA + gid.encode() + SEP + ver)
+                self.sgs[gid] = SgEntry(gid, vom.decode(raw, I.Syncgroup._vdl_type), ver,
+                                        e.local)
+        if touched_sgs:
+            self._refresh()
+        self.more = len(recs) >= MAX_RECORDS_PER_ROUND
         return len(recs)
 
-    def _resolve(self, tx, oid, mine):
-        pfx = NODE + oid + SEP
-        nodes = {}
-        for k, v in self.st.engine.scan(pfx, _prefix_limit(pfx)):
-            nodes[k[len(pfx):].decode()] = json.loads(v)
-        nodes.update(mine)
-        parents = set()
-        for n in nodes.values():
-            parents.update(n["p"])
-        heads = [v for v in nodes if v not in parents]
-        if not heads:
+    def _node(self, writes, g, oid, ver):
+        n = g.nodes.get(ver)
+        if n is None:
+            raw = self._get(writes, NODE + oid + SEP + ver)
+            if raw is not None:
+                n = g.nodes[ver] = decode_node(raw)
+        return n
+
+    def _apply_rec(self, tx, writes, grafts, lr, sg_round, shared_gids, shared_pfx, touched):
+        if not isinstance(lr, I.LogRec):
+            raise _bad("not a LogRec")
+        md = lr.Metadata
+        dev, gen, rt = int(md.Id), int(md.Gen), int(md.RecType)
+        if gen < 1 or rt not in (NODE_REC, LINK_REC):
+            raise _bad(f"bad generation {gen} or record type {rt}")
+        if len(md.ObjId) > MAX_STR or len(md.CurVers) > 256 or not md.CurVers:
+            raise _bad("bad object id or version")
+        if len(md.Parents or ()) > MAX_PARENTS:
+            raise _bad("too many parents")
+        oid, ver = b(md.ObjId), b(md.CurVers)
+        parents = tuple(b(p) for p in md.Parents or ())
+        if any(not p or len(p) > 256 for p in parents):
+            raise _bad("bad parent version")
+        if sg_round:
+            gid = gid_from_oid(oid)
+            if gid not in shared_gids:
+                raise _bad("a record of a syncgroup not asked for")
+            lpfx = oid
+            touched.add(gid)
+        else:
+            if oid[:2] not in (_ROW, _CX) or not any(oid[2:].startswith(p) for p in shared_pfx):
+                raise _bad("a record outside the shared collections")
+            lpfx = DATA
+        t = time_ns(md.UpdTime)
+        lk = log_key(lpfx, dev, gen)
+        g = grafts.get(oid)
+        if g is None:
+            g = grafts[oid] = _Graft(self._get(writes, HEAD + oid))
+        if rt == NODE_REC:
+            node = self._node(writes, g, oid, ver)
+            if node is None or not node.logrec:
+                levels = [n.level for n in (self._node(writes, g, oid, p) for p in parents)
+                          if n is not None]
+                node = Node(max(levels) + 1 if levels else 0, parents, lk, int(md.BatchId),
+                            bool(md.Delete), t)
+                g.nodes[ver] = node
+                writes[NODE + oid + SEP + ver] = encode_node(node)
+                g.new.add(ver)
+                g.refd.update(parents)
+                if sg_round:
+                    sg = lr.Value
+                    if not isinstance(sg, I.Syncgroup):
+                        raise _bad("a syncgroup record without a Syncgroup value")
+                    if (Id(sg.DbId.Blessing, sg.DbId.Name) != self.db.id
+                            or gid_of(self.db.id, Id(sg.Id.Blessing, sg.Id.Name)) != gid):
+                        raise _bad("a syncgroup value that does not match its id")
+                    writes[SGDATA + gid.encode() + SEP + ver] = vom.encode(
+                        sg, I.Syncgroup._vdl_type)
+                elif not md.Delete:
+                    writes[oid + SEP + ver] = value_in(oid, lr.Value)
+        else:
+            if len(parents) != 1:
+                raise _bad("a link record needs one parent")
+            node = self._node(writes, g, oid, ver)
+            if node is None or self._node(writes, g, oid, parents[0]) is None:
+                raise _bad("a link record between unknown versions")
+            if parents[0] not in node.parents:
+                node = node._replace(parents=node.parents + parents)
+                g.nodes[ver] = node
+                writes[NODE + oid + SEP + ver] = encode_node(node)
+            g.refd.add(parents[0])
+        if self._get(writes, lk) is None:
+            self.pos += 1
+            writes[lk] = encode_rec(Rec(dev, gen, rt, oid, ver, parents, t, bool(md.Delete),
+                                        int(md.BatchId), int(md.BatchCount), self.pos))
+
+    def _resolve(self, tx, writes, oid, g, sg_round):
+        cands = set(g.new)
+        if g.old:
+            cands.add(g.old)
+        heads = cands - g.refd
+        if not heads or heads == {g.old}:
             return
         if len(heads) == 1:
-            winner = heads[0]
+            (winner,) = heads
         else:
-            winner = max(heads, key=lambda v: (nodes[v]["t"], v))
-            losers = sorted(h for h in heads if h != winner)
-            node = nodes[winner]
-            node["p"] = sorted(set(node["p"]) | set(losers))
-            tx.raw_put(pfx + winner.encode(), _j(node))
-            self.gen += 1
-            rec = {"k": "l", "o": oid.hex(), "v": winner, "p": losers, "t": node["t"],
-                   "d": node["d"]}
-            tx.raw_put(_gen_key(self.sync.hex, self.gen), _j(rec))
-        tx.raw_put(HEAD + oid, winner.encode())
+            # last writer wins; equal times: the larger version string
+            winner = max(heads, key=lambda v: (self._node(writes, g, oid, v).t, v))
+            node = self._node(writes, g, oid, winner)
+            for loser in sorted(heads - {winner}):
+                if sg_round:
+                    gid = gid_from_oid(oid)
+                    gen = self.sggen[gid] = self.sggen.get(gid, 0) + 1
+                    lpfx = oid
+                else:
+                    gen = self.gen = self.gen + 1
+                    lpfx = DATA
+                self.pos += 1
+                writes[log_key(lpfx, self.id, gen)] = encode_rec(Rec(
+                    self.id, gen, LINK_REC, oid, winner, (loser,), time.time_ns(), node.deleted,
+                    0, 0, self.pos))
+                if loser not in node.parents:
+                    node = node._replace(parents=node.parents + (loser,))
+            g.nodes[winner] = node
+            writes[NODE + oid + SEP + winner] = encode_node(node)
+        writes[HEAD + oid] = winner
+        if sg_round:
+            return
+        wnode = self._node(writes, g, oid, winner)
         current = tx.get_version(oid)
-        if nodes[winner]["d"]:
+        if wnode.deleted:
             if current is not None:
                 tx.delete(oid)
-        elif current is None or current.decode() != winner:
-            tx.put_version(oid, winner.encode())
+        elif current != winner:
+            tx.put_version(oid, winner)
 
-    def _merge_sg(self, sg):
-        sid = Id(*sg["Id"])
-        if Id(*sg["DbId"]) != self.db.id:
-            return
-        cur = self.sgs.get(sid)
-        if cur is None:
-            return      # only syncgroups we joined are merged
-        merged = dict(cur)
-        merged["Joiners"] = {**sg["Joiners"], **cur["Joiners"]}
-        if (sg["SpecTs"], sg["SpecVersion"]) > (cur["SpecTs"], cur["SpecVersion"]):
-            merged["Spec"], merged["SpecVersion"], merged["SpecTs"] = \
-                sg["Spec"], sg["SpecVersion"], sg["SpecTs"]
-        if merged != cur:
-            self.put_sg(merged)
+
+def value_out(oid: bytes, raw):
+    """The wire value of a stored object: a row's VOM value, or a collection's
+    permissions as ``interfaces.CollectionPerms`` (stored by v23py as JSON)."""
+    if raw is None:
+        return None
+    if oid[:2] == _CX:
+        from syncbased.server import perms_out
+        return I.CollectionPerms(perms_out(decode_collection_perms(raw)))
+    try:
+        return vom.decode(raw)
+    except verror.VError:
+        return vdl.value(vdl.ByteListType, bytes(raw))
+
+
+def value_in(oid: bytes, value) -> bytes:
+    """What to store for a received object value (inverse of value_out)."""
+    if oid[:2] == _CX:
+        if not isinstance(value, dict):
+            raise _bad("collection permissions that are not permissions")
+        perms = access.from_any(value)
+        return encode_collection_perms(perms)
+    return vom.encode(value)
+
+
+def _diff_genvecs(resp, init, diff):
+    """Go's diffGenVectors: widen ``diff`` ({dev: [lo, hi]}) by what ``init`` lacks."""
+    for dev, rgen in resp.items():
+        igen = init.get(dev, 0)
+        if igen < rgen:
+            r = diff.get(dev)
+            if r is None:
+                diff[dev] = [igen + 1, rgen]
+            else:
+                r[0] = min(r[0], igen + 1)
+                r[1] = max(r[1], rgen)
+
+
+def _md_out(rec: Rec):
+    return I.LogRecMetadata(
+        Id=rec.id, Gen=rec.gen, RecType=rec.rectype, ObjId=s(rec.oid), CurVers=s(rec.vers),
+        Parents=[s(p) for p in rec.parents], UpdTime=now_time(rec.t), Delete=rec.delete,
+        BatchId=rec.batch, BatchCount=rec.count)
 
 
 class PeerAuthorizer:
@@ -463,23 +808,24 @@ class PeerAuthorizer:
 class SyncService:
     """The daemon's sync module: syncgroups, the %%sync object, the pull loop."""
 
-    def __init__(self, daemon, ctx, publish_nh=True):
+    def __init__(self, daemon, ctx, publish_nh=True, own_names=None):
         self.daemon = daemon
         self.service = daemon.service
         self.ctx = ctx
         self.publish_nh = publish_nh
+        self.own_names = own_names
         raw = self.service.st.get(b"y")
         if raw is None:
             self.id = random.getrandbits(64)
             tx = self.service.st.transaction()
-            tx.raw_put(b"y", _j({"Id": self.id}))
+            tx.raw_put(b"y", json.dumps({"Id": self.id}).encode())
             tx.commit()
             self.service.flush()
         else:
             self.id = json.loads(raw)["Id"]
         self.hex = "%x" % self.id
         self.peers = {}
-        for k, v in self.service.st.engine.scan(PEERS, _prefix_limit(PEERS)):
+        for k, v in self.service.st.engine.scan(PEERS, prefix_limit(PEERS)):
             self.peers[k[len(PEERS):].decode()] = v.decode()
         self.endpoint = ""
         self.dbs = {}
@@ -488,6 +834,8 @@ class SyncService:
         self.service.db_open_hooks.append(self._open)
         self._inflight = set()
         self._backoff = {}
+        self._last_sg = {}
+        self._last_time = {}
         self._loop = None
 
     def _open(self, d):
@@ -503,12 +851,6 @@ class SyncService:
         return ds
 
     # --- addresses ---
-    def address_book(self):
-        book = dict(self.peers)
-        if self.endpoint:
-            book[self.hex] = self.endpoint
-        return book
-
     def learn_peers(self, book):
         changed = {}
         for h, addr in book.items():
@@ -595,6 +937,7 @@ class SyncService:
             n = self._backoff.get(("n",) + key, 0) + 1
             self._backoff[("n",) + key] = min(n, 6)
             self._backoff[key] = time.monotonic() + 0.05 * (2 ** min(n, 6))
+            self._last_sg.pop(key, None)
         else:
             self._backoff.pop(key, None)
             self._backoff.pop(("n",) + key, None)
@@ -602,36 +945,63 @@ class SyncService:
                 # the peer truncated the round: continue right away
                 self.daemon.reactor.callLater(0, self._tick)
 
+    async def _get_deltas(self, stub, ctx, req, opts):
+        call = await stub.GetDeltas(ctx, req, self.hex, *opts)
+        items = []
+        async for x in call:
+            items.append(x)
+            if len(items) > MAX_ITEMS_RECEIVED:
+                raise _bad("too many records in one round")
+        await call.finish()
+        return items
+
     async def _round(self, db_id, member, addr):
-        from v23py import rpc
-        w = self.daemon.worker
         from v23py.rpc import options as rpcopts
-        req, perms = await w.call(lambda: (self.dbsync(db_id).request(),
-                                           self.dbsync(db_id).read_perms()))
-        req["addr"] = self.endpoint
-        ctx, cancel = self.ctx.with_timeout(10.0)
+        w = self.daemon.worker
+        key = (db_id, member)
+        now = time.monotonic()
+        want_sg = now - self._last_sg.get(key, -1e9) >= SG_ROUND_INTERVAL
+
+        def prepare():
+            ds = self.dbsync(db_id)
+            perms = ds.read_perms(member)
+            if any(e.pending for e in ds.shared(member)):
+                return perms, ds.sg_request(member)
+            return perms, (ds.sg_request(member) if want_sg else None)
+        perms, sgreq = await w.call(prepare)
+        if not perms:
+            return False
+        # Only accept deltas from a peer whose blessings may Read a shared syncgroup.
+        opts = (rpcopts.ServerAuthorizer(PeerAuthorizer(perms)),)
+        stub = I.SyncClient(addr + "/%%sync")
+        ctx, cancel = self.ctx.with_timeout(30.0)
         try:
-            # Only accept deltas from a peer whose blessings may Read a shared syncgroup.
-            call = await rpc.start_call(ctx, addr + "/%%sync", "GetDeltas", [json.dumps(req)],
-                                        [vdl.StringType], [],
-                                        opts=(rpcopts.ServerAuthorizer(PeerAuthorizer(perms)),))
-            items = [bytes(x) async for x in call]
-            await call.finish()
+            if now - self._last_time.get(member, -1e9) >= TIME_INTERVAL:
+                await stub.GetTime(ctx, I.TimeReq(SendTs=now_time()), self.hex, *opts)
+                self._last_time[member] = now
+            if sgreq is not None:
+                items = await self._get_deltas(stub, ctx, sgreq, opts)
+                await w.call(lambda: self.dbsync(db_id).apply(True, items, member))
+                self._last_sg[key] = now
+            req = await w.call(lambda: self.dbsync(db_id).data_request(member))
+            if req is None:
+                return False
+            items = await self._get_deltas(stub, ctx, req, opts)
         finally:
             cancel()
-        await w.call(lambda: self.dbsync(db_id).apply(items))
-        return getattr(self.dbsync(db_id), "more", False)
+        n = await w.call(lambda: self.dbsync(db_id).apply(False, items, member))
+        return n >= MAX_RECORDS_PER_ROUND
 
     # --- syncgroup operations (store thread) ---
     def create_syncgroup(self, names, db, sg_id, spec, info):
         validate_id(sg_id)
         if not db.exists:
             db.fuzzy_no_exist(names)
+        sj = spec_to_json(spec)
         sn = db.st.snapshot()
         try:
             db.perms_with_auth(names, (WRITE,), sn)
             access.check_implicit_perms(sg_id, access.ALL_SYNCGROUP_TAGS, names)
-            sj = spec_to_json(spec)
             access.validate_perms(_load_perms(sj["Perms"]), access.ALL_SYNCGROUP_TAGS)
             if not access.allowed(_load_perms(sj["Perms"]), (READ,), names):
                 raise verror.BadArg.new("the creator must have Read access in the syncgroup "
@@ -641,41 +1011,50 @@ class SyncService:
         finally:
             sn.abort()
         ds = self.dbsync(db.id)
-        if sg_id in ds.sgs:
+        if ds.entry(sg_id) is not None:
             raise verror.Exist.new(f"syncgroup {sg_id} already exists")
-        sg = {"Id": list(sg_id), "Spec": sj, "SpecVersion": "%x" % random.getrandbits(63),
-              "SpecTs": time.time_ns(), "Creator": self.hex, "DbId": list(db.id),
-              "Joiners": {self.hex: info_to_json(info)}}
-        ds.put_sg(sg)
-        ds.bootstrap(sj["Collections"])
+        gid = gid_of(db.id, sg_id)
+        member = I.SyncgroupMemberState(WhenUpdated=time.time_ns() // 10**9, HasLeft=False,
+                                        MemberInfo=member_info(info))
+        sg = I.Syncgroup(Id=_wid(sg_id), SpecVersion=new_version().decode(),
+                         Spec=spec_to_wire(sj), Creator=self.hex, DbId=_wid(db.id),
+                         Status=I.SyncgroupStatus.PublishPending, Joiners={self.hex: member})
+        ds.commit_sg(gid, sg, {"NumLocalJoiners": 1, "Watched": True, "RemotePublisher": "",
+                               "SyncPending": False, "PendingGenVec": {}})
+        ds.bootstrap(ds.sgs[gid].prefixes)
 
     def sg_for_read(self, names, db, sg_id):
+        """The syncgroup (an ``interfaces.Syncgroup``) if the caller may Read it."""
         if not db.exists:
             db.fuzzy_no_exist(names)
-        ds = self.dbsync(db.id)
-        sg = ds.sgs.get(sg_id)
-        if sg is None:
+        e = self.dbsync(db.id).entry(sg_id)
+        if e is None:
             raise verror.NoExist.new(f"syncgroup {sg_id} does not exist")
-        if not access.allowed(_load_perms(sg["Spec"]["Perms"]), (READ,), names):
+        if not access.allowed(e.perms, (READ,), names):
             raise verror.NoAccess.new(f"access denied to syncgroup {sg_id}")
-        return sg
+        return e.sg
 
     def set_spec(self, names, db, sg_id, spec, version):
-        sg = self.sg_for_read(names, db, sg_id)
-        if not access.allowed(_load_perms(sg["Spec"]["Perms"]), (ADMIN,), names):
+        self.sg_for_read(names, db, sg_id)
+        ds = self.dbsync(db.id)
+        e = ds.entry(sg_id)
+        if not access.allowed(e.perms, (ADMIN,), names):
             raise verror.NoAccess.new(f"Admin access to syncgroup {sg_id} required")
-        if version and version != sg["SpecVersion"]:
+        if e.pending:
+            raise verror.BadState.new(f"syncgroup {sg_id} is pending (not yet synced)")
+        if version and version != e.sg.SpecVersion:
             raise verror.BadVersion.new("syncgroup spec version is out of date")
         sj = spec_to_json(spec)
-        if sorted(map(tuple, sj["Collections"])) != sorted(map(tuple,
-                                                               sg["Spec"]["Collections"])):
+        old = [[c.Blessing, c.Name] for c in e.sg.Spec.Collections]
+        if sorted(map(tuple, sj["Collections"])) != sorted(map(tuple, old)):
             raise verror.BadArg.new("the collections of a syncgroup cannot change")
         access.validate_perms(_load_perms(sj["Perms"]), access.ALL_SYNCGROUP_TAGS)
         if not access.allowed(_load_perms(sj["Perms"]), (READ,), names):
             raise verror.BadArg.new("the caller must keep Read access")
-        sg = dict(sg, Spec=sj, SpecVersion="%x" % random.getrandbits(63),
-                  SpecTs=time.time_ns())
-        self.dbsync(db.id).put_sg(sg)
+        sg = I.Syncgroup(Id=e.sg.Id, SpecVersion=new_version().decode(), Spec=spec_to_wire(sj),
+                         Creator=e.sg.Creator, DbId=e.sg.DbId, Status=e.sg.Status,
+                         Joiners=dict(e.sg.Joiners))
+        ds.commit_sg(e.gid, sg)
 
     def list_syncgroups(self, names, db):
         if not db.exists:
@@ -685,86 +1064,132 @@ class SyncService:
             db.perms_with_auth(names, (READ,), sn)
         finally:
             sn.abort()
-        return sorted(self.dbsync(db.id).sgs)
+        return sorted(self.dbsync(db.id).by_id)
 
-    def join_at_admin(self, caller_names, req):
-        """Admin side: add the joiner (checked against the syncgroup's Read access)."""
-        db_id, sg_id = Id(*req["db"]), Id(*req["sg"])
+    def join_at_admin(self, caller_names, db_id, sg_id, joiner, info):
+        """Admin side of a join: returns (Syncgroup, version, GenVector)."""
         d = self.service.dbs.get(db_id)
-        if d is None:
+        if d is None or not d.exists:
             raise verror.NoExistOrNoAccess.new(f"database {db_id} does not exist or "
                                                "access denied")
         ds = self.dbsync(db_id)
-        sg = ds.sgs.get(sg_id)
-        if sg is None or not access.allowed(_load_perms(sg["Spec"]["Perms"]), (READ,),
-                                            caller_names):
+        e = ds.entry(sg_id)
+        if e is None or not access.allowed(e.perms, (READ,), caller_names):
             raise verror.NoExistOrNoAccess.new(f"syncgroup {sg_id} does not exist or "
                                                "access denied")
-        sg = dict(sg)
-        sg["Joiners"] = {**sg["Joiners"], req["joiner"]: req["info"]}
-        ds.put_sg(sg)
-        if req.get("addr"):
-            self.learn_peers({req["joiner"]: req["addr"]})
-        return {"sg": sg, "admin": self.hex, "peers": self.address_book()}
+        if self.own_names is not None and not access.allowed(e.perms, (ADMIN,), self.own_names):
+            raise I.new_NotAdmin()
+        if e.pending:
+            raise verror.BadState.new(f"syncgroup {sg_id} is pending at this admin")
+        sn = d.st.snapshot()
+        try:
+            for c in e.sg.Spec.Collections:
+                d.collection(Id(c.Blessing, c.Name)).perms_with_auth(caller_names, (READ,), sn)
+        finally:
+            sn.abort()
+        joiners = dict(e.sg.Joiners)
+        joiners[joiner] = I.SyncgroupMemberState(
+            WhenUpdated=time.time_ns() // 10**9, HasLeft=False, MemberInfo=member_info(info))
+        sg = I.Syncgroup(Id=e.sg.Id, SpecVersion=e.sg.SpecVersion, Spec=e.sg.Spec,
+                         Creator=e.sg.Creator, DbId=e.sg.DbId, Status=e.sg.Status,
+                         Joiners=joiners)
+        ver = ds.commit_sg(e.gid, sg)
+        return sg, s(ver), ds.sg_genvec(e.gid)
 
-    def finish_join(self, names, db, remote, reply):
-        sg = reply["sg"]
-        if Id(*sg["DbId"]) != db.id:
+    def finish_join(self, names, db, remote, sg, version, genvec):
+        """Joiner side, after the admin accepted: keep the syncgroup pending until synced."""
+        if Id(sg.DbId.Blessing, sg.DbId.Name) != db.id:
             raise verror.BadArg.new("the syncgroup belongs to a different database id")
         ds = self.dbsync(db.id)
-        for c in sg["Spec"]["Collections"]:
-            cx = db.collection(Id(*c))
+        for c in sg.Spec.Collections:
+            cx = db.collection(Id(c.Blessing, c.Name))
             sn = db.st.snapshot()
             try:
                 if db.collection_perms(cx.id, sn) is not None:
                     cx.perms_with_auth(names, (READ,), sn)
             finally:
                 sn.abort()
-        sg = dict(sg)
-        sg["Joiners"] = {**sg["Joiners"], self.hex: sg["Joiners"].get(self.hex, {})}
-        ds.put_sg(sg)
-        self.learn_peers({reply["admin"]: remote})
-        self.learn_peers(reply.get("peers", {}))
-        ds.bootstrap(sg["Spec"]["Collections"])
+        sg_id = Id(sg.Id.Blessing, sg.Id.Name)
+        gid = gid_of(db.id, sg_id)
+        genvec = {int(d): int(g) for d, g in dict(genvec or {}).items()}
+        if ds.entry(sg_id) is None:
+            ds.commit_sg(gid, sg, {"NumLocalJoiners": 1, "Watched": True, "RemotePublisher": "",
+                                   "SyncPending": True, "PendingGenVec": genvec},
+                         version=b(version))
+        # The admin's hex name: a device of the returned knowledge that is a joiner.
+        cands = ["%x" % d for d in genvec if "%x" % d in sg.Joiners and d != self.id]
+        admin = sg.Creator if sg.Creator in cands else (cands[0] if len(cands) == 1 else None)
+        if admin and admin != self.hex:
+            self.learn_peers({admin: remote})
+        ds.bootstrap(ds.sgs[gid].prefixes)
         return sg
 
+    async def join_syncgroup(self, ctx, names, run, db_getter, db_id, sg_id, remote, info):
+        """Database.JoinSyncgroup: locally if already joined, else through ``remote``'s admin."""
+        def local():
+            db = db_getter()
+            if not db.exists:
+                db.fuzzy_no_exist(names)
+            sn = db.st.snapshot()
+            try:
+                db.perms_with_auth(names, (WRITE,), sn)
+            finally:
+                sn.abort()
+            if self.dbsync(db.id).entry(sg_id) is not None:
+                return self.sg_for_read(names, db, sg_id)
+            return None
+        sg = await run(local)
+        if sg is not None:
+            return sg.Spec
+        jctx, cancel = ctx.with_timeout(5.0)
+        try:
+            sg, version, genvec = await I.SyncClient(remote + "/%%sync").JoinSyncgroupAtAdmin(
+                jctx, _wid(db_id), _wid(sg_id), self.hex, member_info(info))
+        except verror.VError as e:
+            raise _wire.SyncgroupJoinFailed.new(f"syncgroup join failed: {e}") from None
+        finally:
+            cancel()
+        sg = await run(lambda: self.finish_join(names, db_getter(), remote, sg, version, genvec))
+        return sg.Spec
 
-class SyncObj:
-    """The peer object at ``<daemon>/%%sync`` (v23py's private sync protocol)."""
+
+class SyncObj(I.SyncServerMethods):
+    """The peer object at ``<daemon>/%%sync``: Go's interfaces.Sync."""
 
     def __init__(self, daemon):
         self.daemon = daemon
 
     def describe__(self):
-        from v23py.vdl.compiler.runtime import ArgDesc, InterfaceDesc, MethodDesc
-        return [InterfaceDesc("Sync", _PKG, "", (), (
-            MethodDesc("GetTime", "", (), (ArgDesc("", vdl.Int64Type),)),
-            MethodDesc("GetDeltas", "", (ArgDesc("req", vdl.StringType),), (),
-                       out_stream=vdl.ByteListType),
-            MethodDesc("JoinSyncgroupAtAdmin", "", (ArgDesc("req", vdl.StringType),),
-                       (ArgDesc("reply", vdl.StringType),)),
-        ))]
+        return [I.SyncDesc]
 
-    async def GetTime(self, ctx, call):
-        return time.time_ns()
+    async def GetTime(self, ctx, call, req, initiator):
+        # No clock adoption here: answer NTP-style with our system clock (Go peers will
+        # not adopt a clock without an NTP timestamp).
+        t = now_time()
+        return I.TimeResp(OrigTs=req.SendTs, RecvTs=t, SendTs=t, LastNtpTs=Time(), NumReboots=0,
+                          NumHops=0)
 
-    async def GetDeltas(self, ctx, call, req):
+    async def GetDeltas(self, ctx, call, req, initiator):
         from syncbased.server import caller_names
         names = caller_names(call)
-        r = json.loads(req)
         sync = self.daemon.sync
-        if r.get("addr"):
-            await self.daemon.worker.call(sync.learn_peers, {r["initiator"]: r["addr"]})
-        items = await self.daemon.worker.call(
-            lambda: sync.dbsync(Id(*r["db"])).deltas(names, r))
+        db_id = Id(req.value.DbId.Blessing, req.value.DbId.Name)
+
+        def respond():
+            d = sync.service.dbs.get(db_id)
+            if d is None or not d.exists:
+                raise I.new_DbOffline(req.value.DbId)
+            return sync.dbsync(db_id).respond(names, req, str(initiator))
+        items = await self.daemon.worker.call(respond)
         for it in items:
-            res = call.send(vdl.value(vdl.ByteListType, it))
+            res = call.send(it)
             if isinstance(res, defer.Deferred):
                 await res
+        return I.DeltaFinalResp(SgPriorities={})
 
-    async def JoinSyncgroupAtAdmin(self, ctx, call, req):
+    async def JoinSyncgroupAtAdmin(self, ctx, call, dbId, sgId, joinerName, myInfo):
         from syncbased.server import caller_names
         names = caller_names(call)
-        reply = await self.daemon.worker.call(self.daemon.sync.join_at_admin, names,
-                                              json.loads(req))
-        return json.dumps(reply)
+        return await self.daemon.worker.call(
+            self.daemon.sync.join_at_admin, names, Id(dbId.Blessing, dbId.Name),
+            Id(sgId.Blessing, sgId.Name), str(joinerName), myInfo)
