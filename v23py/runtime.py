@@ -441,7 +441,14 @@ def init(argv=None, flags=None, principal=None, reactor=None, exit_on_error=True
             sys.stderr.write(f"{e}\n")
         fs.usage()
         sys.exit(2 if str(e) != "help requested" else 0)
-    rt = Runtime(fs, principal=principal, reactor=reactor)
+    try:
+        rt = Runtime(fs, principal=principal, reactor=reactor)
+    except verror.VError as e:
+        if not exit_on_error:
+            raise
+        # Go's v23.Init panics here; a clear line and a non-zero exit serve users better.
+        sys.stderr.write(f"v23.Init failed: {e}\n")
+        sys.exit(1)
     ctx = v23context.root(clock=reactor).with_value(RUNTIME_KEY, rt)
     rt.client.ctx = ctx
     from twisted.internet import reactor as default_reactor
