@@ -299,6 +299,9 @@ async def _main(reactor, argv, out, err):
     try:
         flags, cmd, args = _parse(argv)
     except (UsageError, runtime.FlagError) as e:
+        if str(e) == "help requested":  # -h/-help: usage on stdout, exit 0, as Go
+            out.write(USAGE)
+            return 0
         err.write(f"ERROR: {e}\n\n{USAGE}")
         return 2
     if cmd == "help":
