@@ -5,6 +5,8 @@
 Prints:
   propagation   median and p99 latency from a Put on A until a Get on B sees it
   bulk          rows/s for --bulk rows written on A (in batches) until all are on B
+  bulk sync     rows/s for --bulk rows written on A while B is paused, from ResumeSync
+                on B until all are on B (sync alone, without the writes' RPC cost)
   convergence   seconds from the last write (one per peer) until --peers peers agree
 
 Targets (issue 7): median propagation <= 100 ms, bulk >= 5,000 rows/s,
@@ -99,6 +101,32 @@ async def run(reactor, args):
         print(f"bulk         {args.bulk / el:10,.0f} rows/s   ({n} rows on B, "
               f"write {written - t:.1f}s, total {el:.1f}s; after the writes "
               f"{args.bulk / max(el - (written - t), 1e-9):,.0f} rows/s)", flush=True)
+
+        # Sync alone: B's database is paused while the rows are written on A, then
+        # resumed; rows/s from the resume until the last row is readable on B.
+        await dbb.PauseSync(ctx)
+        t = time.perf_counter()
+        for start in range(0, args.bulk, step):
+            bt = await dba.BeginBatch(ctx)
+            c = bt.CollectionForId(ca.Id())
+            sem = defer.DeferredSemaphore(32)
+            await defer.gatherResults([sem.run(c.Put, ctx, "s%07d" % i, "x" * 50)
+                                       for i in range(start, min(args.bulk, start + step))])
+            await bt.Commit(ctx)
+        written = time.perf_counter()
+        await dbb.ResumeSync(ctx)
+        last = "s%07d" % (args.bulk - 1)
+        while True:
+            try:
+                await cb.Get(ctx, last)
+                break
+            except verror.VError:
+                await sleep(0.05)
+        el = time.perf_counter() - written
+        n = sum([1 async for _ in cb.Scan(ctx, syncbase.Prefix("s"))])
+        print(f"bulk sync    {args.bulk / el:10,.0f} rows/s   ({n} rows on B, written on A "
+              f"beforehand in {written - t:.1f}s while B was paused; sync {el:.1f}s)",
+              flush=True)
 
         peers = [a] + [Daemon(creds).start() for _ in range(args.peers - 1)]
         daemons += peers[1:]

@@ -12,6 +12,7 @@ from syncbased.service import Service
 from syncbased.vsync import SyncService
 from syncbased.vsync import interfaces as I
 
+ENGINE = "memstore"
 ALICE = ["idp:o:fortune:alice"]
 DB = Id("idp:o:fortune", "fortuneDb")
 CX = Id("idp:o:fortune:alice", "fortuneCollection")
@@ -26,7 +27,7 @@ def wire(items):
 
 class Peer:
     def __init__(self):
-        self.svc = Service(tempfile.mkdtemp(prefix="vsync-"), "memstore",
+        self.svc = Service(tempfile.mkdtemp(prefix="vsync-"), ENGINE,
                            default_patterns=ALICE)
         self.sync = SyncService(types.SimpleNamespace(service=self.svc, reactor=reactor), None,
                                 publish_nh=False, own_names=ALICE)

@@ -396,6 +396,9 @@ class Transaction:
                 for a, b in self._read_ranges:
                     if any(_in_range(k, a, b) for k in keys):
                         raise _wire.ConcurrentTransaction.new("concurrent transaction")
+            # validated: our own snapshot is no longer needed, so the commit need
+            # not preserve the old values of our writes for it
+            self._sn.abort()
             return st._commit(self._writes, self.ops, self.from_sync)
         finally:
             self._finish()

@@ -66,6 +66,7 @@ SG_ROUND_INTERVAL = 0.25                 # seconds between syncgroup-metadata ro
 TIME_INTERVAL = 60.0                     # seconds between GetTime exchanges per peer
 NH_DIR = os.path.join(tempfile.gettempdir(), "syncbased-nh")
 MAX_RECORDS_PER_ROUND = 5000            # bounds one round's memory and store-thread time
+MAX_CHAINED_ROUNDS = 20                 # full rounds fetched back to back with one peer
 MAX_ITEMS_RECEIVED = 1_000_000          # a responder sending more is cut off
 MAX_PARENTS = 2
 MAX_STR = 64 * 1024
@@ -356,13 +357,22 @@ class DbSync:
             gvs[e.soid] = self.sg_genvec(e.gid)
         return I.DeltaReq("Sgs", I.SgDeltaReq(DbId=_wid(self.db.id), Gvs=gvs))
 
-    def data_request(self, peer_hex):
-        """Go's prepareDataDeltaReq: local knowledge for the prefixes shared with the peer."""
+    def data_request(self, peer_hex, pending=None):
+        """Go's prepareDataDeltaReq: local knowledge for the prefixes shared with the peer.
+
+        ``pending``: a received round not applied yet; the request then claims its
+        knowledge too (the next round is fetched while that one is applied)."""
         shared = self.shared(peer_hex)
         if not shared or self.paused:
             return None
         sg_pfxs = sorted({s(p) for e in shared for p in e.prefixes})
         local = self.genvecs
+        if pending is not None:
+            gvs = [it.value for it in pending if isinstance(it, I.DeltaResp) and it.name == "Gvs"]
+            if gvs:
+                remote = {str(p): {int(d): int(g) for d, g in dict(gv).items()}
+                          for p, gv in dict(gvs[-1]).items()}
+                local = self._merged(False, remote, shared)
         local_pfxs = sorted(local)
         out = {}
         pfx = None
@@ -571,28 +581,7 @@ class DbSync:
                                 touched_sgs)
             for oid, g in grafts.items():
                 self._resolve(tx, writes, oid, g, sg_round)
-            # knowledge: Go's updateSyncSt (only for what we share with this peer)
-            if sg_round:
-                mine = {s(sgoid(gid)) for gid in shared_gids}
-                ok = lambda p: p in mine  # noqa: E731
-                cur = self.sggenvecs
-            else:
-                spfx = [s(p) for p in shared_pfx]
-                ok = lambda p: any(p.startswith(x) for x in spfx)  # noqa: E731
-                cur = self.genvecs
-            new = {p: dict(gv) for p, gv in cur.items()}
-            for rp, rgv in remote.items():
-                if not ok(rp):
-                    continue
-                for lp, lgv in new.items():
-                    if lp.startswith(rp):
-                        for d, g in rgv.items():
-                            if lgv.get(d, 0) < g:
-                                lgv[d] = g
-                if rp not in new:
-                    new[rp] = dict(rgv)
-            for gv in new.values():
-                gv.pop(self.id, None)
+            new = self._merged(sg_round, remote, shared)
             pending_done = []
             if sg_round:
                 for gid in shared_gids:
@@ -631,9 +620,35 @@ class DbSync:
         self.more = len(recs) >= MAX_RECORDS_PER_ROUND
         return len(recs)
 
+    def _merged(self, sg_round, remote, shared):
+        """Go's updateSyncSt: local knowledge with the responder's merged in (only for
+        what we share with this peer), without our own device."""
+        if sg_round:
+            mine = {e.soid for e in shared}
+            ok = lambda p: p in mine  # noqa: E731
+            cur = self.sggenvecs
+        else:
+            spfx = sorted({s(p) for e in shared for p in e.prefixes})
+            ok = lambda p: any(p.startswith(x) for x in spfx)  # noqa: E731
+            cur = self.genvecs
+        new = {p: dict(gv) for p, gv in cur.items()}
+        for rp, rgv in remote.items():
+            if not ok(rp):
+                continue
+            for lp, lgv in new.items():
+                if lp.startswith(rp):
+                    for d, g in rgv.items():
+                        if lgv.get(d, 0) < g:
+                            lgv[d] = g
+            if rp not in new:
+                new[rp] = dict(rgv)
+        for gv in new.values():
+            gv.pop(self.id, None)
+        return new
+
     def _node(self, writes, g, oid, ver):
         n = g.nodes.get(ver)
-        if n is None:
+        if n is None and g.old is not None:     # no head: the object has no nodes yet
             raw = self._get(writes, NODE + oid + SEP + ver)
             if raw is not None:
                 n = g.nodes[ver] = decode_node(raw)
@@ -671,7 +686,8 @@ class DbSync:
             g = grafts[oid] = _Graft(self._get(writes, HEAD + oid))
         if rt == NODE_REC:
             node = self._node(writes, g, oid, ver)
-            if node is None or not node.logrec:
+            fresh = node is None or not node.logrec
+            if fresh:
                 levels = [n.level for n in (self._node(writes, g, oid, p) for p in parents)
                           if n is not None]
                 node = Node(max(levels) + 1 if levels else 0, parents, lk, int(md.BatchId),
@@ -702,7 +718,7 @@ class DbSync:
                 g.nodes[ver] = node
                 writes[NODE + oid + SEP + ver] = encode_node(node)
             g.refd.add(parents[0])
-        if self._get(writes, lk) is None:
+        if (rt == NODE_REC and fresh) or self._get(writes, lk) is None:
             self.pos += 1
             writes[lk] = encode_rec(Rec(dev, gen, rt, oid, ver, parents, t, bool(md.Delete),
                                         int(md.BatchId), int(md.BatchCount), self.pos))
@@ -762,6 +778,21 @@ def value_out(oid: bytes, raw):
         return vdl.value(vdl.ByteListType, bytes(raw))
 
 
+_SIMPLE = frozenset([vdl.BoolType, vdl.StringType, vdl.ByteType, vdl.Uint16Type, vdl.Uint32Type,
+                     vdl.Uint64Type, vdl.Int8Type, vdl.Int16Type, vdl.Int32Type, vdl.Int64Type,
+                     vdl.Float32Type, vdl.Float64Type, vdl.ByteListType])
+_TE = vom.TypeEncoder()
+
+
+def encode_value(value) -> bytes:
+    """vom.encode(value); values of built-in scalar types skip the per-call type encoder."""
+    t = vdl.type_of(value)
+    if t in _SIMPLE:
+        v = value.value if isinstance(value, vdl.Typed) else value
+        return b"\x81" + bytes(vom.encode_value_message(_TE, t, v))
+    return vom.encode(value)
+
+
 def value_in(oid: bytes, value) -> bytes:
     """What to store for a received object value (inverse of value_out)."""
     if oid[:2] == _CX:
@@ -769,7 +800,7 @@ def value_in(oid: bytes, value) -> bytes:
             raise _bad("collection permissions that are not permissions")
         perms = access.from_any(value)
         return encode_collection_perms(perms)
-    return vom.encode(value)
+    return encode_value(value)
 
 
 def _diff_genvecs(resp, init, diff):
@@ -989,6 +1020,22 @@ class SyncService:
             items = await self._get_deltas(stub, ctx, req, opts)
         finally:
             cancel()
+        for _ in range(MAX_CHAINED_ROUNDS):
+            if len(items) <= MAX_RECORDS_PER_ROUND:
+                break
+            # A full round: fetch the next one while this one is applied.
+            got = items
+            req = await w.call(lambda: self.dbsync(db_id).data_request(member, got))
+            applied = w.call(lambda: self.dbsync(db_id).apply(False, got, member))
+            ctx, cancel = self.ctx.with_timeout(30.0)
+            try:
+                items = await self._get_deltas(stub, ctx, req, opts)
+            except BaseException:
+                await applied
+                raise
+            finally:
+                cancel()
+            await applied
         n = await w.call(lambda: self.dbsync(db_id).apply(False, items, member))
         return n >= MAX_RECORDS_PER_ROUND
 
