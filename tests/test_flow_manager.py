@@ -324,3 +324,70 @@ class LameDuckTest(unittest.TestCase):
             self.assertTrue(e.id.endswith("ManagerClosed"))
         else:
             self.fail("dial after stop succeeded")
+
+
+class OutputBatchingTest(unittest.TestCase):
+    timeout = 20
+
+    def setUp(self):
+        self.server = FlowManager(ident())
+        self.client = FlowManager(ident())
+        self.addCleanup(self.client.stop)
+        self.addCleanup(self.server.stop)
+
+    @defer.inlineCallbacks
+    def test_nodelay_on_both_sides_and_replies_batched(self):
+        import socket
+        accepted = []
+
+        def handler(flow):
+            accepted.append(flow)
+
+            def on_data(data, flow=flow):
+                flow.write(data.upper())
+            flow.set_receiver(on_data)
+        self.server.set_flow_handler(handler)
+        port = yield self.server.listen("127.0.0.1:0")
+        conn = yield self.client.dial(port.endpoint)
+        flows = [conn.open_flow() for _ in range(8)]
+        got = []
+        all_in = defer.Deferred()
+
+        def on_reply(data):
+            got.append(data)
+            if len(got) == len(flows) and not all_in.called:
+                all_in.callback(None)
+        for f in flows:
+            f.set_receiver(on_reply)
+        yield defer.gatherResults([f.write(b"x%d" % i) for i, f in enumerate(flows)])
+        yield all_in
+        self.assertEqual(sorted(got), sorted(b"X%d" % i for i in range(len(flows))))
+        (sconn,) = [mc for mc in self.server.conns]
+        for mc in (conn, sconn):
+            sock = mc._proto.transport.getHandle()
+            self.assertEqual(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY), 1)
+        # Replies produced while one chunk of requests is handled go out in one write.
+        tr = sconn._proto.transport
+        writes = []
+        real_send = tr.socket.send
+        orig = tr.write
+        self.patch(tr, "write", lambda data: (writes.append(len(data)), orig(data)))
+
+        class Sock:
+            def __getattr__(self, name):
+                return getattr(real_send.__self__, name)
+
+            def send(self, data):
+                writes.append(len(data))
+                return real_send(data)
+        self.patch(tr, "socket", Sock())
+        got.clear()
+        all_in = defer.Deferred()
+        more = []
+        for i, f in enumerate(flows):
+            conn._conn.write(f._state, b"y%d" % i)
+        conn._flush()   # all requests in one send: the server handles them in one turn
+        yield all_in
+        more.extend(writes)
+        self.assertEqual(sorted(got), sorted(b"Y%d" % i for i in range(len(flows))))
+        self.assertEqual(len(more), 1, more)

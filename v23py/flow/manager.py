@@ -29,6 +29,50 @@ def _verror(exc, default=None, msg=""):
     return errors.err(eid, "%s%s", msg, exc)
 
 
+# ------------------------------------------------------------------------------------------ output
+
+# Output produced while handling received data (a reply, the next call of a caller woken by a
+# reply, credits...) is collected per connection and written once when the outermost
+# dataReceived returns: one send per connection per reactor turn instead of one per message.
+_batch = [0]      # depth of dataReceived calls on the stack
+_dirty = []       # ManagedConns with output (or timer changes) waiting for the end of the batch
+
+
+def _flush_dirty():
+    while _dirty:
+        conns = _dirty[:]
+        del _dirty[:]
+        for mc in conns:
+            try:
+                mc._flush_now()
+            except Exception:  # pragma: no cover - never let one conn break the others
+                log.exception("flow conn %r: flushing output failed", mc)
+
+
+def _write(tr, data):
+    """transport.write, but straight to the socket when nothing is queued in Twisted.
+
+    Twisted's write only queues: it registers the socket for writability (two epoll_ctl calls)
+    and sends on the next reactor iteration.  When its buffer is empty we may send at once
+    (same bytes, same order); whatever the kernel does not take goes through Twisted as usual.
+    """
+    sock = getattr(tr, "socket", None)
+    if (sock is not None and tr.connected and not tr.disconnecting and not tr._tempDataBuffer
+            and tr.offset == len(tr.dataBuffer) and getattr(tr, "TLS", False) is False
+            and not tr._writeDisconnected):
+        try:
+            n = sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            n = 0
+        except OSError:
+            n = 0   # Twisted's own write path will see and report the error
+        if n >= len(data):
+            return
+        if n:
+            data = data[n:]
+    tr.write(data)
+
+
 # ------------------------------------------------------------------------------------------ Flow
 
 class Flow:
@@ -210,6 +254,7 @@ class ManagedConn:
         self.close_reason = None
         self._timer = None
         self._sched_when = None
+        self._dirty = False
         self.cache_key = None
         self.cache_keys = []
 
@@ -359,12 +404,23 @@ class ManagedConn:
                 self.manager._conn_lame_duck(self)
 
     def _flush(self):
+        if _batch[0]:
+            # inside a dataReceived: write once when the outermost one returns
+            if not self._dirty:
+                self._dirty = True
+                _dirty.append(self)
+            return
+        self._flush_now()
+
+    def _flush_now(self):
+        self._dirty = False
         proto = self._proto
-        out = self._conn.data_to_send()
+        c = self._conn
+        out = c.data_to_send() if c._out else None
         tr = proto.transport
         if out and tr is not None and not proto.lost:
-            tr.write(out)
-        if self._conn.closed:
+            _write(tr, out)
+        if c.closed:
             if tr is not None and not proto.lost:
                 tr.loseConnection()
             self._cancel_timer()
@@ -438,7 +494,16 @@ class _ConnProtocol(protocol.Protocol):
 
     def dataReceived(self, data):
         mc = self.mconn
-        mc._call(mc._conn.receive_data, data, mc._now())
+        _batch[0] += 1
+        try:
+            events = mc._conn.receive_data(data, mc.manager.reactor.seconds())
+            if events:
+                mc._dispatch(events)
+            mc._flush()
+        finally:
+            _batch[0] -= 1
+            if not _batch[0]:
+                _flush_dirty()
 
     def connectionLost(self, reason=protocol.connectionDone):
         self.lost = True
