@@ -202,6 +202,7 @@ def _hashable(v):
 
 # -- registry -----------------------------------------------------------------
 _lock = threading.RLock()
+_reg_gen = 0   # bumped by every registration
 _by_type: dict[Type, type] = {}
 _by_name: dict[str, type] = {}
 
@@ -223,7 +224,9 @@ def base_class(t: Type) -> type:
 
 def register_type(t: Type, cls: type) -> type:
     """Map type `t` (and its wire name) to class `cls`; returns cls."""
+    global _reg_gen
     with _lock:
+        _reg_gen += 1   # compiled zero makers capture classes: rebuild them
         _by_type[t] = cls
         if t.name:
             _by_name[t.name] = cls
@@ -346,10 +349,96 @@ def zero(t: Type):
     hit = _ZERO_CACHE.get(t)
     if hit is not None and hit[0] is _by_type.get(t):
         return hit[1]
+    return zero_maker(t)()
+
+
+def _zero_slow(t: Type):
+    k = t.kind
+    if k in (Kind.ANY, Kind.OPTIONAL):
+        return None
+    hit = _ZERO_CACHE.get(t)
+    if hit is not None and hit[0] is _by_type.get(t):
+        return hit[1]
     v = _zero(t, k)
     if k in _IMMUTABLE_ZERO_KINDS or (k in (Kind.LIST, Kind.ARRAY) and t.is_bytes()):
         _ZERO_CACHE[t] = (_by_type.get(t), v)
     return v
+
+
+_ZMK = "vdl.zero_maker"
+
+
+def zero_maker(t: Type):
+    """A function of no arguments returning a fresh zero value of `t` (equal to zero(t)).
+
+    Compiled once per type (and again after a class registration): building the zeros of
+    a struct's missing fields is then a few attribute stores instead of a walk over types.
+    """
+    hit = t._cache.get(_ZMK)
+    if hit is not None and hit[0] == _reg_gen:
+        return hit[1]
+    gen = _reg_gen
+    box = []
+    t._cache[_ZMK] = (gen, lambda: box[0]())   # trampoline while building recursive types
+    try:
+        f = _make_zero_maker(t)
+    except BaseException:
+        t._cache.pop(_ZMK, None)
+        raise
+    box.append(f)
+    t._cache[_ZMK] = (gen, f)
+    return f
+
+
+def _const(v):
+    return lambda: v
+
+
+def _make_zero_maker(t: Type):
+    k = t.kind
+    if k in (Kind.ANY, Kind.OPTIONAL):
+        return _const(None)
+    if (k in _IMMUTABLE_ZERO_KINDS or k in (Kind.ENUM, Kind.TYPEOBJECT)
+            or (k in (Kind.LIST, Kind.ARRAY) and t.is_bytes())):
+        return _const(_zero_slow(t))
+    if k == Kind.STRUCT:
+        cls = class_for(t)
+        if cls.__init__ is not Struct.__init__:
+            return cls
+        consts, calls = [], []
+        for f in t.fields:
+            ft = f.type
+            fk = ft.kind
+            if (fk in (Kind.ANY, Kind.OPTIONAL) or fk in _IMMUTABLE_ZERO_KINDS
+                    or fk in (Kind.ENUM, Kind.TYPEOBJECT)
+                    or (fk in (Kind.LIST, Kind.ARRAY) and ft.is_bytes())):
+                consts.append((f.name, zero_maker(ft)()))
+            else:
+                calls.append((f.name, zero_maker(ft)))
+        new = object.__new__
+        setter = object.__setattr__
+
+        def make_struct():
+            obj = new(cls)
+            for n, v in consts:
+                setter(obj, n, v)
+            for n, mk in calls:
+                setter(obj, n, mk())
+            return obj
+        return make_struct
+    if k == Kind.UNION:
+        cls = class_for(t)
+        mk0 = zero_maker(t.fields[0].type)
+        return lambda: cls(0, mk0())
+    cls = class_for(t) if t.name else None
+    if k == Kind.ARRAY:
+        mk = zero_maker(t.elem)
+        n = t.len
+        if cls is None:
+            return lambda: tuple([mk() for _ in range(n)])
+        return lambda: cls(tuple([mk() for _ in range(n)]))
+    base = {Kind.LIST: list, Kind.SET: set, Kind.MAP: dict}[k]
+    return cls if cls is not None else base
 
 
 def _zero(t: Type, k):

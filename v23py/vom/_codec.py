@@ -606,11 +606,18 @@ def _make_decoder(t: Type):  # noqa: C901 - one branch per kind
         names = [f.name for f in t.fields]
         ftypes = [f.type for f in t.fields]
         nf = len(fdecs)
-        from v23py.vdl._values import zero
+        from v23py.vdl._values import zero, zero_maker
         setter = object.__setattr__
         template = [zero(ft) if _immutable_zero(ft) else _UNSET for ft in ftypes]
         mutable = [i for i, ft in enumerate(ftypes) if not _immutable_zero(ft)]
         pairs_names = names
+        makers = {}   # field index -> zero maker, compiled on first use
+
+        def fill_zero(i):
+            mk = makers.get(i)
+            if mk is None:
+                mk = makers[i] = zero_maker(ftypes[i])
+            return mk()
 
         def dec_struct(data, pos, st):
             vals = template[:]
@@ -629,7 +636,7 @@ def _make_decoder(t: Type):  # noqa: C901 - one branch per kind
                 vals[i], pos = fdecs[i](data, pos, st)
             for i in mutable:
                 if vals[i] is _UNSET:
-                    vals[i] = zero(ftypes[i])
+                    vals[i] = fill_zero(i)
             obj = object.__new__(scls)
             for n, v in zip(pairs_names, vals):
                 setter(obj, n, v)
