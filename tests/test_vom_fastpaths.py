@@ -1,4 +1,5 @@
-"""The decoder's shortcuts (zero makers) give the same values as the general path."""
+"""The decoder's shortcuts (zero makers, shared per-type-stream plans) give the same values
+as the general path."""
 from twisted.trial import unittest
 
 from v23py import vdl, verror, vom
@@ -43,3 +44,46 @@ class ZeroMakerTest(unittest.TestCase):
         self.assertIsInstance(after.In, Inner)
         self.assertNotIsInstance(before.In, Inner)
 
+
+class SharedPlansTest(unittest.TestCase):
+    def pipe(self):
+        te, td = vom.TypeEncoder(), vom.TypeDecoder()
+        return te, td
+
+    def test_response_with_and_without_any_params(self):
+        te, td = self.pipe()
+        ok = wt.response(None, True, 1)
+        bad_params = verror.VError("a.b/c", 0, "boom", ["comp", "op", 7, "x"])
+        msgs = [vom.encode_value_message(te, wt.Response, v)
+                for v in (ok, ok, wt.response(bad_params, True, 0), ok)]
+        td.feed(te.take_bytes())
+        got = []
+        for m in msgs:   # one Decoder per message, as RPC uses one per flow
+            d = vom.Decoder(type_decoder=td)
+            d.feed(bytes([vom.VERSION_81]) + bytes(m))
+            got.append(d.decode(wt.Response))
+        self.assertEqual(got[0], ok)
+        self.assertEqual(got[1], ok)
+        self.assertEqual(got[3], ok)
+        e = got[2].Error
+        self.assertEqual((e.id, e.msg, e.params), ("a.b/c", "boom", ["comp", "op", 7, "x"]))
+        self.assertTrue(td.value_plans)
+
+    def test_many_types_two_byte_ids_and_truncation(self):
+        te, td = self.pipe()
+        types = [vdl.struct("test/fast.T%d" % i, [("A", vdl.Int64Type), ("B", vdl.AnyType)])
+                 for i in range(80)]
+        vals = [vdl.value(t, {"A": i, "B": None}) for i, t in enumerate(types)]
+        msgs = [bytes(vom.encode_value_message(te, t, v)) for t, v in zip(types, vals)]
+        td.feed(te.take_bytes())
+        for rnd in range(2):
+            d = vom.Decoder(type_decoder=td)
+            d.feed(bytes([vom.VERSION_81]))
+            for t, m, v in zip(types, msgs, vals):
+                # byte by byte: NeedData until the message is complete
+                for i in range(len(m) - 1):
+                    d.feed(m[i:i + 1])
+                    self.assertRaises(vom.NeedData, d.decode, t)
+                d.feed(m[-1:])
+                self.assertEqual(d.decode(t), v)
+        self.assertTrue(any(k >= 0x100 for k in td.value_plans))

@@ -170,7 +170,7 @@ class Decoder:
         self._buf = bytearray()
         self._pos = 0
         self._version_read = False
-        self._plans: dict = {}
+        self._plans: dict = self._td.value_plans
 
     @property
     def type_decoder(self) -> TypeDecoder:
@@ -188,8 +188,10 @@ class Decoder:
     def decode(self, type: Type | None = None):
         """The next value; raises NeedData / NeedType (state unchanged) or a VError."""
         t, v = self.decode_typed()
-        if type is not None and type != t:
+        if type is not None and type is not t and type != t:
             return convert(type, v)
+        if t.name and t.kind != Kind.OPTIONAL:
+            return v   # what exact() would return
         return exact(t, v)
 
     def decode_typed(self):
@@ -197,28 +199,47 @@ class Decoder:
         buf = self._buf
         pos = self._pos
         if self._version_read and pos < len(buf):
-            # Fast path: a small positive message id of a simple type seen before.
-            plan = self._plans.get(buf[pos])
+            # Fast path: a message id below 128 of a type seen before on this type stream,
+            # with empty type-id / any-length tables (the usual case for RPC headers).
+            b = buf[pos]
+            if b < 0x80:
+                plan = self._plans.get(b)
+                p = pos + 1
+            elif b == 0xFF and pos + 1 < len(buf):
+                plan = self._plans.get(0x100 | buf[pos + 1])
+                p = pos + 2
+            else:
+                plan = None
             if plan is not None:
-                t, dec, chunk = plan
+                t, dec, chunk, tables = plan
                 try:
-                    p = pos + 1
-                    if chunk:
-                        n = buf[p]
-                        if n < 0x80:
-                            p += 1
+                    if tables:
+                        if buf[p]:
+                            plan = None   # a non-empty type table: the general path
+                        elif tables == 2:
+                            if buf[p + 1]:
+                                plan = None
+                            p += 2
                         else:
-                            n, p = dec_uint(buf, p)
-                        end = p + n
-                        if end > len(buf):
-                            raise NeedData()
-                        v, p = dec(buf, p, None)
-                        if p != end:
-                            raise error(f"{end - p} leftover bytes in a value message")
-                    else:
-                        v, p = dec(buf, p, None)
-                    self._pos = p
-                    return t, v
+                            p += 1
+                    if plan is not None:
+                        st = _EMPTY_STATE if tables else None
+                        if chunk:
+                            n = buf[p]
+                            if n < 0x80:
+                                p += 1
+                            else:
+                                n, p = dec_uint(buf, p)
+                            end = p + n
+                            if end > len(buf):
+                                raise NeedData()
+                            v, p = dec(buf, p, st)
+                            if p != end:
+                                raise error(f"{end - p} leftover bytes in a value message")
+                        else:
+                            v, p = dec(buf, p, st)
+                        self._pos = p
+                        return t, v
                 except (Truncated, IndexError):
                     raise NeedData() from None
                 except (verror.VError, NeedData):
@@ -296,8 +317,11 @@ class Decoder:
                 else:
                     v, pos = decoder(t)(buf, pos, st)
                 self._pos = pos
-                if 0 < mid < 64 and not (t.has_any or t.has_typeobject):
-                    self._plans[mid << 1] = (t, decoder(t), has_chunk_len(t))
+                if 0 < mid < 128:
+                    u = mid << 1
+                    self._plans[u if u < 0x80 else 0x100 | u] = (
+                        t, decoder(t), has_chunk_len(t),
+                        2 if t.has_any else 1 if t.has_typeobject else 0)
                 return t, v
         except (Truncated, IndexError):
             raise NeedData() from None
@@ -309,6 +333,9 @@ class Decoder:
             raise error("value nested too deeply") from None
         except (ValueError, TypeError, OverflowError, MemoryError) as e:
             raise error(f"malformed data: {e}") from None
+
+
+_EMPTY_STATE = DecodeState(None, (), ())   # a message with empty type/any-length tables
 
 
 def encode(value, type: Type | None = None) -> bytes:

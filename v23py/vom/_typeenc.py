@@ -269,6 +269,9 @@ class TypeDecoder:
         self._buf = bytearray()
         self._version_read = False
         self._err: verror.VError | None = None
+        # Decoding plans of value messages by their leading id bytes, shared by every
+        # Decoder of this type stream (type ids never change meaning within a stream).
+        self.value_plans: dict = {}
 
     # -- split (RPC) mode: a stream of type messages only ---------------------
     def feed(self, data: bytes) -> None:
