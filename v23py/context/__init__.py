@@ -34,7 +34,7 @@ class _Node:
         self.error = None       # the VError given to waiters
         self.callbacks = []
         self.timer = None
-        self.children = set()
+        self.children = {}      # child node -> child Context
 
 
 class Context:
@@ -86,9 +86,9 @@ class Context:
         ctx = Context(_values=self._values, _deadline=deadline, _node=node, clock=self._clock)
         parent = self._node
         if parent.reason is not None:
-            ctx._fire(parent.reason, parent.error)
+            ctx._fire(parent.reason, self.err())
         else:
-            parent.children.add(ctx)
+            parent.children[node] = ctx
         return ctx
 
     def with_cancel(self):
@@ -117,18 +117,15 @@ class Context:
     def _cancel(self, reason):
         if self._node.reason is not None:
             return
-        from v23py import verror
-        if reason == DEADLINE_EXCEEDED:
-            err = verror.Timeout.new("timeout") if hasattr(verror, "Timeout") else Exception(reason)
-        else:
-            err = verror.Canceled.new("canceled") if hasattr(verror, "Canceled") else Exception(reason)
-        self._fire(reason, err)
+        self._fire(reason, None)   # the error is made when somebody needs it
 
     def _fire(self, reason, err):
         node = self._node
         if node.reason is not None:
             return
         node.reason = reason
+        if err is None and (node.callbacks or node.children):
+            err = _make_error(reason)
         node.error = err
         if node.timer is not None:
             try:
@@ -139,12 +136,10 @@ class Context:
             node.timer = None
         if node.parent is not None:
             # detach from the parent to let the tree be collected
-            for c in list(node.parent.children):
-                if c._node is node:
-                    node.parent.children.discard(c)
+            node.parent.children.pop(node, None)
         callbacks, node.callbacks = node.callbacks, []
-        children, node.children = node.children, set()
-        for child in children:
+        children, node.children = node.children, {}
+        for child in children.values():
             child._fire(reason, err)
         for cb in callbacks:
             try:
@@ -155,7 +150,10 @@ class Context:
 
     def err(self):
         """None while live; else the VError (Canceled or Timeout)."""
-        return self._node.error
+        node = self._node
+        if node.error is None and node.reason is not None:
+            node.error = _make_error(node.reason)
+        return node.error
 
     @property
     def cancelled(self):
@@ -172,7 +170,7 @@ class Context:
         """
         node = self._node
         if node.reason is not None:
-            callback(node.error)
+            callback(self.err())
             return lambda: None
         node.callbacks.append(callback)
 
@@ -191,6 +189,13 @@ class Context:
 
     def __repr__(self):
         return f"<Context deadline={self._deadline} reason={self._node.reason}>"
+
+
+def _make_error(reason):
+    from v23py import verror
+    if reason == DEADLINE_EXCEEDED:
+        return verror.Timeout.new("timeout") if hasattr(verror, "Timeout") else Exception(reason)
+    return verror.Canceled.new("canceled") if hasattr(verror, "Canceled") else Exception(reason)
 
 
 def root(clock=None):

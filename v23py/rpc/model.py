@@ -107,6 +107,7 @@ class ReflectInvoker(Invoker):
             descs = list(d())
         self.descs = descs
         self.methods = {}
+        self._prepared = {}   # method -> (arg types, tags), both tuples
         if descs:
             for iface in descs:
                 for m in iface.methods:
@@ -126,11 +127,17 @@ class ReflectInvoker(Invoker):
         return self.methods.get(method)
 
     def prepare(self, ctx, method, num_args):
+        hit = self._prepared.get(method)
+        if hit is not None:
+            return hit
         m = self.methods.get(method)
         if m is None:
             raise verror.UnknownMethod.new(f"method does not exist: {method}")
         from v23py import vdl
-        return [a.type if a.type is not None else vdl.AnyType for a in m.in_args], list(m.tags)
+        hit = (tuple(a.type if a.type is not None else vdl.AnyType for a in m.in_args),
+               tuple(m.tags))
+        self._prepared[method] = hit
+        return hit
 
     def _fn(self, method):
         if self._stub_invoke is not None:
@@ -170,6 +177,8 @@ class ReflectInvoker(Invoker):
             return self.invoke(ctx, call, method, args)
         r = fn(ctx, call, *args)
         n = len(m.out_args)
+        if n == 1 and (r is None or type(r) in _PLAIN):
+            return [r]
         if isinstance(r, defer.Deferred) or inspect.isawaitable(r):
             return maybe_deferred(lambda: r).addCallback(_shape, n, method)
         return _shape(r, n, method)
@@ -199,6 +208,9 @@ class ReflectInvoker(Invoker):
         if allg is None and chg is None:
             return None
         return GlobState(allg, chg)
+
+
+_PLAIN = frozenset((list, tuple, str, bytes, int, float, bool, dict))
 
 
 def _shape(r, n, method):

@@ -206,6 +206,7 @@ class Server:
         self._types = {}
         self._stopped = False
         self._calls = set()
+        self._out_types = {}   # id(method desc) -> (desc, out-arg types)
         if flow_manager is not None:
             flow_manager.set_flow_handler(self.handle_flow)
 
@@ -288,7 +289,7 @@ class Server:
         writer = ValueWriter(types)
         call = ServerCall(self, flow, reader, writer, types)
         results, out_types, err = [], [], None
-        cancel_call = None
+        cancel_call = unreg = None
         try:
             try:
                 ok, req = reader.try_read(wt.Request)   # usually already here: no timer needed
@@ -308,7 +309,7 @@ class Server:
             reader.on_close = lambda reason: cancel_call()
             if reader.eof:
                 cancel_call()
-            cctx.on_done(lambda e: reader.abort(e))
+            unreg = cctx.on_done(reader.abort)
             results, out_types = await self._process(cctx, call, req)
         except verror.VError as e:
             err = e
@@ -317,6 +318,11 @@ class Server:
             err = verror.from_exception(e)
         finally:
             call._closed = True
+        if cancel_call is not None:
+            # the method is done: nothing left to wake on cancellation
+            reader.on_close = None
+            if unreg is not None:
+                unreg()
         self._respond(flow, writer, types, err, results, out_types)
         if cancel_call is not None:
             cancel_call()
@@ -476,14 +482,20 @@ class Server:
                 fast = getattr(invoker, "invoke_direct", None)
                 if fast is not None:
                     results = fast(ctx, call, stripped, args)
-                    if isinstance(results, defer.Deferred) or inspect.isawaitable(results):
+                    if type(results) is not list and _awaitable(results):
                         results = await results
                 else:
                     results = await invoker.invoke(ctx, call, stripped, args)
             except verror.VError as e:
                 raise _AppError(e)
-        out_types = [a.type for a in desc.out_args] if desc is not None else []
-        return list(results or []), out_types
+        if desc is None:
+            out_types = ()
+        else:
+            hit = self._out_types.get(id(desc))
+            if hit is None or hit[0] is not desc:
+                hit = self._out_types[id(desc)] = (desc, tuple(a.type for a in desc.out_args))
+            out_types = hit[1]
+        return (results if type(results) is list else list(results or [])), out_types
 
     async def _lookup(self, ctx, suffix, method):
         if method.startswith("__"):
@@ -507,7 +519,7 @@ class Server:
 
     async def _dispatch(self, disp, ctx, suffix):
         r = disp.lookup(ctx, suffix)
-        if isinstance(r, defer.Deferred) or inspect.isawaitable(r):
+        if type(r) is not tuple and _awaitable(r):
             r = await r
         if r is None:
             return None, None
@@ -516,6 +528,16 @@ class Server:
                 return r
             return r[0], None
         return r, None
+
+
+def _awaitable(r):
+    """inspect.isawaitable, quick for the plain results of synchronous methods."""
+    if r is None or type(r) in _PLAIN:
+        return False
+    return isinstance(r, defer.Deferred) or inspect.isawaitable(r)
+
+
+_PLAIN = frozenset((list, tuple, str, bytes, int, float, bool, dict))
 
 
 class _AppError(Exception):
