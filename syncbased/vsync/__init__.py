@@ -80,6 +80,12 @@ def _bad(msg):
     return verror.BadProtocol.new(f"malformed sync deltas: {msg}")
 
 
+def db_offline(db_id):
+    # (the message is formatted here: our VDL compiler keeps Go's named {dbId} as is)
+    return I.ErrDbOffline.new(f"database {db_id.Blessing},{db_id.Name} is offline and cannot "
+                              "be synced", _wid(db_id))
+
+
 def now_time(ns=None) -> Time:
     ns = time.time_ns() if ns is None else ns
     return Time(Seconds=ns // 10**9 + EPOCH, Nanos=ns % 10**9)
@@ -401,7 +407,7 @@ class DbSync:
         return self._respond_data(names, req.value, initiator)
 
     def _offline(self):
-        return I.new_DbOffline(_wid(self.db.id))
+        return db_offline(self.db.id)
 
     def _respond_sgs(self, names, req, initiator):
         if self.paused:
@@ -1225,7 +1231,7 @@ class SyncObj(I.SyncServerMethods):
         def respond():
             d = sync.service.dbs.get(db_id)
             if d is None or not d.exists:
-                raise I.new_DbOffline(req.value.DbId)
+                raise db_offline(db_id)
             return sync.dbsync(db_id).respond(names, req, str(initiator))
         items = await self.daemon.worker.call(respond)
         for it in items:

@@ -1,0 +1,138 @@
+"""The sync peer interface (<daemon>/%%sync) as Go sees it: Go's vrpc reads the
+signature of our syncbased's Sync object (Go's interfaces.Sync and its wire
+types) and calls GetTime, GetDeltas (data and syncgroup rounds, decoding every
+streamed DeltaResp) and JoinSyncgroupAtAdmin with Go-typed arguments.
+"""
+import os
+import subprocess
+import tempfile
+
+from twisted.internet import defer, reactor, utils
+from twisted.trial import unittest
+
+from tests._support import ROOT, go_binary
+from tests._syncbase_support import Daemon, make_creds, env
+
+ALICE = "idp:o:fortune:alice"
+PKG = '"v.io/x/ref/services/syncbase/server/interfaces"'
+
+
+class GoSyncPeerTest(unittest.TestCase):
+    timeout = 120
+
+    def setUp(self):
+        import v23py
+        self.vrpc = go_binary("vrpc")
+        tmp = tempfile.mkdtemp(prefix="sbsync-go-")
+        self.creds = make_creds(os.path.join(tmp, "alice"), ALICE)
+        self.ctx, shutdown = v23py.init([f"--v23.credentials={self.creds}"], reactor=reactor)
+        self.addCleanup(shutdown)
+        self.d = Daemon(self.creds).start()
+        self.addCleanup(self.d.stop)
+
+    def go(self, *args):
+        return utils.getProcessOutputAndValue(
+            self.vrpc, [f"--v23.credentials={self.creds}", *args], env=env(), path=ROOT)
+
+    async def vrpc_call(self, method, *args):
+        out, err, rc = await self.go("call", self.d.endpoint + "/%%sync", method, *args)
+        return out.decode(), err.decode(), rc
+
+    @defer.inlineCallbacks
+    def test_go_client_speaks_sync(self):
+        yield defer.ensureDeferred(self._sync())
+
+    async def _sync(self):
+        from v23py import syncbase
+        from v23py.syncbase.util import Id
+        from syncbased.vsync._log import gid_of
+        out, err, rc = await self.go("signature", self.d.endpoint + "/%%sync")
+        self.assertEqual(rc, 0, err)
+        sig = out.decode()
+        self.assertIn(f"type {PKG}.Sync interface", sig)
+        for m in ("GetTime(req {0}.TimeReq, initiator string) ({0}.TimeResp | error)",
+                  "GetDeltas(req {0}.DeltaReq, initiator string) stream<_, {0}.DeltaResp> "
+                  "({0}.DeltaFinalResp | error)",
+                  "JoinSyncgroupAtAdmin(dbId \"v.io/v23/services/syncbase\".Id, "
+                  "sgId \"v.io/v23/services/syncbase\".Id, joinerName string, "
+                  "myInfo \"v.io/v23/services/syncbase\".SyncgroupMemberInfo) "
+                  "(sg {0}.Syncgroup, version string, genvec {0}.GenVector | error)"):
+            self.assertIn(m.format(PKG), sig)
+        self.assertIn(f"type {PKG}.LogRecMetadata struct {{\n\tId uint64\n\tGen uint64\n"
+                      "\tRecType byte\n\tObjId string\n\tCurVers string\n\tParents []string\n"
+                      "\tUpdTime \"time\".Time\n\tDelete bool\n\tBatchId uint64\n"
+                      "\tBatchCount uint64\n}", sig)
+
+        out, err, rc = await self.vrpc_call(
+            "GetTime", '{SendTs: {Seconds: 63900000000, Nanos: 5}}', '"go"')
+        self.assertEqual(rc, 0, err)
+        self.assertIn(f"{PKG}.TimeResp{{OrigTs: {{Seconds: 63900000000, Nanos: 5}}, RecvTs:", out)
+
+        ctx = self.ctx
+        db = syncbase.NewService(self.d.endpoint).Database(ctx, "db", None)
+        await db.Create(ctx, None)
+        c = db.Collection(ctx, "c")
+        await c.Create(ctx, None)
+        await c.Put(ctx, "k1", "v1")
+        spec = syncbase.SyncgroupSpec(Perms=syncbase.perms_for(ALICE, ["Admin", "Read"]),
+                                      Collections=[c.Id()])
+        sg = db.Syncgroup(ctx, "sg")
+        await sg.Create(ctx, spec, syncbase.SyncgroupMemberInfo(SyncPriority=10))
+        await c.Put(ctx, "k2", 42)
+        await c.Delete(ctx, "k1")
+        gid = gid_of(Id(*db.Id()), Id(ALICE, "sg"))
+        dbid = '{Blessing: "idp:o:fortune", Name: "db"}'
+
+        # A data round from scratch: every record, in log order, then the knowledge.
+        out, err, rc = await self.vrpc_call(
+            "GetDeltas", f'{{Data: {{DbId: {dbid}, SgIds: {{"{gid}"}}, '
+            f'Gvs: {{"{ALICE}\\x00c\\x00\\xfe": {{}}}}}}}}', '"go"')
+        self.assertEqual(rc, 0, err)
+        lines = out.splitlines()
+        recs = [ln for ln in lines if ln.startswith(f"<< {PKG}.DeltaResp{{Rec:")]
+        self.assertEqual(len(recs), 4, out)
+        self.assertIn('ObjId: "c\\xfeidp:o:fortune:alice\\x00c\\x00\\xfe"', recs[0])
+        self.assertIn(f"Value: {PKG}.CollectionPerms{{", recs[0])
+        self.assertIn('ObjId: "r\\xfeidp:o:fortune:alice\\x00c\\x00\\xfek1"', recs[1])
+        self.assertIn('Value: "v1"', recs[1])
+        self.assertIn("Value: int64(42)", recs[2])
+        self.assertIn("Delete: true", recs[3])
+        self.assertIn("Parents: {", recs[3])
+        self.assertTrue(lines[-2].startswith(f"<< {PKG}.DeltaResp{{Gvs: "), out)
+        self.assertIn(": 4}}}", lines[-2])
+        self.assertEqual(lines[-1], f"{PKG}.DeltaFinalResp{{}}")
+
+        # Knowledge up to gen 3 of that device: only the delete comes back.
+        dev = lines[-2].split("{")[-1].split(":")[0]
+        out, err, rc = await self.vrpc_call(
+            "GetDeltas", f'{{Data: {{DbId: {dbid}, SgIds: {{"{gid}"}}, '
+            f'Gvs: {{"{ALICE}\\x00c\\x00\\xfe": {{{dev}: 3}}}}}}}}', '"go"')
+        self.assertEqual(rc, 0, err)
+        recs = [ln for ln in out.splitlines() if "DeltaResp{Rec:" in ln]
+        self.assertEqual(len(recs), 1, out)
+        self.assertIn("Gen: 4", recs[0])
+
+        # Joining through us as admin, then the syncgroup round shows the new member.
+        out, err, rc = await self.vrpc_call(
+            "JoinSyncgroupAtAdmin", dbid, f'{{Blessing: "{ALICE}", Name: "sg"}}', '"abc123"',
+            "{SyncPriority: 3}")
+        self.assertEqual(rc, 0, err)
+        self.assertIn(f"{PKG}.Syncgroup{{Id: {{Blessing: \"{ALICE}\", Name: \"sg\"}}", out)
+        self.assertIn('"abc123": {WhenUpdated:', out)
+        self.assertIn("MemberInfo: {SyncPriority: 3}", out)
+        members = await sg.GetMembers(ctx)
+        self.assertEqual(int(members["abc123"].SyncPriority), 3)
+        out, err, rc = await self.vrpc_call(
+            "GetDeltas", f'{{Sgs: {{DbId: {dbid}, Gvs: {{"y\\xfes\\xfe{gid}": {{}}}}}}}}',
+            '"go"')
+        self.assertEqual(rc, 0, err)
+        recs = [ln for ln in out.splitlines() if "DeltaResp{Rec:" in ln]
+        self.assertEqual(len(recs), 2, out)
+        self.assertIn(f"Value: {PKG}.Syncgroup{{", recs[1])
+        self.assertIn('"abc123"', recs[1])
+
+        # A stranger database (or no Read access) is DbOffline, as in Go.
+        out, err, rc = await self.vrpc_call(
+            "GetDeltas", '{Data: {DbId: {Blessing: "x", Name: "y"}}}', '"go"')
+        self.assertNotEqual(rc, 0)
+        self.assertIn("is offline and cannot be synced", err)
