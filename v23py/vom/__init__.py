@@ -74,7 +74,28 @@ def _resolve(value, type):
 
 def encode_value_message(te: TypeEncoder, t: Type, v) -> bytes:
     """One value message (no version byte); type messages go to `te`."""
+    plan = te.value_plans.get(t)
+    if plan is not None:
+        head, enc, chunk = plan
+        if not chunk:
+            out = bytearray(head)
+            enc(out, v, None)
+            return out
+        body = bytearray()
+        enc(body, v, None)
+        out = bytearray(head)
+        n = len(body)
+        if n < 0x80:
+            out.append(n)
+        else:
+            enc_uint(out, n)
+        out += body
+        return out
     tid = te.encode_type(t)
+    if not (t.has_any or t.has_typeobject):
+        head = bytearray()
+        enc_int(head, tid)
+        te.value_plans[t] = (bytes(head), encoder(t), has_chunk_len(t))
     if not (t.has_any or t.has_typeobject or has_chunk_len(t)):
         # No header tables, no length: write the value right after the id.
         out = bytearray()

@@ -47,8 +47,13 @@ class TypeEncoder:
         self._out = bytearray()
         self._version_pending = write_version
         self._lock = threading.RLock()
+        # type -> (message head: the id, encoder, has a length) for types without
+        # any/typeobject; filled by encode_value_message
+        self.value_plans: dict = {}
 
     def take_bytes(self) -> bytes:
+        if not self._out:
+            return b""
         with self._lock:
             out = bytes(self._out)
             self._out.clear()
