@@ -82,7 +82,7 @@ class Flow:
         self.conn = mconn
         self._state = state
         state.user = self
-        self.closed = defer.Deferred()
+        self._closed_d = None   # the `closed` Deferred, made when asked for
         self._closed_result = None
         self._is_closed = False
         self._on_data = None
@@ -130,16 +130,30 @@ class Flow:
     def is_closed(self):
         return self._is_closed
 
+    @property
+    def closed(self) -> defer.Deferred:
+        """Fires (with None or the VError) when the flow is closed either way."""
+        d = self._closed_d
+        if d is None:
+            d = self._closed_d = defer.Deferred()
+            if self._is_closed:
+                d.callback(self._error)
+        return d
+
     def __repr__(self):
         return "<Flow %d on %r>" % (self.id, self.conn)
 
     # sending
     def write(self, data) -> defer.Deferred:
         """Queue ``data``; the Deferred fires once it was handed to the transport."""
+        self.post(data)
+        return self._drained()
+
+    def post(self, data) -> None:
+        """``write`` without the Deferred (for callers that do not wait)."""
         if self._is_closed or self._state.close_pending:
             raise self._error or errors.err(errors.std("Aborted"), "write on closed flow %d", self.id)
         self.conn._call(self.conn._conn.write, self._state, data)
-        return self._drained()
 
     def close(self, data=b"") -> defer.Deferred:
         """Send ``data`` (optional) and the close flag.  Idempotent."""
@@ -223,7 +237,8 @@ class Flow:
                 d.callback(b"")
         if self._on_close is not None and not self._buf:
             self._call_on_close()
-        self.closed.callback(error)
+        if self._closed_d is not None:
+            self._closed_d.callback(error)
 
     def _call_on_close(self):
         cb, self._on_close = self._on_close, None

@@ -51,7 +51,8 @@ class ConnTypes:
         data = self.enc.take_bytes()
         if data:
             try:
-                self.flow.write(data)
+                post = getattr(self.flow, "post", None)   # a write without a Deferred
+                (post if post is not None else self.flow.write)(data)
             except Exception as e:  # closed flow: the calls will notice on their own flows
                 self.fail(e if isinstance(e, verror.VError) else verror.from_exception(e))
 
@@ -143,10 +144,13 @@ class ValueReader:
 
     def try_read(self, type=None):
         """Decode one value now: returns (True, value) or (False, None) if more input is needed."""
+        dec = self.dec
+        if dec._pos >= len(dec._buf):
+            return False, None   # nothing buffered (no exception round trip)
         if type is not None and type.kind == _ANY:
             type = None    # keep the exact wire type of what the peer sent
         try:
-            return True, self.dec.decode(type)
+            return True, dec.decode(type)
         except (vom.NeedData, vom.NeedType):
             return False, None
 
@@ -159,9 +163,12 @@ class ValueReader:
         """
         if type is not None and type.kind == _ANY:
             type = None
+        dec = self.dec
         while True:
             try:
-                return self.dec.decode(type)
+                if dec._pos >= len(dec._buf):
+                    raise vom.NeedData()
+                return dec.decode(type)
             except vom.NeedData:
                 if self.eof:
                     if isinstance(self.close_reason, verror.VError):

@@ -404,7 +404,7 @@ class ClientCall:
             data += self._writer.encode_cached("req-end", _end_request, wt.Request)
             self._send_closed = True
         self.types.flush()
-        self.flow.write(bytes(data))
+        self.flow.post(bytes(data))
         self._unreg = self.ctx.on_done(self._ctx_done)
 
     def _ctx_done(self, err):
@@ -444,7 +444,7 @@ class ClientCall:
         data = self._writer.encode_cached("req-end", _end_request, wt.Request)
         self.types.flush()
         try:
-            self.flow.write(data)
+            self.flow.post(data)
         except verror.VError:
             pass
 
