@@ -32,7 +32,7 @@ class SyncTest(unittest.TestCase):
         self.addCleanup(d.stop)
         return d
 
-    async def setup_peer(self, d, create_sg, admin=None):
+    async def setup_peer(self, d, create_sg, admin=None, publish=""):
         from v23py import syncbase
         ctx = self.ctx
         db = syncbase.NewService(d.endpoint).Database(ctx, "fortuneDb", None)
@@ -44,7 +44,7 @@ class SyncTest(unittest.TestCase):
         if create_sg:
             spec = syncbase.SyncgroupSpec(
                 Description="test", Perms=syncbase.perms_for(ALICE, ["Admin", "Read"]),
-                Collections=[c.Id()])
+                Collections=[c.Id()], PublishSyncbaseName=publish)
             await sg.Create(ctx, spec, info)
         else:
             await sg.Join(ctx, admin.endpoint, None, info)
@@ -215,3 +215,24 @@ class SyncTest(unittest.TestCase):
             self.fail("a stranger joined the syncgroup")
         except verror.VError as e:
             self.assertEqual(e.id, _wire.SyncgroupJoinFailed.id)
+
+    @defer.inlineCallbacks
+    def test_publish_syncgroup_makes_the_publishee_a_member(self):
+        yield defer.ensureDeferred(self._publish())
+
+    async def _publish(self):
+        from v23py import syncbase
+        a, b = self.daemon(), self.daemon()
+        dbb = syncbase.NewService(b.endpoint).Database(self.ctx, "fortuneDb", None)
+        await dbb.Create(self.ctx, None)
+        dba, ca = await self.setup_peer(a, True, publish=b.endpoint)
+        await ca.Put(self.ctx, "k", "v")
+        deadline = reactor.seconds() + 20
+        while len(await dba.Syncgroup(self.ctx, "sg").GetMembers(self.ctx)) < 2:
+            self.assertLess(reactor.seconds(), deadline, "the publishee never became a member")
+            await sleep(0.1)
+        # the publishee holds the syncgroup and pulls the data
+        cb = dbb.Collection(self.ctx, "fortuneCollection")
+        await self.converge([ca, cb], {"k": "v"})
+        ids = await dbb.ListSyncgroups(self.ctx)
+        self.assertEqual([(i.Blessing, i.Name) for i in ids], [(ALICE, "sg")])

@@ -914,6 +914,12 @@ class SyncService:
         self._loop = task.LoopingCall(self._tick)
         self._loop.clock = self.daemon.reactor
         self._loop.start(TICK, now=False).addErrback(lambda f: None)
+        # syncgroups created here and not yet published: try again
+        for db_id, ds in list(self.dbs.items()):
+            for gid, e in list(ds.sgs.items()):
+                if (e.sg.Spec.PublishSyncbaseName and e.sg.Creator == self.hex
+                        and e.sg.Status == I.SyncgroupStatus.PublishPending):
+                    self._publish_later(db_id, gid, 0)
 
     def stop(self):
         if self._loop is not None and self._loop.running:
@@ -1075,6 +1081,95 @@ class SyncService:
         ds.commit_sg(gid, sg, {"NumLocalJoiners": 1, "Watched": True, "RemotePublisher": "",
                                "SyncPending": False, "PendingGenVec": {}})
         ds.bootstrap(ds.sgs[gid].prefixes)
+        if sg.Spec.PublishSyncbaseName and self._loop is not None:
+            self.daemon.reactor.callFromThread(self._publish_later, db.id, gid, 0)
+
+    # --- publishing (Go's publishSyncgroup / PublishSyncgroup) ---
+    def _publish_later(self, db_id, gid, delay):
+        if self._loop is None or not self._loop.running:
+            return
+        self.daemon.reactor.callLater(delay, lambda: defer.ensureDeferred(
+            self._publish(db_id, gid)).addErrback(lambda f: None))
+
+    async def _publish(self, db_id, gid):
+        """Hand a syncgroup we created to its PublishSyncbaseName; on success that
+        peer becomes a member and the status Running; on Exist, PublishRejected;
+        other failures are retried."""
+        w = self.daemon.worker
+
+        def prepare():
+            ds = self.dbsync(db_id)
+            e = ds.sgs.get(gid)
+            if (e is None or ds.paused or e.sg.Status != I.SyncgroupStatus.PublishPending
+                    or not e.sg.Spec.PublishSyncbaseName):
+                return None
+            return e.sg, s(e.version), ds.sg_genvec(gid), e.sg.Spec.PublishSyncbaseName
+        got = await w.call(prepare)
+        if got is None:
+            return
+        sg, version, genvec, name = got
+        ctx, cancel = self.ctx.with_timeout(2.0)
+        status = I.SyncgroupStatus.PublishRejected
+        peer = None
+        try:
+            peer = await I.SyncClient(name + "/%%sync").PublishSyncgroup(
+                ctx, self.hex, sg, version, genvec)
+            status = I.SyncgroupStatus.Running
+        except verror.VError as e:
+            if e.id == I.ErrDupSyncgroupPublish.id:
+                return
+            if e.id != verror.Exist.id:
+                self._publish_later(db_id, gid, 2.0)
+                return
+        finally:
+            cancel()
+
+        def update():
+            ds = self.dbsync(db_id)
+            e = ds.sgs.get(gid)
+            if e is None:
+                return
+            joiners = dict(e.sg.Joiners)
+            if peer:
+                joiners[str(peer)] = I.SyncgroupMemberState(
+                    WhenUpdated=time.time_ns() // 10**9, HasLeft=False,
+                    MemberInfo=member_info(None))
+                self.learn_peers({str(peer): name})
+            ds.commit_sg(gid, I.Syncgroup(Id=e.sg.Id, SpecVersion=e.sg.SpecVersion,
+                                          Spec=e.sg.Spec, Creator=e.sg.Creator, DbId=e.sg.DbId,
+                                          Status=status, Joiners=joiners))
+        await w.call(update)
+
+    def publish_received(self, publisher, sg, version, genvec):
+        """Publishee side: keep the syncgroup (pending until synced); returns our name."""
+        db_id = Id(sg.DbId.Blessing, sg.DbId.Name)
+        d = self.service.dbs.get(db_id)
+        if d is None or not d.exists:
+            raise verror.NoExist.new(f"database {db_id} does not exist")
+        sg_id = Id(sg.Id.Blessing, sg.Id.Name)
+        try:
+            validate_id(sg_id)
+        except Exception:
+            raise verror.BadArg.new(f"invalid syncgroup id {sg_id}") from None
+        ds = self.dbsync(db_id)
+        gid = gid_of(db_id, sg_id)
+        e = ds.sgs.get(gid)
+        if e is not None:
+            rp = e.local.get("RemotePublisher", "")
+            if rp == "":
+                local = dict(e.local, RemotePublisher=publisher)
+                tx = ds.st.transaction()
+                tx.raw_put(SGSTATE + gid.encode(), encode_sgstate(local))
+                tx.commit()
+                e.local = local
+            elif rp != publisher:
+                raise I.new_DupSyncgroupPublish(_wid(sg_id))
+            return self.hex
+        genvec = {int(dv): int(g) for dv, g in dict(genvec or {}).items()}
+        ds.commit_sg(gid, sg, {"NumLocalJoiners": 0, "Watched": True,
+                               "RemotePublisher": publisher, "SyncPending": True,
+                               "PendingGenVec": genvec}, version=b(version))
+        return self.hex
 
     def sg_for_read(self, names, db, sg_id):
         """The syncgroup (an ``interfaces.Syncgroup``) if the caller may Read it."""
@@ -1239,6 +1334,10 @@ class SyncObj(I.SyncServerMethods):
             if isinstance(res, defer.Deferred):
                 await res
         return I.DeltaFinalResp(SgPriorities={})
+
+    async def PublishSyncgroup(self, ctx, call, publisher, sg, version, genvec):
+        return await self.daemon.worker.call(self.daemon.sync.publish_received, str(publisher),
+                                             sg, str(version), genvec)
 
     async def JoinSyncgroupAtAdmin(self, ctx, call, dbId, sgId, joinerName, myInfo):
         from syncbased.server import caller_names
