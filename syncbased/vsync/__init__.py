@@ -752,7 +752,7 @@ class DbSync:
                     lpfx = DATA
                 self.pos += 1
                 writes[log_key(lpfx, self.id, gen)] = encode_rec(Rec(
-                    self.id, gen, LINK_REC, oid, winner, (loser,), time.time_ns(), node.deleted,
+                    self.id, gen, LINK_REC, oid, winner, (loser,), time.time_ns(), False,
                     0, 0, self.pos))
                 if loser not in node.parents:
                     node = node._replace(parents=node.parents + (loser,))
@@ -1039,6 +1039,9 @@ class SyncService:
             got = items
             req = await w.call(lambda: self.dbsync(db_id).data_request(member, got))
             applied = w.call(lambda: self.dbsync(db_id).apply(False, got, member))
+            if req is None:          # paused meanwhile
+                await applied
+                return False
             ctx, cancel = self.ctx.with_timeout(30.0)
             try:
                 items = await self._get_deltas(stub, ctx, req, opts)
