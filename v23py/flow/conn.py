@@ -218,6 +218,7 @@ class Conn:
         self.lame_duck_acked = False
         self._ack_lame_duck_pending = False
         self._frames = m.FrameReader(max_frame if max_frame is not None else bytes_buffered + 4096)
+        self._vu_buffered = m.varuint(bytes_buffered)   # OpenFlow's initial counters, encoded
         self._out = []
         self._plain_pending = None
         self._local_setup = None
@@ -350,6 +351,13 @@ class Conn:
                              "conn.readRemoteAuth: unexpected message type received: %#x", typ)
         # ACTIVE
         if typ == m.DATA:
+            if len(body) >= 3 and body[1] < 0x80 and body[2] < 0x80 and not body[2] & m.DISABLE_ENCRYPTION_FLAG:
+                # fast path: one-byte flow id and flags (what Data.decode_body + _handle_data do)
+                fid = body[1]
+                f = self.flows.get(fid)
+                if f is not None and fid != BLESSINGS_FLOW_ID:
+                    self._deliver(f, body[3:], body[2], events)
+                    return
             msg = m.Data.decode_body(body, 1)
             if msg.flags & m.DISABLE_ENCRYPTION_FLAG:
                 self._plain_pending = msg
@@ -623,6 +631,42 @@ class Conn:
         if f.closed or f.close_pending:
             raise errors.err(errors.ConnectionClosed if self.state == CLOSED else errors.std("Aborted"),
                              "write on a closed flow %d", f.id)
+        n = len(data)
+        if n and not f.out_len and n <= self.mtu and self.state == ACTIVE and (
+                self.shared if f.borrowing else f.released) >= n:
+            # Fast path (what _pump would do): nothing queued and enough tokens, so the whole
+            # write leaves now as one OpenFlow or Data message.
+            if type(data) is not bytes:
+                data = bytes(data)
+            if f.borrowing:
+                self.shared -= n
+                f.borrowed += n
+            else:
+                f.released -= n
+            if not f.opened:
+                flags = (m.CLOSE_FLAG if close else 0) | (m.SIDE_CHANNEL_FLAG if f.side_channel else 0)
+                bkey = self._send_blessings(f.local_blessings)
+                if bkey == 0:
+                    bkey = self._send_blessings(self.local_blessings)
+                vu = m.varuint
+                self._send(b"".join((b"\x79", vu(f.id), self._vu_buffered, vu(bkey), b"\x00",
+                                     vu(flags), data)))
+                f.opened = True
+                if close:
+                    f.close_pending = True
+                    self._finish_flow(f, None, remote=False, events=events)
+                else:
+                    self._maybe_ack_lame_duck()
+            else:
+                fid = f.id
+                flags = m.CLOSE_FLAG if close else 0
+                self._send((bytes((m.DATA, fid, flags)) if fid <= 0x7F else
+                            m.encode_data_header(fid, flags)) + data)
+                if close:
+                    f.close_pending = True
+                    self._finish_flow(f, None, remote=False, events=events)
+            events.append(FlowDrained(f))
+            return events
         if data:
             f.out.append(memoryview(bytes(data)) if not isinstance(data, bytes) else memoryview(data))
             f.out_len += len(data)
