@@ -32,7 +32,7 @@ class SyncTest(unittest.TestCase):
         self.addCleanup(d.stop)
         return d
 
-    async def setup_peer(self, d, create_sg, admin=None, publish=""):
+    async def setup_peer(self, d, create_sg, admin=None, publish="", mount_tables=()):
         from v23py import syncbase
         ctx = self.ctx
         db = syncbase.NewService(d.endpoint).Database(ctx, "fortuneDb", None)
@@ -44,7 +44,8 @@ class SyncTest(unittest.TestCase):
         if create_sg:
             spec = syncbase.SyncgroupSpec(
                 Description="test", Perms=syncbase.perms_for(ALICE, ["Admin", "Read"]),
-                Collections=[c.Id()], PublishSyncbaseName=publish)
+                Collections=[c.Id()], PublishSyncbaseName=publish,
+                MountTables=list(mount_tables))
             await sg.Create(ctx, spec, info)
         else:
             await sg.Join(ctx, admin.endpoint, None, info)
@@ -236,3 +237,55 @@ class SyncTest(unittest.TestCase):
         await self.converge([ca, cb], {"k": "v"})
         ids = await dbb.ListSyncgroups(self.ctx)
         self.assertEqual([(i.Blessing, i.Name) for i in ids], [(ALICE, "sg")])
+
+    def mounttable(self):
+        """Our mounttabled, run with the same credentials; returns its NAME."""
+        import signal
+        import subprocess
+        import sys
+        import threading
+        from tests._syncbase_support import env, ROOT
+        proc = subprocess.Popen([sys.executable, "-m", "v23py.cmd.mounttabled",
+                                 "--v23.tcp.address=127.0.0.1:0",
+                                 f"--v23.credentials={self.creds}"],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                stdin=subprocess.DEVNULL, text=True, env=env(), cwd=ROOT,
+                                start_new_session=True)
+
+        def stop():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+            proc.stdout.close()
+        self.addCleanup(stop)
+        got = []
+
+        def read():
+            for ln in proc.stdout:
+                if ln.startswith("NAME="):
+                    got.append(ln[5:].strip())
+                    return
+        t = threading.Thread(target=read, daemon=True)
+        t.start()
+        t.join(30)
+        self.assertTrue(got, "mounttabled printed no NAME= line")
+        return got[0]
+
+    @defer.inlineCallbacks
+    def test_peers_found_through_the_syncgroup_mount_tables(self):
+        yield defer.ensureDeferred(self._mount_tables())
+
+    async def _mount_tables(self):
+        # No neighborhood: the admin reaches the joiner only through <mt>/<hex name>.
+        mt = self.mounttable()
+        a = self.daemon(extra=["--skip-publish-in-nh"])
+        b = self.daemon(extra=["--skip-publish-in-nh"])
+        dba, ca = await self.setup_peer(a, True, mount_tables=[mt])
+        dbb, cb = await self.setup_peer(b, False, admin=a)
+        await cb.Put(self.ctx, "from-b", 1)
+        await ca.Put(self.ctx, "from-a", 2)
+        await self.converge([ca, cb], {"from-a": 2, "from-b": 1}, timeout=30.0)

@@ -340,6 +340,9 @@ class DbSync:
         gv[self.id] = self.sggen.get(gid, 0)
         return gv
 
+    def mount_tables(self) -> list:
+        return sorted({mt for e in self.sgs.values() for mt in e.sg.Spec.MountTables or ()})
+
     def members(self) -> set:
         out = set()
         for e in self.sgs.values():
@@ -874,6 +877,8 @@ class SyncService:
         self._last_sg = {}
         self._last_time = {}
         self._loop = None
+        self._mt_pub = None
+        self._mt_names = set()
 
     def _open(self, d):
         self.dbs[d.id] = DbSync(self, d)
@@ -924,6 +929,8 @@ class SyncService:
     def stop(self):
         if self._loop is not None and self._loop.running:
             self._loop.stop()
+        if self._mt_pub is not None:
+            defer.ensureDeferred(self._mt_pub.stop(timeout=1.0)).addErrback(lambda f: None)
         if self.publish_nh:
             try:
                 p = os.path.join(NH_DIR, self.hex)
@@ -948,23 +955,48 @@ class SyncService:
     # --- the pull loop (reactor thread) ---
     def _tick(self):
         w = self.daemon.worker
-        d = w.call(lambda: [(db_id, ds.members()) for db_id, ds in list(self.dbs.items())
+        d = w.call(lambda: [(db_id, ds.members(), ds.mount_tables())
+                            for db_id, ds in list(self.dbs.items())
                             if ds.sgs and not ds.paused and db_id in self.service.dbs])
         d.addCallback(self._start_rounds)
         d.addErrback(lambda f: None)
 
+    def _mount(self, mts):
+        """Publish ``<mt>/<our hex name>`` in the mount tables of our syncgroups (Go's
+        way for peers to find each other across machines)."""
+        want = {f"{mt.rstrip('/')}/{self.hex}" for mt in mts}
+        if want == self._mt_names or not self.endpoint:
+            return
+        if self._mt_pub is None:
+            import v23py
+            from v23py.naming.publisher import Publisher
+            self._mt_pub = Publisher(self.ctx, v23py.get_runtime(self.ctx).namespace,
+                                     self.daemon.reactor)
+            self._mt_pub.add_server(self.endpoint)
+        for n in want - self._mt_names:
+            self._mt_pub.add_name(n)
+        for n in self._mt_names - want:
+            self._mt_pub.remove_name(n)
+        self._mt_names = want
+
     def _start_rounds(self, work):
         now = time.monotonic()
         nh = None
-        for db_id, members in work:
+        all_mts = set()
+        for db_id, members, mts in work:
+            all_mts.update(mts)
             for m in members:
                 key = (db_id, m)
+                fails = self._backoff.get(("n",) + key, 0)
                 addr = self.peers.get(m)
-                if addr is None or self._backoff.get(("n",) + key, 0) >= 2:
+                if addr is None or fails >= 2:
                     # unknown, or failing: a neighborhood entry is fresher
                     if nh is None:
                         nh = self._neighborhood()
                     addr = nh.get(m) or addr
+                if mts and (not addr or fails >= 2 and fails % 2 == 0):
+                    # through a mount table of a shared syncgroup
+                    addr = f"{mts[(fails // 2) % len(mts)].rstrip('/')}/{m}"
                 if not addr:
                     continue
                 if key in self._inflight or self._backoff.get(key, 0) > now:
@@ -972,6 +1004,10 @@ class SyncService:
                 self._inflight.add(key)
                 defer.ensureDeferred(self._round(db_id, m, addr)).addBoth(
                     lambda r, key=key: self._done(key, r))
+        try:
+            self._mount(all_mts)
+        except Exception:
+            pass
 
     def _done(self, key, result):
         self._inflight.discard(key)
