@@ -98,15 +98,19 @@ by dialers of a manager that listens -- a pure client presents a nameless blessi
 client passes that as ``open_flow(blessings=...)``.  Remote blessings are ``security.Blessings``
 objects (validated by ``security.blessings_from_wire``); ``conn.remote_public_key`` is DER bytes.
 
+Output: what flows write while the reactor handles received bytes (or inside
+``with output_batch():``) leaves in one socket write per connection at the end of that work.
+
 Errors: all failures are ``v23py.verror.VError`` with Go ids (flow message errors use
 ``v.io/v23/flow/message.InvalidMsg`` etc., conn errors ``v.io/x/ref/runtime/internal/flow/conn.*``).
 """
 
-__all__ = ["FlowManager", "ManagedConn", "Flow", "ListeningPort", "Identity", "SecurityAuth"]
+__all__ = ["FlowManager", "ManagedConn", "Flow", "ListeningPort", "Identity", "SecurityAuth",
+           "output_batch"]
 
 
 def __getattr__(name):  # lazy: importing v23py.flow does not pull in Twisted or security
-    if name in ("FlowManager", "ManagedConn", "Flow", "ListeningPort"):
+    if name in ("FlowManager", "ManagedConn", "Flow", "ListeningPort", "output_batch"):
         from . import manager
         return getattr(manager, name)
     if name in ("Identity", "SecurityAuth"):

@@ -49,6 +49,30 @@ def _flush_dirty():
                 log.exception("flow conn %r: flushing output failed", mc)
 
 
+class output_batch:
+    """Context manager: flow output produced inside is written once per conn at the end.
+
+    dataReceived already batches; use this around other bursts of work done in one reactor
+    turn (e.g. delivering many results that a worker thread handed back at once)::
+
+        with output_batch():
+            for d, result in done:
+                d.callback(result)
+    """
+
+    __slots__ = ()
+
+    def __enter__(self):
+        _batch[0] += 1
+        return self
+
+    def __exit__(self, *exc):
+        _batch[0] -= 1
+        if not _batch[0]:
+            _flush_dirty()
+        return False
+
+
 def _write(tr, data):
     """transport.write, but straight to the socket when nothing is queued in Twisted.
 
