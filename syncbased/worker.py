@@ -21,6 +21,7 @@ from twisted.internet import defer
 from twisted.python import failure
 
 from v23py import verror
+from v23py.flow.manager import output_batch
 
 MAX_GROUP = 512
 _STOP = object()
@@ -97,8 +98,9 @@ class StoreWorker:
 
 
 def _deliver(results):
-    for d, ok, value in results:
-        if ok:
-            d.callback(value)
-        else:
-            d.errback(value)
+    with output_batch():   # the RPC replies of the whole group leave in one write per conn
+        for d, ok, value in results:
+            if ok:
+                d.callback(value)
+            else:
+                d.errback(value)
