@@ -205,7 +205,7 @@ class Client:
 
     # -- calls ---------------------------------------------------------------------
     async def start_call(self, ctx, name, method, args, in_types=None, out_types=None, *,
-                         desc=None, opts=()):
+                         desc=None, opts=(), _end_args=False):
         if self._closed:
             raise verror.Aborted.new("client closed")
         pattern, name = security.split_pattern_name(naming.clean(name)) \
@@ -234,7 +234,7 @@ class Client:
             if server_names is None:
                 server_names = self._trusted(conn, ep, pattern, opts)
             return self._open_call(ctx, conn, ep, full_suffix, method, args, in_types,
-                                   out_types, desc, opts, server_names)
+                                   out_types, desc, opts, server_names, _end_args)
         if len(errors) == 1:
             e = errors[0]
             if e.id in (verror.Timeout.id, verror.Canceled.id):
@@ -282,7 +282,7 @@ class Client:
         return b
 
     def _open_call(self, ctx, conn, ep, suffix, method, args, in_types, out_types, desc, opts,
-                   server_names):
+                   server_names, end_args=False):
         types = self.types_for(conn)
         secall = None   # made on demand (ClientCall.security)
         blessings = self._blessings_for(tuple(server_names))
@@ -293,13 +293,14 @@ class Client:
         call = ClientCall(self, ctx, conn, flow, types, method, suffix, out_types, desc,
                           server_names, secall)
         call._ep = ep
-        call._start(args, in_types, opts)
+        call._start(args, in_types, opts, end_args)
         return call
 
     async def call(self, ctx, name, method, args, in_types=None, out_types=None, *, desc=None,
                    opts=()):
+        # nothing is streamed after the args here, so their end goes out with them
         c = await self.start_call(ctx, name, method, args, in_types, out_types, desc=desc,
-                                  opts=opts)
+                                  opts=opts, _end_args=True)
         return await c._finish()
 
     def close(self):
@@ -359,7 +360,7 @@ class ClientCall:
     def remote_blessings(self):
         return self.security.remote_blessings
 
-    def _start(self, args, in_types, opts):
+    def _start(self, args, in_types, opts, end_args=False):
         dl = self.ctx.deadline()
         deadline = granted = None
         if dl is not None:
@@ -399,8 +400,9 @@ class ClientCall:
         except Exception as e:
             self._abort_flow()
             raise verror.BadArg.new(f"bad argument: failed to encode arg: {e}")
-        if self.in_stream_type is None and self.out_stream_type is None and self.desc is not None:
-            # unary call: the end-of-stream header goes out with the args
+        if end_args or (self.in_stream_type is None and self.out_stream_type is None
+                        and self.desc is not None):
+            # unary call (or nothing will be sent): the end-of-stream header goes with the args
             data += self._writer.encode_cached("req-end", _end_request, wt.Request)
             self._send_closed = True
         self.types.flush()
