@@ -391,3 +391,15 @@ class OutputBatchingTest(unittest.TestCase):
         more.extend(writes)
         self.assertEqual(sorted(got), sorted(b"Y%d" % i for i in range(len(flows))))
         self.assertEqual(len(more), 1, more)
+
+    def test_after_input_runs_at_the_end_of_the_batch(self):
+        from v23py.flow.manager import after_input, output_batch
+        seen = []
+        after_input(lambda: seen.append("now"))
+        self.assertEqual(seen, ["now"])
+        with output_batch():
+            after_input(lambda: seen.append("later"))
+            with output_batch():
+                after_input(lambda: after_input(lambda: seen.append("nested")))
+            self.assertEqual(seen, ["now"])
+        self.assertEqual(seen, ["now", "later", "nested"])

@@ -36,6 +36,43 @@ def _verror(exc, default=None, msg=""):
 # dataReceived returns: one send per connection per reactor turn instead of one per message.
 _batch = [0]      # depth of dataReceived calls on the stack
 _dirty = []       # ManagedConns with output (or timer changes) waiting for the end of the batch
+_wakeups = []     # after_input callbacks waiting for the end of the batch
+
+
+def after_input(fn):
+    """Call ``fn()`` once the received bytes being handled now have all been dispatched
+    (at once when nothing is being handled).
+
+    A consumer woken there finds everything that arrived in the same read, instead of being
+    woken once per message (e.g. a stream reader decodes a whole batch of items in one go).
+    """
+    if _batch[0]:
+        _wakeups.append(fn)
+    else:
+        fn()
+
+
+def _run_wakeups():
+    while _wakeups:
+        fns = _wakeups[:]
+        del _wakeups[:]
+        for fn in fns:
+            try:
+                fn()
+            except Exception:  # pragma: no cover - never let one consumer break the others
+                log.exception("after_input callback failed")
+
+
+def _end_batch():
+    if _batch[0] == 1 and _wakeups:
+        try:
+            _run_wakeups()   # still inside the batch: what they write is batched too
+        finally:
+            _batch[0] -= 1
+    else:
+        _batch[0] -= 1
+    if not _batch[0]:
+        _flush_dirty()
 
 
 def _flush_dirty():
@@ -67,9 +104,7 @@ class output_batch:
         return self
 
     def __exit__(self, *exc):
-        _batch[0] -= 1
-        if not _batch[0]:
-            _flush_dirty()
+        _end_batch()
         return False
 
 
@@ -540,9 +575,7 @@ class _ConnProtocol(protocol.Protocol):
                 mc._dispatch(events)
             mc._flush()
         finally:
-            _batch[0] -= 1
-            if not _batch[0]:
-                _flush_dirty()
+            _end_batch()
 
     def connectionLost(self, reason=protocol.connectionDone):
         self.lost = True

@@ -19,6 +19,7 @@ from twisted.internet import defer
 from v23py import verror, vom
 
 from v23py.vdl import Kind as _Kind  # noqa: E402
+from v23py.flow.manager import after_input as _after_input  # noqa: E402
 
 _ANY = _Kind.ANY
 MAX_BUFFERED = 64 << 20   # undecoded bytes a data flow may hold
@@ -101,6 +102,7 @@ class ValueReader:
         self.eof = False
         self.close_reason = None
         self._waiter = None
+        self._wake_pending = False
         self.on_close = None   # callback(reason) when the peer closes the flow
 
     def feed(self, data):
@@ -113,7 +115,14 @@ class ValueReader:
                 self.abort(verror.BadProtocol.new(
                     f"bad protocol or type: more than {MAX_BUFFERED} bytes of undecoded data"))
                 return
-            self._wake()
+            if self._waiter is not None and not self._wake_pending:
+                # wake the reader once all of this read is fed (it then decodes a batch)
+                self._wake_pending = True
+                _after_input(self._wake_later)
+
+    def _wake_later(self):
+        self._wake_pending = False
+        self._wake()
 
     def closed(self, reason=None):
         """The flow was closed by the peer (reason None) or died (a VError)."""

@@ -452,6 +452,22 @@ class ClientCall:
 
     def recv(self):
         """Deferred: the next streamed result; errback verror.EOF at the end."""
+        r = self._response
+        dec = self._reader.dec
+        if (r is None or (r.Error is None and not r.EndStreamResults)) and dec._version_read:
+            # Fast path: the next header and item are already buffered (streams usually
+            # arrive many items per read): decode them now, without a coroutine.
+            pos = dec._pos
+            try:
+                ok, hdr = self._reader.try_read(wt.Response)
+                if ok and hdr.Error is None and not hdr.EndStreamResults:
+                    ok, item = self._reader.try_read(self.out_stream_type)
+                    if ok:
+                        self._response = hdr
+                        return defer.succeed(item)
+            except verror.VError:
+                pass
+            dec._pos = pos   # not the simple case: the general path below redoes it
         return defer.ensureDeferred(self._recv())
 
     async def _recv(self):

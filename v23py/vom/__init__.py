@@ -220,8 +220,7 @@ class Decoder:
         buf = self._buf
         pos = self._pos
         if self._version_read and pos < len(buf):
-            # Fast path: a message id below 128 of a type seen before on this type stream,
-            # with empty type-id / any-length tables (the usual case for RPC headers).
+            # Fast path: a message id below 128 of a type seen before on this type stream.
             b = buf[pos]
             if b < 0x80:
                 plan = self._plans.get(b)
@@ -234,36 +233,54 @@ class Decoder:
             if plan is not None:
                 t, dec, chunk, tables = plan
                 try:
+                    st = None
                     if tables:
-                        if buf[p]:
-                            plan = None   # a non-empty type table: the general path
-                        elif tables == 2:
-                            if buf[p + 1]:
-                                plan = None
-                            p += 2
+                        if not buf[p] and (tables == 1 or not buf[p + 1]):
+                            st = _EMPTY_STATE   # the usual case for RPC headers
+                            p += tables
                         else:
-                            p += 1
-                    if plan is not None:
-                        st = _EMPTY_STATE if tables else None
-                        if chunk:
-                            n = buf[p]
-                            if n < 0x80:
-                                p += 1
-                            else:
+                            n, p = dec_uint(buf, p)
+                            if n > len(buf) - p:
+                                raise Truncated()
+                            tids = []
+                            for _ in range(n):
+                                x, p = dec_uint(buf, p)
+                                tids.append(x)
+                            anylens = []
+                            if tables == 2:
                                 n, p = dec_uint(buf, p)
-                            end = p + n
-                            if end > len(buf):
-                                raise NeedData()
-                            v, p = dec(buf, p, st)
-                            if p != end:
-                                raise error(f"{end - p} leftover bytes in a value message")
+                                if n > len(buf) - p:
+                                    raise Truncated()
+                                for _ in range(n):
+                                    x, p = dec_uint(buf, p)
+                                    anylens.append(x)
+                            td = self._td
+                            if self._split:
+                                for x in tids:
+                                    if td.lookup(x) is None:
+                                        raise NeedType(x)
+                            st = DecodeState(td, tids, anylens)
+                    if chunk:
+                        n = buf[p]
+                        if n < 0x80:
+                            p += 1
                         else:
-                            v, p = dec(buf, p, st)
-                        self._pos = p
-                        return t, v
+                            n, p = dec_uint(buf, p)
+                            if n > MAX_MESSAGE_LEN:
+                                raise error(f"message length {n} too large")
+                        end = p + n
+                        if end > len(buf):
+                            raise NeedData()
+                        v, p = dec(buf, p, st)
+                        if p != end:
+                            raise error(f"{end - p} leftover bytes in a value message")
+                    else:
+                        v, p = dec(buf, p, st)
+                    self._pos = p
+                    return t, v
                 except (Truncated, IndexError):
                     raise NeedData() from None
-                except (verror.VError, NeedData):
+                except (verror.VError, NeedData, NeedType):
                     raise
                 except RecursionError:
                     raise error("value nested too deeply") from None
