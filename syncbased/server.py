@@ -386,14 +386,18 @@ class CollectionObj(_Base):
     async def Scan(self, ctx, call, bh, start, limit):
         gen = await self._on("scan", call, str(bh), bytes(start or b""), bytes(limit or b""))
         kv_cls = vdl.class_for(_wire.KeyValueType)
+        nxt = None
         try:
-            while True:
-                chunk = await self.run(_take, gen, SCAN_BATCH)
+            nxt = self.run(_take, gen, SCAN_BATCH)
+            while nxt is not None:
+                chunk = await nxt
+                # read the next batch on the store thread while this one is sent
+                nxt = self.run(_take, gen, SCAN_BATCH) if len(chunk) >= SCAN_BATCH else None
                 for k, v in chunk:
                     await _send(call, kv_cls(Key=k, Value=value_out(v)))
-                if len(chunk) < SCAN_BATCH:
-                    break
         finally:
+            if nxt is not None:
+                nxt.addErrback(lambda _: None)   # a prefetch nobody will read
             self.run(gen.close)
 
     async def GlobChildren__(self, ctx, call, matcher=None):
