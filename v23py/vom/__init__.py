@@ -407,7 +407,9 @@ def _single_shot_decoder(data) -> "Decoder":
     # Go caches the types of single-shot streams by their type-message prefix;
     # blessings and other blobs repeat the same types again and again.
     n = _type_prefix_len(data)
-    if n > 1:
+    if n >= 1:
+        # (n == 1: no type messages at all; the cached decoder then knows only the
+        # bootstrap types, and a single value never adds any)
         key = bytes(data[:n])
         td = _prefix_cache.get(key)
         if td is None:
@@ -418,7 +420,8 @@ def _single_shot_decoder(data) -> "Decoder":
             _prefix_cache[key] = td
         dec = Decoder(type_decoder=td)
         dec._split = False
-        dec.feed(data[n:])
+        dec._buf = data if type(data) is bytes else bytes(data)   # read only: no copy
+        dec._pos = n
         dec._version_read = True
         return dec
     dec = Decoder()
