@@ -34,12 +34,21 @@ class Struct:
     _vdl_type: Type = None  # set by subclasses
 
     def __init__(self, **fields):
-        t = self._vdl_type
-        for f in t.fields:
-            v = fields.pop(f.name, _MISSING)
-            object.__setattr__(self, f.name, zero(f.type) if v is _MISSING else v)
-        if fields:
-            raise TypeError(f"{t.name or 'struct'} has no field(s) {', '.join(fields)}")
+        plan = _init_plan(type(self))
+        setter = object.__setattr__
+        get = fields.get
+        used = 0
+        for name, mk in plan:
+            v = get(name, _MISSING)
+            if v is _MISSING:
+                v = mk()
+            else:
+                used += 1
+            setter(self, name, v)
+        if used != len(fields):
+            names = {name for name, _ in plan}
+            extra = [k for k in fields if k not in names]
+            raise TypeError(f"{self._vdl_type.name or 'struct'} has no field(s) {', '.join(extra)}")
 
     def _values(self):
         return tuple(getattr(self, f.name) for f in self._vdl_type.fields)
@@ -286,10 +295,17 @@ def _make_class(t: Type) -> type:
 _ANY_MAP = None
 
 
+_PLAIN_TYPES = {str: StringType, bool: BoolType, int: Int64Type, float: Float64Type,
+                bytes: ByteListType}
+
+
 def type_of(v) -> Type:
     """The VDL type of a value: its class's, or the one inferred for plain values."""
     if v is None:
         return AnyType
+    t = _PLAIN_TYPES.get(type(v))
+    if t is not None:
+        return t
     t = getattr(type(v), "_vdl_type", None)
     if t is not None:
         return t
@@ -366,6 +382,16 @@ def _zero_slow(t: Type):
 
 
 _ZMK = "vdl.zero_maker"
+
+
+def _init_plan(cls):
+    """((field name, zero maker), ...) of a struct class, compiled per registration state."""
+    hit = cls.__dict__.get("_vdl_init_plan")
+    if hit is not None and hit[0] == _reg_gen:
+        return hit[1]
+    plan = tuple((f.name, zero_maker(f.type)) for f in cls._vdl_type.fields)
+    cls._vdl_init_plan = (_reg_gen, plan)
+    return plan
 
 
 def zero_maker(t: Type):
