@@ -22,20 +22,32 @@ try:
     from nacl._sodium import ffi as _ffi, lib as _lib
 
     _new = _ffi.new
+    _new_raw = _ffi.new_allocator(should_clear_after_alloc=False)
     _buffer = _ffi.buffer
     _lib_seal = _lib.crypto_secretbox_easy
     _lib_open = _lib.crypto_secretbox_open_easy
+    # Small messages (RPC headers, stream items) go through one reused scratch buffer per
+    # thread instead of a fresh zeroed cffi allocation each time; the result is copied out.
+    _SCRATCH = 4096
+    import threading as _threading
+    _tls = _threading.local()
+
+    def _scratch():
+        b = getattr(_tls, "buf", None)
+        if b is None:
+            b = _tls.buf = _new_raw("unsigned char[]", _SCRATCH)
+        return b
 
     def _seal(msg, nonce, key):
         n = len(msg) + OVERHEAD
-        out = _new("unsigned char[]", n)
+        out = _scratch() if n <= _SCRATCH else _new_raw("unsigned char[]", n)
         if _lib_seal(out, msg, len(msg), nonce, key) != 0:  # pragma: no cover
             raise CryptoError("encryption failed")
         return _buffer(out, n)[:]
 
     def _open(ct, nonce, key):
         n = len(ct) - OVERHEAD
-        out = _new("unsigned char[]", n if n > 0 else 1)
+        out = _scratch() if n <= _SCRATCH else _new_raw("unsigned char[]", n if n > 0 else 1)
         if _lib_open(out, ct, len(ct), nonce, key) != 0:
             raise CryptoError("decryption failed")
         return _buffer(out, n)[:]
