@@ -12,7 +12,7 @@ without resolution.
 import sys
 
 from v23py.naming._cli import (
-    UsageError, error_text, go_time, namespace_for, parse_command, run_main)
+    UsageError, go_time, namespace_for, run_command, run_main)
 
 USAGE = """Command mounttable sends commands to Vanadium mounttable services.
 
@@ -102,40 +102,9 @@ HANDLERS = {"glob": cmd_glob, "mount": cmd_mount, "unmount": cmd_unmount,
 
 
 async def run(reactor, argv, out=None, err=None):
-    import v23py
-    from v23py import runtime
-    out = out or sys.stdout
-    err = err or sys.stderr
-    try:
-        fs, path, args = parse_command("mounttable", argv, COMMANDS)
-    except (UsageError, runtime.FlagError) as e:
-        if str(e) == "help requested":
-            out.write(USAGE)
-            return 0
-        err.write(f"ERROR: {e}\n\n{USAGE}")
-        return 2
-    if path == ["help"]:
-        out.write(USAGE)
-        return 0
-    ctx, shutdown = v23py.init([], flags=fs, reactor=reactor)
-    ctx, cancel = ctx.with_timeout(60.0)
-    code = 0
-    try:
-        code = await HANDLERS[path[0]](ctx, namespace_for(ctx), args, out, err)
-    except UsageError as e:
-        err.write(f"ERROR: {e}\n")
-        code = 2
-    except Exception as e:
-        err.write(f"ERROR: {error_text(e)}\n")
-        code = 1
-    finally:
-        cancel()
-        try:
-            out.flush()
-        except Exception:
-            pass
-        await shutdown()
-    return code
+    def invoke(ctx, fs, path, args, out, err):
+        return HANDLERS[path[0]](ctx, namespace_for(ctx), args, out, err)
+    return await run_command("mounttable", USAGE, COMMANDS, invoke, reactor, argv, out, err)
 
 
 def main(argv=None):

@@ -13,7 +13,7 @@
 import sys
 
 from v23py.naming._cli import (
-    UsageError, error_text, expires_in, go_json, namespace_for, parse_command, perms_to_json,
+    UsageError, error_text, expires_in, go_json, namespace_for, perms_to_json, run_command,
     run_main)
 
 USAGE = """Command namespace resolves and manages names in the Vanadium namespace.
@@ -208,40 +208,9 @@ HANDLERS = {
 
 
 async def run(reactor, argv, out=None, err=None):
-    import v23py
-    from v23py import runtime
-    out = out or sys.stdout
-    err = err or sys.stderr
-    try:
-        fs, path, args = parse_command("namespace", argv, COMMANDS)
-    except (UsageError, runtime.FlagError) as e:
-        if str(e) == "help requested":
-            out.write(USAGE)
-            return 0
-        err.write(f"ERROR: {e}\n\n{USAGE}")
-        return 2
-    if path == ["help"]:
-        out.write(USAGE)
-        return 0
-    ctx, shutdown = v23py.init([], flags=fs, reactor=reactor)
-    ctx, cancel = ctx.with_timeout(60.0)
-    code = 0
-    try:
-        code = await HANDLERS[tuple(path)](ctx, fs, args, out, err)
-    except UsageError as e:
-        err.write(f"ERROR: {e}\n")
-        code = 2
-    except Exception as e:
-        err.write(f"ERROR: {error_text(e)}\n")
-        code = 1
-    finally:
-        cancel()
-        try:
-            out.flush()
-        except Exception:
-            pass
-        await shutdown()
-    return code
+    def invoke(ctx, fs, path, args, out, err):
+        return HANDLERS[tuple(path)](ctx, fs, args, out, err)
+    return await run_command("namespace", USAGE, COMMANDS, invoke, reactor, argv, out, err)
 
 
 def main(argv=None):

@@ -74,6 +74,46 @@ def run_main(coro_fn, argv):
     sys.exit(result[0] if result else 1)
 
 
+async def run_command(prog, usage, commands, invoke, reactor, argv, out=None, err=None):
+    """The body shared by `namespace` and `mounttable`: parse, init the runtime,
+    run ``await invoke(ctx, flags, path, args, out, err)`` within Go's one-minute
+    timeout, and map failures to Go's messages and exit codes."""
+    import v23py
+    from v23py import runtime
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        fs, path, args = parse_command(prog, argv, commands)
+    except (UsageError, runtime.FlagError) as e:
+        if str(e) == "help requested":
+            out.write(usage)
+            return 0
+        err.write(f"ERROR: {e}\n\n{usage}")
+        return 2
+    if path == ["help"]:
+        out.write(usage)
+        return 0
+    ctx, shutdown = v23py.init([], flags=fs, reactor=reactor)
+    ctx, cancel = ctx.with_timeout(60.0)
+    code = 0
+    try:
+        code = await invoke(ctx, fs, path, args, out, err)
+    except UsageError as e:
+        err.write(f"ERROR: {e}\n")
+        code = 2
+    except Exception as e:
+        err.write(f"ERROR: {error_text(e)}\n")
+        code = 1
+    finally:
+        cancel()
+        try:
+            out.flush()
+        except Exception:
+            pass
+        await shutdown()
+    return code
+
+
 def error_text(e):
     return getattr(e, "msg", None) or str(e) or type(e).__name__
 
