@@ -33,19 +33,8 @@ async def run(reactor, argv):
 
 
 def main(argv=None):
-    from twisted.internet import defer, task
-    argv = sys.argv[1:] if argv is None else argv
-    result = []
-
-    def go(reactor):
-        return defer.ensureDeferred(run(reactor, argv)).addCallback(result.append)
-    try:
-        task.react(go)
-    except SystemExit as e:
-        if e.code not in (0, None):
-            raise
-    sys.exit(result[0] if result else 1)
-
+    from v23py.runtime import run_program
+    run_program(run, sys.argv[1:] if argv is None else argv)
 
 if __name__ == "__main__":
     main()

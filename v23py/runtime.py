@@ -510,3 +510,29 @@ def wait_for_signal(ctx=None, signals=(signal.SIGINT, signal.SIGTERM)):
         reactor.callWhenRunning(install)  # and again after Twisted installed its own
     reactor.addSystemEventTrigger("before", "shutdown", fire, None)
     return d
+
+
+def run_program(coro_fn, argv, default_code=1):
+    """Run ``await coro_fn(reactor, argv)`` under the reactor and exit with the
+    code it returns.  A SystemExit inside gives its code; any other error is one
+    ``ERROR:`` line and exit 1; `default_code` when the reactor stopped first."""
+    from twisted.internet import task
+    result = []
+
+    def go(reactor):
+        d = defer.ensureDeferred(coro_fn(reactor, argv))
+        d.addCallback(result.append)
+
+        def failed(f):
+            if f.check(SystemExit):
+                result.append(f.value.code if isinstance(f.value.code, int) else 0)
+                return None
+            sys.stderr.write(f"ERROR: {f.getErrorMessage()}\n")
+            result.append(1)
+        return d.addErrback(failed)
+    try:
+        task.react(go)
+    except SystemExit as e:
+        if e.code not in (0, None):
+            raise
+    sys.exit(result[0] if result else default_code)

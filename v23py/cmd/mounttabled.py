@@ -120,29 +120,8 @@ async def run(reactor, argv):
 
 
 def main(argv=None):
-    from twisted.internet import defer, task
-    argv = sys.argv[1:] if argv is None else argv
-    result = []
-
-    def start(reactor):
-        d = defer.ensureDeferred(run(reactor, argv))
-        d.addCallback(result.append)
-
-        def failed(f):
-            if f.check(SystemExit):
-                result.append(f.value.code if isinstance(f.value.code, int) else 0)
-                return None
-            sys.stderr.write(f"ERROR: {f.getErrorMessage()}\n")
-            result.append(1)
-        d.addErrback(failed)
-        return d
-    try:
-        task.react(start)
-    except SystemExit as e:
-        if e.code not in (0, None):
-            raise
-    sys.exit(result[0] if result else 0)
-
+    from v23py.runtime import run_program
+    run_program(run, sys.argv[1:] if argv is None else argv, default_code=0)
 
 if __name__ == "__main__":
     main()

@@ -6,7 +6,6 @@
 Global flags: -s (shallow resolve), -json, -timeout=1m, and the v23 runtime flags.
 Errors print ``ERROR: ...`` on stderr (exit 1; usage errors exit 2).
 """
-import io
 import sys
 
 USAGE = """Command vrpc sends and receives Vanadium remote procedure calls.  It is used as
@@ -264,7 +263,7 @@ def _type_of(v):
 
 async def run_identify(ctx, flags, args, out):
     import base64
-    from v23py import rpc, security
+    from v23py import rpc
     if len(args) != 1:
         raise UsageError("wrong number of arguments")
     server = args[0]
@@ -294,7 +293,6 @@ def _goquote(s):
 
 
 async def _main(reactor, argv, out, err):
-    import v23py
     from v23py import runtime
     try:
         flags, cmd, args = _parse(argv)
@@ -332,20 +330,11 @@ async def _main(reactor, argv, out, err):
 
 
 def main(argv=None):
-    from twisted.internet import defer, task
-    argv = sys.argv[1:] if argv is None else argv
-    result = []
+    from v23py.runtime import run_program
 
-    def go(reactor):
-        return defer.ensureDeferred(_main(reactor, argv, sys.stdout, sys.stderr)).addCallback(
-            result.append)
-    try:
-        task.react(go)
-    except SystemExit as e:
-        if e.code not in (0, None):
-            raise
-    sys.exit(result[0] if result else 1)
-
+    def run(reactor, argv):
+        return _main(reactor, argv, sys.stdout, sys.stderr)
+    run_program(run, sys.argv[1:] if argv is None else argv)
 
 if __name__ == "__main__":
     main()

@@ -52,26 +52,8 @@ def parse_command(prog, argv, commands, global_flags=None):
 
 def run_main(coro_fn, argv):
     """Run `await coro_fn(reactor, argv)` under the reactor; exit with its code."""
-    from twisted.internet import defer, task
-    result = []
-
-    def go(reactor):
-        d = defer.ensureDeferred(coro_fn(reactor, argv))
-        d.addCallback(result.append)
-
-        def failed(f):
-            if f.check(SystemExit):
-                result.append(f.value.code if isinstance(f.value.code, int) else 0)
-                return None
-            sys.stderr.write(f"ERROR: {f.getErrorMessage()}\n")
-            result.append(1)
-        return d.addErrback(failed)
-    try:
-        task.react(go)
-    except SystemExit as e:
-        if e.code not in (0, None):
-            raise
-    sys.exit(result[0] if result else 1)
+    from v23py.runtime import run_program
+    run_program(coro_fn, argv)
 
 
 async def run_command(prog, usage, commands, invoke, reactor, argv, out=None, err=None):
