@@ -473,27 +473,15 @@ def _validate_built(t: Type) -> None:
         raise verror.BadArg.new(f"bad enum labels in {t.name!r}")
     if k == Kind.UNION and not t.fields:
         raise verror.BadArg.new(f"union {t.name!r} has no fields")
-    if k in (Kind.SET, Kind.MAP) and not _key_ok(t.key):
+    if k in (Kind.SET, Kind.MAP) and not t.key.can_be_key():
         raise verror.BadArg.new(f"invalid key type in {k} {t.name!r}")
-    if k == Kind.LIST or k == Kind.ARRAY or k == Kind.SET or k == Kind.MAP:
-        pass
-
-
-def _key_ok(t: Type) -> bool:
-    # Checked without recursion into cycles: keys cannot be recursive in practice.
-    try:
-        return t.can_be_key()
-    except RecursionError:
-        return False
 
 
 def is_unnamed_recursive_safe(t: Type) -> bool:
     """Every cycle must pass through a named type (a check for wire types)."""
     state: dict[int, int] = {}
 
-    def visit(x, depth):
-        if depth > 10_000:
-            return False
+    def visit(x):
         if x.name:
             return True  # named types end cycles
         s = state.get(id(x))
@@ -503,8 +491,8 @@ def is_unnamed_recursive_safe(t: Type) -> bool:
             return True
         state[id(x)] = 1
         kids = [c for c in (x.elem, x.key) if c is not None] + [f.type for f in x.fields]
-        ok = all(visit(c, depth + 1) for c in kids)
+        ok = all(visit(c) for c in kids)
         state[id(x)] = 2
         return ok
 
-    return visit(t, 0)
+    return visit(t)

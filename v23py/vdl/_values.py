@@ -292,9 +292,6 @@ def _make_class(t: Type) -> type:
 
 
 # -- typing of plain values ------------------------------------------------------
-_ANY_MAP = None
-
-
 _PLAIN_TYPES = {str: StringType, bool: BoolType, int: Int64Type, float: Float64Type,
                 bytes: ByteListType}
 
@@ -508,15 +505,9 @@ def value(t: Type, v):
         return convert(t, v)
     cls = class_for(t)
     cv = convert(t, v)
-    if type(cv) is cls:
+    if type(cv) is cls or isinstance(cv, (Struct, Union, Enum)):
         return cv
-    return _construct(cls, t, cv)
-
-
-def _construct(cls, t, v):
-    if issubclass(cls, (Struct, Union, Enum)):
-        return v
-    return cls(v)
+    return cls(cv)
 
 
 def convert(t: Type, v):

@@ -25,7 +25,6 @@ exception, and lengths are checked against the bytes present before allocating.
 from __future__ import annotations
 
 from v23py import verror
-from v23py.vdl import _types as T
 from v23py.vdl._types import Kind, Type
 from v23py.vdl._values import Typed, convert, type_of
 from v23py.vom._binary import (  # noqa: F401
@@ -37,7 +36,7 @@ from v23py.vom._typeenc import (  # noqa: F401
     BOOTSTRAP_IDS, BOOTSTRAP_TYPES, FIRST_USER_ID, TypeDecoder, TypeEncoder)
 
 __all__ = ["encode", "decode", "Encoder", "Decoder", "TypeEncoder", "TypeDecoder",
-           "NeedData", "NeedType", "VERSION_81", "RawValue"]
+           "NeedData", "NeedType", "VERSION_81"]
 
 
 class NeedData(Exception):
@@ -50,16 +49,6 @@ class NeedType(Exception):
     def __init__(self, type_id: int):
         super().__init__(f"waiting for type id {type_id}")
         self.type_id = type_id
-
-
-class RawValue:
-    """A value message kept as its type and decoded form (for generic tools)."""
-
-    __slots__ = ("type", "value")
-
-    def __init__(self, type: Type, value):
-        self.type = type
-        self.value = value
 
 
 def _resolve(value, type):
@@ -437,7 +426,6 @@ def decode(data: bytes, type: Type | None = None):
     except NeedData:
         raise error("truncated data") from None
     if dec.buffered():
-        # Trailing type messages are tolerated only if nothing but types follow.
         raise error(f"{dec.buffered()} bytes left after the value")
     return v
 
