@@ -208,6 +208,13 @@ class Decoder:
         """(wire type, value) of the next value message."""
         buf = self._buf
         pos = self._pos
+        if not self._version_read and pos + 1 < len(buf) and buf[pos] == VERSION_81 \
+                and self._split:
+            # the version byte that starts each RPC data flow: skip it here so the first
+            # message takes the fast path below too
+            pos += 1
+            self._pos = pos
+            self._version_read = True
         if self._version_read and pos < len(buf):
             # Fast path: a message id below 128 of a type seen before on this type stream.
             b = buf[pos]
