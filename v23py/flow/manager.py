@@ -141,6 +141,7 @@ class Flow:
         self.conn = mconn
         self._state = state
         state.user = self
+        state.want_drained = False   # until someone waits in write()/close()
         self._closed_d = None   # the `closed` Deferred, made when asked for
         self._closed_result = None
         self._is_closed = False
@@ -231,7 +232,17 @@ class Flow:
             return defer.succeed(None)
         d = defer.Deferred()
         self._drain_waiters.append(d)
+        self._state.want_drained = True
         return d
+
+    def shut(self, data=b"") -> None:
+        """``close`` without the Deferred (for callers that do not wait)."""
+        if self._is_closed or self._state.close_pending:
+            return
+        if data:
+            self.conn._call(self.conn._conn.write, self._state, data, True)
+        else:
+            self.conn._call(self.conn._conn.close_flow, self._state)
 
     # receiving
     def set_receiver(self, on_data, on_close=None):
@@ -307,6 +318,7 @@ class Flow:
             log.exception("flow %d: close callback failed", self.id)
 
     def _drained_event(self):
+        self._state.want_drained = False
         waiters, self._drain_waiters = self._drain_waiters, []
         for d in waiters:
             d.callback(None)

@@ -417,7 +417,9 @@ class ClientCall:
 
     def _abort_flow(self):
         try:
-            self.flow.close()
+            f = self.flow
+            shut = getattr(f, "shut", None)
+            (shut if shut is not None else f.close)()
         except Exception:
             pass
 

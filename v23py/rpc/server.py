@@ -279,7 +279,18 @@ class Server:
         flow.set_receiver(state.on_data, state.on_close)
 
     def _start_call(self, flow, reader, types):
-        d = defer.ensureDeferred(self._serve(flow, reader, types))
+        # Run the call's coroutine at once: a synchronous method (the usual case) finishes
+        # in this first step, without a Deferred or Twisted's coroutine driver; only a call
+        # that really waits is handed to Twisted from where it stopped.
+        coro = self._serve(flow, reader, types)
+        try:
+            first = coro.send(None)
+        except StopIteration:
+            return
+        except BaseException:
+            log.exception("rpc serve failed")
+            return
+        d = defer.ensureDeferred(_resume(coro, first))
         if not d.called:
             self._calls.add(d)
             d.addBoth(lambda r: (self._calls.discard(d), r)[1])
@@ -310,7 +321,12 @@ class Server:
             if reader.eof:
                 cancel_call()
             unreg = cctx.on_done(reader.abort)
-            results, out_types = await self._process(cctx, call, req)
+            try:
+                results, out_types = await self._process2(cctx, call, req)
+            except _AppError as e:
+                raise e.err
+            except verror.VError as e:
+                raise self._prefixed(e, call.suffix, call.method)
         except verror.VError as e:
             err = e
         except Exception as e:  # a bug in a method or in the runtime
@@ -349,8 +365,8 @@ class Server:
                 data = writer.encode(wt.response(err, True, 0), wt.Response)
             else:
                 n = len(results)
-                data = writer.encode_cached(("resp-end", n),
-                                            lambda: wt.response(None, True, n), wt.Response)
+                key = _RESP_END_KEYS[n] if n < 8 else ("resp-end", n)
+                data = writer.encode_cached(key, _resp_end_maker(n), wt.Response)
                 for i, r in enumerate(results):
                     t = out_types[i] if i < len(out_types) else None
                     data += writer.encode(r, t)
@@ -364,7 +380,8 @@ class Server:
                 data = b""
         types.flush()
         try:
-            flow.close(data)
+            shut = getattr(flow, "shut", None)
+            (shut if shut is not None else flow.close)(data)
         except Exception:
             log.debug("flow closed before the response was sent", exc_info=True)
 
@@ -411,14 +428,6 @@ class Server:
         rest = e.params[2:] if len(e.params) >= 2 else e.params
         return verror.VError(e.id, e.retry_code, f"{comp}:{op}: {e.msg}", [comp, op, *rest])
 
-    async def _process(self, ctx, call, req):
-        try:
-            return await self._process2(ctx, call, req)
-        except _AppError as e:
-            raise e.err
-        except verror.VError as e:
-            raise self._prefixed(e, call.suffix, call.method)
-
     async def _process2(self, ctx, call, req):
         reader = call._reader
         method = req.Method
@@ -438,7 +447,10 @@ class Server:
                 await self._drain(reader, nargs)
                 raise
         try:
-            invoker, auth, reserved = await self._lookup(ctx, suffix, method)
+            found = self._lookup_now(ctx, suffix, method)
+            if type(found) is not tuple:
+                found = await found
+            invoker, auth, reserved = found
             stripped = method[2:] if reserved else method
             arg_types, tags = invoker.prepare(ctx, stripped, nargs)
         except verror.VError:
@@ -497,6 +509,35 @@ class Server:
             out_types = hit[1]
         return (results if type(results) is list else list(results or [])), out_types
 
+    def _lookup_now(self, ctx, suffix, method):
+        """_lookup for a plain method whose dispatcher answers at once, without a coroutine;
+        otherwise an awaitable giving _lookup's answer."""
+        disp = self.dispatcher
+        if (disp is None or method[:2] == "__" or suffix[:2] == "__"
+                or (self.is_leaf and suffix)):
+            return self._lookup(ctx, suffix, method)
+        r = disp.lookup(ctx, suffix)
+        if type(r) is tuple and len(r) == 2:
+            obj, auth = r
+        elif r is not None and _awaitable(r):
+            return self._lookup_finish(r, suffix)
+        else:
+            obj, auth = _dispatch_result(r)
+        return self._found(obj, auth, suffix)
+
+    async def _lookup_finish(self, r, suffix):
+        obj, auth = _dispatch_result(await r)
+        return self._found(obj, auth, suffix)
+
+    @staticmethod
+    def _found(obj, auth, suffix):
+        if obj is not None:
+            try:
+                return object_to_invoker(obj), auth, False
+            except verror.VError as e:
+                raise verror.Internal.new(f"invalid received object: {e}")
+        raise verror.UnknownSuffix.new(f"suffix does not exist: {suffix}")
+
     async def _lookup(self, ctx, suffix, method):
         if method.startswith("__"):
             return _ReservedInvoker(self, suffix), _EVERYONE, True
@@ -521,13 +562,67 @@ class Server:
         r = disp.lookup(ctx, suffix)
         if type(r) is not tuple and _awaitable(r):
             r = await r
-        if r is None:
-            return None, None
-        if isinstance(r, tuple):
-            if len(r) == 2:
-                return r
-            return r[0], None
-        return r, None
+        return _dispatch_result(r)
+
+
+def _dispatch_result(r):
+    """(obj, authorizer) from what a dispatcher's lookup returned."""
+    if r is None:
+        return None, None
+    if isinstance(r, tuple):
+        if len(r) == 2:
+            return r
+        return r[0], None
+    return r, None
+
+
+_RESP_END_KEYS = [("resp-end", n) for n in range(8)]
+_RESP_END_MAKERS = {}
+
+
+def _resp_end_maker(n):
+    mk = _RESP_END_MAKERS.get(n)
+    if mk is None:
+        def mk():
+            return wt.response(None, True, n)
+        if len(_RESP_END_MAKERS) < 64:
+            _RESP_END_MAKERS[n] = mk
+    return mk
+
+
+class _Resumed:
+    """Awaitable that continues a coroutine which already yielded ``first`` (as the
+    `await` inside it would have: what the awaiting driver sends or throws in is passed on)."""
+
+    __slots__ = ("coro", "first")
+
+    def __init__(self, coro, first):
+        self.coro = coro
+        self.first = first
+
+    def __await__(self):
+        coro, y = self.coro, self.first
+        self.coro = self.first = None
+        while True:
+            try:
+                v = yield y
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as e:
+                try:
+                    y = coro.throw(e)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    y = coro.send(v)
+                except StopIteration as stop:
+                    return stop.value
+
+
+async def _resume(coro, first):
+    return await _Resumed(coro, first)
 
 
 def _awaitable(r):
