@@ -264,6 +264,7 @@ class Conn:
         self._bdec = None
         self._next_key = 1
         self._sent_blessings = {}
+        self._bkey_last = None
         self._in_blessings = {}
         self._in_discharges = {}
         # timers (absolute times, same clock as `now`)
@@ -495,6 +496,14 @@ class Conn:
 
     def _send_blessings(self, blessings):
         """Send ``blessings`` on flow 1 unless already sent; returns its key (0 for zero blessings)."""
+        last = self._bkey_last
+        if last is not None and last[0] is blessings:
+            return last[1]   # the same object as last time (each flow of a client names one)
+        key = self._send_blessings2(blessings)
+        self._bkey_last = (blessings, key)
+        return key
+
+    def _send_blessings2(self, blessings):
         if blessings is None or self.auth.is_zero(blessings):
             return 0
         uid = self.auth.unique_id(blessings)

@@ -299,9 +299,39 @@ class Client:
     async def call(self, ctx, name, method, args, in_types=None, out_types=None, *, desc=None,
                    opts=()):
         # nothing is streamed after the args here, so their end goes out with them
-        c = await self.start_call(ctx, name, method, args, in_types, out_types, desc=desc,
-                                  opts=opts, _end_args=True)
+        c = self._start_now(ctx, name, method, args, in_types, out_types, desc, opts)
+        if c is None:
+            c = await self.start_call(ctx, name, method, args, in_types, out_types, desc=desc,
+                                      opts=opts, _end_args=True)
         return await c._finish()
+
+    def _start_now(self, ctx, name, method, args, in_types, out_types, desc, opts):
+        """start_call(..., _end_args=True) without a coroutine, for the usual repeated call:
+        a name naming its server directly, whose conn is up and whose trust was checked
+        before (the cached verdict of the same authorizer); None to take start_call."""
+        if self._closed or ctx.cancelled or "__(" in name:
+            return None
+        no_resolve = False
+        for o in opts or ():
+            t = type(o)
+            if t is rpcopts.NoResolve or o is rpcopts.NoResolve:
+                no_resolve = True
+            elif t is not rpcopts.ServerAuthorizer and t is not rpcopts.GrantedBlessings:
+                return None
+        r = self._root_cache.get(name)
+        if r is None or len(r[0]) != 1 or (r[2] and not no_resolve):
+            return None
+        server = r[0][0]
+        conn = self._conn_cache.get(server)
+        ep = self._ep_cache.get(server)
+        ssuffix = self._split_cache.get(server)
+        if conn is None or ep is None or ssuffix is None or not conn.is_usable:
+            return None
+        names = self._trusted(conn, ep, None, opts)
+        suffix = r[1]
+        full_suffix = naming.join(ssuffix, suffix) if ssuffix else suffix
+        return self._open_call(ctx, conn, ep, full_suffix, method, args, in_types, out_types,
+                               desc, opts, names, True)
 
     def close(self):
         self._closed = True

@@ -200,7 +200,7 @@ class Decoder:
         t, v = self.decode_typed()
         if type is not None and type is not t and type != t:
             return convert(type, v)
-        if t.name and t.kind != Kind.OPTIONAL:
+        if (t.name and t.kind != Kind.OPTIONAL) or id(t) in _PLAIN_IDS:
             return v   # what exact() would return
         return exact(t, v)
 
@@ -368,6 +368,9 @@ class Decoder:
         except (ValueError, TypeError, OverflowError, MemoryError) as e:
             raise error(f"malformed data: {e}") from None
 
+
+# unnamed types whose decoded values (str, bool, int, float, bytes) carry them exactly
+_PLAIN_IDS = frozenset(id(type_of(v)) for v in ("", False, 0, 0.0, b""))
 
 _EMPTY_STATE = DecodeState(None, (), ())   # a message with empty type/any-length tables
 
