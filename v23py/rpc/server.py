@@ -206,7 +206,7 @@ class Server:
         self._types = {}
         self._stopped = False
         self._calls = set()
-        self._out_types = {}   # id(method desc) -> (desc, out-arg types)
+        self._plans = {}   # (id(invoker), method) -> (invoker, plan), see _plan
         if flow_manager is not None:
             flow_manager.set_flow_handler(self.handle_flow)
 
@@ -299,8 +299,8 @@ class Server:
     async def _serve(self, flow, reader, types):
         writer = ValueWriter(types)
         call = ServerCall(self, flow, reader, writer, types)
-        results, out_types, err = [], [], None
-        cancel_call = unreg = None
+        results, out_types, err = _NO_RESULTS, (), None
+        cctx = cancel_call = unreg = None
         try:
             try:
                 ok, req = reader.try_read(wt.Request)   # usually already here: no timer needed
@@ -312,7 +312,10 @@ class Server:
                 return   # the client went away before sending anything
             # the call's context: the client's deadline, cancelled when the flow closes
             fromnow = req.Deadline.FromNow
-            secs = fromnow.Seconds + fromnow.Nanos / 1e9
+            if fromnow.Seconds or fromnow.Nanos:
+                secs = fromnow.Seconds + fromnow.Nanos / 1e9
+            else:
+                secs = 0
             if secs > 0:
                 cctx, cancel_call = self.ctx.with_timeout(secs)
             else:
@@ -320,9 +323,8 @@ class Server:
             reader.on_close = lambda reason: cancel_call()
             if reader.eof:
                 cancel_call()
-            unreg = cctx.on_done(reader.abort)
             try:
-                results, out_types = await self._process2(cctx, call, req)
+                results, out_types, unreg = await self._process(cctx, call, req)
             except _AppError as e:
                 raise e.err
             except verror.VError as e:
@@ -342,6 +344,122 @@ class Server:
         self._respond(flow, writer, types, err, results, out_types)
         if cancel_call is not None:
             cancel_call()
+
+    def _plan(self, invoker, stripped, nargs, ctx):
+        """What a call of ``stripped`` on ``invoker`` needs, worked out once per method:
+        (arg types, tags, in-stream type, out-stream type, out types, desc)."""
+        key = (id(invoker), stripped)
+        hit = self._plans.get(key)
+        if hit is not None and hit[0] is invoker:
+            return hit[1]
+        arg_types, tags = invoker.prepare(ctx, stripped, nargs)
+        desc = invoker.method_desc(stripped)
+        ins = outs = None
+        out_types = ()
+        if desc is not None:
+            ins = getattr(desc, "in_stream", None)
+            outs = getattr(desc, "out_stream", None)
+            if ins is not None and not hasattr(ins, "kind"):
+                ins = ins.type
+            if outs is not None and not hasattr(outs, "kind"):
+                outs = outs.type
+            out_types = tuple(a.type for a in desc.out_args)
+        plan = (tuple(arg_types), tuple(tags), ins, outs, out_types, desc)
+        if not isinstance(invoker, _ReservedInvoker):
+            if len(self._plans) > 4096:
+                self._plans.clear()
+            self._plans[key] = (invoker, plan)
+        return plan
+
+    async def _process(self, ctx, call, req):
+        """Find, authorize and invoke the method: (results, out types, unregister)."""
+        reader = call._reader
+        method = req.Method
+        suffix = req.Suffix.lstrip("/")
+        call.method, call.suffix = method, suffix
+        nargs = req.NumPosArgs
+        # granted blessings must be bound to our key
+        gb = req.GrantedBlessings
+        if gb is not None and getattr(gb, "CertificateChains", None):
+            try:
+                b = security.blessings_from_wire(gb)
+                if self.principal is not None and b.public_key.der != self.principal.public_key.der:
+                    raise verror.NoAccess.new(
+                        "access denied: blessing granted not bound to this server")
+                call.granted_blessings = b
+            except verror.VError:
+                ctx.on_done(reader.abort)
+                await self._drain(reader, nargs)
+                raise
+        unreg = None
+        try:
+            found = self._lookup_now(ctx, suffix, method)
+            if type(found) is not tuple:
+                unreg = ctx.on_done(reader.abort)   # (pending reads fail on cancellation)
+                found = await found
+            invoker, auth, reserved = found
+            stripped = method[2:] if reserved else method
+            arg_types, tags, ins, outs, out_types, desc = self._plan(invoker, stripped, nargs, ctx)
+        except verror.VError:
+            if unreg is None:
+                unreg = ctx.on_done(reader.abort)
+            await self._drain(reader, nargs)
+            raise
+        if nargs != len(arg_types):
+            if unreg is None:
+                unreg = ctx.on_done(reader.abort)
+            await self._drain(reader, nargs)
+            raise BadNumInputArgs.new(
+                f"wrong number of input arguments for {suffix}.{method} "
+                f"(called with {{{nargs}}} args, want {{{len(arg_types)}}})")
+        args = []
+        i = 0
+        for t in arg_types:
+            try:
+                ok, v = reader.try_read(t)
+                if not ok:
+                    if unreg is None:
+                        unreg = ctx.on_done(reader.abort)
+                    v = await reader.read(t)
+                args.append(v)
+            except verror.VError as e:
+                raise BadInputArg.new(
+                    f"method {suffix}.{method} has bad arg #{i}: {e.msg or e.id}")
+            i += 1
+        call.method_tags = list(tags)
+        call.in_stream_type = ins
+        call.out_stream_type = outs
+        if auth is not None and (auth is _EVERYONE or isinstance(auth, _AllowEveryone)
+                                 or auth is security.allow_everyone()):
+            call._lazy_security = (self, method, suffix, tags)   # built only if used
+        else:
+            call.security = self._security_call(call, method, suffix, tags)
+            _authorize(auth, call.security, suffix, method)
+        if reserved:
+            if unreg is None:
+                unreg = ctx.on_done(reader.abort)
+            try:
+                results = await invoker.invoke(ctx, call, stripped, args)
+            except verror.VError as e:
+                raise self._prefixed(e, suffix, method)
+        else:
+            try:
+                fast = getattr(invoker, "invoke_direct", None)
+                if fast is not None:
+                    results = fast(ctx, call, stripped, args)
+                    if type(results) is not list and _awaitable(results):
+                        # (a method that goes on after returning: cancellation of its
+                        # context fails its pending reads of the stream)
+                        if unreg is None:
+                            unreg = ctx.on_done(reader.abort)
+                        results = await results
+                else:
+                    if unreg is None:
+                        unreg = ctx.on_done(reader.abort)
+                    results = await invoker.invoke(ctx, call, stripped, args)
+            except verror.VError as e:
+                raise _AppError(e)
+        return (results if type(results) is list else list(results or [])), out_types, unreg
 
     async def _read_header(self, reader):
         """The Request header, waiting at most DEFAULT_CALL_TIMEOUT for it."""
@@ -428,87 +546,6 @@ class Server:
         rest = e.params[2:] if len(e.params) >= 2 else e.params
         return verror.VError(e.id, e.retry_code, f"{comp}:{op}: {e.msg}", [comp, op, *rest])
 
-    async def _process2(self, ctx, call, req):
-        reader = call._reader
-        method = req.Method
-        suffix = req.Suffix.lstrip("/")
-        call.method, call.suffix = method, suffix
-        nargs = req.NumPosArgs
-        # granted blessings must be bound to our key
-        gb = req.GrantedBlessings
-        if gb is not None and getattr(gb, "CertificateChains", None):
-            try:
-                b = security.blessings_from_wire(gb)
-                if self.principal is not None and b.public_key.der != self.principal.public_key.der:
-                    raise verror.NoAccess.new(
-                        "access denied: blessing granted not bound to this server")
-                call.granted_blessings = b
-            except verror.VError:
-                await self._drain(reader, nargs)
-                raise
-        try:
-            found = self._lookup_now(ctx, suffix, method)
-            if type(found) is not tuple:
-                found = await found
-            invoker, auth, reserved = found
-            stripped = method[2:] if reserved else method
-            arg_types, tags = invoker.prepare(ctx, stripped, nargs)
-        except verror.VError:
-            await self._drain(reader, nargs)
-            raise
-        if nargs != len(arg_types):
-            await self._drain(reader, nargs)
-            raise BadNumInputArgs.new(
-                f"wrong number of input arguments for {suffix}.{method} "
-                f"(called with {{{nargs}}} args, want {{{len(arg_types)}}})")
-        args = []
-        for i, t in enumerate(arg_types):
-            try:
-                ok, v = reader.try_read(t)
-                args.append(v if ok else await reader.read(t))
-            except verror.VError as e:
-                raise BadInputArg.new(
-                    f"method {suffix}.{method} has bad arg #{i}: {e.msg or e.id}")
-        call.method_tags = list(tags)
-        desc = invoker.method_desc(stripped)
-        if desc is not None:
-            call.in_stream_type = getattr(desc, "in_stream", None)
-            call.out_stream_type = getattr(desc, "out_stream", None)
-            if call.in_stream_type is not None and not hasattr(call.in_stream_type, "kind"):
-                call.in_stream_type = call.in_stream_type.type
-            if call.out_stream_type is not None and not hasattr(call.out_stream_type, "kind"):
-                call.out_stream_type = call.out_stream_type.type
-        if auth is not None and (auth is _EVERYONE or isinstance(auth, _AllowEveryone)
-                                 or auth is security.allow_everyone()):
-            call._lazy_security = (self, method, suffix, tags)   # built only if used
-        else:
-            call.security = self._security_call(call, method, suffix, tags)
-            _authorize(auth, call.security, suffix, method)
-        if reserved:
-            try:
-                results = await invoker.invoke(ctx, call, stripped, args)
-            except verror.VError as e:
-                raise self._prefixed(e, suffix, method)
-        else:
-            try:
-                fast = getattr(invoker, "invoke_direct", None)
-                if fast is not None:
-                    results = fast(ctx, call, stripped, args)
-                    if type(results) is not list and _awaitable(results):
-                        results = await results
-                else:
-                    results = await invoker.invoke(ctx, call, stripped, args)
-            except verror.VError as e:
-                raise _AppError(e)
-        if desc is None:
-            out_types = ()
-        else:
-            hit = self._out_types.get(id(desc))
-            if hit is None or hit[0] is not desc:
-                hit = self._out_types[id(desc)] = (desc, tuple(a.type for a in desc.out_args))
-            out_types = hit[1]
-        return (results if type(results) is list else list(results or [])), out_types
-
     def _lookup_now(self, ctx, suffix, method):
         """_lookup for a plain method whose dispatcher answers at once, without a coroutine;
         otherwise an awaitable giving _lookup's answer."""
@@ -576,6 +613,7 @@ def _dispatch_result(r):
     return r, None
 
 
+_NO_RESULTS = ()
 _RESP_END_KEYS = [("resp-end", n) for n in range(8)]
 _RESP_END_MAKERS = {}
 
