@@ -11,7 +11,7 @@ import time
 
 from twisted.internet import defer
 
-from v23py import naming, security, vdl, verror
+from v23py import naming, security, vdl, verror, vom
 from v23py.rpc import _wiretypes as wt
 from v23py.rpc._stream import ROLE_DATA, ROLE_TYPE, ConnTypes, ValueReader, ValueWriter
 from v23py.rpc import options as rpcopts
@@ -407,23 +407,31 @@ class ClientCall:
         if g is not None:
             b = g.blessings
             granted = b.to_wire() if hasattr(b, "to_wire") else b
-        data = bytearray(_ROLE)
+        w = self._writer
+        w._started = True   # (the version byte is in the first bytes already)
+        data = bytearray(_ROLE_VERSION)
         try:
             nargs = len(args)
             if deadline is None and granted is None:
                 suffix, method = self.suffix, self.method
-                data += self._writer.encode_cached(
-                    ("req", suffix, method, nargs),
-                    lambda: wt.request(suffix, method, nargs), wt.Request)
+                key = ("req", suffix, method, nargs)
+                msg = self.types.msg_cache.get(key)
+                if msg is None:
+                    msg = w.encode_cached(key, lambda: wt.request(suffix, method, nargs),
+                                          wt.Request)
+                data += msg
             else:
-                data += self._writer.encode(
+                data += w.encode(
                     wt.request(self.suffix, self.method, nargs, deadline=deadline,
                                granted=granted), wt.Request)
-            for i, a in enumerate(args):
-                t = in_types[i] if in_types is not None and i < len(in_types) else None
-                if t is not None and t.kind == vdl.Kind.ANY:
+            ntypes = len(in_types) if in_types is not None else 0
+            i = 0
+            for a in args:
+                t = in_types[i] if i < ntypes else None
+                if t is not None and t.kind is _ANY:
                     t = None   # like Go: an any-typed arg goes as a value of its own type
-                data += self._writer.encode(a, t)
+                data += w.encode(a, t)
+                i += 1
         except verror.VError as e:
             self._abort_flow()
             raise verror.BadProtocol.new(f"bad protocol or type: failed to encode arg: {e.msg}")
@@ -433,9 +441,12 @@ class ClientCall:
         if end_args or (self.in_stream_type is None and self.out_stream_type is None
                         and self.desc is not None):
             # unary call (or nothing will be sent): the end-of-stream header goes with the args
-            data += self._writer.encode_cached("req-end", _end_request, wt.Request)
+            data += self.types.msg_cache.get("req-end") or w.encode_cached(
+                "req-end", _end_request, wt.Request)
             self._send_closed = True
-        self.types.flush()
+        types = self.types
+        if types.enc._out:   # type messages to send first
+            types.flush()
         self.flow.post(bytes(data))
         self._unreg = self.ctx.on_done(self._ctx_done)
 
@@ -586,6 +597,8 @@ class ClientCall:
 
 
 _ROLE = bytes([ROLE_DATA])
+_ROLE_VERSION = bytes([ROLE_DATA, vom.VERSION_81])
+_ANY = vdl.Kind.ANY
 
 
 def _end_request():

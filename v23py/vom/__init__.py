@@ -63,9 +63,19 @@ def _resolve(value, type):
 
 def encode_value_message(te: TypeEncoder, t: Type, v) -> bytes:
     """One value message (no version byte); type messages go to `te`."""
-    plan = te.value_plans.get(t)
+    plan = te.value_plans_by_id.get(id(t))
     if plan is not None:
-        head, enc, chunk = plan
+        head, enc, chunk, _ = plan
+        if not chunk:
+            out = bytearray(head)
+            enc(out, v, None)
+            return out
+    else:
+        plan = te.value_plans.get(t)
+        if plan is not None:
+            te.value_plans_by_id[id(t)] = plan + (t,)   # (keeps t, so its id stays unique)
+    if plan is not None:
+        head, enc, chunk = plan[:3]
         if not chunk:
             out = bytearray(head)
             enc(out, v, None)
