@@ -699,7 +699,7 @@ class Conn:
                 if close:
                     f.close_pending = True
                     self._finish_flow(f, None, remote=False, events=events)
-                else:
+                elif self._ack_lame_duck_pending:
                     self._maybe_ack_lame_duck()
             else:
                 fid = f.id
@@ -866,8 +866,10 @@ class Conn:
         f.remote_closed = remote
         if self.flows.get(f.id) is f:
             del self.flows[f.id]
-        self._blocked.pop(f, None)
-        f.out.clear()
+        if self._blocked:
+            self._blocked.pop(f, None)
+        if f.out:
+            f.out.clear()
         f.out_len = 0
         if self.state != CLOSED:
             if remote:
@@ -880,10 +882,11 @@ class Conn:
             else:
                 self.to_release_closed.append((f.id, f.to_release))
         events.append(FlowClosed(f, error, remote))
-        if remote and self.state == ACTIVE:
+        if remote and self._blocked and self.state == ACTIVE:
             # borrowed credits came back to the shared pool: let waiting borrowers proceed
             self._pump_all(events)
-        self._maybe_ack_lame_duck()
+        if self._ack_lame_duck_pending:
+            self._maybe_ack_lame_duck()
 
     # ---------------------------------------------------------------- health, lame duck, close
 

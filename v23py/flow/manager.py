@@ -271,13 +271,22 @@ class Flow:
         return d
 
     def _consume(self, chunk):
-        self.conn._call(self.conn._conn.consumed, self._state, len(chunk))
+        mc = self.conn
+        c = mc._conn
+        c.consumed(self._state, len(chunk))   # (returns no events)
+        if c._out:
+            mc._flush()   # a Release message
 
     # events from the conn
     def _data(self, data):
-        data = bytes(data)
+        if type(data) is not bytes:
+            data = bytes(data)
         if self._on_data is not None:
-            self._consume(data)
+            mc = self.conn
+            c = mc._conn
+            c.consumed(self._state, len(data))
+            if c._out:
+                mc._flush()
             try:
                 self._on_data(data)
             except Exception:

@@ -254,6 +254,7 @@ class Client:
                 names, _ = security.remote_blessing_names(secall)
             except Exception:
                 names = []
+            names = tuple(names)
             if len(self._trust_cache) > 1000:
                 self._trust_cache.clear()
             self._trust_cache[key] = names
@@ -285,7 +286,9 @@ class Client:
                    server_names, end_args=False):
         types = self.types_for(conn)
         secall = None   # made on demand (ClientCall.security)
-        blessings = self._blessings_for(tuple(server_names))
+        if type(server_names) is not tuple:
+            server_names = tuple(server_names)
+        blessings = self._blessings_for(server_names)
         try:
             flow = conn.open_flow(blessings=blessings) if blessings is not None else conn.open_flow()
         except TypeError:
@@ -361,23 +364,37 @@ class ClientCall:
         self.types = types
         self.method = method
         self.suffix = suffix
-        self.out_types = list(out_types) if out_types is not None else None
+        tt = type(out_types)
+        self.out_types = out_types if (tt is list or tt is tuple or out_types is None) \
+            else list(out_types)
         self.desc = desc
-        self.remote_blessing_names = list(server_names)
+        self._names = server_names
         self._security = secall
         self._ep = None
-        self.in_stream_type = None
-        self.out_stream_type = None
         if desc is not None:
-            self.in_stream_type = _elem_type(getattr(desc, "in_stream", None))
-            self.out_stream_type = _elem_type(getattr(desc, "out_stream", None))
-        self._reader = ValueReader(types)
+            st = _STREAM_TYPES.get(id(desc))
+            if st is None or st[0] is not desc:
+                st = (desc, _elem_type(getattr(desc, "in_stream", None)),
+                      _elem_type(getattr(desc, "out_stream", None)))
+                if len(_STREAM_TYPES) > 4096:
+                    _STREAM_TYPES.clear()
+                _STREAM_TYPES[id(desc)] = st
+            self.in_stream_type = st[1]
+            self.out_stream_type = st[2]
+        else:
+            self.in_stream_type = self.out_stream_type = None
+        self._reader = r = ValueReader(types)
         self._writer = ValueWriter(types)
         self._send_closed = False
         self._response = None      # last decoded Response
         self._finished = False
         self._unreg = None
-        flow.set_receiver(self._reader.feed, self._reader.closed)
+        flow.set_receiver(r.feed, r.closed)
+
+    @property
+    def remote_blessing_names(self):
+        """The server's validated blessing names (a list of its own)."""
+        return list(self._names)
 
     @property
     def security(self):
@@ -597,6 +614,7 @@ class ClientCall:
 
 
 _ROLE = bytes([ROLE_DATA])
+_STREAM_TYPES = {}   # id(method desc) -> (desc, in-stream type, out-stream type)
 _ROLE_VERSION = bytes([ROLE_DATA, vom.VERSION_81])
 _ANY = vdl.Kind.ANY
 

@@ -22,6 +22,7 @@ from v23py.rpc import _wiretypes as wt
 from v23py.rpc import signature as sigmod
 from v23py.rpc._stream import ROLE_DATA, ROLE_TYPE, ConnTypes, ValueReader, ValueWriter
 from v23py.rpc.model import maybe_deferred, object_to_invoker
+from v23py.flow.manager import _batch, after_input as _after_input
 
 log = logging.getLogger("v23py.rpc.server")
 
@@ -112,6 +113,8 @@ class ServerCall:
         self.out_stream_type = None
         self._end_stream_args = False
         self._closed = False
+        self._pending = None     # streamed results waiting for the end of this reactor turn
+        self._sent = None        # Deferred of the last flow write of streamed results
 
     # -- identity -------------------------------------------------------------
     @property
@@ -151,7 +154,34 @@ class ServerCall:
         data = self._writer.encode_cached("resp-stream", wt.response, wt.Response)
         data += self._writer.encode(item, self.out_stream_type)
         self._types.flush()
-        return self.flow.write(data)
+        flow = self.flow
+        if _batch[0] and not getattr(flow, "is_closed", True):
+            # Inside a burst of work (a read being handled, an output_batch): the items sent
+            # until its end leave in one flow write, i.e. in as few Data messages as the MTU
+            # and the peer's flow-control credits allow, instead of one message per item.
+            pend = self._pending
+            if pend is None:
+                self._pending = bytearray(data)
+                _after_input(self._flush_sends)
+            else:
+                pend += data
+            sent = self._sent
+            if sent is not None and not sent.called:
+                return sent   # the previous write still waits for credits: so does this one
+            return defer.succeed(None)
+        if self._pending is not None:
+            self._flush_sends()
+        return flow.write(data)
+
+    def _flush_sends(self):
+        pend = self._pending
+        if pend is None:
+            return
+        self._pending = None
+        try:
+            self._sent = self.flow.write(bytes(pend))
+        except Exception:
+            log.debug("flow closed before streamed results were sent", exc_info=True)
 
     def recv(self):
         """Deferred: the next streamed argument; errback verror.EOF at the end."""
@@ -341,6 +371,8 @@ class Server:
             reader.on_close = None
             if unreg is not None:
                 unreg()
+        if call._pending is not None:
+            call._flush_sends()   # streamed results first, then the final response
         self._respond(flow, writer, types, err, results, out_types)
         if cancel_call is not None:
             cancel_call()
