@@ -68,6 +68,8 @@ async def run(creds, name, args, server_pid):
 
     for _ in range(200):   # warm up: connect, types, caches
         await call()
+    if args.stream:
+        return await stream(ctx, client, name, desc, opts, args, server_pid, shutdown)
     per = args.calls // args.callers
     prof = None
     if args.profile_client:
@@ -166,6 +168,28 @@ def inproc(creds, args):
           f"{n / wall:7.0f} calls/s   CPU/call client+server {cpu / n * 1e6:6.1f} us")
 
 
+async def stream(ctx, client, name, desc, opts, args, server_pid, shutdown):
+    """EchoStream of args.stream MB in 64 KiB chunks (8 in flight), as rpc_bench does."""
+    chunk = b"s" * 65536
+    total = args.stream << 20
+    call = await client.start_call(ctx, name, "EchoStream", [], [], [],
+                                   desc=desc.method("EchoStream"), opts=opts)
+    c0, s0, t0 = proc_cpu(os.getpid()), proc_cpu(server_pid), time.perf_counter()
+    sent = got = inflight = 0
+    while got < total:
+        while sent < total and inflight < 8:
+            call.send(chunk)
+            sent += len(chunk)
+            inflight += 1
+        got += len(await call.recv())
+        inflight -= 1
+    call.close_send()
+    await call.finish()
+    t1, c1, s1 = time.perf_counter(), proc_cpu(os.getpid()), proc_cpu(server_pid)
+    await shutdown()
+    return total, t1 - t0, (c1[0] - c0[0], c1[1] - c0[1]), (s1[0] - s0[0], s1[1] - s0[1])
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=20000)
@@ -173,6 +197,8 @@ def main():
     ap.add_argument("--payload", type=int, default=1)
     ap.add_argument("--profile-client")
     ap.add_argument("--profile-server")
+    ap.add_argument("--stream", type=int, default=0, metavar="MB",
+                    help="measure EchoStream of MB megabytes instead of unary calls")
     ap.add_argument("--spy", help="py-spy both processes: raw samples to SPY-{client,server}.txt")
     ap.add_argument("--inproc", action="store_true",
                     help="client and server in this process (for callgrind / cProfile of both)")
@@ -217,6 +243,11 @@ def main():
             server.kill()
             server.wait()
     n, wall, ccpu, scpu = out["r"]
+    if args.stream:
+        mb = n / 1e6
+        print(f"streaming {mb:.0f} MB: {mb / wall:6.1f} MB/s   CPU per MB client "
+              f"{sum(ccpu) / mb * 1e3:5.1f} ms  server {sum(scpu) / mb * 1e3:5.1f} ms")
+        return
     us = 1e6 / n
     print(f"{n} calls, {args.callers} callers, {args.payload} B: {n / wall:7.0f} calls/s   "
           f"CPU/call client {sum(ccpu) * us:6.1f} us ({ccpu[0] * us:.0f} user + "

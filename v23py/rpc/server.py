@@ -155,7 +155,7 @@ class ServerCall:
         data += self._writer.encode(item, self.out_stream_type)
         self._types.flush()
         flow = self.flow
-        if _batch[0] and not getattr(flow, "is_closed", True):
+        if _batch[0] and len(data) < _COALESCE_MAX and not getattr(flow, "is_closed", True):
             # Inside a burst of work (a read being handled, an output_batch): the items sent
             # until its end leave in one flow write, i.e. in as few Data messages as the MTU
             # and the peer's flow-control credits allow, instead of one message per item.
@@ -646,6 +646,7 @@ def _dispatch_result(r):
 
 
 _NO_RESULTS = ()
+_COALESCE_MAX = 8192   # streamed results smaller than this are coalesced (see ServerCall.send)
 _RESP_END_KEYS = [("resp-end", n) for n in range(8)]
 _RESP_END_MAKERS = {}
 
