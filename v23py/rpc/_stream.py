@@ -207,6 +207,9 @@ class ValueReader:
         dec = self.dec
         memo = type is _REQUEST_T or type is _RESPONSE_T
         while True:
+            if dec._pos >= len(dec._buf) and not self.eof:
+                await self._wait_data()   # (nothing buffered: wait without an exception)
+                continue
             try:
                 if dec._pos >= len(dec._buf):
                     raise vom.NeedData()

@@ -350,7 +350,7 @@ class Server:
                 cctx, cancel_call = self.ctx.with_timeout(secs)
             else:
                 cctx, cancel_call = self.ctx.with_cancel()
-            reader.on_close = lambda reason: cancel_call()
+            reader.on_close = cancel_call   # (called with the close reason, which it ignores)
             if reader.eof:
                 cancel_call()
             try:
