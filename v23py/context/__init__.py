@@ -10,7 +10,6 @@ The scheduler is injectable (``clock``, anything with ``callLater`` and
 ``seconds``), which keeps tests deterministic with ``twisted.internet.task.Clock``.
 """
 import time as _time
-from functools import partial as _partial
 
 from twisted.internet import defer
 
@@ -100,7 +99,10 @@ class Context:
         """Return ``(ctx, cancel)``; calling ``cancel()`` cancels ctx and its children
         (``cancel`` ignores an argument, so it can serve as a callback too)."""
         ctx = self._derive(self._deadline)
-        return ctx, _partial(ctx._cancel, CANCELED)
+
+        def cancel(_unused=None):
+            ctx._cancel(CANCELED)
+        return ctx, cancel
 
     def with_deadline(self, deadline):
         """Return ``(ctx, cancel)`` with an absolute deadline (never later than the parent's)."""
@@ -110,7 +112,10 @@ class Context:
         if ctx._node.reason is None:
             delay = max(0.0, deadline - self.now())
             ctx._node.timer = ctx.clock.callLater(delay, ctx._cancel, DEADLINE_EXCEEDED)
-        return ctx, _partial(ctx._cancel, CANCELED)
+
+        def cancel(_unused=None):
+            ctx._cancel(CANCELED)
+        return ctx, cancel
 
     def with_timeout(self, seconds):
         return self.with_deadline(self.now() + seconds)
