@@ -124,8 +124,9 @@ def inproc(creds, args):
         sctx, sshutdown = runtime.init(["--v23.tcp.address=127.0.0.1:0",
                                         "--v23.tcp.protocol=tcp"],
                                        flags=runtime.FlagSet("bench"), principal=p)
-        server = await runtime.with_new_server(sctx, "", Stub(rpc_bench.BenchImpl()),
-                                               security.allow_everyone())
+        server = await runtime.with_new_server(
+            sctx, "", Stub(rpc_bench.BenchImpl()),
+            security.default_authorizer() if args.default_auth else security.allow_everyone())
         name = "/" + str(server.endpoints[0])
         ctx, shutdown = runtime.init([], flags=runtime.FlagSet("profile-client"), principal=p)
         client = runtime.get_runtime(ctx).client
@@ -200,6 +201,8 @@ def main():
     ap.add_argument("--stream", type=int, default=0, metavar="MB",
                     help="measure EchoStream of MB megabytes instead of unary calls")
     ap.add_argument("--spy", help="py-spy both processes: raw samples to SPY-{client,server}.txt")
+    ap.add_argument("--default-auth", action="store_true",
+                    help="(with --inproc) the server uses the default authorizer")
     ap.add_argument("--inproc", action="store_true",
                     help="client and server in this process (for callgrind / cProfile of both)")
     ap.add_argument("--serve", nargs=2, help=argparse.SUPPRESS)
