@@ -314,7 +314,8 @@ async def v23_bench(creds, name, server_pid, n, seconds, stream_total):
     def call(payload):
         return stub.Echo(ctx, payload, *opts)
 
-    await call(b"x")   # connect
+    for _ in range(max(50, n // 10)):   # connect and warm up
+        await call(b"x")
     for size in (1, 1024):
         payload = b"x" * size
         lat = []
