@@ -92,3 +92,31 @@ class NeighborhoodSyncTest(unittest.TestCase):
             if reactor.seconds() > end:
                 self.fail(f"A did not get B's write through mDNS: {seen}")
             await sleep(0.1)
+
+    @defer.inlineCallbacks
+    def test_admin_advertises_its_syncgroup(self):
+        yield defer.ensureDeferred(require_multicast())
+        yield defer.ensureDeferred(self._syncgroup_ad())
+
+    async def _syncgroup_ad(self):
+        from v23py.discovery.neighborhood import MdnsNeighborhood
+        from syncbased.vsync import neighborhood as nh
+        table = nh.PeerTable("")
+        scanner = MdnsNeighborhood(reactor).start()
+        self.addCleanup(scanner.stop)
+        scanner.scan(nh.INTERFACE_NAME, table.update)
+        a = self.daemon()
+        await self.peer(a)
+
+        def sg_ads():
+            return [nh.syncgroup_of(i.ad) + (i.ad.addresses,) for i in table._ads.values()
+                    if nh.syncgroup_of(i.ad)]
+        end = reactor.seconds() + 20
+        while not sg_ads():
+            if reactor.seconds() > end:
+                self.fail("no syncgroup advertisement seen")
+            await sleep(0.1)
+        (db, sg, vis, addrs), = sg_ads()
+        self.assertEqual((db[1], sg[1], vis, addrs), ("fortuneDb", "sg", [ALICE], [a.endpoint]))
+        self.assertIn(a.endpoint, table.peers().values())
+

@@ -919,7 +919,8 @@ class SyncService:
             except OSError:
                 pass
         from syncbased.vsync import neighborhood
-        self._mdns = neighborhood.start(self.daemon.reactor, self.hex, endpoint, self.publish_nh)
+        self._mdns = neighborhood.start(self.daemon.reactor, self.hex, endpoint, self.publish_nh,
+                                        sync=self)
         self._loop = task.LoopingCall(self._tick)
         self._loop.clock = self.daemon.reactor
         self._loop.start(TICK, now=False).addErrback(lambda f: None)

@@ -120,6 +120,8 @@ class Neighborhood:
         self._mdns = None
         self._ad: Optional[AdInfo] = None
         self._sg_ads: Dict[tuple, AdInfo] = {}
+        self._sg_loop = None
+        self._sg_failed = False
 
     def start(self, endpoint: str) -> "Neighborhood":
         """Raises v23py.discovery.neighborhood.NeighborhoodUnavailable when mDNS can't run."""
@@ -152,22 +154,72 @@ class Neighborhood:
         self._mdns.advertise(info).addErrback(
             lambda f: log.warning("syncgroup advertisement failed: %s", f.value))
 
+    def watch_syncgroups(self, source, interval=1.0):
+        """Keep the advertisements of syncgroups in step with source(), which returns
+        (db id, syncgroup id, Read patterns) of each syncgroup this daemon administers."""
+        from twisted.internet import task
+        if not self.publish or self._mdns is None:
+            return
+        self._sg_loop = task.LoopingCall(self._refresh_syncgroups, source)
+        self._sg_loop.clock = self.reactor
+        self._sg_loop.start(interval, now=True).addErrback(
+            lambda f: log.warning("syncgroup advertising stopped: %s", f.value))
+
+    def _refresh_syncgroups(self, source):
+        try:
+            want = {(tuple(db), tuple(sg)): list(vis) for db, sg, vis in source()}
+        except Exception as e:   # never let a bad read stop the loop; say it once
+            if not self._sg_failed:
+                log.warning("cannot list syncgroups to advertise: %r", e)
+                self._sg_failed = True
+            return
+        for (db, sg), vis in want.items():
+            self.advertise_syncgroup(db, sg, vis)
+        for key in [k for k in self._sg_ads if k not in want]:
+            info = self._sg_ads.pop(key)
+            if self._mdns is not None:
+                self._mdns.unadvertise(info.ad.id)
+
     def peers(self) -> Dict[str, str]:
         return self.table.peers()
 
     def stop(self):
+        if self._sg_loop is not None and self._sg_loop.running:
+            self._sg_loop.stop()
         m, self._mdns = self._mdns, None
         if m is not None:
             m.stop()
 
 
-def start(reactor, member: str, endpoint: str, publish: bool) -> Optional[Neighborhood]:
-    """A running Neighborhood, or None (disabled, or multicast DNS unavailable: logged)."""
+def admin_syncgroups(sync):
+    """(db id, syncgroup id, Read "In" patterns) of the syncgroups that the daemon of
+    SyncService sync administers (its own blessings have Admin in the spec, as Go checks
+    before advertising one); ids as (blessing, name)."""
+    from syncbased import access
+    out = []
+    for db_id, ds in list(sync.dbs.items()):
+        for e in list(ds.sgs.values()):
+            if sync.own_names is not None and \
+                    not access.allowed(e.perms, (access.ADMIN,), sync.own_names):
+                continue
+            read = e.perms.get(access.READ)
+            out.append(((db_id.Blessing, db_id.Name), (e.id.Blessing, e.id.Name),
+                        list(read.In) if read is not None else []))
+    return out
+
+
+def start(reactor, member: str, endpoint: str, publish: bool,
+          sync=None) -> Optional[Neighborhood]:
+    """A running Neighborhood, or None (disabled, or multicast DNS unavailable: logged).
+    With sync (the SyncService), the syncgroups it administers are advertised too."""
     if not enabled():
         return None
     from v23py.discovery.neighborhood import NeighborhoodUnavailable
     try:
-        return Neighborhood(reactor, member, publish).start(endpoint)
+        n = Neighborhood(reactor, member, publish).start(endpoint)
+        if sync is not None:
+            n.watch_syncgroups(lambda: admin_syncgroups(sync))
+        return n
     except NeighborhoodUnavailable as e:
         log.warning("no mDNS neighborhood (peers found through the same-host directory, "
                     "joins and mount tables only): %s", e)

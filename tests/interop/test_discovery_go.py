@@ -2,7 +2,8 @@
 
 Go's ``debug discovery scan`` (v.io/x/ref/services/debug/debug, v0.2.0) scans the
 neighborhood for the Syncbase peer interface and must print our daemon's advertisement:
-its endpoint as the address and its member name under the ``p`` attribute.  Needs the
+its endpoint as the address and its member name under the ``p`` attribute, and the
+advertisement of a syncgroup it administers (database and syncgroup ids, visibility).  Needs the
 ``debug`` binary among the Go peers (.gopeers/bin) and working multicast; skips otherwise.
 """
 import os
@@ -42,7 +43,7 @@ class GoScansOurAdvertisement(unittest.TestCase):
         yield defer.ensureDeferred(require_multicast())
         tmp = tempfile.mkdtemp(prefix="disc-go-")
         self.addCleanup(shutil.rmtree, tmp, True)
-        creds = make_creds(os.path.join(tmp, "creds"), "idp:o:alice")
+        creds = make_creds(os.path.join(tmp, "creds"), "idp:o:fortune:alice")
         d = OwnTmpDaemon(creds, root_dir=os.path.join(tmp, "root")).start()
         self.addCleanup(shutil.rmtree, d.own_tmp, True)
         self.addCleanup(d.stop)
@@ -60,8 +61,20 @@ class GoScansOurAdvertisement(unittest.TestCase):
                 pass
             return pp.ended
         self.addCleanup(stop)
+        # a syncgroup administered by the daemon: advertised too
+        import v23py
+        from v23py import syncbase
+        ctx, shutdown = v23py.init([f"--v23.credentials={creds}"], reactor=reactor)
+        self.addCleanup(shutdown)
+        db = syncbase.NewService(d.endpoint).Database(ctx, "godb", None)
+        yield db.Create(ctx, None)
+        c = db.Collection(ctx, "c")
+        yield c.Create(ctx, None)
+        spec = syncbase.SyncgroupSpec(Description="go", Collections=[c.Id()],
+                                      Perms=syncbase.perms_for("idp:o:fortune:alice", ["Admin", "Read"]))
+        yield db.Syncgroup(ctx, "gosg").Create(ctx, spec, syncbase.SyncgroupMemberInfo())
         end = reactor.seconds() + 20
-        while d.endpoint.encode() not in pp.out:
+        while d.endpoint.encode() not in pp.out or b'"gosg"' not in pp.out:
             if reactor.seconds() > end or pp.ended.called:
                 self.fail(f"Go's scan did not print our advertisement: {pp.out.decode()!r}")
             yield sleep(0.1)
@@ -70,3 +83,8 @@ class GoScansOurAdvertisement(unittest.TestCase):
         self.assertIn(f"InterfaceName: {SYNC_IF}", block)
         self.assertRegex(block, r'"p": "[0-9a-f]+"')
         self.assertTrue(re.search(r"Id:\s+[0-9a-f]{32}", block), block)
+        sg = text[text.rindex("FOUND:", 0, text.index('"gosg"')):]
+        for attr in ('"d": "godb"', '"s": "gosg"', '"vis": "idp:o:fortune:alice"', '"db": ', '"sb": '):
+            self.assertIn(attr, sg)
+        self.assertIn(d.endpoint, sg)
+
