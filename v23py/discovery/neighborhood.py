@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict
 
 from v23py.discovery import AdInfo, DiscoveryError
 from v23py.discovery import mdns as enc
