@@ -188,7 +188,7 @@ def _str(off, args):
     elif t == T_OBJECT:
         ty, v = o.value
         s = v.name if ty.kind == Kind.TYPEOBJECT and isinstance(v, vdl.Type) else \
-            format_value(ty, v)
+            value_string(ty, v)
     else:
         s = ""
     return Operand(T_STR, o.off, s)
@@ -214,15 +214,27 @@ def format_go_float(f: float) -> str:
     return s
 
 
+_COMPOSITE = frozenset((Kind.ARRAY, Kind.LIST, Kind.SET, Kind.MAP, Kind.STRUCT, Kind.UNION))
+
+
+def value_string(t, v) -> str:
+    """Go's vdl.Value.String(): the type, then the value (maps/sets in sorted order)."""
+    if t == vdl.BoolType or t == vdl.StringType:
+        return format_value(t, v)
+    if t.kind in _COMPOSITE and not t.is_bytes():
+        return str(t) + format_value(t, v)
+    return f"{t}({format_value(t, v)})"
+
+
 def format_value(t, v) -> str:
-    """A readable rendering of a VDL value (close to Go's vdl.Value String)."""
+    """The value part of Go's vdl.Value.String()."""
     from v23py.query.values import deref
     k = t.kind
     if k in (Kind.ANY, Kind.OPTIONAL):
         if v is None:
-            return "nil" if k == Kind.ANY else f"{t}(nil)"
+            return "nil"
         t2, v2 = deref(t, v)
-        return format_value(t2, v2)
+        return value_string(t2, v2)
     if k == Kind.STRING:
         return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
     if k == Kind.BOOL:
@@ -377,11 +389,34 @@ def go_sprintf(fmt: str, vals) -> str:
     return "".join(out)
 
 
+def go_g(f: float, threshold: int = 6) -> str:
+    """Go's shortest %g (threshold 6) / %v (threshold 21) rendering of a float64."""
+    if math.isnan(f):
+        return "NaN"
+    if math.isinf(f):
+        return "+Inf" if f > 0 else "-Inf"
+    if f == 0:
+        return "-0" if math.copysign(1, f) < 0 else "0"
+    from decimal import Decimal
+    sign, digits, exp = Decimal(repr(f)).normalize().as_tuple()
+    ds = "".join(map(str, digits))
+    e10 = len(ds) - 1 + exp          # exponent of the first digit
+    neg = "-" if sign else ""
+    if e10 < -4 or e10 >= threshold:
+        mant = ds[0] + ("." + ds[1:] if len(ds) > 1 else "")
+        return f"{neg}{mant}e{'+' if e10 >= 0 else '-'}{abs(e10):02d}"
+    if e10 < 0:
+        return f"{neg}0.{'0' * (-e10 - 1)}{ds}"
+    if len(ds) <= e10 + 1:
+        return neg + ds + "0" * (e10 + 1 - len(ds))
+    return f"{neg}{ds[:e10 + 1]}.{ds[e10 + 1:]}"
+
+
 def _go_v(v):
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, float):
-        return format(v, "g") if not (v == int(v) and abs(v) < 1e21) else format_go_float(v)
+        return go_g(v, 21)
     return str(v)
 
 
@@ -404,8 +439,11 @@ def _fmt_one(verb, flags, v):
                 return chr(v)
             return ("%" + flags + verb) % v
         if verb in "feEgG":
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
+            if isinstance(v, bool) or not isinstance(v, float):
                 return f"%!{verb}({_go_v(v)})"
+            if verb in "gG" and not flags:
+                r = go_g(v)
+                return r.upper() if verb == "G" else r
             return ("%" + flags + verb) % v
     except (TypeError, ValueError, OverflowError):
         pass
