@@ -344,7 +344,7 @@ def eval_key_only(e, k):
 # --- rows ----------------------------------------------------------------------------------
 
 class _Row:
-    """A row's value, decoded on first use."""
+    """A row's value as (type, value), decoded on first use."""
     __slots__ = ("raw", "decode", "_v")
 
     def __init__(self, raw, decode):
@@ -352,8 +352,16 @@ class _Row:
 
     def value(self):
         if self._v is None:
-            self._v = of(self.decode(self.raw))
+            self._v = self.decode(self.raw)
         return self._v
+
+
+def _typed_decoder(table):
+    """(raw) -> (type, value) for a table's scanned values."""
+    dec = getattr(table, "decode", None)
+    if dec is None:
+        return vom.decode_typed
+    return lambda raw: of(dec(raw))
 
 
 class _NoRow:
@@ -420,37 +428,54 @@ def project(k, row, selectors):
     return out
 
 
-def _matches(where, k, raw, decode):
-    row = _Row(raw, decode)
+def _has_key_compare(e):
+    if e.operator in (AND, OR):
+        return _has_key_compare(e.op1.expr) or _has_key_compare(e.op2.expr)
+    return _is_key(e.op1) or _is_key(e.op2)
+
+
+def _matcher(where, decode):
+    """(k, raw) -> row or None: Go's key-only pre-evaluation, then the full where."""
     if where is None:
-        return row
-    r = eval_key_only(where, k)
-    if r == INCLUDE:
-        return row
-    if r == EXCLUDE:
-        return None
-    return row if eval_expr(k, row, where) else None
+        return lambda k, raw: _Row(raw, decode)
+    full = compile_expr(where)
+    if not _has_key_compare(where):
+        def match(k, raw):
+            row = _Row(raw, decode)
+            return row if full(k, row) else None
+        return match
+
+    def match_keys(k, raw):
+        r = eval_key_only(where, k)
+        if r == EXCLUDE:
+            return None
+        row = _Row(raw, decode)
+        if r == INCLUDE:
+            return row
+        return row if full(k, row) else None
+    return match_keys
 
 
 def _select_rows(st, table):
-    decode = getattr(table, "decode", None) or vom.decode
+    decode = _typed_decoder(table)
     where = st.where
     limit = st.limit[0] if st.limit is not None else None
     skip = st.offset[0] if st.offset is not None else 0
-    selectors = st.selectors
+    match = _matcher(where, decode)
+    proj = compile_projection(st.selectors)
     n = 0
     stream = table.scan(checker.key_ranges(where))
     try:
         if limit is not None and n >= limit:
             return
         for k, raw in stream:
-            row = _matches(where, k, raw, decode)
+            row = match(k, raw)
             if row is None:
                 continue
             if skip:
                 skip -= 1
                 continue
-            yield project(k, row, selectors)
+            yield proj(k, row)
             n += 1
             if limit is not None and n >= limit:
                 return
@@ -461,16 +486,17 @@ def _select_rows(st, table):
 
 
 def _delete(st, table):
-    decode = getattr(table, "decode", None) or vom.decode
+    decode = _typed_decoder(table)
     where = st.where
     limit = st.limit[0] if st.limit is not None else None
     count = 0
+    match = _matcher(where, decode)
     stream = table.scan(checker.key_ranges(where))
     try:
         for k, raw in stream:
             if limit is not None and count >= limit:
                 break
-            if _matches(where, k, raw, decode) is None:
+            if match(k, raw) is None:
                 continue
             try:
                 if table.delete(k):
@@ -503,3 +529,218 @@ def run(st):
 def exec_query(db, query: str, params=()):
     """Go's Exec on a prepared statement: (headers, iterator of rows)."""
     return run(prepare(db, query, params))
+
+
+# --- compiled evaluation (the per-row fast path; same semantics as eval_expr) ---------------
+# A resolved operand is a light pair (operand type, value); None is nil.
+
+_LIGHT = {}
+for _k in _INT_KINDS:
+    _LIGHT[_k] = lambda t, v: (T_INT, int(v) - (1 << 64) if v >= 1 << 63 else int(v))
+_LIGHT[Kind.STRING] = lambda t, v: (T_STR, v)
+_LIGHT[Kind.BOOL] = lambda t, v: (T_BOOL, bool(v))
+_LIGHT[Kind.FLOAT32] = _LIGHT[Kind.FLOAT64] = lambda t, v: (T_FLOAT, float(v))
+_LIGHT[Kind.ENUM] = lambda t, v: (T_STR, v.label if hasattr(v, "label") else str(v))
+
+
+def _light(t, v):
+    f = _LIGHT.get(t.kind)
+    if f is not None:
+        return f(t, v)
+    if t.kind == Kind.ANY or t.kind == Kind.OPTIONAL:
+        if v is None:
+            return None
+        return (T_OBJECT, (t, v))
+    if t.kind == Kind.STRUCT and t.name == "time.Time":
+        return (T_TIME, GoTime.from_wire(v))
+    return (T_OBJECT, (t, v))
+
+
+_FIELD_CACHE = {}
+
+
+def _struct_field(t, name):
+    key = (t, name)
+    r = _FIELD_CACHE.get(key)
+    if r is None:
+        i = t.field_index(name)
+        r = _FIELD_CACHE[key] = (t.fields[i].type if i >= 0 else None)
+        if len(_FIELD_CACHE) > 4096:
+            _FIELD_CACHE.clear()
+    return r
+
+
+_DEREF_KINDS = (Kind.ANY, Kind.OPTIONAL)
+
+
+def _simple_field_getter(names):
+    """(k, row) -> (type, value) for v.A.B... without [keys] (Go's ResolveField)."""
+    def get(k, row):
+        t, v = row.value()
+        if t.kind in _DEREF_KINDS:
+            t, v = deref(t, v)
+        for name in names:
+            kind = t.kind
+            if kind in _DEREF_KINDS:
+                t, v = deref(t, v)
+                kind = t.kind
+            if kind == Kind.STRUCT:
+                ft = _struct_field(t, name)
+                if ft is None:
+                    return NIL
+                t, v = ft, getattr(v, name)
+            elif kind == Kind.UNION:
+                f = t.fields[v.index]
+                if f.name != name:
+                    return NIL
+                t, v = f.type, v.value
+            else:
+                return NIL
+        return t, v
+    return get
+
+
+def _field_getter(field):
+    segs = field.segments
+    if segs[0].value == "k":
+        return lambda k, row: (vdl.StringType, k)
+    if any(seg.keys for seg in segs):
+        return lambda k, row: resolve_field(k, row, field)
+    return _simple_field_getter([seg.value for seg in segs[1:]])
+
+
+def _operand_getter(o):
+    """(k, row) -> light pair or None (nil / unresolvable)."""
+    t = o.type
+    if t == T_FIELD:
+        if o.column.segments[0].value == "k" and len(o.column.segments) == 1:
+            return lambda k, row: (T_STR, k)
+        get = _field_getter(o.column)
+
+        def field(k, row):
+            ft, fv = get(k, row)
+            if fv is None and ft.kind in _DEREF_KINDS:
+                return None
+            return _light(ft, fv)
+        return field
+    if t == T_FUNC or t == T_PARAM:
+        def func(k, row):
+            r = resolve_operand(k, row, o)
+            return None if r is None else (r.type, r.value)
+        return func
+    const = (t, o.value)
+    return lambda k, row: const
+
+
+def _light_compare(op, a, b, pat):
+    ta, tb = a[0], b[0]
+    x, y = a[1], b[1]
+    if ta != tb:
+        if ta == T_STR or tb == T_STR:
+            return False
+        if ta == T_FLOAT or tb == T_FLOAT:
+            if ta not in (T_FLOAT, T_INT, T_UINT) or tb not in (T_FLOAT, T_INT, T_UINT):
+                return False
+            x, y, ta = float(x), float(y), T_FLOAT
+        elif {ta, tb} == {T_INT, T_UINT}:
+            ta = T_INT
+        else:
+            return False
+    if ta == T_STR:
+        if op == LIKE:
+            return pat.match(x)
+        if op == NOTLIKE:
+            return not pat.match(x)
+    elif op == LIKE or op == NOTLIKE:
+        return False
+    if ta == T_BOOL or ta == T_OBJECT:
+        if op == EQUAL:
+            return _obj_eq(x, y) if ta == T_OBJECT else x == y
+        if op == NE:
+            return not _obj_eq(x, y) if ta == T_OBJECT else x != y
+        return False
+    if op == EQUAL:
+        return x == y
+    if op == NE:
+        return x != y
+    if op == LT:
+        return x < y
+    if op == LE:
+        return x <= y
+    if op == GT:
+        return x > y
+    if op == GE:
+        return x >= y
+    return False
+
+
+def compile_expr(e):
+    """(k, row) -> bool for a checked where expression."""
+    op = e.operator
+    if op == AND or op == OR:
+        a, b = compile_expr(e.op1.expr), compile_expr(e.op2.expr)
+        if op == AND:
+            return lambda k, row: a(k, row) and b(k, row)
+        return lambda k, row: a(k, row) or b(k, row)
+    g1 = _operand_getter(e.op1)
+    if (op == IS or op == ISNOT) and e.op2.type == T_NIL:
+        if op == IS:
+            return lambda k, row: g1(k, row) is None
+        return lambda k, row: g1(k, row) is not None
+    g2 = _operand_getter(e.op2)
+    pat = e.op2.pattern
+    if op in (GT, GE, LT, LE, EQUAL, NE) and e.op2.type in (T_INT, T_FLOAT, T_STR) \
+            and e.op1.type == T_FIELD:
+        # the common shape: field <op> literal, with a direct comparison when types agree
+        lit_t, lit = e.op2.type, e.op2.value
+        import operator as _o
+        pyop = {GT: _o.gt, GE: _o.ge, LT: _o.lt, LE: _o.le, EQUAL: _o.eq, NE: _o.ne}[op]
+
+        def cmp_lit(k, row):
+            a = g1(k, row)
+            if a is None:
+                return False
+            if a[0] == lit_t:
+                return pyop(a[1], lit)
+            return _light_compare(op, a, (lit_t, lit), pat)
+        return cmp_lit
+
+    def cmp(k, row):
+        a = g1(k, row)
+        if a is None:
+            return False
+        b = g2(k, row)
+        if b is None:
+            return False
+        return _light_compare(op, a, b, pat)
+    return cmp
+
+
+def compile_projection(selectors):
+    """(k, row) -> list of self-typed values (Go's ComposeProjection)."""
+    parts = []
+    for s in selectors:
+        if s.field is not None:
+            segs = s.field.segments
+            if segs[0].value == "k" and len(segs) == 1:
+                parts.append(lambda k, row: k)
+            else:
+                get = _field_getter(s.field)
+                parts.append(lambda k, row, get=get: wrap(*get(k, row)))
+        elif s.function.computed:
+            const = operand_to_value(s.function.ret_value)
+            parts.append(lambda k, row, c=const: c)
+        else:
+            def fn(k, row, f=s.function):
+                try:
+                    return operand_to_value(exec_function_on_row(k, row, f))
+                except Exception:
+                    return None
+            parts.append(fn)
+    if len(parts) == 1:
+        p0 = parts[0]
+        return lambda k, row: [p0(k, row)]
+    if len(parts) == 2:
+        p0, p1 = parts
+        return lambda k, row: [p0(k, row), p1(k, row)]
+    return lambda k, row: [p(k, row) for p in parts]
