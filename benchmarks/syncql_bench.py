@@ -130,7 +130,7 @@ def store_bench(args, root):
     for name, q in QUERIES:
         c0, t0 = cpu(), time.perf_counter()
         h, it, finish = start_exec(d, [ALICE], "", q, [])
-        n = sum(1 for _ in it)
+        n = sum(1 for r in it if r is not None)
         finish(True)
         wall, c = time.perf_counter() - t0, cpu() - c0
         scanned = args.rows if name in ("filtered", "all") else \

@@ -19,6 +19,8 @@ from syncbased.access import READ, WRITE
 from syncbased.service import TxState, row_key, row_prefix, scan_range_args
 
 MAX_ATTEMPTS = 100
+HEARTBEAT = 1000          # scanned rows between the engine's "nothing yet" markers
+MAX_SCAN_STEP = 4         # markers per store-thread step: at most ~4,000 rows scanned
 
 
 def _not_writable(table):
@@ -113,7 +115,7 @@ def start_exec(d, names, bh: str, query: str, params):
         qdb = QueryDb(d, names, bh)
         try:
             st = engine.prepare(qdb, query, params)
-            headers, rows = engine.run(st)
+            headers, rows = engine.run(st, heartbeat=HEARTBEAT)
             if st.kind == "delete":
                 rows = list(rows)
                 qdb.finish(True)       # commit before anything is sent
@@ -128,6 +130,22 @@ def start_exec(d, names, bh: str, query: str, params):
             qdb.finish(False)
             raise
         return headers, _guard(rows, st.off), qdb.finish
+
+
+def take_rows(rows, n, max_markers=MAX_SCAN_STEP):
+    """Up to ``n`` rows, stopping early after ``max_markers`` heartbeats; (rows, more)."""
+    out = []
+    markers = 0
+    for row in rows:
+        if row is None:
+            markers += 1
+            if markers >= max_markers:
+                return out, True
+            continue
+        out.append(row)
+        if len(out) >= n:
+            return out, True
+    return out, False
 
 
 def _guard(rows, off):
@@ -153,21 +171,26 @@ def _guard(rows, off):
 
 async def exec_stream(dbobj, call, bh: str, query: str, params) -> None:
     """The RPC side (reactor thread): headers first, then rows, pulled in chunks."""
-    from syncbased.server import caller_names, _send, _take, SCAN_BATCH
+    from syncbased.server import caller_names, _send, SCAN_BATCH
     names = caller_names(call)
     headers, rows, finish = await dbobj.run(
         lambda: start_exec(dbobj.db(), names, bh, query, params))
     ok = False
+    nxt = None
     try:
         await _send(call, list(headers))
-        while True:
-            chunk = await dbobj.run(_take, rows, SCAN_BATCH)
+        nxt = dbobj.run(take_rows, rows, SCAN_BATCH)
+        while nxt is not None:
+            chunk, more = await nxt
+            # the store thread computes the next chunk while this one is sent
+            nxt = dbobj.run(take_rows, rows, SCAN_BATCH) if more else None
             for row in chunk:
                 await _send(call, row)
-            if len(chunk) < SCAN_BATCH:
-                break
         ok = True
     finally:
+        if nxt is not None:
+            nxt.addErrback(lambda _: None)   # a prefetch nobody will read
+
         def close():
             rows.close()
             finish(ok)

@@ -480,3 +480,25 @@ class DeleteTest(unittest.TestCase):
         t.delete = refuse
         self.assertEqual(run(db, "delete from Numbers"), (["Count"], [[2]]))
         self.assertEqual(sorted(t.rows), ["002"])
+
+
+class HeartbeatTest(unittest.TestCase):
+    def test_heartbeat_bounds_each_step(self):
+        from v23py.query.engine import run as run_st
+        from syncbased.query_exec import take_rows
+        db = D.standard_db()
+        st = prepare(db, 'select k from BigTable where k = "x" or v = 300')
+        h, rows = run_st(st, heartbeat=50)
+        items = list(rows)
+        # 201 rows scanned: a marker every 50, and the one match at the end
+        self.assertEqual(items, [None, None, None, None, ["300"]])
+        h, rows = run_st(prepare(db, "select k from BigTable where v >= 290"), heartbeat=50)
+        chunk, more = take_rows(rows, 5, max_markers=2)
+        self.assertEqual((chunk, more), ([], True))       # 100 rows scanned, none matched
+        chunk, more = take_rows(rows, 5, max_markers=2)
+        self.assertEqual((chunk, more), ([], True))
+        chunk, more = take_rows(rows, 5, max_markers=2)
+        self.assertEqual(([r[0] for r in chunk], more), (["290", "291", "292", "293", "294"],
+                                                         True))
+        chunk, more = take_rows(rows, 100, max_markers=2)
+        self.assertEqual((len(chunk), more), (6, False))

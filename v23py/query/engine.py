@@ -456,7 +456,7 @@ def _matcher(where, decode):
     return match_keys
 
 
-def _select_rows(st, table):
+def _select_rows(st, table, heartbeat=0):
     decode = _typed_decoder(table)
     where = st.where
     limit = st.limit[0] if st.limit is not None else None
@@ -468,7 +468,13 @@ def _select_rows(st, table):
     try:
         if limit is not None and n >= limit:
             return
+        scanned = 0
         for k, raw in stream:
+            if heartbeat:
+                scanned += 1
+                if scanned >= heartbeat:
+                    scanned = 0
+                    yield None
             row = match(k, raw)
             if row is None:
                 continue
@@ -518,10 +524,13 @@ def prepare(db, query: str, params=()):
     return st
 
 
-def run(st):
-    """(headers, iterator of rows) for a prepared statement; deletes happen now."""
+def run(st, heartbeat: int = 0):
+    """(headers, iterator of rows) for a prepared statement; deletes happen now.
+
+    With ``heartbeat`` > 0 a select's iterator also yields ``None`` after every
+    ``heartbeat`` scanned rows, so a caller can bound the work it does per step."""
     if st.kind == "select":
-        return headers_of(st), _select_rows(st, st.table_obj)
+        return headers_of(st), _select_rows(st, st.table_obj, heartbeat)
     count = _delete(st, st.table_obj)
     return ["Count"], iter([[count]])
 
