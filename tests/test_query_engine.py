@@ -9,7 +9,6 @@ from v23py import verror, vdl
 from v23py.query import errors as E, exec_query, pattern, scanner as S, split_error
 from v23py.query.checker import after_prefix, key_ranges
 from v23py.query.engine import prepare, eval_key_only, INCLUDE, EXCLUDE, FETCH
-from v23py.query.parser import parse
 from tests import _query_data as D
 
 
@@ -501,3 +500,23 @@ class HeartbeatTest(unittest.TestCase):
         chunk, more = take_rows(rows, 100, max_markers=2)
         self.assertEqual(([r[0] for r in chunk], more),
                          (["295", "296", "297", "298", "299", "300"], False))
+
+
+class DeepStatementTest(unittest.TestCase):
+    def test_long_and_chains(self):
+        # ~1,100 terms: evaluation walks the chain without recursion
+        terms = " and ".join('k <> "x%d"' % i for i in range(1100))
+        q = "select k from BigTable where " + terms[:9900].rsplit(" and ", 1)[0]
+        h, rows = run(D.standard_db(), q)
+        self.assertEqual(len(rows), 201)
+        terms = " or ".join('v = %d' % i for i in range(1200))
+        q = "select k from BigTable where " + terms[:9950].rsplit(" or ", 1)[0]
+        self.assertEqual(len(run(D.standard_db(), q)[1]), 201)
+
+    def test_deep_parentheses_fail_cleanly(self):
+        q = "select k from BigTable where " + "(" * 3000 + "k = \"1\"" + ")" * 3000
+        with self.assertRaises(verror.VError) as cm:
+            prepare(D.standard_db(), q)
+        self.assertEqual(cm.exception.id, E.Unexpected.id)
+        q = "select k from BigTable where " + "(" * 50 + "k = \"150\"" + ")" * 50
+        self.assertEqual(run(D.standard_db(), q)[1], [["150"]])

@@ -7,7 +7,6 @@ from twisted.trial import unittest
 
 from v23py import verror, vdl
 from v23py.query import errors as QE, split_error
-from v23py.syncbase import _wire
 from tests import _query_data as D
 from tests._syncbase_support import Daemon, make_creds
 

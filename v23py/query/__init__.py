@@ -13,3 +13,5 @@ patterns) and ``errors`` (Go's syncql error ids; messages ``[offset]text``).
 from v23py.query.engine import exec_query, prepare, run  # noqa: F401
 from v23py.query.errors import split_error, QueryError  # noqa: F401
 from v23py.query.checker import key_ranges  # noqa: F401
+
+__all__ = ["exec_query", "prepare", "run", "split_error", "QueryError", "key_ranges"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from v23py.query import errors as E, functions as F, pattern as P
 from v23py.query.parser import (
-    AND, EQUAL, GE, GT, IS, ISNOT, LE, LIKE, LT, NE, NOTLIKE, OR, T_BOOL, T_EXPR, T_FIELD,
+    spine, AND, EQUAL, GE, GT, IS, ISNOT, LE, LIKE, LT, NE, NOTLIKE, OR, T_BOOL, T_EXPR, T_FIELD,
     T_FUNC, T_NIL, T_STR, LITERAL_TYPES)
 
 MAX_LIMIT = ""   # an empty limit: to the end of the key space
@@ -102,6 +102,12 @@ def _is_key(o):
 
 
 def _check_expression(e, esc):
+    if e.operator == AND or e.operator == OR:
+        leaf, chain = spine(e)
+        _check_expression(leaf, esc)
+        for _, right in chain:
+            _check_expression(right, esc)
+        return
     _check_operand(e.op1, esc)
     _check_operand(e.op2, esc)
     if e.operator in (LIKE, NOTLIKE):
@@ -187,13 +193,31 @@ def _intersect(l, r):
     return None
 
 
+def _append_merged(out, rng):
+    """Append a range that starts at or after every range in ``out``, merging it with the
+    last one when they overlap or touch (what Go's addStringFieldRange does here)."""
+    if out:
+        s, l = out[-1]
+        if l == MAX_LIMIT or not _lt(l, rng[0]):
+            out[-1] = (s, l if _cmp_limits(l, rng[1]) >= 0 else rng[1])
+            return
+    out.append(rng)
+
+
+def _union(lhs, rhs):
+    out = []
+    for rng in sorted(lhs + rhs, key=lambda r: _key_bytes(r[0])):
+        _append_merged(out, rng)
+    return out
+
+
 def _intersection(lhs, rhs):
     out = []
     i = j = 0
     while i < len(lhs) and j < len(rhs):
         x = _intersect(lhs[i], rhs[j])
         if x is not None:
-            _add_range(x, out)
+            _append_merged(out, x)
         c = _cmp_limits(lhs[i][1], rhs[j][1])
         if c < 0:
             i += 1
@@ -205,36 +229,18 @@ def _intersection(lhs, rhs):
     return out
 
 
-def _add_range(rng, ranges):
-    """Union ``rng`` into the sorted disjoint list ``ranges`` (merging touching ones)."""
-    start, limit = rng
-    for i, (s, l) in enumerate(ranges):
-        start_in = not _lt(start, s) and (l == MAX_LIMIT or not _lt(l, start))
-        limit_in = limit != MAX_LIMIT and not _lt(limit, s) and _cmp_limits(limit, l) <= 0
-        covers = not _lt(s, start) and _cmp_limits(limit, l) >= 0
-        if start_in or limit_in or covers:
-            ns = start if _lt(start, s) else s
-            nl = limit if _cmp_limits(limit, l) > 0 else l
-            del ranges[i]
-            _add_range((ns, nl), ranges)
-            return
-    ranges.append((start, limit))
-    ranges.sort(key=lambda r: _key_bytes(r[0]))
-
-
 def _single(s):
     return (s, s + "\x00")
 
 
 def _collect(e):
-    if e.op1.type == T_EXPR:
-        lhs = _collect(e.op1.expr)
-        rhs = _collect(e.op2.expr)
-        if e.operator == AND:
-            return _intersection(lhs, rhs)
-        for r in rhs:
-            _add_range(r, lhs)
-        return lhs
+    if e.operator == AND or e.operator == OR:
+        leaf, chain = spine(e)
+        acc = _collect(leaf)
+        for op, right in chain:
+            rhs = _collect(right)
+            acc = _intersection(acc, rhs) if op == AND else _union(acc, rhs)
+        return acc
     k1, k2 = _is_key(e.op1), _is_key(e.op2)
     if not (k1 or k2):
         return [ALL]

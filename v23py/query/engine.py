@@ -18,7 +18,7 @@ from v23py import vdl, vom
 from v23py.vdl import Kind, Typed
 from v23py.query import checker, errors as E, functions as F
 from v23py.query.parser import (
-    AND, EQUAL, GE, GT, IS, ISNOT, LE, LIKE, LT, NE, NOTLIKE, OR, Operand, parse,
+    spine, AND, EQUAL, GE, GT, IS, ISNOT, LE, LIKE, LT, NE, NOTLIKE, OR, Operand, parse,
     T_BOOL, T_EXPR, T_FIELD, T_FLOAT, T_FUNC, T_INT, T_NIL, T_OBJECT, T_PARAM, T_STR,
     T_TIME, T_UINT, T_BIGINT, T_BIGRAT)
 from v23py.query.values import GoTime, NIL, deref, is_nil, of, wrap
@@ -98,6 +98,12 @@ def substitute(st, params):
             o.type, o.value = n.type, n.value
 
     def expr(e):
+        if e.operator == AND or e.operator == OR:
+            leaf, chain = spine(e)
+            expr(leaf)
+            for _, right in chain:
+                expr(right)
+            return
         op(e.op1)
         op(e.op2)
     expr(st.where)
@@ -290,10 +296,15 @@ def _obj_eq(a, b):
 
 def eval_expr(k, row, e):
     op = e.operator
-    if op == AND:
-        return eval_expr(k, row, e.op1.expr) and eval_expr(k, row, e.op2.expr)
-    if op == OR:
-        return eval_expr(k, row, e.op1.expr) or eval_expr(k, row, e.op2.expr)
+    if op == AND or op == OR:
+        leaf, chain = spine(e)
+        r = eval_expr(k, row, leaf)
+        for op, right in chain:
+            if op == AND:
+                r = r and eval_expr(k, row, right)
+            else:
+                r = r or eval_expr(k, row, right)
+        return r
     lhs = resolve_operand(k, row, e.op1)
     if op == IS and e.op2.type == T_NIL:
         return lhs is None
@@ -320,20 +331,18 @@ def eval_key_only(e, k):
     if e is None:
         return INCLUDE
     op = e.operator
-    if op == AND:
-        a, b = eval_key_only(e.op1.expr, k), eval_key_only(e.op2.expr, k)
-        if a == INCLUDE and b == INCLUDE:
-            return INCLUDE
-        if a == EXCLUDE or b == EXCLUDE:
-            return EXCLUDE
-        return FETCH
-    if op == OR:
-        a, b = eval_key_only(e.op1.expr, k), eval_key_only(e.op2.expr, k)
-        if a == INCLUDE or b == INCLUDE:
-            return INCLUDE
-        if a == EXCLUDE and b == EXCLUDE:
-            return EXCLUDE
-        return FETCH
+    if op == AND or op == OR:
+        leaf, chain = spine(e)
+        a = eval_key_only(leaf, k)
+        for op, right in chain:
+            b = eval_key_only(right, k)
+            if op == AND:
+                a = INCLUDE if a == INCLUDE and b == INCLUDE else \
+                    EXCLUDE if a == EXCLUDE or b == EXCLUDE else FETCH
+            else:
+                a = INCLUDE if a == INCLUDE or b == INCLUDE else \
+                    EXCLUDE if a == EXCLUDE and b == EXCLUDE else FETCH
+        return a
     if not (_is_key(e.op1) or _is_key(e.op2)):
         return FETCH
     if _needs_value(e.op1) or _needs_value(e.op2):
@@ -411,26 +420,10 @@ def _key_heading(o):
     return "[" + inner + "]"
 
 
-def project(k, row, selectors):
-    out = []
-    for s in selectors:
-        if s.field is not None:
-            out.append(wrap(*resolve_field(k, row, s.field)))
-        else:
-            f = s.function
-            if f.computed:
-                out.append(operand_to_value(f.ret_value))
-            else:
-                try:
-                    out.append(operand_to_value(exec_function_on_row(k, row, f)))
-                except Exception:
-                    out.append(None)
-    return out
-
-
 def _has_key_compare(e):
     if e.operator in (AND, OR):
-        return _has_key_compare(e.op1.expr) or _has_key_compare(e.op2.expr)
+        leaf, chain = spine(e)
+        return _has_key_compare(leaf) or any(_has_key_compare(r) for _, r in chain)
     return _is_key(e.op1) or _is_key(e.op2)
 
 
@@ -518,10 +511,22 @@ def _delete(st, table):
 
 def prepare(db, query: str, params=()):
     """Parse, substitute parameters and check: the statement, ready to run."""
-    st = parse(query)
-    substitute(st, params)
-    checker.check(db, st)
+    try:
+        st = parse(query)
+        substitute(st, params)
+        checker.check(db, st)
+        _compiled_check(st)
+    except RecursionError:
+        raise E.qerr(E.Unexpected, 0, "unexpected: statement nested too deeply",
+                     "statement nested too deeply") from None
     return st
+
+
+def _compiled_check(st):
+    """Compile the where clause and key ranges now, so nesting errors surface here."""
+    if st.where is not None:
+        compile_expr(st.where)
+        checker.key_ranges(st.where)
 
 
 def run(st, heartbeat: int = 0):
@@ -687,10 +692,24 @@ def compile_expr(e):
     """(k, row) -> bool for a checked where expression."""
     op = e.operator
     if op == AND or op == OR:
-        a, b = compile_expr(e.op1.expr), compile_expr(e.op2.expr)
-        if op == AND:
-            return lambda k, row: a(k, row) and b(k, row)
-        return lambda k, row: a(k, row) or b(k, row)
+        leaf, chain = spine(e)
+        first = compile_expr(leaf)
+        rest = [(o == AND, compile_expr(r)) for o, r in chain]
+        if len(rest) == 1:
+            is_and, second = rest[0]
+            if is_and:
+                return lambda k, row: first(k, row) and second(k, row)
+            return lambda k, row: first(k, row) or second(k, row)
+
+        def chained(k, row):
+            r = first(k, row)
+            for is_and, f in rest:
+                if is_and:
+                    r = r and f(k, row)
+                else:
+                    r = r or f(k, row)
+            return r
+        return chained
     g1 = _operand_getter(e.op1)
     if (op == IS or op == ISNOT) and e.op2.type == T_NIL:
         if op == IS:

@@ -85,6 +85,17 @@ class Expression:
         self.op1, self.operator, self.op_off, self.op2, self.off = op1, operator, op_off, op2, off
 
 
+def spine(e):
+    """A left-deep and/or chain without recursion: (first comparison, [(AND|OR, right
+    expression), ...] in evaluation order).  ``a and b or c`` is ((a and b) or c)."""
+    chain = []
+    while e.operator == AND or e.operator == OR:
+        chain.append((e.operator, e.op2.expr))
+        e = e.op1.expr
+    chain.reverse()
+    return e, chain
+
+
 class Selector:
     __slots__ = ("field", "function", "as_name", "off")
 

@@ -109,10 +109,6 @@ def is_nil(t, v) -> bool:
     return v is None and (t.kind == Kind.ANY or t.kind == Kind.OPTIONAL)
 
 
-def is_time_type(t) -> bool:
-    return t.kind == Kind.STRUCT and t.name == "time.Time"
-
-
 def wrap(t, v):
     """A self-typed value for an ``any`` slot."""
     if v is None:
