@@ -106,6 +106,9 @@ PARSE_ERRORS = [
     ("delete from Customer limit -100", "Expected", 27),
     ("delete ? from Customer", "ExpectedFrom", 7),
     ("delete from Customer offset 1", "Unexpected", 21),
+    # syncQL has no != and no prefix not (Go's grammar): <> / not equal / not like instead
+    ("select k from c where k != \"a\"", "ExpectedOperator", 24),
+    ("select k from c where not k = \"a\"", "ExpectedOperator", 26),
 ]
 
 # (query, error id name, offset) -- Go's checker/exec errors on the standard tables

@@ -4,6 +4,12 @@ A function whose arguments are all literals (or already computed functions)
 runs at check time and its result replaces the call in the AST; otherwise it
 runs per row, where any error makes its value nil.  Argument types of literal
 arguments are checked at check time with Go's error ids and messages.
+
+All of Go v0.2.0's functions are here.  Where Go leans on its standard library
+the port covers the common ground: ``Sprintf`` knows the verbs %v %s %d %f %g %e
+%x %X %o %b %c %q %t with flags/width/precision; ``Time`` parses Go reference
+layouts (see ``gotime``); ``Str`` of a composite value is Go's vdl.Value String
+with map and set entries sorted (Go's order is random); the "Local" zone is UTC.
 """
 from __future__ import annotations
 
