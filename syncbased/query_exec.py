@@ -17,6 +17,7 @@ from v23py.syncbase.util import ConventionError, Id, app_and_user_pattern_from_b
     encode_id
 from syncbased.access import READ, WRITE
 from syncbased.service import TxState, row_key, row_prefix, scan_range_args
+from syncbased.store import ScanOp, VERSION_PREFIX
 
 MAX_ATTEMPTS = 100
 HEARTBEAT = 1000          # scanned rows between the engine's "nothing yet" markers
@@ -97,6 +98,19 @@ class QueryTable:
                                    limit.encode("utf-8", "surrogateescape"))
             for k, v in reader.scan_all(a, b):
                 yield k[plen:].decode("utf-8", "replace"), v
+
+    def scan_keys(self, ranges):
+        """Row keys only: the version pointers, without reading any value."""
+        reader, pfx = self.qdb.reader, self.prefix
+        skip = len(VERSION_PREFIX) + len(pfx)
+        add_op = getattr(reader, "add_op", None)
+        for start, limit in ranges:
+            a, b = scan_range_args(pfx, start.encode("utf-8", "surrogateescape"),
+                                   limit.encode("utf-8", "surrogateescape"))
+            if add_op is not None:
+                add_op(ScanOp(a, b))       # a transaction's scan is logged, as Go's
+            for k, _ in reader.raw_scan_all(VERSION_PREFIX + a, VERSION_PREFIX + b):
+                yield k[skip:].decode("utf-8", "replace"), None
 
     def delete(self, key: str) -> bool:
         ts = self.qdb.ts

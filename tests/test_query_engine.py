@@ -523,3 +523,20 @@ class DeepStatementTest(unittest.TestCase):
         self.assertEqual(cm.exception.id, E.Unexpected.id)
         q = "select k from BigTable where " + "(" * 50 + "k = \"150\"" + ")" * 50
         self.assertEqual(run(D.standard_db(), q)[1], [["150"]])
+
+
+class KeysOnlyTest(unittest.TestCase):
+    def test_keys_only_scan_when_no_value_is_read(self):
+        from v23py.query.engine import _needs_values
+        db = D.standard_db()
+        cases = {
+            'select k from BigTable where k like "1%"': False,
+            "select k, Now() from BigTable": False,
+            "delete from BigTable where k > \"2\"": False,
+            "select v from BigTable": True,
+            "select k from BigTable where v = 3": True,
+            "select k from BigTable where Str(k) = \"3\"": True,
+            "select Lowercase(k) from BigTable": True,
+        }
+        for q, want in cases.items():
+            self.assertEqual(_needs_values(prepare(db, q)), want, q)

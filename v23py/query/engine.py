@@ -6,8 +6,9 @@ A *datasource* is any object with ``get_table(name, write_access) -> table``
 the sorted, disjoint ``[start, limit)`` key ranges given (``limit == ""`` is
 unbounded), ``delete(key) -> bool`` (for delete statements), and optionally
 ``decode(value)`` turning what ``scan`` yields into a self-typed VDL value
-(default: VOM-decode bytes).  Values are decoded only when the where clause or
-the projection needs them.
+(default: VOM-decode bytes) and ``scan_keys(ranges)`` yielding ``(key, None)``,
+used when the statement reads no value.  Values are decoded only when the where
+clause or the projection needs them.
 
     headers, rows = exec_query(db, 'select k, v.Name from Customer where v.Age > ?', [30])
     for row in rows: ...          # each row: a list of self-typed VDL values
@@ -449,6 +450,39 @@ def _matcher(where, decode):
     return match_keys
 
 
+def _where_needs_value(e):
+    if e is None:
+        return False
+    if e.operator == AND or e.operator == OR:
+        leaf, chain = spine(e)
+        return _where_needs_value(leaf) or any(_where_needs_value(r) for _, r in chain)
+    return _needs_value(e.op1) or _needs_value(e.op2)
+
+
+def _needs_values(st):
+    """Whether any row value must be read (else a keys-only scan will do)."""
+    if _where_needs_value(st.where):
+        return True
+    if st.selectors is None:
+        return False
+    for s in st.selectors:
+        if s.function is not None:
+            if not s.function.computed:
+                return True
+        elif not (s.field.segments[0].value == "k" and len(s.field.segments) == 1):
+            return True
+    return False
+
+
+def _scan(st, table):
+    """The table's scan of the where clause's key ranges (keys only when that is enough)."""
+    ranges = checker.key_ranges(st.where)
+    scan_keys = getattr(table, "scan_keys", None)
+    if scan_keys is not None and not _needs_values(st):
+        return scan_keys(ranges)
+    return table.scan(ranges)
+
+
 def _select_rows(st, table, heartbeat=0):
     decode = _typed_decoder(table)
     where = st.where
@@ -457,7 +491,7 @@ def _select_rows(st, table, heartbeat=0):
     match = _matcher(where, decode)
     proj = compile_projection(st.selectors)
     n = 0
-    stream = table.scan(checker.key_ranges(where))
+    stream = _scan(st, table)
     try:
         if limit is not None and n >= limit:
             return
@@ -490,7 +524,7 @@ def _delete(st, table):
     limit = st.limit[0] if st.limit is not None else None
     count = 0
     match = _matcher(where, decode)
-    stream = table.scan(checker.key_ranges(where))
+    stream = _scan(st, table)
     try:
         for k, raw in stream:
             if limit is not None and count >= limit:
