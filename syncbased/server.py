@@ -184,7 +184,8 @@ class DatabaseObj(_Base):
         return [id_out(i) for i in ids]
 
     async def Exec(self, ctx, call, bh, query, params):
-        _not_implemented("syncQL Exec")
+        from syncbased.query_exec import exec_stream
+        await exec_stream(self, call, str(bh), str(query), list(params or ()))
 
     async def BeginBatch(self, ctx, call, bo):
         return await self._on("begin_batch", call, bool(bo.ReadOnly))
