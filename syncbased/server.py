@@ -23,6 +23,7 @@ from v23py.syncbase.util import Id, decode, decode_id, validate_id, validate_row
     InvalidNameError
 from syncbased import access
 from syncbased import service as svc
+from syncbased.blobstore.manager import BlobMethods
 
 SYNC_SUFFIX = "%%sync"
 SCAN_BATCH = 256
@@ -153,7 +154,7 @@ class ServiceObj(_Base):
 _UNIX_TO_INTERNAL = 62135596800
 
 
-class DatabaseObj(_Base):
+class DatabaseObj(BlobMethods, _Base):
     def __init__(self, daemon, db_id):
         super().__init__(daemon)
         self.db_id = db_id
@@ -318,36 +319,6 @@ class DatabaseObj(_Base):
 
     async def StartConflictResolver(self, ctx, call):
         _not_implemented("StartConflictResolver")
-
-    async def CreateBlob(self, ctx, call):
-        _not_implemented("blobs")
-
-    async def PutBlob(self, ctx, call, br):
-        _not_implemented("blobs")
-
-    async def CommitBlob(self, ctx, call, br):
-        _not_implemented("blobs")
-
-    async def GetBlobSize(self, ctx, call, br):
-        _not_implemented("blobs")
-
-    async def DeleteBlob(self, ctx, call, br):
-        _not_implemented("blobs")
-
-    async def GetBlob(self, ctx, call, br, offset):
-        _not_implemented("blobs")
-
-    async def FetchBlob(self, ctx, call, br, priority):
-        _not_implemented("blobs")
-
-    async def PinBlob(self, ctx, call, br):
-        _not_implemented("blobs")
-
-    async def UnpinBlob(self, ctx, call, br):
-        _not_implemented("blobs")
-
-    async def KeepBlob(self, ctx, call, br, rank):
-        _not_implemented("blobs")
 
 
 class CollectionObj(_Base):

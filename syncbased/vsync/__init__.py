@@ -54,6 +54,7 @@ from syncbased.service import (SEP, id_key_part, _perms_obj, _load_perms,
                                encode_collection_perms, decode_collection_perms)
 from syncbased.store import PutOp, DeleteOp, DbStateChangeRequestOp, new_version
 from syncbased.vsync import interfaces as I
+from syncbased.blobstore.manager import BlobSyncMethods
 from syncbased.vsync._log import (
     NODE, HEAD, DBSTATE, SGSTATE, SGDATA, POS, NODE_REC, LINK_REC, EPOCH, Rec, Node,
     s, b, prefix_limit, gid_of, sgoid, gid_from_oid, log_prefix, log_key,
@@ -626,6 +627,8 @@ class DbSync:
                                         e.local)
         if touched_sgs:
             self._refresh()
+        if recs and not sg_round and getattr(self.sync.daemon, "blobs", None) is not None:
+            self.sync.daemon.blobs.on_synced(self, peer_hex, recs)   # blob location hints
         self.more = len(recs) >= MAX_RECORDS_PER_ROUND
         return len(recs)
 
@@ -1340,7 +1343,7 @@ class SyncService:
         return sg.Spec
 
 
-class SyncObj(I.SyncServerMethods):
+class SyncObj(BlobSyncMethods, I.SyncServerMethods):
     """The peer object at ``<daemon>/%%sync``: Go's interfaces.Sync."""
 
     def __init__(self, daemon):

@@ -38,11 +38,16 @@ __all__ = [
     "NewService", "Service", "Database", "BatchDatabase", "Collection", "Row", "Id",
     "Prefix", "Range", "SingleRow", "RowRange", "BatchOptions", "RunInBatch",
     "CollectionRowPattern", "WatchChange", "ScanStream", "WatchStream", "Syncgroup",
-    "SyncgroupSpec", "SyncgroupMemberInfo", "perms_for",
+    "SyncgroupSpec", "SyncgroupMemberInfo", "perms_for", "BlobRef",
     "ALL_DATABASE_TAGS", "ALL_COLLECTION_TAGS", "ALL_SYNCGROUP_TAGS",
 ]
 
 ALL_DATABASE_TAGS = ("Admin", "Read", "Write", "Resolve")
+
+
+def BlobRef(ref: str):
+    """A VDL ``syncbase.BlobRef`` value, to store in a row so that peers can fetch the blob."""
+    return vdl.value(_wire.BlobRefType, str(ref))
 ALL_COLLECTION_TAGS = ("Admin", "Read", "Write")
 ALL_SYNCGROUP_TAGS = ("Admin", "Read")
 MAX_BATCH_ATTEMPTS = 3
@@ -301,6 +306,18 @@ class Database:
         ids = await _call(ctx, self._name, "ListSyncgroups", [], [],
                           [vdl.list_of(_wire.IdType)])
         return [Id(i.Blessing, i.Name) for i in ids]
+
+    @_deferred
+    async def CreateBlob(self, ctx) -> "Blob":
+        """A new, empty, uncommitted blob (Go's Database.CreateBlob)."""
+        from v23py.syncbase.blob import Blob
+        br = await _call(ctx, self._name, "CreateBlob", [], [], [_wire.BlobRefType])
+        return Blob(self, str(br))
+
+    def Blob(self, ref) -> "Blob":
+        """A handle on the blob ``ref`` (no RPC)."""
+        from v23py.syncbase.blob import Blob
+        return Blob(self, str(ref))
 
     def Watch(self, ctx, resume_marker=b"", patterns=(CollectionRowPattern(),)) -> "WatchStream":
         pats = [_wire.new(_wire.CollectionRowPatternType, CollectionBlessing=p[0],
