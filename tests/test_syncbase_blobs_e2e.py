@@ -227,6 +227,13 @@ class PeerBlobTest(_Base):
         await ca.Put(self.ctx, "foo0", holder(Val="small", Blob=syncbase.BlobRef(small.Ref())))
         got = await self.wait_row(cb, "foo0")
         self.assertEqual(str(got.Blob), small.Ref())
+        # B learned where the blob is (Go's Signpost): the writer A, in the syncgroup
+        from syncbased.vsync import interfaces as I
+        members = await dba.Syncgroup(self.ctx, "sg").GetMembers(self.ctx)
+        size, sp = await I.SyncClient(b.endpoint + "/%%sync").HaveBlob(self.ctx, small.Ref())
+        self.assertEqual(size, -1)
+        self.assertTrue(sp.Locations and set(sp.Locations) <= set(members), sp)
+        self.assertEqual(len(sp.SgIds), 1)
         # FetchBlob on B: Pending, Locating, Fetching..., Done
         sts = [st async for st in dbb.Blob(got.Blob).Fetch(self.ctx, 100)]
         states = [str(s.State) for s in sts]

@@ -34,6 +34,7 @@ import time
 from twisted.internet import defer
 
 from v23py import verror, vdl
+from v23py.services.syncbase._vdl import BlobDevTypeServer
 from v23py.syncbase import _wire
 from syncbased.access import READ, WRITE
 from syncbased.blobstore.refs import blob_refs
@@ -337,8 +338,9 @@ class BlobManager:
         """Record where the blobs referenced by a round's rows can be found (store thread)."""
         try:
             self._on_synced(ds, peer_hex, recs)
-        except Exception:      # hints are best effort: never fail a sync round
-            pass
+        except Exception as e:      # hints are best effort: never fail a sync round
+            import sys
+            sys.stderr.write(f"syncbased: recording blob locations failed: {e!r}\n")
 
     def _on_synced(self, ds, peer_hex, recs):
         from syncbased.vsync import interfaces as I, now_time
@@ -382,7 +384,7 @@ class BlobManager:
                 if visible:
                     gids.add(e.gid)
                 for h, st in e.sg.Joiners.items():
-                    if visible or int(st.MemberInfo.BlobDevType) == _wire.BlobDevTypeServer:
+                    if visible or int(st.MemberInfo.BlobDevType) == BlobDevTypeServer:
                         peers.add(h)
         return ok, gids, peers
 
@@ -390,7 +392,7 @@ class BlobManager:
 def _is_server(sgs, peer):
     for e in sgs:
         st = e.sg.Joiners.get(peer)
-        if st is not None and int(st.MemberInfo.BlobDevType) == _wire.BlobDevTypeServer:
+        if st is not None and int(st.MemberInfo.BlobDevType) == BlobDevTypeServer:
             return True
     return False
 
