@@ -626,24 +626,20 @@ BlobManagerDesc = _rt.InterfaceDesc(
             name='GetBlobSize',
             in_args=(_rt.ArgDesc('br', BlobRef._vdl_type),),
             out_args=(_rt.ArgDesc('', vdl.Int64Type),),
-            tags=(_access.Tag('Read'),),
         ),
         _rt.MethodDesc(
             name='DeleteBlob',
             in_args=(_rt.ArgDesc('br', BlobRef._vdl_type),),
-            tags=(_access.Tag('Write'),),
         ),
         _rt.MethodDesc(
             name='GetBlob',
             in_args=(_rt.ArgDesc('br', BlobRef._vdl_type), _rt.ArgDesc('offset', vdl.Int64Type),),
             out_stream=vdl.ByteListType,
-            tags=(_access.Tag('Read'),),
         ),
         _rt.MethodDesc(
             name='FetchBlob',
             in_args=(_rt.ArgDesc('br', BlobRef._vdl_type), _rt.ArgDesc('priority', vdl.Uint64Type),),
             out_stream=BlobFetchStatus._vdl_type,
-            tags=(_access.Tag('Read'),),
         ),
         _rt.MethodDesc(
             name='PinBlob',
@@ -653,12 +649,10 @@ BlobManagerDesc = _rt.InterfaceDesc(
         _rt.MethodDesc(
             name='UnpinBlob',
             in_args=(_rt.ArgDesc('br', BlobRef._vdl_type),),
-            tags=(_access.Tag('Write'),),
         ),
         _rt.MethodDesc(
             name='KeepBlob',
             in_args=(_rt.ArgDesc('br', BlobRef._vdl_type), _rt.ArgDesc('rank', vdl.Uint64Type),),
-            tags=(_access.Tag('Write'),),
         ),
     ),
 )
