@@ -36,7 +36,7 @@ from twisted.internet import defer
 from v23py import verror, vdl
 from v23py.services.syncbase._vdl import BlobDevTypeServer
 from v23py.syncbase import _wire
-from syncbased.access import READ, WRITE
+from syncbased.access import READ, WRITE, ALL_DATABASE_TAGS
 from syncbased.blobstore.refs import blob_refs
 from syncbased.blobstore.store import BlobStore, check_ref
 
@@ -121,10 +121,11 @@ class BlobManager:
         self.worker.stop(final=self.store.close)
 
     # --- database-level checks (store thread) ---------------------------------------
-    async def authorize(self, db_id, names, tag):
+    async def authorize(self, db_id, names, tags):
+        """The caller needs one of ``tags`` on the database (Go's GetPermsWithAuth)."""
         def check():
             db = self.daemon.service.database(db_id)
-            db.run_read(names, "", lambda r: db.perms_with_auth(names, (tag,), r))
+            db.run_read(names, "", lambda r: db.perms_with_auth(names, tags, r))
         await self.daemon.worker.call(check)
 
     # --- reading ---------------------------------------------------------------------
@@ -416,18 +417,18 @@ def _ordered(sp):
 class BlobMethods:
     """Go's BlobManager methods on the Database object (needs ``daemon`` and ``db_id``)."""
 
-    async def _blob_auth(self, call, tag):
+    async def _blob_auth(self, call, tags):
         m = manager(self.daemon)
-        await m.authorize(self.db_id, _names(call), tag)
+        await m.authorize(self.db_id, _names(call), tags)
         return m
 
     async def CreateBlob(self, ctx, call):
-        m = await self._blob_auth(call, WRITE)
+        m = await self._blob_auth(call, (WRITE,))
         return vdl.value(_wire.BlobRefType, await m.call(m.store.create))
 
     async def PutBlob(self, ctx, call, br):
         ref = _ref_arg(br)
-        m = await self._blob_auth(call, WRITE)
+        m = await self._blob_auth(call, (WRITE,))
         await m.call(m.store.check_writable, ref)
         buf, n, pending = [], 0, None
         try:
@@ -455,24 +456,24 @@ class BlobMethods:
 
     async def CommitBlob(self, ctx, call, br):
         ref = _ref_arg(br)
-        m = await self._blob_auth(call, WRITE)
+        m = await self._blob_auth(call, (WRITE,))
         await m.call(m.store.commit, ref)
 
     async def GetBlobSize(self, ctx, call, br):
         ref = _ref_arg(br)
-        m = await self._blob_auth(call, READ)
+        m = await self._blob_auth(call, ALL_DATABASE_TAGS)
         return await m.call(m.store.size, ref)
 
     async def DeleteBlob(self, ctx, call, br):
         ref = _ref_arg(br)
-        m = await self._blob_auth(call, WRITE)
+        m = await self._blob_auth(call, ALL_DATABASE_TAGS)
         if ref in m.fetches:
             raise verror.BadState.new(f"blob {ref} is being fetched")
         await m.call(m.store.delete, ref)
 
     async def GetBlob(self, ctx, call, br, offset):
         ref = _ref_arg(br)
-        m = await self._blob_auth(call, READ)
+        m = await self._blob_auth(call, ALL_DATABASE_TAGS)
         offset = int(offset)
         info = await m.call(m.store.info, ref)
         if info is not None and info.committed:
@@ -487,7 +488,7 @@ class BlobMethods:
 
     async def FetchBlob(self, ctx, call, br, priority):
         ref = _ref_arg(br)
-        m = await self._blob_auth(call, READ)
+        m = await self._blob_auth(call, ALL_DATABASE_TAGS)
         info = await m.call(m.store.info, ref)
         if info is not None and info.committed:
             await _send(call, _status("Done"))
@@ -510,17 +511,17 @@ class BlobMethods:
 
     async def PinBlob(self, ctx, call, br):
         ref = _ref_arg(br)
-        m = await self._blob_auth(call, WRITE)
+        m = await self._blob_auth(call, (WRITE,))
         await m.call(m.store.pin, ref, True)
 
     async def UnpinBlob(self, ctx, call, br):
         ref = _ref_arg(br)
-        m = await self._blob_auth(call, WRITE)
+        m = await self._blob_auth(call, ALL_DATABASE_TAGS)
         await m.call(m.store.pin, ref, False)
 
     async def KeepBlob(self, ctx, call, br, rank):
         ref = _ref_arg(br)
-        m = await self._blob_auth(call, WRITE)
+        m = await self._blob_auth(call, ALL_DATABASE_TAGS)
         await m.call(m.store.keep, ref, int(rank))
 
 
