@@ -144,7 +144,8 @@ class ServiceObj(_Base):
 
     async def DevModeGetBlobShares(self, ctx, call, br):
         await self.run(self.daemon.service.dev_mode_check, caller_names(call))
-        return {}
+        from syncbased.blobstore.manager import dev_mode_shares
+        return await dev_mode_shares(self.daemon, br)
 
     async def GlobChildren__(self, ctx, call, matcher=None):
         return await self.run(self.daemon.service.glob_children, caller_names(call))

@@ -184,13 +184,13 @@ class LocalBlobTest(_Base):
 
 
 class PeerBlobTest(_Base):
-    async def setup_peer(self, d, create_sg, admin=None):
+    async def setup_peer(self, d, create_sg, admin=None, dev_type=0):
         from v23py import syncbase
         db = await self.db(d)
         c = db.Collection(self.ctx, "blobCx")
         await c.Create(self.ctx, None)
         sg = db.Syncgroup(self.ctx, "sg")
-        info = syncbase.SyncgroupMemberInfo(SyncPriority=10)
+        info = syncbase.SyncgroupMemberInfo(SyncPriority=10, BlobDevType=dev_type)
         if create_sg:
             spec = syncbase.SyncgroupSpec(
                 Description="blobs", Perms=syncbase.perms_for(ALICE, ["Admin", "Read"]),
@@ -283,3 +283,39 @@ class PeerBlobTest(_Base):
         self.addCleanup(shutdown)
         await self.expect(verror.NoAccess,
                           I.SyncClient(a.endpoint + "/%%sync").HaveBlob(bctx, ref))
+
+    async def shares(self, d, ref):
+        from v23py import rpc, vdl
+        res = await rpc.client_call(self.ctx, d.endpoint, "DevModeGetBlobShares",
+                                    [vdl.value(_wire.BlobRefType, ref)], [_wire.BlobRefType],
+                                    [vdl.map_of(vdl.StringType, vdl.Int32Type)])
+        return dict(res[0])
+
+    @defer.inlineCallbacks
+    def test_ownership_shares_move_to_a_blob_server(self):
+        yield defer.ensureDeferred(self._ownership())
+
+    async def _ownership(self):
+        from v23py import syncbase
+        a, b = self.daemon(extra=["--dev"]), self.daemon(extra=["--dev"])
+        dba, ca = await self.setup_peer(a, True)
+        dbb, cb = await self.setup_peer(b, False, admin=a, dev_type=1)   # B: a blob server
+        blob = await self.put_blob(dba, [b"owned bytes"])
+        await self.expect(verror.NoExist, self.shares(a, blob.Ref()))   # not referenced yet
+        await ca.Put(self.ctx, "k", syncbase.BlobRef(blob.Ref()))
+        # the writer of the row holds Go's initial two shares in the syncgroup
+        mine = await self.shares(a, blob.Ref())
+        self.assertEqual(list(mine.values()), [2])
+        ref = await self.wait_row(cb, "k")
+        self.assertEqual(await dbb.Blob(ref).Get(self.ctx, 0).read(), b"owned bytes")
+        # the server took every share; the writer gave them up
+        deadline = reactor.seconds() + 10
+        while (await self.shares(b, ref)) != mine and reactor.seconds() < deadline:
+            await sleep(0.05)
+        self.assertEqual(await self.shares(b, ref), mine)
+        self.assertEqual(await self.shares(a, ref), {})
+        await self.expect(_wire.NotInDevMode, self.shares_nodev(ref))
+
+    async def shares_nodev(self, ref):
+        d = self.daemon()
+        return await self.shares(d, ref)

@@ -38,6 +38,7 @@ from v23py.services.syncbase._vdl import BlobDevTypeServer
 from v23py.syncbase import _wire
 from syncbased.access import READ, WRITE, ALL_DATABASE_TAGS
 from syncbased.blobstore.refs import blob_refs
+from syncbased.blobstore.ownership import Ownership
 from syncbased.blobstore.store import BlobStore, check_ref
 
 ITEM = 64 * 1024              # bytes per streamed item
@@ -78,6 +79,12 @@ def manager(daemon) -> "BlobManager":
     return m
 
 
+async def dev_mode_shares(daemon, br):
+    """Service.DevModeGetBlobShares: this device's ownership shares of a blob."""
+    m = manager(daemon)
+    return await m.call(m.own.shares, _ref_arg(br))
+
+
 class Fetch:
     """One fetch of one ref from a peer; callers watch its progress."""
 
@@ -113,6 +120,11 @@ class BlobManager:
         self.worker = StoreWorker(lambda: None, lambda: None, daemon.reactor,
                                   name="syncbase-blobs")
         self.fetches = {}
+        self.own = Ownership(self.store)
+        service = daemon.service
+        for d in list(service.dbs.values()):
+            self._watch_db(d)
+        service.db_open_hooks.append(self._watch_db)
 
     def call(self, fn, *args):
         return self.worker.call(fn, *args)
@@ -231,7 +243,7 @@ class BlobManager:
                 finally:
                     cancel()
                 if int(size) >= 0:
-                    return addr, int(size), opts
+                    return addr, int(size), opts, peer
                 for p in _ordered(rsp):
                     if p not in cands:
                         cands.insert(i, p)
@@ -246,7 +258,8 @@ class BlobManager:
         try:
             f.state = "Locating"
             f.notify()
-            addr, size, opts = await self._locate(db_id, ref)
+            addr, size, opts, peer = await self._locate(db_id, ref)
+            mine = await self.daemon.worker.call(self._fetch_priorities, db_id, ref, peer)
             await self.call(self.store.create, ref, True)
             created = True
             f.state, f.total = "Fetching", size
@@ -255,8 +268,7 @@ class BlobManager:
             last = [time.monotonic()]
             watchdog = self._watchdog(last, cancel)
             try:
-                call = await I.SyncClient(addr + "/%%sync").FetchBlob(
-                    ctx, ref, I.SgPriorities({}), *opts)
+                call = await I.SyncClient(addr + "/%%sync").FetchBlob(ctx, ref, mine, *opts)
                 buf, n = [], 0
                 async for chunk in call:
                     last[0] = time.monotonic()
@@ -274,7 +286,7 @@ class BlobManager:
                 if buf:
                     await self.call(self.store.append, ref, buf)
                     f.received += n
-                await call.finish()
+                (offered,) = await call.finish()
             finally:
                 watchdog.stop() if watchdog.running else None
                 cancel()
@@ -283,6 +295,8 @@ class BlobManager:
                     f"peer sent {f.received} bytes of blob {ref}, announced {size}")
             await self.call(self.store.commit, ref)
             f.state = "Done"
+            if offered:
+                await self._take_shares(ref, dict(offered), mine, addr, opts)
         except BaseException as e:
             f.error = e if isinstance(e, verror.VError) else verror.Internal.new(
                 f"blob fetch failed: {e}")
@@ -292,6 +306,45 @@ class BlobManager:
             f.done = True
             self.fetches.pop(ref, None)
             f.notify()
+
+    def _fetch_priorities(self, db_id, ref, peer):
+        """SgPriorities sent with a fetch: ours in the blob's syncgroups shared with the
+        peer (store thread; the signpost read takes the blob store's lock)."""
+        sync = self.daemon.sync
+        ds = sync.dbs.get(db_id)
+        shared = {e.gid for e in ds.sgs.values() if peer in e.joiners} if ds else set()
+        gids = set(self.get_signpost(ref).SgIds or ()) & shared
+        return self.priorities_for(gids, self.my_dev_types())
+
+    async def _take_shares(self, ref, offered, mine, addr, opts):
+        """Take the ownership shares a peer offered and tell it (best effort, as Go)."""
+        from syncbased.vsync import interfaces as I
+        from syncbased.blobstore.ownership import from_wire
+        try:
+            pri = {g: from_wire(p) for g, p in dict(mine).items()}
+            taking = await self.call(self.own.take, ref, offered, pri)
+            if not taking:
+                return
+            ctx, cancel = self.daemon.sync.ctx.with_timeout(HAVE_TIMEOUT)
+            try:
+                name, keeping = await I.SyncClient(addr + "/%%sync").AcceptedBlobOwnership(
+                    ctx, ref, self.daemon.sync.hex, I.BlobSharesBySyncgroup(taking), *opts)
+            finally:
+                cancel()
+            if not keeping:
+                await self.call(self._forget_location, ref, str(name))
+        except verror.VError:
+            pass
+
+    def _forget_location(self, ref, peer):
+        from syncbased.vsync import interfaces as I
+        from v23py import vom
+        sp = self.get_signpost(ref)
+        locs = dict(sp.Locations or {})
+        if locs.pop(peer, None) is not None:
+            sp2 = I.Signpost(Locations=I.PeerToLocationDataMap(locs), SgIds=set(sp.SgIds or ()),
+                             FetchAttempts=int(sp.FetchAttempts or 0))
+            self.store.set_signposts({ref: vom.encode(sp2, I.Signpost._vdl_type)})
 
     def _watchdog(self, last, cancel):
         from twisted.internet import task
@@ -368,6 +421,102 @@ class BlobManager:
                 l.update(locs)
         if items:
             self._merge_signposts(items)
+
+    # --- local writes that reference blobs (store thread, before the commit) ------------
+    def _watch_db(self, d):
+        if d.st is not None:
+            d.st.commit_hooks.append(lambda store, writes, ops, ts, from_sync:
+                                     self._local_writes(d.id, writes, ops, from_sync))
+
+    def _local_writes(self, db_id, writes, ops, from_sync):
+        """Go's processBlobRefs for the creator: a row written here that references a
+        blob held here gives this device ownership shares in the row's syncgroups."""
+        if from_sync:
+            return
+        try:
+            self._local_puts(db_id, writes, ops)
+        except Exception as e:      # ownership is bookkeeping: never fail the write
+            import sys
+            sys.stderr.write(f"syncbased: blob ownership update failed: {e!r}\n")
+
+    def _local_puts(self, db_id, writes, ops):
+        from v23py import vom
+        from syncbased.store import PutOp
+        from syncbased.service import SEP
+        sync = getattr(self.daemon, "sync", None)
+        ds = sync.dbs.get(db_id) if sync is not None else None
+        if ds is None or not ds.sgs:
+            return
+        for op in ops:
+            if not isinstance(op, PutOp) or op.Key[:2] != b"r" + SEP:
+                continue
+            raw = writes.get(op.Key + SEP + op.Version)
+            if raw is None or b"syncbase.BlobRef" not in raw:
+                continue
+            refs = blob_refs(vom.decode(raw))
+            key = op.Key[2:]
+            gids = {e.gid for e in ds.sgs.values() if any(key.startswith(p) for p in e.prefixes)}
+            if not refs or not gids:
+                continue
+            for ref in refs:
+                try:
+                    held = self.store.info(ref) is not None
+                except verror.VError:
+                    continue
+                if held:
+                    self.own.created_reference(ref, gids)
+            self._merge_signposts({ref: (gids, {}) for ref in refs})
+
+    def server_gids(self, peer):
+        """The syncgroups in which ``peer`` is a blob server (store thread)."""
+        sync = getattr(self.daemon, "sync", None)
+        out = set()
+        for ds in list(sync.dbs.values()) if sync is not None else ():
+            for e in ds.sgs.values():
+                st = e.sg.Joiners.get(peer)
+                if st is not None and int(st.MemberInfo.BlobDevType) == BlobDevTypeServer:
+                    out.add(e.gid)
+        return out
+
+    def my_dev_types(self):
+        """{gid: this device's BlobDevType in that syncgroup, or None} (store thread)."""
+        sync = getattr(self.daemon, "sync", None)
+        out = {}
+        if sync is None:
+            return out
+        for ds in list(sync.dbs.values()):
+            for e in ds.sgs.values():
+                st = e.sg.Joiners.get(sync.hex)
+                out[e.gid] = int(st.MemberInfo.BlobDevType) if st is not None else None
+        return out
+
+    def priorities_for(self, gids, dev_types):
+        """Wire SgPriorities of this device for the syncgroups ``gids`` it is in."""
+        from syncbased.vsync import interfaces as I
+        from syncbased.blobstore.ownership import to_wire
+        return I.SgPriorities({g: to_wire(self.own.priority(g, dev_types[g]))
+                               for g in gids if g in dev_types})
+
+    def final_priorities(self, req):
+        """DeltaFinalResp.SgPriorities for a data round: this device's priorities in the
+        syncgroups of the request (Go's responder)."""
+        from syncbased.vsync import interfaces as I
+        try:
+            if req.name != "Data":
+                return I.SgPriorities({})
+            dev = self.my_dev_types()
+            return self.priorities_for({str(g) for g in req.value.SgIds or ()}, dev)
+        except Exception:
+            return I.SgPriorities({})
+
+    def heard_priorities(self, final):
+        """Adopt better priorities from a data round's final response (any thread)."""
+        try:
+            sp = getattr(final, "SgPriorities", None)
+            if sp:
+                self.own.hear(dict(sp), self.my_dev_types())
+        except Exception:
+            pass
 
     # --- the peer's view (store thread) -------------------------------------------------
     def peer_view(self, names):
@@ -557,4 +706,24 @@ class BlobSyncMethods:
         ref = _ref_arg(br)
         m, _, _ = await self._peer(call)
         await m.stream_local(call, ref, 0)
-        return I.BlobSharesBySyncgroup({})
+        dev = await self.daemon.worker.call(m.my_dev_types)
+        offer = await m.call(m.own.offer, ref, dict(mySgPriorities or {}), dev)
+        return I.BlobSharesBySyncgroup(offer)
+
+    async def AcceptedBlobOwnership(self, ctx, call, br, callerName, shares):
+        ref = _ref_arg(br)
+        m, _, _ = await self._peer(call)
+        caller = str(callerName)
+        server_gids = await self.daemon.worker.call(m.server_gids, caller)
+        total, changed = await m.call(m.own.accepted, ref, dict(shares or {}), server_gids)
+        if changed and total == 0:
+            # the caller keeps the blob now: remember it as a location
+            from syncbased.vsync import interfaces as I, now_time
+            ld = I.LocationData(WhenSeen=now_time(), IsProxy=False, IsServer=bool(server_gids))
+            await m.call(m._merge_signposts, {ref: (set(), {caller: ld})})
+        return self.daemon.sync.hex, total > 0
+
+    async def GetBlobShares(self, ctx, call, br):
+        ref = _ref_arg(br)
+        m, _, _ = await self._peer(call)
+        return await m.call(m.own.shares, ref)

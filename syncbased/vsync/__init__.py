@@ -1034,7 +1034,10 @@ class SyncService:
             items.append(x)
             if len(items) > MAX_ITEMS_RECEIVED:
                 raise _bad("too many records in one round")
-        await call.finish()
+        final = await call.finish()
+        blobs = getattr(self.daemon, "blobs", None)
+        if blobs is not None and final:       # the peer's blob ownership priorities
+            self.daemon.worker.call(blobs.heard_priorities, final[0])
         return items
 
     async def _round(self, db_id, member, addr):
@@ -1369,13 +1372,15 @@ class SyncObj(BlobSyncMethods, I.SyncServerMethods):
             d = sync.service.dbs.get(db_id)
             if d is None or not d.exists:
                 raise db_offline(db_id)
-            return sync.dbsync(db_id).respond(names, req, str(initiator))
-        items = await self.daemon.worker.call(respond)
+            blobs = getattr(self.daemon, "blobs", None)
+            return (sync.dbsync(db_id).respond(names, req, str(initiator)),
+                    blobs.final_priorities(req) if blobs is not None else {})
+        items, priorities = await self.daemon.worker.call(respond)
         for it in items:
             res = call.send(it)
             if isinstance(res, defer.Deferred):
                 await res
-        return I.DeltaFinalResp(SgPriorities={})
+        return I.DeltaFinalResp(SgPriorities=priorities)
 
     async def PublishSyncgroup(self, ctx, call, publisher, sg, version, genvec):
         return await self.daemon.worker.call(self.daemon.sync.publish_received, str(publisher),
