@@ -160,3 +160,63 @@ class RefsTest(unittest.TestCase):
         self.assertEqual(blob_refs(br("")), set())                       # NullBlobRef
         self.assertEqual(blob_refs(vom.decode(vom.encode(3))), set())
         self.assertEqual(blob_refs(object()), set())                     # never raises
+
+
+class OwnershipTest(unittest.TestCase):
+    def setUp(self):
+        from syncbased.blobstore.ownership import Ownership
+        self.root = tempfile.mkdtemp(prefix="blobown-")
+        self.addCleanup(shutil.rmtree, self.root, True)
+        self.st = BlobStore(self.root)
+        self.own = Ownership(self.st)
+
+    def test_priority_order_is_gos(self):
+        from syncbased.blobstore.ownership import lower_than, updated, default_priority
+        server, normal, leaf = default_priority(1), default_priority(0), default_priority(2)
+        self.assertFalse(lower_than(server, normal))
+        self.assertTrue(lower_than(normal, server))
+        self.assertTrue(lower_than(leaf, normal))
+        self.assertFalse(lower_than(normal, leaf))
+        fresh = dict(normal, ServerTime=10**12)
+        self.assertTrue(lower_than(normal, fresh))         # fresher server data wins
+        near = dict(normal, Distance=-1.0, ServerTime=10**9)
+        self.assertTrue(lower_than(normal, near))          # same recency: shorter distance
+        self.assertIsNone(updated(server, normal))
+        up = updated(dict(normal, Distance=2.0), server, now_ns=5)
+        self.assertEqual(up, {"DevType": 0, "Distance": (2.0 * 4 + 2.0) / 5, "ServerTime": 5})
+
+    def test_shares_flow_creator_to_server_and_normal(self):
+        from syncbased.blobstore.ownership import to_wire, default_priority
+        ref = new_ref()
+        self.assertRaises(verror.VError, self.own.shares, ref)
+        self.own.created_reference(ref, {"g1", "g2"})
+        self.own.created_reference(ref, {"g1"})             # never re-grants
+        self.assertEqual(self.own.shares(ref), {"g1": 2, "g2": 2})
+        dev = {"g1": 0, "g2": 0}
+        # a server caller is offered every share, a normal equal peer none
+        offer = self.own.offer(ref, {"g1": to_wire(default_priority(1)),
+                                     "g2": to_wire(default_priority(0))}, dev)
+        self.assertEqual(offer, {"g1": 2})
+        # a normal taker takes one share, a server all it was offered
+        other = type(self.own)(self.st)
+        self.assertEqual(other.take("blob/other", {"g1": 2}, {"g1": default_priority(0)}),
+                         {"g1": 1})
+        self.assertEqual(other.take("blob/other2", {"g1": 2}, {"g1": default_priority(1)}),
+                         {"g1": 2})
+        self.assertEqual(other.take("blob/other3", {"g9": 2}, {"g1": default_priority(1)}), {})
+        # giving up: a non-server takes one share per call, a server takes all
+        self.assertEqual(self.own.accepted(ref, {"g2": 2}, set()), (3, True))
+        self.assertEqual(self.own.shares(ref), {"g1": 2, "g2": 1})
+        self.assertEqual(self.own.accepted(ref, {"g1": 2, "g2": 1}, {"g1"}), (0, True))
+        self.assertEqual(self.own.shares(ref), {})
+        self.assertEqual(self.own.accepted(ref, {"g1": 1}, set()), (0, False))
+
+    def test_hearing_priorities_only_for_my_syncgroups(self):
+        from syncbased.blobstore.ownership import to_wire, default_priority
+        self.own.hear({"g1": to_wire(default_priority(1)), "gx": to_wire(default_priority(1))},
+                      {"g1": 0})
+        p = self.own.priority("g1", 0)
+        self.assertEqual(p["Distance"], (0.0 * 4 + 2.0) / 5)
+        self.assertGreater(p["ServerTime"], 0)
+        self.assertIsNone(self.st.get_kv("psg/gx"))
+
