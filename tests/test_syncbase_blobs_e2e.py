@@ -307,6 +307,8 @@ class PeerBlobTest(_Base):
         mine = await self.shares(a, blob.Ref())
         self.assertEqual(list(mine.values()), [2])
         ref = await self.wait_row(cb, "k")
+        # a blob server fetches the blobs of its syncgroups by itself
+        await self.held(b, ref)
         self.assertEqual(await dbb.Blob(ref).Get(self.ctx, 0).read(), b"owned bytes")
         # the server took every share; the writer gave them up
         deadline = reactor.seconds() + 10
@@ -319,3 +321,35 @@ class PeerBlobTest(_Base):
     async def shares_nodev(self, ref):
         d = self.daemon()
         return await self.shares(d, ref)
+
+    async def held(self, d, ref, timeout=20.0):
+        from syncbased.vsync import interfaces as I
+        deadline = reactor.seconds() + timeout
+        while True:
+            size, _ = await I.SyncClient(d.endpoint + "/%%sync").HaveBlob(self.ctx, ref)
+            if size >= 0:
+                return size
+            if reactor.seconds() > deadline:
+                self.fail(f"{ref} never reached {d.endpoint}")
+            await sleep(0.05)
+
+    @defer.inlineCallbacks
+    def test_leaf_hands_its_blobs_to_a_normal_peer(self):
+        yield defer.ensureDeferred(self._leaf())
+
+    async def _leaf(self):
+        from v23py import syncbase
+        a, b = self.daemon(extra=["--dev"]), self.daemon(extra=["--dev"])
+        dba, ca = await self.setup_peer(a, True, dev_type=2)          # A: a leaf (a camera)
+        dbb, cb = await self.setup_peer(b, False, admin=a)
+        blob = await self.put_blob(dba, [b"photo" * 1000])
+        await ca.Put(self.ctx, "photo", syncbase.BlobRef(blob.Ref()))
+        ref = await self.wait_row(cb, "photo")
+        # nobody asked B for the blob: A's RequestTakeBlobs made B fetch it
+        self.assertEqual(await self.held(b, ref), 5000)
+        (gid,) = (await self.shares(a, ref)).keys() or ["?"]
+        deadline = reactor.seconds() + 10
+        while (await self.shares(a, ref)) != {gid: 1} and reactor.seconds() < deadline:
+            await sleep(0.05)
+        self.assertEqual(await self.shares(a, ref), {gid: 1})
+        self.assertEqual(await self.shares(b, ref), {gid: 1})

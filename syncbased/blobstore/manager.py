@@ -48,6 +48,10 @@ MAX_LOCATIONS = 4             # Go's maxLocationsInSignpost
 MAX_CANDIDATES = 32           # peers asked HaveBlob in one fetch
 HAVE_TIMEOUT = 10.0
 IDLE_TIMEOUT = 30.0           # a peer silent this long while streaming is abandoned
+SERVER_FETCH_CONCURRENCY = 4  # Go's serverBlobFetchConcurrency
+SERVER_SCAN_FIRST = 10.0      # Go's serverBlobFetchInitialScanDelay
+SERVER_SCAN_INTERVAL = 300.0  # Go's serverBlobFetchExtraScanDelay
+HANDOFF_INTERVAL = 5.0        # a leaf asks a peer to take its blobs at most this often
 
 _State = vdl.class_for(_wire.BlobFetchStateType)
 
@@ -96,9 +100,21 @@ class Fetch:
         self.done = False
         self.error = None
         self._waiters = []
+        self.background = False
 
     def status(self):
         return (self.state, self.received, self.total)
+
+    def when_done(self) -> defer.Deferred:
+        d = defer.Deferred()
+
+        def check(_=None):
+            if self.done:
+                d.callback(None)
+            else:
+                self.changed().addCallback(check)
+        check()
+        return d
 
     def changed(self) -> defer.Deferred:
         d = defer.Deferred()
@@ -120,7 +136,15 @@ class BlobManager:
         self.worker = StoreWorker(lambda: None, lambda: None, daemon.reactor,
                                   name="syncbase-blobs")
         self.fetches = {}
+        self._closed = False
         self.own = Ownership(self.store)
+        self._retry_at = {}
+        self._last_handoff = -1e9
+        self._attempts = {}
+        from twisted.internet import task
+        self._scanner = task.LoopingCall(self._scan)
+        self._scanner.clock = daemon.reactor
+        daemon.reactor.callLater(SERVER_SCAN_FIRST, self._start_scanner)
         service = daemon.service
         for d in list(service.dbs.values()):
             self._watch_db(d)
@@ -129,7 +153,14 @@ class BlobManager:
     def call(self, fn, *args):
         return self.worker.call(fn, *args)
 
+    def _start_scanner(self):
+        if not self._closed and not self._scanner.running:
+            self._scanner.start(SERVER_SCAN_INTERVAL, now=True).addErrback(lambda _: None)
+
     def close(self):
+        self._closed = True
+        if self._scanner.running:
+            self._scanner.stop()
         self.worker.stop(final=self.store.close)
 
     # --- database-level checks (store thread) ---------------------------------------
@@ -421,6 +452,59 @@ class BlobManager:
                 l.update(locs)
         if items:
             self._merge_signposts(items)
+            me = self.daemon.sync.hex
+            mine = {e.gid for e in ds.sgs.values() if _is_server([e], me)}
+            want = [ref for ref, (g, _) in items.items() if g & mine]
+            if want:      # a blob server fetches every blob of its syncgroups (Go)
+                self.daemon.reactor.callFromThread(self._background, ds.db.id, want)
+
+    # --- background fetches: blob servers, and blobs handed to us (RequestTakeBlobs) ------
+    def _background(self, db_id, refs):
+        now = time.monotonic()
+        for ref in refs:
+            if ref in self.fetches or self._retry_at.get(ref, 0) > now:
+                continue
+            if sum(1 for f in self.fetches.values() if f.background) >= SERVER_FETCH_CONCURRENCY:
+                break
+            f = self.fetch(db_id, ref)
+            f.background = True
+            f.when_done().addCallback(lambda _, f=f, ref=ref: self._background_done(f, ref))
+
+    def _background_done(self, f, ref):
+        if f.error is None:
+            self._retry_at.pop(ref, None)
+            self._attempts.pop(ref, None)
+        else:
+            n = self._attempts[ref] = self._attempts.get(ref, 0) + 1
+            self._retry_at[ref] = time.monotonic() + min(1.5 * 2 ** (n - 1), 3600.0)
+
+    def _scan(self):
+        """Every blob hinted in a syncgroup where this device is a blob server and not
+        held here is fetched (Go's serverBlobScan); failures back off per blob."""
+        d = self.daemon.worker.call(self._scan_work)
+        d.addCallback(lambda work: [self._background(db_id, refs) for db_id, refs in work])
+        d.addErrback(lambda _: None)
+
+    def _scan_work(self):
+        from syncbased.vsync import interfaces as I
+        from v23py import vom
+        sync = getattr(self.daemon, "sync", None)
+        if sync is None:
+            return []
+        db_of = {}
+        for db_id, ds in list(sync.dbs.items()):
+            for e in ds.sgs.values():
+                if _is_server([e], sync.hex):
+                    db_of[e.gid] = db_id
+        if not db_of:
+            return []
+        by_db = {}
+        for ref, raw in self.store.signposts():
+            sp = vom.decode(raw, I.Signpost._vdl_type)
+            dbs = {db_of[g] for g in sp.SgIds or () if g in db_of}
+            if dbs and not self.store.committed(ref):
+                by_db.setdefault(sorted(dbs)[0], []).append(ref)
+        return sorted(by_db.items())
 
     # --- local writes that reference blobs (store thread, before the commit) ------------
     def _watch_db(self, d):
@@ -467,6 +551,20 @@ class BlobManager:
                     self.own.created_reference(ref, gids)
             self._merge_signposts({ref: (gids, {}) for ref in refs})
 
+    def take_requests(self, refs):
+        """Refs a peer asks us to take (store thread): those we own no share of in a
+        requested syncgroup we belong to, by database (Go's RequestTakeBlobs)."""
+        sync = self.daemon.sync
+        db_of = {e.gid: db_id for db_id, ds in list(sync.dbs.items()) for e in ds.sgs.values()}
+        by_db = {}
+        for ref, shares in refs[:1000]:
+            md = self.own.metadata(ref)
+            have = md["OwnerShares"] if md else {}
+            gids = [g for g, n in shares.items() if n > 0 and have.get(g, 0) == 0 and g in db_of]
+            if gids and not self.store.committed(ref):
+                by_db.setdefault(db_of[gids[0]], []).append(ref)
+        return sorted(by_db.items())
+
     def server_gids(self, peer):
         """The syncgroups in which ``peer`` is a blob server (store thread)."""
         sync = getattr(self.daemon, "sync", None)
@@ -509,14 +607,34 @@ class BlobManager:
         except Exception:
             return I.SgPriorities({})
 
-    def heard_priorities(self, final):
-        """Adopt better priorities from a data round's final response (any thread)."""
+    def heard_priorities(self, final, stub=None, opts=()):
+        """Adopt better priorities from a data round's final response (store thread).
+        A leaf device then asks the (non-leaf) peer to take one share of each blob it
+        owns in those syncgroups (Go's RequestTakeBlobs hand-off)."""
         try:
-            sp = getattr(final, "SgPriorities", None)
-            if sp:
-                self.own.hear(dict(sp), self.my_dev_types())
+            sp = dict(getattr(final, "SgPriorities", None) or {})
+            if not sp:
+                return
+            dev = self.my_dev_types()
+            self.own.hear(sp, dev)
+            now = time.monotonic()
+            if stub is None or now - self._last_handoff < HANDOFF_INTERVAL:
+                return
+            handoff = self.own.handoff(sp, dev)
+            self._last_handoff = now
+            if handoff:
+                self.daemon.reactor.callFromThread(self._request_take, stub, opts, handoff)
         except Exception:
             pass
+
+    def _request_take(self, stub, opts, handoff):
+        from syncbased.vsync import interfaces as I
+        from v23py import vdl as _vdl
+        ctx, cancel = self.daemon.sync.ctx.with_timeout(HAVE_TIMEOUT)
+        arg = {_vdl.value(_wire.BlobRefType, ref): I.BlobSharesBySyncgroup(sh)
+               for ref, sh in handoff.items()}
+        d = defer.ensureDeferred(stub.RequestTakeBlobs(ctx, self.daemon.sync.hex, arg, *opts))
+        d.addBoth(lambda _: cancel())
 
     # --- the peer's view (store thread) -------------------------------------------------
     def peer_view(self, names):
@@ -722,6 +840,19 @@ class BlobSyncMethods:
             ld = I.LocationData(WhenSeen=now_time(), IsProxy=False, IsServer=bool(server_gids))
             await m.call(m._merge_signposts, {ref: (set(), {caller: ld})})
         return self.daemon.sync.hex, total > 0
+
+    async def RequestTakeBlobs(self, ctx, call, callerName, blobRefToShares):
+        m, _, _ = await self._peer(call)
+        refs = []
+        for br, shares in dict(blobRefToShares or {}).items():
+            try:
+                ref = _ref_arg(br)
+            except verror.VError:
+                continue
+            refs.append((ref, {str(g): int(n) for g, n in dict(shares or {}).items()}))
+        work = await self.daemon.worker.call(m.take_requests, refs)
+        for db_id, want in work:
+            m._background(db_id, want)
 
     async def GetBlobShares(self, ctx, call, br):
         ref = _ref_arg(br)

@@ -108,6 +108,29 @@ class Ownership:
             if new is not None:
                 self.set_priority(gid, new)
 
+    def handoff(self, remote_priorities: dict, my_dev_types: dict) -> dict:
+        """{ref: {gid: 1}}: blobs a leaf device asks a non-leaf peer to take, in the
+        syncgroups where this device is a leaf and the peer is not (Go's
+        updateAllSyncgroupPriorities)."""
+        groups = set()
+        for gid, rp in remote_priorities.items():
+            gid = str(gid)
+            if gid in my_dev_types and \
+                    self.priority(gid, my_dev_types[gid])["DevType"] == DEV_LEAF and \
+                    int(rp.DevType) != DEV_LEAF:
+                groups.add(gid)
+        out = {}
+        if groups:
+            for k, raw in self.store.kv_prefix("bmd/"):
+                try:
+                    shares = json.loads(raw).get("OwnerShares", {})
+                except ValueError:
+                    continue
+                give = {g: 1 for g in groups if int(shares.get(g, 0)) > 0}
+                if give:
+                    out[k[4:]] = give
+        return out
+
     # per-blob metadata
     def metadata(self, ref) -> dict | None:
         raw = self.store.get_kv("bmd/" + ref)

@@ -391,6 +391,15 @@ class BlobStore:
             self._tx([("INSERT OR REPLACE INTO signposts (ref, value) VALUES (?, ?)",
                        (ref, value)) for ref, value in items.items()])
 
+    def signposts(self) -> list:
+        with self._lock:
+            return self._db.execute("SELECT ref, value FROM signposts ORDER BY ref").fetchall()
+
+    def kv_prefix(self, prefix: str) -> list:
+        with self._lock:
+            return self._db.execute("SELECT k, v FROM kv WHERE k >= ? AND k < ? ORDER BY k",
+                                    (prefix, prefix + "\uffff")).fetchall()
+
     def get_kv(self, k: str) -> bytes | None:
         with self._lock:
             r = self._db.execute("SELECT v FROM kv WHERE k=?", (k,)).fetchone()

@@ -1037,7 +1037,7 @@ class SyncService:
         final = await call.finish()
         blobs = getattr(self.daemon, "blobs", None)
         if blobs is not None and final:       # the peer's blob ownership priorities
-            self.daemon.worker.call(blobs.heard_priorities, final[0])
+            self.daemon.worker.call(blobs.heard_priorities, final[0], stub, opts)
         return items
 
     async def _round(self, db_id, member, addr):
