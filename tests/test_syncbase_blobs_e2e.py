@@ -353,3 +353,40 @@ class PeerBlobTest(_Base):
             await sleep(0.05)
         self.assertEqual(await self.shares(a, ref), {gid: 1})
         self.assertEqual(await self.shares(b, ref), {gid: 1})
+
+    @defer.inlineCallbacks
+    def test_cache_budget_evicts_fetched_blobs_but_not_pinned_ones(self):
+        yield defer.ensureDeferred(self._evict())
+
+    async def _evict(self):
+        from v23py import syncbase
+        a = self.daemon()
+        old = os.environ.get("V23PY_SYNCBASE_BLOB_CACHE_BYTES")
+        os.environ["V23PY_SYNCBASE_BLOB_CACHE_BYTES"] = "15000"
+        try:
+            b = self.daemon()
+        finally:
+            if old is None:
+                del os.environ["V23PY_SYNCBASE_BLOB_CACHE_BYTES"]
+            else:
+                os.environ["V23PY_SYNCBASE_BLOB_CACHE_BYTES"] = old
+        dba, ca = await self.setup_peer(a, True)
+        dbb, cb = await self.setup_peer(b, False, admin=a)
+        refs = []
+        for i in range(3):
+            blob = await self.put_blob(dba, [bytes([i]) * 10000])
+            await ca.Put(self.ctx, f"b{i}", syncbase.BlobRef(blob.Ref()))
+            refs.append(await self.wait_row(cb, f"b{i}"))
+        b0, b1, b2 = (dbb.Blob(r) for r in refs)
+        self.assertEqual(await b0.Get(self.ctx, 0).read(), b"\x00" * 10000)
+        await b0.Pin(self.ctx)
+        self.assertEqual(await b1.Get(self.ctx, 0).read(), b"\x01" * 10000)
+        self.assertEqual(await b0.Size(self.ctx), 10000)        # pinned: kept
+        self.assertEqual(await b2.Get(self.ctx, 0).read(), b"\x02" * 10000)
+        await self.expect(verror.NoExist, b1.Size(self.ctx))    # evicted, not pinned
+        self.assertEqual(await b2.Size(self.ctx), 10000)        # the blob just fetched stays
+        await b0.Unpin(self.ctx)
+        # an evicted blob comes back on demand
+        self.assertEqual(await b1.Get(self.ctx, 5).read(), b"\x01" * 9995)
+        # blobs created on A are never a cache there
+        self.assertEqual(await dba.Blob(refs[1]).Size(self.ctx), 10000)

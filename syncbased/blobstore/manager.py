@@ -2,19 +2,21 @@
 
 * ``BlobMethods`` is mixed into the Database object: Go's ``BlobManager``
   (CreateBlob, PutBlob, CommitBlob, GetBlobSize, DeleteBlob, GetBlob,
-  FetchBlob, PinBlob, UnpinBlob, KeepBlob).  Each call first needs the
-  method's VDL tag (Read or Write) on the database.
+  FetchBlob, PinBlob, UnpinBlob, KeepBlob).  As Go's syncbased (2017):
+  Create/Put/Commit/Pin need Write on the database, the others any database
+  tag.  Go leaves Delete/Pin/Unpin/Keep NotImplemented; here they delete the
+  local copy, and mark a blob as not evictable / evictable / its keep rank.
 * ``BlobSyncMethods`` is mixed into the ``%%sync`` object: Go's peer methods
   ``HaveBlob`` (size of a committed blob, else -1 and the location hints the
-  caller may see) and ``FetchBlob`` (the blob's bytes).  The caller must be
-  allowed to Read one of this daemon's syncgroups.  ``FetchBlobRecipe``,
-  ``FetchChunks``, ``RequestTakeBlobs``, ``AcceptedBlobOwnership`` and
-  ``GetBlobShares`` stay NotImplemented (Go's sync never calls them for a
-  plain fetch).
+  caller may see), ``FetchBlob`` (the bytes, then the ownership shares offered
+  to the caller), ``AcceptedBlobOwnership``, ``RequestTakeBlobs`` and
+  ``GetBlobShares``.  The caller must be allowed to Read one of this daemon's
+  syncgroups.  ``FetchBlobRecipe`` and ``FetchChunks`` stay NotImplemented,
+  as in Go (whose sync never calls them).
 * Location hints (Go's Signposts): when a sync round brings a row whose value
   holds BlobRefs, the refs are recorded with the peer that sent the row, the
-  device that wrote it and the syncgroups covering the row
-  (``on_synced``, called by vsync after the round commits).
+  device that wrote it and the syncgroups covering the row (``on_synced``,
+  called by vsync after the round commits).
 * Fetching (``GetBlob`` or ``FetchBlob`` of a ref not held here): peers from
   the hints, then every member of the database's syncgroups, are asked
   ``HaveBlob``; the first holding it streams it with the peer ``FetchBlob``
@@ -23,12 +25,25 @@
   ``FetchBlob`` streams Go's statuses (Pending, Locating, Fetching with
   Received/Total, Done); ``GetBlob`` streams the bytes from its offset as they
   arrive.  A failed fetch leaves nothing behind.
+* Ownership (``syncbased.blobstore.ownership``): shares for the writer of a
+  row referencing a blob (a pre-commit hook on each database store), offered
+  to and taken by fetchers by priority, priorities exchanged at the end of
+  every data round.  A blob server (BlobDevType 1) fetches every blob hinted
+  in its syncgroups, at once when a row arrives and by a periodic scan with
+  per-blob backoff; a leaf device (BlobDevType 2) asks non-leaf peers to take
+  its blobs (``RequestTakeBlobs``).
+* Cache budget (a v23py knob, ``$V23PY_SYNCBASE_BLOB_CACHE_BYTES``; Go never
+  evicts): after each fetch, blobs fetched from peers that are neither pinned
+  nor owned are deleted, lowest keep rank and least recently read first,
+  until the budget holds.
 
 Blob file and SQLite work runs on a thread of its own (not the store
 thread), so large blobs never delay row operations.
 """
 from __future__ import annotations
 
+import json
+import os
 import time
 
 from twisted.internet import defer
@@ -54,6 +69,16 @@ SERVER_SCAN_INTERVAL = 300.0  # Go's serverBlobFetchExtraScanDelay
 HANDOFF_INTERVAL = 5.0        # a leaf asks a peer to take its blobs at most this often
 
 _State = vdl.class_for(_wire.BlobFetchStateType)
+
+
+def _cache_budget():
+    """``$V23PY_SYNCBASE_BLOB_CACHE_BYTES``: a budget for blobs fetched from peers (a
+    v23py knob; Go's syncbased never evicts).  Unset: no eviction."""
+    raw = os.environ.get("V23PY_SYNCBASE_BLOB_CACHE_BYTES", "")
+    try:
+        return max(0, int(raw)) if raw else None
+    except ValueError:
+        return None
 
 
 def _status(state, received=0, total=0):
@@ -136,6 +161,7 @@ class BlobManager:
         self.worker = StoreWorker(lambda: None, lambda: None, daemon.reactor,
                                   name="syncbase-blobs")
         self.fetches = {}
+        self.cache_bytes = _cache_budget()
         self._closed = False
         self.own = Ownership(self.store)
         self._retry_at = {}
@@ -326,6 +352,8 @@ class BlobManager:
                     f"peer sent {f.received} bytes of blob {ref}, announced {size}")
             await self.call(self.store.commit, ref)
             f.state = "Done"
+            if self.cache_bytes is not None:
+                await self.call(self._evict, ref)
             if offered:
                 await self._take_shares(ref, dict(offered), mine, addr, opts)
         except BaseException as e:
@@ -337,6 +365,12 @@ class BlobManager:
             f.done = True
             self.fetches.pop(ref, None)
             f.notify()
+
+    def _evict(self, just_fetched):
+        """Keep fetched blobs within the cache budget (blob thread)."""
+        owned = {k[4:] for k, raw in self.store.kv_prefix("bmd/")
+                 if any(int(n) > 0 for n in json.loads(raw).get("OwnerShares", {}).values())}
+        self.store.evict(self.cache_bytes, owned | {just_fetched})
 
     def _fetch_priorities(self, db_id, ref, peer):
         """SgPriorities sent with a fetch: ours in the blob's syncgroups shared with the

@@ -219,7 +219,7 @@ class BlobStore:
             except OSError as e:
                 raise verror.Internal.new(f"cannot create blob file: {e}") from None
             self._tx([("INSERT INTO blobs (ref, committed, size, fetched, accessed) "
-                       "VALUES (?, 0, 0, ?, ?)", (ref, int(fetched), int(time.time())))])
+                       "VALUES (?, 0, 0, ?, ?)", (ref, int(fetched), time.time_ns()))])
             return ref
 
     def _writable(self, ref):
@@ -286,7 +286,7 @@ class BlobStore:
             except OSError as e:
                 raise verror.Internal.new(f"blob commit failed: {e}") from None
             self._tx([("UPDATE blobs SET committed=1, size=?, accessed=? WHERE ref=?",
-                       (size, int(time.time()), ref))])
+                       (size, time.time_ns(), ref))])
             return size
 
     def delete(self, ref: str) -> None:
@@ -324,8 +324,8 @@ class BlobStore:
             except OSError as e:
                 raise verror.Internal.new(f"blob {ref} is unreadable: {e}") from None
             f.seek(offset)
-            now = int(time.time())
-            if now - b.accessed > 60:
+            now = time.time_ns()
+            if now - b.accessed > 10**9:     # at most one update per blob per second
                 self._db.execute("UPDATE blobs SET accessed=? WHERE ref=?", (now, ref))
             return f, b.size
 
@@ -355,11 +355,12 @@ class BlobStore:
             rank = max(0, min(int(rank), 2**63 - 1))
             self._tx([("UPDATE blobs SET rank=? WHERE ref=?", (rank, ref))])
 
-    def evict(self, max_bytes: int) -> list:
+    def evict(self, max_bytes: int, protect=frozenset()) -> list:
         """Delete cached blobs until committed blobs take at most ``max_bytes``.
 
         Only blobs fetched from peers are a cache: blobs created here, pinned
-        blobs and blobs being written are never evicted.  Lower ranks go
+        blobs, blobs being written and the refs in ``protect`` (the daemon
+        passes those it owns shares of) are never evicted.  Lower ranks go
         first (``KeepBlob``), then the least recently read.  Returns the refs
         deleted."""
         out = []
@@ -373,6 +374,8 @@ class BlobStore:
             for ref, size in rows:
                 if total <= max_bytes:
                     break
+                if ref in protect:
+                    continue
                 self.delete(ref)
                 total -= size
                 out.append(ref)
