@@ -13,6 +13,8 @@
     await syncbase.RunInBatch(ctx, db, syncbase.BatchOptions(), fn)   # retried on conflicts
     async for change in db.Watch(ctx, marker, [syncbase.CollectionRowPattern(...)]):
         ...
+    b = await db.CreateBlob(ctx)                      # blobs: see v23py.syncbase.blob
+    await c.Put(ctx, "photo", syncbase.BlobRef(b.Ref()))
 
 Handles never make RPCs when constructed.  Every RPC method returns a
 Deferred (usable with ``await``); ``Scan`` and ``Watch`` return async
