@@ -8,7 +8,7 @@ Starts two syncbased daemons A and B (one syncgroup), then:
   fetch  B fetches it from A (FetchBlob on B: HaveBlob + the peer FetchBlob stream)
   get-b  B reads its fetched copy
 Prints MB/s (wall clock) and the CPU seconds per MiB of the client and of each daemon
-during that step.
+during that step, then the peak resident memory of each process.
 """
 from __future__ import annotations
 
@@ -29,6 +29,14 @@ def proc_cpu(pid):
     with open(f"/proc/{pid}/stat") as f:
         parts = f.read().rsplit(")", 1)[1].split()
     return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) >> 10
+    return -1
 
 
 def self_cpu():
@@ -112,6 +120,8 @@ async def bench(reactor, args):
             got += len(part)
         assert got == size, got
         measure("get-b", *m)
+        print(f"peak RSS MiB: client {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10}"
+              f"  A {peak_rss(a.proc.pid)}  B {peak_rss(b.proc.pid)}", flush=True)
     finally:
         a.stop()
         b.stop()
