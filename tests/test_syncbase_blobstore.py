@@ -220,3 +220,22 @@ class OwnershipTest(unittest.TestCase):
         self.assertGreater(p["ServerTime"], 0)
         self.assertIsNone(self.st.get_kv("psg/gx"))
 
+
+
+class SignpostFilterTest(unittest.TestCase):
+    def test_callers_see_only_what_gos_filter_reveals(self):
+        from syncbased.blobstore.manager import filter_signpost
+        from syncbased.vsync import interfaces as I
+        from v23py.vdlroot.time import Time
+        ld = lambda server: I.LocationData(WhenSeen=Time(), IsProxy=False,  # noqa: E731
+                                           IsServer=server)
+        sp = I.Signpost(Locations=I.PeerToLocationDataMap({
+            "pub": ld(False), "priv": ld(False), "privsrv": ld(False), "hinted": ld(True),
+            "stranger": ld(False)}), SgIds={"gpub", "gpriv", "gunknown"}, FetchAttempts=3)
+        view = {"gpub": (True, {"pub": False}),
+                "gpriv": (False, {"priv": False, "privsrv": True}),
+                "gother": (True, {"stranger": False})}
+        out = filter_signpost(sp, view)
+        self.assertEqual(out.SgIds, {"gpub"})
+        self.assertEqual(set(out.Locations), {"pub", "privsrv", "hinted"})
+        self.assertEqual(out.FetchAttempts, 3)

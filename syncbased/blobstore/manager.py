@@ -672,23 +672,43 @@ class BlobManager:
 
     # --- the peer's view (store thread) -------------------------------------------------
     def peer_view(self, names):
-        """(may the caller fetch, visible gids, visible peers) for a sync caller."""
+        """(may the caller fetch, {gid: (visible, {member: is blob server})}) for a sync
+        caller (store thread).  A syncgroup is visible to the caller when it is not
+        private or the caller may Read (join) it."""
         from syncbased import access
         sync = getattr(self.daemon, "sync", None)
-        ok, gids, peers = False, set(), set()
+        ok, view = False, {}
         if sync is None:
-            return ok, gids, peers
+            return ok, view
         for ds in list(sync.dbs.values()):
             for e in ds.sgs.values():
                 readable = access.allowed(e.perms, (READ,), names)
                 ok = ok or readable
-                visible = readable or not e.sg.Spec.IsPrivate
-                if visible:
-                    gids.add(e.gid)
-                for h, st in e.sg.Joiners.items():
-                    if visible or int(st.MemberInfo.BlobDevType) == BlobDevTypeServer:
-                        peers.add(h)
-        return ok, gids, peers
+                view[e.gid] = (readable or not e.sg.Spec.IsPrivate,
+                               {h: int(st.MemberInfo.BlobDevType) == BlobDevTypeServer
+                                for h, st in e.sg.Joiners.items()})
+        return ok, view
+
+
+def filter_signpost(sp, view):
+    """What a caller may learn of a Signpost (Go's filterSignpost): the hinted syncgroups
+    visible to it, and the hinted locations that are blob servers, or members of a
+    hinted syncgroup that is visible or where they are a blob server."""
+    from syncbased.vsync import interfaces as I
+    gids = {g for g in sp.SgIds or () if g in view}
+    locs = {}
+    for peer, ld in (sp.Locations or {}).items():
+        keep = bool(ld.IsServer)
+        for g in gids:
+            visible, members = view[g]
+            if peer in members and (visible or members[peer]):
+                keep = True
+                break
+        if keep:
+            locs[peer] = ld
+    return I.Signpost(Locations=I.PeerToLocationDataMap(locs),
+                      SgIds={g for g in gids if view[g][0]},
+                      FetchAttempts=int(sp.FetchAttempts or 0))
 
 
 def _is_server(sgs, peer):
@@ -834,29 +854,25 @@ class BlobSyncMethods:
     async def _peer(self, call):
         m = manager(self.daemon)
         names = _names(call)
-        ok, gids, peers = await self.daemon.worker.call(m.peer_view, names)
+        ok, view = await self.daemon.worker.call(m.peer_view, names)
         if not ok:
             raise verror.NoAccess.new(f"{names} may not read any syncgroup of this syncbase")
-        return m, gids, peers
+        return m, view
 
     async def HaveBlob(self, ctx, call, br):
         from syncbased.vsync import interfaces as I
         ref = _ref_arg(br)
-        m, gids, peers = await self._peer(call)
+        m, view = await self._peer(call)
         info = await m.call(m.store.info, ref)
         if info is not None and info.committed:
             return info.size, I.Signpost(Locations=I.PeerToLocationDataMap({}), SgIds=set(),
                                          FetchAttempts=0)
-        sp = await m.call(m.get_signpost, ref)
-        locs = {p: ld for p, ld in (sp.Locations or {}).items() if p in peers or ld.IsServer}
-        return -1, I.Signpost(Locations=I.PeerToLocationDataMap(locs),
-                              SgIds={g for g in sp.SgIds or () if g in gids},
-                              FetchAttempts=int(sp.FetchAttempts or 0))
+        return -1, filter_signpost(await m.call(m.get_signpost, ref), view)
 
     async def FetchBlob(self, ctx, call, br, mySgPriorities):
         from syncbased.vsync import interfaces as I
         ref = _ref_arg(br)
-        m, _, _ = await self._peer(call)
+        m, _ = await self._peer(call)
         await m.stream_local(call, ref, 0)
         dev = await self.daemon.worker.call(m.my_dev_types)
         offer = await m.call(m.own.offer, ref, dict(mySgPriorities or {}), dev)
@@ -864,7 +880,7 @@ class BlobSyncMethods:
 
     async def AcceptedBlobOwnership(self, ctx, call, br, callerName, shares):
         ref = _ref_arg(br)
-        m, _, _ = await self._peer(call)
+        m, _ = await self._peer(call)
         caller = str(callerName)
         server_gids = await self.daemon.worker.call(m.server_gids, caller)
         total, changed = await m.call(m.own.accepted, ref, dict(shares or {}), server_gids)
@@ -876,7 +892,7 @@ class BlobSyncMethods:
         return self.daemon.sync.hex, total > 0
 
     async def RequestTakeBlobs(self, ctx, call, callerName, blobRefToShares):
-        m, _, _ = await self._peer(call)
+        m, _ = await self._peer(call)
         refs = []
         for br, shares in dict(blobRefToShares or {}).items():
             try:
@@ -890,5 +906,5 @@ class BlobSyncMethods:
 
     async def GetBlobShares(self, ctx, call, br):
         ref = _ref_arg(br)
-        m, _, _ = await self._peer(call)
+        m, _ = await self._peer(call)
         return await m.call(m.own.shares, ref)
