@@ -277,12 +277,34 @@ class PeerBlobTest(_Base):
         size, _ = await I.SyncClient(a.endpoint + "/%%sync").HaveBlob(
             self.ctx, "blob/00/00/00/" + "0" * 26)
         self.assertEqual(size, -1)
+        # bad input to the peer methods: errors, and the daemon carries on
+        peer = I.SyncClient(a.endpoint + "/%%sync")
+        await self.expect(InvalidBlobName, peer.HaveBlob(self.ctx, "../../etc/passwd"))
+        unknown = "blob/00/00/00/" + "1" * 26
+        await self.expect(verror.NoExist, self._drain(peer.FetchBlob(
+            self.ctx, unknown, I.SgPriorities({}))))
+        u = await dba.CreateBlob(self.ctx)
+        await self.expect(_wire.BlobNotCommitted, self._drain(peer.FetchBlob(
+            self.ctx, u.Ref(), I.SgPriorities({}))))
+        await self.expect(verror.NoExist, peer.GetBlobShares(self.ctx, unknown))
+        await self.expect(verror.NoExist, peer.AcceptedBlobOwnership(
+            self.ctx, unknown, "ffff", I.BlobSharesBySyncgroup({"nope": 5})))
+        await peer.RequestTakeBlobs(self.ctx, "ffff", {})
+        self.assertEqual(await dba.Blob(ref).Size(self.ctx), len(data))
         bob_creds = make_creds(os.path.join(self.tmp, "bob"), BOB, trust=[self.creds])
         import v23py
         bctx, shutdown = v23py.init([f"--v23.credentials={bob_creds}"], reactor=reactor)
         self.addCleanup(shutdown)
         await self.expect(verror.NoAccess,
                           I.SyncClient(a.endpoint + "/%%sync").HaveBlob(bctx, ref))
+        await self.expect(verror.NoAccess, self._drain(I.SyncClient(
+            a.endpoint + "/%%sync").FetchBlob(bctx, ref, I.SgPriorities({}))))
+
+    async def _drain(self, start):
+        call = await start
+        async for _ in call:
+            pass
+        return await call.finish()
 
     async def shares(self, d, ref):
         from v23py import rpc, vdl
