@@ -266,28 +266,39 @@ class BlobStore:
             self._close_writer(ref)
 
     def commit(self, ref: str) -> int:
-        """Make the blob immutable and durable; returns its size."""
+        """Make the blob immutable and durable; returns its size.
+
+        The fsync runs without the lock (it may take long for a big blob), so
+        location hints and priorities, which other threads read, never wait on it."""
         with self._lock:
             self._writable(ref)
             self._close_writer(ref)
-            p = self.path(ref)
-            try:
-                fd = os.open(p, os.O_RDONLY | os.O_CREAT, 0o600)
-                try:
-                    os.fsync(fd)
-                    size = os.fstat(fd).st_size
-                finally:
-                    os.close(fd)
-                dfd = os.open(os.path.dirname(p), os.O_RDONLY)
-                try:
-                    os.fsync(dfd)
-                finally:
-                    os.close(dfd)
-            except OSError as e:
-                raise verror.Internal.new(f"blob commit failed: {e}") from None
+        size = self._sync_file(ref)
+        with self._lock:
+            self._writable(ref)
+            if self._file_size(ref) != size:     # appended to meanwhile: sync again
+                size = self._sync_file(ref)
             self._tx([("UPDATE blobs SET committed=1, size=?, accessed=? WHERE ref=?",
                        (size, time.time_ns(), ref))])
             return size
+
+    def _sync_file(self, ref) -> int:
+        p = self.path(ref)
+        try:
+            fd = os.open(p, os.O_RDONLY | os.O_CREAT, 0o600)
+            try:
+                os.fsync(fd)
+                size = os.fstat(fd).st_size
+            finally:
+                os.close(fd)
+            dfd = os.open(os.path.dirname(p), os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+        except OSError as e:
+            raise verror.Internal.new(f"blob commit failed: {e}") from None
+        return size
 
     def delete(self, ref: str) -> None:
         with self._lock:
