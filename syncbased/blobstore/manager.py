@@ -629,15 +629,22 @@ class BlobManager:
         return I.SgPriorities({g: to_wire(self.own.priority(g, dev_types[g]))
                                for g in gids if g in dev_types})
 
-    def final_priorities(self, req):
+    def final_priorities(self, req, names):
         """DeltaFinalResp.SgPriorities for a data round: this device's priorities in the
-        syncgroups of the request (Go's responder)."""
+        requested syncgroups the caller may Read (Go's responder; store thread)."""
+        from syncbased import access
         from syncbased.vsync import interfaces as I
+        from v23py.syncbase.util import Id
         try:
             if req.name != "Data":
                 return I.SgPriorities({})
-            dev = self.my_dev_types()
-            return self.priorities_for({str(g) for g in req.value.SgIds or ()}, dev)
+            ds = self.daemon.sync.dbs.get(Id(req.value.DbId.Blessing, req.value.DbId.Name))
+            if ds is None:
+                return I.SgPriorities({})
+            gids = {str(g) for g in req.value.SgIds or ()}
+            ok = {g for g in gids if g in ds.sgs and
+                  access.allowed(ds.sgs[g].perms, (READ,), names)}
+            return self.priorities_for(ok, self.my_dev_types())
         except Exception:
             return I.SgPriorities({})
 

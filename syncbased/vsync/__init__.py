@@ -1374,7 +1374,7 @@ class SyncObj(BlobSyncMethods, I.SyncServerMethods):
                 raise db_offline(db_id)
             blobs = getattr(self.daemon, "blobs", None)
             return (sync.dbsync(db_id).respond(names, req, str(initiator)),
-                    blobs.final_priorities(req) if blobs is not None else {})
+                    blobs.final_priorities(req, names) if blobs is not None else {})
         items, priorities = await self.daemon.worker.call(respond)
         for it in items:
             res = call.send(it)
