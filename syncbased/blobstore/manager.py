@@ -187,7 +187,12 @@ class BlobManager:
         self._closed = True
         if self._scanner.running:
             self._scanner.stop()
-        self.worker.stop(final=self.store.close)
+        def final():
+            try:
+                self.own.flush()
+            finally:
+                self.store.close()
+        self.worker.stop(final=final)
 
     # --- database-level checks (store thread) ---------------------------------------
     async def authorize(self, db_id, names, tags):

@@ -81,24 +81,45 @@ def from_wire(p) -> dict:
 
 # --- records in the blob store ---------------------------------------------------------------
 
+PRIORITY_WRITE_INTERVAL = 10.0   # seconds: priorities are hints, persisted at most this often
+
+
 class Ownership:
     def __init__(self, store):
         self.store = store
+        self._pri = {}        # gid -> priority (cache of psg/<gid>)
+        self._written = {}    # gid -> monotonic time of the last write
 
-    # per-syncgroup priority
+    # per-syncgroup priority (updated after every data round: cached, written lazily)
     def priority(self, gid, my_blob_dev_type=None) -> dict:
+        p = self._pri.get(gid)
+        if p is not None:
+            return dict(p)
         raw = self.store.get_kv("psg/" + gid)
         if raw is not None:
             try:
-                return json.loads(raw)
+                p = json.loads(raw)
             except ValueError:
-                pass
-        p = default_priority(my_blob_dev_type)
-        self.store.set_kv("psg/" + gid, json.dumps(p).encode())
-        return p
+                p = None
+        if p is None:
+            p = default_priority(my_blob_dev_type)
+            self._write(gid, p)
+        self._pri[gid] = p
+        return dict(p)
 
     def set_priority(self, gid, p: dict) -> None:
+        self._pri[gid] = dict(p)
+        if time.monotonic() - self._written.get(gid, -1e9) >= PRIORITY_WRITE_INTERVAL:
+            self._write(gid, p)
+
+    def _write(self, gid, p):
+        self._written[gid] = time.monotonic()
         self.store.set_kv("psg/" + gid, json.dumps(p).encode())
+
+    def flush(self) -> None:
+        """Persist every cached priority (at close)."""
+        for gid, p in list(self._pri.items()):
+            self._write(gid, p)
 
     def hear(self, remote_priorities: dict, my_dev_types: dict) -> None:
         """Adopt better priorities from a peer: {gid: wire SgPriority} (Go's
