@@ -350,7 +350,8 @@ class BlobManager:
                     f.received += n
                 (offered,) = await call.finish()
             finally:
-                watchdog.stop() if watchdog.running else None
+                if watchdog.running:
+                    watchdog.stop()
                 cancel()
             if f.received != size:
                 raise verror.BadProtocol.new(
