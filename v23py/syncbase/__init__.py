@@ -16,6 +16,8 @@
     headers, rows = await db.Exec(ctx, "select k, v from fortuneCollection where k like ?", "n%")
     async for row in rows:            # one value per header
         ...
+    b = await db.CreateBlob(ctx)                      # blobs: see v23py.syncbase.blob
+    await c.Put(ctx, "photo", syncbase.BlobRef(b.Ref()))
 
 Handles never make RPCs when constructed.  Every RPC method returns a
 Deferred (usable with ``await``); ``Scan`` and ``Watch`` return async
@@ -41,12 +43,16 @@ __all__ = [
     "NewService", "Service", "Database", "BatchDatabase", "Collection", "Row", "Id",
     "Prefix", "Range", "SingleRow", "RowRange", "BatchOptions", "RunInBatch",
     "CollectionRowPattern", "WatchChange", "ScanStream", "WatchStream", "ResultStream",
-    "Syncgroup",
-    "SyncgroupSpec", "SyncgroupMemberInfo", "perms_for",
+    "Syncgroup", "SyncgroupSpec", "SyncgroupMemberInfo", "perms_for", "BlobRef",
     "ALL_DATABASE_TAGS", "ALL_COLLECTION_TAGS", "ALL_SYNCGROUP_TAGS",
 ]
 
 ALL_DATABASE_TAGS = ("Admin", "Read", "Write", "Resolve")
+
+
+def BlobRef(ref: str):
+    """A VDL ``syncbase.BlobRef`` value, to store in a row so that peers can fetch the blob."""
+    return vdl.value(_wire.BlobRefType, str(ref))
 ALL_COLLECTION_TAGS = ("Admin", "Read", "Write")
 ALL_SYNCGROUP_TAGS = ("Admin", "Read")
 MAX_BATCH_ATTEMPTS = 3
@@ -330,6 +336,18 @@ class Database:
                         f"Exec stream header improperly formatted: {query}", query)
                 headers.append(h)
         return headers, rs
+
+    @_deferred
+    async def CreateBlob(self, ctx) -> "Blob":
+        """A new, empty, uncommitted blob (Go's Database.CreateBlob)."""
+        from v23py.syncbase.blob import Blob
+        br = await _call(ctx, self._name, "CreateBlob", [], [], [_wire.BlobRefType])
+        return Blob(self, str(br))
+
+    def Blob(self, ref) -> "Blob":
+        """A handle on the blob ``ref`` (no RPC)."""
+        from v23py.syncbase.blob import Blob
+        return Blob(self, str(ref))
 
     def Watch(self, ctx, resume_marker=b"", patterns=(CollectionRowPattern(),)) -> "WatchStream":
         pats = [_wire.new(_wire.CollectionRowPatternType, CollectionBlessing=p[0],
