@@ -25,8 +25,9 @@ The model is Go's vsync:
   time, ties to the larger version string; the loser becomes a parent of the
   winner through a link record, so every peer ends with the same head.
 * Peers are found through the admin named in a join, addresses learned before
-  (persisted) and a same-host neighborhood directory (``$TMPDIR/syncbased-nh``,
-  standing in for Go's mDNS).
+  (persisted), multicast DNS with Go's discovery advertisements
+  (``syncbased/vsync/neighborhood.py``) and a same-host neighborhood directory
+  (``$TMPDIR/syncbased-nh``, also the fallback where multicast is unavailable).
 
 Rounds are bounded: a responder sends at most ``MAX_RECORDS_PER_ROUND`` records
 and then knowledge that claims exactly what was sent; the initiator continues
@@ -54,6 +55,7 @@ from syncbased.service import (SEP, id_key_part, _perms_obj, _load_perms,
                                encode_collection_perms, decode_collection_perms)
 from syncbased.store import PutOp, DeleteOp, DbStateChangeRequestOp, new_version
 from syncbased.vsync import interfaces as I
+from syncbased.blobstore.manager import BlobSyncMethods
 from syncbased.vsync._log import (
     NODE, HEAD, DBSTATE, SGSTATE, SGDATA, POS, NODE_REC, LINK_REC, EPOCH, Rec, Node,
     s, b, prefix_limit, gid_of, sgoid, gid_from_oid, log_prefix, log_key,
@@ -626,6 +628,8 @@ class DbSync:
                                         e.local)
         if touched_sgs:
             self._refresh()
+        if recs and not sg_round and getattr(self.sync.daemon, "blobs", None) is not None:
+            self.sync.daemon.blobs.on_synced(self, peer_hex, recs)   # blob location hints
         self.more = len(recs) >= MAX_RECORDS_PER_ROUND
         return len(recs)
 
@@ -879,6 +883,7 @@ class SyncService:
         self._loop = None
         self._mt_pub = None
         self._mt_names = set()
+        self._mdns = None       # the mDNS neighborhood (neighborhood.py), once started
 
     def _open(self, d):
         self.dbs[d.id] = DbSync(self, d)
@@ -916,6 +921,9 @@ class SyncService:
                 os.replace(tmp, os.path.join(NH_DIR, self.hex))
             except OSError:
                 pass
+        from syncbased.vsync import neighborhood
+        self._mdns = neighborhood.start(self.daemon.reactor, self.hex, endpoint, self.publish_nh,
+                                        sync=self)
         self._loop = task.LoopingCall(self._tick)
         self._loop.clock = self.daemon.reactor
         self._loop.start(TICK, now=False).addErrback(lambda f: None)
@@ -931,6 +939,9 @@ class SyncService:
             self._loop.stop()
         if self._mt_pub is not None:
             defer.ensureDeferred(self._mt_pub.stop(timeout=1.0)).addErrback(lambda f: None)
+        if self._mdns is not None:
+            self._mdns.stop()
+            self._mdns = None
         if self.publish_nh:
             try:
                 p = os.path.join(NH_DIR, self.hex)
@@ -950,6 +961,8 @@ class SyncService:
                     out[h] = f.read().strip()
         except OSError:
             pass
+        if self._mdns is not None:
+            out.update(self._mdns.peers())
         return out
 
     # --- the pull loop (reactor thread) ---
@@ -1031,7 +1044,10 @@ class SyncService:
             items.append(x)
             if len(items) > MAX_ITEMS_RECEIVED:
                 raise _bad("too many records in one round")
-        await call.finish()
+        final = await call.finish()
+        blobs = getattr(self.daemon, "blobs", None)
+        if blobs is not None and final:       # the peer's blob ownership priorities
+            self.daemon.worker.call(blobs.heard_priorities, final[0], stub, opts)
         return items
 
     async def _round(self, db_id, member, addr):
@@ -1340,7 +1356,7 @@ class SyncService:
         return sg.Spec
 
 
-class SyncObj(I.SyncServerMethods):
+class SyncObj(BlobSyncMethods, I.SyncServerMethods):
     """The peer object at ``<daemon>/%%sync``: Go's interfaces.Sync."""
 
     def __init__(self, daemon):
@@ -1366,13 +1382,15 @@ class SyncObj(I.SyncServerMethods):
             d = sync.service.dbs.get(db_id)
             if d is None or not d.exists:
                 raise db_offline(db_id)
-            return sync.dbsync(db_id).respond(names, req, str(initiator))
-        items = await self.daemon.worker.call(respond)
+            blobs = getattr(self.daemon, "blobs", None)
+            return (sync.dbsync(db_id).respond(names, req, str(initiator)),
+                    blobs.final_priorities(req, names) if blobs is not None else {})
+        items, priorities = await self.daemon.worker.call(respond)
         for it in items:
             res = call.send(it)
             if isinstance(res, defer.Deferred):
                 await res
-        return I.DeltaFinalResp(SgPriorities={})
+        return I.DeltaFinalResp(SgPriorities=priorities)
 
     async def PublishSyncgroup(self, ctx, call, publisher, sg, version, genvec):
         return await self.daemon.worker.call(self.daemon.sync.publish_received, str(publisher),
