@@ -56,15 +56,19 @@ async def run(creds, name, args, server_pid):
     p = security.load_principal(creds)
     ctx, shutdown = runtime.init([], flags=runtime.FlagSet("profile-client"), principal=p)
     client = runtime.get_runtime(ctx).client
-    desc = rpc_bench.bench_desc()
+    from benchmarks.benchmark_vdl import BenchmarkClient, BenchmarkDesc
+    desc = BenchmarkDesc
+    stub = BenchmarkClient(name, client)
     echo = desc.method("Echo")
     opts = (rpc.options.ServerAuthorizer(security.allow_everyone()),)
     payload = b"x" * args.payload
 
     async def call():
-        r = await client.call(ctx, name, "Echo", [payload], [vdl.ByteListType],
-                              [vdl.ByteListType], desc=echo, opts=opts)
-        return r[0]
+        if args.direct:
+            r = await client.call(ctx, name, "Echo", [payload], [vdl.ByteListType],
+                                  [vdl.ByteListType], desc=echo, opts=opts)
+            return r[0]
+        return await stub.Echo(ctx, payload, *opts)
 
     for _ in range(200):   # warm up: connect, types, caches
         await call()
@@ -115,8 +119,7 @@ def inproc(creds, args):
     from v23py import rpc, runtime, security, vdl
     from v23py.vdl.compiler import runtime as rt
 
-    class Stub(rt.ServerStub):
-        _vdl_describe = (rpc_bench.bench_desc(),)
+    from benchmarks.benchmark_vdl import BenchmarkClient, BenchmarkDesc, BenchmarkServer
     out = {}
 
     async def go(reactor):
@@ -125,19 +128,22 @@ def inproc(creds, args):
                                         "--v23.tcp.protocol=tcp"],
                                        flags=runtime.FlagSet("bench"), principal=p)
         server = await runtime.with_new_server(
-            sctx, "", Stub(rpc_bench.BenchImpl()),
+            sctx, "", BenchmarkServer(rpc_bench.BenchImpl()),
             security.default_authorizer() if args.default_auth else security.allow_everyone())
         name = "/" + str(server.endpoints[0])
         ctx, shutdown = runtime.init([], flags=runtime.FlagSet("profile-client"), principal=p)
         client = runtime.get_runtime(ctx).client
-        echo = rpc_bench.bench_desc().method("Echo")
+        echo = BenchmarkDesc.method("Echo")
+        stub = BenchmarkClient(name, client)
         opts = (rpc.options.ServerAuthorizer(security.allow_everyone()),)
         payload = b"x" * args.payload
 
         async def call():
-            r = await client.call(ctx, name, "Echo", [payload], [vdl.ByteListType],
-                                  [vdl.ByteListType], desc=echo, opts=opts)
-            return r[0]
+            if args.direct:
+                r = await client.call(ctx, name, "Echo", [payload], [vdl.ByteListType],
+                                      [vdl.ByteListType], desc=echo, opts=opts)
+                return r[0]
+            return await stub.Echo(ctx, payload, *opts)
         for _ in range(200):
             await call()
         per = args.calls // args.callers
@@ -201,6 +207,8 @@ def main():
     ap.add_argument("--stream", type=int, default=0, metavar="MB",
                     help="measure EchoStream of MB megabytes instead of unary calls")
     ap.add_argument("--spy", help="py-spy both processes: raw samples to SPY-{client,server}.txt")
+    ap.add_argument("--direct", action="store_true",
+                    help="call Client.call directly instead of the generated stub")
     ap.add_argument("--default-auth", action="store_true",
                     help="(with --inproc) the server uses the default authorizer")
     ap.add_argument("--inproc", action="store_true",
