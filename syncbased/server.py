@@ -15,6 +15,8 @@ so the value keeps its exact type.
 """
 from __future__ import annotations
 
+import time as _time
+
 from twisted.internet import defer
 
 from v23py import verror, vom, vdl
@@ -29,7 +31,19 @@ SCAN_BATCH = 256
 
 
 def caller_names(call) -> list:
-    """The caller's validated blessing names (Go's RemoteBlessingNames)."""
+    """The caller's validated blessing names (Go's RemoteBlessingNames).
+
+    Validating the peer's blessings (recognized roots, caveats) costs more than
+    the rest of a point read, and a connection presents the same blessings on
+    every call: so the names are cached by the blessings' content (their unique
+    id), the local roots, and a deadline (see ``_names_validity``).  Every call
+    is still authorized against the current permissions with these names."""
+    key = _names_key(call)
+    if key is not None:
+        hit = _NAMES_CACHE.get(key[0])
+        if hit is not None and hit[1] is key[1] and hit[2] == key[2] and \
+                _time.time() < hit[3]:
+            return hit[0]
     sc = getattr(call, "security", None)
     if sc is None:
         return []
@@ -38,7 +52,58 @@ def caller_names(call) -> list:
         names, _ = security.remote_blessing_names(sc)
     except Exception:
         return []
-    return list(names)
+    names = list(names)
+    if key is not None:
+        until = _names_validity(sc.remote_blessings)
+        if until is not None:
+            if len(_NAMES_CACHE) >= 1024:
+                _NAMES_CACHE.clear()
+            _NAMES_CACHE[key[0]] = (names, key[1], key[2], until)
+    return names
+
+
+_NAMES_CACHE = {}       # blessings unique id -> (names, roots state, roots size, valid until)
+_NAMES_TTL = 60.0       # seconds; bounds how long anything else could go unnoticed
+
+
+def _names_key(call):
+    """(remote blessings' unique id, roots state object, roots size), or None."""
+    flow = getattr(call, "flow", None)
+    server = getattr(call, "server", None)
+    if flow is None or server is None:
+        return None
+    remote = getattr(flow, "remote_blessings", None)
+    if remote is None:
+        remote = getattr(getattr(flow, "conn", None), "remote_blessings", None)
+    uid = getattr(remote, "unique_id", None)
+    roots = getattr(getattr(server, "principal", None), "roots", None)
+    state = getattr(roots, "_state", None)
+    if not uid or type(state) is not dict:
+        return None
+    # Roots are only ever added to (a new pattern or key) or replaced by a reload
+    # (a new dict): the state object and its size change with either.
+    return uid, state, sum(len(p) for p in state.values()) + len(state)
+
+
+def _names_validity(blessings):
+    """Until when (time.time()) validated names stay valid, or None: not cacheable.
+
+    Only blessings whose caveats are all expiry caveats qualify (their
+    validity depends on the clock alone); any other caveat (method, peer,
+    third-party, ...) is checked on every call."""
+    from v23py.security._caveats import ExpiryCaveat
+    until = _time.time() + _NAMES_TTL
+    expiry_id = bytes(ExpiryCaveat.Id)
+    for chain in getattr(blessings, "chains", ()):
+        for cert in chain:
+            for cav in cert.Caveats:
+                if bytes(cav.Id) != expiry_id:
+                    return None
+                t = cav.expiry()
+                if t is None:
+                    return None
+                until = min(until, t.timestamp())
+    return until
 
 
 class AllowEveryone:
@@ -445,11 +510,20 @@ class RowObj(_Base):
     async def Exists(self, ctx, call, bh):
         return await self._on("exists_", call, str(bh))
 
-    async def Get(self, ctx, call, bh):
-        return value_out(await self._on("get", call, str(bh)))
+    def Get(self, ctx, call, bh):
+        names = caller_names(call)
+        if not bh:
+            # a point read of committed data: answered here, on the reactor thread
+            row = self.row()
+            v = row.get_committed(names)
+            if v is not svc.FALLBACK:
+                return value_out(v)
+            return self.run(lambda: self.row().get(names, "")).addCallback(value_out)
+        return self.run(lambda: self.row().get(names, str(bh))).addCallback(value_out)
 
-    async def Put(self, ctx, call, bh, value):
-        await self._on("put", call, str(bh), value_in(value))
+    def Put(self, ctx, call, bh, value):
+        names, bh, data = caller_names(call), str(bh), value_in(value)
+        return self.run(lambda: self.row().put(names, bh, data))
 
     async def Delete(self, ctx, call, bh):
         await self._on("delete", call, str(bh))

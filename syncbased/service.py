@@ -145,6 +145,31 @@ def _error_to_exists(fn) -> bool:
         raise
 
 
+FALLBACK = object()   # "answer this on the store thread instead"
+
+
+class PointRead:
+    """A reader over a few keys read at one point in time through a read view.
+
+    Offers the reader interface the permission checks use (``raw_get``,
+    ``get``), for exactly the keys that were read; ``service_perms`` are the
+    service permissions as of the last flush, so nothing it answers depends on
+    writes that are not yet durable."""
+
+    __slots__ = ("_raw", "_managed", "service_perms")
+
+    def __init__(self, raw: dict, managed: dict, service_perms):
+        self._raw = raw
+        self._managed = managed
+        self.service_perms = service_perms
+
+    def raw_get(self, key: bytes):
+        return self._raw[key]
+
+    def get(self, key: bytes):
+        return self._managed[key]
+
+
 class TxState:
     """A transaction plus the per-collection permission bookkeeping Commit validates."""
 
@@ -216,6 +241,9 @@ class Service:
             self.perms = perms
             self.st.run_in_transaction(lambda tx: tx.raw_put(b"s", self._service_data()))
             self.flush()
+        # the service permissions as of the last flush (what reads outside the
+        # store thread check against: see PointRead)
+        self.durable_perms = self.perms
         self.open_acl = access.perms_add({}, "...", *access.ALL_TYPICAL_TAGS)
         if new_service and initial_db is not None:
             validate_id(initial_db)
@@ -254,6 +282,7 @@ class Service:
         """Flush every store (databases first, the service store last)."""
         for st in self.stores():
             st.flush()
+        self.durable_perms = self.perms
 
     def rollback(self):
         for st in self.stores():
@@ -418,7 +447,7 @@ class Database:
 
     def exist_auth(self, names, reader):
         """(parent perms, own perms) or raise the (fuzzified) existence error."""
-        parent = self.s.perms
+        parent = reader.service_perms if reader.__class__ is PointRead else self.s.perms
         raw = reader.raw_get(b"d") if self.exists and reader is not None else None
         if raw is None:
             err = verror.NoExist.new(f"{self.name} does not exist", self.name)
@@ -805,13 +834,37 @@ class Row:
         return _error_to_exists(lambda: self.c.d.run_read(names, bh, impl))
 
     def get(self, names, bh) -> bytes:
-        def impl(reader):
-            self.c.perms_with_auth(names, (READ,), reader)
-            v = reader.get(self.st_key)
-            if v is None:
-                raise verror.NoExist.new(f"{self.key} does not exist", self.key)
-            return v
-        return self.c.d.run_read(names, bh, impl)
+        return self.c.d.run_read(names, bh, lambda reader: self._get(names, reader))
+
+    def _get(self, names, reader) -> bytes:
+        self.c.perms_with_auth(names, (READ,), reader)
+        v = reader.get(self.st_key)
+        if v is None:
+            raise verror.NoExist.new(f"{self.key} does not exist", self.key)
+        return v
+
+    def get_committed(self, names):
+        """``get(names, "")`` from the committed state, on the calling thread.
+
+        For the reactor thread: one SQLite statement through the store's read
+        view, then the same permission checks as ``get``.  Returns FALLBACK when
+        this cannot be answered here (no read view: memstore; a database not
+        open; an engine error) -- then run ``get`` on the store thread."""
+        d = self.c.d
+        st = d.st
+        if st is None or not d.exists:
+            return FALLBACK
+        view = st.read_view()
+        if view is None:
+            return FALLBACK
+        cpk = collection_perms_key(self.c.id)
+        rk = self.st_key
+        try:
+            draw, cperms, value = view.get_raw_and_managed(b"d", cpk, rk)
+        except verror.VError:
+            return FALLBACK
+        return self._get(names, PointRead({b"d": draw}, {cpk: cperms, rk: value},
+                                          d.s.durable_perms))
 
     def put(self, names, bh, value: bytes):
         def impl(ts):

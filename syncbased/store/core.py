@@ -435,6 +435,8 @@ class Store:
         self._listeners = []
         # fn(store, writes, ops, ts, from_sync) may add writes to a commit (same group)
         self.commit_hooks = []
+        self.closed = False
+        self._read_view = None
         self.reload()
 
     def reload(self) -> None:
@@ -535,7 +537,20 @@ class Store:
         self.engine.rollback()
         self.reload()
 
+    def read_view(self):
+        """The engine's view of committed data for the reactor thread, or None.
+
+        Created on first use by the (one) thread that reads through it; memstore
+        has none.  Its connection is released with the Store object."""
+        v = self._read_view
+        if v is None:
+            if self.closed:
+                return None
+            v = self._read_view = self.engine.read_view() or False
+        return v or None
+
     def close(self) -> None:
+        self.closed = True
         for sn in list(self._snapshots):
             sn.abort()
         self.engine.close()
