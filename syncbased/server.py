@@ -27,7 +27,8 @@ from syncbased import access
 from syncbased import service as svc
 
 SYNC_SUFFIX = "%%sync"
-SCAN_BATCH = 256
+SCAN_BATCH = 1000    # rows per store-thread read of a Scan
+SEND_BATCH = 250     # rows per flow write of a Scan (~30 KB of small rows)
 
 
 def caller_names(call) -> list:
@@ -450,7 +451,7 @@ class CollectionObj(_Base):
 
     async def Scan(self, ctx, call, bh, start, limit):
         gen = await self._on("scan", call, str(bh), bytes(start or b""), bytes(limit or b""))
-        kv_cls = vdl.class_for(_wire.KeyValueType)
+        encode_kv = KeyValueEncoder()
         nxt = None
         try:
             nxt = self.run(_take, gen, SCAN_BATCH)
@@ -458,8 +459,9 @@ class CollectionObj(_Base):
                 chunk = await nxt
                 # read the next batch on the store thread while this one is sent
                 nxt = self.run(_take, gen, SCAN_BATCH) if len(chunk) >= SCAN_BATCH else None
-                for k, v in chunk:
-                    await _send(call, kv_cls(Key=k, Value=value_out(v)))
+                for i in range(0, len(chunk), SEND_BATCH):
+                    # many rows per flow write: one Data message carries dozens of rows
+                    await call.send_many(chunk[i:i + SEND_BATCH], encode_kv)
         finally:
             if nxt is not None:
                 nxt.addErrback(lambda _: None)   # a prefetch nobody will read
@@ -476,6 +478,91 @@ class CollectionObj(_Base):
                     return out
         finally:
             self.run(gen.close)
+
+
+class KeyValueEncoder:
+    """Encodes Scan's ``KeyValue{Key, Value any}`` messages around stored values.
+
+    A stored value is a single-shot VOM stream: ``0x81``, type messages, then
+    one value message ``<type id> [<length>] <body>``.  Within a KeyValue the
+    value is an ``any``: a type-table index, an any-length slot and that same
+    body.  So, for value types without nested ``any``/``typeobject`` (whose
+    bodies never name type ids), the message is built around the stored body
+    without decoding and re-encoding the value.  For each stored type prefix
+    the first message is also encoded the general way and compared; on any
+    difference (and for other types) the general way is used throughout.
+
+    Used as ``encode(type_encoder, (key, stored bytes))`` (``ServerCall.send_many``);
+    one instance per Scan, as its plans hold type ids of one connection."""
+
+    __slots__ = ("_plans", "_kv_cls")
+
+    def __init__(self):
+        self._plans = {}   # stored prefix (through the type id) -> plan, or False
+        self._kv_cls = vdl.class_for(_wire.KeyValueType)
+
+    def general(self, te, item):
+        k, v = item
+        return vom.encode_value_message(te, _wire.KeyValueType,
+                                        self._kv_cls(Key=k, Value=value_out(v)))
+
+    def __call__(self, te, item):
+        k, v = item
+        if not k:
+            return self.general(te, item)
+        try:
+            n = vom._type_prefix_len(v)
+            if not n:
+                return self.general(te, item)
+            _, p = vom.dec_int(v, n)
+            plan = self._plans.get(v[:p])
+            if plan is None:
+                plan = self._plan(te, item, v[:p])
+            if plan is False:
+                return self.general(te, item)
+            head, chunked = plan
+            if chunked:
+                ln, p = vom.dec_uint(v, p)
+                if p + ln != len(v):
+                    return self.general(te, item)
+            return self._build(head, k, v, p)
+        except (vom.Truncated, verror.VError):
+            return self.general(te, item)
+
+    @staticmethod
+    def _build(head, k, v, p):
+        kb = k.encode()
+        body = bytearray(b"\x00")
+        vom.enc_uint(body, len(kb))
+        body += kb
+        body += b"\x01\x00\x00"          # field Value: type index 0, any-length slot 0
+        body += memoryview(v)[p:]
+        body.append(vom.CONTROL_END)
+        msg = bytearray(head)
+        vom.enc_uint(msg, len(v) - p)     # the any-length table: that one length
+        vom.enc_uint(msg, len(body))
+        msg += body
+        return msg
+
+    def _plan(self, te, item, prefix):
+        plan = False
+        t, _ = vom.decode_typed(item[1])
+        if not (t.has_any or t.has_typeobject):
+            head = bytearray()
+            vom.enc_int(head, te.encode_type(_wire.KeyValueType))
+            head.append(1)                 # type table: one entry, the value's type
+            vom.enc_uint(head, te.encode_type(t))
+            head.append(1)                 # any-length table: one entry
+            chunked = vom.has_chunk_len(t)
+            plan = (bytes(head), chunked)
+            p = len(prefix)
+            if chunked:
+                _, p = vom.dec_uint(item[1], p)
+            if bytes(self._build(plan[0], item[0], item[1], p)) != bytes(self.general(te, item)):
+                plan = False
+        if len(self._plans) < 256:
+            self._plans[prefix] = plan
+        return plan
 
 
 def _enc_key(k):

@@ -233,6 +233,14 @@ class Snapshot:
             return self.raw_scan(start, limit, max_items)
         vstart = VERSION_PREFIX + start
         vlimit = VERSION_PREFIX + limit if limit else _prefix_limit(VERSION_PREFIX)
+        if not self._overlay:
+            # nothing committed since the snapshot began: the engine's state is ours,
+            # and it resolves the version pointers of a chunk in one go
+            self._check()
+            out = self._st.engine.scan_versioned(vstart, vlimit, max_items)
+            if len(out) < max_items:
+                return out, None
+            return out, out[-1][0] + b"\x00"
         rows, nxt = self.raw_scan(vstart, vlimit, max_items)
         out = []
         for vk, ver in rows:

@@ -49,6 +49,16 @@ class MemEngine:
         data = self._data
         return [(k, data[k]) for k in keys[i:j]]
 
+    def scan_versioned(self, vstart: bytes, vlimit: bytes, max_items: int):
+        """Version pointers ``v\\xfe<key> -> ver`` in ``[vstart, vlimit)``, resolved:
+        ``[(<key>, value of <key>\\xfe<ver>)]`` (see SqliteEngine.scan_versioned)."""
+        data = self._data
+        out = []
+        for vk, ver in self.scan(vstart, vlimit, max_items):
+            k = vk[2:]
+            out.append((k, data.get(k + b"\xfe" + ver)))
+        return out
+
     def last(self, start: bytes, limit: bytes):
         keys = self._keys
         j = len(keys) if limit == b"" else bisect.bisect_left(keys, limit)
@@ -129,6 +139,12 @@ class SqliteEngine:
             args.append(max_items)
         return self._db.execute(sql, args).fetchall()
 
+    def scan_versioned(self, vstart: bytes, vlimit: bytes, max_items: int):
+        """Version pointers ``v\\xfe<key> -> ver`` in ``[vstart, vlimit)`` (``vlimit``
+        not empty), resolved in the same statement: ``[(<key>, value of
+        <key>\\xfe<ver>)]`` (value None if missing), at most ``max_items``."""
+        return self._db.execute(_SCAN_VERSIONED, (vstart, vlimit, max_items)).fetchall()
+
     def last(self, start: bytes, limit: bytes):
         if limit == b"":
             row = self._db.execute("SELECT k, v FROM kv WHERE k>=? ORDER BY k DESC LIMIT 1",
@@ -192,6 +208,12 @@ _MANAGED = "(SELECT v FROM kv WHERE k=CAST({k} || X'FE' || " \
            "(SELECT v FROM kv WHERE k=CAST(X'76FE' || {k} AS BLOB)) AS BLOB))"
 _GET_RAW_2MANAGED = "SELECT (SELECT v FROM kv WHERE k=?1), " + _MANAGED.format(k="?2") + \
     ", " + _MANAGED.format(k="?3")
+
+
+# The managed scan in one statement: each version pointer joined with its value.
+_SCAN_VERSIONED = (
+    "SELECT substr(p.k, 3), (SELECT v FROM kv WHERE k=CAST(substr(p.k, 3) || X'FE' || p.v "
+    "AS BLOB)) FROM kv AS p WHERE p.k>=?1 AND p.k<?2 ORDER BY p.k LIMIT ?3")
 
 
 class SqliteReadView:
