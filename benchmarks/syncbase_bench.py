@@ -242,6 +242,17 @@ def rpc_bench(args):
         fill_rpc(d.endpoint, creds, args.scan_rows)
         rate, extra = run_clients(args, d.endpoint, creds, "scan", 1, daemon_pid=pid)
         report("rpc", f"Scan rows/s ({extra.get('rows')} rows)", rate, extra.get("cpu"))
+        if "start" in ops:
+            d.stop()
+            times = []
+            for _ in range(3):
+                t = time.perf_counter()
+                d = Daemon(creds, root_dir=d.root_dir, engine=args.engine).start()
+                times.append(time.perf_counter() - t)
+                d.stop()
+            times.sort()
+            print(f"{'start':6s} {f'to ENDPOINT= (root with {args.scan_rows} rows), med/min/max s':44s} "
+                  f"{times[1]:8.3f} {times[0]:6.3f} {times[-1]:6.3f}", flush=True)
     finally:
         d.stop()
 

@@ -89,16 +89,19 @@ def _names_key(call):
 def _names_validity(blessings):
     """Until when (time.time()) validated names stay valid, or None: not cacheable.
 
-    Only blessings whose caveats are all expiry caveats qualify (their
-    validity depends on the clock alone); any other caveat (method, peer,
-    third-party, ...) is checked on every call."""
-    from v23py.security._caveats import ExpiryCaveat
+    Only blessings whose caveats are all expiry or constant caveats qualify
+    (their validity depends on the clock alone); with any other caveat
+    (method, peer, third-party, ...) the names are validated on every call."""
+    from v23py.security._caveats import ConstCaveat, ExpiryCaveat
     until = _time.time() + _NAMES_TTL
-    expiry_id = bytes(ExpiryCaveat.Id)
+    expiry_id, const_id = bytes(ExpiryCaveat.Id), bytes(ConstCaveat.Id)
     for chain in getattr(blessings, "chains", ()):
         for cert in chain:
             for cav in cert.Caveats:
-                if bytes(cav.Id) != expiry_id:
+                cid = bytes(cav.Id)
+                if cid == const_id:
+                    continue
+                if cid != expiry_id:
                     return None
                 t = cav.expiry()
                 if t is None:
