@@ -137,7 +137,20 @@ def id_out(i):
 
 def value_in(value) -> bytes:
     """Bytes to store for a Put value (the single-shot VOM encoding)."""
+    t = vdl.type_of(value)
+    if t in _NO_TYPE_MESSAGES:
+        # a bootstrap type: no type messages, so a shared type encoder never
+        # leaves any out; the same bytes as vom.encode, without its set-up
+        if type(value) is vdl.Typed:
+            value = value.value
+        return _VERSION + bytes(vom.encode_value_message(_BOOT_TE, t, value))
     return vom.encode(value)
+
+
+_BOOT_TE = vom.TypeEncoder()
+_VERSION = bytes([vom.VERSION_81])
+_NO_TYPE_MESSAGES = frozenset(t for t in vom.BOOTSTRAP_IDS
+                              if t.kind not in (vdl.Kind.ANY, vdl.Kind.TYPEOBJECT))
 
 
 def value_out(data: bytes):

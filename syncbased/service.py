@@ -686,6 +686,10 @@ def _scan_all(reader, start, limit):
 
 # --- Collection ------------------------------------------------------------
 
+# Successful collection permission checks: (names, tags, db perms bytes, collection
+# perms bytes) -> the service permissions object they were checked with.
+_AUTH_OK = {}
+
 class Collection:
     def __init__(self, d: Database, cx_id: Id):
         self.d = d
@@ -712,6 +716,30 @@ class Collection:
         return perms
 
     def perms_with_auth(self, names, tags, reader):
+        """The collection's permissions, once ``names`` passed every check for ``tags``.
+
+        The checks (existence, fuzzified errors, Resolve on the parents, ``tags``
+        on the collection) depend only on the names, the tags, the service
+        permissions and the stored bytes of the database's and collection's
+        permissions: a successful outcome is remembered under exactly those, so
+        a repeated call reads the same keys but skips re-evaluating the ACLs."""
+        d = self.d
+        if d.exists and reader is not None:
+            draw = reader.raw_get(b"d")
+            craw = reader.get(collection_perms_key(self.id))
+            if draw is not None and craw is not None:
+                sp = reader.service_perms if reader.__class__ is PointRead else d.s.perms
+                key = (tuple(names), tags, draw, craw)
+                if _AUTH_OK.get(key) is sp:
+                    return decode_collection_perms(craw)
+                perms = self._perms_with_auth(names, tags, reader)
+                if len(_AUTH_OK) >= 4096:
+                    _AUTH_OK.clear()
+                _AUTH_OK[key] = sp
+                return perms
+        return self._perms_with_auth(names, tags, reader)
+
+    def _perms_with_auth(self, names, tags, reader):
         perms = self.perms_with_exist_and_parent_resolve(names, reader)
         access.authorize(perms, tags, names)
         return perms

@@ -179,6 +179,15 @@ class KeyValueEncoderTest(unittest.TestCase):
         self.assertTrue(any(p for p in enc._plans.values()))   # the fast path was used
 
 
+class ValueInTest(unittest.TestCase):
+    def test_same_bytes_as_vom_encode(self):
+        for v in ["", "x" * 300, 0, -5, 1 << 40, 1.5, True, False, b"", b"\x00\xff",
+                  vdl.value(vdl.Int32Type, 7), vdl.value(vdl.ByteType, 3),
+                  vdl.value(vdl.StringType, "typed"), ["a"], {"k": "v"}, None]:
+            self.assertEqual(server.value_in(v), vom.encode(v), repr(v))
+            self.assertEqual(server.value_in(v), server.value_in(v))
+
+
 class _Flow:
     def __init__(self, blessings):
         self.remote_blessings = blessings
