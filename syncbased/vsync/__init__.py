@@ -25,8 +25,9 @@ The model is Go's vsync:
   time, ties to the larger version string; the loser becomes a parent of the
   winner through a link record, so every peer ends with the same head.
 * Peers are found through the admin named in a join, addresses learned before
-  (persisted) and a same-host neighborhood directory (``$TMPDIR/syncbased-nh``,
-  standing in for Go's mDNS).
+  (persisted), multicast DNS with Go's discovery advertisements
+  (``syncbased/vsync/neighborhood.py``) and a same-host neighborhood directory
+  (``$TMPDIR/syncbased-nh``, also the fallback where multicast is unavailable).
 
 Rounds are bounded: a responder sends at most ``MAX_RECORDS_PER_ROUND`` records
 and then knowledge that claims exactly what was sent; the initiator continues
@@ -882,6 +883,7 @@ class SyncService:
         self._loop = None
         self._mt_pub = None
         self._mt_names = set()
+        self._mdns = None       # the mDNS neighborhood (neighborhood.py), once started
 
     def _open(self, d):
         self.dbs[d.id] = DbSync(self, d)
@@ -919,6 +921,9 @@ class SyncService:
                 os.replace(tmp, os.path.join(NH_DIR, self.hex))
             except OSError:
                 pass
+        from syncbased.vsync import neighborhood
+        self._mdns = neighborhood.start(self.daemon.reactor, self.hex, endpoint, self.publish_nh,
+                                        sync=self)
         self._loop = task.LoopingCall(self._tick)
         self._loop.clock = self.daemon.reactor
         self._loop.start(TICK, now=False).addErrback(lambda f: None)
@@ -934,6 +939,9 @@ class SyncService:
             self._loop.stop()
         if self._mt_pub is not None:
             defer.ensureDeferred(self._mt_pub.stop(timeout=1.0)).addErrback(lambda f: None)
+        if self._mdns is not None:
+            self._mdns.stop()
+            self._mdns = None
         if self.publish_nh:
             try:
                 p = os.path.join(NH_DIR, self.hex)
@@ -953,6 +961,8 @@ class SyncService:
                     out[h] = f.read().strip()
         except OSError:
             pass
+        if self._mdns is not None:
+            out.update(self._mdns.peers())
         return out
 
     # --- the pull loop (reactor thread) ---
