@@ -195,6 +195,8 @@ class ServerCall:
             parts.append(w.encode_cached("resp-stream", wt.response, wt.Response))
             parts.append(w.encode(item, t) if encode is None else encode(self._types.enc, item))
         self._types.flush()
+        if self._pending is not None:
+            self._flush_sends()   # items given to send() earlier in this turn go first
         return self.flow.write(b"".join(parts))
 
     def recv(self):
