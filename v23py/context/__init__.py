@@ -82,9 +82,13 @@ class Context:
 
     # -- cancellation --------------------------------------------------------
     def _derive(self, deadline):
-        node = _Node(self._node)
-        ctx = Context(_values=self._values, _deadline=deadline, _node=node, clock=self._clock)
         parent = self._node
+        node = _Node(parent)
+        ctx = _new(Context)   # (what Context(...) does, without its keyword handling)
+        ctx._values = self._values
+        ctx._deadline = deadline
+        ctx._node = node
+        ctx._clock = self._clock
         if parent.reason is not None:
             ctx._fire(parent.reason, self.err())
         else:
@@ -92,9 +96,13 @@ class Context:
         return ctx
 
     def with_cancel(self):
-        """Return ``(ctx, cancel)``; calling ``cancel()`` cancels ctx and its children."""
+        """Return ``(ctx, cancel)``; calling ``cancel()`` cancels ctx and its children
+        (``cancel`` ignores an argument, so it can serve as a callback too)."""
         ctx = self._derive(self._deadline)
-        return ctx, lambda: ctx._cancel(CANCELED)
+
+        def cancel(_unused=None):
+            ctx._cancel(CANCELED)
+        return ctx, cancel
 
     def with_deadline(self, deadline):
         """Return ``(ctx, cancel)`` with an absolute deadline (never later than the parent's)."""
@@ -104,7 +112,10 @@ class Context:
         if ctx._node.reason is None:
             delay = max(0.0, deadline - self.now())
             ctx._node.timer = ctx.clock.callLater(delay, ctx._cancel, DEADLINE_EXCEEDED)
-        return ctx, lambda: ctx._cancel(CANCELED)
+
+        def cancel(_unused=None):
+            ctx._cancel(CANCELED)
+        return ctx, cancel
 
     def with_timeout(self, seconds):
         return self.with_deadline(self.now() + seconds)
@@ -114,7 +125,7 @@ class Context:
         ctx = Context(_values=self._values, _deadline=None, _node=_Node(None), clock=self._clock)
         return ctx, lambda: ctx._cancel(CANCELED)
 
-    def _cancel(self, reason):
+    def _cancel(self, reason, _unused=None):
         if self._node.reason is not None:
             return
         self._fire(reason, None)   # the error is made when somebody needs it
@@ -189,6 +200,9 @@ class Context:
 
     def __repr__(self):
         return f"<Context deadline={self._deadline} reason={self._node.reason}>"
+
+
+_new = object.__new__
 
 
 def _make_error(reason):

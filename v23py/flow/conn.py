@@ -132,7 +132,7 @@ class FlowState:
     __slots__ = ("id", "dialed", "side_channel", "local_blessings", "remote_blessings",
                  "remote_discharges", "opened", "closed", "close_pending", "out", "out_len",
                  "released", "borrowed", "borrowing", "remote_borrowing", "to_release",
-                 "unread", "user", "remote_closed")
+                 "unread", "user", "remote_closed", "want_drained")
 
     def __init__(self, fid, dialed, side_channel, local_blessings, remote_blessings, remote_discharges):
         self.id = fid
@@ -154,6 +154,7 @@ class FlowState:
         self.to_release = 0
         self.unread = 0
         self.user = None  # slot for the adapter's Flow object
+        self.want_drained = True   # emit FlowDrained events (an adapter may turn them off)
 
     def __repr__(self):
         return "<FlowState %d%s%s>" % (self.id, " dialed" if self.dialed else "", " closed" if self.closed else "")
@@ -168,14 +169,22 @@ def _decode_open_flow(body):
     """m.OpenFlow.decode_body(body, 1), quicker for the usual shape (the id, key and flags in
     one byte each, the counters in up to 8 bytes)."""
     n = len(body)
-    if n >= 6 and body[1] < 0x80:
-        r = _read_varuint(body, 2)
+    fid = body[1] if n >= 6 else 0x100
+    if fid < 0x80:
+        p = 2
+    elif fid >= 0xFC:
+        p = 0x102 - fid
+        fid = int.from_bytes(body[2:p], "big")
+    else:
+        p = 0
+    if p:
+        r = _read_varuint(body, p)
         if r is not None:
             counters, p = r
             if p + 3 <= n:
                 bkey, dkey, flags = body[p], body[p + 1], body[p + 2]
                 if 0 < bkey < 0x80 and dkey < 0x80 and flags < 0x80 and not flags & m.DISABLE_ENCRYPTION_FLAG:
-                    return m.OpenFlow(body[1], counters, bkey, dkey, flags, body[p + 3:])
+                    return m.OpenFlow(fid, counters, bkey, dkey, flags, body[p + 3:])
     return m.OpenFlow.decode_body(body, 1)
 
 
@@ -255,6 +264,7 @@ class Conn:
         self._bdec = None
         self._next_key = 1
         self._sent_blessings = {}
+        self._bkey_last = None
         self._in_blessings = {}
         self._in_discharges = {}
         # timers (absolute times, same clock as `now`)
@@ -369,12 +379,20 @@ class Conn:
                              "conn.readRemoteAuth: unexpected message type received: %#x", typ)
         # ACTIVE
         if typ == m.DATA:
-            if len(body) >= 3 and body[1] < 0x80 and body[2] < 0x80 and not body[2] & m.DISABLE_ENCRYPTION_FLAG:
-                # fast path: one-byte flow id and flags (what Data.decode_body + _handle_data do)
-                fid = body[1]
+            # fast path: a flow id of up to 4 bytes and one-byte flags (what Data.decode_body +
+            # _handle_data do); flow ids grow by 2 per flow, so most take several bytes
+            fid = body[1] if len(body) >= 3 else 0x100
+            if fid < 0x80:
+                p = 2
+            elif fid >= 0xFC:
+                p = 0x102 - fid
+                fid = int.from_bytes(body[2:p], "big")
+            else:
+                p = 0
+            if p and p < len(body) and body[p] < 0x80 and not body[p] & m.DISABLE_ENCRYPTION_FLAG:
                 f = self.flows.get(fid)
                 if f is not None and fid != BLESSINGS_FLOW_ID:
-                    self._deliver(f, body[3:], body[2], events)
+                    self._deliver(f, body[p + 1:], body[p], events)
                     return
             msg = m.Data.decode_body(body, 1)
             if msg.flags & m.DISABLE_ENCRYPTION_FLAG:
@@ -478,6 +496,14 @@ class Conn:
 
     def _send_blessings(self, blessings):
         """Send ``blessings`` on flow 1 unless already sent; returns its key (0 for zero blessings)."""
+        last = self._bkey_last
+        if last is not None and last[0] is blessings:
+            return last[1]   # the same object as last time (each flow of a client names one)
+        key = self._send_blessings2(blessings)
+        self._bkey_last = (blessings, key)
+        return key
+
+    def _send_blessings2(self, blessings):
         if blessings is None or self.auth.is_zero(blessings):
             return 0
         uid = self.auth.unique_id(blessings)
@@ -673,7 +699,7 @@ class Conn:
                 if close:
                     f.close_pending = True
                     self._finish_flow(f, None, remote=False, events=events)
-                else:
+                elif self._ack_lame_duck_pending:
                     self._maybe_ack_lame_duck()
             else:
                 fid = f.id
@@ -683,7 +709,8 @@ class Conn:
                 if close:
                     f.close_pending = True
                     self._finish_flow(f, None, remote=False, events=events)
-            events.append(FlowDrained(f))
+            if f.want_drained:
+                events.append(FlowDrained(f))
             return events
         if data:
             f.out.append(memoryview(bytes(data)) if not isinstance(data, bytes) else memoryview(data))
@@ -787,7 +814,7 @@ class Conn:
             if flags:
                 self._finish_flow(f, None, remote=False, events=events)
                 break
-        if had_data and f.out_len == 0:
+        if had_data and f.out_len == 0 and f.want_drained:
             events.append(FlowDrained(f))
 
     def _pump_all(self, events):
@@ -839,8 +866,10 @@ class Conn:
         f.remote_closed = remote
         if self.flows.get(f.id) is f:
             del self.flows[f.id]
-        self._blocked.pop(f, None)
-        f.out.clear()
+        if self._blocked:
+            self._blocked.pop(f, None)
+        if f.out:
+            f.out.clear()
         f.out_len = 0
         if self.state != CLOSED:
             if remote:
@@ -853,10 +882,11 @@ class Conn:
             else:
                 self.to_release_closed.append((f.id, f.to_release))
         events.append(FlowClosed(f, error, remote))
-        if remote and self.state == ACTIVE:
+        if remote and self._blocked and self.state == ACTIVE:
             # borrowed credits came back to the shared pool: let waiting borrowers proceed
             self._pump_all(events)
-        self._maybe_ack_lame_duck()
+        if self._ack_lame_duck_pending:
+            self._maybe_ack_lame_duck()
 
     # ---------------------------------------------------------------- health, lame duck, close
 

@@ -38,6 +38,8 @@ try:
             b = _tls.buf = _new_raw("unsigned char[]", _SCRATCH)
         return b
 
+    _DIRECT = True
+
     def _seal(msg, nonce, key):
         n = len(msg) + OVERHEAD
         out = _scratch() if n <= _SCRATCH else _new_raw("unsigned char[]", n)
@@ -52,6 +54,8 @@ try:
             raise CryptoError("decryption failed")
         return _buffer(out, n)[:]
 except Exception:  # pragma: no cover - older/newer PyNaCl layouts
+    _DIRECT = False
+    _SCRATCH = 0
     _seal = getattr(_nb, "crypto_secretbox_easy", None) or _nb.crypto_secretbox
     _open = getattr(_nb, "crypto_secretbox_open_easy", None) or _nb.crypto_secretbox_open
 _PACK_LE = struct.Struct("<Q").pack
@@ -89,15 +93,30 @@ class BoxCipher:
 
     def seal(self, plaintext) -> bytes:
         nonce = _PACK_LE(self._seal_counter) + self._seal_tail
+        if _DIRECT and type(plaintext) is bytes and len(plaintext) <= _SCRATCH - OVERHEAD:
+            # (the usual small message: libsodium straight into this thread's scratch buffer)
+            out = getattr(_tls, "buf", None) or _scratch()
+            n = len(plaintext)
+            if _lib_seal(out, plaintext, n, nonce, self.key) != 0:  # pragma: no cover
+                raise CryptoError("encryption failed")
+            self._seal_counter += 1
+            return _buffer(out, n + OVERHEAD)[:]
         out = _seal(bytes(plaintext), nonce, self.key)
         self._seal_counter += 1
         return out
 
     def open(self, ciphertext) -> bytes | None:
         """Decrypt; returns None (and does not advance) when authentication fails."""
-        if len(ciphertext) < OVERHEAD:
+        n = len(ciphertext)
+        if n < OVERHEAD:
             return None
         nonce = _PACK_LE(self._open_counter) + self._open_tail
+        if _DIRECT and type(ciphertext) is bytes and n <= _SCRATCH + OVERHEAD:
+            out = getattr(_tls, "buf", None) or _scratch()
+            if _lib_open(out, ciphertext, n, nonce, self.key) != 0:
+                return None
+            self._open_counter += 1
+            return _buffer(out, n - OVERHEAD)[:]
         try:
             out = _open(bytes(ciphertext), nonce, self.key)
         except CryptoError:

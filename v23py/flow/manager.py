@@ -141,6 +141,7 @@ class Flow:
         self.conn = mconn
         self._state = state
         state.user = self
+        state.want_drained = False   # until someone waits in write()/close()
         self._closed_d = None   # the `closed` Deferred, made when asked for
         self._closed_result = None
         self._is_closed = False
@@ -231,7 +232,17 @@ class Flow:
             return defer.succeed(None)
         d = defer.Deferred()
         self._drain_waiters.append(d)
+        self._state.want_drained = True
         return d
+
+    def shut(self, data=b"") -> None:
+        """``close`` without the Deferred (for callers that do not wait)."""
+        if self._is_closed or self._state.close_pending:
+            return
+        if data:
+            self.conn._call(self.conn._conn.write, self._state, data, True)
+        else:
+            self.conn._call(self.conn._conn.close_flow, self._state)
 
     # receiving
     def set_receiver(self, on_data, on_close=None):
@@ -260,13 +271,22 @@ class Flow:
         return d
 
     def _consume(self, chunk):
-        self.conn._call(self.conn._conn.consumed, self._state, len(chunk))
+        mc = self.conn
+        c = mc._conn
+        c.consumed(self._state, len(chunk))   # (returns no events)
+        if c._out:
+            mc._flush()   # a Release message
 
     # events from the conn
     def _data(self, data):
-        data = bytes(data)
+        if type(data) is not bytes:
+            data = bytes(data)
         if self._on_data is not None:
-            self._consume(data)
+            mc = self.conn
+            c = mc._conn
+            c.consumed(self._state, len(data))
+            if c._out:
+                mc._flush()
             try:
                 self._on_data(data)
             except Exception:
@@ -307,6 +327,7 @@ class Flow:
             log.exception("flow %d: close callback failed", self.id)
 
     def _drained_event(self):
+        self._state.want_drained = False
         waiters, self._drain_waiters = self._drain_waiters, []
         for d in waiters:
             d.callback(None)

@@ -38,6 +38,7 @@ class ConnTypes:
         self._waiters = []
         self.generation = 0   # bumps on every type-flow chunk
         self.msg_cache = {}   # constant value messages, see ValueWriter.encode_cached
+        self.hdr_cache = {}   # type -> [(message bytes, decoded value)], see ValueReader
 
     # -- outgoing --------------------------------------------------------------
     def attach(self, flow):
@@ -159,9 +160,40 @@ class ValueReader:
         if type is not None and type.kind == _ANY:
             type = None    # keep the exact wire type of what the peer sent
         try:
+            if type is _REQUEST_T or type is _RESPONSE_T:
+                return True, self._decode_memo(type)
             return True, dec.decode(type)
         except (vom.NeedData, vom.NeedType):
             return False, None
+
+    def _decode_memo(self, type):
+        """dec.decode(type) for an RPC header type, through the connection's cache of header
+        messages seen before.  VOM messages are self-delimiting and a connection's type ids
+        never change meaning, so bytes equal to an earlier message decode to an equal value,
+        consuming exactly those bytes: the decoded value is shared (headers are read only)."""
+        dec = self.dec
+        buf = dec._buf
+        pos = dec._pos
+        if not dec._version_read:
+            if buf[pos] != _VERSION_81 or pos + 1 >= len(buf):
+                return dec.decode(type)
+            pos += 1
+        seen = self.types.hdr_cache.get(type)
+        if seen is not None:
+            for raw, value in seen:
+                if buf.startswith(raw, pos):
+                    dec._version_read = True
+                    dec._pos = pos + len(raw)
+                    return value
+        value = dec.decode(type)
+        end = dec._pos
+        if end - pos <= _MEMO_MAX_BYTES and (
+                _plain_request if type is _REQUEST_T else _plain_response)(value):
+            if seen is None:
+                seen = self.types.hdr_cache[type] = []
+            if len(seen) < _MEMO_MAX_ENTRIES:
+                seen.append((bytes(buf[pos:end]), value))
+        return value
 
     async def read(self, type=None):
         """The next value (converted to ``type`` if given).
@@ -173,10 +205,16 @@ class ValueReader:
         if type is not None and type.kind == _ANY:
             type = None
         dec = self.dec
+        memo = type is _REQUEST_T or type is _RESPONSE_T
         while True:
+            if dec._pos >= len(dec._buf) and not self.eof:
+                await self._wait_data()   # (nothing buffered: wait without an exception)
+                continue
             try:
                 if dec._pos >= len(dec._buf):
                     raise vom.NeedData()
+                if memo:
+                    return self._decode_memo(type)
                 return dec.decode(type)
             except vom.NeedData:
                 if self.eof:
@@ -242,6 +280,29 @@ class ValueWriter:
 
 
 VERSION = bytes([vom.VERSION_81])
+_VERSION_81 = vom.VERSION_81
+
+
+def _plain_request(r):
+    """A Request worth remembering: no deadline (those differ per call), nothing granted."""
+    fn = r.Deadline.FromNow
+    return not fn.Seconds and not fn.Nanos and not r.GrantedBlessings.CertificateChains
+
+
+def _plain_response(r):
+    return r.Error is None
+
+
+# the header types decoded through ConnTypes.hdr_cache (see ValueReader._decode_memo)
+_REQUEST_T = _RESPONSE_T = None
+_MEMO_MAX_BYTES = 256
+_MEMO_MAX_ENTRIES = 8
+
+
+def _init_memo():
+    global _REQUEST_T, _RESPONSE_T
+    from v23py.rpc import _wiretypes as wt
+    _REQUEST_T, _RESPONSE_T = wt.Request, wt.Response
 
 
 def _resolve(value):
@@ -249,3 +310,6 @@ def _resolve(value):
     if isinstance(value, vdl.Typed):
         return value.type, value.value
     return vdl.type_of(value), value
+
+
+_init_memo()

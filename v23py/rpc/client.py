@@ -11,7 +11,7 @@ import time
 
 from twisted.internet import defer
 
-from v23py import naming, security, vdl, verror
+from v23py import naming, security, vdl, verror, vom
 from v23py.rpc import _wiretypes as wt
 from v23py.rpc._stream import ROLE_DATA, ROLE_TYPE, ConnTypes, ValueReader, ValueWriter
 from v23py.rpc import options as rpcopts
@@ -254,6 +254,7 @@ class Client:
                 names, _ = security.remote_blessing_names(secall)
             except Exception:
                 names = []
+            names = tuple(names)
             if len(self._trust_cache) > 1000:
                 self._trust_cache.clear()
             self._trust_cache[key] = names
@@ -285,7 +286,9 @@ class Client:
                    server_names, end_args=False):
         types = self.types_for(conn)
         secall = None   # made on demand (ClientCall.security)
-        blessings = self._blessings_for(tuple(server_names))
+        if type(server_names) is not tuple:
+            server_names = tuple(server_names)
+        blessings = self._blessings_for(server_names)
         try:
             flow = conn.open_flow(blessings=blessings) if blessings is not None else conn.open_flow()
         except TypeError:
@@ -299,9 +302,39 @@ class Client:
     async def call(self, ctx, name, method, args, in_types=None, out_types=None, *, desc=None,
                    opts=()):
         # nothing is streamed after the args here, so their end goes out with them
-        c = await self.start_call(ctx, name, method, args, in_types, out_types, desc=desc,
-                                  opts=opts, _end_args=True)
+        c = self._start_now(ctx, name, method, args, in_types, out_types, desc, opts)
+        if c is None:
+            c = await self.start_call(ctx, name, method, args, in_types, out_types, desc=desc,
+                                      opts=opts, _end_args=True)
         return await c._finish()
+
+    def _start_now(self, ctx, name, method, args, in_types, out_types, desc, opts):
+        """start_call(..., _end_args=True) without a coroutine, for the usual repeated call:
+        a name naming its server directly, whose conn is up and whose trust was checked
+        before (the cached verdict of the same authorizer); None to take start_call."""
+        if self._closed or ctx.cancelled or "__(" in name:
+            return None
+        no_resolve = False
+        for o in opts or ():
+            t = type(o)
+            if t is rpcopts.NoResolve or o is rpcopts.NoResolve:
+                no_resolve = True
+            elif t is not rpcopts.ServerAuthorizer and t is not rpcopts.GrantedBlessings:
+                return None
+        r = self._root_cache.get(name)
+        if r is None or len(r[0]) != 1 or (r[2] and not no_resolve):
+            return None
+        server = r[0][0]
+        conn = self._conn_cache.get(server)
+        ep = self._ep_cache.get(server)
+        ssuffix = self._split_cache.get(server)
+        if conn is None or ep is None or ssuffix is None or not conn.is_usable:
+            return None
+        names = self._trusted(conn, ep, None, opts)
+        suffix = r[1]
+        full_suffix = naming.join(ssuffix, suffix) if ssuffix else suffix
+        return self._open_call(ctx, conn, ep, full_suffix, method, args, in_types, out_types,
+                               desc, opts, names, True)
 
     def close(self):
         self._closed = True
@@ -331,23 +364,37 @@ class ClientCall:
         self.types = types
         self.method = method
         self.suffix = suffix
-        self.out_types = list(out_types) if out_types is not None else None
+        tt = type(out_types)
+        self.out_types = out_types if (tt is list or tt is tuple or out_types is None) \
+            else list(out_types)
         self.desc = desc
-        self.remote_blessing_names = list(server_names)
+        self._names = server_names
         self._security = secall
         self._ep = None
-        self.in_stream_type = None
-        self.out_stream_type = None
         if desc is not None:
-            self.in_stream_type = _elem_type(getattr(desc, "in_stream", None))
-            self.out_stream_type = _elem_type(getattr(desc, "out_stream", None))
-        self._reader = ValueReader(types)
+            st = _STREAM_TYPES.get(id(desc))
+            if st is None or st[0] is not desc:
+                st = (desc, _elem_type(getattr(desc, "in_stream", None)),
+                      _elem_type(getattr(desc, "out_stream", None)))
+                if len(_STREAM_TYPES) > 4096:
+                    _STREAM_TYPES.clear()
+                _STREAM_TYPES[id(desc)] = st
+            self.in_stream_type = st[1]
+            self.out_stream_type = st[2]
+        else:
+            self.in_stream_type = self.out_stream_type = None
+        self._reader = r = ValueReader(types)
         self._writer = ValueWriter(types)
         self._send_closed = False
         self._response = None      # last decoded Response
         self._finished = False
         self._unreg = None
-        flow.set_receiver(self._reader.feed, self._reader.closed)
+        flow.set_receiver(r.feed, r.closed)
+
+    @property
+    def remote_blessing_names(self):
+        """The server's validated blessing names (a list of its own)."""
+        return list(self._names)
 
     @property
     def security(self):
@@ -377,23 +424,31 @@ class ClientCall:
         if g is not None:
             b = g.blessings
             granted = b.to_wire() if hasattr(b, "to_wire") else b
-        data = bytearray(_ROLE)
+        w = self._writer
+        w._started = True   # (the version byte is in the first bytes already)
+        data = bytearray(_ROLE_VERSION)
         try:
             nargs = len(args)
             if deadline is None and granted is None:
                 suffix, method = self.suffix, self.method
-                data += self._writer.encode_cached(
-                    ("req", suffix, method, nargs),
-                    lambda: wt.request(suffix, method, nargs), wt.Request)
+                key = ("req", suffix, method, nargs)
+                msg = self.types.msg_cache.get(key)
+                if msg is None:
+                    msg = w.encode_cached(key, lambda: wt.request(suffix, method, nargs),
+                                          wt.Request)
+                data += msg
             else:
-                data += self._writer.encode(
+                data += w.encode(
                     wt.request(self.suffix, self.method, nargs, deadline=deadline,
                                granted=granted), wt.Request)
-            for i, a in enumerate(args):
-                t = in_types[i] if in_types is not None and i < len(in_types) else None
-                if t is not None and t.kind == vdl.Kind.ANY:
+            ntypes = len(in_types) if in_types is not None else 0
+            i = 0
+            for a in args:
+                t = in_types[i] if i < ntypes else None
+                if t is not None and t.kind is _ANY:
                     t = None   # like Go: an any-typed arg goes as a value of its own type
-                data += self._writer.encode(a, t)
+                data += w.encode(a, t)
+                i += 1
         except verror.VError as e:
             self._abort_flow()
             raise verror.BadProtocol.new(f"bad protocol or type: failed to encode arg: {e.msg}")
@@ -403,9 +458,12 @@ class ClientCall:
         if end_args or (self.in_stream_type is None and self.out_stream_type is None
                         and self.desc is not None):
             # unary call (or nothing will be sent): the end-of-stream header goes with the args
-            data += self._writer.encode_cached("req-end", _end_request, wt.Request)
+            data += self.types.msg_cache.get("req-end") or w.encode_cached(
+                "req-end", _end_request, wt.Request)
             self._send_closed = True
-        self.types.flush()
+        types = self.types
+        if types.enc._out:   # type messages to send first
+            types.flush()
         self.flow.post(bytes(data))
         self._unreg = self.ctx.on_done(self._ctx_done)
 
@@ -417,7 +475,9 @@ class ClientCall:
 
     def _abort_flow(self):
         try:
-            self.flow.close()
+            f = self.flow
+            shut = getattr(f, "shut", None)
+            (shut if shut is not None else f.close)()
         except Exception:
             pass
 
@@ -554,6 +614,9 @@ class ClientCall:
 
 
 _ROLE = bytes([ROLE_DATA])
+_STREAM_TYPES = {}   # id(method desc) -> (desc, in-stream type, out-stream type)
+_ROLE_VERSION = bytes([ROLE_DATA, vom.VERSION_81])
+_ANY = vdl.Kind.ANY
 
 
 def _end_request():

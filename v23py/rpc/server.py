@@ -22,6 +22,7 @@ from v23py.rpc import _wiretypes as wt
 from v23py.rpc import signature as sigmod
 from v23py.rpc._stream import ROLE_DATA, ROLE_TYPE, ConnTypes, ValueReader, ValueWriter
 from v23py.rpc.model import maybe_deferred, object_to_invoker
+from v23py.flow.manager import _batch, after_input as _after_input
 
 log = logging.getLogger("v23py.rpc.server")
 
@@ -112,6 +113,8 @@ class ServerCall:
         self.out_stream_type = None
         self._end_stream_args = False
         self._closed = False
+        self._pending = None     # streamed results waiting for the end of this reactor turn
+        self._sent = None        # Deferred of the last flow write of streamed results
 
     # -- identity -------------------------------------------------------------
     @property
@@ -151,7 +154,34 @@ class ServerCall:
         data = self._writer.encode_cached("resp-stream", wt.response, wt.Response)
         data += self._writer.encode(item, self.out_stream_type)
         self._types.flush()
-        return self.flow.write(data)
+        flow = self.flow
+        if _batch[0] and len(data) < _COALESCE_MAX and not getattr(flow, "is_closed", True):
+            # Inside a burst of work (a read being handled, an output_batch): the items sent
+            # until its end leave in one flow write, i.e. in as few Data messages as the MTU
+            # and the peer's flow-control credits allow, instead of one message per item.
+            pend = self._pending
+            if pend is None:
+                self._pending = bytearray(data)
+                _after_input(self._flush_sends)
+            else:
+                pend += data
+            sent = self._sent
+            if sent is not None and not sent.called:
+                return sent   # the previous write still waits for credits: so does this one
+            return defer.succeed(None)
+        if self._pending is not None:
+            self._flush_sends()
+        return flow.write(data)
+
+    def _flush_sends(self):
+        pend = self._pending
+        if pend is None:
+            return
+        self._pending = None
+        try:
+            self._sent = self.flow.write(bytes(pend))
+        except Exception:
+            log.debug("flow closed before streamed results were sent", exc_info=True)
 
     def send_many(self, items, encode=None):
         """``send`` each of ``items``, all in one flow write (so in as few messages as fit).
@@ -165,6 +195,8 @@ class ServerCall:
             parts.append(w.encode_cached("resp-stream", wt.response, wt.Response))
             parts.append(w.encode(item, t) if encode is None else encode(self._types.enc, item))
         self._types.flush()
+        if self._pending is not None:
+            self._flush_sends()   # items given to send() earlier in this turn go first
         return self.flow.write(b"".join(parts))
 
     def recv(self):
@@ -220,7 +252,7 @@ class Server:
         self._types = {}
         self._stopped = False
         self._calls = set()
-        self._out_types = {}   # id(method desc) -> (desc, out-arg types)
+        self._plans = {}   # (id(invoker), method) -> (invoker, plan), see _plan
         if flow_manager is not None:
             flow_manager.set_flow_handler(self.handle_flow)
 
@@ -293,7 +325,18 @@ class Server:
         flow.set_receiver(state.on_data, state.on_close)
 
     def _start_call(self, flow, reader, types):
-        d = defer.ensureDeferred(self._serve(flow, reader, types))
+        # Run the call's coroutine at once: a synchronous method (the usual case) finishes
+        # in this first step, without a Deferred or Twisted's coroutine driver; only a call
+        # that really waits is handed to Twisted from where it stopped.
+        coro = self._serve(flow, reader, types)
+        try:
+            first = coro.send(None)
+        except StopIteration:
+            return
+        except BaseException:
+            log.exception("rpc serve failed")
+            return
+        d = defer.ensureDeferred(_resume(coro, first))
         if not d.called:
             self._calls.add(d)
             d.addBoth(lambda r: (self._calls.discard(d), r)[1])
@@ -302,8 +345,8 @@ class Server:
     async def _serve(self, flow, reader, types):
         writer = ValueWriter(types)
         call = ServerCall(self, flow, reader, writer, types)
-        results, out_types, err = [], [], None
-        cancel_call = unreg = None
+        results, out_types, err = _NO_RESULTS, (), None
+        cctx = cancel_call = unreg = None
         try:
             try:
                 ok, req = reader.try_read(wt.Request)   # usually already here: no timer needed
@@ -315,16 +358,23 @@ class Server:
                 return   # the client went away before sending anything
             # the call's context: the client's deadline, cancelled when the flow closes
             fromnow = req.Deadline.FromNow
-            secs = fromnow.Seconds + fromnow.Nanos / 1e9
+            if fromnow.Seconds or fromnow.Nanos:
+                secs = fromnow.Seconds + fromnow.Nanos / 1e9
+            else:
+                secs = 0
             if secs > 0:
                 cctx, cancel_call = self.ctx.with_timeout(secs)
             else:
                 cctx, cancel_call = self.ctx.with_cancel()
-            reader.on_close = lambda reason: cancel_call()
+            reader.on_close = cancel_call   # (called with the close reason, which it ignores)
             if reader.eof:
                 cancel_call()
-            unreg = cctx.on_done(reader.abort)
-            results, out_types = await self._process(cctx, call, req)
+            try:
+                results, out_types, unreg = await self._process(cctx, call, req)
+            except _AppError as e:
+                raise e.err
+            except verror.VError as e:
+                raise self._prefixed(e, call.suffix, call.method)
         except verror.VError as e:
             err = e
         except Exception as e:  # a bug in a method or in the runtime
@@ -337,9 +387,127 @@ class Server:
             reader.on_close = None
             if unreg is not None:
                 unreg()
+        if call._pending is not None:
+            call._flush_sends()   # streamed results first, then the final response
         self._respond(flow, writer, types, err, results, out_types)
         if cancel_call is not None:
             cancel_call()
+
+    def _plan(self, invoker, stripped, nargs, ctx):
+        """What a call of ``stripped`` on ``invoker`` needs, worked out once per method:
+        (arg types, tags, in-stream type, out-stream type, out types, desc)."""
+        key = (id(invoker), stripped)
+        hit = self._plans.get(key)
+        if hit is not None and hit[0] is invoker:
+            return hit[1]
+        arg_types, tags = invoker.prepare(ctx, stripped, nargs)
+        desc = invoker.method_desc(stripped)
+        ins = outs = None
+        out_types = ()
+        if desc is not None:
+            ins = getattr(desc, "in_stream", None)
+            outs = getattr(desc, "out_stream", None)
+            if ins is not None and not hasattr(ins, "kind"):
+                ins = ins.type
+            if outs is not None and not hasattr(outs, "kind"):
+                outs = outs.type
+            out_types = tuple(a.type for a in desc.out_args)
+        plan = (tuple(arg_types), tuple(tags), ins, outs, out_types, desc)
+        if not isinstance(invoker, _ReservedInvoker):
+            if len(self._plans) > 4096:
+                self._plans.clear()
+            self._plans[key] = (invoker, plan)
+        return plan
+
+    async def _process(self, ctx, call, req):
+        """Find, authorize and invoke the method: (results, out types, unregister)."""
+        reader = call._reader
+        method = req.Method
+        suffix = req.Suffix.lstrip("/")
+        call.method, call.suffix = method, suffix
+        nargs = req.NumPosArgs
+        # granted blessings must be bound to our key
+        gb = req.GrantedBlessings
+        if gb is not None and getattr(gb, "CertificateChains", None):
+            try:
+                b = security.blessings_from_wire(gb)
+                if self.principal is not None and b.public_key.der != self.principal.public_key.der:
+                    raise verror.NoAccess.new(
+                        "access denied: blessing granted not bound to this server")
+                call.granted_blessings = b
+            except verror.VError:
+                ctx.on_done(reader.abort)
+                await self._drain(reader, nargs)
+                raise
+        unreg = None
+        try:
+            found = self._lookup_now(ctx, suffix, method)
+            if type(found) is not tuple:
+                unreg = ctx.on_done(reader.abort)   # (pending reads fail on cancellation)
+                found = await found
+            invoker, auth, reserved = found
+            stripped = method[2:] if reserved else method
+            arg_types, tags, ins, outs, out_types, desc = self._plan(invoker, stripped, nargs, ctx)
+        except verror.VError:
+            if unreg is None:
+                unreg = ctx.on_done(reader.abort)
+            await self._drain(reader, nargs)
+            raise
+        if nargs != len(arg_types):
+            if unreg is None:
+                unreg = ctx.on_done(reader.abort)
+            await self._drain(reader, nargs)
+            raise BadNumInputArgs.new(
+                f"wrong number of input arguments for {suffix}.{method} "
+                f"(called with {{{nargs}}} args, want {{{len(arg_types)}}})")
+        args = []
+        i = 0
+        for t in arg_types:
+            try:
+                ok, v = reader.try_read(t)
+                if not ok:
+                    if unreg is None:
+                        unreg = ctx.on_done(reader.abort)
+                    v = await reader.read(t)
+                args.append(v)
+            except verror.VError as e:
+                raise BadInputArg.new(
+                    f"method {suffix}.{method} has bad arg #{i}: {e.msg or e.id}")
+            i += 1
+        call.method_tags = list(tags)
+        call.in_stream_type = ins
+        call.out_stream_type = outs
+        if auth is not None and (auth is _EVERYONE or isinstance(auth, _AllowEveryone)
+                                 or auth is security.allow_everyone()):
+            call._lazy_security = (self, method, suffix, tags)   # built only if used
+        else:
+            call.security = self._security_call(call, method, suffix, tags)
+            _authorize(auth, call.security, suffix, method)
+        if reserved:
+            if unreg is None:
+                unreg = ctx.on_done(reader.abort)
+            try:
+                results = await invoker.invoke(ctx, call, stripped, args)
+            except verror.VError as e:
+                raise self._prefixed(e, suffix, method)
+        else:
+            try:
+                fast = getattr(invoker, "invoke_direct", None)
+                if fast is not None:
+                    results = fast(ctx, call, stripped, args)
+                    if type(results) is not list and _awaitable(results):
+                        # (a method that goes on after returning: cancellation of its
+                        # context fails its pending reads of the stream)
+                        if unreg is None:
+                            unreg = ctx.on_done(reader.abort)
+                        results = await results
+                else:
+                    if unreg is None:
+                        unreg = ctx.on_done(reader.abort)
+                    results = await invoker.invoke(ctx, call, stripped, args)
+            except verror.VError as e:
+                raise _AppError(e)
+        return (results if type(results) is list else list(results or [])), out_types, unreg
 
     async def _read_header(self, reader):
         """The Request header, waiting at most DEFAULT_CALL_TIMEOUT for it."""
@@ -363,8 +531,8 @@ class Server:
                 data = writer.encode(wt.response(err, True, 0), wt.Response)
             else:
                 n = len(results)
-                data = writer.encode_cached(("resp-end", n),
-                                            lambda: wt.response(None, True, n), wt.Response)
+                key = _RESP_END_KEYS[n] if n < 8 else ("resp-end", n)
+                data = writer.encode_cached(key, _resp_end_maker(n), wt.Response)
                 for i, r in enumerate(results):
                     t = out_types[i] if i < len(out_types) else None
                     data += writer.encode(r, t)
@@ -378,7 +546,8 @@ class Server:
                 data = b""
         types.flush()
         try:
-            flow.close(data)
+            shut = getattr(flow, "shut", None)
+            (shut if shut is not None else flow.close)(data)
         except Exception:
             log.debug("flow closed before the response was sent", exc_info=True)
 
@@ -425,91 +594,34 @@ class Server:
         rest = e.params[2:] if len(e.params) >= 2 else e.params
         return verror.VError(e.id, e.retry_code, f"{comp}:{op}: {e.msg}", [comp, op, *rest])
 
-    async def _process(self, ctx, call, req):
-        try:
-            return await self._process2(ctx, call, req)
-        except _AppError as e:
-            raise e.err
-        except verror.VError as e:
-            raise self._prefixed(e, call.suffix, call.method)
+    def _lookup_now(self, ctx, suffix, method):
+        """_lookup for a plain method whose dispatcher answers at once, without a coroutine;
+        otherwise an awaitable giving _lookup's answer."""
+        disp = self.dispatcher
+        if (disp is None or method[:2] == "__" or suffix[:2] == "__"
+                or (self.is_leaf and suffix)):
+            return self._lookup(ctx, suffix, method)
+        r = disp.lookup(ctx, suffix)
+        if type(r) is tuple and len(r) == 2:
+            obj, auth = r
+        elif r is not None and _awaitable(r):
+            return self._lookup_finish(r, suffix)
+        else:
+            obj, auth = _dispatch_result(r)
+        return self._found(obj, auth, suffix)
 
-    async def _process2(self, ctx, call, req):
-        reader = call._reader
-        method = req.Method
-        suffix = req.Suffix.lstrip("/")
-        call.method, call.suffix = method, suffix
-        nargs = req.NumPosArgs
-        # granted blessings must be bound to our key
-        gb = req.GrantedBlessings
-        if gb is not None and getattr(gb, "CertificateChains", None):
+    async def _lookup_finish(self, r, suffix):
+        obj, auth = _dispatch_result(await r)
+        return self._found(obj, auth, suffix)
+
+    @staticmethod
+    def _found(obj, auth, suffix):
+        if obj is not None:
             try:
-                b = security.blessings_from_wire(gb)
-                if self.principal is not None and b.public_key.der != self.principal.public_key.der:
-                    raise verror.NoAccess.new(
-                        "access denied: blessing granted not bound to this server")
-                call.granted_blessings = b
-            except verror.VError:
-                await self._drain(reader, nargs)
-                raise
-        try:
-            invoker, auth, reserved = await self._lookup(ctx, suffix, method)
-            stripped = method[2:] if reserved else method
-            arg_types, tags = invoker.prepare(ctx, stripped, nargs)
-        except verror.VError:
-            await self._drain(reader, nargs)
-            raise
-        if nargs != len(arg_types):
-            await self._drain(reader, nargs)
-            raise BadNumInputArgs.new(
-                f"wrong number of input arguments for {suffix}.{method} "
-                f"(called with {{{nargs}}} args, want {{{len(arg_types)}}})")
-        args = []
-        for i, t in enumerate(arg_types):
-            try:
-                ok, v = reader.try_read(t)
-                args.append(v if ok else await reader.read(t))
+                return object_to_invoker(obj), auth, False
             except verror.VError as e:
-                raise BadInputArg.new(
-                    f"method {suffix}.{method} has bad arg #{i}: {e.msg or e.id}")
-        call.method_tags = list(tags)
-        desc = invoker.method_desc(stripped)
-        if desc is not None:
-            call.in_stream_type = getattr(desc, "in_stream", None)
-            call.out_stream_type = getattr(desc, "out_stream", None)
-            if call.in_stream_type is not None and not hasattr(call.in_stream_type, "kind"):
-                call.in_stream_type = call.in_stream_type.type
-            if call.out_stream_type is not None and not hasattr(call.out_stream_type, "kind"):
-                call.out_stream_type = call.out_stream_type.type
-        if auth is not None and (auth is _EVERYONE or isinstance(auth, _AllowEveryone)
-                                 or auth is security.allow_everyone()):
-            call._lazy_security = (self, method, suffix, tags)   # built only if used
-        else:
-            call.security = self._security_call(call, method, suffix, tags)
-            _authorize(auth, call.security, suffix, method)
-        if reserved:
-            try:
-                results = await invoker.invoke(ctx, call, stripped, args)
-            except verror.VError as e:
-                raise self._prefixed(e, suffix, method)
-        else:
-            try:
-                fast = getattr(invoker, "invoke_direct", None)
-                if fast is not None:
-                    results = fast(ctx, call, stripped, args)
-                    if type(results) is not list and _awaitable(results):
-                        results = await results
-                else:
-                    results = await invoker.invoke(ctx, call, stripped, args)
-            except verror.VError as e:
-                raise _AppError(e)
-        if desc is None:
-            out_types = ()
-        else:
-            hit = self._out_types.get(id(desc))
-            if hit is None or hit[0] is not desc:
-                hit = self._out_types[id(desc)] = (desc, tuple(a.type for a in desc.out_args))
-            out_types = hit[1]
-        return (results if type(results) is list else list(results or [])), out_types
+                raise verror.Internal.new(f"invalid received object: {e}")
+        raise verror.UnknownSuffix.new(f"suffix does not exist: {suffix}")
 
     async def _lookup(self, ctx, suffix, method):
         if method.startswith("__"):
@@ -535,13 +647,69 @@ class Server:
         r = disp.lookup(ctx, suffix)
         if type(r) is not tuple and _awaitable(r):
             r = await r
-        if r is None:
-            return None, None
-        if isinstance(r, tuple):
-            if len(r) == 2:
-                return r
-            return r[0], None
-        return r, None
+        return _dispatch_result(r)
+
+
+def _dispatch_result(r):
+    """(obj, authorizer) from what a dispatcher's lookup returned."""
+    if r is None:
+        return None, None
+    if isinstance(r, tuple):
+        if len(r) == 2:
+            return r
+        return r[0], None
+    return r, None
+
+
+_NO_RESULTS = ()
+_COALESCE_MAX = 8192   # streamed results smaller than this are coalesced (see ServerCall.send)
+_RESP_END_KEYS = [("resp-end", n) for n in range(8)]
+_RESP_END_MAKERS = {}
+
+
+def _resp_end_maker(n):
+    mk = _RESP_END_MAKERS.get(n)
+    if mk is None:
+        def mk():
+            return wt.response(None, True, n)
+        if len(_RESP_END_MAKERS) < 64:
+            _RESP_END_MAKERS[n] = mk
+    return mk
+
+
+class _Resumed:
+    """Awaitable that continues a coroutine which already yielded ``first`` (as the
+    `await` inside it would have: what the awaiting driver sends or throws in is passed on)."""
+
+    __slots__ = ("coro", "first")
+
+    def __init__(self, coro, first):
+        self.coro = coro
+        self.first = first
+
+    def __await__(self):
+        coro, y = self.coro, self.first
+        self.coro = self.first = None
+        while True:
+            try:
+                v = yield y
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as e:
+                try:
+                    y = coro.throw(e)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    y = coro.send(v)
+                except StopIteration as stop:
+                    return stop.value
+
+
+async def _resume(coro, first):
+    return await _Resumed(coro, first)
 
 
 def _awaitable(r):

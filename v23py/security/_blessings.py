@@ -15,7 +15,20 @@ MAX_ENCODED_BLESSINGS = 1 << 20
 
 
 def chain_name(chain):
+    if type(chain) is tuple:
+        # (the chains of a Blessings are tuples, named again on every authorization)
+        hit = _CHAIN_NAMES.get(id(chain))
+        if hit is not None and hit[0] is chain:
+            return hit[1]
+        name = CHAIN_SEPARATOR.join(c.Extension for c in chain)
+        if len(_CHAIN_NAMES) > 4096:
+            _CHAIN_NAMES.clear()
+        _CHAIN_NAMES[id(chain)] = (chain, name)   # (keeps the chain: its id stays unique)
+        return name
     return CHAIN_SEPARATOR.join(c.Extension for c in chain)
+
+
+_CHAIN_NAMES = {}
 
 
 def _is_nameless_chains(chains):

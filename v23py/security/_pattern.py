@@ -59,16 +59,14 @@ class BlessingPattern(_G.BlessingPattern):
     def matched_by(self, *names):
         if len(names) == 1 and isinstance(names[0], (list, tuple, set)):
             names = tuple(names[0])
-        if not self or not self.is_valid():
-            return False
-        if self == ALL_PRINCIPALS:
-            return True
-        core, glob = _strip_no_extension(str(self))
-        if not core:
-            return False
-        prefix = core + CHAIN_SEPARATOR
+        plan = _MATCH_PLANS.get(self)
+        if plan is None:
+            plan = _match_plan(self)
+        if plan is True or plan is False:
+            return plan
+        core, prefix = plan
         for n in names:
-            if n == core or (glob and n.startswith(prefix)):
+            if n == core or (prefix is not None and n.startswith(prefix)):
                 return True
         return False
 
@@ -118,3 +116,23 @@ def join_pattern_name(pattern, name):
     from v23py.naming import names as _n
     ep, rel = _n.split_address_name(name)
     return _n.join_address_name(ep, "__(%s)/%s" % (pattern, rel))
+
+
+# pattern text -> True/False (matches everything/nothing) or (core, prefix or None): the
+# parsing matched_by does, kept per pattern (patterns are few and repeat on every call)
+_MATCH_PLANS = {}
+
+
+def _match_plan(pattern):
+    text = str(pattern)
+    if not text or not BlessingPattern.is_valid(pattern):
+        plan = False
+    elif text == ALL_PRINCIPALS:
+        plan = True
+    else:
+        core, glob = _strip_no_extension(text)
+        plan = (core, core + CHAIN_SEPARATOR if glob else None) if core else False
+    if len(_MATCH_PLANS) > 4096:
+        _MATCH_PLANS.clear()
+    _MATCH_PLANS[text] = plan
+    return plan

@@ -63,9 +63,19 @@ def _resolve(value, type):
 
 def encode_value_message(te: TypeEncoder, t: Type, v) -> bytes:
     """One value message (no version byte); type messages go to `te`."""
-    plan = te.value_plans.get(t)
+    plan = te.value_plans_by_id.get(id(t))
     if plan is not None:
-        head, enc, chunk = plan
+        head, enc, chunk, _ = plan
+        if not chunk:
+            out = bytearray(head)
+            enc(out, v, None)
+            return out
+    else:
+        plan = te.value_plans.get(t)
+        if plan is not None:
+            te.value_plans_by_id[id(t)] = plan + (t,)   # (keeps t, so its id stays unique)
+    if plan is not None:
+        head, enc, chunk = plan[:3]
         if not chunk:
             out = bytearray(head)
             enc(out, v, None)
@@ -200,7 +210,7 @@ class Decoder:
         t, v = self.decode_typed()
         if type is not None and type is not t and type != t:
             return convert(type, v)
-        if t.name and t.kind != Kind.OPTIONAL:
+        if (t.name and t.kind != Kind.OPTIONAL) or id(t) in _PLAIN_IDS:
             return v   # what exact() would return
         return exact(t, v)
 
@@ -208,6 +218,13 @@ class Decoder:
         """(wire type, value) of the next value message."""
         buf = self._buf
         pos = self._pos
+        if not self._version_read and pos + 1 < len(buf) and buf[pos] == VERSION_81 \
+                and self._split:
+            # the version byte that starts each RPC data flow: skip it here so the first
+            # message takes the fast path below too
+            pos += 1
+            self._pos = pos
+            self._version_read = True
         if self._version_read and pos < len(buf):
             # Fast path: a message id below 128 of a type seen before on this type stream.
             b = buf[pos]
@@ -361,6 +378,9 @@ class Decoder:
         except (ValueError, TypeError, OverflowError, MemoryError) as e:
             raise error(f"malformed data: {e}") from None
 
+
+# unnamed types whose decoded values (str, bool, int, float, bytes) carry them exactly
+_PLAIN_IDS = frozenset(id(type_of(v)) for v in ("", False, 0, 0.0, b""))
 
 _EMPTY_STATE = DecodeState(None, (), ())   # a message with empty type/any-length tables
 

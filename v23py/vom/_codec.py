@@ -235,6 +235,11 @@ def _make_encoder(t: Type):  # noqa: C901 - one branch per kind
         n_arr = t.len
 
         def enc_bytes(buf, v, st):
+            tv = type(v)
+            if (tv is bytes or tv is bytearray) and not is_array and len(v) < 0x80:
+                buf.append(len(v))   # the usual short []byte: its one-byte length, its bytes
+                buf += v
+                return
             if isinstance(v, str) or not isinstance(v, (bytes, bytearray, memoryview, list, tuple)):
                 raise _bad_value(t, v)
             if not isinstance(v, (bytes, bytearray)):
@@ -516,6 +521,13 @@ def _make_decoder(t: Type):  # noqa: C901 - one branch per kind
         n_arr = t.len
 
         def dec_bytes(data, pos, st):
+            n = data[pos]
+            if n < 0x80 and not is_array:
+                end = pos + 1 + n
+                if end > len(data):
+                    raise Truncated()
+                b = bytes(data[pos + 1:end])
+                return (cls(b) if cls else b), end
             if is_array:
                 n, pos = dec_uint(data, pos)
                 if n != 0:

@@ -50,6 +50,7 @@ class TypeEncoder:
         # type -> (message head: the id, encoder, has a length) for types without
         # any/typeobject; filled by encode_value_message
         self.value_plans: dict = {}
+        self.value_plans_by_id: dict = {}   # id(type) -> plan + (type,): no Type.__hash__ call
 
     def take_bytes(self) -> bytes:
         if not self._out:
