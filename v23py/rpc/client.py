@@ -247,7 +247,10 @@ class Client:
         """The server's validated names, after checking it (cached per conn and policy)."""
         auth = self._server_authorizer(opts)
         key = (conn, id(auth), pattern, id(ep))
-        names = self._trust_cache.get(key)
+        hit = self._trust_cache.get(key)
+        # The entry holds auth and ep themselves: while it lives their ids cannot be
+        # reused by other objects, and the identity check makes that explicit.
+        names = hit[2] if hit is not None and hit[0] is auth and hit[1] is ep else None
         if names is None:
             secall = self._check_server(conn, ep, pattern, opts)
             try:
@@ -257,7 +260,7 @@ class Client:
             names = tuple(names)
             if len(self._trust_cache) > 1000:
                 self._trust_cache.clear()
-            self._trust_cache[key] = names
+            self._trust_cache[key] = (auth, ep, names)
         return names
 
     def _blessings_for(self, server_names):
