@@ -61,11 +61,13 @@ from syncbased.vsync._log import (
     encode_sgstate, decode_sgstate)
 
 PEERS = b"y" + SEP + b"peer" + SEP      # in the service store
+VERSION = b"v" + SEP                     # the store's version pointers
 TICK = 0.05
 SG_ROUND_INTERVAL = 0.25                 # seconds between syncgroup-metadata rounds per peer
 TIME_INTERVAL = 60.0                     # seconds between GetTime exchanges per peer
 NH_DIR = os.path.join(tempfile.gettempdir(), "syncbased-nh")
 MAX_RECORDS_PER_ROUND = 5000            # bounds one round's memory and store-thread time
+SEND_CHUNK = 200                        # streamed records per flow write
 MAX_CHAINED_ROUNDS = 20                 # full rounds fetched back to back with one peer
 MAX_ITEMS_RECEIVED = 1_000_000          # a responder sending more is cut off
 MAX_PARENTS = 2
@@ -188,6 +190,7 @@ class DbSync:
                 continue
         self._refresh()
         self.more = False
+        self._pre = None         # keys read ahead for the running store task
         self.st.commit_hooks.append(self._hook)
 
     # --- state helpers ---
@@ -250,7 +253,16 @@ class DbSync:
     def _get(self, writes, key):
         if writes is not None and key in writes:
             return writes[key]
+        pre = self._pre
+        if pre is not None and key in pre:
+            return pre[key]
         return self.st.engine.get(key)
+
+    def _prefetch(self, keys):
+        """Read ``keys`` in one pass for the current store task (``_get`` then uses them)."""
+        pre = dict.fromkeys(keys)
+        pre.update(_get_many(self.st.engine, pre))
+        self._pre = pre
 
     def _local_node(self, writes, oid, ver: bytes, ts, deleted, batch=0, count=0):
         head = self._get(writes, HEAD + oid)
@@ -498,6 +510,7 @@ class DbSync:
         heapq.heapify(heap)
         bpfx = [b(p) for p in init_pfxs] if init_pfxs is not None else None
         engine = self.st.engine
+        chosen = []
         while heap:
             if budget[0] <= 0:
                 break
@@ -514,17 +527,26 @@ class DbSync:
                 if known >= rec.gen:
                     send = False
             if send:
-                value = None
-                if bpfx is None:
-                    raw = engine.get(SGDATA + rec.oid[len(SGDATA):] + SEP + rec.vers)
-                    value = vom.decode(raw, I.Syncgroup._vdl_type) if raw else None
-                elif rec.rectype == NODE_REC and not rec.delete:
-                    value = value_out(rec.oid, engine.get(rec.oid + SEP + rec.vers))
-                items.append(I.DeltaResp("Rec", I.LogRec(Metadata=_md_out(rec), Value=value)))
+                chosen.append(rec)
                 budget[0] -= 1
             nxt = next(iters[dev], None)
             if nxt is not None:
                 heapq.heappush(heap, (nxt.pos, dev, nxt))
+        if bpfx is None:
+            for rec in chosen:
+                raw = engine.get(SGDATA + rec.oid[len(SGDATA):] + SEP + rec.vers)
+                value = vom.decode(raw, I.Syncgroup._vdl_type) if raw else None
+                items.append(I.DeltaResp("Rec", I.LogRec(Metadata=_md_out(rec), Value=value)))
+        else:
+            # the values of a round in one read of the store
+            vals = _get_many(engine, [rec.oid + SEP + rec.vers for rec in chosen
+                                      if rec.rectype == NODE_REC and not rec.delete])
+            Resp, LogRec = I.DeltaResp, I.LogRec
+            for rec in chosen:
+                value = None
+                if rec.rectype == NODE_REC and not rec.delete:
+                    value = value_out(rec.oid, vals.get(rec.oid + SEP + rec.vers))
+                items.append(Resp("Rec", LogRec(Metadata=_md_out(rec), Value=value)))
         if heap:
             # truncated: claim for each unfinished device only what precedes its next record
             caps = {dev: rec.gen - 1 for _, dev, rec in heap}
@@ -562,6 +584,8 @@ class DbSync:
                 UnicodeError, OverflowError) as e:
             self.gen, self.pos, self.sggen = saved
             raise _bad(e) from None
+        finally:
+            self._pre = None
 
     def _apply(self, sg_round, items, peer_hex):
         remote = None
@@ -579,6 +603,10 @@ class DbSync:
         shared = self.shared(peer_hex)
         shared_gids = {e.gid for e in shared}
         shared_pfx = sorted({p for e in shared for p in e.prefixes})
+        if not sg_round:
+            # heads and version pointers of the round's objects, read in one pass
+            oids = {b(lr.Metadata.ObjId) for lr in recs if isinstance(lr, I.LogRec)}
+            self._prefetch([HEAD + o for o in oids] + [VERSION + o for o in oids])
         tx = self.st.transaction()
         tx.from_sync = True
         writes = tx._writes
@@ -765,7 +793,7 @@ class DbSync:
         if sg_round:
             return
         wnode = self._node(writes, g, oid, winner)
-        current = tx.get_version(oid)
+        current = self._get(writes, VERSION + oid)
         if wnode.deleted:
             if current is not None:
                 tx.delete(oid)
@@ -810,6 +838,18 @@ def value_in(oid: bytes, value) -> bytes:
         perms = access.from_any(value)
         return encode_collection_perms(perms)
     return encode_value(value)
+
+
+def _get_many(engine, keys) -> dict:
+    gm = getattr(engine, "get_many", None)
+    if gm is not None:
+        return gm(keys)
+    out = {}
+    for k in keys:
+        v = engine.get(k)
+        if v is not None:
+            out[k] = v
+    return out
 
 
 def _diff_genvecs(resp, init, diff):
@@ -1368,8 +1408,10 @@ class SyncObj(I.SyncServerMethods):
                 raise db_offline(db_id)
             return sync.dbsync(db_id).respond(names, req, str(initiator))
         items = await self.daemon.worker.call(respond)
-        for it in items:
-            res = call.send(it)
+        many = getattr(call, "send_many", None)
+        for i in range(0, len(items), SEND_CHUNK):
+            part = items[i:i + SEND_CHUNK]
+            res = many(part) if many is not None else [call.send(it) for it in part][-1]
             if isinstance(res, defer.Deferred):
                 await res
         return I.DeltaFinalResp(SgPriorities={})

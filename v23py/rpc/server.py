@@ -153,6 +153,19 @@ class ServerCall:
         self._types.flush()
         return self.flow.write(data)
 
+    def send_many(self, items):
+        """``send`` for each item, as one flow write (the same bytes on the wire)."""
+        if self._closed:
+            raise verror.Aborted.new("aborted: call finished")
+        w = self._writer
+        t = self.out_stream_type
+        parts = []
+        for item in items:
+            parts.append(w.encode_cached("resp-stream", wt.response, wt.Response))
+            parts.append(w.encode(item, t))
+        self._types.flush()
+        return self.flow.write(b"".join(parts))
+
     def recv(self):
         """Deferred: the next streamed argument; errback verror.EOF at the end."""
         return defer.ensureDeferred(self._recv())
