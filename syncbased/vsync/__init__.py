@@ -58,7 +58,7 @@ from syncbased.vsync._log import (
     NODE, HEAD, DBSTATE, SGSTATE, SGDATA, POS, NODE_REC, LINK_REC, EPOCH, Rec, Node,
     s, b, prefix_limit, gid_of, sgoid, gid_from_oid, log_prefix, log_key,
     encode_rec, decode_rec, encode_node, decode_node, encode_dbstate, decode_dbstate,
-    encode_sgstate, decode_sgstate)
+    encode_sgstate, decode_sgstate, batch_key, encode_batch, decode_batch)
 
 PEERS = b"y" + SEP + b"peer" + SEP      # in the service store
 VERSION = b"v" + SEP                     # the store's version pointers
@@ -243,12 +243,26 @@ class DbSync:
         todo = [op for op in ops if isinstance(op, (PutOp, DeleteOp)) and self._synced(op.Key)]
         if not todo:
             return
-        batch = random.getrandbits(63) if len(todo) > 1 else 0
+        # Go's watcher: a commit of more than one operation (any kind, synced or
+        # not) is a batch; its records carry the batch id and the commit's
+        # operation count, and its BatchInfo lists the synced objects.
+        count = len(ops)
+        batch = self._new_batch_id(writes) if count > 1 else 0
+        objects = {}
         for op in todo:
             deleted = isinstance(op, DeleteOp)
             ver = new_version() if deleted else op.Version
-            self._local_node(writes, op.Key, ver, ts, deleted, batch, len(todo) if batch else 0)
+            self._local_node(writes, op.Key, ver, ts, deleted, batch, count if batch else 0)
+            objects[op.Key] = ver
+        if batch:
+            writes[batch_key(batch)] = encode_batch(objects, {}, count)
         writes[POS] = b"%d" % self.pos
+
+    def _new_batch_id(self, writes) -> int:
+        while True:
+            bid = random.getrandbits(63)
+            if bid and self._get(writes, batch_key(bid)) is None:
+                return bid
 
     def _get(self, writes, key):
         if writes is not None and key in writes:
@@ -511,10 +525,14 @@ class DbSync:
         bpfx = [b(p) for p in init_pfxs] if init_pfxs is not None else None
         engine = self.st.engine
         chosen = []
+        last_batch = {}          # device -> batch id of its last record taken
         while heap:
-            if budget[0] <= 0:
+            if budget[0] <= 0 and not any(
+                    r.batch and r.batch == last_batch.get(d) for _, d, r in heap):
+                # full, and no device is inside a batch: a batch never spans rounds
                 break
             _, dev, rec = heapq.heappop(heap)
+            last_batch[dev] = rec.batch
             send = True
             if bpfx is not None:
                 key = rec.oid[2:]
@@ -612,10 +630,12 @@ class DbSync:
         writes = tx._writes
         grafts = {}
         touched_sgs = set()
+        batches = {}
         try:
             for lr in recs:
                 self._apply_rec(tx, writes, grafts, lr, sg_round, shared_gids, shared_pfx,
-                                touched_sgs)
+                                touched_sgs, batches)
+            self._keep_batches(writes, batches)
             for oid, g in grafts.items():
                 self._resolve(tx, writes, oid, g, sg_round)
             new = self._merged(sg_round, remote, shared)
@@ -691,7 +711,21 @@ class DbSync:
                 n = g.nodes[ver] = decode_node(raw)
         return n
 
-    def _apply_rec(self, tx, writes, grafts, lr, sg_round, shared_gids, shared_pfx, touched):
+    def _keep_batches(self, writes, batches):
+        """Go's endBatch for the batches of a round: merge into their BatchInfo."""
+        for bid, (objects, linked, count) in batches.items():
+            raw = self._get(writes, batch_key(bid))
+            if raw is not None:
+                o, li, c = decode_batch(raw)
+                if c != count:
+                    raise _bad(f"inconsistent counts for batch {bid}: {c} and {count}")
+                o.update(objects)
+                li.update(linked)
+                objects, linked = o, li
+            writes[batch_key(bid)] = encode_batch(objects, linked, count)
+
+    def _apply_rec(self, tx, writes, grafts, lr, sg_round, shared_gids, shared_pfx, touched,
+                   batches):
         if not isinstance(lr, I.LogRec):
             raise _bad("not a LogRec")
         md = lr.Metadata
@@ -718,6 +752,18 @@ class DbSync:
             lpfx = DATA
         t = time_ns(md.UpdTime)
         lk = log_key(lpfx, dev, gen)
+        bid = int(md.BatchId)
+        binfo = None
+        if bid:
+            if sg_round:
+                raise _bad("a syncgroup record in a batch")
+            binfo = batches.get(bid)
+            if binfo is None:
+                if not md.BatchCount:
+                    raise _bad(f"batch {bid} without a count")
+                binfo = batches[bid] = ({}, {}, int(md.BatchCount))
+            elif binfo[2] != md.BatchCount:
+                raise _bad(f"inconsistent counts for batch {bid}")
         g = grafts.get(oid)
         if g is None:
             g = grafts[oid] = _Graft(self._get(writes, HEAD + oid))
@@ -733,6 +779,8 @@ class DbSync:
                 writes[NODE + oid + SEP + ver] = encode_node(node)
                 g.new.add(ver)
                 g.refd.update(parents)
+                if binfo is not None:
+                    binfo[0][oid] = ver
                 if sg_round:
                     sg = lr.Value
                     if not isinstance(sg, I.Syncgroup):
@@ -755,6 +803,8 @@ class DbSync:
                 g.nodes[ver] = node
                 writes[NODE + oid + SEP + ver] = encode_node(node)
             g.refd.add(parents[0])
+            if binfo is not None:
+                binfo[1][oid] = ver
         if (rt == NODE_REC and fresh) or self._get(writes, lk) is None:
             self.pos += 1
             writes[lk] = encode_rec(Rec(dev, gen, rt, oid, ver, parents, t, bool(md.Delete),
