@@ -218,6 +218,62 @@ class SyncTest(unittest.TestCase):
             self.assertEqual(e.id, _wire.SyncgroupJoinFailed.id)
 
     @defer.inlineCallbacks
+    def test_join_falls_back_to_other_admins_of_the_syncgroup(self):
+        yield defer.ensureDeferred(self._join_fallback())
+
+    async def _join_fallback(self):
+        from v23py import syncbase
+        from v23py.syncbase import _wire
+        # a neighborhood of our own (the same-host ads live under $TMPDIR)
+        nh = tempfile.mkdtemp(prefix="sbnh-", dir=self.tmp)
+        a, b, c = (self.daemon(env={"TMPDIR": nh}) for _ in range(3))
+        await self.setup_peer(a, True)
+        _, cb = await self.setup_peer(b, False, admin=a)
+        await cb.Put(self.ctx, "from-b", "b")
+        # b is an admin too (its blessings are in the syncgroup's Admin list): once it
+        # has the syncgroup's history it advertises itself as one
+        await self._admin_ads(nh, 2)
+        a.kill9()
+        # c names the dead admin: the join goes through b, and c then syncs with b
+        _, cc = await self.setup_peer(c, False, admin=a)
+        await self.converge([cb, cc], {"from-b": "b"})
+        await self._admin_ads(nh, 3)
+        b.kill9()
+        c.kill9()
+        # every admin is gone: a clear error naming what was tried (a syncgroup
+        # nobody advertises: only the named admin)
+        d = self.daemon(env={"TMPDIR": nh})
+        db = syncbase.NewService(d.endpoint).Database(self.ctx, "fortuneDb", None)
+        await db.Create(self.ctx, None)
+        await db.Collection(self.ctx, "fortuneCollection").Create(self.ctx, None)
+        for sgname, tried in (("nosuchsg", 1), ("sg", 3)):
+            try:
+                await db.Syncgroup(self.ctx, sgname).Join(
+                    self.ctx, a.endpoint, None, syncbase.SyncgroupMemberInfo())
+                self.fail("joined through dead admins")
+            except verror.VError as e:
+                self.assertEqual(e.id, _wire.SyncgroupJoinFailed.id)
+                self.assertIn(f"through any admin ({tried} tried)", e.msg)
+                self.assertIn(a.endpoint, e.msg)
+                if tried == 3:
+                    self.assertIn(b.endpoint, e.msg)
+                    self.assertIn(c.endpoint, e.msg)
+
+    async def _admin_ads(self, nh, n):
+        """Wait until ``n`` daemons advertise themselves as admins of the one syncgroup."""
+        ads = os.path.join(nh, "syncbased-nh", ".sg")
+        deadline = reactor.seconds() + 20
+        while True:
+            gids = os.listdir(ads) if os.path.isdir(ads) else []
+            have = [h for h in os.listdir(os.path.join(ads, gids[0])) if not h.startswith(".")] \
+                if gids else []
+            if len(have) >= n:
+                return
+            if reactor.seconds() > deadline:
+                self.fail(f"{len(have)} admins advertised, not {n}")
+            await sleep(0.05)
+
+    @defer.inlineCallbacks
     def test_publish_syncgroup_makes_the_publishee_a_member(self):
         yield defer.ensureDeferred(self._publish())
 

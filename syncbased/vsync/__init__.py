@@ -66,6 +66,9 @@ TICK = 0.05
 SG_ROUND_INTERVAL = 0.25                 # seconds between syncgroup-metadata rounds per peer
 TIME_INTERVAL = 60.0                     # seconds between GetTime exchanges per peer
 NH_DIR = os.path.join(tempfile.gettempdir(), "syncbased-nh")
+NH_SG_DIR = os.path.join(NH_DIR, ".sg")  # .sg/<gid>/<hex>: admins of a syncgroup (Go's sg ads)
+AD_INTERVAL = 1.0                        # seconds between refreshes of our admin ads
+JOIN_TIMEOUT = 5.0                       # per admin tried by a join
 MAX_RECORDS_PER_ROUND = 5000            # bounds one round's memory and store-thread time
 SEND_CHUNK = 200                        # streamed records per flow write
 MAX_CHAINED_ROUNDS = 20                 # full rounds fetched back to back with one peer
@@ -368,6 +371,13 @@ class DbSync:
 
     def mount_tables(self) -> list:
         return sorted({mt for e in self.sgs.values() for mt in e.sg.Spec.MountTables or ()})
+
+    def admin_gids(self, own_names) -> list:
+        """Syncgroups this daemon may accept joins for (its blessings are sg Admin)."""
+        if own_names is None:
+            return []
+        return sorted(gid for gid, e in self.sgs.items()
+                      if not e.pending and access.allowed(e.perms, (ADMIN,), own_names))
 
     def members(self) -> set:
         out = set()
@@ -967,6 +977,8 @@ class SyncService:
         self._last_sg = {}
         self._last_time = {}
         self._loop = None
+        self._last_ad = -1e9
+        self._ads = set()        # gids whose admin ad we wrote
         self._mt_pub = None
         self._mt_names = set()
 
@@ -1029,6 +1041,58 @@ class SyncService:
                         os.unlink(p)
             except OSError:
                 pass
+            for gid in list(self._ads):
+                self._unadvertise(gid)
+
+    # --- syncgroup admin ads (Go advertises the syncgroups it administers in the
+    # neighborhood; a join whose named admin fails tries those admins) ---
+    @staticmethod
+    def _sg_ad_dir(gid):
+        return os.path.join(NH_SG_DIR, gid.replace("/", "_").replace("+", "-"))
+
+    def _advertise_admin(self, gids):
+        if not self.endpoint:
+            return
+        gids = set(gids)
+        for gid in gids - self._ads:
+            try:
+                d = self._sg_ad_dir(gid)
+                os.makedirs(d, exist_ok=True)
+                tmp = os.path.join(d, f".{self.hex}.tmp")
+                with open(tmp, "w") as f:
+                    f.write(self.endpoint)
+                os.replace(tmp, os.path.join(d, self.hex))
+                self._ads.add(gid)
+            except OSError:
+                pass
+        for gid in self._ads - gids:
+            self._unadvertise(gid)
+
+    def _unadvertise(self, gid):
+        self._ads.discard(gid)
+        try:
+            p = os.path.join(self._sg_ad_dir(gid), self.hex)
+            with open(p) as f:
+                if f.read() == self.endpoint:
+                    os.unlink(p)
+        except OSError:
+            pass
+
+    def sg_admins(self, gid) -> dict:
+        """Admins of a syncgroup advertised in the neighborhood: {hex: address}."""
+        out = {}
+        d = self._sg_ad_dir(gid)
+        try:
+            for h in sorted(os.listdir(d)):
+                if h.startswith(".") or h == self.hex:
+                    continue
+                with open(os.path.join(d, h)) as f:
+                    addr = f.read().strip()
+                if addr:
+                    out[h] = addr
+        except OSError:
+            pass
+        return out
 
     def _neighborhood(self):
         out = {}
@@ -1045,9 +1109,19 @@ class SyncService:
     # --- the pull loop (reactor thread) ---
     def _tick(self):
         w = self.daemon.worker
-        d = w.call(lambda: [(db_id, ds.members(), ds.mount_tables())
-                            for db_id, ds in list(self.dbs.items())
-                            if ds.sgs and not ds.paused and db_id in self.service.dbs])
+        ads = self.publish_nh and time.monotonic() - self._last_ad >= AD_INTERVAL
+        if ads:
+            self._last_ad = time.monotonic()
+
+        def work():
+            if ads:
+                self._advertise_admin([g for ds in list(self.dbs.values())
+                                       if not ds.paused and ds.db.id in self.service.dbs
+                                       for g in ds.admin_gids(self.own_names)])
+            return [(db_id, ds.members(), ds.mount_tables())
+                    for db_id, ds in list(self.dbs.items())
+                    if ds.sgs and not ds.paused and db_id in self.service.dbs]
+        d = w.call(work)
         d.addCallback(self._start_rounds)
         d.addErrback(lambda f: None)
 
@@ -1210,6 +1284,7 @@ class SyncService:
         ds.commit_sg(gid, sg, {"NumLocalJoiners": 1, "Watched": True, "RemotePublisher": "",
                                "SyncPending": False, "PendingGenVec": {}})
         ds.bootstrap(ds.sgs[gid].prefixes)
+        self._last_ad = -1e9     # advertise it as ours at the next tick
         if sg.Spec.PublishSyncbaseName and self._loop is not None:
             self.daemon.reactor.callFromThread(self._publish_later, db.id, gid, 0)
 
@@ -1399,6 +1474,7 @@ class SyncService:
         if admin and admin != self.hex:
             self.learn_peers({admin: remote})
         ds.bootstrap(ds.sgs[gid].prefixes)
+        self._last_ad = -1e9
         return sg
 
     async def join_syncgroup(self, ctx, names, run, db_getter, db_id, sg_id, remote, info):
@@ -1418,14 +1494,35 @@ class SyncService:
         sg = await run(local)
         if sg is not None:
             return sg.Spec
-        jctx, cancel = ctx.with_timeout(5.0)
-        try:
-            sg, version, genvec = await I.SyncClient(remote + "/%%sync").JoinSyncgroupAtAdmin(
-                jctx, _wid(db_id), _wid(sg_id), self.hex, member_info(info))
-        except verror.VError as e:
-            raise _wire.SyncgroupJoinFailed.new(f"syncgroup join failed: {e}") from None
-        finally:
-            cancel()
+        # The admin named by the caller first; if it fails, the other admins of this
+        # syncgroup advertised in the neighborhood (Go's join fallback).
+        gid = gid_of(db_id, sg_id)
+        tried, errors = set(), []
+        candidates = [(None, remote)]
+        got = None
+        while candidates:
+            admin_hex, addr = candidates.pop(0)
+            if not addr or addr in tried:
+                continue
+            tried.add(addr)
+            jctx, cancel = ctx.with_timeout(JOIN_TIMEOUT)
+            try:
+                got = await I.SyncClient(addr + "/%%sync").JoinSyncgroupAtAdmin(
+                    jctx, _wid(db_id), _wid(sg_id), self.hex, member_info(info))
+                remote = addr
+                break
+            except verror.VError as e:
+                who = f"admin {admin_hex} at {addr}" if admin_hex else addr
+                errors.append(f"{who}: {e}")
+            finally:
+                cancel()
+            if admin_hex is None:
+                candidates.extend(sorted(self.sg_admins(gid).items()))
+        if got is None:
+            raise _wire.SyncgroupJoinFailed.new(
+                f"syncgroup join failed: {sg_id.Blessing},{sg_id.Name} could not be joined "
+                f"through any admin ({len(errors)} tried): " + "; ".join(errors))
+        sg, version, genvec = got
         sg = await run(lambda: self.finish_join(names, db_getter(), remote, sg, version, genvec))
         return sg.Spec
 
