@@ -274,6 +274,24 @@ class SyncTest(unittest.TestCase):
             await sleep(0.05)
 
     @defer.inlineCallbacks
+    def test_admin_calls_back_the_joiner_over_its_conn(self):
+        yield defer.ensureDeferred(self._callback())
+
+    async def _callback(self):
+        # No neighborhood, no mount tables: the admin learns nothing but the joiner's
+        # conn (its endpoint there names no listening address of the joiner).
+        nh = tempfile.mkdtemp(prefix="sbnh-", dir=self.tmp)
+        a, b = (self.daemon(extra=["--skip-publish-in-nh"], env={"TMPDIR": nh})
+                for _ in range(2))
+        _, ca = await self.setup_peer(a, True)
+        _, cb = await self.setup_peer(b, False, admin=a)
+        await ca.Put(self.ctx, "from-a", "a")
+        await cb.Put(self.ctx, "from-b", "b")
+        # from-b on a: a pulled from b, over the conn b opened to a
+        await self.converge([ca, cb], {"from-a": "a", "from-b": "b"})
+        self.assertFalse(os.path.exists(os.path.join(nh, "syncbased-nh")))
+
+    @defer.inlineCallbacks
     def test_publish_syncgroup_makes_the_publishee_a_member(self):
         yield defer.ensureDeferred(self._publish())
 

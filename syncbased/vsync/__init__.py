@@ -965,6 +965,10 @@ class SyncService:
             self.id = json.loads(raw)["Id"]
         self.hex = "%x" % self.id
         self.peers = {}
+        # peers we know only by the conn they opened to us: {hex: endpoint name}; not
+        # persisted (the address is good only while that conn lives)
+        self.conn_peers = {}
+        self._client = None
         for k, v in self.service.st.engine.scan(PEERS, prefix_limit(PEERS)):
             self.peers[k[len(PEERS):].decode()] = v.decode()
         self.endpoint = ""
@@ -995,6 +999,23 @@ class SyncService:
         return ds
 
     # --- addresses ---
+    def learn_conn_peer(self, hex_name, call):
+        """A peer that called us: remember the endpoint of its conn (dialing it by
+        routing id reuses that conn) when we know no other address for it."""
+        if not hex_name or hex_name == self.hex or hex_name in self.peers:
+            return
+        rep = getattr(call, "remote_endpoint", None)
+        if rep is None or rep.routing_id.is_null():
+            return
+        self.conn_peers[hex_name] = rep.name()
+
+    def with_client(self, ctx):
+        """``ctx`` whose RPCs go through our server's flow manager (see ``start``)."""
+        if self._client is None:
+            return ctx
+        from v23py.rpc import CLIENT_KEY
+        return ctx.with_value(CLIENT_KEY, self._client)
+
     def learn_peers(self, book):
         changed = {}
         for h, addr in book.items():
@@ -1007,8 +1028,19 @@ class SyncService:
                 tx.raw_put(PEERS + h.encode(), addr.encode())
             tx.commit()
 
-    def start(self, endpoint):
+    def start(self, endpoint, server=None):
         self.endpoint = endpoint
+        if server is not None and getattr(server, "flow_manager", None) is not None:
+            # Our sync RPCs go out through the server's flow manager (as Go's
+            # WithNewServer context does): peers can then call us back over the conns
+            # we open, even when they know no address of ours.
+            import v23py
+            from v23py.rpc import CLIENT_KEY
+            from v23py.rpc.client import Client
+            rt = v23py.get_runtime(self.ctx)
+            self._client = Client(None, rt.principal, server.flow_manager, rt.namespace_roots)
+            self._client.namespace_provider = lambda: rt.namespace
+            self.ctx = self.ctx.with_value(CLIENT_KEY, self._client)
         if self.publish_nh:
             try:
                 os.makedirs(NH_DIR, exist_ok=True)
@@ -1152,12 +1184,12 @@ class SyncService:
             for m in members:
                 key = (db_id, m)
                 fails = self._backoff.get(("n",) + key, 0)
-                addr = self.peers.get(m)
+                addr = self.peers.get(m) or self.conn_peers.get(m)
                 if addr is None or fails >= 2:
                     # unknown, or failing: a neighborhood entry is fresher
                     if nh is None:
                         nh = self._neighborhood()
-                    addr = nh.get(m) or addr
+                    addr = nh.get(m) or self.conn_peers.get(m) or addr
                 if mts and (not addr or fails >= 2 and fails % 2 == 0):
                     # through a mount table of a shared syncgroup
                     addr = f"{mts[(fails // 2) % len(mts)].rstrip('/')}/{m}"
@@ -1505,7 +1537,7 @@ class SyncService:
             if not addr or addr in tried:
                 continue
             tried.add(addr)
-            jctx, cancel = ctx.with_timeout(JOIN_TIMEOUT)
+            jctx, cancel = self.with_client(ctx).with_timeout(JOIN_TIMEOUT)
             try:
                 got = await I.SyncClient(addr + "/%%sync").JoinSyncgroupAtAdmin(
                     jctx, _wid(db_id), _wid(sg_id), self.hex, member_info(info))
@@ -1547,6 +1579,7 @@ class SyncObj(I.SyncServerMethods):
         from syncbased.server import caller_names
         names = caller_names(call)
         sync = self.daemon.sync
+        sync.learn_conn_peer(str(initiator), call)
         db_id = Id(req.value.DbId.Blessing, req.value.DbId.Name)
 
         def respond():
@@ -1570,6 +1603,7 @@ class SyncObj(I.SyncServerMethods):
     async def JoinSyncgroupAtAdmin(self, ctx, call, dbId, sgId, joinerName, myInfo):
         from syncbased.server import caller_names
         names = caller_names(call)
+        self.daemon.sync.learn_conn_peer(str(joinerName), call)
         return await self.daemon.worker.call(
             self.daemon.sync.join_at_admin, names, Id(dbId.Blessing, dbId.Name),
             Id(sgId.Blessing, sgId.Name), str(joinerName), myInfo)
