@@ -630,7 +630,7 @@ class DbSync:
             raise _bad("the round ended without knowledge")
         shared = self.shared(peer_hex)
         shared_gids = {e.gid for e in shared}
-        shared_pfx = sorted({p for e in shared for p in e.prefixes})
+        shared_pfx = tuple(sorted({p for e in shared for p in e.prefixes}))
         if not sg_round:
             # heads and version pointers of the round's objects, read in one pass
             oids = {b(lr.Metadata.ObjId) for lr in recs if isinstance(lr, I.LogRec)}
@@ -747,9 +747,11 @@ class DbSync:
         if len(md.Parents or ()) > MAX_PARENTS:
             raise _bad("too many parents")
         oid, ver = b(md.ObjId), b(md.CurVers)
-        parents = tuple(b(p) for p in md.Parents or ())
-        if any(not p or len(p) > 256 for p in parents):
-            raise _bad("bad parent version")
+        parents = ()
+        if md.Parents:
+            parents = tuple(b(p) for p in md.Parents)
+            if any(not p or len(p) > 256 for p in parents):
+                raise _bad("bad parent version")
         if sg_round:
             gid = gid_from_oid(oid)
             if gid not in shared_gids:
@@ -757,7 +759,7 @@ class DbSync:
             lpfx = oid
             touched.add(gid)
         else:
-            if oid[:2] not in (_ROW, _CX) or not any(oid[2:].startswith(p) for p in shared_pfx):
+            if oid[:2] not in (_ROW, _CX) or not oid[2:].startswith(shared_pfx):
                 raise _bad("a record outside the shared collections")
             lpfx = DATA
         t = time_ns(md.UpdTime)
@@ -1223,7 +1225,15 @@ class SyncService:
     async def _get_deltas(self, stub, ctx, req, opts):
         call = await stub.GetDeltas(ctx, req, self.hex, *opts)
         items = []
-        async for x in call:
+        recv = call.recv       # (decodes buffered items without a coroutine per item)
+        eof = verror.EOF.id
+        while True:
+            try:
+                x = await recv()
+            except verror.VError as e:
+                if e.id == eof:
+                    break
+                raise
             items.append(x)
             if len(items) > MAX_ITEMS_RECEIVED:
                 raise _bad("too many records in one round")
