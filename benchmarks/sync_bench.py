@@ -58,17 +58,25 @@ async def write_rows(ctx, db, cx, prefix, total, batch, writers):
     """``total`` rows ``<prefix><i>`` written by ``writers`` concurrent clients, each
     committing batches of ``batch`` puts (pipelined 8 deep within a batch)."""
     from twisted.internet import defer
+    from v23py import verror
+    from v23py.syncbase import _wire
     starts = list(range(0, total, batch))
 
     async def writer():
         while starts:
             start = starts.pop(0)
-            bt = await db.BeginBatch(ctx)
-            c = bt.CollectionForId(cx.Id())
-            sem = defer.DeferredSemaphore(8)
-            await defer.gatherResults([sem.run(c.Put, ctx, "%s%07d" % (prefix, i), "x" * 50)
-                                       for i in range(start, min(total, start + batch))])
-            await bt.Commit(ctx)
+            for attempt in range(3):      # as Go's RunInBatch: retry a ConcurrentBatch
+                bt = await db.BeginBatch(ctx)
+                c = bt.CollectionForId(cx.Id())
+                sem = defer.DeferredSemaphore(8)
+                await defer.gatherResults([sem.run(c.Put, ctx, "%s%07d" % (prefix, i), "x" * 50)
+                                           for i in range(start, min(total, start + batch))])
+                try:
+                    await bt.Commit(ctx)
+                    break
+                except verror.VError as e:
+                    if e.id != _wire.ConcurrentBatch.id or attempt == 2:
+                        raise
     await defer.gatherResults([defer.ensureDeferred(writer()) for _ in range(writers)])
 
 

@@ -252,11 +252,16 @@ class DbSync:
         count = len(ops)
         batch = self._new_batch_id(writes) if count > 1 else 0
         objects = {}
-        for op in todo:
-            deleted = isinstance(op, DeleteOp)
-            ver = new_version() if deleted else op.Version
-            self._local_node(writes, op.Key, ver, ts, deleted, batch, count if batch else 0)
-            objects[op.Key] = ver
+        if len(todo) > 8:
+            self._prefetch([HEAD + op.Key for op in todo])   # the heads in one read
+        try:
+            for op in todo:
+                deleted = isinstance(op, DeleteOp)
+                ver = new_version() if deleted else op.Version
+                self._local_node(writes, op.Key, ver, ts, deleted, batch, count if batch else 0)
+                objects[op.Key] = ver
+        finally:
+            self._pre = None
         if batch:
             writes[batch_key(batch)] = encode_batch(objects, {}, count)
         writes[POS] = b"%d" % self.pos
