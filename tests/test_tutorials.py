@@ -266,3 +266,6 @@ class TutorialTests(unittest.TestCase):
 
     def test_suffix_part1(self):
         return self._tutorial("suffix-part1")
+
+    def test_first_party_caveats(self):
+        return self._tutorial("first-party-caveats")

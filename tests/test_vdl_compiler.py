@@ -420,6 +420,24 @@ class GeneratedCodeTest(unittest.TestCase):
         self.assertEqual(int(err.retry_code), 3)
         self.assertEqual(err.msg, "srv:Get: not found thing")
 
+    def test_error_formats_with_named_parameters(self):
+        gen = GeneratedModules(self)
+        src = ("package e\n"
+               "type Id struct { Blessing string; Name string }\n"
+               "error Offline(db string, n int32) {\"en\": \"database {db} ({:n} tries) is offline{:_}\"}\n"
+               "error Denied(who, what string) {\"en\": \"{who:} may not {what}{:_}\"}\n")
+        mod = gen.add("x/e", [parse_file("e.vdl", src)])
+        self.assertEqual(mod.ErrOffline.default_msg, "database {3} ({:4} tries) is offline{:_}")
+        self.assertEqual(mod.new_Offline("db1", 3).msg, "database db1 ( 3 tries) is offline")
+        self.assertEqual(mod.new_Denied("bob", "read").msg, "bob: may not read")
+        self.assertEqual(mod.new_Denied("", "read").msg, "may not read")
+
+    def test_error_format_unknown_parameter(self):
+        with self.assertRaises(VDLError) as cm:
+            checker.Env().compile("x/e", [parse_file(
+                "e.vdl", 'package e\nerror E(a string) {"en": "bad {b}"}\n')])
+        self.assertIn("unknown parameter 'b'", str(cm.exception))
+
     def test_generation_is_stable(self):
         env = checker.Env()
         pkg = env.compile("fortune/ifc", [parse_file("fortune.vdl", FORTUNE_TAGGED_VDL)])

@@ -33,7 +33,7 @@ def _run(args, env=None, cwd=None):
 
 class CommittedModulesTest(unittest.TestCase):
     def test_generated_modules_are_current(self):
-        """Every package under v23py/ and ifc/ is generated and up to date (vdl audit)."""
+        """Every package of the project is generated and up to date (vdl audit)."""
         b = Builder(vdlpath=[], vdlroot="")
         srcs = b.resolve_arg(os.path.join(ROOT, "v23py") + "/...") + \
             b.resolve_arg(os.path.join(ROOT, "ifc"))
@@ -41,9 +41,15 @@ class CommittedModulesTest(unittest.TestCase):
         for want in ("signature", "time", "v.io/v23/security", "v.io/v23/rpc", "fortune/ifc",
                      "v.io/v23/naming", "v.io/v23/services/mounttable"):
             self.assertIn(want, paths)
+        # The project's other packages; fortune/tagged shares ifc's package path,
+        # so it gets a builder of its own.
+        for d in ("syncbased/vsync/interfaces", "hello/ifc", "fortune/tagged"):
+            bb = Builder(vdlpath=[], vdlroot="")
+            srcs += [(bb, s) for s in bb.resolve_arg(os.path.join(ROOT, d))]
         stale = []
         for src in srcs:
-            text = b.generate(src)
+            builder, src = src if isinstance(src, tuple) else (b, src)
+            text = builder.generate(src)
             try:
                 with open(src.out_file, encoding="utf-8") as fh:
                     cur = fh.read()
@@ -53,6 +59,12 @@ class CommittedModulesTest(unittest.TestCase):
                 stale.append(src.out_file)
         self.assertEqual(stale, [], "stale generated files: run "
                          "`vdl generate --lang python ./v23py/... ./ifc`")
+
+    def test_two_directories_with_one_package_path_are_refused(self):
+        """ifc and fortune/tagged are both "fortune/ifc": one run cannot generate both."""
+        rc, out, err = _run(["generate", "--lang", "python", "./ifc", "./fortune/tagged"])
+        self.assertNotEqual(rc, 0)
+        self.assertIn("generate them in separate runs", err)
 
     def test_audit_command(self):
         rc, out, err = _run(["audit", "--lang", "python", "./ifc", "signature"])

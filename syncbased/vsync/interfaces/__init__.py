@@ -347,10 +347,10 @@ LinkRec = 1
 
 # -- errors -----------------------------------------------------------
 
-ErrDupSyncgroupPublish = verror.ErrorId('v.io/x/ref/services/syncbase/server/interfaces.DupSyncgroupPublish', verror.NoRetry, 'duplicate publish on syncgroup: {sgId}')
+ErrDupSyncgroupPublish = verror.ErrorId('v.io/x/ref/services/syncbase/server/interfaces.DupSyncgroupPublish', verror.NoRetry, 'duplicate publish on syncgroup: {3}')
 ErrConnFail = verror.ErrorId('v.io/x/ref/services/syncbase/server/interfaces.ConnFail', verror.NoRetry, 'connection to peer failed{:_}')
 ErrBrokenCrConnection = verror.ErrorId('v.io/x/ref/services/syncbase/server/interfaces.BrokenCrConnection', verror.NoRetry, 'CrConnection stream to client does not exist or is broken')
-ErrDbOffline = verror.ErrorId('v.io/x/ref/services/syncbase/server/interfaces.DbOffline', verror.NoRetry, 'database {dbId} is offline and cannot be synced{:_}')
+ErrDbOffline = verror.ErrorId('v.io/x/ref/services/syncbase/server/interfaces.DbOffline', verror.NoRetry, 'database {3} is offline and cannot be synced{:_}')
 ErrGetTimeFailed = verror.ErrorId('v.io/x/ref/services/syncbase/server/interfaces.GetTimeFailed', verror.NoRetry, 'GetTime failed{:_}')
 ErrNotAdmin = verror.ErrorId('v.io/x/ref/services/syncbase/server/interfaces.NotAdmin', verror.NoRetry, 'not an admin of the syncgroup')
 

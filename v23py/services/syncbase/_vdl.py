@@ -403,8 +403,8 @@ DiscoveryAttrDatabaseBlessing = 'db'
 # -- errors -----------------------------------------------------------
 
 ErrNotInDevMode = verror.ErrorId('v.io/v23/services/syncbase.NotInDevMode', verror.NoRetry, 'not running with --dev=true')
-ErrInvalidName = verror.ErrorId('v.io/v23/services/syncbase.InvalidName', verror.NoRetry, "invalid name: '{name}'{:_}")
-ErrCorruptDatabase = verror.ErrorId('v.io/v23/services/syncbase.CorruptDatabase', verror.NoRetry, "database corrupt, moved to '{path}'; client must create a new database")
+ErrInvalidName = verror.ErrorId('v.io/v23/services/syncbase.InvalidName', verror.NoRetry, "invalid name: '{3}'{:_}")
+ErrCorruptDatabase = verror.ErrorId('v.io/v23/services/syncbase.CorruptDatabase', verror.NoRetry, "database corrupt, moved to '{3}'; client must create a new database")
 ErrUnknownBatch = verror.ErrorId('v.io/v23/services/syncbase.UnknownBatch', verror.NoRetry, 'unknown batch, perhaps the server restarted')
 ErrNotBoundToBatch = verror.ErrorId('v.io/v23/services/syncbase.NotBoundToBatch', verror.NoRetry, 'not bound to batch')
 ErrReadOnlyBatch = verror.ErrorId('v.io/v23/services/syncbase.ReadOnlyBatch', verror.NoRetry, 'batch is read-only')
@@ -413,10 +413,10 @@ ErrBlobNotCommitted = verror.ErrorId('v.io/v23/services/syncbase.BlobNotCommitte
 ErrSyncgroupJoinFailed = verror.ErrorId('v.io/v23/services/syncbase.SyncgroupJoinFailed', verror.NoRetry, 'syncgroup join failed{:_}')
 ErrBadExecStreamHeader = verror.ErrorId('v.io/v23/services/syncbase.BadExecStreamHeader', verror.NoRetry, 'Exec stream header improperly formatted')
 ErrInvalidPermissionsChange = verror.ErrorId('v.io/v23/services/syncbase.InvalidPermissionsChange', verror.NoRetry, 'the sequence of permission changes is invalid')
-ErrUnauthorizedCreateId = verror.ErrorId('v.io/v23/services/syncbase.UnauthorizedCreateId', verror.NoRetry, "not authorized to create object with id blessing '{blessing}' (name '{name}'){:_}")
-ErrInferAppBlessingFailed = verror.ErrorId('v.io/v23/services/syncbase.InferAppBlessingFailed', verror.NoRetry, "failed to infer app blessing pattern for {entity} '{name}'{:_}")
-ErrInferUserBlessingFailed = verror.ErrorId('v.io/v23/services/syncbase.InferUserBlessingFailed', verror.NoRetry, "failed to infer user blessing pattern for {entity} '{name}'{:_}")
-ErrInferDefaultPermsFailed = verror.ErrorId('v.io/v23/services/syncbase.InferDefaultPermsFailed', verror.NoRetry, "failed to infer default perms for user for {entity} '{id}'{:_}")
+ErrUnauthorizedCreateId = verror.ErrorId('v.io/v23/services/syncbase.UnauthorizedCreateId', verror.NoRetry, "not authorized to create object with id blessing '{3}' (name '{4}'){:_}")
+ErrInferAppBlessingFailed = verror.ErrorId('v.io/v23/services/syncbase.InferAppBlessingFailed', verror.NoRetry, "failed to infer app blessing pattern for {3} '{4}'{:_}")
+ErrInferUserBlessingFailed = verror.ErrorId('v.io/v23/services/syncbase.InferUserBlessingFailed', verror.NoRetry, "failed to infer user blessing pattern for {3} '{4}'{:_}")
+ErrInferDefaultPermsFailed = verror.ErrorId('v.io/v23/services/syncbase.InferDefaultPermsFailed', verror.NoRetry, "failed to infer default perms for user for {3} '{4}'{:_}")
 
 
 def new_NotInDevMode(*, component: str = "", op: str = "") -> verror.VError:

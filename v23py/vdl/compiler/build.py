@@ -178,6 +178,12 @@ class Builder:
             under_path = any(not os.path.relpath(d, r).startswith("..") for r in self.vdlpath)
             mod = (_dotted(path) and _dotted(path) + _module_suffix(config)) if under_path \
                 else _module_from_dir(d, config)
+        other = self.sources.get(path)
+        if other is not None and os.path.abspath(other.dir) != d:
+            # One invocation compiles one package per path: the second would
+            # silently be generated from the first one's files.
+            raise VDLError(f"{d}: package path {path!r} is also the path of {other.dir}; "
+                           "generate them in separate runs")
         src = PkgSource(path, d, config, mod)
         self.sources[path] = src
         return src

@@ -9,6 +9,7 @@ representation of ``v23py.vdl``), and checks its errors and interfaces.
 from __future__ import annotations
 
 import math
+import re
 import struct as _struct
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -1014,8 +1015,10 @@ class _PackageChecker:
             if lang in langs:
                 raise error(pos, f"duplicate language {lang!r} in error {e.name}")
             langs.add(lang)
+        formats = [(l, _positional_format(m, [n for n, _ in params], e.name, pos))
+                   for l, m, pos in e.formats]
         self.pkg.errors[e.name] = ErrorDef(e.name, f"{self.pkg.path}.{e.name}", retry, params,
-                                           [(l, m) for l, m, _ in e.formats], e.doc, f, e.pos)
+                                           formats, e.doc, f, e.pos)
 
     def interface(self, name, pos) -> Interface:
         st = self.iface_state.get(name)
@@ -1194,3 +1197,22 @@ def build_exprs(src: str, in_types, env: "Env | None" = None) -> list:
         c = ck.eval(e, f, t)
         out.append(ck.convert(c, t, e.pos).value)
     return out
+
+
+_PLACEHOLDER = re.compile(r"\{(:?)([A-Za-z_][A-Za-z0-9_]*)(:?)\}")
+
+
+def _positional_format(fmt: str, names: list, error_name: str, pos) -> str:
+    """An error format with its named placeholders turned into positions.
+
+    Parameter 1 is the component and 2 the operation, so the error's own
+    parameters start at 3; ``_`` (every parameter no placeholder names) stays.
+    """
+    def sub(m):
+        pre, name, post = m.groups()
+        if name == "_":
+            return m.group(0)
+        if name not in names:
+            raise error(pos, f"error {error_name}: format names unknown parameter {name!r}")
+        return "{%s%d%s}" % (pre, names.index(name) + 3, post)
+    return _PLACEHOLDER.sub(sub, fmt)

@@ -11,6 +11,7 @@ client stubs from :class:`ClientStub` and their server wrappers from
 from __future__ import annotations
 
 import inspect
+import re
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
@@ -129,20 +130,31 @@ def method_table(*descs) -> dict:
 
 def format_message(fmt: str, component: str, op: str, *params) -> str:
     """Expand an error format: ``{N}`` is parameter N (1 = component, 2 =
-    operation, then the error's own parameters); ``{:N}`` puts a space before
-    and ``{N:}`` a colon after a non-empty value; empty values vanish."""
+    operation, then the error's own parameters) and ``{_}`` every parameter
+    after the operation that no ``{N}`` names, space-separated; ``{:X}`` puts
+    a space before and ``{X:}`` a colon after a non-empty value; empty values
+    vanish."""
     if not fmt:
         return ""
     values = [component, op, *params]
+    named = {int(n) for n in _POSITIONAL.findall(fmt)}
 
     def sub(m):
-        pre, idx, post = m.group(1), int(m.group(2)), m.group(3)
-        s = str(values[idx - 1]) if 0 < idx <= len(values) else "?"
+        pre, key, post = m.group(1), m.group(2), m.group(3)
+        if key == "_":
+            s = " ".join(str(v) for i, v in enumerate(values[2:], 3)
+                         if i not in named and str(v))
+        else:
+            idx = int(key)
+            s = str(values[idx - 1]) if 0 < idx <= len(values) else "?"
         if not s:
             return ""
         return (" " if pre else "") + s + (":" if post else "")
-    import re
-    return re.sub(r"\{(:?)(\d+)(:?)\}", sub, fmt).strip()
+    return _PLACEHOLDER.sub(sub, fmt).strip()
+
+
+_POSITIONAL = re.compile(r"\{:?(\d+):?\}")
+_PLACEHOLDER = re.compile(r"\{(:?)(\d+|_)(:?)\}")
 
 
 def unwrap_results(values: Sequence, n: int):
