@@ -1206,16 +1206,18 @@ class SyncService:
                     continue
                 self._inflight.add(key)
                 defer.ensureDeferred(self._round(db_id, m, addr)).addBoth(
-                    lambda r, key=key: self._done(key, r))
+                    lambda r, key=key, addr=addr: self._done(key, r, addr))
         try:
             self._mount(all_mts)
         except Exception:
             pass
 
-    def _done(self, key, result):
+    def _done(self, key, result, addr=None):
         self._inflight.discard(key)
         from twisted.python.failure import Failure
         if isinstance(result, Failure):
+            if addr is not None and self.conn_peers.get(key[1]) == addr:
+                del self.conn_peers[key[1]]      # that conn is gone
             n = self._backoff.get(("n",) + key, 0) + 1
             self._backoff[("n",) + key] = min(n, 6)
             self._backoff[key] = time.monotonic() + 0.05 * (2 ** min(n, 6))
