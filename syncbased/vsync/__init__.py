@@ -24,13 +24,21 @@ The model is Go's vsync:
 * Conflicts (two heads after a round) resolve last-writer-wins on the update
   time, ties to the larger version string; the loser becomes a parent of the
   winner through a link record, so every peer ends with the same head.
+* A commit of several operations is a batch (Go's BatchInfo at
+  ``y\\xfec\\xfe<id>``, kept by every peer); a responder never cuts a batch
+  across rounds and a round is applied in one transaction, so a peer sees a
+  batch whole or not at all.
 * Peers are found through the admin named in a join, addresses learned before
-  (persisted) and a same-host neighborhood directory (``$TMPDIR/syncbased-nh``,
-  standing in for Go's mDNS).
+  (persisted), a same-host neighborhood directory (``$TMPDIR/syncbased-nh``,
+  standing in for Go's mDNS; admins also advertise their syncgroups there, and a
+  join whose named admin fails tries those), and the conn a peer opened to us
+  (our sync RPCs use the server's flow manager, so such a conn can be dialed
+  back by routing id).
 
 Rounds are bounded: a responder sends at most ``MAX_RECORDS_PER_ROUND`` records
-and then knowledge that claims exactly what was sent; the initiator continues
-at once when a round was full.
+(more only to finish a batch) and then knowledge that claims exactly what was
+sent; the initiator continues at once when a round was full, fetching the next
+round while it applies the last.
 """
 from __future__ import annotations
 
