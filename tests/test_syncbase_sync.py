@@ -292,6 +292,65 @@ class SyncTest(unittest.TestCase):
         self.assertFalse(os.path.exists(os.path.join(nh, "syncbased-nh")))
 
     @defer.inlineCallbacks
+    def test_batches_reach_peers_whole(self):
+        yield defer.ensureDeferred(self._batches())
+
+    async def _batches(self):
+        import glob
+        import sqlite3
+        from v23py import syncbase
+        from syncbased.vsync._log import BATCH, decode_batch
+        # rounds of at most 4 records: a batch of 30 rows spans many of them
+        env = {"V23PY_SYNC_ROUND_RECORDS": "4"}
+        a, b = self.daemon(env=env), self.daemon(env=env)
+        dba, ca = await self.setup_peer(a, True)
+        dbb, cb = await self.setup_peer(b, False, admin=a)
+        await ca.Put(self.ctx, "first", "x")
+        await self.converge([ca, cb], {"first": "x"})
+        await dbb.PauseSync(self.ctx)
+        for i in range(3):
+            await ca.Put(self.ctx, f"pre{i}", i)
+        bt = await dba.BeginBatch(self.ctx)
+        c = bt.CollectionForId(ca.Id())
+        for i in range(30):
+            await c.Put(self.ctx, f"batch{i:02d}", i)
+        await bt.Commit(self.ctx)
+        for i in range(3):
+            await ca.Put(self.ctx, f"post{i}", i)
+        await dbb.ResumeSync(self.ctx)
+        deadline = reactor.seconds() + 30
+        while True:
+            got = await self.contents(cb)
+            n = sum(1 for k in got if k.startswith("batch"))
+            self.assertIn(n, (0, 30), "a batch arrived in parts")
+            if len(got) == 37:
+                break
+            if reactor.seconds() > deadline:
+                self.fail(f"not synced: {sorted(got)}")
+            await sleep(0.005)
+        self.assertEqual(await self.contents(cb), await self.contents(ca))
+        # both keep Go's BatchInfo of that batch: 30 rows (+30 permission reads)
+        a.stop()
+        b.stop()
+
+        def infos(d):
+            out = {}
+            for path in glob.glob(os.path.join(d.root_dir, "**", "*.sqlite"), recursive=True):
+                db = sqlite3.connect(path)
+                try:
+                    for k, v in db.execute("SELECT k, v FROM kv WHERE k >= ? AND k < ?",
+                                           (BATCH, BATCH + b"\xff")):
+                        out[bytes(k)] = decode_batch(bytes(v))
+                finally:
+                    db.close()
+            return out
+        ia, ib = infos(a), infos(b)
+        big = [v for v in ia.values() if len(v[0]) == 30]
+        self.assertEqual(len(big), 1)
+        self.assertEqual(big[0][2], 60)
+        self.assertEqual(ia, ib)
+
+    @defer.inlineCallbacks
     def test_publish_syncgroup_makes_the_publishee_a_member(self):
         yield defer.ensureDeferred(self._publish())
 

@@ -77,7 +77,9 @@ NH_DIR = os.path.join(tempfile.gettempdir(), "syncbased-nh")
 NH_SG_DIR = os.path.join(NH_DIR, ".sg")  # .sg/<gid>/<hex>: admins of a syncgroup (Go's sg ads)
 AD_INTERVAL = 1.0                        # seconds between refreshes of our admin ads
 JOIN_TIMEOUT = 5.0                       # per admin tried by a join
-MAX_RECORDS_PER_ROUND = 5000            # bounds one round's memory and store-thread time
+# bounds one round's memory and store-thread time (the environment variable is a
+# tuning knob, also used by tests to make rounds small)
+MAX_RECORDS_PER_ROUND = max(1, int(os.environ.get("V23PY_SYNC_ROUND_RECORDS") or 5000))
 SEND_CHUNK = 200                        # streamed records per flow write
 MAX_CHAINED_ROUNDS = 20                 # full rounds fetched back to back with one peer
 MAX_ITEMS_RECEIVED = 1_000_000          # a responder sending more is cut off
