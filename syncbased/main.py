@@ -135,6 +135,8 @@ async def run(reactor, argv):
     service = Service(root, engine() or "sqlite", perms=_service_perms(rt),
                       default_patterns=patterns, initial_db=idb, dev=dev(), log=log)
     daemon = Daemon(service, reactor)
+    from syncbased.blobstore.manager import BlobManager
+    daemon.blobs = BlobManager(daemon, root)
     from syncbased.vsync import SyncService, SyncObj
     daemon.sync = SyncService(daemon, ctx, publish_nh=not skip_nh(), own_names=patterns)
     dispatcher = Dispatcher(daemon)
@@ -153,6 +155,7 @@ async def run(reactor, argv):
         log("shutting down")
         await shutdown()
     finally:
+        daemon.blobs.close()
         daemon.stop()
         lock.release()
         if profiler is not None:

@@ -23,6 +23,7 @@ from v23py.syncbase.util import Id, decode, decode_id, validate_id, validate_row
     InvalidNameError
 from syncbased import access
 from syncbased import service as svc
+from syncbased.blobstore.manager import BlobMethods
 
 SYNC_SUFFIX = "%%sync"
 SCAN_BATCH = 256
@@ -143,7 +144,8 @@ class ServiceObj(_Base):
 
     async def DevModeGetBlobShares(self, ctx, call, br):
         await self.run(self.daemon.service.dev_mode_check, caller_names(call))
-        return {}
+        from syncbased.blobstore.manager import dev_mode_shares
+        return await dev_mode_shares(self.daemon, br)
 
     async def GlobChildren__(self, ctx, call, matcher=None):
         return await self.run(self.daemon.service.glob_children, caller_names(call))
@@ -153,7 +155,7 @@ class ServiceObj(_Base):
 _UNIX_TO_INTERNAL = 62135596800
 
 
-class DatabaseObj(_Base):
+class DatabaseObj(BlobMethods, _Base):
     def __init__(self, daemon, db_id):
         super().__init__(daemon)
         self.db_id = db_id
@@ -184,7 +186,8 @@ class DatabaseObj(_Base):
         return [id_out(i) for i in ids]
 
     async def Exec(self, ctx, call, bh, query, params):
-        _not_implemented("syncQL Exec")
+        from syncbased.query_exec import exec_stream
+        await exec_stream(self, call, str(bh), str(query), list(params or ()))
 
     async def BeginBatch(self, ctx, call, bo):
         return await self._on("begin_batch", call, bool(bo.ReadOnly))
@@ -318,36 +321,6 @@ class DatabaseObj(_Base):
 
     async def StartConflictResolver(self, ctx, call):
         _not_implemented("StartConflictResolver")
-
-    async def CreateBlob(self, ctx, call):
-        _not_implemented("blobs")
-
-    async def PutBlob(self, ctx, call, br):
-        _not_implemented("blobs")
-
-    async def CommitBlob(self, ctx, call, br):
-        _not_implemented("blobs")
-
-    async def GetBlobSize(self, ctx, call, br):
-        _not_implemented("blobs")
-
-    async def DeleteBlob(self, ctx, call, br):
-        _not_implemented("blobs")
-
-    async def GetBlob(self, ctx, call, br, offset):
-        _not_implemented("blobs")
-
-    async def FetchBlob(self, ctx, call, br, priority):
-        _not_implemented("blobs")
-
-    async def PinBlob(self, ctx, call, br):
-        _not_implemented("blobs")
-
-    async def UnpinBlob(self, ctx, call, br):
-        _not_implemented("blobs")
-
-    async def KeepBlob(self, ctx, call, br, rank):
-        _not_implemented("blobs")
 
 
 class CollectionObj(_Base):

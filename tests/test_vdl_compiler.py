@@ -119,18 +119,19 @@ class GeneratedModules:
     """Generates Go's compiler test packages into a temporary import dir."""
 
     def __init__(self, case):
+        self.names = []
         self.dir = tempfile.mkdtemp(prefix="vdlgen")
         case.addCleanup(self.cleanup)
         sys.path.insert(0, self.dir)
-        inputs = shared_path("testdata", "vdl", "inputs")
 
         def loader(path):
             if path.startswith(GO_TESTDATA):
+                # Only Go's test packages need ../shared: a test of its own .vdl runs without.
+                inputs = shared_path("testdata", "vdl", "inputs")
                 d = os.path.join(inputs, path[len(GO_TESTDATA):])
                 return d, [parse_file(f) for f in vdl_files(d)], {}
             return None
         self.env = checker.Env(loader)
-        self.names = []
 
     def module_name(self, path):
         return "vdlgen_" + "".join(c if c.isalnum() else "_" for c in path)

@@ -62,6 +62,7 @@ from syncbased.service import (SEP, id_key_part, _perms_obj, _load_perms,
                                encode_collection_perms, decode_collection_perms)
 from syncbased.store import PutOp, DeleteOp, DbStateChangeRequestOp, new_version
 from syncbased.vsync import interfaces as I
+from syncbased.blobstore.manager import BlobSyncMethods
 from syncbased.vsync._log import (
     NODE, HEAD, DBSTATE, SGSTATE, SGDATA, POS, NODE_REC, LINK_REC, EPOCH, Rec, Node,
     s, b, prefix_limit, gid_of, sgoid, gid_from_oid, log_prefix, log_key,
@@ -699,6 +700,8 @@ class DbSync:
                                         e.local)
         if touched_sgs:
             self._refresh()
+        if recs and not sg_round and getattr(self.sync.daemon, "blobs", None) is not None:
+            self.sync.daemon.blobs.on_synced(self, peer_hex, recs)   # blob location hints
         self.more = len(recs) >= MAX_RECORDS_PER_ROUND
         return len(recs)
 
@@ -1254,7 +1257,10 @@ class SyncService:
             items.append(x)
             if len(items) > MAX_ITEMS_RECEIVED:
                 raise _bad("too many records in one round")
-        await call.finish()
+        final = await call.finish()
+        blobs = getattr(self.daemon, "blobs", None)
+        if blobs is not None and final:       # the peer's blob ownership priorities
+            self.daemon.worker.call(blobs.heard_priorities, final[0], stub, opts)
         return items
 
     async def _round(self, db_id, member, addr):
@@ -1586,7 +1592,7 @@ class SyncService:
         return sg.Spec
 
 
-class SyncObj(I.SyncServerMethods):
+class SyncObj(BlobSyncMethods, I.SyncServerMethods):
     """The peer object at ``<daemon>/%%sync``: Go's interfaces.Sync."""
 
     def __init__(self, daemon):
@@ -1613,15 +1619,17 @@ class SyncObj(I.SyncServerMethods):
             d = sync.service.dbs.get(db_id)
             if d is None or not d.exists:
                 raise db_offline(db_id)
-            return sync.dbsync(db_id).respond(names, req, str(initiator))
-        items = await self.daemon.worker.call(respond)
+            blobs = getattr(self.daemon, "blobs", None)
+            return (sync.dbsync(db_id).respond(names, req, str(initiator)),
+                    blobs.final_priorities(req, names) if blobs is not None else {})
+        items, priorities = await self.daemon.worker.call(respond)
         many = getattr(call, "send_many", None)
         for i in range(0, len(items), SEND_CHUNK):
             part = items[i:i + SEND_CHUNK]
             res = many(part) if many is not None else [call.send(it) for it in part][-1]
             if isinstance(res, defer.Deferred):
                 await res
-        return I.DeltaFinalResp(SgPriorities={})
+        return I.DeltaFinalResp(SgPriorities=priorities)
 
     async def PublishSyncgroup(self, ctx, call, publisher, sg, version, genvec):
         return await self.daemon.worker.call(self.daemon.sync.publish_received, str(publisher),

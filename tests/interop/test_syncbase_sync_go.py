@@ -100,7 +100,9 @@ class GoSyncPeerTest(unittest.TestCase):
         self.assertIn("Parents: {", recs[3])
         self.assertTrue(lines[-2].startswith(f"<< {PKG}.DeltaResp{{Gvs: "), out)
         self.assertIn(": 4}}}", lines[-2])
-        self.assertEqual(lines[-1], f"{PKG}.DeltaFinalResp{{}}")
+        # as Go's responder: this device's blob priority in the syncgroup (a normal
+        # member: DevType 0, Distance 0, no server time)
+        self.assertEqual(lines[-1], f'{PKG}.DeltaFinalResp{{SgPriorities: {{"{gid}": {{}}}}}}')
 
         # Knowledge up to gen 3 of that device: only the delete comes back.
         dev = lines[-2].split("{")[-1].split(":")[0]

@@ -13,6 +13,11 @@
     await syncbase.RunInBatch(ctx, db, syncbase.BatchOptions(), fn)   # retried on conflicts
     async for change in db.Watch(ctx, marker, [syncbase.CollectionRowPattern(...)]):
         ...
+    headers, rows = await db.Exec(ctx, "select k, v from fortuneCollection where k like ?", "n%")
+    async for row in rows:            # one value per header
+        ...
+    b = await db.CreateBlob(ctx)                      # blobs: see v23py.syncbase.blob
+    await c.Put(ctx, "photo", syncbase.BlobRef(b.Ref()))
 
 Handles never make RPCs when constructed.  Every RPC method returns a
 Deferred (usable with ``await``); ``Scan`` and ``Watch`` return async
@@ -37,12 +42,17 @@ from v23py.syncbase.util import (
 __all__ = [
     "NewService", "Service", "Database", "BatchDatabase", "Collection", "Row", "Id",
     "Prefix", "Range", "SingleRow", "RowRange", "BatchOptions", "RunInBatch",
-    "CollectionRowPattern", "WatchChange", "ScanStream", "WatchStream", "Syncgroup",
-    "SyncgroupSpec", "SyncgroupMemberInfo", "perms_for",
+    "CollectionRowPattern", "WatchChange", "ScanStream", "WatchStream", "ResultStream",
+    "Syncgroup", "SyncgroupSpec", "SyncgroupMemberInfo", "perms_for", "BlobRef",
     "ALL_DATABASE_TAGS", "ALL_COLLECTION_TAGS", "ALL_SYNCGROUP_TAGS",
 ]
 
 ALL_DATABASE_TAGS = ("Admin", "Read", "Write", "Resolve")
+
+
+def BlobRef(ref: str):
+    """A VDL ``syncbase.BlobRef`` value, to store in a row so that peers can fetch the blob."""
+    return vdl.value(_wire.BlobRefType, str(ref))
 ALL_COLLECTION_TAGS = ("Admin", "Read", "Write")
 ALL_SYNCGROUP_TAGS = ("Admin", "Read")
 MAX_BATCH_ATTEMPTS = 3
@@ -301,6 +311,43 @@ class Database:
         ids = await _call(ctx, self._name, "ListSyncgroups", [], [],
                           [vdl.list_of(_wire.IdType)])
         return [Id(i.Blessing, i.Name) for i in ids]
+
+    @_deferred
+    async def Exec(self, ctx, query: str, *params):
+        """Run a syncQL statement: ``(headers, ResultStream)`` (Go's DatabaseHandle.Exec).
+
+        ``params`` fill the ``?`` placeholders of the where clause, in order.  For
+        select, ``headers`` are the column names and each row of the stream is a
+        list with one value per column; for delete, the headers are ``["Count"]``
+        and the one row holds the number of rows deleted.  In a batch the
+        statement sees the batch's snapshot or transaction."""
+        from v23py import rpc
+        call = await rpc.start_call(
+            ctx, self._name, "Exec", [_bh(self._bh), query, list(params)],
+            [_wire.BatchHandleType, vdl.StringType, vdl.list_of(vdl.AnyType)], [])
+        rs = ResultStream(ctx, self._name, call)
+        first = await rs._next()
+        headers = []
+        if first is not None:
+            for h in first:
+                if not isinstance(h, str):
+                    rs.cancel()
+                    raise _wire.BadExecStreamHeader.new(
+                        f"Exec stream header improperly formatted: {query}", query)
+                headers.append(h)
+        return headers, rs
+
+    @_deferred
+    async def CreateBlob(self, ctx) -> "Blob":
+        """A new, empty, uncommitted blob (Go's Database.CreateBlob)."""
+        from v23py.syncbase.blob import Blob
+        br = await _call(ctx, self._name, "CreateBlob", [], [], [_wire.BlobRefType])
+        return Blob(self, str(br))
+
+    def Blob(self, ref) -> "Blob":
+        """A handle on the blob ``ref`` (no RPC)."""
+        from v23py.syncbase.blob import Blob
+        return Blob(self, str(ref))
 
     def Watch(self, ctx, resume_marker=b"", patterns=(CollectionRowPattern(),)) -> "WatchStream":
         pats = [_wire.new(_wire.CollectionRowPatternType, CollectionBlessing=p[0],
@@ -562,6 +609,26 @@ class _Stream:
 
     def _convert(self, item):
         return item
+
+
+class ResultStream(_Stream):
+    """Rows of an Exec (Go's ResultStream): ``async for row in rs`` gives lists of values.
+
+    Stop early with ``cancel()``; an error of the statement surfaces from the
+    iteration."""
+
+    def __init__(self, ctx, name, call):
+        super().__init__(ctx, name)
+        self._call = call
+
+    async def _next(self):
+        try:
+            return await self.__anext__()
+        except StopAsyncIteration:
+            return None
+
+    def _convert(self, row):
+        return list(row) if row is not None else []
 
 
 class ScanStream(_Stream):

@@ -1,0 +1,197 @@
+"""Blobs in the client library, shaped like Go's ``syncbase.Blob``.
+
+    b = await db.CreateBlob(ctx)                 # Blob; b.Ref() is its BlobRef
+    w = await b.Put(ctx)                         # BlobWriter
+    await w.Send(b"some bytes")                  # waits for flow control
+    await w.Close()                              # the PutBlob call's result
+    await b.Commit(ctx)                          # immutable from now on
+    await c.Put(ctx, "key", syncbase.BlobRef(b.Ref()))   # peers can now fetch it
+    n = await b.Size(ctx)
+    data = await db.Blob(ref).Get(ctx, 0).read()         # BlobReader: async iterator
+    async for status in db.Blob(ref).Fetch(ctx, 100):    # BlobFetchStatus values
+        ...
+    await b.Pin(ctx); await b.Unpin(ctx); await b.Keep(ctx, rank); await b.Delete(ctx)
+
+``Get`` and ``Fetch`` of a blob not held by the daemon fetch it from a
+syncgroup peer that has it.  Writers also work as async context managers
+(``async with await b.Put(ctx) as w: await w.write(data)``).
+"""
+from __future__ import annotations
+
+from twisted.internet import defer
+
+from v23py import vdl, verror
+from v23py.syncbase import _wire
+
+
+def _method(method):
+    for m in _wire.BlobManagerDesc.methods:
+        if m.name == method:
+            return m
+    raise KeyError(method)
+
+
+def _ref(ref):
+    return vdl.value(_wire.BlobRefType, ref)
+
+
+def _d(coro):
+    return defer.ensureDeferred(coro)
+
+
+class Blob:
+    def __init__(self, db, ref: str):
+        self._db = db
+        self._ref = ref
+
+    def Ref(self) -> str:
+        return self._ref
+
+    def __repr__(self):
+        return f"Blob({self._ref!r})"
+
+    def _call(self, ctx, method, args, in_types, out_types):
+        from v23py.syncbase import _call
+        return _d(_call(ctx, self._db.FullName(), method, args, in_types, out_types))
+
+    def Put(self, ctx) -> defer.Deferred:
+        """Deferred BlobWriter appending to this (uncommitted) blob."""
+        async def go():
+            from v23py import rpc
+            call = await rpc.start_call(ctx, self._db.FullName(), "PutBlob",
+                                        [_ref(self._ref)], [_wire.BlobRefType], [],
+                                        desc=_method("PutBlob"))
+            return BlobWriter(call)
+        return _d(go())
+
+    def Commit(self, ctx):
+        return self._call(ctx, "CommitBlob", [_ref(self._ref)], [_wire.BlobRefType], [])
+
+    def Size(self, ctx):
+        return self._call(ctx, "GetBlobSize", [_ref(self._ref)], [_wire.BlobRefType],
+                          [vdl.Int64Type])
+
+    def Delete(self, ctx):
+        return self._call(ctx, "DeleteBlob", [_ref(self._ref)], [_wire.BlobRefType], [])
+
+    def Get(self, ctx, offset: int = 0) -> "BlobReader":
+        """The bytes from ``offset`` (async iterator of byte strings; ``await r.read()``)."""
+        return BlobReader(ctx, self._db.FullName(), self._ref, int(offset))
+
+    def Fetch(self, ctx, priority: int = 0) -> "BlobStatus":
+        """Fetch the blob to the daemon if needed; async iterator of BlobFetchStatus."""
+        return BlobStatus(ctx, self._db.FullName(), self._ref, int(priority))
+
+    def Pin(self, ctx):
+        return self._call(ctx, "PinBlob", [_ref(self._ref)], [_wire.BlobRefType], [])
+
+    def Unpin(self, ctx):
+        return self._call(ctx, "UnpinBlob", [_ref(self._ref)], [_wire.BlobRefType], [])
+
+    def Keep(self, ctx, rank: int):
+        return self._call(ctx, "KeepBlob", [_ref(self._ref), int(rank)],
+                          [_wire.BlobRefType, vdl.Uint64Type], [])
+
+
+class BlobWriter:
+    """Go's BlobWriter: ``Send`` bytes, then ``Close`` (the PutBlob result)."""
+
+    def __init__(self, call):
+        self._call = call
+        self._closed = None
+
+    def Send(self, data) -> defer.Deferred:
+        if self._closed is not None:
+            return defer.fail(verror.Aborted.new("blob writer is closed"))
+        r = self._call.send(bytes(data))
+        return r if isinstance(r, defer.Deferred) else defer.succeed(None)
+
+    def Close(self) -> defer.Deferred:
+        """Deferred: ends the stream and waits for the PutBlob result (later calls: None)."""
+        if self._closed is not None:
+            return defer.succeed(None)
+        self._closed = True
+        return self._call.finish().addCallback(lambda _: None)
+
+    write = Send
+    close = Close
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            await self.Close()
+        else:
+            self._call.cancel()
+
+
+class _Stream:
+    def __init__(self, ctx, name, method, args, in_types):
+        self._ctx, self._name, self._method = ctx, name, method
+        self._args, self._in_types = args, in_types
+        self._call = None
+        self._done = False
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        if self._done:
+            raise StopAsyncIteration
+        if self._call is None:
+            from v23py import rpc
+            self._call = await rpc.start_call(self._ctx, self._name, self._method, self._args,
+                                              self._in_types, [], desc=_method(self._method))
+        try:
+            return await self._call.recv()
+        except verror.VError as e:
+            self._done = True
+            if e.id != verror.EOF.id:
+                raise
+            await self._call.finish()       # the call's own error, if any
+            raise StopAsyncIteration
+
+    def Cancel(self):
+        self._done = True
+        if self._call is not None:
+            self._call.cancel()
+
+    cancel = Cancel
+
+
+class BlobReader(_Stream):
+    """Go's BlobReader as an async iterator of byte strings."""
+
+    def __init__(self, ctx, name, ref, offset):
+        super().__init__(ctx, name, "GetBlob", [_ref(ref), offset],
+                         [_wire.BlobRefType, vdl.Int64Type])
+
+    async def __anext__(self):
+        return bytes(await super().__anext__())
+
+    def read(self) -> defer.Deferred:
+        """Deferred: all the remaining bytes (small blobs; iterate for big ones)."""
+        async def go():
+            parts = []
+            async for chunk in self:
+                parts.append(chunk)
+            return b"".join(parts)
+        return _d(go())
+
+
+class BlobStatus(_Stream):
+    """Go's BlobStatus as an async iterator of ``BlobFetchStatus`` (State, Received, Total)."""
+
+    def __init__(self, ctx, name, ref, priority):
+        super().__init__(ctx, name, "FetchBlob", [_ref(ref), priority],
+                         [_wire.BlobRefType, vdl.Uint64Type])
+
+    def wait(self) -> defer.Deferred:
+        """Deferred: the last status (``Done`` when the blob is local), after the stream."""
+        async def go():
+            last = None
+            async for st in self:
+                last = st
+            return last
+        return _d(go())
