@@ -15,6 +15,7 @@ setup(
         "pynacl>=1.5",
         "construct>=2.10",
         "cryptography>=41",
+        "zeroconf>=0.131",  # mDNS neighborhood discovery of sync peers (syncbased)
     ],
     extras_require={
         "test": ["hypothesis>=6"],

@@ -1,14 +1,24 @@
-"""RPC benchmarks: echo latency, throughput, connection setup, streaming; gRPC alongside.
+"""RPC benchmarks: echo latency, throughput, connection setup, streaming; Go and gRPC alongside.
 
-    python benchmarks/rpc_bench.py [--quick]
+    python benchmarks/rpc_bench.py [--quick] [--go-bin DIR]
 
 The v23py server runs in a child process (the Benchmark interface of
-benchmark.vdl, Go's benchmark service), the client in this one, over an
-encrypted, authenticated loopback connection.  A grpcio echo server (if grpcio
-is installed) runs the same way.  Go's benchmarkd/benchmark pair is used when
-found on PATH or in .gopeers/bin (it is not installable offline).
+benchmark.vdl, the service of Go's benchmark pair), the client in this one,
+over an encrypted, authenticated loopback connection.  A grpcio echo server
+(if grpcio is installed) runs the same way.
+
+Go's benchmark pair (``benchmarkd``, ``benchmark``) lives in its own Go module
+(v.io/x/ref/runtime/internal/rpc/benchmark, not part of v.io v0.2.0) that the
+module proxy here does not serve, so it is not built by this project.  When a
+directory holding both binaries is given (``--go-bin DIR`` or the environment
+variable V23PY_GO_BENCHMARK_BIN), the same run also measures Go client -> Go
+server, our client -> Go server and Go client -> our server, and prints them
+beside ours with the ratios.
 """
 import os
+import re
+import select
+import shutil
 import statistics
 import subprocess
 import sys
@@ -17,25 +27,17 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-PKG = "v.io/x/ref/runtime/internal/rpc/benchmark"
-
-
-def bench_desc():
-    from v23py import vdl
-    from v23py.security import access
-    from v23py.vdl.compiler import runtime as rt
-    return rt.InterfaceDesc(name="Benchmark", pkg_path=PKG, doc="", methods=(
-        rt.MethodDesc(name="Echo", doc="// Echo returns the payload that it receives.",
-                      in_args=(rt.ArgDesc("Payload", vdl.ByteListType),),
-                      out_args=(rt.ArgDesc("", vdl.ByteListType),), tags=(access.Read,)),
-        rt.MethodDesc(name="EchoStream",
-                      doc="// EchoStream returns the payload that it receives via the stream.",
-                      in_stream=vdl.ByteListType, out_stream=vdl.ByteListType,
-                      tags=(access.Read,)),
-    ))
+GO_BIN_ENV = "V23PY_GO_BENCHMARK_BIN"
+GO_NOTE = ("Go columns: not measured.  They need Go's benchmark pair (benchmarkd, benchmark "
+           "from v.io/x/ref/runtime/internal/rpc/benchmark), which is a separate Go module "
+           "absent from v.io v0.2.0 and refused by the module proxy here; build it by hand "
+           f"and pass --go-bin DIR (or {GO_BIN_ENV}=DIR).")
+STREAM_CHUNK = 65536
 
 
 class BenchImpl:
+    """Our Benchmark server: what Go's benchmarkd does, in Python."""
+
     def Echo(self, ctx, call, payload):
         return payload
 
@@ -51,16 +53,13 @@ class BenchImpl:
 def serve_v23(creds):
     from twisted.internet import defer, task
     from v23py import runtime, security
-    from v23py.vdl.compiler import runtime as rt
-
-    class Stub(rt.ServerStub):
-        _vdl_describe = (bench_desc(),)
+    from benchmarks.benchmark_vdl import BenchmarkServer
 
     async def main(reactor):
         p = security.load_principal(creds)
         ctx, shutdown = runtime.init(["--v23.tcp.address=127.0.0.1:0", "--v23.tcp.protocol=tcp"],
                                      flags=runtime.FlagSet("bench"), principal=p)
-        server = await runtime.with_new_server(ctx, "", Stub(BenchImpl()),
+        server = await runtime.with_new_server(ctx, "", BenchmarkServer(BenchImpl()),
                                                security.allow_everyone())
         print("/" + str(server.endpoints[0]), flush=True)
         await defer.Deferred()   # until killed
@@ -92,11 +91,198 @@ def start_child(args):
 
 
 # ---------------------------------------------------------------------------
-# measurements
+# Go's benchmark pair (binaries built outside this project)
 # ---------------------------------------------------------------------------
 
-SERVER_PID = [0]
+def go_bin_dir(argv=None):
+    """The directory given by --go-bin DIR / --go-bin=DIR or $V23PY_GO_BENCHMARK_BIN, or None."""
+    argv = sys.argv[1:] if argv is None else argv
+    for i, a in enumerate(argv):
+        if a == "--go-bin" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--go-bin="):
+            return a.split("=", 1)[1]
+    return os.environ.get(GO_BIN_ENV) or None
 
+
+def go_binaries(d):
+    """(benchmarkd, benchmark) paths in d, or a reason string when one is missing."""
+    paths = tuple(os.path.join(d, n) for n in ("benchmarkd", "benchmark"))
+    missing = [p for p in paths if not os.access(p, os.X_OK)]
+    if missing:
+        return f"not executable or missing: {', '.join(missing)}"
+    return paths
+
+
+def go_flags(creds, logdir):
+    """Flags every Go process gets: our credentials, logs kept out of /tmp, and a namespace
+    root on loopback (the Go default is a public mount table; names here are endpoints)."""
+    return [f"--v23.credentials={creds}", f"--log_dir={logdir}",
+            "--v23.namespace.root=/127.0.0.1:1"]
+
+
+def go_env():
+    return {k: v for k, v in os.environ.items() if not k.startswith("V23_")}
+
+
+def start_go_server(benchmarkd, creds, logdir, timeout=30.0):
+    """Start Go's benchmarkd on loopback; (Popen, '/endpoint') from its 'Listening on' log."""
+    errpath = os.path.join(logdir, "benchmarkd.stderr")
+    with open(errpath, "wb") as err:
+        p = subprocess.Popen([benchmarkd, *go_flags(creds, logdir),
+                              "--v23.tcp.protocol=tcp", "--v23.tcp.address=127.0.0.1:0"],
+                             stdout=subprocess.DEVNULL, stderr=err, env=go_env())
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(errpath, "rb") as f:
+            m = re.search(rb"Listening on (/@\S+)", f.read())
+        if m:
+            return p, m.group(1).decode()
+        if p.poll() is not None:
+            break
+        time.sleep(0.02)
+    p.kill()
+    p.wait()
+    with open(errpath, "rb") as f:
+        tail = f.read().decode(errors="replace").strip().splitlines()[-3:]
+    raise RuntimeError(f"Go benchmarkd did not start: {' | '.join(tail)}")
+
+
+_UNITS = {"ns": 1e-9, "µs": 1e-6, "us": 1e-6, "ms": 1e-3, "s": 1.0}
+_DUR_PART = re.compile(r"([0-9.]+)(h|m(?!s)|s|ms|µs|us|ns)")
+
+
+def parse_go_duration(s):
+    """Seconds in a Go time.Duration string such as '553.02ms' or '1m2.5s'."""
+    scale = {"h": 3600.0, "m": 60.0, **_UNITS}
+    parts = _DUR_PART.findall(s.strip())
+    if not parts or "".join(a + b for a, b in parts) != s.strip():
+        raise ValueError(f"not a Go duration: {s!r}")
+    return sum(float(a) * scale[b] for a, b in parts)
+
+
+def parse_go_report(text):
+    """What Go's benchmark client printed: {'iterations', 'chunk_count', 'payload_size',
+    'elapsed', 'count', 'min', 'max', 'avg', 'buckets': [(low, high|None, count)]}, times in
+    seconds.  Raises ValueError when the text is not such a report."""
+    out = {}
+    m = re.search(r"iterations: (\d+)\s+chunk_count: (\d+)\s+payload_size: (\d+)", text)
+    if not m:
+        raise ValueError("no 'iterations:' line in Go benchmark output")
+    out["iterations"], out["chunk_count"], out["payload_size"] = map(int, m.groups())
+    m = re.search(r"elapsed time: (\S+)", text)
+    if not m:
+        raise ValueError("no 'elapsed time:' line in Go benchmark output")
+    out["elapsed"] = parse_go_duration(m.group(1))
+    m = re.search(r"Histogram \(unit: (\S+)\)", text)
+    if not m or m.group(1) not in _UNITS:
+        raise ValueError("no histogram in Go benchmark output")
+    unit = _UNITS[m.group(1)]
+    m = re.search(r"Count: (\d+)\s+Min: (-?\d+)\s+Max: (-?\d+)\s+Avg: ([0-9.]+)", text)
+    if not m:
+        raise ValueError("no 'Count:' line in Go benchmark output")
+    out["count"] = int(m.group(1))
+    out["min"], out["max"], out["avg"] = (float(x) * unit for x in m.groups()[1:])
+    out["buckets"] = [(int(lo) * unit, None if hi == "inf" else int(hi) * unit, int(c))
+                      for lo, hi, c in re.findall(r"\[\s*(\d+),\s*(\d+|inf)\)\s+(\d+)", text)]
+    return out
+
+
+def histogram_percentile(report, p):
+    """The p-quantile of a Go report's histogram, linearly interpolated inside its bucket
+    (Go's client prints 16 buckets, not the samples); clamped to the reported min and max."""
+    target = p * report["count"]
+    acc = 0
+    for lo, hi, c in report["buckets"]:
+        if c and acc + c >= target:
+            hi = report["max"] if hi is None else min(hi, report["max"])
+            lo = max(lo, report["min"])
+            return lo + (hi - lo) * max(0.0, target - acc) / c
+        acc += c
+    return report["max"]
+
+
+def run_go_client(benchmark, creds, logdir, server, iterations, payload_size, chunk_count=0):
+    """Run Go's benchmark client once; (report, cpu seconds of the client process)."""
+    p = subprocess.Popen([benchmark, *go_flags(creds, logdir), f"--server={server}",
+                          f"--iterations={iterations}", f"--payload_size={payload_size}",
+                          f"--chunk_count={chunk_count}"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=go_env())
+    out, err = _read_all(p)
+    _, status, ru = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode != 0:
+        raise RuntimeError(f"Go benchmark exited {p.returncode}: "
+                           f"{err.decode(errors='replace').strip()[-300:]}")
+    return parse_go_report(out.decode()), ru.ru_utime + ru.ru_stime
+
+
+def _read_all(p):
+    """stdout and stderr of p until both close (no deadlock on either pipe)."""
+    bufs = {p.stdout: [], p.stderr: []}
+    open_ = [p.stdout, p.stderr]
+    while open_:
+        ready, _, _ = select.select(open_, [], [])
+        for f in ready:
+            chunk = os.read(f.fileno(), 65536)
+            if chunk:
+                bufs[f].append(chunk)
+            else:
+                open_.remove(f)
+    return b"".join(bufs[p.stdout]), b"".join(bufs[p.stderr])
+
+
+def go_client_bench(benchmark, creds, logdir, server, server_pid, n, seconds, stream_total):
+    """Go's benchmark client against server: the measures v23_bench takes, where Go's
+    client offers them (it has no connection-setup figure)."""
+    res = {}
+    _, cpu_base = run_go_client(benchmark, creds, logdir, server, 1, 1)  # start + dial only
+    for size in (1, 1024):
+        s0 = child_cpu(server_pid)
+        rep, cpu = run_go_client(benchmark, creds, logdir, server, n, size)
+        res[f"echo_{size}B"] = (histogram_percentile(rep, 0.5), histogram_percentile(rep, 0.99))
+        res[f"mean_{size}B"] = rep["avg"]
+        res[f"cpu_{size}B"] = (max(0.0, cpu - cpu_base) / (n - 1),
+                               (child_cpu(server_pid) - s0) / n)
+    # Go's client makes one call at a time: 16 of its processes run at once instead.  The
+    # rate counts every call over the window from the first process's first call to the
+    # last process's exit (edges with fewer than 16 callers make it an underestimate).
+    rate1 = 1.0 / max(res["mean_1B"], 1e-6)
+    per = max(100, int(seconds * 2 * rate1 / 16))
+    procs = [subprocess.Popen([benchmark, *go_flags(creds, logdir), f"--server={server}",
+                               f"--iterations={per}", "--payload_size=1"],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=go_env())
+             for _ in range(16)]
+    outs = {p.stdout: [] for p in procs}
+    ends = {}
+    while len(ends) < len(procs):
+        ready, _, _ = select.select([f for f in outs if f not in ends], [], [])
+        for f in ready:
+            chunk = os.read(f.fileno(), 65536)
+            if chunk:
+                outs[f].append(chunk)
+            else:
+                ends[f] = time.perf_counter()
+    starts, total = [], 0
+    for p in procs:
+        p.wait()
+        if p.returncode != 0:
+            raise RuntimeError(f"Go benchmark (16 at once) exited {p.returncode}")
+        rep = parse_go_report(b"".join(outs[p.stdout]).decode())
+        starts.append(ends[p.stdout] - rep["elapsed"])
+        total += rep["count"]
+    res["throughput_16"] = total / (max(ends.values()) - min(starts))
+    # streaming: 64 KiB chunks echoed, a few calls of many chunks each
+    calls = 4
+    chunks = max(1, stream_total // (calls * STREAM_CHUNK))
+    rep, _ = run_go_client(benchmark, creds, logdir, server, calls, STREAM_CHUNK, chunks)
+    res["stream_MBps"] = calls * chunks * STREAM_CHUNK / rep["elapsed"] / 1e6
+    return res
+
+
+# ---------------------------------------------------------------------------
+# measurements with our client
+# ---------------------------------------------------------------------------
 
 def child_cpu(pid):
     """CPU seconds (user+system) used so far by process pid (Linux /proc)."""
@@ -113,34 +299,35 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(len(xs) * p))]
 
 
-async def v23_bench(creds, name, n, seconds):
+async def v23_bench(creds, name, server_pid, n, seconds, stream_total):
     from twisted.internet import defer
-    from v23py import rpc, runtime, security, vdl
+    from v23py import naming, rpc, runtime, security
+    from v23py.flow.auth import Identity
+    from v23py.flow.manager import FlowManager
+    from benchmarks.benchmark_vdl import BenchmarkClient
     p = security.load_principal(creds)
     ctx, shutdown = runtime.init([], flags=runtime.FlagSet("bench-client"), principal=p)
-    client = runtime.get_runtime(ctx).client
-    desc = bench_desc()
-    echo = desc.method("Echo")
+    stub = BenchmarkClient(name, runtime.get_runtime(ctx).client)
     opts = (rpc.options.ServerAuthorizer(security.allow_everyone()),)
     res = {}
 
-    async def call(payload):
-        r = await client.call(ctx, name, "Echo", [payload], [vdl.ByteListType],
-                              [vdl.ByteListType], desc=echo, opts=opts)
-        return r[0]
+    def call(payload):
+        return stub.Echo(ctx, payload, *opts)
 
-    await call(b"x")   # connect
+    for _ in range(max(50, n // 10)):   # connect and warm up
+        await call(b"x")
     for size in (1, 1024):
         payload = b"x" * size
         lat = []
-        c0, s0 = time.process_time(), child_cpu(SERVER_PID[0])
+        c0, s0 = time.process_time(), child_cpu(server_pid)
         for _ in range(n):
             t = time.perf_counter()
             await call(payload)
             lat.append(time.perf_counter() - t)
         res[f"echo_{size}B"] = (statistics.median(lat), pct(lat, 0.99))
+        res[f"mean_{size}B"] = statistics.fmean(lat)
         res[f"cpu_{size}B"] = ((time.process_time() - c0) / n,
-                               (child_cpu(SERVER_PID[0]) - s0) / n)
+                               (child_cpu(server_pid) - s0) / n)
     # throughput: 16 concurrent callers
     stop = time.perf_counter() + seconds
     count = [0]
@@ -153,9 +340,6 @@ async def v23_bench(creds, name, n, seconds):
     await defer.gatherResults([defer.ensureDeferred(caller()) for _ in range(16)])
     res["throughput_16"] = count[0] / (time.perf_counter() - t0)
     # connection setup: a fresh flow manager (new conn: Setup + encryption + auth) each time
-    from v23py.flow.manager import FlowManager
-    from v23py.flow.auth import Identity
-    from v23py import naming
     ep = naming.parse_endpoint(naming.split_address_name(name)[0])
     setup = []
     for _ in range(max(5, n // 100)):
@@ -166,17 +350,15 @@ async def v23_bench(creds, name, n, seconds):
         await mgr.stop(lame_duck_timeout=0) if _accepts(mgr.stop, "lame_duck_timeout") \
             else await mgr.stop()
     res["conn_setup"] = statistics.median(setup)
-    # streaming: 64 KiB chunks echoed back
-    chunk = b"s" * 65536
-    total = 8 << 20 if n < 1000 else 32 << 20
-    call_ = await client.start_call(ctx, name, "EchoStream", [], [], [],
-                                    desc=desc.method("EchoStream"), opts=opts)
+    # streaming: 64 KiB chunks echoed back, at most 8 in flight
+    chunk = b"s" * STREAM_CHUNK
+    call_ = await stub.EchoStream(ctx, *opts)
     t = time.perf_counter()
     sent = got = 0
     window = 8
     inflight = 0
-    while got < total:
-        while sent < total and inflight < window:
+    while got < stream_total:
+        while sent < stream_total and inflight < window:
             call_.send(chunk)
             sent += len(chunk)
             inflight += 1
@@ -269,56 +451,145 @@ def grpc_bench(target, n, seconds):
     return res
 
 
-def main():
-    quick = "--quick" in sys.argv
-    n, seconds = (300, 1.0) if quick else (2000, 3.0)
-    import tempfile
+# ---------------------------------------------------------------------------
+# report
+# ---------------------------------------------------------------------------
+
+PAIRS = (("go-go", "Go -> Go"), ("us-us", "v23py -> v23py"), ("us-go", "v23py -> Go"),
+         ("go-us", "Go -> v23py"))
+
+
+def print_go_table(cols, n, seconds):
+    """The four client/server pairs side by side; each v23py pair also as a ratio to Go -> Go
+    (latency and CPU: >1 is slower; calls/s and MB/s: <1 is slower)."""
+    us = 1e6
+    rows = (
+        ("1 B echo median, us", lambda r: r["echo_1B"][0] * us),
+        ("1 B echo p99, us", lambda r: r["echo_1B"][1] * us),
+        ("1 KB echo median, us", lambda r: r["echo_1024B"][0] * us),
+        ("1 KB echo p99, us", lambda r: r["echo_1024B"][1] * us),
+        ("1 B echo mean, us", lambda r: r["mean_1B"] * us),
+        ("CPU/1 B call client, us", lambda r: r["cpu_1B"][0] * us),
+        ("CPU/1 B call server, us", lambda r: r["cpu_1B"][1] * us),
+        ("16 callers, calls/s", lambda r: r["throughput_16"]),
+        ("conn setup, ms", lambda r: r["conn_setup"] * 1e3 if "conn_setup" in r else None),
+        ("streaming, MB/s", lambda r: r["stream_MBps"]),
+    )
+    print(f"\nGo's benchmark pair side by side (same run; client -> server; n={n}, "
+          f"{seconds}s windows; (x) = ratio to Go -> Go)")
+    print(f"  {'':<24}" + "".join(f"{label:>20}" for _, label in PAIRS))
+    for label, get in rows:
+        base = cols.get("go-go")
+        base_v = get(base) if base else None
+        cells = []
+        for key, _ in PAIRS:
+            r = cols.get(key)
+            v = get(r) if r else None
+            if v is None:
+                cells.append(f"{'-':>20}")
+            elif key == "go-go" or not base_v:
+                cells.append(f"{v:>20.0f}" if v >= 10 else f"{v:>20.2f}")
+            else:
+                num = f"{v:.0f}" if v >= 10 else f"{v:.2f}"
+                cells.append(f"{num + f' ({v / base_v:.2f}x)':>20}")
+        print(f"  {label:<24}" + "".join(cells))
+    print("  Go client columns: median/p99 interpolated from the 16-bucket histogram Go's "
+          "client prints; its CPU/call is\n  the client process's CPU minus that of a 1-call "
+          "run (start + dial); its '16 callers' is 16 client\n  processes at once (Go's client "
+          "makes one call at a time), counted from the first call to the last exit;\n  its "
+          "streaming is 4 EchoStream calls of 64 KiB chunks, ours one call with 8 chunks in "
+          "flight;\n  MB/s counts echoed bytes once.  Go's client has no connection-setup "
+          "figure.")
+
+
+def make_creds(path):
     from v23py import security
-    creds = os.path.join(tempfile.mkdtemp(prefix="rpc-bench-"), "creds")
-    p = security.create_principal(creds)
+    p = security.create_principal(path)
     b = p.bless_self("bench")
     p.blessing_store.set_default(b)
     p.blessing_store.set(b, "...")
     p.add_to_roots(b)
 
+
+def main():
+    import tempfile
+    quick = "--quick" in sys.argv
+    n, seconds = (300, 1.0) if quick else (2000, 3.0)
+    stream_total = 8 << 20 if quick else 32 << 20
+    gobin = go_bin_dir()
+    go = None
+    if gobin:
+        go = go_binaries(gobin)
+        if isinstance(go, str):
+            sys.exit(f"--go-bin {gobin}: {go}")
+    tmp = tempfile.mkdtemp(prefix="rpc-bench-")
+    creds = os.path.join(tmp, "creds")
+    make_creds(creds)
+    procs = []
+    try:
+        run_all(creds, tmp, n, seconds, stream_total, go, procs)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_all(creds, tmp, n, seconds, stream_total, go, procs):
     server, name = start_child(["--serve-v23", creds])
-    SERVER_PID[0] = server.pid
-    gomt = os.path.join(ROOT, ".gopeers", "bin", "mounttabled")
+    procs.append(server)
+    gosrv = goname = None
+    if go:
+        gosrv, goname = start_go_server(go[0], creds, tmp)
+        procs.append(gosrv)
+    gomt = os.path.join(os.environ.get("V23PY_GOPEERS", os.path.join(ROOT, ".gopeers")),
+                        "bin", "mounttabled")
     tables = []
     for label, args in (("Go mounttabled", [gomt]),
                         ("v23py mounttabled", [sys.executable, "-m", "v23py.cmd.mounttabled"])):
         if os.path.exists(args[0]):
             try:
                 proc, mtname = start_mounttable(args, creds)
+                procs.append(proc)
                 tables.append((label, proc, mtname))
             except RuntimeError as e:
                 print(f"  ({e})")
-    ours, mt = {}, {}
+    cols, mt = {}, {}
     from twisted.internet import defer, task
 
     async def everything(reactor):
-        ours.update(await v23_bench(creds, name, n, seconds))
+        cols["us-us"] = await v23_bench(creds, name, server.pid, n, seconds, stream_total)
+        if go:
+            cols["us-go"] = await v23_bench(creds, goname, gosrv.pid, n, seconds, stream_total)
         for label, _, mtname in tables:
             mt[label] = await mt_bench(creds, mtname, n)
     try:
         task.react(lambda reactor: defer.ensureDeferred(everything(reactor)))
-    except SystemExit:
-        pass
-    finally:
-        server.kill()
-        for _, proc, _ in tables:
-            proc.kill()
+    except SystemExit as e:
+        if e.code:
+            raise
+    for _, proc, _ in tables:
+        proc.kill()
+    if go:
+        cols["go-go"] = go_client_bench(go[1], creds, tmp, goname, gosrv.pid, n, seconds,
+                                        stream_total)
+        cols["go-us"] = go_client_bench(go[1], creds, tmp, name, server.pid, n, seconds,
+                                        stream_total)
+    server.kill()
+    if gosrv:
+        gosrv.kill()
     theirs = None
     try:
         import grpc  # noqa: F401
         gsrv, target = start_child(["--serve-grpc"])
-        try:
-            theirs = grpc_bench(target, n, seconds)
-        finally:
-            gsrv.kill()
+        procs.append(gsrv)
+        theirs = grpc_bench(target, n, seconds)
+        gsrv.kill()
     except ImportError:
         pass
 
+    ours = cols["us-us"]
     us = 1e6
     print(f"v23py RPC over encrypted+authenticated loopback (n={n}, {seconds}s windows)")
     for k in ("echo_1B", "echo_1024B"):
@@ -348,8 +619,10 @@ def main():
     if len(mt) == 2 and all(mt.values()):
         print(f"  ratio v23py server / Go server (same call, same client): "
               f"{mt['v23py mounttabled'] / mt['Go mounttabled']:5.2f}")
-    print("  Go benchmarkd/benchmark: not available (v.io/x/ref/runtime/internal/rpc/benchmark "
-          "cannot be fetched offline)")
+    if go:
+        print_go_table(cols, n, seconds)
+    else:
+        print("  " + GO_NOTE)
 
 
 if __name__ == "__main__":

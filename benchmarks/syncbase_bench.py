@@ -1,12 +1,15 @@
 """Syncbase benchmarks: the store directly, and syncbased through RPC.
 
     python benchmarks/syncbase_bench.py [--seconds 3] [--scan-rows 100000] [--engine sqlite]
-                                        [--procs 1]
+                                        [--procs 1] [--only store|rpc]
+                                        [--ops start,put,get,scan]
 
 Prints one line per measurement:
   store  put/s (durable, one flush per put), put/s (16 writers, group commit through the
          store thread), get/s, scan rows/s
-  rpc    put/s and get/s with 1 and 16 concurrent clients, Scan rows/s
+  start  seconds from spawning syncbased to its ENDPOINT= line
+  rpc    put/s and get/s with 1 and 16 concurrent clients, Scan rows/s, each with the
+         CPU time per operation of the daemon and of the client processes
 
 Concurrent clients are coroutines of one client process (``--procs N`` runs N
 such processes, each with the given concurrency, and sums their rates).
@@ -106,8 +109,22 @@ def fill(cx, names, rows, value):
         d.st.flush()
 
 
-def report(where, what, rate):
-    print(f"{where:6s} {what:44s} {rate:12,.0f}", flush=True)
+def report(where, what, rate, cpu=None):
+    """One line: rate, and (RPC) CPU µs per op of the daemon and of the clients."""
+    line = f"{where:6s} {what:44s} {rate:12,.0f}"
+    if cpu:
+        line += "   cpu/op: " + "  ".join(
+            f"{k} {v:6.1f} us" if isinstance(v, float) else f"{k} {v[0] + v[1]:6.1f} us "
+            f"(sys {v[1]:5.1f})" for k, v in cpu.items())
+    print(line, flush=True)
+
+
+def proc_cpu(pid):
+    """(user, system) CPU seconds used so far by process ``pid`` (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    tck = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tck, int(fields[12]) / tck
 
 
 # --- RPC --------------------------------------------------------------------
@@ -125,6 +142,7 @@ def rpc_client(args):
         cx = db.CollectionForId((ALICE, "c"))
         value = "x" * 100
         out = {}
+        cpu0 = time.process_time()
         if args.op == "put":
             n = [0]
             end = time.perf_counter() + args.seconds
@@ -138,6 +156,7 @@ def rpc_client(args):
             t = time.perf_counter()
             await defer.gatherResults([defer.ensureDeferred(w(i)) for i in range(args.conc)])
             out["rate"] = n[0] / (time.perf_counter() - t)
+            out["ops"] = n[0]
         elif args.op == "get":
             n = [0]
             end = time.perf_counter() + args.seconds
@@ -151,35 +170,46 @@ def rpc_client(args):
             t = time.perf_counter()
             await defer.gatherResults([defer.ensureDeferred(r(i)) for i in range(args.conc)])
             out["rate"] = n[0] / (time.perf_counter() - t)
+            out["ops"] = n[0]
         elif args.op == "scan":
             t = time.perf_counter()
             cnt = 0
             async for _ in cx.Scan(ctx, syncbase.Prefix("s")):
                 cnt += 1
             out["rate"] = cnt / (time.perf_counter() - t)
-            out["rows"] = cnt
+            out["rows"] = out["ops"] = cnt
         elif args.op == "setup":
             await db.Create(ctx, None)
             await cx.Create(ctx, None)
             for i in range(100):
                 await cx.Put(ctx, f"seed-{i}", value)
+        out["cpu"] = time.process_time() - cpu0
         print(json.dumps(out), flush=True)
         await shutdown()
     task.react(lambda reactor: defer.ensureDeferred(run(reactor)))
 
 
-def run_clients(args, endpoint, creds, op, conc, procs=1, tag="t"):
+def run_clients(args, endpoint, creds, op, conc, procs=1, tag="t", daemon_pid=None):
+    """Run ``procs`` client processes; (summed rate, extra), extra["cpu"] = µs/op by process."""
     cmd = [sys.executable, os.path.abspath(__file__), "--client", "--op", op,
            "--endpoint", endpoint, "--creds", creds, "--conc", str(conc),
            "--seconds", str(args.seconds), "--tag", tag]
     ps = [subprocess.Popen(cmd + ["--tag", f"{tag}{i}"], stdout=subprocess.PIPE, cwd=ROOT)
           for i in range(procs)]
-    total, extra = 0.0, {}
+    d0 = proc_cpu(daemon_pid) if daemon_pid else None
+    total, extra, ops, ccpu = 0.0, {}, 0, 0.0
     for p in ps:
         outp, _ = p.communicate(timeout=600)
         res = json.loads(outp.decode().strip().splitlines()[-1])
         total += res.get("rate", 0)
-        extra.update({k: v for k, v in res.items() if k != "rate"})
+        ops += res.get("ops", 0)
+        ccpu += res.get("cpu", 0.0)
+        extra.update({k: v for k, v in res.items() if k not in ("rate", "ops", "cpu")})
+    if d0 is not None and ops:
+        # the daemon's CPU over the whole client run (includes client connect/setup)
+        d1 = proc_cpu(daemon_pid)
+        extra["cpu"] = {"daemon": ((d1[0] - d0[0]) / ops * 1e6, (d1[1] - d0[1]) / ops * 1e6),
+                        "clients": ccpu / ops * 1e6}
     return total, extra
 
 
@@ -187,21 +217,59 @@ def rpc_bench(args):
     from tests._syncbase_support import make_creds, Daemon
     tmp = tempfile.mkdtemp(prefix="sbbench-")
     creds = make_creds(os.path.join(tmp, "alice"), ALICE)
+    ops = set(args.ops.split(","))
+    if "start" in ops:
+        startup_bench(args, creds, Daemon)
     d = Daemon(creds, engine=args.engine).start()
     try:
+        pid = d.proc.pid
         run_clients(args, d.endpoint, creds, "setup", 1)
-        for conc in (1, 16):
-            rate, _ = run_clients(args, d.endpoint, creds, "put", conc, args.procs, f"c{conc}")
-            report("rpc", f"put/s ({conc} concurrent x {args.procs} procs)", rate)
-            rate, _ = run_clients(args, d.endpoint, creds, "get", conc, args.procs)
-            report("rpc", f"get/s ({conc} concurrent x {args.procs} procs)", rate)
+        for conc in (1, 16) if "put" in ops or "get" in ops else ():
+            if "put" in ops:
+                rate, x = run_clients(args, d.endpoint, creds, "put", conc, args.procs,
+                                      f"c{conc}", daemon_pid=pid)
+                report("rpc", f"put/s ({conc} concurrent x {args.procs} procs)", rate,
+                       x.get("cpu"))
+            if "get" in ops:
+                rate, x = run_clients(args, d.endpoint, creds, "get", conc, args.procs,
+                                      daemon_pid=pid)
+                report("rpc", f"get/s ({conc} concurrent x {args.procs} procs)", rate,
+                       x.get("cpu"))
+        if "scan" not in ops:
+            return
         # Fill rows for the scan directly through a second daemon-less path is not
         # possible while the daemon holds the root; fill through RPC batches instead.
         fill_rpc(d.endpoint, creds, args.scan_rows)
-        rate, extra = run_clients(args, d.endpoint, creds, "scan", 1)
-        report("rpc", f"Scan rows/s ({extra.get('rows')} rows)", rate)
+        rate, extra = run_clients(args, d.endpoint, creds, "scan", 1, daemon_pid=pid)
+        report("rpc", f"Scan rows/s ({extra.get('rows')} rows)", rate, extra.get("cpu"))
+        if "start" in ops:
+            d.stop()
+            times = []
+            for _ in range(3):
+                t = time.perf_counter()
+                d = Daemon(creds, root_dir=d.root_dir, engine=args.engine).start()
+                times.append(time.perf_counter() - t)
+                d.stop()
+            times.sort()
+            print(f"{'start':6s} {f'to ENDPOINT= (root with {args.scan_rows} rows), med/min/max s':44s} "
+                  f"{times[1]:8.3f} {times[0]:6.3f} {times[-1]:6.3f}", flush=True)
     finally:
         d.stop()
+
+
+def startup_bench(args, creds, Daemon, runs=5):
+    """Seconds from spawning syncbased to its ENDPOINT= line (fresh and reused root dir)."""
+    root = tempfile.mkdtemp(prefix="sbbench-start-")
+    for label, root_dir in (("fresh root", None), ("existing root", root)):
+        times = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            d = Daemon(creds, root_dir=root_dir, engine=args.engine).start()
+            times.append(time.perf_counter() - t)
+            d.stop()
+        times.sort()
+        print(f"{'start':6s} {'to ENDPOINT= (' + label + '), median/min/max s':44s} "
+              f"{times[len(times) // 2]:8.3f} {times[0]:6.3f} {times[-1]:6.3f}", flush=True)
 
 
 def fill_rpc(endpoint, creds, rows):
@@ -234,6 +302,8 @@ def main():
     ap.add_argument("--engine", default="sqlite")
     ap.add_argument("--procs", type=int, default=1)
     ap.add_argument("--only", choices=["store", "rpc"], default=None)
+    ap.add_argument("--ops", default="start,put,get,scan",
+                    help="RPC measurements to run (comma-separated: start,put,get,scan)")
     ap.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--op", help=argparse.SUPPRESS)
     ap.add_argument("--endpoint", help=argparse.SUPPRESS)

@@ -60,8 +60,14 @@ class Daemon:
         self.reactor = reactor
         self.worker = StoreWorker(service.flush, service.rollback, reactor)
         self._waiters = set()
-        service.commit_listeners.append(
-            lambda db_id: reactor.callFromThread(self._wake, db_id))
+        service.commit_listeners.append(self._committed)
+
+    def _committed(self, db_id):
+        # On the store thread, after a commit that logged ops.  Only watchers
+        # wait for commits; without any, skip the wake-up of the reactor (a
+        # waiter registers before it reads the log, so it misses nothing).
+        if self._waiters:
+            self.reactor.callFromThread(self._wake, db_id)
 
     def _wake(self, db_id):
         for w in list(self._waiters):

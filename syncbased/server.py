@@ -15,6 +15,8 @@ so the value keeps its exact type.
 """
 from __future__ import annotations
 
+import time as _time
+
 from twisted.internet import defer
 
 from v23py import verror, vom, vdl
@@ -26,11 +28,24 @@ from syncbased import service as svc
 from syncbased.blobstore.manager import BlobMethods
 
 SYNC_SUFFIX = "%%sync"
-SCAN_BATCH = 256
+SCAN_BATCH = 1000    # rows per store-thread read of a Scan
+SEND_BATCH = 250     # rows per flow write of a Scan (~30 KB of small rows)
 
 
 def caller_names(call) -> list:
-    """The caller's validated blessing names (Go's RemoteBlessingNames)."""
+    """The caller's validated blessing names (Go's RemoteBlessingNames).
+
+    Validating the peer's blessings (recognized roots, caveats) costs more than
+    the rest of a point read, and a connection presents the same blessings on
+    every call: so the names are cached by the blessings' content (their unique
+    id), the local roots, and a deadline (see ``_names_validity``).  Every call
+    is still authorized against the current permissions with these names."""
+    key = _names_key(call)
+    if key is not None:
+        hit = _NAMES_CACHE.get(key[0])
+        if hit is not None and hit[1] is key[1] and hit[2] == key[2] and \
+                _time.time() < hit[3]:
+            return hit[0]
     sc = getattr(call, "security", None)
     if sc is None:
         return []
@@ -39,7 +54,61 @@ def caller_names(call) -> list:
         names, _ = security.remote_blessing_names(sc)
     except Exception:
         return []
-    return list(names)
+    names = list(names)
+    if key is not None:
+        until = _names_validity(sc.remote_blessings)
+        if until is not None:
+            if len(_NAMES_CACHE) >= 1024:
+                _NAMES_CACHE.clear()
+            _NAMES_CACHE[key[0]] = (names, key[1], key[2], until)
+    return names
+
+
+_NAMES_CACHE = {}       # blessings unique id -> (names, roots state, roots size, valid until)
+_NAMES_TTL = 60.0       # seconds; bounds how long anything else could go unnoticed
+
+
+def _names_key(call):
+    """(remote blessings' unique id, roots state object, roots size), or None."""
+    flow = getattr(call, "flow", None)
+    server = getattr(call, "server", None)
+    if flow is None or server is None:
+        return None
+    remote = getattr(flow, "remote_blessings", None)
+    if remote is None:
+        remote = getattr(getattr(flow, "conn", None), "remote_blessings", None)
+    uid = getattr(remote, "unique_id", None)
+    roots = getattr(getattr(server, "principal", None), "roots", None)
+    state = getattr(roots, "_state", None)
+    if not uid or type(state) is not dict:
+        return None
+    # Roots are only ever added to (a new pattern or key) or replaced by a reload
+    # (a new dict): the state object and its size change with either.
+    return uid, state, sum(len(p) for p in state.values()) + len(state)
+
+
+def _names_validity(blessings):
+    """Until when (time.time()) validated names stay valid, or None: not cacheable.
+
+    Only blessings whose caveats are all expiry or constant caveats qualify
+    (their validity depends on the clock alone); with any other caveat
+    (method, peer, third-party, ...) the names are validated on every call."""
+    from v23py.security._caveats import ConstCaveat, ExpiryCaveat
+    until = _time.time() + _NAMES_TTL
+    expiry_id, const_id = bytes(ExpiryCaveat.Id), bytes(ConstCaveat.Id)
+    for chain in getattr(blessings, "chains", ()):
+        for cert in chain:
+            for cav in cert.Caveats:
+                cid = bytes(cav.Id)
+                if cid == const_id:
+                    continue
+                if cid != expiry_id:
+                    return None
+                t = cav.expiry()
+                if t is None:
+                    return None
+                until = min(until, t.timestamp())
+    return until
 
 
 class AllowEveryone:
@@ -69,7 +138,20 @@ def id_out(i):
 
 def value_in(value) -> bytes:
     """Bytes to store for a Put value (the single-shot VOM encoding)."""
+    t = vdl.type_of(value)
+    if t in _NO_TYPE_MESSAGES:
+        # a bootstrap type: no type messages, so a shared type encoder never
+        # leaves any out; the same bytes as vom.encode, without its set-up
+        if type(value) is vdl.Typed:
+            value = value.value
+        return _VERSION + bytes(vom.encode_value_message(_BOOT_TE, t, value))
     return vom.encode(value)
+
+
+_BOOT_TE = vom.TypeEncoder()
+_VERSION = bytes([vom.VERSION_81])
+_NO_TYPE_MESSAGES = frozenset(t for t in vom.BOOTSTRAP_IDS
+                              if t.kind not in (vdl.Kind.ANY, vdl.Kind.TYPEOBJECT))
 
 
 def value_out(data: bytes):
@@ -358,7 +440,7 @@ class CollectionObj(_Base):
 
     async def Scan(self, ctx, call, bh, start, limit):
         gen = await self._on("scan", call, str(bh), bytes(start or b""), bytes(limit or b""))
-        kv_cls = vdl.class_for(_wire.KeyValueType)
+        encode_kv = KeyValueEncoder()
         nxt = None
         try:
             nxt = self.run(_take, gen, SCAN_BATCH)
@@ -366,8 +448,9 @@ class CollectionObj(_Base):
                 chunk = await nxt
                 # read the next batch on the store thread while this one is sent
                 nxt = self.run(_take, gen, SCAN_BATCH) if len(chunk) >= SCAN_BATCH else None
-                for k, v in chunk:
-                    await _send(call, kv_cls(Key=k, Value=value_out(v)))
+                for i in range(0, len(chunk), SEND_BATCH):
+                    # many rows per flow write: one Data message carries dozens of rows
+                    await call.send_many(chunk[i:i + SEND_BATCH], encode_kv)
         finally:
             if nxt is not None:
                 nxt.addErrback(lambda _: None)   # a prefetch nobody will read
@@ -384,6 +467,91 @@ class CollectionObj(_Base):
                     return out
         finally:
             self.run(gen.close)
+
+
+class KeyValueEncoder:
+    """Encodes Scan's ``KeyValue{Key, Value any}`` messages around stored values.
+
+    A stored value is a single-shot VOM stream: ``0x81``, type messages, then
+    one value message ``<type id> [<length>] <body>``.  Within a KeyValue the
+    value is an ``any``: a type-table index, an any-length slot and that same
+    body.  So, for value types without nested ``any``/``typeobject`` (whose
+    bodies never name type ids), the message is built around the stored body
+    without decoding and re-encoding the value.  For each stored type prefix
+    the first message is also encoded the general way and compared; on any
+    difference (and for other types) the general way is used throughout.
+
+    Used as ``encode(type_encoder, (key, stored bytes))`` (``ServerCall.send_many``);
+    one instance per Scan, as its plans hold type ids of one connection."""
+
+    __slots__ = ("_plans", "_kv_cls")
+
+    def __init__(self):
+        self._plans = {}   # stored prefix (through the type id) -> plan, or False
+        self._kv_cls = vdl.class_for(_wire.KeyValueType)
+
+    def general(self, te, item):
+        k, v = item
+        return vom.encode_value_message(te, _wire.KeyValueType,
+                                        self._kv_cls(Key=k, Value=value_out(v)))
+
+    def __call__(self, te, item):
+        k, v = item
+        if not k:
+            return self.general(te, item)
+        try:
+            n = vom._type_prefix_len(v)
+            if not n:
+                return self.general(te, item)
+            _, p = vom.dec_int(v, n)
+            plan = self._plans.get(v[:p])
+            if plan is None:
+                plan = self._plan(te, item, v[:p])
+            if plan is False:
+                return self.general(te, item)
+            head, chunked = plan
+            if chunked:
+                ln, p = vom.dec_uint(v, p)
+                if p + ln != len(v):
+                    return self.general(te, item)
+            return self._build(head, k, v, p)
+        except (vom.Truncated, verror.VError):
+            return self.general(te, item)
+
+    @staticmethod
+    def _build(head, k, v, p):
+        kb = k.encode()
+        body = bytearray(b"\x00")
+        vom.enc_uint(body, len(kb))
+        body += kb
+        body += b"\x01\x00\x00"          # field Value: type index 0, any-length slot 0
+        body += memoryview(v)[p:]
+        body.append(vom.CONTROL_END)
+        msg = bytearray(head)
+        vom.enc_uint(msg, len(v) - p)     # the any-length table: that one length
+        vom.enc_uint(msg, len(body))
+        msg += body
+        return msg
+
+    def _plan(self, te, item, prefix):
+        plan = False
+        t, _ = vom.decode_typed(item[1])
+        if not (t.has_any or t.has_typeobject):
+            head = bytearray()
+            vom.enc_int(head, te.encode_type(_wire.KeyValueType))
+            head.append(1)                 # type table: one entry, the value's type
+            vom.enc_uint(head, te.encode_type(t))
+            head.append(1)                 # any-length table: one entry
+            chunked = vom.has_chunk_len(t)
+            plan = (bytes(head), chunked)
+            p = len(prefix)
+            if chunked:
+                _, p = vom.dec_uint(item[1], p)
+            if bytes(self._build(plan[0], item[0], item[1], p)) != bytes(self.general(te, item)):
+                plan = False
+        if len(self._plans) < 256:
+            self._plans[prefix] = plan
+        return plan
 
 
 def _enc_key(k):
@@ -418,11 +586,20 @@ class RowObj(_Base):
     async def Exists(self, ctx, call, bh):
         return await self._on("exists_", call, str(bh))
 
-    async def Get(self, ctx, call, bh):
-        return value_out(await self._on("get", call, str(bh)))
+    def Get(self, ctx, call, bh):
+        names = caller_names(call)
+        if not bh:
+            # a point read of committed data: answered here, on the reactor thread
+            row = self.row()
+            v = row.get_committed(names)
+            if v is not svc.FALLBACK:
+                return value_out(v)
+            return self.run(lambda: self.row().get(names, "")).addCallback(value_out)
+        return self.run(lambda: self.row().get(names, str(bh))).addCallback(value_out)
 
-    async def Put(self, ctx, call, bh, value):
-        await self._on("put", call, str(bh), value_in(value))
+    def Put(self, ctx, call, bh, value):
+        names, bh, data = caller_names(call), str(bh), value_in(value)
+        return self.run(lambda: self.row().put(names, bh, data))
 
     async def Delete(self, ctx, call, bh):
         await self._on("delete", call, str(bh))

@@ -145,6 +145,31 @@ def _error_to_exists(fn) -> bool:
         raise
 
 
+FALLBACK = object()   # "answer this on the store thread instead"
+
+
+class PointRead:
+    """A reader over a few keys read at one point in time through a read view.
+
+    Offers the reader interface the permission checks use (``raw_get``,
+    ``get``), for exactly the keys that were read; ``service_perms`` are the
+    service permissions as of the last flush, so nothing it answers depends on
+    writes that are not yet durable."""
+
+    __slots__ = ("_raw", "_managed", "service_perms")
+
+    def __init__(self, raw: dict, managed: dict, service_perms):
+        self._raw = raw
+        self._managed = managed
+        self.service_perms = service_perms
+
+    def raw_get(self, key: bytes):
+        return self._raw[key]
+
+    def get(self, key: bytes):
+        return self._managed[key]
+
+
 class TxState:
     """A transaction plus the per-collection permission bookkeeping Commit validates."""
 
@@ -216,6 +241,9 @@ class Service:
             self.perms = perms
             self.st.run_in_transaction(lambda tx: tx.raw_put(b"s", self._service_data()))
             self.flush()
+        # the service permissions as of the last flush (what reads outside the
+        # store thread check against: see PointRead)
+        self.durable_perms = self.perms
         self.open_acl = access.perms_add({}, "...", *access.ALL_TYPICAL_TAGS)
         if new_service and initial_db is not None:
             validate_id(initial_db)
@@ -254,6 +282,7 @@ class Service:
         """Flush every store (databases first, the service store last)."""
         for st in self.stores():
             st.flush()
+        self.durable_perms = self.perms
 
     def rollback(self):
         for st in self.stores():
@@ -418,7 +447,7 @@ class Database:
 
     def exist_auth(self, names, reader):
         """(parent perms, own perms) or raise the (fuzzified) existence error."""
-        parent = self.s.perms
+        parent = reader.service_perms if reader.__class__ is PointRead else self.s.perms
         raw = reader.raw_get(b"d") if self.exists and reader is not None else None
         if raw is None:
             err = verror.NoExist.new(f"{self.name} does not exist", self.name)
@@ -657,6 +686,10 @@ def _scan_all(reader, start, limit):
 
 # --- Collection ------------------------------------------------------------
 
+# Successful collection permission checks: (names, tags, db perms bytes, collection
+# perms bytes) -> the service permissions object they were checked with.
+_AUTH_OK = {}
+
 class Collection:
     def __init__(self, d: Database, cx_id: Id):
         self.d = d
@@ -683,6 +716,30 @@ class Collection:
         return perms
 
     def perms_with_auth(self, names, tags, reader):
+        """The collection's permissions, once ``names`` passed every check for ``tags``.
+
+        The checks (existence, fuzzified errors, Resolve on the parents, ``tags``
+        on the collection) depend only on the names, the tags, the service
+        permissions and the stored bytes of the database's and collection's
+        permissions: a successful outcome is remembered under exactly those, so
+        a repeated call reads the same keys but skips re-evaluating the ACLs."""
+        d = self.d
+        if d.exists and reader is not None:
+            draw = reader.raw_get(b"d")
+            craw = reader.get(collection_perms_key(self.id))
+            if draw is not None and craw is not None:
+                sp = reader.service_perms if reader.__class__ is PointRead else d.s.perms
+                key = (tuple(names), tags, draw, craw)
+                if _AUTH_OK.get(key) is sp:
+                    return decode_collection_perms(craw)
+                perms = self._perms_with_auth(names, tags, reader)
+                if len(_AUTH_OK) >= 4096:
+                    _AUTH_OK.clear()
+                _AUTH_OK[key] = sp
+                return perms
+        return self._perms_with_auth(names, tags, reader)
+
+    def _perms_with_auth(self, names, tags, reader):
         perms = self.perms_with_exist_and_parent_resolve(names, reader)
         access.authorize(perms, tags, names)
         return perms
@@ -805,13 +862,37 @@ class Row:
         return _error_to_exists(lambda: self.c.d.run_read(names, bh, impl))
 
     def get(self, names, bh) -> bytes:
-        def impl(reader):
-            self.c.perms_with_auth(names, (READ,), reader)
-            v = reader.get(self.st_key)
-            if v is None:
-                raise verror.NoExist.new(f"{self.key} does not exist", self.key)
-            return v
-        return self.c.d.run_read(names, bh, impl)
+        return self.c.d.run_read(names, bh, lambda reader: self._get(names, reader))
+
+    def _get(self, names, reader) -> bytes:
+        self.c.perms_with_auth(names, (READ,), reader)
+        v = reader.get(self.st_key)
+        if v is None:
+            raise verror.NoExist.new(f"{self.key} does not exist", self.key)
+        return v
+
+    def get_committed(self, names):
+        """``get(names, "")`` from the committed state, on the calling thread.
+
+        For the reactor thread: one SQLite statement through the store's read
+        view, then the same permission checks as ``get``.  Returns FALLBACK when
+        this cannot be answered here (no read view: memstore; a database not
+        open; an engine error) -- then run ``get`` on the store thread."""
+        d = self.c.d
+        st = d.st
+        if st is None or not d.exists:
+            return FALLBACK
+        view = st.read_view()
+        if view is None:
+            return FALLBACK
+        cpk = collection_perms_key(self.c.id)
+        rk = self.st_key
+        try:
+            draw, cperms, value = view.get_raw_and_managed(b"d", cpk, rk)
+        except verror.VError:
+            return FALLBACK
+        return self._get(names, PointRead({b"d": draw}, {cpk: cperms, rk: value},
+                                          d.s.durable_perms))
 
     def put(self, names, bh, value: bytes):
         def impl(ts):

@@ -11,6 +11,12 @@ concurrent writers share one fsync.
 If the flush fails (disk full, read-only directory, I/O error) the unflushed
 writes are rolled back and every call of the group fails with that error;
 nothing acknowledged is lost.
+
+Calls made on the reactor thread while it handles received bytes are handed
+to the store thread together once those bytes are dispatched (``after_input``):
+the calls of one read (say the puts of 16 clients) then wake the thread once
+and share one group and one flush, and the thread does not compete with the
+reactor for the GIL while the reactor is still decoding requests.
 """
 from __future__ import annotations
 
@@ -21,7 +27,7 @@ from twisted.internet import defer
 from twisted.python import failure
 
 from v23py import verror
-from v23py.flow.manager import output_batch
+from v23py.flow.manager import after_input, output_batch
 
 MAX_GROUP = 512
 _STOP = object()
@@ -37,6 +43,8 @@ class StoreWorker:
         self._rollback = rollback
         self._q: queue.SimpleQueue = queue.SimpleQueue()
         self._stopped = False
+        self._pending = []   # calls made in this reactor turn, not yet handed over
+        self._main = threading.get_ident()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -45,23 +53,35 @@ class StoreWorker:
         if self._stopped:
             d.errback(verror.Canceled.new("store is shut down"))
             return d
-        self._q.put((fn, args, kwargs, d))
+        if threading.get_ident() != self._main:
+            self._q.put([(fn, args, kwargs, d)])
+            return d
+        self._pending.append((fn, args, kwargs, d))
+        if len(self._pending) == 1:
+            after_input(self._submit)
         return d
+
+    def _submit(self):
+        items, self._pending = self._pending, []
+        if items:
+            self._q.put(items)
 
     def stop(self, final=None, timeout: float | None = 10.0) -> None:
         """Run queued work, then ``final()`` (e.g. close stores) on the thread; wait for it."""
         if self._stopped:
             return
         self._stopped = True
-        self._q.put((_STOP, (final,), {}, None))
+        if threading.get_ident() == self._main:
+            self._submit()
+        self._q.put([(_STOP, (final,), {}, None)])
         self._thread.join(timeout)
 
     def _run(self):
         while True:
-            group = [self._q.get()]
+            group = self._q.get()
             while len(group) < MAX_GROUP:
                 try:
-                    group.append(self._q.get_nowait())
+                    group = group + self._q.get_nowait()
                 except queue.Empty:
                     break
             results = []

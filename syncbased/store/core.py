@@ -233,6 +233,14 @@ class Snapshot:
             return self.raw_scan(start, limit, max_items)
         vstart = VERSION_PREFIX + start
         vlimit = VERSION_PREFIX + limit if limit else _prefix_limit(VERSION_PREFIX)
+        if not self._overlay:
+            # nothing committed since the snapshot began: the engine's state is ours,
+            # and it resolves the version pointers of a chunk in one go
+            self._check()
+            out = self._st.engine.scan_versioned(vstart, vlimit, max_items)
+            if len(out) < max_items:
+                return out, None
+            return out, out[-1][0] + b"\x00"
         rows, nxt = self.raw_scan(vstart, vlimit, max_items)
         out = []
         for vk, ver in rows:
@@ -435,6 +443,8 @@ class Store:
         self._listeners = []
         # fn(store, writes, ops, ts, from_sync) may add writes to a commit (same group)
         self.commit_hooks = []
+        self.closed = False
+        self._read_view = None
         self.reload()
 
     def reload(self) -> None:
@@ -535,7 +545,20 @@ class Store:
         self.engine.rollback()
         self.reload()
 
+    def read_view(self):
+        """The engine's view of committed data for the reactor thread, or None.
+
+        Created on first use by the (one) thread that reads through it; memstore
+        has none.  Its connection is released with the Store object."""
+        v = self._read_view
+        if v is None:
+            if self.closed:
+                return None
+            v = self._read_view = self.engine.read_view() or False
+        return v or None
+
     def close(self) -> None:
+        self.closed = True
         for sn in list(self._snapshots):
             sn.abort()
         self.engine.close()

@@ -54,6 +54,16 @@ class MemEngine:
         data = self._data
         return [(k, data[k]) for k in keys[i:j]]
 
+    def scan_versioned(self, vstart: bytes, vlimit: bytes, max_items: int):
+        """Version pointers ``v\\xfe<key> -> ver`` in ``[vstart, vlimit)``, resolved:
+        ``[(<key>, value of <key>\\xfe<ver>)]`` (see SqliteEngine.scan_versioned)."""
+        data = self._data
+        out = []
+        for vk, ver in self.scan(vstart, vlimit, max_items):
+            k = vk[2:]
+            out.append((k, data.get(k + b"\xfe" + ver)))
+        return out
+
     def last(self, start: bytes, limit: bytes):
         keys = self._keys
         j = len(keys) if limit == b"" else bisect.bisect_left(keys, limit)
@@ -93,6 +103,10 @@ class MemEngine:
     def close(self) -> None:
         pass
 
+    def read_view(self):
+        """No second view of memory: reads stay on the store thread."""
+        return None
+
 
 class SqliteEngine:
     """One SQLite file, WAL journal, ``synchronous=FULL``: a flush is durable.
@@ -111,7 +125,9 @@ class SqliteEngine:
             self._db.execute("PRAGMA journal_mode=WAL").fetchall()
             self._db.execute(f"PRAGMA synchronous={synchronous}")
             self._db.execute(_SCHEMA)
-            self._db.execute("PRAGMA quick_check(1)").fetchall()
+            # (no integrity check here: PRAGMA quick_check reads the whole file, 150 ms
+            # per 40 MB, and startup must stay well under a second; a file that is not
+            # a database already fails on the statements above)
         except sqlite3.Error as e:
             raise _as_verror(e, f"open of {self.path}") from None
         self._in_tx = False
@@ -143,6 +159,12 @@ class SqliteEngine:
             sql += " LIMIT ?"
             args.append(max_items)
         return self._db.execute(sql, args).fetchall()
+
+    def scan_versioned(self, vstart: bytes, vlimit: bytes, max_items: int):
+        """Version pointers ``v\\xfe<key> -> ver`` in ``[vstart, vlimit)`` (``vlimit``
+        not empty), resolved in the same statement: ``[(<key>, value of
+        <key>\\xfe<ver>)]`` (value None if missing), at most ``max_items``."""
+        return self._db.execute(_SCAN_VERSIONED, (vstart, vlimit, max_items)).fetchall()
 
     def last(self, start: bytes, limit: bytes):
         if limit == b"":
@@ -190,6 +212,55 @@ class SqliteEngine:
     def close(self) -> None:
         try:
             self.rollback()
+            self._db.close()
+        except sqlite3.Error:
+            pass
+
+    def read_view(self) -> "SqliteReadView":
+        """A second connection for reads on another thread (see SqliteReadView)."""
+        return SqliteReadView(self.path)
+
+
+# One statement, so one consistent read: a raw key and two managed keys (the value
+# at the version the key's "v\xfe" pointer names).  "||" works on text, so the key
+# bytes are concatenated as text and cast back: SQLite does not validate UTF-8, so
+# every byte (NUL and 0xfe included) survives the round trip.
+_MANAGED = "(SELECT v FROM kv WHERE k=CAST({k} || X'FE' || " \
+           "(SELECT v FROM kv WHERE k=CAST(X'76FE' || {k} AS BLOB)) AS BLOB))"
+_GET_RAW_2MANAGED = "SELECT (SELECT v FROM kv WHERE k=?1), " + _MANAGED.format(k="?2") + \
+    ", " + _MANAGED.format(k="?3")
+
+
+# The managed scan in one statement: each version pointer joined with its value.
+_SCAN_VERSIONED = (
+    "SELECT substr(p.k, 3), (SELECT v FROM kv WHERE k=CAST(substr(p.k, 3) || X'FE' || p.v "
+    "AS BLOB)) FROM kv AS p WHERE p.k>=?1 AND p.k<?2 ORDER BY p.k LIMIT ?3")
+
+
+class SqliteReadView:
+    """A read-only second connection to an engine's file, for one other thread.
+
+    In WAL mode it reads the last *committed* state without blocking the
+    writer, and the daemon only commits (flushes) before it acknowledges: so
+    it sees exactly the acknowledged writes, never a write whose group may
+    still be rolled back.  Used by the reactor thread for short point reads."""
+
+    def __init__(self, path: str):
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA query_only=1")
+        except sqlite3.Error as e:
+            raise _as_verror(e, f"open of {path}") from None
+
+    def get_raw_and_managed(self, raw_key: bytes, managed1: bytes, managed2: bytes):
+        """(raw value, managed value 1, managed value 2), read at one point in time."""
+        try:
+            return self._db.execute(_GET_RAW_2MANAGED, (raw_key, managed1, managed2)).fetchone()
+        except sqlite3.Error as e:
+            raise _as_verror(e, "read") from None
+
+    def close(self) -> None:
+        try:
             self._db.close()
         except sqlite3.Error:
             pass

@@ -29,11 +29,12 @@ The model is Go's vsync:
   across rounds and a round is applied in one transaction, so a peer sees a
   batch whole or not at all.
 * Peers are found through the admin named in a join, addresses learned before
-  (persisted), a same-host neighborhood directory (``$TMPDIR/syncbased-nh``,
-  standing in for Go's mDNS; admins also advertise their syncgroups there, and a
-  join whose named admin fails tries those), and the conn a peer opened to us
-  (our sync RPCs use the server's flow manager, so such a conn can be dialed
-  back by routing id).
+  (persisted), multicast DNS with Go's discovery advertisements
+  (``syncbased/vsync/neighborhood.py``), a same-host neighborhood directory
+  (``$TMPDIR/syncbased-nh``, also the fallback where multicast is unavailable;
+  admins also advertise their syncgroups there, and a join whose named admin
+  fails tries those), and the conn a peer opened to us (our sync RPCs use the
+  server's flow manager, so such a conn can be dialed back by routing id).
 
 Rounds are bounded: a responder sends at most ``MAX_RECORDS_PER_ROUND`` records
 (more only to finish a batch) and then knowledge that claims exactly what was
@@ -1005,6 +1006,7 @@ class SyncService:
         self._ads = set()        # gids whose admin ad we wrote
         self._mt_pub = None
         self._mt_names = set()
+        self._mdns = None       # the mDNS neighborhood (neighborhood.py), once started
 
     def _open(self, d):
         self.dbs[d.id] = DbSync(self, d)
@@ -1070,6 +1072,9 @@ class SyncService:
                 os.replace(tmp, os.path.join(NH_DIR, self.hex))
             except OSError:
                 pass
+        from syncbased.vsync import neighborhood
+        self._mdns = neighborhood.start(self.daemon.reactor, self.hex, endpoint, self.publish_nh,
+                                        sync=self)
         self._loop = task.LoopingCall(self._tick)
         self._loop.clock = self.daemon.reactor
         self._loop.start(TICK, now=False).addErrback(lambda f: None)
@@ -1085,6 +1090,9 @@ class SyncService:
             self._loop.stop()
         if self._mt_pub is not None:
             defer.ensureDeferred(self._mt_pub.stop(timeout=1.0)).addErrback(lambda f: None)
+        if self._mdns is not None:
+            self._mdns.stop()
+            self._mdns = None
         if self.publish_nh:
             try:
                 p = os.path.join(NH_DIR, self.hex)
@@ -1130,6 +1138,17 @@ class SyncService:
         except OSError:
             pass
 
+    def _mdns_admins(self, db_id, sg_id) -> list:
+        """Addresses of the syncgroup's admins seen in mDNS ads (Go's join fallback)."""
+        n = self._mdns
+        if n is None:
+            return []
+        try:
+            return n.table.syncgroup_admins((db_id.Blessing, db_id.Name),
+                                            (sg_id.Blessing, sg_id.Name))
+        except Exception:
+            return []
+
     def sg_admins(self, gid) -> dict:
         """Admins of a syncgroup advertised in the neighborhood: {hex: address}."""
         out = {}
@@ -1156,6 +1175,8 @@ class SyncService:
                     out[h] = f.read().strip()
         except OSError:
             pass
+        if self._mdns is not None:
+            out.update(self._mdns.peers())
         return out
 
     # --- the pull loop (reactor thread) ---
@@ -1583,6 +1604,7 @@ class SyncService:
                 cancel()
             if admin_hex is None:
                 candidates.extend(sorted(self.sg_admins(gid).items()))
+                candidates.extend(("(mDNS)", a) for a in self._mdns_admins(db_id, sg_id))
         if got is None:
             raise _wire.SyncgroupJoinFailed.new(
                 f"syncgroup join failed: {sg_id.Blessing},{sg_id.Name} could not be joined "

@@ -1,0 +1,90 @@
+"""Go v0.2.0's discovery reads a syncbased daemon's mDNS advertisement.
+
+Go's ``debug discovery scan`` (v.io/x/ref/services/debug/debug, v0.2.0) scans the
+neighborhood for the Syncbase peer interface and must print our daemon's advertisement:
+its endpoint as the address and its member name under the ``p`` attribute, and the
+advertisement of a syncgroup it administers (database and syncgroup ids, visibility).  Needs the
+``debug`` binary among the Go peers (.gopeers/bin) and working multicast; skips otherwise.
+"""
+import os
+import re
+import shutil
+import tempfile
+
+from twisted.internet import defer, error, protocol, reactor
+from twisted.trial import unittest
+
+from tests._support import ROOT, go_binary
+from tests._syncbase_support import make_creds
+from tests.test_discovery import require_multicast, sleep
+from tests.test_syncbase_neighborhood import OwnTmpDaemon
+
+SYNC_IF = "v.io/x/ref/services/syncbase/server/interfaces/Sync"
+
+
+class _Out(protocol.ProcessProtocol):
+    def __init__(self):
+        self.out = b""
+        self.ended = defer.Deferred()
+
+    def outReceived(self, data):
+        self.out += data
+
+    def processEnded(self, reason):
+        self.ended.callback(None)
+
+
+class GoScansOurAdvertisement(unittest.TestCase):
+    timeout = 60
+
+    @defer.inlineCallbacks
+    def test_go_debug_discovery_scan_finds_syncbased(self):
+        debug = go_binary("debug")
+        yield defer.ensureDeferred(require_multicast())
+        tmp = tempfile.mkdtemp(prefix="disc-go-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        creds = make_creds(os.path.join(tmp, "creds"), "idp:o:fortune:alice")
+        d = OwnTmpDaemon(creds, root_dir=os.path.join(tmp, "root")).start()
+        self.addCleanup(shutil.rmtree, d.own_tmp, True)
+        self.addCleanup(d.stop)
+        pp = _Out()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("V23_")}
+        p = reactor.spawnProcess(pp, debug, [
+            debug, f"--v23.credentials={creds}", f"--log_dir={tmp}",
+            "--v23.namespace.root=/127.0.0.1:1", "discovery", "scan",
+            f'v.InterfaceName="{SYNC_IF}"'], env=env, path=ROOT)
+
+        def stop():
+            try:
+                p.signalProcess("KILL")
+            except error.ProcessExitedAlready:
+                pass
+            return pp.ended
+        self.addCleanup(stop)
+        # a syncgroup administered by the daemon: advertised too
+        import v23py
+        from v23py import syncbase
+        ctx, shutdown = v23py.init([f"--v23.credentials={creds}"], reactor=reactor)
+        self.addCleanup(shutdown)
+        db = syncbase.NewService(d.endpoint).Database(ctx, "godb", None)
+        yield db.Create(ctx, None)
+        c = db.Collection(ctx, "c")
+        yield c.Create(ctx, None)
+        spec = syncbase.SyncgroupSpec(Description="go", Collections=[c.Id()],
+                                      Perms=syncbase.perms_for("idp:o:fortune:alice", ["Admin", "Read"]))
+        yield db.Syncgroup(ctx, "gosg").Create(ctx, spec, syncbase.SyncgroupMemberInfo())
+        end = reactor.seconds() + 20
+        while d.endpoint.encode() not in pp.out or b'"gosg"' not in pp.out:
+            if reactor.seconds() > end or pp.ended.called:
+                self.fail(f"Go's scan did not print our advertisement: {pp.out.decode()!r}")
+            yield sleep(0.1)
+        text = pp.out.decode()
+        block = text[text.rindex("FOUND:", 0, text.index(d.endpoint)):]
+        self.assertIn(f"InterfaceName: {SYNC_IF}", block)
+        self.assertRegex(block, r'"p": "[0-9a-f]+"')
+        self.assertTrue(re.search(r"Id:\s+[0-9a-f]{32}", block), block)
+        sg = text[text.rindex("FOUND:", 0, text.index('"gosg"')):]
+        for attr in ('"d": "godb"', '"s": "gosg"', '"vis": "idp:o:fortune:alice"', '"db": ', '"sb": '):
+            self.assertIn(attr, sg)
+        self.assertIn(d.endpoint, sg)
+

@@ -1,0 +1,122 @@
+"""Two syncbased daemons find each other through multicast DNS.
+
+Each daemon gets its own TMPDIR, so the same-host neighborhood directory cannot
+connect them, and the syncgroup has no mount tables: after B joins through A, A can
+reach B (to pull B's writes) only through B's mDNS advertisement.  Skips, saying why,
+when multicast DNS does not work on this machine.
+"""
+import os
+import shutil
+import tempfile
+
+from twisted.internet import defer, reactor
+from twisted.trial import unittest
+
+from tests._syncbase_support import Daemon, make_creds
+from tests.test_discovery import require_multicast, sleep
+
+ALICE = "idp:o:fortune:alice"
+
+
+class OwnTmpDaemon(Daemon):
+    """A daemon whose $TMPDIR (and so its same-host neighborhood directory) is its own."""
+
+    def start(self, timeout=20.0):
+        tmp = self.own_tmp = tempfile.mkdtemp(prefix="sbnh-tmp-")
+        old = os.environ.get("TMPDIR")
+        os.environ["TMPDIR"] = tmp
+        try:
+            return super().start(timeout)
+        finally:
+            if old is None:
+                os.environ.pop("TMPDIR", None)
+            else:
+                os.environ["TMPDIR"] = old
+
+
+class NeighborhoodSyncTest(unittest.TestCase):
+    timeout = 90
+
+    def setUp(self):
+        import v23py
+        self.tmp = tempfile.mkdtemp(prefix="sbnh-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.creds = make_creds(os.path.join(self.tmp, "alice"), ALICE)
+        self.ctx, shutdown = v23py.init([f"--v23.credentials={self.creds}"], reactor=reactor)
+        self.addCleanup(shutdown)
+
+    def daemon(self):
+        d = OwnTmpDaemon(self.creds, root_dir=tempfile.mkdtemp(dir=self.tmp)).start()
+        self.addCleanup(shutil.rmtree, d.own_tmp, True)
+        self.addCleanup(d.stop)
+        return d
+
+    async def peer(self, d, admin=None):
+        from v23py import syncbase
+        ctx = self.ctx
+        db = syncbase.NewService(d.endpoint).Database(ctx, "fortuneDb", None)
+        await db.Create(ctx, None)
+        c = db.Collection(ctx, "fortuneCollection")
+        await c.Create(ctx, None)
+        sg = db.Syncgroup(ctx, "sg")
+        info = syncbase.SyncgroupMemberInfo(SyncPriority=10)
+        if admin is None:
+            spec = syncbase.SyncgroupSpec(Description="nh", Collections=[c.Id()],
+                                          Perms=syncbase.perms_for(ALICE, ["Admin", "Read"]))
+            await sg.Create(ctx, spec, info)
+        else:
+            await sg.Join(ctx, admin.endpoint, None, info)
+        return c
+
+    async def contents(self, c):
+        from v23py import syncbase
+        return {k: v async for k, v in c.Scan(self.ctx, syncbase.Prefix(""))}
+
+    @defer.inlineCallbacks
+    def test_admin_finds_joiner_through_mdns(self):
+        yield defer.ensureDeferred(require_multicast())
+        yield defer.ensureDeferred(self._sync_through_mdns())
+
+    async def _sync_through_mdns(self):
+        a, b = self.daemon(), self.daemon()
+        ca = await self.peer(a)
+        cb = await self.peer(b, admin=a)
+        await cb.Put(self.ctx, "from-b", "b1")
+        await ca.Put(self.ctx, "from-a", "a1")
+        want = {"from-a": "a1", "from-b": "b1"}
+        end = reactor.seconds() + 30
+        while True:
+            seen = [await self.contents(c) for c in (ca, cb)]
+            if seen == [want, want]:
+                break
+            if reactor.seconds() > end:
+                self.fail(f"A did not get B's write through mDNS: {seen}")
+            await sleep(0.1)
+
+    @defer.inlineCallbacks
+    def test_admin_advertises_its_syncgroup(self):
+        yield defer.ensureDeferred(require_multicast())
+        yield defer.ensureDeferred(self._syncgroup_ad())
+
+    async def _syncgroup_ad(self):
+        from v23py.discovery.neighborhood import MdnsNeighborhood
+        from syncbased.vsync import neighborhood as nh
+        table = nh.PeerTable("")
+        scanner = MdnsNeighborhood(reactor).start()
+        self.addCleanup(scanner.stop)
+        scanner.scan(nh.INTERFACE_NAME, table.update)
+        a = self.daemon()
+        await self.peer(a)
+
+        def sg_ads():
+            return [nh.syncgroup_of(i.ad) + (i.ad.addresses,) for i in table._ads.values()
+                    if nh.syncgroup_of(i.ad)]
+        end = reactor.seconds() + 20
+        while not sg_ads():
+            if reactor.seconds() > end:
+                self.fail("no syncgroup advertisement seen")
+            await sleep(0.1)
+        (db, sg, vis, addrs), = sg_ads()
+        self.assertEqual((db[1], sg[1], vis, addrs), ("fortuneDb", "sg", [ALICE], [a.endpoint]))
+        self.assertIn(a.endpoint, table.peers().values())
+
