@@ -231,7 +231,9 @@ class SyncTest(unittest.TestCase):
         from v23py.syncbase import _wire
         # a neighborhood of our own (the same-host ads live under $TMPDIR)
         nh = tempfile.mkdtemp(prefix="sbnh-", dir=self.tmp)
-        a, b, c = (self.daemon(env={"TMPDIR": nh}) for _ in range(3))
+        # (no mDNS: daemons of other tests on this machine could answer for "sg")
+        env = {"TMPDIR": nh, "V23PY_MDNS": "0"}
+        a, b, c = (self.daemon(env=env) for _ in range(3))
         await self.setup_peer(a, True)
         _, cb = await self.setup_peer(b, False, admin=a)
         await cb.Put(self.ctx, "from-b", "b")
@@ -247,7 +249,7 @@ class SyncTest(unittest.TestCase):
         c.kill9()
         # every admin is gone: a clear error naming what was tried (a syncgroup
         # nobody advertises: only the named admin)
-        d = self.daemon(env={"TMPDIR": nh})
+        d = self.daemon(env=env)
         db = syncbase.NewService(d.endpoint).Database(self.ctx, "fortuneDb", None)
         await db.Create(self.ctx, None)
         await db.Collection(self.ctx, "fortuneCollection").Create(self.ctx, None)
@@ -286,8 +288,8 @@ class SyncTest(unittest.TestCase):
         # No neighborhood, no mount tables: the admin learns nothing but the joiner's
         # conn (its endpoint there names no listening address of the joiner).
         nh = tempfile.mkdtemp(prefix="sbnh-", dir=self.tmp)
-        a, b = (self.daemon(extra=["--skip-publish-in-nh"], env={"TMPDIR": nh})
-                for _ in range(2))
+        env = {"TMPDIR": nh, "V23PY_MDNS": "0"}
+        a, b = (self.daemon(extra=["--skip-publish-in-nh"], env=env) for _ in range(2))
         _, ca = await self.setup_peer(a, True)
         _, cb = await self.setup_peer(b, False, admin=a)
         await ca.Put(self.ctx, "from-a", "a")
