@@ -43,6 +43,53 @@ async def setup(ctx, d, admin=None, dbname="db"):
     return db, c
 
 
+def _cpu(d):
+    """User+system CPU seconds of a daemon process so far."""
+    with open(f"/proc/{d.proc.pid}/stat") as f:
+        parts = f.read().rsplit(")", 1)[1].split()
+    return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _us(c0, c1, n):
+    return f"{1e6 * (c1 - c0) / n:.0f} us"
+
+
+async def write_rows(ctx, db, cx, prefix, total, batch, writers):
+    """``total`` rows ``<prefix><i>`` written by ``writers`` concurrent clients, each
+    committing batches of ``batch`` puts (pipelined 8 deep within a batch)."""
+    from twisted.internet import defer
+    from v23py import verror
+    from v23py.syncbase import _wire
+    starts = list(range(0, total, batch))
+
+    async def writer():
+        while starts:
+            start = starts.pop(0)
+            for attempt in range(3):      # as Go's RunInBatch: retry a ConcurrentBatch
+                bt = await db.BeginBatch(ctx)
+                c = bt.CollectionForId(cx.Id())
+                sem = defer.DeferredSemaphore(8)
+                await defer.gatherResults([sem.run(c.Put, ctx, "%s%07d" % (prefix, i), "x" * 50)
+                                           for i in range(start, min(total, start + batch))])
+                try:
+                    await bt.Commit(ctx)
+                    break
+                except verror.VError as e:
+                    if e.id != _wire.ConcurrentBatch.id or attempt == 2:
+                        raise
+    await defer.gatherResults([defer.ensureDeferred(writer()) for _ in range(writers)])
+
+
+async def wait_row(cx, ctx, key, sleep):
+    from v23py import verror
+    while True:
+        try:
+            await cx.Get(ctx, key)
+            return
+        except verror.VError:
+            await sleep(0.02)
+
+
 async def run(reactor, args):
     import v23py
     from twisted.internet import defer
@@ -75,59 +122,46 @@ async def run(reactor, args):
                     await sleep(0.002)
             lat.append(time.perf_counter() - t)
         lat.sort()
-        print(f"propagation  median {lat[len(lat) // 2] * 1000:8.1f} ms   "
-              f"p99 {lat[int(len(lat) * 0.99) - 1] * 1000:8.1f} ms   ({len(lat)} puts)",
-              flush=True)
+        if lat:
+            print(f"propagation  median {lat[len(lat) // 2] * 1000:8.1f} ms   "
+                  f"p99 {lat[max(0, int(len(lat) * 0.99) - 1)] * 1000:8.1f} ms   "
+                  f"({len(lat)} puts)", flush=True)
 
-        t = time.perf_counter()
-        step = 2000
-        for start in range(0, args.bulk, step):
-            bt = await dba.BeginBatch(ctx)
-            c = bt.CollectionForId(ca.Id())
-            sem = defer.DeferredSemaphore(32)
-            await defer.gatherResults([sem.run(c.Put, ctx, "b%07d" % i, "x" * 50)
-                                       for i in range(start, min(args.bulk, start + step))])
-            await bt.Commit(ctx)
-        written = time.perf_counter()
-        last = "b%07d" % (args.bulk - 1)
-        while True:
-            try:
-                await cb.Get(ctx, last)
-                break
-            except verror.VError:
-                await sleep(0.05)
-        n = sum([1 async for _ in cb.Scan(ctx, syncbase.Prefix("b"))])
-        el = time.perf_counter() - t
-        print(f"bulk         {args.bulk / el:10,.0f} rows/s   ({n} rows on B, "
-              f"write {written - t:.1f}s, total {el:.1f}s; after the writes "
-              f"{args.bulk / max(el - (written - t), 1e-9):,.0f} rows/s)", flush=True)
+        if args.bulk:
+            # End to end: 16 concurrent writers (an app's clients), each committing
+            # batches of --batch puts on A, until every row is readable on B.
+            c0 = (_cpu(a), _cpu(b))
+            t = time.perf_counter()
+            await write_rows(ctx, dba, ca, "b", args.bulk, args.batch, args.writers)
+            written = time.perf_counter()
+            await wait_row(cb, ctx, "b%07d" % (args.bulk - 1), sleep)
+            el = time.perf_counter() - t
+            c1 = (_cpu(a), _cpu(b))
+            n = sum([1 async for _ in cb.Scan(ctx, syncbase.Prefix("b"))])
+            print(f"bulk         {args.bulk / el:10,.0f} rows/s   ({n} rows on B; writes "
+                  f"{args.bulk / (written - t):,.0f} rows/s in {written - t:.1f}s, all on B "
+                  f"after {el:.1f}s; CPU/row A {_us(c0[0], c1[0], args.bulk)}, "
+                  f"B {_us(c0[1], c1[1], args.bulk)})", flush=True)
 
-        # Sync alone: B's database is paused while the rows are written on A, then
-        # resumed; rows/s from the resume until the last row is readable on B.
-        await dbb.PauseSync(ctx)
-        t = time.perf_counter()
-        for start in range(0, args.bulk, step):
-            bt = await dba.BeginBatch(ctx)
-            c = bt.CollectionForId(ca.Id())
-            sem = defer.DeferredSemaphore(32)
-            await defer.gatherResults([sem.run(c.Put, ctx, "s%07d" % i, "x" * 50)
-                                       for i in range(start, min(args.bulk, start + step))])
-            await bt.Commit(ctx)
-        written = time.perf_counter()
-        await dbb.ResumeSync(ctx)
-        last = "s%07d" % (args.bulk - 1)
-        while True:
-            try:
-                await cb.Get(ctx, last)
-                break
-            except verror.VError:
-                await sleep(0.05)
-        el = time.perf_counter() - written
-        n = sum([1 async for _ in cb.Scan(ctx, syncbase.Prefix("s"))])
-        print(f"bulk sync    {args.bulk / el:10,.0f} rows/s   ({n} rows on B, written on A "
-              f"beforehand in {written - t:.1f}s while B was paused; sync {el:.1f}s)",
-              flush=True)
+            # Sync alone: B's database is paused while the rows are written on A, then
+            # resumed; rows/s from the resume until the last row is readable on B.
+            await dbb.PauseSync(ctx)
+            t = time.perf_counter()
+            await write_rows(ctx, dba, ca, "s", args.bulk, args.batch, args.writers)
+            written = time.perf_counter()
+            c0 = (_cpu(a), _cpu(b))
+            await dbb.ResumeSync(ctx)
+            await wait_row(cb, ctx, "s%07d" % (args.bulk - 1), sleep)
+            el = time.perf_counter() - written
+            c1 = (_cpu(a), _cpu(b))
+            n = sum([1 async for _ in cb.Scan(ctx, syncbase.Prefix("s"))])
+            print(f"bulk sync    {args.bulk / el:10,.0f} rows/s   ({n} rows on B, written on A "
+                  f"beforehand in {written - t:.1f}s while B was paused; sync {el:.1f}s; "
+                  f"CPU/row A {_us(c0[0], c1[0], args.bulk)}, B {_us(c0[1], c1[1], args.bulk)})",
+                  flush=True)
 
+        if args.peers < 2:
+            return
         peers = [a] + [Daemon(creds).start() for _ in range(args.peers - 1)]
         daemons += peers[1:]
         cols = [(await setup(ctx, a, None, "conv"))[1]]
@@ -158,6 +192,8 @@ def main():
     ap.add_argument("--puts", type=int, default=200)
     ap.add_argument("--bulk", type=int, default=100000)
     ap.add_argument("--peers", type=int, default=10)
+    ap.add_argument("--batch", type=int, default=500, help="puts per batch (bulk writers)")
+    ap.add_argument("--writers", type=int, default=16, help="concurrent writing clients")
     args = ap.parse_args()
     task.react(lambda r: defer.ensureDeferred(run(r, args)))
 

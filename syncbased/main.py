@@ -153,7 +153,7 @@ async def run(reactor, argv):
             log(f"Mounted at: {name()}")
         eps = server.endpoints
         if eps:
-            daemon.sync.start(eps[0].name())
+            daemon.sync.start(eps[0].name(), server)
             sys.stdout.write(f"ENDPOINT={eps[0].name()}\n")
             sys.stdout.flush()
         await stop

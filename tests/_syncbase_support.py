@@ -34,8 +34,9 @@ def env():
 class Daemon:
     """A syncbased subprocess; ``endpoint`` is the name from its ENDPOINT= line."""
 
-    def __init__(self, creds, root_dir=None, extra=(), engine="sqlite"):
+    def __init__(self, creds, root_dir=None, extra=(), engine="sqlite", env=None):
         self.root_dir = root_dir or tempfile.mkdtemp(prefix="sbe2e-")
+        self.env = env or {}
         self.creds = creds
         self.args = [sys.executable, "-m", "syncbased.main", "--v23.tcp.address=127.0.0.1:0",
                      f"--v23.credentials={creds}", f"--root-dir={self.root_dir}",
@@ -46,7 +47,7 @@ class Daemon:
     def start(self, timeout=20.0):
         self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self.stderr,
-                                     cwd=ROOT, env=env())
+                                     cwd=ROOT, env={**env(), **self.env})
         line = self.proc.stdout.readline().decode()
         if not line.startswith("ENDPOINT="):
             self.proc.wait(timeout)

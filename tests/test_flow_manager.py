@@ -4,6 +4,7 @@ from twisted.trial import unittest
 
 from v23py import security
 from v23py.flow import FlowManager, Identity
+from v23py.naming.endpoint import RoutingId
 
 
 def ident():
@@ -55,6 +56,51 @@ class ManagerTest(unittest.TestCase):
         # ... also when dialed by address only (null routing id)
         conn3 = yield self.client.dial(ep.address)
         self.assertIs(conn3, conn)
+
+    @defer.inlineCallbacks
+    def test_dial_by_routing_id_reuses_the_conn_the_peer_opened(self):
+        # the client is a server too (it accepts flows) but its endpoint as seen by the
+        # server names no listening address: the server reaches it over the client's conn
+        port = yield self.listen_echo()
+        got = []
+
+        def client_handler(flow):
+            flow.set_receiver(lambda data: (got.append(data), flow.write(b"back:" + data)),
+                              lambda reason: flow.close())
+        self.client.set_flow_handler(client_handler)
+        conn = yield self.client.dial(port.endpoint)
+        f = conn.open_flow()
+        yield f.write(b"x")
+        yield f.read()
+        accepted = [c for c in self.server.conns]
+        self.assertEqual(len(accepted), 1)
+        rep = accepted[0].remote_endpoint
+        self.assertEqual(rep.routing_id, self.client.routing_id)
+        from v23py.naming.endpoint import Endpoint
+        # an address nobody listens on: only the routing id can find the peer
+        back = yield self.server.dial(Endpoint("tcp", "127.0.0.1:1", self.client.routing_id))
+        self.assertIs(back, accepted[0])
+        g = back.open_flow()
+        yield g.write(b"hi")
+        data = yield g.read()
+        self.assertEqual((data, got), (b"back:hi", [b"hi"]))
+        self.assertEqual(len(self.server.conns), 1)
+        # another routing id at that address is still dialed (and fails here)
+        try:
+            yield self.server.dial(Endpoint("tcp", "127.0.0.1:1", RoutingId.random()),
+                                   timeout=5)
+            self.fail("dialed a peer that does not exist")
+        except Exception as e:
+            self.assertIn("DialFailed", getattr(e, "id", "") or repr(e))
+        # once that conn is closed, the routing id alone finds nothing
+        back.close(None)
+        yield back.closed
+        try:
+            yield self.server.dial(Endpoint("tcp", "127.0.0.1:1", self.client.routing_id),
+                                   timeout=5)
+            self.fail("dialed through a closed conn")
+        except Exception as e:
+            self.assertIn("DialFailed", getattr(e, "id", "") or repr(e))
 
     @defer.inlineCallbacks
     def test_concurrent_dials_share_one_conn(self):

@@ -223,6 +223,141 @@ class SyncTest(unittest.TestCase):
             self.assertEqual(e.id, _wire.SyncgroupJoinFailed.id)
 
     @defer.inlineCallbacks
+    def test_join_falls_back_to_other_admins_of_the_syncgroup(self):
+        yield defer.ensureDeferred(self._join_fallback())
+
+    async def _join_fallback(self):
+        from v23py import syncbase
+        from v23py.syncbase import _wire
+        # a neighborhood of our own (the same-host ads live under $TMPDIR)
+        nh = tempfile.mkdtemp(prefix="sbnh-", dir=self.tmp)
+        # (no mDNS: daemons of other tests on this machine could answer for "sg")
+        env = {"TMPDIR": nh, "V23PY_MDNS": "0"}
+        a, b, c = (self.daemon(env=env) for _ in range(3))
+        await self.setup_peer(a, True)
+        _, cb = await self.setup_peer(b, False, admin=a)
+        await cb.Put(self.ctx, "from-b", "b")
+        # b is an admin too (its blessings are in the syncgroup's Admin list): once it
+        # has the syncgroup's history it advertises itself as one
+        await self._admin_ads(nh, 2)
+        a.kill9()
+        # c names the dead admin: the join goes through b, and c then syncs with b
+        _, cc = await self.setup_peer(c, False, admin=a)
+        await self.converge([cb, cc], {"from-b": "b"})
+        await self._admin_ads(nh, 3)
+        b.kill9()
+        c.kill9()
+        # every admin is gone: a clear error naming what was tried (a syncgroup
+        # nobody advertises: only the named admin)
+        d = self.daemon(env=env)
+        db = syncbase.NewService(d.endpoint).Database(self.ctx, "fortuneDb", None)
+        await db.Create(self.ctx, None)
+        await db.Collection(self.ctx, "fortuneCollection").Create(self.ctx, None)
+        for sgname, tried in (("nosuchsg", 1), ("sg", 3)):
+            try:
+                await db.Syncgroup(self.ctx, sgname).Join(
+                    self.ctx, a.endpoint, None, syncbase.SyncgroupMemberInfo())
+                self.fail("joined through dead admins")
+            except verror.VError as e:
+                self.assertEqual(e.id, _wire.SyncgroupJoinFailed.id)
+                self.assertIn(f"through any admin ({tried} tried)", e.msg)
+                self.assertIn(a.endpoint, e.msg)
+                if tried == 3:
+                    self.assertIn(b.endpoint, e.msg)
+                    self.assertIn(c.endpoint, e.msg)
+
+    async def _admin_ads(self, nh, n):
+        """Wait until ``n`` daemons advertise themselves as admins of the one syncgroup."""
+        ads = os.path.join(nh, "syncbased-nh", ".sg")
+        deadline = reactor.seconds() + 20
+        while True:
+            gids = os.listdir(ads) if os.path.isdir(ads) else []
+            have = [h for h in os.listdir(os.path.join(ads, gids[0])) if not h.startswith(".")] \
+                if gids else []
+            if len(have) >= n:
+                return
+            if reactor.seconds() > deadline:
+                self.fail(f"{len(have)} admins advertised, not {n}")
+            await sleep(0.05)
+
+    @defer.inlineCallbacks
+    def test_admin_calls_back_the_joiner_over_its_conn(self):
+        yield defer.ensureDeferred(self._callback())
+
+    async def _callback(self):
+        # No neighborhood, no mount tables: the admin learns nothing but the joiner's
+        # conn (its endpoint there names no listening address of the joiner).
+        nh = tempfile.mkdtemp(prefix="sbnh-", dir=self.tmp)
+        env = {"TMPDIR": nh, "V23PY_MDNS": "0"}
+        a, b = (self.daemon(extra=["--skip-publish-in-nh"], env=env) for _ in range(2))
+        _, ca = await self.setup_peer(a, True)
+        _, cb = await self.setup_peer(b, False, admin=a)
+        await ca.Put(self.ctx, "from-a", "a")
+        await cb.Put(self.ctx, "from-b", "b")
+        # from-b on a: a pulled from b, over the conn b opened to a
+        await self.converge([ca, cb], {"from-a": "a", "from-b": "b"})
+        self.assertFalse(os.path.exists(os.path.join(nh, "syncbased-nh")))
+
+    @defer.inlineCallbacks
+    def test_batches_reach_peers_whole(self):
+        yield defer.ensureDeferred(self._batches())
+
+    async def _batches(self):
+        import glob
+        import sqlite3
+        from v23py import syncbase
+        from syncbased.vsync._log import BATCH, decode_batch
+        # rounds of at most 4 records: a batch of 30 rows spans many of them
+        env = {"V23PY_SYNC_ROUND_RECORDS": "4"}
+        a, b = self.daemon(env=env), self.daemon(env=env)
+        dba, ca = await self.setup_peer(a, True)
+        dbb, cb = await self.setup_peer(b, False, admin=a)
+        await ca.Put(self.ctx, "first", "x")
+        await self.converge([ca, cb], {"first": "x"})
+        await dbb.PauseSync(self.ctx)
+        for i in range(3):
+            await ca.Put(self.ctx, f"pre{i}", i)
+        bt = await dba.BeginBatch(self.ctx)
+        c = bt.CollectionForId(ca.Id())
+        for i in range(30):
+            await c.Put(self.ctx, f"batch{i:02d}", i)
+        await bt.Commit(self.ctx)
+        for i in range(3):
+            await ca.Put(self.ctx, f"post{i}", i)
+        await dbb.ResumeSync(self.ctx)
+        deadline = reactor.seconds() + 30
+        while True:
+            got = await self.contents(cb)
+            n = sum(1 for k in got if k.startswith("batch"))
+            self.assertIn(n, (0, 30), "a batch arrived in parts")
+            if len(got) == 37:
+                break
+            if reactor.seconds() > deadline:
+                self.fail(f"not synced: {sorted(got)}")
+            await sleep(0.005)
+        self.assertEqual(await self.contents(cb), await self.contents(ca))
+        # both keep Go's BatchInfo of that batch: 30 rows (+30 permission reads)
+        a.stop()
+        b.stop()
+
+        def infos(d):
+            out = {}
+            for path in glob.glob(os.path.join(d.root_dir, "**", "*.sqlite"), recursive=True):
+                db = sqlite3.connect(path)
+                try:
+                    for k, v in db.execute("SELECT k, v FROM kv WHERE k >= ? AND k < ?",
+                                           (BATCH, BATCH + b"\xff")):
+                        out[bytes(k)] = decode_batch(bytes(v))
+                finally:
+                    db.close()
+            return out
+        ia, ib = infos(a), infos(b)
+        big = [v for v in ia.values() if len(v[0]) == 30]
+        self.assertEqual(len(big), 1)
+        self.assertEqual(big[0][2], 60)
+        self.assertEqual(ia, ib)
+
+    @defer.inlineCallbacks
     def test_publish_syncgroup_makes_the_publishee_a_member(self):
         yield defer.ensureDeferred(self._publish())
 

@@ -219,6 +219,85 @@ class VsyncTest(unittest.TestCase):
             pass
         self.assertEqual(self.b.rows(), c.rows())
 
+    def _batch(self, peer, names_values):
+        """One committed batch on ``peer`` (Go's BeginBatch/Put.../Commit)."""
+        bh = peer.db.begin_batch(ALICE, False)
+        for k, v in names_values:
+            peer.cx.row(k).put(ALICE, bh, vom.encode(v))
+        peer.db.commit(ALICE, bh)
+
+    def _batch_infos(self, peer):
+        from syncbased.vsync._log import BATCH, decode_batch, prefix_limit
+        eng = peer.db.st.engine
+        return {int(k[len(BATCH):]): decode_batch(v)
+                for k, v in eng.scan(BATCH, prefix_limit(BATCH))}
+
+    def test_local_batches_keep_go_batch_info(self):
+        from syncbased.service import row_key
+        self._batch(self.a, [(f"k{i}", i) for i in range(3)])
+        # a Put outside a batch is a commit of two operations in Go too (the
+        # collection permissions' GetOp and the PutOp), so it is a batch of its own
+        self.a.cx.row("single").put(ALICE, "", vom.encode("s"))
+        infos = self._batch_infos(self.a)
+        self.assertEqual(len(infos), 2)
+        by_count = {count: (bid, objects, linked)
+                    for bid, (objects, linked, count) in infos.items()}
+        # 3 puts + 3 permission reads
+        bid, objects, linked = by_count[6]
+        self.assertEqual(linked, {})
+        vkey = b"v\xfe"
+        self.assertEqual(objects, {row_key(CX, f"k{i}"): self.a.db.st.engine.get(
+            vkey + row_key(CX, f"k{i}")) for i in range(3)})
+        sbid, sobjects, _ = by_count[2]
+        self.assertEqual(list(sobjects), [row_key(CX, "single")])
+        # the records carry the batch id and count on the wire
+        req = self.b.ds.data_request(self.a.sync.hex)
+        recs = {r.value.Metadata.ObjId.rsplit("\udcfe", 1)[1]: r.value.Metadata
+                for r in wire(self.a.ds.respond(ALICE, req, self.b.sync.hex))[:-1]}
+        for i in range(3):
+            self.assertEqual((recs[f"k{i}"].BatchId, recs[f"k{i}"].BatchCount), (bid, 6))
+        self.assertEqual((recs["single"].BatchId, recs["single"].BatchCount), (sbid, 2))
+        # records made by a syncgroup snapshot (rows written before the syncgroup) have none
+        self.assertEqual((recs["old"].BatchId, recs["old"].BatchCount), (0, 0))
+        # the receiver keeps the same BatchInfos
+        self.b.pull_from(self.a)
+        self.assertEqual(self._batch_infos(self.b), infos)
+
+    def test_a_batch_is_applied_atomically_across_truncated_rounds(self):
+        import syncbased.vsync as vs
+        self.patch(vs, "MAX_RECORDS_PER_ROUND", 3)
+        self.b.round(self.a, True)
+        for i in range(2):
+            self.a.cx.row(f"s{i}").put(ALICE, "", vom.encode(i))
+        self._batch(self.a, [(f"b{i:02d}", i) for i in range(10)])
+        self.a.cx.row("after").put(ALICE, "", vom.encode("x"))
+        seen = []
+        while True:
+            n = self.b.round(self.a, False)
+            got = {k for k in self.b.rows() if k.startswith("b")}
+            self.assertIn(len(got), (0, 10))     # all of the batch or none of it
+            seen.append(n)
+            if n < 3:
+                break
+        # the collection's permissions, "old" and s0 fill the first round; the
+        # second has s1 and the whole batch (11 records although a round holds 3)
+        self.assertEqual(seen, [3, 11, 1])
+        self.assertEqual(self.b.rows(), self.a.rows())
+        self.assertEqual(self._batch_infos(self.b), self._batch_infos(self.a))
+
+    def test_inconsistent_batch_counts_are_refused(self):
+        self.b.pull_from(self.a)
+        self._batch(self.a, [("x", 1), ("y", 2)])
+        before = self.b.rows()
+        good = wire(self.a.ds.respond(ALICE, self.b.ds.data_request(self.a.sync.hex),
+                                      self.b.sync.hex))
+        self.assertEqual(len(good), 3)
+        good[1].value.Metadata.BatchCount = 5
+        e = self.assertRaises(verror.VError, self.b.ds.apply, False, good, self.a.sync.hex)
+        self.assertEqual(e.id, verror.BadProtocol.id)
+        self.assertEqual(self.b.rows(), before)
+        self.assertEqual(self._batch_infos(self.b), {})
+
     def test_state_survives_reopen(self):
         self.b.pull_from(self.a)
         self.a.cx.row("x").put(ALICE, "", vom.encode("x"))

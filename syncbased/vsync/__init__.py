@@ -24,14 +24,22 @@ The model is Go's vsync:
 * Conflicts (two heads after a round) resolve last-writer-wins on the update
   time, ties to the larger version string; the loser becomes a parent of the
   winner through a link record, so every peer ends with the same head.
+* A commit of several operations is a batch (Go's BatchInfo at
+  ``y\\xfec\\xfe<id>``, kept by every peer); a responder never cuts a batch
+  across rounds and a round is applied in one transaction, so a peer sees a
+  batch whole or not at all.
 * Peers are found through the admin named in a join, addresses learned before
   (persisted), multicast DNS with Go's discovery advertisements
-  (``syncbased/vsync/neighborhood.py``) and a same-host neighborhood directory
-  (``$TMPDIR/syncbased-nh``, also the fallback where multicast is unavailable).
+  (``syncbased/vsync/neighborhood.py``), a same-host neighborhood directory
+  (``$TMPDIR/syncbased-nh``, also the fallback where multicast is unavailable;
+  admins also advertise their syncgroups there, and a join whose named admin
+  fails tries those), and the conn a peer opened to us (our sync RPCs use the
+  server's flow manager, so such a conn can be dialed back by routing id).
 
 Rounds are bounded: a responder sends at most ``MAX_RECORDS_PER_ROUND`` records
-and then knowledge that claims exactly what was sent; the initiator continues
-at once when a round was full.
+(more only to finish a batch) and then knowledge that claims exactly what was
+sent; the initiator continues at once when a round was full, fetching the next
+round while it applies the last.
 """
 from __future__ import annotations
 
@@ -60,14 +68,21 @@ from syncbased.vsync._log import (
     NODE, HEAD, DBSTATE, SGSTATE, SGDATA, POS, NODE_REC, LINK_REC, EPOCH, Rec, Node,
     s, b, prefix_limit, gid_of, sgoid, gid_from_oid, log_prefix, log_key,
     encode_rec, decode_rec, encode_node, decode_node, encode_dbstate, decode_dbstate,
-    encode_sgstate, decode_sgstate)
+    encode_sgstate, decode_sgstate, batch_key, encode_batch, decode_batch)
 
 PEERS = b"y" + SEP + b"peer" + SEP      # in the service store
+VERSION = b"v" + SEP                     # the store's version pointers
 TICK = 0.05
 SG_ROUND_INTERVAL = 0.25                 # seconds between syncgroup-metadata rounds per peer
 TIME_INTERVAL = 60.0                     # seconds between GetTime exchanges per peer
 NH_DIR = os.path.join(tempfile.gettempdir(), "syncbased-nh")
-MAX_RECORDS_PER_ROUND = 5000            # bounds one round's memory and store-thread time
+NH_SG_DIR = os.path.join(NH_DIR, ".sg")  # .sg/<gid>/<hex>: admins of a syncgroup (Go's sg ads)
+AD_INTERVAL = 1.0                        # seconds between refreshes of our admin ads
+JOIN_TIMEOUT = 5.0                       # per admin tried by a join
+# bounds one round's memory and store-thread time (the environment variable is a
+# tuning knob, also used by tests to make rounds small)
+MAX_RECORDS_PER_ROUND = max(1, int(os.environ.get("V23PY_SYNC_ROUND_RECORDS") or 5000))
+SEND_CHUNK = 200                        # streamed records per flow write
 MAX_CHAINED_ROUNDS = 20                 # full rounds fetched back to back with one peer
 MAX_ITEMS_RECEIVED = 1_000_000          # a responder sending more is cut off
 MAX_PARENTS = 2
@@ -190,6 +205,7 @@ class DbSync:
                 continue
         self._refresh()
         self.more = False
+        self._pre = None         # keys read ahead for the running store task
         self.st.commit_hooks.append(self._hook)
 
     # --- state helpers ---
@@ -242,17 +258,45 @@ class DbSync:
         todo = [op for op in ops if isinstance(op, (PutOp, DeleteOp)) and self._synced(op.Key)]
         if not todo:
             return
-        batch = random.getrandbits(63) if len(todo) > 1 else 0
-        for op in todo:
-            deleted = isinstance(op, DeleteOp)
-            ver = new_version() if deleted else op.Version
-            self._local_node(writes, op.Key, ver, ts, deleted, batch, len(todo) if batch else 0)
+        # Go's watcher: a commit of more than one operation (any kind, synced or
+        # not) is a batch; its records carry the batch id and the commit's
+        # operation count, and its BatchInfo lists the synced objects.
+        count = len(ops)
+        batch = self._new_batch_id(writes) if count > 1 else 0
+        objects = {}
+        if len(todo) > 8:
+            self._prefetch([HEAD + op.Key for op in todo])   # the heads in one read
+        try:
+            for op in todo:
+                deleted = isinstance(op, DeleteOp)
+                ver = new_version() if deleted else op.Version
+                self._local_node(writes, op.Key, ver, ts, deleted, batch, count if batch else 0)
+                objects[op.Key] = ver
+        finally:
+            self._pre = None
+        if batch:
+            writes[batch_key(batch)] = encode_batch(objects, {}, count)
         writes[POS] = b"%d" % self.pos
+
+    def _new_batch_id(self, writes) -> int:
+        while True:
+            bid = random.getrandbits(63)
+            if bid and self._get(writes, batch_key(bid)) is None:
+                return bid
 
     def _get(self, writes, key):
         if writes is not None and key in writes:
             return writes[key]
+        pre = self._pre
+        if pre is not None and key in pre:
+            return pre[key]
         return self.st.engine.get(key)
+
+    def _prefetch(self, keys):
+        """Read ``keys`` in one pass for the current store task (``_get`` then uses them)."""
+        pre = dict.fromkeys(keys)
+        pre.update(_get_many(self.st.engine, pre))
+        self._pre = pre
 
     def _local_node(self, writes, oid, ver: bytes, ts, deleted, batch=0, count=0):
         head = self._get(writes, HEAD + oid)
@@ -344,6 +388,13 @@ class DbSync:
 
     def mount_tables(self) -> list:
         return sorted({mt for e in self.sgs.values() for mt in e.sg.Spec.MountTables or ()})
+
+    def admin_gids(self, own_names) -> list:
+        """Syncgroups this daemon may accept joins for (its blessings are sg Admin)."""
+        if own_names is None:
+            return []
+        return sorted(gid for gid, e in self.sgs.items()
+                      if not e.pending and access.allowed(e.perms, (ADMIN,), own_names))
 
     def members(self) -> set:
         out = set()
@@ -500,10 +551,15 @@ class DbSync:
         heapq.heapify(heap)
         bpfx = [b(p) for p in init_pfxs] if init_pfxs is not None else None
         engine = self.st.engine
+        chosen = []
+        last_batch = {}          # device -> batch id of its last record taken
         while heap:
-            if budget[0] <= 0:
+            if budget[0] <= 0 and not any(
+                    r.batch and r.batch == last_batch.get(d) for _, d, r in heap):
+                # full, and no device is inside a batch: a batch never spans rounds
                 break
             _, dev, rec = heapq.heappop(heap)
+            last_batch[dev] = rec.batch
             send = True
             if bpfx is not None:
                 key = rec.oid[2:]
@@ -516,17 +572,26 @@ class DbSync:
                 if known >= rec.gen:
                     send = False
             if send:
-                value = None
-                if bpfx is None:
-                    raw = engine.get(SGDATA + rec.oid[len(SGDATA):] + SEP + rec.vers)
-                    value = vom.decode(raw, I.Syncgroup._vdl_type) if raw else None
-                elif rec.rectype == NODE_REC and not rec.delete:
-                    value = value_out(rec.oid, engine.get(rec.oid + SEP + rec.vers))
-                items.append(I.DeltaResp("Rec", I.LogRec(Metadata=_md_out(rec), Value=value)))
+                chosen.append(rec)
                 budget[0] -= 1
             nxt = next(iters[dev], None)
             if nxt is not None:
                 heapq.heappush(heap, (nxt.pos, dev, nxt))
+        if bpfx is None:
+            for rec in chosen:
+                raw = engine.get(SGDATA + rec.oid[len(SGDATA):] + SEP + rec.vers)
+                value = vom.decode(raw, I.Syncgroup._vdl_type) if raw else None
+                items.append(I.DeltaResp("Rec", I.LogRec(Metadata=_md_out(rec), Value=value)))
+        else:
+            # the values of a round in one read of the store
+            vals = _get_many(engine, [rec.oid + SEP + rec.vers for rec in chosen
+                                      if rec.rectype == NODE_REC and not rec.delete])
+            Resp, LogRec = I.DeltaResp, I.LogRec
+            for rec in chosen:
+                value = None
+                if rec.rectype == NODE_REC and not rec.delete:
+                    value = value_out(rec.oid, vals.get(rec.oid + SEP + rec.vers))
+                items.append(Resp("Rec", LogRec(Metadata=_md_out(rec), Value=value)))
         if heap:
             # truncated: claim for each unfinished device only what precedes its next record
             caps = {dev: rec.gen - 1 for _, dev, rec in heap}
@@ -564,6 +629,8 @@ class DbSync:
                 UnicodeError, OverflowError) as e:
             self.gen, self.pos, self.sggen = saved
             raise _bad(e) from None
+        finally:
+            self._pre = None
 
     def _apply(self, sg_round, items, peer_hex):
         remote = None
@@ -580,16 +647,22 @@ class DbSync:
             raise _bad("the round ended without knowledge")
         shared = self.shared(peer_hex)
         shared_gids = {e.gid for e in shared}
-        shared_pfx = sorted({p for e in shared for p in e.prefixes})
+        shared_pfx = tuple(sorted({p for e in shared for p in e.prefixes}))
+        if not sg_round:
+            # heads and version pointers of the round's objects, read in one pass
+            oids = {b(lr.Metadata.ObjId) for lr in recs if isinstance(lr, I.LogRec)}
+            self._prefetch([HEAD + o for o in oids] + [VERSION + o for o in oids])
         tx = self.st.transaction()
         tx.from_sync = True
         writes = tx._writes
         grafts = {}
         touched_sgs = set()
+        batches = {}
         try:
             for lr in recs:
                 self._apply_rec(tx, writes, grafts, lr, sg_round, shared_gids, shared_pfx,
-                                touched_sgs)
+                                touched_sgs, batches)
+            self._keep_batches(writes, batches)
             for oid, g in grafts.items():
                 self._resolve(tx, writes, oid, g, sg_round)
             new = self._merged(sg_round, remote, shared)
@@ -667,7 +740,21 @@ class DbSync:
                 n = g.nodes[ver] = decode_node(raw)
         return n
 
-    def _apply_rec(self, tx, writes, grafts, lr, sg_round, shared_gids, shared_pfx, touched):
+    def _keep_batches(self, writes, batches):
+        """Go's endBatch for the batches of a round: merge into their BatchInfo."""
+        for bid, (objects, linked, count) in batches.items():
+            raw = self._get(writes, batch_key(bid))
+            if raw is not None:
+                o, li, c = decode_batch(raw)
+                if c != count:
+                    raise _bad(f"inconsistent counts for batch {bid}: {c} and {count}")
+                o.update(objects)
+                li.update(linked)
+                objects, linked = o, li
+            writes[batch_key(bid)] = encode_batch(objects, linked, count)
+
+    def _apply_rec(self, tx, writes, grafts, lr, sg_round, shared_gids, shared_pfx, touched,
+                   batches):
         if not isinstance(lr, I.LogRec):
             raise _bad("not a LogRec")
         md = lr.Metadata
@@ -679,9 +766,11 @@ class DbSync:
         if len(md.Parents or ()) > MAX_PARENTS:
             raise _bad("too many parents")
         oid, ver = b(md.ObjId), b(md.CurVers)
-        parents = tuple(b(p) for p in md.Parents or ())
-        if any(not p or len(p) > 256 for p in parents):
-            raise _bad("bad parent version")
+        parents = ()
+        if md.Parents:
+            parents = tuple(b(p) for p in md.Parents)
+            if any(not p or len(p) > 256 for p in parents):
+                raise _bad("bad parent version")
         if sg_round:
             gid = gid_from_oid(oid)
             if gid not in shared_gids:
@@ -689,11 +778,23 @@ class DbSync:
             lpfx = oid
             touched.add(gid)
         else:
-            if oid[:2] not in (_ROW, _CX) or not any(oid[2:].startswith(p) for p in shared_pfx):
+            if oid[:2] not in (_ROW, _CX) or not oid[2:].startswith(shared_pfx):
                 raise _bad("a record outside the shared collections")
             lpfx = DATA
         t = time_ns(md.UpdTime)
         lk = log_key(lpfx, dev, gen)
+        bid = int(md.BatchId)
+        binfo = None
+        if bid:
+            if sg_round:
+                raise _bad("a syncgroup record in a batch")
+            binfo = batches.get(bid)
+            if binfo is None:
+                if not md.BatchCount:
+                    raise _bad(f"batch {bid} without a count")
+                binfo = batches[bid] = ({}, {}, int(md.BatchCount))
+            elif binfo[2] != md.BatchCount:
+                raise _bad(f"inconsistent counts for batch {bid}")
         g = grafts.get(oid)
         if g is None:
             g = grafts[oid] = _Graft(self._get(writes, HEAD + oid))
@@ -709,6 +810,8 @@ class DbSync:
                 writes[NODE + oid + SEP + ver] = encode_node(node)
                 g.new.add(ver)
                 g.refd.update(parents)
+                if binfo is not None:
+                    binfo[0][oid] = ver
                 if sg_round:
                     sg = lr.Value
                     if not isinstance(sg, I.Syncgroup):
@@ -731,6 +834,8 @@ class DbSync:
                 g.nodes[ver] = node
                 writes[NODE + oid + SEP + ver] = encode_node(node)
             g.refd.add(parents[0])
+            if binfo is not None:
+                binfo[1][oid] = ver
         if (rt == NODE_REC and fresh) or self._get(writes, lk) is None:
             self.pos += 1
             writes[lk] = encode_rec(Rec(dev, gen, rt, oid, ver, parents, t, bool(md.Delete),
@@ -769,7 +874,7 @@ class DbSync:
         if sg_round:
             return
         wnode = self._node(writes, g, oid, winner)
-        current = tx.get_version(oid)
+        current = self._get(writes, VERSION + oid)
         if wnode.deleted:
             if current is not None:
                 tx.delete(oid)
@@ -814,6 +919,18 @@ def value_in(oid: bytes, value) -> bytes:
         perms = access.from_any(value)
         return encode_collection_perms(perms)
     return encode_value(value)
+
+
+def _get_many(engine, keys) -> dict:
+    gm = getattr(engine, "get_many", None)
+    if gm is not None:
+        return gm(keys)
+    out = {}
+    for k in keys:
+        v = engine.get(k)
+        if v is not None:
+            out[k] = v
+    return out
 
 
 def _diff_genvecs(resp, init, diff):
@@ -869,6 +986,10 @@ class SyncService:
             self.id = json.loads(raw)["Id"]
         self.hex = "%x" % self.id
         self.peers = {}
+        # peers we know only by the conn they opened to us: {hex: endpoint name}; not
+        # persisted (the address is good only while that conn lives)
+        self.conn_peers = {}
+        self._client = None
         for k, v in self.service.st.engine.scan(PEERS, prefix_limit(PEERS)):
             self.peers[k[len(PEERS):].decode()] = v.decode()
         self.endpoint = ""
@@ -881,6 +1002,8 @@ class SyncService:
         self._last_sg = {}
         self._last_time = {}
         self._loop = None
+        self._last_ad = -1e9
+        self._ads = set()        # gids whose admin ad we wrote
         self._mt_pub = None
         self._mt_names = set()
         self._mdns = None       # the mDNS neighborhood (neighborhood.py), once started
@@ -898,6 +1021,23 @@ class SyncService:
         return ds
 
     # --- addresses ---
+    def learn_conn_peer(self, hex_name, call):
+        """A peer that called us: remember the endpoint of its conn (dialing it by
+        routing id reuses that conn) when we know no other address for it."""
+        if not hex_name or hex_name == self.hex or hex_name in self.peers:
+            return
+        rep = getattr(call, "remote_endpoint", None)
+        if rep is None or rep.routing_id.is_null():
+            return
+        self.conn_peers[hex_name] = rep.name()
+
+    def with_client(self, ctx):
+        """``ctx`` whose RPCs go through our server's flow manager (see ``start``)."""
+        if self._client is None:
+            return ctx
+        from v23py.rpc import CLIENT_KEY
+        return ctx.with_value(CLIENT_KEY, self._client)
+
     def learn_peers(self, book):
         changed = {}
         for h, addr in book.items():
@@ -910,8 +1050,19 @@ class SyncService:
                 tx.raw_put(PEERS + h.encode(), addr.encode())
             tx.commit()
 
-    def start(self, endpoint):
+    def start(self, endpoint, server=None):
         self.endpoint = endpoint
+        if server is not None and getattr(server, "flow_manager", None) is not None:
+            # Our sync RPCs go out through the server's flow manager (as Go's
+            # WithNewServer context does): peers can then call us back over the conns
+            # we open, even when they know no address of ours.
+            import v23py
+            from v23py.rpc import CLIENT_KEY
+            from v23py.rpc.client import Client
+            rt = v23py.get_runtime(self.ctx)
+            self._client = Client(None, rt.principal, server.flow_manager, rt.namespace_roots)
+            self._client.namespace_provider = lambda: rt.namespace
+            self.ctx = self.ctx.with_value(CLIENT_KEY, self._client)
         if self.publish_nh:
             try:
                 os.makedirs(NH_DIR, exist_ok=True)
@@ -950,6 +1101,69 @@ class SyncService:
                         os.unlink(p)
             except OSError:
                 pass
+            for gid in list(self._ads):
+                self._unadvertise(gid)
+
+    # --- syncgroup admin ads (Go advertises the syncgroups it administers in the
+    # neighborhood; a join whose named admin fails tries those admins) ---
+    @staticmethod
+    def _sg_ad_dir(gid):
+        return os.path.join(NH_SG_DIR, gid.replace("/", "_").replace("+", "-"))
+
+    def _advertise_admin(self, gids):
+        if not self.endpoint:
+            return
+        gids = set(gids)
+        for gid in gids - self._ads:
+            try:
+                d = self._sg_ad_dir(gid)
+                os.makedirs(d, exist_ok=True)
+                tmp = os.path.join(d, f".{self.hex}.tmp")
+                with open(tmp, "w") as f:
+                    f.write(self.endpoint)
+                os.replace(tmp, os.path.join(d, self.hex))
+                self._ads.add(gid)
+            except OSError:
+                pass
+        for gid in self._ads - gids:
+            self._unadvertise(gid)
+
+    def _unadvertise(self, gid):
+        self._ads.discard(gid)
+        try:
+            p = os.path.join(self._sg_ad_dir(gid), self.hex)
+            with open(p) as f:
+                if f.read() == self.endpoint:
+                    os.unlink(p)
+        except OSError:
+            pass
+
+    def _mdns_admins(self, db_id, sg_id) -> list:
+        """Addresses of the syncgroup's admins seen in mDNS ads (Go's join fallback)."""
+        n = self._mdns
+        if n is None:
+            return []
+        try:
+            return n.table.syncgroup_admins((db_id.Blessing, db_id.Name),
+                                            (sg_id.Blessing, sg_id.Name))
+        except Exception:
+            return []
+
+    def sg_admins(self, gid) -> dict:
+        """Admins of a syncgroup advertised in the neighborhood: {hex: address}."""
+        out = {}
+        d = self._sg_ad_dir(gid)
+        try:
+            for h in sorted(os.listdir(d)):
+                if h.startswith(".") or h == self.hex:
+                    continue
+                with open(os.path.join(d, h)) as f:
+                    addr = f.read().strip()
+                if addr:
+                    out[h] = addr
+        except OSError:
+            pass
+        return out
 
     def _neighborhood(self):
         out = {}
@@ -968,9 +1182,19 @@ class SyncService:
     # --- the pull loop (reactor thread) ---
     def _tick(self):
         w = self.daemon.worker
-        d = w.call(lambda: [(db_id, ds.members(), ds.mount_tables())
-                            for db_id, ds in list(self.dbs.items())
-                            if ds.sgs and not ds.paused and db_id in self.service.dbs])
+        ads = self.publish_nh and time.monotonic() - self._last_ad >= AD_INTERVAL
+        if ads:
+            self._last_ad = time.monotonic()
+
+        def work():
+            if ads:
+                self._advertise_admin([g for ds in list(self.dbs.values())
+                                       if not ds.paused and ds.db.id in self.service.dbs
+                                       for g in ds.admin_gids(self.own_names)])
+            return [(db_id, ds.members(), ds.mount_tables())
+                    for db_id, ds in list(self.dbs.items())
+                    if ds.sgs and not ds.paused and db_id in self.service.dbs]
+        d = w.call(work)
         d.addCallback(self._start_rounds)
         d.addErrback(lambda f: None)
 
@@ -1001,12 +1225,12 @@ class SyncService:
             for m in members:
                 key = (db_id, m)
                 fails = self._backoff.get(("n",) + key, 0)
-                addr = self.peers.get(m)
+                addr = self.peers.get(m) or self.conn_peers.get(m)
                 if addr is None or fails >= 2:
                     # unknown, or failing: a neighborhood entry is fresher
                     if nh is None:
                         nh = self._neighborhood()
-                    addr = nh.get(m) or addr
+                    addr = nh.get(m) or self.conn_peers.get(m) or addr
                 if mts and (not addr or fails >= 2 and fails % 2 == 0):
                     # through a mount table of a shared syncgroup
                     addr = f"{mts[(fails // 2) % len(mts)].rstrip('/')}/{m}"
@@ -1016,16 +1240,18 @@ class SyncService:
                     continue
                 self._inflight.add(key)
                 defer.ensureDeferred(self._round(db_id, m, addr)).addBoth(
-                    lambda r, key=key: self._done(key, r))
+                    lambda r, key=key, addr=addr: self._done(key, r, addr))
         try:
             self._mount(all_mts)
         except Exception:
             pass
 
-    def _done(self, key, result):
+    def _done(self, key, result, addr=None):
         self._inflight.discard(key)
         from twisted.python.failure import Failure
         if isinstance(result, Failure):
+            if addr is not None and self.conn_peers.get(key[1]) == addr:
+                del self.conn_peers[key[1]]      # that conn is gone
             n = self._backoff.get(("n",) + key, 0) + 1
             self._backoff[("n",) + key] = min(n, 6)
             self._backoff[key] = time.monotonic() + 0.05 * (2 ** min(n, 6))
@@ -1040,7 +1266,15 @@ class SyncService:
     async def _get_deltas(self, stub, ctx, req, opts):
         call = await stub.GetDeltas(ctx, req, self.hex, *opts)
         items = []
-        async for x in call:
+        recv = call.recv       # (decodes buffered items without a coroutine per item)
+        eof = verror.EOF.id
+        while True:
+            try:
+                x = await recv()
+            except verror.VError as e:
+                if e.id == eof:
+                    break
+                raise
             items.append(x)
             if len(items) > MAX_ITEMS_RECEIVED:
                 raise _bad("too many records in one round")
@@ -1136,6 +1370,7 @@ class SyncService:
         ds.commit_sg(gid, sg, {"NumLocalJoiners": 1, "Watched": True, "RemotePublisher": "",
                                "SyncPending": False, "PendingGenVec": {}})
         ds.bootstrap(ds.sgs[gid].prefixes)
+        self._last_ad = -1e9     # advertise it as ours at the next tick
         if sg.Spec.PublishSyncbaseName and self._loop is not None:
             self.daemon.reactor.callFromThread(self._publish_later, db.id, gid, 0)
 
@@ -1325,6 +1560,7 @@ class SyncService:
         if admin and admin != self.hex:
             self.learn_peers({admin: remote})
         ds.bootstrap(ds.sgs[gid].prefixes)
+        self._last_ad = -1e9
         return sg
 
     async def join_syncgroup(self, ctx, names, run, db_getter, db_id, sg_id, remote, info):
@@ -1344,14 +1580,36 @@ class SyncService:
         sg = await run(local)
         if sg is not None:
             return sg.Spec
-        jctx, cancel = ctx.with_timeout(5.0)
-        try:
-            sg, version, genvec = await I.SyncClient(remote + "/%%sync").JoinSyncgroupAtAdmin(
-                jctx, _wid(db_id), _wid(sg_id), self.hex, member_info(info))
-        except verror.VError as e:
-            raise _wire.SyncgroupJoinFailed.new(f"syncgroup join failed: {e}") from None
-        finally:
-            cancel()
+        # The admin named by the caller first; if it fails, the other admins of this
+        # syncgroup advertised in the neighborhood (Go's join fallback).
+        gid = gid_of(db_id, sg_id)
+        tried, errors = set(), []
+        candidates = [(None, remote)]
+        got = None
+        while candidates:
+            admin_hex, addr = candidates.pop(0)
+            if not addr or addr in tried:
+                continue
+            tried.add(addr)
+            jctx, cancel = self.with_client(ctx).with_timeout(JOIN_TIMEOUT)
+            try:
+                got = await I.SyncClient(addr + "/%%sync").JoinSyncgroupAtAdmin(
+                    jctx, _wid(db_id), _wid(sg_id), self.hex, member_info(info))
+                remote = addr
+                break
+            except verror.VError as e:
+                who = f"admin {admin_hex} at {addr}" if admin_hex else addr
+                errors.append(f"{who}: {e}")
+            finally:
+                cancel()
+            if admin_hex is None:
+                candidates.extend(sorted(self.sg_admins(gid).items()))
+                candidates.extend(("(mDNS)", a) for a in self._mdns_admins(db_id, sg_id))
+        if got is None:
+            raise _wire.SyncgroupJoinFailed.new(
+                f"syncgroup join failed: {sg_id.Blessing},{sg_id.Name} could not be joined "
+                f"through any admin ({len(errors)} tried): " + "; ".join(errors))
+        sg, version, genvec = got
         sg = await run(lambda: self.finish_join(names, db_getter(), remote, sg, version, genvec))
         return sg.Spec
 
@@ -1376,6 +1634,7 @@ class SyncObj(BlobSyncMethods, I.SyncServerMethods):
         from syncbased.server import caller_names
         names = caller_names(call)
         sync = self.daemon.sync
+        sync.learn_conn_peer(str(initiator), call)
         db_id = Id(req.value.DbId.Blessing, req.value.DbId.Name)
 
         def respond():
@@ -1386,8 +1645,10 @@ class SyncObj(BlobSyncMethods, I.SyncServerMethods):
             return (sync.dbsync(db_id).respond(names, req, str(initiator)),
                     blobs.final_priorities(req, names) if blobs is not None else {})
         items, priorities = await self.daemon.worker.call(respond)
-        for it in items:
-            res = call.send(it)
+        many = getattr(call, "send_many", None)
+        for i in range(0, len(items), SEND_CHUNK):
+            part = items[i:i + SEND_CHUNK]
+            res = many(part) if many is not None else [call.send(it) for it in part][-1]
             if isinstance(res, defer.Deferred):
                 await res
         return I.DeltaFinalResp(SgPriorities=priorities)
@@ -1399,6 +1660,7 @@ class SyncObj(BlobSyncMethods, I.SyncServerMethods):
     async def JoinSyncgroupAtAdmin(self, ctx, call, dbId, sgId, joinerName, myInfo):
         from syncbased.server import caller_names
         names = caller_names(call)
+        self.daemon.sync.learn_conn_peer(str(joinerName), call)
         return await self.daemon.worker.call(
             self.daemon.sync.join_at_admin, names, Id(dbId.Blessing, dbId.Name),
             Id(sgId.Blessing, sgId.Name), str(joinerName), myInfo)

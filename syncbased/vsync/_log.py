@@ -7,6 +7,7 @@ the wire is ``interfaces.LogRecMetadata`` etc., converted at the edges).
 
     y\\xfea\\xfe<oid>\\xfe<version>          DAG node
     y\\xfeb\\xfe<oid>                        DAG head version
+    y\\xfec\\xfe<batch id decimal>           BatchInfo of a multi-object batch
     y\\xfed                                 DbSyncState (knowledge, paused)
     y\\xfei\\xfe<gid>                        SgLocalState of a joined syncgroup
     y\\xfel\\xfed\\xfe<dev>\\xfe<gen %016x>    data log record (dev in decimal)
@@ -32,6 +33,7 @@ from syncbased.store.core import SEP
 Y = b"y" + SEP
 NODE = Y + b"a" + SEP
 HEAD = Y + b"b" + SEP
+BATCH = Y + b"c" + SEP
 DBSTATE = Y + b"d"
 SGSTATE = Y + b"i" + SEP
 LOG = Y + b"l" + SEP
@@ -205,3 +207,24 @@ def decode_sgstate(raw) -> dict:
     st = json.loads(raw)
     st["PendingGenVec"] = {int(d): int(g) for d, g in st.get("PendingGenVec", {}).items()}
     return st
+
+
+# --- batches ---------------------------------------------------------------------------
+
+def batch_key(bid: int) -> bytes:
+    return BATCH + b"%d" % bid
+
+
+def encode_batch(objects: dict, linked: dict, count: int) -> bytes:
+    """Go's BatchInfo (Objects and LinkedObjects: oid -> version; Count: the
+    number of operations of the original commit)."""
+    return json.dumps({"Objects": {s(o): s(v) for o, v in objects.items()},
+                       "LinkedObjects": {s(o): s(v) for o, v in linked.items()},
+                       "Count": count}, separators=(",", ":")).encode()
+
+
+def decode_batch(raw):
+    """(objects, linked, count) of a stored BatchInfo."""
+    obj = json.loads(raw)
+    return ({b(o): b(v) for o, v in obj["Objects"].items()},
+            {b(o): b(v) for o, v in obj["LinkedObjects"].items()}, int(obj["Count"]))

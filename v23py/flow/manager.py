@@ -754,6 +754,11 @@ class FlowManager:
                 if k[0] == host and k[1] == port and not c.is_closed and not c.remote_lame_duck:
                     mc = c
                     break
+        elif mc is None and endpoint.routing_id != self.routing_id:
+            # any conn with that peer, also one the peer dialed (Go finds conns by the
+            # peer's routing id): a server can call back a client that has no
+            # listening address over the client's own conn
+            mc = self._conn_to(endpoint.routing_id)
         def check(c):
             # a shared conn is re-checked with this dial's authorizer (as Go's conn cache does)
             try:
@@ -845,6 +850,14 @@ class FlowManager:
         factory.connect_failed.addCallback(connect_failed)
         connector = self.reactor.connectTCP(host, port, factory, timeout=timeout or 30)
         return result
+
+    def _conn_to(self, rid):
+        for c in self._conns:
+            rep = c.remote_endpoint
+            if (rep is not None and rep.routing_id == rid and not c.is_closed
+                    and not c.remote_lame_duck):
+                return c
+        return None
 
     # --- shutdown
     def stop(self, lame_duck_timeout=1.0):
