@@ -591,18 +591,31 @@ class BlobManager:
                     self.own.created_reference(ref, gids)
             self._merge_signposts({ref: (gids, {}) for ref in refs})
 
-    def take_requests(self, refs):
+    def take_requests(self, refs, caller=None):
         """Refs a peer asks us to take (store thread): those we own no share of in a
-        requested syncgroup we belong to, by database (Go's RequestTakeBlobs)."""
+        requested syncgroup we belong to, by database (Go's RequestTakeBlobs).
+
+        The request may come before the rows naming the blobs have synced here, so the
+        requested syncgroups and the caller are recorded in the blobs' signposts now:
+        the fetch then offers our priorities in those syncgroups and can take shares."""
+        from syncbased.vsync import interfaces as I, now_time
         sync = self.daemon.sync
         db_of = {e.gid: db_id for db_id, ds in list(sync.dbs.items()) for e in ds.sgs.values()}
         by_db = {}
+        hints = {}
         for ref, shares in refs[:1000]:
             md = self.own.metadata(ref)
             have = md["OwnerShares"] if md else {}
             gids = [g for g, n in shares.items() if n > 0 and have.get(g, 0) == 0 and g in db_of]
             if gids and not self.store.committed(ref):
                 by_db.setdefault(db_of[gids[0]], []).append(ref)
+                locs = {}
+                if caller:
+                    locs[caller] = I.LocationData(WhenSeen=now_time(), IsProxy=False,
+                                                  IsServer=bool(self.server_gids(caller)))
+                hints[ref] = (set(gids), locs)
+        if hints:
+            self._merge_signposts(hints)
         return sorted(by_db.items())
 
     def server_gids(self, peer):
@@ -913,7 +926,7 @@ class BlobSyncMethods:
             except verror.VError:
                 continue
             refs.append((ref, {str(g): int(n) for g, n in dict(shares or {}).items()}))
-        work = await self.daemon.worker.call(m.take_requests, refs)
+        work = await self.daemon.worker.call(m.take_requests, refs, str(callerName))
         for db_id, want in work:
             m._background(db_id, want)
 
