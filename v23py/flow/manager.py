@@ -75,6 +75,13 @@ def _end_batch():
         _flush_dirty()
 
 
+# Output pieces (a frame is one or two) a conn may hold back inside a batch.  Writing
+# a burst's first replies while later ones are still being made lets the peer work on
+# them meanwhile: with 16 callers on one conn both processes then run at once instead
+# of taking turns (twice the calls/s), for one more send() per few messages.
+_EARLY_FLUSH = 8
+
+
 def _flush_dirty():
     while _dirty:
         conns = _dirty[:]
@@ -500,6 +507,9 @@ class ManagedConn:
 
     def _flush(self):
         if _batch[0]:
+            if len(self._conn._out) >= _EARLY_FLUSH:
+                self._flush_now()   # a burst: let the peer start on it (see _EARLY_FLUSH)
+                return
             # inside a dataReceived: write once when the outermost one returns
             if not self._dirty:
                 self._dirty = True
