@@ -263,14 +263,21 @@ def _compare(op, a, b, rhs):
     if c is None:
         return False
     x, y, t = c
+    like = t == T_STR and (op == LIKE or op == NOTLIKE)
+    return _compare_same_type(op, x, y, t, rhs.pattern if like else None)
+
+
+def _compare_same_type(op, x, y, t, pattern):
+    """``x op y`` for two values already brought to one operand type ``t``
+    (``pattern``: the compiled LIKE pattern when ``t`` is a string)."""
     if t == T_STR:
         if op == LIKE:
-            return rhs.pattern.match(x)
+            return pattern.match(x)
         if op == NOTLIKE:
-            return not rhs.pattern.match(x)
-    elif op in (LIKE, NOTLIKE):
+            return not pattern.match(x)
+    elif op == LIKE or op == NOTLIKE:
         return False
-    if t in (T_BOOL, T_OBJECT):
+    if t == T_BOOL or t == T_OBJECT:
         if op == EQUAL:
             return _obj_eq(x, y) if t == T_OBJECT else x == y
         if op == NE:
@@ -694,32 +701,7 @@ def _light_compare(op, a, b, pat):
             ta = T_INT
         else:
             return False
-    if ta == T_STR:
-        if op == LIKE:
-            return pat.match(x)
-        if op == NOTLIKE:
-            return not pat.match(x)
-    elif op == LIKE or op == NOTLIKE:
-        return False
-    if ta == T_BOOL or ta == T_OBJECT:
-        if op == EQUAL:
-            return _obj_eq(x, y) if ta == T_OBJECT else x == y
-        if op == NE:
-            return not _obj_eq(x, y) if ta == T_OBJECT else x != y
-        return False
-    if op == EQUAL:
-        return x == y
-    if op == NE:
-        return x != y
-    if op == LT:
-        return x < y
-    if op == LE:
-        return x <= y
-    if op == GT:
-        return x > y
-    if op == GE:
-        return x >= y
-    return False
+    return _compare_same_type(op, x, y, ta, pat)
 
 
 def compile_expr(e):
