@@ -5,6 +5,8 @@ import sys
 import tempfile
 import time
 
+from twisted.trial import unittest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -84,3 +86,56 @@ def wait_for(pred, timeout=10.0, interval=0.05):
             return True
         time.sleep(interval)
     return False
+
+
+ALICE = "idp:o:fortune:alice"
+
+
+def sleep(seconds):
+    """A Deferred that fires after ``seconds`` (await it in async tests)."""
+    from twisted.internet import defer, reactor
+    d = defer.Deferred()
+    reactor.callLater(seconds, d.callback, None)
+    return d
+
+
+class DaemonTestCase(unittest.TestCase):
+    """Alice's credentials in a temporary directory, a runtime context on them
+    (``self.ctx``), and ``daemon()`` for syncbased subprocesses stopped at cleanup."""
+    timeout = 90
+
+    def setUp(self):
+        import shutil
+        import v23py
+        from twisted.internet import reactor
+        self.tmp = tempfile.mkdtemp(prefix="sbtest-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.creds = make_creds(os.path.join(self.tmp, "alice"), ALICE)
+        self.ctx, shutdown = v23py.init([f"--v23.credentials={self.creds}"], reactor=reactor)
+        self.addCleanup(shutdown)
+
+    def daemon(self, **kw):
+        d = Daemon(self.creds, **kw).start()
+        self.addCleanup(d.stop)
+        return d
+
+
+async def sync_peer(ctx, d, db_name, collection, admin=None, info=None, **spec):
+    """Database ``db_name`` and its ``collection`` on daemon ``d``, in syncgroup "sg":
+    created there (its admin) when ``admin`` is None, else joined through ``admin``.
+    ``spec``: SyncgroupSpec fields besides the collection and Alice's Admin+Read perms.
+    Returns (database, collection)."""
+    from v23py import syncbase
+    db = syncbase.NewService(d.endpoint).Database(ctx, db_name, None)
+    await db.Create(ctx, None)
+    c = db.Collection(ctx, collection)
+    await c.Create(ctx, None)
+    sg = db.Syncgroup(ctx, "sg")
+    info = info if info is not None else syncbase.SyncgroupMemberInfo(SyncPriority=10)
+    if admin is None:
+        await sg.Create(ctx, syncbase.SyncgroupSpec(
+            Perms=syncbase.perms_for(ALICE, ["Admin", "Read"]), Collections=[c.Id()], **spec),
+            info)
+    else:
+        await sg.Join(ctx, admin.endpoint, None, info)
+    return db, c

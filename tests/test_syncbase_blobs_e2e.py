@@ -6,39 +6,17 @@ import signal
 import tempfile
 
 from twisted.internet import defer, reactor
-from twisted.trial import unittest
 
 from v23py import verror
 from v23py.syncbase import _wire
 from syncbased.blobstore.store import InvalidBlobName, BlobAlreadyFinalized, \
     IllegalPositionForRead
-from tests._syncbase_support import Daemon, make_creds
+from tests._syncbase_support import DaemonTestCase, make_creds, sleep, sync_peer
 
-ALICE = "idp:o:fortune:alice"
 BOB = "idp:o:fortune:bob"
 
 
-def sleep(s):
-    d = defer.Deferred()
-    reactor.callLater(s, d.callback, None)
-    return d
-
-
-class _Base(unittest.TestCase):
-    timeout = 90
-
-    def setUp(self):
-        import v23py
-        self.tmp = tempfile.mkdtemp(prefix="sbblob-")
-        self.creds = make_creds(os.path.join(self.tmp, "alice"), ALICE)
-        self.ctx, shutdown = v23py.init([f"--v23.credentials={self.creds}"], reactor=reactor)
-        self.addCleanup(shutdown)
-
-    def daemon(self, **kw):
-        d = Daemon(self.creds, **kw).start()
-        self.addCleanup(d.stop)
-        return d
-
+class _Base(DaemonTestCase):
     async def db(self, d, create=True):
         from v23py import syncbase
         db = syncbase.NewService(d.endpoint).Database(self.ctx, "blobDb", None)
@@ -186,19 +164,9 @@ class LocalBlobTest(_Base):
 class PeerBlobTest(_Base):
     async def setup_peer(self, d, create_sg, admin=None, dev_type=0):
         from v23py import syncbase
-        db = await self.db(d)
-        c = db.Collection(self.ctx, "blobCx")
-        await c.Create(self.ctx, None)
-        sg = db.Syncgroup(self.ctx, "sg")
         info = syncbase.SyncgroupMemberInfo(SyncPriority=10, BlobDevType=dev_type)
-        if create_sg:
-            spec = syncbase.SyncgroupSpec(
-                Description="blobs", Perms=syncbase.perms_for(ALICE, ["Admin", "Read"]),
-                Collections=[c.Id()])
-            await sg.Create(self.ctx, spec, info)
-        else:
-            await sg.Join(self.ctx, admin.endpoint, None, info)
-        return db, c
+        return await sync_peer(self.ctx, d, "blobDb", "blobCx", admin=None if create_sg else admin,
+                               info=info, Description="blobs")
 
     async def wait_row(self, c, key, timeout=20.0):
         deadline = reactor.seconds() + timeout

@@ -10,12 +10,9 @@ import shutil
 import tempfile
 
 from twisted.internet import defer, reactor
-from twisted.trial import unittest
 
-from tests._syncbase_support import Daemon, make_creds
+from tests._syncbase_support import ALICE, Daemon, DaemonTestCase, sync_peer
 from tests.test_discovery import require_multicast, sleep
-
-ALICE = "idp:o:fortune:alice"
 
 
 class OwnTmpDaemon(Daemon):
@@ -34,38 +31,16 @@ class OwnTmpDaemon(Daemon):
                 os.environ["TMPDIR"] = old
 
 
-class NeighborhoodSyncTest(unittest.TestCase):
-    timeout = 90
-
-    def setUp(self):
-        import v23py
-        self.tmp = tempfile.mkdtemp(prefix="sbnh-")
-        self.addCleanup(shutil.rmtree, self.tmp, True)
-        self.creds = make_creds(os.path.join(self.tmp, "alice"), ALICE)
-        self.ctx, shutdown = v23py.init([f"--v23.credentials={self.creds}"], reactor=reactor)
-        self.addCleanup(shutdown)
-
+class NeighborhoodSyncTest(DaemonTestCase):
     def daemon(self):
         d = OwnTmpDaemon(self.creds, root_dir=tempfile.mkdtemp(dir=self.tmp)).start()
-        self.addCleanup(shutil.rmtree, d.own_tmp, True)
+        self.addCleanup(shutil.rmtree, d.own_tmp, True)   # after the daemon has stopped
         self.addCleanup(d.stop)
         return d
 
     async def peer(self, d, admin=None):
-        from v23py import syncbase
-        ctx = self.ctx
-        db = syncbase.NewService(d.endpoint).Database(ctx, "fortuneDb", None)
-        await db.Create(ctx, None)
-        c = db.Collection(ctx, "fortuneCollection")
-        await c.Create(ctx, None)
-        sg = db.Syncgroup(ctx, "sg")
-        info = syncbase.SyncgroupMemberInfo(SyncPriority=10)
-        if admin is None:
-            spec = syncbase.SyncgroupSpec(Description="nh", Collections=[c.Id()],
-                                          Perms=syncbase.perms_for(ALICE, ["Admin", "Read"]))
-            await sg.Create(ctx, spec, info)
-        else:
-            await sg.Join(ctx, admin.endpoint, None, info)
+        _, c = await sync_peer(self.ctx, d, "fortuneDb", "fortuneCollection", admin=admin,
+                               Description="nh")
         return c
 
     async def contents(self, c):
@@ -109,8 +84,9 @@ class NeighborhoodSyncTest(unittest.TestCase):
         await self.peer(a)
 
         def sg_ads():
+            # only a's: other daemons on this machine (other tests) advertise too
             return [nh.syncgroup_of(i.ad) + (i.ad.addresses,) for i in table._ads.values()
-                    if nh.syncgroup_of(i.ad)]
+                    if nh.syncgroup_of(i.ad) and a.endpoint in i.ad.addresses]
         end = reactor.seconds() + 20
         while not sg_ads():
             if reactor.seconds() > end:

@@ -3,53 +3,16 @@ import os
 import tempfile
 
 from twisted.internet import defer, reactor
-from twisted.trial import unittest
 
 from v23py import verror
-from tests._syncbase_support import Daemon, make_creds
-
-ALICE = "idp:o:fortune:alice"
+from tests._syncbase_support import ALICE, Daemon, DaemonTestCase, make_creds, sleep, sync_peer
 
 
-def sleep(s):
-    d = defer.Deferred()
-    reactor.callLater(s, d.callback, None)
-    return d
-
-
-class SyncTest(unittest.TestCase):
-    timeout = 90
-
-    def setUp(self):
-        import v23py
-        self.tmp = tempfile.mkdtemp(prefix="sbsync-")
-        self.creds = make_creds(os.path.join(self.tmp, "alice"), ALICE)
-        self.ctx, shutdown = v23py.init([f"--v23.credentials={self.creds}"], reactor=reactor)
-        self.addCleanup(shutdown)
-
-    def daemon(self, **kw):
-        d = Daemon(self.creds, **kw).start()
-        self.addCleanup(d.stop)
-        return d
-
+class SyncTest(DaemonTestCase):
     async def setup_peer(self, d, create_sg, admin=None, publish="", mount_tables=()):
-        from v23py import syncbase
-        ctx = self.ctx
-        db = syncbase.NewService(d.endpoint).Database(ctx, "fortuneDb", None)
-        await db.Create(ctx, None)
-        c = db.Collection(ctx, "fortuneCollection")
-        await c.Create(ctx, None)
-        sg = db.Syncgroup(ctx, "sg")
-        info = syncbase.SyncgroupMemberInfo(SyncPriority=10)
-        if create_sg:
-            spec = syncbase.SyncgroupSpec(
-                Description="test", Perms=syncbase.perms_for(ALICE, ["Admin", "Read"]),
-                Collections=[c.Id()], PublishSyncbaseName=publish,
-                MountTables=list(mount_tables))
-            await sg.Create(ctx, spec, info)
-        else:
-            await sg.Join(ctx, admin.endpoint, None, info)
-        return db, c
+        return await sync_peer(self.ctx, d, "fortuneDb", "fortuneCollection",
+                               admin=None if create_sg else admin, Description="test",
+                               PublishSyncbaseName=publish, MountTables=list(mount_tables))
 
     async def contents(self, c):
         from v23py import syncbase
@@ -305,7 +268,6 @@ class SyncTest(unittest.TestCase):
     async def _batches(self):
         import glob
         import sqlite3
-        from v23py import syncbase
         from syncbased.vsync._log import BATCH, decode_batch
         # rounds of at most 4 records: a batch of 30 rows spans many of them
         env = {"V23PY_SYNC_ROUND_RECORDS": "4"}
