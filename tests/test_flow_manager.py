@@ -11,7 +11,8 @@ def ident():
     return Identity(signer=security.new_ecdsa_signer())
 
 
-class ManagerTest(unittest.TestCase):
+class _TwoManagers(unittest.TestCase):
+    """A server and a client FlowManager, each with its own identity."""
     timeout = 20
 
     def setUp(self):
@@ -19,6 +20,9 @@ class ManagerTest(unittest.TestCase):
         self.client = FlowManager(ident())
         self.addCleanup(self.client.stop)
         self.addCleanup(self.server.stop)
+
+
+class ManagerTest(_TwoManagers):
 
     @defer.inlineCallbacks
     def listen_echo(self):
@@ -372,14 +376,7 @@ class LameDuckTest(unittest.TestCase):
             self.fail("dial after stop succeeded")
 
 
-class OutputBatchingTest(unittest.TestCase):
-    timeout = 20
-
-    def setUp(self):
-        self.server = FlowManager(ident())
-        self.client = FlowManager(ident())
-        self.addCleanup(self.client.stop)
-        self.addCleanup(self.server.stop)
+class OutputBatchingTest(_TwoManagers):
 
     @defer.inlineCallbacks
     def test_nodelay_on_both_sides_and_replies_batched(self):
