@@ -1645,12 +1645,8 @@ class SyncObj(BlobSyncMethods, I.SyncServerMethods):
             return (sync.dbsync(db_id).respond(names, req, str(initiator)),
                     blobs.final_priorities(req, names) if blobs is not None else {})
         items, priorities = await self.daemon.worker.call(respond)
-        many = getattr(call, "send_many", None)
         for i in range(0, len(items), SEND_CHUNK):
-            part = items[i:i + SEND_CHUNK]
-            res = many(part) if many is not None else [call.send(it) for it in part][-1]
-            if isinstance(res, defer.Deferred):
-                await res
+            await call.send_many(items[i:i + SEND_CHUNK])
         return I.DeltaFinalResp(SgPriorities=priorities)
 
     async def PublishSyncgroup(self, ctx, call, publisher, sg, version, genvec):
