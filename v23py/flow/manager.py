@@ -289,11 +289,7 @@ class Flow:
         if type(data) is not bytes:
             data = bytes(data)
         if self._on_data is not None:
-            mc = self.conn
-            c = mc._conn
-            c.consumed(self._state, len(data))
-            if c._out:
-                mc._flush()
+            self._consume(data)
             try:
                 self._on_data(data)
             except Exception:
