@@ -583,7 +583,7 @@ class _ConnProtocol(protocol.Protocol):
 
             def authorize(c, _u=user):
                 return _u(self.mconn)
-        c = fconn.Conn(dialer=self.dialer, auth=m._auth, local_blessings=blessings,
+        c = m.conn_class(dialer=self.dialer, auth=m._auth, local_blessings=blessings,
                        local_endpoint=local, remote_endpoint=self.remote_ep,
                        accepts_flows=(m._flow_handler is not None) or not self.dialer,
                        authorize=authorize, handshake_timeout=m.handshake_timeout,
@@ -674,6 +674,8 @@ def _split_host_port(address):
 
 class FlowManager:
     """Dials and accepts flow connections for one identity (see the package docstring)."""
+
+    conn_class = fconn.Conn   # the sans-IO conn each connection runs (tests swap in hostile ones)
 
     def __init__(self, identity, reactor=None, routing_id=None, handshake_timeout=fconn.DEFAULT_HANDSHAKE_TIMEOUT,
                  channel_timeout=fconn.DEFAULT_CHANNEL_TIMEOUT, mtu=fconn.DEFAULT_MTU,

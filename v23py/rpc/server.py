@@ -27,6 +27,11 @@ from v23py.flow.manager import _batch, after_input as _after_input
 log = logging.getLogger("v23py.rpc.server")
 
 DEFAULT_CALL_TIMEOUT = 60.0
+# A peer's flows whose request (header and positional args) has not fully arrived cost
+# memory and wait on nothing but the peer: at most this many per connection, each dropped
+# after this long without a byte of progress (Go bounds neither; issue 12, B5).
+MAX_INCOMPLETE_REQUESTS = 1024
+REQUEST_IDLE_TIMEOUT = 60.0
 
 # Ids Go builds with verror.NewID in the rpc package (package path prefix).
 _RPC_PKG = "v.io/x/ref/runtime/internal/rpc."
@@ -253,6 +258,12 @@ class Server:
         self._stopped = False
         self._calls = set()
         self._plans = {}   # (id(invoker), method) -> (invoker, plan), see _plan
+        # flows whose request is still arriving: flow -> its _FlowRole; and per conn, how many
+        self._incomplete = {}
+        self._incomplete_n = {}
+        self._sweeper = None
+        self.max_incomplete_requests = MAX_INCOMPLETE_REQUESTS
+        self.request_idle_timeout = REQUEST_IDLE_TIMEOUT
         if flow_manager is not None:
             flow_manager.set_flow_handler(self.handle_flow)
 
@@ -287,6 +298,9 @@ class Server:
         if self._stopped:
             return
         self._stopped = True
+        if self._sweeper is not None and self._sweeper.active():
+            self._sweeper.cancel()
+        self._sweeper = None
         pub = self.publisher
         if pub is not None:
             try:
@@ -321,8 +335,78 @@ class Server:
     # -- flows ----------------------------------------------------------------
     def handle_flow(self, flow):
         """Flow handler: dispatch on the first byte of the flow."""
+        conn = flow.conn
+        n = self._incomplete_n.get(conn, 0)
+        if n >= self.max_incomplete_requests:
+            self._refuse(flow, verror.Aborted.new(
+                "aborted: too many requests still arriving on this connection (%d)" % n))
+            return
+        self._incomplete_n[conn] = n + 1
         state = _FlowRole(self, flow)
+        state.deadline = self._now() + self.request_idle_timeout
+        self._incomplete[flow] = state
+        if self._sweeper is None:
+            self._schedule_sweep()
         flow.set_receiver(state.on_data, state.on_close)
+
+    def _now(self):
+        fm = self.flow_manager
+        r = getattr(fm, "reactor", None) if fm is not None else None
+        return r.seconds() if r is not None else time.monotonic()
+
+    def _request_done(self, flow):
+        """``flow``'s request has fully arrived (or the flow is gone): it no longer counts."""
+        state = self._incomplete.pop(flow, None)
+        if state is None:
+            return
+        state.pending = False
+        conn = flow.conn
+        n = self._incomplete_n.get(conn, 1) - 1
+        if n > 0:
+            self._incomplete_n[conn] = n
+        else:
+            self._incomplete_n.pop(conn, None)
+
+    def _schedule_sweep(self):
+        fm = self.flow_manager
+        r = getattr(fm, "reactor", None) if fm is not None else None
+        if r is None or self._stopped:
+            return
+        self._sweeper = r.callLater(max(0.05, self.request_idle_timeout / 4), self._sweep)
+
+    def _sweep(self):
+        """Drop the flows whose request made no progress within the idle timeout."""
+        self._sweeper = None
+        now = self._now()
+        late = [(f, st) for f, st in self._incomplete.items() if st.deadline <= now]
+        for f, st in late:
+            self._request_done(f)
+            err = verror.Timeout.new("timeout: the request did not arrive within %gs"
+                                     % self.request_idle_timeout)
+            reader = st.target if isinstance(st.target, ValueReader) else None
+            if reader is not None:
+                reader.abort(err)   # the call answers with the error and closes the flow
+            else:
+                st.target = _Discard()
+                try:
+                    f.close()
+                except Exception:
+                    pass
+        if self._incomplete:
+            self._schedule_sweep()
+
+    def _refuse(self, flow, err):
+        """Answer a flow with ``err`` without reading it, and close it."""
+        try:
+            types = self.types_for(flow.conn)
+            writer = ValueWriter(types)
+            data = writer.encode(wt.response(err, True, 0), wt.Response)
+            types.flush()
+            flow.set_receiver(lambda data: None, None)
+            shut = getattr(flow, "shut", None)
+            (shut if shut is not None else flow.close)(data)
+        except Exception:
+            log.debug("refusing a flow", exc_info=True)
 
     def _start_call(self, flow, reader, types):
         # Run the call's coroutine at once: a synchronous method (the usual case) finishes
@@ -382,6 +466,8 @@ class Server:
             err = verror.from_exception(e)
         finally:
             call._closed = True
+            if self._incomplete:
+                self._request_done(flow)
         if cancel_call is not None:
             # the method is done: nothing left to wake on cancellation
             reader.on_close = None
@@ -474,6 +560,8 @@ class Server:
                 raise BadInputArg.new(
                     f"method {suffix}.{method} has bad arg #{i}: {e.msg or e.id}")
             i += 1
+        if self._incomplete:
+            self._request_done(call.flow)   # (a streaming method may run on for long)
         call.method_tags = list(tags)
         call.in_stream_type = ins
         call.out_stream_type = outs
@@ -746,14 +834,19 @@ def _native_blessings(b):
 class _FlowRole:
     """Receives an accepted flow's first bytes and routes it as a type or data flow."""
 
-    __slots__ = ("server", "flow", "target")
+    __slots__ = ("server", "flow", "target", "pending", "deadline")
 
     def __init__(self, server, flow):
         self.server = server
         self.flow = flow
         self.target = None
+        self.pending = True     # the request has not fully arrived (see Server._incomplete)
+        self.deadline = 0.0
 
     def on_data(self, data):
+        if self.pending:
+            s = self.server
+            self.deadline = s._now() + s.request_idle_timeout
         t = self.target
         if t is not None:
             t.feed(data)
@@ -762,6 +855,7 @@ class _FlowRole:
             return
         role, rest = data[0], data[1:]
         if role == ROLE_TYPE:
+            self.server._request_done(self.flow)
             types = self.server.types_for(self.flow.conn)
             self.target = types
             types.attach(self.flow)
@@ -774,6 +868,7 @@ class _FlowRole:
             self.server._start_call(self.flow, reader, types)
         else:
             log.info("closing a flow with unknown role byte %r", role)
+            self.server._request_done(self.flow)
             self.target = _Discard()
             try:
                 self.flow.close()
@@ -781,6 +876,8 @@ class _FlowRole:
                 pass
 
     def on_close(self, reason=None):
+        if self.pending:
+            self.server._request_done(self.flow)
         t = self.target
         if t is not None:
             t.closed(reason)

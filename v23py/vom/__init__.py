@@ -392,6 +392,7 @@ def encode(value, type: Type | None = None) -> bytes:
 
 _prefix_cache: dict = {}
 _PREFIX_CACHE_MAX = 512
+_PREFIX_CACHE_MAX_KEY = 16 << 10   # (so the cache holds at most 8 MB of a peer's types)
 
 
 def _type_prefix_len(data) -> int:
@@ -416,7 +417,7 @@ def _single_shot_decoder(data) -> "Decoder":
     # Go caches the types of single-shot streams by their type-message prefix;
     # blessings and other blobs repeat the same types again and again.
     n = _type_prefix_len(data)
-    if n >= 1:
+    if 1 <= n <= _PREFIX_CACHE_MAX_KEY:
         # (n == 1: no type messages at all; the cached decoder then knows only the
         # bootstrap types, and a single value never adds any)
         key = bytes(data[:n])

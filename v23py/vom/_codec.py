@@ -74,13 +74,36 @@ def has_chunk_len(t: Type) -> bool:
 
 # ---------------------------------------------------------------------------
 # zero tests
-def zero_test(t: Type):
+def _compile(t: Type, key: str, make, trampoline, bad):
+    """t's compiled function for ``key``, made once and cached on the type.
+
+    While it is being made, recursive references get ``trampoline``, which calls the
+    finished function (key + "!").  A failed build leaves no trace in the cache, so the
+    next use fails the same clear way instead of finding a half-made entry.
+    """
     c = t._cache
-    f = c.get(ZERO)
+    c[key] = trampoline
+    try:
+        f = make(t)
+    except verror.VError:
+        c.pop(key, None)
+        raise
+    except RecursionError:
+        c.pop(key, None)
+        raise bad("type nested too deeply") from None
+    except Exception as e:   # e.g. a peer's type name Python cannot use
+        c.pop(key, None)
+        raise bad(f"cannot handle type {str(t)[:100]!r}: {e}") from None
+    c[key] = c[key + "!"] = f
+    return f
+
+
+def zero_test(t: Type):
+    f = t._cache.get(ZERO)
     if f is None:
-        c[ZERO] = lambda v: c[ZERO + "!"](v)  # trampoline while recursing
-        f = _make_zero_test(t)
-        c[ZERO] = c[ZERO + "!"] = f
+        # (the trampoline rebuilds if the entry is gone: a failed build elsewhere)
+        f = _compile(t, ZERO, _make_zero_test,
+                     lambda v: (t._cache.get(ZERO + "!") or zero_test(t))(v), verror.BadArg.new)
     return f
 
 
@@ -130,12 +153,11 @@ def _make_zero_test(t: Type):
 # ---------------------------------------------------------------------------
 # encoders
 def encoder(t: Type):
-    c = t._cache
-    f = c.get(ENC)
+    f = t._cache.get(ENC)
     if f is None:
-        c[ENC] = lambda buf, v, st: c[ENC + "!"](buf, v, st)
-        f = _make_encoder(t)
-        c[ENC] = c[ENC + "!"] = f
+        f = _compile(t, ENC, _make_encoder,
+                     lambda buf, v, st: (t._cache.get(ENC + "!") or encoder(t))(buf, v, st),
+                     verror.BadArg.new)
     return f
 
 
@@ -421,12 +443,11 @@ def _make_error_encoder(t: Type):
 # ---------------------------------------------------------------------------
 # decoders
 def decoder(t: Type):
-    c = t._cache
-    f = c.get(DEC)
+    f = t._cache.get(DEC)
     if f is None:
-        c[DEC] = lambda data, pos, st: c[DEC + "!"](data, pos, st)
-        f = _make_decoder(t)
-        c[DEC] = c[DEC + "!"] = f
+        f = _compile(t, DEC, _make_decoder,
+                     lambda data, pos, st: (t._cache.get(DEC + "!") or decoder(t))(data, pos, st),
+                     error)
     return f
 
 

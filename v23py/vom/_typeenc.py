@@ -267,7 +267,10 @@ class TypeDecoder:
     """Builds types from type messages.  Feed it the bytes of a type flow
     (`feed`), or let a Decoder hand it the type messages of a single stream."""
 
-    MAX_TYPES = 1 << 16
+    # Bounds on what one peer's stream may make us hold (Go's own types total ~30 KB of
+    # unique strings; a connection rarely defines more than a few hundred types).
+    MAX_TYPES = 1 << 14
+    MAX_UNIQUE_TOTAL = 4 << 20
 
     def __init__(self):
         self._wire: dict[int, _WireDef] = {}
@@ -275,6 +278,7 @@ class TypeDecoder:
         self._buf = bytearray()
         self._version_read = False
         self._err: verror.VError | None = None
+        self._unique_total = 0
         # Decoding plans of value messages by their leading id bytes, shared by every
         # Decoder of this type stream (type ids never change meaning within a stream).
         self.value_plans: dict = {}
@@ -411,7 +415,7 @@ class TypeDecoder:
                         raise error(f"type {i} has a field without a name")
                     p.append_field(fname, ref(ft))
         try:
-            b.build()
+            self._unique_total += b.build(max_unique=self.MAX_UNIQUE_TOTAL - self._unique_total)
         except verror.VError as e:
             raise error(f"invalid type definition: {e.msg}") from None
         except RecursionError:

@@ -1,0 +1,318 @@
+"""Hostile peers built from our own flow and RPC layers.
+
+Each one is an honest v23py runtime with one thing bent: the sans-IO ``Conn`` it runs, the
+blessings it names on its flows, or the bytes it writes.  They talk to real servers over
+real loopback sockets; the tests assert that the servers refuse them.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import struct
+
+from twisted.internet import defer, protocol, reactor
+
+from v23py import security
+from v23py.flow import conn as fconn
+from v23py.flow import message as m
+from v23py.flow.crypto import BoxCipher, KeyPair
+
+
+# ------------------------------------------------------------------------- principals
+
+def principal(name):
+    """A fresh principal self-blessed as ``name`` (its own root recognized)."""
+    p = security.random_principal()
+    b = p.bless_self(name)
+    p.blessing_store.set_default(b)
+    p.blessing_store.set(b, "...")
+    p.add_to_roots(b)
+    return p, b
+
+
+def blessed(blesser, blesser_b, extension, *caveats, name=None):
+    """A new principal blessed by ``blesser`` as <blesser_b>:<extension>, presenting it to all."""
+    p = security.random_principal()
+    b = blesser.bless(p.public_key, blesser_b, extension,
+                      *(caveats or (security.unconstrained_use(),)))
+    p.blessing_store.set_default(b)
+    p.blessing_store.set(b, "...")
+    p.add_to_roots(b)
+    return p, b
+
+
+class _WearingStore:
+    """A blessing store that hands out ``worn`` (someone else's blessings) for every peer."""
+
+    def __init__(self, real, worn):
+        self._real = real
+        self._worn = worn
+
+    def for_peer(self, *names):
+        return self._worn
+
+    def default(self):
+        return self._worn
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+class WearingPrincipal:
+    """``real`` with its store swapped: every flow names ``worn``; signing stays ``real``'s."""
+
+    def __init__(self, real, worn):
+        self._real = real
+        self.blessing_store = _WearingStore(real.blessing_store, worn)
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+# ------------------------------------------------------------------------- conns
+
+def preauth_conn(worn):
+    """A Conn class that sends ``worn`` down the blessings flow before its own Auth blessings.
+
+    Its flows can then name ``worn`` by key although the conn authenticates with another key:
+    the attack of issue 12's B1 (Go v0.2.0 accepts it).
+    """
+
+    class PreAuthBlessingsConn(fconn.Conn):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            self._worn_sent = False
+
+        def _send_blessings(self, blessings):
+            if not self._worn_sent and self._benc is not None:
+                self._worn_sent = True
+                for w in worn:
+                    super()._send_blessings(w)
+            return super()._send_blessings(blessings)
+
+    return PreAuthBlessingsConn
+
+
+def postauth_conn(worn):
+    """A Conn class that sends ``worn`` right after its Auth (replay after the key is known)."""
+
+    class PostAuthBlessingsConn(fconn.Conn):
+        def _send_auth(self, bkey, dkey, sig):
+            super()._send_auth(bkey, dkey, sig)
+            for w in worn:
+                super()._send_blessings(w)
+
+    return PostAuthBlessingsConn
+
+
+def tampered_auth_conn():
+    """A Conn class whose Auth signature is over the wrong binding (one bit flipped)."""
+
+    class TamperedConn(fconn.Conn):
+        def _send_auth(self, bkey, dkey, sig):
+            sig = sig.replace(R=bytes(sig.R[:-1]) + bytes([sig.R[-1] ^ 1])) if len(sig.R) else \
+                sig.replace(Ed25519=bytes(sig.Ed25519[:-1]) + bytes([sig.Ed25519[-1] ^ 1]))
+            super()._send_auth(bkey, dkey, sig)
+
+    return TamperedConn
+
+
+# ------------------------------------------------------------------------- runtimes
+
+def runtime(p, conn_class=None, insecure_roots=True):
+    """(ctx, shutdown) of a client runtime for principal ``p`` whose conns are ``conn_class``."""
+    from v23py import runtime as rtm
+    ctx, shutdown = rtm.init(["--v23.tcp.address=127.0.0.1:0", "--v23.tcp.protocol=tcp",
+                              "--v23.namespace.root=/127.0.0.1:1"],
+                             flags=rtm.FlagSet("hostile"), principal=p, exit_on_error=False)
+    rt = rtm.get_runtime(ctx)
+    rt.client   # (made now, so its flow manager exists)
+    if conn_class is not None:
+        rt._client_manager.conn_class = conn_class
+    return ctx, shutdown
+
+
+def wearing_runtime(real, worn, preauth=True):
+    """A client that authenticates as ``real`` and names ``worn`` on every flow."""
+    wp = WearingPrincipal(real, worn)
+    cls = preauth_conn([worn]) if preauth else postauth_conn([worn])
+    return runtime(wp, cls)
+
+
+# ------------------------------------------------------------------------- raw bytes
+
+class RawPeer(protocol.Protocol):
+    """A TCP peer that writes what it is told and records what comes back."""
+
+    def __init__(self):
+        self.received = b""
+        self.lost = defer.Deferred()
+
+    def dataReceived(self, data):
+        self.received += data
+
+    def connectionLost(self, reason=None):
+        if not self.lost.called:
+            self.lost.callback(self.received)
+
+
+def connect_raw(address):
+    """Deferred RawPeer connected to ``host:port``."""
+    from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+    host, _, port = address.rpartition(":")
+    return connectProtocol(TCP4ClientEndpoint(reactor, host, int(port)), RawPeer())
+
+
+def endpoint_address(name):
+    """host:port of a "/@6@tcp@host:port@..." endpoint name."""
+    s = name.lstrip("/")
+    parts = s.split("@")
+    return parts[3]
+
+
+# ------------------------------------------------------------------------- unfinished requests
+
+def incomplete_request_bytes(types, how):
+    """What a flow sends for an unfinished request of kind ``how``:
+    "open" (nothing: an empty OpenFlow), "role" (only the data-flow role byte),
+    "header" (half a Request header), "args" (a Request announcing an argument never sent)."""
+    from v23py.rpc import _wiretypes as wt
+    from v23py.rpc._stream import ROLE_DATA, ValueWriter
+    if how == "open":
+        return b""
+    if how == "role":
+        return bytes([ROLE_DATA])
+    w = ValueWriter(types)
+    hdr = w.encode(wt.request("", "Add", 1), wt.Request)
+    types.flush()
+    if how == "header":
+        return bytes([ROLE_DATA]) + hdr[:len(hdr) // 2]
+    return bytes([ROLE_DATA]) + hdr
+
+
+class Answers:
+    """Collects what the server sends back on unfinished-request flows."""
+
+    def __init__(self):
+        self.data = {}
+        self.closed = 0
+
+    def watch(self, flow):
+        self.data[flow] = b""
+
+        def on_data(d, flow=flow):
+            self.data[flow] += bytes(d)
+
+        def on_close(reason=None):
+            self.closed += 1
+        flow.set_receiver(on_data, on_close)
+
+    def responses(self, types):
+        """Decoded Response headers, one per flow that got one."""
+        from v23py.rpc import _wiretypes as wt
+        from v23py.rpc._stream import ValueReader
+        out = []
+        for data in self.data.values():
+            if not data:
+                continue
+            r = ValueReader(types)
+            r.feed(data)
+            ok, resp = r.try_read(wt.Response)
+            if ok:
+                out.append(resp)
+        return out
+
+
+@defer.inlineCallbacks
+def open_unfinished(ctx, endpoint, n, how="args"):
+    """Dial ``endpoint`` and open ``n`` flows that never finish their request.
+
+    Returns (conn, client types, Answers)."""
+    from v23py import runtime as rtm
+    client = rtm.get_runtime(ctx).client
+    conn = yield client.flow_manager.dial(endpoint)
+    types = client.types_for(conn)
+    ans = Answers()
+    payload = incomplete_request_bytes(types, how)
+    for _ in range(n):
+        f = conn.open_flow()
+        ans.watch(f)
+        f.post(payload) if payload else f.write(b"")
+    defer.returnValue((conn, types, ans))
+
+
+def rss_bytes(pid):
+    """Resident set size of process ``pid`` (Linux)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS for %d" % pid)
+
+
+# ------------------------------------------------------------------------- forged certificates
+
+def strip_last_caveat(b):
+    """``b`` with the last caveat of its last certificate removed and replayed as X509Raw.
+
+    The certificate's content digest (and so its signature) is unchanged: issue 12's B2,
+    which Go v0.2.0 accepts.  Built without validation, as a forger would."""
+    import hashlib
+    from v23py.security._blessings import Blessings
+    from v23py.security._keys import hash_func
+    chain = list(b.chains[0])
+    last = chain[-1]
+    cav = last.Caveats[-1]
+    h = hash_func(last.Signature.Hash)
+    raw = h(bytes(cav.Id)).digest() + h(bytes(cav.ParamVom)).digest()
+    chain[-1] = last.replace(Caveats=list(last.Caveats[:-1]), X509Raw=raw)
+    return Blessings([chain], b.public_key, b.digests[:1])
+
+
+def tamper_certificate_signature(b):
+    """``b`` with one bit of its last certificate's signature flipped."""
+    from v23py.security._blessings import Blessings
+    chain = list(b.chains[0])
+    sig = chain[-1].Signature
+    if len(sig.R):
+        sig = sig.replace(S=bytes(sig.S[:-1]) + bytes([sig.S[-1] ^ 1]))
+    else:
+        sig = sig.replace(Ed25519=bytes(sig.Ed25519[:-1]) + bytes([sig.Ed25519[-1] ^ 1]))
+    chain[-1] = chain[-1].replace(Signature=sig)
+    return Blessings([chain], b.public_key, b.digests[:1])
+
+
+@defer.inlineCallbacks
+def call_with_patched_type(ctx, endpoint, method, t, value, patch_from, patch_to):
+    """Call ``method`` with one argument ``value`` of type ``t`` whose type definition is
+    rewritten on the wire (``patch_from`` -> ``patch_to``, same length), e.g. to give it a
+    field name no honest VDL type has.  Returns the server's Response header."""
+    from v23py import runtime as rtm
+    from v23py.rpc import _wiretypes as wt
+    from v23py.rpc._stream import ROLE_DATA, ValueWriter
+    client = rtm.get_runtime(ctx).client
+    conn = yield client.flow_manager.dial(endpoint)
+    types = client.types_for(conn)
+    w = ValueWriter(types)
+    hdr = w.encode(wt.request("", method, 1, end=True), wt.Request)
+    types.flush()
+    if not types.enc.lookup(t):
+        types.enc.encode_type(t)
+        types.flow.post(types.enc.take_bytes().replace(patch_from, patch_to))
+    arg = w.encode(value, t)
+    types.flush()
+    f = conn.open_flow()
+    ans = Answers()
+    ans.watch(f)
+    f.post(bytes([ROLE_DATA]) + hdr + arg)
+    for _ in range(100):
+        if ans.closed:
+            break
+        yield deferLater(0.05)
+    (resp,) = ans.responses(types)
+    defer.returnValue(resp)
+
+
+def deferLater(seconds):
+    from twisted.internet import task
+    return task.deferLater(reactor, seconds, lambda: None)
