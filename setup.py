@@ -19,6 +19,7 @@ setup(
     ],
     extras_require={
         "test": ["hypothesis>=6"],
+        "fuzz": ["atheris>=2.3"],   # coverage-guided fuzzing (fuzz/run.py, .ci/fuzz.sh)
     },
     entry_points={
         "console_scripts": [

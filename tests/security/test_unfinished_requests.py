@@ -71,14 +71,16 @@ class UnfinishedRequestsProcessTest(unittest.TestCase):
         ctx, stop = H.runtime(self.attacker)
         self.addCleanup(stop)
         conns = []
+        limit = rpcserver.MAX_INCOMPLETE_REQUESTS
         for i in range(8):   # in bursts, each answered before the next
             how = ("args", "header", "role", "open")[i % 4]
             conn, types, ans = yield H.open_unfinished(ctx, self.ep, FLOWS // 8, how)
             conns.append((conn, types, ans))
-            for _ in range(100):
-                yield self.settle(0.05)
-                if ans.closed >= FLOWS // 8 - rpcserver.MAX_INCOMPLETE_REQUESTS:
+            refusals = FLOWS // 8 - max(0, limit - i * (FLOWS // 8))
+            for _ in range(600):
+                if ans.closed >= refusals:
                     break
+                yield self.settle(0.05)
         yield self.settle(1.0)
         grown = H.rss_bytes(self.proc.pid) - before
         # the conn is reused: all 5,000 flows are on one connection

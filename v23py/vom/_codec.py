@@ -422,7 +422,7 @@ def _make_error_encoder(t: Type):
             raise _bad_value(t, v)
         if e.id:
             buf.append(0)
-            b = e.id.encode("utf-8")
+            b = e.id.encode("utf-8", "surrogateescape")
             enc_uint(buf, len(b))
             buf += b
         if e.retry_code:
@@ -430,7 +430,7 @@ def _make_error_encoder(t: Type):
             retry_enc(buf, T.WireRetryCodeType.labels[int(e.retry_code)], st)
         if e.msg:
             buf.append(2)
-            b = e.msg.encode("utf-8")
+            b = e.msg.encode("utf-8", "surrogateescape")
             enc_uint(buf, len(b))
             buf += b
         if e.params:
