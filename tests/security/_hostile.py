@@ -316,3 +316,60 @@ def call_with_patched_type(ctx, endpoint, method, t, value, patch_from, patch_to
 def deferLater(seconds):
     from twisted.internet import task
     return task.deferLater(reactor, seconds, lambda: None)
+
+
+# ------------------------------------------------------------------------- mount tables
+
+MT_PERMS = {"": {"Read": {"In": ["..."]}, "Resolve": {"In": ["..."]},
+                 "Admin": {"In": ["root:alice"]}, "Create": {"In": ["root:alice"]},
+                 "Mount": {"In": ["root:alice"]}}}
+
+
+def mount_table_people(dirpath):
+    """Credentials dir "root" (the table's), and principals alice (root:alice, may mount),
+    mallory (root:mallory, may only read) and bob (root:alice:bob, whose blessing only
+    allows the method Glob__)."""
+    from tests.test_fortune import make_creds
+    root = make_creds(os.path.join(dirpath, "root"), "root")
+    rb = root.blessing_store.default()
+    alice, alice_b = blessed(root, rb, "alice")
+    mallory, _ = blessed(root, rb, "mallory")
+    bob, bob_b = blessed(alice, alice_b, "bob", security.new_method_caveat("Glob__"))
+    return {"root": root, "alice": (alice, alice_b), "mallory": mallory, "bob": (bob, bob_b)}
+
+
+def mount(ctx, mt, name, server="/127.0.0.1:9", ttl=300):
+    """Mount ``server`` under ``mt``/``name`` (Deferred)."""
+    from v23py import runtime as rtm, vdl
+    from v23py.rpc import options
+    client = rtm.get_runtime(ctx).client
+    mtflag = vdl.named("v.io/v23/naming.MountFlag", vdl.Uint32Type)
+    return defer.ensureDeferred(client.call(
+        ctx, mt + "/" + name, "Mount", [server, ttl, 0],
+        [vdl.StringType, vdl.Uint32Type, mtflag], [],
+        opts=(options.NoResolve(), options.insecure()[0])))
+
+
+@defer.inlineCallbacks
+def glob_names(ctx, mt, pattern="*"):
+    """The names ``mt`` globs for ``pattern``."""
+    from v23py import runtime as rtm, vdl, verror
+    from v23py.rpc import _wiretypes as wt, options
+    from v23py.vdl.compiler.runtime import MethodDesc
+    client = rtm.get_runtime(ctx).client
+    call = yield defer.ensureDeferred(client.start_call(
+        ctx, mt, "__Glob", [pattern], [vdl.StringType], [],
+        desc=MethodDesc(name="__Glob", in_stream=vdl.AnyType, out_stream=wt.GlobReply),
+        opts=(options.NoResolve(), options.insecure()[0])))
+    out = []
+    while True:
+        try:
+            item = yield call.recv()
+        except verror.VError as e:
+            if e.id != verror.EOF.id:
+                raise
+            break
+        if item.name == "Entry":
+            out.append(item.value.Name)
+    yield call.finish()
+    defer.returnValue(sorted(out))
