@@ -113,6 +113,16 @@ def _invalid(typ, size, field, err=None):
 
 # --------------------------------------------------------------------------- framing
 
+def _utf8(text: str) -> bytes:
+    """A string's bytes for the wire; texts made from a peer's bytes may carry
+    surrogate escapes (they go back as the bytes they came from), anything else that
+    UTF-8 cannot hold is replaced (an error text must never stop a TearDown)."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace")
+
+
 def frame_header(n: int) -> bytes:
     if n > MAX_FRAME:
         raise errors.err(errors.LargerThan3ByteUInt, "integer %d too large to represent in 3 bytes", n)
@@ -325,7 +335,7 @@ class TearDown(Message):
         self.message = message
 
     def encode(self):
-        return b"\x7d" + self.message.encode("utf-8")
+        return b"\x7d" + _utf8(self.message)
 
     @classmethod
     def decode_body(cls, data, pos=1):
@@ -408,7 +418,7 @@ class Auth(Message):
 
     def encode(self):
         common = [varuint(self.blessings_key), varuint(self.discharge_key),
-                  _lenbytes(self.purpose), _lenbytes(self.hash.encode())]
+                  _lenbytes(self.purpose), _lenbytes(_utf8(self.hash))]
         if self.ed25519:
             return b"".join([b"\x70"] + common + [_lenbytes(self.ed25519)])
         if self.rsa:
@@ -600,7 +610,7 @@ class ProxyErrorResponse(Message):
         self.error = error
 
     def encode(self):
-        return b"\x71" + self.error.encode("utf-8")
+        return b"\x71" + _utf8(self.error)
 
     @classmethod
     def decode_body(cls, data, pos=1):
