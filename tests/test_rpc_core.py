@@ -5,7 +5,7 @@ from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 
 from v23py import security, vdl, verror
-from v23py.vdl.compiler import runtime as rt
+from v23py.rpc import stubs as rt
 from tests._support import shared_path
 
 from fortune.ifc import FortuneClient, FortuneServer

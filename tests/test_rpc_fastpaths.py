@@ -3,7 +3,7 @@ from twisted.internet import defer
 from twisted.trial import unittest
 
 from v23py import security, vdl, verror
-from v23py.vdl.compiler import runtime as rt
+from v23py.rpc import stubs as rt
 
 from tests.test_rpc_core import make_principal, new_runtime
 

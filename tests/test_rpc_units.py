@@ -197,10 +197,10 @@ class StreamTest(unittest.TestCase):
 
 class WireTypesTest(unittest.TestCase):
     def test_same_as_generated(self):
-        from v23py.rpc import _vdl as R
+        from v23py.v23 import rpc as R
         from v23py.rpc import _wiretypes as wt
-        from v23py.vdlroot import signature as S
-        from v23py.vdlstd import naming as N
+        from v23py.v23.vdlroot import signature as S
+        from v23py.v23 import naming as N
         self.assertIs(wt.Request, R.Request._vdl_type)
         self.assertIs(wt.Response, R.Response._vdl_type)
         self.assertIs(wt.SigInterface, S.Interface._vdl_type)

@@ -226,7 +226,7 @@ class SignpostFilterTest(unittest.TestCase):
     def test_callers_see_only_what_gos_filter_reveals(self):
         from syncbased.blobstore.manager import filter_signpost
         from syncbased.vsync import interfaces as I
-        from v23py.vdlroot.time import Time
+        from v23py.v23.vdlroot.time import Time
         ld = lambda server: I.LocationData(WhenSeen=Time(), IsProxy=False,  # noqa: E731
                                            IsServer=server)
         sp = I.Signpost(Locations=I.PeerToLocationDataMap({

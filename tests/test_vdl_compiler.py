@@ -192,7 +192,7 @@ class SignatureTest(unittest.TestCase):
 
     def test_signature_values_encode(self):
         mod = self._fortune(FORTUNE_TAGGED_VDL)
-        from v23py.vdlroot import signature
+        from v23py.v23.vdlroot import signature
         sigs = mod.FortuneServer(object()).signature()
         t = vdl.list_of(signature.Interface._vdl_type)
         self.assertEqual(vom.decode(vom.encode(sigs, t)), sigs)
@@ -251,7 +251,7 @@ class TypesTest(unittest.TestCase):
             golden = json.load(fh)["types"]
         gen = GeneratedModules(self)
         base = gen.add(GO_TESTDATA + "base")
-        from v23py.vdlroot import signature
+        from v23py.v23.vdlroot import signature
         for wire, info in golden.items():
             mod = signature if wire.startswith("signature.") else base
             cls = getattr(mod, wire.rsplit(".", 1)[-1])
@@ -453,7 +453,7 @@ class BuildExprsTest(unittest.TestCase):
 
     def test_args(self):
         from v23py.vdl.compiler.checker import build_exprs
-        import v23py.vdlstd.naming as naming
+        import v23py.v23.naming as naming
         vals = build_exprs('"More cowbell.", 7, {1, 2}, 2.5, "v.io/v23/naming".MT | 1',
                            [vdl.StringType, vdl.Uint32Type, vdl.list_of(vdl.Int8Type),
                             vdl.AnyType, naming.MountFlag._vdl_type])

@@ -71,7 +71,7 @@ class CommittedModulesTest(unittest.TestCase):
         self.assertEqual(rc, 0, err)
 
     def test_generated_types_agree_with_hand_built_ones(self):
-        from v23py.rpc import _vdl as rpc_gen
+        from v23py.v23 import rpc as rpc_gen
         from v23py.rpc import _wiretypes as wt
         self.assertIs(rpc_gen.Request._vdl_type, wt.Request)
         self.assertIs(rpc_gen.Response._vdl_type, wt.Response)

@@ -5,7 +5,7 @@ from twisted.trial import unittest
 
 from v23py import verror, vom
 from v23py.vdl import vtime
-from v23py.vdlroot import time as wtime
+from v23py.v23.vdlroot import time as wtime
 
 
 class TimeConversions(unittest.TestCase):

@@ -49,7 +49,7 @@ import time
 from twisted.internet import defer
 
 from v23py import verror, vdl
-from v23py.services.syncbase._vdl import BlobDevTypeServer
+from v23py.v23.services.syncbase import BlobDevTypeServer
 from v23py.syncbase import _wire
 from syncbased.access import READ, WRITE, ALL_DATABASE_TAGS
 from syncbased.blobstore.refs import blob_refs

@@ -67,7 +67,7 @@ def updated(local: dict, remote: dict, now_ns=None) -> dict | None:
 def to_wire(p: dict):
     """A wire SgPriority; ServerTime 0 ("never heard from a server") is Go's zero time."""
     from syncbased.vsync import interfaces as I, now_time
-    from v23py.vdlroot.time import Time
+    from v23py.v23.vdlroot.time import Time
     t = int(p["ServerTime"])
     return I.SgPriority(DevType=int(p["DevType"]), Distance=float(p["Distance"]),
                         ServerTime=now_time(t) if t > 0 else Time(Seconds=0, Nanos=0))

@@ -56,7 +56,7 @@ from twisted.internet import defer, task
 from v23py import verror, vdl, vom
 from v23py.syncbase import _wire
 from v23py.syncbase.util import Id, validate_id
-from v23py.vdlroot.time import Time
+from v23py.v23.vdlroot.time import Time
 from syncbased import access
 from syncbased.access import READ, WRITE, ADMIN
 from syncbased.service import (SEP, id_key_part, _perms_obj, _load_perms,

@@ -213,7 +213,7 @@ class OurClientGoMounttable(unittest.TestCase):
         servers, rest = yield defer.ensureDeferred(client.resolve(ctx, "fortuneAlpha"))
         self.assertEqual((servers, rest), ([target], ""))
         # __Glob streams the mounted name
-        from v23py.vdl.compiler.runtime import MethodDesc
+        from v23py.rpc.stubs import MethodDesc
         call = yield defer.ensureDeferred(client.start_call(
             ctx, self.mt, "__Glob", ["*"], [vdl.StringType], [],
             desc=MethodDesc(name="__Glob", in_stream=vdl.AnyType, out_stream=wt.GlobReply),
@@ -302,7 +302,7 @@ class PublishIntoGoMounttable(unittest.TestCase):
 
 def _type_tester_desc():
     from v23py import vdl
-    from v23py.vdl.compiler import runtime as rt
+    from v23py.rpc import stubs as rt
     pkg = "v23py/tests/typetester"
     arr = vdl.array_of(vdl.Int32Type, 2, name=pkg + ".Array2Int")
     st = vdl.struct(pkg + ".Struct", [("X", vdl.Int32Type), ("Y", vdl.Int32Type)])
@@ -357,7 +357,7 @@ class GoVrpcTypesAgainstOurServer(unittest.TestCase):
     def setUp(self):
         import v23py
         from v23py import runtime, security
-        from v23py.vdl.compiler import runtime as rt
+        from v23py.rpc import stubs as rt
         self.vrpc = go_binary("vrpc")
         self.creds = os.path.join(go_creds(), "basics")
         p = security.load_principal(self.creds)

@@ -226,7 +226,7 @@ async def run_call(ctx, flags, args, out):
         else:
             inargs = []
         out_types = [a.Type for a in msig.OutArgs]
-        from v23py.vdl.compiler.runtime import MethodDesc
+        from v23py.rpc.stubs import MethodDesc
         desc = MethodDesc(name=method,
                           in_stream=msig.InStream.Type if msig.InStream is not None else None,
                           out_stream=msig.OutStream.Type if msig.OutStream is not None else None)

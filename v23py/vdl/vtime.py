@@ -17,7 +17,7 @@ _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
 
 
 def _classes():
-    from v23py.vdlroot import time as vtime  # generated from our time.vdl
+    from v23py.v23.vdlroot import time as vtime  # generated from our time.vdl
     return vtime.Time, vtime.Duration
 
 

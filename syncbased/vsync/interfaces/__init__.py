@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from v23py import vdl, verror
-from v23py.vdl.compiler import runtime as _rt
-import v23py.vdlroot.time as _time
-import v23py.security.access._vdl as _access
-import v23py.services.syncbase._vdl as _syncbase
+from v23py.rpc import stubs as _rt
+import v23py.v23.vdlroot.time as _time
+import v23py.v23.security.access as _access
+import v23py.v23.services.syncbase as _syncbase
 
 __all__ = ['GenVector', 'Knowledge', 'LogRecMetadata', 'LogRec', 'GroupId', 'SyncgroupStatus', 'Syncgroup', 'SyncgroupMemberState', 'CollectionPerms', 'DeltaReq', 'DataDeltaReq', 'SgDeltaReq', 'DeltaResp', 'DeltaFinalResp', 'ChunkHash', 'ChunkData', 'TimeReq', 'TimeResp', 'SgPriority', 'SgPriorities', 'BlobSharesBySyncgroup', 'LocationData', 'PeerToLocationDataMap', 'Signpost', 'NoGroupId', 'NodeRec', 'LinkRec', 'ErrDupSyncgroupPublish', 'ErrConnFail', 'ErrBrokenCrConnection', 'ErrDbOffline', 'ErrGetTimeFailed', 'ErrNotAdmin', 'SyncDesc', 'SyncClientStub', 'SyncClient', 'SyncServerMethods', 'SyncServerStub', 'SyncServer']
 
@@ -357,32 +357,32 @@ ErrNotAdmin = verror.ErrorId('v.io/x/ref/services/syncbase/server/interfaces.Not
 
 def new_DupSyncgroupPublish(sgId: _syncbase.Id, *, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/x/ref/services/syncbase/server/interfaces.DupSyncgroupPublish error."""
-    return ErrDupSyncgroupPublish.new(_rt.format_message(ErrDupSyncgroupPublish.default_msg, "", "", sgId), sgId, component=component, op=op)
+    return ErrDupSyncgroupPublish.new(verror.format_message(ErrDupSyncgroupPublish.default_msg, "", "", sgId), sgId, component=component, op=op)
 
 
 def new_ConnFail(*, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/x/ref/services/syncbase/server/interfaces.ConnFail error."""
-    return ErrConnFail.new(_rt.format_message(ErrConnFail.default_msg, "", ""), component=component, op=op)
+    return ErrConnFail.new(verror.format_message(ErrConnFail.default_msg, "", ""), component=component, op=op)
 
 
 def new_BrokenCrConnection(*, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/x/ref/services/syncbase/server/interfaces.BrokenCrConnection error."""
-    return ErrBrokenCrConnection.new(_rt.format_message(ErrBrokenCrConnection.default_msg, "", ""), component=component, op=op)
+    return ErrBrokenCrConnection.new(verror.format_message(ErrBrokenCrConnection.default_msg, "", ""), component=component, op=op)
 
 
 def new_DbOffline(dbId: _syncbase.Id, *, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/x/ref/services/syncbase/server/interfaces.DbOffline error."""
-    return ErrDbOffline.new(_rt.format_message(ErrDbOffline.default_msg, "", "", dbId), dbId, component=component, op=op)
+    return ErrDbOffline.new(verror.format_message(ErrDbOffline.default_msg, "", "", dbId), dbId, component=component, op=op)
 
 
 def new_GetTimeFailed(*, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/x/ref/services/syncbase/server/interfaces.GetTimeFailed error."""
-    return ErrGetTimeFailed.new(_rt.format_message(ErrGetTimeFailed.default_msg, "", ""), component=component, op=op)
+    return ErrGetTimeFailed.new(verror.format_message(ErrGetTimeFailed.default_msg, "", ""), component=component, op=op)
 
 
 def new_NotAdmin(*, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/x/ref/services/syncbase/server/interfaces.NotAdmin error."""
-    return ErrNotAdmin.new(_rt.format_message(ErrNotAdmin.default_msg, "", ""), component=component, op=op)
+    return ErrNotAdmin.new(verror.format_message(ErrNotAdmin.default_msg, "", ""), component=component, op=op)
 
 
 # -- interfaces -------------------------------------------------------

@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from v23py import vdl, verror
-import v23py.vdlroot.time as _time
-import v23py.vdlstd.uniqueid as _uniqueid
+import v23py.v23.vdlroot.time as _time
+import v23py.v23.uniqueid as _uniqueid
 
 __all__ = ['TraceRecord', 'Annotation', 'SpanRecord', 'TraceFlags', 'Request', 'Response', 'Empty', 'CollectInMemory', 'AWSXRay']
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from v23py import vdl, verror
-import v23py.vdlroot.time as _time
-import v23py.security._vdl as _security
-import v23py.vdlstd.vtrace as _vtrace
+import v23py.v23.vdlroot.time as _time
+import v23py.v23.security as _security
+import v23py.v23.vtrace as _vtrace
 
 __all__ = ['Request', 'Response', 'GlobMethod', 'ReservedSignature', 'ReservedMethodSignature']
 

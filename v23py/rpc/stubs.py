@@ -1,7 +1,6 @@
-"""Support library imported by generated VDL modules.
+"""What generated VDL modules need from RPC: interface descriptors and stub bases.
 
-This is the runtime half of the seam between generated code and the RPC
-layer; the full contract is written down in :mod:`v23py.vdl.compiler.codegen`.
+The generated half of this seam is written down in :mod:`v23py.vdl.compiler.codegen`.
 
 Generated modules describe every interface with :class:`InterfaceDesc` /
 :class:`MethodDesc` / :class:`ArgDesc` values (plain data), and derive their
@@ -17,7 +16,10 @@ from typing import Any, Optional, Sequence
 
 from twisted.internet import defer
 
-__all__ = ["method_table", "format_message", "ArgDesc", "MethodDesc", "EmbedDesc", "InterfaceDesc", "ClientStub",
+from v23py import verror
+from v23py.v23.vdlroot import signature as _signature
+
+__all__ = ["method_table", "ArgDesc", "MethodDesc", "EmbedDesc", "InterfaceDesc", "ClientStub",
            "ServerStub", "unwrap_results", "interface_signature", "method_signature"]
 
 
@@ -87,9 +89,7 @@ class InterfaceDesc:
 
 
 def _sig_module():
-    # The signature types are themselves generated from vdlroot/signature.
-    from v23py.vdlroot import signature
-    return signature
+    return _signature
 
 
 def method_signature(m: MethodDesc):
@@ -126,35 +126,6 @@ def method_table(*descs) -> dict:
         for m in d.methods:
             table.setdefault(m.name, m)
     return table
-
-
-def format_message(fmt: str, component: str, op: str, *params) -> str:
-    """Expand an error format: ``{N}`` is parameter N (1 = component, 2 =
-    operation, then the error's own parameters) and ``{_}`` every parameter
-    after the operation that no ``{N}`` names, space-separated; ``{:X}`` puts
-    a space before and ``{X:}`` a colon after a non-empty value; empty values
-    vanish."""
-    if not fmt:
-        return ""
-    values = [component, op, *params]
-    named = {int(n) for n in _POSITIONAL.findall(fmt)}
-
-    def sub(m):
-        pre, key, post = m.group(1), m.group(2), m.group(3)
-        if key == "_":
-            s = " ".join(str(v) for i, v in enumerate(values[2:], 3)
-                         if i not in named and str(v))
-        else:
-            idx = int(key)
-            s = str(values[idx - 1]) if 0 < idx <= len(values) else "?"
-        if not s:
-            return ""
-        return (" " if pre else "") + s + (":" if post else "")
-    return _PLACEHOLDER.sub(sub, fmt).strip()
-
-
-_POSITIONAL = re.compile(r"\{:?(\d+):?\}")
-_PLACEHOLDER = re.compile(r"\{(:?)(\d+|_)(:?)\}")
 
 
 def unwrap_results(values: Sequence, n: int):
@@ -245,9 +216,7 @@ class ServerStub:
         """
         m = self._methods.get(method)
         if m is None:
-            from v23py import verror
-            return defer.fail(verror.UnknownMethod(method) if hasattr(verror, "UnknownMethod")
-                              else verror.NoExist(method))
+            return defer.fail(verror.UnknownMethod.new(method))
         fn = getattr(self.impl, m.name)
 
         def run():

@@ -8,10 +8,10 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from v23py import vdl, verror
-from v23py.vdl.compiler import runtime as _rt
-import v23py.vdlstd.naming as _naming
-import v23py.security.access._vdl as _access
-import v23py.vdlstd.services.permissions as _permissions
+from v23py.rpc import stubs as _rt
+import v23py.v23.naming as _naming
+import v23py.v23.security.access as _access
+import v23py.v23.services.permissions as _permissions
 
 __all__ = ['Tag', 'Admin', 'Mount', 'Read', 'Create', 'Resolve', 'MountTableDesc', 'MountTableClientStub', 'MountTableClient', 'MountTableServerMethods', 'MountTableServerStub', 'MountTableServer']
 

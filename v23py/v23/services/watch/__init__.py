@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from v23py import vdl, verror
-from v23py.vdl.compiler import runtime as _rt
-import v23py.security.access._vdl as _access
+from v23py.rpc import stubs as _rt
+import v23py.v23.security.access as _access
 
 __all__ = ['GlobRequest', 'ResumeMarker', 'Change', 'Exists', 'DoesNotExist', 'InitialStateSkipped', 'ErrUnknownResumeMarker', 'GlobWatcherDesc', 'GlobWatcherClientStub', 'GlobWatcherClient', 'GlobWatcherServerMethods', 'GlobWatcherServerStub', 'GlobWatcherServer']
 
@@ -77,7 +77,7 @@ ErrUnknownResumeMarker = verror.ErrorId('v.io/v23/services/watch.UnknownResumeMa
 
 def new_UnknownResumeMarker(*, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/services/watch.UnknownResumeMarker error."""
-    return ErrUnknownResumeMarker.new(_rt.format_message(ErrUnknownResumeMarker.default_msg, "", ""), component=component, op=op)
+    return ErrUnknownResumeMarker.new(verror.format_message(ErrUnknownResumeMarker.default_msg, "", ""), component=component, op=op)
 
 
 # -- interfaces -------------------------------------------------------

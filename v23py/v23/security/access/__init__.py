@@ -8,9 +8,8 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from v23py import vdl, verror
-from v23py.vdl.compiler import runtime as _rt
-import v23py.security._vdl as _security
-import v23py.vdlstd.uniqueid as _uniqueid
+import v23py.v23.security as _security
+import v23py.v23.uniqueid as _uniqueid
 
 __all__ = ['AccessList', 'Permissions', 'Tag', 'Admin', 'Debug', 'Read', 'Write', 'Resolve', 'AccessTagCaveat', 'ErrTooBig', 'ErrNoPermissions', 'ErrAccessListMatch', 'ErrUnenforceablePatterns', 'ErrInvalidOpenAccessList', 'ErrAccessTagCaveatValidation', 'ErrMultipleTags', 'ErrNoTags']
 
@@ -80,39 +79,39 @@ ErrNoTags = verror.ErrorId('v.io/v23/security/access.NoTags', verror.NoRetry, ''
 
 def new_TooBig(*, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/security/access.TooBig error."""
-    return ErrTooBig.new(_rt.format_message(ErrTooBig.default_msg, "", ""), component=component, op=op)
+    return ErrTooBig.new(verror.format_message(ErrTooBig.default_msg, "", ""), component=component, op=op)
 
 
 def new_NoPermissions(validBlessings: list[str], rejectedBlessings: list[_security.RejectedBlessing], tag: str, *, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/security/access.NoPermissions error."""
-    return ErrNoPermissions.new(_rt.format_message(ErrNoPermissions.default_msg, "", "", validBlessings, rejectedBlessings, tag), validBlessings, rejectedBlessings, tag, component=component, op=op)
+    return ErrNoPermissions.new(verror.format_message(ErrNoPermissions.default_msg, "", "", validBlessings, rejectedBlessings, tag), validBlessings, rejectedBlessings, tag, component=component, op=op)
 
 
 def new_AccessListMatch(validBlessings: list[str], rejectedBlessings: list[_security.RejectedBlessing], *, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/security/access.AccessListMatch error."""
-    return ErrAccessListMatch.new(_rt.format_message(ErrAccessListMatch.default_msg, "", "", validBlessings, rejectedBlessings), validBlessings, rejectedBlessings, component=component, op=op)
+    return ErrAccessListMatch.new(verror.format_message(ErrAccessListMatch.default_msg, "", "", validBlessings, rejectedBlessings), validBlessings, rejectedBlessings, component=component, op=op)
 
 
 def new_UnenforceablePatterns(rejectedPatterns: list[_security.BlessingPattern], *, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/security/access.UnenforceablePatterns error."""
-    return ErrUnenforceablePatterns.new(_rt.format_message(ErrUnenforceablePatterns.default_msg, "", "", rejectedPatterns), rejectedPatterns, component=component, op=op)
+    return ErrUnenforceablePatterns.new(verror.format_message(ErrUnenforceablePatterns.default_msg, "", "", rejectedPatterns), rejectedPatterns, component=component, op=op)
 
 
 def new_InvalidOpenAccessList(*, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/security/access.InvalidOpenAccessList error."""
-    return ErrInvalidOpenAccessList.new(_rt.format_message(ErrInvalidOpenAccessList.default_msg, "", ""), component=component, op=op)
+    return ErrInvalidOpenAccessList.new(verror.format_message(ErrInvalidOpenAccessList.default_msg, "", ""), component=component, op=op)
 
 
 def new_AccessTagCaveatValidation(methodTags: list[str], caveatTags: list[Tag], *, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/security/access.AccessTagCaveatValidation error."""
-    return ErrAccessTagCaveatValidation.new(_rt.format_message(ErrAccessTagCaveatValidation.default_msg, "", "", methodTags, caveatTags), methodTags, caveatTags, component=component, op=op)
+    return ErrAccessTagCaveatValidation.new(verror.format_message(ErrAccessTagCaveatValidation.default_msg, "", "", methodTags, caveatTags), methodTags, caveatTags, component=component, op=op)
 
 
 def new_MultipleTags(suffix: str, method: str, tag: str, *, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/security/access.MultipleTags error."""
-    return ErrMultipleTags.new(_rt.format_message(ErrMultipleTags.default_msg, "", "", suffix, method, tag), suffix, method, tag, component=component, op=op)
+    return ErrMultipleTags.new(verror.format_message(ErrMultipleTags.default_msg, "", "", suffix, method, tag), suffix, method, tag, component=component, op=op)
 
 
 def new_NoTags(suffix: str, method: str, tag: str, *, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/security/access.NoTags error."""
-    return ErrNoTags.new(_rt.format_message(ErrNoTags.default_msg, "", "", suffix, method, tag), suffix, method, tag, component=component, op=op)
+    return ErrNoTags.new(verror.format_message(ErrNoTags.default_msg, "", "", suffix, method, tag), suffix, method, tag, component=component, op=op)

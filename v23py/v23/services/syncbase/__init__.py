@@ -16,11 +16,11 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from v23py import vdl, verror
-from v23py.vdl.compiler import runtime as _rt
-import v23py.vdlroot.time as _time
-import v23py.security.access._vdl as _access
-import v23py.vdlstd.services.permissions as _permissions
-import v23py.vdlstd.services.watch as _watch
+from v23py.rpc import stubs as _rt
+import v23py.v23.vdlroot.time as _time
+import v23py.v23.security.access as _access
+import v23py.v23.services.permissions as _permissions
+import v23py.v23.services.watch as _watch
 
 __all__ = ['Id', 'DevModeUpdateVClockOpts', 'BatchOptions', 'BatchHandle', 'KeyValue', 'SyncgroupSpec', 'SyncgroupMemberInfo', 'ResolverType', 'ConflictInfo', 'ConflictData', 'BatchInfo', 'BatchSource', 'RowInfo', 'Operation', 'RowOp', 'ScanOp', 'Value', 'ValueState', 'ValueSelection', 'ResolutionInfo', 'SchemaMetadata', 'CrPolicy', 'CrRule', 'BlobRef', 'BlobFetchState', 'BlobFetchStatus', 'CollectionRowPattern', 'StoreChange', 'StoreChangeCollectionInfo', 'AllDatabaseTags', 'AllCollectionTags', 'AllSyncgroupTags', 'BlobDevTypeNormal', 'BlobDevTypeServer', 'BlobDevTypeLeaf', 'NullBlobRef', 'DiscoveryAttrPeer', 'DiscoveryAttrSyncgroupName', 'DiscoveryAttrSyncgroupBlessing', 'DiscoveryAttrDatabaseName', 'DiscoveryAttrDatabaseBlessing', 'ErrNotInDevMode', 'ErrInvalidName', 'ErrCorruptDatabase', 'ErrUnknownBatch', 'ErrNotBoundToBatch', 'ErrReadOnlyBatch', 'ErrConcurrentBatch', 'ErrBlobNotCommitted', 'ErrSyncgroupJoinFailed', 'ErrBadExecStreamHeader', 'ErrInvalidPermissionsChange', 'ErrUnauthorizedCreateId', 'ErrInferAppBlessingFailed', 'ErrInferUserBlessingFailed', 'ErrInferDefaultPermsFailed', 'ServiceDesc', 'ServiceClientStub', 'ServiceClient', 'ServiceServerMethods', 'ServiceServerStub', 'ServiceServer', 'DatabaseDesc', 'DatabaseClientStub', 'DatabaseClient', 'DatabaseServerMethods', 'DatabaseServerStub', 'DatabaseServer', 'CollectionDesc', 'CollectionClientStub', 'CollectionClient', 'CollectionServerMethods', 'CollectionServerStub', 'CollectionServer', 'RowDesc', 'RowClientStub', 'RowClient', 'RowServerMethods', 'RowServerStub', 'RowServer', 'SyncgroupManagerDesc', 'SyncgroupManagerClientStub', 'SyncgroupManagerClient', 'SyncgroupManagerServerMethods', 'SyncgroupManagerServerStub', 'SyncgroupManagerServer', 'SchemaManagerDesc', 'SchemaManagerClientStub', 'SchemaManagerClient', 'SchemaManagerServerMethods', 'SchemaManagerServerStub', 'SchemaManagerServer', 'ConflictManagerDesc', 'ConflictManagerClientStub', 'ConflictManagerClient', 'ConflictManagerServerMethods', 'ConflictManagerServerStub', 'ConflictManagerServer', 'BlobManagerDesc', 'BlobManagerClientStub', 'BlobManagerClient', 'BlobManagerServerMethods', 'BlobManagerServerStub', 'BlobManagerServer', 'DatabaseWatcherDesc', 'DatabaseWatcherClientStub', 'DatabaseWatcherClient', 'DatabaseWatcherServerMethods', 'DatabaseWatcherServerStub', 'DatabaseWatcherServer']
 
@@ -421,77 +421,77 @@ ErrInferDefaultPermsFailed = verror.ErrorId('v.io/v23/services/syncbase.InferDef
 
 def new_NotInDevMode(*, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/services/syncbase.NotInDevMode error."""
-    return ErrNotInDevMode.new(_rt.format_message(ErrNotInDevMode.default_msg, "", ""), component=component, op=op)
+    return ErrNotInDevMode.new(verror.format_message(ErrNotInDevMode.default_msg, "", ""), component=component, op=op)
 
 
 def new_InvalidName(name: str, *, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/services/syncbase.InvalidName error."""
-    return ErrInvalidName.new(_rt.format_message(ErrInvalidName.default_msg, "", "", name), name, component=component, op=op)
+    return ErrInvalidName.new(verror.format_message(ErrInvalidName.default_msg, "", "", name), name, component=component, op=op)
 
 
 def new_CorruptDatabase(path: str, *, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/services/syncbase.CorruptDatabase error."""
-    return ErrCorruptDatabase.new(_rt.format_message(ErrCorruptDatabase.default_msg, "", "", path), path, component=component, op=op)
+    return ErrCorruptDatabase.new(verror.format_message(ErrCorruptDatabase.default_msg, "", "", path), path, component=component, op=op)
 
 
 def new_UnknownBatch(*, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/services/syncbase.UnknownBatch error."""
-    return ErrUnknownBatch.new(_rt.format_message(ErrUnknownBatch.default_msg, "", ""), component=component, op=op)
+    return ErrUnknownBatch.new(verror.format_message(ErrUnknownBatch.default_msg, "", ""), component=component, op=op)
 
 
 def new_NotBoundToBatch(*, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/services/syncbase.NotBoundToBatch error."""
-    return ErrNotBoundToBatch.new(_rt.format_message(ErrNotBoundToBatch.default_msg, "", ""), component=component, op=op)
+    return ErrNotBoundToBatch.new(verror.format_message(ErrNotBoundToBatch.default_msg, "", ""), component=component, op=op)
 
 
 def new_ReadOnlyBatch(*, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/services/syncbase.ReadOnlyBatch error."""
-    return ErrReadOnlyBatch.new(_rt.format_message(ErrReadOnlyBatch.default_msg, "", ""), component=component, op=op)
+    return ErrReadOnlyBatch.new(verror.format_message(ErrReadOnlyBatch.default_msg, "", ""), component=component, op=op)
 
 
 def new_ConcurrentBatch(*, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/services/syncbase.ConcurrentBatch error."""
-    return ErrConcurrentBatch.new(_rt.format_message(ErrConcurrentBatch.default_msg, "", ""), component=component, op=op)
+    return ErrConcurrentBatch.new(verror.format_message(ErrConcurrentBatch.default_msg, "", ""), component=component, op=op)
 
 
 def new_BlobNotCommitted(*, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/services/syncbase.BlobNotCommitted error."""
-    return ErrBlobNotCommitted.new(_rt.format_message(ErrBlobNotCommitted.default_msg, "", ""), component=component, op=op)
+    return ErrBlobNotCommitted.new(verror.format_message(ErrBlobNotCommitted.default_msg, "", ""), component=component, op=op)
 
 
 def new_SyncgroupJoinFailed(*, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/services/syncbase.SyncgroupJoinFailed error."""
-    return ErrSyncgroupJoinFailed.new(_rt.format_message(ErrSyncgroupJoinFailed.default_msg, "", ""), component=component, op=op)
+    return ErrSyncgroupJoinFailed.new(verror.format_message(ErrSyncgroupJoinFailed.default_msg, "", ""), component=component, op=op)
 
 
 def new_BadExecStreamHeader(*, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/services/syncbase.BadExecStreamHeader error."""
-    return ErrBadExecStreamHeader.new(_rt.format_message(ErrBadExecStreamHeader.default_msg, "", ""), component=component, op=op)
+    return ErrBadExecStreamHeader.new(verror.format_message(ErrBadExecStreamHeader.default_msg, "", ""), component=component, op=op)
 
 
 def new_InvalidPermissionsChange(*, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/services/syncbase.InvalidPermissionsChange error."""
-    return ErrInvalidPermissionsChange.new(_rt.format_message(ErrInvalidPermissionsChange.default_msg, "", ""), component=component, op=op)
+    return ErrInvalidPermissionsChange.new(verror.format_message(ErrInvalidPermissionsChange.default_msg, "", ""), component=component, op=op)
 
 
 def new_UnauthorizedCreateId(blessing: str, name: str, *, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/services/syncbase.UnauthorizedCreateId error."""
-    return ErrUnauthorizedCreateId.new(_rt.format_message(ErrUnauthorizedCreateId.default_msg, "", "", blessing, name), blessing, name, component=component, op=op)
+    return ErrUnauthorizedCreateId.new(verror.format_message(ErrUnauthorizedCreateId.default_msg, "", "", blessing, name), blessing, name, component=component, op=op)
 
 
 def new_InferAppBlessingFailed(entity: str, name: str, *, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/services/syncbase.InferAppBlessingFailed error."""
-    return ErrInferAppBlessingFailed.new(_rt.format_message(ErrInferAppBlessingFailed.default_msg, "", "", entity, name), entity, name, component=component, op=op)
+    return ErrInferAppBlessingFailed.new(verror.format_message(ErrInferAppBlessingFailed.default_msg, "", "", entity, name), entity, name, component=component, op=op)
 
 
 def new_InferUserBlessingFailed(entity: str, name: str, *, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/services/syncbase.InferUserBlessingFailed error."""
-    return ErrInferUserBlessingFailed.new(_rt.format_message(ErrInferUserBlessingFailed.default_msg, "", "", entity, name), entity, name, component=component, op=op)
+    return ErrInferUserBlessingFailed.new(verror.format_message(ErrInferUserBlessingFailed.default_msg, "", "", entity, name), entity, name, component=component, op=op)
 
 
 def new_InferDefaultPermsFailed(entity: str, id: str, *, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/services/syncbase.InferDefaultPermsFailed error."""
-    return ErrInferDefaultPermsFailed.new(_rt.format_message(ErrInferDefaultPermsFailed.default_msg, "", "", entity, id), entity, id, component=component, op=op)
+    return ErrInferDefaultPermsFailed.new(verror.format_message(ErrInferDefaultPermsFailed.default_msg, "", "", entity, id), entity, id, component=component, op=op)
 
 
 # -- interfaces -------------------------------------------------------

@@ -8,9 +8,8 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from v23py import vdl, verror
-from v23py.vdl.compiler import runtime as _rt
-import v23py.vdlroot.time as _time
-import v23py.vdlstd.uniqueid as _uniqueid
+import v23py.v23.vdlroot.time as _time
+import v23py.v23.uniqueid as _uniqueid
 
 __all__ = ['BlessingPattern', 'Hash', 'Signature', 'EcdsaOnlySignature', 'ThirdPartyRequirements', 'DischargeImpetus', 'Certificate', 'CaveatDescriptor', 'Caveat', 'WireBlessings', 'WireDischarge', 'RejectedBlessing', 'nonce', 'publicKeyThirdPartyCaveatParam', 'PublicKeyDischarge', 'NoExtension', 'AllPrincipals', 'ChainSeparator', 'SHA1Hash', 'SHA256Hash', 'SHA384Hash', 'SHA512Hash', 'SignatureForMessageSigning', 'SignatureForBlessingCertificates', 'SignatureForDischarge', 'ConstCaveat', 'ExpiryCaveat', 'NotBeforeCaveat', 'MethodCaveat', 'PublicKeyThirdPartyCaveat', 'PeerBlessingsCaveat', 'ErrCaveatNotRegistered', 'ErrCaveatParamAny', 'ErrCaveatParamTypeMismatch', 'ErrCaveatParamCoding', 'ErrCaveatValidation', 'ErrConstCaveatValidation', 'ErrExpiryCaveatValidation', 'ErrNotBeforeCaveatValidation', 'ErrMethodCaveatValidation', 'ErrPeerBlessingsCaveatValidation', 'ErrUnrecognizedRoot', 'ErrAuthorizationFailed', 'ErrInvalidSigningBlessingCaveat', 'ErrPublicKeyNotAllowed', 'ErrEndpointAuthorizationFailed']
 
@@ -265,74 +264,74 @@ ErrEndpointAuthorizationFailed = verror.ErrorId('v.io/v23/security.EndpointAutho
 
 def new_CaveatNotRegistered(id: _uniqueid.Id, *, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/security.CaveatNotRegistered error."""
-    return ErrCaveatNotRegistered.new(_rt.format_message(ErrCaveatNotRegistered.default_msg, "", "", id), id, component=component, op=op)
+    return ErrCaveatNotRegistered.new(verror.format_message(ErrCaveatNotRegistered.default_msg, "", "", id), id, component=component, op=op)
 
 
 def new_CaveatParamAny(id: _uniqueid.Id, *, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/security.CaveatParamAny error."""
-    return ErrCaveatParamAny.new(_rt.format_message(ErrCaveatParamAny.default_msg, "", "", id), id, component=component, op=op)
+    return ErrCaveatParamAny.new(verror.format_message(ErrCaveatParamAny.default_msg, "", "", id), id, component=component, op=op)
 
 
 def new_CaveatParamTypeMismatch(id: _uniqueid.Id, got: vdl.Type, want: vdl.Type, *, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/security.CaveatParamTypeMismatch error."""
-    return ErrCaveatParamTypeMismatch.new(_rt.format_message(ErrCaveatParamTypeMismatch.default_msg, "", "", id, got, want), id, got, want, component=component, op=op)
+    return ErrCaveatParamTypeMismatch.new(verror.format_message(ErrCaveatParamTypeMismatch.default_msg, "", "", id, got, want), id, got, want, component=component, op=op)
 
 
 def new_CaveatParamCoding(id: _uniqueid.Id, typ: vdl.Type, err: Optional[verror.VError], *, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/security.CaveatParamCoding error."""
-    return ErrCaveatParamCoding.new(_rt.format_message(ErrCaveatParamCoding.default_msg, "", "", id, typ, err), id, typ, err, component=component, op=op)
+    return ErrCaveatParamCoding.new(verror.format_message(ErrCaveatParamCoding.default_msg, "", "", id, typ, err), id, typ, err, component=component, op=op)
 
 
 def new_CaveatValidation(err: Optional[verror.VError], *, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/security.CaveatValidation error."""
-    return ErrCaveatValidation.new(_rt.format_message(ErrCaveatValidation.default_msg, "", "", err), err, component=component, op=op)
+    return ErrCaveatValidation.new(verror.format_message(ErrCaveatValidation.default_msg, "", "", err), err, component=component, op=op)
 
 
 def new_ConstCaveatValidation(*, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/security.ConstCaveatValidation error."""
-    return ErrConstCaveatValidation.new(_rt.format_message(ErrConstCaveatValidation.default_msg, "", ""), component=component, op=op)
+    return ErrConstCaveatValidation.new(verror.format_message(ErrConstCaveatValidation.default_msg, "", ""), component=component, op=op)
 
 
 def new_ExpiryCaveatValidation(currentTime: _time.Time, expiryTime: _time.Time, *, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/security.ExpiryCaveatValidation error."""
-    return ErrExpiryCaveatValidation.new(_rt.format_message(ErrExpiryCaveatValidation.default_msg, "", "", currentTime, expiryTime), currentTime, expiryTime, component=component, op=op)
+    return ErrExpiryCaveatValidation.new(verror.format_message(ErrExpiryCaveatValidation.default_msg, "", "", currentTime, expiryTime), currentTime, expiryTime, component=component, op=op)
 
 
 def new_NotBeforeCaveatValidation(currentTime: _time.Time, expiryTime: _time.Time, *, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/security.NotBeforeCaveatValidation error."""
-    return ErrNotBeforeCaveatValidation.new(_rt.format_message(ErrNotBeforeCaveatValidation.default_msg, "", "", currentTime, expiryTime), currentTime, expiryTime, component=component, op=op)
+    return ErrNotBeforeCaveatValidation.new(verror.format_message(ErrNotBeforeCaveatValidation.default_msg, "", "", currentTime, expiryTime), currentTime, expiryTime, component=component, op=op)
 
 
 def new_MethodCaveatValidation(invokedMethod: str, permittedMethods: list[str], *, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/security.MethodCaveatValidation error."""
-    return ErrMethodCaveatValidation.new(_rt.format_message(ErrMethodCaveatValidation.default_msg, "", "", invokedMethod, permittedMethods), invokedMethod, permittedMethods, component=component, op=op)
+    return ErrMethodCaveatValidation.new(verror.format_message(ErrMethodCaveatValidation.default_msg, "", "", invokedMethod, permittedMethods), invokedMethod, permittedMethods, component=component, op=op)
 
 
 def new_PeerBlessingsCaveatValidation(peerBlessings: list[str], permittedPatterns: list[BlessingPattern], *, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/security.PeerBlessingsCaveatValidation error."""
-    return ErrPeerBlessingsCaveatValidation.new(_rt.format_message(ErrPeerBlessingsCaveatValidation.default_msg, "", "", peerBlessings, permittedPatterns), peerBlessings, permittedPatterns, component=component, op=op)
+    return ErrPeerBlessingsCaveatValidation.new(verror.format_message(ErrPeerBlessingsCaveatValidation.default_msg, "", "", peerBlessings, permittedPatterns), peerBlessings, permittedPatterns, component=component, op=op)
 
 
 def new_UnrecognizedRoot(rootKey: str, details: Optional[verror.VError], *, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/security.UnrecognizedRoot error."""
-    return ErrUnrecognizedRoot.new(_rt.format_message(ErrUnrecognizedRoot.default_msg, "", "", rootKey, details), rootKey, details, component=component, op=op)
+    return ErrUnrecognizedRoot.new(verror.format_message(ErrUnrecognizedRoot.default_msg, "", "", rootKey, details), rootKey, details, component=component, op=op)
 
 
 def new_AuthorizationFailed(remote: list[str], remoteErr: list[RejectedBlessing], local: list[str], *, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/security.AuthorizationFailed error."""
-    return ErrAuthorizationFailed.new(_rt.format_message(ErrAuthorizationFailed.default_msg, "", "", remote, remoteErr, local), remote, remoteErr, local, component=component, op=op)
+    return ErrAuthorizationFailed.new(verror.format_message(ErrAuthorizationFailed.default_msg, "", "", remote, remoteErr, local), remote, remoteErr, local, component=component, op=op)
 
 
 def new_InvalidSigningBlessingCaveat(id: _uniqueid.Id, *, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/security.InvalidSigningBlessingCaveat error."""
-    return ErrInvalidSigningBlessingCaveat.new(_rt.format_message(ErrInvalidSigningBlessingCaveat.default_msg, "", "", id), id, component=component, op=op)
+    return ErrInvalidSigningBlessingCaveat.new(verror.format_message(ErrInvalidSigningBlessingCaveat.default_msg, "", "", id), id, component=component, op=op)
 
 
 def new_PublicKeyNotAllowed(got: str, want: str, *, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/security.PublicKeyNotAllowed error."""
-    return ErrPublicKeyNotAllowed.new(_rt.format_message(ErrPublicKeyNotAllowed.default_msg, "", "", got, want), got, want, component=component, op=op)
+    return ErrPublicKeyNotAllowed.new(verror.format_message(ErrPublicKeyNotAllowed.default_msg, "", "", got, want), got, want, component=component, op=op)
 
 
 def new_EndpointAuthorizationFailed(endpoint: str, remote: list[str], rejected: list[RejectedBlessing], *, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/security.EndpointAuthorizationFailed error."""
-    return ErrEndpointAuthorizationFailed.new(_rt.format_message(ErrEndpointAuthorizationFailed.default_msg, "", "", endpoint, remote, rejected), endpoint, remote, rejected, component=component, op=op)
+    return ErrEndpointAuthorizationFailed.new(verror.format_message(ErrEndpointAuthorizationFailed.default_msg, "", "", endpoint, remote, rejected), endpoint, remote, rejected, component=component, op=op)
