@@ -72,7 +72,8 @@ def twisted_bench():
     """Loopback TCP: connection setup time and 1-byte / 1 KB flow echo round trips."""
     from twisted.internet import defer, reactor
     from v23py import security
-    from v23py.flow import FlowManager, Identity
+    from v23py.runtime.flowmanager import FlowManager
+    from v23py.flow import Identity
 
     @defer.inlineCallbacks
     def run():

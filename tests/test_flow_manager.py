@@ -3,7 +3,8 @@ from twisted.internet import defer, reactor, protocol
 from twisted.trial import unittest
 
 from v23py import security
-from v23py.flow import FlowManager, Identity
+from v23py.runtime.flowmanager import FlowManager
+from v23py.flow import Identity
 from v23py.naming.endpoint import RoutingId
 
 
@@ -434,13 +435,13 @@ class OutputBatchingTest(_TwoManagers):
         yield all_in
         more.extend(writes)
         self.assertEqual(sorted(got), sorted(b"Y%d" % i for i in range(len(flows))))
-        from v23py.flow import manager as fm
+        from v23py.runtime import flowmanager as fm
         pieces_per_reply = 2     # length prefix + sealed body
         per_write = max(1, fm._EARLY_FLUSH // pieces_per_reply)
         self.assertEqual(len(more), -(-len(flows) // per_write), more)
 
     def test_after_input_runs_at_the_end_of_the_batch(self):
-        from v23py.flow.manager import after_input, output_batch
+        from v23py.runtime.flowmanager import after_input, output_batch
         seen = []
         after_input(lambda: seen.append("now"))
         self.assertEqual(seen, ["now"])

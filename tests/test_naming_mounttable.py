@@ -6,8 +6,8 @@ import tempfile
 from twisted.trial import unittest
 
 from v23py import verror
-from v23py.naming import _mounttable as mtl
-from v23py.naming._mounttable import LEAF, MT, REPLACE, Caller, MountTable, PermsLog
+from v23py.mounttable import core as mtl
+from v23py.mounttable.core import LEAF, MT, REPLACE, Caller, MountTable, PermsLog
 from v23py.naming.glob import Glob
 
 EP1 = "/@6@tcp@127.0.0.1:1001@@" + "0" * 28 + "0001@s@alice@@"

@@ -5,10 +5,10 @@ from twisted.internet.defer import Deferred
 from twisted.trial import unittest
 
 from v23py import verror
-from v23py.naming import _mounttable as mtl
+from v23py.mounttable import core as mtl
 from v23py.naming import names
 from v23py.naming.glob import Glob
-from v23py.naming.namespace import GlobEntry, GlobErrorReply, Namespace, ResolutionDepthExceeded
+from v23py.runtime.namespace import GlobEntry, GlobErrorReply, Namespace, ResolutionDepthExceeded
 
 ME = mtl.Caller(names=("dev.v.io:u:alice",))
 

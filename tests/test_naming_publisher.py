@@ -3,7 +3,7 @@ from twisted.internet import defer, task
 from twisted.trial import unittest
 
 from v23py import verror
-from v23py.naming.publisher import Publisher
+from v23py.runtime.publisher import Publisher
 
 
 class FakeNamespace:

@@ -357,7 +357,7 @@ class FaultTest(unittest.TestCase):
     @defer.inlineCallbacks
     def read_response(self, client, conn, flow):
         from v23py.rpc import _wiretypes as wt
-        from v23py.rpc._stream import ValueReader
+        from v23py.runtime._stream import ValueReader
         reader = ValueReader(client.types_for(conn))
         flow.set_receiver(reader.feed, reader.closed)
         r = yield defer.ensureDeferred(reader.read(wt.Response))

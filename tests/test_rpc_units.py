@@ -160,7 +160,7 @@ class StreamTest(unittest.TestCase):
 
     def test_need_type_then_value(self):
         from v23py.rpc import _wiretypes as wt
-        from v23py.rpc._stream import ConnTypes, ValueReader, ValueWriter
+        from v23py.runtime._stream import ConnTypes, ValueReader, ValueWriter
         a, b = ConnTypes(), ConnTypes()
         w, r = ValueWriter(a), ValueReader(b)
         data = w.encode(wt.cls("Request")(Method="Get", NumPosArgs=1), wt.Request)
@@ -177,7 +177,7 @@ class StreamTest(unittest.TestCase):
                          "hi")
 
     def test_eof_and_abort(self):
-        from v23py.rpc._stream import ConnTypes, ValueReader
+        from v23py.runtime._stream import ConnTypes, ValueReader
         r = ValueReader(ConnTypes())
         d = defer.ensureDeferred(r.read())
         r.closed(None)
@@ -188,7 +188,7 @@ class StreamTest(unittest.TestCase):
         self.assertEqual(self.failureResultOf(d, verror.VError).value.id, verror.Timeout.id)
 
     def test_garbage_is_bad_protocol(self):
-        from v23py.rpc._stream import ConnTypes, ValueReader
+        from v23py.runtime._stream import ConnTypes, ValueReader
         r = ValueReader(ConnTypes())
         d = defer.ensureDeferred(r.read())
         r.feed(b"\x80garbage")

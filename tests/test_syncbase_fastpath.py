@@ -262,7 +262,7 @@ class CallerNamesCacheTest(unittest.TestCase):
 
 class WorkerGroupTest(unittest.TestCase):
     def test_calls_of_one_turn_share_a_flush(self):
-        from v23py.flow.manager import output_batch
+        from v23py.runtime.flowmanager import output_batch
         from syncbased.worker import StoreWorker
         flushes = []
         w = StoreWorker(lambda: flushes.append(1), lambda: None, reactor)

@@ -1058,7 +1058,7 @@ class SyncService:
             # we open, even when they know no address of ours.
             import v23py
             from v23py.rpc import CLIENT_KEY
-            from v23py.rpc.client import Client
+            from v23py.runtime.client import Client
             rt = v23py.get_runtime(self.ctx)
             self._client = Client(None, rt.principal, server.flow_manager, rt.namespace_roots)
             self._client.namespace_provider = lambda: rt.namespace
@@ -1206,7 +1206,7 @@ class SyncService:
             return
         if self._mt_pub is None:
             import v23py
-            from v23py.naming.publisher import Publisher
+            from v23py.runtime.publisher import Publisher
             self._mt_pub = Publisher(self.ctx, v23py.get_runtime(self.ctx).namespace,
                                      self.daemon.reactor)
             self._mt_pub.add_server(self.endpoint)

@@ -790,7 +790,7 @@ async def _recv_blessings(env, reactor, p, token):
     ctx, shutdown = runtime.init(_runtime_argv(env), principal=p, reactor=reactor,
                                  exit_on_error=False)
     try:
-        server = await rpc.new_server(ctx, "", Receiver(), sec.allow_everyone())
+        server = await runtime.with_new_server(ctx, "", Receiver(), sec.allow_everyone())
         ep = server.endpoints[0]
         name = ep.name() if callable(getattr(ep, "name", None)) else str(ep)
         env.out("Run the following command on behalf of the principal that will send "

@@ -66,7 +66,7 @@ def _opts(flags):
     if flags.flags.get("insecure") is not None and flags.get("insecure"):
         opts += options.insecure()
     else:   # servers named by /host:port only must be related to our blessings
-        from v23py.naming.trust import trust_opts
+        from v23py.runtime.trust import trust_opts
         opts += trust_opts()
     if flags.get("s"):
         opts += (options.NoResolve(),)

@@ -90,7 +90,8 @@ def _error(name, err):
 async def serve_glob(server, ctx, call, receiver, pattern):
     """Stream GlobReply values for ``pattern`` below ``receiver`` (Go's globInternal)."""
     from v23py.rpc.model import maybe_deferred, object_to_invoker
-    from v23py.rpc.server import GlobMatchesOmitted, GlobMaxRecursionReached, GlobNotImplemented
+    from v23py.runtime.server import (
+        GlobMatchesOmitted, GlobMaxRecursionReached, GlobNotImplemented)
     g = Glob.parse(pattern)
     disp = server.dispatcher
     if receiver.startswith("__") or (receiver == "" and pattern.startswith("__")):

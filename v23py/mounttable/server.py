@@ -7,9 +7,9 @@ import time
 
 from v23py import verror
 
-from . import _mounttable as core
-from .glob import Glob
-from .namespace import deadline_to_wire_seconds
+from v23py.mounttable import core
+from v23py.naming.glob import Glob
+from v23py.runtime.namespace import deadline_to_wire_seconds
 
 MOUNTTABLE_PKG = "v.io/v23/services/mounttable"
 PERMISSIONS_PKG = "v.io/v23/services/permissions"
@@ -178,7 +178,7 @@ class MountContext:
             perms, version = self.table.get_permissions(self.name, caller_of(call))
         except verror.VError as e:
             raise self._wrap("GetPermissions", e) from None
-        from .namespace import _perms_value
+        from v23py.runtime.namespace import _perms_value
         return _perms_value(perms or {}), version
 
     def Glob__(self, ctx, call, pattern):

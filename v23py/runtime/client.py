@@ -13,10 +13,10 @@ from twisted.internet import defer
 
 from v23py import naming, security, vdl, verror, vom
 from v23py.rpc import _wiretypes as wt
-from v23py.rpc._stream import ROLE_DATA, ROLE_TYPE, ConnTypes, ValueReader, ValueWriter
+from v23py.runtime._stream import ROLE_DATA, ROLE_TYPE, ConnTypes, ValueReader, ValueWriter
 from v23py.rpc import options as rpcopts
 
-log = logging.getLogger("v23py.rpc.client")
+log = logging.getLogger(__name__)
 
 DEFAULT_CALL_TIMEOUT = 60.0
 MAX_RESOLVE_DEPTH = 32
@@ -48,7 +48,7 @@ class Client:
         self._root_cache = {}
         self._bless_cache = {}
         self._conn_cache = {}     # server name -> conn (skips the manager's lookup per call)
-        self.namespace_provider = None   # callable -> v23py.naming.Namespace, set by the runtime
+        self.namespace_provider = None   # callable -> v23py.runtime.namespace.Namespace, set by the runtime
         self._split_cache = {}
         self._ep_cache = {}
         self._closed = False

@@ -1,5 +1,5 @@
 """The mount table, as a plain object: Go v0.2.0's mounttablelib semantics
-without any I/O (the RPC server in v23py.cmd.mounttabled wraps it).
+without any I/O (the RPC server in v23py.mounttable.server wraps it).
 
 The table is a tree of nodes named by path elements. A node may be a *mount
 point*: it holds a list of servers (rooted object names), each with an expiry
@@ -22,29 +22,17 @@ import time
 from dataclasses import dataclass, field
 
 from v23py import verror
-
-from . import names as _names
-from .endpoint import parse_endpoint
+from v23py.naming import names as _names
+from v23py.naming.endpoint import parse_endpoint
+from v23py.naming.mount import (  # noqa: F401 (part of this module's surface)
+    LEAF, MT, REPLACE, MountedServer, MountEntry, NameExists, NoMountTable, NoSuchName,
+    NoSuchNameRoot, ResolutionDepthExceeded)
 
 __all__ = [
     "MountTable", "Caller", "MountedServer", "MountEntry", "AccessList", "Permissions",
     "REPLACE", "MT", "LEAF", "NoSuchName", "NoSuchNameRoot", "NameExists",
     "ResolutionDepthExceeded", "NoMountTable", "TAGS",
 ]
-
-# naming.MountFlag bits
-REPLACE = 1
-MT = 2
-LEAF = 4
-
-# Error ids of v.io/v23/naming. Go declares them with short ids and, in the
-# v0.2.0 binaries, sends them without a package prefix (observed on the wire
-# from Go's mounttabled: "nameDoesntExist", "rootNameDoesntExist").
-NameExists = verror.ErrorId("nameExists")
-NoSuchName = verror.ErrorId("nameDoesntExist")
-NoSuchNameRoot = verror.ErrorId("rootNameDoesntExist")
-ResolutionDepthExceeded = verror.ErrorId("resolutionDepthExceeded")
-NoMountTable = verror.ErrorId("noMounttable")
 
 # mounttable.Tag values
 ADMIN, MOUNT, READ, CREATE, RESOLVE = "Admin", "Mount", "Read", "Create", "Resolve"
@@ -196,20 +184,6 @@ def _pick_creator(names, is_self):
 
 
 ADMIN_CALLER = Caller(ignore_perms=True, ignore_limits=True, creator="")
-
-
-@dataclass
-class MountedServer:
-    server: str
-    expires: float     # absolute time (clock units); the wire form is "from now"
-
-
-@dataclass
-class MountEntry:
-    name: str
-    servers: list = field(default_factory=list)   # MountedServer
-    serves_mount_table: bool = False
-    is_leaf: bool = False
 
 
 # ---------------------------------------------------------------------------

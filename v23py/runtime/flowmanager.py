@@ -1,6 +1,6 @@
 """Twisted adapter for the sans-IO ``Conn``: FlowManager, ManagedConn and Flow.
 
-See the package docstring (``v23py.flow``) for the API contract.
+See the docstring of ``v23py.flow`` for the API contract.
 """
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from twisted.python import failure
 
 from v23py.naming.endpoint import Endpoint, RoutingId
 
-from . import conn as fconn, errors
-from .auth import Identity, SecurityAuth
+from v23py.flow import conn as fconn, errors
+from v23py.flow.auth import Identity, SecurityAuth
 
-log = logging.getLogger("v23py.flow")
+log = logging.getLogger(__name__)
 
 _TCP_PROTOCOLS = ("tcp", "tcp4", "tcp6", "wsh", "wsh4", "wsh6", "")
 

@@ -19,7 +19,7 @@ from twisted.internet import defer
 from v23py import verror, vom
 
 from v23py.vdl import Kind as _Kind  # noqa: E402
-from v23py.flow.manager import after_input as _after_input  # noqa: E402
+from v23py.runtime.flowmanager import after_input as _after_input  # noqa: E402
 
 _ANY = _Kind.ANY
 MAX_BUFFERED = 64 << 20   # undecoded bytes a data flow may hold

@@ -27,7 +27,7 @@ from twisted.internet import defer
 from v23py import context as v23context
 from v23py import verror
 
-RUNTIME_KEY = "v23py.runtime"
+RUNTIME_KEY = v23context.RUNTIME_KEY
 PUBLISH_PERIOD = 60      # seconds between re-mounts, as Go's publisher
 PUBLISH_TTL = 80         # mount TTL in seconds: the period plus 20 s of slack
 DEFAULT_NAMESPACE_ROOT = "/(dev.v.io:r:vprod:service:mounttabled)@ns.dev.v.io:8101"
@@ -306,11 +306,8 @@ class Runtime:
 
     # -- client ------------------------------------------------------------------
     def _new_flow_manager(self, listening=False):
-        try:
-            from v23py.flow import FlowManager, Identity
-        except ImportError:
-            from v23py.flow.manager import FlowManager
-            from v23py.flow.auth import Identity
+        from v23py.runtime.flowmanager import FlowManager
+        from v23py.flow.auth import Identity
         from v23py import security
         if listening:
             ident = Identity(self.principal)
@@ -325,7 +322,7 @@ class Runtime:
     @property
     def client(self):
         if self._client is None:
-            from v23py.rpc.client import Client
+            from v23py.runtime.client import Client
             self._client_manager = self._new_flow_manager(listening=False)
             self._client = Client(None, self.principal, self._client_manager,
                                   self.namespace_roots)
@@ -334,7 +331,7 @@ class Runtime:
 
     # -- servers -----------------------------------------------------------------
     async def _start_server(self, ctx, name, dispatcher, is_leaf, **kw):
-        from v23py.rpc.server import Server
+        from v23py.runtime.server import Server
         mgr = self._new_flow_manager(listening=True)
         server = Server(ctx, name, dispatcher, principal=self.principal, flow_manager=mgr,
                         is_leaf=is_leaf, **kw)
@@ -353,10 +350,10 @@ class Runtime:
 
     @property
     def namespace(self):
-        """The namespace client (v23py.naming.Namespace) over this runtime's RPC client."""
+        """The namespace client (v23py.runtime.namespace.Namespace) over this runtime's RPC client."""
         if self._namespace is None:
-            from v23py.naming.namespace import Namespace, RpcTransport
-            from v23py.naming.trust import trust_opts   # /host:port roots carry no blessings
+            from v23py.runtime.namespace import Namespace, RpcTransport
+            from v23py.runtime.trust import trust_opts   # /host:port roots carry no blessings
             self._namespace = Namespace(self.namespace_roots,
                                         RpcTransport(self.client, trust_opts()))
         return self._namespace
@@ -364,7 +361,7 @@ class Runtime:
     def _publish(self, ctx, server, name):
         """Keep the server mounted under name (Go's publisher: in the background, every
         60 s with an 80 s TTL; unmounted when the server stops)."""
-        from v23py.naming.publisher import Publisher
+        from v23py.runtime.publisher import Publisher
         pub = Publisher(ctx, self.namespace, self.reactor, period=PUBLISH_PERIOD,
                         slack=PUBLISH_TTL - PUBLISH_PERIOD)
         for ep in server.endpoints:
@@ -375,7 +372,7 @@ class Runtime:
         return pub
 
     def new_server(self, ctx, name, obj, authorizer=None, **kw):
-        from v23py.rpc.server import LeafDispatcher
+        from v23py.runtime.server import LeafDispatcher
         return defer.ensureDeferred(self._start_server(
             ctx, name, LeafDispatcher(obj, authorizer), True, **kw))
 

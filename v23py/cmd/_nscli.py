@@ -141,8 +141,8 @@ def perms_to_json(perms):
 
 def namespace_for(ctx, insecure=False):
     import v23py
-    from v23py.naming.namespace import Namespace, RpcTransport
-    from v23py.naming.trust import trust_opts
+    from v23py.runtime.namespace import Namespace, RpcTransport
+    from v23py.runtime.trust import trust_opts
     rt = v23py.get_runtime(ctx)
     if insecure:
         from v23py.rpc import options

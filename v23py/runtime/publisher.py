@@ -16,7 +16,7 @@ import logging
 
 from twisted.internet import defer, task
 
-log = logging.getLogger("v23py.naming.publisher")
+log = logging.getLogger(__name__)
 
 PUBLISH_PERIOD = 60.0
 PUBLISH_SLACK = 20.0

@@ -39,13 +39,13 @@ from dataclasses import dataclass
 
 from v23py import verror
 
-from . import names as _names
-from ._mounttable import (
+from v23py.naming import names as _names
+from v23py.naming.mount import (
     LEAF, MT, REPLACE, MountEntry, MountedServer, NoMountTable, NoSuchName, NoSuchNameRoot,
     ResolutionDepthExceeded,
 )
-from .endpoint import parse_endpoint
-from .glob import Glob
+from v23py.naming.endpoint import parse_endpoint
+from v23py.naming.glob import Glob
 
 __all__ = ["Namespace", "RpcTransport", "GlobEntry", "GlobErrorReply", "NoServers",
            "MAX_RESOLVE_DEPTH", "MAX_RECURSIVE_GLOB_DEPTH", "DEFAULT_NAMESPACE_ROOT"]

@@ -20,11 +20,11 @@ from twisted.internet import defer
 from v23py import security, verror
 from v23py.rpc import _wiretypes as wt
 from v23py.rpc import signature as sigmod
-from v23py.rpc._stream import ROLE_DATA, ROLE_TYPE, ConnTypes, ValueReader, ValueWriter
+from v23py.runtime._stream import ROLE_DATA, ROLE_TYPE, ConnTypes, ValueReader, ValueWriter
 from v23py.rpc.model import maybe_deferred, object_to_invoker
-from v23py.flow.manager import _batch, after_input as _after_input
+from v23py.runtime.flowmanager import _batch, after_input as _after_input
 
-log = logging.getLogger("v23py.rpc.server")
+log = logging.getLogger(__name__)
 
 DEFAULT_CALL_TIMEOUT = 60.0
 
@@ -232,7 +232,7 @@ class Server:
     """An RPC server on a flow manager.
 
     ``dispatcher`` has ``lookup(ctx, suffix) -> (obj, authorizer)`` (may return
-    a Deferred or be async).  Use :func:`v23py.rpc.new_server` /
+    a Deferred or be async).  Use :func:`v23py.with_new_server` /
     ``v23py.with_new_server`` for the usual setup.
     """
 
@@ -248,7 +248,7 @@ class Server:
         self.principal = principal
         self.flow_manager = flow_manager
         self.ports = []
-        self.publisher = None     # a v23py.naming.Publisher when the server has a name
+        self.publisher = None     # a v23py.runtime.publisher.Publisher when the server has a name
         self._types = {}
         self._stopped = False
         self._calls = set()
