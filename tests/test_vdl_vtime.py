@@ -4,7 +4,7 @@ import datetime as dt
 from twisted.trial import unittest
 
 from v23py import verror, vom
-from v23py.vdl import vtime
+from v23py.v23.vdlroot.time import native as vtime
 from v23py.v23.vdlroot import time as wtime
 
 

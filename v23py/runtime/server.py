@@ -868,7 +868,7 @@ class _ReservedInvoker:
         return [m]
 
     async def _glob(self, ctx, call, pattern):
-        from v23py.rpc import glob as globmod
+        from v23py.runtime import _glob as globmod
         await globmod.serve_glob(self.server, ctx, call, self.suffix, pattern)
         return []
 

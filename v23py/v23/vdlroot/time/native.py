@@ -1,4 +1,6 @@
-"""Conversions between VDL's `time.Time`/`time.Duration` wire forms and Python.
+"""Conversions between VDL's `time.Time`/`time.Duration` wire forms and Python
+(hand-written beside the generated package, as Go keeps its native conversions in
+vdlroot/time).
 
 The wire keeps nanoseconds; `datetime`/`timedelta` keep microseconds, so use the
 `*_ns` functions where exactness matters.  `time.Time` counts from
@@ -9,16 +11,12 @@ from __future__ import annotations
 import datetime as _dt
 
 from v23py import verror
+from v23py.v23.vdlroot.time import Duration, Time
 
 UNIX_EPOCH_SECONDS = 62135596800  # seconds from 0001-01-01 to 1970-01-01 (UTC)
 _NS = 1_000_000_000
 _UTC = _dt.timezone.utc
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
-
-
-def _classes():
-    from v23py.v23.vdlroot import time as vtime  # generated from our time.vdl
-    return vtime.Time, vtime.Duration
 
 
 def _split(ns: int):
@@ -28,7 +26,6 @@ def _split(ns: int):
 
 
 def duration_from_ns(ns: int):
-    _, Duration = _classes()
     s, n = _split(int(ns))
     return Duration(Seconds=s, Nanos=n)
 
@@ -48,7 +45,6 @@ def duration_to_timedelta(d) -> _dt.timedelta:
 
 
 def time_from_unix_ns(ns: int):
-    Time, _ = _classes()
     s, n = divmod(int(ns), _NS)  # Time keeps 0 <= Nanos < 1e9
     return Time(Seconds=s + UNIX_EPOCH_SECONDS, Nanos=n)
 
