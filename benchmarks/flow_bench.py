@@ -38,7 +38,7 @@ def main():
             print("%-40s %10.1f MB/s" % ("  => seal+open throughput", size / t / 1e6))
 
     # sans-IO pair: one flow streaming 64 MiB with release accounting
-    from tests._flow_fakes import make_pair, pump
+    from v23py.testing.flow import make_pair, pump
     dl, ac = make_pair()
     dl.start()
     ac.start()

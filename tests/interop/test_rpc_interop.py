@@ -15,8 +15,8 @@ import tempfile
 from twisted.internet import defer, reactor, task, utils
 from twisted.trial import unittest
 
-from tests._support import ROOT, go_binary
-from tests.test_fortune import ENV, spawn
+from v23py.testing import ROOT, go_binary
+from v23py.testing.procs import ENV, spawn
 
 FORTUNES = ['"You will reach the heights of success."',
             '"Conquer your fears or they will conquer you."',
@@ -417,7 +417,7 @@ class GoNamespaceGlobsOurServer(unittest.TestCase):
     def test_glob(self):
         import v23py
         from v23py import runtime, security
-        from tests.test_rpc_core import TreeDispatcher
+        from v23py.testing.rpc import TreeDispatcher
         ns = go_binary("namespace")
         creds = os.path.join(go_creds(), "basics")
         p = security.load_principal(creds)
@@ -443,7 +443,7 @@ class CredentialsMadeByUs(unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_go_vrpc_with_our_credentials(self):
-        from tests.test_fortune import make_creds
+        from v23py.testing.procs import make_creds
         vrpc = go_binary("vrpc")
         d = tempfile.mkdtemp(prefix="rpc-ourcreds-")
         creds = os.path.join(d, "creds")
