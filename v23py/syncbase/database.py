@@ -11,6 +11,7 @@ from v23py.syncbase._common import (
     ALL_DATABASE_TAGS, BatchOptions, CollectionRowPattern, _bh, _call, _deferred,
     _glob_children, _id_wire, _patterns, _perms_wire, _run_in_batch, perms_for)
 from v23py.syncbase._stream import ResultStream, WatchStream
+from v23py.syncbase.blob import Blob
 from v23py.syncbase.collection import Collection
 
 
@@ -171,13 +172,11 @@ class Database:
     @_deferred
     async def CreateBlob(self, ctx) -> "Blob":
         """A new, empty, uncommitted blob (Go's Database.CreateBlob)."""
-        from v23py.syncbase.blob import Blob
         br = await _call(ctx, self._name, "CreateBlob", [], [], [_wire.BlobRefType])
         return Blob(self, str(br))
 
     def Blob(self, ref) -> "Blob":
         """A handle on the blob ``ref`` (no RPC)."""
-        from v23py.syncbase.blob import Blob
         return Blob(self, str(ref))
 
     def Watch(self, ctx, resume_marker=b"", patterns=(CollectionRowPattern(),)) -> "WatchStream":
