@@ -180,9 +180,13 @@ def select_blocks(files, labels):
 MDRIP_SLEEP = "sleep 2s # Added by mdrip\n"
 DEFAULT_READY_TIMEOUT = 30.0
 
-# Runner helpers (not tutorial text): bounded waits used before mdrip's sleep.
+# Runner helpers (not tutorial text): bounded waits used before mdrip's sleep.  An
+# endpoint file counts once it is written after the block started (a file left by an
+# earlier server of the same name would otherwise pass at once): the runner touches
+# $__V23PY_MARK just before such a block.
 _PROLOGUE = """\
-__v23py_wait_file() { local n=0; while [ ! -s "$1" ] && [ $n -lt $2 ]; do sleep 0.1; n=$((n+1)); done; return 0; }
+__V23PY_MARK=$(mktemp); trap 'rm -f "$__V23PY_MARK"' EXIT
+__v23py_wait_file() { local n=0; while { [ ! -s "$1" ] || [ ! "$1" -nt "$__V23PY_MARK" ]; } && [ $n -lt $2 ]; do sleep 0.1; n=$((n+1)); done; return 0; }
 __v23py_wait_port() { local n=0; while ! (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && [ $n -lt $2 ]; do sleep 0.1; n=$((n+1)); done; return 0; }
 """
 
@@ -217,6 +221,8 @@ def assemble_script(blocks, ready_timeout=DEFAULT_READY_TIMEOUT):
         parts.append(f"# ---- block {i + 1}: @{b.name} ({b.where})\n")
         text = b.text if b.text.endswith("\n") or not b.text else b.text + "\n"
         waits = readiness_waits(b, ready_timeout) if ready_timeout else ""
+        if "__v23py_wait_file" in waits:
+            parts.append('touch "$__V23PY_MARK"\n')
         if waits and text.endswith(MDRIP_SLEEP):
             text = text[: -len(MDRIP_SLEEP)] + waits + MDRIP_SLEEP
         parts.append(text)
