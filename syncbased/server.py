@@ -30,6 +30,7 @@ from syncbased.query_exec import exec_stream
 
 SYNC_SUFFIX = "%%sync"
 SEND_BATCH = 250     # rows per flow write of a Scan (~30 KB of small rows)
+_OPT_CX_INFO = vdl.optional(_wire.StoreChangeCollectionInfoType)
 
 
 # --- served objects ----------------------------------------------------------
@@ -170,7 +171,8 @@ class DatabaseObj(BlobMethods, _Base):
                                  Allowed=vdl.class_for(vdl.set_of(_wire.TagType))(tag_set)
                                  if vdl.class_for(vdl.set_of(_wire.TagType)) else tag_set,
                                  Perms=perms_out(value[2]) if value[2] else perms_out({}))
-                inner = info
+                # a *StoreChangeCollectionInfo in the any, as Go sends it
+                inner = vdl.optional_value(_OPT_CX_INFO, info)
             else:
                 inner = value_out(value)
             sc = _wire.new(_wire.StoreChangeType, Value=inner, FromSync=bool(from_sync))
