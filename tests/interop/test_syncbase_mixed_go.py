@@ -485,10 +485,10 @@ class StrangerTest(_Mixed):
     async def _peer_calls(self, ctx, endpoint, db):
         from v23py import syncbase, verror
         from v23py.syncbase.util import Id
-        from syncbased.vsync import interfaces as I
+        from syncbased import interfaces as I
+        from syncbased.common import id_out as _wid
         from syncbased.vsync._log import gid_of, s, sgoid
-        from syncbased.vsync import _wid
-        from v23py.vdlroot.time import Time
+        from v23py.v23.vdlroot.time import Time
         stub = I.SyncClient(endpoint + "/%%sync")
         dbid = Id("idp:o:fortune", db)
         gid = gid_of(dbid, Id(ALICE, "sg"))
@@ -545,7 +545,7 @@ class NeighborhoodMixedTest(_Mixed):
 
     @defer.inlineCallbacks
     def test_go_and_v23py_find_each_other_by_mdns(self):
-        from tests.test_discovery import require_multicast
+        from v23py.testing.mdns import require_multicast
         yield defer.ensureDeferred(require_multicast())
         _Mixed.setUp(self)
         yield defer.ensureDeferred(self._nh())
