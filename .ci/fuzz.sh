@@ -7,7 +7,7 @@
 # find shows up as a failed test in the suite's count (with the input's path).
 set -u
 cd "$(dirname "$0")/.."
-rm -rf .fuzz
+rm -rf .fuzz && mkdir -p .fuzz/crashes
 python -m pip install -q 'atheris>=2.3' 2>/dev/null \
     || echo "fuzz: atheris does not install here; hypothesis instead"
 start=$(date +%s)

@@ -17,7 +17,6 @@ import argparse
 import glob
 import hashlib
 import os
-import random
 import re
 import shutil
 import subprocess
@@ -32,7 +31,7 @@ TARGETS = ("vom", "flow_message", "handshake", "syncql")
 _MODULES = {
     "vom": ("v23py.vdl", "v23py.vom", "v23py.security"),
     "flow_message": ("v23py.flow.message",),
-    "handshake": ("v23py.flow", "v23py.security", "v23py.vom", "v23py.rpc._stream"),
+    "handshake": ("v23py.flow", "v23py.security", "v23py.vom", "v23py.runtime._stream"),
     "syncql": ("v23py.query",),
 }
 

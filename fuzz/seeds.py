@@ -86,7 +86,7 @@ def vom_seeds():
         out.append(("vom", "blessings-" + name,
                     b"\x03" + vom.encode(bl.to_wire(), W.WireBlessingsType)))
     # what issue 12 found
-    from tests.security import _hostile as H
+    from v23py.testing import hostile as H
     out.append(("vom", "found-b2-stripped-caveat-as-x509raw",
                 b"\x03" + vom.encode(H.strip_last_caveat(db).to_wire(), W.WireBlessingsType)))
     t = vdl.struct("evil.a\x01b", [("X", vdl.StringType)])
@@ -146,7 +146,7 @@ def _auth_msg(conn, bkey, principal, dialer_signs):
 
 def _rpc_request_payload():
     from v23py.rpc import _wiretypes as wt
-    from v23py.rpc._stream import ROLE_DATA, ConnTypes, ValueWriter
+    from v23py.runtime._stream import ROLE_DATA, ConnTypes, ValueWriter
     types = ConnTypes()
     w = ValueWriter(types)
     data = bytes([ROLE_DATA]) + w.encode(wt.request("", "Get", 0, end=True), wt.Request)

@@ -171,7 +171,6 @@ def handshake_session(dialer_under_test):
     f = _fixed()
     conn = _conn(dialer_under_test)
     conn.start()
-    local_setup = conn._local_setup
     ps = peer_setup(dialer_under_test)
     events = conn.receive_data(m.frame(ps.encode()))
     _check(conn, events)
@@ -247,7 +246,7 @@ def _fresh_db():
     """The syncQL tests' database, its tables copied (a delete must not leak into the
     next input)."""
     if not _DB:
-        from tests._query_data import standard_db
+        from v23py.testing.querydata import standard_db
         _DB.append(standard_db())
     import copy
     db = copy.copy(_DB[0])

@@ -17,12 +17,12 @@ import sys
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from tests._support import go_binary
-from tests.security.test_mounttable import MountTableAttacks
-from tests.test_fortune import ENV, spawn
+from v23py.testing import go_binary
+from v23py.testing import hostile as H
+from v23py.testing.procs import ENV, spawn
 
 
-class GoMountTableTest(MountTableAttacks, unittest.TestCase):
+class GoMountTableTest(H.MountTableAttacks, unittest.TestCase):
     @defer.inlineCallbacks
     def start_table(self, creds, acls):
         d, _ = spawn(self, [go_binary("mounttabled"), "--v23.credentials", creds,
@@ -45,7 +45,6 @@ class GoMountTableTest(MountTableAttacks, unittest.TestCase):
     def test_go_principal_calls_the_forged_blessing_valid(self):
         from v23py import vom
         from v23py.security import _wiretypes as W
-        from tests.security import _hostile as H
         _, bob_b = self.who["bob"]
         forged = H.strip_last_caveat(bob_b)
         b64 = base64.urlsafe_b64encode(vom.encode(forged.to_wire(), W.WireBlessingsType))

@@ -14,16 +14,19 @@ import subprocess
 import sys
 import tempfile
 
-from twisted.internet import defer
+from twisted.internet import defer, utils
 from twisted.trial import unittest
 
-from tests._support import go_binary, shared_path
-from tests.interop.test_rpc_interop import ENV, ROOT, run
-from tests.test_fortune import spawn
 from v23py import security
 from v23py.security import _certificate
+from v23py.testing import ROOT, go_binary, shared_path
+from v23py.testing.procs import ENV, spawn
 
 KEYS = ("ecdsa-256", "ecdsa-384", "ecdsa-521", "ed25519", "rsa-2048", "rsa-4096")
+
+
+def run(args):
+    return utils.getProcessOutputAndValue(args[0], args[1:], env=ENV, path=ROOT)
 
 
 def _go(*args):

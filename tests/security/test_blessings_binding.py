@@ -18,10 +18,11 @@ from twisted.internet import defer
 from twisted.trial import unittest
 
 from v23py import rpc, security, verror
-from v23py.flow import FlowManager, Identity
+from v23py.flow import Identity
+from v23py.runtime.flowmanager import FlowManager
 from v23py.flow import errors as ferrors
-from tests.security import _hostile as H
-from tests.test_fortune import make_creds, spawn
+from v23py.testing import hostile as H
+from v23py.testing.procs import make_creds, spawn
 
 PERMS = '{"R": {"In": ["alice:family", "alice:friend"]}, "W": {"In": ["alice:family"]}}'
 

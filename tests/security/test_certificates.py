@@ -17,8 +17,8 @@ from twisted.internet import defer
 from twisted.trial import unittest
 
 from v23py import rpc, security, verror
-from tests.security import _hostile as H
-from tests.test_fortune import make_creds, spawn
+from v23py.testing import hostile as H
+from v23py.testing.procs import make_creds, spawn
 
 PERMS = '{"R": {"In": ["alice:family", "alice:friend"]}, "W": {"In": ["alice:family"]}}'
 
@@ -135,7 +135,7 @@ class CertificatesAgainstFortuneServer(unittest.TestCase):
 
 class X509RawUnitTest(unittest.TestCase):
     def test_x509raw_must_be_a_certificate_for_the_key(self):
-        from tests._support import shared_path
+        from v23py.testing import shared_path
         alice, ab = H.principal("alice")
         _, b = H.blessed(alice, ab, "bob", security.new_method_caveat("Get"))
         security.blessings_from_wire(b.to_wire())   # (in the signature cache from now on)

@@ -11,7 +11,7 @@ from twisted.trial import unittest
 import v23py
 from v23py import security, vdl, verror, vom
 from v23py.vom import _codec
-from tests.security import _hostile as H
+from v23py.testing import hostile as H
 
 
 class DecoderCacheServerTest(unittest.TestCase):

@@ -18,9 +18,9 @@ from twisted.trial import unittest
 import v23py
 from v23py import security, verror, vdl, vom
 from v23py.vdl import _types
-from tests._support import ROOT
-from tests.security import _hostile as H
-from tests.test_fortune import ENV
+from v23py.testing import ROOT
+from v23py.testing import hostile as H
+from v23py.testing.procs import ENV
 
 TYPES = 10000
 RETAINED_BOUND = 2 << 20
@@ -76,7 +76,7 @@ class PeerTypesTest(unittest.TestCase):
         base_mem = tracemalloc.get_traced_memory()[0]
         child = _Child()
         proc = reactor.spawnProcess(child, sys.executable,
-                                    [sys.executable, "-m", "tests.security.hostile_types",
+                                    [sys.executable, "-m", "v23py.testing.hostile_types",
                                      str(srv.endpoints[0]), str(TYPES)], env=ENV, path=ROOT)
 
         def kill():

@@ -6,7 +6,6 @@ header, or a header whose argument never comes).  The server answers the flows b
 per-connection limit at once with an error, keeps its memory within a bound, still serves
 honest callers, and drops idle unfinished requests after its timeout.
 """
-import gc
 import os
 import shutil
 import sys
@@ -17,9 +16,9 @@ from twisted.trial import unittest
 
 import v23py
 from v23py import naming, security, verror
-from v23py.rpc import server as rpcserver
-from tests.security import _hostile as H
-from tests.test_fortune import make_creds, spawn
+from v23py.runtime import server as rpcserver
+from v23py.testing import hostile as H
+from v23py.testing.procs import make_creds, spawn
 
 FLOWS = 20000
 # The server holds at most MAX_INCOMPLETE_REQUESTS of them (a few KB each) and answers the
