@@ -19,8 +19,8 @@ from syncbased.vsync.syncgroups import SgEntry
 class InitiatorMixin:
     """The initiator half of DbSync (store thread)."""
 
-    def sg_request(self, peer_hex):
-        shared = self.shared(peer_hex)
+    def sg_request(self, peer_hex, names=None):
+        shared = self.shared(peer_hex, names)
         if not shared or self.paused:
             return None
         gvs = {}
@@ -28,12 +28,13 @@ class InitiatorMixin:
             gvs[e.soid] = self.sg_genvec(e.gid)
         return I.DeltaReq("Sgs", I.SgDeltaReq(DbId=id_out(self.db.id), Gvs=gvs))
 
-    def data_request(self, peer_hex, pending=None):
-        """Go's prepareDataDeltaReq: local knowledge for the prefixes shared with the peer.
+    def data_request(self, peer_hex, pending=None, names=None):
+        """Go's prepareDataDeltaReq: local knowledge for the prefixes shared with the peer
+        (with ``names``, those of the syncgroups the peer's names may Read).
 
         ``pending``: a received round not applied yet; the request then claims its
         knowledge too (the next round is fetched while that one is applied)."""
-        shared = self.shared(peer_hex)
+        shared = self.shared(peer_hex, names)
         if not shared or self.paused:
             return None
         sg_pfxs = sorted({s(p) for e in shared for p in e.prefixes})
@@ -65,13 +66,18 @@ class InitiatorMixin:
                                                  SgIds={e.gid for e in shared}, Gvs=out))
 
     # --- initiator: applying a round ---
-    def apply(self, sg_round: bool, items, peer_hex):
-        """Apply one round's records and knowledge (one store task, one transaction).
+    def apply(self, sg_round: bool, items, peer_hex, names):
+        """Apply one round's records and knowledge (one store task, one transaction):
+        only records of syncgroups ``peer_hex`` is a member of and its blessing names
+        (``names``, as it presented them) may Read.
 
-        Anything malformed raises BadProtocol and leaves the store untouched."""
+        Anything malformed, or outside those syncgroups, raises BadProtocol and leaves
+        the store untouched."""
+        if names is None:
+            raise verror.NoAccess.new("the sync peer's blessings are unknown")
         saved = (self.gen, self.pos, dict(self.sggen))
         try:
-            return self._apply(sg_round, items, peer_hex)
+            return self._apply(sg_round, items, peer_hex, names)
         except verror.VError:
             self.gen, self.pos, self.sggen = saved
             raise
@@ -82,7 +88,7 @@ class InitiatorMixin:
         finally:
             self._pre = None
 
-    def _apply(self, sg_round, items, peer_hex):
+    def _apply(self, sg_round, items, peer_hex, names):
         remote = None
         recs = []
         for it in items:
@@ -95,7 +101,7 @@ class InitiatorMixin:
                 recs.append(it.value)
         if remote is None:
             raise _bad("the round ended without knowledge")
-        shared = self.shared(peer_hex)
+        shared = self.shared(peer_hex, names)
         shared_gids = {e.gid for e in shared}
         shared_pfx = tuple(sorted({p for e in shared for p in e.prefixes}))
         if not sg_round:
@@ -212,18 +218,21 @@ class RoundsMixin:
         key = (db_id, member)
         now = time.monotonic()
         want_sg = now - self._last_sg.get(key, -1e9) >= limits.SG_ROUND_INTERVAL
+        known = self._peer_names.get(member)   # the names it presented last round
 
         def prepare():
             ds = self.dbsync(db_id)
             perms = ds.read_perms(member)
             if any(e.pending for e in ds.shared(member)):
-                return perms, ds.sg_request(member)
-            return perms, (ds.sg_request(member) if want_sg else None)
+                return perms, ds.sg_request(member, known)
+            return perms, (ds.sg_request(member, known) if want_sg else None)
         perms, sgreq = await w.call(prepare)
         if not perms:
             return False
-        # Only accept deltas from a peer whose blessings may Read a shared syncgroup.
-        opts = (rpcopts.ServerAuthorizer(PeerAuthorizer(perms)),)
+        # Only accept deltas from a peer whose blessings may Read a shared syncgroup, and
+        # only for the syncgroups they may Read (``auth.names`` once a call went through).
+        auth = PeerAuthorizer(perms)
+        opts = (rpcopts.ServerAuthorizer(auth),)
         stub = I.SyncClient(addr + "/%%sync")
         ctx, cancel = self.ctx.with_timeout(30.0)
         try:
@@ -232,12 +241,15 @@ class RoundsMixin:
                 self._last_time[member] = now
             if sgreq is not None:
                 items = await self._get_deltas(stub, ctx, sgreq, opts)
-                await w.call(lambda: self.dbsync(db_id).apply(True, items, member))
+                names = self._names_of(member, auth)
+                await w.call(lambda: self.dbsync(db_id).apply(True, items, member, names))
                 self._last_sg[key] = now
-            req = await w.call(lambda: self.dbsync(db_id).data_request(member))
+            names = auth.names if auth.names is not None else known
+            req = await w.call(lambda: self.dbsync(db_id).data_request(member, names=names))
             if req is None:
                 return False
             items = await self._get_deltas(stub, ctx, req, opts)
+            names = self._names_of(member, auth)
         finally:
             cancel()
         for _ in range(limits.MAX_CHAINED_ROUNDS):
@@ -245,8 +257,8 @@ class RoundsMixin:
                 break
             # A full round: fetch the next one while this one is applied.
             got = items
-            req = await w.call(lambda: self.dbsync(db_id).data_request(member, got))
-            applied = w.call(lambda: self.dbsync(db_id).apply(False, got, member))
+            req = await w.call(lambda: self.dbsync(db_id).data_request(member, got, names))
+            applied = w.call(lambda: self.dbsync(db_id).apply(False, got, member, names))
             if req is None:          # paused meanwhile
                 await applied
                 return False
@@ -259,5 +271,15 @@ class RoundsMixin:
             finally:
                 cancel()
             await applied
-        n = await w.call(lambda: self.dbsync(db_id).apply(False, items, member))
+        n = await w.call(lambda: self.dbsync(db_id).apply(False, items, member, names))
         return n >= limits.MAX_RECORDS_PER_ROUND
+
+    def _names_of(self, member, auth):
+        """The names ``member`` presented in this round (and remember them)."""
+        names = auth.names
+        if names is None:
+            # (a verdict the client kept from earlier: the names of the last round)
+            names = self._peer_names.get(member)
+        else:
+            self._peer_names[member] = names
+        return names
