@@ -67,7 +67,15 @@ class SyncService(SyncgroupOpsMixin, RoundsMixin, SchedulerMixin, NeighborhoodMi
         self._mdns = None       # the mDNS neighborhood (neighborhood.py), once started
 
     def _open(self, d):
-        self.dbs[d.id] = DbSync(self, d)
+        try:
+            self.dbs[d.id] = DbSync(self, d)
+        except Exception as e:    # (a store too damaged to read its sync state)
+            if d.st is None or d.id not in self.service.dbs:
+                raise
+            self.service.mark_broken(d.id, e if isinstance(e, verror.VError) else
+                                     verror.Internal.new(
+                                         f"database {d.id.Blessing},{d.id.Name}: its sync "
+                                         f"state cannot be read ({e})"))
 
     def dbsync(self, db_id):
         ds = self.dbs.get(db_id)
