@@ -911,7 +911,7 @@ class FlowManager:
         self._conns.discard(mconn)
         self._uncache(mconn)
         if mconn.close_reason is not None and not errors.ConnectionClosed.is_(mconn.close_reason):
-            log.info("flow conn %r closed: %s", mconn, mconn.close_reason)
+            log.debug("flow conn %r closed: %s", mconn, mconn.close_reason)
 
     def _conn_lame_duck(self, mconn):
         self._uncache(mconn)

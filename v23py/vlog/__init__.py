@@ -334,8 +334,7 @@ def _twisted_observer(event):
     elif level is LogLevel.warn:
         lv = logging.WARNING
     elif level is LogLevel.info:
-        lv = V(2) if ns.startswith(("twisted", "log_legacy")) or ns.startswith("_") else \
-            logging.INFO
+        lv = V(2)   # (our own code logs through logging; these are Twisted's notes)
     else:
         lv = V(3)
     logger = logging.getLogger(ns)

@@ -417,6 +417,57 @@ def continue_span(ctx, store, req, name_fn, suffix, method):
     return span
 
 
+def client_span(parent, name, method):
+    """The span of an RPC client call (Go's ``<rpc.Client>"name".Method``), a child of
+    ``parent``; named only when the store may keep it."""
+    store = parent.store
+    active = store._traces or store.collect_re is not None
+    return Span(parent.trace, parent.id,
+                f'<rpc.Client>"{name if name is not None else ""}".{method}' if active else "",
+                store)
+
+
+def _trace_field(span):
+    """VOM bytes of the Request's TraceRequest field (index 6) for ``span``."""
+    from v23py.vom._binary import enc_int, enc_uint
+    b = bytearray(b"\x06\x00\x00")
+    b += span.id
+    b += b"\x01\x00"
+    b += span.trace
+    md = span.metadata
+    if md:
+        b.append(2)
+        enc_uint(b, len(md))
+        b += md
+    st = span.store
+    flags = st.flags(span.trace) if st is not None else 0
+    if flags:
+        b.append(3)
+        enc_int(b, flags)
+    level = st.level(span.trace) if st is not None else 0
+    if level:
+        b.append(4)
+        enc_int(b, level)
+    b.append(0xE1)
+    return b
+
+
+def splice_request(msg, span):
+    """An encoded rpc.Request value message (without trace data) with ``span``'s
+    TraceRequest put in, or None when ``msg`` is not laid out as expected.  (The request
+    header of a repeated call is kept encoded; this keeps that saving with tracing on.)"""
+    from v23py.vom._binary import dec_uint, uint_bytes
+    try:
+        _, p = dec_uint(msg, 0)
+        n, q = dec_uint(msg, p)
+    except Exception:
+        return None
+    if q + n != len(msg) or n == 0 or msg[-1] != 0xE1:
+        return None
+    body = msg[q:-1] + _trace_field(span) + b"\xe1"
+    return bytes(msg[:p]) + uint_bytes(len(body)) + bytes(body)
+
+
 def get_request(ctx):
     return get_span(ctx).request()
 
