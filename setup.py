@@ -16,9 +16,10 @@ setup(
         "construct>=2.10",
         "cryptography>=41",
         "zeroconf>=0.131",  # mDNS neighborhood discovery of sync peers (syncbased)
+        "prometheus_client>=0.17",  # --metrics-address: the stats in Prometheus text format
     ],
     extras_require={
-        "test": ["hypothesis>=6"],
+        "test": ["hypothesis>=6", "playwright>=1.40"],  # playwright drives Debian's chromium
     },
     entry_points={
         "console_scripts": [

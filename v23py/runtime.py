@@ -205,6 +205,8 @@ def add_runtime_flags(fs):
             "vtrace")
     fs.string("v23.vtrace.root-span-name", "", "Set the name of the root vtrace span created by "
               "the runtime at startup")
+    fs.string("metrics-address", "", "if non-empty, serve the process's statistics in "
+              "Prometheus' text format on this host:port (/metrics)")
     from v23py import vlog
     vlog.add_flags(fs)
     for name, kind in (("v23.virtualized.docker", "bool"), ("v23.virtualized.provider", "string"),
@@ -331,6 +333,15 @@ class Runtime:
         sysstats.register_principal(self.principal)
         self.debug_dispatcher = debug.dispatcher_for_runtime(self.permissions(),
                                                              self.vtrace_store)
+        self.metrics_port = None
+        addr = f.get("metrics-address") if "metrics-address" in f.flags else ""
+        if addr:
+            from v23py.stats import prometheus
+            self.metrics_port = prometheus.serve(addr, self.reactor)
+            self.shutdown_callbacks.append(self.metrics_port.stopListening)
+            logging.getLogger(__name__).info(
+                "metrics at http://%s:%d/metrics", self.metrics_port.getHost().host,
+                self.metrics_port.getHost().port)
         logging.getLogger(__name__).log(
             vlog.V(1), "RuntimeFlags: %s",
             {k: v.value for k, v in sorted(f.flags.items()) if v.set})

@@ -76,7 +76,10 @@ def _user():
 def program_name():
     """The program's name as Go's would be: the script's base name (``python -m`` runs
     give the module file's, without ``.py``)."""
-    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python"
+    path = sys.argv[0] if sys.argv and sys.argv[0] else "python"
+    name = os.path.basename(path)
+    if name == "__main__.py":          # python -m package: the package's name
+        name = os.path.basename(os.path.dirname(os.path.abspath(path))) or "python"
     return name[:-3] if name.endswith(".py") else name
 
 
