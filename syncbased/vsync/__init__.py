@@ -1249,6 +1249,11 @@ class SyncService:
     def _done(self, key, result, addr=None):
         self._inflight.discard(key)
         from twisted.python.failure import Failure
+        from syncbased import syncstats
+        if isinstance(result, Failure):
+            syncstats.peer(*key).failed(result.value)
+        else:
+            syncstats.peer(*key).succeeded()
         if isinstance(result, Failure):
             if addr is not None and self.conn_peers.get(key[1]) == addr:
                 del self.conn_peers[key[1]]      # that conn is gone
@@ -1263,7 +1268,14 @@ class SyncService:
                 # the peer truncated the round: continue right away
                 self.daemon.reactor.callLater(0, self._tick)
 
-    async def _get_deltas(self, stub, ctx, req, opts):
+    async def _get_deltas(self, stub, ctx, req, opts, key=None):
+        items = await self._get_deltas_items(stub, ctx, req, opts)
+        if key is not None:
+            from syncbased import syncstats
+            syncstats.peer(*key).records_in.incr(len(items))
+        return items
+
+    async def _get_deltas_items(self, stub, ctx, req, opts):
         call = await stub.GetDeltas(ctx, req, self.hex, *opts)
         items = []
         recv = call.recv       # (decodes buffered items without a coroutine per item)
@@ -1309,13 +1321,13 @@ class SyncService:
                 await stub.GetTime(ctx, I.TimeReq(SendTs=now_time()), self.hex, *opts)
                 self._last_time[member] = now
             if sgreq is not None:
-                items = await self._get_deltas(stub, ctx, sgreq, opts)
+                items = await self._get_deltas(stub, ctx, sgreq, opts, key)
                 await w.call(lambda: self.dbsync(db_id).apply(True, items, member))
                 self._last_sg[key] = now
             req = await w.call(lambda: self.dbsync(db_id).data_request(member))
             if req is None:
                 return False
-            items = await self._get_deltas(stub, ctx, req, opts)
+            items = await self._get_deltas(stub, ctx, req, opts, key)
         finally:
             cancel()
         for _ in range(MAX_CHAINED_ROUNDS):
@@ -1330,7 +1342,7 @@ class SyncService:
                 return False
             ctx, cancel = self.ctx.with_timeout(30.0)
             try:
-                items = await self._get_deltas(stub, ctx, req, opts)
+                items = await self._get_deltas(stub, ctx, req, opts, key)
             except BaseException:
                 await applied
                 raise
@@ -1645,6 +1657,8 @@ class SyncObj(BlobSyncMethods, I.SyncServerMethods):
             return (sync.dbsync(db_id).respond(names, req, str(initiator)),
                     blobs.final_priorities(req, names) if blobs is not None else {})
         items, priorities = await self.daemon.worker.call(respond)
+        from syncbased import syncstats
+        syncstats.peer(db_id, str(initiator)).records_out.incr(len(items))
         for i in range(0, len(items), SEND_CHUNK):
             await call.send_many(items[i:i + SEND_CHUNK])
         return I.DeltaFinalResp(SgPriorities=priorities)

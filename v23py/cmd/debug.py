@@ -595,7 +595,15 @@ async def run(reactor, argv, out=None, err=None):
     if path == ["help"]:
         out.write(USAGE)
         return 0
-    ctx, shutdown = v23py.init([], flags=fs, reactor=reactor)
+    principal = None
+    if path == ["browse"] and fs.get("key"):
+        from v23py.cmd import _browse
+        try:
+            principal = _browse.principal_from_key(fs.get("key"))
+        except RuntimeError as e:
+            err.write(f"ERROR: {e}\n")
+            return 1
+    ctx, shutdown = v23py.init([], flags=fs, reactor=reactor, principal=principal)
     import v23py.stats._vdl  # noqa: F401  (histograms and time series decode as themselves)
     code = 0
     try:

@@ -78,7 +78,7 @@ def program_name():
     give the module file's, without ``.py``)."""
     path = sys.argv[0] if sys.argv and sys.argv[0] else "python"
     name = os.path.basename(path)
-    if name == "__main__.py":          # python -m package: the package's name
+    if name in ("__main__.py", "main.py"):   # python -m package(.main): the package
         name = os.path.basename(os.path.dirname(os.path.abspath(path))) or "python"
     return name[:-3] if name.endswith(".py") else name
 
@@ -363,8 +363,9 @@ def _route_twisted():
         from twisted.logger import globalLogBeginner, globalLogPublisher
     except ImportError:
         return
-    try:
-        globalLogBeginner.beginLoggingTo([_twisted_observer], redirectStandardIO=False)
-    except Exception:
+    if getattr(globalLogBeginner, "_temporaryObserver", None) is None:
         # logging already began (trial, twistd): add ours beside theirs
         globalLogPublisher.addObserver(_twisted_observer)
+        return
+    globalLogBeginner.beginLoggingTo([_twisted_observer], redirectStandardIO=False,
+                                     discardBuffer=True)
