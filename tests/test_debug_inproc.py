@@ -141,6 +141,14 @@ class DebugInProcessTests(unittest.TestCase):
                 break
         yield call.finish()
         self.assertIn(b"thread profile: total", b"".join(chunks))
+        from twisted.internet import reactor
+
+        def busy_for_the_profiler():
+            import time
+            end = time.process_time() + 0.4
+            while time.process_time() < end:
+                pass
+        reactor.callLater(0.2, busy_for_the_profiler)
         call = yield c.CpuProfile(self.ctx, 1)
         chunks = []
         while True:
@@ -152,6 +160,7 @@ class DebugInProcessTests(unittest.TestCase):
         raw = gzip.decompress(b"".join(chunks))
         self.assertIn(b"samples", raw)
         self.assertIn(b"nanoseconds", raw)
+        self.assertIn(b"busy_for_the_profiler", raw)
         yield self.assertFailure(c.Symbol(self.ctx, [1]), verror.VError)
 
     @defer.inlineCallbacks

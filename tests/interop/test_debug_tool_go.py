@@ -76,7 +76,7 @@ class SameOutputOnGoMounttable(unittest.TestCase):
         self.same("stats", "read", "-json", "EP/__debug/stats/system/pid", ordered=True)
         self.same("stats", "read", "-json", "-type", "EP/__debug/stats/system/cmdline",
                   ordered=True)
-        self.same("stats", "read", "EP/__debug/stats/system/memstats/NumGC/rate1h")
+        self.same("stats", "read", "EP/__debug/stats/system/memstats/EnableGC/delta1h")
         self.same("logs", "read", "-n", "4", "EP/__debug/logs/mounttabled.INFO", ordered=True)
         self.same("logs", "read", "-v", "-n", "2", "-o", "10",
                   "EP/__debug/logs/mounttabled.INFO", ordered=True)

@@ -458,11 +458,30 @@ async def cmd_pprof_run(ctx, fs, args, out, err):
                        [shlex.quote(f"http://{addr}/pprof/{args[1]}")])
         out.write(f"Running: {cmd}\n")
         out.flush()
-        from twisted.internet import utils
-        code = await utils.getProcessValue("/bin/sh", ["-c", cmd], env=None, path=None)
-        return code
+        return await _run_shell(cmd, out, err)
     finally:
         await port.stopListening()
+
+
+def _run_shell(cmd, out, err):
+    """Deferred exit code of ``sh -c cmd``, its output passed to out and err."""
+    import os
+    from twisted.internet import protocol, reactor
+    done = defer.Deferred()
+
+    class P(protocol.ProcessProtocol):
+        def outReceived(self, data):
+            out.write(data.decode("utf-8", "replace"))
+            out.flush()
+
+        def errReceived(self, data):
+            err.write(data.decode("utf-8", "replace"))
+
+        def processEnded(self, reason):
+            code = getattr(reason.value, "exitCode", 0)
+            done.callback(code if code is not None else 1)
+    reactor.spawnProcess(P(), "/bin/sh", ["sh", "-c", cmd], env=dict(os.environ))
+    return done
 
 
 async def cmd_pprof_proxy(ctx, fs, args, out, err):
