@@ -385,8 +385,8 @@ class Server:
                 cancel_call()
             store = self._vstore
             if store is not None:
-                span = vtrace.continue_span(cctx, store, req.TraceRequest, self._op_name,
-                                            req.Suffix.lstrip("/"), req.Method)
+                span = vtrace.continue_span(cctx, store, reader.trace or req.TraceRequest,
+                                            self._op_name, req.Suffix.lstrip("/"), req.Method)
             try:
                 results, out_types, unreg = await self._process(cctx, call, req)
             except _AppError as e:

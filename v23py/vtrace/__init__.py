@@ -44,18 +44,16 @@ class _IdGen:
     counter with its top bit set (cheap enough to run for every call)."""
 
     def __init__(self):
-        self._lock = threading.Lock()
+        import itertools
+        self._count = itertools.count()
+        self._gen = -1
         self._prefix = b""
-        self._count = 0
 
     def new(self):
-        with self._lock:
-            c = self._count
-            if c == 0 or c > 0x7fff:
-                self._prefix = os.urandom(14)
-                c = 0
-            self._count = c + 1
-        return self._prefix + struct.pack(">H", c | 0x8000)
+        gen, c = divmod(next(self._count), 0x8000)   # (next() on a count is atomic)
+        if gen != self._gen:
+            self._gen, self._prefix = gen, os.urandom(14)
+        return self._prefix + (c | 0x8000).to_bytes(2, "big")
 
 
 new_id = _IdGen().new
@@ -405,6 +403,8 @@ def continue_span(ctx, store, req, name_fn, suffix, method):
     if req is None:
         tid = parent = EMPTY_ID
         flags = level = 0
+    elif type(req) is tuple:   # (span id, trace id, flags, level, metadata): see rpc._stream
+        parent, tid, flags, level, _ = req
     else:
         tid, parent, flags, level = bytes(req.TraceId), bytes(req.SpanId), req.Flags, req.LogLevel
     if flags & COLLECT_IN_MEMORY:
@@ -429,17 +429,20 @@ def client_span(parent, name, method):
 
 def _trace_field(span):
     """VOM bytes of the Request's TraceRequest field (index 6) for ``span``."""
+    st = span.store
+    md = span.metadata
+    collected = st is not None and span.trace in st._traces
+    if not md and not collected and (st is None or not st.aws_xray):
+        return b"\x06\x00\x00" + span.id + b"\x01\x00" + span.trace + b"\xe1"
     from v23py.vom._binary import enc_int, enc_uint
     b = bytearray(b"\x06\x00\x00")
     b += span.id
     b += b"\x01\x00"
     b += span.trace
-    md = span.metadata
     if md:
         b.append(2)
         enc_uint(b, len(md))
         b += md
-    st = span.store
     flags = st.flags(span.trace) if st is not None else 0
     if flags:
         b.append(3)
@@ -449,23 +452,39 @@ def _trace_field(span):
         b.append(4)
         enc_int(b, level)
     b.append(0xE1)
-    return b
+    return bytes(b)
+
+
+_SPLIT = {}   # encoded request message -> (head, body without its end marker)
 
 
 def splice_request(msg, span):
     """An encoded rpc.Request value message (without trace data) with ``span``'s
     TraceRequest put in, or None when ``msg`` is not laid out as expected.  (The request
     header of a repeated call is kept encoded; this keeps that saving with tracing on.)"""
-    from v23py.vom._binary import dec_uint, uint_bytes
-    try:
-        _, p = dec_uint(msg, 0)
-        n, q = dec_uint(msg, p)
-    except Exception:
-        return None
-    if q + n != len(msg) or n == 0 or msg[-1] != 0xE1:
-        return None
-    body = msg[q:-1] + _trace_field(span) + b"\xe1"
-    return bytes(msg[:p]) + uint_bytes(len(body)) + bytes(body)
+    if type(msg) is not bytes:
+        msg = bytes(msg)
+    split = _SPLIT.get(msg)
+    if split is None:
+        from v23py.vom._binary import dec_uint
+        try:
+            _, p = dec_uint(msg, 0)
+            n, q = dec_uint(msg, p)
+        except Exception:
+            return None
+        if q + n != len(msg) or n == 0 or msg[-1] != 0xE1:
+            return None
+        split = (bytes(msg[:p]), bytes(msg[q:-1]))
+        if len(_SPLIT) > 1024:
+            _SPLIT.clear()
+        _SPLIT[msg] = split
+    head, core = split
+    tf = _trace_field(span)
+    n = len(core) + len(tf) + 1
+    if n < 0x80:
+        return head + bytes((n,)) + core + tf + b"\xe1"
+    from v23py.vom._binary import uint_bytes
+    return head + uint_bytes(n) + core + tf + b"\xe1"
 
 
 def get_request(ctx):
