@@ -500,7 +500,7 @@ async def cmd_pprof_proxy(ctx, fs, args, out, err):
 
 async def cmd_delegate(ctx, fs, args, out, err):
     import base64
-    import time
+    import datetime
     import v23py
     from v23py import security, vom
     from v23py.runtime import FlagError, parse_duration
@@ -529,7 +529,7 @@ async def cmd_delegate(ctx, fs, args, out, err):
                                              serialization.PublicFormat.SubjectPublicKeyInfo)
     p = v23py.get_principal(ctx)
     caveats = [access.new_access_tag_caveat(*tags),
-               security.new_expiry_caveat(time.time() + secs)]
+               security.new_expiry_caveat(datetime.timedelta(seconds=secs))]
     b = p.bless(security.public_key_from_der(pub_der), p.blessing_store.default(), args[0],
                 caveats[0], *caveats[1:])
     data = vom.encode(b.to_wire() if hasattr(b, "to_wire") else b)
