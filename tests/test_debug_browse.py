@@ -111,7 +111,7 @@ class BrowseInChromium(DaemonTestCase):
     def test_pages(self):
         logs = os.path.join(self.tmp, "daemon-logs")
         os.makedirs(logs)
-        a = self.daemon(extra=[f"--log_dir={logs}", "-v=1"])
+        a = self.daemon(extra=[f"--log_dir={logs}", "-v=1", "--metrics-address=127.0.0.1:0"])
         b = self.daemon()
         yield defer.ensureDeferred(sync_peer(self.ctx, a, "fortuneDb", "fortuneCollection"))
         _, cb = yield defer.ensureDeferred(sync_peer(self.ctx, b, "fortuneDb",
@@ -151,6 +151,18 @@ class BrowseInChromium(DaemonTestCase):
         for page, text in seen.items():
             if isinstance(text, str):
                 self.assertNotIn("ERROR", text, page)
+        # the daemon's Prometheus exposition carries its sync progress per peer
+        import re
+        from twisted.web.client import Agent, readBody
+        a.stderr.seek(0)
+        m = re.search(rb"metrics at (http://[\d.]+:\d+/metrics)", a.stderr.read())
+        self.assertIsNotNone(m, "syncbased logged no metrics address")
+        resp = yield Agent(reactor).request(b"GET", m.group(1))
+        metrics = (yield readBody(resp)).decode()
+        self.assertRegex(metrics, r'v23_syncbase_sync_rounds_total\{db="[^"]*fortuneDb",'
+                                  r'peer="[^"]+"\} [1-9]')
+        self.assertIn("v23_syncbase_sync_lag_seconds{", metrics)
+        self.assertIn("v23_rpc_server_latency_ms_bucket{", metrics)
         w, h, rows = png_pixels(open(shot, "rb").read())
         bg = rows[h - 1][w - 1]
         inked = sum(1 for r in rows for px in r if px != bg)

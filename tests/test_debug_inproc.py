@@ -186,3 +186,30 @@ class DebugInProcessTests(unittest.TestCase):
                       % self.rid, body)
         self.assertIn('v23_rpc_server_latency_ms_bucket{le="0",method="Echo"', body)
         self.assertIn('v23_stat{name="system/pid"} %s' % float(os.getpid()), body)
+
+
+class RuntimePermissionsGuardDebug(unittest.TestCase):
+    """--v23.permissions.literal (the "runtime" permissions) decides who may call the
+    Debug-tagged methods, as in Go: here only mallory, not even the owner."""
+    timeout = 60
+
+    @defer.inlineCallbacks
+    def test_literal_permissions(self):
+        import v23py
+        p, b = make_principal("alice")
+        ctx, shutdown = new_runtime(p, '--v23.permissions.literal={"Debug":{"In":["mallory"]}}',
+                                    "--alsologtostderr=false")
+        self.addCleanup(shutdown)
+        server = yield v23py.with_new_server(ctx, "", Echo(), security.allow_everyone())
+        name = "/" + str(server.endpoints[0]) + "/__debug/stats/system/pid"
+        from v23py import rpc
+        e = yield self.assertFailure(rpc.client_call(ctx, name, "Value", [], None, None),
+                                     verror.VError)
+        self.assertEqual(e.id, verror.NoAccess.id)
+        m, mb = make_principal("mallory")
+        m.add_to_roots(b)
+        p.add_to_roots(mb)
+        mctx, mshutdown = new_runtime(m)
+        self.addCleanup(mshutdown)
+        self.assertEqual((yield rpc.client_call(mctx, name, "Value", [], None, None)),
+                         [os.getpid()])

@@ -619,7 +619,8 @@ def _format_time(t, utc=False):
     us = int(round((t - int(t)) * 1e6))
     if us == 1000000:
         us = 999999
-    return _time.strftime("%Y-%m-%d %H:%M:%S", lt) + f".{us:06d} " + _time.strftime("%Z", lt)
+    zone = "UTC" if utc else _time.strftime("%Z", lt)
+    return _time.strftime("%Y-%m-%d %H:%M:%S", lt) + f".{us:06d} " + zone
 
 
 def format_trace(out, rec, utc=False):
