@@ -353,7 +353,13 @@ def _traced_hit(buf, pos, entries):
         end = q + n
         if end > len(buf) or not buf.startswith(core, q):
             continue
-        t = _parse_trace(buf, q + len(core), end)
+        i = q + len(core)
+        if end - i == 39 and buf[i] == 6 and buf[i + 37] == 0xE1:   # no flags, level, metadata
+            if buf[i + 1] == 0 and buf[i + 2] == 0 and buf[i + 19] == 1 and buf[i + 20] == 0 \
+                    and buf[i + 38] == 0xE1:
+                return end, value, (bytes(buf[i + 3:i + 19]), bytes(buf[i + 21:i + 37]),
+                                    0, 0, b"")
+        t = _parse_trace(buf, i, end)
         if t is not None:
             return end, value, t
     return None

@@ -603,11 +603,12 @@ class ClientCall:
                     await self._reader.read(self.out_stream_type)   # drop unread stream items
             span = self._span
             if span is not None:
-                tr = r.TraceResponse
-                if tr is not None and tr.Flags & vtrace.COLLECT_IN_MEMORY:
-                    span.store.merge(tr)
-                span.finish()
                 self._span = None
+                tr = r.TraceResponse
+                if tr is not None and tr.Flags & _COLLECT:
+                    span.store.merge(tr)
+                if span.store._traces:
+                    span.finish()
             if r.Error is not None:
                 raise r.Error
             n = r.NumPosResults
@@ -640,6 +641,7 @@ _ROLE = bytes([ROLE_DATA])
 _STREAM_TYPES = {}   # id(method desc) -> (desc, in-stream type, out-stream type)
 _ROLE_VERSION = bytes([ROLE_DATA, vom.VERSION_81])
 _ANY = vdl.Kind.ANY
+_COLLECT = vtrace.COLLECT_IN_MEMORY
 
 
 def _end_request():

@@ -261,6 +261,7 @@ class Server:
         self._vstore = vtrace.get_store(ctx)
         rid = str(flow_manager.routing_id) if flow_manager is not None else ""
         self._stats = _ServerStats(self, rid)
+        self._latency = self._stats._methods   # method -> latency histogram (the hot path)
         self._plans = {}   # (id(invoker), method) -> (invoker, plan), see _plan
         if flow_manager is not None:
             flow_manager.set_flow_handler(self.handle_flow)
@@ -394,7 +395,11 @@ class Server:
                 raise e.err
             except verror.VError as e:
                 raise self._prefixed(e, call.suffix, call.method)
-            self._stats.record(call.method, _monotonic() - t0, False)
+            h = self._latency.get(call.method)
+            if h is None:
+                self._stats.record(call.method, _monotonic() - t0, False)
+            else:
+                h.add(int((_monotonic() - t0) * 1000))
         except verror.VError as e:
             err = e
         except Exception as e:  # a bug in a method or in the runtime
@@ -410,7 +415,7 @@ class Server:
         if call._pending is not None:
             call._flush_sends()   # streamed results first, then the final response
         tresp = None
-        if span is not None:
+        if span is not None and span.store._traces:
             span.finish(err)
             if span.trace in span.store._traces:
                 tresp = self._trace_response(call, span)

@@ -152,6 +152,8 @@ class Store:
         self.aws_xray = bool(aws_xray)
         self._traces = OrderedDict()   # id -> _TraceRec, most recently used last
         self._lock = threading.Lock()
+        # whether a new span may be kept: something is collected, or could start to be
+        self.busy = self.collect_re is not None or self.sample_rate > 0.0
 
     # -- collection decisions ------------------------------------------------
     def _force(self, tid, level):
@@ -159,6 +161,7 @@ class Store:
         if tr is not None:
             return tr
         tr = self._traces[tid] = _TraceRec(tid, level)
+        self.busy = True
         while len(self._traces) > self.cache_size:
             self._traces.popitem(last=False)
         return tr
@@ -186,8 +189,6 @@ class Store:
 
     # -- span events ---------------------------------------------------------
     def start(self, span):
-        if not self._traces and self.collect_re is None and self.sample_rate <= 0.0:
-            return   # nothing collected, nothing that could start a collection
         with self._lock:
             tr = self._for_start(span.trace, span.parent, span.name)
             if tr is None:
@@ -275,20 +276,28 @@ class Store:
 # ---------------------------------------------------------------------------
 
 class Span:
-    """One span; ``store`` decides whether anything about it is kept."""
+    """One span; ``store`` decides whether anything about it is kept.  (Its id is made
+    when first needed: most server spans of uncollected traces never need one.)"""
 
-    __slots__ = ("id", "parent", "trace", "name", "start", "store", "metadata")
+    __slots__ = ("_id", "parent", "trace", "name", "start", "store", "metadata")
 
     def __init__(self, trace, parent, name, store):
-        self.id = new_id()
+        self._id = None
         self.parent = parent
         self.trace = trace
         self.name = name
         self.start = clock()
         self.store = store
         self.metadata = b""
-        if store is not None:
+        if store is not None and store.busy:
             store.start(self)
+
+    @property
+    def id(self):
+        i = self._id
+        if i is None:
+            i = self._id = new_id()
+        return i
 
     def annotate(self, msg):
         if self.store is not None:
@@ -303,8 +312,9 @@ class Span:
             self.store.set_metadata(self, self.metadata)
 
     def finish(self, err=None):
-        if self.store is not None:
-            self.store.finish(self, clock())
+        st = self.store
+        if st is not None and st._traces:
+            st.finish(self, clock())
 
     def request(self):
         """The vtrace.Request that carries this span to a server."""
@@ -322,7 +332,7 @@ class _EmptySpan:
     """The span of a context without tracing (Go's emptySpan)."""
 
     __slots__ = ()
-    id = parent = trace = EMPTY_ID
+    id = _id = parent = trace = EMPTY_ID
     name = ""
     store = None
 
@@ -409,9 +419,8 @@ def continue_span(ctx, store, req, name_fn, suffix, method):
         tid, parent, flags, level = bytes(req.TraceId), bytes(req.SpanId), req.Flags, req.LogLevel
     if flags & COLLECT_IN_MEMORY:
         store.force_collect(tid, level)
-    active = flags or store._traces or store.collect_re is not None
-    span = Span(tid, parent, name_fn(suffix, method) if active else "", store)
-    values = dict(ctx._values)
+    span = Span(tid, parent, name_fn(suffix, method) if store.busy else "", store)
+    values = ctx._values.copy()
     values[SPAN_KEY] = span
     ctx._values = values
     return span
@@ -421,10 +430,9 @@ def client_span(parent, name, method):
     """The span of an RPC client call (Go's ``<rpc.Client>"name".Method``), a child of
     ``parent``; named only when the store may keep it."""
     store = parent.store
-    active = store._traces or store.collect_re is not None
-    return Span(parent.trace, parent.id,
-                f'<rpc.Client>"{name if name is not None else ""}".{method}' if active else "",
-                store)
+    return Span(parent.trace, parent._id or parent.id,
+                f'<rpc.Client>"{name if name is not None else ""}".{method}' if store.busy
+                else "", store)
 
 
 def _trace_field(span):
@@ -479,7 +487,14 @@ def splice_request(msg, span):
             _SPLIT.clear()
         _SPLIT[msg] = split
     head, core = split
-    tf = _trace_field(span)
+    st = span.store
+    if span.metadata or (st is not None and (st.aws_xray or span.trace in st._traces)):
+        tf = _trace_field(span)
+    else:
+        i = span._id
+        if i is None:
+            i = span._id = new_id()
+        tf = b"\x06\x00\x00" + i + b"\x01\x00" + span.trace + b"\xe1"
     n = len(core) + len(tf) + 1
     if n < 0x80:
         return head + bytes((n,)) + core + tf + b"\xe1"
