@@ -18,42 +18,10 @@ import threading
 
 from twisted.trial import unittest
 
-from tests._support import ROOT, go_binary
+from v23py.testing import ROOT, go_binary
+from v23py.testing.names import NameDaemon as _Daemon
 
 PY = sys.executable
-
-
-class _Daemon:
-    def __init__(self, test, argv, env, cwd):
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     stdin=subprocess.DEVNULL, text=True, env=env, cwd=cwd,
-                                     start_new_session=True)
-        test.addCleanup(self.stop)
-        found = []
-
-        def read():
-            for line in self.proc.stdout:
-                if line.startswith("NAME="):
-                    found.append(line[5:].strip())
-                    return
-        t = threading.Thread(target=read, daemon=True)
-        t.start()
-        t.join(30)
-        if not found:
-            self.stop()
-            test.fail(f"{argv[0]} printed no NAME= line")
-        self.name = found[0]
-
-    def stop(self):
-        p = self.proc
-        if p.poll() is None:
-            os.killpg(p.pid, signal.SIGTERM)
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
-        p.stdout.close()
 
 
 class GoDebugReadsOurServer(unittest.TestCase):
@@ -131,7 +99,7 @@ class GoDebugReadsOurServer(unittest.TestCase):
         rc, out, err = self.go("logs", "read", self.ep + "/__debug/logs/mounttabled.INFO")
         self.assertEqual(rc, 0, err)
         self.assertTrue(out.startswith("Log file created at: "), out)
-        self.assertRegex(out, r"\nI\d{4} \d\d:\d\d:\d\d\.\d{6} +\d+ runtime\.py:\d+\] ")
+        self.assertRegex(out, r"\nI\d{4} \d\d:\d\d:\d\d\.\d{6} +\d+ __init__\.py:\d+\] RuntimeFlags")
         rc, out, err = self.go("logs", "read", "-v", "-n", "1", "-o", "0",
                                self.ep + "/__debug/logs/mounttabled.INFO")
         self.assertEqual(rc, 0, err)

@@ -11,8 +11,8 @@ import tempfile
 
 from twisted.trial import unittest
 
-from tests._support import ROOT, go_binary
-from tests.interop.test_debug_go import _Daemon
+from v23py.testing import ROOT, go_binary
+from v23py.testing.names import NameDaemon as _Daemon
 
 PY = sys.executable
 

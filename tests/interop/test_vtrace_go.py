@@ -17,8 +17,8 @@ import tempfile
 
 from twisted.trial import unittest
 
-from tests._support import ROOT, go_binary
-from tests.interop.test_debug_go import _Daemon
+from v23py.testing import ROOT, go_binary
+from v23py.testing.names import NameDaemon as _Daemon
 
 PY = sys.executable
 
@@ -38,7 +38,7 @@ class GoOursGoTrace(unittest.TestCase):
         env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
         common = [f"--v23.credentials={creds}", f"--log_dir={d}"]
         gomt = _Daemon(self, [mounttabled, *common, "--v23.tcp.address=127.0.0.1:0"], env, d)
-        relay = _Daemon(self, [PY, "-m", "tests._vtrace_relay", *common,
+        relay = _Daemon(self, [PY, "-m", "tests.interop.vtrace_relay", *common,
                                "--v23.tcp.address=127.0.0.1:0"], env, ROOT)
         p = subprocess.run([vrpc, *common, "--v23.namespace.root=/127.0.0.1:1",
                             "--v23.vtrace.sample-rate=1", "call", relay.name, "Relay",

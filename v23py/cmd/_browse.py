@@ -19,7 +19,7 @@ import urllib.parse
 from twisted.internet import defer, reactor
 from twisted.web import resource, server
 
-from v23py.naming._cli import error_text
+from v23py.cmd._nscli import error_text
 
 LIVE_PERIOD = 1.0
 
@@ -119,7 +119,7 @@ class Browser(resource.Resource):
         finally:
             cancel()
         try:
-            from v23py.naming._cli import namespace_for
+            from v23py.cmd._nscli import namespace_for
             ctx, cancel = self.ctx_timeout()
             me = await namespace_for(ctx).resolve(ctx, name)
             rows.append(("Resolves to", " ".join(s.server for s in me.servers)))
@@ -131,10 +131,10 @@ class Browser(resource.Resource):
         return page("Server", name, body)
 
     async def page_stats(self, name, args):
-        from v23py.naming._cli import namespace_for
-        from v23py.naming.namespace import GlobEntry
+        from v23py.cmd._nscli import namespace_for
+        from v23py.runtime.namespace import GlobEntry
         from v23py.cmd.debug import pretty
-        from v23py.vdlstd.services import stats as svc
+        from v23py.v23.services import stats as svc
         import v23py.stats._vdl  # noqa: F401
         sub = args.get("s", "")
         base = f"{name}/__debug/stats" + (f"/{sub}" if sub else "")
@@ -179,9 +179,9 @@ class Browser(resource.Resource):
         """Server-sent events: every LIVE_PERIOD seconds, the values of the statistics
         directly below ``s`` (one stream per page: browsers allow few connections)."""
         from v23py.cmd.debug import pretty
-        from v23py.naming._cli import namespace_for
-        from v23py.naming.namespace import GlobEntry
-        from v23py.vdlstd.services import stats as svc
+        from v23py.cmd._nscli import namespace_for
+        from v23py.runtime.namespace import GlobEntry
+        from v23py.v23.services import stats as svc
         import v23py.stats._vdl  # noqa: F401
         from twisted.internet import task
         sub = args.get("s", "")
@@ -214,9 +214,9 @@ class Browser(resource.Resource):
             await task.deferLater(reactor, LIVE_PERIOD, lambda: None)
 
     async def page_logs(self, name, args):
-        from v23py.naming._cli import namespace_for
-        from v23py.naming.namespace import GlobEntry
-        from v23py.vdlstd.services import logreader
+        from v23py.cmd._nscli import namespace_for
+        from v23py.runtime.namespace import GlobEntry
+        from v23py.v23.services import logreader
         f = args.get("f")
         base = f"{name}/__debug/logs"
         ctx, cancel = self.ctx_timeout()
@@ -241,7 +241,7 @@ class Browser(resource.Resource):
     async def page_vtrace(self, name, args):
         import io
         from v23py import vtrace
-        from v23py.vdlstd.services import vtrace as svc
+        from v23py.v23.services import vtrace as svc
         ctx, cancel = self.ctx_timeout()
         try:
             recs = await _collect(await svc.StoreClient(f"{name}/__debug/vtrace").AllTraces(ctx))
@@ -258,7 +258,7 @@ class Browser(resource.Resource):
         return page("Traces", name, f"<p>{len(recs)} trace(s)</p>{body}")
 
     async def page_profiles(self, name, args):
-        from v23py.vdlstd.services import pprof
+        from v23py.v23.services import pprof
         ctx, cancel = self.ctx_timeout()
         try:
             c = pprof.PProfClient(f"{name}/__debug/pprof")
@@ -273,8 +273,8 @@ class Browser(resource.Resource):
                                       f"<pre id='stacks'>{html.escape(text)}</pre>")
 
     async def page_glob(self, name, args):
-        from v23py.naming._cli import namespace_for
-        from v23py.naming.namespace import GlobEntry
+        from v23py.cmd._nscli import namespace_for
+        from v23py.runtime.namespace import GlobEntry
         ctx, cancel = self.ctx_timeout()
         rows, errs = [], []
         try:
@@ -327,7 +327,7 @@ def listen(ctx, names, addr=""):
 
 async def run(ctx, fs, args, out, err):
     import v23py
-    from v23py.naming._cli import UsageError
+    from v23py.cmd._nscli import UsageError
     if not args:
         raise UsageError("must provide at least a single vanadium object name")
     if bool(fs.get("key")) != bool(fs.get("blessings")):

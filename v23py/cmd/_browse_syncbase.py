@@ -7,7 +7,7 @@ import json
 from twisted.internet import reactor, task
 
 from v23py.cmd._browse import err_html, page, q
-from v23py.naming._cli import error_text
+from v23py.cmd._nscli import error_text
 
 MAX_ROWS = 1000
 
@@ -116,9 +116,9 @@ async def live_watch(b, request, name, args):
 
 async def syncgroups(b, name, args):
     from v23py.cmd.debug import pretty
-    from v23py.naming._cli import namespace_for
-    from v23py.naming.namespace import GlobEntry
-    from v23py.vdlstd.services import stats as svc
+    from v23py.cmd._nscli import namespace_for
+    from v23py.runtime.namespace import GlobEntry
+    from v23py.v23.services import stats as svc
     d = args.get("d", "")
     ctx, cancel = b.ctx_timeout()
     parts = []

@@ -28,7 +28,7 @@ class _Proxy(resource.Resource):
     render_POST = render_GET
 
     async def _serve(self, request):
-        from v23py.vdlstd.services import pprof
+        from v23py.v23.services import pprof
         client = pprof.PProfClient(self.name)
         path = request.path.decode()
         args = {k.decode(): v[0].decode() for k, v in request.args.items()}

@@ -16,7 +16,7 @@ import sys
 
 from twisted.internet import defer
 
-from v23py.naming._cli import UsageError, error_text, run_main
+from v23py.cmd._nscli import UsageError, error_text, run_main
 
 USAGE = """Command debug supports debugging Vanadium servers.
 
@@ -111,7 +111,7 @@ def go_float(f):
 
 
 def _go_time(t):
-    from v23py.vdl import vtime
+    from v23py.v23.vdlroot.time import native as vtime
     import datetime
     ns = vtime.time_to_unix_ns(t)
     dt = datetime.datetime.fromtimestamp(ns // 1_000_000_000, datetime.timezone.utc)
@@ -123,7 +123,7 @@ def _go_time(t):
 
 
 def _go_duration(d):
-    from v23py.vdl import vtime
+    from v23py.v23.vdlroot.time import native as vtime
     from v23py.vtrace import _go_duration as fmt
     return fmt(vtime.duration_to_ns(d) / 1e9)
 
@@ -206,12 +206,12 @@ def _jsonable(v):
         return [_jsonable(x) for x in v]
     if isinstance(v, dict):
         return {str(k): _jsonable(x) for k, x in v.items()}
-    from v23py.vdlroot import time as vt
+    from v23py.v23.vdlroot import time as vt
     if isinstance(v, vt.Duration):          # Go converts it to time.Duration: nanoseconds
-        from v23py.vdl import vtime
+        from v23py.v23.vdlroot.time import native as vtime
         return vtime.duration_to_ns(v)
     if isinstance(v, vt.Time):              # time.Time marshals as RFC 3339
-        from v23py.vdl import vtime
+        from v23py.v23.vdlroot.time import native as vtime
         ns = vtime.time_to_unix_ns(v)
         import datetime
         dt = datetime.datetime.fromtimestamp(ns // 10**9, datetime.timezone.utc)
@@ -243,8 +243,8 @@ def _timeout(ctx, fs):
 
 
 async def _glob(ctx, fs, pattern, on_entry, on_error):
-    from v23py.naming._cli import namespace_for
-    from v23py.naming.namespace import GlobEntry
+    from v23py.cmd._nscli import namespace_for
+    from v23py.runtime.namespace import GlobEntry
     gctx, cancel = _timeout(ctx, fs)
     try:
         async for r in namespace_for(gctx).glob_iter(gctx, pattern):
@@ -298,7 +298,7 @@ async def cmd_glob(ctx, fs, args, out, err):
 
 
 async def cmd_stats_read(ctx, fs, args, out, err):
-    from v23py.vdlstd.services import stats as svc
+    from v23py.v23.services import stats as svc
     if not args:
         raise UsageError(f"read: incorrect number of arguments, got {len(args)}, want >=1")
     names, errors = [], []
@@ -340,7 +340,7 @@ async def cmd_stats_watch(ctx, fs, args, out, err):
     from twisted.internet import reactor, task
     from v23py.naming import names as nm
     from v23py.naming.glob import Glob
-    from v23py.vdlstd.services import watch
+    from v23py.v23.services import watch
     if not args:
         raise UsageError(f"watch: incorrect number of arguments, got {len(args)}, want >=1")
 
@@ -373,7 +373,7 @@ async def cmd_stats_watch(ctx, fs, args, out, err):
 
 async def cmd_logs_read(ctx, fs, args, out, err):
     from v23py import verror
-    from v23py.vdlstd.services import logreader
+    from v23py.v23.services import logreader
     if len(args) != 1:
         raise UsageError(f"read: incorrect number of arguments, got {len(args)}, want 1")
     cancel = None
@@ -401,7 +401,7 @@ async def cmd_logs_read(ctx, fs, args, out, err):
 
 
 async def cmd_logs_size(ctx, fs, args, out, err):
-    from v23py.vdlstd.services import logreader
+    from v23py.v23.services import logreader
     if len(args) != 1:
         raise UsageError(f"size: incorrect number of arguments, got {len(args)}, want 1")
     ctx, cancel = _timeout(ctx, fs)
@@ -415,7 +415,7 @@ async def cmd_logs_size(ctx, fs, args, out, err):
 
 async def cmd_vtrace(ctx, fs, args, out, err):
     from v23py import vtrace
-    from v23py.vdlstd.services import vtrace as svc
+    from v23py.v23.services import vtrace as svc
     if not args:
         raise UsageError(f"vtrace: incorrect number of arguments, got {len(args)} want >= 1")
     client = svc.StoreClient(args[0])
@@ -441,7 +441,7 @@ async def cmd_vtrace(ctx, fs, args, out, err):
 
 async def cmd_pprof_run(ctx, fs, args, out, err):
     import shlex
-    from v23py.vdlstd.services import pprof
+    from v23py.v23.services import pprof
     if not args:
         raise UsageError(f"pprof: incorrect number of arguments, got {len(args)}, want >=1")
     name = args[0]
@@ -600,7 +600,7 @@ _LONG_RUNNING = {("stats", "watch"), ("pprof", "proxy"), ("browse",), ("discover
 async def run(reactor, argv, out=None, err=None):
     import v23py
     from v23py import runtime
-    from v23py.naming._cli import parse_command
+    from v23py.cmd._nscli import parse_command
     out = out or sys.stdout
     err = err or sys.stderr
     try:

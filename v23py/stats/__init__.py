@@ -38,7 +38,7 @@ _SERIES = ((3600, 60), (600, 10), (60, 1))
 
 
 def NoValue(name):
-    from v23py.vdlstd.services import stats as _svc
+    from v23py.v23.services import stats as _svc
     return _svc.ErrNoValue.new(f"object has no value, suffix: {name}")
 
 
@@ -261,7 +261,7 @@ class Counter:
 
     def timeseries(self, which):
         from v23py.stats import _vdl
-        from v23py.vdl import vtime
+        from v23py.v23.vdlroot.time import native as vtime
         v = self._current()
         s = self._series[which]
         return _vdl.TimeSeries(Values=s.values(v),

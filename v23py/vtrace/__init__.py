@@ -105,20 +105,20 @@ class _TraceRec:
 
 
 def _wt():
-    from v23py.vdlstd import vtrace as w
+    from v23py.v23 import vtrace as w
     return w
 
 
 def _to_wire_time(t):
-    from v23py.vdl import vtime
+    from v23py.v23.vdlroot.time import native as vtime
     if not t:
-        from v23py.vdlroot.time import Time
+        from v23py.v23.vdlroot.time import Time
         return Time(Seconds=0, Nanos=0)
     return vtime.time_from_unix_ns(int(round(t * 1e9)))
 
 
 def _from_wire_time(t):
-    from v23py.vdl import vtime
+    from v23py.v23.vdlroot.time import native as vtime
     if t is None or (t.Seconds == 0 and t.Nanos == 0):
         return 0.0
     return vtime.time_to_unix_ns(t) / 1e9

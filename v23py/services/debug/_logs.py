@@ -2,7 +2,7 @@
 import os
 
 from v23py import verror
-from v23py.vdlstd.services import logreader as _svc
+from v23py.v23.services import logreader as _svc
 
 from ._util import sleep
 

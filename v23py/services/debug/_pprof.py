@@ -19,7 +19,7 @@ import time
 import traceback
 
 from v23py import verror
-from v23py.vdlstd.services import pprof as _svc
+from v23py.v23.services import pprof as _svc
 
 from ._util import sleep
 

@@ -1,8 +1,8 @@
 """``__debug/stats``: Go's Stats service over the v23py.stats tree."""
 from v23py import stats as libstats
 from v23py import verror
-from v23py.vdlstd.services import stats as _svc
-from v23py.vdlstd.services import watch as _watch
+from v23py.v23.services import stats as _svc
+from v23py.v23.services import watch as _watch
 
 from ._util import sleep
 
@@ -41,7 +41,7 @@ class _Stats(_svc.StatsServerMethods):
                 return
 
     def Glob__(self, ctx, call, g):
-        from v23py.rpc.glob import _entry
+        from v23py.runtime._glob import _entry
         try:
             found = libstats.glob(self.suffix, str(g), 0.0, False)
         except verror.VError:

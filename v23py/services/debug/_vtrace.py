@@ -1,7 +1,7 @@
 """``__debug/vtrace``: Go's vtrace Store service over the process's traces."""
 from v23py import verror
 from v23py import vtrace
-from v23py.vdlstd.services import vtrace as _svc
+from v23py.v23.services import vtrace as _svc
 
 
 class _Store(_svc.StoreServerMethods):
