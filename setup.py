@@ -28,6 +28,7 @@ setup(
             "namespace = v23py.cmd.namespace:main",
             "mounttable = v23py.cmd.mounttable:main",
             "mounttabled = v23py.cmd.mounttabled:main",
+            "xproxyd = v23py.cmd.xproxyd:main",
             "syncbased = syncbased.main:main",
             "fortune-server = fortune.server:main",
             "fortune-client = fortune.client:main",

@@ -29,6 +29,7 @@ import (
 	_ "v.io/x/ref/cmd/vrpc"
 	_ "v.io/x/ref/services/debug/debug"
 	_ "v.io/x/ref/services/mounttable/mounttabled"
+	_ "v.io/x/ref/services/xproxy/xproxyd"
 )
 SRC
 cd "$dir"
@@ -37,7 +38,8 @@ if ! GOFLAGS=-mod=mod timeout 900 go mod tidy > "$dir/build.log" 2>&1; then
 fi
 if ! timeout 900 go build -o "$dir/bin/" v.io/x/ref/cmd/vrpc v.io/x/ref/cmd/principal \
     v.io/x/ref/services/mounttable/mounttabled v.io/x/ref/cmd/namespace \
-    v.io/x/ref/cmd/mounttable v.io/x/ref/services/debug/debug >> "$dir/build.log" 2>&1; then
+    v.io/x/ref/cmd/mounttable v.io/x/ref/services/debug/debug \
+    v.io/x/ref/services/xproxy/xproxyd >> "$dir/build.log" 2>&1; then
   fail "go build failed: $(tail -3 "$dir/build.log" | tr '\n' ' ')"
 fi
 echo "Go peers built in $dir/bin: $(ls "$dir/bin" | tr '\n' ' ')"

@@ -12,7 +12,7 @@ from twisted.python import failure
 
 from v23py.naming.endpoint import Endpoint, RoutingId
 
-from . import conn as fconn, errors
+from . import conn as fconn, errors, message as fmsg, proxy as fproxy
 from .auth import Identity, SecurityAuth
 
 log = logging.getLogger("v23py.flow")
@@ -355,6 +355,9 @@ class ManagedConn:
         self._dirty = False
         self.cache_key = None
         self.cache_keys = []
+        # set on a conn this manager dialed to listen through a proxy: the flows the proxy
+        # opens on it each carry a client's conn (see FlowManager.proxy_listen)
+        self.proxy_listener = None
 
     def __repr__(self):
         return "<ManagedConn %s %s>" % ("dialed" if self._conn.dialer else "accepted", self.remote_endpoint)
@@ -478,7 +481,10 @@ class ManagedConn:
                     u._data(ev.data)
             elif t is fconn.FlowAccepted:
                 f = Flow(self, ev.flow)
-                self.manager._accepted_flow(f)
+                if self.proxy_listener is not None:
+                    self.manager._accept_proxied(self, f)
+                else:
+                    self.manager._accepted_flow(f)
             elif t is fconn.FlowClosed:
                 u = ev.flow.user
                 if u is not None:
@@ -517,6 +523,13 @@ class ManagedConn:
         self._dirty = False
         proto = self._proto
         c = self._conn
+        if not proto.is_stream:
+            proto.flush(c)
+            if c.closed:
+                self._cancel_timer()
+                return
+            self._schedule()
+            return
         out = c.data_to_send() if c._out else None
         tr = proto.transport
         if out and tr is not None and not proto.lost:
@@ -554,7 +567,79 @@ class ManagedConn:
         self._call(self._conn.handle_timeout, self._now())
 
 
+class _MessageLink:
+    """What a ManagedConn in message mode writes to and is fed by (Go's
+    flow.MsgReadWriteCloser): a flow of another conn, or a WebSocket."""
+
+    is_stream = False
+    lost = False
+    mconn = None
+
+    def feed(self, message):
+        """One whole message from the transport."""
+        mc = self.mconn
+        _batch[0] += 1
+        try:
+            events = mc._conn.receive_message(message, mc.manager.reactor.seconds())
+            if events:
+                mc._dispatch(events)
+            mc._flush()
+        finally:
+            _end_batch()
+
+    def gone(self, err=None):
+        """The transport went away (err: None for a clean close)."""
+        if self.lost:
+            return
+        self.lost = True
+        mc = self.mconn
+        if mc is not None:
+            mc._call(mc._conn.connection_lost, err)
+
+    def flush(self, conn):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+class _FlowLink(_MessageLink):
+    """A conn inside a flow of another conn (through a proxy).
+
+    Each message of the inner conn is one whole message on the flow.  Once the inner conn
+    encrypts (its Setup exchange is over) the flow stops encrypting the payloads again, as
+    Go does."""
+
+    def __init__(self, flow):
+        self.flow = flow
+        flow._state.whole = True
+
+    def start(self, mconn):
+        self.mconn = mconn
+        self.flow.set_receiver(self.feed, self._flow_closed)
+
+    def _flow_closed(self, reason):
+        self.gone(reason if isinstance(reason, errors.VError) else None)
+
+    def flush(self, conn):
+        f = self.flow
+        if conn._out and not self.lost and not f.is_closed:
+            msgs, clear = conn.messages_to_send()
+            fs = f._state
+            try:
+                for i, msg in enumerate(msgs):
+                    if i >= clear and conn.cipher is not None:
+                        fs.no_encrypt = True
+                    f.post(msg)
+            except errors.VError:
+                pass   # the flow died under us: its close event tells the inner conn
+        if conn.cipher is not None:
+            f._state.no_encrypt = True
+        if conn.closed and not self.lost:
+            self.lost = True
+            f.shut()
+
+
 class _ConnProtocol(protocol.Protocol):
+    is_stream = True
+
     def __init__(self, manager, dialer, remote_endpoint=None, authorize=None):
         self.manager = manager
         self.dialer = dialer
@@ -573,7 +658,8 @@ class _ConnProtocol(protocol.Protocol):
         addr = "%s:%d" % (host.host, host.port) if ":" not in host.host else "[%s]:%d" % (host.host, host.port)
         if self.dialer:
             local = Endpoint("tcp", addr, m.routing_id)
-            blessings = m.identity.default_blessings() if m._listeners else m.identity.nameless()
+            blessings = (m.identity.default_blessings() if m._listeners or m._proxy_listeners
+                         else m.identity.nameless())
         else:
             local = self.listen_endpoint
             blessings = m.identity.default_blessings()
@@ -634,6 +720,92 @@ class _ConnFactory(protocol.ClientFactory):
     def clientConnectionFailed(self, connector, reason):
         if not self.connect_failed.called:
             self.connect_failed.callback([reason])  # wrapped: a bare Failure would take the errback path
+
+
+class ProxyListener:
+    """This manager listening through one proxy (see FlowManager.proxy_listen)."""
+
+    def __init__(self, manager, endpoint, on_update):
+        self.manager = manager
+        self.proxy = endpoint
+        self.endpoints = []
+        self.on_update = on_update
+        self.error = None
+        self.stopped = False
+        self.done = defer.Deferred()
+        self.conn = None
+        self._flow = None
+        self._first = None
+        self._finished = False
+
+    async def _start(self, timeout):
+        m = self.manager
+        conn = await m.dial(self.proxy, timeout=timeout)   # a proxy is not authorized (as Go)
+        self.conn = conn
+        conn.proxy_listener = self
+        names = ()
+        try:
+            names = _blessing_names(conn.remote_blessings)
+        except Exception:
+            pass
+        self._flow = f = conn.open_flow(blessings=m.identity.blessings_for_peer(*names))
+        self._first = defer.Deferred()
+        f.set_receiver(self._message, self._closed)
+        f.post(fproxy.SERVER_REQUEST)
+        await self._first
+        return self
+
+    def _message(self, data):
+        try:
+            eps = fproxy.read_response(data)
+        except errors.VError as e:
+            self._finish(e)
+            return
+        names = self.manager._listen_names()
+        eps = [ep.with_blessing_names(names) for ep in eps]
+        if self._first is not None:
+            first, self._first = self._first, None
+            self.endpoints = eps
+            first.callback(self)
+            return
+        if [str(e) for e in eps] != [str(e) for e in self.endpoints]:
+            self.endpoints = eps
+            self._notify()
+
+    def _closed(self, reason):
+        self._finish(reason if isinstance(reason, errors.VError) else errors.err(
+            errors.ConnectionClosed, "the proxy %s closed the flow", self.proxy))
+
+    def _notify(self):
+        if self.on_update is not None:
+            try:
+                self.on_update(list(self.endpoints))
+            except Exception:
+                log.exception("proxy endpoint update failed")
+
+    def _finish(self, error):
+        if self._finished:
+            return
+        self._finished = True
+        self.error = error
+        f = self._flow
+        if f is not None and not f.is_closed:
+            f.shut()
+        if self in self.manager._proxy_listeners:
+            self.manager._proxy_listeners.remove(self)
+        if self._first is not None:
+            first, self._first = self._first, None
+            first.errback(error)
+        elif self.endpoints:
+            self.endpoints = []
+            self._notify()
+        self.done.callback(error)
+
+    def stop(self):
+        """Stop listening through the proxy (its conn stays for other uses)."""
+        self.stopped = True
+        self._finish(None)
+        return defer.succeed(None)
 
 
 class ListeningPort:
@@ -700,6 +872,7 @@ class FlowManager:
         self._conns = set()
         self._cache = {}       # key -> ManagedConn (handshaking or up)
         self._pending = {}     # key -> [Deferred] of dials waiting for a dial in progress
+        self._proxy_listeners = []
         self._stopped = False
 
     # --- configuration
@@ -765,6 +938,12 @@ class FlowManager:
             # peer's routing id): a server can call back a client that has no
             # listening address over the client's own conn
             mc = self._conn_to(endpoint.routing_id)
+            if mc is None and key not in self._pending:
+                px = self._conn_at(host, port)
+                if px is not None:
+                    # a peer with another routing id answers at that address: a proxy
+                    # (Go's rule); reach the server through it
+                    return self._dial_via(px, endpoint, key, authorize, timeout)
         def check(c):
             # a shared conn is re-checked with this dial's authorizer (as Go's conn cache does)
             try:
@@ -816,6 +995,15 @@ class FlowManager:
                 if alias != key and alias not in self._cache:
                     self._cache[alias] = mconn
                     mconn.cache_keys.append(alias)
+                if not endpoint.routing_id.is_null() and rep.routing_id != endpoint.routing_id:
+                    # not the server we asked for: a proxy in front of it
+                    if self._cache.get(key) is mconn:
+                        del self._cache[key]
+                    mconn.cache_keys.remove(key)
+                    if not result.called:
+                        cancel_timer()
+                        self._proxied(mconn, endpoint, key, authorize).chainDeferred(result)
+                    return mconn
             if not result.called:
                 cancel_timer()
                 result.callback(mconn)
@@ -857,6 +1045,117 @@ class FlowManager:
         connector = self.reactor.connectTCP(host, port, factory, timeout=timeout or 30)
         return result
 
+    def _conn_at(self, host, port):
+        """A usable conn (handshake done) dialed to host:port, whatever its routing id."""
+        for k, c in self._cache.items():
+            if (k[0] == host and k[1] == port and c._hs_done and not c.is_closed
+                    and not c.remote_lame_duck and c.proxy_listener is None):
+                return c
+        return None
+
+    # --- through a proxy
+    def _dial_via(self, proxy_conn, endpoint, key, authorize, timeout):
+        """dial() through the proxy at the other end of ``proxy_conn`` (shared by dials of
+        the same endpoint meanwhile)."""
+        self._pending[key] = []
+        result = defer.Deferred()
+
+        def fire_pending(r):
+            for w in self._pending.pop(key, ()):
+                if isinstance(r, failure.Failure):
+                    w.errback(r.value)
+                else:
+                    w.callback(r)
+            return r
+        result.addBoth(fire_pending)
+        d = self._proxied(proxy_conn, endpoint, key, authorize)
+        timer = self.reactor.callLater(timeout, d.cancel) if timeout else None
+
+        def done(r):
+            if timer is not None and timer.active():
+                timer.cancel()
+            if isinstance(r, failure.Failure) and r.check(defer.CancelledError):
+                r = failure.Failure(errors.std("Timeout").new(
+                    "timeout dialing %s after %gs" % (endpoint, timeout)))
+            return r
+        d.addBoth(done).chainDeferred(result)
+        return result
+
+    def _proxied(self, proxy_conn, endpoint, key, authorize):
+        """A conn to ``endpoint`` inside a new flow of ``proxy_conn`` (Go's dialProxyConn):
+        the proxy reads our Setup from the flow and forwards the flow to the server."""
+        try:
+            outer = proxy_conn.open_flow(blessings=self.identity.nameless())
+        except errors.VError as e:
+            return defer.fail(errors.err(errors.DialFailed, "dial %s through %s failed: %s",
+                                         endpoint, proxy_conn.remote_endpoint, e))
+        link = _FlowLink(outer)
+        mc = self._message_conn(link, dialer=True, local=proxy_conn.local_endpoint,
+                                remote=endpoint, authorize=authorize, encapsulated=True)
+        mc.cache_key = key
+        mc.cache_keys.append(key)
+        self._cache[key] = mc
+        d = mc.when_ready()
+
+        def failed(f):
+            mc.close(f.value if isinstance(f.value, errors.VError) else None)
+            if f.check(defer.CancelledError):
+                return f
+            return failure.Failure(_verror(f, errors.DialFailed))
+        d.addErrback(failed)
+        return d
+
+    def _message_conn(self, link, dialer, local, remote=None, authorize=None, encapsulated=False,
+                      blessings=None):
+        """A ManagedConn over a message link (its Setup is queued at once)."""
+        user_auth = None
+        if authorize is not None:
+            def user_auth(c, _u=authorize):
+                return _u(mc)
+        if blessings is None:
+            blessings = (self.identity.default_blessings()
+                         if not dialer or self._listeners or self._proxy_listeners
+                         else self.identity.nameless())
+        c = fconn.Conn(dialer=dialer, auth=self._auth, local_blessings=blessings,
+                       local_endpoint=local, remote_endpoint=remote,
+                       accepts_flows=(self._flow_handler is not None) or not dialer,
+                       authorize=user_auth, handshake_timeout=self.handshake_timeout,
+                       channel_timeout=self.channel_timeout, now=self.reactor.seconds(),
+                       mtu=self.mtu, bytes_buffered=self.bytes_buffered, framed=False,
+                       encapsulated=encapsulated)
+        mc = ManagedConn(self, link, c)
+        self._conns.add(mc)
+        link.start(mc)
+        mc._call(c.start)
+        return mc
+
+    def _accept_proxied(self, proxy_conn, flow):
+        """A flow the proxy opened on our conn to it: a client's conn inside (Go's
+        proxyFlowHandler)."""
+        if self._stopped or proxy_conn.proxy_listener is None or proxy_conn.proxy_listener.stopped:
+            flow.close()
+            return
+        self._message_conn(_FlowLink(flow), dialer=False, local=proxy_conn.local_endpoint,
+                           encapsulated=True)
+
+    def proxy_listen(self, endpoint, on_update=None, timeout=60.0):
+        """Listen through the proxy at ``endpoint`` (Go's ProxyListen).
+
+        Deferred[ProxyListener] once the proxy answered with the endpoints it gives us (a
+        VError when it refused or could not be reached).  ``on_update(endpoints)`` is called
+        whenever they change afterwards, with [] when the proxy went away; then
+        ``listener.done`` fires and the caller may try again."""
+        if self._stopped:
+            return defer.fail(errors.err(errors.ManagerClosed, "manager is already closed"))
+        pl = ProxyListener(self, endpoint, on_update)
+        self._proxy_listeners.append(pl)
+        d = defer.ensureDeferred(pl._start(timeout))
+
+        def failed(f):
+            pl._finish(f.value)
+            return f
+        return d.addErrback(failed)
+
     def _conn_to(self, rid):
         for c in self._conns:
             rep = c.remote_endpoint
@@ -866,10 +1165,18 @@ class FlowManager:
         return None
 
     # --- shutdown
+    def _listen_names(self):
+        try:
+            return _blessing_names(self.identity.default_blessings())
+        except Exception:
+            return ()
+
     def stop(self, lame_duck_timeout=1.0):
         """Stop listening; put active conns in lame duck (wait for the peers' acks, at most
         ``lame_duck_timeout`` seconds), then TearDown every conn.  Deferred fires when all are closed."""
         self._stopped = True
+        for pl in list(self._proxy_listeners):
+            pl.stop()
         ds = [lp.stop() for lp in list(self._listeners)]
         conns = list(self._conns)
         lame = [mc.enter_lame_duck() for mc in conns if mc._conn.is_active and lame_duck_timeout]
