@@ -126,7 +126,7 @@ class ProxyManager:
                     ep, on_update=lambda eps, k=key: self.server.set_proxied(k, eps))
             except verror.VError as e:
                 self.errors[key] = e
-                log.info("listening through proxy %s failed: %s; trying again", ep, e)
+                log.error("listening through proxy %s failed: %s. Reconnecting..", ep, e)
                 delay = min(delay * 2, MAX_BACKOFF)
                 await self._update()
                 continue
