@@ -270,10 +270,9 @@ class Runtime:
 
     def listen_addrs(self):
         """[(protocol, "host:port")] to listen on, from --v23.tcp.* (":0" listens on
-        127.0.0.1, ":PORT" on every interface)."""
+        127.0.0.1, ":PORT" on every interface); the protocol is Go's default, ``wsh``
+        (plain TCP and WebSockets on one port), unless --v23.tcp.protocol says otherwise."""
         protocol, addrs = self.listen_spec()
-        if protocol in ("wsh", "ws", "tcp4", "tcp6", ""):
-            protocol = "tcp"
         out = []
         for a in addrs:
             host, _, port = a.rpartition(":")

@@ -14,10 +14,23 @@ from v23py.naming.endpoint import Endpoint, RoutingId
 
 from . import conn as fconn, errors, message as fmsg, proxy as fproxy
 from .auth import Identity, SecurityAuth
+from .links import FlowLink, ProxyListener, blessing_names as _blessing_names
+from .websocket import WS_PROTOCOLS, WSH_PROTOCOLS, WSLink
 
 log = logging.getLogger("v23py.flow")
 
-_TCP_PROTOCOLS = ("tcp", "tcp4", "tcp6", "wsh", "wsh4", "wsh6", "")
+_TCP_PROTOCOLS = ("tcp", "tcp4", "tcp6", "")
+_PROTOCOLS = _TCP_PROTOCOLS + WS_PROTOCOLS + WSH_PROTOCOLS
+
+
+def _kind(protocol, dialer):
+    """How a conn of ``protocol`` travels: "tcp" (framed bytes), "ws" (a WebSocket) or, for a
+    listener, "wsh" (both on one port).  Go dials ``wsh`` endpoints with plain TCP."""
+    if protocol in WS_PROTOCOLS:
+        return "ws"
+    if protocol in WSH_PROTOCOLS and not dialer:
+        return "wsh"
+    return "tcp"
 
 
 def _verror(exc, default=None, msg=""):
@@ -507,6 +520,17 @@ class ManagedConn:
             elif t is fconn.RemoteLameDuck:
                 self.manager._conn_lame_duck(self)
 
+    def _receive_message(self, message):
+        """Message mode: one whole message from the transport (see links.MessageLink)."""
+        _batch[0] += 1
+        try:
+            events = self._conn.receive_message(message, self.manager.reactor.seconds())
+            if events:
+                self._dispatch(events)
+            self._flush()
+        finally:
+            _end_batch()
+
     def _flush(self):
         if _batch[0]:
             if len(self._conn._out) >= _EARLY_FLUSH:
@@ -565,76 +589,6 @@ class ManagedConn:
         self._timer = None
         self._sched_when = None
         self._call(self._conn.handle_timeout, self._now())
-
-
-class _MessageLink:
-    """What a ManagedConn in message mode writes to and is fed by (Go's
-    flow.MsgReadWriteCloser): a flow of another conn, or a WebSocket."""
-
-    is_stream = False
-    lost = False
-    mconn = None
-
-    def feed(self, message):
-        """One whole message from the transport."""
-        mc = self.mconn
-        _batch[0] += 1
-        try:
-            events = mc._conn.receive_message(message, mc.manager.reactor.seconds())
-            if events:
-                mc._dispatch(events)
-            mc._flush()
-        finally:
-            _end_batch()
-
-    def gone(self, err=None):
-        """The transport went away (err: None for a clean close)."""
-        if self.lost:
-            return
-        self.lost = True
-        mc = self.mconn
-        if mc is not None:
-            mc._call(mc._conn.connection_lost, err)
-
-    def flush(self, conn):  # pragma: no cover - overridden
-        raise NotImplementedError
-
-
-class _FlowLink(_MessageLink):
-    """A conn inside a flow of another conn (through a proxy).
-
-    Each message of the inner conn is one whole message on the flow.  Once the inner conn
-    encrypts (its Setup exchange is over) the flow stops encrypting the payloads again, as
-    Go does."""
-
-    def __init__(self, flow):
-        self.flow = flow
-        flow._state.whole = True
-
-    def start(self, mconn):
-        self.mconn = mconn
-        self.flow.set_receiver(self.feed, self._flow_closed)
-
-    def _flow_closed(self, reason):
-        self.gone(reason if isinstance(reason, errors.VError) else None)
-
-    def flush(self, conn):
-        f = self.flow
-        if conn._out and not self.lost and not f.is_closed:
-            msgs, clear = conn.messages_to_send()
-            fs = f._state
-            try:
-                for i, msg in enumerate(msgs):
-                    if i >= clear and conn.cipher is not None:
-                        fs.no_encrypt = True
-                    f.post(msg)
-            except errors.VError:
-                pass   # the flow died under us: its close event tells the inner conn
-        if conn.cipher is not None:
-            f._state.no_encrypt = True
-        if conn.closed and not self.lost:
-            self.lost = True
-            f.shut()
 
 
 class _ConnProtocol(protocol.Protocol):
@@ -702,9 +656,11 @@ class _ConnProtocol(protocol.Protocol):
 
 
 class _ConnFactory(protocol.ClientFactory):
-    def __init__(self, manager, dialer, endpoint=None, authorize=None, listen_endpoint=None):
+    def __init__(self, manager, dialer, endpoint=None, authorize=None, listen_endpoint=None,
+                 kind="tcp"):
         self.manager = manager
         self.dialer = dialer
+        self.kind = kind
         self.endpoint = endpoint
         self.authorize = authorize
         self.listen_endpoint = listen_endpoint
@@ -712,6 +668,17 @@ class _ConnFactory(protocol.ClientFactory):
         self.on_made = None
 
     def buildProtocol(self, addr):
+        if self.kind == "tcp":
+            return self.stream_protocol()
+        if self.dialer:
+            p = WSLink(self.manager, "client", self.endpoint, self.authorize)
+        else:
+            p = WSLink(self.manager, "server" if self.kind == "ws" else "hybrid")
+        p.factory = self
+        return p
+
+    def stream_protocol(self):
+        """A framed TCP conn (also what a ``wsh`` listener makes of a non-HTTP client)."""
         p = _ConnProtocol(self.manager, self.dialer, self.endpoint, self.authorize)
         p.listen_endpoint = self.listen_endpoint
         p.factory = self
@@ -720,92 +687,6 @@ class _ConnFactory(protocol.ClientFactory):
     def clientConnectionFailed(self, connector, reason):
         if not self.connect_failed.called:
             self.connect_failed.callback([reason])  # wrapped: a bare Failure would take the errback path
-
-
-class ProxyListener:
-    """This manager listening through one proxy (see FlowManager.proxy_listen)."""
-
-    def __init__(self, manager, endpoint, on_update):
-        self.manager = manager
-        self.proxy = endpoint
-        self.endpoints = []
-        self.on_update = on_update
-        self.error = None
-        self.stopped = False
-        self.done = defer.Deferred()
-        self.conn = None
-        self._flow = None
-        self._first = None
-        self._finished = False
-
-    async def _start(self, timeout):
-        m = self.manager
-        conn = await m.dial(self.proxy, timeout=timeout)   # a proxy is not authorized (as Go)
-        self.conn = conn
-        conn.proxy_listener = self
-        names = ()
-        try:
-            names = _blessing_names(conn.remote_blessings)
-        except Exception:
-            pass
-        self._flow = f = conn.open_flow(blessings=m.identity.blessings_for_peer(*names))
-        self._first = defer.Deferred()
-        f.set_receiver(self._message, self._closed)
-        f.post(fproxy.SERVER_REQUEST)
-        await self._first
-        return self
-
-    def _message(self, data):
-        try:
-            eps = fproxy.read_response(data)
-        except errors.VError as e:
-            self._finish(e)
-            return
-        names = self.manager._listen_names()
-        eps = [ep.with_blessing_names(names) for ep in eps]
-        if self._first is not None:
-            first, self._first = self._first, None
-            self.endpoints = eps
-            first.callback(self)
-            return
-        if [str(e) for e in eps] != [str(e) for e in self.endpoints]:
-            self.endpoints = eps
-            self._notify()
-
-    def _closed(self, reason):
-        self._finish(reason if isinstance(reason, errors.VError) else errors.err(
-            errors.ConnectionClosed, "the proxy %s closed the flow", self.proxy))
-
-    def _notify(self):
-        if self.on_update is not None:
-            try:
-                self.on_update(list(self.endpoints))
-            except Exception:
-                log.exception("proxy endpoint update failed")
-
-    def _finish(self, error):
-        if self._finished:
-            return
-        self._finished = True
-        self.error = error
-        f = self._flow
-        if f is not None and not f.is_closed:
-            f.shut()
-        if self in self.manager._proxy_listeners:
-            self.manager._proxy_listeners.remove(self)
-        if self._first is not None:
-            first, self._first = self._first, None
-            first.errback(error)
-        elif self.endpoints:
-            self.endpoints = []
-            self._notify()
-        self.done.callback(error)
-
-    def stop(self):
-        """Stop listening through the proxy (its conn stays for other uses)."""
-        self.stopped = True
-        self._finish(None)
-        return defer.succeed(None)
 
 
 class ListeningPort:
@@ -892,13 +773,13 @@ class FlowManager:
         try:
             if self._stopped:
                 raise errors.err(errors.ManagerClosed, "manager is already closed")
-            if protocol not in _TCP_PROTOCOLS:
+            if protocol not in _PROTOCOLS:
                 raise errors.err(errors.UnknownProtocol, "unknown protocol: %s", protocol)
             host, port = _split_host_port(address)
             if blessing_names is None:
                 b = self.identity.default_blessings()
                 blessing_names = _blessing_names(b)
-            factory = _ConnFactory(self, False)
+            factory = _ConnFactory(self, False, kind=_kind(protocol, False))
             lport = self.reactor.listenTCP(port, factory, interface=host)
             h = lport.getHost()
             shown = _publishable_host(h.host)
@@ -920,7 +801,7 @@ class FlowManager:
                 raise errors.err(errors.ManagerClosed, "manager is already closed")
             if isinstance(endpoint, str):
                 endpoint = Endpoint.parse(endpoint[1:] if endpoint.startswith("/") else endpoint)
-            if endpoint.protocol not in _TCP_PROTOCOLS:
+            if endpoint.protocol not in _PROTOCOLS:
                 raise errors.err(errors.UnknownProtocol, "unknown protocol: %s", endpoint.protocol)
             host, port = _split_host_port(endpoint.address)
         except Exception as e:
@@ -968,7 +849,7 @@ class FlowManager:
                 d.addCallback(check)
             return d
         self._pending[key] = []
-        factory = _ConnFactory(self, True, endpoint, authorize)
+        factory = _ConnFactory(self, True, endpoint, authorize, kind=_kind(endpoint.protocol, True))
         result = defer.Deferred()
 
         def fire_pending(r):
@@ -1089,7 +970,7 @@ class FlowManager:
         except errors.VError as e:
             return defer.fail(errors.err(errors.DialFailed, "dial %s through %s failed: %s",
                                          endpoint, proxy_conn.remote_endpoint, e))
-        link = _FlowLink(outer)
+        link = FlowLink(outer)
         mc = self._message_conn(link, dialer=True, local=proxy_conn.local_endpoint,
                                 remote=endpoint, authorize=authorize, encapsulated=True)
         mc.cache_key = key
@@ -1135,7 +1016,7 @@ class FlowManager:
         if self._stopped or proxy_conn.proxy_listener is None or proxy_conn.proxy_listener.stopped:
             flow.close()
             return
-        self._message_conn(_FlowLink(flow), dialer=False, local=proxy_conn.local_endpoint,
+        self._message_conn(FlowLink(flow), dialer=False, local=proxy_conn.local_endpoint,
                            encapsulated=True)
 
     def proxy_listen(self, endpoint, on_update=None, timeout=60.0):
@@ -1235,11 +1116,3 @@ class FlowManager:
                 d.addErrback(lambda f: log.error("flow handler failed: %s", f.getTraceback()))
         except Exception:
             log.exception("flow handler failed")
-
-
-def _blessing_names(b):
-    try:
-        names = b.names()
-    except Exception:
-        return ()
-    return tuple(n for n in names if n)
