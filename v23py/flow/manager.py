@@ -1006,8 +1006,9 @@ class FlowManager:
                        encapsulated=encapsulated)
         mc = ManagedConn(self, link, c)
         self._conns.add(mc)
+        link.mconn = mc
+        mc._call(c.start)     # our Setup first: input may already be waiting in the link
         link.start(mc)
-        mc._call(c.start)
         return mc
 
     def _accept_proxied(self, proxy_conn, flow):
