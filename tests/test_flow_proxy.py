@@ -294,3 +294,38 @@ class ProxyEndToEndTest(unittest.TestCase):
         for bad in ("{", "[]", '{"In": "x"}'):
             with self.assertRaises(verror.VError):
                 access_list_authorizer(bad, self.pp)
+
+
+class ProxyPolicyTest(unittest.TestCase):
+    """Which of the proxies mounted under one name a server uses (--v23.proxy.policy)."""
+
+    def pm(self, policy, limit=0):
+        from v23py.rpc.proxymgr import ProxyManager
+        pm = ProxyManager(None, None, "proxy", policy, limit, None)
+        pm.available = [Endpoint("tcp", "10.0.0.%d:1" % i, RoutingId.random()) for i in range(5)]
+        return pm
+
+    def test_policies(self):
+        from v23py.rpc.proxymgr import check_policy
+        pm = self.pm("first")
+        self.assertEqual(pm._wanted(), pm.available[:1])
+        pm.active[str(pm.available[0])] = None
+        self.assertEqual(pm._wanted(), [])
+        pm = self.pm("random")
+        self.assertEqual(len(pm._wanted()), 1)
+        pm = self.pm("all")
+        self.assertEqual(pm._wanted(), pm.available)
+        pm = self.pm("all", limit=2)
+        self.assertEqual(len(pm._wanted()), 2)
+        pm.active[str(pm.available[0])] = None
+        self.assertEqual(len(pm._wanted()), 1)
+        self.assertEqual(self.pm("").policy, "first")
+        with self.assertRaises(verror.VError):
+            check_policy("some")
+
+    def test_policy_flag_is_checked_as_go_does(self):
+        from v23py import runtime
+        with self.assertRaises(runtime.FlagError) as cm:
+            runtime.init(["--v23.proxy.policy=some"], flags=runtime.FlagSet("t"),
+                         exit_on_error=False)
+        self.assertIn("must be one of 'first', 'random' or 'all'", str(cm.exception))
