@@ -125,3 +125,13 @@ class WebSocketTest(unittest.TestCase):
         port = yield self.server.listen("127.0.0.1:0", protocol="tcp")
         with self.assertRaises(verror.VError):
             yield self.client.dial(port.endpoint.replace(protocol="ws"), timeout=5)
+
+    @defer.inlineCallbacks
+    def test_a_silent_client_is_dropped(self):
+        from v23py.flow import websocket
+        self.patch(websocket, "CLASSIFY_TIMEOUT", 0.2)
+        port = yield self.server.listen("127.0.0.1:0", protocol="wsh")
+        raw = _Raw()
+        cc = protocol.ClientCreator(reactor, lambda: raw)
+        yield cc.connectTCP("127.0.0.1", int(port.endpoint.address.rsplit(":", 1)[1]))
+        yield raw.lost

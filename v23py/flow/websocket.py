@@ -30,6 +30,7 @@ WS_PROTOCOLS = ("ws", "ws4", "ws6")
 WSH_PROTOCOLS = ("wsh", "wsh4", "wsh6")
 CLOSE_GOING_AWAY = 1001     # what Go sends when it closes (with the reason "EOF")
 CLOSE_UNSUPPORTED = 1003
+CLASSIFY_TIMEOUT = 10.0     # a listener waits this long for the first bytes / the upgrade (Go's)
 
 
 class WSLink(MessageLink, protocol.Protocol):
@@ -50,6 +51,7 @@ class WSLink(MessageLink, protocol.Protocol):
         self._parts = []
         self._size = 0
         self._open = False
+        self._timer = None
 
     # -- Twisted ---------------------------------------------------------------------------
     def connectionMade(self):
@@ -62,6 +64,20 @@ class WSLink(MessageLink, protocol.Protocol):
             self._write(self._ws.send(Request(host=self.endpoint.address, target="/")))
         elif self.role == "server":
             self._ws = WSConnection(ConnectionType.SERVER)
+        if self.role != "client":
+            # a peer that never says what it is must not hold the socket
+            self._timer = self.manager.reactor.callLater(CLASSIFY_TIMEOUT, self._too_slow)
+
+    def _too_slow(self):
+        self._timer = None
+        if self.mconn is None and self._raw is None and not self.lost:
+            self.lost = True
+            self.transport.loseConnection()
+
+    def _stop_timer(self):
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
 
     def dataReceived(self, data):
         if self._raw is not None:
@@ -69,6 +85,7 @@ class WSLink(MessageLink, protocol.Protocol):
             return
         if self._ws is None:    # hybrid, first bytes: an HTTP GET or a flow conn?
             if data[:1] != b"G":
+                self._stop_timer()
                 self._raw = self.factory.stream_protocol()
                 self._raw.makeConnection(self.transport)
                 self._raw.dataReceived(data)
@@ -85,6 +102,7 @@ class WSLink(MessageLink, protocol.Protocol):
                        getattr(e, "event_hint", None))
 
     def connectionLost(self, reason=protocol.connectionDone):
+        self._stop_timer()
         if self._raw is not None:
             self._raw.connectionLost(reason)
             return
@@ -139,6 +157,7 @@ class WSLink(MessageLink, protocol.Protocol):
                 self.gone(None)
 
     def _start(self, dialer):
+        self._stop_timer()
         m = self.manager
         host = self.transport.getHost()
         addr = "%s:%d" % (host.host, host.port) if ":" not in host.host else \
