@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import logging
 
+import types
+
 from twisted.internet import error as terror, protocol
 from twisted.python import failure
-from wsproto import ConnectionType, WSConnection
-from wsproto.events import (AcceptConnection, BytesMessage, CloseConnection, Ping,
-                            RejectConnection, RejectData, Request, TextMessage)
-from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from v23py.naming.endpoint import Endpoint
 
@@ -25,6 +23,24 @@ from . import errors
 from .links import MessageLink
 
 log = logging.getLogger("v23py.flow")
+
+_ws = types.SimpleNamespace()
+
+
+def _wsproto():
+    """wsproto, imported on first use: it costs a command-line client that never meets a
+    WebSocket (dialing wsh is TCP) a fifth of its start-up time."""
+    if not _ws.__dict__:
+        import wsproto
+        from wsproto import events, utilities
+        _ws.__dict__.update(
+            WSConnection=wsproto.WSConnection, ConnectionType=wsproto.ConnectionType,
+            **{n: getattr(events, n) for n in (
+                "AcceptConnection", "BytesMessage", "CloseConnection", "Ping",
+                "RejectConnection", "RejectData", "Request", "TextMessage")},
+            LocalProtocolError=utilities.LocalProtocolError,
+            RemoteProtocolError=utilities.RemoteProtocolError)
+    return _ws
 
 WS_PROTOCOLS = ("ws", "ws4", "ws6")
 WSH_PROTOCOLS = ("wsh", "wsh4", "wsh6")
@@ -55,15 +71,16 @@ class WSLink(MessageLink, protocol.Protocol):
 
     # -- Twisted ---------------------------------------------------------------------------
     def connectionMade(self):
+        w = _wsproto()
         try:
             self.transport.setTcpNoDelay(True)
         except Exception:
             pass
         if self.role == "client":
-            self._ws = WSConnection(ConnectionType.CLIENT)
-            self._write(self._ws.send(Request(host=self.endpoint.address, target="/")))
+            self._ws = w.WSConnection(w.ConnectionType.CLIENT)
+            self._write(self._ws.send(w.Request(host=self.endpoint.address, target="/")))
         elif self.role == "server":
-            self._ws = WSConnection(ConnectionType.SERVER)
+            self._ws = w.WSConnection(w.ConnectionType.SERVER)
         if self.role != "client":
             # a peer that never says what it is must not hold the socket
             self._timer = self.manager.reactor.callLater(CLASSIFY_TIMEOUT, self._too_slow)
@@ -80,6 +97,7 @@ class WSLink(MessageLink, protocol.Protocol):
         self._timer = None
 
     def dataReceived(self, data):
+        w = _wsproto()
         if self._raw is not None:
             self._raw.dataReceived(data)
             return
@@ -90,14 +108,14 @@ class WSLink(MessageLink, protocol.Protocol):
                 self._raw.makeConnection(self.transport)
                 self._raw.dataReceived(data)
                 return
-            self._ws = WSConnection(ConnectionType.SERVER)
+            self._ws = w.WSConnection(w.ConnectionType.SERVER)
         try:
             self._ws.receive_data(data)
             for ev in self._ws.events():
                 self._event(ev)
                 if self.lost:
                     return
-        except (RemoteProtocolError, LocalProtocolError) as e:
+        except (w.RemoteProtocolError, w.LocalProtocolError) as e:
             self._fail(errors.err(errors.ConnectionClosed, "websocket: %s", e),
                        getattr(e, "event_hint", None))
 
@@ -119,17 +137,18 @@ class WSLink(MessageLink, protocol.Protocol):
 
     # -- WebSocket events ------------------------------------------------------------------
     def _event(self, ev):
-        if isinstance(ev, Request):
+        w = _wsproto()
+        if isinstance(ev, w.Request):
             if ev.extensions or ev.subprotocols:
                 pass   # none are offered back: a plain binary WebSocket, as Go's
-            self._write(self._ws.send(AcceptConnection()))
+            self._write(self._ws.send(w.AcceptConnection()))
             self._start(dialer=False)
-        elif isinstance(ev, AcceptConnection):
+        elif isinstance(ev, w.AcceptConnection):
             self._start(dialer=True)
-        elif isinstance(ev, (RejectConnection, RejectData)):
+        elif isinstance(ev, (w.RejectConnection, w.RejectData)):
             self._fail(errors.err(errors.DialFailed, "websocket handshake refused: %s",
                                   getattr(ev, "status_code", "")))
-        elif isinstance(ev, BytesMessage):
+        elif isinstance(ev, w.BytesMessage):
             self._size += len(ev.data)
             if self._size > self.max_message:
                 self._close_ws(errors.err(errors.ConnectionClosed, "websocket message of more "
@@ -142,15 +161,15 @@ class WSLink(MessageLink, protocol.Protocol):
                 self._size = 0
                 if self.mconn is not None:
                     self.feed(msg)
-        elif isinstance(ev, TextMessage):
+        elif isinstance(ev, w.TextMessage):
             self._close_ws(errors.err(errors.ConnectionClosed,
                                       "unexpected websocket text message"), CLOSE_UNSUPPORTED)
-        elif isinstance(ev, Ping):
+        elif isinstance(ev, w.Ping):
             self._write(self._ws.send(ev.response()))
-        elif isinstance(ev, CloseConnection):
+        elif isinstance(ev, w.CloseConnection):
             try:
                 self._write(self._ws.send(ev.response()))
-            except LocalProtocolError:
+            except w.LocalProtocolError:
                 pass
             self.transport.loseConnection()
             if self.mconn is not None:
@@ -180,23 +199,25 @@ class WSLink(MessageLink, protocol.Protocol):
             self.transport.write(data)
 
     def flush(self, conn):
+        w = _wsproto()
         if conn._out and not self.lost:
             msgs, _ = conn.messages_to_send()
             ws = self._ws
             try:
-                self._write(b"".join(ws.send(BytesMessage(data=msg)) for msg in msgs))
-            except LocalProtocolError:
+                self._write(b"".join(ws.send(w.BytesMessage(data=msg)) for msg in msgs))
+            except w.LocalProtocolError:
                 pass
         if conn.closed and not self.lost:
             self._close_ws(None, CLOSE_GOING_AWAY)
 
     def _close_ws(self, err, code):
+        w = _wsproto()
         if self.lost:
             return
         try:
-            self._write(self._ws.send(CloseConnection(code=code, reason="EOF" if err is None
+            self._write(self._ws.send(w.CloseConnection(code=code, reason="EOF" if err is None
                                                       else str(err)[:100])))
-        except LocalProtocolError:
+        except w.LocalProtocolError:
             pass
         self.transport.loseConnection()
         if self.mconn is not None:
@@ -206,9 +227,10 @@ class WSLink(MessageLink, protocol.Protocol):
             self._dial_failed(err)
 
     def _fail(self, err, hint=None):
+        w = _wsproto()
         if self.lost:
             return
-        if self.mconn is None and self.role != "client" and isinstance(hint, RejectConnection):
+        if self.mconn is None and self.role != "client" and isinstance(hint, w.RejectConnection):
             # not a WebSocket handshake: answer as Go's listener does
             self._write(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n"
                         b"Content-Type: text/plain; charset=utf-8\r\n\r\n"
