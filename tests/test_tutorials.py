@@ -88,6 +88,7 @@ class ExtractTests(unittest.TestCase):
         self.assertEqual(tutorial.readiness_waits(b[2], 5), "")   # port 0: nothing to wait for
         script = tutorial.assemble_script(b[:1], 5)
         self.assertTrue(script.index("__v23py_wait_file $V_TUT") < script.index("sleep 2s # Added by mdrip"))
+        self.assertTrue(script.index("rm -f $V_TUT/s1.txt\n") < script.index("server --endpoint"))
         self.assertNotIn("__v23py", tutorial.assemble_script(b[:1], 0))
 
     def test_every_file_selects_blocks_in_every_chain(self):

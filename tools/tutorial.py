@@ -226,6 +226,9 @@ def assemble_script(blocks, ready_timeout=DEFAULT_READY_TIMEOUT):
         waits = readiness_waits(b, ready_timeout) if ready_timeout else ""
         if waits and text.endswith(MDRIP_SLEEP):
             text = text[: -len(MDRIP_SLEEP)] + waits + MDRIP_SLEEP
+            # the endpoint file of the server this block replaces must not pass for the
+            # new one's while that one is still starting (a loaded machine)
+            text = "".join(f"rm -f {path}\n" for path in _ENDPOINT_FILE.findall(b.text)) + text
         parts.append(text)
         parts.append(f"echo {MARKER} {i + 1}\n")
     return "".join(parts)
