@@ -71,7 +71,7 @@ class WSLink(MessageLink, protocol.Protocol):
 
     # -- Twisted ---------------------------------------------------------------------------
     def connectionMade(self):
-        w = _wsproto()
+        w = _wsproto() if self.role != "hybrid" else None   # (hybrid: only once it sees a GET)
         try:
             self.transport.setTcpNoDelay(True)
         except Exception:
@@ -97,7 +97,6 @@ class WSLink(MessageLink, protocol.Protocol):
         self._timer = None
 
     def dataReceived(self, data):
-        w = _wsproto()
         if self._raw is not None:
             self._raw.dataReceived(data)
             return
@@ -108,6 +107,8 @@ class WSLink(MessageLink, protocol.Protocol):
                 self._raw.makeConnection(self.transport)
                 self._raw.dataReceived(data)
                 return
+        w = _wsproto()
+        if self._ws is None:
             self._ws = w.WSConnection(w.ConnectionType.SERVER)
         try:
             self._ws.receive_data(data)
