@@ -18,8 +18,8 @@ from twisted.internet import defer, reactor, task, utils
 from twisted.trial import unittest
 
 from v23py import security
-from tests._support import ROOT, go_binary
-from tests.test_fortune import ENV, spawn
+from v23py.testing import ROOT, go_binary
+from v23py.testing.procs import ENV, spawn
 
 
 def run(args):

@@ -41,27 +41,8 @@ async def _run(reactor, argv):
 
     mgr = rt._new_flow_manager(listening=True)
 
-    async def resolve(n):
-        from v23py.naming.endpoint import Endpoint
-        rt.namespace.flush_cache_entry(n)
-        names = await rt.namespace.resolve_names(ctx, n)
-        eps = []
-        for full in names:
-            from v23py.naming.names import split_address_name
-            addr, suffix = split_address_name(full)
-            if suffix:
-                continue
-            try:
-                eps.append(Endpoint.parse(addr))
-            except Exception:
-                continue
-        if not eps:
-            from v23py.flow import proxy as fproxy
-            raise v23py.verror.VError(fproxy.FAILED_TO_RESOLVE, v23py.verror.NoRetry,
-                                      f"failed to resolve '{n}' to endpoint")
-        return eps
-
-    proxy = Proxy(mgr, rt.principal, authorizer=auth, resolve=resolve, reactor=reactor)
+    proxy = Proxy(mgr, rt.principal, authorizer=auth,
+                  resolve=lambda n: rt._resolve_endpoints(ctx, n), reactor=reactor)
     for protocol, address in rt.listen_addrs():
         await mgr.listen(address, protocol=protocol)
     if rt.flags.get("v23.proxy"):
@@ -70,7 +51,7 @@ async def _run(reactor, argv):
     rt.shutdown_callbacks.append(proxy.stop)
     eps = proxy.endpoints()
     if name():
-        from v23py.naming.publisher import Publisher
+        from v23py.runtime.publisher import Publisher
         pub = Publisher(ctx, rt.namespace, reactor)
         for ep in mgr.endpoints():
             pub.add_server(ep.name())

@@ -24,7 +24,7 @@ from v23py import security, verror
 from v23py.flow import errors as ferrors, proxy as fproxy
 from v23py.naming.endpoint import Endpoint
 
-log = logging.getLogger("v23py.xproxy")
+log = logging.getLogger(__name__)
 
 RECONNECT_DELAY = 0.05    # first wait before dialing an upstream proxy again (Go: 50 ms)
 MAX_BACKOFF = 60.0        # longest wait between two attempts (Go: a minute)

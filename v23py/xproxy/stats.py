@@ -7,7 +7,8 @@ them, ``WatchGlob`` sends the matching counters every 100 ms, as Go's service do
 from twisted.internet import task
 
 from v23py import vdl, verror
-from v23py.vdlstd.services import stats as vstats, watch as vwatch
+from v23py.naming.glob import Glob
+from v23py.v23.services import stats as vstats, watch as vwatch
 
 WATCH_PERIOD = 0.1
 
@@ -36,7 +37,6 @@ class _Stat(vstats.StatsServerMethods):
         raise verror.NoExist.new("does not exist: %s" % self.suffix)
 
     async def WatchGlob(self, ctx, call, req):
-        from v23py.rpc.glob import Glob
         from twisted.internet import reactor
         g = Glob.parse(req.Pattern)
         prefix = self.suffix + "/" if self.suffix else ""
