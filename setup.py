@@ -17,6 +17,7 @@ setup(
         "cryptography>=41",
         "zeroconf>=0.131",  # mDNS neighborhood discovery of sync peers (syncbased)
         "prometheus_client>=0.17",  # --metrics-address: the stats in Prometheus text format
+        "wsproto>=1.2",     # WebSocket framing of the ws/wsh transports (sans-IO, as our flow conn)
     ],
     extras_require={
         "test": ["hypothesis>=6", "playwright>=1.40"],  # playwright drives Debian's chromium
@@ -30,6 +31,7 @@ setup(
             "mounttable = v23py.cmd.mounttable:main",
             "mounttabled = v23py.cmd.mounttabled:main",
             "debug = v23py.cmd.debug:main",
+            "xproxyd = v23py.cmd.xproxyd:main",
             "syncbased = syncbased.main:main",
             "fortune-server = fortune.server:main",
             "fortune-client = fortune.client:main",
