@@ -7,7 +7,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["v23py", "v23py.*", "syncbased", "syncbased.*",
                                     "fortune", "fortune.*", "ifc", "ifc.*",
-                                    "hello", "hello.*"]),
+                                    "hello", "hello.*", "fileserver", "fileserver.*"]),
     package_data={"": ["*.vdl", "*.config"]},
     include_package_data=True,
     install_requires=[
@@ -33,6 +33,7 @@ setup(
             "fortune-client = fortune.client:main",
             "hello-server = hello.server:main",
             "hello-client = hello.client:main",
+            "fileserver = fileserver.main:main",
         ],
     },
 )
