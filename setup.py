@@ -28,6 +28,8 @@ setup(
             "namespace = v23py.cmd.namespace:main",
             "mounttable = v23py.cmd.mounttable:main",
             "mounttabled = v23py.cmd.mounttabled:main",
+            "dischargerd = v23py.cmd.dischargerd:main",
+            "discharger = v23py.cmd.discharger:main",
             "syncbased = syncbased.main:main",
             "fortune-server = fortune.server:main",
             "fortune-client = fortune.client:main",
