@@ -18,8 +18,8 @@ import tempfile
 from twisted.internet import defer, utils
 from twisted.trial import unittest
 
-from tests._support import ROOT, go_binary
-from tests.test_fortune import ENV, spawn
+from v23py.testing import ROOT, go_binary
+from v23py.testing.procs import ENV, spawn
 
 PERMS = '{"R": {"In": ["idp:u:alice"]}, "W": {"In": ["idp:u:alice"]}}'
 
