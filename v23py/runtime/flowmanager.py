@@ -200,6 +200,10 @@ class Flow:
         return self._state.local_blessings
 
     @property
+    def local_discharges(self):
+        return self._state.local_discharges
+
+    @property
     def remote_endpoint(self):
         return self.conn.remote_endpoint
 
@@ -450,9 +454,15 @@ class ManagedConn:
                 d.errback(error)
 
     # operations
-    def open_flow(self, side_channel=False, blessings=None) -> Flow:
-        fs = self._conn.open_flow(blessings=blessings, side_channel=side_channel)
+    def open_flow(self, side_channel=False, blessings=None, discharges=None) -> Flow:
+        fs = self._conn.open_flow(blessings=blessings, side_channel=side_channel,
+                                  discharges=discharges)
         return Flow(self, fs)
+
+    def refresh_blessings(self, blessings, discharges=None):
+        """Present new conn-level blessings / discharges to the peer."""
+        if self._conn.is_active:
+            self._call(self._conn.refresh_blessings, blessings, discharges)
 
     def close(self, error=None):
         """Send TearDown and drop the connection; returns ``closed``."""
@@ -618,6 +628,8 @@ class _ConnProtocol(protocol.Protocol):
         else:
             local = self.listen_endpoint
             blessings = m.identity.default_blessings()
+        # an acceptor sends the discharges of its blessings with its Auth
+        discharges = m.local_discharges if not self.dialer else None
         authorize = None
         if self.authorize is not None:
             user = self.authorize
@@ -629,7 +641,7 @@ class _ConnProtocol(protocol.Protocol):
                        accepts_flows=(m._flow_handler is not None) or not self.dialer,
                        authorize=authorize, handshake_timeout=m.handshake_timeout,
                        channel_timeout=m.channel_timeout, now=m.reactor.seconds(),
-                       mtu=m.mtu, bytes_buffered=m.bytes_buffered)
+                       mtu=m.mtu, bytes_buffered=m.bytes_buffered, local_discharges=discharges)
         self.mconn = ManagedConn(m, self, c)
         m._conn_made(self.mconn)
         self.mconn._call(c.start)
@@ -752,6 +764,7 @@ class FlowManager:
         self._flow_handler = None
         self._listeners = []
         self._conns = set()
+        self.local_discharges = None   # for the default blessings, sent by accepted conns
         self._cache = {}       # key -> ManagedConn (handshaking or up)
         self._pending = {}     # key -> [Deferred] of dials waiting for a dial in progress
         self._proxy_listeners = []
@@ -789,6 +802,14 @@ class FlowManager:
 
     def endpoints(self):
         return [lp.endpoint for lp in self._listeners]
+
+    def set_local_discharges(self, discharges):
+        """The discharges of our default blessings changed: accepted conns send them
+        (Go's blessings loop); new ones send them with their Auth."""
+        self.local_discharges = list(discharges) if discharges else None
+        for mc in list(self._conns):
+            if not mc._conn.dialer and mc.is_usable:
+                mc.refresh_blessings(mc._conn.local_blessings, self.local_discharges)
 
     @property
     def conns(self):
@@ -1030,7 +1051,8 @@ class FlowManager:
                        authorize=user_auth, handshake_timeout=self.handshake_timeout,
                        channel_timeout=self.channel_timeout, now=self.reactor.seconds(),
                        mtu=self.mtu, bytes_buffered=self.bytes_buffered, framed=False,
-                       encapsulated=encapsulated)
+                       encapsulated=encapsulated,
+                       local_discharges=self.local_discharges if not dialer else None)
         mc = ManagedConn(self, link, c)
         self._conns.add(mc)
         link.mconn = mc

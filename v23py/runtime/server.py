@@ -652,8 +652,10 @@ class Server:
             return None
         flow = call.flow
         remote = getattr(flow, "remote_blessings", None)
+        discharges = getattr(flow, "remote_discharges", None)
         if remote is None:
             remote = getattr(flow.conn, "remote_blessings", None)
+            discharges = getattr(flow.conn, "remote_discharges", None)
         remote_b = _native_blessings(remote)
         local_b = _native_blessings(getattr(flow, "local_blessings", None))
         if local_b is None or local_b.is_zero():
@@ -665,7 +667,8 @@ class Server:
                              remote_blessings=remote_b, method=method, method_tags=list(tags),
                              suffix=suffix,
                              local_endpoint=getattr(flow.conn, "local_endpoint", None),
-                             remote_endpoint=getattr(flow.conn, "remote_endpoint", None))
+                             remote_endpoint=getattr(flow.conn, "remote_endpoint", None),
+                             remote_discharges=discharges)
 
     def _op_name(self, suffix, method):
         """Go's span name for a call: <first name>[/suffix].<method>."""
