@@ -192,7 +192,14 @@ class InitiatorMixin:
 class RoundsMixin:
     """Rounds against peers: SyncService's part (reactor thread)."""
 
-    async def _get_deltas(self, stub, ctx, req, opts):
+    async def _get_deltas(self, stub, ctx, req, opts, key=None):
+        items = await self._get_deltas_items(stub, ctx, req, opts)
+        if key is not None:
+            from syncbased import syncstats
+            syncstats.peer(*key).records_in.incr(len(items))
+        return items
+
+    async def _get_deltas_items(self, stub, ctx, req, opts):
         call = await stub.GetDeltas(ctx, req, self.hex, *opts)
         items = []
         recv = call.recv       # (decodes buffered items without a coroutine per item)
@@ -240,7 +247,7 @@ class RoundsMixin:
                 await stub.GetTime(ctx, I.TimeReq(SendTs=now_time()), self.hex, *opts)
                 self._last_time[member] = now
             if sgreq is not None:
-                items = await self._get_deltas(stub, ctx, sgreq, opts)
+                items = await self._get_deltas(stub, ctx, sgreq, opts, key)
                 names = self._names_of(member, auth)
                 await w.call(lambda: self.dbsync(db_id).apply(True, items, member, names))
                 self._last_sg[key] = now
@@ -248,7 +255,7 @@ class RoundsMixin:
             req = await w.call(lambda: self.dbsync(db_id).data_request(member, names=names))
             if req is None:
                 return False
-            items = await self._get_deltas(stub, ctx, req, opts)
+            items = await self._get_deltas(stub, ctx, req, opts, key)
             names = self._names_of(member, auth)
         finally:
             cancel()
@@ -264,7 +271,7 @@ class RoundsMixin:
                 return False
             ctx, cancel = self.ctx.with_timeout(30.0)
             try:
-                items = await self._get_deltas(stub, ctx, req, opts)
+                items = await self._get_deltas(stub, ctx, req, opts, key)
             except BaseException:
                 await applied
                 raise
