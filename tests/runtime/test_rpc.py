@@ -401,6 +401,18 @@ class DispatcherTest(unittest.TestCase):
                          [("Entry", ""), ("Entry", "a"), ("Entry", "b"), ("Entry", "a/x")])
         self.assertEqual((yield self.glob("b/*")), [("Error", "b")])   # a leaf has no children
 
+    @defer.inlineCallbacks
+    def test_glob_has_go_path_match_semantics(self):
+        """Patterns mean what they mean to Go's servers and mount tables (path.Match):
+        ``[^a]`` negates, ``[!a]`` is a class of '!' and 'a', ``\\`` escapes, and a
+        final ``***`` recurses (restricted) like ``...``."""
+        self.assertEqual((yield self.glob("[^a]")), [("Entry", "b")])
+        self.assertEqual((yield self.glob("a/[!a-w]")), [])
+        self.assertEqual((yield self.glob("a/[!x]")), [("Entry", "a/x")])
+        self.assertEqual((yield self.glob("\\a")), [("Entry", "a")])
+        self.assertEqual((yield self.glob("***")), (yield self.glob("...")))
+        self.assertEqual((yield self.glob("a/...")), [("Entry", "a"), ("Entry", "a/x")])
+
 
 class FailoverTest(unittest.TestCase):
     timeout = 30

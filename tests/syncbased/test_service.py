@@ -264,6 +264,16 @@ class WatchTest(ServiceTest):
         g = GlobFilter(enc + "/a*")
         self.assertEqual([c[0] for b, _ in db.watch_next(ALICE, seq2, g)[0] for c in b],
                          [enc + "/a"])
+        # Go's glob semantics: the collection is an element matched against its
+        # encoded id, the row key is matched "/"-part by "/"-part
+        star = GlobFilter("*/...")
+        self.assertEqual(len(db.watch_next(ALICE, seq2, star)[0]), 2)
+        self.assertTrue(GlobFilter("idp:o:fortune:alice,fortune*/a/*").row_matches(cx.id, "a/b"))
+        self.assertFalse(GlobFilter(enc + "/a/*").row_matches(cx.id, "a"))
+        self.assertFalse(GlobFilter(enc + "/a*").row_matches(cx.id, "a/b"))
+        self.assertTrue(GlobFilter(enc).collection_matches(cx.id))
+        self.assertFalse(GlobFilter(enc).row_matches(cx.id, "a"))
+        self.assertVError(verror.BadArg, GlobFilter, enc + "/[a")
         self.assertVError(verror.NoExistOrNoAccess, db.watch_start, EVE, b"", flt)
         from syncbased.watch import UnknownResumeMarker
         self.assertVError(UnknownResumeMarker, db.watch_start, ALICE, b"bogus", flt)

@@ -22,6 +22,7 @@ from v23py.rpc import _wiretypes as wt
 from v23py.rpc import signature as sigmod
 from v23py.runtime._stream import ROLE_DATA, ROLE_TYPE, ConnTypes, ValueReader, ValueWriter
 from v23py.rpc.model import maybe_deferred, object_to_invoker
+from v23py.runtime import _glob as _globmod
 from v23py.runtime.flowmanager import _batch, after_input as _after_input
 
 log = logging.getLogger(__name__)
@@ -33,13 +34,6 @@ _RPC_PKG = "v.io/x/ref/runtime/internal/rpc."
 BadNumInputArgs = verror.ErrorId(_RPC_PKG + "badNumInputArgs", verror.NoRetry,
                                  "wrong number of input arguments")
 BadInputArg = verror.ErrorId(_RPC_PKG + "badInputArg", verror.NoRetry, "bad input argument")
-_RESERVED_PKG = "v.io/v23/rpc/reserved."
-GlobMaxRecursionReached = verror.ErrorId(_RESERVED_PKG + "GlobMaxRecursionReached",
-                                         verror.NoRetry, "max recursion level reached")
-GlobMatchesOmitted = verror.ErrorId(_RESERVED_PKG + "GlobMatchesOmitted", verror.NoRetry,
-                                    "some matches might have been omitted")
-GlobNotImplemented = verror.ErrorId(_RESERVED_PKG + "GlobNotImplemented", verror.NoRetry,
-                                    "glob not implemented")
 
 
 def component_name():
@@ -868,8 +862,7 @@ class _ReservedInvoker:
         return [m]
 
     async def _glob(self, ctx, call, pattern):
-        from v23py.runtime import _glob as globmod
-        await globmod.serve_glob(self.server, ctx, call, self.suffix, pattern)
+        await _globmod.serve_glob(self.server, ctx, call, self.suffix, pattern)
         return []
 
     def signature(self, ctx, call):
