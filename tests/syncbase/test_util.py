@@ -69,22 +69,3 @@ class UtilTest(unittest.TestCase):
         e = self.assertRaises(ConventionError, app_and_user_pattern_from_blessings,
                               "i:o:a:x", "i:o:b:y")
         self.assertEqual(e.id, "v.io/v23/syncbase/util.FoundMultipleAppUserBlessings")
-
-
-class WireDeclarationsTest(unittest.TestCase):
-    """The hand-built wire declarations equal the code generated from our .vdl files."""
-
-    def test_generated_matches_handbuilt(self):
-        from v23py.syncbase import _wire
-        if _wire.generated is None:
-            raise unittest.SkipTest("v23py/services/syncbase/_vdl.py not generated")
-
-        def flat(d):
-            return ([(m.name, [(a.name, a.type) for a in m.in_args],
-                      [(a.name, a.type) for a in m.out_args], m.in_stream, m.out_stream,
-                      [str(t) for t in m.tags]) for m in d.methods],
-                    [(e.name, e.pkg_path) for e in d.embeds], d.pkg_path)
-        for name, hand in _wire.HANDBUILT_DESCS.items():
-            self.assertEqual(flat(getattr(_wire.generated, name + "Desc")), flat(hand), name)
-        for name in ("InvalidName", "ConcurrentBatch", "UnknownBatch", "SyncgroupJoinFailed"):
-            self.assertEqual(getattr(_wire.generated, "Err" + name).id, getattr(_wire, name).id)
