@@ -36,6 +36,7 @@ Usage::
 """
 
 import argparse
+import fcntl
 import os
 import queue
 import re
@@ -180,9 +181,13 @@ def select_blocks(files, labels):
 MDRIP_SLEEP = "sleep 2s # Added by mdrip\n"
 DEFAULT_READY_TIMEOUT = 30.0
 
-# Runner helpers (not tutorial text): bounded waits used before mdrip's sleep.
+# Runner helpers (not tutorial text): bounded waits used before mdrip's sleep.  An
+# endpoint file counts once it is written after the block started (a file left by an
+# earlier server of the same name would otherwise pass at once): the runner touches
+# $__V23PY_MARK just before such a block.
 _PROLOGUE = """\
-__v23py_wait_file() { local n=0; while [ ! -s "$1" ] && [ $n -lt $2 ]; do sleep 0.1; n=$((n+1)); done; return 0; }
+__V23PY_MARK=$(mktemp); trap 'rm -f "$__V23PY_MARK"' EXIT
+__v23py_wait_file() { local n=0; while { [ ! -s "$1" ] || [ ! "$1" -nt "$__V23PY_MARK" ]; } && [ $n -lt $2 ]; do sleep 0.1; n=$((n+1)); done; return 0; }
 __v23py_wait_port() { local n=0; while ! (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && [ $n -lt $2 ]; do sleep 0.1; n=$((n+1)); done; return 0; }
 """
 
@@ -208,6 +213,12 @@ def readiness_waits(block, timeout=DEFAULT_READY_TIMEOUT):
     return "".join(lines)
 
 
+def uses_fixed_ports(blocks):
+    """Whether any block starts a server on a fixed port (not :0)."""
+    return any(addr.rpartition(":")[2] not in ("", "0")
+               for b in blocks for addr in _TCP_ADDRESS.findall(b.text))
+
+
 def assemble_script(blocks, ready_timeout=DEFAULT_READY_TIMEOUT):
     """One bash script: each block followed by a marker echo naming it. With a
     ready_timeout (seconds; 0 = mdrip's plain 2 s sleeps), @sleep blocks first
@@ -217,6 +228,8 @@ def assemble_script(blocks, ready_timeout=DEFAULT_READY_TIMEOUT):
         parts.append(f"# ---- block {i + 1}: @{b.name} ({b.where})\n")
         text = b.text if b.text.endswith("\n") or not b.text else b.text + "\n"
         waits = readiness_waits(b, ready_timeout) if ready_timeout else ""
+        if "__v23py_wait_file" in waits:
+            parts.append('touch "$__V23PY_MARK"\n')
         if waits and text.endswith(MDRIP_SLEEP):
             text = text[: -len(MDRIP_SLEEP)] + waits + MDRIP_SLEEP
         parts.append(text)
@@ -595,10 +608,15 @@ def main(argv=None):
             for line in output:
                 print(f"        | {line}")
 
-    t0 = time.monotonic()
-    result = run_blocks(blocks, env, args.block_timeout, workdir=workdir, echo=echo,
-                        ready_timeout=args.ready_timeout)
-    elapsed = time.monotonic() - t0
+    # Tutorials that listen on fixed ports (23000, ...) would take each other's ports if
+    # two ran on one machine at once, so those runs take turns.
+    with open(os.path.join(tempfile.gettempdir(), "v23py-tutorial.lock"), "w") as lock:
+        if uses_fixed_ports(blocks):
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        t0 = time.monotonic()
+        result = run_blocks(blocks, env, args.block_timeout, workdir=workdir, echo=echo,
+                            ready_timeout=args.ready_timeout)
+        elapsed = time.monotonic() - t0
     if result.leftovers:
         print("tutorial.py: terminated processes the script left running:", flush=True)
         for d in result.leftovers:
