@@ -79,13 +79,13 @@ def start_call(ctx, name, method, args, in_types=None, out_types=None, *, desc=N
 
 def reserved_signature(ctx, name, opts=()):
     """Deferred: the ``__Signature`` of the object at name ([]signature.Interface)."""
-    from v23py.rpc import _wiretypes as wt
-    return client_call(ctx, name, ReservedSignature, [], [], [wt.SigInterfaceList],
+    from v23py.rpc import wire
+    return client_call(ctx, name, ReservedSignature, [], [], [wire.SigInterfaceListType],
                        opts=opts).addCallback(lambda r: r[0])
 
 
 def reserved_method_signature(ctx, name, method, opts=()):
     from v23py import vdl
-    from v23py.rpc import _wiretypes as wt
+    from v23py.rpc import wire
     return client_call(ctx, name, ReservedMethodSignature, [method], [vdl.StringType],
-                       [wt.SigMethod], opts=opts).addCallback(lambda r: r[0])
+                       [wire.SigMethodType], opts=opts).addCallback(lambda r: r[0])

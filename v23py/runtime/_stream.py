@@ -301,8 +301,8 @@ _MEMO_MAX_ENTRIES = 8
 
 def _init_memo():
     global _REQUEST_T, _RESPONSE_T
-    from v23py.rpc import _wiretypes as wt
-    _REQUEST_T, _RESPONSE_T = wt.Request, wt.Response
+    from v23py.rpc import wire
+    _REQUEST_T, _RESPONSE_T = wire.RequestType, wire.ResponseType
 
 
 def _resolve(value):

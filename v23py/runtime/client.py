@@ -12,7 +12,8 @@ import time
 from twisted.internet import defer
 
 from v23py import naming, security, vdl, verror, vom
-from v23py.rpc import _wiretypes as wt
+from v23py.rpc import wire
+from v23py.v23.vdlroot import time as vtime
 from v23py.runtime._stream import ROLE_DATA, ROLE_TYPE, ConnTypes, ValueReader, ValueWriter
 from v23py.rpc import options as rpcopts
 
@@ -100,7 +101,7 @@ class Client:
             rctx, rcancel = (ctx.with_timeout(30.0) if ctx.deadline() is None
                              else ctx.with_cancel())
             try:
-                results = await self.call(rctx, rest, "ResolveStep", [], [], [wt.MountEntry],
+                results = await self.call(rctx, rest, "ResolveStep", [], [], [wire.MountEntryType],
                                           opts=call_opts)
             except verror.VError as e:
                 if _not_a_mount_table(e):
@@ -421,7 +422,7 @@ class ClientCall:
                 nanos = 1
             if nanos >= 1000000000:
                 secs, nanos = secs + 1, nanos - 1000000000
-            deadline = wt.cls("WireDeadline")(FromNow=wt.cls("Duration")(Seconds=secs,
+            deadline = vtime.WireDeadline(FromNow=vtime.Duration(Seconds=secs,
                                                                           Nanos=nanos))
         g = rpcopts.find(opts, rpcopts.GrantedBlessings) if opts else None
         if g is not None:
@@ -437,13 +438,13 @@ class ClientCall:
                 key = ("req", suffix, method, nargs)
                 msg = self.types.msg_cache.get(key)
                 if msg is None:
-                    msg = w.encode_cached(key, lambda: wt.request(suffix, method, nargs),
-                                          wt.Request)
+                    msg = w.encode_cached(key, lambda: wire.request(suffix, method, nargs),
+                                          wire.RequestType)
                 data += msg
             else:
                 data += w.encode(
-                    wt.request(self.suffix, self.method, nargs, deadline=deadline,
-                               granted=granted), wt.Request)
+                    wire.request(self.suffix, self.method, nargs, deadline=deadline,
+                               granted=granted), wire.RequestType)
             ntypes = len(in_types) if in_types is not None else 0
             i = 0
             for a in args:
@@ -462,7 +463,7 @@ class ClientCall:
                         and self.desc is not None):
             # unary call (or nothing will be sent): the end-of-stream header goes with the args
             data += self.types.msg_cache.get("req-end") or w.encode_cached(
-                "req-end", _end_request, wt.Request)
+                "req-end", _end_request, wire.RequestType)
             self._send_closed = True
         types = self.types
         if types.enc._out:   # type messages to send first
@@ -497,7 +498,7 @@ class ClientCall:
     def send(self, item):
         if self._send_closed:
             raise verror.Aborted.new("aborted: send after close_send")
-        data = self._writer.encode_cached("req-stream", wt.request, wt.Request)
+        data = self._writer.encode_cached("req-stream", wire.request, wire.RequestType)
         data += self._writer.encode(item, self.in_stream_type)
         self.types.flush()
         return self.flow.write(data)
@@ -506,7 +507,7 @@ class ClientCall:
         if self._send_closed:
             return
         self._send_closed = True
-        data = self._writer.encode_cached("req-end", _end_request, wt.Request)
+        data = self._writer.encode_cached("req-end", _end_request, wire.RequestType)
         self.types.flush()
         try:
             self.flow.post(data)
@@ -522,7 +523,7 @@ class ClientCall:
             # arrive many items per read): decode them now, without a coroutine.
             pos = dec._pos
             try:
-                ok, hdr = self._reader.try_read(wt.Response)
+                ok, hdr = self._reader.try_read(wire.ResponseType)
                 if ok and hdr.Error is None and not hdr.EndStreamResults:
                     ok, item = self._reader.try_read(self.out_stream_type)
                     if ok:
@@ -540,7 +541,7 @@ class ClientCall:
         if r is not None and r.EndStreamResults:
             raise verror.EOF.new("EOF")
         try:
-            r = self._response = await self._reader.read(wt.Response)
+            r = self._response = await self._reader.read(wire.ResponseType)
         except verror.VError as e:
             raise self._map_error(e)
         if r.Error is not None:
@@ -575,9 +576,9 @@ class ClientCall:
             rd = self._reader
             while r is None or not r.EndStreamResults:
                 try:
-                    ok, r = rd.try_read(wt.Response)
+                    ok, r = rd.try_read(wire.ResponseType)
                     if not ok:
-                        r = await rd.read(wt.Response)
+                        r = await rd.read(wire.ResponseType)
                     self._response = r
                 except verror.VError as e:
                     if e.id == verror.EOF.id:
@@ -623,7 +624,7 @@ _ANY = vdl.Kind.ANY
 
 
 def _end_request():
-    return wt.request(end=True)
+    return wire.request(end=True)
 
 
 def _elem_type(s):

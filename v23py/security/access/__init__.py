@@ -18,7 +18,9 @@ from v23py.security._caveats import register_caveat_go_type, register_caveat_val
 from v23py.security._pattern import ALL_PRINCIPALS, CHAIN_SEPARATOR, NO_EXTENSION, \
     BlessingPattern
 from v23py.v23.security import access as _G
-from v23py.security.access._wiretypes import AccessListType, PermissionsType, TagType
+AccessListType = _G.AccessList._vdl_type
+PermissionsType = _G.Permissions._vdl_type
+TagType = _G.Tag._vdl_type
 
 _P = "v.io/v23/security/access."
 NoRetry = verror.NoRetry
