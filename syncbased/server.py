@@ -41,6 +41,7 @@ DATABASE_DESCS = (sbwire.DatabaseDesc, permswire.ObjectDesc, sbwire.DatabaseWatc
 COLLECTION_DESCS = (sbwire.CollectionDesc,)
 ROW_DESCS = (sbwire.RowDesc,)
 SEND_BATCH = 250     # rows per flow write of a Scan (~30 KB of small rows)
+_OPT_CX_INFO = vdl.optional(sbwire.StoreChangeCollectionInfo._vdl_type)
 
 
 # --- served objects ----------------------------------------------------------
@@ -180,7 +181,8 @@ class DatabaseObj(BlobMethods, _Base):
                 info = sbwire.StoreChangeCollectionInfo(Allowed=vdl.class_for(vdl.set_of(accesswire.Tag._vdl_type))(tag_set)
                                  if vdl.class_for(vdl.set_of(accesswire.Tag._vdl_type)) else tag_set,
                                  Perms=perms_out(value[2]) if value[2] else perms_out({}))
-                inner = info
+                # a *StoreChangeCollectionInfo in the any, as Go sends it
+                inner = vdl.optional_value(_OPT_CX_INFO, info)
             else:
                 inner = value_out(value)
             sc = sbwire.StoreChange(Value=inner, FromSync=bool(from_sync))

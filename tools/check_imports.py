@@ -7,9 +7,9 @@ module-level import graph; this script adds what it cannot see:
 
 * imports inside functions count: a cycle between packages that only a
   function-level import closes is still a cycle (and is reported);
-* every import of our own modules, at any level, must resolve (the module exists,
-  and the name exists in it), so a moved name cannot hide in a function that a
-  test happens not to run;
+* every import of our own modules, at any level and also in tests/, benchmarks/
+  and tools/, must resolve (the module exists, and the name exists in it), so a
+  moved name cannot hide in a function that a test happens not to run;
 * the number of function-level imports of our own packages may not grow past
   ``MAX_FUNCTION_LEVEL``: each one is a lazy import somebody must justify (lower
   the bound when you remove some).  ``--list`` prints them.
@@ -26,6 +26,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OURS = ("v23py", "syncbased", "fortune", "ifc", "hello")
+ALSO_RESOLVED = ("tests", "benchmarks", "tools")   # their imports must resolve too
 MAX_FUNCTION_LEVEL = 330
 
 
@@ -75,8 +76,8 @@ def iter_imports(path):
     return mod, out
 
 
-def project_files():
-    for top in OURS:
+def project_files(tops=OURS):
+    for top in tops:
         base = os.path.join(ROOT, top)
         for d, dirs, files in os.walk(base):
             dirs[:] = sorted(x for x in dirs if not x.startswith((".", "__")))
@@ -162,6 +163,13 @@ def main(argv=None):
             for b in comp:
                 if b in graph.get(a, ()):
                     problems.append(f"    {a} -> {b}: {', '.join(edges[(a, b)][:3])}")
+    for path in project_files(ALSO_RESOLVED):
+        mod, imports = iter_imports(path)
+        for target, name, in_function, line in imports:
+            if target.split(".")[0] in OURS:
+                err = resolves(target, name)
+                if err:
+                    problems.append(f"{os.path.relpath(path, ROOT)}:{line}: {err}")
     if "--list" in argv:
         print("\n".join(function_level))
     print(f"{len(function_level)} function-level imports of our own modules "

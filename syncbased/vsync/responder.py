@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import heapq
 
-from v23py import vom
+from v23py import vdl, vom
 from v23py.syncbase.util import Id
 from v23py.v23.vdlroot.time import Time
 from syncbased import access
@@ -19,6 +19,7 @@ from syncbased.vsync.dag import _get_many, value_out
 
 
 DbOffline = I.ErrDbOffline
+_OPT_SG = vdl.optional(I.Syncgroup._vdl_type)
 
 
 def db_offline(db_id):
@@ -155,7 +156,9 @@ class ResponderMixin:
         if bpfx is None:
             for rec in chosen:
                 raw = engine.get(SGDATA + rec.oid[len(SGDATA):] + SEP + rec.vers)
-                value = vom.decode(raw, I.Syncgroup._vdl_type) if raw else None
+                # a *Syncgroup in the any, as Go's responder sends it
+                value = vdl.optional_value(_OPT_SG, vom.decode(raw, I.Syncgroup._vdl_type)) \
+                    if raw else None
                 items.append(I.DeltaResp("Rec", I.LogRec(Metadata=_md_out(rec), Value=value)))
         else:
             # the values of a round in one read of the store

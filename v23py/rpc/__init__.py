@@ -21,8 +21,8 @@ methods are ``Method(ctx, call, *args)`` (plain or ``async``); see
 (``suffix``, ``method``, ``remote_blessings``, ``security``, ``send``,
 ``recv``).  Errors are ``v23py.verror.VError`` with Go's ids end to end.
 
-The wire types (Request, Response, signature.*, naming.GlobReply ...) are in
-:mod:`v23py.rpc._wiretypes`, declared in ``rpc.vdl`` (generated: ``_vdl.py``).
+The wire types (Request, Response, signature.*, naming.GlobReply ...) are the
+generated classes of ``v23py.v23``, named for the runtime in :mod:`v23py.rpc.wire`.
 
 Protocol notes (Go v0.2.0): one type flow ('t', side channel) per connection
 carries VOM type definitions both ways; each call has its own data flow ('d')

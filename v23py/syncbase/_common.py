@@ -79,7 +79,6 @@ class WatchChange(NamedTuple):
     resume_marker: bytes
     from_sync: bool
     continued: bool
-    initial_state_skipped: bool = False
 
 
 # --- helpers -------------------------------------------------------------------

@@ -87,7 +87,9 @@ class ScanStream(_Stream):
 
 
 class WatchStream(_Stream):
-    """Async iterator of WatchChange values (never ends until cancelled or failed)."""
+    """Async iterator of WatchChange values (never ends until cancelled or failed).
+    As Go's client library, it drops the change by which the daemon says a resumed
+    watch skips the initial state."""
 
     def __init__(self, ctx, name, marker, patterns):
         super().__init__(ctx, name)
@@ -99,8 +101,16 @@ class WatchStream(_Stream):
                                     [watchwire.ResumeMarker._vdl_type,
                                      vdl.list_of(sbwire.CollectionRowPattern._vdl_type)], [])
 
+    async def __anext__(self):
+        while True:
+            ch = await super().__anext__()
+            if ch is not None:
+                return ch
+
     def _convert(self, ch):
         from v23py.syncbase.util import decode_id
+        if int(ch.State) == watchwire.InitialStateSkipped:
+            return None   # the daemon's note that a resumed watch skips the initial state
         sc = ch.Value
         value = getattr(sc, "Value", None)
         from_sync = bool(getattr(sc, "FromSync", False))
@@ -114,5 +124,4 @@ class WatchStream(_Stream):
         else:
             entity, cx, row = "collection", decode_id(ch.Name), ""
         return WatchChange(entity, cx, row, change_type, value, bytes(ch.ResumeMarker or b""),
-                           from_sync, bool(ch.Continued),
-                           state == watchwire.InitialStateSkipped)
+                           from_sync, bool(ch.Continued))
