@@ -18,7 +18,7 @@ setup(
         "zeroconf>=0.131",  # mDNS neighborhood discovery of sync peers (syncbased)
     ],
     extras_require={
-        "test": ["hypothesis>=6"],
+        "test": ["hypothesis>=6", "import-linter>=2.1"],  # import-linter: tests/test_architecture.py
     },
     entry_points={
         "console_scripts": [

@@ -25,7 +25,7 @@ import struct
 import tempfile
 
 from v23py import vdl
-from v23py.security import _errors, _pem
+from v23py.security import _errors, pem as _pem
 from v23py.security._blessings import Blessings, blessings_from_wire
 from v23py.security._keys import KeyError_, Signer, public_key_from_der, generate_private_key
 from v23py.security._pattern import BlessingPattern
