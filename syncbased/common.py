@@ -18,15 +18,13 @@ from v23py import security, verror, vom, vdl
 from v23py.v23.security import access as accesswire
 from v23py.v23.services import syncbase as sbwire
 from v23py.syncbase.util import Id, prefix_range_limit
-from v23py.v23.vdlroot.time import Time
+from v23py.v23.vdlroot.time import native as vtime
 from syncbased import access
 from syncbased.access import READ
 from syncbased.store import SEP
 
 SCAN_BATCH = 1000    # rows per store-thread read of a Scan
 FALLBACK = object()   # "answer this on the store thread instead"
-# seconds from 0001-01-01 to 1970-01-01 (VDL time.Time epoch)
-_UNIX_TO_INTERNAL = 62135596800
 
 ID_SEP = b"\x00"
 
@@ -322,12 +320,11 @@ def not_implemented(what):
 
 def now_time(ns=None):
     """A VDL time.Time for ``ns`` nanoseconds since the Unix epoch (default: now)."""
-    ns = _time.time_ns() if ns is None else ns
-    return Time(Seconds=ns // 10**9 + _UNIX_TO_INTERNAL, Nanos=ns % 10**9)
+    return vtime.time_from_unix_ns(_time.time_ns() if ns is None else ns)
 
 
 def time_ns(t) -> int:
-    return (int(t.Seconds) - _UNIX_TO_INTERNAL) * 10**9 + int(t.Nanos)
+    return (int(t.Seconds) - vtime.UNIX_EPOCH_SECONDS) * 10**9 + int(t.Nanos)
 
 
 # --- peers -------------------------------------------------------------------
