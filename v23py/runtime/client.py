@@ -16,26 +16,12 @@ from v23py.rpc import wire
 from v23py.v23.vdlroot import time as vtime
 from v23py.runtime._stream import ROLE_DATA, ROLE_TYPE, ConnTypes, ValueReader, ValueWriter
 from v23py.rpc import options as rpcopts
+from v23py.runtime.namespace import Namespace, RpcTransport
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CALL_TIMEOUT = 60.0
-MAX_RESOLVE_DEPTH = 32
 
-_RPC_PKG = "v.io/x/ref/runtime/internal/rpc."
-_NS_PKG = "v.io/x/ref/runtime/internal/naming/namespace."
-ErrNoServersToResolve = verror.ErrorId(_NS_PKG + "errNoServers", verror.NoRetry,
-                                       "no servers found to resolve query")
-ErrNoSuchName = verror.ErrorId("v.io/v23/naming.nameDoesntExist", verror.NoRetry,
-                               "name doesn't exist")
-ErrResolutionDepthExceeded = verror.ErrorId("v.io/v23/naming.resolutionDepthExceeded",
-                                            verror.NoRetry, "resolution depth exceeded")
-
-
-def _not_a_mount_table(err):
-    i = getattr(err, "id", "")
-    return i in (verror.BadArg.id, verror.NoExist.id, verror.UnknownMethod.id,
-                 verror.UnknownSuffix.id, ErrNoServersToResolve.id, verror.BadProtocol.id)
 
 
 class Client:
@@ -77,45 +63,26 @@ class Client:
         return [naming.join_address_name(addr, "")], suffix, mt
 
     async def resolve(self, ctx, name, opts=()):
-        """(servers, suffix): rooted server names and the name relative to them."""
+        """(servers, suffix): rooted server names and the name relative to them.
+
+        The one resolution loop is the namespace client's: the runtime's (cached), or,
+        when the caller checks the mount tables with its own authorizer or the client
+        has no runtime, an uncached one over this client."""
         pre = rpcopts.find(opts, rpcopts.Preresolved)
         if pre is not None:
             return list(pre.servers), pre.name
         servers, rest, mt = self._root_entry(name)
         if rpcopts.find(opts, rpcopts.NoResolve) is not None or not mt:
             return servers, rest
+        auth = rpcopts.find(opts, rpcopts.NameResolutionAuthorizer)
         ns = self.namespace_provider() if self.namespace_provider is not None else None
-        if ns is not None and rpcopts.find(opts, rpcopts.NameResolutionAuthorizer) is None:
-            # the namespace client resolves (and caches) like Go's
-            e = await ns.resolve(ctx, name)
-            return [s.server for s in e.servers], e.name
-        if not servers:
-            raise ErrNoSuchName.new(f"name {name} doesn't exist")
-        insecure = rpcopts.find(opts, rpcopts.NameResolutionAuthorizer)
-        for _ in range(MAX_RESOLVE_DEPTH):
-            if not mt:
-                return servers, rest
-            call_opts = [rpcopts.Preresolved(servers, rest)]
-            if insecure is not None:
-                call_opts.append(rpcopts.ServerAuthorizer(insecure.authorizer))
-            rctx, rcancel = (ctx.with_timeout(30.0) if ctx.deadline() is None
-                             else ctx.with_cancel())
-            try:
-                results = await self.call(rctx, rest, "ResolveStep", [], [], [wire.MountEntryType],
-                                          opts=call_opts)
-            except verror.VError as e:
-                if _not_a_mount_table(e):
-                    return servers, rest
-                raise
-            finally:
-                rcancel()
-            entry = results[0]
-            servers = [s.Server for s in entry.Servers]
-            rest = entry.Name
-            mt = entry.ServesMountTable
-            if not servers:
-                raise ErrNoSuchName.new(f"name {name} doesn't exist")
-        raise ErrResolutionDepthExceeded.new("resolution depth exceeded")
+        extra = ()
+        if ns is None or auth is not None:
+            ns = Namespace(self.namespace_roots, RpcTransport(self), cache=False)
+            if auth is not None:
+                extra = (rpcopts.ServerAuthorizer(auth.authorizer),)
+        e = await ns.resolve(ctx, name, extra)
+        return [s.server for s in e.servers], e.name
 
     # -- connections ----------------------------------------------------------------
     def types_for(self, conn):
