@@ -18,7 +18,7 @@ import json
 
 from v23py import verror
 from v23py.v23.services import syncbase as sbwire
-from v23py.syncbase.util import pattern_matched_by
+from v23py.security.access import includes as access_includes
 
 ADMIN, READ, WRITE, DEBUG, RESOLVE = "Admin", "Read", "Write", "Debug", "Resolve"
 # Errors of Go's x/ref/services/syncbase/common.
@@ -44,10 +44,7 @@ class AccessList:
         self.NotIn = list(NotIn or ())
 
     def includes(self, names) -> bool:
-        if self.NotIn:
-            names = [n for n in names
-                     if not any(pattern_matched_by(bp, (n,)) for bp in self.NotIn)]
-        return any(pattern_matched_by(p, names) for p in self.In)
+        return access_includes(self.In, self.NotIn, names)
 
     def __eq__(self, other):
         return isinstance(other, AccessList) and \

@@ -3,7 +3,7 @@ from twisted.trial import unittest
 
 from v23py.syncbase.util import (
     Id, encode, decode, encode_id, decode_id, parse_id, validate_id, validate_row_key,
-    prefix_range_limit, InvalidNameError, pattern_matched_by, blessing_pattern_valid,
+    prefix_range_limit, InvalidNameError,
     app_and_user_pattern_from_blessings, ConventionError)
 
 
@@ -46,14 +46,18 @@ class UtilTest(unittest.TestCase):
         self.assertEqual(prefix_range_limit("ab"), "ac")
 
     def test_patterns(self):
-        self.assertTrue(pattern_matched_by("idp:o:fortune", ["idp:o:fortune:alice"]))
-        self.assertTrue(pattern_matched_by("idp:o:fortune:alice", ["idp:o:fortune:alice"]))
-        self.assertFalse(pattern_matched_by("idp:o:fortune:$", ["idp:o:fortune:alice"]))
-        self.assertTrue(pattern_matched_by("idp:o:fortune:$", ["idp:o:fortune"]))
-        self.assertFalse(pattern_matched_by("idp:o:fort", ["idp:o:fortune"]))
-        self.assertTrue(pattern_matched_by("...", []))
-        self.assertFalse(pattern_matched_by("$", ["x"]))
-        self.assertFalse(blessing_pattern_valid("a,b"))
+        # Syncbase's access checks use security's one matcher
+        from syncbased.access import AccessList
+        self.assertTrue(AccessList(["idp:o:fortune"]).includes(["idp:o:fortune:alice"]))
+        self.assertTrue(AccessList(["idp:o:fortune:alice"]).includes(["idp:o:fortune:alice"]))
+        self.assertFalse(AccessList(["idp:o:fortune:$"]).includes(["idp:o:fortune:alice"]))
+        self.assertTrue(AccessList(["idp:o:fortune:$"]).includes(["idp:o:fortune"]))
+        self.assertFalse(AccessList(["idp:o:fort"]).includes(["idp:o:fortune"]))
+        self.assertTrue(AccessList(["..."]).includes([]))
+        self.assertFalse(AccessList(["$"]).includes(["x"]))
+        self.assertFalse(AccessList(["a,b"]).includes(["a,b"]))
+        self.assertFalse(AccessList(["alice"], ["alice:phone"]).includes(["alice:phone"]))
+        self.assertTrue(AccessList(["alice"], ["alice:phone"]).includes(["alice:tv"]))
 
     def test_conventions(self):
         self.assertEqual(app_and_user_pattern_from_blessings("idp:o:fortune:alice"),
