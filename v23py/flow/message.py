@@ -1,5 +1,10 @@
 """Sans-IO codecs for Vanadium flow messages (Go ``v.io/v23/flow/message`` layout, RPC version 14).
 
+The layouts are declared once, with ``construct``, in :mod:`v23py.flow.layout`: the rare
+messages (TearDown, lame duck, health checks, proxy messages) are built from there; the
+messages of every connection and every call (Setup, Auth, OpenFlow, Data, Release, the
+frame) keep hand-written fast paths, tested byte for byte against the declarations.
+
 Framing: every message travels as ``3-byte big-endian (0xFFFFFF - len(body))`` + body.
 Integers in control messages are "varuints": ``v <= 0x7F`` is one byte, otherwise a byte
 ``0xFF - (n-1)`` followed by ``n`` big-endian bytes (n = minimal length, 1..8).
@@ -12,7 +17,9 @@ from __future__ import annotations
 
 import struct
 
-from . import errors
+import construct
+
+from . import errors, layout
 
 # Message type bytes (counting down from 0x7F).
 INVALID = 0x7F
@@ -325,7 +332,7 @@ class TearDown(Message):
         self.message = message
 
     def encode(self):
-        return b"\x7d" + self.message.encode("utf-8")
+        return layout.TearDown.build({"message": self.message})
 
     @classmethod
     def decode_body(cls, data, pos=1):
@@ -334,9 +341,10 @@ class TearDown(Message):
 
 class _Empty(Message):
     __slots__ = ()
+    LAYOUT = None
 
     def encode(self):
-        return _BYTE[self.TYPE]
+        return self.LAYOUT.build(None)
 
     @classmethod
     def decode_body(cls, data, pos=1):
@@ -352,31 +360,37 @@ class _Empty(Message):
 class EnterLameDuck(_Empty):
     __slots__ = ()
     TYPE = ENTER_LAME_DUCK
+    LAYOUT = layout.EnterLameDuck
 
 
 class AckLameDuck(_Empty):
     __slots__ = ()
     TYPE = ACK_LAME_DUCK
+    LAYOUT = layout.AckLameDuck
 
 
 class HealthCheckRequest(_Empty):
     __slots__ = ()
     TYPE = HEALTH_CHECK_REQUEST
+    LAYOUT = layout.HealthCheckRequest
 
 
 class HealthCheckResponse(_Empty):
     __slots__ = ()
     TYPE = HEALTH_CHECK_RESPONSE
+    LAYOUT = layout.HealthCheckResponse
 
 
 class MultiProxyRequest(_Empty):
     __slots__ = ()
     TYPE = MULTI_PROXY
+    LAYOUT = layout.MultiProxyRequest
 
 
 class ProxyServerRequest(_Empty):
     __slots__ = ()
     TYPE = PROXY_SERVER
+    LAYOUT = layout.ProxyServerRequest
 
 
 class Auth(Message):
@@ -576,20 +590,14 @@ class ProxyResponse(Message):
         self.endpoints = list(endpoints or ())
 
     def encode(self):
-        return b"\x74" + b"".join(_lenbytes(e.encode()) for e in self.endpoints)
+        return layout.ProxyResponse.build({"endpoints": self.endpoints})
 
     @classmethod
     def decode_body(cls, data, pos=1):
-        eps = []
-        i = 0
-        while pos < len(data):
-            r = _read_lenbytes(data, pos)
-            if r is None:
-                raise _invalid(PROXY_RESPONSE, len(data) - 1, i)
-            eps.append(_decode_str(r[0], PROXY_RESPONSE, len(data) - 1, i))
-            pos = r[1]
-            i += 1
-        return cls(eps)
+        try:
+            return cls(list(layout.ProxyResponse.parse(bytes(data[pos - 1:])).endpoints))
+        except (construct.ConstructError, UnicodeDecodeError) as e:
+            raise _invalid(PROXY_RESPONSE, len(data) - 1, 0, str(e).split("\n")[0]) from None
 
 
 class ProxyErrorResponse(Message):
@@ -600,7 +608,7 @@ class ProxyErrorResponse(Message):
         self.error = error
 
     def encode(self):
-        return b"\x71" + self.error.encode("utf-8")
+        return layout.ProxyErrorResponse.build({"error": self.error})
 
     @classmethod
     def decode_body(cls, data, pos=1):
