@@ -43,6 +43,7 @@ thread), so large blobs never delay row operations.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 
@@ -59,6 +60,8 @@ from syncbased.blobstore.store import BlobStore, IllegalPositionForRead, check_r
 from syncbased.common import PeerAuthorizer, caller_names, now_time, send as _send
 from syncbased.store import SEP, PutOp
 from syncbased.worker import StoreWorker
+
+log = logging.getLogger(__name__)
 
 ITEM = 64 * 1024              # bytes per streamed item
 READ_AHEAD = 1024 * 1024      # bytes read from disk per blob-thread call
@@ -448,8 +451,7 @@ class BlobManager:
         try:
             self._on_synced(ds, peer_hex, recs)
         except Exception as e:      # hints are best effort: never fail a sync round
-            import sys
-            sys.stderr.write(f"syncbased: recording blob locations failed: {e!r}\n")
+            log.warning("recording blob locations failed: %r", e)
 
     def _on_synced(self, ds, peer_hex, recs):
         items = {}
@@ -542,8 +544,7 @@ class BlobManager:
         try:
             self._local_puts(db_id, writes, ops)
         except Exception as e:      # ownership is bookkeeping: never fail the write
-            import sys
-            sys.stderr.write(f"syncbased: blob ownership update failed: {e!r}\n")
+            log.warning("blob ownership update failed: %r", e)
 
     def _local_puts(self, db_id, writes, ops):
         from v23py import vom
