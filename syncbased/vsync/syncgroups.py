@@ -23,10 +23,6 @@ from syncbased.vsync._log import (
 
 
 
-def sg_key(sg_id) -> bytes:
-    return SGDATA + id_key_part(sg_id)
-
-
 def collection_prefix(cx_id) -> bytes:
     """The sync prefix of a collection: ``<blessing>\\x00<name>\\x00\\xfe``."""
     return id_key_part(cx_id) + SEP
@@ -45,10 +41,6 @@ def spec_to_wire(obj):
                      Perms=perms_out(_load_perms(obj["Perms"])),
                      Collections=[id_out(Id(*c)) for c in obj["Collections"]],
                      MountTables=list(obj["MountTables"]), IsPrivate=obj["IsPrivate"])
-
-
-def normalize_spec(spec):
-    return spec_to_wire(spec_to_json(spec))
 
 
 def member_info(info):

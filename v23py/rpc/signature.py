@@ -70,7 +70,6 @@ def _stream(t):
 
 def method_from_desc(m, prefix=""):
     """signature.Method value for one MethodDesc."""
-    from v23py import vdl
     tags = []
     for tag in m.tags:
         tags.append(tag)
@@ -123,14 +122,6 @@ def clean_interfaces(ifaces):
         out.append(Iface(Name=c["Name"], PkgPath=c["PkgPath"], Doc=c["Doc"], Embeds=c["Embeds"],
                          Methods=[c["Methods"][n] for n in sorted(c["Methods"], key=str.encode)]))
     return out
-
-
-def first_method(ifaces, name):
-    for iface in ifaces:
-        for m in iface.Methods:
-            if m.Name == name:
-                return m
-    return None
 
 
 # ---------------------------------------------------------------------------

@@ -15,8 +15,8 @@ from v23py.v23.vdlroot.time.native import UNIX_EPOCH_SECONDS
 from v23py.security import _errors
 from v23py.v23 import security as _G
 from v23py.security._wiretypes import (
-    CaveatDescriptor, PublicKeyThirdPartyCaveatParamType, TimeType, UniqueId,
-    PublicKeyThirdPartyCaveatParam, ThirdPartyRequirements)
+    PublicKeyThirdPartyCaveatParamType, TimeType, PublicKeyThirdPartyCaveatParam,
+    ThirdPartyRequirements)
 
 UTC = datetime.timezone.utc
 _UNIX_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=UTC)
@@ -57,10 +57,6 @@ NotBeforeCaveat = _G.NotBeforeCaveat
 MethodCaveat = _G.MethodCaveat
 PublicKeyThirdPartyCaveat = _G.PublicKeyThirdPartyCaveat
 PeerBlessingsCaveat = _G.PeerBlessingsCaveat
-
-
-def _desc(hexid, param_type):
-    return CaveatDescriptor(Id=UniqueId(bytes.fromhex(hexid)), ParamType=param_type)
 
 
 class Caveat(_G.Caveat):

@@ -70,10 +70,6 @@ def _vom():
     return vom
 
 
-class CredentialsError(_errors.VError):
-    pass
-
-
 def _err(msg):
     return _errors.fail(msg)
 

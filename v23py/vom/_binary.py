@@ -40,20 +40,6 @@ def enc_int(buf: bytearray, v: int) -> None:
     enc_uint(buf, (v << 1) if v >= 0 else (((~v) << 1) | 1))
 
 
-def uint_bytes(v: int) -> bytes:
-    b = bytearray()
-    enc_uint(b, v)
-    return bytes(b)
-
-
-def float_to_uint(f: float) -> int:
-    return int.from_bytes(_pack_d(f), "big")
-
-
-def uint_to_float(u: int) -> float:
-    return _unpack_d(u.to_bytes(8, "big"))[0]
-
-
 def dec_uint(data, pos: int):
     """(value, new_pos); raises Truncated or a verror."""
     try:

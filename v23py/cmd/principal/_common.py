@@ -205,10 +205,7 @@ def caveat_from_flag(spec):
     m = re.match(r"^([\w.\-]+(?:/[\w.\-]+)+)\.(\w+)$", e)
     if m:
         e = '"%s".%s' % m.groups()
-    try:
-        from v23py.vdl.compiler.checker import build_exprs
-    except ImportError:  # pragma: no cover - compiler unavailable: the small parser below
-        return _caveat_from_flag_simple(expr, param)
+    from v23py.vdl.compiler.checker import build_exprs   # (only this command needs it)
     try:
         desc = build_exprs(e, [sec.CaveatDescriptor._vdl_type])[0]
     except Exception as err:
