@@ -10,34 +10,18 @@ from __future__ import annotations
 
 import collections
 
-from v23py import vdl, vom
+from v23py import vom
 from v23py import security
 
 from . import errors, message as m
+from v23py.xref.runtime.internal.flow import conn as connwire
 
 _PKG = "v.io/x/ref/runtime/internal/flow/conn"
 
 
-WireCiphertextType = vdl.struct("v.io/x/ref/lib/security/bcrypter.WireCiphertext", [
-    ("PatternId", vdl.StringType),
-    ("Bytes", vdl.map_of(vdl.StringType, vdl.ByteListType)),
-])
-ConnBlessingsType = vdl.struct(_PKG + ".Blessings", [
-    ("Blessings", security.WireBlessingsType), ("BKey", vdl.Uint64Type)])
-EncryptedBlessingsType = vdl.struct(_PKG + ".EncryptedBlessings", [
-    ("Ciphertexts", vdl.list_of(WireCiphertextType)), ("BKey", vdl.Uint64Type)])
-ConnDischargesType = vdl.struct(_PKG + ".Discharges", [
-    ("Discharges", vdl.list_of(security.WireDischargeType)), ("DKey", vdl.Uint64Type), ("BKey", vdl.Uint64Type)])
-EncryptedDischargesType = vdl.struct(_PKG + ".EncryptedDischarges", [
-    ("Ciphertexts", vdl.list_of(WireCiphertextType)), ("DKey", vdl.Uint64Type), ("BKey", vdl.Uint64Type)])
-BlessingsFlowMessageType = vdl.union(_PKG + ".BlessingsFlowMessage", [
-    ("Blessings", ConnBlessingsType),
-    ("Discharges", ConnDischargesType),
-    ("EncryptedBlessings", EncryptedBlessingsType),
-    ("EncryptedDischarges", EncryptedDischargesType),
-])
-ConnBlessings = vdl.class_for(ConnBlessingsType)
-BlessingsFlowMessage = vdl.class_for(BlessingsFlowMessageType)
+ConnBlessings = connwire.Blessings
+BlessingsFlowMessage = connwire.BlessingsFlowMessage
+BlessingsFlowMessageType = BlessingsFlowMessage._vdl_type
 
 
 class Identity:
