@@ -5,7 +5,7 @@ decodes the connection and call messages with hand-written fast paths.  For rand
 fields, both must give the same bytes, and each must read the other's bytes back to
 the same fields.
 """
-from hypothesis import given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from twisted.trial import unittest
 
 from v23py.flow import layout as L
@@ -25,6 +25,7 @@ def _clean(container):
 
 
 class VarUintAndFrameTests(unittest.TestCase):
+    @settings(deadline=None, suppress_health_check=list(HealthCheck))
     @given(U64)
     def test_varuint(self, v):
         fast = m.varuint(v)
@@ -33,6 +34,7 @@ class VarUintAndFrameTests(unittest.TestCase):
         self.assertEqual(m.read_varuint(fast, 0), (v, len(fast)))
         self.assertEqual(m.varuint_size(v), len(fast))
 
+    @settings(deadline=None, suppress_health_check=list(HealthCheck))
     @given(st.binary(max_size=300))
     def test_frame(self, body):
         fast = m.frame(body)
@@ -43,7 +45,7 @@ class VarUintAndFrameTests(unittest.TestCase):
 
 
 class ConnMessageTests(unittest.TestCase):
-    @settings(max_examples=60)
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
     @given(SMALL, SMALL, st.binary(min_size=32, max_size=32), TEXT, TEXT, SMALL, SMALL,
            st.lists(st.tuples(st.integers(min_value=6, max_value=1000), BYTES), max_size=3))
     def test_setup(self, vmin, vmax, key, rep, lep, mtu, tokens, extra):
@@ -71,7 +73,7 @@ class ConnMessageTests(unittest.TestCase):
         self.assertEqual([(o.id, o.payload) for o in parsed.options],
                          [(o["id"], o["payload"]) for o in options])
 
-    @settings(max_examples=60)
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
     @given(st.integers(min_value=1, max_value=2**64 - 1), U64, BYTES, TEXT,
            st.sampled_from(["ecdsa", "ed25519", "rsa"]), BYTES, BYTES)
     def test_auth(self, bkey, dkey, purpose, hash_, kind, a, b):
@@ -101,6 +103,7 @@ class ConnMessageTests(unittest.TestCase):
             self.assertEqual(msg.encode(), lay.build(None))
             self.assertEqual(m.decode(msg.encode()), msg)
 
+    @settings(deadline=None, suppress_health_check=list(HealthCheck))
     @given(TEXT, st.lists(TEXT, max_size=4), TEXT)
     def test_teardown_and_proxy_messages(self, text, eps, err):
         for msg in (m.TearDown(text), m.ProxyResponse(eps), m.ProxyErrorResponse(err)):
@@ -110,6 +113,7 @@ class ConnMessageTests(unittest.TestCase):
 
 
 class CallMessageTests(unittest.TestCase):
+    @settings(deadline=None, suppress_health_check=list(HealthCheck))
     @given(U64, U64, st.integers(min_value=1, max_value=2**64 - 1), U64, FLAGS, PAYLOAD)
     def test_open_flow(self, fid, counters, bkey, dkey, flags, payload):
         msg = m.OpenFlow(fid, counters, bkey, dkey, flags, payload)
@@ -120,6 +124,7 @@ class CallMessageTests(unittest.TestCase):
             "discharge_key": dkey, "flags": flags, "payload": sent}))
         self.assertEqual(m.decode(fast), m.OpenFlow(fid, counters, bkey, dkey, flags, sent))
 
+    @settings(deadline=None, suppress_health_check=list(HealthCheck))
     @given(U64, FLAGS, PAYLOAD)
     def test_data(self, fid, flags, payload):
         fast = m.Data(fid, flags, payload).encode()
@@ -129,6 +134,7 @@ class CallMessageTests(unittest.TestCase):
         self.assertEqual(m.decode(fast), m.Data(fid, flags, sent))
         self.assertEqual(_clean(L.Data.parse(fast)), {"id": fid, "flags": flags, "payload": sent})
 
+    @settings(deadline=None, suppress_health_check=list(HealthCheck))
     @given(st.lists(st.tuples(U64, U64), max_size=8))
     def test_release(self, counters):
         fast = m.Release(counters).encode()
