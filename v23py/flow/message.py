@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import struct
 
-import construct
-
-from . import errors, layout
+from . import errors
 
 # Message type bytes (counting down from 0x7F).
 INVALID = 0x7F
@@ -216,6 +214,13 @@ class FrameReader:
 
 # --------------------------------------------------------------------------- messages
 
+def _layout():
+    """The construct declarations (loaded when a rare message is first built or parsed,
+    so that starting a program does not pay for construct)."""
+    from v23py.flow import layout
+    return layout
+
+
 class Message:
     __slots__ = ()
     TYPE = INVALID
@@ -332,7 +337,7 @@ class TearDown(Message):
         self.message = message
 
     def encode(self):
-        return layout.TearDown.build({"message": self.message})
+        return _layout().TearDown.build({"message": self.message})
 
     @classmethod
     def decode_body(cls, data, pos=1):
@@ -341,10 +346,10 @@ class TearDown(Message):
 
 class _Empty(Message):
     __slots__ = ()
-    LAYOUT = None
+    LAYOUT = None    # the name of its declaration in v23py.flow.layout
 
     def encode(self):
-        return self.LAYOUT.build(None)
+        return getattr(_layout(), self.LAYOUT).build(None)
 
     @classmethod
     def decode_body(cls, data, pos=1):
@@ -360,37 +365,37 @@ class _Empty(Message):
 class EnterLameDuck(_Empty):
     __slots__ = ()
     TYPE = ENTER_LAME_DUCK
-    LAYOUT = layout.EnterLameDuck
+    LAYOUT = "EnterLameDuck"
 
 
 class AckLameDuck(_Empty):
     __slots__ = ()
     TYPE = ACK_LAME_DUCK
-    LAYOUT = layout.AckLameDuck
+    LAYOUT = "AckLameDuck"
 
 
 class HealthCheckRequest(_Empty):
     __slots__ = ()
     TYPE = HEALTH_CHECK_REQUEST
-    LAYOUT = layout.HealthCheckRequest
+    LAYOUT = "HealthCheckRequest"
 
 
 class HealthCheckResponse(_Empty):
     __slots__ = ()
     TYPE = HEALTH_CHECK_RESPONSE
-    LAYOUT = layout.HealthCheckResponse
+    LAYOUT = "HealthCheckResponse"
 
 
 class MultiProxyRequest(_Empty):
     __slots__ = ()
     TYPE = MULTI_PROXY
-    LAYOUT = layout.MultiProxyRequest
+    LAYOUT = "MultiProxyRequest"
 
 
 class ProxyServerRequest(_Empty):
     __slots__ = ()
     TYPE = PROXY_SERVER
-    LAYOUT = layout.ProxyServerRequest
+    LAYOUT = "ProxyServerRequest"
 
 
 class Auth(Message):
@@ -590,12 +595,13 @@ class ProxyResponse(Message):
         self.endpoints = list(endpoints or ())
 
     def encode(self):
-        return layout.ProxyResponse.build({"endpoints": self.endpoints})
+        return _layout().ProxyResponse.build({"endpoints": self.endpoints})
 
     @classmethod
     def decode_body(cls, data, pos=1):
+        import construct
         try:
-            return cls(list(layout.ProxyResponse.parse(bytes(data[pos - 1:])).endpoints))
+            return cls(list(_layout().ProxyResponse.parse(bytes(data[pos - 1:])).endpoints))
         except (construct.ConstructError, UnicodeDecodeError) as e:
             raise _invalid(PROXY_RESPONSE, len(data) - 1, 0, str(e).split("\n")[0]) from None
 
@@ -608,7 +614,7 @@ class ProxyErrorResponse(Message):
         self.error = error
 
     def encode(self):
-        return layout.ProxyErrorResponse.build({"error": self.error})
+        return _layout().ProxyErrorResponse.build({"error": self.error})
 
     @classmethod
     def decode_body(cls, data, pos=1):
