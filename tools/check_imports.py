@@ -25,9 +25,9 @@ import os
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OURS = ("v23py", "syncbased", "fortune", "ifc", "hello")
+OURS = ("v23py", "syncbased", "fortune", "ifc", "hello", "fileserver")
 ALSO_RESOLVED = ("tests", "benchmarks", "tools")   # their imports must resolve too
-MAX_FUNCTION_LEVEL = 330
+MAX_FUNCTION_LEVEL = 380   # (330 at issue 14 stage B; the debug, proxy and discharger work added ~50)
 
 
 def package_of(module):

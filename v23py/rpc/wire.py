@@ -15,7 +15,8 @@ from v23py.v23.vdlroot import signature as _signature
 from v23py.v23.vdlroot import time as _time
 
 __all__ = ["RequestType", "ResponseType", "MountEntryType", "GlobReplyType", "SigMethodType",
-           "SigInterfaceType", "SigInterfaceListType", "request", "response", "deadline"]
+           "SigInterfaceType", "SigInterfaceListType", "request", "response", "deadline",
+           "glob_entry", "glob_error"]
 
 Request, Response = _rpc.Request, _rpc.Response
 RequestType, ResponseType = Request._vdl_type, Response._vdl_type
@@ -44,6 +45,17 @@ def response(error=None, end=False, nresults=0):
     """A Response header."""
     return Response(Error=error, EndStreamResults=end, NumPosResults=nresults,
                     TraceResponse=_ZERO_TRACE_RESPONSE, AckBlessings=False)
+
+
+def glob_entry(name, is_leaf=False, servers=(), mt=False):
+    """A ``naming.GlobReply`` entry (what ``__Glob`` streams for a name found)."""
+    return _naming.GlobReply("Entry", _naming.MountEntry(
+        Name=name, Servers=list(servers), ServesMountTable=mt, IsLeaf=is_leaf))
+
+
+def glob_error(name, err):
+    """A ``naming.GlobReply`` error for ``name``."""
+    return _naming.GlobReply("Error", _naming.GlobError(Name=name, Error=err))
 
 
 def deadline(seconds, nanos):

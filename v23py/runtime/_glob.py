@@ -2,9 +2,10 @@
 :mod:`v23py.naming.glob` (Go's path.Match semantics, ``...`` and restricted ``***``).
 """
 from v23py import naming, security, verror
+from v23py.security import access
 from v23py.naming.glob import MAX_RECURSIVE_GLOB_DEPTH, Glob
 from v23py.rpc.model import maybe_deferred, object_to_invoker
-from v23py.v23.naming import GlobError, GlobReply, MountEntry
+from v23py.rpc import wire
 
 # Errors of v.io/v23/rpc/reserved.
 _RESERVED_PKG = "v.io/v23/rpc/reserved."
@@ -16,21 +17,19 @@ GlobNotImplemented = verror.ErrorId(_RESERVED_PKG + "GlobNotImplemented", verror
                                     "glob not implemented")
 
 
-def _entry(name, is_leaf=False, servers=(), mt=False):
-    return GlobReply("Entry", MountEntry(Name=name, Servers=list(servers), ServesMountTable=mt,
-                                         IsLeaf=is_leaf))
-
-
-def _error(name, err):
-    return GlobReply("Error", GlobError(Name=name, Error=err))
+_entry, _error = wire.glob_entry, wire.glob_error
 
 
 async def serve_glob(server, ctx, call, receiver, pattern):
     """Stream GlobReply values for ``pattern`` below ``receiver`` (Go's globInternal)."""
     g = Glob.parse(pattern)
     disp = server.dispatcher
+    # Like Go, each object met is authorized as a call tagged Resolve (Debug for the
+    # reserved names), so a policy keyed on tags decides who sees what.
+    tags = [access.Resolve]
     if receiver.startswith("__") or (receiver == "" and pattern.startswith("__")):
         disp = server.reserved_dispatcher
+        tags = [access.Debug]
     if disp is None:
         raise GlobNotImplemented.new("glob not implemented")
     queue = [("", g, 0)]
@@ -51,7 +50,7 @@ async def serve_glob(server, ctx, call, receiver, pattern):
         if obj is None:
             call.send(_error(name, verror.NoExist.new("does not exist: nil object")))
             continue
-        secall = server._security_call(call, "Glob", suffix, [])
+        secall = server._security_call(call, "Glob", suffix, tags)
         if secall is not None:
             try:
                 (auth or _default()).authorize(secall)

@@ -40,6 +40,13 @@ def enc_int(buf: bytearray, v: int) -> None:
     enc_uint(buf, (v << 1) if v >= 0 else (((~v) << 1) | 1))
 
 
+def uint_bytes(v: int) -> bytes:
+    """The VOM encoding of an unsigned integer, as bytes."""
+    b = bytearray()
+    enc_uint(b, v)
+    return bytes(b)
+
+
 def dec_uint(data, pos: int):
     """(value, new_pos); raises Truncated or a verror."""
     try:
