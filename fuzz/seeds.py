@@ -145,11 +145,11 @@ def _auth_msg(conn, bkey, principal, dialer_signs):
 
 
 def _rpc_request_payload():
-    from v23py.rpc import _wiretypes as wt
+    from v23py.rpc import wire as wt
     from v23py.runtime._stream import ROLE_DATA, ConnTypes, ValueWriter
     types = ConnTypes()
     w = ValueWriter(types)
-    data = bytes([ROLE_DATA]) + w.encode(wt.request("", "Get", 0, end=True), wt.Request)
+    data = bytes([ROLE_DATA]) + w.encode(wt.request("", "Get", 0, end=True), wt.RequestType)
     return data, b"t" + types.enc.take_bytes()
 
 

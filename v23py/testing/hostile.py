@@ -175,14 +175,14 @@ def incomplete_request_bytes(types, how):
     """What a flow sends for an unfinished request of kind ``how``:
     "open" (nothing: an empty OpenFlow), "role" (only the data-flow role byte),
     "header" (half a Request header), "args" (a Request announcing an argument never sent)."""
-    from v23py.rpc import _wiretypes as wt
+    from v23py.rpc import wire as wt
     from v23py.runtime._stream import ROLE_DATA, ValueWriter
     if how == "open":
         return b""
     if how == "role":
         return bytes([ROLE_DATA])
     w = ValueWriter(types)
-    hdr = w.encode(wt.request("", "Add", 1), wt.Request)
+    hdr = w.encode(wt.request("", "Add", 1), wt.RequestType)
     types.flush()
     if how == "header":
         return bytes([ROLE_DATA]) + hdr[:len(hdr) // 2]
@@ -208,7 +208,7 @@ class Answers:
 
     def responses(self, types):
         """Decoded Response headers, one per flow that got one."""
-        from v23py.rpc import _wiretypes as wt
+        from v23py.rpc import wire as wt
         from v23py.runtime._stream import ValueReader
         out = []
         for data in self.data.values():
@@ -216,7 +216,7 @@ class Answers:
                 continue
             r = ValueReader(types)
             r.feed(data)
-            ok, resp = r.try_read(wt.Response)
+            ok, resp = r.try_read(wt.ResponseType)
             if ok:
                 out.append(resp)
         return out
@@ -286,13 +286,13 @@ def call_with_patched_type(ctx, endpoint, method, t, value, patch_from, patch_to
     rewritten on the wire (``patch_from`` -> ``patch_to``, same length), e.g. to give it a
     field name no honest VDL type has.  Returns the server's Response header."""
     from v23py import runtime as rtm
-    from v23py.rpc import _wiretypes as wt
+    from v23py.rpc import wire as wt
     from v23py.runtime._stream import ROLE_DATA, ValueWriter
     client = rtm.get_runtime(ctx).client
     conn = yield client.flow_manager.dial(endpoint)
     types = client.types_for(conn)
     w = ValueWriter(types)
-    hdr = w.encode(wt.request("", method, 1, end=True), wt.Request)
+    hdr = w.encode(wt.request("", method, 1, end=True), wt.RequestType)
     types.flush()
     if not types.enc.lookup(t):
         types.enc.encode_type(t)
@@ -352,12 +352,12 @@ def mount(ctx, mt, name, server="/127.0.0.1:9", ttl=300):
 def glob_names(ctx, mt, pattern="*"):
     """The names ``mt`` globs for ``pattern``."""
     from v23py import runtime as rtm, vdl, verror
-    from v23py.rpc import _wiretypes as wt, options
+    from v23py.rpc import wire as wt, options
     from v23py.rpc.stubs import MethodDesc
     client = rtm.get_runtime(ctx).client
     call = yield defer.ensureDeferred(client.start_call(
         ctx, mt, "__Glob", [pattern], [vdl.StringType], [],
-        desc=MethodDesc(name="__Glob", in_stream=vdl.AnyType, out_stream=wt.GlobReply),
+        desc=MethodDesc(name="__Glob", in_stream=vdl.AnyType, out_stream=wt.GlobReplyType),
         opts=(options.NoResolve(), options.insecure()[0])))
     out = []
     while True:
