@@ -16,7 +16,7 @@ from twisted.trial import unittest
 
 import v23py
 from v23py import naming, security, verror
-from v23py.runtime import server as rpcserver
+from v23py.runtime import _pending
 from v23py.testing import hostile as H
 from v23py.testing.procs import make_creds, spawn
 
@@ -70,7 +70,7 @@ class UnfinishedRequestsProcessTest(unittest.TestCase):
         ctx, stop = H.runtime(self.attacker)
         self.addCleanup(stop)
         conns = []
-        limit = rpcserver.MAX_INCOMPLETE_REQUESTS
+        limit = _pending.MAX_INCOMPLETE_REQUESTS
         for i in range(8):   # in bursts, each answered before the next
             how = ("args", "header", "role", "open")[i % 4]
             conn, types, ans = yield H.open_unfinished(ctx, self.ep, FLOWS // 8, how)
@@ -88,7 +88,7 @@ class UnfinishedRequestsProcessTest(unittest.TestCase):
         refused = []
         for _, _, ans in conns:
             refused += [r for r in ans.responses(types) if r.Error is not None]
-        self.assertGreaterEqual(len(refused), FLOWS - rpcserver.MAX_INCOMPLETE_REQUESTS)
+        self.assertGreaterEqual(len(refused), FLOWS - _pending.MAX_INCOMPLETE_REQUESTS)
         for r in refused:
             self.assertEqual(r.Error.id, verror.Aborted.id)
             self.assertIn("too many requests", str(r.Error))
@@ -110,7 +110,7 @@ class UnfinishedRequestsTimeoutTest(unittest.TestCase):
         self.addCleanup(sstop)
         srv = yield v23py.with_new_server(sctx, "", FortuneServer(Fortune()),
                                           security.allow_everyone())
-        srv.request_idle_timeout = 0.3
+        srv.pending.idle_timeout = 0.3
         ctx, stop = H.runtime(H.principal("attacker")[0])
         self.addCleanup(stop)
         answers = []
@@ -118,13 +118,13 @@ class UnfinishedRequestsTimeoutTest(unittest.TestCase):
             conn, types, ans = yield H.open_unfinished(ctx, srv.endpoints[0], 5, how)
             answers.append((how, types, ans))
         yield task.deferLater(reactor, 0.1, lambda: None)
-        self.assertEqual(len(srv._incomplete), 20)
+        self.assertEqual(len(srv.pending.flows), 20)
         for _ in range(40):
             yield task.deferLater(reactor, 0.1, lambda: None)
-            if not srv._incomplete and all(a.closed == 5 for _, _, a in answers):
+            if not srv.pending.flows and all(a.closed == 5 for _, _, a in answers):
                 break
-        self.assertEqual(srv._incomplete, {})
-        self.assertEqual(srv._incomplete_n, {})
+        self.assertEqual(srv.pending.flows, {})
+        self.assertEqual(srv.pending.per_conn, {})
         for how, types, ans in answers:
             self.assertEqual(ans.closed, 5, how)
             if how in ("args", "header"):

@@ -13,7 +13,6 @@ import inspect
 import logging
 import os
 import sys
-import time
 from time import monotonic as _monotonic
 
 from twisted.internet import defer
@@ -25,16 +24,12 @@ from v23py.rpc import signature as sigmod
 from v23py.runtime._stream import ROLE_DATA, ROLE_TYPE, ConnTypes, ValueReader, ValueWriter
 from v23py.rpc.model import maybe_deferred, object_to_invoker
 from v23py.runtime import _glob as _globmod
+from v23py.runtime._pending import PendingRequests, refuse
 from v23py.runtime.flowmanager import _batch, after_input as _after_input
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CALL_TIMEOUT = 60.0
-# A peer's flows whose request (header and positional args) has not fully arrived cost
-# memory and wait on nothing but the peer: at most this many per connection, each dropped
-# after this long without a byte of progress (Go bounds neither; issue 12, B5).
-MAX_INCOMPLETE_REQUESTS = 1024
-REQUEST_IDLE_TIMEOUT = 60.0
 
 # Ids Go builds with verror.NewID in the rpc package (package path prefix).
 _RPC_PKG = "v.io/x/ref/runtime/internal/rpc."
@@ -264,12 +259,8 @@ class Server:
         self._stats = _ServerStats(self, rid)
         self._latency = self._stats._methods   # method -> latency histogram (the hot path)
         self._plans = {}   # (id(invoker), method) -> (invoker, plan), see _plan
-        # flows whose request is still arriving: flow -> its _FlowRole; and per conn, how many
-        self._incomplete = {}
-        self._incomplete_n = {}
-        self._sweeper = None
-        self.max_incomplete_requests = MAX_INCOMPLETE_REQUESTS
-        self.request_idle_timeout = REQUEST_IDLE_TIMEOUT
+        # flows whose request is still arriving (bounded per conn, dropped when idle)
+        self.pending = PendingRequests(lambda: getattr(self.flow_manager, "reactor", None))
         if flow_manager is not None:
             flow_manager.set_flow_handler(self.handle_flow)
 
@@ -323,9 +314,7 @@ class Server:
         if self._stopped:
             return
         self._stopped = True
-        if self._sweeper is not None and self._sweeper.active():
-            self._sweeper.cancel()
-        self._sweeper = None
+        self.pending.stop()
         self._stats.stop()
         if self.proxy_manager is not None:
             self.proxy_manager.stop()
@@ -363,78 +352,12 @@ class Server:
     # -- flows ----------------------------------------------------------------
     def handle_flow(self, flow):
         """Flow handler: dispatch on the first byte of the flow."""
-        conn = flow.conn
-        n = self._incomplete_n.get(conn, 0)
-        if n >= self.max_incomplete_requests:
-            self._refuse(flow, verror.Aborted.new(
-                "aborted: too many requests still arriving on this connection (%d)" % n))
-            return
-        self._incomplete_n[conn] = n + 1
         state = _FlowRole(self, flow)
-        state.deadline = self._now() + self.request_idle_timeout
-        self._incomplete[flow] = state
-        if self._sweeper is None:
-            self._schedule_sweep()
+        err = self.pending.admit(flow, state)
+        if err is not None:
+            refuse(flow, self.types_for(flow.conn), err)
+            return
         flow.set_receiver(state.on_data, state.on_close)
-
-    def _now(self):
-        fm = self.flow_manager
-        r = getattr(fm, "reactor", None) if fm is not None else None
-        return r.seconds() if r is not None else time.monotonic()
-
-    def _request_done(self, flow):
-        """``flow``'s request has fully arrived (or the flow is gone): it no longer counts."""
-        state = self._incomplete.pop(flow, None)
-        if state is None:
-            return
-        state.pending = False
-        conn = flow.conn
-        n = self._incomplete_n.get(conn, 1) - 1
-        if n > 0:
-            self._incomplete_n[conn] = n
-        else:
-            self._incomplete_n.pop(conn, None)
-
-    def _schedule_sweep(self):
-        fm = self.flow_manager
-        r = getattr(fm, "reactor", None) if fm is not None else None
-        if r is None or self._stopped:
-            return
-        self._sweeper = r.callLater(max(0.05, self.request_idle_timeout / 4), self._sweep)
-
-    def _sweep(self):
-        """Drop the flows whose request made no progress within the idle timeout."""
-        self._sweeper = None
-        now = self._now()
-        late = [(f, st) for f, st in self._incomplete.items() if st.deadline <= now]
-        for f, st in late:
-            self._request_done(f)
-            err = verror.Timeout.new("timeout: the request did not arrive within %gs"
-                                     % self.request_idle_timeout)
-            reader = st.target if isinstance(st.target, ValueReader) else None
-            if reader is not None:
-                reader.abort(err)   # the call answers with the error and closes the flow
-            else:
-                st.target = _Discard()
-                try:
-                    f.close()
-                except Exception:
-                    pass
-        if self._incomplete:
-            self._schedule_sweep()
-
-    def _refuse(self, flow, err):
-        """Answer a flow with ``err`` without reading it, and close it."""
-        try:
-            types = self.types_for(flow.conn)
-            writer = ValueWriter(types)
-            data = writer.encode(wire.response(err, True, 0), wire.ResponseType)
-            types.flush()
-            flow.set_receiver(lambda data: None, None)
-            shut = getattr(flow, "shut", None)
-            (shut if shut is not None else flow.close)(data)
-        except Exception:
-            log.debug("refusing a flow", exc_info=True)
 
     def _start_call(self, flow, reader, types):
         # Run the call's coroutine at once: a synchronous method (the usual case) finishes
@@ -507,8 +430,8 @@ class Server:
             err = verror.from_exception(e)
         finally:
             call._closed = True
-            if self._incomplete:
-                self._request_done(flow)
+            if self.pending.flows:
+                self.pending.done(flow)
         if cancel_call is not None:
             # the method is done: nothing left to wake on cancellation
             reader.on_close = None
@@ -606,8 +529,8 @@ class Server:
                 raise BadInputArg.new(
                     f"method {suffix}.{method} has bad arg #{i}: {e.msg or e.id}")
             i += 1
-        if self._incomplete:
-            self._request_done(call.flow)   # (a streaming method may run on for long)
+        if self.pending.flows:
+            self.pending.done(call.flow)   # (a streaming method may run on for long)
         call.method_tags = list(tags)
         call.in_stream_type = ins
         call.out_stream_type = outs
@@ -925,13 +848,20 @@ class _FlowRole:
         self.server = server
         self.flow = flow
         self.target = None
-        self.pending = True     # the request has not fully arrived (see Server._incomplete)
+        self.pending = True     # the request has not fully arrived (see Server.pending)
         self.deadline = 0.0
+
+    def expire(self, err):
+        """The request stayed idle too long: a started call answers ``err``; else close."""
+        if isinstance(self.target, ValueReader):
+            self.target.abort(err)   # the call answers with the error and closes the flow
+        else:
+            self.target = _Discard()
+            refuse(self.flow, None, err)
 
     def on_data(self, data):
         if self.pending:
-            s = self.server
-            self.deadline = s._now() + s.request_idle_timeout
+            self.server.pending.progress(self)
         t = self.target
         if t is not None:
             t.feed(data)
@@ -940,7 +870,7 @@ class _FlowRole:
             return
         role, rest = data[0], data[1:]
         if role == ROLE_TYPE:
-            self.server._request_done(self.flow)
+            self.server.pending.done(self.flow)
             types = self.server.types_for(self.flow.conn)
             self.target = types
             types.attach(self.flow)
@@ -953,7 +883,7 @@ class _FlowRole:
             self.server._start_call(self.flow, reader, types)
         else:
             log.info("closing a flow with unknown role byte %r", role)
-            self.server._request_done(self.flow)
+            self.server.pending.done(self.flow)
             self.target = _Discard()
             try:
                 self.flow.close()
@@ -962,7 +892,7 @@ class _FlowRole:
 
     def on_close(self, reason=None):
         if self.pending:
-            self.server._request_done(self.flow)
+            self.server.pending.done(self.flow)
         t = self.target
         if t is not None:
             t.closed(reason)

@@ -6,15 +6,20 @@ real loopback sockets; the tests assert that the servers refuse them.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import tempfile
 
-from twisted.internet import defer, protocol, reactor
+from twisted.internet import defer, protocol, reactor, task
+from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 
-from v23py import security, verror
+from v23py import runtime as rtm, security, vdl, verror, vom
 from v23py.flow import conn as fconn
+from v23py.rpc import options, wire as wt
+from v23py.rpc.stubs import MethodDesc
+from v23py.testing.procs import make_creds
 
 
 # ------------------------------------------------------------------------- principals
@@ -120,7 +125,6 @@ def tampered_auth_conn():
 
 def runtime(p, conn_class=None, insecure_roots=True):
     """(ctx, shutdown) of a client runtime for principal ``p`` whose conns are ``conn_class``."""
-    from v23py import runtime as rtm
     ctx, shutdown = rtm.init(["--v23.tcp.address=127.0.0.1:0", "--v23.tcp.protocol=tcp",
                               "--v23.namespace.root=/127.0.0.1:1"],
                              flags=rtm.FlagSet("hostile"), principal=p, exit_on_error=False)
@@ -157,7 +161,6 @@ class RawPeer(protocol.Protocol):
 
 def connect_raw(address):
     """Deferred RawPeer connected to ``host:port``."""
-    from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
     host, _, port = address.rpartition(":")
     return connectProtocol(TCP4ClientEndpoint(reactor, host, int(port)), RawPeer())
 
@@ -171,18 +174,25 @@ def endpoint_address(name):
 
 # ------------------------------------------------------------------------- unfinished requests
 
+ROLE_DATA = 0x64   # the first byte of an RPC call's data flow ('d')
+
+
+def _value_bytes(types, value, t, first=False):
+    """One VOM value message of type ``t`` as an RPC data flow carries it (the version
+    byte before the first); type definitions go to the connection's type flow."""
+    msg = bytes(vom.encode_value_message(types.enc, t, value))
+    return bytes([vom.VERSION_81]) + msg if first else msg
+
+
 def incomplete_request_bytes(types, how):
     """What a flow sends for an unfinished request of kind ``how``:
     "open" (nothing: an empty OpenFlow), "role" (only the data-flow role byte),
     "header" (half a Request header), "args" (a Request announcing an argument never sent)."""
-    from v23py.rpc import wire as wt
-    from v23py.runtime._stream import ROLE_DATA, ValueWriter
     if how == "open":
         return b""
     if how == "role":
         return bytes([ROLE_DATA])
-    w = ValueWriter(types)
-    hdr = w.encode(wt.request("", "Add", 1), wt.RequestType)
+    hdr = _value_bytes(types, wt.request("", "Add", 1), wt.RequestType, first=True)
     types.flush()
     if how == "header":
         return bytes([ROLE_DATA]) + hdr[:len(hdr) // 2]
@@ -208,17 +218,16 @@ class Answers:
 
     def responses(self, types):
         """Decoded Response headers, one per flow that got one."""
-        from v23py.rpc import wire as wt
-        from v23py.runtime._stream import ValueReader
         out = []
         for data in self.data.values():
             if not data:
                 continue
-            r = ValueReader(types)
-            r.feed(data)
-            ok, resp = r.try_read(wt.ResponseType)
-            if ok:
-                out.append(resp)
+            dec = vom.Decoder(type_decoder=types.dec)
+            dec.feed(data)
+            try:
+                out.append(dec.decode(wt.ResponseType))
+            except (vom.NeedData, vom.NeedType):
+                pass
         return out
 
 
@@ -227,7 +236,6 @@ def open_unfinished(ctx, endpoint, n, how="args"):
     """Dial ``endpoint`` and open ``n`` flows that never finish their request.
 
     Returns (conn, client types, Answers)."""
-    from v23py import runtime as rtm
     client = rtm.get_runtime(ctx).client
     conn = yield client.flow_manager.dial(endpoint)
     types = client.types_for(conn)
@@ -256,20 +264,17 @@ def strip_last_caveat(b):
 
     The certificate's content digest (and so its signature) is unchanged: issue 12's B2,
     which Go v0.2.0 accepts.  Built without validation, as a forger would."""
-    from v23py.security._blessings import Blessings
-    from v23py.security._keys import hash_func
     chain = list(b.chains[0])
     last = chain[-1]
     cav = last.Caveats[-1]
-    h = hash_func(last.Signature.Hash)
+    h = _HASHES[str(last.Signature.Hash)]
     raw = h(bytes(cav.Id)).digest() + h(bytes(cav.ParamVom)).digest()
     chain[-1] = last.replace(Caveats=list(last.Caveats[:-1]), X509Raw=raw)
-    return Blessings([chain], b.public_key, b.digests[:1])
+    return security.Blessings([chain], b.public_key, b.digests[:1])
 
 
 def tamper_certificate_signature(b):
     """``b`` with one bit of its last certificate's signature flipped."""
-    from v23py.security._blessings import Blessings
     chain = list(b.chains[0])
     sig = chain[-1].Signature
     if len(sig.R):
@@ -277,7 +282,7 @@ def tamper_certificate_signature(b):
     else:
         sig = sig.replace(Ed25519=bytes(sig.Ed25519[:-1]) + bytes([sig.Ed25519[-1] ^ 1]))
     chain[-1] = chain[-1].replace(Signature=sig)
-    return Blessings([chain], b.public_key, b.digests[:1])
+    return security.Blessings([chain], b.public_key, b.digests[:1])
 
 
 @defer.inlineCallbacks
@@ -285,19 +290,15 @@ def call_with_patched_type(ctx, endpoint, method, t, value, patch_from, patch_to
     """Call ``method`` with one argument ``value`` of type ``t`` whose type definition is
     rewritten on the wire (``patch_from`` -> ``patch_to``, same length), e.g. to give it a
     field name no honest VDL type has.  Returns the server's Response header."""
-    from v23py import runtime as rtm
-    from v23py.rpc import wire as wt
-    from v23py.runtime._stream import ROLE_DATA, ValueWriter
     client = rtm.get_runtime(ctx).client
     conn = yield client.flow_manager.dial(endpoint)
     types = client.types_for(conn)
-    w = ValueWriter(types)
-    hdr = w.encode(wt.request("", method, 1, end=True), wt.RequestType)
+    hdr = _value_bytes(types, wt.request("", method, 1, end=True), wt.RequestType, first=True)
     types.flush()
     if not types.enc.lookup(t):
         types.enc.encode_type(t)
         types.flow.post(types.enc.take_bytes().replace(patch_from, patch_to))
-    arg = w.encode(value, t)
+    arg = _value_bytes(types, value, t)
     types.flush()
     f = conn.open_flow()
     ans = Answers()
@@ -311,8 +312,11 @@ def call_with_patched_type(ctx, endpoint, method, t, value, patch_from, patch_to
     defer.returnValue(resp)
 
 
+_HASHES = {"SHA1": hashlib.sha1, "SHA256": hashlib.sha256, "SHA384": hashlib.sha384,
+           "SHA512": hashlib.sha512}
+
+
 def deferLater(seconds):
-    from twisted.internet import task
     return task.deferLater(reactor, seconds, lambda: None)
 
 
@@ -327,7 +331,6 @@ def mount_table_people(dirpath):
     """Credentials dir "root" (the table's), and principals alice (root:alice, may mount),
     mallory (root:mallory, may only read) and bob (root:alice:bob, whose blessing only
     allows the method Glob__)."""
-    from v23py.testing.procs import make_creds
     root = make_creds(os.path.join(dirpath, "root"), "root")
     rb = root.blessing_store.default()
     alice, alice_b = blessed(root, rb, "alice")
@@ -338,8 +341,6 @@ def mount_table_people(dirpath):
 
 def mount(ctx, mt, name, server="/127.0.0.1:9", ttl=300):
     """Mount ``server`` under ``mt``/``name`` (Deferred)."""
-    from v23py import runtime as rtm, vdl
-    from v23py.rpc import options
     client = rtm.get_runtime(ctx).client
     mtflag = vdl.named("v.io/v23/naming.MountFlag", vdl.Uint32Type)
     return defer.ensureDeferred(client.call(
@@ -351,9 +352,6 @@ def mount(ctx, mt, name, server="/127.0.0.1:9", ttl=300):
 @defer.inlineCallbacks
 def glob_names(ctx, mt, pattern="*"):
     """The names ``mt`` globs for ``pattern``."""
-    from v23py import runtime as rtm, vdl, verror
-    from v23py.rpc import wire as wt, options
-    from v23py.rpc.stubs import MethodDesc
     client = rtm.get_runtime(ctx).client
     call = yield defer.ensureDeferred(client.start_call(
         ctx, mt, "__Glob", [pattern], [vdl.StringType], [],

@@ -11,7 +11,7 @@ import sys
 from twisted.internet import defer, reactor, stdio
 from twisted.protocols import basic
 
-from v23py import naming, vdl
+from v23py import naming, runtime as rtm, vdl
 from v23py.testing import hostile as H
 
 
@@ -28,7 +28,6 @@ class _Quit(basic.LineReceiver):
 
 @defer.inlineCallbacks
 def main(endpoint, count):
-    from v23py import runtime as rtm
     ctx, _ = H.runtime(H.principal("types")[0])
     client = rtm.get_runtime(ctx).client
     conn = yield client.flow_manager.dial(naming.parse_endpoint(endpoint.lstrip("/")))
