@@ -1,4 +1,6 @@
-"""B1 and B2 against our mounttabled (a real process with an ACL file).
+"""B1 and B2 against our mounttabled (a real process with an ACL file), and point 3 of
+issue 12: `...` lets in a caller whose blessings the table does not recognize, as Go does
+(test_dots_admit_a_stranger, shared with Go's table in tests/interop/test_go_v020_gaps).
 
 Only root:alice may mount.  mallory (root:mallory) wearing alice's blessings (sent before
 her Auth) and bob (root:alice:bob, a blessing good only for Glob__) with that caveat

@@ -410,6 +410,25 @@ class MountTableAttacks:
         self.assertEqual((yield self.names()), ["alices"])
 
     @defer.inlineCallbacks
+    def test_dots_admit_a_stranger(self):
+        """``...`` in an ACL lets in a caller whose blessings the table does not recognize
+        (Go's AccessList.Includes with no names); other patterns do not."""
+        acls = os.path.join(self.dir, "open-acls.json")
+        with open(acls, "w") as f:
+            json.dump({"": {"Read": {"In": ["..."]}, "Resolve": {"In": ["..."]},
+                            "Create": {"In": ["..."]}, "Mount": {"In": ["..."]},
+                            "Admin": {"In": ["root:alice"]}}}, f)
+        mt = yield self.start_table(os.path.join(self.dir, "root"), acls)
+        stranger = self.ctx(principal("stranger")[0])   # a root the table never heard of
+        yield mount(stranger, mt, "strangers")
+        self.assertEqual((yield glob_names(stranger, mt)), ["strangers"])
+        # the table of setUp lets the stranger read, not mount (only root:alice may)
+        stranger = self.ctx(principal("stranger")[0])
+        self.assertEqual((yield glob_names(stranger, self.mt)), [])
+        e = yield self.assertFailure(mount(stranger, self.mt, "strangers"), verror.VError)
+        self.assertEqual(e.id, verror.NoAccess.id)
+
+    @defer.inlineCallbacks
     def attack_b1(self):
         _, alice_b = self.who["alice"]
         ctx, stop = wearing_runtime(self.who["mallory"], alice_b)
