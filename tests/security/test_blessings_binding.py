@@ -140,3 +140,31 @@ class WornBlessingsServerSideTest(unittest.TestCase):
         with self.assertRaises(verror.VError) as cm:
             yield client.dial(port.endpoint)
         self.assertEqual(cm.exception.id, ferrors.BlessingsNotBound.id)
+
+    @defer.inlineCallbacks
+    def test_client_refuses_server_refreshing_to_foreign_blessings(self):
+        # after the handshake, the hostile server presents the victim's blessings as its
+        # new conn blessings (an Auth without signature, as a blessings refresh is sent)
+        from v23py.flow import conn as fconn
+        victim, victim_b = H.principal("victim")
+
+        class RefreshToWorn(fconn.Conn):
+            def _handle_remote_auth(self, a, events):
+                super()._handle_remote_auth(a, events)
+                if not self.dialer:
+                    self.refresh_blessings(victim_b)
+
+        mal = security.random_principal()
+        server = FlowManager(Identity(mal, blessings=security.nameless_blessing(mal.public_key)))
+        server.conn_class = RefreshToWorn
+        server.set_flow_handler(lambda flow: flow.close())
+        self.addCleanup(server.stop)
+        port = yield server.listen("127.0.0.1:0")
+        client = FlowManager(Identity(security.random_principal()))
+        self.addCleanup(client.stop)
+        mconn = yield client.dial(port.endpoint)
+        yield mconn.closed
+        self.assertIsNotNone(mconn.close_reason)
+        self.assertEqual(mconn.close_reason.id, ferrors.BlessingsNotBound.id)
+        self.assertNotEqual(mconn.remote_public_key, victim.public_key)
+        self.assertNotEqual(mconn.remote_blessings.public_key, victim.public_key)

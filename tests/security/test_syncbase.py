@@ -97,13 +97,14 @@ class SyncbaseAttackTest(unittest.TestCase):
         from syncbased import interfaces as I
         return I.SyncClient(self.daemon.endpoint + "/%%sync")
 
-    async def deltas(self, ctx, gid):
+    async def deltas(self, ctx, gid, collections=(CX,)):
         from syncbased import interfaces as I
         from syncbased.common import id_out
         from syncbased.vsync._log import s
         from syncbased.vsync.syncgroups import collection_prefix
-        req = I.DeltaReq("Data", I.DataDeltaReq(DbId=id_out(DB), SgIds={gid},
-                                                Gvs={s(collection_prefix(CX)): {}}))
+        req = I.DeltaReq("Data", I.DataDeltaReq(
+            DbId=id_out(DB), SgIds={gid},
+            Gvs={s(collection_prefix(c)): {} for c in collections}))
         call = await self.sync_stub().GetDeltas(ctx, req, "badc0ffee", *options.insecure())
         items = []
         while True:
@@ -160,6 +161,54 @@ class SyncbaseAttackTest(unittest.TestCase):
             for tag in tags:
                 perms = access.perms_add(perms, who, tag)
             await obj.SetPermissions(self.actx, perms_out(perms), version)
+
+    @defer.inlineCallbacks
+    def test_b3_member_gets_rows_only_of_the_collections_its_syncgroup_covers(self):
+        yield defer.ensureDeferred(self._member_deltas())
+
+    async def _member_deltas(self):
+        # alice shares "shared" with mallory through a syncgroup mallory may read; mallory
+        # asks GetDeltas for that syncgroup and names alice's private collection as well
+        from v23py import syncbase
+        from syncbased import access
+        from syncbased.common import perms_out
+        from syncbased.vsync._log import gid_of
+        mallory = "idp:o:fortune:mallory"
+        await self._grant_db(mallory)
+        perms = access.perms_add({}, ALICE, *access.ALL_COLLECTION_TAGS)
+        shared = self.db.Collection(self.actx, "shared")
+        await shared.Create(self.actx, perms_out(access.perms_add(perms, mallory, "Read")))
+        await shared.Put(self.actx, "s1", "for mallory")
+        sg_perms = access.perms_add(access.perms_add({}, ALICE, "Admin", "Read"),
+                                    mallory, "Read")
+        sg = self.db.Syncgroup(self.actx, "sg")
+        await sg.Create(self.actx, syncbase.SyncgroupSpec(
+            Perms=perms_out(sg_perms), Collections=[shared.Id()]),
+            syncbase.SyncgroupMemberInfo(SyncPriority=1))
+        # alice's private collection is synced too, in a syncgroup only alice may read
+        # (so its rows are in the log the responder reads)
+        own = self.db.Syncgroup(self.actx, "own")
+        await own.Create(self.actx, syncbase.SyncgroupSpec(
+            Perms=syncbase.perms_for(ALICE, ["Admin", "Read"]), Collections=[CX]),
+            syncbase.SyncgroupMemberInfo(SyncPriority=1))
+        mctx = _ctx(self, self.mallory)
+        gid = gid_of(DB, Id(ALICE, "sg"))
+        got = await self.deltas(mctx, gid, (CX, Id(ALICE, "shared")))
+        keys = [str(i.value.Metadata.ObjId) for i in got if i.name == "Rec"]
+        self.assertTrue(keys and all("shared" in k for k in keys), keys)
+        self.assertFalse([k for k in keys if "private" in k], keys)
+        gvs = [i.value for i in got if i.name == "Gvs"]
+        self.assertTrue(gvs and all("private" not in p for g in gvs for p in g), gvs)
+        # and asking only for the private collection gives nothing at all
+        with self.assertRaises(verror.VError) as cm:
+            await self.deltas(mctx, gid, (CX,))
+        self.assertEqual(cm.exception.id, "v.io/x/ref/services/syncbase/server/interfaces."
+                                          "DbOffline")
+        self.assertEqual(await self.rows(), ROWS)
+        # (while alice, who may read both, gets both through her own syncgroup)
+        got = await self.deltas(self.actx, gid_of(DB, Id(ALICE, "own")), (CX,))
+        self.assertTrue([i for i in got if i.name == "Rec" and
+                         "private" in str(i.value.Metadata.ObjId)])
 
     @defer.inlineCallbacks
     def test_b3_hostile_daemon_publishing_to_alice(self):
