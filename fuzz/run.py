@@ -1,7 +1,7 @@
 """Fuzz the targets of fuzz/targets.py for a fixed time each.
 
-    python fuzz/run.py [--seconds 25] [--engine auto|atheris|hypothesis]
-                       [--crashes DIR] [--keep] [target ...]
+    python fuzz/run.py [--seconds 25] [--jobs 2] [--budget 100]
+                       [--engine auto|atheris|hypothesis] [--crashes DIR] [--keep] [target ...]
 
 With atheris (coverage guided, libFuzzer) each target runs in its own process, seeded
 with the committed corpus fuzz/corpus/<target>/ (read only; new inputs go to a scratch
@@ -19,6 +19,7 @@ import hashlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -74,6 +75,8 @@ def child_atheris(target, seconds, scratch, crashes, merge):
     def one(data):
         try:
             fn(data)
+        except KeyboardInterrupt:
+            raise   # (the run is being stopped, not a find)
         except BaseException:
             _save_crash(crashes, target, bytes(data))
             raise
@@ -116,6 +119,8 @@ def child_hypothesis(target, seconds, crashes):
         runs[0] += 1
         try:
             fn(data)
+        except KeyboardInterrupt:
+            raise   # (the run is being stopped, not a find)
         except BaseException:
             path = _save_crash(crashes, target, data)
             sys.stderr.write("fuzz: %s failed on %s\n" % (target, path))
@@ -135,45 +140,105 @@ def child_hypothesis(target, seconds, crashes):
 
 # ----------------------------------------------------------------------------- parent
 
-def run_target(target, seconds, engine, crashes, keep):
-    scratch = tempfile.mkdtemp(prefix="fuzz-%s-" % target)
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    cmd = [sys.executable, os.path.abspath(__file__), "--child", target, "--seconds", str(seconds),
-           "--engine", engine, "--scratch", scratch, "--crashes", crashes]
-    t0 = time.monotonic()
-    p = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                       text=True, errors="replace", timeout=seconds * 4 + 120)
-    took = time.monotonic() - t0
-    out = p.stdout
-    m = re.findall(r"(?:Done (\d+) runs in|number_of_executed_units: *(\d+))", out)
-    runs = max([int(a or b) for a, b in m] or [0])
-    new = len(os.listdir(scratch))
-    committed = len(os.listdir(corpus_dir(target)))
-    found = sorted(glob.glob(os.path.join(crashes, target, "crash-*")))
-    if p.returncode != 0 and not found:
-        # (a libFuzzer artifact the child could not save itself: a timeout or OOM)
-        for art in glob.glob(os.path.join(scratch, "*-*")):
-            if os.path.basename(art).split("-")[0] in ("crash", "timeout", "oom", "leak"):
-                with open(art, "rb") as f:
-                    found.append(_save_crash(crashes, target, f.read()))
-    if p.returncode != 0:
-        sys.stdout.write(out[-6000:] + "\n")
-    if keep and engine == "atheris" and p.returncode == 0:
-        subprocess.run(cmd[:3] + ["--merge", "--scratch", scratch, "--engine", engine,
-                                  "--crashes", crashes, "--seconds", "1"],
-                       cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+class _Run:
+    """One target's child process, started at once; ``finish`` collects and reports it."""
+
+    def __init__(self, target, seconds, engine, crashes, keep):
+        self.target, self.engine, self.crashes, self.keep = target, engine, crashes, keep
+        self.scratch = tempfile.mkdtemp(prefix="fuzz-%s-" % target)
+        self.env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        self.cmd = [sys.executable, os.path.abspath(__file__), "--child", target,
+                    "--seconds", str(seconds), "--engine", engine, "--scratch", self.scratch,
+                    "--crashes", crashes]
+        self.out = tempfile.TemporaryFile(mode="w+", errors="replace")
+        self.t0 = time.monotonic()
+        self.p = subprocess.Popen(self.cmd, cwd=ROOT, env=self.env, stdout=self.out,
+                                  stderr=subprocess.STDOUT, text=True)
+        self.stopped = False   # stopped at the step's time budget (not a failure)
+
+    def stop(self):
+        """The budget is spent: interrupt (libFuzzer prints its stats and exits), then kill."""
+        if self.p.poll() is not None:
+            return
+        self.stopped = True
+        self.p.send_signal(signal.SIGINT)
+        try:
+            self.p.wait(10)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+
+    def finish(self):
+        target, engine, crashes, scratch = self.target, self.engine, self.crashes, self.scratch
+        rc = self.p.wait()
+        took = time.monotonic() - self.t0
+        self.out.seek(0)
+        out = self.out.read()
+        self.out.close()
+        m = re.findall(r"(?:Done (\d+) runs in|number_of_executed_units: *(\d+)|#(\d+)\s+(?:DONE|INITED|NEW|REDUCE|pulse))", out)
+        runs = max([int(a or b or c) for a, b, c in m] or [0])
+        new = len(os.listdir(scratch))
         committed = len(os.listdir(corpus_dir(target)))
-    shutil.rmtree(scratch, True)
-    print("fuzz %-12s %s: %d executions in %.0f s, corpus %d committed + %d new, %d crash(es)%s"
-          % (target, engine, runs, took, committed, new, len(found),
-             "".join("\n    " + f for f in found)))
-    return p.returncode == 0
+        found = sorted(glob.glob(os.path.join(crashes, target, "crash-*")))
+        failed = rc != 0 and not (self.stopped and not found)
+        if failed and not found:
+            # (a libFuzzer artifact the child could not save itself: a timeout or OOM)
+            for art in glob.glob(os.path.join(scratch, "*-*")):
+                if os.path.basename(art).split("-")[0] in ("crash", "timeout", "oom", "leak"):
+                    with open(art, "rb") as f:
+                        found.append(_save_crash(crashes, target, f.read()))
+        if failed:
+            sys.stdout.write(out[-6000:] + "\n")
+        if self.keep and engine == "atheris" and not failed:
+            subprocess.run(self.cmd[:4] + ["--merge", "--scratch", scratch, "--engine", engine,
+                                           "--crashes", crashes, "--seconds", "1"],
+                           cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+            committed = len(os.listdir(corpus_dir(target)))
+        shutil.rmtree(scratch, True)
+        print("fuzz %-12s %s: %d executions in %.0f s%s, corpus %d committed + %d new, %d crash(es)%s"
+              % (target, engine, runs, took, " (stopped at the budget)" if self.stopped else "",
+                 committed, new, len(found), "".join("\n    " + f for f in found)))
+        sys.stdout.flush()
+        return not failed
+
+
+def run_all(targets, seconds, engine, crashes, keep, jobs, budget):
+    """Fuzz ``targets``, ``jobs`` at a time, each for ``seconds``; every child still running
+    when ``budget`` seconds have passed since the start is stopped (CI's step stays bounded
+    however slow the machine: instrumenting and replaying the corpus come out of the same
+    budget)."""
+    deadline = time.monotonic() + budget
+    share = budget / -(-len(targets) // jobs)   # each wave of ``jobs`` targets gets its part
+    todo, running, ok = list(targets), [], True
+    while todo or running:
+        while todo and len(running) < jobs and time.monotonic() < deadline:
+            r = _Run(todo.pop(0), seconds, engine, crashes, keep)
+            r.deadline = min(deadline, r.t0 + share)
+            running.append(r)
+        if not running:
+            for t in todo:
+                print("fuzz %-12s skipped: the %d s budget was spent" % (t, budget))
+            break
+        time.sleep(0.2)
+        now = time.monotonic()
+        for r in list(running):
+            if now >= r.deadline:
+                r.stop()
+            if r.p.poll() is not None:
+                running.remove(r)
+                ok = r.finish() and ok
+    return ok
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("targets", nargs="*")
     ap.add_argument("--seconds", type=int, default=25)
+    ap.add_argument("--jobs", type=int, default=2, help="targets fuzzed at once")
+    ap.add_argument("--budget", type=int, default=100,
+                    help="wall-clock seconds for all targets together (children still "
+                         "running then are stopped)")
     ap.add_argument("--engine", default="auto", choices=("auto", "atheris", "hypothesis"))
     ap.add_argument("--crashes", default=os.path.join(ROOT, ".fuzz", "crashes"))
     ap.add_argument("--keep", action="store_true")
@@ -190,11 +255,11 @@ def main(argv=None):
         else:
             child_hypothesis(a.child, a.seconds, a.crashes)
         return 0
-    ok = True
-    for t in a.targets or TARGETS:
+    for t in a.targets:
         if t not in TARGETS:
             ap.error("unknown target %r (have %s)" % (t, ", ".join(TARGETS)))
-        ok = run_target(t, a.seconds, engine, os.path.abspath(a.crashes), a.keep) and ok
+    ok = run_all(a.targets or TARGETS, a.seconds, engine, os.path.abspath(a.crashes), a.keep,
+                 max(1, a.jobs), a.budget)
     return 0 if ok else 1
 
 
