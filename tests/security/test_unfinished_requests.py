@@ -133,3 +133,38 @@ class UnfinishedRequestsTimeoutTest(unittest.TestCase):
                 self.assertEqual(len(resps), 5, how)
                 for r in resps:
                     self.assertIn("did not arrive", str(r.Error))
+
+
+class RefusedFlowsLeaveNothingTest(unittest.TestCase):
+    """Per refused flow the conn once kept its release counter until the peer's data
+    triggered a Release (Go does too): a peer opening and abandoning flows endlessly grew
+    that list without bound.  It is sent once it fills a Release message."""
+    timeout = 120
+
+    @defer.inlineCallbacks
+    def test_release_counters_of_closed_flows_are_bounded(self):
+        from fortune.ifc import FortuneServer
+        from fortune.service import Fortune
+        sp, _ = H.principal("server")
+        sctx, sstop = H.runtime(sp)
+        self.addCleanup(sstop)
+        srv = yield v23py.with_new_server(sctx, "", FortuneServer(Fortune()),
+                                          security.allow_everyone())
+        srv.pending.limit = 16
+        ctx, stop = H.runtime(H.principal("attacker")[0])
+        self.addCleanup(stop)
+        total = 0
+        for i in range(4):
+            conn, types, ans = yield H.open_unfinished(ctx, srv.endpoints[0], 2000, "args")
+            if i == 0:
+                (mc,) = srv.flow_manager.conns
+                c = mc._conn
+                c.release_limit = 500   # (a 64 KB MTU fits ~7,000 counters in a Release)
+            total += 2000
+            for _ in range(200):
+                if ans.closed >= 2000 - 16:
+                    break
+                yield task.deferLater(reactor, 0.05, lambda: None)
+        self.assertGreater(total, 10 * c.release_limit)
+        self.assertLess(len(c.to_release_closed), c.release_limit)
+        self.assertLessEqual(len(c.flows), 16 + 2)   # the admitted ones (and the type flow)
