@@ -484,13 +484,13 @@ class FlowManager:
                          if not dialer or self._listeners or self._proxy_listeners
                          else self.identity.nameless())
         c = self.conn_class(dialer=dialer, auth=self._auth, local_blessings=blessings,
-                       local_endpoint=local, remote_endpoint=remote,
-                       accepts_flows=(self._flow_handler is not None) or not dialer,
-                       authorize=user_auth, handshake_timeout=self.handshake_timeout,
-                       channel_timeout=self.channel_timeout, now=self.reactor.seconds(),
-                       mtu=self.mtu, bytes_buffered=self.bytes_buffered, framed=False,
-                       encapsulated=encapsulated,
-                       local_discharges=self.local_discharges if not dialer else None)
+                            local_endpoint=local, remote_endpoint=remote,
+                            accepts_flows=(self._flow_handler is not None) or not dialer,
+                            authorize=user_auth, handshake_timeout=self.handshake_timeout,
+                            channel_timeout=self.channel_timeout, now=self.reactor.seconds(),
+                            mtu=self.mtu, bytes_buffered=self.bytes_buffered, framed=False,
+                            encapsulated=encapsulated,
+                            local_discharges=self.local_discharges if not dialer else None)
         mc = ManagedConn(self, link, c)
         self._conns.add(mc)
         link.mconn = mc
