@@ -82,6 +82,9 @@ JOIN_TIMEOUT = 5.0                       # per admin tried by a join
 # bounds one round's memory and store-thread time (the environment variable is a
 # tuning knob, also used by tests to make rounds small)
 MAX_RECORDS_PER_ROUND = max(1, int(os.environ.get("V23PY_SYNC_ROUND_RECORDS") or 5000))
+# "0": never call a peer back over the conn it opened to us (a test knob: tests of
+# the other ways of finding peers must not pass through this one)
+CONN_PEERS = os.environ.get("V23PY_SYNC_CONN_PEERS", "1").strip() != "0"
 SEND_CHUNK = 200                        # streamed records per flow write
 MAX_CHAINED_ROUNDS = 20                 # full rounds fetched back to back with one peer
 MAX_ITEMS_RECEIVED = 1_000_000          # a responder sending more is cut off
@@ -1024,7 +1027,7 @@ class SyncService:
     def learn_conn_peer(self, hex_name, call):
         """A peer that called us: remember the endpoint of its conn (dialing it by
         routing id reuses that conn) when we know no other address for it."""
-        if not hex_name or hex_name == self.hex or hex_name in self.peers:
+        if not CONN_PEERS or not hex_name or hex_name == self.hex or hex_name in self.peers:
             return
         rep = getattr(call, "remote_endpoint", None)
         if rep is None or rep.routing_id.is_null():
