@@ -46,10 +46,13 @@ class Daemon:
         self.proc = None
         self.endpoint = None
 
-    def start(self, timeout=30.0):
+    def start(self, timeout=None):
         """Start the daemon; a Deferred firing with self once it printed its ENDPOINT=
-        line (the reactor runs meanwhile), failing with StartError after ``timeout``."""
+        line (the reactor runs meanwhile), failing with StartError after ``timeout``
+        seconds (default $V23PY_TEST_START_TIMEOUT, else 30)."""
         from tests._support import wait_for_line
+        if timeout is None:
+            timeout = float(os.environ.get("V23PY_TEST_START_TIMEOUT") or 30)
         self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self.stderr,
                                      cwd=ROOT, env={**env(), **self.env})

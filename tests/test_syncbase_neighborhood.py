@@ -23,7 +23,7 @@ ONLY_MDNS = {"V23PY_SYNC_CONN_PEERS": "0"}
 class OwnTmpDaemon(Daemon):
     """A daemon whose $TMPDIR (and so its same-host neighborhood directory) is its own."""
 
-    def start(self, timeout=30.0):
+    def start(self, timeout=None):
         tmp = self.own_tmp = tempfile.mkdtemp(prefix="sbnh-tmp-")
         old = os.environ.get("TMPDIR")
         os.environ["TMPDIR"] = tmp

@@ -98,8 +98,7 @@ class GoVdlTestDataTest(unittest.TestCase):
         for e in entries:
             t, v = vdl.unwrap(e.Value)
             want = "81" + e.HexType + e.HexValue
-            got = vom.encode(v, t).hex()
-            if got != want and vom.decode(bytes.fromhex(got)) != vom.decode(bytes.fromhex(want)):
+            if vom.encode(v, t).hex() != want:     # exact bytes, sets and maps too
                 bad.append(e.ValueLabel)
         self.assertEqual(bad, [])
 
