@@ -133,6 +133,12 @@ def _unused_main(argv=None):''',
            ["tests.test_vom_golden"],
            "../shared is absent: the golden tests must fail",
            env={"V23PY_SHARED": "{base}/no-shared"}),
+    Mutant("ci-skips-pass", "tools/run_tests.py",
+           '''    if ci:
+        failed += len(bad)''', '''    if False:
+        failed += len(bad)''',
+           ["tests.test_run_tests.RunnerTest.test_in_ci_a_skip_off_the_list_fails"],
+           "the test runner lets a skip off the allow-list pass in CI"),
     # --- our own: flow, security, vsync, syncQL ----------------------------------------
     Mutant("flow-release-credits", "v23py/flow/conn.py",
            '''            f.to_release += n
