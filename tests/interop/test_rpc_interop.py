@@ -351,7 +351,7 @@ class _TypeTester:
 
 class GoVrpcTypesAgainstOurServer(unittest.TestCase):
     """Go's vrpc and ours call every kind of argument on our server and print the same."""
-    timeout = 120
+    timeout = 400     # 88 tool runs, one after another: minutes on a loaded machine
 
     @defer.inlineCallbacks
     def setUp(self):
