@@ -183,7 +183,8 @@ DEFAULT_READY_TIMEOUT = 30.0
 
 # Runner helpers (not tutorial text): bounded waits used before mdrip's sleep.
 _PROLOGUE = """\
-__v23py_wait_file() { local n=0; while { [ ! -s "$1" ] || [ "$(cat "$1" 2>/dev/null)" = "$3" ]; } && [ $n -lt $2 ]; do sleep 0.1; n=$((n+1)); done; return 0; }
+__v23py_sig() { stat -c '%y %s %i' "$1" 2>/dev/null || true; }
+__v23py_wait_file() { local n=0; while { [ ! -s "$1" ] || [ "$(__v23py_sig "$1")" = "$3" ]; } && [ $n -lt $2 ]; do sleep 0.1; n=$((n+1)); done; return 0; }
 __v23py_wait_port() { local n=0; while ! (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && [ $n -lt $2 ]; do sleep 0.1; n=$((n+1)); done; return 0; }
 """
 
@@ -191,35 +192,33 @@ _ENDPOINT_FILE = re.compile(r"--endpoint-file-name(?:=|[ \t]+)(\S+)")
 _TCP_ADDRESS = re.compile(r"--v23\.tcp\.address(?:=|[ \t]+)(\S+)")
 
 
-def _waits_for(block):
-    return "sleep" in block.labels and "&" in block.text
-
-
-def readiness_snapshots(block):
-    """Shell lines, run before a @sleep block, that keep what its endpoint files hold
-    (a server started earlier may have left one: the wait is for new contents)."""
-    if not _waits_for(block):
-        return ""
-    return "".join(f'__v23py_was_{i}="$(cat {path} 2>/dev/null || true)"\n'
-                   for i, path in enumerate(_ENDPOINT_FILE.findall(block.text)))
-
-
 def readiness_waits(block, timeout=DEFAULT_READY_TIMEOUT):
     """Shell lines that wait (bounded) until what a @sleep block started is ready:
-    the endpoint files it names hold something new (see readiness_snapshots) and the
-    fixed ports it listens on accept connections. mdrip only slept 2 s; a loaded
-    machine needs longer. The waits never fail a block themselves."""
-    if not _waits_for(block):
+    the endpoint files it names exist and the fixed ports it listens on accept
+    connections. mdrip only slept 2 s; a loaded machine needs longer. The waits
+    never fail a block themselves."""
+    if "sleep" not in block.labels or "&" not in block.text:
         return ""
     ticks = max(1, int(timeout * 10))
     lines = []
     for i, path in enumerate(_ENDPOINT_FILE.findall(block.text)):
-        lines.append(f'__v23py_wait_file {path} {ticks} "$__v23py_was_{i}"\n')
+        # an endpoint file left by an earlier server does not count (see readiness_marks)
+        lines.append(f'__v23py_wait_file {path} {ticks} "$__v23py_old{i}"\n')
     for addr in _TCP_ADDRESS.findall(block.text):
         port = addr.rpartition(":")[2]
         if port and port != "0":
             lines.append(f'__v23py_wait_port {port} {ticks}\n')
     return "".join(lines)
+
+
+def readiness_marks(block):
+    """Shell lines run before a @sleep block: the state of the endpoint files it names,
+    so that the wait after it takes only a file the new server wrote (tutorials reuse
+    one file name for successive servers)."""
+    if "sleep" not in block.labels or "&" not in block.text:
+        return ""
+    return "".join(f'__v23py_old{i}=$(__v23py_sig {path})\n'
+                   for i, path in enumerate(_ENDPOINT_FILE.findall(block.text)))
 
 
 def uses_fixed_ports(blocks):
@@ -238,8 +237,7 @@ def assemble_script(blocks, ready_timeout=DEFAULT_READY_TIMEOUT):
         text = b.text if b.text.endswith("\n") or not b.text else b.text + "\n"
         waits = readiness_waits(b, ready_timeout) if ready_timeout else ""
         if waits and text.endswith(MDRIP_SLEEP):
-            text = (readiness_snapshots(b) + text[: -len(MDRIP_SLEEP)] + waits
-                    + MDRIP_SLEEP)
+            text = (readiness_marks(b) + text[: -len(MDRIP_SLEEP)] + waits + MDRIP_SLEEP)
         parts.append(text)
         parts.append(f"echo {MARKER} {i + 1}\n")
     return "".join(parts)

@@ -4,7 +4,7 @@ import tempfile
 
 from twisted.trial import unittest
 
-from tests._support import go_binary, start_process
+from v23py.testing import go_binary, start_process
 from v23py.naming import parse_endpoint, split_address_name
 
 

@@ -6,8 +6,9 @@
 * Go's ``vrpc signature`` prints the same interface for both servers (the doc comments
   aside, which are in our own words).
 
-Go's pair is a separate Go module; the tests take ``benchmarkd`` and ``benchmark`` from
-$V23PY_GO_BENCHMARK_BIN when it is set, else from the Go peers (.gopeers/bin).
+Go's pair is a separate Go module (not in v.io v0.2.0, refused by the module proxy);
+.ci/go-peers.sh builds it into .gopeers/bin from a git mirror of vanadium/core
+($V23PY_GO_BENCHMARK_BIN may name another directory holding ``benchmarkd`` and ``benchmark``).
 """
 import os
 import re
@@ -18,18 +19,18 @@ from twisted.internet import defer, error, protocol, reactor
 from twisted.trial import unittest
 
 from v23py import rpc, runtime, security
-from tests._support import ROOT, go_binary, unavailable
+from v23py.testing import ROOT, go_binary, unavailable
 
 from benchmarks import rpc_bench
 from benchmarks.benchmark_vdl import BenchmarkClient, BenchmarkServer
 
 
 def go_pair():
-    """(benchmarkd, benchmark): from $V23PY_GO_BENCHMARK_BIN when set, else among the Go
-    peers (.gopeers/bin); missing is a failure in CI, a skip elsewhere."""
+    """(benchmarkd, benchmark): from $V23PY_GO_BENCHMARK_BIN when set, else the pair
+    .ci/go-peers.sh builds into .gopeers/bin; missing is a failure in CI, a skip elsewhere."""
     d = os.environ.get(rpc_bench.GO_BIN_ENV)
     if not d:
-        return go_binary("benchmarkd"), go_binary("benchmark")
+        return go_binary("benchmarkd", "benchmark"), go_binary("benchmark", "benchmark")
     found = rpc_bench.go_binaries(d)
     if isinstance(found, str):
         unavailable(f"{rpc_bench.GO_BIN_ENV}={d}: {found}")

@@ -1,0 +1,281 @@
+"""Unit tests of the Syncbase store: engines, snapshots, OCC transactions, versions, watch log."""
+import os
+import tempfile
+
+from hypothesis import given, settings, strategies as st
+from twisted.trial import unittest
+
+from v23py.syncbase import _wire
+from syncbased.store import (
+    MemEngine, SqliteEngine, Store, PutOp, DeleteOp, GetOp, ScanOp, SyncgroupOp,
+    DbStateChangeRequestOp, LogEntry, encode_log_entry, decode_log_entry, log_key,
+)
+
+
+class _EngineTests:
+    def make_engine(self):
+        raise NotImplementedError
+
+    def test_order_is_unsigned_bytes(self):
+        e = self.make_engine()
+        keys = [b"a", b"a\x00", b"a\xfe", b"a\xff", b"b", b"\x00", b"\xff\xff", b"A"]
+        e.write({k: b"v" + k for k in keys})
+        e.flush()
+        self.assertEqual([k for k, _ in e.scan(b"", b"")], sorted(keys))
+        self.assertEqual([k for k, _ in e.scan(b"a", b"a\xff")], [b"a", b"a\x00", b"a\xfe"])
+        self.assertEqual(e.last(b"a", b"b"), (b"a\xff", b"va\xff"))
+        self.assertEqual(len(e.scan(b"", b"", 3)), 3)
+
+    def test_rollback_discards_unflushed(self):
+        e = self.make_engine()
+        e.write({b"k": b"1"})
+        e.flush()
+        e.write({b"k": b"2", b"j": b"x"})
+        self.assertEqual(e.get(b"k"), b"2")
+        e.rollback()
+        self.assertEqual(e.get(b"k"), b"1")
+        self.assertIsNone(e.get(b"j"))
+
+    def test_delete(self):
+        e = self.make_engine()
+        e.write({b"k": b"1", b"m": b"2"})
+        e.write({b"k": None})
+        e.flush()
+        self.assertEqual(e.scan(b"", b""), [(b"m", b"2")])
+
+
+class MemEngineTest(_EngineTests, unittest.TestCase):
+    def make_engine(self):
+        return MemEngine()
+
+
+class SqliteEngineTest(_EngineTests, unittest.TestCase):
+    def make_engine(self):
+        d = tempfile.mkdtemp(prefix="sbtest-")
+        e = SqliteEngine(d)
+        self.addCleanup(e.close)
+        return e
+
+    def test_persists_after_reopen(self):
+        d = tempfile.mkdtemp(prefix="sbtest-")
+        e = SqliteEngine(d)
+        e.write({b"k": b"v"})
+        e.flush()
+        e.close()
+        e2 = SqliteEngine(d)
+        self.addCleanup(e2.close)
+        self.assertEqual(e2.get(b"k"), b"v")
+
+    def test_readonly_dir_is_a_clear_error(self):
+        from v23py.testing import ObeyFilePermissions
+        from v23py import verror
+        d = tempfile.mkdtemp(prefix="sbtest-")
+        os.chmod(d, 0o500)
+        self.addCleanup(os.chmod, d, 0o700)
+        with ObeyFilePermissions():          # (root, as in CI, would write anyway)
+            e = self.assertRaises(verror.VError, SqliteEngine, os.path.join(d, "sub"))
+        self.assertIn(os.path.join(d, "sub"), str(e))
+        self.assertFalse(os.path.exists(os.path.join(d, "sub")))
+
+
+class StoreTest(unittest.TestCase):
+    def setUp(self):
+        self.st = Store(MemEngine(), clock=lambda: 1234)
+
+    def test_managed_put_get_versions_and_log(self):
+        st = self.st
+        tx = st.transaction()
+        ver = tx.put(b"r\xfecx\xfek1", b"value1")
+        tx.put(b"d", b"meta")          # unmanaged: no version, no log
+        tx.commit()
+        st.flush()
+        eng = st.engine
+        self.assertEqual(eng.get(b"v\xfer\xfecx\xfek1"), ver)
+        self.assertEqual(eng.get(b"r\xfecx\xfek1\xfe" + ver), b"value1")
+        self.assertEqual(eng.get(b"d"), b"meta")
+        self.assertEqual(st.get(b"r\xfecx\xfek1"), b"value1")
+        log = st.read_log(0)
+        self.assertEqual(log, [(0, LogEntry(PutOp(b"r\xfecx\xfek1", ver), 1234, False, False))])
+        self.assertEqual(eng.get(log_key(0))[:1], b"\x01")
+
+    def test_delete_keeps_old_version_and_logs(self):
+        st = self.st
+        ver = st.run_in_transaction(lambda tx: tx.put(b"r\xfek", b"v"))
+        st.run_in_transaction(lambda tx: tx.delete(b"r\xfek"))
+        self.assertIsNone(st.get(b"r\xfek"))
+        self.assertEqual(st.engine.get(b"r\xfek\xfe" + ver), b"v")
+        self.assertEqual([type(e.Op) for _, e in st.read_log(0)], [PutOp, DeleteOp])
+
+    def test_continued_flags_and_reads_logged(self):
+        st = self.st
+        tx = st.transaction()
+        tx.get(b"c\xfeperms")
+        tx.put(b"r\xfea", b"1")
+        tx.put(b"r\xfeb", b"2")
+        tx.commit()
+        entries = [e for _, e in st.read_log(0)]
+        self.assertEqual([type(e.Op) for e in entries], [GetOp, PutOp, PutOp])
+        self.assertEqual([e.Continued for e in entries], [True, True, False])
+        self.assertEqual(st.log_seq, 3)
+
+    def test_log_seq_survives_reload(self):
+        d = tempfile.mkdtemp(prefix="sbtest-")
+        st = Store(SqliteEngine(d))
+        for i in range(3):
+            st.run_in_transaction(lambda tx: tx.put(b"r\xfe%d" % i, b"x"))
+        st.flush()
+        st.close()
+        st2 = Store(SqliteEngine(d))
+        self.addCleanup(st2.close)
+        self.assertEqual(st2.log_seq, 3)
+
+    def test_snapshot_isolation(self):
+        st = self.st
+        st.run_in_transaction(lambda tx: [tx.put(b"r\xfe%03d" % i, b"old") for i in range(5)])
+        sn = st.snapshot()
+        st.run_in_transaction(lambda tx: (tx.put(b"r\xfe001", b"new"), tx.delete(b"r\xfe002"),
+                                          tx.put(b"r\xfe009", b"added")))
+        self.assertEqual(sn.get(b"r\xfe001"), b"old")
+        self.assertEqual(sn.get(b"r\xfe002"), b"old")
+        self.assertIsNone(sn.get(b"r\xfe009"))
+        self.assertEqual([(k, v) for k, v in sn.scan_all(b"r\xfe", b"r\xff")],
+                         [(b"r\xfe%03d" % i, b"old") for i in range(5)])
+        now = st.snapshot()
+        self.assertEqual([k for k, _ in now.scan_all(b"r\xfe", b"r\xff")],
+                         [b"r\xfe000", b"r\xfe001", b"r\xfe003", b"r\xfe004", b"r\xfe009"])
+        sn.abort()
+        now.abort()
+
+    def test_snapshot_scan_in_chunks_with_many_hidden(self):
+        from syncbased.store import core
+        st = self.st
+        n = core.SCAN_CHUNK * 2 + 7
+        st.run_in_transaction(lambda tx: [tx.raw_put(b"k%06d" % i, b"a") for i in range(n)])
+        sn = st.snapshot()
+        # Insert many keys after the snapshot: all hidden from it.
+        st.run_in_transaction(lambda tx: [tx.raw_put(b"k%06d+" % i, b"b") for i in range(n)])
+        got = list(sn.raw_scan_all(b"k", b"l"))
+        self.assertEqual(len(got), n)
+        self.assertTrue(all(v == b"a" for _, v in got))
+        sn.abort()
+
+    def test_conflict_on_read_key(self):
+        st = self.st
+        st.run_in_transaction(lambda tx: tx.put(b"r\xfek", b"0"))
+        t1 = st.transaction()
+        t2 = st.transaction()
+        t1.get(b"r\xfek")
+        t1.put(b"r\xfek", b"1")
+        t2.get(b"r\xfek")
+        t2.put(b"r\xfek", b"2")
+        t1.commit()
+        e = self.assertRaises(Exception, t2.commit)
+        self.assertEqual(e.id, _wire.ConcurrentTransaction.id)
+        self.assertEqual(st.get(b"r\xfek"), b"1")
+
+    def test_conflict_on_scanned_range_and_blind_writes_ok(self):
+        st = self.st
+        t1 = st.transaction()
+        list(t1.scan_all(b"r\xfea", b"r\xfez"))
+        t2 = st.transaction()
+        t2.put(b"r\xfem", b"x")          # blind write, no reads
+        t3 = st.transaction()
+        t3.put(b"r\xfem", b"y")
+        t2.commit()
+        t3.commit()                     # blind writes never conflict
+        t1.put(b"r\xfeq", b"z")
+        self.assertRaises(Exception, t1.commit)
+
+    def test_transaction_reads_its_own_writes_in_scans(self):
+        st = self.st
+        st.run_in_transaction(lambda tx: [tx.put(b"r\xfe" + k, b"s") for k in (b"a", b"c")])
+        tx = st.transaction()
+        tx.put(b"r\xfeb", b"t")
+        tx.delete(b"r\xfec")
+        self.assertEqual(list(tx.scan_all(b"r\xfe", b"r\xff")),
+                         [(b"r\xfea", b"s"), (b"r\xfeb", b"t")])
+        self.assertEqual(tx.get(b"r\xfeb"), b"t")
+        self.assertIsNone(tx.get(b"r\xfec"))
+        tx.abort()
+        self.assertRaises(Exception, tx.get, b"r\xfea")
+
+    def test_listener_called_with_log_range(self):
+        seen = []
+        self.st.add_listener(lambda s, a, b: seen.append((a, b)))
+        self.st.run_in_transaction(lambda tx: (tx.put(b"r\xfea", b"1"), tx.put(b"r\xfeb", b"1")))
+        self.st.run_in_transaction(lambda tx: tx.raw_put(b"d", b"x"))   # no ops: no event
+        self.assertEqual(seen, [(0, 2)])
+
+    def test_log_codec_roundtrip(self):
+        for op in (GetOp(b"k"), ScanOp(b"a", b""), PutOp(b"k\xfe", b"1f"), DeleteOp(b"x"),
+                   SyncgroupOp("gid", ("p1", "p2"), True), DbStateChangeRequestOp(1)):
+            e = LogEntry(op, -5, True, False)
+            self.assertEqual(decode_log_entry(encode_log_entry(e)), e)
+        from v23py import verror
+        self.assertRaises(verror.VError, decode_log_entry, b"\x01\x03")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["put", "del"]),
+                          st.binary(min_size=0, max_size=3), st.binary(max_size=4)),
+                max_size=40))
+def _model_check(ops):
+    s = Store(MemEngine())
+    model = {}
+    sn = s.snapshot()
+    for op, k, v in ops:
+        key = b"r\xfe" + k
+        if op == "put":
+            s.run_in_transaction(lambda tx: tx.put(key, v))
+            model[key] = v
+        else:
+            s.run_in_transaction(lambda tx: tx.delete(key))
+            model.pop(key, None)
+    got = list(s.snapshot().scan_all(b"r\xfe", b"r\xff"))
+    assert got == sorted(model.items()), (got, model)
+    assert list(sn.scan_all(b"r\xfe", b"r\xff")) == []
+
+
+class StoreModelTest(unittest.TestCase):
+    def test_matches_dict_model(self):
+        _model_check()
+
+
+class WorkerFailureTest(unittest.TestCase):
+    """A failing flush (disk full, I/O error) fails the whole group; nothing half-done stays."""
+
+    def test_flush_failure_fails_group_and_recovers(self):
+        from twisted.internet import defer, reactor
+        from v23py import verror
+        from syncbased.worker import StoreWorker
+
+        class FlakyEngine(MemEngine):
+            fail = False
+
+            def flush(self):
+                if self.fail:
+                    raise verror.Internal.new("store commit failed: database or disk is full")
+                super().flush()
+
+        eng = FlakyEngine()
+        st = Store(eng)
+        w = StoreWorker(st.flush, st.rollback, reactor)
+        self.addCleanup(w.stop)
+
+        def put(k):
+            return st.run_in_transaction(lambda tx: tx.put(b"r\xfe" + k, b"v"))
+
+        @defer.inlineCallbacks
+        def go():
+            yield w.call(put, b"a")
+            eng.fail = True
+            results = yield defer.DeferredList([w.call(put, b"b"), w.call(put, b"c")],
+                                               consumeErrors=True)
+            self.assertTrue(all(not ok for ok, _ in results))
+            self.assertIn("disk is full", results[0][1].getErrorMessage())
+            eng.fail = False
+            yield w.call(put, b"d")
+            keys = yield w.call(lambda: [k for k, _ in st.snapshot().scan_all(b"r\xfe", b"r\xff")])
+            self.assertEqual(keys, [b"r\xfea", b"r\xfed"])
+            self.assertEqual(st.log_seq, 2)
+        return go()

@@ -1,0 +1,213 @@
+"""Helpers for end-to-end Syncbase tests: credentials and a real syncbased subprocess."""
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+from twisted.trial import unittest
+
+from v23py.testing import ROOT
+
+
+
+def make_creds(dirpath, blessing, trust=()):
+    """A credentials directory whose default blessing is ``blessing`` (self-signed).
+
+    ``trust``: other credentials directories whose default blessings' roots this
+    principal recognizes."""
+    from v23py import security
+    p = security.create_principal(dirpath, overwrite=True)
+    b = p.bless_self(blessing)
+    p.blessing_store.set_default(b)
+    p.blessing_store.set(b, "...")
+    p.add_to_roots(b)
+    for other in trust:
+        op = security.load_principal(other)
+        p.add_to_roots(op.blessing_store.default())
+    return dirpath
+
+
+def env():
+    e = dict(os.environ)
+    e["PYTHONPATH"] = ROOT + os.pathsep + e.get("PYTHONPATH", "")
+    return e
+
+
+class Daemon:
+    """A syncbased subprocess; ``endpoint`` is the name from its ENDPOINT= line."""
+
+    def __init__(self, creds, root_dir=None, extra=(), engine="sqlite", env=None):
+        self.root_dir = root_dir or tempfile.mkdtemp(prefix="sbe2e-")
+        self.env = env or {}
+        self.creds = creds
+        self.args = [sys.executable, "-m", "syncbased.main", "--v23.tcp.address=127.0.0.1:0",
+                     f"--v23.credentials={creds}", f"--root-dir={self.root_dir}",
+                     f"--engine={engine}", *extra]
+        self.proc = None
+        self.endpoint = None
+
+    def start(self, timeout=None):
+        """Start the daemon; a Deferred firing with self once it printed its ENDPOINT=
+        line (the reactor runs meanwhile), failing with StartError after ``timeout``
+        seconds (default $V23PY_TEST_START_TIMEOUT, else 30)."""
+        from v23py.testing import wait_for_line
+        if timeout is None:
+            timeout = float(os.environ.get("V23PY_TEST_START_TIMEOUT") or 30)
+        self.stderr = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self.stderr,
+                                     cwd=ROOT, env={**env(), **self.env})
+
+        def ready(line):
+            self.endpoint = line.strip().split("=", 1)[1]
+            return self
+        return wait_for_line(self.proc, "ENDPOINT=", timeout, "syncbased",
+                             stderr=self.stderr).addCallback(ready)
+
+    def start_blocking(self, timeout=30.0):
+        """start() for scripts with no reactor running (benchmarks): returns self once
+        the ENDPOINT= line came, raises StartError after ``timeout`` seconds."""
+        import select
+        from v23py.testing import StartError, _kill, _stderr_tail
+        self.stderr = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self.stderr,
+                                     cwd=ROOT, env={**env(), **self.env})
+        end = time.monotonic() + timeout
+        line = b""
+        while not line.endswith(b"\n"):
+            left = end - time.monotonic()
+            if left <= 0 or not select.select([self.proc.stdout], [], [], left)[0]:
+                break
+            c = os.read(self.proc.stdout.fileno(), 1)    # unbuffered: nothing read ahead
+            if not c:
+                break
+            line += c
+        text = line.decode("utf-8", "replace")
+        if not text.startswith("ENDPOINT="):
+            _kill(self.proc)
+            raise StartError(f"syncbased did not start within {timeout:g}s: stdout {text!r}; "
+                             f"stderr: {_stderr_tail(self.proc, self.stderr)}")
+        self.endpoint = text.strip().split("=", 1)[1]
+        return self
+
+    def signal_stop(self, sig=None):
+        """Ask the daemon to stop (SIGTERM, once) without waiting for it."""
+        import signal
+        if self.proc is not None and self.proc.poll() is None and not self._signalled:
+            self._signalled = True
+            self.proc.send_signal(sig or signal.SIGTERM)
+
+    _signalled = False
+
+    def stop(self, sig=None):
+        """Stop the daemon (SIGTERM, then SIGKILL after 15 s); its exit status."""
+        if self.proc is None:
+            return None
+        self.signal_stop(sig)
+        try:
+            return self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+        finally:
+            self.proc.stdout.close()
+
+    def kill9(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc.stdout.close()
+
+
+def wait_for(pred, timeout=10.0, interval=0.05):
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return True
+        time.sleep(interval)
+    return False
+
+
+ALICE = "idp:o:fortune:alice"
+
+
+def sleep(seconds):
+    """A Deferred that fires after ``seconds`` (await it in async tests)."""
+    from twisted.internet import defer, reactor
+    d = defer.Deferred()
+    reactor.callLater(seconds, d.callback, None)
+    return d
+
+
+class DaemonTestCase(unittest.TestCase):
+    """Alice's credentials in a temporary directory, a runtime context on them
+    (``self.ctx``), and ``daemon()`` for syncbased subprocesses stopped at cleanup."""
+    timeout = 90
+
+    def setUp(self):
+        import shutil
+        import v23py
+        from twisted.internet import reactor
+        self.tmp = tempfile.mkdtemp(prefix="sbtest-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.creds = make_creds(os.path.join(self.tmp, "alice"), ALICE)
+        self.ctx, shutdown = v23py.init([f"--v23.credentials={self.creds}"], reactor=reactor)
+        self.addCleanup(shutdown)
+
+    def daemon(self, **kw):
+        """A started daemon (a Deferred: ``a = await self.daemon()``)."""
+        return self.start_daemon(Daemon(self.creds, **kw))
+
+    def start_daemon(self, d):
+        """Start ``d``, stopped at cleanup; a Deferred firing with it once ready."""
+        if not hasattr(self, "_daemons"):
+            self._daemons = []
+        self._daemons.append(d)
+        self.addCleanup(d.stop)
+        # (cleanups run last-in first: every daemon gets its SIGTERM before the first
+        # stop() waits, so they shut down side by side)
+        self.addCleanup(lambda: [x.signal_stop() for x in self._daemons])
+        return d.start()
+
+    async def daemons(self, n, **kw):
+        """``n`` daemons started side by side (a list, once all are ready)."""
+        from twisted.internet import defer
+        return await defer.gatherResults([self.daemon(**kw) for _ in range(n)],
+                                         consumeErrors=True)
+
+
+async def sync_peer(ctx, d, db_name, collection, admin=None, info=None, **spec):
+    """Database ``db_name`` and its ``collection`` on daemon ``d``, in syncgroup "sg":
+    created there (its admin) when ``admin`` is None, else joined through ``admin``.
+    ``spec``: SyncgroupSpec fields besides the collection and Alice's Admin+Read perms.
+    Returns (database, collection)."""
+    from v23py import syncbase
+    db = syncbase.NewService(d.endpoint).Database(ctx, db_name, None)
+    await db.Create(ctx, None)
+    c = db.Collection(ctx, collection)
+    await c.Create(ctx, None)
+    sg = db.Syncgroup(ctx, "sg")
+    info = info if info is not None else syncbase.SyncgroupMemberInfo(SyncPriority=10)
+    if admin is None:
+        await sg.Create(ctx, syncbase.SyncgroupSpec(
+            Perms=syncbase.perms_for(ALICE, ["Admin", "Read"]), Collections=[c.Id()], **spec),
+            info)
+    else:
+        await sg.Join(ctx, admin.endpoint, None, info)
+    return db, c
+
+
+class OwnTmpDaemon(Daemon):
+    """A daemon whose $TMPDIR (and so its same-host neighborhood directory) is its own."""
+
+    def start(self, timeout=None):
+        tmp = self.own_tmp = tempfile.mkdtemp(prefix="sbnh-tmp-")
+        old = os.environ.get("TMPDIR")
+        os.environ["TMPDIR"] = tmp
+        try:
+            return super().start(timeout)     # (the child's environment is taken here)
+        finally:
+            if old is None:
+                os.environ.pop("TMPDIR", None)
+            else:
+                os.environ["TMPDIR"] = old
