@@ -79,7 +79,8 @@ class RpcScaleTest(unittest.TestCase):
         self.assertEqual(len(list(client.flow_manager.conns)), 1)
 
     async def test_fresh_connections(self):
-        from v23py.flow.manager import FlowManager, Identity
+        from v23py.flow import Identity
+        from v23py.runtime.flowmanager import FlowManager
         for _ in range(10):
             mgr = FlowManager(Identity(self.p, blessings=self.p.blessing_store.default()))
             try:
@@ -139,7 +140,8 @@ class SyncbaseScaleTest(DaemonTestCase):
         from v23py import syncbase
         from v23py.syncbase.util import Id
         from syncbased import access
-        from syncbased.service import Service, row_key
+        from syncbased.common import row_key
+        from syncbased.service import Service
         rows = 100_000
         root = tempfile.mkdtemp(dir=self.tmp)
         # the rows go into the store directly (as the benchmark fills it), then the
