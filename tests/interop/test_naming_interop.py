@@ -133,16 +133,16 @@ class NamingInteropTests(unittest.TestCase):
             self.assertEqual((rc, out), (0, "meters/gas\n"), err)
         await threads.deferToThread(check)
 
-    def test_published_entries_read_alike(self):
+    async def test_published_entries_read_alike(self):
         """Go's publisher mounts a server as its bare endpoint ("@6@...@@", no "/");
         ours writes the same, and both tools glob, resolve and call through either."""
         env = _Env(self)
         ns, mt = self._our_tools()
         gons, _ = self._go_namespace_tools()
-        root = env.start_mounttable([go_binary("mounttabled")])
-        go_child = env.start_mounttable([go_binary("mounttabled"), f"--v23.namespace.root={root}",
-                                         "--name=gochild"])
-        py_child = env.start_mounttable(_py_tool("v23py.cmd.mounttabled") + [
+        root = await env.start_mounttable([go_binary("mounttabled")])
+        go_child = await env.start_mounttable([go_binary("mounttabled"),
+                                               f"--v23.namespace.root={root}", "--name=gochild"])
+        py_child = await env.start_mounttable(_py_tool("v23py.cmd.mounttabled") + [
             f"--v23.namespace.root={root}", "--name=pychild"])
 
         def check():
@@ -168,7 +168,7 @@ class NamingInteropTests(unittest.TestCase):
                     self.assertEqual((rc, out), (0, "/127.0.0.1:4321\n"), err)
                     rc, out, err = env.run(tool + ["resolvetomt", f"{child}/srv"], root)
                     self.assertEqual((rc, out), (0, f"/{want[child]}/srv\n"), err)
-        return threads.deferToThread(check)
+        await threads.deferToThread(check)
 
 
 class ServerPublishingInteropTests(unittest.TestCase):
