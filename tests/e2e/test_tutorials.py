@@ -207,10 +207,11 @@ class RunnerTests(unittest.TestCase):
         return _defer(self._slow_server())
 
     async def _restarted_server(self):
-        # a server started before left its endpoint file: the wait is for the new one
+        # a restarted "server" rewrites the endpoint file an earlier one left, 3 s late:
+        # the old file must not count as ready
         result = await self._run_md(
-            ("@first @test", "echo old > $DIR/ep.txt\n"),
-            ("@start @test @sleep",
+            ("@first @test", "echo old > $DIR/ep.txt\nsleep 1.1\n"),
+            ("@restart @test @sleep",
              "sh -c 'sleep 3; echo new > \"$0\"' $DIR/ep.txt --endpoint-file-name $DIR/ep.txt &\n"),
             ("@use @test", "cat $DIR/ep.txt\n"))
         self.assertTrue(result.ok, result.reason)
@@ -281,8 +282,10 @@ class TutorialTests(unittest.TestCase):
     def test_namespace(self):
         return self._tutorial("namespace")
 
-    def test_suffix_part1(self):
-        return self._tutorial("suffix-part1")
+    def test_naming(self):
+        """suffix-part1, suffix-part2 and globber, after permissions-authorizer."""
+        return self._tutorial("naming")
 
-    def test_first_party_caveats(self):
-        return self._tutorial("first-party-caveats")
+    def test_security(self):
+        """first-party-caveats and custom-authorizer, after permissions-authorizer."""
+        return self._tutorial("security")

@@ -17,7 +17,16 @@ from twisted.internet import defer, reactor, utils
 from v23py.testing import ROOT, go_binary, wait_for_line
 from v23py.testing.syncbase import ALICE, Daemon, env, make_creds, sleep
 
-__all__ = ["ALICE", "GoDaemon", "PyDaemon", "Fleet", "sbinterop", "sleep"]
+__all__ = ["ALICE", "BOB", "GoDaemon", "PyDaemon", "Fleet", "sbinterop", "sleep"]
+
+BOB = "idp:o:fortune:bob"
+
+
+def _trust(creds, other):
+    """Let the principal in ``creds`` recognize the root of ``other``'s default blessing."""
+    from v23py import security
+    p = security.load_principal(creds)
+    p.add_to_roots(security.load_principal(other).blessing_store.default())
 
 
 def _clean_env(extra=None):
@@ -129,6 +138,9 @@ class Fleet:
         self.tmp = tempfile.mkdtemp(prefix="gosb-mixed-")
         self.creds = make_creds(os.path.join(self.tmp, "alice"), ALICE)
         self.mt_proc = None
+        # a stranger: a principal Alice's daemons recognize but that no ACL names
+        self.stranger_creds = make_creds(os.path.join(self.tmp, "bob"), BOB, trust=[self.creds])
+        _trust(self.creds, self.stranger_creds)
         try:
             self.mt_proc, self.mt = (await start_go_mounttable(self.creds) if self.want_mt
                                      else (None, None))
