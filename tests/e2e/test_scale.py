@@ -26,6 +26,7 @@ from twisted.internet import defer
 from twisted.trial import unittest
 
 from v23py import security, vdl, vom
+from v23py.v23.services import syncbase as sbwire
 from v23py.testing.syncbase import ALICE, DaemonTestCase, sleep, sync_peer
 
 
@@ -197,7 +198,6 @@ class SyncScaleTest(DaemonTestCase):
 
     async def test_bulk_sync_and_writers_while_syncing(self):
         from v23py import syncbase, verror
-        from v23py.syncbase import _wire
         env = {"V23PY_SYNC_ROUND_RECORDS": "500"}
         a, b = await self.daemons(2, env=env)
         dba, ca = await sync_peer(self.ctx, a, "fortuneDb", "c")
@@ -223,7 +223,7 @@ class SyncScaleTest(DaemonTestCase):
                             await bt.Commit(self.ctx)
                             break
                         except verror.VError as e:
-                            if e.id != _wire.ConcurrentBatch.id or attempt == 4:
+                            if e.id != sbwire.ErrConcurrentBatch.id or attempt == 4:
                                 raise
             await defer.gatherResults([defer.ensureDeferred(writer()) for _ in range(writers)])
 
