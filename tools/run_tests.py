@@ -54,6 +54,9 @@ _wrap("addUnexpectedSuccess", "fail", False)
 _wrap("addExpectedFailure", "pass", False)
 
 from twisted.scripts.trial import run
+# `python -c` puts "" (the cwd) first on sys.path, and trial then moves into _trial_temp:
+# the repository itself must stay importable for imports made while tests run
+sys.path[0] = os.getcwd()
 sys.argv = ["trial", *sys.argv[1:]]
 run()
 """

@@ -29,6 +29,9 @@ from v23py import security, vdl, vom
 from v23py.v23.services import syncbase as sbwire
 from v23py.testing.syncbase import ALICE, DaemonTestCase, sleep, sync_peer
 
+from benchmarks import rpc_bench
+from benchmarks.benchmark_vdl import BenchmarkClient, BenchmarkServer
+
 
 class VomScaleTest(unittest.TestCase):
     def test_one_mib_of_bytes(self):
@@ -54,8 +57,6 @@ class RpcScaleTest(unittest.TestCase):
     @defer.inlineCallbacks
     def setUp(self):
         from v23py import runtime
-        from benchmarks import rpc_bench
-        from benchmarks.benchmark_vdl import BenchmarkClient, BenchmarkServer
         from v23py.testing.rpc import make_principal, new_runtime
         self.p, _ = make_principal("bench")
         self.ctx, shutdown = new_runtime(self.p)

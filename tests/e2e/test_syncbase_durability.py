@@ -19,7 +19,7 @@ from v23py.syncbase.util import Id
 from syncbased.service import Service
 from v23py.testing.syncbase import DaemonTestCase, sleep
 
-from v23py.testing import ROOT
+from v23py.testing import ROOT, read_line
 ALICE = ["idp:o:fortune:alice"]
 ROUNDS = 3
 
@@ -77,9 +77,9 @@ class StoreDurabilityTest(unittest.TestCase):
                              stdout=subprocess.PIPE, cwd=ROOT, env=env)
         self.addCleanup(lambda: p.poll() is None and p.kill())
         acked = []
-        self.assertEqual(p.stdout.readline().strip(), b"READY")
+        self.assertEqual(read_line(p, 60, "syncbase_writer").strip(), b"READY")
         while len(acked) < acks_before_kill:
-            line = p.stdout.readline()
+            line = read_line(p, 60, "syncbase_writer")
             if not line:
                 break
             acked.append(line.split()[1].decode())

@@ -7,6 +7,7 @@ Submodules: ``procs`` (child processes, credentials, the tutorials' texts), ``rp
 together), ``syncbase`` (syncbased subprocesses), ``mdns`` (multicast probing),
 ``querydata`` (syncQL fixtures).
 """
+import io
 import os
 import subprocess
 import sys
@@ -120,6 +121,34 @@ def wait_for_line(proc, prefix, timeout, what, reactor=None, stderr=None):
     timer = reactor.callLater(timeout, fail, f"no {prefix!r} line within {timeout:g}s")
     threading.Thread(target=read, name=f"wait-{what}", daemon=True).start()
     return d
+
+
+def read_line(proc, timeout, what, prefix=None):
+    """The next line of ``proc.stdout`` (with ``prefix``: the first one starting with
+    it), for tests that read a child synchronously (the child serves itself; nothing in
+    this process must run meanwhile).  Within ``timeout`` seconds, or the child is
+    killed and a StartError names ``what`` and quotes its stderr pipe.  An empty line
+    means stdout ended (with ``prefix``: a StartError)."""
+    got = []
+
+    def read():
+        for line in iter(proc.stdout.readline, line_end):
+            if prefix is None or line.startswith(prefix):
+                got.append(line)
+                return
+        got.append(line_end)
+    line_end = "" if isinstance(proc.stdout, io.TextIOBase) else b""
+    t = threading.Thread(target=read, name=f"read-{what}", daemon=True)
+    t.start()
+    t.join(timeout)
+    if not got or (prefix is not None and not got[0]):
+        why = (f"printed no {prefix!r} line" if prefix else "printed no line") + (
+            f" within {timeout:g}s" if not got else " before its stdout ended")
+        _kill(proc)
+        t.join(10)
+        err = _stderr_tail(proc) if proc.stderr is not None else ""
+        raise StartError(f"{what} {why}" + (f"; stderr: {err}" if err else ""))
+    return got[0]
 
 
 def _kill(proc):
