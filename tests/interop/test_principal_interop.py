@@ -10,7 +10,7 @@ from twisted.trial import unittest
 
 from v23py.testing import go_binary, start_process
 from v23py import security as sec
-from v23py import vom
+from v23py import verror, vom
 from v23py.security import _certificate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -91,8 +91,11 @@ class PrincipalInteropTests(Tools, unittest.TestCase):
         self.ok(self.go("create", gd, "gouser", stdin=b"sesame\n"))
         with open(os.path.join(gd, "privatekey.pem")) as f:
             self.assertIn("ENCRYPTED PRIVATE KEY", f.read())
-        self.assertRaises(Exception, sec.load_principal, gd)
-        self.assertRaises(Exception, sec.load_principal, gd, b"wrong")
+        # Go's ids (x/ref/lib/security): no passphrase given, and a wrong one
+        self.assertEqual(self.assertRaises(verror.VError, sec.load_principal, gd).id,
+                         "v.io/x/ref/lib/security.errPassphraseRequired")
+        self.assertEqual(self.assertRaises(verror.VError, sec.load_principal, gd, b"wrong").id,
+                         "v.io/x/ref/lib/security.errBadPassphrase")
         self.assertEqual(str(sec.load_principal(gd, b"sesame").blessing_store.default()),
                          "gouser")
         self.ok(self.py("create", pd, "pyuser", stdin=b"sesame\n"))
