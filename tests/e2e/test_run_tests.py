@@ -29,6 +29,10 @@ SAMPLE = textwrap.dedent('''\
 
         def test_allowed(self):
             raise unittest.SkipTest("fine to skip")
+
+        def test_known_bug(self):
+            self.fail("still broken")
+        test_known_bug.todo = "the frobnicator leaks"
     ''')
 
 
@@ -60,7 +64,7 @@ class AllowListTest(unittest.TestCase):
 
 
 class RunnerTest(unittest.TestCase):
-    """The runner on a small suite with one skip on the list and one not."""
+    """The runner on a small suite: one skip on the list, one not, and a `todo` test."""
     timeout = 120
 
     def run_runner(self, ci):
@@ -87,16 +91,20 @@ class RunnerTest(unittest.TestCase):
     def test_outside_ci_skips_are_listed_and_stay_skips(self):
         rc, out = self.run_runner(ci=False)
         self.assertEqual(rc, 0, out)
-        self.assertEqual(out.splitlines()[-1], "1 passed, 0 failed, 2 skipped")
+        self.assertEqual(out.splitlines()[-1], "1 passed, 0 failed, 3 skipped")
         self.assertIn("[not allowed] sample_pkg.test_sample.T.test_skipped", out)
         self.assertIn("no frobnicator here", out)
+        # an expected failure (`todo`) is listed with the skips, never counted as passed
+        self.assertIn("[not allowed] sample_pkg.test_sample.T.test_known_bug", out)
+        self.assertIn("expected failure (todo): the frobnicator leaks", out)
         self.assertIn("[allowed    ] sample_pkg.test_sample.T.test_allowed", out)
 
     def test_in_ci_a_skip_off_the_list_fails(self):
         rc, out = self.run_runner(ci=True)
         self.assertEqual(rc, 1, out)
-        self.assertEqual(out.splitlines()[-1], "1 passed, 1 failed, 1 skipped")
+        self.assertEqual(out.splitlines()[-1], "1 passed, 2 failed, 1 skipped")
         self.assertIn("[NOT ALLOWED] sample_pkg.test_sample.T.test_skipped", out)
+        self.assertIn("[NOT ALLOWED] sample_pkg.test_sample.T.test_known_bug", out)
 
 
 class UnavailableTest(unittest.TestCase):
