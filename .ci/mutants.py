@@ -140,7 +140,7 @@ def _unused_main(argv=None):''',
            ["tests.e2e.test_run_tests.RunnerTest.test_in_ci_a_skip_off_the_list_fails"],
            "the test runner lets a skip off the allow-list pass in CI"),
     # --- our own: flow, security, vsync, syncQL ----------------------------------------
-    Mutant("flow-release-credits", "v23py/flow/conn.py",
+    Mutant("flow-release-credits", "v23py/flow/_flowcontrol.py",
            '''            f.to_release += n
 ''', '''            f.to_release += n // 2
 ''',
