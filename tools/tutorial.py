@@ -70,6 +70,7 @@ TUTORIALS = {
     "principals": BASICS + ["security/principals-and-blessings.md"],
     "permissions": PERMS,
     "first-party-caveats": PERMS + ["security/first-party-caveats.md"],
+    "third-party-caveats": PERMS + ["security/third-party-caveats.md"],
     "custom-authorizer": PERMS + ["security/custom-authorizer.md"],
     "mount-table": BASICS + ["naming/mount-table.md"],
     "namespace": BASICS + ["naming/namespace.md"],
@@ -80,7 +81,8 @@ TUTORIALS = {
     # setup for several tutorials). The caveat tutorials keep custom-authorizer before
     # third-party-caveats, which re-creates alice (the website ran it after, and its Go
     # client exits 0 when Bob's call fails; ours does not).
-    "security": PERMS + ["security/first-party-caveats.md", "security/custom-authorizer.md"],
+    "security": PERMS + ["security/first-party-caveats.md", "security/custom-authorizer.md",
+                         "security/third-party-caveats.md"],
     "naming": PERMS + ["naming/suffix-part1.md", "naming/suffix-part2.md",
                        "naming/globber.md"],
 }
