@@ -15,6 +15,7 @@ positional argument, a lone ``-``, or ``--``.  The runtime registers Go's
 environment (V23_CREDENTIALS, V23_NAMESPACE*).  Without credentials the
 runtime makes an in-memory principal blessed as ``anonymous-<fruit>-<pid>@<host>``.
 """
+import logging
 import os
 import random
 import signal
@@ -26,6 +27,8 @@ from twisted.internet import defer
 
 from v23py import context as v23context
 from v23py import verror
+
+log = logging.getLogger("v23py.runtime")
 
 RUNTIME_KEY = "v23py.runtime"
 PUBLISH_PERIOD = 60      # seconds between re-mounts, as Go's publisher
@@ -338,6 +341,7 @@ class Runtime:
         mgr = self._new_flow_manager(listening=True)
         server = Server(ctx, name, dispatcher, principal=self.principal, flow_manager=mgr,
                         is_leaf=is_leaf, **kw)
+        await self._keep_discharges(ctx, mgr)
         protocol, addrs = self.listen_spec()
         if protocol in ("wsh", "ws", "tcp4", "tcp6", ""):
             protocol = "tcp"
@@ -350,6 +354,53 @@ class Runtime:
         if name:
             self._publish(ctx, server, name)
         return server
+
+    async def _keep_discharges(self, ctx, mgr, first_wait=10.0):
+        """If our blessings carry third-party caveats, get their discharges before serving
+        (waiting at most `first_wait` s) and keep them fresh, so that every connection we
+        accept presents them (Go prepares them per accepted connection, from its cache)."""
+        from twisted.internet import task
+        from v23py import security
+        p = self.principal
+        b = p.blessing_store.default()
+        if b is None or b.is_zero() or not b.third_party_caveats():
+            return
+        reactor = self.reactor
+        if reactor is None:
+            from twisted.internet import reactor
+        state = {"timer": None, "stopped": False}
+
+        async def fetch(cav, impetus):
+            fctx, cancel = ctx.with_timeout(first_wait)
+            try:
+                return await self.client.fetch_discharge(fctx, cav, impetus)
+            finally:
+                cancel()
+
+        async def refresh():
+            try:
+                ds, when = await security.prepare_discharges(p.blessing_store, b, fetch)
+            except Exception:
+                log.debug("preparing our discharges failed", exc_info=True)
+                ds, when = None, None
+            if state["stopped"]:
+                return
+            mgr.set_local_discharges(ds)
+            delay = 60.0
+            if when is not None:
+                import datetime
+                now = datetime.datetime.now(datetime.timezone.utc)
+                delay = max(1.0, (when - now).total_seconds())
+            state["timer"] = reactor.callLater(delay, lambda: defer.ensureDeferred(refresh()))
+
+        def stop():
+            state["stopped"] = True
+            t = state["timer"]
+            if t is not None and t.active():
+                t.cancel()
+        self.shutdown_callbacks.append(stop)
+        first = defer.ensureDeferred(refresh())
+        await _bounded(first, first_wait)
 
     @property
     def namespace(self):

@@ -9,7 +9,10 @@ discharger named in the caveat and sends it with its call; the server checks it
 (without contacting the discharger); once the discharger stops issuing, the
 call is refused for want of a discharge.
 
-* Go's client (``vrpc``) -> our server, with our discharger and with Go's.
+* Go's client (``vrpc``) -> our server, with our discharger and with Go's;
+* our client -> Go's server (``mounttabled`` letting only idp:u:alice in), with both;
+* servers blessed under a third-party caveat present their discharges with their
+  Auth: Go's client trusts ours, our client trusts Go's.
 """
 import os
 import sys
@@ -133,3 +136,116 @@ class GoClientOurServerGoDischarger(_World):
         out, err, code = yield self.go_get(server)
         self.assertNotEqual(code, 0, out)
         self.assertIn("missing discharge for third party caveat", err)
+
+
+class OurClientGoServer(_World):
+    """Our client (the `namespace` tool, one process per call: no discharge cache) mounts
+    a name in Go's mounttabled, which lets only idp:u:alice in: with our discharger and
+    with Go's."""
+
+    @defer.inlineCallbacks
+    def go_mount_table(self):
+        import json
+        acl = self.path("acl.json")
+        allow = {"In": ["idp:u:alice"]}
+        with open(acl, "w") as f:
+            json.dump({"": {t: allow for t in ("Read", "Admin", "Create", "Mount", "Resolve")}},
+                      f)
+        line = yield self.start([go_binary("mounttabled"), "--v23.credentials", self.path("srv"),
+                                 "--v23.tcp.address", "127.0.0.1:0", "--acls", acl], "NAME=")
+        return line.split("NAME=", 1)[1].strip()
+
+    def our_mount(self, root, name):
+        return run([sys.executable, "-m", "v23py.cmd.namespace", "--v23.credentials",
+                    self.path("alice"), f"--v23.namespace.root={root}", "mount", name,
+                    "/127.0.0.1:9", "1h"])
+
+    @defer.inlineCallbacks
+    def test_with_our_discharger(self):
+        root = yield self.go_mount_table()
+        db = self.path("revocation.db")
+        line = yield self.start([sys.executable, "-m", "v23py.cmd.dischargerd",
+                                 "--v23.credentials", self.path("idp"), "--revocation-db", db,
+                                 "--v23.tcp.address", "127.0.0.1:0"], "ENDPOINT=")
+        location = line.split("ENDPOINT=", 1)[1].strip()
+        out, err, code = yield run([sys.executable, "-m", "v23py.cmd.discharger", "bless",
+                                    "--v23.credentials", self.path("idp"), "--revocation-db", db,
+                                    "--location", location, self.path("alice"), "u:alice"])
+        self.assertEqual(code, 0, err)
+        self.give_alice(self.security.decode_blessings(out.decode().strip()))
+        out, err, code = yield self.our_mount(root, "first")
+        self.assertEqual(code, 0, err)
+        yield run([sys.executable, "-m", "v23py.cmd.discharger", "revoke", "--revocation-db", db,
+                   "idp:u:alice"])
+        out, err, code = yield self.our_mount(root, "second")
+        self.assertNotEqual(code, 0, out)
+        self.assertIn("missing discharge for third party caveat", err.decode())
+
+    @defer.inlineCallbacks
+    def test_with_go_discharger(self):
+        root = yield self.go_mount_table()
+        revoked = self.path("revoked.txt")
+        line = yield self.start([go_binary("godischargerd"), "--v23.credentials",
+                                 self.path("idp"), "--v23.tcp.address", "127.0.0.1:0",
+                                 "--revoked-file", revoked], "ENDPOINT=")
+        location = line.split("ENDPOINT=", 1)[1].strip()
+        s = self.security
+        cav = s.new_public_key_caveat(self.idp.public_key, location, None, s.unconstrained_use())
+        self.give_alice(self.idp.bless(self.alice.public_key, self.idp.blessing_store.default(),
+                                       "u:alice", cav))
+        out, err, code = yield self.our_mount(root, "first")
+        self.assertEqual(code, 0, err)
+        with open(revoked, "w") as f:
+            f.write(cav.third_party_details().id() + "\n")
+        out, err, code = yield self.our_mount(root, "second")
+        self.assertNotEqual(code, 0, out)
+        self.assertIn("missing discharge for third party caveat", err.decode())
+
+
+class ServersBlessedWithThirdPartyCaveats(_World):
+    """A server whose own blessing carries a third-party caveat presents its discharge on
+    every connection: Go's client checks ours, our client checks Go's."""
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        _World.setUp(self)
+        line = yield self.start([go_binary("godischargerd"), "--v23.credentials",
+                                 self.path("idp"), "--v23.tcp.address", "127.0.0.1:0"],
+                                "ENDPOINT=")
+        self.location = line.split("ENDPOINT=", 1)[1].strip()
+        # srv is blessed idp:srv under a caveat the Go discharger discharges
+        from v23py import security
+        s = self.security
+        cav = s.new_public_key_caveat(self.idp.public_key, self.location, None,
+                                      s.unconstrained_use())
+        b = self.idp.bless(self.srv.public_key, self.idp.blessing_store.default(), "srv", cav)
+        p = security.load_principal(self.path("srv"))
+        p.set_default_blessings(b)
+        p.add_to_roots(self.idp.blessing_store.default())
+
+    @defer.inlineCallbacks
+    def test_go_client_trusts_our_server(self):
+        server = yield self.start_fortune_server()
+        self.assertIn("@idp:srv@", server)
+        out, err, code = yield run([go_binary("vrpc"), "--v23.credentials", self.path("alice"),
+                                    "call", server, "Get"])
+        # alice is not allowed to read (the server's perms name idp:u:alice, she is alice):
+        # what matters is that she talked to the server, so she trusted it
+        self.assertNotIn("does not trust server", err.decode(), err)
+        self.assertIn("does not have R access", err.decode(), err)
+
+    @defer.inlineCallbacks
+    def test_our_client_trusts_go_server(self):
+        line = yield self.start([go_binary("mounttabled"), "--v23.credentials",
+                                 self.path("srv"), "--v23.tcp.address", "127.0.0.1:0"], "NAME=")
+        root = line.split("NAME=", 1)[1].strip()
+        self.assertIn("@idp:srv@", root)
+        out, err, code = yield run([sys.executable, "-m", "v23py.cmd.namespace",
+                                    "--v23.credentials", self.path("alice"),
+                                    f"--v23.namespace.root={root}", "mount", "x", "/127.0.0.1:9",
+                                    "1h"])
+        self.assertEqual(code, 0, err)
+        out, err, code = yield run([go_binary("namespace"), "--v23.credentials",
+                                    self.path("alice"), f"--v23.namespace.root={root}",
+                                    "resolve", "x"])
+        self.assertEqual((out.decode().strip(), code), ("/127.0.0.1:9", 0), err)
