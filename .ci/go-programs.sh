@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds the small Go programs of the interop tests (tests/interop/go/<name>/main.go)
-# against Go Vanadium v0.2.0 into .gopeers/bin, from a throwaway module the way
-# .ci/go-peers.sh builds Go's own tools (and sharing its module cache).
+# Builds the small Go programs of the interop tests that need only Go Vanadium v0.2.0
+# (tests/interop/go/<name>/main.go for each name in PROGRAMS) into .gopeers/bin, from a
+# throwaway module the way .ci/go-peers.sh builds Go's own tools (sharing its module
+# cache). (sbinterop, over Go's 2017 Syncbase, is built by .ci/go-sbinterop.sh.)
 # On failure it writes the reason to .gopeers/programs/FAILED; the tests skip with it.
 set -u
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -18,11 +19,11 @@ go 1.18
 
 require v.io v0.2.0
 MOD
+PROGRAMS="godischargerd"
 names=""
-for src in "$root"/tests/interop/go/*/main.go; do
-  name="$(basename "$(dirname "$src")")"
+for name in $PROGRAMS; do
   mkdir -p "$dir/$name"
-  cp "$src" "$dir/$name/main.go"
+  cp "$root/tests/interop/go/$name/main.go" "$dir/$name/main.go"
   names="$names ./$name"
 done
 cd "$dir"

@@ -21,8 +21,8 @@ import tempfile
 from twisted.internet import defer, utils
 from twisted.trial import unittest
 
-from tests._support import ROOT, go_binary
-from tests.test_fortune import ENV, spawn
+from v23py.testing import ROOT, go_binary
+from v23py.testing.procs import ENV, spawn
 
 PERMS = '{"R": {"In": ["idp:u:alice"]}, "W": {"In": ["idp:u:alice"]}}'
 
@@ -117,7 +117,7 @@ class GoClientOurServerOurDischarger(_World):
 class GoClientOurServerGoDischarger(_World):
     @defer.inlineCallbacks
     def test_vrpc_fetches_go_discharge_until_revoked(self):
-        godis = go_binary("godischargerd")
+        godis = go_binary("godischargerd", "programs")
         revoked = self.path("revoked.txt")
         line = yield self.start([godis, "--v23.credentials", self.path("idp"),
                                  "--v23.tcp.address", "127.0.0.1:0", "--revoked-file", revoked],
@@ -185,7 +185,7 @@ class OurClientGoServer(_World):
     def test_with_go_discharger(self):
         root = yield self.go_mount_table()
         revoked = self.path("revoked.txt")
-        line = yield self.start([go_binary("godischargerd"), "--v23.credentials",
+        line = yield self.start([go_binary("godischargerd", "programs"), "--v23.credentials",
                                  self.path("idp"), "--v23.tcp.address", "127.0.0.1:0",
                                  "--revoked-file", revoked], "ENDPOINT=")
         location = line.split("ENDPOINT=", 1)[1].strip()
@@ -209,7 +209,7 @@ class ServersBlessedWithThirdPartyCaveats(_World):
     @defer.inlineCallbacks
     def setUp(self):
         _World.setUp(self)
-        line = yield self.start([go_binary("godischargerd"), "--v23.credentials",
+        line = yield self.start([go_binary("godischargerd", "programs"), "--v23.credentials",
                                  self.path("idp"), "--v23.tcp.address", "127.0.0.1:0"],
                                 "ENDPOINT=")
         self.location = line.split("ENDPOINT=", 1)[1].strip()

@@ -13,13 +13,20 @@ import time
 from twisted.internet import defer, utils
 from twisted.trial import unittest
 
-from tests._support import ROOT, go_binary
-from tests.test_fortune import ENV, spawn
-from tests.test_rpc_retry_e2e import MountMovesTests, _Procs, free_port, later
+from v23py.testing import ROOT, go_binary
+from v23py.testing.procs import ENV, spawn
+from v23py.testing.retry import ProcsMixin, free_port, later
 
 
 def run(args):
     return utils.getProcessOutputAndValue(args[0], args[1:], env=ENV, path=ROOT)
+
+
+class _Procs(ProcsMixin, unittest.TestCase):
+    timeout = 120
+
+    def setUp(self):
+        self.make_world()
 
 
 class GoMountTableStartsLate(_Procs):
@@ -32,7 +39,7 @@ class GoMountTableStartsLate(_Procs):
         mount = run([sys.executable, "-m", "v23py.cmd.namespace", "--v23.credentials",
                      self.creds, f"--v23.namespace.root={root}", "mount", "x",
                      "/127.0.0.1:9", "1h"])
-        yield later(2.0, lambda: None)
+        yield later(2.0)
         d, _ = spawn(self, [go_mt, "--v23.credentials", self.creds,
                             "--v23.tcp.address", f"127.0.0.1:{port}"], "NAME=")
         line = yield d.ready
@@ -77,10 +84,9 @@ class GoMountTableRestarts(_Procs):
         self.assertEqual((out.decode().split(), code), (["second"], 0), err)
 
 
-class GoMountTableMountMoves(MountMovesTests):
-    def setUp(self):
-        super().setUp()
-        self.mounttabled = [go_binary("mounttabled")]
+class GoMountTableMountMoves(_Procs):
+    def test_name_whose_mount_moves(self):
+        return self.mount_moves([go_binary("mounttabled")])
 
 
 class GoClientOurLateServer(_Procs):
@@ -93,7 +99,7 @@ class GoClientOurLateServer(_Procs):
         # client trusts a server by the blessings in its endpoint) and no routing id
         name = f"/@6@tcp@127.0.0.1:{port}@@{'0' * 32}@s@basics@@"
         call = run([vrpc, "--v23.credentials", self.creds, "call", name, "Get"])
-        yield later(2.0, lambda: None)
+        yield later(2.0)
         self.fortune_server(port)
         out, err, code = yield call
         self.assertEqual(code, 0, err)

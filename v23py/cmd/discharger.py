@@ -33,7 +33,7 @@ def _flags(name):
 
 
 def _open(db):
-    from v23py.services import discharger as dis
+    from v23py import discharger as dis
     if not db:
         raise UsageError("--revocation-db is required")
     return dis.RevocationList(db)

@@ -24,7 +24,7 @@ def log(text):
 async def run(reactor, argv):
     import v23py
     from v23py import security
-    from v23py.services import discharger as dis
+    from v23py import discharger as dis
 
     flags = v23py.FlagSet("dischargerd")
     name = flags.string("name", "", "Name to mount the discharger under.")

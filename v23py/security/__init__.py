@@ -91,7 +91,7 @@ Caveats::
 
 Third-party caveats: a chain carrying one is valid only with a matching discharge in
 the call's ``remote_discharges`` (Go's behaviour). ``Discharge(wire_discharge)`` wraps a
-``WireDischarge``; ``p.mint_discharge`` issues one (v23py.services.discharger serves
+``WireDischarge``; ``p.mint_discharge`` issues one (v23py.discharger serves
 that); ``await security.prepare_discharges(store, blessings, fetch, server_names,
 method, args)`` gets what blessings need, from the store's cache or by ``fetch``.
 
