@@ -62,6 +62,26 @@ class LateServerTests(_Procs):
         self.assertEqual(e.id, verror.NoServers.id)
 
     @defer.inlineCallbacks
+    def test_cached_connections_only(self):
+        from fortune.ifc import FortuneClient
+        from v23py.runtime.trust import trust_opts
+        from v23py.rpc import options
+        port = free_port()
+        d, _ = self.fortune_server(port)
+        yield d.ready
+        ctx = self.runtime()
+        # (the server's name, not a mount table's: nothing to resolve, whose call would
+        # make a connection)
+        stub = FortuneClient(f"/@6@tcp@127.0.0.1:{port}@@{'0' * 32}@s@@@")
+        # ConnectionTimeout(0): no connection yet, so no call (and no retry)
+        e = yield self.assertFailure(
+            stub.Get(ctx, *trust_opts(), options.ConnectionTimeout(0)), verror.VError)
+        self.assertEqual(e.id, verror.NoServers.id)
+        yield stub.Get(ctx, *trust_opts())
+        got = yield stub.Get(ctx, *trust_opts(), options.ConnectionTimeout(0))
+        self.assertTrue(got)
+
+    @defer.inlineCallbacks
     def test_gives_up_at_the_deadline(self):
         from fortune.ifc import FortuneClient
         from v23py.runtime.trust import trust_opts

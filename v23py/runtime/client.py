@@ -204,6 +204,10 @@ class Client:
                 names = self._trusted(conn, ep, pattern, opts)
                 return conn, ep, names
             self._conn_cache.pop(server, None)
+        ct = rpcopts.find(opts, rpcopts.ConnectionTimeout) if opts else None
+        if ct is not None and ct.seconds == 0:
+            # Go's ConnectionTimeout(0): use a connection we have, never dial a new one
+            raise verror.NoServers.new(f"no cached connection to {server}")
         timeout = DEFAULT_CALL_TIMEOUT
         rem = ctx.remaining()
         if rem is not None:
