@@ -16,6 +16,7 @@ setup(
         "construct>=2.10",
         "cryptography>=41",
         "zeroconf>=0.131",  # mDNS neighborhood discovery of sync peers (syncbased)
+        "wsproto>=1.2",     # WebSocket framing of the ws/wsh transports (sans-IO, as our flow conn)
     ],
     extras_require={
         "test": ["hypothesis>=6"],
@@ -30,6 +31,7 @@ setup(
             "mounttabled = v23py.cmd.mounttabled:main",
             "dischargerd = v23py.cmd.dischargerd:main",
             "discharger = v23py.cmd.discharger:main",
+            "xproxyd = v23py.cmd.xproxyd:main",
             "syncbased = syncbased.main:main",
             "fortune-server = fortune.server:main",
             "fortune-client = fortune.client:main",
