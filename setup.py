@@ -16,10 +16,11 @@ setup(
         "construct>=2.10",
         "cryptography>=41",
         "zeroconf>=0.131",  # mDNS neighborhood discovery of sync peers (syncbased)
+        "prometheus_client>=0.17",  # --metrics-address: the stats in Prometheus text format
         "wsproto>=1.2",     # WebSocket framing of the ws/wsh transports (sans-IO, as our flow conn)
     ],
     extras_require={
-        "test": ["hypothesis>=6"],
+        "test": ["hypothesis>=6", "playwright>=1.40"],  # playwright drives Debian's chromium
     },
     entry_points={
         "console_scripts": [
@@ -29,6 +30,7 @@ setup(
             "namespace = v23py.cmd.namespace:main",
             "mounttable = v23py.cmd.mounttable:main",
             "mounttabled = v23py.cmd.mounttabled:main",
+            "debug = v23py.cmd.debug:main",
             "dischargerd = v23py.cmd.dischargerd:main",
             "discharger = v23py.cmd.discharger:main",
             "xproxyd = v23py.cmd.xproxyd:main",

@@ -11,6 +11,7 @@ import time
 
 from twisted.internet import defer
 
+from v23py import vtrace
 from v23py import naming, security, vdl, verror, vom
 from v23py.rpc import _wiretypes as wt
 from v23py.runtime._stream import ROLE_DATA, ROLE_TYPE, ConnTypes, ValueReader, ValueWriter
@@ -258,7 +259,7 @@ class Client:
             discharges = await self._discharges_for(ctx, blessings, server_names, method, args)
         return self._open_call(ctx, conn, ep, full_suffix, method, args, in_types,
                                out_types, desc, opts, server_names, _end_args,
-                               blessings=blessings, discharges=discharges)
+                               blessings=blessings, discharges=discharges, name=name)
 
     async def _try_connect(self, ctx, name, method, pattern, opts):
         """(conn, endpoint, suffix, server names) of one server of `name`: resolve it, dial
@@ -408,7 +409,7 @@ class Client:
         return b
 
     def _open_call(self, ctx, conn, ep, suffix, method, args, in_types, out_types, desc, opts,
-                   server_names, end_args=False, blessings=None, discharges=None):
+                   server_names, end_args=False, blessings=None, discharges=None, name=None):
         types = self.types_for(conn)
         secall = None   # made on demand (ClientCall.security)
         if type(server_names) is not tuple:
@@ -428,6 +429,9 @@ class Client:
                           server_names, secall)
         call._ep = ep
         call._discharges = discharges
+        parent = ctx._values.get(vtrace.SPAN_KEY)
+        if parent is not None and parent.store is not None:
+            call._span = vtrace.client_span(parent, name, method)
         call._start(args, in_types, opts, end_args)
         return call
 
@@ -497,7 +501,7 @@ class Client:
         suffix = r[1]
         full_suffix = naming.join(ssuffix, suffix) if ssuffix else suffix
         return self._open_call(ctx, conn, ep, full_suffix, method, args, in_types, out_types,
-                               desc, opts, names, True)
+                               desc, opts, names, True, name=name)
 
     def close(self):
         self._closed = True
@@ -587,6 +591,7 @@ class ClientCall:
         self._response = None      # last decoded Response
         self._finished = False
         self._unreg = None
+        self._span = None
         flow.set_receiver(r.feed, r.closed)
 
     @property
@@ -634,11 +639,13 @@ class ClientCall:
                 if msg is None:
                     msg = w.encode_cached(key, lambda: wt.request(suffix, method, nargs),
                                           wt.Request)
+                span = self._span
+                if span is not None:
+                    msg = vtrace.splice_request(msg, span) or w.encode(
+                        self._traced_request(nargs, None, None), wt.Request)
                 data += msg
             else:
-                data += w.encode(
-                    wt.request(self.suffix, self.method, nargs, deadline=deadline,
-                               granted=granted), wt.Request)
+                data += w.encode(self._traced_request(nargs, deadline, granted), wt.Request)
             ntypes = len(in_types) if in_types is not None else 0
             i = 0
             for a in args:
@@ -664,6 +671,12 @@ class ClientCall:
             types.flush()
         self.flow.post(bytes(data))
         self._unreg = self.ctx.on_done(self._ctx_done)
+
+    def _traced_request(self, nargs, deadline, granted):
+        r = wt.request(self.suffix, self.method, nargs, deadline=deadline, granted=granted)
+        if self._span is not None:
+            r.TraceRequest = self._span.request()
+        return r
 
     def _ctx_done(self, err):
         if self._finished:
@@ -783,6 +796,14 @@ class ClientCall:
                     break
                 if not r.EndStreamResults:
                     await self._reader.read(self.out_stream_type)   # drop unread stream items
+            span = self._span
+            if span is not None:
+                self._span = None
+                tr = r.TraceResponse
+                if tr is not None and tr.Flags & _COLLECT:
+                    span.store.merge(tr)
+                if span.store._traces:
+                    span.finish()
             if r.Error is not None:
                 if self._discharges and verror.NoAccess.is_(r.Error):
                     # maybe a bad discharge: do not use these again (Go does the same)
@@ -825,6 +846,7 @@ _ROLE = bytes([ROLE_DATA])
 _STREAM_TYPES = {}   # id(method desc) -> (desc, in-stream type, out-stream type)
 _ROLE_VERSION = bytes([ROLE_DATA, vom.VERSION_81])
 _ANY = vdl.Kind.ANY
+_COLLECT = vtrace.COLLECT_IN_MEMORY
 
 
 def _end_request():

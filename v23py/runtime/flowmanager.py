@@ -769,6 +769,32 @@ class FlowManager:
         self._pending = {}     # key -> [Deferred] of dials waiting for a dial in progress
         self._proxy_listeners = []
         self._stopped = False
+        self._export_stats()
+
+    def _export_stats(self):
+        """Go's rpc/flow/<rid>/conn-cache/{cache,reserved} texts, and ours: num-conns.
+        (Weakly held: a manager nobody stopped does not live on in the stats tree.)"""
+        import weakref
+        from v23py import stats
+        ref = weakref.ref(self)
+        self._stats_prefix = p = f"rpc/flow/{self.routing_id}"
+
+        def cache():
+            m = ref()
+            if m is None or m._stopped:
+                return "conncache closed"
+            lines = ["Cached:"] + [f"{k}: {c!r}" for k, c in list(m._cache.items())]
+            return "\n".join(lines) + "\n"
+
+        def reserved():
+            m = ref()
+            lines = ["Reserved:"] + ([f"{k}: {len(w)} waiting" for k, w in
+                                      list(m._pending.items())] if m is not None else [])
+            return "\n".join(lines) + "\n"
+        stats.new_string_func(p + "/conn-cache/cache", cache)
+        stats.new_string_func(p + "/conn-cache/reserved", reserved)
+        stats.new_integer_func(p + "/num-conns",
+                               lambda: len(ref()._conns) if ref() is not None else 0)
 
     # --- configuration
     def set_flow_handler(self, handler):
@@ -1080,6 +1106,11 @@ class FlowManager:
         """Stop listening; put active conns in lame duck (wait for the peers' acks, at most
         ``lame_duck_timeout`` seconds), then TearDown every conn.  Deferred fires when all are closed."""
         self._stopped = True
+        try:
+            from v23py import stats
+            stats.delete(self._stats_prefix)
+        except Exception:
+            pass
         for pl in list(self._proxy_listeners):
             pl.stop()
         ds = [lp.stop() for lp in list(self._listeners)]
@@ -1123,7 +1154,7 @@ class FlowManager:
         self._conns.discard(mconn)
         self._uncache(mconn)
         if mconn.close_reason is not None and not errors.ConnectionClosed.is_(mconn.close_reason):
-            log.info("flow conn %r closed: %s", mconn, mconn.close_reason)
+            log.debug("flow conn %r closed: %s", mconn, mconn.close_reason)
 
     def _conn_lame_duck(self, mconn):
         self._uncache(mconn)
