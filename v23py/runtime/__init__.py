@@ -27,6 +27,7 @@ from twisted.internet import defer
 
 from v23py import context as v23context
 from v23py import verror
+from v23py.flags import FlagError, FlagSet, parse_duration  # noqa: F401 (the runtime's API)
 from v23py.naming.endpoint import Endpoint
 from v23py.naming.names import split_address_name
 
@@ -38,150 +39,6 @@ RUNTIME_KEY = v23context.RUNTIME_KEY
 PUBLISH_PERIOD = 60      # seconds between re-mounts, as Go's publisher
 PUBLISH_TTL = 80         # mount TTL in seconds: the period plus 20 s of slack
 DEFAULT_NAMESPACE_ROOT = "/(dev.v.io:r:vprod:service:mounttabled)@ns.dev.v.io:8101"
-
-
-class FlagError(Exception):
-    pass
-
-
-class _Flag:
-    __slots__ = ("name", "kind", "default", "help", "value", "set")
-
-    def __init__(self, name, kind, default, help):
-        self.name, self.kind, self.default, self.help = name, kind, default, help
-        self.value = list(default) if kind == "list" else default
-        self.set = False
-
-
-def parse_duration(s):
-    """Go's time.ParseDuration -> seconds (float)."""
-    import re
-    s = s.strip()
-    if s in ("0", "+0", "-0"):
-        return 0.0
-    m = re.fullmatch(r"([+-]?)((?:[0-9]*\.?[0-9]+(?:ns|us|µs|ms|s|m|h))+)", s)
-    if not m:
-        raise FlagError(f"time: invalid duration {s!r}")
-    units = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-    total = 0.0
-    for num, unit in re.findall(r"([0-9]*\.?[0-9]+)(ns|us|µs|ms|s|m|h)", m.group(2)):
-        total += float(num) * units[unit]
-    return -total if m.group(1) == "-" else total
-
-
-class FlagSet:
-    """A Go-syntax flag set.  ``string/bool/int/float/duration/list`` return a getter."""
-
-    def __init__(self, name=None):
-        self.name = name or os.path.basename(sys.argv[0] if sys.argv else "v23py")
-        self.flags = {}
-        self.args = []
-
-    def _add(self, name, kind, default, help):
-        f = self.flags.get(name)
-        if f is None:
-            f = self.flags[name] = _Flag(name, kind, default, help)
-        return lambda: f.value
-
-    def string(self, name, default="", help=""):
-        return self._add(name, "string", default, help)
-
-    def bool(self, name, default=False, help=""):
-        return self._add(name, "bool", default, help)
-
-    def int(self, name, default=0, help=""):
-        return self._add(name, "int", default, help)
-
-    def float(self, name, default=0.0, help=""):
-        return self._add(name, "float", default, help)
-
-    def duration(self, name, default=0.0, help=""):
-        return self._add(name, "duration", default, help)
-
-    def list(self, name, default=(), help=""):
-        """A repeatable string flag (each use appends)."""
-        return self._add(name, "list", list(default), help)
-
-    def get(self, name):
-        return self.flags[name].value
-
-    def is_set(self, name):
-        f = self.flags.get(name)
-        return f is not None and f.set
-
-    def _set(self, f, value):
-        try:
-            if f.kind == "string":
-                f.value = value
-            elif f.kind == "bool":
-                v = value.lower()
-                if v in ("1", "t", "true"):
-                    f.value = True
-                elif v in ("0", "f", "false"):
-                    f.value = False
-                else:
-                    raise ValueError(value)
-            elif f.kind == "int":
-                f.value = int(value, 0)
-            elif f.kind == "float":
-                f.value = float(value)
-            elif f.kind == "duration":
-                f.value = parse_duration(value)
-            elif f.kind == "list":
-                if not f.set:
-                    f.value = []
-                f.value.append(value)
-        except (ValueError, FlagError):
-            raise FlagError(f'invalid value "{value}" for flag -{f.name}: parse error')
-        f.set = True
-
-    def parse(self, argv):
-        """Parse argv (without the program name); returns the positional arguments."""
-        argv = list(argv)
-        i = 0
-        while i < len(argv):
-            a = argv[i]
-            if len(a) < 2 or a[0] != "-":
-                break
-            if a == "--":
-                i += 1
-                break
-            name = a[2:] if a.startswith("--") else a[1:]
-            if not name or name[0] in "-=":
-                raise FlagError(f"bad flag syntax: {a}")
-            value = None
-            if "=" in name:
-                name, value = name.split("=", 1)
-            f = self.flags.get(name)
-            if f is None:
-                if name in ("help", "h"):
-                    raise FlagError("help requested")
-                raise FlagError(f"flag provided but not defined: -{name}")
-            i += 1
-            if f.kind == "bool":
-                self._set(f, "true" if value is None else value)
-                continue
-            if value is None:
-                if i >= len(argv):
-                    raise FlagError(f"flag needs an argument: -{name}")
-                value = argv[i]
-                i += 1
-            self._set(f, value)
-        self.args = argv[i:]
-        return self.args
-
-    def usage(self, out=None):
-        out = out or sys.stderr
-        out.write(f"Usage of {self.name}:\n")
-        for name in sorted(self.flags):
-            f = self.flags[name]
-            kind = "" if f.kind == "bool" else " " + ("duration" if f.kind == "duration"
-                                                      else "value" if f.kind == "list"
-                                                      else f.kind)
-            out.write(f"  -{name}{kind}\n    \t{f.help}")
-            if f.default not in ("", False, 0, 0.0, [], ()):
-                out.write(f" (default {f.default!r})")
-            out.write("\n")
 
 
 def add_runtime_flags(fs):
@@ -424,7 +281,6 @@ class Runtime:
         """If our blessings carry third-party caveats, get their discharges before serving
         (waiting at most `first_wait` s) and keep them fresh, so that every connection we
         accept presents them (Go prepares them per accepted connection, from its cache)."""
-        from v23py import security
         p = self.principal
         b = p.blessing_store.default()
         if b is None or b.is_zero() or not b.third_party_caveats():
@@ -434,16 +290,9 @@ class Runtime:
             from twisted.internet import reactor
         state = {"timer": None, "stopped": False}
 
-        async def fetch(cav, impetus):
-            fctx, cancel = ctx.with_timeout(first_wait)
-            try:
-                return await self.client.fetch_discharge(fctx, cav, impetus)
-            finally:
-                cancel()
-
         async def refresh():
             try:
-                ds, when = await security.prepare_discharges(p.blessing_store, b, fetch)
+                ds, when = await self.client.own_discharges(ctx, b, first_wait)
             except Exception:
                 log.debug("preparing our discharges failed", exc_info=True)
                 ds, when = None, None

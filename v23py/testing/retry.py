@@ -8,7 +8,7 @@ import tempfile
 
 from twisted.internet import defer, reactor, task
 
-from v23py import verror
+from v23py import runtime, security, verror
 from v23py.testing.procs import make_creds, spawn
 
 
@@ -40,7 +40,6 @@ class ProcsMixin:
                      "Listening at:")
 
     def runtime(self, *flags):
-        from v23py import runtime, security
         p = security.load_principal(self.creds, read_only=True)
         ctx, shutdown = runtime.init(["--v23.tcp.protocol=tcp", *flags],
                                      flags=runtime.FlagSet("test"), principal=p,
