@@ -5,7 +5,8 @@ a third-party caveat of idp's gets a discharge from it before calling, caches
 it, and sends it with the call; the server (which never talks to the
 discharger) accepts the blessing only with it. A server blessed that way
 fetches its own discharges before it serves and presents them on every
-connection, so clients that check its blessings accept it.
+connection, so clients that check its blessings accept it.  The same holds on conns a
+proxy forwards and over WebSockets (ProxiedAndWebSocketTests).
 """
 import datetime
 
@@ -22,10 +23,10 @@ def _principal(name):
     return p
 
 
-def _runtime(principal):
+def _runtime(principal, *flags):
     from v23py import runtime
     return runtime.init(["--v23.tcp.address=127.0.0.1:0", "--v23.tcp.protocol=tcp",
-                         "--v23.namespace.root=/127.0.0.1:1"],
+                         "--v23.namespace.root=/127.0.0.1:1", *flags],
                         flags=runtime.FlagSet("test"), principal=principal,
                         exit_on_error=False)
 
@@ -49,7 +50,8 @@ class Echo:
         return names
 
 
-class DischargesTests(unittest.TestCase):
+class _World(unittest.TestCase):
+    """A discharger (idp) running; principals blessed under its caveats; servers, calls."""
     timeout = 60
 
     @defer.inlineCallbacks
@@ -78,11 +80,12 @@ class DischargesTests(unittest.TestCase):
         return p
 
     @defer.inlineCallbacks
-    def serve(self, principal, obj, authorizer):
+    def serve(self, principal, obj, authorizer, *flags):
         import v23py
-        ctx, shutdown = _runtime(principal)
+        ctx, shutdown = _runtime(principal, *flags)
         self.addCleanup(shutdown)
         server = yield v23py.with_new_server(ctx, "", obj, authorizer)
+        self.server = server
         return ctx, "/" + str(server.endpoints[0])
 
     def client_call(self, principal, name, method, args=(), opts=()):
@@ -93,6 +96,8 @@ class DischargesTests(unittest.TestCase):
         self.addCleanup(cancel)
         return rpc.client_call(ctx, name, method, list(args), None, None, opts=opts), ctx
 
+
+class DischargesTests(_World):
     @defer.inlineCallbacks
     def test_client_fetches_caches_and_sends_discharges(self):
         from v23py import rpc
@@ -165,6 +170,84 @@ class DischargesTests(unittest.TestCase):
         d, _ = self.client_call(carol, name2, "Echo", ["x"])
         e = yield self.assertFailure(d, verror.VError)
         self.assertEqual(e.id, verror.NotTrusted.id)
+
+
+class ProxiedAndWebSocketTests(_World):
+    """The same discharges on conns through a proxy (ours, in process) and over ws: the
+    client's ride the OpenFlow of the flow the proxy forwards, the server's its Auth."""
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        from v23py.flow import Identity
+        from v23py.runtime.flowmanager import FlowManager
+        from v23py.xproxy import Proxy
+        yield super().setUp()
+        pp = _principal("proxy")
+        pmgr = FlowManager(Identity(pp))
+        self.addCleanup(pmgr.stop)
+        proxy = Proxy(pmgr, pp, authorizer=security.allow_everyone())
+        self.addCleanup(proxy.stop)
+        port = yield pmgr.listen("127.0.0.1:0")
+        self.proxy_ep = port.endpoint
+
+    @defer.inlineCallbacks
+    def proxied_name(self):
+        """The server's endpoint through the proxy, once the proxy has given it."""
+        from twisted.internet import reactor, task
+        for _ in range(200):
+            for ep in self.server.endpoints:
+                if ep.address == self.proxy_ep.address:
+                    return "/" + str(ep)
+            yield task.deferLater(reactor, 0.05, lambda: None)
+        self.fail("the proxy gave the server no endpoint")
+
+    def serve_proxied(self, principal, obj, authorizer):
+        return self.serve(principal, obj, authorizer, "--v23.proxy=/" + str(self.proxy_ep))
+
+    @defer.inlineCallbacks
+    def test_client_discharge_through_the_proxy(self):
+        from v23py import vdl
+        from v23py.security import access
+        srv = _principal("srv")
+        srv.add_to_roots(self.idp.blessing_store.default())
+        perms = access.Permissions({"Read": access.AccessList(In=["idp:u:alice"])})
+        auth = _TagRead(access.permissions_authorizer(perms, vdl.type_of(access.Read)))
+        yield self.serve_proxied(srv, Echo(), auth)
+        name = yield self.proxied_name()
+        alice = self.blessed("alice", "u:alice")
+        alice.add_to_roots(srv.blessing_store.default())
+        d, _ = self.client_call(alice, name, "WhoAmI")
+        self.assertEqual(list((yield d)), [["idp:u:alice"]])
+        self.assertEqual(self.discharger.asked, 1)
+
+    @defer.inlineCallbacks
+    def test_server_discharge_through_the_proxy(self):
+        srv = self.blessed("srv", "srv")
+        yield self.serve_proxied(srv, Echo(), security.allow_everyone())
+        name = yield self.proxied_name()
+        carol = _principal("carol")
+        carol.add_to_roots(self.idp.blessing_store.default())
+        d, ctx = self.client_call(carol, name, "Echo", ["x"])
+        self.assertEqual(list((yield d)), ["x"])
+        # carol's conn is the one forwarded by the proxy, and it had the server's discharge
+        from v23py import rpc
+        conn = rpc.get_client(ctx)._conn_cache[name]
+        self.assertEqual(conn.remote_endpoint.address, self.proxy_ep.address)
+        self.assertTrue(conn.remote_discharges)
+
+    @defer.inlineCallbacks
+    def test_both_discharges_over_ws(self):
+        from v23py import vdl
+        from v23py.security import access
+        srv = self.blessed("srv", "srv")
+        perms = access.Permissions({"Read": access.AccessList(In=["idp:u:alice"])})
+        auth = _TagRead(access.permissions_authorizer(perms, vdl.type_of(access.Read)))
+        _, name = yield self.serve(srv, Echo(), auth, "--v23.tcp.protocol=ws")
+        self.assertIn("@ws@", name)
+        alice = self.blessed("alice", "u:alice")
+        d, ctx = self.client_call(alice, name, "WhoAmI")
+        self.assertEqual(list((yield d)), [["idp:u:alice"]])
+        self.assertEqual(self.discharger.asked, 2)     # the server's, then alice's
 
 
 class _TagRead(security.Authorizer):
