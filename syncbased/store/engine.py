@@ -125,7 +125,10 @@ class SqliteEngine:
     name = "sqlite"
 
     def __init__(self, path: str, synchronous: str = "FULL", check: bool = True):
-        os.makedirs(path, exist_ok=True)
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError as e:
+            raise _as_verror(e.strerror or e, f"creation of {path}") from None
         self.path = os.path.join(path, "store.sqlite")
         # (what the file was before we opened it: a store that should exist but is
         # missing or empty is for the caller to report, see syncbased.service)

@@ -238,8 +238,10 @@ class RoundsMixin:
             return False
         # Only accept deltas from a peer whose blessings may Read a shared syncgroup, and
         # only for the syncgroups they may Read (``auth.names`` once a call went through).
+        # No retries: an unreachable peer fails the round at once and the scheduler tries
+        # again later (Go's initiator uses only cached connections, ConnectionTimeout(0)).
         auth = PeerAuthorizer(perms)
-        opts = (rpcopts.ServerAuthorizer(auth),)
+        opts = (rpcopts.ServerAuthorizer(auth), rpcopts.NoRetry())
         stub = I.SyncClient(addr + "/%%sync")
         ctx, cancel = self.ctx.with_timeout(30.0)
         try:

@@ -94,6 +94,9 @@ def _compile(t: Type, key: str, make, trampoline, bad):
     except Exception as e:   # e.g. a peer's type name Python cannot use
         c.pop(key, None)
         raise bad(f"cannot handle type {str(t)[:100]!r}: {e}") from None
+    except BaseException:
+        c.pop(key, None)
+        raise
     c[key] = c[key + "!"] = f
     return f
 
@@ -504,8 +507,11 @@ def _make_decoder(t: Type):  # noqa: C901 - one branch per kind
         def dec_f(data, pos, st):
             u, pos = dec_uint(data, pos)
             f = _unpack_d(u.to_bytes(8, "big"))[0]
-            if is32 and abs(f) > _FLOAT32_MAX and f == f and abs(f) != float("inf"):
-                raise error(f"float {f} out of float32 range")
+            if is32:
+                if abs(f) > _FLOAT32_MAX and f == f and abs(f) != float("inf"):
+                    raise error(f"float {f} out of float32 range")
+                # a float32 holds what Go's float32(x) would: the encoder rounds the same
+                f = _struct.unpack("<f", _struct.pack("<f", f))[0]
             return (cls(f) if cls else f), pos
         return dec_f
     if k == Kind.STRING:
