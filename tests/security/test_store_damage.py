@@ -67,10 +67,10 @@ class StoreDamageTest(unittest.TestCase):
         self.addCleanup(stop)
         self.ctx = ctx
 
-    def start(self):
-        d = Daemon(self.creds, root_dir=self.root).start()
+    async def start(self):
+        d = Daemon(self.creds, root_dir=self.root)
         self.addCleanup(d.stop)
-        return d
+        return await d.start()
 
     def stderr(self, d):
         d.stderr.seek(0)
@@ -98,12 +98,12 @@ class StoreDamageTest(unittest.TestCase):
 
     async def damaged_run(self, damage, reason):
         from v23py import syncbase
-        d = self.start()
+        d = await self.start()
         await self.fill(d)
         self.assertEqual(len(await self.scan(d)), ROWS)
         d.stop()
         damage(_store_file(self.root, "db"))
-        d = self.start()
+        d = await self.start()
         db = syncbase.NewService(d.endpoint).Database(self.ctx, "db", None)
         cx = db.Collection(self.ctx, "cx")
         calls = {"scan": lambda: self.scan(d), "get": lambda: cx.Get(self.ctx, "000001"),

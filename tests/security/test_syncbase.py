@@ -69,8 +69,9 @@ class SyncbaseAttackTest(unittest.TestCase):
         mp.add_to_roots(security.load_principal(self.alice).blessing_store.default())
         # the stranger calls itself alice too, under a root nobody recognizes
         self.stranger = make_creds(os.path.join(self.tmp, "stranger"), ALICE)
-        self.daemon = Daemon(self.alice, root_dir=os.path.join(self.tmp, "a")).start()
+        self.daemon = Daemon(self.alice, root_dir=os.path.join(self.tmp, "a"))
         self.addCleanup(self.daemon.stop)
+        yield self.daemon.start()
         self.actx = _ctx(self, self.alice)
         yield defer.ensureDeferred(self.fill())
 
@@ -216,8 +217,9 @@ class SyncbaseAttackTest(unittest.TestCase):
 
     async def _hostile_daemon(self):
         from v23py import syncbase
-        m = Daemon(self.mallory, root_dir=os.path.join(self.tmp, "m")).start()
+        m = Daemon(self.mallory, root_dir=os.path.join(self.tmp, "m"))
         self.addCleanup(m.stop)
+        await m.start()
         mctx = _ctx(self, self.mallory)
         mdb = syncbase.NewService(m.endpoint).Database(mctx, DB.Name, None)
         await mdb.Create(mctx, None)
