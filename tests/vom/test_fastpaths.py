@@ -87,3 +87,44 @@ class SharedPlansTest(unittest.TestCase):
                 d.feed(m[-1:])
                 self.assertEqual(d.decode(t), v)
         self.assertTrue(any(k >= 0x100 for k in td.value_plans))
+
+
+class TypeCacheTest(unittest.TestCase):
+    """Type streams share parsed definitions and built types: a second stream defining the
+    same types (under other ids, recursive ones included) gets the same Types, and a
+    stream defining other types under the same ids gets those."""
+
+    def stream(self, types, skip=0):
+        te = vom.TypeEncoder()
+        for t in [vdl.struct("test/cache.Pad%d" % i, [("P", vdl.Int8Type)])
+                  for i in range(skip)] + types:
+            te.encode_type(t)
+        td = vom.TypeDecoder()
+        td.feed(te.take_bytes())
+        return te, td
+
+    def test_same_types_any_ids(self):
+        b = vdl.TypeBuilder()
+        node = b.struct("test/cache.Node")
+        kids = b.list()
+        kids.elem = node
+        node.append_field("Name", vdl.StringType)
+        node.append_field("Kids", kids)
+        b.build()
+        types = [wire.RequestType, node.built, vdl.map_of(vdl.StringType, node.built)]
+        te1, td1 = self.stream(types)
+        te2, td2 = self.stream(types, skip=3)
+        for t in types:
+            i1, i2 = te1.encode_type(t), te2.encode_type(t)
+            self.assertNotEqual(i1, i2)
+            self.assertIs(td1.lookup(i1), td2.lookup(i2))
+            self.assertEqual(td1.lookup(i1), t)
+
+    def test_same_ids_other_types(self):
+        a = vdl.struct("test/cache.A", [("X", vdl.list_of(vdl.StringType))])
+        b = vdl.struct("test/cache.A", [("X", vdl.list_of(vdl.Int64Type))])
+        te1, td1 = self.stream([a])
+        te2, td2 = self.stream([b])
+        self.assertEqual(te1.encode_type(a), te2.encode_type(b))
+        self.assertEqual(td1.lookup(te1.encode_type(a)), a)
+        self.assertEqual(td2.lookup(te2.encode_type(b)), b)
