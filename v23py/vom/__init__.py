@@ -144,11 +144,11 @@ class Encoder:
             t = type
             if value.__class__ is Typed and t.kind != Kind.ANY:
                 value = value.value
-        plan = self._plans.get(t)
+        plan = self._plans.get(id(t))   # (by id: no Python-level Type.__hash__ per value)
         if plan is None:
             return self._encode_general(t, value)
         # Steady state for a type without any/typeobject: header is fixed.
-        head, enc, chunk = plan
+        head, enc, chunk, _ = plan
         if not chunk:
             out = bytearray(head)
             enc(out, value, None)
@@ -176,7 +176,8 @@ class Encoder:
         if not (t.has_any or t.has_typeobject):
             head = bytearray()
             enc_int(head, self._te.lookup(t))
-            self._plans[t] = (bytes(head), encoder(t), has_chunk_len(t))
+            # (the plan keeps t, so no other type takes its id)
+            self._plans[id(t)] = (bytes(head), encoder(t), has_chunk_len(t), t)
         return bytes(out)
 
 
