@@ -205,6 +205,9 @@ class Runtime:
             aws_xray=f.get("v23.vtrace.enable-aws-xray"))
         sysstats.register()
         sysstats.register_principal(self.principal)
+        from v23py.runtime._stats import ClientStats
+        self.shutdown_callbacks.append(
+            ClientStats(lambda: self._client, id(self)).stop)
         self.debug_dispatcher = debug.dispatcher_for_runtime(self.permissions(),
                                                              self.vtrace_store)
         self.metrics_port = None

@@ -38,6 +38,8 @@ def register():
     if _registered:
         return
     _registered = True
+    from v23py.stats import libstats
+    libstats.register()
     now = time.time()
     stats.new_integer("system/start-time-unix").set(int(now))
     stats.new_string("system/start-time-rfc1123").set(
