@@ -32,6 +32,7 @@ from v23py.naming.endpoint import Endpoint
 from v23py.naming.names import split_address_name
 
 from .proxymgr import ProxyManager, check_policy
+from ._stats import ClientStats
 
 RUNTIME_KEY = v23context.RUNTIME_KEY
 PUBLISH_PERIOD = 60      # seconds between re-mounts, as Go's publisher
@@ -205,7 +206,6 @@ class Runtime:
             aws_xray=f.get("v23.vtrace.enable-aws-xray"))
         sysstats.register()
         sysstats.register_principal(self.principal)
-        from v23py.runtime._stats import ClientStats
         self.shutdown_callbacks.append(
             ClientStats(lambda: self._client, id(self)).stop)
         self.debug_dispatcher = debug.dispatcher_for_runtime(self.permissions(),

@@ -23,6 +23,7 @@ import threading
 import time
 
 from v23py import stats
+from v23py.stats import libstats
 
 REFRESH_PERIOD = 10.0
 
@@ -38,7 +39,6 @@ def register():
     if _registered:
         return
     _registered = True
-    from v23py.stats import libstats
     libstats.register()
     now = time.time()
     stats.new_integer("system/start-time-unix").set(int(now))
