@@ -148,6 +148,11 @@ class BrowseInChromium(DaemonTestCase):
         self.assertIn("hello", seen["rows"])
         self.assertIn("put k2 = live value", seen["watch"])
         self.assertEqual(seen["members"], 2)
+        # per syncgroup, the member this daemon syncs with shows its rounds and lag
+        self.assertTrue(any(r.isdigit() and int(r) > 0 for r in seen["member_rounds"]),
+                        seen["member_rounds"])
+        self.assertTrue(any(x.lstrip("-").isdigit() for x in seen["member_lag"]),
+                        seen["member_lag"])
         self.assertIn("rounds", seen["progress"])
         self.assertIn("records-in", seen["progress"])
         for page, text in seen.items():
@@ -204,6 +209,8 @@ class BrowseInChromium(DaemonTestCase):
                 page.click("text=syncgroups")
                 page.wait_for_selector("#progress")
                 seen["members"] = page.locator(".members tr").count() - 1
+                seen["member_rounds"] = page.locator(".members td.sync-rounds").all_inner_texts()
+                seen["member_lag"] = page.locator(".members td.sync-lag-seconds").all_inner_texts()
                 seen["progress"] = page.inner_text("#progress")
                 seen["syncgroups"] = page.inner_text("main")
             finally:
