@@ -127,6 +127,8 @@ async def run(reactor, argv):
     service = Service(root, engine() or "sqlite", perms=_service_perms(rt),
                       default_patterns=patterns, initial_db=idb, dev=dev(), log=log)
     daemon = Daemon(service, reactor, ctx, publish_nh=not skip_nh(), own_names=patterns)
+    if daemon.sync is not None:
+        syncstats.register_syncgroups(daemon.sync)   # per-syncgroup progress, ditto
     try:
         server = await v23py.with_new_dispatching_server(ctx, name(), daemon.dispatcher)
         if name():

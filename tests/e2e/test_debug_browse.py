@@ -169,6 +169,13 @@ class BrowseInChromium(DaemonTestCase):
         self.assertRegex(metrics, r'v23_syncbase_sync_rounds_total\{db="[^"]*fortuneDb",'
                                   r'peer="[^"]+"\} [1-9]')
         self.assertIn("v23_syncbase_sync_lag_seconds{", metrics)
+        # per syncgroup: two members, and a successful round with one of them
+        self.assertRegex(metrics, r'v23_syncbase_syncgroup_members\{db="[^"]*fortuneDb",'
+                                  r'syncgroup="[^"]+"\} 2\.0')
+        sg_lag = re.search(r'v23_syncbase_syncgroup_lag_seconds\{db="[^"]*fortuneDb",'
+                           r'syncgroup="[^"]+"\} (\S+)', metrics)
+        self.assertIsNotNone(sg_lag, metrics)
+        self.assertGreaterEqual(float(sg_lag.group(1)), 0.0)
         self.assertIn("v23_rpc_server_latency_ms_bucket{", metrics)
         w, h, rows = png_pixels(open(shot, "rb").read())
         bg = rows[h - 1][w - 1]
