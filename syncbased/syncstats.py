@@ -17,6 +17,7 @@ syncgroup, its member count and the last successful round with any of its member
 import time
 
 from v23py import stats
+from v23py.stats import prometheus
 from v23py.naming import names as _names
 
 _peers = {}
@@ -131,11 +132,9 @@ def _collect_syncgroups(sync):
 
 
 def register_syncgroups(sync):
-    from v23py.stats import prometheus
     prometheus.add_collector(lambda: _collect_syncgroups(sync))
 
 
 def register_prometheus():
-    from v23py.stats import prometheus
     if _collect not in prometheus._extra:
         prometheus.add_collector(_collect)

@@ -112,7 +112,8 @@ class GeneralQueries(unittest.TestCase):
         tmp = tempfile.mkdtemp(prefix="disc-q-")
         self.addCleanup(shutil.rmtree, tmp, True)
         creds = make_creds(os.path.join(tmp, "creds"), "idp:o:fortune:alice")
-        d = OwnTmpDaemon(creds, root_dir=os.path.join(tmp, "root")).start()
+        d = OwnTmpDaemon(creds, root_dir=os.path.join(tmp, "root"))
+        yield d.start()
         self.addCleanup(shutil.rmtree, d.own_tmp, True)
         self.addCleanup(d.stop)
         import v23py

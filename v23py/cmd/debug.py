@@ -542,15 +542,14 @@ async def cmd_delegate(ctx, fs, args, out, err):
 
 async def cmd_discovery_scan(ctx, fs, args, out, err):
     import v23py
-    from v23py.discovery.neighborhood import MdnsNeighborhood
-    from v23py.discovery.query import Matcher
+    from v23py.discovery import neighborhood, query
     if len(args) > 1:
         raise UsageError(f"got {len(args)} arguments, expected at most 1")
     # the query's interfaces are asked for by name (their own mDNS types); any other query
     # scans every v23 service and filters
-    matcher = Matcher(args[0] if args else "")
+    matcher = query.Matcher(args[0] if args else "")
     targets = sorted(matcher.target_interface_names or [""])
-    nb = MdnsNeighborhood()
+    nb = neighborhood.MdnsNeighborhood()
     nb.start()
     seen = {}
 
