@@ -29,6 +29,7 @@ setup(
             "mounttable = v23py.cmd.mounttable:main",
             "mounttabled = v23py.cmd.mounttabled:main",
             "syncbased = syncbased.main:main",
+            "sb = v23py.cmd.sb:main",
             "fortune-server = fortune.server:main",
             "fortune-client = fortune.client:main",
             "hello-server = hello.server:main",

@@ -1,0 +1,226 @@
+"""Our ``sb`` and Go's ``sb`` print the same bytes for the same data.
+
+Both shells run against Go's 2017 syncbased and against ours: ``make-demo`` (ours on
+our daemon, Go's on Go's, then each dumps both), ``dump``, ``select`` in the three
+formats, ``sg`` (create, list, inspect, and the NotImplemented leave/destroy/eject
+with Go's checks first), ``acl``, errors and usage, the ``sh`` shell fed a script on
+stdin, and ``watch``.  Stdout, stderr and the exit code must be identical, except
+where Go itself prints a map in Go's random order (``acl get``/``acl dump``: compared
+as sorted lines).
+"""
+import io
+import os
+import shutil
+import sys
+import tempfile
+
+from twisted.internet import defer, reactor
+from twisted.trial import unittest
+
+from tests._syncbase_support import make_creds, sleep
+from tests.interop._go_syncbase import go_daemon, go_sb_binary, our_daemon, run, Process, env
+
+ALICE = "idp:o:fortune:alice"
+DB = "--db=idp:o:fortune,demo"
+OUR_SB = [sys.executable, "-m", "v23py.cmd.sb"]
+
+# (arguments, compare sorted lines) -- each is run by both shells against both daemons
+COMMANDS = [
+    (["dump"], False),
+    (["select", "k,", "v", "from", "Customers"], False),
+    (["--format=csv", "select", "k,", "v", "from", "Customers", "where", "k", "like",
+      '"002%"'], False),
+    (["--format=csv", "--csv-delimiter=;", "select", "k,", "v.Name,", "v.Address", "from",
+      "Customers", "where", "Type(v)", "like", '"%Customer"'], False),
+    (["--format=json", "select", "k,", "v", "from", "Recursives"], False),
+    (["--format=json", "select", "k,", "v", "from", "Composites"], False),
+    (["--format=json", "select", "k,", "v.TestTime,", "v.Score", "from", "Students"], False),
+    (["--format=json", "select", "v.Anything", "from", "AnythingGoes"], False),
+    (["select", "v.F32,", "v.F64,", "v.Ui64", "from", "Numbers"], False),
+    (["select", "k", "from", "Nonexistent"], False),
+    (["select", "k", "frm", "Numbers"], False),
+    (["sg", "list"], False),
+    (["sg", "list", "-v"], False),
+    (["sg", "-target=sg1", "inspect"], False),
+    (["sg", "-t", "sg1", "leave"], False),
+    (["sg", "-target=sg1", "eject", "somebody"], False),
+    (["sg", "-target=nosuchsg", "destroy"], False),
+    (["acl", "-target=sg", f"-sg={ALICE},sg1", "dump"], True),
+    (["acl", "-target=cx", f"-cx={ALICE},Numbers", "get", ALICE], True),
+    (["acl", "dump"], True),
+    (["destroy"], False),
+    (["nosuchcommand"], False),
+    (["--format=xml", "dump"], False),
+    (["help"], False),
+    (["help", "select"], False),
+    (["sg", "help", "create"], False),
+    (["acl", "help", "add"], False),
+]
+
+SHELL_SCRIPT = """\
+select k from Numbers
+help
+help select
+
+select   k,   v.B from Numbers where k = "002" // a comment
+-format=csv select k, v.Name from Customers
+select k from Customers where v.Name = 'John Smith'
+sg list
+exit
+select k from Numbers
+"""
+SHELL_FAILING = "select k from Numbers\nselect k frm Numbers\nselect k from Numbers\n"
+
+
+def _unordered(result):
+    """Go prints these maps in random order: compare sorted lines of sorted items."""
+    out, err, code = result
+    lines = []
+    for ln in out.splitlines():
+        if ln.startswith(("[", "![")) and ln.endswith("]"):
+            head, items = ln.split("[", 1)
+            ln = head + "[" + ", ".join(sorted(items[:-1].split(", "))) + "]"
+        lines.append(ln)
+    return sorted(lines), err, code
+
+
+class SbMatchesGoTest(unittest.TestCase):
+    timeout = 240
+
+    def setUp(self):
+        self.go_sb = go_sb_binary("sb")
+        self.tmp = tempfile.mkdtemp(prefix="sb-go-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.creds = make_creds(os.path.join(self.tmp, "alice"), ALICE)
+
+    async def _daemons(self):
+        go = go_daemon(self.creds, os.path.join(self.tmp, "go"), "--skip-publish-in-nh")
+        ours = our_daemon(self.creds, os.path.join(self.tmp, "ours"), "--skip-publish-in-nh")
+        for d in (go, ours):
+            self.addCleanup(lambda d=d: defer.ensureDeferred(d.stop()))
+        await go.start()
+        await ours.start()
+        return go, ours
+
+    def sb(self, which, service, *args, stdin=None, subprocess=False):
+        """(stdout, stderr, exit code) of a shell run; ours runs in this process unless
+        ``subprocess`` (each console-script start costs a second)."""
+        argv = [f"--v23.credentials={self.creds}", f"--service={service}", *args]
+        if which == "go":
+            return run([self.go_sb, *argv], stdin=stdin)
+        if subprocess:
+            return run([*OUR_SB, *argv], stdin=stdin)
+        return defer.ensureDeferred(self._in_process(argv, stdin))
+
+    @staticmethod
+    async def _in_process(argv, stdin):
+        from v23py.cmd import sb
+        out, err = io.StringIO(), io.StringIO()
+        code = await sb._main(reactor, argv, out, err, io.StringIO(stdin or ""))
+        return out.getvalue(), err.getvalue(), code
+
+    async def both(self, service, *args, stdin=None):
+        return (await self.sb("go", service, *args, stdin=stdin),
+                await self.sb("ours", service, *args, stdin=stdin))
+
+    @defer.inlineCallbacks
+    def test_same_output_on_go_and_our_daemon(self):
+        yield defer.ensureDeferred(self._same_output())
+
+    async def _same_output(self):
+        go, ours = await self._daemons()
+        # each shell makes the demo database on the other's daemon ...
+        for which, d in (("ours", go), ("go", ours)):
+            out, err, code = await self.sb(which, d.endpoint, DB, "--create-if-absent",
+                                           "make-demo")
+            self.assertEqual((out, code), ("Demo collections created and populated.\n", 0), err)
+            out, err, code = await self.sb(
+                "ours" if which == "go" else "go", d.endpoint, DB, "sg", "-target=sg1",
+                "create", "-description=demo group", f"{ALICE},Numbers", f"{ALICE},Students")
+            self.assertEqual(code, 0, err)
+        # ... and the two databases dump the same (but for each daemon's random sg version)
+        dumps = []
+        for d in (go, ours):
+            out, err, code = await self.sb("go", d.endpoint, DB, "dump")
+            self.assertEqual(code, 0, err)
+            dumps.append([ln for ln in out.splitlines() if "(version:" not in ln])
+        self.assertEqual(dumps[0], dumps[1])
+        self.assertGreater(len(dumps[0]), 40)
+
+        mismatches = []
+        for d, label in ((go, "Go's daemon"), (ours, "our daemon")):
+            for args, unordered in COMMANDS:
+                g, o = await self.both(d.endpoint, DB, *args)
+                if unordered:
+                    g, o = _unordered(g), _unordered(o)
+                if g != o:
+                    mismatches.append(f"{label}: sb {' '.join(args)}\n  Go:   {g!r}\n"
+                                      f"  ours: {o!r}")
+            for script in (SHELL_SCRIPT, SHELL_FAILING):
+                g, o = await self.both(d.endpoint, DB, "sh", stdin=script)
+                if g != o:
+                    mismatches.append(f"{label}: sb sh <<{script!r}\n  Go:   {g!r}\n"
+                                      f"  ours: {o!r}")
+        self.assertEqual(mismatches, [], "\n".join(mismatches))
+        # the console script itself (a subprocess), once
+        for args, stdin in ((["dump"], None), (["sh"], SHELL_SCRIPT)):
+            g = await self.sb("go", ours.endpoint, DB, *args, stdin=stdin)
+            o = await self.sb("ours", ours.endpoint, DB, *args, stdin=stdin, subprocess=True)
+            self.assertEqual(g, o)
+        # what the outputs hold, once, so a shared mistake cannot pass
+        g, _ = await self.both(ours.endpoint, DB, "--format=csv", "select", "k,", "v.Name",
+                               "from", "Customers", "where", "k", "=", '"002"')
+        self.assertEqual(g, ("k,v.Name\n002,Bat Masterson\n", "", 0))
+        g, _ = await self.both(ours.endpoint, DB, "sg", "-t", "sg1", "leave")
+        self.assertEqual(g[2], 1)
+        self.assertIn("implemented", g[1].lower())
+
+    @defer.inlineCallbacks
+    def test_watch_prints_the_same_changes(self):
+        yield defer.ensureDeferred(self._watch())
+
+    async def _watch(self):
+        from tests.interop._go_syncbase import _Lines
+        go, ours = await self._daemons()
+        for d in (go, ours):
+            out, err, code = await self.sb("ours", d.endpoint, DB, "--create-if-absent",
+                                           "make-demo")
+            self.assertEqual(code, 0, err)
+        for d in (go, ours):
+            procs = {}
+            for which in ("go", "ours"):
+                prog = [self.go_sb] if which == "go" else OUR_SB
+                pp = _Lines()
+                argv = [*prog, f"--v23.credentials={self.creds}", f"--service={d.endpoint}",
+                        DB, "watch", f"{ALICE},Numbers,%", f"{ALICE},Students,%"]
+                proc = reactor.spawnProcess(pp, argv[0], argv, env=env())
+                procs[which] = (pp, proc)
+                self.addCleanup(self._kill, proc)
+            await sleep(3.0)         # both watchers started ("now")
+            for args in ((["make-demo"]),
+                         (["destroy", f"{ALICE},Composites"])):
+                out, err, code = await self.sb("go", d.endpoint, DB, *args)
+                self.assertEqual(code, 0, err)
+            want = None
+            for _ in range(100):
+                await sleep(0.1)
+                outs = {w: pp.out.decode() for w, (pp, _) in procs.items()}
+                if outs["go"].count("\n") >= 20 and outs["go"] == outs["ours"]:
+                    want = outs["go"]
+                    break
+            self.assertEqual(outs["go"], outs["ours"])
+            self.assertIsNotNone(want)
+            self.assertIn(f"change on row 001 of collection {ALICE},Numbers:\n\tnew value: "
+                          "v.io/x/ref/cmd/sb/internal/demodb.Numbers struct{", want)
+            self.assertIn("row removed", want)
+            self.assertIn(f"change on collection {ALICE},Students:\n\tnew info: &{{map[", want)
+            self.assertNotIn("Composites", want)
+            for _, proc in procs.values():
+                self._kill(proc)
+
+    @staticmethod
+    def _kill(proc):
+        try:
+            proc.signalProcess("KILL")
+        except Exception:
+            pass
