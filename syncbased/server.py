@@ -215,14 +215,29 @@ class ServiceObj(_Base):
                        perms_in(perms), version)
 
     async def DevModeUpdateVClock(self, ctx, call, opts):
+        """Go's order: the dev-mode and Admin checks, then a new NTP host, a fake system
+        clock (a non-zero Now), an NTP sync, a local update."""
+        from v23py.vdl.vtime import duration_to_ns, time_to_unix_ns
         await self.run(self.daemon.service.dev_mode_check, caller_names(call))
+        vc, vcd = self.daemon.service.vclock, self.daemon.vclockd
+        if opts.NtpHost:
+            vcd.inject_ntp_host(opts.NtpHost)
+        if opts.Now.Seconds or opts.Now.Nanos:
+            vc.inject_fake_sys_clock(time_to_unix_ns(opts.Now), duration_to_ns(opts.ElapsedTime))
+        if opts.DoNtpUpdate:
+            try:
+                await vcd.do_ntp_update()
+            except verror.VError:
+                raise
+            except Exception as e:
+                raise verror.Unknown.new(str(e))
+        if opts.DoLocalUpdate:
+            await vcd.do_local_update()
 
     async def DevModeGetTime(self, ctx, call):
-        import time
+        from v23py.vdl.vtime import time_from_unix_ns
         await self.run(self.daemon.service.dev_mode_check, caller_names(call))
-        ns = time.time_ns()
-        return _wire.new(_wire.TimeType, Seconds=ns // 10**9 + _UNIX_TO_INTERNAL,
-                         Nanos=ns % 10**9)
+        return time_from_unix_ns(self.daemon.service.vclock.now())
 
     async def DevModeGetBlobShares(self, ctx, call, br):
         await self.run(self.daemon.service.dev_mode_check, caller_names(call))

@@ -7,7 +7,8 @@ from twisted.internet import protocol
 
 
 class FakeNtpServer(protocol.DatagramProtocol):
-    def __init__(self, base_ns: int):
+    def __init__(self, base_ns: int, broken=False):
+        self.broken = broken          # answer with a truncated packet
         self.base = base_ns
         self.start = time.monotonic_ns()
         self.requests = 0
@@ -20,13 +21,14 @@ class FakeNtpServer(protocol.DatagramProtocol):
         self.requests += 1
         t = self.now()
         try:
-            self.transport.write(ntp_reply(data, t, t), addr)
+            reply = ntp_reply(data, t, t)
+            self.transport.write(reply[:20] if self.broken else reply, addr)
         except ValueError:
             pass
 
 
-def start_fake_ntp(reactor, base_ns: int):
+def start_fake_ntp(reactor, base_ns: int, broken=False):
     """(``"127.0.0.1:port"``, server, listening port); stop with ``port.stopListening()``."""
-    server = FakeNtpServer(base_ns)
+    server = FakeNtpServer(base_ns, broken)
     port = reactor.listenUDP(0, server, interface="127.0.0.1")
     return f"127.0.0.1:{port.getHost().port}", server, port

@@ -24,6 +24,11 @@ class _Reply(protocol.DatagramProtocol):
         if not self.got.called:
             self.got.callback(data)
 
+    def connectionRefused(self):
+        # the port is closed (ICMP): fail now, as Go's connected UDP socket does
+        if not self.got.called:
+            self.got.errback(NtpError("NTP server refused the connection"))
+
 
 def _split_host(host: str):
     h, sep, port = host.rpartition(":")
@@ -39,8 +44,9 @@ async def ntp_sample(reactor, host: str, clock: V.VClock, timeout=V.NTP_TIMEOUT)
     proto = _Reply()
     listener = reactor.listenUDP(0, proto, interface="0.0.0.0" if ":" not in ip else "::")
     try:
+        proto.transport.connect(ip, port)
         orig_now, orig_elapsed = clock.sys_vals()
-        proto.transport.write(V.ntp_request(orig_now), (ip, port))
+        proto.transport.write(V.ntp_request(orig_now))
         timer = reactor.callLater(timeout, lambda: proto.got.called or proto.got.errback(
             NtpError(f"no reply from NTP server {host}")))
         try:
@@ -51,7 +57,7 @@ async def ntp_sample(reactor, host: str, clock: V.VClock, timeout=V.NTP_TIMEOUT)
         recv_now, _ = clock.sys_vals_if_not_changed(orig_now, orig_elapsed)
         return V.ntp_sample(reply, recv_now)
     finally:
-        await listener.stopListening()
+        await defer.maybeDeferred(listener.stopListening)
 
 
 async def ntp_sync(reactor, host: str, clock: V.VClock, samples=V.NTP_SAMPLES, timeout=V.NTP_TIMEOUT):

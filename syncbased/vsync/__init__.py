@@ -74,7 +74,7 @@ PEERS = b"y" + SEP + b"peer" + SEP      # in the service store
 VERSION = b"v" + SEP                     # the store's version pointers
 TICK = 0.05
 SG_ROUND_INTERVAL = 0.25                 # seconds between syncgroup-metadata rounds per peer
-TIME_INTERVAL = 60.0                     # seconds between GetTime exchanges per peer
+TIME_INTERVAL = 2.0                      # seconds between GetTime exchanges per peer (Go: every round)
 NH_DIR = os.path.join(tempfile.gettempdir(), "syncbased-nh")
 NH_SG_DIR = os.path.join(NH_DIR, ".sg")  # .sg/<gid>/<hex>: admins of a syncgroup (Go's sg ads)
 AD_INTERVAL = 1.0                        # seconds between refreshes of our admin ads
@@ -864,7 +864,7 @@ class DbSync:
                     lpfx = DATA
                 self.pos += 1
                 writes[log_key(lpfx, self.id, gen)] = encode_rec(Rec(
-                    self.id, gen, LINK_REC, oid, winner, (loser,), time.time_ns(), False,
+                    self.id, gen, LINK_REC, oid, winner, (loser,), self.st.clock(), False,
                     0, 0, self.pos))
                 if loser not in node.parents:
                     node = node._replace(parents=node.parents + (loser,))
@@ -1284,6 +1284,34 @@ class SyncService:
             self.daemon.worker.call(blobs.heard_priorities, final[0], stub, opts)
         return items
 
+    async def _sync_clock(self, stub, ctx, opts):
+        """Go's syncVClock: one NTP-style exchange with the peer; its time replaces ours
+        when Go's rules allow (vclock.peer_update)."""
+        from syncbased import vclock as V
+        from v23py.vdl.vtime import time_from_unix_ns, time_to_unix_ns
+        vc = self.service.vclock
+        orig_now, orig_elapsed = vc.sys_vals()
+        resp = await stub.GetTime(ctx, I.TimeReq(SendTs=time_from_unix_ns(orig_now)), self.hex,
+                                  *opts)
+        try:
+            recv_now, _ = vc.sys_vals_if_not_changed(orig_now, orig_elapsed)
+        except V.ClockChanged:
+            return
+
+        def update():
+            d = vc.data
+            last = time_to_unix_ns(resp.LastNtpTs)
+            peer = V.PeerTime(my_send=vc.apply_skew(orig_now, d),
+                              recv=time_to_unix_ns(resp.RecvTs), send=time_to_unix_ns(resp.SendTs),
+                              my_recv=vc.apply_skew(recv_now, d),
+                              last_ntp=None if last == V._TIME_ZERO else last,
+                              reboots=int(resp.NumReboots), hops=int(resp.NumHops))
+            try:
+                vc.peer_update(peer)
+            except V.NoUpdate:
+                pass
+        await self.daemon.worker.call(update)
+
     async def _round(self, db_id, member, addr):
         from v23py.rpc import options as rpcopts
         w = self.daemon.worker
@@ -1306,7 +1334,7 @@ class SyncService:
         ctx, cancel = self.ctx.with_timeout(30.0)
         try:
             if now - self._last_time.get(member, -1e9) >= TIME_INTERVAL:
-                await stub.GetTime(ctx, I.TimeReq(SendTs=now_time()), self.hex, *opts)
+                await self._sync_clock(stub, ctx, opts)
                 self._last_time[member] = now
             if sgreq is not None:
                 items = await self._get_deltas(stub, ctx, sgreq, opts)
@@ -1624,11 +1652,21 @@ class SyncObj(BlobSyncMethods, I.SyncServerMethods):
         return [I.SyncDesc]
 
     async def GetTime(self, ctx, call, req, initiator):
-        # No clock adoption here: answer NTP-style with our system clock (Go peers will
-        # not adopt a clock without an NTP timestamp).
-        t = now_time()
-        return I.TimeResp(OrigTs=req.SendTs, RecvTs=t, SendTs=t, LastNtpTs=Time(), NumReboots=0,
-                          NumHops=0)
+        """Go's GetTime: our virtual receive and send times (the system clock must not
+        change in between) and where our time came from."""
+        from syncbased import vclock as V
+        from v23py.vdl.vtime import time_from_unix_ns
+        vc = self.daemon.service.vclock
+        try:
+            recv_now, recv_elapsed = vc.sys_vals()
+            data = vc.data
+            send_now, _ = vc.sys_vals_if_not_changed(recv_now, recv_elapsed)
+        except (V.ClockChanged, OSError) as e:
+            raise I.ErrGetTimeFailed.new(f"GetTime failed: {e}")
+        last = time_from_unix_ns(data.last_ntp) if data.last_ntp is not None else Time()
+        return I.TimeResp(OrigTs=req.SendTs, RecvTs=time_from_unix_ns(vc.apply_skew(recv_now, data)),
+                          SendTs=time_from_unix_ns(vc.apply_skew(send_now, data)), LastNtpTs=last,
+                          NumReboots=data.reboots & 0xFFFF, NumHops=data.hops & 0xFFFF)
 
     async def GetDeltas(self, ctx, call, req, initiator):
         from syncbased.server import caller_names

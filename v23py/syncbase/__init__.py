@@ -196,6 +196,28 @@ class Service:
                     [_wire.PermissionsType, vdl.StringType], [])
 
     @_deferred
+    async def DevModeUpdateVClock(self, ctx, NtpHost="", Now=None, ElapsedTime=None,
+                                  DoNtpUpdate=False, DoLocalUpdate=False):
+        """Adjust the daemon's virtual clock (``--dev`` only, Admin): a new NTP host, a
+        system clock reading ``Now`` (Unix ns) with ``ElapsedTime`` (ns) since boot, an
+        NTP sync now, a local update now."""
+        from v23py.vdl.vtime import duration_from_ns, time_from_unix_ns
+        opts = _wire.new(_wire.DevModeUpdateVClockOptsType, NtpHost=NtpHost,
+                         Now=time_from_unix_ns(Now) if Now is not None else
+                         _wire.new(_wire.TimeType, Seconds=0, Nanos=0),
+                         ElapsedTime=duration_from_ns(ElapsedTime or 0),
+                         DoNtpUpdate=DoNtpUpdate, DoLocalUpdate=DoLocalUpdate)
+        await _call(ctx, self._name, "DevModeUpdateVClock", [opts],
+                    [_wire.DevModeUpdateVClockOptsType], [])
+
+    @_deferred
+    async def DevModeGetTime(self, ctx) -> int:
+        """The daemon's virtual time, Unix ns (``--dev`` only, Admin)."""
+        from v23py.vdl.vtime import time_to_unix_ns
+        t = await _call(ctx, self._name, "DevModeGetTime", [], [], [_wire.TimeType])
+        return time_to_unix_ns(t)
+
+    @_deferred
     async def ListDatabases(self, ctx):
         """Database ids, sorted by (blessing, name) (through the service's glob)."""
         from v23py.syncbase.util import decode_id
