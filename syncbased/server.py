@@ -417,7 +417,17 @@ class DatabaseObj(BlobMethods, _Base):
         return {h: st.MemberInfo for h, st in sg.Joiners.items() if not st.HasLeft}
 
     async def StartConflictResolver(self, ctx, call):
-        _not_implemented("StartConflictResolver")
+        """Go's: the database exists and the caller is Admin; then the call is the
+        database's conflict stream (sync sends it conflicts, reads resolutions) until
+        the app ends it."""
+        await self._on("check_admin", call)
+        streams = self.daemon.sync.cr
+        db_id = self.db_id
+        streams.register(db_id, call)
+        try:
+            await ctx.done()
+        finally:
+            streams.unregister(db_id, call)
 
 
 class CollectionObj(_Base):

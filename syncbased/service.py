@@ -643,6 +643,12 @@ class Database:
             return md
         return self.run_read(names, "", impl)
 
+    def check_admin(self, names):
+        """The database exists (a fuzzified error otherwise) and names are Admin on it."""
+        if not self.exists:
+            self.fuzzy_no_exist(names)
+        self.run_read(names, "", lambda r: self.perms_with_auth(names, (ADMIN,), r))
+
     def set_schema_metadata(self, names, metadata):
         if not self.exists:
             self.fuzzy_no_exist(names)

@@ -63,6 +63,7 @@ from syncbased.service import (SEP, id_key_part, _perms_obj, _load_perms,
                                encode_collection_perms, decode_collection_perms)
 from syncbased.store import PutOp, DeleteOp, DbStateChangeRequestOp, new_version
 from syncbased.vsync import interfaces as I
+from syncbased.vsync import appcr, cr
 from syncbased.blobstore.manager import BlobSyncMethods
 from syncbased.vsync._log import (
     NODE, HEAD, DBSTATE, SGSTATE, SGDATA, POS, NODE_REC, LINK_REC, EPOCH, Rec, Node,
@@ -615,14 +616,15 @@ class DbSync:
                 yield decode_rec(v)
 
     # --- initiator: applying a round ---
-    def apply(self, sg_round: bool, items, peer_hex):
+    def apply(self, sg_round: bool, items, peer_hex, resolutions=None):
         """Apply one round's records and knowledge (one store task, one transaction).
 
-        Anything malformed raises BadProtocol and leaves the store untouched."""
+        Anything malformed raises BadProtocol and leaves the store untouched; so do
+        conflicts for the application (appcr.NeedsApp) without ``resolutions``."""
         saved = (self.gen, self.pos, dict(self.sggen))
         try:
-            return self._apply(sg_round, items, peer_hex)
-        except verror.VError:
+            return self._apply(sg_round, items, peer_hex, resolutions)
+        except (verror.VError, appcr.NeedsApp, cr.BadResolution):
             self.gen, self.pos, self.sggen = saved
             raise
         except (ValueError, KeyError, TypeError, AttributeError, IndexError, struct.error,
@@ -632,7 +634,7 @@ class DbSync:
         finally:
             self._pre = None
 
-    def _apply(self, sg_round, items, peer_hex):
+    def _apply(self, sg_round, items, peer_hex, resolutions=None):
         remote = None
         recs = []
         for it in items:
@@ -663,8 +665,11 @@ class DbSync:
                 self._apply_rec(tx, writes, grafts, lr, sg_round, shared_gids, shared_pfx,
                                 touched_sgs, batches)
             self._keep_batches(writes, batches)
-            for oid, g in grafts.items():
-                self._resolve(tx, writes, oid, g, sg_round)
+            if sg_round:
+                for oid, g in grafts.items():
+                    self._resolve(tx, writes, oid, g, sg_round)
+            else:
+                appcr.resolve_round(self, tx, writes, grafts, resolutions)
             new = self._merged(sg_round, remote, shared)
             pending_done = []
             if sg_round:
@@ -1007,6 +1012,7 @@ class SyncService:
         self._mt_pub = None
         self._mt_names = set()
         self._mdns = None       # the mDNS neighborhood (neighborhood.py), once started
+        self.cr = appcr.Streams()  # the apps' conflict resolution streams
 
     def _open(self, d):
         self.dbs[d.id] = DbSync(self, d)
@@ -1312,6 +1318,17 @@ class SyncService:
                 pass
         await self.daemon.worker.call(update)
 
+    async def _apply_data(self, db_id, items, member):
+        """Apply a data round, asking the app about conflicts its schema gives it."""
+        answers = None
+        for _ in range(appcr.MAX_ASKS):
+            try:
+                return await self.daemon.worker.call(
+                    lambda: self.dbsync(db_id).apply(False, items, member, answers))
+            except appcr.NeedsApp as need:
+                answers = await self.cr.ask(db_id, need)
+        raise verror.Internal.new("conflicts kept changing while the app resolved them")
+
     async def _round(self, db_id, member, addr):
         from v23py.rpc import options as rpcopts
         w = self.daemon.worker
@@ -1352,7 +1369,7 @@ class SyncService:
             # A full round: fetch the next one while this one is applied.
             got = items
             req = await w.call(lambda: self.dbsync(db_id).data_request(member, got))
-            applied = w.call(lambda: self.dbsync(db_id).apply(False, got, member))
+            applied = defer.ensureDeferred(self._apply_data(db_id, got, member))
             if req is None:          # paused meanwhile
                 await applied
                 return False
@@ -1365,7 +1382,7 @@ class SyncService:
             finally:
                 cancel()
             await applied
-        n = await w.call(lambda: self.dbsync(db_id).apply(False, items, member))
+        n = await self._apply_data(db_id, items, member)
         return n >= MAX_RECORDS_PER_ROUND
 
     # --- syncgroup operations (store thread) ---

@@ -38,6 +38,12 @@ from v23py.syncbase import _wire
 from v23py.syncbase.util import (
     Id, encode, encode_id, prefix_range_limit, app_and_user_pattern_from_blessings,
     ConventionError, validate_id, validate_row_key, NO_EXTENSION)
+from v23py.syncbase.cr import (  # noqa: F401
+    APP_RESOLVES, DEFER, LAST_WINS, Conflict, ConflictRow, ConflictRowSet, ConflictScanSet,
+    CrRule, NewValue, Resolution, ResolvedRow, ResolverLoop, Schema, SchemaMetadata, Value,
+    metadata_from_wire, metadata_wire, needs_resolver, row_key)
+from v23py.syncbase.discovery import (  # noqa: F401
+    AdvertiseApp, AppPeer, Invite, ListenForAppPeers, ListenForInvites, ListenForPeers, Peer)
 
 __all__ = [
     "NewService", "Service", "Database", "BatchDatabase", "Collection", "Row", "Id",
@@ -45,6 +51,11 @@ __all__ = [
     "CollectionRowPattern", "WatchChange", "ScanStream", "WatchStream", "ResultStream",
     "Syncgroup", "SyncgroupSpec", "SyncgroupMemberInfo", "perms_for", "BlobRef",
     "ALL_DATABASE_TAGS", "ALL_COLLECTION_TAGS", "ALL_SYNCGROUP_TAGS",
+    "Schema", "SchemaMetadata", "CrRule", "LAST_WINS", "APP_RESOLVES", "DEFER", "Conflict",
+    "ConflictRow", "ConflictRowSet", "ConflictScanSet", "Value", "NewValue", "Resolution",
+    "ResolvedRow", "row_key",
+    "ListenForInvites", "ListenForPeers", "ListenForAppPeers", "AdvertiseApp", "Invite", "Peer",
+    "AppPeer",
 ]
 
 ALL_DATABASE_TAGS = ("Admin", "Read", "Write", "Resolve")
@@ -248,6 +259,7 @@ class Database:
         self._s = service
         self._id = db_id
         self._schema = schema
+        self._resolver = None
         self._bh = bh
         self._name = service.FullName() + "/" + encode_id(db_id)
 
@@ -273,8 +285,65 @@ class Database:
                     f"failed to infer default perms for user for database '{self._id}'",
                     "Database", str(self._id))
             perms = perms_for(user, ALL_DATABASE_TAGS)
-        await _call(ctx, self._name, "Create", [None, _perms_wire(perms)],
+        md = metadata_wire(self._schema.Metadata) if self._schema is not None else None
+        await _call(ctx, self._name, "Create", [md, _perms_wire(perms)],
                     [vdl.optional(_wire.SchemaMetadataType), _wire.PermissionsType], [])
+
+    @_deferred
+    async def GetSchemaMetadata(self, ctx) -> SchemaMetadata:
+        md = await _call(ctx, self._name, "GetSchemaMetadata", [], [],
+                         [_wire.SchemaMetadataType])
+        return metadata_from_wire(md)
+
+    @_deferred
+    async def SetSchemaMetadata(self, ctx, metadata: SchemaMetadata):
+        await _call(ctx, self._name, "SetSchemaMetadata", [metadata_wire(metadata)],
+                    [_wire.SchemaMetadataType], [])
+
+    @_deferred
+    async def EnforceSchema(self, ctx):
+        """Go's EnforceSchema: store our schema metadata unless the database has the same
+        or a newer version (the upgrade path), then, with a resolver, keep a conflict
+        resolution stream open until Close()."""
+        schema = self._schema
+        if schema is None:
+            raise verror.BadState.new("EnforceSchema cannot be used since a nil *Schema was "
+                                      "provided at Database handle creation time.")
+        if schema.Metadata.Version < 0:
+            raise verror.BadState.new("Schema version cannot be less than zero.")
+        if needs_resolver(schema.Metadata) and schema.Resolver is None:
+            raise verror.BadState.new("ResolverTypeAppResolves cannot be used in CrRule "
+                                      "without providing a ConflictResolver in Schema.")
+        await self._update_schema_metadata(ctx)
+        if schema.Resolver is None:
+            return
+        if self._resolver is not None:
+            self._resolver.close()
+        self._resolver = ResolverLoop(ctx, self._name, schema.Resolver).start()
+
+    async def _update_schema_metadata(self, ctx) -> bool:
+        md = self._schema.Metadata
+        try:
+            cur = await self.GetSchemaMetadata(ctx)
+        except verror.VError as e:
+            if e.id != verror.NoExist.id:
+                raise
+            try:                      # none yet: ours (the database may not exist yet)
+                await self.SetSchemaMetadata(ctx, md)
+            except verror.VError as e2:
+                if e2.id != verror.NoExist.id:
+                    raise
+            return False
+        if cur.Version >= md.Version:
+            return False
+        await self.SetSchemaMetadata(ctx, md)
+        return True
+
+    def Close(self):
+        """Stop resolving conflicts for this handle."""
+        if self._resolver is not None:
+            self._resolver.close()
+            self._resolver = None
 
     @_deferred
     async def Destroy(self, ctx):
