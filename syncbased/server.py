@@ -390,13 +390,39 @@ class DatabaseObj(BlobMethods, _Base):
         return await self._sync().join_syncgroup(ctx, names, self.run, self.db, self.db_id, sid,
                                                  remote, my_info)
 
+    # Leave, Destroy and Eject are not implemented in Go either; Go checks existence
+    # and permissions first, and so do these (same order, same errors).
     async def LeaveSyncgroup(self, ctx, call, sg_id):
+        names = caller_names(call)
+        await self.run(lambda: self.db().check_tags(names, (access.WRITE,)))
         _not_implemented("LeaveSyncgroup")
 
+    def _sg_perms(self, sg_id):
+        e = self._sync().dbsync(self.db_id).entry(sg_id)
+        return None if e is None else e.perms
+
     async def DestroySyncgroup(self, ctx, call, sg_id):
+        names = caller_names(call)
+        sid = Id(sg_id.Blessing, sg_id.Name)
+
+        def check():
+            self.db().check_tags(names, (access.WRITE,))
+            perms = self._sg_perms(sid)
+            if perms is None:        # Write on the database may know it does not exist
+                raise verror.NoExist.new(f"syncgroup {sid} does not exist", str(sid))
+            access.authorize(perms, (access.ADMIN,), names)
+        await self.run(check)
         _not_implemented("DestroySyncgroup")
 
     async def EjectFromSyncgroup(self, ctx, call, sg_id, member):
+        names = caller_names(call)
+        sid = Id(sg_id.Blessing, sg_id.Name)
+
+        def check():
+            perms = self._sg_perms(sid) if self.db().exists else None
+            self.db().sg_exist_auth(names, sid, perms)
+            access.authorize(perms, (access.ADMIN,), names)
+        await self.run(check)
         _not_implemented("EjectFromSyncgroup")
 
     async def GetSyncgroupSpec(self, ctx, call, sg_id):
