@@ -217,6 +217,45 @@ class SbMatchesGoTest(unittest.TestCase):
             self.assertNotIn("Composites", want)
             for _, proc in procs.values():
                 self._kill(proc)
+        # the shell on a terminal: readline, Go's "? " prompt
+        out = await self._interactive(ours.endpoint, ["select k from Numbers", "exit"])
+        self.assertIn("? ", out)
+        self.assertIn("| 001 |", out)
+        self.assertTrue(out.rstrip().endswith("exit"), out)
+
+    async def _interactive(self, service, lines):
+        import pty
+        import select
+        pid, fd = pty.fork()
+        if pid == 0:                                    # the child: our sb on the pty
+            os.environ.update(env())
+            os.execv(sys.executable, [*OUR_SB, f"--v23.credentials={self.creds}",
+                                      f"--service={service}", DB, "sh"])
+        out = b""
+        try:
+            for ln in [None, *lines]:
+                if ln is not None:
+                    os.write(fd, ln.encode() + b"\r")
+                for _ in range(60):                     # until the next prompt (or exit)
+                    await sleep(0.1)
+                    while select.select([fd], [], [], 0)[0]:
+                        try:
+                            chunk = os.read(fd, 4096)
+                        except OSError:
+                            chunk = b""
+                        if not chunk:
+                            break
+                        out += chunk
+                    if out.rstrip().endswith(b"?") or ln == "exit":
+                        break
+        finally:
+            try:
+                os.kill(pid, 9)
+            except OSError:
+                pass
+            os.waitpid(pid, 0)
+            os.close(fd)
+        return out.decode("utf-8", "replace")
 
     @staticmethod
     def _kill(proc):
