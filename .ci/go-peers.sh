@@ -41,3 +41,6 @@ if ! timeout 900 go build -o "$dir/bin/" v.io/x/ref/cmd/vrpc v.io/x/ref/cmd/prin
   fail "go build failed: $(tail -3 "$dir/build.log" | tr '\n' ' ')"
 fi
 echo "Go peers built in $dir/bin: $(ls "$dir/bin" | tr '\n' ' ')"
+# v23py's own Go test program over Go's 2017 Syncbase client library (conflict resolver,
+# schemas, invites), once Go's Syncbase (../shared/go-syncbase/build.sh) is built
+bash "$root/.ci/go-sbextra.sh"
