@@ -42,12 +42,23 @@ class NeedsApp(Exception):
         self.expect = expect
 
 
+_schema_cache = {}
+
+
 def schema_of(db) -> object:
     """The database's SchemaMetadata (stored as JSON by the service) or None."""
     raw = db.st.engine.get(b"d")
+    hit = _schema_cache.get(raw)
+    if hit is not None or raw in _schema_cache:
+        return hit
     md = json.loads(raw).get("SchemaMetadata") if raw else None
-    if not md:
-        return None
+    if len(_schema_cache) > 64:
+        _schema_cache.clear()
+    _schema_cache[raw] = out = _schema(md) if md else None
+    return out
+
+
+def _schema(md):
     rules = [SimpleNamespace(CollectionId=SimpleNamespace(Blessing=r["CollectionId"][0],
                                                           Name=r["CollectionId"][1]),
                              KeyPrefix=r["KeyPrefix"], Type=r["Type"], Resolver=r["Resolver"])

@@ -55,15 +55,15 @@ class CrInteropTest(unittest.TestCase):
         """Two daemons of one kind sharing syncgroup sg over collection cx of database
         db<tag> (Go's need a mount table to find each other)."""
         from v23py import syncbase
-        if kind == "go":
+        if kind in ("go", "mixed"):
             go_sb_binary("syncbased")
             mt = await self.mount_table()
-            extra, mts = (f"--v23.namespace.root={mt}", "--dev"), [mt]
-            mk = go_daemon
+            extra, mts = (f"--v23.namespace.root={mt}", "--skip-publish-in-nh", "--dev"), [mt]
+            mks = (go_daemon, go_daemon) if kind == "go" else (our_daemon, go_daemon)
         else:
-            extra, mts, mk = ("--skip-publish-in-nh",), [], our_daemon
+            extra, mts, mks = ("--skip-publish-in-nh",), [], (our_daemon, our_daemon)
         ds = [await self.start(mk(self.creds, os.path.join(self.tmp, f"{kind}{tag}{i}"),
-                                  *extra)) for i in (0, 1)]
+                                  *extra)) for i, mk in enumerate(mks)]
         cols = []
         for i, d in enumerate(ds):
             db = syncbase.NewService(d.endpoint).DatabaseForId((APP, f"db{tag}"))
@@ -155,6 +155,35 @@ class CrInteropTest(unittest.TestCase):
         rows = [r for rs, _ in merger.seen for r in rs]
         self.assertIn(rows[0], [("k1", "x", "y", "base"), ("k1", "y", "x", "base")])
         self.assertEqual(merger.seen[0][1], 2)        # Go's single puts are batches too
+
+    @defer.inlineCallbacks
+    def test_mixed_peers_resolve_alike(self):
+        """Our daemon (admin, our client's resolver) and Go's (joiner, Go's resolver):
+        the app resolutions of either side sync to the other as new versions."""
+        yield defer.ensureDeferred(self._mixed())
+
+    async def _mixed(self):
+        from v23py import syncbase
+        ds, cols = await self.pair("mixed", "m")
+        merger = Merger()
+        db, c = cols[0]
+        h = syncbase.NewService(ds[0].endpoint).DatabaseForId(db.Id(),
+                                                             schema(c.Id(), "k", merger))
+        await h.EnforceSchema(self.ctx)
+        self.addCleanup(h.Close)
+        out = self.go_resolver(ds[1], "m")
+        for _ in range(100):
+            if b"READY" in out.out:
+                break
+            await sleep(0.1)
+        await sleep(0.5)
+        self.assertEqual(await self.conflict(cols), "merged:x+y")
+        # each side's resolver is shown the conflict unless the other's resolution
+        # reached it first (then its own version is an ancestor: no conflict)
+        ours_saw = ([("k1", "x", "y", "base")], 2) in merger.seen
+        go_saw = b"CONFLICT k1 local=Exists:y remote=Exists:x ancestor=Exists:base batches=2" \
+            in out.out
+        self.assertTrue(ours_saw or go_saw, (merger.seen, out.out))
 
     @defer.inlineCallbacks
     def test_schema_upgrades_across(self):
