@@ -21,7 +21,9 @@ ALICE = "idp:o:fortune:alice"
 APP = "idp:o:fortune"
 
 
-class CrInteropTest(unittest.TestCase):
+class PairBase(unittest.TestCase):
+    """Alice's credentials, a context, and pairs of daemons (ours, Go's or mixed) in one
+    syncgroup."""
     timeout = 180
 
     def setUp(self):
@@ -111,6 +113,9 @@ class CrInteropTest(unittest.TestCase):
         except Exception:
             pass
 
+
+
+class CrInteropTest(PairBase):
     @defer.inlineCallbacks
     def test_go_resolver_on_both_daemons(self):
         yield defer.ensureDeferred(self._go_resolver())
