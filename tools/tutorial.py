@@ -36,6 +36,7 @@ Usage::
 """
 
 import argparse
+import fcntl
 import os
 import queue
 import re
@@ -206,6 +207,12 @@ def readiness_waits(block, timeout=DEFAULT_READY_TIMEOUT):
         if port and port != "0":
             lines.append(f'__v23py_wait_port {port} {ticks}\n')
     return "".join(lines)
+
+
+def uses_fixed_ports(blocks):
+    """Whether any block starts a server on a fixed port (not :0)."""
+    return any(addr.rpartition(":")[2] not in ("", "0")
+               for b in blocks for addr in _TCP_ADDRESS.findall(b.text))
 
 
 def assemble_script(blocks, ready_timeout=DEFAULT_READY_TIMEOUT):
@@ -595,10 +602,15 @@ def main(argv=None):
             for line in output:
                 print(f"        | {line}")
 
-    t0 = time.monotonic()
-    result = run_blocks(blocks, env, args.block_timeout, workdir=workdir, echo=echo,
-                        ready_timeout=args.ready_timeout)
-    elapsed = time.monotonic() - t0
+    # Tutorials that listen on fixed ports (23000, ...) would take each other's ports if
+    # two ran on one machine at once, so those runs take turns.
+    with open(os.path.join(tempfile.gettempdir(), "v23py-tutorial.lock"), "w") as lock:
+        if uses_fixed_ports(blocks):
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        t0 = time.monotonic()
+        result = run_blocks(blocks, env, args.block_timeout, workdir=workdir, echo=echo,
+                            ready_timeout=args.ready_timeout)
+        elapsed = time.monotonic() - t0
     if result.leftovers:
         print("tutorial.py: terminated processes the script left running:", flush=True)
         for d in result.leftovers:
