@@ -48,6 +48,18 @@ COMMANDS = [
     (["acl", "-target=sg", f"-sg={ALICE},sg1", "dump"], True),
     (["acl", "-target=cx", f"-cx={ALICE},Numbers", "get", ALICE], True),
     (["acl", "dump"], True),
+    # changes (each shell runs each line once: the second run is a no-op)
+    (["acl", "add", "idp:o:fortune:bob", "Read,!Write", "idp:o:fortune:carol", "Resolve"],
+     False),
+    (["acl", "dump"], True),
+    (["acl", "get", "idp:o:fortune:bob"], True),
+    (["acl", "rm", "idp:o:fortune:bob", "Read,Write"], False),
+    (["acl", "dump"], True),
+    (["acl", "-target=cx", f"-cx={ALICE},Numbers", "add", "idp:o:fortune:bob", "Read"], False),
+    (["acl", "-target=cx", f"-cx={ALICE},Numbers", "dump"], True),
+    (["acl", "-target=sg", f"-sg={ALICE},sg1", "add", "idp:o:fortune:bob", "Read"], False),
+    (["acl", "-target=sg", f"-sg={ALICE},sg1", "dump"], True),
+    (["acl", "add", "lonely"], False),
     (["destroy"], False),
     (["nosuchcommand"], False),
     (["--format=xml", "dump"], False),
@@ -171,6 +183,12 @@ class SbMatchesGoTest(unittest.TestCase):
         g, _ = await self.both(ours.endpoint, DB, "--format=csv", "select", "k,", "v.Name",
                                "from", "Customers", "where", "k", "=", '"002"')
         self.assertEqual(g, ("k,v.Name\n002,Bat Masterson\n", "", 0))
+        g, _ = await self.both(ours.endpoint, DB, "acl", "-target=sg", f"-sg={ALICE},sg1",
+                               "get", "idp:o:fortune:bob")
+        self.assertEqual(_unordered(g), (["![]", "[Read]"], "", 0))
+        g, _ = await self.both(go.endpoint, DB, "acl", "dump")
+        self.assertIn("\tResolve: {[idp:o:fortune:alice idp:o:fortune:carol] []}\n", g[0])
+        self.assertIn("\tWrite: {[idp:o:fortune:alice] []}\n", g[0])
         g, _ = await self.both(ours.endpoint, DB, "sg", "-t", "sg1", "leave")
         self.assertEqual(g[2], 1)
         self.assertIn("implemented", g[1].lower())
