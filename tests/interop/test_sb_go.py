@@ -236,9 +236,14 @@ class SbMatchesGoTest(unittest.TestCase):
             for _, proc in procs.values():
                 self._kill(proc)
         # the shell on a terminal: readline, Go's "? " prompt
-        out = await self._interactive(ours.endpoint, ["select k from Numbers", "exit"])
+        out = await self._interactive(ours.endpoint, ["nope", "select k frm Numbers",
+                                                      "sel\t k from Numbers", "exit"])
         self.assertIn("? ", out)
-        self.assertIn("| 001 |", out)
+        self.assertIn("| 001 |", out)                   # "sel<tab>" completed to "select"
+        # errors do not end a terminal session; Go's "Error:" lines
+        self.assertIn('ERROR: sb: unknown command "nope"', out)
+        self.assertIn("Error: exit code 2", out)
+        self.assertIn("Error: \r\nselect k frm Numbers\r\n", out)
         self.assertTrue(out.rstrip().endswith("exit"), out)
 
     async def _interactive(self, service, lines):

@@ -844,7 +844,7 @@ async def run_sh(ctx, state, db, flags, args):
         interactive = state.stdin.isatty()
     except (AttributeError, ValueError):
         interactive = False
-    reader = _Reader(state.stdin, interactive)
+    reader = _Reader(state.stdin, interactive, root)
     state.db = db
     try:
         while True:
@@ -864,7 +864,7 @@ async def run_sh(ctx, state, db, flags, args):
             if fields[0] == "help":
                 _shell_help(root, fields[1:], state)
                 continue
-            code = await _run(root, fields, state, in_shell=True)
+            code = await _run(root, fields, state, interactive=interactive)
             if code and not interactive:
                 raise _Halt(code)
     finally:
@@ -897,6 +897,19 @@ def _shell_help(root, args, state):
                       f"{cmd.args_long}\n")
     else:
         raise _Halt(_report(state, RuntimeError("too many arguments")))
+
+
+def _complete(root, line, text, i):
+    """Go's shell completion: command names (and sub-command names) for the word typed."""
+    words = line.split(" ")
+    cmds = root.children[1:]
+    for w in words[:-1]:
+        nxt = next((c for c in cmds if c.name == w), None)
+        if nxt is None:
+            return None
+        cmds = nxt.children
+    matches = [c.name for c in cmds if c.name.startswith(text)]
+    return matches[i] if i < len(matches) else None
 
 
 def scan_line(text):
@@ -972,14 +985,19 @@ class _Reader:
     """One line per command: readline with Go's prompts on a terminal, stdin otherwise
     (read in a thread so the reactor keeps running)."""
 
-    def __init__(self, stdin, interactive):
+    def __init__(self, stdin, interactive, root=None):
         self.stdin = stdin
         self.interactive = interactive
         if interactive:
             try:
-                import readline  # noqa: F401  (line editing and history for input())
+                import readline  # line editing and history for input()
             except ImportError:
-                pass
+                return
+            if root is not None:
+                readline.set_completer(lambda text, i: _complete(root, readline.get_line_buffer(),
+                                                                 text, i))
+                readline.set_completer_delims(" ")
+                readline.parse_and_bind("tab: complete")
 
     def _read(self):
         if self.interactive:
@@ -999,13 +1017,21 @@ class _Reader:
 
 # --- running ---------------------------------------------------------------------------
 
-def _report(state, e):
-    state.err.write(f"ERROR: {_msg(e)}\n")
+def _report(state, e, interactive=False):
+    # a terminal shell goes on after an error, saying "Error:" where sb itself exits
+    state.err.write(f"{'Error' if interactive else 'ERROR'}: {_msg(e)}\n")
     return 1
 
 
-async def _run(root, argv, state, in_shell=False, resolved=None):
+async def _run(root, argv, state, interactive=False, resolved=None):
     """Run one command line; returns the exit code."""
+    code = await _run1(root, argv, state, interactive, resolved)
+    if interactive and code == 2:
+        state.err.write("Error: exit code 2\n")
+    return code
+
+
+async def _run1(root, argv, state, interactive, resolved):
     try:
         if isinstance(resolved, UsageError):
             raise resolved
@@ -1041,7 +1067,7 @@ async def _run(root, argv, state, in_shell=False, resolved=None):
                               sub=cmd.name))
         return 2
     except Exception as e:
-        return _report(state, e)
+        return _report(state, e, interactive)
     finally:
         _flush(state.out)
 
