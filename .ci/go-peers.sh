@@ -1,23 +1,52 @@
 #!/usr/bin/env bash
-# Builds the Go Vanadium peers used by the interop tests (module v.io, v0.2.0) into
-# .gopeers/bin. `go install v.io/...@v0.2.0` is refused by the module proxy's version
-# list here, so we build them from a throwaway module that requires v.io v0.2.0.
-# On failure it writes the reason to .gopeers/FAILED; interop tests skip with it.
+# Builds the Go Vanadium peers of the interop tests into .gopeers/, in three groups:
+#   tools      v.io v0.2.0's vrpc, principal, mounttabled, namespace, mounttable, debug
+#              -> .gopeers/bin (from a throwaway module: `go install v.io/...@v0.2.0` is
+#              refused by the module proxy's version list here)
+#   benchmark  Go's RPC benchmark pair benchmarkd, benchmark -> .gopeers/bin
+#              (../shared/go-benchmark/build.sh; needs a git mirror of vanadium/core)
+#   syncbase   Go's 2017 syncbased, sbclient, sb over v0.2.0, and our Go program
+#              sbinterop over Go's 2017 client library -> .gopeers/go-syncbase/bin
+#              (../shared/go-syncbase/build.sh, then .ci/go-sbinterop.sh; needs git
+#              mirrors of vanadium-archive/go.ref and go.v23)
+# The build scripts find the mirrors under .mirror/ by walking up from themselves and from
+# the current directory. A group that cannot be built leaves its reason in
+# .gopeers/FAILED (tools), .gopeers/FAILED-go-benchmark or .gopeers/FAILED-go-syncbase,
+# and a banner says so; the tests of that group then skip with that reason (tests/_support.py).
+# A group whose inputs have not changed since its last successful build is kept as is.
+# Always exits 0: the tests decide.
 set -u
 root="$(cd "$(dirname "$0")/.." && pwd)"
 dir="$root/.gopeers"
+shared="${V23PY_SHARED:-$(dirname "$root")/shared}"
 mkdir -p "$dir/bin"
-rm -f "$dir/FAILED"
-fail() { echo "$*" > "$dir/FAILED"; echo "!!!!!!!! GO PEERS NOT BUILT: $* !!!!!!!!" >&2; exit 0; }
-command -v go >/dev/null 2>&1 || fail "go is not installed"
-cat > "$dir/go.mod" <<'MOD'
+failed=()
+banner() {  # banner FILE-SUFFIX GROUP REASON
+  echo "$3" > "$dir/FAILED$1"
+  failed+=("$2")
+  {
+    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+    echo "!!!!!!!! GO PEERS NOT BUILT ($2): $3"
+    echo "!!!!!!!! their interop tests skip with this reason; README 'Go peers' says how"
+    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+  } >&2
+}
+stamp() {  # stamp FILE...: a digest of the inputs of a group
+  cat "$@" 2>/dev/null | sha256sum | cut -d' ' -f1
+}
+
+# -- tools ------------------------------------------------------------------------
+build_tools() {
+  rm -f "$dir/FAILED"
+  command -v go >/dev/null 2>&1 || { banner "" tools "go is not installed"; return; }
+  cat > "$dir/go.mod" <<'MOD'
 module v23pypeers
 
 go 1.18
 
 require v.io v0.2.0
 MOD
-cat > "$dir/tools.go" <<'SRC'
+  cat > "$dir/tools.go" <<'SRC'
 //go:build tools
 
 package tools
@@ -31,16 +60,62 @@ import (
 	_ "v.io/x/ref/services/mounttable/mounttabled"
 )
 SRC
-cd "$dir"
-if ! GOFLAGS=-mod=mod timeout 900 go mod tidy > "$dir/build.log" 2>&1; then
-  fail "go mod tidy failed: $(tail -3 "$dir/build.log" | tr '\n' ' ')"
+  if ! (cd "$dir" && GOFLAGS=-mod=mod timeout 900 go mod tidy) > "$dir/build.log" 2>&1; then
+    banner "" tools "go mod tidy failed: $(tail -3 "$dir/build.log" | tr '\n' ' ')"; return
+  fi
+  if ! (cd "$dir" && timeout 900 go build -o "$dir/bin/" v.io/x/ref/cmd/vrpc \
+      v.io/x/ref/cmd/principal v.io/x/ref/services/mounttable/mounttabled \
+      v.io/x/ref/cmd/namespace v.io/x/ref/cmd/mounttable \
+      v.io/x/ref/services/debug/debug) >> "$dir/build.log" 2>&1; then
+    banner "" tools "go build failed: $(tail -3 "$dir/build.log" | tr '\n' ' ')"; return
+  fi
+  echo "Go tools built in $dir/bin"
+}
+
+# -- benchmark --------------------------------------------------------------------
+build_benchmark() {
+  local script="$shared/go-benchmark/build.sh" log="$dir/go-benchmark.log" s
+  rm -f "$dir/FAILED-go-benchmark"
+  [ -f "$script" ] || { banner -go-benchmark benchmark "$script not found (../shared is absent)"; return; }
+  command -v go >/dev/null 2>&1 || { banner -go-benchmark benchmark "go is not installed"; return; }
+  s=$(stamp "$script")
+  if [ -x "$dir/bin/benchmarkd" ] && [ -x "$dir/bin/benchmark" ] && \
+     [ "$(cat "$dir/go-benchmark.stamp" 2>/dev/null)" = "$s" ]; then
+    echo "Go benchmark pair up to date in $dir/bin"; return
+  fi
+  if ! (cd "$root" && timeout 900 bash "$script" "$dir/bin") > "$log" 2>&1; then
+    banner -go-benchmark benchmark "$(tail -3 "$log" | tr '\n' ' ')"; return
+  fi
+  echo "$s" > "$dir/go-benchmark.stamp"
+  echo "Go benchmark pair built in $dir/bin"
+}
+
+# -- syncbase ---------------------------------------------------------------------
+build_syncbase() {
+  local script="$shared/go-syncbase/build.sh" out="$dir/go-syncbase" log="$dir/go-syncbase.log" s
+  rm -f "$dir/FAILED-go-syncbase"
+  [ -f "$script" ] || { banner -go-syncbase syncbase "$script not found (../shared is absent)"; return; }
+  command -v go >/dev/null 2>&1 || { banner -go-syncbase syncbase "go is not installed"; return; }
+  s=$(stamp "$script" "$root/.ci/go-sbinterop.sh" "$root/tests/interop/go/sbinterop/main.go" \
+            "$root/tests/interop/go/sbextra/main.go")
+  if [ -x "$out/bin/syncbased" ] && [ -x "$out/bin/sbinterop" ] && [ -x "$out/bin/sbextra" ] && \
+     [ "$(cat "$dir/go-syncbase.stamp" 2>/dev/null)" = "$s" ]; then
+    echo "Go Syncbase up to date in $out/bin"; return
+  fi
+  if ! (cd "$root" && timeout 1200 bash "$script" "$out") > "$log" 2>&1; then
+    banner -go-syncbase syncbase "$(tail -3 "$log" | tr '\n' ' ')"; return
+  fi
+  if ! timeout 900 bash "$root/.ci/go-sbinterop.sh" "$out" >> "$log" 2>&1; then
+    banner -go-syncbase syncbase "sbinterop: $(tail -3 "$log" | tr '\n' ' ')"; return
+  fi
+  echo "$s" > "$dir/go-syncbase.stamp"
+  echo "Go Syncbase built in $out/bin: $(ls "$out/bin" | tr '\n' ' ')"
+}
+
+build_tools
+build_benchmark
+build_syncbase
+if [ ${#failed[@]} -eq 0 ]; then
+  echo "Go peers ready: $(ls "$dir/bin" | tr '\n' ' ')/ go-syncbase: $(ls "$dir/go-syncbase/bin" | tr '\n' ' ')"
 fi
-if ! timeout 900 go build -o "$dir/bin/" v.io/x/ref/cmd/vrpc v.io/x/ref/cmd/principal \
-    v.io/x/ref/services/mounttable/mounttabled v.io/x/ref/cmd/namespace \
-    v.io/x/ref/cmd/mounttable v.io/x/ref/services/debug/debug >> "$dir/build.log" 2>&1; then
-  fail "go build failed: $(tail -3 "$dir/build.log" | tr '\n' ' ')"
-fi
-echo "Go peers built in $dir/bin: $(ls "$dir/bin" | tr '\n' ' ')"
-# v23py's own Go test program over Go's 2017 Syncbase client library (conflict resolver,
-# schemas, invites), once Go's Syncbase (../shared/go-syncbase/build.sh) is built
-bash "$root/.ci/go-sbextra.sh"
+exit 0

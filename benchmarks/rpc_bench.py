@@ -8,12 +8,12 @@ over an encrypted, authenticated loopback connection.  A grpcio echo server
 (if grpcio is installed) runs the same way.
 
 Go's benchmark pair (``benchmarkd``, ``benchmark``) lives in its own Go module
-(v.io/x/ref/runtime/internal/rpc/benchmark, not part of v.io v0.2.0) that the
-module proxy here does not serve, so it is not built by this project.  When a
-directory holding both binaries is given (``--go-bin DIR`` or the environment
-variable V23PY_GO_BENCHMARK_BIN), the same run also measures Go client -> Go
-server, our client -> Go server and Go client -> our server, and prints them
-beside ours with the ratios.
+(v.io/x/ref/runtime/internal/rpc/benchmark, not part of v.io v0.2.0, not served by
+the module proxy); ``.ci/go-peers.sh`` builds it from a git mirror of vanadium/core
+into .gopeers/bin when the mirror is on the machine.  When both binaries are there
+(or in the directory given by ``--go-bin DIR`` or V23PY_GO_BENCHMARK_BIN), the same
+run also measures Go client -> Go server, our client -> Go server and Go client ->
+our server, and prints them beside ours with the ratios.
 """
 import os
 import re
@@ -28,10 +28,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 GO_BIN_ENV = "V23PY_GO_BENCHMARK_BIN"
+GOPEERS_BIN = os.path.join(os.environ.get("V23PY_GOPEERS", os.path.join(ROOT, ".gopeers")), "bin")
 GO_NOTE = ("Go columns: not measured.  They need Go's benchmark pair (benchmarkd, benchmark "
-           "from v.io/x/ref/runtime/internal/rpc/benchmark), which is a separate Go module "
-           "absent from v.io v0.2.0 and refused by the module proxy here; build it by hand "
-           f"and pass --go-bin DIR (or {GO_BIN_ENV}=DIR).")
+           "from v.io/x/ref/runtime/internal/rpc/benchmark), a separate Go module absent from "
+           "v.io v0.2.0: `bash .ci/go-peers.sh` builds it into .gopeers/bin from a git mirror "
+           f"of vanadium/core, or pass --go-bin DIR (or {GO_BIN_ENV}=DIR).")
 STREAM_CHUNK = 65536
 
 
@@ -95,14 +96,18 @@ def start_child(args):
 # ---------------------------------------------------------------------------
 
 def go_bin_dir(argv=None):
-    """The directory given by --go-bin DIR / --go-bin=DIR or $V23PY_GO_BENCHMARK_BIN, or None."""
+    """The directory given by --go-bin DIR / --go-bin=DIR or $V23PY_GO_BENCHMARK_BIN, else
+    .gopeers/bin when .ci/go-peers.sh built the pair there, else None."""
     argv = sys.argv[1:] if argv is None else argv
     for i, a in enumerate(argv):
         if a == "--go-bin" and i + 1 < len(argv):
             return argv[i + 1]
         if a.startswith("--go-bin="):
             return a.split("=", 1)[1]
-    return os.environ.get(GO_BIN_ENV) or None
+    d = os.environ.get(GO_BIN_ENV)
+    if d:
+        return d
+    return GOPEERS_BIN if not isinstance(go_binaries(GOPEERS_BIN), str) else None
 
 
 def go_binaries(d):
@@ -543,8 +548,7 @@ def run_all(creds, tmp, n, seconds, stream_total, go, procs):
     if go:
         gosrv, goname = start_go_server(go[0], creds, tmp)
         procs.append(gosrv)
-    gomt = os.path.join(os.environ.get("V23PY_GOPEERS", os.path.join(ROOT, ".gopeers")),
-                        "bin", "mounttabled")
+    gomt = os.path.join(GOPEERS_BIN, "mounttabled")
     tables = []
     for label, args in (("Go mounttabled", [gomt]),
                         ("v23py mounttabled", [sys.executable, "-m", "v23py.cmd.mounttabled"])):

@@ -154,6 +154,9 @@ _NO_TYPE_MESSAGES = frozenset(t for t in vom.BOOTSTRAP_IDS
                               if t.kind not in (vdl.Kind.ANY, vdl.Kind.TYPEOBJECT))
 
 
+_OPT_CX_INFO = vdl.optional(_wire.StoreChangeCollectionInfoType)
+
+
 def value_out(data: bytes):
     return vom.decode(data)
 
@@ -353,7 +356,8 @@ class DatabaseObj(BlobMethods, _Base):
                                  Allowed=vdl.class_for(vdl.set_of(_wire.TagType))(tag_set)
                                  if vdl.class_for(vdl.set_of(_wire.TagType)) else tag_set,
                                  Perms=perms_out(value[2]) if value[2] else perms_out({}))
-                inner = info
+                # a *StoreChangeCollectionInfo in the any, as Go sends it
+                inner = vdl.optional_value(_OPT_CX_INFO, info)
             else:
                 inner = value_out(value)
             sc = _wire.new(_wire.StoreChangeType, Value=inner, FromSync=bool(from_sync))

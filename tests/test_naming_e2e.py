@@ -72,7 +72,8 @@ class NamingEndToEndTests(unittest.TestCase):
                     break
             self.assertEqual((rc, out), (0, "meters\n"), err)
             rc, out, err = self.tool(ns, home, "glob", "-l", "meters")
-            prefix = f"meters {meters} (Expires in "
+            # mounted as Go's publisher does: the bare endpoint, no leading "/"
+            prefix = f"meters {meters.lstrip('/')} (Expires in "
             self.assertTrue(out.startswith(prefix) and out.endswith(" sec)\n"), out)
             self.assertLessEqual(int(out[len(prefix):].split()[0]), 80)   # TTL 60 s + 20 s
             rc, out, err = self.tool(ns, home, "mount", "meters/gas", "/127.0.0.1:4321", "1h")

@@ -34,14 +34,15 @@ class PublisherTests(unittest.TestCase):
         self.pub.add_server("/@6@tcp@h:1@@@s@x@@")
         self.assertEqual(self.ns.mounts, [])          # nothing to publish without a name
         self.pub.add_name("tutorial/fortune", is_leaf=True)
-        self.assertEqual(self.ns.mounts, [("tutorial/fortune", "/@6@tcp@h:1@@@s@x@@", 80, False, True)])
+        # Go's publisher mounts the endpoint string itself, with no leading "/"
+        self.assertEqual(self.ns.mounts, [("tutorial/fortune", "@6@tcp@h:1@@@s@x@@", 80, False, True)])
         self.clock.advance(59)
         self.assertEqual(len(self.ns.mounts), 1)
         self.clock.advance(1)
         self.assertEqual(len(self.ns.mounts), 2)
         self.pub.add_name("other", serves_mount_table=True)
         self.assertEqual(len(self.ns.mounts), 4)   # an immediate extra round
-        self.assertEqual(self.pub.status[("other", "/@6@tcp@h:1@@@s@x@@")], (True, None))
+        self.assertEqual(self.pub.status[("other", "@6@tcp@h:1@@@s@x@@")], (True, None))
 
     def test_failures_do_not_block_and_are_retried(self):
         self.ns.fail = True

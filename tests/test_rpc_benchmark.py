@@ -97,8 +97,17 @@ class GoReportTest(unittest.TestCase):
         self.patch(os, "environ", {rpc_bench.GO_BIN_ENV: "/z"})
         self.assertEqual(rpc_bench.go_bin_dir([]), "/z")
         self.patch(os, "environ", {})
+        empty = self.mktemp()
+        self.patch(rpc_bench, "GOPEERS_BIN", empty)
         self.assertIsNone(rpc_bench.go_bin_dir([]))
-        self.assertIn("missing", rpc_bench.go_binaries(self.mktemp()))
+        self.assertIn("missing", rpc_bench.go_binaries(empty))
+        # what .ci/go-peers.sh builds into .gopeers/bin is found with no option
+        os.makedirs(empty)
+        for n in ("benchmarkd", "benchmark"):
+            with open(os.path.join(empty, n), "w"):
+                pass
+            os.chmod(os.path.join(empty, n), 0o755)
+        self.assertEqual(rpc_bench.go_bin_dir([]), empty)
 
 
 class OurPairTest(unittest.TestCase):

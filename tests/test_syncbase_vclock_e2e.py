@@ -7,7 +7,6 @@ import calendar
 import time
 
 from twisted.internet import defer
-from twisted.trial import unittest
 
 from tests._fake_ntp import start_fake_ntp
 from tests._syncbase_support import DaemonTestCase, sleep, sync_peer

@@ -83,11 +83,16 @@ class ExtractTests(unittest.TestCase):
             "<!-- @other @test -->\n```\nserver --endpoint-file-name=$V_TUT/s2.txt &\n```\n"
             "<!-- @zero @test @sleep -->\n```\nserver --v23.tcp.address=127.0.0.1:0 &\n```\n")
         self.assertEqual(tutorial.readiness_waits(b[0], 5),
-                         "__v23py_wait_file $V_TUT/s1.txt 50\n__v23py_wait_port $PORT_MT 50\n")
+                         '__v23py_wait_file $V_TUT/s1.txt 50 "$__v23py_old0"\n'
+                         "__v23py_wait_port $PORT_MT 50\n")
+        self.assertEqual(tutorial.readiness_marks(b[0]),
+                         "__v23py_old0=$(__v23py_sig $V_TUT/s1.txt)\n")
         self.assertEqual(tutorial.readiness_waits(b[1], 5), "")   # not a @sleep block
         self.assertEqual(tutorial.readiness_waits(b[2], 5), "")   # port 0: nothing to wait for
         script = tutorial.assemble_script(b[:1], 5)
-        self.assertTrue(script.index("__v23py_wait_file $V_TUT") < script.index("sleep 2s # Added by mdrip"))
+        self.assertTrue(script.index("__v23py_old0=") < script.index("server --endpoint")
+                        < script.index("__v23py_wait_file $V_TUT")
+                        < script.index("sleep 2s # Added by mdrip"))
         self.assertNotIn("__v23py", tutorial.assemble_script(b[:1], 0))
 
     def test_every_file_selects_blocks_in_every_chain(self):

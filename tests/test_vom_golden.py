@@ -153,6 +153,28 @@ class HandWrittenValues(unittest.TestCase):
         self.assertEqual(list(sa.Any), [1])
         self.assertEqual(vdl.type_of(sa.Any).name, "v.io/v23/vom/testdata/types.NListUint64")
 
+    def test_optional_in_any(self):
+        # Go's *T in an interface (as Go's syncbased sends syncgroups): the value reads
+        # like the struct, equals it, and still knows (and re-encodes) its type ?T
+        data = self.find("types.StructAny{Any: ?types.NStruct{}}")
+        sa = vom.decode(data)
+        t = vdl.type_of(sa.Any)
+        self.assertEqual(t.kind, vdl.Kind.OPTIONAL)
+        self.assertEqual(t.elem.name, "v.io/v23/vom/testdata/types.NStruct")
+        nstruct = vdl.class_for(t.elem)
+        self.assertIsInstance(sa.Any, nstruct)
+        self.assertEqual((sa.Any.A, sa.Any.B, sa.Any.C), (False, "", 0))
+        self.assertEqual(sa.Any, nstruct())
+        self.assertEqual(vom.encode(sa), data)
+        # made by hand, the same bytes
+        sa2 = type(sa)(Any=vdl.optional_value(t, nstruct()))
+        self.assertEqual(vom.encode(sa2), data)
+        self.assertEqual(vom.encode(type(sa)(Any=vdl.value(t, nstruct()))), data)
+        # a ?T held where a T is declared is written as the T
+        self.assertEqual(vom.encode(sa.Any, nstruct._vdl_type), vom.encode(nstruct()))
+        nil = vom.decode(self.find("types.StructAny{Any: ?types.NStruct(nil)}"))
+        self.assertEqual((vdl.type_of(nil.Any), nil.Any.value), (t, None))
+
     def test_recursive(self):
         v = vom.decode(self.find("types.RecA{{}, {{}}}"))
         self.assertEqual(v, [[], [[]]])

@@ -183,7 +183,8 @@ DEFAULT_READY_TIMEOUT = 30.0
 
 # Runner helpers (not tutorial text): bounded waits used before mdrip's sleep.
 _PROLOGUE = """\
-__v23py_wait_file() { local n=0; while [ ! -s "$1" ] && [ $n -lt $2 ]; do sleep 0.1; n=$((n+1)); done; return 0; }
+__v23py_sig() { stat -c '%y %s %i' "$1" 2>/dev/null || true; }
+__v23py_wait_file() { local n=0; while { [ ! -s "$1" ] || [ "$(__v23py_sig "$1")" = "$3" ]; } && [ $n -lt $2 ]; do sleep 0.1; n=$((n+1)); done; return 0; }
 __v23py_wait_port() { local n=0; while ! (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && [ $n -lt $2 ]; do sleep 0.1; n=$((n+1)); done; return 0; }
 """
 
@@ -200,13 +201,24 @@ def readiness_waits(block, timeout=DEFAULT_READY_TIMEOUT):
         return ""
     ticks = max(1, int(timeout * 10))
     lines = []
-    for path in _ENDPOINT_FILE.findall(block.text):
-        lines.append(f'__v23py_wait_file {path} {ticks}\n')
+    for i, path in enumerate(_ENDPOINT_FILE.findall(block.text)):
+        # an endpoint file left by an earlier server does not count (see readiness_marks)
+        lines.append(f'__v23py_wait_file {path} {ticks} "$__v23py_old{i}"\n')
     for addr in _TCP_ADDRESS.findall(block.text):
         port = addr.rpartition(":")[2]
         if port and port != "0":
             lines.append(f'__v23py_wait_port {port} {ticks}\n')
     return "".join(lines)
+
+
+def readiness_marks(block):
+    """Shell lines run before a @sleep block: the state of the endpoint files it names,
+    so that the wait after it takes only a file the new server wrote (tutorials reuse
+    one file name for successive servers)."""
+    if "sleep" not in block.labels or "&" not in block.text:
+        return ""
+    return "".join(f'__v23py_old{i}=$(__v23py_sig {path})\n'
+                   for i, path in enumerate(_ENDPOINT_FILE.findall(block.text)))
 
 
 def uses_fixed_ports(blocks):
@@ -225,7 +237,7 @@ def assemble_script(blocks, ready_timeout=DEFAULT_READY_TIMEOUT):
         text = b.text if b.text.endswith("\n") or not b.text else b.text + "\n"
         waits = readiness_waits(b, ready_timeout) if ready_timeout else ""
         if waits and text.endswith(MDRIP_SLEEP):
-            text = text[: -len(MDRIP_SLEEP)] + waits + MDRIP_SLEEP
+            text = (readiness_marks(b) + text[: -len(MDRIP_SLEEP)] + waits + MDRIP_SLEEP)
         parts.append(text)
         parts.append(f"echo {MARKER} {i + 1}\n")
     return "".join(parts)

@@ -368,7 +368,7 @@ class Runtime:
         pub = Publisher(ctx, self.namespace, self.reactor, period=PUBLISH_PERIOD,
                         slack=PUBLISH_TTL - PUBLISH_PERIOD)
         for ep in server.endpoints:
-            pub.add_server("/" + str(ep))
+            pub.add_server(ep)
         pub.add_name(name, serves_mount_table=server.serves_mount_table,
                      is_leaf=server.is_leaf)
         server.publisher = pub

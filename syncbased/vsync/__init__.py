@@ -581,7 +581,9 @@ class DbSync:
         if bpfx is None:
             for rec in chosen:
                 raw = engine.get(SGDATA + rec.oid[len(SGDATA):] + SEP + rec.vers)
-                value = vom.decode(raw, I.Syncgroup._vdl_type) if raw else None
+                # a *Syncgroup in the any, as Go's responder sends it
+                value = vdl.optional_value(_OPT_SG, vom.decode(raw, I.Syncgroup._vdl_type)) \
+                    if raw else None
                 items.append(I.DeltaResp("Rec", I.LogRec(Metadata=_md_out(rec), Value=value)))
         else:
             # the values of a round in one read of the store
@@ -885,6 +887,9 @@ class DbSync:
                 tx.delete(oid)
         elif current != winner:
             tx.put_version(oid, winner)
+
+
+_OPT_SG = vdl.optional(I.Syncgroup._vdl_type)
 
 
 def value_out(oid: bytes, raw):

@@ -1,25 +1,18 @@
-"""Go's 2017 Syncbase peers for interop tests: the daemon, ``sbclient`` (Go's client
-library) and Go's ``sb`` shell, as built by ../shared/go-syncbase/build.sh into
-.gopeers/go-syncbase/bin; and the helper programs of .ci/go-sbextra.sh."""
+"""Go's 2017 Syncbase peers for interop tests, driven from the reactor: the daemon (and
+ours beside it) as subprocesses started without blocking, and one-shot commands (Go's
+``sb``, our ``sbextra``).  The programs come from .ci/go-peers.sh (group "syncbase")."""
 import os
 import sys
 import tempfile
 
 from twisted.internet import defer, error, protocol, reactor, utils
-from twisted.trial.unittest import SkipTest
 
-from tests._support import GOPEERS, ROOT
-
-GO_SB_BIN = os.path.join(GOPEERS, "go-syncbase", "bin")
+from tests._support import ROOT, go_binary
 
 
 def go_sb_binary(name):
-    """Path of a Go Syncbase program (syncbased, sbclient, sb), or SkipTest saying why."""
-    path = os.path.join(GO_SB_BIN, name)
-    if os.path.exists(path):
-        return path
-    raise SkipTest(f"Go Syncbase program {name} not built: run "
-                   f"`bash ../shared/go-syncbase/build.sh` ({path} missing)")
+    """Path of a Go Syncbase program (syncbased, sb, sbextra, ...), or SkipTest saying why."""
+    return go_binary(name, "syncbase")
 
 
 def env():

@@ -157,6 +157,43 @@ class NamingInteropTests(unittest.TestCase):
             self.assertEqual((rc, out), (0, "meters/gas\n"), err)
         return threads.deferToThread(check)
 
+    def test_published_entries_read_alike(self):
+        """Go's publisher mounts a server as its bare endpoint ("@6@...@@", no "/");
+        ours writes the same, and both tools glob, resolve and call through either."""
+        env = _Env(self)
+        ns, mt = self._our_tools()
+        gons, _ = self._go_namespace_tools()
+        root = env.start_mounttable([go_binary("mounttabled")])
+        go_child = env.start_mounttable([go_binary("mounttabled"), f"--v23.namespace.root={root}",
+                                         "--name=gochild"])
+        py_child = env.start_mounttable(_py_tool("v23py.cmd.mounttabled") + [
+            f"--v23.namespace.root={root}", "--name=pychild"])
+
+        def check():
+            want = {"gochild": split_address_name(go_child)[0],
+                    "pychild": split_address_name(py_child)[0]}
+            for _ in range(60):
+                rc, out, err = env.run(gons + ["glob", "-l", "*"], root)
+                if rc == 0 and len(out.splitlines()) == 2:
+                    break
+            for tool in (gons, ns):
+                rc, out, err = env.run(tool + ["glob", "-l", "*"], root)
+                self.assertEqual(rc, 0, err)
+                got = {ln.split()[0]: ln.split()[1] for ln in out.splitlines()}
+                self.assertEqual(got, want, out)   # the same form, no leading "/"
+            for child in want:
+                rc, out, err = env.run(ns + ["mount", f"{child}/srv", "/127.0.0.1:4321", "1h"],
+                                       root)
+                self.assertEqual((rc, out), (0, "Server mounted successfully.\n"), err)
+                for tool in (ns, gons):
+                    rc, out, err = env.run(tool + ["glob", f"{child}/*"], root)
+                    self.assertEqual((rc, out), (0, f"{child}/srv\n"), err)
+                    rc, out, err = env.run(tool + ["resolve", f"{child}/srv"], root)
+                    self.assertEqual((rc, out), (0, "/127.0.0.1:4321\n"), err)
+                    rc, out, err = env.run(tool + ["resolvetomt", f"{child}/srv"], root)
+                    self.assertEqual((rc, out), (0, f"/{want[child]}/srv\n"), err)
+        return threads.deferToThread(check)
+
 
 class ServerPublishingInteropTests(unittest.TestCase):
     timeout = 180

@@ -18,7 +18,7 @@ from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
 from tests._syncbase_support import make_creds, sleep
-from tests.interop._go_syncbase import go_daemon, go_sb_binary, our_daemon, run, Process, env
+from tests.interop._go_syncbase import env, go_daemon, go_sb_binary, our_daemon, run
 
 ALICE = "idp:o:fortune:alice"
 DB = "--db=idp:o:fortune,demo"

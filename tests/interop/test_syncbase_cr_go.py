@@ -12,8 +12,8 @@ from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
 from tests._syncbase_support import make_creds, sleep
-from tests.interop._go_syncbase import (
-    GOPEERS, Process, _Lines, env, go_daemon, go_sb_binary, our_daemon, run)
+from tests._support import go_binary
+from tests.interop._go_syncbase import _Lines, env, go_daemon, go_sb_binary, our_daemon, run
 from tests.interop.test_syncbase_invites_go import sbextra
 from tests.test_syncbase_cr_e2e import Merger, converge, schema
 
@@ -39,9 +39,7 @@ class PairBase(unittest.TestCase):
         return await proc.start()
 
     async def mount_table(self):
-        mtd = os.path.join(GOPEERS, "go-syncbase", "peers", "bin", "mounttabled")
-        if not os.path.exists(mtd):
-            raise unittest.SkipTest(f"Go's mounttabled not built ({mtd})")
+        mtd = go_binary("mounttabled")
         pp = _Lines()
         p = reactor.spawnProcess(pp, mtd, [mtd, "--v23.tcp.address=127.0.0.1:0",
                                            f"--v23.credentials={self.creds}"], env=env())

@@ -15,8 +15,7 @@ import uuid
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
-from tests._support import GOPEERS
-from tests._syncbase_support import make_creds, sleep
+from tests._syncbase_support import make_creds
 from tests.interop._go_syncbase import go_daemon, go_sb_binary, our_daemon, run
 
 ALICE = "idp:o:fortune:alice"
@@ -25,13 +24,8 @@ APP = "idp:o:fortune"
 
 
 def sbextra():
-    path = os.path.join(GOPEERS, "sbextra", "bin", "sbextra")
-    if not os.path.exists(path):
-        failed = os.path.join(GOPEERS, "sbextra", "FAILED")
-        why = open(failed).read().strip() if os.path.exists(failed) else \
-            "run `bash .ci/go-sbextra.sh`"
-        raise unittest.SkipTest(f"sbextra not built: {why}")
-    return path
+    """Our Go program over Go's client library (tests/interop/go/sbextra)."""
+    return go_sb_binary("sbextra")
 
 
 async def first(listener, timeout, pred=lambda x: True):

@@ -55,7 +55,7 @@ def keep_mounted(ctx, name, server, reactor):
     pub = Publisher(ctx, Namespace(rt.namespace_roots, RpcTransport(rt.client)), reactor,
                     period=REMOUNT_PERIOD, slack=MOUNT_TTL - REMOUNT_PERIOD)
     for ep in server.endpoints:
-        pub.add_server(ep.name())
+        pub.add_server(ep)
     pub.add_name(name, serves_mount_table=True)
     return pub
 

@@ -7,7 +7,7 @@ blocks or fails the server's start, it is just retried on the next round.
 `stop()` unmounts everything (best effort, bounded by a timeout).
 
     pub = Publisher(ctx, namespace, reactor)
-    pub.add_server("/@6@tcp@...@@")
+    pub.add_server(endpoint)          # mounted as "@6@tcp@...@@", as Go's publisher does
     pub.add_name("tutorial/fortune", serves_mount_table=False, is_leaf=True)
     ...
     await pub.stop()
@@ -15,6 +15,8 @@ blocks or fails the server's start, it is just retried on the next round.
 import logging
 
 from twisted.internet import defer, task
+
+from . import names as _names
 
 log = logging.getLogger("v23py.naming.publisher")
 
@@ -41,12 +43,25 @@ class Publisher:
 
     # -- configuration ---------------------------------------------------
 
+    @staticmethod
+    def _server(server):
+        """What to mount for a server: Go's publisher mounts each endpoint's String(),
+        with no leading "/"; a rooted name with no suffix is taken as that endpoint."""
+        server = str(server)
+        if _names.rooted(server):
+            addr, suffix = _names.split_address_name(server)
+            if addr.startswith("@") and not suffix:
+                return addr
+        return server
+
     def add_server(self, server):
+        server = self._server(server)
         if server not in self.servers:
             self.servers.append(server)
             self._kick()
 
     def remove_server(self, server):
+        server = self._server(server)
         if server in self.servers:
             self.servers.remove(server)
             for name in list(self.names):

@@ -217,6 +217,10 @@ class Client:
         for server in servers:
             if ctx.cancelled:
                 raise ctx.err()
+            if server[:1] != "/":
+                # as Go's JoinAddressName: a mounted server is an address with or
+                # without the leading "/" (Go's publisher mounts "@6@...@@")
+                server = naming.join_address_name(server, "")
             ssuffix = self._split_cache.get(server)
             if ssuffix is None:
                 ssuffix = naming.split_address_name(server)[1]

@@ -124,7 +124,6 @@ class WatchChange(NamedTuple):
     resume_marker: bytes
     from_sync: bool
     continued: bool
-    initial_state_skipped: bool = False
 
 
 # --- helpers -------------------------------------------------------------------
@@ -754,7 +753,9 @@ class ScanStream(_Stream):
 
 
 class WatchStream(_Stream):
-    """Async iterator of WatchChange values (never ends until cancelled or failed)."""
+    """Async iterator of WatchChange values (never ends until cancelled or failed).
+    As Go's client library, it drops the change by which the daemon says a resumed
+    watch skips the initial state."""
 
     def __init__(self, ctx, name, marker, patterns):
         super().__init__(ctx, name)
@@ -766,8 +767,16 @@ class WatchStream(_Stream):
                                     [_wire.ResumeMarkerType,
                                      vdl.list_of(_wire.CollectionRowPatternType)], [])
 
+    async def __anext__(self):
+        while True:
+            ch = await super().__anext__()
+            if ch is not None:
+                return ch
+
     def _convert(self, ch):
         from v23py.syncbase.util import decode_id
+        if int(ch.State) == _wire.WATCH_INITIAL_STATE_SKIPPED:
+            return None   # the daemon's note that a resumed watch skips the initial state
         sc = ch.Value
         value = getattr(sc, "Value", None)
         from_sync = bool(getattr(sc, "FromSync", False))
@@ -781,5 +790,4 @@ class WatchStream(_Stream):
         else:
             entity, cx, row = "collection", decode_id(ch.Name), ""
         return WatchChange(entity, cx, row, change_type, value, bytes(ch.ResumeMarker or b""),
-                           from_sync, bool(ch.Continued),
-                           state == _wire.WATCH_INITIAL_STATE_SKIPPED)
+                           from_sync, bool(ch.Continued))

@@ -14,7 +14,8 @@ from v23py.vdl._types import (  # noqa: F401
     primitive, set_of, struct, union, INT_RANGES, MAX_TYPE_DEPTH)
 from v23py.vdl._values import (  # noqa: F401
     Enum, NamedBool, Struct, Typed, Union, base_class, class_by_name, class_for, convert,
-    register, register_type, registered_class, type_of, unwrap, value, zero)
+    optional_class, optional_value, register, register_type, registered_class, type_of, unwrap,
+    value, zero)
 
 enum = enum_type  # vdl.enum(name, labels), as in the contract
 
@@ -27,5 +28,6 @@ __all__ = [
     "enum_type", "primitive",
     "Struct", "Union", "Enum", "NamedBool", "Typed", "register", "register_type",
     "registered_class", "class_for", "class_by_name", "type_of", "unwrap", "value", "convert",
+    "optional_class", "optional_value",
     "zero",
 ]

@@ -11,6 +11,10 @@ Representation by kind (unnamed types use the plain Python value):
   set -> set, map -> dict, struct -> Struct subclass, union -> Union subclass,
   optional -> None or the elem value, any -> None or a value that knows its type,
   error -> verror.VError or None.
+A non-nil optional held in an `any` (Go's `*T` in an interface, as Go peers send
+syncgroups and other records) is an instance of the elem's class marked optional
+(`optional_value`): it reads like the struct, as a Go pointer does, and still
+re-encodes as `?T`.
 Named types are subclasses of those (named bool subclasses int, holding 0 or 1).
 `Typed(type, value)` pins a type on a value where no class can (an optional or
 a nil error held in an `any`).
@@ -31,7 +35,7 @@ class Struct:
     """Base of struct classes; fields are attributes named as in VDL."""
 
     __slots__ = ()
-    _vdl_type: Type = None  # set by subclasses
+    _vdl_type: Type = None  # set by subclasses; ?T on the classes of optional_class
 
     def __init__(self, **fields):
         plan = _init_plan(type(self))
@@ -48,13 +52,16 @@ class Struct:
         if used != len(fields):
             names = {name for name, _ in plan}
             extra = [k for k in fields if k not in names]
-            raise TypeError(f"{self._vdl_type.name or 'struct'} has no field(s) {', '.join(extra)}")
+            t = _struct_type(type(self))
+            raise TypeError(f"{t.name or 'struct'} has no field(s) {', '.join(extra)}")
 
     def _values(self):
-        return tuple(getattr(self, f.name) for f in self._vdl_type.fields)
+        return tuple(getattr(self, f.name) for f in _struct_type(type(self)).fields)
 
     def __eq__(self, other):
-        if not isinstance(other, Struct) or other._vdl_type != self._vdl_type:
+        # a ?T held in an any equals the T with the same fields, as *p and p compare in Go
+        if not isinstance(other, Struct) or (
+                _struct_type(type(other)) != _struct_type(type(self))):
             return NotImplemented
         return self._values() == other._values()
 
@@ -62,14 +69,20 @@ class Struct:
         return hash(tuple(_hashable(v) for v in self._values()))
 
     def __repr__(self):
-        t = self._vdl_type
+        t = _struct_type(type(self))
         inner = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in t.fields)
         return f"{type(self).__name__}({inner})"
 
     def replace(self, **changes):
-        vals = {f.name: getattr(self, f.name) for f in self._vdl_type.fields}
+        vals = {f.name: getattr(self, f.name) for f in _struct_type(type(self)).fields}
         vals.update(changes)
         return type(self)(**vals)
+
+
+def _struct_type(cls) -> Type:
+    """The struct type whose fields instances of `cls` have (T for a ?T class)."""
+    t = cls._vdl_type
+    return t.elem if t.kind == Kind.OPTIONAL else t
 
 
 class Union:
@@ -275,6 +288,49 @@ def class_for(t: Type) -> type | None:
     return cls
 
 
+_opt_classes: dict[Type, type] = {}
+
+
+def optional_class(t: Type) -> type:
+    """The class of non-nil values of the optional type `t` where the type must
+    travel with the value (an `any`): a subclass of the elem's struct class whose
+    instances `type_of` reports as `t`."""
+    if t.kind != Kind.OPTIONAL:
+        raise verror.BadArg.new(f"not an optional type: {t}")
+    elem = class_for(t.elem)
+    cls = _opt_classes.get(t)
+    if cls is None or cls.__base__ is not elem:   # made again after a re-registration
+        with _lock:
+            cls = type(elem.__name__, (elem,), {
+                "__slots__": (), "_vdl_type": t,
+                "__module__": elem.__module__, "__qualname__": "?" + elem.__qualname__})
+            _opt_classes[t] = cls
+    return cls
+
+
+def optional_value(t: Type, v):
+    """`v` (a value of `t.elem`, or None) as a value of the optional type `t` that
+    keeps `t` in an `any`: None stays Typed(t, None); a struct becomes an instance
+    of optional_class(t) with the same fields."""
+    if v is None:
+        return Typed(t, None)
+    if isinstance(v, Typed):
+        v = v.value
+        if v is None:
+            return Typed(t, None)
+    cls = optional_class(t)
+    if type(v) is cls:
+        return v
+    if not isinstance(v, Struct) or v._vdl_type != t.elem:
+        from v23py.vdl import _convert
+        v = _convert.convert(t.elem, v)
+    out = object.__new__(cls)
+    setter = object.__setattr__
+    for f in t.elem.fields:
+        setter(out, f.name, getattr(v, f.name))
+    return out
+
+
 def _py_name(t: Type) -> str:
     if t.name:
         return t.name.rsplit(".", 1)[-1].rsplit("/", 1)[-1] or "Value"
@@ -386,7 +442,7 @@ def _init_plan(cls):
     hit = cls.__dict__.get("_vdl_init_plan")
     if hit is not None and hit[0] == _reg_gen:
         return hit[1]
-    plan = tuple((f.name, zero_maker(f.type)) for f in cls._vdl_type.fields)
+    plan = tuple((f.name, zero_maker(f.type)) for f in _struct_type(cls).fields)
     cls._vdl_init_plan = (_reg_gen, plan)
     return plan
 
@@ -499,6 +555,8 @@ def _zero(t: Type, k):
 def value(t: Type, v):
     """`v` converted to type `t`, in a form that carries `t` exactly (for `any`)."""
     k = t.kind
+    if k == Kind.OPTIONAL and t != ErrorType:
+        return optional_value(t, v)
     if k == Kind.OPTIONAL or (k == Kind.ANY) or t == ErrorType:
         return Typed(t, None if v is None else convert(t, v))
     if k == Kind.TYPEOBJECT:

@@ -56,7 +56,7 @@ def _resolve(value, type):
         if isinstance(value, Typed):
             return value.type, value.value
         return type_of(value), value
-    if isinstance(value, Typed):
+    if isinstance(value, Typed) and type.kind != Kind.ANY:
         value = value.value
     return type, value
 
@@ -142,7 +142,7 @@ class Encoder:
                 t, value = _resolve(value, None)
         else:
             t = type
-            if value.__class__ is Typed:
+            if value.__class__ is Typed and t.kind != Kind.ANY:
                 value = value.value
         plan = self._plans.get(t)
         if plan is None:

@@ -12,7 +12,7 @@ from v23py import verror
 from v23py.vdl import _types as T
 from v23py.vdl._types import INT_RANGES, Kind, Type
 from v23py.vdl._values import (
-    Enum, NamedBool, Struct, Typed, Union, class_for, convert, type_of)
+    Enum, NamedBool, Struct, Typed, Union, class_for, convert, optional_value, type_of)
 from v23py.vom._binary import (
     CONTROL_END, CONTROL_NIL, Truncated, dec_len, dec_uint, enc_int, enc_uint, error)
 
@@ -437,7 +437,7 @@ def exact(t: Type, v):
     if k == Kind.OPTIONAL:
         if v is not None and t == T.ErrorType:
             return v
-        return Typed(t, v)
+        return optional_value(t, v)
     if t.name or k in (Kind.ENUM, Kind.STRUCT, Kind.UNION) or k == Kind.TYPEOBJECT:
         return v
     if v is None:

@@ -1,0 +1,195 @@
+"""Helpers for the mixed Go / v23py Syncbase tests: Go's 2017 syncbased and our
+syncbased as subprocesses, our Go program ``sbinterop`` (Go's client library), and
+daemons shared by the tests of one class.
+
+The Go peers come from .ci/go-peers.sh (group "syncbase": .gopeers/go-syncbase/bin);
+without them every test skips with the reason .ci/go-peers.sh recorded.
+"""
+import atexit
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+
+from twisted.internet import reactor, utils
+
+from tests._support import ROOT, go_binary
+from tests._syncbase_support import ALICE, Daemon, env, make_creds, sleep
+
+__all__ = ["ALICE", "GoDaemon", "PyDaemon", "Fleet", "sbinterop", "sleep"]
+
+
+def _clean_env(extra=None):
+    e = {k: v for k, v in env().items() if not k.startswith("V23_")}
+    e.update(extra or {})
+    return e
+
+
+class GoDaemon:
+    """Go's 2017 syncbased; ``endpoint`` from its ENDPOINT= line."""
+    kind = "go"
+
+    def __init__(self, creds, root_dir, mount_table=None, neighborhood=False, extra=()):
+        self.args = [go_binary("syncbased", "syncbase"), "--v23.tcp.address=127.0.0.1:0",
+                     f"--v23.credentials={creds}", f"--root-dir={root_dir}",
+                     f"--v23.namespace.root={mount_table or '/127.0.0.1:1'}", *extra]
+        if not neighborhood:
+            self.args.append("--skip-publish-in-nh")
+        self.root_dir = root_dir
+        self.proc = None
+        self.endpoint = None
+
+    def start(self, timeout=30.0):
+        self.stderr = open(os.path.join(self.root_dir + ".log"), "wb")
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self.stderr,
+                                     stdin=subprocess.DEVNULL, env=_clean_env())
+        self.endpoint = _read_marker(self.proc, "ENDPOINT=", timeout)
+        if not self.endpoint:
+            self.stop()
+            with open(self.root_dir + ".log", "rb") as f:
+                raise RuntimeError(f"Go syncbased did not start: {f.read()[-2000:]!r}")
+        return self
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc is not None:
+            self.proc.stdout.close()
+            self.stderr.close()
+
+
+class PyDaemon(Daemon):
+    """Our syncbased, flagged like the Go daemon next to it."""
+    kind = "py"
+
+    def __init__(self, creds, root_dir, mount_table=None, neighborhood=False, tmpdir=None):
+        extra = [f"--v23.namespace.root={mount_table or '/127.0.0.1:1'}"]
+        if not neighborhood:
+            extra.append("--skip-publish-in-nh")
+        super().__init__(creds, root_dir=root_dir, extra=extra,
+                         env={"TMPDIR": tmpdir} if tmpdir else None)
+
+
+def _read_marker(proc, prefix, timeout):
+    """The rest of the first stdout line of proc starting with prefix ('' on timeout)."""
+    found = []
+
+    def read():
+        for line in iter(proc.stdout.readline, b""):
+            line = line.decode(errors="replace").strip()
+            if line.startswith(prefix):
+                found.append(line[len(prefix):])
+                return
+    t = threading.Thread(target=read, daemon=True)
+    t.start()
+    t.join(timeout)
+    return found[0] if found else ""
+
+
+def start_go_mounttable(creds, timeout=30.0):
+    proc = subprocess.Popen([go_binary("mounttabled"), "--v23.tcp.address=127.0.0.1:0",
+                             f"--v23.credentials={creds}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            stdin=subprocess.DEVNULL, env=_clean_env())
+    name = _read_marker(proc, "NAME=", timeout)
+    if not name:
+        proc.kill()
+        proc.wait()
+        raise RuntimeError("Go mounttabled printed no NAME= line")
+    return proc, name
+
+
+async def sbinterop(creds, *args, mount_table=None, check=True):
+    """Run our Go program (Go's client library): (stdout, stderr, exit code)."""
+    argv = [f"--v23.credentials={creds}",
+            f"--v23.namespace.root={mount_table or '/127.0.0.1:1'}", *args]
+    out, err, rc = await utils.getProcessOutputAndValue(
+        go_binary("sbinterop", "syncbase"), argv, env=_clean_env(), path=ROOT, reactor=reactor)
+    out, err = out.decode(), err.decode()
+    if check and rc != 0:
+        raise AssertionError(f"sbinterop {' '.join(args)} failed ({rc}): {err[-1500:]}")
+    return out, err, rc
+
+
+class Fleet:
+    """Daemons shared by the tests of one class (independent cases use their own
+    databases): started by the first test that asks, stopped after the class's last
+    test, or at exit when only some of its tests run."""
+
+    def __init__(self, test_class, go=(), py=(), mount_table=True, neighborhood=False):
+        self.test_class = test_class
+        self.go_names, self.py_names = tuple(go), tuple(py)
+        self.want_mt, self.neighborhood = mount_table, neighborhood
+        self.started = False
+        self.remaining = None
+        self.daemons = {}
+
+    def get(self, test):
+        """Start (once) and return self; the test's cleanup lets the fleet stop."""
+        if not self.started:
+            for n in self.go_names:          # skip early, before anything is started
+                go_binary("syncbased", "syncbase")
+                go_binary("sbinterop", "syncbase")
+            self.remaining = {n for n in dir(self.test_class) if n.startswith("test")}
+            self._start()
+        test.addCleanup(self._done, test._testMethodName)
+        return self
+
+    def _start(self):
+        self.started = True
+        atexit.register(self.stop)
+        self.tmp = tempfile.mkdtemp(prefix="gosb-mixed-")
+        self.creds = make_creds(os.path.join(self.tmp, "alice"), ALICE)
+        self.mt_proc, self.mt = (start_go_mounttable(self.creds) if self.want_mt
+                                 else (None, None))
+        try:
+            for n in self.go_names:
+                self.daemons[n] = GoDaemon(self.creds, os.path.join(self.tmp, n), self.mt,
+                                           self.neighborhood)
+            for n in self.py_names:
+                tmpdir = os.path.join(self.tmp, n + "-tmp")
+                os.makedirs(tmpdir)
+                self.daemons[n] = PyDaemon(self.creds, os.path.join(self.tmp, n), self.mt,
+                                           self.neighborhood, tmpdir=tmpdir)
+            for d in self.daemons.values():
+                d.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __getitem__(self, name):
+        return self.daemons[name]
+
+    def _done(self, name):
+        self.remaining.discard(name)
+        if not self.remaining:
+            self.stop()
+
+    def stop(self):
+        if not self.started:
+            return
+        self.started = False
+        for d in self.daemons.values():
+            try:
+                d.stop()
+            except Exception:
+                pass
+        self.daemons = {}
+        if self.mt_proc is not None and self.mt_proc.poll() is None:
+            self.mt_proc.terminate()
+            try:
+                self.mt_proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.mt_proc.kill()
+                self.mt_proc.wait()
+        if self.mt_proc is not None:
+            self.mt_proc.stdout.close()
+        shutil.rmtree(self.tmp, True)
+        atexit.unregister(self.stop)
