@@ -104,6 +104,9 @@ class SbMatchesGoTest(unittest.TestCase):
         self.tmp = tempfile.mkdtemp(prefix="sb-go-")
         self.addCleanup(shutil.rmtree, self.tmp, True)
         self.creds = make_creds(os.path.join(self.tmp, "alice"), ALICE)
+        import v23py
+        self.ctx, shutdown = v23py.init([f"--v23.credentials={self.creds}"], reactor=reactor)
+        self.addCleanup(shutdown)
 
     async def _daemons(self):
         go = go_daemon(self.creds, os.path.join(self.tmp, "go"), "--skip-publish-in-nh")
@@ -214,7 +217,18 @@ class SbMatchesGoTest(unittest.TestCase):
                 proc = reactor.spawnProcess(pp, argv[0], argv, env=env())
                 procs[which] = (pp, proc)
                 self.addCleanup(self._kill, proc)
-            await sleep(3.0)         # both watchers started ("now")
+            # both watchers are watching ("now") once both print a probe row's change
+            from v23py import syncbase
+            probe = syncbase.NewService(d.endpoint).DatabaseForId(
+                ("idp:o:fortune", "demo")).CollectionForId((ALICE, "Numbers"))
+            for i in range(150):
+                if all(b"row zzprobe" in pp.out for pp, _ in procs.values()):
+                    break
+                if i % 5 == 0:
+                    await probe.Put(self.ctx, "zzprobe", i)
+                await sleep(0.2)
+            await sleep(0.5)
+            start = {w: len(pp.out) for w, (pp, _) in procs.items()}
             for args in ((["make-demo"]),
                          (["destroy", f"{ALICE},Composites"])):
                 out, err, code = await self.sb("go", d.endpoint, DB, *args)
@@ -222,8 +236,9 @@ class SbMatchesGoTest(unittest.TestCase):
             want = None
             for _ in range(100):
                 await sleep(0.1)
-                outs = {w: pp.out.decode() for w, (pp, _) in procs.items()}
-                if outs["go"].count("\n") >= 20 and outs["go"] == outs["ours"]:
+                outs = {w: pp.out[start[w]:].decode() for w, (pp, _) in procs.items()}
+                if (f"change on row 2 of collection {ALICE},Students" in outs["go"]
+                        and outs["go"] == outs["ours"]):
                     want = outs["go"]
                     break
             self.assertEqual(outs["go"], outs["ours"])
