@@ -12,7 +12,7 @@
 # The build scripts find the mirrors under .mirror/ by walking up from themselves and from
 # the current directory. A group that cannot be built leaves its reason in
 # .gopeers/FAILED (tools), .gopeers/FAILED-go-benchmark or .gopeers/FAILED-go-syncbase,
-# and a banner says so; the tests of that group then skip with that reason (tests/_support.py).
+# and a banner says so; the tests of that group then skip with that reason (v23py/testing/__init__.py).
 # A group whose inputs have not changed since its last successful build is kept as is.
 # Always exits 0: the tests decide.
 set -u

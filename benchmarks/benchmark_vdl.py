@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from v23py import vdl, verror
-from v23py.vdl.compiler import runtime as _rt
-import v23py.security.access._vdl as _access
+from v23py.rpc import stubs as _rt
+import v23py.v23.security.access as _access
 
 __all__ = ['BenchmarkDesc', 'BenchmarkClientStub', 'BenchmarkClient', 'BenchmarkServerMethods', 'BenchmarkServerStub', 'BenchmarkServer']
 

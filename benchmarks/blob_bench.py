@@ -47,7 +47,7 @@ def self_cpu():
 async def bench(reactor, args):
     import v23py
     from v23py import syncbase
-    from tests._syncbase_support import Daemon, make_creds
+    from v23py.testing.syncbase import Daemon, make_creds
     tmp = tempfile.mkdtemp(prefix="blobbench-")
     creds = make_creds(os.path.join(tmp, "alice"), ALICE)
     ctx, shutdown = v23py.init([f"--v23.credentials={creds}"], reactor=reactor)

@@ -38,7 +38,7 @@ def main():
             print("%-40s %10.1f MB/s" % ("  => seal+open throughput", size / t / 1e6))
 
     # sans-IO pair: one flow streaming 64 MiB with release accounting
-    from tests._flow_fakes import make_pair, pump
+    from v23py.testing.flow import make_pair, pump
     dl, ac = make_pair()
     dl.start()
     ac.start()
@@ -72,7 +72,8 @@ def twisted_bench():
     """Loopback TCP: connection setup time and 1-byte / 1 KB flow echo round trips."""
     from twisted.internet import defer, reactor
     from v23py import security
-    from v23py.flow import FlowManager, Identity
+    from v23py.runtime.flowmanager import FlowManager
+    from v23py.flow import Identity
 
     @defer.inlineCallbacks
     def run():

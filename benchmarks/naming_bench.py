@@ -20,9 +20,9 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from v23py.naming import _mounttable as mtl  # noqa: E402
+from v23py.mounttable import core as mtl  # noqa: E402
 from v23py.naming.glob import Glob  # noqa: E402
-from v23py.naming.namespace import Namespace  # noqa: E402
+from v23py.runtime.namespace import Namespace  # noqa: E402
 
 ME = mtl.Caller(names=("bench",))
 
@@ -137,7 +137,7 @@ def bench_rpc(n):
 def _rpc_part(mts, n):
     from twisted.internet import defer, task
     import v23py
-    from v23py.naming.namespace import RpcTransport
+    from v23py.runtime.namespace import RpcTransport
 
     async def main(reactor):
         ctx, shutdown = v23py.init([], reactor=reactor)

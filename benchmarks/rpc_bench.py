@@ -308,7 +308,7 @@ async def v23_bench(creds, name, server_pid, n, seconds, stream_total):
     from twisted.internet import defer
     from v23py import naming, rpc, runtime, security
     from v23py.flow.auth import Identity
-    from v23py.flow.manager import FlowManager
+    from v23py.runtime.flowmanager import FlowManager
     from benchmarks.benchmark_vdl import BenchmarkClient
     p = security.load_principal(creds)
     ctx, shutdown = runtime.init([], flags=runtime.FlagSet("bench-client"), principal=p)

@@ -117,7 +117,7 @@ def inproc(creds, args):
     """Server and client in this process (one reactor): CPU per call = client + server."""
     from twisted.internet import defer, task
     from v23py import rpc, runtime, security, vdl
-    from v23py.vdl.compiler import runtime as rt
+    from v23py.rpc import stubs as rt
 
     from benchmarks.benchmark_vdl import BenchmarkClient, BenchmarkDesc, BenchmarkServer
     out = {}

@@ -94,7 +94,7 @@ async def run(reactor, args):
     import v23py
     from twisted.internet import defer
     from v23py import syncbase, verror
-    from tests._syncbase_support import make_creds, Daemon
+    from v23py.testing.syncbase import make_creds, Daemon
 
     def sleep(s):
         d = defer.Deferred()

@@ -102,7 +102,7 @@ def fill(cx, names, rows, value):
     batch = 5000
     for start in range(0, rows, batch):
         def fn(tx, start=start):
-            from syncbased.service import row_key
+            from syncbased.common import row_key
             for i in range(start, min(rows, start + batch)):
                 tx.put(row_key(cx.id, "s%07d" % i), value)
         d.st.run_in_transaction(fn)
@@ -214,7 +214,7 @@ def run_clients(args, endpoint, creds, op, conc, procs=1, tag="t", daemon_pid=No
 
 
 def rpc_bench(args):
-    from tests._syncbase_support import make_creds, Daemon
+    from v23py.testing.syncbase import make_creds, Daemon
     tmp = tempfile.mkdtemp(prefix="sbbench-")
     creds = make_creds(os.path.join(tmp, "alice"), ALICE)
     ops = set(args.ops.split(","))

@@ -100,7 +100,8 @@ def engine_bench(args):
 def fill_store(root, engine, n):
     from v23py.syncbase.util import Id
     from syncbased import access
-    from syncbased.service import Service, row_key
+    from syncbased.service import Service
+    from syncbased.common import row_key
     svc = Service(root, engine, default_patterns=[ALICE])
     names = [ALICE]
     db_id, cx_id = Id("idp:o:app", "db"), Id(ALICE, "People")
@@ -141,7 +142,7 @@ def store_bench(args, root):
 
 def rpc_bench(args, root):
     from twisted.internet import defer, task
-    from tests._syncbase_support import Daemon, make_creds
+    from v23py.testing.syncbase import Daemon, make_creds
     person_type()
     creds = make_creds(os.path.join(root, "creds"), ALICE)
     d = Daemon(creds, root_dir=root, engine=args.engine).start()

@@ -15,7 +15,7 @@ async def run(reactor, argv):
         return 1
     ctx, cancel = ctx.with_timeout(60.0)
     stub = FortuneClient(server())
-    from v23py.naming.trust import trust_opts   # /localhost:PORT roots carry no blessings
+    from v23py.runtime.trust import trust_opts   # /localhost:PORT roots carry no blessings
     code = 0
     try:
         if not add():

@@ -17,10 +17,10 @@ def trust_opts():
     blessings in endpoint"); the tutorial's Go client hides that failure by
     printing an empty line.  This client keeps Go's check when the endpoint
     names blessings and otherwise trusts a server whose blessings and ours are
-    extensions of one another (v23py.naming.trust), so the tutorial's greeting
+    extensions of one another (v23py.runtime.trust), so the tutorial's greeting
     comes back and a server with unrelated blessings is still refused.
     """
-    from v23py.naming import trust
+    from v23py.runtime import trust
     return trust.trust_opts()
 
 

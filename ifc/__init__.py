@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from v23py import vdl, verror
-from v23py.vdl.compiler import runtime as _rt
+from v23py.rpc import stubs as _rt
 
 __all__ = ['FortuneDesc', 'FortuneClientStub', 'FortuneClient', 'FortuneServerMethods', 'FortuneServerStub', 'FortuneServer']
 

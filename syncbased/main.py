@@ -55,36 +55,6 @@ class RootLock:
             pass
 
 
-class Daemon:
-    """The running service: store thread, dispatcher, watch wake-ups."""
-
-    def __init__(self, service, reactor):
-        from syncbased.worker import StoreWorker
-        self.service = service
-        self.reactor = reactor
-        self.worker = StoreWorker(service.flush, service.rollback, reactor)
-        self._waiters = set()
-        service.commit_listeners.append(self._committed)
-
-    def _committed(self, db_id):
-        # On the store thread, after a commit that logged ops.  Only watchers
-        # wait for commits; without any, skip the wake-up of the reactor (a
-        # waiter registers before it reads the log, so it misses nothing).
-        if self._waiters:
-            self.reactor.callFromThread(self._wake, db_id)
-
-    def _wake(self, db_id):
-        for w in list(self._waiters):
-            w.notify(db_id)
-
-    def log_waiter(self, db_id):
-        from syncbased.server import LogWaiter
-        return LogWaiter(self, db_id)
-
-    def stop(self):
-        self.worker.stop(final=self.service.close)
-
-
 def _service_perms(rt):
     from syncbased import access
     perms = rt.permissions().get("runtime")
@@ -97,7 +67,7 @@ async def run(reactor, argv):
     import v23py
     from v23py import security
     from v23py.syncbase.util import parse_id, validate_id, InvalidNameError
-    from syncbased.server import Dispatcher
+    from syncbased.daemon import Daemon
     from syncbased.service import Service
 
     flags = v23py.FlagSet("syncbased")
@@ -144,21 +114,14 @@ async def run(reactor, argv):
     patterns = security.default_blessing_names(principal)
     service = Service(root, engine() or "sqlite", perms=_service_perms(rt),
                       default_patterns=patterns, initial_db=idb, dev=dev(), log=log)
-    daemon = Daemon(service, reactor)
     from syncbased.vclock import NTP_DEFAULT_HOST
-    from syncbased.vclock.daemon import VClockD
     # Go syncs with pool.ntp.org except in dev mode; V23PY_NTP_HOST replaces that host
     # ("" turns NTP off, as the tests do so that nothing leaves the machine)
     ntp_host = "" if dev() else os.environ.get("V23PY_NTP_HOST", NTP_DEFAULT_HOST)
-    daemon.vclockd = VClockD(reactor, service.vclock, ntp_host, run=daemon.worker.call)
-    from syncbased.blobstore.manager import BlobManager
-    daemon.blobs = BlobManager(daemon, root)
-    from syncbased.vsync import SyncService, SyncObj
-    daemon.sync = SyncService(daemon, ctx, publish_nh=not skip_nh(), own_names=patterns)
-    dispatcher = Dispatcher(daemon)
-    dispatcher.sync_obj = SyncObj(daemon)
+    daemon = Daemon(service, reactor, ctx, publish_nh=not skip_nh(), own_names=patterns,
+                    ntp_host=ntp_host)
     try:
-        server = await v23py.with_new_dispatching_server(ctx, name(), dispatcher)
+        server = await v23py.with_new_dispatching_server(ctx, name(), daemon.dispatcher)
         if name():
             log(f"Mounted at: {name()}")
         eps = server.endpoints
@@ -169,11 +132,9 @@ async def run(reactor, argv):
             sys.stdout.flush()
         await stop
         daemon.sync.stop()
-        daemon.vclockd.stop()
         log("shutting down")
         await shutdown()
     finally:
-        daemon.blobs.close()
         daemon.stop()
         lock.release()
         if profiler is not None:

@@ -16,7 +16,8 @@ from v23py.syncbase import _wire
 from v23py.syncbase.util import ConventionError, Id, app_and_user_pattern_from_blessings, \
     encode_id
 from syncbased.access import READ, WRITE
-from syncbased.service import TxState, row_key, row_prefix, scan_range_args
+from syncbased.common import SCAN_BATCH, caller_names, row_key, row_prefix, scan_range_args, send as _send
+from syncbased.database import TxState
 from syncbased.store import ScanOp, VERSION_PREFIX
 
 MAX_ATTEMPTS = 100
@@ -185,7 +186,6 @@ def _guard(rows, off):
 
 async def exec_stream(dbobj, call, bh: str, query: str, params) -> None:
     """The RPC side (reactor thread): headers first, then rows, pulled in chunks."""
-    from syncbased.server import caller_names, _send, SCAN_BATCH
     names = caller_names(call)
     headers, rows, finish = await dbobj.run(
         lambda: start_exec(dbobj.db(), names, bh, query, params))

@@ -15,183 +15,23 @@ so the value keeps its exact type.
 """
 from __future__ import annotations
 
-import time as _time
 
-from twisted.internet import defer
 
 from v23py import verror, vom, vdl
 from v23py.syncbase import _wire
 from v23py.syncbase.util import Id, decode, decode_id, validate_id, validate_row_key, \
-    InvalidNameError
-from syncbased import access
-from syncbased import service as svc
-from syncbased.blobstore.manager import BlobMethods
+    InvalidNameError, encode
+from v23py.v23.vdlroot.time import native as vtime
+from syncbased import access, watch
+from syncbased.blobstore.manager import BlobMethods, dev_mode_shares
+from syncbased.common import (
+    ALLOW, FALLBACK, SCAN_BATCH, caller_names, id_out, not_implemented, perms_in,
+    perms_out, schema_in, schema_out, send, value_in, value_out)
+from syncbased.query_exec import exec_stream
 
 SYNC_SUFFIX = "%%sync"
-SCAN_BATCH = 1000    # rows per store-thread read of a Scan
 SEND_BATCH = 250     # rows per flow write of a Scan (~30 KB of small rows)
-
-
-def caller_names(call) -> list:
-    """The caller's validated blessing names (Go's RemoteBlessingNames).
-
-    Validating the peer's blessings (recognized roots, caveats) costs more than
-    the rest of a point read, and a connection presents the same blessings on
-    every call: so the names are cached by the blessings' content (their unique
-    id), the local roots, and a deadline (see ``_names_validity``).  Every call
-    is still authorized against the current permissions with these names."""
-    key = _names_key(call)
-    if key is not None:
-        hit = _NAMES_CACHE.get(key[0])
-        if hit is not None and hit[1] is key[1] and hit[2] == key[2] and \
-                _time.time() < hit[3]:
-            return hit[0]
-    sc = getattr(call, "security", None)
-    if sc is None:
-        return []
-    from v23py import security
-    try:
-        names, _ = security.remote_blessing_names(sc)
-    except Exception:
-        return []
-    names = list(names)
-    if key is not None:
-        until = _names_validity(sc.remote_blessings)
-        if until is not None:
-            if len(_NAMES_CACHE) >= 1024:
-                _NAMES_CACHE.clear()
-            _NAMES_CACHE[key[0]] = (names, key[1], key[2], until)
-    return names
-
-
-_NAMES_CACHE = {}       # blessings unique id -> (names, roots state, roots size, valid until)
-_NAMES_TTL = 60.0       # seconds; bounds how long anything else could go unnoticed
-
-
-def _names_key(call):
-    """(remote blessings' unique id, roots state object, roots size), or None."""
-    flow = getattr(call, "flow", None)
-    server = getattr(call, "server", None)
-    if flow is None or server is None:
-        return None
-    remote = getattr(flow, "remote_blessings", None)
-    if remote is None:
-        remote = getattr(getattr(flow, "conn", None), "remote_blessings", None)
-    uid = getattr(remote, "unique_id", None)
-    roots = getattr(getattr(server, "principal", None), "roots", None)
-    state = getattr(roots, "_state", None)
-    if not uid or type(state) is not dict:
-        return None
-    # Roots are only ever added to (a new pattern or key) or replaced by a reload
-    # (a new dict): the state object and its size change with either.
-    return uid, state, sum(len(p) for p in state.values()) + len(state)
-
-
-def _names_validity(blessings):
-    """Until when (time.time()) validated names stay valid, or None: not cacheable.
-
-    Only blessings whose caveats are all expiry or constant caveats qualify
-    (their validity depends on the clock alone); with any other caveat
-    (method, peer, third-party, ...) the names are validated on every call."""
-    from v23py.security._caveats import ConstCaveat, ExpiryCaveat
-    until = _time.time() + _NAMES_TTL
-    expiry_id, const_id = bytes(ExpiryCaveat.Id), bytes(ConstCaveat.Id)
-    for chain in getattr(blessings, "chains", ()):
-        for cert in chain:
-            for cav in cert.Caveats:
-                cid = bytes(cav.Id)
-                if cid == const_id:
-                    continue
-                if cid != expiry_id:
-                    return None
-                t = cav.expiry()
-                if t is None:
-                    return None
-                until = min(until, t.timestamp())
-    return until
-
-
-class AllowEveryone:
-    def authorize(self, call):
-        return None
-
-
-ALLOW = AllowEveryone()
-
-
-# --- conversions between wire values and service-layer values ---------------
-
-def perms_in(p):
-    return access.from_any(p) if p is not None else None
-
-
-def perms_out(perms):
-    acl_cls = vdl.class_for(_wire.AccessListType)
-    perms_cls = vdl.class_for(_wire.PermissionsType)
-    return perms_cls({t: acl_cls(In=list(a.In), NotIn=list(a.NotIn))
-                      for t, a in (perms or {}).items()})
-
-
-def id_out(i):
-    return _wire.new(_wire.IdType, Blessing=i.Blessing, Name=i.Name)
-
-
-def value_in(value) -> bytes:
-    """Bytes to store for a Put value (the single-shot VOM encoding)."""
-    t = vdl.type_of(value)
-    if t in _NO_TYPE_MESSAGES:
-        # a bootstrap type: no type messages, so a shared type encoder never
-        # leaves any out; the same bytes as vom.encode, without its set-up
-        if type(value) is vdl.Typed:
-            value = value.value
-        return _VERSION + bytes(vom.encode_value_message(_BOOT_TE, t, value))
-    return vom.encode(value)
-
-
-_BOOT_TE = vom.TypeEncoder()
-_VERSION = bytes([vom.VERSION_81])
-_NO_TYPE_MESSAGES = frozenset(t for t in vom.BOOTSTRAP_IDS
-                              if t.kind not in (vdl.Kind.ANY, vdl.Kind.TYPEOBJECT))
-
-
 _OPT_CX_INFO = vdl.optional(_wire.StoreChangeCollectionInfoType)
-
-
-def value_out(data: bytes):
-    return vom.decode(data)
-
-
-def schema_in(md):
-    if isinstance(md, vdl.Typed):
-        md = md.value
-    if md is None:
-        return None
-    rules = []
-    for r in md.Policy.Rules or ():
-        rules.append({"CollectionId": [r.CollectionId.Blessing, r.CollectionId.Name],
-                      "KeyPrefix": r.KeyPrefix, "Type": r.Type,
-                      "Resolver": getattr(r.Resolver, "label", str(r.Resolver))})
-    return {"Version": int(md.Version), "Policy": {"Rules": rules}}
-
-
-def schema_out(obj):
-    rt = vdl.class_for(_wire.ResolverTypeType)
-    rules = [_wire.new(_wire.CrRuleType,
-                       CollectionId=id_out(Id(*r["CollectionId"])), KeyPrefix=r["KeyPrefix"],
-                       Type=r["Type"], Resolver=rt(r["Resolver"]))
-             for r in obj["Policy"]["Rules"]]
-    return _wire.new(_wire.SchemaMetadataType, Version=obj["Version"],
-                     Policy=_wire.new(_wire.CrPolicyType, Rules=rules))
-
-
-async def _send(call, item):
-    r = call.send(item)
-    if isinstance(r, defer.Deferred):
-        await r
-
-
-def _not_implemented(what):
-    raise verror.NotImplemented.new(f"{what} is not implemented")
 
 
 # --- served objects ----------------------------------------------------------
@@ -220,13 +60,13 @@ class ServiceObj(_Base):
     async def DevModeUpdateVClock(self, ctx, call, opts):
         """Go's order: the dev-mode and Admin checks, then a new NTP host, a fake system
         clock (a non-zero Now), an NTP sync, a local update."""
-        from v23py.vdl.vtime import duration_to_ns, time_to_unix_ns
         await self.run(self.daemon.service.dev_mode_check, caller_names(call))
         vc, vcd = self.daemon.service.vclock, self.daemon.vclockd
         if opts.NtpHost:
             vcd.inject_ntp_host(opts.NtpHost)
-        if opts.Now.Seconds or opts.Now.Nanos:
-            vc.inject_fake_sys_clock(time_to_unix_ns(opts.Now), duration_to_ns(opts.ElapsedTime))
+        if not vtime.is_zero_time(opts.Now):
+            vc.inject_fake_sys_clock(vtime.time_to_unix_ns(opts.Now),
+                                     vtime.duration_to_ns(opts.ElapsedTime))
         if opts.DoNtpUpdate:
             try:
                 await vcd.do_ntp_update()
@@ -238,21 +78,15 @@ class ServiceObj(_Base):
             await vcd.do_local_update()
 
     async def DevModeGetTime(self, ctx, call):
-        from v23py.vdl.vtime import time_from_unix_ns
         await self.run(self.daemon.service.dev_mode_check, caller_names(call))
-        return time_from_unix_ns(self.daemon.service.vclock.now())
+        return vtime.time_from_unix_ns(self.daemon.service.vclock.now())
 
     async def DevModeGetBlobShares(self, ctx, call, br):
         await self.run(self.daemon.service.dev_mode_check, caller_names(call))
-        from syncbased.blobstore.manager import dev_mode_shares
         return await dev_mode_shares(self.daemon, br)
 
     async def GlobChildren__(self, ctx, call, matcher=None):
         return await self.run(self.daemon.service.glob_children, caller_names(call))
-
-
-# seconds from 0001-01-01 to 1970-01-01 (VDL time.Time epoch)
-_UNIX_TO_INTERNAL = 62135596800
 
 
 class DatabaseObj(BlobMethods, _Base):
@@ -286,7 +120,6 @@ class DatabaseObj(BlobMethods, _Base):
         return [id_out(i) for i in ids]
 
     async def Exec(self, ctx, call, bh, query, params):
-        from syncbased.query_exec import exec_stream
         await exec_stream(self, call, str(bh), str(query), list(params or ()))
 
     async def BeginBatch(self, ctx, call, bo):
@@ -321,12 +154,12 @@ class DatabaseObj(BlobMethods, _Base):
         return vdl.value(_wire.ResumeMarkerType, await self._on("get_resume_marker", call, str(bh)))
 
     async def WatchPatterns(self, ctx, call, resume_marker, patterns):
-        flt = svc.PatternFilter([(p.CollectionBlessing, p.CollectionName, p.RowKey)
+        flt = watch.PatternFilter([(p.CollectionBlessing, p.CollectionName, p.RowKey)
                                  for p in patterns or ()])
         await self._watch(ctx, call, bytes(resume_marker or b""), flt)
 
     async def WatchGlob(self, ctx, call, req):
-        flt = svc.GlobFilter(req.Pattern)
+        flt = watch.GlobFilter(req.Pattern)
         await self._watch(ctx, call, bytes(req.ResumeMarker or b""), flt)
 
     async def _watch(self, ctx, call, marker, flt):
@@ -362,7 +195,7 @@ class DatabaseObj(BlobMethods, _Base):
                 inner = value_out(value)
             sc = _wire.new(_wire.StoreChangeType, Value=inner, FromSync=bool(from_sync))
             last = i == n - 1
-            await _send(call, change_cls(
+            await send(call, change_cls(
                 Name=name, State=state, Value=sc,
                 ResumeMarker=vdl.value(_wire.ResumeMarkerType, marker if last else b""),
                 Continued=not last))
@@ -372,9 +205,9 @@ class DatabaseObj(BlobMethods, _Base):
 
     # --- syncgroups (syncbased.vsync) ---
     def _sync(self):
-        sync = getattr(self.daemon, "sync", None)
+        sync = self.daemon.sync
         if sync is None:
-            _not_implemented("sync")
+            not_implemented("sync")
         return sync
 
     async def ListSyncgroups(self, ctx, call):
@@ -399,7 +232,7 @@ class DatabaseObj(BlobMethods, _Base):
     async def LeaveSyncgroup(self, ctx, call, sg_id):
         names = caller_names(call)
         await self.run(lambda: self.db().check_tags(names, (access.WRITE,)))
-        _not_implemented("LeaveSyncgroup")
+        not_implemented("LeaveSyncgroup")
 
     def _sg_perms(self, sg_id):
         e = self._sync().dbsync(self.db_id).entry(sg_id)
@@ -416,7 +249,7 @@ class DatabaseObj(BlobMethods, _Base):
                 raise verror.NoExist.new(f"syncgroup {sid} does not exist", str(sid))
             access.authorize(perms, (access.ADMIN,), names)
         await self.run(check)
-        _not_implemented("DestroySyncgroup")
+        not_implemented("DestroySyncgroup")
 
     async def EjectFromSyncgroup(self, ctx, call, sg_id, member):
         names = caller_names(call)
@@ -427,7 +260,7 @@ class DatabaseObj(BlobMethods, _Base):
             self.db().sg_exist_auth(names, sid, perms)
             access.authorize(perms, (access.ADMIN,), names)
         await self.run(check)
-        _not_implemented("EjectFromSyncgroup")
+        not_implemented("EjectFromSyncgroup")
 
     async def GetSyncgroupSpec(self, ctx, call, sg_id):
         names = caller_names(call)
@@ -451,7 +284,7 @@ class DatabaseObj(BlobMethods, _Base):
         database's conflict stream (sync sends it conflicts, reads resolutions) until
         the app ends it."""
         await self._on("check_admin", call)
-        streams = self.daemon.sync.cr
+        streams = self._sync().cr
         db_id = self.db_id
         streams.register(db_id, call)
         try:
@@ -610,7 +443,6 @@ class KeyValueEncoder:
 
 
 def _enc_key(k):
-    from v23py.syncbase.util import encode
     return encode(k)
 
 
@@ -647,7 +479,7 @@ class RowObj(_Base):
             # a point read of committed data: answered here, on the reactor thread
             row = self.row()
             v = row.get_committed(names)
-            if v is not svc.FALLBACK:
+            if v is not FALLBACK:
                 return value_out(v)
             return self.run(lambda: self.row().get(names, "")).addCallback(value_out)
         return self.run(lambda: self.row().get(names, str(bh))).addCallback(value_out)
@@ -706,39 +538,3 @@ class Dispatcher:
         if row is None:
             return CollectionObj(self.daemon, db_id, cx_id), ALLOW
         return RowObj(self.daemon, db_id, cx_id, row), ALLOW
-
-
-class LogWaiter:
-    """Waits (in the reactor) until a database's watch log may have grown."""
-
-    def __init__(self, daemon, db_id):
-        self.daemon, self.db_id = daemon, db_id
-        self._d = None
-        self._pending = False
-        daemon._waiters.add(self)
-
-    def notify(self, db_id):
-        if db_id != self.db_id:
-            return
-        self._pending = True
-        if self._d is not None and not self._d.called:
-            d, self._d = self._d, None
-            d.callback(None)
-
-    async def wait(self, ctx, seq):
-        if self._pending:
-            self._pending = False
-            return
-        d = self._d = defer.Deferred()
-        remove = ctx.on_done(lambda err: d.called or d.errback(
-            err or verror.Canceled.new("watch canceled")))
-        try:
-            await d
-        finally:
-            remove()
-            self._pending = False
-
-    def close(self):
-        self.daemon._waiters.discard(self)
-        if self._d is not None and not self._d.called:
-            self._d.cancel()

@@ -27,7 +27,7 @@ from twisted.internet import defer
 from twisted.python import failure
 
 from v23py import verror
-from v23py.flow.manager import after_input, output_batch
+from v23py.runtime.flowmanager import after_input, output_batch
 
 MAX_GROUP = 512
 _STOP = object()

@@ -49,12 +49,16 @@ import time
 from twisted.internet import defer
 
 from v23py import verror, vdl
-from v23py.services.syncbase._vdl import BlobDevTypeServer
+from v23py.v23.services.syncbase import BlobDevTypeServer
 from v23py.syncbase import _wire
+from syncbased import access, interfaces as I
 from syncbased.access import READ, WRITE, ALL_DATABASE_TAGS
 from syncbased.blobstore.refs import blob_refs
-from syncbased.blobstore.ownership import Ownership
-from syncbased.blobstore.store import BlobStore, check_ref
+from syncbased.blobstore.ownership import Ownership, from_wire, to_wire
+from syncbased.blobstore.store import BlobStore, IllegalPositionForRead, check_ref
+from syncbased.common import PeerAuthorizer, caller_names, now_time, send as _send
+from syncbased.store import SEP, PutOp
+from syncbased.worker import StoreWorker
 
 ITEM = 64 * 1024              # bytes per streamed item
 READ_AHEAD = 1024 * 1024      # bytes read from disk per blob-thread call
@@ -90,22 +94,12 @@ def _ref_arg(br) -> str:
     return check_ref(str(br) if br is not None else "")
 
 
-async def _send(call, item):
-    r = call.send(item)
-    if isinstance(r, defer.Deferred):
-        await r
-
-
 def _names(call):
-    from syncbased.server import caller_names
     return caller_names(call)
 
 
 def manager(daemon) -> "BlobManager":
-    m = getattr(daemon, "blobs", None)
-    if m is None:
-        m = daemon.blobs = BlobManager(daemon, daemon.service.root_dir)
-    return m
+    return daemon.blobs
 
 
 async def dev_mode_shares(daemon, br):
@@ -155,7 +149,6 @@ class Fetch:
 
 class BlobManager:
     def __init__(self, daemon, root):
-        from syncbased.worker import StoreWorker
         self.daemon = daemon
         self.store = BlobStore(root)
         self.worker = StoreWorker(lambda: None, lambda: None, daemon.reactor,
@@ -227,7 +220,6 @@ class BlobManager:
         pos = offset
         while True:
             if fetch.total and pos > fetch.total:
-                from syncbased.blobstore.store import IllegalPositionForRead
                 raise IllegalPositionForRead.new(
                     f"BlobReader: illegal position {pos} on Blob of size {fetch.total}",
                     pos, fetch.total)
@@ -256,7 +248,7 @@ class BlobManager:
 
     def _db_view(self, db_id):
         """(members, mount tables, syncgroup perms) of a database (store thread)."""
-        sync = getattr(self.daemon, "sync", None)
+        sync = self.daemon.sync
         if sync is None or db_id not in self.daemon.service.dbs:
             return [], [], []
         ds = sync.dbsync(db_id)
@@ -275,8 +267,6 @@ class BlobManager:
         return out
 
     async def _locate(self, db_id, ref):
-        from syncbased.vsync import PeerAuthorizer
-        from syncbased.vsync import interfaces as I
         from v23py.rpc import options as rpcopts
         members, mts, perms = await self.daemon.worker.call(self._db_view, db_id)
         if not perms:
@@ -314,7 +304,6 @@ class BlobManager:
         raise verror.NoExist.new(f"blob {ref} was not found on any reachable peer")
 
     async def _run_fetch(self, f, db_id, ref):
-        from syncbased.vsync import interfaces as I
         created = False
         call = None
         try:
@@ -389,8 +378,6 @@ class BlobManager:
 
     async def _take_shares(self, ref, offered, mine, addr, opts):
         """Take the ownership shares a peer offered and tell it (best effort, as Go)."""
-        from syncbased.vsync import interfaces as I
-        from syncbased.blobstore.ownership import from_wire
         try:
             pri = {g: from_wire(p) for g, p in dict(mine).items()}
             taking = await self.call(self.own.take, ref, offered, pri)
@@ -408,7 +395,6 @@ class BlobManager:
             pass
 
     def _forget_location(self, ref, peer):
-        from syncbased.vsync import interfaces as I
         from v23py import vom
         sp = self.get_signpost(ref)
         locs = dict(sp.Locations or {})
@@ -430,7 +416,6 @@ class BlobManager:
 
     # --- location hints (any thread; the store locks) ------------------------------------
     def get_signpost(self, ref):
-        from syncbased.vsync import interfaces as I
         from v23py import vom
         raw = self.store.get_signpost(ref)
         if raw is None:
@@ -440,7 +425,6 @@ class BlobManager:
 
     def _merge_signposts(self, items):
         """items: ref -> (set of gids, {peer: LocationData}); merged into stored hints."""
-        from syncbased.vsync import interfaces as I
         from v23py import vom
         out = {}
         for ref, (gids, locs) in items.items():
@@ -468,7 +452,6 @@ class BlobManager:
             sys.stderr.write(f"syncbased: recording blob locations failed: {e!r}\n")
 
     def _on_synced(self, ds, peer_hex, recs):
-        from syncbased.vsync import interfaces as I, now_time
         items = {}
         now = None
         for lr in recs:
@@ -526,9 +509,8 @@ class BlobManager:
         d.addErrback(lambda _: None)
 
     def _scan_work(self):
-        from syncbased.vsync import interfaces as I
         from v23py import vom
-        sync = getattr(self.daemon, "sync", None)
+        sync = self.daemon.sync
         if sync is None:
             return []
         db_of = {}
@@ -565,9 +547,7 @@ class BlobManager:
 
     def _local_puts(self, db_id, writes, ops):
         from v23py import vom
-        from syncbased.store import PutOp
-        from syncbased.service import SEP
-        sync = getattr(self.daemon, "sync", None)
+        sync = self.daemon.sync
         ds = sync.dbs.get(db_id) if sync is not None else None
         if ds is None or not ds.sgs:
             return
@@ -598,7 +578,6 @@ class BlobManager:
         The request may come before the rows naming the blobs have synced here, so the
         requested syncgroups and the caller are recorded in the blobs' signposts now:
         the fetch then offers our priorities in those syncgroups and can take shares."""
-        from syncbased.vsync import interfaces as I, now_time
         sync = self.daemon.sync
         db_of = {e.gid: db_id for db_id, ds in list(sync.dbs.items()) for e in ds.sgs.values()}
         by_db = {}
@@ -620,7 +599,7 @@ class BlobManager:
 
     def server_gids(self, peer):
         """The syncgroups in which ``peer`` is a blob server (store thread)."""
-        sync = getattr(self.daemon, "sync", None)
+        sync = self.daemon.sync
         out = set()
         for ds in list(sync.dbs.values()) if sync is not None else ():
             for e in ds.sgs.values():
@@ -631,7 +610,7 @@ class BlobManager:
 
     def my_dev_types(self):
         """{gid: this device's BlobDevType in that syncgroup, or None} (store thread)."""
-        sync = getattr(self.daemon, "sync", None)
+        sync = self.daemon.sync
         out = {}
         if sync is None:
             return out
@@ -643,16 +622,12 @@ class BlobManager:
 
     def priorities_for(self, gids, dev_types):
         """Wire SgPriorities of this device for the syncgroups ``gids`` it is in."""
-        from syncbased.vsync import interfaces as I
-        from syncbased.blobstore.ownership import to_wire
         return I.SgPriorities({g: to_wire(self.own.priority(g, dev_types[g]))
                                for g in gids if g in dev_types})
 
     def final_priorities(self, req, names):
         """DeltaFinalResp.SgPriorities for a data round: this device's priorities in the
         requested syncgroups the caller may Read (Go's responder; store thread)."""
-        from syncbased import access
-        from syncbased.vsync import interfaces as I
         from v23py.syncbase.util import Id
         try:
             if req.name != "Data":
@@ -688,7 +663,6 @@ class BlobManager:
             pass
 
     def _request_take(self, stub, opts, handoff):
-        from syncbased.vsync import interfaces as I
         from v23py import vdl as _vdl
         ctx, cancel = self.daemon.sync.ctx.with_timeout(HAVE_TIMEOUT)
         arg = {_vdl.value(_wire.BlobRefType, ref): I.BlobSharesBySyncgroup(sh)
@@ -701,8 +675,7 @@ class BlobManager:
         """(may the caller fetch, {gid: (visible, {member: is blob server})}) for a sync
         caller (store thread).  A syncgroup is visible to the caller when it is not
         private or the caller may Read (join) it."""
-        from syncbased import access
-        sync = getattr(self.daemon, "sync", None)
+        sync = self.daemon.sync
         ok, view = False, {}
         if sync is None:
             return ok, view
@@ -720,7 +693,6 @@ def filter_signpost(sp, view):
     """What a caller may learn of a Signpost (Go's filterSignpost): the hinted syncgroups
     visible to it, and the hinted locations that are blob servers, or members of a
     hinted syncgroup that is visible or where they are a blob server."""
-    from syncbased.vsync import interfaces as I
     gids = {g for g in sp.SgIds or () if g in view}
     locs = {}
     for peer, ld in (sp.Locations or {}).items():
@@ -828,7 +800,6 @@ class BlobMethods:
         if info is not None and ref not in m.fetches:
             raise _wire.BlobNotCommitted.new("blob is not yet committed")
         if offset < 0:
-            from syncbased.blobstore.store import IllegalPositionForRead
             raise IllegalPositionForRead.new(f"BlobReader: illegal position {offset}", offset, 0)
         f = m.fetch(self.db_id, ref)
         await m.stream_fetching(call, f, ref, offset)
@@ -886,7 +857,6 @@ class BlobSyncMethods:
         return m, view
 
     async def HaveBlob(self, ctx, call, br):
-        from syncbased.vsync import interfaces as I
         ref = _ref_arg(br)
         m, view = await self._peer(call)
         info = await m.call(m.store.info, ref)
@@ -896,7 +866,6 @@ class BlobSyncMethods:
         return -1, filter_signpost(await m.call(m.get_signpost, ref), view)
 
     async def FetchBlob(self, ctx, call, br, mySgPriorities):
-        from syncbased.vsync import interfaces as I
         ref = _ref_arg(br)
         m, _ = await self._peer(call)
         await m.stream_local(call, ref, 0)
@@ -912,7 +881,6 @@ class BlobSyncMethods:
         total, changed = await m.call(m.own.accepted, ref, dict(shares or {}), server_gids)
         if changed and total == 0:
             # the caller keeps the blob now: remember it as a location
-            from syncbased.vsync import interfaces as I, now_time
             ld = I.LocationData(WhenSeen=now_time(), IsProxy=False, IsServer=bool(server_gids))
             await m.call(m._merge_signposts, {ref: (set(), {caller: ld})})
         return self.daemon.sync.hex, total > 0

@@ -25,6 +25,9 @@ import json
 import time
 
 from v23py import verror
+from v23py.v23.vdlroot.time import Time
+from syncbased import interfaces as I
+from syncbased.common import now_time, time_ns
 
 INITIAL_SHARES = 2            # Go's initialBlobOwnerShares
 RECENCY_SLOP_NS = 120 * 10**9  # Go's blobRecencyTimeSlop (2 minutes)
@@ -66,15 +69,12 @@ def updated(local: dict, remote: dict, now_ns=None) -> dict | None:
 
 def to_wire(p: dict):
     """A wire SgPriority; ServerTime 0 ("never heard from a server") is Go's zero time."""
-    from syncbased.vsync import interfaces as I, now_time
-    from v23py.vdlroot.time import Time
     t = int(p["ServerTime"])
     return I.SgPriority(DevType=int(p["DevType"]), Distance=float(p["Distance"]),
                         ServerTime=now_time(t) if t > 0 else Time(Seconds=0, Nanos=0))
 
 
 def from_wire(p) -> dict:
-    from syncbased.vsync import time_ns
     t = time_ns(p.ServerTime) if p.ServerTime is not None else 0
     return {"DevType": int(p.DevType), "Distance": float(p.Distance), "ServerTime": max(t, 0)}
 

@@ -26,6 +26,11 @@ import struct
 import time as _time
 from typing import Optional
 
+from v23py import vom
+from v23py.v23.vdlroot.time.native import (
+    duration_from_ns, duration_to_ns, time_from_unix_ns, time_to_unix_ns)
+from syncbased.vclock._vdl import VClockData
+
 NS = 1_000_000_000
 NTP_SAMPLES = 15
 NTP_SKEW_DELTA = 2 * NS                    # an NTP skew this far from ours replaces it
@@ -55,8 +60,6 @@ class Data:
 
 
 def to_wire(d: Data):
-    from v23py.vdl.vtime import duration_from_ns, time_from_unix_ns
-    from syncbased.vclock._vdl import VClockData
     return VClockData(SystemTimeAtBoot=time_from_unix_ns(d.boot_time),
                       Skew=duration_from_ns(d.skew), ElapsedTimeSinceBoot=duration_from_ns(d.elapsed),
                       LastNtpTs=time_from_unix_ns(_TIME_ZERO if d.last_ntp is None else d.last_ntp),
@@ -64,7 +67,6 @@ def to_wire(d: Data):
 
 
 def from_wire(w) -> Data:
-    from v23py.vdl.vtime import duration_to_ns, time_to_unix_ns
     last = time_to_unix_ns(w.LastNtpTs)
     return Data(boot_time=time_to_unix_ns(w.SystemTimeAtBoot), skew=duration_to_ns(w.Skew),
                 elapsed=duration_to_ns(w.ElapsedTimeSinceBoot),
@@ -73,13 +75,10 @@ def from_wire(w) -> Data:
 
 
 def encode(d: Data) -> bytes:
-    from v23py import vom
     return vom.encode(to_wire(d))
 
 
 def decode(raw: bytes) -> Data:
-    from v23py import vom
-    from syncbased.vclock._vdl import VClockData
     return from_wire(vom.decode(raw, VClockData._vdl_type))
 
 

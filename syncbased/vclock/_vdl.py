@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from v23py import vdl, verror
-import v23py.vdlroot.time as _time
+import v23py.v23.vdlroot.time as _time
 
 __all__ = ['VClockData']
 

@@ -228,3 +228,10 @@ def decode_batch(raw):
     obj = json.loads(raw)
     return ({b(o): b(v) for o, v in obj["Objects"].items()},
             {b(o): b(v) for o, v in obj["LinkedObjects"].items()}, int(obj["Count"]))
+
+
+# Keys outside the sync metadata that sync reads or writes.
+PEERS = Y + b"peer" + SEP            # in the service store: addresses of known peers
+VERSION = b"v" + SEP                 # the store's version pointers
+ROW, CX = b"r" + SEP, b"c" + SEP     # data objects: rows and collection permissions
+DATA = b"d"                          # the data log's prefix part

@@ -18,16 +18,13 @@ from twisted.internet import defer
 
 from v23py import vdl, vom
 from v23py.syncbase import _wire
-from v23py.vdl.vtime import time_from_unix_ns
+from v23py.v23.vdlroot.time.native import time_from_unix_ns
+from syncbased import interfaces as I
 from syncbased.store import new_version
 from syncbased.vsync import cr
-from syncbased.vsync import interfaces as I
 from syncbased.vsync._log import (
-    NODE, HEAD, LINK_REC, NODE_REC, Node, Rec, batch_key, decode_batch, decode_node,
-    encode_batch, encode_node, encode_rec, log_key)
-
-DATA = b"d"                      # the data log's prefix part
-VERSION = b"v\xfe"               # the store's version pointers
+    DATA, NODE, HEAD, LINK_REC, NODE_REC, VERSION, Node, Rec, batch_key, decode_batch,
+    decode_node, encode_batch, encode_node, encode_rec, log_key)
 
 MAX_ASKS = 5                     # rounds of questions to the app for one round of deltas
 

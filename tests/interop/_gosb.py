@@ -15,8 +15,8 @@ import threading
 
 from twisted.internet import reactor, utils
 
-from tests._support import ROOT, go_binary
-from tests._syncbase_support import ALICE, Daemon, env, make_creds, sleep
+from v23py.testing import ROOT, go_binary
+from v23py.testing.syncbase import ALICE, Daemon, env, make_creds, sleep
 
 __all__ = ["ALICE", "GoDaemon", "PyDaemon", "Fleet", "sbinterop", "sleep"]
 

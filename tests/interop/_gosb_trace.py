@@ -99,7 +99,7 @@ async def py_trace(ctx, sb_name, dbname):
     from v23py import syncbase
     from v23py.syncbase import CollectionRowPattern, Prefix, Range, perms_for
     from v23py.syncbase.util import app_and_user_pattern_from_blessings
-    from v23py.syncbase import _principal_names
+    from v23py.syncbase._common import _principal_names
     user = app_and_user_pattern_from_blessings(*_principal_names(ctx))[1]
     lines = []
     p = lines.append

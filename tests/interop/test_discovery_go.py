@@ -14,10 +14,10 @@ import tempfile
 from twisted.internet import defer, error, protocol, reactor
 from twisted.trial import unittest
 
-from tests._support import ROOT, go_binary
-from tests._syncbase_support import make_creds
-from tests.test_discovery import require_multicast, sleep
-from tests.test_syncbase_neighborhood import OwnTmpDaemon
+from v23py.testing import ROOT, go_binary
+from v23py.testing.syncbase import make_creds
+from v23py.testing.mdns import require_multicast, sleep
+from v23py.testing.syncbase import OwnTmpDaemon
 
 SYNC_IF = "v.io/x/ref/services/syncbase/server/interfaces/Sync"
 

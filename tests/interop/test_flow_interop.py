@@ -17,9 +17,10 @@ import tempfile
 from twisted.internet import defer, threads
 from twisted.trial import unittest
 
-from tests._support import go_binary
+from v23py.testing import go_binary
 from v23py import security, vdl, vom
-from v23py.flow import FlowManager, Identity
+from v23py.runtime.flowmanager import FlowManager
+from v23py.flow import Identity
 from v23py.flow import message as fm
 from v23py.security import _wiretypes as W
 

@@ -7,7 +7,7 @@ import tempfile
 from twisted.internet import reactor, threads
 from twisted.trial import unittest
 
-from tests._support import go_binary
+from v23py.testing import go_binary
 from v23py.naming import parse_endpoint, split_address_name
 
 

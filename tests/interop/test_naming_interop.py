@@ -14,7 +14,7 @@ import threading
 from twisted.internet import threads
 from twisted.trial import unittest
 
-from tests._support import ROOT, go_binary
+from v23py.testing import ROOT, go_binary
 from v23py.naming import parse_endpoint, split_address_name
 
 PY = sys.executable

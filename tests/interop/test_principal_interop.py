@@ -8,7 +8,7 @@ import sys
 
 from twisted.trial import unittest
 
-from tests._support import go_binary
+from v23py.testing import go_binary
 from v23py import security as sec
 from v23py import vom
 from v23py.security import _certificate
@@ -342,7 +342,7 @@ class SSHKeyInteropTests(Tools, unittest.TestCase):
         os.makedirs(self.dir)
 
     def test_ssh_key_principals(self):
-        from tests._support import shared_path
+        from v23py.testing import shared_path
         for tool_a, tool_b, key in ((self.py, self.go, "ssh-ecdsa-256"),
                                     (self.go, self.py, "ssh-ed25519")):
             path = shared_path("testdata", "security", key)

@@ -19,7 +19,7 @@ from twisted.internet import defer, error, protocol, reactor
 from twisted.trial import unittest
 
 from v23py import rpc, runtime, security
-from tests._support import ROOT, go_binary
+from v23py.testing import ROOT, go_binary
 
 from benchmarks import rpc_bench
 from benchmarks.benchmark_vdl import BenchmarkClient, BenchmarkServer

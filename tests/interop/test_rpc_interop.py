@@ -15,8 +15,8 @@ import tempfile
 from twisted.internet import defer, reactor, task, utils
 from twisted.trial import unittest
 
-from tests._support import ROOT, go_binary
-from tests.test_fortune import ENV, spawn
+from v23py.testing import ROOT, go_binary
+from v23py.testing.procs import ENV, spawn
 
 FORTUNES = ['"You will reach the heights of success."',
             '"Conquer your fears or they will conquer you."',
@@ -213,7 +213,7 @@ class OurClientGoMounttable(unittest.TestCase):
         servers, rest = yield defer.ensureDeferred(client.resolve(ctx, "fortuneAlpha"))
         self.assertEqual((servers, rest), ([target], ""))
         # __Glob streams the mounted name
-        from v23py.vdl.compiler.runtime import MethodDesc
+        from v23py.rpc.stubs import MethodDesc
         call = yield defer.ensureDeferred(client.start_call(
             ctx, self.mt, "__Glob", ["*"], [vdl.StringType], [],
             desc=MethodDesc(name="__Glob", in_stream=vdl.AnyType, out_stream=wt.GlobReply),
@@ -303,7 +303,7 @@ class PublishIntoGoMounttable(unittest.TestCase):
 
 def _type_tester_desc():
     from v23py import vdl
-    from v23py.vdl.compiler import runtime as rt
+    from v23py.rpc import stubs as rt
     pkg = "v23py/tests/typetester"
     arr = vdl.array_of(vdl.Int32Type, 2, name=pkg + ".Array2Int")
     st = vdl.struct(pkg + ".Struct", [("X", vdl.Int32Type), ("Y", vdl.Int32Type)])
@@ -358,7 +358,7 @@ class GoVrpcTypesAgainstOurServer(unittest.TestCase):
     def setUp(self):
         import v23py
         from v23py import runtime, security
-        from v23py.vdl.compiler import runtime as rt
+        from v23py.rpc import stubs as rt
         self.vrpc = go_binary("vrpc")
         self.creds = os.path.join(go_creds(), "basics")
         p = security.load_principal(self.creds)
@@ -418,7 +418,7 @@ class GoNamespaceGlobsOurServer(unittest.TestCase):
     def test_glob(self):
         import v23py
         from v23py import runtime, security
-        from tests.test_rpc_core import TreeDispatcher
+        from v23py.testing.rpc import TreeDispatcher
         ns = go_binary("namespace")
         creds = os.path.join(go_creds(), "basics")
         p = security.load_principal(creds)
@@ -444,7 +444,7 @@ class CredentialsMadeByUs(unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_go_vrpc_with_our_credentials(self):
-        from tests.test_fortune import make_creds
+        from v23py.testing.procs import make_creds
         vrpc = go_binary("vrpc")
         d = tempfile.mkdtemp(prefix="rpc-ourcreds-")
         creds = os.path.join(d, "creds")

@@ -17,7 +17,7 @@ import tempfile
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
-from tests._syncbase_support import make_creds, sleep
+from v23py.testing.syncbase import make_creds, sleep
 from tests.interop._go_syncbase import env, go_daemon, go_sb_binary, our_daemon, run
 
 ALICE = "idp:o:fortune:alice"

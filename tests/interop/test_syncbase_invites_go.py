@@ -15,17 +15,12 @@ import uuid
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
-from tests._syncbase_support import make_creds
-from tests.interop._go_syncbase import go_daemon, go_sb_binary, our_daemon, run
+from v23py.testing.syncbase import make_creds
+from tests.interop._go_syncbase import go_daemon, go_sb_binary, our_daemon, run, sbextra
 
 ALICE = "idp:o:fortune:alice"
 BOB = "idp:o:fortune:bob"
 APP = "idp:o:fortune"
-
-
-def sbextra():
-    """Our Go program over Go's client library (tests/interop/go/sbextra)."""
-    return go_sb_binary("sbextra")
 
 
 async def first(listener, timeout, pred=lambda x: True):
@@ -75,7 +70,7 @@ class InvitesTest(unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_invites_both_ways(self):
-        from tests.test_discovery import require_multicast
+        from v23py.testing.mdns import require_multicast
         yield defer.ensureDeferred(require_multicast())
         go_sb_binary("syncbased")
         yield defer.ensureDeferred(self._invites())
@@ -137,7 +132,7 @@ class InvitesTest(unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_app_peers(self):
-        from tests.test_discovery import require_multicast
+        from v23py.testing.mdns import require_multicast
         yield defer.ensureDeferred(require_multicast())
         from v23py.syncbase import discovery as sd
         listener = sd.ListenForAppPeers(self.ctx)

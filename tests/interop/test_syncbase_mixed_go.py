@@ -435,7 +435,7 @@ class NeighborhoodMixedTest(_Mixed):
 
     @defer.inlineCallbacks
     def test_go_and_v23py_find_each_other_by_mdns(self):
-        from tests.test_discovery import require_multicast
+        from v23py.testing.mdns import require_multicast
         yield defer.ensureDeferred(require_multicast())
         _Mixed.setUp(self)
         yield defer.ensureDeferred(self._nh())

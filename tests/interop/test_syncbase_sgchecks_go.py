@@ -8,7 +8,7 @@ import tempfile
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
-from tests._syncbase_support import make_creds
+from v23py.testing.syncbase import make_creds
 from tests.interop._go_syncbase import go_daemon, go_sb_binary, our_daemon
 
 ALICE, BOB, CAROL = "idp:o:fortune:alice", "idp:o:fortune:bob", "idp:o:fortune:carol"

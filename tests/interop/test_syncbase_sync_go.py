@@ -10,8 +10,8 @@ import tempfile
 from twisted.internet import defer, reactor, utils
 from twisted.trial import unittest
 
-from tests._support import ROOT, go_binary
-from tests._syncbase_support import Daemon, make_creds, env
+from v23py.testing import ROOT, go_binary
+from v23py.testing.syncbase import Daemon, make_creds, env
 
 ALICE = "idp:o:fortune:alice"
 PKG = '"v.io/x/ref/services/syncbase/server/interfaces"'

@@ -7,9 +7,9 @@ import time
 
 from twisted.internet import defer, reactor
 
-from tests._fake_ntp import start_fake_ntp
-from tests._syncbase_support import sleep
-from tests.interop.test_syncbase_cr_go import PairBase
+from v23py.testing.ntp import start_fake_ntp
+from v23py.testing.syncbase import sleep
+from tests.interop._go_syncbase import PairBase
 
 NS = 1_000_000_000
 HOUR = 3600 * NS

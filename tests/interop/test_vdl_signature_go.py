@@ -13,7 +13,7 @@ import time
 
 from twisted.trial import unittest
 
-from tests._support import ROOT, go_binary, shared_path
+from v23py.testing import ROOT, go_binary, shared_path
 from v23py.vdl.compiler import checker, codegen
 from v23py.vdl.compiler.build import vdl_files
 from v23py.vdl.compiler.parser import parse_file

@@ -11,8 +11,7 @@ without resolution.
 """
 import sys
 
-from v23py.naming._cli import (
-    UsageError, go_time, namespace_for, run_command, run_main)
+from v23py.cmd._nscli import UsageError, go_time, namespace_for, run_command, run_main
 
 USAGE = """Command mounttable sends commands to Vanadium mounttable services.
 
@@ -36,7 +35,7 @@ def _direct(ns, name):
 
 
 async def cmd_glob(ctx, ns, args, out, err):
-    from v23py.naming.namespace import _glob_reply
+    from v23py.runtime.namespace import _glob_reply
     if len(args) == 1:
         if not ns.roots:
             raise RuntimeError("no namespace root")
@@ -55,7 +54,7 @@ async def cmd_glob(ctx, ns, args, out, err):
 
 
 async def cmd_mount(ctx, ns, args, out, err):
-    from v23py.naming._mounttable import LEAF, MT, REPLACE
+    from v23py.mounttable.core import LEAF, MT, REPLACE
     from v23py.runtime import FlagError, parse_duration
     if not 2 <= len(args) <= 4:
         raise UsageError(f"mount: incorrect number of arguments, expected 2, 3, or 4, got {len(args)}")

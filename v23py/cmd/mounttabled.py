@@ -25,7 +25,7 @@ def log(text):
 async def listen_mount_table(ctx, dispatcher):
     """A listening RPC server for dispatcher whose endpoints say "m"."""
     import v23py
-    from v23py.rpc.server import Server
+    from v23py.runtime.server import Server
     rt = v23py.get_runtime(ctx)
     mgr = rt._new_flow_manager(listening=True)
     server = Server(ctx, "", dispatcher, principal=rt.principal, flow_manager=mgr,
@@ -49,8 +49,8 @@ def keep_mounted(ctx, name, server, reactor):
     """Mount server's endpoints under name (as a mount table) now and every minute,
     in the background."""
     import v23py
-    from v23py.naming.namespace import Namespace, RpcTransport
-    from v23py.naming.publisher import Publisher
+    from v23py.runtime.namespace import Namespace, RpcTransport
+    from v23py.runtime.publisher import Publisher
     rt = v23py.get_runtime(ctx)
     pub = Publisher(ctx, Namespace(rt.namespace_roots, RpcTransport(rt.client)), reactor,
                     period=REMOUNT_PERIOD, slack=MOUNT_TTL - REMOUNT_PERIOD)
@@ -62,8 +62,8 @@ def keep_mounted(ctx, name, server, reactor):
 
 async def run(reactor, argv):
     import v23py
-    from v23py.naming import _mounttable as core
-    from v23py.naming._mtserver import MountTableDispatcher
+    from v23py.mounttable import core as core
+    from v23py.mounttable.server import MountTableDispatcher
 
     flags = v23py.FlagSet("mounttabled")
     acls = flags.string("acls", "", "ACL file.  Default is to allow all access.")

@@ -12,7 +12,7 @@
 """
 import sys
 
-from v23py.naming._cli import (
+from v23py.cmd._nscli import (
     UsageError, error_text, expires_in, go_json, namespace_for, perms_to_json, run_command,
     run_main)
 
@@ -75,7 +75,7 @@ def _nargs(cmd, args, n):
 
 
 async def cmd_glob(ctx, fs, args, out, err):
-    from v23py.naming.namespace import GlobEntry
+    from v23py.runtime.namespace import GlobEntry
     _nargs("glob", args, 1)
     ns = namespace_for(ctx)
     errors = []
@@ -165,8 +165,8 @@ async def cmd_permissions_get(ctx, fs, args, out, err):
 async def cmd_permissions_set(ctx, fs, args, out, err):
     import json
     from v23py import verror
-    from v23py.naming.namespace import is_error
-    from v23py.naming._mounttable import NoSuchName
+    from v23py.runtime.namespace import is_error
+    from v23py.mounttable.core import NoSuchName
     _nargs("set", args, 2)
     name, source = args
     try:

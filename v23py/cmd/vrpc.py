@@ -66,7 +66,7 @@ def _opts(flags):
     if flags.flags.get("insecure") is not None and flags.get("insecure"):
         opts += options.insecure()
     else:   # servers named by /host:port only must be related to our blessings
-        from v23py.naming.trust import trust_opts
+        from v23py.runtime.trust import trust_opts
         opts += trust_opts()
     if flags.get("s"):
         opts += (options.NoResolve(),)
@@ -226,7 +226,7 @@ async def run_call(ctx, flags, args, out):
         else:
             inargs = []
         out_types = [a.Type for a in msig.OutArgs]
-        from v23py.vdl.compiler.runtime import MethodDesc
+        from v23py.rpc.stubs import MethodDesc
         desc = MethodDesc(name=method,
                           in_stream=msig.InStream.Type if msig.InStream is not None else None,
                           out_stream=msig.OutStream.Type if msig.OutStream is not None else None)

@@ -19,6 +19,9 @@ CANCELED = "canceled"
 DEADLINE_EXCEEDED = "deadline exceeded"
 
 
+RUNTIME_KEY = "v23py.runtime"   # the value is the Runtime a context was made by (v23py.init)
+
+
 def _default_clock():
     from twisted.internet import reactor
     return reactor

@@ -12,13 +12,14 @@ Layout
   ``conn.next_timeout()/handle_timeout(now)``.  Setup, version negotiation, encryption, Auth with the
   blessings flow (flow id 1), OpenFlow/Data/Release with Go's flow-control accounting, health
   checks, lame duck, teardown, many multiplexed flows on one connection.
-* ``v23py.flow.manager``  the Twisted adapter: ``FlowManager``, ``ManagedConn``, ``Flow``.
+* ``v23py.flow.auth``     ``Identity``: what a conn signs with and presents (from a principal).
 
-Public API for the RPC layer (import from ``v23py.flow``)
----------------------------------------------------------
+The Twisted adapter (``FlowManager``, ``ManagedConn``, ``Flow``) is the runtime's transport:
+:mod:`v23py.runtime.flowmanager`.  Its API, as the RPC client and server use it:
 ::
 
-    from v23py.flow import FlowManager, Flow, ManagedConn, Identity
+    from v23py.runtime.flowmanager import FlowManager, Flow, ManagedConn
+    from v23py.flow import Identity
 
     ident = Identity(principal)          # what the conn signs with / presents (see below)
     mgr = FlowManager(ident, reactor=None, routing_id=None,   # routing_id: RoutingId/16 bytes, random
@@ -105,14 +106,10 @@ Errors: all failures are ``v23py.verror.VError`` with Go ids (flow message error
 ``v.io/v23/flow/message.InvalidMsg`` etc., conn errors ``v.io/x/ref/runtime/internal/flow/conn.*``).
 """
 
-__all__ = ["FlowManager", "ManagedConn", "Flow", "ListeningPort", "Identity", "SecurityAuth",
-           "output_batch"]
+__all__ = ["Identity", "SecurityAuth"]
 
 
-def __getattr__(name):  # lazy: importing v23py.flow does not pull in Twisted or security
-    if name in ("FlowManager", "ManagedConn", "Flow", "ListeningPort", "output_batch"):
-        from . import manager
-        return getattr(manager, name)
+def __getattr__(name):  # lazy: importing v23py.flow does not pull in security
     if name in ("Identity", "SecurityAuth"):
         from . import auth
         return getattr(auth, name)

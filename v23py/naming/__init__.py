@@ -1,4 +1,6 @@
-"""Vanadium naming: endpoints, routing ids and object names (Go v0.2.0 compatible)."""
+"""Vanadium naming: endpoints, routing ids, object names, glob patterns, mount entries
+(Go v0.2.0 compatible).  A leaf: it imports nothing of v23py but verror.  The namespace
+client is :mod:`v23py.runtime.namespace`; the mount table is :mod:`v23py.mounttable`."""
 
 from .endpoint import (  # noqa: F401
     DEFAULT_ENDPOINT_VERSION,
@@ -26,10 +28,8 @@ from .names import (  # noqa: F401
     trim_suffix,
     unescape,
 )
-from .glob import Glob  # noqa: F401,E402
-from .namespace import Namespace, RpcTransport  # noqa: F401,E402
-from .publisher import Publisher  # noqa: F401,E402
-from ._mounttable import (  # noqa: F401,E402
+from .glob import Glob  # noqa: F401
+from .mount import (  # noqa: F401
     LEAF, MT, REPLACE, MountEntry, MountedServer, NameExists, NoMountTable, NoSuchName,
     NoSuchNameRoot, ResolutionDepthExceeded,
 )

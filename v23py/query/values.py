@@ -73,7 +73,7 @@ class GoTime:
         return gotime.format_time(self, gotime.DEFAULT_LAYOUT)
 
     def to_wire(self):
-        from v23py.vdl import vtime
+        from v23py.v23.vdlroot.time import native as vtime
         return vtime.time_from_unix_ns(self.ns)
 
     @classmethod

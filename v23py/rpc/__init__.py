@@ -9,15 +9,15 @@ Client side::
     rpc.get_client(ctx)                     # the runtime's Client
     opts: rpc.options.ServerAuthorizer(auth), rpc.options.insecure(), Preresolved, ...
 
-Server side::
+Server side (the runtime serves; see :mod:`v23py.runtime`)::
 
-    server = await rpc.new_server(ctx, name, obj, authorizer)          # one object
-    server = await rpc.new_dispatching_server(ctx, name, dispatcher)  # lookup(ctx, suffix)
+    server = await v23py.with_new_server(ctx, name, obj, authorizer)          # one object
+    server = await v23py.with_new_dispatching_server(ctx, name, dispatcher)  # lookup(ctx, suffix)
     server.endpoints[0]; await server.stop()
 
 Served objects: generated ``XxxServer(impl)`` stubs, or any object whose
 methods are ``Method(ctx, call, *args)`` (plain or ``async``); see
-:mod:`v23py.rpc.model`.  ``call`` is a :class:`~v23py.rpc.server.ServerCall`
+:mod:`v23py.rpc.model`.  ``call`` is a :class:`~v23py.runtime.server.ServerCall`
 (``suffix``, ``method``, ``remote_blessings``, ``security``, ``send``,
 ``recv``).  Errors are ``v23py.verror.VError`` with Go's ids end to end.
 
@@ -35,6 +35,10 @@ methods are open to everyone); clients check servers with the endpoint's
 blessing patterns (``options.insecure()`` to skip, ``/name/__(pattern)``
 to add a pattern).
 """
+from twisted.internet import defer
+
+from v23py import verror
+from v23py.context import RUNTIME_KEY
 from v23py.rpc import options  # noqa: F401
 from v23py.rpc.model import (  # noqa: F401
     ArgDesc, EmbedDesc, GlobState, InterfaceDesc, Invoker, MethodDesc, ReflectInvoker,
@@ -47,17 +51,19 @@ ReservedMethodSignature = "__MethodSignature"
 
 
 def get_client(ctx):
+    """The client calls on ``ctx`` use: one set with CLIENT_KEY, else the runtime's."""
     c = ctx.value(CLIENT_KEY)
     if c is None:
-        from v23py import runtime
-        c = runtime.get_runtime(ctx).client
+        rt = ctx.value(RUNTIME_KEY)
+        if rt is None:
+            raise verror.BadState.new("context not initialized: call v23py.init() first")
+        c = rt.client
     return c
 
 
 def client_call(ctx, name, method, args, in_types=None, out_types=None, *, desc=None, opts=(),
                 client=None):
     """Deferred firing with the list of results (the seam used by generated stubs)."""
-    from twisted.internet import defer
     c = client or get_client(ctx)
     return defer.ensureDeferred(c.call(ctx, name, method, list(args), in_types, out_types,
                                        desc=desc, opts=tuple(opts)))
@@ -66,21 +72,9 @@ def client_call(ctx, name, method, args, in_types=None, out_types=None, *, desc=
 def start_call(ctx, name, method, args, in_types=None, out_types=None, *, desc=None, opts=(),
                client=None):
     """Deferred firing with a ClientCall (send/close_send/recv/finish)."""
-    from twisted.internet import defer
     c = client or get_client(ctx)
     return defer.ensureDeferred(c.start_call(ctx, name, method, list(args), in_types, out_types,
                                              desc=desc, opts=tuple(opts)))
-
-
-def new_server(ctx, name, obj, authorizer=None, **kw):
-    """Deferred firing with a listening Server for one object (Go's WithNewServer)."""
-    from v23py import runtime
-    return runtime.get_runtime(ctx).new_server(ctx, name, obj, authorizer, **kw)
-
-
-def new_dispatching_server(ctx, name, dispatcher, **kw):
-    from v23py import runtime
-    return runtime.get_runtime(ctx).new_dispatching_server(ctx, name, dispatcher, **kw)
 
 
 def reserved_signature(ctx, name, opts=()):

@@ -35,8 +35,7 @@ __all__ = ["ArgDesc", "MethodDesc", "EmbedDesc", "InterfaceDesc", "Invoker",
 # of the seam): ArgDesc(name, type, doc), MethodDesc(name, doc, in_args,
 # out_args, in_stream (a vdl.Type or None), out_stream, tags), EmbedDesc,
 # InterfaceDesc(name, pkg_path, doc, embeds, methods).
-from v23py.vdl.compiler.runtime import (  # noqa: E402,F401
-    ArgDesc, EmbedDesc, InterfaceDesc, MethodDesc)
+from v23py.rpc.stubs import ArgDesc, EmbedDesc, InterfaceDesc, MethodDesc
 
 
 def maybe_deferred(f, *args, **kw):

@@ -12,7 +12,7 @@ import threading
 from v23py import vdl
 from v23py.security import _errors
 from v23py.security._keys import hash_func
-from v23py.security import _vdl as _G
+from v23py.v23 import security as _G
 from v23py.security._wiretypes import (
     CaveatDescriptor, PublicKeyThirdPartyCaveatParamType, TimeType, WireTime, UniqueId,
     PublicKeyThirdPartyCaveatParam, ThirdPartyRequirements)

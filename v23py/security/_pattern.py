@@ -3,7 +3,7 @@
 import re
 
 from v23py import vdl
-from v23py.security import _vdl as _G
+from v23py.v23 import security as _G
 
 CHAIN_SEPARATOR = ":"
 ALL_PRINCIPALS = "..."

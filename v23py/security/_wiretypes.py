@@ -8,9 +8,9 @@ registry (so decoded values get the methods too).  `BlessingPattern` and
 """
 
 from v23py import vdl
-from v23py.security import _vdl as G
-from v23py.vdlroot import time as _time
-from v23py.vdlstd import uniqueid as _uniqueid
+from v23py.v23 import security as G
+from v23py.v23.vdlroot import time as _time
+from v23py.v23 import uniqueid as _uniqueid
 
 PKG = "v.io/v23/security"
 

@@ -146,7 +146,7 @@ def new(t, **fields):
 # ---------------------------------------------------------------------------
 # Interface descriptions (method names, arg names/types, streams, tags)
 # ---------------------------------------------------------------------------
-from v23py.vdl.compiler.runtime import ArgDesc, InterfaceDesc, MethodDesc, EmbedDesc  # noqa
+from v23py.rpc.stubs import ArgDesc, InterfaceDesc, MethodDesc, EmbedDesc  # noqa
 
 
 def _tag(label):
@@ -276,7 +276,7 @@ HANDBUILT_DESCS = {d.name: d for d in (
     ServiceDesc, DatabaseDesc, CollectionDesc, RowDesc, SyncgroupManagerDesc, BlobManagerDesc,
     SchemaManagerDesc, ConflictManagerDesc, DatabaseWatcherDesc)}
 try:
-    from v23py.services.syncbase import _vdl as generated
+    from v23py.v23.services import syncbase as generated
 except ImportError:     # pragma: no cover - generated code absent
     generated = None
 if generated is not None:

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 from twisted.internet import defer
 
-from v23py import vdl, verror
+from v23py import rpc, vdl, verror
 from v23py.syncbase import _wire
+from v23py.syncbase._common import _call
 
 
 def _method(method):
@@ -51,13 +52,11 @@ class Blob:
         return f"Blob({self._ref!r})"
 
     def _call(self, ctx, method, args, in_types, out_types):
-        from v23py.syncbase import _call
         return _d(_call(ctx, self._db.FullName(), method, args, in_types, out_types))
 
     def Put(self, ctx) -> defer.Deferred:
         """Deferred BlobWriter appending to this (uncommitted) blob."""
         async def go():
-            from v23py import rpc
             call = await rpc.start_call(ctx, self._db.FullName(), "PutBlob",
                                         [_ref(self._ref)], [_wire.BlobRefType], [],
                                         desc=_method("PutBlob"))
@@ -140,7 +139,6 @@ class _Stream:
         if self._done:
             raise StopAsyncIteration
         if self._call is None:
-            from v23py import rpc
             self._call = await rpc.start_call(self._ctx, self._name, self._method, self._args,
                                               self._in_types, [], desc=_method(self._method))
         try:

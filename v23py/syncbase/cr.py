@@ -30,11 +30,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from typing import Dict, List, Optional
 
 from twisted.internet import defer
 
-from v23py import verror, vdl
+from v23py import rpc, verror, vdl
+from v23py.syncbase import _wire
+from v23py.syncbase.util import Id
+from v23py.v23.vdlroot.time.native import time_from_unix_ns
 
 log = logging.getLogger("v23py.syncbase")
 
@@ -146,8 +150,6 @@ def needs_resolver(md: SchemaMetadata) -> bool:
 # --- wire conversions --------------------------------------------------------------------
 
 def metadata_wire(md: SchemaMetadata):
-    from v23py.syncbase import _wire
-    from v23py.syncbase.util import Id
     rules = []
     for r in md.Rules:
         cid = Id(*r.CollectionId) if r.CollectionId is not None else Id("", "")
@@ -161,7 +163,6 @@ def metadata_wire(md: SchemaMetadata):
 
 
 def metadata_from_wire(w) -> SchemaMetadata:
-    from v23py.syncbase.util import Id
     rules = []
     for r in w.Policy.Rules or ():
         cid = Id(r.CollectionId.Blessing, r.CollectionId.Name)
@@ -207,9 +208,6 @@ def add_conflict_info(c: Conflict, ci) -> None:
 def resolution_infos(res: Resolution) -> list:
     """Go's sendResolution: one ResolutionInfo per resolved row, the last one
     Continued=false."""
-    from v23py.syncbase import _wire
-    from v23py.vdl.vtime import time_from_unix_ns
-    import time
     rows = list(res.ResultSet.values())
     out = []
     for i, r in enumerate(rows):
@@ -229,7 +227,6 @@ def resolution_infos(res: Resolution) -> list:
 
 class _StreamDesc:
     def __init__(self):
-        from v23py.syncbase import _wire
         self.in_stream = _wire.ResolutionInfoType
         self.out_stream = _wire.ConflictInfoType
 
@@ -258,8 +255,7 @@ class ResolverLoop:
         self._cancel()
 
     async def _run(self):
-        from twisted.internet import reactor
-        from v23py import rpc
+        from twisted.internet import reactor    # the default reactor, when it runs
         while not self.closed:
             try:
                 call = await rpc.start_call(self.ctx, self.name, "StartConflictResolver", [],

@@ -26,7 +26,12 @@ from typing import Dict, List, NamedTuple
 
 from twisted.internet import defer
 
-from v23py.syncbase.util import Id
+from v23py import naming
+from v23py.discovery import Advertisement, new_ad_info
+from v23py.discovery.neighborhood import MdnsNeighborhood
+from v23py.syncbase._common import _principal_names
+from v23py.syncbase.util import (
+    Id, app_and_user_pattern_from_blessings, parse_blessing_names, pattern_matched_by)
 
 INTERFACE_NAME = "v.io/x/ref/services/syncbase/server/interfaces/Sync"
 ATTR_PEER, ATTR_SG_NAME, ATTR_SG_BLESSING = "p", "s", "sb"
@@ -56,7 +61,6 @@ class AppPeer(NamedTuple):
 # --- advertisements -> items (pure) -----------------------------------------------------
 
 def _endpoint_blessings(addresses) -> List[str]:
-    from v23py import naming
     names = set()
     for a in addresses:
         try:
@@ -90,7 +94,6 @@ def app_peer_of(attrs, addresses):
 
 
 def visible(attrs, names) -> bool:
-    from v23py.syncbase.util import pattern_matched_by
     pats = [p for p in attrs.get(ATTR_VISIBILITY, "").split(",") if p]
     return not pats or any(pattern_matched_by(p, names) for p in pats)
 
@@ -164,7 +167,6 @@ class _Scan:
         self.nh = None
 
     def start(self):
-        from v23py.discovery.neighborhood import MdnsNeighborhood
         self.nh = MdnsNeighborhood(self.reactor).start()
         self.nh.scan(INTERFACE_NAME, self._update)
         return self
@@ -231,8 +233,7 @@ _scans: Dict[object, _Scan] = {}
 
 
 def _scan_for(ctx) -> _Scan:
-    from twisted.internet import reactor
-    from v23py.syncbase import _principal_names
+    from twisted.internet import reactor    # the default reactor, when it runs
     names = tuple(_principal_names(ctx))
     s = _scans.get(names)
     if s is None or s.nh is None:
@@ -265,8 +266,6 @@ def ListenForPeers(ctx) -> Listener:
 
 
 def _user_and_app(ctx):
-    from v23py.syncbase import _principal_names
-    from v23py.syncbase.util import app_and_user_pattern_from_blessings, parse_blessing_names
     _, user = app_and_user_pattern_from_blessings(*_principal_names(ctx))
     parsed = parse_blessing_names(user)
     app = parsed[0].app if parsed else ""
@@ -288,18 +287,18 @@ class _AppAd:
 
     def stop(self):
         """Withdraw the advertisement (a Deferred)."""
-        d = self.nh.unadvertise(self.ad_id)
-        from twisted.internet import reactor
-        reactor.callInThread(self.nh.stop)
-        return d
+        nh = self.nh
+
+        def close(result):
+            nh.reactor.callInThread(nh.stop)
+            return result
+        return nh.unadvertise(self.ad_id).addBoth(close)
 
 
 def AdvertiseApp(ctx, visibility=()):
     """Advertise that this app runs here for this user; a Deferred firing with a handle
     whose ``stop()`` withdraws it."""
-    from twisted.internet import reactor
-    from v23py.discovery import Advertisement, new_ad_info
-    from v23py.discovery.neighborhood import MdnsNeighborhood
+    from twisted.internet import reactor    # the default reactor, when it runs
     user, app = _user_and_app(ctx)
     attrs = {ATTR_APP: app, ATTR_BLESSINGS: user}
     if visibility:

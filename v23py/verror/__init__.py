@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import builtins
 import enum
+import re
 
 
 class RetryCode(enum.IntEnum):
@@ -145,3 +146,32 @@ def error_id(err) -> str:
     if err is None:
         return ""
     return err.id if isinstance(err, VError) else Unknown.id
+
+
+def format_message(fmt: str, component: str, op: str, *params) -> str:
+    """Expand an error format: ``{N}`` is parameter N (1 = component, 2 =
+    operation, then the error's own parameters) and ``{_}`` every parameter
+    after the operation that no ``{N}`` names, space-separated; ``{:X}`` puts
+    a space before and ``{X:}`` a colon after a non-empty value; empty values
+    vanish."""
+    if not fmt:
+        return ""
+    values = [component, op, *params]
+    named = {int(n) for n in _POSITIONAL.findall(fmt)}
+
+    def sub(m):
+        pre, key, post = m.group(1), m.group(2), m.group(3)
+        if key == "_":
+            s = " ".join(str(v) for i, v in enumerate(values[2:], 3)
+                         if i not in named and str(v))
+        else:
+            idx = int(key)
+            s = str(values[idx - 1]) if 0 < idx <= len(values) else "?"
+        if not s:
+            return ""
+        return (" " if pre else "") + s + (":" if post else "")
+    return _PLACEHOLDER.sub(sub, fmt).strip()
+
+
+_POSITIONAL = re.compile(r"\{:?(\d+):?\}")
+_PLACEHOLDER = re.compile(r"\{(:?)(\d+|_)(:?)\}")

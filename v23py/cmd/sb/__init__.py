@@ -14,9 +14,16 @@ and outputs).
 """
 from __future__ import annotations
 
+import json
 import sys
 
-from v23py.cmd.sb import _format as F
+from twisted.internet import threads
+
+import v23py
+from v23py import runtime, syncbase
+from v23py.cmd.sb import _demo, _format as F
+from v23py.syncbase._common import _perms_wire, _principal_names
+from v23py.syncbase.util import Id, app_and_user_pattern_from_blessings
 
 PROG = "sb"
 _GLOBAL_HELP = [
@@ -136,7 +143,6 @@ class State:
 def _parse_flags(argv, specs, values, cmd, state):
     """Go's flag parsing of ``argv`` against ``specs`` {name: kind} into ``values``;
     the v23 runtime flags go to ``state.fs``.  Returns the remaining arguments."""
-    from v23py import runtime
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -232,7 +238,6 @@ def resolve(root, argv, state):
 # --- opening the database (Go's dbutil) ------------------------------------------------
 
 def _parse_id(s):
-    from v23py.syncbase.util import Id
     blessing, sep, name = s.partition(",")
     if not sep:
         raise RuntimeError(f"failed to parse id: {s}")
@@ -240,7 +245,6 @@ def _parse_id(s):
 
 
 async def open_db(ctx, state):
-    from v23py import syncbase
     sb = syncbase.NewService(state.flags["service"])
     db = sb.DatabaseForId(_parse_id(state.flags["db"]))
     try:
@@ -416,8 +420,6 @@ async def _dump_syncgroups(ctx, state, db):
 
 
 async def run_make_demo(ctx, state, db, flags, args):
-    from v23py import syncbase
-    from v23py.cmd.sb import _demo
     cols = _demo.collections()
     for i, (name, rows) in enumerate(cols):
         async def fill(batch, name=name, rows=rows):
@@ -451,8 +453,6 @@ async def run_destroy(ctx, state, db, flags, args):
 
 
 async def run_watch(ctx, state, db, flags, args):
-    from v23py import syncbase
-    from v23py.syncbase.util import Id
     if not args:
         patterns = [syncbase.CollectionRowPattern("%", "%", "%")]
     else:
@@ -500,14 +500,10 @@ def _flush(f):
 # --- sg ------------------------------------------------------------------------------
 
 def _user_pattern(ctx):
-    from v23py.syncbase import _principal_names
-    from v23py.syncbase.util import app_and_user_pattern_from_blessings
     return app_and_user_pattern_from_blessings(*_principal_names(ctx))[1]
 
 
 async def run_sg_create(ctx, state, db, flags, args):
-    import json
-    from v23py import syncbase
     cols = []
     for name in args:
         try:
@@ -561,7 +557,6 @@ async def run_sg_inspect(ctx, state, db, flags, args):
 
 
 async def run_sg_join(ctx, state, db, flags, args):
-    from v23py import syncbase
     if len(args) > 1:
         raise UsageError("join: too many args")
     admin = args[0] if args else ""
@@ -596,7 +591,6 @@ def _perms_dict(perms):
 async def _update_perms(ctx, state, db, flags, callback):
     target = flags["target"]
     if target in ("service", "db", "database"):
-        from v23py import syncbase
         ac = syncbase.NewService(state.flags["service"]) if target == "service" else db
         perms, version = await ac.GetPermissions(ctx)
         perms = callback(_perms_dict(perms))
@@ -607,7 +601,6 @@ async def _update_perms(ctx, state, db, flags, callback):
         except Exception as e:
             raise RuntimeError(f'error setting permissions: "{_msg(e)}"')
     elif target in ("cx", "collection"):
-        from v23py import syncbase
         batch = await db.BeginBatch(ctx, syncbase.BatchOptions())
         try:
             cx = batch.CollectionForId(_parse_id(flags["cx"]))
@@ -627,7 +620,6 @@ async def _update_perms(ctx, state, db, flags, callback):
         perms = callback(_perms_dict(spec.Perms))
         if perms is None:
             return
-        from v23py.syncbase import _perms_wire
         spec.Perms = _perms_wire(perms)
         try:                           # Go ignores SetSpec's error here
             await sg.SetSpec(ctx, spec, version)
@@ -1011,7 +1003,6 @@ class _Reader:
         return line.rstrip("\n")
 
     def read(self):
-        from twisted.internet import threads
         return threads.deferToThread(self._read)
 
 
@@ -1073,8 +1064,6 @@ async def _run1(root, argv, state, interactive, resolved):
 
 
 async def _main(reactor, argv, out=None, err=None, stdin=None):
-    import v23py
-    from v23py import runtime
     state = State(out or sys.stdout, err or sys.stderr, stdin)
     state.root = root = _tree()
     state.fs = runtime.add_runtime_flags(runtime.FlagSet(PROG))
@@ -1093,8 +1082,7 @@ async def _main(reactor, argv, out=None, err=None, stdin=None):
 
 
 def main(argv=None):
-    from v23py.runtime import run_program
-    run_program(_main, sys.argv[1:] if argv is None else argv)
+    runtime.run_program(_main, sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import time as _time
 
 from v23py import vdl
 from v23py.cmd.sb import demodb as D
-from v23py.vdlroot.time import Duration, Time
+from v23py.v23.vdlroot.time import Duration, Time
 
 _UNIX_EPOCH = 62135596800
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]

@@ -17,7 +17,7 @@ from v23py.security._caveats import register_caveat_go_type, register_caveat_val
     new_caveat
 from v23py.security._pattern import ALL_PRINCIPALS, CHAIN_SEPARATOR, NO_EXTENSION, \
     BlessingPattern
-from v23py.security.access import _vdl as _G
+from v23py.v23.security import access as _G
 from v23py.security.access._wiretypes import AccessListType, PermissionsType, TagType
 
 _P = "v.io/v23/security/access."

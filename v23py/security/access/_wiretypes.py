@@ -1,7 +1,7 @@
 """Types of package v.io/v23/security/access: the classes generated from
 access.vdl (module `_vdl`), named for the rest of the package."""
 
-from v23py.security.access import _vdl as G
+from v23py.v23.security import access as G
 
 PKG = "v.io/v23/security/access"
 

@@ -2,10 +2,10 @@
 
 Where packages come from, for an import path P (first match wins):
 
-1. the built-in standard packages shipped inside v23py: every directory under
-   the ``v23py`` package holding ``.vdl`` files; its wire path is given by a
-   ``vdlpy.config`` file in the directory (``path = v.io/v23/security``), or
-   for ``v23py/vdlroot/<x>`` defaults to ``<x>`` (Go's short vdlroot paths);
+1. the built-in standard packages shipped inside v23py, all under ``v23py/v23``
+   at Go's paths: ``v23py/v23/<p>`` is ``v.io/v23/<p>`` and
+   ``v23py/v23/vdlroot/<x>`` is ``<x>`` (Go's short vdlroot paths); a
+   ``vdlpy.config`` file in the directory may override this;
 2. ``<root>/P`` for each root in ``$VDLPATH`` (``:``-separated);
 3. ``$VDLROOT/P`` when VDLROOT names an existing directory (Go's vdlroot has
    no Python modules, so its packages only serve type checking).
@@ -27,6 +27,7 @@ from .parser import parse_file
 
 CONFIG_NAME = "vdlpy.config"
 V23PY_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+STD_DIR = os.path.join(V23PY_DIR, "v23")   # v.io/v23/... lives here
 PROJECT_DIR = os.path.dirname(V23PY_DIR)
 
 
@@ -96,21 +97,18 @@ def _module_from_dir(d, config):
 
 
 def builtin_index() -> dict:
-    """VDL path -> PkgSource for the standard packages inside v23py."""
+    """VDL path -> PkgSource for the standard packages inside v23py (``v23py/v23``)."""
     idx = {}
-    for d, dirs, files in os.walk(V23PY_DIR):
+    for d, dirs, files in os.walk(STD_DIR):
         dirs[:] = sorted(x for x in dirs if not x.startswith((".", "__")))
         if not any(f.endswith(".vdl") for f in files):
             continue
         config = read_config(d)
-        rel = os.path.relpath(d, V23PY_DIR).replace(os.sep, "/")
+        rel = os.path.relpath(d, STD_DIR).replace(os.sep, "/")
         path = config.get("path")
         if path is None:
-            if rel.startswith("vdlroot/"):
-                path = rel[len("vdlroot/"):]
-            else:
-                continue  # not a declared standard package
-        module = config.get("module") or ("v23py." + rel.replace("/", ".") + _module_suffix(config))
+            path = rel[len("vdlroot/"):] if rel.startswith("vdlroot/") else "v.io/v23/" + rel
+        module = config.get("module") or ("v23py.v23." + rel.replace("/", ".") + _module_suffix(config))
         idx[path] = PkgSource(path, d, config, module, builtin=True)
     return idx
 

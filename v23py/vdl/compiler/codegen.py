@@ -13,7 +13,7 @@ op=)``; other packages are imported as ``_<last path element>``.  For ``fortune/
 ``Fortune`` interface) the module contains, in this order::
 
     from v23py import vdl
-    from v23py.vdl.compiler import runtime as _rt
+    from v23py.rpc import stubs as _rt
 
     # types: one class per named type, registered under the Go wire name
     # (struct -> vdl.Struct subclass, union -> vdl.Union, enum -> vdl.Enum,
@@ -345,8 +345,8 @@ class _Gen:
         head += ["# fmt: off", "# flake8: noqa", "from __future__ import annotations", "",
                  "from typing import Any, Optional", "",
                  "from v23py import vdl, verror"]
-        if pkg.interfaces or pkg.errors:
-            head.append("from v23py.vdl.compiler import runtime as _rt")
+        if pkg.interfaces:
+            head.append("from v23py.rpc import stubs as _rt")
         for path in sorted(self.aliases):
             mod = self.module_of(path)
             if mod is None:
@@ -470,7 +470,7 @@ class _Gen:
             args = "".join(f", {_ident(p)}" for p, t in e.params)
             self.emit("", f"def new_{name}({params}*, component: str = \"\", op: str = \"\") -> verror.VError:",
                       f'    """A new {e.id} error."""',
-                      f"    return Err{name}.new(_rt.format_message(Err{name}.default_msg, \"\", \"\"{args})"
+                      f"    return Err{name}.new(verror.format_message(Err{name}.default_msg, \"\", \"\"{args})"
                       f"{args}, component=component, op=op)", "")
 
     def gen_interfaces(self):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from v23py import vdl, verror
-import v23py.vdlroot.time as _time
+import v23py.v23.vdlroot.time as _time
 
 __all__ = ['AddressInfo', 'CreditAgency', 'ExperianRating', 'EquifaxCreditReport', 'ExperianCreditReport', 'TransUnionCreditReport', 'AgencyReport', 'CreditReport', 'Customer', 'Invoice', 'Numbers', 'FooType', 'BarType', 'TitleOrValueType', 'BazType', 'Array2String', 'Composite', 'Times', 'Recursive', 'ActOrSatScore', 'Student', 'AnythingGoes']
 

@@ -1,0 +1,379 @@
+"""A database: its store, permissions, batches, reads and writes (store thread)."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+
+from v23py import verror
+from v23py.syncbase import _wire
+from v23py.syncbase.util import Id, encode_id
+from syncbased import access, watch
+from syncbased.access import ADMIN, READ, WRITE, RESOLVE
+from syncbased.collection import Collection
+from syncbased.common import (
+    _db_perms_from_raw, _dumps, _error_to_exists, _load_perms, _perms_obj, check_version,
+    PointRead, collection_perms_key, decode_collection_perms, format_version, join_batch_handle,
+    parse_id_key_part, split_batch_handle)
+from syncbased.store import SEP, DbStateChangeRequestOp, Store
+
+MAX_OPEN_BATCHES = 4096
+
+
+class TxState:
+    """A transaction plus the per-collection permission bookkeeping Commit validates."""
+
+    def __init__(self, tx):
+        self.tx = tx
+        self.changes = {}   # cx Id -> [data_changed, perms_changed, initial, final]
+
+    def _state(self, cx_id):
+        return self.changes.setdefault(cx_id, [False, False, None, None])
+
+    def mark_data_changed(self, cx_id, perms):
+        s = self._state(cx_id)
+        s[0] = True
+        if s[2] is None:
+            s[2] = perms
+        s[3] = perms
+
+    def mark_perms_changed(self, cx_id, before, after):
+        s = self._state(cx_id)
+        s[1] = True
+        if s[2] is None:
+            s[2] = before
+        s[3] = after
+
+    def reset(self, cx_id):
+        self.changes.pop(cx_id, None)
+
+    def permission_changes_valid(self, names) -> bool:
+        for data_changed, perms_changed, initial, final in self.changes.values():
+            if data_changed and not (access.allowed(initial, (WRITE,), names)
+                                     or access.allowed(final, (WRITE,), names)):
+                return False
+            if perms_changed and not access.allowed(initial, (ADMIN,), names):
+                return False
+        return True
+
+
+class Database:
+    def __init__(self, service, db_id: Id, st: Store | None, rel_dir):
+        self.s = service
+        self.id = db_id
+        self.st = st
+        if st is not None:
+            st.add_listener(self._committed)
+            for hook in list(service.db_open_hooks):
+                hook(self)
+        self.rel_dir = rel_dir
+        self.exists = st is not None
+        self.sns = {}
+        self.txs = {}
+
+    @property
+    def name(self):
+        return str(self.id)
+
+    def _committed(self, store, first, end):
+        for fn in list(self.s.commit_listeners):
+            fn(self.id)
+
+    def close(self):
+        for sn in self.sns.values():
+            sn.abort()
+        for ts in self.txs.values():
+            ts.tx.abort()
+        self.sns.clear()
+        self.txs.clear()
+        if self.st is not None:
+            self.st.close()
+
+    def destroyed(self):
+        self.close()
+        self.exists = False
+        self.st = None
+        if self.rel_dir:
+            shutil.rmtree(os.path.join(self.s.root_dir, self.rel_dir), ignore_errors=True)
+
+    # permser chain
+    def _data(self, reader):
+        raw = reader.raw_get(b"d") if reader is not None else None
+        return json.loads(raw) if raw is not None else None
+
+    def exist_auth(self, names, reader):
+        """(parent perms, own perms) or raise the (fuzzified) existence error."""
+        parent = reader.service_perms if reader.__class__ is PointRead else self.s.perms
+        raw = reader.raw_get(b"d") if self.exists and reader is not None else None
+        if raw is None:
+            err = verror.NoExist.new(f"{self.name} does not exist", self.name)
+            raise access.fuzzify(self.name, parent, None, err, names)
+        perms = _db_perms_from_raw(raw)
+        err = access.fuzzify(self.name, parent, perms, None, names)
+        if err is not None:
+            raise err
+        return parent, perms
+
+    def perms_with_exist_and_parent_resolve(self, names, reader):
+        parent, perms = self.exist_auth(names, reader)
+        access.authorize(parent, (RESOLVE,), names)
+        return perms
+
+    def perms_with_auth(self, names, tags, reader):
+        perms = self.perms_with_exist_and_parent_resolve(names, reader)
+        access.authorize(perms, tags, names)
+        return perms
+
+    def fuzzy_no_exist(self, names):
+        self.exist_auth(names, None)
+
+    # batches
+    def _lookup(self, names, bh):
+        kind, bid = split_batch_handle(bh)
+        if not self.exists:
+            self.fuzzy_no_exist(names)
+        found = self.sns.get(bid) if kind == "s" else self.txs.get(bid)
+        if found is None:
+            sn = self.st.snapshot()
+            try:
+                self.exist_auth(names, sn)
+            finally:
+                sn.abort()
+            raise _wire.UnknownBatch.new("unknown batch, perhaps the server restarted")
+        return kind, bid, found
+
+    def batch_reader(self, names, bh):
+        kind, _, found = self._lookup(names, bh)
+        return found if kind == "s" else found.tx
+
+    def batch_transaction(self, names, bh) -> TxState:
+        kind, _, found = self._lookup(names, bh)
+        if kind == "s":
+            raise _wire.ReadOnlyBatch.new("batch is read-only")
+        return found
+
+    def run_read(self, names, bh, fn):
+        """fn(reader) in the batch, or in a fresh snapshot."""
+        if bh:
+            return fn(self.batch_reader(names, bh))
+        if not self.exists:
+            self.fuzzy_no_exist(names)
+        sn = self.st.snapshot()
+        try:
+            return fn(sn)
+        finally:
+            sn.abort()
+
+    def run_write(self, names, bh, fn):
+        """fn(TxState) in the batch, or in a fresh transaction committed with retries."""
+        if bh:
+            return fn(self.batch_transaction(names, bh))
+        if not self.exists:
+            self.fuzzy_no_exist(names)
+        return self.st.run_in_transaction(lambda tx: fn(TxState(tx)))
+
+    # RPC methods
+    def create(self, names, metadata, perms):
+        self.s._create_database(names, self.id, perms, metadata)
+
+    def destroy(self, names):
+        self.s.destroy_database(names, self.id)
+
+    def exists_(self, names) -> bool:
+        return _error_to_exists(lambda: self.run_read(
+            names, "", lambda sn: self.exist_auth(names, sn)))
+
+    def list_collections(self, names, bh):
+        def impl(reader):
+            self.perms_with_auth(names, (READ,), reader)
+            out = []
+            for k, _ in _scan_all(reader, b"c" + SEP, b"c" + b"\xff"):
+                out.append(parse_id_key_part(k[2:-1]))
+            return out
+        return self.run_read(names, bh, impl)
+
+    def glob_children(self, names):
+        return [encode_id(i) for i in self.list_collections(names, "")]
+
+    def begin_batch(self, names, read_only: bool) -> str:
+        if not self.exists:
+            self.fuzzy_no_exist(names)
+        sn = self.st.snapshot()
+        try:
+            self.perms_with_auth(names, access.ALL_DATABASE_TAGS, sn)
+        finally:
+            sn.abort()
+        if len(self.sns) + len(self.txs) >= MAX_OPEN_BATCHES:
+            raise verror.BadState.new(f"too many open batches ({MAX_OPEN_BATCHES})")
+        while True:
+            bid = random.getrandbits(63)
+            if read_only and bid not in self.sns:
+                self.sns[bid] = self.st.snapshot()
+                return join_batch_handle("s", bid)
+            if not read_only and bid not in self.txs:
+                self.txs[bid] = TxState(self.st.transaction())
+                return join_batch_handle("t", bid)
+
+    def _db_auth_any(self, names):
+        sn = self.st.snapshot()
+        try:
+            self.perms_with_auth(names, access.ALL_DATABASE_TAGS, sn)
+        finally:
+            sn.abort()
+
+    def commit(self, names, bh):
+        if not bh:
+            raise _wire.NotBoundToBatch.new("not bound to batch")
+        if not self.exists:
+            self.fuzzy_no_exist(names)
+        kind, bid, found = self._lookup(names, bh)
+        self._db_auth_any(names)
+        if kind == "s":
+            raise _wire.ReadOnlyBatch.new("batch is read-only")
+        if not found.permission_changes_valid(names):
+            raise _wire.InvalidPermissionsChange.new(
+                "the sequence of permission changes is invalid")
+        try:
+            found.tx.commit()
+        except verror.VError as e:
+            if found.tx.done:
+                self.txs.pop(bid, None)
+            if e.id == _wire.ConcurrentTransaction.id:
+                raise _wire.ConcurrentBatch.new("concurrent batch") from None
+            raise
+        self.txs.pop(bid, None)
+
+    def abort(self, names, bh):
+        if not bh:
+            raise _wire.NotBoundToBatch.new("not bound to batch")
+        if not self.exists:
+            self.fuzzy_no_exist(names)
+        kind, bid, found = self._lookup(names, bh)
+        self._db_auth_any(names)
+        if kind == "s":
+            self.sns.pop(bid, None)
+            found.abort()
+        else:
+            self.txs.pop(bid, None)
+            found.tx.abort()
+
+    def get_permissions(self, names):
+        if not self.exists:
+            self.fuzzy_no_exist(names)
+        sn = self.st.snapshot()
+        try:
+            self.perms_with_auth(names, (ADMIN,), sn)
+            data = self._data(sn)
+        finally:
+            sn.abort()
+        return _load_perms(data["Perms"]), format_version(data["Version"])
+
+    def set_permissions(self, names, perms, version):
+        if not self.exists:
+            self.fuzzy_no_exist(names)
+        access.validate_perms(perms, access.ALL_DATABASE_TAGS)
+
+        def impl(tx):
+            self.perms_with_auth(names, (ADMIN,), tx)
+            data = self._data(tx)
+            check_version(version, data["Version"])
+            data["Perms"] = _perms_obj(perms)
+            data["Version"] += 1
+            tx.raw_put(b"d", _dumps(data))
+        self.st.run_in_transaction(impl)
+
+    def get_schema_metadata(self, names):
+        def impl(reader):
+            self.perms_with_auth(names, (READ,), reader)
+            md = self._data(reader).get("SchemaMetadata")
+            if md is None:
+                raise verror.NoExist.new("schema metadata does not exist")
+            return md
+        return self.run_read(names, "", impl)
+
+    def check_tags(self, names, tags):
+        """Go's CheckExists then GetPermsWithAuth: the database exists (a fuzzified error
+        otherwise), Resolve on the service and one of ``tags`` on it; its permissions."""
+        if not self.exists:
+            self.fuzzy_no_exist(names)
+        return self.run_read(names, "", lambda r: self.perms_with_auth(names, tags, r))
+
+    def check_admin(self, names):
+        self.check_tags(names, (ADMIN,))
+
+    def sg_exist_auth(self, names, sg_id, sg_perms):
+        """Go's syncgroupAuth.GetDataWithExistAuth and the parent-Resolve check: the
+        database's permissions once names may know whether the syncgroup exists
+        (``sg_perms`` None: it does not -- NoExist, or NoExistOrNoAccess when names may
+        not know) and have Resolve on the database."""
+        if not self.exists:
+            self.fuzzy_no_exist(names)
+        db_perms = self.run_read(
+            names, "", lambda r: self.perms_with_exist_and_parent_resolve(names, r))
+        knows = access.allowed(db_perms, (READ, WRITE), names)
+        if sg_perms is None:
+            if knows:
+                raise verror.NoExist.new(f"{sg_id} does not exist", str(sg_id))
+            raise verror.NoExistOrNoAccess.new(f"{sg_id} does not exist or access denied",
+                                               str(sg_id))
+        if not knows and not (access.allowed(db_perms, (RESOLVE,), names) and
+                              access.allowed(sg_perms, access.ALL_TYPICAL_TAGS, names)):
+            raise verror.NoExistOrNoAccess.new(f"{sg_id} does not exist or access denied",
+                                               str(sg_id))
+        access.authorize(db_perms, (RESOLVE,), names)
+        return db_perms
+
+    def set_schema_metadata(self, names, metadata):
+        if not self.exists:
+            self.fuzzy_no_exist(names)
+
+        def impl(tx):
+            self.perms_with_auth(names, (ADMIN,), tx)
+            data = self._data(tx)
+            data["SchemaMetadata"] = metadata
+            tx.raw_put(b"d", _dumps(data))
+        self.st.run_in_transaction(impl)
+
+    def _state_change(self, names, request_type):
+        if not self.exists:
+            self.fuzzy_no_exist(names)
+
+        def impl(tx):
+            self.perms_with_auth(names, (ADMIN,), tx)
+            tx.add_op(DbStateChangeRequestOp(request_type))
+        self.st.run_in_transaction(impl)
+
+    def pause_sync(self, names):
+        self._state_change(names, 0)
+
+    def resume_sync(self, names):
+        self._state_change(names, 1)
+
+    def get_resume_marker(self, names, bh) -> bytes:
+        from syncbased.store import log_key
+
+        def impl(reader):
+            self.perms_with_auth(names, access.ALL_DATABASE_TAGS, reader)
+            return log_key(self.st.log_seq)
+        if bh:
+            # Go returns the current end of the log for batches as well.
+            return impl(self.batch_reader(names, bh))
+        return self.run_read(names, "", impl)
+
+    def collection(self, cx_id: Id) -> "Collection":
+        return Collection(self, cx_id)
+
+    def collection_perms(self, cx_id, reader):
+        raw = reader.get(collection_perms_key(cx_id))
+        return decode_collection_perms(raw) if raw is not None else None
+
+    def watch_start(self, names, marker: bytes, flt):
+        return watch.watch_start(self, names, marker, flt)
+
+    def watch_next(self, names, seq: int, flt, max_entries: int = 1000):
+        return watch.watch_next(self, names, seq, flt, max_entries)
+
+
+def _scan_all(reader, start, limit):
+    return reader.scan_all(start, limit)

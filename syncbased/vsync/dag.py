@@ -1,0 +1,330 @@
+"""Per-object version DAGs: local writes become log records and nodes (a pre-commit
+hook), received records are grafted in, and concurrent heads resolve last-writer-wins
+(ties to the larger version), the loser linked under the winner.  Mixed into DbSync."""
+from __future__ import annotations
+
+import random
+
+from v23py import verror, vdl, vom
+from syncbased import access
+from v23py.syncbase.util import Id
+from syncbased import interfaces as I
+from syncbased.common import decode_collection_perms, encode_collection_perms, perms_out, time_ns
+from syncbased.store import PutOp, DeleteOp, DbStateChangeRequestOp, new_version
+from syncbased.vsync import limits
+from syncbased.vsync._log import (
+    CX, DATA, DBSTATE, HEAD, LINK_REC, NODE, NODE_REC, POS, ROW, SEP, SGDATA, VERSION, Node, Rec,
+    b, batch_key, decode_batch, decode_node, encode_batch, encode_node, encode_rec, gid_from_oid,
+    gid_of, log_key, prefix_limit)
+
+
+
+
+def _bad(msg):
+    return verror.BadProtocol.new(f"malformed sync deltas: {msg}")
+
+
+class _Graft:
+    """Per-object bookkeeping of one round: old head, new nodes, referenced parents."""
+    __slots__ = ("old", "new", "refd", "nodes")
+
+    def __init__(self, old):
+        self.old = old
+        self.new = set()
+        self.refd = set()
+        self.nodes = {}
+
+
+class DagMixin:
+    """The DAG half of DbSync (store thread)."""
+
+    # --- local writes -> log records and DAG nodes (pre-commit hook) ---
+    def _hook(self, store, writes, ops, ts, from_sync):
+        """Local changes to synced keys become log records + DAG nodes in the same commit.
+
+        PauseSync/ResumeSync requests (DbStateChangeRequestOp) flip ``paused``,
+        persisted in the same commit."""
+        for op in ops:
+            if isinstance(op, DbStateChangeRequestOp):
+                self.paused = op.RequestType == 0
+                writes[DBSTATE] = self._dbstate()
+        if from_sync or not self.prefixes:
+            return
+        todo = [op for op in ops if isinstance(op, (PutOp, DeleteOp)) and self._synced(op.Key)]
+        if not todo:
+            return
+        # Go's watcher: a commit of more than one operation (any kind, synced or
+        # not) is a batch; its records carry the batch id and the commit's
+        # operation count, and its BatchInfo lists the synced objects.
+        count = len(ops)
+        batch = self._new_batch_id(writes) if count > 1 else 0
+        objects = {}
+        if len(todo) > 8:
+            self._prefetch([HEAD + op.Key for op in todo])   # the heads in one read
+        try:
+            for op in todo:
+                deleted = isinstance(op, DeleteOp)
+                ver = new_version() if deleted else op.Version
+                self._local_node(writes, op.Key, ver, ts, deleted, batch, count if batch else 0)
+                objects[op.Key] = ver
+        finally:
+            self._pre = None
+        if batch:
+            writes[batch_key(batch)] = encode_batch(objects, {}, count)
+        writes[POS] = b"%d" % self.pos
+
+    def _new_batch_id(self, writes) -> int:
+        while True:
+            bid = random.getrandbits(63)
+            if bid and self._get(writes, batch_key(bid)) is None:
+                return bid
+
+    def _get(self, writes, key):
+        if writes is not None and key in writes:
+            return writes[key]
+        pre = self._pre
+        if pre is not None and key in pre:
+            return pre[key]
+        return self.st.engine.get(key)
+
+    def _prefetch(self, keys):
+        """Read ``keys`` in one pass for the current store task (``_get`` then uses them)."""
+        pre = dict.fromkeys(keys)
+        pre.update(_get_many(self.st.engine, pre))
+        self._pre = pre
+
+    def _local_node(self, writes, oid, ver: bytes, ts, deleted, batch=0, count=0):
+        head = self._get(writes, HEAD + oid)
+        parents = (head,) if head else ()
+        level = 0
+        if head:
+            raw = self._get(writes, NODE + oid + SEP + head)
+            level = decode_node(raw).level + 1 if raw else 0
+        self.gen += 1
+        self.pos += 1
+        lk = log_key(DATA, self.id, self.gen)
+        writes[lk] = encode_rec(Rec(self.id, self.gen, NODE_REC, oid, ver, parents, ts, deleted,
+                                    batch, count, self.pos))
+        writes[NODE + oid + SEP + ver] = encode_node(Node(level, parents, lk, batch, deleted, ts))
+        writes[HEAD + oid] = ver
+
+    def bootstrap(self, prefixes):
+        """Give every existing key under these collection prefixes a DAG node if it has none."""
+        writes = {}
+        now = self.st.clock()
+        for pfx in prefixes:
+            for kind in (b"c", b"r"):
+                vp = b"v" + SEP + kind + SEP + pfx
+                for vk, ver in self.st.engine.scan(vp, prefix_limit(vp)):
+                    oid = vk[2:]
+                    if kind == b"c" and not oid.endswith(SEP):
+                        continue
+                    if self._get(writes, HEAD + oid) is None:
+                        self._local_node(writes, oid, ver, now, False)
+        if writes:
+            writes[POS] = b"%d" % self.pos
+            tx = self.st.transaction()
+            for k, v in writes.items():
+                tx.raw_put(k, v)
+            tx.commit()
+
+    def _node(self, writes, g, oid, ver):
+        n = g.nodes.get(ver)
+        if n is None and g.old is not None:     # no head: the object has no nodes yet
+            raw = self._get(writes, NODE + oid + SEP + ver)
+            if raw is not None:
+                n = g.nodes[ver] = decode_node(raw)
+        return n
+
+    def _keep_batches(self, writes, batches):
+        """Go's endBatch for the batches of a round: merge into their BatchInfo."""
+        for bid, (objects, linked, count) in batches.items():
+            raw = self._get(writes, batch_key(bid))
+            if raw is not None:
+                o, li, c = decode_batch(raw)
+                if c != count:
+                    raise _bad(f"inconsistent counts for batch {bid}: {c} and {count}")
+                o.update(objects)
+                li.update(linked)
+                objects, linked = o, li
+            writes[batch_key(bid)] = encode_batch(objects, linked, count)
+
+    def _apply_rec(self, tx, writes, grafts, lr, sg_round, shared_gids, shared_pfx, touched,
+                   batches):
+        if not isinstance(lr, I.LogRec):
+            raise _bad("not a LogRec")
+        md = lr.Metadata
+        dev, gen, rt = int(md.Id), int(md.Gen), int(md.RecType)
+        if gen < 1 or rt not in (NODE_REC, LINK_REC):
+            raise _bad(f"bad generation {gen} or record type {rt}")
+        if len(md.ObjId) > limits.MAX_STR or len(md.CurVers) > 256 or not md.CurVers:
+            raise _bad("bad object id or version")
+        if len(md.Parents or ()) > limits.MAX_PARENTS:
+            raise _bad("too many parents")
+        oid, ver = b(md.ObjId), b(md.CurVers)
+        parents = ()
+        if md.Parents:
+            parents = tuple(b(p) for p in md.Parents)
+            if any(not p or len(p) > 256 for p in parents):
+                raise _bad("bad parent version")
+        if sg_round:
+            gid = gid_from_oid(oid)
+            if gid not in shared_gids:
+                raise _bad("a record of a syncgroup not asked for")
+            lpfx = oid
+            touched.add(gid)
+        else:
+            if oid[:2] not in (ROW, CX) or not oid[2:].startswith(shared_pfx):
+                raise _bad("a record outside the shared collections")
+            lpfx = DATA
+        t = time_ns(md.UpdTime)
+        lk = log_key(lpfx, dev, gen)
+        bid = int(md.BatchId)
+        binfo = None
+        if bid:
+            if sg_round:
+                raise _bad("a syncgroup record in a batch")
+            binfo = batches.get(bid)
+            if binfo is None:
+                if not md.BatchCount:
+                    raise _bad(f"batch {bid} without a count")
+                binfo = batches[bid] = ({}, {}, int(md.BatchCount))
+            elif binfo[2] != md.BatchCount:
+                raise _bad(f"inconsistent counts for batch {bid}")
+        g = grafts.get(oid)
+        if g is None:
+            g = grafts[oid] = _Graft(self._get(writes, HEAD + oid))
+        if rt == NODE_REC:
+            node = self._node(writes, g, oid, ver)
+            fresh = node is None or not node.logrec
+            if fresh:
+                levels = [n.level for n in (self._node(writes, g, oid, p) for p in parents)
+                          if n is not None]
+                node = Node(max(levels) + 1 if levels else 0, parents, lk, int(md.BatchId),
+                            bool(md.Delete), t)
+                g.nodes[ver] = node
+                writes[NODE + oid + SEP + ver] = encode_node(node)
+                g.new.add(ver)
+                g.refd.update(parents)
+                if binfo is not None:
+                    binfo[0][oid] = ver
+                if sg_round:
+                    sg = lr.Value
+                    if not isinstance(sg, I.Syncgroup):
+                        raise _bad("a syncgroup record without a Syncgroup value")
+                    if (Id(sg.DbId.Blessing, sg.DbId.Name) != self.db.id
+                            or gid_of(self.db.id, Id(sg.Id.Blessing, sg.Id.Name)) != gid):
+                        raise _bad("a syncgroup value that does not match its id")
+                    writes[SGDATA + gid.encode() + SEP + ver] = vom.encode(
+                        sg, I.Syncgroup._vdl_type)
+                elif not md.Delete:
+                    writes[oid + SEP + ver] = value_in(oid, lr.Value)
+        else:
+            if len(parents) != 1:
+                raise _bad("a link record needs one parent")
+            node = self._node(writes, g, oid, ver)
+            if node is None or self._node(writes, g, oid, parents[0]) is None:
+                raise _bad("a link record between unknown versions")
+            if parents[0] not in node.parents:
+                node = node._replace(parents=node.parents + parents)
+                g.nodes[ver] = node
+                writes[NODE + oid + SEP + ver] = encode_node(node)
+            g.refd.add(parents[0])
+            if binfo is not None:
+                binfo[1][oid] = ver
+        if (rt == NODE_REC and fresh) or self._get(writes, lk) is None:
+            self.pos += 1
+            writes[lk] = encode_rec(Rec(dev, gen, rt, oid, ver, parents, t, bool(md.Delete),
+                                        int(md.BatchId), int(md.BatchCount), self.pos))
+
+    def _resolve(self, tx, writes, oid, g, sg_round):
+        cands = set(g.new)
+        if g.old:
+            cands.add(g.old)
+        heads = cands - g.refd
+        if not heads or heads == {g.old}:
+            return
+        if len(heads) == 1:
+            (winner,) = heads
+        else:
+            # last writer wins; equal times: the larger version string
+            winner = max(heads, key=lambda v: (self._node(writes, g, oid, v).t, v))
+            node = self._node(writes, g, oid, winner)
+            for loser in sorted(heads - {winner}):
+                if sg_round:
+                    gid = gid_from_oid(oid)
+                    gen = self.sggen[gid] = self.sggen.get(gid, 0) + 1
+                    lpfx = oid
+                else:
+                    gen = self.gen = self.gen + 1
+                    lpfx = DATA
+                self.pos += 1
+                writes[log_key(lpfx, self.id, gen)] = encode_rec(Rec(
+                    self.id, gen, LINK_REC, oid, winner, (loser,), self.st.clock(), False,
+                    0, 0, self.pos))
+                if loser not in node.parents:
+                    node = node._replace(parents=node.parents + (loser,))
+            g.nodes[winner] = node
+            writes[NODE + oid + SEP + winner] = encode_node(node)
+        writes[HEAD + oid] = winner
+        if sg_round:
+            return
+        wnode = self._node(writes, g, oid, winner)
+        current = self._get(writes, VERSION + oid)
+        if wnode.deleted:
+            if current is not None:
+                tx.delete(oid)
+        elif current != winner:
+            tx.put_version(oid, winner)
+
+
+
+
+def value_out(oid: bytes, raw):
+    """The wire value of a stored object: a row's VOM value, or a collection's
+    permissions as ``interfaces.CollectionPerms`` (stored by v23py as JSON)."""
+    if raw is None:
+        return None
+    if oid[:2] == CX:
+        return I.CollectionPerms(perms_out(decode_collection_perms(raw)))
+    try:
+        return vom.decode(raw)
+    except verror.VError:
+        return vdl.value(vdl.ByteListType, bytes(raw))
+
+
+_SIMPLE = frozenset([vdl.BoolType, vdl.StringType, vdl.ByteType, vdl.Uint16Type, vdl.Uint32Type,
+                     vdl.Uint64Type, vdl.Int8Type, vdl.Int16Type, vdl.Int32Type, vdl.Int64Type,
+                     vdl.Float32Type, vdl.Float64Type, vdl.ByteListType])
+_TE = vom.TypeEncoder()
+
+
+def encode_value(value) -> bytes:
+    """vom.encode(value); values of built-in scalar types skip the per-call type encoder."""
+    t = vdl.type_of(value)
+    if t in _SIMPLE:
+        v = value.value if isinstance(value, vdl.Typed) else value
+        return b"\x81" + bytes(vom.encode_value_message(_TE, t, v))
+    return vom.encode(value)
+
+
+def value_in(oid: bytes, value) -> bytes:
+    """What to store for a received object value (inverse of value_out)."""
+    if oid[:2] == CX:
+        if not isinstance(value, dict):
+            raise _bad("collection permissions that are not permissions")
+        perms = access.from_any(value)
+        return encode_collection_perms(perms)
+    return encode_value(value)
+
+
+def _get_many(engine, keys) -> dict:
+    gm = getattr(engine, "get_many", None)
+    if gm is not None:
+        return gm(keys)
+    out = {}
+    for k in keys:
+        v = engine.get(k)
+        if v is not None:
+            out[k] = v
+    return out

@@ -1,0 +1,157 @@
+"""SyncService: the daemon's sync module (syncgroups, peers, the pull loop), by concern
+in the mixins it is made of."""
+from __future__ import annotations
+
+import json
+import os
+import random
+
+from twisted.internet import defer, task
+
+import v23py
+from v23py import verror
+from v23py.rpc import CLIENT_KEY
+from v23py.runtime.client import Client
+from syncbased import interfaces as I
+from syncbased.vsync import appcr, limits, neighborhood
+from syncbased.vsync._log import PEERS, prefix_limit
+from syncbased.vsync._nhdir import NH_DIR, NeighborhoodMixin
+from syncbased.vsync.dbsync import DbSync
+from syncbased.vsync.initiator import RoundsMixin
+from syncbased.vsync.scheduler import SchedulerMixin
+from syncbased.vsync.syncgroups import SyncgroupOpsMixin
+
+
+class SyncService(SyncgroupOpsMixin, RoundsMixin, SchedulerMixin, NeighborhoodMixin):
+    """The daemon's sync module: syncgroups, the %%sync object, the pull loop."""
+
+    def __init__(self, daemon, ctx, publish_nh=True, own_names=None):
+        self.daemon = daemon
+        self.service = daemon.service
+        self.ctx = ctx
+        self.publish_nh = publish_nh
+        self.own_names = own_names
+        raw = self.service.st.get(b"y")
+        if raw is None:
+            self.id = random.getrandbits(64)
+            tx = self.service.st.transaction()
+            tx.raw_put(b"y", json.dumps({"Id": self.id}).encode())
+            tx.commit()
+            self.service.flush()
+        else:
+            self.id = json.loads(raw)["Id"]
+        self.hex = "%x" % self.id
+        self.peers = {}
+        # peers we know only by the conn they opened to us: {hex: endpoint name}; not
+        # persisted (the address is good only while that conn lives)
+        self.conn_peers = {}
+        self._client = None
+        for k, v in self.service.st.engine.scan(PEERS, prefix_limit(PEERS)):
+            self.peers[k[len(PEERS):].decode()] = v.decode()
+        self.endpoint = ""
+        self.dbs = {}
+        for d in list(self.service.dbs.values()):
+            self._open(d)
+        self.service.db_open_hooks.append(self._open)
+        self._inflight = set()
+        self._backoff = {}
+        self._last_sg = {}
+        self._last_time = {}
+        self._loop = None
+        self._last_ad = -1e9
+        self._ads = set()        # gids whose admin ad we wrote
+        self._mt_pub = None
+        self._mt_names = set()
+        self._mdns = None       # the mDNS neighborhood (neighborhood.py), once started
+        self.cr = appcr.Streams()  # the apps' conflict resolution streams (StartConflictResolver)
+
+    def _open(self, d):
+        self.dbs[d.id] = DbSync(self, d)
+
+    def dbsync(self, db_id):
+        ds = self.dbs.get(db_id)
+        if ds is None or ds.db is not self.service.dbs.get(db_id):
+            d = self.service.dbs.get(db_id)
+            if d is None:
+                raise verror.NoExist.new(f"database {db_id} does not exist")
+            ds = self.dbs[db_id] = DbSync(self, d)
+        return ds
+
+    # --- addresses ---
+    def learn_conn_peer(self, hex_name, call):
+        """A peer that called us: remember the endpoint of its conn (dialing it by
+        routing id reuses that conn) when we know no other address for it."""
+        if not hex_name or hex_name == self.hex or hex_name in self.peers:
+            return
+        rep = getattr(call, "remote_endpoint", None)
+        if rep is None or rep.routing_id.is_null():
+            return
+        self.conn_peers[hex_name] = rep.name()
+
+    def with_client(self, ctx):
+        """``ctx`` whose RPCs go through our server's flow manager (see ``start``)."""
+        if self._client is None:
+            return ctx
+        return ctx.with_value(CLIENT_KEY, self._client)
+
+    def learn_peers(self, book):
+        changed = {}
+        for h, addr in book.items():
+            if h != self.hex and addr and self.peers.get(h) != addr:
+                self.peers[h] = addr
+                changed[h] = addr
+        if changed:
+            tx = self.service.st.transaction()
+            for h, addr in changed.items():
+                tx.raw_put(PEERS + h.encode(), addr.encode())
+            tx.commit()
+
+    def start(self, endpoint, server=None):
+        self.endpoint = endpoint
+        if server is not None and getattr(server, "flow_manager", None) is not None:
+            # Our sync RPCs go out through the server's flow manager (as Go's
+            # WithNewServer context does): peers can then call us back over the conns
+            # we open, even when they know no address of ours.
+            rt = v23py.get_runtime(self.ctx)
+            self._client = Client(None, rt.principal, server.flow_manager, rt.namespace_roots)
+            self._client.namespace_provider = lambda: rt.namespace
+            self.ctx = self.ctx.with_value(CLIENT_KEY, self._client)
+        if self.publish_nh:
+            try:
+                os.makedirs(NH_DIR, exist_ok=True)
+                tmp = os.path.join(NH_DIR, f".{self.hex}.tmp")
+                with open(tmp, "w") as f:
+                    f.write(endpoint)
+                os.replace(tmp, os.path.join(NH_DIR, self.hex))
+            except OSError:
+                pass
+        self._mdns = neighborhood.start(self.daemon.reactor, self.hex, endpoint, self.publish_nh,
+                                        sync=self)
+        self._loop = task.LoopingCall(self._tick)
+        self._loop.clock = self.daemon.reactor
+        self._loop.start(limits.TICK, now=False).addErrback(lambda f: None)
+        # syncgroups created here and not yet published: try again
+        for db_id, ds in list(self.dbs.items()):
+            for gid, e in list(ds.sgs.items()):
+                if (e.sg.Spec.PublishSyncbaseName and e.sg.Creator == self.hex
+                        and e.sg.Status == I.SyncgroupStatus.PublishPending):
+                    self._publish_later(db_id, gid, 0)
+
+    def stop(self):
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+        if self._mt_pub is not None:
+            defer.ensureDeferred(self._mt_pub.stop(timeout=1.0)).addErrback(lambda f: None)
+        if self._mdns is not None:
+            self._mdns.stop()
+            self._mdns = None
+        if self.publish_nh:
+            try:
+                p = os.path.join(NH_DIR, self.hex)
+                with open(p) as f:
+                    if f.read() == self.endpoint:
+                        os.unlink(p)
+            except OSError:
+                pass
+            for gid in list(self._ads):
+                self._unadvertise(gid)

@@ -1,0 +1,382 @@
+"""Blobs end to end: real syncbased daemons, the client library's Blob API,
+restarts, and a blob fetched peer to peer through a synced row."""
+import hashlib
+import os
+import signal
+import tempfile
+
+from twisted.internet import defer, reactor
+
+from v23py import verror
+from v23py.syncbase import _wire
+from syncbased.blobstore.store import InvalidBlobName, BlobAlreadyFinalized, \
+    IllegalPositionForRead
+from v23py.testing.syncbase import DaemonTestCase, make_creds, sleep, sync_peer
+
+BOB = "idp:o:fortune:bob"
+
+
+class _Base(DaemonTestCase):
+    async def db(self, d, create=True):
+        from v23py import syncbase
+        db = syncbase.NewService(d.endpoint).Database(self.ctx, "blobDb", None)
+        if create:
+            await db.Create(self.ctx, None)
+        return db
+
+    async def expect(self, err, coro):
+        try:
+            await coro
+        except verror.VError as e:
+            self.assertEqual(e.id, err.id, str(e))
+            return e
+        self.fail(f"expected {err.id}")
+
+    async def put_blob(self, db, chunks):
+        b = await db.CreateBlob(self.ctx)
+        w = await b.Put(self.ctx)
+        for c in chunks:
+            await w.Send(c)
+        await w.Close()
+        await b.Commit(self.ctx)
+        return b
+
+
+class LocalBlobTest(_Base):
+    @defer.inlineCallbacks
+    def test_create_put_commit_get_size_delete(self):
+        yield defer.ensureDeferred(self._crud())
+
+    async def _crud(self):
+        d = self.daemon()
+        db = await self.db(d)
+        b = await db.CreateBlob(self.ctx)
+        self.assertRegex(b.Ref(), r"^blob/[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{26}$")
+        self.assertEqual(await b.Size(self.ctx), 0)
+        # reading or fetching an uncommitted blob: BlobNotCommitted (as Go's test)
+        await self.expect(_wire.BlobNotCommitted, b.Get(self.ctx, 0).read())
+        await self.expect(_wire.BlobNotCommitted, b.Fetch(self.ctx, 100).wait())
+        await self.expect(_wire.BlobNotCommitted, b.Pin(self.ctx))
+        w = await b.Put(self.ctx)
+        await w.Send(b"foobar")
+        await w.Close()
+        self.assertEqual(await b.Size(self.ctx), 6)
+        # resumable: a second PutBlob appends
+        async with await b.Put(self.ctx) as w2:
+            await w2.write(b"baz")
+        self.assertEqual(await b.Size(self.ctx), 9)
+        await b.Commit(self.ctx)
+        self.assertEqual(await b.Size(self.ctx), 9)
+        self.assertEqual(await b.Get(self.ctx, 0).read(), b"foobarbaz")
+        self.assertEqual(await b.Get(self.ctx, 3).read(), b"barbaz")
+        self.assertEqual(await b.Get(self.ctx, 9).read(), b"")
+        st = await b.Fetch(self.ctx, 100).wait()
+        self.assertEqual(str(st.State), "Done")
+        self.assertEqual((st.Received, st.Total), (0, 0))
+        # committed blobs are immutable
+        await self.expect(BlobAlreadyFinalized, b.Commit(self.ctx))
+        w3 = await b.Put(self.ctx)
+        await self.expect(BlobAlreadyFinalized, w3.Close())
+        await b.Pin(self.ctx)
+        await b.Keep(self.ctx, 5)
+        await b.Unpin(self.ctx)
+        await b.Delete(self.ctx)
+        await self.expect(verror.NoExist, b.Size(self.ctx))
+        await self.expect(verror.NoExist, b.Delete(self.ctx))
+
+    @defer.inlineCallbacks
+    def test_bad_input_and_errors(self):
+        yield defer.ensureDeferred(self._errors())
+
+    async def _errors(self):
+        from v23py import syncbase
+        d = self.daemon()
+        db = await self.db(d)
+        for bad in ("", "blob/../../etc/passwd", "blob/zz/00/00/" + "0" * 26, "x" * 5000,
+                    "blob/00/00/00/" + "0" * 25):
+            await self.expect(InvalidBlobName, db.Blob(bad).Size(self.ctx))
+            await self.expect(InvalidBlobName, db.Blob(bad).Get(self.ctx, 0).read())
+        unknown = db.Blob("blob/00/11/22/" + "3" * 26)
+        await self.expect(verror.NoExist, unknown.Size(self.ctx))
+        await self.expect(verror.NoExist, unknown.Commit(self.ctx))
+        await self.expect(verror.NoExist, unknown.Pin(self.ctx))
+        w = await unknown.Put(self.ctx)
+        await self.expect(verror.NoExist, w.Close())
+        # no syncgroup can provide an unknown blob
+        await self.expect(verror.NoExist, unknown.Get(self.ctx, 0).read())
+        b = await self.put_blob(db, [b"0123456789"])
+        await self.expect(IllegalPositionForRead, b.Get(self.ctx, 11).read())
+        await self.expect(IllegalPositionForRead, b.Get(self.ctx, -1).read())
+        # a database that does not exist
+        nodb = syncbase.NewService(d.endpoint).Database(self.ctx, "nope", None)
+        await self.expect(verror.NoExist, nodb.CreateBlob(self.ctx))
+        await self.expect(verror.NoExist, nodb.Blob(b.Ref()).Size(self.ctx))
+        # a caller without access to the database
+        bob_creds = make_creds(os.path.join(self.tmp, "bob"), BOB, trust=[self.creds])
+        import v23py
+        bctx, shutdown = v23py.init([f"--v23.credentials={bob_creds}"], reactor=reactor)
+        self.addCleanup(shutdown)
+        bdb = syncbase.NewService(d.endpoint).Database(bctx, "blobDb", None)
+        bdb._id = db.Id()
+        bdb._name = db.FullName()
+        try:
+            await bdb.Blob(b.Ref()).Get(bctx, 0).read()
+        except verror.VError as e:
+            self.assertIn(e.id, (verror.NoAccess.id, verror.NoExistOrNoAccess.id))
+        else:
+            self.fail("bob read alice's blob")
+        # the daemon is still fine
+        self.assertEqual(await b.Get(self.ctx, 0).read(), b"0123456789")
+
+    @defer.inlineCallbacks
+    def test_restart_and_kill9_keep_committed_blobs(self):
+        yield defer.ensureDeferred(self._restart())
+
+    async def _restart(self):
+        root = tempfile.mkdtemp(prefix="sbblob-root-")
+        d = self.daemon(root_dir=root)
+        db = await self.db(d)
+        data = os.urandom(3 * 1024 * 1024 + 17)
+        b = await self.put_blob(db, [data[i:i + 100000] for i in range(0, len(data), 100000)])
+        u = await db.CreateBlob(self.ctx)
+        w = await u.Put(self.ctx)
+        await w.Send(b"partial")
+        await w.Close()
+        d.kill9()
+        d2 = self.daemon(root_dir=root)
+        db2 = await self.db(d2, create=False)
+        self.assertEqual(await db2.Blob(b.Ref()).Size(self.ctx), len(data))
+        got = await db2.Blob(b.Ref()).Get(self.ctx, 0).read()
+        self.assertEqual(hashlib.sha256(got).digest(), hashlib.sha256(data).digest())
+        # the uncommitted blob is resumable where it stopped
+        u2 = db2.Blob(u.Ref())
+        self.assertEqual(await u2.Size(self.ctx), 7)
+        w = await u2.Put(self.ctx)
+        await w.Send(b" and more")
+        await w.Close()
+        await u2.Commit(self.ctx)
+        self.assertEqual(d2.stop(signal.SIGTERM), 0)
+        d3 = self.daemon(root_dir=root)
+        db3 = await self.db(d3, create=False)
+        self.assertEqual(await db3.Blob(u.Ref()).Get(self.ctx, 0).read(), b"partial and more")
+
+
+class PeerBlobTest(_Base):
+    async def setup_peer(self, d, create_sg, admin=None, dev_type=0):
+        from v23py import syncbase
+        info = syncbase.SyncgroupMemberInfo(SyncPriority=10, BlobDevType=dev_type)
+        return await sync_peer(self.ctx, d, "blobDb", "blobCx", admin=None if create_sg else admin,
+                               info=info, Description="blobs")
+
+    async def wait_row(self, c, key, timeout=20.0):
+        deadline = reactor.seconds() + timeout
+        while True:
+            try:
+                return await c.Get(self.ctx, key)
+            except verror.VError as e:
+                if e.id != verror.NoExist.id or reactor.seconds() > deadline:
+                    raise
+            await sleep(0.05)
+
+    @defer.inlineCallbacks
+    def test_blob_put_on_a_is_fetched_by_b_through_a_synced_row(self):
+        yield defer.ensureDeferred(self._p2p())
+
+    async def _p2p(self):
+        from v23py import vdl, syncbase
+        a, b = self.daemon(), self.daemon()
+        dba, ca = await self.setup_peer(a, True)
+        dbb, cb = await self.setup_peer(b, False, admin=a)
+        # a row value holding a BlobRef inside a struct, as Go's tests do
+        T = vdl.struct("v23py/tests.blobHolder", [vdl.Field("Val", vdl.StringType),
+                                                  vdl.Field("Blob", _wire.BlobRefType)])
+        holder = vdl.class_for(T)
+        small = await self.put_blob(dba, [b"foobarbaz"])
+        await ca.Put(self.ctx, "foo0", holder(Val="small", Blob=syncbase.BlobRef(small.Ref())))
+        got = await self.wait_row(cb, "foo0")
+        self.assertEqual(str(got.Blob), small.Ref())
+        # B learned where the blob is (Go's Signpost): the writer A, in the syncgroup
+        from syncbased import interfaces as I
+        members = await dba.Syncgroup(self.ctx, "sg").GetMembers(self.ctx)
+        size, sp = await I.SyncClient(b.endpoint + "/%%sync").HaveBlob(self.ctx, small.Ref())
+        self.assertEqual(size, -1)
+        self.assertTrue(sp.Locations and set(sp.Locations) <= set(members), sp)
+        self.assertEqual(len(sp.SgIds), 1)
+        # FetchBlob on B: Pending, Locating, Fetching..., Done
+        sts = [st async for st in dbb.Blob(got.Blob).Fetch(self.ctx, 100)]
+        states = [str(s.State) for s in sts]
+        self.assertEqual(states[:2], ["Pending", "Locating"])
+        self.assertEqual(states[-1], "Done")
+        self.assertTrue(set(states[2:-1]) <= {"Fetching"})
+        self.assertEqual(await dbb.Blob(got.Blob).Size(self.ctx), 9)
+        self.assertEqual(await dbb.Blob(got.Blob).Get(self.ctx, 3).read(), b"barbaz")
+        # GetBlob directly (no Fetch first), from an offset, blob written on B, read on A
+        data = os.urandom(2 * 1024 * 1024 + 5)
+        big = await self.put_blob(dbb, [data[i:i + 65536] for i in range(0, len(data), 65536)])
+        await cb.Put(self.ctx, "big", syncbase.BlobRef(big.Ref()))
+        ref = await self.wait_row(ca, "big")
+        got_big = await dba.Blob(ref).Get(self.ctx, 5).read()
+        self.assertEqual(hashlib.sha256(got_big).digest(), hashlib.sha256(data[5:]).digest())
+        self.assertEqual(await dba.Blob(ref).Size(self.ctx), len(data))
+        # now local on A: Fetch says Done at once
+        sts = [str(s.State) async for s in dba.Blob(ref).Fetch(self.ctx, 1)]
+        self.assertEqual(sts, ["Done"])
+
+    @defer.inlineCallbacks
+    def test_concurrent_readers_share_one_fetch_and_peer_checks_access(self):
+        yield defer.ensureDeferred(self._concurrent())
+
+    async def _concurrent(self):
+        from v23py import syncbase
+        from syncbased import interfaces as I
+        a, b = self.daemon(), self.daemon()
+        dba, ca = await self.setup_peer(a, True)
+        dbb, cb = await self.setup_peer(b, False, admin=a)
+        data = os.urandom(1024 * 1024)
+        blob = await self.put_blob(dba, [data])
+        await ca.Put(self.ctx, "k", syncbase.BlobRef(blob.Ref()))
+        ref = await self.wait_row(cb, "k")
+        reads = [dbb.Blob(ref).Get(self.ctx, off).read() for off in (0, 1000, len(data))]
+        got = await defer.gatherResults(reads)
+        self.assertEqual(got, [data, data[1000:], b""])
+        # the peer interface: HaveBlob on A, and a stranger may not fetch
+        size, _ = await I.SyncClient(a.endpoint + "/%%sync").HaveBlob(self.ctx, ref)
+        self.assertEqual(size, len(data))
+        size, _ = await I.SyncClient(a.endpoint + "/%%sync").HaveBlob(
+            self.ctx, "blob/00/00/00/" + "0" * 26)
+        self.assertEqual(size, -1)
+        # bad input to the peer methods: errors, and the daemon carries on
+        peer = I.SyncClient(a.endpoint + "/%%sync")
+        await self.expect(InvalidBlobName, peer.HaveBlob(self.ctx, "../../etc/passwd"))
+        unknown = "blob/00/00/00/" + "1" * 26
+        await self.expect(verror.NoExist, self._drain(peer.FetchBlob(
+            self.ctx, unknown, I.SgPriorities({}))))
+        u = await dba.CreateBlob(self.ctx)
+        await self.expect(_wire.BlobNotCommitted, self._drain(peer.FetchBlob(
+            self.ctx, u.Ref(), I.SgPriorities({}))))
+        await self.expect(verror.NoExist, peer.GetBlobShares(self.ctx, unknown))
+        await self.expect(verror.NoExist, peer.AcceptedBlobOwnership(
+            self.ctx, unknown, "ffff", I.BlobSharesBySyncgroup({"nope": 5})))
+        await peer.RequestTakeBlobs(self.ctx, "ffff", {})
+        self.assertEqual(await dba.Blob(ref).Size(self.ctx), len(data))
+        bob_creds = make_creds(os.path.join(self.tmp, "bob"), BOB, trust=[self.creds])
+        import v23py
+        bctx, shutdown = v23py.init([f"--v23.credentials={bob_creds}"], reactor=reactor)
+        self.addCleanup(shutdown)
+        await self.expect(verror.NoAccess,
+                          I.SyncClient(a.endpoint + "/%%sync").HaveBlob(bctx, ref))
+        await self.expect(verror.NoAccess, self._drain(I.SyncClient(
+            a.endpoint + "/%%sync").FetchBlob(bctx, ref, I.SgPriorities({}))))
+
+    async def _drain(self, start):
+        call = await start
+        async for _ in call:
+            pass
+        return await call.finish()
+
+    async def shares(self, d, ref):
+        from v23py import rpc, vdl
+        res = await rpc.client_call(self.ctx, d.endpoint, "DevModeGetBlobShares",
+                                    [vdl.value(_wire.BlobRefType, ref)], [_wire.BlobRefType],
+                                    [vdl.map_of(vdl.StringType, vdl.Int32Type)])
+        return dict(res[0])
+
+    @defer.inlineCallbacks
+    def test_ownership_shares_move_to_a_blob_server(self):
+        yield defer.ensureDeferred(self._ownership())
+
+    async def _ownership(self):
+        from v23py import syncbase
+        a, b = self.daemon(extra=["--dev"]), self.daemon(extra=["--dev"])
+        dba, ca = await self.setup_peer(a, True)
+        dbb, cb = await self.setup_peer(b, False, admin=a, dev_type=1)   # B: a blob server
+        blob = await self.put_blob(dba, [b"owned bytes"])
+        await self.expect(verror.NoExist, self.shares(a, blob.Ref()))   # not referenced yet
+        await ca.Put(self.ctx, "k", syncbase.BlobRef(blob.Ref()))
+        # the writer of the row holds Go's initial two shares in the syncgroup
+        mine = await self.shares(a, blob.Ref())
+        self.assertEqual(list(mine.values()), [2])
+        ref = await self.wait_row(cb, "k")
+        # a blob server fetches the blobs of its syncgroups by itself
+        await self.held(b, ref)
+        self.assertEqual(await dbb.Blob(ref).Get(self.ctx, 0).read(), b"owned bytes")
+        # the server took every share; the writer gave them up
+        deadline = reactor.seconds() + 10
+        while (await self.shares(b, ref)) != mine and reactor.seconds() < deadline:
+            await sleep(0.05)
+        self.assertEqual(await self.shares(b, ref), mine)
+        self.assertEqual(await self.shares(a, ref), {})
+        await self.expect(_wire.NotInDevMode, self.shares_nodev(ref))
+
+    async def shares_nodev(self, ref):
+        d = self.daemon()
+        return await self.shares(d, ref)
+
+    async def held(self, d, ref, timeout=20.0):
+        from syncbased import interfaces as I
+        deadline = reactor.seconds() + timeout
+        while True:
+            size, _ = await I.SyncClient(d.endpoint + "/%%sync").HaveBlob(self.ctx, ref)
+            if size >= 0:
+                return size
+            if reactor.seconds() > deadline:
+                self.fail(f"{ref} never reached {d.endpoint}")
+            await sleep(0.05)
+
+    @defer.inlineCallbacks
+    def test_leaf_hands_its_blobs_to_a_normal_peer(self):
+        yield defer.ensureDeferred(self._leaf())
+
+    async def _leaf(self):
+        from v23py import syncbase
+        a, b = self.daemon(extra=["--dev"]), self.daemon(extra=["--dev"])
+        dba, ca = await self.setup_peer(a, True, dev_type=2)          # A: a leaf (a camera)
+        dbb, cb = await self.setup_peer(b, False, admin=a)
+        blob = await self.put_blob(dba, [b"photo" * 1000])
+        await ca.Put(self.ctx, "photo", syncbase.BlobRef(blob.Ref()))
+        ref = await self.wait_row(cb, "photo")
+        # nobody asked B for the blob: A's RequestTakeBlobs made B fetch it
+        self.assertEqual(await self.held(b, ref), 5000)
+        (gid,) = (await self.shares(a, ref)).keys() or ["?"]
+        deadline = reactor.seconds() + 10
+        while (await self.shares(a, ref)) != {gid: 1} and reactor.seconds() < deadline:
+            await sleep(0.05)
+        self.assertEqual(await self.shares(a, ref), {gid: 1})
+        self.assertEqual(await self.shares(b, ref), {gid: 1})
+
+    @defer.inlineCallbacks
+    def test_cache_budget_evicts_fetched_blobs_but_not_pinned_ones(self):
+        yield defer.ensureDeferred(self._evict())
+
+    async def _evict(self):
+        from v23py import syncbase
+        a = self.daemon()
+        old = os.environ.get("V23PY_SYNCBASE_BLOB_CACHE_BYTES")
+        os.environ["V23PY_SYNCBASE_BLOB_CACHE_BYTES"] = "15000"
+        try:
+            b = self.daemon()
+        finally:
+            if old is None:
+                del os.environ["V23PY_SYNCBASE_BLOB_CACHE_BYTES"]
+            else:
+                os.environ["V23PY_SYNCBASE_BLOB_CACHE_BYTES"] = old
+        dba, ca = await self.setup_peer(a, True)
+        dbb, cb = await self.setup_peer(b, False, admin=a)
+        refs = []
+        for i in range(3):
+            blob = await self.put_blob(dba, [bytes([i]) * 10000])
+            await ca.Put(self.ctx, f"b{i}", syncbase.BlobRef(blob.Ref()))
+            refs.append(await self.wait_row(cb, f"b{i}"))
+        b0, b1, b2 = (dbb.Blob(r) for r in refs)
+        self.assertEqual(await b0.Get(self.ctx, 0).read(), b"\x00" * 10000)
+        await b0.Pin(self.ctx)
+        self.assertEqual(await b1.Get(self.ctx, 0).read(), b"\x01" * 10000)
+        self.assertEqual(await b0.Size(self.ctx), 10000)        # pinned: kept
+        self.assertEqual(await b2.Get(self.ctx, 0).read(), b"\x02" * 10000)
+        await self.expect(verror.NoExist, b1.Size(self.ctx))    # evicted, not pinned
+        self.assertEqual(await b2.Size(self.ctx), 10000)        # the blob just fetched stays
+        await b0.Unpin(self.ctx)
+        # an evicted blob comes back on demand
+        self.assertEqual(await b1.Get(self.ctx, 5).read(), b"\x01" * 9995)
+        # blobs created on A are never a cache there
+        self.assertEqual(await dba.Blob(refs[1]).Size(self.ctx), 10000)

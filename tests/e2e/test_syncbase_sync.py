@@ -1,0 +1,393 @@
+"""Sync end to end: real syncbased daemons converge (join, LWW, deletes, restarts)."""
+import os
+import tempfile
+
+from twisted.internet import defer, reactor
+
+from v23py import verror
+from v23py.testing.syncbase import ALICE, Daemon, DaemonTestCase, make_creds, sleep, sync_peer
+
+
+class SyncTest(DaemonTestCase):
+    async def setup_peer(self, d, create_sg, admin=None, publish="", mount_tables=()):
+        return await sync_peer(self.ctx, d, "fortuneDb", "fortuneCollection",
+                               admin=None if create_sg else admin, Description="test",
+                               PublishSyncbaseName=publish, MountTables=list(mount_tables))
+
+    async def contents(self, c):
+        from v23py import syncbase
+        try:
+            return {k: v async for k, v in c.Scan(self.ctx, syncbase.Prefix(""))}
+        except verror.VError as e:
+            if e.id != verror.NoExist.id:
+                raise
+            return None    # not synced here yet (a joiner gets the collection by sync)
+
+    async def converge(self, cols, want=None, timeout=20.0):
+        deadline = reactor.seconds() + timeout
+        while True:
+            seen = [await self.contents(c) for c in cols]
+            if all(s == seen[0] for s in seen) and (want is None or seen[0] == want):
+                return seen[0]
+            if reactor.seconds() > deadline:
+                self.fail(f"no convergence: {seen}")
+            await sleep(0.1)
+
+    @defer.inlineCallbacks
+    def test_two_peers_join_and_sync_both_ways(self):
+        yield defer.ensureDeferred(self._two())
+
+    async def _two(self):
+        a, b = self.daemon(), self.daemon()
+        dba, ca = await self.setup_peer(a, True)
+        await ca.Put(self.ctx, "before-join", "a0")
+        dbb, cb = await self.setup_peer(b, False, admin=a)
+        await ca.Put(self.ctx, "from-a", "a1")
+        await cb.Put(self.ctx, "from-b", "b1")
+        got = await self.converge([ca, cb], {"before-join": "a0", "from-a": "a1",
+                                             "from-b": "b1"})
+        self.assertEqual(len(got), 3)
+        await cb.Delete(self.ctx, "from-a")
+        await self.converge([ca, cb], {"before-join": "a0", "from-b": "b1"})
+        members = await dba.Syncgroup(self.ctx, "sg").GetMembers(self.ctx)
+        self.assertEqual(len(members), 2)
+        spec, _ = await dbb.Syncgroup(self.ctx, "sg").GetSpec(self.ctx)
+        self.assertEqual(spec.Description, "test")
+        await self._expect(verror.NotImplemented, dbb.Syncgroup(self.ctx, "sg").Leave(self.ctx))
+
+    async def _expect(self, err, d):
+        try:
+            await d
+        except verror.VError as e:
+            self.assertEqual(e.id, err.id)
+            return
+        self.fail("no error")
+
+    @defer.inlineCallbacks
+    def test_five_peers_concurrent_writes_converge_lww(self):
+        yield defer.ensureDeferred(self._five())
+
+    async def _five(self):
+        ds = [self.daemon() for _ in range(5)]
+        cols = []
+        _, c0 = await self.setup_peer(ds[0], True)
+        cols.append(c0)
+        for d in ds[1:]:
+            cols.append((await self.setup_peer(d, False, admin=ds[0]))[1])
+        writes = []
+        for i, c in enumerate(cols):
+            writes.append(c.Put(self.ctx, "same", f"v{i}"))
+            writes.append(c.Put(self.ctx, f"own{i}", i))
+        await defer.gatherResults(writes)
+        got = await self.converge(cols, timeout=30.0)
+        self.assertEqual({k for k in got}, {"same"} | {f"own{i}" for i in range(5)})
+        self.assertIn(got["same"], {f"v{i}" for i in range(5)})
+
+    @defer.inlineCallbacks
+    def test_stopped_peer_catches_up_after_restart(self):
+        yield defer.ensureDeferred(self._restart())
+
+    async def _restart(self):
+        from v23py import syncbase
+        a, b = self.daemon(), self.daemon()
+        dba, ca = await self.setup_peer(a, True)
+        dbb, cb = await self.setup_peer(b, False, admin=a)
+        await ca.Put(self.ctx, "k0", 0)
+        await self.converge([ca, cb], {"k0": 0})
+        root_b = b.root_dir
+        self.assertEqual(b.stop(), 0)
+        for i in range(1, 20):
+            await ca.Put(self.ctx, f"k{i}", i)
+        b2 = self.daemon(root_dir=root_b)
+        cb2 = syncbase.NewService(b2.endpoint).DatabaseForId(dbb.Id()).CollectionForId(cb.Id())
+        await cb2.Put(self.ctx, "while-apart", "b")
+        await self.converge([ca, cb2], timeout=30.0)
+        got = await self.contents(ca)
+        self.assertEqual(len(got), 21)
+
+    @defer.inlineCallbacks
+    def test_kill9_during_sync_loses_nothing_acknowledged(self):
+        yield defer.ensureDeferred(self._kill9())
+
+    async def _kill9(self):
+        from v23py import syncbase
+        a, b = self.daemon(), self.daemon()
+        _, ca = await self.setup_peer(a, True)
+        dbb, cb = await self.setup_peer(b, False, admin=a)
+        acked_b = []
+        for i in range(50):
+            await cb.Put(self.ctx, f"b{i}", i)
+            acked_b.append(f"b{i}")
+        stop = [False]
+
+        async def writer():
+            i = 0
+            while not stop[0]:
+                await ca.Put(self.ctx, f"a{i}", i)
+                i += 1
+            return i
+        w = defer.ensureDeferred(writer())
+        await sleep(0.5)
+        b.kill9()                       # in the middle of pulls
+        await sleep(0.2)
+        stop[0] = True
+        n = await w
+        b2 = self.daemon(root_dir=b.root_dir)
+        cb2 = syncbase.NewService(b2.endpoint).DatabaseForId(dbb.Id()).CollectionForId(cb.Id())
+        got = await self.converge([ca, cb2], timeout=30.0)
+        self.assertTrue(all(k in got for k in acked_b))
+        self.assertTrue(all(f"a{i}" in got for i in range(n)))
+
+    @defer.inlineCallbacks
+    def test_partition_with_pause_sync_converges_lww(self):
+        yield defer.ensureDeferred(self._partition())
+
+    async def _partition(self):
+        a, b = self.daemon(), self.daemon()
+        dba, ca = await self.setup_peer(a, True)
+        dbb, cb = await self.setup_peer(b, False, admin=a)
+        await ca.Put(self.ctx, "k", "start")
+        await self.converge([ca, cb], {"k": "start"})
+        await dbb.PauseSync(self.ctx)          # b is cut off both ways
+        await ca.Put(self.ctx, "only-a", 1)
+        await ca.Put(self.ctx, "k", "a-early")
+        await sleep(0.3)
+        await cb.Put(self.ctx, "only-b", 2)
+        await cb.Put(self.ctx, "k", "b-late")  # the later write
+        await sleep(0.5)
+        self.assertNotIn("only-b", await self.contents(ca))
+        self.assertNotIn("only-a", await self.contents(cb))
+        await dbb.ResumeSync(self.ctx)
+        got = await self.converge([ca, cb], timeout=30.0)
+        self.assertEqual(got, {"k": "b-late", "only-a": 1, "only-b": 2})
+
+    @defer.inlineCallbacks
+    def test_joiner_without_read_access_is_refused(self):
+        yield defer.ensureDeferred(self._refused())
+
+    async def _refused(self):
+        import v23py
+        from v23py import syncbase
+        from v23py.syncbase import _wire
+        a = self.daemon()
+        await self.setup_peer(a, True)
+        bob = make_creds(os.path.join(self.tmp, "bob"), "idp:o:fortune:bob", trust=[self.creds])
+        b = Daemon(bob).start()
+        self.addCleanup(b.stop)
+        bctx, shutdown = v23py.init([f"--v23.credentials={bob}"], reactor=reactor)
+        self.addCleanup(shutdown)
+        db = syncbase.NewService(b.endpoint).Database(bctx, "fortuneDb", None)
+        await db.Create(bctx, None)
+        try:
+            await db.SyncgroupForId((ALICE, "sg")).Join(
+                bctx, a.endpoint, None, syncbase.SyncgroupMemberInfo())
+            self.fail("a stranger joined the syncgroup")
+        except verror.VError as e:
+            self.assertEqual(e.id, _wire.SyncgroupJoinFailed.id)
+
+    @defer.inlineCallbacks
+    def test_join_falls_back_to_other_admins_of_the_syncgroup(self):
+        yield defer.ensureDeferred(self._join_fallback())
+
+    async def _join_fallback(self):
+        from v23py import syncbase
+        from v23py.syncbase import _wire
+        # a neighborhood of our own (the same-host ads live under $TMPDIR)
+        nh = tempfile.mkdtemp(prefix="sbnh-", dir=self.tmp)
+        # (no mDNS: daemons of other tests on this machine could answer for "sg")
+        env = {"TMPDIR": nh, "V23PY_MDNS": "0"}
+        a, b, c = (self.daemon(env=env) for _ in range(3))
+        await self.setup_peer(a, True)
+        _, cb = await self.setup_peer(b, False, admin=a)
+        await cb.Put(self.ctx, "from-b", "b")
+        # b is an admin too (its blessings are in the syncgroup's Admin list): once it
+        # has the syncgroup's history it advertises itself as one
+        await self._admin_ads(nh, 2)
+        a.kill9()
+        # c names the dead admin: the join goes through b, and c then syncs with b
+        _, cc = await self.setup_peer(c, False, admin=a)
+        await self.converge([cb, cc], {"from-b": "b"})
+        await self._admin_ads(nh, 3)
+        b.kill9()
+        c.kill9()
+        # every admin is gone: a clear error naming what was tried (a syncgroup
+        # nobody advertises: only the named admin)
+        d = self.daemon(env=env)
+        db = syncbase.NewService(d.endpoint).Database(self.ctx, "fortuneDb", None)
+        await db.Create(self.ctx, None)
+        await db.Collection(self.ctx, "fortuneCollection").Create(self.ctx, None)
+        for sgname, tried in (("nosuchsg", 1), ("sg", 3)):
+            try:
+                await db.Syncgroup(self.ctx, sgname).Join(
+                    self.ctx, a.endpoint, None, syncbase.SyncgroupMemberInfo())
+                self.fail("joined through dead admins")
+            except verror.VError as e:
+                self.assertEqual(e.id, _wire.SyncgroupJoinFailed.id)
+                self.assertIn(f"through any admin ({tried} tried)", e.msg)
+                self.assertIn(a.endpoint, e.msg)
+                if tried == 3:
+                    self.assertIn(b.endpoint, e.msg)
+                    self.assertIn(c.endpoint, e.msg)
+
+    async def _admin_ads(self, nh, n):
+        """Wait until ``n`` daemons advertise themselves as admins of the one syncgroup."""
+        ads = os.path.join(nh, "syncbased-nh", ".sg")
+        deadline = reactor.seconds() + 20
+        while True:
+            gids = os.listdir(ads) if os.path.isdir(ads) else []
+            have = [h for h in os.listdir(os.path.join(ads, gids[0])) if not h.startswith(".")] \
+                if gids else []
+            if len(have) >= n:
+                return
+            if reactor.seconds() > deadline:
+                self.fail(f"{len(have)} admins advertised, not {n}")
+            await sleep(0.05)
+
+    @defer.inlineCallbacks
+    def test_admin_calls_back_the_joiner_over_its_conn(self):
+        yield defer.ensureDeferred(self._callback())
+
+    async def _callback(self):
+        # No neighborhood, no mount tables: the admin learns nothing but the joiner's
+        # conn (its endpoint there names no listening address of the joiner).
+        nh = tempfile.mkdtemp(prefix="sbnh-", dir=self.tmp)
+        env = {"TMPDIR": nh, "V23PY_MDNS": "0"}
+        a, b = (self.daemon(extra=["--skip-publish-in-nh"], env=env) for _ in range(2))
+        _, ca = await self.setup_peer(a, True)
+        _, cb = await self.setup_peer(b, False, admin=a)
+        await ca.Put(self.ctx, "from-a", "a")
+        await cb.Put(self.ctx, "from-b", "b")
+        # from-b on a: a pulled from b, over the conn b opened to a
+        await self.converge([ca, cb], {"from-a": "a", "from-b": "b"})
+        self.assertFalse(os.path.exists(os.path.join(nh, "syncbased-nh")))
+
+    @defer.inlineCallbacks
+    def test_batches_reach_peers_whole(self):
+        yield defer.ensureDeferred(self._batches())
+
+    async def _batches(self):
+        import glob
+        import sqlite3
+        from syncbased.vsync._log import BATCH, decode_batch
+        # rounds of at most 4 records: a batch of 30 rows spans many of them
+        env = {"V23PY_SYNC_ROUND_RECORDS": "4"}
+        a, b = self.daemon(env=env), self.daemon(env=env)
+        dba, ca = await self.setup_peer(a, True)
+        dbb, cb = await self.setup_peer(b, False, admin=a)
+        await ca.Put(self.ctx, "first", "x")
+        await self.converge([ca, cb], {"first": "x"})
+        await dbb.PauseSync(self.ctx)
+        for i in range(3):
+            await ca.Put(self.ctx, f"pre{i}", i)
+        bt = await dba.BeginBatch(self.ctx)
+        c = bt.CollectionForId(ca.Id())
+        for i in range(30):
+            await c.Put(self.ctx, f"batch{i:02d}", i)
+        await bt.Commit(self.ctx)
+        for i in range(3):
+            await ca.Put(self.ctx, f"post{i}", i)
+        await dbb.ResumeSync(self.ctx)
+        deadline = reactor.seconds() + 30
+        while True:
+            got = await self.contents(cb)
+            n = sum(1 for k in got if k.startswith("batch"))
+            self.assertIn(n, (0, 30), "a batch arrived in parts")
+            if len(got) == 37:
+                break
+            if reactor.seconds() > deadline:
+                self.fail(f"not synced: {sorted(got)}")
+            await sleep(0.005)
+        self.assertEqual(await self.contents(cb), await self.contents(ca))
+        # both keep Go's BatchInfo of that batch: 30 rows (+30 permission reads)
+        a.stop()
+        b.stop()
+
+        def infos(d):
+            out = {}
+            for path in glob.glob(os.path.join(d.root_dir, "**", "*.sqlite"), recursive=True):
+                db = sqlite3.connect(path)
+                try:
+                    for k, v in db.execute("SELECT k, v FROM kv WHERE k >= ? AND k < ?",
+                                           (BATCH, BATCH + b"\xff")):
+                        out[bytes(k)] = decode_batch(bytes(v))
+                finally:
+                    db.close()
+            return out
+        ia, ib = infos(a), infos(b)
+        big = [v for v in ia.values() if len(v[0]) == 30]
+        self.assertEqual(len(big), 1)
+        self.assertEqual(big[0][2], 60)
+        self.assertEqual(ia, ib)
+
+    @defer.inlineCallbacks
+    def test_publish_syncgroup_makes_the_publishee_a_member(self):
+        yield defer.ensureDeferred(self._publish())
+
+    async def _publish(self):
+        from v23py import syncbase
+        a, b = self.daemon(), self.daemon()
+        dbb = syncbase.NewService(b.endpoint).Database(self.ctx, "fortuneDb", None)
+        await dbb.Create(self.ctx, None)
+        dba, ca = await self.setup_peer(a, True, publish=b.endpoint)
+        await ca.Put(self.ctx, "k", "v")
+        deadline = reactor.seconds() + 20
+        while len(await dba.Syncgroup(self.ctx, "sg").GetMembers(self.ctx)) < 2:
+            self.assertLess(reactor.seconds(), deadline, "the publishee never became a member")
+            await sleep(0.1)
+        # the publishee holds the syncgroup and pulls the data
+        cb = dbb.Collection(self.ctx, "fortuneCollection")
+        await self.converge([ca, cb], {"k": "v"})
+        ids = await dbb.ListSyncgroups(self.ctx)
+        self.assertEqual([(i.Blessing, i.Name) for i in ids], [(ALICE, "sg")])
+
+    def mounttable(self):
+        """Our mounttabled, run with the same credentials; returns its NAME."""
+        import signal
+        import subprocess
+        import sys
+        import threading
+        from v23py.testing.syncbase import env, ROOT
+        proc = subprocess.Popen([sys.executable, "-m", "v23py.cmd.mounttabled",
+                                 "--v23.tcp.address=127.0.0.1:0",
+                                 f"--v23.credentials={self.creds}"],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                stdin=subprocess.DEVNULL, text=True, env=env(), cwd=ROOT,
+                                start_new_session=True)
+
+        def stop():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+            proc.stdout.close()
+        self.addCleanup(stop)
+        got = []
+
+        def read():
+            for ln in proc.stdout:
+                if ln.startswith("NAME="):
+                    got.append(ln[5:].strip())
+                    return
+        t = threading.Thread(target=read, daemon=True)
+        t.start()
+        t.join(30)
+        self.assertTrue(got, "mounttabled printed no NAME= line")
+        return got[0]
+
+    @defer.inlineCallbacks
+    def test_peers_found_through_the_syncgroup_mount_tables(self):
+        yield defer.ensureDeferred(self._mount_tables())
+
+    async def _mount_tables(self):
+        # No neighborhood: the admin reaches the joiner only through <mt>/<hex name>.
+        mt = self.mounttable()
+        a = self.daemon(extra=["--skip-publish-in-nh"])
+        b = self.daemon(extra=["--skip-publish-in-nh"])
+        dba, ca = await self.setup_peer(a, True, mount_tables=[mt])
+        dbb, cb = await self.setup_peer(b, False, admin=a)
+        await cb.Put(self.ctx, "from-b", 1)
+        await ca.Put(self.ctx, "from-a", 2)
+        await self.converge([ca, cb], {"from-a": 2, "from-b": 1}, timeout=30.0)

@@ -1,0 +1,263 @@
+"""Unit tests: contexts, Go flag syntax, VDL-text printing, the sans-IO value streams."""
+import io
+
+from twisted.internet import defer, task
+from twisted.trial import unittest
+
+from v23py import context, vdl, verror
+from v23py.runtime import FlagError, FlagSet, add_runtime_flags, parse_duration
+
+
+class ContextTest(unittest.TestCase):
+    def test_values_and_derivation(self):
+        root = context.root()
+        a = root.with_value("k", 1)
+        b = a.with_value("k", 2)
+        self.assertEqual((root.value("k"), a.value("k"), b.value("k")), (None, 1, 2))
+
+    def test_cancel_propagates_to_children(self):
+        root = context.root()
+        parent, cancel = root.with_cancel()
+        child, _ = parent.with_cancel()
+        seen = []
+        child.on_done(seen.append)
+        cancel()
+        self.assertTrue(parent.cancelled and child.cancelled)
+        self.assertEqual(child.err().id, verror.Canceled.id)
+        self.assertEqual(len(seen), 1)
+        self.assertFalse(root.cancelled)
+        # children of a cancelled context start cancelled
+        late, _ = parent.with_cancel()
+        self.assertTrue(late.cancelled)
+
+    def test_deadline(self):
+        clock = task.Clock()
+        root = context.root(clock=clock)
+        ctx, cancel = root.with_timeout(5)
+        self.assertEqual(ctx.deadline(), 5)
+        self.assertEqual(ctx.remaining(), 5)
+        d = ctx.done()
+        clock.advance(4.9)
+        self.assertFalse(d.called)
+        clock.advance(0.2)
+        self.assertEqual(self.successResultOf(d).id, verror.Timeout.id)
+        # a child cannot extend its parent's deadline
+        child, _ = ctx.with_timeout(100)
+        self.assertTrue(child.cancelled)
+
+    def test_root_cancel_is_independent(self):
+        parent, cancel = context.root().with_cancel()
+        free, _ = parent.with_value("x", 1).with_root_cancel()
+        cancel()
+        self.assertFalse(free.cancelled)
+        self.assertEqual(free.value("x"), 1)
+
+
+class FlagTest(unittest.TestCase):
+    def flags(self):
+        fs = add_runtime_flags(FlagSet("t"))
+        self.name = fs.string("service-name", "", "")
+        self.verbose = fs.bool("verbose", False, "")
+        return fs
+
+    def test_go_forms(self):
+        for argv in (["--v23.credentials", "X"], ["--v23.credentials=X"],
+                     ["-v23.credentials", "X"], ["-v23.credentials=X"]):
+            fs = self.flags()
+            self.assertEqual(fs.parse(argv + ["pos"]), ["pos"])
+            self.assertEqual(fs.get("v23.credentials"), "X")
+
+    def test_bool_never_takes_next(self):
+        fs = self.flags()
+        self.assertEqual(fs.parse(["-verbose", "false"]), ["false"])
+        self.assertTrue(self.verbose())
+        fs = self.flags()
+        fs.parse(["--verbose=false"])
+        self.assertFalse(self.verbose())
+
+    def test_stops_at_positional_and_dashes(self):
+        fs = self.flags()
+        self.assertEqual(fs.parse(["a", "--service-name", "x"]), ["a", "--service-name", "x"])
+        fs = self.flags()
+        self.assertEqual(fs.parse(["--", "-x"]), ["-x"])
+        fs = self.flags()
+        self.assertEqual(fs.parse(["-", "x"]), ["-", "x"])
+
+    def test_repeatable_and_errors(self):
+        fs = self.flags()
+        fs.parse(["--v23.namespace.root=/a:1", "--v23.namespace.root", "/b:2"])
+        self.assertEqual(fs.get("v23.namespace.root"), ["/a:1", "/b:2"])
+        self.assertRaises(FlagError, self.flags().parse, ["--nope"])
+        self.assertRaises(FlagError, self.flags().parse, ["--service-name"])
+        self.assertRaises(FlagError, self.flags().parse, ["--verbose=maybe"])
+
+    def test_durations(self):
+        self.assertEqual(parse_duration("1m"), 60)
+        self.assertEqual(parse_duration("1h30m"), 5400)
+        self.assertAlmostEqual(parse_duration("250ms"), 0.25)
+        self.assertEqual(parse_duration("0"), 0)
+        self.assertRaises(FlagError, parse_duration, "5 minutes")
+
+
+class FormatTest(unittest.TestCase):
+    def test_typed_const(self):
+        from v23py.rpc.signature import typed_const as tc
+        self.assertEqual(tc(vdl.StringType, "abc"), '"abc"')
+        self.assertEqual(tc(vdl.BoolType, True), "true")
+        self.assertEqual(tc(vdl.Float32Type, 1.2), "float32(1.2)")
+        self.assertEqual(tc(vdl.Float64Type, -3.4), "float64(-3.4)")
+        self.assertEqual(tc(vdl.Int32Type, 11), "int32(11)")
+        self.assertEqual(tc(vdl.ByteType, 33), "byte(33)")
+        self.assertEqual(tc(vdl.Uint64Type, 55), "uint64(55)")
+        self.assertEqual(tc(vdl.map_of(vdl.Int32Type, vdl.StringType), {1: "a"}),
+                         'map[int32]string{1: "a"}')
+        self.assertEqual(tc(vdl.set_of(vdl.Int32Type), {1}), "set[int32]{1}")
+        self.assertEqual(tc(vdl.list_of(vdl.Int32Type), [1, 2]), "[]int32{1, 2}")
+        st = vdl.struct("v.io/x/ref/cmd/vrpc/internal.Struct",
+                        [("X", vdl.Int32Type), ("Y", vdl.Int32Type)])
+        self.assertEqual(tc(st, vdl.class_for(st)(X=1, Y=2)),
+                         '"v.io/x/ref/cmd/vrpc/internal".Struct{X: 1, Y: 2}')
+        arr = vdl.array_of(vdl.Int32Type, 2, name="v.io/x/ref/cmd/vrpc/internal.Array2Int")
+        self.assertEqual(tc(arr, vdl.convert(arr, [1, 2])),
+                         '"v.io/x/ref/cmd/vrpc/internal".Array2Int{1, 2}')
+
+    def test_floats_and_quotes(self):
+        from v23py.rpc.signature import format_float, go_quote
+        self.assertEqual(format_float(1e6), "1e+06")
+        self.assertEqual(format_float(123456.0), "123456")
+        self.assertEqual(format_float(0.0001), "0.0001")
+        self.assertEqual(format_float(0.00001), "1e-05")
+        self.assertEqual(format_float(1.2, 32), "1.2")
+        self.assertEqual(go_quote('a"\n\x01é'), '"a\\"\\n\\x01é"')
+
+    def test_print_interface(self):
+        from v23py.rpc import _wiretypes as wt
+        from v23py.rpc import signature as sig
+        from fortune.ifc import Fortune_desc
+        out = io.StringIO()
+        types = sig.NamedTypes()
+        for i, iface in enumerate(sig.from_descs([Fortune_desc]) + [sig.reserved_interface()]):
+            if i:
+                out.write("\n")
+            sig.print_interface(out, iface, types)
+            out.write("\n")
+        types.print(out)
+        text = out.getvalue()
+        self.assertTrue(text.startswith(
+            'type "fortune/ifc".Fortune interface {\n'
+            '\t// Adds a fortune to the set used by Get().\n'
+            '\tAdd(wisdom string) error\n'
+            '\t// Returns a random fortune.\n'
+            '\tGet() (wisdom string | error)\n}\n\n'
+            '// Reserved methods implemented by the RPC framework.'), text)
+        self.assertIn('\t__Glob(pattern string) stream<any, any> error\n', text)
+        self.assertIn('\ntype "signature".Method struct {\n\tName string\n', text)
+        self.assertEqual(wt.SigMethod.name, "signature.Method")
+
+
+class StreamTest(unittest.TestCase):
+    """The value reader waits for types that arrive later on the type flow."""
+
+    def test_need_type_then_value(self):
+        from v23py.rpc import _wiretypes as wt
+        from v23py.runtime._stream import ConnTypes, ValueReader, ValueWriter
+        a, b = ConnTypes(), ConnTypes()
+        w, r = ValueWriter(a), ValueReader(b)
+        data = w.encode(wt.cls("Request")(Method="Get", NumPosArgs=1), wt.Request)
+        data += w.encode("hi", vdl.StringType)
+        got = []
+        d = defer.ensureDeferred(r.read(wt.Request))
+        d.addCallback(got.append)
+        r.feed(data[:5])
+        r.feed(data[5:])
+        self.assertEqual(got, [])          # types not there yet
+        b.feed(a.enc.take_bytes())
+        self.assertEqual(got[0].Method, "Get")
+        self.assertEqual(self.successResultOf(defer.ensureDeferred(r.read(vdl.StringType))),
+                         "hi")
+
+    def test_eof_and_abort(self):
+        from v23py.runtime._stream import ConnTypes, ValueReader
+        r = ValueReader(ConnTypes())
+        d = defer.ensureDeferred(r.read())
+        r.closed(None)
+        self.assertEqual(self.failureResultOf(d, verror.VError).value.id, verror.EOF.id)
+        r = ValueReader(ConnTypes())
+        d = defer.ensureDeferred(r.read())
+        r.abort(verror.Timeout.new("late"))
+        self.assertEqual(self.failureResultOf(d, verror.VError).value.id, verror.Timeout.id)
+
+    def test_garbage_is_bad_protocol(self):
+        from v23py.runtime._stream import ConnTypes, ValueReader
+        r = ValueReader(ConnTypes())
+        d = defer.ensureDeferred(r.read())
+        r.feed(b"\x80garbage")
+        self.assertEqual(self.failureResultOf(d, verror.VError).value.id, verror.BadProtocol.id)
+
+
+class WireTypesTest(unittest.TestCase):
+    def test_same_as_generated(self):
+        from v23py.v23 import rpc as R
+        from v23py.rpc import _wiretypes as wt
+        from v23py.v23.vdlroot import signature as S
+        from v23py.v23 import naming as N
+        self.assertIs(wt.Request, R.Request._vdl_type)
+        self.assertIs(wt.Response, R.Response._vdl_type)
+        self.assertIs(wt.SigInterface, S.Interface._vdl_type)
+        self.assertIs(wt.GlobReply, N.GlobReply._vdl_type)
+        self.assertIs(wt.cls("Request"), R.Request)
+        self.assertEqual([f.name for f in wt.Request.fields],
+                         ["Suffix", "Method", "NumPosArgs", "EndStreamArgs", "Deadline",
+                          "GrantedBlessings", "TraceRequest", "Language"])
+        self.assertEqual([f.name for f in wt.Response.fields],
+                         ["Error", "EndStreamResults", "NumPosResults", "TraceResponse",
+                          "AckBlessings"])
+
+
+class RuntimeInitTest(unittest.TestCase):
+    def init(self, argv, env=None):
+        import os
+        from v23py import runtime
+        old = dict(os.environ)
+        try:
+            for k in list(os.environ):
+                if k.startswith("V23_"):
+                    del os.environ[k]
+            os.environ.update(env or {})
+            ctx, shutdown = runtime.init(argv, flags=runtime.FlagSet("t"), exit_on_error=False)
+        finally:
+            os.environ.clear()
+            os.environ.update(old)
+        self.addCleanup(shutdown)
+        return runtime.get_runtime(ctx)
+
+    def test_anonymous_principal_and_default_root(self):
+        import os
+        import re
+        from v23py import security
+        rt = self.init([])
+        names = security.blessing_names(rt.principal, rt.principal.blessing_store.default())
+        self.assertEqual(len(names), 1)
+        self.assertTrue(re.fullmatch(r"anonymous-[a-z]+-%d(@.+)?" % os.getpid(), names[0]),
+                        names)
+        self.assertEqual(rt.namespace_roots,
+                         ["/(dev.v.io:r:vprod:service:mounttabled)@ns.dev.v.io:8101"])
+        self.assertEqual(rt.listen_spec(), ("wsh", [":0"]))
+
+    def test_env_and_flags(self):
+        import tempfile
+        from v23py import security
+        d = tempfile.mkdtemp()
+        p = security.create_principal(d)
+        p.blessing_store.set_default(p.bless_self("envcreds"))
+        rt = self.init([], {"V23_CREDENTIALS": d, "V23_NAMESPACE": "/127.0.0.1:9",
+                            "V23_NAMESPACE_2": "/127.0.0.1:10"})
+        self.assertEqual(rt.principal.public_key.der, p.public_key.der)
+        self.assertEqual(rt.namespace_roots, ["/127.0.0.1:9", "/127.0.0.1:10"])
+        rt = self.init(["--v23.namespace.root=/a:1", "--v23.tcp.address", "127.0.0.1:5",
+                        "--v23.permissions.literal", '{"Read":{"In":["..."]}}',
+                        "--v23.proxy", "p", "--v23.i18n-catalogue=x"],
+                       {"V23_NAMESPACE": "/ignored:1"})
+        self.assertEqual(rt.namespace_roots, ["/a:1"])
+        self.assertEqual(rt.listen_spec(), ("wsh", ["127.0.0.1:5"]))
+        self.assertEqual(rt.permissions(), {"runtime": '{"Read":{"In":["..."]}}'})

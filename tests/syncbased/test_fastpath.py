@@ -1,0 +1,282 @@
+"""The daemon's fast paths give the same answers as the general ones.
+
+* ``Snapshot.scan`` resolving version pointers in the engine (one statement
+  per chunk) vs. the overlay path; ``SqliteReadView`` sees flushed data only.
+* ``Row.get_committed`` (a point read on the reactor thread) vs. ``Row.get``:
+  same values, same errors, nothing that is not yet flushed.
+* ``KeyValueEncoder`` (Scan messages around stored VOM bytes) vs. the encoder.
+* ``caller_names``' cache: hits only for the same blessings, roots and clock.
+* ``StoreWorker``: the calls of one reactor turn share one group and flush.
+"""
+import datetime
+import tempfile
+
+from twisted.internet import defer, reactor
+from twisted.trial import unittest
+
+from v23py import security, verror, vdl, vom
+from v23py.syncbase import _wire
+from v23py.syncbase.util import Id
+from syncbased import access, common, server
+from syncbased.common import FALLBACK
+from syncbased.service import Service
+from syncbased.store import MemEngine, SqliteEngine, Store
+
+ALICE = ["idp:o:fortune:alice"]
+BOB = ["idp:o:fortune:bob"]
+EVE = ["other:eve"]
+DB = Id("idp:o:fortune", "db")
+CX = Id("idp:o:fortune:alice", "c")
+KEYS = [b"a", b"a\x00", b"a\x00b", b"a\xfe", b"a\xfe\xff", b"b", b"\xff\xfe\x00"]
+
+
+class _ScanTests:
+    def make_store(self):
+        raise NotImplementedError
+
+    def fill(self, st):
+        st.run_in_transaction(lambda tx: [tx.put(b"r\xfe" + k, b"v" + k) for k in KEYS])
+        st.flush()
+
+    def test_scan_resolves_versions_in_chunks(self):
+        st = self.make_store()
+        self.fill(st)
+        sn = st.snapshot()
+        self.addCleanup(sn.abort)
+        want = [(b"r\xfe" + k, b"v" + k) for k in sorted(KEYS)]
+        self.assertEqual(list(sn.scan_all(b"r\xfe", b"r\xff")), want)
+        for n in (1, 2, 3, 100):   # chunk boundaries: next start and "no more"
+            got, start = [], b"r\xfe"
+            while start is not None:
+                rows, start = sn.scan(start, b"r\xff", n)
+                self.assertLessEqual(len(rows), n)
+                got += rows
+            self.assertEqual(got, want)
+        self.assertEqual(list(sn.scan_all(b"r\xfea\x00", b"r\xfea\xfe")),
+                         [(b"r\xfea\x00", b"va\x00"), (b"r\xfea\x00b", b"va\x00b")])
+
+    def test_scan_after_later_commits_keeps_the_snapshot(self):
+        st = self.make_store()
+        self.fill(st)
+        sn = st.snapshot()
+        self.addCleanup(sn.abort)
+        st.run_in_transaction(lambda tx: (tx.put(b"r\xfea", b"new"), tx.delete(b"r\xfeb"),
+                                          tx.put(b"r\xfec", b"added")))
+        st.flush()
+        self.assertEqual(list(sn.scan_all(b"r\xfe", b"r\xff")),
+                         [(b"r\xfe" + k, b"v" + k) for k in sorted(KEYS)])
+        now = st.snapshot()
+        self.addCleanup(now.abort)
+        got = dict(now.scan_all(b"r\xfe", b"r\xff"))
+        self.assertEqual((got[b"r\xfea"], b"r\xfeb" in got, got[b"r\xfec"]),
+                         (b"new", False, b"added"))
+
+
+class MemScanTest(_ScanTests, unittest.TestCase):
+    def make_store(self):
+        return Store(MemEngine())
+
+
+class SqliteScanTest(_ScanTests, unittest.TestCase):
+    def make_store(self):
+        st = Store(SqliteEngine(tempfile.mkdtemp(prefix="sbfast-")))
+        self.addCleanup(st.close)
+        return st
+
+    def test_read_view_sees_flushed_writes_only(self):
+        st = self.make_store()
+        self.fill(st)
+        view = st.read_view()
+        self.assertEqual(view.get_raw_and_managed(b"nothing", b"r\xfea\x00", b"r\xfe\xff\xfe\x00"),
+                         (None, b"va\x00", b"v\xff\xfe\x00"))
+        st.run_in_transaction(lambda tx: (tx.put(b"r\xfea\x00", b"changed"),
+                                          tx.raw_put(b"d", b"meta")))
+        self.assertEqual(view.get_raw_and_managed(b"d", b"r\xfea\x00", b"r\xfeq"),
+                         (None, b"va\x00", None))      # not flushed: not acknowledged
+        st.flush()
+        self.assertEqual(view.get_raw_and_managed(b"d", b"r\xfea\x00", b"r\xfeq"),
+                         (b"meta", b"changed", None))
+        self.assertIsNone(Store(MemEngine()).read_view())
+
+
+class GetCommittedTest(unittest.TestCase):
+    def setUp(self):
+        self.svc = Service(tempfile.mkdtemp(prefix="sbfast-"), "sqlite",
+                           default_patterns=ALICE)
+        self.addCleanup(self.svc.close)
+        db = self.svc.database(DB)
+        perms = access.perms_add({}, ALICE[0], *access.ALL_DATABASE_TAGS)
+        access.perms_add(perms, BOB[0], access.RESOLVE)
+        db.create(ALICE, None, perms)
+        cx = self.svc.database(DB).collection(CX)
+        cx.create(ALICE, "", access.perms_add({}, ALICE[0], *access.ALL_COLLECTION_TAGS))
+        cx.row("k").put(ALICE, "", b"one")
+        self.svc.flush()
+
+    def row(self, key="k", cx=CX, db=DB):
+        return self.svc.database(db).collection(cx).row(key)
+
+    def outcome(self, fn, *args):
+        try:
+            return "ok", fn(*args)
+        except verror.VError as e:
+            return "error", e.id
+
+    def test_same_answers_as_get(self):
+        cases = [(names, key, cx, db) for names in (ALICE, BOB, EVE)
+                 for key in ("k", "missing") for cx in (CX, Id(ALICE[0], "nocx"))
+                 for db in (DB, Id("idp:o:fortune", "nodb"))]
+        for names, key, cx, db in cases:
+            r = self.row(key, cx, db)
+            fast = self.outcome(r.get_committed, names)
+            if fast == ("ok", FALLBACK):
+                self.assertNotEqual(db, DB)    # only a database that is not open falls back
+                continue
+            self.assertEqual(fast, self.outcome(r.get, names, ""), (names, key, cx, db))
+        self.assertEqual(self.row().get_committed(ALICE), b"one")
+        self.assertEqual(self.outcome(self.row().get_committed, BOB),
+                         ("error", verror.NoExistOrNoAccess.id))
+
+    def test_reads_only_flushed_state(self):
+        self.row().put(ALICE, "", b"two")
+        self.assertEqual(self.row().get_committed(ALICE), b"one")
+        self.svc.flush()
+        self.assertEqual(self.row().get_committed(ALICE), b"two")
+        # service permissions that are not flushed yet are not used either
+        self.svc.set_permissions(ALICE, access.perms_add({}, "nobody", *access.ALL_TYPICAL_TAGS),
+                                 "")
+        self.assertEqual(self.row().get_committed(ALICE), b"two")
+        self.svc.rollback()
+        self.assertEqual(self.row().get_committed(ALICE), b"two")
+
+    def test_memstore_falls_back(self):
+        svc = Service(tempfile.mkdtemp(prefix="sbfast-"), "memstore", default_patterns=ALICE)
+        self.addCleanup(svc.close)
+        svc.database(DB).create(ALICE, None,
+                                access.perms_add({}, ALICE[0], *access.ALL_DATABASE_TAGS))
+        self.assertIs(svc.database(DB).collection(CX).row("k").get_committed(ALICE), FALLBACK)
+
+
+class KeyValueEncoderTest(unittest.TestCase):
+    def test_matches_the_general_encoder(self):
+        st_t = vdl.struct("test.fast.S", [("A", vdl.StringType),
+                                          ("B", vdl.list_of(vdl.Int32Type))])
+        values = ["x" * 100, "", 7, -3, 2.5, True, b"\x00\xfe", ["a", "b"], {"k": 1}, None,
+                  "é" * 200, vdl.class_for(st_t)(A="a", B=[1, 2]), vdl.class_for(st_t)()]
+        te = vom.TypeEncoder()
+        enc = server.KeyValueEncoder()
+        td = vom.TypeDecoder()
+        for key in ("k", "a/é\x00b", ""):
+            for v in values:
+                stored = vom.encode(v)
+                for _ in range(2):    # the first time plans (and checks), then the plan
+                    msg = bytes(enc(te, (key, stored)))
+                    self.assertEqual(msg, bytes(enc.general(te, (key, stored))), (key, v))
+                td.feed(te.take_bytes())
+                dec = vom.Decoder(type_decoder=td)
+                dec.feed(bytes([vom.VERSION_81]) + msg)
+                kv = dec.decode(_wire.KeyValueType)
+                self.assertEqual((kv.Key, kv.Value), (key, vom.decode(stored)))
+        self.assertTrue(any(p for p in enc._plans.values()))   # the fast path was used
+
+
+class ValueInTest(unittest.TestCase):
+    def test_same_bytes_as_vom_encode(self):
+        for v in ["", "x" * 300, 0, -5, 1 << 40, 1.5, True, False, b"", b"\x00\xff",
+                  vdl.value(vdl.Int32Type, 7), vdl.value(vdl.ByteType, 3),
+                  vdl.value(vdl.StringType, "typed"), ["a"], {"k": "v"}, None]:
+            self.assertEqual(common.value_in(v), vom.encode(v), repr(v))
+            self.assertEqual(common.value_in(v), common.value_in(v))
+
+
+class _Flow:
+    def __init__(self, blessings):
+        self.remote_blessings = blessings
+
+
+class _Server:
+    def __init__(self, principal):
+        self.principal = principal
+
+
+class _Call:
+    """What caller_names reads of an rpc ServerCall; counts security-call builds."""
+
+    def __init__(self, principal, blessings):
+        self.flow = _Flow(blessings)
+        self.server = _Server(principal)
+        self.builds = 0
+
+    @property
+    def security(self):
+        self.builds += 1
+        return security.Call(local_principal=self.server.principal,
+                             remote_blessings=self.flow.remote_blessings, method="Get")
+
+
+class CallerNamesCacheTest(unittest.TestCase):
+    def setUp(self):
+        common._NAMES_CACHE.clear()
+        self.addCleanup(common._NAMES_CACHE.clear)
+        self.p = security.random_principal()
+        self.client = security.random_principal()
+
+    def names(self, call, n=3):
+        out = [common.caller_names(call) for _ in range(n)]
+        self.assertTrue(all(o == out[0] for o in out))
+        return out[0]
+
+    def test_cached_for_plain_and_expiry_blessings(self):
+        b = self.client.bless_self("alice")
+        security.add_to_roots(self.p, b)
+        call = _Call(self.p, b)
+        self.assertEqual(self.names(call), ["alice"])
+        self.assertEqual(call.builds, 1)
+        later = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+        b2 = self.client.bless_self("bob", security.new_expiry_caveat(later))
+        security.add_to_roots(self.p, b2)
+        call2 = _Call(self.p, b2)
+        self.assertEqual(self.names(call2), ["bob"])
+        self.assertEqual(call2.builds, 1)
+        self.assertLessEqual(common._NAMES_CACHE[b2.unique_id][3], later.timestamp())
+
+    def test_expired_other_caveats_and_new_roots_are_validated_again(self):
+        past = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=1)
+        b = self.client.bless_self("old", security.new_expiry_caveat(past))
+        security.add_to_roots(self.p, b)
+        call = _Call(self.p, b)
+        self.assertEqual(self.names(call), [])
+        self.assertEqual(call.builds, 3)
+        m = self.client.bless_self("m", security.new_method_caveat("Get"))
+        security.add_to_roots(self.p, m)
+        call = _Call(self.p, m)
+        self.assertEqual(self.names(call), ["m"])
+        self.assertEqual(call.builds, 3)
+        # unknown root: no names; once recognized, the cached answer is not reused
+        u = security.random_principal().bless_self("u")
+        call = _Call(self.p, u)
+        self.assertEqual(self.names(call), [])
+        security.add_to_roots(self.p, u)
+        self.assertEqual(self.names(call), ["u"])
+        self.assertEqual(call.builds, 2)
+
+
+class WorkerGroupTest(unittest.TestCase):
+    def test_calls_of_one_turn_share_a_flush(self):
+        from v23py.runtime.flowmanager import output_batch
+        from syncbased.worker import StoreWorker
+        flushes = []
+        w = StoreWorker(lambda: flushes.append(1), lambda: None, reactor)
+        self.addCleanup(w.stop)
+
+        @defer.inlineCallbacks
+        def go():
+            with output_batch():   # as while the reactor handles one read
+                ds = [w.call(lambda i=i: i * i) for i in range(20)]
+                self.assertEqual(w._q.qsize(), 0)    # nothing handed over yet
+            results = yield defer.gatherResults(ds)
+            self.assertEqual(results, [i * i for i in range(20)])
+            self.assertEqual(len(flushes), 1)
+            self.assertEqual((yield w.call(lambda: "alone")), "alone")   # outside: at once
+            self.assertEqual(len(flushes), 2)
+        return go()

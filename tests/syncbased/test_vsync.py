@@ -1,0 +1,346 @@
+"""The sync core without networking: in-process services exchange Go's wire values."""
+import tempfile
+import types
+
+from twisted.internet import reactor
+from twisted.trial import unittest
+
+from v23py import verror, vom
+from v23py.syncbase.util import Id
+from syncbased import access
+from syncbased.service import Service
+from syncbased.vsync import SyncService
+from syncbased import interfaces as I
+
+ENGINE = "memstore"
+ALICE = ["idp:o:fortune:alice"]
+DB = Id("idp:o:fortune", "fortuneDb")
+CX = Id("idp:o:fortune:alice", "fortuneCollection")
+SG = Id("idp:o:fortune:alice", "sg")
+
+
+def wire(items):
+    """Through VOM and back, as the RPC layer would carry a DeltaResp stream."""
+    t = I.DeltaResp._vdl_type
+    return [vom.decode(vom.encode(x, t), t) for x in items]
+
+
+class Peer:
+    def __init__(self):
+        self.svc = Service(tempfile.mkdtemp(prefix="vsync-"), ENGINE,
+                           default_patterns=ALICE)
+        self.sync = SyncService(types.SimpleNamespace(service=self.svc, reactor=reactor, blobs=None), None,
+                                publish_nh=False, own_names=ALICE)
+        db = self.svc.database(DB)
+        db.create(ALICE, None, access.perms_add({}, ALICE[0], *access.ALL_DATABASE_TAGS))
+        self.db = self.svc.database(DB)
+        self.cx = self.db.collection(CX)
+        self.cx.create(ALICE, "", access.perms_add({}, ALICE[0], *access.ALL_COLLECTION_TAGS))
+
+    @property
+    def ds(self):
+        return self.sync.dbsync(DB)
+
+    def rows(self):
+        return {k: vom.decode(v) for k, v in self.cx.scan(ALICE, "", b"", b"")}
+
+    def round(self, other, sg):
+        me = self.ds
+        req = me.sg_request(other.sync.hex) if sg else me.data_request(other.sync.hex)
+        req = vom.decode(vom.encode(req, I.DeltaReq._vdl_type), I.DeltaReq._vdl_type)
+        items = wire(other.ds.respond(ALICE, req, self.sync.hex))
+        return me.apply(sg, items, other.sync.hex)
+
+    def pull_from(self, other):
+        self.round(other, True)
+        return self.round(other, False)
+
+    def join_via(self, admin):
+        sg, ver, gv = admin.sync.join_at_admin(ALICE, DB, SG, self.sync.hex,
+                                               _info())
+        self.sync.finish_join(ALICE, self.db, "/admin", sg, ver, gv)
+
+
+def spec():
+    from v23py import syncbase
+    return syncbase.SyncgroupSpec(Description="d",
+                                  Perms=syncbase.perms_for(ALICE[0], ["Admin", "Read"]),
+                                  Collections=[CX])
+
+
+def _info():
+    from v23py import syncbase
+    return syncbase.SyncgroupMemberInfo(SyncPriority=10)
+
+
+class VsyncTest(unittest.TestCase):
+    def setUp(self):
+        self.a, self.b = Peer(), Peer()
+        self.a.cx.row("old").put(ALICE, "", vom.encode("o"))
+        self.a.sync.create_syncgroup(ALICE, self.a.db, SG, spec(), _info())
+        self.b.join_via(self.a)
+
+    def test_join_records_members_and_pending_state(self):
+        sg = self.a.ds.entry(SG).sg
+        self.assertIsInstance(sg, I.Syncgroup)
+        self.assertEqual(set(sg.Joiners), {self.a.sync.hex, self.b.sync.hex})
+        self.assertEqual(sg.Creator, self.a.sync.hex)
+        self.assertEqual(self.b.sync.peers[self.a.sync.hex], "/admin")
+        eb = self.b.ds.entry(SG)
+        self.assertTrue(eb.pending)
+        self.assertEqual(eb.gid, self.a.ds.entry(SG).gid)
+        self.assertEqual(len(eb.gid), 43)
+        # syncgroup metadata sync clears the pending state
+        self.b.round(self.a, True)
+        self.assertFalse(self.b.ds.entry(SG).pending)
+        self.assertEqual(self.b.ds.entry(SG).version, self.a.ds.entry(SG).version)
+
+    def test_pull_both_ways_and_idempotent(self):
+        self.b.cx.row("fromb").put(ALICE, "", vom.encode("b"))
+        self.assertGreater(self.b.pull_from(self.a), 0)
+        self.a.pull_from(self.b)
+        self.assertEqual(self.a.rows(), {"old": "o", "fromb": "b"})
+        self.assertEqual(self.a.rows(), self.b.rows())
+        # nothing new: a second round sends no records
+        self.assertEqual(self.b.pull_from(self.a), 0)
+        self.assertEqual(self.a.pull_from(self.b), 0)
+
+    def test_records_are_gos_wire_values(self):
+        self.a.cx.row("k").put(ALICE, "", vom.encode("v1"))
+        req = self.b.ds.data_request(self.a.sync.hex)
+        self.assertEqual(req.name, "Data")
+        self.assertEqual(req.value.SgIds, {self.a.ds.entry(SG).gid})
+        items = wire(self.a.ds.respond(ALICE, req, self.b.sync.hex))
+        self.assertEqual(items[-1].name, "Gvs")
+        recs = [it.value for it in items[:-1]]
+        self.assertTrue(all(isinstance(r, I.LogRec) for r in recs))
+        k = [r for r in recs if r.Metadata.ObjId.endswith("\udcfek")]
+        self.assertEqual(len(k), 1)
+        md = k[0].Metadata
+        self.assertEqual((md.Id, md.RecType, md.Delete), (self.a.sync.id, I.NodeRec, False))
+        self.assertTrue(md.ObjId.startswith("r\udcfe"))
+        self.assertEqual(k[0].Value, "v1")
+        gvs = items[-1].value
+        self.assertEqual(set(gvs), {"idp:o:fortune:alice\x00fortuneCollection\x00\udcfe"})
+
+    def test_concurrent_writes_resolve_identically(self):
+        self.b.pull_from(self.a)
+        self.a.cx.row("k").put(ALICE, "", vom.encode("from-a"))
+        self.b.cx.row("k").put(ALICE, "", vom.encode("from-b"))
+        self.a.pull_from(self.b)
+        self.b.pull_from(self.a)
+        self.a.pull_from(self.b)
+        self.assertEqual(self.a.rows(), self.b.rows())
+        self.assertIn(self.a.rows()["k"], ("from-a", "from-b"))
+        # later write wins everywhere
+        self.b.cx.row("k").put(ALICE, "", vom.encode("later"))
+        self.a.pull_from(self.b)
+        self.assertEqual(self.a.rows()["k"], "later")
+
+    def test_lww_tie_breaks_on_the_larger_version(self):
+        from syncbased.common import row_key
+        self.b.pull_from(self.a)
+        for p in (self.a, self.b):
+            p.db.st.clock = lambda: 1234567890 * 10**9
+        self.a.cx.row("t").put(ALICE, "", vom.encode("a"))
+        self.b.cx.row("t").put(ALICE, "", vom.encode("b"))
+        vkey = b"v\xfe" + row_key(CX, "t")
+        va, vb = self.a.db.st.engine.get(vkey), self.b.db.st.engine.get(vkey)
+        self.a.pull_from(self.b)
+        self.b.pull_from(self.a)
+        want = "a" if va > vb else "b"
+        self.assertEqual((self.a.rows()["t"], self.b.rows()["t"]), (want, want))
+        self.assertEqual(self.a.db.st.engine.get(vkey), max(va, vb))
+
+    def test_deletes_propagate(self):
+        self.b.pull_from(self.a)
+        self.b.cx.row("old").delete(ALICE, "")
+        self.a.pull_from(self.b)
+        self.assertEqual(self.a.rows(), {})
+
+    def test_malformed_deltas_change_nothing(self):
+        self.b.pull_from(self.a)
+        self.a.cx.row("new").put(ALICE, "", vom.encode("n"))
+        before = self.b.rows()
+        ds = self.b.ds
+        req = ds.data_request(self.a.sync.hex)
+        good = wire(self.a.ds.respond(ALICE, req, self.b.sync.hex))
+        rec = good[0].value
+
+        def with_md(**kw):
+            md = I.LogRecMetadata(**{f: getattr(rec.Metadata, f) for f in
+                                     ("Id", "Gen", "RecType", "ObjId", "CurVers", "Parents",
+                                      "UpdTime", "Delete", "BatchId", "BatchCount")})
+            for k, v in kw.items():
+                setattr(md, k, v)
+            return [I.DeltaResp("Rec", I.LogRec(Metadata=md, Value=rec.Value)), good[-1]]
+        for bad in (good[:-1],                                  # no knowledge
+                    with_md(RecType=7), with_md(Gen=0),
+                    with_md(ObjId="r\udcfeother\x00c\x00\udcfek"),  # not shared
+                    with_md(RecType=I.LinkRec, Parents=["nope"]),
+                    with_md(Parents=["a", "b", "c"]),
+                    ["junk", good[-1]]):
+            e = self.assertRaises(verror.VError, ds.apply, False, bad, self.a.sync.hex)
+            self.assertEqual(e.id, verror.BadProtocol.id)
+        self.assertEqual(self.b.rows(), before)
+        # and the good round still applies
+        ds.apply(False, good, self.a.sync.hex)
+        self.assertEqual(self.b.rows()["new"], "n")
+
+    def test_reader_access_required_for_deltas(self):
+        req = self.b.ds.data_request(self.a.sync.hex)
+        e = self.assertRaises(verror.VError, self.a.ds.respond, ["other:eve"], req, "x")
+        self.assertEqual(e.id, I.ErrDbOffline.id)
+        req = self.b.ds.sg_request(self.a.sync.hex)
+        e = self.assertRaises(verror.VError, self.a.ds.respond, ["other:eve"], req, "x")
+        self.assertEqual(e.id, I.ErrDbOffline.id)
+
+    def test_truncated_rounds_continue_where_they_stopped(self):
+        from syncbased.vsync import limits as vs
+        self.patch(vs, "MAX_RECORDS_PER_ROUND", 3)
+        c = Peer()
+        c.join_via(self.a)
+        self.b.round(self.a, True)
+        for i in range(7):
+            self.b.cx.row(f"b{i}").put(ALICE, "", vom.encode("b"))
+            self.a.cx.row(f"a{i}").put(ALICE, "", vom.encode("a"))
+        self.a.round(self.b, True)
+        rounds = 0
+        while self.a.round(self.b, False) >= 3:
+            rounds += 1
+        self.assertGreaterEqual(rounds, 2)
+        c.round(self.a, True)
+        while c.round(self.a, False) >= 3:
+            pass
+        self.assertEqual(c.rows(), self.a.rows())
+        self.assertEqual(len(c.rows()), 15)
+        self.b.round(c, True)
+        while self.b.round(c, False) >= 3:
+            pass
+        self.assertEqual(self.b.rows(), c.rows())
+
+    def _batch(self, peer, names_values):
+        """One committed batch on ``peer`` (Go's BeginBatch/Put.../Commit)."""
+        bh = peer.db.begin_batch(ALICE, False)
+        for k, v in names_values:
+            peer.cx.row(k).put(ALICE, bh, vom.encode(v))
+        peer.db.commit(ALICE, bh)
+
+    def _batch_infos(self, peer):
+        from syncbased.vsync._log import BATCH, decode_batch, prefix_limit
+        eng = peer.db.st.engine
+        return {int(k[len(BATCH):]): decode_batch(v)
+                for k, v in eng.scan(BATCH, prefix_limit(BATCH))}
+
+    def test_local_batches_keep_go_batch_info(self):
+        from syncbased.common import row_key
+        self._batch(self.a, [(f"k{i}", i) for i in range(3)])
+        # a Put outside a batch is a commit of two operations in Go too (the
+        # collection permissions' GetOp and the PutOp), so it is a batch of its own
+        self.a.cx.row("single").put(ALICE, "", vom.encode("s"))
+        infos = self._batch_infos(self.a)
+        self.assertEqual(len(infos), 2)
+        by_count = {count: (bid, objects, linked)
+                    for bid, (objects, linked, count) in infos.items()}
+        # 3 puts + 3 permission reads
+        bid, objects, linked = by_count[6]
+        self.assertEqual(linked, {})
+        vkey = b"v\xfe"
+        self.assertEqual(objects, {row_key(CX, f"k{i}"): self.a.db.st.engine.get(
+            vkey + row_key(CX, f"k{i}")) for i in range(3)})
+        sbid, sobjects, _ = by_count[2]
+        self.assertEqual(list(sobjects), [row_key(CX, "single")])
+        # the records carry the batch id and count on the wire
+        req = self.b.ds.data_request(self.a.sync.hex)
+        recs = {r.value.Metadata.ObjId.rsplit("\udcfe", 1)[1]: r.value.Metadata
+                for r in wire(self.a.ds.respond(ALICE, req, self.b.sync.hex))[:-1]}
+        for i in range(3):
+            self.assertEqual((recs[f"k{i}"].BatchId, recs[f"k{i}"].BatchCount), (bid, 6))
+        self.assertEqual((recs["single"].BatchId, recs["single"].BatchCount), (sbid, 2))
+        # records made by a syncgroup snapshot (rows written before the syncgroup) have none
+        self.assertEqual((recs["old"].BatchId, recs["old"].BatchCount), (0, 0))
+        # the receiver keeps the same BatchInfos
+        self.b.pull_from(self.a)
+        self.assertEqual(self._batch_infos(self.b), infos)
+
+    def test_a_batch_is_applied_atomically_across_truncated_rounds(self):
+        from syncbased.vsync import limits as vs
+        self.patch(vs, "MAX_RECORDS_PER_ROUND", 3)
+        self.b.round(self.a, True)
+        for i in range(2):
+            self.a.cx.row(f"s{i}").put(ALICE, "", vom.encode(i))
+        self._batch(self.a, [(f"b{i:02d}", i) for i in range(10)])
+        self.a.cx.row("after").put(ALICE, "", vom.encode("x"))
+        seen = []
+        while True:
+            n = self.b.round(self.a, False)
+            got = {k for k in self.b.rows() if k.startswith("b")}
+            self.assertIn(len(got), (0, 10))     # all of the batch or none of it
+            seen.append(n)
+            if n < 3:
+                break
+        # the collection's permissions, "old" and s0 fill the first round; the
+        # second has s1 and the whole batch (11 records although a round holds 3)
+        self.assertEqual(seen, [3, 11, 1])
+        self.assertEqual(self.b.rows(), self.a.rows())
+        self.assertEqual(self._batch_infos(self.b), self._batch_infos(self.a))
+
+    def test_inconsistent_batch_counts_are_refused(self):
+        self.b.pull_from(self.a)
+        self._batch(self.a, [("x", 1), ("y", 2)])
+        before = self.b.rows()
+        good = wire(self.a.ds.respond(ALICE, self.b.ds.data_request(self.a.sync.hex),
+                                      self.b.sync.hex))
+        self.assertEqual(len(good), 3)
+        good[1].value.Metadata.BatchCount = 5
+        e = self.assertRaises(verror.VError, self.b.ds.apply, False, good, self.a.sync.hex)
+        self.assertEqual(e.id, verror.BadProtocol.id)
+        self.assertEqual(self.b.rows(), before)
+        self.assertEqual(self._batch_infos(self.b), {})
+
+    def test_state_survives_reopen(self):
+        self.b.pull_from(self.a)
+        self.a.cx.row("x").put(ALICE, "", vom.encode("x"))
+        gen = self.a.ds.gen
+        sync2 = SyncService(types.SimpleNamespace(service=self.a.svc, reactor=reactor, blobs=None), None,
+                            publish_nh=False, own_names=ALICE)
+        ds2 = sync2.dbsync(DB)
+        self.assertEqual(ds2.gen, gen)
+        self.assertEqual(set(ds2.sgs), set(self.a.ds.sgs))
+        self.assertEqual(ds2.genvecs, self.a.ds.genvecs)
+
+
+class WireDeclarationsTest(unittest.TestCase):
+    """The peer interface is declared in syncbased/interfaces/*.vdl (Go's package
+    v.io/x/ref/services/syncbase/server/interfaces) and its generated module is current."""
+
+    def test_generated_module_is_current(self):
+        import os
+        from v23py.testing import ROOT
+        from v23py.vdl.compiler.build import Builder
+        b = Builder(vdlpath=[], vdlroot="")
+        [src] = b.resolve_arg(os.path.join(ROOT, "syncbased", "interfaces"))
+        self.assertEqual(src.path, "v.io/x/ref/services/syncbase/server/interfaces")
+        with open(src.out_file, encoding="utf-8") as fh:
+            self.assertEqual(fh.read(), b.generate(src),
+                             "stale: run `python -m v23py.cmd.vdl generate "
+                             "./syncbased/interfaces`")
+
+    def test_go_names_and_field_orders(self):
+        from syncbased import interfaces as I
+        P = "v.io/x/ref/services/syncbase/server/interfaces."
+        t = I.LogRecMetadata._vdl_type
+        self.assertEqual(t.name, P + "LogRecMetadata")
+        self.assertEqual([f.name for f in t.fields],
+                         ["Id", "Gen", "RecType", "ObjId", "CurVers", "Parents", "UpdTime",
+                          "Delete", "BatchId", "BatchCount"])
+        self.assertEqual([f.name for f in I.DeltaReq._vdl_type.fields], ["Sgs", "Data"])
+        self.assertEqual([f.name for f in I.DeltaResp._vdl_type.fields], ["Rec", "Gvs"])
+        self.assertEqual([f.name for f in I.Syncgroup._vdl_type.fields],
+                         ["Id", "SpecVersion", "Spec", "Creator", "DbId", "Status", "Joiners"])
+        self.assertEqual(I.SyncgroupStatus._vdl_type.labels,
+                         ("PublishPending", "PublishRejected", "Running"))
+        self.assertEqual([m.name for m in I.SyncDesc.methods][:4],
+                         ["GetTime", "GetDeltas", "PublishSyncgroup", "JoinSyncgroupAtAdmin"])
+        self.assertEqual(I.ErrDbOffline.id, P + "DbOffline")
+        self.assertEqual(I.ErrNotAdmin.id, P + "NotAdmin")

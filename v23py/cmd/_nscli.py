@@ -1,0 +1,154 @@
+"""Shared plumbing for the `namespace` and `mounttable` commands: Go-style
+sub-command flag parsing (flags may come before or after each sub-command
+level), running under the Twisted reactor, Go's output conventions."""
+
+import datetime
+import json
+import math
+import sys
+import time
+
+_START = time.monotonic()
+
+
+class UsageError(Exception):
+    pass
+
+
+def parse_command(prog, argv, commands, global_flags=None):
+    """Parse ``prog [flags] cmd [sub] [flags] args``.
+
+    `commands` maps a command name to either a dict of its sub-commands or a
+    callable adding the command's own flags to the FlagSet (or None). Returns
+    (flags, [command path], positional args)."""
+    from v23py import runtime
+    fs = runtime.add_runtime_flags(runtime.FlagSet(prog))
+    if global_flags:
+        global_flags(fs)
+    rest = fs.parse(argv)
+    path = []
+    table = commands
+    while True:
+        if not rest:
+            if path:
+                raise UsageError(f"{' '.join(path)}: no command specified")
+            raise UsageError("no command specified")
+        cmd, rest = rest[0], rest[1:]
+        if cmd == "help" and not path:
+            return fs, ["help"], rest
+        if cmd not in table:
+            raise UsageError(f"unknown command {cmd!r}")
+        path.append(cmd)
+        entry = table[cmd]
+        if isinstance(entry, dict):
+            rest = fs.parse(rest)
+            table = entry
+            continue
+        if entry is not None:
+            entry(fs)
+        rest = fs.parse(rest)
+        return fs, path, rest
+
+
+def run_main(coro_fn, argv):
+    """Run `await coro_fn(reactor, argv)` under the reactor; exit with its code."""
+    from v23py.runtime import run_program
+    run_program(coro_fn, argv)
+
+
+async def run_command(prog, usage, commands, invoke, reactor, argv, out=None, err=None):
+    """The body shared by `namespace` and `mounttable`: parse, init the runtime,
+    run ``await invoke(ctx, flags, path, args, out, err)`` within Go's one-minute
+    timeout, and map failures to Go's messages and exit codes."""
+    import v23py
+    from v23py import runtime
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        fs, path, args = parse_command(prog, argv, commands)
+    except (UsageError, runtime.FlagError) as e:
+        if str(e) == "help requested":
+            out.write(usage)
+            return 0
+        err.write(f"ERROR: {e}\n\n{usage}")
+        return 2
+    if path == ["help"]:
+        out.write(usage)
+        return 0
+    ctx, shutdown = v23py.init([], flags=fs, reactor=reactor)
+    ctx, cancel = ctx.with_timeout(60.0)
+    code = 0
+    try:
+        code = await invoke(ctx, fs, path, args, out, err)
+    except UsageError as e:
+        err.write(f"ERROR: {e}\n")
+        code = 2
+    except Exception as e:
+        err.write(f"ERROR: {error_text(e)}\n")
+        code = 1
+    finally:
+        cancel()
+        try:
+            out.flush()
+        except Exception:
+            pass
+        await shutdown()
+    return code
+
+
+def error_text(e):
+    return getattr(e, "msg", None) or str(e) or type(e).__name__
+
+
+def expires_in(expires, now):
+    """Go's int(time.Until(deadline).Seconds()); a missing deadline is the zero time."""
+    if expires == math.inf:
+        return -9223372036
+    return int(expires - now)
+
+
+def go_time(expires):
+    """A deadline the way Go prints a time.Time with a monotonic reading."""
+    if expires == math.inf:
+        return "0001-01-01 00:00:00 +0000 UTC"
+    dt = datetime.datetime.fromtimestamp(expires, datetime.timezone.utc)
+    nanos = int(round((expires - math.floor(expires)) * 1e9)) % 1_000_000_000
+    frac = f".{nanos:09d}".rstrip("0").rstrip(".")
+    mono = expires - time.time() + (time.monotonic() - _START)
+    return dt.strftime("%Y-%m-%d %H:%M:%S") + frac + f" +0000 UTC m=+{mono:.9f}"
+
+
+def go_json(value):
+    """encoding/json's Encoder output: compact, sorted map keys, HTML-escaped, newline."""
+    text = json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026") + "\n"
+
+
+def perms_to_json(perms):
+    """access.Permissions as Go marshals it ({"Tag":{"In":[...],"NotIn":null}}).
+    An empty map is null: Go's VOM decoder yields a nil map for it."""
+    if not perms:
+        return None
+    out = {}
+    for tag, acl in dict(perms).items():
+        ins = list(getattr(acl, "In", None) or (acl.get("In") if isinstance(acl, dict) else None) or [])
+        notins = list(getattr(acl, "NotIn", None) or
+                      (acl.get("NotIn") if isinstance(acl, dict) else None) or [])
+        out[str(tag)] = {"In": [str(p) for p in ins] or None,
+                         "NotIn": [str(n) for n in notins] or None}
+    return out
+
+
+def namespace_for(ctx, insecure=False):
+    import v23py
+    from v23py.runtime.namespace import Namespace, RpcTransport
+    from v23py.runtime.trust import trust_opts
+    rt = v23py.get_runtime(ctx)
+    if insecure:
+        from v23py.rpc import options
+        opts = options.insecure()
+    else:
+        # Go's endpoint check, except for tables named by address only
+        # (/localhost:23000), which must be related to our blessings
+        opts = trust_opts()
+    return Namespace(rt.namespace_roots, RpcTransport(rt.client, opts))

@@ -1,0 +1,535 @@
+"""The v23py runtime: Go's runtime flags, credentials, the client, servers, shutdown.
+
+    import v23py
+    flags = v23py.FlagSet("fortune-server")
+    name = flags.string("service-name", "", "Name for service in default mount table.")
+    ctx, shutdown = v23py.init(flags=flags)        # parses sys.argv[1:] with Go's flag syntax
+    server = await v23py.with_new_server(ctx, "", FortuneServer(impl), None)
+    await v23py.wait_for_signal(ctx)               # SIGINT / SIGTERM
+    await shutdown()
+
+Flags follow Go's ``flag`` package: ``-f``, ``--f``, ``-f=v``, ``-f v``; a bool
+flag never takes the next argument (``-f=false``); parsing stops at the first
+positional argument, a lone ``-``, or ``--``.  The runtime registers Go's
+``--v23.*`` flags (and accepts the vlog flags); values fall back to the
+environment (V23_CREDENTIALS, V23_NAMESPACE*).  Without credentials the
+runtime makes an in-memory principal blessed as ``anonymous-<fruit>-<pid>@<host>``.
+"""
+import os
+import random
+import signal
+import socket
+import sys
+import time
+
+from twisted.internet import defer
+
+from v23py import context as v23context
+from v23py import verror
+
+RUNTIME_KEY = v23context.RUNTIME_KEY
+PUBLISH_PERIOD = 60      # seconds between re-mounts, as Go's publisher
+PUBLISH_TTL = 80         # mount TTL in seconds: the period plus 20 s of slack
+DEFAULT_NAMESPACE_ROOT = "/(dev.v.io:r:vprod:service:mounttabled)@ns.dev.v.io:8101"
+
+
+class FlagError(Exception):
+    pass
+
+
+class _Flag:
+    __slots__ = ("name", "kind", "default", "help", "value", "set")
+
+    def __init__(self, name, kind, default, help):
+        self.name, self.kind, self.default, self.help = name, kind, default, help
+        self.value = list(default) if kind == "list" else default
+        self.set = False
+
+
+def parse_duration(s):
+    """Go's time.ParseDuration -> seconds (float)."""
+    import re
+    s = s.strip()
+    if s in ("0", "+0", "-0"):
+        return 0.0
+    m = re.fullmatch(r"([+-]?)((?:[0-9]*\.?[0-9]+(?:ns|us|µs|ms|s|m|h))+)", s)
+    if not m:
+        raise FlagError(f"time: invalid duration {s!r}")
+    units = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+    total = 0.0
+    for num, unit in re.findall(r"([0-9]*\.?[0-9]+)(ns|us|µs|ms|s|m|h)", m.group(2)):
+        total += float(num) * units[unit]
+    return -total if m.group(1) == "-" else total
+
+
+class FlagSet:
+    """A Go-syntax flag set.  ``string/bool/int/float/duration/list`` return a getter."""
+
+    def __init__(self, name=None):
+        self.name = name or os.path.basename(sys.argv[0] if sys.argv else "v23py")
+        self.flags = {}
+        self.args = []
+
+    def _add(self, name, kind, default, help):
+        f = self.flags.get(name)
+        if f is None:
+            f = self.flags[name] = _Flag(name, kind, default, help)
+        return lambda: f.value
+
+    def string(self, name, default="", help=""):
+        return self._add(name, "string", default, help)
+
+    def bool(self, name, default=False, help=""):
+        return self._add(name, "bool", default, help)
+
+    def int(self, name, default=0, help=""):
+        return self._add(name, "int", default, help)
+
+    def float(self, name, default=0.0, help=""):
+        return self._add(name, "float", default, help)
+
+    def duration(self, name, default=0.0, help=""):
+        return self._add(name, "duration", default, help)
+
+    def list(self, name, default=(), help=""):
+        """A repeatable string flag (each use appends)."""
+        return self._add(name, "list", list(default), help)
+
+    def get(self, name):
+        return self.flags[name].value
+
+    def is_set(self, name):
+        f = self.flags.get(name)
+        return f is not None and f.set
+
+    def _set(self, f, value):
+        try:
+            if f.kind == "string":
+                f.value = value
+            elif f.kind == "bool":
+                v = value.lower()
+                if v in ("1", "t", "true"):
+                    f.value = True
+                elif v in ("0", "f", "false"):
+                    f.value = False
+                else:
+                    raise ValueError(value)
+            elif f.kind == "int":
+                f.value = int(value, 0)
+            elif f.kind == "float":
+                f.value = float(value)
+            elif f.kind == "duration":
+                f.value = parse_duration(value)
+            elif f.kind == "list":
+                if not f.set:
+                    f.value = []
+                f.value.append(value)
+        except (ValueError, FlagError):
+            raise FlagError(f'invalid value "{value}" for flag -{f.name}: parse error')
+        f.set = True
+
+    def parse(self, argv):
+        """Parse argv (without the program name); returns the positional arguments."""
+        argv = list(argv)
+        i = 0
+        while i < len(argv):
+            a = argv[i]
+            if len(a) < 2 or a[0] != "-":
+                break
+            if a == "--":
+                i += 1
+                break
+            name = a[2:] if a.startswith("--") else a[1:]
+            if not name or name[0] in "-=":
+                raise FlagError(f"bad flag syntax: {a}")
+            value = None
+            if "=" in name:
+                name, value = name.split("=", 1)
+            f = self.flags.get(name)
+            if f is None:
+                if name in ("help", "h"):
+                    raise FlagError("help requested")
+                raise FlagError(f"flag provided but not defined: -{name}")
+            i += 1
+            if f.kind == "bool":
+                self._set(f, "true" if value is None else value)
+                continue
+            if value is None:
+                if i >= len(argv):
+                    raise FlagError(f"flag needs an argument: -{name}")
+                value = argv[i]
+                i += 1
+            self._set(f, value)
+        self.args = argv[i:]
+        return self.args
+
+    def usage(self, out=None):
+        out = out or sys.stderr
+        out.write(f"Usage of {self.name}:\n")
+        for name in sorted(self.flags):
+            f = self.flags[name]
+            kind = "" if f.kind == "bool" else " " + ("duration" if f.kind == "duration"
+                                                      else "value" if f.kind == "list"
+                                                      else f.kind)
+            out.write(f"  -{name}{kind}\n    \t{f.help}")
+            if f.default not in ("", False, 0, 0.0, [], ()):
+                out.write(f" (default {f.default!r})")
+            out.write("\n")
+
+
+def add_runtime_flags(fs):
+    """Register Go's v23 runtime flags (and the vlog flags) on ``fs``."""
+    fs.string("v23.credentials", "", "directory to use for storing security credentials")
+    fs.list("v23.namespace.root", [], "local namespace root; can be repeated to provided "
+            "multiple roots")
+    fs.string("v23.tcp.protocol", "wsh", "protocol to listen with")
+    fs.list("v23.tcp.address", [], "address to listen on")
+    fs.string("v23.proxy", "", "object name of proxy service to use to export services "
+              "across network boundaries")
+    fs.string("v23.proxy.policy", "", "policy for choosing from a set of available proxy "
+              "instances")
+    fs.int("v23.proxy.limit", 0, "max number of proxies to connect to")
+    fs.list("v23.permissions.file", [], "specify a perms file as <name>:<permsfile>")
+    fs.string("v23.permissions.literal", "", "explicitly specify the runtime perms as a "
+              "JSON-encoded access.Permissions")
+    fs.string("v23.i18n-catalogue", "", "i18n catalogue files (ignored)")
+    for name, kind in (("v23.vtrace.sample-rate", "float"), ("v23.vtrace.dump-on-shutdown", "bool"),
+                       ("v23.vtrace.cache-size", "int"), ("v23.vtrace.v", "int"),
+                       ("v23.vtrace.collect-regexp", "string"),
+                       ("v23.vtrace.enable-aws-xray", "bool"),
+                       ("v23.vtrace.root-span-name", "string"),
+                       ("v23.virtualized.docker", "bool"), ("v23.virtualized.provider", "string"),
+                       ("v23.virtualized.disallow-native-fallback", "bool"),
+                       ("v23.virtualized.tcp.public-protocol", "string"),
+                       ("v23.virtualized.tcp.public-address", "string"),
+                       ("v23.virtualized.dns.public-name", "string"),
+                       ("v23.virtualized.advertise-private-addresses", "bool"),
+                       # vlog
+                       ("v", "int"), ("alsologtostderr", "bool"), ("logtostderr", "bool"),
+                       ("log_dir", "string"), ("vmodule", "string"),
+                       ("stderrthreshold", "string"), ("log_backtrace_at", "string"),
+                       ("max_stack_buf_size", "string"), ("v23.metadata", "bool"),
+                       ("time", "bool")):
+        getattr(fs, kind)(name, False if kind == "bool" else (0 if kind in ("int", "float")
+                                                              else ""), "")
+    return fs
+
+
+def _accepts_read_only(fn):
+    import inspect
+    try:
+        return "read_only" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _default_blessing_name():
+    fruit = random.Random(int(time.time())).choice(
+        ["apple", "banana", "cherry", "dragonfruit", "elderberry", "fig", "grape", "honeydew"])
+    name = f"anonymous-{fruit}-{os.getpid()}"
+    host = socket.gethostname()
+    if not host or host == "(none)":
+        return name
+    return name + "@" + host
+
+
+def _namespace_roots(fs):
+    if fs.is_set("v23.namespace.root"):
+        return list(fs.get("v23.namespace.root"))
+    env = sorted((k, v) for k, v in os.environ.items() if k.startswith("V23_NAMESPACE") and v)
+    if env:
+        return [v for _, v in env]
+    return [DEFAULT_NAMESPACE_ROOT]
+
+
+class Runtime:
+    """Holds the principal, flags, client and servers of one process."""
+
+    def __init__(self, flags, principal=None, reactor=None):
+        self.flags = flags
+        self.reactor = reactor
+        self.principal = principal or self._load_principal()
+        self.namespace_roots = _namespace_roots(flags)
+        self.servers = []
+        self._client = None
+        self._client_manager = None
+        self.shutdown_callbacks = []
+        self._shutdown = None
+        self._namespace = None
+
+    # -- flags -----------------------------------------------------------------
+    @property
+    def credentials(self):
+        return self.flags.get("v23.credentials") or os.environ.get("V23_CREDENTIALS", "")
+
+    def listen_spec(self):
+        """(protocol, [addresses]) from --v23.tcp.*; default tcp on 127.0.0.1:0... as Go (:0)."""
+        protocol = self.flags.get("v23.tcp.protocol") or "wsh"
+        addrs = list(self.flags.get("v23.tcp.address")) or [":0"]
+        return protocol, addrs
+
+    def permissions(self):
+        """Runtime permissions from --v23.permissions.* as {name: json text}."""
+        out = {}
+        lit = self.flags.get("v23.permissions.literal")
+        if lit:
+            out["runtime"] = lit
+            return out
+        for spec in self.flags.get("v23.permissions.file"):
+            name, _, path = spec.partition(":")
+            with open(path) as f:
+                out[name] = f.read()
+        return out
+
+    def _load_principal(self):
+        from v23py import security
+        creds = self.credentials
+        if creds:
+            try:
+                return security.load_principal(creds, read_only=True) \
+                    if _accepts_read_only(security.load_principal) \
+                    else security.load_principal(creds)
+            except verror.VError as e:
+                raise verror.VError(e.id, e.retry_code,
+                                    "failed to initialize credentials, perhaps you need to "
+                                    f"create them with 'principal create {creds}': {e.msg}",
+                                    e.params)
+        p = security.random_principal()
+        b = p.bless_self(_default_blessing_name())
+        p.blessing_store.set_default(b)
+        try:
+            p.blessing_store.set(b, "...")
+        except Exception:
+            pass
+        p.add_to_roots(b)
+        return p
+
+    # -- client ------------------------------------------------------------------
+    def _new_flow_manager(self, listening=False):
+        from v23py.runtime.flowmanager import FlowManager
+        from v23py.flow.auth import Identity
+        from v23py import security
+        if listening:
+            ident = Identity(self.principal)
+        else:
+            try:
+                nb = security.nameless_blessing(self.principal.public_key)
+                ident = Identity(self.principal, blessings=nb)
+            except Exception:
+                ident = Identity(self.principal)
+        return FlowManager(ident, reactor=self.reactor)
+
+    @property
+    def client(self):
+        if self._client is None:
+            from v23py.runtime.client import Client
+            self._client_manager = self._new_flow_manager(listening=False)
+            self._client = Client(None, self.principal, self._client_manager,
+                                  self.namespace_roots)
+            self._client.namespace_provider = lambda: self.namespace
+        return self._client
+
+    # -- servers -----------------------------------------------------------------
+    async def _start_server(self, ctx, name, dispatcher, is_leaf, **kw):
+        from v23py.runtime.server import Server
+        mgr = self._new_flow_manager(listening=True)
+        server = Server(ctx, name, dispatcher, principal=self.principal, flow_manager=mgr,
+                        is_leaf=is_leaf, **kw)
+        protocol, addrs = self.listen_spec()
+        if protocol in ("wsh", "ws", "tcp4", "tcp6", ""):
+            protocol = "tcp"
+        for a in addrs:
+            host, _, port = a.rpartition(":")
+            if not host:
+                host = "0.0.0.0" if port not in ("", "0") else "127.0.0.1"
+            await server.listen(f"{host}:{port or 0}", protocol=protocol)
+        self.servers.append(server)
+        if name:
+            self._publish(ctx, server, name)
+        return server
+
+    @property
+    def namespace(self):
+        """The namespace client (v23py.runtime.namespace.Namespace) over this runtime's RPC client."""
+        if self._namespace is None:
+            from v23py.runtime.namespace import Namespace, RpcTransport
+            from v23py.runtime.trust import trust_opts   # /host:port roots carry no blessings
+            self._namespace = Namespace(self.namespace_roots,
+                                        RpcTransport(self.client, trust_opts()))
+        return self._namespace
+
+    def _publish(self, ctx, server, name):
+        """Keep the server mounted under name (Go's publisher: in the background, every
+        60 s with an 80 s TTL; unmounted when the server stops)."""
+        from v23py.runtime.publisher import Publisher
+        pub = Publisher(ctx, self.namespace, self.reactor, period=PUBLISH_PERIOD,
+                        slack=PUBLISH_TTL - PUBLISH_PERIOD)
+        for ep in server.endpoints:
+            pub.add_server(ep)
+        pub.add_name(name, serves_mount_table=server.serves_mount_table,
+                     is_leaf=server.is_leaf)
+        server.publisher = pub
+        return pub
+
+    def new_server(self, ctx, name, obj, authorizer=None, **kw):
+        from v23py.runtime.server import LeafDispatcher
+        return defer.ensureDeferred(self._start_server(
+            ctx, name, LeafDispatcher(obj, authorizer), True, **kw))
+
+    def new_dispatching_server(self, ctx, name, dispatcher, **kw):
+        return defer.ensureDeferred(self._start_server(ctx, name, dispatcher, False, **kw))
+
+    async def shutdown(self, timeout=1.0):
+        """Stop servers and connections (once); each step is bounded by ``timeout`` seconds."""
+        if self._shutdown is not None:
+            d = defer.Deferred()
+            self._shutdown.addBoth(lambda r: (d.callback(None), r)[1])
+            await d
+            return
+        self._shutdown = defer.Deferred()
+        try:
+            await self._shutdown_steps(timeout)
+        finally:
+            self._shutdown.callback(None)
+
+    async def _shutdown_steps(self, timeout):
+        for cb in reversed(self.shutdown_callbacks):
+            await _bounded(defer.maybeDeferred(cb), timeout)
+        for s in self.servers:
+            await _bounded(defer.ensureDeferred(s.stop()), timeout)
+        self.servers = []
+        if self._client_manager is not None:
+            await _bounded(defer.maybeDeferred(self._client_manager.stop), timeout)
+            self._client_manager = None
+            self._client = None
+
+
+async def _bounded(d, timeout):
+    """Wait for d, at most timeout seconds; errors are swallowed (shutdown is best effort)."""
+    from twisted.internet import reactor
+    done = defer.Deferred()
+
+    def fire(_=None):
+        if not done.called:
+            done.callback(None)
+    d.addBoth(lambda r: (fire(), None)[1])
+    timer = reactor.callLater(timeout, fire)
+    await done
+    if timer.active():
+        timer.cancel()
+
+
+def init(argv=None, flags=None, principal=None, reactor=None, exit_on_error=True):
+    """Parse the runtime flags; return ``(ctx, shutdown)``.
+
+    ``shutdown()`` returns a Deferred that stops servers and connections.
+    The positional arguments are left in ``flags.args``.
+    """
+    fs = flags if flags is not None else FlagSet()
+    add_runtime_flags(fs)
+    if argv is None:
+        argv = sys.argv[1:]
+    try:
+        fs.parse(argv)
+    except FlagError as e:
+        if not exit_on_error:
+            raise
+        if str(e) != "help requested":
+            sys.stderr.write(f"{e}\n")
+        fs.usage()
+        sys.exit(2 if str(e) != "help requested" else 0)
+    try:
+        rt = Runtime(fs, principal=principal, reactor=reactor)
+    except verror.VError as e:
+        if not exit_on_error:
+            raise
+        # Go's v23.Init panics here; a clear line and a non-zero exit serve users better.
+        sys.stderr.write(f"v23.Init failed: {e}\n")
+        sys.exit(1)
+    ctx = v23context.root(clock=reactor).with_value(RUNTIME_KEY, rt)
+    rt.client.ctx = ctx
+    from twisted.internet import reactor as default_reactor
+    r = reactor or default_reactor
+    # a reactor stopping (e.g. Twisted's own SIGINT/SIGTERM handling) shuts the runtime down
+    trigger = r.addSystemEventTrigger("before", "shutdown",
+                                      lambda: defer.ensureDeferred(rt.shutdown()))
+
+    def shutdown():
+        try:
+            r.removeSystemEventTrigger(trigger)
+        except (ValueError, KeyError, TypeError):
+            pass
+        return defer.ensureDeferred(rt.shutdown())
+    return ctx, shutdown
+
+
+def get_runtime(ctx):
+    rt = ctx.value(RUNTIME_KEY)
+    if rt is None:
+        raise verror.BadState.new("context not initialized: call v23py.init() first")
+    return rt
+
+
+def get_principal(ctx):
+    return get_runtime(ctx).principal
+
+
+def with_new_server(ctx, name, obj, authorizer=None, **kw):
+    """Deferred firing with a Server serving obj (Go's v23.WithNewServer, without the ctx)."""
+    return get_runtime(ctx).new_server(ctx, name, obj, authorizer, **kw)
+
+
+def with_new_dispatching_server(ctx, name, dispatcher, **kw):
+    return get_runtime(ctx).new_dispatching_server(ctx, name, dispatcher, **kw)
+
+
+def wait_for_signal(ctx=None, signals=(signal.SIGINT, signal.SIGTERM)):
+    """Deferred fired at the first SIGINT/SIGTERM (with the signal number), or when the
+    reactor starts shutting down for any other reason (with None).
+
+    The handlers are installed once the reactor runs, after Twisted's own.
+    """
+    from twisted.internet import reactor
+    d = defer.Deferred()
+
+    def fire(value):
+        if not d.called:
+            d.callback(value)
+
+    def handler(signum, frame):
+        reactor.callFromThread(fire, signum)
+
+    def install():
+        for s in signals:
+            signal.signal(s, handler)
+    install()                            # at once: a signal may come before the reactor turns
+    if not reactor.running:
+        reactor.callWhenRunning(install)  # and again after Twisted installed its own
+    reactor.addSystemEventTrigger("before", "shutdown", fire, None)
+    return d
+
+
+def run_program(coro_fn, argv, default_code=1):
+    """Run ``await coro_fn(reactor, argv)`` under the reactor and exit with the
+    code it returns.  A SystemExit inside gives its code; any other error is one
+    ``ERROR:`` line and exit 1; `default_code` when the reactor stopped first."""
+    from twisted.internet import task
+    result = []
+
+    def go(reactor):
+        d = defer.ensureDeferred(coro_fn(reactor, argv))
+        d.addCallback(result.append)
+
+        def failed(f):
+            if f.check(SystemExit):
+                result.append(f.value.code if isinstance(f.value.code, int) else 0)
+                return None
+            sys.stderr.write(f"ERROR: {f.getErrorMessage()}\n")
+            result.append(1)
+        return d.addErrback(failed)
+    try:
+        task.react(go)
+    except SystemExit as e:
+        if e.code not in (0, None):
+            raise
+    sys.exit(result[0] if result else default_code)

@@ -1,0 +1,315 @@
+"""Value streams over flows: the connection-wide type flow and per-call data flows.
+
+RPC sends VOM *type* definitions on one side-channel flow per connection (the
+``'t'`` flow) and VOM *values* on one flow per call (the ``'d'`` flow).  The
+two classes below adapt a flow (anything with ``write(bytes)`` and a push
+receiver, see :mod:`v23py.flow`) to that scheme:
+
+* :class:`ConnTypes` -- one per connection: the TypeEncoder whose output goes
+  to the type flow (buffered until the type flow exists), and the TypeDecoder
+  fed from it.  Value readers blocked on an unknown type id wait on it.
+* :class:`ValueReader` -- one per data flow: a VOM Decoder fed with the flow's
+  bytes; ``await read(type)`` returns the next value.
+
+Neither does any I/O itself besides calling ``flow.write``; tests drive them
+with in-memory pipes.
+"""
+from twisted.internet import defer
+
+from v23py import verror, vom
+
+from v23py.vdl import Kind as _Kind  # noqa: E402
+from v23py.runtime.flowmanager import after_input as _after_input  # noqa: E402
+
+_ANY = _Kind.ANY
+MAX_BUFFERED = 64 << 20   # undecoded bytes a data flow may hold
+ROLE_DATA = 0x64   # 'd'
+ROLE_TYPE = 0x74   # 't'
+
+
+class ConnTypes:
+    """Type encoder/decoder shared by all calls on one connection."""
+
+    def __init__(self):
+        self.enc = vom.TypeEncoder()
+        self.dec = vom.TypeDecoder()
+        self.flow = None
+        self.error = None
+        self._waiters = []
+        self.generation = 0   # bumps on every type-flow chunk
+        self.msg_cache = {}   # constant value messages, see ValueWriter.encode_cached
+        self.hdr_cache = {}   # type -> [(message bytes, decoded value)], see ValueReader
+
+    # -- outgoing --------------------------------------------------------------
+    def attach(self, flow):
+        """Use ``flow`` as the type flow (its role byte already handled)."""
+        self.flow = flow
+        self.flush()
+
+    def flush(self):
+        """Write pending type definitions to the type flow (if there is one yet)."""
+        if self.flow is None:
+            return
+        data = self.enc.take_bytes()
+        if data:
+            try:
+                post = getattr(self.flow, "post", None)   # a write without a Deferred
+                (post if post is not None else self.flow.write)(data)
+            except Exception as e:  # closed flow: the calls will notice on their own flows
+                self.fail(e if isinstance(e, verror.VError) else verror.from_exception(e))
+
+    # -- incoming --------------------------------------------------------------
+    def feed(self, data):
+        if not data:
+            return
+        try:
+            self.dec.feed(data)
+        except Exception as e:
+            self.fail(verror.BadProtocol.new(f"bad protocol or type: bad type flow data: {e}"))
+            return
+        self.generation += 1
+        self._wake(None)
+
+    def fail(self, err):
+        if self.error is None:
+            self.error = err or verror.BadProtocol.new("type flow closed")
+        self._wake(self.error)
+
+    def closed(self, reason=None):
+        self.fail(reason if isinstance(reason, verror.VError) else
+                  verror.BadProtocol.new("bad protocol or type: type flow closed"))
+
+    def _wake(self, err):
+        waiters, self._waiters = self._waiters, []
+        for d in waiters:
+            if not d.called:
+                d.callback(err)
+
+    def wait(self):
+        """Deferred fired (with None or the error) when more type data arrives."""
+        if self.error is not None:
+            return defer.succeed(self.error)
+        d = defer.Deferred()
+        self._waiters.append(d)
+        return d
+
+
+class ValueReader:
+    """Decodes the values arriving on one data flow."""
+
+    def __init__(self, types):
+        self.types = types
+        self.dec = vom.Decoder(type_decoder=types.dec)
+        self.eof = False
+        self.close_reason = None
+        self._waiter = None
+        self._wake_pending = False
+        self.on_close = None   # callback(reason) when the peer closes the flow
+
+    def feed(self, data):
+        if data:
+            if self.eof:
+                return
+            self.dec.feed(data)
+            if self.dec.buffered() > MAX_BUFFERED:
+                # a value bigger than anything sane: refuse rather than grow without bound
+                self.abort(verror.BadProtocol.new(
+                    f"bad protocol or type: more than {MAX_BUFFERED} bytes of undecoded data"))
+                return
+            if self._waiter is not None and not self._wake_pending:
+                # wake the reader once all of this read is fed (it then decodes a batch)
+                self._wake_pending = True
+                _after_input(self._wake_later)
+
+    def _wake_later(self):
+        self._wake_pending = False
+        self._wake()
+
+    def closed(self, reason=None):
+        """The flow was closed by the peer (reason None) or died (a VError)."""
+        if self.eof:
+            return
+        self.eof = True
+        self.close_reason = reason
+        self._wake()
+        cb = self.on_close
+        if cb is not None:
+            cb(reason)
+
+    def abort(self, err):
+        """Make pending and future reads fail with ``err`` (e.g. a deadline)."""
+        if not self.eof or self.close_reason is None:
+            self.eof = True
+            self.close_reason = err
+        self._wake()
+
+    def _wake(self):
+        d, self._waiter = self._waiter, None
+        if d is not None and not d.called:
+            d.callback(None)
+
+    def _wait_data(self):
+        d = self._waiter = defer.Deferred()
+        return d
+
+    def try_read(self, type=None):
+        """Decode one value now: returns (True, value) or (False, None) if more input is needed."""
+        dec = self.dec
+        if dec._pos >= len(dec._buf):
+            return False, None   # nothing buffered (no exception round trip)
+        if type is not None and type.kind == _ANY:
+            type = None    # keep the exact wire type of what the peer sent
+        try:
+            if type is _REQUEST_T or type is _RESPONSE_T:
+                return True, self._decode_memo(type)
+            return True, dec.decode(type)
+        except (vom.NeedData, vom.NeedType):
+            return False, None
+
+    def _decode_memo(self, type):
+        """dec.decode(type) for an RPC header type, through the connection's cache of header
+        messages seen before.  VOM messages are self-delimiting and a connection's type ids
+        never change meaning, so bytes equal to an earlier message decode to an equal value,
+        consuming exactly those bytes: the decoded value is shared (headers are read only)."""
+        dec = self.dec
+        buf = dec._buf
+        pos = dec._pos
+        if not dec._version_read:
+            if buf[pos] != _VERSION_81 or pos + 1 >= len(buf):
+                return dec.decode(type)
+            pos += 1
+        seen = self.types.hdr_cache.get(type)
+        if seen is not None:
+            for raw, value in seen:
+                if buf.startswith(raw, pos):
+                    dec._version_read = True
+                    dec._pos = pos + len(raw)
+                    return value
+        value = dec.decode(type)
+        end = dec._pos
+        if end - pos <= _MEMO_MAX_BYTES and (
+                _plain_request if type is _REQUEST_T else _plain_response)(value):
+            if seen is None:
+                seen = self.types.hdr_cache[type] = []
+            if len(seen) < _MEMO_MAX_ENTRIES:
+                seen.append((bytes(buf[pos:end]), value))
+        return value
+
+    async def read(self, type=None):
+        """The next value (converted to ``type`` if given).
+
+        Raises ``verror.EOF`` when the peer closed the flow cleanly before a
+        whole value arrived, the close reason if the flow died, and
+        BadProtocol for undecodable data.
+        """
+        if type is not None and type.kind == _ANY:
+            type = None
+        dec = self.dec
+        memo = type is _REQUEST_T or type is _RESPONSE_T
+        while True:
+            if dec._pos >= len(dec._buf) and not self.eof:
+                await self._wait_data()   # (nothing buffered: wait without an exception)
+                continue
+            try:
+                if dec._pos >= len(dec._buf):
+                    raise vom.NeedData()
+                if memo:
+                    return self._decode_memo(type)
+                return dec.decode(type)
+            except vom.NeedData:
+                if self.eof:
+                    if isinstance(self.close_reason, verror.VError):
+                        raise self.close_reason
+                    raise verror.EOF.new("EOF")
+                await self._wait_data()
+            except vom.NeedType:
+                if self.types.error is not None:
+                    raise self.types.error
+                if self.eof and isinstance(self.close_reason, verror.VError):
+                    raise self.close_reason
+                # wake on more type data, on more data-flow input, or on abort
+                d = self._wait_data()
+                self.types._waiters.append(d)
+                err = await d
+                if err is not None:
+                    raise err
+            except verror.VError:
+                raise
+            except Exception as e:
+                raise verror.BadProtocol.new(f"bad protocol or type: {e}")
+
+    async def skip(self):
+        await self.read(None)
+
+
+class ValueWriter:
+    """Encodes values for one data flow (type definitions go to ``types``)."""
+
+    __slots__ = ("types", "_started")
+
+    def __init__(self, types):
+        self.types = types
+        self._started = False
+
+    def encode(self, value, type=None):
+        """One value message; an ``any`` type means the value's own type, as Go sends it."""
+        if type is None or type.kind == _ANY:
+            type, value = _resolve(value)
+        msg = vom.encode_value_message(self.types.enc, type, value)
+        if not self._started:
+            self._started = True
+            return VERSION + msg
+        return msg
+
+    def encode_cached(self, key, make, type):
+        """Like encode(make(), type), reusing the bytes of an earlier identical message.
+
+        Only for values fully determined by ``key``: a value message's bytes
+        depend on the value and on the connection's type ids, which never change.
+        """
+        cache = self.types.msg_cache
+        msg = cache.get(key)
+        if msg is None:
+            msg = bytes(vom.encode_value_message(self.types.enc, type, make()))
+            if len(cache) < 4096:
+                cache[key] = msg
+        if not self._started:
+            self._started = True
+            return VERSION + msg
+        return msg
+
+
+VERSION = bytes([vom.VERSION_81])
+_VERSION_81 = vom.VERSION_81
+
+
+def _plain_request(r):
+    """A Request worth remembering: no deadline (those differ per call), nothing granted."""
+    fn = r.Deadline.FromNow
+    return not fn.Seconds and not fn.Nanos and not r.GrantedBlessings.CertificateChains
+
+
+def _plain_response(r):
+    return r.Error is None
+
+
+# the header types decoded through ConnTypes.hdr_cache (see ValueReader._decode_memo)
+_REQUEST_T = _RESPONSE_T = None
+_MEMO_MAX_BYTES = 256
+_MEMO_MAX_ENTRIES = 8
+
+
+def _init_memo():
+    global _REQUEST_T, _RESPONSE_T
+    from v23py.rpc import _wiretypes as wt
+    _REQUEST_T, _RESPONSE_T = wt.Request, wt.Response
+
+
+def _resolve(value):
+    from v23py import vdl
+    if isinstance(value, vdl.Typed):
+        return value.type, value.value
+    return vdl.type_of(value), value
+
+
+_init_memo()

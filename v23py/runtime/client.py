@@ -1,0 +1,638 @@
+"""The RPC client: resolve a name, dial, open a flow, send the Request, read the Response.
+
+One :class:`Client` per runtime.  It keeps one type flow per connection (the
+first call on a connection opens it) and one data flow per call.  The server
+is checked before anything is sent: by default its validated blessing names
+must match a blessing pattern in the endpoint (Go's endpoint authorizer),
+and the ``__(pattern)/name`` form adds a pattern of the caller's choosing.
+"""
+import logging
+import time
+
+from twisted.internet import defer
+
+from v23py import naming, security, vdl, verror, vom
+from v23py.rpc import _wiretypes as wt
+from v23py.runtime._stream import ROLE_DATA, ROLE_TYPE, ConnTypes, ValueReader, ValueWriter
+from v23py.rpc import options as rpcopts
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CALL_TIMEOUT = 60.0
+MAX_RESOLVE_DEPTH = 32
+
+_RPC_PKG = "v.io/x/ref/runtime/internal/rpc."
+_NS_PKG = "v.io/x/ref/runtime/internal/naming/namespace."
+ErrNoServersToResolve = verror.ErrorId(_NS_PKG + "errNoServers", verror.NoRetry,
+                                       "no servers found to resolve query")
+ErrNoSuchName = verror.ErrorId("v.io/v23/naming.nameDoesntExist", verror.NoRetry,
+                               "name doesn't exist")
+ErrResolutionDepthExceeded = verror.ErrorId("v.io/v23/naming.resolutionDepthExceeded",
+                                            verror.NoRetry, "resolution depth exceeded")
+
+
+def _not_a_mount_table(err):
+    i = getattr(err, "id", "")
+    return i in (verror.BadArg.id, verror.NoExist.id, verror.UnknownMethod.id,
+                 verror.UnknownSuffix.id, ErrNoServersToResolve.id, verror.BadProtocol.id)
+
+
+class Client:
+    def __init__(self, ctx, principal, flow_manager, namespace_roots=()):
+        self.ctx = ctx
+        self.principal = principal
+        self.flow_manager = flow_manager
+        self.namespace_roots = list(namespace_roots)
+        self._types = {}
+        self._trust_cache = {}
+        self._root_cache = {}
+        self._bless_cache = {}
+        self._conn_cache = {}     # server name -> conn (skips the manager's lookup per call)
+        self.namespace_provider = None   # callable -> v23py.runtime.namespace.Namespace, set by the runtime
+        self._split_cache = {}
+        self._ep_cache = {}
+        self._closed = False
+
+    # -- names ------------------------------------------------------------------
+    def _root_entry(self, name):
+        r = self._root_cache.get(name)
+        if r is None:
+            r = self._root_entry2(name)
+            if len(self._root_cache) > 1024:
+                self._root_cache.clear()
+            self._root_cache[name] = r
+        return list(r[0]), r[1], r[2]
+
+    def _root_entry2(self, name):
+        addr, suffix = naming.split_address_name(name)
+        if not addr:
+            return [naming.join_address_name(r, "") if not r.startswith("/") else r
+                    for r in self.namespace_roots], name, True
+        mt = True
+        try:
+            mt = naming.parse_endpoint(addr).serves_mount_table
+        except Exception:
+            pass
+        return [naming.join_address_name(addr, "")], suffix, mt
+
+    async def resolve(self, ctx, name, opts=()):
+        """(servers, suffix): rooted server names and the name relative to them."""
+        pre = rpcopts.find(opts, rpcopts.Preresolved)
+        if pre is not None:
+            return list(pre.servers), pre.name
+        servers, rest, mt = self._root_entry(name)
+        if rpcopts.find(opts, rpcopts.NoResolve) is not None or not mt:
+            return servers, rest
+        ns = self.namespace_provider() if self.namespace_provider is not None else None
+        if ns is not None and rpcopts.find(opts, rpcopts.NameResolutionAuthorizer) is None:
+            # the namespace client resolves (and caches) like Go's
+            e = await ns.resolve(ctx, name)
+            return [s.server for s in e.servers], e.name
+        if not servers:
+            raise ErrNoSuchName.new(f"name {name} doesn't exist")
+        insecure = rpcopts.find(opts, rpcopts.NameResolutionAuthorizer)
+        for _ in range(MAX_RESOLVE_DEPTH):
+            if not mt:
+                return servers, rest
+            call_opts = [rpcopts.Preresolved(servers, rest)]
+            if insecure is not None:
+                call_opts.append(rpcopts.ServerAuthorizer(insecure.authorizer))
+            rctx, rcancel = (ctx.with_timeout(30.0) if ctx.deadline() is None
+                             else ctx.with_cancel())
+            try:
+                results = await self.call(rctx, rest, "ResolveStep", [], [], [wt.MountEntry],
+                                          opts=call_opts)
+            except verror.VError as e:
+                if _not_a_mount_table(e):
+                    return servers, rest
+                raise
+            finally:
+                rcancel()
+            entry = results[0]
+            servers = [s.Server for s in entry.Servers]
+            rest = entry.Name
+            mt = entry.ServesMountTable
+            if not servers:
+                raise ErrNoSuchName.new(f"name {name} doesn't exist")
+        raise ErrResolutionDepthExceeded.new("resolution depth exceeded")
+
+    # -- connections ----------------------------------------------------------------
+    def types_for(self, conn):
+        t = self._types.get(conn)
+        if t is not None:
+            return t
+        t = self._types[conn] = ConnTypes()
+        try:
+            tflow = conn.open_flow(side_channel=True)
+            tflow.set_receiver(t.feed, t.closed)
+            tflow.write(bytes([ROLE_TYPE]))
+            t.attach(tflow)
+        except verror.VError as e:
+            t.fail(e)
+        closed = getattr(conn, "closed", None)
+        if isinstance(closed, defer.Deferred):
+            def gone(reason, conn=conn, t=t):
+                self._types.pop(conn, None)
+                for k in [k for k in self._trust_cache if k[0] is conn]:
+                    self._trust_cache.pop(k, None)
+                t.closed(reason if isinstance(reason, verror.VError) else None)
+                return reason
+            closed.addBoth(gone)
+        return t
+
+    def _server_authorizer(self, opts):
+        o = rpcopts.find(opts, rpcopts.ServerAuthorizer)
+        if o is not None:
+            return o.authorizer
+        return security.endpoint_authorizer()
+
+    def _security_call(self, conn, endpoint, method="", suffix=""):
+        remote = _native_blessings(getattr(conn, "remote_blessings", None))
+        return security.Call(local_principal=self.principal, remote_blessings=remote,
+                             method=method, suffix=suffix,
+                             local_endpoint=getattr(conn, "local_endpoint", None),
+                             remote_endpoint=endpoint)
+
+    def _check_server(self, conn, endpoint, pattern, opts):
+        """Raise NotTrusted unless the server passes the authorizer (and the name's pattern)."""
+        auth = self._server_authorizer(opts)
+        secall = self._security_call(conn, endpoint)
+        try:
+            auth.authorize(secall)
+            if pattern is not None and str(pattern):
+                names, _ = security.remote_blessing_names(secall)
+                if not pattern.matched_by(*names):
+                    raise verror.NotTrusted.new(
+                        f"server blessings {names} do not match pattern {pattern}")
+        except verror.VError as e:
+            raise verror.NotTrusted.new(f"client does not trust server: {e.msg or e.id}")
+        return secall
+
+    async def _dial(self, ctx, server, pattern, opts):
+        ep = self._ep_cache.get(server)
+        if ep is None:
+            addr, _ = naming.split_address_name(server)
+            if not addr:
+                raise verror.NoServers.new(f"{server} does not appear to contain an address")
+            try:
+                ep = naming.parse_endpoint(addr)
+            except Exception as e:
+                raise verror.NoServers.new(f"failed to parse endpoint {addr}: {e}")
+            if len(self._ep_cache) > 1024:
+                self._ep_cache.clear()
+            self._ep_cache[server] = ep
+        conn = self._conn_cache.get(server)
+        if conn is not None:
+            if getattr(conn, "is_usable", False):
+                names = self._trusted(conn, ep, pattern, opts)
+                return conn, ep, names
+            self._conn_cache.pop(server, None)
+        timeout = DEFAULT_CALL_TIMEOUT
+        rem = ctx.remaining()
+        if rem is not None:
+            timeout = max(0.001, min(timeout, rem))
+
+        checked = []
+
+        def authorize(conn):
+            checked.append(self._trusted(conn, ep, pattern, opts))
+
+        conn = await self.flow_manager.dial(ep, authorize=authorize, timeout=timeout)
+        if len(self._conn_cache) > 1024:
+            self._conn_cache.clear()
+        self._conn_cache[server] = conn
+        return conn, ep, (checked[-1] if checked else None)
+
+    # -- calls ---------------------------------------------------------------------
+    async def start_call(self, ctx, name, method, args, in_types=None, out_types=None, *,
+                         desc=None, opts=(), _end_args=False):
+        if self._closed:
+            raise verror.Aborted.new("client closed")
+        pattern, name = security.split_pattern_name(naming.clean(name)) \
+            if "__(" in name else (None, name)
+        servers, suffix = await self.resolve(ctx, name, opts)
+        if not servers:
+            raise verror.NoServers.new(f"no servers for {name}")
+        errors = []
+        for server in servers:
+            if ctx.cancelled:
+                raise ctx.err()
+            if server[:1] != "/":
+                # as Go's JoinAddressName: a mounted server is an address with or
+                # without the leading "/" (Go's publisher mounts "@6@...@@")
+                server = naming.join_address_name(server, "")
+            ssuffix = self._split_cache.get(server)
+            if ssuffix is None:
+                ssuffix = naming.split_address_name(server)[1]
+                if len(self._split_cache) > 1024:
+                    self._split_cache.clear()
+                self._split_cache[server] = ssuffix
+            full_suffix = naming.join(ssuffix, suffix) if ssuffix else suffix
+            try:
+                conn, ep, server_names = await self._dial(ctx, server, pattern, opts)
+            except verror.VError as e:
+                if e.id == verror.NotTrusted.id:
+                    raise
+                errors.append(e)
+                continue
+            if server_names is None:
+                server_names = self._trusted(conn, ep, pattern, opts)
+            return self._open_call(ctx, conn, ep, full_suffix, method, args, in_types,
+                                   out_types, desc, opts, server_names, _end_args)
+        if len(errors) == 1:
+            e = errors[0]
+            if e.id in (verror.Timeout.id, verror.Canceled.id):
+                raise e
+            raise verror.NoServers.new(f"no usable servers found for {name}: {e.msg or e.id}")
+        raise verror.NoServers.new(
+            f"no usable servers found for {name}: " + "; ".join(e.msg or e.id for e in errors))
+
+    def _trusted(self, conn, ep, pattern, opts):
+        """The server's validated names, after checking it (cached per conn and policy)."""
+        auth = self._server_authorizer(opts)
+        key = (conn, id(auth), pattern, id(ep))
+        hit = self._trust_cache.get(key)
+        # The entry holds auth and ep themselves: while it lives their ids cannot be
+        # reused by other objects, and the identity check makes that explicit.
+        names = hit[2] if hit is not None and hit[0] is auth and hit[1] is ep else None
+        if names is None:
+            secall = self._check_server(conn, ep, pattern, opts)
+            try:
+                names, _ = security.remote_blessing_names(secall)
+            except Exception:
+                names = []
+            names = tuple(names)
+            if len(self._trust_cache) > 1000:
+                self._trust_cache.clear()
+            self._trust_cache[key] = (auth, ep, names)
+        return names
+
+    def _blessings_for(self, server_names):
+        """Our blessings for a server with these names (BlessingStore.ForPeer, else nameless);
+        cached briefly, since the store rarely changes."""
+        p = self.principal
+        if p is None:
+            return None
+        now = time.monotonic()
+        hit = self._bless_cache.get(server_names)
+        if hit is not None and now - hit[1] < 5.0:
+            return hit[0]
+        b = None
+        try:
+            b = p.blessing_store.for_peer(*server_names)
+            if b is None or b.is_zero():
+                b = security.nameless_blessing(p.public_key)
+        except Exception:
+            log.debug("no blessings for the peer", exc_info=True)
+        if len(self._bless_cache) > 256:
+            self._bless_cache.clear()
+        self._bless_cache[server_names] = (b, now)
+        return b
+
+    def _open_call(self, ctx, conn, ep, suffix, method, args, in_types, out_types, desc, opts,
+                   server_names, end_args=False):
+        types = self.types_for(conn)
+        secall = None   # made on demand (ClientCall.security)
+        if type(server_names) is not tuple:
+            server_names = tuple(server_names)
+        blessings = self._blessings_for(server_names)
+        try:
+            flow = conn.open_flow(blessings=blessings) if blessings is not None else conn.open_flow()
+        except TypeError:
+            flow = conn.open_flow()
+        call = ClientCall(self, ctx, conn, flow, types, method, suffix, out_types, desc,
+                          server_names, secall)
+        call._ep = ep
+        call._start(args, in_types, opts, end_args)
+        return call
+
+    async def call(self, ctx, name, method, args, in_types=None, out_types=None, *, desc=None,
+                   opts=()):
+        # nothing is streamed after the args here, so their end goes out with them
+        c = self._start_now(ctx, name, method, args, in_types, out_types, desc, opts)
+        if c is None:
+            c = await self.start_call(ctx, name, method, args, in_types, out_types, desc=desc,
+                                      opts=opts, _end_args=True)
+        return await c._finish()
+
+    def _start_now(self, ctx, name, method, args, in_types, out_types, desc, opts):
+        """start_call(..., _end_args=True) without a coroutine, for the usual repeated call:
+        a name naming its server directly, whose conn is up and whose trust was checked
+        before (the cached verdict of the same authorizer); None to take start_call."""
+        if self._closed or ctx.cancelled or "__(" in name:
+            return None
+        no_resolve = False
+        for o in opts or ():
+            t = type(o)
+            if t is rpcopts.NoResolve or o is rpcopts.NoResolve:
+                no_resolve = True
+            elif t is not rpcopts.ServerAuthorizer and t is not rpcopts.GrantedBlessings:
+                return None
+        r = self._root_cache.get(name)
+        if r is None or len(r[0]) != 1 or (r[2] and not no_resolve):
+            return None
+        server = r[0][0]
+        conn = self._conn_cache.get(server)
+        ep = self._ep_cache.get(server)
+        ssuffix = self._split_cache.get(server)
+        if conn is None or ep is None or ssuffix is None or not conn.is_usable:
+            return None
+        names = self._trusted(conn, ep, None, opts)
+        suffix = r[1]
+        full_suffix = naming.join(ssuffix, suffix) if ssuffix else suffix
+        return self._open_call(ctx, conn, ep, full_suffix, method, args, in_types, out_types,
+                               desc, opts, names, True)
+
+    def close(self):
+        self._closed = True
+
+
+def _native_blessings(b):
+    if b is None:
+        return None
+    if hasattr(b, "is_zero") and hasattr(b, "public_key"):
+        return b
+    try:
+        return security.blessings_from_wire(b)
+    except Exception:
+        log.debug("cannot decode the server's blessings", exc_info=True)
+        return None
+
+
+class ClientCall:
+    """One call in progress (Go's rpc.ClientCall).  Methods return Deferreds."""
+
+    def __init__(self, client, ctx, conn, flow, types, method, suffix, out_types, desc,
+                 server_names, secall):
+        self.client = client
+        self.ctx = ctx
+        self.conn = conn
+        self.flow = flow
+        self.types = types
+        self.method = method
+        self.suffix = suffix
+        tt = type(out_types)
+        self.out_types = out_types if (tt is list or tt is tuple or out_types is None) \
+            else list(out_types)
+        self.desc = desc
+        self._names = server_names
+        self._security = secall
+        self._ep = None
+        if desc is not None:
+            st = _STREAM_TYPES.get(id(desc))
+            if st is None or st[0] is not desc:
+                st = (desc, _elem_type(getattr(desc, "in_stream", None)),
+                      _elem_type(getattr(desc, "out_stream", None)))
+                if len(_STREAM_TYPES) > 4096:
+                    _STREAM_TYPES.clear()
+                _STREAM_TYPES[id(desc)] = st
+            self.in_stream_type = st[1]
+            self.out_stream_type = st[2]
+        else:
+            self.in_stream_type = self.out_stream_type = None
+        self._reader = r = ValueReader(types)
+        self._writer = ValueWriter(types)
+        self._send_closed = False
+        self._response = None      # last decoded Response
+        self._finished = False
+        self._unreg = None
+        flow.set_receiver(r.feed, r.closed)
+
+    @property
+    def remote_blessing_names(self):
+        """The server's validated blessing names (a list of its own)."""
+        return list(self._names)
+
+    @property
+    def security(self):
+        if self._security is None:
+            self._security = self.client._security_call(self.conn, self._ep, self.method,
+                                                        self.suffix)
+        return self._security
+
+    @property
+    def remote_blessings(self):
+        return self.security.remote_blessings
+
+    def _start(self, args, in_types, opts, end_args=False):
+        dl = self.ctx.deadline()
+        deadline = granted = None
+        if dl is not None:
+            rem = max(dl - self.ctx.now(), 1e-9)
+            secs = int(rem)
+            nanos = int(round((rem - secs) * 1e9))
+            if secs == 0 and nanos == 0:
+                nanos = 1
+            if nanos >= 1000000000:
+                secs, nanos = secs + 1, nanos - 1000000000
+            deadline = wt.cls("WireDeadline")(FromNow=wt.cls("Duration")(Seconds=secs,
+                                                                          Nanos=nanos))
+        g = rpcopts.find(opts, rpcopts.GrantedBlessings) if opts else None
+        if g is not None:
+            b = g.blessings
+            granted = b.to_wire() if hasattr(b, "to_wire") else b
+        w = self._writer
+        w._started = True   # (the version byte is in the first bytes already)
+        data = bytearray(_ROLE_VERSION)
+        try:
+            nargs = len(args)
+            if deadline is None and granted is None:
+                suffix, method = self.suffix, self.method
+                key = ("req", suffix, method, nargs)
+                msg = self.types.msg_cache.get(key)
+                if msg is None:
+                    msg = w.encode_cached(key, lambda: wt.request(suffix, method, nargs),
+                                          wt.Request)
+                data += msg
+            else:
+                data += w.encode(
+                    wt.request(self.suffix, self.method, nargs, deadline=deadline,
+                               granted=granted), wt.Request)
+            ntypes = len(in_types) if in_types is not None else 0
+            i = 0
+            for a in args:
+                t = in_types[i] if i < ntypes else None
+                if t is not None and t.kind is _ANY:
+                    t = None   # like Go: an any-typed arg goes as a value of its own type
+                data += w.encode(a, t)
+                i += 1
+        except verror.VError as e:
+            self._abort_flow()
+            raise verror.BadProtocol.new(f"bad protocol or type: failed to encode arg: {e.msg}")
+        except Exception as e:
+            self._abort_flow()
+            raise verror.BadArg.new(f"bad argument: failed to encode arg: {e}")
+        if end_args or (self.in_stream_type is None and self.out_stream_type is None
+                        and self.desc is not None):
+            # unary call (or nothing will be sent): the end-of-stream header goes with the args
+            data += self.types.msg_cache.get("req-end") or w.encode_cached(
+                "req-end", _end_request, wt.Request)
+            self._send_closed = True
+        types = self.types
+        if types.enc._out:   # type messages to send first
+            types.flush()
+        self.flow.post(bytes(data))
+        self._unreg = self.ctx.on_done(self._ctx_done)
+
+    def _ctx_done(self, err):
+        if self._finished:
+            return
+        self._reader.abort(err)
+        self._abort_flow()
+
+    def _abort_flow(self):
+        try:
+            f = self.flow
+            shut = getattr(f, "shut", None)
+            (shut if shut is not None else f.close)()
+        except Exception:
+            pass
+
+    def _map_error(self, e):
+        if self.ctx.cancelled:
+            ce = self.ctx.err()
+            if e is ce:
+                return e
+            if getattr(ce, "id", "") in (verror.Timeout.id, verror.Canceled.id):
+                return type(ce)(ce.id, ce.retry_code, f"{ce.msg}: {e.msg or e.id}", ce.params)
+        return e
+
+    # -- streaming --------------------------------------------------------------
+    def send(self, item):
+        if self._send_closed:
+            raise verror.Aborted.new("aborted: send after close_send")
+        data = self._writer.encode_cached("req-stream", wt.request, wt.Request)
+        data += self._writer.encode(item, self.in_stream_type)
+        self.types.flush()
+        return self.flow.write(data)
+
+    def close_send(self):
+        if self._send_closed:
+            return
+        self._send_closed = True
+        data = self._writer.encode_cached("req-end", _end_request, wt.Request)
+        self.types.flush()
+        try:
+            self.flow.post(data)
+        except verror.VError:
+            pass
+
+    def recv(self):
+        """Deferred: the next streamed result; errback verror.EOF at the end."""
+        r = self._response
+        dec = self._reader.dec
+        if (r is None or (r.Error is None and not r.EndStreamResults)) and dec._version_read:
+            # Fast path: the next header and item are already buffered (streams usually
+            # arrive many items per read): decode them now, without a coroutine.
+            pos = dec._pos
+            try:
+                ok, hdr = self._reader.try_read(wt.Response)
+                if ok and hdr.Error is None and not hdr.EndStreamResults:
+                    ok, item = self._reader.try_read(self.out_stream_type)
+                    if ok:
+                        self._response = hdr
+                        return defer.succeed(item)
+            except verror.VError:
+                pass
+            dec._pos = pos   # not the simple case: the general path below redoes it
+        return defer.ensureDeferred(self._recv())
+
+    async def _recv(self):
+        r = self._response
+        if r is not None and r.Error is not None:
+            raise verror.BadProtocol.new(f"bad protocol or type: {r.Error}")
+        if r is not None and r.EndStreamResults:
+            raise verror.EOF.new("EOF")
+        try:
+            r = self._response = await self._reader.read(wt.Response)
+        except verror.VError as e:
+            raise self._map_error(e)
+        if r.Error is not None:
+            raise r.Error
+        if r.EndStreamResults:
+            raise verror.EOF.new("EOF")
+        try:
+            return await self._reader.read(self.out_stream_type)
+        except verror.VError as e:
+            raise self._map_error(e)
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        try:
+            return await self._recv()
+        except verror.VError as e:
+            if e.id == verror.EOF.id:
+                raise StopAsyncIteration
+            raise
+
+    # -- finish -------------------------------------------------------------------
+    def finish(self):
+        """Deferred: the list of positional results (errback with the call's VError)."""
+        return defer.ensureDeferred(self._finish())
+
+    async def _finish(self):
+        try:
+            self.close_send()
+            r = self._response
+            rd = self._reader
+            while r is None or not r.EndStreamResults:
+                try:
+                    ok, r = rd.try_read(wt.Response)
+                    if not ok:
+                        r = await rd.read(wt.Response)
+                    self._response = r
+                except verror.VError as e:
+                    if e.id == verror.EOF.id:
+                        raise verror.BadProtocol.new(
+                            "bad protocol or type: failed to decode response: EOF")
+                    raise
+                if r.Error is not None:
+                    break
+                if not r.EndStreamResults:
+                    await self._reader.read(self.out_stream_type)   # drop unread stream items
+            if r.Error is not None:
+                raise r.Error
+            n = r.NumPosResults
+            if self.out_types is not None and n != len(self.out_types):
+                raise verror.BadProtocol.new(
+                    f"bad protocol or type: server sent {n} results, client expected "
+                    f"{len(self.out_types)}")
+            out = []
+            for i in range(n):
+                t = self.out_types[i] if self.out_types is not None else None
+                ok, v = rd.try_read(t)
+                out.append(v if ok else await rd.read(t))
+            return out
+        except verror.VError as e:
+            raise self._map_error(e)
+        finally:
+            self._finished = True
+            if self._unreg is not None:
+                self._unreg()
+            self._abort_flow()
+
+    def cancel(self):
+        """Cancel the call: closing the flow is the signal to the server."""
+        self._finished = True
+        self._reader.abort(verror.Canceled.new("canceled"))
+        self._abort_flow()
+
+
+_ROLE = bytes([ROLE_DATA])
+_STREAM_TYPES = {}   # id(method desc) -> (desc, in-stream type, out-stream type)
+_ROLE_VERSION = bytes([ROLE_DATA, vom.VERSION_81])
+_ANY = vdl.Kind.ANY
+
+
+def _end_request():
+    return wt.request(end=True)
+
+
+def _elem_type(s):
+    if s is None:
+        return None
+    if hasattr(s, "kind"):
+        return s
+    return getattr(s, "type", None)

@@ -1,0 +1,563 @@
+"""The namespace client: resolve names through mount tables, mount and unmount
+servers, glob, delete, and get/set permissions -- Go v0.2.0's namespace
+semantics (x/ref/runtime/internal/naming/namespace).
+
+The logic is independent of the RPC machinery: it talks to mount tables
+through a *transport* with two coroutines,
+
+    await transport.call(ctx, servers, name, method, args) -> [results]
+    await transport.glob(ctx, servers, name, pattern)      -> [GlobReply-like]
+
+where ``servers`` are rooted server names tried in order and ``name`` is the
+name relative to them (a "pre-resolved" call). `RpcTransport` implements it
+over v23py.rpc; tests use in-memory tables.
+
+Resolution
+    A relative name starts at the namespace roots (which serve mount tables);
+    a rooted name at its own server (a mount table if its endpoint says "m").
+    While the current entry is a mount table, ask it for ``ResolveStep`` on the
+    remaining name; stop when the answer is not a mount table, or when the
+    server says it is not one (BadArg, NoExist, UnknownMethod, UnknownSuffix,
+    BadProtocol, no servers). At most 32 steps.
+Caching
+    ResolveStep answers are cached by name prefix until a server's deadline
+    passes; servers that said "not a mount table" are remembered for a minute
+    (unless their names are full endpoints). Lookups rotate the servers of a
+    cached entry. ``V23_DISABLE_NS_CACHE`` (any value) or ``cache=False``
+    disables it.
+Glob
+    Pattern elements are matched mount table by mount table; recursion through
+    mount tables stops at depth 10, and a (server, pattern) pair is visited at
+    most once, so cycles terminate.
+"""
+
+import math
+import os
+import random
+import time
+from dataclasses import dataclass
+
+from v23py import verror
+
+from v23py.naming import names as _names
+from v23py.naming.mount import (
+    LEAF, MT, REPLACE, MountEntry, MountedServer, NoMountTable, NoSuchName, NoSuchNameRoot,
+    ResolutionDepthExceeded,
+)
+from v23py.naming.endpoint import parse_endpoint
+from v23py.naming.glob import Glob
+
+__all__ = ["Namespace", "RpcTransport", "GlobEntry", "GlobErrorReply", "NoServers",
+           "MAX_RESOLVE_DEPTH", "MAX_RECURSIVE_GLOB_DEPTH", "DEFAULT_NAMESPACE_ROOT"]
+
+MAX_RESOLVE_DEPTH = 32
+MAX_RECURSIVE_GLOB_DEPTH = 10
+CALL_TIMEOUT = 30.0
+MAX_CACHE_ENTRIES = 4000
+CACHE_HYSTERESIS = (3 * MAX_CACHE_ENTRIES) // 4
+NOT_MT_SECONDS = 60.0
+DEFAULT_NAMESPACE_ROOT = "/(dev.v.io:r:vprod:service:mounttabled)@ns.dev.v.io:8101"
+
+NoServers = verror.ErrorId("errNoServers", verror.NoRetry, "no servers found to resolve query")
+
+_NOT_MT_IDS = frozenset([verror.BadArg.id, verror.NoExist.id, verror.UnknownMethod.id,
+                         verror.UnknownSuffix.id, NoServers.id, verror.BadProtocol.id,
+                         "v.io/x/ref/runtime/internal/naming/namespace.errNoServers"])
+
+
+def _bare(error_id):
+    return error_id.rsplit(".", 1)[-1] if "/" in error_id else error_id
+
+
+def is_error(err, error_id):
+    """err has error_id's id, with or without a Go package prefix."""
+    return isinstance(err, verror.VError) and _bare(err.id) == _bare(error_id.id)
+
+
+def not_a_mount_table(err):
+    """Errors that mean "that server is not a mount table"."""
+    return isinstance(err, verror.VError) and err.id in _NOT_MT_IDS
+
+
+@dataclass
+class GlobEntry:
+    entry: MountEntry
+
+
+@dataclass
+class GlobErrorReply:
+    name: str
+    error: verror.VError
+
+
+def _entry_names(e):
+    return [_names.join_address_name(s.server, e.name) for s in e.servers]
+
+
+class _Cache:
+    """Resolution cache keyed by name prefix (Go's ttlCache)."""
+
+    def __init__(self, clock):
+        self.clock = clock
+        self.entries = {}       # prefix -> (servers [MountedServer], serves_mt)
+        self.not_mt = {}        # server -> expiry
+
+    def remember(self, prefix, entry):
+        prefix = _names.trim_suffix(_names.clean(prefix), _names.clean(entry.name))
+        if len(self.entries) >= MAX_CACHE_ENTRIES and prefix not in self.entries:
+            self._clean()
+        self.entries[prefix] = (list(entry.servers), entry.serves_mount_table)
+
+    def _clean(self):
+        now = self.clock()
+        for k, (servers, _) in list(self.entries.items()):
+            if len(self.entries) < CACHE_HYSTERESIS:
+                return
+            if any(s.expires < now for s in servers):
+                del self.entries[k]
+        while len(self.entries) >= CACHE_HYSTERESIS:
+            del self.entries[random.choice(list(self.entries))]
+
+    def forget(self, names):
+        prefixes = [_names.clean(n) for n in names]
+        for key in list(self.entries):
+            if any(key.startswith(p) for p in prefixes):
+                del self.entries[key]
+
+    def lookup(self, name):
+        """The cached MountEntry for name (its Name = the unresolved rest), or None."""
+        name = _names.clean(name)
+        prefix, suffix = name, ""
+        now = self.clock()
+        while prefix:
+            hit = self.entries.get(prefix)
+            if hit is not None:
+                servers, mt = hit
+                if any(s.expires < now for s in servers):
+                    return None
+                if len(servers) > 1:   # rotate, so the next caller starts elsewhere
+                    self.entries[prefix] = (servers[1:] + servers[:1], mt)
+                return MountEntry(suffix, list(servers), mt)
+            i = prefix.rfind("/")
+            if i <= 0:
+                break
+            suffix = _names.join(prefix[i + 1:], suffix)
+            prefix = prefix[:i]
+        return None
+
+    def set_not_mt(self, server):
+        if "@@" not in server:
+            self.not_mt[server] = self.clock() + NOT_MT_SECONDS
+
+    def is_not_mt(self, server):
+        if "@@" in server:
+            return False
+        exp = self.not_mt.get(server)
+        if exp is None:
+            return False
+        if not self.clock() > exp:
+            return True
+        del self.not_mt[server]
+        return False
+
+
+class _NoCache(_Cache):
+    def remember(self, prefix, entry):
+        pass
+
+    def lookup(self, name):
+        return None
+
+    def set_not_mt(self, server):
+        pass
+
+
+class Namespace:
+    """A namespace client bound to a list of roots and a transport."""
+
+    def __init__(self, roots, transport, clock=time.time, cache=None,
+                 max_resolve_depth=MAX_RESOLVE_DEPTH, max_glob_depth=MAX_RECURSIVE_GLOB_DEPTH):
+        self.set_roots(roots)
+        self.transport = transport
+        self.clock = clock
+        if cache is None:
+            cache = not os.environ.get("V23_DISABLE_NS_CACHE")
+        self.cache = _Cache(clock) if cache else _NoCache(clock)
+        self.max_resolve_depth = max_resolve_depth
+        self.max_glob_depth = max_glob_depth
+
+    # -- roots -----------------------------------------------------------
+
+    def set_roots(self, roots):
+        roots = list(roots)
+        for r in roots:
+            if not _names.split_address_name(r)[0]:
+                raise verror.BadArg.new("at least one root is not a rooted name: " + ", ".join(roots))
+        self.roots = roots
+
+    def root_entry(self, name):
+        """(MountEntry to start from, whether the name was rooted)."""
+        from v23py.security import split_pattern_name
+        _, name = split_pattern_name(_names.clean(name))
+        far = self.clock() + 3600.0
+        address, suffix = _names.split_address_name(name)
+        if not address:
+            return MountEntry(name, [MountedServer(r, far) for r in self.roots], True), False
+        mt = True
+        try:
+            mt = parse_endpoint(address).serves_mount_table
+        except verror.VError:
+            pass
+        return MountEntry(suffix, [MountedServer(_names.join_address_name(address, ""), far)], mt), True
+
+    # -- resolution ------------------------------------------------------
+
+    async def _call(self, ctx, servers, name, method, args, opts=()):
+        if opts:
+            return await self.transport.call(ctx, servers, name, method, args, opts=tuple(opts))
+        return await self.transport.call(ctx, servers, name, method, args)
+
+    async def _resolve_against_mt(self, ctx, e, opts=()):
+        usable = []
+        for s in e.servers:
+            if self.cache.is_not_mt(s.server):
+                continue
+            usable.append(s)
+            hit = self.cache.lookup(_names.join_address_name(s.server, e.name))
+            if hit is not None:
+                return hit
+        if not usable:
+            raise NoServers.new("no servers found to resolve query")
+        e = MountEntry(e.name, usable, e.serves_mount_table, e.is_leaf)
+        try:
+            (wire,) = await self._call(ctx, [s.server for s in e.servers], e.name,
+                                       "ResolveStep", [], opts)
+        except verror.VError as err:
+            if not_a_mount_table(err) and not e.name.startswith("__"):
+                for s in e.servers:
+                    self.cache.set_not_mt(s.server)
+            raise
+        entry = self._from_wire_entry(wire)
+        for s in e.servers:
+            self.cache.remember(_names.join_address_name(s.server, e.name), entry)
+        return entry
+
+    def _from_wire_entry(self, wire):
+        if isinstance(wire, MountEntry):
+            return wire
+        now = self.clock()
+        servers = []
+        for s in wire.Servers or ():
+            servers.append(MountedServer(s.Server, _deadline_to_abs(s.Deadline, now)))
+        return MountEntry(wire.Name, servers, bool(wire.ServesMountTable), bool(wire.IsLeaf))
+
+    async def resolve(self, ctx, name, opts=()):
+        """The MountEntry for name: its servers and the name relative to them.
+        `opts` are extra call options for the ResolveStep calls (e.g. a
+        ServerAuthorizer for the mount tables met on the way)."""
+        e, _ = self.root_entry(name)
+        if not e.servers:
+            raise NoSuchName.new(f"name {name} doesn't exist", name)
+        for _ in range(self.max_resolve_depth):
+            if not e.serves_mount_table:
+                return e
+            cur = e
+            try:
+                e = await self._resolve_against_mt(ctx, cur, opts)
+            except verror.VError as err:
+                if not_a_mount_table(err):
+                    return cur
+                if is_error(err, NoSuchNameRoot):
+                    raise NoSuchName.new(f"name {name} doesn't exist", name) from None
+                raise
+        raise ResolutionDepthExceeded.new("resolution depth exceeded")
+
+    async def resolve_names(self, ctx, name, opts=()):
+        """resolve(), as the rooted names a client would call."""
+        return _entry_names(await self.resolve(ctx, name, opts))
+
+    async def resolve_to_mount_table(self, ctx, name, opts=()):
+        """The entry of the mount table that holds name (its Name is the name there)."""
+        e, _ = self.root_entry(name)
+        if not e.servers:
+            raise NoMountTable.new("no mounttable")
+        last = e
+        for _ in range(self.max_resolve_depth):
+            cur = e
+            if not e.serves_mount_table or not e.name:
+                return last
+            try:
+                e = await self._resolve_against_mt(ctx, e, opts)
+            except verror.VError as err:
+                if is_error(err, NoSuchNameRoot):
+                    return last
+                if is_error(err, NoSuchName):
+                    return cur
+                if not_a_mount_table(err):
+                    return last
+                raise
+            last = cur
+        raise ResolutionDepthExceeded.new("resolution depth exceeded")
+
+    def flush_cache_entry(self, name):
+        flushed = False
+        for n in self._root_names(name):
+            hit = self.cache.lookup(n)
+            if hit is not None:
+                self.cache.forget([_names.trim_suffix(n, hit.name)])
+                flushed = True
+        return flushed
+
+    def _root_names(self, name):
+        name = _names.clean(name)
+        if not _names.split_address_name(name)[0]:
+            return [_names.join(r, name) for r in self.roots]
+        return [name]
+
+    def _forget(self, me):
+        self.cache.forget(_entry_names(me))
+
+    # -- mount table operations -----------------------------------------
+
+    async def mount(self, ctx, name, server, ttl_seconds, replace=False, serves_mount_table=False,
+                    is_leaf=False):
+        flags = (REPLACE if replace else 0) | (MT if serves_mount_table else 0) | \
+            (LEAF if is_leaf else 0)
+        me = await self.resolve_to_mount_table(ctx, name)
+        self._forget(me)
+        err = None
+        for s in me.servers:   # every replica of the table; the last answer decides
+            try:
+                await self.transport.call(ctx, [s.server], me.name, "Mount",
+                                          [server, int(ttl_seconds), flags])
+                err = None
+            except verror.VError as e:
+                err = e
+        if err is not None:
+            raise err
+
+    async def unmount(self, ctx, name, server):
+        me = await self.resolve_to_mount_table(ctx, name)
+        try:
+            await self.transport.call(ctx, [s.server for s in me.servers], me.name, "Unmount",
+                                      [server])
+        finally:
+            self._forget(me)
+
+    async def delete(self, ctx, name, delete_subtree=False):
+        me = await self.resolve_to_mount_table(ctx, name)
+        try:
+            await self.transport.call(ctx, [s.server for s in me.servers], me.name, "Delete",
+                                      [bool(delete_subtree)])
+        finally:
+            self._forget(me)
+
+    async def set_permissions(self, ctx, name, perms, version):
+        me = await self.resolve_to_mount_table(ctx, name)
+        try:
+            await self.transport.call(ctx, [s.server for s in me.servers], me.name,
+                                      "SetPermissions", [perms, version])
+        finally:
+            self._forget(me)
+
+    async def get_permissions(self, ctx, name):
+        """(perms, version)."""
+        me = await self.resolve_to_mount_table(ctx, name)
+        try:
+            perms, version = await self.transport.call(
+                ctx, [s.server for s in me.servers], me.name, "GetPermissions", [])
+        finally:
+            self._forget(me)
+        return perms, version
+
+    # -- glob ------------------------------------------------------------
+
+    async def glob(self, ctx, pattern):
+        """All replies (GlobEntry / GlobErrorReply) for pattern, in discovery order."""
+        out = []
+        async for r in self.glob_iter(ctx, pattern):
+            out.append(r)
+        return out
+
+    async def glob_iter(self, ctx, pattern):
+        e, rooted = self.root_entry(pattern)
+        if not e.servers:
+            raise NoMountTable.new("no mounttable")
+        g = Glob.parse(e.name)
+        prefix = e.servers[0].server if rooted else ""
+        e.name = ""
+        visited = set()
+        queue = [(e, 0)]          # (entry relative to the glob root, mount tables crossed)
+        while queue:
+            if getattr(ctx, "cancelled", False):
+                return
+            me, depth = queue.pop(0)
+            suffix = g
+            for _ in range(_depth(me.name)):
+                suffix = suffix.tail()
+            if len(suffix) == 0 and depth != 0:
+                yield GlobEntry(MountEntry(_names.join(prefix, me.name), me.servers,
+                                           me.serves_mount_table, me.is_leaf))
+            if suffix.empty() and not me.serves_mount_table:
+                continue
+            if suffix.restricted and len(suffix) == 0 and not me.serves_mount_table:
+                continue
+            if not me.servers:
+                continue
+            pstr = str(suffix)
+            seen = False
+            for s in me.servers:   # each (server, pattern) is globbed once: cycles end
+                key = _names.join_address_name(s.server, "") + "!" + pstr
+                if key in visited:
+                    seen = True
+                visited.add(key)
+            if seen:
+                continue
+            try:
+                replies = await self.transport.glob(ctx, [s.server for s in me.servers], "", pstr)
+            except verror.VError as err:
+                if not not_a_mount_table(err):
+                    yield GlobErrorReply(_names.join(prefix, me.name), err)
+                continue
+            for r in replies:
+                if len(suffix) == 0 and depth + 1 > self.max_glob_depth:
+                    continue
+                kind, value = _glob_reply(r, self)
+                if kind == "error":
+                    # as Go: a server's error names are relative to that server
+                    yield GlobErrorReply(_names.join(prefix, value[0]), value[1])
+                    continue
+                queue.append((MountEntry(_names.join(me.name, value.name), value.servers,
+                                         value.serves_mount_table, value.is_leaf), depth + 1))
+
+
+def _depth(name):
+    name = _names.clean(name).strip("/")
+    return name.count("/") + 1 if name else 0
+
+
+def _glob_reply(r, ns):
+    """("entry", MountEntry) or ("error", (name, VError)) from a reply."""
+    if isinstance(r, GlobEntry):
+        return "entry", r.entry
+    if isinstance(r, GlobErrorReply):
+        return "error", (r.name, r.error)
+    if isinstance(r, MountEntry):
+        return "entry", r
+    name = getattr(r, "name", None)
+    value = getattr(r, "value", None)
+    if name == "Error" or (name is None and hasattr(value, "Error")):
+        err = value.Error if isinstance(value.Error, verror.VError) else \
+            verror.Unknown.new(str(value.Error))
+        return "error", (value.Name, err)
+    return "entry", ns._from_wire_entry(value)
+
+
+def _deadline_to_abs(deadline, now):
+    """Absolute expiry from a wire time.WireDeadline (FromNow 0 = none)."""
+    if deadline is None:
+        return math.inf
+    d = getattr(deadline, "FromNow", deadline)
+    secs = getattr(d, "Seconds", 0) + getattr(d, "Nanos", 0) / 1e9
+    if secs == 0:
+        return math.inf
+    return now + secs
+
+
+def deadline_to_wire_seconds(expires, now):
+    """(Seconds, Nanos) from now until expires; (0, 0) for no deadline, never 0 otherwise."""
+    if expires == math.inf:
+        return 0, 0
+    delta = expires - now
+    secs = math.floor(delta)
+    nanos = int(round((delta - secs) * 1e9))
+    if nanos >= 1_000_000_000:
+        secs, nanos = secs + 1, nanos - 1_000_000_000
+    if secs < 0 and nanos > 0:   # Go's Duration keeps Seconds and Nanos with the same sign
+        secs, nanos = secs + 1, nanos - 1_000_000_000
+    if secs == 0 and nanos == 0:
+        nanos = 1
+    return int(secs), nanos
+
+
+class RpcTransport:
+    """The namespace transport over v23py.rpc (pre-resolved calls)."""
+
+    def __init__(self, client, call_opts=()):
+        self.client = client
+        self.call_opts = tuple(call_opts)
+
+    @staticmethod
+    def _types(method):
+        from v23py import vdl
+        from v23py.rpc import _wiretypes as wt
+        from v23py.security.access._wiretypes import PermissionsType
+        flag = vdl.named("v.io/v23/naming.MountFlag", vdl.Uint32Type)
+        return {
+            "ResolveStep": ([], [wt.MountEntry]),
+            "Mount": ([vdl.StringType, vdl.Uint32Type, flag], []),
+            "Unmount": ([vdl.StringType], []),
+            "Delete": ([vdl.BoolType], []),
+            "SetPermissions": ([PermissionsType, vdl.StringType], []),
+            "GetPermissions": ([], [PermissionsType, vdl.StringType]),
+        }[method]
+
+    def _ctx(self, ctx):
+        """(ctx with the default call timeout if it had no deadline, cancel function)."""
+        try:
+            if ctx.deadline() is None:
+                return ctx.with_timeout(CALL_TIMEOUT)
+        except AttributeError:
+            pass
+        return ctx, lambda: None
+
+    async def call(self, ctx, servers, name, method, args, opts=()):
+        from v23py.rpc import options as rpcopts
+        in_types, out_types = self._types(method)
+        if method == "SetPermissions":
+            args = [_perms_value(args[0]), args[1]]
+        opts = (rpcopts.Preresolved(servers, name),) + tuple(opts) + self.call_opts
+        cctx, cancel = self._ctx(ctx)
+        try:
+            return await self.client.call(cctx, name, method, list(args), in_types,
+                                          out_types, opts=opts)
+        finally:
+            cancel()   # release the timeout timer
+
+    async def glob(self, ctx, servers, name, pattern):
+        from v23py import vdl
+        from v23py.rpc import _wiretypes as wt
+        from v23py.rpc import options as rpcopts
+        from v23py.rpc.model import ArgDesc, MethodDesc
+        desc = MethodDesc("__Glob", "", (ArgDesc("pattern", vdl.StringType),), (),
+                          None, wt.GlobReply)
+        opts = (rpcopts.Preresolved(servers, name),) + self.call_opts
+        cctx, cancel = self._ctx(ctx)
+        try:
+            call = await self.client.start_call(cctx, name, "__Glob", [pattern],
+                                                [vdl.StringType], [], desc=desc, opts=opts)
+            out = []
+            async for r in call:
+                out.append(r)
+            await call.finish()
+            return out
+        finally:
+            cancel()   # release the timeout timer
+
+
+def _perms_value(perms):
+    """A VDL access.Permissions value from a dict / JSON-shaped mapping."""
+    from v23py.security import access
+    if perms is None:
+        return access.Permissions() if hasattr(access, "Permissions") else {}
+    if hasattr(perms, "_vdl_type"):
+        return perms
+    out = {}
+    for tag, acl in dict(perms).items():
+        if isinstance(acl, dict):
+            ins, notins = acl.get("In") or [], acl.get("NotIn") or []
+        else:
+            ins, notins = getattr(acl, "In", None) or [], getattr(acl, "NotIn", None) or []
+        out[str(tag)] = access.AccessList(In=list(ins), NotIn=list(notins))
+    cls = getattr(access, "Permissions", None)
+    return cls(out) if cls is not None else out

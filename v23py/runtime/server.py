@@ -1,0 +1,885 @@
+"""The RPC server: accepts flows, decodes requests, dispatches, authorizes, invokes.
+
+Per accepted flow the first byte says what it is: ``'t'`` registers the
+connection's type flow, ``'d'`` carries one call.  A call runs as in Go's
+``flowServer``: read the Request (1 minute deadline until it arrives); check
+granted blessings; find the object (reserved methods go to the built-in
+invoker); check NumPosArgs; decode the args; authorize; invoke; write the
+Response and results; close the flow.  Errors before the args were read make
+the server skip the remaining args first, so the client always gets the
+error response.
+"""
+import inspect
+import logging
+import os
+import sys
+import time
+
+from twisted.internet import defer
+
+from v23py import security, verror
+from v23py.rpc import _wiretypes as wt
+from v23py.rpc import signature as sigmod
+from v23py.runtime._stream import ROLE_DATA, ROLE_TYPE, ConnTypes, ValueReader, ValueWriter
+from v23py.rpc.model import maybe_deferred, object_to_invoker
+from v23py.runtime.flowmanager import _batch, after_input as _after_input
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CALL_TIMEOUT = 60.0
+
+# Ids Go builds with verror.NewID in the rpc package (package path prefix).
+_RPC_PKG = "v.io/x/ref/runtime/internal/rpc."
+BadNumInputArgs = verror.ErrorId(_RPC_PKG + "badNumInputArgs", verror.NoRetry,
+                                 "wrong number of input arguments")
+BadInputArg = verror.ErrorId(_RPC_PKG + "badInputArg", verror.NoRetry, "bad input argument")
+_RESERVED_PKG = "v.io/v23/rpc/reserved."
+GlobMaxRecursionReached = verror.ErrorId(_RESERVED_PKG + "GlobMaxRecursionReached",
+                                         verror.NoRetry, "max recursion level reached")
+GlobMatchesOmitted = verror.ErrorId(_RESERVED_PKG + "GlobMatchesOmitted", verror.NoRetry,
+                                    "some matches might have been omitted")
+GlobNotImplemented = verror.ErrorId(_RESERVED_PKG + "GlobNotImplemented", verror.NoRetry,
+                                    "glob not implemented")
+
+
+def component_name():
+    return os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "v23py"
+
+
+# ---------------------------------------------------------------------------
+# dispatchers and authorizers
+# ---------------------------------------------------------------------------
+
+class LeafDispatcher:
+    """Serves one object at the empty suffix (Go's leaf dispatcher)."""
+
+    def __init__(self, obj, authorizer=None):
+        self.obj = obj
+        self.authorizer = authorizer
+        object_to_invoker(obj)   # fail early on bad objects
+
+    def lookup(self, ctx, suffix):
+        if suffix:
+            raise verror.UnknownSuffix.new(f"suffix does not exist: {suffix}")
+        return self.obj, self.authorizer
+
+
+class _AllowEveryone:
+    def authorize(self, call):
+        return None
+
+
+_EVERYONE = _AllowEveryone()
+
+
+def _default_authorizer():
+    return security.default_authorizer()
+
+
+def _authorize(auth, secall, suffix, method):
+    if secall is None:
+        return
+    if auth is None:
+        auth = _default_authorizer()
+    try:
+        auth.authorize(secall)
+    except verror.VError as e:
+        raise verror.NoAccess.new(
+            f"access denied: not authorized to call {suffix}.{method}: {e.msg or e.id}")
+    except Exception as e:
+        raise verror.NoAccess.new(f"access denied: not authorized to call {suffix}.{method}: {e}")
+
+
+# ---------------------------------------------------------------------------
+# the per-call server object handed to methods
+# ---------------------------------------------------------------------------
+
+class ServerCall:
+    """What a server method gets as ``call`` (Go's rpc.StreamServerCall)."""
+
+    def __init__(self, server, flow, reader, writer, types):
+        self.server = server
+        self.flow = flow
+        self._reader = reader
+        self._writer = writer
+        self._types = types
+        self.suffix = ""
+        self.method = ""
+        self.method_tags = []
+        self.granted_blessings = None
+        self._security = None         # security.Call for authorizers
+        self._lazy_security = None
+        self.in_stream_type = None
+        self.out_stream_type = None
+        self._end_stream_args = False
+        self._closed = False
+        self._pending = None     # streamed results waiting for the end of this reactor turn
+        self._sent = None        # Deferred of the last flow write of streamed results
+
+    # -- identity -------------------------------------------------------------
+    @property
+    def security(self):
+        """The security.Call of this RPC (names, blessings, method tags)."""
+        if self._security is None and self._lazy_security is not None:
+            server, method, suffix, tags = self._lazy_security
+            self._lazy_security = None
+            self._security = server._security_call(self, method, suffix, tags)
+        return self._security
+
+    @security.setter
+    def security(self, value):
+        self._security = value
+
+    @property
+    def remote_blessings(self):
+        return self.security.remote_blessings if self.security is not None else None
+
+    @property
+    def local_blessings(self):
+        return self.security.local_blessings if self.security is not None else None
+
+    @property
+    def remote_endpoint(self):
+        return getattr(self.flow.conn, "remote_endpoint", None)
+
+    @property
+    def local_endpoint(self):
+        return getattr(self.flow.conn, "local_endpoint", None)
+
+    # -- streaming ------------------------------------------------------------
+    def send(self, item):
+        """Send one streamed result (a zero Response header, then the item)."""
+        if self._closed:
+            raise verror.Aborted.new("aborted: call finished")
+        data = self._writer.encode_cached("resp-stream", wt.response, wt.Response)
+        data += self._writer.encode(item, self.out_stream_type)
+        self._types.flush()
+        flow = self.flow
+        if _batch[0] and len(data) < _COALESCE_MAX and not getattr(flow, "is_closed", True):
+            # Inside a burst of work (a read being handled, an output_batch): the items sent
+            # until its end leave in one flow write, i.e. in as few Data messages as the MTU
+            # and the peer's flow-control credits allow, instead of one message per item.
+            pend = self._pending
+            if pend is None:
+                self._pending = bytearray(data)
+                _after_input(self._flush_sends)
+            else:
+                pend += data
+            sent = self._sent
+            if sent is not None and not sent.called:
+                return sent   # the previous write still waits for credits: so does this one
+            return defer.succeed(None)
+        if self._pending is not None:
+            self._flush_sends()
+        return flow.write(data)
+
+    def _flush_sends(self):
+        pend = self._pending
+        if pend is None:
+            return
+        self._pending = None
+        try:
+            self._sent = self.flow.write(bytes(pend))
+        except Exception:
+            log.debug("flow closed before streamed results were sent", exc_info=True)
+
+    def send_many(self, items, encode=None):
+        """``send`` each of ``items``, all in one flow write (so in as few messages as fit).
+
+        ``encode(type_encoder, item)``, if given, returns an item's value message
+        (for servers that keep values VOM-encoded)."""
+        if self._closed:
+            raise verror.Aborted.new("aborted: call finished")
+        w, t, parts = self._writer, self.out_stream_type, []
+        for item in items:
+            parts.append(w.encode_cached("resp-stream", wt.response, wt.Response))
+            parts.append(w.encode(item, t) if encode is None else encode(self._types.enc, item))
+        self._types.flush()
+        if self._pending is not None:
+            self._flush_sends()   # items given to send() earlier in this turn go first
+        return self.flow.write(b"".join(parts))
+
+    def recv(self):
+        """Deferred: the next streamed argument; errback verror.EOF at the end."""
+        return defer.ensureDeferred(self._recv())
+
+    async def _recv(self):
+        if self._end_stream_args:
+            raise verror.EOF.new("EOF")
+        req = await self._reader.read(wt.Request)
+        if req.EndStreamArgs:
+            self._end_stream_args = True
+            raise verror.EOF.new("EOF")
+        return await self._reader.read(self.in_stream_type)
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        try:
+            return await self._recv()
+        except verror.VError as e:
+            if e.id == verror.EOF.id:
+                raise StopAsyncIteration
+            raise
+
+
+# ---------------------------------------------------------------------------
+# the server
+# ---------------------------------------------------------------------------
+
+class Server:
+    """An RPC server on a flow manager.
+
+    ``dispatcher`` has ``lookup(ctx, suffix) -> (obj, authorizer)`` (may return
+    a Deferred or be async).  Use :func:`v23py.with_new_server` /
+    ``v23py.with_new_server`` for the usual setup.
+    """
+
+    def __init__(self, ctx, name, dispatcher, *, principal=None, flow_manager=None,
+                 is_leaf=False, serves_mount_table=False, reserved_dispatcher=None):
+        self.ctx = ctx
+        self.name = name or ""
+        self.names = [name] if name else []
+        self.dispatcher = dispatcher
+        self.reserved_dispatcher = reserved_dispatcher
+        self.is_leaf = is_leaf
+        self.serves_mount_table = serves_mount_table
+        self.principal = principal
+        self.flow_manager = flow_manager
+        self.ports = []
+        self.publisher = None     # a v23py.runtime.publisher.Publisher when the server has a name
+        self._types = {}
+        self._stopped = False
+        self._calls = set()
+        self._plans = {}   # (id(invoker), method) -> (invoker, plan), see _plan
+        if flow_manager is not None:
+            flow_manager.set_flow_handler(self.handle_flow)
+
+    # -- lifecycle ------------------------------------------------------------
+    async def listen(self, address="127.0.0.1:0", protocol="tcp", blessing_names=None):
+        if blessing_names is None:
+            blessing_names = self._blessing_names()
+        port = await self.flow_manager.listen(address, protocol=protocol,
+                                              blessing_names=blessing_names)
+        self.ports.append(port)
+        return port
+
+    def _blessing_names(self):
+        p = self.principal
+        if p is None:
+            return []
+        try:
+            b = p.blessing_store.default()
+            return sorted(security.blessing_names(p, b))
+        except Exception:
+            log.exception("cannot compute the server's blessing names")
+            return []
+
+    @property
+    def endpoints(self):
+        return [port.endpoint for port in self.ports]
+
+    def status(self):
+        return {"endpoints": self.endpoints, "names": list(self.names)}
+
+    async def stop(self):
+        if self._stopped:
+            return
+        self._stopped = True
+        pub = self.publisher
+        if pub is not None:
+            try:
+                await pub.stop(timeout=2.0)
+            except Exception:
+                log.exception("unpublishing")
+        for port in self.ports:
+            try:
+                await port.stop()
+            except Exception:
+                log.exception("stopping a listener")
+        if self.flow_manager is not None:
+            try:
+                await self.flow_manager.stop()
+            except Exception:
+                log.exception("stopping the flow manager")
+
+    # -- per-connection type flows ----------------------------------------------
+    def types_for(self, conn):
+        t = self._types.get(conn)
+        if t is None:
+            t = self._types[conn] = ConnTypes()
+            closed = getattr(conn, "closed", None)
+            if isinstance(closed, defer.Deferred):
+                def gone(reason, conn=conn, t=t):
+                    self._types.pop(conn, None)
+                    t.closed(reason if isinstance(reason, verror.VError) else None)
+                    return reason
+                closed.addBoth(gone)
+        return t
+
+    # -- flows ----------------------------------------------------------------
+    def handle_flow(self, flow):
+        """Flow handler: dispatch on the first byte of the flow."""
+        state = _FlowRole(self, flow)
+        flow.set_receiver(state.on_data, state.on_close)
+
+    def _start_call(self, flow, reader, types):
+        # Run the call's coroutine at once: a synchronous method (the usual case) finishes
+        # in this first step, without a Deferred or Twisted's coroutine driver; only a call
+        # that really waits is handed to Twisted from where it stopped.
+        coro = self._serve(flow, reader, types)
+        try:
+            first = coro.send(None)
+        except StopIteration:
+            return
+        except BaseException:
+            log.exception("rpc serve failed")
+            return
+        d = defer.ensureDeferred(_resume(coro, first))
+        if not d.called:
+            self._calls.add(d)
+            d.addBoth(lambda r: (self._calls.discard(d), r)[1])
+        d.addErrback(lambda f: log.error("rpc serve failed: %s", f.getTraceback()))
+
+    async def _serve(self, flow, reader, types):
+        writer = ValueWriter(types)
+        call = ServerCall(self, flow, reader, writer, types)
+        results, out_types, err = _NO_RESULTS, (), None
+        cctx = cancel_call = unreg = None
+        try:
+            try:
+                ok, req = reader.try_read(wt.Request)   # usually already here: no timer needed
+            except verror.VError:
+                ok = False
+            if not ok:
+                req = await self._read_header(reader)
+            if req is None:
+                return   # the client went away before sending anything
+            # the call's context: the client's deadline, cancelled when the flow closes
+            fromnow = req.Deadline.FromNow
+            if fromnow.Seconds or fromnow.Nanos:
+                secs = fromnow.Seconds + fromnow.Nanos / 1e9
+            else:
+                secs = 0
+            if secs > 0:
+                cctx, cancel_call = self.ctx.with_timeout(secs)
+            else:
+                cctx, cancel_call = self.ctx.with_cancel()
+            reader.on_close = cancel_call   # (called with the close reason, which it ignores)
+            if reader.eof:
+                cancel_call()
+            try:
+                results, out_types, unreg = await self._process(cctx, call, req)
+            except _AppError as e:
+                raise e.err
+            except verror.VError as e:
+                raise self._prefixed(e, call.suffix, call.method)
+        except verror.VError as e:
+            err = e
+        except Exception as e:  # a bug in a method or in the runtime
+            log.exception("rpc call failed")
+            err = verror.from_exception(e)
+        finally:
+            call._closed = True
+        if cancel_call is not None:
+            # the method is done: nothing left to wake on cancellation
+            reader.on_close = None
+            if unreg is not None:
+                unreg()
+        if call._pending is not None:
+            call._flush_sends()   # streamed results first, then the final response
+        self._respond(flow, writer, types, err, results, out_types)
+        if cancel_call is not None:
+            cancel_call()
+
+    def _plan(self, invoker, stripped, nargs, ctx):
+        """What a call of ``stripped`` on ``invoker`` needs, worked out once per method:
+        (arg types, tags, in-stream type, out-stream type, out types, desc)."""
+        key = (id(invoker), stripped)
+        hit = self._plans.get(key)
+        if hit is not None and hit[0] is invoker:
+            return hit[1]
+        arg_types, tags = invoker.prepare(ctx, stripped, nargs)
+        desc = invoker.method_desc(stripped)
+        ins = outs = None
+        out_types = ()
+        if desc is not None:
+            ins = getattr(desc, "in_stream", None)
+            outs = getattr(desc, "out_stream", None)
+            if ins is not None and not hasattr(ins, "kind"):
+                ins = ins.type
+            if outs is not None and not hasattr(outs, "kind"):
+                outs = outs.type
+            out_types = tuple(a.type for a in desc.out_args)
+        plan = (tuple(arg_types), tuple(tags), ins, outs, out_types, desc)
+        if not isinstance(invoker, _ReservedInvoker):
+            if len(self._plans) > 4096:
+                self._plans.clear()
+            self._plans[key] = (invoker, plan)
+        return plan
+
+    async def _process(self, ctx, call, req):
+        """Find, authorize and invoke the method: (results, out types, unregister)."""
+        reader = call._reader
+        method = req.Method
+        suffix = req.Suffix.lstrip("/")
+        call.method, call.suffix = method, suffix
+        nargs = req.NumPosArgs
+        # granted blessings must be bound to our key
+        gb = req.GrantedBlessings
+        if gb is not None and getattr(gb, "CertificateChains", None):
+            try:
+                b = security.blessings_from_wire(gb)
+                if self.principal is not None and b.public_key.der != self.principal.public_key.der:
+                    raise verror.NoAccess.new(
+                        "access denied: blessing granted not bound to this server")
+                call.granted_blessings = b
+            except verror.VError:
+                ctx.on_done(reader.abort)
+                await self._drain(reader, nargs)
+                raise
+        unreg = None
+        try:
+            found = self._lookup_now(ctx, suffix, method)
+            if type(found) is not tuple:
+                unreg = ctx.on_done(reader.abort)   # (pending reads fail on cancellation)
+                found = await found
+            invoker, auth, reserved = found
+            stripped = method[2:] if reserved else method
+            arg_types, tags, ins, outs, out_types, desc = self._plan(invoker, stripped, nargs, ctx)
+        except verror.VError:
+            if unreg is None:
+                unreg = ctx.on_done(reader.abort)
+            await self._drain(reader, nargs)
+            raise
+        if nargs != len(arg_types):
+            if unreg is None:
+                unreg = ctx.on_done(reader.abort)
+            await self._drain(reader, nargs)
+            raise BadNumInputArgs.new(
+                f"wrong number of input arguments for {suffix}.{method} "
+                f"(called with {{{nargs}}} args, want {{{len(arg_types)}}})")
+        args = []
+        i = 0
+        for t in arg_types:
+            try:
+                ok, v = reader.try_read(t)
+                if not ok:
+                    if unreg is None:
+                        unreg = ctx.on_done(reader.abort)
+                    v = await reader.read(t)
+                args.append(v)
+            except verror.VError as e:
+                raise BadInputArg.new(
+                    f"method {suffix}.{method} has bad arg #{i}: {e.msg or e.id}")
+            i += 1
+        call.method_tags = list(tags)
+        call.in_stream_type = ins
+        call.out_stream_type = outs
+        if auth is not None and (auth is _EVERYONE or isinstance(auth, _AllowEveryone)
+                                 or auth is security.allow_everyone()):
+            call._lazy_security = (self, method, suffix, tags)   # built only if used
+        else:
+            call.security = self._security_call(call, method, suffix, tags)
+            _authorize(auth, call.security, suffix, method)
+        if reserved:
+            if unreg is None:
+                unreg = ctx.on_done(reader.abort)
+            try:
+                results = await invoker.invoke(ctx, call, stripped, args)
+            except verror.VError as e:
+                raise self._prefixed(e, suffix, method)
+        else:
+            try:
+                fast = getattr(invoker, "invoke_direct", None)
+                if fast is not None:
+                    results = fast(ctx, call, stripped, args)
+                    if type(results) is not list and _awaitable(results):
+                        # (a method that goes on after returning: cancellation of its
+                        # context fails its pending reads of the stream)
+                        if unreg is None:
+                            unreg = ctx.on_done(reader.abort)
+                        results = await results
+                else:
+                    if unreg is None:
+                        unreg = ctx.on_done(reader.abort)
+                    results = await invoker.invoke(ctx, call, stripped, args)
+            except verror.VError as e:
+                raise _AppError(e)
+        return (results if type(results) is list else list(results or [])), out_types, unreg
+
+    async def _read_header(self, reader):
+        """The Request header, waiting at most DEFAULT_CALL_TIMEOUT for it."""
+        hctx, hcancel = self.ctx.with_timeout(DEFAULT_CALL_TIMEOUT)
+        unreg = hctx.on_done(lambda err: reader.abort(err))
+        try:
+            return await reader.read(wt.Request)
+        except verror.VError as e:
+            if reader.eof and reader.close_reason is None and e.id == verror.EOF.id:
+                return None
+            raise self._prefixed(verror.BadProtocol.new(
+                f"bad protocol or type: failed to decode request: {e.msg or e.id}"),
+                "", "UNKNOWN")
+        finally:
+            unreg()
+            hcancel()
+
+    def _respond(self, flow, writer, types, err, results, out_types):
+        try:
+            if err is not None:
+                data = writer.encode(wt.response(err, True, 0), wt.Response)
+            else:
+                n = len(results)
+                key = _RESP_END_KEYS[n] if n < 8 else ("resp-end", n)
+                data = writer.encode_cached(key, _resp_end_maker(n), wt.Response)
+                for i, r in enumerate(results):
+                    t = out_types[i] if i < len(out_types) else None
+                    data += writer.encode(r, t)
+        except Exception as e:
+            log.exception("encoding the response failed")
+            writer = ValueWriter(types)
+            e2 = verror.Internal.new(f"failed to encode the results: {e}")
+            try:
+                data = writer.encode(wt.response(e2, True, 0), wt.Response)
+            except Exception:
+                data = b""
+        types.flush()
+        try:
+            shut = getattr(flow, "shut", None)
+            (shut if shut is not None else flow.close)(data)
+        except Exception:
+            log.debug("flow closed before the response was sent", exc_info=True)
+
+    async def _drain(self, reader, n):
+        for _ in range(n):
+            try:
+                await reader.skip()
+            except Exception:
+                return
+
+    def _security_call(self, call, method, suffix, tags):
+        p = self.principal
+        if p is None:
+            return None
+        flow = call.flow
+        remote = getattr(flow, "remote_blessings", None)
+        if remote is None:
+            remote = getattr(flow.conn, "remote_blessings", None)
+        remote_b = _native_blessings(remote)
+        local_b = _native_blessings(getattr(flow, "local_blessings", None))
+        if local_b is None or local_b.is_zero():
+            try:
+                local_b = p.blessing_store.default()
+            except Exception:
+                local_b = None
+        return security.Call(local_principal=p, local_blessings=local_b,
+                             remote_blessings=remote_b, method=method, method_tags=list(tags),
+                             suffix=suffix,
+                             local_endpoint=getattr(flow.conn, "local_endpoint", None),
+                             remote_endpoint=getattr(flow.conn, "remote_endpoint", None))
+
+    def _op_name(self, suffix, method):
+        """Go's span name for a call: <first name>[/suffix].<method>."""
+        name = self.names[0] if self.names else ""
+        if suffix:
+            name = name + "/" + suffix if name else suffix
+        return name + "." + method
+
+    def _prefixed(self, e, suffix, method):
+        """Give a runtime-made error Go's "<component>:<op>: " message prefix."""
+        if e.params[:2] not in ([], ["", ""]) or e.id == verror.EOF.id:
+            return e
+        comp, op = component_name(), self._op_name(suffix, method)
+        rest = e.params[2:] if len(e.params) >= 2 else e.params
+        return verror.VError(e.id, e.retry_code, f"{comp}:{op}: {e.msg}", [comp, op, *rest])
+
+    def _lookup_now(self, ctx, suffix, method):
+        """_lookup for a plain method whose dispatcher answers at once, without a coroutine;
+        otherwise an awaitable giving _lookup's answer."""
+        disp = self.dispatcher
+        if (disp is None or method[:2] == "__" or suffix[:2] == "__"
+                or (self.is_leaf and suffix)):
+            return self._lookup(ctx, suffix, method)
+        r = disp.lookup(ctx, suffix)
+        if type(r) is tuple and len(r) == 2:
+            obj, auth = r
+        elif r is not None and _awaitable(r):
+            return self._lookup_finish(r, suffix)
+        else:
+            obj, auth = _dispatch_result(r)
+        return self._found(obj, auth, suffix)
+
+    async def _lookup_finish(self, r, suffix):
+        obj, auth = _dispatch_result(await r)
+        return self._found(obj, auth, suffix)
+
+    @staticmethod
+    def _found(obj, auth, suffix):
+        if obj is not None:
+            try:
+                return object_to_invoker(obj), auth, False
+            except verror.VError as e:
+                raise verror.Internal.new(f"invalid received object: {e}")
+        raise verror.UnknownSuffix.new(f"suffix does not exist: {suffix}")
+
+    async def _lookup(self, ctx, suffix, method):
+        if method.startswith("__"):
+            return _ReservedInvoker(self, suffix), _EVERYONE, True
+        disp = self.dispatcher
+        if suffix.startswith("__"):
+            disp = self.reserved_dispatcher
+        elif self.is_leaf and suffix:
+            raise verror.UnknownSuffix.new(
+                f"suffix does not exist: {suffix}: suffix {suffix} was not expected because "
+                "either server has the option IsLeaf set to true or it served an object and "
+                "not a dispatcher")
+        if disp is not None:
+            obj, auth = await self._dispatch(disp, ctx, suffix)
+            if obj is not None:
+                try:
+                    return object_to_invoker(obj), auth, False
+                except verror.VError as e:
+                    raise verror.Internal.new(f"invalid received object: {e}")
+        raise verror.UnknownSuffix.new(f"suffix does not exist: {suffix}")
+
+    async def _dispatch(self, disp, ctx, suffix):
+        r = disp.lookup(ctx, suffix)
+        if type(r) is not tuple and _awaitable(r):
+            r = await r
+        return _dispatch_result(r)
+
+
+def _dispatch_result(r):
+    """(obj, authorizer) from what a dispatcher's lookup returned."""
+    if r is None:
+        return None, None
+    if isinstance(r, tuple):
+        if len(r) == 2:
+            return r
+        return r[0], None
+    return r, None
+
+
+_NO_RESULTS = ()
+_COALESCE_MAX = 8192   # streamed results smaller than this are coalesced (see ServerCall.send)
+_RESP_END_KEYS = [("resp-end", n) for n in range(8)]
+_RESP_END_MAKERS = {}
+
+
+def _resp_end_maker(n):
+    mk = _RESP_END_MAKERS.get(n)
+    if mk is None:
+        def mk():
+            return wt.response(None, True, n)
+        if len(_RESP_END_MAKERS) < 64:
+            _RESP_END_MAKERS[n] = mk
+    return mk
+
+
+class _Resumed:
+    """Awaitable that continues a coroutine which already yielded ``first`` (as the
+    `await` inside it would have: what the awaiting driver sends or throws in is passed on)."""
+
+    __slots__ = ("coro", "first")
+
+    def __init__(self, coro, first):
+        self.coro = coro
+        self.first = first
+
+    def __await__(self):
+        coro, y = self.coro, self.first
+        self.coro = self.first = None
+        while True:
+            try:
+                v = yield y
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as e:
+                try:
+                    y = coro.throw(e)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    y = coro.send(v)
+                except StopIteration as stop:
+                    return stop.value
+
+
+async def _resume(coro, first):
+    return await _Resumed(coro, first)
+
+
+def _awaitable(r):
+    """inspect.isawaitable, quick for the plain results of synchronous methods."""
+    if r is None or type(r) in _PLAIN:
+        return False
+    return isinstance(r, defer.Deferred) or inspect.isawaitable(r)
+
+
+_PLAIN = frozenset((list, tuple, str, bytes, int, float, bool, dict))
+
+
+class _AppError(Exception):
+    """An error raised by the served method itself (sent unchanged)."""
+
+    def __init__(self, err):
+        super().__init__(str(err))
+        self.err = err
+
+
+def _native_blessings(b):
+    """security.Blessings for a WireBlessings (or Blessings) value; None for None."""
+    if b is None:
+        return None
+    if hasattr(b, "is_zero") and hasattr(b, "public_key"):
+        return b
+    try:
+        return security.blessings_from_wire(b)
+    except Exception:
+        log.debug("cannot use the peer's blessings", exc_info=True)
+        return None
+
+
+class _FlowRole:
+    """Receives an accepted flow's first bytes and routes it as a type or data flow."""
+
+    __slots__ = ("server", "flow", "target")
+
+    def __init__(self, server, flow):
+        self.server = server
+        self.flow = flow
+        self.target = None
+
+    def on_data(self, data):
+        t = self.target
+        if t is not None:
+            t.feed(data)
+            return
+        if not data:
+            return
+        role, rest = data[0], data[1:]
+        if role == ROLE_TYPE:
+            types = self.server.types_for(self.flow.conn)
+            self.target = types
+            types.attach(self.flow)
+            types.feed(bytes(rest))
+        elif role == ROLE_DATA:
+            types = self.server.types_for(self.flow.conn)
+            reader = ValueReader(types)
+            self.target = reader
+            reader.feed(bytes(rest))
+            self.server._start_call(self.flow, reader, types)
+        else:
+            log.info("closing a flow with unknown role byte %r", role)
+            self.target = _Discard()
+            try:
+                self.flow.close()
+            except Exception:
+                pass
+
+    def on_close(self, reason=None):
+        t = self.target
+        if t is not None:
+            t.closed(reason)
+
+
+class _Discard:
+    def feed(self, data):
+        pass
+
+    def closed(self, reason=None):
+        pass
+
+
+# ---------------------------------------------------------------------------
+# reserved methods: __Signature, __MethodSignature, __Glob
+# ---------------------------------------------------------------------------
+
+class _ReservedInvoker:
+    def __init__(self, server, suffix):
+        self.server = server
+        self.suffix = suffix
+
+    _ARGS = {"Signature": 0, "MethodSignature": 1, "Glob": 1}
+
+    def prepare(self, ctx, method, num_args):
+        from v23py import vdl
+        if method not in self._ARGS:
+            raise verror.UnknownMethod.new(f"method does not exist: __{method}")
+        return [vdl.StringType] * self._ARGS[method], []
+
+    def method_desc(self, method):
+        from v23py.rpc.model import ArgDesc, MethodDesc
+        from v23py import vdl
+        if method == "Signature":
+            return MethodDesc("Signature", out_args=(ArgDesc("", wt.SigInterfaceList),))
+        if method == "MethodSignature":
+            return MethodDesc("MethodSignature", in_args=(ArgDesc("method", vdl.StringType),),
+                              out_args=(ArgDesc("", wt.SigMethod),))
+        if method == "Glob":
+            return MethodDesc("Glob", in_args=(ArgDesc("pattern", vdl.StringType),),
+                              in_stream=vdl.AnyType, out_stream=wt.GlobReply)
+        return None
+
+    def invoke(self, ctx, call, method, args):
+        if method == "Signature":
+            return defer.ensureDeferred(self._signature(ctx, call))
+        if method == "MethodSignature":
+            return defer.ensureDeferred(self._method_signature(ctx, call, args[0]))
+        if method == "Glob":
+            return defer.ensureDeferred(self._glob(ctx, call, args[0]))
+        return defer.fail(verror.UnknownMethod.new(f"method does not exist: __{method}"))
+
+    def _disp(self):
+        s = self.server
+        return s.reserved_dispatcher if self.suffix.startswith("__") else s.dispatcher
+
+    async def _object(self, ctx, err):
+        disp = self._disp()
+        if disp is None:
+            raise err
+        obj, _ = await self.server._dispatch(disp, ctx, self.suffix)
+        if obj is None:
+            raise err
+        return object_to_invoker(obj)
+
+    async def _signature(self, ctx, call):
+        inv = await self._object(ctx, verror.UnknownSuffix.new(
+            f"suffix does not exist: {self.suffix}"))
+        sig = await maybe_deferred(inv.signature, ctx, call)
+        ifaces = list(sig) + [sigmod.reserved_interface()]
+        return [sigmod.clean_interfaces(ifaces)]
+
+    async def _method_signature(self, ctx, call, method):
+        if method.startswith("__"):
+            name = method[2:]
+            for m in sigmod.reserved_methods():
+                if m.Name == name:
+                    return [m]
+            raise verror.UnknownMethod.new(f"method does not exist: {method}")
+        inv = await self._object(ctx, verror.UnknownMethod.new(
+            "method does not exist: __MethodSignature"))
+        m = await maybe_deferred(inv.method_signature, ctx, call, method)
+        if m is None:
+            raise verror.UnknownMethod.new(f"method does not exist: {method}")
+        return [m]
+
+    async def _glob(self, ctx, call, pattern):
+        from v23py.runtime import _glob as globmod
+        await globmod.serve_glob(self.server, ctx, call, self.suffix, pattern)
+        return []
+
+    def signature(self, ctx, call):
+        return [sigmod.reserved_interface()]
+
+    def method_signature(self, ctx, call, method):
+        for m in sigmod.reserved_methods():
+            if m.Name == method:
+                return m
+        return None
+
+    def globber(self):
+        return None

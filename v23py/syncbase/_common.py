@@ -1,0 +1,189 @@
+"""Value types, constants and helpers of the client library."""
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+from twisted.internet import defer
+
+from v23py import verror, vdl
+from v23py.syncbase import _wire
+from v23py.syncbase.util import (
+    Id, prefix_range_limit, app_and_user_pattern_from_blessings, ConventionError, NO_EXTENSION)
+
+
+ALL_DATABASE_TAGS = ("Admin", "Read", "Write", "Resolve")
+
+
+def BlobRef(ref: str):
+    """A VDL ``syncbase.BlobRef`` value, to store in a row so that peers can fetch the blob."""
+    return vdl.value(_wire.BlobRefType, str(ref))
+ALL_COLLECTION_TAGS = ("Admin", "Read", "Write")
+ALL_SYNCGROUP_TAGS = ("Admin", "Read")
+MAX_BATCH_ATTEMPTS = 3
+
+
+def _deferred(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kw):
+        return defer.ensureDeferred(fn(*args, **kw))
+    return wrapper
+
+
+# --- ranges ------------------------------------------------------------------
+
+class RowRange(NamedTuple):
+    """Half-open ``[start, limit)`` of row keys as bytes; empty limit = unbounded."""
+    start: bytes
+    limit: bytes
+
+
+def _b(s):
+    return s.encode("utf-8") if isinstance(s, str) else bytes(s)
+
+
+def Prefix(p) -> RowRange:
+    p = _b(p)
+    return RowRange(p, prefix_range_limit(p))
+
+
+def Range(start, limit) -> RowRange:
+    return RowRange(_b(start), _b(limit))
+
+
+def SingleRow(key) -> RowRange:
+    k = _b(key)
+    return RowRange(k, k + b"\x00")
+
+
+class BatchOptions(NamedTuple):
+    Hint: str = ""
+    ReadOnly: bool = False
+
+
+class CollectionRowPattern(NamedTuple):
+    """SQL LIKE patterns (``%``, ``_``, ``\\`` escape) for WatchPatterns."""
+    CollectionBlessing: str = "%"
+    CollectionName: str = "%"
+    RowKey: str = "%"
+
+
+class WatchChange(NamedTuple):
+    """One decoded watch change (Go's syncbase.WatchChange, simplified)."""
+    entity: str          # "root", "collection" or "row"
+    collection: Id | None
+    row: str
+    change_type: str     # "put" or "delete"
+    value: object        # row value, or the StoreChangeCollectionInfo for collections
+    resume_marker: bytes
+    from_sync: bool
+    continued: bool
+
+
+# --- helpers -------------------------------------------------------------------
+
+def _principal_names(ctx):
+    from v23py import runtime, security
+    p = runtime.get_principal(ctx)
+    return security.default_blessing_names(p)
+
+
+def _patterns(ctx):
+    try:
+        return app_and_user_pattern_from_blessings(*_principal_names(ctx))
+    except ConventionError:
+        return NO_EXTENSION, NO_EXTENSION
+
+
+def _perms_wire(perms):
+    if perms is None:
+        return None
+    acl_cls = vdl.class_for(_wire.AccessListType)
+    out = {}
+    for tag, acl in dict(perms).items():
+        if isinstance(acl, dict):
+            ins, notins = acl.get("In") or [], acl.get("NotIn") or []
+        else:
+            ins, notins = getattr(acl, "In", None) or [], getattr(acl, "NotIn", None) or []
+        out[str(tag)] = acl_cls(In=list(ins), NotIn=list(notins))
+    return vdl.class_for(_wire.PermissionsType)(out)
+
+
+def perms_for(pattern, tags):
+    """Permissions granting each of ``tags`` to ``pattern`` (wire form)."""
+    acl_cls = vdl.class_for(_wire.AccessListType)
+    return vdl.class_for(_wire.PermissionsType)({t: acl_cls(In=[pattern]) for t in tags})
+
+
+def _id_wire(i):
+    return _wire.new(_wire.IdType, Blessing=i.Blessing, Name=i.Name)
+
+
+async def _call(ctx, name, method, args, in_types, out_types):
+    from v23py import rpc
+    res = await rpc.client_call(ctx, name, method, list(args), list(in_types), list(out_types))
+    if not out_types:
+        return None
+    if len(out_types) == 1:
+        return res[0]
+    return tuple(res)
+
+
+def _bh(bh):
+    return vdl.value(_wire.BatchHandleType, bh)
+
+
+async def _glob_children(ctx, name):
+    from v23py import rpc
+    call = await rpc.start_call(ctx, name, "__Glob", ["*"], [vdl.StringType], [],
+                                desc=None)
+    out = []
+    async for reply in call:
+        if getattr(reply, "name", "") == "Entry" or getattr(reply, "index", 0) == 0:
+            entry = reply.value
+            n = getattr(entry, "Name", "")
+            out.append(n.rsplit("/", 1)[-1])
+    await call.finish()
+    return out
+
+
+def SyncgroupSpec(Description="", PublishSyncbaseName="", Perms=None, Collections=(),
+                  MountTables=(), IsPrivate=False):
+    """A wire SyncgroupSpec (Perms may be a dict of tag -> AccessList/{"In": [...]})."""
+    return _wire.new(_wire.SyncgroupSpecType, Description=Description,
+                     PublishSyncbaseName=PublishSyncbaseName,
+                     Perms=_perms_wire(Perms or {}),
+                     Collections=[_id_wire(Id(*c)) for c in Collections],
+                     MountTables=list(MountTables), IsPrivate=IsPrivate)
+
+
+def SyncgroupMemberInfo(SyncPriority=0, BlobDevType=0):
+    return _wire.new(_wire.SyncgroupMemberInfoType, SyncPriority=SyncPriority,
+                     BlobDevType=BlobDevType)
+
+
+async def _run_in_batch(ctx, db, opts, fn):
+    err = None
+    for _ in range(MAX_BATCH_ATTEMPTS):
+        batch = await db.BeginBatch(ctx, opts)
+        try:
+            r = fn(batch)
+            if isinstance(r, defer.Deferred) or hasattr(r, "__await__"):
+                await r
+        except BaseException:
+            try:
+                await batch.Abort(ctx)
+            except verror.VError:
+                pass
+            raise
+        if opts.ReadOnly:
+            await batch.Abort(ctx)
+            return
+        try:
+            await batch.Commit(ctx)
+            return
+        except verror.VError as e:
+            if e.id != _wire.ConcurrentBatch.id:
+                raise
+            err = e
+    raise err

@@ -1,0 +1,126 @@
+"""Streams of results: Exec rows, Scan key/values, Watch changes."""
+from __future__ import annotations
+
+
+
+from v23py import verror, vdl
+from v23py.syncbase import _wire
+from v23py.syncbase._common import WatchChange, _bh
+
+
+class _Stream:
+    """Common async-iterator plumbing over a streaming RPC."""
+
+    def __init__(self, ctx, name):
+        self._ctx = ctx
+        self._name = name
+        self._call = None
+        self._done = False
+
+    async def _start(self):
+        raise NotImplementedError
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        if self._done:
+            raise StopAsyncIteration
+        if self._call is None:
+            self._call = await self._start()
+        try:
+            item = await self._call.recv()
+        except verror.VError as e:
+            if e.id != verror.EOF.id:
+                self._done = True
+                raise
+            self._done = True
+            await self._call.finish()      # surfaces the call's final error
+            raise StopAsyncIteration
+        return self._convert(item)
+
+    def cancel(self):
+        self._done = True
+        if self._call is not None:
+            self._call.cancel()
+
+    def _convert(self, item):
+        return item
+
+
+class ResultStream(_Stream):
+    """Rows of an Exec (Go's ResultStream): ``async for row in rs`` gives lists of values.
+
+    Stop early with ``cancel()``; an error of the statement surfaces from the
+    iteration."""
+
+    def __init__(self, ctx, name, call):
+        super().__init__(ctx, name)
+        self._call = call
+
+    async def _next(self):
+        try:
+            return await self.__anext__()
+        except StopAsyncIteration:
+            return None
+
+    def _convert(self, row):
+        return list(row) if row is not None else []
+
+
+class ScanStream(_Stream):
+    """Async iterator of (key, value) pairs, ascending by key."""
+
+    def __init__(self, ctx, name, bh, r):
+        super().__init__(ctx, name)
+        self._args = [_bh(bh), r.start, r.limit]
+
+    async def _start(self):
+        from v23py import rpc
+        return await rpc.start_call(self._ctx, self._name, "Scan", self._args,
+                                    [_wire.BatchHandleType, vdl.ByteListType,
+                                     vdl.ByteListType], [])
+
+    def _convert(self, kv):
+        return kv.Key, kv.Value
+
+
+class WatchStream(_Stream):
+    """Async iterator of WatchChange values (never ends until cancelled or failed).
+    As Go's client library, it drops the change by which the daemon says a resumed
+    watch skips the initial state."""
+
+    def __init__(self, ctx, name, marker, patterns):
+        super().__init__(ctx, name)
+        self._args = [vdl.value(_wire.ResumeMarkerType, marker), patterns]
+
+    async def _start(self):
+        from v23py import rpc
+        return await rpc.start_call(self._ctx, self._name, "WatchPatterns", self._args,
+                                    [_wire.ResumeMarkerType,
+                                     vdl.list_of(_wire.CollectionRowPatternType)], [])
+
+    async def __anext__(self):
+        while True:
+            ch = await super().__anext__()
+            if ch is not None:
+                return ch
+
+    def _convert(self, ch):
+        from v23py.syncbase.util import decode_id
+        if int(ch.State) == _wire.WATCH_INITIAL_STATE_SKIPPED:
+            return None   # the daemon's note that a resumed watch skips the initial state
+        sc = ch.Value
+        value = getattr(sc, "Value", None)
+        from_sync = bool(getattr(sc, "FromSync", False))
+        state = int(ch.State)
+        change_type = "delete" if state == _wire.WATCH_DOES_NOT_EXIST else "put"
+        if ch.Name == "":
+            entity, cx, row = "root", None, ""
+        elif "/" in ch.Name:
+            enc_cx, row = ch.Name.split("/", 1)
+            entity, cx = "row", decode_id(enc_cx)
+        else:
+            entity, cx, row = "collection", decode_id(ch.Name), ""
+        return WatchChange(entity, cx, row, change_type, value, bytes(ch.ResumeMarker or b""),
+                           from_sync, bool(ch.Continued))

@@ -1,0 +1,340 @@
+"""Service, Database (and batches) and Syncgroup handles."""
+from __future__ import annotations
+
+
+from twisted.internet import defer
+
+from v23py import vdl, verror
+from v23py.syncbase import _wire
+from v23py.syncbase.cr import (
+    ResolverLoop, SchemaMetadata, metadata_from_wire, metadata_wire, needs_resolver)
+from v23py.v23.vdlroot.time import native as vtime
+from v23py.syncbase.util import Id, encode_id, NO_EXTENSION
+from v23py.syncbase._common import (
+    ALL_DATABASE_TAGS, BatchOptions, CollectionRowPattern, _bh, _call, _deferred,
+    _glob_children, _id_wire, _patterns, _perms_wire, _run_in_batch, perms_for)
+from v23py.syncbase._stream import ResultStream, WatchStream
+from v23py.syncbase.blob import Blob
+from v23py.syncbase.collection import Collection
+
+
+# --- handles -------------------------------------------------------------------
+
+class Service:
+    def __init__(self, name: str):
+        self._name = name
+
+    def FullName(self) -> str:
+        return self._name
+
+    def Database(self, ctx, name: str, schema=None) -> "Database":
+        app, _ = _patterns(ctx)
+        return Database(self, Id(app, name), schema)
+
+    def DatabaseForId(self, db_id, schema=None) -> "Database":
+        return Database(self, Id(*db_id), schema)
+
+    @_deferred
+    async def GetPermissions(self, ctx):
+        return await _call(ctx, self._name, "GetPermissions", [], [],
+                           [_wire.PermissionsType, vdl.StringType])
+
+    @_deferred
+    async def SetPermissions(self, ctx, perms, version=""):
+        await _call(ctx, self._name, "SetPermissions", [_perms_wire(perms), version],
+                    [_wire.PermissionsType, vdl.StringType], [])
+
+    @_deferred
+    async def DevModeUpdateVClock(self, ctx, NtpHost="", Now=None, ElapsedTime=None,
+                                  DoNtpUpdate=False, DoLocalUpdate=False):
+        """Adjust the daemon's virtual clock (``--dev`` only, Admin): a new NTP host, a
+        system clock reading ``Now`` (Unix ns) with ``ElapsedTime`` (ns) since boot, an
+        NTP sync now, a local update now."""
+        opts = _wire.new(_wire.DevModeUpdateVClockOptsType, NtpHost=NtpHost,
+                         Now=vtime.time_from_unix_ns(Now) if Now is not None else
+                         _wire.new(_wire.TimeType, Seconds=0, Nanos=0),
+                         ElapsedTime=vtime.duration_from_ns(ElapsedTime or 0),
+                         DoNtpUpdate=DoNtpUpdate, DoLocalUpdate=DoLocalUpdate)
+        await _call(ctx, self._name, "DevModeUpdateVClock", [opts],
+                    [_wire.DevModeUpdateVClockOptsType], [])
+
+    @_deferred
+    async def DevModeGetTime(self, ctx) -> int:
+        """The daemon's virtual time, Unix ns (``--dev`` only, Admin)."""
+        t = await _call(ctx, self._name, "DevModeGetTime", [], [], [_wire.TimeType])
+        return vtime.time_to_unix_ns(t)
+
+    @_deferred
+    async def ListDatabases(self, ctx):
+        """Database ids, sorted by (blessing, name) (through the service's glob)."""
+        from v23py.syncbase.util import decode_id
+        children = await _glob_children(ctx, self._name)
+        return sorted(decode_id(c) for c in children)
+
+
+def NewService(name: str) -> Service:
+    return Service(name)
+
+
+class Database:
+    def __init__(self, service: Service, db_id: Id, schema=None, bh: str = ""):
+        self._s = service
+        self._id = db_id
+        self._schema = schema
+        self._resolver = None
+        self._bh = bh
+        self._name = service.FullName() + "/" + encode_id(db_id)
+
+    def Id(self) -> Id:
+        return self._id
+
+    def FullName(self) -> str:
+        return self._name
+
+    def Collection(self, ctx, name: str) -> "Collection":
+        _, user = _patterns(ctx)
+        return Collection(self, Id(user, name))
+
+    def CollectionForId(self, cx_id) -> "Collection":
+        return Collection(self, Id(*cx_id))
+
+    @_deferred
+    async def Create(self, ctx, perms=None):
+        if perms is None:
+            _, user = _patterns(ctx)
+            if user == NO_EXTENSION:
+                raise _wire.InferDefaultPermsFailed.new(
+                    f"failed to infer default perms for user for database '{self._id}'",
+                    "Database", str(self._id))
+            perms = perms_for(user, ALL_DATABASE_TAGS)
+        md = metadata_wire(self._schema.Metadata) if self._schema is not None else None
+        await _call(ctx, self._name, "Create", [md, _perms_wire(perms)],
+                    [vdl.optional(_wire.SchemaMetadataType), _wire.PermissionsType], [])
+
+    @_deferred
+    async def GetSchemaMetadata(self, ctx) -> SchemaMetadata:
+        md = await _call(ctx, self._name, "GetSchemaMetadata", [], [],
+                         [_wire.SchemaMetadataType])
+        return metadata_from_wire(md)
+
+    @_deferred
+    async def SetSchemaMetadata(self, ctx, metadata: SchemaMetadata):
+        await _call(ctx, self._name, "SetSchemaMetadata", [metadata_wire(metadata)],
+                    [_wire.SchemaMetadataType], [])
+
+    @_deferred
+    async def EnforceSchema(self, ctx):
+        """Go's EnforceSchema: store our schema metadata unless the database has the same
+        or a newer version (the upgrade path), then, with a resolver, keep a conflict
+        resolution stream open until Close()."""
+        schema = self._schema
+        if schema is None:
+            raise verror.BadState.new("EnforceSchema cannot be used since a nil *Schema was "
+                                      "provided at Database handle creation time.")
+        if schema.Metadata.Version < 0:
+            raise verror.BadState.new("Schema version cannot be less than zero.")
+        if needs_resolver(schema.Metadata) and schema.Resolver is None:
+            raise verror.BadState.new("ResolverTypeAppResolves cannot be used in CrRule "
+                                      "without providing a ConflictResolver in Schema.")
+        await self._update_schema_metadata(ctx)
+        if schema.Resolver is None:
+            return
+        if self._resolver is not None:
+            self._resolver.close()
+        self._resolver = ResolverLoop(ctx, self._name, schema.Resolver).start()
+
+    async def _update_schema_metadata(self, ctx) -> bool:
+        md = self._schema.Metadata
+        try:
+            cur = await self.GetSchemaMetadata(ctx)
+        except verror.VError as e:
+            if e.id != verror.NoExist.id:
+                raise
+            try:                      # none yet: ours (the database may not exist yet)
+                await self.SetSchemaMetadata(ctx, md)
+            except verror.VError as e2:
+                if e2.id != verror.NoExist.id:
+                    raise
+            return False
+        if cur.Version >= md.Version:
+            return False
+        await self.SetSchemaMetadata(ctx, md)
+        return True
+
+    def Close(self):
+        """Stop resolving conflicts for this handle."""
+        if self._resolver is not None:
+            self._resolver.close()
+            self._resolver = None
+
+    @_deferred
+    async def Destroy(self, ctx):
+        await _call(ctx, self._name, "Destroy", [], [], [])
+
+    @_deferred
+    async def Exists(self, ctx):
+        return await _call(ctx, self._name, "Exists", [], [], [vdl.BoolType])
+
+    @_deferred
+    async def ListCollections(self, ctx):
+        ids = await _call(ctx, self._name, "ListCollections", [_bh(self._bh)],
+                          [_wire.BatchHandleType], [vdl.list_of(_wire.IdType)])
+        return [Id(i.Blessing, i.Name) for i in ids]
+
+    @_deferred
+    async def BeginBatch(self, ctx, opts: BatchOptions = BatchOptions()) -> "BatchDatabase":
+        bo = _wire.new(_wire.BatchOptionsType, Hint=opts.Hint, ReadOnly=opts.ReadOnly)
+        bh = await _call(ctx, self._name, "BeginBatch", [bo], [_wire.BatchOptionsType],
+                         [_wire.BatchHandleType])
+        return BatchDatabase(self._s, self._id, self._schema, str(bh))
+
+    @_deferred
+    async def PauseSync(self, ctx):
+        await _call(ctx, self._name, "PauseSync", [], [], [])
+
+    @_deferred
+    async def ResumeSync(self, ctx):
+        await _call(ctx, self._name, "ResumeSync", [], [], [])
+
+    @_deferred
+    async def GetResumeMarker(self, ctx) -> bytes:
+        rm = await _call(ctx, self._name, "GetResumeMarker", [_bh(self._bh)],
+                         [_wire.BatchHandleType], [_wire.ResumeMarkerType])
+        return bytes(rm)
+
+    @_deferred
+    async def GetPermissions(self, ctx):
+        return await _call(ctx, self._name, "GetPermissions", [], [],
+                           [_wire.PermissionsType, vdl.StringType])
+
+    @_deferred
+    async def SetPermissions(self, ctx, perms, version=""):
+        await _call(ctx, self._name, "SetPermissions", [_perms_wire(perms), version],
+                    [_wire.PermissionsType, vdl.StringType], [])
+
+    def Syncgroup(self, ctx, name: str) -> "Syncgroup":
+        _, user = _patterns(ctx)
+        return Syncgroup(self, Id(user, name))
+
+    def SyncgroupForId(self, sg_id) -> "Syncgroup":
+        return Syncgroup(self, Id(*sg_id))
+
+    @_deferred
+    async def ListSyncgroups(self, ctx):
+        ids = await _call(ctx, self._name, "ListSyncgroups", [], [],
+                          [vdl.list_of(_wire.IdType)])
+        return [Id(i.Blessing, i.Name) for i in ids]
+
+    @_deferred
+    async def Exec(self, ctx, query: str, *params):
+        """Run a syncQL statement: ``(headers, ResultStream)`` (Go's DatabaseHandle.Exec).
+
+        ``params`` fill the ``?`` placeholders of the where clause, in order.  For
+        select, ``headers`` are the column names and each row of the stream is a
+        list with one value per column; for delete, the headers are ``["Count"]``
+        and the one row holds the number of rows deleted.  In a batch the
+        statement sees the batch's snapshot or transaction."""
+        from v23py import rpc
+        call = await rpc.start_call(
+            ctx, self._name, "Exec", [_bh(self._bh), query, list(params)],
+            [_wire.BatchHandleType, vdl.StringType, vdl.list_of(vdl.AnyType)], [])
+        rs = ResultStream(ctx, self._name, call)
+        first = await rs._next()
+        headers = []
+        if first is not None:
+            for h in first:
+                if not isinstance(h, str):
+                    rs.cancel()
+                    raise _wire.BadExecStreamHeader.new(
+                        f"Exec stream header improperly formatted: {query}", query)
+                headers.append(h)
+        return headers, rs
+
+    @_deferred
+    async def CreateBlob(self, ctx) -> "Blob":
+        """A new, empty, uncommitted blob (Go's Database.CreateBlob)."""
+        br = await _call(ctx, self._name, "CreateBlob", [], [], [_wire.BlobRefType])
+        return Blob(self, str(br))
+
+    def Blob(self, ref) -> "Blob":
+        """A handle on the blob ``ref`` (no RPC)."""
+        return Blob(self, str(ref))
+
+    def Watch(self, ctx, resume_marker=b"", patterns=(CollectionRowPattern(),)) -> "WatchStream":
+        pats = [_wire.new(_wire.CollectionRowPatternType, CollectionBlessing=p[0],
+                          CollectionName=p[1], RowKey=p[2]) for p in patterns]
+        return WatchStream(ctx, self._name, bytes(resume_marker), pats)
+
+
+class Syncgroup:
+    """A syncgroup handle; its methods are Database RPCs carrying the syncgroup Id."""
+
+    def __init__(self, db: Database, sg_id: Id):
+        self._db = db
+        self._id = sg_id
+
+    def Id(self) -> Id:
+        return self._id
+
+    @_deferred
+    async def Create(self, ctx, spec, my_info):
+        await _call(ctx, self._db.FullName(), "CreateSyncgroup",
+                    [_id_wire(self._id), spec, my_info],
+                    [_wire.IdType, _wire.SyncgroupSpecType, _wire.SyncgroupMemberInfoType], [])
+
+    @_deferred
+    async def Join(self, ctx, remote_syncbase_name: str, expected_blessings, my_info):
+        return await _call(ctx, self._db.FullName(), "JoinSyncgroup",
+                           [remote_syncbase_name, list(expected_blessings or ()),
+                            _id_wire(self._id), my_info],
+                           [vdl.StringType, vdl.StringListType, _wire.IdType,
+                            _wire.SyncgroupMemberInfoType], [_wire.SyncgroupSpecType])
+
+    @_deferred
+    async def Leave(self, ctx):
+        await _call(ctx, self._db.FullName(), "LeaveSyncgroup", [_id_wire(self._id)],
+                    [_wire.IdType], [])
+
+    @_deferred
+    async def Destroy(self, ctx):
+        await _call(ctx, self._db.FullName(), "DestroySyncgroup", [_id_wire(self._id)],
+                    [_wire.IdType], [])
+
+    @_deferred
+    async def Eject(self, ctx, member: str):
+        await _call(ctx, self._db.FullName(), "EjectFromSyncgroup",
+                    [_id_wire(self._id), member], [_wire.IdType, vdl.StringType], [])
+
+    @_deferred
+    async def GetSpec(self, ctx):
+        return await _call(ctx, self._db.FullName(), "GetSyncgroupSpec", [_id_wire(self._id)],
+                           [_wire.IdType], [_wire.SyncgroupSpecType, vdl.StringType])
+
+    @_deferred
+    async def SetSpec(self, ctx, spec, version=""):
+        await _call(ctx, self._db.FullName(), "SetSyncgroupSpec",
+                    [_id_wire(self._id), spec, version],
+                    [_wire.IdType, _wire.SyncgroupSpecType, vdl.StringType], [])
+
+    @_deferred
+    async def GetMembers(self, ctx):
+        return await _call(ctx, self._db.FullName(), "GetSyncgroupMembers",
+                           [_id_wire(self._id)], [_wire.IdType],
+                           [vdl.map_of(vdl.StringType, _wire.SyncgroupMemberInfoType)])
+
+
+class BatchDatabase(Database):
+    """A Database bound to a batch: every call carries the batch handle."""
+
+    @_deferred
+    async def Commit(self, ctx):
+        await _call(ctx, self._name, "Commit", [_bh(self._bh)], [_wire.BatchHandleType], [])
+
+    @_deferred
+    async def Abort(self, ctx):
+        await _call(ctx, self._name, "Abort", [_bh(self._bh)], [_wire.BatchHandleType], [])
+
+
+def RunInBatch(ctx, db: Database, opts: BatchOptions, fn):
+    """Run ``fn(batch)`` (may be async) in a batch and commit; retry on ConcurrentBatch."""
+    return defer.ensureDeferred(_run_in_batch(ctx, db, opts, fn))

@@ -1,0 +1,90 @@
+"""Child processes for end-to-end tests: the environment, a line-waiting process protocol, credentials."""
+import os
+import re
+
+from twisted.internet import defer, error, protocol, reactor
+
+from v23py import security
+from v23py.testing import ROOT
+from v23py.testing.rpc import make_principal
+
+
+ENV = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+
+
+class Daemon(protocol.ProcessProtocol):
+    """A long-running child; ``ready`` fires with the first line containing ``marker``."""
+
+    def __init__(self, marker):
+        self.marker = marker
+        self.out = b""
+        self.err = b""
+        self.ready = defer.Deferred()
+        self.ended = defer.Deferred()
+
+    def outReceived(self, data):
+        self.out += data
+        if not self.ready.called:
+            for line in self.out.decode(errors="replace").splitlines():
+                if self.marker in line:
+                    self.ready.callback(line)
+                    break
+
+    def errReceived(self, data):
+        self.err += data
+
+    def processEnded(self, reason):
+        code = getattr(reason.value, "exitCode", None)
+        self.reason = (code, getattr(reason.value, "signal", None), getattr(reason.value, "status", None))
+        if not self.ready.called:
+            self.ready.errback(RuntimeError(
+                "exited before %r: %s %s" % (self.marker, self.out, self.err)))
+        self.ended.callback(code)
+
+
+def spawn(test, args, marker):
+    d = Daemon(marker)
+    p = reactor.spawnProcess(d, args[0], args, env=ENV, path=ROOT)
+
+    def stop():
+        try:
+            p.signalProcess("KILL")
+        except error.ProcessExitedAlready:
+            return None
+        return d.ended
+    test.addCleanup(stop)
+    return d, p
+
+
+def make_creds(path, name):
+    from v23py import security
+    p = security.create_principal(path)
+    b = p.bless_self(name)
+    p.blessing_store.set_default(b)
+    p.blessing_store.set(b, "...")
+    p.add_to_roots(b)
+    return p
+
+
+PERMS = '''{"R": {"In": ["alice:family",
+                           "alice:friend"]},
+              "W": {"In": ["alice:family"]}}'''
+
+
+def blessed_by(blesser, blesser_blessings, name, extension):
+    """A new principal `name`, blessed by `blesser` as <blesser>:<extension>
+    and presenting that blessing to peers matching the blesser's name."""
+    p, own = make_principal(name)
+    b = blesser.bless(p.public_key, blesser_blessings, extension, security.unconstrained_use())
+    p.blessing_store.set(b, str(blesser_blessings))
+    p.add_to_roots(b)
+    return p
+
+
+def tutorial_vdl(md, heredoc_target):
+    """The VDL text a tutorial transcription writes with `cat - <<EOF >...<target>`."""
+    with open(os.path.join(ROOT, "tutorials", md)) as f:
+        text = f.read()
+    m = re.search(r"<<EOF >\$V_TUT/src/" + re.escape(heredoc_target) + r"\n(.*?)\nEOF\n", text, re.S)
+    assert m, f"no heredoc for {heredoc_target} in {md}"
+    return m.group(1) + "\n"

@@ -1,0 +1,158 @@
+"""Helpers for end-to-end Syncbase tests: credentials and a real syncbased subprocess."""
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+from twisted.trial import unittest
+
+from v23py.testing import ROOT
+
+
+
+def make_creds(dirpath, blessing, trust=()):
+    """A credentials directory whose default blessing is ``blessing`` (self-signed).
+
+    ``trust``: other credentials directories whose default blessings' roots this
+    principal recognizes."""
+    from v23py import security
+    p = security.create_principal(dirpath, overwrite=True)
+    b = p.bless_self(blessing)
+    p.blessing_store.set_default(b)
+    p.blessing_store.set(b, "...")
+    p.add_to_roots(b)
+    for other in trust:
+        op = security.load_principal(other)
+        p.add_to_roots(op.blessing_store.default())
+    return dirpath
+
+
+def env():
+    e = dict(os.environ)
+    e["PYTHONPATH"] = ROOT + os.pathsep + e.get("PYTHONPATH", "")
+    return e
+
+
+class Daemon:
+    """A syncbased subprocess; ``endpoint`` is the name from its ENDPOINT= line."""
+
+    def __init__(self, creds, root_dir=None, extra=(), engine="sqlite", env=None):
+        self.root_dir = root_dir or tempfile.mkdtemp(prefix="sbe2e-")
+        self.env = env or {}
+        self.creds = creds
+        self.args = [sys.executable, "-m", "syncbased.main", "--v23.tcp.address=127.0.0.1:0",
+                     f"--v23.credentials={creds}", f"--root-dir={self.root_dir}",
+                     f"--engine={engine}", *extra]
+        self.proc = None
+        self.endpoint = None
+
+    def start(self, timeout=20.0):
+        self.stderr = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self.stderr,
+                                     cwd=ROOT, env={**env(), **self.env})
+        line = self.proc.stdout.readline().decode()
+        if not line.startswith("ENDPOINT="):
+            self.proc.wait(timeout)
+            self.stderr.seek(0)
+            raise RuntimeError(f"syncbased did not start: {line!r} "
+                               f"{self.stderr.read().decode()[-2000:]}")
+        self.endpoint = line.strip().split("=", 1)[1]
+        return self
+
+    def stop(self, sig=None):
+        import signal
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(sig or signal.SIGTERM)
+        try:
+            return self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+        finally:
+            self.proc.stdout.close()
+
+    def kill9(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc.stdout.close()
+
+
+def wait_for(pred, timeout=10.0, interval=0.05):
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return True
+        time.sleep(interval)
+    return False
+
+
+ALICE = "idp:o:fortune:alice"
+
+
+def sleep(seconds):
+    """A Deferred that fires after ``seconds`` (await it in async tests)."""
+    from twisted.internet import defer, reactor
+    d = defer.Deferred()
+    reactor.callLater(seconds, d.callback, None)
+    return d
+
+
+class DaemonTestCase(unittest.TestCase):
+    """Alice's credentials in a temporary directory, a runtime context on them
+    (``self.ctx``), and ``daemon()`` for syncbased subprocesses stopped at cleanup."""
+    timeout = 90
+
+    def setUp(self):
+        import shutil
+        import v23py
+        from twisted.internet import reactor
+        self.tmp = tempfile.mkdtemp(prefix="sbtest-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.creds = make_creds(os.path.join(self.tmp, "alice"), ALICE)
+        self.ctx, shutdown = v23py.init([f"--v23.credentials={self.creds}"], reactor=reactor)
+        self.addCleanup(shutdown)
+
+    def daemon(self, **kw):
+        d = Daemon(self.creds, **kw).start()
+        self.addCleanup(d.stop)
+        return d
+
+
+async def sync_peer(ctx, d, db_name, collection, admin=None, info=None, **spec):
+    """Database ``db_name`` and its ``collection`` on daemon ``d``, in syncgroup "sg":
+    created there (its admin) when ``admin`` is None, else joined through ``admin``.
+    ``spec``: SyncgroupSpec fields besides the collection and Alice's Admin+Read perms.
+    Returns (database, collection)."""
+    from v23py import syncbase
+    db = syncbase.NewService(d.endpoint).Database(ctx, db_name, None)
+    await db.Create(ctx, None)
+    c = db.Collection(ctx, collection)
+    await c.Create(ctx, None)
+    sg = db.Syncgroup(ctx, "sg")
+    info = info if info is not None else syncbase.SyncgroupMemberInfo(SyncPriority=10)
+    if admin is None:
+        await sg.Create(ctx, syncbase.SyncgroupSpec(
+            Perms=syncbase.perms_for(ALICE, ["Admin", "Read"]), Collections=[c.Id()], **spec),
+            info)
+    else:
+        await sg.Join(ctx, admin.endpoint, None, info)
+    return db, c
+
+
+class OwnTmpDaemon(Daemon):
+    """A daemon whose $TMPDIR (and so its same-host neighborhood directory) is its own."""
+
+    def start(self, timeout=20.0):
+        tmp = self.own_tmp = tempfile.mkdtemp(prefix="sbnh-tmp-")
+        old = os.environ.get("TMPDIR")
+        os.environ["TMPDIR"] = tmp
+        try:
+            return super().start(timeout)
+        finally:
+            if old is None:
+                os.environ.pop("TMPDIR", None)
+            else:
+                os.environ["TMPDIR"] = old
