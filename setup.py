@@ -16,6 +16,7 @@ setup(
         "construct>=2.10",
         "cryptography>=41",
         "zeroconf>=0.131",  # mDNS neighborhood discovery of sync peers (syncbased)
+        "wsproto>=1.2",     # WebSocket framing of the ws/wsh transports (sans-IO, as our flow conn)
     ],
     extras_require={
         "test": ["hypothesis>=6"],
@@ -28,6 +29,7 @@ setup(
             "namespace = v23py.cmd.namespace:main",
             "mounttable = v23py.cmd.mounttable:main",
             "mounttabled = v23py.cmd.mounttabled:main",
+            "xproxyd = v23py.cmd.xproxyd:main",
             "syncbased = syncbased.main:main",
             "sb = v23py.cmd.sb:main",
             "fortune-server = fortune.server:main",

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Go Vanadium peers of the interop tests into .gopeers/, in three groups:
-#   tools      v.io v0.2.0's vrpc, principal, mounttabled, namespace, mounttable, debug
+#   tools      v.io v0.2.0's vrpc, principal, mounttabled, namespace, mounttable, debug,
+#              xproxyd
 #              -> .gopeers/bin (from a throwaway module: `go install v.io/...@v0.2.0` is
 #              refused by the module proxy's version list here)
 #   benchmark  Go's RPC benchmark pair benchmarkd, benchmark -> .gopeers/bin
@@ -37,16 +38,20 @@ stamp() {  # stamp FILE...: a digest of the inputs of a group
 
 # -- tools ------------------------------------------------------------------------
 build_tools() {
-  rm -f "$dir/FAILED"
+  # its own module directory: a module rooted at .gopeers would take in the 2017
+  # sources under .gopeers/go-syncbase/src and fail to tidy
+  local mod="$dir/tools-mod"
+  rm -f "$dir/FAILED" "$dir/go.mod" "$dir/go.sum" "$dir/tools.go"
   command -v go >/dev/null 2>&1 || { banner "" tools "go is not installed"; return; }
-  cat > "$dir/go.mod" <<'MOD'
+  mkdir -p "$mod"
+  cat > "$mod/go.mod" <<'MOD'
 module v23pypeers
 
 go 1.18
 
 require v.io v0.2.0
 MOD
-  cat > "$dir/tools.go" <<'SRC'
+  cat > "$mod/tools.go" <<'SRC'
 //go:build tools
 
 package tools
@@ -58,15 +63,17 @@ import (
 	_ "v.io/x/ref/cmd/vrpc"
 	_ "v.io/x/ref/services/debug/debug"
 	_ "v.io/x/ref/services/mounttable/mounttabled"
+	_ "v.io/x/ref/services/xproxy/xproxyd"
 )
 SRC
-  if ! (cd "$dir" && GOFLAGS=-mod=mod timeout 900 go mod tidy) > "$dir/build.log" 2>&1; then
+  if ! (cd "$mod" && GOFLAGS=-mod=mod timeout 900 go mod tidy) > "$dir/build.log" 2>&1; then
     banner "" tools "go mod tidy failed: $(tail -3 "$dir/build.log" | tr '\n' ' ')"; return
   fi
-  if ! (cd "$dir" && timeout 900 go build -o "$dir/bin/" v.io/x/ref/cmd/vrpc \
+  if ! (cd "$mod" && timeout 900 go build -o "$dir/bin/" v.io/x/ref/cmd/vrpc \
       v.io/x/ref/cmd/principal v.io/x/ref/services/mounttable/mounttabled \
       v.io/x/ref/cmd/namespace v.io/x/ref/cmd/mounttable \
-      v.io/x/ref/services/debug/debug) >> "$dir/build.log" 2>&1; then
+      v.io/x/ref/services/debug/debug \
+      v.io/x/ref/services/xproxy/xproxyd) >> "$dir/build.log" 2>&1; then
     banner "" tools "go build failed: $(tail -3 "$dir/build.log" | tr '\n' ' ')"; return
   fi
   echo "Go tools built in $dir/bin"
@@ -92,24 +99,32 @@ build_benchmark() {
 
 # -- syncbase ---------------------------------------------------------------------
 build_syncbase() {
-  local script="$shared/go-syncbase/build.sh" out="$dir/go-syncbase" log="$dir/go-syncbase.log" s
+  local script="$shared/go-syncbase/build.sh" out="$dir/go-syncbase" log="$dir/go-syncbase.log" s t
   rm -f "$dir/FAILED-go-syncbase"
   [ -f "$script" ] || { banner -go-syncbase syncbase "$script not found (../shared is absent)"; return; }
   command -v go >/dev/null 2>&1 || { banner -go-syncbase syncbase "go is not installed"; return; }
-  s=$(stamp "$script" "$root/.ci/go-sbinterop.sh" "$root/tests/interop/go/sbinterop/main.go" \
+  s=$(stamp "$script")
+  t=$(stamp "$root/.ci/go-sbinterop.sh" "$root/tests/interop/go/sbinterop/main.go" \
             "$root/tests/interop/go/sbextra/main.go")
-  if [ -x "$out/bin/syncbased" ] && [ -x "$out/bin/sbinterop" ] && [ -x "$out/bin/sbextra" ] && \
-     [ "$(cat "$dir/go-syncbase.stamp" 2>/dev/null)" = "$s" ]; then
-    echo "Go Syncbase up to date in $out/bin"; return
+  if [ -x "$out/bin/syncbased" ] && [ "$(cat "$dir/go-syncbase.stamp" 2>/dev/null)" = "$s" ]; then
+    echo "Go Syncbase up to date in $out/bin"
+  else
+    rm -f "$dir/go-syncbase.stamp" "$dir/sbinterop.stamp"
+    if ! (cd "$root" && timeout 1200 bash "$script" "$out") > "$log" 2>&1; then
+      banner -go-syncbase syncbase "$(tail -3 "$log" | tr '\n' ' ')"; return
+    fi
+    echo "$s" > "$dir/go-syncbase.stamp"
   fi
-  if ! (cd "$root" && timeout 1200 bash "$script" "$out") > "$log" 2>&1; then
-    banner -go-syncbase syncbase "$(tail -3 "$log" | tr '\n' ' ')"; return
+  if [ -x "$out/bin/sbinterop" ] && [ -x "$out/bin/sbextra" ] && \
+     [ "$(cat "$dir/sbinterop.stamp" 2>/dev/null)" = "$t" ]; then
+    echo "sbinterop and sbextra up to date in $out/bin"
+  else
+    if ! timeout 900 bash "$root/.ci/go-sbinterop.sh" "$out" >> "$log" 2>&1; then
+      banner -go-syncbase syncbase "sbinterop/sbextra: $(tail -3 "$log" | tr '\n' ' ')"; return
+    fi
+    echo "$t" > "$dir/sbinterop.stamp"
   fi
-  if ! timeout 900 bash "$root/.ci/go-sbinterop.sh" "$out" >> "$log" 2>&1; then
-    banner -go-syncbase syncbase "sbinterop: $(tail -3 "$log" | tr '\n' ' ')"; return
-  fi
-  echo "$s" > "$dir/go-syncbase.stamp"
-  echo "Go Syncbase built in $out/bin: $(ls "$out/bin" | tr '\n' ' ')"
+  echo "Go Syncbase ready in $out/bin: $(ls "$out/bin" | tr '\n' ' ')"
 }
 
 build_tools

@@ -302,28 +302,6 @@ class Database:
     def check_admin(self, names):
         self.check_tags(names, (ADMIN,))
 
-    def sg_exist_auth(self, names, sg_id, sg_perms):
-        """Go's syncgroupAuth.GetDataWithExistAuth and the parent-Resolve check: the
-        database's permissions once names may know whether the syncgroup exists
-        (``sg_perms`` None: it does not -- NoExist, or NoExistOrNoAccess when names may
-        not know) and have Resolve on the database."""
-        if not self.exists:
-            self.fuzzy_no_exist(names)
-        db_perms = self.run_read(
-            names, "", lambda r: self.perms_with_exist_and_parent_resolve(names, r))
-        knows = access.allowed(db_perms, (READ, WRITE), names)
-        if sg_perms is None:
-            if knows:
-                raise verror.NoExist.new(f"{sg_id} does not exist", str(sg_id))
-            raise verror.NoExistOrNoAccess.new(f"{sg_id} does not exist or access denied",
-                                               str(sg_id))
-        if not knows and not (access.allowed(db_perms, (RESOLVE,), names) and
-                              access.allowed(sg_perms, access.ALL_TYPICAL_TAGS, names)):
-            raise verror.NoExistOrNoAccess.new(f"{sg_id} does not exist or access denied",
-                                               str(sg_id))
-        access.authorize(db_perms, (RESOLVE,), names)
-        return db_perms
-
     def set_schema_metadata(self, names, metadata):
         if not self.exists:
             self.fuzzy_no_exist(names)

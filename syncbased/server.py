@@ -255,11 +255,7 @@ class DatabaseObj(BlobMethods, _Base):
         names = caller_names(call)
         sid = Id(sg_id.Blessing, sg_id.Name)
 
-        def check():
-            perms = self._sg_perms(sid) if self.db().exists else None
-            self.db().sg_exist_auth(names, sid, perms)
-            access.authorize(perms, (access.ADMIN,), names)
-        await self.run(check)
+        await self.run(lambda: self._sync().sg_with_auth(names, self.db(), sid, (access.ADMIN,)))
         not_implemented("EjectFromSyncgroup")
 
     async def GetSyncgroupSpec(self, ctx, call, sg_id):

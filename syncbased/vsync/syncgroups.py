@@ -11,7 +11,7 @@ from v23py import verror, vom
 from v23py.syncbase import _wire
 from v23py.syncbase.util import Id, validate_id
 from syncbased import access
-from syncbased.access import READ, WRITE, ADMIN
+from syncbased.access import READ, WRITE, ADMIN, RESOLVE
 from syncbased.common import _load_perms, _perms_obj, id_key_part, id_out, perms_out
 from syncbased import interfaces as I
 from syncbased.store import new_version
@@ -301,13 +301,31 @@ class SyncgroupOpsMixin:
 
     def sg_for_read(self, names, db, sg_id):
         """The syncgroup (an ``interfaces.Syncgroup``) if the caller may Read it."""
+        return self.sg_with_auth(names, db, sg_id, (READ,))
+
+    def sg_with_auth(self, names, db, sg_id, tags):
+        """The syncgroup if the caller has one of ``tags`` on it, with Go's checks in
+        Go's order (GetDataWithAuth): the database exists for the caller (Resolve on the
+        service), the syncgroup's existence hidden (NoExistOrNoAccess) from callers
+        that could not call Exists on it, Resolve on the database, ``tags`` on the group."""
         if not db.exists:
             db.fuzzy_no_exist(names)
+        sn = db.st.snapshot()
+        try:
+            db_perms = db.perms_with_exist_and_parent_resolve(names, sn)
+        finally:
+            sn.abort()
+        name = f"{sg_id.Blessing},{sg_id.Name}"
         e = self.dbsync(db.id).entry(sg_id)
         if e is None:
-            raise verror.NoExist.new(f"syncgroup {sg_id} does not exist")
-        if not access.allowed(e.perms, (READ,), names):
-            raise verror.NoAccess.new(f"access denied to syncgroup {sg_id}")
+            raise access.fuzzify(name, db_perms, None,
+                                 verror.NoExist.new(f"syncgroup {name} does not exist", name),
+                                 names)
+        err = access.fuzzify(name, db_perms, e.perms, None, names)
+        if err is not None:
+            raise err
+        access.authorize(db_perms, (RESOLVE,), names)
+        access.authorize(e.perms, tags, names)
         return e.sg
 
     def set_spec(self, names, db, sg_id, spec, version):

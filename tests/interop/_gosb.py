@@ -18,7 +18,16 @@ from twisted.internet import reactor, utils
 from v23py.testing import ROOT, go_binary
 from v23py.testing.syncbase import ALICE, Daemon, env, make_creds, sleep
 
-__all__ = ["ALICE", "GoDaemon", "PyDaemon", "Fleet", "sbinterop", "sleep"]
+__all__ = ["ALICE", "BOB", "GoDaemon", "PyDaemon", "Fleet", "sbinterop", "sleep"]
+
+BOB = "idp:o:fortune:bob"
+
+
+def _trust(creds, other):
+    """Let the principal in ``creds`` recognize the root of ``other``'s default blessing."""
+    from v23py import security
+    p = security.load_principal(creds)
+    p.add_to_roots(security.load_principal(other).blessing_store.default())
 
 
 def _clean_env(extra=None):
@@ -147,6 +156,9 @@ class Fleet:
         atexit.register(self.stop)
         self.tmp = tempfile.mkdtemp(prefix="gosb-mixed-")
         self.creds = make_creds(os.path.join(self.tmp, "alice"), ALICE)
+        # a stranger: a principal Alice's daemons recognize but that no ACL names
+        self.stranger_creds = make_creds(os.path.join(self.tmp, "bob"), BOB, trust=[self.creds])
+        _trust(self.creds, self.stranger_creds)
         self.mt_proc, self.mt = (start_go_mounttable(self.creds) if self.want_mt
                                  else (None, None))
         try:

@@ -248,6 +248,58 @@ class ClientLibraryParityTest(_Mixed):
             self.assertIn(line, go_go)
 
 
+    @defer.inlineCallbacks
+    def test_go_shell_against_both_daemons(self):
+        yield defer.ensureDeferred(self._shell())
+
+    async def _shell(self):
+        """Go's ``sb`` shell prints the same against Go's daemon and ours (the order of
+        its permission dumps is Go's map order, so those are compared as sets; an error's
+        text after its syncQL position is the daemon's message, compared by its start)."""
+        from twisted.internet import utils
+        from v23py.testing import ROOT, go_binary
+        from tests.interop._gosb import _clean_env
+        sb = go_binary("sb", "syncbase")
+        cmds = [["make-demo"],
+                ["acl", "dump"],
+                ["acl", "--target=cx", f"--cx={ALICE},Customers", "dump"],
+                ["sg", f"--target={ALICE},sgx", "create", "--description=shell",
+                 f"{ALICE},Customers"],
+                ["sg", "list"],
+                ["sg", f"-target={ALICE},sgx", "inspect"],
+                ["select", "k,", "v.Name", "from", "Customers"],
+                ["--format=csv", "select", "k,", "v.Name", "from", "Customers"],
+                ["--format=json", "select", "k,", "v", "from", "Customers", "where", "k",
+                 "=", '"001"'],
+                ["destroy", f"{ALICE},Students"],
+                ["select", "k", "from", "Students"],
+                ["dump"]]
+        outs = {}
+        for d in (self.fleet["g"], self.fleet["p"]):
+            outs[d.kind] = []
+            for c in cmds:
+                out, err, rc = await utils.getProcessOutputAndValue(
+                    sb, [f"--v23.credentials={self.fleet.creds}",
+                         "--v23.namespace.root=/127.0.0.1:1", f"--service={d.endpoint}",
+                         "--db=idp:o:fortune,shell", "--create-if-absent", *c],
+                    env=_clean_env(), path=ROOT, reactor=reactor)
+                text = (out + err).decode()
+                if c[0] == "acl":
+                    text = sorted(text.splitlines())
+                elif "Students" in c[-1] and c[0] == "select":
+                    text = text.split("(or cannot be accessed):")[0]
+                else:   # a syncgroup's spec version is random
+                    text = re.sub(r'\(version: "[0-9a-f]+"\)', "(version: V)", text)
+                outs[d.kind].append((c, rc, text))
+        self.assertEqual(outs["py"], outs["go"])
+        got = dict((" ".join(c), t) for c, _, t in outs["go"])
+        self.assertEqual(got["make-demo"], "Demo collections created and populated.\n")
+        self.assertIn("\tWrite: {[idp:o:fortune:alice] []}", got["acl dump"])
+        self.assertIn("Description:\t\t shell", got[f"sg -target={ALICE},sgx inspect"])
+        self.assertIn("table Students does not exist", got["select k from Students"])
+        self.assertIn('"Name":"John Smith"', got[cmds[8][0] + " " + " ".join(cmds[8][1:])])
+
+
 ClientLibraryParityTest.FLEET = Fleet(ClientLibraryParityTest, go=["g"], py=["p"],
                                       mount_table=False)
 
@@ -421,6 +473,116 @@ class MixedSyncTest(_Mixed):
 
 
 MixedSyncTest.FLEET = Fleet(MixedSyncTest, go=["g1", "g2"], py=["p1"], mount_table=True)
+
+
+# ---------------------------------------------------------------------------------
+# A stranger: refused alike
+# ---------------------------------------------------------------------------------
+
+class StrangerTest(_Mixed):
+    """A principal both daemons recognize but that no ACL names (Bob) gets the same
+    refusals, with the same error ids, from Go's daemon and ours: through Go's client
+    library, and on the peer interface (%%sync) where Go's daemon is called by a
+    syncbased that is not a member."""
+    FLEET = None
+
+    @defer.inlineCallbacks
+    def test_refused_alike(self):
+        yield defer.ensureDeferred(self._stranger())
+
+    async def _stranger(self):
+        import v23py
+        g, p = self.fleet["g"], self.fleet["p"]
+        db = "strange"
+        for d in (g, p):
+            await self.setup(d, db, "cx")
+            await self.create_sg(d, db, "sg", ["cx"])
+            await self.put(d, db, "cx", "k", "v")
+        ids = [f"idp:o:fortune,{db}", f"{ALICE},cx", f"{ALICE},sg"]
+        outs = []
+        for d in (g, p):
+            out, _, rc = await sbinterop(self.fleet.stranger_creds, "stranger", d.endpoint, *ids,
+                                         check=False)
+            self.assertEqual(rc, 0)
+            outs.append(out.splitlines())
+        self.assertEqual(outs[1], outs[0])
+        for line in ("db exists false err v.io/v23/verror.NoExistOrNoAccess",
+                     "db create err v.io/v23/verror.NoAccess",
+                     "cx get = err v.io/v23/verror.NoExistOrNoAccess",
+                     "sg getspec err v.io/v23/verror.NoExistOrNoAccess",
+                     "db exec err v.io/v23/query/syncql.TableCantAccess",
+                     "service getperms err v.io/v23/verror.NoAccess"):
+            self.assertIn(line, outs[0])
+        # the peer interface, called as Bob
+        bctx, shutdown = v23py.init([f"--v23.credentials={self.fleet.stranger_creds}",
+                                     "--v23.namespace.root=/127.0.0.1:1"], reactor=reactor)
+        self.addCleanup(shutdown)
+        got = {}
+        for d in (g, p):
+            got[d.kind] = await self._peer_calls(bctx, d.endpoint, db)
+        # Go 2017 answers a syncgroup round that names no syncgroup the caller may read
+        # with an empty answer (its filter drops the syncgroup but not its knowledge
+        # entry, whose key has a prefix); ours refuses it with DbOffline, which is what
+        # Go's responder means to do ("return ErrDbOffline to prevent leaking existence")
+        go_sgs = got["go"].pop("sgs")
+        py_sgs = got["py"].pop("sgs")
+        self.assertEqual(go_sgs, "answered: no records, no knowledge")
+        self.assertEqual(py_sgs, "err v.io/x/ref/services/syncbase/server/interfaces.DbOffline")
+        self.assertEqual(got["py"], got["go"])
+        self.assertEqual(got["go"], {
+            "data": "err v.io/x/ref/services/syncbase/server/interfaces.DbOffline",
+            "join": "err v.io/v23/verror.NoExistOrNoAccess",
+            "time": "answered"})   # GetTime is open to any caller in Go 2017
+
+    async def _peer_calls(self, ctx, endpoint, db):
+        from v23py import syncbase, verror
+        from v23py.syncbase.util import Id
+        from syncbased import interfaces as I
+        from syncbased.common import id_out as _wid
+        from syncbased.vsync._log import gid_of, s, sgoid
+        from v23py.v23.vdlroot.time import Time
+        stub = I.SyncClient(endpoint + "/%%sync")
+        dbid = Id("idp:o:fortune", db)
+        gid = gid_of(dbid, Id(ALICE, "sg"))
+        out = {}
+
+        async def deltas(req):
+            try:
+                call = await stub.GetDeltas(ctx, req, "abcd")
+                items = []
+                while True:
+                    try:
+                        items.append(await call.recv())
+                    except verror.VError as e:
+                        if e.id != verror.EOF.id:
+                            raise
+                        break
+                await call.finish()
+            except verror.VError as e:
+                return "err " + e.id
+            recs = [i for i in items if i.name == "Rec"]
+            gvs = [dict(i.value) for i in items if i.name == "Gvs"]
+            return ("answered: " + ("no records" if not recs else f"{len(recs)} records") +
+                    (", no knowledge" if gvs in ([], [{}]) else f", knowledge {gvs}"))
+        out["sgs"] = await deltas(I.DeltaReq("Sgs", I.SgDeltaReq(
+            DbId=_wid(dbid), Gvs={s(sgoid(gid)): {}})))
+        out["data"] = await deltas(I.DeltaReq("Data", I.DataDeltaReq(
+            DbId=_wid(dbid), SgIds={gid}, Gvs={f"{ALICE}\x00cx\x00\xfe": {}})))
+        try:
+            await stub.JoinSyncgroupAtAdmin(ctx, _wid(dbid), _wid(Id(ALICE, "sg")), "abcd",
+                                            syncbase.SyncgroupMemberInfo(SyncPriority=3))
+            out["join"] = "answered"
+        except verror.VError as e:
+            out["join"] = "err " + e.id
+        try:
+            await stub.GetTime(ctx, I.TimeReq(SendTs=Time(Seconds=63900000000, Nanos=0)), "abcd")
+            out["time"] = "answered"
+        except verror.VError as e:
+            out["time"] = "err " + e.id
+        return out
+
+
+StrangerTest.FLEET = Fleet(StrangerTest, go=["g"], py=["p"], mount_table=False)
 
 
 # ---------------------------------------------------------------------------------

@@ -156,6 +156,11 @@ class RefsTest(unittest.TestCase):
         want = {"blob/1", "blob/2", "blob/3", "blob/4", "blob/5"}
         self.assertEqual(blob_refs(v), want)
         self.assertEqual(blob_refs(vom.decode(vom.encode(v))), want)
+        # a row value that is Go's *T (an optional struct in the any), and one inside an any
+        opt = vdl.optional_value(vdl.optional(t.fields[4].type.elem), inner(R=br("blob/6")))
+        self.assertEqual(blob_refs(vom.decode(vom.encode(opt))), {"blob/6"})
+        v.Any = [opt]
+        self.assertEqual(blob_refs(vom.decode(vom.encode(v))), want - {"blob/2"} | {"blob/6"})
         self.assertEqual(blob_refs("blob/00/00/00/" + "0" * 26), set())   # plain string
         self.assertEqual(blob_refs(br("")), set())                       # NullBlobRef
         self.assertEqual(blob_refs(vom.decode(vom.encode(3))), set())

@@ -26,6 +26,10 @@ from twisted.internet import defer
 
 from v23py import context as v23context
 from v23py import verror
+from v23py.naming.endpoint import Endpoint
+from v23py.naming.names import split_address_name
+
+from .proxymgr import ProxyManager, check_policy
 
 RUNTIME_KEY = v23context.RUNTIME_KEY
 PUBLISH_PERIOD = 60      # seconds between re-mounts, as Go's publisher
@@ -186,7 +190,7 @@ def add_runtime_flags(fs):
     fs.list("v23.tcp.address", [], "address to listen on")
     fs.string("v23.proxy", "", "object name of proxy service to use to export services "
               "across network boundaries")
-    fs.string("v23.proxy.policy", "", "policy for choosing from a set of available proxy "
+    fs.string("v23.proxy.policy", "first", "policy for choosing from a set of available proxy "
               "instances")
     fs.int("v23.proxy.limit", 0, "max number of proxies to connect to")
     fs.list("v23.permissions.file", [], "specify a perms file as <name>:<permsfile>")
@@ -268,6 +272,19 @@ class Runtime:
         addrs = list(self.flags.get("v23.tcp.address")) or [":0"]
         return protocol, addrs
 
+    def listen_addrs(self):
+        """[(protocol, "host:port")] to listen on, from --v23.tcp.* (":0" listens on
+        127.0.0.1, ":PORT" on every interface); the protocol is Go's default, ``wsh``
+        (plain TCP and WebSockets on one port), unless --v23.tcp.protocol says otherwise."""
+        protocol, addrs = self.listen_spec()
+        out = []
+        for a in addrs:
+            host, _, port = a.rpartition(":")
+            if not host:
+                host = "0.0.0.0" if port not in ("", "0") else "127.0.0.1"
+            out.append((protocol, f"{host}:{port or 0}"))
+        return out
+
     def permissions(self):
         """Runtime permissions from --v23.permissions.* as {name: json text}."""
         out = {}
@@ -335,18 +352,36 @@ class Runtime:
         mgr = self._new_flow_manager(listening=True)
         server = Server(ctx, name, dispatcher, principal=self.principal, flow_manager=mgr,
                         is_leaf=is_leaf, **kw)
-        protocol, addrs = self.listen_spec()
-        if protocol in ("wsh", "ws", "tcp4", "tcp6", ""):
-            protocol = "tcp"
-        for a in addrs:
-            host, _, port = a.rpartition(":")
-            if not host:
-                host = "0.0.0.0" if port not in ("", "0") else "127.0.0.1"
-            await server.listen(f"{host}:{port or 0}", protocol=protocol)
+        for protocol, address in self.listen_addrs():
+            await server.listen(address, protocol=protocol)
         self.servers.append(server)
         if name:
             self._publish(ctx, server, name)
+        proxy = self.flags.get("v23.proxy")
+        if proxy:
+            pm = ProxyManager(ctx, server, proxy, self.flags.get("v23.proxy.policy"),
+                              self.flags.get("v23.proxy.limit"), self._resolve_endpoints,
+                              reactor=self.reactor)
+            server.proxy_manager = pm
+            pm.start()
         return server
+
+    async def _resolve_endpoints(self, ctx, name):
+        """The endpoints ``name`` resolves to (names with a suffix are skipped), for
+        dialing proxies; VError when there is none."""
+        self.namespace.flush_cache_entry(name)
+        eps = []
+        for full in await self.namespace.resolve_names(ctx, name):
+            addr, suffix = split_address_name(full)
+            if suffix:
+                continue
+            try:
+                eps.append(Endpoint.parse(addr))
+            except Exception:
+                continue
+        if not eps:
+            raise verror.NoServers.new(f"failed to resolve {name} to an endpoint")
+        return eps
 
     @property
     def namespace(self):
@@ -419,6 +454,14 @@ async def _bounded(d, timeout):
         timer.cancel()
 
 
+def _check_proxy_policy(fs):
+    v = fs.get("v23.proxy.policy")
+    try:
+        check_policy(v)
+    except verror.VError as e:
+        raise FlagError(f'invalid value "{v}" for flag -v23.proxy.policy: {e.msg}') from None
+
+
 def init(argv=None, flags=None, principal=None, reactor=None, exit_on_error=True):
     """Parse the runtime flags; return ``(ctx, shutdown)``.
 
@@ -431,6 +474,7 @@ def init(argv=None, flags=None, principal=None, reactor=None, exit_on_error=True
         argv = sys.argv[1:]
     try:
         fs.parse(argv)
+        _check_proxy_policy(fs)
     except FlagError as e:
         if not exit_on_error:
             raise

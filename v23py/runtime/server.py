@@ -248,6 +248,8 @@ class Server:
         self.principal = principal
         self.flow_manager = flow_manager
         self.ports = []
+        self.proxied = {}         # proxy endpoint (str) -> endpoints it gives us (--v23.proxy)
+        self.proxy_manager = None
         self.publisher = None     # a v23py.runtime.publisher.Publisher when the server has a name
         self._types = {}
         self._stopped = False
@@ -278,7 +280,25 @@ class Server:
 
     @property
     def endpoints(self):
-        return [port.endpoint for port in self.ports]
+        """Where clients reach us: through proxies first (as Go lists them), then our
+        listeners."""
+        eps = [ep for eps in self.proxied.values() for ep in eps]
+        return eps + [port.endpoint for port in self.ports]
+
+    def set_proxied(self, proxy, endpoints):
+        """The endpoints the proxy ``proxy`` gives us now ([] when it went away); the
+        publisher mounts the new ones and unmounts the old."""
+        old = self.proxied.pop(proxy, [])
+        if endpoints:
+            self.proxied[proxy] = list(endpoints)
+        pub = self.publisher
+        if pub is not None:
+            new = {ep.name() for ep in endpoints}
+            for ep in old:
+                if ep.name() not in new:
+                    pub.remove_server(ep.name())
+            for ep in endpoints:
+                pub.add_server(ep.name())
 
     def status(self):
         return {"endpoints": self.endpoints, "names": list(self.names)}
@@ -287,6 +307,8 @@ class Server:
         if self._stopped:
             return
         self._stopped = True
+        if self.proxy_manager is not None:
+            self.proxy_manager.stop()
         pub = self.publisher
         if pub is not None:
             try:

@@ -22,6 +22,7 @@
 //	sbinterop putblob  SB DB CX KEY DATA         a blob holding DATA, its ref put at KEY
 //	sbinterop getblob  SB DB CX KEY              the blob whose ref is at KEY, fetched
 //	sbinterop pause|resume SB DB
+//	sbinterop stranger SB DBID CXID SGID        what a caller outside every ACL gets
 package main
 
 import (
@@ -104,6 +105,9 @@ func main() {
 	}
 	cmd, sb := a[0], syncbase.NewService(a[1])
 	db := sb.Database(ctx, a[2], nil)
+	if strings.Contains(a[2], ",") {
+		db = sb.DatabaseForId(id(a[2]), nil)
+	}
 	switch cmd {
 	case "trace":
 		trace(ctx, sb, db)
@@ -203,6 +207,8 @@ func main() {
 			}
 		}
 		fmt.Println(readBlob(ctx, b, 0))
+	case "stranger":
+		stranger(ctx, sb, a[2], a[3], a[4])
 	case "pause":
 		must(db.PauseSync(ctx))
 		fmt.Println("OK pause")
@@ -215,6 +221,61 @@ func main() {
 }
 
 var allRows = []wire.CollectionRowPattern{{CollectionBlessing: "%", CollectionName: "%", RowKey: "%"}}
+
+func id(s string) wire.Id {
+	i, err := wire.ParseId(s)
+	must(err)
+	return i
+}
+
+// stranger tries what a caller that no ACL names may try on someone else's database,
+// collection and syncgroup (all given as "blessing,name").
+func stranger(ctx *context.T, sb syncbase.Service, dbId, cxId, sgId string) {
+	p := func(format string, args ...interface{}) { fmt.Printf(format+"\n", args...) }
+	db := sb.DatabaseForId(id(dbId), nil)
+	cx := db.CollectionForId(id(cxId))
+	sg := db.SyncgroupForId(id(sgId))
+	ok, err := db.Exists(ctx)
+	p("db exists %v %s", ok, es(err))
+	out("db create", db.Create(ctx, nil))
+	out("db destroy", db.Destroy(ctx))
+	_, err = db.ListCollections(ctx)
+	out("db listcollections", err)
+	_, _, err = db.GetPermissions(ctx)
+	out("db getperms", err)
+	out("db setperms", db.SetPermissions(ctx, access.Permissions{}.Add(userPattern(ctx), "Admin"), ""))
+	_, err = db.BeginBatch(ctx, wire.BatchOptions{})
+	out("db beginbatch", err)
+	_, err = db.GetResumeMarker(ctx)
+	out("db resumemarker", err)
+	_, _, err = db.Exec(ctx, "select k from cx")
+	out("db exec", err)
+	ok, err = cx.Exists(ctx)
+	p("cx exists %v %s", ok, es(err))
+	out("cx create", cx.Create(ctx, nil))
+	_, err = cx.GetPermissions(ctx)
+	out("cx getperms", err)
+	p("cx get = %s", getv(ctx, cx, "k"))
+	out("cx put", cx.Put(ctx, "k", "x"))
+	out("cx delete", cx.Delete(ctx, "k"))
+	out("cx deleterange", cx.DeleteRange(ctx, syncbase.Prefix("")))
+	ok, err = cx.Row("k").Exists(ctx)
+	p("row exists %v %s", ok, es(err))
+	scan(ctx, cx, syncbase.Prefix(""), "cx scan ")
+	_, _, err = sg.GetSpec(ctx)
+	out("sg getspec", err)
+	_, err = sg.GetMembers(ctx)
+	out("sg getmembers", err)
+	_, err = db.ListSyncgroups(ctx)
+	out("db listsyncgroups", err)
+	_, err = db.CreateBlob(ctx)
+	out("db createblob", err)
+	_, _, err = sb.GetPermissions(ctx)
+	out("service getperms", err)
+	out("service setperms", sb.SetPermissions(ctx, access.Permissions{}.Add(userPattern(ctx), "Admin"), ""))
+	ids, err := sb.ListDatabases(ctx)
+	p("service listdatabases %d %s", len(ids), es(err))
+}
 
 func split(kv string) (string, string) {
 	i := strings.Index(kv, "=")
