@@ -7,7 +7,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["v23py", "v23py.*", "syncbased", "syncbased.*",
                                     "fortune", "fortune.*", "ifc", "ifc.*",
-                                    "hello", "hello.*"]),
+                                    "hello", "hello.*", "fileserver", "fileserver.*"]),
     package_data={"": ["*.vdl", "*.config"]},
     include_package_data=True,
     install_requires=[
@@ -16,10 +16,11 @@ setup(
         "construct>=2.10",
         "cryptography>=41",
         "zeroconf>=0.131",  # mDNS neighborhood discovery of sync peers (syncbased)
+        "prometheus_client>=0.17",  # --metrics-address: the stats in Prometheus text format
         "wsproto>=1.2",     # WebSocket framing of the ws/wsh transports (sans-IO, as our flow conn)
     ],
     extras_require={
-        "test": ["hypothesis>=6"],
+        "test": ["hypothesis>=6", "playwright>=1.40"],  # playwright drives Debian's chromium
     },
     entry_points={
         "console_scripts": [
@@ -29,6 +30,9 @@ setup(
             "namespace = v23py.cmd.namespace:main",
             "mounttable = v23py.cmd.mounttable:main",
             "mounttabled = v23py.cmd.mounttabled:main",
+            "debug = v23py.cmd.debug:main",
+            "dischargerd = v23py.cmd.dischargerd:main",
+            "discharger = v23py.cmd.discharger:main",
             "xproxyd = v23py.cmd.xproxyd:main",
             "syncbased = syncbased.main:main",
             "sb = v23py.cmd.sb:main",
@@ -36,6 +40,7 @@ setup(
             "fortune-client = fortune.client:main",
             "hello-server = hello.server:main",
             "hello-client = hello.client:main",
+            "fileserver = fileserver.main:main",
         ],
     },
 )

@@ -12,7 +12,8 @@ real one built on ``v23py.security`` + ``v23py.vom``):
 * ``auth.verify(blessings, auth_msg: message.Auth, message: bytes) -> bool``
 * ``auth.public_key(blessings) -> hashable`` (the key the blessings are bound to; DER bytes)
 * ``auth.is_zero(blessings) -> bool``; ``auth.unique_id(blessings) -> hashable``
-* ``auth.new_encoder()`` -> ``enc.blessings(blessings, bkey) -> bytes`` (one flow-1 Data payload)
+* ``auth.new_encoder()`` -> ``enc.blessings(blessings, bkey) -> bytes`` (one flow-1 Data payload);
+  optionally ``enc.discharges(discharges, bkey, dkey) -> bytes`` (without it, none are sent)
 * ``auth.new_decoder()`` -> ``dec.feed(bytes)``; ``dec.next() -> None | ("b", bkey, blessings) |
   ("d", bkey, dkey, discharges)`` (raises VError on malformed data)
 
@@ -130,8 +131,8 @@ class ConnectionClosed(Event):
 class FlowState:
     """Per-flow state inside a Conn (the Twisted layer wraps it in a ``Flow``)."""
 
-    __slots__ = ("id", "dialed", "side_channel", "local_blessings", "remote_blessings",
-                 "remote_discharges", "opened", "closed", "close_pending", "out", "out_len",
+    __slots__ = ("id", "dialed", "side_channel", "local_blessings", "local_discharges",
+                 "remote_blessings", "remote_discharges", "opened", "closed", "close_pending", "out", "out_len",
                  "released", "borrowed", "borrowing", "remote_borrowing", "to_release",
                  "unread", "user", "remote_closed", "want_drained", "whole", "no_encrypt")
 
@@ -142,6 +143,7 @@ class FlowState:
         self.local_blessings = local_blessings
         self.remote_blessings = remote_blessings
         self.remote_discharges = remote_discharges
+        self.local_discharges = None   # sent with the OpenFlow of a dialed flow
         self.opened = not dialed
         self.closed = False
         self.remote_closed = False
@@ -219,7 +221,7 @@ class Conn:
                  versions=SUPPORTED_VERSIONS, mtu=DEFAULT_MTU, bytes_buffered=DEFAULT_BYTES_BUFFERED,
                  accepts_flows=True, authorize=None, handshake_timeout=DEFAULT_HANDSHAKE_TIMEOUT,
                  channel_timeout=DEFAULT_CHANNEL_TIMEOUT, now=0.0, keypair=None, max_frame=None,
-                 max_flows=20000, framed=True, encapsulated=False):
+                 max_flows=20000, framed=True, encapsulated=False, local_discharges=None):
         if mtu > bytes_buffered:
             raise ValueError("mtu larger than bytes buffered per flow")
         self.dialer = dialer
@@ -233,6 +235,7 @@ class Conn:
         # message so that the proxy never has to split one (Go's proxyOverhead).
         self.encapsulated = encapsulated
         self.local_blessings = local_blessings
+        self.local_discharges = local_discharges  # for local_blessings; an acceptor sends them in Auth
         self.local_endpoint = local_endpoint      # Endpoint object (or None)
         self.remote_endpoint = remote_endpoint    # Endpoint object: the dialed endpoint for a dialer
         self.dialed_endpoint = remote_endpoint
@@ -281,6 +284,7 @@ class Conn:
         self._bdec = None
         self._next_key = 1
         self._sent_blessings = {}
+        self._sent_discharges = {}   # bkey -> (dkey, discharges last sent for those blessings)
         self._bkey_last = None
         self._in_blessings = {}
         self._in_discharges = {}
@@ -544,7 +548,7 @@ class Conn:
         if not self.dialer:
             sig = self.auth.sign(AUTH_ACCEPTOR_TAG + self.binding)
             bkey = self._send_blessings(self.local_blessings)
-            self._send_auth(bkey, 0, sig)
+            self._send_auth(bkey, self._send_discharges(bkey, self.local_discharges), sig)
 
     def _send_auth(self, bkey, dkey, sig):
         a = m.Auth(bkey, dkey, bytes(getattr(sig, "Purpose", b"") or b""), str(getattr(sig, "Hash", "") or ""),
@@ -574,6 +578,38 @@ class Conn:
         payload = self._benc.blessings(blessings, key)
         self._send(m.Data(BLESSINGS_FLOW_ID, 0, payload).encode())
         return key
+
+    def _send_discharges(self, bkey, discharges):
+        """Send ``discharges`` for the blessings sent as ``bkey`` on flow 1 unless the same were
+        sent last for them; returns their key (0 for none), as Go's blessingsFlow.send does."""
+        if not discharges or not bkey:
+            return 0
+        discharges = tuple(discharges)
+        last = self._sent_discharges.get(bkey)
+        if last is not None and last[1] == discharges:
+            return last[0]
+        enc = getattr(self._benc, "discharges", None)
+        if enc is None:
+            return 0
+        dkey = self._next_key
+        self._next_key += 1
+        self._sent_discharges[bkey] = (dkey, discharges)
+        self._send(m.Data(BLESSINGS_FLOW_ID, 0, enc(discharges, bkey, dkey)).encode())
+        return dkey
+
+    def refresh_blessings(self, blessings, discharges=None):
+        """Present new conn-level blessings and/or discharges to the peer (an Auth message
+        without a signature, as Go's blessings loop sends); returns events."""
+        events = []
+        if self.state != ACTIVE:
+            return events
+        self.local_blessings = blessings
+        self.local_discharges = discharges
+        self._bkey_last = None
+        bkey = self._send_blessings(blessings)
+        dkey = self._send_discharges(bkey, discharges)
+        self._send(m.Auth(bkey, dkey).encode())
+        return events
 
     def _get_remote(self, bkey, dkey):
         while True:
@@ -710,8 +746,9 @@ class Conn:
 
     # ---------------------------------------------------------------- flows: sending
 
-    def open_flow(self, blessings=None, side_channel=False):
-        """Create a dialed flow (nothing is sent until the first write)."""
+    def open_flow(self, blessings=None, side_channel=False, discharges=None):
+        """Create a dialed flow (nothing is sent until the first write); ``discharges`` go
+        with ``blessings`` in its OpenFlow."""
         if self.state != ACTIVE:
             raise errors.err(errors.ConnectionClosed, "connection closed" if self.state == CLOSED
                              else "connection not ready")
@@ -724,6 +761,8 @@ class Conn:
         self.next_fid += 2
         f = FlowState(fid, True, side_channel, blessings if blessings is not None else self.local_blessings,
                       self.remote_blessings, self.remote_discharges)
+        if discharges:
+            f.local_discharges = discharges
         self.flows[fid] = f
         return f
 
@@ -759,7 +798,9 @@ class Conn:
                 if bkey == 0:
                     bkey = self._send_blessings(self.local_blessings)
                 vu = m.varuint
-                self._send(b"".join((b"\x79", vu(f.id), self._vu_buffered, vu(bkey), b"\x00",
+                dk = b"\x00" if not f.local_discharges else \
+                    vu(self._send_discharges(bkey, f.local_discharges))
+                self._send(b"".join((b"\x79", vu(f.id), self._vu_buffered, vu(bkey), dk,
                                      vu(flags), data)))
                 f.opened = True
                 if close:
@@ -896,7 +937,8 @@ class Conn:
         bkey = self._send_blessings(f.local_blessings)
         if bkey == 0:
             bkey = self._send_blessings(self.local_blessings)
-        self._send(m.OpenFlow(f.id, self.bytes_buffered, bkey, 0, flags, msg).encode())
+        dkey = self._send_discharges(bkey, f.local_discharges)
+        self._send(m.OpenFlow(f.id, self.bytes_buffered, bkey, dkey, flags, msg).encode())
         if flags & m.DISABLE_ENCRYPTION_FLAG:
             self._send_plain(msg)
         f.opened = True
@@ -919,7 +961,8 @@ class Conn:
                 bkey = self._send_blessings(f.local_blessings)
                 if bkey == 0:
                     bkey = self._send_blessings(self.local_blessings)
-                self._send(m.OpenFlow(f.id, self.bytes_buffered, bkey, 0, flags, payload).encode())
+                dkey = self._send_discharges(bkey, f.local_discharges)
+                self._send(m.OpenFlow(f.id, self.bytes_buffered, bkey, dkey, flags, payload).encode())
                 f.opened = True
                 if flags & m.CLOSE_FLAG:
                     self._finish_flow(f, None, remote=False, events=events)

@@ -15,6 +15,7 @@ positional argument, a lone ``-``, or ``--``.  The runtime registers Go's
 environment (V23_CREDENTIALS, V23_NAMESPACE*).  Without credentials the
 runtime makes an in-memory principal blessed as ``anonymous-<fruit>-<pid>@<host>``.
 """
+import logging
 import os
 import random
 import signal
@@ -197,23 +198,28 @@ def add_runtime_flags(fs):
     fs.string("v23.permissions.literal", "", "explicitly specify the runtime perms as a "
               "JSON-encoded access.Permissions")
     fs.string("v23.i18n-catalogue", "", "i18n catalogue files (ignored)")
-    for name, kind in (("v23.vtrace.sample-rate", "float"), ("v23.vtrace.dump-on-shutdown", "bool"),
-                       ("v23.vtrace.cache-size", "int"), ("v23.vtrace.v", "int"),
-                       ("v23.vtrace.collect-regexp", "string"),
-                       ("v23.vtrace.enable-aws-xray", "bool"),
-                       ("v23.vtrace.root-span-name", "string"),
-                       ("v23.virtualized.docker", "bool"), ("v23.virtualized.provider", "string"),
+    fs.float("v23.vtrace.sample-rate", 0.0, "Rate (from 0.0 to 1.0) to sample vtrace traces")
+    fs.bool("v23.vtrace.dump-on-shutdown", True, "If true, dump all stored traces on runtime "
+            "shutdown")
+    fs.int("v23.vtrace.cache-size", 1024, "The number of vtrace traces to store in memory")
+    fs.int("v23.vtrace.v", 0, "The verbosity level of the log messages to be captured in traces")
+    fs.string("v23.vtrace.collect-regexp", "", "Spans and annotations that match this regular "
+              "expression will trigger trace collection")
+    fs.bool("v23.vtrace.enable-aws-xray", False, "Enable the use of AWS x-ray integration with "
+            "vtrace")
+    fs.string("v23.vtrace.root-span-name", "", "Set the name of the root vtrace span created by "
+              "the runtime at startup")
+    fs.string("metrics-address", "", "if non-empty, serve the process's statistics in "
+              "Prometheus' text format on this host:port (/metrics)")
+    from v23py import vlog
+    vlog.add_flags(fs)
+    for name, kind in (("v23.virtualized.docker", "bool"), ("v23.virtualized.provider", "string"),
                        ("v23.virtualized.disallow-native-fallback", "bool"),
                        ("v23.virtualized.tcp.public-protocol", "string"),
                        ("v23.virtualized.tcp.public-address", "string"),
                        ("v23.virtualized.dns.public-name", "string"),
                        ("v23.virtualized.advertise-private-addresses", "bool"),
-                       # vlog
-                       ("v", "int"), ("alsologtostderr", "bool"), ("logtostderr", "bool"),
-                       ("log_dir", "string"), ("vmodule", "string"),
-                       ("stderrthreshold", "string"), ("log_backtrace_at", "string"),
-                       ("max_stack_buf_size", "string"), ("v23.metadata", "bool"),
-                       ("time", "bool")):
+                       ("v23.metadata", "bool"), ("time", "bool")):
         getattr(fs, kind)(name, False if kind == "bool" else (0 if kind in ("int", "float")
                                                               else ""), "")
     return fs
@@ -321,6 +327,50 @@ class Runtime:
         p.add_to_roots(b)
         return p
 
+    # -- observability ---------------------------------------------------------
+    def _observability(self, ctx):
+        """Logging from the vlog flags, the vtrace store and root trace, the process's
+        statistics and the __debug dispatcher its servers share."""
+        from v23py import vlog, vtrace
+        from v23py.services import debug
+        from v23py.stats import sysstats
+        f = self.flags
+        if "v" in f.flags:
+            try:
+                vlog.configure_from_flags(f)
+            except ValueError as e:
+                raise FlagError(str(e))
+        ctx, self.vtrace_store = vtrace.init(
+            ctx, sample_rate=f.get("v23.vtrace.sample-rate"),
+            collect_regexp=f.get("v23.vtrace.collect-regexp"),
+            cache_size=f.get("v23.vtrace.cache-size"), log_level=f.get("v23.vtrace.v"),
+            root_span_name=f.get("v23.vtrace.root-span-name"),
+            aws_xray=f.get("v23.vtrace.enable-aws-xray"))
+        sysstats.register()
+        sysstats.register_principal(self.principal)
+        self.debug_dispatcher = debug.dispatcher_for_runtime(self.permissions(),
+                                                             self.vtrace_store)
+        self.metrics_port = None
+        addr = f.get("metrics-address") if "metrics-address" in f.flags else ""
+        if addr:
+            from v23py.stats import prometheus
+            self.metrics_port = prometheus.serve(addr, self.reactor)
+            self.shutdown_callbacks.append(self.metrics_port.stopListening)
+            logging.getLogger(__name__).info(
+                "metrics at http://%s:%d/metrics", self.metrics_port.getHost().host,
+                self.metrics_port.getHost().port)
+        logging.getLogger(__name__).log(
+            vlog.V(1), "RuntimeFlags: %s",
+            {k: v.value for k, v in sorted(f.flags.items()) if v.set})
+        return ctx
+
+    def dump_traces(self, out=None):
+        """Print the collected traces (Go's --v23.vtrace.dump-on-shutdown)."""
+        from v23py import vtrace
+        store = getattr(self, "vtrace_store", None)
+        if store is not None:
+            vtrace.format_traces(out or sys.stderr, store.trace_records())
+
     # -- client ------------------------------------------------------------------
     def _new_flow_manager(self, listening=False):
         from v23py.runtime.flowmanager import FlowManager
@@ -350,6 +400,7 @@ class Runtime:
     async def _start_server(self, ctx, name, dispatcher, is_leaf, **kw):
         from v23py.runtime.server import Server
         mgr = self._new_flow_manager(listening=True)
+        kw.setdefault("reserved_dispatcher", getattr(self, "debug_dispatcher", None))
         server = Server(ctx, name, dispatcher, principal=self.principal, flow_manager=mgr,
                         is_leaf=is_leaf, **kw)
         for protocol, address in self.listen_addrs():
@@ -437,6 +488,9 @@ class Runtime:
             await _bounded(defer.maybeDeferred(self._client_manager.stop), timeout)
             self._client_manager = None
             self._client = None
+        if self.flags.get("v23.vtrace.dump-on-shutdown") if "v23.vtrace.dump-on-shutdown" \
+                in self.flags.flags else False:
+            self.dump_traces()
 
 
 async def _bounded(d, timeout):
@@ -491,6 +545,7 @@ def init(argv=None, flags=None, principal=None, reactor=None, exit_on_error=True
         sys.stderr.write(f"v23.Init failed: {e}\n")
         sys.exit(1)
     ctx = v23context.root(clock=reactor).with_value(RUNTIME_KEY, rt)
+    ctx = rt._observability(ctx)
     rt.client.ctx = ctx
     from twisted.internet import reactor as default_reactor
     r = reactor or default_reactor

@@ -200,6 +200,10 @@ class Flow:
         return self._state.local_blessings
 
     @property
+    def local_discharges(self):
+        return self._state.local_discharges
+
+    @property
     def remote_endpoint(self):
         return self.conn.remote_endpoint
 
@@ -450,9 +454,15 @@ class ManagedConn:
                 d.errback(error)
 
     # operations
-    def open_flow(self, side_channel=False, blessings=None) -> Flow:
-        fs = self._conn.open_flow(blessings=blessings, side_channel=side_channel)
+    def open_flow(self, side_channel=False, blessings=None, discharges=None) -> Flow:
+        fs = self._conn.open_flow(blessings=blessings, side_channel=side_channel,
+                                  discharges=discharges)
         return Flow(self, fs)
+
+    def refresh_blessings(self, blessings, discharges=None):
+        """Present new conn-level blessings / discharges to the peer."""
+        if self._conn.is_active:
+            self._call(self._conn.refresh_blessings, blessings, discharges)
 
     def close(self, error=None):
         """Send TearDown and drop the connection; returns ``closed``."""
@@ -618,6 +628,8 @@ class _ConnProtocol(protocol.Protocol):
         else:
             local = self.listen_endpoint
             blessings = m.identity.default_blessings()
+        # an acceptor sends the discharges of its blessings with its Auth
+        discharges = m.local_discharges if not self.dialer else None
         authorize = None
         if self.authorize is not None:
             user = self.authorize
@@ -629,7 +641,7 @@ class _ConnProtocol(protocol.Protocol):
                        accepts_flows=(m._flow_handler is not None) or not self.dialer,
                        authorize=authorize, handshake_timeout=m.handshake_timeout,
                        channel_timeout=m.channel_timeout, now=m.reactor.seconds(),
-                       mtu=m.mtu, bytes_buffered=m.bytes_buffered)
+                       mtu=m.mtu, bytes_buffered=m.bytes_buffered, local_discharges=discharges)
         self.mconn = ManagedConn(m, self, c)
         m._conn_made(self.mconn)
         self.mconn._call(c.start)
@@ -752,10 +764,37 @@ class FlowManager:
         self._flow_handler = None
         self._listeners = []
         self._conns = set()
+        self.local_discharges = None   # for the default blessings, sent by accepted conns
         self._cache = {}       # key -> ManagedConn (handshaking or up)
         self._pending = {}     # key -> [Deferred] of dials waiting for a dial in progress
         self._proxy_listeners = []
         self._stopped = False
+        self._export_stats()
+
+    def _export_stats(self):
+        """Go's rpc/flow/<rid>/conn-cache/{cache,reserved} texts, and ours: num-conns.
+        (Weakly held: a manager nobody stopped does not live on in the stats tree.)"""
+        import weakref
+        from v23py import stats
+        ref = weakref.ref(self)
+        self._stats_prefix = p = f"rpc/flow/{self.routing_id}"
+
+        def cache():
+            m = ref()
+            if m is None or m._stopped:
+                return "conncache closed"
+            lines = ["Cached:"] + [f"{k}: {c!r}" for k, c in list(m._cache.items())]
+            return "\n".join(lines) + "\n"
+
+        def reserved():
+            m = ref()
+            lines = ["Reserved:"] + ([f"{k}: {len(w)} waiting" for k, w in
+                                      list(m._pending.items())] if m is not None else [])
+            return "\n".join(lines) + "\n"
+        stats.new_string_func(p + "/conn-cache/cache", cache)
+        stats.new_string_func(p + "/conn-cache/reserved", reserved)
+        stats.new_integer_func(p + "/num-conns",
+                               lambda: len(ref()._conns) if ref() is not None else 0)
 
     # --- configuration
     def set_flow_handler(self, handler):
@@ -763,6 +802,14 @@ class FlowManager:
 
     def endpoints(self):
         return [lp.endpoint for lp in self._listeners]
+
+    def set_local_discharges(self, discharges):
+        """The discharges of our default blessings changed: accepted conns send them
+        (Go's blessings loop); new ones send them with their Auth."""
+        self.local_discharges = list(discharges) if discharges else None
+        for mc in list(self._conns):
+            if not mc._conn.dialer and mc.is_usable:
+                mc.refresh_blessings(mc._conn.local_blessings, self.local_discharges)
 
     @property
     def conns(self):
@@ -1004,7 +1051,8 @@ class FlowManager:
                        authorize=user_auth, handshake_timeout=self.handshake_timeout,
                        channel_timeout=self.channel_timeout, now=self.reactor.seconds(),
                        mtu=self.mtu, bytes_buffered=self.bytes_buffered, framed=False,
-                       encapsulated=encapsulated)
+                       encapsulated=encapsulated,
+                       local_discharges=self.local_discharges if not dialer else None)
         mc = ManagedConn(self, link, c)
         self._conns.add(mc)
         link.mconn = mc
@@ -1058,6 +1106,11 @@ class FlowManager:
         """Stop listening; put active conns in lame duck (wait for the peers' acks, at most
         ``lame_duck_timeout`` seconds), then TearDown every conn.  Deferred fires when all are closed."""
         self._stopped = True
+        try:
+            from v23py import stats
+            stats.delete(self._stats_prefix)
+        except Exception:
+            pass
         for pl in list(self._proxy_listeners):
             pl.stop()
         ds = [lp.stop() for lp in list(self._listeners)]
@@ -1101,7 +1154,7 @@ class FlowManager:
         self._conns.discard(mconn)
         self._uncache(mconn)
         if mconn.close_reason is not None and not errors.ConnectionClosed.is_(mconn.close_reason):
-            log.info("flow conn %r closed: %s", mconn, mconn.close_reason)
+            log.debug("flow conn %r closed: %s", mconn, mconn.close_reason)
 
     def _conn_lame_duck(self, mconn):
         self._uncache(mconn)
