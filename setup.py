@@ -20,7 +20,8 @@ setup(
         "wsproto>=1.2",     # WebSocket framing of the ws/wsh transports (sans-IO, as our flow conn)
     ],
     extras_require={
-        "test": ["hypothesis>=6", "playwright>=1.40"],  # playwright drives Debian's chromium
+        "test": ["hypothesis>=6", "import-linter>=2.1",  # import-linter: tests/test_architecture.py
+                 "playwright>=1.40"],  # playwright drives Debian's chromium
     },
     entry_points={
         "console_scripts": [

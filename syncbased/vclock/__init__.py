@@ -241,14 +241,6 @@ def ntp_sample(reply: bytes, recv: int) -> NtpSample:
     return NtpSample(skew=skew, delay=delay, ntp_time=server_tx)
 
 
-def ntp_reply(request: bytes, recv: int, send: int) -> bytes:
-    """A server's reply to ``request`` (the fake NTP server of the tests): the client's
-    transmit time echoed as originate time, then our receive and transmit times."""
-    if len(request) < 48:
-        raise ValueError(f"NTP packet of {len(request)} bytes (want 48)")
-    return b"\x24" + bytes(23) + request[40:48] + _ntp_ts(recv) + _ntp_ts(send)
-
-
 # --- the clock ---------------------------------------------------------------------------
 
 class VClock:

@@ -16,8 +16,9 @@ from types import SimpleNamespace
 
 from twisted.internet import defer
 
-from v23py import vdl, vom
-from v23py.syncbase import _wire
+from v23py import vom
+from v23py.v23.services import syncbase as sbwire
+from v23py.v23.vdlroot import time as timewire
 from v23py.v23.vdlroot.time.native import time_from_unix_ns
 from syncbased import interfaces as I
 from syncbased.store import new_version
@@ -65,32 +66,24 @@ def _schema(md):
 
 # --- wire values ----------------------------------------------------------------------
 
-def _new(t, **kw):
-    return _wire.new(t, **kw)
-
-
 class _Wire:
     @staticmethod
     def batch(bid, source, cont):
-        info = _new(_wire.BatchInfoType, Id=bid, Hint="",
-                    Source=vdl.value(_wire.BatchSourceType, source))
-        return _new(_wire.ConflictInfoType,
-                    Data=vdl.class_for(_wire.ConflictDataType)("Batch", info), Continued=cont)
+        info = sbwire.BatchInfo(Id=bid, Hint="", Source=sbwire.BatchSource(source))
+        return sbwire.ConflictInfo(Data=sbwire.ConflictData("Batch", info), Continued=cont)
 
     @staticmethod
     def _value(vv):
-        return _new(_wire.ValueType, State=vdl.value(_wire.ValueStateType, vv.state),
-                    Bytes=vv.value, WriteTs=time_from_unix_ns(vv.write_ts) if vv.write_ts
-                    else _new(_wire.TimeType, Seconds=0, Nanos=0))
+        return sbwire.Value(State=sbwire.ValueState(vv.state), Bytes=vv.value,
+                            WriteTs=time_from_unix_ns(vv.write_ts) if vv.write_ts
+                            else timewire.Time())
 
     @classmethod
     def row(cls, key, local, remote, ancestor, bids, cont):
-        op = _new(_wire.RowOpType, Key=key, LocalValue=cls._value(local),
-                  RemoteValue=cls._value(remote), AncestorValue=cls._value(ancestor))
-        info = _new(_wire.RowInfoType, Op=vdl.class_for(_wire.OperationType)("Write", op),
-                    BatchIds=list(bids))
-        return _new(_wire.ConflictInfoType,
-                    Data=vdl.class_for(_wire.ConflictDataType)("Row", info), Continued=cont)
+        op = sbwire.RowOp(Key=key, LocalValue=cls._value(local),
+                          RemoteValue=cls._value(remote), AncestorValue=cls._value(ancestor))
+        info = sbwire.RowInfo(Op=sbwire.Operation("Write", op), BatchIds=list(bids))
+        return sbwire.ConflictInfo(Data=sbwire.ConflictData("Row", info), Continued=cont)
 
 
 # --- the round (store thread) ------------------------------------------------------------

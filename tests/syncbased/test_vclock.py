@@ -7,7 +7,7 @@ from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
 from syncbased import vclock as V
-from v23py.testing.ntp import start_fake_ntp
+from v23py.testing.ntp import ntp_reply, start_fake_ntp
 
 NS = V.NS
 HOUR = 3600 * NS
@@ -47,7 +47,7 @@ class NtpPacketTest(unittest.TestCase):
         t0 = JAN2015
         req = V.ntp_request(t0)
         # the server is an hour ahead; 10 ms each way, 2 ms inside the server
-        reply = V.ntp_reply(req, t0 + HOUR + 10_000_000, t0 + HOUR + 12_000_000)
+        reply = ntp_reply(req, t0 + HOUR + 10_000_000, t0 + HOUR + 12_000_000)
         orig, recv, send = V.ntp_times(reply)
         self.assertEqual(abs(orig - t0) < 2, True)
         s = V.ntp_sample(reply, t0 + 22_000_000)

@@ -35,8 +35,8 @@ from typing import Dict, List, Optional
 
 from twisted.internet import defer
 
-from v23py import rpc, verror, vdl
-from v23py.syncbase import _wire
+from v23py import rpc, verror
+from v23py.v23.services import syncbase as sbwire
 from v23py.syncbase.util import Id
 from v23py.v23.vdlroot.time.native import time_from_unix_ns
 
@@ -153,13 +153,10 @@ def metadata_wire(md: SchemaMetadata):
     rules = []
     for r in md.Rules:
         cid = Id(*r.CollectionId) if r.CollectionId is not None else Id("", "")
-        rules.append(_wire.new(_wire.CrRuleType,
-                               CollectionId=_wire.new(_wire.IdType, Blessing=cid.Blessing,
-                                                      Name=cid.Name),
-                               KeyPrefix=r.KeyPrefix, Type=r.Type,
-                               Resolver=vdl.value(_wire.ResolverTypeType, _label(r.Resolver))))
-    return _wire.new(_wire.SchemaMetadataType, Version=md.Version,
-                     Policy=_wire.new(_wire.CrPolicyType, Rules=rules))
+        rules.append(sbwire.CrRule(
+            CollectionId=sbwire.Id(Blessing=cid.Blessing, Name=cid.Name),
+            KeyPrefix=r.KeyPrefix, Type=r.Type, Resolver=sbwire.ResolverType(_label(r.Resolver))))
+    return sbwire.SchemaMetadata(Version=md.Version, Policy=sbwire.CrPolicy(Rules=rules))
 
 
 def metadata_from_wire(w) -> SchemaMetadata:
@@ -214,12 +211,10 @@ def resolution_infos(res: Resolution) -> list:
         sel, result = OTHER, None
         if r.Result is not None:
             sel = _label(r.Result.Selection)
-            result = _wire.new(_wire.ValueType, State=vdl.value(_wire.ValueStateType, EXISTS),
-                               Bytes=r.Result.Val,
-                               WriteTs=r.Result.WriteTs or time_from_unix_ns(time.time_ns()))
-        out.append(_wire.new(_wire.ResolutionInfoType, Key=r.Key,
-                             Selection=vdl.value(_wire.ValueSelectionType, sel),
-                             Result=result, Continued=i < len(rows) - 1))
+            result = sbwire.Value(State=sbwire.ValueState(EXISTS), Bytes=r.Result.Val,
+                                  WriteTs=r.Result.WriteTs or time_from_unix_ns(time.time_ns()))
+        out.append(sbwire.ResolutionInfo(Key=r.Key, Selection=sbwire.ValueSelection(sel),
+                                         Result=result, Continued=i < len(rows) - 1))
     return out
 
 
@@ -227,8 +222,8 @@ def resolution_infos(res: Resolution) -> list:
 
 class _StreamDesc:
     def __init__(self):
-        self.in_stream = _wire.ResolutionInfoType
-        self.out_stream = _wire.ConflictInfoType
+        self.in_stream = sbwire.ResolutionInfo._vdl_type
+        self.out_stream = sbwire.ConflictInfo._vdl_type
 
 
 class ResolverLoop:

@@ -30,12 +30,16 @@ from v23py import naming
 from v23py.discovery import Advertisement, new_ad_info
 from v23py.discovery.neighborhood import MdnsNeighborhood
 from v23py.syncbase._common import _principal_names
+from v23py.security import BlessingPattern
 from v23py.syncbase.util import (
-    Id, app_and_user_pattern_from_blessings, parse_blessing_names, pattern_matched_by)
+    Id, app_and_user_pattern_from_blessings, parse_blessing_names)
+from v23py.v23.services import syncbase as sbwire
 
 INTERFACE_NAME = "v.io/x/ref/services/syncbase/server/interfaces/Sync"
-ATTR_PEER, ATTR_SG_NAME, ATTR_SG_BLESSING = "p", "s", "sb"
-ATTR_DB_NAME, ATTR_DB_BLESSING = "d", "db"
+ATTR_PEER, ATTR_SG_NAME, ATTR_SG_BLESSING = (
+    sbwire.DiscoveryAttrPeer, sbwire.DiscoveryAttrSyncgroupName,
+    sbwire.DiscoveryAttrSyncgroupBlessing)
+ATTR_DB_NAME, ATTR_DB_BLESSING = sbwire.DiscoveryAttrDatabaseName, sbwire.DiscoveryAttrDatabaseBlessing
 ATTR_VISIBILITY, ATTR_APP, ATTR_BLESSINGS = "vis", "appName", "blessings"
 
 
@@ -95,7 +99,7 @@ def app_peer_of(attrs, addresses):
 
 def visible(attrs, names) -> bool:
     pats = [p for p in attrs.get(ATTR_VISIBILITY, "").split(",") if p]
-    return not pats or any(pattern_matched_by(p, names) for p in pats)
+    return not pats or any(BlessingPattern(p).matched_by(names) for p in pats)
 
 
 def _key(item):

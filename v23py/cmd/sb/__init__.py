@@ -20,9 +20,9 @@ import sys
 from twisted.internet import threads
 
 import v23py
-from v23py import runtime, syncbase
+from v23py import runtime, security, syncbase
 from v23py.cmd.sb import _demo, _format as F
-from v23py.syncbase._common import _perms_wire, _principal_names
+from v23py.security import access
 from v23py.syncbase.util import Id, app_and_user_pattern_from_blessings
 
 PROG = "sb"
@@ -500,7 +500,8 @@ def _flush(f):
 # --- sg ------------------------------------------------------------------------------
 
 def _user_pattern(ctx):
-    return app_and_user_pattern_from_blessings(*_principal_names(ctx))[1]
+    return app_and_user_pattern_from_blessings(
+        *security.default_blessing_names(runtime.get_principal(ctx)))[1]
 
 
 async def run_sg_create(ctx, state, db, flags, args):
@@ -620,7 +621,7 @@ async def _update_perms(ctx, state, db, flags, callback):
         perms = callback(_perms_dict(spec.Perms))
         if perms is None:
             return
-        spec.Perms = _perms_wire(perms)
+        spec.Perms = access.permissions_from_json_object(perms)
         try:                           # Go ignores SetSpec's error here
             await sg.SetSpec(ctx, spec, version)
         except Exception:
