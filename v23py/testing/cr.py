@@ -1,6 +1,7 @@
 """Helpers of the conflict resolution tests (e2e and interop): a resolver whose answers
 the Go test program tests/interop/go/sbextra ("merge" mode) gives too, a schema with one
 AppResolves rule, and waiting for peers to agree on a row."""
+from v23py import syncbase
 from v23py.testing.syncbase import sleep
 
 
@@ -18,7 +19,6 @@ class Merger:
         self.seen = []
 
     def on_conflict(self, ctx, conflict):
-        from v23py import syncbase
         res = syncbase.Resolution()
         rows = []
         for key in sorted(conflict.WriteSet.ByKey):
@@ -49,7 +49,6 @@ class Merger:
 
 
 def schema(cx_id, prefix, resolver, version=1):
-    from v23py import syncbase
     return syncbase.Schema(syncbase.SchemaMetadata(version, [
         syncbase.CrRule(cx_id, prefix, syncbase.APP_RESOLVES)]), resolver)
 
