@@ -28,6 +28,17 @@ class VClockInteropTest(PairBase):
             await sleep(0.1)
         self.fail(f"{what} kept its fast clock")
 
+    async def make_fast(self, s, what):
+        """Set ``s``'s system clock an hour ahead and see its virtual time follow.  A sync
+        round may already have corrected it between the two calls (sync keeps running):
+        then set it again, right after that round, while the next one is seconds away."""
+        for _ in range(5):
+            await s.DevModeUpdateVClock(self.ctx, Now=time.time_ns() + HOUR, ElapsedTime=0,
+                                        DoLocalUpdate=True)
+            if await s.DevModeGetTime(self.ctx) - time.time_ns() > HOUR - 5 * NS:
+                return
+        self.fail(f"{what} never ran an hour fast")
+
     @defer.inlineCallbacks
     def test_each_learns_true_time_from_the_other(self):
         yield defer.ensureDeferred(self._both_ways())
@@ -38,14 +49,9 @@ class VClockInteropTest(PairBase):
         ours, go = (syncbase.NewService(d.endpoint) for d in ds)
         # ours syncs with NTP; Go's system clock is an hour fast: Go adopts our time
         await ours.DevModeUpdateVClock(self.ctx, NtpHost=self.ntp(), DoNtpUpdate=True)
-        await go.DevModeUpdateVClock(self.ctx, Now=time.time_ns() + HOUR, ElapsedTime=0,
-                                     DoLocalUpdate=True)
-        self.assertGreater(await go.DevModeGetTime(self.ctx) - time.time_ns(), HOUR - 5 * NS)
+        await self.make_fast(go, "Go's daemon")
         await self.until_true_time(go, "Go's daemon")
         # now Go's syncs with NTP itself, and ours runs an hour fast: ours adopts Go's
         await go.DevModeUpdateVClock(self.ctx, NtpHost=self.ntp(), DoNtpUpdate=True)
-        await ours.DevModeUpdateVClock(self.ctx, Now=time.time_ns() + HOUR, ElapsedTime=0,
-                                       DoLocalUpdate=True)
-        self.assertGreater(await ours.DevModeGetTime(self.ctx) - time.time_ns(),
-                           HOUR - 5 * NS)
+        await self.make_fast(ours, "our daemon")
         await self.until_true_time(ours, "our daemon")
