@@ -92,14 +92,19 @@ class AppResolutionTest(DaemonTestCase):
         self.assertEqual(sorted(r[0] for r in first[0]), ["kb1", "kb2", "kb3"])
         self.assertEqual(first[1], 2)          # the two batches
 
-        # going back to the common ancestor, and deleting
-        for mode, key, want in (("ancestor", "ka", "base"), ("delete", "kd", None)):
-            a[2].mode = b[2].mode = mode
+        # going back to the common ancestor, deleting, and A's value chosen on both
+        # sides (A's app keeps its local version, B's takes the remote one)
+        for mode_a, mode_b, key, want in (("ancestor", "ancestor", "ka", "base"),
+                                          ("delete", "delete", "kd", None),
+                                          ("local", "remote", "kl", "x")):
+            a[2].mode, b[2].mode = mode_a, mode_b
             await ca.Put(self.ctx, key, "base")
             self.assertEqual(await converge(self.ctx, [ca, cb], key), "base")
             await self.concurrent(a, b, {key: "x"}, {key: "y"})
             await sleep(0.5)
-            self.assertEqual(await converge(self.ctx, [ca, cb], key), want, mode)
+            self.assertEqual(await converge(self.ctx, [ca, cb], key), want, mode_a)
+            # the app was asked (the value is not LastWins' pick by chance)
+            self.assertTrue(any(rows[0][0] == key for rows, _ in a[2].seen + b[2].seen))
 
     @defer.inlineCallbacks
     def test_schema_upgrade_and_no_resolver(self):
