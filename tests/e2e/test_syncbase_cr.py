@@ -4,7 +4,7 @@ each choice (local, remote, ancestor, a new value, delete) written as a new vers
 that syncs, and the schema upgrade path."""
 from twisted.internet import defer
 
-from v23py.testing.cr import Merger, converge, schema
+from v23py.testing.cr import Merger, converge, schema, settle
 from v23py.testing.syncbase import ALICE, DaemonTestCase, sleep, sync_peer
 
 
@@ -61,7 +61,7 @@ class AppResolutionTest(DaemonTestCase):
         self.assertEqual(await converge(self.ctx, [ca, cb], "other"), "base")
         self.assertEqual(await converge(self.ctx, [ca, cb], "k1"), "base")
         await self.concurrent(a, b, {"k1": "x", "other": "x"}, {"k1": "y", "other": "y"})
-        self.assertEqual(await converge(self.ctx, [ca, cb], "k1"), "merged:x+y")
+        self.assertEqual(await settle(self.ctx, [ca, cb], "k1", [a[2], b[2]]), "merged:x+y")
         self.assertEqual(await converge(self.ctx, [ca, cb], "other"), "y")   # B wrote later
         seen = a[2].seen + b[2].seen
         self.assertTrue(any(len(rows) == 1 and rows[0][0] == "k1" and rows[0][3] == "base"

@@ -1,6 +1,8 @@
 """Helpers of the conflict resolution tests (e2e and interop): a resolver whose answers
 the Go test program tests/interop/go/sbextra ("merge" mode) gives too, a schema with one
 AppResolves rule, and waiting for peers to agree on a row."""
+import time
+
 from v23py import syncbase
 from v23py.testing.syncbase import sleep
 
@@ -12,7 +14,9 @@ def value_of(v):
 class Merger:
     """The resolver of the interop tests (tests/interop/go/sbextra's "merge"): equal
     values keep the newer version, different ones become "merged:<a>+<b>" (sorted), rows
-    pulled in by a batch become "resolved:<row>"; other modes pick one side."""
+    pulled in by a batch become "resolved:<row>".  Other modes pick one side, except
+    that equal values (two resolutions of one conflict meeting) keep the newer version
+    there too."""
 
     def __init__(self, mode="merge"):
         self.mode = mode
@@ -24,28 +28,31 @@ class Merger:
         for key in sorted(conflict.WriteSet.ByKey):
             row = conflict.WriteSet.ByKey[key]
             rk = syncbase.row_key(key)
-            rows.append((rk, value_of(row.LocalValue), value_of(row.RemoteValue),
-                         value_of(row.AncestorValue)))
-            if self.mode == "local":
-                out = row.LocalValue
+            local, remote = row.LocalValue, row.RemoteValue
+            rows.append((rk, value_of(local), value_of(remote), value_of(row.AncestorValue)))
+            exist = local.State == "Exists" and remote.State == "Exists"
+            if value_of(local) == value_of(remote) and (exist or self.mode != "merge"):
+                out = remote if _ts(remote) > _ts(local) else local
+            elif self.mode == "local":
+                out = local
             elif self.mode == "remote":
-                out = row.RemoteValue
+                out = remote
             elif self.mode == "ancestor":
                 out = row.AncestorValue
             elif self.mode == "delete":
                 out = None
-            elif row.LocalValue.State != "Exists" or row.RemoteValue.State != "Exists":
+            elif not exist:
                 out = syncbase.NewValue("resolved:" + rk)
-            elif row.LocalValue.get() == row.RemoteValue.get():
-                newer = (row.RemoteValue.WriteTs.Seconds, row.RemoteValue.WriteTs.Nanos) > \
-                    (row.LocalValue.WriteTs.Seconds, row.LocalValue.WriteTs.Nanos)
-                out = row.RemoteValue if newer else row.LocalValue
             else:
-                a, b = sorted([row.LocalValue.get(), row.RemoteValue.get()])
+                a, b = sorted([local.get(), remote.get()])
                 out = syncbase.NewValue(f"merged:{a}+{b}")
             res.ResultSet[key] = syncbase.ResolvedRow(key, out)
         self.seen.append((rows, len(conflict.Batches)))
         return res
+
+
+def _ts(v):
+    return (v.WriteTs.Seconds, v.WriteTs.Nanos)
 
 
 def schema(cx_id, prefix, resolver, version=1):
@@ -66,3 +73,22 @@ async def converge(ctx, cols, key, timeout=20.0):
             return got[0]
         await sleep(0.05)
     raise AssertionError(f"{key} did not converge: {got}")
+
+
+async def settle(ctx, cols, key, resolvers, quiet=2.0, timeout=30.0):
+    """``converge``, then wait until no app has been asked anything for ``quiet``
+    seconds: when both sides resolved one conflict, their two resolutions meet as a
+    second conflict after the values already agree; a write made before that is
+    resolved meets it too."""
+    end = time.monotonic() + timeout
+    value = await converge(ctx, cols, key)
+    asked, since = sum(len(r.seen) for r in resolvers), time.monotonic()
+    while time.monotonic() - since < quiet:
+        if time.monotonic() > end:
+            raise AssertionError(f"{key}: the apps kept being asked")
+        await sleep(0.05)
+        n = sum(len(r.seen) for r in resolvers)
+        if n != asked:
+            asked, since = n, time.monotonic()
+            value = await converge(ctx, cols, key)
+    return value
