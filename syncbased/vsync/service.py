@@ -81,7 +81,8 @@ class SyncService(SyncgroupOpsMixin, RoundsMixin, SchedulerMixin, NeighborhoodMi
     def learn_conn_peer(self, hex_name, call):
         """A peer that called us: remember the endpoint of its conn (dialing it by
         routing id reuses that conn) when we know no other address for it."""
-        if not hex_name or hex_name == self.hex or hex_name in self.peers:
+        if (not limits.CONN_PEERS or not hex_name or hex_name == self.hex
+                or hex_name in self.peers):
             return
         rep = getattr(call, "remote_endpoint", None)
         if rep is None or rep.routing_id.is_null():

@@ -20,15 +20,16 @@ PKG = '"v.io/x/ref/services/syncbase/server/interfaces"'
 class GoSyncPeerTest(unittest.TestCase):
     timeout = 120
 
-    def setUp(self):
+    async def setUp(self):
         import v23py
         self.vrpc = go_binary("vrpc")
         tmp = tempfile.mkdtemp(prefix="sbsync-go-")
         self.creds = make_creds(os.path.join(tmp, "alice"), ALICE)
         self.ctx, shutdown = v23py.init([f"--v23.credentials={self.creds}"], reactor=reactor)
         self.addCleanup(shutdown)
-        self.d = Daemon(self.creds).start()
+        self.d = Daemon(self.creds)
         self.addCleanup(self.d.stop)
+        await self.d.start()
 
     def go(self, *args):
         return utils.getProcessOutputAndValue(

@@ -729,7 +729,7 @@ class ClientCall:
         try:
             r = self._response = await self._reader.read(wire.ResponseType)
         except verror.VError as e:
-            raise self._map_error(e)
+            raise self._decode_failed(e, "streaming header")
         if r.Error is not None:
             raise r.Error
         if r.EndStreamResults:
@@ -737,7 +737,16 @@ class ClientCall:
         try:
             return await self._reader.read(self.out_stream_type)
         except verror.VError as e:
-            raise self._map_error(e)
+            raise self._decode_failed(e, "streaming item")
+
+    def _decode_failed(self, e, what):
+        """Go's client: a response that cannot be read (the server went away, the flow
+        ended early, bad bytes) is BadProtocol, unless the call was canceled or timed out;
+        a stream cut short must never look like its end (EOF)."""
+        if e.id not in (verror.Timeout.id, verror.Canceled.id):
+            e = verror.BadProtocol.new(
+                f"bad protocol or type: failed to decode {what}: {e.msg or e.id}")
+        return self._map_error(e)
 
     def __aiter__(self):
         return self
@@ -767,10 +776,7 @@ class ClientCall:
                         r = await rd.read(wire.ResponseType)
                     self._response = r
                 except verror.VError as e:
-                    if e.id == verror.EOF.id:
-                        raise verror.BadProtocol.new(
-                            "bad protocol or type: failed to decode response: EOF")
-                    raise
+                    raise self._decode_failed(e, "response")
                 if r.Error is not None:
                     break
                 if not r.EndStreamResults:
