@@ -13,7 +13,7 @@ class AppResolutionTest(DaemonTestCase):
 
     async def pair(self, mode="merge", prefix="k"):
         from v23py import syncbase
-        a_d, b_d = self.daemon(), self.daemon()
+        a_d, b_d = await self.daemons(2)
         dba, ca = await sync_peer(self.ctx, a_d, "db", "c")
         dbb, cb = await sync_peer(self.ctx, b_d, "db", "c", admin=a_d)
         ra, rb = Merger(mode), Merger(mode)
@@ -112,7 +112,7 @@ class AppResolutionTest(DaemonTestCase):
 
     async def _schema(self):
         from v23py import syncbase, verror
-        d = self.daemon()
+        d = await self.daemon()
         s = syncbase.NewService(d.endpoint)
         cx = (ALICE, "c")
         db = s.Database(self.ctx, "sdb", schema(cx, "a", None, version=1))

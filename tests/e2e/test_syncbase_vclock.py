@@ -35,11 +35,11 @@ class VClockDaemonTest(DaemonTestCase):
 
     async def _dev_mode(self):
         from v23py import syncbase, verror
-        plain = syncbase.NewService(self.daemon().endpoint)
+        plain = syncbase.NewService((await self.daemon()).endpoint)
         with self.assertRaises(verror.VError) as cm:
             await plain.DevModeGetTime(self.ctx)
         self.assertEqual(cm.exception.id, "v.io/v23/services/syncbase.NotInDevMode")
-        s = syncbase.NewService(self.daemon(extra=["--dev"]).endpoint)
+        s = syncbase.NewService((await self.daemon(extra=["--dev"])).endpoint)
         t0 = await s.DevModeGetTime(self.ctx)
         t1 = await s.DevModeGetTime(self.ctx)
         self.assertLess(t0, t1)
@@ -63,8 +63,7 @@ class VClockDaemonTest(DaemonTestCase):
 
     async def _fast_clock(self):
         from v23py import syncbase
-        a_d = self.daemon(extra=["--dev"])
-        b_d = self.daemon(extra=["--dev"])
+        a_d, b_d = await self.daemons(2, extra=["--dev"])
         a, b = syncbase.NewService(a_d.endpoint), syncbase.NewService(b_d.endpoint)
         # A's system clock runs an hour fast from a fresh boot
         await a.DevModeUpdateVClock(self.ctx, Now=time.time_ns() + HOUR, ElapsedTime=0,
