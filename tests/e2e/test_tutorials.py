@@ -249,9 +249,21 @@ class TutorialTests(unittest.TestCase):
                         f"do not work: {'; '.join(problems)}")
 
         def run():
-            return subprocess.run([sys.executable, os.path.join(ROOT, "tools", "tutorial.py"), name],
-                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True, timeout=self.timeout - 30)
+            proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "tools", "tutorial.py"),
+                                     name], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True)
+            try:
+                out, _ = proc.communicate(timeout=self.timeout - 60)
+            except subprocess.TimeoutExpired:
+                proc.terminate()          # tutorial.py then stops the servers it started
+                try:
+                    out, _ = proc.communicate(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    out, _ = proc.communicate()
+                self.fail(f"tools/tutorial.py {name} did not finish within "
+                          f"{self.timeout - 60}s:\n{out[-6000:]}")
+            return subprocess.CompletedProcess(proc.args, proc.returncode, out)
 
         def check(proc):
             if proc.returncode != 0:
