@@ -40,6 +40,7 @@ from syncbased.common import (
     format_version, id_key_part)
 from syncbased.database import Database
 from syncbased.store import Store, open_engine, SEP
+from syncbased.vclock import VClock
 
 _log = logging.getLogger(__name__)
 
@@ -77,6 +78,10 @@ class Service:
         self._has_log = log is not None
         os.makedirs(root_dir, exist_ok=True)
         self.st = Store(open_engine(self.engine, os.path.join(root_dir, self.engine)))
+        # the virtual clock (service key "q", as Go's): every commit timestamp comes from it
+        self.vclock = VClock(lambda: self.st.get(b"q"),
+                             lambda raw: self.st.run_in_transaction(
+                                 lambda tx: tx.raw_put(b"q", raw)))
         self.dbs: dict[Id, Database] = {}
         self.broken: dict[Id, tuple] = {}   # db id -> (VError, rel dir): see mark_broken
         self.commit_listeners = []   # fn(db_id) after a database commit that logged ops
@@ -124,7 +129,7 @@ class Service:
             if problem is None:
                 st = None
                 try:
-                    st = Store(open_engine(info["Engine"], epath))
+                    st = Store(open_engine(info["Engine"], epath), clock=self.vclock.now)
                     self.dbs[db_id] = Database(self, db_id, st, info["RootDir"])
                 except Exception as e:   # (a store too damaged to open)
                     if st is not None:
@@ -231,9 +236,10 @@ class Service:
         return d
 
     def dev_mode_check(self, names):
-        self.perms_with_auth(names, (ADMIN,))
+        # Go's order: NotInDevMode before any permission check
         if not self.dev:
             raise sbwire.ErrNotInDevMode.new("not running with --dev=true")
+        self.perms_with_auth(names, (ADMIN,))
 
     def _create_database(self, names, db_id: Id, perms, metadata):
         access.validate_perms(perms, access.ALL_DATABASE_TAGS)
@@ -248,7 +254,8 @@ class Service:
         path = os.path.join(self.root_dir, rel)
         st = None
         try:
-            st = Store(open_engine(self.engine, os.path.join(path, self.engine)))
+            st = Store(open_engine(self.engine, os.path.join(path, self.engine)),
+                       clock=self.vclock.now)
             d = Database(self, db_id, st, rel)
             data = {"Id": list(db_id), "Version": 0, "Perms": _perms_obj(perms),
                     "SchemaMetadata": metadata}

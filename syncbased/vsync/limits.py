@@ -3,7 +3,7 @@ import os
 
 TICK = 0.05
 SG_ROUND_INTERVAL = 0.25                 # seconds between syncgroup-metadata rounds per peer
-TIME_INTERVAL = 60.0                     # seconds between GetTime exchanges per peer
+TIME_INTERVAL = 2.0                      # seconds between GetTime exchanges per peer (Go: each round)
 AD_INTERVAL = 1.0                        # seconds between refreshes of our admin ads
 JOIN_TIMEOUT = 5.0                       # per admin tried by a join
 # bounds one round's memory and store-thread time (the environment variable is a

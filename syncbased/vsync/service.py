@@ -14,7 +14,7 @@ from v23py.rpc import CLIENT_KEY
 from v23py.runtime.client import Client
 from syncbased import access, interfaces as I
 from syncbased.access import READ
-from syncbased.vsync import limits, neighborhood
+from syncbased.vsync import appcr, limits, neighborhood
 from syncbased.vsync._log import PEERS, prefix_limit
 from syncbased.vsync._nhdir import NH_DIR, NeighborhoodMixin
 from syncbased.vsync.dbsync import DbSync
@@ -65,6 +65,7 @@ class SyncService(SyncgroupOpsMixin, RoundsMixin, SchedulerMixin, NeighborhoodMi
         self._mt_pub = None
         self._mt_names = set()
         self._mdns = None       # the mDNS neighborhood (neighborhood.py), once started
+        self.cr = appcr.Streams()  # the apps' conflict resolution streams (StartConflictResolver)
 
     def _open(self, d):
         try:

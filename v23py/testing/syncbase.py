@@ -3,10 +3,11 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 from twisted.trial import unittest
 
-from v23py.testing import ROOT
+from v23py.testing import ROOT, StartError, _kill, _stderr_tail, wait_for_line
 
 
 
@@ -50,7 +51,6 @@ class Daemon:
         """Start the daemon; a Deferred firing with self once it printed its ENDPOINT=
         line (the reactor runs meanwhile), failing with StartError after ``timeout``
         seconds (default $V23PY_TEST_START_TIMEOUT, else 30)."""
-        from v23py.testing import wait_for_line
         if timeout is None:
             timeout = float(os.environ.get("V23PY_TEST_START_TIMEOUT") or 30)
         self.stderr = tempfile.TemporaryFile()
@@ -67,7 +67,6 @@ class Daemon:
         """start() for scripts with no reactor running (benchmarks): returns self once
         the ENDPOINT= line came, raises StartError after ``timeout`` seconds."""
         import select
-        from v23py.testing import StartError, _kill, _stderr_tail
         self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self.stderr,
                                      cwd=ROOT, env={**env(), **self.env})

@@ -9,7 +9,7 @@ from v23py import vdl as T
 from v23py.vdl import Kind, Type
 from v23py.vom._binary import (
     CONTROL_END, CONTROL_INCOMPLETE, MAX_MESSAGE_LEN, VERSION_81, Truncated, dec_int, dec_len,
-    dec_uint, enc_int, enc_uint, error)
+    dec_uint, enc_int, enc_uint, error, COUNTS)
 
 FIRST_USER_ID = 41
 
@@ -78,6 +78,7 @@ class TypeEncoder:
         tid = self._next
         self._next += 1
         self._ids[t] = tid
+        COUNTS.types_encoded += 1
         prev = pending
         pending = pending + [t]
         k = t.kind
@@ -263,6 +264,16 @@ def parse_wire_type(data) -> _WireDef:
     return w
 
 
+# Every connection of a peer sends the same type definitions (a Go client: some 34 for
+# the blessings and the request header).  Parsed definitions (by their bytes) and built
+# types (by what a group of definitions says) are kept process-wide, so a new conn does
+# not build its types again; bounded, cleared when full.  _WireDefs are never changed
+# after parsing.
+_CACHE_MAX = 4096
+_PARSED: dict[bytes, _WireDef] = {}
+_GROUPS: dict[tuple, tuple] = {}
+
+
 class TypeDecoder:
     """Builds types from type messages.  Feed it the bytes of a type flow
     (`feed`), or let a Decoder hand it the type messages of a single stream."""
@@ -335,7 +346,14 @@ class TypeDecoder:
             raise error(f"type id {tid} defined twice")
         if len(self._wire) + len(self._built) >= self.MAX_TYPES:
             raise error("too many types on one stream")
-        self._wire[tid] = parse_wire_type(body)
+        w = _PARSED.get(body)
+        if w is None:
+            w = parse_wire_type(body)
+            if len(_PARSED) >= _CACHE_MAX:
+                _PARSED.clear()
+            _PARSED[body] = w
+        self._wire[tid] = w
+        COUNTS.types_decoded += 1
         if not incomplete:
             self._build(tid)
 
@@ -363,6 +381,13 @@ class TypeDecoder:
                     if ref:
                         todo.append(ref)
                 todo.extend(ft for _, ft in w.fields)
+        key = self._group_key(group)
+        hit = _GROUPS.get(key)
+        if hit is not None:
+            for i, t in zip(group, hit):
+                self._built[i] = t
+                del self._wire[i]
+            return
         b = T.TypeBuilder()
         pend = {}
         for i in group:
@@ -423,3 +448,27 @@ class TypeDecoder:
         for i in group:
             self._built[i] = pend[i].built
             del self._wire[i]
+        if len(_GROUPS) >= _CACHE_MAX:
+            _GROUPS.clear()
+        _GROUPS[key] = tuple(pend[i].built for i in group)
+
+    def _group_key(self, group):
+        """Everything the definitions of ``group`` say, with their references to types
+        built before as those Types and references inside the group as positions: equal
+        keys build equal types, whichever ids a stream gave them."""
+        at = {i: n for n, i in enumerate(group)}
+        built = self._built
+
+        def ref(x):
+            if not x:
+                return None
+            n = at.get(x)
+            if n is not None:
+                return n
+            t = BOOTSTRAP_TYPES.get(x) or built.get(x)
+            if t is None:
+                raise error(f"unknown type id {x}")
+            return t
+        return tuple((w.kind, w.name, tuple(w.labels), w.len, ref(w.elem), ref(w.key),
+                      tuple((f, ref(ft)) for f, ft in w.fields))
+                     for w in map(self._wire.__getitem__, group))
