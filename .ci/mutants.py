@@ -78,10 +78,10 @@ def _unused_main(argv=None):''',
            "fortune-server crashes at start (a skip once hid it)"),
     Mutant("reopened-store-not-durable", "syncbased/store/engine.py",
            '''        self.path = os.path.join(path, "store.sqlite")
-        try:''',
+''',
            '''        self.path = os.path.join(path, "store.sqlite")
         self._reopened = os.path.exists(self.path)
-        try:''',
+''',
            ["tests.e2e.test_syncbase_durability"],
            "on a reopened root, acknowledged puts stay uncommitted (a fresh root is fine): "
            "only kill -9 rounds with new keys see it",
