@@ -3,6 +3,7 @@ TypeDecoder (wire definitions -> vdl.Types)."""
 from __future__ import annotations
 
 import threading
+import weakref
 
 from v23py import verror
 from v23py import vdl as T
@@ -180,7 +181,7 @@ def _reaches_any(t: Type, targets: list) -> bool:
 
 
 class _WireDef:
-    __slots__ = ("kind", "name", "elem", "key", "fields", "labels", "len")
+    __slots__ = ("kind", "name", "elem", "key", "fields", "labels", "len", "__weakref__")
 
     def __init__(self):
         self.kind = None
@@ -266,12 +267,20 @@ def parse_wire_type(data) -> _WireDef:
 
 # Every connection of a peer sends the same type definitions (a Go client: some 34 for
 # the blessings and the request header).  Parsed definitions (by their bytes) and built
-# types (by what a group of definitions says) are kept process-wide, so a new conn does
-# not build its types again; bounded, cleared when full.  _WireDefs are never changed
-# after parsing.
-_CACHE_MAX = 4096
-_PARSED: dict[bytes, _WireDef] = {}
-_GROUPS: dict[tuple, tuple] = {}
+# groups of types (by what the definitions say) are shared by the type streams alive in
+# the process, so a conn opened while others are up does not build its types again.
+# The sharing is weak: a peer's types live only as long as a stream that defined them
+# (issue 12, B4: peer-defined types are freed with their connection).
+_PARSED: "weakref.WeakValueDictionary[bytes, _WireDef]" = weakref.WeakValueDictionary()
+_GROUPS: "weakref.WeakValueDictionary[tuple, _Group]" = weakref.WeakValueDictionary()
+
+
+class _Group:
+    """The types one group of definitions built, held by every stream that uses them."""
+    __slots__ = ("types", "__weakref__")
+
+    def __init__(self, types):
+        self.types = types
 
 
 class TypeDecoder:
@@ -286,6 +295,7 @@ class TypeDecoder:
     def __init__(self):
         self._wire: dict[int, _WireDef] = {}
         self._built: dict[int, Type] = {}
+        self._groups: list[_Group] = []   # keeps this stream's shared groups alive
         self._buf = bytearray()
         self._version_read = False
         self._err: verror.VError | None = None
@@ -349,8 +359,6 @@ class TypeDecoder:
         w = _PARSED.get(body)
         if w is None:
             w = parse_wire_type(body)
-            if len(_PARSED) >= _CACHE_MAX:
-                _PARSED.clear()
             _PARSED[body] = w
         self._wire[tid] = w
         COUNTS.types_decoded += 1
@@ -384,7 +392,8 @@ class TypeDecoder:
         key = self._group_key(group)
         hit = _GROUPS.get(key)
         if hit is not None:
-            for i, t in zip(group, hit):
+            self._groups.append(hit)
+            for i, t in zip(group, hit.types):
                 self._built[i] = t
                 del self._wire[i]
             return
@@ -448,9 +457,9 @@ class TypeDecoder:
         for i in group:
             self._built[i] = pend[i].built
             del self._wire[i]
-        if len(_GROUPS) >= _CACHE_MAX:
-            _GROUPS.clear()
-        _GROUPS[key] = tuple(pend[i].built for i in group)
+        g = _Group(tuple(pend[i].built for i in group))
+        self._groups.append(g)
+        _GROUPS[key] = g
 
     def _group_key(self, group):
         """Everything the definitions of ``group`` say, with their references to types
