@@ -181,7 +181,7 @@ def _reaches_any(t: Type, targets: list) -> bool:
 
 
 class _WireDef:
-    __slots__ = ("kind", "name", "elem", "key", "fields", "labels", "len", "__weakref__")
+    __slots__ = ("kind", "name", "elem", "key", "fields", "labels", "len")
 
     def __init__(self):
         self.kind = None
@@ -266,12 +266,11 @@ def parse_wire_type(data) -> _WireDef:
 
 
 # Every connection of a peer sends the same type definitions (a Go client: some 34 for
-# the blessings and the request header).  Parsed definitions (by their bytes) and built
-# groups of types (by what the definitions say) are shared by the type streams alive in
-# the process, so a conn opened while others are up does not build its types again.
-# The sharing is weak: a peer's types live only as long as a stream that defined them
-# (issue 12, B4: peer-defined types are freed with their connection).
-_PARSED: "weakref.WeakValueDictionary[bytes, _WireDef]" = weakref.WeakValueDictionary()
+# the blessings and the request header).  Built groups of types (by what the definitions
+# say) are shared by the type streams alive in the process, so a conn opened while others
+# are up does not build its types again.  The sharing is weak: a peer's types live only
+# as long as a stream that defined them (issue 12, B4: peer-defined types are freed with
+# their connection).
 _GROUPS: "weakref.WeakValueDictionary[tuple, _Group]" = weakref.WeakValueDictionary()
 
 
@@ -356,11 +355,7 @@ class TypeDecoder:
             raise error(f"type id {tid} defined twice")
         if len(self._wire) + len(self._built) >= self.MAX_TYPES:
             raise error("too many types on one stream")
-        w = _PARSED.get(body)
-        if w is None:
-            w = parse_wire_type(body)
-            _PARSED[body] = w
-        self._wire[tid] = w
+        self._wire[tid] = parse_wire_type(body)
         COUNTS.types_decoded += 1
         if not incomplete:
             self._build(tid)
