@@ -1,6 +1,6 @@
 """Start-up cost of the command-line tools: whole-process CPU time, median of N runs.
 
-    python benchmarks/cli_bench.py [-n 10] [--go-bin DIR]
+    python benchmarks/cli_bench.py [-n 10] [--go-bin DIR] [--installed]
 
 Each command runs N times as a child process (the N rounds interleave the commands, ours
 and Go's, so that load from other processes weighs on all alike); its CPU time is the
@@ -19,6 +19,13 @@ would be compiled from source on every start; the benchmark therefore first runs
 every command once with that variable unset (writing the caches) and measures with
 the caches present.  ``--no-warm`` skips that (and then measures whatever state the
 caches are in).
+
+Installation: ``pip install -e`` (this tree's venv) puts an import hook in every Python
+start of the venv (setuptools' editable finder: pathlib, urllib.parse, ... ~15 ms of
+``python -c pass``).  ``--installed`` also builds this tree's wheel, installs it into a
+temporary venv whose dependencies are this environment's (a .pth line, no download) and
+measures the same commands there, beside that venv's ``python -c pass``: what a user who
+ran ``pip install v23py`` gets.
 """
 import argparse
 import os
@@ -58,6 +65,25 @@ def tool(name):
     return here if os.path.exists(here) else shutil.which(name)
 
 
+def installed_venv(tmp):
+    """bin directory of a venv holding this tree's wheel (dependencies: ours, by .pth)."""
+    import site
+    whl = os.path.join(tmp, "wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", whl, ROOT],
+                   check=True, stdout=subprocess.DEVNULL)
+    venv = os.path.join(tmp, "venv")
+    subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+    vpy = os.path.join(venv, "bin", "python")
+    out = subprocess.run([vpy, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                         check=True, stdout=subprocess.PIPE, text=True).stdout.strip()
+    with open(os.path.join(out, "v23py-bench-deps.pth"), "w") as f:
+        f.write("\n".join(site.getsitepackages()) + "\n")
+    wheels = [os.path.join(whl, n) for n in os.listdir(whl) if n.endswith(".whl")]
+    subprocess.run([vpy, "-m", "pip", "install", "-q", "--no-deps", "--no-index"] + wheels,
+                   check=True, stdout=subprocess.DEVNULL)
+    return os.path.join(venv, "bin")
+
+
 def go_bin(arg):
     for d in (arg, os.environ.get("V23PY_GO_BIN"), os.path.join(ROOT, ".gopeers", "bin")):
         if d and os.path.exists(os.path.join(d, "principal")):
@@ -70,6 +96,8 @@ def main():
     ap.add_argument("-n", type=int, default=10)
     ap.add_argument("--go-bin", default=None)
     ap.add_argument("--no-warm", action="store_true")
+    ap.add_argument("--installed", action="store_true",
+                    help="also measure this tree's wheel installed in a fresh venv")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="cli-bench-")
     env = dict(os.environ)
@@ -108,6 +136,10 @@ def main():
             ("namespace glob", [tool("namespace"), "glob", "-l", "*"], "namespace"),
         ]
         gob = go_bin(a.go_bin)
+        if a.installed:
+            vbin = installed_venv(tmp)
+            cmds += [(label + " (installed)", [os.path.join(vbin, os.path.basename(argv[0]))]
+                      + argv[1:], None) for label, argv, _ in cmds]
         if not a.no_warm:
             warm = dict(env)
             warm.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -116,7 +148,7 @@ def main():
         print(f"CPU per process, median of {a.n} (user+sys of the child), "
               f"PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '')!r}, "
               f"bytecode caches {'left as they were' if a.no_warm else 'written first'}")
-        print(f"{'command':32} {'v23py':>9} {'- pass':>9} {'target':>8} {'Go':>8}")
+        print(f"{'command':42} {'v23py':>9} {'- pass':>9} {'target':>8} {'Go':>8}")
         runs, where = [], []
         for label, argv, goname in cmds:
             where.append((label, len(runs), None))
@@ -125,13 +157,17 @@ def main():
                 where[-1] = (label, where[-1][1], len(runs))
                 runs.append([os.path.join(gob, goname)] + argv[1:])
         ms = cpu_ms(runs, env, a.n)
-        floor = ms[0]   # python -c pass
+        floors = {False: ms[0]}   # python -c pass (of the venv the command runs in)
+        for label, i, _ in where:
+            if label == "python -c pass (installed)":
+                floors[True] = ms[i]
         for label, i, gi in where:
+            floor = floors[label.endswith("(installed)")]
             go = f"{ms[gi]:6.1f} ms" if gi is not None else ""
-            target = TARGETS.get(label)
+            target = TARGETS.get(label.replace(" (installed)", ""))
             tgt = f"{target:5.0f} ms" if target else ""
-            over = f"{ms[i] - floor:6.1f} ms" if i else ""
-            print(f"{label:32} {ms[i]:6.1f} ms {over:>9} {tgt:>8} {go:>8}", flush=True)
+            over = f"{ms[i] - floor:6.1f} ms" if not label.startswith("python") else ""
+            print(f"{label:42} {ms[i]:6.1f} ms {over:>9} {tgt:>8} {go:>8}", flush=True)
     finally:
         for p in reversed(procs):
             p.terminate()
