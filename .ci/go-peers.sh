@@ -16,7 +16,8 @@
 # ~/.cache/v23py/mirrors), which every run that finds a mirror elsewhere refreshes: a CI run
 # on a clean clone somewhere else on the machine builds from the same sources. A group that cannot be built leaves its reason in
 # .gopeers/FAILED (tools), .gopeers/FAILED-go-benchmark or .gopeers/FAILED-go-syncbase,
-# and a banner says so; the tests of that group then skip with that reason (v23py/testing/__init__.py).
+# and a banner says so; the tests of that group then fail with that reason in CI and skip with
+# it elsewhere (v23py/testing/__init__.py).
 # A group whose inputs have not changed since its last successful build is kept as is.
 # Always exits 0: the tests decide.
 set -u
@@ -31,7 +32,7 @@ banner() {  # banner FILE-SUFFIX GROUP REASON
   {
     echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
     echo "!!!!!!!! GO PEERS NOT BUILT ($2): $3"
-    echo "!!!!!!!! their interop tests skip with this reason; README 'Go peers' says how"
+    echo "!!!!!!!! their interop tests FAIL in CI (skip elsewhere) with this reason; README 'Go peers' says how"
     echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
   } >&2
 }
