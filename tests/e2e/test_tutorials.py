@@ -7,10 +7,13 @@ answers --help.
 """
 import importlib.util
 import os
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 
 from twisted.internet import threads
 from twisted.trial import unittest
@@ -232,6 +235,60 @@ class RunnerTests(unittest.TestCase):
         self.assertIn("block @boom", proc.stdout)
         self.assertIn("oops", proc.stdout)
         self.assertIn("exited with status 3", proc.stdout)
+
+    def _kill_runner(self, sig):
+        """tools/tutorial.py killed mid-run (as `timeout` or ^C does) takes the script's
+        background server with it: the server is in the script's own session, not in the
+        runner's process group, so only the runner can end it."""
+        path = os.path.join(self.dir, "t.md")
+        server = ("import socket, sys, time\n"
+                  "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n"
+                  "open(sys.argv[1] + '.tmp', 'w').write(str(s.getsockname()[1]))\n"
+                  "import os; os.rename(sys.argv[1] + '.tmp', sys.argv[1])\n"
+                  "time.sleep(600)\n")
+        with open(os.path.join(self.dir, "server.py"), "w") as f:
+            f.write(server)
+        with open(path, "w") as f:
+            f.write(_md(("@start @test", '"$PY" $DIR/server.py $DIR/port &\n'
+                                         "echo $! > $DIR/server.pid\n"),
+                        ("@serve @test", "sleep 300\n")))
+        runner = subprocess.Popen(
+            [sys.executable, os.path.join(ROOT, "tools", "tutorial.py"), path],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env=dict(os.environ, DIR=self.dir, PY=sys.executable))
+        self.addCleanup(lambda: runner.poll() is None and (runner.kill(), runner.wait()))
+        portfile, pidfile = (os.path.join(self.dir, n) for n in ("port", "server.pid"))
+        deadline = time.monotonic() + 60
+        while not (os.path.exists(portfile) and os.path.exists(pidfile)):
+            if runner.poll() is not None or time.monotonic() > deadline:
+                self.fail(f"the script's server did not start:\n{runner.communicate()[0]}")
+            time.sleep(0.05)
+        with open(pidfile) as f:
+            pid = int(f.read())
+        with open(portfile) as f:
+            port = int(f.read())
+        self.addCleanup(_kill_quietly, pid)
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()   # it serves
+        os.kill(runner.pid, sig)
+        out = runner.communicate(timeout=60)[0]
+        self.assertFalse(tutorial._alive(pid), f"server {pid} outlived the runner:\n{out}")
+        self.assertEqual(runner.returncode, 128 + sig, out)
+        self.assertIn("killed", out)
+        with self.assertRaises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+
+    def test_sigterm_kills_the_scripts_servers(self):
+        self._kill_runner(signal.SIGTERM)
+
+    def test_sigint_kills_the_scripts_servers(self):
+        self._kill_runner(signal.SIGINT)
+
+
+def _kill_quietly(pid):
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
 
 
 def _defer(coro):
