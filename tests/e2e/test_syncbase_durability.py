@@ -3,14 +3,13 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 
 from twisted.trial import unittest
 
 from v23py.syncbase.util import Id
 from syncbased.service import Service
 
-from v23py.testing import ROOT
+from v23py.testing import ROOT, tempdir
 ALICE = ["idp:o:fortune:alice"]
 
 
@@ -38,7 +37,7 @@ class DurabilityTest(unittest.TestCase):
         return acked
 
     def test_acknowledged_puts_survive_kill9(self):
-        root = tempfile.mkdtemp(prefix="sbdur-")
+        root = tempdir(self, "sbdur-")
         acked = self.run_writer_and_kill(root, 400)
         self.assertGreaterEqual(len(acked), 400)
         acked2 = self.run_writer_and_kill(root, 200)   # restart on same root, kill again

@@ -172,7 +172,7 @@ class SyncTest(DaemonTestCase):
         a = self.daemon()
         await self.setup_peer(a, True)
         bob = make_creds(os.path.join(self.tmp, "bob"), "idp:o:fortune:bob", trust=[self.creds])
-        b = Daemon(bob).start()
+        b = Daemon(bob, root_dir=os.path.join(self.tmp, "bob-root")).start()
         self.addCleanup(b.stop)
         bctx, shutdown = v23py.init([f"--v23.credentials={bob}"], reactor=reactor)
         self.addCleanup(shutdown)

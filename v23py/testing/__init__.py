@@ -6,6 +6,8 @@ together), ``syncbase`` (syncbased subprocesses), ``mdns`` (multicast probing),
 ``querydata`` (syncQL fixtures).
 """
 import os
+import shutil
+import tempfile
 
 from twisted.trial.unittest import SkipTest
 
@@ -24,6 +26,14 @@ GO_GROUPS = {
     "syncbase": (os.path.join("go-syncbase", "bin"), "FAILED-go-syncbase",
                  "bash .ci/go-peers.sh (needs the go.ref and go.v23 mirrors)"),
 }
+
+
+def tempdir(case, prefix="v23py-test-"):
+    """A new directory, removed with all it holds when the test ``case`` ends (after the
+    cleanups registered later, such as stopping the daemons that write into it)."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    case.addCleanup(shutil.rmtree, d, True)
+    return d
 
 
 def shared_path(*parts):

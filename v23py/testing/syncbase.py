@@ -106,6 +106,7 @@ class DaemonTestCase(unittest.TestCase):
         self.addCleanup(shutdown)
 
     def daemon(self, **kw):
+        kw.setdefault("root_dir", tempfile.mkdtemp(dir=self.tmp))
         d = Daemon(self.creds, **kw).start()
         self.addCleanup(d.stop)
         return d
@@ -136,7 +137,9 @@ class OwnTmpDaemon(Daemon):
     """A daemon whose $TMPDIR (and so its same-host neighborhood directory) is its own."""
 
     def start(self, timeout=20.0):
-        tmp = self.own_tmp = tempfile.mkdtemp(prefix="sbnh-tmp-")
+        # beside its root, so that whoever removes the root's parent removes this too
+        tmp = self.own_tmp = tempfile.mkdtemp(prefix="sbnh-tmp-",
+                                              dir=os.path.dirname(os.path.abspath(self.root_dir)))
         old = os.environ.get("TMPDIR")
         os.environ["TMPDIR"] = tmp
         try:
