@@ -36,6 +36,7 @@ setup(
             "discharger = v23py.cmd.discharger:main",
             "xproxyd = v23py.cmd.xproxyd:main",
             "syncbased = syncbased.main:main",
+            "sb = v23py.cmd.sb:main",
             "fortune-server = fortune.server:main",
             "fortune-client = fortune.client:main",
             "hello-server = hello.server:main",

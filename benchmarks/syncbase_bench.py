@@ -220,7 +220,7 @@ def rpc_bench(args):
     ops = set(args.ops.split(","))
     if "start" in ops:
         startup_bench(args, creds, Daemon)
-    d = Daemon(creds, engine=args.engine).start()
+    d = Daemon(creds, engine=args.engine).start_blocking()
     try:
         pid = d.proc.pid
         run_clients(args, d.endpoint, creds, "setup", 1)
@@ -247,7 +247,7 @@ def rpc_bench(args):
             times = []
             for _ in range(3):
                 t = time.perf_counter()
-                d = Daemon(creds, root_dir=d.root_dir, engine=args.engine).start()
+                d = Daemon(creds, root_dir=d.root_dir, engine=args.engine).start_blocking()
                 times.append(time.perf_counter() - t)
                 d.stop()
             times.sort()
@@ -264,7 +264,7 @@ def startup_bench(args, creds, Daemon, runs=5):
         times = []
         for _ in range(runs):
             t = time.perf_counter()
-            d = Daemon(creds, root_dir=root_dir, engine=args.engine).start()
+            d = Daemon(creds, root_dir=root_dir, engine=args.engine).start_blocking()
             times.append(time.perf_counter() - t)
             d.stop()
         times.sort()

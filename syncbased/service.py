@@ -39,6 +39,7 @@ from syncbased.common import (
     format_version, id_key_part)
 from syncbased.database import Database
 from syncbased.store import Store, open_engine, SEP
+from syncbased.vclock import VClock
 
 # --- Service ---------------------------------------------------------------
 
@@ -54,6 +55,10 @@ class Service:
         self._log = log or (lambda msg: None)
         os.makedirs(root_dir, exist_ok=True)
         self.st = Store(open_engine(self.engine, os.path.join(root_dir, self.engine)))
+        # the virtual clock (service key "q", as Go's): every commit timestamp comes from it
+        self.vclock = VClock(lambda: self.st.get(b"q"),
+                             lambda raw: self.st.run_in_transaction(
+                                 lambda tx: tx.raw_put(b"q", raw)))
         self.dbs: dict[Id, Database] = {}
         self.commit_listeners = []   # fn(db_id) after a database commit that logged ops
         self.db_open_hooks = []      # fn(Database) when a database store opens
@@ -95,7 +100,8 @@ class Service:
             db_id = Id(*info["Id"])
             path = os.path.join(self.root_dir, info["RootDir"])
             live.add(os.path.normpath(path))
-            st = Store(open_engine(info["Engine"], os.path.join(path, info["Engine"])))
+            st = Store(open_engine(info["Engine"], os.path.join(path, info["Engine"])),
+                       clock=self.vclock.now)
             self.dbs[db_id] = Database(self, db_id, st, info["RootDir"])
         # Remove directories of databases whose creation or destruction did not finish.
         apps = os.path.join(self.root_dir, "apps")
@@ -171,9 +177,10 @@ class Service:
         return d
 
     def dev_mode_check(self, names):
-        self.perms_with_auth(names, (ADMIN,))
+        # Go's order: NotInDevMode before any permission check
         if not self.dev:
             raise sbwire.ErrNotInDevMode.new("not running with --dev=true")
+        self.perms_with_auth(names, (ADMIN,))
 
     def _create_database(self, names, db_id: Id, perms, metadata):
         access.validate_perms(perms, access.ALL_DATABASE_TAGS)
@@ -188,7 +195,8 @@ class Service:
         path = os.path.join(self.root_dir, rel)
         st = None
         try:
-            st = Store(open_engine(self.engine, os.path.join(path, self.engine)))
+            st = Store(open_engine(self.engine, os.path.join(path, self.engine)),
+                       clock=self.vclock.now)
             d = Database(self, db_id, st, rel)
             data = {"Id": list(db_id), "Version": 0, "Perms": _perms_obj(perms),
                     "SchemaMetadata": metadata}

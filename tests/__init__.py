@@ -10,6 +10,10 @@ import os
 import shutil
 import tempfile
 
+# Daemons started by tests never sync their clocks with an NTP server off this
+# machine (syncbased reads V23PY_NTP_HOST; vclock tests start a fake one).
+os.environ.setdefault("V23PY_NTP_HOST", "")
+
 _TMP = tempfile.mkdtemp(prefix="v23py-tests-")
 os.environ["TMPDIR"] = _TMP
 tempfile.tempdir = _TMP

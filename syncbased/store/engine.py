@@ -113,7 +113,10 @@ class SqliteEngine:
     name = "sqlite"
 
     def __init__(self, path: str, synchronous: str = "FULL"):
-        os.makedirs(path, exist_ok=True)
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError as e:
+            raise _as_verror(e.strerror or e, f"creation of {path}") from None
         self.path = os.path.join(path, "store.sqlite")
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None,

@@ -6,11 +6,15 @@ from __future__ import annotations
 import struct
 import time
 
+from twisted.internet import defer
+
 from v23py import verror, vom
 from v23py.rpc import options as rpcopts
-from syncbased.common import PeerAuthorizer, id_out, now_time
+from v23py.v23.vdlroot.time import native as vtime
+from syncbased.common import PeerAuthorizer, id_out
 from syncbased import interfaces as I
-from syncbased.vsync import limits
+from syncbased import vclock as V
+from syncbased.vsync import appcr, cr, limits
 from syncbased.vsync._log import (
     DBSTATE, HEAD, POS, SEP, SGDATA, SGSTATE, VERSION, b, encode_dbstate, encode_sgstate, s)
 from syncbased.vsync.dag import _bad
@@ -65,14 +69,15 @@ class InitiatorMixin:
                                                  SgIds={e.gid for e in shared}, Gvs=out))
 
     # --- initiator: applying a round ---
-    def apply(self, sg_round: bool, items, peer_hex):
+    def apply(self, sg_round: bool, items, peer_hex, resolutions=None):
         """Apply one round's records and knowledge (one store task, one transaction).
 
-        Anything malformed raises BadProtocol and leaves the store untouched."""
+        Anything malformed raises BadProtocol and leaves the store untouched; so do
+        conflicts for the application (appcr.NeedsApp) without ``resolutions``."""
         saved = (self.gen, self.pos, dict(self.sggen))
         try:
-            return self._apply(sg_round, items, peer_hex)
-        except verror.VError:
+            return self._apply(sg_round, items, peer_hex, resolutions)
+        except (verror.VError, appcr.NeedsApp, cr.BadResolution):
             self.gen, self.pos, self.sggen = saved
             raise
         except (ValueError, KeyError, TypeError, AttributeError, IndexError, struct.error,
@@ -82,7 +87,7 @@ class InitiatorMixin:
         finally:
             self._pre = None
 
-    def _apply(self, sg_round, items, peer_hex):
+    def _apply(self, sg_round, items, peer_hex, resolutions=None):
         remote = None
         recs = []
         for it in items:
@@ -113,8 +118,11 @@ class InitiatorMixin:
                 self._apply_rec(tx, writes, grafts, lr, sg_round, shared_gids, shared_pfx,
                                 touched_sgs, batches)
             self._keep_batches(writes, batches)
-            for oid, g in grafts.items():
-                self._resolve(tx, writes, oid, g, sg_round)
+            if sg_round:
+                for oid, g in grafts.items():
+                    self._resolve(tx, writes, oid, g, sg_round)
+            else:
+                appcr.resolve_round(self, tx, writes, grafts, resolutions)
             new = self._merged(sg_round, remote, shared)
             pending_done = []
             if sg_round:
@@ -214,6 +222,44 @@ class RoundsMixin:
             self.daemon.worker.call(blobs.heard_priorities, final[0], stub, opts)
         return items
 
+    async def _apply_data(self, db_id, items, member):
+        """Apply a data round, asking the app about conflicts its schema gives it."""
+        answers = None
+        for _ in range(appcr.MAX_ASKS):
+            try:
+                return await self.daemon.worker.call(
+                    lambda: self.dbsync(db_id).apply(False, items, member, answers))
+            except appcr.NeedsApp as need:
+                answers = await self.cr.ask(db_id, need)
+        raise verror.Internal.new("conflicts kept changing while the app resolved them")
+
+    async def _sync_clock(self, stub, ctx, opts):
+        """Go's syncVClock: one NTP-style exchange with the peer; its time replaces ours
+        when Go's rules allow (vclock.peer_update)."""
+        vc = self.service.vclock
+        orig_now, orig_elapsed = vc.sys_vals()
+        resp = await stub.GetTime(ctx, I.TimeReq(SendTs=vtime.time_from_unix_ns(orig_now)),
+                                  self.hex, *opts)
+        try:
+            recv_now, _ = vc.sys_vals_if_not_changed(orig_now, orig_elapsed)
+        except V.ClockChanged:
+            return
+
+        def update():
+            d = vc.data
+            last = None if vtime.is_zero_time(resp.LastNtpTs) else \
+                vtime.time_to_unix_ns(resp.LastNtpTs)
+            peer = V.PeerTime(my_send=vc.apply_skew(orig_now, d),
+                              recv=vtime.time_to_unix_ns(resp.RecvTs),
+                              send=vtime.time_to_unix_ns(resp.SendTs),
+                              my_recv=vc.apply_skew(recv_now, d), last_ntp=last,
+                              reboots=int(resp.NumReboots), hops=int(resp.NumHops))
+            try:
+                vc.peer_update(peer)
+            except V.NoUpdate:
+                pass
+        await self.daemon.worker.call(update)
+
     async def _round(self, db_id, member, addr):
         w = self.daemon.worker
         key = (db_id, member)
@@ -230,12 +276,14 @@ class RoundsMixin:
         if not perms:
             return False
         # Only accept deltas from a peer whose blessings may Read a shared syncgroup.
-        opts = (rpcopts.ServerAuthorizer(PeerAuthorizer(perms)),)
+        # No retries: an unreachable peer fails the round at once and the scheduler tries
+        # again later (Go's initiator uses only cached connections, ConnectionTimeout(0)).
+        opts = (rpcopts.ServerAuthorizer(PeerAuthorizer(perms)), rpcopts.NoRetry())
         stub = I.SyncClient(addr + "/%%sync")
         ctx, cancel = self.ctx.with_timeout(30.0)
         try:
             if now - self._last_time.get(member, -1e9) >= limits.TIME_INTERVAL:
-                await stub.GetTime(ctx, I.TimeReq(SendTs=now_time()), self.hex, *opts)
+                await self._sync_clock(stub, ctx, opts)
                 self._last_time[member] = now
             if sgreq is not None:
                 items = await self._get_deltas(stub, ctx, sgreq, opts, key)
@@ -253,7 +301,7 @@ class RoundsMixin:
             # A full round: fetch the next one while this one is applied.
             got = items
             req = await w.call(lambda: self.dbsync(db_id).data_request(member, got))
-            applied = w.call(lambda: self.dbsync(db_id).apply(False, got, member))
+            applied = defer.ensureDeferred(self._apply_data(db_id, got, member))
             if req is None:          # paused meanwhile
                 await applied
                 return False
@@ -266,5 +314,5 @@ class RoundsMixin:
             finally:
                 cancel()
             await applied
-        n = await w.call(lambda: self.dbsync(db_id).apply(False, items, member))
+        n = await self._apply_data(db_id, items, member)
         return n >= limits.MAX_RECORDS_PER_ROUND

@@ -7,6 +7,8 @@ import heapq
 from v23py import vdl, vom
 from v23py.syncbase.util import Id
 from v23py.v23.vdlroot.time import Time
+from v23py.v23.vdlroot.time import native as vtime
+from syncbased import vclock as V
 from syncbased import access
 from syncbased.access import READ
 from syncbased.blobstore.manager import BlobSyncMethods
@@ -225,11 +227,21 @@ class SyncObj(BlobSyncMethods, I.SyncServerMethods):
         return [I.SyncDesc]
 
     async def GetTime(self, ctx, call, req, initiator):
-        # No clock adoption here: answer NTP-style with our system clock (Go peers will
-        # not adopt a clock without an NTP timestamp).
-        t = now_time()
-        return I.TimeResp(OrigTs=req.SendTs, RecvTs=t, SendTs=t, LastNtpTs=Time(), NumReboots=0,
-                          NumHops=0)
+        """Go's GetTime: our virtual receive and send times (the system clock must not
+        change in between) and where our time came from."""
+        vc = self.daemon.service.vclock
+        try:
+            recv_now, recv_elapsed = vc.sys_vals()
+            data = vc.data
+            send_now, _ = vc.sys_vals_if_not_changed(recv_now, recv_elapsed)
+        except (V.ClockChanged, OSError) as e:
+            raise I.ErrGetTimeFailed.new(f"GetTime failed: {e}")
+        last = vtime.time_from_unix_ns(data.last_ntp) if data.last_ntp is not None else Time()
+        return I.TimeResp(OrigTs=req.SendTs,
+                          RecvTs=vtime.time_from_unix_ns(vc.apply_skew(recv_now, data)),
+                          SendTs=vtime.time_from_unix_ns(vc.apply_skew(send_now, data)),
+                          LastNtpTs=last, NumReboots=data.reboots & 0xFFFF,
+                          NumHops=data.hops & 0xFFFF)
 
     async def GetDeltas(self, ctx, call, req, initiator):
         names = caller_names(call)

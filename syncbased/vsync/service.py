@@ -13,7 +13,7 @@ from v23py import verror
 from v23py.rpc import CLIENT_KEY
 from v23py.runtime.client import Client
 from syncbased import interfaces as I
-from syncbased.vsync import limits, neighborhood
+from syncbased.vsync import appcr, limits, neighborhood
 from syncbased.vsync._log import PEERS, prefix_limit
 from syncbased.vsync._nhdir import NH_DIR, NeighborhoodMixin
 from syncbased.vsync.dbsync import DbSync
@@ -63,6 +63,7 @@ class SyncService(SyncgroupOpsMixin, RoundsMixin, SchedulerMixin, NeighborhoodMi
         self._mt_pub = None
         self._mt_names = set()
         self._mdns = None       # the mDNS neighborhood (neighborhood.py), once started
+        self.cr = appcr.Streams()  # the apps' conflict resolution streams (StartConflictResolver)
 
     def _open(self, d):
         self.dbs[d.id] = DbSync(self, d)
@@ -80,7 +81,8 @@ class SyncService(SyncgroupOpsMixin, RoundsMixin, SchedulerMixin, NeighborhoodMi
     def learn_conn_peer(self, hex_name, call):
         """A peer that called us: remember the endpoint of its conn (dialing it by
         routing id reuses that conn) when we know no other address for it."""
-        if not hex_name or hex_name == self.hex or hex_name in self.peers:
+        if (not limits.CONN_PEERS or not hex_name or hex_name == self.hex
+                or hex_name in self.peers):
             return
         rep = getattr(call, "remote_endpoint", None)
         if rep is None or rep.routing_id.is_null():

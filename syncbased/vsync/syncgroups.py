@@ -291,10 +291,14 @@ class SyncgroupOpsMixin:
         return self.hex
 
     def sg_for_read(self, names, db, sg_id):
-        """The syncgroup (an ``interfaces.Syncgroup``) if the caller may Read it, with
-        Go's checks in Go's order: the database exists for the caller (Resolve on the
+        """The syncgroup (an ``interfaces.Syncgroup``) if the caller may Read it."""
+        return self.sg_with_auth(names, db, sg_id, (READ,))
+
+    def sg_with_auth(self, names, db, sg_id, tags):
+        """The syncgroup if the caller has one of ``tags`` on it, with Go's checks in
+        Go's order (GetDataWithAuth): the database exists for the caller (Resolve on the
         service), the syncgroup's existence hidden (NoExistOrNoAccess) from callers
-        that could not call Exists on it, Resolve on the database, Read on the group."""
+        that could not call Exists on it, Resolve on the database, ``tags`` on the group."""
         if not db.exists:
             db.fuzzy_no_exist(names)
         sn = db.st.snapshot()
@@ -312,7 +316,7 @@ class SyncgroupOpsMixin:
         if err is not None:
             raise err
         access.authorize(db_perms, (RESOLVE,), names)
-        access.authorize(e.perms, (READ,), names)
+        access.authorize(e.perms, tags, names)
         return e.sg
 
     def set_spec(self, names, db, sg_id, spec, version):

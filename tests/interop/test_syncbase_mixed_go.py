@@ -40,9 +40,9 @@ class _Mixed(unittest.TestCase):
     timeout = 120
     FLEET = None          # set per class
 
-    def setUp(self):
+    async def setUp(self):
         import v23py
-        self.fleet = self.FLEET.get(self)
+        self.fleet = await self.FLEET.get(self)
         self.ctx, shutdown = v23py.init([f"--v23.credentials={self.fleet.creds}",
                                          f"--v23.namespace.root={self.fleet.mt or '/127.0.0.1:1'}"],
                                         reactor=reactor)
@@ -599,7 +599,7 @@ class NeighborhoodMixedTest(_Mixed):
     def test_go_and_v23py_find_each_other_by_mdns(self):
         from v23py.testing.mdns import require_multicast
         yield defer.ensureDeferred(require_multicast())
-        _Mixed.setUp(self)
+        yield defer.ensureDeferred(_Mixed.setUp(self))
         yield defer.ensureDeferred(self._nh())
 
     async def _nh(self):

@@ -19,15 +19,16 @@ PKG = '"v.io/x/ref/services/syncbase/server/interfaces"'
 class GoSyncPeerTest(unittest.TestCase):
     timeout = 120
 
-    def setUp(self):
+    async def setUp(self):
         import v23py
         self.vrpc = go_binary("vrpc")
         tmp = tempdir(self, "sbsync-go-")
         self.creds = make_creds(os.path.join(tmp, "alice"), ALICE)
         self.ctx, shutdown = v23py.init([f"--v23.credentials={self.creds}"], reactor=reactor)
         self.addCleanup(shutdown)
-        self.d = Daemon(self.creds, root_dir=os.path.join(tmp, "root")).start()
+        self.d = Daemon(self.creds, root_dir=os.path.join(tmp, "root"))
         self.addCleanup(self.d.stop)
+        await self.d.start()
 
     def go(self, *args):
         return utils.getProcessOutputAndValue(

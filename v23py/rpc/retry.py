@@ -22,6 +22,7 @@ less 100 ms kept for the last attempt; with less than that left it stops.
 import random
 
 from v23py import verror
+from v23py.naming.mount import NoSuchName
 
 DEFAULT_CALL_TIMEOUT = 60.0   # s: connection deadline when neither ctx nor options set one
 MAX_BACKOFF = 60.0            # s: the longest single wait
@@ -163,7 +164,7 @@ def resolve_failure(name, err):
     """(error, action, require_resolve) after resolving `name` failed (Go's tryConnectToName):
     only a name that does not exist (yet) is worth resolving again."""
     eid = verror.error_id(err)
-    if eid == NAME_DOESNT_EXIST:
+    if _bare(eid) == _bare(NoSuchName.id):
         return (verror.NoServers.new(f"no usable servers found for: {name}: {_text(err)}"),
                 verror.RetryRefetch, False)
     if eid in (verror.NoServers.id, verror.Timeout.id, verror.Canceled.id):
@@ -172,7 +173,9 @@ def resolve_failure(name, err):
             verror.NoRetry, False)
 
 
-NAME_DOESNT_EXIST = "v.io/v23/naming.nameDoesntExist"
+def _bare(error_id):
+    # naming's ids travel with or without Go's package prefix (see naming.mount)
+    return error_id.rsplit(".", 1)[-1] if "/" in error_id else error_id
 
 
 def _sub_name(server, name, method):

@@ -133,8 +133,13 @@ def encoder(t: Type):
     c = t._cache
     f = c.get(ENC)
     if f is None:
-        c[ENC] = lambda buf, v, st: c[ENC + "!"](buf, v, st)
-        f = _make_encoder(t)
+        # (as in decoder(): a recursive type's placeholder, dropped when making fails)
+        c[ENC] = lambda buf, v, st: (c.get(ENC + "!") or encoder(t))(buf, v, st)
+        try:
+            f = _make_encoder(t)
+        except BaseException:
+            c.pop(ENC, None)
+            raise
         c[ENC] = c[ENC + "!"] = f
     return f
 
@@ -424,8 +429,14 @@ def decoder(t: Type):
     c = t._cache
     f = c.get(DEC)
     if f is None:
-        c[DEC] = lambda data, pos, st: c[DEC + "!"](data, pos, st)
-        f = _make_decoder(t)
+        # the placeholder lets a recursive type's decoder refer to itself; a type whose
+        # decoder cannot be made (bad input) must not keep it, or later decodes crash
+        c[DEC] = lambda data, pos, st: (c.get(DEC + "!") or decoder(t))(data, pos, st)
+        try:
+            f = _make_decoder(t)
+        except BaseException:
+            c.pop(DEC, None)
+            raise
         c[DEC] = c[DEC + "!"] = f
     return f
 
@@ -483,8 +494,11 @@ def _make_decoder(t: Type):  # noqa: C901 - one branch per kind
         def dec_f(data, pos, st):
             u, pos = dec_uint(data, pos)
             f = _unpack_d(u.to_bytes(8, "big"))[0]
-            if is32 and abs(f) > _FLOAT32_MAX and f == f and abs(f) != float("inf"):
-                raise error(f"float {f} out of float32 range")
+            if is32:
+                if abs(f) > _FLOAT32_MAX and f == f and abs(f) != float("inf"):
+                    raise error(f"float {f} out of float32 range")
+                # a float32 holds what Go's float32(x) would: the encoder rounds the same
+                f = _struct.unpack("<f", _struct.pack("<f", f))[0]
             return (cls(f) if cls else f), pos
         return dec_f
     if k == Kind.STRING:
