@@ -136,6 +136,8 @@ async def run(reactor, argv):
     ntp_host = "" if dev() else os.environ.get("V23PY_NTP_HOST", NTP_DEFAULT_HOST)
     daemon = Daemon(service, reactor, ctx, publish_nh=not skip_nh(), own_names=patterns,
                     ntp_host=ntp_host)
+    if daemon.sync is not None:
+        syncstats.register_syncgroups(daemon.sync)   # per-syncgroup progress, ditto
     try:
         server = await v23py.with_new_dispatching_server(ctx, name(), daemon.dispatcher)
         if name():

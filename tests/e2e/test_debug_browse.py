@@ -132,6 +132,11 @@ class BrowseInChromium(DaemonTestCase):
         self.assertIn("hello", seen["rows"])
         self.assertIn("put k2 = live value", seen["watch"])
         self.assertEqual(seen["members"], 2)
+        # per syncgroup, the member this daemon syncs with shows its rounds and lag
+        self.assertTrue(any(r.isdigit() and int(r) > 0 for r in seen["member_rounds"]),
+                        seen["member_rounds"])
+        self.assertTrue(any(x.lstrip("-").isdigit() for x in seen["member_lag"]),
+                        seen["member_lag"])
         self.assertIn("rounds", seen["progress"])
         self.assertIn("records-in", seen["progress"])
         for page, text in seen.items():
@@ -148,6 +153,13 @@ class BrowseInChromium(DaemonTestCase):
         self.assertRegex(metrics, r'v23_syncbase_sync_rounds_total\{db="[^"]*fortuneDb",'
                                   r'peer="[^"]+"\} [1-9]')
         self.assertIn("v23_syncbase_sync_lag_seconds{", metrics)
+        # per syncgroup: two members, and a successful round with one of them
+        self.assertRegex(metrics, r'v23_syncbase_syncgroup_members\{db="[^"]*fortuneDb",'
+                                  r'syncgroup="[^"]+"\} 2\.0')
+        sg_lag = re.search(r'v23_syncbase_syncgroup_lag_seconds\{db="[^"]*fortuneDb",'
+                           r'syncgroup="[^"]+"\} (\S+)', metrics)
+        self.assertIsNotNone(sg_lag, metrics)
+        self.assertGreaterEqual(float(sg_lag.group(1)), 0.0)
         self.assertIn("v23_rpc_server_latency_ms_bucket{", metrics)
         w, h, rows = png_pixels(open(shot, "rb").read())
         bg = rows[h - 1][w - 1]
@@ -188,6 +200,8 @@ class BrowseInChromium(DaemonTestCase):
                 page.click("text=syncgroups")
                 page.wait_for_selector("#progress")
                 seen["members"] = page.locator(".members tr").count() - 1
+                seen["member_rounds"] = page.locator(".members td.sync-rounds").all_inner_texts()
+                seen["member_lag"] = page.locator(".members td.sync-lag-seconds").all_inner_texts()
                 seen["progress"] = page.inner_text("#progress")
                 seen["syncgroups"] = page.inner_text("main")
             finally:

@@ -56,6 +56,7 @@ class Client:
         self._split_cache = {}
         self._ep_cache = {}
         self._closed = False
+        self.outstanding = {}     # ClientCall in progress -> its start (monotonic seconds)
 
     # -- names ------------------------------------------------------------------
     def _root_entry(self, name):
@@ -572,6 +573,7 @@ class ClientCall:
         self._unreg = None
         self._span = None
         flow.set_receiver(r.feed, r.closed)
+        client.outstanding[self] = _monotonic()
 
     @property
     def remote_blessing_names(self):
@@ -618,6 +620,9 @@ class ClientCall:
                 if msg is None:
                     msg = w.encode_cached(key, lambda: wire.request(suffix, method, nargs),
                                           wire.RequestType)
+                else:
+                    _VC.values_encoded += 1
+                    _VC.bytes_encoded += len(msg)
                 span = self._span
                 if span is not None:
                     msg = vtrace.splice_request(msg, span) or w.encode(
@@ -642,8 +647,13 @@ class ClientCall:
         if end_args or (self.in_stream_type is None and self.out_stream_type is None
                         and self.desc is not None):
             # unary call (or nothing will be sent): the end-of-stream header goes with the args
-            data += self.types.msg_cache.get("req-end") or w.encode_cached(
-                "req-end", _end_request, wire.RequestType)
+            msg = self.types.msg_cache.get("req-end")
+            if msg is None:
+                msg = w.encode_cached("req-end", _end_request, wire.RequestType)
+            else:
+                _VC.values_encoded += 1
+                _VC.bytes_encoded += len(msg)
+            data += msg
             self._send_closed = True
         types = self.types
         if types.enc._out:   # type messages to send first
@@ -664,6 +674,7 @@ class ClientCall:
         self._abort_flow()
 
     def _abort_flow(self):
+        self.client.outstanding.pop(self, None)
         try:
             f = self.flow
             shut = getattr(f, "shut", None)
@@ -830,6 +841,8 @@ class ClientCall:
 _ROLE = bytes([ROLE_DATA])
 _STREAM_TYPES = {}   # id(method desc) -> (desc, in-stream type, out-stream type)
 _ROLE_VERSION = bytes([ROLE_DATA, vom.VERSION_81])
+_VC = vom.COUNTS
+_monotonic = time.monotonic
 _ANY = vdl.Kind.ANY
 _COLLECT = vtrace.COLLECT_IN_MEMORY
 

@@ -14,7 +14,7 @@ import threading
 
 from v23py.security import _errors
 from v23py.security._keys import (
-    KeyError_, PURPOSE_CERTIFICATE, hash_func, public_key_from_der)
+    KeyError_, PURPOSE_CERTIFICATE, SIGNATURE_COUNTS, hash_func, public_key_from_der)
 from v23py.security._pattern import extension_error
 
 MAX_CHAIN_LENGTH = 128
@@ -127,6 +127,7 @@ def validate_chain(chain):
         cert = chain[i]
         if signature_cache.has(digests[i]):
             signature_cache.add(digests[i:])
+            SIGNATURE_COUNTS.cache_hits += 1
             return pubkey, digests[-1]
         if bytes(cert.Signature.Purpose) != PURPOSE_CERTIFICATE:
             raise _errors.fail("signature on certificate(for %s) was not intended for "

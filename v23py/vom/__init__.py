@@ -29,14 +29,14 @@ from v23py.vdl import Kind, Type
 from v23py.vdl import Typed, convert, type_of
 from v23py.vom._binary import (  # noqa: F401
     CONTROL_END, CONTROL_INCOMPLETE, CONTROL_NIL, MAX_MESSAGE_LEN, VERSION_81, Truncated,
-    dec_int, dec_uint, enc_int, enc_uint, error, uint_bytes)
+    dec_int, dec_uint, enc_int, enc_uint, error, uint_bytes, COUNTS)
 from v23py.vom._codec import (
     DecodeState, EncodeState, decoder, encoder, exact, has_chunk_len)
 from v23py.vom._typeenc import (  # noqa: F401
     BOOTSTRAP_IDS, BOOTSTRAP_TYPES, FIRST_USER_ID, TypeDecoder, TypeEncoder)
 
 __all__ = ["encode", "decode", "Encoder", "Decoder", "TypeEncoder", "TypeDecoder",
-           "NeedData", "NeedType", "VERSION_81"]
+           "NeedData", "NeedType", "VERSION_81", "COUNTS"]
 
 
 class NeedData(Exception):
@@ -149,9 +149,12 @@ class Encoder:
             return self._encode_general(t, value)
         # Steady state for a type without any/typeobject: header is fixed.
         head, enc, chunk = plan
+        c = COUNTS
         if not chunk:
             out = bytearray(head)
             enc(out, value, None)
+            c.values_encoded += 1
+            c.bytes_encoded += len(out)
             return bytes(out)
         body = bytearray()
         enc(body, value, None)
@@ -162,6 +165,8 @@ class Encoder:
         else:
             enc_uint(out, n)
         out += body
+        c.values_encoded += 1
+        c.bytes_encoded += len(out)
         return bytes(out)
 
     def _encode_general(self, t: Type, value) -> bytes:
@@ -169,6 +174,8 @@ class Encoder:
         if not self._version_sent:
             out.append(VERSION_81)
         msg = encode_value_message(self._te, t, value)
+        COUNTS.values_encoded += 1
+        COUNTS.bytes_encoded += len(msg)
         self._version_sent = True
         if not self._split:
             out += self._te.take_bytes()
@@ -283,6 +290,9 @@ class Decoder:
                     else:
                         v, p = dec(buf, p, st)
                     self._pos = p
+                    c = COUNTS
+                    c.values_decoded += 1
+                    c.bytes_decoded += p - pos
                     return t, v
                 except (Truncated, IndexError):
                     raise NeedData() from None
@@ -360,6 +370,8 @@ class Decoder:
                     pos = end
                 else:
                     v, pos = decoder(t)(buf, pos, st)
+                COUNTS.values_decoded += 1
+                COUNTS.bytes_decoded += pos - self._pos
                 self._pos = pos
                 if 0 < mid < 128:
                     u = mid << 1

@@ -9,7 +9,7 @@ from v23py import vdl as T
 from v23py.vdl import Kind, Type
 from v23py.vom._binary import (
     CONTROL_END, CONTROL_INCOMPLETE, MAX_MESSAGE_LEN, VERSION_81, Truncated, dec_int, dec_len,
-    dec_uint, enc_int, enc_uint, error)
+    dec_uint, enc_int, enc_uint, error, COUNTS)
 
 FIRST_USER_ID = 41
 
@@ -78,6 +78,7 @@ class TypeEncoder:
         tid = self._next
         self._next += 1
         self._ids[t] = tid
+        COUNTS.types_encoded += 1
         prev = pending
         pending = pending + [t]
         k = t.kind
@@ -332,6 +333,7 @@ class TypeDecoder:
         if len(self._wire) + len(self._built) >= self.MAX_TYPES:
             raise error("too many types on one stream")
         self._wire[tid] = parse_wire_type(body)
+        COUNTS.types_decoded += 1
         if not incomplete:
             self._build(tid)
 
