@@ -22,6 +22,7 @@ setup(
     extras_require={
         "test": ["hypothesis>=6", "import-linter>=2.1",  # import-linter: tests/test_architecture.py
                  "playwright>=1.40"],  # playwright drives Debian's chromium
+        "fuzz": ["atheris>=2.3"],   # coverage-guided fuzzing (fuzz/run.py, .ci/fuzz.sh)
     },
     entry_points={
         "console_scripts": [

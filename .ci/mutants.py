@@ -55,8 +55,8 @@ MUTANTS = [
            ["tests.security.test_blessings.BlessingsTests"],
            "blessings whose chains bind to different public keys are accepted"),
     Mutant("mdns-ad-decoding", "v23py/discovery/neighborhood.py",
-           '''                    if info.ad.interface_name != interface_name:''',
-           '''                    if info.ad.interface_name == interface_name:''',
+           '''                    if interface_name and info.ad.interface_name != interface_name:''',
+           '''                    if interface_name and info.ad.interface_name == interface_name:''',
            ["tests.discovery.test_discovery.MdnsTest"],
            "mDNS scanning drops the advertisements it was asked for"),
     Mutant("mdns-not-used-by-sync", "syncbased/vsync/_nhdir.py",
@@ -78,10 +78,10 @@ def _unused_main(argv=None):''',
            "fortune-server crashes at start (a skip once hid it)"),
     Mutant("reopened-store-not-durable", "syncbased/store/engine.py",
            '''        self.path = os.path.join(path, "store.sqlite")
-        try:''',
+''',
            '''        self.path = os.path.join(path, "store.sqlite")
         self._reopened = os.path.exists(self.path)
-        try:''',
+''',
            ["tests.e2e.test_syncbase_durability"],
            "on a reopened root, acknowledged puts stay uncommitted (a fresh root is fine): "
            "only kill -9 rounds with new keys see it",

@@ -41,6 +41,9 @@ class Daemon:
         if ctx is not None:
             self.sync = SyncService(self, ctx, publish_nh=publish_nh, own_names=own_names)
             self.dispatcher.sync_obj = SyncObj(self)
+        # (opened without waiting for the stores' integrity checks; from here on a
+        # store is used only once its check passed)
+        service.gate_stores()
 
     def _committed(self, db_id):
         # On the store thread, after a commit that logged ops.  Only watchers

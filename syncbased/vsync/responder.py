@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import heapq
 
-from v23py import vdl, vom
+from v23py import vdl, verror, vom
 from v23py.syncbase.util import Id
 from v23py.v23.vdlroot.time import Time
 from v23py.v23.vdlroot.time import native as vtime
@@ -69,11 +69,24 @@ class ResponderMixin:
     def _respond_data(self, names, req, initiator):
         if self.paused:
             raise self._offline()
+        # rows only of the collections of the caller's syncgroups that the caller may
+        # also read here (the syncgroup's ACL and the collection's own)
         allowed = set()
-        for gid in req.SgIds or ():
-            e = self.sgs.get(str(gid))
-            if e is not None and access.allowed(e.perms, (READ,), names):
-                allowed.update(s(p) for p in e.prefixes)
+        sn = self.db.st.snapshot()
+        try:
+            for gid in req.SgIds or ():
+                e = self.sgs.get(str(gid))
+                if e is None or not access.allowed(e.perms, (READ,), names):
+                    continue
+                for c, p in zip(e.sg.Spec.Collections, e.prefixes):
+                    try:
+                        self.db.collection(Id(c.Blessing, c.Name)).perms_with_auth(
+                            names, (READ,), sn)
+                    except verror.VError:
+                        continue
+                    allowed.add(s(p))
+        finally:
+            sn.abort()
         init = {}
         for p, gv in dict(req.Gvs or {}).items():
             p = str(p)
@@ -229,6 +242,11 @@ class SyncObj(BlobSyncMethods, I.SyncServerMethods):
     async def GetTime(self, ctx, call, req, initiator):
         """Go's GetTime: our virtual receive and send times (the system clock must not
         change in between) and where our time came from."""
+        # (only for peers: Go 2017 answers anyone; issue 12: every %%sync method authorizes)
+        names = caller_names(call)
+        if not await self.daemon.worker.call(self.daemon.sync.reads_any_syncgroup, names):
+            raise verror.NoAccess.new(f"access denied: {names} may not read any syncgroup "
+                                      "of this syncbase")
         vc = self.daemon.service.vclock
         try:
             recv_now, recv_elapsed = vc.sys_vals()
@@ -246,7 +264,6 @@ class SyncObj(BlobSyncMethods, I.SyncServerMethods):
     async def GetDeltas(self, ctx, call, req, initiator):
         names = caller_names(call)
         sync = self.daemon.sync
-        sync.learn_conn_peer(str(initiator), call)
         db_id = Id(req.value.DbId.Blessing, req.value.DbId.Name)
 
         def respond():
@@ -257,6 +274,7 @@ class SyncObj(BlobSyncMethods, I.SyncServerMethods):
             return (sync.dbsync(db_id).respond(names, req, str(initiator)),
                     blobs.final_priorities(req, names) if blobs is not None else {})
         items, priorities = await self.daemon.worker.call(respond)
+        sync.learn_conn_peer(str(initiator), call)   # (a peer that may sync with us)
         from syncbased import syncstats
         syncstats.peer(db_id, str(initiator)).records_out.incr(len(items))
         for i in range(0, len(items), limits.SEND_CHUNK):
@@ -264,12 +282,14 @@ class SyncObj(BlobSyncMethods, I.SyncServerMethods):
         return I.DeltaFinalResp(SgPriorities=priorities)
 
     async def PublishSyncgroup(self, ctx, call, publisher, sg, version, genvec):
-        return await self.daemon.worker.call(self.daemon.sync.publish_received, str(publisher),
-                                             sg, str(version), genvec)
+        return await self.daemon.worker.call(self.daemon.sync.publish_received,
+                                             caller_names(call), str(publisher), sg,
+                                             str(version), genvec)
 
     async def JoinSyncgroupAtAdmin(self, ctx, call, dbId, sgId, joinerName, myInfo):
         names = caller_names(call)
-        self.daemon.sync.learn_conn_peer(str(joinerName), call)
-        return await self.daemon.worker.call(
+        got = await self.daemon.worker.call(
             self.daemon.sync.join_at_admin, names, Id(dbId.Blessing, dbId.Name),
             Id(sgId.Blessing, sgId.Name), str(joinerName), myInfo)
+        self.daemon.sync.learn_conn_peer(str(joinerName), call)   # (once it may join)
+        return got

@@ -12,7 +12,8 @@ import v23py
 from v23py import verror
 from v23py.rpc import CLIENT_KEY
 from v23py.runtime.client import Client
-from syncbased import interfaces as I
+from syncbased import access, interfaces as I
+from syncbased.access import READ
 from syncbased.vsync import appcr, limits, neighborhood
 from syncbased.vsync._log import PEERS, prefix_limit
 from syncbased.vsync._nhdir import NH_DIR, NeighborhoodMixin
@@ -57,6 +58,7 @@ class SyncService(SyncgroupOpsMixin, RoundsMixin, SchedulerMixin, NeighborhoodMi
         self._backoff = {}
         self._last_sg = {}
         self._last_time = {}
+        self._peer_names = {}    # peer hex -> the blessing names it presented last round
         self._loop = None
         self._last_ad = -1e9
         self._ads = set()        # gids whose admin ad we wrote
@@ -66,7 +68,15 @@ class SyncService(SyncgroupOpsMixin, RoundsMixin, SchedulerMixin, NeighborhoodMi
         self.cr = appcr.Streams()  # the apps' conflict resolution streams (StartConflictResolver)
 
     def _open(self, d):
-        self.dbs[d.id] = DbSync(self, d)
+        try:
+            self.dbs[d.id] = DbSync(self, d)
+        except Exception as e:    # (a store too damaged to read its sync state)
+            if d.st is None or d.id not in self.service.dbs:
+                raise
+            self.service.mark_broken(d.id, e if isinstance(e, verror.VError) else
+                                     verror.Internal.new(
+                                         f"database {d.id.Blessing},{d.id.Name}: its sync "
+                                         f"state cannot be read ({e})"))
 
     def dbsync(self, db_id):
         ds = self.dbs.get(db_id)
@@ -76,6 +86,12 @@ class SyncService(SyncgroupOpsMixin, RoundsMixin, SchedulerMixin, NeighborhoodMi
                 raise verror.NoExist.new(f"database {db_id} does not exist")
             ds = self.dbs[db_id] = DbSync(self, d)
         return ds
+
+    def reads_any_syncgroup(self, names):
+        """Whether ``names`` may Read some syncgroup here: what a peer must be for the
+        %%sync methods that name no syncgroup (store thread)."""
+        return any(access.allowed(e.perms, (READ,), names)
+                   for ds in list(self.dbs.values()) for e in ds.sgs.values())
 
     # --- addresses ---
     def learn_conn_peer(self, hex_name, call):

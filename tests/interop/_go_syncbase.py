@@ -20,7 +20,8 @@ APP = "idp:o:fortune"
 
 
 def go_sb_binary(name):
-    """Path of a Go Syncbase program (syncbased, sb, sbextra, ...), or SkipTest saying why."""
+    """Path of a Go Syncbase program (syncbased, sb, sbextra, ...); missing: `unavailable`
+    (a failure in CI, a skip elsewhere) saying why."""
     return go_binary(name, "syncbase")
 
 

@@ -528,11 +528,14 @@ class StrangerTest(_Mixed):
         py_sgs = got["py"].pop("sgs")
         self.assertEqual(go_sgs, "answered: no records, no knowledge")
         self.assertEqual(py_sgs, "err v.io/x/ref/services/syncbase/server/interfaces.DbOffline")
+        # GetTime is open to any caller in Go 2017; ours answers only a principal that may
+        # Read one of its syncgroups (issue 12: every %%sync method authorizes)
+        self.assertEqual(got["go"].pop("time"), "answered")
+        self.assertEqual(got["py"].pop("time"), "err v.io/v23/verror.NoAccess")
         self.assertEqual(got["py"], got["go"])
         self.assertEqual(got["go"], {
             "data": "err v.io/x/ref/services/syncbase/server/interfaces.DbOffline",
-            "join": "err v.io/v23/verror.NoExistOrNoAccess",
-            "time": "answered"})   # GetTime is open to any caller in Go 2017
+            "join": "err v.io/v23/verror.NoExistOrNoAccess"})
 
     async def _peer_calls(self, ctx, endpoint, db):
         from v23py import syncbase, verror

@@ -63,10 +63,12 @@ class GoSyncPeerTest(unittest.TestCase):
                       "\tUpdTime \"time\".Time\n\tDelete bool\n\tBatchId uint64\n"
                       "\tBatchCount uint64\n}", sig)
 
+        # GetTime answers only a caller who may read one of our syncgroups (Go 2017 answers
+        # anyone; issue 12) -- Go's daemon asks it only of peers in its syncgroups
         out, err, rc = await self.vrpc_call(
             "GetTime", '{SendTs: {Seconds: 63900000000, Nanos: 5}}', '"go"')
-        self.assertEqual(rc, 0, err)
-        self.assertIn(f"{PKG}.TimeResp{{OrigTs: {{Seconds: 63900000000, Nanos: 5}}, RecvTs:", out)
+        self.assertNotEqual(rc, 0, out)
+        self.assertIn("may not read any syncgroup", err)
 
         ctx = self.ctx
         db = syncbase.NewService(self.d.endpoint).Database(ctx, "db", None)
@@ -78,6 +80,10 @@ class GoSyncPeerTest(unittest.TestCase):
                                       Collections=[c.Id()])
         sg = db.Syncgroup(ctx, "sg")
         await sg.Create(ctx, spec, syncbase.SyncgroupMemberInfo(SyncPriority=10))
+        out, err, rc = await self.vrpc_call(
+            "GetTime", '{SendTs: {Seconds: 63900000000, Nanos: 5}}', '"go"')
+        self.assertEqual(rc, 0, err)
+        self.assertIn(f"{PKG}.TimeResp{{OrigTs: {{Seconds: 63900000000, Nanos: 5}}, RecvTs:", out)
         await c.Put(ctx, "k2", 42)
         await c.Delete(ctx, "k1")
         gid = gid_of(Id(*db.Id()), Id(ALICE, "sg"))

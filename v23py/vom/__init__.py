@@ -144,11 +144,11 @@ class Encoder:
             t = type
             if value.__class__ is Typed and t.kind != Kind.ANY:
                 value = value.value
-        plan = self._plans.get(t)
+        plan = self._plans.get(id(t))   # (by id: no Python-level Type.__hash__ per value)
         if plan is None:
             return self._encode_general(t, value)
         # Steady state for a type without any/typeobject: header is fixed.
-        head, enc, chunk = plan
+        head, enc, chunk, _ = plan
         c = COUNTS
         if not chunk:
             out = bytearray(head)
@@ -183,7 +183,8 @@ class Encoder:
         if not (t.has_any or t.has_typeobject):
             head = bytearray()
             enc_int(head, self._te.lookup(t))
-            self._plans[t] = (bytes(head), encoder(t), has_chunk_len(t))
+            # (the plan keeps t, so no other type takes its id)
+            self._plans[id(t)] = (bytes(head), encoder(t), has_chunk_len(t), t)
         return bytes(out)
 
 
@@ -404,6 +405,7 @@ def encode(value, type: Type | None = None) -> bytes:
 
 _prefix_cache: dict = {}
 _PREFIX_CACHE_MAX = 512
+_PREFIX_CACHE_MAX_KEY = 16 << 10   # (so the cache holds at most 8 MB of a peer's types)
 
 
 def _type_prefix_len(data) -> int:
@@ -428,7 +430,7 @@ def _single_shot_decoder(data) -> "Decoder":
     # Go caches the types of single-shot streams by their type-message prefix;
     # blessings and other blobs repeat the same types again and again.
     n = _type_prefix_len(data)
-    if n >= 1:
+    if 1 <= n <= _PREFIX_CACHE_MAX_KEY:
         # (n == 1: no type messages at all; the cached decoder then knows only the
         # bootstrap types, and a single value never adds any)
         key = bytes(data[:n])

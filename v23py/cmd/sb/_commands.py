@@ -408,14 +408,11 @@ async def run_acl_add(ctx, state, db, flags, args):
 
     def add(perms):
         for blessing, (ins, outs) in users.items():
-            for tag in ins:
-                acl = perms.setdefault(tag, {"In": [], "NotIn": []})
-                if blessing not in acl["In"]:
-                    acl["In"] = sorted(acl["In"] + [blessing])
-            for tag in outs:
-                acl = perms.setdefault(tag, {"In": [], "NotIn": []})
-                if blessing not in acl["NotIn"]:
-                    acl["NotIn"] = sorted(acl["NotIn"] + [blessing])
+            for field, tags in (("In", ins), ("NotIn", outs)):
+                for tag in tags:
+                    acl = perms.setdefault(tag, {"In": [], "NotIn": []})
+                    if blessing not in acl[field]:
+                        acl[field] = sorted(acl[field] + [blessing])
         return perms
     await _update_perms(ctx, state, db, flags, add)
 
