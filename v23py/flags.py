@@ -10,7 +10,8 @@ import os
 import re
 import sys
 
-__all__ = ["FlagError", "FlagSet", "is_flag", "take_flag", "parse_bool", "parse_duration"]
+__all__ = ["FlagError", "FlagSet", "is_flag", "take_flag", "parse_bool", "parse_duration",
+           "namespace_roots"]
 
 
 class FlagError(ValueError):
@@ -186,3 +187,15 @@ class FlagSet:
             if f.default not in ("", False, 0, 0.0, [], ()):
                 out.write(f" (default {f.default!r})")
             out.write("\n")
+
+
+def namespace_roots(fs, default):
+    """The namespace roots a program uses: its ``--v23.namespace.root`` flags if any,
+    else the values of the environment variables named ``V23_NAMESPACE*`` (sorted by
+    name), else ``[default]``."""
+    if fs.is_set("v23.namespace.root"):
+        return list(fs.get("v23.namespace.root"))
+    env = sorted((k, v) for k, v in os.environ.items() if k.startswith("V23_NAMESPACE") and v)
+    if env:
+        return [v for _, v in env]
+    return [default]

@@ -31,6 +31,20 @@ ROLE_TYPE = 0x74   # 't'
 _TCP = ("tcp", "tcp4", "tcp6", "", "wsh", "wsh4", "wsh6")   # dialed as TCP by the runtime
 
 
+def _dial_host(host):
+    """The address the runtime's dialer (Twisted's connectTCP) connects to: an IP literal
+    as it is, a host name by its IPv4 address (gethostbyname), "" as 0.0.0.0."""
+    if not host:
+        return "0.0.0.0"
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+            return host
+        except (OSError, ValueError):
+            pass
+    return socket.gethostbyname(host)
+
+
 class _Fallback(Exception):
     """Not a call for this path: the runtime makes it."""
 
@@ -55,26 +69,27 @@ def _endpoint(name):
 class _Conn:
     """A dialed flow conn over a blocking socket."""
 
-    def __init__(self, principal, ep, deadline):
+    def __init__(self, principal, ep, deadline, authorizer=None):
         self.deadline = deadline
         host, _, port = ep.address.rpartition(":")
         if host.startswith("[") and host.endswith("]"):
             host = host[1:-1]
-        self.sock = socket.create_connection((host or "0.0.0.0", int(port or 0)),
-                                             timeout=self._left())
+        host = _dial_host(host)
+        self.sock = socket.create_connection((host, int(port or 0)), timeout=self._left())
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         lhost, lport = self.sock.getsockname()[:2]
         laddr = "%s:%d" % (lhost, lport) if ":" not in lhost else "[%s]:%d" % (lhost, lport)
         nameless = security.nameless_blessing(principal.public_key)
         ident = Identity(principal, blessings=nameless)
         self.checked = None
+        authorizer = authorizer or security.endpoint_authorizer()
 
         def authorize(c):
             call = security.Call(local_principal=principal,
                                  remote_blessings=c.remote_blessings,
                                  local_endpoint=c.local_endpoint, remote_endpoint=ep,
                                  remote_discharges=c.remote_discharges)
-            security.endpoint_authorizer().authorize(call)
+            authorizer.authorize(call)
             names, _ = security.remote_blessing_names(call)
             self.checked = tuple(names)
 
@@ -135,25 +150,50 @@ def call(credentials, name, method, in_types, args, out_types, timeout):
 
 def _call(credentials, name, method, in_types, args, out_types, timeout):
     ep = _endpoint(name)
-    start = time.monotonic()
-    deadline = start + timeout
+    deadline = time.monotonic() + timeout
     principal = security.load_principal(credentials, read_only=True)
-    c = _Conn(principal, ep, deadline)
+    sess = Session(principal, ep, deadline)
     try:
-        c.pump(lambda: c.conn.state == ev.ACTIVE)
-        names = c.checked
-        if names is None:
-            raise _Fallback()
-        blessings = principal.blessing_store.for_peer(*names)
-        if blessings is None or blessings.is_zero():
-            blessings = security.nameless_blessing(principal.public_key)
-        if blessings.third_party_caveats():
-            raise _Fallback()    # discharges to fetch: the runtime's business
-        conn = c.conn
-        tenc, tdec = vom.TypeEncoder(), vom.TypeDecoder()
-        tflow = conn.open_flow(side_channel=True)
-        conn.write(tflow, bytes([ROLE_TYPE]))
-        dflow = conn.open_flow(blessings=blessings)
+        return sess.call("", method, in_types, args, out_types)[1]
+    finally:
+        sess.close()
+
+
+class Session:
+    """One dialed conn to a server (authorized, our blessings for it chosen) and its type
+    flow; :meth:`call` makes one call on it.  Raises on anything the runtime's path
+    should handle (the callers fall back to it)."""
+
+    def __init__(self, principal, ep, deadline, authorizer=None):
+        self.deadline = deadline
+        c = self.c = _Conn(principal, ep, deadline, authorizer)
+        try:
+            c.pump(lambda: c.conn.state == ev.ACTIVE)
+            names = c.checked
+            if names is None:
+                raise _Fallback()
+            blessings = principal.blessing_store.for_peer(*names)
+            if blessings is None or blessings.is_zero():
+                blessings = security.nameless_blessing(principal.public_key)
+            if blessings.third_party_caveats():
+                raise _Fallback()    # discharges to fetch: the runtime's business
+            self.blessings = blessings
+            self.tenc, self.tdec = vom.TypeEncoder(), vom.TypeDecoder()
+            self.tflow = c.conn.open_flow(side_channel=True)
+            c.conn.write(self.tflow, bytes([ROLE_TYPE]))
+            self.tfed = 0
+        except BaseException:
+            c.close()
+            raise
+
+    def close(self):
+        self.c.close()
+
+    def call(self, suffix, method, in_types, args, out_types, stream_type=None):
+        """([streamed items], [results]) of ``suffix.method(*args)``."""
+        c, conn, deadline = self.c, self.c.conn, self.deadline
+        tenc, tdec, tflow = self.tenc, self.tdec, self.tflow
+        dflow = conn.open_flow(blessings=self.blessings)
         rem = max(deadline - time.monotonic(), 1e-9)
         secs = int(rem)
         nanos = int(round((rem - secs) * 1e9))
@@ -161,7 +201,7 @@ def _call(credentials, name, method, in_types, args, out_types, timeout):
             secs, nanos = secs + 1, nanos - 1000000000
         msg = bytearray([ROLE_DATA, vom.VERSION_81])
         msg += vom.encode_value_message(tenc, wire.RequestType, wire.request(
-            "", method, len(args), deadline=wire.deadline(secs, nanos)))
+            suffix, method, len(args), deadline=wire.deadline(secs, nanos)))
         for t, a in zip(in_types, args):
             msg += vom.encode_value_message(tenc, t, a)
         msg += vom.encode_value_message(tenc, wire.RequestType, wire.request(end=True))
@@ -170,26 +210,37 @@ def _call(credentials, name, method, in_types, args, out_types, timeout):
             conn.write(tflow, types)
         conn.write(dflow, bytes(msg))
         dec = vom.Decoder(type_decoder=tdec)
-        fed = [0, 0]
-        got = []
+        fed = [0]
+        items, got = [], []
+        header = [None]    # the stream's pending header (an item follows it)
 
         def done():
             tb = c.data.get(tflow.id)
-            if tb is not None and len(tb) > fed[0]:
-                tdec.feed(bytes(tb[fed[0]:]))
-                fed[0] = len(tb)
+            if tb is not None and len(tb) > self.tfed:
+                tdec.feed(bytes(tb[self.tfed:]))
+                self.tfed = len(tb)
             db = c.data.get(dflow.id)
-            if db is not None and len(db) > fed[1]:
-                dec.feed(bytes(db[fed[1]:]))
-                fed[1] = len(db)
+            if db is not None and len(db) > fed[0]:
+                dec.feed(bytes(db[fed[0]:]))
+                fed[0] = len(db)
             try:
                 while True:
                     if not got:
-                        r = dec.decode(wire.ResponseType)
-                        if r.Error is not None or not r.EndStreamResults or \
-                                r.NumPosResults != len(out_types):
-                            raise _Fallback()   # an error, or a stream: the runtime says it
-                        got.append(r)
+                        if header[0] is None:
+                            r = dec.decode(wire.ResponseType)
+                            if r.Error is not None:
+                                raise _Fallback()   # an error: the runtime says it
+                            if not r.EndStreamResults:
+                                if stream_type is None:
+                                    raise _Fallback()
+                                header[0] = r
+                                continue
+                            if r.NumPosResults != len(out_types):
+                                raise _Fallback()
+                            got.append(r)
+                        else:
+                            items.append(dec.decode(stream_type))
+                            header[0] = None
                     elif len(got) <= len(out_types):
                         got.append(dec.decode(out_types[len(got) - 1]))
                     else:
@@ -198,9 +249,7 @@ def _call(credentials, name, method, in_types, args, out_types, timeout):
                 return False
 
         c.pump(done)
-        return got[1:]
-    finally:
-        c.close()
+        return items, got[1:]
 
 
 def signature(credentials, name, timeout=60.0):
@@ -216,4 +265,4 @@ def credentials_dir():
     return d if d and os.path.isdir(d) else ""
 
 
-__all__ = ["call", "credentials_dir", "disabled", "signature"]
+__all__ = ["Session", "call", "credentials_dir", "disabled", "signature"]

@@ -84,8 +84,7 @@ async def run_command(prog, usage, commands, invoke, reactor, argv, out=None, er
         err.write(f"ERROR: {e}\n")
         code = 2
     except Exception as e:
-        err.write(f"ERROR: {error_text(e)}\n")
-        code = 1
+        code = failed(e, err)
     finally:
         cancel()
         try:
@@ -94,6 +93,12 @@ async def run_command(prog, usage, commands, invoke, reactor, argv, out=None, er
             pass
         await shutdown()
     return code
+
+
+def failed(e, err):
+    """Report the error a command failed with, as Go's tools do; the exit code."""
+    err.write(f"ERROR: {error_text(e)}\n")
+    return 1
 
 
 def error_text(e):

@@ -74,37 +74,55 @@ def _nargs(cmd, args, n):
         raise UsageError(f"{cmd}: incorrect number of arguments, expected {n}, got {len(args)}")
 
 
-async def cmd_glob(ctx, fs, args, out, err):
-    from v23py.runtime.namespace import GlobEntry
-    _nargs("glob", args, 1)
-    ns = namespace_for(ctx)
-    errors = []
-    successes = 0
-    names = set()
-    long = fs.get("l")
-    async for r in ns.glob_iter(ctx, args[0]):
+class GlobPrinter:
+    """``namespace glob``'s output from the replies (GlobEntry / GlobErrorReply) in the
+    order found: with -l each entry as it comes, else the sorted names at the end; then
+    the errors.  :meth:`finish` returns the exit code, or raises the error the command
+    fails with.  Both the runtime's path and the runtime-free one print through it."""
+
+    def __init__(self, long, fail_on_any_error, out, err, clock):
+        self.long, self.fail_on_any_error = long, fail_on_any_error
+        self.out, self.err, self.clock = out, err, clock
+        self.errors = []
+        self.successes = 0
+        self.names = set()
+
+    def add(self, r):
+        from v23py.naming.globwalk import GlobEntry
         if isinstance(r, GlobEntry):
-            successes += 1
+            self.successes += 1
             e = r.entry
-            if long:
-                now = ns.clock()
+            if self.long:
+                now = self.clock()
                 line = e.name + "".join(f" {s.server} (Expires in {expires_in(s.expires, now)} sec)"
                                         for s in e.servers)
-                out.write(line + "\n")
+                self.out.write(line + "\n")
             elif e.name:
-                names.add(e.name)
+                self.names.add(e.name)
         else:
-            errors.append(r)
-    if not long:
-        for n in sorted(names):
-            out.write(n + "\n")
-    if errors:
-        if not fs.get("fail-on-any-error") and successes > 0:
-            for r in errors:
-                err.write(f"{r.name}: {error_text(r.error)}\n")
-            return 0
-        raise RuntimeError("\n".join(f"{r.name}: {error_text(r.error)}" for r in errors))
-    return 0
+            self.errors.append(r)
+
+    def finish(self):
+        if not self.long:
+            for n in sorted(self.names):
+                self.out.write(n + "\n")
+        errors = self.errors
+        if errors:
+            if not self.fail_on_any_error and self.successes > 0:
+                for r in errors:
+                    self.err.write(f"{r.name}: {error_text(r.error)}\n")
+                return 0
+            raise RuntimeError("\n".join(f"{r.name}: {error_text(r.error)}" for r in errors))
+        return 0
+
+
+async def cmd_glob(ctx, fs, args, out, err):
+    _nargs("glob", args, 1)
+    ns = namespace_for(ctx)
+    printer = GlobPrinter(fs.get("l"), fs.get("fail-on-any-error"), out, err, ns.clock)
+    async for r in ns.glob_iter(ctx, args[0]):
+        printer.add(r)
+    return printer.finish()
 
 
 async def cmd_mount(ctx, fs, args, out, err):
@@ -214,7 +232,12 @@ async def run(reactor, argv, out=None, err=None):
 
 
 def main(argv=None):
-    run_main(run, sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    from v23py.cmd import _fastglob
+    code = _fastglob.glob(argv, COMMANDS, sys.stdout, sys.stderr)
+    if code is not None:
+        sys.exit(code)
+    run_main(run, argv)
 
 
 if __name__ == "__main__":

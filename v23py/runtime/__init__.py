@@ -104,12 +104,8 @@ def _default_blessing_name():
 
 
 def _namespace_roots(fs):
-    if fs.is_set("v23.namespace.root"):
-        return list(fs.get("v23.namespace.root"))
-    env = sorted((k, v) for k, v in os.environ.items() if k.startswith("V23_NAMESPACE") and v)
-    if env:
-        return [v for _, v in env]
-    return [DEFAULT_NAMESPACE_ROOT]
+    from v23py.flags import namespace_roots
+    return namespace_roots(fs, DEFAULT_NAMESPACE_ROOT)
 
 
 class Runtime:

@@ -28,14 +28,14 @@ Caching
 Glob
     Pattern elements are matched mount table by mount table; recursion through
     mount tables stops at depth 10, and a (server, pattern) pair is visited at
-    most once, so cycles terminate.
+    most once, so cycles terminate.  The walk itself is sans-IO
+    (v23py.naming.globwalk), shared with ``namespace glob``'s runtime-free path.
 """
 
 import math
 import os
 import random
 import time
-from dataclasses import dataclass
 
 from v23py import verror
 from v23py.v23.services import mounttable as mtwire
@@ -45,25 +45,22 @@ from v23py.naming.mount import (
     LEAF, MT, REPLACE, MountEntry, MountedServer, NoMountTable, NoSuchName, NoSuchNameRoot,
     ResolutionDepthExceeded,
 )
-from v23py.naming.endpoint import parse_endpoint
-from v23py.naming.glob import Glob
+from v23py.naming.globwalk import (  # noqa: F401 (their historical home)
+    MAX_RECURSIVE_GLOB_DEPTH, GlobCall, GlobEntry, GlobErrorReply, NoServers, _depth,
+    deadline_to_abs as _deadline_to_abs, from_wire_entry, glob_walk, not_a_mount_table,
+    root_entry,
+)
+from v23py.naming import globwalk as _globwalk
 
 __all__ = ["Namespace", "RpcTransport", "GlobEntry", "GlobErrorReply", "NoServers",
            "MAX_RESOLVE_DEPTH", "MAX_RECURSIVE_GLOB_DEPTH", "DEFAULT_NAMESPACE_ROOT"]
 
 MAX_RESOLVE_DEPTH = 32
-MAX_RECURSIVE_GLOB_DEPTH = 10
 CALL_TIMEOUT = 30.0
 MAX_CACHE_ENTRIES = 4000
 CACHE_HYSTERESIS = (3 * MAX_CACHE_ENTRIES) // 4
 NOT_MT_SECONDS = 60.0
 DEFAULT_NAMESPACE_ROOT = "/(dev.v.io:r:vprod:service:mounttabled)@ns.dev.v.io:8101"
-
-NoServers = verror.ErrorId("errNoServers", verror.NoRetry, "no servers found to resolve query")
-
-_NOT_MT_IDS = frozenset([verror.BadArg.id, verror.NoExist.id, verror.UnknownMethod.id,
-                         verror.UnknownSuffix.id, NoServers.id, verror.BadProtocol.id,
-                         "v.io/x/ref/runtime/internal/naming/namespace.errNoServers"])
 
 
 def _bare(error_id):
@@ -73,22 +70,6 @@ def _bare(error_id):
 def is_error(err, error_id):
     """err has error_id's id, with or without a Go package prefix."""
     return isinstance(err, verror.VError) and _bare(err.id) == _bare(error_id.id)
-
-
-def not_a_mount_table(err):
-    """Errors that mean "that server is not a mount table"."""
-    return isinstance(err, verror.VError) and err.id in _NOT_MT_IDS
-
-
-@dataclass
-class GlobEntry:
-    entry: MountEntry
-
-
-@dataclass
-class GlobErrorReply:
-    name: str
-    error: verror.VError
 
 
 def _entry_names(e):
@@ -200,16 +181,7 @@ class Namespace:
         """(MountEntry to start from, whether the name was rooted)."""
         from v23py.security import split_pattern_name
         _, name = split_pattern_name(_names.clean(name))
-        far = self.clock() + 3600.0
-        address, suffix = _names.split_address_name(name)
-        if not address:
-            return MountEntry(name, [MountedServer(r, far) for r in self.roots], True), False
-        mt = True
-        try:
-            mt = parse_endpoint(address).serves_mount_table
-        except verror.VError:
-            pass
-        return MountEntry(suffix, [MountedServer(_names.join_address_name(address, ""), far)], mt), True
+        return root_entry(self.roots, name, self.clock)
 
     # -- resolution ------------------------------------------------------
 
@@ -244,13 +216,7 @@ class Namespace:
         return entry
 
     def _from_wire_entry(self, wire):
-        if isinstance(wire, MountEntry):
-            return wire
-        now = self.clock()
-        servers = []
-        for s in wire.Servers or ():
-            servers.append(MountedServer(s.Server, _deadline_to_abs(s.Deadline, now)))
-        return MountEntry(wire.Name, servers, bool(wire.ServesMountTable), bool(wire.IsLeaf))
+        return from_wire_entry(wire, self.clock())
 
     async def resolve(self, ctx, name, opts=()):
         """The MountEntry for name: its servers and the name relative to them.
@@ -381,88 +347,35 @@ class Namespace:
         return out
 
     async def glob_iter(self, ctx, pattern):
+        """The replies (GlobEntry / GlobErrorReply) for pattern as they are found: the
+        sans-IO walk of v23py.naming.globwalk, its __Glob calls made by the transport."""
         e, rooted = self.root_entry(pattern)
-        if not e.servers:
-            raise NoMountTable.new("no mounttable")
-        g = Glob.parse(e.name)
-        prefix = e.servers[0].server if rooted else ""
-        e.name = ""
-        visited = set()
-        queue = [(e, 0)]          # (entry relative to the glob root, mount tables crossed)
-        while queue:
-            if getattr(ctx, "cancelled", False):
-                return
-            me, depth = queue.pop(0)
-            suffix = g
-            for _ in range(_depth(me.name)):
-                suffix = suffix.tail()
-            if len(suffix) == 0 and depth != 0:
-                yield GlobEntry(MountEntry(_names.join(prefix, me.name), me.servers,
-                                           me.serves_mount_table, me.is_leaf))
-            if suffix.empty() and not me.serves_mount_table:
-                continue
-            if suffix.restricted and len(suffix) == 0 and not me.serves_mount_table:
-                continue
-            if not me.servers:
-                continue
-            pstr = str(suffix)
-            seen = False
-            for s in me.servers:   # each (server, pattern) is globbed once: cycles end
-                key = _names.join_address_name(s.server, "") + "!" + pstr
-                if key in visited:
-                    seen = True
-                visited.add(key)
-            if seen:
-                continue
-            try:
-                replies = await self.transport.glob(ctx, [s.server for s in me.servers], "", pstr)
-            except verror.VError as err:
-                if not not_a_mount_table(err):
-                    yield GlobErrorReply(_names.join(prefix, me.name), err)
-                continue
-            for r in replies:
-                if len(suffix) == 0 and depth + 1 > self.max_glob_depth:
-                    continue
-                kind, value = _glob_reply(r, self)
-                if kind == "error":
-                    # as Go: a server's error names are relative to that server
-                    yield GlobErrorReply(_names.join(prefix, value[0]), value[1])
-                    continue
-                queue.append((MountEntry(_names.join(me.name, value.name), value.servers,
-                                         value.serves_mount_table, value.is_leaf), depth + 1))
-
-
-def _depth(name):
-    name = _names.clean(name).strip("/")
-    return name.count("/") + 1 if name else 0
+        walk = glob_walk(e, rooted, self.clock, self.max_glob_depth)
+        reply = error = None
+        try:
+            while True:
+                if getattr(ctx, "cancelled", False):
+                    return
+                try:
+                    step = walk.send(reply) if error is None else walk.throw(error)
+                except StopIteration:
+                    return
+                reply = error = None
+                if isinstance(step, GlobCall):
+                    try:
+                        reply = await self.transport.glob(ctx, step.servers, step.name,
+                                                          step.pattern)
+                    except verror.VError as err:
+                        error = err
+                else:
+                    yield step
+        finally:
+            walk.close()
 
 
 def _glob_reply(r, ns):
     """("entry", MountEntry) or ("error", (name, VError)) from a reply."""
-    if isinstance(r, GlobEntry):
-        return "entry", r.entry
-    if isinstance(r, GlobErrorReply):
-        return "error", (r.name, r.error)
-    if isinstance(r, MountEntry):
-        return "entry", r
-    name = getattr(r, "name", None)
-    value = getattr(r, "value", None)
-    if name == "Error" or (name is None and hasattr(value, "Error")):
-        err = value.Error if isinstance(value.Error, verror.VError) else \
-            verror.Unknown.new(str(value.Error))
-        return "error", (value.Name, err)
-    return "entry", ns._from_wire_entry(value)
-
-
-def _deadline_to_abs(deadline, now):
-    """Absolute expiry from a wire time.WireDeadline (FromNow 0 = none)."""
-    if deadline is None:
-        return math.inf
-    d = getattr(deadline, "FromNow", deadline)
-    secs = getattr(d, "Seconds", 0) + getattr(d, "Nanos", 0) / 1e9
-    if secs == 0:
-        return math.inf
-    return now + secs
+    return _globwalk._glob_reply(r, ns.clock)
 
 
 def deadline_to_wire_seconds(expires, now):

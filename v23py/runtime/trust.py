@@ -16,30 +16,7 @@ blessings is still refused with NotTrusted.
 __all__ = ["AddressOnlyTrust", "trust_opts"]
 
 
-def _endpoint_names(call):
-    ep = getattr(call, "remote_endpoint", None)
-    names = getattr(ep, "blessing_names", None) if ep is not None else None
-    if callable(names):
-        names = names()
-    return list(names or [])
-
-
-class AddressOnlyTrust:
-    def authorize(self, call):
-        from v23py import security
-        if _endpoint_names(call):
-            return security.endpoint_authorizer().authorize(call)
-        p = call.local_principal
-        remote, _ = security.remote_blessing_names(call)
-        mine = p.blessing_store.for_peer(*remote) if p is not None else None
-        if (mine is None or mine.is_zero()) and p is not None:
-            mine = p.blessing_store.default()
-        ours = security.Call(local_principal=p, local_blessings=mine,
-                             remote_blessings=call.remote_blessings,
-                             timestamp=getattr(call, "timestamp", None),
-                             local_endpoint=getattr(call, "local_endpoint", None),
-                             remote_endpoint=getattr(call, "remote_endpoint", None))
-        return security.default_authorizer().authorize(ours)
+from v23py.security import AddressOnlyTrust  # noqa: E402 (its home; named here too)
 
 
 def trust_opts():

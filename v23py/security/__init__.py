@@ -122,7 +122,7 @@ from v23py.security._blessings import (  # noqa: E402,F401
     Blessings, blessings_from_wire, decode_blessings, encode_blessings, nameless_blessing,
     union_of_blessings)
 from v23py.security._call import (  # noqa: E402,F401
-    Authorizer, Call, Discharge, allow_everyone, authorize, blessing_names,
+    AddressOnlyTrust, Authorizer, Call, Discharge, allow_everyone, authorize, blessing_names,
     default_authorizer, default_blessing_names, endpoint_authorizer, local_blessing_names,
     public_key_authorizer, remote_blessing_names, signing_blessing_names)
 from v23py.security._principal import (  # noqa: E402,F401

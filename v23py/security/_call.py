@@ -225,6 +225,36 @@ class _EndpointAuthorizer(Authorizer):
             % (ep, _fmt_names(names), _fmt_rejected(rejected)))
 
 
+def _endpoint_names(call):
+    ep = getattr(call, "remote_endpoint", None)
+    names = getattr(ep, "blessing_names", None) if ep is not None else None
+    if callable(names):
+        names = names()
+    return list(names or [])
+
+
+class AddressOnlyTrust(Authorizer):
+    """Go's endpoint check when the server's endpoint names blessings; for a server
+    named by address only (``/localhost:23000``, as the tutorials name their mount
+    tables) its blessings and the ones we present to it must be extensions of one
+    another (the default policy, seen from the client).  See v23py.runtime.trust."""
+
+    def authorize(self, call):
+        if _endpoint_names(call):
+            return _ENDPOINT.authorize(call)
+        p = call.local_principal
+        remote, _ = remote_blessing_names(call)
+        mine = p.blessing_store.for_peer(*remote) if p is not None else None
+        if (mine is None or mine.is_zero()) and p is not None:
+            mine = p.blessing_store.default()
+        ours = Call(local_principal=p, local_blessings=mine,
+                    remote_blessings=call.remote_blessings,
+                    timestamp=getattr(call, "timestamp", None),
+                    local_endpoint=getattr(call, "local_endpoint", None),
+                    remote_endpoint=getattr(call, "remote_endpoint", None))
+        return _DEFAULT.authorize(ours)
+
+
 _DEFAULT = _DefaultAuthorizer()
 _EVERYONE = _AllowEveryone()
 _ENDPOINT = _EndpointAuthorizer()

@@ -1,0 +1,153 @@
+"""``namespace glob`` without the runtime (v23py.cmd._fastglob): the same stdout, stderr
+and exit code as the runtime's path on real mount tables -- ours and Go's, nested, with a
+cycle, entries naming dead servers, our credentials and a stranger's -- no Twisted
+loaded when it runs, and the runtime's path for every form it does not run.  Real
+processes."""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+from twisted.internet import defer, threads
+from twisted.trial import unittest
+
+from v23py.testing import ROOT, go_binary
+from v23py.testing.procs import ENV, make_creds, spawn
+
+
+def _namespace():
+    here = os.path.join(os.path.dirname(sys.executable), "namespace")
+    return [here] if os.path.exists(here) else [sys.executable, "-m", "v23py.cmd.namespace"]
+
+
+def run_ns(args, creds, root, fast=True, imports=False):
+    env = dict(ENV, V23_CREDENTIALS=creds, V23_NAMESPACE=root)
+    env.pop("V23PY_NO_FAST_CALL", None)
+    if not fast:
+        env["V23PY_NO_FAST_CALL"] = "1"
+    if imports:
+        env["PYTHONPROFILEIMPORTTIME"] = "1"
+    p = subprocess.run(_namespace() + list(args), env=env, cwd=ROOT, stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=150)
+    # the seconds left before a mount expires move between the two runs
+    out = re.sub(r"\(Expires in \d+ sec\)", "(Expires in N sec)", p.stdout)
+    return p.returncode, out, p.stderr
+
+
+def _imports(err):
+    return set(re.findall(r"^import time:\s+\d+ \|\s+\d+ \| +(\S+)$", err, re.M))
+
+
+class FastGlob(unittest.TestCase):
+    timeout = 400
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="ns-fast-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.creds = os.path.join(self.dir, "creds")
+        make_creds(self.creds, "alice")
+        self.stranger = os.path.join(self.dir, "stranger")
+        make_creds(self.stranger, "stranger")
+        names = []
+        for _ in range(2):
+            d, _ = spawn(self, [sys.executable, "-m", "v23py.cmd.mounttabled",
+                                "--v23.credentials", self.creds,
+                                "--v23.tcp.address", "127.0.0.1:0"], "NAME=")
+            line = yield d.ready
+            names.append(line.split("NAME=", 1)[1].strip())
+        self.mt1, self.mt2 = names
+        self.gomt = None
+        try:
+            gobin = go_binary("mounttabled")
+        except unittest.SkipTest:
+            gobin = None
+        if gobin:
+            d, _ = spawn(self, [gobin, "--v23.credentials=" + self.creds,
+                                "--v23.tcp.address=127.0.0.1:0"], "NAME=")
+            line = yield d.ready
+            self.gomt = line.split("NAME=", 1)[1].strip()
+        dead = "/@6@tcp@127.0.0.1:1@@@s@alice@@"
+        mounts = [(self.mt1, "a/b", self.mt2), (self.mt1, "c", dead),
+                  (self.mt2, "x/y", self.mt1), (self.mt2, "z", dead)]
+        if self.gomt:
+            mounts += [(self.mt1, "g", self.gomt), (self.gomt, "n/m", self.mt2),
+                       (self.gomt, "d", dead)]
+        for root, name, server in mounts:
+            code, out, err = yield threads.deferToThread(
+                run_ns, ["mount", name, server, "1h"], self.creds, root, False)
+            self.assertEqual(code, 0, err)
+
+    def both(self, args, creds=None, root=None):
+        creds = creds or self.creds
+        root = root or self.mt1
+        return defer.gatherResults([
+            threads.deferToThread(run_ns, args, creds, root, True),
+            threads.deferToThread(run_ns, args, creds, root, False)])
+
+    @defer.inlineCallbacks
+    def check(self, cases, creds=None, root=None):
+        for args in cases:
+            (fast, slow) = yield self.both(args, creds, root)
+            if self.gomt and "-l" in args:
+                # Go's table streams a node's children in no fixed order (a Go map): -l
+                # prints them as they come, whichever path reads them
+                fast, slow = [(c, sorted(o.splitlines()), e) for c, o, e in (fast, slow)]
+            self.assertEqual(fast, slow, args)
+
+    @defer.inlineCallbacks
+    def test_same_output_and_no_twisted(self):
+        cases = [["glob", "*"], ["glob", "-l", "*"], ["glob", "a/b/*"], ["glob", "-l", "a/*/x/*"],
+                 ["glob", "a/b/x/y/a/b/*"], ["glob", "nothing/*"], ["glob", "..."],
+                 ["glob", "-l", "..."], ["glob", "a/b/x/y/*/b"], ["glob", "-l", "*/*"],
+                 ["--v23.namespace.root=" + self.mt2, "glob", "*/*"],
+                 ["glob", "-fail-on-any-error", "a/..."]]
+        if self.gomt:
+            cases += [["glob", "g/*"], ["glob", "-l", "g/n/m/*"], ["glob", "g/n/*/x/*"],
+                      ["glob", "g/..."]]
+        yield self.check(cases)
+        # the common forms ran without the runtime
+        for args in (["glob", "-l", "*"], ["glob", "a/b/x/y/*"]) + \
+                ((["glob", "-l", "g/n/m/*"],) if self.gomt else ()):
+            code, out, err = yield threads.deferToThread(
+                run_ns, args, self.creds, self.mt1, True, True)
+            self.assertEqual(code, 0, err)
+            self.assertTrue(out, args)
+            mods = _imports(err)
+            self.assertIn("v23py.cmd._fastglob", mods)
+            self.assertEqual(sorted(m for m in mods if m.split(".")[0] == "twisted"), [], args)
+            self.assertNotIn("v23py.runtime", mods)
+
+    @defer.inlineCallbacks
+    def test_go_root(self):
+        if not self.gomt:
+            raise unittest.SkipTest("no Go mounttabled")
+        yield self.check([["glob", "*"], ["glob", "-l", "n/*"], ["glob", "n/m/*"],
+                          ["glob", "n/m/x/y/*"]], root=self.gomt)
+
+    @defer.inlineCallbacks
+    def test_stranger_credentials(self):
+        cases = [["glob", "*"], ["glob", "-l", "a/b/*"], ["glob", "..."]]
+        if self.gomt:
+            cases += [["glob", "g/n/*"]]
+        yield self.check(cases, creds=self.stranger)
+        if self.gomt:
+            yield self.check([["glob", "*"], ["glob", "n/m/*"]], creds=self.stranger,
+                             root=self.gomt)
+
+    @defer.inlineCallbacks
+    def test_address_only_root_and_other_forms(self):
+        # /host:port roots (as the tutorials name their tables), and forms the fast path
+        # leaves to the runtime: the same either way
+        port = re.search(r"@127\.0\.0\.1:(\d+)@", self.mt1).group(1)
+        cases = [["glob", "*"], ["glob", "-l", "a/b/*"], ["glob"], ["glob", "a", "b"],
+                 ["-l", "glob", "*"], ["glob", "-x", "*"], ["glob", "__(alice)/*"],
+                 ["--v23.namespace.root=/127.0.0.1:1", "glob", "*"]]
+        yield self.check(cases, root="/localhost:" + port)
+        code, out, err = yield threads.deferToThread(
+            run_ns, ["glob", "a/b/*"], self.creds, "/localhost:" + port, True, True)
+        self.assertEqual(code, 0, err)
+        self.assertIn("v23py.cmd._fastglob", _imports(err))
+        self.assertNotIn("twisted", {m.split(".")[0] for m in _imports(err)})
