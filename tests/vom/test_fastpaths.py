@@ -150,7 +150,15 @@ class StringListTest(unittest.TestCase):
         enc, dec = encoder(t), decoder(t)
         cases = [["a"] * 8, [f"k{i}" for i in range(1000)], ["", "x" * 127] * 5,
                  ["é"] * 9, ["x" * 128] * 9, ["a\udcff"] * 9, ["a"] * 7 + ["\x7f" * 200],
-                 [], ["\x00", "\x7f"] * 8]
+                 [], ["\x00", "\x7f"] * 8,
+                 # all of one length: joined with that length's character
+                 [f"s{i:05d}" for i in range(300)], ["\x06" * 6] * 9, [""] * 9,
+                 ["\x01a", "a\x01"] * 5,
+                 ["a", "\x01\x01", ""] + ["a"] * 6,   # right total, joints misplaced
+                 ["ab"] * 20000,   # runs marked beyond one 4096-byte fill
+                 # runs and singles mixed; NULs inside strings (split at 0xFF instead)
+                 ["ab"] * 40 + ["xyz", "q"] * 40 + ["1234"] * 100 + ["\x7f" * 127] * 9,
+                 ["a\x00b"] * 20 + ["cd"] * 3, [f"k{i}" for i in range(0, 100000, 7)]]
         for v in cases:
             buf = bytearray()
             enc(buf, v, None)
