@@ -1,4 +1,12 @@
-"""v23py: Vanadium in Python on Twisted, wire-compatible with Go Vanadium."""
+"""v23py: Vanadium in Python on Twisted, wire-compatible with Go Vanadium.
+
+Start with :func:`v23py.init` (a context and a shutdown function), serve with
+:func:`v23py.with_new_server`, call with the client stubs the ``vdl`` tool
+generates; :mod:`v23py.aio` does the same from asyncio code.  The guide is
+``docs/guide.md``.
+"""
+
+__version__ = "0.1.0"   # the one place the version is written (pyproject.toml reads it)
 
 
 def __getattr__(name):

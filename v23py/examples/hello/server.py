@@ -13,8 +13,8 @@ import sys
 async def run(reactor, argv):
     import v23py
     from v23py import security
-    from hello import service
-    from hello.ifc import HelloServer
+    from v23py.examples.hello import service
+    from v23py.examples.hello.ifc import HelloServer
     flags = v23py.FlagSet("hello-server")
     ctx, shutdown = v23py.init(argv, flags=flags)
     stop = v23py.wait_for_signal(ctx)

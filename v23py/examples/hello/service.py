@@ -1,5 +1,5 @@
 """The hello-world tutorial's service: Get returns a fixed greeting."""
-from hello.ifc import HelloServerMethods
+from v23py.examples.hello.ifc import HelloServerMethods
 
 GREETING = "Hello World!"
 

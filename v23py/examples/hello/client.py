@@ -27,7 +27,7 @@ def trust_opts():
 async def run(reactor, argv):
     import v23py
     from v23py import verror
-    from hello.ifc import HelloClient
+    from v23py.examples.hello.ifc import HelloClient
     flags = v23py.FlagSet("hello-client")
     server = flags.string("server", "", "Name of the server to connect to")
     ctx, shutdown = v23py.init(argv, flags=flags)
