@@ -203,8 +203,8 @@ class RoundsMixin:
                 raise _bad("too many records in one round")
         final = await call.finish()
         blobs = self.daemon.blobs
-        if blobs is not None and final:       # the peer's blob ownership priorities
-            self.daemon.worker.call(blobs.heard_priorities, final[0], stub, opts)
+        if blobs is not None:       # the peer's blob ownership priorities
+            self.daemon.worker.call(blobs.heard_priorities, final, stub, opts)
         return items
 
     async def _round(self, db_id, member, addr):

@@ -25,6 +25,7 @@ import time
 from twisted.internet import defer
 
 from v23py import context as v23context
+from v23py.deferred import adopt as _adopt
 from v23py import verror
 
 RUNTIME_KEY = v23context.RUNTIME_KEY
@@ -373,11 +374,11 @@ class Runtime:
 
     def new_server(self, ctx, name, obj, authorizer=None, **kw):
         from v23py.runtime.server import LeafDispatcher
-        return defer.ensureDeferred(self._start_server(
-            ctx, name, LeafDispatcher(obj, authorizer), True, **kw))
+        return _adopt(defer.ensureDeferred(self._start_server(
+            ctx, name, LeafDispatcher(obj, authorizer), True, **kw)))
 
     def new_dispatching_server(self, ctx, name, dispatcher, **kw):
-        return defer.ensureDeferred(self._start_server(ctx, name, dispatcher, False, **kw))
+        return _adopt(defer.ensureDeferred(self._start_server(ctx, name, dispatcher, False, **kw)))
 
     async def shutdown(self, timeout=1.0):
         """Stop servers and connections (once); each step is bounded by ``timeout`` seconds."""
@@ -459,7 +460,7 @@ def init(argv=None, flags=None, principal=None, reactor=None, exit_on_error=True
             r.removeSystemEventTrigger(trigger)
         except (ValueError, KeyError, TypeError):
             pass
-        return defer.ensureDeferred(rt.shutdown())
+        return _adopt(defer.ensureDeferred(rt.shutdown()))
     return ctx, shutdown
 
 

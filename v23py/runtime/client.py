@@ -12,7 +12,9 @@ import time
 from twisted.internet import defer
 
 from v23py import naming, security, vdl, verror, vom
+from v23py.deferred import adopt as _adopt, succeed as _succeed
 from v23py.rpc import _wiretypes as wt
+from v23py.rpc.stubs import stop_at_eof as _stop_at_eof
 from v23py.runtime._stream import ROLE_DATA, ROLE_TYPE, ConnTypes, ValueReader, ValueWriter
 from v23py.rpc import options as rpcopts
 
@@ -215,7 +217,7 @@ class Client:
             raise verror.NoServers.new(f"no servers for {name}")
         errors = []
         for server in servers:
-            if ctx.cancelled:
+            if ctx.cancelled():
                 raise ctx.err()
             if server[:1] != "/":
                 # as Go's JoinAddressName: a mounted server is an address with or
@@ -319,7 +321,7 @@ class Client:
         """start_call(..., _end_args=True) without a coroutine, for the usual repeated call:
         a name naming its server directly, whose conn is up and whose trust was checked
         before (the cached verdict of the same authorizer); None to take start_call."""
-        if self._closed or ctx.cancelled or "__(" in name:
+        if self._closed or ctx.cancelled() or "__(" in name:
             return None
         no_resolve = False
         for o in opts or ():
@@ -489,7 +491,7 @@ class ClientCall:
             pass
 
     def _map_error(self, e):
-        if self.ctx.cancelled:
+        if self.ctx.cancelled():
             ce = self.ctx.err()
             if e is ce:
                 return e
@@ -531,11 +533,11 @@ class ClientCall:
                     ok, item = self._reader.try_read(self.out_stream_type)
                     if ok:
                         self._response = hdr
-                        return defer.succeed(item)
+                        return _succeed(item)
             except verror.VError:
                 pass
             dec._pos = pos   # not the simple case: the general path below redoes it
-        return defer.ensureDeferred(self._recv())
+        return _adopt(defer.ensureDeferred(self._recv()))
 
     async def _recv(self):
         r = self._response
@@ -559,18 +561,16 @@ class ClientCall:
     def __aiter__(self):
         return self
 
-    async def __anext__(self):
-        try:
-            return await self._recv()
-        except verror.VError as e:
-            if e.id == verror.EOF.id:
-                raise StopAsyncIteration
-            raise
+    def __anext__(self):
+        # a Deferred rather than a coroutine: asyncio code iterates too (v23py.deferred)
+        return self.recv().addErrback(_stop_at_eof)
 
     # -- finish -------------------------------------------------------------------
     def finish(self):
-        """Deferred: the list of positional results (errback with the call's VError)."""
-        return defer.ensureDeferred(self._finish())
+        """Deferred: the list of positional results (errback with the call's VError).
+
+        (The generated stubs' stream objects shape them as a unary call's results.)"""
+        return _adopt(defer.ensureDeferred(self._finish()))
 
     async def _finish(self):
         try:

@@ -22,22 +22,27 @@ a nil error held in an `any`).
 from __future__ import annotations
 
 import threading
+from typing import Any, ClassVar, Optional, TypeVar
 
 from v23py import verror
 from v23py.vdl._types import (
     AnyType, BoolType, ByteListType, ErrorType, Float64Type, Int64Type, Kind, StringType,
     Type, TypeObjectType, list_of, map_of, set_of, AnyListType)
 
-_MISSING = object()
+_MISSING: Any = object()
+_S = TypeVar("_S", bound="Struct")
+_E = TypeVar("_E", bound="Enum")
+_B = TypeVar("_B", bound="NamedBool")
+_C = TypeVar("_C", bound=type)
 
 
 class Struct:
     """Base of struct classes; fields are attributes named as in VDL."""
 
     __slots__ = ()
-    _vdl_type: Type = None  # set by subclasses; ?T on the classes of optional_class
+    _vdl_type: ClassVar[Type] = None  # type: ignore[assignment]  # set by subclasses; ?T on optional_class's
 
-    def __init__(self, **fields):
+    def __init__(self, **fields: Any) -> None:
         plan = _init_plan(type(self))
         setter = object.__setattr__
         get = fields.get
@@ -58,22 +63,23 @@ class Struct:
     def _values(self):
         return tuple(getattr(self, f.name) for f in _struct_type(type(self)).fields)
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         # a ?T held in an any equals the T with the same fields, as *p and p compare in Go
         if not isinstance(other, Struct) or (
                 _struct_type(type(other)) != _struct_type(type(self))):
             return NotImplemented
         return self._values() == other._values()
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash(tuple(_hashable(v) for v in self._values()))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         t = _struct_type(type(self))
         inner = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in t.fields)
         return f"{type(self).__name__}({inner})"
 
-    def replace(self, **changes):
+    def replace(self: _S, **changes: Any) -> _S:
+        """A copy with some fields changed."""
         vals = {f.name: getattr(self, f.name) for f in _struct_type(type(self)).fields}
         vals.update(changes)
         return type(self)(**vals)
@@ -89,9 +95,11 @@ class Union:
     """Base of union classes: exactly one field is set (`index`, `name`, `value`)."""
 
     __slots__ = ("index", "value")
-    _vdl_type: Type = None
+    _vdl_type: ClassVar[Type] = None  # type: ignore[assignment]
+    index: int
+    value: Any
 
-    def __init__(self, which=0, value=_MISSING):
+    def __init__(self, which: "int | str" = 0, value: Any = _MISSING) -> None:
         t = self._vdl_type
         if isinstance(which, str):
             i = t.field_index(which)
@@ -106,17 +114,18 @@ class Union:
 
     @property
     def name(self) -> str:
+        """The name of the field that is set."""
         return self._vdl_type.fields[self.index].name
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         if not isinstance(other, Union) or other._vdl_type != self._vdl_type:
             return NotImplemented
         return self.index == other.index and self.value == other.value
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash((self.index, _hashable(self.value)))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, {self.value!r})"
 
 
@@ -124,11 +133,13 @@ class Enum:
     """Base of enum classes; one instance per label, also as class attributes."""
 
     __slots__ = ("label", "index")
-    _vdl_type: Type = None
-    _members: tuple = ()
-    _by_label: dict = {}
+    _vdl_type: ClassVar[Type] = None  # type: ignore[assignment]
+    _members: ClassVar[tuple[Any, ...]] = ()
+    _by_label: ClassVar[dict[str, Any]] = {}
+    label: str
+    index: int
 
-    def __init_subclass__(cls, **kw):
+    def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
         t = cls.__dict__.get("_vdl_type")
         if t is None:
@@ -144,7 +155,7 @@ class Enum:
             if not hasattr(Enum, m.label):
                 setattr(cls, m.label, m)
 
-    def __new__(cls, which=0):
+    def __new__(cls: type[_E], which: "int | str | Enum" = 0) -> _E:
         if isinstance(which, Enum):
             which = which.label
         if isinstance(which, str):
@@ -156,7 +167,7 @@ class Enum:
             raise verror.BadArg.new(f"{cls._vdl_type.name}: enum index {which} out of range")
         return cls._members[which]
 
-    def __init__(self, which=0):
+    def __init__(self, which: "int | str | Enum" = 0) -> None:
         pass
 
     def __eq__(self, other):
@@ -182,10 +193,10 @@ class Enum:
 class NamedBool(int):
     """Base of named bool types (bool cannot be subclassed)."""
 
-    def __new__(cls, v=False):
+    def __new__(cls: type[_B], v: object = False) -> _B:
         return int.__new__(cls, 1 if v else 0)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"{type(self).__name__}({bool(self)})"
 
     __str__ = __repr__
@@ -196,7 +207,7 @@ class Typed:
 
     __slots__ = ("type", "value")
 
-    def __init__(self, type: Type, value):
+    def __init__(self, type: Type, value: Any) -> None:
         self.type = type
         self.value = value
 
@@ -244,7 +255,7 @@ def base_class(t: Type) -> type:
     return _BASES[t.kind]
 
 
-def register_type(t: Type, cls: type) -> type:
+def register_type(t: Type, cls: _C) -> _C:
     """Map type `t` (and its wire name) to class `cls`; returns cls."""
     global _reg_gen
     with _lock:
@@ -255,7 +266,7 @@ def register_type(t: Type, cls: type) -> type:
     return cls
 
 
-def register(cls: type) -> type:
+def register(cls: _C) -> _C:
     """Class decorator: register `cls` under its `_vdl_type`."""
     t = cls.__dict__.get("_vdl_type")
     if t is None:
@@ -263,12 +274,12 @@ def register(cls: type) -> type:
     return register_type(t, cls)
 
 
-def registered_class(t: Type):
+def registered_class(t: Type) -> Optional[type]:
     """The class registered for exactly `t`, or None."""
     return _by_type.get(t)
 
 
-def class_by_name(name: str):
+def class_by_name(name: str) -> Optional[type]:
     return _by_name.get(name)
 
 
@@ -308,7 +319,7 @@ def optional_class(t: Type) -> type:
     return cls
 
 
-def optional_value(t: Type, v):
+def optional_value(t: Type, v: Any) -> Any:
     """`v` (a value of `t.elem`, or None) as a value of the optional type `t` that
     keeps `t` in an `any`: None stays Typed(t, None); a struct becomes an instance
     of optional_class(t) with the same fields."""
@@ -352,7 +363,7 @@ _PLAIN_TYPES = {str: StringType, bool: BoolType, int: Int64Type, float: Float64T
                 bytes: ByteListType}
 
 
-def type_of(v) -> Type:
+def type_of(v: Any) -> Type:
     """The VDL type of a value: its class's, or the one inferred for plain values."""
     if v is None:
         return AnyType
@@ -396,7 +407,7 @@ def type_of(v) -> Type:
     raise verror.BadArg.new(f"cannot infer a VDL type for {type(v).__name__} value")
 
 
-def unwrap(v):
+def unwrap(v: Any) -> tuple[Type, Any]:
     """(type, value) of a value, unwrapping Typed."""
     if isinstance(v, Typed):
         return v.type, v.value
@@ -410,7 +421,7 @@ _IMMUTABLE_ZERO_KINDS = frozenset((
     Kind.INT32, Kind.INT64, Kind.FLOAT32, Kind.FLOAT64, Kind.STRING))
 
 
-def zero(t: Type):
+def zero(t: Type) -> Any:
     """A fresh zero value of type `t` (immutable zeros are shared)."""
     k = t.kind
     if k in (Kind.ANY, Kind.OPTIONAL):
@@ -552,7 +563,7 @@ def _zero(t: Type, k):
     return cls(v) if cls else v
 
 
-def value(t: Type, v):
+def value(t: Type, v: Any) -> Any:
     """`v` converted to type `t`, in a form that carries `t` exactly (for `any`)."""
     k = t.kind
     if k == Kind.OPTIONAL and t != ErrorType:
@@ -568,7 +579,7 @@ def value(t: Type, v):
     return cls(cv)
 
 
-def convert(t: Type, v):
+def convert(t: Type, v: Any) -> Any:
     """`v` as a value of type `t` (named types become their classes; plain values
     are checked).  Raises a BadArg verror when `v` does not fit."""
     from v23py.vdl import _convert
