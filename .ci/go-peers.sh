@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Go Vanadium peers of the interop tests into .gopeers/, in three groups:
-#   tools      v.io v0.2.0's vrpc, principal, mounttabled, namespace, mounttable, debug
+#   tools      v.io v0.2.0's vrpc, principal, mounttabled, namespace, mounttable, debug,
+#              xproxyd
 #              -> .gopeers/bin (from a throwaway module: `go install v.io/...@v0.2.0` is
 #              refused by the module proxy's version list here)
 #   benchmark  Go's RPC benchmark pair benchmarkd, benchmark -> .gopeers/bin
@@ -62,6 +63,7 @@ import (
 	_ "v.io/x/ref/cmd/vrpc"
 	_ "v.io/x/ref/services/debug/debug"
 	_ "v.io/x/ref/services/mounttable/mounttabled"
+	_ "v.io/x/ref/services/xproxy/xproxyd"
 )
 SRC
   if ! (cd "$mod" && GOFLAGS=-mod=mod timeout 900 go mod tidy) > "$dir/build.log" 2>&1; then
@@ -70,7 +72,8 @@ SRC
   if ! (cd "$mod" && timeout 900 go build -o "$dir/bin/" v.io/x/ref/cmd/vrpc \
       v.io/x/ref/cmd/principal v.io/x/ref/services/mounttable/mounttabled \
       v.io/x/ref/cmd/namespace v.io/x/ref/cmd/mounttable \
-      v.io/x/ref/services/debug/debug) >> "$dir/build.log" 2>&1; then
+      v.io/x/ref/services/debug/debug \
+      v.io/x/ref/services/xproxy/xproxyd) >> "$dir/build.log" 2>&1; then
     banner "" tools "go build failed: $(tail -3 "$dir/build.log" | tr '\n' ' ')"; return
   fi
   echo "Go tools built in $dir/bin"

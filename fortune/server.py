@@ -28,6 +28,13 @@ async def run(reactor, argv):
     remote_sb_name = flags.string("remote-sb-name", "", "Name of remote Syncbase service")
     util.add_flags(flags)   # --perms
     ctx, shutdown = v23py.init(argv, flags=flags)
+    try:
+        util.authorizer_kind(flags)
+        util.make_dispatcher(flags, service.make)
+    except ValueError as e:   # a bad --authorizer / --dispatcher value
+        sys.stderr.write(f"fortune-server: {e}\n")
+        await shutdown()
+        return 2
     stop = v23py.wait_for_signal(ctx)
     if sb_name():   # the localPersist tutorial: fortunes live in Syncbase
         from fortune import sbstore
@@ -49,9 +56,8 @@ async def run(reactor, argv):
 
 
 def main(argv=None):
-    from twisted.internet import defer, task
-    argv = sys.argv[1:] if argv is None else argv
-    task.react(lambda reactor: defer.ensureDeferred(run(reactor, argv)))
+    from v23py.runtime import run_program
+    run_program(run, sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,13 @@ tutorials:
   the tag ``Reader = MyTag("R")``, ``Add`` the tag ``Writer = MyTag("W")``) and
   a permissions authorizer keyed on the tag type ``fortune/ifc.MyTag``, with
   the permissions read from the JSON in ``--perms``
-  (``{"R": {"In": [...], "NotIn": [...]}, "W": {...}}``).
+  (``{"R": {"In": [...], "NotIn": [...]}, "W": {...}}``);
+* the advanced tutorials' own authorizers (``--authorizer=NAME``, a flag of
+  this port: the Go tutorials rewrite ``util/authorizer.go`` and rebuild):
+  ``consultants`` (suffix-part2) and ``friend-window``
+  (custom-authorizer, with its ``--start`` and ``--length`` hours); see
+  fortune.authorizers. Like the Go servers at that point of the tutorials,
+  these serve the tagged interface.
 
 And which objects it serves (the tutorial's ``MakeDispatcher``):
 
@@ -25,6 +31,8 @@ import sys
 PERMS_FLAG = "perms"
 DISPATCHER_FLAG = "dispatcher"
 DISPATCHERS = ("", "registry")
+AUTHORIZER_FLAG = "authorizer"
+AUTHORIZERS = ("", "consultants", "friend-window")
 
 
 def add_flags(flags):
@@ -32,10 +40,28 @@ def add_flags(flags):
     flags.string(PERMS_FLAG, "", "JSON-encoded access.Permissions")
     flags.string(DISPATCHER_FLAG, "", "Objects to serve: empty for one fortune service, "
                  "'registry' for one per suffix (the suffix tutorials' dispatcher)")
+    flags.string(AUTHORIZER_FLAG, "", "Authorization policy: empty for the default (or "
+                 "--perms), 'consultants' (suffix-part2), 'friend-window' (custom-authorizer)")
+    flags.int("start", 12, "Hour when friends may start access.")
+    flags.int("length", 1, "Number of hours the window stays open.")
+
+
+def authorizer_kind(flags):
+    """The --authorizer value (ValueError for an unknown one)."""
+    kind = flags.get(AUTHORIZER_FLAG)
+    if kind not in AUTHORIZERS:
+        raise ValueError(f"--{AUTHORIZER_FLAG}: unknown authorizer {kind!r} "
+                         f"(want one of: {', '.join(repr(a) for a in AUTHORIZERS)})")
+    return kind
 
 
 def perms_mode(flags):
     return flags.is_set(PERMS_FLAG)
+
+
+def tagged_mode(flags):
+    """Whether the tagged fortune interface is served (its tags drive the policy)."""
+    return perms_mode(flags) or authorizer_kind(flags) != ""
 
 
 def read_perms(text, err=None):
@@ -60,6 +86,14 @@ def tag_type():
 
 def make_authorizer(flags):
     from v23py import security
+    kind = authorizer_kind(flags)
+    if kind == "consultants":
+        from fortune.authorizers import ConsultantsAuthorizer
+        from fortune import tagged
+        return ConsultantsAuthorizer(tagged.Reader)
+    if kind == "friend-window":
+        from fortune.authorizers import FriendWindowAuthorizer
+        return FriendWindowAuthorizer(flags.get("start"), flags.get("length"))
     if not perms_mode(flags):
         return security.default_authorizer()
     from v23py.security import access
@@ -68,7 +102,7 @@ def make_authorizer(flags):
 
 def make_server_object(flags, impl):
     """The served object for a FortuneServerMethods implementation."""
-    if perms_mode(flags):
+    if tagged_mode(flags):
         from fortune.tagged import FortuneServer
     else:
         from fortune.ifc import FortuneServer

@@ -81,6 +81,8 @@ async def run(reactor, argv):
     initial_db = flags.string("initial-db", "", "If specified, create a database with the "
                               "given id (blessing,name) on a brand-new root dir.")
     ctx, shutdown = v23py.init(argv, flags=flags, reactor=reactor)
+    from syncbased import syncstats
+    syncstats.register_prometheus()   # per-peer sync progress beside the runtime's metrics
     # The store thread and the reactor hand work back and forth; a short GIL
     # switch interval keeps each hand-off from waiting a full default 5 ms slice.
     sys.setswitchinterval(0.0002)

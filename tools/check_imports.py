@@ -25,7 +25,7 @@ import os
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OURS = ("v23py", "syncbased", "fortune", "ifc")
+OURS = ("v23py", "syncbased", "fortune", "ifc", "fileserver")
 ALSO_RESOLVED = ("tests", "benchmarks", "tools")   # their imports must resolve too
 MAX_FUNCTION_LEVEL = 330
 

@@ -186,7 +186,14 @@ class InitiatorMixin:
 class RoundsMixin:
     """Rounds against peers: SyncService's part (reactor thread)."""
 
-    async def _get_deltas(self, stub, ctx, req, opts):
+    async def _get_deltas(self, stub, ctx, req, opts, key=None):
+        items = await self._get_deltas_items(stub, ctx, req, opts)
+        if key is not None:
+            from syncbased import syncstats
+            syncstats.peer(*key).records_in.incr(len(items))
+        return items
+
+    async def _get_deltas_items(self, stub, ctx, req, opts):
         call = await stub.GetDeltas(ctx, req, self.hex, *opts)
         items = []
         recv = call.recv       # (decodes buffered items without a coroutine per item)
@@ -231,13 +238,13 @@ class RoundsMixin:
                 await stub.GetTime(ctx, I.TimeReq(SendTs=now_time()), self.hex, *opts)
                 self._last_time[member] = now
             if sgreq is not None:
-                items = await self._get_deltas(stub, ctx, sgreq, opts)
+                items = await self._get_deltas(stub, ctx, sgreq, opts, key)
                 await w.call(lambda: self.dbsync(db_id).apply(True, items, member))
                 self._last_sg[key] = now
             req = await w.call(lambda: self.dbsync(db_id).data_request(member))
             if req is None:
                 return False
-            items = await self._get_deltas(stub, ctx, req, opts)
+            items = await self._get_deltas(stub, ctx, req, opts, key)
         finally:
             cancel()
         for _ in range(limits.MAX_CHAINED_ROUNDS):
@@ -252,7 +259,7 @@ class RoundsMixin:
                 return False
             ctx, cancel = self.ctx.with_timeout(30.0)
             try:
-                items = await self._get_deltas(stub, ctx, req, opts)
+                items = await self._get_deltas(stub, ctx, req, opts, key)
             except BaseException:
                 await applied
                 raise

@@ -245,6 +245,8 @@ class SyncObj(BlobSyncMethods, I.SyncServerMethods):
             return (sync.dbsync(db_id).respond(names, req, str(initiator)),
                     blobs.final_priorities(req, names) if blobs is not None else {})
         items, priorities = await self.daemon.worker.call(respond)
+        from syncbased import syncstats
+        syncstats.peer(db_id, str(initiator)).records_out.incr(len(items))
         for i in range(0, len(items), limits.SEND_CHUNK):
             await call.send_many(items[i:i + limits.SEND_CHUNK])
         return I.DeltaFinalResp(SgPriorities=priorities)

@@ -81,6 +81,12 @@ class SchedulerMixin:
 
     def _done(self, key, result, addr=None):
         self._inflight.discard(key)
+        from syncbased import syncstats
+        from twisted.python.failure import Failure as _F
+        if isinstance(result, _F):
+            syncstats.peer(*key).failed(result.value)
+        else:
+            syncstats.peer(*key).succeeded()
         if isinstance(result, Failure):
             if addr is not None and self.conn_peers.get(key[1]) == addr:
                 del self.conn_peers[key[1]]      # that conn is gone

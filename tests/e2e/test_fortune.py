@@ -50,7 +50,7 @@ class FortuneProcessTest(unittest.TestCase):
             text = f.read()
         ep = line.split("Listening at: ", 1)[1]
         self.assertEqual(text, "/" + ep + "\n")
-        self.assertTrue(ep.startswith("@6@tcp@127.0.0.1:") and ep.endswith("@s@basics@@"), ep)
+        self.assertTrue(ep.startswith("@6@wsh@127.0.0.1:") and ep.endswith("@s@basics@@"), ep)
         out = self.daemon.out.decode()
         self.assertEqual(out.splitlines()[0], f"Wrote endpoint name to {epfile}.")
         name = text.strip()

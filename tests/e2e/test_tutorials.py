@@ -207,6 +207,20 @@ class RunnerTests(unittest.TestCase):
     def test_waits_for_a_slow_server(self):
         return _defer(self._slow_server())
 
+    async def _restarted_server(self):
+        # a restarted "server" rewrites the endpoint file an earlier one left, 3 s late:
+        # the old file must not count as ready
+        result = await self._run_md(
+            ("@first @test", "echo old > $DIR/ep.txt\nsleep 1.1\n"),
+            ("@restart @test @sleep",
+             "sh -c 'sleep 3; echo new > \"$0\"' $DIR/ep.txt --endpoint-file-name $DIR/ep.txt &\n"),
+            ("@use @test", "cat $DIR/ep.txt\n"))
+        self.assertTrue(result.ok, result.reason)
+        self.assertEqual(result.results[2].output, ["new"])
+
+    def test_waits_for_a_restarted_server(self):
+        return _defer(self._restarted_server())
+
     def test_main_reports_failing_block(self):
         path = os.path.join(self.dir, "t.md")
         with open(path, "w") as f:
@@ -269,8 +283,10 @@ class TutorialTests(unittest.TestCase):
     def test_namespace(self):
         return self._tutorial("namespace")
 
-    def test_suffix_part1(self):
-        return self._tutorial("suffix-part1")
+    def test_naming(self):
+        """suffix-part1, suffix-part2 and globber, after permissions-authorizer."""
+        return self._tutorial("naming")
 
-    def test_first_party_caveats(self):
-        return self._tutorial("first-party-caveats")
+    def test_security(self):
+        """first-party-caveats and custom-authorizer, after permissions-authorizer."""
+        return self._tutorial("security")

@@ -458,3 +458,83 @@ class RealSecurityTest(unittest.TestCase):
             self.assertEqual([g.remote_blessings.names() for g in accepted], [[n] for n in names[:round_ + 1]])
         self.assertTrue(auth._FIRST_DECODED.d)
         self.assertTrue(auth._FIRST_ENCODED.d)
+
+
+class DischargesOnTheWireTest(unittest.TestCase):
+    """Discharges travel as Go sends them: the acceptor's with its Auth, a dialed flow's with
+    its OpenFlow (sent once per set of blessings, re-sent when they change), and any conn's
+    in a later Auth that refreshes its blessings."""
+
+    def _world(self):
+        import datetime
+        from v23py import security
+        idp = security.random_principal()
+        idp.set_default_blessings(idp.bless_self("idp"))
+        cav = security.new_public_key_caveat(idp.public_key, "/d", None,
+                                             security.unconstrained_use())
+
+        def blessed(p, ext):
+            return idp.bless(p.public_key, idp.blessing_store.default(), ext, cav)
+
+        def discharge(minutes):
+            return idp.mint_discharge(cav, security.new_expiry_caveat(
+                datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=minutes)))
+        return idp, cav, blessed, discharge
+
+    def _pair(self, sp, sb, sd, cp):
+        from v23py.flow import auth
+        from v23py.naming.endpoint import Endpoint, RoutingId
+        si, ci = auth.Identity(sp), auth.Identity(cp)
+        a = fconn.Conn(dialer=False, auth=auth.SecurityAuth(si), local_blessings=sb,
+                       local_discharges=sd,
+                       local_endpoint=Endpoint("tcp", "127.0.0.1:1", RoutingId(b"\x01" * 16),
+                                               blessing_names=("idp:srv",)))
+        d = fconn.Conn(dialer=True, auth=auth.SecurityAuth(ci), local_blessings=ci.nameless(),
+                       local_endpoint=Endpoint("tcp", "127.0.0.1:2", RoutingId(b"\x02" * 16)),
+                       remote_endpoint=Endpoint("tcp", "127.0.0.1:1"))
+        d.start()
+        a.start()
+        pump(d, a)
+        self.assertTrue(d.is_active and a.is_active, (d.close_error, a.close_error))
+        return d, a
+
+    def test_acceptor_flow_and_refresh(self):
+        from v23py import security
+        idp, cav, blessed, discharge = self._world()
+        sp, cp = security.random_principal(), security.random_principal()
+        sb, d1 = blessed(sp, "srv"), discharge(10)
+        d, a = self._pair(sp, sb, [d1], cp)
+        # the server's discharge came with its Auth
+        self.assertEqual([security.Discharge(w).id() for w in d.remote_discharges], [d1.id()])
+        # a flow's blessings and discharges come with its OpenFlow
+        cb, d2 = blessed(cp, "alice"), discharge(10)
+        f = d.open_flow(blessings=cb, discharges=[d2])
+        d.write(f, b"x")
+        _, ea = pump(d, a)
+        [g] = [e.flow for e in ea if isinstance(e, fconn.FlowAccepted)]
+        self.assertEqual([security.Discharge(w).id() for w in g.remote_discharges], [d2.id()])
+        call = security.Call(local_principal=idp, remote_blessings=g.remote_blessings,
+                             remote_discharges=g.remote_discharges)
+        self.assertEqual(security.remote_blessing_names(call)[0], ["idp:alice"])
+        # the same blessings and discharges again: nothing re-sent on flow 1
+        f2 = d.open_flow(blessings=cb, discharges=[d2])
+        d.write(f2, b"y")
+        out = d.data_to_send()
+        self.assertLess(len(out), 200)
+        ea = a.receive_data(out)
+        [g2] = [e.flow for e in ea if isinstance(e, fconn.FlowAccepted)]
+        self.assertEqual([security.Discharge(w).id() for w in g2.remote_discharges], [d2.id()])
+        # a fresher discharge: sent again, under a new key
+        d3 = discharge(20)
+        f3 = d.open_flow(blessings=cb, discharges=[d3])
+        d.write(f3, b"z")
+        _, ea = pump(d, a)
+        [g3] = [e.flow for e in ea if isinstance(e, fconn.FlowAccepted)]
+        self.assertEqual(security.Discharge(g3.remote_discharges[0]), d3)
+        # the server refreshes its own discharge: the client sees it
+        d4 = discharge(30)
+        a.refresh_blessings(sb, [d4])
+        ed, _ = pump(d, a)
+        self.assertTrue(any(isinstance(e, fconn.BlessingsRefreshed) for e in ed))
+        self.assertEqual(security.Discharge(d.remote_discharges[0]), d4)
+        self.assertTrue(d.is_active and a.is_active)

@@ -352,7 +352,7 @@ class _TypeTester:
 
 class GoVrpcTypesAgainstOurServer(unittest.TestCase):
     """Go's vrpc and ours call every kind of argument on our server and print the same."""
-    timeout = 120
+    timeout = 400   # 44 processes one after the other: on a loaded 2-core machine each takes seconds
 
     @defer.inlineCallbacks
     def setUp(self):

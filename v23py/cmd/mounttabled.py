@@ -30,15 +30,9 @@ async def listen_mount_table(ctx, dispatcher):
     mgr = rt._new_flow_manager(listening=True)
     server = Server(ctx, "", dispatcher, principal=rt.principal, flow_manager=mgr,
                     serves_mount_table=True)
-    protocol, addrs = rt.listen_spec()
-    if protocol in ("wsh", "ws", "tcp4", "tcp6", ""):
-        protocol = "tcp"
     names = server._blessing_names()
-    for a in addrs:
-        host, _, port = a.rpartition(":")
-        if not host:
-            host = "0.0.0.0" if port not in ("", "0") else "127.0.0.1"
-        p = await mgr.listen(f"{host}:{port or 0}", protocol=protocol, blessing_names=names,
+    for protocol, address in rt.listen_addrs():
+        p = await mgr.listen(address, protocol=protocol, blessing_names=names,
                              serves_mount_table=True)
         server.ports.append(p)
     rt.servers.append(server)

@@ -13,6 +13,8 @@ Layout
   blessings flow (flow id 1), OpenFlow/Data/Release with Go's flow-control accounting, health
   checks, lame duck, teardown, many multiplexed flows on one connection.
 * ``v23py.flow.auth``     ``Identity``: what a conn signs with and presents (from a principal).
+* ``v23py.flow.proxy``    Go's proxy protocol, sans-IO (the runtime's ``links``/``websocket``
+  modules run conns in message mode over a flow through a proxy or a WebSocket).
 
 The Twisted adapter (``FlowManager``, ``ManagedConn``, ``Flow``) is the runtime's transport:
 :mod:`v23py.runtime.flowmanager`.  Its API, as the RPC client and server use it:
@@ -31,15 +33,20 @@ The Twisted adapter (``FlowManager``, ``ManagedConn``, ``Flow``) is the runtime'
                                          # a plain function; exceptions are logged.
     port = await mgr.listen("127.0.0.1:0", protocol="tcp", blessing_names=None,
                             serves_mount_table=False)   # names default to the default blessings
+    # protocol: "tcp", "ws" (WebSockets) or "wsh" (both on one port; dialing wsh is TCP)
     port.endpoint      # v23py.naming endpoint of this listener (carries routing id + blessing names)
     port.port          # the Twisted IListeningPort
     mgr.endpoints()    # list of endpoints of all listeners
     await port.stop()  # stop accepting
+    pl = await mgr.proxy_listen(proxy_endpoint, on_update=None)   # listen through a proxy
+    pl.endpoints       # what the proxy gives us; on_update(eps) on changes, pl.done when it ends
 
     # --- client side ---
     conn = await mgr.dial(endpoint, authorize=None, timeout=60.0)
         # endpoint: a v23py.naming endpoint object or its string ("@6@tcp@host:port@@rid@s@names@@")
-        #           or "host:port".  Conns are cached per (address, routing id) and reused (a
+        #           or "host:port".  An endpoint whose routing id is not that of the peer at
+        #           its address is reached through that peer, a proxy (as Go does).
+        #           Conns are cached per (address, routing id) and reused (a
         #           rid-less dial reuses any conn to the address; concurrent dials share one);
         #           a dead/lame-duck conn is replaced.  Fails with a VError (v.io/v23/flow.DialFailed
         #           when the TCP connect fails, verror.Timeout, NotTrusted, conn.* handshake errors)

@@ -46,6 +46,7 @@ BlessingsFlowMessageType = vdl.union(_PKG + ".BlessingsFlowMessage", [
     ("EncryptedDischarges", EncryptedDischargesType),
 ])
 ConnBlessings = vdl.class_for(ConnBlessingsType)
+ConnDischarges = vdl.class_for(ConnDischargesType)
 BlessingsFlowMessage = vdl.class_for(BlessingsFlowMessageType)
 
 
@@ -157,6 +158,19 @@ class _Encoder:
             self._enc.encode(_blessings_msg(*self._replay), BlessingsFlowMessageType)  # same state as sent
             self._replay = None
         return self._enc.encode(_blessings_msg(blessings, key), BlessingsFlowMessageType)
+
+    def discharges(self, discharges, bkey, dkey):
+        """The Discharges message for the blessings sent as ``bkey`` (never the first
+        message: blessings always go first)."""
+        if self._enc is None:
+            self._enc = vom.Encoder()
+            if self._replay is not None:
+                self._enc.encode(_blessings_msg(*self._replay), BlessingsFlowMessageType)
+                self._replay = None
+        wires = [getattr(d, "wire", d) for d in discharges]
+        msg = BlessingsFlowMessage("Discharges", ConnDischarges(Discharges=wires, DKey=dkey,
+                                                                BKey=bkey))
+        return self._enc.encode(msg, BlessingsFlowMessageType)
 
 
 class _Decoder:

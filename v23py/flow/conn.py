@@ -12,7 +12,8 @@ real one built on ``v23py.security`` + ``v23py.vom``):
 * ``auth.verify(blessings, auth_msg: message.Auth, message: bytes) -> bool``
 * ``auth.public_key(blessings) -> hashable`` (the key the blessings are bound to; DER bytes)
 * ``auth.is_zero(blessings) -> bool``; ``auth.unique_id(blessings) -> hashable``
-* ``auth.new_encoder()`` -> ``enc.blessings(blessings, bkey) -> bytes`` (one flow-1 Data payload)
+* ``auth.new_encoder()`` -> ``enc.blessings(blessings, bkey) -> bytes`` (one flow-1 Data payload);
+  optionally ``enc.discharges(discharges, bkey, dkey) -> bytes`` (without it, none are sent)
 * ``auth.new_decoder()`` -> ``dec.feed(bytes)``; ``dec.next() -> None | ("b", bkey, blessings) |
   ("d", bkey, dkey, discharges)`` (raises VError on malformed data)
 
@@ -36,6 +37,7 @@ DEFAULT_MTU = 1 << 16
 DEFAULT_BYTES_BUFFERED = 1 << 20
 DEFAULT_HANDSHAKE_TIMEOUT = 60.0
 DEFAULT_CHANNEL_TIMEOUT = 30 * 60.0
+PROXY_OVERHEAD = 32   # bytes a proxy hop may add to a message (Go's proxyOverhead)
 SUPPORTED_VERSIONS = (10, 14)
 BLESSINGS_FLOW_ID = 1
 RESERVED_FLOWS = 10
@@ -129,10 +131,10 @@ class ConnectionClosed(Event):
 class FlowState:
     """Per-flow state inside a Conn (the Twisted layer wraps it in a ``Flow``)."""
 
-    __slots__ = ("id", "dialed", "side_channel", "local_blessings", "remote_blessings",
-                 "remote_discharges", "opened", "closed", "close_pending", "out", "out_len",
+    __slots__ = ("id", "dialed", "side_channel", "local_blessings", "local_discharges",
+                 "remote_blessings", "remote_discharges", "opened", "closed", "close_pending", "out", "out_len",
                  "released", "borrowed", "borrowing", "remote_borrowing", "to_release",
-                 "unread", "user", "remote_closed", "want_drained")
+                 "unread", "user", "remote_closed", "want_drained", "whole", "no_encrypt")
 
     def __init__(self, fid, dialed, side_channel, local_blessings, remote_blessings, remote_discharges):
         self.id = fid
@@ -141,6 +143,7 @@ class FlowState:
         self.local_blessings = local_blessings
         self.remote_blessings = remote_blessings
         self.remote_discharges = remote_discharges
+        self.local_discharges = None   # sent with the OpenFlow of a dialed flow
         self.opened = not dialed
         self.closed = False
         self.remote_closed = False
@@ -155,6 +158,12 @@ class FlowState:
         self.unread = 0
         self.user = None  # slot for the adapter's Flow object
         self.want_drained = True   # emit FlowDrained events (an adapter may turn them off)
+        # whole: every write leaves as one message, waiting for enough tokens rather than
+        # splitting it (a flow carrying another conn's messages, or a proxy's forwarding flow:
+        # Go's DisableFragmentation); no_encrypt: its payloads go in the clear after their
+        # header (they are already sealed by the conn inside: Go's disableEncryption)
+        self.whole = False
+        self.no_encrypt = False
 
     def __repr__(self):
         return "<FlowState %d%s%s>" % (self.id, " dialed" if self.dialed else "", " closed" if self.closed else "")
@@ -212,12 +221,21 @@ class Conn:
                  versions=SUPPORTED_VERSIONS, mtu=DEFAULT_MTU, bytes_buffered=DEFAULT_BYTES_BUFFERED,
                  accepts_flows=True, authorize=None, handshake_timeout=DEFAULT_HANDSHAKE_TIMEOUT,
                  channel_timeout=DEFAULT_CHANNEL_TIMEOUT, now=0.0, keypair=None, max_frame=None,
-                 max_flows=20000):
+                 max_flows=20000, framed=True, encapsulated=False, local_discharges=None):
         if mtu > bytes_buffered:
             raise ValueError("mtu larger than bytes buffered per flow")
         self.dialer = dialer
         self.auth = auth
+        # framed: a byte stream (TCP) carrying 3-byte length headers; otherwise the transport
+        # keeps message boundaries (a WebSocket, or a flow of another conn through a proxy)
+        # and every message travels alone, without a header (Go's flow.MsgReadWriteCloser).
+        self.framed = framed
+        # encapsulated: this conn runs inside a flow of another conn (through a proxy), whose
+        # hop adds bytes to each message: our flows send at most mtu - PROXY_OVERHEAD per
+        # message so that the proxy never has to split one (Go's proxyOverhead).
+        self.encapsulated = encapsulated
         self.local_blessings = local_blessings
+        self.local_discharges = local_discharges  # for local_blessings; an acceptor sends them in Auth
         self.local_endpoint = local_endpoint      # Endpoint object (or None)
         self.remote_endpoint = remote_endpoint    # Endpoint object: the dialed endpoint for a dialer
         self.dialed_endpoint = remote_endpoint
@@ -225,6 +243,7 @@ class Conn:
         self.version = None
         self.local_mtu = mtu
         self.mtu = mtu
+        self._max_chunk = mtu - PROXY_OVERHEAD if encapsulated else mtu
         self.bytes_buffered = bytes_buffered
         self.accepts_flows = accepts_flows
         self.authorize = authorize
@@ -247,6 +266,7 @@ class Conn:
         self._frames = m.FrameReader(max_frame if max_frame is not None else bytes_buffered + 4096)
         self._vu_buffered = m.varuint(bytes_buffered)   # OpenFlow's initial counters, encoded
         self._out = []
+        self._clear_pending = 0   # message mode: messages at the head of _out sent before Setup completed
         self._plain_pending = None
         self._local_setup = None
         self.flows = {}
@@ -264,6 +284,7 @@ class Conn:
         self._bdec = None
         self._next_key = 1
         self._sent_blessings = {}
+        self._sent_discharges = {}   # bkey -> (dkey, discharges last sent for those blessings)
         self._bkey_last = None
         self._in_blessings = {}
         self._in_discharges = {}
@@ -290,7 +311,11 @@ class Conn:
                     and not self.local_endpoint.is_zero() else "",
                     self.local_mtu, self.bytes_buffered)
         self._local_setup = s
-        self._out.append(m.frame(s.encode()))
+        if self.framed:
+            self._out.append(m.frame(s.encode()))
+        else:
+            self._out.append(s.encode())
+            self._clear_pending = 1
 
     def data_to_send(self) -> bytes:
         if not self._out:
@@ -298,6 +323,16 @@ class Conn:
         out = b"".join(self._out) if len(self._out) > 1 else self._out[0]
         self._out = []
         return out
+
+    def messages_to_send(self):
+        """Message mode (``framed=False``): ``(messages, n_setup)``, the output as separate
+        messages; the first ``n_setup`` of them were queued before the Setup exchange ended
+        (an encapsulating flow encrypts those itself, and only those: Go turns its own
+        encryption off once the inner conn encrypts)."""
+        out, n = self._out, self._clear_pending
+        self._out = []
+        self._clear_pending = 0
+        return out, n
 
     @property
     def has_output(self):
@@ -309,8 +344,16 @@ class Conn:
         n = len(body)
         if n > m.MAX_FRAME:
             raise errors.err(errors.LargerThan3ByteUInt, "message of %d bytes is too large", n)
-        self._out.append((m.MAX_FRAME - n).to_bytes(3, "big"))
+        if self.framed:
+            self._out.append((m.MAX_FRAME - n).to_bytes(3, "big"))
         self._out.append(body)
+
+    def _send_plain(self, payload):
+        """The clear-text payload that follows a message flagged DisableEncryption."""
+        payload = bytes(payload)
+        if self.framed:
+            self._out.append(m.frame_header(len(payload)))
+        self._out.append(payload)
 
     # ---------------------------------------------------------------- input
 
@@ -329,6 +372,24 @@ class Conn:
         except errors.VError as e:
             self._close(e, events)
         except Exception as e:  # a bug or a hostile input we did not foresee: close, never crash
+            self._close(errors.std("Internal").new("flow conn: %s: %s" % (type(e).__name__, e)), events)
+        return events
+
+    def receive_message(self, body, now=None):
+        """Message mode: process one whole message from the transport; returns events."""
+        if now is not None:
+            self.now = now
+        events = []
+        if self.state == CLOSED:
+            return events
+        try:
+            if len(body) > self._frames.max_frame:
+                raise errors.err(errors.InvalidMsg, "message of %d bytes exceeds the limit of %d",
+                                 len(body), self._frames.max_frame)
+            self._handle_frame(bytes(body), events)
+        except errors.VError as e:
+            self._close(e, events)
+        except Exception as e:  # as in receive_data: close, never crash
             self._close(errors.std("Internal").new("flow conn: %s: %s" % (type(e).__name__, e)), events)
         return events
 
@@ -455,6 +516,7 @@ class Conn:
         if rsetup.mtu == 0:
             rsetup.mtu = self.local_mtu
         self.mtu = min(lsetup.mtu, rsetup.mtu)
+        self._max_chunk = self.mtu - PROXY_OVERHEAD if self.encapsulated else self.mtu
         shared = lsetup.shared_tokens
         if rsetup.shared_tokens and rsetup.shared_tokens < shared:
             shared = rsetup.shared_tokens
@@ -486,7 +548,7 @@ class Conn:
         if not self.dialer:
             sig = self.auth.sign(AUTH_ACCEPTOR_TAG + self.binding)
             bkey = self._send_blessings(self.local_blessings)
-            self._send_auth(bkey, 0, sig)
+            self._send_auth(bkey, self._send_discharges(bkey, self.local_discharges), sig)
 
     def _send_auth(self, bkey, dkey, sig):
         a = m.Auth(bkey, dkey, bytes(getattr(sig, "Purpose", b"") or b""), str(getattr(sig, "Hash", "") or ""),
@@ -516,6 +578,38 @@ class Conn:
         payload = self._benc.blessings(blessings, key)
         self._send(m.Data(BLESSINGS_FLOW_ID, 0, payload).encode())
         return key
+
+    def _send_discharges(self, bkey, discharges):
+        """Send ``discharges`` for the blessings sent as ``bkey`` on flow 1 unless the same were
+        sent last for them; returns their key (0 for none), as Go's blessingsFlow.send does."""
+        if not discharges or not bkey:
+            return 0
+        discharges = tuple(discharges)
+        last = self._sent_discharges.get(bkey)
+        if last is not None and last[1] == discharges:
+            return last[0]
+        enc = getattr(self._benc, "discharges", None)
+        if enc is None:
+            return 0
+        dkey = self._next_key
+        self._next_key += 1
+        self._sent_discharges[bkey] = (dkey, discharges)
+        self._send(m.Data(BLESSINGS_FLOW_ID, 0, enc(discharges, bkey, dkey)).encode())
+        return dkey
+
+    def refresh_blessings(self, blessings, discharges=None):
+        """Present new conn-level blessings and/or discharges to the peer (an Auth message
+        without a signature, as Go's blessings loop sends); returns events."""
+        events = []
+        if self.state != ACTIVE:
+            return events
+        self.local_blessings = blessings
+        self.local_discharges = discharges
+        self._bkey_last = None
+        bkey = self._send_blessings(blessings)
+        dkey = self._send_discharges(bkey, discharges)
+        self._send(m.Auth(bkey, dkey).encode())
+        return events
 
     def _get_remote(self, bkey, dkey):
         while True:
@@ -652,8 +746,9 @@ class Conn:
 
     # ---------------------------------------------------------------- flows: sending
 
-    def open_flow(self, blessings=None, side_channel=False):
-        """Create a dialed flow (nothing is sent until the first write)."""
+    def open_flow(self, blessings=None, side_channel=False, discharges=None):
+        """Create a dialed flow (nothing is sent until the first write); ``discharges`` go
+        with ``blessings`` in its OpenFlow."""
         if self.state != ACTIVE:
             raise errors.err(errors.ConnectionClosed, "connection closed" if self.state == CLOSED
                              else "connection not ready")
@@ -666,6 +761,8 @@ class Conn:
         self.next_fid += 2
         f = FlowState(fid, True, side_channel, blessings if blessings is not None else self.local_blessings,
                       self.remote_blessings, self.remote_discharges)
+        if discharges:
+            f.local_discharges = discharges
         self.flows[fid] = f
         return f
 
@@ -676,7 +773,15 @@ class Conn:
             raise errors.err(errors.ConnectionClosed if self.state == CLOSED else errors.std("Aborted"),
                              "write on a closed flow %d", f.id)
         n = len(data)
-        if n and not f.out_len and n <= self.mtu and self.state == ACTIVE and (
+        if f.whole:
+            if n:
+                f.out.append(bytes(data))
+                f.out_len += n
+            if close:
+                f.close_pending = True
+            self._pump_whole(f, events)
+            return events
+        if n and not f.out_len and n <= self._max_chunk and self.state == ACTIVE and (
                 self.shared if f.borrowing else f.released) >= n:
             # Fast path (what _pump would do): nothing queued and enough tokens, so the whole
             # write leaves now as one OpenFlow or Data message.
@@ -693,7 +798,9 @@ class Conn:
                 if bkey == 0:
                     bkey = self._send_blessings(self.local_blessings)
                 vu = m.varuint
-                self._send(b"".join((b"\x79", vu(f.id), self._vu_buffered, vu(bkey), b"\x00",
+                dk = b"\x00" if not f.local_discharges else \
+                    vu(self._send_discharges(bkey, f.local_discharges))
+                self._send(b"".join((b"\x79", vu(f.id), self._vu_buffered, vu(bkey), dk,
                                      vu(flags), data)))
                 f.opened = True
                 if close:
@@ -736,7 +843,7 @@ class Conn:
 
     def _take(self, f, want):
         """Claim up to ``want`` tokens (at most one MTU) for ``f``."""
-        mx = self.mtu
+        mx = self._max_chunk
         if want < mx:
             mx = want
         if f.borrowing:
@@ -777,7 +884,70 @@ class Conn:
         f.out_len -= n
         return first[:n]
 
+    def _pump_whole(self, f, events):
+        """_pump for a ``whole`` flow: one message per write, sent when the tokens cover it."""
+        if self.state != ACTIVE or f.closed:
+            return
+        had_data = f.out_len > 0
+        out = f.out
+        while True:
+            if not out:
+                if f.close_pending:
+                    if not f.opened:
+                        f.opened = True
+                        self._finish_flow(f, None, remote=False, events=events)
+                    else:
+                        self._send(m.encode_data_header(f.id, m.CLOSE_FLAG))
+                        self._finish_flow(f, None, remote=False, events=events)
+                break
+            msg = out[0]
+            n = len(msg)
+            if (self.shared if f.borrowing else f.released) < n:
+                if not f.opened:
+                    # open it now (Go sends OpenFlow without waiting for tokens); the
+                    # message follows whole once the peer released enough
+                    self._open_whole(f, m.DISABLE_ENCRYPTION_FLAG if f.no_encrypt else 0, b"")
+                self._blocked[f] = None
+                break
+            if f.borrowing:
+                self.shared -= n
+                f.borrowed += n
+            else:
+                f.released -= n
+            out.popleft()
+            f.out_len -= n
+            flags = m.CLOSE_FLAG if (f.close_pending and not out) else 0
+            if f.no_encrypt:
+                flags |= m.DISABLE_ENCRYPTION_FLAG
+            if not f.opened:
+                self._open_whole(f, flags, msg)
+            else:
+                self._send(m.encode_data_header(f.id, flags) + (b"" if f.no_encrypt else msg))
+                if f.no_encrypt:
+                    self._send_plain(msg)
+            if flags & m.CLOSE_FLAG:
+                self._finish_flow(f, None, remote=False, events=events)
+                break
+        if had_data and f.out_len == 0 and f.want_drained:
+            events.append(FlowDrained(f))
+
+    def _open_whole(self, f, flags, msg):
+        if f.side_channel:
+            flags |= m.SIDE_CHANNEL_FLAG
+        bkey = self._send_blessings(f.local_blessings)
+        if bkey == 0:
+            bkey = self._send_blessings(self.local_blessings)
+        dkey = self._send_discharges(bkey, f.local_discharges)
+        self._send(m.OpenFlow(f.id, self.bytes_buffered, bkey, dkey, flags, msg).encode())
+        if flags & m.DISABLE_ENCRYPTION_FLAG:
+            self._send_plain(msg)
+        f.opened = True
+        self._maybe_ack_lame_duck()
+
     def _pump(self, f, events):
+        if f.whole:
+            self._pump_whole(f, events)
+            return
         if self.state != ACTIVE or f.closed:
             return
         had_data = f.out_len > 0
@@ -791,7 +961,8 @@ class Conn:
                 bkey = self._send_blessings(f.local_blessings)
                 if bkey == 0:
                     bkey = self._send_blessings(self.local_blessings)
-                self._send(m.OpenFlow(f.id, self.bytes_buffered, bkey, 0, flags, payload).encode())
+                dkey = self._send_discharges(bkey, f.local_discharges)
+                self._send(m.OpenFlow(f.id, self.bytes_buffered, bkey, dkey, flags, payload).encode())
                 f.opened = True
                 if flags & m.CLOSE_FLAG:
                     self._finish_flow(f, None, remote=False, events=events)

@@ -34,6 +34,25 @@ class GrantedBlessings:
         self.blessings = blessings
 
 
+class NoRetry:
+    """Do not retry the call, whatever the error (Go's options.NoRetry)."""
+
+
+class ConnectionTimeout:
+    """Give up connecting after this many seconds; 0 means use cached connections only
+    (Go's options.ConnectionTimeout). The earliest of it and the context's deadline wins."""
+
+    def __init__(self, seconds):
+        self.seconds = float(seconds)
+
+
+class ChannelTimeout:
+    """The health-check timeout for a new connection (Go's options.ChannelTimeout)."""
+
+    def __init__(self, seconds):
+        self.seconds = float(seconds)
+
+
 def insecure():
     """The options of ``vrpc -insecure``: trust any server and any mount table."""
     from v23py import security

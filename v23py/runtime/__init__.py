@@ -15,6 +15,7 @@ positional argument, a lone ``-``, or ``--``.  The runtime registers Go's
 environment (V23_CREDENTIALS, V23_NAMESPACE*).  Without credentials the
 runtime makes an in-memory principal blessed as ``anonymous-<fruit>-<pid>@<host>``.
 """
+import logging
 import os
 import random
 import signal
@@ -27,6 +28,10 @@ from twisted.internet import defer
 from v23py import context as v23context
 from v23py.deferred import adopt as _adopt
 from v23py import verror
+from v23py.naming.endpoint import Endpoint
+from v23py.naming.names import split_address_name
+
+from .proxymgr import ProxyManager, check_policy
 
 RUNTIME_KEY = v23context.RUNTIME_KEY
 PUBLISH_PERIOD = 60      # seconds between re-mounts, as Go's publisher
@@ -187,30 +192,35 @@ def add_runtime_flags(fs):
     fs.list("v23.tcp.address", [], "address to listen on")
     fs.string("v23.proxy", "", "object name of proxy service to use to export services "
               "across network boundaries")
-    fs.string("v23.proxy.policy", "", "policy for choosing from a set of available proxy "
+    fs.string("v23.proxy.policy", "first", "policy for choosing from a set of available proxy "
               "instances")
     fs.int("v23.proxy.limit", 0, "max number of proxies to connect to")
     fs.list("v23.permissions.file", [], "specify a perms file as <name>:<permsfile>")
     fs.string("v23.permissions.literal", "", "explicitly specify the runtime perms as a "
               "JSON-encoded access.Permissions")
     fs.string("v23.i18n-catalogue", "", "i18n catalogue files (ignored)")
-    for name, kind in (("v23.vtrace.sample-rate", "float"), ("v23.vtrace.dump-on-shutdown", "bool"),
-                       ("v23.vtrace.cache-size", "int"), ("v23.vtrace.v", "int"),
-                       ("v23.vtrace.collect-regexp", "string"),
-                       ("v23.vtrace.enable-aws-xray", "bool"),
-                       ("v23.vtrace.root-span-name", "string"),
-                       ("v23.virtualized.docker", "bool"), ("v23.virtualized.provider", "string"),
+    fs.float("v23.vtrace.sample-rate", 0.0, "Rate (from 0.0 to 1.0) to sample vtrace traces")
+    fs.bool("v23.vtrace.dump-on-shutdown", True, "If true, dump all stored traces on runtime "
+            "shutdown")
+    fs.int("v23.vtrace.cache-size", 1024, "The number of vtrace traces to store in memory")
+    fs.int("v23.vtrace.v", 0, "The verbosity level of the log messages to be captured in traces")
+    fs.string("v23.vtrace.collect-regexp", "", "Spans and annotations that match this regular "
+              "expression will trigger trace collection")
+    fs.bool("v23.vtrace.enable-aws-xray", False, "Enable the use of AWS x-ray integration with "
+            "vtrace")
+    fs.string("v23.vtrace.root-span-name", "", "Set the name of the root vtrace span created by "
+              "the runtime at startup")
+    fs.string("metrics-address", "", "if non-empty, serve the process's statistics in "
+              "Prometheus' text format on this host:port (/metrics)")
+    from v23py import vlog
+    vlog.add_flags(fs)
+    for name, kind in (("v23.virtualized.docker", "bool"), ("v23.virtualized.provider", "string"),
                        ("v23.virtualized.disallow-native-fallback", "bool"),
                        ("v23.virtualized.tcp.public-protocol", "string"),
                        ("v23.virtualized.tcp.public-address", "string"),
                        ("v23.virtualized.dns.public-name", "string"),
                        ("v23.virtualized.advertise-private-addresses", "bool"),
-                       # vlog
-                       ("v", "int"), ("alsologtostderr", "bool"), ("logtostderr", "bool"),
-                       ("log_dir", "string"), ("vmodule", "string"),
-                       ("stderrthreshold", "string"), ("log_backtrace_at", "string"),
-                       ("max_stack_buf_size", "string"), ("v23.metadata", "bool"),
-                       ("time", "bool")):
+                       ("v23.metadata", "bool"), ("time", "bool")):
         getattr(fs, kind)(name, False if kind == "bool" else (0 if kind in ("int", "float")
                                                               else ""), "")
     return fs
@@ -269,6 +279,19 @@ class Runtime:
         addrs = list(self.flags.get("v23.tcp.address")) or [":0"]
         return protocol, addrs
 
+    def listen_addrs(self):
+        """[(protocol, "host:port")] to listen on, from --v23.tcp.* (":0" listens on
+        127.0.0.1, ":PORT" on every interface); the protocol is Go's default, ``wsh``
+        (plain TCP and WebSockets on one port), unless --v23.tcp.protocol says otherwise."""
+        protocol, addrs = self.listen_spec()
+        out = []
+        for a in addrs:
+            host, _, port = a.rpartition(":")
+            if not host:
+                host = "0.0.0.0" if port not in ("", "0") else "127.0.0.1"
+            out.append((protocol, f"{host}:{port or 0}"))
+        return out
+
     def permissions(self):
         """Runtime permissions from --v23.permissions.* as {name: json text}."""
         out = {}
@@ -305,6 +328,50 @@ class Runtime:
         p.add_to_roots(b)
         return p
 
+    # -- observability ---------------------------------------------------------
+    def _observability(self, ctx):
+        """Logging from the vlog flags, the vtrace store and root trace, the process's
+        statistics and the __debug dispatcher its servers share."""
+        from v23py import vlog, vtrace
+        from v23py.services import debug
+        from v23py.stats import sysstats
+        f = self.flags
+        if "v" in f.flags:
+            try:
+                vlog.configure_from_flags(f)
+            except ValueError as e:
+                raise FlagError(str(e))
+        ctx, self.vtrace_store = vtrace.init(
+            ctx, sample_rate=f.get("v23.vtrace.sample-rate"),
+            collect_regexp=f.get("v23.vtrace.collect-regexp"),
+            cache_size=f.get("v23.vtrace.cache-size"), log_level=f.get("v23.vtrace.v"),
+            root_span_name=f.get("v23.vtrace.root-span-name"),
+            aws_xray=f.get("v23.vtrace.enable-aws-xray"))
+        sysstats.register()
+        sysstats.register_principal(self.principal)
+        self.debug_dispatcher = debug.dispatcher_for_runtime(self.permissions(),
+                                                             self.vtrace_store)
+        self.metrics_port = None
+        addr = f.get("metrics-address") if "metrics-address" in f.flags else ""
+        if addr:
+            from v23py.stats import prometheus
+            self.metrics_port = prometheus.serve(addr, self.reactor)
+            self.shutdown_callbacks.append(self.metrics_port.stopListening)
+            logging.getLogger(__name__).info(
+                "metrics at http://%s:%d/metrics", self.metrics_port.getHost().host,
+                self.metrics_port.getHost().port)
+        logging.getLogger(__name__).log(
+            vlog.V(1), "RuntimeFlags: %s",
+            {k: v.value for k, v in sorted(f.flags.items()) if v.set})
+        return ctx
+
+    def dump_traces(self, out=None):
+        """Print the collected traces (Go's --v23.vtrace.dump-on-shutdown)."""
+        from v23py import vtrace
+        store = getattr(self, "vtrace_store", None)
+        if store is not None:
+            vtrace.format_traces(out or sys.stderr, store.trace_records())
+
     # -- client ------------------------------------------------------------------
     def _new_flow_manager(self, listening=False):
         from v23py.runtime.flowmanager import FlowManager
@@ -334,20 +401,39 @@ class Runtime:
     async def _start_server(self, ctx, name, dispatcher, is_leaf, **kw):
         from v23py.runtime.server import Server
         mgr = self._new_flow_manager(listening=True)
+        kw.setdefault("reserved_dispatcher", getattr(self, "debug_dispatcher", None))
         server = Server(ctx, name, dispatcher, principal=self.principal, flow_manager=mgr,
                         is_leaf=is_leaf, **kw)
-        protocol, addrs = self.listen_spec()
-        if protocol in ("wsh", "ws", "tcp4", "tcp6", ""):
-            protocol = "tcp"
-        for a in addrs:
-            host, _, port = a.rpartition(":")
-            if not host:
-                host = "0.0.0.0" if port not in ("", "0") else "127.0.0.1"
-            await server.listen(f"{host}:{port or 0}", protocol=protocol)
+        for protocol, address in self.listen_addrs():
+            await server.listen(address, protocol=protocol)
         self.servers.append(server)
         if name:
             self._publish(ctx, server, name)
+        proxy = self.flags.get("v23.proxy")
+        if proxy:
+            pm = ProxyManager(ctx, server, proxy, self.flags.get("v23.proxy.policy"),
+                              self.flags.get("v23.proxy.limit"), self._resolve_endpoints,
+                              reactor=self.reactor)
+            server.proxy_manager = pm
+            pm.start()
         return server
+
+    async def _resolve_endpoints(self, ctx, name):
+        """The endpoints ``name`` resolves to (names with a suffix are skipped), for
+        dialing proxies; VError when there is none."""
+        self.namespace.flush_cache_entry(name)
+        eps = []
+        for full in await self.namespace.resolve_names(ctx, name):
+            addr, suffix = split_address_name(full)
+            if suffix:
+                continue
+            try:
+                eps.append(Endpoint.parse(addr))
+            except Exception:
+                continue
+        if not eps:
+            raise verror.NoServers.new(f"failed to resolve {name} to an endpoint")
+        return eps
 
     @property
     def namespace(self):
@@ -403,6 +489,9 @@ class Runtime:
             await _bounded(defer.maybeDeferred(self._client_manager.stop), timeout)
             self._client_manager = None
             self._client = None
+        if self.flags.get("v23.vtrace.dump-on-shutdown") if "v23.vtrace.dump-on-shutdown" \
+                in self.flags.flags else False:
+            self.dump_traces()
 
 
 async def _bounded(d, timeout):
@@ -420,6 +509,14 @@ async def _bounded(d, timeout):
         timer.cancel()
 
 
+def _check_proxy_policy(fs):
+    v = fs.get("v23.proxy.policy")
+    try:
+        check_policy(v)
+    except verror.VError as e:
+        raise FlagError(f'invalid value "{v}" for flag -v23.proxy.policy: {e.msg}') from None
+
+
 def init(argv=None, flags=None, principal=None, reactor=None, exit_on_error=True):
     """Parse the runtime flags; return ``(ctx, shutdown)``.
 
@@ -432,6 +529,7 @@ def init(argv=None, flags=None, principal=None, reactor=None, exit_on_error=True
         argv = sys.argv[1:]
     try:
         fs.parse(argv)
+        _check_proxy_policy(fs)
     except FlagError as e:
         if not exit_on_error:
             raise
@@ -448,6 +546,7 @@ def init(argv=None, flags=None, principal=None, reactor=None, exit_on_error=True
         sys.stderr.write(f"v23.Init failed: {e}\n")
         sys.exit(1)
     ctx = v23context.root(clock=reactor).with_value(RUNTIME_KEY, rt)
+    ctx = rt._observability(ctx)
     rt.client.ctx = ctx
     from twisted.internet import reactor as default_reactor
     r = reactor or default_reactor

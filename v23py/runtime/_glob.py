@@ -92,10 +92,15 @@ async def serve_glob(server, ctx, call, receiver, pattern):
     from v23py.rpc.model import maybe_deferred, object_to_invoker
     from v23py.runtime.server import (
         GlobMatchesOmitted, GlobMaxRecursionReached, GlobNotImplemented)
+    from v23py.security import access
     g = Glob.parse(pattern)
     disp = server.dispatcher
+    # Like Go, each object met is authorized as a call tagged Resolve (Debug for the
+    # reserved names), so a policy keyed on tags decides who sees what.
+    tags = [access.Resolve]
     if receiver.startswith("__") or (receiver == "" and pattern.startswith("__")):
         disp = server.reserved_dispatcher
+        tags = [access.Debug]
     if disp is None:
         raise GlobNotImplemented.new("glob not implemented")
     queue = [("", g, 0)]
@@ -116,7 +121,7 @@ async def serve_glob(server, ctx, call, receiver, pattern):
         if obj is None:
             call.send(_error(name, verror.NoExist.new("does not exist: nil object")))
             continue
-        secall = server._security_call(call, "Glob", suffix, [])
+        secall = server._security_call(call, "Glob", suffix, tags)
         if secall is not None:
             try:
                 (auth or _default()).authorize(secall)

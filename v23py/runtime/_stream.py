@@ -105,6 +105,9 @@ class ValueReader:
         self._waiter = None
         self._wake_pending = False
         self.on_close = None   # callback(reason) when the peer closes the flow
+        # (span id, trace id, flags, log level, metadata) of the last Request read through
+        # the header cache, when the cached value's own TraceRequest is not this call's
+        self.trace = None
 
     def feed(self, data):
         if data:
@@ -178,19 +181,38 @@ class ValueReader:
             if buf[pos] != _VERSION_81 or pos + 1 >= len(buf):
                 return dec.decode(type)
             pos += 1
-        seen = self.types.hdr_cache.get(type)
+        cache = self.types.hdr_cache
+        seen = cache.get(type)
         if seen is not None:
             for raw, value in seen:
                 if buf.startswith(raw, pos):
                     dec._version_read = True
                     dec._pos = pos + len(raw)
                     return value
+        if type is _REQUEST_T:
+            traced = cache.get(_TRACED)
+            if traced is not None:
+                hit = _traced_hit(buf, pos, traced)
+                if hit is not None:
+                    end, value, self.trace = hit
+                    dec._version_read = True
+                    dec._pos = end
+                    return value
         value = dec.decode(type)
         end = dec._pos
         if end - pos <= _MEMO_MAX_BYTES and (
                 _plain_request if type is _REQUEST_T else _plain_response)(value):
+            tr = value.TraceRequest if type is _REQUEST_T else None
+            if tr is not None and (any(tr.TraceId) or any(tr.SpanId)):
+                # each call's trace ids differ: remember the message up to its trace field
+                entry = _traced_entry(buf, pos, end, value)
+                if entry is not None:
+                    lst = cache.setdefault(_TRACED, [])
+                    if len(lst) < _MEMO_MAX_ENTRIES:
+                        lst.append(entry)
+                return value
             if seen is None:
-                seen = self.types.hdr_cache[type] = []
+                seen = cache[type] = []
             if len(seen) < _MEMO_MAX_ENTRIES:
                 seen.append((bytes(buf[pos:end]), value))
         return value
@@ -291,6 +313,90 @@ def _plain_request(r):
 
 def _plain_response(r):
     return r.Error is None
+
+
+_TRACED = "traced-request"   # hdr_cache key of [(head, core, value)] for traced requests
+
+
+def _traced_entry(buf, pos, end, value):
+    """(message head, body up to the TraceRequest field, value) for a traced request
+    message at buf[pos:end], or None when it is not laid out as expected."""
+    from v23py.vom._binary import dec_uint
+    try:
+        _, p = dec_uint(buf, pos)
+        n, q = dec_uint(buf, p)
+    except Exception:
+        return None
+    if q + n != end:
+        return None
+    tr = value.TraceRequest
+    i = bytes(buf[q:end]).rfind(b"\x06\x00\x00" + bytes(tr.SpanId))
+    if i < 0:
+        return None
+    head, core = bytes(buf[pos:p]), bytes(buf[q:q + i])
+    got = _parse_trace(buf, q + i, end)
+    if got is None or got[1] != bytes(tr.TraceId):
+        return None
+    return head, core, value
+
+
+def _traced_hit(buf, pos, entries):
+    """(end, value, trace) for a traced request at buf[pos:] matching a cached one."""
+    for head, core, value in entries:
+        if not buf.startswith(head, pos):
+            continue
+        p = pos + len(head)
+        n = buf[p] if p < len(buf) else 0x80
+        if n >= 0x80:
+            return None   # a long message: the general decoder takes it
+        q = p + 1
+        end = q + n
+        if end > len(buf) or not buf.startswith(core, q):
+            continue
+        i = q + len(core)
+        if end - i == 39 and buf[i] == 6 and buf[i + 37] == 0xE1:   # no flags, level, metadata
+            if buf[i + 1] == 0 and buf[i + 2] == 0 and buf[i + 19] == 1 and buf[i + 20] == 0 \
+                    and buf[i + 38] == 0xE1:
+                return end, value, (bytes(buf[i + 3:i + 19]), bytes(buf[i + 21:i + 37]),
+                                    0, 0, b"")
+        t = _parse_trace(buf, i, end)
+        if t is not None:
+            return end, value, t
+    return None
+
+
+def _parse_trace(buf, i, end):
+    """(span id, trace id, flags, level, metadata) from the VOM bytes of the Request's
+    TraceRequest field (index 6, then the struct's fields in order, two end markers)
+    at buf[i:end]; None for any other layout."""
+    if end - i < 39 or buf[i] != 6 or buf[i + 1] != 0 or buf[i + 2] != 0 \
+            or buf[i + 19] != 1 or buf[i + 20] != 0:
+        return None
+    sid = bytes(buf[i + 3:i + 19])
+    tid = bytes(buf[i + 21:i + 37])
+    j = i + 37
+    md, flags, level = b"", 0, 0
+    if buf[j] == 2:
+        n = buf[j + 1]
+        if n >= 0x80:
+            return None
+        md = bytes(buf[j + 2:j + 2 + n])
+        j += 2 + n
+    if buf[j] == 3:
+        v = buf[j + 1]
+        if v >= 0x80:
+            return None
+        flags = -(v >> 1) - 1 if v & 1 else v >> 1
+        j += 2
+    if buf[j] == 4:
+        v = buf[j + 1]
+        if v >= 0x80:
+            return None
+        level = -(v >> 1) - 1 if v & 1 else v >> 1
+        j += 2
+    if j + 2 != end or buf[j] != 0xE1 or buf[j + 1] != 0xE1:
+        return None
+    return sid, tid, flags, level, md
 
 
 # the header types decoded through ConnTypes.hdr_cache (see ValueReader._decode_memo)

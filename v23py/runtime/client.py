@@ -11,6 +11,7 @@ import time
 
 from twisted.internet import defer
 
+from v23py import vtrace
 from v23py import naming, security, vdl, verror, vom
 from v23py.deferred import adopt as _adopt, succeed as _succeed
 from v23py.rpc import _wiretypes as wt
@@ -240,7 +241,7 @@ class Client:
             if server_names is None:
                 server_names = self._trusted(conn, ep, pattern, opts)
             return self._open_call(ctx, conn, ep, full_suffix, method, args, in_types,
-                                   out_types, desc, opts, server_names, _end_args)
+                                   out_types, desc, opts, server_names, _end_args, name)
         if len(errors) == 1:
             e = errors[0]
             if e.id in (verror.Timeout.id, verror.Canceled.id):
@@ -292,7 +293,7 @@ class Client:
         return b
 
     def _open_call(self, ctx, conn, ep, suffix, method, args, in_types, out_types, desc, opts,
-                   server_names, end_args=False):
+                   server_names, end_args=False, name=None):
         types = self.types_for(conn)
         secall = None   # made on demand (ClientCall.security)
         if type(server_names) is not tuple:
@@ -305,6 +306,9 @@ class Client:
         call = ClientCall(self, ctx, conn, flow, types, method, suffix, out_types, desc,
                           server_names, secall)
         call._ep = ep
+        parent = ctx._values.get(vtrace.SPAN_KEY)
+        if parent is not None and parent.store is not None:
+            call._span = vtrace.client_span(parent, name, method)
         call._start(args, in_types, opts, end_args)
         return call
 
@@ -343,7 +347,7 @@ class Client:
         suffix = r[1]
         full_suffix = naming.join(ssuffix, suffix) if ssuffix else suffix
         return self._open_call(ctx, conn, ep, full_suffix, method, args, in_types, out_types,
-                               desc, opts, names, True)
+                               desc, opts, names, True, name)
 
     def close(self):
         self._closed = True
@@ -398,6 +402,7 @@ class ClientCall:
         self._response = None      # last decoded Response
         self._finished = False
         self._unreg = None
+        self._span = None
         flow.set_receiver(r.feed, r.closed)
 
     @property
@@ -445,11 +450,13 @@ class ClientCall:
                 if msg is None:
                     msg = w.encode_cached(key, lambda: wt.request(suffix, method, nargs),
                                           wt.Request)
+                span = self._span
+                if span is not None:
+                    msg = vtrace.splice_request(msg, span) or w.encode(
+                        self._traced_request(nargs, None, None), wt.Request)
                 data += msg
             else:
-                data += w.encode(
-                    wt.request(self.suffix, self.method, nargs, deadline=deadline,
-                               granted=granted), wt.Request)
+                data += w.encode(self._traced_request(nargs, deadline, granted), wt.Request)
             ntypes = len(in_types) if in_types is not None else 0
             i = 0
             for a in args:
@@ -475,6 +482,12 @@ class ClientCall:
             types.flush()
         self.flow.post(bytes(data))
         self._unreg = self.ctx.on_done(self._ctx_done)
+
+    def _traced_request(self, nargs, deadline, granted):
+        r = wt.request(self.suffix, self.method, nargs, deadline=deadline, granted=granted)
+        if self._span is not None:
+            r.TraceRequest = self._span.request()
+        return r
 
     def _ctx_done(self, err):
         if self._finished:
@@ -592,6 +605,14 @@ class ClientCall:
                     break
                 if not r.EndStreamResults:
                     await self._reader.read(self.out_stream_type)   # drop unread stream items
+            span = self._span
+            if span is not None:
+                self._span = None
+                tr = r.TraceResponse
+                if tr is not None and tr.Flags & _COLLECT:
+                    span.store.merge(tr)
+                if span.store._traces:
+                    span.finish()
             if r.Error is not None:
                 raise r.Error
             n = r.NumPosResults
@@ -624,6 +645,7 @@ _ROLE = bytes([ROLE_DATA])
 _STREAM_TYPES = {}   # id(method desc) -> (desc, in-stream type, out-stream type)
 _ROLE_VERSION = bytes([ROLE_DATA, vom.VERSION_81])
 _ANY = vdl.Kind.ANY
+_COLLECT = vtrace.COLLECT_IN_MEMORY
 
 
 def _end_request():

@@ -15,9 +15,23 @@ from v23py.naming.endpoint import Endpoint, RoutingId
 from v23py.flow import conn as fconn, errors
 from v23py.flow.auth import Identity, SecurityAuth
 
+from .links import FlowLink, ProxyListener, blessing_names as _blessing_names
+from .websocket import WS_PROTOCOLS, WSH_PROTOCOLS, WSLink
+
 log = logging.getLogger(__name__)
 
-_TCP_PROTOCOLS = ("tcp", "tcp4", "tcp6", "wsh", "wsh4", "wsh6", "")
+_TCP_PROTOCOLS = ("tcp", "tcp4", "tcp6", "")
+_PROTOCOLS = _TCP_PROTOCOLS + WS_PROTOCOLS + WSH_PROTOCOLS
+
+
+def _kind(protocol, dialer):
+    """How a conn of ``protocol`` travels: "tcp" (framed bytes), "ws" (a WebSocket) or, for a
+    listener, "wsh" (both on one port).  Go dials ``wsh`` endpoints with plain TCP."""
+    if protocol in WS_PROTOCOLS:
+        return "ws"
+    if protocol in WSH_PROTOCOLS and not dialer:
+        return "wsh"
+    return "tcp"
 
 
 def _verror(exc, default=None, msg=""):
@@ -184,6 +198,10 @@ class Flow:
     @property
     def local_blessings(self):
         return self._state.local_blessings
+
+    @property
+    def local_discharges(self):
+        return self._state.local_discharges
 
     @property
     def remote_endpoint(self):
@@ -355,6 +373,9 @@ class ManagedConn:
         self._dirty = False
         self.cache_key = None
         self.cache_keys = []
+        # set on a conn this manager dialed to listen through a proxy: the flows the proxy
+        # opens on it each carry a client's conn (see FlowManager.proxy_listen)
+        self.proxy_listener = None
 
     def __repr__(self):
         return "<ManagedConn %s %s>" % ("dialed" if self._conn.dialer else "accepted", self.remote_endpoint)
@@ -433,9 +454,15 @@ class ManagedConn:
                 d.errback(error)
 
     # operations
-    def open_flow(self, side_channel=False, blessings=None) -> Flow:
-        fs = self._conn.open_flow(blessings=blessings, side_channel=side_channel)
+    def open_flow(self, side_channel=False, blessings=None, discharges=None) -> Flow:
+        fs = self._conn.open_flow(blessings=blessings, side_channel=side_channel,
+                                  discharges=discharges)
         return Flow(self, fs)
+
+    def refresh_blessings(self, blessings, discharges=None):
+        """Present new conn-level blessings / discharges to the peer."""
+        if self._conn.is_active:
+            self._call(self._conn.refresh_blessings, blessings, discharges)
 
     def close(self, error=None):
         """Send TearDown and drop the connection; returns ``closed``."""
@@ -478,7 +505,10 @@ class ManagedConn:
                     u._data(ev.data)
             elif t is fconn.FlowAccepted:
                 f = Flow(self, ev.flow)
-                self.manager._accepted_flow(f)
+                if self.proxy_listener is not None:
+                    self.manager._accept_proxied(self, f)
+                else:
+                    self.manager._accepted_flow(f)
             elif t is fconn.FlowClosed:
                 u = ev.flow.user
                 if u is not None:
@@ -501,6 +531,17 @@ class ManagedConn:
             elif t is fconn.RemoteLameDuck:
                 self.manager._conn_lame_duck(self)
 
+    def _receive_message(self, message):
+        """Message mode: one whole message from the transport (see links.MessageLink)."""
+        _batch[0] += 1
+        try:
+            events = self._conn.receive_message(message, self.manager.reactor.seconds())
+            if events:
+                self._dispatch(events)
+            self._flush()
+        finally:
+            _end_batch()
+
     def _flush(self):
         if _batch[0]:
             if len(self._conn._out) >= _EARLY_FLUSH:
@@ -517,6 +558,13 @@ class ManagedConn:
         self._dirty = False
         proto = self._proto
         c = self._conn
+        if not proto.is_stream:
+            proto.flush(c)
+            if c.closed:
+                self._cancel_timer()
+                return
+            self._schedule()
+            return
         out = c.data_to_send() if c._out else None
         tr = proto.transport
         if out and tr is not None and not proto.lost:
@@ -555,6 +603,8 @@ class ManagedConn:
 
 
 class _ConnProtocol(protocol.Protocol):
+    is_stream = True
+
     def __init__(self, manager, dialer, remote_endpoint=None, authorize=None):
         self.manager = manager
         self.dialer = dialer
@@ -573,10 +623,13 @@ class _ConnProtocol(protocol.Protocol):
         addr = "%s:%d" % (host.host, host.port) if ":" not in host.host else "[%s]:%d" % (host.host, host.port)
         if self.dialer:
             local = Endpoint("tcp", addr, m.routing_id)
-            blessings = m.identity.default_blessings() if m._listeners else m.identity.nameless()
+            blessings = (m.identity.default_blessings() if m._listeners or m._proxy_listeners
+                         else m.identity.nameless())
         else:
             local = self.listen_endpoint
             blessings = m.identity.default_blessings()
+        # an acceptor sends the discharges of its blessings with its Auth
+        discharges = m.local_discharges if not self.dialer else None
         authorize = None
         if self.authorize is not None:
             user = self.authorize
@@ -588,7 +641,7 @@ class _ConnProtocol(protocol.Protocol):
                        accepts_flows=(m._flow_handler is not None) or not self.dialer,
                        authorize=authorize, handshake_timeout=m.handshake_timeout,
                        channel_timeout=m.channel_timeout, now=m.reactor.seconds(),
-                       mtu=m.mtu, bytes_buffered=m.bytes_buffered)
+                       mtu=m.mtu, bytes_buffered=m.bytes_buffered, local_discharges=discharges)
         self.mconn = ManagedConn(m, self, c)
         m._conn_made(self.mconn)
         self.mconn._call(c.start)
@@ -616,9 +669,11 @@ class _ConnProtocol(protocol.Protocol):
 
 
 class _ConnFactory(protocol.ClientFactory):
-    def __init__(self, manager, dialer, endpoint=None, authorize=None, listen_endpoint=None):
+    def __init__(self, manager, dialer, endpoint=None, authorize=None, listen_endpoint=None,
+                 kind="tcp"):
         self.manager = manager
         self.dialer = dialer
+        self.kind = kind
         self.endpoint = endpoint
         self.authorize = authorize
         self.listen_endpoint = listen_endpoint
@@ -626,6 +681,17 @@ class _ConnFactory(protocol.ClientFactory):
         self.on_made = None
 
     def buildProtocol(self, addr):
+        if self.kind == "tcp":
+            return self.stream_protocol()
+        if self.dialer:
+            p = WSLink(self.manager, "client", self.endpoint, self.authorize)
+        else:
+            p = WSLink(self.manager, "server" if self.kind == "ws" else "hybrid")
+        p.factory = self
+        return p
+
+    def stream_protocol(self):
+        """A framed TCP conn (also what a ``wsh`` listener makes of a non-HTTP client)."""
         p = _ConnProtocol(self.manager, self.dialer, self.endpoint, self.authorize)
         p.listen_endpoint = self.listen_endpoint
         p.factory = self
@@ -698,9 +764,37 @@ class FlowManager:
         self._flow_handler = None
         self._listeners = []
         self._conns = set()
+        self.local_discharges = None   # for the default blessings, sent by accepted conns
         self._cache = {}       # key -> ManagedConn (handshaking or up)
         self._pending = {}     # key -> [Deferred] of dials waiting for a dial in progress
+        self._proxy_listeners = []
         self._stopped = False
+        self._export_stats()
+
+    def _export_stats(self):
+        """Go's rpc/flow/<rid>/conn-cache/{cache,reserved} texts, and ours: num-conns.
+        (Weakly held: a manager nobody stopped does not live on in the stats tree.)"""
+        import weakref
+        from v23py import stats
+        ref = weakref.ref(self)
+        self._stats_prefix = p = f"rpc/flow/{self.routing_id}"
+
+        def cache():
+            m = ref()
+            if m is None or m._stopped:
+                return "conncache closed"
+            lines = ["Cached:"] + [f"{k}: {c!r}" for k, c in list(m._cache.items())]
+            return "\n".join(lines) + "\n"
+
+        def reserved():
+            m = ref()
+            lines = ["Reserved:"] + ([f"{k}: {len(w)} waiting" for k, w in
+                                      list(m._pending.items())] if m is not None else [])
+            return "\n".join(lines) + "\n"
+        stats.new_string_func(p + "/conn-cache/cache", cache)
+        stats.new_string_func(p + "/conn-cache/reserved", reserved)
+        stats.new_integer_func(p + "/num-conns",
+                               lambda: len(ref()._conns) if ref() is not None else 0)
 
     # --- configuration
     def set_flow_handler(self, handler):
@@ -708,6 +802,14 @@ class FlowManager:
 
     def endpoints(self):
         return [lp.endpoint for lp in self._listeners]
+
+    def set_local_discharges(self, discharges):
+        """The discharges of our default blessings changed: accepted conns send them
+        (Go's blessings loop); new ones send them with their Auth."""
+        self.local_discharges = list(discharges) if discharges else None
+        for mc in list(self._conns):
+            if not mc._conn.dialer and mc.is_usable:
+                mc.refresh_blessings(mc._conn.local_blessings, self.local_discharges)
 
     @property
     def conns(self):
@@ -719,13 +821,13 @@ class FlowManager:
         try:
             if self._stopped:
                 raise errors.err(errors.ManagerClosed, "manager is already closed")
-            if protocol not in _TCP_PROTOCOLS:
+            if protocol not in _PROTOCOLS:
                 raise errors.err(errors.UnknownProtocol, "unknown protocol: %s", protocol)
             host, port = _split_host_port(address)
             if blessing_names is None:
                 b = self.identity.default_blessings()
                 blessing_names = _blessing_names(b)
-            factory = _ConnFactory(self, False)
+            factory = _ConnFactory(self, False, kind=_kind(protocol, False))
             lport = self.reactor.listenTCP(port, factory, interface=host)
             h = lport.getHost()
             shown = _publishable_host(h.host)
@@ -747,7 +849,7 @@ class FlowManager:
                 raise errors.err(errors.ManagerClosed, "manager is already closed")
             if isinstance(endpoint, str):
                 endpoint = Endpoint.parse(endpoint[1:] if endpoint.startswith("/") else endpoint)
-            if endpoint.protocol not in _TCP_PROTOCOLS:
+            if endpoint.protocol not in _PROTOCOLS:
                 raise errors.err(errors.UnknownProtocol, "unknown protocol: %s", endpoint.protocol)
             host, port = _split_host_port(endpoint.address)
         except Exception as e:
@@ -765,6 +867,12 @@ class FlowManager:
             # peer's routing id): a server can call back a client that has no
             # listening address over the client's own conn
             mc = self._conn_to(endpoint.routing_id)
+            if mc is None and key not in self._pending:
+                px = self._conn_at(host, port)
+                if px is not None:
+                    # a peer with another routing id answers at that address: a proxy
+                    # (Go's rule); reach the server through it
+                    return self._dial_via(px, endpoint, key, authorize, timeout)
         def check(c):
             # a shared conn is re-checked with this dial's authorizer (as Go's conn cache does)
             try:
@@ -789,7 +897,7 @@ class FlowManager:
                 d.addCallback(check)
             return d
         self._pending[key] = []
-        factory = _ConnFactory(self, True, endpoint, authorize)
+        factory = _ConnFactory(self, True, endpoint, authorize, kind=_kind(endpoint.protocol, True))
         result = defer.Deferred()
 
         def fire_pending(r):
@@ -816,6 +924,15 @@ class FlowManager:
                 if alias != key and alias not in self._cache:
                     self._cache[alias] = mconn
                     mconn.cache_keys.append(alias)
+                if not endpoint.routing_id.is_null() and rep.routing_id != endpoint.routing_id:
+                    # not the server we asked for: a proxy in front of it
+                    if self._cache.get(key) is mconn:
+                        del self._cache[key]
+                    mconn.cache_keys.remove(key)
+                    if not result.called:
+                        cancel_timer()
+                        self._proxied(mconn, endpoint, key, authorize).chainDeferred(result)
+                    return mconn
             if not result.called:
                 cancel_timer()
                 result.callback(mconn)
@@ -857,6 +974,119 @@ class FlowManager:
         connector = self.reactor.connectTCP(host, port, factory, timeout=timeout or 30)
         return result
 
+    def _conn_at(self, host, port):
+        """A usable conn (handshake done) dialed to host:port, whatever its routing id."""
+        for k, c in self._cache.items():
+            if (k[0] == host and k[1] == port and c._hs_done and not c.is_closed
+                    and not c.remote_lame_duck and c.proxy_listener is None):
+                return c
+        return None
+
+    # --- through a proxy
+    def _dial_via(self, proxy_conn, endpoint, key, authorize, timeout):
+        """dial() through the proxy at the other end of ``proxy_conn`` (shared by dials of
+        the same endpoint meanwhile)."""
+        self._pending[key] = []
+        result = defer.Deferred()
+
+        def fire_pending(r):
+            for w in self._pending.pop(key, ()):
+                if isinstance(r, failure.Failure):
+                    w.errback(r.value)
+                else:
+                    w.callback(r)
+            return r
+        result.addBoth(fire_pending)
+        d = self._proxied(proxy_conn, endpoint, key, authorize)
+        timer = self.reactor.callLater(timeout, d.cancel) if timeout else None
+
+        def done(r):
+            if timer is not None and timer.active():
+                timer.cancel()
+            if isinstance(r, failure.Failure) and r.check(defer.CancelledError):
+                r = failure.Failure(errors.std("Timeout").new(
+                    "timeout dialing %s after %gs" % (endpoint, timeout)))
+            return r
+        d.addBoth(done).chainDeferred(result)
+        return result
+
+    def _proxied(self, proxy_conn, endpoint, key, authorize):
+        """A conn to ``endpoint`` inside a new flow of ``proxy_conn`` (Go's dialProxyConn):
+        the proxy reads our Setup from the flow and forwards the flow to the server."""
+        try:
+            outer = proxy_conn.open_flow(blessings=self.identity.nameless())
+        except errors.VError as e:
+            return defer.fail(errors.err(errors.DialFailed, "dial %s through %s failed: %s",
+                                         endpoint, proxy_conn.remote_endpoint, e))
+        link = FlowLink(outer)
+        mc = self._message_conn(link, dialer=True, local=proxy_conn.local_endpoint,
+                                remote=endpoint, authorize=authorize, encapsulated=True)
+        mc.cache_key = key
+        mc.cache_keys.append(key)
+        self._cache[key] = mc
+        d = mc.when_ready()
+
+        def failed(f):
+            mc.close(f.value if isinstance(f.value, errors.VError) else None)
+            if f.check(defer.CancelledError):
+                return f
+            return failure.Failure(_verror(f, errors.DialFailed))
+        d.addErrback(failed)
+        return d
+
+    def _message_conn(self, link, dialer, local, remote=None, authorize=None, encapsulated=False,
+                      blessings=None):
+        """A ManagedConn over a message link (its Setup is queued at once)."""
+        user_auth = None
+        if authorize is not None:
+            def user_auth(c, _u=authorize):
+                return _u(mc)
+        if blessings is None:
+            blessings = (self.identity.default_blessings()
+                         if not dialer or self._listeners or self._proxy_listeners
+                         else self.identity.nameless())
+        c = fconn.Conn(dialer=dialer, auth=self._auth, local_blessings=blessings,
+                       local_endpoint=local, remote_endpoint=remote,
+                       accepts_flows=(self._flow_handler is not None) or not dialer,
+                       authorize=user_auth, handshake_timeout=self.handshake_timeout,
+                       channel_timeout=self.channel_timeout, now=self.reactor.seconds(),
+                       mtu=self.mtu, bytes_buffered=self.bytes_buffered, framed=False,
+                       encapsulated=encapsulated,
+                       local_discharges=self.local_discharges if not dialer else None)
+        mc = ManagedConn(self, link, c)
+        self._conns.add(mc)
+        link.mconn = mc
+        mc._call(c.start)     # our Setup first: input may already be waiting in the link
+        link.start(mc)
+        return mc
+
+    def _accept_proxied(self, proxy_conn, flow):
+        """A flow the proxy opened on our conn to it: a client's conn inside (Go's
+        proxyFlowHandler)."""
+        if self._stopped or proxy_conn.proxy_listener is None or proxy_conn.proxy_listener.stopped:
+            flow.close()
+            return
+        self._message_conn(FlowLink(flow), dialer=False, local=proxy_conn.local_endpoint,
+                           encapsulated=True)
+
+    def proxy_listen(self, endpoint, on_update=None, timeout=60.0):
+        """Listen through the proxy at ``endpoint`` (Go's ProxyListen).
+
+        Deferred[ProxyListener] once the proxy answered with the endpoints it gives us (a
+        VError when it refused or could not be reached).  ``on_update(endpoints)`` is called
+        whenever they change afterwards, with [] when the proxy went away; then
+        ``listener.done`` fires and the caller may try again."""
+        if self._stopped:
+            return defer.fail(errors.err(errors.ManagerClosed, "manager is already closed"))
+        pl = ProxyListener(self, endpoint, on_update)
+        self._proxy_listeners.append(pl)
+        d = defer.ensureDeferred(pl._start(timeout))
+
+        def failed(f):
+            pl._finish(f.value)
+            return f
+        return d.addErrback(failed)
+
     def _conn_to(self, rid):
         for c in self._conns:
             rep = c.remote_endpoint
@@ -866,10 +1096,23 @@ class FlowManager:
         return None
 
     # --- shutdown
+    def _listen_names(self):
+        try:
+            return _blessing_names(self.identity.default_blessings())
+        except Exception:
+            return ()
+
     def stop(self, lame_duck_timeout=1.0):
         """Stop listening; put active conns in lame duck (wait for the peers' acks, at most
         ``lame_duck_timeout`` seconds), then TearDown every conn.  Deferred fires when all are closed."""
         self._stopped = True
+        try:
+            from v23py import stats
+            stats.delete(self._stats_prefix)
+        except Exception:
+            pass
+        for pl in list(self._proxy_listeners):
+            pl.stop()
         ds = [lp.stop() for lp in list(self._listeners)]
         conns = list(self._conns)
         lame = [mc.enter_lame_duck() for mc in conns if mc._conn.is_active and lame_duck_timeout]
@@ -911,7 +1154,7 @@ class FlowManager:
         self._conns.discard(mconn)
         self._uncache(mconn)
         if mconn.close_reason is not None and not errors.ConnectionClosed.is_(mconn.close_reason):
-            log.info("flow conn %r closed: %s", mconn, mconn.close_reason)
+            log.debug("flow conn %r closed: %s", mconn, mconn.close_reason)
 
     def _conn_lame_duck(self, mconn):
         self._uncache(mconn)
@@ -928,11 +1171,3 @@ class FlowManager:
                 d.addErrback(lambda f: log.error("flow handler failed: %s", f.getTraceback()))
         except Exception:
             log.exception("flow handler failed")
-
-
-def _blessing_names(b):
-    try:
-        names = b.names()
-    except Exception:
-        return ()
-    return tuple(n for n in names if n)

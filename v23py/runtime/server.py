@@ -14,11 +14,13 @@ import logging
 import os
 import sys
 import time
+from time import monotonic as _monotonic
 
 from twisted.internet import defer
 
-from v23py import security, verror
+from v23py import security, verror, vtrace
 from v23py.deferred import adopt as _adopt, awaitable as _awaitable
+from v23py.runtime._stats import ServerStats as _ServerStats
 from v23py.rpc import _wiretypes as wt
 from v23py.rpc.stubs import stop_at_eof as _stop_at_eof
 from v23py.rpc import signature as sigmod
@@ -113,6 +115,7 @@ class ServerCall:
         self._lazy_security = None
         self.in_stream_type = None
         self.out_stream_type = None
+        self._t0 = 0.0
         self._end_stream_args = False
         self._closed = False
         self._pending = None     # streamed results waiting for the end of this reactor turn
@@ -246,10 +249,19 @@ class Server:
         self.principal = principal
         self.flow_manager = flow_manager
         self.ports = []
+        self.proxied = {}         # proxy endpoint (str) -> endpoints it gives us (--v23.proxy)
+        self.proxy_manager = None
         self.publisher = None     # a v23py.runtime.publisher.Publisher when the server has a name
         self._types = {}
         self._stopped = False
-        self._calls = set()
+        self._calls = {}   # Deferred of a call in progress -> its ServerCall
+        if reserved_dispatcher is None:
+            from v23py.services import debug
+            reserved_dispatcher = self.reserved_dispatcher = debug.default_dispatcher()
+        self._vstore = vtrace.get_store(ctx)
+        rid = str(flow_manager.routing_id) if flow_manager is not None else ""
+        self._stats = _ServerStats(self, rid)
+        self._latency = self._stats._methods   # method -> latency histogram (the hot path)
         self._plans = {}   # (id(invoker), method) -> (invoker, plan), see _plan
         if flow_manager is not None:
             flow_manager.set_flow_handler(self.handle_flow)
@@ -261,6 +273,7 @@ class Server:
         port = await self.flow_manager.listen(address, protocol=protocol,
                                               blessing_names=blessing_names)
         self.ports.append(port)
+        self._stats.listening(protocol, address, ",".join(blessing_names or ()))
         return port
 
     def _blessing_names(self):
@@ -276,7 +289,25 @@ class Server:
 
     @property
     def endpoints(self):
-        return [port.endpoint for port in self.ports]
+        """Where clients reach us: through proxies first (as Go lists them), then our
+        listeners."""
+        eps = [ep for eps in self.proxied.values() for ep in eps]
+        return eps + [port.endpoint for port in self.ports]
+
+    def set_proxied(self, proxy, endpoints):
+        """The endpoints the proxy ``proxy`` gives us now ([] when it went away); the
+        publisher mounts the new ones and unmounts the old."""
+        old = self.proxied.pop(proxy, [])
+        if endpoints:
+            self.proxied[proxy] = list(endpoints)
+        pub = self.publisher
+        if pub is not None:
+            new = {ep.name() for ep in endpoints}
+            for ep in old:
+                if ep.name() not in new:
+                    pub.remove_server(ep.name())
+            for ep in endpoints:
+                pub.add_server(ep.name())
 
     def status(self):
         return {"endpoints": self.endpoints, "names": list(self.names)}
@@ -287,6 +318,9 @@ class Server:
         if self._stopped:
             return
         self._stopped = True
+        self._stats.stop()
+        if self.proxy_manager is not None:
+            self.proxy_manager.stop()
         pub = self.publisher
         if pub is not None:
             try:
@@ -328,7 +362,9 @@ class Server:
         # Run the call's coroutine at once: a synchronous method (the usual case) finishes
         # in this first step, without a Deferred or Twisted's coroutine driver; only a call
         # that really waits is handed to Twisted from where it stopped.
-        coro = self._serve(flow, reader, types)
+        call = ServerCall(self, flow, reader, ValueWriter(types), types)
+        call._t0 = t0 = _monotonic()
+        coro = self._serve(flow, reader, types, call, t0)
         try:
             first = coro.send(None)
         except StopIteration:
@@ -338,14 +374,15 @@ class Server:
             return
         d = defer.ensureDeferred(_resume(coro, first))
         if not d.called:
-            self._calls.add(d)
-            d.addBoth(lambda r: (self._calls.discard(d), r)[1])
+            # (only calls that wait can be seen in progress: the reactor runs one thing at a time)
+            self._calls[d] = call
+            d.addBoth(lambda r: (self._calls.pop(d, None), r)[1])
         d.addErrback(lambda f: log.error("rpc serve failed: %s", f.getTraceback()))
 
-    async def _serve(self, flow, reader, types):
-        writer = ValueWriter(types)
-        call = ServerCall(self, flow, reader, writer, types)
+    async def _serve(self, flow, reader, types, call, t0):
+        writer = call._writer
         results, out_types, err = _NO_RESULTS, (), None
+        span = None
         cctx = cancel_call = unreg = None
         try:
             try:
@@ -369,12 +406,22 @@ class Server:
             reader.on_close = cancel_call   # (called with the close reason, which it ignores)
             if reader.eof:
                 cancel_call()
+            store = self._vstore
+            if store is not None:
+                span = vtrace.continue_span(cctx, store, reader.trace or req.TraceRequest,
+                                            self._op_name, req.Suffix.lstrip("/"), req.Method)
             try:
                 results, out_types, unreg = await self._process(cctx, call, req)
             except _AppError as e:
+                self._stats.record(call.method, _monotonic() - t0, True)
                 raise e.err
             except verror.VError as e:
                 raise self._prefixed(e, call.suffix, call.method)
+            h = self._latency.get(call.method)
+            if h is None:
+                self._stats.record(call.method, _monotonic() - t0, False)
+            else:
+                h.add(int((_monotonic() - t0) * 1000))
         except verror.VError as e:
             err = e
         except Exception as e:  # a bug in a method or in the runtime
@@ -389,7 +436,12 @@ class Server:
                 unreg()
         if call._pending is not None:
             call._flush_sends()   # streamed results first, then the final response
-        self._respond(flow, writer, types, err, results, out_types)
+        tresp = None
+        if span is not None and span.store._traces:
+            span.finish(err)
+            if span.trace in span.store._traces:
+                tresp = self._trace_response(call, span)
+        self._respond(flow, writer, types, err, results, out_types, tresp)
         if cancel_call is not None:
             cancel_call()
 
@@ -525,9 +577,45 @@ class Server:
             unreg()
             hcancel()
 
-    def _respond(self, flow, writer, types, err, results, out_types):
+    def _trace_response(self, call, span):
+        """The collected trace for the caller, if it may see it: Go's check is whether the
+        caller could call __debug/vtrace.Trace."""
+        resp = vtrace.get_response(span)
+        if resp is None:
+            return None
+        sec = call.security
+        if sec is not None:
+            auth = None
+            if self.reserved_dispatcher is not None:
+                try:
+                    r = self.reserved_dispatcher.lookup(self.ctx, "__debug/vtrace")
+                    if isinstance(r, tuple):
+                        auth = r[1]
+                except Exception:
+                    auth = None
+            from v23py.security import access
+            sc = security.Call(local_principal=sec.local_principal,
+                               local_blessings=sec.local_blessings,
+                               remote_blessings=sec.remote_blessings, method="Trace",
+                               method_tags=[access.Debug], suffix="__debug/vtrace",
+                               local_endpoint=sec.local_endpoint,
+                               remote_endpoint=sec.remote_endpoint)
+            try:
+                _authorize(auth, sc, "__debug/vtrace", "Trace")
+            except verror.VError:
+                return None
+        return resp
+
+    def _respond(self, flow, writer, types, err, results, out_types, tresp=None):
         try:
-            if err is not None:
+            if tresp is not None:
+                r = wt.response(err, err is not None or True, 0 if err is not None else len(results))
+                r.TraceResponse = tresp
+                data = writer.encode(r, wt.Response)
+                if err is None:
+                    for i, res in enumerate(results):
+                        data += writer.encode(res, out_types[i] if i < len(out_types) else None)
+            elif err is not None:
                 data = writer.encode(wt.response(err, True, 0), wt.Response)
             else:
                 n = len(results)
@@ -564,8 +652,10 @@ class Server:
             return None
         flow = call.flow
         remote = getattr(flow, "remote_blessings", None)
+        discharges = getattr(flow, "remote_discharges", None)
         if remote is None:
             remote = getattr(flow.conn, "remote_blessings", None)
+            discharges = getattr(flow.conn, "remote_discharges", None)
         remote_b = _native_blessings(remote)
         local_b = _native_blessings(getattr(flow, "local_blessings", None))
         if local_b is None or local_b.is_zero():
@@ -577,7 +667,8 @@ class Server:
                              remote_blessings=remote_b, method=method, method_tags=list(tags),
                              suffix=suffix,
                              local_endpoint=getattr(flow.conn, "local_endpoint", None),
-                             remote_endpoint=getattr(flow.conn, "remote_endpoint", None))
+                             remote_endpoint=getattr(flow.conn, "remote_endpoint", None),
+                             remote_discharges=discharges)
 
     def _op_name(self, suffix, method):
         """Go's span name for a call: <first name>[/suffix].<method>."""

@@ -89,10 +89,11 @@ Caveats::
     security.unconstrained_use(), new_const_caveat(bool), new_not_before_caveat(dt),
     security.new_caveat(descriptor, param), caveat.validate(call)
 
-Third-party caveats are decoded and carried; there is no discharger service
-yet, so chains carrying them are rejected at validation unless a matching
-discharge is supplied in the call's discharges (the Go default behaviour).
-``Discharge(wire_discharge)`` wraps a ``WireDischarge``; ``Call(remote_discharges=[...])``.
+Third-party caveats: a chain carrying one is valid only with a matching discharge in
+the call's ``remote_discharges`` (Go's behaviour). ``Discharge(wire_discharge)`` wraps a
+``WireDischarge``; ``p.mint_discharge`` issues one (v23py.discharger serves
+that); ``await security.prepare_discharges(store, blessings, fetch, server_names,
+method, args)`` gets what blessings need, from the store's cache or by ``fetch``.
 
 Wire types (``Signature``, ``Certificate``, ``Caveat``, ``WireBlessings``,
 ``WireDischarge`` ...) are the classes generated from ``security.vdl``
@@ -130,6 +131,8 @@ from v23py.security._principal import (  # noqa: E402,F401
 from v23py.security._credentials import (  # noqa: E402,F401
     create_principal, load_principal, principal_exists)
 from v23py.security._errors import BadPassphrase, PassphraseRequired  # noqa: E402,F401
+from v23py.security._discharges import (  # noqa: E402,F401
+    impetus_for, prepare_discharges, refresh_time)
 # Registers the access-tag caveat validator (Go links the access package almost always;
 # without it, blessings carrying that caveat would fail closed everywhere).
 from v23py.security import access  # noqa: E402,F401

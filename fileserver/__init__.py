@@ -1,0 +1,1 @@
+"""The globber tutorial's file server: a local directory tree as a server namespace."""

@@ -1,0 +1,215 @@
+"""__debug on an in-process v23py server, read with our own client: the stats tree
+(per-method latency histograms and error counts), the logs service over --log_dir,
+vtrace collection across a call, pprof's profiles, the Debug tag, and the Prometheus
+exposition of --metrics-address."""
+import gzip
+import os
+import shutil
+import tempfile
+
+from twisted.internet import defer
+from twisted.trial import unittest
+
+from v23py.testing.rpc import make_principal
+from v23py import security, verror, vtrace
+
+
+class Echo:
+    def Echo(self, ctx, call, x):
+        return x
+
+    def Fail(self, ctx, call):
+        raise verror.BadArg.new("no")
+
+
+def new_runtime(principal, *extra):
+    from v23py import runtime
+    return runtime.init(["--v23.tcp.address=127.0.0.1:0", "--v23.tcp.protocol=tcp",
+                         "--v23.namespace.root=/127.0.0.1:1", *extra],
+                        flags=runtime.FlagSet("test"), principal=principal,
+                        exit_on_error=False)
+
+
+class DebugInProcessTests(unittest.TestCase):
+    timeout = 60
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        import v23py
+        self.dir = tempfile.mkdtemp(prefix="debug-inproc-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.p, self.b = make_principal("alice")
+        self.ctx, shutdown = new_runtime(self.p, f"--log_dir={self.dir}",
+                                         "--metrics-address=127.0.0.1:0",
+                                         "--alsologtostderr=false")
+        self.addCleanup(shutdown)
+        self.server = yield v23py.with_new_server(self.ctx, "", Echo(),
+                                                  security.allow_everyone())
+        self.name = "/" + str(self.server.endpoints[0])
+        self.rid = str(self.server.flow_manager.routing_id)
+
+    def call(self, name, method, args=(), ctx=None):
+        from v23py import rpc
+        return rpc.client_call(ctx or self.ctx, name, method, list(args), None, None)
+
+    @defer.inlineCallbacks
+    def test_stats_latency_and_errors(self):
+        for i in range(3):
+            self.assertEqual((yield self.call(self.name, "Echo", [i])), [i])
+        yield self.assertFailure(self.call(self.name, "Fail"), verror.VError)
+        base = f"{self.name}/__debug/stats/rpc/server/routing-id/{self.rid}/methods"
+        (h,) = yield self.call(base + "/Echo/latency-ms", "Value")
+        self.assertEqual(h.Count, 3)
+        self.assertEqual(h.Buckets[1].LowBound, 1)
+        (n,) = yield self.call(base + "/Fail/errors", "Value")
+        self.assertEqual(n, 1)
+        (pid,) = yield self.call(self.name + "/__debug/stats/system/pid", "Value")
+        self.assertEqual(pid, os.getpid())
+        e = yield self.assertFailure(self.call(self.name + "/__debug/stats/no/such", "Value"),
+                                     verror.VError)
+        self.assertEqual(e.id, verror.NoExist.id)
+
+    @defer.inlineCallbacks
+    def test_glob_and_logs(self):
+        import logging
+        from v23py.cmd._nscli import namespace_for
+        from v23py.runtime.namespace import GlobEntry
+        logging.getLogger("tests.debug").warning("a line for the logs service")
+        names = []
+        async def glob(p):
+            async for r in namespace_for(self.ctx).glob_iter(self.ctx, p):
+                if isinstance(r, GlobEntry):
+                    names.append(r.entry.name)
+        yield defer.ensureDeferred(glob(self.name + "/__debug/*"))
+        self.assertEqual(sorted(n.rsplit("/", 1)[1] for n in names),
+                         ["logs", "pprof", "stats", "vtrace"])
+        del names[:]
+        yield defer.ensureDeferred(glob(self.name + "/__debug/logs/*"))
+        from v23py import vlog
+        wfile = vlog.handler().program + ".WARNING"
+        self.assertIn(wfile, [n.rsplit("/", 1)[1] for n in names])
+        from v23py.v23.services import logreader
+        call = yield logreader.LogFileClient(self.name + "/__debug/logs/" + wfile).ReadLog(
+            self.ctx, 0, -1, False)
+        lines = []
+        while True:
+            try:
+                e = yield call.recv()
+            except verror.VError:
+                break
+            lines.append(e.Line)
+        offset = yield call.finish()
+        self.assertTrue(lines[0].startswith("Log file created at: "))
+        self.assertTrue(lines[-1].endswith("] a line for the logs service"))
+        (size,) = yield self.call(self.name + "/__debug/logs/" + wfile, "Size")
+        self.assertEqual(offset, [size])
+        e = yield self.assertFailure(logreader.LogFileClient(
+            self.name + "/__debug/logs/../../etc/passwd").Size(self.ctx), verror.VError)
+
+    @defer.inlineCallbacks
+    def test_vtrace_collects_a_call(self):
+        from v23py.v23.services import vtrace as svc
+        store = vtrace.get_store(self.ctx)
+        ctx, span = vtrace.with_new_trace(self.ctx, "test-root")
+        store.force_collect(span.trace)
+        yield self.call(self.name, "Echo", ["x"], ctx=ctx)
+        span.finish()
+        rec = yield svc.StoreClient(self.name + "/__debug/vtrace").Trace(self.ctx, span.trace)
+        names = sorted(s.Name for s in rec.Spans)
+        self.assertIn(".Echo", names)
+        self.assertIn(f'<rpc.Client>"{self.name}".Echo', names)
+        import io
+        out = io.StringIO()
+        vtrace.format_trace(out, rec)
+        self.assertIn(f"Trace - {vtrace.id_hex(span.trace)} (", out.getvalue())
+        self.assertIn("    Span - ", out.getvalue())
+        e = yield self.assertFailure(svc.StoreClient(self.name + "/__debug/vtrace").Trace(
+            self.ctx, bytes(16)), verror.VError)
+        self.assertEqual(e.id, verror.NoExist.id)
+
+    @defer.inlineCallbacks
+    def test_pprof(self):
+        from v23py.v23.services import pprof
+        c = pprof.PProfClient(self.name + "/__debug/pprof")
+        self.assertIn("goroutine", (yield c.Profiles(self.ctx)))
+        call = yield c.Profile(self.ctx, "goroutine", 1)
+        chunks = []
+        while True:
+            try:
+                chunks.append((yield call.recv()))
+            except verror.VError:
+                break
+        yield call.finish()
+        self.assertIn(b"thread profile: total", b"".join(chunks))
+        from twisted.internet import reactor
+
+        def busy_for_the_profiler():
+            import time
+            end = time.process_time() + 0.4
+            while time.process_time() < end:
+                pass
+        reactor.callLater(0.2, busy_for_the_profiler)
+        call = yield c.CpuProfile(self.ctx, 1)
+        chunks = []
+        while True:
+            try:
+                chunks.append((yield call.recv()))
+            except verror.VError:
+                break
+        yield call.finish()
+        raw = gzip.decompress(b"".join(chunks))
+        self.assertIn(b"samples", raw)
+        self.assertIn(b"nanoseconds", raw)
+        self.assertIn(b"busy_for_the_profiler", raw)
+        yield self.assertFailure(c.Symbol(self.ctx, [1]), verror.VError)
+
+    @defer.inlineCallbacks
+    def test_debug_tag_needs_a_related_caller(self):
+        other, ob = make_principal("mallory")
+        other.add_to_roots(self.b)
+        ctx, shutdown = new_runtime(other)
+        self.addCleanup(shutdown)
+        e = yield self.assertFailure(self.call(self.name + "/__debug/stats/system/pid", "Value",
+                                               ctx=ctx), verror.VError)
+        self.assertEqual(e.id, verror.NoAccess.id)
+
+    @defer.inlineCallbacks
+    def test_prometheus(self):
+        from twisted.internet import reactor
+        from twisted.web.client import Agent, readBody
+        import v23py
+        yield self.call(self.name, "Echo", [1])
+        port = v23py.get_runtime(self.ctx).metrics_port.getHost().port
+        resp = yield Agent(reactor).request(b"GET", b"http://127.0.0.1:%d/metrics" % port)
+        body = (yield readBody(resp)).decode()
+        self.assertIn('v23_rpc_server_latency_ms_count{method="Echo",routing_id="%s"} 1.0'
+                      % self.rid, body)
+        self.assertIn('v23_rpc_server_latency_ms_bucket{le="0",method="Echo"', body)
+        self.assertIn('v23_stat{name="system/pid"} %s' % float(os.getpid()), body)
+
+
+class RuntimePermissionsGuardDebug(unittest.TestCase):
+    """--v23.permissions.literal (the "runtime" permissions) decides who may call the
+    Debug-tagged methods, as in Go: here only mallory, not even the owner."""
+    timeout = 60
+
+    @defer.inlineCallbacks
+    def test_literal_permissions(self):
+        import v23py
+        p, b = make_principal("alice")
+        ctx, shutdown = new_runtime(p, '--v23.permissions.literal={"Debug":{"In":["mallory"]}}',
+                                    "--alsologtostderr=false")
+        self.addCleanup(shutdown)
+        server = yield v23py.with_new_server(ctx, "", Echo(), security.allow_everyone())
+        name = "/" + str(server.endpoints[0]) + "/__debug/stats/system/pid"
+        from v23py import rpc
+        e = yield self.assertFailure(rpc.client_call(ctx, name, "Value", [], None, None),
+                                     verror.VError)
+        self.assertEqual(e.id, verror.NoAccess.id)
+        m, mb = make_principal("mallory")
+        m.add_to_roots(b)
+        p.add_to_roots(mb)
+        mctx, mshutdown = new_runtime(m)
+        self.addCleanup(mshutdown)
+        self.assertEqual((yield rpc.client_call(mctx, name, "Value", [], None, None)),
+                         [os.getpid()])

@@ -1,0 +1,119 @@
+"""v23py.vtrace: Go's collection rules (sampling, collect-regexp, forced by the caller,
+bounded cache), merging a server's spans, FormatTrace's text, and the runtime's
+--v23.vtrace.* flags with dump-on-shutdown."""
+import io
+import os
+import re
+import subprocess
+import sys
+
+from twisted.trial import unittest
+
+from v23py import context, vtrace
+from v23py.v23 import vtrace as w
+
+
+def ctx_with(store):
+    ctx = vtrace.with_store(context.root(), store)
+    return vtrace.with_new_trace(ctx, "root")
+
+
+class StoreTests(unittest.TestCase):
+    def test_unsampled_traces_are_not_kept(self):
+        st = vtrace.Store()
+        ctx, root = ctx_with(st)
+        _, s = vtrace.with_new_span(ctx, "child")
+        s.annotate("hello")
+        s.finish()
+        self.assertEqual(st.trace_records(), [])
+        self.assertEqual(root.request().Flags, 0)
+
+    def test_sample_rate_one_collects_roots_and_children(self):
+        st = vtrace.Store(sample_rate=1.0)
+        ctx, root = ctx_with(st)
+        _, s = vtrace.with_new_span(ctx, "child")
+        s.annotate("note")
+        s.finish()
+        (rec,) = st.trace_records()
+        self.assertEqual(rec.Id, root.trace)
+        names = {x.Name: x for x in rec.Spans}
+        self.assertEqual(set(names), {"root", "child"})
+        self.assertEqual(names["child"].Parent, root.id)
+        self.assertEqual([a.Message for a in names["child"].Annotations], ["note"])
+        self.assertEqual(root.request().Flags, vtrace.COLLECT_IN_MEMORY)
+
+    def test_collect_regexp_on_names_and_annotations(self):
+        st = vtrace.Store(collect_regexp="^wanted")
+        ctx, root = ctx_with(st)
+        _, s = vtrace.with_new_span(ctx, "other")
+        s.annotate("wanted: this one")
+        self.assertEqual(len(st.trace_records()), 1)
+        st2 = vtrace.Store(collect_regexp="^wanted")
+        ctx, _ = ctx_with(st2)
+        vtrace.with_new_span(ctx, "wanted span")
+        self.assertEqual([x.Name for x in st2.trace_records()[0].Spans], ["wanted span"])
+
+    def test_caller_forces_collection_and_cache_is_bounded(self):
+        st = vtrace.Store(cache_size=2)
+        ids = []
+        for i in range(3):
+            req = w.Request(SpanId=vtrace.new_id(), TraceId=vtrace.new_id(), RequestMetadata=b"",
+                            Flags=vtrace.COLLECT_IN_MEMORY, LogLevel=0)
+            ctx, _ = vtrace.with_continued_trace(vtrace.with_store(context.root(), st),
+                                                 f"call{i}", req)
+            ids.append(req.TraceId)
+        self.assertEqual(sorted(r.Id for r in st.trace_records()), sorted(ids[1:]))
+
+    def test_merge_takes_a_servers_spans(self):
+        st = vtrace.Store(sample_rate=1.0)
+        ctx, root = ctx_with(st)
+        other = vtrace.Store()
+        req = root.request()
+        sctx, sspan = vtrace.with_continued_trace(vtrace.with_store(context.root(), other),
+                                                  "server", req)
+        sspan.finish()
+        st.merge(vtrace.get_response(sspan))
+        (rec,) = st.trace_records()
+        self.assertIn("server", [x.Name for x in rec.Spans])
+
+    def test_format_trace_as_go(self):
+        rec = w.TraceRecord(Id=bytes(range(16)), Spans=[
+            w.SpanRecord(Id=bytes(15) + b"\x01", Parent=bytes(range(16)), Name="root",
+                         Start=vtrace._to_wire_time(100.0), End=vtrace._to_wire_time(100.5),
+                         Annotations=[w.Annotation(When=vtrace._to_wire_time(100.25),
+                                                   Message="half way")],
+                         RequestMetadata=b""),
+            w.SpanRecord(Id=bytes(15) + b"\x02", Parent=bytes(15) + b"\x01", Name="child",
+                         Start=vtrace._to_wire_time(100.001), End=vtrace._to_wire_time(0),
+                         Annotations=[], RequestMetadata=b"")])
+        out = io.StringIO()
+        vtrace.format_trace(out, rec, utc=True)
+        self.assertEqual(out.getvalue(),
+                         "Trace - 0x000102030405060708090a0b0c0d0e0f (1970-01-01 00:01:40.000000"
+                         " UTC, 1970-01-01 00:01:40.500000 UTC)\n"
+                         "    Span - child [id: 00000002 parent 00000001] (1ms, ??: ??)\n")
+        self.assertEqual(vtrace._go_duration(0.0015), "1.5ms")
+        self.assertEqual(vtrace._go_duration(61.25), "1m1.25s")
+        self.assertEqual(vtrace._go_duration(420e-9), "420ns")
+
+
+class DumpOnShutdownTest(unittest.TestCase):
+    timeout = 60
+
+    def test_sampled_client_dumps_its_trace(self):
+        """`vrpc --v23.vtrace.sample-rate=1` (ours) prints its trace on stderr at exit
+        (--v23.vtrace.dump-on-shutdown is on by default, as in Go)."""
+        from v23py.testing import ROOT
+        env = {k: v for k, v in os.environ.items() if not k.startswith("V23_")}
+        env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+        p = subprocess.run([sys.executable, "-m", "v23py.cmd.vrpc",
+                            "--v23.namespace.root=/127.0.0.1:1", "--v23.vtrace.sample-rate=1",
+                            "--alsologtostderr=false", "signature", "/127.0.0.1:1"],
+                           capture_output=True, text=True, env=env, timeout=60)
+        self.assertRegex(p.stderr, r"Vtrace traces:\nTrace - 0x[0-9a-f]{32} \(")
+        p = subprocess.run([sys.executable, "-m", "v23py.cmd.vrpc",
+                            "--v23.namespace.root=/127.0.0.1:1", "--v23.vtrace.sample-rate=1",
+                            "--v23.vtrace.dump-on-shutdown=false", "--alsologtostderr=false",
+                            "signature", "/127.0.0.1:1"],
+                           capture_output=True, text=True, env=env, timeout=60)
+        self.assertNotIn("Vtrace traces:", p.stderr)
