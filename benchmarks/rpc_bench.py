@@ -380,7 +380,7 @@ async def v23_bench(creds, name, server_pid, n, seconds, stream_total):
 async def mt_bench(creds, mt_name, n):
     """Median latency of ResolveStep on a mount table (our client), in seconds."""
     from v23py import rpc, runtime, security, vdl
-    from v23py.rpc import _wiretypes as wt
+    from v23py.rpc import wire
     p = security.load_principal(creds)
     ctx, shutdown = runtime.init([], flags=runtime.FlagSet("bench-mt"), principal=p)
     client = runtime.get_runtime(ctx).client
@@ -391,7 +391,7 @@ async def mt_bench(creds, mt_name, n):
     lat = []
     for i in range(n + 50):
         t = time.perf_counter()
-        await client.call(ctx, mt_name + "/x", "ResolveStep", [], [], [wt.MountEntry],
+        await client.call(ctx, mt_name + "/x", "ResolveStep", [], [], [wire.MountEntryType],
                           opts=opts)
         if i >= 50:
             lat.append(time.perf_counter() - t)

@@ -59,7 +59,7 @@ async def write_rows(ctx, db, cx, prefix, total, batch, writers):
     committing batches of ``batch`` puts (pipelined 8 deep within a batch)."""
     from twisted.internet import defer
     from v23py import verror
-    from v23py.syncbase import _wire
+    from v23py.v23.services import syncbase as sbwire
     starts = list(range(0, total, batch))
 
     async def writer():
@@ -75,7 +75,7 @@ async def write_rows(ctx, db, cx, prefix, total, batch, writers):
                     await bt.Commit(ctx)
                     break
                 except verror.VError as e:
-                    if e.id != _wire.ConcurrentBatch.id or attempt == 2:
+                    if e.id != sbwire.ErrConcurrentBatch.id or attempt == 2:
                         raise
     await defer.gatherResults([defer.ensureDeferred(writer()) for _ in range(writers)])
 

@@ -17,10 +17,18 @@ from __future__ import annotations
 import json
 
 from v23py import verror
-from v23py.syncbase import _wire
-from v23py.syncbase.util import pattern_matched_by
+from v23py.v23.services import syncbase as sbwire
+from v23py.security.access import includes as access_includes
 
 ADMIN, READ, WRITE, DEBUG, RESOLVE = "Admin", "Read", "Write", "Debug", "Resolve"
+# Errors of Go's x/ref/services/syncbase/common.
+_COMMON = "v.io/x/ref/services/syncbase/common."
+PermsEmpty = verror.ErrorId(_COMMON + "PermsEmpty", verror.NoRetry, "permissions cannot be empty")
+PermsNoAdmin = verror.ErrorId(_COMMON + "PermsNoAdmin", verror.NoRetry,
+                              "permissions must include at least one admin")
+PermsDisallowedTags = verror.ErrorId(_COMMON + "PermsDisallowedTags", verror.NoRetry,
+                                     "permissions tags are not allowed")
+
 ALL_TYPICAL_TAGS = (ADMIN, READ, WRITE, DEBUG, RESOLVE)
 ALL_DATABASE_TAGS = (ADMIN, READ, WRITE, RESOLVE)
 ALL_COLLECTION_TAGS = (ADMIN, READ, WRITE)
@@ -36,10 +44,7 @@ class AccessList:
         self.NotIn = list(NotIn or ())
 
     def includes(self, names) -> bool:
-        if self.NotIn:
-            names = [n for n in names
-                     if not any(pattern_matched_by(bp, (n,)) for bp in self.NotIn)]
-        return any(pattern_matched_by(p, names) for p in self.In)
+        return access_includes(self.In, self.NotIn, names)
 
     def __eq__(self, other):
         return isinstance(other, AccessList) and \
@@ -144,22 +149,22 @@ def authorize(perms: dict | None, tags, names) -> None:
 def validate_perms(perms, allowed_tags) -> None:
     """Go's ValidatePerms: non-empty, allowed tags only, an Admin with a pattern."""
     if not perms:
-        raise _wire.PermsEmpty.new("permissions cannot be empty")
+        raise PermsEmpty.new("permissions cannot be empty")
     bad = sorted(t for t in perms if t not in allowed_tags)
     if bad:
-        raise _wire.PermsDisallowedTags.new(
+        raise PermsDisallowedTags.new(
             f"permissions tags {bad} are not allowed; only {list(allowed_tags)} are allowed",
             bad, list(allowed_tags))
     admin = perms.get(ADMIN)
     if admin is None or not admin.In:
-        raise _wire.PermsNoAdmin.new("permissions must include at least one admin")
+        raise PermsNoAdmin.new("permissions must include at least one admin")
 
 
 def check_implicit_perms(id_, allowed_tags, names) -> dict:
     """The creator must match the Id's blessing pattern (implicit Admin)."""
     implicit = perms_add({}, id_.Blessing, *allowed_tags)
     if not allowed(implicit, (ADMIN,), names):
-        raise _wire.UnauthorizedCreateId.new(
+        raise sbwire.ErrUnauthorizedCreateId.new(
             f"not authorized to create object with id blessing '{id_.Blessing}' "
             f"(name '{id_.Name}')", id_.Blessing, id_.Name)
     return implicit

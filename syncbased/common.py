@@ -15,17 +15,16 @@ import time as _time
 from twisted.internet import defer
 
 from v23py import security, verror, vom, vdl
-from v23py.syncbase import _wire
+from v23py.v23.security import access as accesswire
+from v23py.v23.services import syncbase as sbwire
 from v23py.syncbase.util import Id, prefix_range_limit
-from v23py.v23.vdlroot.time import Time
+from v23py.v23.vdlroot.time import native as vtime
 from syncbased import access
 from syncbased.access import READ
 from syncbased.store import SEP
 
 SCAN_BATCH = 1000    # rows per store-thread read of a Scan
 FALLBACK = object()   # "answer this on the store thread instead"
-# seconds from 0001-01-01 to 1970-01-01 (VDL time.Time epoch)
-_UNIX_TO_INTERNAL = 62135596800
 
 ID_SEP = b"\x00"
 
@@ -251,14 +250,14 @@ def perms_in(p):
 
 
 def perms_out(perms):
-    acl_cls = vdl.class_for(_wire.AccessListType)
-    perms_cls = vdl.class_for(_wire.PermissionsType)
+    acl_cls = vdl.class_for(accesswire.AccessList._vdl_type)
+    perms_cls = vdl.class_for(accesswire.Permissions._vdl_type)
     return perms_cls({t: acl_cls(In=list(a.In), NotIn=list(a.NotIn))
                       for t, a in (perms or {}).items()})
 
 
 def id_out(i):
-    return _wire.new(_wire.IdType, Blessing=i.Blessing, Name=i.Name)
+    return sbwire.Id(Blessing=i.Blessing, Name=i.Name)
 
 
 def value_in(value) -> bytes:
@@ -297,13 +296,12 @@ def schema_in(md):
 
 
 def schema_out(obj):
-    rt = vdl.class_for(_wire.ResolverTypeType)
-    rules = [_wire.new(_wire.CrRuleType,
-                       CollectionId=id_out(Id(*r["CollectionId"])), KeyPrefix=r["KeyPrefix"],
+    rt = vdl.class_for(sbwire.ResolverType._vdl_type)
+    rules = [sbwire.CrRule(CollectionId=id_out(Id(*r["CollectionId"])), KeyPrefix=r["KeyPrefix"],
                        Type=r["Type"], Resolver=rt(r["Resolver"]))
              for r in obj["Policy"]["Rules"]]
-    return _wire.new(_wire.SchemaMetadataType, Version=obj["Version"],
-                     Policy=_wire.new(_wire.CrPolicyType, Rules=rules))
+    return sbwire.SchemaMetadata(Version=obj["Version"],
+                     Policy=sbwire.CrPolicy(Rules=rules))
 
 
 async def send(call, item):
@@ -322,12 +320,11 @@ def not_implemented(what):
 
 def now_time(ns=None):
     """A VDL time.Time for ``ns`` nanoseconds since the Unix epoch (default: now)."""
-    ns = _time.time_ns() if ns is None else ns
-    return Time(Seconds=ns // 10**9 + _UNIX_TO_INTERNAL, Nanos=ns % 10**9)
+    return vtime.time_from_unix_ns(_time.time_ns() if ns is None else ns)
 
 
 def time_ns(t) -> int:
-    return (int(t.Seconds) - _UNIX_TO_INTERNAL) * 10**9 + int(t.Nanos)
+    return (int(t.Seconds) - vtime.UNIX_EPOCH_SECONDS) * 10**9 + int(t.Nanos)
 
 
 # --- peers -------------------------------------------------------------------

@@ -7,7 +7,7 @@ import random
 import shutil
 
 from v23py import verror
-from v23py.syncbase import _wire
+from v23py.v23.services import syncbase as sbwire
 from v23py.syncbase.util import Id, encode_id
 from syncbased import access, watch
 from syncbased.access import ADMIN, READ, WRITE, RESOLVE
@@ -16,7 +16,7 @@ from syncbased.common import (
     _db_perms_from_raw, _dumps, _error_to_exists, _load_perms, _perms_obj, check_version,
     PointRead, collection_perms_key, decode_collection_perms, format_version, join_batch_handle,
     parse_id_key_part, split_batch_handle)
-from syncbased.store import SEP, DbStateChangeRequestOp, Store
+from syncbased.store import SEP, ConcurrentTransaction, DbStateChangeRequestOp, Store
 
 MAX_OPEN_BATCHES = 4096
 
@@ -140,7 +140,7 @@ class Database:
                 self.exist_auth(names, sn)
             finally:
                 sn.abort()
-            raise _wire.UnknownBatch.new("unknown batch, perhaps the server restarted")
+            raise sbwire.ErrUnknownBatch.new("unknown batch, perhaps the server restarted")
         return kind, bid, found
 
     def batch_reader(self, names, bh):
@@ -150,7 +150,7 @@ class Database:
     def batch_transaction(self, names, bh) -> TxState:
         kind, _, found = self._lookup(names, bh)
         if kind == "s":
-            raise _wire.ReadOnlyBatch.new("batch is read-only")
+            raise sbwire.ErrReadOnlyBatch.new("batch is read-only")
         return found
 
     def run_read(self, names, bh, fn):
@@ -224,29 +224,29 @@ class Database:
 
     def commit(self, names, bh):
         if not bh:
-            raise _wire.NotBoundToBatch.new("not bound to batch")
+            raise sbwire.ErrNotBoundToBatch.new("not bound to batch")
         if not self.exists:
             self.fuzzy_no_exist(names)
         kind, bid, found = self._lookup(names, bh)
         self._db_auth_any(names)
         if kind == "s":
-            raise _wire.ReadOnlyBatch.new("batch is read-only")
+            raise sbwire.ErrReadOnlyBatch.new("batch is read-only")
         if not found.permission_changes_valid(names):
-            raise _wire.InvalidPermissionsChange.new(
+            raise sbwire.ErrInvalidPermissionsChange.new(
                 "the sequence of permission changes is invalid")
         try:
             found.tx.commit()
         except verror.VError as e:
             if found.tx.done:
                 self.txs.pop(bid, None)
-            if e.id == _wire.ConcurrentTransaction.id:
-                raise _wire.ConcurrentBatch.new("concurrent batch") from None
+            if e.id == ConcurrentTransaction.id:
+                raise sbwire.ErrConcurrentBatch.new("concurrent batch") from None
             raise
         self.txs.pop(bid, None)
 
     def abort(self, names, bh):
         if not bh:
-            raise _wire.NotBoundToBatch.new("not bound to batch")
+            raise sbwire.ErrNotBoundToBatch.new("not bound to batch")
         if not self.exists:
             self.fuzzy_no_exist(names)
         kind, bid, found = self._lookup(names, bh)

@@ -16,6 +16,7 @@ on the same root directory fails at once (a lock file) with a clear error.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import sys
 import tempfile
@@ -23,9 +24,22 @@ import tempfile
 from v23py import verror
 
 
+_log = logging.getLogger("syncbased.main")   # (this module runs as __main__)
+
+
 def log(msg):
-    sys.stderr.write(f"syncbased: {msg}\n")
-    sys.stderr.flush()
+    _log.info(msg)
+
+
+def _log_to_stderr():
+    """The daemon's own messages (and its modules') go to stderr as "syncbased: ...";
+    others' warnings as before.  (Go-style log flags and formats come from the runtime.)"""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("syncbased: %(message)s"))
+    ours = logging.getLogger("syncbased")
+    ours.addHandler(handler)
+    ours.setLevel(logging.INFO)
+    ours.propagate = False
 
 
 class RootLock:
@@ -137,6 +151,7 @@ async def run(reactor, argv):
 def main(argv=None):
     from twisted.internet import defer, task
     argv = sys.argv[1:] if argv is None else argv
+    _log_to_stderr()
 
     def start(reactor):
         d = defer.ensureDeferred(run(reactor, argv))

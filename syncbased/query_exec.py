@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from v23py import verror
 from v23py.query import engine, errors as QE
-from v23py.syncbase import _wire
+from v23py.v23.services import syncbase as sbwire
 from v23py.syncbase.util import ConventionError, Id, app_and_user_pattern_from_blessings, \
     encode_id
 from syncbased.access import READ, WRITE
 from syncbased.common import SCAN_BATCH, caller_names, row_key, row_prefix, scan_range_args, send as _send
 from syncbased.database import TxState
-from syncbased.store import ScanOp, VERSION_PREFIX
+from syncbased.store import ConcurrentTransaction, ScanOp, VERSION_PREFIX
 
 MAX_ATTEMPTS = 100
 HEARTBEAT = 1000          # scanned rows between the engine's "nothing yet" markers
@@ -50,7 +50,7 @@ class QueryDb:
                 try:
                     self.ts = d.batch_transaction(names, self.bh)
                 except verror.VError as e:
-                    if e.id == _wire.ReadOnlyBatch.id:
+                    if e.id == sbwire.ErrReadOnlyBatch.id:
                         raise _not_writable(encode_id(cx_id)) from None
                     raise
                 self.reader = self.ts.tx
@@ -136,7 +136,7 @@ def start_exec(d, names, bh: str, query: str, params):
                 qdb.finish(True)       # commit before anything is sent
         except verror.VError as e:
             qdb.finish(False)
-            if (not bh and e.id == _wire.ConcurrentTransaction.id
+            if (not bh and e.id == ConcurrentTransaction.id
                     and attempt < MAX_ATTEMPTS):
                 attempt += 1
                 continue

@@ -18,7 +18,10 @@ from __future__ import annotations
 
 
 from v23py import verror, vom, vdl
-from v23py.syncbase import _wire
+from v23py.v23.services import permissions as permswire
+from v23py.v23.security import access as accesswire
+from v23py.v23.services import syncbase as sbwire
+from v23py.v23.services import watch as watchwire
 from v23py.syncbase.util import Id, decode, decode_id, validate_id, validate_row_key, \
     InvalidNameError, encode
 from syncbased import watch
@@ -29,8 +32,16 @@ from syncbased.common import (
 from syncbased.query_exec import exec_stream
 
 SYNC_SUFFIX = "%%sync"
+
+# What each served object describes: its own interface, then its embeds (Go's Describe__).
+SERVICE_DESCS = (sbwire.ServiceDesc, permswire.ObjectDesc)
+DATABASE_DESCS = (sbwire.DatabaseDesc, permswire.ObjectDesc, sbwire.DatabaseWatcherDesc,
+                  watchwire.GlobWatcherDesc, sbwire.SyncgroupManagerDesc, sbwire.BlobManagerDesc,
+                  sbwire.SchemaManagerDesc, sbwire.ConflictManagerDesc)
+COLLECTION_DESCS = (sbwire.CollectionDesc,)
+ROW_DESCS = (sbwire.RowDesc,)
 SEND_BATCH = 250     # rows per flow write of a Scan (~30 KB of small rows)
-_OPT_CX_INFO = vdl.optional(_wire.StoreChangeCollectionInfoType)
+_OPT_CX_INFO = vdl.optional(sbwire.StoreChangeCollectionInfo._vdl_type)
 
 
 # --- served objects ----------------------------------------------------------
@@ -46,7 +57,7 @@ class _Base:
 
 class ServiceObj(_Base):
     def describe__(self):
-        return list(_wire.SERVICE_DESCS)
+        return list(SERVICE_DESCS)
 
     async def GetPermissions(self, ctx, call):
         perms, version = await self.run(self.daemon.service.get_permissions, caller_names(call))
@@ -77,7 +88,7 @@ class DatabaseObj(BlobMethods, _Base):
         self.db_id = db_id
 
     def describe__(self):
-        return list(_wire.DATABASE_DESCS)
+        return list(DATABASE_DESCS)
 
     def db(self):
         return self.daemon.service.database(self.db_id)
@@ -133,7 +144,7 @@ class DatabaseObj(BlobMethods, _Base):
         await self._on("set_schema_metadata", call, schema_in(metadata))
 
     async def GetResumeMarker(self, ctx, call, bh):
-        return vdl.value(_wire.ResumeMarkerType, await self._on("get_resume_marker", call, str(bh)))
+        return vdl.value(watchwire.ResumeMarker._vdl_type, await self._on("get_resume_marker", call, str(bh)))
 
     async def WatchPatterns(self, ctx, call, resume_marker, patterns):
         flt = watch.PatternFilter([(p.CollectionBlessing, p.CollectionName, p.RowKey)
@@ -160,26 +171,25 @@ class DatabaseObj(BlobMethods, _Base):
             waiter.close()
 
     async def _send_batch(self, call, names, changes, marker):
-        change_cls = vdl.class_for(_wire.ChangeType)
+        change_cls = vdl.class_for(watchwire.Change._vdl_type)
         n = len(changes)
         for i, (name, state, value, from_sync) in enumerate(changes):
             if value is None:
                 inner = None
             elif isinstance(value, tuple):
                 tag_set = set(value[1])
-                info = _wire.new(_wire.StoreChangeCollectionInfoType,
-                                 Allowed=vdl.class_for(vdl.set_of(_wire.TagType))(tag_set)
-                                 if vdl.class_for(vdl.set_of(_wire.TagType)) else tag_set,
+                info = sbwire.StoreChangeCollectionInfo(Allowed=vdl.class_for(vdl.set_of(accesswire.Tag._vdl_type))(tag_set)
+                                 if vdl.class_for(vdl.set_of(accesswire.Tag._vdl_type)) else tag_set,
                                  Perms=perms_out(value[2]) if value[2] else perms_out({}))
                 # a *StoreChangeCollectionInfo in the any, as Go sends it
                 inner = vdl.optional_value(_OPT_CX_INFO, info)
             else:
                 inner = value_out(value)
-            sc = _wire.new(_wire.StoreChangeType, Value=inner, FromSync=bool(from_sync))
+            sc = sbwire.StoreChange(Value=inner, FromSync=bool(from_sync))
             last = i == n - 1
             await send(call, change_cls(
                 Name=name, State=state, Value=sc,
-                ResumeMarker=vdl.value(_wire.ResumeMarkerType, marker if last else b""),
+                ResumeMarker=vdl.value(watchwire.ResumeMarker._vdl_type, marker if last else b""),
                 Continued=not last))
 
     async def GlobChildren__(self, ctx, call, matcher=None):
@@ -245,7 +255,7 @@ class CollectionObj(_Base):
         self.db_id, self.cx_id = db_id, cx_id
 
     def describe__(self):
-        return list(_wire.COLLECTION_DESCS)
+        return list(COLLECTION_DESCS)
 
     def cx(self):
         return self.daemon.service.database(self.db_id).collection(self.cx_id)
@@ -322,11 +332,11 @@ class KeyValueEncoder:
 
     def __init__(self):
         self._plans = {}   # stored prefix (through the type id) -> plan, or False
-        self._kv_cls = vdl.class_for(_wire.KeyValueType)
+        self._kv_cls = vdl.class_for(sbwire.KeyValue._vdl_type)
 
     def general(self, te, item):
         k, v = item
-        return vom.encode_value_message(te, _wire.KeyValueType,
+        return vom.encode_value_message(te, sbwire.KeyValue._vdl_type,
                                         self._kv_cls(Key=k, Value=value_out(v)))
 
     def __call__(self, te, item):
@@ -372,7 +382,7 @@ class KeyValueEncoder:
         t, _ = vom.decode_typed(item[1])
         if not (t.has_any or t.has_typeobject):
             head = bytearray()
-            vom.enc_int(head, te.encode_type(_wire.KeyValueType))
+            vom.enc_int(head, te.encode_type(sbwire.KeyValue._vdl_type))
             head.append(1)                 # type table: one entry, the value's type
             vom.enc_uint(head, te.encode_type(t))
             head.append(1)                 # any-length table: one entry
@@ -407,7 +417,7 @@ class RowObj(_Base):
         self.db_id, self.cx_id, self.key = db_id, cx_id, key
 
     def describe__(self):
-        return list(_wire.ROW_DESCS)
+        return list(ROW_DESCS)
 
     def row(self):
         return self.daemon.service.database(self.db_id).collection(self.cx_id).row(self.key)
@@ -478,7 +488,7 @@ class Dispatcher:
                 row = decode(parts[2])
                 validate_row_key(row)
         except InvalidNameError as e:
-            raise _wire.InvalidName.new(f"invalid name: '{suffix}': {e}", suffix) from None
+            raise sbwire.ErrInvalidName.new(f"invalid name: '{suffix}': {e}", suffix) from None
         if cx_id is None:
             return DatabaseObj(self.daemon, db_id), ALLOW
         if row is None:

@@ -30,7 +30,7 @@ import random
 import shutil
 
 from v23py import verror
-from v23py.syncbase import _wire
+from v23py.v23.services import syncbase as sbwire
 from v23py.syncbase.util import Id, encode_id, validate_id
 from syncbased import access
 from syncbased.access import ADMIN, READ, WRITE, RESOLVE
@@ -173,7 +173,7 @@ class Service:
     def dev_mode_check(self, names):
         self.perms_with_auth(names, (ADMIN,))
         if not self.dev:
-            raise _wire.NotInDevMode.new("not running with --dev=true")
+            raise sbwire.ErrNotInDevMode.new("not running with --dev=true")
 
     def _create_database(self, names, db_id: Id, perms, metadata):
         access.validate_perms(perms, access.ALL_DATABASE_TAGS)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 from v23py import verror
-from v23py.syncbase import _wire
-from v23py.syncbase.util import encode_id, prefix_range_limit, validate_id
+from v23py.naming.glob import Glob
+from v23py.syncbase.util import encode_id, prefix_range_limit
 from syncbased.access import ADMIN, READ
 from syncbased.collection import Collection
 from syncbased.common import decode_collection_perms, parse_id_key_part, row_prefix
@@ -52,28 +52,30 @@ class PatternFilter:
 
 
 class GlobFilter:
-    """WatchGlob's filter: ``<encCxId>/<row glob>`` (collection literal, row glob)."""
+    """WatchGlob's filter, as Go's: ``<collection>/<row key glob>`` with the one glob
+    matcher (v23py.naming.glob): the first element matches the encoded collection id,
+    the rest the row key's "/"-separated parts."""
 
     def __init__(self, pattern: str):
-        import fnmatch
-        from v23py.syncbase.util import decode_id, validate_row_key, InvalidNameError
-        parts = pattern.split("/", 1)
-        if len(parts) != 2:
-            raise verror.BadArg.new(f"bad argument: glob pattern {pattern!r}")
         try:
-            self.cx = decode_id(parts[0])
-            validate_id(self.cx)
-            if parts[1] and not any(c in parts[1] for c in "*?["):
-                validate_row_key(parts[1])
-        except InvalidNameError as e:
-            raise _wire.InvalidName.new(f"invalid name: '{pattern}': {e}", pattern) from None
-        self._row = re.compile(fnmatch.translate(parts[1]), re.DOTALL) if parts[1] else None
+            g = Glob.parse(pattern)
+        except verror.VError as e:
+            raise verror.BadArg.new(f"bad argument: glob parse failed: {e.msg}") from None
+        self._cx = g.head()
+        self._row = g.tail()
 
     def collection_matches(self, cx_id) -> bool:
-        return cx_id == self.cx
+        return self._cx.match(encode_id(cx_id))
 
     def row_matches(self, cx_id, row) -> bool:
-        return cx_id == self.cx and self._row is not None and bool(self._row.match(row))
+        if not self.collection_matches(cx_id):
+            return False
+        g = self._row
+        for part in row.split("/"):
+            if not g.head().match(part):
+                return False
+            g = g.tail()
+        return len(g) == 0
 
 
 def _collection_info(perms, names):

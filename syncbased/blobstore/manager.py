@@ -43,6 +43,7 @@ thread), so large blobs never delay row operations.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 
@@ -50,7 +51,7 @@ from twisted.internet import defer
 
 from v23py import verror, vdl
 from v23py.v23.services.syncbase import BlobDevTypeServer
-from v23py.syncbase import _wire
+from v23py.v23.services import syncbase as sbwire
 from syncbased import access, interfaces as I
 from syncbased.access import READ, WRITE, ALL_DATABASE_TAGS
 from syncbased.blobstore.refs import blob_refs
@@ -59,6 +60,8 @@ from syncbased.blobstore.store import BlobStore, IllegalPositionForRead, check_r
 from syncbased.common import PeerAuthorizer, caller_names, now_time, send as _send
 from syncbased.store import SEP, PutOp
 from syncbased.worker import StoreWorker
+
+log = logging.getLogger(__name__)
 
 ITEM = 64 * 1024              # bytes per streamed item
 READ_AHEAD = 1024 * 1024      # bytes read from disk per blob-thread call
@@ -72,7 +75,7 @@ SERVER_SCAN_FIRST = 10.0      # Go's serverBlobFetchInitialScanDelay
 SERVER_SCAN_INTERVAL = 300.0  # Go's serverBlobFetchExtraScanDelay
 HANDOFF_INTERVAL = 5.0        # a leaf asks a peer to take its blobs at most this often
 
-_State = vdl.class_for(_wire.BlobFetchStateType)
+_State = vdl.class_for(sbwire.BlobFetchState._vdl_type)
 
 
 def _cache_budget():
@@ -86,7 +89,7 @@ def _cache_budget():
 
 
 def _status(state, received=0, total=0):
-    return _wire.new(_wire.BlobFetchStatusType, State=_State(state), Received=received,
+    return sbwire.BlobFetchStatus(State=_State(state), Received=received,
                      Total=total)
 
 
@@ -448,8 +451,7 @@ class BlobManager:
         try:
             self._on_synced(ds, peer_hex, recs)
         except Exception as e:      # hints are best effort: never fail a sync round
-            import sys
-            sys.stderr.write(f"syncbased: recording blob locations failed: {e!r}\n")
+            log.warning("recording blob locations failed: %r", e)
 
     def _on_synced(self, ds, peer_hex, recs):
         items = {}
@@ -542,8 +544,7 @@ class BlobManager:
         try:
             self._local_puts(db_id, writes, ops)
         except Exception as e:      # ownership is bookkeeping: never fail the write
-            import sys
-            sys.stderr.write(f"syncbased: blob ownership update failed: {e!r}\n")
+            log.warning("blob ownership update failed: %r", e)
 
     def _local_puts(self, db_id, writes, ops):
         from v23py import vom
@@ -665,7 +666,7 @@ class BlobManager:
     def _request_take(self, stub, opts, handoff):
         from v23py import vdl as _vdl
         ctx, cancel = self.daemon.sync.ctx.with_timeout(HAVE_TIMEOUT)
-        arg = {_vdl.value(_wire.BlobRefType, ref): I.BlobSharesBySyncgroup(sh)
+        arg = {_vdl.value(sbwire.BlobRef._vdl_type, ref): I.BlobSharesBySyncgroup(sh)
                for ref, sh in handoff.items()}
         d = defer.ensureDeferred(stub.RequestTakeBlobs(ctx, self.daemon.sync.hex, arg, *opts))
         d.addBoth(lambda _: cancel())
@@ -743,7 +744,7 @@ class BlobMethods:
 
     async def CreateBlob(self, ctx, call):
         m = await self._blob_auth(call, (WRITE,))
-        return vdl.value(_wire.BlobRefType, await m.call(m.store.create))
+        return vdl.value(sbwire.BlobRef._vdl_type, await m.call(m.store.create))
 
     async def PutBlob(self, ctx, call, br):
         ref = _ref_arg(br)
@@ -798,7 +799,7 @@ class BlobMethods:
         if info is not None and info.committed:
             return await m.stream_local(call, ref, offset)
         if info is not None and ref not in m.fetches:
-            raise _wire.BlobNotCommitted.new("blob is not yet committed")
+            raise sbwire.ErrBlobNotCommitted.new("blob is not yet committed")
         if offset < 0:
             raise IllegalPositionForRead.new(f"BlobReader: illegal position {offset}", offset, 0)
         f = m.fetch(self.db_id, ref)
@@ -812,7 +813,7 @@ class BlobMethods:
             await _send(call, _status("Done"))
             return
         if info is not None and ref not in m.fetches:
-            raise _wire.BlobNotCommitted.new("blob is not yet committed")
+            raise sbwire.ErrBlobNotCommitted.new("blob is not yet committed")
         await _send(call, _status("Pending"))
         f = m.fetch(self.db_id, ref)
         last = ("Pending", 0, 0)

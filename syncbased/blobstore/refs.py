@@ -9,10 +9,9 @@ numbers, structs of those) cost one dictionary lookup.
 from __future__ import annotations
 
 from v23py import vdl
-from v23py.syncbase import _wire
-
+from v23py.v23.services import syncbase as sbwire
 K = vdl.Kind
-BLOB_REF_TYPE = _wire.BlobRefType
+BLOB_REF_TYPE = sbwire.BlobRef._vdl_type
 MAX_DEPTH = 64
 _may_hold: dict = {}
 

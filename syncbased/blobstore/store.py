@@ -41,8 +41,7 @@ import time
 
 from v23py import verror
 from v23py.verror import ErrorId, NoRetry
-from v23py.syncbase import _wire
-
+from v23py.v23.services import syncbase as sbwire
 _FS = "v.io/x/ref/services/syncbase/localblobstore/fs_cablobstore."
 InvalidBlobName = ErrorId(_FS + "errInvalidBlobName", NoRetry, "Invalid blob name")
 BlobAlreadyFinalized = ErrorId(_FS + "errBlobAlreadyFinalized", NoRetry,
@@ -325,7 +324,7 @@ class BlobStore:
             if b is None:
                 raise _no_exist(ref)
             if not b.committed:
-                raise _wire.BlobNotCommitted.new("blob is not yet committed")
+                raise sbwire.ErrBlobNotCommitted.new("blob is not yet committed")
             if offset < 0 or offset > b.size:
                 raise IllegalPositionForRead.new(
                     f"BlobReader: illegal position {offset} on Blob of size {b.size}",
@@ -352,7 +351,7 @@ class BlobStore:
         if b is None:
             raise _no_exist(ref)
         if not b.committed:
-            raise _wire.BlobNotCommitted.new("blob is not yet committed")
+            raise sbwire.ErrBlobNotCommitted.new("blob is not yet committed")
         return b
 
     def pin(self, ref: str, pinned: bool) -> None:

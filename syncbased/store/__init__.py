@@ -4,6 +4,7 @@ from syncbased.store.core import (
     Store, Snapshot, Transaction, LogEntry, GetOp, ScanOp, PutOp, DeleteOp,
     SyncgroupOp, SyncSnapshotOp, DbStateChangeRequestOp, log_key, parse_log_key,
     encode_log_entry, decode_log_entry, new_version, SEP, LOG_PREFIX, VERSION_PREFIX,
+    ConcurrentTransaction,
 )
 
 __all__ = [
@@ -11,4 +12,5 @@ __all__ = [
     "LogEntry", "GetOp", "ScanOp", "PutOp", "DeleteOp", "SyncgroupOp", "SyncSnapshotOp",
     "DbStateChangeRequestOp", "log_key", "parse_log_key", "encode_log_entry",
     "decode_log_entry", "new_version", "SEP", "LOG_PREFIX", "VERSION_PREFIX",
+    "ConcurrentTransaction",
 ]

@@ -32,7 +32,11 @@ import time
 from typing import NamedTuple
 
 from v23py import verror
-from v23py.syncbase import _wire
+
+# Errors of Go's x/ref/services/syncbase/store.
+_STORE = "v.io/x/ref/services/syncbase/store."
+ConcurrentTransaction = verror.ErrorId(_STORE + "ConcurrentTransaction", verror.NoRetry,
+                                       "concurrent transaction")
 
 SEP = b"\xfe"
 LOG_PREFIX = b"l" + SEP
@@ -400,10 +404,10 @@ class Transaction:
                 if seq <= self._start:
                     continue
                 if self._read_keys and not keys.isdisjoint(self._read_keys):
-                    raise _wire.ConcurrentTransaction.new("concurrent transaction")
+                    raise ConcurrentTransaction.new("concurrent transaction")
                 for a, b in self._read_ranges:
                     if any(_in_range(k, a, b) for k in keys):
-                        raise _wire.ConcurrentTransaction.new("concurrent transaction")
+                        raise ConcurrentTransaction.new("concurrent transaction")
             # validated: our own snapshot is no longer needed, so the commit need
             # not preserve the old values of our writes for it
             self._sn.abort()
@@ -488,7 +492,7 @@ class Store:
                 tx.commit()
                 return result
             except verror.VError as e:
-                if e.id != _wire.ConcurrentTransaction.id:
+                if e.id != ConcurrentTransaction.id:
                     raise
                 err = e
         raise err

@@ -19,10 +19,6 @@ from v23py import verror
 _SCHEMA = "CREATE TABLE IF NOT EXISTS kv (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID"
 
 
-class EngineError(Exception):
-    """An I/O level failure (disk full, read-only directory, corruption)."""
-
-
 def _as_verror(exc: Exception, what: str) -> verror.VError:
     return verror.Internal.new(f"store {what} failed: {exc}")
 

@@ -43,7 +43,6 @@ POS = Y + b"p"
 
 NODE_REC = 0
 LINK_REC = 1
-EPOCH = 62135596800          # seconds from 0001-01-01 to 1970-01-01 (VDL time.Time)
 
 
 def s(b: bytes) -> str:

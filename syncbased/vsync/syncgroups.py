@@ -8,7 +8,7 @@ import time
 from twisted.internet import defer
 
 from v23py import verror, vom
-from v23py.syncbase import _wire
+from v23py.v23.services import syncbase as sbwire
 from v23py.syncbase.util import Id, validate_id
 from syncbased import access
 from syncbased.access import READ, WRITE, ADMIN, RESOLVE
@@ -21,10 +21,6 @@ from syncbased.vsync._log import (
     encode_sgstate, gid_of, log_key, s, sgoid, decode_node)
 
 
-
-
-def sg_key(sg_id) -> bytes:
-    return SGDATA + id_key_part(sg_id)
 
 
 def collection_prefix(cx_id) -> bytes:
@@ -40,20 +36,15 @@ def spec_to_json(spec) -> dict:
 
 
 def spec_to_wire(obj):
-    return _wire.new(_wire.SyncgroupSpecType, Description=obj["Description"],
+    return sbwire.SyncgroupSpec(Description=obj["Description"],
                      PublishSyncbaseName=obj["PublishSyncbaseName"],
                      Perms=perms_out(_load_perms(obj["Perms"])),
                      Collections=[id_out(Id(*c)) for c in obj["Collections"]],
                      MountTables=list(obj["MountTables"]), IsPrivate=obj["IsPrivate"])
 
 
-def normalize_spec(spec):
-    return spec_to_wire(spec_to_json(spec))
-
-
 def member_info(info):
-    return _wire.new(_wire.SyncgroupMemberInfoType,
-                     SyncPriority=int(getattr(info, "SyncPriority", 0) or 0),
+    return sbwire.SyncgroupMemberInfo(SyncPriority=int(getattr(info, "SyncPriority", 0) or 0),
                      BlobDevType=int(getattr(info, "BlobDevType", 0) or 0))
 
 
@@ -458,7 +449,7 @@ class SyncgroupOpsMixin:
                 candidates.extend(sorted(self.sg_admins(gid).items()))
                 candidates.extend(("(mDNS)", a) for a in self._mdns_admins(db_id, sg_id))
         if got is None:
-            raise _wire.SyncgroupJoinFailed.new(
+            raise sbwire.ErrSyncgroupJoinFailed.new(
                 f"syncgroup join failed: {sg_id.Blessing},{sg_id.Name} could not be joined "
                 f"through any admin ({len(errors)} tried): " + "; ".join(errors))
         sg, version, genvec = got

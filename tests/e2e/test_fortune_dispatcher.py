@@ -13,14 +13,14 @@ from twisted.internet import defer, utils
 from twisted.trial import unittest
 
 from v23py import rpc, vdl, verror
-from v23py.rpc import _wiretypes as wt
+from v23py.rpc import wire
 from v23py.rpc.model import ArgDesc, MethodDesc
 from v23py.testing import ROOT
 from v23py.testing.procs import ENV, make_creds, spawn
 from v23py.testing.procs import PERMS, blessed_by
 from v23py.testing.rpc import make_principal, new_runtime
 
-GLOB = MethodDesc("__Glob", "", (ArgDesc("pattern", vdl.StringType),), (), None, wt.GlobReply)
+GLOB = MethodDesc("__Glob", "", (ArgDesc("pattern", vdl.StringType),), (), None, wire.GlobReplyType)
 
 
 def flagset(*argv):

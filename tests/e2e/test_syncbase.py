@@ -7,7 +7,7 @@ from twisted.internet import defer, reactor, threads
 from twisted.trial import unittest
 
 from v23py import verror
-from v23py.syncbase import _wire
+from v23py.v23.services import syncbase as sbwire
 from v23py.testing import go_binary
 from v23py.testing.syncbase import Daemon, make_creds, env, ROOT
 
@@ -96,7 +96,7 @@ class CrudTest(_E2E):
         await c1.Put(self.ctx, "n", 1)
         await c2.Put(self.ctx, "n", 2)
         await b1.Commit(self.ctx)
-        await self.assertVError(_wire.ConcurrentBatch, b2.Commit(self.ctx))
+        await self.assertVError(sbwire.ErrConcurrentBatch, b2.Commit(self.ctx))
         self.assertEqual(await cx.Get(self.ctx, "n"), 1)
         # RunInBatch retries conflicts: 8 concurrent increments all land.
 
@@ -110,14 +110,14 @@ class CrudTest(_E2E):
                     await syncbase.RunInBatch(self.ctx, db, syncbase.BatchOptions(), fn)
                     return
                 except verror.VError as e:
-                    if e.id != _wire.ConcurrentBatch.id:
+                    if e.id != sbwire.ErrConcurrentBatch.id:
                         raise
         await defer.gatherResults([defer.ensureDeferred(incr()) for _ in range(8)])
         self.assertEqual(await cx.Get(self.ctx, "n"), 9)
         ro = await db.BeginBatch(self.ctx, syncbase.BatchOptions(ReadOnly=True))
-        await self.assertVError(_wire.ReadOnlyBatch,
+        await self.assertVError(sbwire.ErrReadOnlyBatch,
                                 ro.CollectionForId(cx.Id()).Put(self.ctx, "x", 1))
-        await self.assertVError(_wire.UnknownBatch,
+        await self.assertVError(sbwire.ErrUnknownBatch,
                                 syncbase.BatchDatabase(db._s, db.Id(), None,
                                                        "t0000000000000001").Commit(self.ctx))
 
@@ -128,9 +128,9 @@ class CrudTest(_E2E):
     async def _invalid(self):
         from v23py import syncbase
         sb, db, cx = await self.db_cx()
-        await self.assertVError(_wire.InvalidName, cx.Put(self.ctx, "bad\x01key", 1))
+        await self.assertVError(sbwire.ErrInvalidName, cx.Put(self.ctx, "bad\x01key", 1))
         bad = syncbase.Collection(db, syncbase.Id("$", "x"))
-        await self.assertVError(_wire.InvalidName, bad.Exists(self.ctx))
+        await self.assertVError(sbwire.ErrInvalidName, bad.Exists(self.ctx))
         # A stranger (unrecognized blessings) sees neither data nor existence.
         bob = make_creds(os.path.join(self.tmp, "bob"), "idp:o:fortune:bob", trust=[self.creds])
         bctx, _ = self.runtime(bob)

@@ -8,7 +8,7 @@ import tempfile
 from twisted.internet import defer, reactor
 
 from v23py import verror
-from v23py.syncbase import _wire
+from v23py.v23.services import syncbase as sbwire
 from syncbased.blobstore.store import InvalidBlobName, BlobAlreadyFinalized, \
     IllegalPositionForRead
 from v23py.testing.syncbase import DaemonTestCase, make_creds, sleep, sync_peer
@@ -54,9 +54,9 @@ class LocalBlobTest(_Base):
         self.assertRegex(b.Ref(), r"^blob/[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{26}$")
         self.assertEqual(await b.Size(self.ctx), 0)
         # reading or fetching an uncommitted blob: BlobNotCommitted (as Go's test)
-        await self.expect(_wire.BlobNotCommitted, b.Get(self.ctx, 0).read())
-        await self.expect(_wire.BlobNotCommitted, b.Fetch(self.ctx, 100).wait())
-        await self.expect(_wire.BlobNotCommitted, b.Pin(self.ctx))
+        await self.expect(sbwire.ErrBlobNotCommitted, b.Get(self.ctx, 0).read())
+        await self.expect(sbwire.ErrBlobNotCommitted, b.Fetch(self.ctx, 100).wait())
+        await self.expect(sbwire.ErrBlobNotCommitted, b.Pin(self.ctx))
         w = await b.Put(self.ctx)
         await w.Send(b"foobar")
         await w.Close()
@@ -189,7 +189,7 @@ class PeerBlobTest(_Base):
         dbb, cb = await self.setup_peer(b, False, admin=a)
         # a row value holding a BlobRef inside a struct, as Go's tests do
         T = vdl.struct("v23py/tests.blobHolder", [vdl.Field("Val", vdl.StringType),
-                                                  vdl.Field("Blob", _wire.BlobRefType)])
+                                                  vdl.Field("Blob", sbwire.BlobRef._vdl_type)])
         holder = vdl.class_for(T)
         small = await self.put_blob(dba, [b"foobarbaz"])
         await ca.Put(self.ctx, "foo0", holder(Val="small", Blob=syncbase.BlobRef(small.Ref())))
@@ -252,7 +252,7 @@ class PeerBlobTest(_Base):
         await self.expect(verror.NoExist, self._drain(peer.FetchBlob(
             self.ctx, unknown, I.SgPriorities({}))))
         u = await dba.CreateBlob(self.ctx)
-        await self.expect(_wire.BlobNotCommitted, self._drain(peer.FetchBlob(
+        await self.expect(sbwire.ErrBlobNotCommitted, self._drain(peer.FetchBlob(
             self.ctx, u.Ref(), I.SgPriorities({}))))
         await self.expect(verror.NoExist, peer.GetBlobShares(self.ctx, unknown))
         await self.expect(verror.NoExist, peer.AcceptedBlobOwnership(
@@ -277,7 +277,7 @@ class PeerBlobTest(_Base):
     async def shares(self, d, ref):
         from v23py import rpc, vdl
         res = await rpc.client_call(self.ctx, d.endpoint, "DevModeGetBlobShares",
-                                    [vdl.value(_wire.BlobRefType, ref)], [_wire.BlobRefType],
+                                    [vdl.value(sbwire.BlobRef._vdl_type, ref)], [sbwire.BlobRef._vdl_type],
                                     [vdl.map_of(vdl.StringType, vdl.Int32Type)])
         return dict(res[0])
 
@@ -306,7 +306,7 @@ class PeerBlobTest(_Base):
             await sleep(0.05)
         self.assertEqual(await self.shares(b, ref), mine)
         self.assertEqual(await self.shares(a, ref), {})
-        await self.expect(_wire.NotInDevMode, self.shares_nodev(ref))
+        await self.expect(sbwire.ErrNotInDevMode, self.shares_nodev(ref))
 
     async def shares_nodev(self, ref):
         d = self.daemon()

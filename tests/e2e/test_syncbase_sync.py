@@ -168,7 +168,7 @@ class SyncTest(DaemonTestCase):
     async def _refused(self):
         import v23py
         from v23py import syncbase
-        from v23py.syncbase import _wire
+        from v23py.v23.services import syncbase as sbwire
         a = self.daemon()
         await self.setup_peer(a, True)
         bob = make_creds(os.path.join(self.tmp, "bob"), "idp:o:fortune:bob", trust=[self.creds])
@@ -183,7 +183,7 @@ class SyncTest(DaemonTestCase):
                 bctx, a.endpoint, None, syncbase.SyncgroupMemberInfo())
             self.fail("a stranger joined the syncgroup")
         except verror.VError as e:
-            self.assertEqual(e.id, _wire.SyncgroupJoinFailed.id)
+            self.assertEqual(e.id, sbwire.ErrSyncgroupJoinFailed.id)
 
     @defer.inlineCallbacks
     def test_join_falls_back_to_other_admins_of_the_syncgroup(self):
@@ -191,7 +191,7 @@ class SyncTest(DaemonTestCase):
 
     async def _join_fallback(self):
         from v23py import syncbase
-        from v23py.syncbase import _wire
+        from v23py.v23.services import syncbase as sbwire
         # a neighborhood of our own (the same-host ads live under $TMPDIR)
         nh = tempfile.mkdtemp(prefix="sbnh-", dir=self.tmp)
         # (no mDNS: daemons of other tests on this machine could answer for "sg")
@@ -222,7 +222,7 @@ class SyncTest(DaemonTestCase):
                     self.ctx, a.endpoint, None, syncbase.SyncgroupMemberInfo())
                 self.fail("joined through dead admins")
             except verror.VError as e:
-                self.assertEqual(e.id, _wire.SyncgroupJoinFailed.id)
+                self.assertEqual(e.id, sbwire.ErrSyncgroupJoinFailed.id)
                 self.assertIn(f"through any admin ({tried} tried)", e.msg)
                 self.assertIn(a.endpoint, e.msg)
                 if tried == 3:

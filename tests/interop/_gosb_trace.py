@@ -6,8 +6,8 @@ Values print as VDL constants the way Go's vdlgen.TypedConst does
 """
 from v23py import vdl, verror
 from v23py.rpc.signature import go_quote, typed_const
-from v23py.syncbase import _wire
-
+from v23py.v23.security import access as accesswire
+from v23py.v23.services import syncbase as sbwire
 ALL_ROWS = None  # set lazily (needs the syncbase package)
 
 
@@ -24,8 +24,8 @@ def _tca(v):
 
 
 def _ids(ids):
-    return _tc(vdl.list_of(_wire.IdType),
-               [_wire.new(_wire.IdType, Blessing=i.Blessing, Name=i.Name) for i in ids])
+    return _tc(vdl.list_of(sbwire.Id._vdl_type),
+               [sbwire.Id(Blessing=i.Blessing, Name=i.Name) for i in ids])
 
 
 async def _es(d):
@@ -56,7 +56,7 @@ def _change(c):
     if c.entity == "collection" and kind == "put":
         ci = c.value
         tags = sorted(str(t) for t in ci.Allowed)
-        val = f"allowed={','.join(tags)} perms={_tc(_wire.PermissionsType, ci.Perms)}"
+        val = f"allowed={','.join(tags)} perms={_tc(accesswire.Permissions._vdl_type, ci.Perms)}"
     elif c.entity == "row" and kind == "put":
         val = _tca(c.value)
     cx = str(c.collection) if c.collection is not None else ""
@@ -124,9 +124,9 @@ async def py_trace(ctx, sb_name, dbname):
     p(f"cx create again {await _es(cx.Create(ctx, None))}")
     p(f"listcollections {_ids(await db.ListCollections(ctx))}")
 
-    opt_id = vdl.optional(_wire.IdType)
-    puts = [("a", "va"), ("b", 7), ("c", _wire.new(_wire.IdType, Blessing="x", Name="y")),
-            ("d", vdl.optional_value(opt_id, _wire.new(_wire.IdType, Blessing="p", Name="q"))),
+    opt_id = vdl.optional(sbwire.Id._vdl_type)
+    puts = [("a", "va"), ("b", 7), ("c", sbwire.Id(Blessing="x", Name="y")),
+            ("d", vdl.optional_value(opt_id, sbwire.Id(Blessing="p", Name="q"))),
             ("e", b"\x01\x02\x03"), ("f", vdl.value(vdl.Uint32Type, 9)), ("g", ["s1", "s2"]),
             ("h", 1.5), ("i", True), ("k/x%y", "escaped")]
     for k, v in puts:
@@ -218,7 +218,7 @@ async def py_trace(ctx, sb_name, dbname):
 
     # permissions
     (perms, version), e = await _res(db.GetPermissions(ctx))
-    p(f"db perms {_tc(_wire.PermissionsType, perms)} {go_quote(version)} {e}")
+    p(f"db perms {_tc(accesswire.Permissions._vdl_type, perms)} {go_quote(version)} {e}")
     p(f"db setperms {await _es(db.SetPermissions(ctx, perms, version))}")
     p(f"db setperms stale {await _es(db.SetPermissions(ctx, perms, version))}")
     _, version2 = await db.GetPermissions(ctx)
@@ -226,7 +226,7 @@ async def py_trace(ctx, sb_name, dbname):
     p(f"db setperms no version {await _es(db.SetPermissions(ctx, perms, ''))}")
     p(f"db setperms no admin {await _es(db.SetPermissions(ctx, perms_for(user, ['Read']), ''))}")
     cperms, e = await _res(cx.GetPermissions(ctx))
-    p(f"cx perms {_tc(_wire.PermissionsType, cperms)} {e}")
+    p(f"cx perms {_tc(accesswire.Permissions._vdl_type, cperms)} {e}")
     p("cx setperms read-only "
       f"{await _es(cx.SetPermissions(ctx, perms_for(user, ['Admin', 'Read'])))}")
     p(f"put when read-only {await _es(cx.Put(ctx, 'n', 'x'))}")
@@ -234,7 +234,7 @@ async def py_trace(ctx, sb_name, dbname):
     p("cx setperms bad tag "
       f"{await _es(cx.SetPermissions(ctx, perms_for(user, ['Admin', 'Debug'])))}")
     (sperms, sversion), e = await _res(sb.GetPermissions(ctx))
-    p(f"service perms {_tc(_wire.PermissionsType, sperms)} {go_quote(sversion)} {e}")
+    p(f"service perms {_tc(accesswire.Permissions._vdl_type, sperms)} {go_quote(sversion)} {e}")
 
     # syncgroups
     sg = db.Syncgroup(ctx, "sg1")
@@ -244,7 +244,7 @@ async def py_trace(ctx, sb_name, dbname):
     p("sg create no collection "
       f"{await _es(db.Syncgroup(ctx, 'sg2').Create(ctx, nosuch, info))}")
     (got, sv), e = await _res(sg.GetSpec(ctx))
-    p(f"sg spec {_tc(_wire.SyncgroupSpecType, got)} version-set {_b(sv != '')} {e}")
+    p(f"sg spec {_tc(sbwire.SyncgroupSpec._vdl_type, got)} version-set {_b(sv != '')} {e}")
     p(f"sg setspec {await _es(sg.SetSpec(ctx, spec('d2', [cx.Id()]), sv))}")
     p(f"sg setspec stale {await _es(sg.SetSpec(ctx, spec('d2', [cx.Id()]), sv))}")
     got, _ = await sg.GetSpec(ctx)
@@ -255,7 +255,7 @@ async def py_trace(ctx, sb_name, dbname):
     p(f"sg members {len(members or {})} {e}")
     for n in sorted(members or {}):
         p(f"  member hex {_b(len(n) == 16)} info "
-          f"{_tc(_wire.SyncgroupMemberInfoType, members[n])}")
+          f"{_tc(sbwire.SyncgroupMemberInfo._vdl_type, members[n])}")
     sgs, e = await _res(db.ListSyncgroups(ctx))
     p(f"listsyncgroups {_ids(sgs)} {e}")
     p(f"sg leave {await _es(sg.Leave(ctx))}")

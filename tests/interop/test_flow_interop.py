@@ -22,7 +22,6 @@ from v23py import security, vdl, vom
 from v23py.runtime.flowmanager import FlowManager
 from v23py.flow import Identity
 from v23py.flow import message as fm
-from v23py.security import _wiretypes as W
 
 
 def _go_credentials(tmp, name, key_type="ecdsa256"):
@@ -67,7 +66,7 @@ _treq = vdl.struct("v.io/v23/vtrace.Request", [
     ("Flags", _tflags), ("LogLevel", vdl.Int32Type)])
 RequestType = vdl.struct("v.io/v23/rpc.Request", [
     ("Suffix", vdl.StringType), ("Method", vdl.StringType), ("NumPosArgs", vdl.Uint64Type),
-    ("EndStreamArgs", vdl.BoolType), ("Deadline", _deadline), ("GrantedBlessings", W.WireBlessingsType),
+    ("EndStreamArgs", vdl.BoolType), ("Deadline", _deadline), ("GrantedBlessings", security.WireBlessingsType),
     ("TraceRequest", _treq), ("Language", vdl.StringType)])
 
 

@@ -192,7 +192,7 @@ class OurClientGoMounttable(unittest.TestCase):
     @defer.inlineCallbacks
     def test_library_mount_resolve_glob(self):
         from v23py import runtime, security, vdl, verror
-        from v23py.rpc import _wiretypes as wt
+        from v23py.rpc import wire
         from v23py.rpc import options
         p = security.load_principal(self.creds)
         ctx, shutdown = runtime.init(["--v23.namespace.root", self.mt],
@@ -206,7 +206,7 @@ class OurClientGoMounttable(unittest.TestCase):
             ctx, self.mt + "/fortuneAlpha", "Mount", [target, 300, 0],
             [vdl.StringType, vdl.Uint32Type, mtflag], [], opts=(options.NoResolve(),)))
         r = yield defer.ensureDeferred(client.call(
-            ctx, self.mt + "/fortuneAlpha", "ResolveStep", [], [], [wt.MountEntry],
+            ctx, self.mt + "/fortuneAlpha", "ResolveStep", [], [], [wire.MountEntryType],
             opts=(options.NoResolve(),)))
         self.assertEqual([s.Server for s in r[0].Servers], [target])
         # a relative name resolves through the namespace root to our target
@@ -216,7 +216,7 @@ class OurClientGoMounttable(unittest.TestCase):
         from v23py.rpc.stubs import MethodDesc
         call = yield defer.ensureDeferred(client.start_call(
             ctx, self.mt, "__Glob", ["*"], [vdl.StringType], [],
-            desc=MethodDesc(name="__Glob", in_stream=vdl.AnyType, out_stream=wt.GlobReply),
+            desc=MethodDesc(name="__Glob", in_stream=vdl.AnyType, out_stream=wire.GlobReplyType),
             opts=(options.NoResolve(),)))
         names = []
         while True:

@@ -137,18 +137,18 @@ class _Mixed(unittest.TestCase):
             tc, version = out.strip().rsplit(" ", 1)
             return tc, version
         from v23py.rpc.signature import typed_const
-        from v23py.syncbase import _wire
+        from v23py.v23.services import syncbase as sbwire
         spec, version = await self._db(d, db).Syncgroup(self.ctx, sg).GetSpec(self.ctx)
-        return typed_const(_wire.SyncgroupSpecType, spec), version
+        return typed_const(sbwire.SyncgroupSpec._vdl_type, spec), version
 
     async def members(self, d, db, sg, client):
         if client == "go":
             out = await self.go("members", d.endpoint, db, sg)
             return dict(ln.split(" ", 1) for ln in out.splitlines())
         from v23py.rpc.signature import typed_const
-        from v23py.syncbase import _wire
+        from v23py.v23.services import syncbase as sbwire
         m = await self._db(d, db).Syncgroup(self.ctx, sg).GetMembers(self.ctx)
-        return {k: typed_const(_wire.SyncgroupMemberInfoType, v) for k, v in m.items()}
+        return {k: typed_const(sbwire.SyncgroupMemberInfo._vdl_type, v) for k, v in m.items()}
 
     async def same_sg_view(self, peers, db, sg, n_members, timeout=45.0):
         """Both clients read the same spec (and version) and member list from every peer."""

@@ -194,6 +194,18 @@ class MountTableTests(unittest.TestCase):
         self.mt.resolve_step("t/x", ANYONE)
         self.assertVError(verror.NoAccess, self.mt.resolve_step, "t/x", BOB)
 
+    def test_everyone_includes_a_caller_without_names(self):
+        """As Go's AccessList.Includes: "..." matches even a caller whose blessings gave
+        no names (the mount table once refused such callers everywhere)."""
+        self.mt.load_permissions({"": {"Admin": {"In": ["root"]}, "Read": {"In": ["..."]},
+                                       "Resolve": {"In": ["..."]}}})
+        self.mt.mount("x", EP1, 60, 0, mtl.ADMIN_CALLER)
+        self.assertEqual(self.mt.resolve_step("x", NOBODY).servers[0].server, EP1)
+        self.mt.load_permissions({"y": {"Admin": {"In": ["root"]},
+                                        "Resolve": {"In": ["dev.v.io:u"]}}})
+        self.mt.mount("y", EP2, 60, 0, mtl.ADMIN_CALLER)
+        self.assertVError(verror.NoAccess, self.mt.resolve_step, "y", NOBODY)
+
     def test_templates(self):
         self.mt.load_permissions({
             "users": {"Read": {"In": ["..."]}, "Resolve": {"In": ["..."]}, "Create": {"In": ["..."]}},

@@ -182,10 +182,10 @@ class RPCTest(unittest.TestCase):
     @defer.inlineCallbacks
     def test_glob_leaf(self):
         from v23py import rpc
-        from v23py.rpc import _wiretypes as wt
+        from v23py.rpc import wire
         call = yield rpc.start_call(self.ctx, self.name, "__Glob", [""], [vdl.StringType], [],
                                     desc=rt.MethodDesc(name="__Glob", in_stream=vdl.AnyType,
-                                                       out_stream=wt.GlobReply))
+                                                       out_stream=wire.GlobReplyType))
         item = yield call.recv()
         self.assertEqual(item.name, "Entry")
         self.assertTrue(item.value.IsLeaf)
@@ -284,11 +284,11 @@ class FaultTest(unittest.TestCase):
 
     @defer.inlineCallbacks
     def read_response(self, client, conn, flow):
-        from v23py.rpc import _wiretypes as wt
+        from v23py.rpc import wire
         from v23py.runtime._stream import ValueReader
         reader = ValueReader(client.types_for(conn))
         flow.set_receiver(reader.feed, reader.closed)
-        r = yield defer.ensureDeferred(reader.read(wt.Response))
+        r = yield defer.ensureDeferred(reader.read(wire.ResponseType))
         return r
 
     @defer.inlineCallbacks
@@ -378,10 +378,10 @@ class DispatcherTest(unittest.TestCase):
     @defer.inlineCallbacks
     def glob(self, pattern):
         from v23py import rpc
-        from v23py.rpc import _wiretypes as wt
+        from v23py.rpc import wire
         call = yield rpc.start_call(self.ctx, self.name, "__Glob", [pattern], [vdl.StringType],
                                     [], desc=rt.MethodDesc(name="__Glob", in_stream=vdl.AnyType,
-                                                           out_stream=wt.GlobReply))
+                                                           out_stream=wire.GlobReplyType))
         names = []
         while True:
             try:
@@ -400,6 +400,18 @@ class DispatcherTest(unittest.TestCase):
         self.assertEqual((yield self.glob("...")),
                          [("Entry", ""), ("Entry", "a"), ("Entry", "b"), ("Entry", "a/x")])
         self.assertEqual((yield self.glob("b/*")), [("Error", "b")])   # a leaf has no children
+
+    @defer.inlineCallbacks
+    def test_glob_has_go_path_match_semantics(self):
+        """Patterns mean what they mean to Go's servers and mount tables (path.Match):
+        ``[^a]`` negates, ``[!a]`` is a class of '!' and 'a', ``\\`` escapes, and a
+        final ``***`` recurses (restricted) like ``...``."""
+        self.assertEqual((yield self.glob("[^a]")), [("Entry", "b")])
+        self.assertEqual((yield self.glob("a/[!a-w]")), [])
+        self.assertEqual((yield self.glob("a/[!x]")), [("Entry", "a/x")])
+        self.assertEqual((yield self.glob("\\a")), [("Entry", "a")])
+        self.assertEqual((yield self.glob("***")), (yield self.glob("...")))
+        self.assertEqual((yield self.glob("a/...")), [("Entry", "a"), ("Entry", "a/x")])
 
 
 class FailoverTest(unittest.TestCase):

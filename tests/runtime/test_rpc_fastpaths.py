@@ -107,7 +107,7 @@ class FastPathTest(unittest.TestCase):
     @defer.inlineCallbacks
     def test_deadline_requests_are_not_cached(self):
         from v23py import rpc
-        from v23py.rpc import _wiretypes as wt
+        from v23py.rpc import wire
         echo = Burst_desc.method("Echo")
         for _ in range(20):
             ctx, cancel = self.ctx.with_timeout(30.0)
@@ -116,6 +116,6 @@ class FastPathTest(unittest.TestCase):
             cancel()
             self.assertEqual(r, [b"ab"])
         types = list(self.server._types.values())[0]
-        for raw, req in types.hdr_cache.get(wt.Request, []):
+        for raw, req in types.hdr_cache.get(wire.RequestType, []):
             self.assertEqual(req.Deadline.FromNow.Seconds, 0)
             self.assertEqual(req.Deadline.FromNow.Nanos, 0)

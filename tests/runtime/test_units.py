@@ -144,7 +144,7 @@ class FormatTest(unittest.TestCase):
         self.assertEqual(go_quote('a"\n\x01é'), '"a\\"\\n\\x01é"')
 
     def test_print_interface(self):
-        from v23py.rpc import _wiretypes as wt
+        from v23py.rpc import wire
         from v23py.rpc import signature as sig
         from fortune.ifc import Fortune_desc
         out = io.StringIO()
@@ -165,21 +165,21 @@ class FormatTest(unittest.TestCase):
             '// Reserved methods implemented by the RPC framework.'), text)
         self.assertIn('\t__Glob(pattern string) stream<any, any> error\n', text)
         self.assertIn('\ntype "signature".Method struct {\n\tName string\n', text)
-        self.assertEqual(wt.SigMethod.name, "signature.Method")
+        self.assertEqual(wire.SigMethodType.name, "signature.Method")
 
 
 class StreamTest(unittest.TestCase):
     """The value reader waits for types that arrive later on the type flow."""
 
     def test_need_type_then_value(self):
-        from v23py.rpc import _wiretypes as wt
+        from v23py.rpc import wire
         from v23py.runtime._stream import ConnTypes, ValueReader, ValueWriter
         a, b = ConnTypes(), ConnTypes()
         w, r = ValueWriter(a), ValueReader(b)
-        data = w.encode(wt.cls("Request")(Method="Get", NumPosArgs=1), wt.Request)
+        data = w.encode(wire.Request(Method="Get", NumPosArgs=1), wire.RequestType)
         data += w.encode("hi", vdl.StringType)
         got = []
-        d = defer.ensureDeferred(r.read(wt.Request))
+        d = defer.ensureDeferred(r.read(wire.RequestType))
         d.addCallback(got.append)
         r.feed(data[:5])
         r.feed(data[5:])
@@ -211,18 +211,18 @@ class StreamTest(unittest.TestCase):
 class WireTypesTest(unittest.TestCase):
     def test_same_as_generated(self):
         from v23py.v23 import rpc as R
-        from v23py.rpc import _wiretypes as wt
+        from v23py.rpc import wire
         from v23py.v23.vdlroot import signature as S
         from v23py.v23 import naming as N
-        self.assertIs(wt.Request, R.Request._vdl_type)
-        self.assertIs(wt.Response, R.Response._vdl_type)
-        self.assertIs(wt.SigInterface, S.Interface._vdl_type)
-        self.assertIs(wt.GlobReply, N.GlobReply._vdl_type)
-        self.assertIs(wt.cls("Request"), R.Request)
-        self.assertEqual([f.name for f in wt.Request.fields],
+        self.assertIs(wire.RequestType, R.Request._vdl_type)
+        self.assertIs(wire.ResponseType, R.Response._vdl_type)
+        self.assertIs(wire.SigInterfaceType, S.Interface._vdl_type)
+        self.assertIs(wire.GlobReplyType, N.GlobReply._vdl_type)
+        self.assertIs(wire.Request, R.Request)
+        self.assertEqual([f.name for f in wire.RequestType.fields],
                          ["Suffix", "Method", "NumPosArgs", "EndStreamArgs", "Deadline",
                           "GrantedBlessings", "TraceRequest", "Language"])
-        self.assertEqual([f.name for f in wt.Response.fields],
+        self.assertEqual([f.name for f in wire.ResponseType.fields],
                          ["Error", "EndStreamResults", "NumPosResults", "TraceResponse",
                           "AckBlessings"])
 

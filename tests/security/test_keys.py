@@ -8,7 +8,7 @@ from twisted.trial import unittest
 
 from v23py.testing import shared_path
 from v23py import security
-from v23py.security import _keys, _pem
+from v23py.security import _keys, pem as _pem
 
 
 def _b64raw(s):

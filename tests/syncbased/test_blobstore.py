@@ -5,7 +5,7 @@ import tempfile
 import unittest
 
 from v23py import verror, vdl, vom
-from v23py.syncbase import _wire
+from v23py.v23.services import syncbase as sbwire
 from syncbased.blobstore.store import (BlobStore, BlobAlreadyFinalized, InvalidBlobName,
                                        IllegalPositionForRead, check_ref, new_ref)
 from syncbased.blobstore.refs import blob_refs
@@ -33,7 +33,7 @@ class StoreTest(unittest.TestCase):
         self.assertEqual(self.st.append(ref, [b"abc", b"def"]), 6)
         self.assertEqual(self.st.size(ref), 6)
         self.assertFalse(self.st.committed(ref))
-        self.assertVError(_wire.BlobNotCommitted, self.st.open_reader, ref, 0)
+        self.assertVError(sbwire.ErrBlobNotCommitted, self.st.open_reader, ref, 0)
         self.st.end_writes(ref)
         self.st.append(ref, [b"g"])
         self.assertEqual(self.st.commit(ref), 7)
@@ -112,7 +112,7 @@ class StoreTest(unittest.TestCase):
         self.assertEqual(self.st.evict(0), [fetched[0]])
         self.assertEqual(self.st.refs(), [local])
         u = self.st.create()
-        self.assertVError(_wire.BlobNotCommitted, self.st.keep, u, 3)
+        self.assertVError(sbwire.ErrBlobNotCommitted, self.st.keep, u, 3)
 
     def test_large_blob_in_chunks(self):
         ref = self.st.create()
@@ -138,15 +138,15 @@ class StoreTest(unittest.TestCase):
 
 class RefsTest(unittest.TestCase):
     def test_extracts_refs_from_nested_and_dynamic_values(self):
-        br = lambda s: vdl.value(_wire.BlobRefType, s)  # noqa: E731
+        br = lambda s: vdl.value(sbwire.BlobRef._vdl_type, s)  # noqa: E731
         u = vdl.union("v23py/tests.blobUnion", [vdl.Field("A", vdl.Int32Type),
-                                                 vdl.Field("B", _wire.BlobRefType)])
+                                                 vdl.Field("B", sbwire.BlobRef._vdl_type)])
         t = vdl.struct("v23py/tests.blobRow", [
-            vdl.Field("Name", vdl.StringType), vdl.Field("Main", _wire.BlobRefType),
+            vdl.Field("Name", vdl.StringType), vdl.Field("Main", sbwire.BlobRef._vdl_type),
             vdl.Field("Any", vdl.list_of(vdl.AnyType)),
-            vdl.Field("ByRef", vdl.map_of(_wire.BlobRefType, vdl.StringType)),
+            vdl.Field("ByRef", vdl.map_of(sbwire.BlobRef._vdl_type, vdl.StringType)),
             vdl.Field("Opt", vdl.optional(vdl.struct("v23py/tests.blobInner", [
-                vdl.Field("R", _wire.BlobRefType)]))),
+                vdl.Field("R", sbwire.BlobRef._vdl_type)]))),
             vdl.Field("U", u)])
         cls = vdl.class_for(t)
         inner = vdl.class_for(t.fields[4].type.elem)

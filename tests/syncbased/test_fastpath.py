@@ -15,7 +15,7 @@ from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
 from v23py import security, verror, vdl, vom
-from v23py.syncbase import _wire
+from v23py.v23.services import syncbase as sbwire
 from v23py.syncbase.util import Id
 from syncbased import access, common, server
 from syncbased.common import FALLBACK
@@ -175,7 +175,7 @@ class KeyValueEncoderTest(unittest.TestCase):
                 td.feed(te.take_bytes())
                 dec = vom.Decoder(type_decoder=td)
                 dec.feed(bytes([vom.VERSION_81]) + msg)
-                kv = dec.decode(_wire.KeyValueType)
+                kv = dec.decode(sbwire.KeyValue._vdl_type)
                 self.assertEqual((kv.Key, kv.Value), (key, vom.decode(stored)))
         self.assertTrue(any(p for p in enc._plans.values()))   # the fast path was used
 

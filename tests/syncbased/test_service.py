@@ -4,7 +4,7 @@ import tempfile
 from twisted.trial import unittest
 
 from v23py import verror
-from v23py.syncbase import _wire
+from v23py.v23.services import syncbase as sbwire
 from v23py.syncbase.util import Id
 from syncbased import access
 from syncbased.service import Service
@@ -53,9 +53,9 @@ class ServiceTest(unittest.TestCase):
         self.assertVError(verror.BadVersion, self.svc.set_permissions, ALICE, p, "0")
         self.svc.set_permissions(ALICE, p, "")
         self.assertEqual(self.svc.get_permissions(ALICE)[1], "2")
-        self.assertVError(_wire.PermsNoAdmin, self.svc.set_permissions, ALICE,
+        self.assertVError(access.PermsNoAdmin, self.svc.set_permissions, ALICE,
                           perms_for("x", ["Read"]), "")
-        self.assertVError(_wire.PermsEmpty, self.svc.set_permissions, ALICE, {}, "")
+        self.assertVError(access.PermsEmpty, self.svc.set_permissions, ALICE, {}, "")
 
     def test_create_db_collection_put_get_scan_delete(self):
         db, cx = self.make_db_cx()
@@ -88,7 +88,7 @@ class ServiceTest(unittest.TestCase):
     def test_collection_create_requires_id_blessing(self):
         db, _ = self.make_db_cx()
         other = db.collection(Id("idp:o:fortune:bob", "c"))
-        self.assertVError(_wire.UnauthorizedCreateId, other.create, ALICE, "",
+        self.assertVError(sbwire.ErrUnauthorizedCreateId, other.create, ALICE, "",
                           perms_for("idp:o:fortune:alice", access.ALL_COLLECTION_TAGS))
 
     def test_db_create_by_non_admin_needs_write_and_id_match(self):
@@ -96,14 +96,14 @@ class ServiceTest(unittest.TestCase):
         access.perms_add(p, "idp:o:fortune:bob", "Write", "Resolve")
         self.svc.set_permissions(ALICE, p, "")
         dbp = perms_for("idp:o:fortune:bob", access.ALL_DATABASE_TAGS)
-        self.assertVError(_wire.UnauthorizedCreateId, self.svc.database(Id("idp:o:other", "x")).create,
+        self.assertVError(sbwire.ErrUnauthorizedCreateId, self.svc.database(Id("idp:o:other", "x")).create,
                           BOB, None, dbp)
         self.svc.database(Id("idp:o:fortune:bob", "mine")).create(BOB, None, dbp)
         self.assertVError(verror.NoAccess, self.svc.database(Id("other:eve", "x")).create,
                           EVE, None, perms_for("other:eve", access.ALL_DATABASE_TAGS))
 
     def test_invalid_perms_tags(self):
-        self.assertVError(_wire.PermsDisallowedTags, self.svc.database(DB).create, ALICE, None,
+        self.assertVError(access.PermsDisallowedTags, self.svc.database(DB).create, ALICE, None,
                           perms_for("idp:o:fortune:alice", ["Admin", "Debug"]))
 
     def test_no_access_and_existence_fuzzing(self):
@@ -143,17 +143,17 @@ class ServiceTest(unittest.TestCase):
         self.assertEqual([k for k, _ in cx.scan(ALICE, bh, b"", b"")], ["a", "b"])
         db.commit(ALICE, bh)
         self.assertEqual(cx.row("b").get(ALICE, ""), b"2")
-        self.assertVError(_wire.UnknownBatch, db.commit, ALICE, bh)
-        self.assertVError(_wire.NotBoundToBatch, db.commit, ALICE, "")
+        self.assertVError(sbwire.ErrUnknownBatch, db.commit, ALICE, bh)
+        self.assertVError(sbwire.ErrNotBoundToBatch, db.commit, ALICE, "")
         self.assertVError(verror.BadArg, db.commit, ALICE, "zzz")
         # read-only snapshot
         sb = db.begin_batch(ALICE, True)
         cx.row("a").put(ALICE, "", b"changed")
         self.assertEqual(cx.row("a").get(ALICE, sb), b"1")
-        self.assertVError(_wire.ReadOnlyBatch, cx.row("a").put, ALICE, sb, b"x")
-        self.assertVError(_wire.ReadOnlyBatch, db.commit, ALICE, sb)
+        self.assertVError(sbwire.ErrReadOnlyBatch, cx.row("a").put, ALICE, sb, b"x")
+        self.assertVError(sbwire.ErrReadOnlyBatch, db.commit, ALICE, sb)
         db.abort(ALICE, sb)
-        self.assertVError(_wire.UnknownBatch, cx.row("a").get, ALICE, sb)
+        self.assertVError(sbwire.ErrUnknownBatch, cx.row("a").get, ALICE, sb)
 
     def test_concurrent_batches_conflict(self):
         db, cx = self.make_db_cx()
@@ -165,7 +165,7 @@ class ServiceTest(unittest.TestCase):
         cx.row("n").put(ALICE, b1, b"1")
         cx.row("n").put(ALICE, b2, b"2")
         db.commit(ALICE, b1)
-        self.assertVError(_wire.ConcurrentBatch, db.commit, ALICE, b2)
+        self.assertVError(sbwire.ErrConcurrentBatch, db.commit, ALICE, b2)
         self.assertEqual(cx.row("n").get(ALICE, ""), b"1")
 
     def test_collection_destroy_and_db_destroy(self):
@@ -264,6 +264,16 @@ class WatchTest(ServiceTest):
         g = GlobFilter(enc + "/a*")
         self.assertEqual([c[0] for b, _ in db.watch_next(ALICE, seq2, g)[0] for c in b],
                          [enc + "/a"])
+        # Go's glob semantics: the collection is an element matched against its
+        # encoded id, the row key is matched "/"-part by "/"-part
+        star = GlobFilter("*/...")
+        self.assertEqual(len(db.watch_next(ALICE, seq2, star)[0]), 2)
+        self.assertTrue(GlobFilter("idp:o:fortune:alice,fortune*/a/*").row_matches(cx.id, "a/b"))
+        self.assertFalse(GlobFilter(enc + "/a/*").row_matches(cx.id, "a"))
+        self.assertFalse(GlobFilter(enc + "/a*").row_matches(cx.id, "a/b"))
+        self.assertTrue(GlobFilter(enc).collection_matches(cx.id))
+        self.assertFalse(GlobFilter(enc).row_matches(cx.id, "a"))
+        self.assertVError(verror.BadArg, GlobFilter, enc + "/[a")
         self.assertVError(verror.NoExistOrNoAccess, db.watch_start, EVE, b"", flt)
         from syncbased.watch import UnknownResumeMarker
         self.assertVError(UnknownResumeMarker, db.watch_start, ALICE, b"bogus", flt)

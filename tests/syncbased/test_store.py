@@ -5,10 +5,10 @@ import tempfile
 from hypothesis import given, settings, strategies as st
 from twisted.trial import unittest
 
-from v23py.syncbase import _wire
 from syncbased.store import (
     MemEngine, SqliteEngine, Store, PutOp, DeleteOp, GetOp, ScanOp, SyncgroupOp,
     DbStateChangeRequestOp, LogEntry, encode_log_entry, decode_log_entry, log_key,
+    ConcurrentTransaction,
 )
 
 
@@ -168,7 +168,7 @@ class StoreTest(unittest.TestCase):
         t2.put(b"r\xfek", b"2")
         t1.commit()
         e = self.assertRaises(Exception, t2.commit)
-        self.assertEqual(e.id, _wire.ConcurrentTransaction.id)
+        self.assertEqual(e.id, ConcurrentTransaction.id)
         self.assertEqual(st.get(b"r\xfek"), b"1")
 
     def test_conflict_on_scanned_range_and_blind_writes_ok(self):

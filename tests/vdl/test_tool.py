@@ -72,9 +72,9 @@ class CommittedModulesTest(unittest.TestCase):
 
     def test_generated_types_agree_with_hand_built_ones(self):
         from v23py.v23 import rpc as rpc_gen
-        from v23py.rpc import _wiretypes as wt
-        self.assertIs(rpc_gen.Request._vdl_type, wt.Request)
-        self.assertIs(rpc_gen.Response._vdl_type, wt.Response)
+        from v23py.rpc import wire
+        self.assertIs(rpc_gen.Request._vdl_type, wire.RequestType)
+        self.assertIs(rpc_gen.Response._vdl_type, wire.ResponseType)
         import ifc
         self.assertEqual(ifc.FortuneDesc.pkg_path, "fortune/ifc")
 

@@ -3,7 +3,7 @@ as the general path."""
 from twisted.trial import unittest
 
 from v23py import vdl, verror, vom
-from v23py.rpc import _wiretypes as wt
+from v23py.rpc import wire
 from v23py.vdl import _values as V
 
 
@@ -19,7 +19,7 @@ class ZeroMakerTest(unittest.TestCase):
         rec = node.built
         arr = vdl.array_of(vdl.struct("test/fast.P", [("X", vdl.Int32Type)]), 3)
         u = vdl.union("test/fast.U", [("A", vdl.list_of(vdl.StringType)), ("B", vdl.Int64Type)])
-        types = [wt.Request, wt.Response, rec, arr, u, vdl.map_of(vdl.StringType, rec),
+        types = [wire.RequestType, wire.ResponseType, rec, arr, u, vdl.map_of(vdl.StringType, rec),
                  vdl.optional(rec), vdl.AnyType, vdl.enum("test/fast.E", ["One", "Two"]),
                  vdl.named("test/fast.S", vdl.StringType), vdl.ByteListType,
                  vdl.array_of(vdl.ByteType, 4)]
@@ -27,7 +27,7 @@ class ZeroMakerTest(unittest.TestCase):
             self.assertEqual(V.zero_maker(t)(), V._zero_slow(t), str(t))
             self.assertEqual(vdl.zero(t), V._zero_slow(t), str(t))
         # fresh mutable values each time
-        a, b2 = V.zero_maker(wt.Request)(), V.zero_maker(wt.Request)()
+        a, b2 = V.zero_maker(wire.RequestType)(), V.zero_maker(wire.RequestType)()
         self.assertIsNot(a.GrantedBlessings, b2.GrantedBlessings)
         a.GrantedBlessings.CertificateChains.append([])
         self.assertEqual(b2.GrantedBlessings.CertificateChains, [])
@@ -52,16 +52,16 @@ class SharedPlansTest(unittest.TestCase):
 
     def test_response_with_and_without_any_params(self):
         te, td = self.pipe()
-        ok = wt.response(None, True, 1)
+        ok = wire.response(None, True, 1)
         bad_params = verror.VError("a.b/c", 0, "boom", ["comp", "op", 7, "x"])
-        msgs = [vom.encode_value_message(te, wt.Response, v)
-                for v in (ok, ok, wt.response(bad_params, True, 0), ok)]
+        msgs = [vom.encode_value_message(te, wire.ResponseType, v)
+                for v in (ok, ok, wire.response(bad_params, True, 0), ok)]
         td.feed(te.take_bytes())
         got = []
         for m in msgs:   # one Decoder per message, as RPC uses one per flow
             d = vom.Decoder(type_decoder=td)
             d.feed(bytes([vom.VERSION_81]) + bytes(m))
-            got.append(d.decode(wt.Response))
+            got.append(d.decode(wire.ResponseType))
         self.assertEqual(got[0], ok)
         self.assertEqual(got[1], ok)
         self.assertEqual(got[3], ok)

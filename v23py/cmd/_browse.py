@@ -135,7 +135,7 @@ class Browser(resource.Resource):
         from v23py.runtime.namespace import GlobEntry
         from v23py.cmd.debug import pretty
         from v23py.v23.services import stats as svc
-        import v23py.stats._vdl  # noqa: F401
+        import v23py.xref.services.stats  # noqa: F401
         sub = args.get("s", "")
         base = f"{name}/__debug/stats" + (f"/{sub}" if sub else "")
         ctx, cancel = self.ctx_timeout()
@@ -182,7 +182,7 @@ class Browser(resource.Resource):
         from v23py.cmd._nscli import namespace_for
         from v23py.runtime.namespace import GlobEntry
         from v23py.v23.services import stats as svc
-        import v23py.stats._vdl  # noqa: F401
+        import v23py.xref.services.stats  # noqa: F401
         from twisted.internet import task
         sub = args.get("s", "")
         base = f"{name}/__debug/stats" + (f"/{sub}" if sub else "")
@@ -367,15 +367,8 @@ def principal_from_key(text):
     import base64
     from cryptography.hazmat.primitives import serialization
     from v23py import security
-    from v23py.security._keys import Signer
     try:
         key = serialization.load_der_private_key(base64.urlsafe_b64decode(text), None)
     except Exception as e:
         raise RuntimeError(f"bad value for --key: {e}")
-    return security.principal_from_signer(Signer(key)) if hasattr(
-        security, "principal_from_signer") else _principal_from_signer(Signer(key))
-
-
-def _principal_from_signer(signer):
-    from v23py.security._principal import principal_from_signer
-    return principal_from_signer(signer)
+    return security.principal_from_signer(security.Signer(key))

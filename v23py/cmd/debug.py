@@ -159,7 +159,7 @@ def _avg(a):
 def pretty(v):
     """fmt.Sprint of the value as Go's debug converts it (numbers, strings, histograms,
     time series; other values as VDL prints them)."""
-    from v23py.stats import _vdl as st
+    from v23py.xref.services import stats as st
     if v is None:
         return "<nil>"
     if isinstance(v, bool):
@@ -623,7 +623,7 @@ async def run(reactor, argv, out=None, err=None):
             err.write(f"ERROR: {e}\n")
             return 1
     ctx, shutdown = v23py.init([], flags=fs, reactor=reactor, principal=principal)
-    import v23py.stats._vdl  # noqa: F401  (histograms and time series decode as themselves)
+    import v23py.xref.services.stats  # noqa: F401  (histograms and time series decode as themselves)
     code = 0
     try:
         code = await HANDLERS[tuple(path)](ctx, fs, args, out, err)

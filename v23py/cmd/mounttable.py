@@ -55,7 +55,7 @@ async def cmd_glob(ctx, ns, args, out, err):
 
 async def cmd_mount(ctx, ns, args, out, err):
     from v23py.mounttable.core import LEAF, MT, REPLACE
-    from v23py.runtime import FlagError, parse_duration
+    from v23py.flags import FlagError, parse_duration
     if not 2 <= len(args) <= 4:
         raise UsageError(f"mount: incorrect number of arguments, expected 2, 3, or 4, got {len(args)}")
     name, server = args[0], args[1]

@@ -108,7 +108,7 @@ async def cmd_glob(ctx, fs, args, out, err):
 
 
 async def cmd_mount(ctx, fs, args, out, err):
-    from v23py.runtime import parse_duration, FlagError
+    from v23py.flags import parse_duration, FlagError
     _nargs("mount", args, 3)
     name, server, ttl_arg = args
     try:

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import sys
 
+from v23py.flags import FlagError, is_flag, parse_bool, take_flag
+
 USAGE = __doc__
 
 _BOOL_FLAGS = {"status", "v", "verbose", "help", "h", "exts-only"}
@@ -24,37 +26,32 @@ _VALUE_FLAGS = {"lang", "python-out-dir", "exts", "max-errors", "go-out-dir",
 
 
 def _parse(argv):
+    """({flag: value}, [args]): Go's flag syntax, flags anywhere among the arguments."""
     flags, args = {}, []
-    it = iter(range(len(argv)))
     i = 0
     while i < len(argv):
         a = argv[i]
         if a == "--":
             args.extend(argv[i + 1:])
             break
-        if a.startswith("-") and a != "-":
-            name = a.lstrip("-")
-            value = None
-            if "=" in name:
-                name, value = name.split("=", 1)
-            if name in _BOOL_FLAGS:
-                if value is None:
-                    value = "true"
-                if value.lower() not in ("true", "false", "1", "0", "t", "f"):
-                    raise SystemExit(f"vdl: invalid boolean value {value!r} for -{name}")
-                flags[name] = value.lower() in ("true", "1", "t")
-            elif name in _VALUE_FLAGS:
-                if value is None:
-                    i += 1
-                    if i >= len(argv):
-                        raise SystemExit(f"vdl: flag needs an argument: -{name}")
-                    value = argv[i]
-                flags[name] = value
-            else:
-                raise SystemExit(f"vdl: flag provided but not defined: -{name}\n\n{USAGE}")
-        else:
+        if not is_flag(a):
             args.append(a)
-        i += 1
+            i += 1
+            continue
+
+        def kind(name):
+            return True if name in _BOOL_FLAGS else False if name in _VALUE_FLAGS else None
+        try:
+            name, value, i = take_flag(argv, i, kind)
+        except FlagError as e:
+            extra = f"\n\n{USAGE}" if "not defined" in str(e) else ""
+            raise SystemExit(f"vdl: {e}{extra}") from None
+        if name in _BOOL_FLAGS:
+            try:
+                value = parse_bool(value)
+            except ValueError:
+                raise SystemExit(f"vdl: invalid boolean value {value!r} for -{name}") from None
+        flags[name] = value
     return flags, args
 
 

@@ -73,15 +73,6 @@ def _opts(flags):
     return opts
 
 
-async def _shallow(ctx, client, server, opts):
-    from v23py.rpc import options
-    from v23py import naming
-    if naming.rooted(server):
-        return opts
-    servers, name = await client.resolve(ctx, server, opts + (options.NoResolve(),))
-    return opts + (options.Preresolved(servers, name),)
-
-
 async def run_signature(ctx, flags, args, out):
     from v23py import naming, rpc
     from v23py.rpc import signature as sig

@@ -10,44 +10,19 @@ from __future__ import annotations
 
 import collections
 
-from v23py import vdl, vom
+from v23py import vom
 from v23py import security
-from v23py.security import _wiretypes as W
 
 from . import errors, message as m
+from v23py.xref.runtime.internal.flow import conn as connwire
 
 _PKG = "v.io/x/ref/runtime/internal/flow/conn"
 
 
-def _sec(name):
-    """A security function, from the package or (while it is being written) its private module."""
-    f = getattr(security, name, None)
-    if f is None:
-        from v23py.security import _blessings
-        f = getattr(_blessings, name)
-    return f
-
-WireCiphertextType = vdl.struct("v.io/x/ref/lib/security/bcrypter.WireCiphertext", [
-    ("PatternId", vdl.StringType),
-    ("Bytes", vdl.map_of(vdl.StringType, vdl.ByteListType)),
-])
-ConnBlessingsType = vdl.struct(_PKG + ".Blessings", [
-    ("Blessings", W.WireBlessingsType), ("BKey", vdl.Uint64Type)])
-EncryptedBlessingsType = vdl.struct(_PKG + ".EncryptedBlessings", [
-    ("Ciphertexts", vdl.list_of(WireCiphertextType)), ("BKey", vdl.Uint64Type)])
-ConnDischargesType = vdl.struct(_PKG + ".Discharges", [
-    ("Discharges", vdl.list_of(W.WireDischargeType)), ("DKey", vdl.Uint64Type), ("BKey", vdl.Uint64Type)])
-EncryptedDischargesType = vdl.struct(_PKG + ".EncryptedDischarges", [
-    ("Ciphertexts", vdl.list_of(WireCiphertextType)), ("DKey", vdl.Uint64Type), ("BKey", vdl.Uint64Type)])
-BlessingsFlowMessageType = vdl.union(_PKG + ".BlessingsFlowMessage", [
-    ("Blessings", ConnBlessingsType),
-    ("Discharges", ConnDischargesType),
-    ("EncryptedBlessings", EncryptedBlessingsType),
-    ("EncryptedDischarges", EncryptedDischargesType),
-])
-ConnBlessings = vdl.class_for(ConnBlessingsType)
-ConnDischarges = vdl.class_for(ConnDischargesType)
-BlessingsFlowMessage = vdl.class_for(BlessingsFlowMessageType)
+ConnBlessings = connwire.Blessings
+BlessingsFlowMessage = connwire.BlessingsFlowMessage
+BlessingsFlowMessageType = BlessingsFlowMessage._vdl_type
+ConnDischarges = connwire.Discharges
 
 
 class Identity:
@@ -77,7 +52,7 @@ class Identity:
         return self.signer.sign(b"S1", message)
 
     def nameless(self):
-        return _sec("nameless_blessing")(self.public_key)
+        return security.nameless_blessing(self.public_key)
 
     def default_blessings(self):
         """The blessings a listening process presents (Go: BlessingStore().Default(), else nameless)."""
@@ -228,7 +203,7 @@ class _Decoder:
             raise errors.std("BadProtocol").new("bad blessings flow message: %s" % e)
         name = v.name
         if name == "Blessings":
-            b = _sec("blessings_from_wire")(v.value.Blessings)
+            b = security.blessings_from_wire(v.value.Blessings)
             return ("b", int(v.value.BKey), b)
         if name == "Discharges":
             return ("d", int(v.value.BKey), int(v.value.DKey), list(v.value.Discharges))
@@ -249,7 +224,7 @@ class SecurityAuth:
         pk = blessings.public_key
         if pk is None:
             return False
-        sig = W.Signature(Purpose=a.purpose, Hash=W.Hash(a.hash), R=a.r, S=a.s, Ed25519=a.ed25519, Rsa=a.rsa)
+        sig = security.Signature(Purpose=a.purpose, Hash=security.Hash(a.hash), R=a.r, S=a.s, Ed25519=a.ed25519, Rsa=a.rsa)
         try:
             return bool(pk.verify(sig, message))
         except Exception:

@@ -1,8 +1,4 @@
-"""Error ids of the flow layer (Go's ids, our own wording).
-
-Uses ``v23py.verror`` when it is available; the tiny fallback below only exists so the codecs can be
-imported while the verror package is still being written.
-"""
+"""Error ids of the flow layer (Go's ids, our own wording), as ``v23py.verror`` ErrorIds."""
 from v23py.verror import ErrorId as _ErrorId, NoRetry, RetryConnection, VError  # noqa: F401
 from v23py import verror as _verror
 

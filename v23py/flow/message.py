@@ -1,5 +1,10 @@
 """Sans-IO codecs for Vanadium flow messages (Go ``v.io/v23/flow/message`` layout, RPC version 14).
 
+The layouts are declared once, with ``construct``, in :mod:`v23py.flow.layout`: the rare
+messages (TearDown, lame duck, health checks, proxy messages) are built from there; the
+messages of every connection and every call (Setup, Auth, OpenFlow, Data, Release, the
+frame) keep hand-written fast paths, tested byte for byte against the declarations.
+
 Framing: every message travels as ``3-byte big-endian (0xFFFFFF - len(body))`` + body.
 Integers in control messages are "varuints": ``v <= 0x7F`` is one byte, otherwise a byte
 ``0xFF - (n-1)`` followed by ``n`` big-endian bytes (n = minimal length, 1..8).
@@ -209,6 +214,13 @@ class FrameReader:
 
 # --------------------------------------------------------------------------- messages
 
+def _layout():
+    """The construct declarations (loaded when a rare message is first built or parsed,
+    so that starting a program does not pay for construct)."""
+    from v23py.flow import layout
+    return layout
+
+
 class Message:
     __slots__ = ()
     TYPE = INVALID
@@ -325,7 +337,7 @@ class TearDown(Message):
         self.message = message
 
     def encode(self):
-        return b"\x7d" + self.message.encode("utf-8")
+        return _layout().TearDown.build({"message": self.message})
 
     @classmethod
     def decode_body(cls, data, pos=1):
@@ -334,9 +346,10 @@ class TearDown(Message):
 
 class _Empty(Message):
     __slots__ = ()
+    LAYOUT = None    # the name of its declaration in v23py.flow.layout
 
     def encode(self):
-        return _BYTE[self.TYPE]
+        return getattr(_layout(), self.LAYOUT).build(None)
 
     @classmethod
     def decode_body(cls, data, pos=1):
@@ -352,31 +365,37 @@ class _Empty(Message):
 class EnterLameDuck(_Empty):
     __slots__ = ()
     TYPE = ENTER_LAME_DUCK
+    LAYOUT = "EnterLameDuck"
 
 
 class AckLameDuck(_Empty):
     __slots__ = ()
     TYPE = ACK_LAME_DUCK
+    LAYOUT = "AckLameDuck"
 
 
 class HealthCheckRequest(_Empty):
     __slots__ = ()
     TYPE = HEALTH_CHECK_REQUEST
+    LAYOUT = "HealthCheckRequest"
 
 
 class HealthCheckResponse(_Empty):
     __slots__ = ()
     TYPE = HEALTH_CHECK_RESPONSE
+    LAYOUT = "HealthCheckResponse"
 
 
 class MultiProxyRequest(_Empty):
     __slots__ = ()
     TYPE = MULTI_PROXY
+    LAYOUT = "MultiProxyRequest"
 
 
 class ProxyServerRequest(_Empty):
     __slots__ = ()
     TYPE = PROXY_SERVER
+    LAYOUT = "ProxyServerRequest"
 
 
 class Auth(Message):
@@ -576,20 +595,15 @@ class ProxyResponse(Message):
         self.endpoints = list(endpoints or ())
 
     def encode(self):
-        return b"\x74" + b"".join(_lenbytes(e.encode()) for e in self.endpoints)
+        return _layout().ProxyResponse.build({"endpoints": self.endpoints})
 
     @classmethod
     def decode_body(cls, data, pos=1):
-        eps = []
-        i = 0
-        while pos < len(data):
-            r = _read_lenbytes(data, pos)
-            if r is None:
-                raise _invalid(PROXY_RESPONSE, len(data) - 1, i)
-            eps.append(_decode_str(r[0], PROXY_RESPONSE, len(data) - 1, i))
-            pos = r[1]
-            i += 1
-        return cls(eps)
+        import construct
+        try:
+            return cls(list(_layout().ProxyResponse.parse(bytes(data[pos - 1:])).endpoints))
+        except (construct.ConstructError, UnicodeDecodeError) as e:
+            raise _invalid(PROXY_RESPONSE, len(data) - 1, 0, str(e).split("\n")[0]) from None
 
 
 class ProxyErrorResponse(Message):
@@ -600,7 +614,7 @@ class ProxyErrorResponse(Message):
         self.error = error
 
     def encode(self):
-        return b"\x71" + self.error.encode("utf-8")
+        return _layout().ProxyErrorResponse.build({"error": self.error})
 
     @classmethod
     def decode_body(cls, data, pos=1):

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 
 from v23py import verror
+from v23py.security.access import includes as access_includes
 from v23py.naming import names as _names
 from v23py.naming.endpoint import parse_endpoint
 from v23py.naming.mount import (  # noqa: F401 (part of this module's surface)
@@ -66,21 +67,13 @@ def _go_list(items):
 # ---------------------------------------------------------------------------
 # Permissions (access.AccessList / access.Permissions semantics)
 
-def _matched_by(pattern, names):
-    from v23py.security import BlessingPattern
-    return BlessingPattern(pattern).matched_by(*names)
-
-
 @dataclass
 class AccessList:
     In: list = field(default_factory=list)      # blessing patterns
     NotIn: list = field(default_factory=list)   # blessing names (patterns) denied
 
     def includes(self, names):
-        names = list(names)
-        if self.NotIn:
-            names = [n for n in names if not any(_matched_by(bp, [n]) for bp in self.NotIn)]
-        return any(_matched_by(p, names) for p in self.In) if names else False
+        return access_includes(self.In, self.NotIn, list(names))
 
     def copy(self):
         return AccessList(list(self.In), list(self.NotIn))

@@ -5,87 +5,29 @@ served by a dispatcher over a `MountTable` core.
 
 import time
 
-from v23py import verror
-
+from v23py import security, verror
 from v23py.mounttable import core
 from v23py.naming.glob import Glob
-from v23py.runtime.namespace import deadline_to_wire_seconds
+from v23py.runtime.namespace import _perms_value, deadline_to_wire_seconds
+from v23py.v23 import naming as vnaming
+from v23py.v23.services import mounttable as mtwire
+from v23py.v23.vdlroot import time as vtime
 
-MOUNTTABLE_PKG = "v.io/v23/services/mounttable"
-PERMISSIONS_PKG = "v.io/v23/services/permissions"
-
-
-def _descs():
-    from v23py import vdl
-    from v23py.rpc import _wiretypes as wt
-    from v23py.rpc.model import ArgDesc, EmbedDesc, InterfaceDesc, MethodDesc
-    from v23py.security import access
-    from v23py.security.access._wiretypes import PermissionsType
-    flag = vdl.named("v.io/v23/naming.MountFlag", vdl.Uint32Type)
-    mt = InterfaceDesc(
-        "MountTable", MOUNTTABLE_PKG,
-        "MountTable defines the interface to talk to a mounttable.\n\n"
-        "In all methods of MountTable, the receiver is the name bound to.",
-        embeds=(EmbedDesc("Object", PERMISSIONS_PKG,
-                          "Object provides access control for Vanadium objects."),),
-        methods=(
-            MethodDesc("Mount", "Mount Server (a global name) onto the receiver.",
-                       (ArgDesc("server", vdl.StringType), ArgDesc("ttl", vdl.Uint32Type),
-                        ArgDesc("flags", flag)), ()),
-            MethodDesc("Unmount", "Unmount removes server from the receiver.",
-                       (ArgDesc("server", vdl.StringType),), ()),
-            MethodDesc("Delete", "Delete removes the receiver.",
-                       (ArgDesc("deleteSubtree", vdl.BoolType),), ()),
-            MethodDesc("ResolveStep", "ResolveStep takes the next step in resolving a name.",
-                       (), (ArgDesc("", wt.MountEntry),)),
-        ))
-    admin = (access.Admin,)
-    obj = InterfaceDesc(
-        "Object", PERMISSIONS_PKG,
-        "Object provides access control for Vanadium objects.",
-        methods=(
-            MethodDesc("SetPermissions", "SetPermissions replaces the current Permissions for "
-                       "an object.", (ArgDesc("perms", PermissionsType),
-                                      ArgDesc("version", vdl.StringType)), (), tags=admin),
-            MethodDesc("GetPermissions", "GetPermissions returns the complete, current "
-                       "Permissions for an object.", (),
-                       (ArgDesc("perms", PermissionsType), ArgDesc("version", vdl.StringType)),
-                       tags=admin),
-        ))
-    return [mt, obj]
-
-
-_DESCS = None
 
 
 def descs():
-    global _DESCS
-    if _DESCS is None:
-        _DESCS = _descs()
-    return _DESCS
-
-
-_CLASSES = None
-
-
-def _classes():
-    global _CLASSES
-    if _CLASSES is None:
-        from v23py.rpc import _wiretypes as wt
-        _CLASSES = tuple(wt.cls(n) for n in ("Duration", "WireDeadline", "MountedServer",
-                                             "MountEntry", "GlobReply"))
-    return _CLASSES
+    """What every name of the table describes: MountTable, then permissions.Object."""
+    return list(mtwire.MountTableServerStub._vdl_describe)
 
 
 def wire_entry(entry, now):
     """A core MountEntry as the wire naming.MountEntry."""
-    Duration, WireDeadline, MountedServer, MountEntry, _ = _classes()
     servers = []
     for s in entry.servers:
         secs, nanos = deadline_to_wire_seconds(s.expires, now)
-        servers.append(MountedServer(Server=s.server, Deadline=WireDeadline(
-            FromNow=Duration(Seconds=secs, Nanos=nanos))))
-    return MountEntry(Name=entry.name, Servers=servers,
+        servers.append(vnaming.MountedServer(Server=s.server, Deadline=vtime.WireDeadline(
+            FromNow=vtime.Duration(Seconds=secs, Nanos=nanos))))
+    return vnaming.MountEntry(Name=entry.name, Servers=servers,
                       ServesMountTable=bool(entry.serves_mount_table), IsLeaf=bool(entry.is_leaf))
 
 
@@ -94,7 +36,6 @@ def caller_of(call):
     sec = getattr(call, "security", None)
     if sec is None:
         return core.Caller()
-    from v23py import security
     try:
         names, rejected = security.remote_blessing_names(sec)
     except Exception:
@@ -178,14 +119,12 @@ class MountContext:
             perms, version = self.table.get_permissions(self.name, caller_of(call))
         except verror.VError as e:
             raise self._wrap("GetPermissions", e) from None
-        from v23py.runtime.namespace import _perms_value
         return _perms_value(perms or {}), version
 
     def Glob__(self, ctx, call, pattern):
         g = pattern if isinstance(pattern, Glob) else Glob.parse(str(pattern))
         now = self.service.clock()
-        GlobReply = _classes()[4]
-        return [GlobReply("Entry", wire_entry(e, now))
+        return [vnaming.GlobReply("Entry", wire_entry(e, now))
                 for e in self.table.glob(self.name, g, caller_of(call))]
 
 
@@ -202,5 +141,4 @@ class MountTableDispatcher:
         self.log = log or (lambda text: None)
 
     def lookup(self, ctx, suffix):
-        from v23py import security
         return MountContext(self, suffix), security.allow_everyone()

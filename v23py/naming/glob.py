@@ -12,7 +12,7 @@ import re
 
 from v23py import verror
 
-__all__ = ["Glob", "Element", "BadPattern", "MAX_RECURSIVE_GLOB_DEPTH"]
+__all__ = ["Glob", "Element", "BadPattern", "path_match", "MAX_RECURSIVE_GLOB_DEPTH"]
 
 # The namespace client stops recursing through mount tables at this depth.
 MAX_RECURSIVE_GLOB_DEPTH = 10
@@ -88,6 +88,15 @@ def _translate(p):
             out.append(re.escape(c))
             i += 1
     return re.compile("".join(out) + r"\Z", re.S)
+
+
+def path_match(pattern: str, name: str) -> bool:
+    """Go's ``path.Match(pattern, name)``: does the whole name match?  A malformed
+    pattern raises BadPattern (Go returns ErrBadPattern), whatever the name."""
+    rx = _translate(pattern)
+    if rx is None:
+        raise BadPattern(pattern)
+    return rx.match(name) is not None
 
 
 class Element:
@@ -208,15 +217,6 @@ class Glob:
             prefix.append(literal)
             rest = rest.tail()
         return prefix, rest
-
-    def matches_name(self, name: str) -> bool:
-        """Does the whole relative name match this pattern? ("" is the root.)"""
-        g = self
-        for part in ([p for p in name.split("/") if p] if name else []):
-            if not g.head().match(part):
-                return False
-            g = g.tail()
-        return len(g) == 0
 
     def __str__(self):
         parts = [e.pattern for e in self.elems]

@@ -13,10 +13,10 @@ from __future__ import annotations
 import datetime as _dt
 
 from v23py import vdl
+from v23py.v23.vdlroot.time import native as vtime
 from v23py.vdl import Kind, Typed
 
 _NS = 1_000_000_000
-UNIX_TO_INTERNAL = 62135596800
 _INT_KINDS = frozenset((Kind.INT8, Kind.INT16, Kind.INT32, Kind.INT64, Kind.BYTE,
                         Kind.UINT16, Kind.UINT32, Kind.UINT64))
 _FLOAT_KINDS = frozenset((Kind.FLOAT32, Kind.FLOAT64))
@@ -73,12 +73,11 @@ class GoTime:
         return gotime.format_time(self, gotime.DEFAULT_LAYOUT)
 
     def to_wire(self):
-        from v23py.v23.vdlroot.time import native as vtime
         return vtime.time_from_unix_ns(self.ns)
 
     @classmethod
     def from_wire(cls, t) -> "GoTime":
-        return cls((t.Seconds - UNIX_TO_INTERNAL) * _NS + t.Nanos, 0, "UTC")
+        return cls((t.Seconds - vtime.UNIX_EPOCH_SECONDS) * _NS + t.Nanos, 0, "UTC")
 
 
 def of(v):

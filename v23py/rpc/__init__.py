@@ -21,8 +21,8 @@ methods are ``Method(ctx, call, *args)`` (plain or ``async``); see
 (``suffix``, ``method``, ``remote_blessings``, ``security``, ``send``,
 ``recv``).  Errors are ``v23py.verror.VError`` with Go's ids end to end.
 
-The wire types (Request, Response, signature.*, naming.GlobReply ...) are in
-:mod:`v23py.rpc._wiretypes`, declared in ``rpc.vdl`` (generated: ``_vdl.py``).
+The wire types (Request, Response, signature.*, naming.GlobReply ...) are the
+generated classes of ``v23py.v23``, named for the runtime in :mod:`v23py.rpc.wire`.
 
 Protocol notes (Go v0.2.0): one type flow ('t', side channel) per connection
 carries VOM type definitions both ways; each call has its own data flow ('d')
@@ -79,13 +79,13 @@ def start_call(ctx, name, method, args, in_types=None, out_types=None, *, desc=N
 
 def reserved_signature(ctx, name, opts=()):
     """Deferred: the ``__Signature`` of the object at name ([]signature.Interface)."""
-    from v23py.rpc import _wiretypes as wt
-    return client_call(ctx, name, ReservedSignature, [], [], [wt.SigInterfaceList],
+    from v23py.rpc import wire
+    return client_call(ctx, name, ReservedSignature, [], [], [wire.SigInterfaceListType],
                        opts=opts).addCallback(lambda r: r[0])
 
 
 def reserved_method_signature(ctx, name, method, opts=()):
     from v23py import vdl
-    from v23py.rpc import _wiretypes as wt
+    from v23py.rpc import wire
     return client_call(ctx, name, ReservedMethodSignature, [method], [vdl.StringType],
-                       [wt.SigMethod], opts=opts).addCallback(lambda r: r[0])
+                       [wire.SigMethodType], opts=opts).addCallback(lambda r: r[0])

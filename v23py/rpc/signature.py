@@ -11,7 +11,8 @@
 import math
 import struct as _struct
 
-from v23py.rpc import _wiretypes as wt
+from v23py.rpc import wire
+from v23py.v23.vdlroot import signature
 
 EMPTY_INTERFACE_DOC = "The empty interface contains methods not attached to any interface."
 
@@ -20,13 +21,13 @@ RESERVED_DOC = ('Reserved methods implemented by the RPC framework.  Each method
 
 
 def _sarg(name, doc, t):
-    return wt.cls("SigArg")(Name=name, Doc=doc, Type=t)
+    return signature.Arg(Name=name, Doc=doc, Type=t)
 
 
 def reserved_methods(prefix=""):
     """signature.Method values of the reserved methods, sorted by name."""
     from v23py import vdl
-    M = wt.cls("SigMethod")
+    M = signature.Method
     return [
         M(Name=prefix + "Glob", Doc="Glob returns all entries matching the pattern.",
           InArgs=[_sarg("pattern", "", vdl.StringType)], OutArgs=[],
@@ -37,25 +38,25 @@ def reserved_methods(prefix=""):
           Doc="MethodSignature returns the signature for the given method.",
           InArgs=[_sarg("method", "Method name whose signature will be returned.",
                         vdl.StringType)],
-          OutArgs=[_sarg("", "Method signature for the given method.", wt.SigMethod)],
+          OutArgs=[_sarg("", "Method signature for the given method.", wire.SigMethodType)],
           InStream=None, OutStream=None, Tags=[]),
         M(Name=prefix + "Signature",
           Doc="Signature returns all interface signatures implemented by the object.",
           InArgs=[], OutArgs=[_sarg("", "All interface signatures implemented by the object.",
-                                    wt.SigInterfaceList)],
+                                    wire.SigInterfaceListType)],
           InStream=None, OutStream=None, Tags=[]),
     ]
 
 
 def reserved_interface():
     """The ``__Reserved`` signature.Interface appended to every ``__Signature`` reply."""
-    return wt.cls("SigInterface")(Name="__Reserved", PkgPath="", Doc=RESERVED_DOC, Embeds=[],
+    return signature.Interface(Name="__Reserved", PkgPath="", Doc=RESERVED_DOC, Embeds=[],
                                   Methods=reserved_methods("__"))
 
 
 def _arg(a):
     from v23py import vdl
-    return wt.cls("SigArg")(Name=a.name, Doc=a.doc, Type=a.type if a.type is not None
+    return signature.Arg(Name=a.name, Doc=a.doc, Type=a.type if a.type is not None
                             else vdl.AnyType)
 
 
@@ -63,17 +64,16 @@ def _stream(t):
     if t is None:
         return None
     if hasattr(t, "kind"):
-        return wt.cls("SigArg")(Name="", Doc="", Type=t)
+        return signature.Arg(Name="", Doc="", Type=t)
     return _arg(t)
 
 
 def method_from_desc(m, prefix=""):
     """signature.Method value for one MethodDesc."""
-    from v23py import vdl
     tags = []
     for tag in m.tags:
         tags.append(tag)
-    return wt.cls("SigMethod")(
+    return signature.Method(
         Name=prefix + m.name, Doc=m.doc,
         InArgs=[_arg(a) for a in m.in_args], OutArgs=[_arg(a) for a in m.out_args],
         InStream=_stream(m.in_stream), OutStream=_stream(m.out_stream),
@@ -83,7 +83,7 @@ def method_from_desc(m, prefix=""):
 def from_descs(descs, prefix=""):
     """[]signature.Interface for the descriptions (dropping those without methods)."""
     out = []
-    Iface, Embed = wt.cls("SigInterface"), wt.cls("SigEmbed")
+    Iface, Embed = signature.Interface, signature.Embed
     for d in descs:
         if not d.methods:
             continue
@@ -98,7 +98,7 @@ def from_descs(descs, prefix=""):
 
 def clean_interfaces(ifaces):
     """Merge interfaces with the same PkgPath.Name (first-seen order), dedup, sort methods."""
-    Iface = wt.cls("SigInterface")
+    Iface = signature.Interface
     order, merged = [], {}
     for iface in ifaces:
         key = iface.PkgPath + "." + iface.Name
@@ -122,14 +122,6 @@ def clean_interfaces(ifaces):
         out.append(Iface(Name=c["Name"], PkgPath=c["PkgPath"], Doc=c["Doc"], Embeds=c["Embeds"],
                          Methods=[c["Methods"][n] for n in sorted(c["Methods"], key=str.encode)]))
     return out
-
-
-def first_method(ifaces, name):
-    for iface in ifaces:
-        for m in iface.Methods:
-            if m.Name == name:
-                return m
-    return None
 
 
 # ---------------------------------------------------------------------------

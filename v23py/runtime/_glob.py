@@ -1,98 +1,27 @@
-"""Glob patterns (Go's v23/glob, simplified) and the server side of ``__Glob``.
-
-A pattern is a "/"-separated list of elements; each element is a shell
-pattern (``*``, ``?``, ``[...]``, ``\\`` escapes) or ``...`` (any number of
-further elements, including none).
+"""The server side of ``__Glob`` (Go's globInternal), with the one glob matcher of
+:mod:`v23py.naming.glob` (Go's path.Match semantics, ``...`` and restricted ``***``).
 """
-import fnmatch
-import re
+from v23py import naming, security, verror
+from v23py.security import access
+from v23py.naming.glob import MAX_RECURSIVE_GLOB_DEPTH, Glob
+from v23py.rpc.model import maybe_deferred, object_to_invoker
+from v23py.rpc import wire
 
-from v23py import naming, verror
-
-MAX_RECURSIVE_GLOB_DEPTH = 10
-
-
-class Element:
-    def __init__(self, text):
-        self.text = text
-        self._re = re.compile(fnmatch.translate(text), re.DOTALL)
-
-    def match(self, name):
-        return bool(self._re.match(name))
-
-    @property
-    def literal(self):
-        return not any(c in self.text for c in "*?[\\")
+# Errors of v.io/v23/rpc/reserved.
+_RESERVED_PKG = "v.io/v23/rpc/reserved."
+GlobMaxRecursionReached = verror.ErrorId(_RESERVED_PKG + "GlobMaxRecursionReached",
+                                         verror.NoRetry, "max recursion level reached")
+GlobMatchesOmitted = verror.ErrorId(_RESERVED_PKG + "GlobMatchesOmitted", verror.NoRetry,
+                                    "some matches might have been omitted")
+GlobNotImplemented = verror.ErrorId(_RESERVED_PKG + "GlobNotImplemented", verror.NoRetry,
+                                    "glob not implemented")
 
 
-class Glob:
-    def __init__(self, elems, recursive=False, restricted=False):
-        self.elems = list(elems)
-        self.recursive = recursive   # pattern ended in "..."
-
-    @classmethod
-    def parse(cls, pattern):
-        if pattern == "":
-            return cls([])
-        if pattern.startswith("/"):
-            raise verror.BadArg.new(f"bad argument: glob pattern {pattern!r} is rooted")
-        parts = pattern.split("/")
-        recursive = False
-        elems = []
-        for i, p in enumerate(parts):
-            if p == "...":
-                if i != len(parts) - 1:
-                    raise verror.BadArg.new(f"bad argument: '...' must be last in {pattern!r}")
-                recursive = True
-            elif p == "":
-                raise verror.BadArg.new(f"bad argument: empty element in glob {pattern!r}")
-            else:
-                elems.append(Element(p))
-        return cls(elems, recursive)
-
-    def __len__(self):
-        return len(self.elems)
-
-    def empty(self):
-        return not self.elems
-
-    def head(self):
-        if self.elems:
-            return self.elems[0]
-        return Element("*")   # recursive: any child
-
-    def tail(self):
-        if self.elems:
-            return Glob(self.elems[1:], self.recursive)
-        return Glob([], self.recursive)
-
-    def finished(self):
-        return not self.elems and not self.recursive
-
-    def __str__(self):
-        parts = [e.text for e in self.elems]
-        if self.recursive:
-            parts.append("...")
-        return "/".join(parts)
-
-
-def _entry(name, is_leaf=False, servers=(), mt=False):
-    from v23py.rpc import _wiretypes as wt
-    return wt.cls("GlobReply")("Entry", wt.cls("MountEntry")(
-        Name=name, Servers=list(servers), ServesMountTable=mt, IsLeaf=is_leaf))
-
-
-def _error(name, err):
-    from v23py.rpc import _wiretypes as wt
-    return wt.cls("GlobReply")("Error", wt.cls("GlobError")(Name=name, Error=err))
+_entry, _error = wire.glob_entry, wire.glob_error
 
 
 async def serve_glob(server, ctx, call, receiver, pattern):
     """Stream GlobReply values for ``pattern`` below ``receiver`` (Go's globInternal)."""
-    from v23py.rpc.model import maybe_deferred, object_to_invoker
-    from v23py.runtime.server import (
-        GlobMatchesOmitted, GlobMaxRecursionReached, GlobNotImplemented)
-    from v23py.security import access
     g = Glob.parse(pattern)
     disp = server.dispatcher
     # Like Go, each object met is authorized as a call tagged Resolve (Debug for the
@@ -131,7 +60,7 @@ async def serve_glob(server, ctx, call, receiver, pattern):
         inv = object_to_invoker(obj)
         gs = inv.globber()
         if gs is None:
-            if gl.empty():
+            if len(gl) == 0:
                 call.send(_entry(name, is_leaf=True))
             else:
                 call.send(_error(name, GlobNotImplemented.new("glob not implemented")))
@@ -147,7 +76,7 @@ async def serve_glob(server, ctx, call, receiver, pattern):
                 call.send(_error(name, verror.Internal.new(str(e))))
             continue
         if gs.children_globber is not None:
-            if gl.empty():
+            if len(gl) == 0:
                 call.send(_entry(name))
                 if gl.recursive:
                     depth += 1
@@ -168,5 +97,4 @@ async def serve_glob(server, ctx, call, receiver, pattern):
 
 
 def _default():
-    from v23py import security
     return security.default_authorizer()

@@ -321,7 +321,7 @@ _TRACED = "traced-request"   # hdr_cache key of [(head, core, value)] for traced
 def _traced_entry(buf, pos, end, value):
     """(message head, body up to the TraceRequest field, value) for a traced request
     message at buf[pos:end], or None when it is not laid out as expected."""
-    from v23py.vom._binary import dec_uint
+    from v23py.vom import dec_uint
     try:
         _, p = dec_uint(buf, pos)
         n, q = dec_uint(buf, p)
@@ -407,8 +407,8 @@ _MEMO_MAX_ENTRIES = 8
 
 def _init_memo():
     global _REQUEST_T, _RESPONSE_T
-    from v23py.rpc import _wiretypes as wt
-    _REQUEST_T, _RESPONSE_T = wt.Request, wt.Response
+    from v23py.rpc import wire
+    _REQUEST_T, _RESPONSE_T = wire.RequestType, wire.ResponseType
 
 
 def _resolve(value):

@@ -14,30 +14,17 @@ from twisted.internet import defer
 from v23py import vtrace
 from v23py import naming, security, vdl, verror, vom
 from v23py.deferred import adopt as _adopt, succeed as _succeed
-from v23py.rpc import _wiretypes as wt
+from v23py.rpc import wire
 from v23py.rpc.stubs import stop_at_eof as _stop_at_eof
+from v23py.v23.vdlroot import time as vtime
 from v23py.runtime._stream import ROLE_DATA, ROLE_TYPE, ConnTypes, ValueReader, ValueWriter
 from v23py.rpc import options as rpcopts
+from v23py.runtime.namespace import Namespace, RpcTransport
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CALL_TIMEOUT = 60.0
-MAX_RESOLVE_DEPTH = 32
 
-_RPC_PKG = "v.io/x/ref/runtime/internal/rpc."
-_NS_PKG = "v.io/x/ref/runtime/internal/naming/namespace."
-ErrNoServersToResolve = verror.ErrorId(_NS_PKG + "errNoServers", verror.NoRetry,
-                                       "no servers found to resolve query")
-ErrNoSuchName = verror.ErrorId("v.io/v23/naming.nameDoesntExist", verror.NoRetry,
-                               "name doesn't exist")
-ErrResolutionDepthExceeded = verror.ErrorId("v.io/v23/naming.resolutionDepthExceeded",
-                                            verror.NoRetry, "resolution depth exceeded")
-
-
-def _not_a_mount_table(err):
-    i = getattr(err, "id", "")
-    return i in (verror.BadArg.id, verror.NoExist.id, verror.UnknownMethod.id,
-                 verror.UnknownSuffix.id, ErrNoServersToResolve.id, verror.BadProtocol.id)
 
 
 class Client:
@@ -79,45 +66,26 @@ class Client:
         return [naming.join_address_name(addr, "")], suffix, mt
 
     async def resolve(self, ctx, name, opts=()):
-        """(servers, suffix): rooted server names and the name relative to them."""
+        """(servers, suffix): rooted server names and the name relative to them.
+
+        The one resolution loop is the namespace client's: the runtime's (cached), or,
+        when the caller checks the mount tables with its own authorizer or the client
+        has no runtime, an uncached one over this client."""
         pre = rpcopts.find(opts, rpcopts.Preresolved)
         if pre is not None:
             return list(pre.servers), pre.name
         servers, rest, mt = self._root_entry(name)
         if rpcopts.find(opts, rpcopts.NoResolve) is not None or not mt:
             return servers, rest
+        auth = rpcopts.find(opts, rpcopts.NameResolutionAuthorizer)
         ns = self.namespace_provider() if self.namespace_provider is not None else None
-        if ns is not None and rpcopts.find(opts, rpcopts.NameResolutionAuthorizer) is None:
-            # the namespace client resolves (and caches) like Go's
-            e = await ns.resolve(ctx, name)
-            return [s.server for s in e.servers], e.name
-        if not servers:
-            raise ErrNoSuchName.new(f"name {name} doesn't exist")
-        insecure = rpcopts.find(opts, rpcopts.NameResolutionAuthorizer)
-        for _ in range(MAX_RESOLVE_DEPTH):
-            if not mt:
-                return servers, rest
-            call_opts = [rpcopts.Preresolved(servers, rest)]
-            if insecure is not None:
-                call_opts.append(rpcopts.ServerAuthorizer(insecure.authorizer))
-            rctx, rcancel = (ctx.with_timeout(30.0) if ctx.deadline() is None
-                             else ctx.with_cancel())
-            try:
-                results = await self.call(rctx, rest, "ResolveStep", [], [], [wt.MountEntry],
-                                          opts=call_opts)
-            except verror.VError as e:
-                if _not_a_mount_table(e):
-                    return servers, rest
-                raise
-            finally:
-                rcancel()
-            entry = results[0]
-            servers = [s.Server for s in entry.Servers]
-            rest = entry.Name
-            mt = entry.ServesMountTable
-            if not servers:
-                raise ErrNoSuchName.new(f"name {name} doesn't exist")
-        raise ErrResolutionDepthExceeded.new("resolution depth exceeded")
+        extra = ()
+        if ns is None or auth is not None:
+            ns = Namespace(self.namespace_roots, RpcTransport(self), cache=False)
+            if auth is not None:
+                extra = (rpcopts.ServerAuthorizer(auth.authorizer),)
+        e = await ns.resolve(ctx, name, extra)
+        return [s.server for s in e.servers], e.name
 
     # -- connections ----------------------------------------------------------------
     def types_for(self, conn):
@@ -432,7 +400,7 @@ class ClientCall:
                 nanos = 1
             if nanos >= 1000000000:
                 secs, nanos = secs + 1, nanos - 1000000000
-            deadline = wt.cls("WireDeadline")(FromNow=wt.cls("Duration")(Seconds=secs,
+            deadline = vtime.WireDeadline(FromNow=vtime.Duration(Seconds=secs,
                                                                           Nanos=nanos))
         g = rpcopts.find(opts, rpcopts.GrantedBlessings) if opts else None
         if g is not None:
@@ -448,15 +416,15 @@ class ClientCall:
                 key = ("req", suffix, method, nargs)
                 msg = self.types.msg_cache.get(key)
                 if msg is None:
-                    msg = w.encode_cached(key, lambda: wt.request(suffix, method, nargs),
-                                          wt.Request)
+                    msg = w.encode_cached(key, lambda: wire.request(suffix, method, nargs),
+                                          wire.RequestType)
                 span = self._span
                 if span is not None:
                     msg = vtrace.splice_request(msg, span) or w.encode(
-                        self._traced_request(nargs, None, None), wt.Request)
+                        self._traced_request(nargs, None, None), wire.RequestType)
                 data += msg
             else:
-                data += w.encode(self._traced_request(nargs, deadline, granted), wt.Request)
+                data += w.encode(self._traced_request(nargs, deadline, granted), wire.RequestType)
             ntypes = len(in_types) if in_types is not None else 0
             i = 0
             for a in args:
@@ -475,7 +443,7 @@ class ClientCall:
                         and self.desc is not None):
             # unary call (or nothing will be sent): the end-of-stream header goes with the args
             data += self.types.msg_cache.get("req-end") or w.encode_cached(
-                "req-end", _end_request, wt.Request)
+                "req-end", _end_request, wire.RequestType)
             self._send_closed = True
         types = self.types
         if types.enc._out:   # type messages to send first
@@ -484,7 +452,7 @@ class ClientCall:
         self._unreg = self.ctx.on_done(self._ctx_done)
 
     def _traced_request(self, nargs, deadline, granted):
-        r = wt.request(self.suffix, self.method, nargs, deadline=deadline, granted=granted)
+        r = wire.request(self.suffix, self.method, nargs, deadline=deadline, granted=granted)
         if self._span is not None:
             r.TraceRequest = self._span.request()
         return r
@@ -516,7 +484,7 @@ class ClientCall:
     def send(self, item):
         if self._send_closed:
             raise verror.Aborted.new("aborted: send after close_send")
-        data = self._writer.encode_cached("req-stream", wt.request, wt.Request)
+        data = self._writer.encode_cached("req-stream", wire.request, wire.RequestType)
         data += self._writer.encode(item, self.in_stream_type)
         self.types.flush()
         return self.flow.write(data)
@@ -525,7 +493,7 @@ class ClientCall:
         if self._send_closed:
             return
         self._send_closed = True
-        data = self._writer.encode_cached("req-end", _end_request, wt.Request)
+        data = self._writer.encode_cached("req-end", _end_request, wire.RequestType)
         self.types.flush()
         try:
             self.flow.post(data)
@@ -541,7 +509,7 @@ class ClientCall:
             # arrive many items per read): decode them now, without a coroutine.
             pos = dec._pos
             try:
-                ok, hdr = self._reader.try_read(wt.Response)
+                ok, hdr = self._reader.try_read(wire.ResponseType)
                 if ok and hdr.Error is None and not hdr.EndStreamResults:
                     ok, item = self._reader.try_read(self.out_stream_type)
                     if ok:
@@ -559,7 +527,7 @@ class ClientCall:
         if r is not None and r.EndStreamResults:
             raise verror.EOF.new("EOF")
         try:
-            r = self._response = await self._reader.read(wt.Response)
+            r = self._response = await self._reader.read(wire.ResponseType)
         except verror.VError as e:
             raise self._map_error(e)
         if r.Error is not None:
@@ -592,9 +560,9 @@ class ClientCall:
             rd = self._reader
             while r is None or not r.EndStreamResults:
                 try:
-                    ok, r = rd.try_read(wt.Response)
+                    ok, r = rd.try_read(wire.ResponseType)
                     if not ok:
-                        r = await rd.read(wt.Response)
+                        r = await rd.read(wire.ResponseType)
                     self._response = r
                 except verror.VError as e:
                     if e.id == verror.EOF.id:
@@ -649,7 +617,7 @@ _COLLECT = vtrace.COLLECT_IN_MEMORY
 
 
 def _end_request():
-    return wt.request(end=True)
+    return wire.request(end=True)
 
 
 def _elem_type(s):

@@ -38,6 +38,7 @@ import time
 from dataclasses import dataclass
 
 from v23py import verror
+from v23py.v23.services import mounttable as mtwire
 
 from v23py.naming import names as _names
 from v23py.naming.mount import (
@@ -489,18 +490,9 @@ class RpcTransport:
 
     @staticmethod
     def _types(method):
-        from v23py import vdl
-        from v23py.rpc import _wiretypes as wt
-        from v23py.security.access._wiretypes import PermissionsType
-        flag = vdl.named("v.io/v23/naming.MountFlag", vdl.Uint32Type)
-        return {
-            "ResolveStep": ([], [wt.MountEntry]),
-            "Mount": ([vdl.StringType, vdl.Uint32Type, flag], []),
-            "Unmount": ([vdl.StringType], []),
-            "Delete": ([vdl.BoolType], []),
-            "SetPermissions": ([PermissionsType, vdl.StringType], []),
-            "GetPermissions": ([], [PermissionsType, vdl.StringType]),
-        }[method]
+        """(in types, out types) of a MountTable method, from the generated interface."""
+        m = mtwire.MountTableClientStub._vdl_methods[method]
+        return m.in_types, m.out_types
 
     def _ctx(self, ctx):
         """(ctx with the default call timeout if it had no deadline, cancel function)."""
@@ -526,11 +518,11 @@ class RpcTransport:
 
     async def glob(self, ctx, servers, name, pattern):
         from v23py import vdl
-        from v23py.rpc import _wiretypes as wt
+        from v23py.rpc import wire
         from v23py.rpc import options as rpcopts
         from v23py.rpc.model import ArgDesc, MethodDesc
         desc = MethodDesc("__Glob", "", (ArgDesc("pattern", vdl.StringType),), (),
-                          None, wt.GlobReply)
+                          None, wire.GlobReplyType)
         opts = (rpcopts.Preresolved(servers, name),) + self.call_opts
         cctx, cancel = self._ctx(ctx)
         try:

@@ -21,11 +21,12 @@ from twisted.internet import defer
 from v23py import security, verror, vtrace
 from v23py.deferred import adopt as _adopt, awaitable as _awaitable
 from v23py.runtime._stats import ServerStats as _ServerStats
-from v23py.rpc import _wiretypes as wt
+from v23py.rpc import wire
 from v23py.rpc.stubs import stop_at_eof as _stop_at_eof
 from v23py.rpc import signature as sigmod
 from v23py.runtime._stream import ROLE_DATA, ROLE_TYPE, ConnTypes, ValueReader, ValueWriter
 from v23py.rpc.model import maybe_deferred, object_to_invoker
+from v23py.runtime import _glob as _globmod
 from v23py.runtime.flowmanager import _batch, after_input as _after_input
 
 log = logging.getLogger(__name__)
@@ -37,13 +38,6 @@ _RPC_PKG = "v.io/x/ref/runtime/internal/rpc."
 BadNumInputArgs = verror.ErrorId(_RPC_PKG + "badNumInputArgs", verror.NoRetry,
                                  "wrong number of input arguments")
 BadInputArg = verror.ErrorId(_RPC_PKG + "badInputArg", verror.NoRetry, "bad input argument")
-_RESERVED_PKG = "v.io/v23/rpc/reserved."
-GlobMaxRecursionReached = verror.ErrorId(_RESERVED_PKG + "GlobMaxRecursionReached",
-                                         verror.NoRetry, "max recursion level reached")
-GlobMatchesOmitted = verror.ErrorId(_RESERVED_PKG + "GlobMatchesOmitted", verror.NoRetry,
-                                    "some matches might have been omitted")
-GlobNotImplemented = verror.ErrorId(_RESERVED_PKG + "GlobNotImplemented", verror.NoRetry,
-                                    "glob not implemented")
 
 
 def component_name():
@@ -156,7 +150,7 @@ class ServerCall:
         """Send one streamed result (a zero Response header, then the item)."""
         if self._closed:
             raise verror.Aborted.new("aborted: call finished")
-        data = self._writer.encode_cached("resp-stream", wt.response, wt.Response)
+        data = self._writer.encode_cached("resp-stream", wire.response, wire.ResponseType)
         data += self._writer.encode(item, self.out_stream_type)
         self._types.flush()
         flow = self.flow
@@ -197,7 +191,7 @@ class ServerCall:
             raise verror.Aborted.new("aborted: call finished")
         w, t, parts = self._writer, self.out_stream_type, []
         for item in items:
-            parts.append(w.encode_cached("resp-stream", wt.response, wt.Response))
+            parts.append(w.encode_cached("resp-stream", wire.response, wire.ResponseType))
             parts.append(w.encode(item, t) if encode is None else encode(self._types.enc, item))
         self._types.flush()
         if self._pending is not None:
@@ -211,7 +205,7 @@ class ServerCall:
     async def _recv(self):
         if self._end_stream_args:
             raise verror.EOF.new("EOF")
-        req = await self._reader.read(wt.Request)
+        req = await self._reader.read(wire.RequestType)
         if req.EndStreamArgs:
             self._end_stream_args = True
             raise verror.EOF.new("EOF")
@@ -386,7 +380,7 @@ class Server:
         cctx = cancel_call = unreg = None
         try:
             try:
-                ok, req = reader.try_read(wt.Request)   # usually already here: no timer needed
+                ok, req = reader.try_read(wire.RequestType)   # usually already here: no timer needed
             except verror.VError:
                 ok = False
             if not ok:
@@ -566,7 +560,7 @@ class Server:
         hctx, hcancel = self.ctx.with_timeout(DEFAULT_CALL_TIMEOUT)
         unreg = hctx.on_done(lambda err: reader.abort(err))
         try:
-            return await reader.read(wt.Request)
+            return await reader.read(wire.RequestType)
         except verror.VError as e:
             if reader.eof and reader.close_reason is None and e.id == verror.EOF.id:
                 return None
@@ -609,18 +603,18 @@ class Server:
     def _respond(self, flow, writer, types, err, results, out_types, tresp=None):
         try:
             if tresp is not None:
-                r = wt.response(err, err is not None or True, 0 if err is not None else len(results))
+                r = wire.response(err, err is not None or True, 0 if err is not None else len(results))
                 r.TraceResponse = tresp
-                data = writer.encode(r, wt.Response)
+                data = writer.encode(r, wire.ResponseType)
                 if err is None:
                     for i, res in enumerate(results):
                         data += writer.encode(res, out_types[i] if i < len(out_types) else None)
             elif err is not None:
-                data = writer.encode(wt.response(err, True, 0), wt.Response)
+                data = writer.encode(wire.response(err, True, 0), wire.ResponseType)
             else:
                 n = len(results)
                 key = _RESP_END_KEYS[n] if n < 8 else ("resp-end", n)
-                data = writer.encode_cached(key, _resp_end_maker(n), wt.Response)
+                data = writer.encode_cached(key, _resp_end_maker(n), wire.ResponseType)
                 for i, r in enumerate(results):
                     t = out_types[i] if i < len(out_types) else None
                     data += writer.encode(r, t)
@@ -629,7 +623,7 @@ class Server:
             writer = ValueWriter(types)
             e2 = verror.Internal.new(f"failed to encode the results: {e}")
             try:
-                data = writer.encode(wt.response(e2, True, 0), wt.Response)
+                data = writer.encode(wire.response(e2, True, 0), wire.ResponseType)
             except Exception:
                 data = b""
         types.flush()
@@ -762,7 +756,7 @@ def _resp_end_maker(n):
     mk = _RESP_END_MAKERS.get(n)
     if mk is None:
         def mk():
-            return wt.response(None, True, n)
+            return wire.response(None, True, n)
         if len(_RESP_END_MAKERS) < 64:
             _RESP_END_MAKERS[n] = mk
     return mk
@@ -906,13 +900,13 @@ class _ReservedInvoker:
         from v23py.rpc.model import ArgDesc, MethodDesc
         from v23py import vdl
         if method == "Signature":
-            return MethodDesc("Signature", out_args=(ArgDesc("", wt.SigInterfaceList),))
+            return MethodDesc("Signature", out_args=(ArgDesc("", wire.SigInterfaceListType),))
         if method == "MethodSignature":
             return MethodDesc("MethodSignature", in_args=(ArgDesc("method", vdl.StringType),),
-                              out_args=(ArgDesc("", wt.SigMethod),))
+                              out_args=(ArgDesc("", wire.SigMethodType),))
         if method == "Glob":
             return MethodDesc("Glob", in_args=(ArgDesc("pattern", vdl.StringType),),
-                              in_stream=vdl.AnyType, out_stream=wt.GlobReply)
+                              in_stream=vdl.AnyType, out_stream=wire.GlobReplyType)
         return None
 
     def invoke(self, ctx, call, method, args):
@@ -959,8 +953,7 @@ class _ReservedInvoker:
         return [m]
 
     async def _glob(self, ctx, call, pattern):
-        from v23py.runtime import _glob as globmod
-        await globmod.serve_glob(self.server, ctx, call, self.suffix, pattern)
+        await _globmod.serve_glob(self.server, ctx, call, self.suffix, pattern)
         return []
 
     def signature(self, ctx, call):

@@ -129,7 +129,7 @@ from v23py.security._principal import (  # noqa: E402,F401
     BlessingRoots, BlessingStore, Principal, add_to_roots, principal_from_signer,
     random_principal)
 from v23py.security._credentials import (  # noqa: E402,F401
-    create_principal, load_principal, principal_exists)
+    create_principal, file_lock, load_principal, principal_exists)
 from v23py.security._errors import BadPassphrase, PassphraseRequired  # noqa: E402,F401
 from v23py.security._discharges import (  # noqa: E402,F401
     impetus_for, prepare_discharges, refresh_time)

@@ -10,16 +10,16 @@ import datetime
 import threading
 
 from v23py import vdl
+from v23py.v23.vdlroot.time import native as vtime
+from v23py.v23.vdlroot.time.native import UNIX_EPOCH_SECONDS
 from v23py.security import _errors
-from v23py.security._keys import hash_func
 from v23py.v23 import security as _G
 from v23py.security._wiretypes import (
-    CaveatDescriptor, PublicKeyThirdPartyCaveatParamType, TimeType, WireTime, UniqueId,
-    PublicKeyThirdPartyCaveatParam, ThirdPartyRequirements)
+    PublicKeyThirdPartyCaveatParamType, TimeType, PublicKeyThirdPartyCaveatParam,
+    ThirdPartyRequirements)
 
 UTC = datetime.timezone.utc
 _UNIX_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=UTC)
-UNIX_EPOCH_SECONDS = 62135596800  # seconds from 0001-01-01 to 1970-01-01 (VDL time epoch)
 MAX_PARAM_VOM = 1 << 20
 
 
@@ -31,11 +31,8 @@ def _vom():
 # --- time.Time <-> datetime ---
 
 def to_wire_time(dt):
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    delta = dt - _UNIX_EPOCH
-    secs = delta.days * 86400 + delta.seconds
-    return WireTime(Seconds=secs + UNIX_EPOCH_SECONDS, Nanos=delta.microseconds * 1000)
+    """A VDL time.Time; a naive datetime is taken as UTC."""
+    return vtime.time_from_datetime(dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC))
 
 
 def from_wire_time(wt):
@@ -60,10 +57,6 @@ NotBeforeCaveat = _G.NotBeforeCaveat
 MethodCaveat = _G.MethodCaveat
 PublicKeyThirdPartyCaveat = _G.PublicKeyThirdPartyCaveat
 PeerBlessingsCaveat = _G.PeerBlessingsCaveat
-
-
-def _desc(hexid, param_type):
-    return CaveatDescriptor(Id=UniqueId(bytes.fromhex(hexid)), ParamType=param_type)
 
 
 class Caveat(_G.Caveat):

@@ -25,13 +25,14 @@ import struct
 import tempfile
 
 from v23py import vdl
-from v23py.security import _errors, _pem
+from v23py.xref.lib import security as refsec
+from v23py.xref.lib.security import serialization
+from v23py.security import _errors, pem as _pem
 from v23py.security._blessings import Blessings, blessings_from_wire
 from v23py.security._keys import KeyError_, Signer, public_key_from_der, generate_private_key
 from v23py.security._pattern import BlessingPattern
 from v23py.security._principal import BlessingRoots, BlessingStore, Principal
-from v23py.security._wiretypes import (
-    BlessingPatternType, SignatureType, TimeType, WireBlessingsType, WireDischargeType)
+from v23py.security._wiretypes import TimeType
 
 DIR_LOCK = "dir.lock"
 PRIVATE_KEY_FILE = "privatekey.pem"
@@ -43,35 +44,19 @@ CHUNK_SIZE = 1 << 20
 MAX_FILE = 64 << 20
 CACHE_KEY_FORMAT = 1
 
-# --- wire types of v.io/x/ref/lib/security and .../serialization ---
-_REF = "v.io/x/ref/lib/security."
-_SER = "v.io/x/ref/lib/security/serialization."
-
-BlessingRootsStateType = vdl.map_of(vdl.StringType, vdl.list_of(BlessingPatternType),
-                                    name=_REF + "blessingRootsState")
-DischargeCacheKeyType = vdl.array_of(vdl.ByteType, 32, name=_REF + "dischargeCacheKey")
-CachedDischargeType = vdl.struct(_REF + "CachedDischarge", [
-    ("Discharge", WireDischargeType), ("CacheTime", TimeType)])
-BlessingStoreStateType = vdl.struct(_REF + "blessingStoreState", [
-    ("PeerBlessings", vdl.map_of(BlessingPatternType, WireBlessingsType)),
-    ("DefaultBlessings", WireBlessingsType),
-    ("DischargeCache", vdl.map_of(DischargeCacheKeyType, WireDischargeType)),
-    ("Discharges", vdl.map_of(DischargeCacheKeyType, CachedDischargeType)),
-    ("CacheKeyFormat", vdl.Uint32Type),
-])
-SignedHeaderType = vdl.struct(_SER + "SignedHeader", [("ChunkSizeBytes", vdl.Int64Type)])
-HashCodeType = vdl.array_of(vdl.ByteType, 32, name=_SER + "HashCode")
-SignedDataType = vdl.union(_SER + "SignedData", [("Signature", SignatureType),
-                                                 ("Hash", HashCodeType)])
+# The files' wire types: v.io/x/ref/lib/security and .../serialization (v23py.xref).
+BlessingRootsStateType = refsec.blessingRootsState._vdl_type
+DischargeCacheKeyType = refsec.dischargeCacheKey._vdl_type
+CachedDischargeType = refsec.CachedDischarge._vdl_type
+BlessingStoreStateType = refsec.blessingStoreState._vdl_type
+SignedHeaderType = serialization.SignedHeader._vdl_type
+HashCodeType = serialization.HashCode._vdl_type
+SignedDataType = serialization.SignedData._vdl_type
 
 
 def _vom():
     from v23py import vom
     return vom
-
-
-class CredentialsError(_errors.VError):
-    pass
 
 
 def _err(msg):

@@ -2,7 +2,7 @@
 
 Every statistic has a "/"-separated name (``rpc/server/routing-id/<rid>/...``,
 ``system/pid``) and a value: an int, a float, a string, a
-``HistogramValue`` or a ``TimeSeries`` (``v23py.stats._vdl``).  The
+``HistogramValue`` or a ``TimeSeries`` (``v23py.xref.services.stats``).  The
 ``__debug/stats`` service reads and watches this tree; the Prometheus
 exporter (``v23py.stats.prometheus``) reads it too.
 
@@ -260,7 +260,7 @@ class Counter:
         return self._series[which].rate(v)
 
     def timeseries(self, which):
-        from v23py.stats import _vdl
+        from v23py.xref.services import stats as _vdl
         from v23py.v23.vdlroot.time import native as vtime
         v = self._current()
         s = self._series[which]
@@ -382,7 +382,7 @@ class Histogram:
         return self._last
 
     def value(self):
-        from v23py.stats import _vdl
+        from v23py.xref.services import stats as _vdl
         return _vdl.HistogramValue(
             Count=self._count, Sum=self._sum, Min=self._min, Max=self._max,
             Buckets=[_vdl.HistogramBucket(LowBound=b, Count=c)
@@ -390,7 +390,7 @@ class Histogram:
 
     def delta(self, which):
         """The histogram of the values added in the series' period (Go's Delta1h etc.)."""
-        from v23py.stats import _vdl
+        from v23py.xref.services import stats as _vdl
         now = clock()
         if now >= self._next:
             self._advance(now)

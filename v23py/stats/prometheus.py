@@ -30,7 +30,7 @@ class StatsCollector:
     def collect(self):
         from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
                                             HistogramMetricFamily)
-        from v23py.stats import _vdl
+        from v23py.xref.services import stats as _vdl
         lat = HistogramMetricFamily("v23_rpc_server_latency_ms",
                                     "RPC server call latency in milliseconds",
                                     labels=["routing_id", "method"])

@@ -56,7 +56,7 @@ def register():
     stats.new_integer_func("system/num-threads", threading.active_count)
     stats.new_map("system/environ").set(
         [(k, v) for k, v in os.environ.items()])
-    from v23py.rpc import _wiretypes  # noqa: F401  (the RPC version range is a runtime fact)
+    from v23py.rpc import wire  # noqa: F401  (the RPC version range is a runtime fact)
     stats.new_map("system/metadata").set([
         ("python.Version", platform.python_version()),
         ("python.Implementation", platform.python_implementation()),

@@ -7,7 +7,8 @@ from typing import NamedTuple
 from twisted.internet import defer
 
 from v23py import verror, vdl
-from v23py.syncbase import _wire
+from v23py.v23.security import access as accesswire
+from v23py.v23.services import syncbase as sbwire
 from v23py.syncbase.util import (
     Id, prefix_range_limit, app_and_user_pattern_from_blessings, ConventionError, NO_EXTENSION)
 
@@ -17,7 +18,7 @@ ALL_DATABASE_TAGS = ("Admin", "Read", "Write", "Resolve")
 
 def BlobRef(ref: str):
     """A VDL ``syncbase.BlobRef`` value, to store in a row so that peers can fetch the blob."""
-    return vdl.value(_wire.BlobRefType, str(ref))
+    return vdl.value(sbwire.BlobRef._vdl_type, str(ref))
 ALL_COLLECTION_TAGS = ("Admin", "Read", "Write")
 ALL_SYNCGROUP_TAGS = ("Admin", "Read")
 MAX_BATCH_ATTEMPTS = 3
@@ -98,7 +99,7 @@ def _patterns(ctx):
 def _perms_wire(perms):
     if perms is None:
         return None
-    acl_cls = vdl.class_for(_wire.AccessListType)
+    acl_cls = vdl.class_for(accesswire.AccessList._vdl_type)
     out = {}
     for tag, acl in dict(perms).items():
         if isinstance(acl, dict):
@@ -106,17 +107,17 @@ def _perms_wire(perms):
         else:
             ins, notins = getattr(acl, "In", None) or [], getattr(acl, "NotIn", None) or []
         out[str(tag)] = acl_cls(In=list(ins), NotIn=list(notins))
-    return vdl.class_for(_wire.PermissionsType)(out)
+    return vdl.class_for(accesswire.Permissions._vdl_type)(out)
 
 
 def perms_for(pattern, tags):
     """Permissions granting each of ``tags`` to ``pattern`` (wire form)."""
-    acl_cls = vdl.class_for(_wire.AccessListType)
-    return vdl.class_for(_wire.PermissionsType)({t: acl_cls(In=[pattern]) for t in tags})
+    acl_cls = vdl.class_for(accesswire.AccessList._vdl_type)
+    return vdl.class_for(accesswire.Permissions._vdl_type)({t: acl_cls(In=[pattern]) for t in tags})
 
 
 def _id_wire(i):
-    return _wire.new(_wire.IdType, Blessing=i.Blessing, Name=i.Name)
+    return sbwire.Id(Blessing=i.Blessing, Name=i.Name)
 
 
 async def _call(ctx, name, method, args, in_types, out_types):
@@ -130,7 +131,7 @@ async def _call(ctx, name, method, args, in_types, out_types):
 
 
 def _bh(bh):
-    return vdl.value(_wire.BatchHandleType, bh)
+    return vdl.value(sbwire.BatchHandle._vdl_type, bh)
 
 
 async def _glob_children(ctx, name):
@@ -150,7 +151,7 @@ async def _glob_children(ctx, name):
 def SyncgroupSpec(Description="", PublishSyncbaseName="", Perms=None, Collections=(),
                   MountTables=(), IsPrivate=False):
     """A wire SyncgroupSpec (Perms may be a dict of tag -> AccessList/{"In": [...]})."""
-    return _wire.new(_wire.SyncgroupSpecType, Description=Description,
+    return sbwire.SyncgroupSpec(Description=Description,
                      PublishSyncbaseName=PublishSyncbaseName,
                      Perms=_perms_wire(Perms or {}),
                      Collections=[_id_wire(Id(*c)) for c in Collections],
@@ -158,7 +159,7 @@ def SyncgroupSpec(Description="", PublishSyncbaseName="", Perms=None, Collection
 
 
 def SyncgroupMemberInfo(SyncPriority=0, BlobDevType=0):
-    return _wire.new(_wire.SyncgroupMemberInfoType, SyncPriority=SyncPriority,
+    return sbwire.SyncgroupMemberInfo(SyncPriority=SyncPriority,
                      BlobDevType=BlobDevType)
 
 
@@ -183,7 +184,7 @@ async def _run_in_batch(ctx, db, opts, fn):
             await batch.Commit(ctx)
             return
         except verror.VError as e:
-            if e.id != _wire.ConcurrentBatch.id:
+            if e.id != sbwire.ErrConcurrentBatch.id:
                 raise
             err = e
     raise err

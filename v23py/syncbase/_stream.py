@@ -4,7 +4,8 @@ from __future__ import annotations
 
 
 from v23py import verror, vdl
-from v23py.syncbase import _wire
+from v23py.v23.services import syncbase as sbwire
+from v23py.v23.services import watch as watchwire
 from v23py.syncbase._common import WatchChange, _bh
 
 
@@ -78,7 +79,7 @@ class ScanStream(_Stream):
     async def _start(self):
         from v23py import rpc
         return await rpc.start_call(self._ctx, self._name, "Scan", self._args,
-                                    [_wire.BatchHandleType, vdl.ByteListType,
+                                    [sbwire.BatchHandle._vdl_type, vdl.ByteListType,
                                      vdl.ByteListType], [])
 
     def _convert(self, kv):
@@ -92,13 +93,13 @@ class WatchStream(_Stream):
 
     def __init__(self, ctx, name, marker, patterns):
         super().__init__(ctx, name)
-        self._args = [vdl.value(_wire.ResumeMarkerType, marker), patterns]
+        self._args = [vdl.value(watchwire.ResumeMarker._vdl_type, marker), patterns]
 
     async def _start(self):
         from v23py import rpc
         return await rpc.start_call(self._ctx, self._name, "WatchPatterns", self._args,
-                                    [_wire.ResumeMarkerType,
-                                     vdl.list_of(_wire.CollectionRowPatternType)], [])
+                                    [watchwire.ResumeMarker._vdl_type,
+                                     vdl.list_of(sbwire.CollectionRowPattern._vdl_type)], [])
 
     async def __anext__(self):
         while True:
@@ -108,13 +109,13 @@ class WatchStream(_Stream):
 
     def _convert(self, ch):
         from v23py.syncbase.util import decode_id
-        if int(ch.State) == _wire.WATCH_INITIAL_STATE_SKIPPED:
+        if int(ch.State) == watchwire.InitialStateSkipped:
             return None   # the daemon's note that a resumed watch skips the initial state
         sc = ch.Value
         value = getattr(sc, "Value", None)
         from_sync = bool(getattr(sc, "FromSync", False))
         state = int(ch.State)
-        change_type = "delete" if state == _wire.WATCH_DOES_NOT_EXIST else "put"
+        change_type = "delete" if state == watchwire.DoesNotExist else "put"
         if ch.Name == "":
             entity, cx, row = "root", None, ""
         elif "/" in ch.Name:

@@ -21,19 +21,19 @@ from __future__ import annotations
 from twisted.internet import defer
 
 from v23py import rpc, vdl, verror
-from v23py.syncbase import _wire
+from v23py.v23.services import syncbase as sbwire
 from v23py.syncbase._common import _call
 
 
 def _method(method):
-    for m in _wire.BlobManagerDesc.methods:
+    for m in sbwire.BlobManagerDesc.methods:
         if m.name == method:
             return m
     raise KeyError(method)
 
 
 def _ref(ref):
-    return vdl.value(_wire.BlobRefType, ref)
+    return vdl.value(sbwire.BlobRef._vdl_type, ref)
 
 
 def _d(coro):
@@ -58,20 +58,20 @@ class Blob:
         """Deferred BlobWriter appending to this (uncommitted) blob."""
         async def go():
             call = await rpc.start_call(ctx, self._db.FullName(), "PutBlob",
-                                        [_ref(self._ref)], [_wire.BlobRefType], [],
+                                        [_ref(self._ref)], [sbwire.BlobRef._vdl_type], [],
                                         desc=_method("PutBlob"))
             return BlobWriter(call)
         return _d(go())
 
     def Commit(self, ctx):
-        return self._call(ctx, "CommitBlob", [_ref(self._ref)], [_wire.BlobRefType], [])
+        return self._call(ctx, "CommitBlob", [_ref(self._ref)], [sbwire.BlobRef._vdl_type], [])
 
     def Size(self, ctx):
-        return self._call(ctx, "GetBlobSize", [_ref(self._ref)], [_wire.BlobRefType],
+        return self._call(ctx, "GetBlobSize", [_ref(self._ref)], [sbwire.BlobRef._vdl_type],
                           [vdl.Int64Type])
 
     def Delete(self, ctx):
-        return self._call(ctx, "DeleteBlob", [_ref(self._ref)], [_wire.BlobRefType], [])
+        return self._call(ctx, "DeleteBlob", [_ref(self._ref)], [sbwire.BlobRef._vdl_type], [])
 
     def Get(self, ctx, offset: int = 0) -> "BlobReader":
         """The bytes from ``offset`` (async iterator of byte strings; ``await r.read()``)."""
@@ -82,14 +82,14 @@ class Blob:
         return BlobStatus(ctx, self._db.FullName(), self._ref, int(priority))
 
     def Pin(self, ctx):
-        return self._call(ctx, "PinBlob", [_ref(self._ref)], [_wire.BlobRefType], [])
+        return self._call(ctx, "PinBlob", [_ref(self._ref)], [sbwire.BlobRef._vdl_type], [])
 
     def Unpin(self, ctx):
-        return self._call(ctx, "UnpinBlob", [_ref(self._ref)], [_wire.BlobRefType], [])
+        return self._call(ctx, "UnpinBlob", [_ref(self._ref)], [sbwire.BlobRef._vdl_type], [])
 
     def Keep(self, ctx, rank: int):
         return self._call(ctx, "KeepBlob", [_ref(self._ref), int(rank)],
-                          [_wire.BlobRefType, vdl.Uint64Type], [])
+                          [sbwire.BlobRef._vdl_type, vdl.Uint64Type], [])
 
 
 class BlobWriter:
@@ -163,7 +163,7 @@ class BlobReader(_Stream):
 
     def __init__(self, ctx, name, ref, offset):
         super().__init__(ctx, name, "GetBlob", [_ref(ref), offset],
-                         [_wire.BlobRefType, vdl.Int64Type])
+                         [sbwire.BlobRef._vdl_type, vdl.Int64Type])
 
     async def __anext__(self):
         return bytes(await super().__anext__())
@@ -183,7 +183,7 @@ class BlobStatus(_Stream):
 
     def __init__(self, ctx, name, ref, priority):
         super().__init__(ctx, name, "FetchBlob", [_ref(ref), priority],
-                         [_wire.BlobRefType, vdl.Uint64Type])
+                         [sbwire.BlobRef._vdl_type, vdl.Uint64Type])
 
     def wait(self) -> defer.Deferred:
         """Deferred: the last status (``Done`` when the blob is local), after the stream."""

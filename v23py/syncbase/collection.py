@@ -4,7 +4,8 @@ from __future__ import annotations
 
 
 from v23py import vdl
-from v23py.syncbase import _wire
+from v23py.v23.security import access as accesswire
+from v23py.v23.services import syncbase as sbwire
 from v23py.syncbase.util import encode, encode_id, NO_EXTENSION
 from v23py.syncbase._common import (
     ALL_COLLECTION_TAGS, RowRange, _bh, _call, _deferred, _patterns, _perms_wire, perms_for)
@@ -35,31 +36,31 @@ class Collection:
         if perms is None:
             _, user = _patterns(ctx)
             if user == NO_EXTENSION:
-                raise _wire.InferDefaultPermsFailed.new(
+                raise sbwire.ErrInferDefaultPermsFailed.new(
                     f"failed to infer default perms for user for collection '{self._id}'",
                     "Collection", str(self._id))
             perms = perms_for(user, ALL_COLLECTION_TAGS)
         await _call(ctx, self._name, "Create", [self._bh, _perms_wire(perms)],
-                    [_wire.BatchHandleType, _wire.PermissionsType], [])
+                    [sbwire.BatchHandle._vdl_type, accesswire.Permissions._vdl_type], [])
 
     @_deferred
     async def Destroy(self, ctx):
-        await _call(ctx, self._name, "Destroy", [self._bh], [_wire.BatchHandleType], [])
+        await _call(ctx, self._name, "Destroy", [self._bh], [sbwire.BatchHandle._vdl_type], [])
 
     @_deferred
     async def Exists(self, ctx):
-        return await _call(ctx, self._name, "Exists", [self._bh], [_wire.BatchHandleType],
+        return await _call(ctx, self._name, "Exists", [self._bh], [sbwire.BatchHandle._vdl_type],
                            [vdl.BoolType])
 
     @_deferred
     async def GetPermissions(self, ctx):
         return await _call(ctx, self._name, "GetPermissions", [self._bh],
-                           [_wire.BatchHandleType], [_wire.PermissionsType])
+                           [sbwire.BatchHandle._vdl_type], [accesswire.Permissions._vdl_type])
 
     @_deferred
     async def SetPermissions(self, ctx, perms):
         await _call(ctx, self._name, "SetPermissions", [self._bh, _perms_wire(perms)],
-                    [_wire.BatchHandleType, _wire.PermissionsType], [])
+                    [sbwire.BatchHandle._vdl_type, accesswire.Permissions._vdl_type], [])
 
     def Get(self, ctx, key):
         return self.Row(key).Get(ctx)
@@ -73,7 +74,7 @@ class Collection:
     @_deferred
     async def DeleteRange(self, ctx, r: RowRange):
         await _call(ctx, self._name, "DeleteRange", [self._bh, r.start, r.limit],
-                    [_wire.BatchHandleType, vdl.ByteListType, vdl.ByteListType], [])
+                    [sbwire.BatchHandle._vdl_type, vdl.ByteListType, vdl.ByteListType], [])
 
     def Scan(self, ctx, r: RowRange) -> "ScanStream":
         return ScanStream(ctx, self._name, self._db._bh, r)
@@ -93,7 +94,7 @@ class Row:
 
     @_deferred
     async def Exists(self, ctx):
-        return await _call(ctx, self._name, "Exists", [self._c._bh], [_wire.BatchHandleType],
+        return await _call(ctx, self._name, "Exists", [self._c._bh], [sbwire.BatchHandle._vdl_type],
                            [vdl.BoolType])
 
     # Get and Put are the hot calls: one Deferred from the RPC client, no coroutine layers.
@@ -109,12 +110,12 @@ class Row:
 
     @_deferred
     async def Delete(self, ctx):
-        await _call(ctx, self._name, "Delete", [self._c._bh], [_wire.BatchHandleType], [])
+        await _call(ctx, self._name, "Delete", [self._c._bh], [sbwire.BatchHandle._vdl_type], [])
 
 
-_GET_IN = [_wire.BatchHandleType]
+_GET_IN = [sbwire.BatchHandle._vdl_type]
 _GET_OUT = [vdl.AnyType]
-_PUT_IN = [_wire.BatchHandleType, vdl.AnyType]
+_PUT_IN = [sbwire.BatchHandle._vdl_type, vdl.AnyType]
 
 
 def _first(results):

@@ -5,7 +5,9 @@ from __future__ import annotations
 from twisted.internet import defer
 
 from v23py import vdl
-from v23py.syncbase import _wire
+from v23py.v23.security import access as accesswire
+from v23py.v23.services import syncbase as sbwire
+from v23py.v23.services import watch as watchwire
 from v23py.syncbase.util import Id, encode_id, NO_EXTENSION
 from v23py.syncbase._common import (
     ALL_DATABASE_TAGS, BatchOptions, CollectionRowPattern, _bh, _call, _deferred,
@@ -34,12 +36,12 @@ class Service:
     @_deferred
     async def GetPermissions(self, ctx):
         return await _call(ctx, self._name, "GetPermissions", [], [],
-                           [_wire.PermissionsType, vdl.StringType])
+                           [accesswire.Permissions._vdl_type, vdl.StringType])
 
     @_deferred
     async def SetPermissions(self, ctx, perms, version=""):
         await _call(ctx, self._name, "SetPermissions", [_perms_wire(perms), version],
-                    [_wire.PermissionsType, vdl.StringType], [])
+                    [accesswire.Permissions._vdl_type, vdl.StringType], [])
 
     @_deferred
     async def ListDatabases(self, ctx):
@@ -79,12 +81,12 @@ class Database:
         if perms is None:
             _, user = _patterns(ctx)
             if user == NO_EXTENSION:
-                raise _wire.InferDefaultPermsFailed.new(
+                raise sbwire.ErrInferDefaultPermsFailed.new(
                     f"failed to infer default perms for user for database '{self._id}'",
                     "Database", str(self._id))
             perms = perms_for(user, ALL_DATABASE_TAGS)
         await _call(ctx, self._name, "Create", [None, _perms_wire(perms)],
-                    [vdl.optional(_wire.SchemaMetadataType), _wire.PermissionsType], [])
+                    [vdl.optional(sbwire.SchemaMetadata._vdl_type), accesswire.Permissions._vdl_type], [])
 
     @_deferred
     async def Destroy(self, ctx):
@@ -97,14 +99,14 @@ class Database:
     @_deferred
     async def ListCollections(self, ctx):
         ids = await _call(ctx, self._name, "ListCollections", [_bh(self._bh)],
-                          [_wire.BatchHandleType], [vdl.list_of(_wire.IdType)])
+                          [sbwire.BatchHandle._vdl_type], [vdl.list_of(sbwire.Id._vdl_type)])
         return [Id(i.Blessing, i.Name) for i in ids]
 
     @_deferred
     async def BeginBatch(self, ctx, opts: BatchOptions = BatchOptions()) -> "BatchDatabase":
-        bo = _wire.new(_wire.BatchOptionsType, Hint=opts.Hint, ReadOnly=opts.ReadOnly)
-        bh = await _call(ctx, self._name, "BeginBatch", [bo], [_wire.BatchOptionsType],
-                         [_wire.BatchHandleType])
+        bo = sbwire.BatchOptions(Hint=opts.Hint, ReadOnly=opts.ReadOnly)
+        bh = await _call(ctx, self._name, "BeginBatch", [bo], [sbwire.BatchOptions._vdl_type],
+                         [sbwire.BatchHandle._vdl_type])
         return BatchDatabase(self._s, self._id, self._schema, str(bh))
 
     @_deferred
@@ -118,18 +120,18 @@ class Database:
     @_deferred
     async def GetResumeMarker(self, ctx) -> bytes:
         rm = await _call(ctx, self._name, "GetResumeMarker", [_bh(self._bh)],
-                         [_wire.BatchHandleType], [_wire.ResumeMarkerType])
+                         [sbwire.BatchHandle._vdl_type], [watchwire.ResumeMarker._vdl_type])
         return bytes(rm)
 
     @_deferred
     async def GetPermissions(self, ctx):
         return await _call(ctx, self._name, "GetPermissions", [], [],
-                           [_wire.PermissionsType, vdl.StringType])
+                           [accesswire.Permissions._vdl_type, vdl.StringType])
 
     @_deferred
     async def SetPermissions(self, ctx, perms, version=""):
         await _call(ctx, self._name, "SetPermissions", [_perms_wire(perms), version],
-                    [_wire.PermissionsType, vdl.StringType], [])
+                    [accesswire.Permissions._vdl_type, vdl.StringType], [])
 
     def Syncgroup(self, ctx, name: str) -> "Syncgroup":
         _, user = _patterns(ctx)
@@ -141,7 +143,7 @@ class Database:
     @_deferred
     async def ListSyncgroups(self, ctx):
         ids = await _call(ctx, self._name, "ListSyncgroups", [], [],
-                          [vdl.list_of(_wire.IdType)])
+                          [vdl.list_of(sbwire.Id._vdl_type)])
         return [Id(i.Blessing, i.Name) for i in ids]
 
     @_deferred
@@ -156,7 +158,7 @@ class Database:
         from v23py import rpc
         call = await rpc.start_call(
             ctx, self._name, "Exec", [_bh(self._bh), query, list(params)],
-            [_wire.BatchHandleType, vdl.StringType, vdl.list_of(vdl.AnyType)], [])
+            [sbwire.BatchHandle._vdl_type, vdl.StringType, vdl.list_of(vdl.AnyType)], [])
         rs = ResultStream(ctx, self._name, call)
         first = await rs._next()
         headers = []
@@ -164,7 +166,7 @@ class Database:
             for h in first:
                 if not isinstance(h, str):
                     rs.cancel()
-                    raise _wire.BadExecStreamHeader.new(
+                    raise sbwire.ErrBadExecStreamHeader.new(
                         f"Exec stream header improperly formatted: {query}", query)
                 headers.append(h)
         return headers, rs
@@ -172,7 +174,7 @@ class Database:
     @_deferred
     async def CreateBlob(self, ctx) -> "Blob":
         """A new, empty, uncommitted blob (Go's Database.CreateBlob)."""
-        br = await _call(ctx, self._name, "CreateBlob", [], [], [_wire.BlobRefType])
+        br = await _call(ctx, self._name, "CreateBlob", [], [], [sbwire.BlobRef._vdl_type])
         return Blob(self, str(br))
 
     def Blob(self, ref) -> "Blob":
@@ -180,7 +182,7 @@ class Database:
         return Blob(self, str(ref))
 
     def Watch(self, ctx, resume_marker=b"", patterns=(CollectionRowPattern(),)) -> "WatchStream":
-        pats = [_wire.new(_wire.CollectionRowPatternType, CollectionBlessing=p[0],
+        pats = [sbwire.CollectionRowPattern(CollectionBlessing=p[0],
                           CollectionName=p[1], RowKey=p[2]) for p in patterns]
         return WatchStream(ctx, self._name, bytes(resume_marker), pats)
 
@@ -199,47 +201,47 @@ class Syncgroup:
     async def Create(self, ctx, spec, my_info):
         await _call(ctx, self._db.FullName(), "CreateSyncgroup",
                     [_id_wire(self._id), spec, my_info],
-                    [_wire.IdType, _wire.SyncgroupSpecType, _wire.SyncgroupMemberInfoType], [])
+                    [sbwire.Id._vdl_type, sbwire.SyncgroupSpec._vdl_type, sbwire.SyncgroupMemberInfo._vdl_type], [])
 
     @_deferred
     async def Join(self, ctx, remote_syncbase_name: str, expected_blessings, my_info):
         return await _call(ctx, self._db.FullName(), "JoinSyncgroup",
                            [remote_syncbase_name, list(expected_blessings or ()),
                             _id_wire(self._id), my_info],
-                           [vdl.StringType, vdl.StringListType, _wire.IdType,
-                            _wire.SyncgroupMemberInfoType], [_wire.SyncgroupSpecType])
+                           [vdl.StringType, vdl.StringListType, sbwire.Id._vdl_type,
+                            sbwire.SyncgroupMemberInfo._vdl_type], [sbwire.SyncgroupSpec._vdl_type])
 
     @_deferred
     async def Leave(self, ctx):
         await _call(ctx, self._db.FullName(), "LeaveSyncgroup", [_id_wire(self._id)],
-                    [_wire.IdType], [])
+                    [sbwire.Id._vdl_type], [])
 
     @_deferred
     async def Destroy(self, ctx):
         await _call(ctx, self._db.FullName(), "DestroySyncgroup", [_id_wire(self._id)],
-                    [_wire.IdType], [])
+                    [sbwire.Id._vdl_type], [])
 
     @_deferred
     async def Eject(self, ctx, member: str):
         await _call(ctx, self._db.FullName(), "EjectFromSyncgroup",
-                    [_id_wire(self._id), member], [_wire.IdType, vdl.StringType], [])
+                    [_id_wire(self._id), member], [sbwire.Id._vdl_type, vdl.StringType], [])
 
     @_deferred
     async def GetSpec(self, ctx):
         return await _call(ctx, self._db.FullName(), "GetSyncgroupSpec", [_id_wire(self._id)],
-                           [_wire.IdType], [_wire.SyncgroupSpecType, vdl.StringType])
+                           [sbwire.Id._vdl_type], [sbwire.SyncgroupSpec._vdl_type, vdl.StringType])
 
     @_deferred
     async def SetSpec(self, ctx, spec, version=""):
         await _call(ctx, self._db.FullName(), "SetSyncgroupSpec",
                     [_id_wire(self._id), spec, version],
-                    [_wire.IdType, _wire.SyncgroupSpecType, vdl.StringType], [])
+                    [sbwire.Id._vdl_type, sbwire.SyncgroupSpec._vdl_type, vdl.StringType], [])
 
     @_deferred
     async def GetMembers(self, ctx):
         return await _call(ctx, self._db.FullName(), "GetSyncgroupMembers",
-                           [_id_wire(self._id)], [_wire.IdType],
-                           [vdl.map_of(vdl.StringType, _wire.SyncgroupMemberInfoType)])
+                           [_id_wire(self._id)], [sbwire.Id._vdl_type],
+                           [vdl.map_of(vdl.StringType, sbwire.SyncgroupMemberInfo._vdl_type)])
 
 
 class BatchDatabase(Database):
@@ -247,11 +249,11 @@ class BatchDatabase(Database):
 
     @_deferred
     async def Commit(self, ctx):
-        await _call(ctx, self._name, "Commit", [_bh(self._bh)], [_wire.BatchHandleType], [])
+        await _call(ctx, self._name, "Commit", [_bh(self._bh)], [sbwire.BatchHandle._vdl_type], [])
 
     @_deferred
     async def Abort(self, ctx):
-        await _call(ctx, self._name, "Abort", [_bh(self._bh)], [_wire.BatchHandleType], [])
+        await _call(ctx, self._name, "Abort", [_bh(self._bh)], [sbwire.BatchHandle._vdl_type], [])
 
 
 def RunInBatch(ctx, db: Database, opts: BatchOptions, fn):

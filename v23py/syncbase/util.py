@@ -20,18 +20,17 @@ import functools
 import re
 from typing import NamedTuple
 
+from v23py.security import ALL_PRINCIPALS, CHAIN_SEPARATOR, NO_EXTENSION, BlessingPattern
+
 __all__ = [
     "Id", "encode", "decode", "encode_id", "decode_id", "parse_id",
     "validate_id", "validate_row_key", "prefix_range_limit", "is_prefix",
-    "InvalidNameError", "blessing_pattern_valid", "pattern_matched_by",
+    "InvalidNameError",
     "app_and_user_pattern_from_blessings", "parse_blessing_names",
     "NO_EXTENSION", "ALL_PRINCIPALS", "CHAIN_SEPARATOR",
     "MAX_BLESSING_LEN", "MAX_NAME_LEN",
 ]
 
-NO_EXTENSION = "$"
-ALL_PRINCIPALS = "..."
-CHAIN_SEPARATOR = ":"
 MAX_BLESSING_LEN = 1024
 MAX_NAME_LEN = 1024
 # Go reserves the bytes 0x00 and 0xfc-0xff.  A Python str holds code points and
@@ -137,7 +136,7 @@ def _validate_id(b: str, n: str) -> None:
     if b == NO_EXTENSION:
         raise InvalidNameError(
             f"Id blessing {b!r} cannot match any blessings, check blessing conventions")
-    if not blessing_pattern_valid(b) or _has_control(b):
+    if not BlessingPattern(b).is_valid() or _has_control(b):
         raise InvalidNameError(f"Id blessing {b!r} is not a valid blessing pattern")
     if _has_reserved(b):
         raise InvalidNameError(f"Id blessing {b!r} contains a reserved byte")
@@ -175,54 +174,6 @@ def prefix_range_limit(p):
 
 def is_prefix(start, limit) -> bool:
     return prefix_range_limit(start) == limit
-
-
-# --- blessing patterns (Go's security.BlessingPattern rules) ---------------
-
-_BAD_EXTENSION_SUBSTRINGS = (ALL_PRINCIPALS, "::", ",", "@@", "(", ")", "<", ">", "/")
-
-
-def _valid_extension(ext: str) -> bool:
-    if not ext or ext.startswith(":") or ext.endswith(":") or ext == NO_EXTENSION:
-        return False
-    return not any(bad in ext for bad in _BAD_EXTENSION_SUBSTRINGS)
-
-
-def _trim_no_extension(p: str):
-    if p == NO_EXTENSION:
-        return "", False
-    if p.endswith(":" + NO_EXTENSION):
-        return p[:-2], False
-    return p, True
-
-
-@functools.lru_cache(maxsize=4096)
-def blessing_pattern_valid(p: str) -> bool:
-    if not p:
-        return False
-    if p == ALL_PRINCIPALS:
-        return True
-    s, _ = _trim_no_extension(p)
-    if s.endswith(":"):
-        return False
-    return all(_valid_extension(part) for part in s.split(":")) if s else True
-
-
-def pattern_matched_by(p: str, names) -> bool:
-    """Go's BlessingPattern.MatchedBy: exact match, or an extension unless ``:$``."""
-    if not p or not blessing_pattern_valid(p):
-        return False
-    if p == ALL_PRINCIPALS:
-        return True
-    s, glob = _trim_no_extension(p)
-    if not s:
-        return False
-    for b in names:
-        if b == s:
-            return True
-        if glob and b.startswith(s) and b[len(s):].startswith(":"):
-            return True
-    return False
 
 
 # --- blessing conventions (Go's v.io/v23/conventions) ----------------------

@@ -26,7 +26,8 @@ Customer = vdl.struct(PKG + "Customer", [
     ("Name", vdl.StringType), ("Id", vdl.Int64Type), ("Active", vdl.BoolType),
     ("Address", AddressInfo), ("PreviousAddresses", vdl.list_of(AddressInfo)),
     ("Credit", CreditReport)])
-from v23py.syncbase._wire import TimeType  # noqa: E402
+from v23py.v23.vdlroot.time import Time  # noqa: E402
+TimeType = Time._vdl_type
 Invoice = vdl.struct(PKG + "Invoice", [
     ("CustId", vdl.Int64Type), ("InvoiceNum", vdl.Int64Type), ("InvoiceDate", TimeType),
     ("Amount", vdl.Int64Type), ("ShipTo", AddressInfo)])

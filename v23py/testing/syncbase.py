@@ -3,7 +3,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 from twisted.trial import unittest
 
@@ -78,15 +77,6 @@ class Daemon:
             self.proc.kill()
             self.proc.wait()
             self.proc.stdout.close()
-
-
-def wait_for(pred, timeout=10.0, interval=0.05):
-    end = time.time() + timeout
-    while time.time() < end:
-        if pred():
-            return True
-        time.sleep(interval)
-    return False
 
 
 ALICE = "idp:o:fortune:alice"

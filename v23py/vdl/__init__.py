@@ -11,11 +11,12 @@ from v23py.vdl._types import (  # noqa: F401
     Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, Kind, PendingType, StringListType,
     StringType, Type, TypeBuilder, TypeObjectType, Uint16Type, Uint32Type, Uint64Type,
     WireErrorType, WireRetryCodeType, array_of, enum_type, list_of, map_of, named, optional,
-    primitive, set_of, struct, union, INT_RANGES, MAX_TYPE_DEPTH)
+    primitive, set_of, struct, union, FLOAT_KINDS, INT_KINDS, INT_RANGES, MAX_TYPE_DEPTH,
+    PRIMITIVE_KINDS)
 from v23py.vdl._values import (  # noqa: F401
     Enum, NamedBool, Struct, Typed, Union, base_class, class_by_name, class_for, convert,
     optional_class, optional_value, register, register_type, registered_class, type_of, unwrap,
-    value, zero)
+    value, zero, zero_maker)
 
 enum = enum_type  # vdl.enum(name, labels), as in the contract
 

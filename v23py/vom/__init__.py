@@ -25,11 +25,11 @@ exception, and lengths are checked against the bytes present before allocating.
 from __future__ import annotations
 
 from v23py import verror
-from v23py.vdl._types import Kind, Type
-from v23py.vdl._values import Typed, convert, type_of
+from v23py.vdl import Kind, Type
+from v23py.vdl import Typed, convert, type_of
 from v23py.vom._binary import (  # noqa: F401
     CONTROL_END, CONTROL_INCOMPLETE, CONTROL_NIL, MAX_MESSAGE_LEN, VERSION_81, Truncated,
-    dec_int, dec_uint, enc_int, enc_uint, error)
+    dec_int, dec_uint, enc_int, enc_uint, error, uint_bytes)
 from v23py.vom._codec import (
     DecodeState, EncodeState, decoder, encoder, exact, has_chunk_len)
 from v23py.vom._typeenc import (  # noqa: F401

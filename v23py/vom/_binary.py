@@ -41,17 +41,10 @@ def enc_int(buf: bytearray, v: int) -> None:
 
 
 def uint_bytes(v: int) -> bytes:
+    """The VOM encoding of an unsigned integer, as bytes."""
     b = bytearray()
     enc_uint(b, v)
     return bytes(b)
-
-
-def float_to_uint(f: float) -> int:
-    return int.from_bytes(_pack_d(f), "big")
-
-
-def uint_to_float(u: int) -> float:
-    return _unpack_d(u.to_bytes(8, "big"))[0]
 
 
 def dec_uint(data, pos: int):

@@ -9,9 +9,9 @@ from __future__ import annotations
 import struct as _struct
 
 from v23py import verror
-from v23py.vdl import _types as T
-from v23py.vdl._types import INT_RANGES, Kind, Type
-from v23py.vdl._values import (
+from v23py import vdl as T
+from v23py.vdl import INT_RANGES, Kind, Type
+from v23py.vdl import (
     Enum, NamedBool, Struct, Typed, Union, class_for, convert, optional_value, type_of)
 from v23py.vom._binary import (
     CONTROL_END, CONTROL_NIL, Truncated, dec_len, dec_uint, enc_int, enc_uint, error)
@@ -618,7 +618,7 @@ def _make_decoder(t: Type):  # noqa: C901 - one branch per kind
         names = [f.name for f in t.fields]
         ftypes = [f.type for f in t.fields]
         nf = len(fdecs)
-        from v23py.vdl._values import zero, zero_maker
+        from v23py.vdl import zero, zero_maker
         setter = object.__setattr__
         template = [zero(ft) if _immutable_zero(ft) else _UNSET for ft in ftypes]
         mutable = [i for i, ft in enumerate(ftypes) if not _immutable_zero(ft)]

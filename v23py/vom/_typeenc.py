@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 
 from v23py import verror
-from v23py.vdl import _types as T
-from v23py.vdl._types import Kind, Type
+from v23py import vdl as T
+from v23py.vdl import Kind, Type
 from v23py.vom._binary import (
     CONTROL_END, CONTROL_INCOMPLETE, MAX_MESSAGE_LEN, VERSION_81, Truncated, dec_int, dec_len,
     dec_uint, enc_int, enc_uint, error)

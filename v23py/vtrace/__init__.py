@@ -442,7 +442,7 @@ def _trace_field(span):
     collected = st is not None and span.trace in st._traces
     if not md and not collected and (st is None or not st.aws_xray):
         return b"\x06\x00\x00" + span.id + b"\x01\x00" + span.trace + b"\xe1"
-    from v23py.vom._binary import enc_int, enc_uint
+    from v23py.vom import enc_int, enc_uint
     b = bytearray(b"\x06\x00\x00")
     b += span.id
     b += b"\x01\x00"
@@ -474,7 +474,7 @@ def splice_request(msg, span):
         msg = bytes(msg)
     split = _SPLIT.get(msg)
     if split is None:
-        from v23py.vom._binary import dec_uint
+        from v23py.vom import dec_uint
         try:
             _, p = dec_uint(msg, 0)
             n, q = dec_uint(msg, p)
@@ -498,7 +498,7 @@ def splice_request(msg, span):
     n = len(core) + len(tf) + 1
     if n < 0x80:
         return head + bytes((n,)) + core + tf + b"\xe1"
-    from v23py.vom._binary import uint_bytes
+    from v23py.vom import uint_bytes
     return head + uint_bytes(n) + core + tf + b"\xe1"
 
 

@@ -7,7 +7,7 @@ import os
 
 from v23py import security as sec
 from v23py import verror
-from v23py.security import _pem
+from v23py.security import pem as _pem
 from v23py.cmd.principal._common import (
     _nargs, _readline, _short, annotated_names, caveats_from_flags, confirm_no_caveats,
     decode_blessings_file, default_blessing_name, dump_blessings, dump_blessings_info,
@@ -369,10 +369,9 @@ def cmd_update_pkcs8(env, args):
         pw = get_passphrase(env, "Enter passphrase for %s: " % d)
         if not pw:
             raise CommandError("A passphrase is required for %s" % d)
-        from v23py.security import _credentials
         path = os.path.join(d, "privatekey.pem")
         try:
-            with _credentials.file_lock(os.path.join(d, "dir.lock")):
+            with sec.file_lock(os.path.join(d, "dir.lock")):
                 with open(path, "rb") as fh:
                     key = _pem.parse_private_key(fh.read(1 << 20), pw)
                 data = _pem.marshal_private_key(key, pw)

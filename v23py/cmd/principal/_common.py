@@ -205,13 +205,9 @@ def caveat_from_flag(spec):
     m = re.match(r"^([\w.\-]+(?:/[\w.\-]+)+)\.(\w+)$", e)
     if m:
         e = '"%s".%s' % m.groups()
+    from v23py.vdl.compiler.checker import build_exprs   # (only this command needs it)
     try:
-        from v23py.vdl.compiler.checker import build_exprs
-        from v23py.security._wiretypes import CaveatDescriptorType
-    except ImportError:  # pragma: no cover - compiler unavailable: the small parser below
-        return _caveat_from_flag_simple(expr, param)
-    try:
-        desc = build_exprs(e, [CaveatDescriptorType])[0]
+        desc = build_exprs(e, [sec.CaveatDescriptor._vdl_type])[0]
     except Exception as err:
         try:
             return _caveat_from_flag_simple(expr, param)

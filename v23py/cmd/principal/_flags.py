@@ -1,5 +1,5 @@
 """The principal tool's command tree and Go-syntax flags."""
-import re
+from v23py.flags import FlagError, parse_bool, parse_duration, take_flag
 
 
 
@@ -27,45 +27,16 @@ class Flag:
 
 
 def _bool(text, name):
-    t = text.strip()
-    if t in ("1", "t", "T", "true", "TRUE", "True"):
-        return True
-    if t in ("0", "f", "F", "false", "FALSE", "False"):
-        return False
-    raise UsageError('invalid boolean value "%s" for -%s: parse error' % (text, name))
-
-
-_DUR_UNITS = {"ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "\u03bcs": 1e-6, "ms": 1e-3, "s": 1.0,
-              "m": 60.0, "h": 3600.0}
-_DUR_RE = re.compile(r"([0-9]*\.?[0-9]*)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)")
-
-
-def parse_duration(text):
-    """Go's time.ParseDuration -> seconds (float)."""
-    s = text.strip()
-    if s in ("0", "+0", "-0"):
-        return 0.0
-    sign = 1
-    if s and s[0] in "+-":
-        sign = -1 if s[0] == "-" else 1
-        s = s[1:]
-    if not s:
-        raise ValueError("parse error")
-    total = 0.0
-    pos = 0
-    while pos < len(s):
-        m = _DUR_RE.match(s, pos)
-        if not m or m.group(1) in ("", "."):
-            raise ValueError("parse error")
-        total += float(m.group(1)) * _DUR_UNITS[m.group(2)]
-        pos = m.end()
-    return sign * total
+    try:
+        return parse_bool(text.strip())
+    except ValueError:
+        raise UsageError('invalid boolean value "%s" for -%s: parse error' % (text, name)) from None
 
 
 def _duration_value(text, name):
     try:
-        return parse_duration(text)
-    except ValueError:
+        return parse_duration(text.strip())
+    except FlagError:
         raise UsageError('invalid value "%s" for flag -%s: parse error' % (text, name)) from None
 
 
@@ -161,23 +132,21 @@ def parse_args(root, argv):
             if not a.startswith("-") or a == "-":
                 break
             body = a[2:] if a.startswith("--") else a[1:]
-            name, eq, val = body.partition("=")
-            f = _lookup_flag(chain, name)
-            if f is None and name in ("h", "help"):
+            name = body.partition("=")[0]
+            if name in ("h", "help") and _lookup_flag(chain, name) is None:
                 return chain, None, values, []
-            if f is None or not name:
-                raise UsageError("%s: flag provided but not defined: -%s"
-                                 % (" ".join(c.name for c in chain), name))
-            i += 1
+            try:
+                name, val, i = take_flag(argv, i, lambda n: None if _lookup_flag(chain, n) is None
+                                         else _lookup_flag(chain, n).kind == "bool")
+            except FlagError as e:
+                if "flag provided but not defined" in str(e) or "bad flag syntax" in str(e):
+                    raise UsageError("%s: flag provided but not defined: -%s"
+                                     % (" ".join(c.name for c in chain), name)) from None
+                raise UsageError("%s: %s" % (" ".join(c.name for c in chain), e)) from None
+            f = _lookup_flag(chain, name)
             if f.kind == "bool":
-                values[f.name] = _bool(val, name) if eq else True
+                values[f.name] = _bool(val, name)
                 continue
-            if not eq:
-                if i >= len(argv):
-                    raise UsageError("%s: flag needs an argument: -%s"
-                                     % (" ".join(c.name for c in chain), name))
-                val = argv[i]
-                i += 1
             if f.kind == "duration":
                 values[f.name] = _duration_value(val, name)
             elif f.kind == "multi":

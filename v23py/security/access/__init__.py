@@ -18,7 +18,9 @@ from v23py.security._caveats import register_caveat_go_type, register_caveat_val
 from v23py.security._pattern import ALL_PRINCIPALS, CHAIN_SEPARATOR, NO_EXTENSION, \
     BlessingPattern
 from v23py.v23.security import access as _G
-from v23py.security.access._wiretypes import AccessListType, PermissionsType, TagType
+AccessListType = _G.AccessList._vdl_type
+PermissionsType = _G.Permissions._vdl_type
+TagType = _G.Tag._vdl_type
 
 _P = "v.io/v23/security/access."
 NoRetry = verror.NoRetry
@@ -57,6 +59,15 @@ def all_typical_tags():
     return [Admin, Read, Write, Debug, Resolve]
 
 
+def includes(in_patterns, not_in, names) -> bool:
+    """Go's AccessList.Includes, the one access-list rule: drop the names a NotIn entry
+    matches, then does an In pattern match what is left?  (``...`` matches even no
+    names.)  Every access list in v23py (here, the mount table's, Syncbase's) uses it."""
+    if not_in:
+        names = [n for n in names if not any(BlessingPattern(bp).matched_by(n) for bp in not_in)]
+    return any(BlessingPattern(p).matched_by(*names) for p in in_patterns)
+
+
 class AccessList(_G.AccessList):
     """In: patterns granted access; NotIn: names (and their extensions) excluded."""
     __slots__ = ()
@@ -72,20 +83,10 @@ class AccessList(_G.AccessList):
             fields.pop("NotIn", None)
         super().__init__(**fields)
 
-    def _pruned(self, names):
-        if not self.NotIn:
-            return list(names)
-        out = []
-        for n in names:
-            if not any(BlessingPattern(bp).matched_by(n) for bp in self.NotIn):
-                out.append(n)
-        return out
-
     def includes(self, *names):
         if len(names) == 1 and isinstance(names[0], (list, tuple, set)):
             names = tuple(names[0])
-        names = self._pruned(names)
-        return any(BlessingPattern(p).matched_by(*names) for p in self.In)
+        return includes(self.In, self.NotIn, names)
 
     def authorize(self, call):
         names, rejected = remote_blessing_names(call)

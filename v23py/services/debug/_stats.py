@@ -41,7 +41,7 @@ class _Stats(_svc.StatsServerMethods):
                 return
 
     def Glob__(self, ctx, call, g):
-        from v23py.runtime._glob import _entry
+        from v23py.rpc.wire import glob_entry as _entry
         try:
             found = libstats.glob(self.suffix, str(g), 0.0, False)
         except verror.VError:

@@ -4,8 +4,7 @@
 
 The wire types of the RPC protocol, with the names, fields and field order
 that Go Vanadium v0.2.0 uses on the wire (VOM field index = position).
-v23py.rpc._wiretypes builds the same types by hand until the compiler
-generates them from this file.
+v23py.rpc.wire names them for the RPC runtime.
 """
 # fmt: off
 # flake8: noqa

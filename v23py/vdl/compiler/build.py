@@ -2,10 +2,10 @@
 
 Where packages come from, for an import path P (first match wins):
 
-1. the built-in standard packages shipped inside v23py, all under ``v23py/v23``
-   at Go's paths: ``v23py/v23/<p>`` is ``v.io/v23/<p>`` and
-   ``v23py/v23/vdlroot/<x>`` is ``<x>`` (Go's short vdlroot paths); a
-   ``vdlpy.config`` file in the directory may override this;
+1. the built-in packages shipped inside v23py, at Go's paths: ``v23py/v23/<p>``
+   is ``v.io/v23/<p>``, ``v23py/v23/vdlroot/<x>`` is ``<x>`` (Go's short vdlroot
+   paths) and ``v23py/xref/<p>`` is ``v.io/x/ref/<p>``; a ``vdlpy.config`` file
+   in the directory may override this;
 2. ``<root>/P`` for each root in ``$VDLPATH`` (``:``-separated);
 3. ``$VDLROOT/P`` when VDLROOT names an existing directory (Go's vdlroot has
    no Python modules, so its packages only serve type checking).
@@ -28,6 +28,7 @@ from .parser import parse_file
 CONFIG_NAME = "vdlpy.config"
 V23PY_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STD_DIR = os.path.join(V23PY_DIR, "v23")   # v.io/v23/... lives here
+XREF_DIR = os.path.join(V23PY_DIR, "xref")  # and the v.io/x/ref/... the library speaks
 PROJECT_DIR = os.path.dirname(V23PY_DIR)
 
 
@@ -99,17 +100,21 @@ def _module_from_dir(d, config):
 def builtin_index() -> dict:
     """VDL path -> PkgSource for the standard packages inside v23py (``v23py/v23``)."""
     idx = {}
-    for d, dirs, files in os.walk(STD_DIR):
-        dirs[:] = sorted(x for x in dirs if not x.startswith((".", "__")))
-        if not any(f.endswith(".vdl") for f in files):
-            continue
-        config = read_config(d)
-        rel = os.path.relpath(d, STD_DIR).replace(os.sep, "/")
-        path = config.get("path")
-        if path is None:
-            path = rel[len("vdlroot/"):] if rel.startswith("vdlroot/") else "v.io/v23/" + rel
-        module = config.get("module") or ("v23py.v23." + rel.replace("/", ".") + _module_suffix(config))
-        idx[path] = PkgSource(path, d, config, module, builtin=True)
+    for top, go_prefix, mod_prefix in ((STD_DIR, "v.io/v23/", "v23py.v23."),
+                                        (XREF_DIR, "v.io/x/ref/", "v23py.xref.")):
+        for d, dirs, files in os.walk(top):
+            dirs[:] = sorted(x for x in dirs if not x.startswith((".", "__")))
+            if not any(f.endswith(".vdl") for f in files):
+                continue
+            config = read_config(d)
+            rel = os.path.relpath(d, top).replace(os.sep, "/")
+            path = config.get("path")
+            if path is None:
+                path = rel[len("vdlroot/"):] if top == STD_DIR and rel.startswith("vdlroot/") \
+                    else go_prefix + rel
+            module = config.get("module") or (mod_prefix + rel.replace("/", ".")
+                                              + _module_suffix(config))
+            idx[path] = PkgSource(path, d, config, module, builtin=True)
     return idx
 
 

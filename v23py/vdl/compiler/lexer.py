@@ -191,14 +191,6 @@ def _unquote(body: str, pos: Pos) -> str:
         return out.decode("utf-8", "surrogateescape")
 
 
-def _is_ident_start(c):
-    return c == "_" or c.isalpha()
-
-
-def _is_ident_char(c):
-    return c == "_" or c.isalnum()
-
-
 def _parse_int(text: str, pos: Pos) -> int:
     t = text.replace("_", "")
     try:

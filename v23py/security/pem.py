@@ -147,16 +147,6 @@ def legacy_decrypt(block, passphrase):
     return plain[:-pad]
 
 
-def legacy_encrypt(data, passphrase):
-    iv = os.urandom(16)
-    key = _evp_bytes_to_key(passphrase, iv[:8], 32)
-    padder = sympadding.PKCS7(128).padder()
-    padded = padder.update(data) + padder.finalize()
-    enc = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
-    return enc.update(padded) + enc.finalize(), {
-        "Proc-Type": "4,ENCRYPTED", "DEK-Info": "AES-256-CBC," + iv.hex().upper()}
-
-
 # --- parsing ---
 
 def _load_private_der(der, password):

@@ -1,0 +1,1 @@
+"""Go's v.io/x/ref/lib (see v23py.xref)."""
