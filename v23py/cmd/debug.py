@@ -388,8 +388,6 @@ async def cmd_logs_read(ctx, fs, args, out, err):
             if fs.get("f"):
                 out.flush()
         offset = await call.finish()
-        if isinstance(offset, (list, tuple)):
-            offset = offset[0]
     except verror.VError:
         raise
     finally:

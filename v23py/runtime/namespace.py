@@ -390,7 +390,7 @@ class Namespace:
         visited = set()
         queue = [(e, 0)]          # (entry relative to the glob root, mount tables crossed)
         while queue:
-            if getattr(ctx, "cancelled", False):
+            if ctx is not None and ctx.cancelled():
                 return
             me, depth = queue.pop(0)
             suffix = g

@@ -232,18 +232,24 @@ class _Gen:
         return any(self._has_local(c, seen) for c in (t.elem, t.key) if c is not None) or \
             any(self._has_local(f.type, seen) for f in t.fields)
 
-    def hint(self, t) -> str:
+    def hint(self, t, _open=()) -> str:
         """The Python annotation for values of ``t``.
 
         Named structs, unions and enums are their classes; a named scalar, list, set or
         map is annotated as its underlying Python type (its class subclasses that type,
-        and a plain value of it is accepted everywhere).
+        and a plain value of it is accepted everywhere).  A named type met again inside
+        itself (``type Rec []Rec``) is annotated as its class.
         """
         if t.name and t.kind in (Kind.STRUCT, Kind.UNION, Kind.ENUM):
             ref = self.cls_ref(t)
             return ref if not ref.startswith("vdl.class_for") else "Any"
+        if t.name and id(t) in _open:
+            ref = self.cls_ref(t)
+            return ref if not ref.startswith("vdl.class_for") else "Any"
         if t == vdl.ErrorType:
             return "Optional[verror.VError]"
+        if t.name:
+            _open = (*_open, id(t))
         k = t.kind
         if k in _PY_HINT:
             return _PY_HINT[k]
@@ -253,15 +259,15 @@ class _Gen:
         if t.is_bytes():
             return "bytes"
         if k == Kind.LIST:
-            return f"list[{self.hint(t.elem)}]"
+            return f"list[{self.hint(t.elem, _open)}]"
         if k == Kind.ARRAY:
-            return f"tuple[{self.hint(t.elem)}, ...]"
+            return f"tuple[{self.hint(t.elem, _open)}, ...]"
         if k == Kind.SET:
-            return f"set[{self.hint(t.key)}]"
+            return f"set[{self.hint(t.key, _open)}]"
         if k == Kind.MAP:
-            return f"dict[{self.hint(t.key)}, {self.hint(t.elem)}]"
+            return f"dict[{self.hint(t.key, _open)}, {self.hint(t.elem, _open)}]"
         if k == Kind.OPTIONAL:
-            return f"Optional[{self.hint(t.elem)}]"
+            return f"Optional[{self.hint(t.elem, _open)}]"
         return "Any"
 
     # -- values ------------------------------------------------------------------
