@@ -137,9 +137,9 @@ def rpc_client(args):
         import v23py
         from v23py import syncbase
         ctx, shutdown = v23py.init([f"--v23.credentials={args.creds}"], reactor=reactor)
-        sb = syncbase.NewService(args.endpoint)
-        db = sb.DatabaseForId(("idp:o:fortune", "db"))
-        cx = db.CollectionForId((ALICE, "c"))
+        sb = syncbase.new_service(args.endpoint)
+        db = sb.database_for_id(("idp:o:fortune", "db"))
+        cx = db.collection_for_id((ALICE, "c"))
         value = "x" * 100
         out = {}
         cpu0 = time.process_time()
@@ -150,7 +150,7 @@ def rpc_client(args):
             async def w(i):
                 k = 0
                 while time.perf_counter() < end:
-                    await cx.Put(ctx, f"{args.tag}-{i}-{k}", value)
+                    await cx.put(ctx, f"{args.tag}-{i}-{k}", value)
                     k += 1
                     n[0] += 1
             t = time.perf_counter()
@@ -164,7 +164,7 @@ def rpc_client(args):
             async def r(i):
                 k = 0
                 while time.perf_counter() < end:
-                    await cx.Get(ctx, f"seed-{(i * 7 + k) % 100}")
+                    await cx.get(ctx, f"seed-{(i * 7 + k) % 100}")
                     k += 1
                     n[0] += 1
             t = time.perf_counter()
@@ -174,15 +174,15 @@ def rpc_client(args):
         elif args.op == "scan":
             t = time.perf_counter()
             cnt = 0
-            async for _ in cx.Scan(ctx, syncbase.Prefix("s")):
+            async for _ in cx.scan(ctx, syncbase.Prefix("s")):
                 cnt += 1
             out["rate"] = cnt / (time.perf_counter() - t)
             out["rows"] = out["ops"] = cnt
         elif args.op == "setup":
-            await db.Create(ctx, None)
-            await cx.Create(ctx, None)
+            await db.create(ctx, None)
+            await cx.create(ctx, None)
             for i in range(100):
-                await cx.Put(ctx, f"seed-{i}", value)
+                await cx.put(ctx, f"seed-{i}", value)
         out["cpu"] = time.process_time() - cpu0
         print(json.dumps(out), flush=True)
         await shutdown()
@@ -280,15 +280,15 @@ async def run(reactor):
     import v23py
     from v23py import syncbase
     ctx, shutdown = v23py.init(["--v23.credentials={creds}"], reactor=reactor)
-    db = syncbase.NewService({endpoint!r}).DatabaseForId(("idp:o:fortune", "db"))
+    db = syncbase.new_service({endpoint!r}).database_for_id(("idp:o:fortune", "db"))
     value = "x" * 100
     step = 2000
     for start in range(0, {rows}, step):
-        b = await db.BeginBatch(ctx)
-        c = b.CollectionForId(({ALICE!r}, "c"))
-        await defer.gatherResults([defer.ensureDeferred(c.Put(ctx, "s%07d" % i, value))
+        b = await db.begin_batch(ctx)
+        c = b.collection_for_id(({ALICE!r}, "c"))
+        await defer.gatherResults([defer.ensureDeferred(c.put(ctx, "s%07d" % i, value))
                                    for i in range(start, min({rows}, start + step))])
-        await b.Commit(ctx)
+        await b.commit(ctx)
     await shutdown()
 task.react(lambda r: defer.ensureDeferred(run(r)))
 """

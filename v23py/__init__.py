@@ -9,7 +9,18 @@ generates; :mod:`v23py.aio` does the same from asyncio code.  The guide is
 __version__ = "0.1.0"   # the one place the version is written (pyproject.toml reads it)
 
 
-def __getattr__(name):
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:   # what type checkers and the API reference see; loaded lazily below
+    from v23py.runtime import (FlagSet, get_principal, get_runtime, init,
+                               wait_for_signal, with_new_dispatching_server,
+                               with_new_server)
+
+__all__ = ["__version__", "init", "FlagSet", "with_new_server", "with_new_dispatching_server",
+           "wait_for_signal", "get_runtime", "get_principal"]
+
+
+def __getattr__(name: str) -> Any:
     # The runtime entry points, loaded on first use (v23py.init, v23py.FlagSet, ...).
     if name in ("init", "FlagSet", "with_new_server", "with_new_dispatching_server",
                 "wait_for_signal", "get_runtime", "get_principal"):

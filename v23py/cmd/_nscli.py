@@ -50,13 +50,39 @@ def parse_command(prog, argv, commands, global_flags=None):
         return fs, path, rest
 
 
-def run_main(coro_fn, argv):
-    """Run `await coro_fn(reactor, argv)` under the reactor; exit with its code."""
+def help_text(prog, usage, commands, usages, args):
+    """``prog help [command [sub]]``: the tool's usage, or one command's (its summary,
+    usage line and own flags).  (text, exit code)."""
+    from v23py.cmd._help import command_help
+    if not args:
+        return usage, 0
+    entry = commands.get(args[0], False)
+    if isinstance(entry, dict) and len(args) > 1:
+        entry = entry.get(args[1], False)
+        path = args[:2]
+    else:
+        path = args[:1]
+    text = None
+    if entry is not False:
+        text = command_help(prog, usage, path, usages,
+                            entry if callable(entry) else None)
+    if text is None:
+        return f"{prog}: unknown command {' '.join(args)!r}\n\n{usage}", 2
+    return text, 0
+
+
+def run_main(coro_fn, argv, prog=None):
+    """Run `await coro_fn(reactor, argv)` under the reactor; exit with its code.
+    ``prog --version`` prints the version without starting anything."""
+    from v23py.cmd._help import handle_version
+    if prog is not None and handle_version(prog, argv):
+        raise SystemExit(0)
     from v23py.runtime import run_program
     run_program(coro_fn, argv)
 
 
-async def run_command(prog, usage, commands, invoke, reactor, argv, out=None, err=None):
+async def run_command(prog, usage, commands, invoke, reactor, argv, out=None, err=None,
+                      usages=None):
     """The body shared by `namespace` and `mounttable`: parse, init the runtime,
     run ``await invoke(ctx, flags, path, args, out, err)`` within Go's one-minute
     timeout, and map failures to Go's messages and exit codes."""
@@ -73,8 +99,9 @@ async def run_command(prog, usage, commands, invoke, reactor, argv, out=None, er
         err.write(f"ERROR: {e}\n\n{usage}")
         return 2
     if path == ["help"]:
-        out.write(usage)
-        return 0
+        text, code = help_text(prog, usage, commands, usages or {}, args)
+        (out if code == 0 else err).write(text)
+        return code
     ctx, shutdown = v23py.init([], flags=fs, reactor=reactor)
     ctx, cancel = ctx.with_timeout(60.0)
     code = 0

@@ -98,6 +98,23 @@ COMMANDS = {
     "delegate": _delegate_flags,
     "discovery": {"scan": None},
 }
+USAGES = {
+    "glob": "[flags] <pattern> ...",
+    "vtrace": "[flags] <name> [id ...]",
+    "logs": "[flags] <command>  (read | size)",
+    "logs read": "[flags] <name>",
+    "logs size": "[flags] <name>",
+    "stats": "[flags] <command>  (read | watch)",
+    "stats read": "[flags] <name> ...",
+    "stats watch": "[flags] <pattern> ...",
+    "pprof": "[flags] <command>  (run | proxy)",
+    "pprof run": "[flags] <name> [<profile> [passthru args]]",
+    "pprof proxy": "[flags] <name>",
+    "browse": "[flags] <name> ...",
+    "delegate": "[flags] <to> <duration> [<name>]",
+    "discovery": "[flags] <command>  (scan)",
+    "discovery scan": "[flags] [<query>]",
+}
 
 
 # ---------------------------------------------------------------------------
@@ -610,8 +627,10 @@ async def run(reactor, argv, out=None, err=None):
         err.write(f"ERROR: {e}\n\n{USAGE}")
         return 2
     if path == ["help"]:
-        out.write(USAGE)
-        return 0
+        from v23py.cmd._nscli import help_text
+        text, code = help_text("debug", USAGE, COMMANDS, USAGES, args)
+        (out if code == 0 else err).write(text)
+        return code
     principal = None
     if path == ["browse"] and fs.get("key"):
         from v23py.cmd import _browse
@@ -641,7 +660,7 @@ async def run(reactor, argv, out=None, err=None):
 
 
 def main(argv=None):
-    run_main(run, sys.argv[1:] if argv is None else argv)
+    run_main(run, sys.argv[1:] if argv is None else argv, "debug")
 
 
 if __name__ == "__main__":

@@ -69,6 +69,19 @@ COMMANDS = {
 }
 
 
+USAGES = {
+    "glob": "[flags] <pattern>",
+    "mount": "[flags] <name> <server> <ttl>",
+    "unmount": "[flags] <name> <server>",
+    "resolve": "[flags] <name>",
+    "resolvetomt": "[flags] <name>",
+    "permissions": "[flags] <command>  (get <name> | set <name> <permissions file or ->)",
+    "permissions get": "[flags] <name>",
+    "permissions set": "[flags] <name> <permissions file or ->",
+    "delete": "[flags] <name>",
+}
+
+
 def _nargs(cmd, args, n):
     if len(args) != n:
         raise UsageError(f"{cmd}: incorrect number of arguments, expected {n}, got {len(args)}")
@@ -101,9 +114,10 @@ async def cmd_glob(ctx, fs, args, out, err):
     if errors:
         if not fs.get("fail-on-any-error") and successes > 0:
             for r in errors:
-                err.write(f"{r.name}: {error_text(r.error)}\n")
+                err.write(f"{r.name or chr(34) * 2}: {error_text(r.error)}\n")
             return 0
-        raise RuntimeError("\n".join(f"{r.name}: {error_text(r.error)}" for r in errors))
+        raise RuntimeError("\n".join(f"{r.name or chr(34) * 2}: {error_text(r.error)}"
+                                     for r in errors))
     return 0
 
 
@@ -210,11 +224,12 @@ HANDLERS = {
 async def run(reactor, argv, out=None, err=None):
     def invoke(ctx, fs, path, args, out, err):
         return HANDLERS[tuple(path)](ctx, fs, args, out, err)
-    return await run_command("namespace", USAGE, COMMANDS, invoke, reactor, argv, out, err)
+    return await run_command("namespace", USAGE, COMMANDS, invoke, reactor, argv, out, err,
+                             usages=USAGES)
 
 
 def main(argv=None):
-    run_main(run, sys.argv[1:] if argv is None else argv)
+    run_main(run, sys.argv[1:] if argv is None else argv, "namespace")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,14 @@ _CMD_USAGE = {
 }
 
 
+_USAGE_LINES = {"signature": "[flags] <server> [method]",
+                "call": "[flags] <server> <method> [args...]",
+                "identify": "[flags] <server>"}
+_OWN_FLAGS = {"signature": ("s", "json", "timeout", "insecure", "show-reserved"),
+              "call": ("s", "json", "timeout"),
+              "identify": ("s", "json", "timeout", "insecure")}
+
+
 class UsageError(Exception):
     pass
 
@@ -294,7 +302,20 @@ async def _main(reactor, argv, out, err):
         err.write(f"ERROR: {e}\n\n{USAGE}")
         return 2
     if cmd == "help":
-        out.write(USAGE)
+        from v23py.cmd._help import command_help
+        if not args:
+            out.write(USAGE)
+            return 0
+        text = None
+        if args[0] in _CMD_USAGE:
+            sub = _parse([args[0]])[0]
+            own = {n: f for n, f in sub.flags.items() if n in _OWN_FLAGS[args[0]]}
+            sub.flags = own
+            text = command_help("vrpc", USAGE, args[:1], _USAGE_LINES, flagset=sub)
+        if text is None:
+            err.write(f'vrpc: unknown command "{args[0]}"\n\n{USAGE}')
+            return 2
+        out.write(text)
         return 0
     try:
         ctx, shutdown = runtime.init([], flags=flags)
@@ -321,6 +342,9 @@ async def _main(reactor, argv, out, err):
 
 
 def main(argv=None):
+    from v23py.cmd._help import handle_version
+    if handle_version("vrpc", sys.argv[1:] if argv is None else argv):
+        return
     from v23py.runtime import run_program
 
     def run(reactor, argv):

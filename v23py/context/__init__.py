@@ -38,7 +38,7 @@ RUNTIME_KEY = "v23py.runtime"   # the value is the Runtime a context was made by
 
 def _default_clock() -> Clock:
     from twisted.internet import reactor
-    return reactor  # type: ignore[return-value]
+    return reactor  # type: ignore[return-value,unused-ignore]
 
 
 class _Node:
@@ -231,7 +231,11 @@ class Context:
         """An (awaitable) Deferred fired with the error when the context is cancelled."""
         from v23py.deferred import AwaitableDeferred
         d: AwaitableDeferred[Any] = AwaitableDeferred()
-        self.on_done(lambda e: d.called or d.callback(e))
+
+        def fire(e: Any) -> None:
+            if not d.called:
+                d.callback(e)
+        self.on_done(fire)
         return d
 
     def __repr__(self) -> str:

@@ -25,6 +25,19 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CALL_TIMEOUT = 60.0
 
+# The address of Go's default namespace root: its public mount table, long retired.
+_RETIRED_ROOT = "ns.dev.v.io:8101"
+
+
+def _with_root_hint(msg):
+    """A failure to reach Go's retired default root says what to do instead."""
+    if _RETIRED_ROOT not in msg:
+        return msg
+    return (msg + " -- no mount table is configured: set V23_NAMESPACE to your mount "
+            "table's name (the NAME=... line mounttabled prints) or pass "
+            "--v23.namespace.root; the default root, " + _RETIRED_ROOT + ", is Go's retired "
+            "public mount table")
+
 
 
 class Client:
@@ -210,13 +223,15 @@ class Client:
                 server_names = self._trusted(conn, ep, pattern, opts)
             return self._open_call(ctx, conn, ep, full_suffix, method, args, in_types,
                                    out_types, desc, opts, server_names, _end_args, name)
+        what = name or '"" (the namespace root)'
         if len(errors) == 1:
             e = errors[0]
             if e.id in (verror.Timeout.id, verror.Canceled.id):
                 raise e
-            raise verror.NoServers.new(f"no usable servers found for {name}: {e.msg or e.id}")
-        raise verror.NoServers.new(
-            f"no usable servers found for {name}: " + "; ".join(e.msg or e.id for e in errors))
+            raise verror.NoServers.new(
+                _with_root_hint(f"no usable servers found for {what}: {e.msg or e.id}"))
+        raise verror.NoServers.new(_with_root_hint(
+            f"no usable servers found for {what}: " + "; ".join(e.msg or e.id for e in errors)))
 
     def _trusted(self, conn, ep, pattern, opts):
         """The server's validated names, after checking it (cached per conn and policy)."""

@@ -13,6 +13,8 @@ authorization policy, seen from the client). A server with unrelated
 blessings is still refused with NotTrusted.
 """
 
+from typing import Any
+
 __all__ = ["AddressOnlyTrust", "trust_opts"]
 
 
@@ -42,7 +44,7 @@ class AddressOnlyTrust:
         return security.default_authorizer().authorize(ours)
 
 
-def trust_opts():
+def trust_opts() -> list[Any]:
     """Call options applying AddressOnlyTrust to the server and to the mount
     tables met while resolving its name."""
     from v23py.rpc import options

@@ -230,11 +230,13 @@ _EVERYONE = _AllowEveryone()
 _ENDPOINT = _EndpointAuthorizer()
 
 
-def default_authorizer():
+def default_authorizer() -> Authorizer:
+    """Go's default policy: a caller whose blessings and ours are extensions of one
+    another (or who is us)."""
     return _DEFAULT
 
 
-def allow_everyone():
+def allow_everyone() -> Authorizer:
     return _EVERYONE
 
 

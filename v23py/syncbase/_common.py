@@ -24,6 +24,32 @@ ALL_SYNCGROUP_TAGS = ("Admin", "Read")
 MAX_BATCH_ATTEMPTS = 3
 
 
+def _go_camel(name):
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
+
+
+def go_names(cls):
+    """Give each public method of ``cls`` its Go name as an alias too (``full_name`` is
+    also ``FullName``), so code written against Go's API, or older v23py code, runs.
+    The snake_case names are the documented ones."""
+    for name, value in list(vars(cls).items()):
+        if name.startswith("_") or not callable(value) and not isinstance(value, property):
+            continue
+        go = _go_camel(name)
+        if go != name and go not in vars(cls):
+            setattr(cls, go, value if isinstance(value, property) else _forward(name, go))
+    return cls
+
+
+def _forward(name, go):
+    # by name, so that a subclass overriding ``name`` is called through ``go`` as well
+    def alias(self, *args, **kw):
+        return getattr(self, name)(*args, **kw)
+    alias.__name__ = alias.__qualname__ = go
+    alias.__doc__ = f"Go's name for :meth:`{name}`."
+    return alias
+
+
 def _deferred(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kw):
@@ -82,6 +108,20 @@ class WatchChange(NamedTuple):
 
 
 # --- helpers -------------------------------------------------------------------
+
+def convention_help(ctx):
+    """What to do when the caller's blessings give Syncbase no app or user: the names we
+    have, the convention, and how to follow it."""
+    try:
+        names = ", ".join(_principal_names(ctx)) or "none"
+    except Exception:
+        names = "unknown"
+    return (f"the default blessing names ({names}) follow neither of Syncbase's "
+            "conventions, <idp>:o:<app>:<user> (e.g. dev.v.io:o:myapp:alice) or "
+            "<idp>:u:<user>; bless the principal so (e.g. `principal create DIR "
+            "idp:o:myapp:alice`, or `principal bless` with such an extension), or pass "
+            "perms= explicitly (syncbase.perms_for(pattern, tags))")
+
 
 def _principal_names(ctx):
     from v23py import runtime, security
@@ -166,7 +206,7 @@ def SyncgroupMemberInfo(SyncPriority=0, BlobDevType=0):
 async def _run_in_batch(ctx, db, opts, fn):
     err = None
     for _ in range(MAX_BATCH_ATTEMPTS):
-        batch = await db.BeginBatch(ctx, opts)
+        batch = await db.begin_batch(ctx, opts)
         try:
             r = fn(batch)
             if isinstance(r, defer.Deferred) or hasattr(r, "__await__"):

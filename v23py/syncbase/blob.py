@@ -1,20 +1,20 @@
 """Blobs in the client library, shaped like Go's ``syncbase.Blob``.
 
-    b = await db.CreateBlob(ctx)                 # Blob; b.Ref() is its BlobRef
-    w = await b.Put(ctx)                         # BlobWriter
-    await w.Send(b"some bytes")                  # waits for flow control
-    await w.Close()                              # the PutBlob call's result
-    await b.Commit(ctx)                          # immutable from now on
-    await c.Put(ctx, "key", syncbase.BlobRef(b.Ref()))   # peers can now fetch it
-    n = await b.Size(ctx)
-    data = await db.Blob(ref).Get(ctx, 0).read()         # BlobReader: async iterator
-    async for status in db.Blob(ref).Fetch(ctx, 100):    # BlobFetchStatus values
+    b = await db.create_blob(ctx)                 # Blob; b.ref() is its BlobRef
+    w = await b.put(ctx)                         # BlobWriter
+    await w.send(b"some bytes")                  # waits for flow control
+    await w.close()                              # the PutBlob call's result
+    await b.commit(ctx)                          # immutable from now on
+    await c.put(ctx, "key", syncbase.BlobRef(b.ref()))   # peers can now fetch it
+    n = await b.size(ctx)
+    data = await db.blob(ref).get(ctx, 0).read()         # BlobReader: async iterator
+    async for status in db.blob(ref).fetch(ctx, 100):    # BlobFetchStatus values
         ...
-    await b.Pin(ctx); await b.Unpin(ctx); await b.Keep(ctx, rank); await b.Delete(ctx)
+    await b.pin(ctx); await b.unpin(ctx); await b.keep(ctx, rank); await b.delete(ctx)
 
 ``Get`` and ``Fetch`` of a blob not held by the daemon fetch it from a
 syncgroup peer that has it.  Writers also work as async context managers
-(``async with await b.Put(ctx) as w: await w.write(data)``).
+(``async with await b.put(ctx) as w: await w.write(data)``).
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from twisted.internet import defer
 
 from v23py import rpc, vdl, verror
 from v23py.v23.services import syncbase as sbwire
-from v23py.syncbase._common import _call
+from v23py.syncbase._common import go_names, _call
 
 
 def _method(method):
@@ -40,12 +40,13 @@ def _d(coro):
     return defer.ensureDeferred(coro)
 
 
+@go_names
 class Blob:
     def __init__(self, db, ref: str):
         self._db = db
         self._ref = ref
 
-    def Ref(self) -> str:
+    def ref(self) -> str:
         return self._ref
 
     def __repr__(self):
@@ -54,7 +55,7 @@ class Blob:
     def _call(self, ctx, method, args, in_types, out_types):
         return _d(_call(ctx, self._db.FullName(), method, args, in_types, out_types))
 
-    def Put(self, ctx) -> defer.Deferred:
+    def put(self, ctx) -> defer.Deferred:
         """Deferred BlobWriter appending to this (uncommitted) blob."""
         async def go():
             call = await rpc.start_call(ctx, self._db.FullName(), "PutBlob",
@@ -63,35 +64,36 @@ class Blob:
             return BlobWriter(call)
         return _d(go())
 
-    def Commit(self, ctx):
+    def commit(self, ctx):
         return self._call(ctx, "CommitBlob", [_ref(self._ref)], [sbwire.BlobRef._vdl_type], [])
 
-    def Size(self, ctx):
+    def size(self, ctx):
         return self._call(ctx, "GetBlobSize", [_ref(self._ref)], [sbwire.BlobRef._vdl_type],
                           [vdl.Int64Type])
 
-    def Delete(self, ctx):
+    def delete(self, ctx):
         return self._call(ctx, "DeleteBlob", [_ref(self._ref)], [sbwire.BlobRef._vdl_type], [])
 
-    def Get(self, ctx, offset: int = 0) -> "BlobReader":
+    def get(self, ctx, offset: int = 0) -> "BlobReader":
         """The bytes from ``offset`` (async iterator of byte strings; ``await r.read()``)."""
         return BlobReader(ctx, self._db.FullName(), self._ref, int(offset))
 
-    def Fetch(self, ctx, priority: int = 0) -> "BlobStatus":
+    def fetch(self, ctx, priority: int = 0) -> "BlobStatus":
         """Fetch the blob to the daemon if needed; async iterator of BlobFetchStatus."""
         return BlobStatus(ctx, self._db.FullName(), self._ref, int(priority))
 
-    def Pin(self, ctx):
+    def pin(self, ctx):
         return self._call(ctx, "PinBlob", [_ref(self._ref)], [sbwire.BlobRef._vdl_type], [])
 
-    def Unpin(self, ctx):
+    def unpin(self, ctx):
         return self._call(ctx, "UnpinBlob", [_ref(self._ref)], [sbwire.BlobRef._vdl_type], [])
 
-    def Keep(self, ctx, rank: int):
+    def keep(self, ctx, rank: int):
         return self._call(ctx, "KeepBlob", [_ref(self._ref), int(rank)],
                           [sbwire.BlobRef._vdl_type, vdl.Uint64Type], [])
 
 
+@go_names
 class BlobWriter:
     """Go's BlobWriter: ``Send`` bytes, then ``Close`` (the PutBlob result)."""
 
@@ -99,32 +101,32 @@ class BlobWriter:
         self._call = call
         self._closed = None
 
-    def Send(self, data) -> defer.Deferred:
+    def send(self, data) -> defer.Deferred:
         if self._closed is not None:
             return defer.fail(verror.Aborted.new("blob writer is closed"))
         r = self._call.send(bytes(data))
         return r if isinstance(r, defer.Deferred) else defer.succeed(None)
 
-    def Close(self) -> defer.Deferred:
+    def close(self) -> defer.Deferred:
         """Deferred: ends the stream and waits for the PutBlob result (later calls: None)."""
         if self._closed is not None:
             return defer.succeed(None)
         self._closed = True
         return self._call.finish().addCallback(lambda _: None)
 
-    write = Send
-    close = Close
+    write = send
 
     async def __aenter__(self):
         return self
 
     async def __aexit__(self, exc_type, exc, tb):
         if exc_type is None:
-            await self.Close()
+            await self.close()
         else:
             self._call.cancel()
 
 
+@go_names
 class _Stream:
     def __init__(self, ctx, name, method, args, in_types):
         self._ctx, self._name, self._method = ctx, name, method
@@ -150,14 +152,13 @@ class _Stream:
             await self._call.finish()       # the call's own error, if any
             raise StopAsyncIteration
 
-    def Cancel(self):
+    def cancel(self):
         self._done = True
         if self._call is not None:
             self._call.cancel()
 
-    cancel = Cancel
 
-
+@go_names
 class BlobReader(_Stream):
     """Go's BlobReader as an async iterator of byte strings."""
 
@@ -178,6 +179,7 @@ class BlobReader(_Stream):
         return _d(go())
 
 
+@go_names
 class BlobStatus(_Stream):
     """Go's BlobStatus as an async iterator of ``BlobFetchStatus`` (State, Received, Total)."""
 

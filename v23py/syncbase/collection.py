@@ -3,113 +3,122 @@ from __future__ import annotations
 
 
 
-from v23py import vdl
+from v23py import vdl, verror
 from v23py.v23.security import access as accesswire
 from v23py.v23.services import syncbase as sbwire
 from v23py.syncbase.util import encode, encode_id, NO_EXTENSION
 from v23py.syncbase._common import (
+    convention_help, go_names,
     ALL_COLLECTION_TAGS, RowRange, _bh, _call, _deferred, _patterns, _perms_wire, perms_for)
 from v23py.syncbase._stream import ScanStream
 
 
+@go_names
 class Collection:
     def __init__(self, db, cx_id: Id):
         self._db = db
         self._id = cx_id
-        self._name = db.FullName() + "/" + encode_id(cx_id)
+        self._name = db.full_name() + "/" + encode_id(cx_id)
 
-    def Id(self) -> Id:
+    def id(self) -> Id:
         return self._id
 
-    def FullName(self) -> str:
+    def full_name(self) -> str:
         return self._name
 
     @property
     def _bh(self):
         return _bh(self._db._bh)
 
-    def Row(self, key: str) -> "Row":
+    def row(self, key: str) -> "Row":
         return Row(self, key)
 
     @_deferred
-    async def Create(self, ctx, perms=None):
+    async def create(self, ctx, perms=None, *, exist_ok=False):
+        """Create the collection; ``perms`` None: every collection tag for the caller's
+        user pattern.  ``exist_ok=True``: a collection that exists already is no error."""
         if perms is None:
             _, user = _patterns(ctx)
             if user == NO_EXTENSION:
                 raise sbwire.ErrInferDefaultPermsFailed.new(
-                    f"failed to infer default perms for user for collection '{self._id}'",
-                    "Collection", str(self._id))
+                    f"failed to infer default perms for user for collection '{self._id}': "
+                    + convention_help(ctx), "Collection", str(self._id))
             perms = perms_for(user, ALL_COLLECTION_TAGS)
-        await _call(ctx, self._name, "Create", [self._bh, _perms_wire(perms)],
-                    [sbwire.BatchHandle._vdl_type, accesswire.Permissions._vdl_type], [])
+        try:
+            await _call(ctx, self._name, "Create", [self._bh, _perms_wire(perms)],
+                        [sbwire.BatchHandle._vdl_type, accesswire.Permissions._vdl_type], [])
+        except verror.VError as e:
+            if not (exist_ok and e.id == verror.Exist.id):
+                raise
 
     @_deferred
-    async def Destroy(self, ctx):
+    async def destroy(self, ctx):
         await _call(ctx, self._name, "Destroy", [self._bh], [sbwire.BatchHandle._vdl_type], [])
 
     @_deferred
-    async def Exists(self, ctx):
+    async def exists(self, ctx):
         return await _call(ctx, self._name, "Exists", [self._bh], [sbwire.BatchHandle._vdl_type],
                            [vdl.BoolType])
 
     @_deferred
-    async def GetPermissions(self, ctx):
+    async def get_permissions(self, ctx):
         return await _call(ctx, self._name, "GetPermissions", [self._bh],
                            [sbwire.BatchHandle._vdl_type], [accesswire.Permissions._vdl_type])
 
     @_deferred
-    async def SetPermissions(self, ctx, perms):
+    async def set_permissions(self, ctx, perms):
         await _call(ctx, self._name, "SetPermissions", [self._bh, _perms_wire(perms)],
                     [sbwire.BatchHandle._vdl_type, accesswire.Permissions._vdl_type], [])
 
-    def Get(self, ctx, key):
-        return self.Row(key).Get(ctx)
+    def get(self, ctx, key):
+        return self.row(key).get(ctx)
 
-    def Put(self, ctx, key, value):
-        return self.Row(key).Put(ctx, value)
+    def put(self, ctx, key, value):
+        return self.row(key).put(ctx, value)
 
-    def Delete(self, ctx, key):
-        return self.Row(key).Delete(ctx)
+    def delete(self, ctx, key):
+        return self.row(key).delete(ctx)
 
     @_deferred
-    async def DeleteRange(self, ctx, r: RowRange):
+    async def delete_range(self, ctx, r: RowRange):
         await _call(ctx, self._name, "DeleteRange", [self._bh, r.start, r.limit],
                     [sbwire.BatchHandle._vdl_type, vdl.ByteListType, vdl.ByteListType], [])
 
-    def Scan(self, ctx, r: RowRange) -> "ScanStream":
+    def scan(self, ctx, r: RowRange) -> "ScanStream":
         return ScanStream(ctx, self._name, self._db._bh, r)
 
 
+@go_names
 class Row:
     def __init__(self, c: Collection, key: str):
         self._c = c
         self._key = key
-        self._name = c.FullName() + "/" + encode(key)
+        self._name = c.full_name() + "/" + encode(key)
 
-    def Key(self) -> str:
+    def key(self) -> str:
         return self._key
 
-    def FullName(self) -> str:
+    def full_name(self) -> str:
         return self._name
 
     @_deferred
-    async def Exists(self, ctx):
+    async def exists(self, ctx):
         return await _call(ctx, self._name, "Exists", [self._c._bh], [sbwire.BatchHandle._vdl_type],
                            [vdl.BoolType])
 
     # Get and Put are the hot calls: one Deferred from the RPC client, no coroutine layers.
-    def Get(self, ctx):
+    def get(self, ctx):
         from v23py import rpc
         return rpc.client_call(ctx, self._name, "Get", [self._c._bh], _GET_IN,
                                _GET_OUT).addCallback(_first)
 
-    def Put(self, ctx, value):
+    def put(self, ctx, value):
         from v23py import rpc
         return rpc.client_call(ctx, self._name, "Put", [self._c._bh, value], _PUT_IN,
                                []).addCallback(_none)
 
     @_deferred
-    async def Delete(self, ctx):
+    async def delete(self, ctx):
         await _call(ctx, self._name, "Delete", [self._c._bh], [sbwire.BatchHandle._vdl_type], [])
 
 

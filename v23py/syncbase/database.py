@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from twisted.internet import defer
 
-from v23py import vdl
+from v23py import vdl, verror
 from v23py.v23.security import access as accesswire
 from v23py.v23.services import syncbase as sbwire
 from v23py.v23.services import watch as watchwire
 from v23py.syncbase.util import Id, encode_id, NO_EXTENSION
 from v23py.syncbase._common import (
+    convention_help, go_names,
     ALL_DATABASE_TAGS, BatchOptions, CollectionRowPattern, _bh, _call, _deferred,
     _glob_children, _id_wire, _patterns, _perms_wire, _run_in_batch, perms_for)
 from v23py.syncbase._stream import ResultStream, WatchStream
@@ -19,135 +20,148 @@ from v23py.syncbase.collection import Collection
 
 # --- handles -------------------------------------------------------------------
 
+@go_names
 class Service:
     def __init__(self, name: str):
         self._name = name
 
-    def FullName(self) -> str:
+    def full_name(self) -> str:
         return self._name
 
-    def Database(self, ctx, name: str, schema=None) -> "Database":
+    def database(self, ctx, name: str, schema=None) -> "Database":
         app, _ = _patterns(ctx)
         return Database(self, Id(app, name), schema)
 
-    def DatabaseForId(self, db_id, schema=None) -> "Database":
+    def database_for_id(self, db_id, schema=None) -> "Database":
         return Database(self, Id(*db_id), schema)
 
     @_deferred
-    async def GetPermissions(self, ctx):
+    async def get_permissions(self, ctx):
         return await _call(ctx, self._name, "GetPermissions", [], [],
                            [accesswire.Permissions._vdl_type, vdl.StringType])
 
     @_deferred
-    async def SetPermissions(self, ctx, perms, version=""):
+    async def set_permissions(self, ctx, perms, version=""):
         await _call(ctx, self._name, "SetPermissions", [_perms_wire(perms), version],
                     [accesswire.Permissions._vdl_type, vdl.StringType], [])
 
     @_deferred
-    async def ListDatabases(self, ctx):
+    async def list_databases(self, ctx):
         """Database ids, sorted by (blessing, name) (through the service's glob)."""
         from v23py.syncbase.util import decode_id
         children = await _glob_children(ctx, self._name)
         return sorted(decode_id(c) for c in children)
 
 
-def NewService(name: str) -> Service:
+def new_service(name: str) -> Service:
+    """A handle on the Syncbase service ``name`` (no RPC)."""
     return Service(name)
 
 
+NewService = new_service   # Go's name
+
+
+@go_names
 class Database:
     def __init__(self, service: Service, db_id: Id, schema=None, bh: str = ""):
         self._s = service
         self._id = db_id
         self._schema = schema
         self._bh = bh
-        self._name = service.FullName() + "/" + encode_id(db_id)
+        self._name = service.full_name() + "/" + encode_id(db_id)
 
-    def Id(self) -> Id:
+    def id(self) -> Id:
         return self._id
 
-    def FullName(self) -> str:
+    def full_name(self) -> str:
         return self._name
 
-    def Collection(self, ctx, name: str) -> "Collection":
+    def collection(self, ctx, name: str) -> "Collection":
         _, user = _patterns(ctx)
         return Collection(self, Id(user, name))
 
-    def CollectionForId(self, cx_id) -> "Collection":
+    def collection_for_id(self, cx_id) -> "Collection":
         return Collection(self, Id(*cx_id))
 
     @_deferred
-    async def Create(self, ctx, perms=None):
+    async def create(self, ctx, perms=None, *, exist_ok=False):
+        """Create the database; ``perms`` None: every database tag for the caller's user
+        pattern.  ``exist_ok=True``: a database that exists already is no error."""
         if perms is None:
             _, user = _patterns(ctx)
             if user == NO_EXTENSION:
                 raise sbwire.ErrInferDefaultPermsFailed.new(
-                    f"failed to infer default perms for user for database '{self._id}'",
-                    "Database", str(self._id))
+                    f"failed to infer default perms for user for database '{self._id}': "
+                    + convention_help(ctx), "Database", str(self._id))
             perms = perms_for(user, ALL_DATABASE_TAGS)
-        await _call(ctx, self._name, "Create", [None, _perms_wire(perms)],
-                    [vdl.optional(sbwire.SchemaMetadata._vdl_type), accesswire.Permissions._vdl_type], [])
+        try:
+            await _call(ctx, self._name, "Create", [None, _perms_wire(perms)],
+                        [vdl.optional(sbwire.SchemaMetadata._vdl_type),
+                         accesswire.Permissions._vdl_type], [])
+        except verror.VError as e:
+            if not (exist_ok and e.id == verror.Exist.id):
+                raise
 
     @_deferred
-    async def Destroy(self, ctx):
+    async def destroy(self, ctx):
         await _call(ctx, self._name, "Destroy", [], [], [])
 
     @_deferred
-    async def Exists(self, ctx):
+    async def exists(self, ctx):
         return await _call(ctx, self._name, "Exists", [], [], [vdl.BoolType])
 
     @_deferred
-    async def ListCollections(self, ctx):
+    async def list_collections(self, ctx):
         ids = await _call(ctx, self._name, "ListCollections", [_bh(self._bh)],
                           [sbwire.BatchHandle._vdl_type], [vdl.list_of(sbwire.Id._vdl_type)])
         return [Id(i.Blessing, i.Name) for i in ids]
 
     @_deferred
-    async def BeginBatch(self, ctx, opts: BatchOptions = BatchOptions()) -> "BatchDatabase":
+    async def begin_batch(self, ctx, opts: BatchOptions = BatchOptions()) -> "BatchDatabase":
         bo = sbwire.BatchOptions(Hint=opts.Hint, ReadOnly=opts.ReadOnly)
         bh = await _call(ctx, self._name, "BeginBatch", [bo], [sbwire.BatchOptions._vdl_type],
                          [sbwire.BatchHandle._vdl_type])
         return BatchDatabase(self._s, self._id, self._schema, str(bh))
 
     @_deferred
-    async def PauseSync(self, ctx):
+    async def pause_sync(self, ctx):
         await _call(ctx, self._name, "PauseSync", [], [], [])
 
     @_deferred
-    async def ResumeSync(self, ctx):
+    async def resume_sync(self, ctx):
         await _call(ctx, self._name, "ResumeSync", [], [], [])
 
     @_deferred
-    async def GetResumeMarker(self, ctx) -> bytes:
+    async def get_resume_marker(self, ctx) -> bytes:
         rm = await _call(ctx, self._name, "GetResumeMarker", [_bh(self._bh)],
                          [sbwire.BatchHandle._vdl_type], [watchwire.ResumeMarker._vdl_type])
         return bytes(rm)
 
     @_deferred
-    async def GetPermissions(self, ctx):
+    async def get_permissions(self, ctx):
         return await _call(ctx, self._name, "GetPermissions", [], [],
                            [accesswire.Permissions._vdl_type, vdl.StringType])
 
     @_deferred
-    async def SetPermissions(self, ctx, perms, version=""):
+    async def set_permissions(self, ctx, perms, version=""):
         await _call(ctx, self._name, "SetPermissions", [_perms_wire(perms), version],
                     [accesswire.Permissions._vdl_type, vdl.StringType], [])
 
-    def Syncgroup(self, ctx, name: str) -> "Syncgroup":
+    def syncgroup(self, ctx, name: str) -> "Syncgroup":
         _, user = _patterns(ctx)
         return Syncgroup(self, Id(user, name))
 
-    def SyncgroupForId(self, sg_id) -> "Syncgroup":
+    def syncgroup_for_id(self, sg_id) -> "Syncgroup":
         return Syncgroup(self, Id(*sg_id))
 
     @_deferred
-    async def ListSyncgroups(self, ctx):
+    async def list_syncgroups(self, ctx):
         ids = await _call(ctx, self._name, "ListSyncgroups", [], [],
                           [vdl.list_of(sbwire.Id._vdl_type)])
         return [Id(i.Blessing, i.Name) for i in ids]
 
     @_deferred
-    async def Exec(self, ctx, query: str, *params):
+    async def exec(self, ctx, query: str, *params):
         """Run a syncQL statement: ``(headers, ResultStream)`` (Go's DatabaseHandle.Exec).
 
         ``params`` fill the ``?`` placeholders of the where clause, in order.  For
@@ -172,21 +186,22 @@ class Database:
         return headers, rs
 
     @_deferred
-    async def CreateBlob(self, ctx) -> "Blob":
+    async def create_blob(self, ctx) -> "Blob":
         """A new, empty, uncommitted blob (Go's Database.CreateBlob)."""
         br = await _call(ctx, self._name, "CreateBlob", [], [], [sbwire.BlobRef._vdl_type])
         return Blob(self, str(br))
 
-    def Blob(self, ref) -> "Blob":
+    def blob(self, ref) -> "Blob":
         """A handle on the blob ``ref`` (no RPC)."""
         return Blob(self, str(ref))
 
-    def Watch(self, ctx, resume_marker=b"", patterns=(CollectionRowPattern(),)) -> "WatchStream":
+    def watch(self, ctx, resume_marker=b"", patterns=(CollectionRowPattern(),)) -> "WatchStream":
         pats = [sbwire.CollectionRowPattern(CollectionBlessing=p[0],
                           CollectionName=p[1], RowKey=p[2]) for p in patterns]
         return WatchStream(ctx, self._name, bytes(resume_marker), pats)
 
 
+@go_names
 class Syncgroup:
     """A syncgroup handle; its methods are Database RPCs carrying the syncgroup Id."""
 
@@ -194,68 +209,78 @@ class Syncgroup:
         self._db = db
         self._id = sg_id
 
-    def Id(self) -> Id:
+    def id(self) -> Id:
         return self._id
 
     @_deferred
-    async def Create(self, ctx, spec, my_info):
-        await _call(ctx, self._db.FullName(), "CreateSyncgroup",
-                    [_id_wire(self._id), spec, my_info],
-                    [sbwire.Id._vdl_type, sbwire.SyncgroupSpec._vdl_type, sbwire.SyncgroupMemberInfo._vdl_type], [])
+    async def create(self, ctx, spec, my_info, *, exist_ok=False):
+        """Create the syncgroup; ``exist_ok=True``: one that exists already is no error."""
+        try:
+            await _call(ctx, self._db.full_name(), "CreateSyncgroup",
+                        [_id_wire(self._id), spec, my_info],
+                        [sbwire.Id._vdl_type, sbwire.SyncgroupSpec._vdl_type,
+                         sbwire.SyncgroupMemberInfo._vdl_type], [])
+        except verror.VError as e:
+            if not (exist_ok and e.id == verror.Exist.id):
+                raise
 
     @_deferred
-    async def Join(self, ctx, remote_syncbase_name: str, expected_blessings, my_info):
-        return await _call(ctx, self._db.FullName(), "JoinSyncgroup",
+    async def join(self, ctx, remote_syncbase_name: str, expected_blessings, my_info):
+        return await _call(ctx, self._db.full_name(), "JoinSyncgroup",
                            [remote_syncbase_name, list(expected_blessings or ()),
                             _id_wire(self._id), my_info],
                            [vdl.StringType, vdl.StringListType, sbwire.Id._vdl_type,
                             sbwire.SyncgroupMemberInfo._vdl_type], [sbwire.SyncgroupSpec._vdl_type])
 
     @_deferred
-    async def Leave(self, ctx):
-        await _call(ctx, self._db.FullName(), "LeaveSyncgroup", [_id_wire(self._id)],
+    async def leave(self, ctx):
+        await _call(ctx, self._db.full_name(), "LeaveSyncgroup", [_id_wire(self._id)],
                     [sbwire.Id._vdl_type], [])
 
     @_deferred
-    async def Destroy(self, ctx):
-        await _call(ctx, self._db.FullName(), "DestroySyncgroup", [_id_wire(self._id)],
+    async def destroy(self, ctx):
+        await _call(ctx, self._db.full_name(), "DestroySyncgroup", [_id_wire(self._id)],
                     [sbwire.Id._vdl_type], [])
 
     @_deferred
-    async def Eject(self, ctx, member: str):
-        await _call(ctx, self._db.FullName(), "EjectFromSyncgroup",
+    async def eject(self, ctx, member: str):
+        await _call(ctx, self._db.full_name(), "EjectFromSyncgroup",
                     [_id_wire(self._id), member], [sbwire.Id._vdl_type, vdl.StringType], [])
 
     @_deferred
-    async def GetSpec(self, ctx):
-        return await _call(ctx, self._db.FullName(), "GetSyncgroupSpec", [_id_wire(self._id)],
+    async def get_spec(self, ctx):
+        return await _call(ctx, self._db.full_name(), "GetSyncgroupSpec", [_id_wire(self._id)],
                            [sbwire.Id._vdl_type], [sbwire.SyncgroupSpec._vdl_type, vdl.StringType])
 
     @_deferred
-    async def SetSpec(self, ctx, spec, version=""):
-        await _call(ctx, self._db.FullName(), "SetSyncgroupSpec",
+    async def set_spec(self, ctx, spec, version=""):
+        await _call(ctx, self._db.full_name(), "SetSyncgroupSpec",
                     [_id_wire(self._id), spec, version],
                     [sbwire.Id._vdl_type, sbwire.SyncgroupSpec._vdl_type, vdl.StringType], [])
 
     @_deferred
-    async def GetMembers(self, ctx):
-        return await _call(ctx, self._db.FullName(), "GetSyncgroupMembers",
+    async def get_members(self, ctx):
+        return await _call(ctx, self._db.full_name(), "GetSyncgroupMembers",
                            [_id_wire(self._id)], [sbwire.Id._vdl_type],
                            [vdl.map_of(vdl.StringType, sbwire.SyncgroupMemberInfo._vdl_type)])
 
 
+@go_names
 class BatchDatabase(Database):
     """A Database bound to a batch: every call carries the batch handle."""
 
     @_deferred
-    async def Commit(self, ctx):
+    async def commit(self, ctx):
         await _call(ctx, self._name, "Commit", [_bh(self._bh)], [sbwire.BatchHandle._vdl_type], [])
 
     @_deferred
-    async def Abort(self, ctx):
+    async def abort(self, ctx):
         await _call(ctx, self._name, "Abort", [_bh(self._bh)], [sbwire.BatchHandle._vdl_type], [])
 
 
-def RunInBatch(ctx, db: Database, opts: BatchOptions, fn):
+def run_in_batch(ctx, db: Database, opts: BatchOptions, fn):
     """Run ``fn(batch)`` (may be async) in a batch and commit; retry on ConcurrentBatch."""
     return defer.ensureDeferred(_run_in_batch(ctx, db, opts, fn))
+
+
+RunInBatch = run_in_batch   # Go's name

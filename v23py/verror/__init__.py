@@ -52,7 +52,7 @@ class VError(Exception):
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, VError):
             # builtins: this module's own NotImplemented is an ErrorId
-            return builtins.NotImplemented
+            return builtins.NotImplemented  # type: ignore[no-any-return]
         return (self.id, self.retry_code, self.msg, self.params) == (
             other.id, other.retry_code, other.msg, other.params)
 

@@ -187,6 +187,9 @@ def _one_line(s):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    from v23py.cmd._help import handle_version
+    if handle_version("principal", argv):
+        sys.exit(0)
     for stream in (sys.stdout, sys.stderr):  # Go strings may hold any bytes: print them as-is
         try:
             stream.reconfigure(errors="surrogateescape")
