@@ -16,6 +16,7 @@ from v23py.rpc import stubs as _rt
 import v23py.v23.security.access as _access
 
 __all__ = ['BenchmarkDesc', 'BenchmarkClientStub', 'BenchmarkClient', 'BenchmarkServerMethods', 'BenchmarkServerStub', 'BenchmarkServer', 'BenchmarkEchoStreamClientCall', 'BenchmarkEchoStreamServerCall']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- interfaces -------------------------------------------------------

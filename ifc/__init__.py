@@ -11,6 +11,7 @@ from v23py import vdl, verror
 from v23py.rpc import stubs as _rt
 
 __all__ = ['FortuneDesc', 'FortuneClientStub', 'FortuneClient', 'FortuneServerMethods', 'FortuneServerStub', 'FortuneServer']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- interfaces -------------------------------------------------------

@@ -6,7 +6,7 @@ generates; :mod:`v23py.aio` does the same from asyncio code.  The guide is
 ``docs/guide.md``.
 """
 
-__version__ = "0.1.0"   # the one place the version is written (pyproject.toml reads it)
+from v23py._version import __version__
 
 
 from typing import TYPE_CHECKING, Any

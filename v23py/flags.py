@@ -14,6 +14,8 @@ import re
 import sys
 from typing import Any, Callable, Optional, Sequence, TextIO, TypeVar, cast
 
+from v23py._version import __version__
+
 _T = TypeVar("_T")
 
 __all__ = ["FlagError", "FlagSet", "version_text", "is_flag", "take_flag", "parse_bool",
@@ -26,7 +28,6 @@ class FlagError(ValueError):
 
 def version_text(prog: str) -> str:
     """What ``prog --version`` prints: ``<prog> (v23py) <version>``."""
-    from v23py import __version__
     return f"{prog} (v23py) {__version__}\n"
 
 

@@ -17,6 +17,7 @@ import v23py.v23.security.access as _access
 import v23py.v23.services.syncbase as _syncbase
 
 __all__ = ['GenVector', 'Knowledge', 'LogRecMetadata', 'LogRec', 'GroupId', 'SyncgroupStatus', 'Syncgroup', 'SyncgroupMemberState', 'CollectionPerms', 'DeltaReq', 'DataDeltaReq', 'SgDeltaReq', 'DeltaResp', 'DeltaFinalResp', 'ChunkHash', 'ChunkData', 'TimeReq', 'TimeResp', 'SgPriority', 'SgPriorities', 'BlobSharesBySyncgroup', 'LocationData', 'PeerToLocationDataMap', 'Signpost', 'NoGroupId', 'NodeRec', 'LinkRec', 'ErrDupSyncgroupPublish', 'ErrConnFail', 'ErrBrokenCrConnection', 'ErrDbOffline', 'ErrGetTimeFailed', 'ErrNotAdmin', 'SyncDesc', 'SyncClientStub', 'SyncClient', 'SyncServerMethods', 'SyncServerStub', 'SyncServer', 'SyncFetchBlobClientCall', 'SyncFetchBlobServerCall', 'SyncFetchBlobRecipeClientCall', 'SyncFetchBlobRecipeServerCall', 'SyncFetchChunksClientCall', 'SyncFetchChunksServerCall', 'SyncGetDeltasClientCall', 'SyncGetDeltasServerCall']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- types ------------------------------------------------------------

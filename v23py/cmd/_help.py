@@ -5,7 +5,7 @@ import sys
 __all__ = ["version_text", "handle_version", "summaries", "command_help"]
 
 
-from v23py.flags import version_text
+from v23py.flags import FlagSet, version_text
 
 
 def handle_version(prog, argv, out=None):
@@ -45,7 +45,6 @@ def command_help(prog, usage, path, usage_lines, flag_adder=None, flagset=None):
     text += f"Usage:\n   {prog} {key} {usage_lines[key]}\n".replace("  \n", "\n")
     fs = flagset
     if fs is None and flag_adder is not None:
-        from v23py.flags import FlagSet
         fs = FlagSet(prog)
         flag_adder(fs)
     if fs is not None and fs.flags:

@@ -1,4 +1,4 @@
-"""Shared plumbing for the `namespace` and `mounttable` commands: Go-style
+"""Shared plumbing for the ``namespace`` and ``mounttable`` commands: Go-style
 sub-command flag parsing (flags may come before or after each sub-command
 level), running under the Twisted reactor, Go's output conventions."""
 
@@ -7,6 +7,8 @@ import json
 import math
 import sys
 import time
+
+from v23py.cmd._help import command_help, handle_version
 
 _START = time.monotonic()
 
@@ -18,7 +20,7 @@ class UsageError(Exception):
 def parse_command(prog, argv, commands, global_flags=None):
     """Parse ``prog [flags] cmd [sub] [flags] args``.
 
-    `commands` maps a command name to either a dict of its sub-commands or a
+    ``commands`` maps a command name to either a dict of its sub-commands or a
     callable adding the command's own flags to the FlagSet (or None). Returns
     (flags, [command path], positional args)."""
     from v23py import runtime
@@ -53,7 +55,6 @@ def parse_command(prog, argv, commands, global_flags=None):
 def help_text(prog, usage, commands, usages, args):
     """``prog help [command [sub]]``: the tool's usage, or one command's (its summary,
     usage line and own flags).  (text, exit code)."""
-    from v23py.cmd._help import command_help
     if not args:
         return usage, 0
     entry = commands.get(args[0], False)
@@ -72,9 +73,8 @@ def help_text(prog, usage, commands, usages, args):
 
 
 def run_main(coro_fn, argv, prog=None):
-    """Run `await coro_fn(reactor, argv)` under the reactor; exit with its code.
+    """Run ``await coro_fn(reactor, argv)`` under the reactor; exit with its code.
     ``prog --version`` prints the version without starting anything."""
-    from v23py.cmd._help import handle_version
     if prog is not None and handle_version(prog, argv):
         raise SystemExit(0)
     from v23py.runtime import run_program
@@ -83,7 +83,7 @@ def run_main(coro_fn, argv, prog=None):
 
 async def run_command(prog, usage, commands, invoke, reactor, argv, out=None, err=None,
                       usages=None):
-    """The body shared by `namespace` and `mounttable`: parse, init the runtime,
+    """The body shared by ``namespace`` and ``mounttable``: parse, init the runtime,
     run ``await invoke(ctx, flags, path, args, out, err)`` within Go's one-minute
     timeout, and map failures to Go's messages and exit codes."""
     import v23py

@@ -17,6 +17,7 @@ import sys
 from twisted.internet import defer
 
 from v23py.cmd._nscli import UsageError, error_text, run_main
+from v23py.cmd._nscli import help_text
 
 USAGE = """Command debug supports debugging Vanadium servers.
 
@@ -627,7 +628,6 @@ async def run(reactor, argv, out=None, err=None):
         err.write(f"ERROR: {e}\n\n{USAGE}")
         return 2
     if path == ["help"]:
-        from v23py.cmd._nscli import help_text
         text, code = help_text("debug", USAGE, COMMANDS, USAGES, args)
         (out if code == 0 else err).write(text)
         return code

@@ -1,4 +1,4 @@
-"""discharger: blessings that can be revoked, and their revocation (v23py's own tool).
+"""discharger: blessings that can be revoked, and their revocation (v23py's own tool)::
 
     discharger bless --revocation-db=FILE --location=NAME [--for=24h]
                      [--v23.credentials=DIR] <principal to bless> <extension>
@@ -19,6 +19,8 @@ Exit codes: 0 ok, 1 failure, 2 usage.
 import base64
 import os
 import sys
+
+from v23py.cmd._help import handle_version
 
 
 class UsageError(Exception):
@@ -123,7 +125,6 @@ def run(argv, out=None):
     from v23py import verror
     from v23py.runtime import FlagError
     out = out or sys.stdout
-    from v23py.cmd._help import handle_version
     if handle_version("discharger", argv, out):
         return 0
     if len(argv) >= 2 and argv[0] == "help" and argv[1] in COMMANDS:

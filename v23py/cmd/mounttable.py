@@ -1,5 +1,5 @@
 """mounttable: sends commands to Vanadium mount table services (Go's
-`mounttable` command: same sub-commands and outputs). It talks directly to one
+``mounttable`` command: same sub-commands and outputs). It talks directly to one
 table -- a relative <mount name> is relative to the first namespace root,
 without resolution.
 

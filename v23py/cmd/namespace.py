@@ -1,5 +1,5 @@
 """namespace: resolves and manages names in the Vanadium namespace (Go's
-`namespace` command: same sub-commands, flags and outputs).
+``namespace`` command: same sub-commands, flags and outputs).
 
     namespace [--v23.namespace.root=NAME ...] <command>
       glob [-l] [-fail-on-any-error] <pattern>

@@ -1,4 +1,4 @@
-"""`vdl`: compile VDL packages and generate Python code for them.
+"""``vdl``: compile VDL packages and generate Python code for them.
 
     vdl generate [--lang python] [--status=false] DIR|PKG...
     vdl compile  DIR|PKG...          check only, write nothing
@@ -17,6 +17,7 @@ from __future__ import annotations
 import sys
 
 from v23py.flags import FlagError, is_flag, parse_bool, take_flag
+from v23py.cmd._help import handle_version
 
 USAGE = __doc__
 
@@ -80,7 +81,6 @@ def _command_help(cmd):
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    from v23py.cmd._help import handle_version
     if handle_version("vdl", argv):
         return 0
     if len(argv) >= 2 and argv[0] == "help":

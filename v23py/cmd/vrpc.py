@@ -1,12 +1,15 @@
-"""vrpc: sends and receives Vanadium remote procedure calls (Go's vrpc, same outputs).
+"""vrpc: sends and receives Vanadium remote procedure calls (Go's vrpc, same outputs)::
 
     vrpc [flags] signature [-insecure] [-show-reserved] <server> [method]
     vrpc [flags] call <server> <method> [args...]      (args are VDL expressions)
     vrpc [flags] identify [-insecure] <server>
+
 Global flags: -s (shallow resolve), -json, -timeout=1m, and the v23 runtime flags.
 Errors print ``ERROR: ...`` on stderr (exit 1; usage errors exit 2).
 """
 import sys
+
+from v23py.cmd._help import command_help, handle_version
 
 USAGE = """Command vrpc sends and receives Vanadium remote procedure calls.  It is used as
 a generic client to interact with any Vanadium server.
@@ -302,7 +305,6 @@ async def _main(reactor, argv, out, err):
         err.write(f"ERROR: {e}\n\n{USAGE}")
         return 2
     if cmd == "help":
-        from v23py.cmd._help import command_help
         if not args:
             out.write(USAGE)
             return 0
@@ -342,7 +344,6 @@ async def _main(reactor, argv, out, err):
 
 
 def main(argv=None):
-    from v23py.cmd._help import handle_version
     if handle_version("vrpc", sys.argv[1:] if argv is None else argv):
         return
     from v23py.runtime import run_program

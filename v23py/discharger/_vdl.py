@@ -13,6 +13,7 @@ import v23py.v23.security as _security
 import v23py.v23.uniqueid as _uniqueid
 
 __all__ = ['NotRevokedCaveat', 'ErrNotAThirdPartyCaveat', 'DischargerDesc', 'DischargerClientStub', 'DischargerClient', 'DischargerServerMethods', 'DischargerServerStub', 'DischargerServer']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- constants --------------------------------------------------------

@@ -322,7 +322,7 @@ class ClientStub:
 class ServerStub:
     """Base of generated ``<Iface>ServerStub`` classes (what ``<Iface>Server(impl)`` returns).
 
-    Subclasses set ``_vdl_describe``: the InterfaceDescs in Go's Describe__
+    Subclasses set ``_vdl_describe``: the InterfaceDescs in Go's ``Describe__``
     order (the interface itself, then its transitive embeds, each once).
     """
     _vdl_describe: tuple[InterfaceDesc, ...] = ()
@@ -338,7 +338,7 @@ class ServerStub:
         return f"{type(self).__name__}({self.impl!r})"
 
     def describe(self) -> list[InterfaceDesc]:
-        """InterfaceDescs of the object, in Go's Describe__ order."""
+        """InterfaceDescs of the object, in Go's ``Describe__`` order."""
         return list(self._vdl_describe)
 
     def lookup(self, method: str) -> Optional[MethodDesc]:

@@ -32,7 +32,7 @@ from v23py import context as v23context
 from v23py.deferred import adopt as _adopt
 from v23py import verror
 from v23py.flags import (  # noqa: F401 (the runtime's API)
-    FlagError as FlagError, FlagSet as FlagSet, parse_duration)
+    FlagError as FlagError, FlagSet as FlagSet, parse_duration, version_text)
 from v23py.naming.endpoint import Endpoint
 from v23py.naming.names import split_address_name
 
@@ -400,7 +400,6 @@ def init(argv: Optional[Sequence[str]] = None, flags: Optional[FlagSet] = None,
         _check_proxy_policy(fs)
     except FlagError as e:
         if str(e) == "version requested" and exit_on_error:
-            from v23py.flags import version_text
             sys.stdout.write(version_text(fs.name))
             sys.exit(0)
         if not exit_on_error:
@@ -489,7 +488,7 @@ def run_program(coro_fn: Callable[[Any, Sequence[str]], Awaitable[Optional[int]]
                 argv: Sequence[str], default_code: int = 1) -> NoReturn:
     """Run ``await coro_fn(reactor, argv)`` under the reactor and exit with the
     code it returns.  A SystemExit inside gives its code; any other error is one
-    ``ERROR:`` line and exit 1; `default_code` when the reactor stopped first."""
+    ``ERROR:`` line and exit 1; ``default_code`` when the reactor stopped first."""
     from twisted.internet import task
     result = []
 

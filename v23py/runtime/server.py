@@ -764,7 +764,7 @@ def _resp_end_maker(n):
 
 class _Resumed:
     """Awaitable that continues a coroutine which already yielded ``first`` (as the
-    `await` inside it would have: what the awaiting driver sends or throws in is passed on)."""
+    ``await`` inside it would have: what the awaiting driver sends or throws in is passed on)."""
 
     __slots__ = ("coro", "first")
 

@@ -6,7 +6,7 @@ server reached through a ``/host:port`` name, such as the tutorials'
 ``--v23.namespace.root /localhost:23000`` ("client does not trust server: no
 blessings in endpoint"). The tutorials predate that rule.
 
-`AddressOnlyTrust` keeps Go's endpoint check whenever the endpoint carries
+``AddressOnlyTrust`` keeps Go's endpoint check whenever the endpoint carries
 blessing names, and otherwise accepts a server only if its blessings and the
 ones we present to it are extensions of one another (the default
 authorization policy, seen from the client). A server with unrelated

@@ -5,8 +5,8 @@ hash H of the key, fields = H(DER(pubkey)) || H(message) || H(purpose), then
 
 * ECDSA signs H(fields) as a pre-hashed digest (R and S, minimal big-endian);
 * Ed25519 signs the bytes H(fields) as its message;
-* RSA signs `fields` with PKCS#1 v1.5 over SHA-512 (the PKCS#1 hash step
-  hashes `fields` once more).
+* RSA signs ``fields`` with PKCS#1 v1.5 over SHA-512 (the PKCS#1 hash step
+  hashes ``fields`` once more).
 
 Hash names map to functions as Go does: "SHA256", "SHA384", "SHA512", and any
 other name (including "SHA1") means SHA-512.
@@ -99,7 +99,7 @@ class PublicKey:
         return hfn(digest_fields(hfn, self.der, purpose, message)).digest()
 
     def verify(self, signature, message):
-        """True iff `signature` (a security.Signature) signs `message`."""
+        """True iff ``signature`` (a security.Signature) signs ``message``."""
         try:
             return self._verify(signature, bytes(message))
         except (InvalidSignature, ValueError, TypeError, OverflowError,
@@ -170,7 +170,7 @@ class RSAPublicKey(PublicKey):
 
 
 def public_key_from_crypto(key):
-    """Wrap a `cryptography` public key object."""
+    """Wrap a ``cryptography`` public key object."""
     der = key.public_bytes(serialization.Encoding.DER,
                            serialization.PublicFormat.SubjectPublicKeyInfo)
     return _wrap(der, key)
@@ -191,7 +191,7 @@ _KEY_CACHE = {}
 
 
 def public_key_from_der(der):
-    """Parse DER PKIX bytes into a PublicKey (raises KeyError_ if invalid)."""
+    """Parse DER PKIX bytes into a PublicKey (raises ``KeyError_`` if invalid)."""
     der = bytes(der)
     cached = _KEY_CACHE.get(der)
     if cached is not None:
@@ -220,7 +220,7 @@ class Signer:
     """Signs (purpose, message) pairs with a private key, Go-compatibly."""
 
     def __init__(self, private_key):
-        """private_key: a `cryptography` private key (EC, Ed25519 or RSA)."""
+        """private_key: a ``cryptography`` private key (EC, Ed25519 or RSA)."""
         self.private_key = private_key
         self.public_key = public_key_from_crypto(private_key.public_key())
         if isinstance(private_key, ed25519.Ed25519PrivateKey):

@@ -13,7 +13,7 @@ _FORBIDDEN = ("...", "::", ",", "@@", "(", ")", "<", ">", "/")
 
 
 def extension_error(extension):
-    """None if `extension` is a valid blessing extension, else the reason."""
+    """None if ``extension`` is a valid blessing extension, else the reason."""
     if not extension:
         return "invalid blessing extension(empty string)"
     if extension.startswith(CHAIN_SEPARATOR):

@@ -292,7 +292,7 @@ class Principal:
             raise _errors.fail("signing not supported, only public key available")
 
     def sign(self, message):
-        """Sign `message` with purpose "S1" (Go Principal.Sign)."""
+        """Sign ``message`` with purpose "S1" (Go Principal.Sign)."""
         self._need_signer()
         return self.signer.sign(PURPOSE_MESSAGE, message)
 
@@ -306,7 +306,7 @@ class Principal:
         return Blessings([chain], self.public_key, [digest])
 
     def bless(self, key, with_blessings, extension, caveat, *additional):
-        """Extend `with_blessings` (ours) by `extension` for public key `key`."""
+        """Extend ``with_blessings`` (ours) by ``extension`` for public key ``key``."""
         if with_blessings is None or with_blessings.is_zero() or with_blessings.is_nameless():
             raise _errors.fail("the Blessings to bless 'with' must have at least one certificate")
         if with_blessings.public_key.der != self.public_key.der:

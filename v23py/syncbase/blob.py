@@ -1,4 +1,4 @@
-"""Blobs in the client library, shaped like Go's ``syncbase.Blob``.
+"""Blobs in the client library, shaped like Go's ``syncbase.Blob``::
 
     b = await db.create_blob(ctx)                 # Blob; b.ref() is its BlobRef
     w = await b.put(ctx)                         # BlobWriter

@@ -2,7 +2,7 @@
 recursive types.
 
 Two types are equal exactly when their unique strings are equal; the unique
-string is Go's `vdl.Type.String()` form, which names every named type in full
+string is Go's ``vdl.Type.String()`` form, which names every named type in full
 the first time it appears and by name alone after that (this is also how
 cycles end).
 """
@@ -122,7 +122,7 @@ class Type:
 
     # -- helpers --------------------------------------------------------
     def field_index(self, name: str) -> int:
-        """Index of the struct/union field `name`, or -1."""
+        """Index of the struct/union field ``name``, or -1."""
         fi = self._field_index
         if fi is None:
             fi = self._field_index = {f.name: i for i, f in enumerate(self.fields)}
@@ -260,7 +260,7 @@ def _validate_elem(kind: Kind, elem: Type) -> None:
 
 
 def named(name: str, base: Type) -> Type:
-    """The named version of `base` (a primitive or composite; not any/typeobject)."""
+    """The named version of ``base`` (a primitive or composite; not any/typeobject)."""
     _check_name(name)
     if base.kind in (Kind.ANY, Kind.TYPEOBJECT, Kind.OPTIONAL):
         raise verror.BadArg.new(f"{base.kind} cannot be named")

@@ -4,20 +4,22 @@ Named types map to Python classes, found through a registry by type (and so by
 Go wire name); a type nobody registered gets a class made on the fly, so that a
 decoded value always knows its exact type and re-encodes byte for byte.
 
-Representation by kind (unnamed types use the plain Python value):
+Representation by kind (unnamed types use the plain Python value)::
+
   bool -> bool, integers -> int, floats -> float, string -> str,
   enum -> Enum subclass, typeobject -> vdl.Type,
   []byte / [N]byte -> bytes, other lists -> list, arrays -> tuple,
   set -> set, map -> dict, struct -> Struct subclass, union -> Union subclass,
   optional -> None or the elem value, any -> None or a value that knows its type,
   error -> verror.VError or None.
-A non-nil optional held in an `any` (Go's `*T` in an interface, as Go peers send
+
+A non-nil optional held in an ``any`` (Go's ``*T`` in an interface, as Go peers send
 syncgroups and other records) is an instance of the elem's class marked optional
-(`optional_value`): it reads like the struct, as a Go pointer does, and still
-re-encodes as `?T`.
+(``optional_value``): it reads like the struct, as a Go pointer does, and still
+re-encodes as ``?T``.
 Named types are subclasses of those (named bool subclasses int, holding 0 or 1).
-`Typed(type, value)` pins a type on a value where no class can (an optional or
-a nil error held in an `any`).
+``Typed(type, value)`` pins a type on a value where no class can (an optional or
+a nil error held in an ``any``).
 """
 from __future__ import annotations
 
@@ -86,13 +88,13 @@ class Struct:
 
 
 def _struct_type(cls) -> Type:
-    """The struct type whose fields instances of `cls` have (T for a ?T class)."""
+    """The struct type whose fields instances of ``cls`` have (T for a ?T class)."""
     t = cls._vdl_type
     return t.elem if t.kind == Kind.OPTIONAL else t
 
 
 class Union:
-    """Base of union classes: exactly one field is set (`index`, `name`, `value`)."""
+    """Base of union classes: exactly one field is set (``index``, ``name``, ``value``)."""
 
     __slots__ = ("index", "value")
     _vdl_type: ClassVar[Type] = None  # type: ignore[assignment]
@@ -249,14 +251,14 @@ _BASES = {
 
 
 def base_class(t: Type) -> type:
-    """The Python base class for values of `t`'s kind."""
+    """The Python base class for values of ``t``'s kind."""
     if t.is_bytes():
         return bytes
     return _BASES[t.kind]
 
 
 def register_type(t: Type, cls: _C) -> _C:
-    """Map type `t` (and its wire name) to class `cls`; returns cls."""
+    """Map type ``t`` (and its wire name) to class ``cls``; returns cls."""
     global _reg_gen
     with _lock:
         _reg_gen += 1   # compiled zero makers capture classes: rebuild them
@@ -267,7 +269,7 @@ def register_type(t: Type, cls: _C) -> _C:
 
 
 def register(cls: _C) -> _C:
-    """Class decorator: register `cls` under its `_vdl_type`."""
+    """Class decorator: register ``cls`` under its ``_vdl_type``."""
     t = cls.__dict__.get("_vdl_type")
     if t is None:
         raise TypeError(f"{cls.__name__} has no _vdl_type")
@@ -275,7 +277,7 @@ def register(cls: _C) -> _C:
 
 
 def registered_class(t: Type) -> Optional[type]:
-    """The class registered for exactly `t`, or None."""
+    """The class registered for exactly ``t``, or None."""
     return _by_type.get(t)
 
 
@@ -284,7 +286,7 @@ def class_by_name(name: str) -> Optional[type]:
 
 
 def class_for(t: Type) -> type | None:
-    """The class of values of `t`: registered, or made now.  None for the kinds
+    """The class of values of ``t``: registered, or made now.  None for the kinds
     that have no class (any, optional, typeobject)."""
     cls = _by_type.get(t)
     if cls is not None:
@@ -303,9 +305,9 @@ _opt_classes: dict[Type, type] = {}
 
 
 def optional_class(t: Type) -> type:
-    """The class of non-nil values of the optional type `t` where the type must
-    travel with the value (an `any`): a subclass of the elem's struct class whose
-    instances `type_of` reports as `t`."""
+    """The class of non-nil values of the optional type ``t`` where the type must
+    travel with the value (an ``any``): a subclass of the elem's struct class whose
+    instances ``type_of`` reports as ``t``."""
     if t.kind != Kind.OPTIONAL:
         raise verror.BadArg.new(f"not an optional type: {t}")
     elem = class_for(t.elem)
@@ -320,8 +322,8 @@ def optional_class(t: Type) -> type:
 
 
 def optional_value(t: Type, v: Any) -> Any:
-    """`v` (a value of `t.elem`, or None) as a value of the optional type `t` that
-    keeps `t` in an `any`: None stays Typed(t, None); a struct becomes an instance
+    """``v`` (a value of ``t.elem``, or None) as a value of the optional type ``t`` that
+    keeps ``t`` in an ``any``: None stays Typed(t, None); a struct becomes an instance
     of optional_class(t) with the same fields."""
     if v is None:
         return Typed(t, None)
@@ -422,7 +424,7 @@ _IMMUTABLE_ZERO_KINDS = frozenset((
 
 
 def zero(t: Type) -> Any:
-    """A fresh zero value of type `t` (immutable zeros are shared)."""
+    """A fresh zero value of type ``t`` (immutable zeros are shared)."""
     k = t.kind
     if k in (Kind.ANY, Kind.OPTIONAL):
         return None
@@ -459,7 +461,7 @@ def _init_plan(cls):
 
 
 def zero_maker(t: Type):
-    """A function of no arguments returning a fresh zero value of `t` (equal to zero(t)).
+    """A function of no arguments returning a fresh zero value of ``t`` (equal to zero(t)).
 
     Compiled once per type (and again after a class registration): building the zeros of
     a struct's missing fields is then a few attribute stores instead of a walk over types.
@@ -564,7 +566,7 @@ def _zero(t: Type, k):
 
 
 def value(t: Type, v: Any) -> Any:
-    """`v` converted to type `t`, in a form that carries `t` exactly (for `any`)."""
+    """``v`` converted to type ``t``, in a form that carries ``t`` exactly (for ``any``)."""
     k = t.kind
     if k == Kind.OPTIONAL and t != ErrorType:
         return optional_value(t, v)
@@ -580,7 +582,7 @@ def value(t: Type, v: Any) -> Any:
 
 
 def convert(t: Type, v: Any) -> Any:
-    """`v` as a value of type `t` (named types become their classes; plain values
-    are checked).  Raises a BadArg verror when `v` does not fit."""
+    """``v`` as a value of type ``t`` (named types become their classes; plain values
+    are checked).  Raises a BadArg verror when ``v`` does not fit."""
     from v23py.vdl import _convert
     return _convert.convert(t, v)

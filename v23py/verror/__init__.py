@@ -1,8 +1,8 @@
 """Errors with Go Vanadium's ids, retry actions and wire form.
 
-A `VError` is an exception carrying the fields of Go's `verror.E`
-(`Id`, `RetryCode`, `Msg`, `ParamList`), which travel on the wire as the VDL
-built-in `error` (`?v.io/v23/vdl.WireError`).  By convention ParamList[0] is the
+A ``VError`` is an exception carrying the fields of Go's ``verror.E``
+(``Id``, ``RetryCode``, ``Msg``, ``ParamList``), which travel on the wire as the VDL
+built-in ``error`` (``?v.io/v23/vdl.WireError``).  By convention ParamList[0] is the
 component (server) name and ParamList[1] the operation (method) name.
 
     NoExist = ErrorId("v.io/v23/verror.NoExist", NoRetry)
@@ -79,7 +79,7 @@ class ErrorId:
         self.default_msg = default_msg
 
     def new(self, msg: str = "", *params: Any, component: str = "", op: str = "") -> VError:
-        """An error with this id; `msg` is the full message."""
+        """An error with this id; ``msg`` is the full message."""
         text = msg or self.default_msg or self.id
         return VError(self.id, self.retry_code, _prefix(component, op) + text,
                       [component, op, *params])
@@ -87,7 +87,7 @@ class ErrorId:
     __call__ = new
 
     def errorf(self, component: str, op: str, fmt: str, *args: Any) -> VError:
-        """Go's IDAction.Errorf: `component:op: <fmt % args>`, args kept as params."""
+        """Go's IDAction.Errorf: ``component:op: <fmt % args>``, args kept as params."""
         try:
             text = fmt % args if args else fmt
         except (TypeError, ValueError):
@@ -146,7 +146,7 @@ def from_exception(exc: BaseException, component: str = "", op: str = "") -> VEr
 
 
 def error_id(err: Optional[BaseException]) -> str:
-    """The id of `err` (Unknown for non-verror errors, "" for None)."""
+    """The id of ``err`` (Unknown for non-verror errors, "" for None)."""
     if err is None:
         return ""
     return err.id if isinstance(err, VError) else Unknown.id

@@ -37,7 +37,7 @@ class TypeEncoder:
     """Assigns ids to types and writes their type messages (ids from 41).
 
     One per stream, or per connection in RPC.  Type messages accumulate in an
-    internal buffer; `take_bytes()` hands them over, preceded by the version
+    internal buffer; ``take_bytes()`` hands them over, preceded by the version
     byte the first time anything is written.
     """
 
@@ -64,7 +64,7 @@ class TypeEncoder:
         return BOOTSTRAP_IDS.get(t) or self._ids.get(t, 0)
 
     def encode_type(self, t: Type) -> int:
-        """The id of `t`, writing its type messages (and its children's) if new."""
+        """The id of ``t``, writing its type messages (and its children's) if new."""
         tid = BOOTSTRAP_IDS.get(t) or self._ids.get(t)
         if tid:
             return tid
@@ -265,7 +265,7 @@ def parse_wire_type(data) -> _WireDef:
 
 class TypeDecoder:
     """Builds types from type messages.  Feed it the bytes of a type flow
-    (`feed`), or let a Decoder hand it the type messages of a single stream."""
+    (``feed``), or let a Decoder hand it the type messages of a single stream."""
 
     MAX_TYPES = 1 << 16
 
@@ -308,7 +308,7 @@ class TypeDecoder:
         del buf[:pos]
 
     def read_type_message(self, data, pos: int) -> int:
-        """Parse one type message at `pos`; returns the new position."""
+        """Parse one type message at ``pos``; returns the new position."""
         incomplete = False
         if data[pos] == CONTROL_INCOMPLETE:
             incomplete = True
@@ -336,7 +336,7 @@ class TypeDecoder:
             self._build(tid)
 
     def lookup(self, tid: int):
-        """The Type for `tid`, or None if it has not (completely) arrived."""
+        """The Type for ``tid``, or None if it has not (completely) arrived."""
         t = BOOTSTRAP_TYPES.get(tid) or self._built.get(tid)
         return t
 

@@ -11,6 +11,7 @@ from v23py import vdl, verror
 import v23py.v23.vdlroot.time as _time
 
 __all__ = ['MountFlag', 'MountedServer', 'MountEntry', 'GlobError', 'GlobReply', 'GlobChildrenReply', 'Replace', 'MT', 'Leaf']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- types ------------------------------------------------------------

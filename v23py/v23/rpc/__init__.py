@@ -18,6 +18,7 @@ import v23py.v23.security as _security
 import v23py.v23.vtrace as _vtrace
 
 __all__ = ['Request', 'Response', 'GlobMethod', 'ReservedSignature', 'ReservedMethodSignature']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- types ------------------------------------------------------------

@@ -12,6 +12,7 @@ import v23py.v23.vdlroot.time as _time
 import v23py.v23.uniqueid as _uniqueid
 
 __all__ = ['BlessingPattern', 'Hash', 'Signature', 'EcdsaOnlySignature', 'ThirdPartyRequirements', 'DischargeImpetus', 'Certificate', 'CaveatDescriptor', 'Caveat', 'WireBlessings', 'WireDischarge', 'RejectedBlessing', 'nonce', 'publicKeyThirdPartyCaveatParam', 'PublicKeyDischarge', 'NoExtension', 'AllPrincipals', 'ChainSeparator', 'SHA1Hash', 'SHA256Hash', 'SHA384Hash', 'SHA512Hash', 'SignatureForMessageSigning', 'SignatureForBlessingCertificates', 'SignatureForDischarge', 'ConstCaveat', 'ExpiryCaveat', 'NotBeforeCaveat', 'MethodCaveat', 'PublicKeyThirdPartyCaveat', 'PeerBlessingsCaveat', 'ErrCaveatNotRegistered', 'ErrCaveatParamAny', 'ErrCaveatParamTypeMismatch', 'ErrCaveatParamCoding', 'ErrCaveatValidation', 'ErrConstCaveatValidation', 'ErrExpiryCaveatValidation', 'ErrNotBeforeCaveatValidation', 'ErrMethodCaveatValidation', 'ErrPeerBlessingsCaveatValidation', 'ErrUnrecognizedRoot', 'ErrAuthorizationFailed', 'ErrInvalidSigningBlessingCaveat', 'ErrPublicKeyNotAllowed', 'ErrEndpointAuthorizationFailed']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- types ------------------------------------------------------------

@@ -12,6 +12,7 @@ import v23py.v23.vdlroot.time as _time
 import v23py.v23.uniqueid as _uniqueid
 
 __all__ = ['TraceRecord', 'Annotation', 'SpanRecord', 'TraceFlags', 'Request', 'Response', 'Empty', 'CollectInMemory', 'AWSXRay']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- types ------------------------------------------------------------

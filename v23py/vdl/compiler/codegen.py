@@ -36,7 +36,7 @@ op=)``; other packages are imported as ``_<last path element>``.  For ``fortune/
 
     def FortuneClient(name, client=None) -> FortuneClientStub
 
-    class FortuneServerMethods:       # subclass it; methods may be `async def`
+    class FortuneServerMethods:       # subclass it; methods may be ``async def``
         def Get(self, ctx, call) -> str
         def Add(self, ctx, call, wisdom: str) -> None
 
@@ -370,7 +370,8 @@ class _Gen:
                                  f"generate it first or give it a vdlpy.config")
             head.append(f"import {mod} as {self.aliases[path]}")
         names = [n for n in self._exports]
-        head += ["", "__all__ = [" + ", ".join(repr(n) for n in names) + "]", ""]
+        head += ["", "__all__ = [" + ", ".join(repr(n) for n in names) + "]",
+                 "__docformat__ = \"plaintext\"   # VDL comments are plain text", ""]
         text = "\n".join(head + body).rstrip("\n") + "\n"
         while "\n\n\n\n" in text:
             text = text.replace("\n\n\n\n", "\n\n\n")

@@ -12,6 +12,7 @@ import v23py.v23.security as _security
 import v23py.v23.uniqueid as _uniqueid
 
 __all__ = ['AccessList', 'Permissions', 'Tag', 'Admin', 'Debug', 'Read', 'Write', 'Resolve', 'AccessTagCaveat', 'ErrTooBig', 'ErrNoPermissions', 'ErrAccessListMatch', 'ErrUnenforceablePatterns', 'ErrInvalidOpenAccessList', 'ErrAccessTagCaveatValidation', 'ErrMultipleTags', 'ErrNoTags']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- types ------------------------------------------------------------

@@ -14,6 +14,7 @@ import v23py.v23.security.access as _access
 import v23py.v23.services.permissions as _permissions
 
 __all__ = ['Tag', 'Admin', 'Mount', 'Read', 'Create', 'Resolve', 'MountTableDesc', 'MountTableClientStub', 'MountTableClient', 'MountTableServerMethods', 'MountTableServerStub', 'MountTableServer']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- types ------------------------------------------------------------

@@ -14,6 +14,7 @@ from v23py.rpc import stubs as _rt
 import v23py.v23.security.access as _access
 
 __all__ = ['PProfDesc', 'PProfClientStub', 'PProfClient', 'PProfServerMethods', 'PProfServerStub', 'PProfServer', 'PProfCpuProfileClientCall', 'PProfCpuProfileServerCall', 'PProfProfileClientCall', 'PProfProfileServerCall']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- interfaces -------------------------------------------------------

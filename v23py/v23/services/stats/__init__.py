@@ -15,6 +15,7 @@ import v23py.v23.security.access as _access
 import v23py.v23.services.watch as _watch
 
 __all__ = ['ErrNoValue', 'StatsDesc', 'StatsClientStub', 'StatsClient', 'StatsServerMethods', 'StatsServerStub', 'StatsServer', 'StatsWatchGlobClientCall', 'StatsWatchGlobServerCall']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- errors -----------------------------------------------------------

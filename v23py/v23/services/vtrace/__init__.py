@@ -16,6 +16,7 @@ import v23py.v23.uniqueid as _uniqueid
 import v23py.v23.vtrace as _vtrace
 
 __all__ = ['StoreDesc', 'StoreClientStub', 'StoreClient', 'StoreServerMethods', 'StoreServerStub', 'StoreServer', 'StoreAllTracesClientCall', 'StoreAllTracesServerCall']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- interfaces -------------------------------------------------------

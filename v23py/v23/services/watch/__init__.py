@@ -12,6 +12,7 @@ from v23py.rpc import stubs as _rt
 import v23py.v23.security.access as _access
 
 __all__ = ['GlobRequest', 'ResumeMarker', 'Change', 'Exists', 'DoesNotExist', 'InitialStateSkipped', 'ErrUnknownResumeMarker', 'GlobWatcherDesc', 'GlobWatcherClientStub', 'GlobWatcherClient', 'GlobWatcherServerMethods', 'GlobWatcherServerStub', 'GlobWatcherServer', 'GlobWatcherWatchGlobClientCall', 'GlobWatcherWatchGlobServerCall']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- types ------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Optional
 from v23py import vdl, verror
 
 __all__ = ['Interface', 'Embed', 'Method', 'Arg']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- types ------------------------------------------------------------

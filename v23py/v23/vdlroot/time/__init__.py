@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Optional
 from v23py import vdl, verror
 
 __all__ = ['Duration', 'Time', 'WireDeadline']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- types ------------------------------------------------------------

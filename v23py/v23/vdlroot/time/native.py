@@ -1,10 +1,10 @@
-"""Conversions between VDL's `time.Time`/`time.Duration` wire forms and Python
+"""Conversions between VDL's ``time.Time``/``time.Duration`` wire forms and Python
 (hand-written beside the generated package, as Go keeps its native conversions in
 vdlroot/time).
 
-The wire keeps nanoseconds; `datetime`/`timedelta` keep microseconds, so use the
-`*_ns` functions where exactness matters.  `time.Time` counts from
-0001-01-01T00:00:00Z, which is `UNIX_EPOCH_SECONDS` before the Unix epoch.
+The wire keeps nanoseconds; ``datetime``/``timedelta`` keep microseconds, so use the
+``*_ns`` functions where exactness matters.  ``time.Time`` counts from
+0001-01-01T00:00:00Z, which is ``UNIX_EPOCH_SECONDS`` before the Unix epoch.
 """
 from __future__ import annotations
 

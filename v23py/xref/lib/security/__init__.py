@@ -12,6 +12,7 @@ import v23py.v23.vdlroot.time as _time
 import v23py.v23.security as _security
 
 __all__ = ['blessingRootsState', 'blessingStoreState', 'CachedDischarge', 'dischargeCacheKey']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- types ------------------------------------------------------------

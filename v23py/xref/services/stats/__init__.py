@@ -13,6 +13,7 @@ from v23py import vdl, verror
 import v23py.v23.vdlroot.time as _time
 
 __all__ = ['HistogramValue', 'HistogramBucket', 'TimeSeries']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- types ------------------------------------------------------------

@@ -11,6 +11,7 @@ from v23py import vdl, verror
 import v23py.v23.security as _security
 
 __all__ = ['SignedHeader', 'HashCode', 'SignedData']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- types ------------------------------------------------------------

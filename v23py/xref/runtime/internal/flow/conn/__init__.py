@@ -12,6 +12,7 @@ import v23py.v23.security as _security
 import v23py.xref.lib.security.bcrypter as _bcrypter
 
 __all__ = ['Blessings', 'EncryptedBlessings', 'Discharges', 'EncryptedDischarges', 'BlessingsFlowMessage']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- types ------------------------------------------------------------
