@@ -29,7 +29,8 @@ def run(*argv, env=None, **kw):
 def main():
     import v23py
     here = os.path.dirname(v23py.__file__)
-    check(not here.startswith(os.getcwd()) and "site-packages" in here,
+    source = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    check(not here.startswith(source + os.sep) and "site-packages" in here,
           f"v23py imported from the installed wheel ({here})")
     dist = md.distribution("v23py")
     check(dist.version == v23py.__version__, f"version {dist.version} is v23py.__version__")
