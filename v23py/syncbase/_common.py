@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
+from typing import Any, Iterable, NamedTuple
 
 from twisted.internet import defer
 
@@ -150,7 +150,7 @@ def _perms_wire(perms):
     return vdl.class_for(accesswire.Permissions._vdl_type)(out)
 
 
-def perms_for(pattern, tags):
+def perms_for(pattern: str, tags: Iterable[str]) -> Any:
     """Permissions granting each of ``tags`` to ``pattern`` (wire form)."""
     acl_cls = vdl.class_for(accesswire.AccessList._vdl_type)
     return vdl.class_for(accesswire.Permissions._vdl_type)({t: acl_cls(In=[pattern]) for t in tags})
@@ -188,8 +188,9 @@ async def _glob_children(ctx, name):
     return out
 
 
-def SyncgroupSpec(Description="", PublishSyncbaseName="", Perms=None, Collections=(),
-                  MountTables=(), IsPrivate=False):
+def SyncgroupSpec(Description: str = "", PublishSyncbaseName: str = "", Perms: Any = None,
+                  Collections: Iterable[Any] = (), MountTables: Iterable[str] = (),
+                  IsPrivate: bool = False) -> sbwire.SyncgroupSpec:
     """A wire SyncgroupSpec (Perms may be a dict of tag -> AccessList/{"In": [...]})."""
     return sbwire.SyncgroupSpec(Description=Description,
                      PublishSyncbaseName=PublishSyncbaseName,
@@ -198,7 +199,7 @@ def SyncgroupSpec(Description="", PublishSyncbaseName="", Perms=None, Collection
                      MountTables=list(MountTables), IsPrivate=IsPrivate)
 
 
-def SyncgroupMemberInfo(SyncPriority=0, BlobDevType=0):
+def SyncgroupMemberInfo(SyncPriority: int = 0, BlobDevType: int = 0) -> sbwire.SyncgroupMemberInfo:
     return sbwire.SyncgroupMemberInfo(SyncPriority=SyncPriority,
                      BlobDevType=BlobDevType)
 

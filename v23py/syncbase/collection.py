@@ -1,7 +1,11 @@
 """Collection and Row handles."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
 
+if TYPE_CHECKING:
+    from v23py.context import Context
+    from v23py.deferred import AwaitableDeferred
 
 from v23py import vdl, verror
 from v23py.v23.security import access as accesswire
@@ -70,13 +74,15 @@ class Collection:
         await _call(ctx, self._name, "SetPermissions", [self._bh, _perms_wire(perms)],
                     [sbwire.BatchHandle._vdl_type, accesswire.Permissions._vdl_type], [])
 
-    def get(self, ctx, key):
+    def get(self, ctx: Context, key: str) -> AwaitableDeferred[Any]:
+        """The value at ``key`` (a NoExist VError when there is none)."""
         return self.row(key).get(ctx)
 
-    def put(self, ctx, key, value):
+    def put(self, ctx: Context, key: str, value: Any) -> AwaitableDeferred[None]:
+        """Store ``value`` (any VDL value) at ``key``."""
         return self.row(key).put(ctx, value)
 
-    def delete(self, ctx, key):
+    def delete(self, ctx: Context, key: str) -> AwaitableDeferred[None]:
         return self.row(key).delete(ctx)
 
     @_deferred
@@ -84,7 +90,8 @@ class Collection:
         await _call(ctx, self._name, "DeleteRange", [self._bh, r.start, r.limit],
                     [sbwire.BatchHandle._vdl_type, vdl.ByteListType, vdl.ByteListType], [])
 
-    def scan(self, ctx, r: RowRange) -> "ScanStream":
+    def scan(self, ctx: Context, r: RowRange) -> ScanStream:
+        """(key, value) pairs in ``r``, ascending by key: ``async for key, value in ...``."""
         return ScanStream(ctx, self._name, self._db._bh, r)
 
 
@@ -107,12 +114,12 @@ class Row:
                            [vdl.BoolType])
 
     # Get and Put are the hot calls: one Deferred from the RPC client, no coroutine layers.
-    def get(self, ctx):
+    def get(self, ctx: Context) -> AwaitableDeferred[Any]:
         from v23py import rpc
         return rpc.client_call(ctx, self._name, "Get", [self._c._bh], _GET_IN,
                                _GET_OUT).addCallback(_first)
 
-    def put(self, ctx, value):
+    def put(self, ctx: Context, value: Any) -> AwaitableDeferred[None]:
         from v23py import rpc
         return rpc.client_call(ctx, self._name, "Put", [self._c._bh, value], _PUT_IN,
                                []).addCallback(_none)
