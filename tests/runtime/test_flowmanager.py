@@ -435,7 +435,7 @@ class OutputBatchingTest(_TwoManagers):
         yield all_in
         more.extend(writes)
         self.assertEqual(sorted(got), sorted(b"Y%d" % i for i in range(len(flows))))
-        from v23py.runtime import flowmanager as fm
+        from v23py.runtime import _conns as fm
         pieces_per_reply = 2     # length prefix + sealed body
         per_write = max(1, fm._EARLY_FLUSH // pieces_per_reply)
         self.assertEqual(len(more), -(-len(flows) // per_write), more)

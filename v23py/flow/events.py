@@ -1,0 +1,127 @@
+"""What a ``Conn`` reports to its adapter (events), the state of each of its flows, and the
+states of the conn itself."""
+from __future__ import annotations
+
+import collections
+
+# conn states
+SETUP, AUTH, ACTIVE, CLOSED = range(4)
+
+# ------------------------------------------------------------------------------------------ events
+
+class Event:
+    __slots__ = ()
+
+    def __repr__(self):
+        return "%s(%s)" % (type(self).__name__, ", ".join(
+            "%s=%r" % (s, getattr(self, s)) for s in self.__slots__))
+
+
+class HandshakeComplete(Event):
+    """Setup, encryption and Auth are done; flows may be opened."""
+    __slots__ = ("remote_blessings",)
+
+    def __init__(self, remote_blessings):
+        self.remote_blessings = remote_blessings
+
+
+class FlowAccepted(Event):
+    """The peer opened ``flow`` (a ``FlowState``)."""
+    __slots__ = ("flow",)
+
+    def __init__(self, flow):
+        self.flow = flow
+
+
+class DataReceived(Event):
+    """``data`` arrived on ``flow``; call ``conn.consumed(flow, len)`` once the app has read it."""
+    __slots__ = ("flow", "data")
+
+    def __init__(self, flow, data):
+        self.flow = flow
+        self.data = data
+
+
+class FlowClosed(Event):
+    """``flow`` is closed: ``error`` is None for a clean close (by either side), else a VError."""
+    __slots__ = ("flow", "error", "remote")
+
+    def __init__(self, flow, error=None, remote=False):
+        self.flow = flow
+        self.error = error
+        self.remote = remote
+
+
+class FlowDrained(Event):
+    """Everything written to ``flow`` has been handed to the transport."""
+    __slots__ = ("flow",)
+
+    def __init__(self, flow):
+        self.flow = flow
+
+
+class RemoteLameDuck(Event):
+    __slots__ = ()
+
+
+class LameDuckAcknowledged(Event):
+    __slots__ = ()
+
+
+class BlessingsRefreshed(Event):
+    __slots__ = ("remote_blessings",)
+
+    def __init__(self, remote_blessings):
+        self.remote_blessings = remote_blessings
+
+
+class ConnectionClosed(Event):
+    """The conn is closed; ``error`` is a VError (ConnectionClosed id for a clean close)."""
+    __slots__ = ("error", "remote")
+
+    def __init__(self, error, remote=False):
+        self.error = error
+        self.remote = remote
+
+
+# ------------------------------------------------------------------------------------------ flows
+
+class FlowState:
+    """Per-flow state inside a Conn (the Twisted layer wraps it in a ``Flow``)."""
+
+    __slots__ = ("id", "dialed", "side_channel", "local_blessings", "local_discharges",
+                 "remote_blessings", "remote_discharges", "opened", "closed", "close_pending", "out", "out_len",
+                 "released", "borrowed", "borrowing", "remote_borrowing", "to_release",
+                 "unread", "user", "remote_closed", "want_drained", "whole", "no_encrypt")
+
+    def __init__(self, fid, dialed, side_channel, local_blessings, remote_blessings, remote_discharges):
+        self.id = fid
+        self.dialed = dialed
+        self.side_channel = side_channel
+        self.local_blessings = local_blessings
+        self.remote_blessings = remote_blessings
+        self.remote_discharges = remote_discharges
+        self.local_discharges = None   # sent with the OpenFlow of a dialed flow
+        self.opened = not dialed
+        self.closed = False
+        self.remote_closed = False
+        self.close_pending = False
+        self.out = collections.deque()
+        self.out_len = 0
+        self.released = 0
+        self.borrowed = 0
+        self.borrowing = dialed
+        self.remote_borrowing = not dialed
+        self.to_release = 0
+        self.unread = 0
+        self.user = None  # slot for the adapter's Flow object
+        self.want_drained = True   # emit FlowDrained events (an adapter may turn them off)
+        # whole: every write leaves as one message, waiting for enough tokens rather than
+        # splitting it (a flow carrying another conn's messages, or a proxy's forwarding flow:
+        # Go's DisableFragmentation); no_encrypt: its payloads go in the clear after their
+        # header (they are already sealed by the conn inside: Go's disableEncryption)
+        self.whole = False
+        self.no_encrypt = False
+
+    def __repr__(self):
+        return "<FlowState %d%s%s>" % (self.id, " dialed" if self.dialed else "", " closed" if self.closed else "")
