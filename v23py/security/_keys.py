@@ -13,14 +13,34 @@ other name (including "SHA1") means SHA-512.
 """
 
 import hashlib
+import sys
 
-import nacl.exceptions
-import nacl.signing
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa, padding
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import (
     Prehashed, decode_dss_signature, encode_dss_signature)
+
+def _nacl_signing():
+    # Ed25519 signing and verification (PyNaCl), loaded with the first Ed25519 key
+    import nacl.signing
+    return nacl.signing
+
+
+def _rsa():
+    # RSA, loaded with the first RSA key: (rsa, padding)
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+    return rsa, padding
+
+
+def _is_rsa(key, public):
+    mod = sys.modules.get("cryptography.hazmat.primitives.asymmetric.rsa")
+    if mod is None:   # no RSA key was made or loaded: the type module is not even loaded
+        if "RSA" not in type(key).__name__:
+            return False
+        mod = _rsa()[0]
+    return isinstance(key, mod.RSAPublicKey if public else mod.RSAPrivateKey)
+
 
 PURPOSE_MESSAGE = b"S1"       # Principal.Sign, channel bindings, credential files
 PURPOSE_CERTIFICATE = b"B1"   # certificates (blessings)
@@ -102,10 +122,13 @@ class PublicKey:
         """True iff ``signature`` (a security.Signature) signs ``message``."""
         try:
             return self._verify(signature, bytes(message))
-        except (InvalidSignature, ValueError, TypeError, OverflowError,
-                nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError,
-                nacl.exceptions.TypeError):
-            return False
+        except (InvalidSignature, ValueError, TypeError, OverflowError):
+            return False     # (nacl's ValueError and TypeError are these)
+        except Exception as e:
+            nacl_exceptions = sys.modules.get("nacl.exceptions")
+            if nacl_exceptions is not None and isinstance(e, nacl_exceptions.BadSignatureError):
+                return False
+            raise
 
     def to_crypto(self):
         return serialization.load_der_public_key(self.der)
@@ -140,7 +163,7 @@ class Ed25519PublicKey(PublicKey):
     def __init__(self, der, raw):
         super().__init__(der, "SHA512")
         self.raw = raw
-        self._vk = nacl.signing.VerifyKey(raw)
+        self._vk = _nacl_signing().VerifyKey(raw)
 
     def _verify(self, sig, message):
         value = bytes(sig.Ed25519 or b"")
@@ -164,7 +187,7 @@ class RSAPublicKey(PublicKey):
         hname = canonical_hash_name(sig.Hash)
         hfn = hash_func(hname)
         fields = digest_fields(hfn, self.der, bytes(sig.Purpose or b""), message)
-        self._key.verify(bytes(sig.Rsa or b""), fields, padding.PKCS1v15(),
+        self._key.verify(bytes(sig.Rsa or b""), fields, _rsa()[1].PKCS1v15(),
                          _CRYPTO_HASH[hname]())
         return True
 
@@ -182,7 +205,7 @@ def _wrap(der, key):
     if isinstance(key, ed25519.Ed25519PublicKey):
         raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         return Ed25519PublicKey(der, raw)
-    if isinstance(key, rsa.RSAPublicKey):
+    if _is_rsa(key, public=True):
         return RSAPublicKey(der, key)
     raise KeyError_("unrecognized PublicKey type %s" % type(key).__name__)
 
@@ -227,8 +250,9 @@ class Signer:
             seed = private_key.private_bytes(serialization.Encoding.Raw,
                                              serialization.PrivateFormat.Raw,
                                              serialization.NoEncryption())
-            self._nacl = nacl.signing.SigningKey(seed)
-        elif not isinstance(private_key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey)):
+            self._nacl = _nacl_signing().SigningKey(seed)
+        elif not (isinstance(private_key, ec.EllipticCurvePrivateKey)
+                  or _is_rsa(private_key, public=False)):
             raise KeyError_("unsupported private key type %s" % type(private_key).__name__)
 
     @property
@@ -251,7 +275,7 @@ class Signer:
         if pk.algorithm == "ed25519":
             sig = self._nacl.sign(hfn(fields).digest()).signature
             return _make_signature(Purpose=purpose, Hash=pk.hash_name, Ed25519=bytes(sig))
-        sig = self.private_key.sign(fields, padding.PKCS1v15(), _CRYPTO_HASH[hname]())
+        sig = self.private_key.sign(fields, _rsa()[1].PKCS1v15(), _CRYPTO_HASH[hname]())
         return _make_signature(Purpose=purpose, Hash=pk.hash_name, Rsa=sig)
 
 
@@ -267,10 +291,10 @@ def generate_private_key(key_type="ecdsa256"):
     if kt in ("ecdsa521", "p521"):
         return ec.generate_private_key(ec.SECP521R1())
     if kt == "ed25519":
-        seed = nacl.signing.SigningKey.generate().encode()
+        seed = _nacl_signing().SigningKey.generate().encode()
         return ed25519.Ed25519PrivateKey.from_private_bytes(seed)
     if kt in ("rsa2048", "rsa4096"):
-        return rsa.generate_private_key(65537, int(kt[3:]))
+        return _rsa()[0].generate_private_key(65537, int(kt[3:]))
     raise KeyError_("unsupported key type %r (want one of %s)" % (key_type, ", ".join(KEY_TYPES)))
 
 

@@ -14,9 +14,7 @@ import binascii
 import hashlib
 import os
 
-from cryptography.hazmat.primitives import padding as sympadding
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 MAX_PEM_FILE = 1 << 20
 INDIRECT_TYPE = "VANADIUM INDIRECT PRIVATE KEY"
@@ -116,10 +114,14 @@ def _evp_bytes_to_key(passphrase, salt, n):
     return out[:n]
 
 
-_LEGACY_CIPHERS = {
-    "AES-256-CBC": (algorithms.AES, 32), "AES-192-CBC": (algorithms.AES, 24),
-    "AES-128-CBC": (algorithms.AES, 16),
-}
+_LEGACY_CIPHERS = {"AES-256-CBC": 32, "AES-192-CBC": 24, "AES-128-CBC": 16}   # AES key bytes
+
+
+def _aes_cbc(key, iv):
+    # loaded when a key is encrypted or decrypted: a tool that only reads an
+    # unencrypted principal loads no cipher code
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    return Cipher(algorithms.AES(key), modes.CBC(iv))
 
 
 def is_legacy_encrypted(block):
@@ -137,9 +139,9 @@ def legacy_decrypt(block, passphrase):
         raise PEMError("malformed DEK-Info IV") from None
     if len(iv) != 16 or len(block.data) % 16 or not block.data:
         raise PEMError("malformed encrypted PEM block")
-    alg, klen = _LEGACY_CIPHERS[name]
+    klen = _LEGACY_CIPHERS[name]
     key = _evp_bytes_to_key(passphrase, iv[:8], klen)
-    dec = Cipher(alg(key), modes.CBC(iv)).decryptor()
+    dec = _aes_cbc(key, iv).decryptor()
     plain = dec.update(block.data) + dec.finalize()
     pad = plain[-1]
     if pad < 1 or pad > 16 or plain[-pad:] != bytes([pad]) * pad:
@@ -293,9 +295,9 @@ def pbes2_encrypt(der, passphrase, iterations=10000, salt_size=8):
     salt = os.urandom(salt_size)
     iv = os.urandom(16)
     key = hashlib.pbkdf2_hmac("sha256", passphrase, salt, iterations, 32)
-    padder = sympadding.PKCS7(128).padder()
-    padded = padder.update(der) + padder.finalize()
-    enc = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+    n = 16 - len(der) % 16
+    padded = der + bytes([n]) * n          # PKCS#7 to the AES block
+    enc = _aes_cbc(key, iv).encryptor()
     ciphertext = enc.update(padded) + enc.finalize()
     seq = lambda *xs: _der(0x30, b"".join(xs))
     prf = seq(_oid("1.2.840.113549.2.9"), b"\x05\x00")
