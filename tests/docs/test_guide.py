@@ -82,10 +82,15 @@ class GuideTest(unittest.TestCase):
                if not k.startswith(("V23_", "VDLPATH", "PYTHONPATH"))}
         env.update(PATH=bindir + os.pathsep + env.get("PATH", ""), HOME=work)
         p = subprocess.Popen(["bash", "-c", "\n".join(script)], cwd=work, env=env,
+                             stdin=subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                              start_new_session=True)
         try:
             out, _ = p.communicate(timeout=540)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGTERM)
+            out, _ = p.communicate()
+            self.fail("the guide did not finish in 540 s; its output:\n" + out[-6000:])
         finally:
             try:
                 os.killpg(p.pid, signal.SIGTERM)
