@@ -230,7 +230,9 @@ class RoundsMixin:
         if not perms:
             return False
         # Only accept deltas from a peer whose blessings may Read a shared syncgroup.
-        opts = (rpcopts.ServerAuthorizer(PeerAuthorizer(perms)),)
+        # No retries: an unreachable peer fails the round at once and the scheduler tries
+        # again later (Go's initiator uses only cached connections, ConnectionTimeout(0)).
+        opts = (rpcopts.ServerAuthorizer(PeerAuthorizer(perms)), rpcopts.NoRetry())
         stub = I.SyncClient(addr + "/%%sync")
         ctx, cancel = self.ctx.with_timeout(30.0)
         try:

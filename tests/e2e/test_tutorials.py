@@ -274,8 +274,10 @@ class TutorialTests(unittest.TestCase):
     def test_principals(self):
         return self._tutorial("principals")
 
-    def test_permissions(self):
-        return self._tutorial("permissions")
+    def test_permissions_and_third_party_caveats(self):
+        """permissions-authorizer, then third-party-caveats (the "permissions" chain and
+        more: it needs the permissions server permissions-authorizer builds)."""
+        return self._tutorial("third-party-caveats")
 
     def test_mount_table(self):
         return self._tutorial("mount-table")

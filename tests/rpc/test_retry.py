@@ -7,6 +7,7 @@ from twisted.trial import unittest
 
 from v23py import verror
 from v23py.rpc import options, retry
+from v23py.naming.mount import NoSuchName
 
 
 class PolicyTests(unittest.TestCase):
@@ -110,9 +111,11 @@ class FailureTests(unittest.TestCase):
         self.assertEqual(err.id, verror.BadProtocol.id)
 
     def test_resolution_failures(self):
-        missing = verror.VError(retry.NAME_DOESNT_EXIST, verror.NoRetry, "name doesn't exist")
-        err, action, _ = retry.resolve_failure("a/b", missing)
-        self.assertEqual((err.id, action), (verror.NoServers.id, verror.RetryRefetch))
+        # naming's id as our namespace raises it, and with Go's package prefix
+        for eid in (NoSuchName.id, "v.io/v23/naming.nameDoesntExist"):
+            missing = verror.VError(eid, verror.NoRetry, "name doesn't exist")
+            err, action, _ = retry.resolve_failure("a/b", missing)
+            self.assertEqual((err.id, action), (verror.NoServers.id, verror.RetryRefetch))
         for e in (verror.NoServers.new("none"), verror.Timeout.new("t")):
             err, action, _ = retry.resolve_failure("a/b", e)
             self.assertIs(err, e)

@@ -280,6 +280,51 @@ class ProxyEndToEndTest(unittest.TestCase):
             yield self.cmgr.dial(ep, timeout=5)
 
     @defer.inlineCallbacks
+    def test_chain_of_two_proxies(self):
+        """A second proxy listens through the first (--v23.proxy on xproxyd): its servers
+        also get the first proxy's address, with a route through the second, as Go forms
+        them. A conn over both proxies does not come up: at RPC version 14 the channel
+        binding covers both Setup messages, and the first proxy rewrites the client's Setup
+        (it drops the route it used) -- Go v0.2.0's proxy does the same (dialNextHop), so
+        chains fail there too; one proxy rewrites nothing."""
+        from twisted.internet import reactor, task
+        self.proxy.authorizer = access_list_authorizer('{"In": ["root"]}', self.pp)
+        p2p, _ = principal("proxy2", self.root, self.root.blessing_store.default())
+        p2mgr = FlowManager(Identity(p2p))
+        self.addCleanup(p2mgr.stop)
+        proxy2 = Proxy(p2mgr, p2p, authorizer=access_list_authorizer('{"In": ["root"]}', p2p),
+                       resolve=lambda name: defer.succeed([self.proxy_ep]))
+        self.addCleanup(proxy2.stop)
+        port2 = yield p2mgr.listen("127.0.0.1:0")
+        proxy2.listen_through("first")
+        for _ in range(100):
+            if proxy2.upstream:
+                break
+            yield task.deferLater(reactor, 0.05, lambda: None)
+        [up] = proxy2.upstream["first"]
+        self.assertEqual((up.address, up.routes), (self.proxy_ep.address,
+                                                    (str(p2mgr.routing_id),)))
+        pl = yield self.smgr.proxy_listen(port2.endpoint)
+        eps = {ep.address: ep for ep in pl.endpoints}
+        self.assertEqual(set(eps), {port2.endpoint.address, self.proxy_ep.address})
+        chained = eps[self.proxy_ep.address]
+        self.assertEqual(chained.routing_id, self.smgr.routing_id)
+        self.assertEqual(chained.routes, (str(p2mgr.routing_id),))
+        with self.assertRaises(verror.VError) as cm:
+            yield self.cmgr.dial(chained, timeout=10)
+        self.assertIn("channel binding", str(cm.exception))
+        # the first proxy did route the client's conn (to the second: the server never
+        # listened through the first, whose counters for it come from the routing alone)
+        self.assertIn(str(self.smgr.routing_id), self.proxy.stats)
+        # through the second proxy alone, the same server is reached
+        conn = yield self.cmgr.dial(eps[port2.endpoint.address])
+        f = conn.open_flow()
+        f.write(b"through one proxy")
+        self.assertEqual((yield f.read()), b"THROUGH ONE PROXY")
+        f.close()
+        yield pl.stop()
+
+    @defer.inlineCallbacks
     def test_proxy_refuses_servers_outside_its_access_list(self):
         self.proxy.authorizer = access_list_authorizer('{"In": ["root:other"]}', self.pp)
         with self.assertRaises(verror.VError) as cm:

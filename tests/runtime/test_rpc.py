@@ -161,6 +161,9 @@ class RPCTest(unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_client_timeout_cancels_server(self):
+        # connect first: a deadline that ends while connecting ends the call before it is
+        # sent (as in Go), and the server never hears of it
+        yield self.call(self.name2, "Echo", ["x"], [vdl.StringType], [vdl.StringType])
         ctx, cancel = self.ctx.with_timeout(0.3)
         self.addCleanup(cancel)
         e = yield self.assertFailure(
@@ -172,6 +175,7 @@ class RPCTest(unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_cancel(self):
+        yield self.call(self.name2, "Echo", ["x"], [vdl.StringType], [vdl.StringType])
         ctx, cancel = self.ctx.with_cancel()
         d = self.call(self.name2, "Sleep", [30.0], [vdl.Float64Type], [vdl.BoolType], ctx=ctx)
         reactor.callLater(0.1, cancel)

@@ -22,6 +22,7 @@ less 100 ms kept for the last attempt; with less than that left it stops.
 import random
 
 from v23py import verror
+from v23py.naming.mount import NoSuchName
 
 DEFAULT_CALL_TIMEOUT = 60.0   # s: connection deadline when neither ctx nor options set one
 MAX_BACKOFF = 60.0            # s: the longest single wait
@@ -156,6 +157,8 @@ def failed_attempt(name, method, server_errors, cancelled=False, expired=False):
     for server, e in server_errors:
         if e is not None:
             msg += f" [{_sub_name(server, name, method)}: {_text(e)}]"
+    if top is verror.NoServers:
+        msg = with_root_hint(msg)
     return top.new(msg), action
 
 
@@ -163,16 +166,32 @@ def resolve_failure(name, err):
     """(error, action, require_resolve) after resolving ``name`` failed (Go's tryConnectToName):
     only a name that does not exist (yet) is worth resolving again."""
     eid = verror.error_id(err)
-    if eid == NAME_DOESNT_EXIST:
-        return (verror.NoServers.new(f"no usable servers found for: {name}: {_text(err)}"),
-                verror.RetryRefetch, False)
+    if _bare(eid) == _bare(NoSuchName.id):
+        return (verror.NoServers.new(with_root_hint(
+            f"no usable servers found for: {name}: {_text(err)}")), verror.RetryRefetch, False)
     if eid in (verror.NoServers.id, verror.Timeout.id, verror.Canceled.id):
         return err, verror.NoRetry, False
-    return (verror.NoServers.new(f"no usable servers found for: {name}: {_text(err)}"),
-            verror.NoRetry, False)
+    return (verror.NoServers.new(with_root_hint(
+        f"no usable servers found for: {name}: {_text(err)}")), verror.NoRetry, False)
 
 
-NAME_DOESNT_EXIST = "v.io/v23/naming.nameDoesntExist"
+# The address of Go's default namespace root: its public mount table, long retired.
+_RETIRED_ROOT = "ns.dev.v.io:8101"
+
+
+def with_root_hint(msg):
+    """A failure to reach Go's retired default root says what to do instead."""
+    if _RETIRED_ROOT not in msg:
+        return msg
+    return (msg + " -- no mount table is configured: set V23_NAMESPACE to your mount "
+            "table's name (the NAME=... line mounttabled prints) or pass "
+            "--v23.namespace.root; the default root, " + _RETIRED_ROOT + ", is Go's retired "
+            "public mount table")
+
+
+def _bare(error_id):
+    # naming's ids travel with or without Go's package prefix (see naming.mount)
+    return error_id.rsplit(".", 1)[-1] if "/" in error_id else error_id
 
 
 def _sub_name(server, name, method):

@@ -43,6 +43,8 @@ if TYPE_CHECKING:
     from v23py.deferred import AwaitableDeferred
     from v23py.runtime.server import Server
 
+log = logging.getLogger(__name__)
+
 RUNTIME_KEY = v23context.RUNTIME_KEY
 PUBLISH_PERIOD = 60      # seconds between re-mounts, as Go's publisher
 PUBLISH_TTL = 80         # mount TTL in seconds: the period plus 20 s of slack
@@ -270,6 +272,7 @@ class Runtime:
         kw.setdefault("reserved_dispatcher", getattr(self, "debug_dispatcher", None))
         server = Server(ctx, name, dispatcher, principal=self.principal, flow_manager=mgr,
                         is_leaf=is_leaf, **kw)
+        await self._keep_discharges(ctx, mgr)
         for protocol, address in self.listen_addrs():
             await server.listen(address, protocol=protocol)
         self.servers.append(server)
@@ -283,6 +286,44 @@ class Runtime:
             server.proxy_manager = pm
             pm.start()
         return server
+
+    async def _keep_discharges(self, ctx, mgr, first_wait=10.0):
+        """If our blessings carry third-party caveats, get their discharges before serving
+        (waiting at most `first_wait` s) and keep them fresh, so that every connection we
+        accept presents them (Go prepares them per accepted connection, from its cache)."""
+        p = self.principal
+        b = p.blessing_store.default()
+        if b is None or b.is_zero() or not b.third_party_caveats():
+            return
+        reactor = self.reactor
+        if reactor is None:
+            from twisted.internet import reactor
+        state = {"timer": None, "stopped": False}
+
+        async def refresh():
+            try:
+                ds, when = await self.client.own_discharges(ctx, b, first_wait)
+            except Exception:
+                log.debug("preparing our discharges failed", exc_info=True)
+                ds, when = None, None
+            if state["stopped"]:
+                return
+            mgr.set_local_discharges(ds)
+            delay = 60.0
+            if when is not None:
+                import datetime
+                now = datetime.datetime.now(datetime.timezone.utc)
+                delay = max(1.0, (when - now).total_seconds())
+            state["timer"] = reactor.callLater(delay, lambda: defer.ensureDeferred(refresh()))
+
+        def stop():
+            state["stopped"] = True
+            t = state["timer"]
+            if t is not None and t.active():
+                t.cancel()
+        self.shutdown_callbacks.append(stop)
+        first = defer.ensureDeferred(refresh())
+        await _bounded(first, first_wait)
 
     async def _resolve_endpoints(self, ctx, name):
         """The endpoints ``name`` resolves to (names with a suffix are skipped), for

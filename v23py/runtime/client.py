@@ -19,25 +19,27 @@ from v23py.rpc.stubs import stop_at_eof as _stop_at_eof
 from v23py.v23.vdlroot import time as vtime
 from v23py.runtime._stream import ROLE_DATA, ROLE_TYPE, ConnTypes, ValueReader, ValueWriter
 from v23py.rpc import options as rpcopts
+from v23py.rpc import retry
 from v23py.runtime.namespace import Namespace, RpcTransport
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CALL_TIMEOUT = 60.0
 
-# The address of Go's default namespace root: its public mount table, long retired.
-_RETIRED_ROOT = "ns.dev.v.io:8101"
+
+# A context carrying this value fetches no discharges (the call fetching one must not
+# fetch discharges itself: Go's skipDischargesKey).
+SKIP_DISCHARGES = "v23py.runtime.client.skip-discharges"
 
 
-def _with_root_hint(msg):
-    """A failure to reach Go's retired default root says what to do instead."""
-    if _RETIRED_ROOT not in msg:
-        return msg
-    return (msg + " -- no mount table is configured: set V23_NAMESPACE to your mount "
-            "table's name (the NAME=... line mounttabled prints) or pass "
-            "--v23.namespace.root; the default root, " + _RETIRED_ROOT + ", is Go's retired "
-            "public mount table")
+class _AttemptFailed(Exception):
+    """One attempt to connect failed: the error, and the retry action it implies."""
 
+    def __init__(self, err, action, require_resolve=False):
+        super().__init__(str(err))
+        self.err = err
+        self.action = action
+        self.require_resolve = require_resolve
 
 
 class Client:
@@ -135,7 +137,8 @@ class Client:
         return security.Call(local_principal=self.principal, remote_blessings=remote,
                              method=method, suffix=suffix,
                              local_endpoint=getattr(conn, "local_endpoint", None),
-                             remote_endpoint=endpoint)
+                             remote_endpoint=endpoint,
+                             remote_discharges=getattr(conn, "remote_discharges", None))
 
     def _check_server(self, conn, endpoint, pattern, opts):
         """Raise NotTrusted unless the server passes the authorizer (and the name's pattern)."""
@@ -171,6 +174,10 @@ class Client:
                 names = self._trusted(conn, ep, pattern, opts)
                 return conn, ep, names
             self._conn_cache.pop(server, None)
+        ct = rpcopts.find(opts, rpcopts.ConnectionTimeout) if opts else None
+        if ct is not None and ct.seconds == 0:
+            # Go's ConnectionTimeout(0): use a connection we have, never dial a new one
+            raise verror.NoServers.new(f"no cached connection to {server}")
         timeout = DEFAULT_CALL_TIMEOUT
         rem = ctx.remaining()
         if rem is not None:
@@ -189,22 +196,64 @@ class Client:
 
     # -- calls ---------------------------------------------------------------------
     async def start_call(self, ctx, name, method, args, in_types=None, out_types=None, *,
-                         desc=None, opts=(), _end_args=False):
+                         desc=None, opts=(), _end_args=False, _policy=None):
+        """A ClientCall once a server of `name` is connected; connecting is retried as Go's
+        client does (see v23py.rpc.retry) until the call's connection deadline."""
         if self._closed:
             raise verror.Aborted.new("client closed")
         pattern, name = security.split_pattern_name(naming.clean(name)) \
             if "__(" in name else (None, name)
-        servers, suffix = await self.resolve(ctx, name, opts)
-        if not servers:
-            raise verror.NoServers.new(f"no servers for {name}")
-        errors = []
-        for server in servers:
+        policy = _policy or retry.ConnectionPolicy.for_call(ctx.now(), ctx.deadline(), opts)
+        prev = None
+        n = 0
+        while True:
+            try:
+                conn, ep, full_suffix, server_names = await self._try_connect(
+                    ctx, name, method, pattern, opts)
+                break
+            except _AttemptFailed as a:
+                err = a.err
+                if not policy.retry_connect(a.action, ctx.now(), a.require_resolve):
+                    raise retry.prefer_non_timeout(err, prev)
+            delay = policy.backoff(n, ctx.now())
+            if delay is None:
+                raise err
+            log.debug("retrying %s.%s in %.2fs after: %s", name, method, delay, err)
+            await self._sleep(ctx, delay)
+            prev = err
+            n += 1
+        blessings = self._blessings_for(server_names)
+        discharges = None
+        if blessings is not None and blessings.third_party_caveats():
+            discharges = await self._discharges_for(ctx, blessings, server_names, method, args)
+        return self._open_call(ctx, conn, ep, full_suffix, method, args, in_types,
+                               out_types, desc, opts, server_names, _end_args,
+                               blessings=blessings, discharges=discharges, name=name)
+
+    async def _try_connect(self, ctx, name, method, pattern, opts):
+        """(conn, endpoint, suffix, server names) of one server of `name`: resolve it, dial
+        its servers at once, take the first that answers and is trusted (Go's
+        tryConnectToName); raise _AttemptFailed saying whether to try again."""
+        if ctx.cancelled():
+            raise _AttemptFailed(ctx.err(), verror.NoRetry)
+        try:
+            servers, suffix = await self.resolve(ctx, name, opts)
+        except verror.VError as e:
             if ctx.cancelled():
-                raise ctx.err()
-            if server[:1] != "/":
-                # as Go's JoinAddressName: a mounted server is an address with or
-                # without the leading "/" (Go's publisher mounts "@6@...@@")
-                server = naming.join_address_name(server, "")
+                raise _AttemptFailed(ctx.err(), verror.NoRetry)
+            raise _AttemptFailed(*retry.resolve_failure(name, e))
+        if not servers:
+            raise _AttemptFailed(verror.Internal.new(f"internal error: no servers for {name}"),
+                                 verror.NoRetry, True)
+        # as Go's JoinAddressName: a mounted server is an address with or without the
+        # leading "/" (Go's publisher mounts "@6@...@@")
+        servers = [s if s[:1] == "/" else naming.join_address_name(s, "") for s in servers]
+        dials = [defer.ensureDeferred(self._dial(ctx, server, pattern, opts))
+                 for server in servers]
+        index, got, errors = await _first_success(ctx, dials)
+        if got is not None:
+            conn, ep, server_names = got
+            server = servers[index]
             ssuffix = self._split_cache.get(server)
             if ssuffix is None:
                 ssuffix = naming.split_address_name(server)[1]
@@ -212,26 +261,78 @@ class Client:
                     self._split_cache.clear()
                 self._split_cache[server] = ssuffix
             full_suffix = naming.join(ssuffix, suffix) if ssuffix else suffix
-            try:
-                conn, ep, server_names = await self._dial(ctx, server, pattern, opts)
-            except verror.VError as e:
-                if e.id == verror.NotTrusted.id:
-                    raise
-                errors.append(e)
-                continue
             if server_names is None:
                 server_names = self._trusted(conn, ep, pattern, opts)
-            return self._open_call(ctx, conn, ep, full_suffix, method, args, in_types,
-                                   out_types, desc, opts, server_names, _end_args, name)
-        what = name or '"" (the namespace root)'
-        if len(errors) == 1:
-            e = errors[0]
-            if e.id in (verror.Timeout.id, verror.Canceled.id):
-                raise e
-            raise verror.NoServers.new(
-                _with_root_hint(f"no usable servers found for {what}: {e.msg or e.id}"))
-        raise verror.NoServers.new(_with_root_hint(
-            f"no usable servers found for {what}: " + "; ".join(e.msg or e.id for e in errors)))
+            return conn, ep, full_suffix, server_names
+        # none answered: forget the name's resolution, so that a retry asks the mount
+        # tables again (the name may have moved)
+        ns = self.namespace_provider() if self.namespace_provider is not None else None
+        if ns is not None and not rpcopts.find(opts, rpcopts.Preresolved):
+            try:
+                ns.flush_cache_entry(name)
+            except Exception:
+                log.debug("flushing the namespace cache failed", exc_info=True)
+        expired = ctx.cancelled() and verror.Timeout.is_(ctx.err())
+        err, action = retry.failed_attempt(name, method, list(zip(servers, errors)),
+                                           cancelled=ctx.cancelled() and not expired,
+                                           expired=expired)
+        raise _AttemptFailed(err, action)
+
+    def _sleep(self, ctx, seconds):
+        """A Deferred firing after `seconds`, or failing when ctx is done first."""
+        reactor = getattr(self.flow_manager, "reactor", None)
+        if reactor is None:
+            from twisted.internet import reactor
+        d = defer.Deferred()
+        timer = reactor.callLater(seconds, lambda: d.called or d.callback(None))
+
+        def done(err):
+            if timer.active():
+                timer.cancel()
+            if not d.called:
+                d.errback(err if isinstance(err, BaseException) else ctx.err())
+        unreg = ctx.on_done(done)
+
+        def cleanup(r):
+            if unreg is not None:
+                unreg()
+            return r
+        return d.addBoth(cleanup)
+
+    # -- discharges ------------------------------------------------------------------
+    async def _discharges_for(self, ctx, blessings, server_names, method, args):
+        """The discharges `blessings` need for this call (Go's PrepareDischarges)."""
+        p = self.principal
+        if p is None:
+            return None
+        skip = bool(ctx.value(SKIP_DISCHARGES))
+
+        async def fetch(cav, impetus):
+            return await self.fetch_discharge(ctx, cav, impetus)
+        ds, _ = await security.prepare_discharges(
+            p.blessing_store, blessings, fetch, server_names, method, args, cache_only=skip)
+        return ds or None
+
+    async def own_discharges(self, ctx, blessings, timeout):
+        """(discharges, earliest expiry or None) for a server's own `blessings`, each
+        fetch bounded by `timeout` s (a server presents them on every accepted conn)."""
+        async def fetch(cav, impetus):
+            fctx, cancel = ctx.with_timeout(timeout)
+            try:
+                return await self.fetch_discharge(fctx, cav, impetus)
+            finally:
+                cancel()
+        return await security.prepare_discharges(self.principal.blessing_store, blessings,
+                                                 fetch)
+
+    async def fetch_discharge(self, ctx, caveat, impetus):
+        """Ask the discharger named in a third-party caveat for a discharge."""
+        tp = caveat.third_party_details()
+        dctx = ctx.with_value(SKIP_DISCHARGES, True)
+        (wire,) = await self.call(dctx, tp.location(), "Discharge", [caveat, impetus],
+                                  [_CAVEAT_TYPE, security.DischargeImpetus._vdl_type],
+                                  [security.WireDischargeType])
+        return security.Discharge(wire)
 
     def _trusted(self, conn, ep, pattern, opts):
         """The server's validated names, after checking it (cached per conn and policy)."""
@@ -253,6 +354,12 @@ class Client:
             self._trust_cache[key] = (auth, ep, names)
         return names
 
+    def _needs_discharges(self, server_names):
+        """Whether our blessings for these servers carry third-party caveats."""
+        self._blessings_for(server_names)
+        hit = self._bless_cache.get(server_names)
+        return hit is not None and hit[2]
+
     def _blessings_for(self, server_names):
         """Our blessings for a server with these names (BlessingStore.ForPeer, else nameless);
         cached briefly, since the store rarely changes."""
@@ -272,23 +379,36 @@ class Client:
             log.debug("no blessings for the peer", exc_info=True)
         if len(self._bless_cache) > 256:
             self._bless_cache.clear()
-        self._bless_cache[server_names] = (b, now)
+        tp = False
+        if b is not None:
+            try:
+                tp = bool(b.third_party_caveats())
+            except Exception:
+                tp = False
+        self._bless_cache[server_names] = (b, now, tp)
         return b
 
     def _open_call(self, ctx, conn, ep, suffix, method, args, in_types, out_types, desc, opts,
-                   server_names, end_args=False, name=None):
+                   server_names, end_args=False, blessings=None, discharges=None, name=None):
         types = self.types_for(conn)
         secall = None   # made on demand (ClientCall.security)
         if type(server_names) is not tuple:
             server_names = tuple(server_names)
-        blessings = self._blessings_for(server_names)
+        if blessings is None:
+            blessings = self._blessings_for(server_names)
         try:
-            flow = conn.open_flow(blessings=blessings) if blessings is not None else conn.open_flow()
+            if discharges:
+                flow = conn.open_flow(blessings=blessings, discharges=discharges)
+            elif blessings is not None:
+                flow = conn.open_flow(blessings=blessings)
+            else:
+                flow = conn.open_flow()
         except TypeError:
             flow = conn.open_flow()
         call = ClientCall(self, ctx, conn, flow, types, method, suffix, out_types, desc,
                           server_names, secall)
         call._ep = ep
+        call._discharges = discharges
         parent = ctx._values.get(vtrace.SPAN_KEY)
         if parent is not None and parent.store is not None:
             call._span = vtrace.client_span(parent, name, method)
@@ -297,12 +417,41 @@ class Client:
 
     async def call(self, ctx, name, method, args, in_types=None, out_types=None, *, desc=None,
                    opts=()):
+        """The results of a call, made as Go's Client.Call makes it: connecting is retried
+        (start_call), and a call that failed once sent is made again only when its error
+        says so (RetryBackoff), with backoff, until the connection deadline."""
         # nothing is streamed after the args here, so their end goes out with them
         c = self._start_now(ctx, name, method, args, in_types, out_types, desc, opts)
-        if c is None:
-            c = await self.start_call(ctx, name, method, args, in_types, out_types, desc=desc,
-                                      opts=opts, _end_args=True)
-        return await c._finish()
+        policy = None
+        prev = None
+        n = 0
+        while True:
+            if c is None:
+                if policy is None:
+                    policy = retry.ConnectionPolicy.for_call(ctx.now(), ctx.deadline(), opts)
+                try:
+                    c = await self.start_call(ctx, name, method, args, in_types, out_types,
+                                              desc=desc, opts=opts, _end_args=True,
+                                              _policy=policy)
+                except verror.VError as e:
+                    raise retry.prefer_non_timeout(e, prev)
+            try:
+                return await c._finish()
+            except verror.VError as e:
+                if retry.retry_action(e) != verror.RetryBackoff:
+                    raise retry.prefer_non_timeout(e, prev)
+                if policy is None:
+                    policy = retry.ConnectionPolicy.for_call(ctx.now(), ctx.deadline(), opts)
+                if not policy.retry_call(e, ctx.now()):
+                    raise retry.prefer_non_timeout(e, prev)
+                delay = policy.backoff(n, ctx.now())
+                if delay is None:
+                    raise
+                log.debug("calling %s.%s again in %.2fs after: %s", name, method, delay, e)
+                await self._sleep(ctx, delay)
+                prev = e
+                n += 1
+                c = None
 
     def _start_now(self, ctx, name, method, args, in_types, out_types, desc, opts):
         """start_call(..., _end_args=True) without a coroutine, for the usual repeated call:
@@ -327,13 +476,49 @@ class Client:
         if conn is None or ep is None or ssuffix is None or not conn.is_usable:
             return None
         names = self._trusted(conn, ep, None, opts)
+        if self._needs_discharges(names):
+            return None   # the discharges may have to be fetched: take start_call
         suffix = r[1]
         full_suffix = naming.join(ssuffix, suffix) if ssuffix else suffix
         return self._open_call(ctx, conn, ep, full_suffix, method, args, in_types, out_types,
-                               desc, opts, names, True, name)
+                               desc, opts, names, True, name=name)
 
     def close(self):
         self._closed = True
+
+
+async def _first_success(ctx, dials):
+    """(index, result, errors) of the first of `dials` (Deferreds) to succeed; with no
+    success, index and result are None and errors has each dial's error (None for those
+    still running when ctx ended)."""
+    errors = [None] * len(dials)
+    outcome = defer.Deferred()
+    left = [len(dials)]
+
+    def ok(r, i):
+        if not outcome.called:
+            outcome.callback((i, r))
+
+    def bad(f, i):
+        errors[i] = f.value if isinstance(f.value, verror.VError) else verror.from_exception(f.value)
+        left[0] -= 1
+        if left[0] == 0 and not outcome.called:
+            outcome.callback((None, None))
+
+    for i, d in enumerate(dials):
+        d.addCallbacks(ok, bad, callbackArgs=(i,), errbackArgs=(i,))
+    if not dials:
+        outcome.callback((None, None))
+    unreg = ctx.on_done(lambda _err=None: outcome.called or outcome.callback((None, None)))
+    try:
+        index, result = await outcome
+    finally:
+        if unreg is not None:
+            unreg()
+    return index, result, errors
+
+
+_CAVEAT_TYPE = security.Caveat._vdl_type   # v.io/v23/security.Caveat
 
 
 def _native_blessings(b):
@@ -367,6 +552,7 @@ class ClientCall:
         self._names = server_names
         self._security = secall
         self._ep = None
+        self._discharges = None
         if desc is not None:
             st = _STREAM_TYPES.get(id(desc))
             if st is None or st[0] is not desc:
@@ -597,6 +783,9 @@ class ClientCall:
                 if span.store._traces:
                     span.finish()
             if r.Error is not None:
+                if self._discharges and verror.NoAccess.is_(r.Error):
+                    # maybe a bad discharge: do not use these again (Go does the same)
+                    self._forget_discharges()
                 raise r.Error
             n = r.NumPosResults
             if self.out_types is not None and n != len(self.out_types):
@@ -616,6 +805,13 @@ class ClientCall:
             if self._unreg is not None:
                 self._unreg()
             self._abort_flow()
+
+    def _forget_discharges(self):
+        p = self.client.principal
+        try:
+            p.blessing_store.clear_discharges(*self._discharges)
+        except Exception:
+            log.debug("clearing discharges failed", exc_info=True)
 
     def cancel(self):
         """Cancel the call: closing the flow is the signal to the server."""

@@ -203,16 +203,14 @@ class BlessingStore:
         return dict(self._peer)
 
     def cache_discharge(self, discharge, caveat, impetus=None):
+        """Remember a discharge, in memory only (as Go's store does: a read-only store
+        caches too, and a cache never rewrites the credentials files)."""
         key = _dcache_key(caveat, impetus)
         if key is None or not discharge.id():
             return
         from v23py.security._caveats import now, to_wire_time
         with self._lock:
-            token = self._begin_write()
-            try:
-                self._discharges[key] = (discharge.wire, to_wire_time(now()))
-            finally:
-                self._end_write(token, True)
+            self._discharges[key] = (discharge.wire, to_wire_time(now()))
 
     def discharge(self, caveat, impetus=None):
         """(Discharge or None, cache time or None) for a third-party caveat."""
@@ -230,18 +228,12 @@ class BlessingStore:
         return None, None
 
     def clear_discharges(self, *discharges):
+        from v23py.security._call import Discharge
         ids = {d.id() for d in discharges}
         with self._lock:
-            token = self._begin_write()
-            changed = False
-            try:
-                for k, (wire, _) in list(self._discharges.items()):
-                    from v23py.security._call import Discharge
-                    if Discharge(wire).id() in ids:
-                        del self._discharges[k]
-                        changed = True
-            finally:
-                self._end_write(token, changed)
+            for k, (wire, _) in list(self._discharges.items()):
+                if Discharge(wire).id() in ids:
+                    del self._discharges[k]
 
     def debug_string(self):
         self._refresh()

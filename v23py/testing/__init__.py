@@ -23,6 +23,8 @@ GO_GROUPS = {
                   "bash .ci/go-peers.sh (needs the vanadium/core mirror)"),
     "syncbase": (os.path.join("go-syncbase", "bin"), "FAILED-go-syncbase",
                  "bash .ci/go-peers.sh (needs the go.ref and go.v23 mirrors)"),
+    # our own Go programs over v0.2.0 (tests/interop/go/*), e.g. godischargerd
+    "programs": ("bin", os.path.join("programs", "FAILED"), "bash .ci/go-programs.sh"),
 }
 
 
@@ -35,8 +37,8 @@ def shared_path(*parts):
 
 
 def go_binary(name, group="tools"):
-    """Path of a Go peer built by .ci/go-peers.sh (group: tools, benchmark or syncbase),
-    or SkipTest saying why it is not there."""
+    """Path of a Go peer built by .ci/go-peers.sh (group: tools, benchmark or syncbase)
+    or .ci/go-programs.sh (programs), or SkipTest saying why it is not there."""
     sub, failed, how = GO_GROUPS[group]
     path = os.path.join(GOPEERS, sub, name)
     if os.access(path, os.X_OK):
