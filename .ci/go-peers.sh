@@ -104,7 +104,8 @@ build_syncbase() {
   [ -f "$script" ] || { banner -go-syncbase syncbase "$script not found (../shared is absent)"; return; }
   command -v go >/dev/null 2>&1 || { banner -go-syncbase syncbase "go is not installed"; return; }
   s=$(stamp "$script")
-  t=$(stamp "$root/.ci/go-sbinterop.sh" "$root/tests/interop/go/sbinterop/main.go")
+  t=$(stamp "$root/.ci/go-sbinterop.sh" "$root/tests/interop/go/sbinterop/main.go" \
+            "$root/tests/interop/go/sbextra/main.go")
   if [ -x "$out/bin/syncbased" ] && [ "$(cat "$dir/go-syncbase.stamp" 2>/dev/null)" = "$s" ]; then
     echo "Go Syncbase up to date in $out/bin"
   else
@@ -114,11 +115,12 @@ build_syncbase() {
     fi
     echo "$s" > "$dir/go-syncbase.stamp"
   fi
-  if [ -x "$out/bin/sbinterop" ] && [ "$(cat "$dir/sbinterop.stamp" 2>/dev/null)" = "$t" ]; then
-    echo "sbinterop up to date in $out/bin"
+  if [ -x "$out/bin/sbinterop" ] && [ -x "$out/bin/sbextra" ] && \
+     [ "$(cat "$dir/sbinterop.stamp" 2>/dev/null)" = "$t" ]; then
+    echo "sbinterop and sbextra up to date in $out/bin"
   else
     if ! timeout 900 bash "$root/.ci/go-sbinterop.sh" "$out" >> "$log" 2>&1; then
-      banner -go-syncbase syncbase "sbinterop: $(tail -3 "$log" | tr '\n' ' ')"; return
+      banner -go-syncbase syncbase "sbinterop/sbextra: $(tail -3 "$log" | tr '\n' ' ')"; return
     fi
     echo "$t" > "$dir/sbinterop.stamp"
   fi

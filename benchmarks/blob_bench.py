@@ -51,7 +51,7 @@ async def bench(reactor, args):
     tmp = tempfile.mkdtemp(prefix="blobbench-")
     creds = make_creds(os.path.join(tmp, "alice"), ALICE)
     ctx, shutdown = v23py.init([f"--v23.credentials={creds}"], reactor=reactor)
-    a, b = Daemon(creds).start(), Daemon(creds).start()
+    a, b = await Daemon(creds).start(), await Daemon(creds).start()
     try:
         dbs = []
         for i, d in enumerate((a, b)):

@@ -106,7 +106,7 @@ async def run(reactor, args):
     ctx, shutdown = v23py.init([f"--v23.credentials={creds}"], reactor=reactor)
     daemons = []
     try:
-        a, b = Daemon(creds).start(), Daemon(creds).start()
+        a, b = await Daemon(creds).start(), await Daemon(creds).start()
         daemons += [a, b]
         dba, ca = await setup(ctx, a)
         dbb, cb = await setup(ctx, b, a)
@@ -162,7 +162,7 @@ async def run(reactor, args):
 
         if args.peers < 2:
             return
-        peers = [a] + [Daemon(creds).start() for _ in range(args.peers - 1)]
+        peers = [a] + [await Daemon(creds).start() for _ in range(args.peers - 1)]
         daemons += peers[1:]
         cols = [(await setup(ctx, a, None, "conv"))[1]]
         for d in peers[1:]:

@@ -178,6 +178,47 @@ def rpc_client(args):
                 cnt += 1
             out["rate"] = cnt / (time.perf_counter() - t)
             out["rows"] = out["ops"] = cnt
+        elif args.op == "batch":
+            # BeginBatch, args.batch Puts in flight at once, Commit: rows/s over the window
+            n = [0]
+            end = time.perf_counter() + args.seconds
+
+            async def b(i):
+                k = 0
+                while time.perf_counter() < end:
+                    bd = await db.begin_batch(ctx)
+                    bc = bd.collection_for_id((ALICE, "c"))
+                    await defer.gatherResults([
+                        defer.ensureDeferred(bc.put(ctx, f"{args.tag}-{i}-{k}-{j}", value))
+                        for j in range(args.batch)])
+                    await bd.commit(ctx)
+                    k += 1
+                    n[0] += args.batch
+            t = time.perf_counter()
+            await defer.gatherResults([defer.ensureDeferred(b(i)) for i in range(args.conc)])
+            out["rate"] = n[0] / (time.perf_counter() - t)
+            out["ops"] = n[0]
+        elif args.op == "watch":
+            # from a Put's reply to the change arriving on a Watch opened before it
+            lat = []
+            rm = await db.get_resume_marker(ctx)
+            stream = db.watch(ctx, rm, [syncbase.CollectionRowPattern(ALICE, "c", "w-%")])
+            it = stream.__aiter__()
+            end = time.perf_counter() + args.seconds
+            k = 0
+            while time.perf_counter() < end or k < 20:
+                t = time.perf_counter()
+                await cx.put(ctx, f"w-{args.tag}-{k}", value)
+                while True:
+                    ch = await it.__anext__()
+                    if ch.row == f"w-{args.tag}-{k}":
+                        break
+                lat.append(time.perf_counter() - t)
+                k += 1
+            lat.sort()
+            out["rate"] = lat[len(lat) // 2] * 1e3
+            out["p90"] = lat[int(len(lat) * 0.9)] * 1e3
+            out["ops"] = len(lat)
         elif args.op == "setup":
             await db.create(ctx, None)
             await cx.create(ctx, None)
@@ -193,7 +234,7 @@ def run_clients(args, endpoint, creds, op, conc, procs=1, tag="t", daemon_pid=No
     """Run ``procs`` client processes; (summed rate, extra), extra["cpu"] = µs/op by process."""
     cmd = [sys.executable, os.path.abspath(__file__), "--client", "--op", op,
            "--endpoint", endpoint, "--creds", creds, "--conc", str(conc),
-           "--seconds", str(args.seconds), "--tag", tag]
+           "--seconds", str(args.seconds), "--tag", tag, "--batch", str(args.batch)]
     ps = [subprocess.Popen(cmd + ["--tag", f"{tag}{i}"], stdout=subprocess.PIPE, cwd=ROOT)
           for i in range(procs)]
     d0 = proc_cpu(daemon_pid) if daemon_pid else None
@@ -213,14 +254,77 @@ def run_clients(args, endpoint, creds, op, conc, procs=1, tag="t", daemon_pid=No
     return total, extra
 
 
+class GoDaemon:
+    """Go's own 2017 syncbased (built by .ci/go-peers.sh into .gopeers/go-syncbase/bin),
+    flagged as the interop tests flag it; ``endpoint`` from its ENDPOINT= line."""
+
+    def __init__(self, bindir, creds, root_dir=None, engine=None):
+        self.root_dir = root_dir or tempfile.mkdtemp(prefix="sbbench-go-")
+        self.logdir = tempfile.mkdtemp(prefix="sbbench-golog-")
+        self.args = [os.path.join(bindir, "syncbased"), "--v23.tcp.address=127.0.0.1:0",
+                     f"--v23.credentials={creds}", f"--root-dir={self.root_dir}",
+                     "--v23.namespace.root=/127.0.0.1:1", "--skip-publish-in-nh",
+                     f"--log_dir={self.logdir}"]
+        self.proc = self.endpoint = None
+
+    def start(self):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("V23_")}
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                                     env=env)
+        for line in iter(self.proc.stdout.readline, b""):
+            if line.startswith(b"ENDPOINT="):
+                self.endpoint = line.decode().strip().split("=", 1)[1]
+                return self
+        self.stop()
+        raise RuntimeError(f"Go syncbased printed no ENDPOINT= line (logs in {self.logdir})")
+
+    start_blocking = start   # (the name our testing Daemon gives its blocking start)
+
+    def stop(self):
+        import signal
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc is not None:
+            self.proc.stdout.close()
+
+
 def rpc_bench(args):
     from v23py.testing.syncbase import make_creds, Daemon
     tmp = tempfile.mkdtemp(prefix="sbbench-")
     creds = make_creds(os.path.join(tmp, "alice"), ALICE)
+    kinds = [("v23py", Daemon)]
+    if args.go:
+        gobin = args.go
+
+        def go_daemon(creds, root_dir=None, engine=None):
+            return GoDaemon(gobin, creds, root_dir)
+        kinds.append(("Go", go_daemon))
+    table = {}   # measure -> {kind: (value, daemon cpu us/op or None)}
+    for kind, make in kinds:
+        rpc_bench_one(args, creds, kind, make, table)
+    if args.go:
+        print_side_by_side(table, [k for k, _ in kinds])
+
+
+def _put(table, measure, kind, value, extra=None):
+    cpu = (extra or {}).get("cpu", {}).get("daemon") if extra else None
+    table.setdefault(measure, {})[kind] = (value, sum(cpu) if cpu else None)
+
+
+def rpc_bench_one(args, creds, kind, make, table):
     ops = set(args.ops.split(","))
+    tag = f"{kind:6s}"
     if "start" in ops:
-        startup_bench(args, creds, Daemon)
-    d = Daemon(creds, engine=args.engine).start()
+        for label, med, cpu in startup_bench(args, creds, make, tag=tag):
+            _put(table, f"start to ENDPOINT= ({label}), ms", kind, med * 1e3)
+            _put(table, f"daemon CPU to ENDPOINT= ({label}), ms", kind, cpu * 1e3)
+    d = make(creds, engine=args.engine).start_blocking()
     try:
         pid = d.proc.pid
         run_clients(args, d.endpoint, creds, "setup", 1)
@@ -228,48 +332,92 @@ def rpc_bench(args):
             if "put" in ops:
                 rate, x = run_clients(args, d.endpoint, creds, "put", conc, args.procs,
                                       f"c{conc}", daemon_pid=pid)
-                report("rpc", f"put/s ({conc} concurrent x {args.procs} procs)", rate,
+                report(tag, f"put/s ({conc} concurrent x {args.procs} procs)", rate,
                        x.get("cpu"))
+                _put(table, f"put/s, {conc} client(s)", kind, rate, x)
             if "get" in ops:
                 rate, x = run_clients(args, d.endpoint, creds, "get", conc, args.procs,
                                       daemon_pid=pid)
-                report("rpc", f"get/s ({conc} concurrent x {args.procs} procs)", rate,
+                report(tag, f"get/s ({conc} concurrent x {args.procs} procs)", rate,
                        x.get("cpu"))
+                _put(table, f"get/s, {conc} client(s)", kind, rate, x)
+        if "batch" in ops:
+            rate, x = run_clients(args, d.endpoint, creds, "batch", 1, tag="b",
+                                  daemon_pid=pid)
+            what = f"batched puts, rows/s ({args.batch} per batch)"
+            report(tag, what, rate, x.get("cpu"))
+            _put(table, what, kind, rate, x)
+        if "watch" in ops:
+            ms, x = run_clients(args, d.endpoint, creds, "watch", 1, tag="w")
+            report(tag, "watch latency, Put to change, median ms", ms)
+            _put(table, "watch: Put to change, median ms", kind, ms)
+            _put(table, "watch: Put to change, p90 ms", kind, x.get("p90"))
         if "scan" not in ops:
             return
-        # Fill rows for the scan directly through a second daemon-less path is not
-        # possible while the daemon holds the root; fill through RPC batches instead.
         fill_rpc(d.endpoint, creds, args.scan_rows)
         rate, extra = run_clients(args, d.endpoint, creds, "scan", 1, daemon_pid=pid)
-        report("rpc", f"Scan rows/s ({extra.get('rows')} rows)", rate, extra.get("cpu"))
+        report(tag, f"Scan rows/s ({extra.get('rows')} rows)", rate, extra.get("cpu"))
+        _put(table, f"Scan rows/s ({extra.get('rows')} rows)", kind, rate, extra)
         if "start" in ops:
             d.stop()
             times = []
             for _ in range(3):
                 t = time.perf_counter()
-                d = Daemon(creds, root_dir=d.root_dir, engine=args.engine).start()
+                d = make(creds, root_dir=d.root_dir, engine=args.engine).start_blocking()
                 times.append(time.perf_counter() - t)
                 d.stop()
             times.sort()
-            print(f"{'start':6s} {f'to ENDPOINT= (root with {args.scan_rows} rows), med/min/max s':44s} "
+            print(f"{tag} {f'to ENDPOINT= (root with {args.scan_rows} rows), med/min/max s':44s} "
                   f"{times[1]:8.3f} {times[0]:6.3f} {times[-1]:6.3f}", flush=True)
+            _put(table, f"start to ENDPOINT= ({args.scan_rows} rows), ms", kind, times[1] * 1e3)
     finally:
         d.stop()
 
 
-def startup_bench(args, creds, Daemon, runs=5):
-    """Seconds from spawning syncbased to its ENDPOINT= line (fresh and reused root dir)."""
-    root = tempfile.mkdtemp(prefix="sbbench-start-")
-    for label, root_dir in (("fresh root", None), ("existing root", root)):
-        times = []
+def print_side_by_side(table, kinds):
+    """Every measure with each daemon's figure (and its CPU per op) and ours over Go's."""
+    print(f"\nSame client (ours), same workload, each daemon in turn (ratio: v23py / Go; "
+          f"for rates > 1 is better, for times < 1 is better)")
+    print(f"  {'measure':<44}" + "".join(f"{k:>22}" for k in kinds) + f"{'ratio':>8}")
+    for measure, by in table.items():
+        cells = []
+        for k in kinds:
+            v = by.get(k)
+            if v is None or v[0] is None:
+                cells.append(f"{'-':>22}")
+                continue
+            txt = f"{v[0]:,.0f}" if v[0] >= 100 else f"{v[0]:.1f}"
+            if v[1] is not None:
+                txt += f" ({v[1]:.0f} us cpu)"
+            cells.append(f"{txt:>22}")
+        a, b = by.get(kinds[0]), by.get(kinds[-1])
+        ratio = f"{a[0] / b[0]:8.2f}" if a and b and a[0] and b[0] else f"{'-':>8}"
+        print(f"  {measure:<44}" + "".join(cells) + ratio)
+    print("  (N us cpu) = the daemon's CPU per operation over the window, from /proc.")
+
+
+def startup_bench(args, creds, make, runs=5, tag="start"):
+    """Seconds from spawning syncbased to its ENDPOINT= line (fresh and reused root dir);
+    [(label, median)]."""
+    root = None
+    out = []
+    for label in ("fresh root", "existing root"):
+        times, cpus = [], []
         for _ in range(runs):
             t = time.perf_counter()
-            d = Daemon(creds, root_dir=root_dir, engine=args.engine).start()
+            d = make(creds, root_dir=root if label == "existing root" else None,
+                     engine=args.engine).start_blocking()
             times.append(time.perf_counter() - t)
+            cpus.append(sum(proc_cpu(d.proc.pid)))
             d.stop()
+            root = root or d.root_dir   # (a root a fresh start made: reused below)
         times.sort()
-        print(f"{'start':6s} {'to ENDPOINT= (' + label + '), median/min/max s':44s} "
-              f"{times[len(times) // 2]:8.3f} {times[0]:6.3f} {times[-1]:6.3f}", flush=True)
+        cpus.sort()
+        print(f"{tag} {'start to ENDPOINT= (' + label + '), median/min/max s':44s} "
+              f"{times[len(times) // 2]:8.3f} {times[0]:6.3f} {times[-1]:6.3f}   "
+              f"daemon CPU to ENDPOINT= {cpus[len(cpus) // 2]:.3f} s", flush=True)
+        out.append((label, times[len(times) // 2], cpus[len(cpus) // 2]))
+    return out
 
 
 def fill_rpc(endpoint, creds, rows):
@@ -286,8 +434,10 @@ async def run(reactor):
     for start in range(0, {rows}, step):
         b = await db.begin_batch(ctx)
         c = b.collection_for_id(({ALICE!r}, "c"))
-        await defer.gatherResults([defer.ensureDeferred(c.put(ctx, "s%07d" % i, value))
-                                   for i in range(start, min({rows}, start + step))])
+        end = min({rows}, start + step)
+        for lo in range(start, end, 100):   # 100 in flight (Go's daemon drops a flood)
+            await defer.gatherResults([defer.ensureDeferred(c.put(ctx, "s%07d" % i, value))
+                                       for i in range(lo, min(end, lo + 100))])
         await b.commit(ctx)
     await shutdown()
 task.react(lambda r: defer.ensureDeferred(run(r)))
@@ -302,14 +452,19 @@ def main():
     ap.add_argument("--engine", default="sqlite")
     ap.add_argument("--procs", type=int, default=1)
     ap.add_argument("--only", choices=["store", "rpc"], default=None)
-    ap.add_argument("--ops", default="start,put,get,scan",
-                    help="RPC measurements to run (comma-separated: start,put,get,scan)")
+    ap.add_argument("--ops", default="start,put,get,batch,watch,scan",
+                    help="RPC measurements to run (comma-separated: "
+                         "start,put,get,batch,watch,scan)")
     ap.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--op", help=argparse.SUPPRESS)
     ap.add_argument("--endpoint", help=argparse.SUPPRESS)
     ap.add_argument("--creds", help=argparse.SUPPRESS)
     ap.add_argument("--conc", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--tag", default="t", help=argparse.SUPPRESS)
+    ap.add_argument("--batch", type=int, default=500, help="rows per batch (op batch)")
+    ap.add_argument("--go", metavar="DIR", default=None,
+                    help="also run the RPC measurements against Go's syncbased in DIR "
+                         "(.gopeers/go-syncbase/bin), printed beside ours")
     args = ap.parse_args()
     if args.client:
         return rpc_client(args)

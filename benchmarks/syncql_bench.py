@@ -145,7 +145,7 @@ def rpc_bench(args, root):
     from v23py.testing.syncbase import Daemon, make_creds
     person_type()
     creds = make_creds(os.path.join(root, "creds"), ALICE)
-    d = Daemon(creds, root_dir=root, engine=args.engine).start()
+    d = Daemon(creds, root_dir=root, engine=args.engine).start_blocking()
 
     async def run(reactor):
         import v23py

@@ -330,12 +330,16 @@ def time_ns(t) -> int:
 # --- peers -------------------------------------------------------------------
 
 class PeerAuthorizer:
-    """Client-side check of a sync peer: its blessings must Read one of our syncgroups."""
+    """Client-side check of a sync peer: its blessings must Read one of our syncgroups.
+    ``names`` keeps the names it presented, which decide the syncgroups whose records we
+    take from it (Go's filterSyncgroups)."""
 
     def __init__(self, perms_list):
         self.perms_list = perms_list
+        self.names = None
 
     def authorize(self, call):
         names, _ = security.remote_blessing_names(call)
         if not any(access.allowed(p, (READ,), names) for p in self.perms_list):
             raise verror.NoAccess.new(f"sync peer {names} may not read any shared syncgroup")
+        self.names = list(names)

@@ -5,6 +5,7 @@ Parts (each typed, none attached later):
 * ``service``  the Syncbase semantics over the stores (``syncbased.service``);
 * ``worker``   the store thread every store operation runs on (``syncbased.worker``);
 * ``blobs``    blob storage, fetching and ownership (``syncbased.blobstore``);
+* ``vclockd``  the virtual clock's updates: local every second, NTP hourly (``syncbased.vclock``);
 * ``sync``     peer-to-peer sync (``syncbased.vsync``), or None without a runtime context;
 * ``dispatcher`` the RPC objects by suffix (``syncbased.server``), ``%%sync`` included.
 """
@@ -18,6 +19,7 @@ from v23py import verror
 from syncbased.blobstore.manager import BlobManager
 from syncbased.server import Dispatcher
 from syncbased.service import Service
+from syncbased.vclock.daemon import VClockD
 from syncbased.vsync import SyncObj, SyncService
 from syncbased.worker import StoreWorker
 
@@ -26,10 +28,11 @@ class Daemon:
     """The running service: store thread, blobs, sync, dispatcher, watch wake-ups."""
 
     def __init__(self, service: Service, reactor, ctx=None, *, publish_nh: bool = True,
-                 own_names=None):
+                 own_names=None, ntp_host: str = ""):
         self.service: Service = service
         self.reactor = reactor
         self.worker: StoreWorker = StoreWorker(service.flush, service.rollback, reactor)
+        self.vclockd: VClockD = VClockD(reactor, service.vclock, ntp_host, run=self.worker.call)
         self._waiters = set()
         service.commit_listeners.append(self._committed)
         self.blobs: BlobManager = BlobManager(self, service.root_dir)
@@ -38,6 +41,9 @@ class Daemon:
         if ctx is not None:
             self.sync = SyncService(self, ctx, publish_nh=publish_nh, own_names=own_names)
             self.dispatcher.sync_obj = SyncObj(self)
+        # (opened without waiting for the stores' integrity checks; from here on a
+        # store is used only once its check passed)
+        service.gate_stores()
 
     def _committed(self, db_id):
         # On the store thread, after a commit that logged ops.  Only watchers
@@ -55,6 +61,7 @@ class Daemon:
 
     def stop(self):
         """Close the blob store, then finish the store work and close the stores."""
+        self.vclockd.stop()
         self.blobs.close()
         self.worker.stop(final=self.service.close)
 

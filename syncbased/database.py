@@ -292,6 +292,16 @@ class Database:
             return md
         return self.run_read(names, "", impl)
 
+    def check_tags(self, names, tags):
+        """Go's CheckExists then GetPermsWithAuth: the database exists (a fuzzified error
+        otherwise), Resolve on the service and one of ``tags`` on it; its permissions."""
+        if not self.exists:
+            self.fuzzy_no_exist(names)
+        return self.run_read(names, "", lambda r: self.perms_with_auth(names, tags, r))
+
+    def check_admin(self, names):
+        self.check_tags(names, (ADMIN,))
+
     def set_schema_metadata(self, names, metadata):
         if not self.exists:
             self.fuzzy_no_exist(names)

@@ -8,6 +8,10 @@ plus every v23 runtime flag (``--v23.credentials``, ``--v23.tcp.address``,
 ``--v23.permissions.literal`` / ``--v23.permissions.file=runtime:<file>`` for
 the initial service permissions, ...).
 
+Outside ``--dev`` the virtual clock syncs with NTP at ``pool.ntp.org:123`` every
+hour, as Go's does; the environment variable ``V23PY_NTP_HOST`` names another
+``host:port`` (empty: no NTP).
+
 Stdout receives exactly one line, ``ENDPOINT=<rooted endpoint name>``,
 flushed, once the dispatcher serves.  Logs go to stderr.  SIGTERM/SIGINT:
 in-flight store work finishes, stores close, exit status 0.  A second daemon
@@ -126,12 +130,20 @@ async def run(reactor, argv):
     patterns = security.default_blessing_names(principal)
     service = Service(root, engine() or "sqlite", perms=_service_perms(rt),
                       default_patterns=patterns, initial_db=idb, dev=dev(), log=log)
-    daemon = Daemon(service, reactor, ctx, publish_nh=not skip_nh(), own_names=patterns)
+    from syncbased.vclock import NTP_DEFAULT_HOST
+    # Go syncs with pool.ntp.org except in dev mode; V23PY_NTP_HOST replaces that host
+    # ("" turns NTP off, as the tests do so that nothing leaves the machine)
+    ntp_host = "" if dev() else os.environ.get("V23PY_NTP_HOST", NTP_DEFAULT_HOST)
+    daemon = Daemon(service, reactor, ctx, publish_nh=not skip_nh(), own_names=patterns,
+                    ntp_host=ntp_host)
+    if daemon.sync is not None:
+        syncstats.register_syncgroups(daemon.sync)   # per-syncgroup progress, ditto
     try:
         server = await v23py.with_new_dispatching_server(ctx, name(), daemon.dispatcher)
         if name():
             log(f"Mounted at: {name()}")
         eps = server.endpoints
+        daemon.vclockd.start()
         if eps:
             daemon.sync.start(eps[0].name(), server)
             sys.stdout.write(f"ENDPOINT={eps[0].name()}\n")

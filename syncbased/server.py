@@ -24,10 +24,11 @@ from v23py.v23.services import syncbase as sbwire
 from v23py.v23.services import watch as watchwire
 from v23py.syncbase.util import Id, decode, decode_id, validate_id, validate_row_key, \
     InvalidNameError, encode
-from syncbased import watch
+from v23py.v23.vdlroot.time import native as vtime
+from syncbased import access, watch
 from syncbased.blobstore.manager import BlobMethods, dev_mode_shares
 from syncbased.common import (
-    ALLOW, FALLBACK, SCAN_BATCH, caller_names, id_out, not_implemented, now_time, perms_in,
+    ALLOW, FALLBACK, SCAN_BATCH, caller_names, id_out, not_implemented, perms_in,
     perms_out, schema_in, schema_out, send, value_in, value_out)
 from syncbased.query_exec import exec_stream
 
@@ -68,11 +69,28 @@ class ServiceObj(_Base):
                        perms_in(perms), version)
 
     async def DevModeUpdateVClock(self, ctx, call, opts):
+        """Go's order: the dev-mode and Admin checks, then a new NTP host, a fake system
+        clock (a non-zero Now), an NTP sync, a local update."""
         await self.run(self.daemon.service.dev_mode_check, caller_names(call))
+        vc, vcd = self.daemon.service.vclock, self.daemon.vclockd
+        if opts.NtpHost:
+            vcd.inject_ntp_host(opts.NtpHost)
+        if not vtime.is_zero_time(opts.Now):
+            vc.inject_fake_sys_clock(vtime.time_to_unix_ns(opts.Now),
+                                     vtime.duration_to_ns(opts.ElapsedTime))
+        if opts.DoNtpUpdate:
+            try:
+                await vcd.do_ntp_update()
+            except verror.VError:
+                raise
+            except Exception as e:
+                raise verror.Unknown.new(str(e))
+        if opts.DoLocalUpdate:
+            await vcd.do_local_update()
 
     async def DevModeGetTime(self, ctx, call):
         await self.run(self.daemon.service.dev_mode_check, caller_names(call))
-        return now_time()
+        return vtime.time_from_unix_ns(self.daemon.service.vclock.now())
 
     async def DevModeGetBlobShares(self, ctx, call, br):
         await self.run(self.daemon.service.dev_mode_check, caller_names(call))
@@ -103,7 +121,9 @@ class DatabaseObj(BlobMethods, _Base):
         await self._on("create", call, schema_in(metadata), perms_in(perms))
 
     async def Destroy(self, ctx, call):
-        await self._on("destroy", call)
+        names = caller_names(call)
+        # (through the service: a database whose store is broken can still be destroyed)
+        await self.run(lambda: self.daemon.service.destroy_database(names, self.db_id))
 
     async def Exists(self, ctx, call):
         return await self._on("exists_", call)
@@ -219,13 +239,35 @@ class DatabaseObj(BlobMethods, _Base):
         return await self._sync().join_syncgroup(ctx, names, self.run, self.db, self.db_id, sid,
                                                  remote, my_info)
 
+    # Leave, Destroy and Eject are not implemented in Go either; Go checks existence
+    # and permissions first, and so do these (same order, same errors).
     async def LeaveSyncgroup(self, ctx, call, sg_id):
+        names = caller_names(call)
+        await self.run(lambda: self.db().check_tags(names, (access.WRITE,)))
         not_implemented("LeaveSyncgroup")
 
+    def _sg_perms(self, sg_id):
+        e = self._sync().dbsync(self.db_id).entry(sg_id)
+        return None if e is None else e.perms
+
     async def DestroySyncgroup(self, ctx, call, sg_id):
+        names = caller_names(call)
+        sid = Id(sg_id.Blessing, sg_id.Name)
+
+        def check():
+            self.db().check_tags(names, (access.WRITE,))
+            perms = self._sg_perms(sid)
+            if perms is None:        # Write on the database may know it does not exist
+                raise verror.NoExist.new(f"syncgroup {sid} does not exist", str(sid))
+            access.authorize(perms, (access.ADMIN,), names)
+        await self.run(check)
         not_implemented("DestroySyncgroup")
 
     async def EjectFromSyncgroup(self, ctx, call, sg_id, member):
+        names = caller_names(call)
+        sid = Id(sg_id.Blessing, sg_id.Name)
+
+        await self.run(lambda: self._sync().sg_with_auth(names, self.db(), sid, (access.ADMIN,)))
         not_implemented("EjectFromSyncgroup")
 
     async def GetSyncgroupSpec(self, ctx, call, sg_id):
@@ -246,7 +288,17 @@ class DatabaseObj(BlobMethods, _Base):
         return {h: st.MemberInfo for h, st in sg.Joiners.items() if not st.HasLeft}
 
     async def StartConflictResolver(self, ctx, call):
-        not_implemented("StartConflictResolver")
+        """Go's: the database exists and the caller is Admin; then the call is the
+        database's conflict stream (sync sends it conflicts, reads resolutions) until
+        the app ends it."""
+        await self._on("check_admin", call)
+        streams = self._sync().cr
+        db_id = self.db_id
+        streams.register(db_id, call)
+        try:
+            await ctx.done()
+        finally:
+            streams.unregister(db_id, call)
 
 
 class CollectionObj(_Base):

@@ -25,6 +25,7 @@ Go's JSON form).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import shutil
@@ -39,6 +40,28 @@ from syncbased.common import (
     format_version, id_key_part)
 from syncbased.database import Database
 from syncbased.store import Store, open_engine, SEP
+from syncbased.vclock import VClock
+
+_log = logging.getLogger(__name__)
+
+
+def _store_file_problem(db_id, engine, epath):
+    """Why the store of an existing database cannot be opened as it is (None if it
+    can): a missing or emptied file would otherwise open as a new, empty store."""
+    if engine not in ("", "sqlite", "leveldb"):
+        return None
+    f = os.path.join(epath, "store.sqlite")
+    what = None
+    if not os.path.exists(f):
+        what = "is missing (deleted?)"
+    elif os.path.getsize(f) == 0:
+        what = "is empty (truncated?)"
+    if what is None:
+        return None
+    return verror.Internal.new(
+        f"database {db_id.Blessing},{db_id.Name}: its store {f} {what}: the database's data "
+        "is gone from this device; restore the file from a backup or destroy the database")
+
 
 # --- Service ---------------------------------------------------------------
 
@@ -52,9 +75,15 @@ class Service:
         self.engine = engine or "sqlite"
         self.dev = dev
         self._log = log or (lambda msg: None)
+        self._has_log = log is not None
         os.makedirs(root_dir, exist_ok=True)
         self.st = Store(open_engine(self.engine, os.path.join(root_dir, self.engine)))
+        # the virtual clock (service key "q", as Go's): every commit timestamp comes from it
+        self.vclock = VClock(lambda: self.st.get(b"q"),
+                             lambda raw: self.st.run_in_transaction(
+                                 lambda tx: tx.raw_put(b"q", raw)))
         self.dbs: dict[Id, Database] = {}
+        self.broken: dict[Id, tuple] = {}   # db id -> (VError, rel dir): see mark_broken
         self.commit_listeners = []   # fn(db_id) after a database commit that logged ops
         self.db_open_hooks = []      # fn(Database) when a database store opens
         raw = self.st.get(b"s")
@@ -95,8 +124,22 @@ class Service:
             db_id = Id(*info["Id"])
             path = os.path.join(self.root_dir, info["RootDir"])
             live.add(os.path.normpath(path))
-            st = Store(open_engine(info["Engine"], os.path.join(path, info["Engine"])))
-            self.dbs[db_id] = Database(self, db_id, st, info["RootDir"])
+            epath = os.path.join(path, info["Engine"])
+            problem = _store_file_problem(db_id, info["Engine"], epath)
+            if problem is None:
+                st = None
+                try:
+                    st = Store(open_engine(info["Engine"], epath), clock=self.vclock.now)
+                    self.dbs[db_id] = Database(self, db_id, st, info["RootDir"])
+                except Exception as e:   # (a store too damaged to open)
+                    if st is not None:
+                        st.close()
+                    problem = verror.Internal.new(
+                        f"database {db_id.Blessing},{db_id.Name}: its store {epath} cannot be "
+                        f"read ({getattr(e, 'msg', None) or e}); restore it from a backup or "
+                        "destroy the database")
+            if problem is not None:
+                self.mark_broken(db_id, problem, info["RootDir"])
         # Remove directories of databases whose creation or destruction did not finish.
         apps = os.path.join(self.root_dir, "apps")
         if os.path.isdir(apps):
@@ -106,6 +149,25 @@ class Service:
                     p = os.path.normpath(os.path.join(dbs_dir, d))
                     if p not in live:
                         shutil.rmtree(p, ignore_errors=True)
+
+    def mark_broken(self, db_id: Id, problem: verror.VError, rel_dir=None):
+        """Database ``db_id`` cannot be used: every access raises ``problem`` (logged
+        now), instead of the database silently not existing."""
+        d = self.dbs.pop(db_id, None)
+        if d is not None:
+            rel_dir = rel_dir or d.rel_dir
+            d.close()
+        self.broken[db_id] = (problem, rel_dir)
+        if self._has_log:
+            self._log(f"ERROR: {problem.msg}")
+        else:
+            _log.error("%s", problem.msg)
+
+    def gate_stores(self):
+        """Start-up is over: from now every store operation waits for its store's
+        integrity check and fails clearly if the file is damaged."""
+        for st in self.stores():
+            st.engine.gate()
 
     # durability: called by the worker after each group of calls
     def stores(self):
@@ -158,22 +220,26 @@ class Service:
     def glob_children(self, names):
         """Encoded database ids, sorted by (blessing, name)."""
         self.perms_with_auth(names, (READ,))
-        return [encode_id(i) for i in sorted(self.dbs)]
+        return [encode_id(i) for i in sorted(set(self.dbs) | set(self.broken))]
 
     def list_databases(self, names):
         self.perms_with_auth(names, (READ,))
-        return sorted(self.dbs)
+        return sorted(set(self.dbs) | set(self.broken))
 
     def database(self, db_id: Id) -> "Database":
         d = self.dbs.get(db_id)
         if d is None:
+            b = self.broken.get(db_id)
+            if b is not None:
+                raise b[0]
             d = Database(self, db_id, None, None)
         return d
 
     def dev_mode_check(self, names):
-        self.perms_with_auth(names, (ADMIN,))
+        # Go's order: NotInDevMode before any permission check
         if not self.dev:
             raise sbwire.ErrNotInDevMode.new("not running with --dev=true")
+        self.perms_with_auth(names, (ADMIN,))
 
     def _create_database(self, names, db_id: Id, perms, metadata):
         access.validate_perms(perms, access.ALL_DATABASE_TAGS)
@@ -181,14 +247,15 @@ class Service:
             self.perms_with_auth(names, (WRITE,))
             if not access.allowed(self.perms, (ADMIN,), names):
                 access.check_implicit_perms(db_id, access.ALL_DATABASE_TAGS, names)
-        if db_id in self.dbs:
+        if db_id in self.dbs or db_id in self.broken:
             raise verror.Exist.new(f"database {db_id} already exists", str(db_id))
         rel = os.path.join("apps", dir_name(db_id.Blessing), "dbs",
                            dir_name(db_id.Name) + "-" + "%032x" % random.getrandbits(128))
         path = os.path.join(self.root_dir, rel)
         st = None
         try:
-            st = Store(open_engine(self.engine, os.path.join(path, self.engine)))
+            st = Store(open_engine(self.engine, os.path.join(path, self.engine)),
+                       clock=self.vclock.now)
             d = Database(self, db_id, st, rel)
             data = {"Id": list(db_id), "Version": 0, "Perms": _perms_obj(perms),
                     "SchemaMetadata": metadata}
@@ -205,6 +272,14 @@ class Service:
         return d
 
     def destroy_database(self, names, db_id: Id):
+        if db_id in self.broken:
+            # (its own permissions cannot be read: destroying it takes service Admin)
+            self.perms_with_auth(names, (ADMIN,))
+            self.st.run_in_transaction(lambda tx: tx.raw_delete(b"i" + SEP + id_key_part(db_id)))
+            _, rel = self.broken.pop(db_id)
+            if rel:
+                shutil.rmtree(os.path.join(self.root_dir, rel), ignore_errors=True)
+            return
         d = self.dbs.get(db_id)
         if access.allowed(self.perms, (ADMIN,), names):
             if d is None:

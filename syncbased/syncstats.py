@@ -10,11 +10,14 @@
     syncbase/sync/<db>/<peer>/last-error          the last round's error, if it failed
 
 ``<db>`` is the database id encoded as a name element, ``<peer>`` the peer's
-Syncbase name as its syncgroup membership knows it.
+Syncbase name as its syncgroup membership knows it.  Prometheus also gets, per
+syncgroup, its member count and the last successful round with any of its members
+(``v23_syncbase_syncgroup_*{db, syncgroup}``).
 """
 import time
 
 from v23py import stats
+from v23py.stats import prometheus
 from v23py.naming import names as _names
 
 _peers = {}
@@ -95,7 +98,43 @@ def _collect():
     return fams.values()
 
 
+def _collect_syncgroups(sync):
+    """Per syncgroup of every database: its members, and the freshest successful round this
+    daemon had with any of them (the syncgroup's data is at most that old here)."""
+    from prometheus_client.core import GaugeMetricFamily
+    labels = ["db", "syncgroup"]
+    members = GaugeMetricFamily("v23_syncbase_syncgroup_members",
+                                "members of the syncgroup (joined, not left)", labels=labels)
+    last = GaugeMetricFamily("v23_syncbase_syncgroup_last_success_timestamp_seconds",
+                             "time of the last successful sync round with any member",
+                             labels=labels)
+    lag = GaugeMetricFamily("v23_syncbase_syncgroup_lag_seconds",
+                            "seconds since the last successful round with any member "
+                            "(-1: none)", labels=labels)
+    now = time.time()
+    for _ in range(3):   # (the store thread may change the tables while we copy them)
+        try:
+            groups = [(db_id, e.id, set(e.joiners))
+                      for db_id, ds in list(sync.dbs.items())
+                      for e in list(ds.sgs.values())]
+            break
+        except RuntimeError:
+            groups = []
+    for db_id, sg_id, joiners in sorted(groups, key=lambda g: (str(g[0]), str(g[1]))):
+        key = tuple(db_id) if isinstance(db_id, tuple) else (db_id.Blessing, db_id.Name)
+        lv = [f"{key[0]},{key[1]}", f"{sg_id[0]},{sg_id[1]}"]
+        best = max((_peers[(key, m)].last_ok_t for m in joiners if (key, m) in _peers),
+                   default=0.0)
+        members.add_metric(lv, len(joiners))
+        last.add_metric(lv, best)
+        lag.add_metric(lv, now - best if best else -1)
+    return [members, last, lag]
+
+
+def register_syncgroups(sync):
+    prometheus.add_collector(lambda: _collect_syncgroups(sync))
+
+
 def register_prometheus():
-    from v23py.stats import prometheus
     if _collect not in prometheus._extra:
         prometheus.add_collector(_collect)

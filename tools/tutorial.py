@@ -14,7 +14,9 @@ them into one script, runs it under ``bash -e`` with stdin closed, and fails
 when the shell exits early or a block does not finish within its timeout.
 Unlike mdrip it also tears down every process the script started (its process
 group, plus any process carrying this run's token in its environment) and says
-which block failed, with that block's text and output. Before mdrip's 2 s sleep
+which block failed, with that block's text and output; when the runner itself is
+killed (SIGTERM, e.g. from `timeout`, SIGINT or SIGHUP) or exits, it tears the
+script's processes down first. Before mdrip's 2 s sleep
 in a @sleep block it waits (bounded by --ready-timeout, 30 s) for the endpoint
 files that block's servers write and the fixed ports they listen on, so a
 loaded machine does not fail a tutorial on timing; --ready-timeout 0 runs the
@@ -36,6 +38,7 @@ Usage::
 """
 
 import argparse
+import atexit
 import fcntl
 import os
 import queue
@@ -96,6 +99,9 @@ V23_TOOLS = ["principal", "vrpc", "vdl", "namespace", "mounttable", "mounttabled
 MARKER = "V23PY_TUTORIAL_BLOCK_DONE"
 TOKEN_VAR = "V23PY_TUTORIAL_RUN"
 DEFAULT_BLOCK_TIMEOUT = 60.0
+# Machine-wide (not under $TMPDIR, which a test run points elsewhere): fixed-port runs of
+# every worktree take turns on it.
+TUTORIAL_LOCK = "/tmp/v23py-tutorial.lock"
 
 
 # ---------------------------------------------------------------------------
@@ -291,7 +297,9 @@ def go_program(name):
 
 
 def probe_program(name, path, timeout=30.0):
-    """None when `path --help` works, else a one-line reason."""
+    """None when `path --help` works, else a one-line reason.  A --help still running
+    after ``timeout`` seconds is no reason: on a loaded machine starting Python is slow,
+    and a program that truly hangs fails the tutorial's own (timed) blocks instead."""
     if path is None:
         return (f"{name}: not installed (no console script {name!r} next to "
                 f"{sys.executable}; run `pip install -e {ROOT}`)")
@@ -300,7 +308,9 @@ def probe_program(name, path, timeout=30.0):
                               stderr=subprocess.PIPE, timeout=timeout, start_new_session=True,
                               env=clean_environ())
     except subprocess.TimeoutExpired:
-        return f"{name}: `{name} --help` did not finish within {timeout:.0f}s"
+        sys.stderr.write(f"tutorial: note: `{name} --help` did not finish within "
+                         f"{timeout:.0f}s; running the tutorial anyway\n")
+        return None
     except OSError as e:
         return f"{name}: cannot run {path}: {e}"
     text = (proc.stderr + proc.stdout).decode("utf-8", "replace")
@@ -416,7 +426,8 @@ def kill_everything(pgid, token, grace=3.0):
     described = [_describe(p) for p in sorted(victims) if _alive(p)]
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
-            os.killpg(pgid, sig)
+            if pgid is not None:
+                os.killpg(pgid, sig)
         except (ProcessLookupError, PermissionError):
             pass
         for pid in victims:
@@ -436,6 +447,44 @@ def kill_everything(pgid, token, grace=3.0):
     return described
 
 
+# The scripts now running: {token: process group}. A runner killed by SIGTERM (`timeout`),
+# SIGINT or SIGHUP, or exiting any other way, takes their servers with it (see main).
+_ACTIVE = {}
+_ACTIVE_LOCK = threading.Lock()
+
+
+def kill_active():
+    """Tear down every script this process is running (its group and token holders)."""
+    with _ACTIVE_LOCK:
+        runs = list(_ACTIVE.items())
+    for token, pgid in runs:
+        kill_everything(pgid, token)
+
+
+class Killed(SystemExit):
+    """The runner got a terminating signal; its scripts are already torn down."""
+
+
+def _on_signal(signum, frame):
+    # A second signal while tearing down must not interrupt the teardown.
+    for s in _KILL_SIGNALS:
+        signal.signal(s, signal.SIG_IGN)
+    kill_active()
+    raise Killed(128 + signum)
+
+
+_KILL_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+def install_cleanup():
+    """Kill the running scripts' process groups on SIGTERM/SIGINT/SIGHUP and at exit
+    (the scripts run in their own session, so a signal to the runner's group does not
+    reach their background servers). Main thread only (signal handlers)."""
+    for s in _KILL_SIGNALS:
+        signal.signal(s, _on_signal)
+    atexit.register(kill_active)
+
+
 def run_blocks(blocks, env, block_timeout=DEFAULT_BLOCK_TIMEOUT, workdir=None, echo=None,
                ready_timeout=DEFAULT_READY_TIMEOUT):
     """Run the blocks as one `bash -e` script; see the module docstring."""
@@ -447,9 +496,13 @@ def run_blocks(blocks, env, block_timeout=DEFAULT_BLOCK_TIMEOUT, workdir=None, e
     with os.fdopen(fd, "w") as f:
         f.write(script)
     lines = queue.Queue()
+    with _ACTIVE_LOCK:   # known before it starts: a signal now still finds it by its token
+        _ACTIVE[token] = None
     proc = subprocess.Popen(["bash", "-e", script_path], stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             env=env, cwd=workdir, start_new_session=True)
+    with _ACTIVE_LOCK:
+        _ACTIVE[token] = proc.pid
 
     def pump():
         # Background servers inherit this pipe, so EOF may come long after bash exits.
@@ -518,6 +571,8 @@ def run_blocks(blocks, env, block_timeout=DEFAULT_BLOCK_TIMEOUT, workdir=None, e
                 outcome = RunResult(True, results)
     finally:
         outcome_leftovers = kill_everything(proc.pid, token)
+        with _ACTIVE_LOCK:
+            _ACTIVE.pop(token, None)
         try:
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -619,6 +674,7 @@ def main(argv=None):
             return 2 if not args.check else 1
         return 0
 
+    install_cleanup()
     workdir = tempfile.mkdtemp(prefix="v23py-tutorial-")
     v_tut = args.v_tut or os.path.join(workdir, "v23_tutorial")
     os.makedirs(v_tut, exist_ok=True)
@@ -636,12 +692,18 @@ def main(argv=None):
 
     # Tutorials that listen on fixed ports (23000, ...) would take each other's ports if
     # two ran on one machine at once, so those runs take turns.
-    with open(os.path.join(tempfile.gettempdir(), "v23py-tutorial.lock"), "w") as lock:
+    with open(TUTORIAL_LOCK, "w") as lock:
         if uses_fixed_ports(blocks):
             fcntl.flock(lock, fcntl.LOCK_EX)
         t0 = time.monotonic()
-        result = run_blocks(blocks, env, args.block_timeout, workdir=workdir, echo=echo,
-                            ready_timeout=args.ready_timeout)
+        try:
+            result = run_blocks(blocks, env, args.block_timeout, workdir=workdir, echo=echo,
+                                ready_timeout=args.ready_timeout)
+        except Killed:
+            print(f"tutorial.py: killed; the script's processes were terminated", flush=True)
+            if not args.keep:
+                shutil.rmtree(workdir, ignore_errors=True)
+            raise
         elapsed = time.monotonic() - t0
     if result.leftovers:
         print("tutorial.py: terminated processes the script left running:", flush=True)

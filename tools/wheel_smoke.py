@@ -42,7 +42,7 @@ def main():
     check(meta["License-Expression"] == "BSD-3-Clause", "license BSD-3-Clause")
     check(any("Typing :: Typed" in c for c in meta.get_all("Classifier")), "classifiers")
     scripts = [ep.name for ep in dist.entry_points if ep.group == "console_scripts"]
-    check(len(scripts) >= 16, f"{len(scripts)} console scripts")
+    check(len(scripts) >= 17, f"{len(scripts)} console scripts")
     for name in scripts:
         p = run(name, "--version")
         check(p.returncode == 0 and p.stdout.endswith(f"(v23py) {v23py.__version__}\n"),

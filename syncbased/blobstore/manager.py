@@ -672,6 +672,31 @@ class BlobManager:
         d.addBoth(lambda _: cancel())
 
     # --- the peer's view (store thread) -------------------------------------------------
+    def readable_gids(self, names):
+        """The syncgroups here that ``names`` may Read (store thread)."""
+        sync = self.daemon.sync
+        if sync is None:
+            return set()
+        return {e.gid for ds in list(sync.dbs.values()) for e in ds.sgs.values()
+                if access.allowed(e.perms, (READ,), names)}
+
+    def may_fetch(self, ref, names):
+        """Whether a peer with ``names`` may fetch blob ``ref``: it must Read one of the
+        syncgroups the blob is known to belong to here (by its signpost or ownership
+        shares); a blob tied to none of them yet goes to any reader of a syncgroup
+        (store thread)."""
+        readable = self.readable_gids(names)
+        if not readable:
+            return False
+        sync = self.daemon.sync
+        local = {e.gid for ds in list(sync.dbs.values()) for e in ds.sgs.values()}
+        known = {str(g) for g in self.get_signpost(ref).SgIds or ()}
+        md = self.own.metadata(ref)
+        if md:
+            known.update(g for g, n in md["OwnerShares"].items() if n > 0)
+        known &= local
+        return not known or bool(known & readable)
+
     def peer_view(self, names):
         """(may the caller fetch, {gid: (visible, {member: is blob server})}) for a sync
         caller (store thread).  A syncgroup is visible to the caller when it is not
@@ -688,6 +713,11 @@ class BlobManager:
                                {h: int(st.MemberInfo.BlobDevType) == BlobDevTypeServer
                                 for h, st in e.sg.Joiners.items()})
         return ok, view
+
+
+def _readable_only(shares, readable):
+    """A peer's {gid: shares} keeping only the syncgroups the peer may Read."""
+    return {str(g): int(n) for g, n in dict(shares or {}).items() if str(g) in readable}
 
 
 def filter_signpost(sp, view):
@@ -869,6 +899,9 @@ class BlobSyncMethods:
     async def FetchBlob(self, ctx, call, br, mySgPriorities):
         ref = _ref_arg(br)
         m, _ = await self._peer(call)
+        if not await self.daemon.worker.call(m.may_fetch, ref, _names(call)):
+            raise verror.NoAccess.new("access denied: the blob belongs to no syncgroup the "
+                                      "caller may read")
         await m.stream_local(call, ref, 0)
         dev = await self.daemon.worker.call(m.my_dev_types)
         offer = await m.call(m.own.offer, ref, dict(mySgPriorities or {}), dev)
@@ -878,8 +911,10 @@ class BlobSyncMethods:
         ref = _ref_arg(br)
         m, _ = await self._peer(call)
         caller = str(callerName)
+        readable = await self.daemon.worker.call(m.readable_gids, _names(call))
         server_gids = await self.daemon.worker.call(m.server_gids, caller)
-        total, changed = await m.call(m.own.accepted, ref, dict(shares or {}), server_gids)
+        total, changed = await m.call(m.own.accepted, ref, _readable_only(shares, readable),
+                                      server_gids)
         if changed and total == 0:
             # the caller keeps the blob now: remember it as a location
             ld = I.LocationData(WhenSeen=now_time(), IsProxy=False, IsServer=bool(server_gids))
@@ -888,13 +923,14 @@ class BlobSyncMethods:
 
     async def RequestTakeBlobs(self, ctx, call, callerName, blobRefToShares):
         m, _ = await self._peer(call)
+        readable = await self.daemon.worker.call(m.readable_gids, _names(call))
         refs = []
         for br, shares in dict(blobRefToShares or {}).items():
             try:
                 ref = _ref_arg(br)
             except verror.VError:
                 continue
-            refs.append((ref, {str(g): int(n) for g, n in dict(shares or {}).items()}))
+            refs.append((ref, _readable_only(shares, readable)))
         work = await self.daemon.worker.call(m.take_requests, refs, str(callerName))
         for db_id, want in work:
             m._background(db_id, want)
@@ -902,4 +938,5 @@ class BlobSyncMethods:
     async def GetBlobShares(self, ctx, call, br):
         ref = _ref_arg(br)
         m, _ = await self._peer(call)
-        return await m.call(m.own.shares, ref)
+        readable = await self.daemon.worker.call(m.readable_gids, _names(call))
+        return _readable_only(await m.call(m.own.shares, ref), readable)

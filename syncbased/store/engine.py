@@ -11,10 +11,14 @@ thread only (see ``syncbased.worker``).
 from __future__ import annotations
 
 import bisect
+import logging
 import os
 import sqlite3
+import threading
 
 from v23py import verror
+
+log = logging.getLogger(__name__)
 
 _SCHEMA = "CREATE TABLE IF NOT EXISTS kv (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID"
 
@@ -27,6 +31,14 @@ class MemEngine:
     """Sorted in-memory engine; ``flush`` is a no-op (nothing survives a restart)."""
 
     name = "memstore"
+    problem = None
+    was_missing = was_empty = False
+
+    def gate(self) -> None:
+        pass
+
+    def wait_checked(self, timeout=None) -> bool:
+        return True
 
     def __init__(self, path: str | None = None):
         self._keys: list[bytes] = []
@@ -112,29 +124,104 @@ class SqliteEngine:
 
     name = "sqlite"
 
-    def __init__(self, path: str, synchronous: str = "FULL"):
-        os.makedirs(path, exist_ok=True)
+    def __init__(self, path: str, synchronous: str = "FULL", check: bool = True):
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError as e:
+            raise _as_verror(e.strerror or e, f"creation of {path}") from None
         self.path = os.path.join(path, "store.sqlite")
+        # (what the file was before we opened it: a store that should exist but is
+        # missing or empty is for the caller to report, see syncbased.service)
+        self.was_missing = not os.path.exists(self.path)
+        self.was_empty = not self.was_missing and os.path.getsize(self.path) == 0
+        self.problem = None          # a VError once the file is known to be damaged
+        self._ok = False             # checked and fine: the fast path of every operation
+        self._gating = False         # operations wait for the check (see gate())
+        self._checked = threading.Event()
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None,
                                        check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL").fetchall()
             self._db.execute(f"PRAGMA synchronous={synchronous}")
             self._db.execute(_SCHEMA)
-            # (no integrity check here: PRAGMA quick_check reads the whole file, 150 ms
-            # per 40 MB, and startup must stay well under a second; a file that is not
-            # a database already fails on the statements above)
         except sqlite3.Error as e:
             raise _as_verror(e, f"open of {self.path}") from None
         self._in_tx = False
+        if check and not self.was_missing and not self.was_empty:
+            # The integrity check reads the whole file (~10 ms per 7 MB warm, more
+            # cold): in the background, so start-up does not wait; the first use of
+            # the store after start-up waits for its verdict (gate()).
+            threading.Thread(target=self._check, name="store-check " + self.path,
+                             daemon=True).start()
+        else:
+            self._ok = True
+            self._checked.set()
+
+    # -- integrity ---------------------------------------------------------------------
+    def _check(self):
+        try:
+            db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True,
+                                 check_same_thread=False)
+            try:
+                rows = db.execute("PRAGMA quick_check").fetchall()
+            finally:
+                db.close()
+            if rows != [("ok",)]:
+                self._damaged("; ".join(str(r[0]) for r in rows[:3]).replace("\n", " "))
+        except sqlite3.Error as e:
+            self._damaged(str(e))
+        except Exception as e:   # (a bug here must not leave first use waiting forever)
+            log.exception("integrity check of %s failed", self.path)
+            self._damaged(f"{type(e).__name__}: {e}")
+        finally:
+            if self.problem is None:
+                self._ok = True
+            self._checked.set()
+
+    def _damaged(self, detail: str) -> verror.VError:
+        """Mark the store damaged (once, logged); every operation raises this from now."""
+        if self.problem is None:
+            self.problem = verror.Internal.new(
+                f"store {self.path} is corrupt ({detail[:300]}): its data cannot be "
+                "trusted; restore the file from a backup or destroy the database")
+            self._ok = False
+            log.error("%s", self.problem.msg)
+        return self.problem
+
+    def gate(self) -> None:
+        """From now on operations wait for the integrity check and fail if it failed
+        (the daemon calls this once it has opened its stores)."""
+        self._gating = True
+
+    def wait_checked(self, timeout=None) -> bool:
+        return self._checked.wait(timeout)
+
+    def _verdict(self):
+        if self._gating:
+            self._checked.wait()
+        if self.problem is not None:
+            raise self.problem
+
+    def _failed(self, e: sqlite3.Error, what: str) -> verror.VError:
+        if isinstance(e, sqlite3.DatabaseError) and not isinstance(
+                e, (sqlite3.OperationalError, sqlite3.IntegrityError)):
+            return self._damaged(str(e))       # "database disk image is malformed", ...
+        return _as_verror(e, what)
 
     def get(self, key: bytes):
-        row = self._db.execute("SELECT v FROM kv WHERE k=?", (key,)).fetchone()
+        if not self._ok:
+            self._verdict()
+        try:
+            row = self._db.execute("SELECT v FROM kv WHERE k=?", (key,)).fetchone()
+        except sqlite3.Error as e:
+            raise self._failed(e, "read") from None
         return None if row is None else row[0]
 
     def get_many(self, keys) -> dict:
         """{key: value} for those of ``keys`` that exist: one query per 500 keys
         instead of one per key (used by sync for a round's heads and values)."""
+        if not self._ok:
+            self._verdict()
         keys = list(keys)
         out = {}
         try:
@@ -143,10 +230,12 @@ class SqliteEngine:
                 sql = "SELECT k, v FROM kv WHERE k IN (%s)" % ",".join("?" * len(part))
                 out.update(self._db.execute(sql, part).fetchall())
         except sqlite3.Error as e:
-            raise _as_verror(e, "read") from None
+            raise self._failed(e, "read") from None
         return out
 
     def scan(self, start: bytes, limit: bytes, max_items: int | None = None):
+        if not self._ok:
+            self._verdict()
         if limit == b"":
             sql, args = "SELECT k, v FROM kv WHERE k>=? ORDER BY k", [start]
         else:
@@ -154,25 +243,41 @@ class SqliteEngine:
         if max_items is not None:
             sql += " LIMIT ?"
             args.append(max_items)
-        return self._db.execute(sql, args).fetchall()
+        try:
+            return self._db.execute(sql, args).fetchall()
+        except sqlite3.Error as e:
+            raise self._failed(e, "read") from None
 
     def scan_versioned(self, vstart: bytes, vlimit: bytes, max_items: int):
         """Version pointers ``v\\xfe<key> -> ver`` in ``[vstart, vlimit)`` (``vlimit``
         not empty), resolved in the same statement: ``[(<key>, value of
         <key>\\xfe<ver>)]`` (value None if missing), at most ``max_items``."""
-        return self._db.execute(_SCAN_VERSIONED, (vstart, vlimit, max_items)).fetchall()
+        if not self._ok:
+            self._verdict()
+        try:
+            return self._db.execute(_SCAN_VERSIONED, (vstart, vlimit, max_items)).fetchall()
+        except sqlite3.Error as e:
+            raise self._failed(e, "read") from None
 
     def last(self, start: bytes, limit: bytes):
-        if limit == b"":
-            row = self._db.execute("SELECT k, v FROM kv WHERE k>=? ORDER BY k DESC LIMIT 1",
-                                   (start,)).fetchone()
-        else:
-            row = self._db.execute(
-                "SELECT k, v FROM kv WHERE k>=? AND k<? ORDER BY k DESC LIMIT 1",
-                (start, limit)).fetchone()
+        if not self._ok:
+            self._verdict()
+        try:
+            if limit == b"":
+                row = self._db.execute(
+                    "SELECT k, v FROM kv WHERE k>=? ORDER BY k DESC LIMIT 1",
+                    (start,)).fetchone()
+            else:
+                row = self._db.execute(
+                    "SELECT k, v FROM kv WHERE k>=? AND k<? ORDER BY k DESC LIMIT 1",
+                    (start, limit)).fetchone()
+        except sqlite3.Error as e:
+            raise self._failed(e, "read") from None
         return None if row is None else (row[0], row[1])
 
     def write(self, writes: dict) -> None:
+        if not self._ok:
+            self._verdict()
         try:
             if not self._in_tx:
                 self._db.execute("BEGIN IMMEDIATE")
@@ -184,7 +289,7 @@ class SqliteEngine:
             if dels:
                 self._db.executemany("DELETE FROM kv WHERE k=?", dels)
         except sqlite3.Error as e:
-            raise _as_verror(e, "write") from None
+            raise self._failed(e, "write") from None
 
     def flush(self) -> None:
         if not self._in_tx:
@@ -214,7 +319,7 @@ class SqliteEngine:
 
     def read_view(self) -> "SqliteReadView":
         """A second connection for reads on another thread (see SqliteReadView)."""
-        return SqliteReadView(self.path)
+        return SqliteReadView(self.path, self)
 
 
 # One statement, so one consistent read: a raw key and two managed keys (the value
@@ -241,7 +346,8 @@ class SqliteReadView:
     it sees exactly the acknowledged writes, never a write whose group may
     still be rolled back.  Used by the reactor thread for short point reads."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, engine=None):
+        self._engine = engine
         try:
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA query_only=1")
@@ -249,11 +355,19 @@ class SqliteReadView:
             raise _as_verror(e, f"open of {path}") from None
 
     def get_raw_and_managed(self, raw_key: bytes, managed1: bytes, managed2: bytes):
-        """(raw value, managed value 1, managed value 2), read at one point in time."""
+        """(raw value, managed value 1, managed value 2), read at one point in time.
+
+        Raises (the caller then reads on the store thread) while the engine's integrity
+        verdict is pending or bad: this thread must never wait for it."""
+        e = self._engine
+        if e is not None and not e._ok:
+            raise e.problem or verror.Internal.new("store integrity check pending")
         try:
             return self._db.execute(_GET_RAW_2MANAGED, (raw_key, managed1, managed2)).fetchone()
-        except sqlite3.Error as e:
-            raise _as_verror(e, "read") from None
+        except sqlite3.Error as err:
+            if e is not None:
+                raise e._failed(err, "read") from None
+            raise _as_verror(err, "read") from None
 
     def close(self) -> None:
         try:

@@ -22,8 +22,13 @@ The model is Go's vsync:
   the responder streams what is missing in its log order, then its own
   knowledge, which the initiator merges once the records are applied.
 * Conflicts (two heads after a round) resolve last-writer-wins on the update
-  time, ties to the larger version string; the loser becomes a parent of the
-  winner through a link record, so every peer ends with the same head.
+  time (the virtual clock's, ``syncbased.vclock``: skew-corrected by NTP and by
+  peers' times exchanged with GetTime each round), ties to the larger version
+  string; the loser becomes a parent of the winner through a link record, so
+  every peer ends with the same head.  Where the database's schema gives a
+  conflict to the application (``AppResolves`` CR rules by collection and key
+  prefix), the conflicts go to the app's StartConflictResolver stream grouped by
+  batch and its answers become new versions (``cr``, ``appcr``).
 * A commit of several operations is a batch (Go's BatchInfo at
   ``y\\xfec\\xfe<id>``, kept by every peer); a responder never cuts a batch
   across rounds and a round is applied in one transaction, so a peer sees a
@@ -44,8 +49,9 @@ round while it applies the last.
 Modules: ``service`` (SyncService) and ``dbsync`` (DbSync, one per database), made of
 mixins by concern: ``syncgroups``, ``dag``, ``responder`` (with SyncObj, the peer object
 at ``%%sync``), ``initiator``, ``scheduler``, ``_nhdir`` (the same-host neighborhood
-directory) beside ``neighborhood`` (mDNS); ``_log`` is the store layout, ``limits`` the
-timings and bounds.
+directory) beside ``neighborhood`` (mDNS), ``cr`` (conflict resolution by rules and by the
+app, plain objects) and ``appcr`` (its part of a round, and the app's streams); ``_log`` is
+the store layout, ``limits`` the timings and bounds.
 """
 from syncbased.vsync.dbsync import DbSync  # noqa: F401
 from syncbased.vsync.responder import SyncObj  # noqa: F401

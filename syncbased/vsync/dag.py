@@ -4,7 +4,6 @@ hook), received records are grafted in, and concurrent heads resolve last-writer
 from __future__ import annotations
 
 import random
-import time
 
 from v23py import verror, vdl, vom
 from syncbased import access
@@ -112,7 +111,7 @@ class DagMixin:
     def bootstrap(self, prefixes):
         """Give every existing key under these collection prefixes a DAG node if it has none."""
         writes = {}
-        now = time.time_ns()
+        now = self.st.clock()
         for pfx in prefixes:
             for kind in (b"c", b"r"):
                 vp = b"v" + SEP + kind + SEP + pfx
@@ -261,7 +260,7 @@ class DagMixin:
                     lpfx = DATA
                 self.pos += 1
                 writes[log_key(lpfx, self.id, gen)] = encode_rec(Rec(
-                    self.id, gen, LINK_REC, oid, winner, (loser,), time.time_ns(), False,
+                    self.id, gen, LINK_REC, oid, winner, (loser,), self.st.clock(), False,
                     0, 0, self.pos))
                 if loser not in node.parents:
                     node = node._replace(parents=node.parents + (loser,))

@@ -6,11 +6,15 @@ from __future__ import annotations
 import struct
 import time
 
+from twisted.internet import defer
+
 from v23py import verror, vom
 from v23py.rpc import options as rpcopts
-from syncbased.common import PeerAuthorizer, id_out, now_time
+from v23py.v23.vdlroot.time import native as vtime
+from syncbased.common import PeerAuthorizer, id_out
 from syncbased import interfaces as I
-from syncbased.vsync import limits
+from syncbased import vclock as V
+from syncbased.vsync import appcr, cr, limits
 from syncbased.vsync._log import (
     DBSTATE, HEAD, POS, SEP, SGDATA, SGSTATE, VERSION, b, encode_dbstate, encode_sgstate, s)
 from syncbased.vsync.dag import _bad
@@ -19,8 +23,8 @@ from syncbased.vsync.syncgroups import SgEntry
 class InitiatorMixin:
     """The initiator half of DbSync (store thread)."""
 
-    def sg_request(self, peer_hex):
-        shared = self.shared(peer_hex)
+    def sg_request(self, peer_hex, names=None):
+        shared = self.shared(peer_hex, names)
         if not shared or self.paused:
             return None
         gvs = {}
@@ -28,12 +32,13 @@ class InitiatorMixin:
             gvs[e.soid] = self.sg_genvec(e.gid)
         return I.DeltaReq("Sgs", I.SgDeltaReq(DbId=id_out(self.db.id), Gvs=gvs))
 
-    def data_request(self, peer_hex, pending=None):
-        """Go's prepareDataDeltaReq: local knowledge for the prefixes shared with the peer.
+    def data_request(self, peer_hex, pending=None, names=None):
+        """Go's prepareDataDeltaReq: local knowledge for the prefixes shared with the peer
+        (with ``names``, those of the syncgroups the peer's names may Read).
 
         ``pending``: a received round not applied yet; the request then claims its
         knowledge too (the next round is fetched while that one is applied)."""
-        shared = self.shared(peer_hex)
+        shared = self.shared(peer_hex, names)
         if not shared or self.paused:
             return None
         sg_pfxs = sorted({s(p) for e in shared for p in e.prefixes})
@@ -65,14 +70,20 @@ class InitiatorMixin:
                                                  SgIds={e.gid for e in shared}, Gvs=out))
 
     # --- initiator: applying a round ---
-    def apply(self, sg_round: bool, items, peer_hex):
-        """Apply one round's records and knowledge (one store task, one transaction).
+    def apply(self, sg_round: bool, items, peer_hex, names, resolutions=None):
+        """Apply one round's records and knowledge (one store task, one transaction):
+        only records of syncgroups ``peer_hex`` is a member of and its blessing names
+        (``names``, as it presented them) may Read.
 
-        Anything malformed raises BadProtocol and leaves the store untouched."""
+        Anything malformed, or outside those syncgroups, raises BadProtocol and leaves
+        the store untouched; so do conflicts for the application (appcr.NeedsApp)
+        without ``resolutions``."""
+        if names is None:
+            raise verror.NoAccess.new("the sync peer's blessings are unknown")
         saved = (self.gen, self.pos, dict(self.sggen))
         try:
-            return self._apply(sg_round, items, peer_hex)
-        except verror.VError:
+            return self._apply(sg_round, items, peer_hex, names, resolutions)
+        except (verror.VError, appcr.NeedsApp, cr.BadResolution):
             self.gen, self.pos, self.sggen = saved
             raise
         except (ValueError, KeyError, TypeError, AttributeError, IndexError, struct.error,
@@ -82,7 +93,7 @@ class InitiatorMixin:
         finally:
             self._pre = None
 
-    def _apply(self, sg_round, items, peer_hex):
+    def _apply(self, sg_round, items, peer_hex, names, resolutions=None):
         remote = None
         recs = []
         for it in items:
@@ -95,7 +106,7 @@ class InitiatorMixin:
                 recs.append(it.value)
         if remote is None:
             raise _bad("the round ended without knowledge")
-        shared = self.shared(peer_hex)
+        shared = self.shared(peer_hex, names)
         shared_gids = {e.gid for e in shared}
         shared_pfx = tuple(sorted({p for e in shared for p in e.prefixes}))
         if not sg_round:
@@ -113,8 +124,11 @@ class InitiatorMixin:
                 self._apply_rec(tx, writes, grafts, lr, sg_round, shared_gids, shared_pfx,
                                 touched_sgs, batches)
             self._keep_batches(writes, batches)
-            for oid, g in grafts.items():
-                self._resolve(tx, writes, oid, g, sg_round)
+            if sg_round:
+                for oid, g in grafts.items():
+                    self._resolve(tx, writes, oid, g, sg_round)
+            else:
+                appcr.resolve_round(self, tx, writes, grafts, resolutions)
             new = self._merged(sg_round, remote, shared)
             pending_done = []
             if sg_round:
@@ -214,39 +228,83 @@ class RoundsMixin:
             self.daemon.worker.call(blobs.heard_priorities, final, stub, opts)
         return items
 
+    async def _apply_data(self, db_id, items, member, names):
+        """Apply a data round, asking the app about conflicts its schema gives it."""
+        answers = None
+        for _ in range(appcr.MAX_ASKS):
+            try:
+                return await self.daemon.worker.call(
+                    lambda: self.dbsync(db_id).apply(False, items, member, names, answers))
+            except appcr.NeedsApp as need:
+                answers = await self.cr.ask(db_id, need)
+        raise verror.Internal.new("conflicts kept changing while the app resolved them")
+
+    async def _sync_clock(self, stub, ctx, opts):
+        """Go's syncVClock: one NTP-style exchange with the peer; its time replaces ours
+        when Go's rules allow (vclock.peer_update)."""
+        vc = self.service.vclock
+        orig_now, orig_elapsed = vc.sys_vals()
+        resp = await stub.GetTime(ctx, I.TimeReq(SendTs=vtime.time_from_unix_ns(orig_now)),
+                                  self.hex, *opts)
+        try:
+            recv_now, _ = vc.sys_vals_if_not_changed(orig_now, orig_elapsed)
+        except V.ClockChanged:
+            return
+
+        def update():
+            d = vc.data
+            last = None if vtime.is_zero_time(resp.LastNtpTs) else \
+                vtime.time_to_unix_ns(resp.LastNtpTs)
+            peer = V.PeerTime(my_send=vc.apply_skew(orig_now, d),
+                              recv=vtime.time_to_unix_ns(resp.RecvTs),
+                              send=vtime.time_to_unix_ns(resp.SendTs),
+                              my_recv=vc.apply_skew(recv_now, d), last_ntp=last,
+                              reboots=int(resp.NumReboots), hops=int(resp.NumHops))
+            try:
+                vc.peer_update(peer)
+            except V.NoUpdate:
+                pass
+        await self.daemon.worker.call(update)
+
     async def _round(self, db_id, member, addr):
         w = self.daemon.worker
         key = (db_id, member)
         now = time.monotonic()
         want_sg = now - self._last_sg.get(key, -1e9) >= limits.SG_ROUND_INTERVAL
+        known = self._peer_names.get(member)   # the names it presented last round
 
         def prepare():
             ds = self.dbsync(db_id)
             perms = ds.read_perms(member)
             if any(e.pending for e in ds.shared(member)):
-                return perms, ds.sg_request(member)
-            return perms, (ds.sg_request(member) if want_sg else None)
+                return perms, ds.sg_request(member, known)
+            return perms, (ds.sg_request(member, known) if want_sg else None)
         perms, sgreq = await w.call(prepare)
         if not perms:
             return False
-        # Only accept deltas from a peer whose blessings may Read a shared syncgroup.
+        # Only accept deltas from a peer whose blessings may Read a shared syncgroup, and
+        # only for the syncgroups they may Read (``auth.names`` once a call went through).
         # No retries: an unreachable peer fails the round at once and the scheduler tries
         # again later (Go's initiator uses only cached connections, ConnectionTimeout(0)).
-        opts = (rpcopts.ServerAuthorizer(PeerAuthorizer(perms)), rpcopts.NoRetry())
+        auth = PeerAuthorizer(perms)
+        opts = (rpcopts.ServerAuthorizer(auth), rpcopts.NoRetry())
         stub = I.SyncClient(addr + "/%%sync")
         ctx, cancel = self.ctx.with_timeout(30.0)
         try:
             if now - self._last_time.get(member, -1e9) >= limits.TIME_INTERVAL:
-                await stub.GetTime(ctx, I.TimeReq(SendTs=now_time()), self.hex, *opts)
+                await self._sync_clock(stub, ctx, opts)
                 self._last_time[member] = now
             if sgreq is not None:
                 items = await self._get_deltas(stub, ctx, sgreq, opts, key)
-                await w.call(lambda: self.dbsync(db_id).apply(True, items, member))
+                names = self._names_of(member, auth)
+                await w.call(lambda: self.dbsync(db_id).apply(True, items, member, names))
                 self._last_sg[key] = now
-            req = await w.call(lambda: self.dbsync(db_id).data_request(member))
+            names = auth.names if auth.names is not None else known
+            req = await w.call(lambda: self.dbsync(db_id).data_request(member, names=names))
             if req is None:
                 return False
             items = await self._get_deltas(stub, ctx, req, opts, key)
+            names = self._names_of(member, auth)
         finally:
             cancel()
         for _ in range(limits.MAX_CHAINED_ROUNDS):
@@ -254,8 +312,8 @@ class RoundsMixin:
                 break
             # A full round: fetch the next one while this one is applied.
             got = items
-            req = await w.call(lambda: self.dbsync(db_id).data_request(member, got))
-            applied = w.call(lambda: self.dbsync(db_id).apply(False, got, member))
+            req = await w.call(lambda: self.dbsync(db_id).data_request(member, got, names))
+            applied = defer.ensureDeferred(self._apply_data(db_id, got, member, names))
             if req is None:          # paused meanwhile
                 await applied
                 return False
@@ -268,5 +326,15 @@ class RoundsMixin:
             finally:
                 cancel()
             await applied
-        n = await w.call(lambda: self.dbsync(db_id).apply(False, items, member))
+        n = await self._apply_data(db_id, items, member, names)
         return n >= limits.MAX_RECORDS_PER_ROUND
+
+    def _names_of(self, member, auth):
+        """The names ``member`` presented in this round (and remember them)."""
+        names = auth.names
+        if names is None:
+            # (a verdict the client kept from earlier: the names of the last round)
+            names = self._peer_names.get(member)
+        else:
+            self._peer_names[member] = names
+        return names

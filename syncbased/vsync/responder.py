@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import heapq
 
-from v23py import vdl, vom
+from v23py import vdl, verror, vom
 from v23py.syncbase.util import Id
 from v23py.v23.vdlroot.time import Time
+from v23py.v23.vdlroot.time import native as vtime
+from syncbased import vclock as V
 from syncbased import access
 from syncbased.access import READ
 from syncbased.blobstore.manager import BlobSyncMethods
@@ -67,11 +69,24 @@ class ResponderMixin:
     def _respond_data(self, names, req, initiator):
         if self.paused:
             raise self._offline()
+        # rows only of the collections of the caller's syncgroups that the caller may
+        # also read here (the syncgroup's ACL and the collection's own)
         allowed = set()
-        for gid in req.SgIds or ():
-            e = self.sgs.get(str(gid))
-            if e is not None and access.allowed(e.perms, (READ,), names):
-                allowed.update(s(p) for p in e.prefixes)
+        sn = self.db.st.snapshot()
+        try:
+            for gid in req.SgIds or ():
+                e = self.sgs.get(str(gid))
+                if e is None or not access.allowed(e.perms, (READ,), names):
+                    continue
+                for c, p in zip(e.sg.Spec.Collections, e.prefixes):
+                    try:
+                        self.db.collection(Id(c.Blessing, c.Name)).perms_with_auth(
+                            names, (READ,), sn)
+                    except verror.VError:
+                        continue
+                    allowed.add(s(p))
+        finally:
+            sn.abort()
         init = {}
         for p, gv in dict(req.Gvs or {}).items():
             p = str(p)
@@ -225,16 +240,30 @@ class SyncObj(BlobSyncMethods, I.SyncServerMethods):
         return [I.SyncDesc]
 
     async def GetTime(self, ctx, call, req, initiator):
-        # No clock adoption here: answer NTP-style with our system clock (Go peers will
-        # not adopt a clock without an NTP timestamp).
-        t = now_time()
-        return I.TimeResp(OrigTs=req.SendTs, RecvTs=t, SendTs=t, LastNtpTs=Time(), NumReboots=0,
-                          NumHops=0)
+        """Go's GetTime: our virtual receive and send times (the system clock must not
+        change in between) and where our time came from."""
+        # (only for peers: Go 2017 answers anyone; issue 12: every %%sync method authorizes)
+        names = caller_names(call)
+        if not await self.daemon.worker.call(self.daemon.sync.reads_any_syncgroup, names):
+            raise verror.NoAccess.new(f"access denied: {names} may not read any syncgroup "
+                                      "of this syncbase")
+        vc = self.daemon.service.vclock
+        try:
+            recv_now, recv_elapsed = vc.sys_vals()
+            data = vc.data
+            send_now, _ = vc.sys_vals_if_not_changed(recv_now, recv_elapsed)
+        except (V.ClockChanged, OSError) as e:
+            raise I.ErrGetTimeFailed.new(f"GetTime failed: {e}")
+        last = vtime.time_from_unix_ns(data.last_ntp) if data.last_ntp is not None else Time()
+        return I.TimeResp(OrigTs=req.SendTs,
+                          RecvTs=vtime.time_from_unix_ns(vc.apply_skew(recv_now, data)),
+                          SendTs=vtime.time_from_unix_ns(vc.apply_skew(send_now, data)),
+                          LastNtpTs=last, NumReboots=data.reboots & 0xFFFF,
+                          NumHops=data.hops & 0xFFFF)
 
     async def GetDeltas(self, ctx, call, req, initiator):
         names = caller_names(call)
         sync = self.daemon.sync
-        sync.learn_conn_peer(str(initiator), call)
         db_id = Id(req.value.DbId.Blessing, req.value.DbId.Name)
 
         def respond():
@@ -245,6 +274,7 @@ class SyncObj(BlobSyncMethods, I.SyncServerMethods):
             return (sync.dbsync(db_id).respond(names, req, str(initiator)),
                     blobs.final_priorities(req, names) if blobs is not None else {})
         items, priorities = await self.daemon.worker.call(respond)
+        sync.learn_conn_peer(str(initiator), call)   # (a peer that may sync with us)
         from syncbased import syncstats
         syncstats.peer(db_id, str(initiator)).records_out.incr(len(items))
         for i in range(0, len(items), limits.SEND_CHUNK):
@@ -252,12 +282,14 @@ class SyncObj(BlobSyncMethods, I.SyncServerMethods):
         return I.DeltaFinalResp(SgPriorities=priorities)
 
     async def PublishSyncgroup(self, ctx, call, publisher, sg, version, genvec):
-        return await self.daemon.worker.call(self.daemon.sync.publish_received, str(publisher),
-                                             sg, str(version), genvec)
+        return await self.daemon.worker.call(self.daemon.sync.publish_received,
+                                             caller_names(call), str(publisher), sg,
+                                             str(version), genvec)
 
     async def JoinSyncgroupAtAdmin(self, ctx, call, dbId, sgId, joinerName, myInfo):
         names = caller_names(call)
-        self.daemon.sync.learn_conn_peer(str(joinerName), call)
-        return await self.daemon.worker.call(
+        got = await self.daemon.worker.call(
             self.daemon.sync.join_at_admin, names, Id(dbId.Blessing, dbId.Name),
             Id(sgId.Blessing, sgId.Name), str(joinerName), myInfo)
+        self.daemon.sync.learn_conn_peer(str(joinerName), call)   # (once it may join)
+        return got

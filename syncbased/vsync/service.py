@@ -12,8 +12,9 @@ import v23py
 from v23py import verror
 from v23py.rpc import CLIENT_KEY
 from v23py.runtime.client import Client
-from syncbased import interfaces as I
-from syncbased.vsync import limits, neighborhood
+from syncbased import access, interfaces as I
+from syncbased.access import READ
+from syncbased.vsync import appcr, limits, neighborhood
 from syncbased.vsync._log import PEERS, prefix_limit
 from syncbased.vsync._nhdir import NH_DIR, NeighborhoodMixin
 from syncbased.vsync.dbsync import DbSync
@@ -57,15 +58,25 @@ class SyncService(SyncgroupOpsMixin, RoundsMixin, SchedulerMixin, NeighborhoodMi
         self._backoff = {}
         self._last_sg = {}
         self._last_time = {}
+        self._peer_names = {}    # peer hex -> the blessing names it presented last round
         self._loop = None
         self._last_ad = -1e9
         self._ads = set()        # gids whose admin ad we wrote
         self._mt_pub = None
         self._mt_names = set()
         self._mdns = None       # the mDNS neighborhood (neighborhood.py), once started
+        self.cr = appcr.Streams()  # the apps' conflict resolution streams (StartConflictResolver)
 
     def _open(self, d):
-        self.dbs[d.id] = DbSync(self, d)
+        try:
+            self.dbs[d.id] = DbSync(self, d)
+        except Exception as e:    # (a store too damaged to read its sync state)
+            if d.st is None or d.id not in self.service.dbs:
+                raise
+            self.service.mark_broken(d.id, e if isinstance(e, verror.VError) else
+                                     verror.Internal.new(
+                                         f"database {d.id.Blessing},{d.id.Name}: its sync "
+                                         f"state cannot be read ({e})"))
 
     def dbsync(self, db_id):
         ds = self.dbs.get(db_id)
@@ -76,11 +87,18 @@ class SyncService(SyncgroupOpsMixin, RoundsMixin, SchedulerMixin, NeighborhoodMi
             ds = self.dbs[db_id] = DbSync(self, d)
         return ds
 
+    def reads_any_syncgroup(self, names):
+        """Whether ``names`` may Read some syncgroup here: what a peer must be for the
+        %%sync methods that name no syncgroup (store thread)."""
+        return any(access.allowed(e.perms, (READ,), names)
+                   for ds in list(self.dbs.values()) for e in ds.sgs.values())
+
     # --- addresses ---
     def learn_conn_peer(self, hex_name, call):
         """A peer that called us: remember the endpoint of its conn (dialing it by
         routing id reuses that conn) when we know no other address for it."""
-        if not hex_name or hex_name == self.hex or hex_name in self.peers:
+        if (not limits.CONN_PEERS or not hex_name or hex_name == self.hex
+                or hex_name in self.peers):
             return
         rep = getattr(call, "remote_endpoint", None)
         if rep is None or rep.routing_id.is_null():

@@ -159,8 +159,14 @@ class SyncgroupStateMixin:
         return out
 
     # --- initiator: requests ---
-    def shared(self, peer_hex):
-        return [e for e in self.sgs.values() if peer_hex in e.joiners]
+    def shared(self, peer_hex, names=None):
+        """The syncgroups ``peer_hex`` is a member of; with ``names`` (the blessing names
+        the peer presented), only those these names may Read: the syncgroups we ask the
+        peer about and take its records for (Go's filterSyncgroups)."""
+        out = [e for e in self.sgs.values() if peer_hex in e.joiners]
+        if names is not None:
+            out = [e for e in out if access.allowed(e.perms, (READ,), names)]
+        return out
 
     def read_perms(self, peer_hex):
         return [e.perms for e in self.shared(peer_hex)]
@@ -259,12 +265,21 @@ class SyncgroupOpsMixin:
                                           Status=status, Joiners=joiners))
         await w.call(update)
 
-    def publish_received(self, publisher, sg, version, genvec):
-        """Publishee side: keep the syncgroup (pending until synced); returns our name."""
+    def publish_received(self, names, publisher, sg, version, genvec):
+        """Publishee side: keep the syncgroup (pending until synced); returns our name.
+
+        The caller (``names``) must be an Admin of the syncgroup and may write each of
+        its collections here (or, for one that does not exist here yet, the database):
+        publishing makes this daemon pull the publisher's rows into those collections
+        and serve them to the syncgroup's members (Go 2017 leaves a TODO here and takes
+        anyone's syncgroup; issue 12, B3).  A database the caller may not know of is
+        NoExistOrNoAccess."""
         db_id = Id(sg.DbId.Blessing, sg.DbId.Name)
+        hidden = verror.NoExistOrNoAccess.new(
+            f"database {db_id.Blessing},{db_id.Name} does not exist or access denied")
         d = self.service.dbs.get(db_id)
         if d is None or not d.exists:
-            raise verror.NoExist.new(f"database {db_id} does not exist")
+            raise hidden
         sg_id = Id(sg.Id.Blessing, sg.Id.Name)
         try:
             validate_id(sg_id)
@@ -273,6 +288,26 @@ class SyncgroupOpsMixin:
         ds = self.dbsync(db_id)
         gid = gid_of(db_id, sg_id)
         e = ds.sgs.get(gid)
+        sn = d.st.snapshot()
+        try:
+            try:
+                d.perms_with_exist_and_parent_resolve(names, sn)
+            except verror.VError:
+                raise hidden from None
+            # a syncgroup known here already: its own ACL decides, not the one sent
+            perms = e.perms if e is not None else (access.from_any(sg.Spec.Perms) or {})
+            if not access.allowed(perms, (ADMIN,), names):
+                raise verror.NoAccess.new(
+                    f"access denied: {names} may not publish syncgroup {sg_id.Blessing},"
+                    f"{sg_id.Name} (Admin access to the syncgroup required)")
+            for c in (e.sg if e is not None else sg).Spec.Collections or ():
+                cx_id = Id(c.Blessing, c.Name)
+                if d.collection_perms(cx_id, sn) is not None:
+                    d.collection(cx_id).perms_with_auth(names, (WRITE,), sn)
+                else:
+                    d.perms_with_auth(names, (WRITE,), sn)
+        finally:
+            sn.abort()
         if e is not None:
             rp = e.local.get("RemotePublisher", "")
             if rp == "":
@@ -291,10 +326,14 @@ class SyncgroupOpsMixin:
         return self.hex
 
     def sg_for_read(self, names, db, sg_id):
-        """The syncgroup (an ``interfaces.Syncgroup``) if the caller may Read it, with
-        Go's checks in Go's order: the database exists for the caller (Resolve on the
+        """The syncgroup (an ``interfaces.Syncgroup``) if the caller may Read it."""
+        return self.sg_with_auth(names, db, sg_id, (READ,))
+
+    def sg_with_auth(self, names, db, sg_id, tags):
+        """The syncgroup if the caller has one of ``tags`` on it, with Go's checks in
+        Go's order (GetDataWithAuth): the database exists for the caller (Resolve on the
         service), the syncgroup's existence hidden (NoExistOrNoAccess) from callers
-        that could not call Exists on it, Resolve on the database, Read on the group."""
+        that could not call Exists on it, Resolve on the database, ``tags`` on the group."""
         if not db.exists:
             db.fuzzy_no_exist(names)
         sn = db.st.snapshot()
@@ -312,7 +351,7 @@ class SyncgroupOpsMixin:
         if err is not None:
             raise err
         access.authorize(db_perms, (RESOLVE,), names)
-        access.authorize(e.perms, (READ,), names)
+        access.authorize(e.perms, tags, names)
         return e.sg
 
     def set_spec(self, names, db, sg_id, spec, version):

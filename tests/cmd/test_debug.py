@@ -11,7 +11,7 @@ import tempfile
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
-from v23py.testing import ROOT
+from v23py.testing import ROOT, read_line
 from v23py.testing.names import NameDaemon as _Daemon
 
 PY = sys.executable
@@ -39,7 +39,7 @@ class DebugToolTests(unittest.TestCase):
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                              env=self.env, cwd=self.dir)
         try:
-            lines = sorted([p.stdout.readline(), p.stdout.readline()])
+            lines = sorted([read_line(p, 30, "debug stats watch") for _ in range(2)])
         finally:
             p.kill()
             p.wait()

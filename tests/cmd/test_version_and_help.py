@@ -29,7 +29,7 @@ def run_tool(target, *args, env=None):
 class VersionTest(unittest.TestCase):
     def test_every_tool_prints_its_version(self):
         scripts = console_scripts()
-        self.assertGreaterEqual(len(scripts), 16)
+        self.assertGreaterEqual(len(scripts), 17)
         for name, target in sorted(scripts.items()):
             p = run_tool(target, "--version")
             self.assertEqual(p.returncode, 0, f"{name}: {p.stderr[-800:]}")
@@ -46,6 +46,7 @@ HELP = {
     "mounttable": ("mount", "Usage:\n   mounttable mount "),
     "debug": ("logs read", "Usage:\n   debug logs read [flags] <name>"),
     "discharger": ("revoke", "Usage:\n   discharger revoke "),
+    "sb": ("sg join", "Usage:\n   sb sg join [flags] [<admin>]"),
 }
 
 

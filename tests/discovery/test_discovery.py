@@ -61,7 +61,10 @@ class GoVectorTest(unittest.TestCase):
         self.assertEqual(mdns.ad_id_from_label("0v5b242rbr9se0hpi2rqbdca2g"), ad_id)
         info = disc.AdInfo(ad=disc.Advertisement(SYNC_IF, ["/a"], id=ad_id))
         self.assertEqual(mdns.instance_names(info), [
-            (mdns.service_type(SYNC_IF), "0V5B242RBR9SE0HPI2RQBDCA2G._v23._tcp.local.")])
+            (mdns.service_type(SYNC_IF), "0V5B242RBR9SE0HPI2RQBDCA2G._v23._tcp.local."),
+            ("_v23._tcp.local.", "0V5B242RBR9SE0HPI2RQBDCA2G.any._v23._tcp.local.")])
+        self.assertEqual(mdns.label_of("0V5B242RBR9SE0HPI2RQBDCA2G.any._v23._tcp.local."),
+                         "0V5B242RBR9SE0HPI2RQBDCA2G")
         for bad in ("", "0V5B", "!!!!!!!!", "0V5B242RBR9SE0HPI2RQBDCA2G00"):
             self.assertRaises(disc.DiscoveryError, mdns.ad_id_from_label, bad)
 
@@ -227,13 +230,15 @@ class MdnsTest(unittest.TestCase):
         b = MdnsNeighborhood(reactor).start()
         self.addCleanup(b.stop)
         iface = "v23py/test/" + uuid.uuid4().hex
-        seen = []
+        seen, every = [], []
         b.scan(iface, seen.append)
+        b.scan("", every.append)   # every v23 service
         info = disc.new_ad_info(disc.Advertisement(iface, ["/@6@tcp@127.0.0.1:9@@@@"],
                                                    {"p": "abc", "big": "q" * 300}))
         yield a.advertise(info)
         yield defer.ensureDeferred(self.until(lambda: seen))
         self.assertEqual(seen[0], info)
+        yield defer.ensureDeferred(self.until(lambda: info in every))
         # a new version (same id, later timestamp) is seen as changed
         info2 = disc.new_ad_info(disc.Advertisement(iface, ["/@6@tcp@127.0.0.1:9@@@@"],
                                                     {"p": "abd"}, id=info.ad.id))
@@ -243,6 +248,8 @@ class MdnsTest(unittest.TestCase):
         yield a.unadvertise(info.ad.id)
         yield defer.ensureDeferred(self.until(lambda: seen[-1].lost))
         self.assertEqual(seen[-1].ad.id, info.ad.id)
+        yield defer.ensureDeferred(self.until(
+            lambda: any(i.lost and i.ad.id == info.ad.id for i in every)))
 
     async def until(self, pred, timeout=10.0):
         end = reactor.seconds() + timeout

@@ -1,9 +1,10 @@
 """Helper process for the durability test: a stream of acknowledged puts.
 
-Usage: python -m tests.e2e.syncbase_writer ROOT_DIR
+Usage: python -m tests.e2e.syncbase_writer ROOT_DIR [PREFIX]
 Opens a sqlite-backed Service in ROOT_DIR, creates db/collection if needed,
-then puts rows "k<n>" with 16 outstanding calls, printing "ACK k<n>" (flushed)
-when the put is acknowledged by the store thread.  Runs until killed.
+then puts rows "<PREFIX>k<n>" = "value-<PREFIX>k<n>" with 16 outstanding calls,
+printing "ACK <key>" (flushed) when the put is acknowledged by the store thread.
+Runs until killed.
 """
 import sys
 
@@ -21,6 +22,7 @@ CX = Id("idp:o:fortune:alice", "c")
 
 def main():
     root = sys.argv[1]
+    prefix = sys.argv[2] if len(sys.argv) > 2 else ""
     svc = Service(root, "sqlite", default_patterns=ALICE)
     w = StoreWorker(svc.flush, svc.rollback, reactor)
     counter = [0]
@@ -36,9 +38,9 @@ def main():
     def one(_=None):
         n = counter[0]
         counter[0] += 1
-        key = "k%d" % n
+        key = "%sk%d" % (prefix, n)
         row = svc.database(DB).collection(CX).row(key)
-        d = w.call(row.put, ALICE, "", b"value-%d" % n)
+        d = w.call(row.put, ALICE, "", b"value-" + key.encode())
 
         def acked(_):
             sys.stdout.write("ACK %s\n" % key)

@@ -10,7 +10,6 @@ progress the daemon recorded.  A screenshot of the stats page must show rendered
 """
 import os
 import shutil
-import signal
 import struct
 import subprocess
 import sys
@@ -71,50 +70,35 @@ class BrowseInChromium(DaemonTestCase):
     timeout = 240
 
     def setUp(self):
-        if not os.path.exists(CHROMIUM):
-            why = f"{CHROMIUM} missing: apt-get install chromium (.ci/chromium.sh)"
-            if os.environ.get("CI"):
-                self.fail(why)          # CI installs it: its absence is a failure there
-            raise unittest.SkipTest(why)
+        from v23py.testing import unavailable
+        if not os.path.exists(CHROMIUM):    # (CI installs it: there its absence fails)
+            unavailable(f"{CHROMIUM} missing: apt-get install chromium (.ci/chromium.sh)")
         try:
             import playwright.sync_api  # noqa: F401
         except ImportError:
-            raise unittest.SkipTest("playwright is not installed (pip install -e '.[test]')")
+            unavailable("playwright is not installed (pip install -e '.[test]')")
         super().setUp()
 
-    def browse(self, name):
+    async def browse(self, name):
+        from v23py.testing import start_process, wait_for_line
         from v23py.testing.syncbase import env
         logs = os.path.join(self.tmp, "browse-logs")
         os.makedirs(logs, exist_ok=True)
-        p = subprocess.Popen([sys.executable, "-m", "v23py.cmd.debug",
-                              f"--v23.credentials={self.creds}", f"--log_dir={logs}",
-                              "--v23.namespace.root=/127.0.0.1:1", "browse",
-                              "--addr=127.0.0.1:0", name], stdout=subprocess.PIPE,
-                             stderr=subprocess.DEVNULL, text=True, env=env(),
-                             start_new_session=True)
-
-        def stop():
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-                try:
-                    p.wait(10)
-                except subprocess.TimeoutExpired:
-                    os.killpg(p.pid, signal.SIGKILL)
-                    p.wait()
-            p.stdout.close()
-        self.addCleanup(stop)
-        first = p.stdout.readline()
-        self.assertTrue(first.startswith("selecting from ["), first)
-        visit = p.stdout.readline()
-        self.assertTrue(visit.startswith("Visit http://localhost:"), visit)
+        p, _ = await start_process(
+            self, [sys.executable, "-m", "v23py.cmd.debug", f"--v23.credentials={self.creds}",
+                   f"--log_dir={logs}", "--v23.namespace.root=/127.0.0.1:1", "browse",
+                   "--addr=127.0.0.1:0", name],
+            "selecting from [", "debug browse", text=True, env=env(), stderr=subprocess.DEVNULL)
+        visit = await wait_for_line(p, "Visit http://localhost:", 30, "debug browse")
         return visit.split()[1]
 
     @defer.inlineCallbacks
     def test_pages(self):
         logs = os.path.join(self.tmp, "daemon-logs")
         os.makedirs(logs)
-        a = self.daemon(extra=[f"--log_dir={logs}", "-v=1", "--metrics-address=127.0.0.1:0"])
-        b = self.daemon()
+        a = yield self.daemon(extra=[f"--log_dir={logs}", "-v=1",
+                                     "--metrics-address=127.0.0.1:0"])
+        b = yield self.daemon()
         yield defer.ensureDeferred(sync_peer(self.ctx, a, "fortuneDb", "fortuneCollection"))
         _, cb = yield defer.ensureDeferred(sync_peer(self.ctx, b, "fortuneDb",
                                                      "fortuneCollection", admin=a))
@@ -129,7 +113,7 @@ class BrowseInChromium(DaemonTestCase):
             except Exception:
                 pass
             yield sleep(0.1)
-        url = self.browse(a.endpoint)
+        url = yield defer.ensureDeferred(self.browse(a.endpoint))
 
         def put_k2():
             return defer.ensureDeferred(self._put(ca, "k2", "live value"))
@@ -148,6 +132,11 @@ class BrowseInChromium(DaemonTestCase):
         self.assertIn("hello", seen["rows"])
         self.assertIn("put k2 = live value", seen["watch"])
         self.assertEqual(seen["members"], 2)
+        # per syncgroup, the member this daemon syncs with shows its rounds and lag
+        self.assertTrue(any(r.isdigit() and int(r) > 0 for r in seen["member_rounds"]),
+                        seen["member_rounds"])
+        self.assertTrue(any(x.lstrip("-").isdigit() for x in seen["member_lag"]),
+                        seen["member_lag"])
         self.assertIn("rounds", seen["progress"])
         self.assertIn("records-in", seen["progress"])
         for page, text in seen.items():
@@ -164,6 +153,13 @@ class BrowseInChromium(DaemonTestCase):
         self.assertRegex(metrics, r'v23_syncbase_sync_rounds_total\{db="[^"]*fortuneDb",'
                                   r'peer="[^"]+"\} [1-9]')
         self.assertIn("v23_syncbase_sync_lag_seconds{", metrics)
+        # per syncgroup: two members, and a successful round with one of them
+        self.assertRegex(metrics, r'v23_syncbase_syncgroup_members\{db="[^"]*fortuneDb",'
+                                  r'syncgroup="[^"]+"\} 2\.0')
+        sg_lag = re.search(r'v23_syncbase_syncgroup_lag_seconds\{db="[^"]*fortuneDb",'
+                           r'syncgroup="[^"]+"\} (\S+)', metrics)
+        self.assertIsNotNone(sg_lag, metrics)
+        self.assertGreaterEqual(float(sg_lag.group(1)), 0.0)
         self.assertIn("v23_rpc_server_latency_ms_bucket{", metrics)
         w, h, rows = png_pixels(open(shot, "rb").read())
         bg = rows[h - 1][w - 1]
@@ -204,6 +200,8 @@ class BrowseInChromium(DaemonTestCase):
                 page.click("text=syncgroups")
                 page.wait_for_selector("#progress")
                 seen["members"] = page.locator(".members tr").count() - 1
+                seen["member_rounds"] = page.locator(".members td.sync-rounds").all_inner_texts()
+                seen["member_lag"] = page.locator(".members td.sync-lag-seconds").all_inner_texts()
                 seen["progress"] = page.inner_text("#progress")
                 seen["syncgroups"] = page.inner_text("main")
             finally:

@@ -6,12 +6,11 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 
 from twisted.internet import threads
 from twisted.trial import unittest
 
-from v23py.testing import ROOT
+from v23py.testing import ROOT, read_line
 
 
 class NamingEndToEndTests(unittest.TestCase):
@@ -46,13 +45,8 @@ class NamingEndToEndTests(unittest.TestCase):
                     proc.wait()
             proc.stdout.close()
         self.addCleanup(stop)
-        got = []
-        t = threading.Thread(target=lambda: got.extend(
-            line[5:].strip() for line in proc.stdout if line.startswith("NAME=")), daemon=True)
-        t.start()
-        t.join(30)
-        self.assertTrue(got, "mounttabled printed no NAME= line")
-        return got[0], stop
+        line = read_line(proc, 60, "mounttabled", prefix="NAME=")
+        return line[5:].strip(), stop
 
     def tool(self, module, root, *args):
         p = subprocess.run([sys.executable, "-m", module, f"--v23.namespace.root={root}", *args],

@@ -8,7 +8,7 @@ from twisted.trial import unittest
 
 from v23py import verror
 from v23py.v23.services import syncbase as sbwire
-from v23py.testing import go_binary
+from v23py.testing import StartError, go_binary, start_process
 from v23py.testing.syncbase import Daemon, make_creds, env, ROOT
 
 ALICE = "idp:o:fortune:alice"
@@ -17,11 +17,12 @@ ALICE = "idp:o:fortune:alice"
 class _E2E(unittest.TestCase):
     timeout = 45
 
-    def setUp(self):
+    async def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="sbe2e-")
         self.creds = make_creds(os.path.join(self.tmp, "alice"), ALICE)
-        self.daemon = Daemon(self.creds).start()
+        self.daemon = Daemon(self.creds)
         self.addCleanup(self.daemon.stop)
+        await self.daemon.start()
         self.ctx, self._shutdown = self.runtime(self.creds)
 
     def runtime(self, creds):
@@ -177,10 +178,13 @@ class CrudTest(_E2E):
 
 
 class DaemonTest(_E2E):
-    def test_second_daemon_on_same_root_fails(self):
+    async def test_second_daemon_on_same_root_fails(self):
         d2 = Daemon(self.creds, root_dir=self.daemon.root_dir)
-        e = self.assertRaises(RuntimeError, d2.start)
-        self.assertIn("in use", str(e))
+        try:
+            await d2.start()
+            self.fail("a second daemon started on the same root")
+        except StartError as e:
+            self.assertIn("in use", str(e))
         self.assertNotEqual(d2.proc.returncode, 0)
 
     @defer.inlineCallbacks
@@ -205,8 +209,9 @@ class DaemonTest(_E2E):
         self.daemon.kill9()
         for t in tasks:
             t.addErrback(lambda f: None)
-        d2 = Daemon(self.creds, root_dir=self.daemon.root_dir).start()
+        d2 = Daemon(self.creds, root_dir=self.daemon.root_dir)
         self.addCleanup(d2.stop)
+        await d2.start()
         cx2 = syncbase.NewService(d2.endpoint).DatabaseForId(db.Id()).CollectionForId(cx.Id())
         present = {k async for k, _ in cx2.Scan(self.ctx, syncbase.Prefix("w"))}
         self.assertEqual([k for k in acked if k not in present], [])
@@ -243,16 +248,13 @@ class GoInteropTest(_E2E):
 
 
 class FortuneOnSyncbaseTest(_E2E):
-    def test_fortune_server_sb_name(self):
+    async def test_fortune_server_sb_name(self):
         out = os.path.join(self.tmp, "server.txt")
-        srv = subprocess.Popen(
-            ["fortune-server", f"--v23.credentials={self.creds}",
-             "--v23.tcp.address=127.0.0.1:0", f"--endpoint-file-name={out}",
-             f"--sb-name={self.daemon.endpoint}"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT, env=env())
-        self.addCleanup(lambda: srv.poll() is None and (srv.terminate(), srv.wait()))
-        line = srv.stdout.readline().decode()
-        self.assertIn("Wrote endpoint name", line)
+        await start_process(
+            self, ["fortune-server", f"--v23.credentials={self.creds}",
+                   "--v23.tcp.address=127.0.0.1:0", f"--endpoint-file-name={out}",
+                   f"--sb-name={self.daemon.endpoint}"], "Wrote endpoint name", "fortune-server",
+            stderr=subprocess.STDOUT, cwd=ROOT, env=env())
         name = open(out).read().strip()
 
         def client(*extra):
@@ -262,7 +264,6 @@ class FortuneOnSyncbaseTest(_E2E):
         self.assertEqual(client().stdout.strip(), "[empty]")
         client("--add=The greatest risk is not taking one.")
         self.assertEqual(client().stdout.strip(), "The greatest risk is not taking one.")
-        srv.stdout.close()
 
 
 def _sleep(s):
@@ -283,8 +284,9 @@ class FlagsTest(unittest.TestCase):
         creds = make_creds(os.path.join(tmp, "alice"), ALICE)
         perms = {t: {"In": ["idp:o:fortune:alice:$"]} for t in ("Admin", "Read", "Resolve")}
         d = Daemon(creds, extra=[f"--v23.permissions.literal={json.dumps(perms)}",
-                                 "--initial-db=idp:o:fortune,initial"]).start()
+                                 "--initial-db=idp:o:fortune,initial"])
         self.addCleanup(d.stop)
+        yield d.start()
         ctx, shutdown = v23py.init([f"--v23.credentials={creds}"], reactor=reactor)
         self.addCleanup(shutdown)
         sb = syncbase.NewService(d.endpoint)

@@ -48,7 +48,7 @@ class LocalBlobTest(_Base):
         yield defer.ensureDeferred(self._crud())
 
     async def _crud(self):
-        d = self.daemon()
+        d = await self.daemon()
         db = await self.db(d)
         b = await db.CreateBlob(self.ctx)
         self.assertRegex(b.Ref(), r"^blob/[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{26}$")
@@ -90,7 +90,7 @@ class LocalBlobTest(_Base):
 
     async def _errors(self):
         from v23py import syncbase
-        d = self.daemon()
+        d = await self.daemon()
         db = await self.db(d)
         for bad in ("", "blob/../../etc/passwd", "blob/zz/00/00/" + "0" * 26, "x" * 5000,
                     "blob/00/00/00/" + "0" * 25):
@@ -134,7 +134,7 @@ class LocalBlobTest(_Base):
 
     async def _restart(self):
         root = tempfile.mkdtemp(prefix="sbblob-root-")
-        d = self.daemon(root_dir=root)
+        d = await self.daemon(root_dir=root)
         db = await self.db(d)
         data = os.urandom(3 * 1024 * 1024 + 17)
         b = await self.put_blob(db, [data[i:i + 100000] for i in range(0, len(data), 100000)])
@@ -143,7 +143,7 @@ class LocalBlobTest(_Base):
         await w.Send(b"partial")
         await w.Close()
         d.kill9()
-        d2 = self.daemon(root_dir=root)
+        d2 = await self.daemon(root_dir=root)
         db2 = await self.db(d2, create=False)
         self.assertEqual(await db2.Blob(b.Ref()).Size(self.ctx), len(data))
         got = await db2.Blob(b.Ref()).Get(self.ctx, 0).read()
@@ -156,7 +156,7 @@ class LocalBlobTest(_Base):
         await w.Close()
         await u2.Commit(self.ctx)
         self.assertEqual(d2.stop(signal.SIGTERM), 0)
-        d3 = self.daemon(root_dir=root)
+        d3 = await self.daemon(root_dir=root)
         db3 = await self.db(d3, create=False)
         self.assertEqual(await db3.Blob(u.Ref()).Get(self.ctx, 0).read(), b"partial and more")
 
@@ -184,7 +184,7 @@ class PeerBlobTest(_Base):
 
     async def _p2p(self):
         from v23py import vdl, syncbase
-        a, b = self.daemon(), self.daemon()
+        a, b = await self.daemons(2)
         dba, ca = await self.setup_peer(a, True)
         dbb, cb = await self.setup_peer(b, False, admin=a)
         # a row value holding a BlobRef inside a struct, as Go's tests do
@@ -229,7 +229,7 @@ class PeerBlobTest(_Base):
     async def _concurrent(self):
         from v23py import syncbase
         from syncbased import interfaces as I
-        a, b = self.daemon(), self.daemon()
+        a, b = await self.daemons(2)
         dba, ca = await self.setup_peer(a, True)
         dbb, cb = await self.setup_peer(b, False, admin=a)
         data = os.urandom(1024 * 1024)
@@ -287,7 +287,7 @@ class PeerBlobTest(_Base):
 
     async def _ownership(self):
         from v23py import syncbase
-        a, b = self.daemon(extra=["--dev"]), self.daemon(extra=["--dev"])
+        a, b = await self.daemons(2, extra=["--dev"])
         dba, ca = await self.setup_peer(a, True)
         dbb, cb = await self.setup_peer(b, False, admin=a, dev_type=1)   # B: a blob server
         blob = await self.put_blob(dba, [b"owned bytes"])
@@ -309,7 +309,7 @@ class PeerBlobTest(_Base):
         await self.expect(sbwire.ErrNotInDevMode, self.shares_nodev(ref))
 
     async def shares_nodev(self, ref):
-        d = self.daemon()
+        d = await self.daemon()
         return await self.shares(d, ref)
 
     async def held(self, d, ref, timeout=20.0):
@@ -329,7 +329,7 @@ class PeerBlobTest(_Base):
 
     async def _leaf(self):
         from v23py import syncbase
-        a, b = self.daemon(extra=["--dev"]), self.daemon(extra=["--dev"])
+        a, b = await self.daemons(2, extra=["--dev"])
         dba, ca = await self.setup_peer(a, True, dev_type=2)          # A: a leaf (a camera)
         dbb, cb = await self.setup_peer(b, False, admin=a)
         blob = await self.put_blob(dba, [b"photo" * 1000])
@@ -350,11 +350,11 @@ class PeerBlobTest(_Base):
 
     async def _evict(self):
         from v23py import syncbase
-        a = self.daemon()
+        a = await self.daemon()
         old = os.environ.get("V23PY_SYNCBASE_BLOB_CACHE_BYTES")
         os.environ["V23PY_SYNCBASE_BLOB_CACHE_BYTES"] = "15000"
         try:
-            b = self.daemon()
+            b = await self.daemon()
         finally:
             if old is None:
                 del os.environ["V23PY_SYNCBASE_BLOB_CACHE_BYTES"]

@@ -20,12 +20,13 @@ def unwrap(v):
 class _Base(unittest.TestCase):
     timeout = 60
 
-    def setUp(self):
+    async def setUp(self):
         import v23py
         self.tmp = tempfile.mkdtemp(prefix="sbql-")
         self.creds = make_creds(os.path.join(self.tmp, "client"), USER)
-        self.daemon = Daemon(self.creds).start()
+        self.daemon = Daemon(self.creds)
         self.addCleanup(self.daemon.stop)
+        await self.daemon.start()
         self.ctx, shutdown = v23py.init([f"--v23.credentials={self.creds}"], reactor=reactor)
         self.addCleanup(shutdown)
 
@@ -233,7 +234,7 @@ class PermissionTest(_Base):
         self.assertEqual(e.params[4].id, verror.NoAccess.id)
         self.assertEqual(await wo.Get(self.ctx, "a"), 1)
 
-    def setUp(self):
+    async def setUp(self):
         # the daemon (running as USER) and OTHER recognize each other's blessings
         import v23py
         from v23py import security
@@ -242,8 +243,9 @@ class PermissionTest(_Base):
         self.creds = make_creds(os.path.join(self.tmp, "client"), USER, trust=[self.other])
         op = security.load_principal(self.other)
         op.add_to_roots(security.load_principal(self.creds).blessing_store.default())
-        self.daemon = Daemon(self.creds).start()
+        self.daemon = Daemon(self.creds)
         self.addCleanup(self.daemon.stop)
+        await self.daemon.start()
         self.ctx, shutdown = v23py.init([f"--v23.credentials={self.creds}"], reactor=reactor)
         self.addCleanup(shutdown)
 

@@ -38,7 +38,7 @@ class SyncTest(DaemonTestCase):
         yield defer.ensureDeferred(self._two())
 
     async def _two(self):
-        a, b = self.daemon(), self.daemon()
+        a, b = await self.daemons(2)
         dba, ca = await self.setup_peer(a, True)
         await ca.Put(self.ctx, "before-join", "a0")
         dbb, cb = await self.setup_peer(b, False, admin=a)
@@ -68,20 +68,28 @@ class SyncTest(DaemonTestCase):
         yield defer.ensureDeferred(self._five())
 
     async def _five(self):
-        ds = [self.daemon() for _ in range(5)]
-        cols = []
-        _, c0 = await self.setup_peer(ds[0], True)
-        cols.append(c0)
-        for d in ds[1:]:
-            cols.append((await self.setup_peer(d, False, admin=ds[0]))[1])
-        writes = []
+        ds = await self.daemons(5)
+        dbs, cols = [], []
+        for i, d in enumerate(ds):
+            db, c = await self.setup_peer(d, i == 0, admin=ds[0])
+            dbs.append(db)
+            cols.append(c)
+        await cols[0].Put(self.ctx, "same", "start")
+        await self.converge(cols, {"same": "start"}, timeout=30.0)
+        # Every peer cut off: five concurrent versions of "same", written in a known
+        # order 30 ms apart, so the last written has the latest update time and must win
+        # everywhere once sync resumes (plus one row of its own per peer).
+        await defer.gatherResults([db.PauseSync(self.ctx) for db in dbs])
         for i, c in enumerate(cols):
-            writes.append(c.Put(self.ctx, "same", f"v{i}"))
-            writes.append(c.Put(self.ctx, f"own{i}", i))
-        await defer.gatherResults(writes)
-        got = await self.converge(cols, timeout=30.0)
-        self.assertEqual({k for k in got}, {"same"} | {f"own{i}" for i in range(5)})
-        self.assertIn(got["same"], {f"v{i}" for i in range(5)})
+            await c.Put(self.ctx, "same", f"v{i}")
+            await c.Put(self.ctx, f"own{i}", i)
+            await sleep(0.03)
+        await sleep(0.3)
+        for i, c in enumerate(cols):    # still apart
+            self.assertEqual((await self.contents(c))["same"], f"v{i}")
+        await defer.gatherResults([db.ResumeSync(self.ctx) for db in dbs])
+        want = {"same": "v4", **{f"own{i}": i for i in range(5)}}
+        self.assertEqual(await self.converge(cols, want, timeout=30.0), want)
 
     @defer.inlineCallbacks
     def test_stopped_peer_catches_up_after_restart(self):
@@ -89,7 +97,7 @@ class SyncTest(DaemonTestCase):
 
     async def _restart(self):
         from v23py import syncbase
-        a, b = self.daemon(), self.daemon()
+        a, b = await self.daemons(2)
         dba, ca = await self.setup_peer(a, True)
         dbb, cb = await self.setup_peer(b, False, admin=a)
         await ca.Put(self.ctx, "k0", 0)
@@ -98,7 +106,7 @@ class SyncTest(DaemonTestCase):
         self.assertEqual(b.stop(), 0)
         for i in range(1, 20):
             await ca.Put(self.ctx, f"k{i}", i)
-        b2 = self.daemon(root_dir=root_b)
+        b2 = await self.daemon(root_dir=root_b)
         cb2 = syncbase.NewService(b2.endpoint).DatabaseForId(dbb.Id()).CollectionForId(cb.Id())
         await cb2.Put(self.ctx, "while-apart", "b")
         await self.converge([ca, cb2], timeout=30.0)
@@ -111,7 +119,7 @@ class SyncTest(DaemonTestCase):
 
     async def _kill9(self):
         from v23py import syncbase
-        a, b = self.daemon(), self.daemon()
+        a, b = await self.daemons(2)
         _, ca = await self.setup_peer(a, True)
         dbb, cb = await self.setup_peer(b, False, admin=a)
         acked_b = []
@@ -132,7 +140,7 @@ class SyncTest(DaemonTestCase):
         await sleep(0.2)
         stop[0] = True
         n = await w
-        b2 = self.daemon(root_dir=b.root_dir)
+        b2 = await self.daemon(root_dir=b.root_dir)
         cb2 = syncbase.NewService(b2.endpoint).DatabaseForId(dbb.Id()).CollectionForId(cb.Id())
         got = await self.converge([ca, cb2], timeout=30.0)
         self.assertTrue(all(k in got for k in acked_b))
@@ -143,7 +151,7 @@ class SyncTest(DaemonTestCase):
         yield defer.ensureDeferred(self._partition())
 
     async def _partition(self):
-        a, b = self.daemon(), self.daemon()
+        a, b = await self.daemons(2)
         dba, ca = await self.setup_peer(a, True)
         dbb, cb = await self.setup_peer(b, False, admin=a)
         await ca.Put(self.ctx, "k", "start")
@@ -169,11 +177,10 @@ class SyncTest(DaemonTestCase):
         import v23py
         from v23py import syncbase
         from v23py.v23.services import syncbase as sbwire
-        a = self.daemon()
+        a = await self.daemon()
         await self.setup_peer(a, True)
         bob = make_creds(os.path.join(self.tmp, "bob"), "idp:o:fortune:bob", trust=[self.creds])
-        b = Daemon(bob).start()
-        self.addCleanup(b.stop)
+        b = await self.start_daemon(Daemon(bob))
         bctx, shutdown = v23py.init([f"--v23.credentials={bob}"], reactor=reactor)
         self.addCleanup(shutdown)
         db = syncbase.NewService(b.endpoint).Database(bctx, "fortuneDb", None)
@@ -196,7 +203,7 @@ class SyncTest(DaemonTestCase):
         nh = tempfile.mkdtemp(prefix="sbnh-", dir=self.tmp)
         # (no mDNS: daemons of other tests on this machine could answer for "sg")
         env = {"TMPDIR": nh, "V23PY_MDNS": "0"}
-        a, b, c = (self.daemon(env=env) for _ in range(3))
+        a, b, c = await self.daemons(3, env=env)
         await self.setup_peer(a, True)
         _, cb = await self.setup_peer(b, False, admin=a)
         await cb.Put(self.ctx, "from-b", "b")
@@ -212,7 +219,7 @@ class SyncTest(DaemonTestCase):
         c.kill9()
         # every admin is gone: a clear error naming what was tried (a syncgroup
         # nobody advertises: only the named admin)
-        d = self.daemon(env=env)
+        d = await self.daemon(env=env)
         db = syncbase.NewService(d.endpoint).Database(self.ctx, "fortuneDb", None)
         await db.Create(self.ctx, None)
         await db.Collection(self.ctx, "fortuneCollection").Create(self.ctx, None)
@@ -252,7 +259,7 @@ class SyncTest(DaemonTestCase):
         # conn (its endpoint there names no listening address of the joiner).
         nh = tempfile.mkdtemp(prefix="sbnh-", dir=self.tmp)
         env = {"TMPDIR": nh, "V23PY_MDNS": "0"}
-        a, b = (self.daemon(extra=["--skip-publish-in-nh"], env=env) for _ in range(2))
+        a, b = await self.daemons(2, extra=["--skip-publish-in-nh"], env=env)
         _, ca = await self.setup_peer(a, True)
         _, cb = await self.setup_peer(b, False, admin=a)
         await ca.Put(self.ctx, "from-a", "a")
@@ -271,7 +278,7 @@ class SyncTest(DaemonTestCase):
         from syncbased.vsync._log import BATCH, decode_batch
         # rounds of at most 4 records: a batch of 30 rows spans many of them
         env = {"V23PY_SYNC_ROUND_RECORDS": "4"}
-        a, b = self.daemon(env=env), self.daemon(env=env)
+        a, b = await self.daemons(2, env=env)
         dba, ca = await self.setup_peer(a, True)
         dbb, cb = await self.setup_peer(b, False, admin=a)
         await ca.Put(self.ctx, "first", "x")
@@ -325,7 +332,7 @@ class SyncTest(DaemonTestCase):
 
     async def _publish(self):
         from v23py import syncbase
-        a, b = self.daemon(), self.daemon()
+        a, b = await self.daemons(2)
         dbb = syncbase.NewService(b.endpoint).Database(self.ctx, "fortuneDb", None)
         await dbb.Create(self.ctx, None)
         dba, ca = await self.setup_peer(a, True, publish=b.endpoint)
@@ -340,42 +347,16 @@ class SyncTest(DaemonTestCase):
         ids = await dbb.ListSyncgroups(self.ctx)
         self.assertEqual([(i.Blessing, i.Name) for i in ids], [(ALICE, "sg")])
 
-    def mounttable(self):
+    async def mounttable(self):
         """Our mounttabled, run with the same credentials; returns its NAME."""
-        import signal
-        import subprocess
         import sys
-        import threading
+        from v23py.testing import start_process
         from v23py.testing.syncbase import env, ROOT
-        proc = subprocess.Popen([sys.executable, "-m", "v23py.cmd.mounttabled",
-                                 "--v23.tcp.address=127.0.0.1:0",
-                                 f"--v23.credentials={self.creds}"],
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                stdin=subprocess.DEVNULL, text=True, env=env(), cwd=ROOT,
-                                start_new_session=True)
-
-        def stop():
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
-            proc.stdout.close()
-        self.addCleanup(stop)
-        got = []
-
-        def read():
-            for ln in proc.stdout:
-                if ln.startswith("NAME="):
-                    got.append(ln[5:].strip())
-                    return
-        t = threading.Thread(target=read, daemon=True)
-        t.start()
-        t.join(30)
-        self.assertTrue(got, "mounttabled printed no NAME= line")
-        return got[0]
+        _, name = await start_process(
+            self, [sys.executable, "-m", "v23py.cmd.mounttabled", "--v23.tcp.address=127.0.0.1:0",
+                   f"--v23.credentials={self.creds}"], "NAME=", "mounttabled", env=env(),
+            cwd=ROOT)
+        return name
 
     @defer.inlineCallbacks
     def test_peers_found_through_the_syncgroup_mount_tables(self):
@@ -383,9 +364,9 @@ class SyncTest(DaemonTestCase):
 
     async def _mount_tables(self):
         # No neighborhood: the admin reaches the joiner only through <mt>/<hex name>.
-        mt = self.mounttable()
-        a = self.daemon(extra=["--skip-publish-in-nh"])
-        b = self.daemon(extra=["--skip-publish-in-nh"])
+        mt = await self.mounttable()
+        a = await self.daemon(extra=["--skip-publish-in-nh"])
+        b = await self.daemon(extra=["--skip-publish-in-nh"])
         dba, ca = await self.setup_peer(a, True, mount_tables=[mt])
         dbb, cb = await self.setup_peer(b, False, admin=a)
         await cb.Put(self.ctx, "from-b", 1)

@@ -1,6 +1,7 @@
 """Sans-IO Conn: handshake, flows, flow control, health checks, lame duck, faults."""
 from twisted.trial import unittest
 
+from v23py import verror
 from v23py.testing.flow import FakeAuth, make_pair, pump
 from v23py.flow import conn as fconn, message as m
 
@@ -279,7 +280,8 @@ class FlowTest(unittest.TestCase):
         ed, ea = pump(d, a)
         self.assertIn("RemoteLameDuck", kinds(ed))
         self.assertIn("LameDuckAcknowledged", kinds(ea))
-        self.assertRaises(Exception, d.open_flow)
+        e = self.assertRaises(verror.VError, d.open_flow)
+        self.assertEqual(e.id, "v.io/x/ref/runtime/internal/flow/conn.ConnectionClosed")
 
     def test_teardown(self):
         d, a = self.d, self.a
@@ -300,7 +302,8 @@ class FlowTest(unittest.TestCase):
         ev = self.d.connection_lost()
         self.assertEqual(sorted(kinds(ev)), ["ConnectionClosed", "FlowClosed"])
         self.assertTrue(self.d.closed)
-        self.assertRaises(Exception, self.d.write, f, b"y")
+        e = self.assertRaises(verror.VError, self.d.write, f, b"y")
+        self.assertEqual(e.id, "v.io/x/ref/runtime/internal/flow/conn.ConnectionClosed")
 
 
 class DisableEncryptionTest(unittest.TestCase):

@@ -4,6 +4,7 @@ import json
 from hypothesis import given, settings, strategies as st
 from twisted.trial import unittest
 
+from v23py import verror
 from v23py.testing import shared_path
 from v23py.flow import message as m
 
@@ -141,14 +142,16 @@ class BadInputTest(unittest.TestCase):
     def test_frame_limit(self):
         r = m.FrameReader(max_frame=100)
         r.feed(m.frame_header(101))
-        self.assertRaises(Exception, r.next_frame)
+        e = self.assertRaises(verror.VError, r.next_frame)
+        self.assertEqual(e.id, "v.io/v23/flow/message.InvalidMsg")
         r = m.FrameReader()
         r.feed(m.frame(b"abc")[:4])
         self.assertIsNone(r.next_frame())
         r.feed(b"bc" + m.frame(b"")[:1])
         self.assertEqual(r.next_frame(), b"abc")
         self.assertIsNone(r.next_frame())
-        self.assertRaises(Exception, m.frame_header, m.MAX_FRAME + 1)
+        e = self.assertRaises(verror.VError, m.frame_header, m.MAX_FRAME + 1)
+        self.assertEqual(e.id, "v.io/x/ref/runtime/protocols/lib/framer.LargerThan3ByteUInt")
 
 
 class FrameReaderPushTest(unittest.TestCase):
@@ -167,4 +170,5 @@ class FrameReaderPushTest(unittest.TestCase):
 
     def test_push_limit(self):
         r = m.FrameReader(max_frame=10)
-        self.assertRaises(Exception, r.push, m.frame_header(11))
+        e = self.assertRaises(verror.VError, r.push, m.frame_header(11))
+        self.assertEqual(e.id, "v.io/v23/flow/message.InvalidMsg")

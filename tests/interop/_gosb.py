@@ -11,11 +11,10 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import threading
 
-from twisted.internet import reactor, utils
+from twisted.internet import defer, reactor, utils
 
-from v23py.testing import ROOT, go_binary
+from v23py.testing import ROOT, go_binary, wait_for_line
 from v23py.testing.syncbase import ALICE, Daemon, env, make_creds, sleep
 
 __all__ = ["ALICE", "BOB", "GoDaemon", "PyDaemon", "Fleet", "sbinterop", "sleep"]
@@ -51,15 +50,17 @@ class GoDaemon:
         self.endpoint = None
 
     def start(self, timeout=30.0):
-        self.stderr = open(os.path.join(self.root_dir + ".log"), "wb")
+        """A Deferred firing with self once the ENDPOINT= line came (StartError after
+        ``timeout``; the reactor runs meanwhile)."""
+        self.stderr = open(os.path.join(self.root_dir + ".log"), "w+b")
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self.stderr,
                                      stdin=subprocess.DEVNULL, env=_clean_env())
-        self.endpoint = _read_marker(self.proc, "ENDPOINT=", timeout)
-        if not self.endpoint:
-            self.stop()
-            with open(self.root_dir + ".log", "rb") as f:
-                raise RuntimeError(f"Go syncbased did not start: {f.read()[-2000:]!r}")
-        return self
+
+        def ready(line):
+            self.endpoint = line[len("ENDPOINT="):].strip()
+            return self
+        return wait_for_line(self.proc, "ENDPOINT=", timeout, "Go syncbased",
+                             stderr=self.stderr).addCallback(ready)
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:
@@ -86,33 +87,13 @@ class PyDaemon(Daemon):
                          env={"TMPDIR": tmpdir} if tmpdir else None)
 
 
-def _read_marker(proc, prefix, timeout):
-    """The rest of the first stdout line of proc starting with prefix ('' on timeout)."""
-    found = []
-
-    def read():
-        for line in iter(proc.stdout.readline, b""):
-            line = line.decode(errors="replace").strip()
-            if line.startswith(prefix):
-                found.append(line[len(prefix):])
-                return
-    t = threading.Thread(target=read, daemon=True)
-    t.start()
-    t.join(timeout)
-    return found[0] if found else ""
-
-
-def start_go_mounttable(creds, timeout=30.0):
+async def start_go_mounttable(creds, timeout=30.0):
     proc = subprocess.Popen([go_binary("mounttabled"), "--v23.tcp.address=127.0.0.1:0",
                              f"--v23.credentials={creds}"],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             stdin=subprocess.DEVNULL, env=_clean_env())
-    name = _read_marker(proc, "NAME=", timeout)
-    if not name:
-        proc.kill()
-        proc.wait()
-        raise RuntimeError("Go mounttabled printed no NAME= line")
-    return proc, name
+    line = await wait_for_line(proc, "NAME=", timeout, "Go mounttabled")
+    return proc, line[len("NAME="):].strip()
 
 
 async def sbinterop(creds, *args, mount_table=None, check=True):
@@ -140,28 +121,29 @@ class Fleet:
         self.remaining = None
         self.daemons = {}
 
-    def get(self, test):
+    async def get(self, test):
         """Start (once) and return self; the test's cleanup lets the fleet stop."""
         if not self.started:
             for n in self.go_names:          # skip early, before anything is started
                 go_binary("syncbased", "syncbase")
                 go_binary("sbinterop", "syncbase")
             self.remaining = {n for n in dir(self.test_class) if n.startswith("test")}
-            self._start()
+            await self._start()
         test.addCleanup(self._done, test._testMethodName)
         return self
 
-    def _start(self):
+    async def _start(self):
         self.started = True
         atexit.register(self.stop)
         self.tmp = tempfile.mkdtemp(prefix="gosb-mixed-")
         self.creds = make_creds(os.path.join(self.tmp, "alice"), ALICE)
+        self.mt_proc = None
         # a stranger: a principal Alice's daemons recognize but that no ACL names
         self.stranger_creds = make_creds(os.path.join(self.tmp, "bob"), BOB, trust=[self.creds])
         _trust(self.creds, self.stranger_creds)
-        self.mt_proc, self.mt = (start_go_mounttable(self.creds) if self.want_mt
-                                 else (None, None))
         try:
+            self.mt_proc, self.mt = (await start_go_mounttable(self.creds) if self.want_mt
+                                     else (None, None))
             for n in self.go_names:
                 self.daemons[n] = GoDaemon(self.creds, os.path.join(self.tmp, n), self.mt,
                                            self.neighborhood)
@@ -170,8 +152,8 @@ class Fleet:
                 os.makedirs(tmpdir)
                 self.daemons[n] = PyDaemon(self.creds, os.path.join(self.tmp, n), self.mt,
                                            self.neighborhood, tmpdir=tmpdir)
-            for d in self.daemons.values():
-                d.start()
+            await defer.gatherResults([d.start() for d in self.daemons.values()],
+                                      consumeErrors=True)
         except BaseException:
             self.stop()
             raise

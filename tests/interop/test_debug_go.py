@@ -18,7 +18,7 @@ import threading
 
 from twisted.trial import unittest
 
-from v23py.testing import ROOT, go_binary
+from v23py.testing import ROOT, go_binary, read_line
 from v23py.testing.names import NameDaemon as _Daemon
 
 PY = sys.executable
@@ -85,7 +85,7 @@ class GoDebugReadsOurServer(unittest.TestCase):
                               self.ep + "/__debug/stats/system/p*"], stdout=subprocess.PIPE,
                              stderr=subprocess.DEVNULL, text=True, env=self.env, cwd=self.dir)
         try:
-            line = p.stdout.readline()
+            line = read_line(p, 30, "Go's debug stats watch")
         finally:
             p.kill()
             p.wait()

@@ -9,6 +9,8 @@ advertisement of a syncgroup it administers (database and syncgroup ids, visibil
 import os
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 
 from twisted.internet import defer, error, protocol, reactor
@@ -44,7 +46,8 @@ class GoScansOurAdvertisement(unittest.TestCase):
         tmp = tempfile.mkdtemp(prefix="disc-go-")
         self.addCleanup(shutil.rmtree, tmp, True)
         creds = make_creds(os.path.join(tmp, "creds"), "idp:o:fortune:alice")
-        d = OwnTmpDaemon(creds, root_dir=os.path.join(tmp, "root")).start()
+        d = OwnTmpDaemon(creds, root_dir=os.path.join(tmp, "root"))
+        yield d.start()
         self.addCleanup(shutil.rmtree, d.own_tmp, True)
         self.addCleanup(d.stop)
         pp = _Out()
@@ -88,3 +91,92 @@ class GoScansOurAdvertisement(unittest.TestCase):
             self.assertIn(attr, sg)
         self.assertIn(d.endpoint, sg)
 
+
+
+def _found_blocks(text):
+    """The FOUND blocks of a scan's output, as lists of lines."""
+    return [b.strip().splitlines() for b in text.split("\n\n") if b.startswith("FOUND:")]
+
+
+class GeneralQueries(unittest.TestCase):
+    """Scan queries over attributes, not only the interface name, with Go's and our
+    `debug discovery scan`.  A query without an interface name makes Go scan every v23
+    service (the ``_v23._tcp`` type), so this also proves that our advertisements are
+    listed there."""
+    timeout = 120
+
+    @defer.inlineCallbacks
+    def test_attribute_queries_go_and_ours(self):
+        debug = go_binary("debug")
+        yield defer.ensureDeferred(require_multicast())
+        tmp = tempfile.mkdtemp(prefix="disc-q-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        creds = make_creds(os.path.join(tmp, "creds"), "idp:o:fortune:alice")
+        d = OwnTmpDaemon(creds, root_dir=os.path.join(tmp, "root"))
+        yield d.start()
+        self.addCleanup(shutil.rmtree, d.own_tmp, True)
+        self.addCleanup(d.stop)
+        import v23py
+        from v23py import syncbase
+        ctx, shutdown = v23py.init([f"--v23.credentials={creds}"], reactor=reactor)
+        self.addCleanup(shutdown)
+        db = syncbase.NewService(d.endpoint).Database(ctx, "qdb", None)
+        yield db.Create(ctx, None)
+        c = db.Collection(ctx, "c")
+        yield c.Create(ctx, None)
+        sg = "sg" + os.urandom(4).hex()   # (other runs' advertisements may be around)
+        spec = syncbase.SyncgroupSpec(Description="q", Collections=[c.Id()],
+                                      Perms=syncbase.perms_for("idp:o:fortune:alice",
+                                                               ["Admin", "Read"]))
+        yield db.Syncgroup(ctx, sg).Create(ctx, spec, syncbase.SyncgroupMemberInfo())
+        env = {k: v for k, v in os.environ.items() if not k.startswith("V23_")}
+        env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+        queries = [f'v.Attributes["s"] = "{sg}"',                       # every interface
+                   f'v.InterfaceName = "{SYNC_IF}" AND v.Attributes["s"] = "{sg}"',
+                   f'v.Attributes["d"] = "qdb" AND v.Attributes["s"] LIKE "{sg}%"']
+        scans = []
+        for q in queries:
+            for argv in ([debug], [sys.executable, "-m", "v23py.cmd.debug"]):
+                pp = _Out()
+                p = reactor.spawnProcess(pp, argv[0], argv + [
+                    f"--v23.credentials={creds}", f"--log_dir={tmp}",
+                    "--v23.namespace.root=/127.0.0.1:1", "discovery", "scan", q],
+                    env=env, path=ROOT)
+                scans.append((q, argv[0], pp, p))
+                self.addCleanup(_kill, p, pp)
+        end = reactor.seconds() + 40
+        while not all(f'"s": "{sg}"' in pp.out.decode() for _, _, pp, _ in scans):
+            if reactor.seconds() > end:
+                self.fail("not every scan printed the syncgroup's advertisement: " +
+                          repr([(q, tool, pp.out.decode()) for q, tool, pp, _ in scans]))
+            yield sleep(0.1)
+        yield sleep(1.0)   # (anything else they would print by now)
+        want = None
+        for q, tool, pp, _ in scans:
+            blocks = _found_blocks(pp.out.decode())
+            # only the syncgroup's advertisement: the daemon's own has no "s"
+            self.assertEqual(len(blocks), 1, (q, tool, pp.out.decode()))
+            if want is None:
+                want = blocks[0]
+            self.assertEqual(blocks[0], want, (q, tool))
+        self.assertIn(f'  "s": "{sg}"', want)
+        self.assertIn(f"InterfaceName: {SYNC_IF}", want)
+        # attachments cannot be queried: both tools refuse the query
+        from twisted.internet import threads
+        for argv in ([debug], [sys.executable, "-m", "v23py.cmd.debug"]):
+            r = yield threads.deferToThread(
+                subprocess.run, argv + [f"--v23.credentials={creds}", f"--log_dir={tmp}",
+                                        "--v23.namespace.root=/127.0.0.1:1", "discovery",
+                                        "scan", 'v.Attachments["a"] = "b"'],
+                env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                timeout=60)
+            self.assertNotEqual(r.returncode, 0, argv[0])
+            self.assertIn(b"v.Attachments cannot be queried", r.stdout, argv[0])
+
+
+def _kill(p, pp):
+    try:
+        p.signalProcess("KILL")
+    except error.ProcessExitedAlready:
+        pass
+    return pp.ended

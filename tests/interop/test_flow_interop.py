@@ -7,7 +7,6 @@
 * faults against the Go server: garbage bytes and a wrong version make Go drop the conn; we survive.
 """
 import os
-import select
 import shutil
 import signal
 import socket
@@ -17,7 +16,7 @@ import tempfile
 from twisted.internet import defer, threads
 from twisted.trial import unittest
 
-from v23py.testing import go_binary
+from v23py.testing import go_binary, read_line
 from v23py import security, vdl, vom
 from v23py.runtime.flowmanager import FlowManager
 from v23py.flow import Identity
@@ -37,8 +36,7 @@ def _start_mounttabled(creds):
         [go_binary("mounttabled"), "--v23.tcp.address=127.0.0.1:0"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
         env={"V23_CREDENTIALS": creds, "PATH": os.environ.get("PATH", "")})
-    r, _, _ = select.select([proc.stdout], [], [], 20)
-    line = proc.stdout.readline() if r else ""
+    line = read_line(proc, 30, "Go's mounttabled")
     if not line.startswith("NAME="):
         _kill(proc)
         raise RuntimeError("mounttabled did not start: %r" % line)

@@ -5,16 +5,14 @@ Credentials come from Go's `principal create` and are shared by both sides
 """
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 
-from twisted.internet import threads
+from twisted.internet import defer, threads
 from twisted.trial import unittest
 
-from v23py.testing import ROOT, go_binary
+from v23py.testing import ROOT, go_binary, start_process
 from v23py.naming import parse_endpoint, split_address_name
 
 PY = sys.executable
@@ -39,35 +37,13 @@ class _Env:
         self.env["PYTHONPATH"] = ROOT + os.pathsep + self.env.get("PYTHONPATH", "")
 
     def start_mounttable(self, argv):
-        """Start a mount table daemon; return its rooted endpoint name."""
-        proc = subprocess.Popen(argv + ["--v23.tcp.address=127.0.0.1:0"], stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True,
-                                env=self.env, cwd=self.dir, start_new_session=True)
-
-        def stop():
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
-            proc.stdout.close()
-        self.test.addCleanup(stop)
-        found = []
-
-        def read():
-            for line in proc.stdout:
-                if line.startswith("NAME="):
-                    found.append(line[5:].strip())
-                    return
-        t = threading.Thread(target=read, daemon=True)
-        t.start()
-        t.join(30)
-        if not found:
-            stop()
-            self.test.fail(f"{argv[0]} printed no NAME= line")
-        return found[0]
+        """Start a mount table daemon; a Deferred firing with its rooted endpoint name."""
+        async def start():
+            _, name = await start_process(self.test, argv + ["--v23.tcp.address=127.0.0.1:0"],
+                                          "NAME=", os.path.basename(argv[-1]), text=True,
+                                          env=self.env, cwd=self.dir)
+            return name
+        return defer.ensureDeferred(start())
 
     def run(self, argv, root):
         """Run a tool (argv = tool prefix + arguments) with `root` as namespace root."""
@@ -117,33 +93,33 @@ class NamingInteropTests(unittest.TestCase):
         return (_py_tool("v23py.cmd.namespace") + ["--v23.namespace.root={ROOT}"],
                 _py_tool("v23py.cmd.mounttable") + ["--v23.namespace.root={ROOT}"])
 
-    def test_go_tools_on_our_mounttabled(self):
+    async def test_go_tools_on_our_mounttabled(self):
         env = _Env(self)
         ns, mt = self._go_namespace_tools()
-        name = env.start_mounttable(_py_tool("v23py.cmd.mounttabled"))
+        name = await env.start_mounttable(_py_tool("v23py.cmd.mounttabled"))
         ep = parse_endpoint(split_address_name(name)[0])
         self.assertTrue(ep.serves_mount_table)
         self.assertEqual(ep.blessing_names, ("tutorial",))
-        return threads.deferToThread(self._check_table, env, name, ns, mt)
+        await threads.deferToThread(self._check_table, env, name, ns, mt)
 
-    def test_our_tools_on_go_mounttabled(self):
+    async def test_our_tools_on_go_mounttabled(self):
         env = _Env(self)
         ns, mt = self._our_tools()
-        name = env.start_mounttable([go_binary("mounttabled")])
-        return threads.deferToThread(self._check_table, env, name, ns, mt)
+        name = await env.start_mounttable([go_binary("mounttabled")])
+        await threads.deferToThread(self._check_table, env, name, ns, mt)
 
-    def test_our_tools_on_our_mounttabled(self):
+    async def test_our_tools_on_our_mounttabled(self):
         env = _Env(self)
         ns, mt = self._our_tools()
-        name = env.start_mounttable(_py_tool("v23py.cmd.mounttabled"))
-        return threads.deferToThread(self._check_table, env, name, ns, mt)
+        name = await env.start_mounttable(_py_tool("v23py.cmd.mounttabled"))
+        await threads.deferToThread(self._check_table, env, name, ns, mt)
 
-    def test_nested_go_and_python_tables(self):
+    async def test_nested_go_and_python_tables(self):
         env = _Env(self)
         ns, mt = self._our_tools()
         gons, _ = self._go_namespace_tools()
-        home = env.start_mounttable([go_binary("mounttabled")])
-        meters = env.start_mounttable(_py_tool("v23py.cmd.mounttabled"))
+        home = await env.start_mounttable([go_binary("mounttabled")])
+        meters = await env.start_mounttable(_py_tool("v23py.cmd.mounttabled"))
 
         def check():
             rc, out, err = env.run(mt + ["mount", "meters", meters, "2h", "M"], home)
@@ -155,18 +131,18 @@ class NamingInteropTests(unittest.TestCase):
                 self.assertEqual((rc, out), (0, "/127.0.0.1:4321\n"), err)
             rc, out, err = env.run(gons + ["glob", "meters/*"], home)
             self.assertEqual((rc, out), (0, "meters/gas\n"), err)
-        return threads.deferToThread(check)
+        await threads.deferToThread(check)
 
-    def test_published_entries_read_alike(self):
+    async def test_published_entries_read_alike(self):
         """Go's publisher mounts a server as its bare endpoint ("@6@...@@", no "/");
         ours writes the same, and both tools glob, resolve and call through either."""
         env = _Env(self)
         ns, mt = self._our_tools()
         gons, _ = self._go_namespace_tools()
-        root = env.start_mounttable([go_binary("mounttabled")])
-        go_child = env.start_mounttable([go_binary("mounttabled"), f"--v23.namespace.root={root}",
-                                         "--name=gochild"])
-        py_child = env.start_mounttable(_py_tool("v23py.cmd.mounttabled") + [
+        root = await env.start_mounttable([go_binary("mounttabled")])
+        go_child = await env.start_mounttable([go_binary("mounttabled"),
+                                               f"--v23.namespace.root={root}", "--name=gochild"])
+        py_child = await env.start_mounttable(_py_tool("v23py.cmd.mounttabled") + [
             f"--v23.namespace.root={root}", "--name=pychild"])
 
         def check():
@@ -192,42 +168,24 @@ class NamingInteropTests(unittest.TestCase):
                     self.assertEqual((rc, out), (0, "/127.0.0.1:4321\n"), err)
                     rc, out, err = env.run(tool + ["resolvetomt", f"{child}/srv"], root)
                     self.assertEqual((rc, out), (0, f"/{want[child]}/srv\n"), err)
-        return threads.deferToThread(check)
+        await threads.deferToThread(check)
 
 
 class ServerPublishingInteropTests(unittest.TestCase):
     timeout = 180
 
-    def test_our_server_mounts_into_go_mounttabled(self):
+    async def test_our_server_mounts_into_go_mounttabled(self):
         """fortune-server --service-name publishes into Go's mounttabled; Go's
         namespace resolves the name and Go's vrpc calls through it."""
-        try:
-            import fortune.server  # noqa: F401
-        except ImportError as e:
-            raise unittest.SkipTest(f"fortune.server not importable: {e}")
         env = _Env(self)
-        root = env.start_mounttable([go_binary("mounttabled")])
-        proc = subprocess.Popen(
-            _py_tool("fortune.server") + [f"--v23.namespace.root={root}",
-                                          "--service-name=tutorial/fortune",
-                                          "--v23.tcp.address=127.0.0.1:0"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-            text=True, env=env.env, cwd=env.dir, start_new_session=True)
-
-        def stop():
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(15)
-            proc.stdout.close()
-        self.addCleanup(stop)
+        root = await env.start_mounttable([go_binary("mounttabled")])
+        _, listening = await start_process(
+            self, _py_tool("fortune.server") + [f"--v23.namespace.root={root}",
+                                                "--service-name=tutorial/fortune",
+                                                "--v23.tcp.address=127.0.0.1:0"],
+            "Listening at: ", "fortune-server", text=True, env=env.env, cwd=env.dir)
 
         def check():
-            listening = ""
-            for line in proc.stdout:
-                if line.startswith("Listening at: "):
-                    listening = line[len("Listening at: "):].strip()
-                    break
-            self.assertTrue(listening, "fortune-server did not start")
             for _ in range(30):
                 rc, out, err = env.run([go_binary("namespace"), "--v23.namespace.root={ROOT}",
                                         "resolve", "tutorial/fortune"], root)
@@ -238,4 +196,4 @@ class ServerPublishingInteropTests(unittest.TestCase):
                                     "tutorial/fortune", "Get"], root)
             self.assertEqual(rc, 0, err)
             self.assertTrue(out.startswith('"') and out.endswith('"\n'), out)
-        return threads.deferToThread(check)
+        await threads.deferToThread(check)

@@ -8,9 +8,9 @@ import sys
 
 from twisted.trial import unittest
 
-from v23py.testing import go_binary
+from v23py.testing import go_binary, start_process
 from v23py import security as sec
-from v23py import vom
+from v23py import verror, vom
 from v23py.security import _certificate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -91,8 +91,11 @@ class PrincipalInteropTests(Tools, unittest.TestCase):
         self.ok(self.go("create", gd, "gouser", stdin=b"sesame\n"))
         with open(os.path.join(gd, "privatekey.pem")) as f:
             self.assertIn("ENCRYPTED PRIVATE KEY", f.read())
-        self.assertRaises(Exception, sec.load_principal, gd)
-        self.assertRaises(Exception, sec.load_principal, gd, b"wrong")
+        # Go's ids (x/ref/lib/security): no passphrase given, and a wrong one
+        self.assertEqual(self.assertRaises(verror.VError, sec.load_principal, gd).id,
+                         "v.io/x/ref/lib/security.errPassphraseRequired")
+        self.assertEqual(self.assertRaises(verror.VError, sec.load_principal, gd, b"wrong").id,
+                         "v.io/x/ref/lib/security.errBadPassphrase")
         self.assertEqual(str(sec.load_principal(gd, b"sesame").blessing_store.default()),
                          "gouser")
         self.ok(self.py("create", pd, "pyuser", stdin=b"sesame\n"))
@@ -226,43 +229,36 @@ class RemoteBlessingInteropTests(Tools, unittest.TestCase):
         self.dir = self.mktemp()
         os.makedirs(self.dir)
 
-    def _receiver(self, tool_cmd, creds):
+    async def _receiver(self, tool_cmd, creds):
         env = dict(os.environ)
         env.pop("V23_CREDENTIALS", None)
         env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-        proc = subprocess.Popen(tool_cmd + ["--v23.credentials", creds,
-                                            "--v23.tcp.address=127.0.0.1:0", "recvblessings"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-        self.addCleanup(lambda: proc.poll() is None and (proc.kill(), proc.wait()))
-        lines = []
-        while True:
-            line = proc.stdout.readline().decode()
-            if not line:
-                self.fail("receiver exited: %s" % proc.stderr.read().decode())
-            lines.append(line)
-            if line.startswith("principal bless"):
-                return proc, line.split()[2:]
+        proc, rest = await start_process(
+            self, tool_cmd + ["--v23.credentials", creds, "--v23.tcp.address=127.0.0.1:0",
+                              "recvblessings"],
+            "principal bless", "recvblessings", stderr=subprocess.PIPE, env=env)
+        return proc, rest.split()
 
     def _finish(self, proc):
         out, err = proc.communicate(timeout=30)
         self.assertEqual(proc.returncode, 0, err.decode())
         return out.decode()
 
-    def test_go_blesses_our_receiver(self):
+    async def test_go_blesses_our_receiver(self):
         alice, recv = os.path.join(self.dir, "alice"), os.path.join(self.dir, "recv")
         self.ok(self.go("create", "--with-passphrase=false", alice, "alice"))
         self.ok(self.py("create", "--with-passphrase=false", recv, "me"))
-        proc, args = self._receiver([sys.executable, "-m", "v23py.cmd.principal"], recv)
+        proc, args = await self._receiver([sys.executable, "-m", "v23py.cmd.principal"], recv)
         self.ok(self.go("--v23.credentials", alice, "bless", "--for=1h", *args, "friend"))
         self.assertIn("Received blessings: alice:friend", self._finish(proc))
         self.assertEqual(self.ok(self.go("--v23.credentials", recv, "dump", "-s")),
                          "alice:friend\n")
 
-    def test_we_bless_go_receiver(self):
+    async def test_we_bless_go_receiver(self):
         alice, recv = os.path.join(self.dir, "alice"), os.path.join(self.dir, "recv")
         self.ok(self.py("create", "--with-passphrase=false", alice, "alice"))
         self.ok(self.go("create", "--with-passphrase=false", recv, "them"))
-        proc, args = self._receiver([self.gobin], recv)
+        proc, args = await self._receiver([self.gobin], recv)
         # a wrong key is refused before anything is sent
         wrong = ["--remote-key=00:11:22"] + args[1:]
         code, _, err = self.py("--v23.credentials", alice, "bless", "--for=1h", *wrong, "x")
@@ -292,7 +288,7 @@ class GoValidatesOurBlessingsTests(Tools, unittest.TestCase):
         self.ok(self.go("--v23.credentials", self.client, "set", "default", "-",
                         stdin=b.encode()))
 
-    def _serve(self, name, blessing_args):
+    async def _serve(self, name, blessing_args):
         srv = os.path.join(self.dir, name)
         self.ok(self.py("create", "--with-passphrase=false", srv))
         b = self.ok(self.py(*blessing_args(srv)))
@@ -302,34 +298,28 @@ class GoValidatesOurBlessingsTests(Tools, unittest.TestCase):
         env = dict(os.environ)
         env.pop("V23_CREDENTIALS", None)
         env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-        proc = subprocess.Popen([sys.executable, "-m", "fortune.server", "--v23.credentials",
-                                 srv, "--v23.tcp.address=127.0.0.1:0"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-        self.addCleanup(lambda: proc.poll() is None and (proc.kill(), proc.wait()))
-        while True:
-            line = proc.stdout.readline().decode()
-            if not line:
-                raise unittest.SkipTest("fortune-server did not start: %s"
-                                        % proc.stderr.read().decode()[-300:])
-            if line.startswith("Listening at: "):
-                return "/" + line.split(": ", 1)[1].strip().lstrip("/")
+        _, addr = await start_process(
+            self, [sys.executable, "-m", "fortune.server", "--v23.credentials", srv,
+                   "--v23.tcp.address=127.0.0.1:0"], "Listening at: ", "fortune-server",
+            env=env)
+        return "/" + addr.lstrip("/")
 
     def _signature(self, ep):
         return _run([self.vrpc], ["--v23.credentials=" + self.client, "signature", ep])
 
-    def test_go_client_checks_our_server(self):
-        good = self._serve("good", lambda srv: ("--v23.credentials", self.alice, "bless",
+    async def test_go_client_checks_our_server(self):
+        good = await self._serve("good", lambda srv: ("--v23.credentials", self.alice, "bless",
                                                 "--for=1h", srv, "server"))
         code, out, err = self._signature(good)
         self.assertEqual(code, 0, err)
         self.assertIn("Fortune", out)
-        expired = self._serve("expired", lambda srv: ("--v23.credentials", self.alice, "bless",
+        expired = await self._serve("expired", lambda srv: ("--v23.credentials", self.alice, "bless",
                                                       "--for=-1h", srv, "server"))
         code, _, err = self._signature(expired)
         self.assertNotEqual(code, 0)
         self.assertIn("trust", err)
         # a self-made "alice" blessing: same name, unrecognized root
-        fake = self._serve("fake", lambda srv: ("--v23.credentials", srv, "blessself", "alice"))
+        fake = await self._serve("fake", lambda srv: ("--v23.credentials", srv, "blessself", "alice"))
         code, _, err = self._signature(fake)
         self.assertNotEqual(code, 0)
         self.assertIn("trust", err)

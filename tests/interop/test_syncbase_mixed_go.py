@@ -40,9 +40,9 @@ class _Mixed(unittest.TestCase):
     timeout = 120
     FLEET = None          # set per class
 
-    def setUp(self):
+    async def setUp(self):
         import v23py
-        self.fleet = self.FLEET.get(self)
+        self.fleet = await self.FLEET.get(self)
         self.ctx, shutdown = v23py.init([f"--v23.credentials={self.fleet.creds}",
                                          f"--v23.namespace.root={self.fleet.mt or '/127.0.0.1:1'}"],
                                         reactor=reactor)
@@ -528,11 +528,14 @@ class StrangerTest(_Mixed):
         py_sgs = got["py"].pop("sgs")
         self.assertEqual(go_sgs, "answered: no records, no knowledge")
         self.assertEqual(py_sgs, "err v.io/x/ref/services/syncbase/server/interfaces.DbOffline")
+        # GetTime is open to any caller in Go 2017; ours answers only a principal that may
+        # Read one of its syncgroups (issue 12: every %%sync method authorizes)
+        self.assertEqual(got["go"].pop("time"), "answered")
+        self.assertEqual(got["py"].pop("time"), "err v.io/v23/verror.NoAccess")
         self.assertEqual(got["py"], got["go"])
         self.assertEqual(got["go"], {
             "data": "err v.io/x/ref/services/syncbase/server/interfaces.DbOffline",
-            "join": "err v.io/v23/verror.NoExistOrNoAccess",
-            "time": "answered"})   # GetTime is open to any caller in Go 2017
+            "join": "err v.io/v23/verror.NoExistOrNoAccess"})
 
     async def _peer_calls(self, ctx, endpoint, db):
         from v23py import syncbase, verror
@@ -599,7 +602,7 @@ class NeighborhoodMixedTest(_Mixed):
     def test_go_and_v23py_find_each_other_by_mdns(self):
         from v23py.testing.mdns import require_multicast
         yield defer.ensureDeferred(require_multicast())
-        _Mixed.setUp(self)
+        yield defer.ensureDeferred(_Mixed.setUp(self))
         yield defer.ensureDeferred(self._nh())
 
     async def _nh(self):

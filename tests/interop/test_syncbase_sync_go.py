@@ -20,15 +20,16 @@ PKG = '"v.io/x/ref/services/syncbase/server/interfaces"'
 class GoSyncPeerTest(unittest.TestCase):
     timeout = 120
 
-    def setUp(self):
+    async def setUp(self):
         import v23py
         self.vrpc = go_binary("vrpc")
         tmp = tempfile.mkdtemp(prefix="sbsync-go-")
         self.creds = make_creds(os.path.join(tmp, "alice"), ALICE)
         self.ctx, shutdown = v23py.init([f"--v23.credentials={self.creds}"], reactor=reactor)
         self.addCleanup(shutdown)
-        self.d = Daemon(self.creds).start()
+        self.d = Daemon(self.creds)
         self.addCleanup(self.d.stop)
+        await self.d.start()
 
     def go(self, *args):
         return utils.getProcessOutputAndValue(
@@ -63,10 +64,12 @@ class GoSyncPeerTest(unittest.TestCase):
                       "\tUpdTime \"time\".Time\n\tDelete bool\n\tBatchId uint64\n"
                       "\tBatchCount uint64\n}", sig)
 
+        # GetTime answers only a caller who may read one of our syncgroups (Go 2017 answers
+        # anyone; issue 12) -- Go's daemon asks it only of peers in its syncgroups
         out, err, rc = await self.vrpc_call(
             "GetTime", '{SendTs: {Seconds: 63900000000, Nanos: 5}}', '"go"')
-        self.assertEqual(rc, 0, err)
-        self.assertIn(f"{PKG}.TimeResp{{OrigTs: {{Seconds: 63900000000, Nanos: 5}}, RecvTs:", out)
+        self.assertNotEqual(rc, 0, out)
+        self.assertIn("may not read any syncgroup", err)
 
         ctx = self.ctx
         db = syncbase.NewService(self.d.endpoint).Database(ctx, "db", None)
@@ -78,6 +81,10 @@ class GoSyncPeerTest(unittest.TestCase):
                                       Collections=[c.Id()])
         sg = db.Syncgroup(ctx, "sg")
         await sg.Create(ctx, spec, syncbase.SyncgroupMemberInfo(SyncPriority=10))
+        out, err, rc = await self.vrpc_call(
+            "GetTime", '{SendTs: {Seconds: 63900000000, Nanos: 5}}', '"go"')
+        self.assertEqual(rc, 0, err)
+        self.assertIn(f"{PKG}.TimeResp{{OrigTs: {{Seconds: 63900000000, Nanos: 5}}, RecvTs:", out)
         await c.Put(ctx, "k2", 42)
         await c.Delete(ctx, "k1")
         gid = gid_of(Id(*db.Id()), Id(ALICE, "sg"))

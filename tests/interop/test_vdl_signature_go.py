@@ -13,7 +13,7 @@ import time
 
 from twisted.trial import unittest
 
-from v23py.testing import ROOT, go_binary, shared_path
+from v23py.testing import ROOT, go_binary, shared_path, start_process
 from v23py.vdl.compiler import checker, codegen
 from v23py.vdl.compiler.build import vdl_files
 from v23py.vdl.compiler.parser import parse_file
@@ -79,7 +79,7 @@ def _module_name(path):
 
 
 class VrpcSignatureTest(unittest.TestCase):
-    def setUp(self):
+    async def setUp(self):
         self.vrpc = go_binary("vrpc")
         self.principal = go_binary("principal")
         inputs = shared_path("testdata", "vdl", "inputs")
@@ -102,29 +102,13 @@ class VrpcSignatureTest(unittest.TestCase):
                         self.creds, "tester"], check=True, capture_output=True, timeout=60)
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([self.dir, ROOT]))
         env.pop("V23_CREDENTIALS", None)
-        self.proc = subprocess.Popen(
-            [sys.executable, os.path.join(self.dir, "calc_server.py"),
-             "--v23.credentials=" + self.creds, "--v23.tcp.address=127.0.0.1:0"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
-        self.addCleanup(self._stop)
-        line = self.proc.stdout.readline()
-        if not line.startswith("Listening at: "):
-            self._stop()
-            self.fail("server did not start: " + line + self.proc.stderr.read()[-2000:])
-        self.name = "/" + line.split(": ", 1)[1].strip()
-
-    def _stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        for f in (self.proc.stdout, self.proc.stderr):
-            f.close()
         import shutil
-        shutil.rmtree(self.dir, ignore_errors=True)
+        self.addCleanup(shutil.rmtree, self.dir, True)    # after the server stopped
+        _, addr = await start_process(
+            self, [sys.executable, os.path.join(self.dir, "calc_server.py"),
+                   "--v23.credentials=" + self.creds, "--v23.tcp.address=127.0.0.1:0"],
+            "Listening at: ", "calc_server", env=env, text=True)
+        self.name = "/" + addr
 
     def vrpc_run(self, *args):
         p = subprocess.run([self.vrpc, "--v23.credentials=" + self.creds, *args],

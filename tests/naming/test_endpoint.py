@@ -43,7 +43,8 @@ class RoutingIdTests(unittest.TestCase):
     def test_bad(self):
         for bad in ["abc", "zz" * 16, "00" * 15, "00" * 17, " " + "0" * 31, "0" * 31 + "\n"]:
             self.assertRaises(verror.VError, RoutingId.from_string, bad)
-        self.assertRaises(Exception, RoutingId, b"short")
+        self.assertEqual(self.assertRaises(verror.VError, RoutingId, b"short").id,
+                         verror.BadArg.id)
 
 
 class EndpointFormatTests(unittest.TestCase):

@@ -2,7 +2,7 @@
 from twisted.internet import defer, reactor, protocol
 from twisted.trial import unittest
 
-from v23py import security
+from v23py import security, verror
 from v23py.runtime.flowmanager import FlowManager
 from v23py.flow import Identity
 from v23py.naming.endpoint import RoutingId
@@ -367,7 +367,8 @@ class LameDuckTest(unittest.TestCase):
         reason = yield conn.closed
         self.assertTrue(conn.remote_lame_duck)
         self.assertTrue(reason.id.endswith("ConnectionClosed"), reason)
-        self.assertRaises(Exception, conn.open_flow)
+        e = self.assertRaises(verror.VError, conn.open_flow)
+        self.assertEqual(e.id, "v.io/x/ref/runtime/internal/flow/conn.ConnectionClosed")
         # a stopped manager refuses to dial or listen
         try:
             yield server.dial(port.endpoint)

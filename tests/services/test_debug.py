@@ -4,6 +4,7 @@ vtrace collection across a call, pprof's profiles, the Debug tag, and the Promet
 exposition of --metrics-address."""
 import gzip
 import os
+import re
 import shutil
 import tempfile
 
@@ -15,8 +16,16 @@ from v23py import security, verror, vtrace
 
 
 class Echo:
+    def __init__(self):
+        self.waiting = []
+
     def Echo(self, ctx, call, x):
         return x
+
+    def Slow(self, ctx, call):
+        d = defer.Deferred()
+        self.waiting.append(d)
+        return d
 
     def Fail(self, ctx, call):
         raise verror.BadArg.new("no")
@@ -43,7 +52,8 @@ class DebugInProcessTests(unittest.TestCase):
                                          "--metrics-address=127.0.0.1:0",
                                          "--alsologtostderr=false")
         self.addCleanup(shutdown)
-        self.server = yield v23py.with_new_server(self.ctx, "", Echo(),
+        self.impl = Echo()
+        self.server = yield v23py.with_new_server(self.ctx, "", self.impl,
                                                   security.allow_everyone())
         self.name = "/" + str(self.server.endpoints[0])
         self.rid = str(self.server.flow_manager.routing_id)
@@ -186,6 +196,87 @@ class DebugInProcessTests(unittest.TestCase):
                       % self.rid, body)
         self.assertIn('v23_rpc_server_latency_ms_bucket{le="0",method="Echo"', body)
         self.assertIn('v23_stat{name="system/pid"} %s' % float(os.getpid()), body)
+
+
+    @defer.inlineCallbacks
+    def test_library_counters(self):
+        """v23py/{vom,crypto,security}/...: what the calls encoded, sealed and signed, read
+        over __debug like any statistic and exported to Prometheus as counters."""
+        from twisted.internet import reactor
+        from twisted.web.client import Agent, readBody
+        import v23py
+        yield self.call(self.name, "Echo", [0])   # connection up, types sent
+
+        def read(*names):
+            return defer.gatherResults([self.call(f"{self.name}/__debug/stats/v23py/{n}",
+                                                  "Value") for n in names])
+        names = ["vom/values-encoded", "vom/values-decoded", "vom/bytes-encoded",
+                 "vom/bytes-decoded", "crypto/box-seals", "crypto/box-opens",
+                 "security/signatures-made", "vom/type-messages-encoded"]
+        before = [v for (v,) in (yield read(*names))]
+        for i in range(10):
+            yield self.call(self.name, "Echo", [i])
+        after = [v for (v,) in (yield read(*names))]
+        d = dict(zip(names, (a - b for a, b in zip(after, before))))
+        # each call: the client writes request, arg and end-of-args; the server reads them,
+        # writes response and result, the client reads them (the stats reads add more)
+        self.assertGreaterEqual(d["vom/values-encoded"], 50)
+        self.assertGreaterEqual(d["vom/values-decoded"], 50)
+        self.assertGreater(d["vom/bytes-encoded"], 5 * 10)
+        self.assertGreater(d["vom/bytes-decoded"], 5 * 10)
+        # client and server seal (and open) at least one message each per call
+        self.assertGreaterEqual(d["crypto/box-seals"], 20)
+        self.assertGreaterEqual(d["crypto/box-opens"], 20)
+        self.assertEqual(d["security/signatures-made"], 0)   # no new connection: no signing
+        self.assertEqual(d["vom/type-messages-encoded"], 0)  # no new type
+        self.assertGreater(before[names.index("security/signatures-made")], 0)
+        port = v23py.get_runtime(self.ctx).metrics_port.getHost().port
+        resp = yield Agent(reactor).request(b"GET", b"http://127.0.0.1:%d/metrics" % port)
+        body = (yield readBody(resp)).decode()
+        for n in ("vom_values_encoded", "crypto_box_seals", "security_signatures_verified"):
+            m = re.search(r"^# TYPE v23py_%s_total counter\nv23py_%s_total (\S+)$" % (n, n),
+                          body, re.M)
+            self.assertIsNotNone(m, n)
+            self.assertGreater(float(m.group(1)), 0)
+
+    @defer.inlineCallbacks
+    def test_client_outstanding_calls(self):
+        """rpc/client/outstanding/<id>: the calls a runtime's client has in progress, in Go's
+        form, beside the server's view of the same call."""
+        import v23py
+        call = self.call(self.name, "Slow")
+        while not self.impl.waiting:
+            yield _sleep(0.01)
+        from v23py import stats
+        mine = [n for n, _ in stats.glob("rpc/client/outstanding", "*")]
+        rt = v23py.get_runtime(self.ctx)
+        self.assertIn("0x%x" % id(rt), mine)
+        (text,) = yield self.call(
+            f"{self.name}/__debug/stats/rpc/client/outstanding/0x{id(rt):x}", "Value")
+        self.assertRegex(text, r"^Slow age:[\d.]+(ns|µs|ms|s) from:@\S+@127\.0\.0\.1:\d+@")
+        (stext,) = yield self.call(
+            f"{self.name}/__debug/stats/rpc/server/outstanding/{self.rid}", "Value")
+        self.assertRegex(stext, r"(^|\n)Slow age:[\d.]+(ns|µs|ms|s) from:")
+        self.impl.waiting.pop().callback(None)
+        yield call
+        (text,) = yield self.call(
+            f"{self.name}/__debug/stats/rpc/client/outstanding/0x{id(rt):x}", "Value")
+        # (the read itself is outstanding while it runs)
+        self.assertNotIn("Slow", text)
+
+
+def _sleep(secs):
+    from twisted.internet import reactor, task
+    return task.deferLater(reactor, secs, lambda: None)
+
+
+class GoDurations(unittest.TestCase):
+    def test_format(self):
+        from v23py.runtime._stats import go_duration
+        for secs, want in ((0, "0s"), (5e-9, "5ns"), (1.5e-6, "1.5µs"), (0.0012345, "1.2345ms"),
+                           (2.0, "2s"), (61.25, "1m1.25s"), (3600.0, "1h0m0s"),
+                           (3723.5, "1h2m3.5s"), (-0.5, "-500ms")):
+            self.assertEqual(go_duration(secs), want, secs)
 
 
 class RuntimePermissionsGuardDebug(unittest.TestCase):

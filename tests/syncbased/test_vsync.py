@@ -49,7 +49,7 @@ class Peer:
         req = me.sg_request(other.sync.hex) if sg else me.data_request(other.sync.hex)
         req = vom.decode(vom.encode(req, I.DeltaReq._vdl_type), I.DeltaReq._vdl_type)
         items = wire(other.ds.respond(ALICE, req, self.sync.hex))
-        return me.apply(sg, items, other.sync.hex)
+        return me.apply(sg, items, other.sync.hex, ALICE)
 
     def pull_from(self, other):
         self.round(other, True)
@@ -180,11 +180,11 @@ class VsyncTest(unittest.TestCase):
                     with_md(RecType=I.LinkRec, Parents=["nope"]),
                     with_md(Parents=["a", "b", "c"]),
                     ["junk", good[-1]]):
-            e = self.assertRaises(verror.VError, ds.apply, False, bad, self.a.sync.hex)
+            e = self.assertRaises(verror.VError, ds.apply, False, bad, self.a.sync.hex, ALICE)
             self.assertEqual(e.id, verror.BadProtocol.id)
         self.assertEqual(self.b.rows(), before)
         # and the good round still applies
-        ds.apply(False, good, self.a.sync.hex)
+        ds.apply(False, good, self.a.sync.hex, ALICE)
         self.assertEqual(self.b.rows()["new"], "n")
 
     def test_reader_access_required_for_deltas(self):
@@ -293,7 +293,7 @@ class VsyncTest(unittest.TestCase):
                                       self.b.sync.hex))
         self.assertEqual(len(good), 3)
         good[1].value.Metadata.BatchCount = 5
-        e = self.assertRaises(verror.VError, self.b.ds.apply, False, good, self.a.sync.hex)
+        e = self.assertRaises(verror.VError, self.b.ds.apply, False, good, self.a.sync.hex, ALICE)
         self.assertEqual(e.id, verror.BadProtocol.id)
         self.assertEqual(self.b.rows(), before)
         self.assertEqual(self._batch_infos(self.b), {})

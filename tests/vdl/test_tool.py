@@ -43,7 +43,7 @@ class CommittedModulesTest(unittest.TestCase):
             self.assertIn(want, paths)
         # The project's other packages; fortune/tagged shares ifc's package path,
         # so it gets a builder of its own.
-        for d in ("syncbased/interfaces", "fortune/tagged", "benchmarks"):
+        for d in ("syncbased/interfaces", "syncbased/vclock", "fortune/tagged", "benchmarks"):
             bb = Builder(vdlpath=[], vdlroot="")
             srcs += [(bb, s) for s in bb.resolve_arg(os.path.join(ROOT, d))]
         stale = []

@@ -12,7 +12,7 @@ import time
 
 from twisted.trial import unittest
 
-from v23py.testing import ROOT
+from v23py.testing import ROOT, read_line
 from v23py import vlog
 
 LINE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d{6} +\d+ [\w.]+:\d+\] ")
@@ -105,7 +105,7 @@ class ProgramLogFlagsTest(unittest.TestCase):
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                              start_new_session=True)
         try:
-            self.assertTrue(p.stdout.readline().startswith("NAME="))
+            self.assertTrue(read_line(p, 60, "mounttabled").startswith("NAME="))
             link = os.path.join(d, "mounttabled.INFO")
             for _ in range(50):
                 if os.path.exists(link):

@@ -87,3 +87,91 @@ class SharedPlansTest(unittest.TestCase):
                 d.feed(m[-1:])
                 self.assertEqual(d.decode(t), v)
         self.assertTrue(any(k >= 0x100 for k in td.value_plans))
+
+
+class TypeCacheTest(unittest.TestCase):
+    """Type streams share parsed definitions and built types: a second stream defining the
+    same types (under other ids, recursive ones included) gets the same Types, and a
+    stream defining other types under the same ids gets those."""
+
+    def stream(self, types, skip=0):
+        te = vom.TypeEncoder()
+        for t in [vdl.struct("test/cache.Pad%d" % i, [("P", vdl.Int8Type)])
+                  for i in range(skip)] + types:
+            te.encode_type(t)
+        td = vom.TypeDecoder()
+        td.feed(te.take_bytes())
+        return te, td
+
+    def test_same_types_any_ids(self):
+        b = vdl.TypeBuilder()
+        node = b.struct("test/cache.Node")
+        kids = b.list()
+        kids.elem = node
+        node.append_field("Name", vdl.StringType)
+        node.append_field("Kids", kids)
+        b.build()
+        types = [wire.RequestType, node.built, vdl.map_of(vdl.StringType, node.built)]
+        te1, td1 = self.stream(types)
+        te2, td2 = self.stream(types, skip=3)
+        for t in types:
+            i1, i2 = te1.encode_type(t), te2.encode_type(t)
+            self.assertNotEqual(i1, i2)
+            self.assertIs(td1.lookup(i1), td2.lookup(i2))
+            self.assertEqual(td1.lookup(i1), t)
+
+    def test_same_ids_other_types(self):
+        a = vdl.struct("test/cache.A", [("X", vdl.list_of(vdl.StringType))])
+        b = vdl.struct("test/cache.A", [("X", vdl.list_of(vdl.Int64Type))])
+        te1, td1 = self.stream([a])
+        te2, td2 = self.stream([b])
+        self.assertEqual(te1.encode_type(a), te2.encode_type(b))
+        self.assertEqual(td1.lookup(te1.encode_type(a)), a)
+        self.assertEqual(td2.lookup(te2.encode_type(b)), b)
+
+
+class StringListTest(unittest.TestCase):
+    """[]string's whole-list paths (ASCII strings under 128 bytes) write and read the same
+    bytes as the element loop, and hand every other list to it."""
+
+    def expected(self, v):
+        from v23py.vom import enc_uint
+        out = bytearray()
+        enc_uint(out, len(v))
+        for s in v:
+            b = s.encode("utf-8", "surrogateescape")
+            enc_uint(out, len(b))
+            out += b
+        return bytes(out)
+
+    def test_same_bytes_both_ways(self):
+        from v23py.vom._codec import decoder, encoder
+        t = vdl.list_of(vdl.StringType)
+        enc, dec = encoder(t), decoder(t)
+        cases = [["a"] * 8, [f"k{i}" for i in range(1000)], ["", "x" * 127] * 5,
+                 ["é"] * 9, ["x" * 128] * 9, ["a\udcff"] * 9, ["a"] * 7 + ["\x7f" * 200],
+                 [], ["\x00", "\x7f"] * 8]
+        for v in cases:
+            buf = bytearray()
+            enc(buf, v, None)
+            self.assertEqual(bytes(buf), self.expected(v), repr(v)[:40])
+            got, end = dec(bytes(buf) + b"\xe1", 0, None)
+            self.assertEqual((got, end), (v, len(buf)), repr(v)[:40])
+
+    def test_bad_elements_and_truncation(self):
+        from v23py.vom._codec import decoder, encoder
+        t = vdl.list_of(vdl.StringType)
+        enc, dec = encoder(t), decoder(t)
+        for v in (["a"] * 8 + [1], [b"ab"] * 9, ["a"] * 8 + [None]):
+            self.assertRaises(verror.VError, enc, bytearray(), v, None)
+        buf = bytearray()
+        enc(buf, [f"s{i}" for i in range(20)], None)
+        for cut in (len(buf) - 1, len(buf) // 2, 2):
+            self.assertRaises((vom.Truncated, IndexError), dec, bytes(buf[:cut]), 0, None)
+        # as a message: NeedData until whole
+        msg = vom.encode([f"s{i}" for i in range(20)], t)
+        d = vom.Decoder()
+        d.feed(msg[:-3])
+        self.assertRaises(vom.NeedData, d.decode)
+        d.feed(msg[-3:])
+        self.assertEqual(d.decode(), [f"s{i}" for i in range(20)])

@@ -115,11 +115,9 @@ async def live_watch(b, request, name, args):
 
 
 async def syncgroups(b, name, args):
-    from v23py.cmd.debug import pretty
-    from v23py.cmd._nscli import namespace_for
-    from v23py.runtime.namespace import GlobEntry
-    from v23py.v23.services import stats as svc
     d = args.get("d", "")
+    # the daemon's own record of its sync rounds with each peer of this database
+    prog, by_peer = await _progress(b, name, d)
     ctx, cancel = b.ctx_timeout()
     parts = []
     try:
@@ -129,23 +127,41 @@ async def syncgroups(b, name, args):
             spec = await sg.GetSpec(ctx)
             spec = spec[0] if isinstance(spec, (list, tuple)) else spec
             members = await sg.GetMembers(ctx)
-            mrows = "".join(f"<tr><td class='name'>{html.escape(str(m))}</td><td>"
-                            f"{html.escape(_val(info))}</td></tr>"
-                            for m, info in sorted(dict(members).items()))
+            # per syncgroup: each member's info and this daemon's sync progress with it
+            mrows = "".join(
+                f"<tr><td class='name'>{html.escape(str(m))}</td><td>"
+                f"{html.escape(_val(info))}</td>" +
+                "".join(f"<td class='sync-{c}'>{html.escape(by_peer.get(str(m), {}).get(c, ''))}"
+                        f"</td>" for c in _MEMBER_PROGRESS) + "</tr>"
+                for m, info in sorted(dict(members).items()))
+            heads = "".join(f"<th>{c}</th>" for c in _MEMBER_PROGRESS)
             colls = ", ".join(f"{x.Blessing},{x.Name}" for x in spec.Collections)
             parts.append(
                 f"<h3 class='syncgroup'>{html.escape(f'{sg_id.Blessing},{sg_id.Name}')}</h3>"
                 f"<p>{html.escape(spec.Description)}</p><p>Collections: "
                 f"<span class='name'>{html.escape(colls)}</span></p>"
-                f"<table class='members'><tr><th>Member</th><th>Info</th></tr>{mrows}</table>")
+                f"<table class='members'><tr><th>Member</th><th>Info</th>{heads}</tr>{mrows}"
+                f"</table>")
     except Exception as e:
         return page(f"Syncgroups of {d}", name, err_html(e))
     finally:
         cancel()
-    # the daemon's own record of its sync rounds with each peer of this database
+    body = "".join(parts) or "<p>No syncgroups.</p>"
+    body += ("<h3>Sync progress</h3><table id='progress'><tr><th>Peer</th><th>Statistic</th>"
+             f"<th>Value</th></tr>{''.join(prog)}</table>")
+    return page(f"Syncgroups of {d}", name, body)
+
+
+async def _progress(b, name, d):
+    """(rows of the progress table, {peer: {statistic: value}}) from the daemon's
+    ``__debug/stats/syncbase/sync/<db>/<peer>/...``."""
+    from v23py.cmd.debug import pretty
+    from v23py.cmd._nscli import namespace_for
     from v23py.naming import names as nm
+    from v23py.runtime.namespace import GlobEntry
+    from v23py.v23.services import stats as svc
     base = f"{name}/__debug/stats/syncbase/sync/{nm.encode_as_name_element(d)}"
-    prog = []
+    prog, by_peer = [], {}
     ctx, cancel = b.ctx_timeout()
     try:
         found = []
@@ -160,17 +176,17 @@ async def syncgroups(b, name, args):
             except Exception as e:
                 v = "ERROR: " + error_text(e)
             peer, stat = full[len(base) + 1:].split("/", 1)
-            prog.append(f"<tr><td class='name'>{html.escape(nm.decode_from_name_element(peer)[0])}"
+            peer = nm.decode_from_name_element(peer)[0]
+            by_peer.setdefault(peer, {})[stat] = v
+            prog.append(f"<tr><td class='name'>{html.escape(peer)}"
                         f"</td><td>{html.escape(stat)}</td><td>{html.escape(v)}</td></tr>")
     except Exception:
         pass   # no rounds yet (or no access to the daemon's stats)
     finally:
         cancel()
-    body = "".join(parts) or "<p>No syncgroups.</p>"
-    body += ("<h3>Sync progress</h3><table id='progress'><tr><th>Peer</th><th>Statistic</th>"
-             f"<th>Value</th></tr>{''.join(prog)}</table>")
-    return page(f"Syncgroups of {d}", name, body)
+    return prog, by_peer
 
 
+_MEMBER_PROGRESS = ("rounds", "errors", "records-in", "records-out", "lag-seconds")
 _PROGRESS = ("rounds", "errors", "records-in", "records-out", "last-success-unix",
              "lag-seconds", "last-error")

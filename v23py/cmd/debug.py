@@ -557,23 +557,32 @@ async def cmd_delegate(ctx, fs, args, out, err):
 
 
 async def cmd_discovery_scan(ctx, fs, args, out, err):
-    import re
     import v23py
-    from v23py.discovery.neighborhood import MdnsNeighborhood
+    from v23py.discovery import neighborhood, query
     if len(args) > 1:
         raise UsageError(f"got {len(args)} arguments, expected at most 1")
-    m = re.fullmatch(r'\s*v\.InterfaceName\s*=\s*"([^"]*)"\s*', args[0]) if args else None
-    if m is None:
-        raise RuntimeError("only queries of the form v.InterfaceName=\"<name>\" are supported "
-                           "(mDNS service types are per interface)")
-    nb = MdnsNeighborhood()
+    # the query's interfaces are asked for by name (their own mDNS types); any other query
+    # scans every v23 service and filters
+    matcher = query.Matcher(args[0] if args else "")
+    targets = sorted(matcher.target_interface_names or [""])
+    nb = neighborhood.MdnsNeighborhood()
     nb.start()
     seen = {}
 
     def update(info):
         ad = info.ad
         key = bytes(ad.id)
+        if info.lost:
+            if seen.pop(key, None) is not None:
+                out.write(f"LOST:{ad.id.hex()}\n\n")
+                out.flush()
+            return
         if seen.get(key) == info.hash:
+            return
+        if not matcher.match(ad):
+            if seen.pop(key, None) is not None:   # a new version no longer matches
+                out.write(f"LOST:{ad.id.hex()}\n\n")
+                out.flush()
             return
         seen[key] = info.hash
         lines = ["FOUND:", f"Id:            {ad.id.hex()}", f"InterfaceName: {ad.interface_name}"]
@@ -587,7 +596,8 @@ async def cmd_discovery_scan(ctx, fs, args, out, err):
                                               for k in sorted(ad.attachments)] + ["}"]
         out.write("\n".join(lines) + "\n\n")
         out.flush()
-    nb.scan(m.group(1), update)
+    for name in targets:
+        nb.scan(name, update)
     try:
         await v23py.wait_for_signal(ctx)
     finally:

@@ -90,6 +90,7 @@ async def run(reactor, argv):
     dispatcher = MountTableDispatcher(table, clock=time.time,
                                       component=os.path.basename(sys.argv[0] or "mounttabled"),
                                       log_level=level, log=log)
+    dispatcher.export_stats("mounttable")   # (Go's mounttabled's prefix)
     server = await listen_mount_table(ctx, dispatcher)
     eps = server.endpoints
     if not eps:

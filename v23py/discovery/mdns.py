@@ -9,11 +9,13 @@ alphabet, unpadded, so a scanner learns which advertisement went away from a goo
 that carries no TXT.  A Go scanner takes the label from the first part of whatever
 name the PTR of the interface's type points to.
 
-We publish one instance, ``<label>._v23._tcp.local.``, pointed to by a PTR from the
-interface's type (the RFC 6763 subtype form, which the zeroconf package can register;
-its name checks refuse Go's longer instance name), so Go's interface scans find it;
-Go's scans of every v23 service (type ``_v23._tcp.local.``) do not list it.  We read
-both forms.
+We publish two instances with the same records: ``<label>._v23._tcp.local.``, pointed
+to by a PTR from the interface's type (the RFC 6763 subtype form, which the zeroconf
+package can register; its name checks refuse Go's longer instance name), so interface
+scans find it; and ``<label>.any._v23._tcp.local.``, pointed to by a PTR from
+``_v23._tcp.local.``, so scans of every v23 service find it too (zeroconf keeps one
+record set per instance name, so the second needs a name of its own; scanners, Go's
+included, take the label from the first part of the name).  We read every form.
 
 TXT strings are ``key=value`` with raw bytes as values: ``_i`` interface name, ``_h``
 the 8-byte hash, ``_t`` the 8-byte little-endian timestamp, ``_a`` packed addresses,
@@ -75,8 +77,9 @@ def ad_id_from_label(label: str) -> bytes:
 
 def instance_names(info: AdInfo) -> List[Tuple[str, str]]:
     """(type, instance name) pairs under which we publish info."""
-    return [(service_type(info.ad.interface_name),
-             f"{instance_label(info.ad.id)}.{V23_SERVICE}")]
+    label = instance_label(info.ad.id)
+    return [(service_type(info.ad.interface_name), f"{label}.{V23_SERVICE}"),
+            (V23_SERVICE, f"{label}.any.{V23_SERVICE}")]
 
 
 def label_of(instance_name: str) -> str:

@@ -124,12 +124,13 @@ class MdnsNeighborhood:
     # --- scanning ---
     def scan(self, interface_name: str, on_update: Callable[[AdInfo], None]):
         """Call on_update (in the reactor thread) with each advertisement of interface_name
-        found, changed or lost (``info.lost``) in the neighborhood."""
+        (of every interface when it is empty) found, changed or lost (``info.lost``) in the
+        neighborhood."""
         from zeroconf import ServiceBrowser, ServiceStateChange
         zc = self.zc
         if zc is None:
             raise NeighborhoodUnavailable("not started")
-        type_ = enc.service_type(interface_name)
+        type_ = enc.service_type(interface_name) if interface_name else enc.V23_SERVICE
 
         def handler(zeroconf, service_type, name, state_change):
             label = enc.label_of(name)
@@ -141,7 +142,7 @@ class MdnsNeighborhood:
                     if txts is None:
                         return
                     info = enc.decode_txt(label, txts)
-                    if info.ad.interface_name != interface_name:
+                    if interface_name and info.ad.interface_name != interface_name:
                         return
             except DiscoveryError as e:
                 log.info("ignoring a malformed advertisement %s: %s", name, e)

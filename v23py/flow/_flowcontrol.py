@@ -255,6 +255,11 @@ class FlowControl:
                 f.to_release = 0
             else:
                 self.to_release_closed.append((f.id, f.to_release))
+                if len(self.to_release_closed) >= self.release_limit:
+                    # a peer that opens and abandons flows endlessly must not grow this list
+                    # until its data would trigger a release (issue 12, B5): send one now
+                    self._send(m.Release(self.to_release_closed).encode())
+                    self.to_release_closed = []
         events.append(FlowClosed(f, error, remote))
         if remote and self._blocked and self.state == ACTIVE:
             # borrowed credits came back to the shared pool: let waiting borrowers proceed

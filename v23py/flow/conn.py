@@ -513,6 +513,15 @@ class Conn(FlowControl):
                 raise errors.err(errors.BlessingsFlowClosed, "the peer sent more than %d blessings/discharges",
                                  self.MAX_REMOTE_KEYS)
 
+    def _check_preauth_blessings(self):
+        """Blessings that arrived before Auth were taken before the key was known; a flow
+        could later name them, so they too must belong to the key that signs the binding
+        (Go v0.2.0 skips this and lets a peer wear blessings it has only seen)."""
+        for bl in self._in_blessings.values():
+            if self.auth.public_key(bl) != self.remote_public_key:
+                raise errors.err(errors.BlessingsNotBound,
+                                 "blessings not bound to connection remote public key")
+
     def _handle_remote_auth(self, a, events):
         b, d = self._get_remote(a.blessings_key, a.discharge_key)
         self.remote_public_key = self.auth.public_key(b)
@@ -520,6 +529,7 @@ class Conn(FlowControl):
         tag = AUTH_ACCEPTOR_TAG if self.dialer else AUTH_DIALER_TAG
         if self.remote_public_key is None:
             raise errors.err(errors.NoPublicKey, "conn.readRemoteAuth: no public key received")
+        self._check_preauth_blessings()
         if not self.auth.verify(b, a, tag + self.binding):
             raise errors.err(errors.InvalidChannelBinding, "conn.readRemoteAuth: the channel binding was invalid")
         if self.dialer:

@@ -118,6 +118,27 @@ def _invalid(typ, size, field, err=None):
 
 # --------------------------------------------------------------------------- framing
 
+def _utf8(text: str) -> bytes:
+    """A string's bytes for the wire; texts made from a peer's bytes may carry
+    surrogate escapes (they go back as the bytes they came from), anything else that
+    UTF-8 cannot hold is replaced (an error text must never stop a TearDown)."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace")
+
+
+def _text(text: str) -> str:
+    """A text the layouts' UTF-8 strings can hold: what a peer's bad bytes left in it
+    (surrogate escapes) becomes replacement marks, so an error text never stops a
+    TearDown."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return _utf8(text).decode("utf-8", "replace")
+
+
 def frame_header(n: int) -> bytes:
     if n > MAX_FRAME:
         raise errors.err(errors.LargerThan3ByteUInt, "integer %d too large to represent in 3 bytes", n)
@@ -337,7 +358,7 @@ class TearDown(Message):
         self.message = message
 
     def encode(self):
-        return _layout().TearDown.build({"message": self.message})
+        return _layout().TearDown.build({"message": _text(self.message)})
 
     @classmethod
     def decode_body(cls, data, pos=1):
@@ -427,7 +448,7 @@ class Auth(Message):
 
     def encode(self):
         common = [varuint(self.blessings_key), varuint(self.discharge_key),
-                  _lenbytes(self.purpose), _lenbytes(self.hash.encode())]
+                  _lenbytes(self.purpose), _lenbytes(_utf8(self.hash))]
         if self.ed25519:
             return b"".join([b"\x70"] + common + [_lenbytes(self.ed25519)])
         if self.rsa:
@@ -614,7 +635,7 @@ class ProxyErrorResponse(Message):
         self.error = error
 
     def encode(self):
-        return _layout().ProxyErrorResponse.build({"error": self.error})
+        return _layout().ProxyErrorResponse.build({"error": _text(self.error)})
 
     @classmethod
     def decode_body(cls, data, pos=1):

@@ -5,7 +5,7 @@ served by a dispatcher over a ``MountTable`` core.
 
 import time
 
-from v23py import security, verror
+from v23py import security, stats, verror
 from v23py.mounttable import core
 from v23py.naming.glob import Glob
 from v23py.runtime.namespace import _perms_value, deadline_to_wire_seconds
@@ -62,6 +62,12 @@ class MountContext:
         self.table = service.table
         self.name = suffix
 
+    def _caller(self, call):
+        c = caller_of(call)
+        rpcs = self.service.rpcs_per_user   # (Go counts every call by its creator)
+        rpcs[c.creator] = rpcs.get(c.creator, 0) + 1
+        return c
+
     def describe__(self):
         return descs()
 
@@ -81,28 +87,28 @@ class MountContext:
     def Mount(self, ctx, call, server, ttl, flags):
         self._log(1, f"Mount {self.name!r} -> {server}")
         try:
-            self.table.mount(self.name, server, int(ttl), int(flags), caller_of(call))
+            self.table.mount(self.name, server, int(ttl), int(flags), self._caller(call))
         except verror.VError as e:
             raise self._wrap("Mount", e) from None
 
     def Unmount(self, ctx, call, server):
         self._log(1, f"Unmount {self.name!r}, {server}")
         try:
-            self.table.unmount(self.name, server, caller_of(call))
+            self.table.unmount(self.name, server, self._caller(call))
         except verror.VError as e:
             raise self._wrap("Unmount", e) from None
 
     def Delete(self, ctx, call, delete_subtree):
         self._log(1, f"Delete {self.name!r}, {delete_subtree}")
         try:
-            self.table.delete(self.name, bool(delete_subtree), caller_of(call))
+            self.table.delete(self.name, bool(delete_subtree), self._caller(call))
         except verror.VError as e:
             raise self._wrap("Delete", e) from None
 
     def ResolveStep(self, ctx, call):
         self._log(2, f"ResolveStep {self.name!r}")
         try:
-            entry = self.table.resolve_step(self.name, caller_of(call))
+            entry = self.table.resolve_step(self.name, self._caller(call))
         except verror.VError as e:
             raise self._wrap("ResolveStep", e) from None
         return wire_entry(entry, self.service.clock())
@@ -110,13 +116,13 @@ class MountContext:
     def SetPermissions(self, ctx, call, perms, version):
         self._log(1, f"SetPermissions {self.name!r}")
         try:
-            self.table.set_permissions(self.name, perms, version, caller_of(call))
+            self.table.set_permissions(self.name, perms, version, self._caller(call))
         except verror.VError as e:
             raise self._wrap("SetPermissions", e) from None
 
     def GetPermissions(self, ctx, call):
         try:
-            perms, version = self.table.get_permissions(self.name, caller_of(call))
+            perms, version = self.table.get_permissions(self.name, self._caller(call))
         except verror.VError as e:
             raise self._wrap("GetPermissions", e) from None
         return _perms_value(perms or {}), version
@@ -125,7 +131,7 @@ class MountContext:
         g = pattern if isinstance(pattern, Glob) else Glob.parse(str(pattern))
         now = self.service.clock()
         return [vnaming.GlobReply("Entry", wire_entry(e, now))
-                for e in self.table.glob(self.name, g, caller_of(call))]
+                for e in self.table.glob(self.name, g, self._caller(call))]
 
 
 class MountTableDispatcher:
@@ -139,6 +145,48 @@ class MountTableDispatcher:
         self.component = component
         self.log_level = log_level
         self.log = log or (lambda text: None)
+        self.rpcs_per_user = {}   # creator -> calls made
+
+    def export_stats(self, prefix="mounttable"):
+        """Publish the table's figures in the stats tree under Go's names:
+        ``<prefix>/num-nodes``, ``num-mounted-servers``, ``num-nodes-per-user/<creator>``
+        and ``num-rpcs-per-user/<creator>``.  They are read from the table when asked.
+        Returns a function that withdraws them."""
+        table = self.table
+        stats.new_integer_func(prefix + "/num-nodes", lambda: table.num_nodes)
+        stats.new_integer_func(prefix + "/num-mounted-servers",
+                               lambda: _count_servers(table.root))
+        nodes = stats.new_map(prefix + "/num-nodes-per-user")
+        rpcs = stats.new_map(prefix + "/num-rpcs-per-user")
+
+        def refresh():
+            # like Go's maps, a creator once seen stays listed (at 0 when nothing is left)
+            now = dict.fromkeys(nodes.keys(), 0)
+            now.update(table.nodes_per_user)
+            nodes.set({k: v for k, v in now.items() if nodes.get(k) != v})
+            rpcs.set({k: v for k, v in self.rpcs_per_user.items()
+                      if rpcs.get(k) != v})
+        stats.add_refresh_hook(refresh)
+
+        def withdraw():
+            stats.remove_refresh_hook(refresh)
+            try:
+                stats.delete(prefix)
+            except Exception:
+                pass
+        return withdraw
 
     def lookup(self, ctx, suffix):
         return MountContext(self, suffix), security.allow_everyone()
+
+
+def _count_servers(root):
+    """Servers mounted anywhere in the tree (expired ones too until a call drops them,
+    as Go counts them)."""
+    n, todo = 0, [root]
+    while todo:
+        node = todo.pop()
+        if node.mount is not None:
+            n += len(node.mount.servers)
+        todo.extend(node.children.values())
+    return n

@@ -37,6 +37,7 @@ from v23py.naming.endpoint import Endpoint
 from v23py.naming.names import split_address_name
 
 from .proxymgr import ProxyManager, check_policy
+from ._stats import ClientStats
 
 if TYPE_CHECKING:
     from v23py.context import Context
@@ -217,6 +218,8 @@ class Runtime:
             aws_xray=f.get("v23.vtrace.enable-aws-xray"))
         sysstats.register()
         sysstats.register_principal(self.principal)
+        self.shutdown_callbacks.append(
+            ClientStats(lambda: self._client, id(self)).stop)
         self.debug_dispatcher = debug.dispatcher_for_runtime(self.permissions(),
                                                              self.vtrace_store)
         self.metrics_port = None

@@ -4,6 +4,7 @@
     rpc/server/routing-id/<rid>/methods/<method>/errors       calls that failed (ours)
     rpc/server/routing-id/<rid>/listenspec, security/blessings, status/...
     rpc/server/outstanding/<rid>                               calls in progress
+    rpc/client/outstanding/<0x id of the client>               a client's calls in progress
 
 A call's latency is recorded as Go does: from the first byte of the call to
 the end of the method (lookup and authorization failures are not counted).
@@ -63,7 +64,7 @@ class ServerStats:
         lines = []
         for c in sorted(calls, key=lambda c: getattr(c, "_t0", 0.0)):
             age = now - getattr(c, "_t0", now)
-            lines.append(f"{c.method} age:{age:.6f}s from:{c.remote_endpoint}\n")
+            lines.append(f"{c.method} age:{go_duration(age)} from:{c.remote_endpoint}\n")
         return "".join(lines)
 
     def record(self, method, seconds, failed):
@@ -88,3 +89,64 @@ class ServerStats:
                     stats.delete(name)
                 except Exception:
                     pass
+
+
+class ClientStats:
+    """The calls in progress of a runtime's client, as Go's client publishes them (the
+    name carries an identity as Go's carries a pointer).  ``get_client()`` is the client or
+    None while the runtime has not made one (it is made on first use; Go's always exists).
+    The client keeps ``outstanding`` (call -> start time) itself; this formats it when read."""
+
+    def __init__(self, get_client, key):
+        self.get_client = get_client
+        self.name = "rpc/client/outstanding/0x%x" % key
+        stats.new_string_func(self.name, self._outstanding)
+
+    def _outstanding(self):
+        client = self.get_client()
+        calls = list(client.outstanding.items()) if client is not None else []
+        if not calls:
+            return "No outstanding calls."
+        now = monotonic()
+        lines = []
+        for call, t0 in sorted(calls, key=lambda ct: ct[1]):
+            conn = call.conn
+            remote = getattr(conn, "remote_endpoint", "") if conn is not None else ""
+            lines.append(f"{call.method} age:{go_duration(now - t0)} from:{remote}\n")
+        return "".join(lines)
+
+    def stop(self):
+        try:
+            stats.delete(self.name)
+        except Exception:
+            pass
+
+
+def go_duration(seconds):
+    """``seconds`` as Go prints a time.Duration (``1.5ms``, ``2m3.25s``, ``0s``)."""
+    ns = int(round(seconds * 1e9))
+    if ns == 0:
+        return "0s"
+    sign = "-" if ns < 0 else ""
+    ns = abs(ns)
+    if ns < 1000:
+        return f"{sign}{ns}ns"
+    if ns < 1_000_000_000:
+        unit, suffix = (1000, "µs") if ns < 1_000_000 else (1_000_000, "ms")
+        return sign + _frac(ns, unit) + suffix
+    h, rest = divmod(ns, 3600 * 1_000_000_000)
+    m, rest = divmod(rest, 60 * 1_000_000_000)
+    out = sign
+    if h:
+        out += f"{h}h{m}m"
+    elif m:
+        out += f"{m}m"
+    return out + _frac(rest, 1_000_000_000) + "s"
+
+
+def _frac(n, unit):
+    whole, part = divmod(n, unit)
+    if not part:
+        return str(whole)
+    digits = len(str(unit)) - 1
+    return f"{whole}." + f"{part:0{digits}d}".rstrip("0")

@@ -187,7 +187,11 @@ class ValueReader:
             for raw, value in seen:
                 if buf.startswith(raw, pos):
                     dec._version_read = True
-                    dec._pos = pos + len(raw)
+                    n = len(raw)
+                    dec._pos = pos + n
+                    c = _COUNTS
+                    c.values_decoded += 1
+                    c.bytes_decoded += n
                     return value
         if type is _REQUEST_T:
             traced = cache.get(_TRACED)
@@ -197,6 +201,9 @@ class ValueReader:
                     end, value, self.trace = hit
                     dec._version_read = True
                     dec._pos = end
+                    c = _COUNTS
+                    c.values_decoded += 1
+                    c.bytes_decoded += end - pos
                     return value
         value = dec.decode(type)
         end = dec._pos
@@ -278,6 +285,9 @@ class ValueWriter:
         if type is None or type.kind == _ANY:
             type, value = _resolve(value)
         msg = vom.encode_value_message(self.types.enc, type, value)
+        c = _COUNTS
+        c.values_encoded += 1
+        c.bytes_encoded += len(msg)
         if not self._started:
             self._started = True
             return VERSION + msg
@@ -295,6 +305,9 @@ class ValueWriter:
             msg = bytes(vom.encode_value_message(self.types.enc, type, make()))
             if len(cache) < 4096:
                 cache[key] = msg
+        c = _COUNTS
+        c.values_encoded += 1
+        c.bytes_encoded += len(msg)
         if not self._started:
             self._started = True
             return VERSION + msg
@@ -303,6 +316,7 @@ class ValueWriter:
 
 VERSION = bytes([vom.VERSION_81])
 _VERSION_81 = vom.VERSION_81
+_COUNTS = vom.COUNTS   # what the RPC streams write and read counts as VOM's work too
 
 
 def _plain_request(r):

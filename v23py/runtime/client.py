@@ -57,6 +57,7 @@ class Client:
         self._split_cache = {}
         self._ep_cache = {}
         self._closed = False
+        self.outstanding = {}     # ClientCall in progress -> its start (monotonic seconds)
 
     # -- names ------------------------------------------------------------------
     def _root_entry(self, name):
@@ -573,6 +574,7 @@ class ClientCall:
         self._unreg = None
         self._span = None
         flow.set_receiver(r.feed, r.closed)
+        client.outstanding[self] = _monotonic()
 
     @property
     def remote_blessing_names(self):
@@ -619,6 +621,9 @@ class ClientCall:
                 if msg is None:
                     msg = w.encode_cached(key, lambda: wire.request(suffix, method, nargs),
                                           wire.RequestType)
+                else:
+                    _VC.values_encoded += 1
+                    _VC.bytes_encoded += len(msg)
                 span = self._span
                 if span is not None:
                     msg = vtrace.splice_request(msg, span) or w.encode(
@@ -643,8 +648,13 @@ class ClientCall:
         if end_args or (self.in_stream_type is None and self.out_stream_type is None
                         and self.desc is not None):
             # unary call (or nothing will be sent): the end-of-stream header goes with the args
-            data += self.types.msg_cache.get("req-end") or w.encode_cached(
-                "req-end", _end_request, wire.RequestType)
+            msg = self.types.msg_cache.get("req-end")
+            if msg is None:
+                msg = w.encode_cached("req-end", _end_request, wire.RequestType)
+            else:
+                _VC.values_encoded += 1
+                _VC.bytes_encoded += len(msg)
+            data += msg
             self._send_closed = True
         types = self.types
         if types.enc._out:   # type messages to send first
@@ -665,6 +675,7 @@ class ClientCall:
         self._abort_flow()
 
     def _abort_flow(self):
+        self.client.outstanding.pop(self, None)
         try:
             f = self.flow
             shut = getattr(f, "shut", None)
@@ -730,7 +741,7 @@ class ClientCall:
         try:
             r = self._response = await self._reader.read(wire.ResponseType)
         except verror.VError as e:
-            raise self._map_error(e)
+            raise self._decode_failed(e, "streaming header")
         if r.Error is not None:
             raise r.Error
         if r.EndStreamResults:
@@ -738,7 +749,16 @@ class ClientCall:
         try:
             return await self._reader.read(self.out_stream_type)
         except verror.VError as e:
-            raise self._map_error(e)
+            raise self._decode_failed(e, "streaming item")
+
+    def _decode_failed(self, e, what):
+        """Go's client: a response that cannot be read (the server went away, the flow
+        ended early, bad bytes) is BadProtocol, unless the call was canceled or timed out;
+        a stream cut short must never look like its end (EOF)."""
+        if e.id not in (verror.Timeout.id, verror.Canceled.id):
+            e = verror.BadProtocol.new(
+                f"bad protocol or type: failed to decode {what}: {e.msg or e.id}")
+        return self._map_error(e)
 
     def __aiter__(self):
         return self
@@ -766,10 +786,7 @@ class ClientCall:
                         r = await rd.read(wire.ResponseType)
                     self._response = r
                 except verror.VError as e:
-                    if e.id == verror.EOF.id:
-                        raise verror.BadProtocol.new(
-                            "bad protocol or type: failed to decode response: EOF")
-                    raise
+                    raise self._decode_failed(e, "response")
                 if r.Error is not None:
                     break
                 if not r.EndStreamResults:
@@ -823,6 +840,8 @@ class ClientCall:
 _ROLE = bytes([ROLE_DATA])
 _STREAM_TYPES = {}   # id(method desc) -> (desc, in-stream type, out-stream type)
 _ROLE_VERSION = bytes([ROLE_DATA, vom.VERSION_81])
+_VC = vom.COUNTS
+_monotonic = time.monotonic
 _ANY = vdl.Kind.ANY
 _COLLECT = vtrace.COLLECT_IN_MEMORY
 

@@ -72,7 +72,7 @@ class _ConnProtocol(protocol.Protocol):
 
             def authorize(c, _u=user):
                 return _u(self.mconn)
-        c = fconn.Conn(dialer=self.dialer, auth=m._auth, local_blessings=blessings,
+        c = m.conn_class(dialer=self.dialer, auth=m._auth, local_blessings=blessings,
                        local_endpoint=local, remote_endpoint=self.remote_ep,
                        accepts_flows=(m._flow_handler is not None) or not self.dialer,
                        authorize=authorize, handshake_timeout=m.handshake_timeout,
@@ -176,6 +176,8 @@ def _split_host_port(address):
 
 class FlowManager:
     """Dials and accepts flow connections for one identity (see the package docstring)."""
+
+    conn_class = fconn.Conn   # the sans-IO conn each connection runs (tests swap in hostile ones)
 
     def __init__(self, identity, reactor=None, routing_id=None, handshake_timeout=fconn.DEFAULT_HANDSHAKE_TIMEOUT,
                  channel_timeout=fconn.DEFAULT_CHANNEL_TIMEOUT, mtu=fconn.DEFAULT_MTU,
@@ -481,14 +483,14 @@ class FlowManager:
             blessings = (self.identity.default_blessings()
                          if not dialer or self._listeners or self._proxy_listeners
                          else self.identity.nameless())
-        c = fconn.Conn(dialer=dialer, auth=self._auth, local_blessings=blessings,
-                       local_endpoint=local, remote_endpoint=remote,
-                       accepts_flows=(self._flow_handler is not None) or not dialer,
-                       authorize=user_auth, handshake_timeout=self.handshake_timeout,
-                       channel_timeout=self.channel_timeout, now=self.reactor.seconds(),
-                       mtu=self.mtu, bytes_buffered=self.bytes_buffered, framed=False,
-                       encapsulated=encapsulated,
-                       local_discharges=self.local_discharges if not dialer else None)
+        c = self.conn_class(dialer=dialer, auth=self._auth, local_blessings=blessings,
+                            local_endpoint=local, remote_endpoint=remote,
+                            accepts_flows=(self._flow_handler is not None) or not dialer,
+                            authorize=user_auth, handshake_timeout=self.handshake_timeout,
+                            channel_timeout=self.channel_timeout, now=self.reactor.seconds(),
+                            mtu=self.mtu, bytes_buffered=self.bytes_buffered, framed=False,
+                            encapsulated=encapsulated,
+                            local_discharges=self.local_discharges if not dialer else None)
         mc = ManagedConn(self, link, c)
         self._conns.add(mc)
         link.mconn = mc

@@ -13,7 +13,6 @@ import inspect
 import logging
 import os
 import sys
-import time
 from time import monotonic as _monotonic
 
 from twisted.internet import defer
@@ -27,6 +26,7 @@ from v23py.rpc import signature as sigmod
 from v23py.runtime._stream import ROLE_DATA, ROLE_TYPE, ConnTypes, ValueReader, ValueWriter
 from v23py.rpc.model import maybe_deferred, object_to_invoker
 from v23py.runtime import _glob as _globmod
+from v23py.runtime._pending import PendingRequests, refuse
 from v23py.runtime.flowmanager import _batch, after_input as _after_input
 
 log = logging.getLogger(__name__)
@@ -257,6 +257,8 @@ class Server:
         self._stats = _ServerStats(self, rid)
         self._latency = self._stats._methods   # method -> latency histogram (the hot path)
         self._plans = {}   # (id(invoker), method) -> (invoker, plan), see _plan
+        # flows whose request is still arriving (bounded per conn, dropped when idle)
+        self.pending = PendingRequests(lambda: getattr(self.flow_manager, "reactor", None))
         if flow_manager is not None:
             flow_manager.set_flow_handler(self.handle_flow)
 
@@ -312,6 +314,7 @@ class Server:
         if self._stopped:
             return
         self._stopped = True
+        self.pending.stop()
         self._stats.stop()
         if self.proxy_manager is not None:
             self.proxy_manager.stop()
@@ -350,6 +353,10 @@ class Server:
     def handle_flow(self, flow):
         """Flow handler: dispatch on the first byte of the flow."""
         state = _FlowRole(self, flow)
+        err = self.pending.admit(flow, state)
+        if err is not None:
+            refuse(flow, self.types_for(flow.conn), err)
+            return
         flow.set_receiver(state.on_data, state.on_close)
 
     def _start_call(self, flow, reader, types):
@@ -423,6 +430,8 @@ class Server:
             err = verror.from_exception(e)
         finally:
             call._closed = True
+            if self.pending.flows:
+                self.pending.done(flow)
         if cancel_call is not None:
             # the method is done: nothing left to wake on cancellation
             reader.on_close = None
@@ -520,6 +529,8 @@ class Server:
                 raise BadInputArg.new(
                     f"method {suffix}.{method} has bad arg #{i}: {e.msg or e.id}")
             i += 1
+        if self.pending.flows:
+            self.pending.done(call.flow)   # (a streaming method may run on for long)
         call.method_tags = list(tags)
         call.in_stream_type = ins
         call.out_stream_type = outs
@@ -831,14 +842,26 @@ def _native_blessings(b):
 class _FlowRole:
     """Receives an accepted flow's first bytes and routes it as a type or data flow."""
 
-    __slots__ = ("server", "flow", "target")
+    __slots__ = ("server", "flow", "target", "pending", "deadline")
 
     def __init__(self, server, flow):
         self.server = server
         self.flow = flow
         self.target = None
+        self.pending = True     # the request has not fully arrived (see Server.pending)
+        self.deadline = 0.0
+
+    def expire(self, err):
+        """The request stayed idle too long: a started call answers ``err``; else close."""
+        if isinstance(self.target, ValueReader):
+            self.target.abort(err)   # the call answers with the error and closes the flow
+        else:
+            self.target = _Discard()
+            refuse(self.flow, None, err)
 
     def on_data(self, data):
+        if self.pending:
+            self.server.pending.progress(self)
         t = self.target
         if t is not None:
             t.feed(data)
@@ -847,6 +870,7 @@ class _FlowRole:
             return
         role, rest = data[0], data[1:]
         if role == ROLE_TYPE:
+            self.server.pending.done(self.flow)
             types = self.server.types_for(self.flow.conn)
             self.target = types
             types.attach(self.flow)
@@ -859,6 +883,7 @@ class _FlowRole:
             self.server._start_call(self.flow, reader, types)
         else:
             log.info("closing a flow with unknown role byte %r", role)
+            self.server.pending.done(self.flow)
             self.target = _Discard()
             try:
                 self.flow.close()
@@ -866,6 +891,8 @@ class _FlowRole:
                 pass
 
     def on_close(self, reason=None):
+        if self.pending:
+            self.server.pending.done(self.flow)
         t = self.target
         if t is not None:
             t.closed(reason)

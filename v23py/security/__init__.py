@@ -104,7 +104,7 @@ Wire types (``Signature``, ``Certificate``, ``Caveat``, ``WireBlessings``,
 from v23py.security._keys import (  # noqa: E402,F401
     PURPOSE_CERTIFICATE, PURPOSE_DISCHARGE, PURPOSE_MESSAGE, KEY_TYPES, PublicKey, Signer,
     generate_private_key, new_ecdsa_signer, new_ed25519_signer, new_rsa_signer, new_signer,
-    public_key_from_der, verify_signature)
+    public_key_from_der, verify_signature, SIGNATURE_COUNTS)
 from v23py.security._wiretypes import (  # noqa: E402,F401
     Certificate, CaveatDescriptor, DischargeImpetus, Hash, PublicKeyDischarge, RejectedBlessing,
     Signature, ThirdPartyRequirements, WireBlessings, WireBlessingsType, WireDischarge,

@@ -14,9 +14,12 @@ previous certificate's key (the root signs itself).
 import hashlib
 import threading
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
 from v23py.security import _errors
 from v23py.security._keys import (
-    KeyError_, PURPOSE_CERTIFICATE, hash_func, public_key_from_der)
+    KeyError_, PURPOSE_CERTIFICATE, SIGNATURE_COUNTS, hash_func, public_key_from_der)
 from v23py.security._pattern import extension_error
 
 MAX_CHAIN_LENGTH = 128
@@ -101,6 +104,33 @@ class _SigCache:
 signature_cache = _SigCache()
 
 
+def check_x509(cert):
+    """Refuse a certificate whose X509Raw is not an X.509 certificate for its own key.
+
+    The content digest hashes X509Raw as one more 32/48/64-byte block after the caveat
+    digests, so without this check a caveat can be dropped and its digest replayed as
+    X509Raw with the signature still valid (Go v0.2.0 has that hole).  An X.509
+    certificate cannot be chosen to hash to a given caveat digest, and Go only ever
+    puts the certificate of the blessed key there.
+    """
+    raw = bytes(cert.X509Raw)
+    try:
+        xc = x509.load_der_x509_certificate(raw)
+        spki = xc.public_key().public_bytes(serialization.Encoding.DER,
+                                            serialization.PublicFormat.SubjectPublicKeyInfo)
+    except Exception as e:
+        raise _errors.fail("certificate(for %s) carries X509Raw that is not an X.509 "
+                           "certificate: %s" % (cert.Extension, e)) from None
+    try:
+        same = public_key_from_der(spki).der == _key(bytes(cert.PublicKey), "certificate").der
+    except KeyError_ as e:
+        raise _errors.fail("certificate(for %s) carries an X.509 certificate with an unusable "
+                           "key: %s" % (cert.Extension, e)) from None
+    if not same:
+        raise _errors.fail("certificate(for %s) carries an X.509 certificate for another key"
+                           % cert.Extension)
+
+
 def _key(der, what):
     try:
         return public_key_from_der(der)
@@ -118,6 +148,10 @@ def validate_chain(chain):
     if len(chain) > MAX_CHAIN_LENGTH:
         raise _errors.fail("certificate chain too long (%d)" % len(chain))
     pubkey = _key(bytes(chain[-1].PublicKey), "certificate")
+    for cert in chain:
+        # (before the cache: a stripped certificate has the digest of the one it came from)
+        if len(cert.X509Raw) > 0:
+            check_x509(cert)
     digests, contents = [], []
     parent = b""
     for cert in chain:
@@ -129,6 +163,7 @@ def validate_chain(chain):
         cert = chain[i]
         if signature_cache.has(digests[i]):
             signature_cache.add(digests[i:])
+            SIGNATURE_COUNTS.cache_hits += 1
             return pubkey, digests[-1]
         if bytes(cert.Signature.Purpose) != PURPOSE_CERTIFICATE:
             raise _errors.fail("signature on certificate(for %s) was not intended for "

@@ -199,14 +199,17 @@ class _SignedFiles:
 
     def write(self, value, vtype, signer):
         data, sig = encode_signed(value, vtype, signer)
-        tmp_d = _write_atomic(self.data, data)
         try:
-            tmp_s = _write_atomic(self.sig, sig)
-        except BaseException:
-            os.unlink(tmp_d)
-            raise
-        os.replace(tmp_d, self.data)
-        os.replace(tmp_s, self.sig)
+            tmp_d = _write_atomic(self.data, data)
+            try:
+                tmp_s = _write_atomic(self.sig, sig)
+            except BaseException:
+                os.unlink(tmp_d)
+                raise
+            os.replace(tmp_d, self.data)
+            os.replace(tmp_s, self.sig)
+        except OSError as e:     # a read-only directory, a full disk: a clear error
+            raise _err("failed to write %s: %s" % (self.data, e.strerror or e)) from None
 
 
 # --- persistent roots and store ---

@@ -86,6 +86,18 @@ def _int_bytes(n):
     return n.to_bytes((n.bit_length() + 7) // 8, "big") if n else b""
 
 
+class _SigCounts:
+    """Signatures this process made and checked (the stats tree's ``v23py/security/...``)."""
+
+    __slots__ = ("made", "verified", "failed", "cache_hits")
+
+    def __init__(self):
+        self.made = self.verified = self.failed = self.cache_hits = 0
+
+
+SIGNATURE_COUNTS = _SigCounts()
+
+
 class PublicKey:
     """A Vanadium public key: DER PKIX bytes plus the algorithm to verify with."""
 
@@ -121,14 +133,19 @@ class PublicKey:
     def verify(self, signature, message):
         """True iff ``signature`` (a security.Signature) signs ``message``."""
         try:
-            return self._verify(signature, bytes(message))
+            ok = self._verify(signature, bytes(message))
         except (InvalidSignature, ValueError, TypeError, OverflowError):
-            return False     # (nacl's ValueError and TypeError are these)
+            ok = False     # (nacl's ValueError and TypeError are these)
         except Exception as e:
             nacl_exceptions = sys.modules.get("nacl.exceptions")
-            if nacl_exceptions is not None and isinstance(e, nacl_exceptions.BadSignatureError):
-                return False
-            raise
+            if nacl_exceptions is None or not isinstance(e, nacl_exceptions.BadSignatureError):
+                raise
+            ok = False
+        if ok:
+            SIGNATURE_COUNTS.verified += 1
+        else:
+            SIGNATURE_COUNTS.failed += 1
+        return ok
 
     def to_crypto(self):
         return serialization.load_der_public_key(self.der)
@@ -266,6 +283,7 @@ class Signer:
         hname = canonical_hash_name(pk.hash_name)
         hfn = hash_func(hname)
         fields = digest_fields(hfn, pk.der, purpose, message)
+        SIGNATURE_COUNTS.made += 1
         if pk.algorithm == "ecdsa":
             der_sig = self.private_key.sign(hfn(fields).digest(),
                                             ec.ECDSA(Prehashed(_CRYPTO_HASH[hname]())))

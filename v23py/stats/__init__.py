@@ -27,7 +27,7 @@ __all__ = [
     "Counter", "Histogram", "Integer", "Float", "String", "Map", "FuncStat",
     "new_counter", "new_histogram", "new_integer", "new_float", "new_string", "new_map",
     "new_integer_func", "new_float_func", "new_string_func", "value", "get", "delete",
-    "glob", "NoValue", "add_refresh_hook",
+    "glob", "NoValue", "add_refresh_hook", "remove_refresh_hook",
 ]
 
 clock = _time.time   # seconds since the epoch; tests replace it
@@ -59,6 +59,13 @@ def add_refresh_hook(fn):
     """``fn()`` runs before the tree is read (globbed or valued), for statistics
     that are refreshed only when someone looks (system figures)."""
     _refresh_hooks.append(fn)
+
+
+def remove_refresh_hook(fn):
+    try:
+        _refresh_hooks.remove(fn)
+    except ValueError:
+        pass
 
 
 def _refresh():
@@ -565,6 +572,11 @@ class Map:
 
     def keys(self):
         return sorted(self._values)
+
+    def get(self, key):
+        """The value at ``key`` (None when there is none)."""
+        e = self._values.get(key)
+        return e[1] if e is not None else None
 
     def _ensure(self, key):
         with _lock:

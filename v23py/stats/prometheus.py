@@ -2,6 +2,8 @@
 
     v23_rpc_server_latency_ms{routing_id, method}   histogram of call latencies (ms)
     v23_rpc_server_errors_total{routing_id, method} calls that failed
+    v23py_<path>_total                              our own counters (``v23py/...``:
+                                                    VOM, box and signature counts)
     v23_stat{name}                                  every other number in the tree
                                                     (the delta/rate/timeseries children
                                                     of counters are left out: Prometheus
@@ -16,6 +18,7 @@ from v23py import stats
 
 _METHOD = re.compile(r"^rpc/server/routing-id/([^/]+)/methods/(.+)/(latency-ms|errors)$")
 _DERIVED = re.compile(r"/(delta|rate|timeseries)(1h|10m|1m)$")
+_OWN_BAD = re.compile(r"[^a-zA-Z0-9_]")
 _extra = []
 
 
@@ -38,6 +41,7 @@ class StatsCollector:
                                    labels=["routing_id", "method"])
         gauge = GaugeMetricFamily("v23_stat", "A number in the v23 stats tree (__debug/stats)",
                                   labels=["name"])
+        own = []
         for name, v in stats.glob("", "...", 0, True):
             if v is None or _DERIVED.search(name):
                 continue
@@ -55,6 +59,10 @@ class StatsCollector:
             if m and m.group(3) == "errors" and isinstance(v, int):
                 errs.add_metric([m.group(1), m.group(2)], v)
                 continue
+            if name.startswith("v23py/") and isinstance(v, int) and not isinstance(v, bool):
+                own.append(CounterMetricFamily(
+                    _OWN_BAD.sub("_", name), f"{name} in the v23 stats tree", value=v))
+                continue
             if isinstance(v, bool):
                 gauge.add_metric([name], 1.0 if v else 0.0)
             elif isinstance(v, (int, float)):
@@ -62,6 +70,7 @@ class StatsCollector:
         yield lat
         yield errs
         yield gauge
+        yield from own
         for fn in list(_extra):
             yield from fn()
 

@@ -23,6 +23,7 @@ import threading
 import time
 
 from v23py import stats
+from v23py.stats import libstats
 
 REFRESH_PERIOD = 10.0
 
@@ -38,6 +39,7 @@ def register():
     if _registered:
         return
     _registered = True
+    libstats.register()
     now = time.time()
     stats.new_integer("system/start-time-unix").set(int(now))
     stats.new_string("system/start-time-rfc1123").set(

@@ -18,6 +18,10 @@
         print(row)
     b = await db.create_blob(ctx)                     # blobs: see v23py.syncbase.blob
     await c.put(ctx, "photo", syncbase.BlobRef(b.ref()))
+    db = sb.database(ctx, "app", syncbase.Schema(md, resolver))   # see v23py.syncbase.cr
+    await db.EnforceSchema(ctx)                       # schema upgrade; app conflict resolution
+    async for invite in syncbase.ListenForInvites(ctx, db.id()):  # see .discovery
+        ...
 
 Handles never make RPCs when constructed.  Every RPC method returns a
 Deferred (usable with ``await``); ``scan`` and ``watch`` return async
@@ -41,6 +45,11 @@ from v23py.syncbase.database import (
     run_in_batch)
 from v23py.syncbase.collection import Collection, Row
 from v23py.syncbase._stream import ResultStream, ScanStream, WatchStream
+from v23py.syncbase.cr import (
+    APP_RESOLVES, DEFER, LAST_WINS, Conflict, ConflictRow, ConflictRowSet, ConflictScanSet,
+    CrRule, NewValue, Resolution, ResolvedRow, Schema, SchemaMetadata, Value, row_key)
+from v23py.syncbase.discovery import (
+    AdvertiseApp, AppPeer, Invite, ListenForAppPeers, ListenForInvites, ListenForPeers, Peer)
 
 __all__ = [
     "new_service", "run_in_batch", "NewService", "RunInBatch", "Service", "Database", "BatchDatabase", "Collection", "Row", "Id",
@@ -48,4 +57,9 @@ __all__ = [
     "CollectionRowPattern", "WatchChange", "ScanStream", "WatchStream", "ResultStream",
     "Syncgroup", "SyncgroupSpec", "SyncgroupMemberInfo", "perms_for", "BlobRef",
     "ALL_DATABASE_TAGS", "ALL_COLLECTION_TAGS", "ALL_SYNCGROUP_TAGS",
+    "Schema", "SchemaMetadata", "CrRule", "LAST_WINS", "APP_RESOLVES", "DEFER", "Conflict",
+    "ConflictRow", "ConflictRowSet", "ConflictScanSet", "Value", "NewValue", "Resolution",
+    "ResolvedRow", "row_key",
+    "ListenForInvites", "ListenForPeers", "ListenForAppPeers", "AdvertiseApp", "Invite", "Peer",
+    "AppPeer",
 ]

@@ -5,9 +5,13 @@ from __future__ import annotations
 from twisted.internet import defer
 
 from v23py import vdl, verror
+from v23py.syncbase.cr import (
+    ResolverLoop, SchemaMetadata, metadata_from_wire, metadata_wire, needs_resolver)
 from v23py.v23.security import access as accesswire
 from v23py.v23.services import syncbase as sbwire
 from v23py.v23.services import watch as watchwire
+from v23py.v23.vdlroot import time as timewire
+from v23py.v23.vdlroot.time import native as vtime
 from v23py.syncbase.util import Id, encode_id, NO_EXTENSION
 from v23py.syncbase._common import (
     convention_help, go_names,
@@ -46,6 +50,26 @@ class Service:
                     [accesswire.Permissions._vdl_type, vdl.StringType], [])
 
     @_deferred
+    async def DevModeUpdateVClock(self, ctx, NtpHost="", Now=None, ElapsedTime=None,
+                                  DoNtpUpdate=False, DoLocalUpdate=False):
+        """Adjust the daemon's virtual clock (``--dev`` only, Admin): a new NTP host, a
+        system clock reading ``Now`` (Unix ns) with ``ElapsedTime`` (ns) since boot, an
+        NTP sync now, a local update now."""
+        opts = sbwire.DevModeUpdateVClockOpts(
+            NtpHost=NtpHost,
+            Now=vtime.time_from_unix_ns(Now) if Now is not None else timewire.Time(),
+            ElapsedTime=vtime.duration_from_ns(ElapsedTime or 0),
+            DoNtpUpdate=DoNtpUpdate, DoLocalUpdate=DoLocalUpdate)
+        await _call(ctx, self._name, "DevModeUpdateVClock", [opts],
+                    [sbwire.DevModeUpdateVClockOpts._vdl_type], [])
+
+    @_deferred
+    async def DevModeGetTime(self, ctx) -> int:
+        """The daemon's virtual time, Unix ns (``--dev`` only, Admin)."""
+        t = await _call(ctx, self._name, "DevModeGetTime", [], [], [timewire.Time._vdl_type])
+        return vtime.time_to_unix_ns(t)
+
+    @_deferred
     async def list_databases(self, ctx):
         """Database ids, sorted by (blessing, name) (through the service's glob)."""
         from v23py.syncbase.util import decode_id
@@ -67,6 +91,7 @@ class Database:
         self._s = service
         self._id = db_id
         self._schema = schema
+        self._resolver = None
         self._bh = bh
         self._name = service.full_name() + "/" + encode_id(db_id)
 
@@ -94,13 +119,70 @@ class Database:
                     f"failed to infer default perms for user for database '{self._id}': "
                     + convention_help(ctx), "Database", str(self._id))
             perms = perms_for(user, ALL_DATABASE_TAGS)
+        md = metadata_wire(self._schema.Metadata) if self._schema is not None else None
         try:
-            await _call(ctx, self._name, "Create", [None, _perms_wire(perms)],
+            await _call(ctx, self._name, "Create", [md, _perms_wire(perms)],
                         [vdl.optional(sbwire.SchemaMetadata._vdl_type),
                          accesswire.Permissions._vdl_type], [])
         except verror.VError as e:
             if not (exist_ok and e.id == verror.Exist.id):
                 raise
+
+    @_deferred
+    async def GetSchemaMetadata(self, ctx) -> SchemaMetadata:
+        md = await _call(ctx, self._name, "GetSchemaMetadata", [], [],
+                         [sbwire.SchemaMetadata._vdl_type])
+        return metadata_from_wire(md)
+
+    @_deferred
+    async def SetSchemaMetadata(self, ctx, metadata: SchemaMetadata):
+        await _call(ctx, self._name, "SetSchemaMetadata", [metadata_wire(metadata)],
+                    [sbwire.SchemaMetadata._vdl_type], [])
+
+    @_deferred
+    async def EnforceSchema(self, ctx):
+        """Go's EnforceSchema: store our schema metadata unless the database has the same
+        or a newer version (the upgrade path), then, with a resolver, keep a conflict
+        resolution stream open until Close()."""
+        schema = self._schema
+        if schema is None:
+            raise verror.BadState.new("EnforceSchema cannot be used since a nil *Schema was "
+                                      "provided at Database handle creation time.")
+        if schema.Metadata.Version < 0:
+            raise verror.BadState.new("Schema version cannot be less than zero.")
+        if needs_resolver(schema.Metadata) and schema.Resolver is None:
+            raise verror.BadState.new("ResolverTypeAppResolves cannot be used in CrRule "
+                                      "without providing a ConflictResolver in Schema.")
+        await self._update_schema_metadata(ctx)
+        if schema.Resolver is None:
+            return
+        if self._resolver is not None:
+            self._resolver.close()
+        self._resolver = ResolverLoop(ctx, self._name, schema.Resolver).start()
+
+    async def _update_schema_metadata(self, ctx) -> bool:
+        md = self._schema.Metadata
+        try:
+            cur = await self.GetSchemaMetadata(ctx)
+        except verror.VError as e:
+            if e.id != verror.NoExist.id:
+                raise
+            try:                      # none yet: ours (the database may not exist yet)
+                await self.SetSchemaMetadata(ctx, md)
+            except verror.VError as e2:
+                if e2.id != verror.NoExist.id:
+                    raise
+            return False
+        if cur.Version >= md.Version:
+            return False
+        await self.SetSchemaMetadata(ctx, md)
+        return True
+
+    def Close(self):
+        """Stop resolving conflicts for this handle."""
+        if self._resolver is not None:
+            self._resolver.close()
+            self._resolver = None
 
     @_deferred
     async def destroy(self, ctx):

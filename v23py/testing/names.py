@@ -3,7 +3,8 @@ mounttabled, ours, and test servers), stopped (its process group) at test cleanu
 import os
 import signal
 import subprocess
-import threading
+
+from v23py.testing import StartError, read_line
 
 
 class NameDaemon:
@@ -12,20 +13,11 @@ class NameDaemon:
                                      stdin=subprocess.DEVNULL, text=True, env=env, cwd=cwd,
                                      start_new_session=True)
         test.addCleanup(self.stop)
-        found = []
-
-        def read():
-            for line in self.proc.stdout:
-                if line.startswith("NAME="):
-                    found.append(line[5:].strip())
-                    return
-        t = threading.Thread(target=read, daemon=True)
-        t.start()
-        t.join(60)
-        if not found:
+        try:
+            self.name = read_line(self.proc, 60, argv[0], prefix="NAME=")[5:].strip()
+        except StartError as e:
             self.stop()
-            test.fail(f"{argv[0]} printed no NAME= line")
-        self.name = found[0]
+            test.fail(str(e))
 
     def stop(self):
         p = self.proc

@@ -3,10 +3,11 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 from twisted.trial import unittest
 
-from v23py.testing import ROOT
+from v23py.testing import ROOT, StartError, _kill, _stderr_tail, wait_for_line
 
 
 
@@ -46,24 +47,61 @@ class Daemon:
         self.proc = None
         self.endpoint = None
 
-    def start(self, timeout=20.0):
+    def start(self, timeout=None):
+        """Start the daemon; a Deferred firing with self once it printed its ENDPOINT=
+        line (the reactor runs meanwhile), failing with StartError after ``timeout``
+        seconds (default $V23PY_TEST_START_TIMEOUT, else 30)."""
+        if timeout is None:
+            timeout = float(os.environ.get("V23PY_TEST_START_TIMEOUT") or 30)
         self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self.stderr,
                                      cwd=ROOT, env={**env(), **self.env})
-        line = self.proc.stdout.readline().decode()
-        if not line.startswith("ENDPOINT="):
-            self.proc.wait(timeout)
-            self.stderr.seek(0)
-            raise RuntimeError(f"syncbased did not start: {line!r} "
-                               f"{self.stderr.read().decode()[-2000:]}")
-        self.endpoint = line.strip().split("=", 1)[1]
+
+        def ready(line):
+            self.endpoint = line.strip().split("=", 1)[1]
+            return self
+        return wait_for_line(self.proc, "ENDPOINT=", timeout, "syncbased",
+                             stderr=self.stderr).addCallback(ready)
+
+    def start_blocking(self, timeout=30.0):
+        """start() for scripts with no reactor running (benchmarks): returns self once
+        the ENDPOINT= line came, raises StartError after ``timeout`` seconds."""
+        import select
+        self.stderr = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self.stderr,
+                                     cwd=ROOT, env={**env(), **self.env})
+        end = time.monotonic() + timeout
+        line = b""
+        while not line.endswith(b"\n"):
+            left = end - time.monotonic()
+            if left <= 0 or not select.select([self.proc.stdout], [], [], left)[0]:
+                break
+            c = os.read(self.proc.stdout.fileno(), 1)    # unbuffered: nothing read ahead
+            if not c:
+                break
+            line += c
+        text = line.decode("utf-8", "replace")
+        if not text.startswith("ENDPOINT="):
+            _kill(self.proc)
+            raise StartError(f"syncbased did not start within {timeout:g}s: stdout {text!r}; "
+                             f"stderr: {_stderr_tail(self.proc, self.stderr)}")
+        self.endpoint = text.strip().split("=", 1)[1]
         return self
 
-    def stop(self, sig=None):
+    def signal_stop(self, sig=None):
+        """Ask the daemon to stop (SIGTERM, once) without waiting for it."""
         import signal
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else None
-        self.proc.send_signal(sig or signal.SIGTERM)
+        if self.proc is not None and self.proc.poll() is None and not self._signalled:
+            self._signalled = True
+            self.proc.send_signal(sig or signal.SIGTERM)
+
+    _signalled = False
+
+    def stop(self, sig=None):
+        """Stop the daemon (SIGTERM, then SIGKILL after 15 s); its exit status."""
+        if self.proc is None:
+            return None
+        self.signal_stop(sig)
         try:
             return self.proc.wait(15)
         except subprocess.TimeoutExpired:
@@ -106,9 +144,27 @@ class DaemonTestCase(unittest.TestCase):
         self.addCleanup(shutdown)
 
     def daemon(self, **kw):
-        d = Daemon(self.creds, **kw).start()
+        """A started daemon (a Deferred: ``a = await self.daemon()``)."""
+        return self.start_daemon(Daemon(self.creds, **kw))
+
+    def start_daemon(self, d):
+        """Start ``d``, stopped at cleanup; a Deferred firing with it once ready."""
+        if not hasattr(self, "_daemons"):
+            self._daemons = []
+        self._daemons.append(d)
         self.addCleanup(d.stop)
-        return d
+        # (cleanups run last-in first: every daemon gets its SIGTERM before the first
+        # stop() waits, so they shut down side by side)
+        self.addCleanup(lambda: [x.signal_stop() for x in self._daemons])
+        return d.start()
+
+    async def daemons(self, n, **kw):
+        """``n`` daemons, started two at a time (one per core: each start's timeout then
+        measures its own start, not the others'); a list, once all are ready."""
+        from twisted.internet import defer
+        sem = defer.DeferredSemaphore(2)
+        return await defer.gatherResults([sem.run(self.daemon, **kw) for _ in range(n)],
+                                         consumeErrors=True)
 
 
 async def sync_peer(ctx, d, db_name, collection, admin=None, info=None, **spec):
@@ -135,12 +191,12 @@ async def sync_peer(ctx, d, db_name, collection, admin=None, info=None, **spec):
 class OwnTmpDaemon(Daemon):
     """A daemon whose $TMPDIR (and so its same-host neighborhood directory) is its own."""
 
-    def start(self, timeout=20.0):
+    def start(self, timeout=None):
         tmp = self.own_tmp = tempfile.mkdtemp(prefix="sbnh-tmp-")
         old = os.environ.get("TMPDIR")
         os.environ["TMPDIR"] = tmp
         try:
-            return super().start(timeout)
+            return super().start(timeout)     # (the child's environment is taken here)
         finally:
             if old is None:
                 os.environ.pop("TMPDIR", None)

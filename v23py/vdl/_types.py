@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import threading
+import weakref
 from typing import Iterable, NamedTuple, Sequence, Union
 
 from v23py import verror
@@ -171,6 +172,22 @@ class Type:
         return self.kind in (Kind.ANY, Kind.OPTIONAL)
 
 
+class _BoundedOut(list):
+    """An output list for _unique_str that refuses to grow past ``room`` characters.
+
+    A named type's unique string spells out every named type inside it, so a peer can
+    make a short stream of types whose strings are huge (nesting deep types again and
+    again); wire types are built with this bound.
+    """
+    __slots__ = ("room",)
+
+    def append(self, s):
+        self.room -= len(s)
+        if self.room < 0:
+            raise verror.BadArg.new("type definition too large")
+        list.append(self, s)
+
+
 def _unique_str(t: Type, out: list, seen: set) -> None:
     if t.name and id(t) in seen:
         out.append(t.name)
@@ -214,7 +231,10 @@ def _unique_str(t: Type, out: list, seen: set) -> None:
 
 # -- interning ---------------------------------------------------------------
 _lock = threading.Lock()
-_interned: dict[str, Type] = {}
+# Weak: a type lives as long as something uses it.  Types a peer defines on a connection
+# are held by that connection's decoder and go when it goes (issue 12, B4); the program's
+# own types are held by the modules that made them.
+_interned: "weakref.WeakValueDictionary[str, Type]" = weakref.WeakValueDictionary()
 
 
 def _intern(t: Type) -> Type:
@@ -433,7 +453,10 @@ class TypeBuilder:
         p.labels = list(labels)
         return p
 
-    def build(self) -> None:
+    def build(self, max_unique: int | None = None) -> int:
+        """Build the pending types (``p.built``).  With ``max_unique``, the unique strings
+        of the new types may total at most that many characters (BadArg beyond);
+        returns their total length."""
         made: dict[int, Type] = {}
         for p in self._pending:
             made[id(p)] = Type(p.kind, p.name)
@@ -469,9 +492,19 @@ class TypeBuilder:
                 raise verror.BadArg.new("a type cycle must pass through a named type")
         for p in self._pending:
             _validate_built(made[id(p)])
+        total = 0
+        if max_unique is not None:
+            for p in self._pending:
+                t = made[id(p)]
+                out = _BoundedOut()
+                out.room = max_unique - total
+                _unique_str(t, out, set())
+                t._unique = "".join(out)
+                total += len(t._unique)
         for p in self._pending:
             p.built = _intern(made[id(p)])
         self._pending = []
+        return total
 
 
 def _validate_built(t: Type) -> None:

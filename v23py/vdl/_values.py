@@ -293,15 +293,20 @@ def class_for(t: Type) -> type | None:
         return cls
     if t.kind in (Kind.ANY, Kind.OPTIONAL, Kind.TYPEOBJECT):
         return None
-    with _lock:
-        cls = _by_type.get(t)
-        if cls is None:
-            cls = _make_class(t)
-            _by_type[t] = cls
+    # A class made here lives on the type (not in the registry), so it goes with the type.
+    cls = t._cache.get(_CLS)
+    if cls is None:
+        with _lock:
+            cls = t._cache.get(_CLS)
+            if cls is None:
+                cls = _make_class(t)
+                t._cache[_CLS] = cls
     return cls
 
 
-_opt_classes: dict[Type, type] = {}
+_CLS = "vdl.class"
+_STRUCT_ATTRS = frozenset(dir(Struct)) | {"_vdl_type", "_vdl_init_plan"}
+_OPT = "vdl.optional_class"   # t._cache[_OPT]: the class (it goes with the type, see _CLS)
 
 
 def optional_class(t: Type) -> type:
@@ -311,13 +316,13 @@ def optional_class(t: Type) -> type:
     if t.kind != Kind.OPTIONAL:
         raise verror.BadArg.new(f"not an optional type: {t}")
     elem = class_for(t.elem)
-    cls = _opt_classes.get(t)
+    cls = t._cache.get(_OPT)
     if cls is None or cls.__base__ is not elem:   # made again after a re-registration
         with _lock:
             cls = type(elem.__name__, (elem,), {
                 "__slots__": (), "_vdl_type": t,
                 "__module__": elem.__module__, "__qualname__": "?" + elem.__qualname__})
-            _opt_classes[t] = cls
+            t._cache[_OPT] = cls
     return cls
 
 
@@ -346,14 +351,25 @@ def optional_value(t: Type, v: Any) -> Any:
 
 def _py_name(t: Type) -> str:
     if t.name:
-        return t.name.rsplit(".", 1)[-1].rsplit("/", 1)[-1] or "Value"
+        # (a peer's type name may hold anything; Python class names cannot hold NUL)
+        return t.name.rsplit(".", 1)[-1].rsplit("/", 1)[-1].replace("\x00", "?") or "Value"
     return str(t.kind)
+
+
+def _check_field_names(t: Type) -> None:
+    """Struct fields become attributes: refuse names that cannot be (Go's type builder
+    takes any non-empty name; VDL itself only makes identifiers)."""
+    for f in t.fields:
+        n = f.name
+        if not n.isidentifier() or n.startswith("__") or n in _STRUCT_ATTRS:
+            raise verror.BadArg.new(f"struct field name {n[:64]!r} is not supported")
 
 
 def _make_class(t: Type) -> type:
     base = base_class(t)
     ns = {"_vdl_type": t, "__module__": "v23py.vdl.generic"}
     if base in (Struct,):
+        _check_field_names(t)
         ns["__slots__"] = tuple(f.name for f in t.fields)
     elif base is Union or base is Enum:
         ns["__slots__"] = ()
@@ -417,7 +433,7 @@ def unwrap(v: Any) -> tuple[Type, Any]:
 
 
 # -- zero values ---------------------------------------------------------------
-_ZERO_CACHE: dict = {}   # t -> (class registered when cached, immutable zero value)
+_ZK = "vdl.zero"   # t._cache[_ZK]: (class registered when cached, immutable zero value)
 _IMMUTABLE_ZERO_KINDS = frozenset((
     Kind.BOOL, Kind.BYTE, Kind.UINT16, Kind.UINT32, Kind.UINT64, Kind.INT8, Kind.INT16,
     Kind.INT32, Kind.INT64, Kind.FLOAT32, Kind.FLOAT64, Kind.STRING))
@@ -428,7 +444,7 @@ def zero(t: Type) -> Any:
     k = t.kind
     if k in (Kind.ANY, Kind.OPTIONAL):
         return None
-    hit = _ZERO_CACHE.get(t)
+    hit = t._cache.get(_ZK)
     if hit is not None and hit[0] is _by_type.get(t):
         return hit[1]
     return zero_maker(t)()
@@ -438,12 +454,12 @@ def _zero_slow(t: Type):
     k = t.kind
     if k in (Kind.ANY, Kind.OPTIONAL):
         return None
-    hit = _ZERO_CACHE.get(t)
+    hit = t._cache.get(_ZK)
     if hit is not None and hit[0] is _by_type.get(t):
         return hit[1]
     v = _zero(t, k)
     if k in _IMMUTABLE_ZERO_KINDS or (k in (Kind.LIST, Kind.ARRAY) and t.is_bytes()):
-        _ZERO_CACHE[t] = (_by_type.get(t), v)
+        t._cache[_ZK] = (_by_type.get(t), v)
     return v
 
 

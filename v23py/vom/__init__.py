@@ -32,14 +32,14 @@ from v23py.vdl import Kind, Type
 from v23py.vdl import Typed, convert, type_of
 from v23py.vom._binary import (  # noqa: F401
     CONTROL_END, CONTROL_INCOMPLETE, CONTROL_NIL, MAX_MESSAGE_LEN, VERSION_81, Truncated,
-    dec_int, dec_uint, enc_int, enc_uint, error, uint_bytes)
+    dec_int, dec_uint, enc_int, enc_uint, error, uint_bytes, COUNTS)
 from v23py.vom._codec import (
     DecodeState, EncodeState, decoder, encoder, exact, has_chunk_len)
 from v23py.vom._typeenc import (  # noqa: F401
     BOOTSTRAP_IDS, BOOTSTRAP_TYPES, FIRST_USER_ID, TypeDecoder, TypeEncoder)
 
 __all__ = ["encode", "decode", "Encoder", "Decoder", "TypeEncoder", "TypeDecoder",
-           "NeedData", "NeedType", "VERSION_81"]
+           "NeedData", "NeedType", "VERSION_81", "COUNTS"]
 
 
 class NeedData(Exception):
@@ -147,14 +147,17 @@ class Encoder:
             t = type
             if value.__class__ is Typed and t.kind != Kind.ANY:
                 value = value.value
-        plan = self._plans.get(t)
+        plan = self._plans.get(id(t))   # (by id: no Python-level Type.__hash__ per value)
         if plan is None:
             return self._encode_general(t, value)
         # Steady state for a type without any/typeobject: header is fixed.
-        head, enc, chunk = plan
+        head, enc, chunk, _ = plan
+        c = COUNTS
         if not chunk:
             out = bytearray(head)
             enc(out, value, None)
+            c.values_encoded += 1
+            c.bytes_encoded += len(out)
             return bytes(out)
         body = bytearray()
         enc(body, value, None)
@@ -165,6 +168,8 @@ class Encoder:
         else:
             enc_uint(out, n)
         out += body
+        c.values_encoded += 1
+        c.bytes_encoded += len(out)
         return bytes(out)
 
     def _encode_general(self, t: Type, value) -> bytes:
@@ -172,6 +177,8 @@ class Encoder:
         if not self._version_sent:
             out.append(VERSION_81)
         msg = encode_value_message(self._te, t, value)
+        COUNTS.values_encoded += 1
+        COUNTS.bytes_encoded += len(msg)
         self._version_sent = True
         if not self._split:
             out += self._te.take_bytes()
@@ -179,7 +186,8 @@ class Encoder:
         if not (t.has_any or t.has_typeobject):
             head = bytearray()
             enc_int(head, self._te.lookup(t))
-            self._plans[t] = (bytes(head), encoder(t), has_chunk_len(t))
+            # (the plan keeps t, so no other type takes its id)
+            self._plans[id(t)] = (bytes(head), encoder(t), has_chunk_len(t), t)
         return bytes(out)
 
 
@@ -286,6 +294,9 @@ class Decoder:
                     else:
                         v, p = dec(buf, p, st)
                     self._pos = p
+                    c = COUNTS
+                    c.values_decoded += 1
+                    c.bytes_decoded += p - pos
                     return t, v
                 except (Truncated, IndexError):
                     raise NeedData() from None
@@ -363,6 +374,8 @@ class Decoder:
                     pos = end
                 else:
                     v, pos = decoder(t)(buf, pos, st)
+                COUNTS.values_decoded += 1
+                COUNTS.bytes_decoded += pos - self._pos
                 self._pos = pos
                 if 0 < mid < 128:
                     u = mid << 1
@@ -395,6 +408,7 @@ def encode(value, type: Type | None = None) -> bytes:
 
 _prefix_cache: dict = {}
 _PREFIX_CACHE_MAX = 512
+_PREFIX_CACHE_MAX_KEY = 16 << 10   # (so the cache holds at most 8 MB of a peer's types)
 
 
 def _type_prefix_len(data) -> int:
@@ -419,7 +433,7 @@ def _single_shot_decoder(data) -> "Decoder":
     # Go caches the types of single-shot streams by their type-message prefix;
     # blessings and other blobs repeat the same types again and again.
     n = _type_prefix_len(data)
-    if n >= 1:
+    if 1 <= n <= _PREFIX_CACHE_MAX_KEY:
         # (n == 1: no type messages at all; the cached decoder then knows only the
         # bootstrap types, and a single value never adds any)
         key = bytes(data[:n])

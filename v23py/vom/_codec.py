@@ -13,6 +13,7 @@ from v23py import vdl as T
 from v23py.vdl import INT_RANGES, Kind, Type
 from v23py.vdl import (
     Enum, NamedBool, Struct, Typed, Union, class_for, convert, optional_value, type_of)
+from v23py.vom import _structgen
 from v23py.vom._binary import (
     CONTROL_END, CONTROL_NIL, Truncated, dec_len, dec_uint, enc_int, enc_uint, error)
 
@@ -74,13 +75,39 @@ def has_chunk_len(t: Type) -> bool:
 
 # ---------------------------------------------------------------------------
 # zero tests
-def zero_test(t: Type):
+def _compile(t: Type, key: str, make, trampoline, bad):
+    """t's compiled function for ``key``, made once and cached on the type.
+
+    While it is being made, recursive references get ``trampoline``, which calls the
+    finished function (key + "!").  A failed build leaves no trace in the cache, so the
+    next use fails the same clear way instead of finding a half-made entry.
+    """
     c = t._cache
-    f = c.get(ZERO)
+    c[key] = trampoline
+    try:
+        f = make(t)
+    except verror.VError:
+        c.pop(key, None)
+        raise
+    except RecursionError:
+        c.pop(key, None)
+        raise bad("type nested too deeply") from None
+    except Exception as e:   # e.g. a peer's type name Python cannot use
+        c.pop(key, None)
+        raise bad(f"cannot handle type {str(t)[:100]!r}: {e}") from None
+    except BaseException:
+        c.pop(key, None)
+        raise
+    c[key] = c[key + "!"] = f
+    return f
+
+
+def zero_test(t: Type):
+    f = t._cache.get(ZERO)
     if f is None:
-        c[ZERO] = lambda v: c[ZERO + "!"](v)  # trampoline while recursing
-        f = _make_zero_test(t)
-        c[ZERO] = c[ZERO + "!"] = f
+        # (the trampoline rebuilds if the entry is gone: a failed build elsewhere)
+        f = _compile(t, ZERO, _make_zero_test,
+                     lambda v: (t._cache.get(ZERO + "!") or zero_test(t))(v), verror.BadArg.new)
     return f
 
 
@@ -130,12 +157,11 @@ def _make_zero_test(t: Type):
 # ---------------------------------------------------------------------------
 # encoders
 def encoder(t: Type):
-    c = t._cache
-    f = c.get(ENC)
+    f = t._cache.get(ENC)
     if f is None:
-        c[ENC] = lambda buf, v, st: c[ENC + "!"](buf, v, st)
-        f = _make_encoder(t)
-        c[ENC] = c[ENC + "!"] = f
+        f = _compile(t, ENC, _make_encoder,
+                     lambda buf, v, st: (t._cache.get(ENC + "!") or encoder(t))(buf, v, st),
+                     verror.BadArg.new)
     return f
 
 
@@ -255,6 +281,40 @@ def _make_encoder(t: Type):  # noqa: C901 - one branch per kind
                 enc_uint(buf, len(v))
             buf += v
         return enc_bytes
+    if k == Kind.LIST and t.elem.kind == Kind.STRING and not t.elem.name:
+        es = encoder(t.elem)
+
+        def enc_strings(buf, v, st):
+            if isinstance(v, (str, bytes, dict)) or not hasattr(v, "__len__"):
+                raise _bad_value(t, v)
+            n = len(v)
+            if n < 0x80:
+                buf.append(n)
+            else:
+                enc_uint(buf, n)
+            if n >= 8 and type(v) is list:
+                # ASCII strings shorter than 128 bytes (names, keys, ids: the usual case) are
+                # their own UTF-8 and take a one-byte length each: lengths and strings are
+                # interleaved into one str, checked and encoded at once, with no Python-level
+                # step per element.  Anything else takes the loop below.
+                try:
+                    lens = bytes(map(len, v))
+                except (TypeError, ValueError):
+                    lens = None   # not all strings (the loop says which), or one is long
+                if lens is not None:
+                    parts = [None] * (2 * n)
+                    parts[::2] = lens.decode("latin-1")
+                    parts[1::2] = v
+                    try:
+                        joined = "".join(parts)
+                    except TypeError:
+                        joined = None   # not all strings: the loop says which
+                    if joined is not None and joined.isascii():
+                        buf += joined.encode("ascii")
+                        return
+            for x in v:
+                es(buf, x, st)
+        return enc_strings
     if k in (Kind.LIST, Kind.ARRAY):
         ee = encoder(t.elem)
         is_array = k == Kind.ARRAY
@@ -298,10 +358,11 @@ def _make_encoder(t: Type):  # noqa: C901 - one branch per kind
         if t == T.WireErrorType:
             return _make_error_encoder(t)
         # Primitive fields are zero exactly when falsy; others need their own test.
-        fields = [(i, f.name, encoder(f.type),
-                   None if f.type.kind in T.PRIMITIVE_KINDS else zero_test(f.type))
-                  for i, f in enumerate(t.fields)]
-        def enc_struct(buf, v, st):
+        fencs = [encoder(f.type) for f in t.fields]
+        fzeros = [None if f.type.kind in T.PRIMITIVE_KINDS else zero_test(f.type)
+                  for f in t.fields]
+
+        def check(v):
             if isinstance(v, Struct):
                 vt = v._vdl_type
                 if vt is not t and vt != t:
@@ -310,19 +371,9 @@ def _make_encoder(t: Type):  # noqa: C901 - one branch per kind
                 v = convert(t, v)
             else:
                 raise _bad_value(t, v)
-            for i, name, fe, fz in fields:
-                x = getattr(v, name)
-                if fz is None:
-                    if not x:
-                        continue
-                elif fz(x):
-                    continue
-                if i < 0x80:
-                    buf.append(i)
-                else:
-                    enc_uint(buf, i)
-                fe(buf, x, st)
-            buf.append(CONTROL_END)
+            return v
+        enc_struct, ns = _structgen.make_encoder(t, fencs, fzeros, check)
+        ns["_cls"] = class_for(t)
         return enc_struct
     if k == Kind.UNION:
         fencs = [encoder(f.type) for f in t.fields]
@@ -400,7 +451,7 @@ def _make_error_encoder(t: Type):
             raise _bad_value(t, v)
         if e.id:
             buf.append(0)
-            b = e.id.encode("utf-8")
+            b = e.id.encode("utf-8", "surrogateescape")
             enc_uint(buf, len(b))
             buf += b
         if e.retry_code:
@@ -408,7 +459,7 @@ def _make_error_encoder(t: Type):
             retry_enc(buf, T.WireRetryCodeType.labels[int(e.retry_code)], st)
         if e.msg:
             buf.append(2)
-            b = e.msg.encode("utf-8")
+            b = e.msg.encode("utf-8", "surrogateescape")
             enc_uint(buf, len(b))
             buf += b
         if e.params:
@@ -421,12 +472,11 @@ def _make_error_encoder(t: Type):
 # ---------------------------------------------------------------------------
 # decoders
 def decoder(t: Type):
-    c = t._cache
-    f = c.get(DEC)
+    f = t._cache.get(DEC)
     if f is None:
-        c[DEC] = lambda data, pos, st: c[DEC + "!"](data, pos, st)
-        f = _make_decoder(t)
-        c[DEC] = c[DEC + "!"] = f
+        f = _compile(t, DEC, _make_decoder,
+                     lambda data, pos, st: (t._cache.get(DEC + "!") or decoder(t))(data, pos, st),
+                     error)
     return f
 
 
@@ -442,6 +492,8 @@ def exact(t: Type, v):
         return v
     if v is None:
         return None
+    if t is T.StringListType and v.__class__ is list and v:
+        return v   # decoded strings are plain str: what type_of would find, without the walk
     try:
         if type_of(v) == t:
             return v
@@ -483,8 +535,11 @@ def _make_decoder(t: Type):  # noqa: C901 - one branch per kind
         def dec_f(data, pos, st):
             u, pos = dec_uint(data, pos)
             f = _unpack_d(u.to_bytes(8, "big"))[0]
-            if is32 and abs(f) > _FLOAT32_MAX and f == f and abs(f) != float("inf"):
-                raise error(f"float {f} out of float32 range")
+            if is32:
+                if abs(f) > _FLOAT32_MAX and f == f and abs(f) != float("inf"):
+                    raise error(f"float {f} out of float32 range")
+                # a float32 holds what Go's float32(x) would: the encoder rounds the same
+                f = _struct.unpack("<f", _struct.pack("<f", f))[0]
             return (cls(f) if cls else f), pos
         return dec_f
     if k == Kind.STRING:
@@ -545,6 +600,11 @@ def _make_decoder(t: Type):  # noqa: C901 - one branch per kind
         def dec_strings(data, pos, st):
             # Inlined element loop: lists of strings are common (names, patterns).
             n, pos = dec_len(data, pos)
+            if n >= 8:
+                got = _ascii_strings(data, pos, n)
+                if got is not None:
+                    out, pos = got
+                    return (cls(out) if cls else out), pos
             out = []
             append = out.append
             size = len(data)
@@ -614,46 +674,12 @@ def _make_decoder(t: Type):  # noqa: C901 - one branch per kind
         if t == T.WireErrorType:
             return _make_error_decoder(t)
         scls = class_for(t)
-        fdecs = [decoder(f.type) for f in t.fields]
-        names = [f.name for f in t.fields]
+        from v23py.vdl import zero
         ftypes = [f.type for f in t.fields]
-        nf = len(fdecs)
-        from v23py.vdl import zero, zero_maker
-        setter = object.__setattr__
-        template = [zero(ft) if _immutable_zero(ft) else _UNSET for ft in ftypes]
-        mutable = [i for i, ft in enumerate(ftypes) if not _immutable_zero(ft)]
-        pairs_names = names
-        makers = {}   # field index -> zero maker, compiled on first use
-
-        def fill_zero(i):
-            mk = makers.get(i)
-            if mk is None:
-                mk = makers[i] = zero_maker(ftypes[i])
-            return mk()
-
-        def dec_struct(data, pos, st):
-            vals = template[:]
-            while True:
-                b = data[pos]
-                if b == CONTROL_END:
-                    pos += 1
-                    break
-                if b < 0x80:
-                    i = b
-                    pos += 1
-                else:
-                    i, pos = dec_uint(data, pos)
-                if i >= nf:
-                    raise error(f"field index {i} out of range for {t.name or 'struct'}")
-                vals[i], pos = fdecs[i](data, pos, st)
-            for i in mutable:
-                if vals[i] is _UNSET:
-                    vals[i] = fill_zero(i)
-            obj = object.__new__(scls)
-            for n, v in zip(pairs_names, vals):
-                setter(obj, n, v)
-            return obj, pos
-        return dec_struct
+        fdecs = [decoder(ft) for ft in ftypes]
+        zeros = [zero(ft) if _immutable_zero(ft) else _UNSET for ft in ftypes]
+        makers = [None if _immutable_zero(ft) else _lazy_zero_maker(ft) for ft in ftypes]
+        return _structgen.make_decoder(t, scls, fdecs, zeros, makers, _UNSET)
     if k == Kind.UNION:
         ucls = class_for(t)
         fdecs = [decoder(f.type) for f in t.fields]
@@ -677,6 +703,45 @@ def _make_decoder(t: Type):  # noqa: C901 - one branch per kind
     if k == Kind.ANY:
         return _dec_any
     raise error(f"cannot decode kind {k}")
+
+
+_CHR = [chr(i) for i in range(0x80)]
+
+
+def _ascii_strings(data, pos, n):
+    """n strings at data[pos:] when all are ASCII with one-byte lengths: (list, end), else
+    None.  The bytes they can span are decoded once as Latin-1 (one character per byte)
+    and each string is a slice of that; ASCII is checked on the span actually used, after.
+    """
+    span = data[pos:pos + n * 0x80]
+    s = span.decode("latin-1")
+    out = [None] * n
+    q = 0
+    try:
+        for i in range(n):
+            b = ord(s[q])
+            q += 1
+            e = q + b
+            out[i] = s[q:e]
+            q = e
+    except IndexError:
+        return None
+    if q > len(span) or not span[:q].isascii():
+        return None
+    return out, pos + q
+
+
+def _lazy_zero_maker(t: Type):
+    """A zero maker for t compiled on first use (a struct's field may be the struct
+    itself, whose maker cannot be built while its decoder is being built)."""
+    box = []
+
+    def mk():
+        if not box:
+            from v23py.vdl import zero_maker
+            box.append(zero_maker(t))
+        return box[0]()
+    return mk
 
 
 def _immutable_zero(t: Type) -> bool:

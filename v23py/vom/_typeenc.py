@@ -3,13 +3,14 @@ TypeDecoder (wire definitions -> vdl.Types)."""
 from __future__ import annotations
 
 import threading
+import weakref
 
 from v23py import verror
 from v23py import vdl as T
 from v23py.vdl import Kind, Type
 from v23py.vom._binary import (
     CONTROL_END, CONTROL_INCOMPLETE, MAX_MESSAGE_LEN, VERSION_81, Truncated, dec_int, dec_len,
-    dec_uint, enc_int, enc_uint, error)
+    dec_uint, enc_int, enc_uint, error, COUNTS)
 
 FIRST_USER_ID = 41
 
@@ -78,6 +79,7 @@ class TypeEncoder:
         tid = self._next
         self._next += 1
         self._ids[t] = tid
+        COUNTS.types_encoded += 1
         prev = pending
         pending = pending + [t]
         k = t.kind
@@ -263,18 +265,40 @@ def parse_wire_type(data) -> _WireDef:
     return w
 
 
+# Every connection of a peer sends the same type definitions (a Go client: some 34 for
+# the blessings and the request header).  Built groups of types (by what the definitions
+# say) are shared by the type streams alive in the process, so a conn opened while others
+# are up does not build its types again.  The sharing is weak: a peer's types live only
+# as long as a stream that defined them (issue 12, B4: peer-defined types are freed with
+# their connection).
+_GROUPS: "weakref.WeakValueDictionary[tuple, _Group]" = weakref.WeakValueDictionary()
+
+
+class _Group:
+    """The types one group of definitions built, held by every stream that uses them."""
+    __slots__ = ("types", "__weakref__")
+
+    def __init__(self, types):
+        self.types = types
+
+
 class TypeDecoder:
     """Builds types from type messages.  Feed it the bytes of a type flow
     (``feed``), or let a Decoder hand it the type messages of a single stream."""
 
-    MAX_TYPES = 1 << 16
+    # Bounds on what one peer's stream may make us hold (Go's own types total ~30 KB of
+    # unique strings; a connection rarely defines more than a few hundred types).
+    MAX_TYPES = 1 << 14
+    MAX_UNIQUE_TOTAL = 4 << 20
 
     def __init__(self):
         self._wire: dict[int, _WireDef] = {}
         self._built: dict[int, Type] = {}
+        self._groups: list[_Group] = []   # keeps this stream's shared groups alive
         self._buf = bytearray()
         self._version_read = False
         self._err: verror.VError | None = None
+        self._unique_total = 0
         # Decoding plans of value messages by their leading id bytes, shared by every
         # Decoder of this type stream (type ids never change meaning within a stream).
         self.value_plans: dict = {}
@@ -332,6 +356,7 @@ class TypeDecoder:
         if len(self._wire) + len(self._built) >= self.MAX_TYPES:
             raise error("too many types on one stream")
         self._wire[tid] = parse_wire_type(body)
+        COUNTS.types_decoded += 1
         if not incomplete:
             self._build(tid)
 
@@ -359,6 +384,14 @@ class TypeDecoder:
                     if ref:
                         todo.append(ref)
                 todo.extend(ft for _, ft in w.fields)
+        key = self._group_key(group)
+        hit = _GROUPS.get(key)
+        if hit is not None:
+            self._groups.append(hit)
+            for i, t in zip(group, hit.types):
+                self._built[i] = t
+                del self._wire[i]
+            return
         b = T.TypeBuilder()
         pend = {}
         for i in group:
@@ -411,7 +444,7 @@ class TypeDecoder:
                         raise error(f"type {i} has a field without a name")
                     p.append_field(fname, ref(ft))
         try:
-            b.build()
+            self._unique_total += b.build(max_unique=self.MAX_UNIQUE_TOTAL - self._unique_total)
         except verror.VError as e:
             raise error(f"invalid type definition: {e.msg}") from None
         except RecursionError:
@@ -419,3 +452,27 @@ class TypeDecoder:
         for i in group:
             self._built[i] = pend[i].built
             del self._wire[i]
+        g = _Group(tuple(pend[i].built for i in group))
+        self._groups.append(g)
+        _GROUPS[key] = g
+
+    def _group_key(self, group):
+        """Everything the definitions of ``group`` say, with their references to types
+        built before as those Types and references inside the group as positions: equal
+        keys build equal types, whichever ids a stream gave them."""
+        at = {i: n for n, i in enumerate(group)}
+        built = self._built
+
+        def ref(x):
+            if not x:
+                return None
+            n = at.get(x)
+            if n is not None:
+                return n
+            t = BOOTSTRAP_TYPES.get(x) or built.get(x)
+            if t is None:
+                raise error(f"unknown type id {x}")
+            return t
+        return tuple((w.kind, w.name, tuple(w.labels), w.len, ref(w.elem), ref(w.key),
+                      tuple((f, ref(ft)) for f, ft in w.fields))
+                     for w in map(self._wire.__getitem__, group))

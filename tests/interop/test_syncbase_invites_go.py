@@ -1,0 +1,142 @@
+"""Syncgroup invites and the neighborhood in the client (v23py.syncbase.discovery), over
+multicast DNS with Go's advertisements, against Go's 2017 daemon and client library.
+
+* our client's ListenForInvites sees the syncgroups Go's daemon and ours administer,
+  but not one whose Read access list leaves us out (Go's client-side visibility);
+* an invite is enough to join: a second daemon of ours joins through its address;
+* Go's client library (tests/interop/go/sbextra, ListenForInvites) sees our daemon's;
+* ListenForPeers sees both daemons; AdvertiseApp / ListenForAppPeers find each other.
+"""
+import os
+import shutil
+import tempfile
+import uuid
+
+from twisted.internet import defer, reactor
+from twisted.trial import unittest
+
+from v23py.testing.syncbase import make_creds
+from tests.interop._go_syncbase import go_daemon, go_sb_binary, our_daemon, run, sbextra
+
+ALICE = "idp:o:fortune:alice"
+BOB = "idp:o:fortune:bob"
+APP = "idp:o:fortune"
+
+
+async def first(listener, timeout, pred=lambda x: True):
+    """The first item of ``listener`` satisfying pred, or None after ``timeout`` s."""
+    timer = reactor.callLater(timeout, listener.cancel)
+    try:
+        async for item in listener:
+            if pred(item):
+                return item
+        return None
+    finally:
+        if timer.active():
+            timer.cancel()
+        listener.cancel()
+
+
+class InvitesTest(unittest.TestCase):
+    timeout = 120
+
+    def setUp(self):
+        import v23py
+        self.tmp = tempfile.mkdtemp(prefix="sbinv-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.creds = make_creds(os.path.join(self.tmp, "alice"), ALICE)
+        self.ctx, shutdown = v23py.init([f"--v23.credentials={self.creds}"], reactor=reactor)
+        self.addCleanup(shutdown)
+        from v23py.syncbase import discovery
+        self.addCleanup(discovery.stop_all)
+        self.tag = uuid.uuid4().hex[:8]         # other tests' daemons advertise too
+
+    async def daemon(self, mk, name, *extra):
+        d = mk(self.creds, os.path.join(self.tmp, name), *extra)
+        self.addCleanup(lambda: defer.ensureDeferred(d.stop()))
+        return await d.start()
+
+    async def group(self, d, db_name, sg_name, readers=(ALICE,)):
+        from v23py import syncbase
+        db = syncbase.NewService(d.endpoint).DatabaseForId((APP, db_name))
+        await db.Create(self.ctx, None)
+        c = db.CollectionForId((ALICE, "cx"))
+        await c.Create(self.ctx, None)
+        perms = {"Admin": {"In": [ALICE]}, "Read": {"In": list(readers)}}
+        await db.SyncgroupForId((ALICE, sg_name)).Create(
+            self.ctx, syncbase.SyncgroupSpec(Perms=perms, Collections=[c.Id()]),
+            syncbase.SyncgroupMemberInfo(SyncPriority=10))
+        return db
+
+    @defer.inlineCallbacks
+    def test_invites_both_ways(self):
+        from v23py.testing.mdns import require_multicast
+        yield defer.ensureDeferred(require_multicast())
+        go_sb_binary("syncbased")
+        yield defer.ensureDeferred(self._invites())
+
+    async def _invites(self):
+        from v23py import syncbase
+        from v23py.syncbase import discovery as sd
+        t = self.tag
+        go = await self.daemon(go_daemon, "go")
+        ours = await self.daemon(our_daemon, "ours")
+        await self.group(go, f"godb{t}", f"gosg{t}")
+        await self.group(ours, f"ourdb{t}", f"oursg{t}")
+
+        for d, db, sg in ((go, f"godb{t}", f"gosg{t}"), (ours, f"ourdb{t}", f"oursg{t}")):
+            inv = await first(sd.ListenForInvites(self.ctx, (APP, db)), 30)
+            self.assertIsNotNone(inv, f"no invite for {db}")
+            self.assertEqual((inv.Syncgroup, inv.Addresses, inv.BlessingNames, inv.Lost),
+                             ((ALICE, sg), [d.endpoint], [ALICE], False))
+        # Bob (not in the Read access list) does not see Alice's groups
+        import v23py
+        bob, shutdown = v23py.init([f"--v23.credentials="
+                                    f"{make_creds(os.path.join(self.tmp, 'bob'), BOB)}"],
+                                   reactor=reactor)
+        self.addCleanup(shutdown)
+        got = await first(sd.ListenForInvites(bob, (APP, f"ourdb{t}")), 4)
+        self.assertIsNone(got)
+
+        # an invite is all a joiner needs
+        joiner = await self.daemon(our_daemon, "joiner")
+        inv = await first(sd.ListenForInvites(self.ctx, (APP, f"ourdb{t}")), 30)
+        db = syncbase.NewService(joiner.endpoint).DatabaseForId((APP, f"ourdb{t}"))
+        await db.Create(self.ctx, None)
+        await db.CollectionForId((ALICE, "cx")).Create(self.ctx, None)
+        spec = await db.SyncgroupForId(inv.Syncgroup).Join(
+            self.ctx, inv.Addresses[0], None, syncbase.SyncgroupMemberInfo(SyncPriority=10))
+        self.assertEqual([(c.Blessing, c.Name) for c in spec.Collections], [(ALICE, "cx")])
+
+        # Go's client library finds our daemon's syncgroup (and the joiner's: an admin too)
+        out, err, code = await run([sbextra(), f"--v23.credentials={self.creds}", "-n=2",
+                                    "-wait=30s", "invites", "x", f"{APP},ourdb{t}"])
+        self.assertEqual(code, 0, err[-2000:])
+        self.assertIn(f"INVITE {ALICE},oursg{t} {ours.endpoint}\n", out)
+        self.assertIn(f"INVITE {ALICE},oursg{t} {joiner.endpoint}\n", out)
+
+        # both daemons as peers
+        names = {}
+        peers = sd.ListenForPeers(self.ctx)
+        timer = reactor.callLater(30, peers.cancel)
+        async for p in peers:
+            if not p.Lost and p.Addresses and p.Addresses[0] in (go.endpoint, ours.endpoint):
+                names[p.Addresses[0]] = p.Name
+                if len(names) == 2:
+                    break
+        if timer.active():
+            timer.cancel()
+        peers.cancel()
+        self.assertEqual(set(names), {go.endpoint, ours.endpoint})
+        self.assertTrue(all(len(n) == 16 for n in names.values()))
+
+    @defer.inlineCallbacks
+    def test_app_peers(self):
+        from v23py.testing.mdns import require_multicast
+        yield defer.ensureDeferred(require_multicast())
+        from v23py.syncbase import discovery as sd
+        listener = sd.ListenForAppPeers(self.ctx)
+        ad = yield sd.AdvertiseApp(self.ctx, [ALICE])
+        got = yield defer.ensureDeferred(first(listener, 30, lambda p: not p.Lost))
+        self.assertEqual(got, sd.AppPeer("fortune", ALICE, False))
+        yield ad.stop()

@@ -1,0 +1,3 @@
+from v23py.cmd.sb import main
+
+main()

@@ -1,0 +1,224 @@
+"""Struct encoders and decoders compiled to Python source, one function per struct type.
+
+A struct's fields are the hot loop of every RPC header, Syncbase record and blessing;
+a generic closure per field costs a call, a tuple and a lookup per field.  Here the
+struct's own function decodes (and encodes) its primitive fields inline -- bool, ints,
+strings and short ``[]byte`` -- and calls the field's compiled closure for the rest.
+What it accepts and produces is exactly what the closures in ``_codec`` do (the same
+checks, the same errors); ``_codec`` passes the closures in, so this module imports
+neither it nor anything that imports it.
+"""
+from __future__ import annotations
+
+import keyword
+
+from v23py import vdl as T
+from v23py.vdl import INT_RANGES, Kind, Type
+from v23py.vom._binary import CONTROL_END, Truncated, dec_uint, enc_uint, error
+
+_SOURCES: dict = {}   # (source) -> code object, shared by structs of the same shape
+
+
+def _compile(src: str, ns: dict, name: str):
+    code = _SOURCES.get(src)
+    if code is None:
+        code = _SOURCES[src] = compile(src, f"<vom {name}>", "exec")
+    exec(code, ns)
+    return ns[name]
+
+
+def _plain(t: Type) -> bool:
+    """A field type decoded to a plain Python value (no class to wrap it in)."""
+    return not t.name
+
+
+def _ident(name: str) -> bool:
+    return name.isidentifier() and not keyword.iskeyword(name)
+
+
+# ---------------------------------------------------------------------------
+# decoding
+
+def _dec_inline(k: int, ft: Type) -> list[str] | None:
+    """Source lines decoding field k of type ft at data[pos] into f{k}, or None."""
+    kind = ft.kind
+    if not _plain(ft):
+        return None
+    if kind == Kind.BOOL:
+        return [f"b = data[pos]",
+                f"if b > 1: raise _error('invalid bool byte 0x%02x' % b)",
+                f"f{k} = b == 1",
+                f"pos += 1"]
+    if kind in T.INT_KINDS:
+        lo, hi = INT_RANGES[kind]
+        lines = ["b = data[pos]",
+                 "if b < 0x80:",
+                 "    u = b",
+                 "    pos += 1",
+                 "else:",
+                 "    u, pos = dec_uint(data, pos)"]
+        if lo < 0:
+            lines.append("u = ~(u >> 1) if u & 1 else u >> 1")
+            lines.append(f"if u < {lo} or u > {hi}: raise _error('value %d out of range for {kind}' % u)")
+        elif hi < 0xFFFFFFFFFFFFFFFF:
+            lines.append(f"if u > {hi}: raise _error('value %d out of range for {kind}' % u)")
+        lines.append(f"f{k} = u")
+        return lines
+    if kind == Kind.STRING:
+        return ["b = data[pos]",
+                "if b < 0x80:",
+                "    pos += 1",
+                "    end = pos + b",
+                "else:",
+                "    n, pos = dec_uint(data, pos)",
+                "    end = pos + n",
+                "if end > len(data): raise _Truncated()",
+                f"f{k} = data[pos:end].decode('utf-8', 'surrogateescape')",
+                "pos = end"]
+    if kind == Kind.LIST and ft.elem.kind == Kind.BYTE:
+        return ["b = data[pos]",
+                "if b < 0x80:",
+                "    end = pos + 1 + b",
+                "    if end > len(data): raise _Truncated()",
+                f"    f{k} = bytes(data[pos + 1:end])",
+                "    pos = end",
+                "else:",
+                f"    f{k}, pos = D{k}(data, pos, st)"]
+    return None
+
+
+def make_decoder(t: Type, scls, fdecs, zeros, makers, unset):
+    """The decoder of struct type t: ``dec(data, pos, st) -> (obj, pos)``.
+
+    ``fdecs[i]`` decodes field i; ``zeros[i]`` is field i's shared immutable zero, or
+    ``unset`` when the field's zero is mutable and ``makers[i]()`` makes a fresh one.
+    """
+    fields = t.fields
+    nf = len(fields)
+    ns = {"_new": object.__new__, "_set": object.__setattr__, "_cls": scls, "_error": error,
+          "_Truncated": Truncated, "dec_uint": dec_uint, "_UNSET": unset,
+          "_tname": t.name or "struct"}
+    lines = ["def dec(data, pos, st):"]
+    for i in range(nf):
+        if zeros[i] is unset:
+            lines.append(f"    f{i} = _UNSET")
+        else:
+            ns[f"Z{i}"] = zeros[i]
+            lines.append(f"    f{i} = Z{i}")
+    lines += ["    while True:",
+              "        b = data[pos]",
+              f"        if b == {CONTROL_END}:",
+              "            pos += 1",
+              "            break",
+              "        if b < 0x80:",
+              "            i = b",
+              "            pos += 1",
+              "        else:",
+              "            i, pos = dec_uint(data, pos)"]
+    for i, f in enumerate(fields):
+        ns[f"D{i}"] = fdecs[i]
+        body = _dec_inline(i, f.type) or [f"f{i}, pos = D{i}(data, pos, st)"]
+        lines.append(f"        {'if' if i == 0 else 'elif'} i == {i}:")
+        lines += ["            " + s for s in body]
+    if nf:
+        lines.append("        else:")
+        pad = "            "
+    else:
+        pad = "        "
+    lines.append(pad + "raise _error('field index %d out of range for %s' % (i, _tname))")
+    for i in range(nf):
+        if zeros[i] is unset:
+            ns[f"M{i}"] = makers[i]
+            lines.append(f"    if f{i} is _UNSET: f{i} = M{i}()")
+    lines.append("    obj = _new(_cls)")
+    direct = scls.__setattr__ is object.__setattr__
+    for i, f in enumerate(fields):
+        if direct and _ident(f.name):
+            lines.append(f"    obj.{f.name} = f{i}")
+        else:
+            ns[f"N{i}"] = f.name
+            lines.append(f"    _set(obj, N{i}, f{i})")
+    lines.append("    return obj, pos")
+    return _compile("\n".join(lines) + "\n", ns, "dec")
+
+
+# ---------------------------------------------------------------------------
+# encoding
+
+def _enc_inline(k: int, ft: Type) -> list[str] | None:
+    """Source lines writing the non-zero value x of field k (type ft), or None.  Values
+    the inline path does not take (subclasses, out of range) go to field k's closure,
+    which raises the usual errors."""
+    kind = ft.kind
+    if kind == Kind.BOOL:
+        return ["if x is True:",
+                "    buf.append(1)",
+                "else:",
+                f"    E{k}(buf, x, st)"]
+    if kind in T.INT_KINDS:
+        lo, hi = INT_RANGES[kind]
+        if lo < 0:
+            return [f"if type(x) is int and {lo} <= x <= {hi}:",
+                    "    u = (x << 1) if x >= 0 else (((~x) << 1) | 1)",
+                    "    if u < 0x80:",
+                    "        buf.append(u)",
+                    "    else:",
+                    "        enc_uint(buf, u)",
+                    "else:",
+                    f"    E{k}(buf, x, st)"]
+        return [f"if type(x) is int and 0 <= x <= {hi}:",
+                "    if x < 0x80:",
+                "        buf.append(x)",
+                "    else:",
+                "        enc_uint(buf, x)",
+                "else:",
+                f"    E{k}(buf, x, st)"]
+    if kind == Kind.STRING:
+        return ["if type(x) is str:",
+                "    bx = x.encode('utf-8', 'surrogateescape')",
+                "    n = len(bx)",
+                "    if n < 0x80:",
+                "        buf.append(n)",
+                "    else:",
+                "        enc_uint(buf, n)",
+                "    buf += bx",
+                "else:",
+                f"    E{k}(buf, x, st)"]
+    if kind == Kind.LIST and ft.elem.kind == Kind.BYTE:
+        return ["if type(x) is bytes and len(x) < 0x80:",
+                "    buf.append(len(x))",
+                "    buf += x",
+                "else:",
+                f"    E{k}(buf, x, st)"]
+    return None
+
+
+def make_encoder(t: Type, fencs, fzeros, check):
+    """The encoder of struct type t: ``enc(buf, v, st)``.
+
+    ``fencs[i]`` encodes field i; ``fzeros[i]`` tests it for zero (None: a primitive,
+    zero exactly when falsy); ``check(v)`` returns v as an instance of t's class (or
+    raises) when v is not already one.
+    """
+    ns = {"_check": check, "_cls": None, "enc_uint": enc_uint, "_getattr": getattr}
+    lines = ["def enc(buf, v, st):",
+             "    if v.__class__ is not _cls:",
+             "        v = _check(v)"]
+    for i, f in enumerate(t.fields):
+        ns[f"E{i}"] = fencs[i]
+        get = f"v.{f.name}" if _ident(f.name) else f"_getattr(v, N{i})"
+        ns[f"N{i}"] = f.name
+        lines.append(f"    x = {get}")
+        if fzeros[i] is None:
+            lines.append("    if x:")
+        else:
+            ns[f"Z{i}"] = fzeros[i]
+            lines.append(f"    if not Z{i}(x):")
+        lines.append(f"        buf.append({i})" if i < 0x80 else
+                     f"        enc_uint(buf, {i})")
+        body = (_enc_inline(i, f.type) if fzeros[i] is None or f.type.kind == Kind.LIST
+                else None) or [f"E{i}(buf, x, st)"]
+        lines += ["        " + s for s in body]
+    lines.append(f"    buf.append({CONTROL_END})")
+    fn = _compile("\n".join(lines) + "\n", ns, "enc")
+    return fn, ns
