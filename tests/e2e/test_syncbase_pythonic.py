@@ -44,10 +44,11 @@ class _Daemon(unittest.TestCase):
         dcreds = make_creds(os.path.join(self.tmp, "daemon"), ALICE)
         self.creds = dcreds if self.blessing == ALICE else make_creds(
             os.path.join(self.tmp, "creds"), self.blessing, trust=[dcreds])
-        self.daemon = Daemon(dcreds).start()
+        self.daemon = Daemon(dcreds)
         self.addCleanup(self.daemon.stop)
         self.ctx, shutdown = v23py.init([f"--v23.credentials={self.creds}"], reactor=reactor)
         self.addCleanup(shutdown)
+        return self.daemon.start()
 
 
 class ExistOkTest(_Daemon):
