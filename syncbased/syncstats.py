@@ -9,10 +9,14 @@
     syncbase/sync/<db>/<peer>/lag-seconds         seconds since then (-1: none yet)
     syncbase/sync/<db>/<peer>/last-error          the last round's error, if it failed
 
-``<db>`` is the database id encoded as a name element, ``<peer>`` the peer's
-Syncbase name as its syncgroup membership knows it.  Prometheus also gets, per
-syncgroup, its member count and the last successful round with any of its members
-(``v23_syncbase_syncgroup_*{db, syncgroup}``).
+    syncbase/syncgroup/<db>/<sg>/rows-in          rows received in that syncgroup's collections
+    syncbase/syncgroup/<db>/<sg>/rows-out         rows sent from them
+
+``<db>`` and ``<sg>`` are ids encoded as name elements, ``<peer>`` the peer's
+Syncbase name as its syncgroup membership knows it.  A round covers a whole database, so a
+row counts for every syncgroup whose collections hold it.  Prometheus also gets, per
+syncgroup, its member count, rows in and out, and the last successful round with any of its
+members (``v23_syncbase_syncgroup_*{db, syncgroup}``).
 """
 import time
 
@@ -69,6 +73,57 @@ def all_peers():
     return list(_peers.values())
 
 
+class SyncgroupRows:
+    """Rows of one syncgroup's collections received and sent by sync rounds."""
+
+    def __init__(self, db, sg):
+        p = f"syncbase/syncgroup/{db}/{_names.encode_as_name_element(sg)}"
+        self.rows_in = stats.new_counter(p + "/rows-in")
+        self.rows_out = stats.new_counter(p + "/rows-out")
+
+
+_sg_rows = {}
+_ROW_MARK = b"r\xfe".decode("utf-8", "surrogateescape")   # (object ids are Go strings)
+
+
+def _id_key(i):
+    return tuple(i) if isinstance(i, tuple) else (i.Blessing, i.Name)
+
+
+def syncgroup_rows(db_id, sg_id):
+    key = (_id_key(db_id), _id_key(sg_id))
+    r = _sg_rows.get(key)
+    if r is None:
+        r = _sg_rows[key] = SyncgroupRows(_db_name(db_id), "{},{}".format(*key[1]))
+    return r
+
+
+def count_rows(sync, db_id, items, sent):
+    """Adds the row records among a round's ``items`` (DeltaResp values) to the rows in
+    (``sent`` false) or out of each syncgroup of ``db_id`` whose collections hold them."""
+    ds = sync.dbs.get(db_id)
+    if ds is None:
+        return
+    for _ in range(3):   # (the store thread may change the table while we copy it)
+        try:
+            groups = [(e.id, tuple(p.decode("utf-8", "surrogateescape") for p in e.prefixes))
+                      for e in list(ds.sgs.values())]
+            break
+        except RuntimeError:
+            groups = []
+    if not groups:
+        return
+    # a row's object id is "r" SEP <collection's sync prefix> <key>
+    oids = [oid[2:] for oid in (it.value.Metadata.ObjId for it in items
+                                if getattr(it, "name", None) == "Rec")
+            if oid.startswith(_ROW_MARK)]
+    for sg_id, prefixes in groups:
+        n = sum(1 for oid in oids if oid.startswith(prefixes)) if prefixes else 0
+        if n:
+            r = syncgroup_rows(db_id, sg_id)
+            (r.rows_out if sent else r.rows_in).incr(n)
+
+
 def _collect():
     from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
     labels = ["db", "peer"]
@@ -101,7 +156,7 @@ def _collect():
 def _collect_syncgroups(sync):
     """Per syncgroup of every database: its members, and the freshest successful round this
     daemon had with any of them (the syncgroup's data is at most that old here)."""
-    from prometheus_client.core import GaugeMetricFamily
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
     labels = ["db", "syncgroup"]
     members = GaugeMetricFamily("v23_syncbase_syncgroup_members",
                                 "members of the syncgroup (joined, not left)", labels=labels)
@@ -111,6 +166,12 @@ def _collect_syncgroups(sync):
     lag = GaugeMetricFamily("v23_syncbase_syncgroup_lag_seconds",
                             "seconds since the last successful round with any member "
                             "(-1: none)", labels=labels)
+    rows_in = CounterMetricFamily("v23_syncbase_syncgroup_rows_in",
+                                  "rows of the syncgroup's collections received by sync",
+                                  labels=labels)
+    rows_out = CounterMetricFamily("v23_syncbase_syncgroup_rows_out",
+                                   "rows of the syncgroup's collections sent by sync",
+                                   labels=labels)
     now = time.time()
     for _ in range(3):   # (the store thread may change the tables while we copy them)
         try:
@@ -128,7 +189,10 @@ def _collect_syncgroups(sync):
         members.add_metric(lv, len(joiners))
         last.add_metric(lv, best)
         lag.add_metric(lv, now - best if best else -1)
-    return [members, last, lag]
+        rows = _sg_rows.get((key, _id_key(sg_id)))
+        rows_in.add_metric(lv, rows.rows_in.value() if rows else 0)
+        rows_out.add_metric(lv, rows.rows_out.value() if rows else 0)
+    return [members, last, lag, rows_in, rows_out]
 
 
 def register_syncgroups(sync):

@@ -205,6 +205,7 @@ class RoundsMixin:
         if key is not None:
             from syncbased import syncstats
             syncstats.peer(*key).records_in.incr(len(items))
+            syncstats.count_rows(self, key[0], items, sent=False)
         return items
 
     async def _get_deltas_items(self, stub, ctx, req, opts):

@@ -277,6 +277,7 @@ class SyncObj(BlobSyncMethods, I.SyncServerMethods):
         sync.learn_conn_peer(str(initiator), call)   # (a peer that may sync with us)
         from syncbased import syncstats
         syncstats.peer(db_id, str(initiator)).records_out.incr(len(items))
+        syncstats.count_rows(sync, db_id, items, sent=True)
         for i in range(0, len(items), limits.SEND_CHUNK):
             await call.send_many(items[i:i + limits.SEND_CHUNK])
         return I.DeltaFinalResp(SgPriorities=priorities)

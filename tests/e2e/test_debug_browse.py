@@ -160,6 +160,13 @@ class BrowseInChromium(DaemonTestCase):
                            r'syncgroup="[^"]+"\} (\S+)', metrics)
         self.assertIsNotNone(sg_lag, metrics)
         self.assertGreaterEqual(float(sg_lag.group(1)), 0.0)
+        # rows of the syncgroup's collection: k1 (at least) went out to b; none came in
+        out = re.search(r'v23_syncbase_syncgroup_rows_out_total\{db="[^"]*fortuneDb",'
+                        r'syncgroup="[^"]+"\} (\S+)', metrics)
+        self.assertIsNotNone(out, metrics)
+        self.assertGreaterEqual(float(out.group(1)), 1.0)
+        self.assertRegex(metrics, r'v23_syncbase_syncgroup_rows_in_total\{db="[^"]*fortuneDb",'
+                                  r'syncgroup="[^"]+"\} 0\.0')
         self.assertIn("v23_rpc_server_latency_ms_bucket{", metrics)
         w, h, rows = png_pixels(open(shot, "rb").read())
         bg = rows[h - 1][w - 1]

@@ -1,13 +1,12 @@
 """The fortune pair as separate processes: flags, outputs, endpoint file, errors, shutdown."""
 import os
 import sys
-import tempfile
 import time
 
 from twisted.internet import defer, error, protocol, reactor, utils
 from twisted.trial import unittest
 
-from v23py.testing import ROOT
+from v23py.testing import ROOT, tempdir
 from v23py.testing.procs import ENV, make_creds, spawn
 
 
@@ -22,7 +21,7 @@ class FortuneProcessTest(unittest.TestCase):
     timeout = 60
 
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="fortune-test-")
+        self.dir = tempdir(self, "fortune-test-")
         self.creds = os.path.join(self.dir, "creds")
         make_creds(self.creds, "basics")
 

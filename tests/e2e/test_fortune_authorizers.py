@@ -2,13 +2,13 @@
 tutorial's file server dispatcher, unit by unit; the tutorials (tests.e2e.test_tutorials
 test_naming / test_security) run them end to end."""
 import os
-import tempfile
 import time
 
 from twisted.trial import unittest
 
 from v23py import security, verror
 from v23py.security import access
+from v23py.testing import tempdir
 
 
 def _principal(name):
@@ -139,7 +139,7 @@ class FriendWindowTests(unittest.TestCase):
 
 class FileServerTests(unittest.TestCase):
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="fileserver-")
+        self.dir = tempdir(self, "fileserver-")
         os.makedirs(os.path.join(self.dir, "a", "b"))
         for f in ("top.txt", "a/one", "a/b/two"):
             with open(os.path.join(self.dir, f), "w") as fh:

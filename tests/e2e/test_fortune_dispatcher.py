@@ -7,7 +7,6 @@ behind the permissions authorizer.
 """
 import os
 import sys
-import tempfile
 
 from twisted.internet import defer, utils
 from twisted.trial import unittest
@@ -15,7 +14,7 @@ from twisted.trial import unittest
 from v23py import rpc, vdl, verror
 from v23py.rpc import wire
 from v23py.rpc.model import ArgDesc, MethodDesc
-from v23py.testing import ROOT
+from v23py.testing import ROOT, tempdir
 from v23py.testing.procs import ENV, make_creds, spawn
 from v23py.testing.procs import PERMS, blessed_by
 from v23py.testing.rpc import make_principal, new_runtime
@@ -158,7 +157,7 @@ class RegistryProcessTests(unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_server_and_client(self):
-        d = tempfile.mkdtemp(prefix="fortune-disp-")
+        d = tempdir(self, "fortune-disp-")
         creds = os.path.join(d, "basics")
         make_creds(creds, "tutorial")
         epfile = os.path.join(d, "server.txt")

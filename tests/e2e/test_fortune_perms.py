@@ -7,14 +7,13 @@ in process and as a separate fortune-server process.
 """
 import os
 import sys
-import tempfile
 
 from twisted.internet import defer, utils
 from twisted.trial import unittest
 
 from v23py import rpc, security, vdl, verror
 from v23py.security import access
-from v23py.testing import ROOT
+from v23py.testing import ROOT, tempdir
 from v23py.testing.procs import ENV, make_creds, spawn
 from v23py.testing.rpc import make_principal, new_runtime
 from v23py.testing.procs import PERMS, blessed_by, tutorial_vdl
@@ -166,7 +165,7 @@ class PermsProcessTests(unittest.TestCase):
     timeout = 90
 
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="fortune-perms-")
+        self.dir = tempdir(self, "fortune-perms-")
         self.creds = {}
         alice = make_creds(self._c("alice"), "alice")
         alice_b = alice.blessing_store.default()

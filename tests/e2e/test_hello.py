@@ -8,14 +8,13 @@ import os
 import signal
 import socket
 import sys
-import tempfile
 import time
 
 from twisted.internet import defer, reactor, task, utils
 from twisted.trial import unittest
 
 from v23py import rpc, verror
-from v23py.testing import ROOT
+from v23py.testing import ROOT, tempdir
 from v23py.testing.procs import ENV, make_creds, spawn
 from v23py.testing.procs import tutorial_vdl
 from v23py.testing.rpc import make_principal, new_runtime
@@ -140,7 +139,7 @@ class HelloProcessTests(unittest.TestCase):
     timeout = 90
 
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="hello-test-")
+        self.dir = tempdir(self, "hello-test-")
         self.creds = os.path.join(self.dir, "basics")
         make_creds(self.creds, "tutorial")
 

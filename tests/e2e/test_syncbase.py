@@ -1,14 +1,13 @@
 """End-to-end tests against a real syncbased subprocess, through the client library."""
 import os
 import subprocess
-import tempfile
 
 from twisted.internet import defer, reactor, threads
 from twisted.trial import unittest
 
 from v23py import verror
 from v23py.v23.services import syncbase as sbwire
-from v23py.testing import StartError, go_binary, start_process
+from v23py.testing import StartError, go_binary, start_process, tempdir
 from v23py.testing.syncbase import Daemon, make_creds, env, ROOT
 
 ALICE = "idp:o:fortune:alice"
@@ -18,9 +17,9 @@ class _E2E(unittest.TestCase):
     timeout = 45
 
     async def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="sbe2e-")
+        self.tmp = tempdir(self, "sbe2e-")
         self.creds = make_creds(os.path.join(self.tmp, "alice"), ALICE)
-        self.daemon = Daemon(self.creds)
+        self.daemon = Daemon(self.creds, root_dir=os.path.join(self.tmp, "root"))
         self.addCleanup(self.daemon.stop)
         await self.daemon.start()
         self.ctx, self._shutdown = self.runtime(self.creds)
@@ -280,10 +279,10 @@ class FlagsTest(unittest.TestCase):
         import json
         import v23py
         from v23py import syncbase
-        tmp = tempfile.mkdtemp(prefix="sbflags-")
+        tmp = tempdir(self, "sbflags-")
         creds = make_creds(os.path.join(tmp, "alice"), ALICE)
         perms = {t: {"In": ["idp:o:fortune:alice:$"]} for t in ("Admin", "Read", "Resolve")}
-        d = Daemon(creds, extra=[f"--v23.permissions.literal={json.dumps(perms)}",
+        d = Daemon(creds, root_dir=os.path.join(tmp, "root"), extra=[f"--v23.permissions.literal={json.dumps(perms)}",
                                  "--initial-db=idp:o:fortune,initial"])
         self.addCleanup(d.stop)
         yield d.start()

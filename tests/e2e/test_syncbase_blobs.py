@@ -3,7 +3,6 @@ restarts, and a blob fetched peer to peer through a synced row."""
 import hashlib
 import os
 import signal
-import tempfile
 
 from twisted.internet import defer, reactor
 
@@ -12,6 +11,7 @@ from v23py.v23.services import syncbase as sbwire
 from syncbased.blobstore.store import InvalidBlobName, BlobAlreadyFinalized, \
     IllegalPositionForRead
 from v23py.testing.syncbase import DaemonTestCase, make_creds, sleep, sync_peer
+from v23py.testing import tempdir
 
 BOB = "idp:o:fortune:bob"
 
@@ -133,7 +133,7 @@ class LocalBlobTest(_Base):
         yield defer.ensureDeferred(self._restart())
 
     async def _restart(self):
-        root = tempfile.mkdtemp(prefix="sbblob-root-")
+        root = tempdir(self, "sbblob-root-")
         d = await self.daemon(root_dir=root)
         db = await self.db(d)
         data = os.urandom(3 * 1024 * 1024 + 17)

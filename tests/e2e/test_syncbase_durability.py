@@ -19,7 +19,7 @@ from v23py.syncbase.util import Id
 from syncbased.service import Service
 from v23py.testing.syncbase import DaemonTestCase, sleep
 
-from v23py.testing import ROOT, read_line
+from v23py.testing import ROOT, read_line, tempdir
 ALICE = ["idp:o:fortune:alice"]
 ROUNDS = 3
 
@@ -94,7 +94,7 @@ class StoreDurabilityTest(unittest.TestCase):
         return acked
 
     def test_acknowledged_puts_survive_kill9(self):
-        root = tempfile.mkdtemp(prefix="sbdur-")
+        root = tempdir(self, "sbdur-")
         acked = []
         for rnd in range(ROUNDS):        # restart on the same root, new keys, kill again
             got = self.run_writer_and_kill(root, f"r{rnd}-", 300)

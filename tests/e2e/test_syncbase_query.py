@@ -1,13 +1,12 @@
 """syncQL end to end: Database.Exec against a real syncbased subprocess."""
 import os
-import tempfile
 
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
 from v23py import verror, vdl
 from v23py.query import errors as QE, split_error
-from v23py.testing import querydata as D
+from v23py.testing import querydata as D, tempdir
 from v23py.testing.syncbase import Daemon, make_creds
 
 USER = "idp:o:app:client"
@@ -22,9 +21,9 @@ class _Base(unittest.TestCase):
 
     async def setUp(self):
         import v23py
-        self.tmp = tempfile.mkdtemp(prefix="sbql-")
+        self.tmp = tempdir(self, "sbql-")
         self.creds = make_creds(os.path.join(self.tmp, "client"), USER)
-        self.daemon = Daemon(self.creds)
+        self.daemon = Daemon(self.creds, root_dir=os.path.join(self.tmp, "root"))
         self.addCleanup(self.daemon.stop)
         await self.daemon.start()
         self.ctx, shutdown = v23py.init([f"--v23.credentials={self.creds}"], reactor=reactor)
@@ -238,12 +237,12 @@ class PermissionTest(_Base):
         # the daemon (running as USER) and OTHER recognize each other's blessings
         import v23py
         from v23py import security
-        self.tmp = tempfile.mkdtemp(prefix="sbql-")
+        self.tmp = tempdir(self, "sbql-")
         self.other = make_creds(os.path.join(self.tmp, "other"), "idp:o:app:other")
         self.creds = make_creds(os.path.join(self.tmp, "client"), USER, trust=[self.other])
         op = security.load_principal(self.other)
         op.add_to_roots(security.load_principal(self.creds).blessing_store.default())
-        self.daemon = Daemon(self.creds)
+        self.daemon = Daemon(self.creds, root_dir=os.path.join(self.tmp, "root"))
         self.addCleanup(self.daemon.stop)
         await self.daemon.start()
         self.ctx, shutdown = v23py.init([f"--v23.credentials={self.creds}"], reactor=reactor)

@@ -180,7 +180,7 @@ class SyncTest(DaemonTestCase):
         a = await self.daemon()
         await self.setup_peer(a, True)
         bob = make_creds(os.path.join(self.tmp, "bob"), "idp:o:fortune:bob", trust=[self.creds])
-        b = await self.start_daemon(Daemon(bob))
+        b = await self.start_daemon(Daemon(bob, root_dir=os.path.join(self.tmp, "bob-root")))
         bctx, shutdown = v23py.init([f"--v23.credentials={bob}"], reactor=reactor)
         self.addCleanup(shutdown)
         db = syncbase.NewService(b.endpoint).Database(bctx, "fortuneDb", None)

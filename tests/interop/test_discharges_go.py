@@ -18,12 +18,11 @@ call is refused for want of a discharge.
 """
 import os
 import sys
-import tempfile
 
 from twisted.internet import defer, utils
 from twisted.trial import unittest
 
-from v23py.testing import ROOT, go_binary
+from v23py.testing import ROOT, go_binary, tempdir
 from v23py.testing.procs import ENV, spawn
 
 PERMS = '{"R": {"In": ["idp:u:alice"]}, "W": {"In": ["idp:u:alice"]}}'
@@ -46,7 +45,7 @@ class _World(unittest.TestCase):
 
     def setUp(self):
         from v23py import security
-        self.dir = tempfile.mkdtemp(prefix="discharges-go-")
+        self.dir = tempdir(self, "discharges-go-")
         self.idp = _creds(self.dir, "idp")
         self.srv = _creds(self.dir, "srv")
         self.alice = _creds(self.dir, "alice")

@@ -15,7 +15,7 @@ import tempfile
 from twisted.internet import defer, reactor, task, utils
 from twisted.trial import unittest
 
-from v23py.testing import ROOT, go_binary
+from v23py.testing import ROOT, go_binary, tempdir
 from v23py.testing.procs import ENV, spawn
 
 FORTUNES = ['"You will reach the heights of success."',
@@ -74,7 +74,7 @@ class GoClientOurServer(unittest.TestCase):
         go_binary("principal")
         self.dir = go_creds()
         self.creds = os.path.join(self.dir, "basics")
-        epfile = os.path.join(tempfile.mkdtemp(prefix="rpc-ep-"), "server.txt")
+        epfile = os.path.join(tempdir(self, "rpc-ep-"), "server.txt")
         d, _ = spawn(self, [sys.executable, "-m", "fortune.server", "--v23.credentials",
                             self.creds, "--endpoint-file-name", epfile,
                             "--v23.tcp.address", "127.0.0.1:0"], "Listening at:")
@@ -143,7 +143,7 @@ class GoClientOurServer(unittest.TestCase):
     @defer.inlineCallbacks
     def test_unauthorized_go_client_gets_noaccess(self):
         srvcreds = os.path.join(self.dir, "srv")
-        epfile = os.path.join(tempfile.mkdtemp(prefix="rpc-ep-"), "srv.txt")
+        epfile = os.path.join(tempdir(self, "rpc-ep-"), "srv.txt")
         d, _ = spawn(self, [sys.executable, "-m", "fortune.server", "--v23.credentials",
                             srvcreds, "--endpoint-file-name", epfile,
                             "--v23.tcp.address", "127.0.0.1:0"], "Listening at:")
@@ -234,7 +234,7 @@ class OurClientGoMounttable(unittest.TestCase):
     def test_our_client_gets_noaccess_from_go(self):
         from v23py import runtime, security, vdl, verror
         from v23py.rpc import options
-        perms = os.path.join(tempfile.mkdtemp(prefix="rpc-perms-"), "perms.json")
+        perms = os.path.join(tempdir(self, "rpc-perms-"), "perms.json")
         with open(perms, "w") as f:
             json.dump({"": {"Read": {"In": ["nobody"]}, "Admin": {"In": ["nobody"]},
                             "Create": {"In": ["nobody"]}, "Mount": {"In": ["nobody"]},
@@ -446,7 +446,7 @@ class CredentialsMadeByUs(unittest.TestCase):
     def test_go_vrpc_with_our_credentials(self):
         from v23py.testing.procs import make_creds
         vrpc = go_binary("vrpc")
-        d = tempfile.mkdtemp(prefix="rpc-ourcreds-")
+        d = tempdir(self, "rpc-ourcreds-")
         creds = os.path.join(d, "creds")
         make_creds(creds, "ours")
         epfile = os.path.join(d, "ep.txt")

@@ -5,16 +5,20 @@ multicast DNS with Go's advertisements, against Go's 2017 daemon and client libr
   but not one whose Read access list leaves us out (Go's client-side visibility);
 * an invite is enough to join: a second daemon of ours joins through its address;
 * Go's client library (tests/interop/go/sbextra, ListenForInvites) sees our daemon's;
-* ListenForPeers sees both daemons; AdvertiseApp / ListenForAppPeers find each other.
+* ListenForPeers sees both daemons; AdvertiseApp / ListenForAppPeers find each other;
+* our `debug discovery scan` prints Go's daemon's syncgroup advertisement exactly as Go's
+  v0.2.0 `debug` tool does.
 """
 import os
 import shutil
+import sys
 import tempfile
 import uuid
 
-from twisted.internet import defer, reactor
+from twisted.internet import defer, error, protocol, reactor
 from twisted.trial import unittest
 
+from v23py.testing import ROOT, go_binary
 from v23py.testing.syncbase import make_creds
 from tests.interop._go_syncbase import go_daemon, go_sb_binary, our_daemon, run, sbextra
 
@@ -140,3 +144,73 @@ class InvitesTest(unittest.TestCase):
         got = yield defer.ensureDeferred(first(listener, 30, lambda p: not p.Lost))
         self.assertEqual(got, sd.AppPeer("fortune", ALICE, False))
         yield ad.stop()
+
+    @defer.inlineCallbacks
+    def test_our_debug_scan_finds_go_daemon(self):
+        from v23py.testing.mdns import require_multicast
+        debug = go_binary("debug")
+        go_sb_binary("syncbased")
+        yield defer.ensureDeferred(require_multicast())
+        blocks = yield defer.ensureDeferred(self._scan_go_daemon(debug))
+        go_block, our_block = blocks
+        self.assertEqual(our_block, go_block)
+
+    async def _scan_go_daemon(self, debug):
+        """Go's daemon administers a syncgroup; Go's and our `debug discovery scan` for
+        its name each print one FOUND block; returns (Go's, ours)."""
+        from v23py.testing.mdns import sleep
+        t = self.tag
+        go = await self.daemon(go_daemon, "go")
+        await self.group(go, f"scandb{t}", f"scansg{t}")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("V23_")}
+        env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+        query = f'v.Attributes["s"] = "scansg{t}"'
+        scans = []
+        for argv in ([debug], [sys.executable, "-m", "v23py.cmd.debug"]):
+            out = _Collect()
+            proc = reactor.spawnProcess(out, argv[0], argv + [
+                f"--v23.credentials={self.creds}", f"--log_dir={self.tmp}",
+                "--v23.namespace.root=/127.0.0.1:1", "discovery", "scan", query],
+                env=env, path=ROOT)
+            self.addCleanup(out.kill, proc)
+            scans.append(out)
+        end = reactor.seconds() + 40
+        while not all(go.endpoint in s.text() for s in scans):
+            if reactor.seconds() > end:
+                self.fail("a scan did not print Go's advertisement: "
+                          + repr([s.text() for s in scans]))
+            await sleep(0.1)
+        await sleep(1.0)   # (anything else they would print by now)
+        found = []
+        for s in scans:
+            blocks = [b.strip().splitlines() for b in s.text().split("\n\n")
+                      if b.startswith("FOUND:")]
+            self.assertEqual(len(blocks), 1, s.text())
+            found.append(blocks[0])
+        self.assertIn(f'  "s": "scansg{t}"', found[0])
+        self.assertIn(f'  "d": "scandb{t}"', found[0])
+        return found
+
+
+class _Collect(protocol.ProcessProtocol):
+    """Collects a scanning tool's output until it is killed."""
+
+    def __init__(self):
+        self.out = b""
+        self.ended = defer.Deferred()
+
+    def outReceived(self, data):
+        self.out += data
+
+    def text(self):
+        return self.out.decode(errors="replace")
+
+    def processEnded(self, reason):
+        self.ended.callback(None)
+
+    def kill(self, proc):
+        try:
+            proc.signalProcess("KILL")
+        except error.ProcessExitedAlready:
+            pass
+        return self.ended

@@ -5,12 +5,11 @@ streamed DeltaResp) and JoinSyncgroupAtAdmin with Go-typed arguments.
 """
 import os
 import subprocess
-import tempfile
 
 from twisted.internet import defer, reactor, utils
 from twisted.trial import unittest
 
-from v23py.testing import ROOT, go_binary
+from v23py.testing import ROOT, go_binary, tempdir
 from v23py.testing.syncbase import Daemon, make_creds, env
 
 ALICE = "idp:o:fortune:alice"
@@ -23,11 +22,11 @@ class GoSyncPeerTest(unittest.TestCase):
     async def setUp(self):
         import v23py
         self.vrpc = go_binary("vrpc")
-        tmp = tempfile.mkdtemp(prefix="sbsync-go-")
+        tmp = tempdir(self, "sbsync-go-")
         self.creds = make_creds(os.path.join(tmp, "alice"), ALICE)
         self.ctx, shutdown = v23py.init([f"--v23.credentials={self.creds}"], reactor=reactor)
         self.addCleanup(shutdown)
-        self.d = Daemon(self.creds)
+        self.d = Daemon(self.creds, root_dir=os.path.join(tmp, "root"))
         self.addCleanup(self.d.stop)
         await self.d.start()
 

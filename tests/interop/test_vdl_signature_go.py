@@ -8,12 +8,11 @@ docs and methods that the Go-generated stub would give, and call methods.
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 from twisted.trial import unittest
 
-from v23py.testing import ROOT, go_binary, shared_path, start_process
+from v23py.testing import ROOT, go_binary, shared_path, start_process, tempdir
 from v23py.vdl.compiler import checker, codegen
 from v23py.vdl.compiler.build import vdl_files
 from v23py.vdl.compiler.parser import parse_file
@@ -83,7 +82,7 @@ class VrpcSignatureTest(unittest.TestCase):
         self.vrpc = go_binary("vrpc")
         self.principal = go_binary("principal")
         inputs = shared_path("testdata", "vdl", "inputs")
-        self.dir = tempfile.mkdtemp(prefix="vdlsig")
+        self.dir = tempdir(self, "vdlsig")
 
         def loader(path):
             if path.startswith(PFX):

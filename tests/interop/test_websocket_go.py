@@ -8,12 +8,11 @@
 """
 import os
 import sys
-import tempfile
 
 from twisted.internet import defer, utils
 from twisted.trial import unittest
 
-from v23py.testing import ROOT, go_binary
+from v23py.testing import ROOT, go_binary, tempdir
 from v23py.testing.procs import ENV, make_creds, spawn
 
 
@@ -25,7 +24,7 @@ class WebSocketInterop(unittest.TestCase):
     timeout = 60
 
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="ws-interop-")
+        self.dir = tempdir(self, "ws-interop-")
         self.creds = os.path.join(self.dir, "creds")
         make_creds(self.creds, "wsuser")
 

@@ -6,6 +6,7 @@ from twisted.trial import unittest
 
 from v23py import context, vdl, verror
 from v23py.runtime import FlagError, FlagSet, add_runtime_flags, parse_duration
+from v23py.testing import tempdir
 
 
 class ContextTest(unittest.TestCase):
@@ -258,9 +259,8 @@ class RuntimeInitTest(unittest.TestCase):
         self.assertEqual(rt.listen_spec(), ("wsh", [":0"]))
 
     def test_env_and_flags(self):
-        import tempfile
         from v23py import security
-        d = tempfile.mkdtemp()
+        d = tempdir(self)
         p = security.create_principal(d)
         p.blessing_store.set_default(p.bless_self("envcreds"))
         rt = self.init([], {"V23_CREDENTIALS": d, "V23_NAMESPACE": "/127.0.0.1:9",

@@ -3,13 +3,13 @@ discharger service with its revocation list (v23py.discharger), without
 the network; tests.interop.test_discharges_go runs them against Go."""
 import datetime
 import os
-import tempfile
 
 from twisted.internet import defer
 from twisted.trial import unittest
 
 from v23py import security, verror
 from v23py import discharger as dis
+from v23py.testing import tempdir
 
 UTC = datetime.timezone.utc
 class Clock:
@@ -151,7 +151,7 @@ class _Call:
 class DischargerTests(unittest.TestCase):
     def setUp(self):
         self.idp = _principal("idp")
-        self.dir = tempfile.mkdtemp(prefix="revocation-")
+        self.dir = tempdir(self, "revocation-")
         self.rl = dis.RevocationList(os.path.join(self.dir, "rev.db"))
         dis.use_revocation_list(self.rl)
         self.addCleanup(dis.use_revocation_list, None)

@@ -9,7 +9,6 @@
 * ``StoreWorker``: the calls of one reactor turn share one group and flush.
 """
 import datetime
-import tempfile
 
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
@@ -21,6 +20,7 @@ from syncbased import access, common, server
 from syncbased.common import FALLBACK
 from syncbased.service import Service
 from syncbased.store import MemEngine, SqliteEngine, Store
+from v23py.testing import tempdir
 
 ALICE = ["idp:o:fortune:alice"]
 BOB = ["idp:o:fortune:bob"]
@@ -79,7 +79,7 @@ class MemScanTest(_ScanTests, unittest.TestCase):
 
 class SqliteScanTest(_ScanTests, unittest.TestCase):
     def make_store(self):
-        st = Store(SqliteEngine(tempfile.mkdtemp(prefix="sbfast-")))
+        st = Store(SqliteEngine(tempdir(self, "sbfast-")))
         self.addCleanup(st.close)
         return st
 
@@ -101,7 +101,7 @@ class SqliteScanTest(_ScanTests, unittest.TestCase):
 
 class GetCommittedTest(unittest.TestCase):
     def setUp(self):
-        self.svc = Service(tempfile.mkdtemp(prefix="sbfast-"), "sqlite",
+        self.svc = Service(tempdir(self, "sbfast-"), "sqlite",
                            default_patterns=ALICE)
         self.addCleanup(self.svc.close)
         db = self.svc.database(DB)
@@ -150,7 +150,7 @@ class GetCommittedTest(unittest.TestCase):
         self.assertEqual(self.row().get_committed(ALICE), b"two")
 
     def test_memstore_falls_back(self):
-        svc = Service(tempfile.mkdtemp(prefix="sbfast-"), "memstore", default_patterns=ALICE)
+        svc = Service(tempdir(self, "sbfast-"), "memstore", default_patterns=ALICE)
         self.addCleanup(svc.close)
         svc.database(DB).create(ALICE, None,
                                 access.perms_add({}, ALICE[0], *access.ALL_DATABASE_TAGS))

@@ -1,5 +1,4 @@
 """Unit tests of Syncbase semantics (service.py) with callers given as blessing names."""
-import tempfile
 
 from twisted.trial import unittest
 
@@ -10,6 +9,7 @@ from syncbased import access
 from syncbased.service import Service
 from syncbased.common import row_key, split_batch_handle
 from syncbased.store import PutOp, DeleteOp
+from v23py.testing import tempdir
 
 ALICE = ["idp:o:fortune:alice"]
 BOB = ["idp:o:fortune:bob"]
@@ -24,7 +24,7 @@ def perms_for(pattern, tags):
 
 class ServiceTest(unittest.TestCase):
     def setUp(self):
-        self.root = tempfile.mkdtemp(prefix="sbsvc-")
+        self.root = tempdir(self, "sbsvc-")
         self.svc = Service(self.root, "memstore", default_patterns=["idp:o:fortune:alice"])
         self.addCleanup(self.svc.close)
 
@@ -201,7 +201,7 @@ class ServiceTest(unittest.TestCase):
 
 class PersistenceTest(unittest.TestCase):
     def test_reopen_sqlite_root(self):
-        root = tempfile.mkdtemp(prefix="sbsvc-")
+        root = tempdir(self, "sbsvc-")
         svc = Service(root, "sqlite", default_patterns=["idp:o:fortune:alice"])
         db = svc.database(DB)
         db.create(ALICE, None, perms_for("idp:o:fortune:alice", access.ALL_DATABASE_TAGS))
@@ -217,7 +217,7 @@ class PersistenceTest(unittest.TestCase):
         self.assertEqual(svc2.get_permissions(ALICE)[1], "0")
 
     def test_initial_db(self):
-        root = tempfile.mkdtemp(prefix="sbsvc-")
+        root = tempdir(self, "sbsvc-")
         svc = Service(root, "memstore", default_patterns=["admin"],
                       initial_db=Id("idp:o:fortune", "fortuneDb"))
         self.addCleanup(svc.close)

@@ -1,6 +1,5 @@
 """Unit tests of the Syncbase store: engines, snapshots, OCC transactions, versions, watch log."""
 import os
-import tempfile
 
 from hypothesis import given, settings, strategies as st
 from twisted.trial import unittest
@@ -11,6 +10,7 @@ from syncbased.store import (
     DbStateChangeRequestOp, LogEntry, encode_log_entry, decode_log_entry, log_key,
     ConcurrentTransaction,
 )
+from v23py.testing import tempdir
 
 
 class _EngineTests:
@@ -52,13 +52,13 @@ class MemEngineTest(_EngineTests, unittest.TestCase):
 
 class SqliteEngineTest(_EngineTests, unittest.TestCase):
     def make_engine(self):
-        d = tempfile.mkdtemp(prefix="sbtest-")
+        d = tempdir(self, "sbtest-")
         e = SqliteEngine(d)
         self.addCleanup(e.close)
         return e
 
     def test_persists_after_reopen(self):
-        d = tempfile.mkdtemp(prefix="sbtest-")
+        d = tempdir(self, "sbtest-")
         e = SqliteEngine(d)
         e.write({b"k": b"v"})
         e.flush()
@@ -69,7 +69,7 @@ class SqliteEngineTest(_EngineTests, unittest.TestCase):
 
     def test_readonly_dir_is_a_clear_error(self):
         from v23py.testing import ObeyFilePermissions
-        d = tempfile.mkdtemp(prefix="sbtest-")
+        d = tempdir(self, "sbtest-")
         os.chmod(d, 0o500)
         self.addCleanup(os.chmod, d, 0o700)
         with ObeyFilePermissions():          # (root, as in CI, would write anyway)
@@ -119,7 +119,7 @@ class StoreTest(unittest.TestCase):
         self.assertEqual(st.log_seq, 3)
 
     def test_log_seq_survives_reload(self):
-        d = tempfile.mkdtemp(prefix="sbtest-")
+        d = tempdir(self, "sbtest-")
         st = Store(SqliteEngine(d))
         for i in range(3):
             st.run_in_transaction(lambda tx: tx.put(b"r\xfe%d" % i, b"x"))

@@ -1,5 +1,4 @@
 """The sync core without networking: in-process services exchange Go's wire values."""
-import tempfile
 import types
 
 from twisted.internet import reactor
@@ -11,6 +10,7 @@ from syncbased import access
 from syncbased.service import Service
 from syncbased.vsync import SyncService
 from syncbased import interfaces as I
+from v23py.testing import tempdir
 
 ENGINE = "memstore"
 ALICE = ["idp:o:fortune:alice"]
@@ -26,8 +26,8 @@ def wire(items):
 
 
 class Peer:
-    def __init__(self):
-        self.svc = Service(tempfile.mkdtemp(prefix="vsync-"), ENGINE,
+    def __init__(self, case):
+        self.svc = Service(tempdir(case, "vsync-"), ENGINE,
                            default_patterns=ALICE)
         self.sync = SyncService(types.SimpleNamespace(service=self.svc, reactor=reactor, blobs=None), None,
                                 publish_nh=False, own_names=ALICE)
@@ -75,7 +75,7 @@ def _info():
 
 class VsyncTest(unittest.TestCase):
     def setUp(self):
-        self.a, self.b = Peer(), Peer()
+        self.a, self.b = Peer(self), Peer(self)
         self.a.cx.row("old").put(ALICE, "", vom.encode("o"))
         self.a.sync.create_syncgroup(ALICE, self.a.db, SG, spec(), _info())
         self.b.join_via(self.a)
@@ -198,7 +198,7 @@ class VsyncTest(unittest.TestCase):
     def test_truncated_rounds_continue_where_they_stopped(self):
         from syncbased.vsync import limits as vs
         self.patch(vs, "MAX_RECORDS_PER_ROUND", 3)
-        c = Peer()
+        c = Peer(self)
         c.join_via(self.a)
         self.b.round(self.a, True)
         for i in range(7):
@@ -316,7 +316,7 @@ class WireDeclarationsTest(unittest.TestCase):
 
     def test_generated_module_is_current(self):
         import os
-        from v23py.testing import ROOT
+        from v23py.testing import ROOT, tempdir
         from v23py.vdl.compiler.build import Builder
         b = Builder(vdlpath=[], vdlroot="")
         [src] = b.resolve_arg(os.path.join(ROOT, "syncbased", "interfaces"))

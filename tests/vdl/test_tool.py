@@ -7,7 +7,7 @@ import tempfile
 
 from twisted.trial import unittest
 
-from v23py.testing import ROOT
+from v23py.testing import ROOT, tempdir
 from v23py.cmd import vdl as vdlcmd
 from v23py.vdl.compiler.build import Builder
 
@@ -130,7 +130,7 @@ class FlagsTest(unittest.TestCase):
         self.assertEqual(vdlcmd.main(["generate", "--nope", "./ifc"]), 2)
 
     def test_compile_reports_errors(self):
-        d = tempfile.mkdtemp(prefix="vbad")
+        d = tempdir(self, "vbad")
         with open(os.path.join(d, "bad.vdl"), "w") as fh:
             fh.write("package bad\ntype A struct {\n  X Missing\n}\n")
         with open(os.path.join(d, "vdlpy.config"), "w") as fh:

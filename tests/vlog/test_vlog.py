@@ -78,6 +78,35 @@ class GlogHandlerTests(unittest.TestCase):
         self.assertEqual([l.split("] ", 1)[1] for l in self.err.getvalue().splitlines()],
                          ["by module"])
 
+    def test_vmodule_patterns_follow_go_filepath_match(self):
+        """-vmodule patterns match as Go's filepath.Match (glog's rule), not fnmatch."""
+        m = vlog.match_module
+        for pat, name, want in [
+                ("test_v*", "test_vlog", True), ("*", "a/b", False), ("*/*", "a/b", True),
+                ("**", "test_vlog", True), ("a**b", "a/b", False), ("?", "/", False),
+                ("[/]", "/", True), ("[^a]", "/", True), ("[^a-c]x", "bx", False),
+                ("[!a]", "!", True), ("[!a]", "b", False),    # '!' is no negation in Go
+                ("[a-c]og", "bog", True), ("[z-a]", "m", False), ("[^z-a]", "m", True),
+                (r"\*", "*", True), (r"\*", "x", False), (r"[\]]", "]", True),
+                ("test_vlog", "test_vlog.py", False), ("TEST_VLOG", "test_vlog", False)]:
+            self.assertEqual(m(pat, name), want, (pat, name))
+        for bad in ["[", "[]", "[]a]", "[^]", "[a-]", "[-a]", "[a", "x\\", r"[\\"]:
+            self.assertRaises(ValueError, m, bad, "x")
+
+    def test_vmodule_rules_as_glog(self):
+        # a malformed pattern is accepted but never matches; "=0" entries are dropped, so
+        # a later pattern decides; the first match wins; -v is never lowered by a pattern
+        h = self.handler(to_stderr=True, verbosity=1,
+                         vmodule="[=5,test_vlog=0,x/test_vlog=5,test_vl[n-p]g=2,*=4")
+        self.log.log(vlog.V(1), "by -v")
+        self.log.log(vlog.V(2), "by module")
+        self.log.log(vlog.V(3), "hidden")
+        self.assertEqual([l.split("] ", 1)[1] for l in self.err.getvalue().splitlines()],
+                         ["by -v", "by module"])
+        self.assertRaises(ValueError, vlog.GlogHandler, vmodule="a=-1")
+        self.assertRaises(ValueError, vlog.GlogHandler, vmodule="a=1=2")
+        self.assertRaises(ValueError, vlog.GlogHandler, vmodule="a=1_0")
+
     def test_bad_flags(self):
         self.assertRaises(ValueError, vlog.GlogHandler, vmodule="nolevel")
         self.assertRaises(ValueError, vlog.GlogHandler, stderr_threshold="9")

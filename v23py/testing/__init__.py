@@ -9,8 +9,10 @@ together), ``syncbase`` (syncbased subprocesses), ``mdns`` (multicast probing),
 """
 import io
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 
 from twisted.trial.unittest import FailTest, SkipTest
@@ -32,6 +34,14 @@ GO_GROUPS = {
     # our own Go programs over v0.2.0 (tests/interop/go/*), e.g. godischargerd
     "programs": ("bin", os.path.join("programs", "FAILED"), "bash .ci/go-programs.sh"),
 }
+
+
+def tempdir(case, prefix="v23py-test-"):
+    """A new directory, removed with all it holds when the test ``case`` ends (after the
+    cleanups registered later, such as stopping the daemons that write into it)."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    case.addCleanup(shutil.rmtree, d, True)
+    return d
 
 
 def in_ci():

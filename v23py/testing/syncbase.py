@@ -145,6 +145,7 @@ class DaemonTestCase(unittest.TestCase):
 
     def daemon(self, **kw):
         """A started daemon (a Deferred: ``a = await self.daemon()``)."""
+        kw.setdefault("root_dir", tempfile.mkdtemp(dir=self.tmp))
         return self.start_daemon(Daemon(self.creds, **kw))
 
     def start_daemon(self, d):
@@ -192,7 +193,9 @@ class OwnTmpDaemon(Daemon):
     """A daemon whose $TMPDIR (and so its same-host neighborhood directory) is its own."""
 
     def start(self, timeout=None):
-        tmp = self.own_tmp = tempfile.mkdtemp(prefix="sbnh-tmp-")
+        # beside its root, so that whoever removes the root's parent removes this too
+        tmp = self.own_tmp = tempfile.mkdtemp(prefix="sbnh-tmp-",
+                                              dir=os.path.dirname(os.path.abspath(self.root_dir)))
         old = os.environ.get("TMPDIR")
         os.environ["TMPDIR"] = tmp
         try:

@@ -26,10 +26,10 @@ Line format::
 Twisted's own log events (``twisted.logger``) are routed into ``logging`` under the
 logger of their namespace, so there is one logging path.
 """
-import fnmatch
 import logging
 import os
 import platform
+import re
 import socket
 import sys
 import tempfile
@@ -37,7 +37,7 @@ import threading
 import time
 import traceback
 
-__all__ = ["V", "configure", "configure_from_flags", "log_dir", "add_flags", "GlogHandler",
+__all__ = ["V", "match_module", "configure", "configure_from_flags", "log_dir", "add_flags", "GlogHandler",
            "format_record", "file_name"]
 
 INFO, WARNING, ERROR, FATAL = range(4)
@@ -124,16 +124,98 @@ def _header():
             "Log line format: [IWEF]mmdd hh:mm:ss.uuuuuu threadid file:line] msg\n")
 
 
+def match_module(pattern, name):
+    """Whether ``name`` matches the -vmodule ``pattern`` by Go's ``filepath.Match`` rule
+    (glog's): ``*`` is any run and ``?`` any one character except ``/``; ``[...]``
+    and ``[^...]`` hold characters, ``\\``-escapes and ``lo-hi`` ranges (and may
+    match ``/``); ``\\c`` is ``c``; the whole name must match.  A malformed pattern
+    raises ValueError."""
+    return _module_regex(pattern).fullmatch(name) is not None
+
+
+_LEVEL = re.compile(r"[+-]?[0-9]+")
+
+
+def _module_regex(pattern):
+    out = []
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        i += 1
+        if c == "*":
+            if not out or out[-1] != "[^/]*":
+                out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[":
+            cls, i = _class_regex(pattern, i)
+            out.append(cls)
+        else:
+            if c == "\\":
+                if i == n:
+                    raise ValueError(f"syntax error in pattern {pattern!r}")
+                c = pattern[i]
+                i += 1
+            out.append(re.escape(c))
+    return re.compile("".join(out))
+
+
+def _class_regex(pattern, i):
+    """The regex of the class whose body starts at pattern[i]; and the index after it.
+    Go's grammar: at least one range, none starting with '-' or ']', and a range's
+    character must be followed by more pattern (its ']' at least)."""
+    n = len(pattern)
+
+    def char(i):
+        if i >= n or pattern[i] in "-]":
+            raise ValueError(f"syntax error in pattern {pattern!r}")
+        if pattern[i] == "\\":
+            i += 1
+            if i >= n:
+                raise ValueError(f"syntax error in pattern {pattern!r}")
+        if i + 1 >= n:
+            raise ValueError(f"syntax error in pattern {pattern!r}")
+        return pattern[i], i + 1
+
+    negated = i < n and pattern[i] == "^"
+    if negated:
+        i += 1
+    ranges = []
+    while not (ranges and pattern[i] == "]"):
+        lo, i = char(i)
+        hi = lo
+        if pattern[i] == "-":
+            hi, i = char(i + 1)
+        ranges.append((lo, hi))
+    # a range with lo > hi is valid and holds nothing
+    body = "".join(re.escape(lo) if lo == hi else f"{re.escape(lo)}-{re.escape(hi)}"
+                   for lo, hi in ranges if lo <= hi)
+    if not body:
+        return ("(?s:.)" if negated else "(?!)"), i + 1
+    return f"[{'^' if negated else ''}{body}]", i + 1
+
+
 def _parse_vmodule(spec):
+    """-vmodule's ``pattern=N,...`` as glog reads it: [(pattern, compiled or None, N)],
+    N > 0 (``=0`` entries are dropped, a negative N is an error).  A malformed pattern
+    is kept but never matches: glog ignores filepath.Match's error."""
     out = []
     for part in (spec or "").split(","):
-        part = part.strip()
         if not part:
             continue
-        pat, sep, lvl = part.partition("=")
-        if not sep or not pat:
+        bits = part.split("=")
+        if len(bits) != 2 or not bits[0] or not _LEVEL.fullmatch(bits[1]):
             raise ValueError(f"syntax error: expect comma-separated list of filename=N: {spec}")
-        out.append((pat, int(lvl)))
+        pat, lvl = bits[0], int(bits[1])
+        if lvl < 0:
+            raise ValueError(f"negative value for vmodule level: {spec}")
+        if lvl == 0:
+            continue
+        try:
+            rx = _module_regex(pat)
+        except ValueError:
+            rx = None
+        out.append((pat, rx, lvl))
     return out
 
 
@@ -154,14 +236,17 @@ class GlogHandler(logging.Handler):
 
     def __init__(self, program=None, log_dir="", verbosity=0, vmodule="", to_stderr=False,
                  also_to_stderr=True, stderr_threshold=ERROR, backtrace_at="", stderr=None):
+        # flags first: a handler that fails here must not reach logging's handler list
+        verbosity, vmodule = int(verbosity), _parse_vmodule(vmodule)
+        stderr_threshold = _parse_threshold(stderr_threshold)
         super().__init__(logging.NOTSET)
         self.program = program or program_name()
         self.dir = log_dir or tempfile.gettempdir()
-        self.verbosity = int(verbosity)
-        self.vmodule = _parse_vmodule(vmodule)
+        self.verbosity = verbosity
+        self.vmodule = vmodule
         self.to_stderr = to_stderr
         self.also_to_stderr = also_to_stderr
-        self.stderr_threshold = _parse_threshold(stderr_threshold)
+        self.stderr_threshold = stderr_threshold
         self.backtrace_at = backtrace_at or ""
         self._stderr = stderr
         self._files = [None] * 4
@@ -175,7 +260,7 @@ class GlogHandler(logging.Handler):
 
     def min_level(self):
         """The lowest logging level any record may pass at."""
-        v = max([self.verbosity] + [lvl for _, lvl in self.vmodule])
+        v = max([self.verbosity] + [lvl for _, _, lvl in self.vmodule])
         return V(v) if v > 0 else logging.INFO
 
     def wants(self, record):
@@ -183,12 +268,14 @@ class GlogHandler(logging.Handler):
         if lv >= logging.INFO:
             return True
         need = _verbosity(lv)
-        if self.vmodule:
-            mod = os.path.splitext(os.path.basename(record.pathname or ""))[0]
-            for pat, lvl in self.vmodule:
-                if fnmatch.fnmatchcase(mod, pat):
-                    return need <= lvl
-        return need <= self.verbosity
+        if need <= self.verbosity:
+            return True
+        # as glog: -v first, then the first -vmodule pattern matching the file's name
+        mod = os.path.splitext(os.path.basename(record.pathname or ""))[0]
+        for _, rx, lvl in self.vmodule:
+            if rx is not None and rx.fullmatch(mod) is not None:
+                return need <= lvl
+        return False
 
     def emit(self, record):
         try:

@@ -1,0 +1,191 @@
+"""Instructions syncbased executes per Put, Get and Scan row, counted by callgrind, with the
+daemon's idle cost subtracted.
+
+    python benchmarks/syncbased_instr.py [--ops 300] [--daemon-tree DIR ...]
+
+The daemon runs under ``valgrind --tool=callgrind --instr-atstart=no``; this process is the
+client (one caller, calls one after another).  For each measure, instrumentation is switched
+on for the window of N operations only, then for an idle window of the same wall time: the
+idle cost (measured over a longer idle window, as instructions per second) times the
+window's length is subtracted, and the rest divided by N is the figure.  (Under valgrind an
+idle syncbased still runs its timers, which would otherwise land in every figure in
+proportion to the window's length; the sync scheduler's 50 ms tick, the biggest of them, is
+slowed to once an hour, see QUIET_TICK.)  Counts are repeatable whatever else the machine does,
+so they compare commits: ``--daemon-tree DIR`` runs the daemon from another checkout (e.g. a
+``git worktree`` of an older commit), several trees in one run, each its own line.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+ALICE = "idp:o:fortune:alice"
+# The sync scheduler wakes every 50 ms even with no syncgroup (work on the store thread):
+# under valgrind that is most of an idle daemon's cost, and it varies with the machine's
+# load.  The measured daemon has no syncgroup, so its tick is slowed to once an hour.
+QUIET_TICK = ("import runpy, syncbased.vsync.limits as L; L.TICK = 3600.0;"
+              "runpy.run_module('syncbased.main', run_name='__main__', alter_sys=True)")
+
+
+def control(pid: int, *args: str) -> str:
+    return subprocess.run(["callgrind_control", *args, str(pid)], check=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120,
+                          text=True).stdout
+
+
+def dumped_total(outdir: str, before: set) -> int:
+    """The instruction total of the dump files written since ``before`` (then removed)."""
+    total = None
+    for path in sorted(set(glob.glob(os.path.join(outdir, "callgrind.out*"))) - before):
+        with open(path) as f:
+            m = re.search(r"^totals:\s+(\d+)", f.read(), re.M)   # (the dumped part's cost)
+        if m:
+            total = (total or 0) + int(m.group(1))
+            os.remove(path)
+    return total
+
+
+class Instrumented:
+    """A syncbased under callgrind, instrumentation off until a window opens."""
+
+    def __init__(self, tree: str, creds: str, tmp: str):
+        self.outdir = tempfile.mkdtemp(prefix="cg-", dir=tmp)
+        root = tempfile.mkdtemp(prefix="root-", dir=tmp)
+        args = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                f"--callgrind-out-file={self.outdir}/callgrind.out.%p",
+                sys.executable, "-c", QUIET_TICK, "--v23.tcp.address=127.0.0.1:0",
+                f"--v23.credentials={creds}", f"--root-dir={root}"]
+        env = dict(os.environ, PYTHONPATH=tree)
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     cwd=tree, env=env)
+        line = self.proc.stdout.readline().decode()
+        if not line.startswith("ENDPOINT="):
+            self.proc.kill()
+            raise RuntimeError(f"syncbased under callgrind printed {line!r}")
+        self.endpoint = line.strip().split("=", 1)[1]
+
+    def window(self, _unused=None):
+        """Instructions of one window: switch on, run, switch off, dump."""
+        before = set(glob.glob(os.path.join(self.outdir, "callgrind.out*")))
+        control(self.proc.pid, "--zero")
+        control(self.proc.pid, "--instr=on")
+        return before
+
+    def close_window(self, before) -> int:
+        control(self.proc.pid, "--instr=off")
+        control(self.proc.pid, "--dump")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            total = dumped_total(self.outdir, before)
+            if total is not None:
+                return total
+            time.sleep(0.2)
+        raise RuntimeError("callgrind wrote no dump")
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+async def measure(d: Instrumented, ctx, n: int) -> dict:
+    from twisted.internet import reactor, task
+    from v23py import syncbase
+    db = syncbase.NewService(d.endpoint).Database(ctx, "instrdb", None)
+    await db.Create(ctx, None)
+    cx = db.Collection(ctx, "c")
+    await cx.Create(ctx, None)
+    value = "v" * 100
+    for i in range(20):                     # warm: connection, types, code paths
+        await cx.Put(ctx, f"w{i}", value)
+        await cx.Get(ctx, f"w{i}")
+    out = {}
+
+    async def put():
+        for i in range(n):
+            await cx.Put(ctx, f"k{i:06d}", value)
+
+    async def get():
+        for i in range(n):
+            await cx.Get(ctx, f"k{i:06d}")
+
+    async def scan():
+        rows = 0
+        async for _ in cx.Scan(ctx, syncbase.Prefix("k")):
+            rows += 1
+        assert rows == n, rows
+
+    busy = {}
+    for name, body in (("put", put), ("get", get), ("scan row", scan)):
+        w = d.window(None)
+        t0 = time.monotonic()
+        await body()
+        busy[name] = (d.close_window(w), time.monotonic() - t0)
+    # the idle rate, over a window longer than any of the busy ones
+    idle_wall = max(10.0, 2 * max(wall for _, wall in busy.values()))
+    w = d.window(None)
+    t0 = time.monotonic()
+    await task.deferLater(reactor, idle_wall, lambda: None)
+    rate = d.close_window(w) / (time.monotonic() - t0)
+    for name, (instr, wall) in busy.items():
+        out[name] = ((instr - rate * wall) / n, instr / n, rate * wall / n, wall)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ops", type=int, default=300, help="operations per window")
+    ap.add_argument("--daemon-tree", action="append", default=[],
+                    help="run the daemon from this checkout (default: this one)")
+    args = ap.parse_args()
+    trees = args.daemon_tree or [ROOT]
+    import v23py
+    from twisted.internet import defer, reactor
+    from v23py.testing.syncbase import make_creds
+    tmp = tempfile.mkdtemp(prefix="sbinstr-")
+    creds = make_creds(os.path.join(tmp, "alice"), ALICE)
+    ctx, shutdown = v23py.init([f"--v23.credentials={creds}"], reactor=reactor)
+    results = []
+
+    async def run():
+        try:
+            for tree in trees:
+                d = Instrumented(os.path.abspath(tree), creds, tmp)
+                try:
+                    results.append((tree, await measure(d, ctx, args.ops)))
+                finally:
+                    d.stop()
+        finally:
+            reactor.stop()
+
+    reactor.callWhenRunning(lambda: defer.ensureDeferred(run()).addErrback(
+        lambda f: (f.printTraceback(), None)[1]))
+    reactor.run()
+    shutdown()
+    shutil.rmtree(tmp, ignore_errors=True)
+    print(f"callgrind instructions per operation in syncbased ({args.ops} per window, "
+          "idle cost for the window's length subtracted)")
+    for tree, res in results:
+        rev = subprocess.run(["git", "-C", tree, "rev-parse", "--short", "HEAD"],
+                             stdout=subprocess.PIPE, text=True).stdout.strip()
+        cells = "  ".join(f"{k}: {net:>9,.0f} (window {busy:,.0f} - idle {idle:,.0f}, "
+                          f"{wall:.1f} s)" for k, (net, busy, idle, wall) in res.items())
+        print(f"{rev or tree:>10}  {cells}")
+
+
+if __name__ == "__main__":
+    main()
