@@ -1,16 +1,23 @@
 """Sync benchmarks with real syncbased daemons on this machine.
 
     python benchmarks/sync_bench.py [--puts 200] [--bulk 100000] [--peers 10]
+                                    [--go .gopeers/go-syncbase/bin]
 
-Prints:
-  propagation   median and p99 latency from a Put on A until a Get on B sees it
-  bulk          rows/s for --bulk rows written on A (in batches) until all are on B
+For a pair of daemons A and B in one syncgroup (ours, and with --go Go's own 2017
+syncbased in the same run, same client and workload), prints:
+  propagation   median and p90 latency from a Put on A until a Get on B sees it
+  bulk          rows/s for --bulk rows written on A by --writers clients (each row batch
+                one PutRows: one call on ours, BeginBatch + Puts + Commit on Go's) until
+                all are on B: written by clients while syncing, end to end
   bulk sync     rows/s for --bulk rows written on A while B is paused, from ResumeSync
                 on B until all are on B (sync alone, without the writes' RPC cost)
-  convergence   seconds from the last write (one per peer) until --peers peers agree
+then, ours only, convergence: seconds from the last write (one per peer) until --peers
+peers agree.  Ours pull every 50 ms and between each other also on a write's hint
+(syncbased/vsync/hints.py); Go's pull on their own schedule.  Go's daemons find each
+other through a Go mounttabled named in the syncgroup spec.
 
-Targets (issue 7): median propagation <= 100 ms, bulk >= 5,000 rows/s,
-10 peers converged within 5 s of the last write.
+Targets (issue 19): propagation <= 10 ms median between v23py peers, bulk sync >= 20,000
+rows/s, written-while-syncing >= 10,000 rows/s, 10 peers converged within 5 s.
 """
 from __future__ import annotations
 
@@ -22,11 +29,12 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 ALICE = "idp:o:fortune:alice"
 
 
-async def setup(ctx, d, admin=None, dbname="db"):
+async def setup(ctx, d, admin=None, dbname="db", mount_tables=()):
     from v23py import syncbase
     db = syncbase.NewService(d.endpoint).Database(ctx, dbname, None)
     await db.Create(ctx, None)
@@ -36,7 +44,7 @@ async def setup(ctx, d, admin=None, dbname="db"):
     info = syncbase.SyncgroupMemberInfo(SyncPriority=10)
     if admin is None:
         spec = syncbase.SyncgroupSpec(Perms=syncbase.perms_for(ALICE, ["Admin", "Read"]),
-                                      Collections=[c.Id()])
+                                      Collections=[c.Id()], MountTables=list(mount_tables))
         await sg.Create(ctx, spec, info)
     else:
         await sg.Join(ctx, admin.endpoint, None, info)
@@ -55,8 +63,9 @@ def _us(c0, c1, n):
 
 
 async def write_rows(ctx, db, cx, prefix, total, batch, writers):
-    """``total`` rows ``<prefix><i>`` written by ``writers`` concurrent clients, each
-    committing batches of ``batch`` puts (pipelined 8 deep within a batch)."""
+    """``total`` rows ``<prefix><i>`` written by ``writers`` concurrent clients, each row
+    batch of ``batch`` one ``PutRows`` (one call on ours; Go's daemon has no such call,
+    so there a batch of pipelined Puts, retried on ConcurrentBatch as Go's RunInBatch)."""
     from twisted.internet import defer
     from v23py import verror
     from v23py.v23.services import syncbase as sbwire
@@ -65,17 +74,14 @@ async def write_rows(ctx, db, cx, prefix, total, batch, writers):
     async def writer():
         while starts:
             start = starts.pop(0)
-            for attempt in range(3):      # as Go's RunInBatch: retry a ConcurrentBatch
-                bt = await db.BeginBatch(ctx)
-                c = bt.CollectionForId(cx.Id())
-                sem = defer.DeferredSemaphore(8)
-                await defer.gatherResults([sem.run(c.Put, ctx, "%s%07d" % (prefix, i), "x" * 50)
-                                           for i in range(start, min(total, start + batch))])
+            rows = [("%s%07d" % (prefix, i), "x" * 50)
+                    for i in range(start, min(total, start + batch))]
+            for attempt in range(5):
                 try:
-                    await bt.Commit(ctx)
+                    await cx.PutRows(ctx, rows)
                     break
                 except verror.VError as e:
-                    if e.id != sbwire.ErrConcurrentBatch.id or attempt == 2:
+                    if e.id != sbwire.ErrConcurrentBatch.id or attempt == 4:
                         raise
     await defer.gatherResults([defer.ensureDeferred(writer()) for _ in range(writers)])
 
@@ -90,26 +96,28 @@ async def wait_row(cx, ctx, key, sleep):
             await sleep(0.02)
 
 
-async def run(reactor, args):
-    import v23py
+def sleep_(reactor, s):
     from twisted.internet import defer
+    d = defer.Deferred()
+    reactor.callLater(s, d.callback, None)
+    return d
+
+
+async def pair_bench(reactor, ctx, args, kind, make, mount_tables=()):
+    """Propagation and bulk figures for a pair of ``make()`` daemons: {measure: value}."""
     from v23py import syncbase, verror
-    from v23py.testing.syncbase import make_creds, Daemon
 
     def sleep(s):
-        d = defer.Deferred()
-        reactor.callLater(s, d.callback, None)
-        return d
+        return sleep_(reactor, s)
 
-    tmp = tempfile.mkdtemp(prefix="syncbench-")
-    creds = make_creds(os.path.join(tmp, "alice"), ALICE)
-    ctx, shutdown = v23py.init([f"--v23.credentials={creds}"], reactor=reactor)
-    daemons = []
+    out = {}
+    a = b = None
     try:
-        a, b = await Daemon(creds).start(), await Daemon(creds).start()
-        daemons += [a, b]
-        dba, ca = await setup(ctx, a)
-        dbb, cb = await setup(ctx, b, a)
+        a, b = make(), make()
+        dba, ca = await setup(ctx, a, mount_tables=mount_tables)
+        dbb, cb = await setup(ctx, b, a, mount_tables=mount_tables)
+        await ca.Put(ctx, "ready", 0)       # the pair syncs before anything is timed
+        await wait_row(cb, ctx, "ready", sleep)
         lat = []
         for i in range(args.puts):
             t = time.perf_counter()
@@ -123,13 +131,15 @@ async def run(reactor, args):
             lat.append(time.perf_counter() - t)
         lat.sort()
         if lat:
-            print(f"propagation  median {lat[len(lat) // 2] * 1000:8.1f} ms   "
-                  f"p99 {lat[max(0, int(len(lat) * 0.99) - 1)] * 1000:8.1f} ms   "
-                  f"({len(lat)} puts)", flush=True)
+            out["propagation A -> B, median ms"] = lat[len(lat) // 2] * 1000
+            out["propagation A -> B, p90 ms"] = lat[int(len(lat) * 0.9)] * 1000
+            print(f"{kind:6s} propagation  median {lat[len(lat) // 2] * 1000:8.1f} ms   "
+                  f"p90 {lat[int(len(lat) * 0.9)] * 1000:8.1f} ms   ({len(lat)} puts)",
+                  flush=True)
 
         if args.bulk:
-            # End to end: 16 concurrent writers (an app's clients), each committing
-            # batches of --batch puts on A, until every row is readable on B.
+            # End to end: --writers clients writing row batches on A until every row is
+            # readable on B.
             c0 = (_cpu(a), _cpu(b))
             t = time.perf_counter()
             await write_rows(ctx, dba, ca, "b", args.bulk, args.batch, args.writers)
@@ -138,9 +148,11 @@ async def run(reactor, args):
             el = time.perf_counter() - t
             c1 = (_cpu(a), _cpu(b))
             n = sum([1 async for _ in cb.Scan(ctx, syncbase.Prefix("b"))])
-            print(f"bulk         {args.bulk / el:10,.0f} rows/s   ({n} rows on B; writes "
-                  f"{args.bulk / (written - t):,.0f} rows/s in {written - t:.1f}s, all on B "
-                  f"after {el:.1f}s; CPU/row A {_us(c0[0], c1[0], args.bulk)}, "
+            out["written by clients while syncing, rows/s"] = args.bulk / el
+            out["  (the writes alone, rows/s)"] = args.bulk / (written - t)
+            print(f"{kind:6s} bulk         {args.bulk / el:10,.0f} rows/s   ({n} rows on B; "
+                  f"writes {args.bulk / (written - t):,.0f} rows/s in {written - t:.1f}s, all "
+                  f"on B after {el:.1f}s; CPU/row A {_us(c0[0], c1[0], args.bulk)}, "
                   f"B {_us(c0[1], c1[1], args.bulk)})", flush=True)
 
             # Sync alone: B's database is paused while the rows are written on A, then
@@ -155,15 +167,28 @@ async def run(reactor, args):
             el = time.perf_counter() - written
             c1 = (_cpu(a), _cpu(b))
             n = sum([1 async for _ in cb.Scan(ctx, syncbase.Prefix("s"))])
-            print(f"bulk sync    {args.bulk / el:10,.0f} rows/s   ({n} rows on B, written on A "
-                  f"beforehand in {written - t:.1f}s while B was paused; sync {el:.1f}s; "
-                  f"CPU/row A {_us(c0[0], c1[0], args.bulk)}, B {_us(c0[1], c1[1], args.bulk)})",
-                  flush=True)
+            out[f"bulk sync of {args.bulk:,} rows, rows/s"] = args.bulk / el
+            print(f"{kind:6s} bulk sync    {args.bulk / el:10,.0f} rows/s   ({n} rows on B, "
+                  f"written on A beforehand in {written - t:.1f}s while B was paused; sync "
+                  f"{el:.1f}s; CPU/row A {_us(c0[0], c1[0], args.bulk)}, "
+                  f"B {_us(c0[1], c1[1], args.bulk)})", flush=True)
+    finally:
+        for d in (a, b):
+            if d is not None:
+                d.stop()
+    return out
 
-        if args.peers < 2:
-            return
-        peers = [a] + [await Daemon(creds).start() for _ in range(args.peers - 1)]
-        daemons += peers[1:]
+
+async def converge_bench(reactor, ctx, args, creds):
+    from twisted.internet import defer
+    from v23py import syncbase
+    from v23py.testing.syncbase import Daemon
+    peers = []
+    try:
+        sem = defer.DeferredSemaphore(2)
+        peers = await defer.gatherResults([sem.run(Daemon(creds).start)
+                                           for _ in range(args.peers)])
+        a = peers[0]
         cols = [(await setup(ctx, a, None, "conv"))[1]]
         for d in peers[1:]:
             cols.append((await setup(ctx, d, a, "conv"))[1])
@@ -178,11 +203,66 @@ async def run(reactor, args):
                     break
             if ok:
                 break
-            await sleep(0.05)
-        print(f"convergence  {time.perf_counter() - t:8.2f} s for {len(cols)} peers", flush=True)
+            await sleep_(reactor, 0.05)
+        el = time.perf_counter() - t
+        print(f"v23py  convergence  {el:8.2f} s for {len(cols)} peers", flush=True)
+        return el
     finally:
-        for d in daemons:
+        for d in peers:
             d.stop()
+
+
+def start_go_mounttable(creds):
+    import subprocess
+    from v23py.testing import go_binary
+    env = {k: v for k, v in os.environ.items() if not k.startswith("V23_")}
+    proc = subprocess.Popen([go_binary("mounttabled"), "--v23.tcp.address=127.0.0.1:0",
+                             f"--v23.credentials={creds}"], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, env=env)
+    for line in iter(proc.stdout.readline, b""):
+        if line.startswith(b"NAME="):
+            return proc, line.decode().strip()[len("NAME="):]
+    proc.kill()
+    raise RuntimeError("Go mounttabled printed no NAME= line")
+
+
+async def run(reactor, args):
+    import v23py
+    from v23py.testing.syncbase import make_creds, Daemon
+
+    tmp = tempfile.mkdtemp(prefix="syncbench-")
+    creds = make_creds(os.path.join(tmp, "alice"), ALICE)
+    ctx, shutdown = v23py.init([f"--v23.credentials={creds}"], reactor=reactor)
+    mt_proc = None
+    print(f"load average at start: {os.getloadavg()[0]:.1f}", flush=True)
+    try:
+        ours_bulk = args.bulk
+        table = {"v23py": await pair_bench(reactor, ctx, args, "v23py",
+                                           lambda: Daemon(creds).start_blocking())}
+        if args.go:
+            from syncbase_bench import GoDaemon
+            mt_proc, mt = start_go_mounttable(creds)
+            if args.go_bulk is not None:
+                # (Go's daemon takes rows as Puts only, ~1,000/s here: a smaller count)
+                args.bulk = args.go_bulk
+            table["Go"] = await pair_bench(
+                reactor, ctx, args, "Go",
+                lambda: GoDaemon(args.go, creds, mount_table=mt).start(), mount_tables=[mt])
+            print(f"\nSame client (ours), same workload, each pair in turn "
+                  f"(load average now {os.getloadavg()[0]:.1f})")
+            print(f"  {'measure':<46}{'v23py':>12}{'Go':>12}")
+            for m in table["v23py"]:
+                v = table["v23py"].get(m)
+                g = table["Go"].get(m, table["Go"].get(m.replace(f"{ours_bulk:,}", f"{args.bulk:,}")))
+                fmt = (lambda x: f"{x:12,.0f}" if x >= 100 else f"{x:12.1f}")
+                print(f"  {m:<46}{fmt(v) if v is not None else '-':>12}"
+                      f"{fmt(g) if g is not None else '-':>12}")
+        if args.peers >= 2:
+            await converge_bench(reactor, ctx, args, creds)
+    finally:
+        if mt_proc is not None:
+            mt_proc.kill()
+            mt_proc.wait()
         await shutdown()
 
 
@@ -193,7 +273,12 @@ def main():
     ap.add_argument("--bulk", type=int, default=100000)
     ap.add_argument("--peers", type=int, default=10)
     ap.add_argument("--batch", type=int, default=500, help="puts per batch (bulk writers)")
-    ap.add_argument("--writers", type=int, default=16, help="concurrent writing clients")
+    ap.add_argument("--writers", type=int, default=4, help="concurrent writing clients")
+    ap.add_argument("--go-bulk", type=int, default=None,
+                    help="--bulk for Go's pair (default: the same)")
+    ap.add_argument("--go", metavar="DIR", default=None,
+                    help="also run the pair figures with Go's syncbased in DIR "
+                         "(.gopeers/go-syncbase/bin), printed beside ours")
     args = ap.parse_args()
     task.react(lambda r: defer.ensureDeferred(run(r, args)))
 

@@ -198,6 +198,23 @@ def rpc_client(args):
             await defer.gatherResults([defer.ensureDeferred(b(i)) for i in range(args.conc)])
             out["rate"] = n[0] / (time.perf_counter() - t)
             out["ops"] = n[0]
+        elif args.op == "putrows":
+            # one PutRows per args.batch rows (one RPC against v23py's daemon; Go's
+            # has no such object, so there it is BeginBatch, pipelined Puts, Commit)
+            n = [0]
+            end = time.perf_counter() + args.seconds
+
+            async def pr(i):
+                k = 0
+                while time.perf_counter() < end:
+                    await cx.PutRows(ctx, [(f"{args.tag}-{i}-{k}-{j}", value)
+                                           for j in range(args.batch)])
+                    k += 1
+                    n[0] += args.batch
+            t = time.perf_counter()
+            await defer.gatherResults([defer.ensureDeferred(pr(i)) for i in range(args.conc)])
+            out["rate"] = n[0] / (time.perf_counter() - t)
+            out["ops"] = n[0]
         elif args.op == "watch":
             # from a Put's reply to the change arriving on a Watch opened before it
             lat = []
@@ -258,13 +275,13 @@ class GoDaemon:
     """Go's own 2017 syncbased (built by .ci/go-peers.sh into .gopeers/go-syncbase/bin),
     flagged as the interop tests flag it; ``endpoint`` from its ENDPOINT= line."""
 
-    def __init__(self, bindir, creds, root_dir=None, engine=None):
+    def __init__(self, bindir, creds, root_dir=None, engine=None, mount_table=None):
         self.root_dir = root_dir or tempfile.mkdtemp(prefix="sbbench-go-")
         self.logdir = tempfile.mkdtemp(prefix="sbbench-golog-")
         self.args = [os.path.join(bindir, "syncbased"), "--v23.tcp.address=127.0.0.1:0",
                      f"--v23.credentials={creds}", f"--root-dir={self.root_dir}",
-                     "--v23.namespace.root=/127.0.0.1:1", "--skip-publish-in-nh",
-                     f"--log_dir={self.logdir}"]
+                     f"--v23.namespace.root={mount_table or '/127.0.0.1:1'}",
+                     "--skip-publish-in-nh", f"--log_dir={self.logdir}"]
         self.proc = self.endpoint = None
 
     def start(self):
@@ -347,6 +364,13 @@ def rpc_bench_one(args, creds, kind, make, table):
             what = f"batched puts, rows/s ({args.batch} per batch)"
             report(tag, what, rate, x.get("cpu"))
             _put(table, what, kind, rate, x)
+        if "putrows" in ops:
+            for conc in (1, 2):
+                rate, x = run_clients(args, d.endpoint, creds, "putrows", conc, tag=f"r{conc}",
+                                      daemon_pid=pid)
+                what = f"PutRows, rows/s ({args.batch} per call, {conc} client(s))"
+                report(tag, what, rate, x.get("cpu"))
+                _put(table, what, kind, rate, x)
         if "watch" in ops:
             ms, x = run_clients(args, d.endpoint, creds, "watch", 1, tag="w")
             report(tag, "watch latency, Put to change, median ms", ms)
@@ -452,9 +476,9 @@ def main():
     ap.add_argument("--engine", default="sqlite")
     ap.add_argument("--procs", type=int, default=1)
     ap.add_argument("--only", choices=["store", "rpc"], default=None)
-    ap.add_argument("--ops", default="start,put,get,batch,watch,scan",
+    ap.add_argument("--ops", default="start,put,get,batch,putrows,watch,scan",
                     help="RPC measurements to run (comma-separated: "
-                         "start,put,get,batch,watch,scan)")
+                         "start,put,get,batch,putrows,watch,scan)")
     ap.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--op", help=argparse.SUPPRESS)
     ap.add_argument("--endpoint", help=argparse.SUPPRESS)

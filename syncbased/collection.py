@@ -152,6 +152,17 @@ class Collection:
     def row(self, key: str) -> "Row":
         return Row(self, key)
 
+    def put_rows(self, names, bh, rows):
+        """Many Puts as one write: ``rows`` [(key, stored value bytes)], keys already
+        validated.  In a batch they join it; otherwise they commit together."""
+        def impl(ts):
+            current = self.perms_with_auth(names, (WRITE,), ts.tx)
+            ts.mark_data_changed(self.id, current)
+            put, pfx = ts.tx.put, row_prefix(self.id)
+            for key, value in rows:
+                put(pfx + key.encode(), value)
+        self.d.run_write(names, bh, impl)
+
 
 def _scan_gen(reader, owned, a, b, plen):
     try:

@@ -79,6 +79,9 @@ class Database:
     def _committed(self, store, first, end):
         for fn in list(self.s.commit_listeners):
             fn(self.id)
+        if not store.last_from_sync:
+            for fn in list(self.s.local_commit_listeners):
+                fn(self.id)
 
     def close(self):
         for sn in self.sns.values():

@@ -23,7 +23,7 @@ from v23py.v23.security import access as accesswire
 from v23py.v23.services import syncbase as sbwire
 from v23py.v23.services import watch as watchwire
 from v23py.syncbase.util import Id, decode, decode_id, validate_id, validate_row_key, \
-    InvalidNameError, encode
+    InvalidNameError, encode, encode_id
 from v23py.v23.vdlroot.time import native as vtime
 from syncbased import access, watch
 from syncbased.blobstore.manager import BlobMethods, dev_mode_shares
@@ -31,6 +31,7 @@ from syncbased.common import (
     ALLOW, FALLBACK, SCAN_BATCH, caller_names, id_out, not_implemented, perms_in,
     perms_out, schema_in, schema_out, send, value_in, value_out)
 from syncbased.query_exec import exec_stream
+from v23py.syncbase import ext
 
 SYNC_SUFFIX = "%%sync"
 
@@ -365,6 +366,45 @@ class CollectionObj(_Base):
             self.run(gen.close)
 
 
+class RowsObj(_Base):
+    """v23py's Rows extension at ``<db>/<cx>/%%rows`` (``v23py.syncbase.ext``): many
+    Puts in one call.  Go's daemon has no such object; Go clients never call it."""
+
+    def __init__(self, daemon, db_id, cx_id):
+        super().__init__(daemon)
+        self.db_id, self.cx_id = db_id, cx_id
+
+    def describe__(self):
+        return [ext.RowsDesc]
+
+    def PutRows(self, ctx, call, bh, rows):
+        names, bh = caller_names(call), str(bh)
+        data = []
+        for kv in rows or ():
+            key = kv.Key
+            try:
+                validate_row_key(key)
+            except InvalidNameError:
+                # Put's error for that row's name (the key only escaped: an escaped key
+                # never holds "%%", which tells a client the %%rows object is missing)
+                name = f"{encode_id(self.db_id)}/{encode_id(self.cx_id)}/{encode(key)}"
+                raise sbwire.ErrInvalidName.new(f"invalid name: '{name}'", name) from None
+            data.append((key, value_in(kv.Value)))
+        cx_id = self.cx_id
+        return self.run(lambda: self.daemon.service.database(self.db_id).collection(cx_id)
+                        .put_rows(names, bh, data))
+
+
+class HintsObj(_Base):
+    """v23py's Hints extension at ``%%v23py-hints`` (``syncbased.vsync.hints``)."""
+
+    def describe__(self):
+        return [ext.HintsDesc]
+
+    async def Subscribe(self, ctx, call, initiator):
+        await self.daemon.sync.hints.serve(ctx, call, initiator)
+
+
 class KeyValueEncoder:
     """Encodes Scan's ``KeyValue{Key, Value any}`` messages around stored values.
 
@@ -525,6 +565,10 @@ class Dispatcher:
         if not suffix:
             return ServiceObj(self.daemon), ALLOW
         parts = suffix.split("/", 2)
+        if parts[0] == ext.HintsSuffix and len(parts) == 1:
+            if self.daemon.sync is None:
+                raise verror.UnknownSuffix.new(f"suffix does not exist: {suffix}")
+            return HintsObj(self.daemon), ALLOW
         if parts[0] == SYNC_SUFFIX:
             if self.sync_obj is None:
                 raise verror.UnknownSuffix.new(f"suffix does not exist: {suffix}")
@@ -537,6 +581,8 @@ class Dispatcher:
                 cx_id = decode_id(parts[1])
                 validate_id(cx_id)
             if len(parts) > 2:
+                if parts[2] == ext.RowsSuffix:
+                    return RowsObj(self.daemon, db_id, cx_id), ALLOW
                 row = decode(parts[2])
                 validate_row_key(row)
         except InvalidNameError as e:

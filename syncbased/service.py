@@ -85,6 +85,7 @@ class Service:
         self.dbs: dict[Id, Database] = {}
         self.broken: dict[Id, tuple] = {}   # db id -> (VError, rel dir): see mark_broken
         self.commit_listeners = []   # fn(db_id) after a database commit that logged ops
+        self.local_commit_listeners = []   # the same, for commits not made by sync
         self.db_open_hooks = []      # fn(Database) when a database store opens
         raw = self.st.get(b"s")
         new_service = raw is None

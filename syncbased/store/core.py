@@ -91,6 +91,8 @@ _OP_CODES = {GetOp: 1, ScanOp: 2, PutOp: 3, DeleteOp: 4, SyncgroupOp: 5,
              SyncSnapshotOp: 6, DbStateChangeRequestOp: 7}
 _OP_TYPES = {v: k for k, v in _OP_CODES.items()}
 _HDR = struct.Struct(">BBqB")
+_PUT_HDR = struct.Struct(">BBqBI")    # _HDR, then the key's length
+_U32 = struct.Struct(">I")
 
 
 def _pack_bytes(b: bytes) -> bytes:
@@ -101,6 +103,10 @@ def encode_log_entry(e: LogEntry) -> bytes:
     """Private on-disk form: version 1, op code, timestamp, flags, length-prefixed fields."""
     op = e.Op
     flags = (1 if e.FromSync else 0) | (2 if e.Continued else 0)
+    if op.__class__ is PutOp:     # the common case, in one pack
+        k, v = op
+        return _PUT_HDR.pack(1, 3, e.CommitTimestamp, flags, len(k)) + k + \
+            _U32.pack(len(v)) + v
     out = [_HDR.pack(1, _OP_CODES[type(op)], e.CommitTimestamp, flags)]
     if isinstance(op, SyncgroupOp):
         out.append(_pack_bytes(op.SgId.encode()))
@@ -445,6 +451,7 @@ class Store:
         self._live: dict[Transaction, int] = {}
         self._snapshots: set[Snapshot] = set()
         self._listeners = []
+        self.last_from_sync = False      # of the commit its listeners are told about
         # fn(store, writes, ops, ts, from_sync) may add writes to a commit (same group)
         self.commit_hooks = []
         self.closed = False
@@ -523,6 +530,7 @@ class Store:
             self._events.append((self._commit_seq,
                                  frozenset(k for k in writes if not k.startswith(LOG_PREFIX))))
         if ops:
+            self.last_from_sync = from_sync
             for fn in list(self._listeners):
                 fn(self, first, self.log_seq)
         return first, self.log_seq

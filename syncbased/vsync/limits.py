@@ -1,7 +1,9 @@
 """Timings and bounds of sync (read at use, so tests may patch them here)."""
 import os
 
-TICK = 0.05
+# seconds between periodic pull rounds per peer (V23PY_SYNC_TICK: a test knob, e.g. to show
+# that hints alone carry writes between v23py daemons)
+TICK = float(os.environ.get("V23PY_SYNC_TICK") or 0.05)
 SG_ROUND_INTERVAL = 0.25                 # seconds between syncgroup-metadata rounds per peer
 TIME_INTERVAL = 2.0                      # seconds between GetTime exchanges per peer (Go: each round)
 AD_INTERVAL = 1.0                        # seconds between refreshes of our admin ads

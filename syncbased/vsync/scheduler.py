@@ -71,13 +71,31 @@ class SchedulerMixin:
                     continue
                 if key in self._inflight or self._backoff.get(key, 0) > now:
                     continue
-                self._inflight.add(key)
-                defer.ensureDeferred(self._round(db_id, m, addr)).addBoth(
-                    lambda r, key=key, addr=addr: self._done(key, r, addr))
+                self._start_round(key, addr)
         try:
             self._mount(all_mts)
         except Exception:
             pass
+
+    def _start_round(self, key, addr):
+        self._inflight.add(key)
+        self._addr[key] = addr
+        defer.ensureDeferred(self._round(key[0], key[1], addr)).addBoth(
+            lambda r: self._done(key, r, addr))
+
+    def hinted(self, db_id, peer, addr=None):
+        """A hint from ``peer`` (vsync/hints.py): it committed writes to ``db_id``; pull
+        now (or once more after the round running now)."""
+        key = (db_id, peer)
+        if key in self._inflight:
+            self.hints.again.add(key)
+            return
+        addr = self._addr.get(key) or addr
+        ds = self.dbs.get(db_id)
+        if (addr is None or ds is None or ds.paused or self._loop is None
+                or not self._loop.running or self._backoff.get(key, 0) > time.monotonic()):
+            return
+        self._start_round(key, addr)
 
     def _done(self, key, result, addr=None):
         self._inflight.discard(key)
@@ -94,9 +112,18 @@ class SchedulerMixin:
             self._backoff[("n",) + key] = min(n, 6)
             self._backoff[key] = time.monotonic() + 0.05 * (2 ** min(n, 6))
             self._last_sg.pop(key, None)
+            self.hints.again.discard(key)
+            if key[1] in self.hints.subscribed:
+                # a hinted peer's writes must not wait for a (maybe long) tick: retry
+                self.daemon.reactor.callLater(self._backoff[key] - time.monotonic() + 0.001,
+                                              self.hinted, *key)
         else:
             self._backoff.pop(key, None)
             self._backoff.pop(("n",) + key, None)
+            self.hints.round_succeeded(key[1], addr)
+            if key in self.hints.again:
+                self.hints.again.discard(key)
+                self.daemon.reactor.callLater(0, self.hinted, *key)
             if result is True and self._loop is not None and self._loop.running:
                 # the peer truncated the round: continue right away
                 self.daemon.reactor.callLater(0, self._tick)

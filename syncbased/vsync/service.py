@@ -18,6 +18,7 @@ from syncbased.vsync import appcr, limits, neighborhood
 from syncbased.vsync._log import PEERS, prefix_limit
 from syncbased.vsync._nhdir import NH_DIR, NeighborhoodMixin
 from syncbased.vsync.dbsync import DbSync
+from syncbased.vsync.hints import Hints
 from syncbased.vsync.initiator import RoundsMixin
 from syncbased.vsync.scheduler import SchedulerMixin
 from syncbased.vsync.syncgroups import SyncgroupOpsMixin
@@ -66,6 +67,8 @@ class SyncService(SyncgroupOpsMixin, RoundsMixin, SchedulerMixin, NeighborhoodMi
         self._mt_names = set()
         self._mdns = None       # the mDNS neighborhood (neighborhood.py), once started
         self.cr = appcr.Streams()  # the apps' conflict resolution streams (StartConflictResolver)
+        self._addr = {}          # (db id, peer hex) -> the address its last round used
+        self.hints = Hints(self)  # write-triggered rounds between v23py daemons
 
     def _open(self, d):
         try:
@@ -157,6 +160,7 @@ class SyncService(SyncgroupOpsMixin, RoundsMixin, SchedulerMixin, NeighborhoodMi
     def stop(self):
         if self._loop is not None and self._loop.running:
             self._loop.stop()
+        self.hints.stop()
         if self._mt_pub is not None:
             defer.ensureDeferred(self._mt_pub.stop(timeout=1.0)).addErrback(lambda f: None)
         if self._mdns is not None:

@@ -493,4 +493,6 @@ class SyncgroupOpsMixin:
                 f"through any admin ({len(errors)} tried): " + "; ".join(errors))
         sg, version, genvec = got
         sg = await run(lambda: self.finish_join(names, db_getter(), remote, sg, version, genvec))
+        if self._loop is not None and self._loop.running:
+            self.daemon.reactor.callLater(0, self._tick)    # first round now, not next tick
         return sg.Spec

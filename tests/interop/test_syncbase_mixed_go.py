@@ -623,3 +623,71 @@ class NeighborhoodMixedTest(_Mixed):
 NeighborhoodMixedTest.FLEET = Fleet(NeighborhoodMixedTest, go=["g"], py=["p"],
                                     mount_table=False, neighborhood=True)
 
+
+
+# ---------------------------------------------------------------------------------
+# v23py's extensions (PutRows, sync hints) beside Go's daemon
+# ---------------------------------------------------------------------------------
+
+class ExtensionsMixedTest(_Mixed):
+    """v23py's extensions are invisible to Go: a syncgroup of Go's daemon and two of
+    ours converges with ours hinting each other (syncbased/vsync/hints.py); our client's
+    PutRows against Go's daemon is a batch of Go's Puts; Go's daemon answers the
+    extensions' names as names it does not serve (which our client and daemon take as
+    'not here')."""
+    FLEET = None
+
+    @defer.inlineCallbacks
+    def test_go_answers_the_extension_names_as_unknown(self):
+        yield defer.ensureDeferred(self._unknown())
+
+    async def _unknown(self):
+        from v23py import rpc, vdl, verror
+        from v23py.syncbase import ext
+        from v23py.syncbase.collection import _not_served
+        from v23py.v23.services import syncbase as sbwire
+        g = self.fleet["g"]
+        await self.setup(g, "ext_names", "cx")
+        cx = self._db(g, "ext_names").Collection(self.ctx, "cx")
+        from syncbased.vsync import hints
+        for name, method, args, types, not_served in (
+                (cx.FullName() + "/" + ext.RowsSuffix, "PutRows", ["", []],
+                 [sbwire.BatchHandle._vdl_type, vdl.list_of(sbwire.KeyValue._vdl_type)],
+                 _not_served),
+                (g.endpoint + "/" + ext.HintsSuffix, "Subscribe", ["0"], [vdl.StringType],
+                 lambda e: e.id in hints._NOT_SERVED)):
+            try:
+                await rpc.client_call(self.ctx, name, method, args, types, [])
+            except verror.VError as e:
+                self.assertEqual(e.id, sbwire.ErrInvalidName.id, str(e))
+                self.assertTrue(not_served(e), str(e))
+            else:
+                self.fail(f"Go's daemon served {name}")
+
+    @defer.inlineCallbacks
+    def test_mixed_syncgroup_converges(self):
+        yield defer.ensureDeferred(self._mixed())
+
+    async def _mixed(self):
+        g, p1, p2 = self.fleet["g"], self.fleet["p1"], self.fleet["p2"]
+        db = "ext_mixed"
+        await self.pair(p1, g, db)
+        await self.setup(p2, db, "cx")
+        await self.join(p2, db, "sg", p1)
+        want = {}
+        for i in range(3):
+            for d in (g, p1, p2):
+                await self.put(d, db, "cx", f"{d.kind}{i}-{id(d) % 1000}", f"v{i}")
+                want[f"{d.kind}{i}-{id(d) % 1000}"] = f"v{i}"
+        await self.converge([g, p1, p2], db, "cx", want)
+        # PutRows: one call on ours, Go's Puts in a batch on Go's daemon
+        rows_g = {f"rg{i:03d}": f"g{i}" for i in range(120)}
+        rows_p = {f"rp{i:03d}": f"p{i}" for i in range(120)}
+        await self._db(g, db).Collection(self.ctx, "cx").PutRows(self.ctx, rows_g)
+        await self._db(p2, db).Collection(self.ctx, "cx").PutRows(self.ctx, rows_p)
+        await self.converge([g, p1, p2], db, "cx", {**want, **rows_g, **rows_p})
+        await self.same_sg_view([g, p1, p2], db, "sg", 3)
+
+
+ExtensionsMixedTest.FLEET = Fleet(ExtensionsMixedTest, go=["g"], py=["p1", "p2"],
+                                  mount_table=True)

@@ -16,10 +16,18 @@ import hashlib
 import sys
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import (
     Prehashed, decode_dss_signature, encode_dss_signature)
+
+
+def _ser():
+    # cryptography's serialization package (PEM/DER/SSH codecs) costs a tool ~10 ms to
+    # import: ECDSA keys, what principals hold, are read and written without it (below)
+    from cryptography.hazmat.primitives import serialization
+    return serialization
+
 
 def _nacl_signing():
     # Ed25519 signing and verification (PyNaCl), loaded with the first Ed25519 key
@@ -148,7 +156,7 @@ class PublicKey:
         return ok
 
     def to_crypto(self):
-        return serialization.load_der_public_key(self.der)
+        return _ser().load_der_public_key(self.der)
 
 
 class ECDSAPublicKey(PublicKey):
@@ -209,10 +217,51 @@ class RSAPublicKey(PublicKey):
         return True
 
 
+# The PKIX (SubjectPublicKeyInfo) DER of an ECDSA key on a named curve is this prefix (the
+# algorithm and curve OIDs, the bit string header) and the uncompressed point 04 || X || Y.
+_EC_SPKI = {
+    "secp256r1": bytes.fromhex("3059301306072a8648ce3d020106082a8648ce3d030107034200"),
+    "secp384r1": bytes.fromhex("3076301006072a8648ce3d020106052b81040022036200"),
+    "secp521r1": bytes.fromhex("30819b301006072a8648ce3d020106052b8104002303818600"),
+}
+_EC_CURVES = {"secp256r1": ec.SECP256R1, "secp384r1": ec.SECP384R1, "secp521r1": ec.SECP521R1}
+# (prefix, curve class, point length) by the DER's total length
+_EC_SPKI_BY_LEN = {len(pre) + 2 * ((_EC_CURVES[n].key_size + 7) // 8) + 1:
+                   (pre, _EC_CURVES[n], 2 * ((_EC_CURVES[n].key_size + 7) // 8) + 1)
+                   for n, pre in _EC_SPKI.items()}
+
+
+def _ec_spki(key):
+    """The canonical PKIX DER of an ECDSA public key on one of the curves above (else None)."""
+    pre = _EC_SPKI.get(key.curve.name)
+    if pre is None:
+        return None
+    nums = key.public_numbers()
+    n = (key.curve.key_size + 7) // 8
+    return pre + b"\x04" + nums.x.to_bytes(n, "big") + nums.y.to_bytes(n, "big")
+
+
+def _ec_from_spki(der):
+    """The ECDSA public key of a canonical PKIX DER on a curve above, or None when ``der``
+    has another shape (then the general DER parser decides)."""
+    shape = _EC_SPKI_BY_LEN.get(len(der))
+    if shape is None or not der.startswith(shape[0]):
+        return None
+    point = der[len(shape[0]):]
+    if point[0] != 4:
+        return None
+    try:   # (checks that the point is on the curve)
+        return ec.EllipticCurvePublicKey.from_encoded_point(shape[1](), point)
+    except ValueError:
+        return None
+
+
 def public_key_from_crypto(key):
     """Wrap a ``cryptography`` public key object."""
-    der = key.public_bytes(serialization.Encoding.DER,
-                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    der = _ec_spki(key) if isinstance(key, ec.EllipticCurvePublicKey) else None
+    if der is None:
+        ser = _ser()
+        der = key.public_bytes(ser.Encoding.DER, ser.PublicFormat.SubjectPublicKeyInfo)
     return _wrap(der, key)
 
 
@@ -220,7 +269,8 @@ def _wrap(der, key):
     if isinstance(key, ec.EllipticCurvePublicKey):
         return ECDSAPublicKey(der, key)
     if isinstance(key, ed25519.Ed25519PublicKey):
-        raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        ser = _ser()
+        raw = key.public_bytes(ser.Encoding.Raw, ser.PublicFormat.Raw)
         return Ed25519PublicKey(der, raw)
     if _is_rsa(key, public=True):
         return RSAPublicKey(der, key)
@@ -238,18 +288,22 @@ def public_key_from_der(der):
         return cached
     if not der or len(der) > MAX_KEY_DER:
         raise KeyError_("invalid public key: %d bytes" % len(der))
-    try:
-        key = serialization.load_der_public_key(der)
-    except (ValueError, TypeError) as e:
-        raise KeyError_("invalid DER-encoded public key: %s" % e) from None
-    except Exception as e:  # unsupported algorithm etc.
-        raise KeyError_("unsupported public key: %s" % e) from None
-    pk = _wrap(der, key)
-    # Go re-marshals the parsed key; keep the canonical bytes as the identity.
-    if pk.der != der:
-        canon = key.public_bytes(serialization.Encoding.DER,
-                                 serialization.PublicFormat.SubjectPublicKeyInfo)
-        pk = _wrap(canon, key)
+    key = _ec_from_spki(der)
+    if key is not None:     # canonical already
+        pk = ECDSAPublicKey(der, key)
+    else:
+        ser = _ser()
+        try:
+            key = ser.load_der_public_key(der)
+        except (ValueError, TypeError) as e:
+            raise KeyError_("invalid DER-encoded public key: %s" % e) from None
+        except Exception as e:  # unsupported algorithm etc.
+            raise KeyError_("unsupported public key: %s" % e) from None
+        pk = _wrap(der, key)
+        # Go re-marshals the parsed key; keep the canonical bytes as the identity.
+        if pk.der != der:
+            canon = key.public_bytes(ser.Encoding.DER, ser.PublicFormat.SubjectPublicKeyInfo)
+            pk = _wrap(canon, key)
     if len(_KEY_CACHE) > 4096:
         _KEY_CACHE.clear()
     _KEY_CACHE[der] = pk
@@ -264,9 +318,9 @@ class Signer:
         self.private_key = private_key
         self.public_key = public_key_from_crypto(private_key.public_key())
         if isinstance(private_key, ed25519.Ed25519PrivateKey):
-            seed = private_key.private_bytes(serialization.Encoding.Raw,
-                                             serialization.PrivateFormat.Raw,
-                                             serialization.NoEncryption())
+            ser = _ser()
+            seed = private_key.private_bytes(ser.Encoding.Raw, ser.PrivateFormat.Raw,
+                                             ser.NoEncryption())
             self._nacl = _nacl_signing().SigningKey(seed)
         elif not (isinstance(private_key, ec.EllipticCurvePrivateKey)
                   or _is_rsa(private_key, public=False)):

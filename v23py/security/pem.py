@@ -14,7 +14,14 @@ import binascii
 import hashlib
 import os
 
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+
+def _ser():
+    # cryptography's serialization package (~10 ms to import): only for keys other than
+    # unencrypted ECDSA ones, which are read below without it
+    from cryptography.hazmat.primitives import serialization
+    return serialization
 
 MAX_PEM_FILE = 1 << 20
 INDIRECT_TYPE = "VANADIUM INDIRECT PRIVATE KEY"
@@ -151,11 +158,52 @@ def legacy_decrypt(block, passphrase):
 
 # --- parsing ---
 
+# PKCS#8 DER of an ECDSA key as Go and OpenSSL write it: prefix (version, algorithm and
+# curve OIDs, the ECPrivateKey header), the n-byte scalar, mid (the [1] public key header),
+# the uncompressed point 04 || X || Y.  By total length: (curve, prefix, n, mid).
+_EC_PKCS8 = {
+    138: (ec.SECP256R1, bytes.fromhex(
+        "308187020100301306072a8648ce3d020106082a8648ce3d030107046d306b0201010420"),
+        32, bytes.fromhex("a144034200")),
+    185: (ec.SECP384R1, bytes.fromhex(
+        "3081b6020100301006072a8648ce3d020106052b8104002204819e30819b0201010430"),
+        48, bytes.fromhex("a164036200")),
+    241: (ec.SECP521R1, bytes.fromhex(
+        "3081ee020100301006072a8648ce3d020106052b810400230481d63081d30201010442"),
+        66, bytes.fromhex("a1818903818600")),
+}
+
+
+def _ec_pkcs8(der):
+    """The ECDSA private key of PKCS#8 DER in the shape above, or None (then the general
+    parser decides).  The whole DER must be what the derived key re-encodes to, so a
+    public key that does not belong to the scalar, or any other difference, is not taken
+    here."""
+    shape = _EC_PKCS8.get(len(der))
+    if shape is None:
+        return None
+    curve, prefix, n, mid = shape
+    if not der.startswith(prefix):
+        return None
+    scalar = der[len(prefix):len(prefix) + n]
+    try:
+        key = ec.derive_private_key(int.from_bytes(scalar, "big"), curve())
+    except (ValueError, TypeError):
+        return None
+    nums = key.public_key().public_numbers()
+    point = b"\x04" + nums.x.to_bytes(n, "big") + nums.y.to_bytes(n, "big")
+    return key if prefix + scalar + mid + point == der else None
+
+
 def _load_private_der(der, password):
+    if password is None:
+        key = _ec_pkcs8(bytes(der))
+        if key is not None:
+            return key
     # The RSA consistency check (primality tests) costs ~100 ms for a 4096-bit
     # key and protects nothing here: a broken key only makes bad signatures.
-    return serialization.load_der_private_key(der, password=password,
-                                              unsafe_skip_rsa_key_validation=True)
+    return _ser().load_der_private_key(der, password=password,
+                                       unsafe_skip_rsa_key_validation=True)
 
 
 def _load_der(der, what):
@@ -217,6 +265,7 @@ def parse_private_key(data, passphrase=None, follow_links=True, base_dir=None):
 
 def _parse_openssh(block, passphrase):
     from cryptography.exceptions import UnsupportedAlgorithm
+    serialization = _ser()
     text = encode_block(block.type, block.data)
     try:
         return serialization.load_ssh_private_key(text, password=None)
@@ -246,6 +295,7 @@ def parse_public_key_der(data):
                 cert = x509.load_der_x509_certificate(block.data)
             except ValueError as e:
                 raise PEMError("bad certificate: %s" % e) from None
+            serialization = _ser()
             return cert.public_key().public_bytes(
                 serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     raise PEMError("processed all PEM blocks without finding a public key")
@@ -253,6 +303,7 @@ def parse_public_key_der(data):
 
 def marshal_private_key(key, passphrase=None):
     """PEM bytes as Go's ``principal create`` writes them today."""
+    serialization = _ser()
     der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
     if passphrase:

@@ -7,7 +7,10 @@ if TYPE_CHECKING:
     from v23py.context import Context
     from v23py.deferred import AwaitableDeferred
 
+from twisted.internet import defer
+
 from v23py import vdl, verror
+from v23py.syncbase import ext
 from v23py.v23.security import access as accesswire
 from v23py.v23.services import syncbase as sbwire
 from v23py.syncbase.util import encode, encode_id, NO_EXTENSION
@@ -94,6 +97,42 @@ class Collection:
         """(key, value) pairs in ``r``, ascending by key: ``async for key, value in ...``."""
         return ScanStream(ctx, self._name, self._db._bh, r)
 
+    @_deferred
+    async def PutRows(self, ctx, rows):
+        """Put every ``(key, value)`` of ``rows`` (pairs or a dict) as one write: in this
+        handle's batch if it has one, else committed together (atomically).
+
+        Not in Go's client: a v23py daemon takes the rows in one call (its ``%%rows``
+        extension, ``v23py.syncbase.ext``); against a daemon without it (Go's) this is
+        a batch of ordinary Puts -- BeginBatch, the Puts pipelined, Commit -- which is
+        what a Go client would send."""
+        items = list(rows.items() if isinstance(rows, dict) else rows)
+        svc = self._db._s.FullName()
+        if _NO_ROWS_EXT.get(svc) is None:
+            from v23py import rpc
+            kv = [_KV(Key=k, Value=v) for k, v in items]
+            try:
+                await rpc.client_call(ctx, self._name + "/" + ext.RowsSuffix, "PutRows",
+                                      [self._bh, kv], _PUT_ROWS_IN, [])
+                return
+            except verror.VError as e:
+                if not _not_served(e):
+                    raise
+                _NO_ROWS_EXT[svc] = True
+        await self._put_rows_by_puts(ctx, items)
+
+    async def _put_rows_by_puts(self, ctx, items):
+        if self._db._bh:
+            await _pipelined_puts(ctx, self, items)
+            return
+        b = await self._db.BeginBatch(ctx)
+        try:
+            await _pipelined_puts(ctx, b.CollectionForId(self._id), items)
+        except BaseException:
+            await defer.ensureDeferred(b.Abort(ctx)).addErrback(lambda _: None)
+            raise
+        await b.Commit(ctx)
+
 
 @go_names
 class Row:
@@ -132,6 +171,31 @@ class Row:
 _GET_IN = [sbwire.BatchHandle._vdl_type]
 _GET_OUT = [vdl.AnyType]
 _PUT_IN = [sbwire.BatchHandle._vdl_type, vdl.AnyType]
+
+
+_KV = vdl.class_for(sbwire.KeyValue._vdl_type)
+_PUT_ROWS_IN = [sbwire.BatchHandle._vdl_type, vdl.list_of(sbwire.KeyValue._vdl_type)]
+
+
+def _not_served(e):
+    """Whether ``e`` says the daemon has no %%rows object: Go's answers InvalidName for
+    the name (an escaped row key never holds "%%"; ours names a bad key escaped)."""
+    if e.id in (verror.UnknownSuffix.id, verror.UnknownMethod.id):
+        return True
+    return e.id == sbwire.ErrInvalidName.id and ext.RowsSuffix in str(e)
+
+
+_NO_ROWS_EXT = {}        # service name -> True: its daemon has no %%rows object
+PIPELINE = 100           # Puts in flight when falling back (Go's daemon drops a flood)
+
+
+async def _pipelined_puts(ctx, cx, items):
+    sem = defer.DeferredSemaphore(PIPELINE)
+    try:
+        await defer.gatherResults([sem.run(cx.Put, ctx, k, v) for k, v in items],
+                                  consumeErrors=True)
+    except defer.FirstError as e:
+        e.subFailure.raiseException()
 
 
 def _first(results):

@@ -1,0 +1,159 @@
+"""Write-triggered sync hints between v23py daemons (``v23py.syncbase.ext.Hints``).
+
+Rounds are Go's protocol and nothing here changes them: a hint only makes a peer start
+its usual round (pull) with the writer now instead of at its next periodic tick.
+
+* Serving: a peer calls ``<us>/%%v23py-hints``.Subscribe(its id) and keeps the stream
+  open; after each commit of local writes to a database we send that database's id on
+  every stream whose caller may Read a syncgroup of it.
+* Subscribing: after a successful round with a peer we subscribe to its hints, once;
+  a peer that answers that it has no such object (Go's daemon: InvalidName) is never
+  asked again.  A peer that subscribes to us is a v23py daemon, so we subscribe back
+  at once (a joiner's first round thus gets both directions going).
+* A hint for a database and peer whose round is running makes that round run again
+  when it ends (a write during a round is not lost).
+
+So a Go peer in the syncgroup never receives a hint and syncs exactly as Go does; it
+gets one failed Subscribe call per v23py daemon that syncs with it (per daemon run).
+"""
+from __future__ import annotations
+
+import logging
+
+from twisted.internet import defer
+
+from v23py import verror
+from v23py.rpc import options as rpcopts
+from v23py.syncbase import ext
+from v23py.syncbase.util import Id
+from syncbased import access
+from syncbased.access import READ
+from syncbased.common import PeerAuthorizer, caller_names, id_out, send
+
+log = logging.getLogger(__name__)
+
+# what a daemon without the Hints object answers (Go's: the name is no database id)
+_NOT_SERVED = frozenset(("v.io/v23/services/syncbase.InvalidName",
+                         verror.UnknownSuffix.id, verror.UnknownMethod.id))
+
+
+class _Subscriber:
+    __slots__ = ("peer", "names", "call", "pending", "sending")
+
+    def __init__(self, peer, names, call):
+        self.peer, self.names, self.call = peer, names, call
+        self.pending = set()      # db ids to send
+        self.sending = False
+
+
+class Hints:
+    """Both halves for one SyncService (reactor thread unless said otherwise)."""
+
+    def __init__(self, sync):
+        self.sync = sync
+        self.subscribers = set()      # _Subscriber: peers listening to our commits
+        self.subscribed = {}          # peer hex -> cancel function of our Subscribe call
+        self.not_served = set()       # peer hexes whose daemon has no Hints object
+        self.again = set()            # (db id, peer hex) rounds to run once more
+        self.received = 0             # hints received (for tests and stats)
+
+    # --- serving -------------------------------------------------------------
+    def committed(self, db_id):
+        """Store thread: a commit of local writes to ``db_id``."""
+        if self.subscribers:
+            self.sync.daemon.reactor.callFromThread(self._notify, db_id)
+
+    def _notify(self, db_id, subscribers=None):
+        ds = self.sync.dbs.get(db_id)
+        if ds is None or ds.paused or not ds.sgs:
+            return
+        try:
+            sgs, members = list(ds.sgs.values()), ds.members()
+        except RuntimeError:       # (changed on the store thread meanwhile: next commit)
+            return
+        for s in list(subscribers or self.subscribers):
+            if s.peer in members and any(
+                    access.allowed(e.perms, (READ,), s.names) for e in sgs):
+                s.pending.add(db_id)
+                if not s.sending:
+                    defer.ensureDeferred(self._drain(s)).addErrback(lambda f: None)
+
+    async def _drain(self, s):
+        s.sending = True
+        try:
+            while s.pending and s in self.subscribers:
+                db_id = s.pending.pop()
+                await send(s.call, id_out(db_id))
+        finally:
+            s.sending = False
+
+    async def serve(self, ctx, call, initiator):
+        """Subscribe: the stream of hints for peer ``initiator``, until the call ends."""
+        names = caller_names(call)
+        sync = self.sync
+        if not await sync.daemon.worker.call(sync.reads_any_syncgroup, names):
+            raise verror.NoAccess.new(f"access denied: {names} may not read any syncgroup "
+                                      "of this syncbase")
+        peer = str(initiator)
+        sync.learn_conn_peer(peer, call)
+        s = _Subscriber(peer, names, call)
+        self.subscribers.add(s)
+        # one hint per shared database at once: the peer pulls what we wrote before it
+        # listened (or while it was away)
+        for db_id in list(sync.dbs):
+            self._notify(db_id, (s,))
+        # a v23py peer: hear its writes too
+        self.subscribe(peer)
+        try:
+            await ctx.done()
+        finally:
+            self.subscribers.discard(s)
+
+    # --- subscribing ---------------------------------------------------------
+    def round_succeeded(self, peer, addr=None):
+        if peer not in self.subscribed and peer not in self.not_served:
+            self.subscribe(peer, addr)
+
+    def subscribe(self, peer, addr=None):
+        sync = self.sync
+        if peer in self.subscribed or peer in self.not_served or peer == sync.hex:
+            return
+        addr = addr or sync.peers.get(peer) or sync.conn_peers.get(peer)
+        if not addr or sync._loop is None:
+            return
+        ctx, cancel = sync.ctx.with_cancel()
+        self.subscribed[peer] = cancel
+        defer.ensureDeferred(self._listen(ctx, peer, addr)).addBoth(
+            lambda _: self._ended(peer, cancel))
+
+    def _ended(self, peer, cancel):
+        cancel()
+        if self.subscribed.get(peer) is cancel:
+            del self.subscribed[peer]
+
+    async def _listen(self, ctx, peer, addr):
+        sync = self.sync
+        # talk only to a daemon whose blessings may Read a syncgroup it shares with us
+        perms = await sync.daemon.worker.call(
+            lambda: [p for ds in list(sync.dbs.values()) for p in ds.read_perms(peer)])
+        if not perms:
+            return
+        opts = (rpcopts.ServerAuthorizer(PeerAuthorizer(perms)), rpcopts.NoRetry())
+        try:
+            call = await ext.HintsClient(f"{addr}/{ext.HintsSuffix}").Subscribe(
+                ctx, sync.hex, *opts)
+            while True:
+                db = await call.recv()
+                self.received += 1
+                sync.hinted(Id(db.Blessing, db.Name), peer, addr)
+        except verror.VError as e:
+            if e.id in _NOT_SERVED:
+                self.not_served.add(peer)
+            elif e.id not in (verror.EOF.id, verror.Canceled.id):
+                log.debug("hints from %s ended: %s", peer, e)
+
+    def stop(self):
+        for cancel in list(self.subscribed.values()):
+            cancel()
+        self.subscribed.clear()
+        self.subscribers.clear()
