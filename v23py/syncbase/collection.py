@@ -6,11 +6,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from v23py.context import Context
     from v23py.deferred import AwaitableDeferred
+    from v23py.syncbase.database import Database
+    from v23py.syncbase._common import PermsLike
 
 from v23py import vdl, verror
 from v23py.v23.security import access as accesswire
 from v23py.v23.services import syncbase as sbwire
-from v23py.syncbase.util import encode, encode_id, NO_EXTENSION
+from v23py.syncbase.util import Id, encode, encode_id, NO_EXTENSION
+from v23py.deferred import adopt
 from v23py.syncbase._common import (
     convention_help, go_names,
     ALL_COLLECTION_TAGS, RowRange, _bh, _call, _deferred, _patterns, _perms_wire, perms_for)
@@ -19,7 +22,9 @@ from v23py.syncbase._stream import ScanStream
 
 @go_names
 class Collection:
-    def __init__(self, db, cx_id: Id):
+    """A handle on a collection (no RPC until a method needs one)."""
+
+    def __init__(self, db: Database, cx_id: Id) -> None:
         self._db = db
         self._id = cx_id
         self._name = db.full_name() + "/" + encode_id(cx_id)
@@ -31,14 +36,15 @@ class Collection:
         return self._name
 
     @property
-    def _bh(self):
+    def _bh(self) -> Any:
         return _bh(self._db._bh)
 
-    def row(self, key: str) -> "Row":
+    def row(self, key: str) -> Row:
         return Row(self, key)
 
     @_deferred
-    async def create(self, ctx, perms=None, *, exist_ok=False):
+    async def create(self, ctx: Context, perms: PermsLike = None, *,
+                     exist_ok: bool = False) -> None:
         """Create the collection; ``perms`` None: every collection tag for the caller's
         user pattern.  ``exist_ok=True``: a collection that exists already is no error."""
         if perms is None:
@@ -56,21 +62,21 @@ class Collection:
                 raise
 
     @_deferred
-    async def destroy(self, ctx):
+    async def destroy(self, ctx: Context) -> None:
         await _call(ctx, self._name, "Destroy", [self._bh], [sbwire.BatchHandle._vdl_type], [])
 
     @_deferred
-    async def exists(self, ctx):
-        return await _call(ctx, self._name, "Exists", [self._bh], [sbwire.BatchHandle._vdl_type],
-                           [vdl.BoolType])
+    async def exists(self, ctx: Context) -> bool:
+        return bool(await _call(ctx, self._name, "Exists", [self._bh],
+                                [sbwire.BatchHandle._vdl_type], [vdl.BoolType]))
 
     @_deferred
-    async def get_permissions(self, ctx):
+    async def get_permissions(self, ctx: Context) -> Any:
         return await _call(ctx, self._name, "GetPermissions", [self._bh],
                            [sbwire.BatchHandle._vdl_type], [accesswire.Permissions._vdl_type])
 
     @_deferred
-    async def set_permissions(self, ctx, perms):
+    async def set_permissions(self, ctx: Context, perms: PermsLike) -> None:
         await _call(ctx, self._name, "SetPermissions", [self._bh, _perms_wire(perms)],
                     [sbwire.BatchHandle._vdl_type, accesswire.Permissions._vdl_type], [])
 
@@ -86,7 +92,7 @@ class Collection:
         return self.row(key).delete(ctx)
 
     @_deferred
-    async def delete_range(self, ctx, r: RowRange):
+    async def delete_range(self, ctx: Context, r: RowRange) -> None:
         await _call(ctx, self._name, "DeleteRange", [self._bh, r.start, r.limit],
                     [sbwire.BatchHandle._vdl_type, vdl.ByteListType, vdl.ByteListType], [])
 
@@ -97,7 +103,9 @@ class Collection:
 
 @go_names
 class Row:
-    def __init__(self, c: Collection, key: str):
+    """A handle on a row (no RPC until a method needs one)."""
+
+    def __init__(self, c: Collection, key: str) -> None:
         self._c = c
         self._key = key
         self._name = c.full_name() + "/" + encode(key)
@@ -109,23 +117,27 @@ class Row:
         return self._name
 
     @_deferred
-    async def exists(self, ctx):
-        return await _call(ctx, self._name, "Exists", [self._c._bh], [sbwire.BatchHandle._vdl_type],
-                           [vdl.BoolType])
+    async def exists(self, ctx: Context) -> bool:
+        return bool(await _call(ctx, self._name, "Exists", [self._c._bh],
+                                [sbwire.BatchHandle._vdl_type], [vdl.BoolType]))
 
     # Get and Put are the hot calls: one Deferred from the RPC client, no coroutine layers.
     def get(self, ctx: Context) -> AwaitableDeferred[Any]:
         from v23py import rpc
-        return rpc.client_call(ctx, self._name, "Get", [self._c._bh], _GET_IN,
-                               _GET_OUT).addCallback(_first)
+        d: AwaitableDeferred[Any] = adopt(rpc.client_call(  # type: ignore[no-untyped-call]
+            ctx, self._name, "Get", [self._c._bh], _GET_IN, _GET_OUT))
+        d.addCallback(_first)
+        return d
 
     def put(self, ctx: Context, value: Any) -> AwaitableDeferred[None]:
         from v23py import rpc
-        return rpc.client_call(ctx, self._name, "Put", [self._c._bh, value], _PUT_IN,
-                               []).addCallback(_none)
+        d: AwaitableDeferred[Any] = adopt(rpc.client_call(  # type: ignore[no-untyped-call]
+            ctx, self._name, "Put", [self._c._bh, value], _PUT_IN, []))
+        d.addCallback(_none)
+        return d
 
     @_deferred
-    async def delete(self, ctx):
+    async def delete(self, ctx: Context) -> None:
         await _call(ctx, self._name, "Delete", [self._c._bh], [sbwire.BatchHandle._vdl_type], [])
 
 
@@ -134,9 +146,9 @@ _GET_OUT = [vdl.AnyType]
 _PUT_IN = [sbwire.BatchHandle._vdl_type, vdl.AnyType]
 
 
-def _first(results):
+def _first(results: list[Any]) -> Any:
     return results[0]
 
 
-def _none(_):
+def _none(_: Any) -> None:
     return None
