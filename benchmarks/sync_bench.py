@@ -78,7 +78,7 @@ async def write_rows(ctx, db, cx, prefix, total, batch, writers):
                     for i in range(start, min(total, start + batch))]
             for attempt in range(5):
                 try:
-                    await cx.PutRows(ctx, rows)
+                    await cx.put_rows(ctx, rows)
                     break
                 except verror.VError as e:
                     if e.id != sbwire.ErrConcurrentBatch.id or attempt == 4:

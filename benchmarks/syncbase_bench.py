@@ -207,7 +207,7 @@ def rpc_client(args):
             async def pr(i):
                 k = 0
                 while time.perf_counter() < end:
-                    await cx.PutRows(ctx, [(f"{args.tag}-{i}-{k}-{j}", value)
+                    await cx.put_rows(ctx, [(f"{args.tag}-{i}-{k}-{j}", value)
                                            for j in range(args.batch)])
                     k += 1
                     n[0] += args.batch

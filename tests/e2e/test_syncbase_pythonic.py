@@ -22,7 +22,8 @@ class GoNamesTest(unittest.TestCase):
                 (syncbase.Database, [("create_blob", "CreateBlob"), ("begin_batch", "BeginBatch"),
                                      ("collection_for_id", "CollectionForId"), ("exec", "Exec")]),
                 (syncbase.BatchDatabase, [("commit", "Commit"), ("abort", "Abort")]),
-                (syncbase.Collection, [("delete_range", "DeleteRange"), ("scan", "Scan")]),
+                (syncbase.Collection, [("delete_range", "DeleteRange"), ("scan", "Scan"),
+                                       ("put_rows", "PutRows")]),
                 (syncbase.Row, [("key", "Key"), ("get", "Get"), ("put", "Put")]),
                 (syncbase.Syncgroup, [("get_members", "GetMembers"), ("set_spec", "SetSpec")])]:
             for snake, go in pairs:
@@ -32,6 +33,38 @@ class GoNamesTest(unittest.TestCase):
         self.assertIs(syncbase.RunInBatch, syncbase.run_in_batch)
         svc = syncbase.new_service("/h:1")
         self.assertEqual(svc.FullName(), svc.full_name())
+
+    def test_schemas_clock_and_neighborhood_names(self):
+        # the calls added with conflict resolution, the virtual clock and invites
+        for cls, pairs in [
+                (syncbase.Service, [("dev_mode_get_time", "DevModeGetTime")]),
+                (syncbase.Database, [("enforce_schema", "EnforceSchema"),
+                                     ("get_schema_metadata", "GetSchemaMetadata"),
+                                     ("set_schema_metadata", "SetSchemaMetadata"),
+                                     ("close", "Close")])]:
+            for snake, go in pairs:
+                self.assertTrue(callable(getattr(cls, snake)), (cls, snake))
+                self.assertEqual(getattr(cls, go).__name__, go)
+        self.assertTrue(callable(syncbase.Service.dev_mode_update_vclock))
+        self.assertIn("dev_mode_update_vclock", syncbase.Service.DevModeUpdateVClock.__doc__)
+        for snake, go in [("new_value", "NewValue"), ("listen_for_invites", "ListenForInvites"),
+                          ("listen_for_peers", "ListenForPeers"),
+                          ("listen_for_app_peers", "ListenForAppPeers"),
+                          ("advertise_app", "AdvertiseApp")]:
+            self.assertIs(getattr(syncbase, go), getattr(syncbase, snake))
+        # value fields are snake_case; the Go names read the same fields
+        v = syncbase.new_value(7)
+        self.assertEqual((v.val, v.Val, v.get(), v.Get(), v.state), (7, 7, 7, 7, "Exists"))
+        schema = syncbase.Schema(syncbase.SchemaMetadata(2, [syncbase.CrRule(("b", "c"), "k")]))
+        self.assertEqual((schema.metadata.version, schema.Metadata.Version), (2, 2))
+        self.assertEqual(schema.metadata.rules[0].KeyPrefix, "k")
+        res = syncbase.Resolution()
+        res.ResultSet["k"] = syncbase.ResolvedRow("k", None)
+        self.assertEqual(list(res.result_set), ["k"])
+        inv = syncbase.Invite(syncbase.Id("b", "sg"), ["/h:1"], ["b"])
+        self.assertEqual((inv.syncgroup, inv.Syncgroup, inv.lost, inv.Lost),
+                         (("b", "sg"), ("b", "sg"), False, False))
+        self.assertEqual(syncbase.AppPeer("app", "b:o:app:u").AppName, "app")
 
 
 class _Daemon(unittest.TestCase):

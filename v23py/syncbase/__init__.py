@@ -19,8 +19,8 @@
     b = await db.create_blob(ctx)                     # blobs: see v23py.syncbase.blob
     await c.put(ctx, "photo", syncbase.BlobRef(b.ref()))
     db = sb.database(ctx, "app", syncbase.Schema(md, resolver))   # see v23py.syncbase.cr
-    await db.EnforceSchema(ctx)                       # schema upgrade; app conflict resolution
-    async for invite in syncbase.ListenForInvites(ctx, db.id()):  # see .discovery
+    await db.enforce_schema(ctx)                      # schema upgrade; app conflict resolution
+    async for invite in syncbase.listen_for_invites(ctx, db.id()):  # see .discovery
         ...
 
 Handles never make RPCs when constructed.  Every RPC method returns a
@@ -46,10 +46,12 @@ from v23py.syncbase.database import (
 from v23py.syncbase.collection import Collection, Row
 from v23py.syncbase._stream import ResultStream, ScanStream, WatchStream
 from v23py.syncbase.cr import (
-    APP_RESOLVES, DEFER, LAST_WINS, Conflict, ConflictRow, ConflictRowSet, ConflictScanSet,
-    CrRule, NewValue, Resolution, ResolvedRow, Schema, SchemaMetadata, Value, row_key)
+    APP_RESOLVES, DEFER, LAST_WINS, Conflict, ConflictResolver, ConflictRow, ConflictRowSet,
+    ConflictScanSet, CrRule, NewValue, Resolution, ResolvedRow, Schema, SchemaMetadata, Value,
+    new_value, row_key)
 from v23py.syncbase.discovery import (
-    AdvertiseApp, AppPeer, Invite, ListenForAppPeers, ListenForInvites, ListenForPeers, Peer)
+    AdvertiseApp, AppPeer, Invite, ListenForAppPeers, ListenForInvites, ListenForPeers, Peer,
+    advertise_app, listen_for_app_peers, listen_for_invites, listen_for_peers)
 
 __all__ = [
     "new_service", "run_in_batch", "NewService", "RunInBatch", "Service", "Database", "BatchDatabase", "Collection", "Row", "Id",
@@ -58,8 +60,9 @@ __all__ = [
     "Syncgroup", "SyncgroupSpec", "SyncgroupMemberInfo", "perms_for", "BlobRef",
     "ALL_DATABASE_TAGS", "ALL_COLLECTION_TAGS", "ALL_SYNCGROUP_TAGS",
     "Schema", "SchemaMetadata", "CrRule", "LAST_WINS", "APP_RESOLVES", "DEFER", "Conflict",
-    "ConflictRow", "ConflictRowSet", "ConflictScanSet", "Value", "NewValue", "Resolution",
-    "ResolvedRow", "row_key",
+    "ConflictRow", "ConflictRowSet", "ConflictScanSet", "ConflictResolver", "Value",
+    "new_value", "NewValue", "Resolution", "ResolvedRow", "row_key",
+    "listen_for_invites", "listen_for_peers", "listen_for_app_peers", "advertise_app",
     "ListenForInvites", "ListenForPeers", "ListenForAppPeers", "AdvertiseApp", "Invite", "Peer",
     "AppPeer",
 ]
