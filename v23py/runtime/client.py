@@ -315,8 +315,8 @@ class Client:
         return ds or None
 
     async def own_discharges(self, ctx, blessings, timeout):
-        """(discharges, earliest expiry or None) for a server's own `blessings`, each
-        fetch bounded by `timeout` s (a server presents them on every accepted conn)."""
+        """(discharges, earliest expiry or None) for a server's own ``blessings``, each
+        fetch bounded by ``timeout`` s (a server presents them on every accepted conn)."""
         async def fetch(cav, impetus):
             fctx, cancel = ctx.with_timeout(timeout)
             try:

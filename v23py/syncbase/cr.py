@@ -1,5 +1,5 @@
 """Schemas and application conflict resolution in the client (Go's ``Schema``,
-``ConflictResolver`` and ``Database.EnforceSchema``).
+``ConflictResolver`` and ``Database.EnforceSchema``)::
 
     class Merge:
         def on_conflict(self, ctx, conflict):          # may be async

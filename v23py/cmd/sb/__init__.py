@@ -1,5 +1,5 @@
 """sb: the Syncbase shell and management utility (Go's ``sb``: same commands, flags
-and outputs).
+and outputs)::
 
     sb [--service=NAME] [--db=BLESSING,NAME] [--create-if-absent] [--format=table|csv|json]
        [--csv-delimiter=,] <command>
