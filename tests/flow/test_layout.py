@@ -110,6 +110,8 @@ class ConnMessageTests(unittest.TestCase):
             self.assertEqual(m.decode(msg.encode()), msg)
         self.assertEqual(list(L.ProxyResponse.parse(m.ProxyResponse(eps).encode()).endpoints),
                          eps)
+        # TearDown is encoded by hand: the same bytes as its declaration builds
+        self.assertEqual(m.TearDown(text).encode(), L.TearDown.build({"message": m._text(text)}))
 
 
 class CallMessageTests(unittest.TestCase):

@@ -182,3 +182,31 @@ class BenchmarkInteropTest(unittest.TestCase):
             '}',
             '',
             'type "v.io/v23/security/access".Tag string'])
+
+    @defer.inlineCallbacks
+    def test_our_vrpc_signature_of_go_server_both_paths(self):
+        """Our ``vrpc signature /<endpoint>`` of Go's server: the runtime-free call
+        (v23py.cmd._fastcall) prints what the runtime's path prints, and Go's vrpc."""
+        import subprocess
+        import sys
+        from twisted.internet import threads
+        from v23py.testing.procs import ENV
+        here = os.path.join(os.path.dirname(sys.executable), "vrpc")
+        argv = ([here] if os.path.exists(here) else [sys.executable, "-m", "v23py.cmd.vrpc"]) \
+            + ["signature", self.goname]
+
+        def run(fast):
+            env = dict(ENV, V23_CREDENTIALS=self.creds, PYTHONPROFILEIMPORTTIME="1")
+            env.pop("V23PY_NO_FAST_CALL", None)
+            if not fast:
+                env["V23PY_NO_FAST_CALL"] = "1"
+            p = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                               text=True, timeout=120)
+            return p.returncode, p.stdout, "twisted.internet.reactor" in p.stderr
+        fast, slow = yield defer.gatherResults([threads.deferToThread(run, True),
+                                                threads.deferToThread(run, False)])
+        self.assertEqual(fast[:2], slow[:2])
+        self.assertEqual(fast[0], 0)
+        self.assertEqual((fast[2], slow[2]), (False, True))   # (no reactor on the fast path)
+        self.assertIn('\tEcho(Payload []byte) ([]byte | error) {"v.io/v23/security/access".'
+                      'Tag("Read")}\n', fast[1])

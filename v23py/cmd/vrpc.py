@@ -74,7 +74,7 @@ def _opts(flags):
 
 
 async def run_signature(ctx, flags, args, out):
-    from v23py import naming, rpc
+    from v23py import rpc
     from v23py.rpc import signature as sig
     if len(args) not in (1, 2):
         raise UsageError("wrong number of arguments")
@@ -83,8 +83,8 @@ async def run_signature(ctx, flags, args, out):
     opts = _opts(flags)
     ctx, cancel = ctx.with_timeout(flags.get("timeout"))
     try:
-        types = sig.NamedTypes()
         if method:
+            types = sig.NamedTypes()
             try:
                 m = await rpc.reserved_method_signature(ctx, server, method, opts=opts)
             except Exception as e:
@@ -97,17 +97,24 @@ async def run_signature(ctx, flags, args, out):
             ifaces = await rpc.reserved_signature(ctx, server, opts=opts)
         except Exception as e:
             raise RuntimeError(f"Signature failed: {_msg(e)}")
-        show = flags.get("show-reserved")
-        for i, iface in enumerate(ifaces):
-            if not show and naming.is_reserved(iface.Name):
-                continue
-            if i > 0:
-                out.write("\n")
-            sig.print_interface(out, iface, types)
-            out.write("\n")
-        types.print(out)
+        print_signature(out, ifaces, flags.get("show-reserved"))
     finally:
         cancel()
+
+
+def print_signature(out, ifaces, show_reserved=False):
+    """What ``vrpc signature <server>`` prints for the server's interfaces."""
+    from v23py import naming
+    from v23py.rpc import signature as sig
+    types = sig.NamedTypes()
+    for i, iface in enumerate(ifaces):
+        if not show_reserved and naming.is_reserved(iface.Name):
+            continue
+        if i > 0:
+            out.write("\n")
+        sig.print_interface(out, iface, types)
+        out.write("\n")
+    types.print(out)
 
 
 def _msg(e):
@@ -320,12 +327,32 @@ async def _main(reactor, argv, out, err):
     return code
 
 
+def _fast_signature(argv, out):
+    """``vrpc signature /<endpoint>`` (no flags) made without the runtime when it can be
+    (v23py.cmd._fastcall); False when the runtime's path must make it."""
+    if len(argv) != 2 or argv[0] != "signature" or not argv[1].startswith("/@"):
+        return False
+    from v23py.cmd import _fastcall
+    creds = _fastcall.credentials_dir()
+    if not creds or _fastcall.disabled():
+        return False
+    ifaces = _fastcall.signature(creds, argv[1])
+    if ifaces is None:
+        return False
+    print_signature(out, ifaces)
+    out.flush()
+    return True
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if _fast_signature(argv, sys.stdout):
+        sys.exit(0)
     from v23py.runtime import run_program
 
     def run(reactor, argv):
         return _main(reactor, argv, sys.stdout, sys.stderr)
-    run_program(run, sys.argv[1:] if argv is None else argv)
+    run_program(run, argv)
 
 if __name__ == "__main__":
     main()

@@ -27,8 +27,18 @@ from . import errors, message as m
 # an endpoint is reached over a conn the server dialed, never by dialing an address.
 BIDI_PROTOCOL = "bidi"
 
-SERVER_REQUEST = m.ProxyServerRequest().encode()
-MULTI_PROXY_REQUEST = m.MultiProxyRequest().encode()
+
+def __getattr__(name):
+    # SERVER_REQUEST, MULTI_PROXY_REQUEST: the encoded requests, built on first use (their
+    # layouts load construct, which a program that never meets a proxy does not need)
+    if name == "SERVER_REQUEST":
+        value = m.ProxyServerRequest().encode()
+    elif name == "MULTI_PROXY_REQUEST":
+        value = m.MultiProxyRequest().encode()
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
 
 def first_message(data):

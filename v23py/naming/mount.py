@@ -2,8 +2,6 @@
 
 Shared by the namespace client, the mount table and the tools; plain data, no I/O.
 """
-from dataclasses import dataclass, field
-
 from v23py import verror
 
 __all__ = ["REPLACE", "MT", "LEAF", "MountedServer", "MountEntry", "NameExists", "NoSuchName",
@@ -24,15 +22,43 @@ ResolutionDepthExceeded = verror.ErrorId("resolutionDepthExceeded")
 NoMountTable = verror.ErrorId("noMounttable")
 
 
-@dataclass
+# Plain records written out (what @dataclass would make: the same __init__, __repr__ and
+# __eq__, unhashable): dataclasses costs every program that names an endpoint ~8 ms to import.
+
 class MountedServer:
-    server: str
-    expires: float     # absolute time (clock units); the wire form is "from now"
+    __match_args__ = ("server", "expires")
+    __hash__ = None
+
+    def __init__(self, server: str, expires: float):
+        self.server = server
+        self.expires = expires     # absolute time (clock units); the wire form is "from now"
+
+    def __repr__(self):
+        return f"MountedServer(server={self.server!r}, expires={self.expires!r})"
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.server, self.expires) == (other.server, other.expires)
 
 
-@dataclass
 class MountEntry:
-    name: str
-    servers: list = field(default_factory=list)   # MountedServer
-    serves_mount_table: bool = False
-    is_leaf: bool = False
+    __match_args__ = ("name", "servers", "serves_mount_table", "is_leaf")
+    __hash__ = None
+
+    def __init__(self, name: str, servers: list | None = None, serves_mount_table: bool = False,
+                 is_leaf: bool = False):
+        self.name = name
+        self.servers = [] if servers is None else servers   # MountedServer
+        self.serves_mount_table = serves_mount_table
+        self.is_leaf = is_leaf
+
+    def __repr__(self):
+        return (f"MountEntry(name={self.name!r}, servers={self.servers!r}, "
+                f"serves_mount_table={self.serves_mount_table!r}, is_leaf={self.is_leaf!r})")
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return ((self.name, self.servers, self.serves_mount_table, self.is_leaf)
+                == (other.name, other.servers, other.serves_mount_table, other.is_leaf))

@@ -35,14 +35,23 @@ methods are open to everyone); clients check servers with the endpoint's
 blessing patterns (``options.insecure()`` to skip, ``/name/__(pattern)``
 to add a pattern).
 """
-from twisted.internet import defer
-
 from v23py import verror
-from v23py.context import RUNTIME_KEY
 from v23py.rpc import options  # noqa: F401
-from v23py.rpc.model import (  # noqa: F401
-    ArgDesc, EmbedDesc, GlobState, InterfaceDesc, Invoker, MethodDesc, ReflectInvoker,
-    object_to_invoker)
+
+# The invoker model (and with it Twisted's Deferred) is loaded on first use: a tool that
+# only decodes signatures or globs (v23py.rpc.signature, v23py.rpc.wire) does not need it.
+_MODEL_NAMES = ("ArgDesc", "EmbedDesc", "GlobState", "InterfaceDesc", "Invoker", "MethodDesc",
+                "ReflectInvoker", "object_to_invoker")
+
+
+def __getattr__(name):
+    if name in _MODEL_NAMES:
+        from v23py.rpc import model
+        value = getattr(model, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 CLIENT_KEY = "v23py.rpc.client"
 GlobMethod = "__Glob"
@@ -52,6 +61,7 @@ ReservedMethodSignature = "__MethodSignature"
 
 def get_client(ctx):
     """The client calls on ``ctx`` use: one set with CLIENT_KEY, else the runtime's."""
+    from v23py.context import RUNTIME_KEY
     c = ctx.value(CLIENT_KEY)
     if c is None:
         rt = ctx.value(RUNTIME_KEY)
@@ -64,6 +74,7 @@ def get_client(ctx):
 def client_call(ctx, name, method, args, in_types=None, out_types=None, *, desc=None, opts=(),
                 client=None):
     """Deferred firing with the list of results (the seam used by generated stubs)."""
+    from twisted.internet import defer
     c = client or get_client(ctx)
     return defer.ensureDeferred(c.call(ctx, name, method, list(args), in_types, out_types,
                                        desc=desc, opts=tuple(opts)))
@@ -72,6 +83,7 @@ def client_call(ctx, name, method, args, in_types=None, out_types=None, *, desc=
 def start_call(ctx, name, method, args, in_types=None, out_types=None, *, desc=None, opts=(),
                client=None):
     """Deferred firing with a ClientCall (send/close_send/recv/finish)."""
+    from twisted.internet import defer
     c = client or get_client(ctx)
     return defer.ensureDeferred(c.start_call(ctx, name, method, list(args), in_types, out_types,
                                              desc=desc, opts=tuple(opts)))

@@ -12,9 +12,6 @@ previous certificate's key (the root signs itself).
 import hashlib
 import threading
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-
 from v23py.security import _errors
 from v23py.security._keys import (
     KeyError_, PURPOSE_CERTIFICATE, SIGNATURE_COUNTS, hash_func, public_key_from_der)
@@ -111,6 +108,9 @@ def check_x509(cert):
     certificate cannot be chosen to hash to a given caveat digest, and Go only ever
     puts the certificate of the blessed key there.
     """
+    # (cryptography's x509 costs ~50 ms to import: loaded only for such a certificate)
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
     raw = bytes(cert.X509Raw)
     try:
         xc = x509.load_der_x509_certificate(raw)

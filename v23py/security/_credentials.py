@@ -22,7 +22,6 @@ import fcntl
 import hashlib
 import os
 import struct
-import tempfile
 
 from v23py import vdl
 from v23py.xref.lib import security as refsec
@@ -93,6 +92,7 @@ def _read_bounded(path):
 
 
 def _write_atomic(path, data, mode=0o666):
+    import tempfile   # (writers only)
     d = os.path.dirname(path) or "."
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=d)
     try:

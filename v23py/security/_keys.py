@@ -13,14 +13,42 @@ other name (including "SHA1") means SHA-512.
 """
 
 import hashlib
+import sys
 
-import nacl.exceptions
-import nacl.signing
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa, padding
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import (
     Prehashed, decode_dss_signature, encode_dss_signature)
+
+
+def _ser():
+    # cryptography's serialization package (PEM/DER/SSH codecs) costs a tool ~10 ms to
+    # import: ECDSA keys, what principals hold, are read and written without it (below)
+    from cryptography.hazmat.primitives import serialization
+    return serialization
+
+
+def _nacl_signing():
+    # Ed25519 signing and verification (PyNaCl), loaded with the first Ed25519 key
+    import nacl.signing
+    return nacl.signing
+
+
+def _rsa():
+    # RSA, loaded with the first RSA key: (rsa, padding)
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+    return rsa, padding
+
+
+def _is_rsa(key, public):
+    mod = sys.modules.get("cryptography.hazmat.primitives.asymmetric.rsa")
+    if mod is None:   # no RSA key was made or loaded: the type module is not even loaded
+        if "RSA" not in type(key).__name__:
+            return False
+        mod = _rsa()[0]
+    return isinstance(key, mod.RSAPublicKey if public else mod.RSAPrivateKey)
+
 
 PURPOSE_MESSAGE = b"S1"       # Principal.Sign, channel bindings, credential files
 PURPOSE_CERTIFICATE = b"B1"   # certificates (blessings)
@@ -111,12 +139,15 @@ class PublicKey:
         return hfn(digest_fields(hfn, self.der, purpose, message)).digest()
 
     def verify(self, signature, message):
-        """True iff `signature` (a security.Signature) signs `message`."""
+        """True iff ``signature`` (a security.Signature) signs ``message``."""
         try:
             ok = self._verify(signature, bytes(message))
-        except (InvalidSignature, ValueError, TypeError, OverflowError,
-                nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError,
-                nacl.exceptions.TypeError):
+        except (InvalidSignature, ValueError, TypeError, OverflowError):
+            ok = False     # (nacl's ValueError and TypeError are these)
+        except Exception as e:
+            nacl_exceptions = sys.modules.get("nacl.exceptions")
+            if nacl_exceptions is None or not isinstance(e, nacl_exceptions.BadSignatureError):
+                raise
             ok = False
         if ok:
             SIGNATURE_COUNTS.verified += 1
@@ -125,7 +156,7 @@ class PublicKey:
         return ok
 
     def to_crypto(self):
-        return serialization.load_der_public_key(self.der)
+        return _ser().load_der_public_key(self.der)
 
 
 class ECDSAPublicKey(PublicKey):
@@ -157,7 +188,7 @@ class Ed25519PublicKey(PublicKey):
     def __init__(self, der, raw):
         super().__init__(der, "SHA512")
         self.raw = raw
-        self._vk = nacl.signing.VerifyKey(raw)
+        self._vk = _nacl_signing().VerifyKey(raw)
 
     def _verify(self, sig, message):
         value = bytes(sig.Ed25519 or b"")
@@ -181,15 +212,56 @@ class RSAPublicKey(PublicKey):
         hname = canonical_hash_name(sig.Hash)
         hfn = hash_func(hname)
         fields = digest_fields(hfn, self.der, bytes(sig.Purpose or b""), message)
-        self._key.verify(bytes(sig.Rsa or b""), fields, padding.PKCS1v15(),
+        self._key.verify(bytes(sig.Rsa or b""), fields, _rsa()[1].PKCS1v15(),
                          _CRYPTO_HASH[hname]())
         return True
 
 
+# The PKIX (SubjectPublicKeyInfo) DER of an ECDSA key on a named curve is this prefix (the
+# algorithm and curve OIDs, the bit string header) and the uncompressed point 04 || X || Y.
+_EC_SPKI = {
+    "secp256r1": bytes.fromhex("3059301306072a8648ce3d020106082a8648ce3d030107034200"),
+    "secp384r1": bytes.fromhex("3076301006072a8648ce3d020106052b81040022036200"),
+    "secp521r1": bytes.fromhex("30819b301006072a8648ce3d020106052b8104002303818600"),
+}
+_EC_CURVES = {"secp256r1": ec.SECP256R1, "secp384r1": ec.SECP384R1, "secp521r1": ec.SECP521R1}
+# (prefix, curve class, point length) by the DER's total length
+_EC_SPKI_BY_LEN = {len(pre) + 2 * ((_EC_CURVES[n].key_size + 7) // 8) + 1:
+                   (pre, _EC_CURVES[n], 2 * ((_EC_CURVES[n].key_size + 7) // 8) + 1)
+                   for n, pre in _EC_SPKI.items()}
+
+
+def _ec_spki(key):
+    """The canonical PKIX DER of an ECDSA public key on one of the curves above (else None)."""
+    pre = _EC_SPKI.get(key.curve.name)
+    if pre is None:
+        return None
+    nums = key.public_numbers()
+    n = (key.curve.key_size + 7) // 8
+    return pre + b"\x04" + nums.x.to_bytes(n, "big") + nums.y.to_bytes(n, "big")
+
+
+def _ec_from_spki(der):
+    """The ECDSA public key of a canonical PKIX DER on a curve above, or None when ``der``
+    has another shape (then the general DER parser decides)."""
+    shape = _EC_SPKI_BY_LEN.get(len(der))
+    if shape is None or not der.startswith(shape[0]):
+        return None
+    point = der[len(shape[0]):]
+    if point[0] != 4:
+        return None
+    try:   # (checks that the point is on the curve)
+        return ec.EllipticCurvePublicKey.from_encoded_point(shape[1](), point)
+    except ValueError:
+        return None
+
+
 def public_key_from_crypto(key):
     """Wrap a `cryptography` public key object."""
-    der = key.public_bytes(serialization.Encoding.DER,
-                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    der = _ec_spki(key) if isinstance(key, ec.EllipticCurvePublicKey) else None
+    if der is None:
+        ser = _ser()
+        der = key.public_bytes(ser.Encoding.DER, ser.PublicFormat.SubjectPublicKeyInfo)
     return _wrap(der, key)
 
 
@@ -197,9 +269,10 @@ def _wrap(der, key):
     if isinstance(key, ec.EllipticCurvePublicKey):
         return ECDSAPublicKey(der, key)
     if isinstance(key, ed25519.Ed25519PublicKey):
-        raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        ser = _ser()
+        raw = key.public_bytes(ser.Encoding.Raw, ser.PublicFormat.Raw)
         return Ed25519PublicKey(der, raw)
-    if isinstance(key, rsa.RSAPublicKey):
+    if _is_rsa(key, public=True):
         return RSAPublicKey(der, key)
     raise KeyError_("unrecognized PublicKey type %s" % type(key).__name__)
 
@@ -215,18 +288,22 @@ def public_key_from_der(der):
         return cached
     if not der or len(der) > MAX_KEY_DER:
         raise KeyError_("invalid public key: %d bytes" % len(der))
-    try:
-        key = serialization.load_der_public_key(der)
-    except (ValueError, TypeError) as e:
-        raise KeyError_("invalid DER-encoded public key: %s" % e) from None
-    except Exception as e:  # unsupported algorithm etc.
-        raise KeyError_("unsupported public key: %s" % e) from None
-    pk = _wrap(der, key)
-    # Go re-marshals the parsed key; keep the canonical bytes as the identity.
-    if pk.der != der:
-        canon = key.public_bytes(serialization.Encoding.DER,
-                                 serialization.PublicFormat.SubjectPublicKeyInfo)
-        pk = _wrap(canon, key)
+    key = _ec_from_spki(der)
+    if key is not None:     # canonical already
+        pk = ECDSAPublicKey(der, key)
+    else:
+        ser = _ser()
+        try:
+            key = ser.load_der_public_key(der)
+        except (ValueError, TypeError) as e:
+            raise KeyError_("invalid DER-encoded public key: %s" % e) from None
+        except Exception as e:  # unsupported algorithm etc.
+            raise KeyError_("unsupported public key: %s" % e) from None
+        pk = _wrap(der, key)
+        # Go re-marshals the parsed key; keep the canonical bytes as the identity.
+        if pk.der != der:
+            canon = key.public_bytes(ser.Encoding.DER, ser.PublicFormat.SubjectPublicKeyInfo)
+            pk = _wrap(canon, key)
     if len(_KEY_CACHE) > 4096:
         _KEY_CACHE.clear()
     _KEY_CACHE[der] = pk
@@ -241,11 +318,12 @@ class Signer:
         self.private_key = private_key
         self.public_key = public_key_from_crypto(private_key.public_key())
         if isinstance(private_key, ed25519.Ed25519PrivateKey):
-            seed = private_key.private_bytes(serialization.Encoding.Raw,
-                                             serialization.PrivateFormat.Raw,
-                                             serialization.NoEncryption())
-            self._nacl = nacl.signing.SigningKey(seed)
-        elif not isinstance(private_key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey)):
+            ser = _ser()
+            seed = private_key.private_bytes(ser.Encoding.Raw, ser.PrivateFormat.Raw,
+                                             ser.NoEncryption())
+            self._nacl = _nacl_signing().SigningKey(seed)
+        elif not (isinstance(private_key, ec.EllipticCurvePrivateKey)
+                  or _is_rsa(private_key, public=False)):
             raise KeyError_("unsupported private key type %s" % type(private_key).__name__)
 
     @property
@@ -269,7 +347,7 @@ class Signer:
         if pk.algorithm == "ed25519":
             sig = self._nacl.sign(hfn(fields).digest()).signature
             return _make_signature(Purpose=purpose, Hash=pk.hash_name, Ed25519=bytes(sig))
-        sig = self.private_key.sign(fields, padding.PKCS1v15(), _CRYPTO_HASH[hname]())
+        sig = self.private_key.sign(fields, _rsa()[1].PKCS1v15(), _CRYPTO_HASH[hname]())
         return _make_signature(Purpose=purpose, Hash=pk.hash_name, Rsa=sig)
 
 
@@ -285,10 +363,10 @@ def generate_private_key(key_type="ecdsa256"):
     if kt in ("ecdsa521", "p521"):
         return ec.generate_private_key(ec.SECP521R1())
     if kt == "ed25519":
-        seed = nacl.signing.SigningKey.generate().encode()
+        seed = _nacl_signing().SigningKey.generate().encode()
         return ed25519.Ed25519PrivateKey.from_private_bytes(seed)
     if kt in ("rsa2048", "rsa4096"):
-        return rsa.generate_private_key(65537, int(kt[3:]))
+        return _rsa()[0].generate_private_key(65537, int(kt[3:]))
     raise KeyError_("unsupported key type %r (want one of %s)" % (key_type, ", ".join(KEY_TYPES)))
 
 

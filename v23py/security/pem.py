@@ -14,9 +14,14 @@ import binascii
 import hashlib
 import os
 
-from cryptography.hazmat.primitives import padding as sympadding
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.asymmetric import ec
+
+
+def _ser():
+    # cryptography's serialization package (~10 ms to import): only for keys other than
+    # unencrypted ECDSA ones, which are read below without it
+    from cryptography.hazmat.primitives import serialization
+    return serialization
 
 MAX_PEM_FILE = 1 << 20
 INDIRECT_TYPE = "VANADIUM INDIRECT PRIVATE KEY"
@@ -116,10 +121,14 @@ def _evp_bytes_to_key(passphrase, salt, n):
     return out[:n]
 
 
-_LEGACY_CIPHERS = {
-    "AES-256-CBC": (algorithms.AES, 32), "AES-192-CBC": (algorithms.AES, 24),
-    "AES-128-CBC": (algorithms.AES, 16),
-}
+_LEGACY_CIPHERS = {"AES-256-CBC": 32, "AES-192-CBC": 24, "AES-128-CBC": 16}   # AES key bytes
+
+
+def _aes_cbc(key, iv):
+    # loaded when a key is encrypted or decrypted: a tool that only reads an
+    # unencrypted principal loads no cipher code
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    return Cipher(algorithms.AES(key), modes.CBC(iv))
 
 
 def is_legacy_encrypted(block):
@@ -137,9 +146,9 @@ def legacy_decrypt(block, passphrase):
         raise PEMError("malformed DEK-Info IV") from None
     if len(iv) != 16 or len(block.data) % 16 or not block.data:
         raise PEMError("malformed encrypted PEM block")
-    alg, klen = _LEGACY_CIPHERS[name]
+    klen = _LEGACY_CIPHERS[name]
     key = _evp_bytes_to_key(passphrase, iv[:8], klen)
-    dec = Cipher(alg(key), modes.CBC(iv)).decryptor()
+    dec = _aes_cbc(key, iv).decryptor()
     plain = dec.update(block.data) + dec.finalize()
     pad = plain[-1]
     if pad < 1 or pad > 16 or plain[-pad:] != bytes([pad]) * pad:
@@ -149,11 +158,52 @@ def legacy_decrypt(block, passphrase):
 
 # --- parsing ---
 
+# PKCS#8 DER of an ECDSA key as Go and OpenSSL write it: prefix (version, algorithm and
+# curve OIDs, the ECPrivateKey header), the n-byte scalar, mid (the [1] public key header),
+# the uncompressed point 04 || X || Y.  By total length: (curve, prefix, n, mid).
+_EC_PKCS8 = {
+    138: (ec.SECP256R1, bytes.fromhex(
+        "308187020100301306072a8648ce3d020106082a8648ce3d030107046d306b0201010420"),
+        32, bytes.fromhex("a144034200")),
+    185: (ec.SECP384R1, bytes.fromhex(
+        "3081b6020100301006072a8648ce3d020106052b8104002204819e30819b0201010430"),
+        48, bytes.fromhex("a164036200")),
+    241: (ec.SECP521R1, bytes.fromhex(
+        "3081ee020100301006072a8648ce3d020106052b810400230481d63081d30201010442"),
+        66, bytes.fromhex("a1818903818600")),
+}
+
+
+def _ec_pkcs8(der):
+    """The ECDSA private key of PKCS#8 DER in the shape above, or None (then the general
+    parser decides).  The whole DER must be what the derived key re-encodes to, so a
+    public key that does not belong to the scalar, or any other difference, is not taken
+    here."""
+    shape = _EC_PKCS8.get(len(der))
+    if shape is None:
+        return None
+    curve, prefix, n, mid = shape
+    if not der.startswith(prefix):
+        return None
+    scalar = der[len(prefix):len(prefix) + n]
+    try:
+        key = ec.derive_private_key(int.from_bytes(scalar, "big"), curve())
+    except (ValueError, TypeError):
+        return None
+    nums = key.public_key().public_numbers()
+    point = b"\x04" + nums.x.to_bytes(n, "big") + nums.y.to_bytes(n, "big")
+    return key if prefix + scalar + mid + point == der else None
+
+
 def _load_private_der(der, password):
+    if password is None:
+        key = _ec_pkcs8(bytes(der))
+        if key is not None:
+            return key
     # The RSA consistency check (primality tests) costs ~100 ms for a 4096-bit
     # key and protects nothing here: a broken key only makes bad signatures.
-    return serialization.load_der_private_key(der, password=password,
-                                              unsafe_skip_rsa_key_validation=True)
+    return _ser().load_der_private_key(der, password=password,
+                                       unsafe_skip_rsa_key_validation=True)
 
 
 def _load_der(der, what):
@@ -215,6 +265,7 @@ def parse_private_key(data, passphrase=None, follow_links=True, base_dir=None):
 
 def _parse_openssh(block, passphrase):
     from cryptography.exceptions import UnsupportedAlgorithm
+    serialization = _ser()
     text = encode_block(block.type, block.data)
     try:
         return serialization.load_ssh_private_key(text, password=None)
@@ -244,6 +295,7 @@ def parse_public_key_der(data):
                 cert = x509.load_der_x509_certificate(block.data)
             except ValueError as e:
                 raise PEMError("bad certificate: %s" % e) from None
+            serialization = _ser()
             return cert.public_key().public_bytes(
                 serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     raise PEMError("processed all PEM blocks without finding a public key")
@@ -251,6 +303,7 @@ def parse_public_key_der(data):
 
 def marshal_private_key(key, passphrase=None):
     """PEM bytes as Go's `principal create` writes them today."""
+    serialization = _ser()
     der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
     if passphrase:
@@ -293,9 +346,9 @@ def pbes2_encrypt(der, passphrase, iterations=10000, salt_size=8):
     salt = os.urandom(salt_size)
     iv = os.urandom(16)
     key = hashlib.pbkdf2_hmac("sha256", passphrase, salt, iterations, 32)
-    padder = sympadding.PKCS7(128).padder()
-    padded = padder.update(der) + padder.finalize()
-    enc = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+    n = 16 - len(der) % 16
+    padded = der + bytes([n]) * n          # PKCS#7 to the AES block
+    enc = _aes_cbc(key, iv).encryptor()
     ciphertext = enc.update(padded) + enc.finalize()
     seq = lambda *xs: _der(0x30, b"".join(xs))
     prf = seq(_oid("1.2.840.113549.2.9"), b"\x05\x00")

@@ -64,8 +64,9 @@ def register():
         ("python.Implementation", platform.python_implementation()),
         ("python.OS", sys.platform), ("python.Arch", platform.machine()),
         ("v23.RPCVersionMin", "14"), ("v23.RPCVersionMax", "14")])
+    # (the figures are first read when someone reads the tree: a client that never serves
+    # its statistics never gathers them)
     stats.add_refresh_hook(_refresh)
-    _refresh(force=True)
 
 
 def register_principal(principal):
@@ -104,7 +105,7 @@ def _set(root, values):
 
 def _refresh(force=False):
     now = time.monotonic()
-    if not force and now - _last[0] < REFRESH_PERIOD:
+    if not force and _last[0] and now - _last[0] < REFRESH_PERIOD:
         return
     _last[0] = now
     _set("system/memstats", _memstats())

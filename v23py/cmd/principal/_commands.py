@@ -2,7 +2,6 @@
 import base64
 import binascii
 import contextlib
-import json
 import os
 
 from v23py import security as sec
@@ -98,6 +97,7 @@ def _bless_args(env, args):
     if arg_file:
         try:
             with open(arg_file, "rb") as fh:
+                import json
                 info = json.loads(fh.read(1 << 16).decode("utf-8", "replace"))
             key, token, target = info["remote_key"], info["remote_token"], info["name"]
         except (OSError, ValueError, KeyError, TypeError) as e:

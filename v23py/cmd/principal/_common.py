@@ -1,11 +1,7 @@
 """What the principal commands share: the environment, credentials, blessings I/O, caveats."""
 import datetime
-import getpass
-import json
 import os
-import random
 import re
-import socket
 
 from v23py import security as sec
 from v23py import verror
@@ -82,6 +78,7 @@ def get_passphrase(env, prompt):
     except (AttributeError, ValueError):
         tty = False
     if tty:
+        import getpass
         try:
             return getpass.getpass(prompt).encode()
         except (EOFError, KeyboardInterrupt):
@@ -93,6 +90,8 @@ def get_passphrase(env, prompt):
 
 
 def default_blessing_name():
+    import getpass
+    import socket
     try:
         user = getpass.getuser() or "anonymous"
     except Exception:
@@ -102,6 +101,8 @@ def default_blessing_name():
 
 
 def _anonymous_name():
+    import random
+    import socket
     fruit = random.choice(["apple", "banana", "cherry", "dragonfruit", "elderberry", "fig",
                            "grape", "honeydew"])
     name = "anonymous-%s-%d" % (fruit, os.getpid())
@@ -182,6 +183,7 @@ def _parse_vdl_param(text, ptype):
         if not re.fullmatch(r"\s*(?:%s\s*(?:,\s*%s\s*)*,?)?\s*" % (item, item), inner):
             raise CommandError("can't build param data %s: only lists of strings are "
                                "supported" % text)
+        import json
         try:
             return [json.loads(x) for x in re.findall(item, inner)]
         except ValueError:

@@ -8,7 +8,6 @@ authorizer (Go's v.io/v23/security/access).
     access.Tag("Read") / access.Read ; access.new_access_tag_caveat(access.Read)
 """
 
-import json
 
 from v23py import vdl, verror
 from v23py.security import _errors as _serr
@@ -227,6 +226,7 @@ def read_permissions(text):
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
     try:
+        import json   # (only permissions read or written as JSON need it)
         obj = json.loads(text)
     except ValueError as e:
         raise verror.BadArg.new("failed to parse permissions: %s" % e) from None
@@ -234,6 +234,7 @@ def read_permissions(text):
 
 
 def _go_json(obj):
+    import json
     s = json.dumps(obj, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
     return s.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 

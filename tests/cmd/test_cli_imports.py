@@ -1,0 +1,87 @@
+"""Fast CLIs (issue 18): a tool run that makes no RPC loads no Twisted, and no generated
+module or library it does not use.  A functional check of what the real console script
+imports (the interpreter's own import log, PYTHONPROFILEIMPORTTIME), never a timing."""
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+from twisted.trial import unittest
+
+# the generated modules that reading a principal's credentials needs (its wire types, the
+# credentials files' types, and the access-tag caveat validator registered with security)
+PRINCIPAL_GENERATED = {
+    "v23py.v23", "v23py.v23.security", "v23py.v23.security.access", "v23py.v23.vdlroot",
+    "v23py.v23.vdlroot.time", "v23py.v23.vdlroot.time.native", "v23py.v23.uniqueid",
+    "v23py.xref", "v23py.xref.lib", "v23py.xref.lib.security",
+    "v23py.xref.lib.security.serialization",
+}
+# loaded only for what this command never meets (X.509 blessings, Ed25519/RSA keys, key
+# files in other formats, encrypted keys)
+NOT_FOR_AN_ECDSA_PRINCIPAL = ("cryptography.x509", "cryptography.hazmat.primitives.serialization",
+                              "nacl.signing", "cryptography.hazmat.primitives.ciphers.aead")
+
+
+def _tool(name):
+    here = os.path.join(os.path.dirname(sys.executable), name)
+    return here if os.path.exists(here) else shutil.which(name)
+
+
+def imported_modules(argv, env):
+    """(exit code, stdout, modules imported) of a real process running argv."""
+    env = dict(env, PYTHONPROFILEIMPORTTIME="1")
+    p = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=120)
+    mods = set(re.findall(r"^import time:\s+\d+ \|\s+\d+ \| +(\S+)$", p.stderr, re.M))
+    return p.returncode, p.stdout, mods, p.stderr
+
+
+class PrincipalImports(unittest.TestCase):
+    def setUp(self):
+        self.principal = _tool("principal")
+        if self.principal is None:
+            self.fail("the principal console script is not installed beside this Python")
+        self.creds = os.path.abspath(self.mktemp())
+        env = dict(os.environ)
+        env.pop("PYTHONPROFILEIMPORTTIME", None)
+        subprocess.run([self.principal, "create", "--with-passphrase=false", self.creds,
+                        "alice"], check=True, stdout=subprocess.DEVNULL, env=env)
+        self.env = dict(env, V23_CREDENTIALS=self.creds)
+
+    def run_tool(self, *args):
+        code, out, mods, err = imported_modules([self.principal] + list(args), self.env)
+        self.assertEqual(code, 0, err[-2000:])
+        self.assertIn("v23py.security", mods, "the import log was not read")
+        return out, mods
+
+    def check(self, mods):
+        twisted = sorted(m for m in mods if m == "twisted" or m.startswith("twisted."))
+        self.assertEqual(twisted, [])
+        generated = {m for m in mods if m.startswith(("v23py.v23", "v23py.xref"))}
+        self.assertEqual(sorted(generated - PRINCIPAL_GENERATED), [])
+        self.assertEqual(sorted(set(NOT_FOR_AN_ECDSA_PRINCIPAL) & mods), [])
+        # nor the RPC layers, the runtime, or the VDL compiler
+        for pkg in ("v23py.runtime", "v23py.rpc", "v23py.flow", "v23py.vdl.compiler",
+                    "v23py.syncbase", "asyncio"):
+            self.assertNotIn(pkg, mods)
+
+    def test_get_default_names(self):
+        out, mods = self.run_tool("get", "default", "-names")
+        self.assertEqual(out, "alice\n")
+        self.check(mods)
+
+    def test_dump(self):
+        out, mods = self.run_tool("dump", "-s")
+        self.assertEqual(out, "alice\n")
+        self.check(mods)
+
+    def test_blessself_and_dumpblessings(self):
+        out, mods = self.run_tool("blessself", "bob")
+        self.check(mods)
+        path = os.path.join(self.creds, "..", "bob.blessings")
+        with open(path, "w") as f:
+            f.write(out)
+        out, mods = self.run_tool("dumpblessings", path)
+        self.assertIn("Blessings          : bob\n", out)
+        self.check(mods)
