@@ -294,9 +294,28 @@ def _make_encoder(t: Type):  # noqa: C901 - one branch per kind
                 enc_uint(buf, n)
             if n >= 8 and type(v) is list:
                 # ASCII strings shorter than 128 bytes (names, keys, ids: the usual case) are
-                # their own UTF-8 and take a one-byte length each: lengths and strings are
-                # interleaved into one str, checked and encoded at once, with no Python-level
-                # step per element.  Anything else takes the loop below.
+                # their own UTF-8 and take a one-byte length each, so a list of them encodes
+                # with no Python-level step per element.  All of one length L (ids, keys,
+                # hashes of one format): joined with the character L between them, that is
+                # the encoding, once the joints are shown to be the only such characters
+                # and to fall every L + 1.
+                length = len(v[0]) if type(v[0]) is str else 0x80
+                if (length < 0x80 and type(v[-1]) is str and len(v[-1]) == length
+                        and type(v[n >> 1]) is str and len(v[n >> 1]) == length):
+                    sep = _CHR[length]
+                    try:
+                        text = sep.join(v)
+                    except TypeError:
+                        text = None   # not all strings: the loop says which
+                    step = length + 1
+                    if (text is not None and len(text) == n * step - 1 and text.isascii()
+                            and text.count(sep) == n - 1
+                            and text[length::step] == sep * (n - 1)):
+                        buf.append(length)
+                        buf += text.encode("ascii")
+                        return
+                # Else lengths and strings are interleaved into one str, checked and
+                # encoded at once.  Anything else takes the loop below.
                 try:
                     lens = bytes(map(len, v))
                 except (TypeError, ValueError):
@@ -706,29 +725,58 @@ def _make_decoder(t: Type):  # noqa: C901 - one branch per kind
 
 
 _CHR = [chr(i) for i in range(0x80)]
+_LEN_BYTE = [bytes((i,)) for i in range(0x80)]
+_MARKS = {0: bytes(4096), 0xFF: b"\xff" * 4096}
 
 
-def _ascii_strings(data, pos, n):
+def _ascii_strings(data, pos, n, sep=0):
     """n strings at data[pos:] when all are ASCII with one-byte lengths: (list, end), else
-    None.  The bytes they can span are decoded once as Latin-1 (one character per byte)
-    and each string is a slice of that; ASCII is checked on the span actually used, after.
+    None (the caller's loop then decodes, or says what is wrong).
+
+    Each length byte is overwritten with ``sep`` and the strings come out of one split:
+    with NUL when no string holds one (an ASCII text splits into ASCII strings at the
+    least cost), else with 0xFF, which no ASCII string holds.  Finding the length bytes
+    is sequential; a run of equal lengths (ids, keys, hashes of one format) is found and
+    marked with strided slices, whose cost is in C, and elsewhere a two-statement loop
+    steps from one length to the next, trying for a run again every 32 elements.
+    ASCII is checked on the bytes actually used, after.
     """
-    span = data[pos:pos + n * 0x80]
-    s = span.decode("latin-1")
-    out = [None] * n
-    q = 0
+    d = data[pos:pos + n * 0x80]   # no element here takes more bytes
+    marks = bytearray(d)
+    fill = _MARKS[sep]
+    p = 0
+    left = n
+    window = 16
     try:
-        for i in range(n):
-            b = ord(s[q])
-            q += 1
-            e = q + b
-            out[i] = s[q:e]
-            q = e
-    except IndexError:
+        while left:
+            length = d[p]
+            step = length + 1
+            w = window if window < left else left
+            seg = d[p:p + step * w:step]
+            k = len(seg) - len(seg.lstrip(_LEN_BYTE[length]))
+            if k >= 4:
+                end = p + step * k
+                marks[p:end:step] = fill[:k] if k <= 4096 else fill[:1] * k
+                p = end
+                left -= k
+                window = window * 2 if k == w else 16
+                continue
+            window = 16
+            k = 32 if left > 32 else left
+            left -= k
+            for _ in range(k):
+                marks[p] = sep
+                p += d[p] + 1
+    except IndexError:   # a length >= 0x80 (not one byte), or past the end
         return None
-    if q > len(span) or not span[:q].isascii():
+    if p > len(d) or not (d if p == len(d) else d[:p]).isascii():
         return None
-    return out, pos + q
+    if sep == 0:
+        out = marks[1:p].decode("ascii").split("\x00")
+        if len(out) != n:   # a string holds a NUL
+            return _ascii_strings(data, pos, n, 0xFF)
+        return out, pos + p
+    return marks[1:p].decode("latin-1").split("\xff"), pos + p
 
 
 def _lazy_zero_maker(t: Type):

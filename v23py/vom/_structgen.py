@@ -17,6 +17,7 @@ from v23py.vdl import INT_RANGES, Kind, Type
 from v23py.vom._binary import CONTROL_END, Truncated, dec_uint, enc_uint, error
 
 _SOURCES: dict = {}   # (source) -> code object, shared by structs of the same shape
+_ZIGZAG = tuple(~(b >> 1) if b & 1 else b >> 1 for b in range(0x80))   # one-byte ints
 
 
 def _compile(src: str, ns: dict, name: str):
@@ -51,18 +52,19 @@ def _dec_inline(k: int, ft: Type) -> list[str] | None:
                 f"pos += 1"]
     if kind in T.INT_KINDS:
         lo, hi = INT_RANGES[kind]
+        # a one-byte value (-64..63 signed, 0..127 unsigned) fits every int kind
         lines = ["b = data[pos]",
                  "if b < 0x80:",
-                 "    u = b",
+                 f"    f{k} = _ZZ[b]" if lo < 0 else f"    f{k} = b",
                  "    pos += 1",
                  "else:",
                  "    u, pos = dec_uint(data, pos)"]
         if lo < 0:
-            lines.append("u = ~(u >> 1) if u & 1 else u >> 1")
-            lines.append(f"if u < {lo} or u > {hi}: raise _error('value %d out of range for {kind}' % u)")
+            lines.append("    u = ~(u >> 1) if u & 1 else u >> 1")
+            lines.append(f"    if u < {lo} or u > {hi}: raise _error('value %d out of range for {kind}' % u)")
         elif hi < 0xFFFFFFFFFFFFFFFF:
-            lines.append(f"if u > {hi}: raise _error('value %d out of range for {kind}' % u)")
-        lines.append(f"f{k} = u")
+            lines.append(f"    if u > {hi}: raise _error('value %d out of range for {kind}' % u)")
+        lines.append(f"    f{k} = u")
         return lines
     if kind == Kind.STRING:
         return ["b = data[pos]",
@@ -98,7 +100,8 @@ def make_decoder(t: Type, scls, fdecs, zeros, makers, unset):
     ns = {"_new": object.__new__, "_set": object.__setattr__, "_cls": scls, "_error": error,
           "_Truncated": Truncated, "dec_uint": dec_uint, "_UNSET": unset,
           "_tname": t.name or "struct"}
-    lines = ["def dec(data, pos, st):"]
+    ns["_ZZ"] = _ZIGZAG
+    lines = ["def dec_any_order(data, pos, st):"]
     for i in range(nf):
         if zeros[i] is unset:
             lines.append(f"    f{i} = _UNSET")
@@ -126,19 +129,41 @@ def make_decoder(t: Type, scls, fdecs, zeros, makers, unset):
     else:
         pad = "        "
     lines.append(pad + "raise _error('field index %d out of range for %s' % (i, _tname))")
+    tail = []
     for i in range(nf):
         if zeros[i] is unset:
             ns[f"M{i}"] = makers[i]
-            lines.append(f"    if f{i} is _UNSET: f{i} = M{i}()")
-    lines.append("    obj = _new(_cls)")
+            tail.append(f"    if f{i} is _UNSET: f{i} = M{i}()")
+    tail.append("    obj = _new(_cls)")
     direct = scls.__setattr__ is object.__setattr__
     for i, f in enumerate(fields):
         if direct and _ident(f.name):
-            lines.append(f"    obj.{f.name} = f{i}")
+            tail.append(f"    obj.{f.name} = f{i}")
         else:
             ns[f"N{i}"] = f.name
-            lines.append(f"    _set(obj, N{i}, f{i})")
-    lines.append("    return obj, pos")
+            tail.append(f"    _set(obj, N{i}, f{i})")
+    tail.append("    return obj, pos")
+    lines += tail
+    if not 0 < nf < 0x80:
+        return _compile("\n".join(lines) + "\n", ns, "dec_any_order")
+    # Encoders (Go's and ours) write the non-zero fields in order: straight-line code
+    # for that order, one test per field; anything else (an old field order, a repeated
+    # field, a bad index) is decoded again from the start by the loop above.
+    lines += ["def dec(data, pos, st):",
+              "    p0 = pos",
+              "    b = data[pos]"]
+    for i, f in enumerate(fields):
+        body = _dec_inline(i, f.type) or [f"f{i}, pos = D{i}(data, pos, st)"]
+        lines += [f"    if b == {i}:",
+                  "        pos += 1"]
+        lines += ["        " + s for s in body]
+        lines += ["        b = data[pos]",
+                  "    else:",
+                  f"        f{i} = {'_UNSET' if zeros[i] is unset else f'Z{i}'}"]
+    lines += [f"    if b != {CONTROL_END}:",
+              "        return dec_any_order(data, p0, st)",
+              "    pos += 1"]
+    lines += tail
     return _compile("\n".join(lines) + "\n", ns, "dec")
 
 
