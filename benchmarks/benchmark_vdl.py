@@ -9,13 +9,14 @@ client can call Go's server and Go's client can call ours.
 # flake8: noqa
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from v23py import vdl, verror
 from v23py.rpc import stubs as _rt
 import v23py.v23.security.access as _access
 
-__all__ = ['BenchmarkDesc', 'BenchmarkClientStub', 'BenchmarkClient', 'BenchmarkServerMethods', 'BenchmarkServerStub', 'BenchmarkServer']
+__all__ = ['BenchmarkDesc', 'BenchmarkClientStub', 'BenchmarkClient', 'BenchmarkServerMethods', 'BenchmarkServerStub', 'BenchmarkServer', 'BenchmarkEchoStreamClientCall', 'BenchmarkEchoStreamServerCall']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- interfaces -------------------------------------------------------
@@ -44,35 +45,44 @@ BenchmarkDesc = _rt.InterfaceDesc(
 )
 
 
+class BenchmarkEchoStreamClientCall(_rt.ClientBidiStream[bytes, bytes, None]):
+    """A call of Benchmark.EchoStream in progress: send() takes bytes, recv() gives bytes; finish() gives None."""
+    __slots__ = ()
+
+
+#: What a Benchmark server's EchoStream gets as ``call``.
+BenchmarkEchoStreamServerCall = _rt.ServerBidiStream[bytes, bytes]
+
+
 class BenchmarkClientStub(_rt.ClientStub):
-    """Client stub for v.io/x/ref/runtime/internal/rpc/benchmark.Benchmark; each method returns a Deferred."""
+    """Client stub for v.io/x/ref/runtime/internal/rpc/benchmark.Benchmark; each method returns an awaitable Deferred."""
 
     _vdl_interface = BenchmarkDesc
     _vdl_methods = _rt.method_table(BenchmarkDesc)
 
-    def Echo(self, ctx, Payload: bytes, *opts):
+    def Echo(self, ctx: _rt.Context, Payload: bytes, *opts: object) -> _rt.Result[bytes]:
         """Echo sends Payload back unchanged."""
         return self._call(ctx, 'Echo', (Payload,), opts)
 
-    def EchoStream(self, ctx, *opts):
+    def EchoStream(self, ctx: _rt.Context, *opts: object) -> _rt.Result[BenchmarkEchoStreamClientCall]:
         """EchoStream sends every chunk it reads from the client straight back."""
-        return self._start(ctx, 'EchoStream', (), opts)
+        return self._start(ctx, 'EchoStream', (), opts, BenchmarkEchoStreamClientCall)
 
 
-def BenchmarkClient(name: str, client=None) -> BenchmarkClientStub:
+def BenchmarkClient(name: str, client: Any = None) -> BenchmarkClientStub:
     """A client stub for the Benchmark object at `name`."""
     return BenchmarkClientStub(name, client)
 
 
 class BenchmarkServerMethods:
     """Methods a Benchmark server implements."""
-    # Implement each method; it may be `async def` or return a Deferred.
+    # Subclass it and implement each method; it may be `async def` or return a Deferred.
 
-    def Echo(self, ctx, call, Payload: bytes) -> bytes:
+    def Echo(self, ctx: _rt.Context, call: _rt.ServerCall, Payload: bytes) -> _rt.Reply[bytes]:
         """Echo sends Payload back unchanged."""
         raise verror.NotImplemented.new('Echo')
 
-    def EchoStream(self, ctx, call) -> None:
+    def EchoStream(self, ctx: _rt.Context, call: BenchmarkEchoStreamServerCall) -> _rt.Reply[None]:
         """EchoStream sends every chunk it reads from the client straight back."""
         raise verror.NotImplemented.new('EchoStream')
 
@@ -82,6 +92,6 @@ class BenchmarkServerStub(_rt.ServerStub):
     _vdl_describe = (BenchmarkDesc,)
 
 
-def BenchmarkServer(impl) -> BenchmarkServerStub:
+def BenchmarkServer(impl: BenchmarkServerMethods) -> BenchmarkServerStub:
     """The server object (invoker) for a Benchmark implementation."""
     return BenchmarkServerStub(impl)

@@ -82,7 +82,7 @@ async def fill(ctx, cx, rows, writers=4, batch=500, prefix="r"):
             items = [("%s%08d" % (prefix, i), "x" * 50) for i in range(s, min(rows, s + batch))]
             for attempt in range(5):
                 try:
-                    await cx.PutRows(ctx, items)
+                    await cx.put_rows(ctx, items)
                     break
                 except verror.VError as e:
                     if e.id != sbwire.ErrConcurrentBatch.id or attempt == 4:

@@ -78,7 +78,7 @@ async def write_rows(ctx, db, cx, prefix, total, batch, writers):
                     for i in range(start, min(total, start + batch))]
             for attempt in range(5):
                 try:
-                    await cx.PutRows(ctx, rows)
+                    await cx.put_rows(ctx, rows)
                     break
                 except verror.VError as e:
                     if e.id != sbwire.ErrConcurrentBatch.id or attempt == 4:
@@ -118,10 +118,11 @@ async def pair_bench(reactor, ctx, args, kind, make, mount_tables=()):
         dbb, cb = await setup(ctx, b, a, mount_tables=mount_tables)
         await ca.Put(ctx, "ready", 0)       # the pair syncs before anything is timed
         await wait_row(cb, ctx, "ready", sleep)
-        lat = []
+        lat, put_lat = [], []
         for i in range(args.puts):
             t = time.perf_counter()
             await ca.Put(ctx, f"p{i}", i)
+            put_lat.append(time.perf_counter() - t)
             while True:
                 try:
                     await cb.Get(ctx, f"p{i}")
@@ -133,8 +134,11 @@ async def pair_bench(reactor, ctx, args, kind, make, mount_tables=()):
         if lat:
             out["propagation A -> B, median ms"] = lat[len(lat) // 2] * 1000
             out["propagation A -> B, p90 ms"] = lat[int(len(lat) * 0.9)] * 1000
+            put_lat.sort()
+            out["  (of which the Put on A, median ms)"] = put_lat[len(put_lat) // 2] * 1000
             print(f"{kind:6s} propagation  median {lat[len(lat) // 2] * 1000:8.1f} ms   "
-                  f"p90 {lat[int(len(lat) * 0.9)] * 1000:8.1f} ms   ({len(lat)} puts)",
+                  f"p90 {lat[int(len(lat) * 0.9)] * 1000:8.1f} ms   ({len(lat)} puts; the Put "
+                  f"on A alone, median {put_lat[len(put_lat) // 2] * 1000:.1f} ms)",
                   flush=True)
 
         if args.bulk:
@@ -238,10 +242,16 @@ async def run(reactor, args):
     try:
         ours_bulk = args.bulk
         table = {"v23py": await pair_bench(reactor, ctx, args, "v23py",
-                                           lambda: Daemon(creds).start_blocking())}
+                                           lambda: Daemon(creds).start_blocking())
+                 if not args.go_only else {}}
         if args.go:
             from syncbase_bench import GoDaemon
             mt_proc, mt = start_go_mounttable(creds)
+            # (Go's daemon drops a connection flooded with Puts: --go-writers batches
+            # of --go-pipeline Puts in flight)
+            args.writers = args.go_writers
+            from v23py.syncbase import collection as clientcx
+            clientcx.PIPELINE = args.go_pipeline
             if args.go_bulk is not None:
                 # (Go's daemon takes rows as Puts only, ~1,000/s here: a smaller count)
                 args.bulk = args.go_bulk
@@ -251,13 +261,13 @@ async def run(reactor, args):
             print(f"\nSame client (ours), same workload, each pair in turn "
                   f"(load average now {os.getloadavg()[0]:.1f})")
             print(f"  {'measure':<46}{'v23py':>12}{'Go':>12}")
-            for m in table["v23py"]:
+            for m in table["v23py"] or table["Go"]:
                 v = table["v23py"].get(m)
                 g = table["Go"].get(m, table["Go"].get(m.replace(f"{ours_bulk:,}", f"{args.bulk:,}")))
                 fmt = (lambda x: f"{x:12,.0f}" if x >= 100 else f"{x:12.1f}")
                 print(f"  {m:<46}{fmt(v) if v is not None else '-':>12}"
                       f"{fmt(g) if g is not None else '-':>12}")
-        if args.peers >= 2:
+        if args.peers >= 2 and not args.go_only:
             await converge_bench(reactor, ctx, args, creds)
     finally:
         if mt_proc is not None:
@@ -274,6 +284,12 @@ def main():
     ap.add_argument("--peers", type=int, default=10)
     ap.add_argument("--batch", type=int, default=500, help="puts per batch (bulk writers)")
     ap.add_argument("--writers", type=int, default=4, help="concurrent writing clients")
+    ap.add_argument("--go-writers", type=int, default=1,
+                    help="--writers for Go's pair (each keeps 100 Puts in flight)")
+    ap.add_argument("--go-only", action="store_true", help="only Go's pair")
+    ap.add_argument("--go-pipeline", type=int, default=20,
+                    help="Puts in flight per writer on Go's daemon (more made it drop the "
+                         "connection as unresponsive under load)")
     ap.add_argument("--go-bulk", type=int, default=None,
                     help="--bulk for Go's pair (default: the same)")
     ap.add_argument("--go", metavar="DIR", default=None,

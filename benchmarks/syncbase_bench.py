@@ -137,9 +137,9 @@ def rpc_client(args):
         import v23py
         from v23py import syncbase
         ctx, shutdown = v23py.init([f"--v23.credentials={args.creds}"], reactor=reactor)
-        sb = syncbase.NewService(args.endpoint)
-        db = sb.DatabaseForId(("idp:o:fortune", "db"))
-        cx = db.CollectionForId((ALICE, "c"))
+        sb = syncbase.new_service(args.endpoint)
+        db = sb.database_for_id(("idp:o:fortune", "db"))
+        cx = db.collection_for_id((ALICE, "c"))
         value = "x" * 100
         out = {}
         cpu0 = time.process_time()
@@ -150,7 +150,7 @@ def rpc_client(args):
             async def w(i):
                 k = 0
                 while time.perf_counter() < end:
-                    await cx.Put(ctx, f"{args.tag}-{i}-{k}", value)
+                    await cx.put(ctx, f"{args.tag}-{i}-{k}", value)
                     k += 1
                     n[0] += 1
             t = time.perf_counter()
@@ -164,7 +164,7 @@ def rpc_client(args):
             async def r(i):
                 k = 0
                 while time.perf_counter() < end:
-                    await cx.Get(ctx, f"seed-{(i * 7 + k) % 100}")
+                    await cx.get(ctx, f"seed-{(i * 7 + k) % 100}")
                     k += 1
                     n[0] += 1
             t = time.perf_counter()
@@ -174,7 +174,7 @@ def rpc_client(args):
         elif args.op == "scan":
             t = time.perf_counter()
             cnt = 0
-            async for _ in cx.Scan(ctx, syncbase.Prefix("s")):
+            async for _ in cx.scan(ctx, syncbase.Prefix("s")):
                 cnt += 1
             out["rate"] = cnt / (time.perf_counter() - t)
             out["rows"] = out["ops"] = cnt
@@ -186,12 +186,12 @@ def rpc_client(args):
             async def b(i):
                 k = 0
                 while time.perf_counter() < end:
-                    bd = await db.BeginBatch(ctx)
-                    bc = bd.CollectionForId((ALICE, "c"))
+                    bd = await db.begin_batch(ctx)
+                    bc = bd.collection_for_id((ALICE, "c"))
                     await defer.gatherResults([
-                        defer.ensureDeferred(bc.Put(ctx, f"{args.tag}-{i}-{k}-{j}", value))
+                        defer.ensureDeferred(bc.put(ctx, f"{args.tag}-{i}-{k}-{j}", value))
                         for j in range(args.batch)])
-                    await bd.Commit(ctx)
+                    await bd.commit(ctx)
                     k += 1
                     n[0] += args.batch
             t = time.perf_counter()
@@ -207,7 +207,7 @@ def rpc_client(args):
             async def pr(i):
                 k = 0
                 while time.perf_counter() < end:
-                    await cx.PutRows(ctx, [(f"{args.tag}-{i}-{k}-{j}", value)
+                    await cx.put_rows(ctx, [(f"{args.tag}-{i}-{k}-{j}", value)
                                            for j in range(args.batch)])
                     k += 1
                     n[0] += args.batch
@@ -218,14 +218,14 @@ def rpc_client(args):
         elif args.op == "watch":
             # from a Put's reply to the change arriving on a Watch opened before it
             lat = []
-            rm = await db.GetResumeMarker(ctx)
-            stream = db.Watch(ctx, rm, [syncbase.CollectionRowPattern(ALICE, "c", "w-%")])
+            rm = await db.get_resume_marker(ctx)
+            stream = db.watch(ctx, rm, [syncbase.CollectionRowPattern(ALICE, "c", "w-%")])
             it = stream.__aiter__()
             end = time.perf_counter() + args.seconds
             k = 0
             while time.perf_counter() < end or k < 20:
                 t = time.perf_counter()
-                await cx.Put(ctx, f"w-{args.tag}-{k}", value)
+                await cx.put(ctx, f"w-{args.tag}-{k}", value)
                 while True:
                     ch = await it.__anext__()
                     if ch.row == f"w-{args.tag}-{k}":
@@ -237,10 +237,10 @@ def rpc_client(args):
             out["p90"] = lat[int(len(lat) * 0.9)] * 1e3
             out["ops"] = len(lat)
         elif args.op == "setup":
-            await db.Create(ctx, None)
-            await cx.Create(ctx, None)
+            await db.create(ctx, None)
+            await cx.create(ctx, None)
             for i in range(100):
-                await cx.Put(ctx, f"seed-{i}", value)
+                await cx.put(ctx, f"seed-{i}", value)
         out["cpu"] = time.process_time() - cpu0
         print(json.dumps(out), flush=True)
         await shutdown()
@@ -452,17 +452,13 @@ async def run(reactor):
     import v23py
     from v23py import syncbase
     ctx, shutdown = v23py.init(["--v23.credentials={creds}"], reactor=reactor)
-    db = syncbase.NewService({endpoint!r}).DatabaseForId(("idp:o:fortune", "db"))
+    db = syncbase.new_service({endpoint!r}).database_for_id(("idp:o:fortune", "db"))
     value = "x" * 100
     step = 2000
+    c = db.collection_for_id(({ALICE!r}, "c"))
     for start in range(0, {rows}, step):
-        b = await db.BeginBatch(ctx)
-        c = b.CollectionForId(({ALICE!r}, "c"))
-        end = min({rows}, start + step)
-        for lo in range(start, end, 100):   # 100 in flight (Go's daemon drops a flood)
-            await defer.gatherResults([defer.ensureDeferred(c.Put(ctx, "s%07d" % i, value))
-                                       for i in range(lo, min(end, lo + 100))])
-        await b.Commit(ctx)
+        # one call per step on ours; a batch of Puts, 100 in flight, on Go's
+        await c.put_rows(ctx, [("s%07d" % i, value) for i in range(start, min({rows}, start + step))])
     await shutdown()
 task.react(lambda r: defer.ensureDeferred(run(r)))
 """

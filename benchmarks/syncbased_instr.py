@@ -74,8 +74,8 @@ class Instrumented:
             raise RuntimeError(f"syncbased under callgrind printed {line!r}")
         self.endpoint = line.strip().split("=", 1)[1]
 
-    def window(self, _unused=None):
-        """Instructions of one window: switch on, run, switch off, dump."""
+    def open_window(self):
+        """Zero the counts and switch instrumentation on; close_window() gives the count."""
         before = set(glob.glob(os.path.join(self.outdir, "callgrind.out*")))
         control(self.proc.pid, "--zero")
         control(self.proc.pid, "--instr=on")
@@ -130,13 +130,13 @@ async def measure(d: Instrumented, ctx, n: int) -> dict:
 
     busy = {}
     for name, body in (("put", put), ("get", get), ("scan row", scan)):
-        w = d.window(None)
+        w = d.open_window()
         t0 = time.monotonic()
         await body()
         busy[name] = (d.close_window(w), time.monotonic() - t0)
     # the idle rate, over a window longer than any of the busy ones
     idle_wall = max(10.0, 2 * max(wall for _, wall in busy.values()))
-    w = d.window(None)
+    w = d.open_window()
     t0 = time.monotonic()
     await task.deferLater(reactor, idle_wall, lambda: None)
     rate = d.close_window(w) / (time.monotonic() - t0)

@@ -38,28 +38,28 @@ class SyncbaseFortune(FortuneServerMethods):
         self.remote_sb_name = remote_sb_name
         self.random = random.Random(seed)
         self.lock = defer.DeferredLock()   # serializes Add's read-modify-write
-        self.service = syncbase.NewService(sb_name)
-        self.db = self.service.Database(ctx, DB_NAME, None)
-        self.collection = self.db.Collection(ctx, COLLECTION_NAME)
+        self.service = syncbase.new_service(sb_name)
+        self.db = self.service.database(ctx, DB_NAME, None)
+        self.collection = self.db.collection(ctx, COLLECTION_NAME)
 
     async def init(self):
         from v23py import syncbase
-        await self.db.Create(self.ctx, None)
-        await self.collection.Create(self.ctx, None)
-        sg = self.db.Syncgroup(self.ctx, SYNCGROUP_NAME)
+        await self.db.create(self.ctx, None)
+        await self.collection.create(self.ctx, None)
+        sg = self.db.syncgroup(self.ctx, SYNCGROUP_NAME)
         info = syncbase.SyncgroupMemberInfo(SyncPriority=10)
         if self.remote_sb_name:
-            await sg.Join(self.ctx, self.remote_sb_name, None, info)
+            await sg.join(self.ctx, self.remote_sb_name, None, info)
         else:
-            perms = syncbase.perms_for(sg.Id().Blessing, syncbase.ALL_SYNCGROUP_TAGS)
+            perms = syncbase.perms_for(sg.id().Blessing, syncbase.ALL_SYNCGROUP_TAGS)
             spec = syncbase.SyncgroupSpec(Description="FortuneSyncgroup", Perms=perms,
-                                          Collections=[self.collection.Id()])
-            await sg.Create(self.ctx, spec, info)
+                                          Collections=[self.collection.id()])
+            await sg.create(self.ctx, spec, info)
         return self
 
     async def _count(self, ctx) -> int:
         try:
-            return int(await self.collection.Get(ctx, NUM_FORTUNES_KEY + self.sb_name))
+            return int(await self.collection.get(ctx, NUM_FORTUNES_KEY + self.sb_name))
         except verror.VError as e:
             if e.id == verror.NoExist.id:
                 return 0
@@ -69,7 +69,7 @@ class SyncbaseFortune(FortuneServerMethods):
         from v23py import syncbase
         counts = {}
         try:
-            async for key, value in self.collection.Scan(ctx, syncbase.Prefix(NUM_FORTUNES_KEY)):
+            async for key, value in self.collection.scan(ctx, syncbase.Prefix(NUM_FORTUNES_KEY)):
                 n = int(value)
                 if n > 0:
                     counts[key[len(NUM_FORTUNES_KEY):]] = n
@@ -81,7 +81,7 @@ class SyncbaseFortune(FortuneServerMethods):
         device = devices[self.random.randrange(len(devices))]
         key = str(self.random.randrange(counts[device])) + device
         try:
-            return str(await self.collection.Get(ctx, key))
+            return str(await self.collection.get(ctx, key))
         except verror.VError:
             return "[error]"
 
@@ -89,8 +89,8 @@ class SyncbaseFortune(FortuneServerMethods):
         await self.lock.acquire()
         try:
             n = await self._count(ctx)
-            await self.collection.Put(ctx, str(n) + self.sb_name, wisdom)
-            await self.collection.Put(ctx, NUM_FORTUNES_KEY + self.sb_name, n + 1)
+            await self.collection.put(ctx, str(n) + self.sb_name, wisdom)
+            await self.collection.put(ctx, NUM_FORTUNES_KEY + self.sb_name, n + 1)
         finally:
             self.lock.release()
 

@@ -5,12 +5,13 @@
 # flake8: noqa
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from v23py import vdl, verror
 from v23py.rpc import stubs as _rt
 
 __all__ = ['FortuneDesc', 'FortuneClientStub', 'FortuneClient', 'FortuneServerMethods', 'FortuneServerStub', 'FortuneServer']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- interfaces -------------------------------------------------------
@@ -36,34 +37,34 @@ FortuneDesc = _rt.InterfaceDesc(
 
 
 class FortuneClientStub(_rt.ClientStub):
-    """Client stub for fortune/ifc.Fortune; each method returns a Deferred."""
+    """Client stub for fortune/ifc.Fortune; each method returns an awaitable Deferred."""
 
     _vdl_interface = FortuneDesc
     _vdl_methods = _rt.method_table(FortuneDesc)
 
-    def Add(self, ctx, wisdom: str, *opts):
+    def Add(self, ctx: _rt.Context, wisdom: str, *opts: object) -> _rt.Result[None]:
         """Adds a fortune to the set used by Get()."""
         return self._call(ctx, 'Add', (wisdom,), opts)
 
-    def Get(self, ctx, *opts):
+    def Get(self, ctx: _rt.Context, *opts: object) -> _rt.Result[str]:
         """Returns a random fortune."""
         return self._call(ctx, 'Get', (), opts)
 
 
-def FortuneClient(name: str, client=None) -> FortuneClientStub:
+def FortuneClient(name: str, client: Any = None) -> FortuneClientStub:
     """A client stub for the Fortune object at `name`."""
     return FortuneClientStub(name, client)
 
 
 class FortuneServerMethods:
     """Methods a Fortune server implements."""
-    # Implement each method; it may be `async def` or return a Deferred.
+    # Subclass it and implement each method; it may be `async def` or return a Deferred.
 
-    def Add(self, ctx, call, wisdom: str) -> None:
+    def Add(self, ctx: _rt.Context, call: _rt.ServerCall, wisdom: str) -> _rt.Reply[None]:
         """Adds a fortune to the set used by Get()."""
         raise verror.NotImplemented.new('Add')
 
-    def Get(self, ctx, call) -> str:
+    def Get(self, ctx: _rt.Context, call: _rt.ServerCall) -> _rt.Reply[str]:
         """Returns a random fortune."""
         raise verror.NotImplemented.new('Get')
 
@@ -73,6 +74,6 @@ class FortuneServerStub(_rt.ServerStub):
     _vdl_describe = (FortuneDesc,)
 
 
-def FortuneServer(impl) -> FortuneServerStub:
+def FortuneServer(impl: FortuneServerMethods) -> FortuneServerStub:
     """The server object (invoker) for a Fortune implementation."""
     return FortuneServerStub(impl)

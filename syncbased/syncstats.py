@@ -104,13 +104,9 @@ def count_rows(sync, db_id, items, sent):
     ds = sync.dbs.get(db_id)
     if ds is None:
         return
-    for _ in range(3):   # (the store thread may change the table while we copy it)
-        try:
-            groups = [(e.id, tuple(p.decode("utf-8", "surrogateescape") for p in e.prefixes))
-                      for e in list(ds.sgs.values())]
-            break
-        except RuntimeError:
-            groups = []
+    groups = _copied(lambda: [(e.id, tuple(p.decode("utf-8", "surrogateescape")
+                                           for p in e.prefixes))
+                              for e in list(ds.sgs.values())])
     if not groups:
         return
     # a row's object id is "r" SEP <collection's sync prefix> <key>
@@ -122,6 +118,17 @@ def count_rows(sync, db_id, items, sent):
         if n:
             r = syncgroup_rows(db_id, sg_id)
             (r.rows_out if sent else r.rows_in).incr(n)
+
+
+def _copied(copy):
+    """``copy()`` of the syncgroup tables, which the store thread may change while the
+    reactor thread reads them: tried again a few times, else nothing."""
+    for _ in range(3):
+        try:
+            return copy()
+        except RuntimeError:
+            pass
+    return []
 
 
 def _collect():
@@ -173,14 +180,9 @@ def _collect_syncgroups(sync):
                                    "rows of the syncgroup's collections sent by sync",
                                    labels=labels)
     now = time.time()
-    for _ in range(3):   # (the store thread may change the tables while we copy them)
-        try:
-            groups = [(db_id, e.id, set(e.joiners))
-                      for db_id, ds in list(sync.dbs.items())
-                      for e in list(ds.sgs.values())]
-            break
-        except RuntimeError:
-            groups = []
+    groups = _copied(lambda: [(db_id, e.id, set(e.joiners))
+                              for db_id, ds in list(sync.dbs.items())
+                              for e in list(ds.sgs.values())])
     for db_id, sg_id, joiners in sorted(groups, key=lambda g: (str(g[0]), str(g[1]))):
         key = tuple(db_id) if isinstance(db_id, tuple) else (db_id.Blessing, db_id.Name)
         lv = [f"{key[0]},{key[1]}", f"{sg_id[0]},{sg_id[1]}"]

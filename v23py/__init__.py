@@ -1,7 +1,26 @@
-"""v23py: Vanadium in Python on Twisted, wire-compatible with Go Vanadium."""
+"""v23py: Vanadium in Python on Twisted, wire-compatible with Go Vanadium.
+
+Start with :func:`v23py.init` (a context and a shutdown function), serve with
+:func:`v23py.with_new_server`, call with the client stubs the ``vdl`` tool
+generates; :mod:`v23py.aio` does the same from asyncio code.  The guide is
+``docs/guide.md``.
+"""
+
+from v23py._version import __version__
 
 
-def __getattr__(name):
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:   # what type checkers and the API reference see; loaded lazily below
+    from v23py.runtime import (FlagSet, get_principal, get_runtime, init,
+                               wait_for_signal, with_new_dispatching_server,
+                               with_new_server)
+
+__all__ = ["__version__", "init", "FlagSet", "with_new_server", "with_new_dispatching_server",
+           "wait_for_signal", "get_runtime", "get_principal"]
+
+
+def __getattr__(name: str) -> Any:
     # The runtime entry points, loaded on first use (v23py.init, v23py.FlagSet, ...).
     if name in ("init", "FlagSet", "with_new_server", "with_new_dispatching_server",
                 "wait_for_signal", "get_runtime", "get_principal"):

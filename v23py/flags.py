@@ -6,24 +6,38 @@ the principal and vdl tools parse their own command trees with ``take_flag``.
 Syntax: ``-f``, ``--f``, ``-f=v``, ``--f=v`` and ``-f v``; a bool flag never takes
 the next argument (``-f=false``); ``--`` ends the flags; ``-`` alone is an argument.
 """
+from __future__ import annotations
+
+import builtins
 import os
 import re
 import sys
+from typing import Any, Callable, Optional, Sequence, TextIO, TypeVar, cast
 
-__all__ = ["FlagError", "FlagSet", "is_flag", "take_flag", "parse_bool", "parse_duration",
-           "namespace_roots"]
+from v23py._version import __version__
+
+_T = TypeVar("_T")
+
+__all__ = ["FlagError", "FlagSet", "version_text", "is_flag", "take_flag", "parse_bool",
+           "parse_duration", "namespace_roots"]
 
 
 class FlagError(ValueError):
     """Bad command-line flags; the message is Go's ("flag provided but not defined: -x")."""
 
 
-def is_flag(arg):
+def version_text(prog: str) -> str:
+    """What ``prog --version`` prints: ``<prog> (v23py) <version>``."""
+    return f"{prog} (v23py) {__version__}\n"
+
+
+def is_flag(arg: str) -> bool:
     """Does ``arg`` start a flag (or is it ``--``, the end of the flags)?"""
     return len(arg) >= 2 and arg[0] == "-"
 
 
-def take_flag(argv, i, is_bool):
+def take_flag(argv: Sequence[str], i: int,
+              is_bool: Callable[[str], Optional[bool]]) -> tuple[str, str, int]:
     """(name, value, next index) for the flag at ``argv[i]``.
 
     ``is_bool(name)``: True for a bool flag (its value is "true" unless given with
@@ -50,7 +64,7 @@ def take_flag(argv, i, is_bool):
     return name, value, i
 
 
-def parse_bool(text):
+def parse_bool(text: str) -> bool:
     """Go's strconv.ParseBool."""
     if text in ("1", "t", "T", "true", "TRUE", "True"):
         return True
@@ -64,7 +78,7 @@ _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "\u03bcs": 1e-6, "ms
 _DURATION_PART = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)")
 
 
-def parse_duration(text):
+def parse_duration(text: str) -> float:
     """Go's time.ParseDuration, in seconds (float): ``[-+]?(number unit)+`` or ``0``."""
     s = text
     sign = 1.0
@@ -88,53 +102,63 @@ def parse_duration(text):
 class _Flag:
     __slots__ = ("name", "kind", "default", "help", "value", "set")
 
-    def __init__(self, name, kind, default, help):
+    def __init__(self, name: str, kind: str, default: Any, help: str) -> None:
         self.name, self.kind, self.default, self.help = name, kind, default, help
-        self.value = list(default) if kind == "list" else default
+        self.value: Any = list(default) if kind == "list" else default
         self.set = False
 
 
 class FlagSet:
     """A Go-syntax flag set.  ``string/bool/int/float/duration/list`` return a getter."""
 
-    def __init__(self, name=None):
+    def __init__(self, name: Optional[str] = None) -> None:
         self.name = name or os.path.basename(sys.argv[0] if sys.argv else "v23py")
-        self.flags = {}
-        self.args = []
+        self.flags: dict[str, _Flag] = {}
+        self.args: builtins.list[str] = []
 
-    def _add(self, name, kind, default, help):
+    def _add(self, name: str, kind: str, default: _T, help: str) -> Callable[[], _T]:
         f = self.flags.get(name)
         if f is None:
             f = self.flags[name] = _Flag(name, kind, default, help)
-        return lambda: f.value
+        flag = f
 
-    def string(self, name, default="", help=""):
+        def value() -> _T:
+            return cast(_T, flag.value)
+        return value
+
+    def string(self, name: str, default: str = "", help: str = "") -> Callable[[], str]:
         return self._add(name, "string", default, help)
 
-    def bool(self, name, default=False, help=""):
+    def bool(self, name: str, default: builtins.bool = False,
+             help: str = "") -> Callable[[], builtins.bool]:
         return self._add(name, "bool", default, help)
 
-    def int(self, name, default=0, help=""):
+    def int(self, name: str, default: builtins.int = 0,
+            help: str = "") -> Callable[[], builtins.int]:
         return self._add(name, "int", default, help)
 
-    def float(self, name, default=0.0, help=""):
+    def float(self, name: str, default: builtins.float = 0.0,
+              help: str = "") -> Callable[[], builtins.float]:
         return self._add(name, "float", default, help)
 
-    def duration(self, name, default=0.0, help=""):
+    def duration(self, name: str, default: builtins.float = 0.0,
+                 help: str = "") -> Callable[[], builtins.float]:
+        """A Go duration (``1m30s``), in seconds."""
         return self._add(name, "duration", default, help)
 
-    def list(self, name, default=(), help=""):
+    def list(self, name: str, default: Sequence[str] = (),
+             help: str = "") -> Callable[[], builtins.list[str]]:
         """A repeatable string flag (each use appends)."""
         return self._add(name, "list", list(default), help)
 
-    def get(self, name):
+    def get(self, name: str) -> Any:
         return self.flags[name].value
 
-    def is_set(self, name):
+    def is_set(self, name: str) -> builtins.bool:
         f = self.flags.get(name)
         return f is not None and f.set
 
-    def _set(self, f, value):
+    def _set(self, f: _Flag, value: str) -> None:
         try:
             if f.kind == "string":
                 f.value = value
@@ -154,7 +178,7 @@ class FlagSet:
             raise FlagError(f'invalid value "{value}" for flag -{f.name}: parse error')
         f.set = True
 
-    def parse(self, argv):
+    def parse(self, argv: Sequence[str]) -> builtins.list[str]:
         """Parse argv (without the program name); returns the positional arguments."""
         argv = list(argv)
         i = 0
@@ -163,11 +187,13 @@ class FlagSet:
                 i += 1
                 break
 
-            def kind(name):
+            def kind(name: str) -> Optional[builtins.bool]:
                 f = self.flags.get(name)
                 if f is None:
                     if name in ("help", "h"):
                         raise FlagError("help requested")
+                    if name == "version":
+                        raise FlagError("version requested")
                     return None
                 return f.kind == "bool"
             name, value, i = take_flag(argv, i, kind)
@@ -175,7 +201,7 @@ class FlagSet:
         self.args = argv[i:]
         return self.args
 
-    def usage(self, out=None):
+    def usage(self, out: Optional[TextIO] = None) -> None:
         out = out or sys.stderr
         out.write(f"Usage of {self.name}:\n")
         for name in sorted(self.flags):
@@ -189,7 +215,7 @@ class FlagSet:
             out.write("\n")
 
 
-def namespace_roots(fs, default):
+def namespace_roots(fs: FlagSet, default: str) -> builtins.list[str]:
     """The namespace roots a program uses: its ``--v23.namespace.root`` flags if any,
     else the values of the environment variables named ``V23_NAMESPACE*`` (sorted by
     name), else ``[default]``."""

@@ -340,7 +340,7 @@ class BlobManager:
                 if buf:
                     await self.call(self.store.append, ref, buf)
                     f.received += n
-                (offered,) = await call.finish()
+                offered = await call.finish()
             finally:
                 if watchdog.running:
                     watchdog.stop()

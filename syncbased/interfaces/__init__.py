@@ -8,7 +8,7 @@ v.io/x/ref/services/syncbase/server/interfaces.  The prose is v23py's own.
 # flake8: noqa
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional, Dict, List, Set, Tuple
 
 from v23py import vdl, verror
 from v23py.rpc import stubs as _rt
@@ -16,12 +16,13 @@ import v23py.v23.vdlroot.time as _time
 import v23py.v23.security.access as _access
 import v23py.v23.services.syncbase as _syncbase
 
-__all__ = ['GenVector', 'Knowledge', 'LogRecMetadata', 'LogRec', 'GroupId', 'SyncgroupStatus', 'Syncgroup', 'SyncgroupMemberState', 'CollectionPerms', 'DeltaReq', 'DataDeltaReq', 'SgDeltaReq', 'DeltaResp', 'DeltaFinalResp', 'ChunkHash', 'ChunkData', 'TimeReq', 'TimeResp', 'SgPriority', 'SgPriorities', 'BlobSharesBySyncgroup', 'LocationData', 'PeerToLocationDataMap', 'Signpost', 'NoGroupId', 'NodeRec', 'LinkRec', 'ErrDupSyncgroupPublish', 'ErrConnFail', 'ErrBrokenCrConnection', 'ErrDbOffline', 'ErrGetTimeFailed', 'ErrNotAdmin', 'SyncDesc', 'SyncClientStub', 'SyncClient', 'SyncServerMethods', 'SyncServerStub', 'SyncServer']
+__all__ = ['GenVector', 'Knowledge', 'LogRecMetadata', 'LogRec', 'GroupId', 'SyncgroupStatus', 'Syncgroup', 'SyncgroupMemberState', 'CollectionPerms', 'DeltaReq', 'DataDeltaReq', 'SgDeltaReq', 'DeltaResp', 'DeltaFinalResp', 'ChunkHash', 'ChunkData', 'TimeReq', 'TimeResp', 'SgPriority', 'SgPriorities', 'BlobSharesBySyncgroup', 'LocationData', 'PeerToLocationDataMap', 'Signpost', 'NoGroupId', 'NodeRec', 'LinkRec', 'ErrDupSyncgroupPublish', 'ErrConnFail', 'ErrBrokenCrConnection', 'ErrDbOffline', 'ErrGetTimeFailed', 'ErrNotAdmin', 'SyncDesc', 'SyncClientStub', 'SyncClient', 'SyncServerMethods', 'SyncServerStub', 'SyncServer', 'SyncFetchBlobClientCall', 'SyncFetchBlobServerCall', 'SyncFetchBlobRecipeClientCall', 'SyncFetchBlobRecipeServerCall', 'SyncFetchChunksClientCall', 'SyncFetchChunksServerCall', 'SyncGetDeltasClientCall', 'SyncGetDeltasServerCall']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- types ------------------------------------------------------------
 
-def _build_types():
+def _build_types() -> dict[str, vdl.Type]:
     b = vdl.TypeBuilder()
     _b_GenVector = b.map(name='v.io/x/ref/services/syncbase/server/interfaces.GenVector')
     _b_Knowledge = b.map(name='v.io/x/ref/services/syncbase/server/interfaces.Knowledge')
@@ -110,21 +111,21 @@ def _build_types():
     _b_Signpost.append_field('SgIds', b.set(_b_GroupId))
     _b_Signpost.append_field('FetchAttempts', vdl.Uint32Type)
     b.build()
-    return {'GenVector': _b_GenVector.built, 'Knowledge': _b_Knowledge.built, 'LogRecMetadata': _b_LogRecMetadata.built, 'LogRec': _b_LogRec.built, 'GroupId': _b_GroupId.built, 'SyncgroupStatus': _b_SyncgroupStatus.built, 'Syncgroup': _b_Syncgroup.built, 'SyncgroupMemberState': _b_SyncgroupMemberState.built, 'CollectionPerms': _b_CollectionPerms.built, 'DeltaReq': _b_DeltaReq.built, 'DataDeltaReq': _b_DataDeltaReq.built, 'SgDeltaReq': _b_SgDeltaReq.built, 'DeltaResp': _b_DeltaResp.built, 'DeltaFinalResp': _b_DeltaFinalResp.built, 'ChunkHash': _b_ChunkHash.built, 'ChunkData': _b_ChunkData.built, 'TimeReq': _b_TimeReq.built, 'TimeResp': _b_TimeResp.built, 'SgPriority': _b_SgPriority.built, 'SgPriorities': _b_SgPriorities.built, 'BlobSharesBySyncgroup': _b_BlobSharesBySyncgroup.built, 'LocationData': _b_LocationData.built, 'PeerToLocationDataMap': _b_PeerToLocationDataMap.built, 'Signpost': _b_Signpost.built}
+    return {'GenVector': _b_GenVector.type, 'Knowledge': _b_Knowledge.type, 'LogRecMetadata': _b_LogRecMetadata.type, 'LogRec': _b_LogRec.type, 'GroupId': _b_GroupId.type, 'SyncgroupStatus': _b_SyncgroupStatus.type, 'Syncgroup': _b_Syncgroup.type, 'SyncgroupMemberState': _b_SyncgroupMemberState.type, 'CollectionPerms': _b_CollectionPerms.type, 'DeltaReq': _b_DeltaReq.type, 'DataDeltaReq': _b_DataDeltaReq.type, 'SgDeltaReq': _b_SgDeltaReq.type, 'DeltaResp': _b_DeltaResp.type, 'DeltaFinalResp': _b_DeltaFinalResp.type, 'ChunkHash': _b_ChunkHash.type, 'ChunkData': _b_ChunkData.type, 'TimeReq': _b_TimeReq.type, 'TimeResp': _b_TimeResp.type, 'SgPriority': _b_SgPriority.type, 'SgPriorities': _b_SgPriorities.type, 'BlobSharesBySyncgroup': _b_BlobSharesBySyncgroup.type, 'LocationData': _b_LocationData.type, 'PeerToLocationDataMap': _b_PeerToLocationDataMap.type, 'Signpost': _b_Signpost.type}
 
 
 _types = _build_types()
 
 
 @vdl.register
-class GenVector(dict):
+class GenVector(Dict['int', 'int']):
     """GenVector maps a device id to the highest generation known from it."""
     __slots__ = ()
     _vdl_type = _types['GenVector']
 
 
 @vdl.register
-class Knowledge(dict):
+class Knowledge(Dict['str', 'dict[int, int]']):
     """Knowledge holds one GenVector per sync prefix (data) or per syncgroup
     object id (syncgroup metadata).
     """
@@ -146,6 +147,9 @@ class LogRecMetadata(vdl.Struct):
     Delete: bool
     BatchId: int
     BatchCount: int
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Id: int = ..., Gen: int = ..., RecType: int = ..., ObjId: str = ..., CurVers: str = ..., Parents: list[str] = ..., UpdTime: _time.Time = ..., Delete: bool = ..., BatchId: int = ..., BatchCount: int = ...) -> None: ...
     _vdl_type = _types['LogRecMetadata']
 
 
@@ -155,6 +159,9 @@ class LogRec(vdl.Struct):
     __slots__ = ('Metadata', 'Value',)
     Metadata: LogRecMetadata
     Value: Any
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Metadata: LogRecMetadata = ..., Value: Any = ...) -> None: ...
     _vdl_type = _types['LogRec']
 
 
@@ -171,6 +178,9 @@ class GroupId(str):
 class SyncgroupStatus(vdl.Enum):
     """SyncgroupStatus is the publishing state of a syncgroup."""
     __slots__ = ()
+    PublishPending: ClassVar[SyncgroupStatus]
+    PublishRejected: ClassVar[SyncgroupStatus]
+    Running: ClassVar[SyncgroupStatus]
     _vdl_type = _types['SyncgroupStatus']
 
 
@@ -185,6 +195,9 @@ class Syncgroup(vdl.Struct):
     DbId: _syncbase.Id
     Status: SyncgroupStatus
     Joiners: dict[str, SyncgroupMemberState]
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Id: _syncbase.Id = ..., SpecVersion: str = ..., Spec: _syncbase.SyncgroupSpec = ..., Creator: str = ..., DbId: _syncbase.Id = ..., Status: SyncgroupStatus = ..., Joiners: dict[str, SyncgroupMemberState] = ...) -> None: ...
     _vdl_type = _types['Syncgroup']
 
 
@@ -195,11 +208,14 @@ class SyncgroupMemberState(vdl.Struct):
     WhenUpdated: int
     HasLeft: bool
     MemberInfo: _syncbase.SyncgroupMemberInfo
+
+    if TYPE_CHECKING:
+        def __init__(self, *, WhenUpdated: int = ..., HasLeft: bool = ..., MemberInfo: _syncbase.SyncgroupMemberInfo = ...) -> None: ...
     _vdl_type = _types['SyncgroupMemberState']
 
 
 @vdl.register
-class CollectionPerms(dict):
+class CollectionPerms(Dict['str', '_access.AccessList']):
     """CollectionPerms is the synced permissions object of a collection."""
     __slots__ = ()
     _vdl_type = _types['CollectionPerms']
@@ -217,8 +233,11 @@ class DataDeltaReq(vdl.Struct):
     """DataDeltaReq asks for the data of some syncgroups of a database."""
     __slots__ = ('DbId', 'SgIds', 'Gvs',)
     DbId: _syncbase.Id
-    SgIds: set[GroupId]
-    Gvs: Knowledge
+    SgIds: set[str]
+    Gvs: dict[str, dict[int, int]]
+
+    if TYPE_CHECKING:
+        def __init__(self, *, DbId: _syncbase.Id = ..., SgIds: set[str] = ..., Gvs: dict[str, dict[int, int]] = ...) -> None: ...
     _vdl_type = _types['DataDeltaReq']
 
 
@@ -227,7 +246,10 @@ class SgDeltaReq(vdl.Struct):
     """SgDeltaReq asks for the metadata of syncgroups (one GenVector each)."""
     __slots__ = ('DbId', 'Gvs',)
     DbId: _syncbase.Id
-    Gvs: Knowledge
+    Gvs: dict[str, dict[int, int]]
+
+    if TYPE_CHECKING:
+        def __init__(self, *, DbId: _syncbase.Id = ..., Gvs: dict[str, dict[int, int]] = ...) -> None: ...
     _vdl_type = _types['SgDeltaReq']
 
 
@@ -244,7 +266,10 @@ class DeltaResp(vdl.Union):
 class DeltaFinalResp(vdl.Struct):
     """DeltaFinalResp ends GetDeltas."""
     __slots__ = ('SgPriorities',)
-    SgPriorities: SgPriorities
+    SgPriorities: dict[str, SgPriority]
+
+    if TYPE_CHECKING:
+        def __init__(self, *, SgPriorities: dict[str, SgPriority] = ...) -> None: ...
     _vdl_type = _types['DeltaFinalResp']
 
 
@@ -253,6 +278,9 @@ class ChunkHash(vdl.Struct):
     """ChunkHash names one chunk of a blob."""
     __slots__ = ('Hash',)
     Hash: bytes
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Hash: bytes = ...) -> None: ...
     _vdl_type = _types['ChunkHash']
 
 
@@ -261,6 +289,9 @@ class ChunkData(vdl.Struct):
     """ChunkData is the content of one blob chunk."""
     __slots__ = ('Data',)
     Data: bytes
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Data: bytes = ...) -> None: ...
     _vdl_type = _types['ChunkData']
 
 
@@ -269,6 +300,9 @@ class TimeReq(vdl.Struct):
     """TimeReq starts a clock exchange."""
     __slots__ = ('SendTs',)
     SendTs: _time.Time
+
+    if TYPE_CHECKING:
+        def __init__(self, *, SendTs: _time.Time = ...) -> None: ...
     _vdl_type = _types['TimeReq']
 
 
@@ -282,6 +316,9 @@ class TimeResp(vdl.Struct):
     LastNtpTs: _time.Time
     NumReboots: int
     NumHops: int
+
+    if TYPE_CHECKING:
+        def __init__(self, *, OrigTs: _time.Time = ..., RecvTs: _time.Time = ..., SendTs: _time.Time = ..., LastNtpTs: _time.Time = ..., NumReboots: int = ..., NumHops: int = ...) -> None: ...
     _vdl_type = _types['TimeResp']
 
 
@@ -292,18 +329,21 @@ class SgPriority(vdl.Struct):
     DevType: int
     Distance: float
     ServerTime: _time.Time
+
+    if TYPE_CHECKING:
+        def __init__(self, *, DevType: int = ..., Distance: float = ..., ServerTime: _time.Time = ...) -> None: ...
     _vdl_type = _types['SgPriority']
 
 
 @vdl.register
-class SgPriorities(dict):
+class SgPriorities(Dict['str', 'SgPriority']):
     """SgPriorities holds an SgPriority per syncgroup."""
     __slots__ = ()
     _vdl_type = _types['SgPriorities']
 
 
 @vdl.register
-class BlobSharesBySyncgroup(dict):
+class BlobSharesBySyncgroup(Dict['str', 'int']):
     """BlobSharesBySyncgroup counts blob ownership shares per syncgroup."""
     __slots__ = ()
     _vdl_type = _types['BlobSharesBySyncgroup']
@@ -316,11 +356,14 @@ class LocationData(vdl.Struct):
     WhenSeen: _time.Time
     IsProxy: bool
     IsServer: bool
+
+    if TYPE_CHECKING:
+        def __init__(self, *, WhenSeen: _time.Time = ..., IsProxy: bool = ..., IsServer: bool = ...) -> None: ...
     _vdl_type = _types['LocationData']
 
 
 @vdl.register
-class PeerToLocationDataMap(dict):
+class PeerToLocationDataMap(Dict['str', 'LocationData']):
     """PeerToLocationDataMap maps a syncbase name to a location hint."""
     __slots__ = ()
     _vdl_type = _types['PeerToLocationDataMap']
@@ -330,9 +373,12 @@ class PeerToLocationDataMap(dict):
 class Signpost(vdl.Struct):
     """Signpost holds the location hints of a blob."""
     __slots__ = ('Locations', 'SgIds', 'FetchAttempts',)
-    Locations: PeerToLocationDataMap
-    SgIds: set[GroupId]
+    Locations: dict[str, LocationData]
+    SgIds: set[str]
     FetchAttempts: int
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Locations: dict[str, LocationData] = ..., SgIds: set[str] = ..., FetchAttempts: int = ...) -> None: ...
     _vdl_type = _types['Signpost']
 
 
@@ -465,68 +511,104 @@ SyncDesc = _rt.InterfaceDesc(
 )
 
 
+class SyncFetchBlobClientCall(_rt.ClientRecvStream[bytes, dict[str, int]]):
+    """A call of Sync.FetchBlob in progress: recv() gives bytes; finish() gives dict[str, int]."""
+    __slots__ = ()
+
+
+#: What a Sync server's FetchBlob gets as ``call``.
+SyncFetchBlobServerCall = _rt.ServerSendStream[bytes]
+
+
+class SyncFetchBlobRecipeClientCall(_rt.ClientRecvStream[ChunkHash, dict[str, int]]):
+    """A call of Sync.FetchBlobRecipe in progress: recv() gives ChunkHash; finish() gives dict[str, int]."""
+    __slots__ = ()
+
+
+#: What a Sync server's FetchBlobRecipe gets as ``call``.
+SyncFetchBlobRecipeServerCall = _rt.ServerSendStream[ChunkHash]
+
+
+class SyncFetchChunksClientCall(_rt.ClientBidiStream[ChunkHash, ChunkData, None]):
+    """A call of Sync.FetchChunks in progress: send() takes ChunkHash, recv() gives ChunkData; finish() gives None."""
+    __slots__ = ()
+
+
+#: What a Sync server's FetchChunks gets as ``call``.
+SyncFetchChunksServerCall = _rt.ServerBidiStream[ChunkHash, ChunkData]
+
+
+class SyncGetDeltasClientCall(_rt.ClientRecvStream[DeltaResp, DeltaFinalResp]):
+    """A call of Sync.GetDeltas in progress: recv() gives DeltaResp; finish() gives DeltaFinalResp."""
+    __slots__ = ()
+
+
+#: What a Sync server's GetDeltas gets as ``call``.
+SyncGetDeltasServerCall = _rt.ServerSendStream[DeltaResp]
+
+
 class SyncClientStub(_rt.ClientStub):
-    """Client stub for v.io/x/ref/services/syncbase/server/interfaces.Sync; each method returns a Deferred."""
+    """Client stub for v.io/x/ref/services/syncbase/server/interfaces.Sync; each method returns an awaitable Deferred."""
 
     _vdl_interface = SyncDesc
     _vdl_methods = _rt.method_table(SyncDesc)
 
-    def AcceptedBlobOwnership(self, ctx, br: _syncbase.BlobRef, callerName: str, shares: BlobSharesBySyncgroup, *opts):
+    def AcceptedBlobOwnership(self, ctx: _rt.Context, br: str, callerName: str, shares: dict[str, int], *opts: object) -> _rt.Result[tuple[str, bool]]:
         """AcceptedBlobOwnership tells the peer that the caller took shares."""
         return self._call(ctx, 'AcceptedBlobOwnership', (br, callerName, shares), opts)
 
-    def FetchBlob(self, ctx, br: _syncbase.BlobRef, mySgPriorities: SgPriorities, *opts):
+    def FetchBlob(self, ctx: _rt.Context, br: str, mySgPriorities: dict[str, SgPriority], *opts: object) -> _rt.Result[SyncFetchBlobClientCall]:
         """FetchBlob streams a blob's bytes."""
-        return self._start(ctx, 'FetchBlob', (br, mySgPriorities), opts)
+        return self._start(ctx, 'FetchBlob', (br, mySgPriorities), opts, SyncFetchBlobClientCall)
 
-    def FetchBlobRecipe(self, ctx, br: _syncbase.BlobRef, callerName: str, mySgPriorities: SgPriorities, *opts):
+    def FetchBlobRecipe(self, ctx: _rt.Context, br: str, callerName: str, mySgPriorities: dict[str, SgPriority], *opts: object) -> _rt.Result[SyncFetchBlobRecipeClientCall]:
         """FetchBlobRecipe streams the chunk hashes making up a blob."""
-        return self._start(ctx, 'FetchBlobRecipe', (br, callerName, mySgPriorities), opts)
+        return self._start(ctx, 'FetchBlobRecipe', (br, callerName, mySgPriorities), opts, SyncFetchBlobRecipeClientCall)
 
-    def FetchChunks(self, ctx, *opts):
+    def FetchChunks(self, ctx: _rt.Context, *opts: object) -> _rt.Result[SyncFetchChunksClientCall]:
         """FetchChunks returns the data of each chunk hash sent."""
-        return self._start(ctx, 'FetchChunks', (), opts)
+        return self._start(ctx, 'FetchChunks', (), opts, SyncFetchChunksClientCall)
 
-    def GetBlobShares(self, ctx, br: _syncbase.BlobRef, *opts):
+    def GetBlobShares(self, ctx: _rt.Context, br: str, *opts: object) -> _rt.Result[dict[str, int]]:
         """GetBlobShares returns the peer's ownership shares of a blob."""
         return self._call(ctx, 'GetBlobShares', (br,), opts)
 
-    def GetDeltas(self, ctx, req: DeltaReq, initiator: str, *opts):
+    def GetDeltas(self, ctx: _rt.Context, req: DeltaReq, initiator: str, *opts: object) -> _rt.Result[SyncGetDeltasClientCall]:
         """GetDeltas streams the log records the initiator lacks for one
         database (syncgroup metadata or data, as the request says), then the
         responder's knowledge; the caller must be allowed to Read the
         syncgroups concerned.
         """
-        return self._start(ctx, 'GetDeltas', (req, initiator), opts)
+        return self._start(ctx, 'GetDeltas', (req, initiator), opts, SyncGetDeltasClientCall)
 
-    def GetTime(self, ctx, req: TimeReq, initiator: str, *opts):
+    def GetTime(self, ctx: _rt.Context, req: TimeReq, initiator: str, *opts: object) -> _rt.Result[TimeResp]:
         """GetTime answers a virtual-clock exchange."""
         return self._call(ctx, 'GetTime', (req, initiator), opts)
 
-    def HaveBlob(self, ctx, br: _syncbase.BlobRef, *opts):
+    def HaveBlob(self, ctx: _rt.Context, br: str, *opts: object) -> _rt.Result[tuple[int, Signpost]]:
         """HaveBlob reports the size of a blob the peer holds (-1 if none) and
         where else it may be found.
         """
         return self._call(ctx, 'HaveBlob', (br,), opts)
 
-    def JoinSyncgroupAtAdmin(self, ctx, dbId: _syncbase.Id, sgId: _syncbase.Id, joinerName: str, myInfo: _syncbase.SyncgroupMemberInfo, *opts):
+    def JoinSyncgroupAtAdmin(self, ctx: _rt.Context, dbId: _syncbase.Id, sgId: _syncbase.Id, joinerName: str, myInfo: _syncbase.SyncgroupMemberInfo, *opts: object) -> _rt.Result[tuple[Syncgroup, str, dict[int, int]]]:
         """JoinSyncgroupAtAdmin adds a member through an admin of the syncgroup
         and returns the syncgroup, its version and the admin's knowledge of it.
         """
         return self._call(ctx, 'JoinSyncgroupAtAdmin', (dbId, sgId, joinerName, myInfo), opts)
 
-    def PublishSyncgroup(self, ctx, publisher: str, sg: Syncgroup, version: str, genvec: GenVector, *opts):
+    def PublishSyncgroup(self, ctx: _rt.Context, publisher: str, sg: Syncgroup, version: str, genvec: dict[int, int], *opts: object) -> _rt.Result[str]:
         """PublishSyncgroup hands a syncgroup to the peer it is published at and
         returns that peer's name.
         """
         return self._call(ctx, 'PublishSyncgroup', (publisher, sg, version, genvec), opts)
 
-    def RequestTakeBlobs(self, ctx, callerName: str, blobRefToShares: dict[_syncbase.BlobRef, BlobSharesBySyncgroup], *opts):
+    def RequestTakeBlobs(self, ctx: _rt.Context, callerName: str, blobRefToShares: dict[str, dict[str, int]], *opts: object) -> _rt.Result[None]:
         """RequestTakeBlobs asks the peer to take ownership shares of blobs."""
         return self._call(ctx, 'RequestTakeBlobs', (callerName, blobRefToShares), opts)
 
 
-def SyncClient(name: str, client=None) -> SyncClientStub:
+def SyncClient(name: str, client: Any = None) -> SyncClientStub:
     """A client stub for the Sync object at `name`."""
     return SyncClientStub(name, client)
 
@@ -535,29 +617,29 @@ class SyncServerMethods:
     """Sync is the peer protocol: clock exchange, pulling deltas, syncgroup
     publishing and joining, and blob transfer.
     """
-    # Implement each method; it may be `async def` or return a Deferred.
+    # Subclass it and implement each method; it may be `async def` or return a Deferred.
 
-    def AcceptedBlobOwnership(self, ctx, call, br: _syncbase.BlobRef, callerName: str, shares: BlobSharesBySyncgroup) -> tuple[str, bool]:
+    def AcceptedBlobOwnership(self, ctx: _rt.Context, call: _rt.ServerCall, br: str, callerName: str, shares: dict[str, int]) -> _rt.Reply[tuple[str, bool]]:
         """AcceptedBlobOwnership tells the peer that the caller took shares."""
         raise verror.NotImplemented.new('AcceptedBlobOwnership')
 
-    def FetchBlob(self, ctx, call, br: _syncbase.BlobRef, mySgPriorities: SgPriorities) -> BlobSharesBySyncgroup:
+    def FetchBlob(self, ctx: _rt.Context, call: SyncFetchBlobServerCall, br: str, mySgPriorities: dict[str, SgPriority]) -> _rt.Reply[dict[str, int]]:
         """FetchBlob streams a blob's bytes."""
         raise verror.NotImplemented.new('FetchBlob')
 
-    def FetchBlobRecipe(self, ctx, call, br: _syncbase.BlobRef, callerName: str, mySgPriorities: SgPriorities) -> BlobSharesBySyncgroup:
+    def FetchBlobRecipe(self, ctx: _rt.Context, call: SyncFetchBlobRecipeServerCall, br: str, callerName: str, mySgPriorities: dict[str, SgPriority]) -> _rt.Reply[dict[str, int]]:
         """FetchBlobRecipe streams the chunk hashes making up a blob."""
         raise verror.NotImplemented.new('FetchBlobRecipe')
 
-    def FetchChunks(self, ctx, call) -> None:
+    def FetchChunks(self, ctx: _rt.Context, call: SyncFetchChunksServerCall) -> _rt.Reply[None]:
         """FetchChunks returns the data of each chunk hash sent."""
         raise verror.NotImplemented.new('FetchChunks')
 
-    def GetBlobShares(self, ctx, call, br: _syncbase.BlobRef) -> dict[str, int]:
+    def GetBlobShares(self, ctx: _rt.Context, call: _rt.ServerCall, br: str) -> _rt.Reply[dict[str, int]]:
         """GetBlobShares returns the peer's ownership shares of a blob."""
         raise verror.NotImplemented.new('GetBlobShares')
 
-    def GetDeltas(self, ctx, call, req: DeltaReq, initiator: str) -> DeltaFinalResp:
+    def GetDeltas(self, ctx: _rt.Context, call: SyncGetDeltasServerCall, req: DeltaReq, initiator: str) -> _rt.Reply[DeltaFinalResp]:
         """GetDeltas streams the log records the initiator lacks for one
         database (syncgroup metadata or data, as the request says), then the
         responder's knowledge; the caller must be allowed to Read the
@@ -565,29 +647,29 @@ class SyncServerMethods:
         """
         raise verror.NotImplemented.new('GetDeltas')
 
-    def GetTime(self, ctx, call, req: TimeReq, initiator: str) -> TimeResp:
+    def GetTime(self, ctx: _rt.Context, call: _rt.ServerCall, req: TimeReq, initiator: str) -> _rt.Reply[TimeResp]:
         """GetTime answers a virtual-clock exchange."""
         raise verror.NotImplemented.new('GetTime')
 
-    def HaveBlob(self, ctx, call, br: _syncbase.BlobRef) -> tuple[int, Signpost]:
+    def HaveBlob(self, ctx: _rt.Context, call: _rt.ServerCall, br: str) -> _rt.Reply[tuple[int, Signpost]]:
         """HaveBlob reports the size of a blob the peer holds (-1 if none) and
         where else it may be found.
         """
         raise verror.NotImplemented.new('HaveBlob')
 
-    def JoinSyncgroupAtAdmin(self, ctx, call, dbId: _syncbase.Id, sgId: _syncbase.Id, joinerName: str, myInfo: _syncbase.SyncgroupMemberInfo) -> tuple[Syncgroup, str, GenVector]:
+    def JoinSyncgroupAtAdmin(self, ctx: _rt.Context, call: _rt.ServerCall, dbId: _syncbase.Id, sgId: _syncbase.Id, joinerName: str, myInfo: _syncbase.SyncgroupMemberInfo) -> _rt.Reply[tuple[Syncgroup, str, dict[int, int]]]:
         """JoinSyncgroupAtAdmin adds a member through an admin of the syncgroup
         and returns the syncgroup, its version and the admin's knowledge of it.
         """
         raise verror.NotImplemented.new('JoinSyncgroupAtAdmin')
 
-    def PublishSyncgroup(self, ctx, call, publisher: str, sg: Syncgroup, version: str, genvec: GenVector) -> str:
+    def PublishSyncgroup(self, ctx: _rt.Context, call: _rt.ServerCall, publisher: str, sg: Syncgroup, version: str, genvec: dict[int, int]) -> _rt.Reply[str]:
         """PublishSyncgroup hands a syncgroup to the peer it is published at and
         returns that peer's name.
         """
         raise verror.NotImplemented.new('PublishSyncgroup')
 
-    def RequestTakeBlobs(self, ctx, call, callerName: str, blobRefToShares: dict[_syncbase.BlobRef, BlobSharesBySyncgroup]) -> None:
+    def RequestTakeBlobs(self, ctx: _rt.Context, call: _rt.ServerCall, callerName: str, blobRefToShares: dict[str, dict[str, int]]) -> _rt.Reply[None]:
         """RequestTakeBlobs asks the peer to take ownership shares of blobs."""
         raise verror.NotImplemented.new('RequestTakeBlobs')
 
@@ -597,6 +679,6 @@ class SyncServerStub(_rt.ServerStub):
     _vdl_describe = (SyncDesc,)
 
 
-def SyncServer(impl) -> SyncServerStub:
+def SyncServer(impl: SyncServerMethods) -> SyncServerStub:
     """The server object (invoker) for a Sync implementation."""
     return SyncServerStub(impl)

@@ -5,17 +5,18 @@
 # flake8: noqa
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from v23py import vdl, verror
 import v23py.v23.vdlroot.time as _time
 
 __all__ = ['VClockData']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- types ------------------------------------------------------------
 
-def _build_types():
+def _build_types() -> dict[str, vdl.Type]:
     b = vdl.TypeBuilder()
     _b_VClockData = b.struct('v.io/x/ref/services/syncbase/vclock.VClockData')
     _b_VClockData.append_field('SystemTimeAtBoot', _time.Time._vdl_type)
@@ -25,7 +26,7 @@ def _build_types():
     _b_VClockData.append_field('NumReboots', vdl.Uint16Type)
     _b_VClockData.append_field('NumHops', vdl.Uint16Type)
     b.build()
-    return {'VClockData': _b_VClockData.built}
+    return {'VClockData': _b_VClockData.type}
 
 
 _types = _build_types()
@@ -41,4 +42,7 @@ class VClockData(vdl.Struct):
     LastNtpTs: _time.Time
     NumReboots: int
     NumHops: int
+
+    if TYPE_CHECKING:
+        def __init__(self, *, SystemTimeAtBoot: _time.Time = ..., Skew: _time.Duration = ..., ElapsedTimeSinceBoot: _time.Duration = ..., LastNtpTs: _time.Time = ..., NumReboots: int = ..., NumHops: int = ...) -> None: ...
     _vdl_type = _types['VClockData']

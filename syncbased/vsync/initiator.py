@@ -225,8 +225,8 @@ class RoundsMixin:
                 raise _bad("too many records in one round")
         final = await call.finish()
         blobs = self.daemon.blobs
-        if blobs is not None and final:       # the peer's blob ownership priorities
-            self.daemon.worker.call(blobs.heard_priorities, final[0], stub, opts)
+        if blobs is not None:       # the peer's blob ownership priorities
+            self.daemon.worker.call(blobs.heard_priorities, final, stub, opts)
         return items
 
     async def _apply_data(self, db_id, items, member, names):
@@ -274,13 +274,20 @@ class RoundsMixin:
         want_sg = now - self._last_sg.get(key, -1e9) >= limits.SG_ROUND_INTERVAL
         known = self._peer_names.get(member)   # the names it presented last round
 
+        want_time = now - self._last_time.get(member, -1e9) >= limits.TIME_INTERVAL
+
         def prepare():
             ds = self.dbsync(db_id)
             perms = ds.read_perms(member)
             if any(e.pending for e in ds.shared(member)):
-                return perms, ds.sg_request(member, known)
-            return perms, (ds.sg_request(member, known) if want_sg else None)
-        perms, sgreq = await w.call(prepare)
+                return perms, ds.sg_request(member, known), None
+            sgreq = ds.sg_request(member, known) if want_sg else None
+            if perms and sgreq is None and not want_time:
+                # a data-only round (most): its request now, saving a store-thread hop
+                # (the same request as below: no call will have told us new names)
+                return perms, None, ds.data_request(member, names=known)
+            return perms, sgreq, False
+        perms, sgreq, req = await w.call(prepare)
         if not perms:
             return False
         # Only accept deltas from a peer whose blessings may Read a shared syncgroup, and
@@ -292,7 +299,7 @@ class RoundsMixin:
         stub = I.SyncClient(addr + "/%%sync")
         ctx, cancel = self.ctx.with_timeout(30.0)
         try:
-            if now - self._last_time.get(member, -1e9) >= limits.TIME_INTERVAL:
+            if want_time:
                 await self._sync_clock(stub, ctx, opts)
                 self._last_time[member] = now
             if sgreq is not None:
@@ -300,8 +307,9 @@ class RoundsMixin:
                 names = self._names_of(member, auth)
                 await w.call(lambda: self.dbsync(db_id).apply(True, items, member, names))
                 self._last_sg[key] = now
-            names = auth.names if auth.names is not None else known
-            req = await w.call(lambda: self.dbsync(db_id).data_request(member, names=names))
+            if req is False:
+                names = auth.names if auth.names is not None else known
+                req = await w.call(lambda: self.dbsync(db_id).data_request(member, names=names))
             if req is None:
                 return False
             items = await self._get_deltas(stub, ctx, req, opts, key)

@@ -43,20 +43,20 @@ def wait_for_port(port, daemon, limit=30.0):
 
 class HelloInterfaceTests(unittest.TestCase):
     def test_vdl_is_the_tutorials(self):
-        with open(os.path.join(ROOT, "hello", "ifc", "hello.vdl")) as f:
+        with open(os.path.join(ROOT, "v23py", "examples", "hello", "ifc", "hello.vdl")) as f:
             self.assertEqual(f.read(), tutorial_vdl("hello-world.md", "hello/ifc/hello.vdl"))
 
     def test_generated_module_is_up_to_date(self):
         from v23py.vdl.compiler.build import Builder
         b = Builder(vdlpath=[], vdlroot="")
-        (src,) = b.resolve_arg(os.path.join(ROOT, "hello", "ifc"))
+        (src,) = b.resolve_arg(os.path.join(ROOT, "v23py", "examples", "hello", "ifc"))
         self.assertEqual(src.path, "hello/ifc")
         with open(src.out_file) as f:
             self.assertEqual(f.read(), b.generate(src),
-                             "run `vdl generate --lang python ./hello/ifc`")
+                             "run `vdl generate --lang python ./v23py/examples/hello/ifc`")
 
     def test_interface(self):
-        from hello import ifc
+        from v23py.examples.hello import ifc
         (get,) = ifc.HelloDesc.methods
         self.assertEqual((ifc.HelloDesc.pkg_path, ifc.HelloDesc.name), ("hello/ifc", "Hello"))
         self.assertEqual((get.name, [a.name for a in get.out_args], list(get.in_args)),
@@ -70,8 +70,8 @@ class HelloInProcessTests(unittest.TestCase):
     def setUp(self):
         import v23py
         from v23py import security
-        from hello import service
-        from hello.ifc import HelloServer
+        from v23py.examples.hello import service
+        from v23py.examples.hello.ifc import HelloServer
         self.tutorial, self.tutorial_b = make_principal("tutorial")
         ctx, shutdown = new_runtime(self.tutorial)
         self.addCleanup(shutdown)
@@ -83,14 +83,14 @@ class HelloInProcessTests(unittest.TestCase):
         self.endpoint_name = "/" + ep
 
     def client(self, principal):
-        from hello.ifc import HelloClient
+        from v23py.examples.hello.ifc import HelloClient
         ctx, shutdown = new_runtime(principal)
         self.addCleanup(shutdown)
         return ctx, HelloClient(self.address_name)
 
     @defer.inlineCallbacks
     def test_greeting_by_address(self):
-        from hello.client import trust_opts
+        from v23py.examples.hello.client import trust_opts
         self.assertRegex(self.address_name, r"^/127\.0\.0\.1:\d+$")
         ctx, hello = self.client(self.tutorial)
         self.assertEqual((yield hello.Get(ctx, *trust_opts())), "Hello World!")
@@ -99,7 +99,7 @@ class HelloInProcessTests(unittest.TestCase):
     def test_client_blessed_by_the_server(self):
         # A client blessed by the server's principal (tutorial:friend) is related to it.
         from v23py import security
-        from hello.client import trust_opts
+        from v23py.examples.hello.client import trust_opts
         friend, _ = make_principal("friend")
         b = self.tutorial.bless(friend.public_key, self.tutorial_b, "friend",
                                 security.unconstrained_use())
@@ -110,7 +110,7 @@ class HelloInProcessTests(unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_client_refuses_an_unrelated_server(self):
-        from hello.client import trust_opts
+        from v23py.examples.hello.client import trust_opts
         stranger, _ = make_principal("stranger")
         ctx, hello = self.client(stranger)
         try:
@@ -145,13 +145,13 @@ class HelloProcessTests(unittest.TestCase):
 
     def client(self, *args, creds=None):
         return utils.getProcessOutputAndValue(
-            sys.executable, ["-m", "hello.client", "--v23.credentials", creds or self.creds, *args],
+            sys.executable, ["-m", "v23py.examples.hello.client", "--v23.credentials", creds or self.creds, *args],
             env=ENV, path=ROOT)
 
     @defer.inlineCallbacks
     def test_tutorial_run(self):
         port = free_port()
-        daemon, proc = spawn(self, [sys.executable, "-m", "hello.server",
+        daemon, proc = spawn(self, [sys.executable, "-m", "v23py.examples.hello.server",
                                     "--v23.credentials", self.creds,
                                     "--v23.tcp.address", f":{port}"], "never printed")
         daemon.ready.addErrback(lambda _: None)

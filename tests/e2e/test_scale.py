@@ -17,6 +17,10 @@ No timing is asserted here.  README row -> test:
   (10,000 rows each, with rounds of at most 500 records so that both run through 20
   rounds or more: the code paths of the 100,000-row figures, at a tenth of the CI time)
 * Sync: 10 peers converge                                    SyncScaleTest.test_10_peers_converge
+* Syncbase: PutRows, 500 rows per call (ours; Go's daemon:
+  the fallback batch of Puts)                                tests/e2e/test_syncbase_putrows.py,
+                                                             interop ExtensionsMixedTest
+* Sync: propagation with write-triggered hints               tests/e2e/test_syncbase_hints.py
 """
 import hashlib
 import os

@@ -17,12 +17,12 @@ class AppResolutionTest(DaemonTestCase):
         dba, ca = await sync_peer(self.ctx, a_d, "db", "c")
         dbb, cb = await sync_peer(self.ctx, b_d, "db", "c", admin=a_d)
         ra, rb = Merger(mode), Merger(mode)
-        ha = syncbase.NewService(a_d.endpoint).DatabaseForId(dba.Id(),
-                                                             schema(ca.Id(), prefix, ra))
-        hb = syncbase.NewService(b_d.endpoint).DatabaseForId(dbb.Id(),
-                                                             schema(cb.Id(), prefix, rb))
+        ha = syncbase.new_service(a_d.endpoint).database_for_id(dba.id(),
+                                                             schema(ca.id(), prefix, ra))
+        hb = syncbase.new_service(b_d.endpoint).database_for_id(dbb.id(),
+                                                             schema(cb.id(), prefix, rb))
         for h in (ha, hb):
-            await h.EnforceSchema(self.ctx)
+            await h.enforce_schema(self.ctx)
             self.addCleanup(h.Close)
             await h._resolver.connected
         return (dba, ca, ra), (dbb, cb, rb)
@@ -30,20 +30,20 @@ class AppResolutionTest(DaemonTestCase):
     async def concurrent(self, a, b, writes_a, writes_b, batch=False):
         from v23py import syncbase
         for db, _, _ in (a, b):
-            await db.PauseSync(self.ctx)
+            await db.pause_sync(self.ctx)
         for (db, c, _), writes in ((a, writes_a), (b, writes_b)):
             if batch:
                 async def fill(bdb, writes=writes):
-                    bc = bdb.CollectionForId(c.Id())
+                    bc = bdb.collection_for_id(c.id())
                     for k, v in writes.items():
-                        await bc.Put(self.ctx, k, v)
-                await syncbase.RunInBatch(self.ctx, db, syncbase.BatchOptions(), fill)
+                        await bc.put(self.ctx, k, v)
+                await syncbase.run_in_batch(self.ctx, db, syncbase.BatchOptions(), fill)
             else:
                 for k, v in writes.items():
-                    await c.Put(self.ctx, k, v)
+                    await c.put(self.ctx, k, v)
             await sleep(0.01)
         for db, _, _ in (a, b):
-            await db.ResumeSync(self.ctx)
+            await db.resume_sync(self.ctx)
 
     @defer.inlineCallbacks
     def test_app_resolution(self):
@@ -56,8 +56,8 @@ class AppResolutionTest(DaemonTestCase):
         ca, cb = a[1], b[1]
 
         # merge by the app under the prefix "k", LastWins elsewhere
-        await ca.Put(self.ctx, "k1", "base")
-        await ca.Put(self.ctx, "other", "base")
+        await ca.put(self.ctx, "k1", "base")
+        await ca.put(self.ctx, "other", "base")
         self.assertEqual(await converge(self.ctx, [ca, cb], "other"), "base")
         self.assertEqual(await converge(self.ctx, [ca, cb], "k1"), "base")
         await self.concurrent(a, b, {"k1": "x", "other": "x"}, {"k1": "y", "other": "y"})
@@ -68,12 +68,12 @@ class AppResolutionTest(DaemonTestCase):
                             and {rows[0][1], rows[0][2]} == {"x", "y"} for rows, _ in seen), seen)
         self.assertFalse(any(k == "other" for rows, _ in seen for k, *_ in rows))
         # the resolution is a new version that syncs: a later write on either side wins
-        await cb.Put(self.ctx, "k1", "later")
+        await cb.put(self.ctx, "k1", "later")
         self.assertEqual(await converge(self.ctx, [ca, cb], "k1"), "later")
 
         # batches: A writes kb1, kb2 in one; B writes kb2, kb3 in one: one conflict
         for k in ("kb1", "kb2", "kb3"):
-            await ca.Put(self.ctx, k, "base")
+            await ca.put(self.ctx, k, "base")
         self.assertEqual(await converge(self.ctx, [ca, cb], "kb3"), "base")
         a[2].seen.clear()
         b[2].seen.clear()
@@ -98,7 +98,7 @@ class AppResolutionTest(DaemonTestCase):
                                           ("delete", "delete", "kd", None),
                                           ("local", "remote", "kl", "x")):
             a[2].mode, b[2].mode = mode_a, mode_b
-            await ca.Put(self.ctx, key, "base")
+            await ca.put(self.ctx, key, "base")
             self.assertEqual(await converge(self.ctx, [ca, cb], key), "base")
             await self.concurrent(a, b, {key: "x"}, {key: "y"})
             await sleep(0.5)
@@ -113,33 +113,33 @@ class AppResolutionTest(DaemonTestCase):
     async def _schema(self):
         from v23py import syncbase, verror
         d = await self.daemon()
-        s = syncbase.NewService(d.endpoint)
+        s = syncbase.new_service(d.endpoint)
         cx = (ALICE, "c")
-        db = s.Database(self.ctx, "sdb", schema(cx, "a", None, version=1))
+        db = s.database(self.ctx, "sdb", schema(cx, "a", None, version=1))
         with self.assertRaises(verror.VError) as cm:       # AppResolves needs a resolver
-            await db.EnforceSchema(self.ctx)
+            await db.enforce_schema(self.ctx)
         self.assertEqual(cm.exception.id, verror.BadState.id)
         v1 = syncbase.Schema(syncbase.SchemaMetadata(1, [syncbase.CrRule(cx, "a")]))
-        db = s.Database(self.ctx, "sdb", v1)
-        await db.Create(self.ctx, None)                     # the metadata comes with Create
-        self.assertEqual((await db.GetSchemaMetadata(self.ctx)).Version, 1)
+        db = s.database(self.ctx, "sdb", v1)
+        await db.create(self.ctx, None)                     # the metadata comes with Create
+        self.assertEqual((await db.get_schema_metadata(self.ctx)).version, 1)
         v3 = syncbase.Schema(syncbase.SchemaMetadata(3, [syncbase.CrRule(cx, "b")]))
-        await s.Database(self.ctx, "sdb", v3).EnforceSchema(self.ctx)     # upgrade
-        md = await db.GetSchemaMetadata(self.ctx)
-        self.assertEqual((md.Version, md.Rules[0].KeyPrefix), (3, "b"))
-        await s.Database(self.ctx, "sdb", v1).EnforceSchema(self.ctx)     # no downgrade
-        self.assertEqual((await db.GetSchemaMetadata(self.ctx)).Version, 3)
+        await s.database(self.ctx, "sdb", v3).enforce_schema(self.ctx)     # upgrade
+        md = await db.get_schema_metadata(self.ctx)
+        self.assertEqual((md.version, md.rules[0].key_prefix), (3, "b"))
+        await s.database(self.ctx, "sdb", v1).enforce_schema(self.ctx)     # no downgrade
+        self.assertEqual((await db.get_schema_metadata(self.ctx)).version, 3)
         # a database created without schema gets one from EnforceSchema
-        plain = s.Database(self.ctx, "plain", None)
-        await plain.Create(self.ctx, None)
+        plain = s.database(self.ctx, "plain", None)
+        await plain.create(self.ctx, None)
         with self.assertRaises(verror.VError) as cm:
-            await plain.GetSchemaMetadata(self.ctx)
+            await plain.get_schema_metadata(self.ctx)
         self.assertEqual(cm.exception.id, verror.NoExist.id)
-        await s.Database(self.ctx, "plain", v1).EnforceSchema(self.ctx)
-        self.assertEqual((await plain.GetSchemaMetadata(self.ctx)).Version, 1)
+        await s.database(self.ctx, "plain", v1).enforce_schema(self.ctx)
+        self.assertEqual((await plain.get_schema_metadata(self.ctx)).version, 1)
         # StartConflictResolver needs Admin on an existing database
         with self.assertRaises(verror.VError):
             call = await __import__("v23py.rpc", fromlist=["rpc"]).start_call(
-                self.ctx, s.FullName() + "/idp:o:fortune,nodb", "StartConflictResolver", [],
+                self.ctx, s.full_name() + "/idp:o:fortune,nodb", "StartConflictResolver", [],
                 [], [])
             await call.finish()

@@ -1,4 +1,4 @@
-"""Collection.PutRows against a real syncbased: v23py's ``%%rows`` extension (many rows in
+"""Collection.put_rows against a real syncbased: v23py's ``%%rows`` extension (many rows in
 one call), its checks (the same as Put's), atomicity, batches, and the fallback a client
 uses against a daemon without the extension (Go's; tested against Go's daemon in
 tests/interop/test_syncbase_mixed_go)."""
@@ -44,7 +44,7 @@ class PutRowsTest(DaemonTestCase):
         rows = {f"r{i:03d}": i for i in range(300)}
         rows["s"] = "a string"
         rows["with/slash%"] = [1, 2]
-        await cx.PutRows(self.ctx, rows)
+        await cx.put_rows(self.ctx, rows)
         # one call, served by the extension: the client did not fall back
         self.assertNotIn(d.endpoint, clientcx._NO_ROWS_EXT)
         got = await self._keys(cx)
@@ -74,18 +74,18 @@ class PutRowsTest(DaemonTestCase):
         db, cx = await self._cx(d)
         # a bad key: nothing of the call is written, the error is Put's
         await self.assertVError(sbwire.ErrInvalidName,
-                                cx.PutRows(self.ctx, [("ok1", 1), ("bad\x01", 2), ("ok2", 3)]))
+                                cx.put_rows(self.ctx, [("ok1", 1), ("bad\x01", 2), ("ok2", 3)]))
         await self.assertVError(sbwire.ErrInvalidName,
-                                cx.PutRows(self.ctx, [("ok1", 1), ("", 2)]))
+                                cx.put_rows(self.ctx, [("ok1", 1), ("", 2)]))
         self.assertEqual(await self._keys(cx), {})
         # no Write on the collection: the same refusal as a Put's
         await cx.SetPermissions(self.ctx, syncbase.perms_for(ALICE, ["Read", "Admin"]))
         put_err = await self.assertVError(verror.NoAccess, cx.Put(self.ctx, "x", 1))
-        rows_err = await self.assertVError(verror.NoAccess, cx.PutRows(self.ctx, {"x": 1}))
+        rows_err = await self.assertVError(verror.NoAccess, cx.put_rows(self.ctx, {"x": 1}))
         self.assertEqual(rows_err.id, put_err.id)
         # a collection that does not exist
         other = db.Collection(self.ctx, "nope")
-        await self.assertVError(verror.NoExist, other.PutRows(self.ctx, {"x": 1}))
+        await self.assertVError(verror.NoExist, other.put_rows(self.ctx, {"x": 1}))
         await self.assertVError(verror.NoExist, other.Put(self.ctx, "x", 1))
 
     @defer.inlineCallbacks
@@ -97,21 +97,21 @@ class PutRowsTest(DaemonTestCase):
         db, cx = await self._cx(d)
         b = await db.BeginBatch(self.ctx)
         bc = b.CollectionForId(cx.Id())
-        await bc.PutRows(self.ctx, {"a": 1, "b": 2})
+        await bc.put_rows(self.ctx, {"a": 1, "b": 2})
         await bc.Put(self.ctx, "c", 3)
         self.assertEqual(await self._keys(cx), {})          # not before the commit
         self.assertEqual(set(await self._keys(bc)), {"a", "b", "c"})   # seen in the batch
         await b.Commit(self.ctx)
         self.assertEqual(await self._keys(cx), {"a": 1, "b": 2, "c": 3})
         b = await db.BeginBatch(self.ctx)
-        await b.CollectionForId(cx.Id()).PutRows(self.ctx, {"d": 4})
+        await b.CollectionForId(cx.Id()).put_rows(self.ctx, {"d": 4})
         await b.Abort(self.ctx)
         self.assertEqual(set(await self._keys(cx)), {"a", "b", "c"})
         # a read-only batch refuses, as for Put
         from v23py import syncbase
         ro = await db.BeginBatch(self.ctx, syncbase.BatchOptions(ReadOnly=True))
         await self.assertVError(sbwire.ErrReadOnlyBatch,
-                                ro.CollectionForId(cx.Id()).PutRows(self.ctx, {"e": 5}))
+                                ro.CollectionForId(cx.Id()).put_rows(self.ctx, {"e": 5}))
 
     @defer.inlineCallbacks
     def test_fallback_is_a_batch_of_puts(self):

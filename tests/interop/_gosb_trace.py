@@ -11,6 +11,12 @@ from v23py.v23.services import syncbase as sbwire
 ALL_ROWS = None  # set lazily (needs the syncbase package)
 
 
+def _hex_id(n):
+    """A member name is a daemon's 64-bit id in lower-case hex without leading zeros (1 id
+    in 16 has fewer than 16 digits)."""
+    return 0 < len(n) <= 16 and all(c in "0123456789abcdef" for c in n)
+
+
 def _b(x):
     return "true" if x else "false"
 
@@ -254,7 +260,7 @@ async def py_trace(ctx, sb_name, dbname):
     members, e = await _res(sg.GetMembers(ctx))
     p(f"sg members {len(members or {})} {e}")
     for n in sorted(members or {}):
-        p(f"  member hex {_b(len(n) == 16)} info "
+        p(f"  member hex {_b(_hex_id(n))} info "
           f"{_tc(sbwire.SyncgroupMemberInfo._vdl_type, members[n])}")
     sgs, e = await _res(db.ListSyncgroups(ctx))
     p(f"listsyncgroups {_ids(sgs)} {e}")

@@ -49,9 +49,9 @@ class CrInteropTest(PairBase):
         ds, cols = await self.pair("go", "r")
         merger = Merger()
         for d, (db, c) in zip(ds, cols):
-            h = syncbase.NewService(d.endpoint).DatabaseForId(db.Id(),
-                                                              schema(c.Id(), "k", merger))
-            await h.EnforceSchema(self.ctx)
+            h = syncbase.new_service(d.endpoint).database_for_id(db.id(),
+                                                              schema(c.id(), "k", merger))
+            await h.enforce_schema(self.ctx)
             self.addCleanup(h.Close)
             await h._resolver.connected
         await sleep(0.5)
@@ -71,9 +71,9 @@ class CrInteropTest(PairBase):
         ds, cols = await self.pair("mixed", "m")
         merger = Merger()
         db, c = cols[0]
-        h = syncbase.NewService(ds[0].endpoint).DatabaseForId(db.Id(),
-                                                             schema(c.Id(), "k", merger))
-        await h.EnforceSchema(self.ctx)
+        h = syncbase.new_service(ds[0].endpoint).database_for_id(db.id(),
+                                                             schema(c.id(), "k", merger))
+        await h.enforce_schema(self.ctx)
         self.addCleanup(h.Close)
         out = self.go_resolver(ds[1], "m")
         for _ in range(100):
@@ -102,21 +102,21 @@ class CrInteropTest(PairBase):
                                            "--skip-publish-in-nh"))
         cx = (ALICE, "cx")
         for d in (go, ours):
-            db = syncbase.NewService(d.endpoint).Database(
+            db = syncbase.new_service(d.endpoint).database(
                 self.ctx, "sdb", syncbase.Schema(syncbase.SchemaMetadata(
                     1, [syncbase.CrRule(cx, "a")])))
-            await db.Create(self.ctx, None)
+            await db.create(self.ctx, None)
             for version, want in ((3, 3), (2, 3)):
                 out, err, code = await run([sbextra(), f"--v23.credentials={self.creds}",
                                             f"-version={version}", "schema", d.endpoint,
                                             f"{APP},sdb", f"{ALICE},cx", "b"])
                 self.assertEqual(code, 0, err[-2000:])
                 self.assertIn(f"{{Version:{want} ", out)
-                md = await db.GetSchemaMetadata(self.ctx)
-                self.assertEqual((md.Version, md.Rules[0].KeyPrefix), (3, "b"))
-            await syncbase.NewService(d.endpoint).Database(
+                md = await db.get_schema_metadata(self.ctx)
+                self.assertEqual((md.version, md.rules[0].key_prefix), (3, "b"))
+            await syncbase.new_service(d.endpoint).database(
                 self.ctx, "sdb", syncbase.Schema(syncbase.SchemaMetadata(
-                    4, [syncbase.CrRule(cx, "c")]))).EnforceSchema(self.ctx)
+                    4, [syncbase.CrRule(cx, "c")]))).enforce_schema(self.ctx)
             out, err, code = await run([sbextra(), f"--v23.credentials={self.creds}",
                                         "-version=1", "schema", d.endpoint, f"{APP},sdb",
                                         f"{ALICE},cx", "b"])

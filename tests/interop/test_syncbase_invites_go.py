@@ -10,6 +10,7 @@ multicast DNS with Go's advertisements, against Go's 2017 daemon and client libr
   v0.2.0 `debug` tool does.
 """
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -62,13 +63,13 @@ class InvitesTest(unittest.TestCase):
 
     async def group(self, d, db_name, sg_name, readers=(ALICE,)):
         from v23py import syncbase
-        db = syncbase.NewService(d.endpoint).DatabaseForId((APP, db_name))
-        await db.Create(self.ctx, None)
-        c = db.CollectionForId((ALICE, "cx"))
-        await c.Create(self.ctx, None)
+        db = syncbase.new_service(d.endpoint).database_for_id((APP, db_name))
+        await db.create(self.ctx, None)
+        c = db.collection_for_id((ALICE, "cx"))
+        await c.create(self.ctx, None)
         perms = {"Admin": {"In": [ALICE]}, "Read": {"In": list(readers)}}
-        await db.SyncgroupForId((ALICE, sg_name)).Create(
-            self.ctx, syncbase.SyncgroupSpec(Perms=perms, Collections=[c.Id()]),
+        await db.syncgroup_for_id((ALICE, sg_name)).create(
+            self.ctx, syncbase.SyncgroupSpec(Perms=perms, Collections=[c.id()]),
             syncbase.SyncgroupMemberInfo(SyncPriority=10))
         return db
 
@@ -89,9 +90,9 @@ class InvitesTest(unittest.TestCase):
         await self.group(ours, f"ourdb{t}", f"oursg{t}")
 
         for d, db, sg in ((go, f"godb{t}", f"gosg{t}"), (ours, f"ourdb{t}", f"oursg{t}")):
-            inv = await first(sd.ListenForInvites(self.ctx, (APP, db)), 30)
+            inv = await first(sd.listen_for_invites(self.ctx, (APP, db)), 30)
             self.assertIsNotNone(inv, f"no invite for {db}")
-            self.assertEqual((inv.Syncgroup, inv.Addresses, inv.BlessingNames, inv.Lost),
+            self.assertEqual((inv.syncgroup, inv.addresses, inv.blessing_names, inv.lost),
                              ((ALICE, sg), [d.endpoint], [ALICE], False))
         # Bob (not in the Read access list) does not see Alice's groups
         import v23py
@@ -99,17 +100,17 @@ class InvitesTest(unittest.TestCase):
                                     f"{make_creds(os.path.join(self.tmp, 'bob'), BOB)}"],
                                    reactor=reactor)
         self.addCleanup(shutdown)
-        got = await first(sd.ListenForInvites(bob, (APP, f"ourdb{t}")), 4)
+        got = await first(sd.listen_for_invites(bob, (APP, f"ourdb{t}")), 4)
         self.assertIsNone(got)
 
         # an invite is all a joiner needs
         joiner = await self.daemon(our_daemon, "joiner")
-        inv = await first(sd.ListenForInvites(self.ctx, (APP, f"ourdb{t}")), 30)
-        db = syncbase.NewService(joiner.endpoint).DatabaseForId((APP, f"ourdb{t}"))
-        await db.Create(self.ctx, None)
-        await db.CollectionForId((ALICE, "cx")).Create(self.ctx, None)
-        spec = await db.SyncgroupForId(inv.Syncgroup).Join(
-            self.ctx, inv.Addresses[0], None, syncbase.SyncgroupMemberInfo(SyncPriority=10))
+        inv = await first(sd.listen_for_invites(self.ctx, (APP, f"ourdb{t}")), 30)
+        db = syncbase.new_service(joiner.endpoint).database_for_id((APP, f"ourdb{t}"))
+        await db.create(self.ctx, None)
+        await db.collection_for_id((ALICE, "cx")).create(self.ctx, None)
+        spec = await db.syncgroup_for_id(inv.syncgroup).join(
+            self.ctx, inv.addresses[0], None, syncbase.SyncgroupMemberInfo(SyncPriority=10))
         self.assertEqual([(c.Blessing, c.Name) for c in spec.Collections], [(ALICE, "cx")])
 
         # Go's client library finds our daemon's syncgroup (and the joiner's: an admin too)
@@ -121,27 +122,28 @@ class InvitesTest(unittest.TestCase):
 
         # both daemons as peers
         names = {}
-        peers = sd.ListenForPeers(self.ctx)
+        peers = sd.listen_for_peers(self.ctx)
         timer = reactor.callLater(30, peers.cancel)
         async for p in peers:
-            if not p.Lost and p.Addresses and p.Addresses[0] in (go.endpoint, ours.endpoint):
-                names[p.Addresses[0]] = p.Name
+            if not p.lost and p.addresses and p.addresses[0] in (go.endpoint, ours.endpoint):
+                names[p.addresses[0]] = p.name
                 if len(names) == 2:
                     break
         if timer.active():
             timer.cancel()
         peers.cancel()
         self.assertEqual(set(names), {go.endpoint, ours.endpoint})
-        self.assertTrue(all(len(n) == 16 for n in names.values()))
+        # a daemon's 64-bit id in hex without leading zeros (1 in 16 is shorter than 16)
+        self.assertTrue(all(re.fullmatch("[0-9a-f]{1,16}", n) for n in names.values()), names)
 
     @defer.inlineCallbacks
     def test_app_peers(self):
         from v23py.testing.mdns import require_multicast
         yield defer.ensureDeferred(require_multicast())
         from v23py.syncbase import discovery as sd
-        listener = sd.ListenForAppPeers(self.ctx)
-        ad = yield sd.AdvertiseApp(self.ctx, [ALICE])
-        got = yield defer.ensureDeferred(first(listener, 30, lambda p: not p.Lost))
+        listener = sd.listen_for_app_peers(self.ctx)
+        ad = yield sd.advertise_app(self.ctx, [ALICE])
+        got = yield defer.ensureDeferred(first(listener, 30, lambda p: not p.lost))
         self.assertEqual(got, sd.AppPeer("fortune", ALICE, False))
         yield ad.stop()
 

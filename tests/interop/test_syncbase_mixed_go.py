@@ -683,8 +683,8 @@ class ExtensionsMixedTest(_Mixed):
         # PutRows: one call on ours, Go's Puts in a batch on Go's daemon
         rows_g = {f"rg{i:03d}": f"g{i}" for i in range(120)}
         rows_p = {f"rp{i:03d}": f"p{i}" for i in range(120)}
-        await self._db(g, db).Collection(self.ctx, "cx").PutRows(self.ctx, rows_g)
-        await self._db(p2, db).Collection(self.ctx, "cx").PutRows(self.ctx, rows_p)
+        await self._db(g, db).Collection(self.ctx, "cx").put_rows(self.ctx, rows_g)
+        await self._db(p2, db).Collection(self.ctx, "cx").put_rows(self.ctx, rows_p)
         await self.converge([g, p1, p2], db, "cx", {**want, **rows_g, **rows_p})
         await self.same_sg_view([g, p1, p2], db, "sg", 3)
 

@@ -23,7 +23,7 @@ class VClockInteropTest(PairBase):
 
     async def until_true_time(self, s, what):
         for _ in range(150):
-            if abs(await s.DevModeGetTime(self.ctx) - time.time_ns()) < 2 * NS:
+            if abs(await s.dev_mode_get_time(self.ctx) - time.time_ns()) < 2 * NS:
                 return
             await sleep(0.1)
         self.fail(f"{what} kept its fast clock")
@@ -33,9 +33,9 @@ class VClockInteropTest(PairBase):
         round may already have corrected it between the two calls (sync keeps running):
         then set it again, right after that round, while the next one is seconds away."""
         for _ in range(5):
-            await s.DevModeUpdateVClock(self.ctx, Now=time.time_ns() + HOUR, ElapsedTime=0,
-                                        DoLocalUpdate=True)
-            if await s.DevModeGetTime(self.ctx) - time.time_ns() > HOUR - 5 * NS:
+            await s.dev_mode_update_vclock(self.ctx, now=time.time_ns() + HOUR, elapsed_time=0,
+                                        do_local_update=True)
+            if await s.dev_mode_get_time(self.ctx) - time.time_ns() > HOUR - 5 * NS:
                 return
         self.fail(f"{what} never ran an hour fast")
 
@@ -46,12 +46,12 @@ class VClockInteropTest(PairBase):
     async def _both_ways(self):
         from v23py import syncbase
         ds, cols = await self.pair("mixed", "v")
-        ours, go = (syncbase.NewService(d.endpoint) for d in ds)
+        ours, go = (syncbase.new_service(d.endpoint) for d in ds)
         # ours syncs with NTP; Go's system clock is an hour fast: Go adopts our time
-        await ours.DevModeUpdateVClock(self.ctx, NtpHost=self.ntp(), DoNtpUpdate=True)
+        await ours.dev_mode_update_vclock(self.ctx, ntp_host=self.ntp(), do_ntp_update=True)
         await self.make_fast(go, "Go's daemon")
         await self.until_true_time(go, "Go's daemon")
         # now Go's syncs with NTP itself, and ours runs an hour fast: ours adopts Go's
-        await go.DevModeUpdateVClock(self.ctx, NtpHost=self.ntp(), DoNtpUpdate=True)
+        await go.dev_mode_update_vclock(self.ctx, ntp_host=self.ntp(), do_ntp_update=True)
         await self.make_fast(ours, "our daemon")
         await self.until_true_time(ours, "our daemon")

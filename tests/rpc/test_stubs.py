@@ -41,7 +41,24 @@ class FakeClient:
 
     async def start_call(self, ctx, name, method, args, in_types, out_types, desc=None, opts=()):
         self.calls.append((name, method, args))
-        return "stream-call"
+        return FakeCall(self.results)
+
+
+class FakeCall:
+    """The RPC layer's streaming call: recv() gives items then fails with EOF; finish()
+    gives the list of results."""
+
+    def __init__(self, results, items=(1, 2, 3)):
+        self.results = results
+        self.items = list(items)
+
+    def recv(self):
+        if self.items:
+            return defer.succeed(self.items.pop(0))
+        return defer.fail(verror.EOF.new("EOF"))
+
+    def finish(self):
+        return defer.succeed(self.results)
 
 
 class ClientStubTest(unittest.TestCase):
@@ -69,10 +86,31 @@ class ClientStubTest(unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_streaming_uses_start_call(self):
-        fake = FakeClient(None)
+        fake = FakeClient([])
         c = self.m["CalcClient"]("n", fake)
-        self.assertEqual((yield c.Count(None, 3)), "stream-call")
+        call = yield c.Count(None, 3)
+        self.assertIsInstance(call, self.m["CalcCountClientCall"])
         self.assertEqual(fake.calls, [("n", "Count", [3])])
+
+    @defer.inlineCallbacks
+    def test_stream_items_and_finish_shaped_as_unary_results(self):
+        # finish() gives what a unary call would: the value itself for one result,
+        # None for none (the RPC layer's call gives a list)
+        m = self.m
+        for results, want in (([11], 11), ([], None), ([7, 1], (7, 1))):
+            call = m["CalcCountClientCall"](FakeCall(results), len(results))
+            got = yield defer.ensureDeferred(_collect(call))
+            self.assertEqual(got, [1, 2, 3])
+            self.assertEqual((yield call.finish()), want)
+
+    def test_stream_types_are_named_per_method(self):
+        from v23py.rpc import stubs
+        self.assertTrue(issubclass(self.m["CalcCountClientCall"], stubs.ClientRecvStream))
+        self.assertIn("CalcCountServerCall", self.m["__all__"])
+
+
+async def _collect(call):
+    return [x async for x in call]
 
 
 class Impl:

@@ -23,13 +23,13 @@ class ContextTest(unittest.TestCase):
         seen = []
         child.on_done(seen.append)
         cancel()
-        self.assertTrue(parent.cancelled and child.cancelled)
+        self.assertTrue(parent.cancelled() and child.cancelled())
         self.assertEqual(child.err().id, verror.Canceled.id)
         self.assertEqual(len(seen), 1)
-        self.assertFalse(root.cancelled)
+        self.assertFalse(root.cancelled())
         # children of a cancelled context start cancelled
         late, _ = parent.with_cancel()
-        self.assertTrue(late.cancelled)
+        self.assertTrue(late.cancelled())
 
     def test_deadline(self):
         clock = task.Clock()
@@ -44,13 +44,26 @@ class ContextTest(unittest.TestCase):
         self.assertEqual(self.successResultOf(d).id, verror.Timeout.id)
         # a child cannot extend its parent's deadline
         child, _ = ctx.with_timeout(100)
-        self.assertTrue(child.cancelled)
+        self.assertTrue(child.cancelled())
+
+    def test_state_is_read_with_methods(self):
+        # cancelled(), err(), done() and deadline() are all methods (as on asyncio's
+        # Future); a forgotten call is a TypeError, never an always-true test
+        ctx, cancel = context.root().with_cancel()
+        self.assertIs(ctx.cancelled(), False)
+        self.assertIsNone(ctx.err())
+        with self.assertRaises(TypeError) as e:
+            if ctx.cancelled:
+                pass
+        self.assertIn("call ctx.cancelled()", str(e.exception))
+        cancel()
+        self.assertIs(ctx.cancelled(), True)
 
     def test_root_cancel_is_independent(self):
         parent, cancel = context.root().with_cancel()
         free, _ = parent.with_value("x", 1).with_root_cancel()
         cancel()
-        self.assertFalse(free.cancelled)
+        self.assertFalse(free.cancelled())
         self.assertEqual(free.value("x"), 1)
 
 

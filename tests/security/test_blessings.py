@@ -196,6 +196,9 @@ class BlessingsTests(unittest.TestCase):
         names, rejected = sec.remote_blessing_names(call)
         self.assertEqual(names, [])
         self.assertEqual(rejected[0].Err.id, "v.io/v23/security.UnrecognizedRoot")
+        # the error says what to do (Go's ends in ": <nil>")
+        self.assertIn("recognize it with `principal recognize alice ", rejected[0].Err.msg)
+        self.assertNotIn("<nil>", rejected[0].Err.msg)
         server.add_to_roots(alice.blessing_store.default())
         self.assertEqual(sec.remote_blessing_names(call)[0], ["alice:friend"])
         call.method = "Put"

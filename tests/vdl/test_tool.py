@@ -39,12 +39,11 @@ class CommittedModulesTest(unittest.TestCase):
             b.resolve_arg(os.path.join(ROOT, "ifc"))
         paths = {s.path for s in srcs}
         for want in ("signature", "time", "v.io/v23/security", "v.io/v23/rpc", "fortune/ifc",
-                     "v.io/v23/naming", "v.io/v23/services/mounttable"):
+                     "v.io/v23/naming", "v.io/v23/services/mounttable", "hello/ifc"):
             self.assertIn(want, paths)
         # The project's other packages; fortune/tagged shares ifc's package path,
         # so it gets a builder of its own.
-        for d in ("syncbased/interfaces", "syncbased/vclock", "hello/ifc", "fortune/tagged",
-                  "benchmarks"):
+        for d in ("syncbased/interfaces", "syncbased/vclock", "fortune/tagged", "benchmarks"):
             bb = Builder(vdlpath=[], vdlroot="")
             srcs += [(bb, s) for s in bb.resolve_arg(os.path.join(ROOT, d))]
         stale = []

@@ -1,4 +1,4 @@
-"""Shared plumbing for the `namespace` and `mounttable` commands: Go-style
+"""Shared plumbing for the ``namespace`` and ``mounttable`` commands: Go-style
 sub-command flag parsing (flags may come before or after each sub-command
 level), running under the Twisted reactor, Go's output conventions."""
 
@@ -7,6 +7,8 @@ import json
 import math
 import sys
 import time
+
+from v23py.cmd._help import command_help, handle_version
 
 _START = time.monotonic()
 
@@ -18,7 +20,7 @@ class UsageError(Exception):
 def parse_command(prog, argv, commands, global_flags=None):
     """Parse ``prog [flags] cmd [sub] [flags] args``.
 
-    `commands` maps a command name to either a dict of its sub-commands or a
+    ``commands`` maps a command name to either a dict of its sub-commands or a
     callable adding the command's own flags to the FlagSet (or None). Returns
     (flags, [command path], positional args)."""
     from v23py import runtime
@@ -50,14 +52,38 @@ def parse_command(prog, argv, commands, global_flags=None):
         return fs, path, rest
 
 
-def run_main(coro_fn, argv):
-    """Run `await coro_fn(reactor, argv)` under the reactor; exit with its code."""
+def help_text(prog, usage, commands, usages, args):
+    """``prog help [command [sub]]``: the tool's usage, or one command's (its summary,
+    usage line and own flags).  (text, exit code)."""
+    if not args:
+        return usage, 0
+    entry = commands.get(args[0], False)
+    if isinstance(entry, dict) and len(args) > 1:
+        entry = entry.get(args[1], False)
+        path = args[:2]
+    else:
+        path = args[:1]
+    text = None
+    if entry is not False:
+        text = command_help(prog, usage, path, usages,
+                            entry if callable(entry) else None)
+    if text is None:
+        return f"{prog}: unknown command {' '.join(args)!r}\n\n{usage}", 2
+    return text, 0
+
+
+def run_main(coro_fn, argv, prog=None):
+    """Run ``await coro_fn(reactor, argv)`` under the reactor; exit with its code.
+    ``prog --version`` prints the version without starting anything."""
+    if prog is not None and handle_version(prog, argv):
+        raise SystemExit(0)
     from v23py.runtime import run_program
     run_program(coro_fn, argv)
 
 
-async def run_command(prog, usage, commands, invoke, reactor, argv, out=None, err=None):
-    """The body shared by `namespace` and `mounttable`: parse, init the runtime,
+async def run_command(prog, usage, commands, invoke, reactor, argv, out=None, err=None,
+                      usages=None):
+    """The body shared by ``namespace`` and ``mounttable``: parse, init the runtime,
     run ``await invoke(ctx, flags, path, args, out, err)`` within Go's one-minute
     timeout, and map failures to Go's messages and exit codes."""
     import v23py
@@ -73,8 +99,9 @@ async def run_command(prog, usage, commands, invoke, reactor, argv, out=None, er
         err.write(f"ERROR: {e}\n\n{usage}")
         return 2
     if path == ["help"]:
-        out.write(usage)
-        return 0
+        text, code = help_text(prog, usage, commands, usages or {}, args)
+        (out if code == 0 else err).write(text)
+        return code
     ctx, shutdown = v23py.init([], flags=fs, reactor=reactor)
     ctx, cancel = ctx.with_timeout(60.0)
     code = 0

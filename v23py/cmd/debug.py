@@ -17,6 +17,7 @@ import sys
 from twisted.internet import defer
 
 from v23py.cmd._nscli import UsageError, error_text, run_main
+from v23py.cmd._nscli import help_text
 
 USAGE = """Command debug supports debugging Vanadium servers.
 
@@ -97,6 +98,23 @@ COMMANDS = {
     "browse": _browse_flags,
     "delegate": _delegate_flags,
     "discovery": {"scan": None},
+}
+USAGES = {
+    "glob": "[flags] <pattern> ...",
+    "vtrace": "[flags] <name> [id ...]",
+    "logs": "[flags] <command>  (read | size)",
+    "logs read": "[flags] <name>",
+    "logs size": "[flags] <name>",
+    "stats": "[flags] <command>  (read | watch)",
+    "stats read": "[flags] <name> ...",
+    "stats watch": "[flags] <pattern> ...",
+    "pprof": "[flags] <command>  (run | proxy)",
+    "pprof run": "[flags] <name> [<profile> [passthru args]]",
+    "pprof proxy": "[flags] <name>",
+    "browse": "[flags] <name> ...",
+    "delegate": "[flags] <to> <duration> [<name>]",
+    "discovery": "[flags] <command>  (scan)",
+    "discovery scan": "[flags] [<query>]",
 }
 
 
@@ -388,8 +406,6 @@ async def cmd_logs_read(ctx, fs, args, out, err):
             if fs.get("f"):
                 out.flush()
         offset = await call.finish()
-        if isinstance(offset, (list, tuple)):
-            offset = offset[0]
     except verror.VError:
         raise
     finally:
@@ -622,8 +638,9 @@ async def run(reactor, argv, out=None, err=None):
         err.write(f"ERROR: {e}\n\n{USAGE}")
         return 2
     if path == ["help"]:
-        out.write(USAGE)
-        return 0
+        text, code = help_text("debug", USAGE, COMMANDS, USAGES, args)
+        (out if code == 0 else err).write(text)
+        return code
     principal = None
     if path == ["browse"] and fs.get("key"):
         from v23py.cmd import _browse
@@ -653,7 +670,7 @@ async def run(reactor, argv, out=None, err=None):
 
 
 def main(argv=None):
-    run_main(run, sys.argv[1:] if argv is None else argv)
+    run_main(run, sys.argv[1:] if argv is None else argv, "debug")
 
 
 if __name__ == "__main__":

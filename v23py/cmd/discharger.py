@@ -1,4 +1,4 @@
-"""discharger: blessings that can be revoked, and their revocation (v23py's own tool).
+"""discharger: blessings that can be revoked, and their revocation (v23py's own tool)::
 
     discharger bless --revocation-db=FILE --location=NAME [--for=24h]
                      [--v23.credentials=DIR] <principal to bless> <extension>
@@ -19,6 +19,8 @@ Exit codes: 0 ok, 1 failure, 2 usage.
 import base64
 import os
 import sys
+
+from v23py.cmd._help import handle_version
 
 
 class UsageError(Exception):
@@ -123,6 +125,21 @@ def run(argv, out=None):
     from v23py import verror
     from v23py.runtime import FlagError
     out = out or sys.stdout
+    if handle_version("discharger", argv, out):
+        return 0
+    if len(argv) >= 2 and argv[0] == "help" and argv[1] in COMMANDS:
+        # the command's usage lines from the docstring, then the paragraph about it
+        lines = __doc__.splitlines()
+        start = [i for i, ln in enumerate(lines) if ln.strip().startswith(f"discharger {argv[1]} ")][0]
+        usage = [lines[start].strip()]
+        for ln in lines[start + 1:]:
+            if not ln.startswith("                     "):
+                break
+            usage.append(ln.strip())
+        out.write(f"Usage:\n   " + "\n      ".join(usage) + "\n\n"
+                  "Flags use Go's syntax; the runtime's --v23.* flags apply too.  "
+                  "Exit codes: 0 ok, 1 failure, 2 usage.\n")
+        return 0
     if not argv or argv[0] in ("-h", "--help", "help"):
         sys.stderr.write(__doc__)
         return 0 if argv else 2

@@ -1,5 +1,5 @@
 """mounttable: sends commands to Vanadium mount table services (Go's
-`mounttable` command: same sub-commands and outputs). It talks directly to one
+``mounttable`` command: same sub-commands and outputs). It talks directly to one
 table -- a relative <mount name> is relative to the first namespace root,
 without resolution.
 
@@ -26,6 +26,12 @@ The mounttable commands are:
 """
 
 COMMANDS = {"glob": None, "mount": None, "unmount": None, "resolvestep": None}
+USAGES = {
+    "glob": "[flags] [<mount name>] <pattern>",
+    "mount": "[flags] <mount name> <name> [<ttl> [L|M|R]]",
+    "unmount": "[flags] <mount name> <name>",
+    "resolvestep": "[flags] <mount name>",
+}
 
 
 def _direct(ns, name):
@@ -103,11 +109,12 @@ HANDLERS = {"glob": cmd_glob, "mount": cmd_mount, "unmount": cmd_unmount,
 async def run(reactor, argv, out=None, err=None):
     def invoke(ctx, fs, path, args, out, err):
         return HANDLERS[path[0]](ctx, namespace_for(ctx), args, out, err)
-    return await run_command("mounttable", USAGE, COMMANDS, invoke, reactor, argv, out, err)
+    return await run_command("mounttable", USAGE, COMMANDS, invoke, reactor, argv, out, err,
+                             usages=USAGES)
 
 
 def main(argv=None):
-    run_main(run, sys.argv[1:] if argv is None else argv)
+    run_main(run, sys.argv[1:] if argv is None else argv, "mounttable")
 
 
 if __name__ == "__main__":

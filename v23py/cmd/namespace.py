@@ -1,5 +1,5 @@
 """namespace: resolves and manages names in the Vanadium namespace (Go's
-`namespace` command: same sub-commands, flags and outputs).
+``namespace`` command: same sub-commands, flags and outputs).
 
     namespace [--v23.namespace.root=NAME ...] <command>
       glob [-l] [-fail-on-any-error] <pattern>
@@ -69,6 +69,19 @@ COMMANDS = {
 }
 
 
+USAGES = {
+    "glob": "[flags] <pattern>",
+    "mount": "[flags] <name> <server> <ttl>",
+    "unmount": "[flags] <name> <server>",
+    "resolve": "[flags] <name>",
+    "resolvetomt": "[flags] <name>",
+    "permissions": "[flags] <command>  (get <name> | set <name> <permissions file or ->)",
+    "permissions get": "[flags] <name>",
+    "permissions set": "[flags] <name> <permissions file or ->",
+    "delete": "[flags] <name>",
+}
+
+
 def _nargs(cmd, args, n):
     if len(args) != n:
         raise UsageError(f"{cmd}: incorrect number of arguments, expected {n}, got {len(args)}")
@@ -110,9 +123,10 @@ class GlobPrinter:
         if errors:
             if not self.fail_on_any_error and self.successes > 0:
                 for r in errors:
-                    self.err.write(f"{r.name}: {error_text(r.error)}\n")
+                    self.err.write(f"{r.name or chr(34) * 2}: {error_text(r.error)}\n")
                 return 0
-            raise RuntimeError("\n".join(f"{r.name}: {error_text(r.error)}" for r in errors))
+            raise RuntimeError("\n".join(f"{r.name or chr(34) * 2}: {error_text(r.error)}"
+                                         for r in errors))
         return 0
 
 
@@ -228,7 +242,8 @@ HANDLERS = {
 async def run(reactor, argv, out=None, err=None):
     def invoke(ctx, fs, path, args, out, err):
         return HANDLERS[tuple(path)](ctx, fs, args, out, err)
-    return await run_command("namespace", USAGE, COMMANDS, invoke, reactor, argv, out, err)
+    return await run_command("namespace", USAGE, COMMANDS, invoke, reactor, argv, out, err,
+                             usages=USAGES)
 
 
 def main(argv=None):
@@ -237,7 +252,7 @@ def main(argv=None):
     code = _fastglob.glob(argv, COMMANDS, sys.stdout, sys.stderr)
     if code is not None:
         sys.exit(code)
-    run_main(run, argv)
+    run_main(run, argv, "namespace")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""`vdl`: compile VDL packages and generate Python code for them.
+"""``vdl``: compile VDL packages and generate Python code for them.
 
     vdl generate [--lang python] [--status=false] DIR|PKG...
     vdl compile  DIR|PKG...          check only, write nothing
@@ -17,6 +17,7 @@ from __future__ import annotations
 import sys
 
 from v23py.flags import FlagError, is_flag, parse_bool, take_flag
+from v23py.cmd._help import handle_version
 
 USAGE = __doc__
 
@@ -55,8 +56,40 @@ def _parse(argv):
     return flags, args
 
 
+_SUMMARIES = {
+    "generate": ("generate code for the packages", "[--lang python] [--status=false] DIR|PKG...",
+                 "Compiles the packages and writes each one's generated Python module "
+                 "(__init__.py beside its .vdl files, or under --python-out-dir)."),
+    "compile": ("compile the packages, write nothing", "DIR|PKG...",
+                "Checks the packages and reports their errors."),
+    "audit": ("exit 1 when generated files are stale", "[--lang python] DIR|PKG...",
+              "Generates in memory and compares with the files on disk."),
+    "list": ("print the packages' paths and directories", "DIR|PKG...",
+             "Resolves the arguments as generate would and prints what they name."),
+}
+
+
+def _command_help(cmd):
+    if cmd not in _SUMMARIES:
+        return None
+    summary, line, text = _SUMMARIES[cmd]
+    return (f"vdl {cmd} - {summary}\n\nUsage:\n   vdl {cmd} {line}\n\n{text}\n"
+            "A DIR is a directory (src/pkg and ./src/pkg alike); a PKG is a package path "
+            "found through $VDLPATH or the standard packages; DIR/... and PKG/... include "
+            "the packages below.\n")
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if handle_version("vdl", argv):
+        return 0
+    if len(argv) >= 2 and argv[0] == "help":
+        text = _command_help(argv[1])
+        if text is None:
+            print(f"vdl: unknown command {argv[1]!r}\n\n{USAGE}", file=sys.stderr)
+            return 2
+        print(text, end="")
+        return 0
     try:
         flags, args = _parse(argv)
     except SystemExit as e:

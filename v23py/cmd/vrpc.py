@@ -1,12 +1,15 @@
-"""vrpc: sends and receives Vanadium remote procedure calls (Go's vrpc, same outputs).
+"""vrpc: sends and receives Vanadium remote procedure calls (Go's vrpc, same outputs)::
 
     vrpc [flags] signature [-insecure] [-show-reserved] <server> [method]
     vrpc [flags] call <server> <method> [args...]      (args are VDL expressions)
     vrpc [flags] identify [-insecure] <server>
+
 Global flags: -s (shallow resolve), -json, -timeout=1m, and the v23 runtime flags.
 Errors print ``ERROR: ...`` on stderr (exit 1; usage errors exit 2).
 """
 import sys
+
+from v23py.cmd._help import command_help, handle_version
 
 USAGE = """Command vrpc sends and receives Vanadium remote procedure calls.  It is used as
 a generic client to interact with any Vanadium server.
@@ -26,6 +29,14 @@ _CMD_USAGE = {
     "call": "Usage:\n   vrpc call [flags] <server> <method> [args...]\n",
     "identify": "Usage:\n   vrpc identify [flags] <server>\n",
 }
+
+
+_USAGE_LINES = {"signature": "[flags] <server> [method]",
+                "call": "[flags] <server> <method> [args...]",
+                "identify": "[flags] <server>"}
+_OWN_FLAGS = {"signature": ("s", "json", "timeout", "insecure", "show-reserved"),
+              "call": ("s", "json", "timeout"),
+              "identify": ("s", "json", "timeout", "insecure")}
 
 
 class UsageError(Exception):
@@ -301,7 +312,19 @@ async def _main(reactor, argv, out, err):
         err.write(f"ERROR: {e}\n\n{USAGE}")
         return 2
     if cmd == "help":
-        out.write(USAGE)
+        if not args:
+            out.write(USAGE)
+            return 0
+        text = None
+        if args[0] in _CMD_USAGE:
+            sub = _parse([args[0]])[0]
+            own = {n: f for n, f in sub.flags.items() if n in _OWN_FLAGS[args[0]]}
+            sub.flags = own
+            text = command_help("vrpc", USAGE, args[:1], _USAGE_LINES, flagset=sub)
+        if text is None:
+            err.write(f'vrpc: unknown command "{args[0]}"\n\n{USAGE}')
+            return 2
+        out.write(text)
         return 0
     try:
         ctx, shutdown = runtime.init([], flags=flags)
@@ -346,6 +369,8 @@ def _fast_signature(argv, out):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    if handle_version("vrpc", argv):
+        return
     if _fast_signature(argv, sys.stdout):
         sys.exit(0)
     from v23py.runtime import run_program

@@ -102,7 +102,7 @@ class RevocationList:
             self._db.close()
 
     def new_caveat(self, discharger_key, location, name="", requirements=None):
-        """A third-party caveat for `discharger_key` at `location` that holds until revoked."""
+        """A third-party caveat for ``discharger_key`` at ``location`` that holds until revoked."""
         key = os.urandom(16)
         not_revoked = security.new_caveat(NotRevokedCaveat, key)
         cav = security.new_public_key_caveat(discharger_key, location, requirements,
@@ -114,7 +114,7 @@ class RevocationList:
         return cav
 
     def revoke(self, what):
-        """Revoke the caveat with id `what`, or every caveat recorded with name `what`;
+        """Revoke the caveat with id ``what``, or every caveat recorded with name ``what``;
         returns how many were revoked now."""
         with self._lock:
             cur = self._db.execute(
@@ -142,7 +142,7 @@ _active = []
 
 
 def use_revocation_list(rl):
-    """Check NotRevoked caveats against `rl` (None: stop)."""
+    """Check NotRevoked caveats against ``rl`` (None: stop)."""
     _active[:] = [rl] if rl is not None else []
 
 

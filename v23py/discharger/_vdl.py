@@ -5,7 +5,7 @@
 # flake8: noqa
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from v23py import vdl, verror
 from v23py.rpc import stubs as _rt
@@ -13,6 +13,7 @@ import v23py.v23.security as _security
 import v23py.v23.uniqueid as _uniqueid
 
 __all__ = ['NotRevokedCaveat', 'ErrNotAThirdPartyCaveat', 'DischargerDesc', 'DischargerClientStub', 'DischargerClient', 'DischargerServerMethods', 'DischargerServerStub', 'DischargerServer']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- constants --------------------------------------------------------
@@ -51,12 +52,12 @@ DischargerDesc = _rt.InterfaceDesc(
 
 
 class DischargerClientStub(_rt.ClientStub):
-    """Client stub for v.io/x/ref/services/discharger.Discharger; each method returns a Deferred."""
+    """Client stub for v.io/x/ref/services/discharger.Discharger; each method returns an awaitable Deferred."""
 
     _vdl_interface = DischargerDesc
     _vdl_methods = _rt.method_table(DischargerDesc)
 
-    def Discharge(self, ctx, Caveat: _security.Caveat, Impetus: _security.DischargeImpetus, *opts):
+    def Discharge(self, ctx: _rt.Context, Caveat: _security.Caveat, Impetus: _security.DischargeImpetus, *opts: object) -> _rt.Result[_security.WireDischarge]:
         """Discharge returns a discharge for Caveat if its conditions hold for the
         caller; Impetus says what the caller wants to use it for, as far as the
         caveat's requirements ask.
@@ -64,16 +65,16 @@ class DischargerClientStub(_rt.ClientStub):
         return self._call(ctx, 'Discharge', (Caveat, Impetus), opts)
 
 
-def DischargerClient(name: str, client=None) -> DischargerClientStub:
+def DischargerClient(name: str, client: Any = None) -> DischargerClientStub:
     """A client stub for the Discharger object at `name`."""
     return DischargerClientStub(name, client)
 
 
 class DischargerServerMethods:
     """A service that issues discharges for third-party caveats naming it."""
-    # Implement each method; it may be `async def` or return a Deferred.
+    # Subclass it and implement each method; it may be `async def` or return a Deferred.
 
-    def Discharge(self, ctx, call, Caveat: _security.Caveat, Impetus: _security.DischargeImpetus) -> _security.WireDischarge:
+    def Discharge(self, ctx: _rt.Context, call: _rt.ServerCall, Caveat: _security.Caveat, Impetus: _security.DischargeImpetus) -> _rt.Reply[_security.WireDischarge]:
         """Discharge returns a discharge for Caveat if its conditions hold for the
         caller; Impetus says what the caller wants to use it for, as far as the
         caveat's requirements ask.
@@ -86,6 +87,6 @@ class DischargerServerStub(_rt.ServerStub):
     _vdl_describe = (DischargerDesc,)
 
 
-def DischargerServer(impl) -> DischargerServerStub:
+def DischargerServer(impl: DischargerServerMethods) -> DischargerServerStub:
     """The server object (invoker) for a Discharger implementation."""
     return DischargerServerStub(impl)

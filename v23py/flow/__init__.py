@@ -50,7 +50,7 @@ The Twisted adapter (``FlowManager``, ``ManagedConn``, ``Flow``) is the runtime'
         #           rid-less dial reuses any conn to the address; concurrent dials share one);
         #           a dead/lame-duck conn is replaced.  Fails with a VError (v.io/v23/flow.DialFailed
         #           when the TCP connect fails, verror.Timeout, NotTrusted, conn.* handshake errors)
-        #           -- never hangs past `timeout`.
+        #           -- never hangs past ``timeout``.
         # authorize: optional callable(conn) -> None, raising VError(NotTrusted) to refuse the
         #           server (called after the server's Auth was verified, before our Auth is sent;
         #           on a cached conn it is called again and only this dial fails).

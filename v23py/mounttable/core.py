@@ -11,8 +11,8 @@ as Admin, or are built from a parent's template (a perms-file entry ending in
 "/%%"). Nodes that are neither mount points, nor parents, nor explicitly
 permissioned vanish.
 
-Callers are described by a `Caller` (the remote blessing names the RPC layer
-validated). Every operation raises `VError`s with Go's ids and messages.
+Callers are described by a ``Caller`` (the remote blessing names the RPC layer
+validated). Every operation raises ``VError``\ s with Go's ids and messages.
 """
 
 import json
@@ -205,10 +205,10 @@ class _Node:
 
 
 class MountTable:
-    """The mount table state. `clock()` returns seconds (default time.time).
+    """The mount table state. ``clock()`` returns seconds (default time.time).
 
-    Hooks for persistence: `persist_perms(name, creator, vperms)` and
-    `persist_delete(name)` (see `PermsLog`)."""
+    Hooks for persistence: ``persist_perms(name, creator, vperms)`` and
+    ``persist_delete(name)`` (see ``PermsLog``)."""
 
     def __init__(self, clock=time.time, max_nodes_per_user=DEFAULT_MAX_NODES_PER_USER):
         self.clock = clock
@@ -445,7 +445,7 @@ class MountTable:
                           n.mount.mt, n.mount.leaf)
 
     def glob(self, name, pattern, caller):
-        """The MountEntry replies of Glob__ on `name` for a parsed `pattern`
+        """The MountEntry replies of ``Glob__`` on ``name`` for a parsed ``pattern``
         (naming.glob.Glob), in a deterministic order (children sorted)."""
         elems = self._elems(name)
         out = []
@@ -612,7 +612,7 @@ def _expand(acl, elem):
 
 
 class PermsLog:
-    """Persist explicitly set permissions and deletions in `dir`, in the
+    """Persist explicitly set permissions and deletions in ``dir``, in the
     format Go's mounttabled uses: a JSON log ``persistent.permslog`` of
     {"N": name, "V": {"V": version, "P": perms}, "D": deleted, "C": creator}.
     On open the log is replayed into the table and compacted. (Unlike Go's,

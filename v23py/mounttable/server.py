@@ -1,6 +1,6 @@
 """The mount table as an RPC service: Go's v.io/v23/services/mounttable
 MountTable interface (with permissions.Object embedded) and ``__Glob``,
-served by a dispatcher over a `MountTable` core.
+served by a dispatcher over a ``MountTable`` core.
 """
 
 import time

@@ -1,4 +1,4 @@
-"""syncQL, Syncbase's query language (Go's ``v.io/v23/query``), sans-IO.
+"""syncQL, Syncbase's query language (Go's ``v.io/v23/query``), sans-IO::
 
     from v23py import query
     headers, rows = query.exec_query(datasource, "select k, v.Name from Customer "

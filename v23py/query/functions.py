@@ -174,8 +174,9 @@ def _go_upper(s):
     return "".join(c.upper() if len(c.upper()) == 1 else c for c in s)
 
 
-_GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007" \
-            "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+_GO_SPACE = "".join(map(chr, (  # Go's unicode.IsSpace
+    0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x20, 0x85, 0xa0, 0x1680, *range(0x2000, 0x200b),
+    0x2028, 0x2029, 0x202f, 0x205f, 0x3000)))
 
 
 def _str(off, args):

@@ -17,7 +17,7 @@ Server side (the runtime serves; see :mod:`v23py.runtime`)::
 
 Served objects: generated ``XxxServer(impl)`` stubs, or any object whose
 methods are ``Method(ctx, call, *args)`` (plain or ``async``); see
-:mod:`v23py.rpc.model`.  ``call`` is a :class:`~v23py.runtime.server.ServerCall`
+:mod:`v23py.rpc.model`.  ``call`` is a ``v23py.runtime.server.ServerCall``
 (``suffix``, ``method``, ``remote_blessings``, ``security``, ``send``,
 ``recv``).  Errors are ``v23py.verror.VError`` with Go's ids end to end.
 

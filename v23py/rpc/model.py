@@ -25,6 +25,7 @@ import inspect
 
 from twisted.internet import defer
 
+from v23py import deferred as _deferred
 from v23py import verror
 
 __all__ = ["ArgDesc", "MethodDesc", "EmbedDesc", "InterfaceDesc", "Invoker",
@@ -44,6 +45,8 @@ def maybe_deferred(f, *args, **kw):
         r = f(*args, **kw)
     except BaseException:
         return defer.fail()
+    if _deferred._asyncio_servers:
+        r = _deferred.run_user_coroutine(r)   # under v23py.aio: the program's own coroutines
     if isinstance(r, defer.Deferred):
         return r
     if inspect.isawaitable(r):
@@ -175,6 +178,8 @@ class ReflectInvoker(Invoker):
         if fn is None:
             return self.invoke(ctx, call, method, args)
         r = fn(ctx, call, *args)
+        if _deferred._asyncio_servers:
+            r = _deferred.run_user_coroutine(r)   # under v23py.aio: run as an asyncio task
         n = len(m.out_args)
         if n == 1 and (r is None or type(r) in _PLAIN):
             return [r]

@@ -47,7 +47,7 @@ class ConnectionPolicy:
 
     @classmethod
     def for_call(cls, now, ctx_deadline, opts=()):
-        """The policy for a call started at `now` (ctx_deadline absolute or None)."""
+        """The policy for a call started at ``now`` (ctx_deadline absolute or None)."""
         from v23py.rpc import options
         deadline = None
         channel_timeout = 0.0
@@ -72,7 +72,7 @@ class ConnectionPolicy:
         return cls(deadline, channel_timeout, use_only_cached, no_retry, preresolved)
 
     def retry_connect(self, action, now, require_resolve=False):
-        """Whether to connect again after a failed attempt whose action is `action`."""
+        """Whether to connect again after a failed attempt whose action is ``action``."""
         if self.no_retry or self.use_only_cached:
             return False
         if action not in _RETRY_CONNECT:
@@ -84,13 +84,13 @@ class ConnectionPolicy:
         return True
 
     def retry_call(self, err, now):
-        """Whether to start a call over after it failed with `err` once sent."""
+        """Whether to start a call over after it failed with ``err`` once sent."""
         if self.no_retry or now > self.deadline:
             return False
         return retry_action(err) == verror.RetryBackoff
 
     def backoff(self, n, now, rand=random.random):
-        """Seconds to wait before retry number `n` (0 first), or None: give up."""
+        """Seconds to wait before retry number ``n`` (0 first), or None: give up."""
         b = min((BASE_BACKOFF + BASE_BACKOFF * rand()) * (1 << min(n, 30)), MAX_BACKOFF)
         left = self.deadline - now
         if left <= RESERVE:
@@ -119,9 +119,9 @@ NOT_TRUSTED_IDS = frozenset((verror.NotTrusted.id,
 
 
 def failed_attempt(name, method, server_errors, cancelled=False, expired=False):
-    """(error, action) when no server of `name` could be reached (Go's failedTryConnectToName).
+    """(error, action) when no server of ``name`` could be reached (Go's failedTryConnectToName).
 
-    `server_errors` are the per-server errors, as ``(server, error)``, `method` the
+    ``server_errors`` are the per-server errors, as ``(server, error)``, ``method`` the
     method being called (both named in the message, as Go does). A server that
     refused to be trusted makes the failure final (NotTrusted, NoRetry); otherwise it
     is NoServers (or Timeout when a dial timed out) with RetryRefetch, so the name is
@@ -157,20 +157,36 @@ def failed_attempt(name, method, server_errors, cancelled=False, expired=False):
     for server, e in server_errors:
         if e is not None:
             msg += f" [{_sub_name(server, name, method)}: {_text(e)}]"
+    if top is verror.NoServers:
+        msg = with_root_hint(msg)
     return top.new(msg), action
 
 
 def resolve_failure(name, err):
-    """(error, action, require_resolve) after resolving `name` failed (Go's tryConnectToName):
+    """(error, action, require_resolve) after resolving ``name`` failed (Go's tryConnectToName):
     only a name that does not exist (yet) is worth resolving again."""
     eid = verror.error_id(err)
     if _bare(eid) == _bare(NoSuchName.id):
-        return (verror.NoServers.new(f"no usable servers found for: {name}: {_text(err)}"),
-                verror.RetryRefetch, False)
+        return (verror.NoServers.new(with_root_hint(
+            f"no usable servers found for: {name}: {_text(err)}")), verror.RetryRefetch, False)
     if eid in (verror.NoServers.id, verror.Timeout.id, verror.Canceled.id):
         return err, verror.NoRetry, False
-    return (verror.NoServers.new(f"no usable servers found for: {name}: {_text(err)}"),
-            verror.NoRetry, False)
+    return (verror.NoServers.new(with_root_hint(
+        f"no usable servers found for: {name}: {_text(err)}")), verror.NoRetry, False)
+
+
+# The address of Go's default namespace root: its public mount table, long retired.
+_RETIRED_ROOT = "ns.dev.v.io:8101"
+
+
+def with_root_hint(msg):
+    """A failure to reach Go's retired default root says what to do instead."""
+    if _RETIRED_ROOT not in msg:
+        return msg
+    return (msg + " -- no mount table is configured: set V23_NAMESPACE to your mount "
+            "table's name (the NAME=... line mounttabled prints) or pass "
+            "--v23.namespace.root; the default root, " + _RETIRED_ROOT + ", is Go's retired "
+            "public mount table")
 
 
 def _bare(error_id):

@@ -1,6 +1,6 @@
 """Interface signatures (``signature.Interface`` values) and their VDL-text form.
 
-* :func:`from_descs` turns :class:`~v23py.rpc.model.InterfaceDesc` lists into
+* :func:`from_descs` turns ``v23py.rpc.model.InterfaceDesc`` lists into
   the ``[]signature.Interface`` that ``__Signature`` returns, following Go's
   rules (methods sorted by name, out-args without the final error, streams
   as args without names, methodless interfaces dropped).

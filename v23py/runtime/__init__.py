@@ -15,6 +15,8 @@ positional argument, a lone ``-``, or ``--``.  The runtime registers Go's
 environment (V23_CREDENTIALS, V23_NAMESPACE*).  Without credentials the
 runtime makes an in-memory principal blessed as ``anonymous-<fruit>-<pid>@<host>``.
 """
+from __future__ import annotations
+
 import logging
 import os
 import random
@@ -22,17 +24,25 @@ import signal
 import socket
 import sys
 import time
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, NoReturn, Optional, Sequence
 
 from twisted.internet import defer
 
 from v23py import context as v23context
+from v23py.deferred import adopt as _adopt
 from v23py import verror
-from v23py.flags import FlagError, FlagSet, parse_duration  # noqa: F401 (the runtime's API)
+from v23py.flags import (  # noqa: F401 (the runtime's API)
+    FlagError as FlagError, FlagSet as FlagSet, parse_duration, version_text)
 from v23py.naming.endpoint import Endpoint
 from v23py.naming.names import split_address_name
 
 from .proxymgr import ProxyManager, check_policy
 from ._stats import ClientStats
+
+if TYPE_CHECKING:
+    from v23py.context import Context
+    from v23py.deferred import AwaitableDeferred
+    from v23py.runtime.server import Server
 
 log = logging.getLogger(__name__)
 
@@ -356,11 +366,11 @@ class Runtime:
 
     def new_server(self, ctx, name, obj, authorizer=None, **kw):
         from v23py.runtime.server import LeafDispatcher
-        return defer.ensureDeferred(self._start_server(
-            ctx, name, LeafDispatcher(obj, authorizer), True, **kw))
+        return _adopt(defer.ensureDeferred(self._start_server(
+            ctx, name, LeafDispatcher(obj, authorizer), True, **kw)))
 
     def new_dispatching_server(self, ctx, name, dispatcher, **kw):
-        return defer.ensureDeferred(self._start_server(ctx, name, dispatcher, False, **kw))
+        return _adopt(defer.ensureDeferred(self._start_server(ctx, name, dispatcher, False, **kw)))
 
     async def shutdown(self, timeout=1.0):
         """Stop servers and connections (once); each step is bounded by ``timeout`` seconds."""
@@ -413,7 +423,9 @@ def _check_proxy_policy(fs):
         raise FlagError(f'invalid value "{v}" for flag -v23.proxy.policy: {e.msg}') from None
 
 
-def init(argv=None, flags=None, principal=None, reactor=None, exit_on_error=True):
+def init(argv: Optional[Sequence[str]] = None, flags: Optional[FlagSet] = None,
+         principal: Any = None, reactor: Any = None, exit_on_error: bool = True,
+         ) -> tuple[Context, Callable[[], AwaitableDeferred[None]]]:
     """Parse the runtime flags; return ``(ctx, shutdown)``.
 
     ``shutdown()`` returns a Deferred that stops servers and connections.
@@ -427,6 +439,9 @@ def init(argv=None, flags=None, principal=None, reactor=None, exit_on_error=True
         fs.parse(argv)
         _check_proxy_policy(fs)
     except FlagError as e:
+        if str(e) == "version requested" and exit_on_error:
+            sys.stdout.write(version_text(fs.name))
+            sys.exit(0)
         if not exit_on_error:
             raise
         if str(e) != "help requested":
@@ -450,36 +465,40 @@ def init(argv=None, flags=None, principal=None, reactor=None, exit_on_error=True
     trigger = r.addSystemEventTrigger("before", "shutdown",
                                       lambda: defer.ensureDeferred(rt.shutdown()))
 
-    def shutdown():
+    def shutdown() -> AwaitableDeferred[None]:
         try:
             r.removeSystemEventTrigger(trigger)
         except (ValueError, KeyError, TypeError):
             pass
-        return defer.ensureDeferred(rt.shutdown())
+        return _adopt(defer.ensureDeferred(rt.shutdown()))
     return ctx, shutdown
 
 
-def get_runtime(ctx):
+def get_runtime(ctx: Context) -> Runtime:
     rt = ctx.value(RUNTIME_KEY)
     if rt is None:
         raise verror.BadState.new("context not initialized: call v23py.init() first")
     return rt
 
 
-def get_principal(ctx):
+def get_principal(ctx: Context) -> Any:
     return get_runtime(ctx).principal
 
 
-def with_new_server(ctx, name, obj, authorizer=None, **kw):
+def with_new_server(ctx: Context, name: str, obj: object, authorizer: Any = None,
+                    **kw: Any) -> AwaitableDeferred[Server]:
     """Deferred firing with a Server serving obj (Go's v23.WithNewServer, without the ctx)."""
     return get_runtime(ctx).new_server(ctx, name, obj, authorizer, **kw)
 
 
-def with_new_dispatching_server(ctx, name, dispatcher, **kw):
+def with_new_dispatching_server(ctx: Context, name: str, dispatcher: Any,
+                                **kw: Any) -> AwaitableDeferred[Server]:
     return get_runtime(ctx).new_dispatching_server(ctx, name, dispatcher, **kw)
 
 
-def wait_for_signal(ctx=None, signals=(signal.SIGINT, signal.SIGTERM)):
+def wait_for_signal(ctx: Optional[Context] = None,
+                    signals: Sequence[int] = (signal.SIGINT, signal.SIGTERM),
+                    ) -> defer.Deferred[Optional[int]]:
     """Deferred fired at the first SIGINT/SIGTERM (with the signal number), or when the
     reactor starts shutting down for any other reason (with None).
 
@@ -505,10 +524,11 @@ def wait_for_signal(ctx=None, signals=(signal.SIGINT, signal.SIGTERM)):
     return d
 
 
-def run_program(coro_fn, argv, default_code=1):
+def run_program(coro_fn: Callable[[Any, Sequence[str]], Awaitable[Optional[int]]],
+                argv: Sequence[str], default_code: int = 1) -> NoReturn:
     """Run ``await coro_fn(reactor, argv)`` under the reactor and exit with the
     code it returns.  A SystemExit inside gives its code; any other error is one
-    ``ERROR:`` line and exit 1; `default_code` when the reactor stopped first."""
+    ``ERROR:`` line and exit 1; ``default_code`` when the reactor stopped first."""
     from twisted.internet import task
     result = []
 

@@ -35,7 +35,7 @@ async def serve_glob(server, ctx, call, receiver, pattern):
     queue = [("", g, 0)]
     omitted = False
     while queue:
-        if ctx.cancelled:
+        if ctx.cancelled():
             return
         name, gl, depth = queue.pop(0)
         suffix = naming.join(receiver, name) if receiver else name

@@ -13,7 +13,9 @@ from twisted.internet import defer
 
 from v23py import vtrace
 from v23py import naming, security, vdl, verror, vom
+from v23py.deferred import adopt as _adopt, succeed as _succeed
 from v23py.rpc import wire
+from v23py.rpc.stubs import stop_at_eof as _stop_at_eof
 from v23py.v23.vdlroot import time as vtime
 from v23py.runtime._stream import ROLE_DATA, ROLE_TYPE, ConnTypes, ValueReader, ValueWriter
 from v23py.rpc import options as rpcopts
@@ -23,7 +25,6 @@ from v23py.runtime.namespace import Namespace, RpcTransport
 log = logging.getLogger(__name__)
 
 DEFAULT_CALL_TIMEOUT = 60.0
-
 
 
 # A context carrying this value fetches no discharges (the call fetching one must not
@@ -234,12 +235,12 @@ class Client:
         """(conn, endpoint, suffix, server names) of one server of `name`: resolve it, dial
         its servers at once, take the first that answers and is trusted (Go's
         tryConnectToName); raise _AttemptFailed saying whether to try again."""
-        if ctx.cancelled:
+        if ctx.cancelled():
             raise _AttemptFailed(ctx.err(), verror.NoRetry)
         try:
             servers, suffix = await self.resolve(ctx, name, opts)
         except verror.VError as e:
-            if ctx.cancelled:
+            if ctx.cancelled():
                 raise _AttemptFailed(ctx.err(), verror.NoRetry)
             raise _AttemptFailed(*retry.resolve_failure(name, e))
         if not servers:
@@ -272,9 +273,9 @@ class Client:
                 ns.flush_cache_entry(name)
             except Exception:
                 log.debug("flushing the namespace cache failed", exc_info=True)
-        expired = ctx.cancelled and verror.Timeout.is_(ctx.err())
+        expired = ctx.cancelled() and verror.Timeout.is_(ctx.err())
         err, action = retry.failed_attempt(name, method, list(zip(servers, errors)),
-                                           cancelled=ctx.cancelled and not expired,
+                                           cancelled=ctx.cancelled() and not expired,
                                            expired=expired)
         raise _AttemptFailed(err, action)
 
@@ -314,8 +315,8 @@ class Client:
         return ds or None
 
     async def own_discharges(self, ctx, blessings, timeout):
-        """(discharges, earliest expiry or None) for a server's own `blessings`, each
-        fetch bounded by `timeout` s (a server presents them on every accepted conn)."""
+        """(discharges, earliest expiry or None) for a server's own ``blessings``, each
+        fetch bounded by ``timeout`` s (a server presents them on every accepted conn)."""
         async def fetch(cav, impetus):
             fctx, cancel = ctx.with_timeout(timeout)
             try:
@@ -457,7 +458,7 @@ class Client:
         """start_call(..., _end_args=True) without a coroutine, for the usual repeated call:
         a name naming its server directly, whose conn is up and whose trust was checked
         before (the cached verdict of the same authorizer); None to take start_call."""
-        if self._closed or ctx.cancelled or "__(" in name:
+        if self._closed or ctx.cancelled() or "__(" in name:
             return None
         no_resolve = False
         for o in opts or ():
@@ -683,7 +684,7 @@ class ClientCall:
             pass
 
     def _map_error(self, e):
-        if self.ctx.cancelled:
+        if self.ctx.cancelled():
             ce = self.ctx.err()
             if e is ce:
                 return e
@@ -725,11 +726,11 @@ class ClientCall:
                     ok, item = self._reader.try_read(self.out_stream_type)
                     if ok:
                         self._response = hdr
-                        return defer.succeed(item)
+                        return _succeed(item)
             except verror.VError:
                 pass
             dec._pos = pos   # not the simple case: the general path below redoes it
-        return defer.ensureDeferred(self._recv())
+        return _adopt(defer.ensureDeferred(self._recv()))
 
     async def _recv(self):
         r = self._response
@@ -762,18 +763,16 @@ class ClientCall:
     def __aiter__(self):
         return self
 
-    async def __anext__(self):
-        try:
-            return await self._recv()
-        except verror.VError as e:
-            if e.id == verror.EOF.id:
-                raise StopAsyncIteration
-            raise
+    def __anext__(self):
+        # a Deferred rather than a coroutine: asyncio code iterates too (v23py.deferred)
+        return self.recv().addErrback(_stop_at_eof)
 
     # -- finish -------------------------------------------------------------------
     def finish(self):
-        """Deferred: the list of positional results (errback with the call's VError)."""
-        return defer.ensureDeferred(self._finish())
+        """Deferred: the list of positional results (errback with the call's VError).
+
+        (The generated stubs' stream objects shape them as a unary call's results.)"""
+        return _adopt(defer.ensureDeferred(self._finish()))
 
     async def _finish(self):
         try:

@@ -9,7 +9,7 @@ through a *transport* with two coroutines,
     await transport.glob(ctx, servers, name, pattern)      -> [GlobReply-like]
 
 where ``servers`` are rooted server names tried in order and ``name`` is the
-name relative to them (a "pre-resolved" call). `RpcTransport` implements it
+name relative to them (a "pre-resolved" call). ``RpcTransport`` implements it
 over v23py.rpc; tests use in-memory tables.
 
 Resolution
@@ -220,7 +220,7 @@ class Namespace:
 
     async def resolve(self, ctx, name, opts=()):
         """The MountEntry for name: its servers and the name relative to them.
-        `opts` are extra call options for the ResolveStep calls (e.g. a
+        ``opts`` are extra call options for the ResolveStep calls (e.g. a
         ServerAuthorizer for the mount tables met on the way)."""
         e, _ = self.root_entry(name)
         if not e.servers:
@@ -354,7 +354,7 @@ class Namespace:
         reply = error = None
         try:
             while True:
-                if getattr(ctx, "cancelled", False):
+                if ctx is not None and ctx.cancelled():
                     return
                 try:
                     step = walk.send(reply) if error is None else walk.throw(error)

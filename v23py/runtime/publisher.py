@@ -1,10 +1,10 @@
 """Keeps a server's endpoints mounted under its names (Go's publisher).
 
-Every `period` seconds each (name, server) pair is mounted again with a TTL of
+Every ``period`` seconds each (name, server) pair is mounted again with a TTL of
 period + slack (Go: 60 s + 20 s = 80 s), so mounts vanish soon after a server
 dies. Mounting runs in the background: an unreachable namespace root never
 blocks or fails the server's start, it is just retried on the next round.
-`stop()` unmounts everything (best effort, bounded by a timeout).
+``stop()`` unmounts everything (best effort, bounded by a timeout).
 
     pub = Publisher(ctx, namespace, reactor)
     pub.add_server(endpoint)          # mounted as "@6@tcp@...@@", as Go's publisher does
@@ -129,7 +129,7 @@ class Publisher:
         return defer.maybeDeferred(lambda: self._inflight).addCallback(lambda _: None)
 
     async def stop(self, timeout=5.0):
-        """Stop refreshing and unmount every name (waits at most `timeout` seconds)."""
+        """Stop refreshing and unmount every name (waits at most ``timeout`` seconds)."""
         self._stopped = True
         if self._loop is not None and self._loop.running:
             self._loop.stop()

@@ -18,8 +18,10 @@ from time import monotonic as _monotonic
 from twisted.internet import defer
 
 from v23py import security, verror, vtrace
+from v23py.deferred import adopt as _adopt, awaitable as _awaitable
 from v23py.runtime._stats import ServerStats as _ServerStats
 from v23py.rpc import wire
+from v23py.rpc.stubs import stop_at_eof as _stop_at_eof
 from v23py.rpc import signature as sigmod
 from v23py.runtime._stream import ROLE_DATA, ROLE_TYPE, ConnTypes, ValueReader, ValueWriter
 from v23py.rpc.model import maybe_deferred, object_to_invoker
@@ -198,7 +200,7 @@ class ServerCall:
 
     def recv(self):
         """Deferred: the next streamed argument; errback verror.EOF at the end."""
-        return defer.ensureDeferred(self._recv())
+        return _adopt(defer.ensureDeferred(self._recv()))
 
     async def _recv(self):
         if self._end_stream_args:
@@ -212,13 +214,9 @@ class ServerCall:
     def __aiter__(self):
         return self
 
-    async def __anext__(self):
-        try:
-            return await self._recv()
-        except verror.VError as e:
-            if e.id == verror.EOF.id:
-                raise StopAsyncIteration
-            raise
+    def __anext__(self):
+        # a Deferred rather than a coroutine: asyncio code iterates too (v23py.deferred)
+        return self.recv().addErrback(_stop_at_eof)
 
 
 # ---------------------------------------------------------------------------
@@ -310,7 +308,9 @@ class Server:
     def status(self):
         return {"endpoints": self.endpoints, "names": list(self.names)}
 
+    @_awaitable
     async def stop(self):
+        """Unmount, stop listening and close the server's connections."""
         if self._stopped:
             return
         self._stopped = True
@@ -775,7 +775,7 @@ def _resp_end_maker(n):
 
 class _Resumed:
     """Awaitable that continues a coroutine which already yielded ``first`` (as the
-    `await` inside it would have: what the awaiting driver sends or throws in is passed on)."""
+    ``await`` inside it would have: what the awaiting driver sends or throws in is passed on)."""
 
     __slots__ = ("coro", "first")
 

@@ -136,3 +136,23 @@ from v23py.security._discharges import (  # noqa: E402,F401
 # Registers the access-tag caveat validator (Go links the access package almost always;
 # without it, blessings carrying that caveat would fail closed everywhere).
 from v23py.security import access  # noqa: E402,F401
+
+__all__ = ['PURPOSE_CERTIFICATE', 'PURPOSE_DISCHARGE', 'PURPOSE_MESSAGE', 'KEY_TYPES',
+    'PublicKey', 'Signer', 'generate_private_key', 'new_ecdsa_signer', 'new_ed25519_signer',
+    'new_rsa_signer', 'new_signer', 'public_key_from_der', 'verify_signature', 'Certificate',
+    'CaveatDescriptor', 'DischargeImpetus', 'Hash', 'PublicKeyDischarge', 'RejectedBlessing',
+    'Signature', 'ThirdPartyRequirements', 'WireBlessings', 'WireBlessingsType',
+    'WireDischarge', 'WireDischargeType', 'ALL_PRINCIPALS', 'CHAIN_SEPARATOR', 'NO_EXTENSION',
+    'BlessingPattern', 'join_pattern_name', 'split_pattern_name', 'Caveat', 'ConstCaveat',
+    'ExpiryCaveat', 'MethodCaveat', 'NotBeforeCaveat', 'PeerBlessingsCaveat',
+    'PublicKeyThirdPartyCaveat', 'ThirdPartyCaveat', 'caveat_string', 'format_caveat',
+    'new_caveat', 'new_const_caveat', 'new_expiry_caveat', 'new_method_caveat',
+    'new_not_before_caveat', 'new_peer_blessings_caveat', 'new_public_key_caveat',
+    'register_caveat_validator', 'unconstrained_use', 'Blessings', 'blessings_from_wire',
+    'decode_blessings', 'encode_blessings', 'nameless_blessing', 'union_of_blessings',
+    'Authorizer', 'Call', 'Discharge', 'allow_everyone', 'authorize', 'blessing_names',
+    'default_authorizer', 'default_blessing_names', 'endpoint_authorizer',
+    'local_blessing_names', 'public_key_authorizer', 'remote_blessing_names',
+    'signing_blessing_names', 'BlessingRoots', 'BlessingStore', 'Principal', 'add_to_roots',
+    'principal_from_signer', 'random_principal', 'create_principal', 'load_principal',
+    'principal_exists', 'BadPassphrase', 'PassphraseRequired', 'access']

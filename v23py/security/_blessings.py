@@ -51,11 +51,11 @@ def _as_cert(c):
 
 
 class Blessings:
-    """An immutable set of certificate chains, all ending in `public_key`.
+    """An immutable set of certificate chains, all ending in ``public_key``.
 
-    The zero Blessings (no chains) has `public_key` None.  Build them with
-    `blessings_from_wire` (validates), a Principal's bless methods, or
-    `nameless_blessing`."""
+    The zero Blessings (no chains) has ``public_key`` None.  Build them with
+    ``blessings_from_wire`` (validates), a Principal's bless methods, or
+    ``nameless_blessing``."""
 
     __slots__ = ("chains", "public_key", "digests", "unique_id", "_wire")
 

@@ -39,7 +39,7 @@ class Discharge:
 class Call:
     """The security-relevant state of one RPC (Go's security.Call).
 
-    `timestamp` is an aware datetime (now if None); `method_tags` a list of
+    ``timestamp`` is an aware datetime (now if None); ``method_tags`` a list of
     VDL values (e.g. access.Tag("Read")); discharges map caveat id -> Discharge."""
 
     def __init__(self, local_principal=None, local_blessings=None, remote_blessings=None,
@@ -106,7 +106,7 @@ def remote_blessing_names(call):
 
 
 def blessing_names(principal, blessings):
-    """Names of `blessings` (held by `principal`) whose roots it recognizes (no caveat check)."""
+    """Names of ``blessings`` (held by ``principal``) whose roots it recognizes (no caveat check)."""
     if principal is None or blessings is None or not blessings.chains:
         return []
     if bytes(blessings.chains[0][-1].PublicKey) != principal.public_key.der:
@@ -260,11 +260,13 @@ _EVERYONE = _AllowEveryone()
 _ENDPOINT = _EndpointAuthorizer()
 
 
-def default_authorizer():
+def default_authorizer() -> Authorizer:
+    """Go's default policy: a caller whose blessings and ours are extensions of one
+    another (or who is us)."""
     return _DEFAULT
 
 
-def allow_everyone():
+def allow_everyone() -> Authorizer:
     return _EVERYONE
 
 

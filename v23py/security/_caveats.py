@@ -64,7 +64,7 @@ class Caveat(_G.Caveat):
     __slots__ = ()
 
     def validate(self, call):
-        """Raise a VError unless the caveat holds for `call`."""
+        """Raise a VError unless the caveat holds for ``call``."""
         _registry.validate(self, call)
 
     def param(self):
@@ -137,7 +137,7 @@ def _decode_param_uncached(cav, param_type, data):
 
 
 def new_caveat(descriptor, param):
-    """A caveat for `descriptor` with `param` (converted to the descriptor's param type)."""
+    """A caveat for ``descriptor`` with ``param`` (converted to the descriptor's param type)."""
     ptype = descriptor.ParamType
     try:
         value = vdl.convert(ptype, param)
@@ -164,7 +164,7 @@ def new_const_caveat(valid):
 
 
 def new_expiry_caveat(when):
-    """`when`: an aware datetime, or a timedelta from now."""
+    """``when``: an aware datetime, or a timedelta from now."""
     if isinstance(when, datetime.timedelta):
         when = now() + when
     return new_caveat(ExpiryCaveat, to_wire_time(when))
@@ -185,7 +185,7 @@ def new_peer_blessings_caveat(pattern, *additional):
 
 
 def new_public_key_caveat(discharger, location, requirements, caveat, *additional):
-    """A third-party caveat dischargeable by the principal with key `discharger`."""
+    """A third-party caveat dischargeable by the principal with key ``discharger``."""
     import os
     param = PublicKeyThirdPartyCaveatParam(
         Nonce=os.urandom(16), Caveats=list(additional) + [caveat],
@@ -446,7 +446,7 @@ def caveat_string(cav):
 
 
 def format_caveat(cav):
-    """One line per caveat as `principal get ... -caveats=CHAIN` prints it."""
+    """One line per caveat as ``principal get ... -caveats=CHAIN`` prints it."""
     key = bytes(cav.Id)
     if key == bytes(PublicKeyThirdPartyCaveat.Id):
         tp = cav.third_party_details()

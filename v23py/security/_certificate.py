@@ -1,10 +1,12 @@
 """Certificate digests, chain validation and certificate signing (Go's scheme).
 
-For a certificate c hashed with H (the hash named by c's own signature):
+For a certificate c hashed with H (the hash named by c's own signature)::
+
   content(c) = H( H(PublicKey) || H(Extension) || caveatDigest... || [H(X509Raw)] )
   sig(c)     = H( H(Hash) || H(Purpose) || H(alg) || H(value)... )
   digest     = H( content || sig );  with a parent digest p:
   content'   = H( H(p) || content ),  digest' = H( H(p) || digest )
+
 Each certificate signs its (chained) content digest with purpose "B1" using the
 previous certificate's key (the root signs itself).
 """
@@ -51,7 +53,7 @@ def content_digest(cert, hfn):
 
 
 def chained_digests(cert, hfn, parent):
-    """(digest, content digest) of `cert` chained after a parent digest (b"" for a root)."""
+    """(digest, content digest) of ``cert`` chained after a parent digest (b"" for a root)."""
     cd = content_digest(cert, hfn)
     d = hfn(cd + signature_digest(cert.Signature, hfn)).digest()
     if parent:
@@ -181,7 +183,7 @@ def validate_chain(chain):
 
 
 def sign_certificate(signer, chain, cert):
-    """Append `cert` to `chain`, signed by `signer`; returns (new chain, digest)."""
+    """Append ``cert`` to ``chain``, signed by ``signer``; returns (new chain, digest)."""
     hfn = hash_func(signer.public_key.hash_name)
     parent = chain_digest(chain)
     _, cd = chained_digests(cert, hfn, parent)

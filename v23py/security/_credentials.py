@@ -1,15 +1,15 @@
 """Credentials directories in Go's layout (x/ref/lib/security), readable by
-Go's `principal` tool and able to read what it writes.
+Go's ``principal`` tool and able to read what it writes.
 
-    privatekey.pem     PKCS#8 `PRIVATE KEY`, or `ENCRYPTED PRIVATE KEY` (PBES2); legacy forms read
-    publickey.pem      `PUBLIC KEY` (PKIX)
+    privatekey.pem     PKCS#8 ``PRIVATE KEY``, or ``ENCRYPTED PRIVATE KEY`` (PBES2); legacy forms read
+    publickey.pem      ``PUBLIC KEY`` (PKIX)
     blessingstore.data / .sig    VOM blessingStoreState, signed (see below)
     blessingroots.data / .sig    VOM blessingRootsState (map: DER key as string -> patterns)
     dir.lock, blessings.lock, blessingroots.lock   flock(2) lock files, as Go's lockedfile
 
-A signed file pair: `.data` is the VOM stream of the value; `.sig` is a VOM
+A signed file pair: ``.data`` is the VOM stream of the value; ``.sig`` is a VOM
 stream of SignedHeader{ChunkSizeBytes}, one SignedData.Hash (SHA-256) per
-chunk of `.data`, then SignedData.Signature = Sign("S1", SHA-256(int64le(chunk
+chunk of ``.data``, then SignedData.Signature = Sign("S1", SHA-256(int64le(chunk
 size) || chunk hashes...)) by the principal's key.
 
 Writers take the exclusive lock, re-read the files, apply the change and
@@ -115,7 +115,7 @@ def _umask():
 
 
 def encode_signed(value, vtype, signer, chunk_size=CHUNK_SIZE):
-    """(data bytes, signature bytes) for `value`, signed by `signer`."""
+    """(data bytes, signature bytes) for ``value``, signed by ``signer``."""
     vom = _vom()
     data = vom.encode(value, vtype)
     enc = vom.Encoder()
@@ -134,7 +134,7 @@ def encode_signed(value, vtype, signer, chunk_size=CHUNK_SIZE):
 
 
 def decode_signed(data, sig, public_key, vtype, what="file"):
-    """Verify a (data, signature) pair with `public_key` and decode the value."""
+    """Verify a (data, signature) pair with ``public_key`` and decode the value."""
     vom = _vom()
     dec = vom.Decoder()
     dec.feed(sig)
@@ -401,7 +401,7 @@ def _shared_lock_if_possible(path):
 def load_principal(dirpath, passphrase=None, read_only=False):
     """Load a persistent principal (Go's LoadPersistentPrincipal).
 
-    Raises VError: `errPassphraseRequired` / `errBadPassphrase` for encrypted
+    Raises VError: ``errPassphraseRequired`` / ``errBadPassphrase`` for encrypted
     keys, NoExist for a missing directory or key file, others for corruption.
     With read_only=True the private key is optional (public-key-only principal)
     and nothing is ever written."""
@@ -441,9 +441,9 @@ def create_principal(dirpath, passphrase=None, key_type="ecdsa256", private_key=
 
     The directory is created with mode 0700 if needed; it must not already hold
     key files unless overwrite=True (which first removes the directory).
-    `private_key` (a `cryptography` key) imports an existing key; `private_key_pem`
+    ``private_key`` (a ``cryptography`` key) imports an existing key; ``private_key_pem``
     is then written as privatekey.pem instead of the key itself (e.g. an indirect
-    `VANADIUM INDIRECT PRIVATE KEY` naming the key's file)."""
+    ``VANADIUM INDIRECT PRIVATE KEY`` naming the key's file)."""
     if isinstance(passphrase, str):
         passphrase = passphrase.encode()
     if overwrite and os.path.lexists(dirpath):

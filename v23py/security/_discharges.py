@@ -49,11 +49,11 @@ def _earliest(a, b):
 
 async def prepare_discharges(store, blessings, fetch, server_names=(), method="", args=(),
                              now=_now, cache_only=False):
-    """(discharges, refresh time or None) for `blessings`' third-party caveats.
+    """(discharges, refresh time or None) for ``blessings``' third-party caveats.
 
-    `store` is the principal's BlessingStore (its discharge cache); `fetch(caveat,
+    ``store`` is the principal's BlessingStore (its discharge cache); `fetch(caveat,
     impetus)` returns a Discharge or an awaitable of one, and raises when the
-    discharger refuses or cannot be reached. With `cache_only` nothing is fetched
+    discharger refuses or cannot be reached. With ``cache_only`` nothing is fetched
     (Go skips fetching while a discharge is itself being fetched).
     """
     if blessings is None or blessings.is_zero():

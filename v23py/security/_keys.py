@@ -5,8 +5,8 @@ hash H of the key, fields = H(DER(pubkey)) || H(message) || H(purpose), then
 
 * ECDSA signs H(fields) as a pre-hashed digest (R and S, minimal big-endian);
 * Ed25519 signs the bytes H(fields) as its message;
-* RSA signs `fields` with PKCS#1 v1.5 over SHA-512 (the PKCS#1 hash step
-  hashes `fields` once more).
+* RSA signs ``fields`` with PKCS#1 v1.5 over SHA-512 (the PKCS#1 hash step
+  hashes ``fields`` once more).
 
 Hash names map to functions as Go does: "SHA256", "SHA384", "SHA512", and any
 other name (including "SHA1") means SHA-512.
@@ -257,7 +257,7 @@ def _ec_from_spki(der):
 
 
 def public_key_from_crypto(key):
-    """Wrap a `cryptography` public key object."""
+    """Wrap a ``cryptography`` public key object."""
     der = _ec_spki(key) if isinstance(key, ec.EllipticCurvePublicKey) else None
     if der is None:
         ser = _ser()
@@ -281,7 +281,7 @@ _KEY_CACHE = {}
 
 
 def public_key_from_der(der):
-    """Parse DER PKIX bytes into a PublicKey (raises KeyError_ if invalid)."""
+    """Parse DER PKIX bytes into a PublicKey (raises ``KeyError_`` if invalid)."""
     der = bytes(der)
     cached = _KEY_CACHE.get(der)
     if cached is not None:
@@ -314,7 +314,7 @@ class Signer:
     """Signs (purpose, message) pairs with a private key, Go-compatibly."""
 
     def __init__(self, private_key):
-        """private_key: a `cryptography` private key (EC, Ed25519 or RSA)."""
+        """private_key: a ``cryptography`` private key (EC, Ed25519 or RSA)."""
         self.private_key = private_key
         self.public_key = public_key_from_crypto(private_key.public_key())
         if isinstance(private_key, ed25519.Ed25519PrivateKey):

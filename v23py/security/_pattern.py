@@ -1,6 +1,7 @@
 """Blessing extensions and blessing patterns (Go's matching rules)."""
 
 import re
+from typing import Any
 
 from v23py import vdl
 from v23py.v23 import security as _G
@@ -13,7 +14,7 @@ _FORBIDDEN = ("...", "::", ",", "@@", "(", ")", "<", ">", "/")
 
 
 def extension_error(extension):
-    """None if `extension` is a valid blessing extension, else the reason."""
+    """None if ``extension`` is a valid blessing extension, else the reason."""
     if not extension:
         return "invalid blessing extension(empty string)"
     if extension.startswith(CHAIN_SEPARATOR):
@@ -43,7 +44,7 @@ class BlessingPattern(_G.BlessingPattern):
 
     __slots__ = ()
 
-    def is_valid(self):
+    def is_valid(self) -> bool:
         if not self:
             return False
         if self == ALL_PRINCIPALS:
@@ -56,7 +57,7 @@ class BlessingPattern(_G.BlessingPattern):
                 return False
         return True
 
-    def matched_by(self, *names):
+    def matched_by(self, *names: Any) -> bool:
         if len(names) == 1 and isinstance(names[0], (list, tuple, set)):
             names = tuple(names[0])
         plan = _MATCH_PLANS.get(self)

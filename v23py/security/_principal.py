@@ -3,6 +3,7 @@
 The persistent variants (credentials directories) subclass the store and
 roots here and add locking, reload-before-modify and signed saving.
 """
+import base64
 
 import threading
 
@@ -74,8 +75,13 @@ class BlessingRoots:
             key = public_key_from_der(der)
         except KeyError_ as e:
             raise _errors.fail(str(e)) from None
+        # (Go's text ends in ": <nil>", an accident of its formatting; ours says what to do)
         raise _errors.UnrecognizedRoot.new(
-            "unrecognized public key %s in root certificate: <nil>" % key)
+            "unrecognized public key %s in root certificate: this principal does not trust "
+            "the identity provider of blessing %r; recognize it with `principal recognize "
+            "%s %s` (or bless with a principal whose roots it shares)"
+            % (key, blessing, blessing.split(":", 1)[0] if blessing else "<pattern>",
+               base64.urlsafe_b64encode(der).decode()))
 
     def recognized_cert(self, cert, blessing):
         if len(cert.X509Raw):
@@ -278,7 +284,7 @@ class Principal:
             raise _errors.fail("signing not supported, only public key available")
 
     def sign(self, message):
-        """Sign `message` with purpose "S1" (Go Principal.Sign)."""
+        """Sign ``message`` with purpose "S1" (Go Principal.Sign)."""
         self._need_signer()
         return self.signer.sign(PURPOSE_MESSAGE, message)
 
@@ -292,7 +298,7 @@ class Principal:
         return Blessings([chain], self.public_key, [digest])
 
     def bless(self, key, with_blessings, extension, caveat, *additional):
-        """Extend `with_blessings` (ours) by `extension` for public key `key`."""
+        """Extend ``with_blessings`` (ours) by ``extension`` for public key ``key``."""
         if with_blessings is None or with_blessings.is_zero() or with_blessings.is_nameless():
             raise _errors.fail("the Blessings to bless 'with' must have at least one certificate")
         if with_blessings.public_key.der != self.public_key.der:

@@ -1,12 +1,12 @@
 """PEM files for keys, read and written the way Go's credentials tools do.
 
-Read: `PUBLIC KEY` (PKIX), `EC PRIVATE KEY` (SEC1), `PRIVATE KEY` (PKCS#8),
-either of the last two with legacy RFC 1421 encryption (`Proc-Type: 4,ENCRYPTED`
-+ `DEK-Info`), `ENCRYPTED PRIVATE KEY` (PKCS#8 PBES2) and
-`VANADIUM INDIRECT PRIVATE KEY` (a file name pointing at another key file).
-Write: `PRIVATE KEY` PKCS#8, or `ENCRYPTED PRIVATE KEY` with PBES2
+Read: ``PUBLIC KEY`` (PKIX), ``EC PRIVATE KEY`` (SEC1), ``PRIVATE KEY`` (PKCS#8),
+either of the last two with legacy RFC 1421 encryption (``Proc-Type: 4,ENCRYPTED``
++ ``DEK-Info``), ``ENCRYPTED PRIVATE KEY`` (PKCS#8 PBES2) and
+``VANADIUM INDIRECT PRIVATE KEY`` (a file name pointing at another key file).
+Write: ``PRIVATE KEY`` PKCS#8, or ``ENCRYPTED PRIVATE KEY`` with PBES2
 (PBKDF2-HMAC-SHA256, 10000 rounds, AES-256-CBC) when a passphrase is given,
-and `PUBLIC KEY` PKIX.
+and ``PUBLIC KEY`` PKIX.
 """
 
 import base64
@@ -52,7 +52,7 @@ class Block:
 
 
 def decode_blocks(text):
-    """All PEM blocks of `text` (bytes or str), in order. Garbage between blocks is skipped."""
+    """All PEM blocks of ``text`` (bytes or str), in order. Garbage between blocks is skipped."""
     if isinstance(text, (bytes, bytearray)):
         text = bytes(text).decode("latin-1")
     if len(text) > MAX_PEM_FILE:
@@ -216,7 +216,7 @@ def _load_der(der, what):
 
 
 def parse_private_key(data, passphrase=None, follow_links=True, base_dir=None):
-    """A `cryptography` private key from PEM text as Go's key registrar reads it."""
+    """A ``cryptography`` private key from PEM text as Go's key registrar reads it."""
     if passphrase is not None and isinstance(passphrase, str):
         passphrase = passphrase.encode()
     blocks = decode_blocks(data)
@@ -285,7 +285,7 @@ def _parse_openssh(block, passphrase):
 
 
 def parse_public_key_der(data):
-    """DER PKIX bytes of the first `PUBLIC KEY` block (or a certificate's key)."""
+    """DER PKIX bytes of the first ``PUBLIC KEY`` block (or a certificate's key)."""
     for block in decode_blocks(data):
         if block.type == "PUBLIC KEY":
             return block.data
@@ -302,7 +302,7 @@ def parse_public_key_der(data):
 
 
 def marshal_private_key(key, passphrase=None):
-    """PEM bytes as Go's `principal create` writes them today."""
+    """PEM bytes as Go's ``principal create`` writes them today."""
     serialization = _ser()
     der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
@@ -360,5 +360,5 @@ def pbes2_encrypt(der, passphrase, iterations=10000, salt_size=8):
 
 
 def marshal_public_key(public_key):
-    """PEM `PUBLIC KEY` for a security PublicKey (uses its DER bytes)."""
+    """PEM ``PUBLIC KEY`` for a security PublicKey (uses its DER bytes)."""
     return encode_block("PUBLIC KEY", public_key.der)

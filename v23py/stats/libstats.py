@@ -1,4 +1,4 @@
-"""The library's own counters, under ``v23py/`` (Go has no such subtree; the names are ours):
+"""The library's own counters, under ``v23py/`` (Go has no such subtree; the names are ours)::
 
     v23py/vom/values-encoded, bytes-encoded        value messages written (RPC streams and
     v23py/vom/values-decoded, bytes-decoded        vom.Encoder/Decoder) and read, and bytes

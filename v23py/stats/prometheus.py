@@ -1,4 +1,4 @@
-"""The statistics tree in Prometheus' text format (``--metrics-address``).
+"""The statistics tree in Prometheus' text format (``--metrics-address``)::
 
     v23_rpc_server_latency_ms{routing_id, method}   histogram of call latencies (ms)
     v23_rpc_server_errors_total{routing_id, method} calls that failed

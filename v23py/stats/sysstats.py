@@ -1,5 +1,5 @@
 """System statistics under ``system/`` (Go's ``x/ref/lib/stats/sysstats``), with what
-a Python process can truthfully report:
+a Python process can truthfully report::
 
     system/start-time-unix, start-time-rfc1123, cmdline, num-cpu, pid, hostname,
     version (the Python implementation and version), uptime (ours, seconds),

@@ -2,32 +2,74 @@
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
+from typing import (
+    TYPE_CHECKING, Any, Callable, Coroutine, Iterable, NamedTuple, Optional, ParamSpec,
+    Sequence, TypeVar, Union)
 
 from twisted.internet import defer
 
 from v23py import verror, vdl
+from v23py.deferred import AwaitableDeferred, adopt
 from v23py.v23.security import access as accesswire
 from v23py.v23.services import syncbase as sbwire
 from v23py.syncbase.util import (
     Id, prefix_range_limit, app_and_user_pattern_from_blessings, ConventionError, NO_EXTENSION)
 
+if TYPE_CHECKING:
+    from v23py.context import Context
+    from v23py.syncbase.database import BatchDatabase, Database
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+_C = TypeVar("_C", bound=type)
 
 ALL_DATABASE_TAGS = ("Admin", "Read", "Write", "Resolve")
-
-
-def BlobRef(ref: str):
-    """A VDL ``syncbase.BlobRef`` value, to store in a row so that peers can fetch the blob."""
-    return vdl.value(sbwire.BlobRef._vdl_type, str(ref))
 ALL_COLLECTION_TAGS = ("Admin", "Read", "Write")
 ALL_SYNCGROUP_TAGS = ("Admin", "Read")
 MAX_BATCH_ATTEMPTS = 3
 
+#: Permissions as the client takes them: a wire ``access.Permissions``, or a dict of
+#: tag -> AccessList (or -> ``{"In": [...], "NotIn": [...]}``).
+PermsLike = Any
 
-def _deferred(fn):
+
+def BlobRef(ref: str) -> Any:
+    """A VDL ``syncbase.BlobRef`` value, to store in a row so that peers can fetch the blob."""
+    return vdl.value(sbwire.BlobRef._vdl_type, str(ref))
+
+
+def _go_camel(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
+
+
+def go_names(cls: _C) -> _C:
+    """Give each public method of ``cls`` its Go name as an alias too (``full_name`` is
+    also ``FullName``), so code written against Go's API, or older v23py code, runs.
+    The snake_case names are the documented ones."""
+    for name, value in list(vars(cls).items()):
+        if name.startswith("_") or not callable(value) and not isinstance(value, property):
+            continue
+        go = _go_camel(name)
+        if go != name and go not in vars(cls):
+            setattr(cls, go, value if isinstance(value, property) else _forward(name, go))
+    return cls
+
+
+def _forward(name: str, go: str) -> Callable[..., Any]:
+    # by name, so that a subclass overriding ``name`` is called through ``go`` as well
+    def alias(self: Any, *args: Any, **kw: Any) -> Any:
+        return getattr(self, name)(*args, **kw)
+    alias.__name__ = alias.__qualname__ = go
+    alias.__doc__ = f"Go's name for :meth:`{name}`."
+    return alias
+
+
+def _deferred(fn: Callable[_P, Coroutine[Any, Any, _T]]) -> Callable[_P, AwaitableDeferred[_T]]:
+    """An ``async def`` method as an API call: run by Twisted, an AwaitableDeferred (which
+    Twisted code and asyncio tasks alike may await)."""
     @functools.wraps(fn)
-    def wrapper(*args, **kw):
-        return defer.ensureDeferred(fn(*args, **kw))
+    def wrapper(*args: _P.args, **kw: _P.kwargs) -> AwaitableDeferred[_T]:
+        return adopt(defer.ensureDeferred(fn(*args, **kw)))
     return wrapper
 
 
@@ -39,20 +81,23 @@ class RowRange(NamedTuple):
     limit: bytes
 
 
-def _b(s):
+def _b(s: Union[str, bytes]) -> bytes:
     return s.encode("utf-8") if isinstance(s, str) else bytes(s)
 
 
-def Prefix(p) -> RowRange:
-    p = _b(p)
-    return RowRange(p, prefix_range_limit(p))
+def Prefix(p: Union[str, bytes]) -> RowRange:
+    """The rows whose keys start with ``p``."""
+    b = _b(p)
+    return RowRange(b, prefix_range_limit(b))
 
 
-def Range(start, limit) -> RowRange:
+def Range(start: Union[str, bytes], limit: Union[str, bytes]) -> RowRange:
+    """The rows from ``start`` up to (not including) ``limit``; an empty limit: no end."""
     return RowRange(_b(start), _b(limit))
 
 
-def SingleRow(key) -> RowRange:
+def SingleRow(key: Union[str, bytes]) -> RowRange:
+    """The row ``key`` alone."""
     k = _b(key)
     return RowRange(k, k + b"\x00")
 
@@ -75,7 +120,7 @@ class WatchChange(NamedTuple):
     collection: Id | None
     row: str
     change_type: str     # "put" or "delete"
-    value: object        # row value, or the StoreChangeCollectionInfo for collections
+    value: Any           # row value, or the StoreChangeCollectionInfo for collections
     resume_marker: bytes
     from_sync: bool
     continued: bool
@@ -83,23 +128,38 @@ class WatchChange(NamedTuple):
 
 # --- helpers -------------------------------------------------------------------
 
-def _principal_names(ctx):
+def convention_help(ctx: Context) -> str:
+    """What to do when the caller's blessings give Syncbase no app or user: the names we
+    have, the convention, and how to follow it."""
+    try:
+        names = ", ".join(_principal_names(ctx)) or "none"
+    except Exception:
+        names = "unknown"
+    return (f"the default blessing names ({names}) follow neither of Syncbase's "
+            "conventions, <idp>:o:<app>:<user> (e.g. dev.v.io:o:myapp:alice) or "
+            "<idp>:u:<user>; bless the principal so (e.g. `principal create DIR "
+            "idp:o:myapp:alice`, or `principal bless` with such an extension), or pass "
+            "perms= explicitly (syncbase.perms_for(pattern, tags))")
+
+
+def _principal_names(ctx: Context) -> list[str]:
     from v23py import runtime, security
     p = runtime.get_principal(ctx)
-    return security.default_blessing_names(p)
+    return list(security.default_blessing_names(p))  # type: ignore[no-untyped-call]
 
 
-def _patterns(ctx):
+def _patterns(ctx: Context) -> tuple[str, str]:
     try:
         return app_and_user_pattern_from_blessings(*_principal_names(ctx))
     except ConventionError:
         return NO_EXTENSION, NO_EXTENSION
 
 
-def _perms_wire(perms):
+def _perms_wire(perms: PermsLike) -> Any:
     if perms is None:
         return None
-    acl_cls = vdl.class_for(accesswire.AccessList._vdl_type)
+    acl_cls: Any = vdl.class_for(accesswire.AccessList._vdl_type)
+    perms_cls: Any = vdl.class_for(accesswire.Permissions._vdl_type)
     out = {}
     for tag, acl in dict(perms).items():
         if isinstance(acl, dict):
@@ -107,22 +167,25 @@ def _perms_wire(perms):
         else:
             ins, notins = getattr(acl, "In", None) or [], getattr(acl, "NotIn", None) or []
         out[str(tag)] = acl_cls(In=list(ins), NotIn=list(notins))
-    return vdl.class_for(accesswire.Permissions._vdl_type)(out)
+    return perms_cls(out)
 
 
-def perms_for(pattern, tags):
+def perms_for(pattern: str, tags: Iterable[str]) -> Any:
     """Permissions granting each of ``tags`` to ``pattern`` (wire form)."""
-    acl_cls = vdl.class_for(accesswire.AccessList._vdl_type)
-    return vdl.class_for(accesswire.Permissions._vdl_type)({t: acl_cls(In=[pattern]) for t in tags})
+    acl_cls: Any = vdl.class_for(accesswire.AccessList._vdl_type)
+    perms_cls: Any = vdl.class_for(accesswire.Permissions._vdl_type)
+    return perms_cls({t: acl_cls(In=[pattern]) for t in tags})
 
 
-def _id_wire(i):
+def _id_wire(i: Any) -> Any:
     return sbwire.Id(Blessing=i.Blessing, Name=i.Name)
 
 
-async def _call(ctx, name, method, args, in_types, out_types):
+async def _call(ctx: Context, name: str, method: str, args: Sequence[Any],
+                in_types: Sequence[Any], out_types: Sequence[Any]) -> Any:
     from v23py import rpc
-    res = await rpc.client_call(ctx, name, method, list(args), list(in_types), list(out_types))
+    res = await rpc.client_call(  # type: ignore[no-untyped-call]
+        ctx, name, method, list(args), list(in_types), list(out_types))
     if not out_types:
         return None
     if len(out_types) == 1:
@@ -130,15 +193,15 @@ async def _call(ctx, name, method, args, in_types, out_types):
     return tuple(res)
 
 
-def _bh(bh):
+def _bh(bh: str) -> Any:
     return vdl.value(sbwire.BatchHandle._vdl_type, bh)
 
 
-async def _glob_children(ctx, name):
+async def _glob_children(ctx: Context, name: str) -> list[str]:
     from v23py import rpc
-    call = await rpc.start_call(ctx, name, "__Glob", ["*"], [vdl.StringType], [],
-                                desc=None)
-    out = []
+    call = await rpc.start_call(  # type: ignore[no-untyped-call]
+        ctx, name, "__Glob", ["*"], [vdl.StringType], [], desc=None)
+    out: list[str] = []
     async for reply in call:
         if getattr(reply, "name", "") == "Entry" or getattr(reply, "index", 0) == 0:
             entry = reply.value
@@ -148,8 +211,9 @@ async def _glob_children(ctx, name):
     return out
 
 
-def SyncgroupSpec(Description="", PublishSyncbaseName="", Perms=None, Collections=(),
-                  MountTables=(), IsPrivate=False):
+def SyncgroupSpec(Description: str = "", PublishSyncbaseName: str = "", Perms: Any = None,
+                  Collections: Iterable[Any] = (), MountTables: Iterable[str] = (),
+                  IsPrivate: bool = False) -> sbwire.SyncgroupSpec:
     """A wire SyncgroupSpec (Perms may be a dict of tag -> AccessList/{"In": [...]})."""
     return sbwire.SyncgroupSpec(Description=Description,
                      PublishSyncbaseName=PublishSyncbaseName,
@@ -158,33 +222,36 @@ def SyncgroupSpec(Description="", PublishSyncbaseName="", Perms=None, Collection
                      MountTables=list(MountTables), IsPrivate=IsPrivate)
 
 
-def SyncgroupMemberInfo(SyncPriority=0, BlobDevType=0):
+def SyncgroupMemberInfo(SyncPriority: int = 0, BlobDevType: int = 0) -> sbwire.SyncgroupMemberInfo:
+    """A wire SyncgroupMemberInfo."""
     return sbwire.SyncgroupMemberInfo(SyncPriority=SyncPriority,
                      BlobDevType=BlobDevType)
 
 
-async def _run_in_batch(ctx, db, opts, fn):
-    err = None
+async def _run_in_batch(ctx: Context, db: Database, opts: BatchOptions,
+                        fn: Callable[[BatchDatabase], Any]) -> None:
+    err: Optional[BaseException] = None
     for _ in range(MAX_BATCH_ATTEMPTS):
-        batch = await db.BeginBatch(ctx, opts)
+        batch = await db.begin_batch(ctx, opts)
         try:
             r = fn(batch)
             if isinstance(r, defer.Deferred) or hasattr(r, "__await__"):
                 await r
         except BaseException:
             try:
-                await batch.Abort(ctx)
+                await batch.abort(ctx)
             except verror.VError:
                 pass
             raise
         if opts.ReadOnly:
-            await batch.Abort(ctx)
+            await batch.abort(ctx)
             return
         try:
-            await batch.Commit(ctx)
+            await batch.commit(ctx)
             return
         except verror.VError as e:
             if e.id != sbwire.ErrConcurrentBatch.id:
                 raise
             err = e
+    assert err is not None
     raise err

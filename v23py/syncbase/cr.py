@@ -1,44 +1,50 @@
 """Schemas and application conflict resolution in the client (Go's ``Schema``,
-``ConflictResolver`` and ``Database.EnforceSchema``).
+``ConflictResolver`` and ``Database.EnforceSchema``)::
 
     class Merge:
         def on_conflict(self, ctx, conflict):          # may be async
             res = syncbase.Resolution()
-            for key, row in conflict.WriteSet.ByKey.items():
-                if row.LocalValue.get() == row.RemoteValue.get():
-                    res.ResultSet[key] = syncbase.ResolvedRow(key, row.LocalValue)
+            for key, row in conflict.write_set.by_key.items():
+                if row.local_value.get() == row.remote_value.get():
+                    res.result_set[key] = syncbase.ResolvedRow(key, row.local_value)
                 else:
-                    res.ResultSet[key] = syncbase.ResolvedRow(
-                        key, syncbase.NewValue(merge(row.LocalValue.get(), row.RemoteValue.get())))
+                    res.result_set[key] = syncbase.ResolvedRow(key, syncbase.new_value(
+                        merge(row.local_value.get(), row.remote_value.get())))
             return res
 
     schema = syncbase.Schema(syncbase.SchemaMetadata(1, [
-        syncbase.CrRule(collection.Id(), "inbox/", syncbase.APP_RESOLVES)]), Merge())
-    db = sb.Database(ctx, "app", schema)
-    await db.Create(ctx, None)            # stores the schema metadata with the database
-    await db.EnforceSchema(ctx)           # upgrades older metadata; starts the resolver
+        syncbase.CrRule(collection.id(), "inbox/", syncbase.APP_RESOLVES)]), Merge())
+    db = sb.database(ctx, "app", schema)
+    await db.create(ctx, exist_ok=True)  # stores the schema metadata with the database
+    await db.enforce_schema(ctx)         # upgrades older metadata; starts the resolver
     ...
-    db.Close()                            # stops resolving
+    db.close()                           # stops resolving
 
-A resolution keeps the local version (``row.LocalValue``), takes the remote one
-(``row.RemoteValue``), goes back to the common ancestor (``row.AncestorValue``),
-writes a new value (``NewValue(x)``) or deletes the row (``None``); the daemon writes
+A resolution keeps the local version (``row.local_value``), takes the remote one
+(``row.remote_value``), goes back to the common ancestor (``row.ancestor_value``),
+writes a new value (``new_value(x)``) or deletes the row (``None``); the daemon writes
 it as a new version that syncs to the other peers.  Conflicts arrive grouped: rows
-written in one batch on either side come in one ``Conflict``.
+written in one batch on either side come in one ``Conflict``.  Every field also
+answers to its Go name (``row.LocalValue``), and a resolver's ``OnConflict`` is
+called when it has no ``on_conflict``.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
 import time
-from typing import Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol, TypeVar, Union
 
 from twisted.internet import defer
 
 from v23py import rpc, verror
 from v23py.v23.services import syncbase as sbwire
 from v23py.syncbase.util import Id
+from v23py.syncbase._common import _go_camel
 from v23py.v23.vdlroot.time.native import time_from_unix_ns
+
+if TYPE_CHECKING:
+    from v23py.context import Context
 
 log = logging.getLogger("v23py.syncbase")
 
@@ -49,92 +55,135 @@ RECONNECT_WAIT = 2.0                 # seconds before a broken resolver stream i
 EXISTS, NO_EXISTS, DELETED, UNKNOWN = "Exists", "NoExists", "Deleted", "Unknown"
 LOCAL, REMOTE, OTHER = "Local", "Remote", "Other"
 
-
-def _label(e):
-    return getattr(e, "label", e if isinstance(e, str) else str(e))
+_D = TypeVar("_D", bound=type)
 
 
+def _go_fields(cls: _D) -> _D:
+    """Each dataclass field of ``cls`` (``local_value``) also answers to its Go name
+    (``LocalValue``), for code ported from Go's client."""
+    for f in dataclasses.fields(cls):
+        go = _go_camel(f.name)
+        if go != f.name:
+            setattr(cls, go, _alias(f.name))
+    return cls
+
+
+def _alias(name: str) -> property:
+    def get(self: Any) -> Any:
+        return getattr(self, name)
+
+    def set_(self: Any, value: Any) -> None:
+        setattr(self, name, value)
+    return property(get, set_, doc=f"Go's name for ``{name}``.")
+
+
+def _label(e: Any) -> str:
+    return str(getattr(e, "label", e if isinstance(e, str) else str(e)))
+
+
+class ConflictResolver(Protocol):
+    """What ``Schema.resolver`` is: ``on_conflict`` returns a Resolution (or an
+    awaitable of one)."""
+
+    def on_conflict(self, ctx: Context, conflict: Conflict) -> Any: ...
+
+
+@_go_fields
 @dataclasses.dataclass
 class CrRule:
     """Which resolver handles the rows of a collection (and key prefix)."""
-    CollectionId: object = None              # an Id, or None for every collection
-    KeyPrefix: str = ""
-    Resolver: str = LAST_WINS
-    Type: str = ""
+    collection_id: Optional[Any] = None      # an Id, or None for every collection
+    key_prefix: str = ""
+    resolver: str = LAST_WINS
+    type: str = ""
 
 
+@_go_fields
 @dataclasses.dataclass
 class SchemaMetadata:
-    Version: int = 0
-    Rules: List[CrRule] = dataclasses.field(default_factory=list)
+    version: int = 0
+    rules: List[CrRule] = dataclasses.field(default_factory=list)
 
 
+@_go_fields
 @dataclasses.dataclass
 class Schema:
     """Metadata stored with the database, and the (local, never stored) resolver."""
-    Metadata: SchemaMetadata
-    Resolver: object = None
+    metadata: SchemaMetadata
+    resolver: Optional[Any] = None           # a ConflictResolver
 
 
+@_go_fields
 @dataclasses.dataclass
 class Value:
     """One version of a row in conflict; ``get()`` is the row's value."""
-    State: str = EXISTS
-    Val: object = None
-    WriteTs: object = None                   # a VDL time.Time
-    Selection: str = OTHER
+    state: str = EXISTS
+    val: Any = None
+    write_ts: Any = None                     # a VDL time.Time
+    selection: str = OTHER
 
-    def get(self):
-        return self.Val
+    def get(self) -> Any:
+        return self.val
+
+    Get = get   # Go's name
 
 
-def NewValue(data) -> Value:
+def new_value(data: Any) -> Value:
     """A new value to resolve a row to."""
     if data is None:
         raise verror.BadArg.new("data cannot be nil")
     return Value(EXISTS, data, None, OTHER)
 
 
+NewValue = new_value   # Go's name
+
+
+@_go_fields
 @dataclasses.dataclass
 class ConflictRow:
-    Key: str
-    LocalValue: Value
-    RemoteValue: Value
-    AncestorValue: Value
-    BatchIds: List[int]
+    key: str
+    local_value: Value
+    remote_value: Value
+    ancestor_value: Value
+    batch_ids: List[int]
 
 
+@_go_fields
 @dataclasses.dataclass
 class ConflictRowSet:
-    ByKey: Dict[str, ConflictRow] = dataclasses.field(default_factory=dict)
-    ByBatch: Dict[int, List[ConflictRow]] = dataclasses.field(default_factory=dict)
+    by_key: Dict[str, ConflictRow] = dataclasses.field(default_factory=dict)
+    by_batch: Dict[int, List[ConflictRow]] = dataclasses.field(default_factory=dict)
 
 
+@_go_fields
 @dataclasses.dataclass
 class ConflictScanSet:
-    ByBatch: Dict[int, list] = dataclasses.field(default_factory=dict)
+    by_batch: Dict[int, List[Any]] = dataclasses.field(default_factory=dict)
 
 
+@_go_fields
 @dataclasses.dataclass
 class Conflict:
-    """Rows in conflict, with the batches they were written in (``Batches``: id ->
+    """Rows in conflict, with the batches they were written in (``batches``: id ->
     wire BatchInfo).  Keys are ``<collection>\\xfe<row key>`` as Go gives them;
     ``row_key(key)`` is the row key alone."""
-    ReadSet: Optional[ConflictRowSet] = None
-    WriteSet: Optional[ConflictRowSet] = None
-    ScanSet: Optional[ConflictScanSet] = None
-    Batches: Dict[int, object] = dataclasses.field(default_factory=dict)
+    read_set: Optional[ConflictRowSet] = None
+    write_set: Optional[ConflictRowSet] = None
+    scan_set: Optional[ConflictScanSet] = None
+    batches: Dict[int, Any] = dataclasses.field(default_factory=dict)
 
 
+@_go_fields
 @dataclasses.dataclass
 class ResolvedRow:
-    Key: str
-    Result: Optional[Value]                  # None: delete the row
+    key: str
+    result: Optional[Value]                  # None: delete the row
 
 
+@_go_fields
 @dataclasses.dataclass
 class Resolution:
-    ResultSet: Dict[str, ResolvedRow] = dataclasses.field(default_factory=dict)
+    result_set: Dict[str, ResolvedRow] = dataclasses.field(default_factory=dict)
 
 
 def row_key(key: str) -> str:
@@ -144,22 +193,22 @@ def row_key(key: str) -> str:
 
 
 def needs_resolver(md: SchemaMetadata) -> bool:
-    return any(_label(r.Resolver) == APP_RESOLVES for r in md.Rules)
+    return any(_label(r.resolver) == APP_RESOLVES for r in md.rules)
 
 
 # --- wire conversions --------------------------------------------------------------------
 
-def metadata_wire(md: SchemaMetadata):
+def metadata_wire(md: SchemaMetadata) -> sbwire.SchemaMetadata:
     rules = []
-    for r in md.Rules:
-        cid = Id(*r.CollectionId) if r.CollectionId is not None else Id("", "")
+    for r in md.rules:
+        cid = Id(*r.collection_id) if r.collection_id is not None else Id("", "")
         rules.append(sbwire.CrRule(
             CollectionId=sbwire.Id(Blessing=cid.Blessing, Name=cid.Name),
-            KeyPrefix=r.KeyPrefix, Type=r.Type, Resolver=sbwire.ResolverType(_label(r.Resolver))))
-    return sbwire.SchemaMetadata(Version=md.Version, Policy=sbwire.CrPolicy(Rules=rules))
+            KeyPrefix=r.key_prefix, Type=r.type, Resolver=sbwire.ResolverType(_label(r.resolver))))
+    return sbwire.SchemaMetadata(Version=md.version, Policy=sbwire.CrPolicy(Rules=rules))
 
 
-def metadata_from_wire(w) -> SchemaMetadata:
+def metadata_from_wire(w: Any) -> SchemaMetadata:
     rules = []
     for r in w.Policy.Rules or ():
         cid = Id(r.CollectionId.Blessing, r.CollectionId.Name)
@@ -168,17 +217,17 @@ def metadata_from_wire(w) -> SchemaMetadata:
     return SchemaMetadata(int(w.Version), rules)
 
 
-def _value(v, selection) -> Value:
+def _value(v: Any, selection: str) -> Value:
     if v is None:
         return Value(UNKNOWN, None, None, selection)
     return Value(_label(v.State), v.Bytes, v.WriteTs, selection)
 
 
-def add_conflict_info(c: Conflict, ci) -> None:
+def add_conflict_info(c: Conflict, ci: Any) -> None:
     """Go's addRowToConflict: fold one ConflictInfo of the stream into ``c``."""
     data = ci.Data
     if data.name == "Batch":
-        c.Batches[int(data.value.Id)] = data.value
+        c.batches[int(data.value.Id)] = data.value
         return
     info = data.value
     op = info.Op
@@ -187,33 +236,33 @@ def add_conflict_info(c: Conflict, ci) -> None:
         rop = op.value
         row = ConflictRow(rop.Key, _value(rop.LocalValue, LOCAL), _value(rop.RemoteValue, REMOTE),
                           _value(rop.AncestorValue, OTHER), bids)
-        attr = "WriteSet" if op.name == "Write" else "ReadSet"
+        attr = "write_set" if op.name == "Write" else "read_set"
         rs = getattr(c, attr)
         if rs is None:
             rs = ConflictRowSet()
             setattr(c, attr, rs)
-        rs.ByKey[row.Key] = row
+        rs.by_key[row.key] = row
         for b in bids:
-            rs.ByBatch.setdefault(b, []).append(row)
+            rs.by_batch.setdefault(b, []).append(row)
     elif op.name == "Scan":
-        if c.ScanSet is None:
-            c.ScanSet = ConflictScanSet()
+        if c.scan_set is None:
+            c.scan_set = ConflictScanSet()
         for b in bids:
-            c.ScanSet.ByBatch.setdefault(b, []).append(op.value)
+            c.scan_set.by_batch.setdefault(b, []).append(op.value)
 
 
-def resolution_infos(res: Resolution) -> list:
+def resolution_infos(res: Resolution) -> list[Any]:
     """Go's sendResolution: one ResolutionInfo per resolved row, the last one
     Continued=false."""
-    rows = list(res.ResultSet.values())
+    rows = list(res.result_set.values())
     out = []
     for i, r in enumerate(rows):
         sel, result = OTHER, None
-        if r.Result is not None:
-            sel = _label(r.Result.Selection)
-            result = sbwire.Value(State=sbwire.ValueState(EXISTS), Bytes=r.Result.Val,
-                                  WriteTs=r.Result.WriteTs or time_from_unix_ns(time.time_ns()))
-        out.append(sbwire.ResolutionInfo(Key=r.Key, Selection=sbwire.ValueSelection(sel),
+        if r.result is not None:
+            sel = _label(r.result.selection)
+            result = sbwire.Value(State=sbwire.ValueState(EXISTS), Bytes=r.result.val,
+                                  WriteTs=r.result.write_ts or time_from_unix_ns(time.time_ns()))
+        out.append(sbwire.ResolutionInfo(Key=r.key, Selection=sbwire.ValueSelection(sel),
                                          Result=result, Continued=i < len(rows) - 1))
     return out
 
@@ -221,7 +270,7 @@ def resolution_infos(res: Resolution) -> list:
 # --- the resolver loop ---------------------------------------------------------------------
 
 class _StreamDesc:
-    def __init__(self):
+    def __init__(self) -> None:
         self.in_stream = sbwire.ResolutionInfo._vdl_type
         self.out_stream = sbwire.ConflictInfo._vdl_type
 
@@ -230,31 +279,33 @@ class ResolverLoop:
     """Holds a StartConflictResolver stream open to the daemon (reopened after
     RECONNECT_WAIT when it breaks) and answers each conflict with the resolver."""
 
-    def __init__(self, ctx, db_name, resolver):
+    def __init__(self, ctx: Context, db_name: str, resolver: Any) -> None:
         self.ctx, self._cancel = ctx.with_cancel()
         self.name = db_name
         self.resolver = resolver
         self.closed = False
         self.conflicts = 0               # conflicts answered (for tests and logs)
-        self.connected = defer.Deferred()
-        self.done = None
+        self.connected: defer.Deferred[None] = defer.Deferred()
+        self.done: Optional[defer.Deferred[None]] = None
 
-    def start(self):
+    def start(self) -> ResolverLoop:
         self.done = defer.ensureDeferred(self._run())
         self.done.addErrback(lambda f: log.error("conflict resolver stopped: %s",
                                                  f.getErrorMessage()))
         return self
 
-    def close(self):
+    def close(self) -> None:
         self.closed = True
         self._cancel()
 
-    async def _run(self):
-        from twisted.internet import reactor    # the default reactor, when it runs
+    async def _run(self) -> None:
+        from twisted.internet import reactor as _reactor   # the default one, when it runs
+        reactor: Any = _reactor
         while not self.closed:
             try:
-                call = await rpc.start_call(self.ctx, self.name, "StartConflictResolver", [],
-                                            [], [], desc=_StreamDesc())
+                call = await rpc.start_call(  # type: ignore[no-untyped-call]
+                    self.ctx, self.name, "StartConflictResolver", [], [], [],
+                    desc=_StreamDesc())
                 await self._serve(call)
             except Exception as e:
                 if self.closed:
@@ -262,11 +313,11 @@ class ResolverLoop:
                 log.info("conflict resolution stream ended: %s", e)
             if self.closed:
                 return
-            d = defer.Deferred()
+            d: defer.Deferred[None] = defer.Deferred()
             reactor.callLater(RECONNECT_WAIT, d.callback, None)
             await d
 
-    async def _serve(self, call):
+    async def _serve(self, call: Any) -> None:
         if not self.connected.called:
             self.connected.callback(None)
         c = Conflict()

@@ -1,6 +1,7 @@
 """Service, Database (and batches) and Syncgroup handles."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Optional, Sequence, Union
 
 from twisted.internet import defer
 
@@ -14,223 +15,269 @@ from v23py.v23.vdlroot import time as timewire
 from v23py.v23.vdlroot.time import native as vtime
 from v23py.syncbase.util import Id, encode_id, NO_EXTENSION
 from v23py.syncbase._common import (
+    convention_help, go_names,
     ALL_DATABASE_TAGS, BatchOptions, CollectionRowPattern, _bh, _call, _deferred,
     _glob_children, _id_wire, _patterns, _perms_wire, _run_in_batch, perms_for)
 from v23py.syncbase._stream import ResultStream, WatchStream
 from v23py.syncbase.blob import Blob
 from v23py.syncbase.collection import Collection
+from v23py.deferred import AwaitableDeferred, adopt
+
+if TYPE_CHECKING:
+    from v23py.context import Context
+    from v23py.syncbase._common import PermsLike
+    from v23py.syncbase.cr import Schema
+
+IdLike = Union[Id, Sequence[str]]
 
 
 # --- handles -------------------------------------------------------------------
 
+@go_names
 class Service:
-    def __init__(self, name: str):
+    """A handle on a Syncbase service (no RPC until a method needs one)."""
+
+    def __init__(self, name: str) -> None:
         self._name = name
 
-    def FullName(self) -> str:
+    def full_name(self) -> str:
         return self._name
 
-    def Database(self, ctx, name: str, schema=None) -> "Database":
+    def database(self, ctx: Context, name: str, schema: Optional[Schema] = None) -> Database:
+        """The database ``name`` of the caller's app (Id from the blessing conventions)."""
         app, _ = _patterns(ctx)
         return Database(self, Id(app, name), schema)
 
-    def DatabaseForId(self, db_id, schema=None) -> "Database":
+    def database_for_id(self, db_id: IdLike, schema: Optional[Schema] = None) -> Database:
         return Database(self, Id(*db_id), schema)
 
     @_deferred
-    async def GetPermissions(self, ctx):
-        return await _call(ctx, self._name, "GetPermissions", [], [],
-                           [accesswire.Permissions._vdl_type, vdl.StringType])
+    async def get_permissions(self, ctx: Context) -> tuple[Any, str]:
+        """(permissions, version)."""
+        r: tuple[Any, str] = await _call(ctx, self._name, "GetPermissions", [], [],
+                                         [accesswire.Permissions._vdl_type, vdl.StringType])
+        return r
 
     @_deferred
-    async def SetPermissions(self, ctx, perms, version=""):
+    async def set_permissions(self, ctx: Context, perms: PermsLike, version: str = "") -> None:
         await _call(ctx, self._name, "SetPermissions", [_perms_wire(perms), version],
                     [accesswire.Permissions._vdl_type, vdl.StringType], [])
 
     @_deferred
-    async def DevModeUpdateVClock(self, ctx, NtpHost="", Now=None, ElapsedTime=None,
-                                  DoNtpUpdate=False, DoLocalUpdate=False):
+    async def dev_mode_update_vclock(self, ctx: Context, ntp_host: str = "",
+                                     now: Optional[int] = None,
+                                     elapsed_time: Optional[int] = None,
+                                     do_ntp_update: bool = False,
+                                     do_local_update: bool = False) -> None:
         """Adjust the daemon's virtual clock (``--dev`` only, Admin): a new NTP host, a
-        system clock reading ``Now`` (Unix ns) with ``ElapsedTime`` (ns) since boot, an
+        system clock reading ``now`` (Unix ns) with ``elapsed_time`` (ns) since boot, an
         NTP sync now, a local update now."""
         opts = sbwire.DevModeUpdateVClockOpts(
-            NtpHost=NtpHost,
-            Now=vtime.time_from_unix_ns(Now) if Now is not None else timewire.Time(),
-            ElapsedTime=vtime.duration_from_ns(ElapsedTime or 0),
-            DoNtpUpdate=DoNtpUpdate, DoLocalUpdate=DoLocalUpdate)
+            NtpHost=ntp_host,
+            Now=vtime.time_from_unix_ns(now) if now is not None else timewire.Time(),
+            ElapsedTime=vtime.duration_from_ns(elapsed_time or 0),
+            DoNtpUpdate=do_ntp_update, DoLocalUpdate=do_local_update)
         await _call(ctx, self._name, "DevModeUpdateVClock", [opts],
                     [sbwire.DevModeUpdateVClockOpts._vdl_type], [])
 
-    @_deferred
-    async def DevModeGetTime(self, ctx) -> int:
-        """The daemon's virtual time, Unix ns (``--dev`` only, Admin)."""
-        t = await _call(ctx, self._name, "DevModeGetTime", [], [], [timewire.Time._vdl_type])
-        return vtime.time_to_unix_ns(t)
+    def DevModeUpdateVClock(self, ctx: Context, NtpHost: str = "", Now: Optional[int] = None,
+                            ElapsedTime: Optional[int] = None, DoNtpUpdate: bool = False,
+                            DoLocalUpdate: bool = False) -> AwaitableDeferred[None]:
+        """Go's name (and Go's option names) for :meth:`dev_mode_update_vclock`."""
+        return self.dev_mode_update_vclock(ctx, NtpHost, Now, ElapsedTime, DoNtpUpdate,
+                                           DoLocalUpdate)
 
     @_deferred
-    async def ListDatabases(self, ctx):
+    async def dev_mode_get_time(self, ctx: Context) -> int:
+        """The daemon's virtual time, Unix ns (``--dev`` only, Admin)."""
+        t = await _call(ctx, self._name, "DevModeGetTime", [], [], [timewire.Time._vdl_type])
+        return int(vtime.time_to_unix_ns(t))
+
+    @_deferred
+    async def list_databases(self, ctx: Context) -> list[Id]:
         """Database ids, sorted by (blessing, name) (through the service's glob)."""
         from v23py.syncbase.util import decode_id
         children = await _glob_children(ctx, self._name)
         return sorted(decode_id(c) for c in children)
 
 
-def NewService(name: str) -> Service:
+def new_service(name: str) -> Service:
+    """A handle on the Syncbase service ``name`` (no RPC)."""
     return Service(name)
 
 
+NewService = new_service   # Go's name
+
+
+@go_names
 class Database:
-    def __init__(self, service: Service, db_id: Id, schema=None, bh: str = ""):
+    """A handle on a database (no RPC until a method needs one)."""
+
+    def __init__(self, service: Service, db_id: Id, schema: Optional[Schema] = None,
+                 bh: str = "") -> None:
         self._s = service
         self._id = db_id
         self._schema = schema
-        self._resolver = None
+        self._resolver: Optional[ResolverLoop] = None
         self._bh = bh
-        self._name = service.FullName() + "/" + encode_id(db_id)
+        self._name = service.full_name() + "/" + encode_id(db_id)
 
-    def Id(self) -> Id:
+    def id(self) -> Id:
         return self._id
 
-    def FullName(self) -> str:
+    def full_name(self) -> str:
         return self._name
 
-    def Collection(self, ctx, name: str) -> "Collection":
+    def collection(self, ctx: Context, name: str) -> Collection:
+        """The collection ``name`` of the caller's user (Id from the blessing conventions)."""
         _, user = _patterns(ctx)
         return Collection(self, Id(user, name))
 
-    def CollectionForId(self, cx_id) -> "Collection":
+    def collection_for_id(self, cx_id: IdLike) -> Collection:
         return Collection(self, Id(*cx_id))
 
     @_deferred
-    async def Create(self, ctx, perms=None):
+    async def create(self, ctx: Context, perms: PermsLike = None, *,
+                     exist_ok: bool = False) -> None:
+        """Create the database; ``perms`` None: every database tag for the caller's user
+        pattern.  ``exist_ok=True``: a database that exists already is no error."""
         if perms is None:
             _, user = _patterns(ctx)
             if user == NO_EXTENSION:
                 raise sbwire.ErrInferDefaultPermsFailed.new(
-                    f"failed to infer default perms for user for database '{self._id}'",
-                    "Database", str(self._id))
+                    f"failed to infer default perms for user for database '{self._id}': "
+                    + convention_help(ctx), "Database", str(self._id))
             perms = perms_for(user, ALL_DATABASE_TAGS)
-        md = metadata_wire(self._schema.Metadata) if self._schema is not None else None
-        await _call(ctx, self._name, "Create", [md, _perms_wire(perms)],
-                    [vdl.optional(sbwire.SchemaMetadata._vdl_type),
-                     accesswire.Permissions._vdl_type], [])
+        md = metadata_wire(self._schema.metadata) if self._schema is not None else None
+        try:
+            await _call(ctx, self._name, "Create", [md, _perms_wire(perms)],
+                        [vdl.optional(sbwire.SchemaMetadata._vdl_type),
+                         accesswire.Permissions._vdl_type], [])
+        except verror.VError as e:
+            if not (exist_ok and e.id == verror.Exist.id):
+                raise
 
     @_deferred
-    async def GetSchemaMetadata(self, ctx) -> SchemaMetadata:
+    async def get_schema_metadata(self, ctx: Context) -> SchemaMetadata:
         md = await _call(ctx, self._name, "GetSchemaMetadata", [], [],
                          [sbwire.SchemaMetadata._vdl_type])
         return metadata_from_wire(md)
 
     @_deferred
-    async def SetSchemaMetadata(self, ctx, metadata: SchemaMetadata):
+    async def set_schema_metadata(self, ctx: Context, metadata: SchemaMetadata) -> None:
         await _call(ctx, self._name, "SetSchemaMetadata", [metadata_wire(metadata)],
                     [sbwire.SchemaMetadata._vdl_type], [])
 
     @_deferred
-    async def EnforceSchema(self, ctx):
-        """Go's EnforceSchema: store our schema metadata unless the database has the same
-        or a newer version (the upgrade path), then, with a resolver, keep a conflict
-        resolution stream open until Close()."""
+    async def enforce_schema(self, ctx: Context) -> None:
+        """Store our schema metadata unless the database has the same or a newer version
+        (the upgrade path), then, with a resolver, keep a conflict resolution stream open
+        until :meth:`close`."""
         schema = self._schema
         if schema is None:
             raise verror.BadState.new("EnforceSchema cannot be used since a nil *Schema was "
                                       "provided at Database handle creation time.")
-        if schema.Metadata.Version < 0:
+        if schema.metadata.version < 0:
             raise verror.BadState.new("Schema version cannot be less than zero.")
-        if needs_resolver(schema.Metadata) and schema.Resolver is None:
+        if needs_resolver(schema.metadata) and schema.resolver is None:
             raise verror.BadState.new("ResolverTypeAppResolves cannot be used in CrRule "
                                       "without providing a ConflictResolver in Schema.")
-        await self._update_schema_metadata(ctx)
-        if schema.Resolver is None:
+        await self._update_schema_metadata(ctx, schema)
+        if schema.resolver is None:
             return
         if self._resolver is not None:
             self._resolver.close()
-        self._resolver = ResolverLoop(ctx, self._name, schema.Resolver).start()
+        self._resolver = ResolverLoop(ctx, self._name, schema.resolver).start()
 
-    async def _update_schema_metadata(self, ctx) -> bool:
-        md = self._schema.Metadata
+    async def _update_schema_metadata(self, ctx: Context, schema: Schema) -> bool:
+        md = schema.metadata
         try:
-            cur = await self.GetSchemaMetadata(ctx)
+            cur = await self.get_schema_metadata(ctx)
         except verror.VError as e:
             if e.id != verror.NoExist.id:
                 raise
             try:                      # none yet: ours (the database may not exist yet)
-                await self.SetSchemaMetadata(ctx, md)
+                await self.set_schema_metadata(ctx, md)
             except verror.VError as e2:
                 if e2.id != verror.NoExist.id:
                     raise
             return False
-        if cur.Version >= md.Version:
+        if cur.version >= md.version:
             return False
-        await self.SetSchemaMetadata(ctx, md)
+        await self.set_schema_metadata(ctx, md)
         return True
 
-    def Close(self):
+    def close(self) -> None:
         """Stop resolving conflicts for this handle."""
         if self._resolver is not None:
             self._resolver.close()
             self._resolver = None
 
     @_deferred
-    async def Destroy(self, ctx):
+    async def destroy(self, ctx: Context) -> None:
         await _call(ctx, self._name, "Destroy", [], [], [])
 
     @_deferred
-    async def Exists(self, ctx):
-        return await _call(ctx, self._name, "Exists", [], [], [vdl.BoolType])
+    async def exists(self, ctx: Context) -> bool:
+        return bool(await _call(ctx, self._name, "Exists", [], [], [vdl.BoolType]))
 
     @_deferred
-    async def ListCollections(self, ctx):
+    async def list_collections(self, ctx: Context) -> list[Id]:
         ids = await _call(ctx, self._name, "ListCollections", [_bh(self._bh)],
                           [sbwire.BatchHandle._vdl_type], [vdl.list_of(sbwire.Id._vdl_type)])
         return [Id(i.Blessing, i.Name) for i in ids]
 
     @_deferred
-    async def BeginBatch(self, ctx, opts: BatchOptions = BatchOptions()) -> "BatchDatabase":
+    async def begin_batch(self, ctx: Context,
+                          opts: BatchOptions = BatchOptions()) -> BatchDatabase:
         bo = sbwire.BatchOptions(Hint=opts.Hint, ReadOnly=opts.ReadOnly)
         bh = await _call(ctx, self._name, "BeginBatch", [bo], [sbwire.BatchOptions._vdl_type],
                          [sbwire.BatchHandle._vdl_type])
         return BatchDatabase(self._s, self._id, self._schema, str(bh))
 
     @_deferred
-    async def PauseSync(self, ctx):
+    async def pause_sync(self, ctx: Context) -> None:
         await _call(ctx, self._name, "PauseSync", [], [], [])
 
     @_deferred
-    async def ResumeSync(self, ctx):
+    async def resume_sync(self, ctx: Context) -> None:
         await _call(ctx, self._name, "ResumeSync", [], [], [])
 
     @_deferred
-    async def GetResumeMarker(self, ctx) -> bytes:
+    async def get_resume_marker(self, ctx: Context) -> bytes:
         rm = await _call(ctx, self._name, "GetResumeMarker", [_bh(self._bh)],
                          [sbwire.BatchHandle._vdl_type], [watchwire.ResumeMarker._vdl_type])
         return bytes(rm)
 
     @_deferred
-    async def GetPermissions(self, ctx):
-        return await _call(ctx, self._name, "GetPermissions", [], [],
-                           [accesswire.Permissions._vdl_type, vdl.StringType])
+    async def get_permissions(self, ctx: Context) -> tuple[Any, str]:
+        """(permissions, version)."""
+        r: tuple[Any, str] = await _call(ctx, self._name, "GetPermissions", [], [],
+                                         [accesswire.Permissions._vdl_type, vdl.StringType])
+        return r
 
     @_deferred
-    async def SetPermissions(self, ctx, perms, version=""):
+    async def set_permissions(self, ctx: Context, perms: PermsLike, version: str = "") -> None:
         await _call(ctx, self._name, "SetPermissions", [_perms_wire(perms), version],
                     [accesswire.Permissions._vdl_type, vdl.StringType], [])
 
-    def Syncgroup(self, ctx, name: str) -> "Syncgroup":
+    def syncgroup(self, ctx: Context, name: str) -> Syncgroup:
+        """The syncgroup ``name`` of the caller's user (Id from the blessing conventions)."""
         _, user = _patterns(ctx)
         return Syncgroup(self, Id(user, name))
 
-    def SyncgroupForId(self, sg_id) -> "Syncgroup":
+    def syncgroup_for_id(self, sg_id: IdLike) -> Syncgroup:
         return Syncgroup(self, Id(*sg_id))
 
     @_deferred
-    async def ListSyncgroups(self, ctx):
+    async def list_syncgroups(self, ctx: Context) -> list[Id]:
         ids = await _call(ctx, self._name, "ListSyncgroups", [], [],
                           [vdl.list_of(sbwire.Id._vdl_type)])
         return [Id(i.Blessing, i.Name) for i in ids]
 
     @_deferred
-    async def Exec(self, ctx, query: str, *params):
+    async def exec(self, ctx: Context, query: str,
+                   *params: Any) -> tuple[list[str], ResultStream]:
         """Run a syncQL statement: ``(headers, ResultStream)`` (Go's DatabaseHandle.Exec).
 
         ``params`` fill the ``?`` placeholders of the where clause, in order.  For
@@ -239,12 +286,12 @@ class Database:
         and the one row holds the number of rows deleted.  In a batch the
         statement sees the batch's snapshot or transaction."""
         from v23py import rpc
-        call = await rpc.start_call(
+        call = await rpc.start_call(  # type: ignore[no-untyped-call]
             ctx, self._name, "Exec", [_bh(self._bh), query, list(params)],
             [sbwire.BatchHandle._vdl_type, vdl.StringType, vdl.list_of(vdl.AnyType)], [])
         rs = ResultStream(ctx, self._name, call)
         first = await rs._next()
-        headers = []
+        headers: list[str] = []
         if first is not None:
             for h in first:
                 if not isinstance(h, str):
@@ -255,90 +302,114 @@ class Database:
         return headers, rs
 
     @_deferred
-    async def CreateBlob(self, ctx) -> "Blob":
+    async def create_blob(self, ctx: Context) -> Blob:
         """A new, empty, uncommitted blob (Go's Database.CreateBlob)."""
         br = await _call(ctx, self._name, "CreateBlob", [], [], [sbwire.BlobRef._vdl_type])
         return Blob(self, str(br))
 
-    def Blob(self, ref) -> "Blob":
+    def blob(self, ref: Any) -> Blob:
         """A handle on the blob ``ref`` (no RPC)."""
         return Blob(self, str(ref))
 
-    def Watch(self, ctx, resume_marker=b"", patterns=(CollectionRowPattern(),)) -> "WatchStream":
+    def watch(self, ctx: Context, resume_marker: bytes = b"",
+              patterns: Iterable[Sequence[str]] = (CollectionRowPattern(),)) -> WatchStream:
+        """The changes after ``resume_marker`` (b"": the current state first, then the
+        changes) to the rows matching ``patterns`` (never ends until cancelled)."""
         pats = [sbwire.CollectionRowPattern(CollectionBlessing=p[0],
                           CollectionName=p[1], RowKey=p[2]) for p in patterns]
         return WatchStream(ctx, self._name, bytes(resume_marker), pats)
 
 
+@go_names
 class Syncgroup:
     """A syncgroup handle; its methods are Database RPCs carrying the syncgroup Id."""
 
-    def __init__(self, db: Database, sg_id: Id):
+    def __init__(self, db: Database, sg_id: Id) -> None:
         self._db = db
         self._id = sg_id
 
-    def Id(self) -> Id:
+    def id(self) -> Id:
         return self._id
 
     @_deferred
-    async def Create(self, ctx, spec, my_info):
-        await _call(ctx, self._db.FullName(), "CreateSyncgroup",
-                    [_id_wire(self._id), spec, my_info],
-                    [sbwire.Id._vdl_type, sbwire.SyncgroupSpec._vdl_type, sbwire.SyncgroupMemberInfo._vdl_type], [])
+    async def create(self, ctx: Context, spec: sbwire.SyncgroupSpec,
+                     my_info: sbwire.SyncgroupMemberInfo, *, exist_ok: bool = False) -> None:
+        """Create the syncgroup; ``exist_ok=True``: one that exists already is no error."""
+        try:
+            await _call(ctx, self._db.full_name(), "CreateSyncgroup",
+                        [_id_wire(self._id), spec, my_info],
+                        [sbwire.Id._vdl_type, sbwire.SyncgroupSpec._vdl_type,
+                         sbwire.SyncgroupMemberInfo._vdl_type], [])
+        except verror.VError as e:
+            if not (exist_ok and e.id == verror.Exist.id):
+                raise
 
     @_deferred
-    async def Join(self, ctx, remote_syncbase_name: str, expected_blessings, my_info):
-        return await _call(ctx, self._db.FullName(), "JoinSyncgroup",
+    async def join(self, ctx: Context, remote_syncbase_name: str,
+                   expected_blessings: Optional[Iterable[str]],
+                   my_info: sbwire.SyncgroupMemberInfo) -> sbwire.SyncgroupSpec:
+        """Join through the admin ``remote_syncbase_name`` (or the syncgroup's mount
+        tables, or the neighborhood, when it is ""); the syncgroup's spec."""
+        spec: sbwire.SyncgroupSpec = await _call(ctx, self._db.full_name(), "JoinSyncgroup",
                            [remote_syncbase_name, list(expected_blessings or ()),
                             _id_wire(self._id), my_info],
                            [vdl.StringType, vdl.StringListType, sbwire.Id._vdl_type,
                             sbwire.SyncgroupMemberInfo._vdl_type], [sbwire.SyncgroupSpec._vdl_type])
+        return spec
 
     @_deferred
-    async def Leave(self, ctx):
-        await _call(ctx, self._db.FullName(), "LeaveSyncgroup", [_id_wire(self._id)],
+    async def leave(self, ctx: Context) -> None:
+        await _call(ctx, self._db.full_name(), "LeaveSyncgroup", [_id_wire(self._id)],
                     [sbwire.Id._vdl_type], [])
 
     @_deferred
-    async def Destroy(self, ctx):
-        await _call(ctx, self._db.FullName(), "DestroySyncgroup", [_id_wire(self._id)],
+    async def destroy(self, ctx: Context) -> None:
+        await _call(ctx, self._db.full_name(), "DestroySyncgroup", [_id_wire(self._id)],
                     [sbwire.Id._vdl_type], [])
 
     @_deferred
-    async def Eject(self, ctx, member: str):
-        await _call(ctx, self._db.FullName(), "EjectFromSyncgroup",
+    async def eject(self, ctx: Context, member: str) -> None:
+        await _call(ctx, self._db.full_name(), "EjectFromSyncgroup",
                     [_id_wire(self._id), member], [sbwire.Id._vdl_type, vdl.StringType], [])
 
     @_deferred
-    async def GetSpec(self, ctx):
-        return await _call(ctx, self._db.FullName(), "GetSyncgroupSpec", [_id_wire(self._id)],
+    async def get_spec(self, ctx: Context) -> tuple[sbwire.SyncgroupSpec, str]:
+        """(spec, version)."""
+        r: tuple[sbwire.SyncgroupSpec, str] = await _call(ctx, self._db.full_name(), "GetSyncgroupSpec", [_id_wire(self._id)],
                            [sbwire.Id._vdl_type], [sbwire.SyncgroupSpec._vdl_type, vdl.StringType])
+        return r
 
     @_deferred
-    async def SetSpec(self, ctx, spec, version=""):
-        await _call(ctx, self._db.FullName(), "SetSyncgroupSpec",
+    async def set_spec(self, ctx: Context, spec: sbwire.SyncgroupSpec, version: str = "") -> None:
+        await _call(ctx, self._db.full_name(), "SetSyncgroupSpec",
                     [_id_wire(self._id), spec, version],
                     [sbwire.Id._vdl_type, sbwire.SyncgroupSpec._vdl_type, vdl.StringType], [])
 
     @_deferred
-    async def GetMembers(self, ctx):
-        return await _call(ctx, self._db.FullName(), "GetSyncgroupMembers",
+    async def get_members(self, ctx: Context) -> dict[str, sbwire.SyncgroupMemberInfo]:
+        r: dict[str, sbwire.SyncgroupMemberInfo] = await _call(ctx, self._db.full_name(), "GetSyncgroupMembers",
                            [_id_wire(self._id)], [sbwire.Id._vdl_type],
                            [vdl.map_of(vdl.StringType, sbwire.SyncgroupMemberInfo._vdl_type)])
+        return r
 
 
+@go_names
 class BatchDatabase(Database):
     """A Database bound to a batch: every call carries the batch handle."""
 
     @_deferred
-    async def Commit(self, ctx):
+    async def commit(self, ctx: Context) -> None:
         await _call(ctx, self._name, "Commit", [_bh(self._bh)], [sbwire.BatchHandle._vdl_type], [])
 
     @_deferred
-    async def Abort(self, ctx):
+    async def abort(self, ctx: Context) -> None:
         await _call(ctx, self._name, "Abort", [_bh(self._bh)], [sbwire.BatchHandle._vdl_type], [])
 
 
-def RunInBatch(ctx, db: Database, opts: BatchOptions, fn):
+def run_in_batch(ctx: Context, db: Database, opts: BatchOptions,
+                 fn: Callable[[BatchDatabase], Any]) -> AwaitableDeferred[None]:
     """Run ``fn(batch)`` (may be async) in a batch and commit; retry on ConcurrentBatch."""
-    return defer.ensureDeferred(_run_in_batch(ctx, db, opts, fn))
+    return adopt(defer.ensureDeferred(_run_in_batch(ctx, db, opts, fn)))
+
+
+RunInBatch = run_in_batch   # Go's name

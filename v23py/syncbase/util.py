@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeVar
+
+_S = TypeVar("_S", str, bytes)
 
 from v23py.security import ALL_PRINCIPALS, CHAIN_SEPARATOR, NO_EXTENSION, BlessingPattern
 
@@ -92,7 +94,7 @@ def decode(s: str) -> str:
         raise InvalidNameError(f"decoded component is not UTF-8: {s}") from None
 
 
-def encode_id(id_) -> str:
+def encode_id(id_: Any) -> str:
     return encode(_id_str(id_))
 
 
@@ -100,8 +102,8 @@ def decode_id(s: str) -> Id:
     return parse_id(decode(s))
 
 
-def _id_str(id_) -> str:
-    return id_.Blessing + "," + id_.Name
+def _id_str(id_: Any) -> str:
+    return str(id_.Blessing) + "," + str(id_.Name)
 
 
 def _has_control(s: str) -> bool:
@@ -118,7 +120,7 @@ def _validate_id_cached(b: str, n: str) -> None:
     _validate_id(b, n)
 
 
-def validate_id(id_) -> None:
+def validate_id(id_: Any) -> None:
     """Raise InvalidNameError unless ``id_`` is a valid Syncbase Id (Go's ValidateId)."""
     _validate_id_cached(id_.Blessing, id_.Name)
 
@@ -156,10 +158,10 @@ def validate_row_key(key: str) -> None:
         raise InvalidNameError(f"row key {key!r} contains a reserved byte")
 
 
-def prefix_range_limit(p):
+def prefix_range_limit(p: _S) -> _S:
     """Smallest string greater than every string with prefix ``p`` (str or bytes in, same out)."""
     as_str = isinstance(p, str)
-    x = bytearray(p.encode("utf-8") if as_str else p)
+    x = bytearray(p.encode("utf-8") if isinstance(p, str) else p)
     while x:
         if x[-1] == 0xFF:
             x.pop()
@@ -168,11 +170,11 @@ def prefix_range_limit(p):
             break
     out = bytes(x)
     if as_str:
-        return out.decode("utf-8", errors="surrogateescape")
-    return out
+        return out.decode("utf-8", errors="surrogateescape")  # type: ignore[return-value]
+    return out  # type: ignore[return-value]
 
 
-def is_prefix(start, limit) -> bool:
+def is_prefix(start: _S, limit: _S) -> bool:
     return prefix_range_limit(start) == limit
 
 
@@ -184,23 +186,23 @@ class ParsedBlessing(NamedTuple):
     app: str
     rest: str
 
-    def _pattern(self, *elems):
+    def _pattern(self, *elems: str) -> str:
         if any(e == "" for e in elems):
             return NO_EXTENSION
         return ":".join(elems)
 
-    def user_pattern(self):
+    def user_pattern(self) -> str:
         return self._pattern(self.idp, "u", self.user)
 
-    def app_user_pattern(self):
+    def app_user_pattern(self) -> str:
         return self._pattern(self.idp, "o", self.app, self.user)
 
-    def app_pattern(self):
+    def app_pattern(self) -> str:
         return self._pattern(self.idp, "o", self.app)
 
 
-def parse_blessing_names(*names):
-    out = []
+def parse_blessing_names(*names: str) -> list[ParsedBlessing]:
+    out: list[ParsedBlessing] = []
     for n in names:
         parts = n.split(":", 3)
         if len(parts) < 3:
@@ -221,12 +223,12 @@ class ConventionError(ValueError):
 
     ``.id`` is the Go error id (``v.io/v23/syncbase/util.Found...``)."""
 
-    def __init__(self, id_, msg):
+    def __init__(self, id_: str, msg: str) -> None:
         super().__init__(msg)
         self.id = id_
 
 
-def app_and_user_pattern_from_blessings(*names):
+def app_and_user_pattern_from_blessings(*names: str) -> tuple[str, str]:
     """(app pattern, user pattern) as Go's AppAndUserPatternFromBlessings.
 
     App:user blessings ``<idp>:o:<app>:<user>`` win; otherwise user blessings

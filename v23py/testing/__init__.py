@@ -108,14 +108,19 @@ def wait_for_line(proc, prefix, timeout, what, reactor=None, stderr=None):
         d.errback(StartError(f"{what} did not start: {why}; stdout: {''.join(seen)[-1000:]!r}"
                              + (f"; stderr: {err}" if err else "")))
 
+    def stop_timer():
+        # (trial cancels a timed-out test's delayed calls itself; the line may come later)
+        if timer.active():
+            timer.cancel()
+
     def found(line):
         if not d.called:
-            timer.cancel()
+            stop_timer()
             d.callback(line)
 
     def gone():
         if not d.called:
-            timer.cancel()
+            stop_timer()
             proc.wait()
             fail(f"it exited with status {proc.returncode} before printing {prefix!r}")
 

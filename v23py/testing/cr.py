@@ -8,7 +8,7 @@ from v23py.testing.syncbase import sleep
 
 
 def value_of(v):
-    return v.get() if v.State == "Exists" else v.State
+    return v.get() if v.state == "Exists" else v.state
 
 
 class Merger:
@@ -25,12 +25,12 @@ class Merger:
     def on_conflict(self, ctx, conflict):
         res = syncbase.Resolution()
         rows = []
-        for key in sorted(conflict.WriteSet.ByKey):
-            row = conflict.WriteSet.ByKey[key]
+        for key in sorted(conflict.write_set.by_key):
+            row = conflict.write_set.by_key[key]
             rk = syncbase.row_key(key)
-            local, remote = row.LocalValue, row.RemoteValue
-            rows.append((rk, value_of(local), value_of(remote), value_of(row.AncestorValue)))
-            exist = local.State == "Exists" and remote.State == "Exists"
+            local, remote = row.local_value, row.remote_value
+            rows.append((rk, value_of(local), value_of(remote), value_of(row.ancestor_value)))
+            exist = local.state == "Exists" and remote.state == "Exists"
             if value_of(local) == value_of(remote) and (exist or self.mode != "merge"):
                 out = remote if _ts(remote) > _ts(local) else local
             elif self.mode == "local":
@@ -38,21 +38,21 @@ class Merger:
             elif self.mode == "remote":
                 out = remote
             elif self.mode == "ancestor":
-                out = row.AncestorValue
+                out = row.ancestor_value
             elif self.mode == "delete":
                 out = None
             elif not exist:
-                out = syncbase.NewValue("resolved:" + rk)
+                out = syncbase.new_value("resolved:" + rk)
             else:
                 a, b = sorted([local.get(), remote.get()])
-                out = syncbase.NewValue(f"merged:{a}+{b}")
-            res.ResultSet[key] = syncbase.ResolvedRow(key, out)
-        self.seen.append((rows, len(conflict.Batches)))
+                out = syncbase.new_value(f"merged:{a}+{b}")
+            res.result_set[key] = syncbase.ResolvedRow(key, out)
+        self.seen.append((rows, len(conflict.batches)))
         return res
 
 
 def _ts(v):
-    return (v.WriteTs.Seconds, v.WriteTs.Nanos)
+    return (v.write_ts.Seconds, v.write_ts.Nanos)
 
 
 def schema(cx_id, prefix, resolver, version=1):
@@ -66,7 +66,7 @@ async def converge(ctx, cols, key, timeout=20.0):
         got = []
         for c in cols:
             try:
-                got.append(await c.Get(ctx, key))
+                got.append(await c.get(ctx, key))
             except Exception:
                 got.append(None)
         if all(g == got[0] for g in got):

@@ -72,7 +72,7 @@ PERMS = '''{"R": {"In": ["alice:family",
 
 
 def blessed_by(blesser, blesser_blessings, name, extension):
-    """A new principal `name`, blessed by `blesser` as <blesser>:<extension>
+    """A new principal ``name``, blessed by ``blesser`` as <blesser>:<extension>
     and presenting that blessing to peers matching the blesser's name."""
     p, own = make_principal(name)
     b = blesser.bless(p.public_key, blesser_blessings, extension, security.unconstrained_use())
@@ -82,7 +82,7 @@ def blessed_by(blesser, blesser_blessings, name, extension):
 
 
 def tutorial_vdl(md, heredoc_target):
-    """The VDL text a tutorial transcription writes with `cat - <<EOF >...<target>`."""
+    """The VDL text a tutorial transcription writes with ``cat - <<EOF >...<target>``."""
     with open(os.path.join(ROOT, "tutorials", md)) as f:
         text = f.read()
     m = re.search(r"<<EOF >\$V_TUT/src/" + re.escape(heredoc_target) + r"\n(.*?)\nEOF\n", text, re.S)

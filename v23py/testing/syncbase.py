@@ -174,18 +174,18 @@ async def sync_peer(ctx, d, db_name, collection, admin=None, info=None, **spec):
     ``spec``: SyncgroupSpec fields besides the collection and Alice's Admin+Read perms.
     Returns (database, collection)."""
     from v23py import syncbase
-    db = syncbase.NewService(d.endpoint).Database(ctx, db_name, None)
-    await db.Create(ctx, None)
-    c = db.Collection(ctx, collection)
-    await c.Create(ctx, None)
-    sg = db.Syncgroup(ctx, "sg")
+    db = syncbase.new_service(d.endpoint).database(ctx, db_name, None)
+    await db.create(ctx, None)
+    c = db.collection(ctx, collection)
+    await c.create(ctx, None)
+    sg = db.syncgroup(ctx, "sg")
     info = info if info is not None else syncbase.SyncgroupMemberInfo(SyncPriority=10)
     if admin is None:
-        await sg.Create(ctx, syncbase.SyncgroupSpec(
-            Perms=syncbase.perms_for(ALICE, ["Admin", "Read"]), Collections=[c.Id()], **spec),
+        await sg.create(ctx, syncbase.SyncgroupSpec(
+            Perms=syncbase.perms_for(ALICE, ["Admin", "Read"]), Collections=[c.id()], **spec),
             info)
     else:
-        await sg.Join(ctx, admin.endpoint, None, info)
+        await sg.join(ctx, admin.endpoint, None, info)
     return db, c
 
 

@@ -1,5 +1,5 @@
 """The VDL type system: kinds, types, values and the registry of classes by
-Go wire name.  The compiler lives in `v23py.vdl.compiler`.
+Go wire name.  The compiler lives in ``v23py.vdl.compiler``.
 
     t = vdl.struct("fortune/ifc.Pair", [("A", vdl.StringType), ("B", vdl.Int32Type)])
     Pair = vdl.class_for(t)           # or a registered/generated class

@@ -2,7 +2,7 @@
 recursive types.
 
 Two types are equal exactly when their unique strings are equal; the unique
-string is Go's `vdl.Type.String()` form, which names every named type in full
+string is Go's ``vdl.Type.String()`` form, which names every named type in full
 the first time it appears and by name alone after that (this is also how
 cycles end).
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import threading
 import weakref
-from typing import Iterable, NamedTuple, Sequence
+from typing import Iterable, NamedTuple, Sequence, Union
 
 from v23py import verror
 
@@ -123,7 +123,7 @@ class Type:
 
     # -- helpers --------------------------------------------------------
     def field_index(self, name: str) -> int:
-        """Index of the struct/union field `name`, or -1."""
+        """Index of the struct/union field ``name``, or -1."""
         fi = self._field_index
         if fi is None:
             fi = self._field_index = {f.name: i for i, f in enumerate(self.fields)}
@@ -280,7 +280,7 @@ def _validate_elem(kind: Kind, elem: Type) -> None:
 
 
 def named(name: str, base: Type) -> Type:
-    """The named version of `base` (a primitive or composite; not any/typeobject)."""
+    """The named version of ``base`` (a primitive or composite; not any/typeobject)."""
     _check_name(name)
     if base.kind in (Kind.ANY, Kind.TYPEOBJECT, Kind.OPTIONAL):
         raise verror.BadArg.new(f"{base.kind} cannot be named")
@@ -371,20 +371,31 @@ StringListType = list_of(StringType)
 class PendingType:
     """A type under construction in a TypeBuilder; children may be pending too."""
 
-    def __init__(self, builder: "TypeBuilder", kind: Kind, name: str = ""):
+    def __init__(self, builder: "TypeBuilder", kind: Kind, name: str = "") -> None:
         self._builder = builder
         self.kind = kind
         self.name = name
-        self.elem = None
-        self.key = None
-        self.fields: list = []
-        self.labels: list = []
+        self.elem: "TypeLike" = None
+        self.key: "TypeLike" = None
+        self.fields: list[tuple[str, "TypeLike"]] = []
+        self.labels: list[str] = []
         self.len = 0
         self.built: Type | None = None
 
-    def append_field(self, name: str, t) -> "PendingType":
+    def append_field(self, name: str, t: "TypeLike") -> "PendingType":
         self.fields.append((name, t))
         return self
+
+    @property
+    def type(self) -> Type:
+        """The built Type (after the builder's ``build()``)."""
+        if self.built is None:
+            raise verror.BadState.new(f"type {self.name!r} is not built yet")
+        return self.built
+
+
+#: A type, or one still being built in a TypeBuilder (None: not set yet).
+TypeLike = Union[Type, PendingType, None]
 
 
 class TypeBuilder:
@@ -395,49 +406,49 @@ class TypeBuilder:
         b.build(); a.built  # the Type
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._pending: list[PendingType] = []
 
-    def _new(self, kind, name="") -> PendingType:
+    def _new(self, kind: Kind, name: str = "") -> PendingType:
         p = PendingType(self, kind, name)
         self._pending.append(p)
         return p
 
-    def named(self, name, kind: Kind) -> PendingType:  # named primitive
+    def named(self, name: str, kind: Kind) -> PendingType:  # named primitive
         return self._new(kind, name)
 
-    def list(self, elem=None, name="") -> PendingType:
+    def list(self, elem: TypeLike = None, name: str = "") -> PendingType:
         p = self._new(Kind.LIST, name)
         p.elem = elem
         return p
 
-    def array(self, elem=None, n=0, name="") -> PendingType:
+    def array(self, elem: TypeLike = None, n: int = 0, name: str = "") -> PendingType:
         p = self._new(Kind.ARRAY, name)
         p.elem, p.len = elem, n
         return p
 
-    def set(self, key=None, name="") -> PendingType:
+    def set(self, key: TypeLike = None, name: str = "") -> PendingType:
         p = self._new(Kind.SET, name)
         p.key = key
         return p
 
-    def map(self, key=None, elem=None, name="") -> PendingType:
+    def map(self, key: TypeLike = None, elem: TypeLike = None, name: str = "") -> PendingType:
         p = self._new(Kind.MAP, name)
         p.key, p.elem = key, elem
         return p
 
-    def optional(self, elem=None) -> PendingType:
+    def optional(self, elem: TypeLike = None) -> PendingType:
         p = self._new(Kind.OPTIONAL)
         p.elem = elem
         return p
 
-    def struct(self, name="") -> PendingType:
+    def struct(self, name: str = "") -> PendingType:
         return self._new(Kind.STRUCT, name)
 
-    def union(self, name="") -> PendingType:
+    def union(self, name: str = "") -> PendingType:
         return self._new(Kind.UNION, name)
 
-    def enum(self, name="", labels=()) -> PendingType:
+    def enum(self, name: str = "", labels: Iterable[str] = ()) -> PendingType:
         p = self._new(Kind.ENUM, name)
         p.labels = list(labels)
         return p

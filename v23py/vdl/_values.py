@@ -4,40 +4,47 @@ Named types map to Python classes, found through a registry by type (and so by
 Go wire name); a type nobody registered gets a class made on the fly, so that a
 decoded value always knows its exact type and re-encodes byte for byte.
 
-Representation by kind (unnamed types use the plain Python value):
+Representation by kind (unnamed types use the plain Python value)::
+
   bool -> bool, integers -> int, floats -> float, string -> str,
   enum -> Enum subclass, typeobject -> vdl.Type,
   []byte / [N]byte -> bytes, other lists -> list, arrays -> tuple,
   set -> set, map -> dict, struct -> Struct subclass, union -> Union subclass,
   optional -> None or the elem value, any -> None or a value that knows its type,
   error -> verror.VError or None.
-A non-nil optional held in an `any` (Go's `*T` in an interface, as Go peers send
+
+A non-nil optional held in an ``any`` (Go's ``*T`` in an interface, as Go peers send
 syncgroups and other records) is an instance of the elem's class marked optional
-(`optional_value`): it reads like the struct, as a Go pointer does, and still
-re-encodes as `?T`.
+(``optional_value``): it reads like the struct, as a Go pointer does, and still
+re-encodes as ``?T``.
 Named types are subclasses of those (named bool subclasses int, holding 0 or 1).
-`Typed(type, value)` pins a type on a value where no class can (an optional or
-a nil error held in an `any`).
+``Typed(type, value)`` pins a type on a value where no class can (an optional or
+a nil error held in an ``any``).
 """
 from __future__ import annotations
 
 import threading
+from typing import Any, ClassVar, Optional, TypeVar
 
 from v23py import verror
 from v23py.vdl._types import (
     AnyType, BoolType, ByteListType, ErrorType, Float64Type, Int64Type, Kind, StringType,
     Type, TypeObjectType, list_of, map_of, set_of, AnyListType)
 
-_MISSING = object()
+_MISSING: Any = object()
+_S = TypeVar("_S", bound="Struct")
+_E = TypeVar("_E", bound="Enum")
+_B = TypeVar("_B", bound="NamedBool")
+_C = TypeVar("_C", bound=type)
 
 
 class Struct:
     """Base of struct classes; fields are attributes named as in VDL."""
 
     __slots__ = ()
-    _vdl_type: Type = None  # set by subclasses; ?T on the classes of optional_class
+    _vdl_type: ClassVar[Type] = None  # type: ignore[assignment]  # set by subclasses; ?T on optional_class's
 
-    def __init__(self, **fields):
+    def __init__(self, **fields: Any) -> None:
         plan = _init_plan(type(self))
         setter = object.__setattr__
         get = fields.get
@@ -58,40 +65,43 @@ class Struct:
     def _values(self):
         return tuple(getattr(self, f.name) for f in _struct_type(type(self)).fields)
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         # a ?T held in an any equals the T with the same fields, as *p and p compare in Go
         if not isinstance(other, Struct) or (
                 _struct_type(type(other)) != _struct_type(type(self))):
             return NotImplemented
         return self._values() == other._values()
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash(tuple(_hashable(v) for v in self._values()))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         t = _struct_type(type(self))
         inner = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in t.fields)
         return f"{type(self).__name__}({inner})"
 
-    def replace(self, **changes):
+    def replace(self: _S, **changes: Any) -> _S:
+        """A copy with some fields changed."""
         vals = {f.name: getattr(self, f.name) for f in _struct_type(type(self)).fields}
         vals.update(changes)
         return type(self)(**vals)
 
 
 def _struct_type(cls) -> Type:
-    """The struct type whose fields instances of `cls` have (T for a ?T class)."""
+    """The struct type whose fields instances of ``cls`` have (T for a ?T class)."""
     t = cls._vdl_type
     return t.elem if t.kind == Kind.OPTIONAL else t
 
 
 class Union:
-    """Base of union classes: exactly one field is set (`index`, `name`, `value`)."""
+    """Base of union classes: exactly one field is set (``index``, ``name``, ``value``)."""
 
     __slots__ = ("index", "value")
-    _vdl_type: Type = None
+    _vdl_type: ClassVar[Type] = None  # type: ignore[assignment]
+    index: int
+    value: Any
 
-    def __init__(self, which=0, value=_MISSING):
+    def __init__(self, which: "int | str" = 0, value: Any = _MISSING) -> None:
         t = self._vdl_type
         if isinstance(which, str):
             i = t.field_index(which)
@@ -106,17 +116,18 @@ class Union:
 
     @property
     def name(self) -> str:
+        """The name of the field that is set."""
         return self._vdl_type.fields[self.index].name
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         if not isinstance(other, Union) or other._vdl_type != self._vdl_type:
             return NotImplemented
         return self.index == other.index and self.value == other.value
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash((self.index, _hashable(self.value)))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, {self.value!r})"
 
 
@@ -124,11 +135,13 @@ class Enum:
     """Base of enum classes; one instance per label, also as class attributes."""
 
     __slots__ = ("label", "index")
-    _vdl_type: Type = None
-    _members: tuple = ()
-    _by_label: dict = {}
+    _vdl_type: ClassVar[Type] = None  # type: ignore[assignment]
+    _members: ClassVar[tuple[Any, ...]] = ()
+    _by_label: ClassVar[dict[str, Any]] = {}
+    label: str
+    index: int
 
-    def __init_subclass__(cls, **kw):
+    def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
         t = cls.__dict__.get("_vdl_type")
         if t is None:
@@ -144,7 +157,7 @@ class Enum:
             if not hasattr(Enum, m.label):
                 setattr(cls, m.label, m)
 
-    def __new__(cls, which=0):
+    def __new__(cls: type[_E], which: "int | str | Enum" = 0) -> _E:
         if isinstance(which, Enum):
             which = which.label
         if isinstance(which, str):
@@ -156,7 +169,7 @@ class Enum:
             raise verror.BadArg.new(f"{cls._vdl_type.name}: enum index {which} out of range")
         return cls._members[which]
 
-    def __init__(self, which=0):
+    def __init__(self, which: "int | str | Enum" = 0) -> None:
         pass
 
     def __eq__(self, other):
@@ -182,10 +195,10 @@ class Enum:
 class NamedBool(int):
     """Base of named bool types (bool cannot be subclassed)."""
 
-    def __new__(cls, v=False):
+    def __new__(cls: type[_B], v: object = False) -> _B:
         return int.__new__(cls, 1 if v else 0)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"{type(self).__name__}({bool(self)})"
 
     __str__ = __repr__
@@ -196,7 +209,7 @@ class Typed:
 
     __slots__ = ("type", "value")
 
-    def __init__(self, type: Type, value):
+    def __init__(self, type: Type, value: Any) -> None:
         self.type = type
         self.value = value
 
@@ -238,14 +251,14 @@ _BASES = {
 
 
 def base_class(t: Type) -> type:
-    """The Python base class for values of `t`'s kind."""
+    """The Python base class for values of ``t``'s kind."""
     if t.is_bytes():
         return bytes
     return _BASES[t.kind]
 
 
-def register_type(t: Type, cls: type) -> type:
-    """Map type `t` (and its wire name) to class `cls`; returns cls."""
+def register_type(t: Type, cls: _C) -> _C:
+    """Map type ``t`` (and its wire name) to class ``cls``; returns cls."""
     global _reg_gen
     with _lock:
         _reg_gen += 1   # compiled zero makers capture classes: rebuild them
@@ -255,25 +268,25 @@ def register_type(t: Type, cls: type) -> type:
     return cls
 
 
-def register(cls: type) -> type:
-    """Class decorator: register `cls` under its `_vdl_type`."""
+def register(cls: _C) -> _C:
+    """Class decorator: register ``cls`` under its ``_vdl_type``."""
     t = cls.__dict__.get("_vdl_type")
     if t is None:
         raise TypeError(f"{cls.__name__} has no _vdl_type")
     return register_type(t, cls)
 
 
-def registered_class(t: Type):
-    """The class registered for exactly `t`, or None."""
+def registered_class(t: Type) -> Optional[type]:
+    """The class registered for exactly ``t``, or None."""
     return _by_type.get(t)
 
 
-def class_by_name(name: str):
+def class_by_name(name: str) -> Optional[type]:
     return _by_name.get(name)
 
 
 def class_for(t: Type) -> type | None:
-    """The class of values of `t`: registered, or made now.  None for the kinds
+    """The class of values of ``t``: registered, or made now.  None for the kinds
     that have no class (any, optional, typeobject)."""
     cls = _by_type.get(t)
     if cls is not None:
@@ -297,9 +310,9 @@ _OPT = "vdl.optional_class"   # t._cache[_OPT]: the class (it goes with the type
 
 
 def optional_class(t: Type) -> type:
-    """The class of non-nil values of the optional type `t` where the type must
-    travel with the value (an `any`): a subclass of the elem's struct class whose
-    instances `type_of` reports as `t`."""
+    """The class of non-nil values of the optional type ``t`` where the type must
+    travel with the value (an ``any``): a subclass of the elem's struct class whose
+    instances ``type_of`` reports as ``t``."""
     if t.kind != Kind.OPTIONAL:
         raise verror.BadArg.new(f"not an optional type: {t}")
     elem = class_for(t.elem)
@@ -313,9 +326,9 @@ def optional_class(t: Type) -> type:
     return cls
 
 
-def optional_value(t: Type, v):
-    """`v` (a value of `t.elem`, or None) as a value of the optional type `t` that
-    keeps `t` in an `any`: None stays Typed(t, None); a struct becomes an instance
+def optional_value(t: Type, v: Any) -> Any:
+    """``v`` (a value of ``t.elem``, or None) as a value of the optional type ``t`` that
+    keeps ``t`` in an ``any``: None stays Typed(t, None); a struct becomes an instance
     of optional_class(t) with the same fields."""
     if v is None:
         return Typed(t, None)
@@ -368,7 +381,7 @@ _PLAIN_TYPES = {str: StringType, bool: BoolType, int: Int64Type, float: Float64T
                 bytes: ByteListType}
 
 
-def type_of(v) -> Type:
+def type_of(v: Any) -> Type:
     """The VDL type of a value: its class's, or the one inferred for plain values."""
     if v is None:
         return AnyType
@@ -412,7 +425,7 @@ def type_of(v) -> Type:
     raise verror.BadArg.new(f"cannot infer a VDL type for {type(v).__name__} value")
 
 
-def unwrap(v):
+def unwrap(v: Any) -> tuple[Type, Any]:
     """(type, value) of a value, unwrapping Typed."""
     if isinstance(v, Typed):
         return v.type, v.value
@@ -426,8 +439,8 @@ _IMMUTABLE_ZERO_KINDS = frozenset((
     Kind.INT32, Kind.INT64, Kind.FLOAT32, Kind.FLOAT64, Kind.STRING))
 
 
-def zero(t: Type):
-    """A fresh zero value of type `t` (immutable zeros are shared)."""
+def zero(t: Type) -> Any:
+    """A fresh zero value of type ``t`` (immutable zeros are shared)."""
     k = t.kind
     if k in (Kind.ANY, Kind.OPTIONAL):
         return None
@@ -464,7 +477,7 @@ def _init_plan(cls):
 
 
 def zero_maker(t: Type):
-    """A function of no arguments returning a fresh zero value of `t` (equal to zero(t)).
+    """A function of no arguments returning a fresh zero value of ``t`` (equal to zero(t)).
 
     Compiled once per type (and again after a class registration): building the zeros of
     a struct's missing fields is then a few attribute stores instead of a walk over types.
@@ -568,8 +581,8 @@ def _zero(t: Type, k):
     return cls(v) if cls else v
 
 
-def value(t: Type, v):
-    """`v` converted to type `t`, in a form that carries `t` exactly (for `any`)."""
+def value(t: Type, v: Any) -> Any:
+    """``v`` converted to type ``t``, in a form that carries ``t`` exactly (for ``any``)."""
     k = t.kind
     if k == Kind.OPTIONAL and t != ErrorType:
         return optional_value(t, v)
@@ -584,8 +597,8 @@ def value(t: Type, v):
     return cls(cv)
 
 
-def convert(t: Type, v):
-    """`v` as a value of type `t` (named types become their classes; plain values
-    are checked).  Raises a BadArg verror when `v` does not fit."""
+def convert(t: Type, v: Any) -> Any:
+    """``v`` as a value of type ``t`` (named types become their classes; plain values
+    are checked).  Raises a BadArg verror when ``v`` does not fit."""
     from v23py.vdl import _convert
     return _convert.convert(t, v)

@@ -1,8 +1,8 @@
 """Errors with Go Vanadium's ids, retry actions and wire form.
 
-A `VError` is an exception carrying the fields of Go's `verror.E`
-(`Id`, `RetryCode`, `Msg`, `ParamList`), which travel on the wire as the VDL
-built-in `error` (`?v.io/v23/vdl.WireError`).  By convention ParamList[0] is the
+A ``VError`` is an exception carrying the fields of Go's ``verror.E``
+(``Id``, ``RetryCode``, ``Msg``, ``ParamList``), which travel on the wire as the VDL
+built-in ``error`` (``?v.io/v23/vdl.WireError``).  By convention ParamList[0] is the
 component (server) name and ParamList[1] the operation (method) name.
 
     NoExist = ErrorId("v.io/v23/verror.NoExist", NoRetry)
@@ -15,6 +15,7 @@ from __future__ import annotations
 import builtins
 import enum
 import re
+from typing import Any, Optional
 
 
 class RetryCode(enum.IntEnum):
@@ -35,7 +36,7 @@ class VError(Exception):
     """An error with a Go verror id.  Equality compares id, retry code, msg and params."""
 
     def __init__(self, id: str = "", retry_code: RetryCode = NoRetry, msg: str = "",
-                 params: list | None = None):
+                 params: Optional[list[Any]] = None) -> None:
         self.id = id
         self.retry_code = RetryCode(retry_code)
         self.msg = msg
@@ -48,43 +49,45 @@ class VError(Exception):
     def __repr__(self) -> str:
         return f"VError({self.id!r}, {self.retry_code.name}, {self.msg!r})"
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         if not isinstance(other, VError):
             # builtins: this module's own NotImplemented is an ErrorId
-            return builtins.NotImplemented
+            return builtins.NotImplemented  # type: ignore[no-any-return]
         return (self.id, self.retry_code, self.msg, self.params) == (
             other.id, other.retry_code, other.msg, other.params)
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash((self.id, self.msg))
 
     @property
     def component(self) -> str:
+        """The server (ParamList[0]) that made the error, or ""."""
         return self.params[0] if self.params and isinstance(self.params[0], str) else ""
 
     @property
     def operation(self) -> str:
+        """The method (ParamList[1]) that failed, or ""."""
         return self.params[1] if len(self.params) > 1 and isinstance(self.params[1], str) else ""
 
 
 class ErrorId:
     """A registered error id with its default retry action."""
 
-    def __init__(self, id: str, retry_code: RetryCode = NoRetry, default_msg: str = ""):
+    def __init__(self, id: str, retry_code: RetryCode = NoRetry, default_msg: str = "") -> None:
         self.id = id
         self.retry_code = RetryCode(retry_code)
         self.default_msg = default_msg
 
-    def new(self, msg: str = "", *params, component: str = "", op: str = "") -> VError:
-        """An error with this id; `msg` is the full message."""
+    def new(self, msg: str = "", *params: Any, component: str = "", op: str = "") -> VError:
+        """An error with this id; ``msg`` is the full message."""
         text = msg or self.default_msg or self.id
         return VError(self.id, self.retry_code, _prefix(component, op) + text,
                       [component, op, *params])
 
     __call__ = new
 
-    def errorf(self, component: str, op: str, fmt: str, *args) -> VError:
-        """Go's IDAction.Errorf: `component:op: <fmt % args>`, args kept as params."""
+    def errorf(self, component: str, op: str, fmt: str, *args: Any) -> VError:
+        """Go's IDAction.Errorf: ``component:op: <fmt % args>``, args kept as params."""
         try:
             text = fmt % args if args else fmt
         except (TypeError, ValueError):
@@ -92,10 +95,11 @@ class ErrorId:
         return VError(self.id, self.retry_code, _prefix(component, op) + text,
                       [component, op, *args])
 
-    def is_(self, err) -> bool:
+    def is_(self, err: object) -> bool:
+        """Whether ``err`` is a VError with this id."""
         return isinstance(err, VError) and err.id == self.id
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"ErrorId({self.id!r})"
 
 
@@ -141,14 +145,14 @@ def from_exception(exc: BaseException, component: str = "", op: str = "") -> VEr
     return VError(Unknown.id, NoRetry, text, [component, op, text])
 
 
-def error_id(err) -> str:
-    """The id of `err` (Unknown for non-verror errors, "" for None)."""
+def error_id(err: Optional[BaseException]) -> str:
+    """The id of ``err`` (Unknown for non-verror errors, "" for None)."""
     if err is None:
         return ""
     return err.id if isinstance(err, VError) else Unknown.id
 
 
-def format_message(fmt: str, component: str, op: str, *params) -> str:
+def format_message(fmt: str, component: str, op: str, *params: Any) -> str:
     """Expand an error format: ``{N}`` is parameter N (1 = component, 2 =
     operation, then the error's own parameters) and ``{_}`` every parameter
     after the operation that no ``{N}`` names, space-separated; ``{:X}`` puts
@@ -159,7 +163,7 @@ def format_message(fmt: str, component: str, op: str, *params) -> str:
     values = [component, op, *params]
     named = {int(n) for n in _POSITIONAL.findall(fmt)}
 
-    def sub(m):
+    def sub(m: re.Match[str]) -> str:
         pre, key, post = m.group(1), m.group(2), m.group(3)
         if key == "_":
             s = " ".join(str(v) for i, v in enumerate(values[2:], 3)

@@ -12,11 +12,16 @@ Levels: ``logging.INFO``/``WARNING``/``ERROR``/``CRITICAL`` are glog's I, W, E
 and F.  Below INFO, ``V(n)`` is level ``11 - n``: ``logging.DEBUG`` (10) is
 ``V(1)``, ``V(2)`` is 9 and so on; ``-v=N`` shows ``V(1)`` to ``V(N)``.
 
-Files, written only once something is logged: ``<dir>/<program>.<host>.<user>.log.vlog.
-<SEVERITY>.<yyyymmdd-hhmmss>.<pid>`` for INFO, WARNING, ERROR and FATAL (each
+Files, written only once something is logged, for INFO, WARNING, ERROR and FATAL (each
 holding its severity and the more severe ones), with the ``<program>.<SEVERITY>``
-symlink and glog's four header lines.  Line format:
-``Lmmdd hh:mm:ss.uuuuuu   <pid> file.py:line] message``.
+symlink and glog's four header lines; their names::
+
+    <dir>/<program>.<host>.<user>.log.vlog.<SEVERITY>.<yyyymmdd-hhmmss>.<pid>
+
+Line format::
+
+    Lmmdd hh:mm:ss.uuuuuu   <pid> file.py:line] message
+
 
 Twisted's own log events (``twisted.logger``) are routed into ``logging`` under the
 logger of their namespace, so there is one logging path.

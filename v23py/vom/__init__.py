@@ -1,16 +1,19 @@
 """VOM 0x81, Vanadium's self-describing binary encoding.
 
-Single shot:
+Single shot::
+
     data = vom.encode(value)            # 0x81 + type messages + one value message
     value = vom.decode(data)            # the value, carrying its exact VDL type
 
-Streams (types sent once per stream):
+Streams (types sent once per stream)::
+
     enc = vom.Encoder(); out = enc.encode(v1) + enc.encode(v2)
     dec = vom.Decoder(); dec.feed(out); dec.decode(); dec.decode()
 
 Split, as RPC does it: one TypeEncoder/TypeDecoder per connection carries the
 type messages on the type flow; each data flow has an Encoder/Decoder that
-writes/reads value messages only.
+writes/reads value messages only::
+
     te = vom.TypeEncoder()
     enc = vom.Encoder(type_encoder=te)
     data = enc.encode(request)          # value bytes for the data flow
@@ -19,7 +22,7 @@ writes/reads value messages only.
     dec = vom.Decoder(type_decoder=td); dec.feed(data_from_peer)
     dec.decode()   # raises NeedData or NeedType(id) until it can finish; sans-IO
 
-Malformed input raises a `v23py.verror.VError` (BadProtocol), never another
+Malformed input raises a ``v23py.verror.VError`` (BadProtocol), never another
 exception, and lengths are checked against the bytes present before allocating.
 """
 from __future__ import annotations
@@ -62,7 +65,7 @@ def _resolve(value, type):
 
 
 def encode_value_message(te: TypeEncoder, t: Type, v) -> bytes:
-    """One value message (no version byte); type messages go to `te`."""
+    """One value message (no version byte); type messages go to ``te``."""
     plan = te.value_plans_by_id.get(id(t))
     if plan is not None:
         head, enc, chunk, _ = plan
@@ -121,9 +124,9 @@ def encode_value_message(te: TypeEncoder, t: Type, v) -> bytes:
 
 
 class Encoder:
-    """Encodes values onto one stream.  Without `type_encoder` the type messages
+    """Encodes values onto one stream.  Without ``type_encoder`` the type messages
     are written inline (single stream); with one they are left in it for the
-    caller to send on the type flow (`type_encoder.take_bytes()`)."""
+    caller to send on the type flow (``type_encoder.take_bytes()``)."""
 
     def __init__(self, type_encoder: TypeEncoder | None = None):
         self._split = type_encoder is not None
@@ -190,7 +193,7 @@ class Encoder:
 
 class Decoder:
     """Decodes values from one stream, fed bytes as they arrive.  Without
-    `type_decoder` the stream carries its own type messages."""
+    ``type_decoder`` the stream carries its own type messages."""
 
     def __init__(self, type_decoder: TypeDecoder | None = None):
         self._split = type_decoder is not None
@@ -409,7 +412,7 @@ _PREFIX_CACHE_MAX_KEY = 16 << 10   # (so the cache holds at most 8 MB of a peer'
 
 
 def _type_prefix_len(data) -> int:
-    """Length of the version byte + type messages at the start of `data` (0 if odd)."""
+    """Length of the version byte + type messages at the start of ``data`` (0 if odd)."""
     try:
         if not data or data[0] != VERSION_81:
             return 0

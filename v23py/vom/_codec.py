@@ -1,7 +1,7 @@
 """Value encoding and decoding, compiled once per type into closures.
 
-Encoders have the shape `enc(buf, value, msg)` and decoders
-`dec(data, pos, msg) -> (value, pos)`, where `msg` holds the per-message
+Encoders have the shape ``enc(buf, value, msg)`` and decoders
+``dec(data, pos, msg) -> (value, pos)``, where ``msg`` holds the per-message
 type-id table and any-length table.
 """
 from __future__ import annotations
@@ -500,8 +500,8 @@ def decoder(t: Type):
 
 
 def exact(t: Type, v):
-    """`v` (decoded as type t) in a form that carries t exactly: for the top
-    level of a message and for the contents of an `any`."""
+    """``v`` (decoded as type t) in a form that carries t exactly: for the top
+    level of a message and for the contents of an ``any``."""
     k = t.kind
     if k == Kind.OPTIONAL:
         if v is not None and t == T.ErrorType:

@@ -38,7 +38,7 @@ class TypeEncoder:
     """Assigns ids to types and writes their type messages (ids from 41).
 
     One per stream, or per connection in RPC.  Type messages accumulate in an
-    internal buffer; `take_bytes()` hands them over, preceded by the version
+    internal buffer; ``take_bytes()`` hands them over, preceded by the version
     byte the first time anything is written.
     """
 
@@ -65,7 +65,7 @@ class TypeEncoder:
         return BOOTSTRAP_IDS.get(t) or self._ids.get(t, 0)
 
     def encode_type(self, t: Type) -> int:
-        """The id of `t`, writing its type messages (and its children's) if new."""
+        """The id of ``t``, writing its type messages (and its children's) if new."""
         tid = BOOTSTRAP_IDS.get(t) or self._ids.get(t)
         if tid:
             return tid
@@ -284,7 +284,7 @@ class _Group:
 
 class TypeDecoder:
     """Builds types from type messages.  Feed it the bytes of a type flow
-    (`feed`), or let a Decoder hand it the type messages of a single stream."""
+    (``feed``), or let a Decoder hand it the type messages of a single stream."""
 
     # Bounds on what one peer's stream may make us hold (Go's own types total ~30 KB of
     # unique strings; a connection rarely defines more than a few hundred types).
@@ -332,7 +332,7 @@ class TypeDecoder:
         del buf[:pos]
 
     def read_type_message(self, data, pos: int) -> int:
-        """Parse one type message at `pos`; returns the new position."""
+        """Parse one type message at ``pos``; returns the new position."""
         incomplete = False
         if data[pos] == CONTROL_INCOMPLETE:
             incomplete = True
@@ -361,7 +361,7 @@ class TypeDecoder:
             self._build(tid)
 
     def lookup(self, tid: int):
-        """The Type for `tid`, or None if it has not (completely) arrived."""
+        """The Type for ``tid``, or None if it has not (completely) arrived."""
         t = BOOTSTRAP_TYPES.get(tid) or self._built.get(tid)
         return t
 

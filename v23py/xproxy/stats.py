@@ -40,7 +40,7 @@ class _Stat(vstats.StatsServerMethods):
         from twisted.internet import reactor
         g = Glob.parse(req.Pattern)
         prefix = self.suffix + "/" if self.suffix else ""
-        while not ctx.cancelled:
+        while not ctx.cancelled():
             for n, v in sorted(self.proxy.stat_values().items()):
                 if n.startswith(prefix) and _matches(g, n[len(prefix):].split("/")):
                     call.send(vwatch.Change(Name=n[len(prefix):], State=vwatch.Exists,

@@ -1,17 +1,17 @@
 """principal: create and manage Vanadium principals and blessings.
 
-Commands, flags and output formats follow Go Vanadium's `principal` tool
+Commands, flags and output formats follow Go Vanadium's ``principal`` tool
 (v0.2.0).  Flags take the forms -flag, --flag, -flag=value, --flag=value and
 -flag value (booleans only with =); they may appear at every command level
 before that level's arguments, and the global flags (--v23.credentials ...)
 anywhere a flag may appear.  The credentials directory comes from
 --v23.credentials or $V23_CREDENTIALS.  All blessings are read and printed as
-base64url(VOM(WireBlessings)); `-` means standard input.
+base64url(VOM(WireBlessings)); ``-`` means standard input.
 
-Errors are printed as one line `ERROR: ...` on stderr; the exit status is 1,
-or 2 for usage errors.  `recvblessings` and `bless --remote-key/--remote-token`
-run the RPC runtime (like Go's); `seekblessings` (OAuth web service) and
-`scripts` (Go's scripting language) are not available.
+Errors are printed as one line ``ERROR: ...`` on stderr; the exit status is 1,
+or 2 for usage errors.  ``recvblessings`` and ``bless --remote-key/--remote-token``
+run the RPC runtime (like Go's); ``seekblessings`` (OAuth web service) and
+``scripts`` (Go's scripting language) are not available.
 """
 import sys
 
@@ -27,6 +27,7 @@ from v23py.cmd.principal._flags import (
     F_NAMES, F_OVERWRITE, F_REQUIRE_CAVEATS, F_ROOTKEY, F_WITH, F_WITH_PASSPHRASE, Flag,
     UsageError, parse_args, parse_duration)  # noqa: F401 (parse_duration: the tool's API)
 from v23py.cmd.principal._remote import cmd_recvblessings
+from v23py.cmd._help import handle_version
 
 
 
@@ -187,6 +188,8 @@ def _one_line(s):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    if handle_version("principal", argv):
+        sys.exit(0)
     for stream in (sys.stdout, sys.stderr):  # Go strings may hold any bytes: print them as-is
         try:
             stream.reconfigure(errors="surrogateescape")

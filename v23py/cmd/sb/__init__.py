@@ -1,5 +1,5 @@
 """sb: the Syncbase shell and management utility (Go's ``sb``: same commands, flags
-and outputs).
+and outputs)::
 
     sb [--service=NAME] [--db=BLESSING,NAME] [--create-if-absent] [--format=table|csv|json]
        [--csv-delimiter=,] <command>
@@ -18,6 +18,7 @@ import sys
 
 import v23py
 from v23py import runtime
+from v23py.cmd._help import handle_version
 from v23py.cmd.sb._cmdline import PROG, Cmd, State, UsageError, resolve
 from v23py.cmd.sb._commands import (
     run_acl_add, run_acl_dump, run_acl_get, run_acl_rm, run_destroy, run_dump, run_make_demo,
@@ -147,7 +148,10 @@ async def _main(reactor, argv, out=None, err=None, stdin=None):
 
 
 def main(argv=None):
-    runtime.run_program(_main, sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if handle_version(PROG, argv):
+        return
+    runtime.run_program(_main, argv)
 
 
 if __name__ == "__main__":

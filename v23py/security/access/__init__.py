@@ -8,6 +8,7 @@ authorizer (Go's v.io/v23/security/access).
     access.Tag("Read") / access.Read ; access.new_access_tag_caveat(access.Read)
 """
 
+from typing import Any
 
 from v23py import vdl, verror
 from v23py.security import _errors as _serr
@@ -307,7 +308,7 @@ def _check_tag_type(tag_type):
                                 % (tag_type, tag_type.kind))
 
 
-def permissions_authorizer(perms, tag_type=TagType):
+def permissions_authorizer(perms: Any, tag_type: Any = TagType) -> Authorizer:
     _check_tag_type(tag_type)
     if not isinstance(perms, Permissions):
         perms = permissions_from_json_object(perms) if isinstance(perms, dict) and \
@@ -319,7 +320,7 @@ def typical_tag_type_permissions_authorizer(perms):
     return permissions_authorizer(perms, TagType)
 
 
-def permissions_authorizer_from_file(filename, tag_type=TagType):
+def permissions_authorizer_from_file(filename: str, tag_type: Any = TagType) -> Authorizer:
     _check_tag_type(tag_type)
     return _FileAuthorizer(filename, tag_type)
 

@@ -9,14 +9,15 @@ interfaces instead.
 # flake8: noqa
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from v23py import vdl, verror
 from v23py.rpc import stubs as _rt
 import v23py.v23.security.access as _access
 import v23py.v23.services.syncbase as _syncbase
 
-__all__ = ['RowsSuffix', 'HintsSuffix', 'RowsDesc', 'RowsClientStub', 'RowsClient', 'RowsServerMethods', 'RowsServerStub', 'RowsServer', 'HintsDesc', 'HintsClientStub', 'HintsClient', 'HintsServerMethods', 'HintsServerStub', 'HintsServer']
+__all__ = ['RowsSuffix', 'HintsSuffix', 'RowsDesc', 'RowsClientStub', 'RowsClient', 'RowsServerMethods', 'RowsServerStub', 'RowsServer', 'HintsDesc', 'HintsClientStub', 'HintsClient', 'HintsServerMethods', 'HintsServerStub', 'HintsServer', 'HintsSubscribeClientCall', 'HintsSubscribeServerCall']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- constants --------------------------------------------------------
@@ -62,12 +63,12 @@ HintsDesc = _rt.InterfaceDesc(
 
 
 class RowsClientStub(_rt.ClientStub):
-    """Client stub for v23py/syncbase/ext.Rows; each method returns a Deferred."""
+    """Client stub for v23py/syncbase/ext.Rows; each method returns an awaitable Deferred."""
 
     _vdl_interface = RowsDesc
     _vdl_methods = _rt.method_table(RowsDesc)
 
-    def PutRows(self, ctx, bh: _syncbase.BatchHandle, rows: list[_syncbase.KeyValue], *opts):
+    def PutRows(self, ctx: _rt.Context, bh: str, rows: list[_syncbase.KeyValue], *opts: object) -> _rt.Result[None]:
         """PutRows stores every row given, with the same checks as one Put per row.
         Inside a batch (bh not empty) the rows join that batch; without one they
         are committed together, atomically, as one batch would be.
@@ -75,16 +76,16 @@ class RowsClientStub(_rt.ClientStub):
         return self._call(ctx, 'PutRows', (bh, rows), opts)
 
 
-def RowsClient(name: str, client=None) -> RowsClientStub:
+def RowsClient(name: str, client: Any = None) -> RowsClientStub:
     """A client stub for the Rows object at `name`."""
     return RowsClientStub(name, client)
 
 
 class RowsServerMethods:
     """Rows writes many rows of one collection in one call."""
-    # Implement each method; it may be `async def` or return a Deferred.
+    # Subclass it and implement each method; it may be `async def` or return a Deferred.
 
-    def PutRows(self, ctx, call, bh: _syncbase.BatchHandle, rows: list[_syncbase.KeyValue]) -> None:
+    def PutRows(self, ctx: _rt.Context, call: _rt.ServerCall, bh: str, rows: list[_syncbase.KeyValue]) -> _rt.Reply[None]:
         """PutRows stores every row given, with the same checks as one Put per row.
         Inside a batch (bh not empty) the rows join that batch; without one they
         are committed together, atomically, as one batch would be.
@@ -97,27 +98,36 @@ class RowsServerStub(_rt.ServerStub):
     _vdl_describe = (RowsDesc,)
 
 
-def RowsServer(impl) -> RowsServerStub:
+def RowsServer(impl: RowsServerMethods) -> RowsServerStub:
     """The server object (invoker) for a Rows implementation."""
     return RowsServerStub(impl)
 
 
+class HintsSubscribeClientCall(_rt.ClientRecvStream[_syncbase.Id, None]):
+    """A call of Hints.Subscribe in progress: recv() gives _syncbase.Id; finish() gives None."""
+    __slots__ = ()
+
+
+#: What a Hints server's Subscribe gets as ``call``.
+HintsSubscribeServerCall = _rt.ServerSendStream[_syncbase.Id]
+
+
 class HintsClientStub(_rt.ClientStub):
-    """Client stub for v23py/syncbase/ext.Hints; each method returns a Deferred."""
+    """Client stub for v23py/syncbase/ext.Hints; each method returns an awaitable Deferred."""
 
     _vdl_interface = HintsDesc
     _vdl_methods = _rt.method_table(HintsDesc)
 
-    def Subscribe(self, ctx, initiator: str, *opts):
+    def Subscribe(self, ctx: _rt.Context, initiator: str, *opts: object) -> _rt.Result[HintsSubscribeClientCall]:
         """Subscribe streams the ids of the databases in which the served daemon
         committed local writes, while the call lasts.  The caller names itself
         (its sync id, as in Go's GetDeltas) and must be allowed to Read some
         syncgroup of a database to hear about it.
         """
-        return self._start(ctx, 'Subscribe', (initiator,), opts)
+        return self._start(ctx, 'Subscribe', (initiator,), opts, HintsSubscribeClientCall)
 
 
-def HintsClient(name: str, client=None) -> HintsClientStub:
+def HintsClient(name: str, client: Any = None) -> HintsClientStub:
     """A client stub for the Hints object at `name`."""
     return HintsClientStub(name, client)
 
@@ -126,9 +136,9 @@ class HintsServerMethods:
     """Hints lets a peer pull soon after a write instead of at its next periodic
     round.  Only v23py daemons serve it; rounds themselves stay Go's protocol.
     """
-    # Implement each method; it may be `async def` or return a Deferred.
+    # Subclass it and implement each method; it may be `async def` or return a Deferred.
 
-    def Subscribe(self, ctx, call, initiator: str) -> None:
+    def Subscribe(self, ctx: _rt.Context, call: HintsSubscribeServerCall, initiator: str) -> _rt.Reply[None]:
         """Subscribe streams the ids of the databases in which the served daemon
         committed local writes, while the call lasts.  The caller names itself
         (its sync id, as in Go's GetDeltas) and must be allowed to Read some
@@ -142,6 +152,6 @@ class HintsServerStub(_rt.ServerStub):
     _vdl_describe = (HintsDesc,)
 
 
-def HintsServer(impl) -> HintsServerStub:
+def HintsServer(impl: HintsServerMethods) -> HintsServerStub:
     """The server object (invoker) for a Hints implementation."""
     return HintsServerStub(impl)

@@ -7,16 +7,17 @@
 # flake8: noqa
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional, Dict, List, Set, Tuple
 
 from v23py import vdl, verror
 
 __all__ = ['Advertisement', 'AdId', 'Attributes', 'Attachments']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- types ------------------------------------------------------------
 
-def _build_types():
+def _build_types() -> dict[str, vdl.Type]:
     b = vdl.TypeBuilder()
     _b_Advertisement = b.struct('v.io/v23/discovery.Advertisement')
     _b_AdId = b.array(None, 16, name='v.io/v23/discovery.AdId')
@@ -33,7 +34,7 @@ def _build_types():
     _b_Attachments.key = vdl.StringType
     _b_Attachments.elem = vdl.ByteListType
     b.build()
-    return {'Advertisement': _b_Advertisement.built, 'AdId': _b_AdId.built, 'Attributes': _b_Attributes.built, 'Attachments': _b_Attachments.built}
+    return {'Advertisement': _b_Advertisement.type, 'AdId': _b_AdId.type, 'Attributes': _b_Attributes.type, 'Attachments': _b_Attachments.type}
 
 
 _types = _build_types()
@@ -43,11 +44,14 @@ _types = _build_types()
 class Advertisement(vdl.Struct):
     """Advertisement is one advertised service."""
     __slots__ = ('Id', 'InterfaceName', 'Addresses', 'Attributes', 'Attachments',)
-    Id: AdId
+    Id: bytes
     InterfaceName: str
     Addresses: list[str]
-    Attributes: Attributes
-    Attachments: Attachments
+    Attributes: dict[str, str]
+    Attachments: dict[str, bytes]
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Id: bytes = ..., InterfaceName: str = ..., Addresses: list[str] = ..., Attributes: dict[str, str] = ..., Attachments: dict[str, bytes] = ...) -> None: ...
     _vdl_type = _types['Advertisement']
 
 
@@ -59,14 +63,14 @@ class AdId(bytes):
 
 
 @vdl.register
-class Attributes(dict):
+class Attributes(Dict['str', 'str']):
     """Attributes maps attribute names to values."""
     __slots__ = ()
     _vdl_type = _types['Attributes']
 
 
 @vdl.register
-class Attachments(dict):
+class Attachments(Dict['str', 'bytes']):
     """Attachments maps attachment names to data."""
     __slots__ = ()
     _vdl_type = _types['Attachments']

@@ -5,17 +5,18 @@
 # flake8: noqa
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from v23py import vdl, verror
 import v23py.v23.vdlroot.time as _time
 
 __all__ = ['MountFlag', 'MountedServer', 'MountEntry', 'GlobError', 'GlobReply', 'GlobChildrenReply', 'Replace', 'MT', 'Leaf']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- types ------------------------------------------------------------
 
-def _build_types():
+def _build_types() -> dict[str, vdl.Type]:
     b = vdl.TypeBuilder()
     _b_MountFlag = b.named('v.io/v23/naming.MountFlag', vdl.Kind.UINT32)
     _b_MountedServer = b.struct('v.io/v23/naming.MountedServer')
@@ -36,7 +37,7 @@ def _build_types():
     _b_GlobChildrenReply.append_field('Name', vdl.StringType)
     _b_GlobChildrenReply.append_field('Error', _b_GlobError)
     b.build()
-    return {'MountFlag': _b_MountFlag.built, 'MountedServer': _b_MountedServer.built, 'MountEntry': _b_MountEntry.built, 'GlobError': _b_GlobError.built, 'GlobReply': _b_GlobReply.built, 'GlobChildrenReply': _b_GlobChildrenReply.built}
+    return {'MountFlag': _b_MountFlag.type, 'MountedServer': _b_MountedServer.type, 'MountEntry': _b_MountEntry.type, 'GlobError': _b_GlobError.type, 'GlobReply': _b_GlobReply.type, 'GlobChildrenReply': _b_GlobChildrenReply.type}
 
 
 _types = _build_types()
@@ -55,6 +56,9 @@ class MountedServer(vdl.Struct):
     __slots__ = ('Server', 'Deadline',)
     Server: str
     Deadline: _time.WireDeadline
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Server: str = ..., Deadline: _time.WireDeadline = ...) -> None: ...
     _vdl_type = _types['MountedServer']
 
 
@@ -66,6 +70,9 @@ class MountEntry(vdl.Struct):
     Servers: list[MountedServer]
     ServesMountTable: bool
     IsLeaf: bool
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Name: str = ..., Servers: list[MountedServer] = ..., ServesMountTable: bool = ..., IsLeaf: bool = ...) -> None: ...
     _vdl_type = _types['MountEntry']
 
 
@@ -75,6 +82,9 @@ class GlobError(vdl.Struct):
     __slots__ = ('Name', 'Error',)
     Name: str
     Error: Optional[verror.VError]
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Name: str = ..., Error: Optional[verror.VError] = ...) -> None: ...
     _vdl_type = _types['GlobError']
 
 

@@ -10,7 +10,7 @@ v23py.rpc.wire names them for the RPC runtime.
 # flake8: noqa
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from v23py import vdl, verror
 import v23py.v23.vdlroot.time as _time
@@ -18,11 +18,12 @@ import v23py.v23.security as _security
 import v23py.v23.vtrace as _vtrace
 
 __all__ = ['Request', 'Response', 'GlobMethod', 'ReservedSignature', 'ReservedMethodSignature']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- types ------------------------------------------------------------
 
-def _build_types():
+def _build_types() -> dict[str, vdl.Type]:
     b = vdl.TypeBuilder()
     _b_Request = b.struct('v.io/v23/rpc.Request')
     _b_Response = b.struct('v.io/v23/rpc.Response')
@@ -40,7 +41,7 @@ def _build_types():
     _b_Response.append_field('TraceResponse', _vtrace.Response._vdl_type)
     _b_Response.append_field('AckBlessings', vdl.BoolType)
     b.build()
-    return {'Request': _b_Request.built, 'Response': _b_Response.built}
+    return {'Request': _b_Request.type, 'Response': _b_Response.type}
 
 
 _types = _build_types()
@@ -62,6 +63,9 @@ class Request(vdl.Struct):
     GrantedBlessings: _security.WireBlessings
     TraceRequest: _vtrace.Request
     Language: str
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Suffix: str = ..., Method: str = ..., NumPosArgs: int = ..., EndStreamArgs: bool = ..., Deadline: _time.WireDeadline = ..., GrantedBlessings: _security.WireBlessings = ..., TraceRequest: _vtrace.Request = ..., Language: str = ...) -> None: ...
     _vdl_type = _types['Request']
 
 
@@ -77,6 +81,9 @@ class Response(vdl.Struct):
     NumPosResults: int
     TraceResponse: _vtrace.Response
     AckBlessings: bool
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Error: Optional[verror.VError] = ..., EndStreamResults: bool = ..., NumPosResults: int = ..., TraceResponse: _vtrace.Response = ..., AckBlessings: bool = ...) -> None: ...
     _vdl_type = _types['Response']
 
 

@@ -5,18 +5,19 @@
 # flake8: noqa
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from v23py import vdl, verror
 import v23py.v23.vdlroot.time as _time
 import v23py.v23.uniqueid as _uniqueid
 
 __all__ = ['BlessingPattern', 'Hash', 'Signature', 'EcdsaOnlySignature', 'ThirdPartyRequirements', 'DischargeImpetus', 'Certificate', 'CaveatDescriptor', 'Caveat', 'WireBlessings', 'WireDischarge', 'RejectedBlessing', 'nonce', 'publicKeyThirdPartyCaveatParam', 'PublicKeyDischarge', 'NoExtension', 'AllPrincipals', 'ChainSeparator', 'SHA1Hash', 'SHA256Hash', 'SHA384Hash', 'SHA512Hash', 'SignatureForMessageSigning', 'SignatureForBlessingCertificates', 'SignatureForDischarge', 'ConstCaveat', 'ExpiryCaveat', 'NotBeforeCaveat', 'MethodCaveat', 'PublicKeyThirdPartyCaveat', 'PeerBlessingsCaveat', 'ErrCaveatNotRegistered', 'ErrCaveatParamAny', 'ErrCaveatParamTypeMismatch', 'ErrCaveatParamCoding', 'ErrCaveatValidation', 'ErrConstCaveatValidation', 'ErrExpiryCaveatValidation', 'ErrNotBeforeCaveatValidation', 'ErrMethodCaveatValidation', 'ErrPeerBlessingsCaveatValidation', 'ErrUnrecognizedRoot', 'ErrAuthorizationFailed', 'ErrInvalidSigningBlessingCaveat', 'ErrPublicKeyNotAllowed', 'ErrEndpointAuthorizationFailed']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- types ------------------------------------------------------------
 
-def _build_types():
+def _build_types() -> dict[str, vdl.Type]:
     b = vdl.TypeBuilder()
     _b_BlessingPattern = b.named('v.io/v23/security.BlessingPattern', vdl.Kind.STRING)
     _b_Hash = b.named('v.io/v23/security.Hash', vdl.Kind.STRING)
@@ -72,7 +73,7 @@ def _build_types():
     _b_PublicKeyDischarge.append_field('Caveats', b.list(_b_Caveat))
     _b_PublicKeyDischarge.append_field('Signature', _b_Signature)
     b.build()
-    return {'BlessingPattern': _b_BlessingPattern.built, 'Hash': _b_Hash.built, 'Signature': _b_Signature.built, 'EcdsaOnlySignature': _b_EcdsaOnlySignature.built, 'ThirdPartyRequirements': _b_ThirdPartyRequirements.built, 'DischargeImpetus': _b_DischargeImpetus.built, 'Certificate': _b_Certificate.built, 'CaveatDescriptor': _b_CaveatDescriptor.built, 'Caveat': _b_Caveat.built, 'WireBlessings': _b_WireBlessings.built, 'WireDischarge': _b_WireDischarge.built, 'RejectedBlessing': _b_RejectedBlessing.built, 'nonce': _b_nonce.built, 'publicKeyThirdPartyCaveatParam': _b_publicKeyThirdPartyCaveatParam.built, 'PublicKeyDischarge': _b_PublicKeyDischarge.built}
+    return {'BlessingPattern': _b_BlessingPattern.type, 'Hash': _b_Hash.type, 'Signature': _b_Signature.type, 'EcdsaOnlySignature': _b_EcdsaOnlySignature.type, 'ThirdPartyRequirements': _b_ThirdPartyRequirements.type, 'DischargeImpetus': _b_DischargeImpetus.type, 'Certificate': _b_Certificate.type, 'CaveatDescriptor': _b_CaveatDescriptor.type, 'Caveat': _b_Caveat.type, 'WireBlessings': _b_WireBlessings.type, 'WireDischarge': _b_WireDischarge.type, 'RejectedBlessing': _b_RejectedBlessing.type, 'nonce': _b_nonce.type, 'publicKeyThirdPartyCaveatParam': _b_publicKeyThirdPartyCaveatParam.type, 'PublicKeyDischarge': _b_PublicKeyDischarge.type}
 
 
 _types = _build_types()
@@ -99,11 +100,14 @@ class Signature(vdl.Struct):
     """A signature; exactly one of (R,S), Ed25519 or Rsa is set."""
     __slots__ = ('Purpose', 'Hash', 'R', 'S', 'Ed25519', 'Rsa',)
     Purpose: bytes
-    Hash: Hash
+    Hash: str
     R: bytes
     S: bytes
     Ed25519: bytes
     Rsa: bytes
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Purpose: bytes = ..., Hash: str = ..., R: bytes = ..., S: bytes = ..., Ed25519: bytes = ..., Rsa: bytes = ...) -> None: ...
     _vdl_type = _types['Signature']
 
 
@@ -112,9 +116,12 @@ class EcdsaOnlySignature(vdl.Struct):
     """The ECDSA-only signature layout of older peers (kept for tests)."""
     __slots__ = ('Purpose', 'Hash', 'R', 'S',)
     Purpose: bytes
-    Hash: Hash
+    Hash: str
     R: bytes
     S: bytes
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Purpose: bytes = ..., Hash: str = ..., R: bytes = ..., S: bytes = ...) -> None: ...
     _vdl_type = _types['EcdsaOnlySignature']
 
 
@@ -125,6 +132,9 @@ class ThirdPartyRequirements(vdl.Struct):
     ReportServer: bool
     ReportMethod: bool
     ReportArguments: bool
+
+    if TYPE_CHECKING:
+        def __init__(self, *, ReportServer: bool = ..., ReportMethod: bool = ..., ReportArguments: bool = ...) -> None: ...
     _vdl_type = _types['ThirdPartyRequirements']
 
 
@@ -132,9 +142,12 @@ class ThirdPartyRequirements(vdl.Struct):
 class DischargeImpetus(vdl.Struct):
     """Why a discharge is being requested."""
     __slots__ = ('Server', 'Method', 'Arguments',)
-    Server: list[BlessingPattern]
+    Server: list[str]
     Method: str
     Arguments: list[Any]
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Server: list[str] = ..., Method: str = ..., Arguments: list[Any] = ...) -> None: ...
     _vdl_type = _types['DischargeImpetus']
 
 
@@ -148,7 +161,10 @@ class Certificate(vdl.Struct):
     PublicKey: bytes
     Caveats: list[Caveat]
     X509Raw: bytes
-    Signature: Signature
+    Signature: _t_Signature
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Extension: str = ..., PublicKey: bytes = ..., Caveats: list[Caveat] = ..., X509Raw: bytes = ..., Signature: _t_Signature = ...) -> None: ...
     _vdl_type = _types['Certificate']
 
 
@@ -156,8 +172,11 @@ class Certificate(vdl.Struct):
 class CaveatDescriptor(vdl.Struct):
     """Identifies a caveat validator and the type of its parameter."""
     __slots__ = ('Id', 'ParamType',)
-    Id: _uniqueid.Id
+    Id: bytes
     ParamType: vdl.Type
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Id: bytes = ..., ParamType: vdl.Type = ...) -> None: ...
     _vdl_type = _types['CaveatDescriptor']
 
 
@@ -165,8 +184,11 @@ class CaveatDescriptor(vdl.Struct):
 class Caveat(vdl.Struct):
     """A restriction: validator id plus its VOM-encoded parameter."""
     __slots__ = ('Id', 'ParamVom',)
-    Id: _uniqueid.Id
+    Id: bytes
     ParamVom: bytes
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Id: bytes = ..., ParamVom: bytes = ...) -> None: ...
     _vdl_type = _types['Caveat']
 
 
@@ -175,6 +197,9 @@ class WireBlessings(vdl.Struct):
     """Certificate chains that all end in the same public key."""
     __slots__ = ('CertificateChains',)
     CertificateChains: list[list[Certificate]]
+
+    if TYPE_CHECKING:
+        def __init__(self, *, CertificateChains: list[list[Certificate]] = ...) -> None: ...
     _vdl_type = _types['WireBlessings']
 
 
@@ -191,6 +216,9 @@ class RejectedBlessing(vdl.Struct):
     __slots__ = ('Blessing', 'Err',)
     Blessing: str
     Err: Optional[verror.VError]
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Blessing: str = ..., Err: Optional[verror.VError] = ...) -> None: ...
     _vdl_type = _types['RejectedBlessing']
 
 
@@ -205,11 +233,14 @@ class nonce(bytes):
 class publicKeyThirdPartyCaveatParam(vdl.Struct):
     """Parameter of a public-key third-party caveat."""
     __slots__ = ('Nonce', 'Caveats', 'DischargerKey', 'DischargerLocation', 'DischargerRequirements',)
-    Nonce: nonce
+    Nonce: bytes
     Caveats: list[Caveat]
     DischargerKey: bytes
     DischargerLocation: str
     DischargerRequirements: ThirdPartyRequirements
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Nonce: bytes = ..., Caveats: list[Caveat] = ..., DischargerKey: bytes = ..., DischargerLocation: str = ..., DischargerRequirements: ThirdPartyRequirements = ...) -> None: ...
     _vdl_type = _types['publicKeyThirdPartyCaveatParam']
 
 
@@ -219,9 +250,15 @@ class PublicKeyDischarge(vdl.Struct):
     __slots__ = ('ThirdPartyCaveatId', 'Caveats', 'Signature',)
     ThirdPartyCaveatId: str
     Caveats: list[Caveat]
-    Signature: Signature
+    Signature: _t_Signature
+
+    if TYPE_CHECKING:
+        def __init__(self, *, ThirdPartyCaveatId: str = ..., Caveats: list[Caveat] = ..., Signature: _t_Signature = ...) -> None: ...
     _vdl_type = _types['PublicKeyDischarge']
 
+
+# (types some struct fields share their names with)
+_t_Signature = Signature
 
 # -- constants --------------------------------------------------------
 
@@ -262,22 +299,22 @@ ErrPublicKeyNotAllowed = verror.ErrorId('v.io/v23/security.PublicKeyNotAllowed',
 ErrEndpointAuthorizationFailed = verror.ErrorId('v.io/v23/security.EndpointAuthorizationFailed', verror.NoRetry, '')
 
 
-def new_CaveatNotRegistered(id: _uniqueid.Id, *, component: str = "", op: str = "") -> verror.VError:
+def new_CaveatNotRegistered(id: bytes, *, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/security.CaveatNotRegistered error."""
     return ErrCaveatNotRegistered.new(verror.format_message(ErrCaveatNotRegistered.default_msg, "", "", id), id, component=component, op=op)
 
 
-def new_CaveatParamAny(id: _uniqueid.Id, *, component: str = "", op: str = "") -> verror.VError:
+def new_CaveatParamAny(id: bytes, *, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/security.CaveatParamAny error."""
     return ErrCaveatParamAny.new(verror.format_message(ErrCaveatParamAny.default_msg, "", "", id), id, component=component, op=op)
 
 
-def new_CaveatParamTypeMismatch(id: _uniqueid.Id, got: vdl.Type, want: vdl.Type, *, component: str = "", op: str = "") -> verror.VError:
+def new_CaveatParamTypeMismatch(id: bytes, got: vdl.Type, want: vdl.Type, *, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/security.CaveatParamTypeMismatch error."""
     return ErrCaveatParamTypeMismatch.new(verror.format_message(ErrCaveatParamTypeMismatch.default_msg, "", "", id, got, want), id, got, want, component=component, op=op)
 
 
-def new_CaveatParamCoding(id: _uniqueid.Id, typ: vdl.Type, err: Optional[verror.VError], *, component: str = "", op: str = "") -> verror.VError:
+def new_CaveatParamCoding(id: bytes, typ: vdl.Type, err: Optional[verror.VError], *, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/security.CaveatParamCoding error."""
     return ErrCaveatParamCoding.new(verror.format_message(ErrCaveatParamCoding.default_msg, "", "", id, typ, err), id, typ, err, component=component, op=op)
 
@@ -307,7 +344,7 @@ def new_MethodCaveatValidation(invokedMethod: str, permittedMethods: list[str], 
     return ErrMethodCaveatValidation.new(verror.format_message(ErrMethodCaveatValidation.default_msg, "", "", invokedMethod, permittedMethods), invokedMethod, permittedMethods, component=component, op=op)
 
 
-def new_PeerBlessingsCaveatValidation(peerBlessings: list[str], permittedPatterns: list[BlessingPattern], *, component: str = "", op: str = "") -> verror.VError:
+def new_PeerBlessingsCaveatValidation(peerBlessings: list[str], permittedPatterns: list[str], *, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/security.PeerBlessingsCaveatValidation error."""
     return ErrPeerBlessingsCaveatValidation.new(verror.format_message(ErrPeerBlessingsCaveatValidation.default_msg, "", "", peerBlessings, permittedPatterns), peerBlessings, permittedPatterns, component=component, op=op)
 
@@ -322,7 +359,7 @@ def new_AuthorizationFailed(remote: list[str], remoteErr: list[RejectedBlessing]
     return ErrAuthorizationFailed.new(verror.format_message(ErrAuthorizationFailed.default_msg, "", "", remote, remoteErr, local), remote, remoteErr, local, component=component, op=op)
 
 
-def new_InvalidSigningBlessingCaveat(id: _uniqueid.Id, *, component: str = "", op: str = "") -> verror.VError:
+def new_InvalidSigningBlessingCaveat(id: bytes, *, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/security.InvalidSigningBlessingCaveat error."""
     return ErrInvalidSigningBlessingCaveat.new(verror.format_message(ErrInvalidSigningBlessingCaveat.default_msg, "", "", id), id, component=component, op=op)
 

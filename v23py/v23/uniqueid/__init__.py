@@ -5,21 +5,22 @@
 # flake8: noqa
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from v23py import vdl, verror
 
 __all__ = ['Id']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- types ------------------------------------------------------------
 
-def _build_types():
+def _build_types() -> dict[str, vdl.Type]:
     b = vdl.TypeBuilder()
     _b_Id = b.array(None, 16, name='v.io/v23/uniqueid.Id')
     _b_Id.elem = vdl.ByteType
     b.build()
-    return {'Id': _b_Id.built}
+    return {'Id': _b_Id.type}
 
 
 _types = _build_types()

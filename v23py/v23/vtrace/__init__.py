@@ -5,18 +5,19 @@
 # flake8: noqa
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from v23py import vdl, verror
 import v23py.v23.vdlroot.time as _time
 import v23py.v23.uniqueid as _uniqueid
 
 __all__ = ['TraceRecord', 'Annotation', 'SpanRecord', 'TraceFlags', 'Request', 'Response', 'Empty', 'CollectInMemory', 'AWSXRay']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- types ------------------------------------------------------------
 
-def _build_types():
+def _build_types() -> dict[str, vdl.Type]:
     b = vdl.TypeBuilder()
     _b_TraceRecord = b.struct('v.io/v23/vtrace.TraceRecord')
     _b_Annotation = b.struct('v.io/v23/vtrace.Annotation')
@@ -43,7 +44,7 @@ def _build_types():
     _b_Response.append_field('Flags', _b_TraceFlags)
     _b_Response.append_field('Trace', _b_TraceRecord)
     b.build()
-    return {'TraceRecord': _b_TraceRecord.built, 'Annotation': _b_Annotation.built, 'SpanRecord': _b_SpanRecord.built, 'TraceFlags': _b_TraceFlags.built, 'Request': _b_Request.built, 'Response': _b_Response.built}
+    return {'TraceRecord': _b_TraceRecord.type, 'Annotation': _b_Annotation.type, 'SpanRecord': _b_SpanRecord.type, 'TraceFlags': _b_TraceFlags.type, 'Request': _b_Request.type, 'Response': _b_Response.type}
 
 
 _types = _build_types()
@@ -53,8 +54,11 @@ _types = _build_types()
 class TraceRecord(vdl.Struct):
     """TraceRecord is everything recorded about one trace."""
     __slots__ = ('Id', 'Spans',)
-    Id: _uniqueid.Id
+    Id: bytes
     Spans: list[SpanRecord]
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Id: bytes = ..., Spans: list[SpanRecord] = ...) -> None: ...
     _vdl_type = _types['TraceRecord']
 
 
@@ -64,6 +68,9 @@ class Annotation(vdl.Struct):
     __slots__ = ('When', 'Message',)
     When: _time.Time
     Message: str
+
+    if TYPE_CHECKING:
+        def __init__(self, *, When: _time.Time = ..., Message: str = ...) -> None: ...
     _vdl_type = _types['Annotation']
 
 
@@ -71,13 +78,16 @@ class Annotation(vdl.Struct):
 class SpanRecord(vdl.Struct):
     """SpanRecord is one span of a trace."""
     __slots__ = ('Id', 'Parent', 'Name', 'Start', 'End', 'Annotations', 'RequestMetadata',)
-    Id: _uniqueid.Id
-    Parent: _uniqueid.Id
+    Id: bytes
+    Parent: bytes
     Name: str
     Start: _time.Time
     End: _time.Time
     Annotations: list[Annotation]
     RequestMetadata: bytes
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Id: bytes = ..., Parent: bytes = ..., Name: str = ..., Start: _time.Time = ..., End: _time.Time = ..., Annotations: list[Annotation] = ..., RequestMetadata: bytes = ...) -> None: ...
     _vdl_type = _types['SpanRecord']
 
 
@@ -92,11 +102,14 @@ class TraceFlags(int):
 class Request(vdl.Struct):
     """Request is the tracing context a client sends with a call."""
     __slots__ = ('SpanId', 'TraceId', 'RequestMetadata', 'Flags', 'LogLevel',)
-    SpanId: _uniqueid.Id
-    TraceId: _uniqueid.Id
+    SpanId: bytes
+    TraceId: bytes
     RequestMetadata: bytes
-    Flags: TraceFlags
+    Flags: int
     LogLevel: int
+
+    if TYPE_CHECKING:
+        def __init__(self, *, SpanId: bytes = ..., TraceId: bytes = ..., RequestMetadata: bytes = ..., Flags: int = ..., LogLevel: int = ...) -> None: ...
     _vdl_type = _types['Request']
 
 
@@ -104,8 +117,11 @@ class Request(vdl.Struct):
 class Response(vdl.Struct):
     """Response is the tracing data a server returns with a reply."""
     __slots__ = ('Flags', 'Trace',)
-    Flags: TraceFlags
+    Flags: int
     Trace: TraceRecord
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Flags: int = ..., Trace: TraceRecord = ...) -> None: ...
     _vdl_type = _types['Response']
 
 

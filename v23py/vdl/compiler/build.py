@@ -173,9 +173,12 @@ class Builder:
                     path = rel.replace(os.sep, "/")
                     break
         if path is None:
+            parent, name = os.path.split(d)
             raise VDLError(f"{d}: can't determine the package path: the directory is not under "
                            f"VDLPATH ({':'.join(self.vdlpath) or 'unset'}) and has no "
-                           f"{CONFIG_NAME} with 'path = ...'")
+                           f"{CONFIG_NAME} with 'path = ...'; set VDLPATH to the directory "
+                           f"above your packages (export VDLPATH={parent}, and the package is "
+                           f"{name!r}), or write 'path = {name}' in {os.path.join(d, CONFIG_NAME)}")
         mod = config.get("module")
         if mod is None:
             under_path = any(not os.path.relpath(d, r).startswith("..") for r in self.vdlpath)
@@ -225,7 +228,14 @@ class Builder:
             return out
         src = self.find(base)
         if src is None:
-            raise VDLError(f"can't find package {base!r} (VDLPATH={':'.join(self.vdlpath) or 'unset'})")
+            if os.path.isdir(base) and vdl_files(base):
+                # Go reads `src/counter` as a package path only; a directory of that name
+                # here is surely what was meant (as ./src/counter)
+                return [self.source_for_dir(base)]
+            raise VDLError(f"can't find package {base!r}: no directory {base!r} with .vdl files "
+                           f"here, and none under VDLPATH ({':'.join(self.vdlpath) or 'unset'}); "
+                           "name a directory (./dir) or set VDLPATH to the directory above your "
+                           "packages")
         return [src]
 
     # -- compiling ---------------------------------------------------------------

@@ -36,7 +36,7 @@ op=)``; other packages are imported as ``_<last path element>``.  For ``fortune/
 
     def FortuneClient(name, client=None) -> FortuneClientStub
 
-    class FortuneServerMethods:       # subclass it; methods may be `async def`
+    class FortuneServerMethods:       # subclass it; methods may be ``async def``
         def Get(self, ctx, call) -> str
         def Add(self, ctx, call, wisdom: str) -> None
 
@@ -80,6 +80,7 @@ from __future__ import annotations
 
 import keyword
 import math
+import re
 
 from v23py import vdl
 from v23py.vdl import Kind
@@ -151,6 +152,8 @@ class _Gen:
         self.module_of = module_of      # package path -> python module name
         self.aliases = {}               # package path -> local alias
         self.local_types = {info.type: _pyname(name) for name, info in pkg.types.items()}
+        self.type_aliases = set()
+        self.uses_generic_bases = False
         self.out = []
 
     # -- references ------------------------------------------------------------
@@ -229,12 +232,24 @@ class _Gen:
         return any(self._has_local(c, seen) for c in (t.elem, t.key) if c is not None) or \
             any(self._has_local(f.type, seen) for f in t.fields)
 
-    def hint(self, t) -> str:
-        if t.name and t.kind not in (Kind.ANY, Kind.TYPEOBJECT) and t != vdl.WireErrorType:
+    def hint(self, t, _open=()) -> str:
+        """The Python annotation for values of ``t``.
+
+        Named structs, unions and enums are their classes; a named scalar, list, set or
+        map is annotated as its underlying Python type (its class subclasses that type,
+        and a plain value of it is accepted everywhere).  A named type met again inside
+        itself (``type Rec []Rec``) is annotated as its class.
+        """
+        if t.name and t.kind in (Kind.STRUCT, Kind.UNION, Kind.ENUM):
+            ref = self.cls_ref(t)
+            return ref if not ref.startswith("vdl.class_for") else "Any"
+        if t.name and id(t) in _open:
             ref = self.cls_ref(t)
             return ref if not ref.startswith("vdl.class_for") else "Any"
         if t == vdl.ErrorType:
             return "Optional[verror.VError]"
+        if t.name:
+            _open = (*_open, id(t))
         k = t.kind
         if k in _PY_HINT:
             return _PY_HINT[k]
@@ -244,15 +259,15 @@ class _Gen:
         if t.is_bytes():
             return "bytes"
         if k == Kind.LIST:
-            return f"list[{self.hint(t.elem)}]"
+            return f"list[{self.hint(t.elem, _open)}]"
         if k == Kind.ARRAY:
-            return f"tuple[{self.hint(t.elem)}, ...]"
+            return f"tuple[{self.hint(t.elem, _open)}, ...]"
         if k == Kind.SET:
-            return f"set[{self.hint(t.key)}]"
+            return f"set[{self.hint(t.key, _open)}]"
         if k == Kind.MAP:
-            return f"dict[{self.hint(t.key)}, {self.hint(t.elem)}]"
+            return f"dict[{self.hint(t.key, _open)}, {self.hint(t.elem, _open)}]"
         if k == Kind.OPTIONAL:
-            return f"Optional[{self.hint(t.elem)}]"
+            return f"Optional[{self.hint(t.elem, _open)}]"
         return "Any"
 
     # -- values ------------------------------------------------------------------
@@ -343,7 +358,8 @@ class _Gen:
         else:
             head.append(f'"""Generated from VDL package {pkg.path}."""')
         head += ["# fmt: off", "# flake8: noqa", "from __future__ import annotations", "",
-                 "from typing import Any, Optional", "",
+                 "from typing import TYPE_CHECKING, Any, ClassVar, Optional" +
+                 (", Dict, List, Set, Tuple" if self.uses_generic_bases else ""), "",
                  "from v23py import vdl, verror"]
         if pkg.interfaces:
             head.append("from v23py.rpc import stubs as _rt")
@@ -354,7 +370,8 @@ class _Gen:
                                  f"generate it first or give it a vdlpy.config")
             head.append(f"import {mod} as {self.aliases[path]}")
         names = [n for n in self._exports]
-        head += ["", "__all__ = [" + ", ".join(repr(n) for n in names) + "]", ""]
+        head += ["", "__all__ = [" + ", ".join(repr(n) for n in names) + "]",
+                 "__docformat__ = \"plaintext\"   # VDL comments are plain text", ""]
         text = "\n".join(head + body).rstrip("\n") + "\n"
         while "\n\n\n\n" in text:
             text = text.replace("\n\n\n\n", "\n\n\n")
@@ -366,9 +383,12 @@ class _Gen:
         out = [_pyname(n) for n in pkg.types]
         out += [_pyname(n) for n in pkg.consts]
         out += ["Err" + n for n in pkg.errors]
-        for n in pkg.interfaces:
+        for n, iface in pkg.interfaces.items():
             out += [f"{n}Desc", f"{n}ClientStub", f"{n}Client", f"{n}ServerMethods",
                     f"{n}ServerStub", f"{n}Server"]
+            for m in sorted(iface.all_methods(), key=lambda m: m.name):
+                if m.in_stream is not None or m.out_stream is not None:
+                    out += list(self._stream_names(n, m))
         return out
 
     def gen_types(self):
@@ -376,7 +396,7 @@ class _Gen:
         if not pkg.types:
             return
         infos = list(pkg.types.values())
-        self.emit("", "# -- types " + "-" * 60, "", "def _build_types():",
+        self.emit("", "# -- types " + "-" * 60, "", "def _build_types() -> dict[str, vdl.Type]:",
                   "    b = vdl.TypeBuilder()")
         for info in infos:
             t, n = info.type, info.name
@@ -412,10 +432,14 @@ class _Gen:
                 for f in t.fields:
                     self.emit(f"    _b_{n}.append_field({f.name!r}, {self.texpr(f.type, pend=True)})")
         self.emit("    b.build()",
-                  "    return {" + ", ".join(f"{i.name!r}: _b_{i.name}.built" for i in infos) + "}",
+                  "    return {" + ", ".join(f"{i.name!r}: _b_{i.name}.type" for i in infos) + "}",
                   "", "", "_types = _build_types()", "")
         for info in infos:
             self.gen_class(info)
+        if self.type_aliases:
+            self.emit("", "# (types some struct fields share their names with)")
+            for name in sorted(self.type_aliases):
+                self.emit(f"_t_{name} = {name}")
 
     def gen_class(self, info: C.TypeDefInfo):
         t, n = info.type, info.name
@@ -426,6 +450,15 @@ class _Gen:
                 Kind.MAP: "dict"}.get(k, "int")
         if t.is_bytes():
             base = "bytes"
+        elif k in (Kind.LIST, Kind.ARRAY, Kind.SET, Kind.MAP):
+            # typing's generic alias, with its arguments as strings: the class is still a
+            # list/tuple/set/dict, and the element types may be defined further down
+            q = lambda x: repr(self.hint(x))
+            base = {Kind.LIST: lambda: f"List[{q(t.elem)}]",
+                    Kind.ARRAY: lambda: f"Tuple[{q(t.elem)}, ...]",
+                    Kind.SET: lambda: f"Set[{q(t.key)}]",
+                    Kind.MAP: lambda: f"Dict[{q(t.key)}, {q(t.elem)}]"}[k]()
+            self.uses_generic_bases = True
         self.emit("", "@vdl.register", f"class {_pyname(n)}({base}):")
         doc = _docstring(info.doc, "    ")
         what = f"VDL {t.kind} {t.name}"
@@ -435,11 +468,35 @@ class _Gen:
             self.emit(f'    """{what}."""')
         if k == Kind.STRUCT:
             self.emit(f"    __slots__ = ({''.join(repr(f.name) + ', ' for f in t.fields)})".replace(", )", ",)"))
+            fields = {f.name for f in t.fields}
+            local = set(self.local_types.values())
+
+            def hint(ft):
+                # a field named like a type of this package hides the type inside the
+                # class: refer to it through a module-level alias instead
+                h = self.hint(ft)
+                for name in sorted(fields & local):
+                    if re.search(rf"\b{name}\b", h):
+                        h = re.sub(rf"(?<![.\w]){name}\b", f"_t_{name}", h)
+                        self.type_aliases.add(name)
+                return h
             for f in t.fields:
                 if not keyword.iskeyword(f.name):
-                    self.emit(f"    {f.name}: {self.hint(f.type)}")
+                    self.emit(f"    {f.name}: {hint(f.type)}")
+            params = [f for f in t.fields if not keyword.iskeyword(f.name)]
+            if params and len(params) == len(t.fields):
+                # the constructor's signature for type checkers (vdl.Struct takes the
+                # fields as keywords, each defaulting to its zero value)
+                self.emit("", "    if TYPE_CHECKING:",
+                          "        def __init__(self, *, " + ", ".join(
+                              f"{f.name}: {hint(f.type)} = ..." for f in params)
+                          + ") -> None: ...")
         else:
             self.emit("    __slots__ = ()")
+        if k == Kind.ENUM:
+            for label in t.labels:
+                if not keyword.iskeyword(label):
+                    self.emit(f"    {label}: ClassVar[{_pyname(n)}]")
         self.emit(f"    _vdl_type = _types[{n!r}]", "")
 
     def gen_consts(self):
@@ -533,13 +590,54 @@ class _Gen:
             self.emit("    ),")
         self.emit(")", "")
 
+    def _result_hint(self, m) -> str:
+        if len(m.out_args) == 0:
+            return "None"
+        if len(m.out_args) == 1:
+            return self.hint(m.out_args[0].type)
+        return "tuple[" + ", ".join(self.hint(a.type) for a in m.out_args) + "]"
+
+    def _stream_names(self, n, m):
+        """(client class, server type) names of a streaming method's call objects."""
+        return f"{n}{m.name}ClientCall", f"{n}{m.name}ServerCall"
+
+    def gen_streams(self, iface: C.Interface):
+        """The typed call objects of the interface's streaming methods (Go's
+        <Iface><Method>ClientCall / ServerCall)."""
+        n = iface.name
+        for m in sorted(iface.all_methods(), key=lambda m: m.name):
+            if m.in_stream is None and m.out_stream is None:
+                continue
+            client, server = self._stream_names(n, m)
+            res = self._result_hint(m)
+            ins = self.hint(m.in_stream) if m.in_stream is not None else None
+            outs = self.hint(m.out_stream) if m.out_stream is not None else None
+            if ins is not None and outs is not None:
+                cbase = f"_rt.ClientBidiStream[{ins}, {outs}, {res}]"
+                sbase = f"_rt.ServerBidiStream[{ins}, {outs}]"
+                what = f"send() takes {ins}, recv() gives {outs}"
+            elif outs is not None:
+                cbase = f"_rt.ClientRecvStream[{outs}, {res}]"
+                sbase = f"_rt.ServerSendStream[{outs}]"
+                what = f"recv() gives {outs}"
+            else:
+                cbase = f"_rt.ClientSendStream[{ins}, {res}]"
+                sbase = f"_rt.ServerRecvStream[{ins}]"
+                what = f"send() takes {ins}"
+            self.emit("", "", f"class {client}({cbase}):",
+                      f'    """A call of {n}.{m.name} in progress: {what}; finish() gives {res}."""',
+                      "    __slots__ = ()", "",
+                      "", f"#: What a {n} server's {m.name} gets as ``call``.",
+                      f"{server} = {sbase}")
+
     def gen_stubs(self, iface: C.Interface):
         n = iface.name
         all_methods = iface.all_methods()
+        self.gen_streams(iface)
         # client stub
-        self.emit("", f"class {n}ClientStub(_rt.ClientStub):")
-        doc = _doc_text(iface.doc)
-        self.emit(f'    """Client stub for {iface.full_name}; each method returns a Deferred."""', "")
+        self.emit("", "", f"class {n}ClientStub(_rt.ClientStub):")
+        self.emit(f'    """Client stub for {iface.full_name}; each method returns an awaitable '
+                  f'Deferred."""', "")
         self.emit(f"    _vdl_interface = {n}Desc",
                   "    _vdl_methods = _rt.method_table(" + ", ".join(
                       self.desc_ref(d) for d in [iface] + iface.transitive_embeds()) + ")")
@@ -549,29 +647,29 @@ class _Gen:
             args = "".join(f"{self._argname(a, i)}, " for i, a in enumerate(m.in_args))
             tup = f"({args.rstrip(', ')},)" if len(m.in_args) == 1 else f"({args.rstrip(', ')})"
             streaming = m.in_stream is not None or m.out_stream is not None
-            self.emit("", f"    def {m.name}(self, ctx{params}, *opts):")
+            ret = self._stream_names(n, m)[0] if streaming else self._result_hint(m)
+            self.emit("", f"    def {m.name}(self, ctx: _rt.Context{params}, *opts: object) "
+                          f"-> _rt.Result[{ret}]:")
             self.emit(*_docstring(m.doc, "        ") or [f'        """Calls {m.name}."""'])
             if streaming:
-                self.emit(f"        return self._start(ctx, {m.name!r}, {tup}, opts)")
+                self.emit(f"        return self._start(ctx, {m.name!r}, {tup}, opts, {ret})")
             else:
                 self.emit(f"        return self._call(ctx, {m.name!r}, {tup}, opts)")
-        self.emit("", "", f"def {n}Client(name: str, client=None) -> {n}ClientStub:",
+        self.emit("", "", f"def {n}Client(name: str, client: Any = None) -> {n}ClientStub:",
                   f'    """A client stub for the {n} object at `name`."""',
                   f"    return {n}ClientStub(name, client)", "")
         # server methods
         self.emit("", f"class {n}ServerMethods:")
         self.emit(*_docstring(iface.doc, "    ") or [f'    """Methods a {n} server implements."""'])
-        self.emit(f'    # Implement each method; it may be `async def` or return a Deferred.')
+        self.emit("    # Subclass it and implement each method; it may be `async def` or return"
+                  " a Deferred.")
         for m in sorted(all_methods, key=lambda m: m.name):
             params = "".join(f", {self._argname(a, i)}: {self.hint(a.type)}"
                              for i, a in enumerate(m.in_args))
-            if len(m.out_args) == 0:
-                ret = "None"
-            elif len(m.out_args) == 1:
-                ret = self.hint(m.out_args[0].type)
-            else:
-                ret = "tuple[" + ", ".join(self.hint(a.type) for a in m.out_args) + "]"
-            self.emit("", f"    def {m.name}(self, ctx, call{params}) -> {ret}:")
+            streaming = m.in_stream is not None or m.out_stream is not None
+            call = self._stream_names(n, m)[1] if streaming else "_rt.ServerCall"
+            self.emit("", f"    def {m.name}(self, ctx: _rt.Context, call: {call}{params}) "
+                          f"-> _rt.Reply[{self._result_hint(m)}]:")
             self.emit(*_docstring(m.doc, "        ") or [f'        """{m.name}."""'])
             self.emit("        raise verror.NotImplemented.new(" + repr(m.name) + ")")
         # server stub
@@ -579,7 +677,7 @@ class _Gen:
         self.emit("", "", f"class {n}ServerStub(_rt.ServerStub):",
                   f'    """Wraps a {n}ServerMethods implementation for the RPC layer."""',
                   f"    _vdl_describe = ({describe},)", "",
-                  "", f"def {n}Server(impl) -> {n}ServerStub:",
+                  "", f"def {n}Server(impl: {n}ServerMethods) -> {n}ServerStub:",
                   f'    """The server object (invoker) for a {n} implementation."""',
                   f"    return {n}ServerStub(impl)", "")
 

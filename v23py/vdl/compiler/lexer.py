@@ -2,7 +2,7 @@
 
 The token rules follow Go's: identifiers, integer literals (decimal, 0x, 0o,
 0b, legacy leading-0 octal, ``_`` separators), float literals (kept exact as
-``fractions.Fraction``), interpreted "..." and raw `...` strings, ``//`` and
+``fractions.Fraction``), interpreted "..." and raw ``...`` strings, ``//`` and
 ``/* */`` comments, and automatic semicolons at the end of a line whose last
 token is an identifier, a literal, or one of ``) ] } >``.
 

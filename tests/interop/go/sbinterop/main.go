@@ -31,6 +31,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -573,7 +574,7 @@ func trace(ctx *context.T, sb syncbase.Service, db syncbase.Database) {
 	members, err := sg.GetMembers(ctx)
 	p("sg members %d %s", len(members), es(err))
 	for _, n := range sortedKeys(members) {
-		p("  member hex %v info %s", len(n) == 16, tcOf(members[n]))
+		p("  member hex %v info %s", isHexID(n), tcOf(members[n]))
 	}
 	sgs, err := db.ListSyncgroups(ctx)
 	p("listsyncgroups %s %s", tcOf(sgs), es(err))
@@ -631,4 +632,11 @@ func trace(ctx *context.T, sb syncbase.Service, db syncbase.Database) {
 	ok, err = db.Exists(ctx)
 	p("db exists %v %s", ok, es(err))
 	out("db destroy again", db.Destroy(ctx))
+}
+
+// isHexID: a member name is a daemon's 64-bit id in lower-case hex, without leading
+// zeros (so 1 in 16 ids has fewer than 16 digits)
+func isHexID(n string) bool {
+	_, err := strconv.ParseUint(n, 16, 64)
+	return err == nil && n == strings.ToLower(n)
 }

@@ -8,17 +8,18 @@ prints for them) are the same whichever sb wrote them.
 # flake8: noqa
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional, Dict, List, Set, Tuple
 
 from v23py import vdl, verror
 import v23py.v23.vdlroot.time as _time
 
 __all__ = ['AddressInfo', 'CreditAgency', 'ExperianRating', 'EquifaxCreditReport', 'ExperianCreditReport', 'TransUnionCreditReport', 'AgencyReport', 'CreditReport', 'Customer', 'Invoice', 'Numbers', 'FooType', 'BarType', 'TitleOrValueType', 'BazType', 'Array2String', 'Composite', 'Times', 'Recursive', 'ActOrSatScore', 'Student', 'AnythingGoes']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- types ------------------------------------------------------------
 
-def _build_types():
+def _build_types() -> dict[str, vdl.Type]:
     b = vdl.TypeBuilder()
     _b_AddressInfo = b.struct('v.io/x/ref/cmd/sb/internal/demodb.AddressInfo')
     _b_CreditAgency = b.enum('v.io/x/ref/cmd/sb/internal/demodb.CreditAgency', ['Equifax', 'Experian', 'TransUnion'])
@@ -96,7 +97,7 @@ def _build_types():
     _b_AnythingGoes.append_field('NameOfType', vdl.StringType)
     _b_AnythingGoes.append_field('Anything', vdl.AnyType)
     b.build()
-    return {'AddressInfo': _b_AddressInfo.built, 'CreditAgency': _b_CreditAgency.built, 'ExperianRating': _b_ExperianRating.built, 'EquifaxCreditReport': _b_EquifaxCreditReport.built, 'ExperianCreditReport': _b_ExperianCreditReport.built, 'TransUnionCreditReport': _b_TransUnionCreditReport.built, 'AgencyReport': _b_AgencyReport.built, 'CreditReport': _b_CreditReport.built, 'Customer': _b_Customer.built, 'Invoice': _b_Invoice.built, 'Numbers': _b_Numbers.built, 'FooType': _b_FooType.built, 'BarType': _b_BarType.built, 'TitleOrValueType': _b_TitleOrValueType.built, 'BazType': _b_BazType.built, 'Array2String': _b_Array2String.built, 'Composite': _b_Composite.built, 'Times': _b_Times.built, 'Recursive': _b_Recursive.built, 'ActOrSatScore': _b_ActOrSatScore.built, 'Student': _b_Student.built, 'AnythingGoes': _b_AnythingGoes.built}
+    return {'AddressInfo': _b_AddressInfo.type, 'CreditAgency': _b_CreditAgency.type, 'ExperianRating': _b_ExperianRating.type, 'EquifaxCreditReport': _b_EquifaxCreditReport.type, 'ExperianCreditReport': _b_ExperianCreditReport.type, 'TransUnionCreditReport': _b_TransUnionCreditReport.type, 'AgencyReport': _b_AgencyReport.type, 'CreditReport': _b_CreditReport.type, 'Customer': _b_Customer.type, 'Invoice': _b_Invoice.type, 'Numbers': _b_Numbers.type, 'FooType': _b_FooType.type, 'BarType': _b_BarType.type, 'TitleOrValueType': _b_TitleOrValueType.type, 'BazType': _b_BazType.type, 'Array2String': _b_Array2String.type, 'Composite': _b_Composite.type, 'Times': _b_Times.type, 'Recursive': _b_Recursive.type, 'ActOrSatScore': _b_ActOrSatScore.type, 'Student': _b_Student.type, 'AnythingGoes': _b_AnythingGoes.type}
 
 
 _types = _build_types()
@@ -110,6 +111,9 @@ class AddressInfo(vdl.Struct):
     City: str
     State: str
     Zip: str
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Street: str = ..., City: str = ..., State: str = ..., Zip: str = ...) -> None: ...
     _vdl_type = _types['AddressInfo']
 
 
@@ -117,6 +121,9 @@ class AddressInfo(vdl.Struct):
 class CreditAgency(vdl.Enum):
     """VDL enum v.io/x/ref/cmd/sb/internal/demodb.CreditAgency."""
     __slots__ = ()
+    Equifax: ClassVar[CreditAgency]
+    Experian: ClassVar[CreditAgency]
+    TransUnion: ClassVar[CreditAgency]
     _vdl_type = _types['CreditAgency']
 
 
@@ -124,6 +131,8 @@ class CreditAgency(vdl.Enum):
 class ExperianRating(vdl.Enum):
     """VDL enum v.io/x/ref/cmd/sb/internal/demodb.ExperianRating."""
     __slots__ = ()
+    Good: ClassVar[ExperianRating]
+    Bad: ClassVar[ExperianRating]
     _vdl_type = _types['ExperianRating']
 
 
@@ -132,6 +141,9 @@ class EquifaxCreditReport(vdl.Struct):
     """VDL struct v.io/x/ref/cmd/sb/internal/demodb.EquifaxCreditReport."""
     __slots__ = ('Rating',)
     Rating: int
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Rating: int = ...) -> None: ...
     _vdl_type = _types['EquifaxCreditReport']
 
 
@@ -140,6 +152,9 @@ class ExperianCreditReport(vdl.Struct):
     """VDL struct v.io/x/ref/cmd/sb/internal/demodb.ExperianCreditReport."""
     __slots__ = ('Rating',)
     Rating: ExperianRating
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Rating: ExperianRating = ...) -> None: ...
     _vdl_type = _types['ExperianCreditReport']
 
 
@@ -148,6 +163,9 @@ class TransUnionCreditReport(vdl.Struct):
     """VDL struct v.io/x/ref/cmd/sb/internal/demodb.TransUnionCreditReport."""
     __slots__ = ('Rating',)
     Rating: int
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Rating: int = ...) -> None: ...
     _vdl_type = _types['TransUnionCreditReport']
 
 
@@ -164,6 +182,9 @@ class CreditReport(vdl.Struct):
     __slots__ = ('Agency', 'Report',)
     Agency: CreditAgency
     Report: AgencyReport
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Agency: CreditAgency = ..., Report: AgencyReport = ...) -> None: ...
     _vdl_type = _types['CreditReport']
 
 
@@ -176,6 +197,9 @@ class Customer(vdl.Struct):
     Active: bool
     Address: AddressInfo
     Credit: CreditReport
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Name: str = ..., Id: int = ..., Active: bool = ..., Address: AddressInfo = ..., Credit: CreditReport = ...) -> None: ...
     _vdl_type = _types['Customer']
 
 
@@ -187,6 +211,9 @@ class Invoice(vdl.Struct):
     InvoiceNum: int
     Amount: int
     ShipTo: AddressInfo
+
+    if TYPE_CHECKING:
+        def __init__(self, *, CustId: int = ..., InvoiceNum: int = ..., Amount: int = ..., ShipTo: AddressInfo = ...) -> None: ...
     _vdl_type = _types['Invoice']
 
 
@@ -203,6 +230,9 @@ class Numbers(vdl.Struct):
     I64: int
     F32: float
     F64: float
+
+    if TYPE_CHECKING:
+        def __init__(self, *, B: int = ..., Ui16: int = ..., Ui32: int = ..., Ui64: int = ..., I16: int = ..., I32: int = ..., I64: int = ..., F32: float = ..., F64: float = ...) -> None: ...
     _vdl_type = _types['Numbers']
 
 
@@ -211,6 +241,9 @@ class FooType(vdl.Struct):
     """VDL struct v.io/x/ref/cmd/sb/internal/demodb.FooType."""
     __slots__ = ('Bar',)
     Bar: BarType
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Bar: BarType = ...) -> None: ...
     _vdl_type = _types['FooType']
 
 
@@ -219,6 +252,9 @@ class BarType(vdl.Struct):
     """VDL struct v.io/x/ref/cmd/sb/internal/demodb.BarType."""
     __slots__ = ('Baz',)
     Baz: BazType
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Baz: BazType = ...) -> None: ...
     _vdl_type = _types['BarType']
 
 
@@ -235,11 +271,14 @@ class BazType(vdl.Struct):
     __slots__ = ('Name', 'TitleOrValue',)
     Name: str
     TitleOrValue: TitleOrValueType
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Name: str = ..., TitleOrValue: TitleOrValueType = ...) -> None: ...
     _vdl_type = _types['BazType']
 
 
 @vdl.register
-class Array2String(tuple):
+class Array2String(Tuple['str', ...]):
     """VDL array v.io/x/ref/cmd/sb/internal/demodb.Array2String."""
     __slots__ = ()
     _vdl_type = _types['Array2String']
@@ -249,10 +288,13 @@ class Array2String(tuple):
 class Composite(vdl.Struct):
     """VDL struct v.io/x/ref/cmd/sb/internal/demodb.Composite."""
     __slots__ = ('Arr', 'ListInt', 'MySet', 'Map',)
-    Arr: Array2String
+    Arr: tuple[str, ...]
     ListInt: list[int]
     MySet: set[int]
     Map: dict[str, int]
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Arr: tuple[str, ...] = ..., ListInt: list[int] = ..., MySet: set[int] = ..., Map: dict[str, int] = ...) -> None: ...
     _vdl_type = _types['Composite']
 
 
@@ -262,6 +304,9 @@ class Times(vdl.Struct):
     __slots__ = ('Stamp', 'Interval',)
     Stamp: _time.Time
     Interval: _time.Duration
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Stamp: _time.Time = ..., Interval: _time.Duration = ...) -> None: ...
     _vdl_type = _types['Times']
 
 
@@ -271,7 +316,10 @@ class Recursive(vdl.Struct):
     __slots__ = ('Any', 'Maybe', 'Rec',)
     Any: Any
     Maybe: Optional[Times]
-    Rec: dict[Array2String, Recursive]
+    Rec: dict[tuple[str, ...], Recursive]
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Any: Any = ..., Maybe: Optional[Times] = ..., Rec: dict[tuple[str, ...], Recursive] = ...) -> None: ...
     _vdl_type = _types['Recursive']
 
 
@@ -289,6 +337,9 @@ class Student(vdl.Struct):
     Name: str
     TestTime: _time.Time
     Score: ActOrSatScore
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Name: str = ..., TestTime: _time.Time = ..., Score: ActOrSatScore = ...) -> None: ...
     _vdl_type = _types['Student']
 
 
@@ -298,4 +349,7 @@ class AnythingGoes(vdl.Struct):
     __slots__ = ('NameOfType', 'Anything',)
     NameOfType: str
     Anything: Any
+
+    if TYPE_CHECKING:
+        def __init__(self, *, NameOfType: str = ..., Anything: Any = ...) -> None: ...
     _vdl_type = _types['AnythingGoes']

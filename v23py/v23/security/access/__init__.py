@@ -5,18 +5,19 @@
 # flake8: noqa
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional, Dict, List, Set, Tuple
 
 from v23py import vdl, verror
 import v23py.v23.security as _security
 import v23py.v23.uniqueid as _uniqueid
 
 __all__ = ['AccessList', 'Permissions', 'Tag', 'Admin', 'Debug', 'Read', 'Write', 'Resolve', 'AccessTagCaveat', 'ErrTooBig', 'ErrNoPermissions', 'ErrAccessListMatch', 'ErrUnenforceablePatterns', 'ErrInvalidOpenAccessList', 'ErrAccessTagCaveatValidation', 'ErrMultipleTags', 'ErrNoTags']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- types ------------------------------------------------------------
 
-def _build_types():
+def _build_types() -> dict[str, vdl.Type]:
     b = vdl.TypeBuilder()
     _b_AccessList = b.struct('v.io/v23/security/access.AccessList')
     _b_Permissions = b.map(name='v.io/v23/security/access.Permissions')
@@ -26,7 +27,7 @@ def _build_types():
     _b_Permissions.key = vdl.StringType
     _b_Permissions.elem = _b_AccessList
     b.build()
-    return {'AccessList': _b_AccessList.built, 'Permissions': _b_Permissions.built, 'Tag': _b_Tag.built}
+    return {'AccessList': _b_AccessList.type, 'Permissions': _b_Permissions.type, 'Tag': _b_Tag.type}
 
 
 _types = _build_types()
@@ -36,13 +37,16 @@ _types = _build_types()
 class AccessList(vdl.Struct):
     """Blessing patterns granted access (In), minus names excluded (NotIn)."""
     __slots__ = ('In', 'NotIn',)
-    In: list[_security.BlessingPattern]
+    In: list[str]
     NotIn: list[str]
+
+    if TYPE_CHECKING:
+        def __init__(self, *, In: list[str] = ..., NotIn: list[str] = ...) -> None: ...
     _vdl_type = _types['AccessList']
 
 
 @vdl.register
-class Permissions(dict):
+class Permissions(Dict['str', 'AccessList']):
     """Tag name -> the access list for methods carrying that tag."""
     __slots__ = ()
     _vdl_type = _types['Permissions']
@@ -92,7 +96,7 @@ def new_AccessListMatch(validBlessings: list[str], rejectedBlessings: list[_secu
     return ErrAccessListMatch.new(verror.format_message(ErrAccessListMatch.default_msg, "", "", validBlessings, rejectedBlessings), validBlessings, rejectedBlessings, component=component, op=op)
 
 
-def new_UnenforceablePatterns(rejectedPatterns: list[_security.BlessingPattern], *, component: str = "", op: str = "") -> verror.VError:
+def new_UnenforceablePatterns(rejectedPatterns: list[str], *, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/security/access.UnenforceablePatterns error."""
     return ErrUnenforceablePatterns.new(verror.format_message(ErrUnenforceablePatterns.default_msg, "", "", rejectedPatterns), rejectedPatterns, component=component, op=op)
 
@@ -102,7 +106,7 @@ def new_InvalidOpenAccessList(*, component: str = "", op: str = "") -> verror.VE
     return ErrInvalidOpenAccessList.new(verror.format_message(ErrInvalidOpenAccessList.default_msg, "", ""), component=component, op=op)
 
 
-def new_AccessTagCaveatValidation(methodTags: list[str], caveatTags: list[Tag], *, component: str = "", op: str = "") -> verror.VError:
+def new_AccessTagCaveatValidation(methodTags: list[str], caveatTags: list[str], *, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/v23/security/access.AccessTagCaveatValidation error."""
     return ErrAccessTagCaveatValidation.new(verror.format_message(ErrAccessTagCaveatValidation.default_msg, "", "", methodTags, caveatTags), methodTags, caveatTags, component=component, op=op)
 

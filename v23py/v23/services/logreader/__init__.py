@@ -7,24 +7,25 @@ from afar.
 # flake8: noqa
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from v23py import vdl, verror
 from v23py.rpc import stubs as _rt
 import v23py.v23.security.access as _access
 
-__all__ = ['LogEntry', 'AllEntries', 'LogFileDesc', 'LogFileClientStub', 'LogFileClient', 'LogFileServerMethods', 'LogFileServerStub', 'LogFileServer']
+__all__ = ['LogEntry', 'AllEntries', 'LogFileDesc', 'LogFileClientStub', 'LogFileClient', 'LogFileServerMethods', 'LogFileServerStub', 'LogFileServer', 'LogFileReadLogClientCall', 'LogFileReadLogServerCall']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- types ------------------------------------------------------------
 
-def _build_types():
+def _build_types() -> dict[str, vdl.Type]:
     b = vdl.TypeBuilder()
     _b_LogEntry = b.struct('v.io/v23/services/logreader.LogEntry')
     _b_LogEntry.append_field('Position', vdl.Int64Type)
     _b_LogEntry.append_field('Line', vdl.StringType)
     b.build()
-    return {'LogEntry': _b_LogEntry.built}
+    return {'LogEntry': _b_LogEntry.type}
 
 
 _types = _build_types()
@@ -36,6 +37,9 @@ class LogEntry(vdl.Struct):
     __slots__ = ('Position', 'Line',)
     Position: int
     Line: str
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Position: int = ..., Line: str = ...) -> None: ...
     _vdl_type = _types['LogEntry']
 
 
@@ -70,36 +74,45 @@ LogFileDesc = _rt.InterfaceDesc(
 )
 
 
+class LogFileReadLogClientCall(_rt.ClientRecvStream[LogEntry, int]):
+    """A call of LogFile.ReadLog in progress: recv() gives LogEntry; finish() gives int."""
+    __slots__ = ()
+
+
+#: What a LogFile server's ReadLog gets as ``call``.
+LogFileReadLogServerCall = _rt.ServerSendStream[LogEntry]
+
+
 class LogFileClientStub(_rt.ClientStub):
-    """Client stub for v.io/v23/services/logreader.LogFile; each method returns a Deferred."""
+    """Client stub for v.io/v23/services/logreader.LogFile; each method returns an awaitable Deferred."""
 
     _vdl_interface = LogFileDesc
     _vdl_methods = _rt.method_table(LogFileDesc)
 
-    def ReadLog(self, ctx, startPos: int, numEntries: int, follow: bool, *opts):
+    def ReadLog(self, ctx: _rt.Context, startPos: int, numEntries: int, follow: bool, *opts: object) -> _rt.Result[LogFileReadLogClientCall]:
         """ReadLog streams up to numEntries entries (one line each) starting at
         byte offset startPos; with follow it waits for more lines at the end
         of the file.  It returns the offset where reading stopped, the start
         of the next entry.  It fails with EndOfFile exactly when it reached
         the end of the file without sending any entry.
         """
-        return self._start(ctx, 'ReadLog', (startPos, numEntries, follow), opts)
+        return self._start(ctx, 'ReadLog', (startPos, numEntries, follow), opts, LogFileReadLogClientCall)
 
-    def Size(self, ctx, *opts):
+    def Size(self, ctx: _rt.Context, *opts: object) -> _rt.Result[int]:
         """Size returns the file's length in bytes."""
         return self._call(ctx, 'Size', (), opts)
 
 
-def LogFileClient(name: str, client=None) -> LogFileClientStub:
+def LogFileClient(name: str, client: Any = None) -> LogFileClientStub:
     """A client stub for the LogFile object at `name`."""
     return LogFileClientStub(name, client)
 
 
 class LogFileServerMethods:
     """LogFile is one log file."""
-    # Implement each method; it may be `async def` or return a Deferred.
+    # Subclass it and implement each method; it may be `async def` or return a Deferred.
 
-    def ReadLog(self, ctx, call, startPos: int, numEntries: int, follow: bool) -> int:
+    def ReadLog(self, ctx: _rt.Context, call: LogFileReadLogServerCall, startPos: int, numEntries: int, follow: bool) -> _rt.Reply[int]:
         """ReadLog streams up to numEntries entries (one line each) starting at
         byte offset startPos; with follow it waits for more lines at the end
         of the file.  It returns the offset where reading stopped, the start
@@ -108,7 +121,7 @@ class LogFileServerMethods:
         """
         raise verror.NotImplemented.new('ReadLog')
 
-    def Size(self, ctx, call) -> int:
+    def Size(self, ctx: _rt.Context, call: _rt.ServerCall) -> _rt.Reply[int]:
         """Size returns the file's length in bytes."""
         raise verror.NotImplemented.new('Size')
 
@@ -118,6 +131,6 @@ class LogFileServerStub(_rt.ServerStub):
     _vdl_describe = (LogFileDesc,)
 
 
-def LogFileServer(impl) -> LogFileServerStub:
+def LogFileServer(impl: LogFileServerMethods) -> LogFileServerStub:
     """The server object (invoker) for a LogFile implementation."""
     return LogFileServerStub(impl)

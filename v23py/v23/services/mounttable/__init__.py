@@ -5,7 +5,7 @@
 # flake8: noqa
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from v23py import vdl, verror
 from v23py.rpc import stubs as _rt
@@ -14,15 +14,16 @@ import v23py.v23.security.access as _access
 import v23py.v23.services.permissions as _permissions
 
 __all__ = ['Tag', 'Admin', 'Mount', 'Read', 'Create', 'Resolve', 'MountTableDesc', 'MountTableClientStub', 'MountTableClient', 'MountTableServerMethods', 'MountTableServerStub', 'MountTableServer']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- types ------------------------------------------------------------
 
-def _build_types():
+def _build_types() -> dict[str, vdl.Type]:
     b = vdl.TypeBuilder()
     _b_Tag = b.named('v.io/v23/services/mounttable.Tag', vdl.Kind.STRING)
     b.build()
-    return {'Tag': _b_Tag.built}
+    return {'Tag': _b_Tag.type}
 
 
 _types = _build_types()
@@ -79,70 +80,70 @@ MountTableDesc = _rt.InterfaceDesc(
 
 
 class MountTableClientStub(_rt.ClientStub):
-    """Client stub for v.io/v23/services/mounttable.MountTable; each method returns a Deferred."""
+    """Client stub for v.io/v23/services/mounttable.MountTable; each method returns an awaitable Deferred."""
 
     _vdl_interface = MountTableDesc
     _vdl_methods = _rt.method_table(MountTableDesc, _permissions.ObjectDesc)
 
-    def Delete(self, ctx, deleteSubtree: bool, *opts):
+    def Delete(self, ctx: _rt.Context, deleteSubtree: bool, *opts: object) -> _rt.Result[None]:
         """Delete removes this name, and its whole subtree if deleteSubtree is true."""
         return self._call(ctx, 'Delete', (deleteSubtree,), opts)
 
-    def GetPermissions(self, ctx, *opts):
+    def GetPermissions(self, ctx: _rt.Context, *opts: object) -> _rt.Result[tuple[dict[str, _access.AccessList], str]]:
         """GetPermissions returns the object's permissions and their version."""
         return self._call(ctx, 'GetPermissions', (), opts)
 
-    def Mount(self, ctx, server: str, ttl: int, flags: _naming.MountFlag, *opts):
+    def Mount(self, ctx: _rt.Context, server: str, ttl: int, flags: int, *opts: object) -> _rt.Result[None]:
         """Mount adds server at this name for ttl seconds (0 means forever)."""
         return self._call(ctx, 'Mount', (server, ttl, flags), opts)
 
-    def ResolveStep(self, ctx, *opts):
+    def ResolveStep(self, ctx: _rt.Context, *opts: object) -> _rt.Result[_naming.MountEntry]:
         """ResolveStep returns the servers mounted at this name."""
         return self._call(ctx, 'ResolveStep', (), opts)
 
-    def SetPermissions(self, ctx, perms: _access.Permissions, version: str, *opts):
+    def SetPermissions(self, ctx: _rt.Context, perms: dict[str, _access.AccessList], version: str, *opts: object) -> _rt.Result[None]:
         """SetPermissions replaces the object's permissions; version must match the
         current version (or be empty to skip the check).
         """
         return self._call(ctx, 'SetPermissions', (perms, version), opts)
 
-    def Unmount(self, ctx, server: str, *opts):
+    def Unmount(self, ctx: _rt.Context, server: str, *opts: object) -> _rt.Result[None]:
         """Unmount removes server from this name; an empty server removes all."""
         return self._call(ctx, 'Unmount', (server,), opts)
 
 
-def MountTableClient(name: str, client=None) -> MountTableClientStub:
+def MountTableClient(name: str, client: Any = None) -> MountTableClientStub:
     """A client stub for the MountTable object at `name`."""
     return MountTableClientStub(name, client)
 
 
 class MountTableServerMethods:
     """MountTable maps names to the servers mounted there."""
-    # Implement each method; it may be `async def` or return a Deferred.
+    # Subclass it and implement each method; it may be `async def` or return a Deferred.
 
-    def Delete(self, ctx, call, deleteSubtree: bool) -> None:
+    def Delete(self, ctx: _rt.Context, call: _rt.ServerCall, deleteSubtree: bool) -> _rt.Reply[None]:
         """Delete removes this name, and its whole subtree if deleteSubtree is true."""
         raise verror.NotImplemented.new('Delete')
 
-    def GetPermissions(self, ctx, call) -> tuple[_access.Permissions, str]:
+    def GetPermissions(self, ctx: _rt.Context, call: _rt.ServerCall) -> _rt.Reply[tuple[dict[str, _access.AccessList], str]]:
         """GetPermissions returns the object's permissions and their version."""
         raise verror.NotImplemented.new('GetPermissions')
 
-    def Mount(self, ctx, call, server: str, ttl: int, flags: _naming.MountFlag) -> None:
+    def Mount(self, ctx: _rt.Context, call: _rt.ServerCall, server: str, ttl: int, flags: int) -> _rt.Reply[None]:
         """Mount adds server at this name for ttl seconds (0 means forever)."""
         raise verror.NotImplemented.new('Mount')
 
-    def ResolveStep(self, ctx, call) -> _naming.MountEntry:
+    def ResolveStep(self, ctx: _rt.Context, call: _rt.ServerCall) -> _rt.Reply[_naming.MountEntry]:
         """ResolveStep returns the servers mounted at this name."""
         raise verror.NotImplemented.new('ResolveStep')
 
-    def SetPermissions(self, ctx, call, perms: _access.Permissions, version: str) -> None:
+    def SetPermissions(self, ctx: _rt.Context, call: _rt.ServerCall, perms: dict[str, _access.AccessList], version: str) -> _rt.Reply[None]:
         """SetPermissions replaces the object's permissions; version must match the
         current version (or be empty to skip the check).
         """
         raise verror.NotImplemented.new('SetPermissions')
 
-    def Unmount(self, ctx, call, server: str) -> None:
+    def Unmount(self, ctx: _rt.Context, call: _rt.ServerCall, server: str) -> _rt.Reply[None]:
         """Unmount removes server from this name; an empty server removes all."""
         raise verror.NotImplemented.new('Unmount')
 
@@ -152,6 +153,6 @@ class MountTableServerStub(_rt.ServerStub):
     _vdl_describe = (MountTableDesc, _permissions.ObjectDesc,)
 
 
-def MountTableServer(impl) -> MountTableServerStub:
+def MountTableServer(impl: MountTableServerMethods) -> MountTableServerStub:
     """The server object (invoker) for a MountTable implementation."""
     return MountTableServerStub(impl)

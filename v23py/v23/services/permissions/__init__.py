@@ -7,13 +7,14 @@ permissions can be read and replaced.
 # flake8: noqa
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from v23py import vdl, verror
 from v23py.rpc import stubs as _rt
 import v23py.v23.security.access as _access
 
 __all__ = ['ObjectDesc', 'ObjectClientStub', 'ObjectClient', 'ObjectServerMethods', 'ObjectServerStub', 'ObjectServer']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- interfaces -------------------------------------------------------
@@ -41,36 +42,36 @@ ObjectDesc = _rt.InterfaceDesc(
 
 
 class ObjectClientStub(_rt.ClientStub):
-    """Client stub for v.io/v23/services/permissions.Object; each method returns a Deferred."""
+    """Client stub for v.io/v23/services/permissions.Object; each method returns an awaitable Deferred."""
 
     _vdl_interface = ObjectDesc
     _vdl_methods = _rt.method_table(ObjectDesc)
 
-    def GetPermissions(self, ctx, *opts):
+    def GetPermissions(self, ctx: _rt.Context, *opts: object) -> _rt.Result[tuple[dict[str, _access.AccessList], str]]:
         """GetPermissions returns the object's permissions and their version."""
         return self._call(ctx, 'GetPermissions', (), opts)
 
-    def SetPermissions(self, ctx, perms: _access.Permissions, version: str, *opts):
+    def SetPermissions(self, ctx: _rt.Context, perms: dict[str, _access.AccessList], version: str, *opts: object) -> _rt.Result[None]:
         """SetPermissions replaces the object's permissions; version must match the
         current version (or be empty to skip the check).
         """
         return self._call(ctx, 'SetPermissions', (perms, version), opts)
 
 
-def ObjectClient(name: str, client=None) -> ObjectClientStub:
+def ObjectClient(name: str, client: Any = None) -> ObjectClientStub:
     """A client stub for the Object object at `name`."""
     return ObjectClientStub(name, client)
 
 
 class ObjectServerMethods:
     """Object is anything with access permissions."""
-    # Implement each method; it may be `async def` or return a Deferred.
+    # Subclass it and implement each method; it may be `async def` or return a Deferred.
 
-    def GetPermissions(self, ctx, call) -> tuple[_access.Permissions, str]:
+    def GetPermissions(self, ctx: _rt.Context, call: _rt.ServerCall) -> _rt.Reply[tuple[dict[str, _access.AccessList], str]]:
         """GetPermissions returns the object's permissions and their version."""
         raise verror.NotImplemented.new('GetPermissions')
 
-    def SetPermissions(self, ctx, call, perms: _access.Permissions, version: str) -> None:
+    def SetPermissions(self, ctx: _rt.Context, call: _rt.ServerCall, perms: dict[str, _access.AccessList], version: str) -> _rt.Reply[None]:
         """SetPermissions replaces the object's permissions; version must match the
         current version (or be empty to skip the check).
         """
@@ -82,6 +83,6 @@ class ObjectServerStub(_rt.ServerStub):
     _vdl_describe = (ObjectDesc,)
 
 
-def ObjectServer(impl) -> ObjectServerStub:
+def ObjectServer(impl: ObjectServerMethods) -> ObjectServerStub:
     """The server object (invoker) for a Object implementation."""
     return ObjectServerStub(impl)

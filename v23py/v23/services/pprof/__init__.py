@@ -7,13 +7,14 @@ the format of the pprof tool.
 # flake8: noqa
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from v23py import vdl, verror
 from v23py.rpc import stubs as _rt
 import v23py.v23.security.access as _access
 
-__all__ = ['PProfDesc', 'PProfClientStub', 'PProfClient', 'PProfServerMethods', 'PProfServerStub', 'PProfServer']
+__all__ = ['PProfDesc', 'PProfClientStub', 'PProfClient', 'PProfServerMethods', 'PProfServerStub', 'PProfServer', 'PProfCpuProfileClientCall', 'PProfCpuProfileServerCall', 'PProfProfileClientCall', 'PProfProfileServerCall']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- interfaces -------------------------------------------------------
@@ -61,67 +62,85 @@ PProfDesc = _rt.InterfaceDesc(
 )
 
 
+class PProfCpuProfileClientCall(_rt.ClientRecvStream[bytes, None]):
+    """A call of PProf.CpuProfile in progress: recv() gives bytes; finish() gives None."""
+    __slots__ = ()
+
+
+#: What a PProf server's CpuProfile gets as ``call``.
+PProfCpuProfileServerCall = _rt.ServerSendStream[bytes]
+
+
+class PProfProfileClientCall(_rt.ClientRecvStream[bytes, None]):
+    """A call of PProf.Profile in progress: recv() gives bytes; finish() gives None."""
+    __slots__ = ()
+
+
+#: What a PProf server's Profile gets as ``call``.
+PProfProfileServerCall = _rt.ServerSendStream[bytes]
+
+
 class PProfClientStub(_rt.ClientStub):
-    """Client stub for v.io/v23/services/pprof.PProf; each method returns a Deferred."""
+    """Client stub for v.io/v23/services/pprof.PProf; each method returns an awaitable Deferred."""
 
     _vdl_interface = PProfDesc
     _vdl_methods = _rt.method_table(PProfDesc)
 
-    def CmdLine(self, ctx, *opts):
+    def CmdLine(self, ctx: _rt.Context, *opts: object) -> _rt.Result[list[str]]:
         """CmdLine returns the program's command line, the executable first."""
         return self._call(ctx, 'CmdLine', (), opts)
 
-    def CpuProfile(self, ctx, seconds: int, *opts):
+    def CpuProfile(self, ctx: _rt.Context, seconds: int, *opts: object) -> _rt.Result[PProfCpuProfileClientCall]:
         """CpuProfile profiles the CPU for the given number of seconds and
         streams the result.
         """
-        return self._start(ctx, 'CpuProfile', (seconds,), opts)
+        return self._start(ctx, 'CpuProfile', (seconds,), opts, PProfCpuProfileClientCall)
 
-    def Profile(self, ctx, name: str, debug: int, *opts):
+    def Profile(self, ctx: _rt.Context, name: str, debug: int, *opts: object) -> _rt.Result[PProfProfileClientCall]:
         """Profile streams the named profile; debug > 0 asks for a text form
         readable without tools.
         """
-        return self._start(ctx, 'Profile', (name, debug), opts)
+        return self._start(ctx, 'Profile', (name, debug), opts, PProfProfileClientCall)
 
-    def Profiles(self, ctx, *opts):
+    def Profiles(self, ctx: _rt.Context, *opts: object) -> _rt.Result[list[str]]:
         """Profiles lists the names of the profiles on offer."""
         return self._call(ctx, 'Profiles', (), opts)
 
-    def Symbol(self, ctx, programCounters: list[int], *opts):
+    def Symbol(self, ctx: _rt.Context, programCounters: list[int], *opts: object) -> _rt.Result[list[str]]:
         """Symbol maps program counters to function names."""
         return self._call(ctx, 'Symbol', (programCounters,), opts)
 
 
-def PProfClient(name: str, client=None) -> PProfClientStub:
+def PProfClient(name: str, client: Any = None) -> PProfClientStub:
     """A client stub for the PProf object at `name`."""
     return PProfClientStub(name, client)
 
 
 class PProfServerMethods:
     """Methods a PProf server implements."""
-    # Implement each method; it may be `async def` or return a Deferred.
+    # Subclass it and implement each method; it may be `async def` or return a Deferred.
 
-    def CmdLine(self, ctx, call) -> list[str]:
+    def CmdLine(self, ctx: _rt.Context, call: _rt.ServerCall) -> _rt.Reply[list[str]]:
         """CmdLine returns the program's command line, the executable first."""
         raise verror.NotImplemented.new('CmdLine')
 
-    def CpuProfile(self, ctx, call, seconds: int) -> None:
+    def CpuProfile(self, ctx: _rt.Context, call: PProfCpuProfileServerCall, seconds: int) -> _rt.Reply[None]:
         """CpuProfile profiles the CPU for the given number of seconds and
         streams the result.
         """
         raise verror.NotImplemented.new('CpuProfile')
 
-    def Profile(self, ctx, call, name: str, debug: int) -> None:
+    def Profile(self, ctx: _rt.Context, call: PProfProfileServerCall, name: str, debug: int) -> _rt.Reply[None]:
         """Profile streams the named profile; debug > 0 asks for a text form
         readable without tools.
         """
         raise verror.NotImplemented.new('Profile')
 
-    def Profiles(self, ctx, call) -> list[str]:
+    def Profiles(self, ctx: _rt.Context, call: _rt.ServerCall) -> _rt.Reply[list[str]]:
         """Profiles lists the names of the profiles on offer."""
         raise verror.NotImplemented.new('Profiles')
 
-    def Symbol(self, ctx, call, programCounters: list[int]) -> list[str]:
+    def Symbol(self, ctx: _rt.Context, call: _rt.ServerCall, programCounters: list[int]) -> _rt.Reply[list[str]]:
         """Symbol maps program counters to function names."""
         raise verror.NotImplemented.new('Symbol')
 
@@ -131,6 +150,6 @@ class PProfServerStub(_rt.ServerStub):
     _vdl_describe = (PProfDesc,)
 
 
-def PProfServer(impl) -> PProfServerStub:
+def PProfServer(impl: PProfServerMethods) -> PProfServerStub:
     """The server object (invoker) for a PProf implementation."""
     return PProfServerStub(impl)

@@ -7,14 +7,15 @@ object per statistic, named below the server.
 # flake8: noqa
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from v23py import vdl, verror
 from v23py.rpc import stubs as _rt
 import v23py.v23.security.access as _access
 import v23py.v23.services.watch as _watch
 
-__all__ = ['ErrNoValue', 'StatsDesc', 'StatsClientStub', 'StatsClient', 'StatsServerMethods', 'StatsServerStub', 'StatsServer']
+__all__ = ['ErrNoValue', 'StatsDesc', 'StatsClientStub', 'StatsClient', 'StatsServerMethods', 'StatsServerStub', 'StatsServer', 'StatsWatchGlobClientCall', 'StatsWatchGlobServerCall']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- errors -----------------------------------------------------------
@@ -48,41 +49,50 @@ StatsDesc = _rt.InterfaceDesc(
 )
 
 
+class StatsWatchGlobClientCall(_rt.ClientRecvStream[_watch.Change, None]):
+    """A call of Stats.WatchGlob in progress: recv() gives _watch.Change; finish() gives None."""
+    __slots__ = ()
+
+
+#: What a Stats server's WatchGlob gets as ``call``.
+StatsWatchGlobServerCall = _rt.ServerSendStream[_watch.Change]
+
+
 class StatsClientStub(_rt.ClientStub):
-    """Client stub for v.io/v23/services/stats.Stats; each method returns a Deferred."""
+    """Client stub for v.io/v23/services/stats.Stats; each method returns an awaitable Deferred."""
 
     _vdl_interface = StatsDesc
     _vdl_methods = _rt.method_table(StatsDesc, _watch.GlobWatcherDesc)
 
-    def Value(self, ctx, *opts):
+    def Value(self, ctx: _rt.Context, *opts: object) -> _rt.Result[Any]:
         """Value returns the statistic's current value (its type depends on the statistic),
         or NoValue for a name that only groups others.
         """
         return self._call(ctx, 'Value', (), opts)
 
-    def WatchGlob(self, ctx, req: _watch.GlobRequest, *opts):
+    def WatchGlob(self, ctx: _rt.Context, req: _watch.GlobRequest, *opts: object) -> _rt.Result[StatsWatchGlobClientCall]:
         """WatchGlob sends the matching entries' changes, starting after
         req.ResumeMarker.
         """
-        return self._start(ctx, 'WatchGlob', (req,), opts)
+        return self._start(ctx, 'WatchGlob', (req,), opts, StatsWatchGlobClientCall)
 
 
-def StatsClient(name: str, client=None) -> StatsClientStub:
+def StatsClient(name: str, client: Any = None) -> StatsClientStub:
     """A client stub for the Stats object at `name`."""
     return StatsClientStub(name, client)
 
 
 class StatsServerMethods:
     """Stats is one statistic: its current value, and changes below it as a stream."""
-    # Implement each method; it may be `async def` or return a Deferred.
+    # Subclass it and implement each method; it may be `async def` or return a Deferred.
 
-    def Value(self, ctx, call) -> Any:
+    def Value(self, ctx: _rt.Context, call: _rt.ServerCall) -> _rt.Reply[Any]:
         """Value returns the statistic's current value (its type depends on the statistic),
         or NoValue for a name that only groups others.
         """
         raise verror.NotImplemented.new('Value')
 
-    def WatchGlob(self, ctx, call, req: _watch.GlobRequest) -> None:
+    def WatchGlob(self, ctx: _rt.Context, call: StatsWatchGlobServerCall, req: _watch.GlobRequest) -> _rt.Reply[None]:
         """WatchGlob sends the matching entries' changes, starting after
         req.ResumeMarker.
         """
@@ -94,6 +104,6 @@ class StatsServerStub(_rt.ServerStub):
     _vdl_describe = (StatsDesc, _watch.GlobWatcherDesc,)
 
 
-def StatsServer(impl) -> StatsServerStub:
+def StatsServer(impl: StatsServerMethods) -> StatsServerStub:
     """The server object (invoker) for a Stats implementation."""
     return StatsServerStub(impl)

@@ -13,7 +13,7 @@ the level concerned (see syncbased/service.py).
 # flake8: noqa
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from v23py import vdl, verror
 from v23py.rpc import stubs as _rt
@@ -22,12 +22,13 @@ import v23py.v23.security.access as _access
 import v23py.v23.services.permissions as _permissions
 import v23py.v23.services.watch as _watch
 
-__all__ = ['Id', 'DevModeUpdateVClockOpts', 'BatchOptions', 'BatchHandle', 'KeyValue', 'SyncgroupSpec', 'SyncgroupMemberInfo', 'ResolverType', 'ConflictInfo', 'ConflictData', 'BatchInfo', 'BatchSource', 'RowInfo', 'Operation', 'RowOp', 'ScanOp', 'Value', 'ValueState', 'ValueSelection', 'ResolutionInfo', 'SchemaMetadata', 'CrPolicy', 'CrRule', 'BlobRef', 'BlobFetchState', 'BlobFetchStatus', 'CollectionRowPattern', 'StoreChange', 'StoreChangeCollectionInfo', 'AllDatabaseTags', 'AllCollectionTags', 'AllSyncgroupTags', 'BlobDevTypeNormal', 'BlobDevTypeServer', 'BlobDevTypeLeaf', 'NullBlobRef', 'DiscoveryAttrPeer', 'DiscoveryAttrSyncgroupName', 'DiscoveryAttrSyncgroupBlessing', 'DiscoveryAttrDatabaseName', 'DiscoveryAttrDatabaseBlessing', 'ErrNotInDevMode', 'ErrInvalidName', 'ErrCorruptDatabase', 'ErrUnknownBatch', 'ErrNotBoundToBatch', 'ErrReadOnlyBatch', 'ErrConcurrentBatch', 'ErrBlobNotCommitted', 'ErrSyncgroupJoinFailed', 'ErrBadExecStreamHeader', 'ErrInvalidPermissionsChange', 'ErrUnauthorizedCreateId', 'ErrInferAppBlessingFailed', 'ErrInferUserBlessingFailed', 'ErrInferDefaultPermsFailed', 'ServiceDesc', 'ServiceClientStub', 'ServiceClient', 'ServiceServerMethods', 'ServiceServerStub', 'ServiceServer', 'DatabaseDesc', 'DatabaseClientStub', 'DatabaseClient', 'DatabaseServerMethods', 'DatabaseServerStub', 'DatabaseServer', 'CollectionDesc', 'CollectionClientStub', 'CollectionClient', 'CollectionServerMethods', 'CollectionServerStub', 'CollectionServer', 'RowDesc', 'RowClientStub', 'RowClient', 'RowServerMethods', 'RowServerStub', 'RowServer', 'SyncgroupManagerDesc', 'SyncgroupManagerClientStub', 'SyncgroupManagerClient', 'SyncgroupManagerServerMethods', 'SyncgroupManagerServerStub', 'SyncgroupManagerServer', 'SchemaManagerDesc', 'SchemaManagerClientStub', 'SchemaManagerClient', 'SchemaManagerServerMethods', 'SchemaManagerServerStub', 'SchemaManagerServer', 'ConflictManagerDesc', 'ConflictManagerClientStub', 'ConflictManagerClient', 'ConflictManagerServerMethods', 'ConflictManagerServerStub', 'ConflictManagerServer', 'BlobManagerDesc', 'BlobManagerClientStub', 'BlobManagerClient', 'BlobManagerServerMethods', 'BlobManagerServerStub', 'BlobManagerServer', 'DatabaseWatcherDesc', 'DatabaseWatcherClientStub', 'DatabaseWatcherClient', 'DatabaseWatcherServerMethods', 'DatabaseWatcherServerStub', 'DatabaseWatcherServer']
+__all__ = ['Id', 'DevModeUpdateVClockOpts', 'BatchOptions', 'BatchHandle', 'KeyValue', 'SyncgroupSpec', 'SyncgroupMemberInfo', 'ResolverType', 'ConflictInfo', 'ConflictData', 'BatchInfo', 'BatchSource', 'RowInfo', 'Operation', 'RowOp', 'ScanOp', 'Value', 'ValueState', 'ValueSelection', 'ResolutionInfo', 'SchemaMetadata', 'CrPolicy', 'CrRule', 'BlobRef', 'BlobFetchState', 'BlobFetchStatus', 'CollectionRowPattern', 'StoreChange', 'StoreChangeCollectionInfo', 'AllDatabaseTags', 'AllCollectionTags', 'AllSyncgroupTags', 'BlobDevTypeNormal', 'BlobDevTypeServer', 'BlobDevTypeLeaf', 'NullBlobRef', 'DiscoveryAttrPeer', 'DiscoveryAttrSyncgroupName', 'DiscoveryAttrSyncgroupBlessing', 'DiscoveryAttrDatabaseName', 'DiscoveryAttrDatabaseBlessing', 'ErrNotInDevMode', 'ErrInvalidName', 'ErrCorruptDatabase', 'ErrUnknownBatch', 'ErrNotBoundToBatch', 'ErrReadOnlyBatch', 'ErrConcurrentBatch', 'ErrBlobNotCommitted', 'ErrSyncgroupJoinFailed', 'ErrBadExecStreamHeader', 'ErrInvalidPermissionsChange', 'ErrUnauthorizedCreateId', 'ErrInferAppBlessingFailed', 'ErrInferUserBlessingFailed', 'ErrInferDefaultPermsFailed', 'ServiceDesc', 'ServiceClientStub', 'ServiceClient', 'ServiceServerMethods', 'ServiceServerStub', 'ServiceServer', 'DatabaseDesc', 'DatabaseClientStub', 'DatabaseClient', 'DatabaseServerMethods', 'DatabaseServerStub', 'DatabaseServer', 'DatabaseExecClientCall', 'DatabaseExecServerCall', 'DatabaseFetchBlobClientCall', 'DatabaseFetchBlobServerCall', 'DatabaseGetBlobClientCall', 'DatabaseGetBlobServerCall', 'DatabasePutBlobClientCall', 'DatabasePutBlobServerCall', 'DatabaseStartConflictResolverClientCall', 'DatabaseStartConflictResolverServerCall', 'DatabaseWatchGlobClientCall', 'DatabaseWatchGlobServerCall', 'DatabaseWatchPatternsClientCall', 'DatabaseWatchPatternsServerCall', 'CollectionDesc', 'CollectionClientStub', 'CollectionClient', 'CollectionServerMethods', 'CollectionServerStub', 'CollectionServer', 'CollectionScanClientCall', 'CollectionScanServerCall', 'RowDesc', 'RowClientStub', 'RowClient', 'RowServerMethods', 'RowServerStub', 'RowServer', 'SyncgroupManagerDesc', 'SyncgroupManagerClientStub', 'SyncgroupManagerClient', 'SyncgroupManagerServerMethods', 'SyncgroupManagerServerStub', 'SyncgroupManagerServer', 'SchemaManagerDesc', 'SchemaManagerClientStub', 'SchemaManagerClient', 'SchemaManagerServerMethods', 'SchemaManagerServerStub', 'SchemaManagerServer', 'ConflictManagerDesc', 'ConflictManagerClientStub', 'ConflictManagerClient', 'ConflictManagerServerMethods', 'ConflictManagerServerStub', 'ConflictManagerServer', 'ConflictManagerStartConflictResolverClientCall', 'ConflictManagerStartConflictResolverServerCall', 'BlobManagerDesc', 'BlobManagerClientStub', 'BlobManagerClient', 'BlobManagerServerMethods', 'BlobManagerServerStub', 'BlobManagerServer', 'BlobManagerFetchBlobClientCall', 'BlobManagerFetchBlobServerCall', 'BlobManagerGetBlobClientCall', 'BlobManagerGetBlobServerCall', 'BlobManagerPutBlobClientCall', 'BlobManagerPutBlobServerCall', 'DatabaseWatcherDesc', 'DatabaseWatcherClientStub', 'DatabaseWatcherClient', 'DatabaseWatcherServerMethods', 'DatabaseWatcherServerStub', 'DatabaseWatcherServer', 'DatabaseWatcherWatchGlobClientCall', 'DatabaseWatcherWatchGlobServerCall', 'DatabaseWatcherWatchPatternsClientCall', 'DatabaseWatcherWatchPatternsServerCall']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- types ------------------------------------------------------------
 
-def _build_types():
+def _build_types() -> dict[str, vdl.Type]:
     b = vdl.TypeBuilder()
     _b_Id = b.struct('v.io/v23/services/syncbase.Id')
     _b_DevModeUpdateVClockOpts = b.struct('v.io/v23/services/syncbase.DevModeUpdateVClockOpts')
@@ -120,7 +121,7 @@ def _build_types():
     _b_StoreChangeCollectionInfo.append_field('Allowed', vdl.set_of(_access.Tag._vdl_type))
     _b_StoreChangeCollectionInfo.append_field('Perms', _access.Permissions._vdl_type)
     b.build()
-    return {'Id': _b_Id.built, 'DevModeUpdateVClockOpts': _b_DevModeUpdateVClockOpts.built, 'BatchOptions': _b_BatchOptions.built, 'BatchHandle': _b_BatchHandle.built, 'KeyValue': _b_KeyValue.built, 'SyncgroupSpec': _b_SyncgroupSpec.built, 'SyncgroupMemberInfo': _b_SyncgroupMemberInfo.built, 'ResolverType': _b_ResolverType.built, 'ConflictInfo': _b_ConflictInfo.built, 'ConflictData': _b_ConflictData.built, 'BatchInfo': _b_BatchInfo.built, 'BatchSource': _b_BatchSource.built, 'RowInfo': _b_RowInfo.built, 'Operation': _b_Operation.built, 'RowOp': _b_RowOp.built, 'ScanOp': _b_ScanOp.built, 'Value': _b_Value.built, 'ValueState': _b_ValueState.built, 'ValueSelection': _b_ValueSelection.built, 'ResolutionInfo': _b_ResolutionInfo.built, 'SchemaMetadata': _b_SchemaMetadata.built, 'CrPolicy': _b_CrPolicy.built, 'CrRule': _b_CrRule.built, 'BlobRef': _b_BlobRef.built, 'BlobFetchState': _b_BlobFetchState.built, 'BlobFetchStatus': _b_BlobFetchStatus.built, 'CollectionRowPattern': _b_CollectionRowPattern.built, 'StoreChange': _b_StoreChange.built, 'StoreChangeCollectionInfo': _b_StoreChangeCollectionInfo.built}
+    return {'Id': _b_Id.type, 'DevModeUpdateVClockOpts': _b_DevModeUpdateVClockOpts.type, 'BatchOptions': _b_BatchOptions.type, 'BatchHandle': _b_BatchHandle.type, 'KeyValue': _b_KeyValue.type, 'SyncgroupSpec': _b_SyncgroupSpec.type, 'SyncgroupMemberInfo': _b_SyncgroupMemberInfo.type, 'ResolverType': _b_ResolverType.type, 'ConflictInfo': _b_ConflictInfo.type, 'ConflictData': _b_ConflictData.type, 'BatchInfo': _b_BatchInfo.type, 'BatchSource': _b_BatchSource.type, 'RowInfo': _b_RowInfo.type, 'Operation': _b_Operation.type, 'RowOp': _b_RowOp.type, 'ScanOp': _b_ScanOp.type, 'Value': _b_Value.type, 'ValueState': _b_ValueState.type, 'ValueSelection': _b_ValueSelection.type, 'ResolutionInfo': _b_ResolutionInfo.type, 'SchemaMetadata': _b_SchemaMetadata.type, 'CrPolicy': _b_CrPolicy.type, 'CrRule': _b_CrRule.type, 'BlobRef': _b_BlobRef.type, 'BlobFetchState': _b_BlobFetchState.type, 'BlobFetchStatus': _b_BlobFetchStatus.type, 'CollectionRowPattern': _b_CollectionRowPattern.type, 'StoreChange': _b_StoreChange.type, 'StoreChangeCollectionInfo': _b_StoreChangeCollectionInfo.type}
 
 
 _types = _build_types()
@@ -132,6 +133,9 @@ class Id(vdl.Struct):
     __slots__ = ('Blessing', 'Name',)
     Blessing: str
     Name: str
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Blessing: str = ..., Name: str = ...) -> None: ...
     _vdl_type = _types['Id']
 
 
@@ -144,6 +148,9 @@ class DevModeUpdateVClockOpts(vdl.Struct):
     ElapsedTime: _time.Duration
     DoNtpUpdate: bool
     DoLocalUpdate: bool
+
+    if TYPE_CHECKING:
+        def __init__(self, *, NtpHost: str = ..., Now: _time.Time = ..., ElapsedTime: _time.Duration = ..., DoNtpUpdate: bool = ..., DoLocalUpdate: bool = ...) -> None: ...
     _vdl_type = _types['DevModeUpdateVClockOpts']
 
 
@@ -153,6 +160,9 @@ class BatchOptions(vdl.Struct):
     __slots__ = ('Hint', 'ReadOnly',)
     Hint: str
     ReadOnly: bool
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Hint: str = ..., ReadOnly: bool = ...) -> None: ...
     _vdl_type = _types['BatchOptions']
 
 
@@ -169,6 +179,9 @@ class KeyValue(vdl.Struct):
     __slots__ = ('Key', 'Value',)
     Key: str
     Value: Any
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Key: str = ..., Value: Any = ...) -> None: ...
     _vdl_type = _types['KeyValue']
 
 
@@ -178,10 +191,13 @@ class SyncgroupSpec(vdl.Struct):
     __slots__ = ('Description', 'PublishSyncbaseName', 'Perms', 'Collections', 'MountTables', 'IsPrivate',)
     Description: str
     PublishSyncbaseName: str
-    Perms: _access.Permissions
+    Perms: dict[str, _access.AccessList]
     Collections: list[Id]
     MountTables: list[str]
     IsPrivate: bool
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Description: str = ..., PublishSyncbaseName: str = ..., Perms: dict[str, _access.AccessList] = ..., Collections: list[Id] = ..., MountTables: list[str] = ..., IsPrivate: bool = ...) -> None: ...
     _vdl_type = _types['SyncgroupSpec']
 
 
@@ -191,6 +207,9 @@ class SyncgroupMemberInfo(vdl.Struct):
     __slots__ = ('SyncPriority', 'BlobDevType',)
     SyncPriority: int
     BlobDevType: int
+
+    if TYPE_CHECKING:
+        def __init__(self, *, SyncPriority: int = ..., BlobDevType: int = ...) -> None: ...
     _vdl_type = _types['SyncgroupMemberInfo']
 
 
@@ -198,6 +217,9 @@ class SyncgroupMemberInfo(vdl.Struct):
 class ResolverType(vdl.Enum):
     """ResolverType picks who resolves a conflict."""
     __slots__ = ()
+    LastWins: ClassVar[ResolverType]
+    AppResolves: ClassVar[ResolverType]
+    Defer: ClassVar[ResolverType]
     _vdl_type = _types['ResolverType']
 
 
@@ -207,6 +229,9 @@ class ConflictInfo(vdl.Struct):
     __slots__ = ('Data', 'Continued',)
     Data: ConflictData
     Continued: bool
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Data: ConflictData = ..., Continued: bool = ...) -> None: ...
     _vdl_type = _types['ConflictInfo']
 
 
@@ -224,6 +249,9 @@ class BatchInfo(vdl.Struct):
     Id: int
     Hint: str
     Source: BatchSource
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Id: int = ..., Hint: str = ..., Source: BatchSource = ...) -> None: ...
     _vdl_type = _types['BatchInfo']
 
 
@@ -231,6 +259,8 @@ class BatchInfo(vdl.Struct):
 class BatchSource(vdl.Enum):
     """BatchSource says where a batch was committed."""
     __slots__ = ()
+    Local: ClassVar[BatchSource]
+    Remote: ClassVar[BatchSource]
     _vdl_type = _types['BatchSource']
 
 
@@ -240,6 +270,9 @@ class RowInfo(vdl.Struct):
     __slots__ = ('Op', 'BatchIds',)
     Op: Operation
     BatchIds: list[int]
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Op: Operation = ..., BatchIds: list[int] = ...) -> None: ...
     _vdl_type = _types['RowInfo']
 
 
@@ -258,6 +291,9 @@ class RowOp(vdl.Struct):
     LocalValue: Optional[Value]
     RemoteValue: Optional[Value]
     AncestorValue: Optional[Value]
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Key: str = ..., LocalValue: Optional[Value] = ..., RemoteValue: Optional[Value] = ..., AncestorValue: Optional[Value] = ...) -> None: ...
     _vdl_type = _types['RowOp']
 
 
@@ -267,6 +303,9 @@ class ScanOp(vdl.Struct):
     __slots__ = ('Start', 'Limit',)
     Start: str
     Limit: str
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Start: str = ..., Limit: str = ...) -> None: ...
     _vdl_type = _types['ScanOp']
 
 
@@ -277,6 +316,9 @@ class Value(vdl.Struct):
     State: ValueState
     Bytes: Any
     WriteTs: _time.Time
+
+    if TYPE_CHECKING:
+        def __init__(self, *, State: ValueState = ..., Bytes: Any = ..., WriteTs: _time.Time = ...) -> None: ...
     _vdl_type = _types['Value']
 
 
@@ -284,6 +326,10 @@ class Value(vdl.Struct):
 class ValueState(vdl.Enum):
     """ValueState tells whether a value exists."""
     __slots__ = ()
+    Exists: ClassVar[ValueState]
+    NoExists: ClassVar[ValueState]
+    Deleted: ClassVar[ValueState]
+    Unknown: ClassVar[ValueState]
     _vdl_type = _types['ValueState']
 
 
@@ -291,6 +337,9 @@ class ValueState(vdl.Enum):
 class ValueSelection(vdl.Enum):
     """ValueSelection is a resolver's choice."""
     __slots__ = ()
+    Local: ClassVar[ValueSelection]
+    Remote: ClassVar[ValueSelection]
+    Other: ClassVar[ValueSelection]
     _vdl_type = _types['ValueSelection']
 
 
@@ -302,6 +351,9 @@ class ResolutionInfo(vdl.Struct):
     Selection: ValueSelection
     Result: Optional[Value]
     Continued: bool
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Key: str = ..., Selection: ValueSelection = ..., Result: Optional[Value] = ..., Continued: bool = ...) -> None: ...
     _vdl_type = _types['ResolutionInfo']
 
 
@@ -311,6 +363,9 @@ class SchemaMetadata(vdl.Struct):
     __slots__ = ('Version', 'Policy',)
     Version: int
     Policy: CrPolicy
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Version: int = ..., Policy: CrPolicy = ...) -> None: ...
     _vdl_type = _types['SchemaMetadata']
 
 
@@ -319,6 +374,9 @@ class CrPolicy(vdl.Struct):
     """CrPolicy lists conflict resolution rules."""
     __slots__ = ('Rules',)
     Rules: list[CrRule]
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Rules: list[CrRule] = ...) -> None: ...
     _vdl_type = _types['CrPolicy']
 
 
@@ -330,6 +388,9 @@ class CrRule(vdl.Struct):
     KeyPrefix: str
     Type: str
     Resolver: ResolverType
+
+    if TYPE_CHECKING:
+        def __init__(self, *, CollectionId: Id = ..., KeyPrefix: str = ..., Type: str = ..., Resolver: ResolverType = ...) -> None: ...
     _vdl_type = _types['CrRule']
 
 
@@ -344,6 +405,10 @@ class BlobRef(str):
 class BlobFetchState(vdl.Enum):
     """BlobFetchState is the progress of a blob fetch."""
     __slots__ = ()
+    Pending: ClassVar[BlobFetchState]
+    Locating: ClassVar[BlobFetchState]
+    Fetching: ClassVar[BlobFetchState]
+    Done: ClassVar[BlobFetchState]
     _vdl_type = _types['BlobFetchState']
 
 
@@ -354,6 +419,9 @@ class BlobFetchStatus(vdl.Struct):
     State: BlobFetchState
     Received: int
     Total: int
+
+    if TYPE_CHECKING:
+        def __init__(self, *, State: BlobFetchState = ..., Received: int = ..., Total: int = ...) -> None: ...
     _vdl_type = _types['BlobFetchStatus']
 
 
@@ -364,6 +432,9 @@ class CollectionRowPattern(vdl.Struct):
     CollectionBlessing: str
     CollectionName: str
     RowKey: str
+
+    if TYPE_CHECKING:
+        def __init__(self, *, CollectionBlessing: str = ..., CollectionName: str = ..., RowKey: str = ...) -> None: ...
     _vdl_type = _types['CollectionRowPattern']
 
 
@@ -373,6 +444,9 @@ class StoreChange(vdl.Struct):
     __slots__ = ('Value', 'FromSync',)
     Value: Any
     FromSync: bool
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Value: Any = ..., FromSync: bool = ...) -> None: ...
     _vdl_type = _types['StoreChange']
 
 
@@ -380,8 +454,11 @@ class StoreChange(vdl.Struct):
 class StoreChangeCollectionInfo(vdl.Struct):
     """StoreChangeCollectionInfo is the StoreChange value of a collection update."""
     __slots__ = ('Allowed', 'Perms',)
-    Allowed: set[_access.Tag]
-    Perms: _access.Permissions
+    Allowed: set[str]
+    Perms: dict[str, _access.AccessList]
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Allowed: set[str] = ..., Perms: dict[str, _access.AccessList] = ...) -> None: ...
     _vdl_type = _types['StoreChangeCollectionInfo']
 
 
@@ -852,60 +929,60 @@ RowDesc = _rt.InterfaceDesc(
 
 
 class ServiceClientStub(_rt.ClientStub):
-    """Client stub for v.io/v23/services/syncbase.Service; each method returns a Deferred."""
+    """Client stub for v.io/v23/services/syncbase.Service; each method returns an awaitable Deferred."""
 
     _vdl_interface = ServiceDesc
     _vdl_methods = _rt.method_table(ServiceDesc, _permissions.ObjectDesc)
 
-    def DevModeGetBlobShares(self, ctx, br: BlobRef, *opts):
+    def DevModeGetBlobShares(self, ctx: _rt.Context, br: str, *opts: object) -> _rt.Result[dict[str, int]]:
         """DevModeGetBlobShares reports ownership shares of a blob (--dev only)."""
         return self._call(ctx, 'DevModeGetBlobShares', (br,), opts)
 
-    def DevModeGetTime(self, ctx, *opts):
+    def DevModeGetTime(self, ctx: _rt.Context, *opts: object) -> _rt.Result[_time.Time]:
         """DevModeGetTime reads the virtual clock (--dev only)."""
         return self._call(ctx, 'DevModeGetTime', (), opts)
 
-    def DevModeUpdateVClock(self, ctx, uco: DevModeUpdateVClockOpts, *opts):
+    def DevModeUpdateVClock(self, ctx: _rt.Context, uco: DevModeUpdateVClockOpts, *opts: object) -> _rt.Result[None]:
         """DevModeUpdateVClock adjusts the virtual clock (--dev only)."""
         return self._call(ctx, 'DevModeUpdateVClock', (uco,), opts)
 
-    def GetPermissions(self, ctx, *opts):
+    def GetPermissions(self, ctx: _rt.Context, *opts: object) -> _rt.Result[tuple[dict[str, _access.AccessList], str]]:
         """GetPermissions returns the object's permissions and their version."""
         return self._call(ctx, 'GetPermissions', (), opts)
 
-    def SetPermissions(self, ctx, perms: _access.Permissions, version: str, *opts):
+    def SetPermissions(self, ctx: _rt.Context, perms: dict[str, _access.AccessList], version: str, *opts: object) -> _rt.Result[None]:
         """SetPermissions replaces the object's permissions; version must match the
         current version (or be empty to skip the check).
         """
         return self._call(ctx, 'SetPermissions', (perms, version), opts)
 
 
-def ServiceClient(name: str, client=None) -> ServiceClientStub:
+def ServiceClient(name: str, client: Any = None) -> ServiceClientStub:
     """A client stub for the Service object at `name`."""
     return ServiceClientStub(name, client)
 
 
 class ServiceServerMethods:
     """Service is the root object; globbing it lists database ids."""
-    # Implement each method; it may be `async def` or return a Deferred.
+    # Subclass it and implement each method; it may be `async def` or return a Deferred.
 
-    def DevModeGetBlobShares(self, ctx, call, br: BlobRef) -> dict[str, int]:
+    def DevModeGetBlobShares(self, ctx: _rt.Context, call: _rt.ServerCall, br: str) -> _rt.Reply[dict[str, int]]:
         """DevModeGetBlobShares reports ownership shares of a blob (--dev only)."""
         raise verror.NotImplemented.new('DevModeGetBlobShares')
 
-    def DevModeGetTime(self, ctx, call) -> _time.Time:
+    def DevModeGetTime(self, ctx: _rt.Context, call: _rt.ServerCall) -> _rt.Reply[_time.Time]:
         """DevModeGetTime reads the virtual clock (--dev only)."""
         raise verror.NotImplemented.new('DevModeGetTime')
 
-    def DevModeUpdateVClock(self, ctx, call, uco: DevModeUpdateVClockOpts) -> None:
+    def DevModeUpdateVClock(self, ctx: _rt.Context, call: _rt.ServerCall, uco: DevModeUpdateVClockOpts) -> _rt.Reply[None]:
         """DevModeUpdateVClock adjusts the virtual clock (--dev only)."""
         raise verror.NotImplemented.new('DevModeUpdateVClock')
 
-    def GetPermissions(self, ctx, call) -> tuple[_access.Permissions, str]:
+    def GetPermissions(self, ctx: _rt.Context, call: _rt.ServerCall) -> _rt.Reply[tuple[dict[str, _access.AccessList], str]]:
         """GetPermissions returns the object's permissions and their version."""
         raise verror.NotImplemented.new('GetPermissions')
 
-    def SetPermissions(self, ctx, call, perms: _access.Permissions, version: str) -> None:
+    def SetPermissions(self, ctx: _rt.Context, call: _rt.ServerCall, perms: dict[str, _access.AccessList], version: str) -> _rt.Reply[None]:
         """SetPermissions replaces the object's permissions; version must match the
         current version (or be empty to skip the check).
         """
@@ -917,328 +994,391 @@ class ServiceServerStub(_rt.ServerStub):
     _vdl_describe = (ServiceDesc, _permissions.ObjectDesc,)
 
 
-def ServiceServer(impl) -> ServiceServerStub:
+def ServiceServer(impl: ServiceServerMethods) -> ServiceServerStub:
     """The server object (invoker) for a Service implementation."""
     return ServiceServerStub(impl)
 
 
+class DatabaseExecClientCall(_rt.ClientRecvStream[list[Any], None]):
+    """A call of Database.Exec in progress: recv() gives list[Any]; finish() gives None."""
+    __slots__ = ()
+
+
+#: What a Database server's Exec gets as ``call``.
+DatabaseExecServerCall = _rt.ServerSendStream[list[Any]]
+
+
+class DatabaseFetchBlobClientCall(_rt.ClientRecvStream[BlobFetchStatus, None]):
+    """A call of Database.FetchBlob in progress: recv() gives BlobFetchStatus; finish() gives None."""
+    __slots__ = ()
+
+
+#: What a Database server's FetchBlob gets as ``call``.
+DatabaseFetchBlobServerCall = _rt.ServerSendStream[BlobFetchStatus]
+
+
+class DatabaseGetBlobClientCall(_rt.ClientRecvStream[bytes, None]):
+    """A call of Database.GetBlob in progress: recv() gives bytes; finish() gives None."""
+    __slots__ = ()
+
+
+#: What a Database server's GetBlob gets as ``call``.
+DatabaseGetBlobServerCall = _rt.ServerSendStream[bytes]
+
+
+class DatabasePutBlobClientCall(_rt.ClientSendStream[bytes, None]):
+    """A call of Database.PutBlob in progress: send() takes bytes; finish() gives None."""
+    __slots__ = ()
+
+
+#: What a Database server's PutBlob gets as ``call``.
+DatabasePutBlobServerCall = _rt.ServerRecvStream[bytes]
+
+
+class DatabaseStartConflictResolverClientCall(_rt.ClientBidiStream[ResolutionInfo, ConflictInfo, None]):
+    """A call of Database.StartConflictResolver in progress: send() takes ResolutionInfo, recv() gives ConflictInfo; finish() gives None."""
+    __slots__ = ()
+
+
+#: What a Database server's StartConflictResolver gets as ``call``.
+DatabaseStartConflictResolverServerCall = _rt.ServerBidiStream[ResolutionInfo, ConflictInfo]
+
+
+class DatabaseWatchGlobClientCall(_rt.ClientRecvStream[_watch.Change, None]):
+    """A call of Database.WatchGlob in progress: recv() gives _watch.Change; finish() gives None."""
+    __slots__ = ()
+
+
+#: What a Database server's WatchGlob gets as ``call``.
+DatabaseWatchGlobServerCall = _rt.ServerSendStream[_watch.Change]
+
+
+class DatabaseWatchPatternsClientCall(_rt.ClientRecvStream[_watch.Change, None]):
+    """A call of Database.WatchPatterns in progress: recv() gives _watch.Change; finish() gives None."""
+    __slots__ = ()
+
+
+#: What a Database server's WatchPatterns gets as ``call``.
+DatabaseWatchPatternsServerCall = _rt.ServerSendStream[_watch.Change]
+
+
 class DatabaseClientStub(_rt.ClientStub):
-    """Client stub for v.io/v23/services/syncbase.Database; each method returns a Deferred."""
+    """Client stub for v.io/v23/services/syncbase.Database; each method returns an awaitable Deferred."""
 
     _vdl_interface = DatabaseDesc
     _vdl_methods = _rt.method_table(DatabaseDesc, _permissions.ObjectDesc, DatabaseWatcherDesc, _watch.GlobWatcherDesc, SyncgroupManagerDesc, BlobManagerDesc, SchemaManagerDesc, ConflictManagerDesc)
 
-    def Abort(self, ctx, bh: BatchHandle, *opts):
+    def Abort(self, ctx: _rt.Context, bh: str, *opts: object) -> _rt.Result[None]:
         """Abort discards a batch."""
         return self._call(ctx, 'Abort', (bh,), opts)
 
-    def BeginBatch(self, ctx, bo: BatchOptions, *opts):
+    def BeginBatch(self, ctx: _rt.Context, bo: BatchOptions, *opts: object) -> _rt.Result[str]:
         """BeginBatch opens a batch and returns its handle."""
         return self._call(ctx, 'BeginBatch', (bo,), opts)
 
-    def Commit(self, ctx, bh: BatchHandle, *opts):
+    def Commit(self, ctx: _rt.Context, bh: str, *opts: object) -> _rt.Result[None]:
         """Commit applies a batch."""
         return self._call(ctx, 'Commit', (bh,), opts)
 
-    def CommitBlob(self, ctx, br: BlobRef, *opts):
+    def CommitBlob(self, ctx: _rt.Context, br: str, *opts: object) -> _rt.Result[None]:
         """Calls CommitBlob."""
         return self._call(ctx, 'CommitBlob', (br,), opts)
 
-    def Create(self, ctx, metadata: Optional[SchemaMetadata], perms: _access.Permissions, *opts):
+    def Create(self, ctx: _rt.Context, metadata: Optional[SchemaMetadata], perms: dict[str, _access.AccessList], *opts: object) -> _rt.Result[None]:
         """Create makes the database with the given permissions."""
         return self._call(ctx, 'Create', (metadata, perms), opts)
 
-    def CreateBlob(self, ctx, *opts):
+    def CreateBlob(self, ctx: _rt.Context, *opts: object) -> _rt.Result[str]:
         """Calls CreateBlob."""
         return self._call(ctx, 'CreateBlob', (), opts)
 
-    def CreateSyncgroup(self, ctx, sgId: Id, spec: SyncgroupSpec, myInfo: SyncgroupMemberInfo, *opts):
+    def CreateSyncgroup(self, ctx: _rt.Context, sgId: Id, spec: SyncgroupSpec, myInfo: SyncgroupMemberInfo, *opts: object) -> _rt.Result[None]:
         """Calls CreateSyncgroup."""
         return self._call(ctx, 'CreateSyncgroup', (sgId, spec, myInfo), opts)
 
-    def DeleteBlob(self, ctx, br: BlobRef, *opts):
+    def DeleteBlob(self, ctx: _rt.Context, br: str, *opts: object) -> _rt.Result[None]:
         """Calls DeleteBlob."""
         return self._call(ctx, 'DeleteBlob', (br,), opts)
 
-    def Destroy(self, ctx, *opts):
+    def Destroy(self, ctx: _rt.Context, *opts: object) -> _rt.Result[None]:
         """Destroy removes the database and its data."""
         return self._call(ctx, 'Destroy', (), opts)
 
-    def DestroySyncgroup(self, ctx, sgId: Id, *opts):
+    def DestroySyncgroup(self, ctx: _rt.Context, sgId: Id, *opts: object) -> _rt.Result[None]:
         """Calls DestroySyncgroup."""
         return self._call(ctx, 'DestroySyncgroup', (sgId,), opts)
 
-    def EjectFromSyncgroup(self, ctx, sgId: Id, member: str, *opts):
+    def EjectFromSyncgroup(self, ctx: _rt.Context, sgId: Id, member: str, *opts: object) -> _rt.Result[None]:
         """Calls EjectFromSyncgroup."""
         return self._call(ctx, 'EjectFromSyncgroup', (sgId, member), opts)
 
-    def Exec(self, ctx, bh: BatchHandle, query: str, params: list[Any], *opts):
+    def Exec(self, ctx: _rt.Context, bh: str, query: str, params: list[Any], *opts: object) -> _rt.Result[DatabaseExecClientCall]:
         """Exec runs a syncQL query; the first streamed row holds the headers."""
-        return self._start(ctx, 'Exec', (bh, query, params), opts)
+        return self._start(ctx, 'Exec', (bh, query, params), opts, DatabaseExecClientCall)
 
-    def Exists(self, ctx, *opts):
+    def Exists(self, ctx: _rt.Context, *opts: object) -> _rt.Result[bool]:
         """Exists reports whether the database exists."""
         return self._call(ctx, 'Exists', (), opts)
 
-    def FetchBlob(self, ctx, br: BlobRef, priority: int, *opts):
+    def FetchBlob(self, ctx: _rt.Context, br: str, priority: int, *opts: object) -> _rt.Result[DatabaseFetchBlobClientCall]:
         """Calls FetchBlob."""
-        return self._start(ctx, 'FetchBlob', (br, priority), opts)
+        return self._start(ctx, 'FetchBlob', (br, priority), opts, DatabaseFetchBlobClientCall)
 
-    def GetBlob(self, ctx, br: BlobRef, offset: int, *opts):
+    def GetBlob(self, ctx: _rt.Context, br: str, offset: int, *opts: object) -> _rt.Result[DatabaseGetBlobClientCall]:
         """Calls GetBlob."""
-        return self._start(ctx, 'GetBlob', (br, offset), opts)
+        return self._start(ctx, 'GetBlob', (br, offset), opts, DatabaseGetBlobClientCall)
 
-    def GetBlobSize(self, ctx, br: BlobRef, *opts):
+    def GetBlobSize(self, ctx: _rt.Context, br: str, *opts: object) -> _rt.Result[int]:
         """Calls GetBlobSize."""
         return self._call(ctx, 'GetBlobSize', (br,), opts)
 
-    def GetPermissions(self, ctx, *opts):
+    def GetPermissions(self, ctx: _rt.Context, *opts: object) -> _rt.Result[tuple[dict[str, _access.AccessList], str]]:
         """GetPermissions returns the object's permissions and their version."""
         return self._call(ctx, 'GetPermissions', (), opts)
 
-    def GetResumeMarker(self, ctx, bh: BatchHandle, *opts):
+    def GetResumeMarker(self, ctx: _rt.Context, bh: str, *opts: object) -> _rt.Result[bytes]:
         """Calls GetResumeMarker."""
         return self._call(ctx, 'GetResumeMarker', (bh,), opts)
 
-    def GetSchemaMetadata(self, ctx, *opts):
+    def GetSchemaMetadata(self, ctx: _rt.Context, *opts: object) -> _rt.Result[SchemaMetadata]:
         """Calls GetSchemaMetadata."""
         return self._call(ctx, 'GetSchemaMetadata', (), opts)
 
-    def GetSyncgroupMembers(self, ctx, sgId: Id, *opts):
+    def GetSyncgroupMembers(self, ctx: _rt.Context, sgId: Id, *opts: object) -> _rt.Result[dict[str, SyncgroupMemberInfo]]:
         """Calls GetSyncgroupMembers."""
         return self._call(ctx, 'GetSyncgroupMembers', (sgId,), opts)
 
-    def GetSyncgroupSpec(self, ctx, sgId: Id, *opts):
+    def GetSyncgroupSpec(self, ctx: _rt.Context, sgId: Id, *opts: object) -> _rt.Result[tuple[SyncgroupSpec, str]]:
         """Calls GetSyncgroupSpec."""
         return self._call(ctx, 'GetSyncgroupSpec', (sgId,), opts)
 
-    def JoinSyncgroup(self, ctx, remoteSyncbaseName: str, expectedSyncbaseBlessings: list[str], sgId: Id, myInfo: SyncgroupMemberInfo, *opts):
+    def JoinSyncgroup(self, ctx: _rt.Context, remoteSyncbaseName: str, expectedSyncbaseBlessings: list[str], sgId: Id, myInfo: SyncgroupMemberInfo, *opts: object) -> _rt.Result[SyncgroupSpec]:
         """Calls JoinSyncgroup."""
         return self._call(ctx, 'JoinSyncgroup', (remoteSyncbaseName, expectedSyncbaseBlessings, sgId, myInfo), opts)
 
-    def KeepBlob(self, ctx, br: BlobRef, rank: int, *opts):
+    def KeepBlob(self, ctx: _rt.Context, br: str, rank: int, *opts: object) -> _rt.Result[None]:
         """Calls KeepBlob."""
         return self._call(ctx, 'KeepBlob', (br, rank), opts)
 
-    def LeaveSyncgroup(self, ctx, sgId: Id, *opts):
+    def LeaveSyncgroup(self, ctx: _rt.Context, sgId: Id, *opts: object) -> _rt.Result[None]:
         """Calls LeaveSyncgroup."""
         return self._call(ctx, 'LeaveSyncgroup', (sgId,), opts)
 
-    def ListCollections(self, ctx, bh: BatchHandle, *opts):
+    def ListCollections(self, ctx: _rt.Context, bh: str, *opts: object) -> _rt.Result[list[Id]]:
         """ListCollections returns collection ids sorted by blessing then name."""
         return self._call(ctx, 'ListCollections', (bh,), opts)
 
-    def ListSyncgroups(self, ctx, *opts):
+    def ListSyncgroups(self, ctx: _rt.Context, *opts: object) -> _rt.Result[list[Id]]:
         """Calls ListSyncgroups."""
         return self._call(ctx, 'ListSyncgroups', (), opts)
 
-    def PauseSync(self, ctx, *opts):
+    def PauseSync(self, ctx: _rt.Context, *opts: object) -> _rt.Result[None]:
         """PauseSync stops sync for the database."""
         return self._call(ctx, 'PauseSync', (), opts)
 
-    def PinBlob(self, ctx, br: BlobRef, *opts):
+    def PinBlob(self, ctx: _rt.Context, br: str, *opts: object) -> _rt.Result[None]:
         """Calls PinBlob."""
         return self._call(ctx, 'PinBlob', (br,), opts)
 
-    def PutBlob(self, ctx, br: BlobRef, *opts):
+    def PutBlob(self, ctx: _rt.Context, br: str, *opts: object) -> _rt.Result[DatabasePutBlobClientCall]:
         """Calls PutBlob."""
-        return self._start(ctx, 'PutBlob', (br,), opts)
+        return self._start(ctx, 'PutBlob', (br,), opts, DatabasePutBlobClientCall)
 
-    def ResumeSync(self, ctx, *opts):
+    def ResumeSync(self, ctx: _rt.Context, *opts: object) -> _rt.Result[None]:
         """ResumeSync restarts sync for the database."""
         return self._call(ctx, 'ResumeSync', (), opts)
 
-    def SetPermissions(self, ctx, perms: _access.Permissions, version: str, *opts):
+    def SetPermissions(self, ctx: _rt.Context, perms: dict[str, _access.AccessList], version: str, *opts: object) -> _rt.Result[None]:
         """SetPermissions replaces the object's permissions; version must match the
         current version (or be empty to skip the check).
         """
         return self._call(ctx, 'SetPermissions', (perms, version), opts)
 
-    def SetSchemaMetadata(self, ctx, metadata: SchemaMetadata, *opts):
+    def SetSchemaMetadata(self, ctx: _rt.Context, metadata: SchemaMetadata, *opts: object) -> _rt.Result[None]:
         """Calls SetSchemaMetadata."""
         return self._call(ctx, 'SetSchemaMetadata', (metadata,), opts)
 
-    def SetSyncgroupSpec(self, ctx, sgId: Id, spec: SyncgroupSpec, version: str, *opts):
+    def SetSyncgroupSpec(self, ctx: _rt.Context, sgId: Id, spec: SyncgroupSpec, version: str, *opts: object) -> _rt.Result[None]:
         """Calls SetSyncgroupSpec."""
         return self._call(ctx, 'SetSyncgroupSpec', (sgId, spec, version), opts)
 
-    def StartConflictResolver(self, ctx, *opts):
+    def StartConflictResolver(self, ctx: _rt.Context, *opts: object) -> _rt.Result[DatabaseStartConflictResolverClientCall]:
         """Calls StartConflictResolver."""
-        return self._start(ctx, 'StartConflictResolver', (), opts)
+        return self._start(ctx, 'StartConflictResolver', (), opts, DatabaseStartConflictResolverClientCall)
 
-    def UnpinBlob(self, ctx, br: BlobRef, *opts):
+    def UnpinBlob(self, ctx: _rt.Context, br: str, *opts: object) -> _rt.Result[None]:
         """Calls UnpinBlob."""
         return self._call(ctx, 'UnpinBlob', (br,), opts)
 
-    def WatchGlob(self, ctx, req: _watch.GlobRequest, *opts):
+    def WatchGlob(self, ctx: _rt.Context, req: _watch.GlobRequest, *opts: object) -> _rt.Result[DatabaseWatchGlobClientCall]:
         """WatchGlob sends the matching entries' changes, starting after
         req.ResumeMarker.
         """
-        return self._start(ctx, 'WatchGlob', (req,), opts)
+        return self._start(ctx, 'WatchGlob', (req,), opts, DatabaseWatchGlobClientCall)
 
-    def WatchPatterns(self, ctx, resumeMarker: _watch.ResumeMarker, patterns: list[CollectionRowPattern], *opts):
+    def WatchPatterns(self, ctx: _rt.Context, resumeMarker: bytes, patterns: list[CollectionRowPattern], *opts: object) -> _rt.Result[DatabaseWatchPatternsClientCall]:
         """Calls WatchPatterns."""
-        return self._start(ctx, 'WatchPatterns', (resumeMarker, patterns), opts)
+        return self._start(ctx, 'WatchPatterns', (resumeMarker, patterns), opts, DatabaseWatchPatternsClientCall)
 
 
-def DatabaseClient(name: str, client=None) -> DatabaseClientStub:
+def DatabaseClient(name: str, client: Any = None) -> DatabaseClientStub:
     """A client stub for the Database object at `name`."""
     return DatabaseClientStub(name, client)
 
 
 class DatabaseServerMethods:
     """Database holds collections; batches, syncgroups and watch live here."""
-    # Implement each method; it may be `async def` or return a Deferred.
+    # Subclass it and implement each method; it may be `async def` or return a Deferred.
 
-    def Abort(self, ctx, call, bh: BatchHandle) -> None:
+    def Abort(self, ctx: _rt.Context, call: _rt.ServerCall, bh: str) -> _rt.Reply[None]:
         """Abort discards a batch."""
         raise verror.NotImplemented.new('Abort')
 
-    def BeginBatch(self, ctx, call, bo: BatchOptions) -> BatchHandle:
+    def BeginBatch(self, ctx: _rt.Context, call: _rt.ServerCall, bo: BatchOptions) -> _rt.Reply[str]:
         """BeginBatch opens a batch and returns its handle."""
         raise verror.NotImplemented.new('BeginBatch')
 
-    def Commit(self, ctx, call, bh: BatchHandle) -> None:
+    def Commit(self, ctx: _rt.Context, call: _rt.ServerCall, bh: str) -> _rt.Reply[None]:
         """Commit applies a batch."""
         raise verror.NotImplemented.new('Commit')
 
-    def CommitBlob(self, ctx, call, br: BlobRef) -> None:
+    def CommitBlob(self, ctx: _rt.Context, call: _rt.ServerCall, br: str) -> _rt.Reply[None]:
         """CommitBlob."""
         raise verror.NotImplemented.new('CommitBlob')
 
-    def Create(self, ctx, call, metadata: Optional[SchemaMetadata], perms: _access.Permissions) -> None:
+    def Create(self, ctx: _rt.Context, call: _rt.ServerCall, metadata: Optional[SchemaMetadata], perms: dict[str, _access.AccessList]) -> _rt.Reply[None]:
         """Create makes the database with the given permissions."""
         raise verror.NotImplemented.new('Create')
 
-    def CreateBlob(self, ctx, call) -> BlobRef:
+    def CreateBlob(self, ctx: _rt.Context, call: _rt.ServerCall) -> _rt.Reply[str]:
         """CreateBlob."""
         raise verror.NotImplemented.new('CreateBlob')
 
-    def CreateSyncgroup(self, ctx, call, sgId: Id, spec: SyncgroupSpec, myInfo: SyncgroupMemberInfo) -> None:
+    def CreateSyncgroup(self, ctx: _rt.Context, call: _rt.ServerCall, sgId: Id, spec: SyncgroupSpec, myInfo: SyncgroupMemberInfo) -> _rt.Reply[None]:
         """CreateSyncgroup."""
         raise verror.NotImplemented.new('CreateSyncgroup')
 
-    def DeleteBlob(self, ctx, call, br: BlobRef) -> None:
+    def DeleteBlob(self, ctx: _rt.Context, call: _rt.ServerCall, br: str) -> _rt.Reply[None]:
         """DeleteBlob."""
         raise verror.NotImplemented.new('DeleteBlob')
 
-    def Destroy(self, ctx, call) -> None:
+    def Destroy(self, ctx: _rt.Context, call: _rt.ServerCall) -> _rt.Reply[None]:
         """Destroy removes the database and its data."""
         raise verror.NotImplemented.new('Destroy')
 
-    def DestroySyncgroup(self, ctx, call, sgId: Id) -> None:
+    def DestroySyncgroup(self, ctx: _rt.Context, call: _rt.ServerCall, sgId: Id) -> _rt.Reply[None]:
         """DestroySyncgroup."""
         raise verror.NotImplemented.new('DestroySyncgroup')
 
-    def EjectFromSyncgroup(self, ctx, call, sgId: Id, member: str) -> None:
+    def EjectFromSyncgroup(self, ctx: _rt.Context, call: _rt.ServerCall, sgId: Id, member: str) -> _rt.Reply[None]:
         """EjectFromSyncgroup."""
         raise verror.NotImplemented.new('EjectFromSyncgroup')
 
-    def Exec(self, ctx, call, bh: BatchHandle, query: str, params: list[Any]) -> None:
+    def Exec(self, ctx: _rt.Context, call: DatabaseExecServerCall, bh: str, query: str, params: list[Any]) -> _rt.Reply[None]:
         """Exec runs a syncQL query; the first streamed row holds the headers."""
         raise verror.NotImplemented.new('Exec')
 
-    def Exists(self, ctx, call) -> bool:
+    def Exists(self, ctx: _rt.Context, call: _rt.ServerCall) -> _rt.Reply[bool]:
         """Exists reports whether the database exists."""
         raise verror.NotImplemented.new('Exists')
 
-    def FetchBlob(self, ctx, call, br: BlobRef, priority: int) -> None:
+    def FetchBlob(self, ctx: _rt.Context, call: DatabaseFetchBlobServerCall, br: str, priority: int) -> _rt.Reply[None]:
         """FetchBlob."""
         raise verror.NotImplemented.new('FetchBlob')
 
-    def GetBlob(self, ctx, call, br: BlobRef, offset: int) -> None:
+    def GetBlob(self, ctx: _rt.Context, call: DatabaseGetBlobServerCall, br: str, offset: int) -> _rt.Reply[None]:
         """GetBlob."""
         raise verror.NotImplemented.new('GetBlob')
 
-    def GetBlobSize(self, ctx, call, br: BlobRef) -> int:
+    def GetBlobSize(self, ctx: _rt.Context, call: _rt.ServerCall, br: str) -> _rt.Reply[int]:
         """GetBlobSize."""
         raise verror.NotImplemented.new('GetBlobSize')
 
-    def GetPermissions(self, ctx, call) -> tuple[_access.Permissions, str]:
+    def GetPermissions(self, ctx: _rt.Context, call: _rt.ServerCall) -> _rt.Reply[tuple[dict[str, _access.AccessList], str]]:
         """GetPermissions returns the object's permissions and their version."""
         raise verror.NotImplemented.new('GetPermissions')
 
-    def GetResumeMarker(self, ctx, call, bh: BatchHandle) -> _watch.ResumeMarker:
+    def GetResumeMarker(self, ctx: _rt.Context, call: _rt.ServerCall, bh: str) -> _rt.Reply[bytes]:
         """GetResumeMarker."""
         raise verror.NotImplemented.new('GetResumeMarker')
 
-    def GetSchemaMetadata(self, ctx, call) -> SchemaMetadata:
+    def GetSchemaMetadata(self, ctx: _rt.Context, call: _rt.ServerCall) -> _rt.Reply[SchemaMetadata]:
         """GetSchemaMetadata."""
         raise verror.NotImplemented.new('GetSchemaMetadata')
 
-    def GetSyncgroupMembers(self, ctx, call, sgId: Id) -> dict[str, SyncgroupMemberInfo]:
+    def GetSyncgroupMembers(self, ctx: _rt.Context, call: _rt.ServerCall, sgId: Id) -> _rt.Reply[dict[str, SyncgroupMemberInfo]]:
         """GetSyncgroupMembers."""
         raise verror.NotImplemented.new('GetSyncgroupMembers')
 
-    def GetSyncgroupSpec(self, ctx, call, sgId: Id) -> tuple[SyncgroupSpec, str]:
+    def GetSyncgroupSpec(self, ctx: _rt.Context, call: _rt.ServerCall, sgId: Id) -> _rt.Reply[tuple[SyncgroupSpec, str]]:
         """GetSyncgroupSpec."""
         raise verror.NotImplemented.new('GetSyncgroupSpec')
 
-    def JoinSyncgroup(self, ctx, call, remoteSyncbaseName: str, expectedSyncbaseBlessings: list[str], sgId: Id, myInfo: SyncgroupMemberInfo) -> SyncgroupSpec:
+    def JoinSyncgroup(self, ctx: _rt.Context, call: _rt.ServerCall, remoteSyncbaseName: str, expectedSyncbaseBlessings: list[str], sgId: Id, myInfo: SyncgroupMemberInfo) -> _rt.Reply[SyncgroupSpec]:
         """JoinSyncgroup."""
         raise verror.NotImplemented.new('JoinSyncgroup')
 
-    def KeepBlob(self, ctx, call, br: BlobRef, rank: int) -> None:
+    def KeepBlob(self, ctx: _rt.Context, call: _rt.ServerCall, br: str, rank: int) -> _rt.Reply[None]:
         """KeepBlob."""
         raise verror.NotImplemented.new('KeepBlob')
 
-    def LeaveSyncgroup(self, ctx, call, sgId: Id) -> None:
+    def LeaveSyncgroup(self, ctx: _rt.Context, call: _rt.ServerCall, sgId: Id) -> _rt.Reply[None]:
         """LeaveSyncgroup."""
         raise verror.NotImplemented.new('LeaveSyncgroup')
 
-    def ListCollections(self, ctx, call, bh: BatchHandle) -> list[Id]:
+    def ListCollections(self, ctx: _rt.Context, call: _rt.ServerCall, bh: str) -> _rt.Reply[list[Id]]:
         """ListCollections returns collection ids sorted by blessing then name."""
         raise verror.NotImplemented.new('ListCollections')
 
-    def ListSyncgroups(self, ctx, call) -> list[Id]:
+    def ListSyncgroups(self, ctx: _rt.Context, call: _rt.ServerCall) -> _rt.Reply[list[Id]]:
         """ListSyncgroups."""
         raise verror.NotImplemented.new('ListSyncgroups')
 
-    def PauseSync(self, ctx, call) -> None:
+    def PauseSync(self, ctx: _rt.Context, call: _rt.ServerCall) -> _rt.Reply[None]:
         """PauseSync stops sync for the database."""
         raise verror.NotImplemented.new('PauseSync')
 
-    def PinBlob(self, ctx, call, br: BlobRef) -> None:
+    def PinBlob(self, ctx: _rt.Context, call: _rt.ServerCall, br: str) -> _rt.Reply[None]:
         """PinBlob."""
         raise verror.NotImplemented.new('PinBlob')
 
-    def PutBlob(self, ctx, call, br: BlobRef) -> None:
+    def PutBlob(self, ctx: _rt.Context, call: DatabasePutBlobServerCall, br: str) -> _rt.Reply[None]:
         """PutBlob."""
         raise verror.NotImplemented.new('PutBlob')
 
-    def ResumeSync(self, ctx, call) -> None:
+    def ResumeSync(self, ctx: _rt.Context, call: _rt.ServerCall) -> _rt.Reply[None]:
         """ResumeSync restarts sync for the database."""
         raise verror.NotImplemented.new('ResumeSync')
 
-    def SetPermissions(self, ctx, call, perms: _access.Permissions, version: str) -> None:
+    def SetPermissions(self, ctx: _rt.Context, call: _rt.ServerCall, perms: dict[str, _access.AccessList], version: str) -> _rt.Reply[None]:
         """SetPermissions replaces the object's permissions; version must match the
         current version (or be empty to skip the check).
         """
         raise verror.NotImplemented.new('SetPermissions')
 
-    def SetSchemaMetadata(self, ctx, call, metadata: SchemaMetadata) -> None:
+    def SetSchemaMetadata(self, ctx: _rt.Context, call: _rt.ServerCall, metadata: SchemaMetadata) -> _rt.Reply[None]:
         """SetSchemaMetadata."""
         raise verror.NotImplemented.new('SetSchemaMetadata')
 
-    def SetSyncgroupSpec(self, ctx, call, sgId: Id, spec: SyncgroupSpec, version: str) -> None:
+    def SetSyncgroupSpec(self, ctx: _rt.Context, call: _rt.ServerCall, sgId: Id, spec: SyncgroupSpec, version: str) -> _rt.Reply[None]:
         """SetSyncgroupSpec."""
         raise verror.NotImplemented.new('SetSyncgroupSpec')
 
-    def StartConflictResolver(self, ctx, call) -> None:
+    def StartConflictResolver(self, ctx: _rt.Context, call: DatabaseStartConflictResolverServerCall) -> _rt.Reply[None]:
         """StartConflictResolver."""
         raise verror.NotImplemented.new('StartConflictResolver')
 
-    def UnpinBlob(self, ctx, call, br: BlobRef) -> None:
+    def UnpinBlob(self, ctx: _rt.Context, call: _rt.ServerCall, br: str) -> _rt.Reply[None]:
         """UnpinBlob."""
         raise verror.NotImplemented.new('UnpinBlob')
 
-    def WatchGlob(self, ctx, call, req: _watch.GlobRequest) -> None:
+    def WatchGlob(self, ctx: _rt.Context, call: DatabaseWatchGlobServerCall, req: _watch.GlobRequest) -> _rt.Reply[None]:
         """WatchGlob sends the matching entries' changes, starting after
         req.ResumeMarker.
         """
         raise verror.NotImplemented.new('WatchGlob')
 
-    def WatchPatterns(self, ctx, call, resumeMarker: _watch.ResumeMarker, patterns: list[CollectionRowPattern]) -> None:
+    def WatchPatterns(self, ctx: _rt.Context, call: DatabaseWatchPatternsServerCall, resumeMarker: bytes, patterns: list[CollectionRowPattern]) -> _rt.Reply[None]:
         """WatchPatterns."""
         raise verror.NotImplemented.new('WatchPatterns')
 
@@ -1248,80 +1388,89 @@ class DatabaseServerStub(_rt.ServerStub):
     _vdl_describe = (DatabaseDesc, _permissions.ObjectDesc, DatabaseWatcherDesc, _watch.GlobWatcherDesc, SyncgroupManagerDesc, BlobManagerDesc, SchemaManagerDesc, ConflictManagerDesc,)
 
 
-def DatabaseServer(impl) -> DatabaseServerStub:
+def DatabaseServer(impl: DatabaseServerMethods) -> DatabaseServerStub:
     """The server object (invoker) for a Database implementation."""
     return DatabaseServerStub(impl)
 
 
+class CollectionScanClientCall(_rt.ClientRecvStream[KeyValue, None]):
+    """A call of Collection.Scan in progress: recv() gives KeyValue; finish() gives None."""
+    __slots__ = ()
+
+
+#: What a Collection server's Scan gets as ``call``.
+CollectionScanServerCall = _rt.ServerSendStream[KeyValue]
+
+
 class CollectionClientStub(_rt.ClientStub):
-    """Client stub for v.io/v23/services/syncbase.Collection; each method returns a Deferred."""
+    """Client stub for v.io/v23/services/syncbase.Collection; each method returns an awaitable Deferred."""
 
     _vdl_interface = CollectionDesc
     _vdl_methods = _rt.method_table(CollectionDesc)
 
-    def Create(self, ctx, bh: BatchHandle, perms: _access.Permissions, *opts):
+    def Create(self, ctx: _rt.Context, bh: str, perms: dict[str, _access.AccessList], *opts: object) -> _rt.Result[None]:
         """Create makes the collection with the given permissions."""
         return self._call(ctx, 'Create', (bh, perms), opts)
 
-    def DeleteRange(self, ctx, bh: BatchHandle, start: bytes, limit: bytes, *opts):
+    def DeleteRange(self, ctx: _rt.Context, bh: str, start: bytes, limit: bytes, *opts: object) -> _rt.Result[None]:
         """DeleteRange deletes the rows in [start, limit); an empty limit is unbounded."""
         return self._call(ctx, 'DeleteRange', (bh, start, limit), opts)
 
-    def Destroy(self, ctx, bh: BatchHandle, *opts):
+    def Destroy(self, ctx: _rt.Context, bh: str, *opts: object) -> _rt.Result[None]:
         """Destroy removes the collection and its rows."""
         return self._call(ctx, 'Destroy', (bh,), opts)
 
-    def Exists(self, ctx, bh: BatchHandle, *opts):
+    def Exists(self, ctx: _rt.Context, bh: str, *opts: object) -> _rt.Result[bool]:
         """Exists reports whether the collection exists."""
         return self._call(ctx, 'Exists', (bh,), opts)
 
-    def GetPermissions(self, ctx, bh: BatchHandle, *opts):
+    def GetPermissions(self, ctx: _rt.Context, bh: str, *opts: object) -> _rt.Result[dict[str, _access.AccessList]]:
         """GetPermissions returns the collection's permissions."""
         return self._call(ctx, 'GetPermissions', (bh,), opts)
 
-    def Scan(self, ctx, bh: BatchHandle, start: bytes, limit: bytes, *opts):
+    def Scan(self, ctx: _rt.Context, bh: str, start: bytes, limit: bytes, *opts: object) -> _rt.Result[CollectionScanClientCall]:
         """Scan streams the rows in [start, limit) in key order."""
-        return self._start(ctx, 'Scan', (bh, start, limit), opts)
+        return self._start(ctx, 'Scan', (bh, start, limit), opts, CollectionScanClientCall)
 
-    def SetPermissions(self, ctx, bh: BatchHandle, perms: _access.Permissions, *opts):
+    def SetPermissions(self, ctx: _rt.Context, bh: str, perms: dict[str, _access.AccessList], *opts: object) -> _rt.Result[None]:
         """SetPermissions replaces the collection's permissions."""
         return self._call(ctx, 'SetPermissions', (bh, perms), opts)
 
 
-def CollectionClient(name: str, client=None) -> CollectionClientStub:
+def CollectionClient(name: str, client: Any = None) -> CollectionClientStub:
     """A client stub for the Collection object at `name`."""
     return CollectionClientStub(name, client)
 
 
 class CollectionServerMethods:
     """Collection holds rows."""
-    # Implement each method; it may be `async def` or return a Deferred.
+    # Subclass it and implement each method; it may be `async def` or return a Deferred.
 
-    def Create(self, ctx, call, bh: BatchHandle, perms: _access.Permissions) -> None:
+    def Create(self, ctx: _rt.Context, call: _rt.ServerCall, bh: str, perms: dict[str, _access.AccessList]) -> _rt.Reply[None]:
         """Create makes the collection with the given permissions."""
         raise verror.NotImplemented.new('Create')
 
-    def DeleteRange(self, ctx, call, bh: BatchHandle, start: bytes, limit: bytes) -> None:
+    def DeleteRange(self, ctx: _rt.Context, call: _rt.ServerCall, bh: str, start: bytes, limit: bytes) -> _rt.Reply[None]:
         """DeleteRange deletes the rows in [start, limit); an empty limit is unbounded."""
         raise verror.NotImplemented.new('DeleteRange')
 
-    def Destroy(self, ctx, call, bh: BatchHandle) -> None:
+    def Destroy(self, ctx: _rt.Context, call: _rt.ServerCall, bh: str) -> _rt.Reply[None]:
         """Destroy removes the collection and its rows."""
         raise verror.NotImplemented.new('Destroy')
 
-    def Exists(self, ctx, call, bh: BatchHandle) -> bool:
+    def Exists(self, ctx: _rt.Context, call: _rt.ServerCall, bh: str) -> _rt.Reply[bool]:
         """Exists reports whether the collection exists."""
         raise verror.NotImplemented.new('Exists')
 
-    def GetPermissions(self, ctx, call, bh: BatchHandle) -> _access.Permissions:
+    def GetPermissions(self, ctx: _rt.Context, call: _rt.ServerCall, bh: str) -> _rt.Reply[dict[str, _access.AccessList]]:
         """GetPermissions returns the collection's permissions."""
         raise verror.NotImplemented.new('GetPermissions')
 
-    def Scan(self, ctx, call, bh: BatchHandle, start: bytes, limit: bytes) -> None:
+    def Scan(self, ctx: _rt.Context, call: CollectionScanServerCall, bh: str, start: bytes, limit: bytes) -> _rt.Reply[None]:
         """Scan streams the rows in [start, limit) in key order."""
         raise verror.NotImplemented.new('Scan')
 
-    def SetPermissions(self, ctx, call, bh: BatchHandle, perms: _access.Permissions) -> None:
+    def SetPermissions(self, ctx: _rt.Context, call: _rt.ServerCall, bh: str, perms: dict[str, _access.AccessList]) -> _rt.Reply[None]:
         """SetPermissions replaces the collection's permissions."""
         raise verror.NotImplemented.new('SetPermissions')
 
@@ -1331,56 +1480,56 @@ class CollectionServerStub(_rt.ServerStub):
     _vdl_describe = (CollectionDesc,)
 
 
-def CollectionServer(impl) -> CollectionServerStub:
+def CollectionServer(impl: CollectionServerMethods) -> CollectionServerStub:
     """The server object (invoker) for a Collection implementation."""
     return CollectionServerStub(impl)
 
 
 class RowClientStub(_rt.ClientStub):
-    """Client stub for v.io/v23/services/syncbase.Row; each method returns a Deferred."""
+    """Client stub for v.io/v23/services/syncbase.Row; each method returns an awaitable Deferred."""
 
     _vdl_interface = RowDesc
     _vdl_methods = _rt.method_table(RowDesc)
 
-    def Delete(self, ctx, bh: BatchHandle, *opts):
+    def Delete(self, ctx: _rt.Context, bh: str, *opts: object) -> _rt.Result[None]:
         """Delete removes the row."""
         return self._call(ctx, 'Delete', (bh,), opts)
 
-    def Exists(self, ctx, bh: BatchHandle, *opts):
+    def Exists(self, ctx: _rt.Context, bh: str, *opts: object) -> _rt.Result[bool]:
         """Exists reports whether the row exists."""
         return self._call(ctx, 'Exists', (bh,), opts)
 
-    def Get(self, ctx, bh: BatchHandle, *opts):
+    def Get(self, ctx: _rt.Context, bh: str, *opts: object) -> _rt.Result[Any]:
         """Get returns the row's value."""
         return self._call(ctx, 'Get', (bh,), opts)
 
-    def Put(self, ctx, bh: BatchHandle, value: Any, *opts):
+    def Put(self, ctx: _rt.Context, bh: str, value: Any, *opts: object) -> _rt.Result[None]:
         """Put stores a value."""
         return self._call(ctx, 'Put', (bh, value), opts)
 
 
-def RowClient(name: str, client=None) -> RowClientStub:
+def RowClient(name: str, client: Any = None) -> RowClientStub:
     """A client stub for the Row object at `name`."""
     return RowClientStub(name, client)
 
 
 class RowServerMethods:
     """Row is one key of a collection; access follows the collection's permissions."""
-    # Implement each method; it may be `async def` or return a Deferred.
+    # Subclass it and implement each method; it may be `async def` or return a Deferred.
 
-    def Delete(self, ctx, call, bh: BatchHandle) -> None:
+    def Delete(self, ctx: _rt.Context, call: _rt.ServerCall, bh: str) -> _rt.Reply[None]:
         """Delete removes the row."""
         raise verror.NotImplemented.new('Delete')
 
-    def Exists(self, ctx, call, bh: BatchHandle) -> bool:
+    def Exists(self, ctx: _rt.Context, call: _rt.ServerCall, bh: str) -> _rt.Reply[bool]:
         """Exists reports whether the row exists."""
         raise verror.NotImplemented.new('Exists')
 
-    def Get(self, ctx, call, bh: BatchHandle) -> Any:
+    def Get(self, ctx: _rt.Context, call: _rt.ServerCall, bh: str) -> _rt.Reply[Any]:
         """Get returns the row's value."""
         raise verror.NotImplemented.new('Get')
 
-    def Put(self, ctx, call, bh: BatchHandle, value: Any) -> None:
+    def Put(self, ctx: _rt.Context, call: _rt.ServerCall, bh: str, value: Any) -> _rt.Reply[None]:
         """Put stores a value."""
         raise verror.NotImplemented.new('Put')
 
@@ -1390,96 +1539,96 @@ class RowServerStub(_rt.ServerStub):
     _vdl_describe = (RowDesc,)
 
 
-def RowServer(impl) -> RowServerStub:
+def RowServer(impl: RowServerMethods) -> RowServerStub:
     """The server object (invoker) for a Row implementation."""
     return RowServerStub(impl)
 
 
 class SyncgroupManagerClientStub(_rt.ClientStub):
-    """Client stub for v.io/v23/services/syncbase.SyncgroupManager; each method returns a Deferred."""
+    """Client stub for v.io/v23/services/syncbase.SyncgroupManager; each method returns an awaitable Deferred."""
 
     _vdl_interface = SyncgroupManagerDesc
     _vdl_methods = _rt.method_table(SyncgroupManagerDesc)
 
-    def CreateSyncgroup(self, ctx, sgId: Id, spec: SyncgroupSpec, myInfo: SyncgroupMemberInfo, *opts):
+    def CreateSyncgroup(self, ctx: _rt.Context, sgId: Id, spec: SyncgroupSpec, myInfo: SyncgroupMemberInfo, *opts: object) -> _rt.Result[None]:
         """Calls CreateSyncgroup."""
         return self._call(ctx, 'CreateSyncgroup', (sgId, spec, myInfo), opts)
 
-    def DestroySyncgroup(self, ctx, sgId: Id, *opts):
+    def DestroySyncgroup(self, ctx: _rt.Context, sgId: Id, *opts: object) -> _rt.Result[None]:
         """Calls DestroySyncgroup."""
         return self._call(ctx, 'DestroySyncgroup', (sgId,), opts)
 
-    def EjectFromSyncgroup(self, ctx, sgId: Id, member: str, *opts):
+    def EjectFromSyncgroup(self, ctx: _rt.Context, sgId: Id, member: str, *opts: object) -> _rt.Result[None]:
         """Calls EjectFromSyncgroup."""
         return self._call(ctx, 'EjectFromSyncgroup', (sgId, member), opts)
 
-    def GetSyncgroupMembers(self, ctx, sgId: Id, *opts):
+    def GetSyncgroupMembers(self, ctx: _rt.Context, sgId: Id, *opts: object) -> _rt.Result[dict[str, SyncgroupMemberInfo]]:
         """Calls GetSyncgroupMembers."""
         return self._call(ctx, 'GetSyncgroupMembers', (sgId,), opts)
 
-    def GetSyncgroupSpec(self, ctx, sgId: Id, *opts):
+    def GetSyncgroupSpec(self, ctx: _rt.Context, sgId: Id, *opts: object) -> _rt.Result[tuple[SyncgroupSpec, str]]:
         """Calls GetSyncgroupSpec."""
         return self._call(ctx, 'GetSyncgroupSpec', (sgId,), opts)
 
-    def JoinSyncgroup(self, ctx, remoteSyncbaseName: str, expectedSyncbaseBlessings: list[str], sgId: Id, myInfo: SyncgroupMemberInfo, *opts):
+    def JoinSyncgroup(self, ctx: _rt.Context, remoteSyncbaseName: str, expectedSyncbaseBlessings: list[str], sgId: Id, myInfo: SyncgroupMemberInfo, *opts: object) -> _rt.Result[SyncgroupSpec]:
         """Calls JoinSyncgroup."""
         return self._call(ctx, 'JoinSyncgroup', (remoteSyncbaseName, expectedSyncbaseBlessings, sgId, myInfo), opts)
 
-    def LeaveSyncgroup(self, ctx, sgId: Id, *opts):
+    def LeaveSyncgroup(self, ctx: _rt.Context, sgId: Id, *opts: object) -> _rt.Result[None]:
         """Calls LeaveSyncgroup."""
         return self._call(ctx, 'LeaveSyncgroup', (sgId,), opts)
 
-    def ListSyncgroups(self, ctx, *opts):
+    def ListSyncgroups(self, ctx: _rt.Context, *opts: object) -> _rt.Result[list[Id]]:
         """Calls ListSyncgroups."""
         return self._call(ctx, 'ListSyncgroups', (), opts)
 
-    def SetSyncgroupSpec(self, ctx, sgId: Id, spec: SyncgroupSpec, version: str, *opts):
+    def SetSyncgroupSpec(self, ctx: _rt.Context, sgId: Id, spec: SyncgroupSpec, version: str, *opts: object) -> _rt.Result[None]:
         """Calls SetSyncgroupSpec."""
         return self._call(ctx, 'SetSyncgroupSpec', (sgId, spec, version), opts)
 
 
-def SyncgroupManagerClient(name: str, client=None) -> SyncgroupManagerClientStub:
+def SyncgroupManagerClient(name: str, client: Any = None) -> SyncgroupManagerClientStub:
     """A client stub for the SyncgroupManager object at `name`."""
     return SyncgroupManagerClientStub(name, client)
 
 
 class SyncgroupManagerServerMethods:
     """SyncgroupManager manages the syncgroups of a database."""
-    # Implement each method; it may be `async def` or return a Deferred.
+    # Subclass it and implement each method; it may be `async def` or return a Deferred.
 
-    def CreateSyncgroup(self, ctx, call, sgId: Id, spec: SyncgroupSpec, myInfo: SyncgroupMemberInfo) -> None:
+    def CreateSyncgroup(self, ctx: _rt.Context, call: _rt.ServerCall, sgId: Id, spec: SyncgroupSpec, myInfo: SyncgroupMemberInfo) -> _rt.Reply[None]:
         """CreateSyncgroup."""
         raise verror.NotImplemented.new('CreateSyncgroup')
 
-    def DestroySyncgroup(self, ctx, call, sgId: Id) -> None:
+    def DestroySyncgroup(self, ctx: _rt.Context, call: _rt.ServerCall, sgId: Id) -> _rt.Reply[None]:
         """DestroySyncgroup."""
         raise verror.NotImplemented.new('DestroySyncgroup')
 
-    def EjectFromSyncgroup(self, ctx, call, sgId: Id, member: str) -> None:
+    def EjectFromSyncgroup(self, ctx: _rt.Context, call: _rt.ServerCall, sgId: Id, member: str) -> _rt.Reply[None]:
         """EjectFromSyncgroup."""
         raise verror.NotImplemented.new('EjectFromSyncgroup')
 
-    def GetSyncgroupMembers(self, ctx, call, sgId: Id) -> dict[str, SyncgroupMemberInfo]:
+    def GetSyncgroupMembers(self, ctx: _rt.Context, call: _rt.ServerCall, sgId: Id) -> _rt.Reply[dict[str, SyncgroupMemberInfo]]:
         """GetSyncgroupMembers."""
         raise verror.NotImplemented.new('GetSyncgroupMembers')
 
-    def GetSyncgroupSpec(self, ctx, call, sgId: Id) -> tuple[SyncgroupSpec, str]:
+    def GetSyncgroupSpec(self, ctx: _rt.Context, call: _rt.ServerCall, sgId: Id) -> _rt.Reply[tuple[SyncgroupSpec, str]]:
         """GetSyncgroupSpec."""
         raise verror.NotImplemented.new('GetSyncgroupSpec')
 
-    def JoinSyncgroup(self, ctx, call, remoteSyncbaseName: str, expectedSyncbaseBlessings: list[str], sgId: Id, myInfo: SyncgroupMemberInfo) -> SyncgroupSpec:
+    def JoinSyncgroup(self, ctx: _rt.Context, call: _rt.ServerCall, remoteSyncbaseName: str, expectedSyncbaseBlessings: list[str], sgId: Id, myInfo: SyncgroupMemberInfo) -> _rt.Reply[SyncgroupSpec]:
         """JoinSyncgroup."""
         raise verror.NotImplemented.new('JoinSyncgroup')
 
-    def LeaveSyncgroup(self, ctx, call, sgId: Id) -> None:
+    def LeaveSyncgroup(self, ctx: _rt.Context, call: _rt.ServerCall, sgId: Id) -> _rt.Reply[None]:
         """LeaveSyncgroup."""
         raise verror.NotImplemented.new('LeaveSyncgroup')
 
-    def ListSyncgroups(self, ctx, call) -> list[Id]:
+    def ListSyncgroups(self, ctx: _rt.Context, call: _rt.ServerCall) -> _rt.Reply[list[Id]]:
         """ListSyncgroups."""
         raise verror.NotImplemented.new('ListSyncgroups')
 
-    def SetSyncgroupSpec(self, ctx, call, sgId: Id, spec: SyncgroupSpec, version: str) -> None:
+    def SetSyncgroupSpec(self, ctx: _rt.Context, call: _rt.ServerCall, sgId: Id, spec: SyncgroupSpec, version: str) -> _rt.Reply[None]:
         """SetSyncgroupSpec."""
         raise verror.NotImplemented.new('SetSyncgroupSpec')
 
@@ -1489,40 +1638,40 @@ class SyncgroupManagerServerStub(_rt.ServerStub):
     _vdl_describe = (SyncgroupManagerDesc,)
 
 
-def SyncgroupManagerServer(impl) -> SyncgroupManagerServerStub:
+def SyncgroupManagerServer(impl: SyncgroupManagerServerMethods) -> SyncgroupManagerServerStub:
     """The server object (invoker) for a SyncgroupManager implementation."""
     return SyncgroupManagerServerStub(impl)
 
 
 class SchemaManagerClientStub(_rt.ClientStub):
-    """Client stub for v.io/v23/services/syncbase.SchemaManager; each method returns a Deferred."""
+    """Client stub for v.io/v23/services/syncbase.SchemaManager; each method returns an awaitable Deferred."""
 
     _vdl_interface = SchemaManagerDesc
     _vdl_methods = _rt.method_table(SchemaManagerDesc)
 
-    def GetSchemaMetadata(self, ctx, *opts):
+    def GetSchemaMetadata(self, ctx: _rt.Context, *opts: object) -> _rt.Result[SchemaMetadata]:
         """Calls GetSchemaMetadata."""
         return self._call(ctx, 'GetSchemaMetadata', (), opts)
 
-    def SetSchemaMetadata(self, ctx, metadata: SchemaMetadata, *opts):
+    def SetSchemaMetadata(self, ctx: _rt.Context, metadata: SchemaMetadata, *opts: object) -> _rt.Result[None]:
         """Calls SetSchemaMetadata."""
         return self._call(ctx, 'SetSchemaMetadata', (metadata,), opts)
 
 
-def SchemaManagerClient(name: str, client=None) -> SchemaManagerClientStub:
+def SchemaManagerClient(name: str, client: Any = None) -> SchemaManagerClientStub:
     """A client stub for the SchemaManager object at `name`."""
     return SchemaManagerClientStub(name, client)
 
 
 class SchemaManagerServerMethods:
     """SchemaManager reads and writes a database's schema metadata."""
-    # Implement each method; it may be `async def` or return a Deferred.
+    # Subclass it and implement each method; it may be `async def` or return a Deferred.
 
-    def GetSchemaMetadata(self, ctx, call) -> SchemaMetadata:
+    def GetSchemaMetadata(self, ctx: _rt.Context, call: _rt.ServerCall) -> _rt.Reply[SchemaMetadata]:
         """GetSchemaMetadata."""
         raise verror.NotImplemented.new('GetSchemaMetadata')
 
-    def SetSchemaMetadata(self, ctx, call, metadata: SchemaMetadata) -> None:
+    def SetSchemaMetadata(self, ctx: _rt.Context, call: _rt.ServerCall, metadata: SchemaMetadata) -> _rt.Reply[None]:
         """SetSchemaMetadata."""
         raise verror.NotImplemented.new('SetSchemaMetadata')
 
@@ -1532,32 +1681,41 @@ class SchemaManagerServerStub(_rt.ServerStub):
     _vdl_describe = (SchemaManagerDesc,)
 
 
-def SchemaManagerServer(impl) -> SchemaManagerServerStub:
+def SchemaManagerServer(impl: SchemaManagerServerMethods) -> SchemaManagerServerStub:
     """The server object (invoker) for a SchemaManager implementation."""
     return SchemaManagerServerStub(impl)
 
 
+class ConflictManagerStartConflictResolverClientCall(_rt.ClientBidiStream[ResolutionInfo, ConflictInfo, None]):
+    """A call of ConflictManager.StartConflictResolver in progress: send() takes ResolutionInfo, recv() gives ConflictInfo; finish() gives None."""
+    __slots__ = ()
+
+
+#: What a ConflictManager server's StartConflictResolver gets as ``call``.
+ConflictManagerStartConflictResolverServerCall = _rt.ServerBidiStream[ResolutionInfo, ConflictInfo]
+
+
 class ConflictManagerClientStub(_rt.ClientStub):
-    """Client stub for v.io/v23/services/syncbase.ConflictManager; each method returns a Deferred."""
+    """Client stub for v.io/v23/services/syncbase.ConflictManager; each method returns an awaitable Deferred."""
 
     _vdl_interface = ConflictManagerDesc
     _vdl_methods = _rt.method_table(ConflictManagerDesc)
 
-    def StartConflictResolver(self, ctx, *opts):
+    def StartConflictResolver(self, ctx: _rt.Context, *opts: object) -> _rt.Result[ConflictManagerStartConflictResolverClientCall]:
         """Calls StartConflictResolver."""
-        return self._start(ctx, 'StartConflictResolver', (), opts)
+        return self._start(ctx, 'StartConflictResolver', (), opts, ConflictManagerStartConflictResolverClientCall)
 
 
-def ConflictManagerClient(name: str, client=None) -> ConflictManagerClientStub:
+def ConflictManagerClient(name: str, client: Any = None) -> ConflictManagerClientStub:
     """A client stub for the ConflictManager object at `name`."""
     return ConflictManagerClientStub(name, client)
 
 
 class ConflictManagerServerMethods:
     """ConflictManager streams conflicts to an application resolver."""
-    # Implement each method; it may be `async def` or return a Deferred.
+    # Subclass it and implement each method; it may be `async def` or return a Deferred.
 
-    def StartConflictResolver(self, ctx, call) -> None:
+    def StartConflictResolver(self, ctx: _rt.Context, call: ConflictManagerStartConflictResolverServerCall) -> _rt.Reply[None]:
         """StartConflictResolver."""
         raise verror.NotImplemented.new('StartConflictResolver')
 
@@ -1567,104 +1725,131 @@ class ConflictManagerServerStub(_rt.ServerStub):
     _vdl_describe = (ConflictManagerDesc,)
 
 
-def ConflictManagerServer(impl) -> ConflictManagerServerStub:
+def ConflictManagerServer(impl: ConflictManagerServerMethods) -> ConflictManagerServerStub:
     """The server object (invoker) for a ConflictManager implementation."""
     return ConflictManagerServerStub(impl)
 
 
+class BlobManagerFetchBlobClientCall(_rt.ClientRecvStream[BlobFetchStatus, None]):
+    """A call of BlobManager.FetchBlob in progress: recv() gives BlobFetchStatus; finish() gives None."""
+    __slots__ = ()
+
+
+#: What a BlobManager server's FetchBlob gets as ``call``.
+BlobManagerFetchBlobServerCall = _rt.ServerSendStream[BlobFetchStatus]
+
+
+class BlobManagerGetBlobClientCall(_rt.ClientRecvStream[bytes, None]):
+    """A call of BlobManager.GetBlob in progress: recv() gives bytes; finish() gives None."""
+    __slots__ = ()
+
+
+#: What a BlobManager server's GetBlob gets as ``call``.
+BlobManagerGetBlobServerCall = _rt.ServerSendStream[bytes]
+
+
+class BlobManagerPutBlobClientCall(_rt.ClientSendStream[bytes, None]):
+    """A call of BlobManager.PutBlob in progress: send() takes bytes; finish() gives None."""
+    __slots__ = ()
+
+
+#: What a BlobManager server's PutBlob gets as ``call``.
+BlobManagerPutBlobServerCall = _rt.ServerRecvStream[bytes]
+
+
 class BlobManagerClientStub(_rt.ClientStub):
-    """Client stub for v.io/v23/services/syncbase.BlobManager; each method returns a Deferred."""
+    """Client stub for v.io/v23/services/syncbase.BlobManager; each method returns an awaitable Deferred."""
 
     _vdl_interface = BlobManagerDesc
     _vdl_methods = _rt.method_table(BlobManagerDesc)
 
-    def CommitBlob(self, ctx, br: BlobRef, *opts):
+    def CommitBlob(self, ctx: _rt.Context, br: str, *opts: object) -> _rt.Result[None]:
         """Calls CommitBlob."""
         return self._call(ctx, 'CommitBlob', (br,), opts)
 
-    def CreateBlob(self, ctx, *opts):
+    def CreateBlob(self, ctx: _rt.Context, *opts: object) -> _rt.Result[str]:
         """Calls CreateBlob."""
         return self._call(ctx, 'CreateBlob', (), opts)
 
-    def DeleteBlob(self, ctx, br: BlobRef, *opts):
+    def DeleteBlob(self, ctx: _rt.Context, br: str, *opts: object) -> _rt.Result[None]:
         """Calls DeleteBlob."""
         return self._call(ctx, 'DeleteBlob', (br,), opts)
 
-    def FetchBlob(self, ctx, br: BlobRef, priority: int, *opts):
+    def FetchBlob(self, ctx: _rt.Context, br: str, priority: int, *opts: object) -> _rt.Result[BlobManagerFetchBlobClientCall]:
         """Calls FetchBlob."""
-        return self._start(ctx, 'FetchBlob', (br, priority), opts)
+        return self._start(ctx, 'FetchBlob', (br, priority), opts, BlobManagerFetchBlobClientCall)
 
-    def GetBlob(self, ctx, br: BlobRef, offset: int, *opts):
+    def GetBlob(self, ctx: _rt.Context, br: str, offset: int, *opts: object) -> _rt.Result[BlobManagerGetBlobClientCall]:
         """Calls GetBlob."""
-        return self._start(ctx, 'GetBlob', (br, offset), opts)
+        return self._start(ctx, 'GetBlob', (br, offset), opts, BlobManagerGetBlobClientCall)
 
-    def GetBlobSize(self, ctx, br: BlobRef, *opts):
+    def GetBlobSize(self, ctx: _rt.Context, br: str, *opts: object) -> _rt.Result[int]:
         """Calls GetBlobSize."""
         return self._call(ctx, 'GetBlobSize', (br,), opts)
 
-    def KeepBlob(self, ctx, br: BlobRef, rank: int, *opts):
+    def KeepBlob(self, ctx: _rt.Context, br: str, rank: int, *opts: object) -> _rt.Result[None]:
         """Calls KeepBlob."""
         return self._call(ctx, 'KeepBlob', (br, rank), opts)
 
-    def PinBlob(self, ctx, br: BlobRef, *opts):
+    def PinBlob(self, ctx: _rt.Context, br: str, *opts: object) -> _rt.Result[None]:
         """Calls PinBlob."""
         return self._call(ctx, 'PinBlob', (br,), opts)
 
-    def PutBlob(self, ctx, br: BlobRef, *opts):
+    def PutBlob(self, ctx: _rt.Context, br: str, *opts: object) -> _rt.Result[BlobManagerPutBlobClientCall]:
         """Calls PutBlob."""
-        return self._start(ctx, 'PutBlob', (br,), opts)
+        return self._start(ctx, 'PutBlob', (br,), opts, BlobManagerPutBlobClientCall)
 
-    def UnpinBlob(self, ctx, br: BlobRef, *opts):
+    def UnpinBlob(self, ctx: _rt.Context, br: str, *opts: object) -> _rt.Result[None]:
         """Calls UnpinBlob."""
         return self._call(ctx, 'UnpinBlob', (br,), opts)
 
 
-def BlobManagerClient(name: str, client=None) -> BlobManagerClientStub:
+def BlobManagerClient(name: str, client: Any = None) -> BlobManagerClientStub:
     """A client stub for the BlobManager object at `name`."""
     return BlobManagerClientStub(name, client)
 
 
 class BlobManagerServerMethods:
     """BlobManager handles blobs attached to rows."""
-    # Implement each method; it may be `async def` or return a Deferred.
+    # Subclass it and implement each method; it may be `async def` or return a Deferred.
 
-    def CommitBlob(self, ctx, call, br: BlobRef) -> None:
+    def CommitBlob(self, ctx: _rt.Context, call: _rt.ServerCall, br: str) -> _rt.Reply[None]:
         """CommitBlob."""
         raise verror.NotImplemented.new('CommitBlob')
 
-    def CreateBlob(self, ctx, call) -> BlobRef:
+    def CreateBlob(self, ctx: _rt.Context, call: _rt.ServerCall) -> _rt.Reply[str]:
         """CreateBlob."""
         raise verror.NotImplemented.new('CreateBlob')
 
-    def DeleteBlob(self, ctx, call, br: BlobRef) -> None:
+    def DeleteBlob(self, ctx: _rt.Context, call: _rt.ServerCall, br: str) -> _rt.Reply[None]:
         """DeleteBlob."""
         raise verror.NotImplemented.new('DeleteBlob')
 
-    def FetchBlob(self, ctx, call, br: BlobRef, priority: int) -> None:
+    def FetchBlob(self, ctx: _rt.Context, call: BlobManagerFetchBlobServerCall, br: str, priority: int) -> _rt.Reply[None]:
         """FetchBlob."""
         raise verror.NotImplemented.new('FetchBlob')
 
-    def GetBlob(self, ctx, call, br: BlobRef, offset: int) -> None:
+    def GetBlob(self, ctx: _rt.Context, call: BlobManagerGetBlobServerCall, br: str, offset: int) -> _rt.Reply[None]:
         """GetBlob."""
         raise verror.NotImplemented.new('GetBlob')
 
-    def GetBlobSize(self, ctx, call, br: BlobRef) -> int:
+    def GetBlobSize(self, ctx: _rt.Context, call: _rt.ServerCall, br: str) -> _rt.Reply[int]:
         """GetBlobSize."""
         raise verror.NotImplemented.new('GetBlobSize')
 
-    def KeepBlob(self, ctx, call, br: BlobRef, rank: int) -> None:
+    def KeepBlob(self, ctx: _rt.Context, call: _rt.ServerCall, br: str, rank: int) -> _rt.Reply[None]:
         """KeepBlob."""
         raise verror.NotImplemented.new('KeepBlob')
 
-    def PinBlob(self, ctx, call, br: BlobRef) -> None:
+    def PinBlob(self, ctx: _rt.Context, call: _rt.ServerCall, br: str) -> _rt.Reply[None]:
         """PinBlob."""
         raise verror.NotImplemented.new('PinBlob')
 
-    def PutBlob(self, ctx, call, br: BlobRef) -> None:
+    def PutBlob(self, ctx: _rt.Context, call: BlobManagerPutBlobServerCall, br: str) -> _rt.Reply[None]:
         """PutBlob."""
         raise verror.NotImplemented.new('PutBlob')
 
-    def UnpinBlob(self, ctx, call, br: BlobRef) -> None:
+    def UnpinBlob(self, ctx: _rt.Context, call: _rt.ServerCall, br: str) -> _rt.Reply[None]:
         """UnpinBlob."""
         raise verror.NotImplemented.new('UnpinBlob')
 
@@ -1674,52 +1859,70 @@ class BlobManagerServerStub(_rt.ServerStub):
     _vdl_describe = (BlobManagerDesc,)
 
 
-def BlobManagerServer(impl) -> BlobManagerServerStub:
+def BlobManagerServer(impl: BlobManagerServerMethods) -> BlobManagerServerStub:
     """The server object (invoker) for a BlobManager implementation."""
     return BlobManagerServerStub(impl)
 
 
+class DatabaseWatcherWatchGlobClientCall(_rt.ClientRecvStream[_watch.Change, None]):
+    """A call of DatabaseWatcher.WatchGlob in progress: recv() gives _watch.Change; finish() gives None."""
+    __slots__ = ()
+
+
+#: What a DatabaseWatcher server's WatchGlob gets as ``call``.
+DatabaseWatcherWatchGlobServerCall = _rt.ServerSendStream[_watch.Change]
+
+
+class DatabaseWatcherWatchPatternsClientCall(_rt.ClientRecvStream[_watch.Change, None]):
+    """A call of DatabaseWatcher.WatchPatterns in progress: recv() gives _watch.Change; finish() gives None."""
+    __slots__ = ()
+
+
+#: What a DatabaseWatcher server's WatchPatterns gets as ``call``.
+DatabaseWatcherWatchPatternsServerCall = _rt.ServerSendStream[_watch.Change]
+
+
 class DatabaseWatcherClientStub(_rt.ClientStub):
-    """Client stub for v.io/v23/services/syncbase.DatabaseWatcher; each method returns a Deferred."""
+    """Client stub for v.io/v23/services/syncbase.DatabaseWatcher; each method returns an awaitable Deferred."""
 
     _vdl_interface = DatabaseWatcherDesc
     _vdl_methods = _rt.method_table(DatabaseWatcherDesc, _watch.GlobWatcherDesc)
 
-    def GetResumeMarker(self, ctx, bh: BatchHandle, *opts):
+    def GetResumeMarker(self, ctx: _rt.Context, bh: str, *opts: object) -> _rt.Result[bytes]:
         """Calls GetResumeMarker."""
         return self._call(ctx, 'GetResumeMarker', (bh,), opts)
 
-    def WatchGlob(self, ctx, req: _watch.GlobRequest, *opts):
+    def WatchGlob(self, ctx: _rt.Context, req: _watch.GlobRequest, *opts: object) -> _rt.Result[DatabaseWatcherWatchGlobClientCall]:
         """WatchGlob sends the matching entries' changes, starting after
         req.ResumeMarker.
         """
-        return self._start(ctx, 'WatchGlob', (req,), opts)
+        return self._start(ctx, 'WatchGlob', (req,), opts, DatabaseWatcherWatchGlobClientCall)
 
-    def WatchPatterns(self, ctx, resumeMarker: _watch.ResumeMarker, patterns: list[CollectionRowPattern], *opts):
+    def WatchPatterns(self, ctx: _rt.Context, resumeMarker: bytes, patterns: list[CollectionRowPattern], *opts: object) -> _rt.Result[DatabaseWatcherWatchPatternsClientCall]:
         """Calls WatchPatterns."""
-        return self._start(ctx, 'WatchPatterns', (resumeMarker, patterns), opts)
+        return self._start(ctx, 'WatchPatterns', (resumeMarker, patterns), opts, DatabaseWatcherWatchPatternsClientCall)
 
 
-def DatabaseWatcherClient(name: str, client=None) -> DatabaseWatcherClientStub:
+def DatabaseWatcherClient(name: str, client: Any = None) -> DatabaseWatcherClientStub:
     """A client stub for the DatabaseWatcher object at `name`."""
     return DatabaseWatcherClientStub(name, client)
 
 
 class DatabaseWatcherServerMethods:
     """DatabaseWatcher streams changes of a database from a resume marker."""
-    # Implement each method; it may be `async def` or return a Deferred.
+    # Subclass it and implement each method; it may be `async def` or return a Deferred.
 
-    def GetResumeMarker(self, ctx, call, bh: BatchHandle) -> _watch.ResumeMarker:
+    def GetResumeMarker(self, ctx: _rt.Context, call: _rt.ServerCall, bh: str) -> _rt.Reply[bytes]:
         """GetResumeMarker."""
         raise verror.NotImplemented.new('GetResumeMarker')
 
-    def WatchGlob(self, ctx, call, req: _watch.GlobRequest) -> None:
+    def WatchGlob(self, ctx: _rt.Context, call: DatabaseWatcherWatchGlobServerCall, req: _watch.GlobRequest) -> _rt.Reply[None]:
         """WatchGlob sends the matching entries' changes, starting after
         req.ResumeMarker.
         """
         raise verror.NotImplemented.new('WatchGlob')
 
-    def WatchPatterns(self, ctx, call, resumeMarker: _watch.ResumeMarker, patterns: list[CollectionRowPattern]) -> None:
+    def WatchPatterns(self, ctx: _rt.Context, call: DatabaseWatcherWatchPatternsServerCall, resumeMarker: bytes, patterns: list[CollectionRowPattern]) -> _rt.Reply[None]:
         """WatchPatterns."""
         raise verror.NotImplemented.new('WatchPatterns')
 
@@ -1729,6 +1932,6 @@ class DatabaseWatcherServerStub(_rt.ServerStub):
     _vdl_describe = (DatabaseWatcherDesc, _watch.GlobWatcherDesc,)
 
 
-def DatabaseWatcherServer(impl) -> DatabaseWatcherServerStub:
+def DatabaseWatcherServer(impl: DatabaseWatcherServerMethods) -> DatabaseWatcherServerStub:
     """The server object (invoker) for a DatabaseWatcher implementation."""
     return DatabaseWatcherServerStub(impl)

@@ -7,7 +7,7 @@ has collected.
 # flake8: noqa
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from v23py import vdl, verror
 from v23py.rpc import stubs as _rt
@@ -15,7 +15,8 @@ import v23py.v23.security.access as _access
 import v23py.v23.uniqueid as _uniqueid
 import v23py.v23.vtrace as _vtrace
 
-__all__ = ['StoreDesc', 'StoreClientStub', 'StoreClient', 'StoreServerMethods', 'StoreServerStub', 'StoreServer']
+__all__ = ['StoreDesc', 'StoreClientStub', 'StoreClient', 'StoreServerMethods', 'StoreServerStub', 'StoreServer', 'StoreAllTracesClientCall', 'StoreAllTracesServerCall']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- interfaces -------------------------------------------------------
@@ -43,35 +44,44 @@ StoreDesc = _rt.InterfaceDesc(
 )
 
 
+class StoreAllTracesClientCall(_rt.ClientRecvStream[_vtrace.TraceRecord, None]):
+    """A call of Store.AllTraces in progress: recv() gives _vtrace.TraceRecord; finish() gives None."""
+    __slots__ = ()
+
+
+#: What a Store server's AllTraces gets as ``call``.
+StoreAllTracesServerCall = _rt.ServerSendStream[_vtrace.TraceRecord]
+
+
 class StoreClientStub(_rt.ClientStub):
-    """Client stub for v.io/v23/services/vtrace.Store; each method returns a Deferred."""
+    """Client stub for v.io/v23/services/vtrace.Store; each method returns an awaitable Deferred."""
 
     _vdl_interface = StoreDesc
     _vdl_methods = _rt.method_table(StoreDesc)
 
-    def AllTraces(self, ctx, *opts):
+    def AllTraces(self, ctx: _rt.Context, *opts: object) -> _rt.Result[StoreAllTracesClientCall]:
         """AllTraces streams every trace the process holds."""
-        return self._start(ctx, 'AllTraces', (), opts)
+        return self._start(ctx, 'AllTraces', (), opts, StoreAllTracesClientCall)
 
-    def Trace(self, ctx, id: _uniqueid.Id, *opts):
+    def Trace(self, ctx: _rt.Context, id: bytes, *opts: object) -> _rt.Result[_vtrace.TraceRecord]:
         """Trace returns the trace with the given id, or a NoExist error."""
         return self._call(ctx, 'Trace', (id,), opts)
 
 
-def StoreClient(name: str, client=None) -> StoreClientStub:
+def StoreClient(name: str, client: Any = None) -> StoreClientStub:
     """A client stub for the Store object at `name`."""
     return StoreClientStub(name, client)
 
 
 class StoreServerMethods:
     """Methods a Store server implements."""
-    # Implement each method; it may be `async def` or return a Deferred.
+    # Subclass it and implement each method; it may be `async def` or return a Deferred.
 
-    def AllTraces(self, ctx, call) -> None:
+    def AllTraces(self, ctx: _rt.Context, call: StoreAllTracesServerCall) -> _rt.Reply[None]:
         """AllTraces streams every trace the process holds."""
         raise verror.NotImplemented.new('AllTraces')
 
-    def Trace(self, ctx, call, id: _uniqueid.Id) -> _vtrace.TraceRecord:
+    def Trace(self, ctx: _rt.Context, call: _rt.ServerCall, id: bytes) -> _rt.Reply[_vtrace.TraceRecord]:
         """Trace returns the trace with the given id, or a NoExist error."""
         raise verror.NotImplemented.new('Trace')
 
@@ -81,6 +91,6 @@ class StoreServerStub(_rt.ServerStub):
     _vdl_describe = (StoreDesc,)
 
 
-def StoreServer(impl) -> StoreServerStub:
+def StoreServer(impl: StoreServerMethods) -> StoreServerStub:
     """The server object (invoker) for a Store implementation."""
     return StoreServerStub(impl)

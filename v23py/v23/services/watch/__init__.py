@@ -5,18 +5,19 @@
 # flake8: noqa
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from v23py import vdl, verror
 from v23py.rpc import stubs as _rt
 import v23py.v23.security.access as _access
 
-__all__ = ['GlobRequest', 'ResumeMarker', 'Change', 'Exists', 'DoesNotExist', 'InitialStateSkipped', 'ErrUnknownResumeMarker', 'GlobWatcherDesc', 'GlobWatcherClientStub', 'GlobWatcherClient', 'GlobWatcherServerMethods', 'GlobWatcherServerStub', 'GlobWatcherServer']
+__all__ = ['GlobRequest', 'ResumeMarker', 'Change', 'Exists', 'DoesNotExist', 'InitialStateSkipped', 'ErrUnknownResumeMarker', 'GlobWatcherDesc', 'GlobWatcherClientStub', 'GlobWatcherClient', 'GlobWatcherServerMethods', 'GlobWatcherServerStub', 'GlobWatcherServer', 'GlobWatcherWatchGlobClientCall', 'GlobWatcherWatchGlobServerCall']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- types ------------------------------------------------------------
 
-def _build_types():
+def _build_types() -> dict[str, vdl.Type]:
     b = vdl.TypeBuilder()
     _b_GlobRequest = b.struct('v.io/v23/services/watch.GlobRequest')
     _b_ResumeMarker = b.list(name='v.io/v23/services/watch.ResumeMarker')
@@ -30,7 +31,7 @@ def _build_types():
     _b_Change.append_field('ResumeMarker', _b_ResumeMarker)
     _b_Change.append_field('Continued', vdl.BoolType)
     b.build()
-    return {'GlobRequest': _b_GlobRequest.built, 'ResumeMarker': _b_ResumeMarker.built, 'Change': _b_Change.built}
+    return {'GlobRequest': _b_GlobRequest.type, 'ResumeMarker': _b_ResumeMarker.type, 'Change': _b_Change.type}
 
 
 _types = _build_types()
@@ -41,7 +42,10 @@ class GlobRequest(vdl.Struct):
     """GlobRequest names what to watch and where to resume."""
     __slots__ = ('Pattern', 'ResumeMarker',)
     Pattern: str
-    ResumeMarker: ResumeMarker
+    ResumeMarker: bytes
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Pattern: str = ..., ResumeMarker: bytes = ...) -> None: ...
     _vdl_type = _types['GlobRequest']
 
 
@@ -59,8 +63,11 @@ class Change(vdl.Struct):
     Name: str
     State: int
     Value: Any
-    ResumeMarker: ResumeMarker
+    ResumeMarker: bytes
     Continued: bool
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Name: str = ..., State: int = ..., Value: Any = ..., ResumeMarker: bytes = ..., Continued: bool = ...) -> None: ...
     _vdl_type = _types['Change']
 
 
@@ -99,29 +106,38 @@ GlobWatcherDesc = _rt.InterfaceDesc(
 )
 
 
+class GlobWatcherWatchGlobClientCall(_rt.ClientRecvStream[Change, None]):
+    """A call of GlobWatcher.WatchGlob in progress: recv() gives Change; finish() gives None."""
+    __slots__ = ()
+
+
+#: What a GlobWatcher server's WatchGlob gets as ``call``.
+GlobWatcherWatchGlobServerCall = _rt.ServerSendStream[Change]
+
+
 class GlobWatcherClientStub(_rt.ClientStub):
-    """Client stub for v.io/v23/services/watch.GlobWatcher; each method returns a Deferred."""
+    """Client stub for v.io/v23/services/watch.GlobWatcher; each method returns an awaitable Deferred."""
 
     _vdl_interface = GlobWatcherDesc
     _vdl_methods = _rt.method_table(GlobWatcherDesc)
 
-    def WatchGlob(self, ctx, req: GlobRequest, *opts):
+    def WatchGlob(self, ctx: _rt.Context, req: GlobRequest, *opts: object) -> _rt.Result[GlobWatcherWatchGlobClientCall]:
         """WatchGlob sends the matching entries' changes, starting after
         req.ResumeMarker.
         """
-        return self._start(ctx, 'WatchGlob', (req,), opts)
+        return self._start(ctx, 'WatchGlob', (req,), opts, GlobWatcherWatchGlobClientCall)
 
 
-def GlobWatcherClient(name: str, client=None) -> GlobWatcherClientStub:
+def GlobWatcherClient(name: str, client: Any = None) -> GlobWatcherClientStub:
     """A client stub for the GlobWatcher object at `name`."""
     return GlobWatcherClientStub(name, client)
 
 
 class GlobWatcherServerMethods:
     """GlobWatcher streams changes to the entries matching a glob pattern."""
-    # Implement each method; it may be `async def` or return a Deferred.
+    # Subclass it and implement each method; it may be `async def` or return a Deferred.
 
-    def WatchGlob(self, ctx, call, req: GlobRequest) -> None:
+    def WatchGlob(self, ctx: _rt.Context, call: GlobWatcherWatchGlobServerCall, req: GlobRequest) -> _rt.Reply[None]:
         """WatchGlob sends the matching entries' changes, starting after
         req.ResumeMarker.
         """
@@ -133,6 +149,6 @@ class GlobWatcherServerStub(_rt.ServerStub):
     _vdl_describe = (GlobWatcherDesc,)
 
 
-def GlobWatcherServer(impl) -> GlobWatcherServerStub:
+def GlobWatcherServer(impl: GlobWatcherServerMethods) -> GlobWatcherServerStub:
     """The server object (invoker) for a GlobWatcher implementation."""
     return GlobWatcherServerStub(impl)

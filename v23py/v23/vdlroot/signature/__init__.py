@@ -8,16 +8,17 @@ these values.
 # flake8: noqa
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from v23py import vdl, verror
 
 __all__ = ['Interface', 'Embed', 'Method', 'Arg']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- types ------------------------------------------------------------
 
-def _build_types():
+def _build_types() -> dict[str, vdl.Type]:
     b = vdl.TypeBuilder()
     _b_Interface = b.struct('signature.Interface')
     _b_Embed = b.struct('signature.Embed')
@@ -42,7 +43,7 @@ def _build_types():
     _b_Arg.append_field('Doc', vdl.StringType)
     _b_Arg.append_field('Type', vdl.TypeObjectType)
     b.build()
-    return {'Interface': _b_Interface.built, 'Embed': _b_Embed.built, 'Method': _b_Method.built, 'Arg': _b_Arg.built}
+    return {'Interface': _b_Interface.type, 'Embed': _b_Embed.type, 'Method': _b_Method.type, 'Arg': _b_Arg.type}
 
 
 _types = _build_types()
@@ -57,6 +58,9 @@ class Interface(vdl.Struct):
     Doc: str
     Embeds: list[Embed]
     Methods: list[Method]
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Name: str = ..., PkgPath: str = ..., Doc: str = ..., Embeds: list[Embed] = ..., Methods: list[Method] = ...) -> None: ...
     _vdl_type = _types['Interface']
 
 
@@ -67,6 +71,9 @@ class Embed(vdl.Struct):
     Name: str
     PkgPath: str
     Doc: str
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Name: str = ..., PkgPath: str = ..., Doc: str = ...) -> None: ...
     _vdl_type = _types['Embed']
 
 
@@ -81,6 +88,9 @@ class Method(vdl.Struct):
     InStream: Optional[Arg]
     OutStream: Optional[Arg]
     Tags: list[Any]
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Name: str = ..., Doc: str = ..., InArgs: list[Arg] = ..., OutArgs: list[Arg] = ..., InStream: Optional[Arg] = ..., OutStream: Optional[Arg] = ..., Tags: list[Any] = ...) -> None: ...
     _vdl_type = _types['Method']
 
 
@@ -91,4 +101,7 @@ class Arg(vdl.Struct):
     Name: str
     Doc: str
     Type: vdl.Type
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Name: str = ..., Doc: str = ..., Type: vdl.Type = ...) -> None: ...
     _vdl_type = _types['Arg']

@@ -5,16 +5,17 @@
 # flake8: noqa
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from v23py import vdl, verror
 
 __all__ = ['Duration', 'Time', 'WireDeadline']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- types ------------------------------------------------------------
 
-def _build_types():
+def _build_types() -> dict[str, vdl.Type]:
     b = vdl.TypeBuilder()
     _b_Duration = b.struct('time.Duration')
     _b_Time = b.struct('time.Time')
@@ -25,7 +26,7 @@ def _build_types():
     _b_Time.append_field('Nanos', vdl.Int32Type)
     _b_WireDeadline.append_field('FromNow', _b_Duration)
     b.build()
-    return {'Duration': _b_Duration.built, 'Time': _b_Time.built, 'WireDeadline': _b_WireDeadline.built}
+    return {'Duration': _b_Duration.type, 'Time': _b_Time.type, 'WireDeadline': _b_WireDeadline.type}
 
 
 _types = _build_types()
@@ -39,6 +40,9 @@ class Duration(vdl.Struct):
     __slots__ = ('Seconds', 'Nanos',)
     Seconds: int
     Nanos: int
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Seconds: int = ..., Nanos: int = ...) -> None: ...
     _vdl_type = _types['Duration']
 
 
@@ -48,6 +52,9 @@ class Time(vdl.Struct):
     __slots__ = ('Seconds', 'Nanos',)
     Seconds: int
     Nanos: int
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Seconds: int = ..., Nanos: int = ...) -> None: ...
     _vdl_type = _types['Time']
 
 
@@ -58,4 +65,7 @@ class WireDeadline(vdl.Struct):
     """
     __slots__ = ('FromNow',)
     FromNow: Duration
+
+    if TYPE_CHECKING:
+        def __init__(self, *, FromNow: Duration = ...) -> None: ...
     _vdl_type = _types['WireDeadline']

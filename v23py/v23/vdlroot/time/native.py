@@ -1,10 +1,10 @@
-"""Conversions between VDL's `time.Time`/`time.Duration` wire forms and Python
+"""Conversions between VDL's ``time.Time``/``time.Duration`` wire forms and Python
 (hand-written beside the generated package, as Go keeps its native conversions in
 vdlroot/time).
 
-The wire keeps nanoseconds; `datetime`/`timedelta` keep microseconds, so use the
-`*_ns` functions where exactness matters.  `time.Time` counts from
-0001-01-01T00:00:00Z, which is `UNIX_EPOCH_SECONDS` before the Unix epoch.
+The wire keeps nanoseconds; ``datetime``/``timedelta`` keep microseconds, so use the
+``*_ns`` functions where exactness matters.  ``time.Time`` counts from
+0001-01-01T00:00:00Z, which is ``UNIX_EPOCH_SECONDS`` before the Unix epoch.
 """
 from __future__ import annotations
 
@@ -19,54 +19,61 @@ _UTC = _dt.timezone.utc
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
 
 
-def _split(ns: int):
+def _split(ns: int) -> tuple[int, int]:
     """(seconds, nanos) with Go's normal form: nanos carries the sign of seconds."""
     s, n = divmod(abs(ns), _NS)
     return (-s, -n) if ns < 0 else (s, n)
 
 
-def duration_from_ns(ns: int):
+def duration_from_ns(ns: int) -> Duration:
+    """The wire Duration of ``ns`` nanoseconds."""
     s, n = _split(int(ns))
     return Duration(Seconds=s, Nanos=n)
 
 
-def duration_to_ns(d) -> int:
+def duration_to_ns(d: Duration) -> int:
+    """Nanoseconds of a wire Duration."""
     if abs(d.Nanos) >= _NS:
         raise verror.BadArg.new(f"time.Duration nanos {d.Nanos} out of range")
-    return d.Seconds * _NS + d.Nanos
+    return int(d.Seconds) * _NS + int(d.Nanos)
 
 
-def duration_from_timedelta(td: _dt.timedelta):
+def duration_from_timedelta(td: _dt.timedelta) -> Duration:
+    """The wire Duration of a timedelta."""
     return duration_from_ns((td.days * 86400 + td.seconds) * _NS + td.microseconds * 1000)
 
 
-def duration_to_timedelta(d) -> _dt.timedelta:
+def duration_to_timedelta(d: Duration) -> _dt.timedelta:
+    """A timedelta (microseconds) of a wire Duration."""
     return _dt.timedelta(microseconds=duration_to_ns(d) // 1000)
 
 
-def time_from_unix_ns(ns: int):
+def time_from_unix_ns(ns: int) -> Time:
+    """The wire Time of ``ns`` nanoseconds since the Unix epoch."""
     s, n = divmod(int(ns), _NS)  # Time keeps 0 <= Nanos < 1e9
     return Time(Seconds=s + UNIX_EPOCH_SECONDS, Nanos=n)
 
 
-def time_to_unix_ns(t) -> int:
+def time_to_unix_ns(t: Time) -> int:
+    """Nanoseconds since the Unix epoch of a wire Time."""
     if not -_NS < t.Nanos < _NS:
         raise verror.BadArg.new(f"time.Time nanos {t.Nanos} out of range")
-    return (t.Seconds - UNIX_EPOCH_SECONDS) * _NS + t.Nanos
+    return (int(t.Seconds) - UNIX_EPOCH_SECONDS) * _NS + int(t.Nanos)
 
 
-def time_from_datetime(d: _dt.datetime):
+def time_from_datetime(d: _dt.datetime) -> Time:
+    """The wire Time of an aware datetime."""
     if d.tzinfo is None:
         raise verror.BadArg.new("a naive datetime has no instant; give it a tzinfo")
     delta = d - _EPOCH
     return time_from_unix_ns((delta.days * 86400 + delta.seconds) * _NS + delta.microseconds * 1000)
 
 
-def time_to_datetime(t) -> _dt.datetime:
+def time_to_datetime(t: Time) -> _dt.datetime:
     """The instant in UTC (nanoseconds below a microsecond are dropped)."""
     return _EPOCH + _dt.timedelta(microseconds=time_to_unix_ns(t) // 1000)
 
 
-def is_zero_time(t) -> bool:
+def is_zero_time(t: Time) -> bool:
     """Go's zero time.Time{} (0001-01-01T00:00:00Z) is {0, 0} on the wire."""
-    return t.Seconds == 0 and t.Nanos == 0
+    return bool(t.Seconds == 0 and t.Nanos == 0)

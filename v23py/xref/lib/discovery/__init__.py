@@ -5,12 +5,12 @@
 # flake8: noqa
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from v23py import vdl, verror
-import v23py.v23.discovery as _discovery
 
 __all__ = ['ErrAdvertisementNotFound', 'ErrAlreadyBeingAdvertised', 'ErrBadAdvertisement', 'ErrBadQuery', 'ErrDiscoveryClosed', 'ErrNoDiscoveryPlugin', 'ErrTooManyPlugins']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- errors -----------------------------------------------------------
@@ -31,12 +31,12 @@ ErrNoDiscoveryPlugin = verror.ErrorId('v.io/x/ref/lib/discovery.NoDiscoveryPlugi
 ErrTooManyPlugins = verror.ErrorId('v.io/x/ref/lib/discovery.TooManyPlugins', verror.NoRetry, '')
 
 
-def new_AdvertisementNotFound(id: _discovery.AdId, *, component: str = "", op: str = "") -> verror.VError:
+def new_AdvertisementNotFound(id: bytes, *, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/x/ref/lib/discovery.AdvertisementNotFound error."""
     return ErrAdvertisementNotFound.new(verror.format_message(ErrAdvertisementNotFound.default_msg, "", "", id), id, component=component, op=op)
 
 
-def new_AlreadyBeingAdvertised(id: _discovery.AdId, *, component: str = "", op: str = "") -> verror.VError:
+def new_AlreadyBeingAdvertised(id: bytes, *, component: str = "", op: str = "") -> verror.VError:
     """A new v.io/x/ref/lib/discovery.AlreadyBeingAdvertised error."""
     return ErrAlreadyBeingAdvertised.new(verror.format_message(ErrAlreadyBeingAdvertised.default_msg, "", "", id), id, component=component, op=op)
 

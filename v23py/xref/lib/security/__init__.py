@@ -5,18 +5,19 @@
 # flake8: noqa
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional, Dict, List, Set, Tuple
 
 from v23py import vdl, verror
 import v23py.v23.vdlroot.time as _time
 import v23py.v23.security as _security
 
 __all__ = ['blessingRootsState', 'blessingStoreState', 'CachedDischarge', 'dischargeCacheKey']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- types ------------------------------------------------------------
 
-def _build_types():
+def _build_types() -> dict[str, vdl.Type]:
     b = vdl.TypeBuilder()
     _b_blessingRootsState = b.map(name='v.io/x/ref/lib/security.blessingRootsState')
     _b_blessingStoreState = b.struct('v.io/x/ref/lib/security.blessingStoreState')
@@ -33,14 +34,14 @@ def _build_types():
     _b_CachedDischarge.append_field('CacheTime', _time.Time._vdl_type)
     _b_dischargeCacheKey.elem = vdl.ByteType
     b.build()
-    return {'blessingRootsState': _b_blessingRootsState.built, 'blessingStoreState': _b_blessingStoreState.built, 'CachedDischarge': _b_CachedDischarge.built, 'dischargeCacheKey': _b_dischargeCacheKey.built}
+    return {'blessingRootsState': _b_blessingRootsState.type, 'blessingStoreState': _b_blessingStoreState.type, 'CachedDischarge': _b_CachedDischarge.type, 'dischargeCacheKey': _b_dischargeCacheKey.type}
 
 
 _types = _build_types()
 
 
 @vdl.register
-class blessingRootsState(dict):
+class blessingRootsState(Dict['str', 'list[str]']):
     """blessingRootsState maps a root public key (DER, as a string) to the blessing
     patterns it is recognized for.
     """
@@ -54,11 +55,14 @@ class blessingStoreState(vdl.Struct):
     blessings and cached discharges.
     """
     __slots__ = ('PeerBlessings', 'DefaultBlessings', 'DischargeCache', 'Discharges', 'CacheKeyFormat',)
-    PeerBlessings: dict[_security.BlessingPattern, _security.WireBlessings]
+    PeerBlessings: dict[str, _security.WireBlessings]
     DefaultBlessings: _security.WireBlessings
-    DischargeCache: dict[dischargeCacheKey, _security.WireDischarge]
-    Discharges: dict[dischargeCacheKey, CachedDischarge]
+    DischargeCache: dict[bytes, _security.WireDischarge]
+    Discharges: dict[bytes, CachedDischarge]
     CacheKeyFormat: int
+
+    if TYPE_CHECKING:
+        def __init__(self, *, PeerBlessings: dict[str, _security.WireBlessings] = ..., DefaultBlessings: _security.WireBlessings = ..., DischargeCache: dict[bytes, _security.WireDischarge] = ..., Discharges: dict[bytes, CachedDischarge] = ..., CacheKeyFormat: int = ...) -> None: ...
     _vdl_type = _types['blessingStoreState']
 
 
@@ -68,6 +72,9 @@ class CachedDischarge(vdl.Struct):
     __slots__ = ('Discharge', 'CacheTime',)
     Discharge: _security.WireDischarge
     CacheTime: _time.Time
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Discharge: _security.WireDischarge = ..., CacheTime: _time.Time = ...) -> None: ...
     _vdl_type = _types['CachedDischarge']
 
 

@@ -7,17 +7,18 @@ that are not plain numbers or strings.
 # flake8: noqa
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from v23py import vdl, verror
 import v23py.v23.vdlroot.time as _time
 
 __all__ = ['HistogramValue', 'HistogramBucket', 'TimeSeries']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- types ------------------------------------------------------------
 
-def _build_types():
+def _build_types() -> dict[str, vdl.Type]:
     b = vdl.TypeBuilder()
     _b_HistogramValue = b.struct('v.io/x/ref/services/stats.HistogramValue')
     _b_HistogramBucket = b.struct('v.io/x/ref/services/stats.HistogramBucket')
@@ -33,7 +34,7 @@ def _build_types():
     _b_TimeSeries.append_field('Resolution', _time.Duration._vdl_type)
     _b_TimeSeries.append_field('StartTime', _time.Time._vdl_type)
     b.build()
-    return {'HistogramValue': _b_HistogramValue.built, 'HistogramBucket': _b_HistogramBucket.built, 'TimeSeries': _b_TimeSeries.built}
+    return {'HistogramValue': _b_HistogramValue.type, 'HistogramBucket': _b_HistogramBucket.type, 'TimeSeries': _b_TimeSeries.type}
 
 
 _types = _build_types()
@@ -48,6 +49,9 @@ class HistogramValue(vdl.Struct):
     Min: int
     Max: int
     Buckets: list[HistogramBucket]
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Count: int = ..., Sum: int = ..., Min: int = ..., Max: int = ..., Buckets: list[HistogramBucket] = ...) -> None: ...
     _vdl_type = _types['HistogramValue']
 
 
@@ -57,6 +61,9 @@ class HistogramBucket(vdl.Struct):
     __slots__ = ('LowBound', 'Count',)
     LowBound: int
     Count: int
+
+    if TYPE_CHECKING:
+        def __init__(self, *, LowBound: int = ..., Count: int = ...) -> None: ...
     _vdl_type = _types['HistogramBucket']
 
 
@@ -67,4 +74,7 @@ class TimeSeries(vdl.Struct):
     Values: list[int]
     Resolution: _time.Duration
     StartTime: _time.Time
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Values: list[int] = ..., Resolution: _time.Duration = ..., StartTime: _time.Time = ...) -> None: ...
     _vdl_type = _types['TimeSeries']

@@ -5,22 +5,23 @@
 # flake8: noqa
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from v23py import vdl, verror
 
 __all__ = ['WireCiphertext']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- types ------------------------------------------------------------
 
-def _build_types():
+def _build_types() -> dict[str, vdl.Type]:
     b = vdl.TypeBuilder()
     _b_WireCiphertext = b.struct('v.io/x/ref/lib/security/bcrypter.WireCiphertext')
     _b_WireCiphertext.append_field('PatternId', vdl.StringType)
     _b_WireCiphertext.append_field('Bytes', vdl.map_of(vdl.StringType, vdl.ByteListType))
     b.build()
-    return {'WireCiphertext': _b_WireCiphertext.built}
+    return {'WireCiphertext': _b_WireCiphertext.type}
 
 
 _types = _build_types()
@@ -34,4 +35,7 @@ class WireCiphertext(vdl.Struct):
     __slots__ = ('PatternId', 'Bytes',)
     PatternId: str
     Bytes: dict[str, bytes]
+
+    if TYPE_CHECKING:
+        def __init__(self, *, PatternId: str = ..., Bytes: dict[str, bytes] = ...) -> None: ...
     _vdl_type = _types['WireCiphertext']

@@ -5,17 +5,18 @@
 # flake8: noqa
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from v23py import vdl, verror
 import v23py.v23.security as _security
 
 __all__ = ['SignedHeader', 'HashCode', 'SignedData']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- types ------------------------------------------------------------
 
-def _build_types():
+def _build_types() -> dict[str, vdl.Type]:
     b = vdl.TypeBuilder()
     _b_SignedHeader = b.struct('v.io/x/ref/lib/security/serialization.SignedHeader')
     _b_HashCode = b.array(None, 32, name='v.io/x/ref/lib/security/serialization.HashCode')
@@ -25,7 +26,7 @@ def _build_types():
     _b_SignedData.append_field('Signature', _security.Signature._vdl_type)
     _b_SignedData.append_field('Hash', _b_HashCode)
     b.build()
-    return {'SignedHeader': _b_SignedHeader.built, 'HashCode': _b_HashCode.built, 'SignedData': _b_SignedData.built}
+    return {'SignedHeader': _b_SignedHeader.type, 'HashCode': _b_HashCode.type, 'SignedData': _b_SignedData.type}
 
 
 _types = _build_types()
@@ -36,6 +37,9 @@ class SignedHeader(vdl.Struct):
     """SignedHeader starts a signed file: the size of the chunks hashed."""
     __slots__ = ('ChunkSizeBytes',)
     ChunkSizeBytes: int
+
+    if TYPE_CHECKING:
+        def __init__(self, *, ChunkSizeBytes: int = ...) -> None: ...
     _vdl_type = _types['SignedHeader']
 
 

@@ -5,18 +5,19 @@
 # flake8: noqa
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from v23py import vdl, verror
 import v23py.v23.security as _security
 import v23py.xref.lib.security.bcrypter as _bcrypter
 
 __all__ = ['Blessings', 'EncryptedBlessings', 'Discharges', 'EncryptedDischarges', 'BlessingsFlowMessage']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- types ------------------------------------------------------------
 
-def _build_types():
+def _build_types() -> dict[str, vdl.Type]:
     b = vdl.TypeBuilder()
     _b_Blessings = b.struct('v.io/x/ref/runtime/internal/flow/conn.Blessings')
     _b_EncryptedBlessings = b.struct('v.io/x/ref/runtime/internal/flow/conn.EncryptedBlessings')
@@ -38,7 +39,7 @@ def _build_types():
     _b_BlessingsFlowMessage.append_field('EncryptedBlessings', _b_EncryptedBlessings)
     _b_BlessingsFlowMessage.append_field('EncryptedDischarges', _b_EncryptedDischarges)
     b.build()
-    return {'Blessings': _b_Blessings.built, 'EncryptedBlessings': _b_EncryptedBlessings.built, 'Discharges': _b_Discharges.built, 'EncryptedDischarges': _b_EncryptedDischarges.built, 'BlessingsFlowMessage': _b_BlessingsFlowMessage.built}
+    return {'Blessings': _b_Blessings.type, 'EncryptedBlessings': _b_EncryptedBlessings.type, 'Discharges': _b_Discharges.type, 'EncryptedDischarges': _b_EncryptedDischarges.type, 'BlessingsFlowMessage': _b_BlessingsFlowMessage.type}
 
 
 _types = _build_types()
@@ -52,6 +53,9 @@ class Blessings(vdl.Struct):
     __slots__ = ('Blessings', 'BKey',)
     Blessings: _security.WireBlessings
     BKey: int
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Blessings: _security.WireBlessings = ..., BKey: int = ...) -> None: ...
     _vdl_type = _types['Blessings']
 
 
@@ -61,6 +65,9 @@ class EncryptedBlessings(vdl.Struct):
     __slots__ = ('Ciphertexts', 'BKey',)
     Ciphertexts: list[_bcrypter.WireCiphertext]
     BKey: int
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Ciphertexts: list[_bcrypter.WireCiphertext] = ..., BKey: int = ...) -> None: ...
     _vdl_type = _types['EncryptedBlessings']
 
 
@@ -71,6 +78,9 @@ class Discharges(vdl.Struct):
     Discharges: list[_security.WireDischarge]
     DKey: int
     BKey: int
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Discharges: list[_security.WireDischarge] = ..., DKey: int = ..., BKey: int = ...) -> None: ...
     _vdl_type = _types['Discharges']
 
 
@@ -81,6 +91,9 @@ class EncryptedDischarges(vdl.Struct):
     Ciphertexts: list[_bcrypter.WireCiphertext]
     DKey: int
     BKey: int
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Ciphertexts: list[_bcrypter.WireCiphertext] = ..., DKey: int = ..., BKey: int = ...) -> None: ...
     _vdl_type = _types['EncryptedDischarges']
 
 

@@ -5,12 +5,13 @@
 # flake8: noqa
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from v23py import vdl, verror
 from v23py.rpc import stubs as _rt
 
 __all__ = ['HelloDesc', 'HelloClientStub', 'HelloClient', 'HelloServerMethods', 'HelloServerStub', 'HelloServer']
+__docformat__ = "plaintext"   # VDL comments are plain text
 
 
 # -- interfaces -------------------------------------------------------
@@ -31,26 +32,26 @@ HelloDesc = _rt.InterfaceDesc(
 
 
 class HelloClientStub(_rt.ClientStub):
-    """Client stub for hello/ifc.Hello; each method returns a Deferred."""
+    """Client stub for hello/ifc.Hello; each method returns an awaitable Deferred."""
 
     _vdl_interface = HelloDesc
     _vdl_methods = _rt.method_table(HelloDesc)
 
-    def Get(self, ctx, *opts):
+    def Get(self, ctx: _rt.Context, *opts: object) -> _rt.Result[str]:
         """Returns a greeting."""
         return self._call(ctx, 'Get', (), opts)
 
 
-def HelloClient(name: str, client=None) -> HelloClientStub:
+def HelloClient(name: str, client: Any = None) -> HelloClientStub:
     """A client stub for the Hello object at `name`."""
     return HelloClientStub(name, client)
 
 
 class HelloServerMethods:
     """Methods a Hello server implements."""
-    # Implement each method; it may be `async def` or return a Deferred.
+    # Subclass it and implement each method; it may be `async def` or return a Deferred.
 
-    def Get(self, ctx, call) -> str:
+    def Get(self, ctx: _rt.Context, call: _rt.ServerCall) -> _rt.Reply[str]:
         """Returns a greeting."""
         raise verror.NotImplemented.new('Get')
 
@@ -60,6 +61,6 @@ class HelloServerStub(_rt.ServerStub):
     _vdl_describe = (HelloDesc,)
 
 
-def HelloServer(impl) -> HelloServerStub:
+def HelloServer(impl: HelloServerMethods) -> HelloServerStub:
     """The server object (invoker) for a Hello implementation."""
     return HelloServerStub(impl)

@@ -6,9 +6,10 @@ exits 0); this one reports the error on stderr and exits 1, so a tutorial
 script under ``bash -e`` notices.
 """
 import sys
+from typing import Any, Optional, Sequence
 
 
-def trust_opts():
+def trust_opts() -> list[Any]:
     """How the client authorizes the server (and mount tables on the way).
 
     The tutorial names the server by address only (``/localhost:23000``), so
@@ -24,10 +25,10 @@ def trust_opts():
     return trust.trust_opts()
 
 
-async def run(reactor, argv):
+async def run(reactor: Any, argv: Sequence[str]) -> int:
     import v23py
     from v23py import verror
-    from hello.ifc import HelloClient
+    from v23py.examples.hello.ifc import HelloClient
     flags = v23py.FlagSet("hello-client")
     server = flags.string("server", "", "Name of the server to connect to")
     ctx, shutdown = v23py.init(argv, flags=flags)
@@ -48,7 +49,7 @@ async def run(reactor, argv):
     return code
 
 
-def main(argv=None):
+def main(argv: Optional[Sequence[str]] = None) -> None:
     from v23py.runtime import run_program
     run_program(run, sys.argv[1:] if argv is None else argv)
 

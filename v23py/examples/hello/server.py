@@ -8,13 +8,14 @@ Like the tutorial's Go server it prints nothing; it serves until SIGINT or
 SIGTERM.
 """
 import sys
+from typing import Any, Optional, Sequence
 
 
-async def run(reactor, argv):
+async def run(reactor: Any, argv: Sequence[str]) -> None:
     import v23py
     from v23py import security
-    from hello import service
-    from hello.ifc import HelloServer
+    from v23py.examples.hello import service
+    from v23py.examples.hello.ifc import HelloServer
     flags = v23py.FlagSet("hello-server")
     ctx, shutdown = v23py.init(argv, flags=flags)
     stop = v23py.wait_for_signal(ctx)
@@ -24,7 +25,7 @@ async def run(reactor, argv):
     await shutdown()
 
 
-def main(argv=None):
+def main(argv: Optional[Sequence[str]] = None) -> None:
     from twisted.internet import defer, task
     argv = sys.argv[1:] if argv is None else argv
     task.react(lambda reactor: defer.ensureDeferred(run(reactor, argv)))

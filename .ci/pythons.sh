@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The unit suite (every test package but tests/e2e, tests/interop and tests/docs, which
+# run real processes and Go peers) on the other Pythons the package supports: 3.10, 3.12 and
+# 3.13.  The whole suite runs on 3.11 (.ci/run).  Each Python gets its own virtualenv
+# (.venv-py3.X) with the unit extra, installed editable from this tree.
+set -eu
+cd "$(dirname "$0")/.."
+# (tests/test_architecture.py reads the import graph, which no interpreter changes: the
+# import-linter that installs on 3.10 lacks its private_modules and acyclic_siblings
+# contracts, so it runs on 3.11 only, with the whole suite)
+UNIT=$(cd tests && ls -d */ test_*.py |
+       grep -v '^e2e/$\|^interop/$\|^docs/$\|^__pycache__/$\|^test_architecture.py$' |
+       sed 's#/$##; s#\.py$##; s#^#tests.#')
+for v in 3.10 3.12 3.13; do
+  t0=$SECONDS
+  py=$(ls /root/.pyenv/versions/$v.*/bin/python$v 2>/dev/null | head -1 || true)
+  [ -n "$py" ] || py=$(command -v python$v || true)
+  [ -n "$py" ] || { echo "python$v is not on this machine"; exit 1; }
+  venv=.venv-py$v
+  [ -x $venv/bin/python ] || "$py" -m venv $venv
+  $venv/bin/python -m pip install -q -e '.[unit]'
+  # tools/run_tests.py: under CI=1 a skip not on tests/allowed_skips.txt fails here too
+  $venv/bin/python tools/run_tests.py --temp-directory=_trial_temp-py$v -j2 $UNIT < /dev/null > .ci-py$v.log 2>&1 ||
+    { tail -60 .ci-py$v.log; echo "[pythons] unit suite FAILED on $("$py" --version)"; exit 1; }
+  echo "[pythons] $("$py" --version): $(tail -1 .ci-py$v.log) ($((SECONDS - t0)) s)"
+done
