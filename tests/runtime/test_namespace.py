@@ -226,6 +226,57 @@ class NamespaceTests(unittest.TestCase):
             self.assertEqual(got[0].name, "dead")
         return _d(go())
 
+    def test_glob_calls_run_at_once(self):
+        # Go globs each mount table in its own goroutine: a server that takes its time
+        # (here, one that has not answered yet) holds up only the names under it; what
+        # it finally fails with is reported, not dropped
+        gate = Deferred()
+        inner = self.t
+
+        class Slow:
+            async def glob(self, ctx, servers, name, pattern):
+                if servers[0].startswith("/utility:1") and pattern == "*":
+                    await gate
+                return await inner.glob(ctx, servers, name, pattern)
+        ns = Namespace(["/home:1"], Slow(), clock=self.clock)
+        got = []
+
+        async def go():
+            async for r in ns.glob_iter(None, "*/*"):
+                got.append(r)
+                if isinstance(r, GlobEntry) and r.entry.name == "meters/gas":
+                    gate.errback(verror.Timeout.new("timeout"))
+        d = _d(go())
+        # everything but cityUtilities' children came while /utility:1 was silent
+        self.successResultOf(d)
+        names = [r.entry.name if isinstance(r, GlobEntry) else ("error", r.name) for r in got]
+        self.assertEqual(names[:2], ["meters/gas", "meters/x"])
+        self.assertIn(("error", "television"), names)   # a leaf that cannot glob
+        self.assertEqual(names[-1], ("error", "cityUtilities"))
+        self.assertTrue(verror.Timeout.is_(got[-1].error))
+
+    def test_glob_reports_calls_failed_by_an_expired_context(self):
+        # a context that is done fails the calls still to make (Timeout); each is
+        # reported under its name, as Go's client does, and none is skipped silently
+        class Done:
+            def cancelled(self):
+                return True
+        inner = self.t
+
+        class Expiring:
+            async def glob(self, ctx, servers, name, pattern):
+                if servers[0].startswith("/home:1"):
+                    return await inner.glob(ctx, servers, name, pattern)
+                raise verror.Timeout.new("timeout")
+        ns = Namespace(["/home:1"], Expiring(), clock=self.clock)
+
+        async def go():
+            got = await ns.glob(Done(), "*/*")
+            errors = sorted(r.name for r in got if isinstance(r, GlobErrorReply))
+            self.assertEqual(errors, ["cityUtilities", "meters", "television"])
+            self.assertTrue(all(verror.Timeout.is_(r.error) for r in got))
+        return _d(go())
+
     def test_resolve_passes_call_options(self):
         seen = []
         inner = self.t

@@ -12,6 +12,7 @@ name, a proxy, discharges, a call that fails or times out -- returns None before
 anything is printed, and the runtime's path runs the command (and reports its errors).
 Errors a mount table streams back inside a Glob are printed as the runtime prints them.
 """
+import collections
 import time
 
 from v23py import security, vdl
@@ -56,37 +57,40 @@ def _endpoint(server):
 
 
 def walk(credentials, roots, pattern, deadline):
-    """Every reply of the Glob, in the runtime's order; raises to fall back."""
+    """Every reply of the Glob, its calls made one at a time; raises to fall back."""
     if "__(" in pattern:
         raise _fastcall._Fallback()     # a blessing pattern in the name: the runtime's
     principal = security.load_principal(credentials, read_only=True)
     trust = security.AddressOnlyTrust()
     start, rooted = globwalk.root_entry(roots, _names.clean(pattern), time.time)
-    steps = globwalk.glob_walk(start, rooted, time.time)
+    walk = globwalk.GlobWalk(start, rooted, time.time)
     sessions = {}
     results = []
+    calls = collections.deque()
     try:
-        reply = None
+        steps = walk.begin()
         while True:
-            try:
-                step = steps.send(reply)
-            except StopIteration:
+            for step in steps:
+                if isinstance(step, globwalk.GlobCall):
+                    calls.append(step)
+                else:
+                    results.append(step)
+            if not calls:
                 return results
-            reply = None
-            if isinstance(step, globwalk.GlobCall):
-                # the runtime tries the servers in order; the first one failing sends us
-                # back to it
-                ep = _endpoint(step.servers[0])
-                key = str(ep)
-                sess = sessions.get(key)
-                if sess is None:
-                    sess = sessions[key] = _fastcall.Session(principal, ep, deadline, trust)
-                reply, _ = sess.call(step.name, "__Glob", [vdl.StringType], [step.pattern], [],
-                                     stream_type=wire.GlobReplyType)
-            else:
-                results.append(step)
+            # one call at a time, in the order the walk asked for them: any failure
+            # sends us back to the runtime, which runs them all at once
+            call = calls.popleft()
+            # the runtime tries the servers in order; the first one failing sends us
+            # back to it
+            ep = _endpoint(call.servers[0])
+            key = str(ep)
+            sess = sessions.get(key)
+            if sess is None:
+                sess = sessions[key] = _fastcall.Session(principal, ep, deadline, trust)
+            reply, _ = sess.call(call.name, "__Glob", [vdl.StringType], [call.pattern], [],
+                                 stream_type=wire.GlobReplyType)
+            steps = walk.replied(call, reply)
     finally:
-        steps.close()
         for s in sessions.values():
             s.close()
 

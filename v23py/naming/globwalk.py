@@ -1,14 +1,19 @@
 """The namespace client's Glob, without I/O: which mount tables to ask, with which
-pattern, in which order, and what the answers mean.
+pattern, and what the answers mean.
 
-:func:`glob_walk` is a generator.  It yields two kinds of things:
+:class:`GlobWalk` is a state machine.  Each of its methods returns a list of *steps*
+in order:
 
 - :class:`GlobCall` -- "call ``__Glob(pattern)`` on these servers (pre-resolved, name
-  relative to them)".  The driver makes the call and resumes the generator with
-  ``send(replies)`` (the stream's items, GlobReply-like values), or with
-  ``throw(verror)`` when the call failed;
-- :class:`GlobEntry` / :class:`GlobErrorReply` -- a result, in discovery order; the
-  driver resumes it with ``send(None)``.
+  relative to them)".  The driver starts the call and, when it ends, hands its
+  outcome back with :meth:`GlobWalk.replied` (the stream's items, GlobReply-like
+  values) or :meth:`GlobWalk.failed` (the VError it failed with);
+- :class:`GlobEntry` / :class:`GlobErrorReply` -- a result, in discovery order.
+
+Calls are independent of each other: a driver may run them all at once and report
+their outcomes in any order (the runtime does, as Go's client runs each mount
+table's Glob in its own goroutine, so one slow or dead server does not hold up the
+others), or one at a time.  The walk is over when :attr:`GlobWalk.done`.
 
 The runtime's namespace client (v23py.runtime.namespace) drives it over v23py.rpc, and
 ``namespace glob``'s runtime-free path (v23py.cmd._fastglob) over a blocking socket,
@@ -17,8 +22,9 @@ so both follow exactly one set of rules:
     Pattern elements are matched mount table by mount table; recursion through
     mount tables stops at depth 10, and a (server, pattern) pair is visited at
     most once, so cycles terminate.  A call that fails because the server is not
-    a mount table is skipped; any other failure is reported as an error reply
-    named after the entry being globbed.
+    a mount table is skipped; any other failure (an unreachable server, a
+    timeout, a cancelled context) is reported as an error reply named after the
+    entry being globbed.
 """
 import math
 import time
@@ -29,7 +35,7 @@ from v23py.naming.endpoint import parse_endpoint
 from v23py.naming.glob import Glob
 from v23py.naming.mount import MountEntry, MountedServer, NoMountTable
 
-__all__ = ["GlobCall", "GlobEntry", "GlobErrorReply", "NoServers", "glob_walk",
+__all__ = ["GlobCall", "GlobEntry", "GlobErrorReply", "GlobWalk", "NoServers",
            "root_entry", "from_wire_entry", "deadline_to_abs", "not_a_mount_table",
            "MAX_RECURSIVE_GLOB_DEPTH"]
 
@@ -79,12 +85,13 @@ class GlobErrorReply:
 
 class GlobCall:
     """Call ``__Glob(pattern)`` on ``servers`` (tried in order) with ``name`` as suffix."""
-    __slots__ = ("servers", "name", "pattern")
+    __slots__ = ("servers", "name", "pattern", "_task")
 
     def __init__(self, servers, name, pattern):
         self.servers = servers
         self.name = name
         self.pattern = pattern
+        self._task = None     # the walk's own: (entry, depth, pattern left)
 
     def __repr__(self):
         return f"GlobCall({self.servers!r}, {self.name!r}, {self.pattern!r})"
@@ -149,53 +156,83 @@ def _glob_reply(r, clock):
     return "entry", from_wire_entry(value, clock())
 
 
-def glob_walk(start, rooted, clock=time.time, max_depth=MAX_RECURSIVE_GLOB_DEPTH):
-    """The Glob of ``start.name`` (a pattern) from ``start``'s servers, as a generator
-    (see the module's doc); ``(start, rooted)`` is :func:`root_entry`'s answer."""
-    e = MountEntry(start.name, list(start.servers), start.serves_mount_table, start.is_leaf)
-    if not e.servers:
-        raise NoMountTable.new("no mounttable")
-    g = Glob.parse(e.name)
-    prefix = e.servers[0].server if rooted else ""
-    e.name = ""
-    visited = set()
-    queue = [(e, 0)]          # (entry relative to the glob root, mount tables crossed)
-    while queue:
-        me, depth = queue.pop(0)
-        suffix = g
+class GlobWalk:
+    """The Glob of ``start.name`` (a pattern) from ``start``'s servers (see the
+    module's doc); ``(start, rooted)`` is :func:`root_entry`'s answer.  Raises
+    NoMountTable when there is no server to start from."""
+
+    def __init__(self, start, rooted, clock=time.time, max_depth=MAX_RECURSIVE_GLOB_DEPTH):
+        if not start.servers:
+            raise NoMountTable.new("no mounttable")
+        self._pattern = Glob.parse(start.name)
+        self._prefix = start.servers[0].server if rooted else ""
+        self._root = MountEntry("", list(start.servers), start.serves_mount_table,
+                                start.is_leaf)
+        self._clock = clock
+        self._max_depth = max_depth
+        self._visited = set()
+        self.pending = 0          # calls started and not yet answered
+
+    @property
+    def done(self):
+        """No call is outstanding: every step has been returned."""
+        return self.pending == 0
+
+    def begin(self):
+        """The first steps."""
+        return self._visit(self._root, 0, [])
+
+    def replied(self, call, replies):
+        """The steps that follow ``call``'s stream of ``replies``."""
+        self.pending -= 1
+        steps = []
+        me, depth, suffix = call._task
+        for r in replies:
+            # past the last pattern element, only so many tables deep
+            if len(suffix) == 0 and depth + 1 > self._max_depth:
+                continue
+            kind, value = _glob_reply(r, self._clock)
+            if kind == "error":
+                # as Go: a server's error names are relative to that server
+                steps.append(GlobErrorReply(_names.join(self._prefix, value[0]), value[1]))
+                continue
+            self._visit(MountEntry(_names.join(me.name, value.name), value.servers,
+                                   value.serves_mount_table, value.is_leaf), depth + 1, steps)
+        return steps
+
+    def failed(self, call, error):
+        """The steps that follow ``call`` failing with ``error`` (a VError)."""
+        self.pending -= 1
+        if not_a_mount_table(error):
+            return []
+        me = call._task[0]
+        return [GlobErrorReply(_names.join(self._prefix, me.name), error)]
+
+    def _visit(self, me, depth, steps):
+        # me: an entry named relative to the glob's root, ``depth`` tables down
+        suffix = self._pattern
         for _ in range(_depth(me.name)):
             suffix = suffix.tail()
         if len(suffix) == 0 and depth != 0:
-            yield GlobEntry(MountEntry(_names.join(prefix, me.name), me.servers,
-                                       me.serves_mount_table, me.is_leaf))
+            steps.append(GlobEntry(MountEntry(_names.join(self._prefix, me.name), me.servers,
+                                              me.serves_mount_table, me.is_leaf)))
         if suffix.empty() and not me.serves_mount_table:
-            continue
+            return steps
         if suffix.restricted and len(suffix) == 0 and not me.serves_mount_table:
-            continue
+            return steps
         if not me.servers:
-            continue
+            return steps
         pstr = str(suffix)
         seen = False
         for s in me.servers:   # each (server, pattern) is globbed once: cycles end
             key = _names.join_address_name(s.server, "") + "!" + pstr
-            if key in visited:
+            if key in self._visited:
                 seen = True
-            visited.add(key)
+            self._visited.add(key)
         if seen:
-            continue
-        try:
-            replies = yield GlobCall([s.server for s in me.servers], "", pstr)
-        except verror.VError as err:
-            if not not_a_mount_table(err):
-                yield GlobErrorReply(_names.join(prefix, me.name), err)
-            continue
-        for r in replies:
-            if len(suffix) == 0 and depth + 1 > max_depth:
-                continue
-            kind, value = _glob_reply(r, clock)
-            if kind == "error":
-                # as Go: a server's error names are relative to that server
-                yield GlobErrorReply(_names.join(prefix, value[0]), value[1])
-                continue
-            queue.append((MountEntry(_names.join(me.name, value.name), value.servers,
-                                     value.serves_mount_table, value.is_leaf), depth + 1))
+            return steps
+        call = GlobCall([s.server for s in me.servers], "", pstr)
+        call._task = (me, depth, suffix)
+        self.pending += 1
+        steps.append(call)
+        return steps

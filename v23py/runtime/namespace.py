@@ -47,7 +47,7 @@ from v23py.naming.mount import (
 )
 from v23py.naming.globwalk import (  # noqa: F401 (their historical home)
     MAX_RECURSIVE_GLOB_DEPTH, GlobCall, GlobEntry, GlobErrorReply, NoServers, _depth,
-    deadline_to_abs as _deadline_to_abs, from_wire_entry, glob_walk, not_a_mount_table,
+    deadline_to_abs as _deadline_to_abs, from_wire_entry, GlobWalk, not_a_mount_table,
     root_entry,
 )
 from v23py.naming import globwalk as _globwalk
@@ -348,29 +348,39 @@ class Namespace:
 
     async def glob_iter(self, ctx, pattern):
         """The replies (GlobEntry / GlobErrorReply) for pattern as they are found: the
-        sans-IO walk of v23py.naming.globwalk, its __Glob calls made by the transport."""
+        sans-IO walk of v23py.naming.globwalk, its __Glob calls made by the transport
+        all at once (as Go's client does: a dead or slow server holds up only the
+        names under it).  A cancelled or expired context fails the calls still to
+        come, and each failure is reported (Canceled / Timeout), never dropped."""
+        from twisted.internet import defer
+        from twisted.python import failure
+        from v23py.deferred import adopt
         e, rooted = self.root_entry(pattern)
-        walk = glob_walk(e, rooted, self.clock, self.max_glob_depth)
-        reply = error = None
-        try:
-            while True:
-                if ctx is not None and ctx.cancelled():
-                    return
-                try:
-                    step = walk.send(reply) if error is None else walk.throw(error)
-                except StopIteration:
-                    return
-                reply = error = None
+        walk = GlobWalk(e, rooted, self.clock, self.max_glob_depth)
+        outcomes = defer.DeferredQueue()
+
+        def start(call):
+            d = defer.ensureDeferred(self.transport.glob(ctx, call.servers, call.name,
+                                                         call.pattern))
+            d.addBoth(lambda r: outcomes.put((call, r)))
+
+        steps = walk.begin()
+        while True:
+            for step in steps:      # the calls first: none waits for our consumer
                 if isinstance(step, GlobCall):
-                    try:
-                        reply = await self.transport.glob(ctx, step.servers, step.name,
-                                                          step.pattern)
-                    except verror.VError as err:
-                        error = err
-                else:
+                    start(step)
+            for step in steps:
+                if not isinstance(step, GlobCall):
                     yield step
-        finally:
-            walk.close()
+            if walk.done:
+                return
+            call, r = await adopt(outcomes.get())
+            if not isinstance(r, failure.Failure):
+                steps = walk.replied(call, r)
+            elif isinstance(r.value, verror.VError):
+                steps = walk.failed(call, r.value)
+            else:
+                r.raiseException()
 
 
 def _glob_reply(r, ns):
