@@ -22,6 +22,8 @@ from v23py.naming.endpoint import parse_endpoint
 from v23py.rpc import wire
 
 from v23py.cmd import _fastcall
+from v23py.cmd._nscli import failed
+from v23py.cmd.namespace import GlobPrinter
 
 TIMEOUT = 60.0     # the command's whole budget, as run_command's context
 
@@ -109,8 +111,6 @@ def glob(argv, commands, out, err):
         results = walk(credentials, roots, pattern, start + TIMEOUT)
     except Exception:     # _Fallback, or anything the runtime reports better
         return None
-    from v23py.cmd._nscli import failed
-    from v23py.cmd.namespace import GlobPrinter
     printer = GlobPrinter(long, fail_on_any_error, out, err, time.time)
     for r in results:
         printer.add(r)

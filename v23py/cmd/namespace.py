@@ -12,6 +12,7 @@
 """
 import sys
 
+from v23py.naming.globwalk import GlobEntry
 from v23py.cmd._nscli import (
     UsageError, error_text, expires_in, go_json, namespace_for, perms_to_json, run_command,
     run_main)
@@ -101,7 +102,6 @@ class GlobPrinter:
         self.names = set()
 
     def add(self, r):
-        from v23py.naming.globwalk import GlobEntry
         if isinstance(r, GlobEntry):
             self.successes += 1
             e = r.entry

@@ -37,7 +37,11 @@ import os
 import random
 import time
 
+from twisted.internet import defer
+from twisted.python import failure
+
 from v23py import verror
+from v23py.deferred import adopt
 from v23py.v23.services import mounttable as mtwire
 
 from v23py.naming import names as _names
@@ -352,9 +356,6 @@ class Namespace:
         all at once (as Go's client does: a dead or slow server holds up only the
         names under it).  A cancelled or expired context fails the calls still to
         come, and each failure is reported (Canceled / Timeout), never dropped."""
-        from twisted.internet import defer
-        from twisted.python import failure
-        from v23py.deferred import adopt
         e, rooted = self.root_entry(pattern)
         walk = GlobWalk(e, rooted, self.clock, self.max_glob_depth)
         outcomes = defer.DeferredQueue()
