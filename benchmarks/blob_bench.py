@@ -55,18 +55,18 @@ async def bench(reactor, args):
     try:
         dbs = []
         for i, d in enumerate((a, b)):
-            db = syncbase.NewService(d.endpoint).Database(ctx, "blobDb", None)
-            await db.Create(ctx, None)
-            c = db.Collection(ctx, "cx")
-            await c.Create(ctx, None)
+            db = syncbase.new_service(d.endpoint).database(ctx, "blobDb", None)
+            await db.create(ctx, None)
+            c = db.collection(ctx, "cx")
+            await c.create(ctx, None)
             sg = db.Syncgroup(ctx, "sg")
             info = syncbase.SyncgroupMemberInfo()
             if i == 0:
-                await sg.Create(ctx, syncbase.SyncgroupSpec(
+                await sg.create(ctx, syncbase.SyncgroupSpec(
                     Perms=syncbase.perms_for(ALICE, ["Admin", "Read"]),
-                    Collections=[c.Id()]), info)
+                    Collections=[c.id()]), info)
             else:
-                await sg.Join(ctx, a.endpoint, None, info)
+                await sg.join(ctx, a.endpoint, None, info)
             dbs.append((db, c))
         (dba, ca), (dbb, cb) = dbs
         size = args.mb << 20
@@ -83,40 +83,40 @@ async def bench(reactor, args):
             return time.perf_counter(), self_cpu(), proc_cpu(a.proc.pid), proc_cpu(b.proc.pid)
 
         m = mark()
-        blob = await dba.CreateBlob(ctx)
-        w = await blob.Put(ctx)
+        blob = await dba.create_blob(ctx)
+        w = await blob.put(ctx)
         sent = 0
         while sent < size:
-            await w.Send(chunk)
+            await w.send(chunk)
             sent += len(chunk)
-        await w.Close()
-        await blob.Commit(ctx)
+        await w.close()
+        await blob.commit(ctx)
         measure("put", *m)
 
         m = mark()
         got = 0
-        async for part in blob.Get(ctx, 0):
+        async for part in blob.get(ctx, 0):
             got += len(part)
         assert got == size, got
         measure("get", *m)
 
-        await ca.Put(ctx, "blob", syncbase.BlobRef(blob.Ref()))
+        await ca.put(ctx, "blob", syncbase.BlobRef(blob.ref()))
         while True:
             try:
-                ref = await cb.Get(ctx, "blob")
+                ref = await cb.get(ctx, "blob")
                 break
             except v23py.verror.VError:
                 await _sleep(reactor, 0.02)
         m = mark()
         last = None
-        async for st in dbb.Blob(ref).Fetch(ctx, 1):
+        async for st in dbb.blob(ref).fetch(ctx, 1):
             last = st
         assert str(last.State) == "Done", last
         measure("fetch", *m)
 
         m = mark()
         got = 0
-        async for part in dbb.Blob(ref).Get(ctx, 0):
+        async for part in dbb.blob(ref).get(ctx, 0):
             got += len(part)
         assert got == size, got
         measure("get-b", *m)

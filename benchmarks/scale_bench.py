@@ -109,12 +109,12 @@ async def peers_bench(reactor, ctx, creds, sizes):
             for d in daemons[1:]:
                 cols.append((await setup(ctx, d, a, "conv"))[1])
             joined = time.perf_counter() - t0 - started
-            await defer.gatherResults([c.Put(ctx, f"conv{i:03d}", i) for i, c in enumerate(cols)])
+            await defer.gatherResults([c.put(ctx, f"conv{i:03d}", i) for i, c in enumerate(cols)])
             t = time.perf_counter()
             pending = list(cols)
             while pending:
                 c = pending[0]
-                got = [k async for k, _ in c.Scan(ctx, syncbase.Prefix("conv"))]
+                got = [k async for k, _ in c.scan(ctx, syncbase.Prefix("conv"))]
                 if len(got) == n:
                     pending.pop(0)
                 else:

@@ -36,18 +36,18 @@ ALICE = "idp:o:fortune:alice"
 
 async def setup(ctx, d, admin=None, dbname="db", mount_tables=()):
     from v23py import syncbase
-    db = syncbase.NewService(d.endpoint).Database(ctx, dbname, None)
-    await db.Create(ctx, None)
-    c = db.Collection(ctx, "c")
-    await c.Create(ctx, None)
+    db = syncbase.new_service(d.endpoint).database(ctx, dbname, None)
+    await db.create(ctx, None)
+    c = db.collection(ctx, "c")
+    await c.create(ctx, None)
     sg = db.Syncgroup(ctx, "sg")
     info = syncbase.SyncgroupMemberInfo(SyncPriority=10)
     if admin is None:
         spec = syncbase.SyncgroupSpec(Perms=syncbase.perms_for(ALICE, ["Admin", "Read"]),
-                                      Collections=[c.Id()], MountTables=list(mount_tables))
-        await sg.Create(ctx, spec, info)
+                                      Collections=[c.id()], MountTables=list(mount_tables))
+        await sg.create(ctx, spec, info)
     else:
-        await sg.Join(ctx, admin.endpoint, None, info)
+        await sg.join(ctx, admin.endpoint, None, info)
     return db, c
 
 
@@ -90,7 +90,7 @@ async def wait_row(cx, ctx, key, sleep):
     from v23py import verror
     while True:
         try:
-            await cx.Get(ctx, key)
+            await cx.get(ctx, key)
             return
         except verror.VError:
             await sleep(0.02)
@@ -116,16 +116,16 @@ async def pair_bench(reactor, ctx, args, kind, make, mount_tables=()):
         a, b = make(), make()
         dba, ca = await setup(ctx, a, mount_tables=mount_tables)
         dbb, cb = await setup(ctx, b, a, mount_tables=mount_tables)
-        await ca.Put(ctx, "ready", 0)       # the pair syncs before anything is timed
+        await ca.put(ctx, "ready", 0)       # the pair syncs before anything is timed
         await wait_row(cb, ctx, "ready", sleep)
         lat, put_lat = [], []
         for i in range(args.puts):
             t = time.perf_counter()
-            await ca.Put(ctx, f"p{i}", i)
+            await ca.put(ctx, f"p{i}", i)
             put_lat.append(time.perf_counter() - t)
             while True:
                 try:
-                    await cb.Get(ctx, f"p{i}")
+                    await cb.get(ctx, f"p{i}")
                     break
                 except verror.VError:
                     await sleep(0.002)
@@ -151,7 +151,7 @@ async def pair_bench(reactor, ctx, args, kind, make, mount_tables=()):
             await wait_row(cb, ctx, "b%07d" % (args.bulk - 1), sleep)
             el = time.perf_counter() - t
             c1 = (_cpu(a), _cpu(b))
-            n = sum([1 async for _ in cb.Scan(ctx, syncbase.Prefix("b"))])
+            n = sum([1 async for _ in cb.scan(ctx, syncbase.Prefix("b"))])
             out["written by clients while syncing, rows/s"] = args.bulk / el
             out["  (the writes alone, rows/s)"] = args.bulk / (written - t)
             print(f"{kind:6s} bulk         {args.bulk / el:10,.0f} rows/s   ({n} rows on B; "
@@ -161,16 +161,16 @@ async def pair_bench(reactor, ctx, args, kind, make, mount_tables=()):
 
             # Sync alone: B's database is paused while the rows are written on A, then
             # resumed; rows/s from the resume until the last row is readable on B.
-            await dbb.PauseSync(ctx)
+            await dbb.pause_sync(ctx)
             t = time.perf_counter()
             await write_rows(ctx, dba, ca, "s", args.bulk, args.batch, args.writers)
             written = time.perf_counter()
             c0 = (_cpu(a), _cpu(b))
-            await dbb.ResumeSync(ctx)
+            await dbb.resume_sync(ctx)
             await wait_row(cb, ctx, "s%07d" % (args.bulk - 1), sleep)
             el = time.perf_counter() - written
             c1 = (_cpu(a), _cpu(b))
-            n = sum([1 async for _ in cb.Scan(ctx, syncbase.Prefix("s"))])
+            n = sum([1 async for _ in cb.scan(ctx, syncbase.Prefix("s"))])
             out[f"bulk sync of {args.bulk:,} rows, rows/s"] = args.bulk / el
             print(f"{kind:6s} bulk sync    {args.bulk / el:10,.0f} rows/s   ({n} rows on B, "
                   f"written on A beforehand in {written - t:.1f}s while B was paused; sync "
@@ -196,12 +196,12 @@ async def converge_bench(reactor, ctx, args, creds):
         cols = [(await setup(ctx, a, None, "conv"))[1]]
         for d in peers[1:]:
             cols.append((await setup(ctx, d, a, "conv"))[1])
-        await defer.gatherResults([c.Put(ctx, f"conv{i}", i) for i, c in enumerate(cols)])
+        await defer.gatherResults([c.put(ctx, f"conv{i}", i) for i, c in enumerate(cols)])
         t = time.perf_counter()
         while True:
             ok = True
             for c in cols:
-                got = [k async for k, _ in c.Scan(ctx, syncbase.Prefix("conv"))]
+                got = [k async for k, _ in c.scan(ctx, syncbase.Prefix("conv"))]
                 if len(got) != len(cols):
                     ok = False
                     break

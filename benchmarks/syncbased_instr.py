@@ -104,27 +104,27 @@ class Instrumented:
 async def measure(d: Instrumented, ctx, n: int) -> dict:
     from twisted.internet import reactor, task
     from v23py import syncbase
-    db = syncbase.NewService(d.endpoint).Database(ctx, "instrdb", None)
-    await db.Create(ctx, None)
-    cx = db.Collection(ctx, "c")
-    await cx.Create(ctx, None)
+    db = syncbase.new_service(d.endpoint).database(ctx, "instrdb", None)
+    await db.create(ctx, None)
+    cx = db.collection(ctx, "c")
+    await cx.create(ctx, None)
     value = "v" * 100
     for i in range(20):                     # warm: connection, types, code paths
-        await cx.Put(ctx, f"w{i}", value)
-        await cx.Get(ctx, f"w{i}")
+        await cx.put(ctx, f"w{i}", value)
+        await cx.get(ctx, f"w{i}")
     out = {}
 
     async def put():
         for i in range(n):
-            await cx.Put(ctx, f"k{i:06d}", value)
+            await cx.put(ctx, f"k{i:06d}", value)
 
     async def get():
         for i in range(n):
-            await cx.Get(ctx, f"k{i:06d}")
+            await cx.get(ctx, f"k{i:06d}")
 
     async def scan():
         rows = 0
-        async for _ in cx.Scan(ctx, syncbase.Prefix("k")):
+        async for _ in cx.scan(ctx, syncbase.Prefix("k")):
             rows += 1
         assert rows == n, rows
 

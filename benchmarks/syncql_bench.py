@@ -151,12 +151,12 @@ def rpc_bench(args, root):
         import v23py
         from v23py import syncbase
         ctx, shutdown = v23py.init([f"--v23.credentials={creds}"], reactor=reactor)
-        db = syncbase.NewService(d.endpoint).DatabaseForId(("idp:o:app", "db"))
-        h, rs = await db.Exec(ctx, "select k from People limit 1")   # warm up the connection
+        db = syncbase.new_service(d.endpoint).database_for_id(("idp:o:app", "db"))
+        h, rs = await db.exec(ctx, "select k from People limit 1")   # warm up the connection
         [r async for r in rs]
         for name, q in QUERIES:
             c0, s0, t0 = cpu(), proc_cpu(d.proc.pid), time.perf_counter()
-            h, rs = await db.Exec(ctx, q)
+            h, rs = await db.exec(ctx, q)
             n = 0
             async for _ in rs:
                 n += 1

@@ -3,6 +3,7 @@ names still answer), ``exist_ok=`` on creates, and the error that explains the
 blessing convention."""
 import os
 import tempfile
+import warnings
 
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
@@ -14,7 +15,18 @@ from v23py.v23.services import syncbase as sbwire
 ALICE = "idp:o:fortune:alice"
 
 
+def _go(fn, *args):
+    """(fn(*args), the DeprecationWarnings it raised, as text)."""
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        r = fn(*args)
+    return r, [str(w.message) for w in seen if w.category is DeprecationWarning]
+
+
 class GoNamesTest(unittest.TestCase):
+    """Go's names are deprecated aliases (documented for code ported from Go): they
+    still work, and each use warns with the snake_case name to use instead."""
+
     def test_every_method_has_its_go_name(self):
         for cls, pairs in [
                 (syncbase.Service, [("full_name", "FullName"), ("database", "Database"),
@@ -29,10 +41,18 @@ class GoNamesTest(unittest.TestCase):
             for snake, go in pairs:
                 self.assertTrue(callable(getattr(cls, snake)), (cls, snake))
                 self.assertEqual(getattr(cls, go).__name__, go)
-        self.assertIs(syncbase.NewService, syncbase.new_service)
-        self.assertIs(syncbase.RunInBatch, syncbase.run_in_batch)
-        svc = syncbase.new_service("/h:1")
-        self.assertEqual(svc.FullName(), svc.full_name())
+                self.assertIn("Deprecated", getattr(cls, go).__doc__)
+        svc, warned = _go(syncbase.NewService, "/h:1")
+        self.assertEqual(warned, ["NewService is Go's name, kept only for code ported from "
+                                  "Go: use new_service"])
+        self.assertEqual(_go(svc.FullName), (svc.full_name(), [
+            "FullName is Go's name, kept only for code ported from Go: use full_name"]))
+        db, warned = _go(svc.DatabaseForId, ("a:o:b", "db"))
+        self.assertEqual(db.full_name(), svc.database_for_id(("a:o:b", "db")).full_name())
+        self.assertEqual(len(warned), 1)
+        self.assertEqual(syncbase.RunInBatch.__name__, "RunInBatch")
+        # the snake_case names do not warn
+        self.assertEqual(_go(syncbase.new_service("/h:1").full_name)[1], [])
 
     def test_schemas_clock_and_neighborhood_names(self):
         # the calls added with conflict resolution, the virtual clock and invites
@@ -51,20 +71,26 @@ class GoNamesTest(unittest.TestCase):
                           ("listen_for_peers", "ListenForPeers"),
                           ("listen_for_app_peers", "ListenForAppPeers"),
                           ("advertise_app", "AdvertiseApp")]:
-            self.assertIs(getattr(syncbase, go), getattr(syncbase, snake))
-        # value fields are snake_case; the Go names read the same fields
-        v = syncbase.new_value(7)
-        self.assertEqual((v.val, v.Val, v.get(), v.Get(), v.state), (7, 7, 7, 7, "Exists"))
+            self.assertEqual(getattr(syncbase, go).__wrapped__, getattr(syncbase, snake))
+        # value fields are snake_case; the Go names read (and warn about) the same fields
+        v, warned = _go(syncbase.NewValue, 7)
+        self.assertEqual(len(warned), 1)
+        self.assertEqual((v.val, _go(lambda: v.Val), v.get(), _go(v.Get)[0], v.state),
+                         (7, (7, ["Val is Go's name, kept only for code ported from Go: "
+                                  "use val"]), 7, 7, "Exists"))
         schema = syncbase.Schema(syncbase.SchemaMetadata(2, [syncbase.CrRule(("b", "c"), "k")]))
-        self.assertEqual((schema.metadata.version, schema.Metadata.Version), (2, 2))
-        self.assertEqual(schema.metadata.rules[0].KeyPrefix, "k")
+        self.assertEqual((schema.metadata.version, _go(lambda: schema.Metadata.Version)[0]),
+                         (2, 2))
+        self.assertEqual(_go(lambda: schema.metadata.rules[0].KeyPrefix)[0], "k")
         res = syncbase.Resolution()
-        res.ResultSet["k"] = syncbase.ResolvedRow("k", None)
+        _go(lambda: res.ResultSet.__setitem__("k", syncbase.ResolvedRow("k", None)))
         self.assertEqual(list(res.result_set), ["k"])
         inv = syncbase.Invite(syncbase.Id("b", "sg"), ["/h:1"], ["b"])
-        self.assertEqual((inv.syncgroup, inv.Syncgroup, inv.lost, inv.Lost),
-                         (("b", "sg"), ("b", "sg"), False, False))
-        self.assertEqual(syncbase.AppPeer("app", "b:o:app:u").AppName, "app")
+        self.assertEqual((inv.syncgroup, _go(lambda: inv.Syncgroup)[0], inv.lost,
+                          _go(lambda: inv.Lost)[0]), (("b", "sg"), ("b", "sg"), False, False))
+        self.assertEqual(_go(lambda: syncbase.AppPeer("app", "b:o:app:u").AppName),
+                         ("app", ["AppName is Go's name, kept only for code ported from Go: "
+                                  "use app_name"]))
 
 
 class _Daemon(unittest.TestCase):
@@ -105,7 +131,8 @@ class ExistOkTest(_Daemon):
         await c.create(ctx, exist_ok=True)
         await c.put(ctx, "k", 7)
         self.assertEqual(await c.get(ctx, "k"), 7)
-        self.assertEqual(await c.Get(ctx, "k"), 7)      # Go's name
+        got, warned = _go(c.Get, ctx, "k")      # Go's (deprecated) name still works
+        self.assertEqual((await got, len(warned)), (7, 1))
         sg = db.syncgroup(ctx, "sg")
         spec = syncbase.SyncgroupSpec(
             Perms=syncbase.perms_for(ALICE, syncbase.ALL_SYNCGROUP_TAGS), Collections=[c.id()])

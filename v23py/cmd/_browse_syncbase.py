@@ -15,7 +15,7 @@ MAX_ROWS = 1000
 def _db(name, d):
     from v23py import syncbase
     from v23py.syncbase.util import parse_id
-    return syncbase.NewService(name).DatabaseForId(parse_id(d))
+    return syncbase.new_service(name).database_for_id(parse_id(d))
 
 
 def _val(v):
@@ -31,13 +31,13 @@ async def databases(b, name, args):
     ctx, cancel = b.ctx_timeout()
     rows = []
     try:
-        svc = syncbase.NewService(name)
-        for db_id in await svc.ListDatabases(ctx):
+        svc = syncbase.new_service(name)
+        for db_id in await svc.list_databases(ctx):
             d = f"{db_id.Blessing},{db_id.Name}"
-            db = svc.DatabaseForId(db_id)
+            db = svc.database_for_id(db_id)
             cxs = []
             try:
-                for cx in await db.ListCollections(ctx):
+                for cx in await db.list_collections(ctx):
                     c = f"{cx.Blessing},{cx.Name}"
                     cxs.append(f"<li><a href='/collection?n={q(name)}&d={q(d)}&c={q(c)}'>"
                                f"{html.escape(c)}</a></li>")
@@ -62,8 +62,8 @@ async def collection(b, name, args):
     ctx, cancel = b.ctx_timeout()
     rows = []
     try:
-        coll = _db(name, d).CollectionForId(parse_id(c))
-        async for k, v in coll.Scan(ctx, syncbase.Prefix("")):
+        coll = _db(name, d).collection_for_id(parse_id(c))
+        async for k, v in coll.scan(ctx, syncbase.Prefix("")):
             rows.append(f"<tr><td class='name'>{html.escape(k)}</td><td><pre>"
                         f"{html.escape(_val(v))}</pre></td></tr>")
             if len(rows) >= MAX_ROWS:
@@ -93,9 +93,9 @@ async def live_watch(b, request, name, args):
     try:
         db = _db(name, d)
         cx = parse_id(c)
-        marker = await db.GetResumeMarker(ctx)
+        marker = await db.get_resume_marker(ctx)
         pat = syncbase.CollectionRowPattern(cx.Blessing, cx.Name, "%")
-        async for ch in db.Watch(ctx, marker, [pat]):
+        async for ch in db.watch(ctx, marker, [pat]):
             if gone:
                 break
             if ch.entity != "row":
@@ -122,11 +122,11 @@ async def syncgroups(b, name, args):
     parts = []
     try:
         db = _db(name, d)
-        for sg_id in await db.ListSyncgroups(ctx):
-            sg = db.SyncgroupForId(sg_id)
-            spec = await sg.GetSpec(ctx)
+        for sg_id in await db.list_syncgroups(ctx):
+            sg = db.syncgroup_for_id(sg_id)
+            spec = await sg.get_spec(ctx)
             spec = spec[0] if isinstance(spec, (list, tuple)) else spec
-            members = await sg.GetMembers(ctx)
+            members = await sg.get_members(ctx)
             # per syncgroup: each member's info and this daemon's sync progress with it
             mrows = "".join(
                 f"<tr><td class='name'>{html.escape(str(m))}</td><td>"

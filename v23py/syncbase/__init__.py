@@ -33,7 +33,8 @@ convention make ``create`` without ``perms`` fail with an error that says how to
 bless the principal.
 
 Every method also answers to its Go name (``FullName``, ``CreateBlob``,
-``NewService``, ``RunInBatch``, ...), for code ported from Go.
+``NewService``, ``RunInBatch``, ...), for code ported from Go: these are deprecated
+aliases, and each use warns (DeprecationWarning) with the snake_case name to use.
 """
 from v23py.syncbase.util import Id
 from v23py.syncbase._common import (

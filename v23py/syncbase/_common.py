@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import (
     TYPE_CHECKING, Any, Callable, Coroutine, Iterable, NamedTuple, Optional, ParamSpec,
     Sequence, TypeVar, Union)
@@ -42,25 +43,59 @@ def _go_camel(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
 
 
+def go_name_used(go: str, name: str, stacklevel: int = 3) -> None:
+    """Warn (DeprecationWarning, at the caller's line) that Go's name ``go`` was used
+    for ``name``."""
+    warnings.warn(f"{go} is Go's name, kept only for code ported from Go: use {name}",
+                  DeprecationWarning, stacklevel=stacklevel)
+
+
+def go_alias(fn: Callable[_P, _T], go: str) -> Callable[_P, _T]:
+    """``fn`` under Go's name ``go``: a deprecated alias (see :func:`go_name_used`)."""
+    @functools.wraps(fn)
+    def alias(*args: _P.args, **kw: _P.kwargs) -> _T:
+        go_name_used(go, fn.__name__)
+        return fn(*args, **kw)
+    alias.__name__ = alias.__qualname__ = go
+    alias.__doc__ = f"Deprecated: Go's name for :func:`{fn.__name__}`."
+    return alias
+
+
 def go_names(cls: _C) -> _C:
-    """Give each public method of ``cls`` its Go name as an alias too (``full_name`` is
-    also ``FullName``), so code written against Go's API, or older v23py code, runs.
-    The snake_case names are the documented ones."""
+    """Give each public method of ``cls`` its Go name as a deprecated alias too
+    (``full_name`` is also ``FullName``), so code written against Go's API, or older
+    v23py code, runs; using one warns (DeprecationWarning).  The snake_case names are
+    the documented ones."""
     for name, value in list(vars(cls).items()):
         if name.startswith("_") or not callable(value) and not isinstance(value, property):
             continue
         go = _go_camel(name)
         if go != name and go not in vars(cls):
-            setattr(cls, go, value if isinstance(value, property) else _forward(name, go))
+            setattr(cls, go, go_property(name, go) if isinstance(value, property)
+                    else _forward(name, go))
     return cls
+
+
+def go_property(name: str, go: str, settable: bool = False) -> property:
+    """Attribute ``name`` under Go's name ``go``: a deprecated alias."""
+    def get(self: Any) -> Any:
+        go_name_used(go, name)
+        return getattr(self, name)
+
+    def set_(self: Any, value: Any) -> None:
+        go_name_used(go, name)
+        setattr(self, name, value)
+    return property(get, set_ if settable else None,
+                    doc=f"Deprecated: Go's name for ``{name}``.")
 
 
 def _forward(name: str, go: str) -> Callable[..., Any]:
     # by name, so that a subclass overriding ``name`` is called through ``go`` as well
     def alias(self: Any, *args: Any, **kw: Any) -> Any:
+        go_name_used(go, name)
         return getattr(self, name)(*args, **kw)
     alias.__name__ = alias.__qualname__ = go
-    alias.__doc__ = f"Go's name for :meth:`{name}`."
+    alias.__doc__ = f"Deprecated: Go's name for :meth:`{name}`."
     return alias
 
 

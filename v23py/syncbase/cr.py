@@ -25,7 +25,7 @@ A resolution keeps the local version (``row.local_value``), takes the remote one
 writes a new value (``new_value(x)``) or deletes the row (``None``); the daemon writes
 it as a new version that syncs to the other peers.  Conflicts arrive grouped: rows
 written in one batch on either side come in one ``Conflict``.  Every field also
-answers to its Go name (``row.LocalValue``), and a resolver's ``OnConflict`` is
+answers to its Go name (``row.LocalValue``, deprecated: it warns), and a resolver's ``OnConflict`` is
 called when it has no ``on_conflict``.
 """
 from __future__ import annotations
@@ -40,7 +40,7 @@ from twisted.internet import defer
 from v23py import rpc, verror
 from v23py.v23.services import syncbase as sbwire
 from v23py.syncbase.util import Id
-from v23py.syncbase._common import _go_camel
+from v23py.syncbase._common import _go_camel, go_alias, go_property
 from v23py.v23.vdlroot.time.native import time_from_unix_ns
 
 if TYPE_CHECKING:
@@ -64,17 +64,8 @@ def _go_fields(cls: _D) -> _D:
     for f in dataclasses.fields(cls):
         go = _go_camel(f.name)
         if go != f.name:
-            setattr(cls, go, _alias(f.name))
+            setattr(cls, go, go_property(f.name, go, settable=True))
     return cls
-
-
-def _alias(name: str) -> property:
-    def get(self: Any) -> Any:
-        return getattr(self, name)
-
-    def set_(self: Any, value: Any) -> None:
-        setattr(self, name, value)
-    return property(get, set_, doc=f"Go's name for ``{name}``.")
 
 
 def _label(e: Any) -> str:
@@ -135,7 +126,7 @@ def new_value(data: Any) -> Value:
     return Value(EXISTS, data, None, OTHER)
 
 
-NewValue = new_value   # Go's name
+NewValue = go_alias(new_value, "NewValue")   # Go's name (deprecated)
 
 
 @_go_fields

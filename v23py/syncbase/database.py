@@ -15,7 +15,7 @@ from v23py.v23.vdlroot import time as timewire
 from v23py.v23.vdlroot.time import native as vtime
 from v23py.syncbase.util import Id, encode_id, NO_EXTENSION
 from v23py.syncbase._common import (
-    convention_help, go_names,
+    convention_help, go_alias, go_names,
     ALL_DATABASE_TAGS, BatchOptions, CollectionRowPattern, _bh, _call, _deferred,
     _glob_children, _id_wire, _patterns, _perms_wire, _run_in_batch, perms_for)
 from v23py.syncbase._stream import ResultStream, WatchStream
@@ -106,7 +106,7 @@ def new_service(name: str) -> Service:
     return Service(name)
 
 
-NewService = new_service   # Go's name
+NewService = go_alias(new_service, "NewService")   # Go's name (deprecated)
 
 
 @go_names
@@ -412,4 +412,4 @@ def run_in_batch(ctx: Context, db: Database, opts: BatchOptions,
     return adopt(defer.ensureDeferred(_run_in_batch(ctx, db, opts, fn)))
 
 
-RunInBatch = run_in_batch   # Go's name
+RunInBatch = go_alias(run_in_batch, "RunInBatch")   # Go's name (deprecated)

@@ -13,7 +13,7 @@ Go's v23 discovery advertisements.
   (from our blessings) running here, and the others found near us.
 
 Each function and field also answers to its Go name (``ListenForInvites``,
-``invite.Syncgroup``).
+``invite.Syncgroup``): deprecated aliases, each use warns.
 
 Each listener first gets what is already known, then what comes; it ends when its
 context is cancelled or ``cancel()`` is called.  Visibility is checked on our side,
@@ -32,7 +32,7 @@ from twisted.internet import defer
 from v23py import naming
 from v23py.discovery import Advertisement, new_ad_info
 from v23py.discovery.neighborhood import MdnsNeighborhood
-from v23py.syncbase._common import _go_camel, _principal_names
+from v23py.syncbase._common import _go_camel, _principal_names, go_alias, go_property
 from v23py.security import BlessingPattern
 from v23py.syncbase.util import (
     Id, app_and_user_pattern_from_blessings, parse_blessing_names)
@@ -63,13 +63,7 @@ class Invite(NamedTuple):
 def _go_names(cls: Any) -> None:
     # each field also answers to its Go name (``syncgroup`` -> ``Syncgroup``)
     for f in cls._fields:
-        setattr(cls, _go_camel(f), _getter(f))
-
-
-def _getter(name: str) -> property:
-    def get(self: Any) -> Any:
-        return getattr(self, name)
-    return property(get, doc=f"Go's name for ``{name}``.")
+        setattr(cls, _go_camel(f), go_property(f, _go_camel(f)))
 
 
 _go_names(Invite)
@@ -357,8 +351,8 @@ def advertise_app(ctx: Context, visibility: Iterable[str] = ()) -> AwaitableDefe
     return d
 
 
-# Go's names
-ListenForInvites = listen_for_invites
-ListenForPeers = listen_for_peers
-ListenForAppPeers = listen_for_app_peers
-AdvertiseApp = advertise_app
+# Go's names (deprecated)
+ListenForInvites = go_alias(listen_for_invites, "ListenForInvites")
+ListenForPeers = go_alias(listen_for_peers, "ListenForPeers")
+ListenForAppPeers = go_alias(listen_for_app_peers, "ListenForAppPeers")
+AdvertiseApp = go_alias(advertise_app, "AdvertiseApp")

@@ -213,20 +213,20 @@ def _parse_id(s):
 
 
 async def open_db(ctx, state):
-    sb = syncbase.NewService(state.flags["service"])
-    db = sb.DatabaseForId(_parse_id(state.flags["db"]))
+    sb = syncbase.new_service(state.flags["service"])
+    db = sb.database_for_id(_parse_id(state.flags["db"]))
     try:
-        exists = await db.Exists(ctx)
+        exists = await db.exists(ctx)
     except Exception as e:
-        raise RuntimeError(f'failed checking for db "{db.FullName()}": {_msg(e)}')
+        raise RuntimeError(f'failed checking for db "{db.full_name()}": {_msg(e)}')
     if not exists:
         if state.flags["create-if-absent"]:
             try:
-                await db.Create(ctx, None)
+                await db.create(ctx, None)
             except Exception as e:
                 raise RuntimeError(f"{_msg(e)}\nDeveloper's note: double-check your permissions!")
         else:
-            raise RuntimeError(f'db "{db.FullName()}" does not exist')
+            raise RuntimeError(f'db "{db.full_name()}" does not exist')
     return db
 
 

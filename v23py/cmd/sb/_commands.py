@@ -25,7 +25,7 @@ def _split_error(text):
 
 async def query_exec(ctx, state, db, q):
     try:
-        headers, rs = await db.Exec(ctx, q)
+        headers, rs = await db.exec(ctx, q)
     except Exception as e:
         off, msg = _split_error(_msg(e))
         raise RuntimeError(f"\n{q}\n{' ' * max(off, 0)}^\n{off + 1}: {msg}")
@@ -129,7 +129,7 @@ async def run_dump(ctx, state, db, flags, args):
 
 async def _dump_collections(ctx, state, db):
     try:
-        cxs = await db.ListCollections(ctx)
+        cxs = await db.list_collections(ctx)
     except Exception as e:
         raise RuntimeError(f"failed listing collections: {_msg(e)}")
     errs = []
@@ -146,14 +146,14 @@ async def _dump_collections(ctx, state, db):
 
 async def _dump_syncgroups(ctx, state, db):
     try:
-        ids = await db.ListSyncgroups(ctx)
+        ids = await db.list_syncgroups(ctx)
     except Exception as e:
         raise RuntimeError(f"failed listing syncgroups: {_msg(e)}")
     errs = []
     for sg_id in ids:
         state.out.write(f"syncgroup: {F.id_string(sg_id)}\n")
         try:
-            spec, version = await db.SyncgroupForId(sg_id).GetSpec(ctx)
+            spec, version = await db.syncgroup_for_id(sg_id).get_spec(ctx)
         except Exception as e:
             errs.append(_msg(e))
             continue
@@ -167,23 +167,23 @@ async def run_make_demo(ctx, state, db, flags, args):
     cols = _demo.collections()
     for i, (name, rows) in enumerate(cols):
         async def fill(batch, name=name, rows=rows):
-            dc = batch.Collection(ctx, name)
+            dc = batch.collection(ctx, name)
             try:
-                await dc.Destroy(ctx)
+                await dc.destroy(ctx)
             except Exception as e:
-                raise RuntimeError(f"Destroy {F.id_string(dc.Id())} failed: {_msg(e)}")
+                raise RuntimeError(f"Destroy {F.id_string(dc.id())} failed: {_msg(e)}")
             try:
-                await dc.Create(ctx, None)
+                await dc.create(ctx, None)
             except Exception as e:
-                raise RuntimeError(f"Create {F.id_string(dc.Id())} failed: {_msg(e)}")
+                raise RuntimeError(f"Create {F.id_string(dc.id())} failed: {_msg(e)}")
             for key, value in rows:
                 try:
-                    await dc.Put(ctx, key, value)
+                    await dc.put(ctx, key, value)
                 except Exception as e:
-                    raise RuntimeError(f'Put "{key}" into {F.id_string(dc.Id())} failed: '
+                    raise RuntimeError(f'Put "{key}" into {F.id_string(dc.id())} failed: '
                                        f"{_msg(e)}")
         try:
-            await syncbase.RunInBatch(ctx, db, syncbase.BatchOptions(), fill)
+            await syncbase.run_in_batch(ctx, db, syncbase.BatchOptions(), fill)
         except Exception as e:
             raise RuntimeError(f"failed making demo collections: failed creating collection "
                                f"{name} ({i + 1}/{len(cols)}): {_msg(e)}")
@@ -193,7 +193,7 @@ async def run_make_demo(ctx, state, db, flags, args):
 async def run_destroy(ctx, state, db, flags, args):
     if len(args) != 1:
         raise UsageError(f"destroy: expected 1 arg, got {len(args)}")
-    await db.CollectionForId(_parse_id(args[0])).Destroy(ctx)
+    await db.collection_for_id(_parse_id(args[0])).destroy(ctx)
 
 
 async def run_watch(ctx, state, db, flags, args):
@@ -207,7 +207,7 @@ async def run_watch(ctx, state, db, flags, args):
                 raise RuntimeError(f"bad pattern {a!r}: want <blessing>,<collection>,<row>")
             patterns.append(syncbase.CollectionRowPattern(*parts))
     out, err = state.out, state.err
-    async for ch in db.Watch(ctx, b"now", patterns):
+    async for ch in db.watch(ctx, b"now", patterns):
         if ch.entity == "row":
             out.write(f"change on row {ch.row} of collection {F.id_string(Id(*ch.collection))}:"
                       "\n")
@@ -261,18 +261,18 @@ async def run_sg_create(ctx, state, db, flags, args):
     spec = syncbase.SyncgroupSpec(Description=flags["description"], Perms=perms,
                                   Collections=cols)
     try:
-        await db.Syncgroup(ctx, flags["target"]).Create(ctx, spec,
+        await db.Syncgroup(ctx, flags["target"]).create(ctx, spec,
                                                         syncbase.SyncgroupMemberInfo())
     except Exception as e:
         raise RuntimeError(f'create: error creating syncgroup: "{_msg(e)}"')
 
 
 async def run_sg_list(ctx, state, db, flags, args):
-    ids = await db.ListSyncgroups(ctx)
+    ids = await db.list_syncgroups(ctx)
     verbose = flags["verbose"]
     cols = {}
     for i in ids:
-        spec, _ = await db.SyncgroupForId(i).GetSpec(ctx)
+        spec, _ = await db.syncgroup_for_id(i).get_spec(ctx)
         cols[i] = spec.Collections
     out = state.out
     for n, i in enumerate(ids):
@@ -284,7 +284,7 @@ async def run_sg_list(ctx, state, db, flags, args):
 
 
 async def run_sg_inspect(ctx, state, db, flags, args):
-    spec, _ = await db.Syncgroup(ctx, flags["target"]).GetSpec(ctx)
+    spec, _ = await db.Syncgroup(ctx, flags["target"]).get_spec(ctx)
     out = state.out
     out.write(f"Description:\t\t {spec.Description}\n")
     out.write(f"PublishSyncbaseName:\t {spec.PublishSyncbaseName}\n")
@@ -298,22 +298,22 @@ async def run_sg_join(ctx, state, db, flags, args):
     if len(args) > 1:
         raise UsageError("join: too many args")
     admin = args[0] if args else ""
-    await db.Syncgroup(ctx, flags["target"]).Join(ctx, admin, None,
+    await db.Syncgroup(ctx, flags["target"]).join(ctx, admin, None,
                                                   syncbase.SyncgroupMemberInfo())
 
 
 async def run_sg_leave(ctx, state, db, flags, args):
-    await db.Syncgroup(ctx, flags["target"]).Leave(ctx)
+    await db.Syncgroup(ctx, flags["target"]).leave(ctx)
 
 
 async def run_sg_destroy(ctx, state, db, flags, args):
-    await db.Syncgroup(ctx, flags["target"]).Destroy(ctx)
+    await db.Syncgroup(ctx, flags["target"]).destroy(ctx)
 
 
 async def run_sg_eject(ctx, state, db, flags, args):
     if len(args) != 1:
         raise UsageError(f"eject: expected 1 argument, got {len(args)}")
-    await db.Syncgroup(ctx, flags["target"]).Eject(ctx, args[0])
+    await db.Syncgroup(ctx, flags["target"]).eject(ctx, args[0])
 
 
 # --- acl -----------------------------------------------------------------------------
@@ -329,38 +329,38 @@ def _perms_dict(perms):
 async def _update_perms(ctx, state, db, flags, callback):
     target = flags["target"]
     if target in ("service", "db", "database"):
-        ac = syncbase.NewService(state.flags["service"]) if target == "service" else db
-        perms, version = await ac.GetPermissions(ctx)
+        ac = syncbase.new_service(state.flags["service"]) if target == "service" else db
+        perms, version = await ac.get_permissions(ctx)
         perms = callback(_perms_dict(perms))
         if perms is None:
             return
         try:
-            await ac.SetPermissions(ctx, perms, version)
+            await ac.set_permissions(ctx, perms, version)
         except Exception as e:
             raise RuntimeError(f'error setting permissions: "{_msg(e)}"')
     elif target in ("cx", "collection"):
-        batch = await db.BeginBatch(ctx, syncbase.BatchOptions())
+        batch = await db.begin_batch(ctx, syncbase.BatchOptions())
         try:
-            cx = batch.CollectionForId(_parse_id(flags["cx"]))
-            perms = callback(_perms_dict(await cx.GetPermissions(ctx)))
+            cx = batch.collection_for_id(_parse_id(flags["cx"]))
+            perms = callback(_perms_dict(await cx.get_permissions(ctx)))
             if perms is None:
                 return
-            await cx.SetPermissions(ctx, perms)
-            await batch.Commit(ctx)
+            await cx.set_permissions(ctx, perms)
+            await batch.commit(ctx)
         finally:
             try:
-                await batch.Abort(ctx)
+                await batch.abort(ctx)
             except Exception:
                 pass
     elif target in ("sg", "syncgroup"):
-        sg = db.SyncgroupForId(_parse_id(flags["sg"]))
-        spec, version = await sg.GetSpec(ctx)
+        sg = db.syncgroup_for_id(_parse_id(flags["sg"]))
+        spec, version = await sg.get_spec(ctx)
         perms = callback(_perms_dict(spec.Perms))
         if perms is None:
             return
         spec.Perms = access.permissions_from_json_object(perms)
         try:                           # Go ignores SetSpec's error here
-            await sg.SetSpec(ctx, spec, version)
+            await sg.set_spec(ctx, spec, version)
         except Exception:
             pass
     else:
