@@ -74,18 +74,25 @@ class EncoderMemoTest(unittest.TestCase):
         self.assertEqual(td.lookup(ids[0]), RequestType)
 
     def test_big_types_are_not_remembered(self):
-        big = vdl.struct("memo.Big", [("F%d" % i, vdl.struct("memo.Big%d" % i, [
-            ("X" * 100, vdl.StringType)])) for i in range(200)])
+        big = vdl.struct("", [("F%d" % i + "X" * 100, ResponseType) for i in range(100)])
+        self.assertTrue(_typeenc._all_ours(big))
         self.assertGreater(len(big.unique()), _typeenc._MAX_ENCODED_UNIQUE)
         _encode([big])
         self.assertEqual(_typeenc._ENCODED, {})
 
     def test_bounded(self):
-        for t in _small_types("enc", 3 * _typeenc._MAX_ENCODED):
-            _encode([t])
-        self.assertLessEqual(len(_typeenc._ENCODED), _typeenc._MAX_ENCODED)
-        t = _small_types("enc", 1)[0]
+        for n in range(3 * _typeenc._MAX_ENCODED):
+            _encode([vdl.array_of(ResponseType, n + 1)])
+        self.assertEqual(len(_typeenc._ENCODED), _typeenc._MAX_ENCODED)
+        t = vdl.array_of(ResponseType, 1)
         self.assertEqual(_encode([t]), _encode_unremembered([t]))
+
+    def test_a_peers_own_types_are_not_remembered(self):
+        # e.g. a stored value of a type some client defined, sent back by Syncbase
+        own = vdl.list_of(vdl.struct("memo.Theirs", [("A", vdl.StringType)]))
+        for roots in ([own], [ResponseType, own]):
+            self.assertEqual(_encode(roots), _encode_unremembered(roots))
+        self.assertEqual(len(_typeenc._ENCODED), 1)   # only ResponseType, first
 
 
 class DecoderMemoTest(unittest.TestCase):

@@ -24,6 +24,8 @@ BOOTSTRAP_TYPES: dict[int, Type] = {i: t for t, i in BOOTSTRAP_IDS.items()}
 _KIND_IDS = {t.kind: i for t, i in BOOTSTRAP_IDS.items() if t.kind in T.PRIMITIVE_KINDS}
 _ID_KINDS = {i: k for k, i in _KIND_IDS.items()}
 
+_BUILTIN_NAMED = frozenset((T.WireErrorType, T.WireRetryCodeType))   # no class, always alive
+
 # WireType union indexes
 W_NAMED, W_ENUM, W_ARRAY, W_LIST, W_SET, W_MAP, W_STRUCT, W_UNION, W_OPTIONAL = range(9)
 
@@ -84,7 +86,8 @@ class TypeEncoder:
                 tid = self._replay(*done)
             else:
                 tid = self._encode_new_root(key, t)
-            if len(roots) < _MAX_ROOTS and len(t.unique()) <= _MAX_ENCODED_UNIQUE:
+            if len(roots) < _MAX_ROOTS and len(t.unique()) <= _MAX_ENCODED_UNIQUE \
+                    and _all_ours(t):
                 self._roots = roots + (t,)
             return tid
 
@@ -92,8 +95,8 @@ class TypeEncoder:
         start, first = len(self._out), self._next
         version = self._version_pending
         tid = self._encode(t, [])
-        if len(t.unique()) <= _MAX_ENCODED_UNIQUE:
-            # every type in the key is small too: a root joins the roots only if small
+        if len(t.unique()) <= _MAX_ENCODED_UNIQUE and _all_ours(t):
+            # every type in the key is small and ours too (a root joins the roots only so)
             written = bytes(self._out[start + 1 if version else start:])
             ids = tuple((x, i) for x, i in self._ids.items() if i >= first)
             _remember(_ENCODED, _MAX_ENCODED, key, (written, ids, self._next, tid))
@@ -218,6 +221,30 @@ _MAX_ROOTS = 4
 _MAX_ENCODED = 128
 _MAX_ENCODED_UNIQUE = 8 << 10
 _ENCODED: dict = {}
+
+
+def _ours(t: Type) -> bool:
+    """Whether ``t`` lives for the whole process anyway: unnamed, built in, or a type
+    this process has a class for (a peer's own named types must not be kept, B4)."""
+    return not t.name or t in _BUILTIN_NAMED or T.registered_class(t) is not None
+
+
+def _all_ours(t: Type) -> bool:
+    seen: set[int] = set()
+    stack = [t]
+    while stack:
+        x = stack.pop()
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        if not _ours(x):
+            return False
+        if x.elem is not None:
+            stack.append(x.elem)
+        if x.key is not None:
+            stack.append(x.key)
+        stack.extend(f.type for f in x.fields)
+    return True
 
 
 def _reaches_any(t: Type, targets: list) -> bool:
@@ -355,7 +382,6 @@ _TRIE_UNIQUE = 4 << 10
 _trie: dict = {}
 _trie_size = [0]
 _trie_gen = [0]     # bumps when the trie is dropped: older streams stop adding to it
-_BUILTIN_NAMED = frozenset((T.WireErrorType, T.WireRetryCodeType))   # no class, always alive
 
 
 class TypeDecoder:
@@ -449,8 +475,7 @@ class TypeDecoder:
             _trie_size[0] = 0
             _trie_gen[0] += 1
             return end
-        if not all(t.name == "" or t in _BUILTIN_NAMED or T.registered_class(t) is not None
-                   for _, t in built):
+        if not all(_ours(t) for _, t in built):
             return end   # a peer's own named types are freed with its streams (B4)
         child: dict = {}
         tid = -mid
