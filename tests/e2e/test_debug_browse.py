@@ -103,12 +103,12 @@ class BrowseInChromium(DaemonTestCase):
         _, cb = yield defer.ensureDeferred(sync_peer(self.ctx, b, "fortuneDb",
                                                      "fortuneCollection", admin=a))
         from v23py import syncbase
-        ca = syncbase.NewService(a.endpoint).Database(self.ctx, "fortuneDb", None).Collection(
+        ca = syncbase.new_service(a.endpoint).database(self.ctx, "fortuneDb", None).collection(
             self.ctx, "fortuneCollection")
-        yield ca.Put(self.ctx, "k1", "hello")
+        yield ca.put(self.ctx, "k1", "hello")
         for _ in range(200):      # until b has it: the daemons synced at least once
             try:
-                if (yield cb.Get(self.ctx, "k1")) == "hello":
+                if (yield cb.get(self.ctx, "k1")) == "hello":
                     break
             except Exception:
                 pass
@@ -174,7 +174,7 @@ class BrowseInChromium(DaemonTestCase):
         self.assertGreater(inked / (w * h), 0.03, "the stats page looks empty")
 
     async def _put(self, c, k, v):
-        await c.Put(self.ctx, k, v)
+        await c.put(self.ctx, k, v)
 
     def _drive(self, url, put_k2, shot):
         from playwright.sync_api import sync_playwright

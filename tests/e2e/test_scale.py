@@ -121,11 +121,11 @@ class SyncbaseScaleTest(DaemonTestCase):
 
     async def db_cx(self, d, create=True):
         from v23py import syncbase
-        db = syncbase.NewService(d.endpoint).Database(self.ctx, "fortuneDb", None)
-        cx = db.Collection(self.ctx, "c")
+        db = syncbase.new_service(d.endpoint).database(self.ctx, "fortuneDb", None)
+        cx = db.collection(self.ctx, "c")
         if create:
-            await db.Create(self.ctx, None)
-            await cx.Create(self.ctx, None)
+            await db.create(self.ctx, None)
+            await cx.create(self.ctx, None)
         return db, cx
 
     async def test_16_clients_put_then_get(self):
@@ -134,11 +134,11 @@ class SyncbaseScaleTest(DaemonTestCase):
 
         async def writer(i):
             for n in range(60):
-                await cx.Put(self.ctx, f"w{i:02d}-{n:03d}", f"{i}:{n}")
+                await cx.put(self.ctx, f"w{i:02d}-{n:03d}", f"{i}:{n}")
 
         async def reader(i):
             for n in range(60):
-                self.assertEqual(await cx.Get(self.ctx, f"w{i:02d}-{n:03d}"), f"{i}:{n}")
+                self.assertEqual(await cx.get(self.ctx, f"w{i:02d}-{n:03d}"), f"{i}:{n}")
         await defer.gatherResults([defer.ensureDeferred(writer(i)) for i in range(16)])
         await defer.gatherResults([defer.ensureDeferred(reader(i)) for i in range(16)])
 
@@ -169,10 +169,10 @@ class SyncbaseScaleTest(DaemonTestCase):
         finally:
             svc.close()
         d = await self.daemon(root_dir=root)
-        c = syncbase.NewService(d.endpoint).DatabaseForId(("idp:o:fortune", "fortuneDb")) \
+        c = syncbase.new_service(d.endpoint).database_for_id(("idp:o:fortune", "fortuneDb")) \
             .CollectionForId((ALICE, "c"))
         n = 0
-        async for k, v in c.Scan(self.ctx, syncbase.Prefix("")):
+        async for k, v in c.scan(self.ctx, syncbase.Prefix("")):
             if (k, v) != ("r%06d" % n, "v%06d" % n):
                 self.fail(f"row {n}: {(k, v)!r}")
             n += 1
@@ -189,7 +189,7 @@ class SyncScaleTest(DaemonTestCase):
         end = reactor.seconds() + timeout
         while True:
             try:
-                got = {k: v async for k, v in c.Scan(self.ctx, syncbase.Prefix(prefix))}
+                got = {k: v async for k, v in c.scan(self.ctx, syncbase.Prefix(prefix))}
             except verror.VError as e:
                 if e.id != verror.NoExist.id:
                     raise
@@ -209,7 +209,7 @@ class SyncScaleTest(DaemonTestCase):
         dbb, cb = await sync_peer(self.ctx, b, "fortuneDb", "c", admin=a)
         # propagation: 200 puts one after another
         for i in range(200):
-            await ca.Put(self.ctx, f"p{i:03d}", i)
+            await ca.put(self.ctx, f"p{i:03d}", i)
         await self.wait_rows(cb, "p", {f"p{i:03d}": i for i in range(200)})
 
         async def write(prefix, total, batch=100, writers=16):
@@ -219,13 +219,13 @@ class SyncScaleTest(DaemonTestCase):
                 while starts:
                     start = starts.pop(0)
                     for attempt in range(5):
-                        bt = await dba.BeginBatch(self.ctx)
-                        c = bt.CollectionForId(ca.Id())
+                        bt = await dba.begin_batch(self.ctx)
+                        c = bt.collection_for_id(ca.id())
                         await defer.gatherResults([
-                            c.Put(self.ctx, f"{prefix}{i:05d}", f"{prefix}{i}")
+                            c.put(self.ctx, f"{prefix}{i:05d}", f"{prefix}{i}")
                             for i in range(start, min(total, start + batch))])
                         try:
-                            await bt.Commit(self.ctx)
+                            await bt.commit(self.ctx)
                             break
                         except verror.VError as e:
                             if e.id != sbwire.ErrConcurrentBatch.id or attempt == 4:
@@ -237,11 +237,11 @@ class SyncScaleTest(DaemonTestCase):
         await write("w", n)
         await self.wait_rows(cb, "w", {f"w{i:05d}": f"w{i}" for i in range(n)})
         # bulk: rows already on A (B paused while they are written) sync on resume
-        await dbb.PauseSync(self.ctx)
+        await dbb.pause_sync(self.ctx)
         await write("s", n)
         await sleep(0.5)
-        self.assertEqual([k async for k, _ in cb.Scan(self.ctx, syncbase.Prefix("s"))], [])
-        await dbb.ResumeSync(self.ctx)
+        self.assertEqual([k async for k, _ in cb.scan(self.ctx, syncbase.Prefix("s"))], [])
+        await dbb.resume_sync(self.ctx)
         await self.wait_rows(cb, "s", {f"s{i:05d}": f"s{i}" for i in range(n)})
 
     async def test_10_peers_converge(self):
@@ -251,14 +251,14 @@ class SyncScaleTest(DaemonTestCase):
             _, c = await sync_peer(self.ctx, d, "fortuneDb", "c",
                                    admin=None if i == 0 else ds[0])
             cols.append(c)
-        await defer.gatherResults([c.Put(self.ctx, f"peer{i}", i) for i, c in enumerate(cols)])
+        await defer.gatherResults([c.put(self.ctx, f"peer{i}", i) for i, c in enumerate(cols)])
         want = {f"peer{i}": i for i in range(10)}
         for c in cols:
             await self.wait_rows(c, "peer", want, timeout=60.0)
         # one more round of writes, one key written by every peer in a known order:
         # the last write wins everywhere
         for i, c in enumerate(cols):
-            await c.Put(self.ctx, "last", f"from{i}")
+            await c.put(self.ctx, "last", f"from{i}")
             await sleep(0.02)
         for c in cols:
             await self.wait_rows(c, "last", {"last": "from9"}, timeout=60.0)

@@ -33,11 +33,11 @@ class _E2E(unittest.TestCase):
     async def db_cx(self, ctx=None, sb_name=None):
         from v23py import syncbase
         ctx = ctx or self.ctx
-        sb = syncbase.NewService(sb_name or self.daemon.endpoint)
-        db = sb.Database(ctx, "fortuneDb", None)
-        await db.Create(ctx, None)
-        cx = db.Collection(ctx, "fortuneCollection")
-        await cx.Create(ctx, None)
+        sb = syncbase.new_service(sb_name or self.daemon.endpoint)
+        db = sb.database(ctx, "fortuneDb", None)
+        await db.create(ctx, None)
+        cx = db.collection(ctx, "fortuneCollection")
+        await cx.create(ctx, None)
         return sb, db, cx
 
     async def assertVError(self, err_id, coro):
@@ -57,28 +57,28 @@ class CrudTest(_E2E):
     async def _crud(self):
         from v23py import syncbase
         sb, db, cx = await self.db_cx()
-        self.assertEqual(db.Id(), ("idp:o:fortune", "fortuneDb"))
-        self.assertEqual(cx.Id(), (ALICE, "fortuneCollection"))
-        self.assertTrue(await db.Exists(self.ctx))
-        await self.assertVError(verror.Exist, db.Create(self.ctx, None))
+        self.assertEqual(db.id(), ("idp:o:fortune", "fortuneDb"))
+        self.assertEqual(cx.id(), (ALICE, "fortuneCollection"))
+        self.assertTrue(await db.exists(self.ctx))
+        await self.assertVError(verror.Exist, db.create(self.ctx, None))
         ep_key = "numFortunes" + self.daemon.endpoint      # contains '/', '@', ':'
-        await cx.Put(self.ctx, ep_key, 2)
-        await cx.Put(self.ctx, "0", "The greatest risk is not taking one.")
-        await cx.Put(self.ctx, "1%2F", "percent and slash")
-        self.assertEqual(await cx.Get(self.ctx, ep_key), 2)
-        self.assertEqual(await cx.Get(self.ctx, "1%2F"), "percent and slash")
-        got = [kv async for kv in cx.Scan(self.ctx, syncbase.Prefix("numFortunes"))]
+        await cx.put(self.ctx, ep_key, 2)
+        await cx.put(self.ctx, "0", "The greatest risk is not taking one.")
+        await cx.put(self.ctx, "1%2F", "percent and slash")
+        self.assertEqual(await cx.get(self.ctx, ep_key), 2)
+        self.assertEqual(await cx.get(self.ctx, "1%2F"), "percent and slash")
+        got = [kv async for kv in cx.scan(self.ctx, syncbase.Prefix("numFortunes"))]
         self.assertEqual(got, [(ep_key, 2)])
-        keys = [k async for k, _ in cx.Scan(self.ctx, syncbase.Range("", ""))]
+        keys = [k async for k, _ in cx.scan(self.ctx, syncbase.Range("", ""))]
         self.assertEqual(keys, sorted(["0", "1%2F", ep_key]))
-        await cx.Delete(self.ctx, "0")
-        await self.assertVError(verror.NoExist, cx.Get(self.ctx, "0"))
-        self.assertFalse(await cx.Row("0").Exists(self.ctx))
-        await cx.DeleteRange(self.ctx, syncbase.Prefix("num"))
-        keys = [k async for k, _ in cx.Scan(self.ctx, syncbase.Range("", ""))]
+        await cx.delete(self.ctx, "0")
+        await self.assertVError(verror.NoExist, cx.get(self.ctx, "0"))
+        self.assertFalse(await cx.row("0").exists(self.ctx))
+        await cx.delete_range(self.ctx, syncbase.Prefix("num"))
+        keys = [k async for k, _ in cx.scan(self.ctx, syncbase.Range("", ""))]
         self.assertEqual(keys, ["1%2F"])
-        self.assertEqual(await db.ListCollections(self.ctx), [cx.Id()])
-        self.assertEqual(await sb.ListDatabases(self.ctx), [db.Id()])
+        self.assertEqual(await db.list_collections(self.ctx), [cx.id()])
+        self.assertEqual(await sb.list_databases(self.ctx), [db.id()])
 
     @defer.inlineCallbacks
     def test_batches_and_conflicts(self):
@@ -87,39 +87,39 @@ class CrudTest(_E2E):
     async def _batches(self):
         from v23py import syncbase
         _, db, cx = await self.db_cx()
-        await cx.Put(self.ctx, "n", 0)
-        b1 = await db.BeginBatch(self.ctx)
-        b2 = await db.BeginBatch(self.ctx)
-        c1, c2 = b1.CollectionForId(cx.Id()), b2.CollectionForId(cx.Id())
-        self.assertEqual(await c1.Get(self.ctx, "n"), 0)
-        self.assertEqual(await c2.Get(self.ctx, "n"), 0)
-        await c1.Put(self.ctx, "n", 1)
-        await c2.Put(self.ctx, "n", 2)
-        await b1.Commit(self.ctx)
-        await self.assertVError(sbwire.ErrConcurrentBatch, b2.Commit(self.ctx))
-        self.assertEqual(await cx.Get(self.ctx, "n"), 1)
+        await cx.put(self.ctx, "n", 0)
+        b1 = await db.begin_batch(self.ctx)
+        b2 = await db.begin_batch(self.ctx)
+        c1, c2 = b1.collection_for_id(cx.id()), b2.collection_for_id(cx.id())
+        self.assertEqual(await c1.get(self.ctx, "n"), 0)
+        self.assertEqual(await c2.get(self.ctx, "n"), 0)
+        await c1.put(self.ctx, "n", 1)
+        await c2.put(self.ctx, "n", 2)
+        await b1.commit(self.ctx)
+        await self.assertVError(sbwire.ErrConcurrentBatch, b2.commit(self.ctx))
+        self.assertEqual(await cx.get(self.ctx, "n"), 1)
         # RunInBatch retries conflicts: 8 concurrent increments all land.
 
         async def incr():
             async def fn(b):
-                c = b.CollectionForId(cx.Id())
-                v = await c.Get(self.ctx, "n")
-                await c.Put(self.ctx, "n", v + 1)
+                c = b.collection_for_id(cx.id())
+                v = await c.get(self.ctx, "n")
+                await c.put(self.ctx, "n", v + 1)
             for _ in range(20):
                 try:
-                    await syncbase.RunInBatch(self.ctx, db, syncbase.BatchOptions(), fn)
+                    await syncbase.run_in_batch(self.ctx, db, syncbase.BatchOptions(), fn)
                     return
                 except verror.VError as e:
                     if e.id != sbwire.ErrConcurrentBatch.id:
                         raise
         await defer.gatherResults([defer.ensureDeferred(incr()) for _ in range(8)])
-        self.assertEqual(await cx.Get(self.ctx, "n"), 9)
-        ro = await db.BeginBatch(self.ctx, syncbase.BatchOptions(ReadOnly=True))
+        self.assertEqual(await cx.get(self.ctx, "n"), 9)
+        ro = await db.begin_batch(self.ctx, syncbase.BatchOptions(ReadOnly=True))
         await self.assertVError(sbwire.ErrReadOnlyBatch,
-                                ro.CollectionForId(cx.Id()).Put(self.ctx, "x", 1))
+                                ro.collection_for_id(cx.id()).put(self.ctx, "x", 1))
         await self.assertVError(sbwire.ErrUnknownBatch,
-                                syncbase.BatchDatabase(db._s, db.Id(), None,
-                                                       "t0000000000000001").Commit(self.ctx))
+                                syncbase.BatchDatabase(db._s, db.id(), None,
+                                                       "t0000000000000001").commit(self.ctx))
 
     @defer.inlineCallbacks
     def test_invalid_names_and_permission_denied(self):
@@ -128,17 +128,17 @@ class CrudTest(_E2E):
     async def _invalid(self):
         from v23py import syncbase
         sb, db, cx = await self.db_cx()
-        await self.assertVError(sbwire.ErrInvalidName, cx.Put(self.ctx, "bad\x01key", 1))
+        await self.assertVError(sbwire.ErrInvalidName, cx.put(self.ctx, "bad\x01key", 1))
         bad = syncbase.Collection(db, syncbase.Id("$", "x"))
-        await self.assertVError(sbwire.ErrInvalidName, bad.Exists(self.ctx))
+        await self.assertVError(sbwire.ErrInvalidName, bad.exists(self.ctx))
         # A stranger (unrecognized blessings) sees neither data nor existence.
         bob = make_creds(os.path.join(self.tmp, "bob"), "idp:o:fortune:bob", trust=[self.creds])
         bctx, _ = self.runtime(bob)
-        bcx = syncbase.NewService(self.daemon.endpoint).DatabaseForId(db.Id()) \
-            .CollectionForId(cx.Id())
-        await self.assertVError(verror.NoExistOrNoAccess, bcx.Get(bctx, "k"))
-        await self.assertVError(verror.NoAccess, syncbase.NewService(
-            self.daemon.endpoint).GetPermissions(bctx))
+        bcx = syncbase.new_service(self.daemon.endpoint).database_for_id(db.id()) \
+            .CollectionForId(cx.id())
+        await self.assertVError(verror.NoExistOrNoAccess, bcx.get(bctx, "k"))
+        await self.assertVError(verror.NoAccess, syncbase.new_service(
+            self.daemon.endpoint).get_permissions(bctx))
 
     @defer.inlineCallbacks
     def test_watch(self):
@@ -146,8 +146,8 @@ class CrudTest(_E2E):
 
     async def _watch(self):
         _, db, cx = await self.db_cx()
-        await cx.Put(self.ctx, "a", "1")
-        stream = db.Watch(self.ctx, b"")
+        await cx.put(self.ctx, "a", "1")
+        stream = db.watch(self.ctx, b"")
         it = stream.__aiter__()
         initial = []
         while True:
@@ -160,16 +160,16 @@ class CrudTest(_E2E):
         self.assertEqual(initial[2].value, "1")
         marker = initial[-1].resume_marker
         self.assertTrue(marker.startswith(b"l\xfe"))
-        await cx.Put(self.ctx, "b", "2")
+        await cx.put(self.ctx, "b", "2")
         ch = await it.__anext__()
         self.assertEqual((ch.entity, ch.row, ch.change_type, ch.value), ("row", "b", "put", "2"))
-        await cx.Delete(self.ctx, "a")
+        await cx.delete(self.ctx, "a")
         ch = await it.__anext__()
         self.assertEqual((ch.row, ch.change_type), ("a", "delete"))
         stream.cancel()
         # resume from the marker: only the later changes (the daemon's "initial state
         # skipped" change is not passed on, as in Go's client library)
-        s2 = db.Watch(self.ctx, marker)
+        s2 = db.watch(self.ctx, marker)
         it2 = s2.__aiter__()
         nxt = await it2.__anext__()
         self.assertEqual(nxt.row, "b")
@@ -199,7 +199,7 @@ class DaemonTest(_E2E):
             n = 0
             while True:
                 key = f"w{i}-{n}"
-                await cx.Put(self.ctx, key, n)
+                await cx.put(self.ctx, key, n)
                 acked.append(key)
                 n += 1
         tasks = [defer.ensureDeferred(writer(i)) for i in range(8)]
@@ -211,8 +211,8 @@ class DaemonTest(_E2E):
         d2 = Daemon(self.creds, root_dir=self.daemon.root_dir)
         self.addCleanup(d2.stop)
         await d2.start()
-        cx2 = syncbase.NewService(d2.endpoint).DatabaseForId(db.Id()).CollectionForId(cx.Id())
-        present = {k async for k, _ in cx2.Scan(self.ctx, syncbase.Prefix("w"))}
+        cx2 = syncbase.new_service(d2.endpoint).database_for_id(db.id()).collection_for_id(cx.id())
+        present = {k async for k, _ in cx2.scan(self.ctx, syncbase.Prefix("w"))}
         self.assertEqual([k for k in acked if k not in present], [])
         self.assertEqual(d2.stop(), 0)      # SIGTERM: clean exit
 
@@ -288,18 +288,18 @@ class FlagsTest(unittest.TestCase):
         yield d.start()
         ctx, shutdown = v23py.init([f"--v23.credentials={creds}"], reactor=reactor)
         self.addCleanup(shutdown)
-        sb = syncbase.NewService(d.endpoint)
-        got, version = yield sb.GetPermissions(ctx)
+        sb = syncbase.new_service(d.endpoint)
+        got, version = yield sb.get_permissions(ctx)
         self.assertEqual(sorted(got), ["Admin", "Read", "Resolve"])
         self.assertEqual(version, "0")
-        dbs = yield sb.ListDatabases(ctx)
+        dbs = yield sb.list_databases(ctx)
         self.assertEqual(dbs, [("idp:o:fortune", "initial")])
         # No Write on the service: creating another database is refused.
         try:
-            yield sb.Database(ctx, "other", None).Create(ctx, None)
+            yield sb.database(ctx, "other", None).create(ctx, None)
             self.fail("Create succeeded without Write on the service")
         except verror.VError as e:
             self.assertEqual(e.id, verror.NoAccess.id)
         # The initial database grants Read/Write/Resolve to its blessing pattern.
-        dperms, _ = yield sb.DatabaseForId(("idp:o:fortune", "initial")).GetPermissions(ctx)
+        dperms, _ = yield sb.database_for_id(("idp:o:fortune", "initial")).get_permissions(ctx)
         self.assertIn("idp:o:fortune", list(dperms["Write"].In))

@@ -19,9 +19,9 @@ BOB = "idp:o:fortune:bob"
 class _Base(DaemonTestCase):
     async def db(self, d, create=True):
         from v23py import syncbase
-        db = syncbase.NewService(d.endpoint).Database(self.ctx, "blobDb", None)
+        db = syncbase.new_service(d.endpoint).database(self.ctx, "blobDb", None)
         if create:
-            await db.Create(self.ctx, None)
+            await db.create(self.ctx, None)
         return db
 
     async def expect(self, err, coro):
@@ -33,12 +33,12 @@ class _Base(DaemonTestCase):
         self.fail(f"expected {err.id}")
 
     async def put_blob(self, db, chunks):
-        b = await db.CreateBlob(self.ctx)
-        w = await b.Put(self.ctx)
+        b = await db.create_blob(self.ctx)
+        w = await b.put(self.ctx)
         for c in chunks:
-            await w.Send(c)
-        await w.Close()
-        await b.Commit(self.ctx)
+            await w.send(c)
+        await w.close()
+        await b.commit(self.ctx)
         return b
 
 
@@ -50,39 +50,39 @@ class LocalBlobTest(_Base):
     async def _crud(self):
         d = await self.daemon()
         db = await self.db(d)
-        b = await db.CreateBlob(self.ctx)
-        self.assertRegex(b.Ref(), r"^blob/[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{26}$")
-        self.assertEqual(await b.Size(self.ctx), 0)
+        b = await db.create_blob(self.ctx)
+        self.assertRegex(b.ref(), r"^blob/[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{26}$")
+        self.assertEqual(await b.size(self.ctx), 0)
         # reading or fetching an uncommitted blob: BlobNotCommitted (as Go's test)
-        await self.expect(sbwire.ErrBlobNotCommitted, b.Get(self.ctx, 0).read())
-        await self.expect(sbwire.ErrBlobNotCommitted, b.Fetch(self.ctx, 100).wait())
-        await self.expect(sbwire.ErrBlobNotCommitted, b.Pin(self.ctx))
-        w = await b.Put(self.ctx)
-        await w.Send(b"foobar")
-        await w.Close()
-        self.assertEqual(await b.Size(self.ctx), 6)
+        await self.expect(sbwire.ErrBlobNotCommitted, b.get(self.ctx, 0).read())
+        await self.expect(sbwire.ErrBlobNotCommitted, b.fetch(self.ctx, 100).wait())
+        await self.expect(sbwire.ErrBlobNotCommitted, b.pin(self.ctx))
+        w = await b.put(self.ctx)
+        await w.send(b"foobar")
+        await w.close()
+        self.assertEqual(await b.size(self.ctx), 6)
         # resumable: a second PutBlob appends
-        async with await b.Put(self.ctx) as w2:
+        async with await b.put(self.ctx) as w2:
             await w2.write(b"baz")
-        self.assertEqual(await b.Size(self.ctx), 9)
-        await b.Commit(self.ctx)
-        self.assertEqual(await b.Size(self.ctx), 9)
-        self.assertEqual(await b.Get(self.ctx, 0).read(), b"foobarbaz")
-        self.assertEqual(await b.Get(self.ctx, 3).read(), b"barbaz")
-        self.assertEqual(await b.Get(self.ctx, 9).read(), b"")
-        st = await b.Fetch(self.ctx, 100).wait()
+        self.assertEqual(await b.size(self.ctx), 9)
+        await b.commit(self.ctx)
+        self.assertEqual(await b.size(self.ctx), 9)
+        self.assertEqual(await b.get(self.ctx, 0).read(), b"foobarbaz")
+        self.assertEqual(await b.get(self.ctx, 3).read(), b"barbaz")
+        self.assertEqual(await b.get(self.ctx, 9).read(), b"")
+        st = await b.fetch(self.ctx, 100).wait()
         self.assertEqual(str(st.State), "Done")
         self.assertEqual((st.Received, st.Total), (0, 0))
         # committed blobs are immutable
-        await self.expect(BlobAlreadyFinalized, b.Commit(self.ctx))
-        w3 = await b.Put(self.ctx)
-        await self.expect(BlobAlreadyFinalized, w3.Close())
-        await b.Pin(self.ctx)
-        await b.Keep(self.ctx, 5)
-        await b.Unpin(self.ctx)
-        await b.Delete(self.ctx)
-        await self.expect(verror.NoExist, b.Size(self.ctx))
-        await self.expect(verror.NoExist, b.Delete(self.ctx))
+        await self.expect(BlobAlreadyFinalized, b.commit(self.ctx))
+        w3 = await b.put(self.ctx)
+        await self.expect(BlobAlreadyFinalized, w3.close())
+        await b.pin(self.ctx)
+        await b.keep(self.ctx, 5)
+        await b.unpin(self.ctx)
+        await b.delete(self.ctx)
+        await self.expect(verror.NoExist, b.size(self.ctx))
+        await self.expect(verror.NoExist, b.delete(self.ctx))
 
     @defer.inlineCallbacks
     def test_bad_input_and_errors(self):
@@ -94,39 +94,39 @@ class LocalBlobTest(_Base):
         db = await self.db(d)
         for bad in ("", "blob/../../etc/passwd", "blob/zz/00/00/" + "0" * 26, "x" * 5000,
                     "blob/00/00/00/" + "0" * 25):
-            await self.expect(InvalidBlobName, db.Blob(bad).Size(self.ctx))
-            await self.expect(InvalidBlobName, db.Blob(bad).Get(self.ctx, 0).read())
-        unknown = db.Blob("blob/00/11/22/" + "3" * 26)
-        await self.expect(verror.NoExist, unknown.Size(self.ctx))
-        await self.expect(verror.NoExist, unknown.Commit(self.ctx))
-        await self.expect(verror.NoExist, unknown.Pin(self.ctx))
-        w = await unknown.Put(self.ctx)
-        await self.expect(verror.NoExist, w.Close())
+            await self.expect(InvalidBlobName, db.blob(bad).size(self.ctx))
+            await self.expect(InvalidBlobName, db.blob(bad).get(self.ctx, 0).read())
+        unknown = db.blob("blob/00/11/22/" + "3" * 26)
+        await self.expect(verror.NoExist, unknown.size(self.ctx))
+        await self.expect(verror.NoExist, unknown.commit(self.ctx))
+        await self.expect(verror.NoExist, unknown.pin(self.ctx))
+        w = await unknown.put(self.ctx)
+        await self.expect(verror.NoExist, w.close())
         # no syncgroup can provide an unknown blob
-        await self.expect(verror.NoExist, unknown.Get(self.ctx, 0).read())
+        await self.expect(verror.NoExist, unknown.get(self.ctx, 0).read())
         b = await self.put_blob(db, [b"0123456789"])
-        await self.expect(IllegalPositionForRead, b.Get(self.ctx, 11).read())
-        await self.expect(IllegalPositionForRead, b.Get(self.ctx, -1).read())
+        await self.expect(IllegalPositionForRead, b.get(self.ctx, 11).read())
+        await self.expect(IllegalPositionForRead, b.get(self.ctx, -1).read())
         # a database that does not exist
-        nodb = syncbase.NewService(d.endpoint).Database(self.ctx, "nope", None)
-        await self.expect(verror.NoExist, nodb.CreateBlob(self.ctx))
-        await self.expect(verror.NoExist, nodb.Blob(b.Ref()).Size(self.ctx))
+        nodb = syncbase.new_service(d.endpoint).database(self.ctx, "nope", None)
+        await self.expect(verror.NoExist, nodb.create_blob(self.ctx))
+        await self.expect(verror.NoExist, nodb.blob(b.ref()).size(self.ctx))
         # a caller without access to the database
         bob_creds = make_creds(os.path.join(self.tmp, "bob"), BOB, trust=[self.creds])
         import v23py
         bctx, shutdown = v23py.init([f"--v23.credentials={bob_creds}"], reactor=reactor)
         self.addCleanup(shutdown)
-        bdb = syncbase.NewService(d.endpoint).Database(bctx, "blobDb", None)
-        bdb._id = db.Id()
-        bdb._name = db.FullName()
+        bdb = syncbase.new_service(d.endpoint).database(bctx, "blobDb", None)
+        bdb._id = db.id()
+        bdb._name = db.full_name()
         try:
-            await bdb.Blob(b.Ref()).Get(bctx, 0).read()
+            await bdb.blob(b.ref()).get(bctx, 0).read()
         except verror.VError as e:
             self.assertIn(e.id, (verror.NoAccess.id, verror.NoExistOrNoAccess.id))
         else:
             self.fail("bob read alice's blob")
         # the daemon is still fine
-        self.assertEqual(await b.Get(self.ctx, 0).read(), b"0123456789")
+        self.assertEqual(await b.get(self.ctx, 0).read(), b"0123456789")
 
     @defer.inlineCallbacks
     def test_restart_and_kill9_keep_committed_blobs(self):
@@ -138,27 +138,27 @@ class LocalBlobTest(_Base):
         db = await self.db(d)
         data = os.urandom(3 * 1024 * 1024 + 17)
         b = await self.put_blob(db, [data[i:i + 100000] for i in range(0, len(data), 100000)])
-        u = await db.CreateBlob(self.ctx)
-        w = await u.Put(self.ctx)
-        await w.Send(b"partial")
-        await w.Close()
+        u = await db.create_blob(self.ctx)
+        w = await u.put(self.ctx)
+        await w.send(b"partial")
+        await w.close()
         d.kill9()
         d2 = await self.daemon(root_dir=root)
         db2 = await self.db(d2, create=False)
-        self.assertEqual(await db2.Blob(b.Ref()).Size(self.ctx), len(data))
-        got = await db2.Blob(b.Ref()).Get(self.ctx, 0).read()
+        self.assertEqual(await db2.blob(b.ref()).size(self.ctx), len(data))
+        got = await db2.blob(b.ref()).get(self.ctx, 0).read()
         self.assertEqual(hashlib.sha256(got).digest(), hashlib.sha256(data).digest())
         # the uncommitted blob is resumable where it stopped
-        u2 = db2.Blob(u.Ref())
-        self.assertEqual(await u2.Size(self.ctx), 7)
-        w = await u2.Put(self.ctx)
-        await w.Send(b" and more")
-        await w.Close()
-        await u2.Commit(self.ctx)
+        u2 = db2.blob(u.ref())
+        self.assertEqual(await u2.size(self.ctx), 7)
+        w = await u2.put(self.ctx)
+        await w.send(b" and more")
+        await w.close()
+        await u2.commit(self.ctx)
         self.assertEqual(d2.stop(signal.SIGTERM), 0)
         d3 = await self.daemon(root_dir=root)
         db3 = await self.db(d3, create=False)
-        self.assertEqual(await db3.Blob(u.Ref()).Get(self.ctx, 0).read(), b"partial and more")
+        self.assertEqual(await db3.blob(u.ref()).get(self.ctx, 0).read(), b"partial and more")
 
 
 class PeerBlobTest(_Base):
@@ -172,7 +172,7 @@ class PeerBlobTest(_Base):
         deadline = reactor.seconds() + timeout
         while True:
             try:
-                return await c.Get(self.ctx, key)
+                return await c.get(self.ctx, key)
             except verror.VError as e:
                 if e.id != verror.NoExist.id or reactor.seconds() > deadline:
                     raise
@@ -192,34 +192,34 @@ class PeerBlobTest(_Base):
                                                   vdl.Field("Blob", sbwire.BlobRef._vdl_type)])
         holder = vdl.class_for(T)
         small = await self.put_blob(dba, [b"foobarbaz"])
-        await ca.Put(self.ctx, "foo0", holder(Val="small", Blob=syncbase.BlobRef(small.Ref())))
+        await ca.put(self.ctx, "foo0", holder(Val="small", Blob=syncbase.BlobRef(small.ref())))
         got = await self.wait_row(cb, "foo0")
-        self.assertEqual(str(got.Blob), small.Ref())
+        self.assertEqual(str(got.Blob), small.ref())
         # B learned where the blob is (Go's Signpost): the writer A, in the syncgroup
         from syncbased import interfaces as I
-        members = await dba.Syncgroup(self.ctx, "sg").GetMembers(self.ctx)
-        size, sp = await I.SyncClient(b.endpoint + "/%%sync").HaveBlob(self.ctx, small.Ref())
+        members = await dba.Syncgroup(self.ctx, "sg").get_members(self.ctx)
+        size, sp = await I.SyncClient(b.endpoint + "/%%sync").HaveBlob(self.ctx, small.ref())
         self.assertEqual(size, -1)
         self.assertTrue(sp.Locations and set(sp.Locations) <= set(members), sp)
         self.assertEqual(len(sp.SgIds), 1)
         # FetchBlob on B: Pending, Locating, Fetching..., Done
-        sts = [st async for st in dbb.Blob(got.Blob).Fetch(self.ctx, 100)]
+        sts = [st async for st in dbb.blob(got.Blob).fetch(self.ctx, 100)]
         states = [str(s.State) for s in sts]
         self.assertEqual(states[:2], ["Pending", "Locating"])
         self.assertEqual(states[-1], "Done")
         self.assertTrue(set(states[2:-1]) <= {"Fetching"})
-        self.assertEqual(await dbb.Blob(got.Blob).Size(self.ctx), 9)
-        self.assertEqual(await dbb.Blob(got.Blob).Get(self.ctx, 3).read(), b"barbaz")
+        self.assertEqual(await dbb.blob(got.Blob).size(self.ctx), 9)
+        self.assertEqual(await dbb.blob(got.Blob).get(self.ctx, 3).read(), b"barbaz")
         # GetBlob directly (no Fetch first), from an offset, blob written on B, read on A
         data = os.urandom(2 * 1024 * 1024 + 5)
         big = await self.put_blob(dbb, [data[i:i + 65536] for i in range(0, len(data), 65536)])
-        await cb.Put(self.ctx, "big", syncbase.BlobRef(big.Ref()))
+        await cb.put(self.ctx, "big", syncbase.BlobRef(big.ref()))
         ref = await self.wait_row(ca, "big")
-        got_big = await dba.Blob(ref).Get(self.ctx, 5).read()
+        got_big = await dba.blob(ref).get(self.ctx, 5).read()
         self.assertEqual(hashlib.sha256(got_big).digest(), hashlib.sha256(data[5:]).digest())
-        self.assertEqual(await dba.Blob(ref).Size(self.ctx), len(data))
+        self.assertEqual(await dba.blob(ref).size(self.ctx), len(data))
         # now local on A: Fetch says Done at once
-        sts = [str(s.State) async for s in dba.Blob(ref).Fetch(self.ctx, 1)]
+        sts = [str(s.State) async for s in dba.blob(ref).fetch(self.ctx, 1)]
         self.assertEqual(sts, ["Done"])
 
     @defer.inlineCallbacks
@@ -234,9 +234,9 @@ class PeerBlobTest(_Base):
         dbb, cb = await self.setup_peer(b, False, admin=a)
         data = os.urandom(1024 * 1024)
         blob = await self.put_blob(dba, [data])
-        await ca.Put(self.ctx, "k", syncbase.BlobRef(blob.Ref()))
+        await ca.put(self.ctx, "k", syncbase.BlobRef(blob.ref()))
         ref = await self.wait_row(cb, "k")
-        reads = [dbb.Blob(ref).Get(self.ctx, off).read() for off in (0, 1000, len(data))]
+        reads = [dbb.blob(ref).get(self.ctx, off).read() for off in (0, 1000, len(data))]
         got = await defer.gatherResults(reads)
         self.assertEqual(got, [data, data[1000:], b""])
         # the peer interface: HaveBlob on A, and a stranger may not fetch
@@ -251,14 +251,14 @@ class PeerBlobTest(_Base):
         unknown = "blob/00/00/00/" + "1" * 26
         await self.expect(verror.NoExist, self._drain(peer.FetchBlob(
             self.ctx, unknown, I.SgPriorities({}))))
-        u = await dba.CreateBlob(self.ctx)
+        u = await dba.create_blob(self.ctx)
         await self.expect(sbwire.ErrBlobNotCommitted, self._drain(peer.FetchBlob(
-            self.ctx, u.Ref(), I.SgPriorities({}))))
+            self.ctx, u.ref(), I.SgPriorities({}))))
         await self.expect(verror.NoExist, peer.GetBlobShares(self.ctx, unknown))
         await self.expect(verror.NoExist, peer.AcceptedBlobOwnership(
             self.ctx, unknown, "ffff", I.BlobSharesBySyncgroup({"nope": 5})))
         await peer.RequestTakeBlobs(self.ctx, "ffff", {})
-        self.assertEqual(await dba.Blob(ref).Size(self.ctx), len(data))
+        self.assertEqual(await dba.blob(ref).size(self.ctx), len(data))
         bob_creds = make_creds(os.path.join(self.tmp, "bob"), BOB, trust=[self.creds])
         import v23py
         bctx, shutdown = v23py.init([f"--v23.credentials={bob_creds}"], reactor=reactor)
@@ -291,15 +291,15 @@ class PeerBlobTest(_Base):
         dba, ca = await self.setup_peer(a, True)
         dbb, cb = await self.setup_peer(b, False, admin=a, dev_type=1)   # B: a blob server
         blob = await self.put_blob(dba, [b"owned bytes"])
-        await self.expect(verror.NoExist, self.shares(a, blob.Ref()))   # not referenced yet
-        await ca.Put(self.ctx, "k", syncbase.BlobRef(blob.Ref()))
+        await self.expect(verror.NoExist, self.shares(a, blob.ref()))   # not referenced yet
+        await ca.put(self.ctx, "k", syncbase.BlobRef(blob.ref()))
         # the writer of the row holds Go's initial two shares in the syncgroup
-        mine = await self.shares(a, blob.Ref())
+        mine = await self.shares(a, blob.ref())
         self.assertEqual(list(mine.values()), [2])
         ref = await self.wait_row(cb, "k")
         # a blob server fetches the blobs of its syncgroups by itself
         await self.held(b, ref)
-        self.assertEqual(await dbb.Blob(ref).Get(self.ctx, 0).read(), b"owned bytes")
+        self.assertEqual(await dbb.blob(ref).get(self.ctx, 0).read(), b"owned bytes")
         # the server took every share; the writer gave them up
         deadline = reactor.seconds() + 10
         while (await self.shares(b, ref)) != mine and reactor.seconds() < deadline:
@@ -333,7 +333,7 @@ class PeerBlobTest(_Base):
         dba, ca = await self.setup_peer(a, True, dev_type=2)          # A: a leaf (a camera)
         dbb, cb = await self.setup_peer(b, False, admin=a)
         blob = await self.put_blob(dba, [b"photo" * 1000])
-        await ca.Put(self.ctx, "photo", syncbase.BlobRef(blob.Ref()))
+        await ca.put(self.ctx, "photo", syncbase.BlobRef(blob.ref()))
         ref = await self.wait_row(cb, "photo")
         # nobody asked B for the blob: A's RequestTakeBlobs made B fetch it
         self.assertEqual(await self.held(b, ref), 5000)
@@ -365,18 +365,18 @@ class PeerBlobTest(_Base):
         refs = []
         for i in range(3):
             blob = await self.put_blob(dba, [bytes([i]) * 10000])
-            await ca.Put(self.ctx, f"b{i}", syncbase.BlobRef(blob.Ref()))
+            await ca.put(self.ctx, f"b{i}", syncbase.BlobRef(blob.ref()))
             refs.append(await self.wait_row(cb, f"b{i}"))
-        b0, b1, b2 = (dbb.Blob(r) for r in refs)
-        self.assertEqual(await b0.Get(self.ctx, 0).read(), b"\x00" * 10000)
-        await b0.Pin(self.ctx)
-        self.assertEqual(await b1.Get(self.ctx, 0).read(), b"\x01" * 10000)
-        self.assertEqual(await b0.Size(self.ctx), 10000)        # pinned: kept
-        self.assertEqual(await b2.Get(self.ctx, 0).read(), b"\x02" * 10000)
-        await self.expect(verror.NoExist, b1.Size(self.ctx))    # evicted, not pinned
-        self.assertEqual(await b2.Size(self.ctx), 10000)        # the blob just fetched stays
-        await b0.Unpin(self.ctx)
+        b0, b1, b2 = (dbb.blob(r) for r in refs)
+        self.assertEqual(await b0.get(self.ctx, 0).read(), b"\x00" * 10000)
+        await b0.pin(self.ctx)
+        self.assertEqual(await b1.get(self.ctx, 0).read(), b"\x01" * 10000)
+        self.assertEqual(await b0.size(self.ctx), 10000)        # pinned: kept
+        self.assertEqual(await b2.get(self.ctx, 0).read(), b"\x02" * 10000)
+        await self.expect(verror.NoExist, b1.size(self.ctx))    # evicted, not pinned
+        self.assertEqual(await b2.size(self.ctx), 10000)        # the blob just fetched stays
+        await b0.unpin(self.ctx)
         # an evicted blob comes back on demand
-        self.assertEqual(await b1.Get(self.ctx, 5).read(), b"\x01" * 9995)
+        self.assertEqual(await b1.get(self.ctx, 5).read(), b"\x01" * 9995)
         # blobs created on A are never a cache there
-        self.assertEqual(await dba.Blob(refs[1]).Size(self.ctx), 10000)
+        self.assertEqual(await dba.blob(refs[1]).size(self.ctx), 10000)

@@ -33,18 +33,18 @@ class DaemonDurabilityTest(DaemonTestCase):
         acked = {}                       # key -> value, every round
         for rnd in range(ROUNDS):
             d = await self.daemon(root_dir=root)
-            db = syncbase.NewService(d.endpoint).Database(self.ctx, "fortuneDb", None)
-            cx = db.Collection(self.ctx, "c")
+            db = syncbase.new_service(d.endpoint).database(self.ctx, "fortuneDb", None)
+            cx = db.collection(self.ctx, "c")
             if rnd == 0:
-                await db.Create(self.ctx, None)
-                await cx.Create(self.ctx, None)
+                await db.create(self.ctx, None)
+                await cx.create(self.ctx, None)
             this_round = {}
 
             async def writer(i, rnd=rnd, cx=cx, this_round=this_round):
                 n = 0
                 while True:
                     key, value = f"r{rnd}-w{i}-{n}", f"{rnd}:{i}:{n}"
-                    await cx.Put(self.ctx, key, value)
+                    await cx.put(self.ctx, key, value)
                     this_round[key] = value     # acknowledged
                     n += 1
             tasks = [defer.ensureDeferred(writer(i)) for i in range(8)]
@@ -58,9 +58,9 @@ class DaemonDurabilityTest(DaemonTestCase):
             self.assertFalse(set(this_round) & set(acked))      # new keys every round
             acked.update(this_round)
         d = await self.daemon(root_dir=root)
-        cx = syncbase.NewService(d.endpoint).Database(self.ctx, "fortuneDb", None).Collection(
+        cx = syncbase.new_service(d.endpoint).database(self.ctx, "fortuneDb", None).collection(
             self.ctx, "c")
-        present = {k: v async for k, v in cx.Scan(self.ctx, syncbase.Prefix(""))}
+        present = {k: v async for k, v in cx.scan(self.ctx, syncbase.Prefix(""))}
         self.assertEqual({k: present.get(k) for k in acked}, acked)
         for r in range(ROUNDS):
             self.assertGreaterEqual(sum(1 for k in acked if k.startswith(f"r{r}-")), 150)

@@ -19,7 +19,7 @@ class HintsTest(DaemonTestCase):
         from v23py import syncbase
         deadline = reactor.seconds() + timeout
         while True:
-            got = {k: v async for k, v in cx.Scan(self.ctx, syncbase.Prefix(""))}
+            got = {k: v async for k, v in cx.scan(self.ctx, syncbase.Prefix(""))}
             if got == want:
                 return
             if reactor.seconds() > deadline:
@@ -36,17 +36,17 @@ class HintsTest(DaemonTestCase):
         _, cb = await sync_peer(self.ctx, b, "db", "c", admin=a)
         # (the joiner's first round runs at once after the join, then each side
         # subscribes to the other's hints)
-        await ca.Put(self.ctx, "a1", "from a")
+        await ca.put(self.ctx, "a1", "from a")
         await self.wait_rows(cb, {"a1": "from a"})
-        await cb.Put(self.ctx, "b1", "from b")
+        await cb.put(self.ctx, "b1", "from b")
         await self.wait_rows(ca, {"a1": "from a", "b1": "from b"})
         # many writes, some landing while a round runs: none is left behind
         for i in range(30):
-            await (ca if i % 2 else cb).Put(self.ctx, f"k{i:02d}", i)
+            await (ca if i % 2 else cb).put(self.ctx, f"k{i:02d}", i)
         want = {"a1": "from a", "b1": "from b", **{f"k{i:02d}": i for i in range(30)}}
         await self.wait_rows(ca, want)
         await self.wait_rows(cb, want)
-        await cb.Delete(self.ctx, "a1")
+        await cb.delete(self.ctx, "a1")
         del want["a1"]
         await self.wait_rows(ca, want)
 
@@ -58,24 +58,24 @@ class HintsTest(DaemonTestCase):
         a, b = await self.daemons(2, env=HOUR)
         dba, ca = await sync_peer(self.ctx, a, "db", "c")
         dbb, cb = await sync_peer(self.ctx, b, "db", "c", admin=a)
-        await ca.Put(self.ctx, "x", 1)
+        await ca.put(self.ctx, "x", 1)
         await self.wait_rows(cb, {"x": 1})
         # a write to a collection no syncgroup holds stays local
         from v23py import syncbase
-        other = dba.Collection(self.ctx, "local")
-        await other.Create(self.ctx, None)
-        await other.Put(self.ctx, "private", 1)
+        other = dba.collection(self.ctx, "local")
+        await other.create(self.ctx, None)
+        await other.put(self.ctx, "private", 1)
         # while B is paused, A's writes wait (no hint makes B pull)
-        await dbb.PauseSync(self.ctx)
-        await ca.Put(self.ctx, "y", 2)
+        await dbb.pause_sync(self.ctx)
+        await ca.put(self.ctx, "y", 2)
         await sleep(1.0)
         with self.assertRaises(verror.VError) as cm:
-            await cb.Get(self.ctx, "y")
+            await cb.get(self.ctx, "y")
         self.assertEqual(cm.exception.id, verror.NoExist.id)
-        await dbb.ResumeSync(self.ctx)
+        await dbb.resume_sync(self.ctx)
         # resumed, B has no periodic round for an hour: the next write's hint brings both
-        await ca.Put(self.ctx, "z", 3)
+        await ca.put(self.ctx, "z", 3)
         await self.wait_rows(cb, {"x": 1, "y": 2, "z": 3})
         with self.assertRaises(verror.VError):
-            await syncbase.NewService(b.endpoint).Database(self.ctx, "db", None) \
-                .Collection(self.ctx, "local").Get(self.ctx, "private")
+            await syncbase.new_service(b.endpoint).database(self.ctx, "db", None) \
+                .Collection(self.ctx, "local").get(self.ctx, "private")

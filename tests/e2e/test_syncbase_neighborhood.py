@@ -33,15 +33,15 @@ class NeighborhoodSyncTest(DaemonTestCase):
 
     async def contents(self, c):
         from v23py import syncbase
-        return {k: v async for k, v in c.Scan(self.ctx, syncbase.Prefix(""))}
+        return {k: v async for k, v in c.scan(self.ctx, syncbase.Prefix(""))}
 
     async def two_peers_write(self, env):
         """A (admin) and B (joined through A) each write one row; (ca, cb)."""
         a, b = await self.daemon(env), await self.daemon(env)
         ca = await self.peer(a)
         cb = await self.peer(b, admin=a)
-        await cb.Put(self.ctx, "from-b", "b1")
-        await ca.Put(self.ctx, "from-a", "a1")
+        await cb.put(self.ctx, "from-b", "b1")
+        await ca.put(self.ctx, "from-a", "a1")
         return ca, cb
 
     @defer.inlineCallbacks

@@ -14,15 +14,15 @@ class PutRowsTest(DaemonTestCase):
 
     async def _cx(self, d, name="db"):
         from v23py import syncbase
-        db = syncbase.NewService(d.endpoint).Database(self.ctx, name, None)
-        await db.Create(self.ctx, None)
-        cx = db.Collection(self.ctx, "c")
-        await cx.Create(self.ctx, None)
+        db = syncbase.new_service(d.endpoint).database(self.ctx, name, None)
+        await db.create(self.ctx, None)
+        cx = db.collection(self.ctx, "c")
+        await cx.create(self.ctx, None)
         return db, cx
 
     async def _keys(self, cx, prefix=""):
         from v23py import syncbase
-        return {k: v async for k, v in cx.Scan(self.ctx, syncbase.Prefix(prefix))}
+        return {k: v async for k, v in cx.scan(self.ctx, syncbase.Prefix(prefix))}
 
     async def assertVError(self, err_id, d):
         try:
@@ -40,7 +40,7 @@ class PutRowsTest(DaemonTestCase):
         from v23py.syncbase import collection as clientcx
         d = await self.daemon()
         db, cx = await self._cx(d)
-        marker = await db.GetResumeMarker(self.ctx)
+        marker = await db.get_resume_marker(self.ctx)
         rows = {f"r{i:03d}": i for i in range(300)}
         rows["s"] = "a string"
         rows["with/slash%"] = [1, 2]
@@ -52,9 +52,9 @@ class PutRowsTest(DaemonTestCase):
         self.assertEqual(got["r007"], 7)
         self.assertEqual(got["s"], "a string")
         self.assertEqual(list(got["with/slash%"]), [1, 2])
-        self.assertEqual(await cx.Get(self.ctx, "with/slash%"), got["with/slash%"])
+        self.assertEqual(await cx.get(self.ctx, "with/slash%"), got["with/slash%"])
         # committed together: one watch batch holding every row
-        ws = db.Watch(self.ctx, marker)
+        ws = db.watch(self.ctx, marker)
         batch = []
         async for c in ws:
             batch.append(c)
@@ -79,14 +79,14 @@ class PutRowsTest(DaemonTestCase):
                                 cx.put_rows(self.ctx, [("ok1", 1), ("", 2)]))
         self.assertEqual(await self._keys(cx), {})
         # no Write on the collection: the same refusal as a Put's
-        await cx.SetPermissions(self.ctx, syncbase.perms_for(ALICE, ["Read", "Admin"]))
-        put_err = await self.assertVError(verror.NoAccess, cx.Put(self.ctx, "x", 1))
+        await cx.set_permissions(self.ctx, syncbase.perms_for(ALICE, ["Read", "Admin"]))
+        put_err = await self.assertVError(verror.NoAccess, cx.put(self.ctx, "x", 1))
         rows_err = await self.assertVError(verror.NoAccess, cx.put_rows(self.ctx, {"x": 1}))
         self.assertEqual(rows_err.id, put_err.id)
         # a collection that does not exist
-        other = db.Collection(self.ctx, "nope")
+        other = db.collection(self.ctx, "nope")
         await self.assertVError(verror.NoExist, other.put_rows(self.ctx, {"x": 1}))
-        await self.assertVError(verror.NoExist, other.Put(self.ctx, "x", 1))
+        await self.assertVError(verror.NoExist, other.put(self.ctx, "x", 1))
 
     @defer.inlineCallbacks
     def test_inside_a_batch(self):
@@ -95,23 +95,23 @@ class PutRowsTest(DaemonTestCase):
     async def _batch(self):
         d = await self.daemon()
         db, cx = await self._cx(d)
-        b = await db.BeginBatch(self.ctx)
-        bc = b.CollectionForId(cx.Id())
+        b = await db.begin_batch(self.ctx)
+        bc = b.collection_for_id(cx.id())
         await bc.put_rows(self.ctx, {"a": 1, "b": 2})
-        await bc.Put(self.ctx, "c", 3)
+        await bc.put(self.ctx, "c", 3)
         self.assertEqual(await self._keys(cx), {})          # not before the commit
         self.assertEqual(set(await self._keys(bc)), {"a", "b", "c"})   # seen in the batch
-        await b.Commit(self.ctx)
+        await b.commit(self.ctx)
         self.assertEqual(await self._keys(cx), {"a": 1, "b": 2, "c": 3})
-        b = await db.BeginBatch(self.ctx)
-        await b.CollectionForId(cx.Id()).put_rows(self.ctx, {"d": 4})
-        await b.Abort(self.ctx)
+        b = await db.begin_batch(self.ctx)
+        await b.collection_for_id(cx.id()).put_rows(self.ctx, {"d": 4})
+        await b.abort(self.ctx)
         self.assertEqual(set(await self._keys(cx)), {"a", "b", "c"})
         # a read-only batch refuses, as for Put
         from v23py import syncbase
-        ro = await db.BeginBatch(self.ctx, syncbase.BatchOptions(ReadOnly=True))
+        ro = await db.begin_batch(self.ctx, syncbase.BatchOptions(ReadOnly=True))
         await self.assertVError(sbwire.ErrReadOnlyBatch,
-                                ro.CollectionForId(cx.Id()).put_rows(self.ctx, {"e": 5}))
+                                ro.collection_for_id(cx.id()).put_rows(self.ctx, {"e": 5}))
 
     @defer.inlineCallbacks
     def test_fallback_is_a_batch_of_puts(self):
@@ -122,10 +122,10 @@ class PutRowsTest(DaemonTestCase):
         same rows, committed together, in a batch or alone."""
         d = await self.daemon()
         db, cx = await self._cx(d)
-        marker = await db.GetResumeMarker(self.ctx)
+        marker = await db.get_resume_marker(self.ctx)
         await cx._put_rows_by_puts(self.ctx, [(f"f{i}", i) for i in range(150)])
         self.assertEqual(len(await self._keys(cx, "f")), 150)
-        ws = db.Watch(self.ctx, marker)
+        ws = db.watch(self.ctx, marker)
         n = 0
         async for c in ws:
             n += 1

@@ -31,25 +31,25 @@ class _Base(unittest.TestCase):
 
     async def setup_db(self):
         from v23py import syncbase
-        self.sb = syncbase.NewService(self.daemon.endpoint)
-        self.db = self.sb.Database(self.ctx, "d", None)
-        await self.db.Create(self.ctx, None)
-        self.customer = self.db.Collection(self.ctx, "Customer")
-        await self.customer.Create(self.ctx, None)
+        self.sb = syncbase.new_service(self.daemon.endpoint)
+        self.db = self.sb.database(self.ctx, "d", None)
+        await self.db.create(self.ctx, None)
+        self.customer = self.db.collection(self.ctx, "Customer")
+        await self.customer.create(self.ctx, None)
         for k, v in D.customers():
-            await self.customer.Put(self.ctx, k, v)
-        self.numbers = self.db.Collection(self.ctx, "Numbers")
-        await self.numbers.Create(self.ctx, None)
+            await self.customer.put(self.ctx, k, v)
+        self.numbers = self.db.collection(self.ctx, "Numbers")
+        await self.numbers.create(self.ctx, None)
         for k, v in D.numbers():
-            await self.numbers.Put(self.ctx, k, v)
+            await self.numbers.put(self.ctx, k, v)
 
     async def exec(self, db, q, *params):
-        h, rs = await db.Exec(self.ctx, q, *params)
+        h, rs = await db.exec(self.ctx, q, *params)
         return h, [[unwrap(x) for x in row] async for row in rs]
 
     async def exec_error(self, db, q, *params):
         try:
-            h, rs = await db.Exec(self.ctx, q, *params)
+            h, rs = await db.exec(self.ctx, q, *params)
             [r async for r in rs]
         except verror.VError as e:
             return e
@@ -128,14 +128,14 @@ class SelectTest(_Base):
     async def test_long_stream_limit_and_cancel(self):
         from v23py import syncbase
         await self.setup_db()
-        big = self.db.Collection(self.ctx, "Big")
-        await big.Create(self.ctx, None)
+        big = self.db.collection(self.ctx, "Big")
+        await big.create(self.ctx, None)
 
         async def fill(b):
-            c = b.CollectionForId(big.Id())
+            c = b.collection_for_id(big.id())
             for i in range(1000):
-                await c.Put(self.ctx, "%04d" % i, i)
-        await syncbase.RunInBatch(self.ctx, self.db, syncbase.BatchOptions(), fill)
+                await c.put(self.ctx, "%04d" % i, i)
+        await syncbase.run_in_batch(self.ctx, self.db, syncbase.BatchOptions(), fill)
         h, rows = await self.exec(self.db, "select k, v from Big where v >= 100")
         self.assertEqual(len(rows), 900)
         self.assertEqual(rows[0], ["0100", 100])
@@ -143,7 +143,7 @@ class SelectTest(_Base):
         h, rows = await self.exec(self.db, 'select v from Big where k > "0500" limit 300')
         self.assertEqual([r[0] for r in rows], list(range(501, 801)))
         # stop reading early: the stream ends without an error on our side
-        h, rs = await self.db.Exec(self.ctx, "select k from Big")
+        h, rs = await self.db.exec(self.ctx, "select k from Big")
         got = []
         async for row in rs:
             got.append(row)
@@ -172,7 +172,7 @@ class DeleteAndBatchTest(_Base):
 
     async def assertNoExist(self, cx, key):
         try:
-            await cx.Get(self.ctx, key)
+            await cx.get(self.ctx, key)
         except verror.VError as e:
             self.assertEqual(e.id, verror.NoExist.id)
             return
@@ -182,27 +182,27 @@ class DeleteAndBatchTest(_Base):
     async def test_batches(self):
         from v23py import syncbase
         await self.setup_db()
-        ro = await self.db.BeginBatch(self.ctx, syncbase.BatchOptions(ReadOnly=True))
-        await self.numbers.Put(self.ctx, "004", 4)
+        ro = await self.db.begin_batch(self.ctx, syncbase.BatchOptions(ReadOnly=True))
+        await self.numbers.put(self.ctx, "004", 4)
         # a read-only batch sees its snapshot, and cannot delete
         self.assertEqual((await self.exec(ro, "select k from Numbers"))[1],
                          [["001"], ["002"], ["003"]])
         e = await self.exec_error(ro, 'delete from Numbers where k = "001"')
         self.assertEqual(e.id, QE.TableCantAccess.id)
         self.assertIn("not writable", str(e))
-        await ro.Abort(self.ctx)
+        await ro.abort(self.ctx)
         # a read-write batch sees its own writes; its deletes land at commit
-        rw = await self.db.BeginBatch(self.ctx)
-        await rw.CollectionForId(self.numbers.Id()).Put(self.ctx, "005", 5)
+        rw = await self.db.begin_batch(self.ctx)
+        await rw.collection_for_id(self.numbers.id()).put(self.ctx, "005", 5)
         self.assertEqual((await self.exec(rw, 'select k from Numbers where k >= "004"'))[1],
                          [["004"], ["005"]])
         self.assertEqual((await self.exec(rw, 'delete from Numbers where k < "003"'))[1], [[2]])
         self.assertEqual(len((await self.exec(self.db, "select k from Numbers"))[1]), 4)
-        await rw.Commit(self.ctx)
+        await rw.commit(self.ctx)
         self.assertEqual((await self.exec(self.db, "select k from Numbers"))[1],
                          [["003"], ["004"], ["005"]])
         # an unknown batch
-        bad = syncbase.BatchDatabase(self.sb, self.db.Id(), None, "t0000000000000001")
+        bad = syncbase.BatchDatabase(self.sb, self.db.id(), None, "t0000000000000001")
         e = await self.exec_error(bad, "select k from Numbers")
         self.assertEqual(e.id, QE.TableCantAccess.id)
         self.assertIn("unknown batch", str(e))
@@ -214,24 +214,24 @@ class PermissionTest(_Base):
         from v23py import syncbase
         await self.setup_db()
         # a collection its creator may write but not read
-        wo = self.db.Collection(self.ctx, "WriteOnly")
-        await wo.Create(self.ctx, syncbase.perms_for(USER, ("Admin", "Write")))
-        await wo.Put(self.ctx, "a", 1)
+        wo = self.db.collection(self.ctx, "WriteOnly")
+        await wo.create(self.ctx, syncbase.perms_for(USER, ("Admin", "Write")))
+        await wo.put(self.ctx, "a", 1)
         e = await self.exec_error(self.db, "select k from WriteOnly")
         self.assertEqual(e.id, QE.TableCantAccess.id)
         self.assertEqual(e.params[4].id, verror.NoAccess.id)
         # readable but not writable: select works, delete is refused and nothing goes
-        ro = self.db.Collection(self.ctx, "ReadOnly")
-        await ro.Create(self.ctx, syncbase.perms_for(USER, ("Admin", "Read")))
+        ro = self.db.collection(self.ctx, "ReadOnly")
+        await ro.create(self.ctx, syncbase.perms_for(USER, ("Admin", "Read")))
         self.assertEqual((await self.exec(self.db, "select k from ReadOnly"))[1], [])
-        await wo.SetPermissions(self.ctx, syncbase.perms_for(USER, ("Admin", "Read", "Write")))
+        await wo.set_permissions(self.ctx, syncbase.perms_for(USER, ("Admin", "Read", "Write")))
         self.assertEqual((await self.exec(self.db, "select k, v from WriteOnly"))[1],
                          [["a", 1]])
-        await wo.SetPermissions(self.ctx, syncbase.perms_for(USER, ("Admin", "Read")))
+        await wo.set_permissions(self.ctx, syncbase.perms_for(USER, ("Admin", "Read")))
         e = await self.exec_error(self.db, "delete from WriteOnly")
         self.assertEqual(e.id, QE.TableCantAccess.id)
         self.assertEqual(e.params[4].id, verror.NoAccess.id)
-        self.assertEqual(await wo.Get(self.ctx, "a"), 1)
+        self.assertEqual(await wo.get(self.ctx, "a"), 1)
 
     async def setUp(self):
         # the daemon (running as USER) and OTHER recognize each other's blessings
@@ -255,11 +255,11 @@ class PermissionTest(_Base):
         await self.setup_db()
         ctx2, shutdown = v23py.init([f"--v23.credentials={self.other}"], reactor=reactor)
         self.addCleanup(shutdown)
-        db2 = syncbase.NewService(self.daemon.endpoint).DatabaseForId(self.db.Id())
+        db2 = syncbase.new_service(self.daemon.endpoint).database_for_id(self.db.id())
         # OTHER's queries name its own collections ({its user pattern, name}); it has no
         # access to the database, so the error does not even say whether it exists
         try:
-            h, rs = await db2.Exec(ctx2, "select k from Customer")
+            h, rs = await db2.exec(ctx2, "select k from Customer")
             [r async for r in rs]
         except verror.VError as e:
             self.assertEqual(e.id, QE.TableCantAccess.id)
@@ -269,12 +269,12 @@ class PermissionTest(_Base):
         # once the service and database grant OTHER read and resolve, its own (missing) collection
         # is named in the error
         for obj in (self.sb, self.db):
-            perms, version = await obj.GetPermissions(self.ctx)
+            perms, version = await obj.get_permissions(self.ctx)
             perms = {t: {"In": list(a.In) + (["idp:o:app:other"] if t in ("Read", "Resolve")
                                              else [])} for t, a in perms.items()}
-            await obj.SetPermissions(self.ctx, perms, version)
+            await obj.set_permissions(self.ctx, perms, version)
         try:
-            h, rs = await db2.Exec(ctx2, "select k from Customer")
+            h, rs = await db2.exec(ctx2, "select k from Customer")
             [r async for r in rs]
         except verror.VError as e:
             self.assertEqual(e.id, QE.TableCantAccess.id)

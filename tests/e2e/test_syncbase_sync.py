@@ -17,7 +17,7 @@ class SyncTest(DaemonTestCase):
     async def contents(self, c):
         from v23py import syncbase
         try:
-            return {k: v async for k, v in c.Scan(self.ctx, syncbase.Prefix(""))}
+            return {k: v async for k, v in c.scan(self.ctx, syncbase.Prefix(""))}
         except verror.VError as e:
             if e.id != verror.NoExist.id:
                 raise
@@ -40,20 +40,20 @@ class SyncTest(DaemonTestCase):
     async def _two(self):
         a, b = await self.daemons(2)
         dba, ca = await self.setup_peer(a, True)
-        await ca.Put(self.ctx, "before-join", "a0")
+        await ca.put(self.ctx, "before-join", "a0")
         dbb, cb = await self.setup_peer(b, False, admin=a)
-        await ca.Put(self.ctx, "from-a", "a1")
-        await cb.Put(self.ctx, "from-b", "b1")
+        await ca.put(self.ctx, "from-a", "a1")
+        await cb.put(self.ctx, "from-b", "b1")
         got = await self.converge([ca, cb], {"before-join": "a0", "from-a": "a1",
                                              "from-b": "b1"})
         self.assertEqual(len(got), 3)
-        await cb.Delete(self.ctx, "from-a")
+        await cb.delete(self.ctx, "from-a")
         await self.converge([ca, cb], {"before-join": "a0", "from-b": "b1"})
-        members = await dba.Syncgroup(self.ctx, "sg").GetMembers(self.ctx)
+        members = await dba.Syncgroup(self.ctx, "sg").get_members(self.ctx)
         self.assertEqual(len(members), 2)
-        spec, _ = await dbb.Syncgroup(self.ctx, "sg").GetSpec(self.ctx)
+        spec, _ = await dbb.Syncgroup(self.ctx, "sg").get_spec(self.ctx)
         self.assertEqual(spec.Description, "test")
-        await self._expect(verror.NotImplemented, dbb.Syncgroup(self.ctx, "sg").Leave(self.ctx))
+        await self._expect(verror.NotImplemented, dbb.Syncgroup(self.ctx, "sg").leave(self.ctx))
 
     async def _expect(self, err, d):
         try:
@@ -74,20 +74,20 @@ class SyncTest(DaemonTestCase):
             db, c = await self.setup_peer(d, i == 0, admin=ds[0])
             dbs.append(db)
             cols.append(c)
-        await cols[0].Put(self.ctx, "same", "start")
+        await cols[0].put(self.ctx, "same", "start")
         await self.converge(cols, {"same": "start"}, timeout=30.0)
         # Every peer cut off: five concurrent versions of "same", written in a known
         # order 30 ms apart, so the last written has the latest update time and must win
         # everywhere once sync resumes (plus one row of its own per peer).
-        await defer.gatherResults([db.PauseSync(self.ctx) for db in dbs])
+        await defer.gatherResults([db.pause_sync(self.ctx) for db in dbs])
         for i, c in enumerate(cols):
-            await c.Put(self.ctx, "same", f"v{i}")
-            await c.Put(self.ctx, f"own{i}", i)
+            await c.put(self.ctx, "same", f"v{i}")
+            await c.put(self.ctx, f"own{i}", i)
             await sleep(0.03)
         await sleep(0.3)
         for i, c in enumerate(cols):    # still apart
             self.assertEqual((await self.contents(c))["same"], f"v{i}")
-        await defer.gatherResults([db.ResumeSync(self.ctx) for db in dbs])
+        await defer.gatherResults([db.resume_sync(self.ctx) for db in dbs])
         want = {"same": "v4", **{f"own{i}": i for i in range(5)}}
         self.assertEqual(await self.converge(cols, want, timeout=30.0), want)
 
@@ -100,15 +100,15 @@ class SyncTest(DaemonTestCase):
         a, b = await self.daemons(2)
         dba, ca = await self.setup_peer(a, True)
         dbb, cb = await self.setup_peer(b, False, admin=a)
-        await ca.Put(self.ctx, "k0", 0)
+        await ca.put(self.ctx, "k0", 0)
         await self.converge([ca, cb], {"k0": 0})
         root_b = b.root_dir
         self.assertEqual(b.stop(), 0)
         for i in range(1, 20):
-            await ca.Put(self.ctx, f"k{i}", i)
+            await ca.put(self.ctx, f"k{i}", i)
         b2 = await self.daemon(root_dir=root_b)
-        cb2 = syncbase.NewService(b2.endpoint).DatabaseForId(dbb.Id()).CollectionForId(cb.Id())
-        await cb2.Put(self.ctx, "while-apart", "b")
+        cb2 = syncbase.new_service(b2.endpoint).database_for_id(dbb.id()).collection_for_id(cb.id())
+        await cb2.put(self.ctx, "while-apart", "b")
         await self.converge([ca, cb2], timeout=30.0)
         got = await self.contents(ca)
         self.assertEqual(len(got), 21)
@@ -124,14 +124,14 @@ class SyncTest(DaemonTestCase):
         dbb, cb = await self.setup_peer(b, False, admin=a)
         acked_b = []
         for i in range(50):
-            await cb.Put(self.ctx, f"b{i}", i)
+            await cb.put(self.ctx, f"b{i}", i)
             acked_b.append(f"b{i}")
         stop = [False]
 
         async def writer():
             i = 0
             while not stop[0]:
-                await ca.Put(self.ctx, f"a{i}", i)
+                await ca.put(self.ctx, f"a{i}", i)
                 i += 1
             return i
         w = defer.ensureDeferred(writer())
@@ -141,7 +141,7 @@ class SyncTest(DaemonTestCase):
         stop[0] = True
         n = await w
         b2 = await self.daemon(root_dir=b.root_dir)
-        cb2 = syncbase.NewService(b2.endpoint).DatabaseForId(dbb.Id()).CollectionForId(cb.Id())
+        cb2 = syncbase.new_service(b2.endpoint).database_for_id(dbb.id()).collection_for_id(cb.id())
         got = await self.converge([ca, cb2], timeout=30.0)
         self.assertTrue(all(k in got for k in acked_b))
         self.assertTrue(all(f"a{i}" in got for i in range(n)))
@@ -154,18 +154,18 @@ class SyncTest(DaemonTestCase):
         a, b = await self.daemons(2)
         dba, ca = await self.setup_peer(a, True)
         dbb, cb = await self.setup_peer(b, False, admin=a)
-        await ca.Put(self.ctx, "k", "start")
+        await ca.put(self.ctx, "k", "start")
         await self.converge([ca, cb], {"k": "start"})
-        await dbb.PauseSync(self.ctx)          # b is cut off both ways
-        await ca.Put(self.ctx, "only-a", 1)
-        await ca.Put(self.ctx, "k", "a-early")
+        await dbb.pause_sync(self.ctx)          # b is cut off both ways
+        await ca.put(self.ctx, "only-a", 1)
+        await ca.put(self.ctx, "k", "a-early")
         await sleep(0.3)
-        await cb.Put(self.ctx, "only-b", 2)
-        await cb.Put(self.ctx, "k", "b-late")  # the later write
+        await cb.put(self.ctx, "only-b", 2)
+        await cb.put(self.ctx, "k", "b-late")  # the later write
         await sleep(0.5)
         self.assertNotIn("only-b", await self.contents(ca))
         self.assertNotIn("only-a", await self.contents(cb))
-        await dbb.ResumeSync(self.ctx)
+        await dbb.resume_sync(self.ctx)
         got = await self.converge([ca, cb], timeout=30.0)
         self.assertEqual(got, {"k": "b-late", "only-a": 1, "only-b": 2})
 
@@ -183,10 +183,10 @@ class SyncTest(DaemonTestCase):
         b = await self.start_daemon(Daemon(bob, root_dir=os.path.join(self.tmp, "bob-root")))
         bctx, shutdown = v23py.init([f"--v23.credentials={bob}"], reactor=reactor)
         self.addCleanup(shutdown)
-        db = syncbase.NewService(b.endpoint).Database(bctx, "fortuneDb", None)
-        await db.Create(bctx, None)
+        db = syncbase.new_service(b.endpoint).database(bctx, "fortuneDb", None)
+        await db.create(bctx, None)
         try:
-            await db.SyncgroupForId((ALICE, "sg")).Join(
+            await db.syncgroup_for_id((ALICE, "sg")).join(
                 bctx, a.endpoint, None, syncbase.SyncgroupMemberInfo())
             self.fail("a stranger joined the syncgroup")
         except verror.VError as e:
@@ -206,7 +206,7 @@ class SyncTest(DaemonTestCase):
         a, b, c = await self.daemons(3, env=env)
         await self.setup_peer(a, True)
         _, cb = await self.setup_peer(b, False, admin=a)
-        await cb.Put(self.ctx, "from-b", "b")
+        await cb.put(self.ctx, "from-b", "b")
         # b is an admin too (its blessings are in the syncgroup's Admin list): once it
         # has the syncgroup's history it advertises itself as one
         await self._admin_ads(nh, 2)
@@ -220,12 +220,12 @@ class SyncTest(DaemonTestCase):
         # every admin is gone: a clear error naming what was tried (a syncgroup
         # nobody advertises: only the named admin)
         d = await self.daemon(env=env)
-        db = syncbase.NewService(d.endpoint).Database(self.ctx, "fortuneDb", None)
-        await db.Create(self.ctx, None)
-        await db.Collection(self.ctx, "fortuneCollection").Create(self.ctx, None)
+        db = syncbase.new_service(d.endpoint).database(self.ctx, "fortuneDb", None)
+        await db.create(self.ctx, None)
+        await db.collection(self.ctx, "fortuneCollection").create(self.ctx, None)
         for sgname, tried in (("nosuchsg", 1), ("sg", 3)):
             try:
-                await db.Syncgroup(self.ctx, sgname).Join(
+                await db.Syncgroup(self.ctx, sgname).join(
                     self.ctx, a.endpoint, None, syncbase.SyncgroupMemberInfo())
                 self.fail("joined through dead admins")
             except verror.VError as e:
@@ -262,8 +262,8 @@ class SyncTest(DaemonTestCase):
         a, b = await self.daemons(2, extra=["--skip-publish-in-nh"], env=env)
         _, ca = await self.setup_peer(a, True)
         _, cb = await self.setup_peer(b, False, admin=a)
-        await ca.Put(self.ctx, "from-a", "a")
-        await cb.Put(self.ctx, "from-b", "b")
+        await ca.put(self.ctx, "from-a", "a")
+        await cb.put(self.ctx, "from-b", "b")
         # from-b on a: a pulled from b, over the conn b opened to a
         await self.converge([ca, cb], {"from-a": "a", "from-b": "b"})
         self.assertFalse(os.path.exists(os.path.join(nh, "syncbased-nh")))
@@ -281,19 +281,19 @@ class SyncTest(DaemonTestCase):
         a, b = await self.daemons(2, env=env)
         dba, ca = await self.setup_peer(a, True)
         dbb, cb = await self.setup_peer(b, False, admin=a)
-        await ca.Put(self.ctx, "first", "x")
+        await ca.put(self.ctx, "first", "x")
         await self.converge([ca, cb], {"first": "x"})
-        await dbb.PauseSync(self.ctx)
+        await dbb.pause_sync(self.ctx)
         for i in range(3):
-            await ca.Put(self.ctx, f"pre{i}", i)
-        bt = await dba.BeginBatch(self.ctx)
-        c = bt.CollectionForId(ca.Id())
+            await ca.put(self.ctx, f"pre{i}", i)
+        bt = await dba.begin_batch(self.ctx)
+        c = bt.collection_for_id(ca.id())
         for i in range(30):
-            await c.Put(self.ctx, f"batch{i:02d}", i)
-        await bt.Commit(self.ctx)
+            await c.put(self.ctx, f"batch{i:02d}", i)
+        await bt.commit(self.ctx)
         for i in range(3):
-            await ca.Put(self.ctx, f"post{i}", i)
-        await dbb.ResumeSync(self.ctx)
+            await ca.put(self.ctx, f"post{i}", i)
+        await dbb.resume_sync(self.ctx)
         deadline = reactor.seconds() + 30
         while True:
             got = await self.contents(cb)
@@ -333,18 +333,18 @@ class SyncTest(DaemonTestCase):
     async def _publish(self):
         from v23py import syncbase
         a, b = await self.daemons(2)
-        dbb = syncbase.NewService(b.endpoint).Database(self.ctx, "fortuneDb", None)
-        await dbb.Create(self.ctx, None)
+        dbb = syncbase.new_service(b.endpoint).database(self.ctx, "fortuneDb", None)
+        await dbb.create(self.ctx, None)
         dba, ca = await self.setup_peer(a, True, publish=b.endpoint)
-        await ca.Put(self.ctx, "k", "v")
+        await ca.put(self.ctx, "k", "v")
         deadline = reactor.seconds() + 20
-        while len(await dba.Syncgroup(self.ctx, "sg").GetMembers(self.ctx)) < 2:
+        while len(await dba.Syncgroup(self.ctx, "sg").get_members(self.ctx)) < 2:
             self.assertLess(reactor.seconds(), deadline, "the publishee never became a member")
             await sleep(0.1)
         # the publishee holds the syncgroup and pulls the data
-        cb = dbb.Collection(self.ctx, "fortuneCollection")
+        cb = dbb.collection(self.ctx, "fortuneCollection")
         await self.converge([ca, cb], {"k": "v"})
-        ids = await dbb.ListSyncgroups(self.ctx)
+        ids = await dbb.list_syncgroups(self.ctx)
         self.assertEqual([(i.Blessing, i.Name) for i in ids], [(ALICE, "sg")])
 
     async def mounttable(self):
@@ -369,6 +369,6 @@ class SyncTest(DaemonTestCase):
         b = await self.daemon(extra=["--skip-publish-in-nh"])
         dba, ca = await self.setup_peer(a, True, mount_tables=[mt])
         dbb, cb = await self.setup_peer(b, False, admin=a)
-        await cb.Put(self.ctx, "from-b", 1)
-        await ca.Put(self.ctx, "from-a", 2)
+        await cb.put(self.ctx, "from-b", 1)
+        await ca.put(self.ctx, "from-a", 2)
         await self.converge([ca, cb], {"from-a": 2, "from-b": 1}, timeout=30.0)

@@ -189,18 +189,18 @@ class PairBase(unittest.TestCase):
                                   *extra)) for i, mk in enumerate(mks)]
         cols = []
         for i, d in enumerate(ds):
-            db = syncbase.NewService(d.endpoint).DatabaseForId((APP, f"db{tag}"))
-            await db.Create(self.ctx, None)
-            c = db.CollectionForId((ALICE, "cx"))
-            await c.Create(self.ctx, None)
-            sg = db.SyncgroupForId((ALICE, "sg"))
+            db = syncbase.new_service(d.endpoint).database_for_id((APP, f"db{tag}"))
+            await db.create(self.ctx, None)
+            c = db.collection_for_id((ALICE, "cx"))
+            await c.create(self.ctx, None)
+            sg = db.syncgroup_for_id((ALICE, "sg"))
             info = syncbase.SyncgroupMemberInfo(SyncPriority=10)
             if i == 0:
-                await sg.Create(self.ctx, syncbase.SyncgroupSpec(
+                await sg.create(self.ctx, syncbase.SyncgroupSpec(
                     Perms={"Admin": {"In": [ALICE]}, "Read": {"In": [ALICE]}},
-                    Collections=[c.Id()], MountTables=mts), info)
+                    Collections=[c.id()], MountTables=mts), info)
             else:
-                await sg.Join(self.ctx, ds[0].endpoint, None, info)
+                await sg.join(self.ctx, ds[0].endpoint, None, info)
             cols.append((db, c))
         return ds, cols
 
@@ -216,15 +216,15 @@ class PairBase(unittest.TestCase):
         """base everywhere, then x on the first peer and y (later) on the second while
         sync is paused; the converged value."""
         (db0, c0), (db1, c1) = cols
-        await c0.Put(self.ctx, key, "base")
+        await c0.put(self.ctx, key, "base")
         self.assertEqual(await converge(self.ctx, [c0, c1], key, 30), "base")
         for db, _ in cols:
-            await db.PauseSync(self.ctx)
-        await c0.Put(self.ctx, key, "x")
+            await db.pause_sync(self.ctx)
+        await c0.put(self.ctx, key, "x")
         await sleep(0.05)
-        await c1.Put(self.ctx, key, "y")
+        await c1.put(self.ctx, key, "y")
         for db, _ in cols:
-            await db.ResumeSync(self.ctx)
+            await db.resume_sync(self.ctx)
         return await converge(self.ctx, [c0, c1], key, 30)
 
     @staticmethod

@@ -69,13 +69,13 @@ class GoScansOurAdvertisement(unittest.TestCase):
         from v23py import syncbase
         ctx, shutdown = v23py.init([f"--v23.credentials={creds}"], reactor=reactor)
         self.addCleanup(shutdown)
-        db = syncbase.NewService(d.endpoint).Database(ctx, "godb", None)
-        yield db.Create(ctx, None)
-        c = db.Collection(ctx, "c")
-        yield c.Create(ctx, None)
-        spec = syncbase.SyncgroupSpec(Description="go", Collections=[c.Id()],
+        db = syncbase.new_service(d.endpoint).database(ctx, "godb", None)
+        yield db.create(ctx, None)
+        c = db.collection(ctx, "c")
+        yield c.create(ctx, None)
+        spec = syncbase.SyncgroupSpec(Description="go", Collections=[c.id()],
                                       Perms=syncbase.perms_for("idp:o:fortune:alice", ["Admin", "Read"]))
-        yield db.Syncgroup(ctx, "gosg").Create(ctx, spec, syncbase.SyncgroupMemberInfo())
+        yield db.Syncgroup(ctx, "gosg").create(ctx, spec, syncbase.SyncgroupMemberInfo())
         end = reactor.seconds() + 20
         while d.endpoint.encode() not in pp.out or b'"gosg"' not in pp.out:
             if reactor.seconds() > end or pp.ended.called:
@@ -120,15 +120,15 @@ class GeneralQueries(unittest.TestCase):
         from v23py import syncbase
         ctx, shutdown = v23py.init([f"--v23.credentials={creds}"], reactor=reactor)
         self.addCleanup(shutdown)
-        db = syncbase.NewService(d.endpoint).Database(ctx, "qdb", None)
-        yield db.Create(ctx, None)
-        c = db.Collection(ctx, "c")
-        yield c.Create(ctx, None)
+        db = syncbase.new_service(d.endpoint).database(ctx, "qdb", None)
+        yield db.create(ctx, None)
+        c = db.collection(ctx, "c")
+        yield c.create(ctx, None)
         sg = "sg" + os.urandom(4).hex()   # (other runs' advertisements may be around)
-        spec = syncbase.SyncgroupSpec(Description="q", Collections=[c.Id()],
+        spec = syncbase.SyncgroupSpec(Description="q", Collections=[c.id()],
                                       Perms=syncbase.perms_for("idp:o:fortune:alice",
                                                                ["Admin", "Read"]))
-        yield db.Syncgroup(ctx, sg).Create(ctx, spec, syncbase.SyncgroupMemberInfo())
+        yield db.Syncgroup(ctx, sg).create(ctx, spec, syncbase.SyncgroupMemberInfo())
         env = {k: v for k, v in os.environ.items() if not k.startswith("V23_")}
         env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
         queries = [f'v.Attributes["s"] = "{sg}"',                       # every interface

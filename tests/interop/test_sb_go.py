@@ -219,13 +219,13 @@ class SbMatchesGoTest(unittest.TestCase):
                 self.addCleanup(self._kill, proc)
             # both watchers are watching ("now") once both print a probe row's change
             from v23py import syncbase
-            probe = syncbase.NewService(d.endpoint).DatabaseForId(
-                ("idp:o:fortune", "demo")).CollectionForId((ALICE, "Numbers"))
+            probe = syncbase.new_service(d.endpoint).database_for_id(
+                ("idp:o:fortune", "demo")).collection_for_id((ALICE, "Numbers"))
             for i in range(150):
                 if all(b"row zzprobe" in pp.out for pp, _ in procs.values()):
                     break
                 if i % 5 == 0:
-                    await probe.Put(self.ctx, "zzprobe", i)
+                    await probe.put(self.ctx, "zzprobe", i)
                 await sleep(0.2)
             await sleep(0.5)
             start = {w: len(pp.out) for w, (pp, _) in procs.items()}

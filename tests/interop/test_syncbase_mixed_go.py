@@ -57,16 +57,16 @@ class _Mixed(unittest.TestCase):
     # -- either daemon, each through its own side's client ---------------------------
     def _db(self, d, db):
         from v23py import syncbase
-        return syncbase.NewService(d.endpoint).Database(self.ctx, db, None)
+        return syncbase.new_service(d.endpoint).database(self.ctx, db, None)
 
     async def setup(self, d, db, *cxs):
         if d.kind == "go":
             await self.go("setup", d.endpoint, db, *cxs)
             return
         h = self._db(d, db)
-        await h.Create(self.ctx, None)
+        await h.create(self.ctx, None)
         for c in cxs:
-            await h.Collection(self.ctx, c).Create(self.ctx, None)
+            await h.collection(self.ctx, c).create(self.ctx, None)
 
     async def create_sg(self, d, db, sg, cxs, mount_tables=()):
         if d.kind == "go":
@@ -76,9 +76,9 @@ class _Mixed(unittest.TestCase):
         h = self._db(d, db)
         spec = syncbase.SyncgroupSpec(
             Description="mixed", Perms=syncbase.perms_for(ALICE, ["Admin", "Read"]),
-            Collections=[h.Collection(self.ctx, c).Id() for c in cxs],
+            Collections=[h.collection(self.ctx, c).id() for c in cxs],
             MountTables=list(mount_tables))
-        await h.Syncgroup(self.ctx, sg).Create(self.ctx, spec,
+        await h.Syncgroup(self.ctx, sg).create(self.ctx, spec,
                                                syncbase.SyncgroupMemberInfo(SyncPriority=10))
 
     async def join(self, d, db, sg, admin):
@@ -86,20 +86,20 @@ class _Mixed(unittest.TestCase):
             await self.go("join", d.endpoint, db, sg, admin.endpoint)
             return
         from v23py import syncbase
-        await self._db(d, db).Syncgroup(self.ctx, sg).Join(
+        await self._db(d, db).Syncgroup(self.ctx, sg).join(
             self.ctx, admin.endpoint, None, syncbase.SyncgroupMemberInfo(SyncPriority=10))
 
     async def put(self, d, db, cx, key, value):
         if d.kind == "go":
             await self.go("put", d.endpoint, db, cx, key, value)
         else:
-            await self._db(d, db).Collection(self.ctx, cx).Put(self.ctx, key, value)
+            await self._db(d, db).collection(self.ctx, cx).put(self.ctx, key, value)
 
     async def delete(self, d, db, cx, key):
         if d.kind == "go":
             await self.go("del", d.endpoint, db, cx, key)
         else:
-            await self._db(d, db).Collection(self.ctx, cx).Delete(self.ctx, key)
+            await self._db(d, db).collection(self.ctx, cx).delete(self.ctx, key)
 
     async def rows(self, d, db, cx, client=None):
         """{key: VDL constant of the value}, read with d's own client (or `client`)."""
@@ -111,7 +111,7 @@ class _Mixed(unittest.TestCase):
         from v23py import vdl
         try:
             return {k: typed_const(vdl.AnyType, v) async for k, v in
-                    self._db(d, db).Collection(self.ctx, cx).Scan(self.ctx, syncbase.Prefix(""))}
+                    self._db(d, db).collection(self.ctx, cx).scan(self.ctx, syncbase.Prefix(""))}
         except verror.VError as e:
             if e.id != verror.NoExist.id:
                 raise
@@ -138,7 +138,7 @@ class _Mixed(unittest.TestCase):
             return tc, version
         from v23py.rpc.signature import typed_const
         from v23py.v23.services import syncbase as sbwire
-        spec, version = await self._db(d, db).Syncgroup(self.ctx, sg).GetSpec(self.ctx)
+        spec, version = await self._db(d, db).Syncgroup(self.ctx, sg).get_spec(self.ctx)
         return typed_const(sbwire.SyncgroupSpec._vdl_type, spec), version
 
     async def members(self, d, db, sg, client):
@@ -147,7 +147,7 @@ class _Mixed(unittest.TestCase):
             return dict(ln.split(" ", 1) for ln in out.splitlines())
         from v23py.rpc.signature import typed_const
         from v23py.v23.services import syncbase as sbwire
-        m = await self._db(d, db).Syncgroup(self.ctx, sg).GetMembers(self.ctx)
+        m = await self._db(d, db).Syncgroup(self.ctx, sg).get_members(self.ctx)
         return {k: typed_const(sbwire.SyncgroupMemberInfo._vdl_type, v) for k, v in m.items()}
 
     async def same_sg_view(self, peers, db, sg, n_members, timeout=45.0):
@@ -385,9 +385,9 @@ class MixedSyncTest(_Mixed):
         # Go's batch, watched on ours: its four rows come in one watch batch (other
         # objects synced in the same round may join them)
         pdb = self._db(p, db)
-        marker = await pdb.GetResumeMarker(self.ctx)
+        marker = await pdb.get_resume_marker(self.ctx)
         await self.go("batch", g.endpoint, db, "cx", "b1=1", "b2=2", "b3=3", "b4=4")
-        ws = pdb.Watch(self.ctx, marker)
+        ws = pdb.watch(self.ctx, marker)
         batches, cur, seen = [], [], 0
         async for c in ws:
             cur.append((c.entity, c.row, c.from_sync))
@@ -404,8 +404,8 @@ class MixedSyncTest(_Mixed):
 
         async def four(b):
             for i in range(1, 5):
-                await b.Collection(self.ctx, "cx").Put(self.ctx, f"c{i}", str(i))
-        await syncbase.RunInBatch(self.ctx, pdb, syncbase.BatchOptions(), four)
+                await b.collection(self.ctx, "cx").put(self.ctx, f"c{i}", str(i))
+        await syncbase.run_in_batch(self.ctx, pdb, syncbase.BatchOptions(), four)
         out = await self.go("watch", g.endpoint, db, marker, "c", "4")
         batches, cur = [], []
         for line in out.splitlines():
@@ -431,14 +431,14 @@ class MixedSyncTest(_Mixed):
         await self.put(g, db, "cx", "k1", "base")
         await self.converge([g, p], db, "cx", {"k1": "base"})
         await self.go("pause", g.endpoint, db)
-        await self._db(p, db).PauseSync(self.ctx)
+        await self._db(p, db).pause_sync(self.ctx)
         await self.put(g, db, "cx", "k1", "go-early")
         await self.put(p, db, "cx", "k2", "py-early")
         await sleep(0.05)
         await self.put(p, db, "cx", "k1", "py-late")
         await self.put(g, db, "cx", "k2", "go-late")
         await self.go("resume", g.endpoint, db)
-        await self._db(p, db).ResumeSync(self.ctx)
+        await self._db(p, db).resume_sync(self.ctx)
         await self.converge([g, p], db, "cx", {"k1": "py-late", "k2": "go-late"})
 
     @defer.inlineCallbacks
@@ -455,19 +455,19 @@ class MixedSyncTest(_Mixed):
         self.assertRegex(ref, r"^blob/")
         await self.converge([g, p], db, "cx", {"gb": _blobref(ref)})
         pdb = self._db(p, db)
-        got = await pdb.Collection(self.ctx, "cx").Get(self.ctx, "gb")
+        got = await pdb.collection(self.ctx, "cx").get(self.ctx, "gb")
         self.assertEqual(str(got), ref)
-        blob = pdb.Blob(got)
-        await blob.Fetch(self.ctx, 100).wait()
-        self.assertEqual(await blob.Get(self.ctx, 0).read(), b"bytes from Go")
+        blob = pdb.blob(got)
+        await blob.fetch(self.ctx, 100).wait()
+        self.assertEqual(await blob.get(self.ctx, 0).read(), b"bytes from Go")
         # a blob put on ours, fetched by Go's daemon
-        b = await pdb.CreateBlob(self.ctx)
-        w = await b.Put(self.ctx)
-        await w.Send(b"bytes from v23py")
-        await w.Close()
-        await b.Commit(self.ctx)
-        await pdb.Collection(self.ctx, "cx").Put(self.ctx, "pb", syncbase.BlobRef(b.Ref()))
-        await self.converge([g, p], db, "cx", {"gb": _blobref(ref), "pb": _blobref(b.Ref())})
+        b = await pdb.create_blob(self.ctx)
+        w = await b.put(self.ctx)
+        await w.send(b"bytes from v23py")
+        await w.close()
+        await b.commit(self.ctx)
+        await pdb.collection(self.ctx, "cx").put(self.ctx, "pb", syncbase.BlobRef(b.ref()))
+        await self.converge([g, p], db, "cx", {"gb": _blobref(ref), "pb": _blobref(b.ref())})
         out = await self.go("getblob", g.endpoint, db, "cx", "pb")
         self.assertEqual(out.strip(), '"bytes from v23py"')
 
@@ -648,10 +648,10 @@ class ExtensionsMixedTest(_Mixed):
         from v23py.v23.services import syncbase as sbwire
         g = self.fleet["g"]
         await self.setup(g, "ext_names", "cx")
-        cx = self._db(g, "ext_names").Collection(self.ctx, "cx")
+        cx = self._db(g, "ext_names").collection(self.ctx, "cx")
         from syncbased.vsync import hints
         for name, method, args, types, not_served in (
-                (cx.FullName() + "/" + ext.RowsSuffix, "PutRows", ["", []],
+                (cx.full_name() + "/" + ext.RowsSuffix, "PutRows", ["", []],
                  [sbwire.BatchHandle._vdl_type, vdl.list_of(sbwire.KeyValue._vdl_type)],
                  _not_served),
                 (g.endpoint + "/" + ext.HintsSuffix, "Subscribe", ["0"], [vdl.StringType],
@@ -683,8 +683,8 @@ class ExtensionsMixedTest(_Mixed):
         # PutRows: one call on ours, Go's Puts in a batch on Go's daemon
         rows_g = {f"rg{i:03d}": f"g{i}" for i in range(120)}
         rows_p = {f"rp{i:03d}": f"p{i}" for i in range(120)}
-        await self._db(g, db).Collection(self.ctx, "cx").put_rows(self.ctx, rows_g)
-        await self._db(p2, db).Collection(self.ctx, "cx").put_rows(self.ctx, rows_p)
+        await self._db(g, db).collection(self.ctx, "cx").put_rows(self.ctx, rows_g)
+        await self._db(p2, db).collection(self.ctx, "cx").put_rows(self.ctx, rows_p)
         await self.converge([g, p1, p2], db, "cx", {**want, **rows_g, **rows_p})
         await self.same_sg_view([g, p1, p2], db, "sg", 3)
 

@@ -69,33 +69,33 @@ class SyncgroupChecksTest(unittest.TestCase):
         self.addCleanup(lambda: defer.ensureDeferred(d.stop()))
         await d.start()
         ctx = self.ctx[ALICE]
-        s = syncbase.NewService(d.endpoint)
-        await s.SetPermissions(ctx, service_perms, "")
+        s = syncbase.new_service(d.endpoint)
+        await s.set_permissions(ctx, service_perms, "")
         for db_name, p in (("db1", perms(Admin=[ALICE], Read=[ALICE], Write=[ALICE, BOB],
                                          Resolve=[ALICE, BOB])),
                            ("db2", perms(Admin=[ALICE], Read=[ALICE, BOB], Write=[ALICE],
                                          Resolve=[ALICE, BOB]))):
-            db = s.DatabaseForId((APP, db_name))
-            await db.Create(ctx, p)
-            c = db.CollectionForId((ALICE, "cx"))
-            await c.Create(ctx, perms(Admin=[ALICE], Read=[ALICE, BOB], Write=[ALICE]))
-            await db.SyncgroupForId((ALICE, "sg1")).Create(
+            db = s.database_for_id((APP, db_name))
+            await db.create(ctx, p)
+            c = db.collection_for_id((ALICE, "cx"))
+            await c.create(ctx, perms(Admin=[ALICE], Read=[ALICE, BOB], Write=[ALICE]))
+            await db.syncgroup_for_id((ALICE, "sg1")).create(
                 ctx, syncbase.SyncgroupSpec(Perms=perms(Admin=[ALICE], Read=[ALICE, BOB]),
-                                            Collections=[c.Id()]),
+                                            Collections=[c.id()]),
                 syncbase.SyncgroupMemberInfo())
         return d
 
     async def outcome(self, d, who, method, db_name, sg):
         from v23py import syncbase, verror
-        db = syncbase.NewService(d.endpoint).DatabaseForId((APP, db_name))
-        h = db.SyncgroupForId((ALICE, sg))
+        db = syncbase.new_service(d.endpoint).database_for_id((APP, db_name))
+        h = db.syncgroup_for_id((ALICE, sg))
         try:
             if method == "LeaveSyncgroup":
-                await h.Leave(self.ctx[who])
+                await h.leave(self.ctx[who])
             elif method == "DestroySyncgroup":
-                await h.Destroy(self.ctx[who])
+                await h.destroy(self.ctx[who])
             else:
-                await h.Eject(self.ctx[who], "somebody")
+                await h.eject(self.ctx[who], "somebody")
         except verror.VError as e:
             return e.id
         return "no error"

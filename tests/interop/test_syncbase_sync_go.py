@@ -71,22 +71,22 @@ class GoSyncPeerTest(unittest.TestCase):
         self.assertIn("may not read any syncgroup", err)
 
         ctx = self.ctx
-        db = syncbase.NewService(self.d.endpoint).Database(ctx, "db", None)
-        await db.Create(ctx, None)
-        c = db.Collection(ctx, "c")
-        await c.Create(ctx, None)
-        await c.Put(ctx, "k1", "v1")
+        db = syncbase.new_service(self.d.endpoint).database(ctx, "db", None)
+        await db.create(ctx, None)
+        c = db.collection(ctx, "c")
+        await c.create(ctx, None)
+        await c.put(ctx, "k1", "v1")
         spec = syncbase.SyncgroupSpec(Perms=syncbase.perms_for(ALICE, ["Admin", "Read"]),
-                                      Collections=[c.Id()])
+                                      Collections=[c.id()])
         sg = db.Syncgroup(ctx, "sg")
-        await sg.Create(ctx, spec, syncbase.SyncgroupMemberInfo(SyncPriority=10))
+        await sg.create(ctx, spec, syncbase.SyncgroupMemberInfo(SyncPriority=10))
         out, err, rc = await self.vrpc_call(
             "GetTime", '{SendTs: {Seconds: 63900000000, Nanos: 5}}', '"go"')
         self.assertEqual(rc, 0, err)
         self.assertIn(f"{PKG}.TimeResp{{OrigTs: {{Seconds: 63900000000, Nanos: 5}}, RecvTs:", out)
-        await c.Put(ctx, "k2", 42)
-        await c.Delete(ctx, "k1")
-        gid = gid_of(Id(*db.Id()), Id(ALICE, "sg"))
+        await c.put(ctx, "k2", 42)
+        await c.delete(ctx, "k1")
+        gid = gid_of(Id(*db.id()), Id(ALICE, "sg"))
         dbid = '{Blessing: "idp:o:fortune", Name: "db"}'
 
         # A data round from scratch: every record, in log order, then the knowledge.
@@ -128,7 +128,7 @@ class GoSyncPeerTest(unittest.TestCase):
         self.assertIn(f"{PKG}.Syncgroup{{Id: {{Blessing: \"{ALICE}\", Name: \"sg\"}}", out)
         self.assertIn('"abc123": {WhenUpdated:', out)
         self.assertIn("MemberInfo: {SyncPriority: 3}", out)
-        members = await sg.GetMembers(ctx)
+        members = await sg.get_members(ctx)
         self.assertEqual(int(members["abc123"].SyncPriority), 3)
         out, err, rc = await self.vrpc_call(
             "GetDeltas", f'{{Sgs: {{DbId: {dbid}, Gvs: {{"y\\xfes\\xfe{gid}": {{}}}}}}}}',

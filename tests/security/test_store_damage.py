@@ -79,22 +79,22 @@ class StoreDamageTest(unittest.TestCase):
     async def fill(self, d):
         from v23py import syncbase
         for name in ("db", "other"):
-            db = syncbase.NewService(d.endpoint).Database(self.ctx, name, None)
-            await db.Create(self.ctx, None)
-            cx = db.Collection(self.ctx, "cx")
-            await cx.Create(self.ctx, None)
+            db = syncbase.new_service(d.endpoint).database(self.ctx, name, None)
+            await db.create(self.ctx, None)
+            cx = db.collection(self.ctx, "cx")
+            await cx.create(self.ctx, None)
             n = ROWS if name == "db" else 3
-            batch = await db.BeginBatch(self.ctx)
-            bcx = batch.CollectionForId(cx.Id())
+            batch = await db.begin_batch(self.ctx)
+            bcx = batch.collection_for_id(cx.id())
             for i in range(n):
-                await bcx.Put(self.ctx, "%06d" % i, VALUE)
-            await batch.Commit(self.ctx)
+                await bcx.put(self.ctx, "%06d" % i, VALUE)
+            await batch.commit(self.ctx)
 
     async def scan(self, d, name="db"):
         from v23py import syncbase
-        cx = syncbase.NewService(d.endpoint).Database(self.ctx, name, None).Collection(
+        cx = syncbase.new_service(d.endpoint).database(self.ctx, name, None).collection(
             self.ctx, "cx")
-        return [k async for k, _ in cx.Scan(self.ctx, syncbase.Prefix(""))]
+        return [k async for k, _ in cx.scan(self.ctx, syncbase.Prefix(""))]
 
     async def damaged_run(self, damage, reason):
         from v23py import syncbase
@@ -104,11 +104,11 @@ class StoreDamageTest(unittest.TestCase):
         d.stop()
         damage(_store_file(self.root, "db"))
         d = await self.start()
-        db = syncbase.NewService(d.endpoint).Database(self.ctx, "db", None)
-        cx = db.Collection(self.ctx, "cx")
-        calls = {"scan": lambda: self.scan(d), "get": lambda: cx.Get(self.ctx, "000001"),
-                 "put": lambda: cx.Put(self.ctx, "new", "v"),
-                 "exists": lambda: db.Exists(self.ctx)}
+        db = syncbase.new_service(d.endpoint).database(self.ctx, "db", None)
+        cx = db.collection(self.ctx, "cx")
+        calls = {"scan": lambda: self.scan(d), "get": lambda: cx.get(self.ctx, "000001"),
+                 "put": lambda: cx.put(self.ctx, "new", "v"),
+                 "exists": lambda: db.exists(self.ctx)}
         for what, call in calls.items():
             for _ in range(2):
                 try:
@@ -122,11 +122,11 @@ class StoreDamageTest(unittest.TestCase):
         self.assertEqual(len(await self.scan(d, "other")), 3)
         self.assertIn(reason, self.stderr(d))
         # the damaged database can be destroyed and made again
-        ids = await syncbase.NewService(d.endpoint).ListDatabases(self.ctx)
+        ids = await syncbase.new_service(d.endpoint).list_databases(self.ctx)
         self.assertIn(("idp:o:fortune", "db"), [(i.Blessing, i.Name) for i in ids])
-        await db.Destroy(self.ctx)
-        await db.Create(self.ctx, None)
-        await cx.Create(self.ctx, None)
+        await db.destroy(self.ctx)
+        await db.create(self.ctx, None)
+        await cx.create(self.ctx, None)
         self.assertEqual(await self.scan(d), [])
         return d
 

@@ -77,22 +77,22 @@ class SyncbaseAttackTest(unittest.TestCase):
 
     async def fill(self):
         from v23py import syncbase
-        db = syncbase.NewService(self.daemon.endpoint).Database(self.actx, DB.Name, None)
-        await db.Create(self.actx, None)
-        cx = db.Collection(self.actx, CX.Name)
-        await cx.Create(self.actx, None)
+        db = syncbase.new_service(self.daemon.endpoint).database(self.actx, DB.Name, None)
+        await db.create(self.actx, None)
+        cx = db.collection(self.actx, CX.Name)
+        await cx.create(self.actx, None)
         for k, v in ROWS.items():
-            await cx.Put(self.actx, k, v)
+            await cx.put(self.actx, k, v)
         self.db, self.cx = db, cx
-        self.blob = str((await db.CreateBlob(self.actx))._ref)
+        self.blob = str((await db.create_blob(self.actx))._ref)
 
     async def rows(self):
         from v23py import syncbase
-        return {k: v async for k, v in self.cx.Scan(self.actx, syncbase.Prefix(""))}
+        return {k: v async for k, v in self.cx.scan(self.actx, syncbase.Prefix(""))}
 
     async def assert_untouched(self):
         self.assertEqual(await self.rows(), ROWS)
-        self.assertEqual(await self.db.ListSyncgroups(self.actx), [])
+        self.assertEqual(await self.db.list_syncgroups(self.actx), [])
 
     def sync_stub(self):
         from syncbased import interfaces as I
@@ -155,13 +155,13 @@ class SyncbaseAttackTest(unittest.TestCase):
         from v23py import syncbase
         from syncbased import access
         from syncbased.common import perms_out
-        for obj, tags in ((syncbase.NewService(self.daemon.endpoint), ("Resolve",)),
+        for obj, tags in ((syncbase.new_service(self.daemon.endpoint), ("Resolve",)),
                           (self.db, ("Read", "Write", "Resolve"))):
-            perms, version = await obj.GetPermissions(self.actx)
+            perms, version = await obj.get_permissions(self.actx)
             perms = access.from_any(perms)
             for tag in tags:
                 perms = access.perms_add(perms, who, tag)
-            await obj.SetPermissions(self.actx, perms_out(perms), version)
+            await obj.set_permissions(self.actx, perms_out(perms), version)
 
     @defer.inlineCallbacks
     def test_b3_member_gets_rows_only_of_the_collections_its_syncgroup_covers(self):
@@ -177,19 +177,19 @@ class SyncbaseAttackTest(unittest.TestCase):
         mallory = "idp:o:fortune:mallory"
         await self._grant_db(mallory)
         perms = access.perms_add({}, ALICE, *access.ALL_COLLECTION_TAGS)
-        shared = self.db.Collection(self.actx, "shared")
-        await shared.Create(self.actx, perms_out(access.perms_add(perms, mallory, "Read")))
-        await shared.Put(self.actx, "s1", "for mallory")
+        shared = self.db.collection(self.actx, "shared")
+        await shared.create(self.actx, perms_out(access.perms_add(perms, mallory, "Read")))
+        await shared.put(self.actx, "s1", "for mallory")
         sg_perms = access.perms_add(access.perms_add({}, ALICE, "Admin", "Read"),
                                     mallory, "Read")
         sg = self.db.Syncgroup(self.actx, "sg")
-        await sg.Create(self.actx, syncbase.SyncgroupSpec(
-            Perms=perms_out(sg_perms), Collections=[shared.Id()]),
+        await sg.create(self.actx, syncbase.SyncgroupSpec(
+            Perms=perms_out(sg_perms), Collections=[shared.id()]),
             syncbase.SyncgroupMemberInfo(SyncPriority=1))
         # alice's private collection is synced too, in a syncgroup only alice may read
         # (so its rows are in the log the responder reads)
         own = self.db.Syncgroup(self.actx, "own")
-        await own.Create(self.actx, syncbase.SyncgroupSpec(
+        await own.create(self.actx, syncbase.SyncgroupSpec(
             Perms=syncbase.perms_for(ALICE, ["Admin", "Read"]), Collections=[CX]),
             syncbase.SyncgroupMemberInfo(SyncPriority=1))
         mctx = _ctx(self, self.mallory)
@@ -221,19 +221,19 @@ class SyncbaseAttackTest(unittest.TestCase):
         self.addCleanup(m.stop)
         await m.start()
         mctx = _ctx(self, self.mallory)
-        mdb = syncbase.NewService(m.endpoint).Database(mctx, DB.Name, None)
-        await mdb.Create(mctx, None)
-        mcx = mdb.Collection(mctx, "planted")
-        await mcx.Create(mctx, None)
-        await mcx.Put(mctx, "k1", "overwritten by mallory")
+        mdb = syncbase.new_service(m.endpoint).database(mctx, DB.Name, None)
+        await mdb.create(mctx, None)
+        mcx = mdb.collection(mctx, "planted")
+        await mcx.create(mctx, None)
+        await mcx.put(mctx, "k1", "overwritten by mallory")
         sg = mdb.Syncgroup(mctx, "sg")
-        await sg.Create(mctx, syncbase.SyncgroupSpec(
+        await sg.create(mctx, syncbase.SyncgroupSpec(
             Perms=syncbase.perms_for("idp:o:fortune:mallory", ["Admin", "Read"]),
-            Collections=[mcx.Id()], PublishSyncbaseName=self.daemon.endpoint),
+            Collections=[mcx.id()], PublishSyncbaseName=self.daemon.endpoint),
             syncbase.SyncgroupMemberInfo(SyncPriority=10))
         await sleep(5.0)   # (the attack landed within 5 s)
         await self.assert_untouched()
-        self.assertEqual([c.Name for c in await self.db.ListCollections(self.actx)], [CX.Name])
+        self.assertEqual([c.Name for c in await self.db.list_collections(self.actx)], [CX.Name])
 
     @defer.inlineCallbacks
     def test_b1_worn_alice_blessings_refused_everywhere(self):
