@@ -158,9 +158,8 @@ class Collection:
         def impl(ts):
             current = self.perms_with_auth(names, (WRITE,), ts.tx)
             ts.mark_data_changed(self.id, current)
-            put, pfx = ts.tx.put, row_prefix(self.id)
-            for key, value in rows:
-                put(pfx + key.encode(), value)
+            pfx = row_prefix(self.id)
+            ts.tx.put_many([(pfx + key.encode(), value) for key, value in rows])
         self.d.run_write(names, bh, impl)
 
 

@@ -262,6 +262,12 @@ def id_out(i):
 
 def value_in(value) -> bytes:
     """Bytes to store for a Put value (the single-shot VOM encoding)."""
+    if value.__class__ is str:
+        # the common value: version, string's type id, length, UTF-8 (vom.encode's bytes)
+        b = value.encode("utf-8", "surrogateescape")     # (as vom's string encoder)
+        n = len(b)
+        return (_STR_HEAD + bytes((n,)) if n < 0x80 else
+                _STR_HEAD + vom.uint_bytes(n)) + b
     t = vdl.type_of(value)
     if t in _NO_TYPE_MESSAGES:
         # a bootstrap type: no type messages, so a shared type encoder never
@@ -273,6 +279,7 @@ def value_in(value) -> bytes:
 
 
 _BOOT_TE = vom.TypeEncoder()
+_STR_HEAD = vom.encode("")[:2]      # version 0x81, then string's bootstrap type id
 _VERSION = bytes([vom.VERSION_81])
 _NO_TYPE_MESSAGES = frozenset(t for t in vom.BOOTSTRAP_IDS
                               if t.kind not in (vdl.Kind.ANY, vdl.Kind.TYPEOBJECT))

@@ -2,11 +2,11 @@
 
 ``StoreWorker.call(fn, *args)`` queues ``fn`` and returns a Deferred.  The
 thread takes everything queued so far (up to ``MAX_GROUP`` calls), runs the
-calls in order, then makes their writes durable with one ``flush`` of every
-dirty store (one fsync per store for the whole group), and only then hands
-the results back to the reactor thread.  So a result — read or write — is
-never delivered before every write that preceded it is on disk, and many
-concurrent writers share one fsync.
+calls in order, then commits their writes with one ``flush`` of every dirty
+store (one commit, and with V23PY_STORE_SYNC=full one fsync, per store for the
+whole group), and only then hands the results back to the reactor thread.  So a
+result — read or write — is never delivered before every write that preceded it
+is committed, and many concurrent writers share one commit.
 
 If the flush fails (disk full, read-only directory, I/O error) the unflushed
 writes are rolled back and every call of the group fails with that error;

@@ -380,6 +380,19 @@ class Transaction:
         self.ops.append(PutOp(key, ver))
         return ver
 
+    def put_many(self, items) -> None:
+        """``put(key, value)`` for each (key, value) in order, in one loop (PutRows)."""
+        self._check()
+        w, ops, vp, rnd = self._writes, self.ops, VERSION_PREFIX, random.getrandbits
+        for key, value in items:
+            if key[:1] not in MANAGED_PREFIXES:
+                self.raw_put(key, value)
+                continue
+            ver = b"%x" % rnd(63)          # (new_version, inline)
+            w[vp + key] = ver
+            w[key + SEP + ver] = bytes(value)
+            ops.append(PutOp(key, ver))
+
     def delete(self, key: bytes) -> None:
         if not managed(key):
             self.raw_delete(key)
@@ -511,10 +524,18 @@ class Store:
         if ops:
             for hook in self.commit_hooks:
                 hook(self, writes, ops, ts, from_sync)
-            n = len(ops)
-            for i, op in enumerate(ops):
-                writes[log_key(first + i)] = encode_log_entry(
-                    LogEntry(op, ts, from_sync, i < n - 1))
+            # (encode_log_entry's bytes; a PutOp, the common case, packed inline)
+            last = first + len(ops) - 1
+            pack, u32, sync_flag = _PUT_HDR.pack, _U32.pack, 1 if from_sync else 0
+            for seq, op in enumerate(ops, first):
+                if op.__class__ is PutOp:
+                    k, v = op
+                    writes[LOG_PREFIX + b"%016x" % seq] = pack(
+                        1, 3, ts, sync_flag | (2 if seq < last else 0), len(k)) + k + \
+                        u32(len(v)) + v
+                else:
+                    writes[LOG_PREFIX + b"%016x" % seq] = encode_log_entry(
+                        LogEntry(op, ts, from_sync, seq < last))
         if not writes:
             return first, first
         if self._snapshots:

@@ -117,7 +117,8 @@ class MemEngine:
 
 
 class SqliteEngine:
-    """One SQLite file, WAL journal, ``synchronous=FULL``: a flush is durable.
+    """One SQLite file, WAL journal: a flush commits (durable as ``store_sync()`` says:
+    through a daemon crash by default, through a machine crash with ``FULL``).
 
     Keys are BLOBs in a ``WITHOUT ROWID`` table, so SQLite's memcmp ordering is
     exactly leveldb's."""
@@ -376,10 +377,24 @@ class SqliteReadView:
             pass
 
 
+def store_sync() -> str:
+    """SQLite's ``synchronous`` for the daemon's stores: ``NORMAL`` unless
+    ``V23PY_STORE_SYNC=full``.
+
+    Go's store (leveldb with default write options) does not fsync a commit: a commit
+    survives the daemon's crash or ``kill -9`` (the OS has the bytes), and a machine
+    crash may lose the last commits.  WAL with ``synchronous=NORMAL`` is the same
+    promise: the commit is in the WAL file when it returns, and only checkpoints
+    fsync; the file stays consistent after a power loss.  ``full`` fsyncs every
+    commit (each flush then waits for the disk)."""
+    v = os.environ.get("V23PY_STORE_SYNC", "").strip().lower()
+    return "FULL" if v == "full" else "NORMAL"
+
+
 def open_engine(kind: str, path: str):
     """``sqlite`` (also accepted: ``leveldb``, Go's name for the durable default) or ``memstore``."""
     if kind in ("", "sqlite", "leveldb"):
-        return SqliteEngine(path)
+        return SqliteEngine(path, synchronous=store_sync())
     if kind == "memstore":
         return MemEngine(path)
     raise verror.BadArg.new(f"unknown storage engine {kind!r} (want sqlite or memstore)")

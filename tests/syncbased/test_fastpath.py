@@ -194,6 +194,35 @@ class ValueInTest(unittest.TestCase):
         self.assertEqual(common.value_in("abc").hex(), "810603616263")
         self.assertEqual(common.value_in(-5).hex(), "811209")
 
+    def test_strings_same_bytes_as_vom_encode(self):
+        # the str fast path: every length encoding (1 byte below 0x80, then 1..3 bytes
+        # after the count byte), non-ASCII text, and undecodable bytes (surrogateescape)
+        for v in ["", "a", "x" * 127, "x" * 128, "x" * 255, "x" * 256, "y" * 70000,
+                  "é" * 64, "日本語", "\U0001f600", b"\xff\xfe".decode("utf-8", "surrogateescape")]:
+            self.assertEqual(common.value_in(v), vom.encode(v), repr(v)[:40])
+            self.assertEqual(vom.decode(common.value_in(v)), v)
+
+
+class ExactPlainTest(unittest.TestCase):
+    """vom's exact() returns a decoded str/bool/int/float/bytes directly for string,
+    bool, int64, float64 and []byte: what type_of gives for those classes."""
+
+    def test_plain_classes_map_to_their_types(self):
+        from v23py.vom import _codec
+        for t, cls in _codec._PLAIN_CLASS.items():
+            sample = cls()
+            self.assertIs(vdl.type_of(sample), t)
+            self.assertIs(_codec.exact(t, sample), sample)
+
+    def test_any_values_decode_as_before(self):
+        lt = vdl.list_of(vdl.AnyType)
+        vals = ["s", True, 7, 1.5, b"\x01", vdl.value(vdl.Int32Type, 7),
+                vdl.value(vdl.StringType, "typed"), None, ["a"]]
+        got = vom.decode(vom.encode(vals, lt), lt)
+        self.assertEqual(got, vals)
+        for a, b in zip(got, vals):
+            self.assertEqual(vdl.type_of(a), vdl.type_of(b))
+
 
 class _Flow:
     def __init__(self, blessings):

@@ -215,6 +215,66 @@ class StoreTest(unittest.TestCase):
             self.assertEqual(decode_log_entry(encode_log_entry(e)), e)
         self.assertRaises(verror.VError, decode_log_entry, b"\x01\x03")
 
+    def _engine_state(self, st):
+        return list(st.engine.scan(b"", b""))
+
+    def test_put_many_writes_what_puts_write(self):
+        import random
+        items = [(b"r\xfecx\xfek%d" % i, b"v%d" % i) for i in range(5)]
+        items.insert(2, (b"d\xfemeta", b"m"))          # unmanaged: raw, no log entry
+        states = []
+        for many in (False, True):
+            st = Store(MemEngine(), clock=lambda: 99)
+            random.seed(7)
+            tx = st.transaction()
+            tx.get(b"c\xfeperms")                       # a GetOp before: flags continue
+            if many:
+                tx.put_many(items)
+            else:
+                for k, v in items:
+                    tx.put(k, v)
+            tx.commit()
+            st.flush()
+            states.append((self._engine_state(st), st.read_log(0), st.log_seq))
+        self.assertEqual(states[0], states[1])
+        self.assertEqual(states[1][2], 6)
+
+    def test_commit_log_entries_are_encode_log_entry_bytes(self):
+        for from_sync in (False, True):
+            st = Store(MemEngine(), clock=lambda: -7)
+            tx = st.transaction()
+            tx.from_sync = from_sync
+            tx.get(b"r\xfeg")
+            tx.put_many([(b"r\xfea", b"1"), (b"r\xfeb", b"")])
+            tx.delete(b"r\xfea")
+            tx.put(b"r\xfec", b"\xff" * 300)
+            tx.commit()
+            entries = st.read_log(0)
+            self.assertEqual([type(e.Op) for _, e in entries],
+                             [GetOp, PutOp, PutOp, DeleteOp, PutOp])
+            self.assertEqual([e.Continued for _, e in entries], [True] * 4 + [False])
+            for seq, e in entries:
+                self.assertEqual(e.FromSync, from_sync)
+                self.assertEqual(st.engine.get(log_key(seq)), encode_log_entry(e))
+
+
+class StoreSyncSettingTest(unittest.TestCase):
+    """The daemon's SQLite stores skip the per-commit fsync as Go's leveldb does, unless
+    V23PY_STORE_SYNC=full."""
+
+    def _synchronous(self):
+        from syncbased.store import open_engine
+        e = open_engine("sqlite", tempdir(self, "sbsync-"))
+        self.addCleanup(e.close)
+        return e._db.execute("PRAGMA synchronous").fetchone()[0]
+
+    def test_default_is_normal_and_full_on_request(self):
+        self.patch(os, "environ", {k: v for k, v in os.environ.items()
+                                   if k != "V23PY_STORE_SYNC"})
+        self.assertEqual(self._synchronous(), 1)       # NORMAL
+        os.environ["V23PY_STORE_SYNC"] = "full"
+        self.assertEqual(self._synchronous(), 2)       # FULL
+
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["put", "del"]),

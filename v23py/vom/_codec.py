@@ -499,6 +499,11 @@ def decoder(t: Type):
     return f
 
 
+# unnamed types whose decoded Python class type_of maps back to exactly that type
+_PLAIN_CLASS = {T.StringType: str, T.BoolType: bool, T.Int64Type: int, T.Float64Type: float,
+                T.ByteListType: bytes}
+
+
 def exact(t: Type, v):
     """``v`` (decoded as type t) in a form that carries t exactly: for the top
     level of a message and for the contents of an ``any``."""
@@ -513,6 +518,8 @@ def exact(t: Type, v):
         return None
     if t is T.StringListType and v.__class__ is list and v:
         return v   # decoded strings are plain str: what type_of would find, without the walk
+    if _PLAIN_CLASS.get(t) is v.__class__:
+        return v   # (a str as string, a bytes as []byte, ...: type_of's answer, directly)
     try:
         if type_of(v) == t:
             return v
