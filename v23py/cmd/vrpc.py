@@ -373,6 +373,8 @@ def main(argv=None):
         return
     if _fast_signature(argv, sys.stdout):
         sys.exit(0)
+    from v23py.cmd._entry import resume_gc
+    resume_gc()   # (the runtime: a call may stream for long)
     from v23py.runtime import run_program
 
     def run(reactor, argv):

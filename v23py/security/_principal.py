@@ -247,7 +247,7 @@ class BlessingStore:
 
 
 def _dcache_key(caveat, impetus):
-    import hashlib
+    from v23py.security._keys import sha256
     tp = caveat.third_party_details() if isinstance(caveat, Caveat) else None
     if tp is None or tp.requirements().ReportArguments:
         return None
@@ -256,9 +256,9 @@ def _dcache_key(caveat, impetus):
     servers = ""
     if impetus is not None and r.ReportServer and impetus.Server:
         servers = ",".join(sorted(str(s) for s in impetus.Server))
-    h = hashlib.sha256()
+    h = sha256()
     for part in (tp.id(), method, servers):
-        h.update(hashlib.sha256(part.encode("utf-8", "surrogateescape")).digest())
+        h.update(sha256(part.encode("utf-8", "surrogateescape")).digest())
     return h.digest()
 
 
