@@ -552,10 +552,12 @@ class TypeDecoder:
                 todo.extend(ft for _, ft in w.fields)
         known = self._known(tid, group)
         if known is not None:
-            for i in group:
-                self._built[i] = known[i]
+            types = tuple(known[i] for i in group)
+            self._groups.append(_Group(types))   # (alive anyway; as every build records one)
+            for i, t in zip(group, types):
+                self._built[i] = t
                 del self._wire[i]
-            return
+            return list(zip(group, types))
         key = self._group_key(group)
         hit = _GROUPS.get(key)
         if hit is not None:
