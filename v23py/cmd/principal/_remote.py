@@ -4,6 +4,7 @@ import os
 
 from v23py import security as sec
 from v23py import verror
+from v23py.cmd import _entry
 from v23py.cmd.principal._common import mutable_principal
 from v23py.cmd.principal._flags import CommandError
 
@@ -12,8 +13,7 @@ from v23py.cmd.principal._flags import CommandError
 
 def _run_reactor(fn):
     """Run async fn(reactor) on the Twisted reactor; re-raise its error here."""
-    from v23py.cmd._entry import resume_gc
-    resume_gc()   # (a server waits here, for as long as it takes)
+    _entry.resume_gc()   # (a server waits here, for as long as it takes)
     from twisted.internet import defer, task
     box = {}
 
