@@ -8,7 +8,6 @@ import weakref
 from v23py import verror
 from v23py import vdl as T
 from v23py.vdl import Kind, Type
-from v23py.vdl._types import _intern as _canonical, named_type as _named_type
 from v23py.vom._binary import (
     CONTROL_END, CONTROL_INCOMPLETE, MAX_MESSAGE_LEN, VERSION_81, Truncated, dec_int, dec_len,
     dec_uint, enc_int, enc_uint, error, COUNTS)
@@ -675,7 +674,7 @@ class TypeDecoder:
         for i in group:
             w = wire[i]
             if w.name and i not in cand:
-                t = _named_type(w.name)
+                t = T.named_type(w.name)
                 if t is None or not match(i, t):
                     return None
         left = [i for i in group if i not in cand]
@@ -684,7 +683,7 @@ class TypeDecoder:
             t = self._made_of(wire[i], cand)
             if t is None or not match(i, t):
                 return None
-        return {i: _canonical(t) for i, t in cand.items()}
+        return {i: T.canonical(t) for i, t in cand.items()}
 
     def _made_of(self, w: _WireDef, cand: dict):
         """The interned unnamed type of definition ``w`` when its parts are known."""
