@@ -75,6 +75,7 @@ class SyncService(SyncgroupOpsMixin, RoundsMixin, SchedulerMixin, NeighborhoodMi
         self._mt_pub = None
         self._mt_names = set()
         self._mdns = None       # the mDNS neighborhood (neighborhood.py), once started
+        self._mdns_start = None   # its pending start (a DelayedCall), until it ran
         self.cr = appcr.Streams()  # the apps' conflict resolution streams (StartConflictResolver)
         self._addr = {}          # (db id, peer hex) -> the address its last round used
         self.hints = Hints(self)  # write-triggered rounds between v23py daemons
@@ -154,8 +155,9 @@ class SyncService(SyncgroupOpsMixin, RoundsMixin, SchedulerMixin, NeighborhoodMi
                 os.replace(tmp, os.path.join(NH_DIR, self.hex))
             except OSError:
                 pass
-        self._mdns = neighborhood.start(self.daemon.reactor, self.hex, endpoint, self.publish_nh,
-                                        sync=self)
+        # mDNS (zeroconf's import, sockets and thread) starts on the reactor's next turn:
+        # after the ENDPOINT= line, which does not wait for the neighborhood
+        self._mdns_start = self.daemon.reactor.callLater(0, self._start_mdns, endpoint)
         self._loop = task.LoopingCall(self._tick)
         self._loop.clock = self.daemon.reactor
         self._loop.start(limits.TICK, now=False).addErrback(lambda f: None)
@@ -166,7 +168,15 @@ class SyncService(SyncgroupOpsMixin, RoundsMixin, SchedulerMixin, NeighborhoodMi
                         and e.sg.Status == I.SyncgroupStatus.PublishPending):
                     self._publish_later(db_id, gid, 0)
 
+    def _start_mdns(self, endpoint):
+        self._mdns_start = None
+        self._mdns = neighborhood.start(self.daemon.reactor, self.hex, endpoint, self.publish_nh,
+                                        sync=self)
+
     def stop(self):
+        if self._mdns_start is not None and self._mdns_start.active():
+            self._mdns_start.cancel()
+        self._mdns_start = None
         if self._loop is not None and self._loop.running:
             self._loop.stop()
         self.hints.stop()
