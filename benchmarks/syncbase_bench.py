@@ -7,7 +7,9 @@
 Prints one line per measurement:
   store  put/s (durable, one flush per put), put/s (16 writers, group commit through the
          store thread), get/s, scan rows/s
-  start  seconds from spawning syncbased to its ENDPOINT= line
+  start  seconds from spawning syncbased to its ENDPOINT= line (op startrows: on a root
+         holding --start-rows rows, e.g. 0,100000,1000000; the bytecode caches are
+         written first, as an installed package has them, unless --no-warm)
   rpc    put/s and get/s with 1 and 16 concurrent clients, Scan rows/s, each with the
          CPU time per operation of the daemon and of the client processes
 
@@ -323,6 +325,8 @@ def rpc_bench(args):
             return GoDaemon(gobin, creds, root_dir)
         kinds.append(("Go", go_daemon))
     table = {}   # measure -> {kind: (value, daemon cpu us/op or None)}
+    if not args.no_warm:
+        warm_bytecode()
     for kind, make in kinds:
         rpc_bench_one(args, creds, kind, make, table)
     if args.go:
@@ -337,6 +341,10 @@ def _put(table, measure, kind, value, extra=None):
 def rpc_bench_one(args, creds, kind, make, table):
     ops = set(args.ops.split(","))
     tag = f"{kind:6s}"
+    if "startrows" in ops:
+        start_rows_bench(args, creds, kind, make, table)
+        if ops == {"startrows"}:
+            return
     if "start" in ops:
         for label, med, cpu in startup_bench(args, creds, make, tag=tag):
             _put(table, f"start to ENDPOINT= ({label}), ms", kind, med * 1e3)
@@ -444,7 +452,57 @@ def startup_bench(args, creds, make, runs=5, tag="start"):
     return out
 
 
-def fill_rpc(endpoint, creds, rows):
+def warm_bytecode():
+    """Write the project's bytecode caches, as ``pip install`` does for an installed
+    package.  This environment sets PYTHONDONTWRITEBYTECODE=1, and without caches every
+    daemon start compiles our ~160 modules from source (~0.8 s of CPU), which no
+    installed daemon does (see also cli_bench.py)."""
+    import compileall
+    for d in ("v23py", "syncbased"):
+        compileall.compile_dir(os.path.join(ROOT, d), quiet=1)
+    print(f"(bytecode caches of v23py/ and syncbased/ written; "
+          f"PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '')!r})",
+          flush=True)
+
+
+def start_rows_bench(args, creds, kind, make, table):
+    """Start to ENDPOINT= (median of 5, and the daemon's CPU) on one root as it grows
+    through ``--start-rows`` (e.g. 0,100000,1000000 rows in one collection)."""
+    counts = sorted(int(x) for x in args.start_rows.split(","))
+    d = make(creds, engine=args.engine).start_blocking()
+    root = d.root_dir
+    have = 0
+    try:
+        run_clients(args, d.endpoint, creds, "setup", 1)   # (db, collection, 100 rows)
+        for n in counts:
+            if n > have:
+                t = time.perf_counter()
+                fill_rpc(d.endpoint, creds, n, first=have)
+                print(f"{kind:6s} (filled {have:,} -> {n:,} rows in "
+                      f"{time.perf_counter() - t:.0f} s)", flush=True)
+                have = n
+            d.stop()
+            times, cpus = [], []
+            for _ in range(5):
+                t = time.perf_counter()
+                d = make(creds, root_dir=root, engine=args.engine).start_blocking()
+                times.append(time.perf_counter() - t)
+                cpus.append(sum(proc_cpu(d.proc.pid)))
+                d.stop()
+            d = make(creds, root_dir=root, engine=args.engine).start_blocking()
+            times.sort()
+            cpus.sort()
+            print(f"{kind:6s} {f'start to ENDPOINT= ({n:,} rows), median/min/max s':44s} "
+                  f"{times[2]:8.3f} {times[0]:6.3f} {times[-1]:6.3f}   "
+                  f"daemon CPU to ENDPOINT= {cpus[2]:.3f} s", flush=True)
+            _put(table, f"start to ENDPOINT= ({n:,} rows), ms", kind, times[2] * 1e3)
+            _put(table, f"daemon CPU to ENDPOINT= ({n:,} rows), ms", kind, cpus[2] * 1e3)
+    finally:
+        d.stop()
+
+
+def fill_rpc(endpoint, creds, rows, first=0):
+    """Rows s<first>..s<rows-1> (100-byte values) through PutRows (Go: batches of Puts)."""
     code = f"""
 import sys; sys.path.insert(0, {ROOT!r})
 from twisted.internet import task, defer
@@ -456,7 +514,7 @@ async def run(reactor):
     value = "x" * 100
     step = 2000
     c = db.collection_for_id(({ALICE!r}, "c"))
-    for start in range(0, {rows}, step):
+    for start in range({first}, {rows}, step):
         # one call per step on ours; a batch of Puts, 100 in flight, on Go's
         await c.put_rows(ctx, [("s%07d" % i, value) for i in range(start, min({rows}, start + step))])
     await shutdown()
@@ -474,7 +532,7 @@ def main():
     ap.add_argument("--only", choices=["store", "rpc"], default=None)
     ap.add_argument("--ops", default="start,put,get,batch,putrows,watch,scan",
                     help="RPC measurements to run (comma-separated: "
-                         "start,put,get,batch,putrows,watch,scan)")
+                         "start,put,get,batch,putrows,watch,scan,startrows)")
     ap.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--op", help=argparse.SUPPRESS)
     ap.add_argument("--endpoint", help=argparse.SUPPRESS)
@@ -482,6 +540,10 @@ def main():
     ap.add_argument("--conc", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--tag", default="t", help=argparse.SUPPRESS)
     ap.add_argument("--batch", type=int, default=500, help="rows per batch (op batch)")
+    ap.add_argument("--start-rows", default="0,100000,1000000",
+                    help="row counts for op startrows (start to ENDPOINT= as one root grows)")
+    ap.add_argument("--no-warm", action="store_true",
+                    help="do not write the bytecode caches first (measure a cold compile)")
     ap.add_argument("--go", metavar="DIR", default=None,
                     help="also run the RPC measurements against Go's syncbased in DIR "
                          "(.gopeers/go-syncbase/bin), printed beside ours")

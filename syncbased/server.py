@@ -30,7 +30,6 @@ from syncbased.blobstore.manager import BlobMethods, dev_mode_shares
 from syncbased.common import (
     ALLOW, FALLBACK, SCAN_BATCH, caller_names, id_out, not_implemented, perms_in,
     perms_out, schema_in, schema_out, send, value_in, value_out)
-from syncbased.query_exec import exec_stream
 from v23py.syncbase import ext
 
 SYNC_SUFFIX = "%%sync"
@@ -134,6 +133,8 @@ class DatabaseObj(BlobMethods, _Base):
         return [id_out(i) for i in ids]
 
     async def Exec(self, ctx, call, bh, query, params):
+        # (syncQL's parser and engine load at the first Exec, not at start-up)
+        from syncbased.query_exec import exec_stream
         await exec_stream(self, call, str(bh), str(query), list(params or ()))
 
     async def BeginBatch(self, ctx, call, bo):

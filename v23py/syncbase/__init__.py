@@ -35,23 +35,66 @@ bless the principal.
 Every method also answers to its Go name (``FullName``, ``CreateBlob``,
 ``NewService``, ``RunInBatch``, ...), for code ported from Go.
 """
+from typing import TYPE_CHECKING, Any
+
 from v23py.syncbase.util import Id
-from v23py.syncbase._common import (
-    ALL_COLLECTION_TAGS, ALL_DATABASE_TAGS, ALL_SYNCGROUP_TAGS, BatchOptions, BlobRef,
-    CollectionRowPattern, Prefix, Range, RowRange, SingleRow, SyncgroupMemberInfo,
-    SyncgroupSpec, WatchChange, perms_for)
-from v23py.syncbase.database import (
-    BatchDatabase, Database, NewService, RunInBatch, Service, Syncgroup, new_service,
-    run_in_batch)
-from v23py.syncbase.collection import Collection, Row
-from v23py.syncbase._stream import ResultStream, ScanStream, WatchStream
-from v23py.syncbase.cr import (
-    APP_RESOLVES, DEFER, LAST_WINS, Conflict, ConflictResolver, ConflictRow, ConflictRowSet,
-    ConflictScanSet, CrRule, NewValue, Resolution, ResolvedRow, Schema, SchemaMetadata, Value,
-    new_value, row_key)
-from v23py.syncbase.discovery import (
-    AdvertiseApp, AppPeer, Invite, ListenForAppPeers, ListenForInvites, ListenForPeers, Peer,
-    advertise_app, listen_for_app_peers, listen_for_invites, listen_for_peers)
+
+# Each public name -> the submodule defining it.  The submodules load on first use of
+# one of their names (PEP 562), so that importing v23py.syncbase.util or .ext (as the
+# daemon does) does not build the whole client library and its wire types.
+_LAZY = {
+    "v23py.syncbase._common": (
+        "ALL_COLLECTION_TAGS", "ALL_DATABASE_TAGS", "ALL_SYNCGROUP_TAGS", "BatchOptions",
+        "BlobRef", "CollectionRowPattern", "Prefix", "Range", "RowRange", "SingleRow",
+        "SyncgroupMemberInfo", "SyncgroupSpec", "WatchChange", "perms_for"),
+    "v23py.syncbase.database": (
+        "BatchDatabase", "Database", "NewService", "RunInBatch", "Service", "Syncgroup",
+        "new_service", "run_in_batch"),
+    "v23py.syncbase.collection": ("Collection", "Row"),
+    "v23py.syncbase._stream": ("ResultStream", "ScanStream", "WatchStream"),
+    "v23py.syncbase.cr": (
+        "APP_RESOLVES", "DEFER", "LAST_WINS", "Conflict", "ConflictResolver", "ConflictRow",
+        "ConflictRowSet", "ConflictScanSet", "CrRule", "NewValue", "Resolution",
+        "ResolvedRow", "Schema", "SchemaMetadata", "Value", "new_value", "row_key"),
+    "v23py.syncbase.discovery": (
+        "AdvertiseApp", "AppPeer", "Invite", "ListenForAppPeers", "ListenForInvites",
+        "ListenForPeers", "Peer", "advertise_app", "listen_for_app_peers",
+        "listen_for_invites", "listen_for_peers"),
+}
+_WHERE = {name: mod for mod, names in _LAZY.items() for name in names}
+
+if TYPE_CHECKING:
+    from v23py.syncbase._common import (
+        ALL_COLLECTION_TAGS, ALL_DATABASE_TAGS, ALL_SYNCGROUP_TAGS, BatchOptions, BlobRef,
+        CollectionRowPattern, Prefix, Range, RowRange, SingleRow, SyncgroupMemberInfo,
+        SyncgroupSpec, WatchChange, perms_for)
+    from v23py.syncbase.database import (
+        BatchDatabase, Database, NewService, RunInBatch, Service, Syncgroup, new_service,
+        run_in_batch)
+    from v23py.syncbase.collection import Collection, Row
+    from v23py.syncbase._stream import ResultStream, ScanStream, WatchStream
+    from v23py.syncbase.cr import (
+        APP_RESOLVES, DEFER, LAST_WINS, Conflict, ConflictResolver, ConflictRow,
+        ConflictRowSet, ConflictScanSet, CrRule, NewValue, Resolution, ResolvedRow, Schema,
+        SchemaMetadata, Value, new_value, row_key)
+    from v23py.syncbase.discovery import (
+        AdvertiseApp, AppPeer, Invite, ListenForAppPeers, ListenForInvites, ListenForPeers,
+        Peer, advertise_app, listen_for_app_peers, listen_for_invites, listen_for_peers)
+
+
+def __getattr__(name: str) -> Any:
+    mod = _WHERE.get(name)
+    if mod is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+    value = getattr(importlib.import_module(mod), name)
+    globals()[name] = value      # (later lookups do not come here)
+    return value
+
+
+def __dir__() -> "list[str]":
+    return sorted(set(globals()) | set(_WHERE))
+
 
 __all__ = [
     "new_service", "run_in_batch", "NewService", "RunInBatch", "Service", "Database", "BatchDatabase", "Collection", "Row", "Id",

@@ -1,0 +1,108 @@
+"""syncbased's start-up defers what no request needs before ENDPOINT=: the Syncbase client
+library (only its util and ext modules are the daemon's), syncQL (loaded by the first
+Exec), and multicast DNS (zeroconf starts on the reactor turn after the ENDPOINT= line).
+These tests pin each lazy path: the modules stay unloaded at start-up, and the lazy
+names and the deferred start give the same objects and behaviour as before."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import types
+
+from twisted.internet import task
+from twisted.trial import unittest
+
+from v23py.testing import ROOT, tempdir
+
+# Modules the daemon must not load before its first request.
+DEFERRED = ("zeroconf", "v23py.query", "v23py.syncbase.database", "v23py.syncbase.cr",
+            "v23py.syncbase.discovery", "v23py.syncbase.collection", "v23py.syncbase._common",
+            "v23py.syncbase._stream", "v23py.syncbase.blob", "syncbased.query_exec")
+
+
+class StartupImportsTest(unittest.TestCase):
+
+    def test_daemon_modules_leave_deferred_ones_unloaded(self):
+        code = ("import sys, json, syncbased.main, syncbased.daemon, syncbased.server; "
+                "print(json.dumps(sorted(sys.modules)))")
+        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True,
+                             capture_output=True, text=True, timeout=60).stdout
+        loaded = set(json.loads(out))
+        self.assertIn("syncbased.server", loaded)
+        early = sorted(m for m in loaded if m in DEFERRED or m.startswith("zeroconf."))
+        self.assertEqual(early, [])
+
+
+class LazyClientNamesTest(unittest.TestCase):
+    """v23py.syncbase's public names load their submodule on first use."""
+
+    def test_every_public_name_is_its_submodules_object(self):
+        import importlib
+        import v23py.syncbase as sb
+        for mod, names in sb._LAZY.items():
+            m = importlib.import_module(mod)
+            for name in names:
+                self.assertIs(getattr(sb, name), getattr(m, name), name)
+        self.assertEqual(set(sb.__all__), set(sb._WHERE) | {"Id"})
+        self.assertTrue(set(sb.__all__) <= set(dir(sb)))
+
+    def test_star_import_and_submodule_import(self):
+        ns: dict = {}
+        exec("from v23py.syncbase import *", ns)
+        import v23py.syncbase as sb
+        self.assertIs(ns["new_service"], sb.database.new_service)
+        self.assertIs(ns["Schema"], sb.cr.Schema)
+        from v23py.syncbase import cr, util
+        self.assertIs(cr.Schema, sb.Schema)
+        self.assertIs(util.Id, sb.Id)
+
+    def test_unknown_name_is_an_attribute_error(self):
+        import v23py.syncbase as sb
+        with self.assertRaises(AttributeError):
+            sb.no_such_name
+        with self.assertRaises(ImportError):
+            exec("from v23py.syncbase import no_such_name", {})
+
+
+class DeferredMdnsTest(unittest.TestCase):
+    """SyncService.start starts multicast DNS on the next reactor turn, not inline."""
+
+    def _sync(self, clock):
+        from syncbased.service import Service
+        from syncbased.vsync import SyncService
+        svc = Service(tempdir(self, "sbstart-"), "memstore", default_patterns=["a"])
+        self.addCleanup(svc.close)
+        return SyncService(types.SimpleNamespace(service=svc, reactor=clock, blobs=None),
+                           None, publish_nh=False, own_names=["a"])
+
+    def _record_starts(self):
+        from syncbased.vsync import neighborhood
+        calls = []
+        self.patch(neighborhood, "start",
+                   lambda reactor, member, endpoint, publish, sync=None:
+                   calls.append((member, endpoint, publish, sync)) or "nh")
+        return calls
+
+    def test_starts_on_the_next_turn(self):
+        calls = self._record_starts()
+        clock = task.Clock()
+        sync = self._sync(clock)
+        sync.start("/ep")
+        self.assertEqual(calls, [])       # not inline: ENDPOINT= is printed first
+        self.assertIsNone(sync._mdns)
+        clock.advance(0)
+        self.assertEqual(calls, [(sync.hex, "/ep", False, sync)])
+        self.assertEqual(sync._mdns, "nh")
+        sync._mdns = None
+        sync.stop()
+
+    def test_stop_before_the_turn_never_starts_it(self):
+        calls = self._record_starts()
+        clock = task.Clock()
+        sync = self._sync(clock)
+        sync.start("/ep")
+        sync.stop()
+        clock.advance(1)
+        self.assertEqual(calls, [])
+        self.assertIsNone(sync._mdns)
