@@ -97,7 +97,9 @@ def install_kind(python):
             "    print('editable' if d.get('dir_info', {}).get('editable') else 'wheel')\n"
             "except m.PackageNotFoundError:\n"
             "    print('source tree')\n")
-    out = subprocess.run([python, "-c", code], stdout=subprocess.PIPE, text=True)
+    # (from an empty directory: in the source tree, its v23py.egg-info would answer)
+    with tempfile.TemporaryDirectory() as d:
+        out = subprocess.run([python, "-c", code], stdout=subprocess.PIPE, text=True, cwd=d)
     return out.stdout.strip() or "unknown"
 
 
