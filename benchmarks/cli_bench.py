@@ -22,7 +22,11 @@ caches are in).
 
 Installation: ``pip install -e`` (this tree's venv) puts an import hook in every Python
 start of the venv (setuptools' editable finder: pathlib, urllib.parse, ... ~15 ms of
-``python -c pass``).  ``--installed`` also builds this tree's wheel, installs it into a
+``python -c pass``); the benchmark says which install it measured.  setuptools gives a flat
+layout like ours a plain path entry instead only by putting the whole tree on ``sys.path``
+(``editable_mode=compat``: ``tests``, ``tools``, ``benchmarks`` become importable
+packages everywhere) or with ``editable_mode=strict`` (a tree of links that misses every
+module added later), so the dev install keeps the hook.  ``--installed`` also builds this tree's wheel, installs it into a
 temporary venv whose dependencies are this environment's (a .pth line, no download) and
 measures the same commands there, beside that venv's ``python -c pass``: what a user who
 ran ``pip install v23py`` gets.
@@ -82,6 +86,21 @@ def installed_venv(tmp):
     subprocess.run([vpy, "-m", "pip", "install", "-q", "--no-deps", "--no-index"] + wheels,
                    check=True, stdout=subprocess.DEVNULL)
     return os.path.join(venv, "bin")
+
+
+def install_kind(python):
+    """How v23py is installed for ``python``: "editable" (``pip install -e``: setuptools'
+    import hook runs in every start of that venv), "wheel", or "source tree"."""
+    code = ("import json, importlib.metadata as m\n"
+            "try:\n"
+            "    d = json.loads(m.distribution('v23py').read_text('direct_url.json') or '{}')\n"
+            "    print('editable' if d.get('dir_info', {}).get('editable') else 'wheel')\n"
+            "except m.PackageNotFoundError:\n"
+            "    print('source tree')\n")
+    # (from an empty directory: in the source tree, its v23py.egg-info would answer)
+    with tempfile.TemporaryDirectory() as d:
+        out = subprocess.run([python, "-c", code], stdout=subprocess.PIPE, text=True, cwd=d)
+    return out.stdout.strip() or "unknown"
 
 
 def go_bin(arg):
@@ -148,6 +167,14 @@ def main():
         print(f"CPU per process, median of {a.n} (user+sys of the child), "
               f"PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '')!r}, "
               f"bytecode caches {'left as they were' if a.no_warm else 'written first'}")
+        kind = install_kind(sys.executable)
+        print(f"v23py installed in {os.path.dirname(os.path.dirname(sys.executable))}: {kind}"
+              + (" (setuptools' editable import hook runs in every start; what users of "
+                 "the wheel get is the '(installed)' rows, with --installed)"
+                 if kind == "editable" else ""))
+        if a.installed:
+            print(f"(installed): this tree's wheel in a fresh venv: "
+                  f"{install_kind(os.path.join(vbin, 'python'))}")
         print(f"{'command':42} {'v23py':>9} {'- pass':>9} {'target':>8} {'Go':>8}")
         runs, where = [], []
         for label, argv, goname in cmds:

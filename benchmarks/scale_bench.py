@@ -6,7 +6,8 @@
 
 Prints, each with the load average beside it:
   peers     N v23py daemons in one syncgroup, one write on each: seconds from the last
-            write until every daemon holds all N rows
+            write until every daemon holds all N rows, the daemons' CPU meanwhile, and
+            the CPU the idle syncgroup costs (all daemons' pull loops, per second)
   initial   a daemon joins a syncgroup whose admin holds R rows: seconds until it has
             them all (rows/s), and the joiner's peak RSS (VmHWM) -- ours, and Go's with
             --go (Go's daemon takes rows as Puts, ~1,000/s here, hence its own --go-rows)
@@ -109,8 +110,15 @@ async def peers_bench(reactor, ctx, creds, sizes):
             for d in daemons[1:]:
                 cols.append((await setup(ctx, d, a, "conv"))[1])
             joined = time.perf_counter() - t0 - started
+            # the idle cost of the syncgroup: every daemon's pull loop, nothing to sync
+            await sleep(reactor, 2.0)
+            cpu0, t = sum(cpu_s(d.proc.pid) for d in daemons), time.perf_counter()
+            await sleep(reactor, 3.0)
+            cpu1, el = sum(cpu_s(d.proc.pid) for d in daemons), time.perf_counter() - t
+            idle = (cpu1 - cpu0) / el
             await defer.gatherResults([c.put(ctx, f"conv{i:03d}", i) for i, c in enumerate(cols)])
             t = time.perf_counter()
+            cpu0 = sum(cpu_s(d.proc.pid) for d in daemons)
             pending = list(cols)
             while pending:
                 c = pending[0]
@@ -122,8 +130,9 @@ async def peers_bench(reactor, ctx, creds, sizes):
             el = time.perf_counter() - t
             cpu = sum(cpu_s(d.proc.pid) for d in daemons)
             print(f"peers    {n:4d} v23py daemons converged {el:7.2f} s after the last write "
-                  f"(started in {started:.0f} s, joined in {joined:.0f} s; daemons' CPU so far "
-                  f"{cpu:.0f} s; {load()})", flush=True)
+                  f"(daemons' CPU meanwhile {cpu - cpu0:.1f} s; idle, all daemons: {idle:.2f} "
+                  f"CPU s/s; started in {started:.0f} s, joined in {joined:.0f} s; {load()})",
+                  flush=True)
             points.append((n, el))
         finally:
             for d in daemons:

@@ -1,6 +1,8 @@
 """Sync progress per database and peer, in the process's stats tree (so in
 ``__debug/stats`` and on ``--metrics-address``):
 
+    syncbase/sync/id                              this daemon's member name (hex)
+    syncbase/sync/ticks                           ticks of the pull loop (one peer each)
     syncbase/sync/<db>/<peer>/rounds              rounds this daemon started that succeeded
     syncbase/sync/<db>/<peer>/errors              rounds that failed
     syncbase/sync/<db>/<peer>/records-in          records received from the peer
@@ -25,6 +27,10 @@ from v23py.stats import prometheus
 from v23py.naming import names as _names
 
 _peers = {}
+# ticks of the pull loop (each picks at most one peer): with the per-peer rounds and
+# errors, shows how often each member is contacted
+TICKS = stats.new_counter("syncbase/sync/ticks")
+ID = stats.new_string("syncbase/sync/id")      # this daemon's name as a syncgroup member
 
 
 class PeerStats:

@@ -8,7 +8,7 @@ v.io/x/ref/services/syncbase/server/interfaces.  The prose is v23py's own.
 # flake8: noqa
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Optional, Dict, List, Set, Tuple
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from v23py import vdl, verror
 from v23py.rpc import stubs as _rt
@@ -118,14 +118,14 @@ _types = _build_types()
 
 
 @vdl.register
-class GenVector(Dict['int', 'int']):
+class GenVector(dict['int', 'int']):
     """GenVector maps a device id to the highest generation known from it."""
     __slots__ = ()
     _vdl_type = _types['GenVector']
 
 
 @vdl.register
-class Knowledge(Dict['str', 'dict[int, int]']):
+class Knowledge(dict['str', 'dict[int, int]']):
     """Knowledge holds one GenVector per sync prefix (data) or per syncgroup
     object id (syncgroup metadata).
     """
@@ -215,7 +215,7 @@ class SyncgroupMemberState(vdl.Struct):
 
 
 @vdl.register
-class CollectionPerms(Dict['str', '_access.AccessList']):
+class CollectionPerms(dict['str', '_access.AccessList']):
     """CollectionPerms is the synced permissions object of a collection."""
     __slots__ = ()
     _vdl_type = _types['CollectionPerms']
@@ -336,14 +336,14 @@ class SgPriority(vdl.Struct):
 
 
 @vdl.register
-class SgPriorities(Dict['str', 'SgPriority']):
+class SgPriorities(dict['str', 'SgPriority']):
     """SgPriorities holds an SgPriority per syncgroup."""
     __slots__ = ()
     _vdl_type = _types['SgPriorities']
 
 
 @vdl.register
-class BlobSharesBySyncgroup(Dict['str', 'int']):
+class BlobSharesBySyncgroup(dict['str', 'int']):
     """BlobSharesBySyncgroup counts blob ownership shares per syncgroup."""
     __slots__ = ()
     _vdl_type = _types['BlobSharesBySyncgroup']
@@ -363,7 +363,7 @@ class LocationData(vdl.Struct):
 
 
 @vdl.register
-class PeerToLocationDataMap(Dict['str', 'LocationData']):
+class PeerToLocationDataMap(dict['str', 'LocationData']):
     """PeerToLocationDataMap maps a syncbase name to a location hint."""
     __slots__ = ()
     _vdl_type = _types['PeerToLocationDataMap']

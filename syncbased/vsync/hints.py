@@ -4,8 +4,11 @@ Rounds are Go's protocol and nothing here changes them: a hint only makes a peer
 its usual round (pull) with the writer now instead of at its next periodic tick.
 
 * Serving: a peer calls ``<us>/%%v23py-hints``.Subscribe(its id) and keeps the stream
-  open; after each commit of local writes to a database we send that database's id on
-  every stream whose caller may Read a syncgroup of it.
+  open; after each commit of local writes to a database we send that database's id and
+  our generation in it on every stream whose caller may Read a syncgroup of it.
+* Receiving: a peer whose knowledge of our writes already reaches that generation (it
+  got them through others) skips the round; so do queued hints once it does
+  (scheduler.py runs a few hinted rounds at a time).
 * Subscribing: after a successful round with a peer we subscribe to its hints, once;
   a peer that answers that it has no such object (Go's daemon: InvalidName) is never
   asked again.  A peer that subscribes to us is a v23py daemon, so we subscribe back
@@ -29,6 +32,7 @@ from v23py.syncbase.util import Id
 from syncbased import access
 from syncbased.access import READ
 from syncbased.common import PeerAuthorizer, caller_names, id_out, send
+from syncbased.vsync import limits
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +46,7 @@ class _Subscriber:
 
     def __init__(self, peer, names, call):
         self.peer, self.names, self.call = peer, names, call
-        self.pending = set()      # db ids to send
+        self.pending = {}         # db id -> our generation in it to send
         self.sending = False
 
 
@@ -54,16 +58,18 @@ class Hints:
         self.subscribers = set()      # _Subscriber: peers listening to our commits
         self.subscribed = {}          # peer hex -> cancel function of our Subscribe call
         self.not_served = set()       # peer hexes whose daemon has no Hints object
-        self.again = set()            # (db id, peer hex) rounds to run once more
+        self.again = {}               # (db id, peer hex) -> gen: rounds to run once more
         self.received = 0             # hints received (for tests and stats)
 
     # --- serving -------------------------------------------------------------
     def committed(self, db_id):
         """Store thread: a commit of local writes to ``db_id``."""
         if self.subscribers:
-            self.sync.daemon.reactor.callFromThread(self._notify, db_id)
+            ds = self.sync.dbs.get(db_id)
+            if ds is not None:
+                self.sync.daemon.reactor.callFromThread(self._notify, db_id, ds.gen)
 
-    def _notify(self, db_id, subscribers=None):
+    def _notify(self, db_id, gen, subscribers=None):
         ds = self.sync.dbs.get(db_id)
         if ds is None or ds.paused or not ds.sgs:
             return
@@ -74,7 +80,7 @@ class Hints:
         for s in list(subscribers or self.subscribers):
             if s.peer in members and any(
                     access.allowed(e.perms, (READ,), s.names) for e in sgs):
-                s.pending.add(db_id)
+                s.pending[db_id] = max(gen, s.pending.get(db_id, 0))
                 if not s.sending:
                     defer.ensureDeferred(self._drain(s)).addErrback(lambda f: None)
 
@@ -82,8 +88,8 @@ class Hints:
         s.sending = True
         try:
             while s.pending and s in self.subscribers:
-                db_id = s.pending.pop()
-                await send(s.call, id_out(db_id))
+                db_id, gen = s.pending.popitem()
+                await send(s.call, ext.Hint(Db=id_out(db_id), Gen=gen))
         finally:
             s.sending = False
 
@@ -100,8 +106,8 @@ class Hints:
         self.subscribers.add(s)
         # one hint per shared database at once: the peer pulls what we wrote before it
         # listened (or while it was away)
-        for db_id in list(sync.dbs):
-            self._notify(db_id, (s,))
+        for db_id, ds in list(sync.dbs.items()):
+            self._notify(db_id, ds.gen, (s,))
         # a v23py peer: hear its writes too
         self.subscribe(peer)
         try:
@@ -116,7 +122,8 @@ class Hints:
 
     def subscribe(self, peer, addr=None):
         sync = self.sync
-        if peer in self.subscribed or peer in self.not_served or peer == sync.hex:
+        if (peer in self.subscribed or peer in self.not_served or peer == sync.hex
+                or not limits.HINTS):
             return
         addr = addr or sync.peers.get(peer) or sync.conn_peers.get(peer)
         if not addr or sync._loop is None:
@@ -143,9 +150,9 @@ class Hints:
             call = await ext.HintsClient(f"{addr}/{ext.HintsSuffix}").Subscribe(
                 ctx, sync.hex, *opts)
             while True:
-                db = await call.recv()
+                hint = await call.recv()
                 self.received += 1
-                sync.hinted(Id(db.Blessing, db.Name), peer, addr)
+                sync.hinted(Id(hint.Db.Blessing, hint.Db.Name), peer, addr, hint.Gen)
         except verror.VError as e:
             if e.id in _NOT_SERVED:
                 self.not_served.add(peer)

@@ -141,6 +141,12 @@ class InitiatorMixin:
                             local = dict(e.local, SyncPending=False, PendingGenVec={})
                             tx.raw_put(SGSTATE + gid.encode(), encode_sgstate(local))
                             pending_done.append((gid, local))
+            if not recs and not writes and not pending_done and new == (
+                    self.sggenvecs if sg_round else self.genvecs):
+                # nothing new (most rounds of an idle syncgroup): no transaction to commit
+                tx.abort()
+                self.more = False
+                return len(recs)
             if sg_round:
                 tx.raw_put(DBSTATE, encode_dbstate(self.genvecs, new, self.paused))
             else:

@@ -4,6 +4,25 @@ import os
 # seconds between periodic pull rounds per peer (V23PY_SYNC_TICK: a test knob, e.g. to show
 # that hints alone carry writes between v23py daemons)
 TICK = float(os.environ.get("V23PY_SYNC_TICK") or 0.05)
+# a tick whose picked peer's rounds still run is skipped (Go's syncer works one peer at
+# a time) unless they started this long ago (Go's channelTimeout)
+PICK_WAIT = 2.0
+# a peer that failed n times in a row is not picked for 2^min(n, FAILURES_CAP) peer-
+# management rounds, PM_ROUNDS_PER_TICK to a tick (Go: peerManagementInterval is
+# peerSyncInterval / 5; pingFailuresCap); a hinted retry waits 2^n BACKOFF_UNIT seconds
+PM_ROUNDS_PER_TICK = 5
+BACKOFF_UNIT = 0.01
+FAILURES_CAP = 6
+# "0": subscribe to no peer's hints (a test knob: the pull loop alone, as Go's)
+HINTS = os.environ.get("V23PY_SYNC_HINTS", "1").strip() != "0"
+# hinted rounds running at once (more hints wait, and are dropped once known)
+HINTED_ROUNDS = 2
+# a peer whose hints we receive is pulled by the tick at most once per this many ticks
+# (all such peers together): its writes come as hints; this pull only brings what it
+# relays from others
+HINTED_PULL_TICKS = 20
+# seconds the pull loop reuses the members of our syncgroups it read (Go's memberViewTTL)
+MEMBER_VIEW_TTL = 2.0
 SG_ROUND_INTERVAL = 0.25                 # seconds between syncgroup-metadata rounds per peer
 TIME_INTERVAL = 2.0                      # seconds between GetTime exchanges per peer (Go: each round)
 AD_INTERVAL = 1.0                        # seconds between refreshes of our admin ads

@@ -1,7 +1,9 @@
-"""The pull loop: every tick, which peers of which databases to sync with, at which
-address (learned, neighborhood, mount table), with per-peer backoff."""
+"""The pull loop: every tick one peer, picked at random as Go's syncer does, and a round
+with it per shared database, at the address we have for it (learned, neighborhood,
+mount table), with Go's exponential backoff for a peer that fails."""
 from __future__ import annotations
 
+import random
 import time
 
 from twisted.internet import defer
@@ -9,17 +11,43 @@ from twisted.python.failure import Failure
 
 import v23py
 from v23py.runtime.publisher import Publisher
+from syncbased import syncstats
 from syncbased.vsync import limits
 
 class SchedulerMixin:
     """The pull loop: SyncService's part (reactor thread)."""
 
     # --- the pull loop (reactor thread) ---
-    def _tick(self):
-        w = self.daemon.worker
+    def _tick(self, prefer=None):
+        """Each tick (Go's syncer): pick one peer and pull from it every database shared
+        with it.  ``prefer``: an address whose member is picked first (a new joiner's
+        admin)."""
+        self._ticks += 1
+        syncstats.TICKS.incr(1)
+        if self._picked is not None and prefer is None:
+            member, started = self._picked
+            if (any((db_id, member) in self._inflight for db_id in self.dbs)
+                    and time.monotonic() - started < limits.PICK_WAIT):
+                return           # Go's syncer is busy with its last peer: this tick is lost
+            self._picked = None
         ads = self.publish_nh and time.monotonic() - self._last_ad >= limits.AD_INTERVAL
+        try:
+            idle = not any(ds.sgs for ds in list(self.dbs.values()))
+        except RuntimeError:      # (changed on the store thread meanwhile)
+            idle = False
+        if idle and not self._ads and not self._mt_names:
+            return               # nothing to sync, advertise or unmount: no store hop
+        now = time.monotonic()
+        if (prefer is None and not ads and self._view is not None
+                and now - self._view[0] < limits.MEMBER_VIEW_TTL):
+            # Go's memberView: the members and mount tables of every database, read
+            # from the store at most once per TTL (a round with a paused or unshared
+            # database does nothing)
+            self._start_rounds(self._view[1])
+            return
+        w = self.daemon.worker
         if ads:
-            self._last_ad = time.monotonic()
+            self._last_ad = now
 
         def work():
             if ads:
@@ -29,8 +57,12 @@ class SchedulerMixin:
             return [(db_id, ds.members(), ds.mount_tables())
                     for db_id, ds in list(self.dbs.items())
                     if ds.sgs and not ds.paused and db_id in self.service.dbs]
+        def fresh(view):
+            self._view = (now, view)
+            return view
         d = w.call(work)
-        d.addCallback(self._start_rounds)
+        d.addCallback(fresh)
+        d.addCallback(self._start_rounds, prefer)
         d.addErrback(lambda f: None)
 
     def _mount(self, mts):
@@ -49,15 +81,21 @@ class SchedulerMixin:
             self._mt_pub.remove_name(n)
         self._mt_names = want
 
-    def _start_rounds(self, work):
+    def _start_rounds(self, work, prefer=None):
+        """Go's pickPeer: one member at random among those we can try now (an address
+        known, not failing within its backoff, no round running), then a round with it
+        for every database it shares with us."""
         now = time.monotonic()
         nh = None
         all_mts = set()
+        ready = {}          # member -> [(key, address)] of the rounds to start
         for db_id, members, mts in work:
             all_mts.update(mts)
             for m in members:
                 key = (db_id, m)
-                fails = self._backoff.get(("n",) + key, 0)
+                if key in self._inflight or self._skip_until.get(key, 0) > self._ticks:
+                    continue
+                fails = self._fails.get(key, 0)
                 addr = self.peers.get(m) or self.conn_peers.get(m)
                 if addr is None or fails >= 2:
                     # unknown, or failing: a neighborhood entry is fresher
@@ -67,11 +105,26 @@ class SchedulerMixin:
                 if mts and (not addr or fails >= 2 and fails % 2 == 0):
                     # through a mount table of a shared syncgroup
                     addr = f"{mts[(fails // 2) % len(mts)].rstrip('/')}/{m}"
-                if not addr:
-                    continue
-                if key in self._inflight or self._backoff.get(key, 0) > now:
-                    continue
-                self._start_round(key, addr)
+                if addr:
+                    ready.setdefault(m, []).append((key, addr))
+        if ready:
+            pick = None
+            if prefer is not None:
+                pick = next((m for m, rounds in ready.items()
+                             if any(a == prefer for _, a in rounds)), None)
+            if pick is None:
+                pick = random.choice(list(ready))
+                if pick in self.hints.subscribed:
+                    # its writes come as hints: pulling it is only the safety net for
+                    # what it relays, at most once per HINTED_PULL_TICKS ticks
+                    if self._ticks - self._hinted_pull < limits.HINTED_PULL_TICKS:
+                        pick = None
+                    else:
+                        self._hinted_pull = self._ticks
+            if pick is not None:
+                self._picked = (pick, now)
+                for key, addr in ready[pick]:
+                    self._start_round(key, addr)
         try:
             self._mount(all_mts)
         except Exception:
@@ -83,47 +136,85 @@ class SchedulerMixin:
         defer.ensureDeferred(self._round(key[0], key[1], addr)).addBoth(
             lambda r: self._done(key, r, addr))
 
-    def hinted(self, db_id, peer, addr=None):
-        """A hint from ``peer`` (vsync/hints.py): it committed writes to ``db_id``; pull
-        now (or once more after the round running now)."""
+    def hinted(self, db_id, peer, addr=None, gen=None):
+        """A hint from ``peer`` (vsync/hints.py): it committed writes to ``db_id`` up to
+        its generation ``gen``.  Pull now, unless our knowledge already reaches ``gen``
+        (through others), or once more after the round running now.  At most
+        HINTED_ROUNDS hinted rounds run at once; the others wait in order and are
+        dropped once our knowledge catches up (many writers hinting at once then cost
+        far fewer rounds than one per writer and reader).  ``gen`` None: pull anyway."""
         key = (db_id, peer)
+        if gen is not None and self._knows(db_id, peer, gen):
+            return
         if key in self._inflight:
-            self.hints.again.add(key)
+            self.hints.again[key] = _merge(self.hints.again[key], gen) \
+                if key in self.hints.again else gen
+            return
+        if len(self._hinted) >= limits.HINTED_ROUNDS:
+            if key in self._hint_queue:
+                old_addr, old_gen = self._hint_queue[key]
+                self._hint_queue[key] = (addr or old_addr, _merge(old_gen, gen))
+            else:
+                self._hint_queue[key] = (addr, gen)
             return
         addr = self._addr.get(key) or addr
         ds = self.dbs.get(db_id)
         if (addr is None or ds is None or ds.paused or self._loop is None
-                or not self._loop.running or self._backoff.get(key, 0) > time.monotonic()):
+                or not self._loop.running or self._retry_at.get(key, 0) > time.monotonic()):
             return
+        self._hinted.add(key)
         self._start_round(key, addr)
+
+    def _knows(self, db_id, peer, gen):
+        """Whether our knowledge of ``peer``'s writes to ``db_id`` reaches ``gen`` for
+        every prefix we sync (so a round with it would bring none of them)."""
+        ds = self.dbs.get(db_id)
+        try:
+            dev = int(peer, 16)
+            gvs = list(ds.genvecs.values()) if ds is not None else []
+        except (ValueError, RuntimeError):
+            return False
+        return bool(gvs) and all(gv.get(dev, 0) >= gen for gv in gvs)
+
+    def _next_hints(self):
+        while self._hint_queue and len(self._hinted) < limits.HINTED_ROUNDS:
+            key = next(iter(self._hint_queue))
+            addr, gen = self._hint_queue.pop(key)
+            self.hinted(key[0], key[1], addr, gen)
 
     def _done(self, key, result, addr=None):
         self._inflight.discard(key)
-        from syncbased import syncstats
-        from twisted.python.failure import Failure as _F
-        if isinstance(result, _F):
-            syncstats.peer(*key).failed(result.value)
-        else:
-            syncstats.peer(*key).succeeded()
+        self._hinted.discard(key)
         if isinstance(result, Failure):
+            syncstats.peer(*key).failed(result.value)
             if addr is not None and self.conn_peers.get(key[1]) == addr:
                 del self.conn_peers[key[1]]      # that conn is gone
-            n = self._backoff.get(("n",) + key, 0) + 1
-            self._backoff[("n",) + key] = min(n, 6)
-            self._backoff[key] = time.monotonic() + 0.05 * (2 ** min(n, 6))
+            n = self._fails[key] = min(self._fails.get(key, 0) + 1, limits.FAILURES_CAP)
+            # Go's roundsToBackoff: not tried again for 2^n peer-management rounds, of
+            # which a tick holds PM_ROUNDS_PER_TICK
+            self._skip_until[key] = self._ticks + -(-(2 ** n) // limits.PM_ROUNDS_PER_TICK)
+            delay = limits.BACKOFF_UNIT * 2 ** n
+            self._retry_at[key] = time.monotonic() + delay
             self._last_sg.pop(key, None)
-            self.hints.again.discard(key)
+            self.hints.again.pop(key, None)
             if key[1] in self.hints.subscribed:
                 # a hinted peer's writes must not wait for a (maybe long) tick: retry
-                self.daemon.reactor.callLater(self._backoff[key] - time.monotonic() + 0.001,
-                                              self.hinted, *key)
+                self.daemon.reactor.callLater(delay + 0.001, self.hinted, *key)
         else:
-            self._backoff.pop(key, None)
-            self._backoff.pop(("n",) + key, None)
+            syncstats.peer(*key).succeeded()
+            self._fails.pop(key, None)
+            self._skip_until.pop(key, None)
+            self._retry_at.pop(key, None)
             self.hints.round_succeeded(key[1], addr)
             if key in self.hints.again:
-                self.hints.again.discard(key)
+                self.daemon.reactor.callLater(0, self.hinted, *key, None,
+                                              self.hints.again.pop(key))
+            elif result is True:
+                # the peer truncated the round: continue with it right away
                 self.daemon.reactor.callLater(0, self.hinted, *key)
-            if result is True and self._loop is not None and self._loop.running:
-                # the peer truncated the round: continue right away
-                self.daemon.reactor.callLater(0, self._tick)
+        self._next_hints()
+
+
+def _merge(old, new):
+    """Two hinted generations as one: the larger; None (pull anyway) wins."""
+    return None if old is None or new is None else max(old, new)

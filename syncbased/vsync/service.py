@@ -12,7 +12,7 @@ import v23py
 from v23py import verror
 from v23py.rpc import CLIENT_KEY
 from v23py.runtime.client import Client
-from syncbased import access, interfaces as I
+from syncbased import access, interfaces as I, syncstats
 from syncbased.access import READ
 from syncbased.vsync import appcr, limits, neighborhood
 from syncbased.vsync._log import PEERS, prefix_limit
@@ -43,6 +43,7 @@ class SyncService(SyncgroupOpsMixin, RoundsMixin, SchedulerMixin, NeighborhoodMi
         else:
             self.id = json.loads(raw)["Id"]
         self.hex = "%x" % self.id
+        syncstats.ID.set(self.hex)
         self.peers = {}
         # peers we know only by the conn they opened to us: {hex: endpoint name}; not
         # persisted (the address is good only while that conn lives)
@@ -56,11 +57,19 @@ class SyncService(SyncgroupOpsMixin, RoundsMixin, SchedulerMixin, NeighborhoodMi
             self._open(d)
         self.service.db_open_hooks.append(self._open)
         self._inflight = set()
-        self._backoff = {}
+        self._ticks = 0          # ticks so far (the unit of a failing peer's backoff)
+        self._fails = {}         # (db id, peer hex) -> failed rounds in a row (capped)
+        self._skip_until = {}    # (db id, peer hex) -> tick before which it is not picked
+        self._retry_at = {}      # (db id, peer hex) -> time before which no hinted retry
+        self._hinted = set()     # (db id, peer hex) of the hinted rounds running
+        self._hint_queue = {}    # (db id, peer hex) -> (address, gen): hints waiting
+        self._hinted_pull = -10 ** 9   # tick of the last periodic pull of a hinting peer
+        self._view = None        # (when, [(db id, members, mount tables)]) read last
         self._last_sg = {}
         self._last_time = {}
         self._peer_names = {}    # peer hex -> the blessing names it presented last round
         self._loop = None
+        self._picked = None      # (member, when): the peer the last tick picked
         self._last_ad = -1e9
         self._ads = set()        # gids whose admin ad we wrote
         self._mt_pub = None

@@ -494,5 +494,6 @@ class SyncgroupOpsMixin:
         sg, version, genvec = got
         sg = await run(lambda: self.finish_join(names, db_getter(), remote, sg, version, genvec))
         if self._loop is not None and self._loop.running:
-            self.daemon.reactor.callLater(0, self._tick)    # first round now, not next tick
+            # first round now, with the admin that let us in, not at the next tick
+            self.daemon.reactor.callLater(0, self._tick, remote)
         return sg.Spec

@@ -20,7 +20,11 @@ PRINCIPAL_GENERATED = {
 # loaded only for what this command never meets (X.509 blessings, Ed25519/RSA keys, key
 # files in other formats, encrypted keys)
 NOT_FOR_AN_ECDSA_PRINCIPAL = ("cryptography.x509", "cryptography.hazmat.primitives.serialization",
-                              "nacl.signing", "cryptography.hazmat.primitives.ciphers.aead")
+                              "nacl.signing", "cryptography.hazmat.primitives.ciphers.aead",
+                              # cryptography's backend module (RSA, ciphers; ec.ECDSA's
+                              # constructor loads it) and hashlib's own OpenSSL
+                              "cryptography.hazmat.backends.openssl", "hashlib", "_hashlib",
+                              "json")
 
 
 def _tool(name):
@@ -85,3 +89,40 @@ class PrincipalImports(unittest.TestCase):
         out, mods = self.run_tool("dumpblessings", path)
         self.assertIn("Blessings          : bob\n", out)
         self.check(mods)
+
+
+class ShortLivedEntries(unittest.TestCase):
+    """principal and vrpc run through v23py.cmd._entry: the cyclic garbage collector is off
+    while the tool loads and works, back on when a tool resumes it (before the runtime),
+    and what exists at exit is frozen (the exit's collection skips it)."""
+
+    def test_console_scripts_use_the_entries(self):
+        from v23py.cmd import _entry
+        with open(os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+                os.path.abspath(__file__)))), "pyproject.toml")) as f:
+            text = f.read()
+        for tool in ("principal", "vrpc"):
+            self.assertIn('%s = "v23py.cmd._entry:%s"' % (tool, tool), text)
+            self.assertTrue(callable(getattr(_entry, tool)))
+
+    def test_collector_off_then_resumed_then_frozen(self):
+        d = self.mktemp()
+        os.makedirs(d)
+        with open(os.path.join(d, "gc_probe_tool.py"), "w") as f:
+            f.write("import gc, sys\n"
+                    "from v23py.cmd import _entry\n"
+                    "def main(argv):\n"
+                    "    print('loaded', gc.isenabled(), argv)\n"
+                    "    _entry.resume_gc()\n"
+                    "    print('resumed', gc.isenabled())\n"
+                    "    sys.exit(3)\n")
+        code = ("import gc, sys\n"
+                "from v23py.cmd import _entry\n"
+                "try:\n"
+                "    _entry._run('gc_probe_tool', ['x'])\n"
+                "except SystemExit as e:\n"
+                "    print('exit', e.code, gc.get_freeze_count() > 0)\n")
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([d] + sys.path))
+        p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                           text=True, timeout=120)
+        self.assertEqual(p.stdout, "loaded False ['x']\nresumed True\nexit 3 True\n", p.stderr)

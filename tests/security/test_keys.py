@@ -90,6 +90,45 @@ class DigestTests(unittest.TestCase):
         e = _keys.new_signer("ed25519")
         self.assertFalse(e.public_key.verify(Sig(Ed25519=b"short"), b"m"))
 
+    def test_digests_are_hashlibs(self):
+        # (hash objects over cryptography's hashes: hashlib's results, hashlib's interface)
+        import hashlib
+        for ours, theirs in ((_keys.sha256, hashlib.sha256), (_keys.sha384, hashlib.sha384),
+                             (_keys.sha512, hashlib.sha512), (_keys._md5, hashlib.md5)):
+            for data in (b"", b"a", bytes(range(256)) * 4099):
+                self.assertEqual(ours(data).digest(), theirs(data).digest())
+                h, g = ours(), theirs()
+                h.update(data[:7])
+                g.update(data[:7])
+                h2, g2 = h.copy(), g.copy()
+                h.update(data[7:])
+                g.update(data[7:])
+                self.assertEqual(h.digest(), g.digest())
+                self.assertEqual(h.digest(), g.digest())   # (digest does not finish it)
+                self.assertEqual(h2.hexdigest(), g2.hexdigest())
+
+    def test_ecdsa_without_its_constructor_is_cryptographys(self):
+        # what _keys signs and checks with is cryptography's ec.ECDSA, both ways
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+        from cryptography.exceptions import InvalidSignature
+        for curve, hname, h in ((ec.SECP256R1, "SHA256", hashes.SHA256),
+                                (ec.SECP384R1, "SHA384", hashes.SHA384),
+                                (ec.SECP521R1, "SHA512", hashes.SHA512)):
+            key = ec.generate_private_key(curve())
+            digest = _keys.hash_func(hname)(b"message").digest()
+            ours = _keys._prehashed_ecdsa(hname)
+            self.assertIsInstance(ours, ec.ECDSA)
+            self.assertFalse(ours.deterministic_signing)
+            theirs = ec.ECDSA(Prehashed(h()))
+            key.public_key().verify(key.sign(digest, ours), digest, theirs)
+            key.public_key().verify(key.sign(digest, theirs), digest, ours)
+            bad = bytes([digest[0] ^ 1]) + digest[1:]
+            for alg in (ours, theirs):
+                self.assertRaises(InvalidSignature, key.public_key().verify,
+                                  key.sign(digest, alg), bad, ours)
+
     def test_unknown_hash_name_means_sha512(self):
         self.assertIs(_keys.hash_func("SHA1"), _keys.hash_func("SHA512"))
         self.assertIs(_keys.hash_func("nonsense"), _keys.hash_func("SHA512"))

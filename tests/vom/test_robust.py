@@ -271,3 +271,61 @@ class RandomRoundTrip(unittest.TestCase):
         back = vom.decode(data, t)
         self.assertEqual(vom.encode(back, t) if not t.contains_kind(vdl.Kind.SET, vdl.Kind.MAP)
                          else data, data)
+
+
+def _inside(t):
+    out, stack = {}, [t]
+    while stack:
+        x = stack.pop()
+        if x is not None and id(x) not in out:
+            out[id(x)] = x
+            stack += [x.elem, x.key] + [f.type for f in x.fields]
+    return list(out.values())
+
+
+class LazyStructCodecs(unittest.TestCase):
+    """Random struct types and values, whole and mutated: a struct's generic codec (its
+    first COMPILE_AFTER uses) and its compiled one give the same bytes, values and
+    errors (v23py.vom._structgen)."""
+
+    def outcome(self, types, data):
+        td = vom.TypeDecoder()
+        td.feed(types)
+        dec = vom.Decoder(type_decoder=td)
+        dec.feed(data)
+        try:
+            t, v = dec.decode_typed()
+            return ("ok", vom.encode(v, t).hex() if not t.contains_kind(vdl.Kind.SET, vdl.Kind.MAP)
+                    else v)
+        except (vom.NeedData, vom.NeedType) as e:
+            return type(e).__name__
+        except verror.VError as e:
+            return (e.id, e.msg)
+
+    @settings(max_examples=150, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(st.data())
+    def test_generic_and_compiled_agree(self, data):
+        from v23py.vom import _codec, _structgen
+        fields = data.draw(st.lists(types_st, min_size=1, max_size=5))
+        t = vdl.struct(_name("L"), [(f"F{i}", ft) for i, ft in enumerate(fields)])
+        v = data.draw(values_of(t))
+        self.patch(_structgen, "COMPILE_AFTER", 1 << 30)   # (for the codecs made now)
+        te = vom.TypeEncoder()
+        msg = vom.Encoder(type_encoder=te).encode(v, t)
+        types = te.take_bytes()
+        cuts = [msg] + [msg[:data.draw(st.integers(0, len(msg)))] for _ in range(3)]
+        for _ in range(4):
+            m = bytearray(msg)
+            m[data.draw(st.integers(1, len(m) - 1))] = data.draw(st.integers(0, 255))
+            cuts.append(bytes(m))
+        generic = [self.outcome(types, c) for c in cuts]
+        structs = [x for x in _inside(t) if x.kind == vdl.Kind.STRUCT]
+        self.assertFalse(_structgen.is_compiled(_codec.decoder(t)))
+        for x in structs:
+            _structgen.compile_now(_codec.decoder(x))
+            _structgen.compile_now(_codec.encoder(x))
+        self.assertTrue(_structgen.is_compiled(_codec.encoder(t)))
+        self.assertEqual(vom.Encoder(type_encoder=vom.TypeEncoder()).encode(v, t), msg)
+        self.assertEqual([self.outcome(types, c) for c in cuts], generic)
+        self.assertEqual(generic[0][0], "ok")

@@ -9,6 +9,7 @@ Errors print ``ERROR: ...`` on stderr (exit 1; usage errors exit 2).
 """
 import sys
 
+from v23py.cmd import _entry
 from v23py.cmd._help import command_help, handle_version
 
 USAGE = """Command vrpc sends and receives Vanadium remote procedure calls.  It is used as
@@ -373,6 +374,7 @@ def main(argv=None):
         return
     if _fast_signature(argv, sys.stdout):
         sys.exit(0)
+    _entry.resume_gc()   # (the runtime: a call may stream for long)
     from v23py.runtime import run_program
 
     def run(reactor, argv):

@@ -11,12 +11,11 @@ Each certificate signs its (chained) content digest with purpose "B1" using the
 previous certificate's key (the root signs itself).
 """
 
-import hashlib
 import threading
 
 from v23py.security import _errors
 from v23py.security._keys import (
-    KeyError_, PURPOSE_CERTIFICATE, SIGNATURE_COUNTS, hash_func, public_key_from_der)
+    KeyError_, PURPOSE_CERTIFICATE, SIGNATURE_COUNTS, hash_func, public_key_from_der, sha256)
 from v23py.security._pattern import extension_error
 
 MAX_CHAIN_LENGTH = 128
@@ -81,12 +80,12 @@ class _SigCache:
         self.enabled = True
 
     def has(self, digest):
-        return hashlib.sha256(digest).digest() in self._m
+        return sha256(digest).digest() in self._m
 
     def add(self, digests):
         if not self.enabled:
             return
-        keys = [hashlib.sha256(d).digest() for d in digests]
+        keys = [sha256(d).digest() for d in digests]
         with self._lock:
             for k in keys:
                 self._m[k] = True

@@ -19,7 +19,6 @@ write new files (to temporaries, then rename); readers take the shared lock.
 import contextlib
 import errno
 import fcntl
-import hashlib
 import os
 import struct
 
@@ -28,7 +27,8 @@ from v23py.xref.lib import security as refsec
 from v23py.xref.lib.security import serialization
 from v23py.security import _errors, pem as _pem
 from v23py.security._blessings import Blessings, blessings_from_wire
-from v23py.security._keys import KeyError_, Signer, public_key_from_der, generate_private_key
+from v23py.security._keys import (
+    KeyError_, Signer, generate_private_key, public_key_from_der, sha256)
 from v23py.security._pattern import BlessingPattern
 from v23py.security._principal import BlessingRoots, BlessingStore, Principal
 from v23py.security._wiretypes import TimeType
@@ -122,9 +122,9 @@ def encode_signed(value, vtype, signer, chunk_size=CHUNK_SIZE):
     SignedHeader = vdl.class_for(SignedHeaderType)
     SignedData = vdl.class_for(SignedDataType)
     sig = bytearray(enc.encode(SignedHeader(ChunkSizeBytes=chunk_size), SignedHeaderType))
-    h = hashlib.sha256(struct.pack("<q", chunk_size))
+    h = sha256(struct.pack("<q", chunk_size))
     for i in range(0, len(data), chunk_size):
-        hc = hashlib.sha256(data[i:i + chunk_size]).digest()
+        hc = sha256(data[i:i + chunk_size]).digest()
         h.update(hc)
         sig += enc.encode(SignedData("Hash", hc), SignedDataType)
     from v23py.security._keys import PURPOSE_MESSAGE
@@ -147,7 +147,7 @@ def decode_signed(data, sig, public_key, vtype, what="file"):
     chunk = int(header.ChunkSizeBytes)
     if chunk <= 0 or chunk > MAX_FILE:
         raise _err("%s: invalid chunk size %d in signature file" % (what, chunk))
-    h = hashlib.sha256(struct.pack("<q", chunk))
+    h = sha256(struct.pack("<q", chunk))
     hashes = []
     signature = None
     while signature is None:
@@ -171,7 +171,7 @@ def decode_signed(data, sig, public_key, vtype, what="file"):
     if not public_key.verify(signature, h.digest()):
         raise _err("%s: signature verification failed" % what)
     pieces = [data[i:i + chunk] for i in range(0, len(data), chunk)]
-    if len(pieces) != len(hashes) or any(hashlib.sha256(p).digest() != hc
+    if len(pieces) != len(hashes) or any(sha256(p).digest() != hc
                                          for p, hc in zip(pieces, hashes)):
         raise _err("%s: data has been modified since being written" % what)
     try:

@@ -14,7 +14,7 @@ from v23py.security._caveats import (
 from v23py.security._certificate import sign_certificate
 from v23py.security._keys import (
     KeyError_, PURPOSE_DISCHARGE, PURPOSE_MESSAGE, PublicKey, Signer, public_key_from_der,
-    new_signer)
+    new_signer, sha256)
 from v23py.security._pattern import ALL_PRINCIPALS, BlessingPattern, extension_error
 from v23py.security._wiretypes import Certificate, PublicKeyDischarge, WireDischarge
 
@@ -247,7 +247,6 @@ class BlessingStore:
 
 
 def _dcache_key(caveat, impetus):
-    import hashlib
     tp = caveat.third_party_details() if isinstance(caveat, Caveat) else None
     if tp is None or tp.requirements().ReportArguments:
         return None
@@ -256,9 +255,9 @@ def _dcache_key(caveat, impetus):
     servers = ""
     if impetus is not None and r.ReportServer and impetus.Server:
         servers = ",".join(sorted(str(s) for s in impetus.Server))
-    h = hashlib.sha256()
+    h = sha256()
     for part in (tp.id(), method, servers):
-        h.update(hashlib.sha256(part.encode("utf-8", "surrogateescape")).digest())
+        h.update(sha256(part.encode("utf-8", "surrogateescape")).digest())
     return h.digest()
 
 

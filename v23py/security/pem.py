@@ -11,7 +11,6 @@ and ``PUBLIC KEY`` PKIX.
 
 import base64
 import binascii
-import hashlib
 import os
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -22,6 +21,12 @@ def _ser():
     # unencrypted ECDSA ones, which are read below without it
     from cryptography.hazmat.primitives import serialization
     return serialization
+
+def _hashlib():
+    # (encrypted keys only: hashlib loads a second OpenSSL, ~4 ms of a tool's start)
+    import hashlib
+    return hashlib
+
 
 MAX_PEM_FILE = 1 << 20
 INDIRECT_TYPE = "VANADIUM INDIRECT PRIVATE KEY"
@@ -116,7 +121,7 @@ def _evp_bytes_to_key(passphrase, salt, n):
     out = b""
     prev = b""
     while len(out) < n:
-        prev = hashlib.md5(prev + passphrase + salt).digest()
+        prev = _hashlib().md5(prev + passphrase + salt).digest()
         out += prev
     return out[:n]
 
@@ -345,7 +350,7 @@ def pbes2_encrypt(der, passphrase, iterations=10000, salt_size=8):
     """PKCS#8 EncryptedPrivateKeyInfo: PBES2, PBKDF2-HMAC-SHA256, AES-256-CBC."""
     salt = os.urandom(salt_size)
     iv = os.urandom(16)
-    key = hashlib.pbkdf2_hmac("sha256", passphrase, salt, iterations, 32)
+    key = _hashlib().pbkdf2_hmac("sha256", passphrase, salt, iterations, 32)
     n = 16 - len(der) % 16
     padded = der + bytes([n]) * n          # PKCS#7 to the AES block
     enc = _aes_cbc(key, iv).encryptor()

@@ -8,10 +8,11 @@ cycles end).
 """
 from __future__ import annotations
 
+import collections
 import enum
 import threading
 import weakref
-from typing import Iterable, NamedTuple, Sequence, Union
+from typing import TYPE_CHECKING, Iterable, NamedTuple, Sequence, Union
 
 from v23py import verror
 
@@ -60,9 +61,13 @@ INT_RANGES = {
 FLOAT_KINDS = frozenset({Kind.FLOAT32, Kind.FLOAT64})
 
 
-class Field(NamedTuple):
-    name: str
-    type: "Type"
+if TYPE_CHECKING:
+    class Field(NamedTuple):
+        name: str
+        type: "Type"
+else:   # the same class, without typing.NamedTuple's ~1 ms at every tool's start-up
+    Field = collections.namedtuple("Field", ("name", "type"))
+    Field.__doc__ = "A struct or union field: (name, type)."
 
 
 class Type:
@@ -237,6 +242,12 @@ _lock = threading.Lock()
 _interned: "weakref.WeakValueDictionary[str, Type]" = weakref.WeakValueDictionary()
 
 
+# The interned named types by name (the latest of each name: a peer may define another
+# type of the same name).  VOM's type decoder checks a peer's definitions against these
+# before building anything (v23py.vom._typeenc).
+_named: "weakref.WeakValueDictionary[str, Type]" = weakref.WeakValueDictionary()
+
+
 def _intern(t: Type) -> Type:
     u = t.unique()
     with _lock:
@@ -244,7 +255,14 @@ def _intern(t: Type) -> Type:
         if got is None:
             _interned[u] = t
             got = t
+            if t.name:
+                _named[t.name] = t
     return got
+
+
+def named_type(name: str) -> "Type | None":
+    """An interned type named ``name`` (the latest made), or None."""
+    return _named.get(name)
 
 
 def _check_name(name: str) -> None:

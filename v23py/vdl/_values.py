@@ -24,7 +24,7 @@ a nil error held in an ``any``).
 from __future__ import annotations
 
 import threading
-from typing import Any, ClassVar, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Optional, TypeVar
 
 from v23py import verror
 from v23py.vdl._types import (
@@ -32,9 +32,11 @@ from v23py.vdl._types import (
     Type, TypeObjectType, list_of, map_of, set_of, AnyListType)
 
 _MISSING: Any = object()
-_S = TypeVar("_S", bound="Struct")
-_E = TypeVar("_E", bound="Enum")
-_B = TypeVar("_B", bound="NamedBool")
+if TYPE_CHECKING:   # (annotations only: a bound given as a string costs every process
+    # its first compile(), ~3 ms, at import)
+    _S = TypeVar("_S", bound="Struct")
+    _E = TypeVar("_E", bound="Enum")
+    _B = TypeVar("_B", bound="NamedBool")
 _C = TypeVar("_C", bound=type)
 
 

@@ -7,10 +7,19 @@ strings and short ``[]byte`` -- and calls the field's compiled closure for the r
 What it accepts and produces is exactly what the closures in ``_codec`` do (the same
 checks, the same errors); ``_codec`` passes the closures in, so this module imports
 neither it nor anything that imports it.
+
+Compiling is paid once per struct type (~0.1-0.2 ms of ``compile``), which a short-lived
+process that decodes a few blessings or one signature never earns back: a struct's
+function first runs a generic loop over the same field closures (``_generic_dec`` /
+``_generic_enc``: the same values, bytes and errors), and compiles its own code on its
+``COMPILE_AFTER``-th use.  The function object stays the same -- its code is swapped in
+place -- so whoever holds it (a parent struct's compiled code, a list's closure, the
+type's cache) runs the compiled code from then on, with no extra call.
 """
 from __future__ import annotations
 
 import keyword
+import types
 
 from v23py import vdl as T
 from v23py.vdl import INT_RANGES, Kind, Type
@@ -19,6 +28,9 @@ from v23py.vom._binary import CONTROL_END, Truncated, dec_uint, enc_uint, error
 _SOURCES: dict = {}   # (source) -> code object, shared by structs of the same shape
 _ZIGZAG = tuple(~(b >> 1) if b & 1 else b >> 1 for b in range(0x80))   # one-byte ints
 
+#: Uses of a struct type's decoder (or encoder) before its own code is compiled.
+COMPILE_AFTER = 32
+
 
 def _compile(src: str, ns: dict, name: str):
     code = _SOURCES.get(src)
@@ -26,6 +38,97 @@ def _compile(src: str, ns: dict, name: str):
         code = _SOURCES[src] = compile(src, f"<vom {name}>", "exec")
     exec(code, ns)
     return ns[name]
+
+
+def _lazy(template, ns: dict, source, name: str):
+    """A function running ``template`` with ``ns`` as its globals until its
+    ``COMPILE_AFTER``-th call, then ``source()``'s function ``name`` (same object, new code).
+
+    ``source()`` returns the Python source and adds to ``ns`` what that code reads."""
+    fn = types.FunctionType(template.__code__, ns, name)
+
+    def compile_now():
+        if ns["_uses"] is None:   # (compiled already)
+            return
+        try:
+            compiled = _compile(source(), ns, name)
+        except Exception:   # (a bug here): the generic code is right, so keep it
+            ns["_after"] = 1 << 62
+            return
+        ns["_uses"] = None
+        fn.__code__ = compiled.__code__
+    ns["_uses"] = [0]
+    ns["_after"] = COMPILE_AFTER
+    ns["_compile_now"] = compile_now
+    ns["_self"] = fn
+    if COMPILE_AFTER <= 0:
+        compile_now()
+    return fn
+
+
+def compile_now(fn) -> None:
+    """Compile a struct codec made here now, whatever its use count (tests, and callers
+    that know a type is hot)."""
+    c = fn.__globals__.get("_compile_now")
+    if c is not None:
+        c()
+
+
+def is_compiled(fn) -> bool:
+    return fn.__globals__.get("_uses", True) is None
+
+
+# The generic codecs.  These are templates: each runs with a struct's namespace (see
+# make_decoder/make_encoder) as its globals, so the names they read are that struct's.
+
+def _generic_dec(data, pos, st):
+    uses = _uses   # noqa: F821 (a struct's namespace)
+    uses[0] += 1
+    if uses[0] >= _after:   # noqa: F821
+        _compile_now()   # noqa: F821
+        return _self(data, pos, st)   # noqa: F821 (now the compiled code)
+    vals = list(_ZEROS)   # noqa: F821
+    nf = _NF   # noqa: F821
+    fdecs = _FDECS   # noqa: F821
+    while True:
+        b = data[pos]
+        if b == _END:   # noqa: F821
+            pos += 1
+            break
+        if b < 0x80:
+            i = b
+            pos += 1
+        else:
+            i, pos = dec_uint(data, pos)
+        if i >= nf:
+            raise _error('field index %d out of range for %s' % (i, _tname))   # noqa: F821
+        vals[i], pos = fdecs[i](data, pos, st)
+    for i in _MUTABLE:   # noqa: F821
+        if vals[i] is _UNSET:   # noqa: F821
+            vals[i] = _MAKERS[i]()   # noqa: F821
+    obj = _new(_cls)   # noqa: F821
+    for name, x in zip(_NAMES, vals):   # noqa: F821
+        _set(obj, name, x)   # noqa: F821
+    return obj, pos
+
+
+def _generic_enc(buf, v, st):
+    uses = _uses   # noqa: F821 (a struct's namespace)
+    uses[0] += 1
+    if uses[0] >= _after:   # noqa: F821
+        _compile_now()   # noqa: F821
+        return _self(buf, v, st)   # noqa: F821 (now the compiled code)
+    if v.__class__ is not _cls:   # noqa: F821
+        v = _check(v)   # noqa: F821
+    for i, name, enc, zero in _FIELDS:   # noqa: F821
+        x = _getattr(v, name)   # noqa: F821
+        if (x if zero is None else not zero(x)):
+            if i < 0x80:
+                buf.append(i)
+            else:
+                enc_uint(buf, i)
+            enc(buf, x, st)
+    buf.append(_END)   # noqa: F821
 
 
 def _plain(t: Type) -> bool:
@@ -99,7 +202,18 @@ def make_decoder(t: Type, scls, fdecs, zeros, makers, unset):
     nf = len(fields)
     ns = {"_new": object.__new__, "_set": object.__setattr__, "_cls": scls, "_error": error,
           "_Truncated": Truncated, "dec_uint": dec_uint, "_UNSET": unset,
-          "_tname": t.name or "struct"}
+          "_tname": t.name or "struct", "_END": CONTROL_END,
+          # (the generic loop's)
+          "_ZEROS": tuple(zeros), "_NF": nf, "_FDECS": tuple(fdecs), "_MAKERS": tuple(makers),
+          "_MUTABLE": tuple(i for i in range(nf) if zeros[i] is unset),
+          "_NAMES": tuple(f.name for f in fields)}
+    return _lazy(_generic_dec, ns, lambda: _dec_source(t, ns, fdecs, zeros, makers, unset),
+                 "dec_any_order" if not 0 < nf < 0x80 else "dec")
+
+
+def _dec_source(t: Type, ns, fdecs, zeros, makers, unset) -> str:
+    fields = t.fields
+    nf = len(fields)
     ns["_ZZ"] = _ZIGZAG
     lines = ["def dec_any_order(data, pos, st):"]
     for i in range(nf):
@@ -135,7 +249,7 @@ def make_decoder(t: Type, scls, fdecs, zeros, makers, unset):
             ns[f"M{i}"] = makers[i]
             tail.append(f"    if f{i} is _UNSET: f{i} = M{i}()")
     tail.append("    obj = _new(_cls)")
-    direct = scls.__setattr__ is object.__setattr__
+    direct = ns["_cls"].__setattr__ is object.__setattr__
     for i, f in enumerate(fields):
         if direct and _ident(f.name):
             tail.append(f"    obj.{f.name} = f{i}")
@@ -145,7 +259,7 @@ def make_decoder(t: Type, scls, fdecs, zeros, makers, unset):
     tail.append("    return obj, pos")
     lines += tail
     if not 0 < nf < 0x80:
-        return _compile("\n".join(lines) + "\n", ns, "dec_any_order")
+        return "\n".join(lines) + "\n"
     # Encoders (Go's and ours) write the non-zero fields in order: straight-line code
     # for that order, one test per field; anything else (an old field order, a repeated
     # field, a bad index) is decoded again from the start by the loop above.
@@ -164,7 +278,7 @@ def make_decoder(t: Type, scls, fdecs, zeros, makers, unset):
               "        return dec_any_order(data, p0, st)",
               "    pos += 1"]
     lines += tail
-    return _compile("\n".join(lines) + "\n", ns, "dec")
+    return "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------------------
@@ -219,13 +333,21 @@ def _enc_inline(k: int, ft: Type) -> list[str] | None:
 
 
 def make_encoder(t: Type, fencs, fzeros, check):
-    """The encoder of struct type t: ``enc(buf, v, st)``.
+    """The encoder of struct type t: ``enc(buf, v, st)``, and its namespace (the caller
+    sets ``ns["_cls"]``, t's class).
 
     ``fencs[i]`` encodes field i; ``fzeros[i]`` tests it for zero (None: a primitive,
     zero exactly when falsy); ``check(v)`` returns v as an instance of t's class (or
     raises) when v is not already one.
     """
-    ns = {"_check": check, "_cls": None, "enc_uint": enc_uint, "_getattr": getattr}
+    ns = {"_check": check, "_cls": None, "enc_uint": enc_uint, "_getattr": getattr,
+          "_END": CONTROL_END,
+          "_FIELDS": tuple((i, f.name, fencs[i], fzeros[i]) for i, f in enumerate(t.fields))}
+    fn = _lazy(_generic_enc, ns, lambda: _enc_source(t, ns, fencs, fzeros), "enc")
+    return fn, ns
+
+
+def _enc_source(t: Type, ns, fencs, fzeros) -> str:
     lines = ["def enc(buf, v, st):",
              "    if v.__class__ is not _cls:",
              "        v = _check(v)"]
@@ -245,5 +367,4 @@ def make_encoder(t: Type, fencs, fzeros, check):
                 else None) or [f"E{i}(buf, x, st)"]
         lines += ["        " + s for s in body]
     lines.append(f"    buf.append({CONTROL_END})")
-    fn = _compile("\n".join(lines) + "\n", ns, "enc")
-    return fn, ns
+    return "\n".join(lines) + "\n"

@@ -28,6 +28,16 @@ _BUILTIN_NAMED = frozenset((T.WireErrorType, T.WireRetryCodeType))   # no class,
 
 # WireType union indexes
 W_NAMED, W_ENUM, W_ARRAY, W_LIST, W_SET, W_MAP, W_STRUCT, W_UNION, W_OPTIONAL = range(9)
+# the wire definition of each kind (named primitives: W_NAMED)
+_WIRE_KINDS = {k: W_NAMED for k in T.PRIMITIVE_KINDS}
+_WIRE_KINDS.update({Kind.ENUM: W_ENUM, Kind.ARRAY: W_ARRAY, Kind.LIST: W_LIST, Kind.SET: W_SET,
+                    Kind.MAP: W_MAP, Kind.STRUCT: W_STRUCT, Kind.UNION: W_UNION,
+                    Kind.OPTIONAL: W_OPTIONAL})
+
+
+def _set(d: dict, k, v) -> bool:
+    d[k] = v
+    return True
 
 
 def _enc_str(buf: bytearray, s: str) -> None:
@@ -539,6 +549,14 @@ class TypeDecoder:
                     if ref:
                         todo.append(ref)
                 todo.extend(ft for _, ft in w.fields)
+        known = self._known(tid, group)
+        if known is not None:
+            types = tuple(known[i] for i in group)
+            self._groups.append(_Group(types))   # (alive anyway; as every build records one)
+            for i, t in zip(group, types):
+                self._built[i] = t
+                del self._wire[i]
+            return list(zip(group, types))
         key = self._group_key(group)
         hit = _GROUPS.get(key)
         if hit is not None:
@@ -611,6 +629,81 @@ class TypeDecoder:
         self._groups.append(g)
         _GROUPS[key] = g
         return [(i, pend[i].built) for i in group]
+
+    def _known(self, tid: int, group: list) -> dict | None:
+        """{id: Type} when the definitions of ``group`` are exactly types this process
+        has already made (the usual case: a peer sends the types both sides' generated
+        code declares), else None.  A named definition is matched to the interned type of
+        its name, and everything it refers to to that type's parts, recursively: a match
+        is a type with the same unique string, which building would return anyway (after
+        computing unique strings, interning and checks; most of a short-lived tool's
+        decoding).  An unnamed definition left over is matched as the interned type made
+        of its matched parts."""
+        cand: dict[int, Type] = {}
+        wire = self._wire
+        built = self._built
+
+        def match(i: int, t: Type) -> bool:
+            # (a type's parts need not be the interned objects: compare by unique string)
+            got = BOOTSTRAP_TYPES.get(i) or built.get(i) or cand.get(i)
+            if got is not None:
+                return got is t or got == t
+            w = wire.get(i)
+            if w is None or w.name != t.name or _WIRE_KINDS.get(t.kind) != w.kind:
+                return False
+            k = w.kind
+            if k == W_NAMED:
+                return _ID_KINDS.get(w.elem) == t.kind and _set(cand, i, t)
+            if k == W_ENUM:
+                return tuple(w.labels) == t.labels and _set(cand, i, t)
+            if k == W_ARRAY and w.len != t.len:
+                return False
+            if k in (W_STRUCT, W_UNION):
+                if len(w.fields) != len(t.fields):
+                    return False
+                cand[i] = t
+                for (fname, ft), f in zip(w.fields, t.fields):
+                    if fname != f.name or not match(ft, f.type):
+                        return False
+                return True
+            cand[i] = t
+            if k in (W_SET, W_MAP) and not (w.key and match(w.key, t.key)):
+                return False
+            return k == W_SET or bool(w.elem and match(w.elem, t.elem))
+
+        for i in group:
+            w = wire[i]
+            if w.name and i not in cand:
+                t = T.named_type(w.name)
+                if t is None or not match(i, t):
+                    return None
+        left = [i for i in group if i not in cand]
+        while left:   # unnamed ones not reached from a named one (e.g. []T at the top)
+            i = left.pop()
+            t = self._made_of(wire[i], cand)
+            if t is None or not match(i, t):
+                return None
+        return {i: T.canonical(t) for i, t in cand.items()}
+
+    def _made_of(self, w: _WireDef, cand: dict):
+        """The interned unnamed type of definition ``w`` when its parts are known."""
+        def part(x):
+            return BOOTSTRAP_TYPES.get(x) or self._built.get(x) or cand.get(x)
+        elem, key = part(w.elem), part(w.key)
+        try:
+            if w.kind == W_LIST and elem is not None:
+                return T.list_of(elem)
+            if w.kind == W_ARRAY and elem is not None:
+                return T.array_of(elem, w.len)
+            if w.kind == W_SET and key is not None:
+                return T.set_of(key)
+            if w.kind == W_MAP and key is not None and elem is not None:
+                return T.map_of(key, elem)
+            if w.kind == W_OPTIONAL and elem is not None:
+                return T.optional(elem)
+        except verror.VError:
+            return None
+        return None
 
     def _group_key(self, group):
         """Everything the definitions of ``group`` say, with their references to types

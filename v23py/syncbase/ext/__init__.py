@@ -16,8 +16,37 @@ from v23py.rpc import stubs as _rt
 import v23py.v23.security.access as _access
 import v23py.v23.services.syncbase as _syncbase
 
-__all__ = ['RowsSuffix', 'HintsSuffix', 'RowsDesc', 'RowsClientStub', 'RowsClient', 'RowsServerMethods', 'RowsServerStub', 'RowsServer', 'HintsDesc', 'HintsClientStub', 'HintsClient', 'HintsServerMethods', 'HintsServerStub', 'HintsServer', 'HintsSubscribeClientCall', 'HintsSubscribeServerCall']
+__all__ = ['Hint', 'RowsSuffix', 'HintsSuffix', 'RowsDesc', 'RowsClientStub', 'RowsClient', 'RowsServerMethods', 'RowsServerStub', 'RowsServer', 'HintsDesc', 'HintsClientStub', 'HintsClient', 'HintsServerMethods', 'HintsServerStub', 'HintsServer', 'HintsSubscribeClientCall', 'HintsSubscribeServerCall']
 __docformat__ = "plaintext"   # VDL comments are plain text
+
+
+# -- types ------------------------------------------------------------
+
+def _build_types() -> dict[str, vdl.Type]:
+    b = vdl.TypeBuilder()
+    _b_Hint = b.struct('v23py/syncbase/ext.Hint')
+    _b_Hint.append_field('Db', _syncbase.Id._vdl_type)
+    _b_Hint.append_field('Gen', vdl.Uint64Type)
+    b.build()
+    return {'Hint': _b_Hint.type}
+
+
+_types = _build_types()
+
+
+@vdl.register
+class Hint(vdl.Struct):
+    """Hint tells a subscriber that the served daemon committed local writes to a
+    database: the subscriber pulls from it unless its knowledge of that daemon's
+    writes (its generation vector) already reaches Gen, as it may through others.
+    """
+    __slots__ = ('Db', 'Gen',)
+    Db: _syncbase.Id
+    Gen: int
+
+    if TYPE_CHECKING:
+        def __init__(self, *, Db: _syncbase.Id = ..., Gen: int = ...) -> None: ...
+    _vdl_type = _types['Hint']
 
 
 # -- constants --------------------------------------------------------
@@ -54,9 +83,9 @@ HintsDesc = _rt.InterfaceDesc(
     methods=(
         _rt.MethodDesc(
             name='Subscribe',
-            doc="// Subscribe streams the ids of the databases in which the served daemon\n// committed local writes, while the call lasts.  The caller names itself\n// (its sync id, as in Go's GetDeltas) and must be allowed to Read some\n// syncgroup of a database to hear about it.",
+            doc="// Subscribe streams a Hint for each database in which the served daemon\n// committed local writes, while the call lasts.  The caller names itself\n// (its sync id, as in Go's GetDeltas) and must be allowed to Read some\n// syncgroup of a database to hear about it.",
             in_args=(_rt.ArgDesc('initiator', vdl.StringType),),
-            out_stream=_syncbase.Id._vdl_type,
+            out_stream=Hint._vdl_type,
         ),
     ),
 )
@@ -103,13 +132,13 @@ def RowsServer(impl: RowsServerMethods) -> RowsServerStub:
     return RowsServerStub(impl)
 
 
-class HintsSubscribeClientCall(_rt.ClientRecvStream[_syncbase.Id, None]):
-    """A call of Hints.Subscribe in progress: recv() gives _syncbase.Id; finish() gives None."""
+class HintsSubscribeClientCall(_rt.ClientRecvStream[Hint, None]):
+    """A call of Hints.Subscribe in progress: recv() gives Hint; finish() gives None."""
     __slots__ = ()
 
 
 #: What a Hints server's Subscribe gets as ``call``.
-HintsSubscribeServerCall = _rt.ServerSendStream[_syncbase.Id]
+HintsSubscribeServerCall = _rt.ServerSendStream[Hint]
 
 
 class HintsClientStub(_rt.ClientStub):
@@ -119,7 +148,7 @@ class HintsClientStub(_rt.ClientStub):
     _vdl_methods = _rt.method_table(HintsDesc)
 
     def Subscribe(self, ctx: _rt.Context, initiator: str, *opts: object) -> _rt.Result[HintsSubscribeClientCall]:
-        """Subscribe streams the ids of the databases in which the served daemon
+        """Subscribe streams a Hint for each database in which the served daemon
         committed local writes, while the call lasts.  The caller names itself
         (its sync id, as in Go's GetDeltas) and must be allowed to Read some
         syncgroup of a database to hear about it.
@@ -139,7 +168,7 @@ class HintsServerMethods:
     # Subclass it and implement each method; it may be `async def` or return a Deferred.
 
     def Subscribe(self, ctx: _rt.Context, call: HintsSubscribeServerCall, initiator: str) -> _rt.Reply[None]:
-        """Subscribe streams the ids of the databases in which the served daemon
+        """Subscribe streams a Hint for each database in which the served daemon
         committed local writes, while the call lasts.  The caller names itself
         (its sync id, as in Go's GetDeltas) and must be allowed to Read some
         syncgroup of a database to hear about it.

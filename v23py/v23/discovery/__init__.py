@@ -7,7 +7,7 @@
 # flake8: noqa
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Optional, Dict, List, Set, Tuple
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from v23py import vdl, verror
 
@@ -63,14 +63,14 @@ class AdId(bytes):
 
 
 @vdl.register
-class Attributes(Dict['str', 'str']):
+class Attributes(dict['str', 'str']):
     """Attributes maps attribute names to values."""
     __slots__ = ()
     _vdl_type = _types['Attributes']
 
 
 @vdl.register
-class Attachments(Dict['str', 'bytes']):
+class Attachments(dict['str', 'bytes']):
     """Attachments maps attachment names to data."""
     __slots__ = ()
     _vdl_type = _types['Attachments']

@@ -153,7 +153,6 @@ class _Gen:
         self.aliases = {}               # package path -> local alias
         self.local_types = {info.type: _pyname(name) for name, info in pkg.types.items()}
         self.type_aliases = set()
-        self.uses_generic_bases = False
         self.out = []
 
     # -- references ------------------------------------------------------------
@@ -358,8 +357,7 @@ class _Gen:
         else:
             head.append(f'"""Generated from VDL package {pkg.path}."""')
         head += ["# fmt: off", "# flake8: noqa", "from __future__ import annotations", "",
-                 "from typing import TYPE_CHECKING, Any, ClassVar, Optional" +
-                 (", Dict, List, Set, Tuple" if self.uses_generic_bases else ""), "",
+                 "from typing import TYPE_CHECKING, Any, ClassVar, Optional", "",
                  "from v23py import vdl, verror"]
         if pkg.interfaces:
             head.append("from v23py.rpc import stubs as _rt")
@@ -451,14 +449,15 @@ class _Gen:
         if t.is_bytes():
             base = "bytes"
         elif k in (Kind.LIST, Kind.ARRAY, Kind.SET, Kind.MAP):
-            # typing's generic alias, with its arguments as strings: the class is still a
-            # list/tuple/set/dict, and the element types may be defined further down
+            # the builtin's generic alias, with its arguments as strings: the class is still
+            # a list/tuple/set/dict, and the element types may be defined further down
+            # (typing.Dict etc. would turn each string into a ForwardRef, compiling it at
+            # import: a program's first compile() costs ~3 ms)
             q = lambda x: repr(self.hint(x))
-            base = {Kind.LIST: lambda: f"List[{q(t.elem)}]",
-                    Kind.ARRAY: lambda: f"Tuple[{q(t.elem)}, ...]",
-                    Kind.SET: lambda: f"Set[{q(t.key)}]",
-                    Kind.MAP: lambda: f"Dict[{q(t.key)}, {q(t.elem)}]"}[k]()
-            self.uses_generic_bases = True
+            base = {Kind.LIST: lambda: f"list[{q(t.elem)}]",
+                    Kind.ARRAY: lambda: f"tuple[{q(t.elem)}, ...]",
+                    Kind.SET: lambda: f"set[{q(t.key)}]",
+                    Kind.MAP: lambda: f"dict[{q(t.key)}, {q(t.elem)}]"}[k]()
         self.emit("", "@vdl.register", f"class {_pyname(n)}({base}):")
         doc = _docstring(info.doc, "    ")
         what = f"VDL {t.kind} {t.name}"

@@ -8,7 +8,7 @@ prints for them) are the same whichever sb wrote them.
 # flake8: noqa
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Optional, Dict, List, Set, Tuple
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from v23py import vdl, verror
 import v23py.v23.vdlroot.time as _time
@@ -278,7 +278,7 @@ class BazType(vdl.Struct):
 
 
 @vdl.register
-class Array2String(Tuple['str', ...]):
+class Array2String(tuple['str', ...]):
     """VDL array v.io/x/ref/cmd/sb/internal/demodb.Array2String."""
     __slots__ = ()
     _vdl_type = _types['Array2String']

@@ -5,7 +5,7 @@
 # flake8: noqa
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Optional, Dict, List, Set, Tuple
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from v23py import vdl, verror
 import v23py.v23.security as _security
@@ -46,7 +46,7 @@ class AccessList(vdl.Struct):
 
 
 @vdl.register
-class Permissions(Dict['str', 'AccessList']):
+class Permissions(dict['str', 'AccessList']):
     """Tag name -> the access list for methods carrying that tag."""
     __slots__ = ()
     _vdl_type = _types['Permissions']

@@ -5,7 +5,7 @@
 # flake8: noqa
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Optional, Dict, List, Set, Tuple
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from v23py import vdl, verror
 import v23py.v23.vdlroot.time as _time
@@ -41,7 +41,7 @@ _types = _build_types()
 
 
 @vdl.register
-class blessingRootsState(Dict['str', 'list[str]']):
+class blessingRootsState(dict['str', 'list[str]']):
     """blessingRootsState maps a root public key (DER, as a string) to the blessing
     patterns it is recognized for.
     """
