@@ -6,7 +6,7 @@ from twisted.trial import unittest
 
 from v23py.testing import shared_path
 from v23py import vdl, verror, vom
-from v23py.vom import _codec, _structgen
+from v23py.vom import _codec, _structgen, _typeenc
 
 _cache = {}
 
@@ -278,6 +278,12 @@ class LazyStructCodecs(unittest.TestCase):
 class KnownTypes(unittest.TestCase):
     """A peer's type definitions that match types this process has (by name, then part by
     part) resolve to those types without building; anything else is built as before."""
+
+    def setUp(self):
+        # Each stream's definitions are worked out here, not replayed from what an
+        # earlier stream with the same first type messages did (vom._typeenc's trie).
+        self.patch(_typeenc, "_trie", {})
+        self.patch(_typeenc, "_TRIE_DEPTH", 0)
 
     def decode(self, data):
         dec = vom.Decoder()   # (a stream of its own: vom.decode would reuse decoded types)
