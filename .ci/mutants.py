@@ -43,7 +43,7 @@ class Mutant:
 MUTANTS = [
     # --- the six of issue 20 ---------------------------------------------------------
     Mutant("credentials-chunk-hash", "v23py/security/_credentials.py",
-           '''    if len(pieces) != len(hashes) or any(hashlib.sha256(p).digest() != hc
+           '''    if len(pieces) != len(hashes) or any(sha256(p).digest() != hc
                                          for p, hc in zip(pieces, hashes)):
         raise _err("%s: data has been modified since being written" % what)''',
            '''    pass''',
