@@ -344,5 +344,22 @@ class KnownTypes(unittest.TestCase):
         self.assertEqual(t2, security.Signature._vdl_type)
 
 
+    def test_a_later_type_of_the_same_name_does_not_hide_the_generated_one(self):
+        # another v.io/v23/security.Signature made since (a peer's, still alive): the
+        # blessings still resolve to the generated types, with nothing built
+        from v23py import security
+        other = vdl.struct(security.Signature._vdl_type.name,
+                           [("Purpose", vdl.ByteListType), ("Extra", vdl.StringType)])
+        self.assertIs(vdl.named_type(other.name), other)
+        p = security.random_principal()
+        data = vom.encode(p.bless_self("alice").to_wire(), security.WireBlessingsType)
+        builds = []
+        self.patch(vdl.TypeBuilder, "build",
+                   lambda b, *a, **k: builds.append(b) or _BUILD(b, *a, **k))
+        t, _ = self.decode(data)
+        self.assertIs(t, security.WireBlessingsType)
+        self.assertEqual(builds, [])
+
+
 _KNOWN = vom.TypeDecoder._known
 _BUILD = vdl.TypeBuilder.build

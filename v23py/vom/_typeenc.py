@@ -233,6 +233,17 @@ _MAX_ENCODED_UNIQUE = 8 << 10
 _ENCODED: dict = {}
 
 
+def _named_candidate(name: str):
+    """The type named ``name`` a peer's definition most likely means: the one this
+    process has a class for, else the latest interned one (another type of the same name
+    may have been made since, e.g. by a peer)."""
+    cls = T.class_by_name(name)
+    t = getattr(cls, "_vdl_type", None) if cls is not None else None
+    if isinstance(t, Type) and t.name == name:
+        return t
+    return T.named_type(name)
+
+
 def _ours(t: Type) -> bool:
     """Whether ``t`` lives for the whole process anyway: unnamed, built in, or a type
     this process has a class for (a peer's own named types must not be kept, B4)."""
@@ -674,7 +685,7 @@ class TypeDecoder:
         for i in group:
             w = wire[i]
             if w.name and i not in cand:
-                t = T.named_type(w.name)
+                t = _named_candidate(w.name)
                 if t is None or not match(i, t):
                     return None
         left = [i for i in group if i not in cand]
