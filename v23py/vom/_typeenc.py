@@ -251,25 +251,15 @@ def _ours(t: Type) -> bool:
 
 
 def _all_ours(t: Type) -> bool:
-    seen: set[int] = set()
-    stack = [t]
-    while stack:
-        x = stack.pop()
-        if id(x) in seen:
-            continue
-        seen.add(id(x))
-        if not _ours(x):
-            return False
-        if x.elem is not None:
-            stack.append(x.elem)
-        if x.key is not None:
-            stack.append(x.key)
-        stack.extend(f.type for f in x.fields)
-    return True
+    return not _reaches(t, lambda x: not _ours(x))
 
 
 def _reaches_any(t: Type, targets: list) -> bool:
-    want = set(targets)
+    return _reaches(t, set(targets).__contains__)
+
+
+def _reaches(t: Type, pred) -> bool:
+    """Whether ``pred`` holds for ``t`` or any type inside it (cycles followed once)."""
     seen: set[int] = set()
     stack = [t]
     while stack:
@@ -277,7 +267,7 @@ def _reaches_any(t: Type, targets: list) -> bool:
         if id(x) in seen:
             continue
         seen.add(id(x))
-        if x in want:
+        if pred(x):
             return True
         if x.elem is not None:
             stack.append(x.elem)
