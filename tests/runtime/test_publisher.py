@@ -67,6 +67,26 @@ class PublisherTests(unittest.TestCase):
         self.clock.advance(60)
         self.assertEqual(len(self.ns.mounts), 2)
 
+    def test_a_server_added_during_a_round_is_mounted_at_once(self):
+        # A proxy's endpoint arrives while the server's first mount is still in flight
+        # (CI saw it then wait a whole period, 60 s, before being published).
+        self.ns.hang = defer.Deferred()
+        self.pub.add_server("/s:1")
+        self.pub.add_name("n")
+        self.assertEqual([m[:2] for m in self.ns.mounts], [("n", "/s:1")])
+        self.pub.add_server("/proxied:2")
+        self.assertEqual([m[:2] for m in self.ns.mounts], [("n", "/s:1"), ("n", "/proxied:2")])
+        self.pub.add_server("/proxied:2")        # no change: nothing more is mounted
+        self.assertEqual(len(self.ns.mounts), 2)
+        round_done = self.pub.wait_round()
+        self.assertNoResult(round_done)
+        self.ns.hang.callback(None)
+        self.ns.hang = None
+        self.successResultOf(round_done)
+        self.assertEqual(self.pub.status[("n", "/proxied:2")], (True, None))
+        self.clock.advance(60)                   # the next period remounts both
+        self.assertEqual(len(self.ns.mounts), 4)
+
     def test_stop_unmounts(self):
         self.pub.add_server("/s:1")
         self.pub.add_server("/s:2")

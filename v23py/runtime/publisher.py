@@ -39,6 +39,7 @@ class Publisher:
         self.status = {}      # (name, server) -> (ok: bool, error or None)
         self._loop = None
         self._inflight = None
+        self._inflight_pairs = set()   # (name, server) pairs the running round mounts
         self._stopped = False
 
     # -- configuration ---------------------------------------------------
@@ -65,6 +66,7 @@ class Publisher:
         if server in self.servers:
             self.servers.remove(server)
             for name in list(self.names):
+                self._inflight_pairs.discard((name, server))
                 self._background(self._unmount(name, server))
 
     def add_name(self, name, serves_mount_table=False, is_leaf=False):
@@ -74,6 +76,7 @@ class Publisher:
     def remove_name(self, name):
         if self.names.pop(name, None) is not None:
             for server in list(self.servers):
+                self._inflight_pairs.discard((name, server))
                 self._background(self._unmount(name, server))
 
     # -- running ---------------------------------------------------------
@@ -93,12 +96,26 @@ class Publisher:
         d.addErrback(lambda f: log.debug("publisher: %s", f.getErrorMessage()))
         return d
 
+    def _pairs(self):
+        return [(name, server) for name in list(self.names) for server in list(self.servers)]
+
     def _round(self):
-        """One refresh of every mount (never raises; returns a Deferred)."""
-        if self._inflight is not None and not self._inflight.called:
-            return self._inflight       # the previous round is still running
-        ds = [self._background(self._mount(name, server))
-              for name in list(self.names) for server in list(self.servers)]
+        """One refresh of every mount (never raises; returns a Deferred).
+
+        While a round is still running (a slow or hung mount table) no second round is
+        stacked on it, but pairs added since it began (a proxied endpoint arriving while
+        the first mount is in flight) are mounted at once and join it, as Go's publisher
+        mounts a new server immediately."""
+        running = self._inflight is not None and not self._inflight.called
+        fresh = [p for p in self._pairs() if not running or p not in self._inflight_pairs]
+        if running and not fresh:
+            return self._inflight
+        if not running:
+            self._inflight_pairs = set()
+        self._inflight_pairs.update(fresh)
+        ds = [self._background(self._mount(name, server)) for name, server in fresh]
+        if running:
+            ds.insert(0, self._inflight)
         self._inflight = defer.DeferredList(ds, consumeErrors=True)
         return self._inflight
 
