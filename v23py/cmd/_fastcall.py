@@ -20,7 +20,7 @@ import os
 import socket
 import time
 
-from v23py import security, vom
+from v23py import security, verror, vom
 from v23py.flow import conn as fconn, events as ev
 from v23py.flow.auth import Identity, SecurityAuth
 from v23py.naming.endpoint import Endpoint, RoutingId
@@ -47,6 +47,21 @@ def _dial_host(host):
 
 class _Fallback(Exception):
     """Not a call for this path: the runtime makes it."""
+
+
+class _Closed(_Fallback):
+    """The conn ended (the peer closed it or went away)."""
+
+
+class CallFailed(Exception):
+    """A streaming call the server answered failed part-way: ``error`` (a VError) is what
+    the runtime's client reports for it (the server's own error, or BadProtocol for a
+    conn that ended mid-stream), ``items`` what it streamed before; ``closed`` says the
+    conn is gone.  (Go's client keeps such items, and so do the runtime and callers.)"""
+
+    def __init__(self, error, items, closed=False):
+        super().__init__(error)
+        self.error, self.items, self.closed = error, items, closed
 
 
 def disabled():
@@ -119,13 +134,13 @@ class _Conn:
             self.sock.settimeout(self._left())
             data = self.sock.recv(1 << 16)
             if not data:
-                raise _Fallback()
+                raise _Closed()
             for e in self.conn.receive_data(data, time.monotonic()):
                 if isinstance(e, ev.DataReceived):
                     self.data.setdefault(e.flow.id, bytearray()).extend(e.data)
                     self.conn.consumed(e.flow, len(e.data))
                 elif isinstance(e, ev.ConnectionClosed):
-                    raise _Fallback()
+                    raise _Closed()
             self.flush()
 
     def close(self):
@@ -190,7 +205,8 @@ class Session:
         self.c.close()
 
     def call(self, suffix, method, in_types, args, out_types, stream_type=None):
-        """([streamed items], [results]) of ``suffix.method(*args)``."""
+        """([streamed items], [results]) of ``suffix.method(*args)``.  A streaming call
+        (``stream_type``) that fails once the server has answered raises CallFailed."""
         c, conn, deadline = self.c, self.c.conn, self.deadline
         tenc, tdec, tflow = self.tenc, self.tdec, self.tflow
         dflow = conn.open_flow(blessings=self.blessings)
@@ -229,7 +245,11 @@ class Session:
                         if header[0] is None:
                             r = dec.decode(wire.ResponseType)
                             if r.Error is not None:
-                                raise _Fallback()   # an error: the runtime says it
+                                if stream_type is None:
+                                    raise _Fallback()   # an error: the runtime says it
+                                # the runtime's client raises it as it came, after
+                                # the items before it
+                                raise CallFailed(r.Error, items)
                             if not r.EndStreamResults:
                                 if stream_type is None:
                                     raise _Fallback()
@@ -248,7 +268,16 @@ class Session:
             except (vom.NeedData, vom.NeedType):
                 return False
 
-        c.pump(done)
+        try:
+            c.pump(done)
+        except _Closed:
+            if stream_type is None or not items or time.monotonic() >= deadline:
+                raise
+            # cut off mid-stream (not by our deadline): the runtime's client reads it
+            # as a bad response, after the items that came
+            raise CallFailed(verror.BadProtocol.new(
+                "bad protocol or type: failed to decode streaming header: EOF"), items,
+                closed=True)
         return items, got[1:]
 
 
@@ -265,4 +294,4 @@ def credentials_dir():
     return d if d and os.path.isdir(d) else ""
 
 
-__all__ = ["Session", "call", "credentials_dir", "disabled", "signature"]
+__all__ = ["CallFailed", "Session", "call", "credentials_dir", "disabled", "signature"]

@@ -10,7 +10,9 @@ them (security.AddressOnlyTrust) and given the same blessings.  Anything else --
 flag or form, no credentials, the default (public) root, a blessing pattern in the
 name, a proxy, discharges, a call that fails or times out -- returns None before
 anything is printed, and the runtime's path runs the command (and reports its errors).
-Errors a mount table streams back inside a Glob are printed as the runtime prints them.
+Errors a mount table streams back inside a Glob are printed as the runtime prints them;
+so is a Glob call the server answered that fails part-way (its error response, or its
+conn cut mid-stream): the entries it streamed first count, then its error.
 """
 import collections
 import time
@@ -89,8 +91,15 @@ def walk(credentials, roots, pattern, deadline):
             sess = sessions.get(key)
             if sess is None:
                 sess = sessions[key] = _fastcall.Session(principal, ep, deadline, trust)
-            reply, _ = sess.call(call.name, "__Glob", [vdl.StringType], [call.pattern], [],
-                                 stream_type=wire.GlobReplyType)
+            try:
+                reply, _ = sess.call(call.name, "__Glob", [vdl.StringType], [call.pattern],
+                                     [], stream_type=wire.GlobReplyType)
+            except _fastcall.CallFailed as e:
+                # what the table streamed before it failed counts, as with the runtime
+                steps = walk.received(call, e.items) + walk.failed(call, e.error)
+                if e.closed:
+                    sessions.pop(key).close()
+                continue
             steps = walk.replied(call, reply)
     finally:
         for s in sessions.values():

@@ -49,8 +49,8 @@ async def cmd_glob(ctx, ns, args, out, err):
     if len(args) != 2:
         raise UsageError(f"glob: incorrect number of arguments, expected 2, got {len(args)}")
     servers, name = _direct(ns, args[0])
-    replies = await ns.transport.glob(ctx, servers, name, args[1])
-    for r in replies:
+    # each entry as it arrives: a call that fails part-way prints those, then its error
+    async for r in ns.transport.glob(ctx, servers, name, args[1]):
         kind, value = _glob_reply(r, ns)
         if kind != "entry":
             continue

@@ -5,9 +5,12 @@ pattern, and what the answers mean.
 in order:
 
 - :class:`GlobCall` -- "call ``__Glob(pattern)`` on these servers (pre-resolved, name
-  relative to them)".  The driver starts the call and, when it ends, hands its
-  outcome back with :meth:`GlobWalk.replied` (the stream's items, GlobReply-like
-  values) or :meth:`GlobWalk.failed` (the VError it failed with);
+  relative to them)".  The driver starts the call, hands its stream's items
+  (GlobReply-like values) to :meth:`GlobWalk.received` as they arrive, and its end to
+  :meth:`GlobWalk.replied` (the call succeeded; any items not yet handed over may
+  come with it) or :meth:`GlobWalk.failed` (the VError it failed with).  As Go's
+  client does, what a server streamed before its call failed counts: those items
+  go to ``received`` first;
 - :class:`GlobEntry` / :class:`GlobErrorReply` -- a result, in discovery order.
 
 Calls are independent of each other: a driver may run them all at once and report
@@ -182,9 +185,15 @@ class GlobWalk:
         """The first steps."""
         return self._visit(self._root, 0, [])
 
-    def replied(self, call, replies):
-        """The steps that follow ``call``'s stream of ``replies``."""
+    def replied(self, call, replies=()):
+        """The steps that follow the end of ``call`` (it succeeded), the last of its
+        stream's items ``replies``."""
         self.pending -= 1
+        return self.received(call, replies)
+
+    def received(self, call, replies):
+        """The steps that follow items ``replies`` of ``call``'s stream; the call goes
+        on (its end comes to :meth:`replied` or :meth:`failed`)."""
         steps = []
         me, depth, suffix = call._task
         for r in replies:
@@ -201,7 +210,8 @@ class GlobWalk:
         return steps
 
     def failed(self, call, error):
-        """The steps that follow ``call`` failing with ``error`` (a VError)."""
+        """The steps that follow ``call`` failing with ``error`` (a VError), after the
+        items it streamed before (given to :meth:`received`)."""
         self.pending -= 1
         if not_a_mount_table(error):
             return []

@@ -6,10 +6,12 @@ The logic is independent of the RPC machinery: it talks to mount tables
 through a *transport* with two coroutines,
 
     await transport.call(ctx, servers, name, method, args) -> [results]
-    await transport.glob(ctx, servers, name, pattern)      -> [GlobReply-like]
+    async for r in transport.glob(ctx, servers, name, pattern)  -> GlobReply-like
 
 where ``servers`` are rooted server names tried in order and ``name`` is the
-name relative to them (a "pre-resolved" call). ``RpcTransport`` implements it
+name relative to them (a "pre-resolved" call); ``glob`` yields the stream's items as
+they arrive and raises the call's VError after the items streamed before it (they
+count, as in Go's client). ``RpcTransport`` implements it
 over v23py.rpc; tests use in-memory tables.
 
 Resolution
@@ -354,16 +356,22 @@ class Namespace:
         """The replies (GlobEntry / GlobErrorReply) for pattern as they are found: the
         sans-IO walk of v23py.naming.globwalk, its __Glob calls made by the transport
         all at once (as Go's client does: a dead or slow server holds up only the
-        names under it).  A cancelled or expired context fails the calls still to
-        come, and each failure is reported (Canceled / Timeout), never dropped."""
+        names under it).  Each call's items are walked as they arrive; a call that
+        fails keeps what it streamed before its error, as in Go's client.  A cancelled
+        or expired context fails the calls still to come, and each failure is reported
+        (Canceled / Timeout), never dropped."""
         e, rooted = self.root_entry(pattern)
         walk = GlobWalk(e, rooted, self.clock, self.max_glob_depth)
         outcomes = defer.DeferredQueue()
+        transport = self.transport
+
+        async def run(call):
+            async for item in transport.glob(ctx, call.servers, call.name, call.pattern):
+                outcomes.put((call, True, item))
 
         def start(call):
-            d = defer.ensureDeferred(self.transport.glob(ctx, call.servers, call.name,
-                                                         call.pattern))
-            d.addBoth(lambda r: outcomes.put((call, r)))
+            d = defer.ensureDeferred(run(call))
+            d.addBoth(lambda r: outcomes.put((call, False, r)))
 
         steps = walk.begin()
         while True:
@@ -375,9 +383,11 @@ class Namespace:
                     yield step
             if walk.done:
                 return
-            call, r = await adopt(outcomes.get())
-            if not isinstance(r, failure.Failure):
-                steps = walk.replied(call, r)
+            call, item, r = await adopt(outcomes.get())
+            if item:
+                steps = walk.received(call, (r,))
+            elif not isinstance(r, failure.Failure):
+                steps = walk.replied(call)
             elif isinstance(r.value, verror.VError):
                 steps = walk.failed(call, r.value)
             else:
@@ -452,11 +462,18 @@ class RpcTransport:
         try:
             call = await self.client.start_call(cctx, name, "__Glob", [pattern],
                                                 [vdl.StringType], [], desc=desc, opts=opts)
-            out = []
-            async for r in call:
-                out.append(r)
+            try:
+                async for r in call:
+                    yield r
+            except verror.VError:
+                # the items before it are out already; the call's own error is the
+                # one that counts (as Go's Recv's), finish only releases the call
+                try:
+                    await call.finish()
+                except verror.VError:
+                    pass
+                raise
             await call.finish()
-            return out
         finally:
             cancel()   # release the timeout timer
 
