@@ -92,7 +92,7 @@ class PrincipalImports(unittest.TestCase):
 
 
 class ShortLivedEntries(unittest.TestCase):
-    """principal and vrpc run through v23py.cmd._entry: the cyclic garbage collector is off
+    """principal, vrpc and namespace run through v23py.cmd._entry: the cyclic garbage collector is off
     while the tool loads and works, back on when a tool resumes it (before the runtime),
     and what exists at exit is frozen (the exit's collection skips it)."""
 
@@ -101,7 +101,7 @@ class ShortLivedEntries(unittest.TestCase):
         with open(os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
                 os.path.abspath(__file__)))), "pyproject.toml")) as f:
             text = f.read()
-        for tool in ("principal", "vrpc"):
+        for tool in ("principal", "vrpc", "namespace"):
             self.assertIn('%s = "v23py.cmd._entry:%s"' % (tool, tool), text)
             self.assertTrue(callable(getattr(_entry, tool)))
 

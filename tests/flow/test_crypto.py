@@ -40,3 +40,26 @@ class BoxCipherTest(unittest.TestCase):
         self.assertIsNone(cb.open(b"short"))
         self.assertEqual(cb.open(ct), b"abc")   # counter not advanced by the failures
         self.assertIsNone(cb.open(ct))          # replay fails
+
+    def test_keys_as_pynacl_makes_them(self):
+        # KeyPair and the box key call libsodium directly: the same bytes and errors as
+        # PyNaCl's public API
+        from nacl import exceptions
+        from nacl.public import PrivateKey
+        for secret in (bytes(range(32)), bytes(32), b"\xff" * 32):
+            self.assertEqual(KeyPair(secret).public, bytes(PrivateKey(secret).public_key))
+        a, b = KeyPair(), KeyPair()
+        self.assertEqual(len(a.secret), 32)
+        self.assertNotEqual(a.secret, b.secret)
+        self.assertEqual(a.public, bytes(PrivateKey(a.secret).public_key))
+        self.assertEqual(BoxCipher(a.public, a.secret, b.public).key,
+                         nb.crypto_box_beforenm(b.public, a.secret))
+        with self.assertRaises(exceptions.TypeError):
+            KeyPair(b"short")
+        with self.assertRaises(ValueError):
+            BoxCipher(a.public, a.secret, b"short")
+        # a peer key of low order makes no shared key: refused, as by PyNaCl
+        with self.assertRaises(exceptions.RuntimeError):
+            nb.crypto_box_beforenm(bytes(32), a.secret)
+        with self.assertRaises(exceptions.RuntimeError):
+            BoxCipher(a.public, a.secret, bytes(32))

@@ -1,5 +1,5 @@
 """Console-script entry points of the tools that do one thing and exit (``principal``,
-``vrpc``).
+``vrpc``, ``namespace``).
 
 Such a process makes some 100,000 objects while it loads and works; Python's cyclic
 garbage collector walks them again and again as they are made, and all of them once more
@@ -40,3 +40,7 @@ def principal(argv=None):
 
 def vrpc(argv=None):
     return _run("v23py.cmd.vrpc", argv)
+
+
+def namespace(argv=None):
+    return _run("v23py.cmd.namespace", argv)

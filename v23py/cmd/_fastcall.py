@@ -17,8 +17,14 @@ reported.  Only side-effect-free calls (``__Signature``) are made this way.
 from __future__ import annotations
 
 import os
-import socket
 import time
+
+try:
+    # the socket module's own C part: socket.py adds what this path never uses and costs
+    # a short-lived tool ~13 M instructions to import (it builds enums of every constant)
+    import _socket as socket
+except ImportError:  # pragma: no cover - another Python
+    import socket
 
 from v23py import security, verror, vom
 from v23py.flow import conn as fconn, events as ev
@@ -89,9 +95,19 @@ class _Conn:
         host, _, port = ep.address.rpartition(":")
         if host.startswith("[") and host.endswith("]"):
             host = host[1:-1]
+        # an address literal by now (so no name lookup, which would also load the IDNA
+        # codec): connect to it as socket.create_connection would
         host = _dial_host(host)
-        self.sock = socket.create_connection((host, int(port or 0)), timeout=self._left())
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                             socket.SOCK_STREAM)
+        try:
+            sock.settimeout(self._left())
+            sock.connect((host, int(port or 0)))
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock
         lhost, lport = self.sock.getsockname()[:2]
         laddr = "%s:%d" % (lhost, lport) if ":" not in lhost else "[%s]:%d" % (lhost, lport)
         nameless = security.nameless_blessing(principal.public_key)

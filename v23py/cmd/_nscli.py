@@ -2,8 +2,6 @@
 sub-command flag parsing (flags may come before or after each sub-command
 level), running under the Twisted reactor, Go's output conventions."""
 
-import datetime
-import json
 import math
 import sys
 import time
@@ -143,6 +141,7 @@ def go_time(expires):
     """A deadline the way Go prints a time.Time with a monotonic reading."""
     if expires == math.inf:
         return "0001-01-01 00:00:00 +0000 UTC"
+    import datetime     # (not at import: namespace glob's fast path never needs it)
     dt = datetime.datetime.fromtimestamp(expires, datetime.timezone.utc)
     nanos = int(round((expires - math.floor(expires)) * 1e9)) % 1_000_000_000
     frac = f".{nanos:09d}".rstrip("0").rstrip(".")
@@ -152,6 +151,7 @@ def go_time(expires):
 
 def go_json(value):
     """encoding/json's Encoder output: compact, sorted map keys, HTML-escaped, newline."""
+    import json         # (not at import: its regexes cost every tool's start)
     text = json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026") + "\n"
 

@@ -247,11 +247,12 @@ async def run(reactor, argv, out=None, err=None):
 
 
 def main(argv=None):
+    from v23py.cmd import _entry, _fastglob
     argv = sys.argv[1:] if argv is None else argv
-    from v23py.cmd import _fastglob
     code = _fastglob.glob(argv, COMMANDS, sys.stdout, sys.stderr)
     if code is not None:
         sys.exit(code)
+    _entry.resume_gc()   # (the runtime: a command may wait for long)
     run_main(run, argv, "namespace")
 
 

@@ -8,20 +8,24 @@ is bytewise smaller (and in the *receiving* nonce of the other side).
 """
 from __future__ import annotations
 
+import os
 import struct
 import weakref
 
-from nacl import bindings as _nb
+from nacl import exceptions as _nexc
 from nacl.exceptions import CryptoError
-from nacl.public import PrivateKey
 
 OVERHEAD = 16
 # The *_easy variants produce/consume exactly tag||ciphertext without the zero-padding copies.
-# Hot path: call libsodium through PyNaCl's cffi handle directly (its Python wrappers re-check
-# argument types on every call, ~25% of the per-message cost); fall back to the public bindings.
+# libsodium is called through PyNaCl's cffi handle directly: its Python wrappers re-check
+# argument types on every call (~25% of the per-message cost), and importing them
+# (nacl.bindings loads every binding PyNaCl has) costs a short-lived tool ~40 M instructions,
+# more than a connection's whole handshake.  Other PyNaCl layouts: its public bindings.
 try:
     from nacl._sodium import ffi as _ffi, lib as _lib
 
+    if _lib.sodium_init() == -1:   # (what nacl.bindings does when imported)
+        raise _nexc.RuntimeError("Could not initialize sodium")
     _new = _ffi.new
     _new_raw = _ffi.new_allocator(should_clear_after_alloc=False)
     _buffer = _ffi.buffer
@@ -54,11 +58,32 @@ try:
         if _lib_open(out, ct, len(ct), nonce, key) != 0:
             raise CryptoError("decryption failed")
         return _buffer(out, n)[:]
+
+    def _public_of(secret):
+        """X25519 public key of a 32-byte secret (as nacl.public.PrivateKey makes it)."""
+        q = _new("unsigned char[]", 32)
+        if _lib.crypto_scalarmult_base(q, secret) != 0:  # pragma: no cover
+            raise _nexc.RuntimeError("Unexpected library error")
+        return _buffer(q, 32)[:]
+
+    def _beforenm(pk, sk):
+        """crypto_box_beforenm, with nacl.bindings' checks and errors."""
+        if len(pk) != 32:
+            raise _nexc.ValueError("Invalid public key")
+        if len(sk) != 32:
+            raise _nexc.ValueError("Invalid secret key")
+        k = _new("unsigned char[]", 32)
+        if _lib.crypto_box_beforenm(k, pk, sk) != 0:
+            raise _nexc.RuntimeError("Unexpected library error")
+        return _buffer(k, 32)[:]
 except Exception:  # pragma: no cover - older/newer PyNaCl layouts
+    from nacl import bindings as _nb
     _DIRECT = False
     _SCRATCH = 0
     _seal = getattr(_nb, "crypto_secretbox_easy", None) or _nb.crypto_secretbox
     _open = getattr(_nb, "crypto_secretbox_open_easy", None) or _nb.crypto_secretbox_open
+    _public_of = _nb.crypto_scalarmult_base
+    _beforenm = _nb.crypto_box_beforenm
 _PACK_LE = struct.Struct("<Q").pack
 
 # Messages sealed and opened by the ciphers that are gone; the live ones count their own
@@ -82,9 +107,13 @@ class KeyPair:
     __slots__ = ("public", "secret")
 
     def __init__(self, secret: bytes | None = None):
-        sk = PrivateKey(secret) if secret is not None else PrivateKey.generate()
-        self.secret = bytes(sk)
-        self.public = bytes(sk.public_key)
+        if secret is None:
+            secret = os.urandom(32)   # (as nacl.public.PrivateKey.generate)
+        elif not isinstance(secret, bytes) or len(secret) != 32:
+            raise _nexc.TypeError("PrivateKey must be created from a 32 bytes long raw "
+                                  "secret key")
+        self.secret = secret
+        self.public = _public_of(secret)
 
 
 class BoxCipher:
@@ -96,7 +125,7 @@ class BoxCipher:
     def __init__(self, my_public: bytes, my_secret: bytes, their_public: bytes):
         if len(their_public) != 32:
             raise ValueError("bad X25519 public key length")
-        self.key = _nb.crypto_box_beforenm(their_public, my_secret)
+        self.key = _beforenm(their_public, my_secret)
         smaller = my_public < their_public
         # Byte 8 is the first byte of the 16-byte nonce tail; the rest stays zero.
         one = b"\x01" + bytes(15)
