@@ -169,12 +169,15 @@ class _CutShortTable:
             n.GlobChildren__ = None
         self.call = None
         self.held = []
+        self.timer = None
 
     def _children(self, ctx, call, matcher):
         self.call = call
         return [c for c in self.root.children if matcher.match(c)]
 
     def release(self):
+        if self.timer is not None and self.timer.active():
+            self.timer.cancel()
         for d in self.held:
             if not d.called:
                 d.callback(None)
@@ -195,7 +198,7 @@ class _CutShortTable:
             # loseConnection writes them out, then closes (the server's tests reach the
             # conn through the call: nothing public drops it raw)
             reactor.callLater(0, self.call.flow.conn._proto.transport.loseConnection)
-            reactor.callLater(0.2, self.release)
+            self.timer = reactor.callLater(0.2, self.release)
         return d
 
 
