@@ -167,12 +167,12 @@ class _CutShortTable:
         self.leaves = {n: Node(n) for n in ("a", "b")}
         for n in self.leaves.values():
             n.GlobChildren__ = None
-        self.call = None
+        self.calls = {}     # id(ctx) -> (ctx, its __Glob call): tools run side by side
         self.held = []
         self.timer = None
 
     def _children(self, ctx, call, matcher):
-        self.call = call
+        self.calls[id(ctx)] = (ctx, call)
         return [c for c in self.root.children if matcher.match(c)]
 
     def release(self):
@@ -196,9 +196,12 @@ class _CutShortTable:
         if self.how == "cut":
             # a and b went into the conn's transport at the end of this input burst;
             # loseConnection writes them out, then closes (the server's tests reach the
-            # conn through the call: nothing public drops it raw)
-            reactor.callLater(0, self.call.flow.conn._proto.transport.loseConnection)
-            self.timer = reactor.callLater(0.2, self.release)
+            # conn through the call: nothing public drops it raw).  The conn is that of
+            # the __Glob call that got here (same ctx), not another tool's.
+            _, call = self.calls.pop(id(ctx))
+            reactor.callLater(0, call.flow.conn._proto.transport.loseConnection)
+            if self.timer is None or not self.timer.active():
+                self.timer = reactor.callLater(0.2, self.release)
         return d
 
 
