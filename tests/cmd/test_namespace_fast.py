@@ -49,9 +49,6 @@ def _imports(err):
     return set(re.findall(r"^import time:\s+\d+ \|\s+\d+ \| +(\S+)$", err, re.M))
 
 
-CONCURRENT_CASES = 8
-
-
 class FastGlob(unittest.TestCase):
     timeout = 400
 
@@ -100,68 +97,57 @@ class FastGlob(unittest.TestCase):
             ns(args, creds, root, True), ns(args, creds, root, False)])
 
     @defer.inlineCallbacks
-    def check(self, cases, creds=None, root=None):
-        # the cases run side by side: each that meets a dead server waits for the
-        # runtime's dial retries to use up the command's minute (as Go's tool does)
-        sem = defer.DeferredSemaphore(CONCURRENT_CASES)
-        results = yield defer.gatherResults([sem.run(self.both, args, creds, root)
-                                             for args in cases])
-        for args, (fast, slow) in zip(cases, results):
+    def check(self, groups):
+        """Runs every (cases, creds, root) group's cases, fast and runtime paths, all side by
+        side: a case that meets a dead server waits for the runtime's dial retries to use
+        up the command's minute (as Go's tool does), so they share that minute."""
+        runs = [(args, creds, root) for cases, creds, root in groups for args in cases]
+        results = yield defer.gatherResults([self.both(args, creds, root)
+                                             for args, creds, root in runs])
+        for (args, creds, root), (fast, slow) in zip(runs, results):
             if "-l" in args:
                 # the runtime globs every mount table at once, as Go's client does, so -l
                 # prints each entry as its table answers, in no fixed order
                 fast, slow = [(c, sorted(o.splitlines()), e) for c, o, e in (fast, slow)]
-            self.assertEqual(fast, slow, args)
+            self.assertEqual(fast, slow, (args, creds, root))
 
     @defer.inlineCallbacks
-    def test_same_output_and_no_twisted(self):
-        cases = [["glob", "*"], ["glob", "-l", "*"], ["glob", "a/b/*"], ["glob", "-l", "a/*/x/*"],
-                 ["glob", "a/b/x/y/a/b/*"], ["glob", "nothing/*"], ["glob", "..."],
-                 ["glob", "-l", "..."], ["glob", "a/b/x/y/*/b"], ["glob", "-l", "*/*"],
-                 ["--v23.namespace.root=" + self.mt2, "glob", "*/*"],
-                 ["glob", "-fail-on-any-error", "a/..."]]
+    def test_same_output_as_the_runtime(self):
+        # our tables as root, Go's, a stranger's credentials, and /host:port roots (as the
+        # tutorials name their tables) with forms the fast path leaves to the runtime
+        ours = [["glob", "*"], ["glob", "-l", "*"], ["glob", "a/b/*"], ["glob", "-l", "a/*/x/*"],
+                ["glob", "a/b/x/y/a/b/*"], ["glob", "nothing/*"], ["glob", "..."],
+                ["glob", "-l", "..."], ["glob", "a/b/x/y/*/b"], ["glob", "-l", "*/*"],
+                ["--v23.namespace.root=" + self.mt2, "glob", "*/*"],
+                ["glob", "-fail-on-any-error", "a/..."]]
+        stranger = [["glob", "*"], ["glob", "-l", "a/b/*"], ["glob", "..."]]
+        port = re.search(r"@127\.0\.0\.1:(\d+)@", self.mt1).group(1)
+        address_only = [["glob", "*"], ["glob", "-l", "a/b/*"], ["glob"], ["glob", "a", "b"],
+                        ["-l", "glob", "*"], ["glob", "-x", "*"], ["glob", "__(alice)/*"],
+                        ["--v23.namespace.root=/127.0.0.1:1", "glob", "*"]]
+        groups = [(ours, self.creds, self.mt1), (stranger, self.stranger, self.mt1),
+                  (address_only, self.creds, "/localhost:" + port)]
         if self.gomt:
-            cases += [["glob", "g/*"], ["glob", "-l", "g/n/m/*"], ["glob", "g/n/*/x/*"],
-                      ["glob", "g/..."]]
-        yield self.check(cases)
-        # the common forms ran without the runtime
-        for args in (["glob", "-l", "*"], ["glob", "a/b/x/y/*"]) + \
-                ((["glob", "-l", "g/n/m/*"],) if self.gomt else ()):
-            code, out, err = yield ns(args, self.creds, self.mt1, True, True)
+            ours += [["glob", "g/*"], ["glob", "-l", "g/n/m/*"], ["glob", "g/n/*/x/*"],
+                     ["glob", "g/..."]]
+            stranger += [["glob", "g/n/*"]]
+            groups += [([["glob", "*"], ["glob", "-l", "n/*"], ["glob", "n/m/*"],
+                         ["glob", "n/m/x/y/*"]], self.creds, self.gomt),
+                       ([["glob", "*"], ["glob", "n/m/*"]], self.stranger, self.gomt)]
+        yield self.check(groups)
+
+    @defer.inlineCallbacks
+    def test_common_forms_load_no_twisted(self):
+        port = re.search(r"@127\.0\.0\.1:(\d+)@", self.mt1).group(1)
+        forms = [(["glob", "-l", "*"], self.mt1), (["glob", "a/b/x/y/*"], self.mt1),
+                 (["glob", "a/b/*"], "/localhost:" + port)]
+        if self.gomt:
+            forms.append((["glob", "-l", "g/n/m/*"], self.mt1))
+        for args, root in forms:
+            code, out, err = yield ns(args, self.creds, root, True, True)
             self.assertEqual(code, 0, err)
             self.assertTrue(out, args)
             mods = _imports(err)
             self.assertIn("v23py.cmd._fastglob", mods)
             self.assertEqual(sorted(m for m in mods if m.split(".")[0] == "twisted"), [], args)
             self.assertNotIn("v23py.runtime", mods)
-
-    @defer.inlineCallbacks
-    def test_go_root(self):
-        if not self.gomt:
-            raise unittest.SkipTest("no Go mounttabled")
-        yield self.check([["glob", "*"], ["glob", "-l", "n/*"], ["glob", "n/m/*"],
-                          ["glob", "n/m/x/y/*"]], root=self.gomt)
-
-    @defer.inlineCallbacks
-    def test_stranger_credentials(self):
-        cases = [["glob", "*"], ["glob", "-l", "a/b/*"], ["glob", "..."]]
-        if self.gomt:
-            cases += [["glob", "g/n/*"]]
-        yield self.check(cases, creds=self.stranger)
-        if self.gomt:
-            yield self.check([["glob", "*"], ["glob", "n/m/*"]], creds=self.stranger,
-                             root=self.gomt)
-
-    @defer.inlineCallbacks
-    def test_address_only_root_and_other_forms(self):
-        # /host:port roots (as the tutorials name their tables), and forms the fast path
-        # leaves to the runtime: the same either way
-        port = re.search(r"@127\.0\.0\.1:(\d+)@", self.mt1).group(1)
-        cases = [["glob", "*"], ["glob", "-l", "a/b/*"], ["glob"], ["glob", "a", "b"],
-                 ["-l", "glob", "*"], ["glob", "-x", "*"], ["glob", "__(alice)/*"],
-                 ["--v23.namespace.root=/127.0.0.1:1", "glob", "*"]]
-        yield self.check(cases, root="/localhost:" + port)
-        code, out, err = yield ns(["glob", "a/b/*"], self.creds, "/localhost:" + port, True, True)
-        self.assertEqual(code, 0, err)
-        self.assertIn("v23py.cmd._fastglob", _imports(err))
-        self.assertNotIn("twisted", {m.split(".")[0] for m in _imports(err)})

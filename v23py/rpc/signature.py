@@ -193,20 +193,9 @@ class NamedTypes:
     def add(self, t):
         if t is None:
             return
-        seen = set()
-        stack = [t]
-        while stack:
-            x = stack.pop()
-            if id(x) in seen:
-                continue
-            seen.add(id(x))
+        for x in t.walk():
             if x.name:
                 self.types[x] = True
-            for sub in (x.elem, x.key):
-                if sub is not None:
-                    stack.append(sub)
-            for f in (x.fields or ()):
-                stack.append(f.type)
 
     def print(self, out):
         def key(t):

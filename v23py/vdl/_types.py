@@ -12,7 +12,7 @@ import collections
 import enum
 import threading
 import weakref
-from typing import TYPE_CHECKING, Iterable, NamedTuple, Sequence, Union
+from typing import TYPE_CHECKING, Iterable, Iterator, NamedTuple, Sequence, Union
 
 from v23py import verror
 
@@ -134,7 +134,9 @@ class Type:
             fi = self._field_index = {f.name: i for i, f in enumerate(self.fields)}
         return fi.get(name, -1)
 
-    def contains_kind(self, *kinds: Kind) -> bool:
+    def walk(self) -> Iterator["Type"]:
+        """This type and every type inside it (elem, key, fields), each once: the one
+        type-graph walk (cycles through named types are followed once)."""
         seen: set[int] = set()
         stack = [self]
         while stack:
@@ -142,14 +144,15 @@ class Type:
             if id(t) in seen:
                 continue
             seen.add(id(t))
-            if t.kind in kinds:
-                return True
+            yield t
             if t.elem is not None:
                 stack.append(t.elem)
             if t.key is not None:
                 stack.append(t.key)
             stack.extend(f.type for f in t.fields)
-        return False
+
+    def contains_kind(self, *kinds: Kind) -> bool:
+        return any(t.kind in kinds for t in self.walk())
 
     @property
     def has_any(self) -> bool:

@@ -259,22 +259,8 @@ def _reaches_any(t: Type, targets: list) -> bool:
 
 
 def _reaches(t: Type, pred) -> bool:
-    """Whether ``pred`` holds for ``t`` or any type inside it (cycles followed once)."""
-    seen: set[int] = set()
-    stack = [t]
-    while stack:
-        x = stack.pop()
-        if id(x) in seen:
-            continue
-        seen.add(id(x))
-        if pred(x):
-            return True
-        if x.elem is not None:
-            stack.append(x.elem)
-        if x.key is not None:
-            stack.append(x.key)
-        stack.extend(f.type for f in x.fields)
-    return False
+    """Whether ``pred`` holds for ``t`` or any type inside it."""
+    return any(pred(x) for x in t.walk())
 
 
 class _WireDef:
