@@ -428,8 +428,10 @@ class Transaction:
                     if any(_in_range(k, a, b) for k in keys):
                         raise ConcurrentTransaction.new("concurrent transaction")
             # validated: our own snapshot is no longer needed, so the commit need
-            # not preserve the old values of our writes for it
+            # not preserve the old values of our writes for it, nor record its keys
+            # for its own validation (only transactions still live need them)
             self._sn.abort()
+            st._live.pop(self, None)
             return st._commit(self._writes, self.ops, self.from_sync)
         finally:
             self._finish()

@@ -283,8 +283,10 @@ class SqliteEngine:
             if not self._in_tx:
                 self._db.execute("BEGIN IMMEDIATE")
                 self._in_tx = True
-            puts = [(k, v) for k, v in writes.items() if v is not None]
-            dels = [(k,) for k, v in writes.items() if v is None]
+            puts = list(writes.items())
+            dels = [(k,) for k, v in puts if v is None]
+            if dels:
+                puts = [kv for kv in puts if kv[1] is not None]
             if puts:
                 self._db.executemany("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)", puts)
             if dels:

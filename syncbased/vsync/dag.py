@@ -9,7 +9,8 @@ from v23py import verror, vdl, vom
 from syncbased import access
 from v23py.syncbase.util import Id
 from syncbased import interfaces as I
-from syncbased.common import decode_collection_perms, encode_collection_perms, perms_out, time_ns
+from syncbased.common import (decode_collection_perms, encode_collection_perms, perms_out,
+                              time_ns, value_in as common_value_in)
 from syncbased.store import PutOp, DeleteOp, DbStateChangeRequestOp, new_version
 from syncbased.vsync import limits
 from syncbased.vsync._log import (
@@ -270,7 +271,12 @@ class DagMixin:
         if sg_round:
             return
         wnode = self._node(writes, g, oid, winner)
-        current = self._get(writes, VERSION + oid)
+        if g.old is None and not wnode.deleted and VERSION + oid not in writes:
+            # new here: a version pointer is only ever written with a head (a local
+            # write's hook, bootstrap, a round), so there is none to read
+            current = None
+        else:
+            current = self._get(writes, VERSION + oid)
         if wnode.deleted:
             if current is not None:
                 tx.delete(oid)
@@ -301,6 +307,8 @@ _TE = vom.TypeEncoder()
 
 def encode_value(value) -> bytes:
     """vom.encode(value); values of built-in scalar types skip the per-call type encoder."""
+    if value.__class__ is str:       # (the common value: built by hand, same bytes)
+        return common_value_in(value)
     t = vdl.type_of(value)
     if t in _SIMPLE:
         v = value.value if isinstance(value, vdl.Typed) else value

@@ -74,6 +74,8 @@ class PrincipalImports(unittest.TestCase):
         out, mods = self.run_tool("get", "default", "-names")
         self.assertEqual(out, "alice\n")
         self.check(mods)
+        # no time is converted and no thread started: datetime and threading stay unloaded
+        self.assertEqual(sorted({"datetime", "threading"} & mods), [])
 
     def test_dump(self):
         out, mods = self.run_tool("dump", "-s")
@@ -126,3 +128,57 @@ class ShortLivedEntries(unittest.TestCase):
         p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                            text=True, timeout=120)
         self.assertEqual(p.stdout, "loaded False ['x']\nresumed True\nexit 3 True\n", p.stderr)
+
+
+class FastExit(unittest.TestCase):
+    """The console scripts end a short-lived run with os._exit after flushing stdout and
+    stderr -- all output arrives and the status is kept -- and leave the exit to the
+    interpreter whenever something may need its teardown: the runtime resumed the
+    collector, an atexit callback is registered, or the status is not an int."""
+
+    def run_probe(self, body, code="import sys; sys.exit(_entry._script('exit_probe_tool', ['x']))"):
+        d = self.mktemp()
+        os.makedirs(d)
+        with open(os.path.join(d, "exit_probe_tool.py"), "w") as f:
+            # (the interpreter's teardown raises this audit event; os._exit does not)
+            f.write("import atexit, os, sys\n"
+                    "from v23py.cmd import _entry\n"
+                    "def hook(event, args, write=os.write):\n"
+                    "    if event == 'cpython.PyInterpreterState_Clear':\n"
+                    "        write(2, b'torn down\\n')\n"
+                    "sys.addaudithook(hook)\n"
+                    "def main(argv):\n" + body)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([d] + sys.path))
+        return subprocess.run([sys.executable, "-c", "from v23py.cmd import _entry\n" + code],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, timeout=120)
+
+    def test_short_run_exits_at_once_with_all_output(self):
+        # (as the console script: sys.exit(principal()))
+        # 1 MB unflushed on a pipe, and a status from sys.exit and from a return
+        p = self.run_probe("    sys.stdout.write('x' * 1000000)\n"
+                           "    sys.stderr.write('err')\n"
+                           "    sys.exit(5)\n")
+        self.assertEqual((p.returncode, len(p.stdout), p.stderr), (5, 1000000, "err"))
+        p = self.run_probe("    print('out')\n    return 0\n")
+        self.assertEqual((p.returncode, p.stdout, p.stderr), (0, "out\n", ""))
+
+    def test_interpreter_exit_after_the_runtime_resumed_the_collector(self):
+        p = self.run_probe("    _entry.resume_gc()\n    print('out')\n    return 4\n")
+        self.assertEqual((p.returncode, p.stdout, p.stderr), (4, "out\n", "torn down\n"))
+
+    def test_interpreter_exit_with_an_atexit_callback(self):
+        p = self.run_probe("    atexit.register(print, 'atexit ran')\n    return 3\n")
+        self.assertEqual((p.returncode, p.stdout), (3, "atexit ran\n"))
+        self.assertIn("torn down", p.stderr)
+
+    def test_interpreter_exit_with_a_message(self):
+        p = self.run_probe("    sys.exit('failed: no')\n")
+        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.stderr, "failed: no\ntorn down\n")
+
+    def test_run_alone_never_exits(self):
+        # _run (and so in-process callers) returns: only the console scripts exit early
+        p = self.run_probe("    return 7\n",
+                           code="print('returned', _entry._run('exit_probe_tool', []))")
+        self.assertEqual((p.returncode, p.stdout), (0, "returned 7\n"))

@@ -211,3 +211,116 @@ class StructOrderTest(unittest.TestCase):
             self.assertEqual((got, end), (want, len(data)), data)
         for cut in range(1, len(in_order)):
             self.assertRaises((vom.Truncated, IndexError), dec, in_order[:cut], 0, None)
+
+
+_SEQ = [0]
+_INT_KINDS = [vdl.ByteType, vdl.Uint16Type, vdl.Uint32Type, vdl.Uint64Type, vdl.Int8Type,
+              vdl.Int16Type, vdl.Int32Type, vdl.Int64Type]
+
+
+class SteadyStateTest(unittest.TestCase):
+    """The shortcuts of a long-lived Encoder/Decoder pair (the struct codecs' two-byte
+    ints, the message length written into place, plans by class, the decoder reading fed
+    bytes in place) give the bytes and values of the general path."""
+
+    def ints_type(self, name):
+        return vdl.struct(f"v23py/test.{name}",
+                          [(f"F{i}", t) for i, t in enumerate(_INT_KINDS)])
+
+    def test_ints_near_the_one_and_two_byte_forms(self):
+        from v23py.vom import _codec, _structgen
+        self.patch(_structgen, "COMPILE_AFTER", 1 << 30)   # (for the codecs made now)
+        _SEQ[0] += 1   # (fresh types: no codec cached on them by an earlier run)
+        generic = self.ints_type(f"IntsGeneric{_SEQ[0]}")
+        compiled = self.ints_type(f"IntsCompiled{_SEQ[0]}")
+        for f in (_codec.decoder(compiled), _codec.encoder(compiled)):
+            _structgen.compile_now(f)
+        self.assertTrue(_structgen.is_compiled(_codec.encoder(compiled)))
+        cases = []
+        for t in _INT_KINDS:
+            lo, hi = vdl.INT_RANGES[t.kind]
+            cases += [(t, x) for x in (-129, -128, -127, -65, -64, -63, -1, 1, 63, 64, 127,
+                                       128, 255, 256, 32767, hi, lo) if lo <= x <= hi and x]
+        for ft, x in cases:
+            field = _INT_KINDS.index(ft)
+            # the field's bytes by the general varint rule (to_bytes, not the shortcuts)
+            u = (x << 1 if x >= 0 else ~x << 1 | 1) if vdl.INT_RANGES[ft.kind][0] < 0 else x
+            m = (u.bit_length() + 7) >> 3
+            want = bytes([field]) + (bytes([u]) if u < 0x80 else
+                                     bytes([256 - m]) + u.to_bytes(m, "big")) + b"\xe1"
+            for t in (generic, compiled):
+                v = vdl.value(t, {f"F{field}": x})
+                buf = bytearray()
+                _codec.encoder(t)(buf, v, None)
+                self.assertEqual(bytes(buf), bytes(want), (t.name, ft, x))
+                got, end = _codec.decoder(t)(bytes(want) + b"?", 0, None)
+                self.assertEqual((getattr(got, f"F{field}"), end), (x, len(want)))
+                for cut in range(1, len(want)):
+                    self.assertRaises((vom.Truncated, IndexError),
+                                      _codec.decoder(t), bytes(want[:cut]), 0, None)
+        self.assertFalse(_structgen.is_compiled(_codec.encoder(generic)))
+        self.assertFalse(_structgen.is_compiled(_codec.decoder(generic)))
+
+    def test_stream_of_values_large_and_small(self):
+        t = vdl.struct("v23py/test.Steady", [("A", vdl.Int32Type), ("B", vdl.StringType)])
+        cls = vdl.class_for(t)
+        vals = [cls(A=i * 37 - 500, B="x" * (i * 7 % 300)) for i in range(80)]
+        enc = vom.Encoder()
+        stream = [enc.encode(v) for v in vals]
+        for v, m in zip(vals, stream):   # each message as a fresh encoder writes it
+            self.assertIsInstance(m, bytes)
+            one = vom.encode(v)
+            self.assertTrue(one.endswith(m), (v, m))
+        self.assertIn(cls, enc._class_plans)
+        # the same values with the type given, and as Typed
+        enc2 = vom.Encoder()
+        self.assertEqual([enc2.encode(vdl.Typed(t, v) if i % 2 else v, t)
+                          for i, v in enumerate(vals)], stream)
+        whole = b"".join(stream)
+        # fed one message at a time, all at once, and in odd pieces (bytes and bytearray)
+        for pieces in ([bytes(m) for m in stream], [whole],
+                       [whole[i:i + 13] for i in range(0, len(whole), 13)],
+                       [bytearray(whole[i:i + 500]) for i in range(0, len(whole), 500)]):
+            dec = vom.Decoder()
+            got = []
+            for p in pieces:
+                dec.feed(p)
+                if isinstance(p, bytearray):
+                    p[:] = b"\xe0" * len(p)   # the caller reuses its buffer
+                while True:
+                    try:
+                        got.append(dec.decode(t if len(got) % 2 else None))
+                    except vom.NeedData:
+                        break
+            self.assertEqual(got, vals)
+            self.assertEqual(dec.buffered(), 0)
+
+    def test_decode_with_another_type_converts(self):
+        t = vdl.struct("v23py/test.SteadyA", [("A", vdl.Int32Type)])
+        other = vdl.struct("v23py/test.SteadyB", [("A", vdl.Int64Type)])
+        enc, dec = vom.Encoder(), vom.Decoder()
+        for i in range(3):
+            dec.feed(enc.encode(vdl.value(t, {"A": 200 + i})))
+            got = dec.decode(other if i else None)
+            self.assertEqual(got.A, 200 + i)
+            self.assertIs(type(got)._vdl_type if i else got._vdl_type, other if i else t)
+
+    def test_bad_messages_after_the_plan_is_made(self):
+        t = vdl.struct("v23py/test.SteadyBad", [("A", vdl.Int32Type), ("B", vdl.StringType)])
+        enc = vom.Encoder()
+        first = enc.encode(vdl.value(t, {"A": 1, "B": "ok"}))
+        msg = enc.encode(vdl.value(t, {"A": 300, "B": "hello"}))
+        for bad, err in [(msg[:1] + b"\x7f" + msg[2:], vom.NeedData),     # length past end
+                         (msg[:1] + bytes([msg[1] - 1]) + msg[2:], verror.VError),
+                         (msg[:-1] + b"\x00\xe1", verror.VError),          # leftover byte
+                         (msg[:1] + b"\xff" + msg[2:], verror.VError)]:    # length too big
+            dec = vom.Decoder()
+            dec.feed(first)
+            dec.decode()
+            dec.feed(bad)
+            self.assertRaises(err, dec.decode)
+        for cut in range(len(msg)):
+            dec = vom.Decoder()
+            dec.feed(first + msg[:cut])
+            dec.decode()
+            self.assertRaises(vom.NeedData, dec.decode)

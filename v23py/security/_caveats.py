@@ -6,8 +6,7 @@ standard validators (const, expiry, not-before, method, peer blessings,
 public-key third-party, access tags) are registered at import time.
 """
 
-import datetime
-import threading
+from _thread import allocate_lock as _allocate_lock
 
 from v23py import vdl
 from v23py.v23.vdlroot.time import native as vtime
@@ -18,8 +17,6 @@ from v23py.security._wiretypes import (
     PublicKeyThirdPartyCaveatParamType, TimeType, PublicKeyThirdPartyCaveatParam,
     ThirdPartyRequirements)
 
-UTC = datetime.timezone.utc
-_UNIX_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=UTC)
 MAX_PARAM_VOM = 1 << 20
 
 
@@ -29,23 +26,35 @@ def _vom():
 
 
 # --- time.Time <-> datetime ---
+# (datetime is imported where a time is converted: reading credentials and printing
+# blessing names never does, and short-lived tools should not pay for loading it)
+
+def _unix_epoch():
+    import datetime
+    return datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+
 
 def to_wire_time(dt):
     """A VDL time.Time; a naive datetime is taken as UTC."""
-    return vtime.time_from_datetime(dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC))
+    import datetime
+    return vtime.time_from_datetime(
+        dt if dt.tzinfo is not None else dt.replace(tzinfo=datetime.timezone.utc))
 
 
 def from_wire_time(wt):
+    import datetime
     secs = int(wt.Seconds) - UNIX_EPOCH_SECONDS
     nanos = int(wt.Nanos)
     try:
-        return _UNIX_EPOCH + datetime.timedelta(seconds=secs, microseconds=nanos // 1000)
+        return _unix_epoch() + datetime.timedelta(seconds=secs, microseconds=nanos // 1000)
     except OverflowError:
-        return (datetime.datetime.max if secs > 0 else datetime.datetime.min).replace(tzinfo=UTC)
+        return (datetime.datetime.max if secs > 0 else datetime.datetime.min).replace(
+            tzinfo=datetime.timezone.utc)
 
 
 def now():
-    return datetime.datetime.now(UTC)
+    import datetime
+    return datetime.datetime.now(datetime.timezone.utc)
 
 
 # --- descriptors ---
@@ -165,12 +174,14 @@ def new_const_caveat(valid):
 
 def new_expiry_caveat(when):
     """``when``: an aware datetime, or a timedelta from now."""
+    import datetime
     if isinstance(when, datetime.timedelta):
         when = now() + when
     return new_caveat(ExpiryCaveat, to_wire_time(when))
 
 
 def new_not_before_caveat(when):
+    import datetime
     if isinstance(when, datetime.timedelta):
         when = now() + when
     return new_caveat(NotBeforeCaveat, to_wire_time(when))
@@ -258,7 +269,7 @@ def discharge_digest(d, hfn):
 
 class _Registry:
     def __init__(self):
-        self._lock = threading.Lock()
+        self._lock = _allocate_lock()
         self._by_id = {}
 
     def register(self, descriptor, validator):
@@ -404,7 +415,8 @@ def format_wire_time(wt):
     secs += nanos // 1000000000
     nanos %= 1000000000
     try:
-        dt = _UNIX_EPOCH + datetime.timedelta(seconds=secs)
+        import datetime
+        dt = _unix_epoch() + datetime.timedelta(seconds=secs)
         s = dt.strftime("%Y-%m-%d %H:%M:%S")
         if dt.year < 1000:
             s = "%04d" % dt.year + s[s.index("-"):]

@@ -11,7 +11,8 @@ Each certificate signs its (chained) content digest with purpose "B1" using the
 previous certificate's key (the root signs itself).
 """
 
-import threading
+# (_thread, not threading: the same C locks without importing threading.py)
+from _thread import allocate_lock as _Lock
 
 from v23py.security import _errors
 from v23py.security._keys import (
@@ -75,7 +76,7 @@ class _SigCache:
     MAX = 1 << 10
 
     def __init__(self):
-        self._lock = threading.Lock()
+        self._lock = _Lock()
         self._m = {}
         self.enabled = True
 

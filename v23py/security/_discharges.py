@@ -11,14 +11,14 @@ ever if it never expires. Caveats that could not be discharged are asked again
 in further rounds while some round makes progress (a discharger may itself need
 a discharge), and left out of the result after that.
 """
-import datetime
 
 from v23py.security._caveats import now as _now
 from v23py.security._wiretypes import DischargeImpetus
 
 REFRESH_FRACTION = 0.5
-_UNKNOWN_CACHE_TIME_MARGIN = datetime.timedelta(minutes=1)
-_RETRY_AFTER_FAILURE = datetime.timedelta(minutes=1)
+# (timedeltas, made where used: datetime loads only when a time is handled)
+_UNKNOWN_CACHE_TIME_MARGIN_S = 60
+_RETRY_AFTER_FAILURE_S = 60
 
 
 def impetus_for(requirements, server_names=(), method="", args=()):
@@ -35,7 +35,8 @@ def refresh_time(discharge, cache_time):
     if expiry is None:
         return None
     if cache_time is None:
-        return expiry - _UNKNOWN_CACHE_TIME_MARGIN
+        import datetime
+        return expiry - datetime.timedelta(seconds=_UNKNOWN_CACHE_TIME_MARGIN_S)
     return expiry - (expiry - cache_time) * REFRESH_FRACTION
 
 
@@ -105,7 +106,8 @@ async def prepare_discharges(store, blessings, fetch, server_names=(), method=""
         if not left:
             break
         if not progress:
-            refresh = _earliest(refresh, now() + _RETRY_AFTER_FAILURE)
+            import datetime
+            refresh = _earliest(refresh, now() + datetime.timedelta(seconds=_RETRY_AFTER_FAILURE_S))
             break
         todo = left
     return list(got.values()), refresh

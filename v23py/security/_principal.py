@@ -5,7 +5,8 @@ roots here and add locking, reload-before-modify and signed saving.
 """
 import base64
 
-import threading
+# (_thread, not threading: the same C locks without importing threading.py)
+from _thread import RLock as _RLock
 
 from v23py.security import _errors
 from v23py.security._blessings import Blessings, union_of_blessings
@@ -31,7 +32,7 @@ class BlessingRoots:
     """Root public keys recognized for blessing-name patterns."""
 
     def __init__(self):
-        self._lock = threading.RLock()
+        self._lock = _RLock()
         self._state = {}  # DER bytes -> [BlessingPattern]
 
     # hooks for persistence
@@ -125,7 +126,7 @@ class BlessingStore:
 
     def __init__(self, public_key):
         self.public_key = public_key
-        self._lock = threading.RLock()
+        self._lock = _RLock()
         self._peer = {}               # BlessingPattern -> Blessings
         self._default = Blessings()
         self._discharges = {}         # 32-byte key -> (WireDischarge, cache time WireTime)

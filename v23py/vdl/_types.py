@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import collections
 import enum
-import threading
+# (_thread, not threading: the same C locks without importing threading.py)
+from _thread import allocate_lock as _Lock
 import weakref
 from typing import TYPE_CHECKING, Iterable, Iterator, NamedTuple, Sequence, Union
 
@@ -196,6 +197,15 @@ class _BoundedOut(list):
         list.append(self, s)
 
 
+# Plain ints and names of the kinds for _unique_str, the hottest loop of type building:
+# on Python 3.11 every ``Kind.X`` is a lookup through the enum metaclass's __getattr__
+# hook and ``str(kind)`` a Python call, ~1 us each.
+(_K_OPTIONAL, _K_ENUM, _K_ARRAY, _K_LIST, _K_SET, _K_MAP, _K_STRUCT, _K_UNION) = (
+    int(Kind.OPTIONAL), int(Kind.ENUM), int(Kind.ARRAY), int(Kind.LIST), int(Kind.SET),
+    int(Kind.MAP), int(Kind.STRUCT), int(Kind.UNION))
+_KIND_STR = {int(k): str(k) for k in Kind}
+
+
 def _unique_str(t: Type, out: list, seen: set) -> None:
     if t.name and id(t) in seen:
         out.append(t.name)
@@ -205,28 +215,28 @@ def _unique_str(t: Type, out: list, seen: set) -> None:
         out.append(t.name)
         out.append(" ")
     k = t.kind
-    if k == Kind.OPTIONAL:
+    if k == _K_OPTIONAL:
         out.append("?")
         _unique_str(t.elem, out, seen)
-    elif k == Kind.ENUM:
+    elif k == _K_ENUM:
         out.append("enum{" + ";".join(t.labels) + "}")
-    elif k == Kind.ARRAY:
+    elif k == _K_ARRAY:
         out.append(f"[{t.len}]")
         _unique_str(t.elem, out, seen)
-    elif k == Kind.LIST:
+    elif k == _K_LIST:
         out.append("[]")
         _unique_str(t.elem, out, seen)
-    elif k == Kind.SET:
+    elif k == _K_SET:
         out.append("set[")
         _unique_str(t.key, out, seen)
         out.append("]")
-    elif k == Kind.MAP:
+    elif k == _K_MAP:
         out.append("map[")
         _unique_str(t.key, out, seen)
         out.append("]")
         _unique_str(t.elem, out, seen)
-    elif k in (Kind.STRUCT, Kind.UNION):
-        out.append("struct{" if k == Kind.STRUCT else "union{")
+    elif k == _K_STRUCT or k == _K_UNION:
+        out.append("struct{" if k == _K_STRUCT else "union{")
         for i, f in enumerate(t.fields):
             if i:
                 out.append(";")
@@ -234,11 +244,11 @@ def _unique_str(t: Type, out: list, seen: set) -> None:
             _unique_str(f.type, out, seen)
         out.append("}")
     else:
-        out.append(str(k))
+        out.append(_KIND_STR[k])
 
 
 # -- interning ---------------------------------------------------------------
-_lock = threading.Lock()
+_lock = _Lock()
 # Weak: a type lives as long as something uses it.  Types a peer defines on a connection
 # are held by that connection's decoder and go when it goes (issue 12, B4); the program's
 # own types are held by the modules that made them.

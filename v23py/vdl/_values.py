@@ -23,7 +23,8 @@ a nil error held in an ``any``).
 """
 from __future__ import annotations
 
-import threading
+# (_thread, not threading: the same C locks without importing threading.py)
+from _thread import RLock as _RLock
 from typing import TYPE_CHECKING, Any, ClassVar, Optional, TypeVar
 
 from v23py import verror
@@ -238,7 +239,7 @@ def _hashable(v):
 
 
 # -- registry -----------------------------------------------------------------
-_lock = threading.RLock()
+_lock = _RLock()
 _reg_gen = 0   # bumped by every registration
 _by_type: dict[Type, type] = {}
 _by_name: dict[str, type] = {}

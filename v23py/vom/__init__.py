@@ -132,7 +132,15 @@ class Encoder:
         self._split = type_encoder is not None
         self._te = type_encoder if type_encoder is not None else TypeEncoder(write_version=False)
         self._version_sent = False
+        # Steady-state plans of types whose values need no type or any-length tables:
+        # id(type) -> (head, encoder, head length if a message length follows else 0,
+        # type); the head is the type id and, when a length follows, one byte for it.
+        # (by id: no Python-level Type.__hash__ per value; the plan keeps the type, so
+        # no other type takes its id)
         self._plans: dict = {}
+        # The same plans by the class of values that carry their type in the class
+        # (``_vdl_type``): one dict lookup finds the plan of a generated struct's value.
+        self._class_plans: dict = {}
 
     @property
     def type_encoder(self) -> TypeEncoder:
@@ -140,34 +148,35 @@ class Encoder:
 
     def encode(self, value, type: Type | None = None) -> bytes:
         if type is None:
-            t = getattr(value.__class__, "_vdl_type", None)
-            if t is None:
-                t, value = _resolve(value, None)
+            plan = self._class_plans.get(value.__class__)
+            if plan is None:
+                t = getattr(value.__class__, "_vdl_type", None)
+                if t is None:
+                    t, value = _resolve(value, None)
+                plan = self._plans.get(id(t))
+                if plan is None:
+                    return self._encode_general(t, value)
+                if t is getattr(value.__class__, "_vdl_type", None) \
+                        and len(self._class_plans) < 4096:
+                    self._class_plans[value.__class__] = plan
         else:
-            t = type
-            if value.__class__ is Typed and t.kind != Kind.ANY:
+            if value.__class__ is Typed and type.kind != Kind.ANY:
                 value = value.value
-        plan = self._plans.get(id(t))   # (by id: no Python-level Type.__hash__ per value)
-        if plan is None:
-            return self._encode_general(t, value)
-        # Steady state for a type without any/typeobject: header is fixed.
-        head, enc, chunk, _ = plan
-        c = COUNTS
-        if not chunk:
-            out = bytearray(head)
-            enc(out, value, None)
-            c.values_encoded += 1
-            c.bytes_encoded += len(out)
-            return bytes(out)
-        body = bytearray()
-        enc(body, value, None)
+            plan = self._plans.get(id(type))
+            if plan is None:
+                return self._encode_general(type, value)
+        # Steady state for a type without any/typeobject: the header is fixed, and the
+        # message length (when there is one) is written into its place afterwards.
+        head, enc, hl, _ = plan
         out = bytearray(head)
-        n = len(body)
-        if n < 0x80:
-            out.append(n)
-        else:
-            enc_uint(out, n)
-        out += body
+        enc(out, value, None)
+        if hl:
+            n = len(out) - hl
+            if n < 0x80:
+                out[hl - 1] = n
+            else:
+                out[hl - 1:hl] = uint_bytes(n)
+        c = COUNTS
         c.values_encoded += 1
         c.bytes_encoded += len(out)
         return bytes(out)
@@ -186,8 +195,10 @@ class Encoder:
         if not (t.has_any or t.has_typeobject):
             head = bytearray()
             enc_int(head, self._te.lookup(t))
-            # (the plan keeps t, so no other type takes its id)
-            self._plans[id(t)] = (bytes(head), encoder(t), has_chunk_len(t), t)
+            if has_chunk_len(t):
+                head.append(0)
+            self._plans[id(t)] = (bytes(head), encoder(t),
+                                  len(head) if has_chunk_len(t) else 0, t)
         return bytes(out)
 
 
@@ -208,16 +219,66 @@ class Decoder:
         return self._td
 
     def feed(self, data: bytes) -> None:
-        if self._pos > 65536 and self._pos > len(self._buf) // 2:
-            del self._buf[:self._pos]
+        buf = self._buf
+        if self._pos >= len(buf):
+            # Everything before was read: start over from the new bytes, in place when
+            # they are immutable (no copy; the usual case of one message at a time).
+            self._buf = data if type(data) is bytes else bytearray(data)
             self._pos = 0
-        self._buf += data
+            return
+        if type(buf) is not bytearray:
+            buf = self._buf = bytearray(memoryview(buf)[self._pos:])
+            self._pos = 0
+        elif self._pos > 65536 and self._pos > len(buf) // 2:
+            del buf[:self._pos]
+            self._pos = 0
+        buf += data
 
     def buffered(self) -> int:
         return len(self._buf) - self._pos
 
     def decode(self, type: Type | None = None):
         """The next value; raises NeedData / NeedType (state unchanged) or a VError."""
+        buf = self._buf
+        pos = self._pos
+        if self._version_read and pos < len(buf):
+            # The steady state in line (decode_typed has every case): a message of a type
+            # seen before on this type stream, with no type or any-length tables.
+            b = buf[pos]
+            if b < 0x80:
+                plan = self._plans.get(b)
+                p = pos + 1
+            elif b == 0xFF and pos + 1 < len(buf):
+                plan = self._plans.get(0x100 | buf[pos + 1])
+                p = pos + 2
+            else:
+                plan = None
+            if plan is not None and not plan[3] and (type is None or type is plan[0]):
+                t, dec, chunk, _, plain = plan
+                try:
+                    if chunk:
+                        n = buf[p]
+                        if n < 0x80:
+                            p += 1
+                        else:
+                            n, p = dec_uint(buf, p)
+                            if n > MAX_MESSAGE_LEN:
+                                raise error(f"message length {n} too large")
+                        end = p + n
+                        if end > len(buf):
+                            raise NeedData()
+                        v, p = dec(buf, p, None)
+                        if p != end:
+                            raise error(f"{end - p} leftover bytes in a value message")
+                    else:
+                        v, p = dec(buf, p, None)
+                except Exception as e:
+                    raise _failure(e) from None
+                self._pos = p
+                c = COUNTS
+                c.values_decoded += 1
+                c.bytes_decoded += p - pos
+                return v if plain else exact(t, v)
         t, v = self.decode_typed()
         if type is not None and type is not t and type != t:
             return convert(type, v)
@@ -248,7 +309,7 @@ class Decoder:
             else:
                 plan = None
             if plan is not None:
-                t, dec, chunk, tables = plan
+                t, dec, chunk, tables, _ = plan
                 try:
                     st = None
                     if tables:
@@ -298,14 +359,8 @@ class Decoder:
                     c.values_decoded += 1
                     c.bytes_decoded += p - pos
                     return t, v
-                except (Truncated, IndexError):
-                    raise NeedData() from None
-                except (verror.VError, NeedData, NeedType):
-                    raise
-                except RecursionError:
-                    raise error("value nested too deeply") from None
-                except (ValueError, TypeError, OverflowError, MemoryError) as e:
-                    raise error(f"malformed data: {e}") from None
+                except Exception as e:
+                    raise _failure(e) from None
         try:
             if not self._version_read:
                 if pos >= len(buf):
@@ -381,18 +436,25 @@ class Decoder:
                     u = mid << 1
                     self._plans[u if u < 0x80 else 0x100 | u] = (
                         t, decoder(t), has_chunk_len(t),
-                        2 if t.has_any else 1 if t.has_typeobject else 0)
+                        2 if t.has_any else 1 if t.has_typeobject else 0,
+                        # (values decode() returns as they are, see exact())
+                        bool((t.name and t.kind != Kind.OPTIONAL) or id(t) in _PLAIN_IDS))
                 return t, v
-        except (Truncated, IndexError):
-            raise NeedData() from None
-        except verror.VError:
-            raise
-        except (NeedData, NeedType):
-            raise
-        except RecursionError:
-            raise error("value nested too deeply") from None
-        except (ValueError, TypeError, OverflowError, MemoryError) as e:
-            raise error(f"malformed data: {e}") from None
+        except Exception as e:
+            raise _failure(e) from None
+
+
+def _failure(e: Exception) -> Exception:
+    """What a decoder raises for the exception ``e`` met while decoding a message."""
+    if isinstance(e, (Truncated, IndexError)):
+        return NeedData()
+    if isinstance(e, (verror.VError, NeedData, NeedType)):
+        return e
+    if isinstance(e, RecursionError):
+        return error("value nested too deeply")
+    if isinstance(e, (ValueError, TypeError, OverflowError, MemoryError)):
+        return error(f"malformed data: {e}")
+    return e
 
 
 # unnamed types whose decoded values (str, bool, int, float, bytes) carry them exactly

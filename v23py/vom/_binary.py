@@ -29,6 +29,10 @@ def enc_uint(buf: bytearray, v: int) -> None:
             raise verror.BadArg.new(f"vom: negative unsigned value {v}")
         buf.append(v)
         return
+    if v < 0x100:   # (one byte after the count: the common two-byte form, no to_bytes)
+        buf.append(0xFF)
+        buf.append(v)
+        return
     n = (v.bit_length() + 7) >> 3
     if n > 8:
         raise verror.BadArg.new(f"vom: value {v} does not fit in 64 bits")
@@ -55,6 +59,8 @@ def dec_uint(data, pos: int):
         raise Truncated() from None
     if b < 0x80:
         return b, pos + 1
+    if b == 0xFF and pos + 1 < len(data):   # (one byte follows: no slice, no from_bytes)
+        return data[pos + 1], pos + 2
     if b < 0xF8:
         raise error(f"invalid length or control byte 0x{b:02x} at offset {pos}")
     n = 256 - b

@@ -26,7 +26,8 @@ from v23py.vdl import INT_RANGES, Kind, Type
 from v23py.vom._binary import CONTROL_END, Truncated, dec_uint, enc_uint, error
 
 _SOURCES: dict = {}   # (source) -> code object, shared by structs of the same shape
-_ZIGZAG = tuple(~(b >> 1) if b & 1 else b >> 1 for b in range(0x80))   # one-byte ints
+# zigzag-decoded ints of one byte (b < 0x80, or the byte after 0xFF)
+_ZIGZAG = tuple(~(b >> 1) if b & 1 else b >> 1 for b in range(0x100))
 
 #: Uses of a struct type's decoder (or encoder) before its own code is compiled.
 COMPILE_AFTER = 32
@@ -155,11 +156,15 @@ def _dec_inline(k: int, ft: Type) -> list[str] | None:
                 f"pos += 1"]
     if kind in T.INT_KINDS:
         lo, hi = INT_RANGES[kind]
-        # a one-byte value (-64..63 signed, 0..127 unsigned) fits every int kind
+        # a one-byte value (-64..63 signed, 0..127 unsigned) fits every int kind, and so
+        # does one in the two-byte form 0xFF b (-128..127 signed, 0..255 unsigned)
         lines = ["b = data[pos]",
                  "if b < 0x80:",
                  f"    f{k} = _ZZ[b]" if lo < 0 else f"    f{k} = b",
                  "    pos += 1",
+                 "elif b == 0xFF:",
+                 f"    f{k} = _ZZ[data[pos + 1]]" if lo < 0 else f"    f{k} = data[pos + 1]",
+                 "    pos += 2",
                  "else:",
                  "    u, pos = dec_uint(data, pos)"]
         if lo < 0:
@@ -301,12 +306,18 @@ def _enc_inline(k: int, ft: Type) -> list[str] | None:
                     "    u = (x << 1) if x >= 0 else (((~x) << 1) | 1)",
                     "    if u < 0x80:",
                     "        buf.append(u)",
+                    "    elif u < 0x100:",
+                    "        buf.append(0xFF)",
+                    "        buf.append(u)",
                     "    else:",
                     "        enc_uint(buf, u)",
                     "else:",
                     f"    E{k}(buf, x, st)"]
         return [f"if type(x) is int and 0 <= x <= {hi}:",
                 "    if x < 0x80:",
+                "        buf.append(x)",
+                "    elif x < 0x100:",
+                "        buf.append(0xFF)",
                 "        buf.append(x)",
                 "    else:",
                 "        enc_uint(buf, x)",

@@ -2,7 +2,8 @@
 TypeDecoder (wire definitions -> vdl.Types)."""
 from __future__ import annotations
 
-import threading
+# (_thread, not threading: the same C locks without importing threading.py)
+from _thread import RLock as _RLock
 import weakref
 
 from v23py import verror
@@ -59,7 +60,7 @@ class TypeEncoder:
         self._next = FIRST_USER_ID
         self._out = bytearray()
         self._version_pending = write_version
-        self._lock = threading.RLock()
+        self._lock = _RLock()
         # The root types encoded so far, in order, while there are few: together with
         # the bootstrap ids they fix this encoder's state, so what encoding a new root
         # writes can be taken from _ENCODED (None: too many roots to remember).

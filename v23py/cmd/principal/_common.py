@@ -1,5 +1,4 @@
 """What the principal commands share: the environment, credentials, blessings I/O, caveats."""
-import datetime
 import os
 import re
 
@@ -242,6 +241,7 @@ def caveats_from_flags(env):
     cavs = [caveat_from_flag(s) for s in env.flags.get("caveat") or []]
     dur = env.flags.get("for") or 0.0
     if dur:
+        import datetime
         cavs.append(sec.new_expiry_caveat(datetime.timedelta(seconds=dur)))
     return cavs
 
@@ -265,6 +265,7 @@ def _fmt_or_err(fn, *a):
 
 def annotated_names(b):
     exp = b.expiry()
+    import datetime
     mark = " [EXPIRED]" if exp is not None and exp < datetime.datetime.now(
         datetime.timezone.utc) else ""
     return "%s%s" % (b, mark)

@@ -8,15 +8,23 @@ The wire keeps nanoseconds; ``datetime``/``timedelta`` keep microseconds, so use
 """
 from __future__ import annotations
 
-import datetime as _dt
+from typing import TYPE_CHECKING
 
 from v23py import verror
 from v23py.v23.vdlroot.time import Duration, Time
 
+if TYPE_CHECKING:
+    import datetime as _dt
+
 UNIX_EPOCH_SECONDS = 62135596800  # seconds from 0001-01-01 to 1970-01-01 (UTC)
 _NS = 1_000_000_000
-_UTC = _dt.timezone.utc
-_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
+
+
+def _epoch() -> _dt.datetime:
+    # datetime is imported on first use: a short-lived tool that never converts a time
+    # (principal get ...) does not pay for loading it.
+    import datetime
+    return datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
 
 def _split(ns: int) -> tuple[int, int]:
@@ -45,7 +53,8 @@ def duration_from_timedelta(td: _dt.timedelta) -> Duration:
 
 def duration_to_timedelta(d: Duration) -> _dt.timedelta:
     """A timedelta (microseconds) of a wire Duration."""
-    return _dt.timedelta(microseconds=duration_to_ns(d) // 1000)
+    import datetime
+    return datetime.timedelta(microseconds=duration_to_ns(d) // 1000)
 
 
 def time_from_unix_ns(ns: int) -> Time:
@@ -65,13 +74,14 @@ def time_from_datetime(d: _dt.datetime) -> Time:
     """The wire Time of an aware datetime."""
     if d.tzinfo is None:
         raise verror.BadArg.new("a naive datetime has no instant; give it a tzinfo")
-    delta = d - _EPOCH
+    delta = d - _epoch()
     return time_from_unix_ns((delta.days * 86400 + delta.seconds) * _NS + delta.microseconds * 1000)
 
 
 def time_to_datetime(t: Time) -> _dt.datetime:
     """The instant in UTC (nanoseconds below a microsecond are dropped)."""
-    return _EPOCH + _dt.timedelta(microseconds=time_to_unix_ns(t) // 1000)
+    import datetime
+    return _epoch() + datetime.timedelta(microseconds=time_to_unix_ns(t) // 1000)
 
 
 def is_zero_time(t: Time) -> bool:
