@@ -30,7 +30,7 @@ _fastcall.signature = functools.partial(_fastcall.signature, timeout=0.5)
 
 
 class FastPathBudgetTest(unittest.TestCase):
-    timeout = 60
+    timeout = 120
 
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="fast-budget-")
@@ -53,16 +53,16 @@ class FastPathBudgetTest(unittest.TestCase):
             t0 = time.monotonic()
             p = subprocess.run([sys.executable, "-c", _PRELUDE + code], env=env, cwd=ROOT,
                                stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                               timeout=55)
+                               timeout=90)
             return time.monotonic() - t0, p
         return threads.deferToThread(run)
 
     def check_timed_out_soon(self, took, p):
         self.assertNotEqual(p.returncode, 0, p.stdout)
         self.assertIn("timeout", p.stderr.lower())
-        # start-up, the 0.5 s fast attempt and the minute's last second (~1 s here); the
-        # runtime's own minute would be 60 s more
-        self.assertLess(took, 40.0, p.stderr)
+        # start-up, the 0.5 s fast attempt and the minute's last second (a few seconds,
+        # more under load); the runtime's own minute alone would be 60 s
+        self.assertLess(took, 50.0, p.stderr)
 
     async def _glob(self):
         took, p = await self.run_tool(

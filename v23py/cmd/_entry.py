@@ -11,8 +11,16 @@ stream or a server -- turns it back on first (``resume_gc``).  ``python -m`` run
 in-process callers (tests) keep the collector as it was.
 """
 import gc
+import sys
 
 _disabled = False
+
+
+def runtime_timeout(timeout):
+    """What is left of a command's ``timeout`` for the runtime's path: all of it, unless
+    a fast attempt (v23py.cmd._fastcall, loaded only then) ran first and gave way."""
+    fast = sys.modules.get("v23py.cmd._fastcall")
+    return timeout if fast is None else fast.time_left(timeout)
 
 
 def resume_gc():

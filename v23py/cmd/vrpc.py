@@ -93,8 +93,7 @@ async def run_signature(ctx, flags, args, out):
     server = args[0]
     method = args[1] if len(args) == 2 else ""
     opts = _opts(flags)
-    from v23py.cmd import _fastcall
-    ctx, cancel = ctx.with_timeout(_fastcall.time_left(flags.get("timeout")))
+    ctx, cancel = ctx.with_timeout(_entry.runtime_timeout(flags.get("timeout")))
     try:
         if method:
             types = sig.NamedTypes()
