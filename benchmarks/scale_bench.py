@@ -7,7 +7,8 @@
 Prints, each with the load average beside it:
   peers     N v23py daemons in one syncgroup, one write on each: seconds from the last
             write until every daemon holds all N rows, the daemons' CPU meanwhile, and
-            the CPU the idle syncgroup costs (all daemons' pull loops, per second)
+            the CPU the idle syncgroup costs (all daemons' pull loops, per second) -- and
+            the same for N of Go's daemons with --go (same client, same syncgroup spec)
   initial   a daemon joins a syncgroup whose admin holds R rows: seconds until it has
             them all (rows/s), and the joiner's peak RSS (VmHWM) -- ours, and Go's with
             --go (Go's daemon takes rows as Puts, ~1,000/s here, hence its own --go-rows)
@@ -91,24 +92,23 @@ async def fill(ctx, cx, rows, writers=4, batch=500, prefix="r"):
     await defer.gatherResults([defer.ensureDeferred(writer()) for _ in range(writers)])
 
 
-async def peers_bench(reactor, ctx, creds, sizes):
+async def peers_bench(reactor, ctx, kind, start_all, sizes, mount_tables=()):
+    """``start_all(n)`` -> awaitable list of n started daemons (``.proc``, ``.endpoint``,
+    ``.stop()``)."""
     from twisted.internet import defer
     from v23py import syncbase
-    from v23py.testing.syncbase import Daemon
     from sync_bench import setup
     points = []
     for n in sizes:
         daemons = []
         try:
             t0 = time.perf_counter()
-            sem = defer.DeferredSemaphore(2)
-            daemons = await defer.gatherResults([sem.run(Daemon(creds).start)
-                                                 for _ in range(n)])
+            daemons = await start_all(n)
             started = time.perf_counter() - t0
             a = daemons[0]
-            cols = [(await setup(ctx, a, None, "conv"))[1]]
+            cols = [(await setup(ctx, a, None, "conv", mount_tables=mount_tables))[1]]
             for d in daemons[1:]:
-                cols.append((await setup(ctx, d, a, "conv"))[1])
+                cols.append((await setup(ctx, d, a, "conv", mount_tables=mount_tables))[1])
             joined = time.perf_counter() - t0 - started
             # the idle cost of the syncgroup: every daemon's pull loop, nothing to sync
             await sleep(reactor, 2.0)
@@ -129,17 +129,18 @@ async def peers_bench(reactor, ctx, creds, sizes):
                     await sleep(reactor, 0.05)
             el = time.perf_counter() - t
             cpu = sum(cpu_s(d.proc.pid) for d in daemons)
-            print(f"peers    {n:4d} v23py daemons converged {el:7.2f} s after the last write "
+            print(f"peers    {n:4d} {kind:5s} daemons converged {el:7.2f} s after the last write "
                   f"(daemons' CPU meanwhile {cpu - cpu0:.1f} s; idle, all daemons: {idle:.2f} "
                   f"CPU s/s; started in {started:.0f} s, joined in {joined:.0f} s; {load()})",
                   flush=True)
             points.append((n, el))
         finally:
             for d in daemons:
-                d.signal_stop()
+                if hasattr(d, "signal_stop"):
+                    d.signal_stop()     # ours: all told first, so they stop side by side
             for d in daemons:
                 d.stop()
-    growth("convergence time with peers", points)
+    growth(f"{kind} convergence time with peers", points)
 
 
 async def initial_bench(reactor, ctx, kind, make, sizes, mount_tables=()):
@@ -206,8 +207,31 @@ async def run(reactor, args):
     only = set(args.only.split(","))
     mt_proc = None
     try:
+        peer_sizes = [int(x) for x in args.peers.split(",")]
         if "peers" in only:
-            await peers_bench(reactor, ctx, creds, [int(x) for x in args.peers.split(",")])
+            from twisted.internet import defer
+
+            def ours_all(n):
+                sem = defer.DeferredSemaphore(2)
+                return defer.gatherResults([sem.run(Daemon(creds).start) for _ in range(n)])
+            await peers_bench(reactor, ctx, "v23py", ours_all, peer_sizes)
+        if args.go and "peers" in only:
+            from syncbase_bench import GoDaemon
+            from sync_bench import start_go_mounttable
+            mt_proc, mt = start_go_mounttable(creds)
+
+            async def go_all(n):
+                # Go's daemon starts in ~0.2 s: one after another, each to its ENDPOINT=
+                started = []
+                try:
+                    for _ in range(n):
+                        started.append(GoDaemon(args.go, creds, mount_table=mt).start())
+                except BaseException:
+                    for d in started:
+                        d.stop()
+                    raise
+                return started
+            await peers_bench(reactor, ctx, "Go", go_all, peer_sizes, mount_tables=[mt])
         rows = [int(x) for x in args.rows.split(",")]
         if "initial" in only or "start" in only:
             ours = await initial_bench(reactor, ctx, "v23py",
@@ -218,7 +242,8 @@ async def run(reactor, args):
         if args.go and ("initial" in only or "start" in only):
             from syncbase_bench import GoDaemon
             from sync_bench import start_go_mounttable
-            mt_proc, mt = start_go_mounttable(creds)
+            if mt_proc is None:
+                mt_proc, mt = start_go_mounttable(creds)
             go_rows = [int(x) for x in args.go_rows.split(",")]
             gos = await initial_bench(
                 reactor, ctx, "Go", lambda: GoDaemon(args.go, creds, mount_table=mt).start(),

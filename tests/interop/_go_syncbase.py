@@ -2,17 +2,19 @@
 ours beside it) as subprocesses started without blocking, and one-shot commands (Go's
 ``sb``, our ``sbextra``).  The programs come from .ci/go-peers.sh (group "syncbase")."""
 import os
+import re
 import shutil
 import sys
 import tempfile
 
-from twisted.internet import defer, error, protocol, reactor, utils
+from twisted.internet import defer, error, reactor, utils
 from twisted.trial import unittest
 
 import v23py
 from v23py import syncbase
 from v23py.testing import ROOT, go_binary
 from v23py.testing.cr import converge
+from v23py.testing.procs import Daemon
 from v23py.testing.syncbase import make_creds, sleep
 
 ALICE = "idp:o:fortune:alice"
@@ -31,28 +33,8 @@ def env():
     return e
 
 
-class _Lines(protocol.ProcessProtocol):
-    """Collects a process's output; ``first`` fires with the ENDPOINT= line."""
-
-    def __init__(self):
-        self.out = b""
-        self.err = b""
-        self.first = defer.Deferred()
-        self.ended = defer.Deferred()
-
-    def outReceived(self, data):
-        self.out += data
-        if not self.first.called and b"\n" in self.out:
-            self.first.callback(self.out.split(b"\n", 1)[0].decode())
-
-    def errReceived(self, data):
-        self.err += data[-20000:]
-
-    def processEnded(self, reason):
-        if not self.first.called:
-            self.first.errback(RuntimeError(
-                f"exited before ENDPOINT=: {self.err.decode(errors='replace')[-2000:]}"))
-        self.ended.callback(None)
+# a daemon's first stdout line (its ENDPOINT= line when all is well)
+_FIRST_LINE = re.compile(rb"\A([^\n]*)\n")
 
 
 class Process:
@@ -61,7 +43,7 @@ class Process:
     def __init__(self, argv, env_=None):
         self.argv = argv
         self.env = env_ or env()
-        self.pp = _Lines()
+        self.pp = Daemon(_FIRST_LINE)
         self.proc = None
         self.endpoint = None
 
@@ -70,7 +52,7 @@ class Process:
                                          path=ROOT)
         timer = reactor.callLater(timeout, self._timeout)
         try:
-            line = await self.pp.first
+            line = await self.pp.ready
         finally:
             if timer.active():
                 timer.cancel()
@@ -81,8 +63,8 @@ class Process:
         return self
 
     def _timeout(self):
-        if not self.pp.first.called:
-            self.pp.first.errback(RuntimeError(f"{self.argv[0]} did not start in time"))
+        if not self.pp.ready.called:
+            self.pp.ready.errback(RuntimeError(f"{self.argv[0]} did not start in time"))
             self.kill()
 
     def kill(self):
@@ -164,7 +146,7 @@ class PairBase(unittest.TestCase):
 
     async def mount_table(self):
         mtd = go_binary("mounttabled")
-        pp = _Lines()
+        pp = Daemon()
         p = reactor.spawnProcess(pp, mtd, [mtd, "--v23.tcp.address=127.0.0.1:0",
                                            f"--v23.credentials={self.creds}"], env=env())
         self.addCleanup(self._kill, p)
@@ -205,7 +187,7 @@ class PairBase(unittest.TestCase):
         return ds, cols
 
     def go_resolver(self, d, tag, mode="merge"):
-        pp = _Lines()
+        pp = Daemon()
         argv = [sbextra(), f"--v23.credentials={self.creds}", f"-mode={mode}", "-n=1000",
                 "-wait=170s", "resolve", d.endpoint, f"{APP},db{tag}", f"{ALICE},cx", "k"]
         p = reactor.spawnProcess(pp, argv[0], argv, env=env())

@@ -13,27 +13,16 @@ import subprocess
 import sys
 import tempfile
 
-from twisted.internet import defer, error, protocol, reactor
+from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
 from v23py.testing import ROOT, go_binary
 from v23py.testing.syncbase import make_creds
 from v23py.testing.mdns import require_multicast, sleep
+from v23py.testing.procs import spawn
 from v23py.testing.syncbase import OwnTmpDaemon
 
 SYNC_IF = "v.io/x/ref/services/syncbase/server/interfaces/Sync"
-
-
-class _Out(protocol.ProcessProtocol):
-    def __init__(self):
-        self.out = b""
-        self.ended = defer.Deferred()
-
-    def outReceived(self, data):
-        self.out += data
-
-    def processEnded(self, reason):
-        self.ended.callback(None)
 
 
 class GoScansOurAdvertisement(unittest.TestCase):
@@ -50,20 +39,11 @@ class GoScansOurAdvertisement(unittest.TestCase):
         yield d.start()
         self.addCleanup(shutil.rmtree, d.own_tmp, True)
         self.addCleanup(d.stop)
-        pp = _Out()
         env = {k: v for k, v in os.environ.items() if not k.startswith("V23_")}
-        p = reactor.spawnProcess(pp, debug, [
+        pp, _ = spawn(self, [
             debug, f"--v23.credentials={creds}", f"--log_dir={tmp}",
             "--v23.namespace.root=/127.0.0.1:1", "discovery", "scan",
-            f'v.InterfaceName="{SYNC_IF}"'], env=env, path=ROOT)
-
-        def stop():
-            try:
-                p.signalProcess("KILL")
-            except error.ProcessExitedAlready:
-                pass
-            return pp.ended
-        self.addCleanup(stop)
+            f'v.InterfaceName="{SYNC_IF}"'], env=env)
         # a syncgroup administered by the daemon: advertised too
         import v23py
         from v23py import syncbase
@@ -137,13 +117,10 @@ class GeneralQueries(unittest.TestCase):
         scans = []
         for q in queries:
             for argv in ([debug], [sys.executable, "-m", "v23py.cmd.debug"]):
-                pp = _Out()
-                p = reactor.spawnProcess(pp, argv[0], argv + [
+                pp, p = spawn(self, argv + [
                     f"--v23.credentials={creds}", f"--log_dir={tmp}",
-                    "--v23.namespace.root=/127.0.0.1:1", "discovery", "scan", q],
-                    env=env, path=ROOT)
+                    "--v23.namespace.root=/127.0.0.1:1", "discovery", "scan", q], env=env)
                 scans.append((q, argv[0], pp, p))
-                self.addCleanup(_kill, p, pp)
         end = reactor.seconds() + 40
         while not all(f'"s": "{sg}"' in pp.out.decode() for _, _, pp, _ in scans):
             if reactor.seconds() > end:
@@ -172,11 +149,3 @@ class GeneralQueries(unittest.TestCase):
                 timeout=60)
             self.assertNotEqual(r.returncode, 0, argv[0])
             self.assertIn(b"v.Attachments cannot be queried", r.stdout, argv[0])
-
-
-def _kill(p, pp):
-    try:
-        p.signalProcess("KILL")
-    except error.ProcessExitedAlready:
-        pass
-    return pp.ended

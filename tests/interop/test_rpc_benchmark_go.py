@@ -15,11 +15,11 @@ import re
 import shutil
 import tempfile
 
-from twisted.internet import defer, error, protocol, reactor
+from twisted.internet import defer
 from twisted.trial import unittest
 
 from v23py import rpc, runtime, security
-from v23py.testing import ROOT, go_binary, unavailable
+from v23py.testing import go_binary, procs, unavailable
 
 from benchmarks import rpc_bench
 from benchmarks.benchmark_vdl import BenchmarkClient, BenchmarkServer
@@ -37,43 +37,10 @@ def go_pair():
     return found
 
 
-class _Proc(protocol.ProcessProtocol):
-    def __init__(self, marker=None):
-        self.out, self.err = [], []
-        self.marker = marker
-        self.ready = defer.Deferred()
-        self.ended = defer.Deferred()
-
-    def outReceived(self, data):
-        self.out.append(data)
-
-    def errReceived(self, data):
-        self.err.append(data)
-        if self.marker and not self.ready.called:
-            m = self.marker.search(b"".join(self.err))
-            if m:
-                self.ready.callback(m.group(1).decode())
-
-    def processEnded(self, reason):
-        if self.marker and not self.ready.called:
-            self.ready.errback(RuntimeError(
-                "exited before it was ready: " + b"".join(self.err).decode(errors="replace")))
-        self.ended.callback(reason.value.exitCode)
-
-
 def spawn(test, args, marker=None):
+    """Go's processes without our V23_ settings; ``marker`` is looked for on stderr."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("V23_")}
-    pp = _Proc(marker)
-    p = reactor.spawnProcess(pp, args[0], args, env=env, path=ROOT)
-
-    def stop():
-        try:
-            p.signalProcess("KILL")
-        except error.ProcessExitedAlready:
-            pass
-        return pp.ended
-    test.addCleanup(stop)
-    return pp
+    return procs.spawn(test, args, marker, stream="err", env=env)[0]
 
 
 class BenchmarkInteropTest(unittest.TestCase):
@@ -106,7 +73,7 @@ class BenchmarkInteropTest(unittest.TestCase):
     def go_client(self, server, *args):
         pp = spawn(self, [self.benchmark, *self.go_flags, f"--server={server}", *args])
         code = yield pp.ended
-        out, err = b"".join(pp.out).decode(), b"".join(pp.err).decode(errors="replace")
+        out, err = pp.out.decode(), pp.err.decode(errors="replace")
         self.assertEqual(code, 0, err)
         return rpc_bench.parse_go_report(out)
 
@@ -171,8 +138,8 @@ class BenchmarkInteropTest(unittest.TestCase):
             pp = spawn(self, [vrpc, "--v23.credentials", self.creds, f"--log_dir={self.dir}",
                               "signature", name])
             code = yield pp.ended
-            self.assertEqual(code, 0, b"".join(pp.err).decode(errors="replace"))
-            text = b"".join(pp.out).decode()
+            self.assertEqual(code, 0, pp.err.decode(errors="replace"))
+            text = pp.out.decode()
             sigs.append([ln for ln in text.splitlines() if not ln.strip().startswith("//")])
         self.assertEqual(sigs[0], sigs[1])
         self.assertEqual(sigs[1], [

@@ -201,7 +201,7 @@ class SbMatchesGoTest(unittest.TestCase):
         yield defer.ensureDeferred(self._watch())
 
     async def _watch(self):
-        from tests.interop._go_syncbase import _Lines
+        from v23py.testing.procs import Daemon
         go, ours = await self._daemons()
         for d in (go, ours):
             out, err, code = await self.sb("ours", d.endpoint, DB, "--create-if-absent",
@@ -211,7 +211,7 @@ class SbMatchesGoTest(unittest.TestCase):
             procs = {}
             for which in ("go", "ours"):
                 prog = [self.go_sb] if which == "go" else OUR_SB
-                pp = _Lines()
+                pp = Daemon()
                 argv = [*prog, f"--v23.credentials={self.creds}", f"--service={d.endpoint}",
                         DB, "watch", f"{ALICE},Numbers,%", f"{ALICE},Students,%"]
                 proc = reactor.spawnProcess(pp, argv[0], argv, env=env())

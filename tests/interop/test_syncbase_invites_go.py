@@ -16,10 +16,11 @@ import sys
 import tempfile
 import uuid
 
-from twisted.internet import defer, error, protocol, reactor
+from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
 from v23py.testing import ROOT, go_binary
+from v23py.testing.procs import spawn
 from v23py.testing.syncbase import make_creds
 from tests.interop._go_syncbase import go_daemon, go_sb_binary, our_daemon, run, sbextra
 
@@ -169,12 +170,9 @@ class InvitesTest(unittest.TestCase):
         query = f'v.Attributes["s"] = "scansg{t}"'
         scans = []
         for argv in ([debug], [sys.executable, "-m", "v23py.cmd.debug"]):
-            out = _Collect()
-            proc = reactor.spawnProcess(out, argv[0], argv + [
+            out, _ = spawn(self, argv + [
                 f"--v23.credentials={self.creds}", f"--log_dir={self.tmp}",
-                "--v23.namespace.root=/127.0.0.1:1", "discovery", "scan", query],
-                env=env, path=ROOT)
-            self.addCleanup(out.kill, proc)
+                "--v23.namespace.root=/127.0.0.1:1", "discovery", "scan", query], env=env)
             scans.append(out)
         end = reactor.seconds() + 40
         while not all(go.endpoint in s.text() for s in scans):
@@ -192,27 +190,3 @@ class InvitesTest(unittest.TestCase):
         self.assertIn(f'  "s": "scansg{t}"', found[0])
         self.assertIn(f'  "d": "scandb{t}"', found[0])
         return found
-
-
-class _Collect(protocol.ProcessProtocol):
-    """Collects a scanning tool's output until it is killed."""
-
-    def __init__(self):
-        self.out = b""
-        self.ended = defer.Deferred()
-
-    def outReceived(self, data):
-        self.out += data
-
-    def text(self):
-        return self.out.decode(errors="replace")
-
-    def processEnded(self, reason):
-        self.ended.callback(None)
-
-    def kill(self, proc):
-        try:
-            proc.signalProcess("KILL")
-        except error.ProcessExitedAlready:
-            pass
-        return self.ended

@@ -12,37 +12,17 @@ import os
 import sys
 import tracemalloc
 
-from twisted.internet import defer, protocol, reactor, task
+from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 
 import v23py
 from v23py import security, verror, vdl, vom
 from v23py.vdl import _types
-from v23py.testing import ROOT
 from v23py.testing import hostile as H
-from v23py.testing.procs import ENV
+from v23py.testing.procs import spawn
 
 TYPES = 10000
 RETAINED_BOUND = 2 << 20
-
-
-class _Child(protocol.ProcessProtocol):
-    def __init__(self):
-        self.sent = defer.Deferred()
-        self.ended = defer.Deferred()
-        self.err = b""
-
-    def outReceived(self, data):
-        if b"SENT" in data and not self.sent.called:
-            self.sent.callback(None)
-
-    def errReceived(self, data):
-        self.err += data
-
-    def processEnded(self, reason):
-        if not self.sent.called:
-            self.sent.errback(RuntimeError("hostile client ended: %s" % self.err[-2000:]))
-        self.ended.callback(None)
 
 
 def _wait(cond, seconds=60.0):
@@ -74,18 +54,9 @@ class PeerTypesTest(unittest.TestCase):
         tracemalloc.start()
         self.addCleanup(tracemalloc.stop)
         base_mem = tracemalloc.get_traced_memory()[0]
-        child = _Child()
-        proc = reactor.spawnProcess(child, sys.executable,
-                                    [sys.executable, "-m", "v23py.testing.hostile_types",
-                                     str(srv.endpoints[0]), str(TYPES)], env=ENV, path=ROOT)
-
-        def kill():
-            if child.ended.called:
-                return None
-            proc.signalProcess("KILL")
-            return child.ended
-        self.addCleanup(kill)
-        yield child.sent
+        child, proc = spawn(self, [sys.executable, "-m", "v23py.testing.hostile_types",
+                                   str(srv.endpoints[0]), str(TYPES)], "SENT")
+        yield child.ready
         got = yield _wait(lambda: len(_types._interned) >= base_types + TYPES)
         self.assertTrue(got, "the server did not decode the types (%d)" % len(_types._interned))
         live = tracemalloc.get_traced_memory()[0] - base_mem

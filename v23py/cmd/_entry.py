@@ -22,6 +22,13 @@ import sys
 _disabled = False
 
 
+def runtime_timeout(timeout):
+    """What is left of a command's ``timeout`` for the runtime's path: all of it, unless
+    a fast attempt (v23py.cmd._fastcall, loaded only then) ran first and gave way."""
+    fast = sys.modules.get("v23py.cmd._fastcall")
+    return timeout if fast is None else fast.time_left(timeout)
+
+
 def resume_gc():
     """Turn the collector back on if an entry below turned it off."""
     global _disabled

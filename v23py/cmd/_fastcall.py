@@ -70,6 +70,24 @@ class CallFailed(Exception):
         self.error, self.items, self.closed = error, items, closed
 
 
+_spent = 0.0   # seconds this process's fast attempts used before falling back
+
+
+def note_fallback(started):
+    """A fast attempt begun at ``started`` (time.monotonic()) gave way to the runtime."""
+    global _spent
+    _spent += max(0.0, time.monotonic() - started)
+
+
+def time_left(timeout):
+    """What remains of a tool's ``timeout`` for the runtime's path after fast attempts
+    fell back: a command has one timeout, as Go's tools have, so a silent server costs
+    it once, not once per path."""
+    if not _spent:
+        return timeout
+    return max(timeout - _spent, 1e-3)
+
+
 def disabled():
     """V23PY_NO_FAST_CALL=1 turns the fast path off (tests compare both paths)."""
     return os.environ.get("V23PY_NO_FAST_CALL", "") not in ("", "0")
@@ -173,9 +191,11 @@ def call(credentials, name, method, in_types, args, out_types, timeout):
     """The results of ``name.method(*args)``, or None for the runtime's path."""
     if disabled() or not credentials:
         return None
+    started = time.monotonic()
     try:
         return _call(credentials, name, method, in_types, args, out_types, timeout)
     except Exception:    # _Fallback, or anything the runtime reports better
+        note_fallback(started)
         return None
 
 
@@ -310,4 +330,5 @@ def credentials_dir():
     return d if d and os.path.isdir(d) else ""
 
 
-__all__ = ["CallFailed", "Session", "call", "credentials_dir", "disabled", "signature"]
+__all__ = ["CallFailed", "Session", "call", "credentials_dir", "disabled", "note_fallback",
+           "signature", "time_left"]

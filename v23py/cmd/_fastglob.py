@@ -119,6 +119,7 @@ def glob(argv, commands, out, err):
     try:
         results = walk(credentials, roots, pattern, start + TIMEOUT)
     except Exception:     # _Fallback, or anything the runtime reports better
+        _fastcall.note_fallback(start)
         return None
     printer = GlobPrinter(long, fail_on_any_error, out, err, time.time)
     for r in results:

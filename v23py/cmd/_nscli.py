@@ -101,7 +101,8 @@ async def run_command(prog, usage, commands, invoke, reactor, argv, out=None, er
         (out if code == 0 else err).write(text)
         return code
     ctx, shutdown = v23py.init([], flags=fs, reactor=reactor)
-    ctx, cancel = ctx.with_timeout(60.0)
+    from v23py.cmd._entry import runtime_timeout
+    ctx, cancel = ctx.with_timeout(runtime_timeout(60.0))
     code = 0
     try:
         code = await invoke(ctx, fs, path, args, out, err)

@@ -93,7 +93,7 @@ async def run_signature(ctx, flags, args, out):
     server = args[0]
     method = args[1] if len(args) == 2 else ""
     opts = _opts(flags)
-    ctx, cancel = ctx.with_timeout(flags.get("timeout"))
+    ctx, cancel = ctx.with_timeout(_entry.runtime_timeout(flags.get("timeout")))
     try:
         if method:
             types = sig.NamedTypes()

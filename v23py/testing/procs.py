@@ -13,38 +13,64 @@ ENV = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH
 
 
 class Daemon(protocol.ProcessProtocol):
-    """A long-running child; ``ready`` fires with the first line containing ``marker``."""
+    """A child process whose output is collected in ``out`` and ``err`` (bytes).
 
-    def __init__(self, marker):
+    ``ready`` fires with the first stdout line containing the str ``marker``; or, when
+    ``marker`` is a compiled bytes regex, with its group 1 (else the whole match) on the
+    first match in ``stream`` ("out" or "err"); it errbacks if the child ends first.
+    With no marker, ``ready`` fires with None at once.  ``ended`` fires with the exit
+    code."""
+
+    def __init__(self, marker=None, stream="out"):
         self.marker = marker
+        self.stream = stream
         self.out = b""
         self.err = b""
         self.ready = defer.Deferred()
         self.ended = defer.Deferred()
+        self.reason = None
+        if marker is None:
+            self.ready.callback(None)
+
+    def text(self):
+        return self.out.decode(errors="replace")
+
+    def _look(self, buf):
+        if self.ready.called:
+            return
+        if isinstance(self.marker, str):
+            for line in buf.decode(errors="replace").splitlines():
+                if self.marker in line:
+                    self.ready.callback(line)
+                    return
+        else:
+            m = self.marker.search(buf)
+            if m:
+                self.ready.callback((m.group(1) if m.re.groups else m.group(0)).decode())
 
     def outReceived(self, data):
         self.out += data
-        if not self.ready.called:
-            for line in self.out.decode(errors="replace").splitlines():
-                if self.marker in line:
-                    self.ready.callback(line)
-                    break
+        if self.stream == "out":
+            self._look(self.out)
 
     def errReceived(self, data):
         self.err += data
+        if self.stream == "err":
+            self._look(self.err)
 
     def processEnded(self, reason):
         code = getattr(reason.value, "exitCode", None)
         self.reason = (code, getattr(reason.value, "signal", None), getattr(reason.value, "status", None))
         if not self.ready.called:
             self.ready.errback(RuntimeError(
-                "exited before %r: %s %s" % (self.marker, self.out, self.err)))
+                "exited before %r: %s %s" % (self.marker, self.out, self.err[-4000:])))
         self.ended.callback(code)
 
 
-def spawn(test, args, marker):
-    d = Daemon(marker)
-    p = reactor.spawnProcess(d, args[0], args, env=ENV, path=ROOT)
+def spawn(test, args, marker=None, stream="out", env=None):
+    """Starts ``args`` (killed at the test's cleanup); returns (Daemon, process)."""
+    d = Daemon(marker, stream)
+    p = reactor.spawnProcess(d, args[0], args, env=ENV if env is None else env, path=ROOT)
 
     def stop():
         try:
@@ -54,6 +80,15 @@ def spawn(test, args, marker):
         return d.ended
     test.addCleanup(stop)
     return d, p
+
+
+def kill(proc, daemon):
+    """Kills ``proc`` now; returns ``daemon.ended``."""
+    try:
+        proc.signalProcess("KILL")
+    except error.ProcessExitedAlready:
+        pass
+    return daemon.ended
 
 
 def make_creds(path, name):
