@@ -273,14 +273,18 @@ class RoundsMixin:
                 pass
         await self.daemon.worker.call(update)
 
-    async def _round(self, db_id, member, addr):
+    async def _round(self, db_id, member, addr, data_only=False):
+        """A round with ``member``: GetTime and the syncgroup round when due (never
+        with ``data_only``, unless a syncgroup's join is pending), then data rounds."""
         w = self.daemon.worker
         key = (db_id, member)
         now = time.monotonic()
-        want_sg = now - self._last_sg.get(key, -1e9) >= limits.SG_ROUND_INTERVAL
+        want_sg = (not data_only
+                   and now - self._last_sg.get(key, -1e9) >= limits.SG_ROUND_INTERVAL)
         known = self._peer_names.get(member)   # the names it presented last round
 
-        want_time = now - self._last_time.get(member, -1e9) >= limits.TIME_INTERVAL
+        want_time = (not data_only
+                     and now - self._last_time.get(member, -1e9) >= limits.TIME_INTERVAL)
 
         def prepare():
             ds = self.dbsync(db_id)

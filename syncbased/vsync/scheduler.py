@@ -130,10 +130,10 @@ class SchedulerMixin:
         except Exception:
             pass
 
-    def _start_round(self, key, addr):
+    def _start_round(self, key, addr, data_only=False):
         self._inflight.add(key)
         self._addr[key] = addr
-        defer.ensureDeferred(self._round(key[0], key[1], addr)).addBoth(
+        defer.ensureDeferred(self._round(key[0], key[1], addr, data_only)).addBoth(
             lambda r: self._done(key, r, addr))
 
     def hinted(self, db_id, peer, addr=None, gen=None):
@@ -163,7 +163,8 @@ class SchedulerMixin:
                 or not self._loop.running or self._retry_at.get(key, 0) > time.monotonic()):
             return
         self._hinted.add(key)
-        self._start_round(key, addr)
+        # (data only: the syncgroup metadata and the clock come with the periodic rounds)
+        self._start_round(key, addr, data_only=True)
 
     def _knows(self, db_id, peer, gen):
         """Whether our knowledge of ``peer``'s writes to ``db_id`` reaches ``gen`` for
