@@ -261,6 +261,39 @@ class SteadyStateTest(unittest.TestCase):
         self.assertFalse(_structgen.is_compiled(_codec.encoder(generic)))
         self.assertFalse(_structgen.is_compiled(_codec.decoder(generic)))
 
+    def test_bad_values_fail_alike_generic_and_compiled(self):
+        from v23py.vom import _codec, _structgen
+        self.patch(_structgen, "COMPILE_AFTER", 1 << 30)   # (for the codecs made now)
+        _SEQ[0] += 1
+        fields = [(f"F{i}", t) for i, t in enumerate(_INT_KINDS)] + [
+            ("S", vdl.StringType), ("Y", vdl.BoolType), ("L", vdl.ByteListType)]
+        generic = vdl.struct(f"v23py/test.BadGeneric{_SEQ[0]}", fields)
+        compiled = vdl.struct(f"v23py/test.BadCompiled{_SEQ[0]}", fields)
+        for f in (_codec.decoder(compiled), _codec.encoder(compiled)):
+            _structgen.compile_now(f)
+
+        def outcome(t, name, x):
+            v = vdl.value(t, {})
+            object.__setattr__(v, name, x)
+            buf = bytearray()
+            try:
+                _codec.encoder(t)(buf, v, None)
+                return bytes(buf)
+            except verror.VError as e:
+                return e.id
+            except Exception as e:
+                return type(e).__name__
+        cases = [("S", "\udcff"), ("S", "\ud800"), ("S", "é" * 70), ("S", 3), ("Y", 1),
+                 ("Y", 2), ("Y", "yes"), ("L", b"\x00" * 200), ("L", bytearray(b"ab"))]
+        for i, t in enumerate(_INT_KINDS):
+            lo, hi = vdl.INT_RANGES[t.kind]
+            cases += [(f"F{i}", x) for x in (lo - 1, hi + 1, -1, True, 1.5, 2 ** 70, -2 ** 70)]
+        for name, x in cases:
+            self.assertEqual(outcome(compiled, name, x), outcome(generic, name, x), (name, x))
+        self.assertFalse(_structgen.is_compiled(_codec.encoder(generic)))
+        self.assertEqual(outcome(compiled, "S", "\udcff"), b"\x08\x01\xff\xe1")
+        self.assertEqual(outcome(compiled, "F4", -1), b"\x04\x01\xe1")
+
     def test_stream_of_values_large_and_small(self):
         t = vdl.struct("v23py/test.Steady", [("A", vdl.Int32Type), ("B", vdl.StringType)])
         cls = vdl.class_for(t)

@@ -67,37 +67,24 @@ def _resolve(value, type):
 def encode_value_message(te: TypeEncoder, t: Type, v) -> bytes:
     """One value message (no version byte); type messages go to ``te``."""
     plan = te.value_plans_by_id.get(id(t))
-    if plan is not None:
-        head, enc, chunk, _ = plan
-        if not chunk:
-            out = bytearray(head)
-            enc(out, v, None)
-            return out
-    else:
+    if plan is None:
         plan = te.value_plans.get(t)
         if plan is not None:
             te.value_plans_by_id[id(t)] = plan + (t,)   # (keeps t, so its id stays unique)
     if plan is not None:
-        head, enc, chunk = plan[:3]
-        if not chunk:
-            out = bytearray(head)
-            enc(out, v, None)
-            return out
-        body = bytearray()
-        enc(body, v, None)
+        head, enc, hl = plan[0], plan[1], plan[2]
         out = bytearray(head)
-        n = len(body)
-        if n < 0x80:
-            out.append(n)
-        else:
-            enc_uint(out, n)
-        out += body
+        enc(out, v, None)
+        if hl:   # the length goes in the byte kept for it after the id
+            n = len(out) - hl
+            if n < 0x80:
+                out[hl - 1] = n
+            else:
+                out[hl - 1:hl] = uint_bytes(n)
         return out
     tid = te.encode_type(t)
     if not (t.has_any or t.has_typeobject):
-        head = bytearray()
-        enc_int(head, tid)
-        te.value_plans[t] = (bytes(head), encoder(t), has_chunk_len(t))
+        te.value_plans[t] = _plan(tid, t)
     if not (t.has_any or t.has_typeobject or has_chunk_len(t)):
         # No header tables, no length: write the value right after the id.
         out = bytearray()
@@ -123,6 +110,18 @@ def encode_value_message(te: TypeEncoder, t: Type, v) -> bytes:
     return hdr
 
 
+def _plan(tid: int, t: Type) -> tuple:
+    """How a value message of type t (no type or any-length tables) is written: (head,
+    encoder, head length if a message length follows else 0).  The head is the type id
+    and, when a length follows, one byte kept for it."""
+    head = bytearray()
+    enc_int(head, tid)
+    if not has_chunk_len(t):
+        return bytes(head), encoder(t), 0
+    head.append(0)
+    return bytes(head), encoder(t), len(head)
+
+
 class Encoder:
     """Encodes values onto one stream.  Without ``type_encoder`` the type messages
     are written inline (single stream); with one they are left in it for the
@@ -133,10 +132,8 @@ class Encoder:
         self._te = type_encoder if type_encoder is not None else TypeEncoder(write_version=False)
         self._version_sent = False
         # Steady-state plans of types whose values need no type or any-length tables:
-        # id(type) -> (head, encoder, head length if a message length follows else 0,
-        # type); the head is the type id and, when a length follows, one byte for it.
-        # (by id: no Python-level Type.__hash__ per value; the plan keeps the type, so
-        # no other type takes its id)
+        # id(type) -> _plan(...) + (type,) (by id: no Python-level Type.__hash__ per
+        # value; the plan keeps the type, so no other type takes its id)
         self._plans: dict = {}
         # The same plans by the class of values that carry their type in the class
         # (``_vdl_type``): one dict lookup finds the plan of a generated struct's value.
@@ -193,12 +190,7 @@ class Encoder:
             out += self._te.take_bytes()
         out += msg
         if not (t.has_any or t.has_typeobject):
-            head = bytearray()
-            enc_int(head, self._te.lookup(t))
-            if has_chunk_len(t):
-                head.append(0)
-            self._plans[id(t)] = (bytes(head), encoder(t),
-                                  len(head) if has_chunk_len(t) else 0, t)
+            self._plans[id(t)] = _plan(self._te.lookup(t), t) + (t,)
         return bytes(out)
 
 

@@ -183,7 +183,12 @@ def _dec_inline(k: int, ft: Type) -> list[str] | None:
                 "    n, pos = dec_uint(data, pos)",
                 "    end = pos + n",
                 "if end > len(data): raise _Truncated()",
-                f"f{k} = data[pos:end].decode('utf-8', 'surrogateescape')",
+                # (UTF-8 without an error handler is the quicker call; Go does not require
+                # UTF-8, so other bytes are kept losslessly as surrogates)
+                "try:",
+                f"    f{k} = data[pos:end].decode()",
+                "except UnicodeDecodeError:",
+                f"    f{k} = data[pos:end].decode('utf-8', 'surrogateescape')",
                 "pos = end"]
     if kind == Kind.LIST and ft.elem.kind == Kind.BYTE:
         return ["b = data[pos]",
@@ -289,57 +294,74 @@ def _dec_source(t: Type, ns, fdecs, zeros, makers, unset) -> str:
 # ---------------------------------------------------------------------------
 # encoding
 
-def _enc_inline(k: int, ft: Type) -> list[str] | None:
-    """Source lines writing the non-zero value x of field k (type ft), or None.  Values
-    the inline path does not take (subclasses, out of range) go to field k's closure,
-    which raises the usual errors."""
+def _pairs(k: int) -> tuple:
+    """bytes((k, b)) for every byte b: field index k and a one-byte value (or length, or
+    the 0xFF that starts a two-byte one) written with one buffer operation."""
+    p = _PAIRS.get(k)
+    if p is None:
+        p = _PAIRS[k] = tuple(bytes((k, b)) for b in range(0x100))
+    return p
+
+
+_PAIRS: dict = {}   # (shared by every struct: ~9 KB per field index in use)
+
+
+def _enc_inline(k: int, ft: Type, ns) -> list[str] | None:
+    """Source lines writing field k (k < 0x80) -- its index, then its non-zero value x
+    of type ft -- or None.  Values the inline path does not take (subclasses, out of
+    range) go to field k's closure, which raises the usual errors."""
     kind = ft.kind
+    other = [f"buf.append({k})", f"E{k}(buf, x, st)"]
     if kind == Kind.BOOL:
+        ns[f"P{k}"] = _pairs(k)
         return ["if x is True:",
-                "    buf.append(1)",
-                "else:",
-                f"    E{k}(buf, x, st)"]
+                f"    buf += P{k}[1]",
+                "else:"] + ["    " + s for s in other]
     if kind in T.INT_KINDS:
+        ns[f"P{k}"] = _pairs(k)
         lo, hi = INT_RANGES[kind]
         if lo < 0:
-            return [f"if type(x) is int and {lo} <= x <= {hi}:",
-                    "    u = (x << 1) if x >= 0 else (((~x) << 1) | 1)",
-                    "    if u < 0x80:",
-                    "        buf.append(u)",
-                    "    elif u < 0x100:",
-                    "        buf.append(0xFF)",
-                    "        buf.append(u)",
-                    "    else:",
-                    "        enc_uint(buf, u)",
-                    "else:",
-                    f"    E{k}(buf, x, st)"]
-        return [f"if type(x) is int and 0 <= x <= {hi}:",
-                "    if x < 0x80:",
-                "        buf.append(x)",
-                "    elif x < 0x100:",
-                "        buf.append(0xFF)",
-                "        buf.append(x)",
-                "    else:",
-                "        enc_uint(buf, x)",
-                "else:",
-                f"    E{k}(buf, x, st)"]
+            # zigzag maps lo..hi onto 0..2*hi+1 and any other int above it
+            head = ["if type(x) is int:",
+                    "    u = (x << 1) if x >= 0 else (((~x) << 1) | 1)"]
+            top = 2 * hi + 1
+        else:
+            head = [f"if type(x) is int and 0 <= x <= {hi}:",
+                    "    u = x"]
+            top = hi
+        return head + ["    if u < 0x80:",
+                       f"        buf += P{k}[u]",
+                       "    elif u < 0x100:",
+                       f"        buf += P{k}[0xFF]",
+                       "        buf.append(u)",
+                       f"    elif u <= {top}:",
+                       f"        buf.append({k})",
+                       "        enc_uint(buf, u)",
+                       "    else:"] + ["        " + s for s in other] + \
+                      ["else:"] + ["    " + s for s in other]
     if kind == Kind.STRING:
+        ns[f"P{k}"] = _pairs(k)
+        # (a str that is not plain UTF-8 -- bytes a decoder kept as surrogates, or not
+        # encodable at all -- goes to the closure)
         return ["if type(x) is str:",
-                "    bx = x.encode('utf-8', 'surrogateescape')",
-                "    n = len(bx)",
-                "    if n < 0x80:",
-                "        buf.append(n)",
+                "    try:",
+                "        bx = x.encode()",
+                "    except UnicodeEncodeError:"] + ["        " + s for s in other] + [
                 "    else:",
-                "        enc_uint(buf, n)",
-                "    buf += bx",
-                "else:",
-                f"    E{k}(buf, x, st)"]
+                "        n = len(bx)",
+                "        if n < 0x80:",
+                f"            buf += P{k}[n]",
+                "        else:",
+                f"            buf.append({k})",
+                "            enc_uint(buf, n)",
+                "        buf += bx",
+                "else:"] + ["    " + s for s in other]
     if kind == Kind.LIST and ft.elem.kind == Kind.BYTE:
+        ns[f"P{k}"] = _pairs(k)
         return ["if type(x) is bytes and len(x) < 0x80:",
-                "    buf.append(len(x))",
+                f"    buf += P{k}[len(x)]",
                 "    buf += x",
-                "else:",
-                f"    E{k}(buf, x, st)"]
+                "else:"] + ["    " + s for s in other]
     return None
 
 
@@ -372,10 +394,9 @@ def _enc_source(t: Type, ns, fencs, fzeros) -> str:
         else:
             ns[f"Z{i}"] = fzeros[i]
             lines.append(f"    if not Z{i}(x):")
-        lines.append(f"        buf.append({i})" if i < 0x80 else
-                     f"        enc_uint(buf, {i})")
-        body = (_enc_inline(i, f.type) if fzeros[i] is None or f.type.kind == Kind.LIST
-                else None) or [f"E{i}(buf, x, st)"]
+        body = (_enc_inline(i, f.type, ns) if i < 0x80 and (
+            fzeros[i] is None or f.type.kind == Kind.LIST) else None) or [
+            f"buf.append({i})" if i < 0x80 else f"enc_uint(buf, {i})", f"E{i}(buf, x, st)"]
         lines += ["        " + s for s in body]
     lines.append(f"    buf.append({CONTROL_END})")
     return "\n".join(lines) + "\n"

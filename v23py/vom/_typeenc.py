@@ -65,8 +65,8 @@ class TypeEncoder:
         # the bootstrap ids they fix this encoder's state, so what encoding a new root
         # writes can be taken from _ENCODED (None: too many roots to remember).
         self._roots: tuple | None = ()
-        # type -> (message head: the id, encoder, has a length) for types without
-        # any/typeobject; filled by encode_value_message
+        # type -> plan of a value message (vom._plan) for types without any/typeobject;
+        # filled by encode_value_message
         self.value_plans: dict = {}
         self.value_plans_by_id: dict = {}   # id(type) -> plan + (type,): no Type.__hash__ call
 
