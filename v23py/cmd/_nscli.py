@@ -6,6 +6,7 @@ import math
 import sys
 import time
 
+from v23py.cmd._entry import runtime_timeout
 from v23py.cmd._help import command_help, handle_version
 
 _START = time.monotonic()
@@ -101,7 +102,6 @@ async def run_command(prog, usage, commands, invoke, reactor, argv, out=None, er
         (out if code == 0 else err).write(text)
         return code
     ctx, shutdown = v23py.init([], flags=fs, reactor=reactor)
-    from v23py.cmd._entry import runtime_timeout
     ctx, cancel = ctx.with_timeout(runtime_timeout(60.0))
     code = 0
     try:
