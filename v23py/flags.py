@@ -75,7 +75,8 @@ def parse_bool(text: str) -> bool:
 
 _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "\u03bcs": 1e-6, "ms": 1e-3,
                    "s": 1.0, "m": 60.0, "h": 3600.0}
-_DURATION_PART = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)")
+# (compiled on first use, not at import: most runs of a tool parse no duration)
+_DURATION_PART = r"([0-9]*(?:\.[0-9]*)?)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)"
 
 
 def parse_duration(text: str) -> float:
@@ -91,7 +92,7 @@ def parse_duration(text: str) -> float:
         raise FlagError(f"time: invalid duration {text!r}")
     total, pos = 0.0, 0
     while pos < len(s):
-        m = _DURATION_PART.match(s, pos)
+        m = re.compile(_DURATION_PART).match(s, pos)
         if not m or m.group(1) in ("", "."):
             raise FlagError(f"time: invalid duration {text!r}")
         total += float(m.group(1)) * _DURATION_UNITS[m.group(2)]

@@ -93,7 +93,7 @@ class BlessingPattern(_G.BlessingPattern):
 
 vdl.register_type(BlessingPattern._vdl_type, BlessingPattern)
 
-_PATTERN_NAME = re.compile(r"^__\(([^)]*)\)($|/)(.*)", re.S)
+_PATTERN_NAME = r"^__\(([^)]*)\)($|/)(.*)"   # (compiled by re's cache on first use)
 
 
 def split_pattern_name(name):
@@ -101,7 +101,7 @@ def split_pattern_name(name):
     from v23py.naming import names as _n
     rooted = _n.rooted(name)
     ep, rel = _n.split_address_name(name)
-    m = _PATTERN_NAME.match(rel)
+    m = re.match(_PATTERN_NAME, rel, re.S)
     if not m:
         return BlessingPattern(""), name
     pattern = BlessingPattern(m.group(1))

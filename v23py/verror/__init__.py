@@ -161,7 +161,7 @@ def format_message(fmt: str, component: str, op: str, *params: Any) -> str:
     if not fmt:
         return ""
     values = [component, op, *params]
-    named = {int(n) for n in _POSITIONAL.findall(fmt)}
+    named = {int(n) for n in re.findall(_POSITIONAL, fmt)}
 
     def sub(m: re.Match[str]) -> str:
         pre, key, post = m.group(1), m.group(2), m.group(3)
@@ -174,8 +174,10 @@ def format_message(fmt: str, component: str, op: str, *params: Any) -> str:
         if not s:
             return ""
         return (" " if pre else "") + s + (":" if post else "")
-    return _PLACEHOLDER.sub(sub, fmt).strip()
+    return re.sub(_PLACEHOLDER, sub, fmt).strip()
 
 
-_POSITIONAL = re.compile(r"\{:?(\d+):?\}")
-_PLACEHOLDER = re.compile(r"\{(:?)(\d+|_)(:?)\}")
+# (patterns, compiled by re's cache on first use: compiling at import costs every
+# process that never formats an error ~1 M instructions)
+_POSITIONAL = r"\{:?(\d+):?\}"
+_PLACEHOLDER = r"\{(:?)(\d+|_)(:?)\}"
