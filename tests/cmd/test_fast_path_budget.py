@@ -8,16 +8,14 @@ path's own budget cut to half a second and the time it already spent raised by t
 import socket
 import subprocess
 import sys
-import tempfile
 import time
-import shutil
 import os
 
 from twisted.internet import threads
 from twisted.trial import unittest
 
 from v23py.cmd import _fastcall
-from v23py.testing import ROOT
+from v23py.testing import ROOT, tempdir
 from v23py.testing.procs import ENV, make_creds
 
 _PRELUDE = """
@@ -33,9 +31,7 @@ class FastPathBudgetTest(unittest.TestCase):
     timeout = 120
 
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="fast-budget-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
-        self.creds = os.path.join(self.dir, "creds")
+        self.creds = os.path.join(tempdir(self, "fast-budget-"), "creds")
         make_creds(self.creds, "alice")
         # accepts (the kernel's backlog) and never answers
         self.silent = socket.socket()
