@@ -77,7 +77,10 @@ class SvcImpl:
         try:
             return await d
         except defer.CancelledError:
-            return False
+            # the call's context ended: fail with its error (Timeout or Canceled), so a
+            # client whose own deadline fires a moment after the server's -- both come
+            # from the same deadline -- gets Timeout either way
+            raise ctx.err() or verror.Canceled.new("sleep cancelled") from None
 
     async def Sum(self, ctx, call):
         total = 0
