@@ -94,8 +94,13 @@ _live = weakref.WeakSet()
 
 def box_counts():
     """(messages sealed, messages opened) by every connection of this process so far."""
+    # The live ciphers first: the list holds them, so none of them can retire while the
+    # sum is made, and any that retired before (a collection may run inside list())
+    # already added its counts to _retired, read after.  (Read before, a cipher collected
+    # meanwhile counted nowhere and the totals went backwards.)
+    live = list(_live)
     seals, opens = _retired
-    for c in list(_live):
+    for c in live:
         seals += c._seal_counter
         opens += c._open_counter
     return seals, opens
