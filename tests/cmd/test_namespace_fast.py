@@ -155,9 +155,9 @@ class FastGlob(unittest.TestCase):
 
 class _CutShortTable:
     """A dispatcher whose root lists ``a``, ``b`` (leaves) and then ``last``; what the
-    server does on reaching ``last`` ends the __Glob part-way, after a and b were
-    streamed: ``cut`` drops the conn (its buffered bytes still leave first), ``fail``
-    fails the call, ``stall`` holds it until the client gives up."""
+    server does on reaching ``last`` happens after a and b were streamed: ``cut`` drops
+    the conn (its buffered bytes still leave first), ``fail`` fails ``last``'s lookup,
+    ``stall`` holds it until the client gives up."""
 
     def __init__(self, how):
         from v23py.testing.rpc import Node
@@ -258,11 +258,33 @@ class CutShort(unittest.TestCase):
                 self.assertEqual(r, results[0], args)
 
     @defer.inlineCallbacks
-    def test_call_fails_mid_stream(self):
+    def test_lookup_fails_mid_glob(self):
+        # a child whose lookup fails (with any exception, not only a VError) is that
+        # name's error and the walk goes on, as with Go's server: every tool lists the
+        # others, reports the one and exits 0 (Go's glob fails only with -fail-on-any-error)
         results = yield self.tools_agree("fail", ["glob", "-l", "*"])
+        self.assertEqual(results[0], (0, "a\nb\n", "last: the table broke\n"))
+        for r in results[1:]:
+            self.assertEqual(r, results[0])
+
+    @defer.inlineCallbacks
+    def test_call_fails_mid_stream(self):
+        # Go's server never ends __Glob with an error once it has streamed (its errors
+        # are entries): this server does, so the clients' handling of it is shown
+        from v23py import verror
+        from v23py.rpc import wire
+        from v23py.runtime import _glob as globmod
+
+        async def two_then_fail(server, ctx, call, receiver, pattern):
+            call.send(wire.glob_entry("a", is_leaf=True))
+            call.send(wire.glob_entry("b", is_leaf=True))
+            raise verror.Internal.new("the table broke")
+        self.patch(globmod, "serve_glob", two_then_fail)
+        results = yield self.tools_agree("stall", ["glob", "-l", "*"])
         code, out, err = results[0]
         self.assertEqual((code, out), (0, "a\nb\n"))
         self.assertTrue(err.startswith('"": '), err)      # the root's call failed
+        self.assertIn("the table broke", err)
         self.assertEqual(err.count("\n"), 1, err)
         self.assertEqual(results[1], results[0])
         if len(results) > 2:

@@ -44,7 +44,9 @@ async def serve_glob(server, ctx, call, receiver, pattern):
             continue
         try:
             obj, auth = await server._dispatch(disp, ctx, suffix)
-        except verror.VError as e:
+        except Exception as e:
+            # any failed lookup (not only a VError) is that name's error and the walk
+            # goes on, as in Go, where Lookup's error is just a value
             call.send(_error(name, verror.NoExist.new(str(e))))
             continue
         if obj is None:
@@ -57,8 +59,12 @@ async def serve_glob(server, ctx, call, receiver, pattern):
             except Exception:
                 omitted = True
                 continue
-        inv = object_to_invoker(obj)
-        gs = inv.globber()
+        try:
+            inv = object_to_invoker(obj)
+            gs = inv.globber()
+        except Exception as e:
+            call.send(_error(name, verror.Internal.new(str(e))))
+            continue
         if gs is None:
             if len(gl) == 0:
                 call.send(_entry(name, is_leaf=True))
