@@ -233,9 +233,16 @@ class Decoder:
         """The next value; raises NeedData / NeedType (state unchanged) or a VError."""
         buf = self._buf
         pos = self._pos
+        if not self._version_read and self._split and pos + 1 < len(buf) \
+                and buf[pos] == VERSION_81:
+            # the version byte that starts each RPC data flow: skip it here so the first
+            # message takes the fast path below too
+            pos += 1
+            self._pos = pos
+            self._version_read = True
         if self._version_read and pos < len(buf):
-            # The steady state in line (decode_typed has every case): a message of a type
-            # seen before on this type stream, with no type or any-length tables.
+            # The one fast path (in line: it is per value): a message id below 128 of a
+            # type seen before on this type stream; decode_typed has every other case.
             b = buf[pos]
             if b < 0x80:
                 plan = self._plans.get(b)
@@ -245,9 +252,16 @@ class Decoder:
                 p = pos + 2
             else:
                 plan = None
-            if plan is not None and not plan[3] and (type is None or type is plan[0]):
-                t, dec, chunk, _, plain = plan
+            if plan is not None and (type is None or type is plan[0]):
+                t, dec, chunk, tables, plain = plan
                 try:
+                    st = None
+                    if tables:
+                        if not buf[p] and (tables == 1 or not buf[p + 1]):
+                            st = _EMPTY_STATE   # the usual case for RPC headers
+                            p += tables
+                        else:
+                            st, p = self._tables(buf, p, tables)
                     if chunk:
                         n = buf[p]
                         if n < 0x80:
@@ -259,11 +273,11 @@ class Decoder:
                         end = p + n
                         if end > len(buf):
                             raise NeedData()
-                        v, p = dec(buf, p, None)
+                        v, p = dec(buf, p, st)
                         if p != end:
                             raise error(f"{end - p} leftover bytes in a value message")
                     else:
-                        v, p = dec(buf, p, None)
+                        v, p = dec(buf, p, st)
                 except Exception as e:
                     raise _failure(e) from None
                 self._pos = p
@@ -278,81 +292,36 @@ class Decoder:
             return v   # what exact() would return
         return exact(t, v)
 
+    def _tables(self, buf, p, tables):
+        """(DecodeState, position after) of a value message's type-id and any-length
+        tables at ``p`` (``tables``: 1 for type ids only, 2 for both)."""
+        n, p = dec_uint(buf, p)
+        if n > len(buf) - p:
+            raise Truncated()
+        tids = []
+        for _ in range(n):
+            x, p = dec_uint(buf, p)
+            tids.append(x)
+        anylens = []
+        if tables == 2:
+            n, p = dec_uint(buf, p)
+            if n > len(buf) - p:
+                raise Truncated()
+            for _ in range(n):
+                x, p = dec_uint(buf, p)
+                anylens.append(x)
+        td = self._td
+        if self._split:
+            for x in tids:
+                if td.lookup(x) is None:
+                    raise NeedType(x)
+        return DecodeState(td, tids, anylens), p
+
     def decode_typed(self):
-        """(wire type, value) of the next value message."""
+        """(wire type, value) of the next value message (every case; decode has the
+        steady state's fast path)."""
         buf = self._buf
         pos = self._pos
-        if not self._version_read and pos + 1 < len(buf) and buf[pos] == VERSION_81 \
-                and self._split:
-            # the version byte that starts each RPC data flow: skip it here so the first
-            # message takes the fast path below too
-            pos += 1
-            self._pos = pos
-            self._version_read = True
-        if self._version_read and pos < len(buf):
-            # Fast path: a message id below 128 of a type seen before on this type stream.
-            b = buf[pos]
-            if b < 0x80:
-                plan = self._plans.get(b)
-                p = pos + 1
-            elif b == 0xFF and pos + 1 < len(buf):
-                plan = self._plans.get(0x100 | buf[pos + 1])
-                p = pos + 2
-            else:
-                plan = None
-            if plan is not None:
-                t, dec, chunk, tables, _ = plan
-                try:
-                    st = None
-                    if tables:
-                        if not buf[p] and (tables == 1 or not buf[p + 1]):
-                            st = _EMPTY_STATE   # the usual case for RPC headers
-                            p += tables
-                        else:
-                            n, p = dec_uint(buf, p)
-                            if n > len(buf) - p:
-                                raise Truncated()
-                            tids = []
-                            for _ in range(n):
-                                x, p = dec_uint(buf, p)
-                                tids.append(x)
-                            anylens = []
-                            if tables == 2:
-                                n, p = dec_uint(buf, p)
-                                if n > len(buf) - p:
-                                    raise Truncated()
-                                for _ in range(n):
-                                    x, p = dec_uint(buf, p)
-                                    anylens.append(x)
-                            td = self._td
-                            if self._split:
-                                for x in tids:
-                                    if td.lookup(x) is None:
-                                        raise NeedType(x)
-                            st = DecodeState(td, tids, anylens)
-                    if chunk:
-                        n = buf[p]
-                        if n < 0x80:
-                            p += 1
-                        else:
-                            n, p = dec_uint(buf, p)
-                            if n > MAX_MESSAGE_LEN:
-                                raise error(f"message length {n} too large")
-                        end = p + n
-                        if end > len(buf):
-                            raise NeedData()
-                        v, p = dec(buf, p, st)
-                        if p != end:
-                            raise error(f"{end - p} leftover bytes in a value message")
-                    else:
-                        v, p = dec(buf, p, st)
-                    self._pos = p
-                    c = COUNTS
-                    c.values_decoded += 1
-                    c.bytes_decoded += p - pos
-                    return t, v
-                except Exception as e:
-                    raise _failure(e) from None
         try:
             if not self._version_read:
                 if pos >= len(buf):
@@ -387,27 +356,11 @@ class Decoder:
                         raise NeedType(mid)
                     raise error(f"unknown type id {mid}")
                 pos = p2
-                tids: list = []
-                anylens: list = []
-                if t.has_any or t.has_typeobject:
-                    n, pos = dec_uint(buf, pos)
-                    if n > len(buf) - pos:
-                        raise Truncated()
-                    for _ in range(n):
-                        x, pos = dec_uint(buf, pos)
-                        tids.append(x)
-                    if t.has_any:
-                        n, pos = dec_uint(buf, pos)
-                        if n > len(buf) - pos:
-                            raise Truncated()
-                        for _ in range(n):
-                            x, pos = dec_uint(buf, pos)
-                            anylens.append(x)
-                if self._split:
-                    for x in tids:
-                        if self._td.lookup(x) is None:
-                            raise NeedType(x)
-                st = DecodeState(self._td, tids, anylens)
+                tables = 2 if t.has_any else 1 if t.has_typeobject else 0
+                if tables:
+                    st, pos = self._tables(buf, pos, tables)
+                else:
+                    st = DecodeState(self._td, [], [])
                 if has_chunk_len(t):
                     n, pos = dec_uint(buf, pos)
                     if n > MAX_MESSAGE_LEN:
@@ -427,8 +380,7 @@ class Decoder:
                 if 0 < mid < 128:
                     u = mid << 1
                     self._plans[u if u < 0x80 else 0x100 | u] = (
-                        t, decoder(t), has_chunk_len(t),
-                        2 if t.has_any else 1 if t.has_typeobject else 0,
+                        t, decoder(t), has_chunk_len(t), tables,
                         # (values decode() returns as they are, see exact())
                         bool((t.name and t.kind != Kind.OPTIONAL) or id(t) in _PLAIN_IDS))
                 return t, v
