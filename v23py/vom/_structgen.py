@@ -58,9 +58,18 @@ def _lazy(template, ns: dict, source, name: str):
             return
         ns["_uses"] = None
         fn.__code__ = compiled.__code__
+    def due():
+        """Count a use of the generic code; True once compiled code replaced it."""
+        uses = ns["_uses"]
+        uses[0] += 1
+        if uses[0] < ns["_after"]:
+            return False
+        compile_now()
+        return True
     ns["_uses"] = [0]
     ns["_after"] = COMPILE_AFTER
     ns["_compile_now"] = compile_now
+    ns["_due"] = due
     ns["_self"] = fn
     if COMPILE_AFTER <= 0:
         compile_now()
@@ -83,10 +92,7 @@ def is_compiled(fn) -> bool:
 # make_decoder/make_encoder) as its globals, so the names they read are that struct's.
 
 def _generic_dec(data, pos, st):
-    uses = _uses   # noqa: F821 (a struct's namespace)
-    uses[0] += 1
-    if uses[0] >= _after:   # noqa: F821
-        _compile_now()   # noqa: F821
+    if _due():   # noqa: F821 (a struct's namespace)
         return _self(data, pos, st)   # noqa: F821 (now the compiled code)
     vals = list(_ZEROS)   # noqa: F821
     nf = _NF   # noqa: F821
@@ -114,10 +120,7 @@ def _generic_dec(data, pos, st):
 
 
 def _generic_enc(buf, v, st):
-    uses = _uses   # noqa: F821 (a struct's namespace)
-    uses[0] += 1
-    if uses[0] >= _after:   # noqa: F821
-        _compile_now()   # noqa: F821
+    if _due():   # noqa: F821 (a struct's namespace)
         return _self(buf, v, st)   # noqa: F821 (now the compiled code)
     if v.__class__ is not _cls:   # noqa: F821
         v = _check(v)   # noqa: F821
