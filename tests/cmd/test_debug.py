@@ -3,15 +3,13 @@ credentials that can debug the server."""
 import io
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
-from v23py.testing import ROOT, read_line
+from v23py.testing import ROOT, read_line, tempdir
 from v23py.testing.names import NameDaemon as _Daemon
 
 PY = sys.executable
@@ -22,8 +20,7 @@ class DebugToolTests(unittest.TestCase):
 
     def setUp(self):
         from v23py.testing.syncbase import make_creds
-        self.dir = tempfile.mkdtemp(prefix="debug-tool-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.dir = tempdir(self, prefix="debug-tool-")
         self.creds = make_creds(os.path.join(self.dir, "creds"), "owner")
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("V23_")}
         self.env["PYTHONPATH"] = ROOT + os.pathsep + self.env.get("PYTHONPATH", "")

@@ -5,14 +5,12 @@ loaded when it runs, and the runtime's path for every form it does not run.  Rea
 processes."""
 import os
 import re
-import shutil
 import sys
-import tempfile
 
 from twisted.internet import defer, utils
 from twisted.trial import unittest
 
-from v23py.testing import ROOT, go_binary
+from v23py.testing import ROOT, go_binary, tempdir
 from v23py.testing.procs import ENV, make_creds, spawn
 
 
@@ -54,8 +52,7 @@ class FastGlob(unittest.TestCase):
 
     @defer.inlineCallbacks
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="ns-fast-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.dir = tempdir(self, prefix="ns-fast-")
         self.creds = os.path.join(self.dir, "creds")
         make_creds(self.creds, "alice")
         self.stranger = os.path.join(self.dir, "stranger")
@@ -214,8 +211,7 @@ class CutShort(unittest.TestCase):
 
     def setUp(self):
         from v23py.testing.rpc import new_runtime
-        self.dir = tempfile.mkdtemp(prefix="ns-cut-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.dir = tempdir(self, prefix="ns-cut-")
         self.creds = os.path.join(self.dir, "creds")
         principal = make_creds(self.creds, "alice")
         self.ctx, shutdown = new_runtime(principal)

@@ -3,16 +3,14 @@ as the runtime's path, no Twisted loaded, and the runtime's path (and its exact 
 whenever the fast path cannot make the call as the runtime would.  Real processes."""
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 
 from twisted.internet import defer, threads
 from twisted.trial import unittest
 
 from v23py.testing.procs import ENV, make_creds, spawn
-from v23py.testing import ROOT
+from v23py.testing import ROOT, tempdir
 
 
 def _vrpc():
@@ -37,8 +35,7 @@ class FastSignature(unittest.TestCase):
 
     @defer.inlineCallbacks
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="vrpc-fast-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.dir = tempdir(self, prefix="vrpc-fast-")
         self.creds = os.path.join(self.dir, "creds")
         make_creds(self.creds, "basics")
         d, _ = spawn(self, [sys.executable, "-m", "fortune.server", "--v23.credentials",

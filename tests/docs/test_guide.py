@@ -7,12 +7,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 
 from twisted.internet import threads
 from twisted.trial import unittest
 
-from v23py.testing import ROOT
+from v23py.testing import ROOT, tempdir
 
 GUIDE = os.path.join(ROOT, "docs", "guide.md")
 EXAMPLES = os.path.join(ROOT, "docs", "examples")
@@ -48,8 +47,7 @@ class GuideTest(unittest.TestCase):
     def test_the_generated_example_module_is_current(self):
         # the committed docs/examples/counter/__init__.py (read by mypy in CI) is what
         # `vdl generate` makes of counter.vdl
-        tmp = tempfile.mkdtemp(prefix="guide-vdl-")
-        self.addCleanup(shutil.rmtree, tmp, True)
+        tmp = tempdir(self, prefix="guide-vdl-")
         shutil.copytree(os.path.join(EXAMPLES, "counter"), os.path.join(tmp, "counter"),
                         ignore=shutil.ignore_patterns("__init__.py", "__pycache__"))
         p = subprocess.run([sys.executable, "-m", "v23py.cmd.vdl", "generate", "--lang",
@@ -65,8 +63,7 @@ class GuideTest(unittest.TestCase):
         return threads.deferToThread(self._run_guide)
 
     def _run_guide(self):
-        work = tempfile.mkdtemp(prefix="guide-")
-        self.addCleanup(shutil.rmtree, work, True)
+        work = tempdir(self, prefix="guide-")
         script = ["set -eu", "trap 'kill $(jobs -p) 2>/dev/null || true' EXIT"]
         for i, (mark, lang, body) in enumerate(blocks()):
             if mark.startswith("file: "):

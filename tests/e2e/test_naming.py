@@ -1,24 +1,21 @@
 """End to end with our own programs only: mounttabled daemons (one mounting
 itself with --name), the namespace and mounttable tools, real loopback RPC."""
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 
 from twisted.internet import threads
 from twisted.trial import unittest
 
-from v23py.testing import ROOT, read_line
+from v23py.testing import ROOT, read_line, tempdir
 
 
 class NamingEndToEndTests(unittest.TestCase):
     timeout = 180
 
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="naming-e2e-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.dir = tempdir(self, prefix="naming-e2e-")
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("V23_")}
         self.env["PYTHONPATH"] = ROOT + os.pathsep + self.env.get("PYTHONPATH", "")
         creds = os.path.join(self.dir, "cred")

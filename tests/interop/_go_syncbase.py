@@ -3,7 +3,6 @@ ours beside it) as subprocesses started without blocking, and one-shot commands 
 ``sb``, our ``sbextra``).  The programs come from .ci/go-peers.sh (group "syncbase")."""
 import os
 import re
-import shutil
 import sys
 import tempfile
 
@@ -12,7 +11,7 @@ from twisted.trial import unittest
 
 import v23py
 from v23py import syncbase
-from v23py.testing import ROOT, go_binary
+from v23py.testing import ROOT, go_binary, tempdir
 from v23py.testing.cr import converge
 from v23py.testing.procs import Daemon
 from v23py.testing.syncbase import make_creds, sleep
@@ -134,8 +133,7 @@ class PairBase(unittest.TestCase):
     timeout = 180
 
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="sbcr-go-")
-        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.tmp = tempdir(self, prefix="sbcr-go-")
         self.creds = make_creds(os.path.join(self.tmp, "alice"), ALICE)
         self.ctx, shutdown = v23py.init([f"--v23.credentials={self.creds}"], reactor=reactor)
         self.addCleanup(shutdown)

@@ -8,16 +8,14 @@ mounttabled, with the same text when idle.
 """
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import urllib.request
 
 from twisted.trial import unittest
 
-from v23py.testing import ROOT, go_binary
+from v23py.testing import ROOT, go_binary, tempdir
 from v23py.testing.names import NameDaemon as _Daemon
 
 PY = sys.executable
@@ -41,8 +39,7 @@ class GoDebugReadsOurCounters(unittest.TestCase):
 
     def setUp(self):
         self.godebug = go_binary("debug")
-        self.dir = tempfile.mkdtemp(prefix="debug-counters-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.dir = tempdir(self, prefix="debug-counters-")
         self.creds = os.path.join(self.dir, "creds")
         subprocess.run([go_binary("principal"), "create", "--with-passphrase=false",
                         self.creds, "owner"], check=True, stdout=subprocess.DEVNULL,

@@ -9,16 +9,14 @@ authorizer lets the owner in; an unrelated principal is refused (Debug tag).
 """
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 
 from twisted.trial import unittest
 
-from v23py.testing import ROOT, go_binary, read_line
+from v23py.testing import ROOT, go_binary, read_line, tempdir
 from v23py.testing.names import NameDaemon as _Daemon
 
 PY = sys.executable
@@ -30,8 +28,7 @@ class GoDebugReadsOurServer(unittest.TestCase):
     def setUp(self):
         self.debug = go_binary("debug")
         principal = go_binary("principal")
-        self.dir = tempfile.mkdtemp(prefix="debug-go-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.dir = tempdir(self, prefix="debug-go-")
         self.creds = os.path.join(self.dir, "creds")
         subprocess.run([principal, "create", "--with-passphrase=false", "--overwrite",
                         self.creds, "owner"], check=True, stdout=subprocess.DEVNULL,

@@ -4,14 +4,12 @@ Each command runs with both tools on the same running Go mounttabled; outputs ar
 compared after sorting lines where Go prints in the order its goroutines finish.
 """
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 
 from twisted.trial import unittest
 
-from v23py.testing import ROOT, go_binary
+from v23py.testing import ROOT, go_binary, tempdir
 from v23py.testing.names import NameDaemon as _Daemon
 
 PY = sys.executable
@@ -22,8 +20,7 @@ class SameOutputOnGoMounttable(unittest.TestCase):
 
     def setUp(self):
         self.godebug = go_binary("debug")
-        self.dir = tempfile.mkdtemp(prefix="debug-tool-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.dir = tempdir(self, prefix="debug-tool-")
         self.creds = os.path.join(self.dir, "creds")
         subprocess.run([go_binary("principal"), "create", "--with-passphrase=false",
                         self.creds, "owner"], check=True, stdout=subprocess.DEVNULL,

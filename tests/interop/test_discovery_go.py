@@ -11,12 +11,11 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
-from v23py.testing import ROOT, go_binary
+from v23py.testing import ROOT, go_binary, tempdir
 from v23py.testing.syncbase import make_creds
 from v23py.testing.mdns import require_multicast, sleep
 from v23py.testing.procs import spawn
@@ -32,8 +31,7 @@ class GoScansOurAdvertisement(unittest.TestCase):
     def test_go_debug_discovery_scan_finds_syncbased(self):
         debug = go_binary("debug")
         yield defer.ensureDeferred(require_multicast())
-        tmp = tempfile.mkdtemp(prefix="disc-go-")
-        self.addCleanup(shutil.rmtree, tmp, True)
+        tmp = tempdir(self, prefix="disc-go-")
         creds = make_creds(os.path.join(tmp, "creds"), "idp:o:fortune:alice")
         d = OwnTmpDaemon(creds, root_dir=os.path.join(tmp, "root"))
         yield d.start()
@@ -89,8 +87,7 @@ class GeneralQueries(unittest.TestCase):
     def test_attribute_queries_go_and_ours(self):
         debug = go_binary("debug")
         yield defer.ensureDeferred(require_multicast())
-        tmp = tempfile.mkdtemp(prefix="disc-q-")
-        self.addCleanup(shutil.rmtree, tmp, True)
+        tmp = tempdir(self, prefix="disc-q-")
         creds = make_creds(os.path.join(tmp, "creds"), "idp:o:fortune:alice")
         d = OwnTmpDaemon(creds, root_dir=os.path.join(tmp, "root"))
         yield d.start()

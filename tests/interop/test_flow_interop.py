@@ -7,16 +7,14 @@
 * faults against the Go server: garbage bytes and a wrong version make Go drop the conn; we survive.
 """
 import os
-import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 
 from twisted.internet import defer, threads
 from twisted.trial import unittest
 
-from v23py.testing import go_binary, read_line
+from v23py.testing import go_binary, read_line, tempdir
 from v23py import security, vdl, vom
 from v23py.runtime.flowmanager import FlowManager
 from v23py.flow import Identity
@@ -125,8 +123,7 @@ class GoMountTableFlowTest(unittest.TestCase):
 
     @defer.inlineCallbacks
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="v23py-flow-")
-        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.tmp = tempdir(self, prefix="v23py-flow-")
         creds = yield threads.deferToThread(_go_credentials, self.tmp, "gomt")
         self.proc, self.name = yield threads.deferToThread(_start_mounttabled, creds)
         self.addCleanup(_kill, self.proc)
@@ -305,8 +302,7 @@ class KeyTypesTest(unittest.TestCase):
 
     @defer.inlineCallbacks
     def check(self, go_key, our_signer):
-        tmp = tempfile.mkdtemp(prefix="v23py-flow-")
-        self.addCleanup(shutil.rmtree, tmp, True)
+        tmp = tempdir(self, prefix="v23py-flow-")
         creds = yield threads.deferToThread(_go_credentials, tmp, "gomt", go_key)
         proc, name = yield threads.deferToThread(_start_mounttabled, creds)
         self.addCleanup(_kill, proc)
@@ -333,8 +329,7 @@ class GoClientFlowTest(unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_vrpc_handshake_and_flows(self):
-        tmp = tempfile.mkdtemp(prefix="v23py-flow-")
-        self.addCleanup(shutil.rmtree, tmp, True)
+        tmp = tempdir(self, prefix="v23py-flow-")
         creds = yield threads.deferToThread(_go_credentials, tmp, "goclient")
         mgr = FlowManager(Identity(signer=security.new_ecdsa_signer()))
         self.addCleanup(mgr.stop)

@@ -5,14 +5,12 @@ Go's `debug stats read <mt>/__debug/stats/mounttable/...` then prints the same l
 for both (node and server counts, nodes and calls per user), and so does our `debug`.
 """
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 
 from twisted.trial import unittest
 
-from v23py.testing import ROOT, go_binary
+from v23py.testing import ROOT, go_binary, tempdir
 from v23py.testing.names import NameDaemon as _Daemon
 
 PY = sys.executable
@@ -22,8 +20,7 @@ class SameMounttableStats(unittest.TestCase):
     timeout = 240
 
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="mt-stats-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.dir = tempdir(self, prefix="mt-stats-")
         self.creds = os.path.join(self.dir, "creds")
         subprocess.run([go_binary("principal"), "create", "--with-passphrase=false",
                         self.creds, "owner"], check=True, stdout=subprocess.DEVNULL,

@@ -4,15 +4,13 @@ Credentials come from Go's `principal create` and are shared by both sides
 (blessing "tutorial"), so each side trusts the other's endpoints.
 """
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 
 from twisted.internet import defer, threads
 from twisted.trial import unittest
 
-from v23py.testing import ROOT, go_binary, start_process
+from v23py.testing import ROOT, go_binary, start_process, tempdir
 from v23py.naming import parse_endpoint, split_address_name
 
 PY = sys.executable
@@ -25,8 +23,7 @@ def _py_tool(module):
 class _Env:
     def __init__(self, test):
         self.test = test
-        self.dir = tempfile.mkdtemp(prefix="naming-interop-")
-        test.addCleanup(shutil.rmtree, self.dir, True)
+        self.dir = tempdir(test, prefix="naming-interop-")
         self.creds = os.path.join(self.dir, "cred")
         subprocess.run([go_binary("principal"), "create", "--with-passphrase=false",
                         "--overwrite", self.creds, "tutorial"], check=True,

@@ -12,14 +12,12 @@ Go's pair is a separate Go module (not in v.io v0.2.0, refused by the module pro
 """
 import os
 import re
-import shutil
-import tempfile
 
 from twisted.internet import defer
 from twisted.trial import unittest
 
 from v23py import rpc, runtime, security
-from v23py.testing import go_binary, procs, unavailable
+from v23py.testing import go_binary, procs, tempdir, unavailable
 
 from benchmarks import rpc_bench
 from benchmarks.benchmark_vdl import BenchmarkClient, BenchmarkServer
@@ -49,8 +47,7 @@ class BenchmarkInteropTest(unittest.TestCase):
     @defer.inlineCallbacks
     def setUp(self):
         self.benchmarkd, self.benchmark = go_pair()
-        self.dir = tempfile.mkdtemp(prefix="bench-interop-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.dir = tempdir(self, prefix="bench-interop-")
         self.creds = os.path.join(self.dir, "creds")
         rpc_bench.make_creds(self.creds)
         self.go_flags = rpc_bench.go_flags(self.creds, self.dir)

@@ -10,14 +10,13 @@ as sorted lines).
 """
 import io
 import os
-import shutil
 import sys
-import tempfile
 
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
 from v23py.testing.syncbase import make_creds, sleep
+from v23py.testing import tempdir
 from tests.interop._go_syncbase import env, go_daemon, go_sb_binary, our_daemon, run
 
 ALICE = "idp:o:fortune:alice"
@@ -101,8 +100,7 @@ class SbMatchesGoTest(unittest.TestCase):
 
     def setUp(self):
         self.go_sb = go_sb_binary("sb")
-        self.tmp = tempfile.mkdtemp(prefix="sb-go-")
-        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.tmp = tempdir(self, prefix="sb-go-")
         self.creds = make_creds(os.path.join(self.tmp, "alice"), ALICE)
         import v23py
         self.ctx, shutdown = v23py.init([f"--v23.credentials={self.creds}"], reactor=reactor)

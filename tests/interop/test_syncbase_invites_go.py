@@ -11,15 +11,13 @@ multicast DNS with Go's advertisements, against Go's 2017 daemon and client libr
 """
 import os
 import re
-import shutil
 import sys
-import tempfile
 import uuid
 
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
-from v23py.testing import ROOT, go_binary
+from v23py.testing import ROOT, go_binary, tempdir
 from v23py.testing.procs import spawn
 from v23py.testing.syncbase import make_creds
 from tests.interop._go_syncbase import go_daemon, go_sb_binary, our_daemon, run, sbextra
@@ -48,8 +46,7 @@ class InvitesTest(unittest.TestCase):
 
     def setUp(self):
         import v23py
-        self.tmp = tempfile.mkdtemp(prefix="sbinv-")
-        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.tmp = tempdir(self, prefix="sbinv-")
         self.creds = make_creds(os.path.join(self.tmp, "alice"), ALICE)
         self.ctx, shutdown = v23py.init([f"--v23.credentials={self.creds}"], reactor=reactor)
         self.addCleanup(shutdown)

@@ -2,13 +2,12 @@
 2017 Syncbase, but it checks existence and permissions first; our daemon answers each
 case with the same error as Go's daemon (checked against both, same callers)."""
 import os
-import shutil
-import tempfile
 
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
 from v23py.testing.syncbase import make_creds
+from v23py.testing import tempdir
 from tests.interop._go_syncbase import go_daemon, go_sb_binary, our_daemon
 
 ALICE, BOB, CAROL = "idp:o:fortune:alice", "idp:o:fortune:bob", "idp:o:fortune:carol"
@@ -45,8 +44,7 @@ class SyncgroupChecksTest(unittest.TestCase):
     def setUp(self):
         import v23py
         from v23py import security
-        self.tmp = tempfile.mkdtemp(prefix="sgchk-")
-        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.tmp = tempdir(self, prefix="sgchk-")
         d = {n: os.path.join(self.tmp, n) for n in ("alice", "bob", "carol")}
         make_creds(d["bob"], BOB)
         make_creds(d["carol"], CAROL)

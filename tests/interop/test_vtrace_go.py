@@ -10,14 +10,12 @@ Go's `debug vtrace` reads the same trace from our server's __debug/vtrace.
 """
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 
 from twisted.trial import unittest
 
-from v23py.testing import ROOT, go_binary
+from v23py.testing import ROOT, go_binary, tempdir
 from v23py.testing.names import NameDaemon as _Daemon
 
 PY = sys.executable
@@ -28,8 +26,7 @@ class GoOursGoTrace(unittest.TestCase):
 
     def test_one_trace_go_client_our_server_go_server(self):
         vrpc, debug, mounttabled = go_binary("vrpc"), go_binary("debug"), go_binary("mounttabled")
-        d = tempfile.mkdtemp(prefix="vtrace-go-")
-        self.addCleanup(shutil.rmtree, d, True)
+        d = tempdir(self, prefix="vtrace-go-")
         creds = os.path.join(d, "creds")
         subprocess.run([go_binary("principal"), "create", "--with-passphrase=false", creds,
                         "owner"], check=True, stdout=subprocess.DEVNULL,

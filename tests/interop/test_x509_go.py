@@ -9,17 +9,15 @@ wire both ways (Go's vrpc with x509 credentials against our server, and our serv
 presenting x509 blessings to Go's vrpc).
 """
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 
 from twisted.internet import defer, utils
 from twisted.trial import unittest
 
 from v23py import security
 from v23py.security import _certificate
-from v23py.testing import ROOT, go_binary, shared_path
+from v23py.testing import ROOT, go_binary, shared_path, tempdir
 from v23py.testing.procs import ENV, spawn
 
 KEYS = ("ecdsa-256", "ecdsa-384", "ecdsa-521", "ed25519", "rsa-2048", "rsa-4096")
@@ -50,8 +48,7 @@ class GoX509Blessings(unittest.TestCase):
     def setUp(self):
         go_binary("principal")
         self.sec = shared_path("testdata", "security")
-        self.dir = tempfile.mkdtemp(prefix="x509-go-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.dir = tempdir(self, prefix="x509-go-")
         _certificate.signature_cache.clear()
 
     def create(self, name, key, cert, blessing=None):
@@ -110,8 +107,7 @@ class GoX509OverTheWire(unittest.TestCase):
     def setUp(self):
         go_binary("principal")
         self.sec = shared_path("testdata", "security")
-        self.dir = tempfile.mkdtemp(prefix="x509-wire-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.dir = tempdir(self, prefix="x509-wire-")
         self.x509 = os.path.join(self.dir, "x509")
         _go("create", "--with-passphrase=false",
             "--ssl-key", os.path.join(self.sec, "ecdsa-256.vanadium.io.key"),

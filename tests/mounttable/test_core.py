@@ -1,7 +1,5 @@
 """The sans-IO mount table: Go mounttablelib semantics."""
 import os
-import shutil
-import tempfile
 
 from twisted.trial import unittest
 
@@ -9,6 +7,7 @@ from v23py import verror
 from v23py.mounttable import core as mtl
 from v23py.mounttable.core import LEAF, MT, REPLACE, Caller, MountTable, PermsLog
 from v23py.naming.glob import Glob
+from v23py.testing import tempdir
 
 EP1 = "/@6@tcp@127.0.0.1:1001@@" + "0" * 28 + "0001@s@alice@@"
 EP2 = "/@6@tcp@127.0.0.1:1002@@" + "0" * 28 + "0002@s@alice@@"
@@ -229,8 +228,7 @@ class MountTableTests(unittest.TestCase):
         mt.mount("p/q", EP1, 60, 0, ANYONE)
 
     def test_perms_file_and_log(self):
-        d = tempfile.mkdtemp()
-        self.addCleanup(shutil.rmtree, d, True)
+        d = tempdir(self)
         path = os.path.join(d, "perms.json")
         with open(path, "w") as f:
             f.write('{"": {"Admin": {"In": ["root"]}, "Create": {"In": ["..."]}}}\n'

@@ -10,9 +10,7 @@ too.  The mirror case (a hostile server wearing someone else's blessings) is ref
 our client.
 """
 import os
-import shutil
 import sys
-import tempfile
 
 from twisted.internet import defer
 from twisted.trial import unittest
@@ -21,7 +19,7 @@ from v23py import rpc, security, verror
 from v23py.flow import Identity
 from v23py.runtime.flowmanager import FlowManager
 from v23py.flow import errors as ferrors
-from v23py.testing import hostile as H
+from v23py.testing import hostile as H, tempdir
 from v23py.testing.procs import make_creds, spawn
 
 PERMS = '{"R": {"In": ["alice:family", "alice:friend"]}, "W": {"In": ["alice:family"]}}'
@@ -46,8 +44,7 @@ class WornBlessingsFortuneTest(unittest.TestCase):
 
     @defer.inlineCallbacks
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="sec-b1-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.dir = tempdir(self, prefix="sec-b1-")
         alice_dir = os.path.join(self.dir, "alice")
         alice = make_creds(alice_dir, "alice")
         alice_b = alice.blessing_store.default()

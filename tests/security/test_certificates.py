@@ -9,15 +9,13 @@ caveats, a tampered channel binding) stay refused; honest blessings keep working
 """
 import datetime
 import os
-import shutil
 import sys
-import tempfile
 
 from twisted.internet import defer
 from twisted.trial import unittest
 
 from v23py import rpc, security, verror
-from v23py.testing import hostile as H
+from v23py.testing import hostile as H, tempdir
 from v23py.testing.procs import make_creds, spawn
 
 PERMS = '{"R": {"In": ["alice:family", "alice:friend"]}, "W": {"In": ["alice:family"]}}'
@@ -28,8 +26,7 @@ class CertificatesAgainstFortuneServer(unittest.TestCase):
 
     @defer.inlineCallbacks
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="sec-b2-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.dir = tempdir(self, prefix="sec-b2-")
         alice_dir = os.path.join(self.dir, "alice")
         self.alice = make_creds(alice_dir, "alice")
         self.alice_b = self.alice.blessing_store.default()

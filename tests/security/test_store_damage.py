@@ -10,10 +10,8 @@ the broken database can be destroyed and made again.
 """
 import glob
 import os
-import shutil
 import sqlite3
 import struct
-import tempfile
 
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
@@ -21,6 +19,7 @@ from twisted.trial import unittest
 import v23py
 from v23py import verror
 from v23py.testing.syncbase import ALICE, Daemon, make_creds
+from v23py.testing import tempdir
 
 ROWS = 600
 VALUE = "x" * 1500       # (big rows: many pages, so the key table has interior pages)
@@ -59,8 +58,7 @@ class StoreDamageTest(unittest.TestCase):
     timeout = 180
 
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="sec-b7-")
-        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.tmp = tempdir(self, prefix="sec-b7-")
         self.creds = make_creds(os.path.join(self.tmp, "alice"), ALICE)
         self.root = os.path.join(self.tmp, "root")
         ctx, stop = v23py.init([f"--v23.credentials={self.creds}"], reactor=reactor)

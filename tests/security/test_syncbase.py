@@ -13,7 +13,6 @@ In process (the initiator's side of B3): records from a member whose blessings m
 Read the syncgroup are never applied.
 """
 import os
-import shutil
 import tempfile
 
 from twisted.internet import defer, reactor
@@ -23,7 +22,7 @@ import v23py
 from v23py import security, vdl, verror
 from v23py.rpc import options
 from v23py.syncbase.util import Id
-from v23py.testing import hostile as H
+from v23py.testing import hostile as H, tempdir
 from v23py.testing.syncbase import ALICE, Daemon, make_creds, sleep
 
 DB = Id("idp:o:fortune", "db")
@@ -60,8 +59,7 @@ class SyncbaseAttackTest(unittest.TestCase):
 
     @defer.inlineCallbacks
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="sec-sb-")
-        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.tmp = tempdir(self, prefix="sec-sb-")
         # mallory: recognized by alice's daemon (alice trusts her root), named by no ACL
         self.mallory = make_creds(os.path.join(self.tmp, "mallory"), "idp:o:fortune:mallory")
         self.alice = make_creds(os.path.join(self.tmp, "alice"), ALICE, trust=[self.mallory])

@@ -7,9 +7,7 @@ per-connection limit at once with an error, keeps its memory within a bound, sti
 honest callers, and drops idle unfinished requests after its timeout.
 """
 import os
-import shutil
 import sys
-import tempfile
 
 from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
@@ -17,7 +15,7 @@ from twisted.trial import unittest
 import v23py
 from v23py import naming, security, verror
 from v23py.runtime import _pending
-from v23py.testing import hostile as H
+from v23py.testing import hostile as H, tempdir
 from v23py.testing.procs import make_creds, spawn
 
 FLOWS = 20000
@@ -32,8 +30,7 @@ class UnfinishedRequestsProcessTest(unittest.TestCase):
 
     @defer.inlineCallbacks
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="sec-b5-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.dir = tempdir(self, prefix="sec-b5-")
         creds = os.path.join(self.dir, "server")
         self.server_p = make_creds(creds, "server")
         epfile = os.path.join(self.dir, "ep")

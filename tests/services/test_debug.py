@@ -5,14 +5,13 @@ exposition of --metrics-address."""
 import gzip
 import os
 import re
-import shutil
-import tempfile
 
 from twisted.internet import defer
 from twisted.trial import unittest
 
 from v23py.testing.rpc import make_principal
 from v23py import security, verror, vtrace
+from v23py.testing import tempdir
 
 
 class Echo:
@@ -45,8 +44,7 @@ class DebugInProcessTests(unittest.TestCase):
     @defer.inlineCallbacks
     def setUp(self):
         import v23py
-        self.dir = tempfile.mkdtemp(prefix="debug-inproc-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.dir = tempdir(self, prefix="debug-inproc-")
         self.p, self.b = make_principal("alice")
         self.ctx, shutdown = new_runtime(self.p, f"--log_dir={self.dir}",
                                          "--metrics-address=127.0.0.1:0",

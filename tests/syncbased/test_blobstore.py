@@ -1,11 +1,10 @@
 """Unit tests of the local blob store and of BlobRef extraction from row values."""
 import os
-import shutil
-import tempfile
 import unittest
 
 from v23py import verror, vdl, vom
 from v23py.v23.services import syncbase as sbwire
+from v23py.testing import tempdir
 from syncbased.blobstore.store import (BlobStore, BlobAlreadyFinalized, InvalidBlobName,
                                        IllegalPositionForRead, check_ref, new_ref)
 from syncbased.blobstore.refs import blob_refs
@@ -13,8 +12,7 @@ from syncbased.blobstore.refs import blob_refs
 
 class StoreTest(unittest.TestCase):
     def setUp(self):
-        self.root = tempfile.mkdtemp(prefix="blobstore-")
-        self.addCleanup(shutil.rmtree, self.root, True)
+        self.root = tempdir(self, prefix="blobstore-")
         self.st = BlobStore(self.root)
 
     def reopen(self):
@@ -170,8 +168,7 @@ class RefsTest(unittest.TestCase):
 class OwnershipTest(unittest.TestCase):
     def setUp(self):
         from syncbased.blobstore.ownership import Ownership
-        self.root = tempfile.mkdtemp(prefix="blobown-")
-        self.addCleanup(shutil.rmtree, self.root, True)
+        self.root = tempdir(self, prefix="blobown-")
         self.st = BlobStore(self.root)
         self.own = Ownership(self.st)
 

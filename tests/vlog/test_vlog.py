@@ -3,16 +3,14 @@ import io
 import logging
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 from twisted.trial import unittest
 
-from v23py.testing import ROOT, read_line
+from v23py.testing import ROOT, read_line, tempdir
 from v23py import vlog
 
 LINE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d{6} +\d+ [\w.]+:\d+\] ")
@@ -22,8 +20,7 @@ HEADER = ("Log file created at: ", "Running on machine: ", "Binary: Built with "
 
 class GlogHandlerTests(unittest.TestCase):
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="vlog-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.dir = tempdir(self, prefix="vlog-")
         self.err = io.StringIO()
         self.log = logging.getLogger("vlogtest.unit")
         self.log.propagate = False
@@ -119,8 +116,7 @@ class ProgramLogFlagsTest(unittest.TestCase):
     def test_v2_log_dir_writes_go_format_files(self):
         """A server started with -v=2 --log_dir writes glog files named as Go's, with the
         runtime's V(1) line and Twisted's routed events (V(2)) in them."""
-        d = tempfile.mkdtemp(prefix="vlog-prog-")
-        self.addCleanup(shutil.rmtree, d, True)
+        d = tempdir(self, prefix="vlog-prog-")
         creds = os.path.join(d, "creds")
         env = {k: v for k, v in os.environ.items() if not k.startswith("V23_")}
         env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
