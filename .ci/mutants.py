@@ -199,12 +199,13 @@ def first_failure(output):
     for i, line in enumerate(lines):
         if line.strip() in ("[FAIL]", "[ERROR]"):
             for later in lines[i + 1:]:
-                if re.match(r"^tests\.\S+$", later.strip()):
+                # a test method (Class.test_x), not a module that failed to import
+                if re.match(r"^tests\.\S+\.[A-Z]\w*\.test\w*$", later.strip()):
                     return f"{line.strip()} {later.strip()}"
         m = re.match(r"^\s*\[NOT ALLOWED\] (\S+)", line)
         if m:
             return f"[SKIP, not allowed in CI] {m.group(1)}"
-    return "(trial failed: " + " / ".join(lines[-2:]) + ")"
+    return None
 
 
 def run_mutant(m, tree, shared, gopeers, base):
@@ -233,6 +234,11 @@ def run_mutant(m, tree, shared, gopeers, base):
             out, _ = proc.communicate(timeout=m.timeout)
             caught = proc.returncode != 0
             how = first_failure(out) if caught else "all passed"
+            if caught and how is None:
+                # a run that failed without naming a failing test (an import error, a
+                # broken environment) shows nothing about the mutant: not a catch
+                tail = " / ".join(out.splitlines()[-3:])
+                caught, how = None, f"the run failed without a failing test: {tail}"
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
@@ -282,8 +288,8 @@ def main():
             caught, how, secs = run_mutant(m, tree, shared, gopeers, base)
             with lock:
                 results[m.name] = (caught, how, secs)
-                print(f"{'caught  ' if caught else 'SURVIVED'} {m.name:26s} {secs:6.1f}s  {how}",
-                      flush=True)
+                mark = {True: "caught  ", False: "SURVIVED", None: "BROKEN  "}[caught]
+                print(f"{mark} {m.name:26s} {secs:6.1f}s  {how}", flush=True)
 
     try:
         threads = [threading.Thread(target=worker, args=(i,)) for i in range(max(1, args.jobs))]
@@ -293,13 +299,16 @@ def main():
             t.join()
     finally:
         shutil.rmtree(base, ignore_errors=True)
-    survivors = [m for m in mutants if not results[m.name][0]]
-    print(f"mutants: {len(mutants) - len(survivors)} of {len(mutants)} caught in "
-          f"{time.monotonic() - t0:.0f}s")
+    survivors = [m for m in mutants if results[m.name][0] is False]
+    broken = [m for m in mutants if results[m.name][0] is None]
+    caught = len(mutants) - len(survivors) - len(broken)
+    print(f"mutants: {caught} of {len(mutants)} caught in {time.monotonic() - t0:.0f}s")
     for m in survivors:
         print(f"!!! SURVIVED {m.name}: {m.why} ({m.path or 'environment'}); "
               f"its tests {' '.join(m.tests)} all pass")
-    return 1 if survivors else 0
+    for m in broken:
+        print(f"!!! BROKEN {m.name}: {results[m.name][1]}")
+    return 1 if survivors or broken else 0
 
 
 if __name__ == "__main__":

@@ -134,3 +134,42 @@ class UnavailableTest(unittest.TestCase):
         self.patch(_support, "GOPEERS", peers)
         e = self.assertRaises(FailTest, _support.go_binary, "vrpc")
         self.assertIn("go build failed: no network", str(e))
+
+
+_mspec = importlib.util.spec_from_file_location("v23py_mutants",
+                                                os.path.join(ROOT, ".ci", "mutants.py"))
+mutants = importlib.util.module_from_spec(_mspec)
+_mspec.loader.exec_module(mutants)
+
+
+class MutationCheckTest(unittest.TestCase):
+    """.ci/mutants.py counts a mutant as caught only when a test method failed: a run that
+    failed for another reason (a module that does not import, a broken environment) says
+    nothing about the mutant and fails the check."""
+
+    def run_mutant(self, tests):
+        base = os.path.abspath(self.mktemp())
+        tree = os.path.join(base, "tree")
+        os.makedirs(os.path.join(tree, "tests"))
+        for rel in ("tools/run_tests.py", "tests/__init__.py", "tests/allowed_skips.txt"):
+            os.makedirs(os.path.dirname(os.path.join(tree, rel)), exist_ok=True)
+            with open(os.path.join(ROOT, rel)) as src, open(os.path.join(tree, rel), "w") as f:
+                f.write(src.read())
+        with open(os.path.join(tree, "tests", "test_sample.py"), "w") as f:
+            f.write("from twisted.trial import unittest\n\n"
+                    "class T(unittest.TestCase):\n"
+                    "    def test_fails(self):\n"
+                    "        self.fail('planted bug seen')\n")
+        m = mutants.Mutant("sample", None, "", "", tests, "a sample")
+        return mutants.run_mutant(m, tree, os.path.join(base, "shared"),
+                                  os.path.join(base, "gopeers"), base)[:2]
+
+    def test_a_failing_test_method_catches(self):
+        self.assertEqual(self.run_mutant(["tests.test_sample"]),
+                         (True, "[FAIL] tests.test_sample.T.test_fails"))
+
+    def test_a_module_that_does_not_import_is_no_catch(self):
+        caught, how = self.run_mutant(["tests.test_no_such_module"])
+        self.assertIsNone(caught)
+        self.assertIn("without a failing test", how)
+        self.assertIn("1 failed", how)   # (trial ran, and its one error was the import)
