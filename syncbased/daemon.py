@@ -47,11 +47,14 @@ class Daemon:
         service.gate_stores()
 
     def _committed(self, db_id):
-        # On the store thread, after a commit that logged ops.  Only watchers
+        # Where store work runs, after a commit that logged ops.  Only watchers
         # wait for commits; without any, skip the wake-up of the reactor (a
         # waiter registers before it reads the log, so it misses nothing).
+        # Watchers read the log once the commit's group is flushed: when the
+        # reactor ran the group, at once after its replies (the change then
+        # leaves in the same write as the Put's reply to a watcher on its conn).
         if self._waiters:
-            self.reactor.callFromThread(self._wake, db_id)
+            self.worker.after_commit(self._wake, db_id)
 
     def _wake(self, db_id):
         for w in list(self._waiters):

@@ -17,6 +17,16 @@ to the store thread together once those bytes are dispatched (``after_input``):
 the calls of one read (say the puts of 16 clients) then wake the thread once
 and share one group and one flush, and the thread does not compete with the
 reactor for the GIL while the reactor is still decoding requests.
+
+Short calls (``call_quick``: a row's Put/Get/Delete, a batch's Begin/Commit, the
+next records of a watch) skip the thread when it is idle: if every call handed
+over so far is done (flushed, so nothing queued could be overtaken) and the
+calls of this turn are all quick, the reactor runs them itself, under the same
+lock the thread holds while it works, flushes and delivers the results -- as
+Go's daemon runs a Put in the goroutine of its RPC.  A single client's Put then
+costs no thread hand-off either way (a futex wake, a GIL hand-over, the waker
+pipe back): at a loaded host each was a wait for a core.  The group and the
+flush are the same as on the thread, so is durability.
 """
 from __future__ import annotations
 
@@ -44,27 +54,72 @@ class StoreWorker:
         self._q: queue.SimpleQueue = queue.SimpleQueue()
         self._stopped = False
         self._pending = []   # calls made in this reactor turn, not yet handed over
+        self._slow = 0       # how many of them are not quick
+        self._busy = threading.Lock()       # held by whoever runs store work
+        self._count = threading.Lock()      # guards _outstanding
+        self._outstanding = 0               # calls handed to the thread, not yet done
+        self._after = None   # while the reactor runs a group: [(fn, args)] for after it
         self._main = threading.get_ident()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def call(self, fn, *args, **kwargs) -> defer.Deferred:
+        return self._call(False, fn, args, kwargs)
+
+    def call_quick(self, fn, *args, **kwargs) -> defer.Deferred:
+        """``call`` for short work (a row, a batch's begin/commit): the reactor runs it
+        itself when the thread is idle (see the module's doc)."""
+        return self._call(True, fn, args, kwargs)
+
+    def _call(self, quick, fn, args, kwargs) -> defer.Deferred:
         d = defer.Deferred()
         if self._stopped:
             d.errback(verror.Canceled.new("store is shut down"))
             return d
         if threading.get_ident() != self._main:
-            self._q.put([(fn, args, kwargs, d)])
+            self._hand_over([(fn, args, kwargs, d)])
             return d
         self._pending.append((fn, args, kwargs, d))
+        if not quick:
+            self._slow += 1
         if len(self._pending) == 1:
             after_input(self._submit)
         return d
 
+    def _hand_over(self, items):
+        with self._count:
+            self._outstanding += len(items)
+        self._q.put(items)
+
     def _submit(self):
         items, self._pending = self._pending, []
-        if items:
-            self._q.put(items)
+        slow, self._slow = self._slow, 0
+        if not items:
+            return
+        if not slow and not self._stopped and not self._outstanding \
+                and self._busy.acquire(blocking=False):
+            # (nothing handed over is undone: whatever is queued came from another
+            # thread after that check, and the thread waits for the lock to run it)
+            after = self._after = []
+            try:
+                results, _ = self._process(items)
+            finally:
+                self._after = None
+                self._busy.release()
+            _deliver(results)
+            for fn, args in after:
+                fn(*args)
+            return
+        self._hand_over(items)
+
+    def after_commit(self, fn, *args) -> None:
+        """Call ``fn(*args)`` on the reactor once the group running now (which made a
+        commit) is flushed: right after its results when the reactor runs it, else in
+        a later reactor turn (a commit of the store thread)."""
+        if self._after is not None and threading.get_ident() == self._main:
+            self._after.append((fn, args))
+        else:
+            self._reactor.callFromThread(fn, *args)
 
     def stop(self, final=None, timeout: float | None = 10.0) -> None:
         """Run queued work, then ``final()`` (e.g. close stores) on the thread; wait for it."""
@@ -73,7 +128,7 @@ class StoreWorker:
         self._stopped = True
         if threading.get_ident() == self._main:
             self._submit()
-        self._q.put([(_STOP, (final,), {}, None)])
+        self._hand_over([(_STOP, (final,), {}, None)])
         self._thread.join(timeout)
 
     def _run(self):
@@ -84,37 +139,46 @@ class StoreWorker:
                     group = group + self._q.get_nowait()
                 except queue.Empty:
                     break
-            results = []
-            stop_item = None
-            for item in group:
-                fn, args, kwargs, d = item
-                if fn is _STOP:
-                    stop_item = item
-                    continue
-                try:
-                    results.append((d, True, fn(*args, **kwargs)))
-                except BaseException as e:     # delivered to the caller as a failure
-                    results.append((d, False, failure.Failure(e)))
-            try:
-                self._flush()
-            except BaseException as e:
-                try:
-                    self._rollback()
-                except BaseException:
-                    pass
-                err = e if isinstance(e, verror.VError) else verror.Internal.new(
-                    f"store flush failed: {e}")
-                results = [(d, False, failure.Failure(err)) for d, _, _ in results]
+            with self._busy:
+                results, stop_item = self._process(group)
             if results:
                 self._reactor.callFromThread(_deliver, results)
+            with self._count:
+                self._outstanding -= len(group)
             if stop_item is not None:
                 final = stop_item[1][0]
                 if final is not None:
-                    try:
-                        final()
-                    except BaseException:
-                        pass
+                    with self._busy:
+                        try:
+                            final()
+                        except BaseException:
+                            pass
                 return
+
+    def _process(self, group):
+        """Run a group's calls in order, then flush: ([(d, ok, value)], stop item)."""
+        results = []
+        stop_item = None
+        for item in group:
+            fn, args, kwargs, d = item
+            if fn is _STOP:
+                stop_item = item
+                continue
+            try:
+                results.append((d, True, fn(*args, **kwargs)))
+            except BaseException as e:     # delivered to the caller as a failure
+                results.append((d, False, failure.Failure(e)))
+        try:
+            self._flush()
+        except BaseException as e:
+            try:
+                self._rollback()
+            except BaseException:
+                pass
+            err = e if isinstance(e, verror.VError) else verror.Internal.new(
+                f"store flush failed: {e}")
+            results = [(d, False, failure.Failure(err)) for d, _, _ in results]
+        return results, stop_item
 
 
 def _deliver(results):

@@ -6,11 +6,15 @@
   same values, same errors, nothing that is not yet flushed.
 * ``KeyValueEncoder`` (Scan messages around stored VOM bytes) vs. the encoder.
 * ``caller_names``' cache: hits only for the same blessings, roots and clock.
-* ``StoreWorker``: the calls of one reactor turn share one group and flush.
+* ``StoreWorker``: the calls of one reactor turn share one group and flush;
+  quick calls run on the reactor (flushed before their results) only while
+  nothing handed to the thread is undone, and never beside the thread's work.
 """
 import datetime
+import threading
 
 from twisted.internet import defer, reactor
+from twisted.internet.task import deferLater
 from twisted.trial import unittest
 
 from v23py import security, verror, vdl, vom
@@ -314,4 +318,110 @@ class WorkerGroupTest(unittest.TestCase):
             self.assertEqual(len(flushes), 1)
             self.assertEqual((yield w.call(lambda: "alone")), "alone")   # outside: at once
             self.assertEqual(len(flushes), 2)
+        return go()
+
+    def test_quick_calls_run_on_the_reactor_when_the_thread_is_idle(self):
+        from v23py.runtime.flowmanager import output_batch
+        from syncbased.worker import StoreWorker
+        log = []
+        w = StoreWorker(lambda: log.append("flush"), lambda: None, reactor)
+        self.addCleanup(w.stop)
+        main = threading.get_ident()
+
+        def where(tag):
+            log.append(tag)
+            return threading.get_ident() == main
+
+        d = w.call_quick(where, "alone")
+        # done before call_quick returned, on this thread, flushed before the result
+        self.assertEqual(self.successResultOf(d), True)
+        self.assertEqual(log, ["alone", "flush"])
+        del log[:]
+        with output_batch():   # one turn: the quick calls share one group and flush
+            ds = [w.call_quick(where, i) for i in range(3)]
+            self.assertNoResult(ds[0])
+        self.assertEqual([self.successResultOf(d) for d in ds], [True] * 3)
+        self.assertEqual(log, [0, 1, 2, "flush"])
+
+        @defer.inlineCallbacks
+        def go():
+            # a turn with a call that is not quick: the whole group goes to the thread
+            del log[:]
+            with output_batch():
+                ds = [w.call_quick(where, "q"), w.call(where, "slow")]
+            self.assertEqual((yield defer.gatherResults(ds)), [False, False])
+            self.assertEqual(log, ["q", "slow", "flush"])
+        return go()
+
+    def test_quick_calls_wait_for_what_the_thread_has(self):
+        from syncbased.worker import StoreWorker
+        order = []
+        gate = threading.Event()
+        w = StoreWorker(lambda: order.append("flush"), lambda: None, reactor)
+        self.addCleanup(w.stop)
+        self.addCleanup(gate.set)
+        main = threading.get_ident()
+
+        def blocked():
+            gate.wait(10)
+            order.append("slow")
+
+        def quick():
+            order.append("quick on reactor" if threading.get_ident() == main else "quick")
+
+        @defer.inlineCallbacks
+        def go():
+            d1 = w.call(blocked)
+            d2 = w.call_quick(quick)   # the thread has undone work: queued behind it
+            self.assertNoResult(d2)
+            gate.set()
+            yield defer.gatherResults([d1, d2])
+            self.assertEqual(order[:2], ["slow", "quick"])
+            yield w.call_quick(quick)  # idle again: on the reactor
+            self.assertEqual(order[-2:], ["quick on reactor", "flush"])
+        return go()
+
+    def test_flush_failure_fails_a_quick_group(self):
+        from syncbased.worker import StoreWorker
+        fail = [True]
+        rolled = []
+
+        def flush():
+            if fail[0]:
+                raise verror.Internal.new("store commit failed: database or disk is full")
+
+        w = StoreWorker(flush, lambda: rolled.append(1), reactor)
+        self.addCleanup(w.stop)
+        f = self.failureResultOf(w.call_quick(lambda: 1), verror.VError)
+        self.assertIn("disk is full", f.getErrorMessage())
+        self.assertEqual(rolled, [1])
+        fail[0] = False
+        self.assertEqual(self.successResultOf(w.call_quick(lambda: 2)), 2)
+
+    def test_after_commit_runs_once_the_group_is_flushed_and_answered(self):
+        from syncbased.worker import StoreWorker
+        log = []
+        w = StoreWorker(lambda: log.append("flush"), lambda: None, reactor)
+        self.addCleanup(w.stop)
+
+        def write(tag):
+            w.after_commit(log.append, "woken " + tag)
+            log.append(tag)
+            return tag
+
+        # on the reactor: after the flush and the result, before call_quick returns
+        d = w.call_quick(write, "quick")
+        self.assertEqual(log, ["quick", "flush", "woken quick"])
+        self.assertEqual(self.successResultOf(d), "quick")
+        del log[:]
+        d = w.call_quick(lambda: w.after_commit(lambda: log.append(d.called)))
+        self.assertEqual(log, ["flush", True])   # its Deferred fired first
+
+        @defer.inlineCallbacks
+        def go():
+            # on the thread: in a later reactor turn, after the flush
+            del log[:]
+            yield w.call(write, "slow")
+            yield deferLater(reactor, 0, lambda: None)
+            self.assertEqual(log, ["slow", "flush", "woken slow"])
         return go()
