@@ -119,3 +119,56 @@ class FastPathTest(unittest.TestCase):
         for raw, req in types.hdr_cache.get(wire.RequestType, []):
             self.assertEqual(req.Deadline.FromNow.Seconds, 0)
             self.assertEqual(req.Deadline.FromNow.Nanos, 0)
+
+    @defer.inlineCallbacks
+    def test_unary_calls_finish_from_the_readers_wake_up(self):
+        # a warm unary call's response is read where the reader is woken, not by call()'s
+        # coroutine; errors, partial responses and retries still go that way
+        from v23py import rpc, runtime
+        client = runtime.get_runtime(self.ctx).client
+        echo = Burst_desc.method("Echo")
+        yield rpc.client_call(self.ctx, self.name, "Echo", [b"a"], [vdl.ByteListType],
+                              [vdl.ByteListType], desc=echo)   # connect
+        completes = []
+        orig = client._complete
+
+        def counting(*a, **kw):
+            completes.append(a[0])
+            return orig(*a, **kw)
+        client._complete = counting
+        for i in range(20):
+            r = yield rpc.client_call(self.ctx, self.name, "Echo", [b"b" * i],
+                                      [vdl.ByteListType], [vdl.ByteListType], desc=echo)
+            self.assertEqual(r, [b"b" * i])
+        self.assertEqual(completes, [])
+        self.assertEqual(client.outstanding, {})
+        # an error response: read again through _finish (the same error as before)
+        e = yield self.assertFailure(
+            rpc.client_call(self.ctx, self.name, "Fail", [b"x"], [vdl.ByteListType], [],
+                            desc=Burst_desc.method("Fail")), verror.VError)
+        self.assertEqual(e.id, verror.NoExist.id)
+        self.assertEqual(len(completes), 1)
+        # a response of many reads: the first wake-up finds part of it
+        big = bytes(range(256)) * 1200
+        r = yield rpc.client_call(self.ctx, self.name, "Echo", [big], [vdl.ByteListType],
+                                  [vdl.ByteListType], desc=echo)
+        self.assertEqual(r, [big])
+        self.assertEqual(client.outstanding, {})
+        self.assertEqual(len(self._server_conn().flows), 1)   # (the type flow)
+
+    @defer.inlineCallbacks
+    def test_cancelling_a_unary_call(self):
+        from v23py import rpc, runtime
+        client = runtime.get_runtime(self.ctx).client
+        echo = Burst_desc.method("Echo")
+        yield rpc.client_call(self.ctx, self.name, "Echo", [b"a"], [vdl.ByteListType],
+                              [vdl.ByteListType], desc=echo)   # connect
+        d = rpc.client_call(self.ctx, self.name, "Echo", [b"c"], [vdl.ByteListType],
+                            [vdl.ByteListType], desc=echo)
+        self.assertEqual(len(client.outstanding), 1)
+        d.cancel()
+        yield self.assertFailure(d, defer.CancelledError)
+        self.assertEqual(client.outstanding, {})
+        r = yield rpc.client_call(self.ctx, self.name, "Echo", [b"d"], [vdl.ByteListType],
+                                  [vdl.ByteListType], desc=echo)
+        self.assertEqual(r, [b"d"])

@@ -76,6 +76,10 @@ def client_call(ctx, name, method, args, in_types=None, out_types=None, *, desc=
     """Deferred firing with the list of results (the seam used by generated stubs)."""
     from twisted.internet import defer
     c = client or get_client(ctx)
+    cd = getattr(c, "call_deferred", None)
+    if cd is not None:
+        return cd(ctx, name, method, list(args), in_types, out_types, desc=desc,
+                  opts=tuple(opts))
     return defer.ensureDeferred(c.call(ctx, name, method, list(args), in_types, out_types,
                                        desc=desc, opts=tuple(opts)))
 

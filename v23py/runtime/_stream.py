@@ -105,6 +105,9 @@ class ValueReader:
         self._waiter = None
         self._wake_pending = False
         self.on_close = None   # callback(reason) when the peer closes the flow
+        # callback() instead of a waiter Deferred, for a reader driven without a coroutine
+        # (the client's unary calls): called as a waiter would be woken, until cleared
+        self.notify = None
         # (span id, trace id, flags, log level, metadata) of the last Request read through
         # the header cache, when the cached value's own TraceRequest is not this call's
         self.trace = None
@@ -119,7 +122,7 @@ class ValueReader:
                 self.abort(verror.BadProtocol.new(
                     f"bad protocol or type: more than {MAX_BUFFERED} bytes of undecoded data"))
                 return
-            if self._waiter is not None and not self._wake_pending:
+            if (self._waiter is not None or self.notify is not None) and not self._wake_pending:
                 # wake the reader once all of this read is fed (it then decodes a batch)
                 self._wake_pending = True
                 _after_input(self._wake_later)
@@ -150,6 +153,9 @@ class ValueReader:
         d, self._waiter = self._waiter, None
         if d is not None and not d.called:
             d.callback(None)
+        n = self.notify
+        if n is not None:
+            n()
 
     def _wait_data(self):
         d = self._waiter = defer.Deferred()

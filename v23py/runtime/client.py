@@ -10,6 +10,7 @@ import logging
 import time
 
 from twisted.internet import defer
+from twisted.python import failure
 
 from v23py import vtrace
 from v23py import naming, security, vdl, verror, vom
@@ -423,6 +424,29 @@ class Client:
         says so (RetryBackoff), with backoff, until the connection deadline."""
         # nothing is streamed after the args here, so their end goes out with them
         c = self._start_now(ctx, name, method, args, in_types, out_types, desc, opts)
+        return await self._complete(c, ctx, name, method, args, in_types, out_types, desc,
+                                    opts)
+
+    def call_deferred(self, ctx, name, method, args, in_types=None, out_types=None, *,
+                      desc=None, opts=()):
+        """call() as a Deferred.  The usual repeated call (_start_now's case) is finished
+        from its reader's wake-up, without a coroutine, when the whole response is there
+        and is not an error; anything else goes on through call()'s path from where it is
+        (the same results, errors and retries)."""
+        try:
+            c = self._start_now(ctx, name, method, args, in_types, out_types, desc, opts)
+        except Exception:
+            return defer.fail()
+        if c is None:
+            return defer.ensureDeferred(self._complete(None, ctx, name, method, args, in_types,
+                                                       out_types, desc, opts))
+        d = defer.Deferred(c._cancel_unary)
+        c._unary = (d, ctx, name, method, args, in_types, out_types, desc, opts)
+        c._reader.notify = c._unary_wake
+        c._unary_wake()
+        return d
+
+    async def _complete(self, c, ctx, name, method, args, in_types, out_types, desc, opts):
         policy = None
         prev = None
         n = 0
@@ -573,6 +597,7 @@ class ClientCall:
         self._finished = False
         self._unreg = None
         self._span = None
+        self._unary = None   # see Client.call_deferred
         flow.set_receiver(r.feed, r.closed)
         client.outstanding[self] = _monotonic()
 
@@ -823,6 +848,67 @@ class ClientCall:
                 self._unreg()
             self._abort_flow()
 
+    def _unary_wake(self):
+        """The reader's wake-up for a call made by Client.call_deferred: the results when
+        the whole of an error-free response is buffered, else call()'s path takes over."""
+        rd = self._reader
+        dec = rd.dec
+        if dec._pos >= len(dec._buf) and not rd.eof:
+            return   # nothing yet
+        rd.notify = None
+        unary, self._unary = self._unary, None
+        if unary is None:
+            return
+        d = unary[0]
+        pos, ver = dec._pos, dec._version_read
+        try:
+            ok, r = rd.try_read(_RESPONSE_T)
+            if ok and r.Error is None and r.EndStreamResults:
+                n = r.NumPosResults
+                ot = self.out_types
+                if ot is None or n == len(ot):
+                    out = []
+                    for i in range(n):
+                        ok, v = rd.try_read(ot[i] if ot is not None else None)
+                        if not ok:
+                            break
+                        out.append(v)
+                    else:
+                        self._response = r
+                        span = self._span
+                        if span is not None:
+                            self._span = None
+                            tr = r.TraceResponse
+                            if tr is not None and tr.Flags & _COLLECT:
+                                span.store.merge(tr)
+                            if span.store._traces:
+                                span.finish()
+                        self._finished = True
+                        if self._unreg is not None:
+                            self._unreg()
+                        self._abort_flow()
+                        d.callback(out)
+                        return
+        except verror.VError:
+            pass
+        # not the simple case: read it again through _finish (and call()'s retries)
+        dec._pos, dec._version_read = pos, ver
+        self._response = None
+        self._unary = f = defer.ensureDeferred(self.client._complete(self, *unary[1:]))
+        f.addBoth(_pass_to, d)
+
+    def _cancel_unary(self, d):
+        u = self._unary
+        if isinstance(u, defer.Deferred):
+            u.cancel()   # the fallback's CancelledError reaches d through _pass_to
+            return
+        self._unary = None
+        self._reader.notify = None
+        self._finished = True
+        if self._unreg is not None:
+            self._unreg()
+        self._abort_flow()
+
     def _forget_discharges(self):
         p = self.client.principal
         try:
@@ -844,6 +930,15 @@ _VC = vom.COUNTS
 _monotonic = time.monotonic
 _ANY = vdl.Kind.ANY
 _COLLECT = vtrace.COLLECT_IN_MEMORY
+_RESPONSE_T = wire.ResponseType
+
+
+def _pass_to(r, d):
+    if not d.called:
+        if isinstance(r, failure.Failure):
+            d.errback(r)
+        else:
+            d.callback(r)
 
 
 def _end_request():
