@@ -34,6 +34,18 @@ class VarUintAndFrameTests(unittest.TestCase):
         self.assertEqual(m.read_varuint(fast, 0), (v, len(fast)))
         self.assertEqual(m.varuint_size(v), len(fast))
 
+    def test_varuint_two_and_three_bytes(self):
+        # the table and shift paths (a busy conn's flow ids), every boundary
+        values = set(range(0x70, 0x310)) | set(range(0x100, 0x10000, 251)) | {
+            0xFFFE, 0xFFFF, 0x10000, 0x10001, 0xFFFFFF, 0x1000000}
+        for v in sorted(values):
+            fast = m.varuint(v)
+            self.assertEqual(fast, L.VarUint.build(v), v)
+            self.assertEqual(m.read_varuint(fast, 0), (v, len(fast)))
+            for flags in (0, m.CLOSE_FLAG, m.CLOSE_FLAG | m.SIDE_CHANNEL_FLAG, 0x80):
+                self.assertEqual(m.encode_data_header(v, flags) + b"p",
+                                 L.Data.build({"id": v, "flags": flags, "payload": b"p"}))
+
     @settings(deadline=None, suppress_health_check=list(HealthCheck))
     @given(st.binary(max_size=300))
     def test_frame(self, body):

@@ -43,6 +43,7 @@ RESERVED_FLOWS = 10
 AUTH_DIALER_TAG = b"AuthDial\x00"
 AUTH_ACCEPTOR_TAG = b"AuthAcpt\x00"
 _BYTES_PER_FLOW_ID = 5  # Go: size of a varuint for 1<<32
+_BYTE = m._BYTE
 
 
 
@@ -652,8 +653,9 @@ class Conn(FlowControl):
                 vu = m.varuint
                 dk = b"\x00" if not f.local_discharges else \
                     vu(self._send_discharges(bkey, f.local_discharges))
-                self._send(b"".join((b"\x79", vu(f.id), self._vu_buffered, vu(bkey), dk,
-                                     vu(flags), data)))
+                self._send(b"".join((b"\x79", vu(f.id), self._vu_buffered,
+                                     _BYTE[bkey] if bkey <= 0x7F else vu(bkey), dk,
+                                     _BYTE[flags], data)))
                 f.opened = True
                 if close:
                     f.close_pending = True

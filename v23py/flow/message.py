@@ -55,6 +55,7 @@ FRAME_HEADER = 3
 
 _PACK_Q = struct.Struct(">Q").pack
 _BYTE = [bytes((i,)) for i in range(256)]
+_VU2 = [bytes((0xFF, i)) for i in range(256)]   # varuint of 0x80..0xFF (by value)
 
 
 # --------------------------------------------------------------------------- varuint
@@ -65,6 +66,10 @@ def varuint(v: int) -> bytes:
         if v < 0:
             raise ValueError("varuint of a negative number")
         return _BYTE[v]
+    if v <= 0xFF:
+        return _VU2[v]
+    if v <= 0xFFFF:
+        return bytes((0xFE, v >> 8, v & 0xFF))   # (flow ids and counters of a busy conn)
     n = (v.bit_length() + 7) >> 3
     if n > 8:
         raise ValueError("varuint out of range")
@@ -604,8 +609,13 @@ class Data(Message):
 
 def encode_data_header(fid: int, flags: int) -> bytes:
     """Fast path: the header of a Data message (payload is appended by the caller)."""
-    if fid <= 0x7F and flags <= 0x7F:
-        return bytes((DATA, fid, flags))
+    if flags <= 0x7F:
+        if fid <= 0x7F:
+            return bytes((DATA, fid, flags))
+        if fid <= 0xFF:
+            return bytes((DATA, 0xFF, fid, flags))
+        if fid <= 0xFFFF:
+            return bytes((DATA, 0xFE, fid >> 8, fid & 0xFF, flags))
     return b"\x77" + varuint(fid) + varuint(flags)
 
 
