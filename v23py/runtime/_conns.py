@@ -319,6 +319,12 @@ class Flow:
             self._call_on_close()
         if self._closed_d is not None:
             self._closed_d.callback(error)
+        if not self._buf:
+            # nothing more can arrive: drop the links back to this Flow (the conn's flow
+            # state, the receiver's bound method) so that refcounting frees a finished
+            # flow and its call at once, not the cyclic GC (one cycle per call otherwise)
+            self._on_data = None
+            self._state.user = None
 
     def _call_on_close(self):
         cb, self._on_close = self._on_close, None

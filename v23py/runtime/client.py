@@ -844,8 +844,10 @@ class ClientCall:
             raise self._map_error(e)
         finally:
             self._finished = True
-            if self._unreg is not None:
-                self._unreg()
+            u = self._unreg
+            if u is not None:
+                self._unreg = None   # (it refers back to this call)
+                u()
             self._abort_flow()
 
     def _unary_wake(self):
@@ -884,8 +886,10 @@ class ClientCall:
                             if span.store._traces:
                                 span.finish()
                         self._finished = True
-                        if self._unreg is not None:
-                            self._unreg()
+                        u = self._unreg
+                        if u is not None:
+                            self._unreg = None   # (it refers back to this call)
+                            u()
                         self._abort_flow()
                         d.callback(out)
                         return
@@ -905,8 +909,10 @@ class ClientCall:
         self._unary = None
         self._reader.notify = None
         self._finished = True
-        if self._unreg is not None:
-            self._unreg()
+        u = self._unreg
+        if u is not None:
+            self._unreg = None
+            u()
         self._abort_flow()
 
     def _forget_discharges(self):
