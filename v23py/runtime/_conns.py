@@ -148,11 +148,12 @@ class Flow:
         self._is_closed = False
         self._on_data = None
         self._on_close = None
-        self._buf = collections.deque()
-        self._readers = collections.deque()
+        # (made when first needed: most flows are pushed to a receiver and never wait)
+        self._buf = None            # deque of chunks read before a receiver or reader
+        self._readers = None        # deque of read() Deferreds
         self._eof = False
         self._error = None
-        self._drain_waiters = []
+        self._drain_waiters = None  # list of write()/close() Deferreds
 
     # identity
     @property
@@ -236,6 +237,8 @@ class Flow:
         if self._state.out_len == 0 or self._is_closed:
             return defer.succeed(None)
         d = defer.Deferred()
+        if self._drain_waiters is None:
+            self._drain_waiters = []
         self._drain_waiters.append(d)
         self._state.want_drained = True
         return d
@@ -272,6 +275,8 @@ class Flow:
                 return defer.fail(self._error)
             return defer.succeed(b"")
         d = defer.Deferred()
+        if self._readers is None:
+            self._readers = collections.deque()
         self._readers.append(d)
         return d
 
@@ -296,6 +301,8 @@ class Flow:
             self._consume(data)
             self._readers.popleft().callback(data)
         else:
+            if self._buf is None:
+                self._buf = collections.deque()
             self._buf.append(data)
 
     def _closed_event(self, error, remote):
@@ -306,15 +313,17 @@ class Flow:
         self._error = error
         # Pending write() Deferreds complete quietly (often nobody waits on them); the error is
         # reported by `closed`, read() and the next write().
-        waiters, self._drain_waiters = self._drain_waiters, []
-        for d in waiters:
-            d.callback(None)
-        readers, self._readers = self._readers, collections.deque()
-        for d in readers:
-            if error is not None:
-                d.errback(error)
-            else:
-                d.callback(b"")
+        waiters, self._drain_waiters = self._drain_waiters, None
+        if waiters:
+            for d in waiters:
+                d.callback(None)
+        readers, self._readers = self._readers, None
+        if readers:
+            for d in readers:
+                if error is not None:
+                    d.errback(error)
+                else:
+                    d.callback(b"")
         if self._on_close is not None and not self._buf:
             self._call_on_close()
         if self._closed_d is not None:
@@ -335,9 +344,10 @@ class Flow:
 
     def _drained_event(self):
         self._state.want_drained = False
-        waiters, self._drain_waiters = self._drain_waiters, []
-        for d in waiters:
-            d.callback(None)
+        waiters, self._drain_waiters = self._drain_waiters, None
+        if waiters:
+            for d in waiters:
+                d.callback(None)
 
 
 # ------------------------------------------------------------------------------------------ conn

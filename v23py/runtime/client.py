@@ -410,7 +410,8 @@ class Client:
         call = ClientCall(self, ctx, conn, flow, types, method, suffix, out_types, desc,
                           server_names, secall)
         call._ep = ep
-        call._discharges = discharges
+        if discharges:
+            call._discharges = discharges
         parent = ctx._values.get(vtrace.SPAN_KEY)
         if parent is not None and parent.store is not None:
             call._span = vtrace.client_span(parent, name, method)
@@ -561,6 +562,17 @@ def _native_blessings(b):
 class ClientCall:
     """One call in progress (Go's rpc.ClientCall).  Methods return Deferreds."""
 
+    # (defaults of the class: a call sets only what it changes)
+    _security = None
+    _ep = None
+    _discharges = None
+    _send_closed = False
+    _response = None      # last decoded Response
+    _finished = False
+    _unreg = None
+    _span = None
+    _unary = None         # see Client.call_deferred
+
     def __init__(self, client, ctx, conn, flow, types, method, suffix, out_types, desc,
                  server_names, secall):
         self.client = client
@@ -575,9 +587,8 @@ class ClientCall:
             else list(out_types)
         self.desc = desc
         self._names = server_names
-        self._security = secall
-        self._ep = None
-        self._discharges = None
+        if secall is not None:
+            self._security = secall
         if desc is not None:
             st = _STREAM_TYPES.get(id(desc))
             if st is None or st[0] is not desc:
@@ -592,12 +603,6 @@ class ClientCall:
             self.in_stream_type = self.out_stream_type = None
         self._reader = r = ValueReader(types)
         self._writer = ValueWriter(types)
-        self._send_closed = False
-        self._response = None      # last decoded Response
-        self._finished = False
-        self._unreg = None
-        self._span = None
-        self._unary = None   # see Client.call_deferred
         flow.set_receiver(r.feed, r.closed)
         client.outstanding[self] = _monotonic()
 

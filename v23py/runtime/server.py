@@ -95,25 +95,27 @@ def _authorize(auth, secall, suffix, method):
 class ServerCall:
     """What a server method gets as ``call`` (Go's rpc.StreamServerCall)."""
 
+    # (defaults of the class: a call sets only what it changes)
+    suffix = ""
+    method = ""
+    granted_blessings = None
+    _security = None         # security.Call for authorizers
+    _lazy_security = None
+    in_stream_type = None
+    out_stream_type = None
+    _t0 = 0.0
+    _end_stream_args = False
+    _closed = False
+    _pending = None          # streamed results waiting for the end of this reactor turn
+    _sent = None             # Deferred of the last flow write of streamed results
+
     def __init__(self, server, flow, reader, writer, types):
         self.server = server
         self.flow = flow
         self._reader = reader
         self._writer = writer
         self._types = types
-        self.suffix = ""
-        self.method = ""
         self.method_tags = []
-        self.granted_blessings = None
-        self._security = None         # security.Call for authorizers
-        self._lazy_security = None
-        self.in_stream_type = None
-        self.out_stream_type = None
-        self._t0 = 0.0
-        self._end_stream_args = False
-        self._closed = False
-        self._pending = None     # streamed results waiting for the end of this reactor turn
-        self._sent = None        # Deferred of the last flow write of streamed results
 
     # -- identity -------------------------------------------------------------
     @property
