@@ -336,21 +336,24 @@ class WorkerGroupTest(unittest.TestCase):
         # done before call_quick returned, on this thread, flushed before the result
         self.assertEqual(self.successResultOf(d), True)
         self.assertEqual(log, ["alone", "flush"])
-        del log[:]
-        with output_batch():   # one turn: the quick calls share one group and flush
-            ds = [w.call_quick(where, i) for i in range(3)]
-            self.assertNoResult(ds[0])
-        self.assertEqual([self.successResultOf(d) for d in ds], [True] * 3)
-        self.assertEqual(log, [0, 1, 2, "flush"])
 
         @defer.inlineCallbacks
         def go():
-            # a turn with a call that is not quick: the whole group goes to the thread
+            # a turn of several calls (concurrent callers): the thread takes them, and
+            # the next lone call too; from the second lone call in a row, the reactor
             del log[:]
             with output_batch():
-                ds = [w.call_quick(where, "q"), w.call(where, "slow")]
-            self.assertEqual((yield defer.gatherResults(ds)), [False, False])
-            self.assertEqual(log, ["q", "slow", "flush"])
+                ds = [w.call_quick(where, i) for i in range(3)]
+            self.assertEqual((yield defer.gatherResults(ds)), [False] * 3)
+            self.assertEqual(log, [0, 1, 2, "flush"])
+            self.assertEqual((yield w.call_quick(where, "next")), False)
+            self.assertEqual((yield w.call_quick(where, "then")), True)
+            # a call that is not quick: to the thread, and so is the lone call after it
+            # (once what the thread has is done, that one may run here again)
+            del log[:]
+            self.assertEqual((yield w.call(where, "slow")), False)
+            self.assertEqual((yield w.call_quick(where, "q")), True)
+            self.assertEqual(log, ["slow", "flush", "q", "flush"])
         return go()
 
     def test_quick_calls_wait_for_what_the_thread_has(self):
