@@ -157,6 +157,11 @@ def unwrap_results(values: Sequence[Any], n: int) -> Any:
     return tuple(values)
 
 
+def _rpc() -> Any:
+    from v23py import rpc   # (v23py.rpc's model imports this module)
+    return rpc
+
+
 def _first(values: Sequence[Any]) -> Any:
     return values[0]   # (unwrap_results of one result)
 
@@ -306,8 +311,7 @@ class ClientStub:
         desc = self._vdl_methods[method]
         client = self.client
         if client is None:
-            from v23py import rpc
-            client = rpc.get_client(ctx)  # type: ignore[no-untyped-call]
+            client = _rpc().get_client(ctx)
         # (rpc.client_call's work, in line: this is every generated unary call)
         cd = getattr(client, "call_deferred", None)
         if cd is not None:
@@ -315,8 +319,7 @@ class ClientStub:
                 ctx, self.name, desc.name, list(args), desc.in_types, desc.out_types,
                 desc=desc, opts=tuple(opts)))
         else:
-            from v23py import rpc
-            d = adopt(rpc.client_call(  # type: ignore[no-untyped-call]
+            d = adopt(_rpc().client_call(
                 ctx, self.name, desc.name, list(args), desc.in_types, desc.out_types,
                 desc=desc, opts=tuple(opts), client=client))
         n = len(desc.out_args)
