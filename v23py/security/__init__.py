@@ -101,6 +101,9 @@ Wire types (``Signature``, ``Certificate``, ``Caveat``, ``WireBlessings``,
 ``v.io/x/ref/lib/security`` are declared in ``_credentials``.
 """
 
+import sys as _sys  # noqa: E402
+from typing import TYPE_CHECKING as _TYPE_CHECKING  # noqa: E402
+
 from v23py.security._keys import (  # noqa: E402,F401
     PURPOSE_CERTIFICATE, PURPOSE_DISCHARGE, PURPOSE_MESSAGE, KEY_TYPES, PublicKey, Signer,
     generate_private_key, new_ecdsa_signer, new_ed25519_signer, new_rsa_signer, new_signer,
@@ -133,9 +136,32 @@ from v23py.security._credentials import (  # noqa: E402,F401
 from v23py.security._errors import BadPassphrase, PassphraseRequired  # noqa: E402,F401
 from v23py.security._discharges import (  # noqa: E402,F401
     impetus_for, prepare_discharges, refresh_time)
-# Registers the access-tag caveat validator (Go links the access package almost always;
-# without it, blessings carrying that caveat would fail closed everywhere).
-from v23py.security import access  # noqa: E402,F401
+from v23py.security._caveats import register_caveat_loader  # noqa: E402
+
+
+# The access-tag caveat's validator (Go links the access package almost always; without
+# it, blessings carrying that caveat would fail closed everywhere) is registered by
+# v23py.security.access, loaded at the first lookup of a caveat id nobody registered yet:
+# a tool that only reads blessings never loads the access machinery.
+def _load_access():
+    # (not ``from v23py.security import access``: its check for an attribute named
+    # access would call this module's __getattr__, which calls this)
+    import v23py.security.access
+    return _sys.modules["v23py.security.access"]
+
+
+register_caveat_loader(_load_access)
+
+
+if _TYPE_CHECKING:
+    from v23py.security import access  # noqa: F401
+else:
+    def __getattr__(name):
+        # ``security.access`` as before, loaded now if nothing has yet
+        if name == "access":
+            return _load_access()
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ['PURPOSE_CERTIFICATE', 'PURPOSE_DISCHARGE', 'PURPOSE_MESSAGE', 'KEY_TYPES',
     'PublicKey', 'Signer', 'generate_private_key', 'new_ecdsa_signer', 'new_ed25519_signer',

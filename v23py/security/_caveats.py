@@ -3,9 +3,12 @@
 A caveat is (16-byte id, VOM-encoded parameter).  Validation looks the id up
 in a registry; an id nobody registered fails (closed), as in Go.  The
 standard validators (const, expiry, not-before, method, peer blessings,
-public-key third-party, access tags) are registered at import time.
+public-key third-party) are registered at import time; the access-tag validator by
+``v23py.security.access``, which ``v23py.security`` loads at the first lookup of an
+id not registered yet (``register_caveat_loader``).
 """
 
+from _thread import RLock as _RLock
 from _thread import allocate_lock as _allocate_lock
 
 from v23py import vdl
@@ -271,6 +274,14 @@ class _Registry:
     def __init__(self):
         self._lock = _allocate_lock()
         self._by_id = {}
+        self._loaders = []
+        self._loading = _RLock()    # (a lookup made while a loader runs, in its thread)
+
+    def add_loader(self, load):
+        """load() imports a module that registers validators; it runs at the first lookup
+        of an id not registered yet (before that id is called unregistered)."""
+        with self._loading:
+            self._loaders.append(load)
 
     def register(self, descriptor, validator):
         """validator(call, param) -> None or raise/return an error."""
@@ -281,11 +292,18 @@ class _Registry:
             self._by_id[key] = (descriptor.ParamType, validator)
 
     def lookup(self, key):
-        return self._by_id.get(key)
+        entry = self._by_id.get(key)
+        if entry is None:
+            # Another thread's miss may be running the loaders: wait for it to finish.
+            with self._loading:
+                while self._loaders:
+                    self._loaders.pop(0)()
+            entry = self._by_id.get(key)
+        return entry
 
     def validate(self, cav, call):
         key = bytes(cav.Id)
-        entry = self._by_id.get(key)
+        entry = self.lookup(key)
         if entry is None:
             raise _errors.CaveatNotRegistered.new(
                 "no validation function registered for caveat id: %s" % key.hex())
@@ -306,6 +324,13 @@ _registry = _Registry()
 
 def register_caveat_validator(descriptor, validator):
     _registry.register(descriptor, validator)
+
+
+def register_caveat_loader(load):
+    """Validators registered by a module loaded on first need: ``load()`` imports it, at
+    the first lookup of a caveat id that is not registered yet (every lookup -- validation,
+    a parameter's decoding, a caveat's string -- sees it registered)."""
+    _registry.add_loader(load)
 
 
 def _const(call, valid):
@@ -444,8 +469,8 @@ def _go_value(v):
 def caveat_string(cav):
     """Go's Caveat.String(): 0x<id hex>(<Go type>=<value>) or (<n> bytes of param)."""
     key = bytes(cav.Id)
+    entry = _registry.lookup(key)     # (first: it may load the module that names the type)
     gotype = _GO_PARAM_TYPES.get(key)
-    entry = _registry.lookup(key)
     if gotype and entry is not None:
         try:
             param = _decode_param(cav, entry[0])

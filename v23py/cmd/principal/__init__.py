@@ -26,9 +26,14 @@ from v23py.cmd.principal._flags import (
     Command, CommandError, ENV_CREDENTIALS, F_ADD_TO_ROOTS, F_CAVEAT, F_CAVEATS, F_FOR, F_KEYS,
     F_NAMES, F_OVERWRITE, F_REQUIRE_CAVEATS, F_ROOTKEY, F_WITH, F_WITH_PASSPHRASE, Flag,
     UsageError, parse_args, parse_duration)  # noqa: F401 (parse_duration: the tool's API)
-from v23py.cmd.principal._remote import cmd_recvblessings
 from v23py.cmd._help import handle_version
 
+
+
+def cmd_recvblessings(env, args):
+    # (the RPC runtime's half of the tool, loaded only by the commands that run it)
+    from v23py.cmd.principal._remote import cmd_recvblessings as run
+    return run(env, args)
 
 
 def _not_available(what):

@@ -13,7 +13,6 @@ from v23py.cmd.principal._common import (
     encode_blessings, get_passphrase, mutable_principal, read_file_or_stdin, runtime_principal,
     signing_principal)
 from v23py.cmd.principal._flags import CommandError, NO_CAVEATS
-from v23py.cmd.principal._remote import _bless_over_network, _run_reactor
 
 
 # --- commands ---
@@ -141,6 +140,8 @@ def cmd_bless(env, args):
     else:
         with_b = p.blessing_store.default()
     if remote_key:
+        # (the RPC runtime's half of the tool, loaded only by the commands that run it)
+        from v23py.cmd.principal._remote import _bless_over_network, _run_reactor
         _run_reactor(lambda reactor: _bless_over_network(
             env, reactor, p, target, with_b, ext, cavs, remote_key, remote_token))
         return
