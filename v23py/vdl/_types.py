@@ -75,7 +75,7 @@ class Type:
     """An immutable VDL type.  Build with the module constructors, never directly."""
 
     __slots__ = ("kind", "name", "elem", "key", "fields", "labels", "len",
-                 "_unique", "_hash", "_field_index", "_has_any", "_has_typeobject",
+                 "_unique", "_closure", "_hash", "_field_index", "_has_any", "_has_typeobject",
                  "_cache", "__weakref__")
 
     def __init__(self, kind: Kind, name: str = "", elem=None, key=None,
@@ -88,6 +88,7 @@ class Type:
         self.labels = tuple(labels)
         self.len = len
         self._unique = None
+        self._closure: "frozenset[int] | None" = None   # see _unique_str
         self._hash = None
         self._field_index = None
         self._has_any = None
@@ -99,8 +100,10 @@ class Type:
         u = self._unique
         if u is None:
             out: list[str] = []
-            _unique_str(self, out, set())
+            seen: set[int] = set()
+            _unique_str(self, out, seen)
             u = "".join(out)
+            self._closure = frozenset(seen)
             self._unique = u
         return u
 
@@ -207,11 +210,24 @@ _KIND_STR = {int(k): str(k) for k in Kind}
 
 
 def _unique_str(t: Type, out: list, seen: set) -> None:
-    if t.name and id(t) in seen:
-        out.append(t.name)
-        return
-    seen.add(id(t))
+    """Append t's unique string to ``out``: a named type is spelled out where the walk
+    first meets it and by its name only after that (``seen``: the ids of the named types
+    met so far).  A named type whose own string is known and none of whose named types
+    (its ``_closure``, the ``seen`` its own walk ended with) were met yet is spelled out
+    exactly as its own walk did, so that string is copied instead of walked again (a
+    package's types nest one another: walking each anew made building them quadratic)."""
     if t.name:
+        i = id(t)
+        if i in seen:
+            out.append(t.name)
+            return
+        if t._unique is not None:
+            c = t._closure
+            if c is not None and c.isdisjoint(seen):
+                out.append(t._unique)
+                seen.update(c)
+                return
+        seen.add(i)
         out.append(t.name)
         out.append(" ")
     k = t.kind
@@ -529,7 +545,9 @@ class TypeBuilder:
                 t = made[id(p)]
                 out = _BoundedOut()
                 out.room = max_unique - total
-                _unique_str(t, out, set())
+                seen: set[int] = set()
+                _unique_str(t, out, seen)
+                t._closure = frozenset(seen)
                 t._unique = "".join(out)
                 total += len(t._unique)
         for p in self._pending:
