@@ -70,7 +70,8 @@ class PrincipalImports(unittest.TestCase):
         for pkg in ("v23py.runtime", "v23py.rpc", "v23py.flow", "v23py.vdl.compiler",
                     "v23py.syncbase", "asyncio",
                     # the access machinery, and the tool's RPC half
-                    "v23py.security.access", "v23py.cmd.principal._remote"):
+                    "v23py.security.access", "v23py.cmd.principal._remote",
+                    "v23py.security._discharges"):
             self.assertNotIn(pkg, mods)
 
     def test_get_default_names(self):

@@ -2,7 +2,8 @@
 v23py.security loads at the first lookup of a caveat id nobody registered yet (a tool
 that only reads blessings never loads it): every lookup -- validation, a parameter's
 decoding, a caveat's string -- sees the validator, in a process that never imported
-the access package itself."""
+the access package itself.  The discharge helpers (the RPC client's) load at their first
+use too."""
 import subprocess
 import sys
 
@@ -63,3 +64,20 @@ class LazyAccessTagValidator(unittest.TestCase):
         with self.assertRaises(verror.VError) as cm:
             cav.validate(sec.Call())
         self.assertEqual(cm.exception.id, _errors.CaveatNotRegistered.id)
+
+
+class LazyDischargeHelpers(unittest.TestCase):
+    def test_loaded_at_first_use(self):
+        code = ("import sys\n"
+                "from v23py import security as sec\n"
+                "print('v23py.security._discharges' in sys.modules)\n"
+                "from v23py.security import impetus_for\n"
+                "from v23py.security import _discharges as d\n"
+                "print(impetus_for is d.impetus_for, sec.prepare_discharges is d.prepare_discharges,"
+                " sec.refresh_time is d.refresh_time)\n")
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.split(), ["False", "True", "True", "True"])
+        with self.assertRaises(AttributeError):
+            sec.no_such_name

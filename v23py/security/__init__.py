@@ -134,8 +134,6 @@ from v23py.security._principal import (  # noqa: E402,F401
 from v23py.security._credentials import (  # noqa: E402,F401
     create_principal, file_lock, load_principal, principal_exists)
 from v23py.security._errors import BadPassphrase, PassphraseRequired  # noqa: E402,F401
-from v23py.security._discharges import (  # noqa: E402,F401
-    impetus_for, prepare_discharges, refresh_time)
 from v23py.security._caveats import register_caveat_loader  # noqa: E402
 
 
@@ -155,11 +153,17 @@ register_caveat_loader(_load_access)
 
 if _TYPE_CHECKING:
     from v23py.security import access  # noqa: F401
+    from v23py.security._discharges import impetus_for, prepare_discharges, refresh_time
 else:
     def __getattr__(name):
-        # ``security.access`` as before, loaded now if nothing has yet
+        # ``security.access`` as before, loaded now if nothing has yet; the discharge
+        # helpers (the RPC client's) loaded at their first use
         if name == "access":
             return _load_access()
+        if name in ("impetus_for", "prepare_discharges", "refresh_time"):
+            from v23py.security import _discharges
+            value = globals()[name] = getattr(_discharges, name)
+            return value
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
