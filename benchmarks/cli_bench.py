@@ -6,7 +6,8 @@ Each command runs N times as a child process (the N rounds interleave the comman
 and Go's, so that load from other processes weighs on all alike); its CPU time is the
 user + system time the child (and its children) used, from getrusage(RUSAGE_CHILDREN).  Printed
 beside ``python -c pass`` measured in the same run (the floor of any Python tool on
-this machine at this moment) and beside Go's tools when they are built (.gopeers/bin).
+this machine at this moment) and beside Go's tools when they are built (.gopeers/bin),
+with the machine's load average before and after the rounds.
 
 The commands: ``principal get default -names`` (no RPC), ``vrpc signature`` of a
 local fortune server, ``namespace glob -l '*'`` against a local mount table (three
@@ -183,7 +184,11 @@ def main():
             if gob and goname:
                 where[-1] = (label, where[-1][1], len(runs))
                 runs.append([os.path.join(gob, goname)] + argv[1:])
+        load0 = os.getloadavg()
         ms = cpu_ms(runs, env, a.n)
+        load1 = os.getloadavg()
+        print("load average (1, 5, 15 min) before the rounds %.2f %.2f %.2f, after %.2f %.2f %.2f"
+              % (load0 + load1))
         floors = {False: ms[0]}   # python -c pass (of the venv the command runs in)
         for label, i, _ in where:
             if label == "python -c pass (installed)":
