@@ -14,7 +14,8 @@ from twisted.python import failure
 
 from v23py import vtrace
 from v23py import naming, security, vdl, verror, vom
-from v23py.deferred import adopt as _adopt, succeed as _succeed
+from v23py.deferred import AwaitableDeferred as _AwaitableDeferred, adopt as _adopt, \
+    succeed as _succeed
 from v23py.rpc import wire
 from v23py.rpc.stubs import stop_at_eof as _stop_at_eof
 from v23py.v23.vdlroot import time as vtime
@@ -441,10 +442,12 @@ class Client:
         if c is None:
             return defer.ensureDeferred(self._complete(None, ctx, name, method, args, in_types,
                                                        out_types, desc, opts))
-        d = defer.Deferred(c._cancel_unary)
+        d = _AwaitableDeferred(c._cancel_unary)   # (what adopt() would make of it)
         c._unary = (d, ctx, name, method, args, in_types, out_types, desc, opts)
-        c._reader.notify = c._unary_wake
-        c._unary_wake()
+        rd = c._reader
+        rd.notify = c._unary_wake
+        if rd.eof or rd.dec._pos < len(rd.dec._buf):
+            c._unary_wake()   # (already answered: not over a real transport)
         return d
 
     async def _complete(self, c, ctx, name, method, args, in_types, out_types, desc, opts):
