@@ -78,8 +78,9 @@ class PrincipalImports(unittest.TestCase):
         out, mods = self.run_tool("get", "default", "-names")
         self.assertEqual(out, "alice\n")
         self.check(mods)
-        # no time is converted and no thread started: datetime and threading stay unloaded
-        self.assertEqual(sorted({"datetime", "threading"} & mods), [])
+        # no time is converted and no thread started: datetime and threading stay unloaded;
+        # no blessings are printed or read as text: nor does base64
+        self.assertEqual(sorted({"datetime", "threading", "base64"} & mods), [])
 
     def test_dump(self):
         out, mods = self.run_tool("dump", "-s")

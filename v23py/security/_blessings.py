@@ -1,6 +1,5 @@
 """Blessings: validated certificate chains bound to one public key."""
 
-import base64
 import binascii
 
 from v23py.security import _errors
@@ -252,6 +251,7 @@ def union_of_blessings(*blessings):
 def encode_blessings(blessings):
     if blessings.is_zero():
         raise _errors.fail("no blessings found")
+    import base64   # (here, with vom: not on the path of a tool that only reads blessings)
     from v23py import vom
     return base64.urlsafe_b64encode(vom.encode(blessings.to_wire(), WireBlessingsType)).decode()
 
@@ -263,6 +263,7 @@ def decode_blessings(text):
     text = text.strip()
     if len(text) > MAX_ENCODED_BLESSINGS:
         raise _errors.fail("encoded blessings too large")
+    import base64
     try:
         clean = text.replace("\r", "").replace("\n", "").encode("ascii", "replace")
         data = base64.b64decode(clean.translate(bytes.maketrans(b"-_", b"+/")), validate=True)

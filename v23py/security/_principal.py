@@ -3,7 +3,6 @@
 The persistent variants (credentials directories) subclass the store and
 roots here and add locking, reload-before-modify and signed saving.
 """
-import base64
 
 # (_thread, not threading: the same C locks without importing threading.py)
 from _thread import RLock as _RLock
@@ -76,6 +75,7 @@ class BlessingRoots:
             key = public_key_from_der(der)
         except KeyError_ as e:
             raise _errors.fail(str(e)) from None
+        import base64   # (only for this message: not on every tool's path)
         # (Go's text ends in ": <nil>", an accident of its formatting; ours says what to do)
         raise _errors.UnrecognizedRoot.new(
             "unrecognized public key %s in root certificate: this principal does not trust "

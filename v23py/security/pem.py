@@ -9,9 +9,9 @@ Write: ``PRIVATE KEY`` PKCS#8, or ``ENCRYPTED PRIVATE KEY`` with PBES2
 and ``PUBLIC KEY`` PKIX.
 """
 
-import base64
 import binascii
 import os
+import sys
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -92,7 +92,7 @@ def decode_blocks(text):
             if not ok:
                 break
             try:
-                data = base64.b64decode("".join(body), validate=True)
+                data = _b64decode_strict("".join(body))
             except (binascii.Error, ValueError):
                 i = j + 1
                 continue  # not valid PEM: Go's decoder skips it too
@@ -103,13 +103,22 @@ def decode_blocks(text):
     return blocks
 
 
+
+def _b64decode_strict(text):
+    """``base64.b64decode(text, validate=True)``, which from Python 3.11 on is binascii's
+    strict decoding: without the base64 module (and its imports) on every tool's path."""
+    if sys.version_info >= (3, 11):
+        return binascii.a2b_base64(text.encode("ascii"), strict_mode=True)
+    import base64
+    return base64.b64decode(text, validate=True)
+
 def encode_block(typ, data, headers=None):
     out = ["-----BEGIN %s-----" % typ]
     if headers:
         for k in sorted(headers):
             out.append("%s: %s" % (k, headers[k]))
         out.append("")
-    b64 = base64.b64encode(data).decode("ascii")
+    b64 = binascii.b2a_base64(data, newline=False).decode("ascii")
     out.extend(b64[i:i + 64] for i in range(0, len(b64), 64))
     out.append("-----END %s-----" % typ)
     return ("\n".join(out) + "\n").encode("ascii")

@@ -1,5 +1,4 @@
 """The principal commands that work on local credentials."""
-import base64
 import binascii
 import contextlib
 import os
@@ -70,6 +69,7 @@ def _key_to_bless(env, target):
         except verror.VError as e:
             raise CommandError('failed to read principal in directory "%s": %s' % (target, e))
     text = read_file_or_stdin(env, target).strip()
+    import base64   # (in the commands that use it: not on get default's path)
     try:
         raw = base64.b64decode(text.replace("\n", "").replace("\r", "")
                                .translate(str.maketrans("-_", "+/")), validate=True)
@@ -166,6 +166,7 @@ def cmd_get_publickey(env, args):
     if env.flags.get("pretty"):
         env.out(str(pk))
     else:
+        import base64
         env.out(base64.urlsafe_b64encode(pk.der).decode())
 
 
@@ -227,6 +228,7 @@ def cmd_recognize(env, args):
         except verror.VError as e:
             raise CommandError("AddToRoots failed: %s" % e)
         return
+    import base64
     try:
         der = base64.b64decode(args[1].translate(str.maketrans("-_", "+/")), validate=True)
     except (binascii.Error, ValueError) as e:
