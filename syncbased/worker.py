@@ -33,6 +33,7 @@ reads and decodes the next, which gave more calls/s than doing both in turn.
 """
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 
@@ -41,6 +42,8 @@ from twisted.python import failure
 
 from v23py import verror
 from v23py.runtime.flowmanager import after_input, output_batch
+
+log = logging.getLogger(__name__)
 
 MAX_GROUP = 512
 _STOP = object()
@@ -114,7 +117,10 @@ class StoreWorker:
                 self._busy.release()
             _deliver(results)
             for fn, args in after:
-                fn(*args)
+                try:
+                    fn(*args)
+                except Exception:   # (as a callFromThread call's would: logged, no harm)
+                    log.exception("after_commit callback failed")
             return
         self._hand_over(items)
 

@@ -428,3 +428,20 @@ class WorkerGroupTest(unittest.TestCase):
             yield deferLater(reactor, 0, lambda: None)
             self.assertEqual(log, ["slow", "flush", "woken slow"])
         return go()
+
+    def test_a_failing_after_commit_callback_harms_nothing(self):
+        from syncbased.worker import StoreWorker
+        log = []
+        w = StoreWorker(lambda: None, lambda: None, reactor)
+        self.addCleanup(w.stop)
+
+        def write():
+            w.after_commit(lambda: 1 / 0)
+            w.after_commit(log.append, "woken")
+            return "done"
+
+        with self.assertLogs("syncbased.worker", "ERROR") as logged:
+            d = w.call_quick(write)
+        self.assertEqual(self.successResultOf(d), "done")
+        self.assertEqual(log, ["woken"])
+        self.assertIn("ZeroDivisionError", logged.output[0])
