@@ -1,6 +1,7 @@
 """syncbased's start-up defers what no request needs before ENDPOINT=: the Syncbase client
 library (only its util and ext modules are the daemon's), syncQL (loaded by the first
-Exec), and multicast DNS (zeroconf starts on the reactor turn after the ENDPOINT= line).
+Exec), multicast DNS (zeroconf starts on the reactor turn after the ENDPOINT= line), and
+the standard library's asyncio and http.cookiejar that Twisted imports (loaded on first use).
 These tests pin each lazy path: the modules stay unloaded at start-up, and the lazy
 names and the deferred start give the same objects and behaviour as before."""
 from __future__ import annotations
@@ -32,6 +33,49 @@ class StartupImportsTest(unittest.TestCase):
         self.assertIn("syncbased.server", loaded)
         early = sorted(m for m in loaded if m in DEFERRED or m.startswith("zeroconf."))
         self.assertEqual(early, [])
+
+
+class DeferredStdlibTest(unittest.TestCase):
+    """syncbased._lazyimports: what Twisted imports from asyncio and http.cookiejar is
+    there without running either package; the first other use loads the real module."""
+
+    def _daemon_code(self, code):
+        pre = ("import sys, json; from syncbased import _lazyimports as L; "
+               "done = L.install(); "
+               "import syncbased.main, syncbased.daemon, syncbased.server; "
+               "from twisted.internet import reactor, task, defer; ")
+        out = subprocess.run([sys.executable, "-c", pre + code], cwd=ROOT, check=True,
+                             capture_output=True, text=True, timeout=60).stdout
+        return json.loads(out)
+
+    def test_start_up_leaves_them_unrun(self):
+        r = self._daemon_code("print(json.dumps([done, L.is_deferred('asyncio'), "
+                      "L.is_deferred('http.cookiejar'), "
+                      "sorted(m for m in ('asyncio.base_events', 'asyncio.tasks', 'ssl', "
+                      "'urllib.request', 'http.client', 'email.parser') if m in sys.modules)]))")
+        self.assertEqual(r, [["asyncio", "http.cookiejar"], True, True, []])
+
+    def test_first_use_loads_the_real_modules(self):
+        r = self._daemon_code(
+            "import asyncio, asyncio.futures, asyncio.events, asyncio.coroutines; "
+            "same = [defer.Future is asyncio.futures.Future, "
+            "defer.AbstractEventLoop is asyncio.events.AbstractEventLoop, "
+            "defer.iscoroutine is asyncio.coroutines.iscoroutine]\n"
+            "async def f():\n    await asyncio.sleep(0)\n    return 7\n"
+            "res = asyncio.run(f()); "
+            "import http.cookiejar as cj; from http.cookiejar import CookieJar; "
+            "print(json.dumps([same, res, asyncio.Future is asyncio.futures.Future, "
+            "'asyncio.base_events' in sys.modules, len(CookieJar()), cj.CookieJar is CookieJar,"
+            "L.is_deferred('asyncio'), L.is_deferred('http.cookiejar'), "
+            "sorted(set(asyncio.__all__) - set(dir(asyncio)))]))")
+        self.assertEqual(r, [[True, True, True], 7, True, True, 0, True, False, False, []])
+
+    def test_nothing_to_do_once_loaded(self):
+        code = ("import sys, json, asyncio, http.cookiejar; from syncbased import _lazyimports "
+                "as L; print(json.dumps([L.install(), L.is_deferred('asyncio')]))")
+        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True,
+                             capture_output=True, text=True, timeout=60).stdout
+        self.assertEqual(json.loads(out), [[], False])
 
 
 class LazyClientNamesTest(unittest.TestCase):

@@ -1,0 +1,119 @@
+"""Standard-library modules Twisted imports that syncbased's start-up never uses, loaded on
+first use instead of before the ENDPOINT= line.
+
+Twisted imports, whatever the reactor:
+
+* ``http.cookiejar`` (``twisted.python.compat`` keeps it as ``cookielib`` for old code):
+  with it ``urllib.request``, ``http.client`` and ``email``, ~10 % of a start's CPU.  Only
+  ``twisted.web``'s client uses cookies; the daemon never does.
+* ``asyncio`` (``twisted.internet.defer`` takes ``AbstractEventLoop``, ``Future`` and
+  ``iscoroutine`` from it, for its asyncio bridges; ``v23py.deferred`` takes
+  ``_get_running_loop``): the package's ``__init__`` loads every submodule (event loops,
+  streams, subprocesses, TLS and with it ``ssl``), ~15 % of a start's CPU.  Those four names
+  live in three small submodules.
+
+:func:`install` (syncbased's ``main``, before anything imports Twisted) puts both in
+``sys.modules`` unexecuted: ``asyncio`` with its three submodules loaded and those names
+set, ``http.cookiejar`` empty.  The first lookup of any other attribute on either module
+runs its own code in it (the module object stays the same, so every reference stays
+valid) and answers the lookup; a submodule import (``import asyncio.tasks``) works as
+always.  zeroconf (multicast DNS, started after ENDPOINT=) is the daemon's first real user
+of asyncio.  Nothing happens when a module is already loaded, or when Python has no
+such module or submodule (then the module loads as usual, on first import).
+"""
+from __future__ import annotations
+
+import sys
+import threading
+import types
+from importlib.machinery import ModuleSpec, PathFinder
+
+__all__ = ["install", "is_deferred"]
+
+_lock = threading.RLock()
+
+# package -> (submodule, attribute) pairs its importers need before the package runs
+ASYNCIO_NAMES = (("events", "AbstractEventLoop"), ("events", "_get_running_loop"),
+                 ("futures", "Future"), ("coroutines", "iscoroutine"))
+
+
+def _find(name: str) -> ModuleSpec | None:
+    parent, _, _ = name.rpartition(".")
+    path = None
+    if parent:
+        pkg = sys.modules.get(parent) or __import__(parent)
+        path = getattr(pkg, "__path__", None)
+        if path is None:
+            return None
+    spec = PathFinder.find_spec(name, path)
+    if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+        return None
+    return spec
+
+
+def _defer(name: str, names=()) -> bool:
+    """Put ``name`` into sys.modules without running it; ``names``: (submodule, attribute)
+    pairs loaded and set on it now.  False when it is loaded already or cannot be."""
+    if name in sys.modules:
+        return False
+    spec = _find(name)
+    if spec is None:
+        return False
+    mod = types.ModuleType(name)
+    mod.__spec__ = spec
+    mod.__loader__ = spec.loader
+    mod.__file__ = spec.origin
+    if spec.submodule_search_locations is not None:
+        mod.__path__ = list(spec.submodule_search_locations)
+        mod.__package__ = name
+    else:
+        mod.__package__ = name.rpartition(".")[0]
+
+    def load():
+        with _lock:
+            if mod.__dict__.pop("__getattr__", None) is None:
+                return           # (loaded meanwhile, or loading on this thread)
+            try:
+                spec.loader.exec_module(mod)
+            except BaseException:
+                sys.modules.pop(name, None)
+                raise
+
+    def __getattr__(attr):
+        if attr.startswith("__") and attr.endswith("__") and attr != "__all__":
+            raise AttributeError(attr)     # (copy, pickle and inspect probe these)
+        load()
+        try:
+            return mod.__dict__[attr]
+        except KeyError:
+            raise AttributeError(f"module {name!r} has no attribute {attr!r}") from None
+
+    mod._v23py_load = load
+    sys.modules[name] = mod
+    try:
+        for sub, attr in names:
+            m = __import__(f"{name}.{sub}", fromlist=[attr])
+            setattr(mod, attr, getattr(m, attr))
+    except (ImportError, AttributeError):
+        mod.__getattr__ = __getattr__
+        load()                   # (another Python's layout: load it whole, as before)
+        return False
+    # (only now: the submodules' own "from . import x" probe the package with hasattr)
+    mod.__getattr__ = __getattr__
+    parent, _, child = name.rpartition(".")
+    if parent:
+        setattr(sys.modules[parent], child, mod)
+    return True
+
+
+def install() -> list:
+    """Defer the modules above; the names of those deferred."""
+    with _lock:
+        return [n for n, names in (("asyncio", ASYNCIO_NAMES), ("http.cookiejar", ()))
+                if _defer(n, names)]
+
+
+def is_deferred(name: str) -> bool:
+    """True while ``name`` is in sys.modules deferred by install() and not yet run."""
+    m = sys.modules.get(name)
+    return m is not None and "__getattr__" in m.__dict__ and hasattr(m, "_v23py_load")
