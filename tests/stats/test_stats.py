@@ -85,3 +85,27 @@ class StatsTreeTests(unittest.TestCase):
         self.assertEqual(e.id, verror.NoExist.id)
         e = self.assertRaises(verror.VError, stats.glob, self.name("nothere"), "*")
         self.assertEqual(e.id, verror.NoExist.id)
+
+
+class PrincipalStatsTests(unittest.TestCase):
+    """sysstats.register_principal numbers each principal's entries without refreshing
+    the tree (a runtime's start gathered /proc figures nobody had asked for)."""
+
+    def test_register_principal_runs_no_refresh_hook(self):
+        import types
+        from v23py.stats import sysstats
+        hooks = []
+        self.patch(stats, "_refresh_hooks", [lambda: hooks.append(1)])
+        key = f"test-key-{id(self)}"
+        prefix = f"security/principal/{key}"
+        self.addCleanup(lambda: stats.delete(prefix))
+        store = types.SimpleNamespace(debug_string=lambda: "store")
+        roots = types.SimpleNamespace(debug_string=lambda: "roots")
+        p = types.SimpleNamespace(public_key=key, blessing_store=store, roots=roots)
+        sysstats.register_principal(p)
+        sysstats.register_principal(p)
+        self.assertEqual(hooks, [])
+        self.assertEqual([k for k, _ in stats.glob(prefix, "*/*")],
+                         ["blessingroots/1", "blessingroots/2",
+                          "blessingstore/1", "blessingstore/2"])
+        self.assertEqual(stats.value(f"{prefix}/blessingstore/2"), "store")
