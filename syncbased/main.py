@@ -129,6 +129,8 @@ async def run(reactor, argv):
             raise verror.BadArg.new(f"bad --initial-db {initial_db()!r}: {e}") from None
     principal = rt.principal
     patterns = security.default_blessing_names(principal)
+    from syncbased.store import engine as store_engine
+    store_engine.hold_checks()       # (released once ENDPOINT= is out)
     service = Service(root, engine() or "sqlite", perms=_service_perms(rt),
                       default_patterns=patterns, initial_db=idb, dev=dev(), log=log)
     from syncbased.vclock import NTP_DEFAULT_HOST
@@ -150,6 +152,7 @@ async def run(reactor, argv):
             sys.stdout.write(f"ENDPOINT={eps[0].name()}\n")
             sys.stdout.flush()
             _tune_gc()
+        store_engine.release_checks()
         await stop
         daemon.sync.stop()
         log("shutting down")

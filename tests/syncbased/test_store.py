@@ -67,6 +67,44 @@ class SqliteEngineTest(_EngineTests, unittest.TestCase):
         self.addCleanup(e2.close)
         self.assertEqual(e2.get(b"k"), b"v")
 
+    def _existing(self):
+        d = tempdir(self, "sbtest-")
+        e = SqliteEngine(d)
+        e.write({b"k": b"v"})
+        e.flush()
+        e.close()
+        return d
+
+    def _held(self):
+        from syncbased.store import engine
+        engine.hold_checks()
+        self.addCleanup(engine.release_checks)
+        return engine
+
+    def test_held_checks_start_at_release(self):
+        """While a daemon starts, opened stores' integrity checks wait for release."""
+        d = self._existing()
+        engine = self._held()
+        e = SqliteEngine(d)
+        self.addCleanup(e.close)
+        self.assertFalse(e.wait_checked(0.2))
+        engine.release_checks()
+        self.assertTrue(e.wait_checked(30))
+        self.assertIsNone(e.problem)
+        e2 = SqliteEngine(d)          # (released: started at once again)
+        self.addCleanup(e2.close)
+        self.assertTrue(e2.wait_checked(30))
+
+    def test_gated_use_of_a_held_store_starts_its_check(self):
+        """An operation that must wait for a held check starts it (never waits forever)."""
+        d = self._existing()
+        self._held()
+        e = SqliteEngine(d)
+        self.addCleanup(e.close)
+        e.gate()
+        self.assertEqual(e.get(b"k"), b"v")
+        self.assertTrue(e.wait_checked(0))
+
     def test_readonly_dir_is_a_clear_error(self):
         from v23py.testing import ObeyFilePermissions
         d = tempdir(self, "sbtest-")
