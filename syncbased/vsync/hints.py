@@ -63,11 +63,14 @@ class Hints:
 
     # --- serving -------------------------------------------------------------
     def committed(self, db_id):
-        """Store thread: a commit of local writes to ``db_id``."""
+        """Where store work runs (the store thread, or the reactor running quick calls):
+        a commit of local writes to ``db_id``.  The hint leaves once the commit's group
+        is flushed: right after it when the reactor ran it, else on the reactor's next
+        turn."""
         if self.subscribers:
             ds = self.sync.dbs.get(db_id)
             if ds is not None:
-                self.sync.daemon.reactor.callFromThread(self._notify, db_id, ds.gen)
+                self.sync.daemon.worker.after_commit(self._notify, db_id, ds.gen)
 
     def _notify(self, db_id, gen, subscribers=None):
         ds = self.sync.dbs.get(db_id)

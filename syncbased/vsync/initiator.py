@@ -245,9 +245,11 @@ class RoundsMixin:
     async def _apply_data(self, db_id, items, member, names):
         """Apply a data round, asking the app about conflicts its schema gives it."""
         answers = None
+        w = self.daemon.worker
+        run = w.call_quick if len(items) <= limits.QUICK_APPLY_ITEMS else w.call
         for _ in range(appcr.MAX_ASKS):
             try:
-                return await self.daemon.worker.call(
+                return await run(
                     lambda: self.dbsync(db_id).apply(False, items, member, names, answers))
             except appcr.NeedsApp as need:
                 answers = await self.cr.ask(db_id, need)
@@ -304,7 +306,9 @@ class RoundsMixin:
                 # (the same request as below: no call will have told us new names)
                 return perms, None, ds.data_request(member, names=known)
             return perms, sgreq, False
-        perms, sgreq, req = await w.call(prepare)
+        # (a data-only round's preparation reads only what is in memory: a quick call,
+        # run by the reactor itself when the store thread is idle)
+        perms, sgreq, req = await (w.call_quick if data_only else w.call)(prepare)
         if not perms:
             return False
         # Only accept deltas from a peer whose blessings may Read a shared syncgroup, and

@@ -27,6 +27,13 @@ SG_ROUND_INTERVAL = 0.25                 # seconds between syncgroup-metadata ro
 TIME_INTERVAL = 2.0                      # seconds between GetTime exchanges per peer (Go: each round)
 AD_INTERVAL = 1.0                        # seconds between refreshes of our admin ads
 JOIN_TIMEOUT = 5.0                       # per admin tried by a join
+# a received round of at most this many items (records and the knowledge item) is
+# applied as a quick store call: by the reactor itself when the store thread is idle,
+# without two thread hand-offs (a hinted round after one Put brings two)
+QUICK_APPLY_ITEMS = 16
+# a GetDeltas answer of at most this many records is made as a quick store call (see
+# QUICK_APPLY_ITEMS); a larger one is found out after this many and made on the thread
+QUICK_RESPOND_RECORDS = 16
 # bounds one round's memory and store-thread time (the environment variable is a
 # tuning knob, also used by tests to make rounds small)
 MAX_RECORDS_PER_ROUND = max(1, int(os.environ.get("V23PY_SYNC_ROUND_RECORDS") or 5000))

@@ -30,20 +30,29 @@ def db_offline(db_id):
                               "be synced", id_out(db_id))
 
 
+class TooBig(Exception):
+    """A quick respond() found more records than a quick store call should send."""
+
+
 class ResponderMixin:
     """The responder half of DbSync (store thread)."""
 
     # --- responder ---
-    def respond(self, names, req, initiator):
-        """GetDeltas: the records the initiator lacks (in log order), then knowledge."""
+    def respond(self, names, req, initiator, quick=False):
+        """GetDeltas: the records the initiator lacks (in log order), then knowledge.
+
+        ``quick``: only if they are at most QUICK_RESPOND_RECORDS (a round after a few
+        writes), else TooBig is raised as soon as that is known, having read no more."""
+        budget = [limits.QUICK_RESPOND_RECORDS if quick else limits.MAX_RECORDS_PER_ROUND,
+                  quick]
         if req.name == "Sgs":
-            return self._respond_sgs(names, req.value, initiator)
-        return self._respond_data(names, req.value, initiator)
+            return self._respond_sgs(names, req.value, initiator, budget)
+        return self._respond_data(names, req.value, initiator, budget)
 
     def _offline(self):
         return db_offline(self.db.id)
 
-    def _respond_sgs(self, names, req, initiator):
+    def _respond_sgs(self, names, req, initiator, budget):
         if self.paused:
             raise self._offline()
         init = {}
@@ -55,7 +64,6 @@ class ResponderMixin:
         if not init:
             raise self._offline()
         items, out = [], {}
-        budget = [limits.MAX_RECORDS_PER_ROUND]
         for gid in sorted(init):
             respgv = self.sg_genvec(gid)
             diff = {}
@@ -66,7 +74,7 @@ class ResponderMixin:
         items.append(I.DeltaResp("Gvs", out))
         return items
 
-    def _respond_data(self, names, req, initiator):
+    def _respond_data(self, names, req, initiator, budget):
         if self.paused:
             raise self._offline()
         # rows only of the collections of the caller's syncgroups that the caller may
@@ -119,7 +127,7 @@ class ResponderMixin:
             out[pfx] = respgv
         items = []
         out = self._send_ranges(items, DATA, diff, initiator, sorted(init), init, out,
-                                [limits.MAX_RECORDS_PER_ROUND])
+                                budget)
         items.append(I.DeltaResp("Gvs", out))
         return items
 
@@ -145,6 +153,8 @@ class ResponderMixin:
         chosen = []
         last_batch = {}          # device -> batch id of its last record taken
         while heap:
+            if budget[0] <= 0 and budget[1]:
+                raise TooBig()
             if budget[0] <= 0 and not any(
                     r.batch and r.batch == last_batch.get(d) for _, d, r in heap):
                 # full, and no device is inside a batch: a batch never spans rounds
@@ -266,14 +276,21 @@ class SyncObj(BlobSyncMethods, I.SyncServerMethods):
         sync = self.daemon.sync
         db_id = Id(req.value.DbId.Blessing, req.value.DbId.Name)
 
-        def respond():
+        def respond(quick):
             d = sync.service.dbs.get(db_id)
             if d is None or not d.exists:
                 raise db_offline(db_id)
             blobs = self.daemon.blobs
-            return (sync.dbsync(db_id).respond(names, req, str(initiator)),
+            return (sync.dbsync(db_id).respond(names, req, str(initiator), quick),
                     blobs.final_priorities(req, names) if blobs is not None else {})
-        items, priorities = await self.daemon.worker.call(respond)
+        # (quick first: the round after a write or a few, by far the most common, is then
+        # answered by the reactor itself when the store thread is idle; a larger one
+        # stops at once and runs on the store thread)
+        w = self.daemon.worker
+        try:
+            items, priorities = await w.call_quick(respond, True)
+        except TooBig:
+            items, priorities = await w.call(respond, False)
         sync.learn_conn_peer(str(initiator), call)   # (a peer that may sync with us)
         from syncbased import syncstats
         syncstats.peer(db_id, str(initiator)).records_out.incr(len(items))

@@ -310,6 +310,117 @@ class VsyncTest(unittest.TestCase):
         self.assertEqual(ds2.genvecs, self.a.ds.genvecs)
 
 
+class _Worker:
+    """Runs store calls inline, recording which kind each was (quick or not)."""
+
+    def __init__(self):
+        self.kinds, self.after = [], []
+
+    def _run(self, kind, fn, args):
+        from twisted.internet import defer
+        self.kinds.append(kind)
+        try:
+            return defer.succeed(fn(*args))
+        except Exception as e:
+            return defer.fail(e)
+
+    def call(self, fn, *args):
+        return self._run("call", fn, args)
+
+    def call_quick(self, fn, *args):
+        return self._run("quick", fn, args)
+
+    def after_commit(self, fn, *args):
+        self.after.append((fn, args))
+
+
+def _enc(items):
+    return [vom.encode(x, I.DeltaResp._vdl_type) for x in items]
+
+
+class QuickRoundsTest(unittest.TestCase):
+    """A round after a few writes runs as quick store calls (the reactor runs them when
+    the store thread is idle): the responder's answer, the initiator's preparation and
+    its apply; a larger round still runs on the thread, with the same answer."""
+
+    def setUp(self):
+        self.a, self.b = Peer(self), Peer(self)
+        self.a.sync.create_syncgroup(ALICE, self.a.db, SG, spec(), _info())
+        self.b.join_via(self.a)
+        self.b.pull_from(self.a)
+
+    def _req(self):
+        req = self.b.ds.data_request(self.a.sync.hex)
+        return vom.decode(vom.encode(req, I.DeltaReq._vdl_type), I.DeltaReq._vdl_type)
+
+    def test_quick_respond_gives_the_same_answer_or_stops_early(self):
+        from syncbased.vsync import limits, responder
+        for i in range(3):
+            self.a.cx.row(f"q{i}").put(ALICE, "", vom.encode(i))
+        req = self._req()
+        full = _enc(self.a.ds.respond(ALICE, req, self.b.sync.hex))
+        self.assertEqual(len(full), 4)
+        self.assertEqual(_enc(self.a.ds.respond(ALICE, req, self.b.sync.hex, True)), full)
+        self.patch(limits, "QUICK_RESPOND_RECORDS", 2)
+        self.assertRaises(responder.TooBig, self.a.ds.respond, ALICE, req, self.b.sync.hex,
+                          True)
+        self.assertEqual(_enc(self.a.ds.respond(ALICE, req, self.b.sync.hex)), full)
+
+    async def test_small_rounds_apply_as_quick_calls(self):
+        from syncbased.vsync import limits
+        w = self.b.sync.daemon.worker = _Worker()
+        self.a.cx.row("k1").put(ALICE, "", vom.encode("v1"))
+        items = wire(self.a.ds.respond(ALICE, self._req(), self.b.sync.hex))
+        self.assertEqual(await self.b.sync._apply_data(DB, items, self.a.sync.hex, ALICE), 1)
+        self.assertEqual(w.kinds, ["quick"])
+        self.patch(limits, "QUICK_APPLY_ITEMS", 1)
+        self.a.cx.row("k2").put(ALICE, "", vom.encode("v2"))
+        items = wire(self.a.ds.respond(ALICE, self._req(), self.b.sync.hex))
+        self.assertEqual(await self.b.sync._apply_data(DB, items, self.a.sync.hex, ALICE), 1)
+        self.assertEqual(w.kinds, ["quick", "call"])
+        self.assertEqual(self.b.rows(), self.a.rows())
+
+    async def test_get_deltas_tries_quick_then_the_thread(self):
+        from syncbased.vsync import limits, responder
+        w = self.a.sync.daemon.worker = _Worker()
+        self.patch(responder, "caller_names", lambda call: ALICE)
+        sent = []
+        from twisted.internet import defer
+        call = types.SimpleNamespace(send_many=lambda xs: sent.extend(xs) or defer.succeed(None))
+        obj = responder.SyncObj.__new__(responder.SyncObj)
+        obj.daemon = types.SimpleNamespace(worker=w, sync=self.a.sync, blobs=None)
+        self.a.sync.daemon.sync = self.a.sync
+        self.a.cx.row("k1").put(ALICE, "", vom.encode("v1"))
+        await obj.GetDeltas(None, call, self._req(), self.b.sync.hex)
+        self.assertEqual((w.kinds, len(sent)), (["quick"], 2))
+        self.patch(limits, "QUICK_RESPOND_RECORDS", 1)
+        self.a.cx.row("k2").put(ALICE, "", vom.encode("v2"))
+        del sent[:]
+        await obj.GetDeltas(None, call, self._req(), self.b.sync.hex)
+        self.assertEqual((w.kinds, len(sent)), (["quick", "quick", "call"], 3))
+
+    async def test_a_hinted_round_prepares_as_a_quick_call(self):
+        w = self.b.sync.daemon.worker = _Worker()
+        self.b.sync.ctx = types.SimpleNamespace(with_timeout=lambda t: (None, lambda: None))
+        a_hex = self.a.sync.hex
+        self.b.sync._peer_names[a_hex] = ALICE     # (what its last round's call presented)
+
+        async def get_deltas(stub, ctx, req, opts, key=None):
+            req = vom.decode(vom.encode(req, I.DeltaReq._vdl_type), I.DeltaReq._vdl_type)
+            return wire(self.a.ds.respond(ALICE, req, self.b.sync.hex))
+        self.patch(self.b.sync, "_get_deltas", get_deltas)
+        self.a.cx.row("k1").put(ALICE, "", vom.encode("v1"))
+        await self.b.sync._round(DB, a_hex, "/a", data_only=True)
+        self.assertEqual(w.kinds, ["quick", "quick"])      # prepare, apply
+        self.assertEqual(self.b.rows(), self.a.rows())
+
+    def test_a_commit_hints_once_its_group_is_flushed(self):
+        w = self.a.sync.daemon.worker = _Worker()
+        self.a.sync.hints.subscribers.add(object())
+        self.a.sync.hints.committed(DB)
+        self.assertEqual(w.after, [(self.a.sync.hints._notify, (DB, self.a.ds.gen))])
+
+
 class WireDeclarationsTest(unittest.TestCase):
     """The peer interface is declared in syncbased/interfaces/*.vdl (Go's package
     v.io/x/ref/services/syncbase/server/interfaces) and its generated module is current."""
