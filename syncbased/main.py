@@ -27,6 +27,8 @@ import sys
 import tempfile
 
 from v23py import verror
+from syncbased import _lazyimports
+from syncbased.store import engine as store_engine
 
 
 _log = logging.getLogger("syncbased.main")   # (this module runs as __main__)
@@ -129,7 +131,6 @@ async def run(reactor, argv):
             raise verror.BadArg.new(f"bad --initial-db {initial_db()!r}: {e}") from None
     principal = rt.principal
     patterns = security.default_blessing_names(principal)
-    from syncbased.store import engine as store_engine
     store_engine.hold_checks()       # (released once ENDPOINT= is out)
     service = Service(root, engine() or "sqlite", perms=_service_perms(rt),
                       default_patterns=patterns, initial_db=idb, dev=dev(), log=log)
@@ -183,7 +184,6 @@ def main(argv=None):
     # the cyclic collector would scan them again and again for nothing (~4 % of the CPU
     # to ENDPOINT=); _tune_gc switches it back on once the daemon serves.
     gc.disable()
-    from syncbased import _lazyimports
     _lazyimports.install()        # (before Twisted: see there)
     from twisted.internet import defer, task
     argv = sys.argv[1:] if argv is None else argv
