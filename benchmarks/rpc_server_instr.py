@@ -1,0 +1,122 @@
+"""Callgrind instructions our RPC server spends per 1 B Echo, for Go's client and for ours.
+
+    python benchmarks/rpc_server_instr.py [--go-bin DIR] [--calls N]
+
+Runs the Benchmark server of rpc_bench.py under valgrind's callgrind, then, for each
+client, counts the server's instructions over one client run of N calls and over one of
+1 call (the counters zeroed before and dumped after each run, with callgrind_control).
+Each client run is a new process and a new connection; the difference of the two runs over
+N - 1 is the server's cost of one call on a warm connection, the setup taken out alike for
+both clients.  Our client is a small Python process making the calls one at a time, as
+Go's benchmark client does.  Load-independent (instructions, not time).
+"""
+import argparse
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+
+import rpc_bench  # noqa: E402
+
+OUR_CLIENT = r"""
+import sys
+sys.path.insert(0, %(root)r)
+from twisted.internet import defer, task
+from v23py import rpc, runtime, security
+from benchmarks.benchmark_vdl import BenchmarkClient
+
+async def main(reactor):
+    p = security.load_principal(sys.argv[1])
+    ctx, shutdown = runtime.init([], flags=runtime.FlagSet("instr-client"), principal=p)
+    stub = BenchmarkClient(sys.argv[2], runtime.get_runtime(ctx).client)
+    opts = (rpc.options.ServerAuthorizer(security.allow_everyone()),)
+    for _ in range(int(sys.argv[3])):
+        assert (await stub.Echo(ctx, b"x", *opts)) == b"x"
+    await shutdown()
+task.react(lambda r: defer.ensureDeferred(main(r)))
+"""
+
+
+def total(outfile):
+    with open(outfile) as f:
+        for line in f:
+            if line.startswith("summary:") or line.startswith("totals:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no totals in {outfile}")
+
+
+def measured(vg_pid, outbase, run):
+    """Instructions of the server over run() (zeroed before, dumped after)."""
+    subprocess.run(["callgrind_control", "-z", str(vg_pid)], check=True,
+                   stdout=subprocess.DEVNULL)
+    before = set(glob.glob(outbase + "*"))
+    run()
+    time.sleep(0.5)   # let the server finish the closing of the conn
+    subprocess.run(["callgrind_control", "-d", str(vg_pid)], check=True,
+                   stdout=subprocess.DEVNULL)
+    for _ in range(100):
+        new = sorted(set(glob.glob(outbase + "*")) - before)
+        if new:
+            time.sleep(0.2)
+            return total(new[-1])
+        time.sleep(0.1)
+    raise RuntimeError("callgrind wrote no dump")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--go-bin", default=os.path.join(ROOT, ".gopeers", "bin"))
+    ap.add_argument("--calls", type=int, default=501)
+    args = ap.parse_args()
+    go = rpc_bench.go_binaries(args.go_bin)
+    if isinstance(go, str):
+        sys.exit(f"--go-bin {args.go_bin}: {go}")
+    tmp = tempfile.mkdtemp(prefix="rpc-server-instr-")
+    creds = os.path.join(tmp, "creds")
+    rpc_bench.make_creds(creds)
+    outbase = os.path.join(tmp, "callgrind.out")
+    server = subprocess.Popen(
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={outbase}",
+         sys.executable, os.path.join(ROOT, "benchmarks", "rpc_bench.py"), "--serve-v23", creds],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        env=dict(os.environ, PYTHONHASHSEED="0"))
+    try:
+        name = server.stdout.readline().decode().strip()
+        if not name:
+            sys.exit("the server did not start")
+        script = os.path.join(tmp, "client.py")
+        with open(script, "w") as f:
+            f.write(OUR_CLIENT % {"root": ROOT})
+
+        def ours(n):
+            subprocess.run([sys.executable, script, creds, name, str(n)], check=True)
+
+        def gos(n):
+            rpc_bench.run_go_client(go[1], creds, tmp, name, n, 1)
+        n = args.calls
+        res = {}
+        for label, run in (("Go client", gos), ("v23py client", ours)):
+            run(1)   # (the server's first conn of this kind: types and caches)
+            many = measured(server.pid, outbase, lambda: run(n))
+            one = measured(server.pid, outbase, lambda: run(1))
+            res[label] = ((many - one) / (n - 1), one)
+            print(f"  {label:<13} server instructions per 1 B call {res[label][0]:10,.0f}"
+                  f"   per 1-call run (conn setup + 1 call) {one:12,d}", flush=True)
+        g, o = res["Go client"][0], res["v23py client"][0]
+        print(f"  Go's client over ours: {g / o:.2f}x")
+    finally:
+        server.kill()
+        server.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
