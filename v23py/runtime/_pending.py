@@ -24,6 +24,7 @@ class PendingRequests:
 
     def __init__(self, reactor_of):
         self._reactor_of = reactor_of   # () -> the reactor, or None (no timer then)
+        self._seconds = None            # the reactor's clock, once known
         self.limit = MAX_INCOMPLETE_REQUESTS
         self.idle_timeout = REQUEST_IDLE_TIMEOUT
         self.flows = {}     # flow -> its state (anything with .deadline and .expire(err))
@@ -32,8 +33,13 @@ class PendingRequests:
         self._stopped = False
 
     def now(self):
-        r = self._reactor_of()
-        return r.seconds() if r is not None else time.monotonic()
+        c = self._seconds
+        if c is None:
+            r = self._reactor_of()
+            if r is None:
+                return time.monotonic()
+            c = self._seconds = r.seconds   # (a server's reactor does not change)
+        return c()
 
     def admit(self, flow, state):
         """Track ``flow``; returns an error (and tracks nothing) when its conn is full."""
