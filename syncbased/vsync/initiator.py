@@ -239,7 +239,9 @@ class RoundsMixin:
         final = await call.finish()
         blobs = self.daemon.blobs
         if blobs is not None:       # the peer's blob ownership priorities
-            self.daemon.worker.call(blobs.heard_priorities, final, stub, opts)
+            # (quick: a slow call here would send the round's apply, made in the same
+            # reactor turn, to the store thread too)
+            self.daemon.worker.call_quick(blobs.heard_priorities, final, stub, opts)
         return items
 
     async def _apply_data(self, db_id, items, member, names):

@@ -414,6 +414,23 @@ class QuickRoundsTest(unittest.TestCase):
         self.assertEqual(w.kinds, ["quick", "quick"])      # prepare, apply
         self.assertEqual(self.b.rows(), self.a.rows())
 
+    async def test_a_rounds_blob_priorities_are_a_quick_call(self):
+        from twisted.internet import defer
+        w = self.b.sync.daemon.worker = _Worker()
+        heard = []
+        self.b.sync.daemon.blobs = types.SimpleNamespace(
+            heard_priorities=lambda final, stub, opts: heard.append(final))
+        items = [1, 2]
+
+        def recv():
+            if items:
+                return defer.succeed(items.pop(0))
+            return defer.fail(verror.EOF.new("eof"))
+        call = types.SimpleNamespace(recv=recv, finish=lambda: defer.succeed("final"))
+        stub = types.SimpleNamespace(GetDeltas=lambda ctx, req, hex_, *opts: defer.succeed(call))
+        got = await self.b.sync._get_deltas_items(stub, None, None, ())
+        self.assertEqual((got, heard, w.kinds), ([1, 2], ["final"], ["quick"]))
+
     def test_a_commit_hints_once_its_group_is_flushed(self):
         w = self.a.sync.daemon.worker = _Worker()
         self.a.sync.hints.subscribers.add(object())
