@@ -1,7 +1,7 @@
 """Syncbase benchmarks: the store directly, and syncbased through RPC.
 
     python benchmarks/syncbase_bench.py [--seconds 3] [--scan-rows 100000] [--engine sqlite]
-                                        [--procs 1] [--only store|rpc]
+                                        [--procs 1] [--only store|rpc] [--rounds 1]
                                         [--ops start,put,get,scan]
 
 Prints one line per measurement:
@@ -330,18 +330,29 @@ def rpc_bench(args):
         def go_daemon(creds, root_dir=None, engine=None):
             return GoDaemon(gobin, creds, root_dir)
         kinds.append(("Go", go_daemon))
-    table = {}   # measure -> {kind: (value, daemon cpu us/op or None)}
+    table = {}   # measure -> {kind: [(value, daemon cpu us/op or None), ...] by round}
     if not args.no_warm:
         warm_bytecode()
-    for kind, make in kinds:
-        rpc_bench_one(args, creds, kind, make, table)
+    for r in range(args.rounds):
+        # (each round in the other order: a load that drifts during a round then
+        # weighs on each daemon's medians alike)
+        for kind, make in (kinds if r % 2 == 0 else kinds[::-1]):
+            print(f"(round {r + 1}: {kind}, load average {os.getloadavg()[0]:.1f})", flush=True)
+            rpc_bench_one(args, creds, kind, make, table)
+    print(f"(load average {os.getloadavg()[0]:.1f})", flush=True)
     if args.go:
-        print_side_by_side(table, [k for k, _ in kinds])
+        print_side_by_side(table, [k for k, _ in kinds], args.rounds)
 
 
 def _put(table, measure, kind, value, extra=None):
     cpu = (extra or {}).get("cpu", {}).get("daemon") if extra else None
-    table.setdefault(measure, {})[kind] = (value, sum(cpu) if cpu else None)
+    table.setdefault(measure, {}).setdefault(kind, []).append(
+        (value, sum(cpu) if cpu else None))
+
+
+def _median(xs):
+    xs = sorted(x for x in xs if x is not None)
+    return xs[len(xs) // 2] if xs else None
 
 
 def rpc_bench_one(args, creds, kind, make, table):
@@ -414,12 +425,16 @@ def rpc_bench_one(args, creds, kind, make, table):
         d.stop()
 
 
-def print_side_by_side(table, kinds):
-    """Every measure with each daemon's figure (and its CPU per op) and ours over Go's."""
+def print_side_by_side(table, kinds, rounds=1):
+    """Every measure with each daemon's figure (and its CPU per op) and ours over Go's;
+    with several rounds, the median of each (value and CPU apart)."""
     print(f"\nSame client (ours), same workload, each daemon in turn (ratio: v23py / Go; "
-          f"for rates > 1 is better, for times < 1 is better)")
+          f"for rates > 1 is better, for times < 1 is better)"
+          + (f"; medians of {rounds} rounds" if rounds > 1 else ""))
     print(f"  {'measure':<44}" + "".join(f"{k:>22}" for k in kinds) + f"{'ratio':>8}")
-    for measure, by in table.items():
+    for measure, by_rounds in table.items():
+        by = {k: (_median(v for v, _ in runs), _median(c for _, c in runs))
+              for k, runs in by_rounds.items()}
         cells = []
         for k in kinds:
             v = by.get(k)
@@ -537,6 +552,10 @@ def main():
     ap.add_argument("--scan-rows", type=int, default=100000)
     ap.add_argument("--engine", default="sqlite")
     ap.add_argument("--procs", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="RPC: run each daemon's measurements this many times, the daemons "
+                         "taking turns (the other one first every other round); the "
+                         "side-by-side table gives the medians")
     ap.add_argument("--only", choices=["store", "rpc"], default=None)
     ap.add_argument("--ops", default="start,put,get,batch,putrows,watch,scan",
                     help="RPC measurements to run (comma-separated: "
