@@ -141,6 +141,10 @@ def release_checks() -> None:
         e._start_check()
 
 
+CHECKPOINT_COMMITS = 200     # commits (or rows written) after which the WAL is
+CHECKPOINT_ROWS = 20_000     # checkpointed, on the checkpointer thread
+
+
 class SqliteEngine:
     """One SQLite file, WAL journal: a flush commits (durable as ``store_sync()`` says:
     through a daemon crash by default, through a machine crash with ``FULL``).
@@ -169,10 +173,17 @@ class SqliteEngine:
                                        check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL").fetchall()
             self._db.execute(f"PRAGMA synchronous={synchronous}")
+            # (checkpoints run on a connection of their own, see _checkpoint_loop)
+            self._db.execute("PRAGMA wal_autocheckpoint=0")
             self._db.execute(_SCHEMA)
         except sqlite3.Error as e:
             raise _as_verror(e, f"open of {self.path}") from None
         self._in_tx = False
+        self._commits = self._rows = 0   # since the last checkpoint was asked for
+        self._ckpt_wake = None           # the checkpointer's Event, once it runs
+        self._ckpt_thread = None
+        self._ckpt_stop = False
+        self.checkpoints = 0             # checkpoints done (by the checkpointer)
         self._check_started = True
         if check and not self.was_missing and not self.was_empty:
             # The integrity check reads the whole file (~10 ms per 7 MB warm, more
@@ -326,6 +337,7 @@ class SqliteEngine:
             dels = [(k,) for k, v in puts if v is None]
             if dels:
                 puts = [kv for kv in puts if kv[1] is not None]
+            self._rows += len(puts)
             if puts:
                 self._db.executemany("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)", puts)
             if dels:
@@ -343,6 +355,58 @@ class SqliteEngine:
         finally:
             if not self._db.in_transaction:
                 self._in_tx = False
+        self._commits += 1
+        if self._commits >= CHECKPOINT_COMMITS or self._rows >= CHECKPOINT_ROWS:
+            self._commits = self._rows = 0
+            self._want_checkpoint()
+
+    # -- checkpoints -------------------------------------------------------------------
+    # SQLite's default has the committing connection copy the WAL into the database
+    # file once the WAL passes 1,000 pages, fsyncing both, inside that COMMIT: every
+    # few hundred small commits one waited for the disk (milliseconds to tens of them
+    # on a busy host), and that commit's caller with it.  Here commits never
+    # checkpoint; a thread does, on its own connection (a PASSIVE checkpoint runs
+    # beside the writer and readers), asked after CHECKPOINT_COMMITS commits or
+    # CHECKPOINT_ROWS rows.  Durability is the same: a commit is in the WAL file when
+    # COMMIT returns; the checkpoint only moves it into the database file.
+    def _want_checkpoint(self) -> None:
+        if self._ckpt_stop:
+            return
+        if self._ckpt_thread is None:
+            self._ckpt_wake = threading.Event()
+            self._ckpt_thread = threading.Thread(
+                target=self._checkpoint_loop, name="store-checkpoint " + self.path,
+                daemon=True)
+            self._ckpt_thread.start()
+        self._ckpt_wake.set()
+
+    def _checkpoint_loop(self) -> None:
+        db = None
+        try:
+            while True:
+                self._ckpt_wake.wait()
+                self._ckpt_wake.clear()
+                if self._ckpt_stop:
+                    return
+                try:
+                    if db is None:
+                        db = sqlite3.connect(self.path, isolation_level=None,
+                                             check_same_thread=False)
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    self.checkpoints += 1
+                except sqlite3.Error as e:   # (busy, or the file went away: next time)
+                    log.debug("checkpoint of %s: %s", self.path, e)
+        finally:
+            if db is not None:
+                db.close()
+
+    def _stop_checkpoints(self) -> None:
+        self._ckpt_stop = True
+        t = self._ckpt_thread
+        if t is not None:
+            self._ckpt_wake.set()
+            if t is not threading.current_thread():
+                t.join(10)
 
     def rollback(self) -> None:
         if self._db.in_transaction:
@@ -353,6 +417,8 @@ class SqliteEngine:
         self._in_tx = False
 
     def close(self) -> None:
+        # (the checkpointer's connection first: the last one closed checkpoints all)
+        self._stop_checkpoints()
         try:
             self.rollback()
             self._db.close()

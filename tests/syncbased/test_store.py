@@ -105,6 +105,32 @@ class SqliteEngineTest(_EngineTests, unittest.TestCase):
         self.assertEqual(e.get(b"k"), b"v")
         self.assertTrue(e.wait_checked(0))
 
+    def test_commits_leave_checkpoints_to_the_checkpointer(self):
+        """A COMMIT never checkpoints the WAL (SQLite's default makes every few hundredth
+        commit copy and fsync it); the checkpointer thread does, on its own connection,
+        and what it moved into the database file reads back after a reopen."""
+        import time
+        from syncbased.store import engine
+        self.patch(engine, "CHECKPOINT_COMMITS", 5)
+        d = tempdir(self, "sbtest-")
+        e = SqliteEngine(d)
+        self.assertEqual(e._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0], 0)
+        for i in range(4):
+            e.write({b"k%d" % i: b"v" * 3000})
+            e.flush()
+        self.assertEqual(e.checkpoints, 0)
+        e.write({b"k4": b"v" * 3000})
+        e.flush()                                     # the 5th commit asks for one
+        end = time.monotonic() + 30
+        while e.checkpoints < 1 and time.monotonic() < end:
+            time.sleep(0.01)
+        self.assertEqual(e.checkpoints, 1)
+        e.close()
+        self.assertFalse(e._ckpt_thread.is_alive())
+        e2 = SqliteEngine(d)
+        self.addCleanup(e2.close)
+        self.assertEqual([e2.get(b"k%d" % i) for i in range(5)], [b"v" * 3000] * 5)
+
     def test_readonly_dir_is_a_clear_error(self):
         from v23py.testing import ObeyFilePermissions
         d = tempdir(self, "sbtest-")
