@@ -58,6 +58,21 @@ def _cpu(d):
     return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _switches(d):
+    """Context switches of all a daemon's threads so far (each thread hand-off and each
+    wait for input is one)."""
+    import glob
+    n = 0
+    for path in glob.glob(f"/proc/{d.proc.pid}/task/*/status"):
+        try:
+            with open(path) as f:
+                n += sum(int(line.split()[1]) for line in f
+                         if line.startswith(("voluntary_ctxt", "nonvoluntary_ctxt")))
+        except OSError:
+            pass
+    return n
+
+
 def _us(c0, c1, n):
     return f"{1e6 * (c1 - c0) / n:.0f} us"
 
@@ -119,6 +134,7 @@ async def pair_bench(reactor, ctx, args, kind, make, mount_tables=()):
         await ca.put(ctx, "ready", 0)       # the pair syncs before anything is timed
         await wait_row(cb, ctx, "ready", sleep)
         lat, put_lat = [], []
+        p0 = (_cpu(a), _cpu(b), _switches(a), _switches(b))
         for i in range(args.puts):
             t = time.perf_counter()
             await ca.put(ctx, f"p{i}", i)
@@ -130,6 +146,7 @@ async def pair_bench(reactor, ctx, args, kind, make, mount_tables=()):
                 except verror.VError:
                     await sleep(0.002)
             lat.append(time.perf_counter() - t)
+        p1 = (_cpu(a), _cpu(b), _switches(a), _switches(b))
         lat.sort()
         if lat:
             out["propagation A -> B, median ms"] = lat[len(lat) // 2] * 1000
@@ -140,6 +157,10 @@ async def pair_bench(reactor, ctx, args, kind, make, mount_tables=()):
                   f"p90 {lat[int(len(lat) * 0.9)] * 1000:8.1f} ms   ({len(lat)} puts; the Put "
                   f"on A alone, median {put_lat[len(put_lat) // 2] * 1000:.1f} ms)",
                   flush=True)
+            n = len(lat)
+            print(f"{kind:6s}   per propagation (with B's polling): CPU A "
+                  f"{_us(p0[0], p1[0], n)}, B {_us(p0[1], p1[1], n)}; context switches "
+                  f"A {(p1[2] - p0[2]) / n:.1f}, B {(p1[3] - p0[3]) / n:.1f}", flush=True)
 
         if args.bulk:
             # End to end: --writers clients writing row batches on A until every row is
