@@ -31,7 +31,8 @@ class Daemon:
                  own_names=None, ntp_host: str = ""):
         self.service: Service = service
         self.reactor = reactor
-        self.worker: StoreWorker = StoreWorker(service.flush, service.rollback, reactor)
+        self.worker: StoreWorker = StoreWorker(service.flush, service.rollback, reactor,
+                                               ready=service.stores_checked)
         self.vclockd: VClockD = VClockD(reactor, service.vclock, ntp_host, run=self.worker.call)
         self._waiters = set()
         service.commit_listeners.append(self._committed)

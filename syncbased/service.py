@@ -73,6 +73,7 @@ class Service:
                  log=None):
         self.root_dir = root_dir
         self.engine = engine or "sqlite"
+        self._all_checked = False   # (see stores_checked)
         self.dev = dev
         self._log = log or (lambda msg: None)
         self._has_log = log is not None
@@ -169,6 +170,14 @@ class Service:
         integrity check and fails clearly if the file is damaged."""
         for st in self.stores():
             st.engine.gate()
+
+    def stores_checked(self) -> bool:
+        """Every store's integrity verdict is in: operations no longer wait for one."""
+        if self._all_checked:
+            return True
+        if all(st.engine.checked() for st in self.stores()):
+            self._all_checked = True   # (stores made later are new: nothing to check)
+        return self._all_checked
 
     # durability: called by the worker after each group of calls
     def stores(self):

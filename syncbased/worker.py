@@ -50,11 +50,14 @@ _STOP = object()
 
 
 class StoreWorker:
-    def __init__(self, flush, rollback, reactor=None, name="syncbase-store"):
+    def __init__(self, flush, rollback, reactor=None, name="syncbase-store", ready=None):
         if reactor is None:
             from twisted.internet import reactor as _r
             reactor = _r
         self._reactor = reactor
+        # () -> bool: the stores can serve without waiting (their integrity checks are
+        # done); until then quick calls go to the thread, which may wait, not the reactor
+        self._ready = ready
         self._flush = flush
         self._rollback = rollback
         self._q: queue.SimpleQueue = queue.SimpleQueue()
@@ -106,6 +109,7 @@ class StoreWorker:
         alone = len(items) == 1
         was_alone, self._alone = self._alone, alone
         if alone and was_alone and not slow and not self._stopped and not self._outstanding \
+                and (self._ready is None or self._ready()) \
                 and self._busy.acquire(blocking=False):
             # (nothing handed over is undone: whatever is queued came from another
             # thread after that check, and the thread waits for the lock to run it)

@@ -40,6 +40,9 @@ class MemEngine:
     def wait_checked(self, timeout=None) -> bool:
         return True
 
+    def checked(self) -> bool:
+        return True
+
     def __init__(self, path: str | None = None):
         self._keys: list[bytes] = []
         self._data: dict[bytes, bytes] = {}
@@ -245,6 +248,10 @@ class SqliteEngine:
 
     def wait_checked(self, timeout=None) -> bool:
         return self._checked.wait(timeout)
+
+    def checked(self) -> bool:
+        """The integrity verdict is in (no operation waits for it any more)."""
+        return self._checked.is_set()
 
     def _verdict(self):
         if self._gating:

@@ -356,6 +356,44 @@ class WorkerGroupTest(unittest.TestCase):
             self.assertEqual(log, ["slow", "flush", "q", "flush"])
         return go()
 
+    def test_quick_calls_go_to_the_thread_until_the_stores_are_checked(self):
+        # a store's first use waits for its integrity check (seconds with a large
+        # store): the reactor must never be the one waiting
+        from syncbased.worker import StoreWorker
+        ready = []
+        w = StoreWorker(lambda: None, lambda: None, reactor, ready=lambda: bool(ready))
+        self.addCleanup(w.stop)
+        main = threading.get_ident()
+
+        def on_reactor():
+            return threading.get_ident() == main
+
+        @defer.inlineCallbacks
+        def go():
+            for _ in range(3):
+                self.assertEqual((yield w.call_quick(on_reactor)), False)
+            ready.append(True)
+            yield w.call_quick(on_reactor)   # (the first lone call after: thread or not)
+            self.assertEqual((yield w.call_quick(on_reactor)), True)
+        return go()
+
+    def test_service_stores_checked_follows_the_integrity_checks(self):
+        from syncbased.service import Service
+        from syncbased.store import engine as eng
+        root = self.mktemp()
+        svc = Service(root, "sqlite", default_patterns=["idp:o:fortune:alice"])
+        svc.st.flush()
+        svc.close()
+        eng.hold_checks()   # (as the daemon while it starts: the check waits for release)
+        try:
+            svc = Service(root, "sqlite", default_patterns=["idp:o:fortune:alice"])
+            self.addCleanup(svc.close)
+            self.assertFalse(svc.stores_checked())
+        finally:
+            eng.release_checks()
+        self.assertTrue(svc.st.engine.wait_checked(30))
+        self.assertTrue(svc.stores_checked())
+
     def test_quick_calls_wait_for_what_the_thread_has(self):
         from syncbased.worker import StoreWorker
         order = []
