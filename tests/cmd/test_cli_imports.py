@@ -98,6 +98,16 @@ class PrincipalImports(unittest.TestCase):
         self.check(mods)
 
 
+def probe_tool_env(case, module, source):
+    """The environment of a process that can import ``module`` (a probe tool written
+    from ``source`` into a scratch directory of ``case``) beside this tree."""
+    d = case.mktemp()
+    os.makedirs(d)
+    with open(os.path.join(d, module + ".py"), "w") as f:
+        f.write(source)
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([d] + sys.path))
+
+
 class ShortLivedEntries(unittest.TestCase):
     """principal, vrpc and namespace run through v23py.cmd._entry: the cyclic garbage collector is off
     while the tool loads and works, back on when a tool resumes it (before the runtime),
@@ -113,23 +123,20 @@ class ShortLivedEntries(unittest.TestCase):
             self.assertTrue(callable(getattr(_entry, tool)))
 
     def test_collector_off_then_resumed_then_frozen(self):
-        d = self.mktemp()
-        os.makedirs(d)
-        with open(os.path.join(d, "gc_probe_tool.py"), "w") as f:
-            f.write("import gc, sys\n"
-                    "from v23py.cmd import _entry\n"
-                    "def main(argv):\n"
-                    "    print('loaded', gc.isenabled(), argv)\n"
-                    "    _entry.resume_gc()\n"
-                    "    print('resumed', gc.isenabled())\n"
-                    "    sys.exit(3)\n")
+        env = probe_tool_env(self, "gc_probe_tool",
+                             "import gc, sys\n"
+                             "from v23py.cmd import _entry\n"
+                             "def main(argv):\n"
+                             "    print('loaded', gc.isenabled(), argv)\n"
+                             "    _entry.resume_gc()\n"
+                             "    print('resumed', gc.isenabled())\n"
+                             "    sys.exit(3)\n")
         code = ("import gc, sys\n"
                 "from v23py.cmd import _entry\n"
                 "try:\n"
                 "    _entry._run('gc_probe_tool', ['x'])\n"
                 "except SystemExit as e:\n"
                 "    print('exit', e.code, gc.get_freeze_count() > 0)\n")
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([d] + sys.path))
         p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                            text=True, timeout=120)
         self.assertEqual(p.stdout, "loaded False ['x']\nresumed True\nexit 3 True\n", p.stderr)
@@ -142,18 +149,15 @@ class FastExit(unittest.TestCase):
     collector, an atexit callback is registered, or the status is not an int."""
 
     def run_probe(self, body, code="import sys; sys.exit(_entry._script('exit_probe_tool', ['x']))"):
-        d = self.mktemp()
-        os.makedirs(d)
-        with open(os.path.join(d, "exit_probe_tool.py"), "w") as f:
-            # (the interpreter's teardown raises this audit event; os._exit does not)
-            f.write("import atexit, os, sys\n"
-                    "from v23py.cmd import _entry\n"
-                    "def hook(event, args, write=os.write):\n"
-                    "    if event == 'cpython.PyInterpreterState_Clear':\n"
-                    "        write(2, b'torn down\\n')\n"
-                    "sys.addaudithook(hook)\n"
-                    "def main(argv):\n" + body)
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([d] + sys.path))
+        # (the interpreter's teardown raises this audit event; os._exit does not)
+        env = probe_tool_env(self, "exit_probe_tool",
+                             "import atexit, os, sys\n"
+                             "from v23py.cmd import _entry\n"
+                             "def hook(event, args, write=os.write):\n"
+                             "    if event == 'cpython.PyInterpreterState_Clear':\n"
+                             "        write(2, b'torn down\\n')\n"
+                             "sys.addaudithook(hook)\n"
+                             "def main(argv):\n" + body)
         return subprocess.run([sys.executable, "-c", "from v23py.cmd import _entry\n" + code],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, timeout=120)
