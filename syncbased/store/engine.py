@@ -270,7 +270,8 @@ class SqliteEngine:
         if not self._ok:
             self._verdict()
         try:
-            row = self._db.execute("SELECT v FROM kv WHERE k=?", (key,)).fetchone()
+            row = self._db.execute("SELECT v FROM kv WHERE k=?",
+                                   (bytearray(key),)).fetchone()   # (see write())
         except sqlite3.Error as e:
             raise self._failed(e, "read") from None
         return None if row is None else row[0]
@@ -284,7 +285,7 @@ class SqliteEngine:
         out = {}
         try:
             for i in range(0, len(keys), 500):
-                part = keys[i:i + 500]
+                part = [bytearray(k) for k in keys[i:i + 500]]   # (see write())
                 sql = "SELECT k, v FROM kv WHERE k IN (%s)" % ",".join("?" * len(part))
                 out.update(self._db.execute(sql, part).fetchall())
         except sqlite3.Error as e:
@@ -340,10 +341,13 @@ class SqliteEngine:
             if not self._in_tx:
                 self._db.execute("BEGIN IMMEDIATE")
                 self._in_tx = True
-            puts = list(writes.items())
-            dels = [(k,) for k, v in puts if v is None]
-            if dels:
-                puts = [kv for kv in puts if kv[1] is not None]
+            # (bound as bytearrays: the sqlite3 module binds exact bytearray at once, but
+            # tries adaptation on bytes -- a failed ``__conform__`` lookup that formats an
+            # AttributeError per parameter, ~0.5 us, more than the copy; stored the same)
+            ba = bytearray
+            puts = [(ba(k), ba(v)) for k, v in writes.items() if v is not None]
+            dels = [(ba(k),) for k, v in writes.items() if v is None] \
+                if len(puts) != len(writes) else None
             self._rows += len(puts)
             if puts:
                 self._db.executemany("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)", puts)

@@ -57,6 +57,23 @@ class SqliteEngineTest(_EngineTests, unittest.TestCase):
         self.addCleanup(e.close)
         return e
 
+    def test_keys_and_values_are_blobs_read_back_as_bytes(self):
+        # (write/get/get_many bind bytearrays, see SqliteEngine.write: stored as BLOBs,
+        # found by bytes keys, read back as bytes; a key equal to a stored key's text
+        # form is another key)
+        e = self.make_engine()
+        e.write({b"k\xfe\x00": b"\x00v\xff", b"t": b"text", b"gone": b"x"})
+        e.write({b"gone": None})
+        e.flush()
+        self.assertEqual(e._db.execute("SELECT DISTINCT typeof(k), typeof(v) FROM kv")
+                         .fetchall(), [("blob", "blob")])
+        self.assertEqual(e.get(b"k\xfe\x00"), b"\x00v\xff")
+        self.assertIs(type(e.get(b"t")), bytes)
+        self.assertIsNone(e.get(b"gone"))
+        self.assertEqual(e.get_many([b"t", b"gone", b"k\xfe\x00"]),
+                         {b"t": b"text", b"k\xfe\x00": b"\x00v\xff"})
+        self.assertIsNone(e._db.execute("SELECT v FROM kv WHERE k=?", ("t",)).fetchone())
+
     def test_persists_after_reopen(self):
         d = tempdir(self, "sbtest-")
         e = SqliteEngine(d)

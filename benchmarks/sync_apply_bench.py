@@ -1,0 +1,166 @@
+"""CPU per row of the receiving side of a bulk sync, in one process, no network.
+
+    python benchmarks/sync_apply_bench.py [--rows 20000] [--engine sqlite]
+
+Daemon A's store holds --rows rows (``"x" * 50`` each, written by PutRows-sized
+commits); B pulls them in full data rounds as syncbased does: each round's GetDeltas
+answer is VOM-encoded as RPC streams it (one type encoder per connection), then B
+decodes the stream and applies it (``DbSync.apply``).  Prints CPU microseconds per row
+for the decode and for the apply, separately (process CPU time: close to load-independent;
+run under ``valgrind --tool=callgrind`` for instruction counts)."""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+import types
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+
+def _cg(*args):
+    import subprocess
+    subprocess.run(["callgrind_control", *args, str(os.getpid())], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+
+
+def _dumped(outdir, *args) -> int:
+    """Dump callgrind's counts so far (which resets them): their instruction total."""
+    import glob
+    import re
+    before = set(glob.glob(os.path.join(outdir, "callgrind.out*")))
+    _cg(*args)
+    total = 0
+    for path in sorted(set(glob.glob(os.path.join(outdir, "callgrind.out*"))) - before):
+        with open(path) as f:
+            m = re.search(r"^totals:\s+(\d+)", f.read(), re.M)
+        if m:
+            total += int(m.group(1))
+        if not os.environ.get("CG_KEEP"):
+            os.remove(path)
+    return total
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=20000)
+    ap.add_argument("--engine", default="sqlite")
+    ap.add_argument("--callgrind", action="store_true",
+                    help="run under valgrind --tool=callgrind --instr-atstart=no: count the "
+                         "instructions of the decode and of the apply (callgrind_control)")
+    ap.add_argument("--profile", action="store_true",
+                    help="cProfile the decode and the apply, top functions by own time")
+    args = ap.parse_args()
+
+    from twisted.internet import reactor
+    from v23py import vom
+    from v23py.syncbase.util import Id
+    from v23py import syncbase
+    from syncbased import access
+    from syncbased.common import value_in
+    from syncbased.service import Service
+    from syncbased.vsync import SyncService
+    from syncbased import interfaces as I
+
+    alice = ["idp:o:fortune:alice"]
+    dbid = Id("idp:o:fortune", "db")
+    cxid = Id("idp:o:fortune:alice", "c")
+    sgid = Id("idp:o:fortune:alice", "sg")
+    tmp = tempfile.mkdtemp(prefix="applybench-")
+
+    class Peer:
+        def __init__(self, name):
+            self.svc = Service(os.path.join(tmp, name), args.engine, default_patterns=alice)
+            self.sync = SyncService(types.SimpleNamespace(service=self.svc, reactor=reactor,
+                                                          blobs=None), None,
+                                    publish_nh=False, own_names=alice)
+            self.svc.database(dbid).create(
+                alice, None, access.perms_add({}, alice[0], *access.ALL_DATABASE_TAGS))
+            self.db = self.svc.database(dbid)
+            self.cx = self.db.collection(cxid)
+            self.cx.create(alice, "", access.perms_add({}, alice[0],
+                                                       *access.ALL_COLLECTION_TAGS))
+
+        @property
+        def ds(self):
+            return self.sync.dbsync(dbid)
+
+    try:
+        a, b = Peer("a"), Peer("b")
+        a.sync.create_syncgroup(alice, a.db, sgid, syncbase.SyncgroupSpec(
+            Perms=syncbase.perms_for(alice[0], ["Admin", "Read"]), Collections=[cxid]),
+            syncbase.SyncgroupMemberInfo(SyncPriority=10))
+        sg, ver, gv = a.sync.join_at_admin(alice, dbid, sgid, b.sync.hex,
+                                           syncbase.SyncgroupMemberInfo(SyncPriority=10))
+        b.sync.finish_join(alice, b.db, "/admin", sg, ver, gv)
+        val = value_in("x" * 50)
+        for start in range(0, args.rows, 500):
+            a.cx.put_rows(alice, None, [("b%07d" % i, val) for i in
+                                        range(start, min(args.rows, start + 500))])
+        t = I.DeltaResp._vdl_type
+        # the syncgroup round first (not timed)
+        req = b.ds.sg_request(a.sync.hex)
+        items = [vom.decode(vom.encode(x, t), t) for x in a.ds.respond(alice, req, b.sync.hex)]
+        b.ds.apply(True, items, a.sync.hex, alice)
+        from syncbased import main as sbmain
+        sbmain._tune_gc()        # (the daemon's collector settings once it serves)
+        te, td = vom.TypeEncoder(), vom.TypeDecoder()
+        prof = None
+        if args.profile:
+            import cProfile
+            prof = cProfile.Profile()
+        cg = {"decode": 0, "apply": 0} if args.callgrind else None
+        cgdir = os.getcwd()
+        dec_cpu = apply_cpu = 0.0
+        recs = 0
+        while True:
+            req = b.ds.data_request(a.sync.hex)
+            resp = a.ds.respond(alice, req, b.sync.hex)
+            enc = vom.Encoder(type_encoder=te)
+            data = b"".join(enc.encode(x, t) for x in resp)
+            td.feed(te.take_bytes())
+            if prof is not None:
+                prof.enable()
+            if cg is not None:
+                _cg("-i", "on")
+            c0 = time.process_time()
+            dec = vom.Decoder(type_decoder=td)
+            dec.feed(data)
+            items = [dec.decode(t) for _ in resp]
+            c1 = time.process_time()
+            if cg is not None:
+                cg["decode"] += _dumped(cgdir, "-d")
+            n = b.ds.apply(False, items, a.sync.hex, alice)
+            b.db.st.flush()
+            c2 = time.process_time()
+            if cg is not None:
+                cg["apply"] += _dumped(cgdir, "-d")
+                _cg("-i", "off")
+            if prof is not None:
+                prof.disable()
+            dec_cpu += c1 - c0
+            apply_cpu += c2 - c1
+            recs += n
+            if not n:
+                break
+        got = len(list(b.cx.scan(alice, "", b"", b"")))
+        assert got == args.rows, (got, args.rows)
+        print(f"{recs} records applied ({got} rows on B, engine {args.engine}): CPU per row "
+              f"decode {1e6 * dec_cpu / recs:.1f} us, apply {1e6 * apply_cpu / recs:.1f} us "
+              f"(load average {os.getloadavg()[0]:.1f})")
+        if cg is not None:
+            print(f"callgrind instructions per row: decode {cg['decode'] / recs:,.0f}, "
+                  f"apply {cg['apply'] / recs:,.0f}")
+        if prof is not None:
+            import pstats
+            pstats.Stats(prof).sort_stats("tottime").print_stats(30)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
