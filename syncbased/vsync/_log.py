@@ -112,9 +112,18 @@ _REC = struct.Struct(">QQBqQQQBHH")
 
 
 def encode_rec(r: Rec) -> bytes:
-    parts = [_REC.pack(r.id, r.gen, r.rectype, r.t, r.batch, r.count, r.pos,
-                       1 if r.delete else 0, len(r.oid), len(r.vers)), r.oid, r.vers]
-    for p in r.parents:
+    return encode_rec_fields(*r)
+
+
+def encode_rec_fields(id, gen, rectype, oid, vers, parents, t, delete, batch, count,
+                      pos) -> bytes:
+    """encode_rec(Rec(...)) without making the Rec (a received record's)."""
+    head = _REC.pack(id, gen, rectype, t, batch, count, pos, 1 if delete else 0, len(oid),
+                     len(vers))
+    if not parents:
+        return head + oid + vers
+    parts = [head, oid, vers]
+    for p in parents:
         parts.append(struct.pack(">H", len(p)))
         parts.append(p)
     return b"".join(parts)

@@ -10,13 +10,14 @@ from syncbased import access
 from v23py.syncbase.util import Id
 from syncbased import interfaces as I
 from syncbased.common import (decode_collection_perms, encode_collection_perms, perms_out,
-                              time_ns, value_in as common_value_in)
+                              value_in as common_value_in)
 from syncbased.store import PutOp, DeleteOp, DbStateChangeRequestOp, new_version
 from syncbased.vsync import limits
 from syncbased.vsync._log import (
-    CX, DATA, DBSTATE, HEAD, LINK_REC, NODE, NODE_REC, POS, ROW, SEP, SGDATA, VERSION, Node, Rec,
-    b, batch_key, decode_batch, decode_node, encode_batch, encode_node, encode_rec, gid_from_oid,
-    gid_of, log_key, prefix_limit)
+    CX, DATA, DBSTATE, HEAD, LINK_REC, LOG, NODE, NODE_REC, POS, ROW, SEP, SGDATA, VERSION, Node,
+    Rec, batch_key, decode_batch, decode_node, encode_batch, encode_node, encode_rec,
+    encode_rec_fields, gid_from_oid, gid_of, log_key, prefix_limit)
+from v23py.v23.vdlroot.time.native import UNIX_EPOCH_SECONDS as _UNIX_EPOCH_SECONDS
 
 
 
@@ -152,20 +153,25 @@ class DagMixin:
 
     def _apply_rec(self, tx, writes, grafts, lr, sg_round, shared_gids, shared_pfx, touched,
                    batches):
-        if not isinstance(lr, I.LogRec):
+        # (per received record: the helpers it needs -- b(), log_key(), time_ns(), Rec and
+        # encode_rec, value_in for a row's string -- are written out in line)
+        if lr.__class__ is not I.LogRec and not isinstance(lr, I.LogRec):
             raise _bad("not a LogRec")
         md = lr.Metadata
         dev, gen, rt = int(md.Id), int(md.Gen), int(md.RecType)
         if gen < 1 or rt not in (NODE_REC, LINK_REC):
             raise _bad(f"bad generation {gen} or record type {rt}")
-        if len(md.ObjId) > limits.MAX_STR or len(md.CurVers) > 256 or not md.CurVers:
+        oid_s, ver_s = md.ObjId, md.CurVers
+        if len(oid_s) > limits.MAX_STR or len(ver_s) > 256 or not ver_s:
             raise _bad("bad object id or version")
-        if len(md.Parents or ()) > limits.MAX_PARENTS:
+        mparents = md.Parents
+        if mparents and len(mparents) > limits.MAX_PARENTS:
             raise _bad("too many parents")
-        oid, ver = b(md.ObjId), b(md.CurVers)
+        oid = oid_s.encode("utf-8", "surrogateescape")
+        ver = ver_s.encode("utf-8", "surrogateescape")
         parents = ()
-        if md.Parents:
-            parents = tuple(b(p) for p in md.Parents)
+        if mparents:
+            parents = tuple(p.encode("utf-8", "surrogateescape") for p in mparents)
             if any(not p or len(p) > 256 for p in parents):
                 raise _bad("bad parent version")
         if sg_round:
@@ -178,35 +184,44 @@ class DagMixin:
             if oid[:2] not in (ROW, CX) or not oid[2:].startswith(shared_pfx):
                 raise _bad("a record outside the shared collections")
             lpfx = DATA
-        t = time_ns(md.UpdTime)
-        lk = log_key(lpfx, dev, gen)
+        ut = md.UpdTime
+        t = (int(ut.Seconds) - _UNIX_EPOCH_SECONDS) * 1000000000 + int(ut.Nanos)  # time_ns
+        lk = LOG + lpfx + SEP + b"%d" % dev + SEP + b"%016x" % gen      # log_key
         bid = int(md.BatchId)
+        bcount = int(md.BatchCount)
+        deleted = bool(md.Delete)
         binfo = None
         if bid:
             if sg_round:
                 raise _bad("a syncgroup record in a batch")
             binfo = batches.get(bid)
             if binfo is None:
-                if not md.BatchCount:
+                if not bcount:
                     raise _bad(f"batch {bid} without a count")
-                binfo = batches[bid] = ({}, {}, int(md.BatchCount))
-            elif binfo[2] != md.BatchCount:
+                binfo = batches[bid] = ({}, {}, bcount)
+            elif binfo[2] != bcount:
                 raise _bad(f"inconsistent counts for batch {bid}")
         g = grafts.get(oid)
         if g is None:
             g = grafts[oid] = _Graft(self._get(writes, HEAD + oid))
         if rt == NODE_REC:
-            node = self._node(writes, g, oid, ver)
+            node = g.nodes.get(ver)
+            if node is None and g.old is not None:
+                node = self._node(writes, g, oid, ver)
             fresh = node is None or not node.logrec
             if fresh:
-                levels = [n.level for n in (self._node(writes, g, oid, p) for p in parents)
-                          if n is not None]
-                node = Node(max(levels) + 1 if levels else 0, parents, lk, int(md.BatchId),
-                            bool(md.Delete), t)
+                level = 0
+                if parents:
+                    levels = [n.level for n in (self._node(writes, g, oid, p)
+                                                for p in parents) if n is not None]
+                    if levels:
+                        level = max(levels) + 1
+                node = Node(level, parents, lk, bid, deleted, t)
                 g.nodes[ver] = node
                 writes[NODE + oid + SEP + ver] = encode_node(node)
                 g.new.add(ver)
-                g.refd.update(parents)
+                if parents:
+                    g.refd.update(parents)
                 if binfo is not None:
                     binfo[0][oid] = ver
                 if sg_round:
@@ -218,8 +233,11 @@ class DagMixin:
                         raise _bad("a syncgroup value that does not match its id")
                     writes[SGDATA + gid.encode() + SEP + ver] = vom.encode(
                         sg, I.Syncgroup._vdl_type)
-                elif not md.Delete:
-                    writes[oid + SEP + ver] = value_in(oid, lr.Value)
+                elif not deleted:
+                    value = lr.Value
+                    writes[oid + SEP + ver] = (
+                        common_value_in(value) if value.__class__ is str and oid[:2] == ROW
+                        else value_in(oid, value))
         else:
             if len(parents) != 1:
                 raise _bad("a link record needs one parent")
@@ -235,17 +253,24 @@ class DagMixin:
                 binfo[1][oid] = ver
         if (rt == NODE_REC and fresh) or self._get(writes, lk) is None:
             self.pos += 1
-            writes[lk] = encode_rec(Rec(dev, gen, rt, oid, ver, parents, t, bool(md.Delete),
-                                        int(md.BatchId), int(md.BatchCount), self.pos))
+            writes[lk] = encode_rec_fields(dev, gen, rt, oid, ver, parents, t, deleted,
+                                           bid, bcount, self.pos)
 
     def _resolve(self, tx, writes, oid, g, sg_round):
-        cands = set(g.new)
-        if g.old:
-            cands.add(g.old)
-        heads = cands - g.refd
-        if not heads or heads == {g.old}:
-            return
-        if len(heads) == 1:
+        if g.old is None and len(g.new) == 1 and not g.refd:
+            # (most of a bulk round: a new object, one version, its only head)
+            (winner,) = g.new
+            heads = None
+        else:
+            cands = set(g.new)
+            if g.old:
+                cands.add(g.old)
+            heads = cands - g.refd
+            if not heads or heads == {g.old}:
+                return
+        if heads is None:
+            pass
+        elif len(heads) == 1:
             (winner,) = heads
         else:
             # last writer wins; equal times: the larger version string
