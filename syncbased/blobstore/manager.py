@@ -458,9 +458,10 @@ class BlobManager:
         now = None
         for lr in recs:
             md = lr.Metadata
-            if md.Delete or lr.Value is None:
+            v = lr.Value
+            if md.Delete or v is None or v.__class__ is str:   # (a plain string holds none)
                 continue
-            refs = blob_refs(lr.Value)
+            refs = blob_refs(v)
             if not refs:
                 continue
             key = md.ObjId.encode("utf-8", "surrogateescape")[2:]
