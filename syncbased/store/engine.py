@@ -146,6 +146,8 @@ def release_checks() -> None:
 
 CHECKPOINT_COMMITS = 200     # commits (or rows written) after which the WAL is
 CHECKPOINT_ROWS = 20_000     # checkpointed, on the checkpointer thread
+RESTART_FRAMES = 4_000       # WAL pages (~16 MB) past which the writer resets it
+RESET_WAL_BYTES = 64 << 20   # a WAL file this large is reset by the writer regardless
 
 
 class SqliteEngine:
@@ -187,6 +189,8 @@ class SqliteEngine:
         self._ckpt_thread = None
         self._ckpt_stop = False
         self.checkpoints = 0             # checkpoints done (by the checkpointer)
+        self.restarts = 0                # WAL resets (by the writer, see flush)
+        self._restart_wanted = False
         self._check_started = True
         if check and not self.was_missing and not self.was_empty:
             # The integrity check reads the whole file (~10 ms per 7 MB warm, more
@@ -367,8 +371,23 @@ class SqliteEngine:
             if not self._db.in_transaction:
                 self._in_tx = False
         self._commits += 1
+        if self._restart_wanted:
+            # (the checkpointer copied most of the WAL already: copy the rest, as the
+            # writer, and truncate the WAL; SQLite's default did a whole copy here
+            # every 1,000 pages)
+            self._restart_wanted = False
+            try:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+                self.restarts += 1
+            except sqlite3.Error as e:
+                log.debug("WAL reset of %s: %s", self.path, e)
         if self._commits >= CHECKPOINT_COMMITS or self._rows >= CHECKPOINT_ROWS:
             self._commits = self._rows = 0
+            try:      # (a backstop, should the checkpointer fall behind)
+                if os.path.getsize(self.path + "-wal") >= RESET_WAL_BYTES:
+                    self._restart_wanted = True
+            except OSError:
+                pass
             self._want_checkpoint()
 
     # -- checkpoints -------------------------------------------------------------------
@@ -378,7 +397,8 @@ class SqliteEngine:
     # on a busy host), and that commit's caller with it.  Here commits never
     # checkpoint; a thread does, on its own connection (a PASSIVE checkpoint runs
     # beside the writer and readers), asked after CHECKPOINT_COMMITS commits or
-    # CHECKPOINT_ROWS rows.  Durability is the same: a commit is in the WAL file when
+    # CHECKPOINT_ROWS rows; once the WAL holds RESTART_FRAMES pages, the writer's next
+    # flush copies what is left and truncates it.  Durability is the same: a commit is in the WAL file when
     # COMMIT returns; the checkpoint only moves it into the database file.
     def _want_checkpoint(self) -> None:
         if self._ckpt_stop:
@@ -403,8 +423,14 @@ class SqliteEngine:
                     if db is None:
                         db = sqlite3.connect(self.path, isolation_level=None,
                                              check_same_thread=False)
-                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    _, frames, _ = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                     self.checkpoints += 1
+                    if frames >= RESTART_FRAMES:
+                        # A PASSIVE checkpoint never resets the WAL while commits keep
+                        # coming (the writer starts it over only once everything was
+                        # copied), so under steady writes it would grow without end:
+                        # past RESTART_FRAMES the writer resets it (see flush).
+                        self._restart_wanted = True
                 except sqlite3.Error as e:   # (busy, or the file went away: next time)
                     log.debug("checkpoint of %s: %s", self.path, e)
         finally:

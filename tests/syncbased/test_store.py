@@ -148,6 +148,27 @@ class SqliteEngineTest(_EngineTests, unittest.TestCase):
         self.addCleanup(e2.close)
         self.assertEqual([e2.get(b"k%d" % i) for i in range(5)], [b"v" * 3000] * 5)
 
+    def test_steady_commits_do_not_grow_the_wal_without_end(self):
+        """A PASSIVE checkpoint beside a steady stream of commits never gets the whole WAL
+        copied, so the WAL never starts over; past RESTART_FRAMES pages the writer
+        copies the rest and truncates it (it grew to 690 MB in 30,000 commits)."""
+        import time
+        from syncbased.store import engine
+        self.patch(engine, "CHECKPOINT_COMMITS", 5)
+        self.patch(engine, "RESTART_FRAMES", 20)
+        d = tempdir(self, "sbtest-")
+        e = SqliteEngine(d)
+        self.addCleanup(e.close)
+        for i in range(3000):
+            e.write({b"k%d" % i: b"v" * 3000})
+            e.flush()
+            if e.restarts >= 2:
+                break
+            time.sleep(0.001)      # (the checkpointer's turn)
+        self.assertGreaterEqual(e.restarts, 2)
+        self.assertLess(os.path.getsize(e.path + "-wal"), 200 * 4096)
+        self.assertEqual(e.get(b"k0"), b"v" * 3000)
+
     def test_readonly_dir_is_a_clear_error(self):
         from v23py.testing import ObeyFilePermissions
         d = tempdir(self, "sbtest-")
