@@ -92,7 +92,7 @@ class DagMixin:
     def _prefetch(self, keys):
         """Read ``keys`` in one pass for the current store task (``_get`` then uses them)."""
         pre = dict.fromkeys(keys)
-        pre.update(_get_many(self.st.engine, pre))
+        pre.update(_get_present(self.st.engine, pre))
         self._pre = pre
 
     def _local_node(self, writes, oid, ver: bytes, ts, deleted, batch=0, count=0):
@@ -349,6 +349,23 @@ def value_in(oid: bytes, value) -> bytes:
         perms = access.from_any(value)
         return encode_collection_perms(perms)
     return encode_value(value)
+
+
+def _get_present(engine, keys) -> dict:
+    """_get_many(engine, keys) for keys of one kind (one prefix), e.g. a round's heads:
+    when they are many, first one scan from the least to the greatest -- a bulk round's
+    objects are mostly new and close together, so the range holds few other keys (one
+    seek instead of one per key) -- and per key only if the range holds many more."""
+    n = len(keys)
+    if n < 64:
+        return _get_many(engine, keys)
+    lo, hi = min(keys), max(keys)
+    limit = 2 * n + 16
+    rows = engine.scan(lo, hi + b"\x00", limit)
+    if len(rows) >= limit:
+        return _get_many(engine, keys)
+    want = keys if isinstance(keys, (dict, set, frozenset)) else set(keys)
+    return {k: v for k, v in rows if k in want}
 
 
 def _get_many(engine, keys) -> dict:

@@ -512,3 +512,32 @@ class LogRecordCodecTest(unittest.TestCase):
             self.assertEqual(nb.logrec, na.logrec)    # the writer's log key, same on both
             ra, rb = decode_rec(ea.get(na.logrec)), decode_rec(eb.get(nb.logrec))
             self.assertEqual(rb._replace(pos=0), ra._replace(pos=0))
+
+
+class GetPresentTest(unittest.TestCase):
+    """dag._get_present: what _get_many finds, by one range scan when it can."""
+
+    def _engines(self):
+        from syncbased.store import MemEngine, SqliteEngine
+        e = SqliteEngine(tempdir(self, "getpresent-"), check=False)
+        self.addCleanup(e.close)
+        return [MemEngine(), e]
+
+    def test_same_as_get_many(self):
+        from syncbased.vsync.dag import _get_many, _get_present
+        for eng in self._engines():
+            # stored: every third of 300 keys, and 5,000 others between them
+            eng.write({b"h\xfe%05d" % i: b"v%d" % i for i in range(0, 300, 3)})
+            eng.write({b"h\xfe%05d\x00x%d" % (i, j): b"o" for i in range(0, 300, 7)
+                       for j in range(120)})
+            eng.write({b"g": b"before", b"i": b"after"})
+            eng.write({b"k\xfe%05d" % i: b"w%d" % i for i in range(0, 400, 3)})
+            eng.flush()
+            for keys in ([b"h\xfe%05d" % i for i in range(300)],            # dense
+                         [b"h\xfe%05d" % i for i in range(0, 300, 2)],      # many between
+                         [b"h\xfe%05d" % i for i in range(10)],             # few
+                         [b"h\xfe%05d" % i for i in range(1000, 1100)],    # none stored
+                         [b"k\xfe%05d" % i for i in range(400)]):          # by the scan
+                want = _get_many(eng, keys)
+                self.assertEqual(_get_present(eng, dict.fromkeys(keys)), want)
+                self.assertEqual(_get_present(eng, keys), want)
