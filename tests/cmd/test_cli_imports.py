@@ -79,8 +79,11 @@ class PrincipalImports(unittest.TestCase):
         self.assertEqual(out, "alice\n")
         self.check(mods)
         # no time is converted and no thread started: datetime and threading stay unloaded;
-        # no blessings are printed or read as text: nor does base64
-        self.assertEqual(sorted({"datetime", "threading", "base64"} & mods), [])
+        # no blessings are printed or read as text: nor does base64 (PEM bodies are
+        # decoded by binascii's strict mode, which Python has from 3.11 on)
+        unloaded = {"datetime", "threading"} | ({"base64"} if sys.version_info >= (3, 11)
+                                                else set())
+        self.assertEqual(sorted(unloaded & mods), [])
 
     def test_dump(self):
         out, mods = self.run_tool("dump", "-s")

@@ -220,9 +220,13 @@ class Client:
                     raise retry.prefer_non_timeout(err, prev)
             delay = policy.backoff(n, ctx.now())
             if delay is None:
-                raise err
+                # (an attempt the deadline cut short says less than the one before it)
+                raise retry.prefer_non_timeout(err, prev)
             log.debug("retrying %s.%s in %.2fs after: %s", name, method, delay, err)
-            await self._sleep(ctx, delay)
+            try:
+                await self._sleep(ctx, delay)
+            except verror.VError as e:
+                raise retry.prefer_non_timeout(e, err)
             prev = err
             n += 1
         blessings = self._blessings_for(server_names)
@@ -475,9 +479,12 @@ class Client:
                     raise retry.prefer_non_timeout(e, prev)
                 delay = policy.backoff(n, ctx.now())
                 if delay is None:
-                    raise
+                    raise retry.prefer_non_timeout(e, prev)
                 log.debug("calling %s.%s again in %.2fs after: %s", name, method, delay, e)
-                await self._sleep(ctx, delay)
+                try:
+                    await self._sleep(ctx, delay)
+                except verror.VError as e2:
+                    raise retry.prefer_non_timeout(e2, e)
                 prev = e
                 n += 1
                 c = None
