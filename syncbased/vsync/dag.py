@@ -10,14 +10,13 @@ from syncbased import access
 from v23py.syncbase.util import Id
 from syncbased import interfaces as I
 from syncbased.common import (decode_collection_perms, encode_collection_perms, perms_out,
-                              value_in as common_value_in)
+                              time_ns, value_in as common_value_in)
 from syncbased.store import PutOp, DeleteOp, DbStateChangeRequestOp, new_version
 from syncbased.vsync import limits
 from syncbased.vsync._log import (
-    CX, DATA, DBSTATE, HEAD, LINK_REC, LOG, NODE, NODE_REC, POS, ROW, SEP, SGDATA, VERSION, Node,
-    Rec, batch_key, decode_batch, decode_node, encode_batch, encode_node, encode_rec,
+    CX, DATA, DBSTATE, HEAD, LINK_REC, NODE, NODE_REC, POS, ROW, SEP, SGDATA, VERSION, Node,
+    Rec, b, batch_key, decode_batch, decode_node, encode_batch, encode_node, encode_rec,
     encode_rec_fields, gid_from_oid, gid_of, log_key, prefix_limit)
-from v23py.v23.vdlroot.time.native import UNIX_EPOCH_SECONDS as _UNIX_EPOCH_SECONDS
 
 
 
@@ -153,8 +152,7 @@ class DagMixin:
 
     def _apply_rec(self, tx, writes, grafts, lr, sg_round, shared_gids, shared_pfx, touched,
                    batches):
-        # (per received record: the helpers it needs -- b(), log_key(), time_ns(), Rec and
-        # encode_rec, value_in for a row's string -- are written out in line)
+        # (per received record: no Rec is made, see encode_rec_fields)
         if lr.__class__ is not I.LogRec and not isinstance(lr, I.LogRec):
             raise _bad("not a LogRec")
         md = lr.Metadata
@@ -167,11 +165,10 @@ class DagMixin:
         mparents = md.Parents
         if mparents and len(mparents) > limits.MAX_PARENTS:
             raise _bad("too many parents")
-        oid = oid_s.encode("utf-8", "surrogateescape")
-        ver = ver_s.encode("utf-8", "surrogateescape")
+        oid, ver = b(oid_s), b(ver_s)
         parents = ()
         if mparents:
-            parents = tuple(p.encode("utf-8", "surrogateescape") for p in mparents)
+            parents = tuple(b(p) for p in mparents)
             if any(not p or len(p) > 256 for p in parents):
                 raise _bad("bad parent version")
         if sg_round:
@@ -184,9 +181,8 @@ class DagMixin:
             if oid[:2] not in (ROW, CX) or not oid[2:].startswith(shared_pfx):
                 raise _bad("a record outside the shared collections")
             lpfx = DATA
-        ut = md.UpdTime
-        t = (int(ut.Seconds) - _UNIX_EPOCH_SECONDS) * 1000000000 + int(ut.Nanos)  # time_ns
-        lk = LOG + lpfx + SEP + b"%d" % dev + SEP + b"%016x" % gen      # log_key
+        t = time_ns(md.UpdTime)
+        lk = log_key(lpfx, dev, gen)
         bid = int(md.BatchId)
         bcount = int(md.BatchCount)
         deleted = bool(md.Delete)
@@ -234,10 +230,7 @@ class DagMixin:
                     writes[SGDATA + gid.encode() + SEP + ver] = vom.encode(
                         sg, I.Syncgroup._vdl_type)
                 elif not deleted:
-                    value = lr.Value
-                    writes[oid + SEP + ver] = (
-                        common_value_in(value) if value.__class__ is str and oid[:2] == ROW
-                        else value_in(oid, value))
+                    writes[oid + SEP + ver] = value_in(oid, lr.Value)
         else:
             if len(parents) != 1:
                 raise _bad("a link record needs one parent")
