@@ -252,7 +252,7 @@ class Decoder:
                 p = pos + 2
             else:
                 plan = None
-            if plan is not None and (type is None or type is plan[0]):
+            if plan is not None:
                 t, dec, chunk, tables, plain = plan
                 try:
                     st = None
@@ -284,6 +284,8 @@ class Decoder:
                 c = COUNTS
                 c.values_decoded += 1
                 c.bytes_decoded += p - pos
+                if type is not None and type is not t and type != t:
+                    return convert(type, v)
                 return v if plain else exact(t, v)
         t, v = self.decode_typed()
         if type is not None and type is not t and type != t:
