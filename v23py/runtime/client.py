@@ -831,14 +831,8 @@ class ClientCall:
                     break
                 if not r.EndStreamResults:
                     await self._reader.read(self.out_stream_type)   # drop unread stream items
-            span = self._span
-            if span is not None:
-                self._span = None
-                tr = r.TraceResponse
-                if tr is not None and tr.Flags & _COLLECT:
-                    span.store.merge(tr)
-                if span.store._traces:
-                    span.finish()
+            if self._span is not None:
+                self._end_span(r)
             if r.Error is not None:
                 if self._discharges and verror.NoAccess.is_(r.Error):
                     # maybe a bad discharge: do not use these again (Go does the same)
@@ -858,12 +852,25 @@ class ClientCall:
         except verror.VError as e:
             raise self._map_error(e)
         finally:
-            self._finished = True
-            u = self._unreg
-            if u is not None:
-                self._unreg = None   # (it refers back to this call)
-                u()
-            self._abort_flow()
+            self._end()
+
+    def _end_span(self, r):
+        """Close the call's span with the server's trace from response ``r``."""
+        span, self._span = self._span, None
+        tr = r.TraceResponse
+        if tr is not None and tr.Flags & _COLLECT:
+            span.store.merge(tr)
+        if span.store._traces:
+            span.finish()
+
+    def _end(self):
+        """The call is over: no longer outstanding, its flow closed."""
+        self._finished = True
+        u = self._unreg
+        if u is not None:
+            self._unreg = None   # (it refers back to this call)
+            u()
+        self._abort_flow()
 
     def _unary_wake(self):
         """The reader's wake-up for a call made by Client.call_deferred: the results when
@@ -892,20 +899,9 @@ class ClientCall:
                         out.append(v)
                     else:
                         self._response = r
-                        span = self._span
-                        if span is not None:
-                            self._span = None
-                            tr = r.TraceResponse
-                            if tr is not None and tr.Flags & _COLLECT:
-                                span.store.merge(tr)
-                            if span.store._traces:
-                                span.finish()
-                        self._finished = True
-                        u = self._unreg
-                        if u is not None:
-                            self._unreg = None   # (it refers back to this call)
-                            u()
-                        self._abort_flow()
+                        if self._span is not None:
+                            self._end_span(r)
+                        self._end()
                         d.callback(out)
                         return
         except verror.VError:
@@ -923,12 +919,7 @@ class ClientCall:
             return
         self._unary = None
         self._reader.notify = None
-        self._finished = True
-        u = self._unreg
-        if u is not None:
-            self._unreg = None
-            u()
-        self._abort_flow()
+        self._end()
 
     def _forget_discharges(self):
         p = self.client.principal
