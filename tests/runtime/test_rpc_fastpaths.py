@@ -121,14 +121,20 @@ class FastPathTest(unittest.TestCase):
             self.assertEqual(req.Deadline.FromNow.Nanos, 0)
 
     @defer.inlineCallbacks
+    def connected_echo(self):
+        """(the runtime's client, Burst's Echo method) once one call has connected."""
+        from v23py import rpc, runtime
+        echo = Burst_desc.method("Echo")
+        yield rpc.client_call(self.ctx, self.name, "Echo", [b"a"], [vdl.ByteListType],
+                              [vdl.ByteListType], desc=echo)
+        return runtime.get_runtime(self.ctx).client, echo
+
+    @defer.inlineCallbacks
     def test_unary_calls_finish_from_the_readers_wake_up(self):
         # a warm unary call's response is read where the reader is woken, not by call()'s
         # coroutine; errors, partial responses and retries still go that way
-        from v23py import rpc, runtime
-        client = runtime.get_runtime(self.ctx).client
-        echo = Burst_desc.method("Echo")
-        yield rpc.client_call(self.ctx, self.name, "Echo", [b"a"], [vdl.ByteListType],
-                              [vdl.ByteListType], desc=echo)   # connect
+        from v23py import rpc
+        client, echo = yield self.connected_echo()
         completes = []
         orig = client._complete
 
@@ -158,11 +164,8 @@ class FastPathTest(unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_cancelling_a_unary_call(self):
-        from v23py import rpc, runtime
-        client = runtime.get_runtime(self.ctx).client
-        echo = Burst_desc.method("Echo")
-        yield rpc.client_call(self.ctx, self.name, "Echo", [b"a"], [vdl.ByteListType],
-                              [vdl.ByteListType], desc=echo)   # connect
+        from v23py import rpc
+        client, echo = yield self.connected_echo()
         d = rpc.client_call(self.ctx, self.name, "Echo", [b"c"], [vdl.ByteListType],
                             [vdl.ByteListType], desc=echo)
         self.assertEqual(len(client.outstanding), 1)

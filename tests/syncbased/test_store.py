@@ -75,12 +75,7 @@ class SqliteEngineTest(_EngineTests, unittest.TestCase):
         self.assertIsNone(e._db.execute("SELECT v FROM kv WHERE k=?", ("t",)).fetchone())
 
     def test_persists_after_reopen(self):
-        d = tempdir(self, "sbtest-")
-        e = SqliteEngine(d)
-        e.write({b"k": b"v"})
-        e.flush()
-        e.close()
-        e2 = SqliteEngine(d)
+        e2 = SqliteEngine(self._existing())
         self.addCleanup(e2.close)
         self.assertEqual(e2.get(b"k"), b"v")
 
