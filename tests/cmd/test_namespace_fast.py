@@ -166,18 +166,33 @@ class _CutShortTable:
             n.GlobChildren__ = None
         self.calls = {}     # id(ctx) -> (ctx, its __Glob call): tools run side by side
         self.held = []
-        self.timer = None
+        self.timers = []
 
     def _children(self, ctx, call, matcher):
         self.calls[id(ctx)] = (ctx, call)
         return [c for c in self.root.children if matcher.match(c)]
 
     def release(self):
-        if self.timer is not None and self.timer.active():
-            self.timer.cancel()
+        for t in self.timers:
+            if t.active():
+                t.cancel()
         for d in self.held:
             if not d.called:
                 d.callback(None)
+
+    def _release_once_closed(self, d, transport, polls=600):
+        # ``last``'s answer (its nil object) would be written after a and b, and a
+        # write while the transport is still disconnecting is sent: so the held lookup
+        # ends only once its conn is closed (30 s at most), not after a fixed delay
+        from twisted.internet import reactor
+        if d.called:
+            return
+        if transport.disconnected or not polls:
+            d.callback(None)
+            return
+        self.timers = [t for t in self.timers if t.active()]
+        self.timers.append(reactor.callLater(0.05, self._release_once_closed, d, transport,
+                                             polls - 1))
 
     def lookup(self, ctx, suffix):
         from twisted.internet import reactor
@@ -196,9 +211,9 @@ class _CutShortTable:
             # conn through the call: nothing public drops it raw).  The conn is that of
             # the __Glob call that got here (same ctx), not another tool's.
             _, call = self.calls.pop(id(ctx))
-            reactor.callLater(0, call.flow.conn._proto.transport.loseConnection)
-            if self.timer is None or not self.timer.active():
-                self.timer = reactor.callLater(0.2, self.release)
+            transport = call.flow.conn._proto.transport
+            reactor.callLater(0, transport.loseConnection)
+            self._release_once_closed(d, transport)
         return d
 
 
