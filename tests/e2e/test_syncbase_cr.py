@@ -107,6 +107,32 @@ class AppResolutionTest(DaemonTestCase):
             self.assertTrue(any(rows[0][0] == key for rows, _ in a[2].seen + b[2].seen))
 
     @defer.inlineCallbacks
+    def test_close_ends_a_waiting_resolver(self):
+        """A resolver whose stream broke waits to reconnect; Close ends that wait too and
+        its result fires once the loop has ended, so no timer outlives the handle."""
+        yield defer.ensureDeferred(self._close_waiting())
+
+    async def _close_waiting(self):
+        from v23py import syncbase
+        d = await self.daemon()
+        db, c = await sync_peer(self.ctx, d, "db", "c")
+        h = syncbase.new_service(d.endpoint).database_for_id(db.id(),
+                                                            schema(c.id(), "k", Merger()))
+        await h.enforce_schema(self.ctx)
+        loop = h._resolver
+        await loop.connected
+        d.kill9()
+        for _ in range(300):
+            if loop._wait is not None:
+                break
+            await sleep(0.05)
+        self.assertTrue(loop._wait is not None and loop._wait.active(),
+                        "the broken stream did not lead to a reconnect wait")
+        await h.close()
+        self.assertTrue(loop.done.called)
+        self.assertFalse(loop._wait is not None and loop._wait.active())
+
+    @defer.inlineCallbacks
     def test_schema_upgrade_and_no_resolver(self):
         yield defer.ensureDeferred(self._schema())
 

@@ -278,6 +278,7 @@ class ResolverLoop:
         self.conflicts = 0               # conflicts answered (for tests and logs)
         self.connected: defer.Deferred[None] = defer.Deferred()
         self.done: Optional[defer.Deferred[None]] = None
+        self._wait: Optional[Any] = None     # the pending reconnect, while one is
 
     def start(self) -> ResolverLoop:
         self.done = defer.ensureDeferred(self._run())
@@ -285,9 +286,22 @@ class ResolverLoop:
                                                  f.getErrorMessage()))
         return self
 
-    def close(self) -> None:
+    def close(self) -> defer.Deferred[None]:
+        """Stop; the result fires once the loop has ended (its stream closed and no
+        reconnect left pending), so a caller may wait for a quiet reactor."""
         self.closed = True
         self._cancel()
+        if self._wait is not None and self._wait.active():
+            self._wait.reset(0)         # the loop wakes now and sees it is closed
+        if self.done is None:
+            return defer.succeed(None)
+        ended: defer.Deferred[None] = defer.Deferred()
+
+        def end(result: Any) -> Any:
+            ended.callback(None)
+            return result
+        self.done.addBoth(end)
+        return ended
 
     async def _run(self) -> None:
         from twisted.internet import reactor as _reactor   # the default one, when it runs
@@ -305,8 +319,9 @@ class ResolverLoop:
             if self.closed:
                 return
             d: defer.Deferred[None] = defer.Deferred()
-            reactor.callLater(RECONNECT_WAIT, d.callback, None)
+            self._wait = reactor.callLater(RECONNECT_WAIT, d.callback, None)
             await d
+            self._wait = None
 
     async def _serve(self, call: Any) -> None:
         if not self.connected.called:

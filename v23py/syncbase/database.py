@@ -207,11 +207,11 @@ class Database:
         await self.set_schema_metadata(ctx, md)
         return True
 
-    def close(self) -> None:
-        """Stop resolving conflicts for this handle."""
-        if self._resolver is not None:
-            self._resolver.close()
-            self._resolver = None
+    def close(self) -> AwaitableDeferred[None]:
+        """Stop resolving conflicts for this handle. Like Go's, it need not be waited
+        for; the result fires once the resolver's stream is closed."""
+        resolver, self._resolver = self._resolver, None
+        return adopt(resolver.close() if resolver is not None else defer.succeed(None))
 
     @_deferred
     async def destroy(self, ctx: Context) -> None:
