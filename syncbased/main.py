@@ -133,7 +133,8 @@ async def run(reactor, argv):
     patterns = security.default_blessing_names(principal)
     store_engine.hold_checks()       # (released once ENDPOINT= is out)
     service = Service(root, engine() or "sqlite", perms=_service_perms(rt),
-                      default_patterns=patterns, initial_db=idb, dev=dev(), log=log)
+                      default_patterns=patterns, initial_db=idb, dev=dev(), log=log,
+                      defer_sync=True)
     from syncbased.vclock import NTP_DEFAULT_HOST
     # Go syncs with pool.ntp.org except in dev mode; V23PY_NTP_HOST replaces that host
     # ("" turns NTP off, as the tests do so that nothing leaves the machine)

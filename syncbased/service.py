@@ -70,7 +70,7 @@ class Service:
 
     def __init__(self, root_dir: str, engine: str = "sqlite", perms=None,
                  default_patterns=(), initial_db: Id | None = None, dev: bool = False,
-                 log=None):
+                 log=None, defer_sync: bool = False):
         self.root_dir = root_dir
         self.engine = engine or "sqlite"
         self._all_checked = False   # (see stores_checked)
@@ -78,7 +78,10 @@ class Service:
         self._log = log or (lambda msg: None)
         self._has_log = log is not None
         os.makedirs(root_dir, exist_ok=True)
-        self.st = Store(open_engine(self.engine, os.path.join(root_dir, self.engine)))
+        # (defer_sync: a service store created here is made durable once start-up is
+        # over, before any later write commits; see engine.CreationSync)
+        self.st = Store(open_engine(self.engine, os.path.join(root_dir, self.engine),
+                                    defer_sync=defer_sync))
         # the virtual clock (service key "q", as Go's): every commit timestamp comes from it
         self.vclock = VClock(lambda: self.st.get(b"q"),
                              lambda raw: self.st.run_in_transaction(

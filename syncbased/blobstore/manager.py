@@ -153,7 +153,7 @@ class Fetch:
 class BlobManager:
     def __init__(self, daemon, root):
         self.daemon = daemon
-        self.store = BlobStore(root)
+        self.store = BlobStore(root, defer_sync=True)
         self.worker = StoreWorker(lambda: None, lambda: None, daemon.reactor,
                                   name="syncbase-blobs")
         self.fetches = {}

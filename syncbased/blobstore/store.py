@@ -42,6 +42,7 @@ import time
 from v23py import verror
 from v23py.verror import ErrorId, NoRetry
 from v23py.v23.services import syncbase as sbwire
+from syncbased.store.engine import CreationSync, fresh_wal_db
 _FS = "v.io/x/ref/services/syncbase/localblobstore/fs_cablobstore."
 InvalidBlobName = ErrorId(_FS + "errInvalidBlobName", NoRetry, "Invalid blob name")
 BlobAlreadyFinalized = ErrorId(_FS + "errBlobAlreadyFinalized", NoRetry,
@@ -88,17 +89,28 @@ class BlobInfo:
 
 
 class BlobStore:
-    def __init__(self, root: str):
+    def __init__(self, root: str, defer_sync: bool = False):
+        """``defer_sync``: a ``meta.sqlite`` created here is made durable on a thread of its
+        own, after start-up (see syncbased.store.engine.CreationSync); every write waits
+        for that first."""
         self.root = os.path.join(root, "blobs")
         self.data = os.path.join(self.root, "data")
         os.makedirs(self.data, mode=0o700, exist_ok=True)
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(os.path.join(self.root, "meta.sqlite"),
-                                   isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        meta = os.path.join(self.root, "meta.sqlite")
+        fresh = defer_sync and not os.path.exists(meta)
+        self._db = sqlite3.connect(meta, isolation_level=None, check_same_thread=False)
+        self._creating = None
+        if fresh:
+            fresh_wal_db(self._db)
+            self._creating = CreationSync([meta, meta + "-wal"], [self.root, root])
+        else:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("BEGIN")      # (the schema in one commit)
         for s in _SCHEMA:
             self._db.execute(s)
+        self._db.execute("COMMIT")
         self._writers = {}     # ref -> open append file
         self._recover()
 
@@ -111,13 +123,25 @@ class BlobStore:
                 except OSError:
                     pass
             self._writers.clear()
+            if self._creating is not None:   # (the closing checkpoint then syncs)
+                self._db.execute("PRAGMA synchronous=FULL")
+                self._creating = None
             self._db.close()
 
     def path(self, ref: str) -> str:
         return os.path.join(self.data, *ref[5:].split("/"))
 
+    def _durable(self):
+        """(before a write; under the lock) A new meta.sqlite's fsyncs are done, and
+        commits are FULL from now on."""
+        self._creating.wait()
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._creating = None
+
     def _tx(self, stmts):
         db = self._db
+        if self._creating is not None:
+            self._durable()
         try:
             db.execute("BEGIN IMMEDIATE")
             for sql, args in stmts:
@@ -336,6 +360,8 @@ class BlobStore:
             f.seek(offset)
             now = time.time_ns()
             if now - b.accessed > 10**9:     # at most one update per blob per second
+                if self._creating is not None:
+                    self._durable()
                 self._db.execute("UPDATE blobs SET accessed=? WHERE ref=?", (now, ref))
             return f, b.size
 

@@ -119,7 +119,8 @@ class MemEngine:
         return None
 
 
-# Integrity checks held back while a daemon starts (see hold_checks): None when not held.
+# Work held back while a daemon starts (see hold_checks): None when not held, else the
+# functions that start it (integrity checks, CreationSync fsyncs).
 _held: list | None = None
 _held_lock = threading.Lock()
 
@@ -128,7 +129,8 @@ def hold_checks() -> None:
     """Engines opened from now start their integrity checks only at release_checks() (or
     when an operation first has to wait for one).  syncbased holds them while it starts,
     so that a check reading a large file (~0.5 s of CPU per 1,000,000 rows) does not take
-    the core that start-up needs before the ENDPOINT= line."""
+    the core that start-up needs before the ENDPOINT= line.  The fsyncs of files created
+    meanwhile (CreationSync) wait for the release as well."""
     global _held
     with _held_lock:
         if _held is None:
@@ -136,12 +138,79 @@ def hold_checks() -> None:
 
 
 def release_checks() -> None:
-    """Start the checks held since hold_checks(); later engines start theirs at once."""
+    """Start the work held since hold_checks(); later engines start theirs at once."""
     global _held
     with _held_lock:
         held, _held = _held or [], None
-    for e in held:
-        e._start_check()
+    for start in held:
+        start()
+
+
+def fresh_wal_db(db) -> None:
+    """Put a just-created (empty) SQLite file in WAL mode with no fsync and no journal
+    file: ``synchronous=OFF``, and the page-1 write that records WAL mode journaled in
+    memory.  The file's header and schema are the ones the default path writes (that path
+    fsyncs a rollback journal, its directory and the file: four waits for the disk, then
+    two more for the new WAL and its directory).  The caller's CreationSync makes it durable later,
+    and sets the connection's ``synchronous`` once that is done."""
+    db.execute("PRAGMA synchronous=OFF")
+    db.execute("PRAGMA journal_mode=MEMORY").fetchall()
+    db.execute("PRAGMA journal_mode=WAL").fetchall()
+
+
+def _fsync(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class CreationSync:
+    """The fsyncs that make a freshly created SQLite store durable (its file, its WAL, their
+    directory and that directory's parent), made on a thread of their own once start-up
+    is over (at once when nothing is held, else at release_checks()).
+
+    Why this may wait: the files are created on a fresh root, before the ENDPOINT= line,
+    holding nothing a user wrote; the owner's first write after start-up waits for
+    ``wait()`` (and only then switches its connection to its real ``synchronous``), so
+    no commit a user could have made precedes these fsyncs.  A machine crash before they
+    are done leaves the file missing, empty, or without its last (start-up) frames, each
+    of which the next start treats as a fresh store (its schema made again)."""
+
+    def __init__(self, files, dirs):
+        self.files, self.dirs = list(files), list(dirs)
+        self.done = threading.Event()
+        self.started = False
+        with _held_lock:
+            if _held is not None:
+                _held.append(self.start)
+                return
+        self.start()
+
+    def start(self) -> None:
+        with _held_lock:
+            if self.started:
+                return
+            self.started = True
+        threading.Thread(target=self._run, name="store-create-sync", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            for p in self.files + self.dirs:
+                _fsync(p)
+        except OSError as e:
+            log.warning("fsync of the new store %s: %s", self.files[0], e)
+        finally:
+            self.done.set()
+
+    def wait(self) -> None:
+        """Until the fsyncs are done (starting them if still held)."""
+        self.start()
+        self.done.wait()
 
 
 CHECKPOINT_COMMITS = 200     # commits (or rows written) after which the WAL is
@@ -159,7 +228,8 @@ class SqliteEngine:
 
     name = "sqlite"
 
-    def __init__(self, path: str, synchronous: str = "FULL", check: bool = True):
+    def __init__(self, path: str, synchronous: str = "FULL", check: bool = True,
+                 defer_sync: bool = False):
         try:
             os.makedirs(path, exist_ok=True)
         except OSError as e:
@@ -173,11 +243,21 @@ class SqliteEngine:
         self._ok = False             # checked and fine: the fast path of every operation
         self._gating = False         # operations wait for the check (see gate())
         self._checked = threading.Event()
+        self._synchronous = synchronous
+        # (a store created here with defer_sync: its fsyncs, until the first write after
+        # start-up has waited for them; see CreationSync)
+        self._creating: CreationSync | None = None
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None,
                                        check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL").fetchall()
-            self._db.execute(f"PRAGMA synchronous={synchronous}")
+            if defer_sync and self.was_missing:
+                fresh_wal_db(self._db)
+                d = os.path.dirname(self.path)
+                self._creating = CreationSync([self.path, self.path + "-wal"],
+                                              [d, os.path.dirname(d) or "."])
+            else:
+                self._db.execute("PRAGMA journal_mode=WAL").fetchall()
+                self._db.execute(f"PRAGMA synchronous={synchronous}")
             # (checkpoints run on a connection of their own, see _checkpoint_loop)
             self._db.execute("PRAGMA wal_autocheckpoint=0")
             self._db.execute(_SCHEMA)
@@ -199,7 +279,7 @@ class SqliteEngine:
             self._check_started = False
             with _held_lock:
                 if _held is not None:
-                    _held.append(self)
+                    _held.append(self._start_check)
                     return
             self._start_check()
         else:
@@ -343,6 +423,8 @@ class SqliteEngine:
             self._verdict()
         try:
             if not self._in_tx:
+                if self._creating is not None and self._creating.started:
+                    self._created_durable()
                 self._db.execute("BEGIN IMMEDIATE")
                 self._in_tx = True
             # (bound as bytearrays: the sqlite3 module binds exact bytearray at once, but
@@ -359,6 +441,13 @@ class SqliteEngine:
                 self._db.executemany("DELETE FROM kv WHERE k=?", dels)
         except sqlite3.Error as e:
             raise self._failed(e, "write") from None
+
+    def _created_durable(self) -> None:
+        """(a write once start-up is over) Wait for the new file's fsyncs, then commit with
+        the store's own ``synchronous`` from now on."""
+        self._creating.wait()
+        self._db.execute(f"PRAGMA synchronous={self._synchronous}")
+        self._creating = None
 
     def flush(self) -> None:
         if not self._in_tx:
@@ -458,6 +547,10 @@ class SqliteEngine:
         self._stop_checkpoints()
         try:
             self.rollback()
+            if self._creating is not None:
+                # (the closing checkpoint then syncs what start-up wrote)
+                self._db.execute(f"PRAGMA synchronous={self._synchronous}")
+                self._creating = None
             self._db.close()
         except sqlite3.Error:
             pass
@@ -535,10 +628,12 @@ def store_sync() -> str:
     return "FULL" if v == "full" else "NORMAL"
 
 
-def open_engine(kind: str, path: str):
-    """``sqlite`` (also accepted: ``leveldb``, Go's name for the durable default) or ``memstore``."""
+def open_engine(kind: str, path: str, defer_sync: bool = False):
+    """``sqlite`` (also accepted: ``leveldb``, Go's name for the durable default) or
+    ``memstore``.  ``defer_sync``: a store this creates is made durable after start-up
+    (see CreationSync)."""
     if kind in ("", "sqlite", "leveldb"):
-        return SqliteEngine(path, synchronous=store_sync())
+        return SqliteEngine(path, synchronous=store_sync(), defer_sync=defer_sync)
     if kind == "memstore":
         return MemEngine(path)
     raise verror.BadArg.new(f"unknown storage engine {kind!r} (want sqlite or memstore)")

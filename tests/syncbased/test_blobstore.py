@@ -1,6 +1,7 @@
 """Unit tests of the local blob store and of BlobRef extraction from row values."""
 import os
 import unittest
+import unittest.mock
 
 from v23py import verror, vdl, vom
 from v23py.v23.services import syncbase as sbwire
@@ -23,6 +24,29 @@ class StoreTest(unittest.TestCase):
         with self.assertRaises(verror.VError) as cm:
             fn(*args)
         self.assertEqual(cm.exception.id, err.id, str(cm.exception))
+
+    def test_deferred_creation_syncs_before_the_first_write(self):
+        """BlobStore(defer_sync=True) on a new root: the meta file is made durable on a
+        thread of its own; the first write waits for it and commits FULL from then on."""
+        import threading
+        from syncbased.store import engine
+        gate, synced = threading.Event(), []
+
+        def fsync(path):
+            gate.wait(30)
+            synced.append(path)
+        with unittest.mock.patch.object(engine, "_fsync", fsync):
+            root = tempdir(self, prefix="blobstore-")
+            st = BlobStore(root, defer_sync=True)
+            self.addCleanup(st.close)
+            self.assertEqual(st._db.execute("PRAGMA synchronous").fetchone()[0], 0)
+            self.assertEqual(st.refs(), [])     # (reads do not wait)
+            threading.Timer(0.2, gate.set).start()
+            ref = st.create()
+            meta = os.path.join(root, "blobs", "meta.sqlite")
+            self.assertEqual(synced, [meta, meta + "-wal", os.path.join(root, "blobs"), root])
+            self.assertEqual(st._db.execute("PRAGMA synchronous").fetchone()[0], 2)
+            self.assertEqual(st.refs(), [ref])
 
     def test_write_commit_read(self):
         ref = self.st.create()

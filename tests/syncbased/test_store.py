@@ -117,6 +117,54 @@ class SqliteEngineTest(_EngineTests, unittest.TestCase):
         self.assertEqual(e.get(b"k"), b"v")
         self.assertTrue(e.wait_checked(0))
 
+    def test_created_store_is_made_durable_after_start_up(self):
+        """A store created with defer_sync while a daemon starts: no fsync until
+        release; the first write after release waits for the file's, its WAL's and the
+        two directories' fsyncs, then commits with the store's own ``synchronous``."""
+        from syncbased.store import engine
+        synced = []
+        self.patch(engine, "_fsync", synced.append)
+        root = tempdir(self, "sbtest-")
+        d = os.path.join(root, "sqlite")
+        self._held()
+        e = SqliteEngine(d, synchronous="NORMAL", defer_sync=True)
+        self.addCleanup(e.close)
+        self.assertEqual(e._db.execute("PRAGMA synchronous").fetchone()[0], 0)   # OFF
+        self.assertEqual(e._db.execute("PRAGMA journal_mode").fetchone()[0], "wal")
+        e.write({b"s": b"start-up"})     # (while held: no wait)
+        e.flush()
+        self.assertEqual(synced, [])
+        self.assertFalse(os.path.exists(e.path + "-journal"))
+        engine.release_checks()
+        e.write({b"k": b"v"})
+        e.flush()
+        self.assertEqual(synced, [e.path, e.path + "-wal", d, root])
+        self.assertEqual(e._db.execute("PRAGMA synchronous").fetchone()[0], 1)   # NORMAL
+        e.close()
+        e2 = SqliteEngine(d, defer_sync=True)     # (not new: the default path, checked)
+        self.addCleanup(e2.close)
+        self.assertIsNone(e2._creating)
+        self.assertTrue(e2.wait_checked(30))
+        self.assertIsNone(e2.problem)
+        self.assertEqual((e2.get(b"s"), e2.get(b"k")), (b"start-up", b"v"))
+
+    def test_deferred_creation_makes_the_default_file(self):
+        """The header a deferred creation writes (WAL mode, page size, schema) is the one
+        the default path writes: only the file change counters may differ."""
+        files = []
+        for defer in (False, True):
+            e = SqliteEngine(tempdir(self, "sbtest-"), defer_sync=defer)
+            e.write({b"k": b"v"})
+            e.flush()
+            e.close()
+            with open(e.path, "rb") as f:
+                files.append(f.read())
+        a, b = files
+        self.assertEqual(len(a), len(b))
+        self.assertEqual(a[:24], b[:24])
+        self.assertEqual(a[28:92], b[28:92])
+        self.assertEqual(a[100:], b[100:])
+
     def test_commits_leave_checkpoints_to_the_checkpointer(self):
         """A COMMIT never checkpoints the WAL (SQLite's default makes every few hundredth
         commit copy and fsync it); the checkpointer thread does, on its own connection,
