@@ -3,6 +3,9 @@
 
     syncbase/sync/id                              this daemon's member name (hex)
     syncbase/sync/ticks                           ticks of the pull loop (one peer each)
+    syncbase/sync/rounds-started                  rounds started (periodic and hinted)
+    syncbase/sync/hints-in                        hints heard from v23py peers
+    syncbase/sync/hints-known                     of those, hints that started no round
     syncbase/sync/<db>/<peer>/rounds              rounds this daemon started that succeeded
     syncbase/sync/<db>/<peer>/errors              rounds that failed
     syncbase/sync/<db>/<peer>/records-in          records received from the peer
@@ -30,6 +33,11 @@ _peers = {}
 # ticks of the pull loop (each picks at most one peer): with the per-peer rounds and
 # errors, shows how often each member is contacted
 TICKS = stats.new_counter("syncbase/sync/ticks")
+# rounds started (periodic and hinted), hints heard, and those that started no round
+# because our knowledge already reached the hinted generation
+ROUNDS = stats.new_counter("syncbase/sync/rounds-started")
+HINTS_IN = stats.new_counter("syncbase/sync/hints-in")
+HINTS_KNOWN = stats.new_counter("syncbase/sync/hints-known")
 ID = stats.new_string("syncbase/sync/id")      # this daemon's name as a syncgroup member
 
 

@@ -29,7 +29,7 @@ from v23py import verror
 from v23py.rpc import options as rpcopts
 from v23py.syncbase import ext
 from v23py.syncbase.util import Id
-from syncbased import access
+from syncbased import access, syncstats
 from syncbased.access import READ
 from syncbased.common import PeerAuthorizer, caller_names, id_out, send
 from syncbased.vsync import limits
@@ -140,6 +140,9 @@ class Hints:
         cancel()
         if self.subscribed.get(peer) is cancel:
             del self.subscribed[peer]
+            loop = self.sync._loop
+            if loop is not None:
+                loop.wake()      # its writes no longer come as hints: Go's cadence
 
     async def _listen(self, ctx, peer, addr):
         sync = self.sync
@@ -155,6 +158,7 @@ class Hints:
             while True:
                 hint = await call.recv()
                 self.received += 1
+                syncstats.HINTS_IN.incr(1)
                 sync.hinted(Id(hint.Db.Blessing, hint.Db.Name), peer, addr, hint.Gen)
         except verror.VError as e:
             if e.id in _NOT_SERVED:

@@ -17,10 +17,14 @@ FAILURES_CAP = 6
 HINTS = os.environ.get("V23PY_SYNC_HINTS", "1").strip() != "0"
 # hinted rounds running at once (more hints wait, and are dropped once known)
 HINTED_ROUNDS = 2
-# a peer whose hints we receive is pulled by the tick at most once per this many ticks
+# a peer whose hints we receive is pulled by the tick at most once per this many seconds
 # (all such peers together): its writes come as hints; this pull only brings what it
-# relays from others
-HINTED_PULL_TICKS = 20
+# relays from others (and the syncgroup metadata)
+HINTED_PULL_INTERVAL = 1.0
+# seconds between ticks while every member of our syncgroups sends us hints (or there
+# is no member to pull): the tick then only makes that safety-net pull, so it need not
+# wake the process every TICK; any other member brings TICK back at once
+QUIET_TICK = 1.0
 # seconds the pull loop reuses the members of our syncgroups it read (Go's memberViewTTL)
 MEMBER_VIEW_TTL = 2.0
 SG_ROUND_INTERVAL = 0.25                 # seconds between syncgroup-metadata rounds per peer

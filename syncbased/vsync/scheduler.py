@@ -1,8 +1,14 @@
 """The pull loop: every tick one peer, picked at random as Go's syncer does, and a round
 with it per shared database, at the address we have for it (learned, neighborhood,
-mount table), with Go's exponential backoff for a peer that fails."""
+mount table), with Go's exponential backoff for a peer that fails.
+
+While every member of our syncgroups sends us hints (v23py daemons, see hints.py), or
+there is no member to pull, the loop is quiet: it ticks every QUIET_TICK seconds instead
+of every TICK, since its only work is then the rare safety-net pull.  A member that does
+not hint us (Go's daemon, or one whose hint stream ended) brings Go's cadence back."""
 from __future__ import annotations
 
+import logging
 import random
 import time
 
@@ -13,6 +19,71 @@ import v23py
 from v23py.runtime.publisher import Publisher
 from syncbased import syncstats
 from syncbased.vsync import limits
+
+log = logging.getLogger(__name__)
+
+
+class Ticker:
+    """Calls ``fn`` every ``interval`` seconds at a fixed rate (a tick that runs late
+    does not shift the next ones, as LoopingCall and Go's time.Ticker); ``quiet(delay)``
+    puts the next tick off to ``delay`` from now, ``wake()`` brings it back within one
+    interval."""
+
+    def __init__(self, reactor, fn):
+        self.reactor, self.fn = reactor, fn
+        self.running = False
+        self.interval = None
+        self._call = None
+        self._due = 0.0
+        self._quiet_at = None
+
+    def start(self, interval):
+        self.interval, self.running = interval, True
+        self._schedule(self.reactor.seconds() + interval)
+
+    def stop(self):
+        self.running = False
+        if self._call is not None and self._call.active():
+            self._call.cancel()
+        self._call = None
+
+    def _schedule(self, due):
+        if self._call is not None and self._call.active():
+            self._call.cancel()
+        self._due = due
+        self._call = self.reactor.callLater(max(0.0, due - self.reactor.seconds()), self._fire)
+
+    def _fire(self):
+        self._call = None
+        self._quiet_at = None
+        now = self.reactor.seconds()
+        try:
+            self.fn()
+        except Exception:
+            log.exception("sync tick failed")
+        if self.running and self._call is None:
+            due = self._due + self.interval
+            if due <= now:          # (late: the missed ticks are skipped)
+                due = now + self.interval - (now - self._due) % self.interval
+            if self._quiet_at is not None:
+                due = max(due, self._quiet_at)
+            self._schedule(due)
+
+    def quiet(self, delay):
+        if not self.running:
+            return
+        at = self.reactor.seconds() + delay
+        if self._call is None:        # (asked by the tick running now)
+            self._quiet_at = at
+        elif at > self._due:
+            self._schedule(at)
+
+    def wake(self):
+        if self.running and self._call is not None:
+            soon = self.reactor.seconds() + self.interval
+            if self._due > soon:
+                self._schedule(soon)
+
 
 class SchedulerMixin:
     """The pull loop: SyncService's part (reactor thread)."""
@@ -36,6 +107,7 @@ class SchedulerMixin:
         except RuntimeError:      # (changed on the store thread meanwhile)
             idle = False
         if idle and not self._ads and not self._mt_names:
+            self._loop.quiet(limits.QUIET_TICK)
             return               # nothing to sync, advertise or unmount: no store hop
         now = time.monotonic()
         if (prefer is None and not ads and self._view is not None
@@ -107,6 +179,11 @@ class SchedulerMixin:
                     addr = f"{mts[(fails // 2) % len(mts)].rstrip('/')}/{m}"
                 if addr:
                     ready.setdefault(m, []).append((key, addr))
+        hinting = self.hints.subscribed
+        if prefer is None and self._loop is not None and all(
+                m in hinting for _, members, _ in work for m in members):
+            # every member hints us (or there is none): tick rarely
+            self._loop.quiet(limits.QUIET_TICK)
         if ready:
             pick = None
             if prefer is not None:
@@ -114,13 +191,13 @@ class SchedulerMixin:
                              if any(a == prefer for _, a in rounds)), None)
             if pick is None:
                 pick = random.choice(list(ready))
-                if pick in self.hints.subscribed:
+                if pick in hinting:
                     # its writes come as hints: pulling it is only the safety net for
-                    # what it relays, at most once per HINTED_PULL_TICKS ticks
-                    if self._ticks - self._hinted_pull < limits.HINTED_PULL_TICKS:
+                    # what it relays, at most once per HINTED_PULL_INTERVAL seconds
+                    if now - self._hinted_pull < limits.HINTED_PULL_INTERVAL:
                         pick = None
                     else:
-                        self._hinted_pull = self._ticks
+                        self._hinted_pull = now
             if pick is not None:
                 self._picked = (pick, now)
                 for key, addr in ready[pick]:
@@ -131,6 +208,7 @@ class SchedulerMixin:
             pass
 
     def _start_round(self, key, addr, data_only=False):
+        syncstats.ROUNDS.incr(1)
         self._inflight.add(key)
         self._addr[key] = addr
         defer.ensureDeferred(self._round(key[0], key[1], addr, data_only)).addBoth(
@@ -145,6 +223,7 @@ class SchedulerMixin:
         far fewer rounds than one per writer and reader).  ``gen`` None: pull anyway."""
         key = (db_id, peer)
         if gen is not None and self._knows(db_id, peer, gen):
+            syncstats.HINTS_KNOWN.incr(1)
             return
         if key in self._inflight:
             self.hints.again[key] = _merge(self.hints.again[key], gen) \

@@ -6,7 +6,7 @@ import json
 import os
 import random
 
-from twisted.internet import defer, task
+from twisted.internet import defer
 
 import v23py
 from v23py import verror
@@ -20,7 +20,7 @@ from syncbased.vsync._nhdir import NH_DIR, NeighborhoodMixin
 from syncbased.vsync.dbsync import DbSync
 from syncbased.vsync.hints import Hints
 from syncbased.vsync.initiator import RoundsMixin
-from syncbased.vsync.scheduler import SchedulerMixin
+from syncbased.vsync.scheduler import SchedulerMixin, Ticker
 from syncbased.vsync.syncgroups import SyncgroupOpsMixin
 
 
@@ -63,7 +63,7 @@ class SyncService(SyncgroupOpsMixin, RoundsMixin, SchedulerMixin, NeighborhoodMi
         self._retry_at = {}      # (db id, peer hex) -> time before which no hinted retry
         self._hinted = set()     # (db id, peer hex) of the hinted rounds running
         self._hint_queue = {}    # (db id, peer hex) -> (address, gen): hints waiting
-        self._hinted_pull = -10 ** 9   # tick of the last periodic pull of a hinting peer
+        self._hinted_pull = -1e9   # when the tick last pulled a hinting peer
         self._view = None        # (when, [(db id, members, mount tables)]) read last
         self._last_sg = {}
         self._last_time = {}
@@ -158,9 +158,8 @@ class SyncService(SyncgroupOpsMixin, RoundsMixin, SchedulerMixin, NeighborhoodMi
         # mDNS (zeroconf's import, sockets and thread) starts on the reactor's next turn:
         # after the ENDPOINT= line, which does not wait for the neighborhood
         self._mdns_start = self.daemon.reactor.callLater(0, self._start_mdns, endpoint)
-        self._loop = task.LoopingCall(self._tick)
-        self._loop.clock = self.daemon.reactor
-        self._loop.start(limits.TICK, now=False).addErrback(lambda f: None)
+        self._loop = Ticker(self.daemon.reactor, self._tick)
+        self._loop.start(limits.TICK)
         # syncgroups created here and not yet published: try again
         for db_id, ds in list(self.dbs.items()):
             for gid, e in list(ds.sgs.items()):
