@@ -328,8 +328,16 @@ class Conn(FlowControl):
                 p = 0
             if p and p < len(body) and body[p] < 0x80 and not body[p] & m.DISABLE_ENCRYPTION_FLAG:
                 f = self.flows.get(fid)
-                if f is not None and fid != BLESSINGS_FLOW_ID:
-                    self._deliver(f, body[p + 1:], body[p], events)
+                if f is not None:
+                    if fid != BLESSINGS_FLOW_ID:
+                        self._deliver(f, body[p + 1:], body[p], events)
+                        return
+                elif fid != BLESSINGS_FLOW_ID:
+                    # a flow already closed here (e.g. a Go client's EndStreamArgs read after
+                    # our response closed the flow): _handle_data's part, without the decode
+                    if fid in self.outstanding_borrowed:
+                        self._release_outstanding_borrowed(fid, 0, True)
+                        self._pump_all(events)
                     return
             msg = m.Data.decode_body(body, 1)
             if msg.flags & m.DISABLE_ENCRYPTION_FLAG:

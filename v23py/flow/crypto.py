@@ -31,30 +31,29 @@ try:
     _buffer = _ffi.buffer
     _lib_seal = _lib.crypto_secretbox_easy
     _lib_open = _lib.crypto_secretbox_open_easy
-    # Small messages (RPC headers, stream items) go through one reused scratch buffer per
-    # thread instead of a fresh zeroed cffi allocation each time; the result is copied out.
+    # Small messages (RPC headers, stream items) go through a reused scratch buffer instead
+    # of a fresh zeroed cffi allocation each time; the result is copied out.  Each cipher
+    # has its own (a cipher is used by one thread at a time, as its nonce counters require):
+    # a thread-local one cost an attribute look-up per message.  It is a char array, so
+    # that ffi.unpack copies the result out as bytes in one step.
     _SCRATCH = 4096
-    import threading as _threading
-    _tls = _threading.local()
+    _unpack = _ffi.unpack
 
     def _scratch():
-        b = getattr(_tls, "buf", None)
-        if b is None:
-            b = _tls.buf = _new_raw("unsigned char[]", _SCRATCH)
-        return b
+        return _new_raw("char[]", _SCRATCH)
 
     _DIRECT = True
 
     def _seal(msg, nonce, key):
         n = len(msg) + OVERHEAD
-        out = _scratch() if n <= _SCRATCH else _new_raw("unsigned char[]", n)
+        out = _new_raw("unsigned char[]", n)
         if _lib_seal(out, msg, len(msg), nonce, key) != 0:  # pragma: no cover
             raise CryptoError("encryption failed")
         return _buffer(out, n)[:]
 
     def _open(ct, nonce, key):
         n = len(ct) - OVERHEAD
-        out = _scratch() if n <= _SCRATCH else _new_raw("unsigned char[]", n if n > 0 else 1)
+        out = _new_raw("unsigned char[]", n if n > 0 else 1)
         if _lib_open(out, ct, len(ct), nonce, key) != 0:
             raise CryptoError("decryption failed")
         return _buffer(out, n)[:]
@@ -125,7 +124,7 @@ class BoxCipher:
     """Seal/open messages of one connection, with Go's nonce scheme."""
 
     __slots__ = ("key", "channel_binding", "_seal_counter", "_open_counter", "_seal_tail",
-                 "_open_tail", "__weakref__")
+                 "_open_tail", "_buf", "__weakref__")
 
     def __init__(self, my_public: bytes, my_secret: bytes, their_public: bytes):
         if len(their_public) != 32:
@@ -138,6 +137,7 @@ class BoxCipher:
         self._seal_tail = one if smaller else zero
         self._open_tail = zero if smaller else one
         self.channel_binding = (my_public + their_public) if smaller else (their_public + my_public)
+        self._buf = _scratch() if _DIRECT else None   # (small messages: see _scratch)
         self._seal_counter = 0
         self._open_counter = 0
         _live.add(self)
@@ -151,14 +151,14 @@ class BoxCipher:
 
     def seal(self, plaintext) -> bytes:
         nonce = _PACK_LE(self._seal_counter) + self._seal_tail
-        if _DIRECT and type(plaintext) is bytes and len(plaintext) <= _SCRATCH - OVERHEAD:
-            # (the usual small message: libsodium straight into this thread's scratch buffer)
-            out = getattr(_tls, "buf", None) or _scratch()
-            n = len(plaintext)
+        n = len(plaintext)
+        if n <= _SCRATCH - OVERHEAD and type(plaintext) is bytes and _DIRECT:
+            # (the usual small message: libsodium straight into this cipher's scratch buffer)
+            out = self._buf
             if _lib_seal(out, plaintext, n, nonce, self.key) != 0:  # pragma: no cover
                 raise CryptoError("encryption failed")
             self._seal_counter += 1
-            return _buffer(out, n + OVERHEAD)[:]
+            return _unpack(out, n + OVERHEAD)
         out = _seal(bytes(plaintext), nonce, self.key)
         self._seal_counter += 1
         return out
@@ -169,12 +169,12 @@ class BoxCipher:
         if n < OVERHEAD:
             return None
         nonce = _PACK_LE(self._open_counter) + self._open_tail
-        if _DIRECT and type(ciphertext) is bytes and n <= _SCRATCH + OVERHEAD:
-            out = getattr(_tls, "buf", None) or _scratch()
+        if n <= _SCRATCH + OVERHEAD and type(ciphertext) is bytes and _DIRECT:
+            out = self._buf
             if _lib_open(out, ciphertext, n, nonce, self.key) != 0:
                 return None
             self._open_counter += 1
-            return _buffer(out, n - OVERHEAD)[:]
+            return _unpack(out, n - OVERHEAD)
         try:
             out = _open(bytes(ciphertext), nonce, self.key)
         except CryptoError:
