@@ -22,9 +22,18 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
-from v23py.discovery import AdInfo, Advertisement, DiscoveryError, new_ad_info
+if TYPE_CHECKING:
+    from v23py.discovery import AdInfo, Advertisement
+
+
+def _discovery():
+    """v23py.discovery, imported on first use: mDNS starts after the ENDPOINT= line (not
+    at all with --skip-publish-in-nh), and the module with its records cost ~1 % of the
+    instructions of a daemon's start."""
+    import v23py.discovery
+    return v23py.discovery
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +53,7 @@ def enabled() -> bool:
 # --- the advertisements (pure) -----------------------------------------------------------
 
 def syncbase_ad(member: str, addresses: List[str]) -> Advertisement:
-    return Advertisement(INTERFACE_NAME, sorted(addresses), {ATTR_PEER: member})
+    return _discovery().Advertisement(INTERFACE_NAME, sorted(addresses), {ATTR_PEER: member})
 
 
 def syncgroup_ad(db_id: Tuple[str, str], sg_id: Tuple[str, str], addresses: List[str],
@@ -54,7 +63,7 @@ def syncgroup_ad(db_id: Tuple[str, str], sg_id: Tuple[str, str], addresses: List
              ATTR_SG_NAME: sg_id[1], ATTR_SG_BLESSING: sg_id[0]}
     if read_patterns:
         attrs[ATTR_VISIBILITY] = ",".join(read_patterns)
-    return Advertisement(INTERFACE_NAME, sorted(addresses), attrs)
+    return _discovery().Advertisement(INTERFACE_NAME, sorted(addresses), attrs)
 
 
 def peer_of(ad: Advertisement) -> Optional[str]:
@@ -129,7 +138,7 @@ class Neighborhood:
         self._mdns = MdnsNeighborhood(self.reactor, self.interfaces).start()
         self._mdns.scan(INTERFACE_NAME, self.table.update)
         if self.publish:
-            self._ad = new_ad_info(syncbase_ad(self.member, [endpoint]))
+            self._ad = _discovery().new_ad_info(syncbase_ad(self.member, [endpoint]))
             self._mdns.advertise(self._ad).addErrback(
                 lambda f: log.warning("neighborhood advertisement failed: %s", f.value))
         self.endpoint = endpoint
@@ -146,9 +155,10 @@ class Neighborhood:
             if prev.ad.attributes == ad.attributes:
                 return
             ad.id = prev.ad.id
+        discovery = _discovery()
         try:
-            info = self._sg_ads[key] = new_ad_info(ad)
-        except DiscoveryError as e:
+            info = self._sg_ads[key] = discovery.new_ad_info(ad)
+        except discovery.DiscoveryError as e:
             log.warning("syncgroup %s not advertised: %s", sg_id, e)
             return
         self._mdns.advertise(info).addErrback(
