@@ -1,0 +1,166 @@
+"""Instructions the receiving daemon of a bulk sync executes per row, counted by callgrind.
+
+    python benchmarks/sync_recv_instr.py [--rows 5000] [--daemon-tree DIR ...]
+
+A pair of syncbased daemons in one syncgroup: A as usual, B under ``valgrind
+--tool=callgrind --instr-atstart=no``.  With B's sync paused, --rows rows are written on A
+(PutRows of 500); then B's counts are zeroed, instrumentation switched on, sync resumed,
+and the window closed once the last row is readable on B (polled every 0.5 s).  An idle
+window of 10 s afterwards gives B's idle rate (its pull loop, timers), which times the
+busy window's length is subtracted; the rest divided by the rows is the figure: the
+whole receiving daemon (RPC stream, VOM decode, apply, SQLite, watch log), unlike
+``sync_apply_bench.py`` which times only the decode and the apply in one process.
+Rounds are --round-records records (both daemons), smaller than the daemon's 5,000 so
+that a round's GetDeltas, slowed by valgrind, stays well inside its 30 s deadline.
+Both daemons pull every --tick seconds (0.5; hints start the rounds anyway).
+Counts are repeatable whatever the machine's load: they compare commits
+(``--daemon-tree DIR``: B runs from that checkout, each tree its own line).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from syncbased_instr import control, dumped_total  # noqa: E402
+
+ALICE = "idp:o:fortune:alice"
+
+
+class InstrumentedB:
+    def __init__(self, tree, creds, tmp, env):
+        import glob  # noqa: F401
+        self.outdir = tempfile.mkdtemp(prefix="cg-", dir=tmp)
+        root = tempfile.mkdtemp(prefix="root-", dir=tmp)
+        args = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                f"--callgrind-out-file={self.outdir}/callgrind.out.%p",
+                sys.executable, "-m", "syncbased.main", "--v23.tcp.address=127.0.0.1:0",
+                f"--v23.credentials={creds}", f"--root-dir={root}"]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     cwd=tree, env=dict(os.environ, PYTHONPATH=tree, **env))
+        line = self.proc.stdout.readline().decode()
+        if not line.startswith("ENDPOINT="):
+            self.proc.kill()
+            raise RuntimeError(f"syncbased under callgrind printed {line!r}")
+        self.endpoint = line.strip().split("=", 1)[1]
+
+    def open_window(self):
+        import glob
+        before = set(glob.glob(os.path.join(self.outdir, "callgrind.out*")))
+        control(self.proc.pid, "--zero")
+        control(self.proc.pid, "--instr=on")
+        return before
+
+    def close_window(self, before, keep=None) -> int:
+        import glob
+        control(self.proc.pid, "--instr=off")
+        control(self.proc.pid, "--dump")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if keep:
+                time.sleep(1.0)     # (the dump written in full)
+                for path in set(glob.glob(os.path.join(self.outdir, "callgrind.out*"))) - before:
+                    shutil.copy(path, keep)
+            total = dumped_total(self.outdir, before)
+            if total is not None:
+                return total
+            time.sleep(0.2)
+        raise RuntimeError("callgrind wrote no dump")
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+async def measure(ctx, a, b, rows, keep=None):
+    from twisted.internet import reactor, task
+    from v23py import syncbase
+    from sync_bench import setup, wait_row, write_rows, sleep_
+    dba, ca = await setup(ctx, a)
+    dbb, cb = await setup(ctx, b, a)
+    await ca.put(ctx, "ready", 0)
+    await wait_row(cb, ctx, "ready", lambda s: sleep_(reactor, s))
+    await dbb.pause_sync(ctx)
+    await write_rows(ctx, dba, ca, "s", rows, 500, 2)
+    w = b.open_window()
+    t0 = time.monotonic()
+    await dbb.resume_sync(ctx)
+    await wait_row(cb, ctx, "s%07d" % (rows - 1), lambda s: sleep_(reactor, max(s, 0.5)))
+    wall = time.monotonic() - t0
+    busy = b.close_window(w, keep)
+    n = sum([1 async for _ in cb.scan(ctx, syncbase.Prefix("s"))])
+    assert n == rows, (n, rows)
+    w = b.open_window()
+    t0 = time.monotonic()
+    await task.deferLater(reactor, 10.0, lambda: None)
+    rate = b.close_window(w) / (time.monotonic() - t0)
+    return busy, rate * wall, wall
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=5000)
+    ap.add_argument("--round-records", type=int, default=1000)
+    ap.add_argument("--tick", type=float, default=0.5,
+                    help="both daemons' pull period, s (V23PY_SYNC_TICK; the daemon's is "
+                         "0.05: under valgrind B's idle pull loop would swamp the figure)")
+    ap.add_argument("--keep", metavar="FILE", help="copy the busy window's callgrind dump "
+                    "here (for callgrind_annotate)")
+    ap.add_argument("--daemon-tree", action="append", default=[],
+                    help="run B from this checkout (default: this one)")
+    args = ap.parse_args()
+    trees = args.daemon_tree or [ROOT]
+    import v23py
+    from twisted.internet import defer, reactor
+    from v23py.testing.syncbase import make_creds, Daemon
+    tmp = tempfile.mkdtemp(prefix="syncrecvinstr-")
+    creds = make_creds(os.path.join(tmp, "alice"), ALICE)
+    ctx, shutdown = v23py.init([f"--v23.credentials={creds}"], reactor=reactor)
+    env = {"V23PY_SYNC_ROUND_RECORDS": str(args.round_records),
+           "V23PY_SYNC_TICK": str(args.tick)}
+    results = []
+
+    async def run():
+        try:
+            for tree in trees:
+                a = Daemon(creds, root_dir=tempfile.mkdtemp(dir=tmp), env=env).start_blocking()
+                b = None
+                try:
+                    b = InstrumentedB(os.path.abspath(tree), creds, tmp, env)
+                    results.append((tree, await measure(ctx, a, b, args.rows, args.keep)))
+                finally:
+                    a.stop()
+                    if b is not None:
+                        b.stop()
+        finally:
+            reactor.stop()
+
+    reactor.callWhenRunning(lambda: defer.ensureDeferred(run()).addErrback(
+        lambda f: (f.printTraceback(), None)[1]))
+    reactor.run()
+    shutdown()
+    shutil.rmtree(tmp, ignore_errors=True)
+    print(f"callgrind instructions per row received by syncbased B ({args.rows} rows, "
+          f"rounds of {args.round_records}; B's idle rate times the window subtracted)")
+    for tree, (busy, idle, wall) in results:
+        rev = subprocess.run(["git", "-C", tree, "rev-parse", "--short", "HEAD"],
+                             stdout=subprocess.PIPE, text=True).stdout.strip()
+        print(f"{rev or tree:>10}  {(busy - idle) / args.rows:>9,.0f} per row (window "
+              f"{busy / args.rows:,.0f} - idle {idle / args.rows:,.0f}, {wall:.1f} s)")
+
+
+if __name__ == "__main__":
+    main()
