@@ -44,6 +44,24 @@ class _EngineTests:
         e.flush()
         self.assertEqual(e.scan(b"", b""), [(b"m", b"2")])
 
+    def test_big_groups_of_puts_replacements_and_deletes(self):
+        # (sizes around the SQLite engine's rows per statement, and a remainder)
+        e = self.make_engine()
+        model = {}
+        for n, first in ((99, 0), (100, 50), (257, 120), (1000, 0)):
+            w = {b"k%05d" % i: b"v%d-%d" % (n, i) for i in range(first, first + n)}
+            for i in range(first, first + n, 7):
+                w[b"k%05d" % i] = None
+            e.write(w)
+            for k, v in w.items():
+                if v is None:
+                    model.pop(k, None)
+                else:
+                    model[k] = v
+            self.assertEqual(e.scan(b"", b""), sorted(model.items()))
+        e.flush()
+        self.assertEqual(e.scan(b"", b""), sorted(model.items()))
+
 
 class MemEngineTest(_EngineTests, unittest.TestCase):
     def make_engine(self):
