@@ -12,7 +12,9 @@ whole receiving daemon (RPC stream, VOM decode, apply, SQLite, watch log), unlik
 ``sync_apply_bench.py`` which times only the decode and the apply in one process.
 Rounds are --round-records records (both daemons), smaller than the daemon's 5,000 so
 that a round's GetDeltas, slowed by valgrind, stays well inside its 30 s deadline.
-Both daemons pull every --tick seconds (0.5; hints start the rounds anyway).
+Both daemons pull every --tick seconds (default an hour: a write on A after ResumeSync
+hints B, whose rounds then go on back to back while full), and run without mDNS (other
+daemons' multicast traffic on the host would land in the counts).
 Counts are repeatable whatever the machine's load: they compare commits
 (``--daemon-tree DIR``: B runs from that checkout, each tree its own line).
 """
@@ -97,6 +99,9 @@ async def measure(ctx, a, b, rows, keep=None):
     w = b.open_window()
     t0 = time.monotonic()
     await dbb.resume_sync(ctx)
+    # (the pull loop is slowed to --tick: this write's hint starts B's rounds, which
+    # go on back to back while full)
+    await ca.put(ctx, "go", 1)
     await wait_row(cb, ctx, "s%07d" % (rows - 1), lambda s: sleep_(reactor, max(s, 0.5)))
     wall = time.monotonic() - t0
     busy = b.close_window(w, keep)
@@ -114,7 +119,7 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=5000)
     ap.add_argument("--round-records", type=int, default=1000)
-    ap.add_argument("--tick", type=float, default=0.5,
+    ap.add_argument("--tick", type=float, default=3600.0,
                     help="both daemons' pull period, s (V23PY_SYNC_TICK; the daemon's is "
                          "0.05: under valgrind B's idle pull loop would swamp the figure)")
     ap.add_argument("--keep", metavar="FILE", help="copy the busy window's callgrind dump "
@@ -129,7 +134,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="syncrecvinstr-")
     creds = make_creds(os.path.join(tmp, "alice"), ALICE)
     ctx, shutdown = v23py.init([f"--v23.credentials={creds}"], reactor=reactor)
-    env = {"V23PY_SYNC_ROUND_RECORDS": str(args.round_records),
+    env = {"V23PY_SYNC_ROUND_RECORDS": str(args.round_records), "V23PY_MDNS": "0",
            "V23PY_SYNC_TICK": str(args.tick)}
     results = []
 
