@@ -224,8 +224,12 @@ class RoundsMixin:
     async def _get_deltas_items(self, stub, ctx, req, opts):
         call = await stub.GetDeltas(ctx, req, self.hex, *opts)
         items = []
-        recv = call.recv       # (decodes buffered items without a coroutine per item)
+        recv = call.recv
+        # (after each wait, what the same input brought is taken in one loop: no
+        # Deferred or coroutine step per item)
+        drain = call.recv_buffered
         eof = verror.EOF.id
+        bound = limits.MAX_ITEMS_RECEIVED
         while True:
             try:
                 x = await recv()
@@ -234,7 +238,8 @@ class RoundsMixin:
                     break
                 raise
             items.append(x)
-            if len(items) > limits.MAX_ITEMS_RECEIVED:
+            items += drain(bound + 1 - len(items))
+            if len(items) > bound:
                 raise _bad("too many records in one round")
         final = await call.finish()
         blobs = self.daemon.blobs

@@ -83,6 +83,28 @@ class FastPathTest(unittest.TestCase):
         self.assertLess(sent, 20)
 
     @defer.inlineCallbacks
+    def test_recv_buffered_takes_what_is_here_and_leaves_the_end_to_recv(self):
+        from v23py import rpc
+        desc = Burst_desc.method("Many")
+        call = yield rpc.start_call(self.ctx, self.name, "Many", [N_ITEMS], [vdl.Int32Type],
+                                    [vdl.Int32Type], desc=desc)
+        got, drains = [], []
+        while True:
+            try:
+                got.append((yield call.recv()))
+            except verror.VError as e:
+                self.assertEqual(e.id, verror.EOF.id)
+                break
+            more = call.recv_buffered(7 if len(drains) < 2 else N_ITEMS)
+            drains.append(len(more))
+            got += more
+        self.assertEqual(call.recv_buffered(10), [])      # (after the end: nothing)
+        self.assertEqual((yield call.finish()), [N_ITEMS])
+        self.assertEqual(got, ["%s%06d" % (ITEM, i) for i in range(N_ITEMS)])
+        self.assertEqual(drains[:2], [7, 7])    # the limit holds
+        self.assertLess(len(drains), N_ITEMS // 10)    # most items came in batches
+
+    @defer.inlineCallbacks
     def test_repeated_unary_calls_and_errors_between_them(self):
         from v23py import rpc
         echo = Burst_desc.method("Echo")

@@ -420,16 +420,22 @@ class QuickRoundsTest(unittest.TestCase):
         heard = []
         self.b.sync.daemon.blobs = types.SimpleNamespace(
             heard_priorities=lambda final, stub, opts: heard.append(final))
-        items = [1, 2]
+        items = [1, 2, 3, 4, 5]
 
         def recv():
             if items:
                 return defer.succeed(items.pop(0))
             return defer.fail(verror.EOF.new("eof"))
-        call = types.SimpleNamespace(recv=recv, finish=lambda: defer.succeed("final"))
+
+        def recv_buffered(limit):     # (what arrived with the item recv() waited for)
+            out = items[:min(limit, 2)]
+            del items[:len(out)]
+            return out
+        call = types.SimpleNamespace(recv=recv, recv_buffered=recv_buffered,
+                                     finish=lambda: defer.succeed("final"))
         stub = types.SimpleNamespace(GetDeltas=lambda ctx, req, hex_, *opts: defer.succeed(call))
         got = await self.b.sync._get_deltas_items(stub, None, None, ())
-        self.assertEqual((got, heard, w.kinds), ([1, 2], ["final"], ["quick"]))
+        self.assertEqual((got, heard, w.kinds), ([1, 2, 3, 4, 5], ["final"], ["quick"]))
 
     def test_a_commit_hints_once_its_group_is_flushed(self):
         w = self.a.sync.daemon.worker = _Worker()

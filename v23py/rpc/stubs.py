@@ -248,6 +248,13 @@ class ClientRecvStream(_ClientStream[_R], Generic[_Out, _R]):
         """The next item; fails with ``verror.EOF`` after the last one."""
         return adopt(self.call.recv())
 
+    def recv_buffered(self, limit: int = 1 << 62) -> list[_Out]:
+        """The items already here and decodable now, at most ``limit`` (maybe none),
+        without waiting: what as many ``recv()`` calls would give, for a reader that
+        drains a long stream; the end of the stream and errors are left to ``recv()``."""
+        take = getattr(self.call, "recv_buffered", None)
+        return take(limit) if take is not None else []
+
     def __aiter__(self) -> ClientRecvStream[_Out, _R]:
         return self
 
