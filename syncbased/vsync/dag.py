@@ -10,13 +10,14 @@ from syncbased import access
 from v23py.syncbase.util import Id
 from syncbased import interfaces as I
 from syncbased.common import (decode_collection_perms, encode_collection_perms, perms_out,
-                              time_ns, value_in as common_value_in)
+                              value_in as common_value_in)
 from syncbased.store import PutOp, DeleteOp, DbStateChangeRequestOp, new_version
 from syncbased.vsync import limits
 from syncbased.vsync._log import (
     CX, DATA, DBSTATE, HEAD, LINK_REC, NODE, NODE_REC, POS, ROW, SEP, SGDATA, VERSION, Node,
-    Rec, b, batch_key, decode_batch, decode_node, encode_batch, encode_node, encode_rec,
-    encode_rec_fields, gid_from_oid, gid_of, log_key, prefix_limit)
+    Rec, _NODE, b, batch_key, decode_batch, decode_node, encode_batch, encode_node, encode_rec,
+    encode_rec_fields, gid_from_oid, gid_of, log_key, log_prefix, prefix_limit)
+from v23py.v23.vdlroot.time.native import UNIX_EPOCH_SECONDS as _EPOCH_S
 
 
 
@@ -165,7 +166,8 @@ class DagMixin:
         mparents = md.Parents
         if mparents and len(mparents) > limits.MAX_PARENTS:
             raise _bad("too many parents")
-        oid, ver = b(oid_s), b(ver_s)
+        oid = oid_s.encode("utf-8", "surrogateescape")     # (b(), in line: per record)
+        ver = ver_s.encode("utf-8", "surrogateescape")
         parents = ()
         if mparents:
             parents = tuple(b(p) for p in mparents)
@@ -177,12 +179,18 @@ class DagMixin:
                 raise _bad("a record of a syncgroup not asked for")
             lpfx = oid
             touched.add(gid)
+            lk = log_key(lpfx, dev, gen)
         else:
             if oid[:2] not in (ROW, CX) or not oid[2:].startswith(shared_pfx):
                 raise _bad("a record outside the shared collections")
             lpfx = DATA
-        t = time_ns(md.UpdTime)
-        lk = log_key(lpfx, dev, gen)
+            # (log_key(DATA, dev, gen), the device's prefix made once a round)
+            lp = self._round_lps.get(dev)
+            if lp is None:
+                lp = self._round_lps[dev] = log_prefix(DATA, dev)
+            lk = lp + b"%016x" % gen
+        ut = md.UpdTime
+        t = (int(ut.Seconds) - _EPOCH_S) * 1_000_000_000 + int(ut.Nanos)   # time_ns()
         bid = int(md.BatchId)
         bcount = int(md.BatchCount)
         deleted = bool(md.Delete)
@@ -214,7 +222,8 @@ class DagMixin:
                         level = max(levels) + 1
                 node = Node(level, parents, lk, bid, deleted, t)
                 g.nodes[ver] = node
-                writes[NODE + oid + SEP + ver] = encode_node(node)
+                writes[NODE + oid + SEP + ver] = encode_node(node) if parents else \
+                    _NODE.pack(level, bid, t, 1 if deleted else 0, len(lk)) + lk
                 g.new.add(ver)
                 if parents:
                     g.refd.update(parents)
@@ -230,7 +239,9 @@ class DagMixin:
                     writes[SGDATA + gid.encode() + SEP + ver] = vom.encode(
                         sg, I.Syncgroup._vdl_type)
                 elif not deleted:
-                    writes[oid + SEP + ver] = value_in(oid, lr.Value)
+                    v = lr.Value
+                    writes[oid + SEP + ver] = common_value_in(v) if (
+                        v.__class__ is str and oid[:2] == ROW) else value_in(oid, v)
         else:
             if len(parents) != 1:
                 raise _bad("a link record needs one parent")

@@ -35,6 +35,7 @@ class DbSync(SyncgroupStateMixin, DagMixin, ResponderMixin, InitiatorMixin):
         self._refresh()
         self.more = False
         self._pre = None         # keys read ahead for the running store task
+        self._round_lps = {}     # a received round's log-key prefixes by device
         self.st.commit_hooks.append(self._hook)
 
     # --- state helpers ---

@@ -126,6 +126,7 @@ class InitiatorMixin:
         grafts = {}
         touched_sgs = set()
         batches = {}
+        self._round_lps = {}     # (log-key prefixes by device, see _apply_rec)
         try:
             for lr in recs:
                 self._apply_rec(tx, writes, grafts, lr, sg_round, shared_gids, shared_pfx,
