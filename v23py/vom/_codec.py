@@ -710,6 +710,21 @@ def _make_decoder(t: Type):  # noqa: C901 - one branch per kind
         ucls = class_for(t)
         fdecs = [decoder(f.type) for f in t.fields]
         nf = len(fdecs)
+        if (ucls.__init__ is T.Union.__init__ and ucls.__new__ is object.__new__
+                and ucls.__setattr__ is object.__setattr__):
+            # (what Union.__init__ does with an index in range and a value, without its
+            # checks of the arguments: one per streamed sync record)
+            new = object.__new__
+
+            def dec_union(data, pos, st):
+                i, pos = dec_uint(data, pos)
+                if i >= nf:
+                    raise error(f"union field index {i} out of range for {t.name or 'union'}")
+                u = new(ucls)
+                u.value, pos = fdecs[i](data, pos, st)
+                u.index = i
+                return u, pos
+            return dec_union
 
         def dec_union(data, pos, st):
             i, pos = dec_uint(data, pos)
