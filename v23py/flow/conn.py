@@ -44,6 +44,9 @@ AUTH_DIALER_TAG = b"AuthDial\x00"
 AUTH_ACCEPTOR_TAG = b"AuthAcpt\x00"
 _BYTES_PER_FLOW_ID = 5  # Go: size of a varuint for 1<<32
 _BYTE = m._BYTE
+_DATA = m.DATA
+_CLOSE_FLAG = m.CLOSE_FLAG
+_DISABLE_ENCRYPTION_FLAG = m.DISABLE_ENCRYPTION_FLAG
 
 
 
@@ -315,10 +318,11 @@ class Conn(FlowControl):
             raise errors.err(errors.ConnectionClosed,
                              "conn.readRemoteAuth: unexpected message type received: %#x", typ)
         # ACTIVE
-        if typ == m.DATA:
+        if typ == _DATA:
             # fast path: a flow id of up to 4 bytes and one-byte flags (what Data.decode_body +
             # _handle_data do); flow ids grow by 2 per flow, so most take several bytes
-            fid = body[1] if len(body) >= 3 else 0x100
+            n = len(body)
+            fid = body[1] if n >= 3 else 0x100
             if fid < 0x80:
                 p = 2
             elif fid >= 0xFC:
@@ -326,11 +330,25 @@ class Conn(FlowControl):
                 fid = int.from_bytes(body[2:p], "big")
             else:
                 p = 0
-            if p and p < len(body) and body[p] < 0x80 and not body[p] & m.DISABLE_ENCRYPTION_FLAG:
+            if p and p < n and body[p] < 0x80 and not body[p] & _DISABLE_ENCRYPTION_FLAG:
                 f = self.flows.get(fid)
                 if f is not None:
                     if fid != BLESSINGS_FLOW_ID:
-                        self._deliver(f, body[p + 1:], body[p], events)
+                        # (_deliver, written in line: most messages of a busy conn come here)
+                        flags = body[p]
+                        p += 1
+                        if p < n:
+                            n -= p
+                            if f.unread + n > self.bytes_buffered:
+                                raise errors.err(
+                                    errors.CounterOverflow,
+                                    "a remote process has sent more data than allowed: max bytes "
+                                    "buffered is %d, current buffered is %d + received: %d",
+                                    self.bytes_buffered, f.unread, n)
+                            f.unread += n
+                            events.append(DataReceived(f, body[p:]))
+                        if flags & _CLOSE_FLAG:
+                            self._finish_flow(f, None, remote=True, events=events)
                         return
                 elif fid != BLESSINGS_FLOW_ID:
                     # a flow already closed here (e.g. a Go client's EndStreamArgs read after
