@@ -1,6 +1,6 @@
 """Callgrind instructions our RPC server spends per 1 B Echo, for Go's client and for ours.
 
-    python benchmarks/rpc_server_instr.py [--go-bin DIR] [--calls N]
+    python benchmarks/rpc_server_instr.py [--go-bin DIR] [--calls N] [--split]
 
 Runs the Benchmark server of rpc_bench.py under valgrind's callgrind, then, for each
 client, counts the server's instructions over one client run of N calls and over one of
@@ -9,6 +9,11 @@ Each client run is a new process and a new connection; the difference of the two
 N - 1 is the server's cost of one call on a warm connection, the setup taken out alike for
 both clients.  Our client is a small Python process making the calls one at a time, as
 Go's benchmark client does.  Load-independent (instructions, not time).
+
+--split adds our client sending each call as Go's client does, in two flow messages written
+apart (the Request and its argument, then the end-of-arguments Request) where ours sends
+one: the same bytes per call as Go's, so what differs from Go's column is Go's client
+process, not its messages.
 """
 import argparse
 import glob
@@ -44,6 +49,32 @@ async def main(reactor):
 task.react(lambda r: defer.ensureDeferred(main(r)))
 """
 
+# (--split) our client's unary request sent as two flow messages, each written at once:
+# everything up to the end-of-arguments header, then that header (Go's flowClient.start
+# and closeSend each flush)
+SPLIT = r"""
+from v23py.runtime import _conns, _stream
+_END = []
+_encode_cached = _stream.ValueWriter.encode_cached
+def encode_cached(self, key, make, t):
+    r = _encode_cached(self, key, make, t)
+    if key == "req-end" and not _END:
+        _END.append(bytes(r))
+    return r
+_stream.ValueWriter.encode_cached = encode_cached
+_post = _conns.Flow.post
+def post(self, data):
+    if _END and len(data) > len(_END[0]) and data.endswith(_END[0]):
+        k = len(_END[0])
+        _post(self, data[:-k])
+        self.conn._flush_now()
+        _post(self, data[-k:])
+        self.conn._flush_now()
+        return
+    _post(self, data)
+_conns.Flow.post = post
+"""
+
 
 def total(outfile):
     with open(outfile) as f:
@@ -75,6 +106,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--go-bin", default=os.path.join(ROOT, ".gopeers", "bin"))
     ap.add_argument("--calls", type=int, default=501)
+    ap.add_argument("--split", action="store_true",
+                    help="also our client sending Go's two messages per call")
     args = ap.parse_args()
     go = rpc_bench.go_binaries(args.go_bin)
     if isinstance(go, str):
@@ -99,11 +132,22 @@ def main():
         def ours(n):
             subprocess.run([sys.executable, script, creds, name, str(n)], check=True)
 
+        script2 = os.path.join(tmp, "client_split.py")
+        with open(script2, "w") as f:
+            f.write(OUR_CLIENT.replace("from benchmarks.benchmark_vdl",
+                                       SPLIT + "from benchmarks.benchmark_vdl") % {"root": ROOT})
+
+        def ours_split(n):
+            subprocess.run([sys.executable, script2, creds, name, str(n)], check=True)
+
         def gos(n):
             rpc_bench.run_go_client(go[1], creds, tmp, name, n, 1)
         n = args.calls
         res = {}
-        for label, run in (("Go client", gos), ("v23py client", ours)):
+        clients = [("Go client", gos), ("v23py client", ours)]
+        if args.split:
+            clients.append(("v23py split", ours_split))
+        for label, run in clients:
             run(1)   # (the server's first conn of this kind: types and caches)
             many = measured(server.pid, outbase, lambda: run(n))
             one = measured(server.pid, outbase, lambda: run(1))
@@ -112,6 +156,8 @@ def main():
                   f"   per 1-call run (conn setup + 1 call) {one:12,d}", flush=True)
         g, o = res["Go client"][0], res["v23py client"][0]
         print(f"  Go's client over ours: {g / o:.2f}x")
+        if args.split:
+            print(f"  ours in two messages over ours: {res['v23py split'][0] / o:.2f}x")
     finally:
         server.kill()
         server.wait()
