@@ -4,11 +4,14 @@ Rounds are Go's protocol and nothing here changes them: a hint only makes a peer
 its usual round (pull) with the writer now instead of at its next periodic tick.
 
 * Serving: a peer calls ``<us>/%%v23py-hints``.Subscribe(its id) and keeps the stream
-  open; after each commit of local writes to a database we send that database's id and
-  our generation in it on every stream whose caller may Read a syncgroup of it.
-* Receiving: a peer whose knowledge of our writes already reaches that generation (it
-  got them through others) skips the round; so do queued hints once it does
-  (scheduler.py runs a few hinted rounds at a time).
+  open; after each commit of local writes to a database we send that database's id,
+  our generation in it and what we know of other devices' writes to it (the most of
+  each device we hold) on every stream whose caller may Read a syncgroup of it.
+* Forwarding (gossip): after a round that taught us other devices' writes, the same
+  hint goes to HINT_FORWARD of those subscribers picked at random.
+* Receiving: a peer whose knowledge already reaches all the hint names (it got those
+  writes through others) skips the round; so do queued hints once it does
+  (scheduler.py runs a few hinted rounds at a time, the richest hint first).
 * Subscribing: after a successful round with a peer we subscribe to its hints, once;
   a peer that answers that it has no such object (Go's daemon: InvalidName) is never
   asked again.  A peer that subscribes to us is a v23py daemon, so we subscribe back
@@ -22,6 +25,7 @@ gets one failed Subscribe call per v23py daemon that syncs with it (per daemon r
 from __future__ import annotations
 
 import logging
+import random
 
 from twisted.internet import defer
 
@@ -72,7 +76,9 @@ class Hints:
             if ds is not None:
                 self.sync.daemon.worker.after_commit(self._notify, db_id, ds.gen)
 
-    def _notify(self, db_id, gen, subscribers=None):
+    def _notify(self, db_id, gen, subscribers=None, fanout=None, exclude=None):
+        """Hint ``subscribers`` (all by default) that may hear about ``db_id``; with
+        ``fanout``, only that many of them, picked at random (not ``exclude``)."""
         ds = self.sync.dbs.get(db_id)
         if ds is None or ds.paused or not ds.sgs:
             return
@@ -80,19 +86,44 @@ class Hints:
             sgs, members = list(ds.sgs.values()), ds.members()
         except RuntimeError:       # (changed on the store thread meanwhile: next commit)
             return
-        for s in list(subscribers or self.subscribers):
-            if s.peer in members and any(
-                    access.allowed(e.perms, (READ,), s.names) for e in sgs):
-                s.pending[db_id] = max(gen, s.pending.get(db_id, 0))
-                if not s.sending:
-                    defer.ensureDeferred(self._drain(s)).addErrback(lambda f: None)
+        to = [s for s in (subscribers or self.subscribers)
+              if s.peer in members and s.peer != exclude
+              and any(access.allowed(e.perms, (READ,), s.names) for e in sgs)]
+        if fanout is not None and len(to) > fanout:
+            to = random.sample(to, fanout)
+        for s in to:
+            s.pending[db_id] = max(gen, s.pending.get(db_id, 0))
+            if not s.sending:
+                defer.ensureDeferred(self._drain(s)).addErrback(lambda f: None)
+
+    def forward(self, db_id, exclude=None):
+        """A round taught us other devices' writes to ``db_id`` (from ``exclude``):
+        hint HINT_FORWARD subscribers picked at random."""
+        ds = self.sync.dbs.get(db_id)
+        if self.subscribers and ds is not None and limits.HINT_FORWARD > 0:
+            self._notify(db_id, ds.gen, fanout=limits.HINT_FORWARD, exclude=exclude)
+
+    def _know(self, db_id):
+        """What we hold of other devices' writes to ``db_id``: device -> the largest
+        generation of it in any prefix."""
+        ds = self.sync.dbs.get(db_id)
+        out = {}
+        try:
+            for gv in (ds.genvecs.values() if ds is not None else ()):
+                for d, g in gv.items():
+                    if g > out.get(d, 0):
+                        out[d] = g
+        except RuntimeError:
+            pass
+        return out
 
     async def _drain(self, s):
         s.sending = True
         try:
             while s.pending and s in self.subscribers:
                 db_id, gen = s.pending.popitem()
-                await send(s.call, ext.Hint(Db=id_out(db_id), Gen=gen))
+                await send(s.call, ext.Hint(Db=id_out(db_id), Gen=gen,
+                                            Know=self._know(db_id)))
         finally:
             s.sending = False
 
@@ -153,13 +184,19 @@ class Hints:
             return
         opts = (rpcopts.ServerAuthorizer(PeerAuthorizer(perms)), rpcopts.NoRetry())
         try:
+            dev = int(peer, 16)
+        except ValueError:
+            return
+        try:
             call = await ext.HintsClient(f"{addr}/{ext.HintsSuffix}").Subscribe(
                 ctx, sync.hex, *opts)
             while True:
                 hint = await call.recv()
                 self.received += 1
                 syncstats.HINTS_IN.incr(1)
-                sync.hinted(Id(hint.Db.Blessing, hint.Db.Name), peer, addr, hint.Gen)
+                claim = {int(d): int(g) for d, g in dict(hint.Know or {}).items()}
+                claim[dev] = max(int(hint.Gen), claim.get(dev, 0))
+                sync.hinted(Id(hint.Db.Blessing, hint.Db.Name), peer, addr, claim)
         except verror.VError as e:
             if e.id in _NOT_SERVED:
                 self.not_served.add(peer)

@@ -211,30 +211,35 @@ class SchedulerMixin:
         syncstats.ROUNDS.incr(1)
         self._inflight.add(key)
         self._addr[key] = addr
+        ds = self.dbs.get(key[0])
+        # (what we knew before it: a round that replaces it taught us something)
+        self._gv_before[key] = ds.genvecs if ds is not None else None
         defer.ensureDeferred(self._round(key[0], key[1], addr, data_only)).addBoth(
             lambda r: self._done(key, r, addr))
 
-    def hinted(self, db_id, peer, addr=None, gen=None):
-        """A hint from ``peer`` (vsync/hints.py): it committed writes to ``db_id`` up to
-        its generation ``gen``.  Pull now, unless our knowledge already reaches ``gen``
-        (through others), or once more after the round running now.  At most
-        HINTED_ROUNDS hinted rounds run at once; the others wait in order and are
-        dropped once our knowledge catches up (many writers hinting at once then cost
-        far fewer rounds than one per writer and reader).  ``gen`` None: pull anyway."""
+    def hinted(self, db_id, peer, addr=None, claim=None):
+        """A hint from ``peer`` (vsync/hints.py): it holds writes to ``db_id`` of the
+        devices in ``claim`` (device -> generation; its own among them).  Pull now,
+        unless our knowledge already reaches all of them (through others), or once
+        more after the round running now.  At most HINTED_ROUNDS hinted rounds run at
+        once; the others wait, the one whose peer holds most of what we lack first,
+        and are dropped once our knowledge catches up (many writers hinting at once
+        then cost far fewer rounds than one per writer and reader).  ``claim`` None:
+        pull anyway."""
         key = (db_id, peer)
-        if gen is not None and self._knows(db_id, peer, gen):
+        if claim is not None and self._knows(db_id, claim):
             syncstats.HINTS_KNOWN.incr(1)
             return
         if key in self._inflight:
-            self.hints.again[key] = _merge(self.hints.again[key], gen) \
-                if key in self.hints.again else gen
+            self.hints.again[key] = _merge(self.hints.again[key], claim) \
+                if key in self.hints.again else claim
             return
         if len(self._hinted) >= limits.HINTED_ROUNDS:
             if key in self._hint_queue:
-                old_addr, old_gen = self._hint_queue[key]
-                self._hint_queue[key] = (addr or old_addr, _merge(old_gen, gen))
+                old_addr, old_claim = self._hint_queue[key]
+                self._hint_queue[key] = (addr or old_addr, _merge(old_claim, claim))
             else:
-                self._hint_queue[key] = (addr, gen)
+                self._hint_queue[key] = (addr, claim)
             return
         addr = self._addr.get(key) or addr
         ds = self.dbs.get(db_id)
@@ -245,26 +250,47 @@ class SchedulerMixin:
         # (data only: the syncgroup metadata and the clock come with the periodic rounds)
         self._start_round(key, addr, data_only=True)
 
-    def _knows(self, db_id, peer, gen):
-        """Whether our knowledge of ``peer``'s writes to ``db_id`` reaches ``gen`` for
-        every prefix we sync (so a round with it would bring none of them)."""
+    def _lacking(self, db_id, claim):
+        """How many devices of ``claim`` our knowledge of ``db_id`` does not reach in
+        every prefix we sync (0: a round with its sender would bring none of them;
+        None: unknown)."""
         ds = self.dbs.get(db_id)
         try:
-            dev = int(peer, 16)
             gvs = list(ds.genvecs.values()) if ds is not None else []
-        except (ValueError, RuntimeError):
-            return False
-        return bool(gvs) and all(gv.get(dev, 0) >= gen for gv in gvs)
+        except RuntimeError:
+            return None
+        if not gvs:
+            return None
+        me = self.id
+        return sum(1 for d, g in claim.items()
+                   if d != me and any(gv.get(d, 0) < g for gv in gvs))
+
+    def _knows(self, db_id, claim):
+        return self._lacking(db_id, claim) == 0
 
     def _next_hints(self):
         while self._hint_queue and len(self._hinted) < limits.HINTED_ROUNDS:
-            key = next(iter(self._hint_queue))
-            addr, gen = self._hint_queue.pop(key)
-            self.hinted(key[0], key[1], addr, gen)
+            # the waiting hint whose peer holds most of what we lack; those that bring
+            # nothing now are dropped
+            best, score = None, -1
+            for key, (addr, claim) in list(self._hint_queue.items()):
+                n = None if claim is None else self._lacking(key[0], claim)
+                if n == 0:
+                    del self._hint_queue[key]
+                    syncstats.HINTS_KNOWN.incr(1)
+                    continue
+                n = 1 << 30 if n is None else n
+                if n > score:
+                    best, score = key, n
+            if best is None:
+                return
+            addr, claim = self._hint_queue.pop(best)
+            self.hinted(best[0], best[1], addr, claim)
 
     def _done(self, key, result, addr=None):
         self._inflight.discard(key)
         self._hinted.discard(key)
+        before = self._gv_before.pop(key, None)
         if isinstance(result, Failure):
             syncstats.peer(*key).failed(result.value)
             if addr is not None and self.conn_peers.get(key[1]) == addr:
@@ -286,6 +312,9 @@ class SchedulerMixin:
             self._skip_until.pop(key, None)
             self._retry_at.pop(key, None)
             self.hints.round_succeeded(key[1], addr)
+            ds = self.dbs.get(key[0])
+            if ds is not None and before is not None and ds.genvecs is not before:
+                self.hints.forward(key[0], exclude=key[1])    # gossip what we learned
             if key in self.hints.again:
                 self.daemon.reactor.callLater(0, self.hinted, *key, None,
                                               self.hints.again.pop(key))
@@ -296,5 +325,12 @@ class SchedulerMixin:
 
 
 def _merge(old, new):
-    """Two hinted generations as one: the larger; None (pull anyway) wins."""
-    return None if old is None or new is None else max(old, new)
+    """Two hints' claims as one: the larger generation of each device; None (pull
+    anyway) wins."""
+    if old is None or new is None:
+        return None
+    out = dict(old)
+    for d, g in new.items():
+        if g > out.get(d, 0):
+            out[d] = g
+    return out

@@ -62,7 +62,8 @@ class SyncService(SyncgroupOpsMixin, RoundsMixin, SchedulerMixin, NeighborhoodMi
         self._skip_until = {}    # (db id, peer hex) -> tick before which it is not picked
         self._retry_at = {}      # (db id, peer hex) -> time before which no hinted retry
         self._hinted = set()     # (db id, peer hex) of the hinted rounds running
-        self._hint_queue = {}    # (db id, peer hex) -> (address, gen): hints waiting
+        self._hint_queue = {}    # (db id, peer hex) -> (address, claim): hints waiting
+        self._gv_before = {}     # (db id, peer hex) -> our genvecs when its round started
         self._hinted_pull = -1e9   # when the tick last pulled a hinting peer
         self._view = None        # (when, [(db id, members, mount tables)]) read last
         self._last_sg = {}

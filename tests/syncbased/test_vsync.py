@@ -437,6 +437,21 @@ class QuickRoundsTest(unittest.TestCase):
         got = await self.b.sync._get_deltas_items(stub, None, None, ())
         self.assertEqual((got, heard, w.kinds), ([1, 2, 3, 4, 5], ["final"], ["quick"]))
 
+    def test_waiting_hints_run_richest_first_and_known_ones_are_dropped(self):
+        from syncbased.vsync import scheduler
+        sync = self.b.sync
+        self.patch(self.b.ds, "genvecs", {"c": {1: 5, 2: 3}, "d": {1: 7, 2: 3}})
+        started = []
+        self.patch(sync, "hinted", lambda db, peer, addr, claim: started.append(peer))
+        sync._hint_queue = {(DB, "p1"): ("/p1", {1: 5}),              # known
+                            (DB, "p2"): ("/p2", {1: 6}),              # 1 lacking ("c")
+                            (DB, "p3"): ("/p3", {1: 6, 2: 4, 3: 1}),  # 3 lacking
+                            (DB, "p4"): ("/p4", None)}                # pull anyway
+        sync._next_hints()
+        self.assertEqual((started, sync._hint_queue), (["p4", "p3", "p2"], {}))
+        self.assertEqual(scheduler._merge({1: 2, 2: 5}, {1: 3}), {1: 3, 2: 5})
+        self.assertIsNone(scheduler._merge({1: 2}, None))
+
     def test_a_commit_hints_once_its_group_is_flushed(self):
         w = self.a.sync.daemon.worker = _Worker()
         self.a.sync.hints.subscribers.add(object())

@@ -27,6 +27,7 @@ def _build_types() -> dict[str, vdl.Type]:
     _b_Hint = b.struct('v23py/syncbase/ext.Hint')
     _b_Hint.append_field('Db', _syncbase.Id._vdl_type)
     _b_Hint.append_field('Gen', vdl.Uint64Type)
+    _b_Hint.append_field('Know', vdl.map_of(vdl.Uint64Type, vdl.Uint64Type))
     b.build()
     return {'Hint': _b_Hint.type}
 
@@ -36,16 +37,19 @@ _types = _build_types()
 
 @vdl.register
 class Hint(vdl.Struct):
-    """Hint tells a subscriber that the served daemon committed local writes to a
-    database: the subscriber pulls from it unless its knowledge of that daemon's
-    writes (its generation vector) already reaches Gen, as it may through others.
+    """Hint tells a subscriber that the served daemon has writes to a database the
+    subscriber may lack: its own, committed up to Gen, and those of other devices
+    it learned by sync, up to Know[device] (the most it holds of each, in any
+    prefix).  The subscriber pulls from it unless its own knowledge (its
+    generation vector) already reaches all of them, as it may through others.
     """
-    __slots__ = ('Db', 'Gen',)
+    __slots__ = ('Db', 'Gen', 'Know',)
     Db: _syncbase.Id
     Gen: int
+    Know: dict[int, int]
 
     if TYPE_CHECKING:
-        def __init__(self, *, Db: _syncbase.Id = ..., Gen: int = ...) -> None: ...
+        def __init__(self, *, Db: _syncbase.Id = ..., Gen: int = ..., Know: dict[int, int] = ...) -> None: ...
     _vdl_type = _types['Hint']
 
 
