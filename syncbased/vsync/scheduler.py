@@ -195,7 +195,13 @@ class SchedulerMixin:
                     # its writes come as hints: pulling it is only the safety net for
                     # what it relays, at most once per HINTED_PULL_INTERVAL seconds
                     if now - self._hinted_pull < limits.HINTED_PULL_INTERVAL:
-                        pick = None
+                        # not due: a member that may serve hints but does not hint us
+                        # yet (a v23py daemon we have not synced with) is pulled
+                        # instead, so that it soon does; a Go peer (no Hints object)
+                        # keeps its share of the picks, as with Go's syncer
+                        new = [m for m in ready
+                               if m not in hinting and m not in self.hints.not_served]
+                        pick = random.choice(new) if new else None
                     else:
                         self._hinted_pull = now
             if pick is not None:
