@@ -88,8 +88,13 @@ def log_prefix(pfx: bytes, dev: int) -> bytes:
     return LOG + pfx + SEP + b"%d" % dev + SEP
 
 
+def log_key_at(prefix: bytes, gen: int) -> bytes:
+    """The log key of generation ``gen`` under a device's ``log_prefix``."""
+    return prefix + b"%016x" % gen
+
+
 def log_key(pfx: bytes, dev: int, gen: int) -> bytes:
-    return log_prefix(pfx, dev) + b"%016x" % gen
+    return log_key_at(log_prefix(pfx, dev), gen)
 
 
 # --- log records --------------------------------------------------------------
@@ -160,6 +165,8 @@ _NODE = struct.Struct(">QQqBH")
 
 
 def encode_node(n: Node) -> bytes:
+    if not n.parents:      # (a received row's first version: most nodes of a bulk sync)
+        return _NODE.pack(n.level, n.batch, n.t, 1 if n.deleted else 0, len(n.logrec)) + n.logrec
     parts = [_NODE.pack(n.level, n.batch, n.t, 1 if n.deleted else 0, len(n.logrec)), n.logrec]
     for p in n.parents:
         parts.append(struct.pack(">H", len(p)))

@@ -33,8 +33,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, Dict, List, Optional
 
-SEP = b"\xfe"
-ROW = b"r"
+from syncbased.vsync._log import ROW, SEP, b, s
+
 NO_VERSION = b""
 NO_BATCH = 0
 
@@ -83,8 +83,10 @@ class Group:
 
 def parse_row_oid(oid: bytes):
     """((collection blessing, name), row key) of a row's store key, or None."""
+    if not oid.startswith(ROW):
+        return None
     parts = oid.split(SEP, 2)
-    if len(parts) < 3 or parts[0] != ROW:
+    if len(parts) < 3:
         return None
     ids = parts[1].split(b"\x00")
     if len(ids) != 3 or ids[2] != b"":
@@ -199,11 +201,11 @@ class Closure:
 
 def app_key(oid: bytes) -> str:
     """The key the application sees: the store key without its ``r\\xfe``."""
-    return oid.split(SEP, 1)[1].decode("utf-8", "surrogateescape")
+    return s(oid.split(SEP, 1)[1])
 
 
 def oid_of_app_key(key: str) -> bytes:
-    return ROW + SEP + key.encode("utf-8", "surrogateescape")
+    return ROW + b(key)
 
 
 @dataclasses.dataclass

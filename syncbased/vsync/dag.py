@@ -10,14 +10,13 @@ from syncbased import access
 from v23py.syncbase.util import Id
 from syncbased import interfaces as I
 from syncbased.common import (decode_collection_perms, encode_collection_perms, perms_out,
-                              value_in as common_value_in)
+                              time_ns, value_in as common_value_in)
 from syncbased.store import PutOp, DeleteOp, DbStateChangeRequestOp, new_version
 from syncbased.vsync import limits
 from syncbased.vsync._log import (
     CX, DATA, DBSTATE, HEAD, LINK_REC, NODE, NODE_REC, POS, ROW, SEP, SGDATA, VERSION, Node,
-    Rec, _NODE, b, batch_key, decode_batch, decode_node, encode_batch, encode_node, encode_rec,
-    encode_rec_fields, gid_from_oid, gid_of, log_key, log_prefix, prefix_limit)
-from v23py.v23.vdlroot.time.native import UNIX_EPOCH_SECONDS as _EPOCH_S
+    Rec, b, batch_key, decode_batch, decode_node, encode_batch, encode_node, encode_rec,
+    encode_rec_fields, gid_from_oid, gid_of, log_key, log_key_at, log_prefix, prefix_limit)
 
 
 
@@ -166,8 +165,7 @@ class DagMixin:
         mparents = md.Parents
         if mparents and len(mparents) > limits.MAX_PARENTS:
             raise _bad("too many parents")
-        oid = oid_s.encode("utf-8", "surrogateescape")     # (b(), in line: per record)
-        ver = ver_s.encode("utf-8", "surrogateescape")
+        oid, ver = b(oid_s), b(ver_s)
         parents = ()
         if mparents:
             parents = tuple(b(p) for p in mparents)
@@ -188,9 +186,8 @@ class DagMixin:
             lp = self._round_lps.get(dev)
             if lp is None:
                 lp = self._round_lps[dev] = log_prefix(DATA, dev)
-            lk = lp + b"%016x" % gen
-        ut = md.UpdTime
-        t = (int(ut.Seconds) - _EPOCH_S) * 1_000_000_000 + int(ut.Nanos)   # time_ns()
+            lk = log_key_at(lp, gen)
+        t = time_ns(md.UpdTime)
         bid = int(md.BatchId)
         bcount = int(md.BatchCount)
         deleted = bool(md.Delete)
@@ -222,8 +219,7 @@ class DagMixin:
                         level = max(levels) + 1
                 node = Node(level, parents, lk, bid, deleted, t)
                 g.nodes[ver] = node
-                writes[NODE + oid + SEP + ver] = encode_node(node) if parents else \
-                    _NODE.pack(level, bid, t, 1 if deleted else 0, len(lk)) + lk
+                writes[NODE + oid + SEP + ver] = encode_node(node)
                 g.new.add(ver)
                 if parents:
                     g.refd.update(parents)
@@ -239,9 +235,7 @@ class DagMixin:
                     writes[SGDATA + gid.encode() + SEP + ver] = vom.encode(
                         sg, I.Syncgroup._vdl_type)
                 elif not deleted:
-                    v = lr.Value
-                    writes[oid + SEP + ver] = common_value_in(v) if (
-                        v.__class__ is str and oid[:2] == ROW) else value_in(oid, v)
+                    writes[oid + SEP + ver] = value_in(oid, lr.Value)
         else:
             if len(parents) != 1:
                 raise _bad("a link record needs one parent")
@@ -347,6 +341,8 @@ def encode_value(value) -> bytes:
 
 def value_in(oid: bytes, value) -> bytes:
     """What to store for a received object value (inverse of value_out)."""
+    if value.__class__ is str and oid[:2] != CX:    # (the common value, in one call)
+        return common_value_in(value)
     if oid[:2] == CX:
         if not isinstance(value, dict):
             raise _bad("collection permissions that are not permissions")
