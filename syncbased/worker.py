@@ -69,6 +69,7 @@ class StoreWorker:
         self._count = threading.Lock()      # guards _outstanding
         self._outstanding = 0               # calls handed to the thread, not yet done
         self._after = None   # while the reactor runs a group: [(fn, args)] for after it
+        self._thread_after = None   # the same while the store thread runs one
         self._main = threading.get_ident()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -119,23 +120,23 @@ class StoreWorker:
             finally:
                 self._after = None
                 self._busy.release()
-            _deliver(results)
-            for fn, args in after:
-                try:
-                    fn(*args)
-                except Exception:   # (as a callFromThread call's would: logged, no harm)
-                    log.exception("after_commit callback failed")
+            _deliver(results, after)
             return
         self._hand_over(items)
 
     def after_commit(self, fn, *args) -> None:
         """Call ``fn(*args)`` on the reactor once the group running now (which made a
         commit) is flushed: right after its results when the reactor runs it, else in
-        a later reactor turn (a commit of the store thread)."""
-        if self._after is not None and threading.get_ident() == self._main:
-            self._after.append((fn, args))
-        else:
-            self._reactor.callFromThread(fn, *args)
+        a later reactor turn, with the results of the thread's group)."""
+        me = threading.get_ident()
+        if me == self._main:
+            if self._after is not None:
+                self._after.append((fn, args))
+                return
+        elif self._thread_after is not None and me == self._thread.ident:
+            self._thread_after.append((fn, args))
+            return
+        self._reactor.callFromThread(fn, *args)
 
     def stop(self, final=None, timeout: float | None = 10.0) -> None:
         """Run queued work, then ``final()`` (e.g. close stores) on the thread; wait for it."""
@@ -156,11 +157,15 @@ class StoreWorker:
                 except queue.Empty:
                     break
             with self._busy:
-                results, stop_item = self._process(group)
+                self._thread_after = []
+                try:
+                    results, stop_item = self._process(group)
+                finally:
+                    after, self._thread_after = self._thread_after, None
             with self._count:   # (done: a caller woken by these results sees it)
                 self._outstanding -= len(group)
-            if results:
-                self._reactor.callFromThread(_deliver, results)
+            if results or after:
+                self._reactor.callFromThread(_deliver, results, after)
             if stop_item is not None:
                 final = stop_item[1][0]
                 if final is not None:
@@ -197,10 +202,16 @@ class StoreWorker:
         return results, stop_item
 
 
-def _deliver(results):
+def _deliver(results, after=()):
+    """(reactor thread) A group's results, then its after_commit callbacks."""
     with output_batch():   # the RPC replies of the whole group leave in one write per conn
         for d, ok, value in results:
             if ok:
                 d.callback(value)
             else:
                 d.errback(value)
+    for fn, args in after:
+        try:
+            fn(*args)
+        except Exception:   # (as a callFromThread call's would: logged, no harm)
+            log.exception("after_commit callback failed")

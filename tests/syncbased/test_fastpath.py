@@ -12,6 +12,7 @@
 """
 import datetime
 import threading
+import time
 
 from twisted.internet import defer, reactor
 from twisted.internet.task import deferLater
@@ -445,8 +446,9 @@ class WorkerGroupTest(unittest.TestCase):
         w = StoreWorker(lambda: log.append("flush"), lambda: None, reactor)
         self.addCleanup(w.stop)
 
-        def write(tag):
+        def write(tag, pause=0.0):
             w.after_commit(log.append, "woken " + tag)
+            time.sleep(pause)      # (the reactor is free meanwhile: it must still wait)
             log.append(tag)
             return tag
 
@@ -462,7 +464,7 @@ class WorkerGroupTest(unittest.TestCase):
         def go():
             # on the thread: in a later reactor turn, after the flush
             del log[:]
-            yield w.call(write, "slow")
+            yield w.call(write, "slow", 0.1)
             yield deferLater(reactor, 0, lambda: None)
             self.assertEqual(log, ["slow", "flush", "woken slow"])
         return go()
