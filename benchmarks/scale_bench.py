@@ -93,8 +93,9 @@ async def fill(ctx, cx, rows, writers=4, batch=500, prefix="r"):
 
 
 async def peers_bench(reactor, ctx, kind, start_all, sizes, mount_tables=()):
-    """``start_all(n)`` -> awaitable list of n started daemons (``.proc``, ``.endpoint``,
-    ``.stop()``)."""
+    """``start_all(n, daemons)`` appends n daemons (``.proc``, ``.endpoint``,
+    ``.stop()``) to ``daemons`` as it makes them, before each start, and returns once all
+    are started: whatever happens, every one made is stopped here."""
     from twisted.internet import defer
     from v23py import syncbase
     from sync_bench import setup
@@ -103,7 +104,7 @@ async def peers_bench(reactor, ctx, kind, start_all, sizes, mount_tables=()):
         daemons = []
         try:
             t0 = time.perf_counter()
-            daemons = await start_all(n)
+            await start_all(n, daemons)
             started = time.perf_counter() - t0
             a = daemons[0]
             cols = [(await setup(ctx, a, None, "conv", mount_tables=mount_tables))[1]]
@@ -211,26 +212,23 @@ async def run(reactor, args):
         if "peers" in only:
             from twisted.internet import defer
 
-            def ours_all(n):
+            def ours_all(n, daemons):
                 sem = defer.DeferredSemaphore(2)
-                return defer.gatherResults([sem.run(Daemon(creds).start) for _ in range(n)])
+                daemons.extend(Daemon(creds) for _ in range(n))
+                return defer.gatherResults([sem.run(d.start) for d in daemons],
+                                           consumeErrors=True)
             await peers_bench(reactor, ctx, "v23py", ours_all, peer_sizes)
         if args.go and "peers" in only:
             from syncbase_bench import GoDaemon
             from sync_bench import start_go_mounttable
             mt_proc, mt = start_go_mounttable(creds)
 
-            async def go_all(n):
+            async def go_all(n, daemons):
                 # Go's daemon starts in ~0.2 s: one after another, each to its ENDPOINT=
-                started = []
-                try:
-                    for _ in range(n):
-                        started.append(GoDaemon(args.go, creds, mount_table=mt).start())
-                except BaseException:
-                    for d in started:
-                        d.stop()
-                    raise
-                return started
+                for _ in range(n):
+                    d = GoDaemon(args.go, creds, mount_table=mt)
+                    daemons.append(d)
+                    d.start()
             await peers_bench(reactor, ctx, "Go", go_all, peer_sizes, mount_tables=[mt])
         rows = [int(x) for x in args.rows.split(",")]
         if "initial" in only or "start" in only:
