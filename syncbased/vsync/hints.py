@@ -7,8 +7,6 @@ its usual round (pull) with the writer now instead of at its next periodic tick.
   open; after each commit of local writes to a database we send that database's id,
   our generation in it and what we know of other devices' writes to it (the most of
   each device we hold) on every stream whose caller may Read a syncgroup of it.
-* Forwarding (gossip): after a round that taught us other devices' writes, the same
-  hint goes to HINT_FORWARD of those subscribers picked at random.
 * Receiving: a peer whose knowledge already reaches all the hint names (it got those
   writes through others) skips the round; so do queued hints once it does
   (scheduler.py runs a few hinted rounds at a time, the richest hint first).
@@ -25,7 +23,6 @@ gets one failed Subscribe call per v23py daemon that syncs with it (per daemon r
 from __future__ import annotations
 
 import logging
-import random
 
 from twisted.internet import defer
 
@@ -76,9 +73,8 @@ class Hints:
             if ds is not None:
                 self.sync.daemon.worker.after_commit(self._notify, db_id, ds.gen)
 
-    def _notify(self, db_id, gen, subscribers=None, fanout=None, exclude=None):
-        """Hint ``subscribers`` (all by default) that may hear about ``db_id``; with
-        ``fanout``, only that many of them, picked at random (not ``exclude``)."""
+    def _notify(self, db_id, gen, subscribers=None):
+        """Hint ``subscribers`` (all by default) that may hear about ``db_id``."""
         ds = self.sync.dbs.get(db_id)
         if ds is None or ds.paused or not ds.sgs:
             return
@@ -87,21 +83,12 @@ class Hints:
         except RuntimeError:       # (changed on the store thread meanwhile: next commit)
             return
         to = [s for s in (subscribers or self.subscribers)
-              if s.peer in members and s.peer != exclude
+              if s.peer in members
               and any(access.allowed(e.perms, (READ,), s.names) for e in sgs)]
-        if fanout is not None and len(to) > fanout:
-            to = random.sample(to, fanout)
         for s in to:
             s.pending[db_id] = max(gen, s.pending.get(db_id, 0))
             if not s.sending:
                 defer.ensureDeferred(self._drain(s)).addErrback(lambda f: None)
-
-    def forward(self, db_id, exclude=None):
-        """A round taught us other devices' writes to ``db_id`` (from ``exclude``):
-        hint HINT_FORWARD subscribers picked at random."""
-        ds = self.sync.dbs.get(db_id)
-        if self.subscribers and ds is not None and limits.HINT_FORWARD > 0:
-            self._notify(db_id, ds.gen, fanout=limits.HINT_FORWARD, exclude=exclude)
 
     def _know(self, db_id):
         """What we hold of other devices' writes to ``db_id``: device -> the largest

@@ -20,11 +20,6 @@ HINTS = os.environ.get("V23PY_SYNC_HINTS", "1").strip() != "0"
 # runs are served by one round with the richest sender (30 daemons, one write each:
 # ~350 rounds in all instead of ~470 with two)
 HINTED_ROUNDS = int(os.environ.get("V23PY_SYNC_HINTED_ROUNDS") or 1)
-# a round that taught us other devices' writes is hinted onward to this many of our
-# subscribers, picked at random (gossip).  Off: with every writer hinting every
-# member and hinted rounds run one at a time, it saved few rounds (30 daemons, one
-# write each: ~330 rounds instead of ~350) for twice the hint messages
-HINT_FORWARD = int(os.environ.get("V23PY_SYNC_HINT_FORWARD") or 0)
 # a peer whose hints we receive is pulled by the tick at most once per this many seconds
 # (all such peers together): its writes come as hints; this pull only brings what it
 # relays from others (and the syncgroup metadata)

@@ -217,9 +217,6 @@ class SchedulerMixin:
         syncstats.ROUNDS.incr(1)
         self._inflight.add(key)
         self._addr[key] = addr
-        ds = self.dbs.get(key[0])
-        # (what we knew before it: a round that replaces it taught us something)
-        self._gv_before[key] = ds.genvecs if ds is not None else None
         defer.ensureDeferred(self._round(key[0], key[1], addr, data_only)).addBoth(
             lambda r: self._done(key, r, addr))
 
@@ -296,7 +293,6 @@ class SchedulerMixin:
     def _done(self, key, result, addr=None):
         self._inflight.discard(key)
         self._hinted.discard(key)
-        before = self._gv_before.pop(key, None)
         if isinstance(result, Failure):
             syncstats.peer(*key).failed(result.value)
             if addr is not None and self.conn_peers.get(key[1]) == addr:
@@ -318,9 +314,6 @@ class SchedulerMixin:
             self._skip_until.pop(key, None)
             self._retry_at.pop(key, None)
             self.hints.round_succeeded(key[1], addr)
-            ds = self.dbs.get(key[0])
-            if ds is not None and before is not None and ds.genvecs is not before:
-                self.hints.forward(key[0], exclude=key[1])    # gossip what we learned
             if key in self.hints.again:
                 self.daemon.reactor.callLater(0, self.hinted, *key, None,
                                               self.hints.again.pop(key))
