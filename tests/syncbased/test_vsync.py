@@ -459,6 +459,86 @@ class QuickRoundsTest(unittest.TestCase):
         self.assertEqual(w.after, [(self.a.sync.hints._notify, (DB, self.a.ds.gen))])
 
 
+class PullLoopTest(unittest.TestCase):
+    """The pull loop's cadence: a fixed-rate tick that is quiet (QUIET_TICK) while every
+    member hints us, and Go's TICK again as soon as one does not (a Go peer)."""
+
+    def test_ticker_fixed_rate_quiet_and_wake(self):
+        from twisted.internet import task
+        from syncbased.vsync.scheduler import Ticker
+        clock, fired = task.Clock(), []
+        t = Ticker(clock, lambda: fired.append(clock.seconds()))
+        t.start(0.05)
+        clock.advance(0.05)
+        clock.advance(0.05)
+        self.assertEqual(len(fired), 2)
+        t.quiet(1.0)                      # (between ticks) the next is put off to 1 s
+        clock.advance(0.5)
+        self.assertEqual(len(fired), 2)
+        clock.advance(0.5)
+        self.assertEqual(len(fired), 3)
+        t.quiet(1.0)
+        clock.advance(0.01)
+        t.wake()                          # back within one interval
+        clock.advance(0.05)
+        self.assertEqual(len(fired), 4)
+        # asked by the tick running now: the next is a quiet delay after it
+        t2_fired = []
+        t2 = Ticker(clock, lambda: (t2_fired.append(1), t2.quiet(1.0)))
+        t2.start(0.05)
+        clock.advance(0.05)
+        clock.advance(0.9)
+        self.assertEqual(len(t2_fired), 1)
+        clock.advance(0.1)
+        self.assertEqual(len(t2_fired), 2)
+        t.stop()
+        t2.stop()
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def _loop(self, sync):
+        asked = []
+        sync._loop = types.SimpleNamespace(quiet=asked.append, running=True)
+        started = []
+        self.patch(sync, "_start_round", lambda key, addr, data_only=False: started.append(key))
+        return asked, started
+
+    def test_quiet_only_while_every_member_hints_us(self):
+        from syncbased.vsync import limits
+        b = Peer(self)
+        sync = b.sync
+        asked, started = self._loop(sync)
+        sync.peers.update({"v23py-peer": "/v", "go-peer": "/g"})
+        sync._start_rounds([(DB, ["v23py-peer"], [])])
+        self.assertEqual(asked, [])                     # it does not hint us yet
+        self.assertEqual(started, [(DB, "v23py-peer")])
+        sync._inflight.clear()
+        sync.hints.subscribed["v23py-peer"] = lambda: None
+        sync._start_rounds([(DB, ["v23py-peer"], [])])
+        self.assertEqual(asked, [limits.QUIET_TICK])
+        sync._inflight.clear()
+        del asked[:]
+        sync.hints.not_served.add("go-peer")            # Go's daemon never hints
+        sync._start_rounds([(DB, ["v23py-peer", "go-peer"], [])])
+        self.assertEqual(asked, [])
+
+    def test_a_hinting_pick_not_due_gives_way_to_a_member_that_does_not_hint_yet(self):
+        import random
+        b = Peer(self)
+        sync = b.sync
+        asked, started = self._loop(sync)
+        sync.peers.update({"hinting": "/h", "new": "/n", "go": "/g"})
+        sync.hints.subscribed["hinting"] = lambda: None
+        sync.hints.not_served.add("go")
+        members = [(DB, ["hinting", "new", "go"], [])]
+        self.patch(random, "choice", lambda seq: "hinting" if "hinting" in seq else seq[0])
+        sync._start_rounds(members)                     # the safety-net pull is due
+        self.assertEqual(started, [(DB, "hinting")])
+        sync._inflight.clear()
+        sync._picked = None
+        sync._start_rounds(members)                     # not due: "new" instead, never Go
+        self.assertEqual(started, [(DB, "hinting"), (DB, "new")])
+
+
 class WireDeclarationsTest(unittest.TestCase):
     """The peer interface is declared in syncbased/interfaces/*.vdl (Go's package
     v.io/x/ref/services/syncbase/server/interfaces) and its generated module is current."""
