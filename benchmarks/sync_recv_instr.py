@@ -32,58 +32,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from syncbased_instr import control, dumped_total  # noqa: E402
+from syncbased_instr import Instrumented  # noqa: E402
 
 ALICE = "idp:o:fortune:alice"
-
-
-class InstrumentedB:
-    def __init__(self, tree, creds, tmp, env):
-        import glob  # noqa: F401
-        self.outdir = tempfile.mkdtemp(prefix="cg-", dir=tmp)
-        root = tempfile.mkdtemp(prefix="root-", dir=tmp)
-        args = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
-                f"--callgrind-out-file={self.outdir}/callgrind.out.%p",
-                sys.executable, "-m", "syncbased.main", "--v23.tcp.address=127.0.0.1:0",
-                f"--v23.credentials={creds}", f"--root-dir={root}"]
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     cwd=tree, env=dict(os.environ, PYTHONPATH=tree, **env))
-        line = self.proc.stdout.readline().decode()
-        if not line.startswith("ENDPOINT="):
-            self.proc.kill()
-            raise RuntimeError(f"syncbased under callgrind printed {line!r}")
-        self.endpoint = line.strip().split("=", 1)[1]
-
-    def open_window(self):
-        import glob
-        before = set(glob.glob(os.path.join(self.outdir, "callgrind.out*")))
-        control(self.proc.pid, "--zero")
-        control(self.proc.pid, "--instr=on")
-        return before
-
-    def close_window(self, before, keep=None) -> int:
-        import glob
-        control(self.proc.pid, "--instr=off")
-        control(self.proc.pid, "--dump")
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if keep:
-                time.sleep(1.0)     # (the dump written in full)
-                for path in set(glob.glob(os.path.join(self.outdir, "callgrind.out*"))) - before:
-                    shutil.copy(path, keep)
-            total = dumped_total(self.outdir, before)
-            if total is not None:
-                return total
-            time.sleep(0.2)
-        raise RuntimeError("callgrind wrote no dump")
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 async def measure(ctx, a, b, rows, keep=None):
@@ -144,7 +95,8 @@ def main():
                 a = Daemon(creds, root_dir=tempfile.mkdtemp(dir=tmp), env=env).start_blocking()
                 b = None
                 try:
-                    b = InstrumentedB(os.path.abspath(tree), creds, tmp, env)
+                    b = Instrumented(os.path.abspath(tree), creds, tmp,
+                                     program=("-m", "syncbased.main"), env=env)
                     results.append((tree, await measure(ctx, a, b, args.rows, args.keep)))
                 finally:
                     a.stop()

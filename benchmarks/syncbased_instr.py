@@ -58,14 +58,16 @@ def dumped_total(outdir: str, before: set) -> int:
 class Instrumented:
     """A syncbased under callgrind, instrumentation off until a window opens."""
 
-    def __init__(self, tree: str, creds: str, tmp: str):
+    def __init__(self, tree: str, creds: str, tmp: str, program=("-c", QUIET_TICK),
+                 env=None):
+        """``program``: python's arguments that run the daemon; ``env``: extra variables."""
         self.outdir = tempfile.mkdtemp(prefix="cg-", dir=tmp)
         root = tempfile.mkdtemp(prefix="root-", dir=tmp)
         args = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
                 f"--callgrind-out-file={self.outdir}/callgrind.out.%p",
-                sys.executable, "-c", QUIET_TICK, "--v23.tcp.address=127.0.0.1:0",
+                sys.executable, *program, "--v23.tcp.address=127.0.0.1:0",
                 f"--v23.credentials={creds}", f"--root-dir={root}"]
-        env = dict(os.environ, PYTHONPATH=tree)
+        env = dict(os.environ, PYTHONPATH=tree, **(env or {}))
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      cwd=tree, env=env)
         line = self.proc.stdout.readline().decode()
@@ -81,11 +83,16 @@ class Instrumented:
         control(self.proc.pid, "--instr=on")
         return before
 
-    def close_window(self, before) -> int:
+    def close_window(self, before, keep=None) -> int:
+        """``keep``: a file to copy the window's dump to."""
         control(self.proc.pid, "--instr=off")
         control(self.proc.pid, "--dump")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
+            if keep:
+                time.sleep(1.0)     # (the dump written in full)
+                for path in set(glob.glob(os.path.join(self.outdir, "callgrind.out*"))) - before:
+                    shutil.copy(path, keep)
             total = dumped_total(self.outdir, before)
             if total is not None:
                 return total
