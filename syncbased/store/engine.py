@@ -153,6 +153,15 @@ def release_checks() -> None:
         start()
 
 
+def _start_when_released(start) -> None:
+    """``start()`` now, or at release_checks() while a daemon's start-up holds work."""
+    with _held_lock:
+        if _held is not None:
+            _held.append(start)
+            return
+    start()
+
+
 def fresh_wal_db(db) -> None:
     """Put a just-created (empty) SQLite file in WAL mode with no fsync and no journal
     file: ``synchronous=OFF``, and the page-1 write that records WAL mode journaled in
@@ -192,11 +201,7 @@ class CreationSync:
         self.files, self.dirs = list(files), list(dirs)
         self.done = threading.Event()
         self.started = False
-        with _held_lock:
-            if _held is not None:
-                _held.append(self.start)
-                return
-        self.start()
+        _start_when_released(self.start)
 
     def start(self) -> None:
         with _held_lock:
@@ -284,11 +289,7 @@ class SqliteEngine:
             # cold): in the background, so start-up does not wait; the first use of
             # the store after start-up waits for its verdict (gate()).
             self._check_started = False
-            with _held_lock:
-                if _held is not None:
-                    _held.append(self._start_check)
-                    return
-            self._start_check()
+            _start_when_released(self._start_check)
         else:
             self._ok = True
             self._checked.set()
