@@ -10,7 +10,6 @@ client stubs from :class:`ClientStub` and their server wrappers from
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
 from typing import (Any, AsyncIterator, Awaitable, Generic, Optional, Protocol, Sequence,
                     TypeVar, Union)
 
@@ -19,6 +18,7 @@ from twisted.internet import defer
 from v23py import verror
 from v23py.context import Context
 from v23py.deferred import AwaitableDeferred, adopt, run_user_coroutine
+from v23py.records import FrozenRecord
 from v23py.v23.vdlroot import signature as _signature
 
 __all__ = ["method_table", "ArgDesc", "MethodDesc", "EmbedDesc", "InterfaceDesc", "ClientStub",
@@ -40,16 +40,18 @@ Result = AwaitableDeferred
 Reply = Union[_T, Awaitable[_T]]
 
 
-@dataclass(frozen=True)
-class ArgDesc:
+class ArgDesc(FrozenRecord):
     """One in- or out-argument (or stream element) of a method."""
+    _fields = ("name", "type", "doc")
     name: str
     type: Any            # v23py.vdl.Type
-    doc: str = ""
+    doc: str
+
+    def __init__(self, name: str, type: Any, doc: str = "") -> None:
+        self._set(name=name, type=type, doc=doc)
 
 
-@dataclass(frozen=True)
-class MethodDesc:
+class MethodDesc(FrozenRecord):
     """One method as declared in VDL.
 
     ``out_args`` never includes the final ``error``.  ``in_stream`` /
@@ -57,13 +59,20 @@ class MethodDesc:
     the method's tag constants as typed values (instances of generated classes,
     or ``vdl.value(type, x)`` wrappers for unnamed non-default types).
     """
+    _fields = ("name", "doc", "in_args", "out_args", "in_stream", "out_stream", "tags")
     name: str
-    doc: str = ""
-    in_args: tuple[ArgDesc, ...] = ()
-    out_args: tuple[ArgDesc, ...] = ()
-    in_stream: Any = None
-    out_stream: Any = None
-    tags: tuple[Any, ...] = ()
+    doc: str
+    in_args: tuple[ArgDesc, ...]
+    out_args: tuple[ArgDesc, ...]
+    in_stream: Any
+    out_stream: Any
+    tags: tuple[Any, ...]
+
+    def __init__(self, name: str, doc: str = "", in_args: tuple[ArgDesc, ...] = (),
+                 out_args: tuple[ArgDesc, ...] = (), in_stream: Any = None,
+                 out_stream: Any = None, tags: tuple[Any, ...] = ()) -> None:
+        self._set(name=name, doc=doc, in_args=in_args, out_args=out_args,
+                  in_stream=in_stream, out_stream=out_stream, tags=tags)
 
     @property
     def in_types(self) -> list[Any]:
@@ -81,22 +90,29 @@ class MethodDesc:
         return self.in_stream is not None or self.out_stream is not None
 
 
-@dataclass(frozen=True)
-class EmbedDesc:
+class EmbedDesc(FrozenRecord):
     """An interface embedded in another."""
+    _fields = ("name", "pkg_path", "doc")
     name: str
     pkg_path: str
-    doc: str = ""
+    doc: str
+
+    def __init__(self, name: str, pkg_path: str, doc: str = "") -> None:
+        self._set(name=name, pkg_path=pkg_path, doc=doc)
 
 
-@dataclass(frozen=True)
-class InterfaceDesc:
+class InterfaceDesc(FrozenRecord):
     """An interface: its own methods in declaration order, and its direct embeds."""
+    _fields = ("name", "pkg_path", "doc", "embeds", "methods")
     name: str
     pkg_path: str
-    doc: str = ""
-    embeds: tuple[EmbedDesc, ...] = ()
-    methods: tuple[MethodDesc, ...] = ()
+    doc: str
+    embeds: tuple[EmbedDesc, ...]
+    methods: tuple[MethodDesc, ...]
+
+    def __init__(self, name: str, pkg_path: str, doc: str = "",
+                 embeds: tuple[EmbedDesc, ...] = (), methods: tuple[MethodDesc, ...] = ()) -> None:
+        self._set(name=name, pkg_path=pkg_path, doc=doc, embeds=embeds, methods=methods)
 
     @property
     def full_name(self) -> str:

@@ -1,0 +1,70 @@
+"""Plain data records (v23py.records), the dataclass replacement on the start-up path."""
+from twisted.trial import unittest
+
+from v23py.records import FrozenRecord, Record
+from v23py.rpc.stubs import ArgDesc, MethodDesc
+
+
+class Point(Record):
+    _fields = ("x", "y")
+
+    def __init__(self, x, y=0):
+        self.x = x
+        self.y = y
+
+
+class Other(Record):
+    _fields = ("x", "y")
+
+    def __init__(self, x, y=0):
+        self.x = x
+        self.y = y
+
+
+class Frozen(FrozenRecord):
+    _fields = ("x", "y")
+
+    def __init__(self, x, y=0):
+        self._set(x=x, y=y)
+
+
+class RecordTests(unittest.TestCase):
+    def test_equal_by_fields_and_class(self):
+        self.assertEqual(Point(1, 2), Point(1, 2))
+        self.assertNotEqual(Point(1, 2), Point(1, 3))
+        self.assertNotEqual(Point(1, 2), Other(1, 2))
+        self.assertNotEqual(Point(1, 2), (1, 2))
+
+    def test_mutable_and_unhashable(self):
+        p = Point(1)
+        p.y = 5
+        self.assertEqual(p, Point(1, 5))
+        self.assertRaises(TypeError, hash, p)
+
+    def test_repr_names_the_fields(self):
+        self.assertEqual(repr(Point(1, "a")), "Point(x=1, y='a')")
+
+
+class FrozenRecordTests(unittest.TestCase):
+    def test_equal_and_hashed_by_fields(self):
+        self.assertEqual(Frozen(1, 2), Frozen(1, 2))
+        self.assertNotEqual(Frozen(1, 2), Frozen(2, 1))
+        self.assertEqual(hash(Frozen(1, 2)), hash(Frozen(1, 2)))
+        self.assertEqual(len({Frozen(1, 2), Frozen(1, 2), Frozen(2, 2)}), 2)
+
+    def test_fields_cannot_change(self):
+        f = Frozen(1)
+        self.assertRaises(AttributeError, setattr, f, "x", 2)
+        self.assertRaises(AttributeError, setattr, f, "z", 2)
+        self.assertRaises(AttributeError, delattr, f, "x")
+        self.assertEqual(f, Frozen(1, 0))
+
+    def test_stub_descriptors_show_as_dataclasses_did(self):
+        a = ArgDesc("n", "T")
+        self.assertEqual(repr(a), "ArgDesc(name='n', type='T', doc='')")
+        m = MethodDesc("Get", out_args=(a,))
+        self.assertEqual(m, MethodDesc(name="Get", doc="", out_args=(ArgDesc("n", "T", ""),)))
+        self.assertEqual(hash(m), hash(MethodDesc("Get", out_args=(ArgDesc("n", "T"),))))
+        self.assertEqual(repr(m), "MethodDesc(name='Get', doc='', in_args=(), out_args=("
+                         "ArgDesc(name='n', type='T', doc=''),), in_stream=None, "
+                         "out_stream=None, tags=())")
