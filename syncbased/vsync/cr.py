@@ -30,9 +30,9 @@ store key without its ``r\\xfe`` prefix), as Go sends them.
 """
 from __future__ import annotations
 
-import dataclasses
 from typing import Callable, Dict, List, Optional
 
+from v23py.records import Record
 from syncbased.vsync._log import ROW, SEP, b, s
 
 NO_VERSION = b""
@@ -51,32 +51,42 @@ STATE_EXISTS, STATE_NO_EXISTS, STATE_DELETED, STATE_UNKNOWN = (
     "Exists", "NoExists", "Deleted", "Unknown")
 
 
-@dataclasses.dataclass
-class Resolution:
-    kind: str
-    batch: int = NO_BATCH
-    count: int = 0
-    value: Optional[bytes] = None          # CREATE_NEW: the stored bytes (None: a delete)
-    deleted: bool = False
-    parents: tuple = ()
+class Resolution(Record):
+    _fields = ("kind", "batch", "count", "value", "deleted", "parents")
+
+    def __init__(self, kind: str, batch: int = NO_BATCH, count: int = 0,
+                 value: Optional[bytes] = None, deleted: bool = False, parents: tuple = ()):
+        self.kind = kind
+        self.batch = batch
+        self.count = count
+        self.value = value                 # CREATE_NEW: the stored bytes (None: a delete)
+        self.deleted = deleted
+        self.parents = parents
 
 
-@dataclasses.dataclass
-class ObjState:
+class ObjState(Record):
     """One object of a round (Go's objConflictState)."""
-    old: bytes = NO_VERSION                # local head
-    new: bytes = NO_VERSION                # remote head (NO_VERSION: added by CR)
-    ancestor: bytes = NO_VERSION
-    conflict: bool = False
-    added_by_cr: bool = False
-    res: Optional[Resolution] = None
+    _fields = ("old", "new", "ancestor", "conflict", "added_by_cr", "res")
+
+    def __init__(self, old: bytes = NO_VERSION, new: bytes = NO_VERSION,
+                 ancestor: bytes = NO_VERSION, conflict: bool = False,
+                 added_by_cr: bool = False, res: Optional[Resolution] = None):
+        self.old = old                     # local head
+        self.new = new                     # remote head (NO_VERSION: added by CR)
+        self.ancestor = ancestor
+        self.conflict = conflict
+        self.added_by_cr = added_by_cr
+        self.res = res
 
 
-@dataclasses.dataclass
-class Group:
+class Group(Record):
     """A closure of objects resolved together (Go's crGroup)."""
-    batch_source: Dict[int, str] = dataclasses.field(default_factory=dict)
-    batches_by_oid: Dict[bytes, List[int]] = dataclasses.field(default_factory=dict)
+    _fields = ("batch_source", "batches_by_oid")
+
+    def __init__(self, batch_source: Optional[Dict[int, str]] = None,
+                 batches_by_oid: Optional[Dict[bytes, List[int]]] = None):
+        self.batch_source = {} if batch_source is None else batch_source
+        self.batches_by_oid = {} if batches_by_oid is None else batches_by_oid
 
 
 # --- rules --------------------------------------------------------------------------------
@@ -208,12 +218,14 @@ def oid_of_app_key(key: str) -> bytes:
     return ROW + b(key)
 
 
-@dataclasses.dataclass
-class VersionValue:
+class VersionValue(Record):
     """What the application is shown of one version."""
-    state: str
-    value: object = None                   # the decoded value (None when absent)
-    write_ts: int = 0                      # Unix ns (Go's zero time when absent)
+    _fields = ("state", "value", "write_ts")
+
+    def __init__(self, state: str, value: object = None, write_ts: int = 0):
+        self.state = state
+        self.value = value                 # the decoded value (None when absent)
+        self.write_ts = write_ts           # Unix ns (Go's zero time when absent)
 
 
 def conflict_infos(g: Group, upd: Dict[bytes, ObjState], version_value: Callable,
