@@ -521,6 +521,25 @@ class PullLoopTest(unittest.TestCase):
         sync._start_rounds([(DB, ["v23py-peer", "go-peer"], [])])
         self.assertEqual(asked, [])
 
+    def test_a_round_that_left_more_to_fetch_continues_at_once(self):
+        # (a round returns True when its last chained GetDeltas was full: a joiner's big
+        # initial sync must not wait for the next, maybe quiet, tick between chains)
+        from twisted.internet import task
+        b = Peer(self)
+        sync = b.sync
+        b.ds                                            # (the database's sync state)
+        asked, started = self._loop(sync)
+        clock = task.Clock()
+        self.patch(sync.daemon, "reactor", clock)
+        key = (DB, "peer")
+        sync.hints.not_served.add("peer")               # (a Go peer: no hints either way)
+        for result, want in ((False, []), (0, []), (True, [key]), (True, [key, key])):
+            sync._inflight.add(key)
+            sync._addr[key] = "/p"
+            sync._done(key, result, "/p")
+            clock.advance(0)
+            self.assertEqual(started, want, result)
+
     def test_a_hinting_pick_not_due_gives_way_to_a_member_that_does_not_hint_yet(self):
         import random
         b = Peer(self)
