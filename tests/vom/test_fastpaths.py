@@ -69,6 +69,33 @@ class SharedPlansTest(unittest.TestCase):
         self.assertEqual((e.id, e.msg, e.params), ("a.b/c", "boom", ["comp", "op", 7, "x"]))
         self.assertTrue(td.value_plans)
 
+    def test_tables_of_the_last_message_reused_only_when_the_same(self):
+        # a split stream of values holding anys: the type-id and any-length tables of a
+        # message are reused from the message before only when their bytes are the same
+        te, td = self.pipe()
+        t = vdl.struct("test/fast.Holder", [("A", vdl.AnyType), ("B", vdl.AnyType)])
+        point = vdl.struct("test/fast.Point", [("X", vdl.Int64Type)])
+        vals = [{"A": "ab", "B": None}, {"A": "cd", "B": None}, {"A": "abc", "B": None},
+                {"A": 5, "B": None}, {"A": "ab", "B": None}, {"A": "ab", "B": 7},
+                {"A": 7, "B": "ab"}, {"A": vdl.value(point, {"X": 3}), "B": None},
+                {"A": "ab", "B": None}, {"A": 7, "B": "ab"}, {"A": 7, "B": "ab"}]
+        vals = [vdl.value(t, v) for v in vals]
+        msgs = [bytes(vom.encode_value_message(te, t, v)) for v in vals]
+        d = vom.Decoder(type_decoder=td)
+        d.feed(bytes([vom.VERSION_81]))
+        got = []
+        for i, m in enumerate(msgs):
+            td.feed(te.take_bytes()) if i in (0, 7) else None   # (Point's type comes late)
+            d.feed(m)
+            got.append(d.decode(t))
+        self.assertEqual(got, vals)
+        self.assertEqual([type(v.A) for v in got[3:8]],
+                         [int, str, str, int, vdl.class_for(point)])
+        # one any-length table short of the last message's: read, not reused
+        d2 = vom.Decoder(type_decoder=td)
+        d2.feed(bytes([vom.VERSION_81]) + msgs[6] + msgs[0])
+        self.assertEqual([d2.decode(t), d2.decode(t)], [vals[6], vals[0]])
+
     def test_many_types_two_byte_ids_and_truncation(self):
         te, td = self.pipe()
         types = [vdl.struct("test/fast.T%d" % i, [("A", vdl.Int64Type), ("B", vdl.AnyType)])
@@ -293,6 +320,38 @@ class SteadyStateTest(unittest.TestCase):
         self.assertFalse(_structgen.is_compiled(_codec.encoder(generic)))
         self.assertEqual(outcome(compiled, "S", "\udcff"), b"\x08\x01\xff\xe1")
         self.assertEqual(outcome(compiled, "F4", -1), b"\x04\x01\xe1")
+
+    def test_bad_and_long_ints_decode_alike_generic_and_compiled(self):
+        from v23py.vom import _codec, _structgen
+        self.patch(_structgen, "COMPILE_AFTER", 1 << 30)   # (for the codecs made now)
+        _SEQ[0] += 1
+        generic = self.ints_type(f"DecGeneric{_SEQ[0]}")
+        compiled = self.ints_type(f"DecCompiled{_SEQ[0]}")
+        _structgen.compile_now(_codec.decoder(compiled))
+
+        def outcome(t, data):
+            try:
+                v, end = _codec.decoder(t)(data, 0, None)
+                return {f.name: getattr(v, f.name) for f in t.fields}, end
+            except verror.VError as e:
+                return e.id, str(e)
+            except Exception as e:
+                return type(e).__name__
+        # (a bad count byte, with and without the bytes it would count; 2**64-1; a long
+        # form of small values; too large for the narrower kinds; cut off)
+        bodies = [b"\xf7\x01", b"\xf7" + b"\x01" * 12, b"\x80" + b"\x00" * 140,
+                  b"\xf0\x01\x02", b"\xf8" + b"\xff" * 8, b"\xf8" + b"\xff" * 7,
+                  b"\xfc\x00\x00\x01\x00", b"\xfd\x01\x00\x00", b"\xfe\x7f\xff",
+                  b"\xf9" + b"\x01" * 7, b"\xfa\x80\x00\x00\x00\x00\x00", b"\xfe\x01", b"\xfe"]
+        for i in range(len(_INT_KINDS)):
+            for body in bodies:
+                for tail in (b"\xe1", b""):
+                    data = bytes([i]) + body + tail
+                    self.assertEqual(outcome(compiled, data), outcome(generic, data),
+                                     (_INT_KINDS[i], data))
+        self.assertEqual(outcome(compiled, b"\x03\xf8" + b"\xff" * 8 + b"\xe1")[0]["F3"],
+                         2 ** 64 - 1)
+        self.assertFalse(_structgen.is_compiled(_codec.decoder(generic)))
 
     def test_stream_of_values_large_and_small(self):
         t = vdl.struct("v23py/test.Steady", [("A", vdl.Int32Type), ("B", vdl.StringType)])

@@ -205,6 +205,7 @@ class Decoder:
         self._pos = 0
         self._version_read = False
         self._plans: dict = self._td.value_plans
+        self._last_tables = None    # (their bytes, tables, DecodeState), see _tables
 
     @property
     def type_decoder(self) -> TypeDecoder:
@@ -266,6 +267,9 @@ class Decoder:
                         n = buf[p]
                         if n < 0x80:
                             p += 1
+                        elif n == 0xFF:
+                            n = buf[p + 1]
+                            p += 2
                         else:
                             n, p = dec_uint(buf, p)
                             if n > MAX_MESSAGE_LEN:
@@ -297,6 +301,20 @@ class Decoder:
     def _tables(self, buf, p, tables):
         """(DecodeState, position after) of a value message's type-id and any-length
         tables at ``p`` (``tables``: 1 for type ids only, 2 for both)."""
+        last = self._last_tables
+        if last is not None:
+            # a stream of one type (sync records, say) mostly repeats the last message's
+            # tables byte for byte: they read the same, so its state serves (a state is
+            # never changed while decoding, and a type once known stays known)
+            raw, kind, st = last
+            end = p + len(raw)
+            if kind == tables and buf[p:end] == raw:
+                return st, end
+        st, end = self._read_tables(buf, p, tables)
+        self._last_tables = (bytes(buf[p:end]), tables, st)
+        return st, end
+
+    def _read_tables(self, buf, p, tables):
         n, p = dec_uint(buf, p)
         if n > len(buf) - p:
             raise Truncated()

@@ -502,6 +502,8 @@ def decoder(t: Type):
 # unnamed types whose decoded Python class type_of maps back to exactly that type
 _PLAIN_CLASS = {T.StringType: str, T.BoolType: bool, T.Int64Type: int, T.Float64Type: float,
                 T.ByteListType: bytes}
+# (by identity: a lookup that does not hash a Type; an equal copy takes the longer way)
+_PLAIN_CLASS_BY_ID = {id(t): c for t, c in _PLAIN_CLASS.items()}
 
 
 def exact(t: Type, v):
@@ -518,7 +520,7 @@ def exact(t: Type, v):
         return None
     if t is T.StringListType and v.__class__ is list and v:
         return v   # decoded strings are plain str: what type_of would find, without the walk
-    if _PLAIN_CLASS.get(t) is v.__class__:
+    if _PLAIN_CLASS_BY_ID.get(id(t)) is v.__class__:
         return v   # (a str as string, a bytes as []byte, ...: type_of's answer, directly)
     try:
         if type_of(v) == t:
@@ -717,7 +719,11 @@ def _make_decoder(t: Type):  # noqa: C901 - one branch per kind
             new = object.__new__
 
             def dec_union(data, pos, st):
-                i, pos = dec_uint(data, pos)
+                i = data[pos]
+                if i < 0x80:
+                    pos += 1
+                else:
+                    i, pos = dec_uint(data, pos)
                 if i >= nf:
                     raise error(f"union field index {i} out of range for {t.name or 'union'}")
                 u = new(ucls)
@@ -804,6 +810,8 @@ def _ascii_strings(data, pos, n, sep=0):
 def _lazy_zero_maker(t: Type):
     """A zero maker for t compiled on first use (a struct's field may be the struct
     itself, whose maker cannot be built while its decoder is being built)."""
+    if not t.name and t.kind in _EMPTY_OF:
+        return _EMPTY_OF[t.kind]     # (an unnamed list, set or map: what zero_maker gives)
     box = []
 
     def mk():
@@ -812,6 +820,9 @@ def _lazy_zero_maker(t: Type):
             box.append(zero_maker(t))
         return box[0]()
     return mk
+
+
+_EMPTY_OF = {Kind.LIST: list, Kind.SET: set, Kind.MAP: dict}
 
 
 def _immutable_zero(t: Type) -> bool:
@@ -830,14 +841,22 @@ _UNSET = _Unset()
 def _dec_any(data, pos, st):
     if data[pos] == CONTROL_NIL:
         return None, pos + 1
-    ti, pos = dec_uint(data, pos)
+    ti = data[pos]      # (the type and length indexes: mostly one byte each)
+    if ti < 0x80:
+        pos += 1
+    else:
+        ti, pos = dec_uint(data, pos)
     dt = st.type_at(ti)
-    li, pos = dec_uint(data, pos)
+    li = data[pos]
+    if li < 0x80:
+        pos += 1
+    else:
+        li, pos = dec_uint(data, pos)
     if li >= len(st.anylens):
         raise error(f"any-length index {li} outside the message's table")
     if dt.kind == Kind.ANY:
         raise error("an any cannot hold an any")
-    v, pos = decoder(dt)(data, pos, st)
+    v, pos = (dt._cache.get(DEC) or decoder(dt))(data, pos, st)
     return exact(dt, v), pos
 
 

@@ -169,7 +169,14 @@ def _dec_inline(k: int, ft: Type) -> list[str] | None:
                  f"    f{k} = _ZZ[data[pos + 1]]" if lo < 0 else f"    f{k} = data[pos + 1]",
                  "    pos += 2",
                  "else:",
-                 "    u, pos = dec_uint(data, pos)"]
+                 # (the n-byte form 0x100-n, then n bytes: in line too, one slice; a bad
+                 # or cut-off count goes to dec_uint, which says what is wrong)
+                 "    end = pos + 257 - b",
+                 "    if b >= 0xF8 and end <= size:",
+                 "        u = _from_bytes(data[pos + 1:end], 'big')",
+                 "        pos = end",
+                 "    else:",
+                 "        u, pos = dec_uint(data, pos)"]
         if lo < 0:
             lines.append("    u = ~(u >> 1) if u & 1 else u >> 1")
             lines.append(f"    if u < {lo} or u > {hi}: raise _error('value %d out of range for {kind}' % u)")
@@ -185,7 +192,7 @@ def _dec_inline(k: int, ft: Type) -> list[str] | None:
                 "else:",
                 "    n, pos = dec_uint(data, pos)",
                 "    end = pos + n",
-                "if end > len(data): raise _Truncated()",
+                "if end > size: raise _Truncated()",
                 # (UTF-8 without an error handler is the quicker call; Go does not require
                 # UTF-8, so other bytes are kept losslessly as surrogates)
                 "try:",
@@ -197,7 +204,7 @@ def _dec_inline(k: int, ft: Type) -> list[str] | None:
         return ["b = data[pos]",
                 "if b < 0x80:",
                 "    end = pos + 1 + b",
-                "    if end > len(data): raise _Truncated()",
+                "    if end > size: raise _Truncated()",
                 f"    f{k} = bytes(data[pos + 1:end])",
                 "    pos = end",
                 "else:",
@@ -214,7 +221,8 @@ def make_decoder(t: Type, scls, fdecs, zeros, makers, unset):
     fields = t.fields
     nf = len(fields)
     ns = {"_new": object.__new__, "_set": object.__setattr__, "_cls": scls, "_error": error,
-          "_Truncated": Truncated, "dec_uint": dec_uint, "_UNSET": unset,
+          "_Truncated": Truncated, "dec_uint": dec_uint, "_from_bytes": int.from_bytes,
+          "_UNSET": unset,
           "_tname": t.name or "struct", "_END": CONTROL_END,
           # (the generic loop's)
           "_ZEROS": tuple(zeros), "_NF": nf, "_FDECS": tuple(fdecs), "_MAKERS": tuple(makers),
@@ -228,7 +236,8 @@ def _dec_source(t: Type, ns, fdecs, zeros, makers, unset) -> str:
     fields = t.fields
     nf = len(fields)
     ns["_ZZ"] = _ZIGZAG
-    lines = ["def dec_any_order(data, pos, st):"]
+    # (the inline code below reads ``size``, the data's length, computed once a call)
+    lines = ["def dec_any_order(data, pos, st):", "    size = len(data)"]
     for i in range(nf):
         if zeros[i] is unset:
             lines.append(f"    f{i} = _UNSET")
@@ -278,6 +287,7 @@ def _dec_source(t: Type, ns, fdecs, zeros, makers, unset) -> str:
     # field, a bad index) is decoded again from the start by the loop above.
     lines += ["def dec(data, pos, st):",
               "    p0 = pos",
+              "    size = len(data)",
               "    b = data[pos]"]
     for i, f in enumerate(fields):
         body = _dec_inline(i, f.type) or [f"f{i}, pos = D{i}(data, pos, st)"]
