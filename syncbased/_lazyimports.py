@@ -11,10 +11,12 @@ Twisted imports, whatever the reactor:
   ``_get_running_loop``): the package's ``__init__`` loads every submodule (event loops,
   streams, subprocesses, TLS and with it ``ssl``), ~15 % of a start's CPU.  Those four names
   live in three small submodules.
+* ``pickle`` (``twisted.python.reflect`` binds it for one helper that names a function
+  by its module): with ``_pickle`` and ``_compat_pickle``, ~0.8 % of a start's CPU.
 
 :func:`install` (syncbased's ``main``, before anything imports Twisted) puts both in
 ``sys.modules`` unexecuted: ``asyncio`` with its three submodules loaded and those names
-set, ``http.cookiejar`` empty.  The first lookup of any other attribute on either module
+set, ``http.cookiejar`` and ``pickle`` empty.  The first lookup of any other attribute on either module
 runs its own code in it (the module object stays the same, so every reference stays
 valid) and answers the lookup; a submodule import (``import asyncio.tasks``) works as
 always.  zeroconf (multicast DNS, started after ENDPOINT=) is the daemon's first real user
@@ -109,7 +111,8 @@ def _defer(name: str, names=()) -> bool:
 def install() -> list:
     """Defer the modules above; the names of those deferred."""
     with _lock:
-        return [n for n, names in (("asyncio", ASYNCIO_NAMES), ("http.cookiejar", ()))
+        return [n for n, names in (("asyncio", ASYNCIO_NAMES), ("http.cookiejar", ()),
+                                   ("pickle", ()))
                 if _defer(n, names)]
 
 

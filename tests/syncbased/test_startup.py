@@ -36,8 +36,8 @@ class StartupImportsTest(unittest.TestCase):
 
 
 class DeferredStdlibTest(unittest.TestCase):
-    """syncbased._lazyimports: what Twisted imports from asyncio and http.cookiejar is
-    there without running either package; the first other use loads the real module."""
+    """syncbased._lazyimports: what Twisted imports from asyncio, http.cookiejar and pickle
+    is there without running them; the first other use loads the real module."""
 
     def _daemon_code(self, code):
         pre = ("import sys, json; from syncbased import _lazyimports as L; "
@@ -50,10 +50,11 @@ class DeferredStdlibTest(unittest.TestCase):
 
     def test_start_up_leaves_them_unrun(self):
         r = self._daemon_code("print(json.dumps([done, L.is_deferred('asyncio'), "
-                      "L.is_deferred('http.cookiejar'), "
+                      "L.is_deferred('http.cookiejar'), L.is_deferred('pickle'), "
                       "sorted(m for m in ('asyncio.base_events', 'asyncio.tasks', 'ssl', "
-                      "'urllib.request', 'http.client', 'email.parser') if m in sys.modules)]))")
-        self.assertEqual(r, [["asyncio", "http.cookiejar"], True, True, []])
+                      "'urllib.request', 'http.client', 'email.parser', '_pickle') "
+                      "if m in sys.modules)]))")
+        self.assertEqual(r, [["asyncio", "http.cookiejar", "pickle"], True, True, True, []])
 
     def test_first_use_loads_the_real_modules(self):
         r = self._daemon_code(
@@ -64,15 +65,20 @@ class DeferredStdlibTest(unittest.TestCase):
             "async def f():\n    await asyncio.sleep(0)\n    return 7\n"
             "res = asyncio.run(f()); "
             "import http.cookiejar as cj; from http.cookiejar import CookieJar; "
+            "import pickle; from twisted.python import reflect; "
+            "rt = pickle.loads(pickle.dumps({'a': (1, b'x')})); "
             "print(json.dumps([same, res, asyncio.Future is asyncio.futures.Future, "
             "'asyncio.base_events' in sys.modules, len(CookieJar()), cj.CookieJar is CookieJar,"
             "L.is_deferred('asyncio'), L.is_deferred('http.cookiejar'), "
-            "sorted(set(asyncio.__all__) - set(dir(asyncio)))]))")
-        self.assertEqual(r, [[True, True, True], 7, True, True, 0, True, False, False, []])
+            "sorted(set(asyncio.__all__) - set(dir(asyncio))), rt == {'a': (1, b'x')}, "
+            "reflect.pickle is pickle, L.is_deferred('pickle'), "
+            "reflect.fullFuncName(json.dumps)]))")
+        self.assertEqual(r, [[True, True, True], 7, True, True, 0, True, False, False, [], True,
+                             True, False, "json.dumps"])
 
     def test_nothing_to_do_once_loaded(self):
-        code = ("import sys, json, asyncio, http.cookiejar; from syncbased import _lazyimports "
-                "as L; print(json.dumps([L.install(), L.is_deferred('asyncio')]))")
+        code = ("import sys, json, asyncio, http.cookiejar, pickle; "
+                "from syncbased import _lazyimports as L; print(json.dumps([L.install(), L.is_deferred('asyncio')]))")
         out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True,
                              capture_output=True, text=True, timeout=60).stdout
         self.assertEqual(json.loads(out), [[], False])
