@@ -23,6 +23,15 @@ log = logging.getLogger(__name__)
 _SCHEMA = "CREATE TABLE IF NOT EXISTS kv (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID"
 
 
+# SQLite's page cache per connection, KiB.  Its default (2 MiB) stops holding the
+# B-tree's working set at ~100,000 rows: past that writes read pages back from the file
+# (a pread each) and a joiner's CPU per synced row grew with the store.  In-process
+# apply of 300,000 rows (benchmarks/sync_apply_bench.py's loop, per 30,000 records):
+# 2 MiB 62-68 us a record up to 60,000, 80-117 past 120,000 (88.6 on average); 64 MiB
+# 70-73, then 72-88 (76.7; same load).  Pages are allocated as used: a small store
+# costs what it did.
+CACHE_KIB = 64 * 1024
+
 _PUT_ONE = "INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)"
 # rows per INSERT of a big write group (2 parameters each, well inside SQLite's limit
 # of 999 parameters of a statement before 3.32)
@@ -272,6 +281,7 @@ class SqliteEngine:
                 self._db.execute(f"PRAGMA synchronous={synchronous}")
             # (checkpoints run on a connection of their own, see _checkpoint_loop)
             self._db.execute("PRAGMA wal_autocheckpoint=0")
+            self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             self._db.execute(_SCHEMA)
         except sqlite3.Error as e:
             raise _as_verror(e, f"open of {self.path}") from None
