@@ -54,6 +54,25 @@ def cpu_s(pid):
     return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
 
 
+SYNC_COUNTERS = ("rounds-started", "hints-in", "hints-known")
+
+
+async def sync_counters(ctx, daemons):
+    """Each of SYNC_COUNTERS summed over ``daemons`` (our daemons' stats; None for a
+    daemon without them, as Go's)."""
+    from v23py import rpc, verror
+    sums = dict.fromkeys(SYNC_COUNTERS, 0)
+    for d in daemons:
+        for name in SYNC_COUNTERS:
+            try:
+                (v,) = await rpc.client_call(
+                    ctx, f"{d.endpoint}/__debug/stats/syncbase/sync/{name}", "Value", [])
+            except verror.VError:
+                return None
+            sums[name] += int(v)
+    return sums
+
+
 def growth(label, points):
     """points [(size, value)]: one line comparing the largest to the smallest."""
     if len(points) < 2 or not points[0][1]:
@@ -117,6 +136,7 @@ async def peers_bench(reactor, ctx, kind, start_all, sizes, mount_tables=()):
             await sleep(reactor, 3.0)
             cpu1, el = sum(cpu_s(d.proc.pid) for d in daemons), time.perf_counter() - t
             idle = (cpu1 - cpu0) / el
+            counted = await sync_counters(ctx, daemons)
             await defer.gatherResults([c.put(ctx, f"conv{i:03d}", i) for i, c in enumerate(cols)])
             t = time.perf_counter()
             cpu0 = sum(cpu_s(d.proc.pid) for d in daemons)
@@ -130,10 +150,14 @@ async def peers_bench(reactor, ctx, kind, start_all, sizes, mount_tables=()):
                     await sleep(reactor, 0.05)
             el = time.perf_counter() - t
             cpu = sum(cpu_s(d.proc.pid) for d in daemons)
+            if counted is not None:
+                after = await sync_counters(ctx, daemons)
+                counted = ", ".join(f"{k} {after[k] - counted[k]}" for k in SYNC_COUNTERS)
+                counted = f" ({counted} meanwhile, all daemons)"
             print(f"peers    {n:4d} {kind:5s} daemons converged {el:7.2f} s after the last write "
                   f"(daemons' CPU meanwhile {cpu - cpu0:.1f} s; idle, all daemons: {idle:.2f} "
-                  f"CPU s/s; started in {started:.0f} s, joined in {joined:.0f} s; {load()})",
-                  flush=True)
+                  f"CPU s/s; started in {started:.0f} s, joined in {joined:.0f} s; {load()})"
+                  f"{counted or ''}", flush=True)
             points.append((n, el))
         finally:
             for d in daemons:
