@@ -4,16 +4,21 @@ Rounds are Go's protocol and nothing here changes them: a hint only makes a peer
 its usual round (pull) with the writer now instead of at its next periodic tick.
 
 * Serving: a peer calls ``<us>/%%v23py-hints``.Subscribe(its id) and keeps the stream
-  open; after each commit of local writes to a database we send that database's id,
-  our generation in it and what we know of other devices' writes to it (the most of
-  each device we hold) on every stream whose caller may Read a syncgroup of it.
+  open; after each commit of local writes to a database (its rows, or a syncgroup's
+  metadata: a join at us as admin) we send that database's id, our generation in it,
+  what we know of other devices' writes to it (the most of each device we hold) and
+  the same for the metadata of its syncgroups, on every stream whose caller may Read a
+  syncgroup of it.
 * Receiving: a peer whose knowledge already reaches all the hint names (it got those
   writes through others) skips the round; so do queued hints once it does
-  (scheduler.py runs a few hinted rounds at a time, the richest hint first).
+  (scheduler.py runs a few hinted rounds at a time, the richest hint first).  One
+  that lacks some of the syncgroups' metadata runs the syncgroup round first: a new
+  member is known everywhere one hinted round after its join, not a periodic one.
 * Subscribing: after a successful round with a peer we subscribe to its hints, once;
   a peer that answers that it has no such object (Go's daemon: InvalidName) is never
   asked again.  A peer that subscribes to us is a v23py daemon, so we subscribe back
-  at once (a joiner's first round thus gets both directions going).
+  at once (a joiner's first round thus gets both directions going); if it is no member
+  we know yet (it joined after our last syncgroup round), once we learn it is.
 * A hint for a database and peer whose round is running makes that round run again
   when it ends (a write during a round is not lost).
 
@@ -59,15 +64,18 @@ class Hints:
         self.subscribers = set()      # _Subscriber: peers listening to our commits
         self.subscribed = {}          # peer hex -> cancel function of our Subscribe call
         self.not_served = set()       # peer hexes whose daemon has no Hints object
-        self.again = {}               # (db id, peer hex) -> gen: rounds to run once more
+        self.again = {}               # (db id, peer hex) -> claims: rounds to run once more
+        # peer hex -> address: peers that subscribed to us before we knew them as
+        # members; we subscribe back once a syncgroup round tells us they are
+        self.waiting = {}
         self.received = 0             # hints received (for tests and stats)
 
     # --- serving -------------------------------------------------------------
     def committed(self, db_id):
         """Where store work runs (the store thread, or the reactor running quick calls):
-        a commit of local writes to ``db_id``.  The hint leaves once the commit's group
-        is flushed: right after it when the reactor ran it, else on the reactor's next
-        turn."""
+        a commit of local writes to ``db_id`` (rows, or a syncgroup version made here).
+        The hint leaves once the commit's group is flushed: right after it when the
+        reactor ran it, else on the reactor's next turn."""
         if self.subscribers:
             ds = self.sync.dbs.get(db_id)
             if ds is not None:
@@ -90,6 +98,15 @@ class Hints:
             if not s.sending:
                 defer.ensureDeferred(self._drain(s)).addErrback(lambda f: None)
 
+    def _sg_know(self, db_id):
+        """What we hold of the metadata of ``db_id``'s syncgroups: syncgroup id ->
+        device -> generation (ours included)."""
+        ds = self.sync.dbs.get(db_id)
+        try:
+            return {gid: ds.sg_genvec(gid) for gid in list(ds.sgs)} if ds is not None else {}
+        except RuntimeError:
+            return {}
+
     def _know(self, db_id):
         """What we hold of other devices' writes to ``db_id``: device -> the largest
         generation of it in any prefix."""
@@ -110,7 +127,7 @@ class Hints:
             while s.pending and s in self.subscribers:
                 db_id, gen = s.pending.popitem()
                 await send(s.call, ext.Hint(Db=id_out(db_id), Gen=gen,
-                                            Know=self._know(db_id)))
+                                            Know=self._know(db_id), Sgs=self._sg_know(db_id)))
         finally:
             s.sending = False
 
@@ -143,6 +160,7 @@ class Hints:
 
     def subscribe(self, peer, addr=None):
         sync = self.sync
+        self.waiting.pop(peer, None)
         if (peer in self.subscribed or peer in self.not_served or peer == sync.hex
                 or not limits.HINTS):
             return
@@ -154,12 +172,24 @@ class Hints:
         defer.ensureDeferred(self._listen(ctx, peer, addr)).addBoth(
             lambda _: self._ended(peer, cancel))
 
+    def members_learned(self):
+        """A syncgroup round applied (reactor thread): subscribe to the waiting peers
+        that we now know as members."""
+        if not self.waiting:
+            return
+        try:
+            members = set().union(*(ds.members() for ds in list(self.sync.dbs.values())))
+        except RuntimeError:      # (changed on the store thread meanwhile: next round)
+            return
+        for peer in [p for p in self.waiting if p in members]:
+            self.subscribe(peer, self.waiting.pop(peer))
+
     def _ended(self, peer, cancel):
         cancel()
         if self.subscribed.get(peer) is cancel:
             del self.subscribed[peer]
             loop = self.sync._loop
-            if loop is not None:
+            if loop is not None and peer not in self.waiting:
                 loop.wake()      # its writes no longer come as hints: Go's cadence
 
     async def _listen(self, ctx, peer, addr):
@@ -168,6 +198,11 @@ class Hints:
         perms = await sync.daemon.worker.call(
             lambda: [p for ds in list(sync.dbs.values()) for p in ds.read_perms(peer)])
         if not perms:
+            # no member we know (yet): wait until a syncgroup round tells us it is
+            # (bounded: the oldest waiting peer is forgotten)
+            if len(self.waiting) >= limits.HINT_WAITING_PEERS:
+                self.waiting.pop(next(iter(self.waiting)))
+            self.waiting[peer] = addr
             return
         opts = (rpcopts.ServerAuthorizer(PeerAuthorizer(perms)), rpcopts.NoRetry())
         try:
@@ -183,7 +218,9 @@ class Hints:
                 syncstats.HINTS_IN.incr(1)
                 claim = {int(d): int(g) for d, g in dict(hint.Know or {}).items()}
                 claim[dev] = max(int(hint.Gen), claim.get(dev, 0))
-                sync.hinted(Id(hint.Db.Blessing, hint.Db.Name), peer, addr, claim)
+                sgs = {str(gid): {int(d): int(g) for d, g in dict(gv).items()}
+                       for gid, gv in dict(hint.Sgs or {}).items()}
+                sync.hinted(Id(hint.Db.Blessing, hint.Db.Name), peer, addr, claim, sgs)
         except verror.VError as e:
             if e.id in _NOT_SERVED:
                 self.not_served.add(peer)

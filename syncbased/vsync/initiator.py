@@ -211,6 +211,10 @@ class InitiatorMixin:
         return new
 
 
+# the key of _last_time under which the last GetTime with any hinting member is kept
+HINTING = None
+
+
 class RoundsMixin:
     """Rounds against peers: SyncService's part (reactor thread)."""
 
@@ -290,18 +294,29 @@ class RoundsMixin:
                 pass
         await self.daemon.worker.call(update)
 
-    async def _round(self, db_id, member, addr, data_only=False):
-        """A round with ``member``: GetTime and the syncgroup round when due (never
-        with ``data_only``, unless a syncgroup's join is pending), then data rounds."""
+    async def _round(self, db_id, member, addr, parts=None):
+        """A round with ``member``: GetTime and the syncgroup round when due, then data
+        rounds; a hinted round (``parts``: "sg", "data" or both) makes only those
+        (the syncgroup round also while one of its syncgroups' join is pending)."""
         w = self.daemon.worker
         key = (db_id, member)
         now = time.monotonic()
-        want_sg = (not data_only
-                   and now - self._last_sg.get(key, -1e9) >= limits.SG_ROUND_INTERVAL)
+        if parts is None:
+            want_sg = now - self._last_sg.get(key, -1e9) >= limits.SG_ROUND_INTERVAL
+            want_data = True
+        else:
+            want_sg, want_data = "sg" in parts, "data" in parts
         known = self._peer_names.get(member)   # the names it presented last round
 
-        want_time = (not data_only
-                     and now - self._last_time.get(member, -1e9) >= limits.TIME_INTERVAL)
+        # GetTime with each member every TIME_INTERVAL (Go: every round); with those
+        # that hint us (v23py daemons; pulled only as the safety net) once per
+        # HINTED_TIME_INTERVAL in all: any v23py peer's clock serves ours, and the
+        # exchange was a third of the RPCs of that pull
+        hinting = member in self.hints.subscribed
+        want_time = (parts is None
+                     and now - self._last_time.get(member, -1e9) >= limits.TIME_INTERVAL
+                     and (not hinting or now - self._last_time.get(HINTING, -1e9)
+                          >= limits.HINTED_TIME_INTERVAL))
 
         def prepare():
             ds = self.dbsync(db_id)
@@ -309,14 +324,16 @@ class RoundsMixin:
             if any(e.pending for e in ds.shared(member)):
                 return perms, ds.sg_request(member, known), None
             sgreq = ds.sg_request(member, known) if want_sg else None
+            if not want_data:
+                return perms, sgreq, None
             if perms and sgreq is None and not want_time:
                 # a data-only round (most): its request now, saving a store-thread hop
                 # (the same request as below: no call will have told us new names)
                 return perms, None, ds.data_request(member, names=known)
             return perms, sgreq, False
-        # (a data-only round's preparation reads only what is in memory: a quick call,
+        # (a hinted round's preparation reads only what is in memory: a quick call,
         # run by the reactor itself when the store thread is idle)
-        perms, sgreq, req = await (w.call_quick if data_only else w.call)(prepare)
+        perms, sgreq, req = await (w.call if parts is None else w.call_quick)(prepare)
         if not perms:
             return False
         # Only accept deltas from a peer whose blessings may Read a shared syncgroup, and
@@ -331,11 +348,14 @@ class RoundsMixin:
             if want_time:
                 await self._sync_clock(stub, ctx, opts)
                 self._last_time[member] = now
+                if hinting:
+                    self._last_time[HINTING] = now
             if sgreq is not None:
                 items = await self._get_deltas(stub, ctx, sgreq, opts, key)
                 names = self._names_of(member, auth)
                 await w.call(lambda: self.dbsync(db_id).apply(True, items, member, names))
                 self._last_sg[key] = now
+                self.hints.members_learned()
             if req is False:
                 names = auth.names if auth.names is not None else known
                 req = await w.call(lambda: self.dbsync(db_id).data_request(member, names=names))

@@ -20,6 +20,9 @@ HINTS = os.environ.get("V23PY_SYNC_HINTS", "1").strip() != "0"
 # runs are served by one round with the richest sender (30 daemons, one write each:
 # ~350 rounds in all instead of ~470 with two)
 HINTED_ROUNDS = int(os.environ.get("V23PY_SYNC_HINTED_ROUNDS") or 1)
+# peers that subscribed to our hints before we knew them as members, remembered until
+# we do (then we subscribe back); the oldest is forgotten beyond this many
+HINT_WAITING_PEERS = 256
 # a peer whose hints we receive is pulled by the tick at most once per this many seconds
 # (all such peers together): its writes come as hints; this pull only brings what it
 # relays from others (and the syncgroup metadata)
@@ -30,6 +33,8 @@ HINTED_PULL_INTERVAL = 1.0
 QUIET_TICK = 1.0
 # seconds the pull loop reuses the members of our syncgroups it read (Go's memberViewTTL)
 MEMBER_VIEW_TTL = 2.0
+# seconds between GetTime exchanges with the members that hint us, all together
+HINTED_TIME_INTERVAL = 10.0
 SG_ROUND_INTERVAL = 0.25                 # seconds between syncgroup-metadata rounds per peer
 TIME_INTERVAL = 2.0                      # seconds between GetTime exchanges per peer (Go: each round)
 AD_INTERVAL = 1.0                        # seconds between refreshes of our admin ads

@@ -213,36 +213,41 @@ class SchedulerMixin:
         except Exception:
             pass
 
-    def _start_round(self, key, addr, data_only=False):
+    def _start_round(self, key, addr, parts=None):
         syncstats.ROUNDS.incr(1)
         self._inflight.add(key)
         self._addr[key] = addr
-        defer.ensureDeferred(self._round(key[0], key[1], addr, data_only)).addBoth(
+        defer.ensureDeferred(self._round(key[0], key[1], addr, parts)).addBoth(
             lambda r: self._done(key, r, addr))
 
-    def hinted(self, db_id, peer, addr=None, claim=None):
+    def hinted(self, db_id, peer, addr=None, claim=None, sgs=None):
         """A hint from ``peer`` (vsync/hints.py): it holds writes to ``db_id`` of the
-        devices in ``claim`` (device -> generation; its own among them).  Pull now,
-        unless our knowledge already reaches all of them (through others), or once
-        more after the round running now.  At most HINTED_ROUNDS hinted rounds run at
-        once; the others wait, the one whose peer holds most of what we lack first,
-        and are dropped once our knowledge catches up (many writers hinting at once
-        then cost far fewer rounds than one per writer and reader).  ``claim`` None:
-        pull anyway."""
+        devices in ``claim`` (device -> generation; its own among them), and of the
+        metadata of its syncgroups those in ``sgs`` (syncgroup id -> device ->
+        generation).  Pull now, unless our knowledge already reaches all of them
+        (through others), or once more after the round running now.  At most
+        HINTED_ROUNDS hinted rounds run at once; the others wait, the one whose peer
+        holds most of what we lack first, and are dropped once our knowledge catches
+        up (many writers hinting at once then cost far fewer rounds than one per
+        writer and reader).  The round has the syncgroup part only if we lack some of
+        ``sgs``, the data part only if we lack some of ``claim`` (None: pull anyway)."""
         key = (db_id, peer)
-        if claim is not None and self._knows(db_id, claim):
+        sg = bool(sgs) and self._sg_lacking(db_id, sgs) > 0
+        data = claim is None or not self._knows(db_id, claim)
+        if not sg and not data:
             syncstats.HINTS_KNOWN.incr(1)
             return
         if key in self._inflight:
-            self.hints.again[key] = _merge(self.hints.again[key], claim) \
-                if key in self.hints.again else claim
+            self.hints.again[key] = _merge_claims(self.hints.again[key], (claim, sgs)) \
+                if key in self.hints.again else (claim, sgs)
             return
         if len(self._hinted) >= limits.HINTED_ROUNDS:
             if key in self._hint_queue:
-                old_addr, old_claim = self._hint_queue[key]
-                self._hint_queue[key] = (addr or old_addr, _merge(old_claim, claim))
+                old_addr, old_claim, old_sgs = self._hint_queue[key]
+                self._hint_queue[key] = (addr or old_addr,
+                                         *_merge_claims((old_claim, old_sgs), (claim, sgs)))
             else:
-                self._hint_queue[key] = (addr, claim)
+                self._hint_queue[key] = (addr, claim, sgs)
             return
         addr = self._addr.get(key) or addr
         ds = self.dbs.get(db_id)
@@ -250,8 +255,8 @@ class SchedulerMixin:
                 or not self._loop.running or self._retry_at.get(key, 0) > time.monotonic()):
             return
         self._hinted.add(key)
-        # (data only: the syncgroup metadata and the clock come with the periodic rounds)
-        self._start_round(key, addr, data_only=True)
+        # (no GetTime: the clock comes with the periodic rounds)
+        self._start_round(key, addr, ("sg",) * sg + ("data",) * data)
 
     def _lacking(self, db_id, claim):
         """How many devices of ``claim`` our knowledge of ``db_id`` does not reach in
@@ -271,13 +276,33 @@ class SchedulerMixin:
     def _knows(self, db_id, claim):
         return self._lacking(db_id, claim) == 0
 
+    def _sg_lacking(self, db_id, sgs):
+        """How many (syncgroup, device) entries of ``sgs`` the metadata we hold of
+        ``db_id``'s syncgroups does not reach (syncgroups we are no member of, or whose
+        join is pending, do not count: their rounds are not the hint's business)."""
+        ds = self.dbs.get(db_id)
+        me = self.id
+        n = 0
+        try:
+            for gid, gv in sgs.items():
+                e = ds.sgs.get(gid) if ds is not None else None
+                if e is None or e.pending:
+                    continue
+                have = ds.sg_genvec(gid)
+                n += sum(1 for d, g in gv.items() if d != me and have.get(d, 0) < g)
+        except RuntimeError:     # (changed on the store thread meanwhile)
+            return 0
+        return n
+
     def _next_hints(self):
         while self._hint_queue and len(self._hinted) < limits.HINTED_ROUNDS:
             # the waiting hint whose peer holds most of what we lack; those that bring
             # nothing now are dropped
             best, score = None, -1
-            for key, (addr, claim) in list(self._hint_queue.items()):
+            for key, (addr, claim, sgs) in list(self._hint_queue.items()):
                 n = None if claim is None else self._lacking(key[0], claim)
+                if n is not None and sgs:
+                    n += self._sg_lacking(key[0], sgs)
                 if n == 0:
                     del self._hint_queue[key]
                     syncstats.HINTS_KNOWN.incr(1)
@@ -287,8 +312,8 @@ class SchedulerMixin:
                     best, score = key, n
             if best is None:
                 return
-            addr, claim = self._hint_queue.pop(best)
-            self.hinted(best[0], best[1], addr, claim)
+            addr, claim, sgs = self._hint_queue.pop(best)
+            self.hinted(best[0], best[1], addr, claim, sgs)
 
     def _done(self, key, result, addr=None):
         self._inflight.discard(key)
@@ -316,7 +341,7 @@ class SchedulerMixin:
             self.hints.round_succeeded(key[1], addr)
             if key in self.hints.again:
                 self.daemon.reactor.callLater(0, self.hinted, *key, None,
-                                              self.hints.again.pop(key))
+                                              *self.hints.again.pop(key))
             elif result is True:
                 # the peer truncated the round: continue with it right away
                 self.daemon.reactor.callLater(0, self.hinted, *key)
@@ -333,3 +358,12 @@ def _merge(old, new):
         if g > out.get(d, 0):
             out[d] = g
     return out
+
+
+def _merge_claims(old, new):
+    """Two hints' (claim, syncgroup claims) as one: the claims merged (``_merge``),
+    the syncgroup claims per syncgroup (none claimed: an empty one)."""
+    sgs = dict(old[1] or {})
+    for gid, gv in (new[1] or {}).items():
+        sgs[gid] = _merge(sgs.get(gid, {}), gv)
+    return _merge(old[0], new[0]), sgs

@@ -117,7 +117,8 @@ class SyncgroupStateMixin:
     def commit_sg(self, gid, sg, local=None, version=None):
         """Write a syncgroup version (made here, or given by an admin at join) and load it."""
         writes = {}
-        if version is None:
+        made_here = version is None
+        if made_here:
             version = self.local_sg_version(writes, gid, sg, local)
         else:
             # a version learned at join: node without a log record, history comes by sync
@@ -134,6 +135,10 @@ class SyncgroupStateMixin:
         self.sgs[gid] = SgEntry(gid, sg, version, local if local is not None else old.local)
         self.sggen.setdefault(gid, 0)
         self._refresh()
+        if made_here:
+            # our subscribers learn it (a joiner, at its admin) by a hinted
+            # syncgroup round instead of at their next periodic one
+            self.sync.hints.committed(self.db.id)
         return version
 
     def sg_genvec(self, gid) -> dict:

@@ -410,7 +410,7 @@ class QuickRoundsTest(unittest.TestCase):
             return wire(self.a.ds.respond(ALICE, req, self.b.sync.hex))
         self.patch(self.b.sync, "_get_deltas", get_deltas)
         self.a.cx.row("k1").put(ALICE, "", vom.encode("v1"))
-        await self.b.sync._round(DB, a_hex, "/a", data_only=True)
+        await self.b.sync._round(DB, a_hex, "/a", ("data",))
         self.assertEqual(w.kinds, ["quick", "quick"])      # prepare, apply
         self.assertEqual(self.b.rows(), self.a.rows())
 
@@ -442,15 +442,127 @@ class QuickRoundsTest(unittest.TestCase):
         sync = self.b.sync
         self.patch(self.b.ds, "genvecs", {"c": {1: 5, 2: 3}, "d": {1: 7, 2: 3}})
         started = []
-        self.patch(sync, "hinted", lambda db, peer, addr, claim: started.append(peer))
-        sync._hint_queue = {(DB, "p1"): ("/p1", {1: 5}),              # known
-                            (DB, "p2"): ("/p2", {1: 6}),              # 1 lacking ("c")
-                            (DB, "p3"): ("/p3", {1: 6, 2: 4, 3: 1}),  # 3 lacking
-                            (DB, "p4"): ("/p4", None)}                # pull anyway
+        self.patch(sync, "hinted", lambda db, peer, addr, claim, sgs: started.append(peer))
+        sync._hint_queue = {(DB, "p1"): ("/p1", {1: 5}, {}),          # known
+                            (DB, "p2"): ("/p2", {1: 6}, {}),          # 1 lacking ("c")
+                            (DB, "p3"): ("/p3", {1: 6, 2: 4, 3: 1}, {}),  # 3 lacking
+                            (DB, "p4"): ("/p4", None, {})}            # pull anyway
         sync._next_hints()
         self.assertEqual((started, sync._hint_queue), (["p4", "p3", "p2"], {}))
         self.assertEqual(scheduler._merge({1: 2, 2: 5}, {1: 3}), {1: 3, 2: 5})
         self.assertIsNone(scheduler._merge({1: 2}, None))
+
+    def test_a_waiting_hint_lacking_syncgroup_metadata_is_kept(self):
+        sync = self.b.sync
+        self.patch(self.b.ds, "genvecs", {"c": {1: 5}})
+        started = []
+        self.patch(sync, "hinted", lambda db, peer, addr, claim, sgs: started.append(peer))
+        gid = self.b.ds.entry(SG).gid
+        sync._hint_queue = {(DB, "p1"): ("/p1", {1: 5}, {gid: {99: 1}}),   # sg lacking
+                            (DB, "p2"): ("/p2", {1: 5}, {gid: {}})}        # known
+        sync._next_hints()
+        self.assertEqual((started, sync._hint_queue), (["p1"], {}))
+
+    def test_a_hint_lacking_syncgroup_metadata_starts_the_syncgroup_round(self):
+        sync = self.b.sync
+        started = []
+        self.patch(sync, "_start_round", lambda key, addr, parts=None: started.append(parts))
+        sync._loop = types.SimpleNamespace(running=True)
+        a = self.a
+        gid = a.ds.entry(SG).gid
+
+        def hint():
+            sync._hinted.clear()
+            sync.hinted(DB, a.sync.hex, "/a", {a.sync.id: a.ds.gen},
+                        {gid: a.ds.sg_genvec(gid)})
+        hint()                                  # b knows all of it: no round
+        self.assertEqual(started, [])
+        Peer(self).join_via(a)                  # a new member: a's syncgroup changes
+        hint()
+        self.assertEqual(started, [("sg",)])    # the syncgroup round only (no GetTime)
+        a.cx.row("n").put(ALICE, "", vom.encode("n"))
+        hint()
+        self.assertEqual(started, [("sg",), ("sg", "data")])
+        self.b.pull_from(a)
+        hint()
+        self.assertEqual(len(started), 2)
+
+    async def test_a_hinted_syncgroup_round_makes_no_data_round(self):
+        w = self.b.sync.daemon.worker = _Worker()
+        self.b.sync.ctx = types.SimpleNamespace(with_timeout=lambda t: (None, lambda: None))
+        a_hex = self.a.sync.hex
+        self.b.sync._peer_names[a_hex] = ALICE
+        asked, learned = [], []
+        self.patch(self.b.sync.hints, "members_learned", lambda: learned.append(1))
+
+        async def get_deltas(stub, ctx, req, opts, key=None):
+            asked.append(req.name)
+            req = vom.decode(vom.encode(req, I.DeltaReq._vdl_type), I.DeltaReq._vdl_type)
+            return wire(self.a.ds.respond(ALICE, req, self.b.sync.hex))
+        self.patch(self.b.sync, "_get_deltas", get_deltas)
+        c = Peer(self)
+        c.join_via(self.a)
+        self.a.cx.row("k1").put(ALICE, "", vom.encode("v1"))
+        await self.b.sync._round(DB, a_hex, "/a", ("sg",))
+        self.assertEqual((asked, w.kinds, learned), (["Sgs"], ["quick", "call"], [1]))
+        self.assertIn(c.sync.hex, self.b.ds.members())
+        self.assertNotEqual(self.b.rows(), self.a.rows())
+
+    async def test_gettime_with_hinting_members_once_per_interval_in_all(self):
+        from syncbased.vsync import initiator
+        sync = self.b.sync
+        sync.daemon.worker = _Worker()
+        sync.ctx = types.SimpleNamespace(with_timeout=lambda t: (None, lambda: None))
+        a_hex = self.a.sync.hex
+        sync._peer_names[a_hex] = ALICE
+        clocks = []
+
+        async def sync_clock(stub, ctx, opts):
+            clocks.append(1)
+
+        async def get_deltas(stub, ctx, req, opts, key=None):
+            req = vom.decode(vom.encode(req, I.DeltaReq._vdl_type), I.DeltaReq._vdl_type)
+            return wire(self.a.ds.respond(ALICE, req, sync.hex))
+        self.patch(sync, "_sync_clock", sync_clock)
+        self.patch(sync, "_get_deltas", get_deltas)
+        sync.hints.subscribed[a_hex] = lambda: None        # a hints us
+        await sync._round(DB, a_hex, "/a")
+        self.assertEqual(len(clocks), 1)
+        sync._last_time[a_hex] = -1e9                      # (its TIME_INTERVAL is over)
+        await sync._round(DB, a_hex, "/a")
+        self.assertEqual(len(clocks), 1)                   # one with a hinting member lately
+        del sync.hints.subscribed[a_hex]                   # a Go peer: Go's interval
+        await sync._round(DB, a_hex, "/a")
+        self.assertEqual(len(clocks), 2)
+        sync._last_time[a_hex] = sync._last_time[initiator.HINTING] = -1e9
+        sync.hints.subscribed[a_hex] = lambda: None
+        await sync._round(DB, a_hex, "/a")
+        self.assertEqual(len(clocks), 3)
+
+    async def test_a_subscriber_we_do_not_know_yet_is_heard_once_we_do(self):
+        c = Peer(self)
+        c.join_via(self.a)                      # after b's last syncgroup round
+        sync = self.b.sync
+        sync.daemon.worker = _Worker()
+        sync.ctx = types.SimpleNamespace(with_cancel=lambda: (None, lambda: None))
+        woken = []
+        sync._loop = types.SimpleNamespace(running=True, wake=lambda: woken.append(1))
+        hints = sync.hints
+        hints.subscribe(c.sync.hex, "/c")       # (c subscribed to us: we subscribe back)
+        self.assertEqual((hints.waiting, hints.subscribed, woken), ({c.sync.hex: "/c"}, {}, []))
+        got = []
+        self.patch(hints, "subscribe", lambda peer, addr=None: got.append((peer, addr)))
+        hints.members_learned()                 # not a member yet: still waiting
+        self.assertEqual((got, hints.waiting), ([], {c.sync.hex: "/c"}))
+        self.b.round(self.a, True)              # the syncgroup round: c is a member
+        hints.members_learned()
+        self.assertEqual((got, hints.waiting), ([(c.sync.hex, "/c")], {}))
+
+    def test_a_join_at_the_admin_hints_its_subscribers(self):
+        w = self.a.sync.daemon.worker = _Worker()
+        self.a.sync.hints.subscribers.add(object())
+        Peer(self).join_via(self.a)
+        self.assertEqual(w.after, [(self.a.sync.hints._notify, (DB, self.a.ds.gen))])
 
     def test_a_commit_hints_once_its_group_is_flushed(self):
         w = self.a.sync.daemon.worker = _Worker()
@@ -499,7 +611,7 @@ class PullLoopTest(unittest.TestCase):
         asked = []
         sync._loop = types.SimpleNamespace(quiet=asked.append, running=True)
         started = []
-        self.patch(sync, "_start_round", lambda key, addr, data_only=False: started.append(key))
+        self.patch(sync, "_start_round", lambda key, addr, parts=None: started.append(key))
         return asked, started
 
     def test_quiet_only_while_every_member_hints_us(self):

@@ -28,6 +28,7 @@ def _build_types() -> dict[str, vdl.Type]:
     _b_Hint.append_field('Db', _syncbase.Id._vdl_type)
     _b_Hint.append_field('Gen', vdl.Uint64Type)
     _b_Hint.append_field('Know', vdl.map_of(vdl.Uint64Type, vdl.Uint64Type))
+    _b_Hint.append_field('Sgs', vdl.map_of(vdl.StringType, vdl.map_of(vdl.Uint64Type, vdl.Uint64Type)))
     b.build()
     return {'Hint': _b_Hint.type}
 
@@ -42,14 +43,19 @@ class Hint(vdl.Struct):
     it learned by sync, up to Know[device] (the most it holds of each, in any
     prefix).  The subscriber pulls from it unless its own knowledge (its
     generation vector) already reaches all of them, as it may through others.
+    Sgs is the same for the metadata of Db's syncgroups (syncgroup id -> device
+    -> generation, the served daemon's own included): a subscriber lacking some
+    runs its syncgroup round with the served daemon at once, so that it learns a
+    new member (a join at this admin) without waiting for its periodic round.
     """
-    __slots__ = ('Db', 'Gen', 'Know',)
+    __slots__ = ('Db', 'Gen', 'Know', 'Sgs',)
     Db: _syncbase.Id
     Gen: int
     Know: dict[int, int]
+    Sgs: dict[str, dict[int, int]]
 
     if TYPE_CHECKING:
-        def __init__(self, *, Db: _syncbase.Id = ..., Gen: int = ..., Know: dict[int, int] = ...) -> None: ...
+        def __init__(self, *, Db: _syncbase.Id = ..., Gen: int = ..., Know: dict[int, int] = ..., Sgs: dict[str, dict[int, int]] = ...) -> None: ...
     _vdl_type = _types['Hint']
 
 
