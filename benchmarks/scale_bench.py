@@ -111,10 +111,12 @@ async def fill(ctx, cx, rows, writers=4, batch=500, prefix="r"):
     await defer.gatherResults([defer.ensureDeferred(writer()) for _ in range(writers)])
 
 
-async def peers_bench(reactor, ctx, kind, start_all, sizes, mount_tables=()):
+async def peers_bench(reactor, ctx, kind, start_all, sizes, mount_tables=(), max_wait=300.0):
     """``start_all(n, daemons)`` appends n daemons (``.proc``, ``.endpoint``,
     ``.stop()``) to ``daemons`` as it makes them, before each start, and returns once all
-    are started: whatever happens, every one made is stopped here."""
+    are started: whatever happens, every one made is stopped here.  A size that has not
+    converged ``max_wait`` seconds after the last write is reported with the rows each
+    daemon holds, and the next size runs."""
     from twisted.internet import defer
     from v23py import syncbase
     from sync_bench import setup
@@ -141,7 +143,7 @@ async def peers_bench(reactor, ctx, kind, start_all, sizes, mount_tables=()):
             t = time.perf_counter()
             cpu0 = sum(cpu_s(d.proc.pid) for d in daemons)
             pending = list(cols)
-            while pending:
+            while pending and time.perf_counter() - t < max_wait:
                 c = pending[0]
                 got = [k async for k, _ in c.scan(ctx, syncbase.Prefix("conv"))]
                 if len(got) == n:
@@ -149,6 +151,13 @@ async def peers_bench(reactor, ctx, kind, start_all, sizes, mount_tables=()):
                 else:
                     await sleep(reactor, 0.05)
             el = time.perf_counter() - t
+            if pending:
+                held = [len([k async for k, _ in c.scan(ctx, syncbase.Prefix("conv"))])
+                        for c in cols]
+                print(f"peers    {n:4d} {kind:5s} daemons NOT converged {el:.0f} s after the "
+                      f"last write: rows held by each daemon {held} (of {n}); started in "
+                      f"{started:.0f} s, joined in {joined:.0f} s; {load()})", flush=True)
+                continue
             cpu = sum(cpu_s(d.proc.pid) for d in daemons)
             if counted is not None:
                 after = await sync_counters(ctx, daemons)
@@ -241,7 +250,8 @@ async def run(reactor, args):
                 daemons.extend(Daemon(creds) for _ in range(n))
                 return defer.gatherResults([sem.run(d.start) for d in daemons],
                                            consumeErrors=True)
-            await peers_bench(reactor, ctx, "v23py", ours_all, peer_sizes)
+            await peers_bench(reactor, ctx, "v23py", ours_all, peer_sizes,
+                              max_wait=args.max_wait)
         if args.go and "peers" in only:
             from syncbase_bench import GoDaemon
             from sync_bench import start_go_mounttable
@@ -253,7 +263,8 @@ async def run(reactor, args):
                     d = GoDaemon(args.go, creds, mount_table=mt)
                     daemons.append(d)
                     d.start()
-            await peers_bench(reactor, ctx, "Go", go_all, peer_sizes, mount_tables=[mt])
+            await peers_bench(reactor, ctx, "Go", go_all, peer_sizes, mount_tables=[mt],
+                              max_wait=args.max_wait)
         rows = [int(x) for x in args.rows.split(",")]
         if "initial" in only or "start" in only:
             ours = await initial_bench(reactor, ctx, "v23py",
@@ -289,6 +300,9 @@ def main():
     ap.add_argument("--go", metavar="DIR", default=None)
     ap.add_argument("--go-rows", default="20000,50000")
     ap.add_argument("--only", default="peers,initial,start")
+    ap.add_argument("--max-wait", type=float, default=300.0,
+                    help="seconds after the last write before a peers size that has not "
+                         "converged is reported as such (with the rows each daemon holds)")
     args = ap.parse_args()
     task.react(lambda r: defer.ensureDeferred(run(r, args)))
 
