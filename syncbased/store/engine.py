@@ -11,6 +11,7 @@ thread only (see ``syncbased.worker``).
 from __future__ import annotations
 
 import bisect
+import itertools
 import logging
 import os
 import sqlite3
@@ -462,17 +463,21 @@ class SqliteEngine:
                 # statement, their parameters in one flat list -- a third less SQLite
                 # and sqlite3-module work per row than a statement per row; the few
                 # left over, one statement each
-                flat = []
-                add = flat.append
                 dels = None
-                for k, v in writes.items():
-                    if v is not None:
-                        add(ba(k))
-                        add(ba(v))
-                    elif dels is None:
-                        dels = [(ba(k),)]
-                    else:
-                        dels.append((ba(k),))
+                if None not in writes.values():
+                    # (no deletes, as in a received round: keys and values in one C loop)
+                    flat = list(map(ba, itertools.chain.from_iterable(writes.items())))
+                else:
+                    flat = []
+                    add = flat.append
+                    for k, v in writes.items():
+                        if v is not None:
+                            add(ba(k))
+                            add(ba(v))
+                        elif dels is None:
+                            dels = [(ba(k),)]
+                        else:
+                            dels.append((ba(k),))
                 n = len(flat) >> 1
                 full = n - n % _MULTI_ROWS
                 if full:

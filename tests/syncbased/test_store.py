@@ -45,12 +45,14 @@ class _EngineTests:
         self.assertEqual(e.scan(b"", b""), [(b"m", b"2")])
 
     def test_big_groups_of_puts_replacements_and_deletes(self):
-        # (sizes around the SQLite engine's rows per statement, and a remainder)
+        # (sizes around the SQLite engine's rows per statement, and a remainder; groups
+        # with deletes and without, as a received sync round)
         e = self.make_engine()
         model = {}
-        for n, first in ((99, 0), (100, 50), (257, 120), (1000, 0)):
+        for n, first, dels in ((99, 0, 7), (100, 50, 7), (257, 120, 7), (1000, 0, 7),
+                               (257, 900, 0), (200, 2000, 0)):
             w = {b"k%05d" % i: b"v%d-%d" % (n, i) for i in range(first, first + n)}
-            for i in range(first, first + n, 7):
+            for i in range(first, first + n, dels) if dels else ():
                 w[b"k%05d" % i] = None
             e.write(w)
             for k, v in w.items():
