@@ -5,7 +5,8 @@ Twisted imports, whatever the reactor:
 
 * ``http.cookiejar`` (``twisted.python.compat`` keeps it as ``cookielib`` for old code):
   with it ``urllib.request``, ``http.client`` and ``email``, ~10 % of a start's CPU.  Only
-  ``twisted.web``'s client uses cookies; the daemon never does.
+  ``twisted.web``'s client uses cookies; the daemon never does.  Its package ``http``
+  (whose ``__init__`` builds the ``HTTPStatus`` enum, ~0.6 %) is deferred too.
 * ``asyncio`` (``twisted.internet.defer`` takes ``AbstractEventLoop``, ``Future`` and
   ``iscoroutine`` from it, for its asyncio bridges; ``v23py.deferred`` takes
   ``_get_running_loop``): the package's ``__init__`` loads every submodule (event loops,
@@ -14,10 +15,10 @@ Twisted imports, whatever the reactor:
 * ``pickle`` (``twisted.python.reflect`` binds it for one helper that names a function
   by its module): with ``_pickle`` and ``_compat_pickle``, ~0.8 % of a start's CPU.
 
-:func:`install` (syncbased's ``main``, before anything imports Twisted) puts both in
+:func:`install` (syncbased's ``main``, before anything imports Twisted) puts them in
 ``sys.modules`` unexecuted: ``asyncio`` with its three submodules loaded and those names
-set, ``http.cookiejar`` and ``pickle`` empty.  The first lookup of any other attribute on either module
-runs its own code in it (the module object stays the same, so every reference stays
+set, ``http`` with only its ``cookiejar``, ``http.cookiejar`` and ``pickle`` empty.  The
+first lookup of any other attribute on one of them runs its own code in it (the module object stays the same, so every reference stays
 valid) and answers the lookup; a submodule import (``import asyncio.tasks``) works as
 always.  zeroconf (multicast DNS, started after ENDPOINT=) is the daemon's first real user
 of asyncio.  Nothing happens when a module is already loaded, or when Python has no
@@ -111,8 +112,8 @@ def _defer(name: str, names=()) -> bool:
 def install() -> list:
     """Defer the modules above; the names of those deferred."""
     with _lock:
-        return [n for n, names in (("asyncio", ASYNCIO_NAMES), ("http.cookiejar", ()),
-                                   ("pickle", ()))
+        return [n for n, names in (("asyncio", ASYNCIO_NAMES), ("http", ()),
+                                   ("http.cookiejar", ()), ("pickle", ()))
                 if _defer(n, names)]
 
 

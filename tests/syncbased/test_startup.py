@@ -51,10 +51,12 @@ class DeferredStdlibTest(unittest.TestCase):
     def test_start_up_leaves_them_unrun(self):
         r = self._daemon_code("print(json.dumps([done, L.is_deferred('asyncio'), "
                       "L.is_deferred('http.cookiejar'), L.is_deferred('pickle'), "
+                      "L.is_deferred('http'), "
                       "sorted(m for m in ('asyncio.base_events', 'asyncio.tasks', 'ssl', "
                       "'urllib.request', 'http.client', 'email.parser', '_pickle') "
                       "if m in sys.modules)]))")
-        self.assertEqual(r, [["asyncio", "http.cookiejar", "pickle"], True, True, True, []])
+        self.assertEqual(r, [["asyncio", "http", "http.cookiejar", "pickle"], True, True, True,
+                             True, []])
 
     def test_first_use_loads_the_real_modules(self):
         r = self._daemon_code(
@@ -72,9 +74,10 @@ class DeferredStdlibTest(unittest.TestCase):
             "L.is_deferred('asyncio'), L.is_deferred('http.cookiejar'), "
             "sorted(set(asyncio.__all__) - set(dir(asyncio))), rt == {'a': (1, b'x')}, "
             "reflect.pickle is pickle, L.is_deferred('pickle'), "
-            "reflect.fullFuncName(json.dumps)]))")
+            "reflect.fullFuncName(json.dumps), L.is_deferred('http'), "
+            "__import__('http').HTTPStatus(404).phrase]))")
         self.assertEqual(r, [[True, True, True], 7, True, True, 0, True, False, False, [], True,
-                             True, False, "json.dumps"])
+                             True, False, "json.dumps", False, "Not Found"])
 
     def test_nothing_to_do_once_loaded(self):
         code = ("import sys, json, asyncio, http.cookiejar, pickle; "
