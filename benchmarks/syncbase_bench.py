@@ -292,17 +292,31 @@ class GoDaemon:
                      "--skip-publish-in-nh", f"--log_dir={self.logdir}"]
         self.proc = self.endpoint = None
 
-    def start(self):
+    def start(self, timeout=None):
+        """Start it and wait for its ENDPOINT= line, at most ``timeout`` seconds
+        (default $V23PY_TEST_START_TIMEOUT, else 30, as for our daemon): a daemon that
+        never prints it is killed, so that no bench waits for it forever."""
+        import threading
+        if timeout is None:
+            timeout = float(os.environ.get("V23PY_TEST_START_TIMEOUT") or 30)
         env = {k: v for k, v in os.environ.items() if not k.startswith("V23_")}
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
                                      env=env)
-        for line in iter(self.proc.stdout.readline, b""):
-            if line.startswith(b"ENDPOINT="):
-                self.endpoint = line.decode().strip().split("=", 1)[1]
-                return self
+        # (killing it ends the readline below with EOF)
+        watchdog = threading.Timer(timeout, self.proc.kill)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            for line in iter(self.proc.stdout.readline, b""):
+                if line.startswith(b"ENDPOINT="):
+                    self.endpoint = line.decode().strip().split("=", 1)[1]
+                    return self
+        finally:
+            watchdog.cancel()
         self.stop()
-        raise RuntimeError(f"Go syncbased printed no ENDPOINT= line (logs in {self.logdir})")
+        raise RuntimeError(f"Go syncbased printed no ENDPOINT= line within {timeout:g} s "
+                           f"(logs in {self.logdir})")
 
     start_blocking = start   # (the name our testing Daemon gives its blocking start)
 
