@@ -229,7 +229,7 @@ class Client:
                 raise retry.prefer_non_timeout(e, err)
             prev = err
             n += 1
-        blessings = self._blessings_for(server_names)
+        blessings = self._bless_entry(server_names)[0]
         discharges = None
         if blessings is not None and blessings.third_party_caveats():
             discharges = await self._discharges_for(ctx, blessings, server_names, method, args)
@@ -361,22 +361,17 @@ class Client:
             self._trust_cache[key] = (auth, ep, names)
         return names
 
-    def _needs_discharges(self, server_names):
-        """Whether our blessings for these servers carry third-party caveats."""
-        self._blessings_for(server_names)
-        hit = self._bless_cache.get(server_names)
-        return hit is not None and hit[2]
-
-    def _blessings_for(self, server_names):
-        """Our blessings for a server with these names (BlessingStore.ForPeer, else nameless);
-        cached briefly, since the store rarely changes."""
+    def _bless_entry(self, server_names):
+        """(our blessings for a server with these names, when found, whether they carry
+        third-party caveats): BlessingStore.ForPeer, else nameless; cached briefly, since
+        the store rarely changes."""
         p = self.principal
         if p is None:
-            return None
+            return _NO_BLESSINGS
         now = time.monotonic()
         hit = self._bless_cache.get(server_names)
         if hit is not None and now - hit[1] < 5.0:
-            return hit[0]
+            return hit
         b = None
         try:
             b = p.blessing_store.for_peer(*server_names)
@@ -392,8 +387,8 @@ class Client:
                 tp = bool(b.third_party_caveats())
             except Exception:
                 tp = False
-        self._bless_cache[server_names] = (b, now, tp)
-        return b
+        hit = self._bless_cache[server_names] = (b, now, tp)
+        return hit
 
     def _open_call(self, ctx, conn, ep, suffix, method, args, in_types, out_types, desc, opts,
                    server_names, end_args=False, blessings=None, discharges=None, name=None):
@@ -402,7 +397,7 @@ class Client:
         if type(server_names) is not tuple:
             server_names = tuple(server_names)
         if blessings is None:
-            blessings = self._blessings_for(server_names)
+            blessings = self._bless_entry(server_names)[0]
         try:
             if discharges:
                 flow = conn.open_flow(blessings=blessings, discharges=discharges)
@@ -512,12 +507,13 @@ class Client:
         if conn is None or ep is None or ssuffix is None or not conn.is_usable:
             return None
         names = self._trusted(conn, ep, None, opts)
-        if self._needs_discharges(names):
+        blessings, _, third_party = self._bless_entry(names)
+        if third_party:
             return None   # the discharges may have to be fetched: take start_call
         suffix = r[1]
         full_suffix = naming.join(ssuffix, suffix) if ssuffix else suffix
         return self._open_call(ctx, conn, ep, full_suffix, method, args, in_types, out_types,
-                               desc, opts, names, True, name=name)
+                               desc, opts, names, True, blessings=blessings, name=name)
 
     def close(self):
         self._closed = True
@@ -971,6 +967,7 @@ class ClientCall:
 
 
 _ROLE = bytes([ROLE_DATA])
+_NO_BLESSINGS = (None, 0.0, False)   # Client._bless_entry without a principal
 _STREAM_TYPES = {}   # id(method desc) -> (desc, in-stream type, out-stream type)
 _ROLE_VERSION = bytes([ROLE_DATA, vom.VERSION_81])
 _VC = vom.COUNTS
