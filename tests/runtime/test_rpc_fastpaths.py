@@ -129,7 +129,6 @@ class FastPathTest(unittest.TestCase):
     @defer.inlineCallbacks
     def test_deadline_requests_are_not_cached(self):
         from v23py import rpc
-        from v23py.rpc import wire
         echo = Burst_desc.method("Echo")
         for _ in range(20):
             ctx, cancel = self.ctx.with_timeout(30.0)
@@ -137,8 +136,9 @@ class FastPathTest(unittest.TestCase):
                                       [vdl.ByteListType], desc=echo)
             cancel()
             self.assertEqual(r, [b"ab"])
+        from v23py.runtime import _stream
         types = list(self.server._types.values())[0]
-        for raw, req in types.hdr_cache.get(wire.RequestType, []):
+        for raw, req in types.hdr_cache.get(_stream._REQUEST_KEY, []):
             self.assertEqual(req.Deadline.FromNow.Seconds, 0)
             self.assertEqual(req.Deadline.FromNow.Nanos, 0)
 

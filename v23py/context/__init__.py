@@ -177,10 +177,16 @@ class Context:
         if node.parent is not None:
             # detach from the parent to let the tree be collected
             node.parent.children.pop(node, None)
-        callbacks, node.callbacks = node.callbacks, []
-        children, node.children = node.children, {}
-        for child in children.values():
-            child._fire(reason, err)
+        # (nothing is added once the reason is set: on_done and _derive fire at once then;
+        # full containers are swapped out to let what they hold be collected)
+        callbacks = node.callbacks
+        if callbacks:
+            node.callbacks = []
+        children = node.children
+        if children:
+            node.children = {}
+            for child in children.values():
+                child._fire(reason, err)
         for cb in callbacks:
             try:
                 cb(err)

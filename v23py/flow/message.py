@@ -225,7 +225,7 @@ class FrameReader:
         n = len(data)
         limit = self.max_frame
         while n - pos >= 3:
-            size = MAX_FRAME - int.from_bytes(data[pos:pos + 3], "big")
+            size = MAX_FRAME - ((data[pos] << 16) | (data[pos + 1] << 8) | data[pos + 2])
             if size > limit:
                 raise errors.err(errors.InvalidMsg, "frame of %d bytes exceeds the limit of %d", size, limit)
             end = pos + 3 + size

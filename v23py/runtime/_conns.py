@@ -144,7 +144,6 @@ class Flow:
         state.user = self
         state.want_drained = False   # until someone waits in write()/close()
         self._closed_d = None   # the `closed` Deferred, made when asked for
-        self._closed_result = None
         self._is_closed = False
         self._on_data = None
         self._on_close = None

@@ -38,7 +38,9 @@ class ConnTypes:
         self._waiters = []
         self.generation = 0   # bumps on every type-flow chunk
         self.msg_cache = {}   # constant value messages, see ValueWriter.encode_cached
-        self.hdr_cache = {}   # type -> [(message bytes, decoded value)], see ValueReader
+        # header cache, see ValueReader._decode_memo: _REQUEST_KEY or _RESPONSE_KEY ->
+        # [(message bytes, decoded value)], and _TRACED -> [(head, core, value)]
+        self.hdr_cache = {}
 
     # -- outgoing --------------------------------------------------------------
     def attach(self, flow):
@@ -190,7 +192,8 @@ class ValueReader:
                 return dec.decode(type)
             pos += 1
         cache = self.types.hdr_cache
-        seen = cache.get(type)
+        key = _REQUEST_KEY if type is _REQUEST_T else _RESPONSE_KEY   # (a vdl Type hashes in Python)
+        seen = cache.get(key)
         if seen is not None:
             for raw, value in seen:
                 if buf.startswith(raw, pos):
@@ -227,7 +230,7 @@ class ValueReader:
                         lst.append(entry)
                 return value
             if seen is None:
-                seen = cache[type] = []
+                seen = cache[key] = []
             if len(seen) < _MEMO_MAX_ENTRIES:
                 seen.append((bytes(buf[pos:end]), value))
         return value
@@ -338,6 +341,7 @@ def _plain_response(r):
 
 
 _TRACED = "traced-request"   # hdr_cache key of [(head, core, value)] for traced requests
+_REQUEST_KEY, _RESPONSE_KEY = "request", "response"   # hdr_cache keys of plain headers
 
 
 def _traced_entry(buf, pos, end, value):

@@ -604,7 +604,8 @@ class FlowManager:
             return
         try:
             r = h(flow)
-            if isinstance(r, defer.Deferred) or hasattr(r, "__await__"):
+            # (Deferred's isinstance goes through ABCMeta in Python: not for the usual None)
+            if r is not None and (isinstance(r, defer.Deferred) or hasattr(r, "__await__")):
                 d = defer.ensureDeferred(r) if not isinstance(r, defer.Deferred) else r
                 d.addErrback(lambda f: log.error("flow handler failed: %s", f.getTraceback()))
         except Exception:

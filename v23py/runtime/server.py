@@ -369,11 +369,11 @@ class Server:
         call._t0 = t0 = _monotonic()
         coro = self._serve(flow, reader, types, call, t0)
         try:
-            first = coro.send(None)
-        except StopIteration:
-            return
+            first = next(coro.__await__(), _SERVED)   # (a return: no StopIteration, as send())
         except BaseException:
             log.exception("rpc serve failed")
+            return
+        if first is _SERVED:
             return
         d = defer.ensureDeferred(_resume(coro, first))
         if not d.called:
@@ -409,10 +409,11 @@ class Server:
             reader.on_close = cancel_call   # (called with the close reason, which it ignores)
             if reader.eof:
                 cancel_call()
+            call.method, call.suffix = req.Method, req.Suffix.lstrip("/")
             store = self._vstore
             if store is not None:
                 span = vtrace.continue_span(cctx, store, reader.trace or req.TraceRequest,
-                                            self._op_name, req.Suffix.lstrip("/"), req.Method)
+                                            self._op_name, call.suffix, call.method)
             try:
                 results, out_types, unreg = await self._process(cctx, call, req)
             except _AppError as e:
@@ -479,9 +480,7 @@ class Server:
     async def _process(self, ctx, call, req):
         """Find, authorize and invoke the method: (results, out types, unregister)."""
         reader = call._reader
-        method = req.Method
-        suffix = req.Suffix.lstrip("/")
-        call.method, call.suffix = method, suffix
+        method, suffix = call.method, call.suffix   # (req's, set by _serve)
         nargs = req.NumPosArgs
         # granted blessings must be bound to our key
         gb = req.GrantedBlessings
@@ -626,8 +625,8 @@ class Server:
                 data = writer.encode(wire.response(err, True, 0), wire.ResponseType)
             else:
                 n = len(results)
-                key = _RESP_END_KEYS[n] if n < 8 else ("resp-end", n)
-                data = writer.encode_cached(key, _resp_end_maker(n), wire.ResponseType)
+                key, make = _RESP_END[n] if n < 8 else (("resp-end", n), _resp_end_maker(n))
+                data = writer.encode_cached(key, make, wire.ResponseType)
                 for i, r in enumerate(results):
                     t = out_types[i] if i < len(out_types) else None
                     data += writer.encode(r, t)
@@ -760,8 +759,8 @@ def _dispatch_result(r):
 
 
 _NO_RESULTS = ()
+_SERVED = object()   # Server._start_call: the call's coroutine has returned (next's default)
 _COALESCE_MAX = 8192   # streamed results smaller than this are coalesced (see ServerCall.send)
-_RESP_END_KEYS = [("resp-end", n) for n in range(8)]
 _RESP_END_MAKERS = {}
 
 
@@ -773,6 +772,9 @@ def _resp_end_maker(n):
         if len(_RESP_END_MAKERS) < 64:
             _RESP_END_MAKERS[n] = mk
     return mk
+
+
+_RESP_END = [(("resp-end", n), _resp_end_maker(n)) for n in range(8)]   # (key, maker) by n
 
 
 class _Resumed:
