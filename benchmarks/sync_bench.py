@@ -5,7 +5,10 @@
 
 For a pair of daemons A and B in one syncgroup (ours, and with --go Go's own 2017
 syncbased in the same run, same client and workload), prints:
-  propagation   median and p90 latency from a Put on A until a Get on B sees it
+  propagation   median and p90 latency from a Put on A until a Get on B sees it (B
+                polled every 2 ms), and apart until a Watch opened on B before the Put
+                reports it (nothing polls B then: the polled figure includes serving the
+                polls, which on 2 cores competes with the sync itself)
   bulk          rows/s for --bulk rows written on A by --writers clients (each row batch
                 one PutRows: one call on ours, BeginBatch + Puts + Commit on Go's) until
                 all are on B: written by clients while syncing, end to end
@@ -118,6 +121,37 @@ def sleep_(reactor, s):
     return d
 
 
+async def watched_propagation(ctx, args, kind, a, b, dbb, ca, cb, out):
+    """Propagation A -> B seen by a Watch on B opened before the Puts: from a Put's call
+    on A to its change arriving on B's stream, one Put at a time."""
+    from v23py import syncbase
+    cid = cb.id()
+    rm = await dbb.get_resume_marker(ctx)
+    wctx, cancel = ctx.with_cancel()    # (ends the watch with this measure)
+    it = dbb.watch(wctx, rm, [syncbase.CollectionRowPattern(cid.Blessing, cid.Name, "w%")]
+                   ).__aiter__()
+    lat = []
+    p0 = (_cpu(a), _cpu(b))
+    for i in range(args.puts):
+        key = f"w{i}"
+        t = time.perf_counter()
+        await ca.put(ctx, key, i)
+        while (await it.__anext__()).row != key:
+            pass
+        lat.append(time.perf_counter() - t)
+    p1 = (_cpu(a), _cpu(b))
+    cancel()
+    lat.sort()
+    n = len(lat)
+    if n:
+        med, p90 = lat[n // 2] * 1000, lat[int(n * 0.9)] * 1000
+        out["propagation A -> B, watched on B, median ms"] = med
+        out["propagation A -> B, watched on B, p90 ms"] = p90
+        print(f"{kind:6s} propagation, watched on B: median {med:6.1f} ms   p90 {p90:8.1f} ms"
+              f"   ({n} puts; CPU per propagation A {_us(p0[0], p1[0], n)}, "
+              f"B {_us(p0[1], p1[1], n)})", flush=True)
+
+
 async def pair_bench(reactor, ctx, args, kind, make, mount_tables=()):
     """Propagation and bulk figures for a pair of ``make()`` daemons: {measure: value}."""
     from v23py import syncbase, verror
@@ -161,6 +195,7 @@ async def pair_bench(reactor, ctx, args, kind, make, mount_tables=()):
             print(f"{kind:6s}   per propagation (with B's polling): CPU A "
                   f"{_us(p0[0], p1[0], n)}, B {_us(p0[1], p1[1], n)}; context switches "
                   f"A {(p1[2] - p0[2]) / n:.1f}, B {(p1[3] - p0[3]) / n:.1f}", flush=True)
+            await watched_propagation(ctx, args, kind, a, b, dbb, ca, cb, out)
 
         if args.bulk:
             # End to end: --writers clients writing row batches on A until every row is
