@@ -47,6 +47,17 @@ _NOT_SERVED = frozenset(("v.io/v23/services/syncbase.InvalidName",
                          verror.UnknownSuffix.id, verror.UnknownMethod.id))
 
 
+def know_of(genvecs):
+    """A claim (device -> the largest generation of it) from per-prefix genvecs: what a
+    hint's Know says, and what a peer's data request tells us it held."""
+    out = {}
+    for gv in genvecs:
+        for d, g in gv.items():
+            if g > out.get(d, 0):
+                out[int(d)] = int(g)
+    return out
+
+
 class _Subscriber:
     __slots__ = ("peer", "names", "call", "pending", "sending")
 
@@ -111,15 +122,10 @@ class Hints:
         """What we hold of other devices' writes to ``db_id``: device -> the largest
         generation of it in any prefix."""
         ds = self.sync.dbs.get(db_id)
-        out = {}
         try:
-            for gv in (ds.genvecs.values() if ds is not None else ()):
-                for d, g in gv.items():
-                    if g > out.get(d, 0):
-                        out[d] = g
+            return know_of(ds.genvecs.values() if ds is not None else ())
         except RuntimeError:
-            pass
-        return out
+            return {}
 
     async def _drain(self, s):
         s.sending = True

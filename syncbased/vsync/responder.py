@@ -15,6 +15,7 @@ from syncbased.blobstore.manager import BlobSyncMethods
 from syncbased.common import caller_names, id_out, now_time
 from syncbased import interfaces as I
 from syncbased.vsync import limits
+from syncbased.vsync.hints import know_of
 from syncbased.vsync._log import (
     DATA, NODE_REC, SEP, SGDATA, b, decode_rec, gid_from_oid, log_prefix, s, sgoid, Rec)
 from syncbased.vsync.dag import _get_many, value_out
@@ -292,6 +293,9 @@ class SyncObj(BlobSyncMethods, I.SyncServerMethods):
         except TooBig:
             items, priorities = await w.call(respond, False)
         sync.learn_conn_peer(str(initiator), call)   # (a peer that may sync with us)
+        if req.name == "Data":
+            sync.peer_knew(db_id, str(initiator),
+                           know_of(dict(req.value.Gvs or {}).values()))
         from syncbased import syncstats
         syncstats.peer(db_id, str(initiator)).records_out.incr(len(items))
         syncstats.count_rows(sync, db_id, items, sent=True)

@@ -258,6 +258,19 @@ class SchedulerMixin:
         # (no GetTime: the clock comes with the periodic rounds)
         self._start_round(key, addr, ("sg",) * sg + ("data",) * data)
 
+    def peer_knew(self, db_id, peer, claim):
+        """``peer`` pulled ``db_id`` from us holding ``claim`` (device -> generation,
+        from its data request).  A queued hint from it gains that claim: the hints it
+        sent describe only what it knew when it wrote, and a peer that has since
+        gathered others' writes is the one whose round brings most (so one round
+        gathers many writers' rows).  Peers with no queued hint (Go's among them) are
+        left alone."""
+        key = (db_id, peer)
+        queued = self._hint_queue.get(key)
+        if queued is not None:
+            addr, old_claim, sgs = queued
+            self._hint_queue[key] = (addr, _merge(old_claim, claim), sgs)
+
     def _lacking(self, db_id, claim):
         """How many devices of ``claim`` our knowledge of ``db_id`` does not reach in
         every prefix we sync (0: a round with its sender would bring none of them;

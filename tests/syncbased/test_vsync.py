@@ -452,6 +452,33 @@ class QuickRoundsTest(unittest.TestCase):
         self.assertEqual(scheduler._merge({1: 2, 2: 5}, {1: 3}), {1: 3, 2: 5})
         self.assertIsNone(scheduler._merge({1: 2}, None))
 
+    async def test_a_data_request_updates_its_senders_queued_hint(self):
+        # p1 hinted first, both claiming one device we lack; then p2 pulls from us
+        # holding three we lack: p2's round is the one to run first.  A peer with no
+        # queued hint gains none.
+        from twisted.internet import defer
+        from syncbased.vsync import responder
+        sync = self.a.sync
+        self.patch(self.a.ds, "genvecs", {"c": {1: 5}})
+        started = []
+        self.patch(sync, "hinted", lambda db, peer, addr, claim, sgs: started.append(peer))
+        b_hex = self.b.sync.hex
+        sync._hint_queue = {(DB, "p1"): ("/p1", {1: 6}, {}),
+                            (DB, b_hex): ("/b", {1: 6}, {})}
+        self.patch(responder, "caller_names", lambda call: ALICE)
+        call = types.SimpleNamespace(send_many=lambda xs: defer.succeed(None))
+        obj = responder.SyncObj.__new__(responder.SyncObj)
+        obj.daemon = types.SimpleNamespace(worker=_Worker(), sync=sync, blobs=None)
+        req = self._req()
+        req.value.Gvs = {p: {1: 7, 7: 1, 8: 2} for p in req.value.Gvs}
+        await obj.GetDeltas(None, call, req, b_hex)
+        self.assertEqual(sync._hint_queue[(DB, b_hex)][1], {1: 7, 7: 1, 8: 2})
+        sync._next_hints()
+        self.assertEqual(started, [b_hex, "p1"])
+        sync._hint_queue = {}
+        await obj.GetDeltas(None, call, req, b_hex)
+        self.assertEqual(sync._hint_queue, {})
+
     def test_a_waiting_hint_lacking_syncgroup_metadata_is_kept(self):
         sync = self.b.sync
         self.patch(self.b.ds, "genvecs", {"c": {1: 5}})
