@@ -146,6 +146,15 @@ def inproc(creds, args):
             return await stub.Echo(ctx, payload, *opts)
         for _ in range(200):
             await call()
+        if args.stream:
+            # (callgrind: the difference of two sizes is the cost of the extra megabytes)
+            await stream_echo(ctx, client, name, BenchmarkDesc, opts, 1 << 20)   # warm up
+            c0, t0 = time.process_time(), time.perf_counter()
+            await stream_echo(ctx, client, name, BenchmarkDesc, opts, args.stream << 20)
+            out["s"] = (args.stream, time.perf_counter() - t0, time.process_time() - c0)
+            await shutdown()
+            await sshutdown()
+            return
         per = args.calls // args.callers
 
         async def caller():
@@ -170,18 +179,21 @@ def inproc(creds, args):
         task.react(lambda r: defer.ensureDeferred(go(r)))
     except SystemExit:
         pass
+    if "s" in out:
+        mb, wall, cpu = out["s"]
+        print(f"in-process streaming {mb} MiB: {mb / wall:6.1f} MiB/s   "
+              f"CPU per MiB client+server {cpu / mb * 1e3:5.1f} ms")
+        return
     n, wall, cpu = out["r"]
     print(f"in-process: {n} calls, {args.callers} callers, {args.payload} B: "
           f"{n / wall:7.0f} calls/s   CPU/call client+server {cpu / n * 1e6:6.1f} us")
 
 
-async def stream(ctx, client, name, desc, opts, args, server_pid, shutdown):
-    """EchoStream of args.stream MB in 64 KiB chunks (8 in flight), as rpc_bench does."""
+async def stream_echo(ctx, client, name, desc, opts, total):
+    """EchoStream of total bytes in 64 KiB chunks (8 in flight), as rpc_bench does."""
     chunk = b"s" * 65536
-    total = args.stream << 20
     call = await client.start_call(ctx, name, "EchoStream", [], [], [],
                                    desc=desc.method("EchoStream"), opts=opts)
-    c0, s0, t0 = proc_cpu(os.getpid()), proc_cpu(server_pid), time.perf_counter()
     sent = got = inflight = 0
     while got < total:
         while sent < total and inflight < 8:
@@ -192,6 +204,13 @@ async def stream(ctx, client, name, desc, opts, args, server_pid, shutdown):
         inflight -= 1
     call.close_send()
     await call.finish()
+
+
+async def stream(ctx, client, name, desc, opts, args, server_pid, shutdown):
+    """EchoStream of args.stream MB: CPU per MB of each process."""
+    total = args.stream << 20
+    c0, s0, t0 = proc_cpu(os.getpid()), proc_cpu(server_pid), time.perf_counter()
+    await stream_echo(ctx, client, name, desc, opts, total)
     t1, c1, s1 = time.perf_counter(), proc_cpu(os.getpid()), proc_cpu(server_pid)
     await shutdown()
     return total, t1 - t0, (c1[0] - c0[0], c1[1] - c0[1]), (s1[0] - s0[0], s1[1] - s0[1])
@@ -212,7 +231,8 @@ def main():
     ap.add_argument("--default-auth", action="store_true",
                     help="(with --inproc) the server uses the default authorizer")
     ap.add_argument("--inproc", action="store_true",
-                    help="client and server in this process (for callgrind / cProfile of both)")
+                    help="client and server in this process (for callgrind / cProfile of both; "
+                         "with --stream, one EchoStream of MB megabytes)")
     ap.add_argument("--serve", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:

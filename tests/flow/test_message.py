@@ -166,6 +166,28 @@ class FrameReaderPushTest(unittest.TestCase):
             pos += c
         got += r.push(wire[pos:])
         self.assertEqual(got, bodies)
+        self.assertEqual({type(b) for b in got} - {bytes}, set())
+        self.assertEqual(r.buffered, 0)
+
+    def test_push_a_body_spanning_reads(self):
+        # a 64 KiB stream item's frame spans reads: the body is collected across pushes
+        body = bytes(range(256)) * 300
+        wire = m.frame(body) + m.frame(b"next")
+        r = m.FrameReader()
+        self.assertEqual(r.push(wire[:1000]), [])
+        self.assertEqual((r.buffered, r.pending_frame_size()), (1000, len(body)))
+        self.assertEqual(r.push(wire[1000:50000]), [])
+        self.assertEqual(r.buffered, 50000)
+        got = r.push(wire[50000:len(body) + 5])
+        self.assertEqual(got, [body])
+        self.assertIs(type(got[0]), bytes)
+        self.assertEqual(r.push(wire[len(body) + 5:]), [b"next"])
+        self.assertEqual(r.buffered, 0)
+        # a header split across reads, then a body spanning further reads
+        self.assertEqual(r.push(wire[:2]), [])
+        self.assertEqual(r.push(wire[2:10]), [])
+        self.assertEqual(r.pending_frame_size(), len(body))
+        self.assertEqual(r.push(wire[10:]), [body, b"next"])
         self.assertEqual(r.buffered, 0)
 
     def test_push_limit(self):

@@ -162,12 +162,17 @@ class FrameReader:
     a larger announced size raises ``VError`` before anything is allocated.
     """
 
-    __slots__ = ("_buf", "_pos", "max_frame")
+    __slots__ = ("_buf", "_pos", "max_frame", "_parts", "_have", "_missing")
 
     def __init__(self, max_frame: int = MAX_FRAME):
         self._buf = bytearray()
         self._pos = 0
         self.max_frame = max_frame
+        # push() of a frame body that spans reads: its pieces so far (views of the reads,
+        # joined once when the last piece arrives), their length, and the bytes still missing
+        self._parts = None
+        self._have = 0
+        self._missing = 0
 
     def feed(self, data) -> None:
         if self._pos and self._pos >= (len(self._buf) >> 1):
@@ -177,10 +182,13 @@ class FrameReader:
 
     @property
     def buffered(self) -> int:
-        return len(self._buf) - self._pos
+        pending = 3 + self._have if self._parts is not None else 0
+        return len(self._buf) - self._pos + pending
 
     def pending_frame_size(self):
         """Size announced by a partially received frame, or None."""
+        if self._parts is not None:
+            return self._have + self._missing
         if len(self._buf) - self._pos < 3:
             return None
         return MAX_FRAME - int.from_bytes(self._buf[self._pos:self._pos + 3], "big")
@@ -197,7 +205,7 @@ class FrameReader:
         end = pos + 3 + n
         if end > len(buf):
             return None
-        body = bytes(buf[pos + 3:end])
+        body = bytes(memoryview(buf)[pos + 3:end])   # (one copy; a bytearray slice is another)
         if end == len(buf):
             buf.clear()
             self._pos = 0
@@ -213,15 +221,49 @@ class FrameReader:
             yield f
 
     def push(self, data) -> list:
-        """Feed ``data`` and return the complete frame bodies (fast path when nothing is buffered)."""
-        if len(self._buf) != self._pos:
+        """Feed ``data`` and return the complete frame bodies, as ``bytes``.
+
+        A frame body that spans reads (a 64 KiB stream item spans two) is kept as views of
+        the reads and joined once when complete: collecting it in the buffer copied it
+        about four times (append, growth, slice, bytes)."""
+        parts = self._parts
+        start = 0
+        if parts is not None:
+            n = len(data)
+            missing = self._missing
+            if n < missing:
+                parts.append(data)
+                self._have += n
+                self._missing = missing - n
+                return []
+            parts.append(data if n == missing else memoryview(data)[:missing])
+            self._parts = None
+            self._have = self._missing = 0
+            out = [b"".join(parts)]
+            if n == missing:
+                return out
+            start = missing
+        elif len(self._buf) != self._pos:
+            # (a frame header split across reads: the buffer's way, then back to views)
             self.feed(data)
-            return list(self.frames())
-        if self._pos:
-            self._buf.clear()
-            self._pos = 0
-        out = []
-        pos = 0
+            out = list(self.frames())
+            buf = self._buf
+            pos = self._pos
+            if len(buf) - pos >= 3:
+                size = MAX_FRAME - int.from_bytes(buf[pos:pos + 3], "big")
+                have = len(buf) - pos - 3
+                self._parts = [bytes(memoryview(buf)[pos + 3:])]
+                self._have = have
+                self._missing = size - have
+                buf.clear()
+                self._pos = 0
+            return out
+        else:
+            out = []
+            if self._pos:
+                self._buf.clear()
+                self._pos = 0
+        pos = start
         n = len(data)
         limit = self.max_frame
         while n - pos >= 3:
@@ -230,7 +272,11 @@ class FrameReader:
                 raise errors.err(errors.InvalidMsg, "frame of %d bytes exceeds the limit of %d", size, limit)
             end = pos + 3 + size
             if end > n:
-                break
+                have = n - pos - 3
+                self._parts = [memoryview(data)[pos + 3:]] if have else []
+                self._have = have
+                self._missing = size - have
+                return out
             out.append(data[pos + 3:end])
             pos = end
         if pos < n:
