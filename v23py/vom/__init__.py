@@ -220,9 +220,11 @@ class Decoder:
             self._pos = 0
             return
         if type(buf) is not bytearray:
-            buf = self._buf = bytearray(memoryview(buf)[self._pos:])
+            # (one copy of both: a copy of the rest, then an append, copied it again to grow)
+            self._buf = bytearray().join((memoryview(buf)[self._pos:], data))
             self._pos = 0
-        elif self._pos > 65536 and self._pos > len(buf) // 2:
+            return
+        if self._pos > 65536 and self._pos > len(buf) // 2:
             del buf[:self._pos]
             self._pos = 0
         buf += data

@@ -621,7 +621,7 @@ def _make_decoder(t: Type):  # noqa: C901 - one branch per kind
             end = pos + n
             if end > len(data):
                 raise Truncated()
-            b = bytes(data[pos:end])
+            b = bytes(memoryview(data)[pos:end])   # (one copy: a bytearray's slice is another)
             return (cls(b) if cls else b), end
         return dec_bytes
     if k == Kind.LIST and t.elem.kind == Kind.STRING and not t.elem.name:
