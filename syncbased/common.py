@@ -266,8 +266,7 @@ def value_in(value) -> bytes:
         # the common value: version, string's type id, length, UTF-8 (vom.encode's bytes)
         b = value.encode("utf-8", "surrogateescape")     # (as vom's string encoder)
         n = len(b)
-        return (_STR_HEAD + bytes((n,)) if n < 0x80 else
-                _STR_HEAD + vom.uint_bytes(n)) + b
+        return (_STR_HEADS[n] if n < 0x80 else _STR_HEAD + vom.uint_bytes(n)) + b
     t = vdl.type_of(value)
     if t in _NO_TYPE_MESSAGES:
         # a bootstrap type: no type messages, so a shared type encoder never
@@ -280,6 +279,7 @@ def value_in(value) -> bytes:
 
 _BOOT_TE = vom.TypeEncoder()
 _STR_HEAD = vom.encode("")[:2]      # version 0x81, then string's bootstrap type id
+_STR_HEADS = [_STR_HEAD + vom.uint_bytes(n) for n in range(0x80)]   # (by length, made once)
 _VERSION = bytes([vom.VERSION_81])
 _NO_TYPE_MESSAGES = frozenset(t for t in vom.BOOTSTRAP_IDS
                               if t.kind not in (vdl.Kind.ANY, vdl.Kind.TYPEOBJECT))

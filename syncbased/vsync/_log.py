@@ -26,6 +26,7 @@ import base64
 import hashlib
 import json
 import struct
+from itertools import repeat
 from typing import NamedTuple
 
 from syncbased.store.core import SEP
@@ -45,13 +46,21 @@ NODE_REC = 0
 LINK_REC = 1
 
 
+_UTF8, _KEEP = "utf-8", "surrogateescape"     # (Go strings: any bytes, kept as they are)
+
+
 def s(b: bytes) -> str:
     """Go string bytes as a Python str (lossless)."""
-    return b.decode("utf-8", "surrogateescape")
+    return b.decode(_UTF8, _KEEP)
+
+
+def s_each(bs):
+    """s() of each of ``bs``, lazily, in one C loop (str(b, encoding, errors) decodes)."""
+    return map(str, bs, repeat(_UTF8), repeat(_KEEP))
 
 
 def b(x: str) -> bytes:
-    return x.encode("utf-8", "surrogateescape")
+    return x.encode(_UTF8, _KEEP)
 
 
 def prefix_limit(p: bytes) -> bytes:
@@ -233,8 +242,8 @@ def batch_key(bid: int) -> bytes:
 def encode_batch(objects: dict, linked: dict, count: int) -> bytes:
     """Go's BatchInfo (Objects and LinkedObjects: oid -> version; Count: the
     number of operations of the original commit)."""
-    return json.dumps({"Objects": {s(o): s(v) for o, v in objects.items()},
-                       "LinkedObjects": {s(o): s(v) for o, v in linked.items()},
+    return json.dumps({"Objects": dict(zip(s_each(objects), s_each(objects.values()))),
+                       "LinkedObjects": dict(zip(s_each(linked), s_each(linked.values()))),
                        "Count": count}, separators=(",", ":")).encode()
 
 

@@ -11,6 +11,7 @@
   nothing handed to the thread is undone, and never beside the thread's work.
 """
 import datetime
+import json
 import threading
 import time
 
@@ -206,6 +207,23 @@ class ValueInTest(unittest.TestCase):
                   "é" * 64, "日本語", "\U0001f600", b"\xff\xfe".decode("utf-8", "surrogateescape")]:
             self.assertEqual(common.value_in(v), vom.encode(v), repr(v)[:40])
             self.assertEqual(vom.decode(common.value_in(v)), v)
+        for n in range(0x82):      # (each short length: its header comes from a table)
+            self.assertEqual(common.value_in("z" * n), vom.encode("z" * n), n)
+
+
+class BatchInfoTest(unittest.TestCase):
+    def test_any_bytes_round_trip_and_same_json(self):
+        # Go strings of any bytes (0xfe separators, invalid UTF-8) are stored as JSON
+        # text of their surrogateescape str, each one as s() makes it
+        from syncbased.vsync._log import decode_batch, encode_batch, s
+        objects = {b"r\xfec\xfe\xff\x00k%d" % i: b"\x80v%x" % i for i in range(5)}
+        linked = {b"c\xfec\xfe": b"\xc3\xa9"}
+        raw = encode_batch(objects, linked, 7)
+        self.assertEqual(raw, json.dumps(
+            {"Objects": {s(o): s(v) for o, v in objects.items()},
+             "LinkedObjects": {s(o): s(v) for o, v in linked.items()},
+             "Count": 7}, separators=(",", ":")).encode())
+        self.assertEqual(decode_batch(raw), (objects, linked, 7))
 
 
 class ExactPlainTest(unittest.TestCase):
