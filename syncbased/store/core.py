@@ -105,8 +105,7 @@ def encode_log_entry(e: LogEntry) -> bytes:
     flags = (1 if e.FromSync else 0) | (2 if e.Continued else 0)
     if op.__class__ is PutOp:     # the common case, in one pack
         k, v = op
-        return _PUT_HDR.pack(1, 3, e.CommitTimestamp, flags, len(k)) + k + \
-            _U32.pack(len(v)) + v
+        return _put_entry(k, v, e.CommitTimestamp, flags)
     out = [_HDR.pack(1, _OP_CODES[type(op)], e.CommitTimestamp, flags)]
     if isinstance(op, SyncgroupOp):
         out.append(_pack_bytes(op.SgId.encode()))
@@ -117,6 +116,25 @@ def encode_log_entry(e: LogEntry) -> bytes:
     else:
         out.extend(_pack_bytes(f) for f in op)
     return b"".join(out)
+
+
+def _put_entry(k: bytes, v: bytes, ts: int, flags: int) -> bytes:
+    """encode_log_entry's bytes for a PutOp(k, v)."""
+    return _PUT_HDR.pack(1, 3, ts, flags, len(k)) + k + _U32.pack(len(v)) + v
+
+
+def log_entries(ops: list, ts: int, from_sync: bool, first: int):
+    """A commit's log records: (log_key(seq), encode_log_entry's bytes) for each of
+    ``ops`` numbered from ``first``, every one but the last marked Continued.  (Made
+    per commit, not per LogEntry object: a synced round commits thousands of PutOps.)"""
+    last = first + len(ops) - 1
+    sync_flag = 1 if from_sync else 0
+    for seq, op in enumerate(ops, first):
+        if op.__class__ is PutOp:
+            k, v = op
+            yield log_key(seq), _put_entry(k, v, ts, sync_flag | (2 if seq < last else 0))
+        else:
+            yield log_key(seq), encode_log_entry(LogEntry(op, ts, from_sync, seq < last))
 
 
 def decode_log_entry(data: bytes) -> LogEntry:
@@ -526,18 +544,7 @@ class Store:
         if ops:
             for hook in self.commit_hooks:
                 hook(self, writes, ops, ts, from_sync)
-            # (encode_log_entry's bytes; a PutOp, the common case, packed inline)
-            last = first + len(ops) - 1
-            pack, u32, sync_flag = _PUT_HDR.pack, _U32.pack, 1 if from_sync else 0
-            for seq, op in enumerate(ops, first):
-                if op.__class__ is PutOp:
-                    k, v = op
-                    writes[LOG_PREFIX + b"%016x" % seq] = pack(
-                        1, 3, ts, sync_flag | (2 if seq < last else 0), len(k)) + k + \
-                        u32(len(v)) + v
-                else:
-                    writes[LOG_PREFIX + b"%016x" % seq] = encode_log_entry(
-                        LogEntry(op, ts, from_sync, seq < last))
+            writes.update(log_entries(ops, ts, from_sync, first))
         if not writes:
             return first, first
         if self._snapshots:
