@@ -150,6 +150,12 @@ def frame_header(n: int) -> bytes:
     return (MAX_FRAME - n).to_bytes(3, "big")
 
 
+def frame_size(buf, pos: int) -> int:
+    """The body size a frame header at ``pos`` announces (frame_header's inverse; the
+    per-read loop of FrameReader.push reads it in line)."""
+    return MAX_FRAME - ((buf[pos] << 16) | (buf[pos + 1] << 8) | buf[pos + 2])
+
+
 def frame(body) -> bytes:
     """Prefix ``body`` with the 3-byte inverted length header."""
     return frame_header(len(body)) + bytes(body)
@@ -191,7 +197,7 @@ class FrameReader:
             return self._have + self._missing
         if len(self._buf) - self._pos < 3:
             return None
-        return MAX_FRAME - int.from_bytes(self._buf[self._pos:self._pos + 3], "big")
+        return frame_size(self._buf, self._pos)
 
     def next_frame(self):
         """Return the next complete frame body as ``bytes``, or None if more data is needed."""
@@ -199,7 +205,7 @@ class FrameReader:
         pos = self._pos
         if len(buf) - pos < 3:
             return None
-        n = MAX_FRAME - int.from_bytes(buf[pos:pos + 3], "big")
+        n = frame_size(buf, pos)
         if n > self.max_frame:
             raise errors.err(errors.InvalidMsg, "frame of %d bytes exceeds the limit of %d", n, self.max_frame)
         end = pos + 3 + n
@@ -250,7 +256,7 @@ class FrameReader:
             buf = self._buf
             pos = self._pos
             if len(buf) - pos >= 3:
-                size = MAX_FRAME - int.from_bytes(buf[pos:pos + 3], "big")
+                size = frame_size(buf, pos)
                 have = len(buf) - pos - 3
                 self._parts = [bytes(memoryview(buf)[pos + 3:])]
                 self._have = have
@@ -267,7 +273,7 @@ class FrameReader:
         n = len(data)
         limit = self.max_frame
         while n - pos >= 3:
-            size = MAX_FRAME - ((data[pos] << 16) | (data[pos + 1] << 8) | data[pos + 2])
+            size = MAX_FRAME - ((data[pos] << 16) | (data[pos + 1] << 8) | data[pos + 2])   # (frame_size)
             if size > limit:
                 raise errors.err(errors.InvalidMsg, "frame of %d bytes exceeds the limit of %d", size, limit)
             end = pos + 3 + size
