@@ -53,8 +53,9 @@ def know_of(genvecs):
     out = {}
     for gv in genvecs:
         for d, g in gv.items():
+            d, g = int(d), int(g)
             if g > out.get(d, 0):
-                out[int(d)] = int(g)
+                out[d] = g
     return out
 
 

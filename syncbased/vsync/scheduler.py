@@ -19,6 +19,7 @@ import v23py
 from v23py.runtime.publisher import Publisher
 from syncbased import syncstats
 from syncbased.vsync import limits
+from syncbased.vsync.hints import know_of
 
 log = logging.getLogger(__name__)
 
@@ -366,11 +367,7 @@ def _merge(old, new):
     anyway) wins."""
     if old is None or new is None:
         return None
-    out = dict(old)
-    for d, g in new.items():
-        if g > out.get(d, 0):
-            out[d] = g
-    return out
+    return know_of((old, new))
 
 
 def _merge_claims(old, new):
