@@ -28,6 +28,19 @@ def _cg(*args):
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
 
 
+def _under_callgrind() -> bool:
+    """This process runs under valgrind's callgrind (callgrind_control can reach it).
+    Outside valgrind callgrind_control only prints an error and exits 0, so every count
+    would read 0."""
+    import subprocess
+    try:
+        r = subprocess.run(["callgrind_control", "-s", str(os.getpid())],
+                           capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "not detected" not in r.stdout + r.stderr and f"PID {os.getpid()}" in r.stdout
+
+
 def _dumped(outdir) -> int:
     """Dump callgrind's counts so far (which resets them) and stop counting: their
     instruction total.  (Reading the dump is not counted: it cost ~40M instructions a
@@ -58,6 +71,11 @@ def main():
     ap.add_argument("--profile", action="store_true",
                     help="cProfile the decode and the apply, top functions by own time")
     args = ap.parse_args()
+    if args.callgrind and not _under_callgrind():
+        ap.error("--callgrind counts only under callgrind: run valgrind --tool=callgrind "
+                 "--instr-atstart=no python benchmarks/sync_apply_bench.py --callgrind "
+                 "(python itself, e.g. the venv's, not a shim that execs it: valgrind "
+                 "does not follow exec)")
 
     from twisted.internet import reactor
     from v23py import vom
