@@ -15,9 +15,11 @@ Layers, mirroring Go's ``store/transactions`` + ``store/watchable`` semantics:
   writes ``v\\xfe<key> -> <version>`` and ``<key>\\xfe<version> -> value``; a
   delete removes only the version pointer; reads go through the pointer.
   Operations on managed keys append ops (GetOp, ScanOp, PutOp, DeleteOp) which
-  ``commit`` writes as watch-log entries ``l\\xfe%016x`` in the *same* write
-  group as the data, each stamped with the commit timestamp; every entry but a
-  commit's last has ``continued=True``.
+  ``commit`` writes as watch-log entries in the *same* write group as the data,
+  each stamped with the commit timestamp; every entry but a commit's last has
+  ``continued=True``.  Each entry has a sequence number; a log record
+  ``l\\xfe%016x`` holds a run of up to LOG_CHUNK consecutive entries of one commit,
+  keyed by the first one's number (see STORE_FORMAT).
 
 Everything here is synchronous and single-threaded by design: the daemon runs
 all store work on one worker thread (``syncbased.worker``), which also groups
@@ -43,6 +45,16 @@ LOG_PREFIX = b"l" + SEP
 VERSION_PREFIX = b"v" + SEP
 MANAGED_PREFIXES = (b"c", b"r")
 SCAN_CHUNK = 1000
+
+# The store's on-disk layout, recorded under FORMAT_KEY (outside every key space of the
+# store and of sync).  Stores written before the marker existed have none: format 1,
+# one watch-log entry per record.  Format 2: a record holds up to LOG_CHUNK entries of
+# one commit (a synced round or a PutRows batch commits thousands: one record each cost
+# ~10k instructions of SQLite).  A format-1 record is a format-2 record of one entry, so
+# a format-1 store needs no rewrite: the first commit after it opens adds the marker.
+FORMAT_KEY = b"\x00store-format"
+STORE_FORMAT = b"2"
+LOG_CHUNK = 256
 
 # --- watch-log ops (Go's watchable.* and syncbase watchable.* op types) ----
 
@@ -124,49 +136,78 @@ def _put_entry(k: bytes, v: bytes, ts: int, flags: int) -> bytes:
 
 
 def log_entries(ops: list, ts: int, from_sync: bool, first: int):
-    """A commit's log records: (log_key(seq), encode_log_entry's bytes) for each of
-    ``ops`` numbered from ``first``, every one but the last marked Continued.  (Made
-    per commit, not per LogEntry object: a synced round commits thousands of PutOps.)"""
-    last = first + len(ops) - 1
-    sync_flag = 1 if from_sync else 0
-    for seq, op in enumerate(ops, first):
-        if op.__class__ is PutOp:
-            k, v = op
-            yield log_key(seq), _put_entry(k, v, ts, sync_flag | (2 if seq < last else 0))
-        else:
-            yield log_key(seq), encode_log_entry(LogEntry(op, ts, from_sync, seq < last))
+    """A commit's log records, ``ops`` numbered from ``first``: (log_key(number of a
+    record's first entry), encode_log_entry's bytes of its entries one after another),
+    LOG_CHUNK entries a record at most; every entry but the last is Continued."""
+    cont = (1 if from_sync else 0) | 2
+    n = len(ops)
+    for start in range(0, n, LOG_CHUNK):
+        parts = [_put_entry(op[0], op[1], ts, cont) if op.__class__ is PutOp
+                 else encode_log_entry(LogEntry(op, ts, from_sync, True))
+                 for op in ops[start:start + LOG_CHUNK]]
+        if start + LOG_CHUNK >= n:
+            parts[-1] = encode_log_entry(LogEntry(ops[-1], ts, from_sync, False))
+        yield log_key(first + start), b"".join(parts)
+
+
+def _take(data: bytes, pos: int):
+    """A length-prefixed field at ``pos``: (its bytes, the position after it)."""
+    (n,) = _U32.unpack_from(data, pos)
+    pos += 4
+    if pos + n > len(data):
+        raise ValueError("truncated log entry")
+    return bytes(data[pos:pos + n]), pos + n
+
+
+def _decode_entry(data: bytes, pos: int):
+    """The entry encode_log_entry wrote at ``pos``: (LogEntry, the position after it)."""
+    ver, code, ts, flags = _HDR.unpack_from(data, pos)
+    if ver != 1 or code not in _OP_TYPES:
+        raise ValueError("unknown log entry format")
+    pos += _HDR.size
+    cls = _OP_TYPES[code]
+    if cls is SyncgroupOp:
+        sg, pos = _take(data, pos)
+        n, rm = struct.unpack_from(">IB", data, pos)
+        pos += 5
+        prefixes = []
+        for _ in range(n):
+            p, pos = _take(data, pos)
+            prefixes.append(p.decode())
+        op = SyncgroupOp(sg.decode(), tuple(prefixes), bool(rm))
+    elif cls is DbStateChangeRequestOp:
+        op = DbStateChangeRequestOp(data[pos])
+        pos += 1
+    else:
+        fields = []
+        for _ in cls._fields:
+            f, pos = _take(data, pos)
+            fields.append(f)
+        op = cls(*fields)
+    return LogEntry(op, ts, bool(flags & 1), bool(flags & 2)), pos
+
+
+def decode_log_entries(data: bytes) -> list:
+    """The entries of one log record (one or more, see log_entries)."""
+    out = []
+    pos, end = 0, len(data)
+    try:
+        while pos < end:
+            e, pos = _decode_entry(data, pos)
+            out.append(e)
+        if not out:
+            raise ValueError("empty log record")
+    except (struct.error, ValueError, IndexError, UnicodeDecodeError) as e:
+        raise verror.Internal.new(f"corrupt watch log entry: {e}") from None
+    return out
 
 
 def decode_log_entry(data: bytes) -> LogEntry:
-    try:
-        ver, code, ts, flags = _HDR.unpack_from(data, 0)
-        if ver != 1 or code not in _OP_TYPES:
-            raise ValueError("unknown log entry format")
-        pos = _HDR.size
-        cls = _OP_TYPES[code]
-
-        def take():
-            nonlocal pos
-            (n,) = struct.unpack_from(">I", data, pos)
-            pos += 4
-            if pos + n > len(data):
-                raise ValueError("truncated log entry")
-            b = data[pos:pos + n]
-            pos += n
-            return bytes(b)
-
-        if cls is SyncgroupOp:
-            sg = take().decode()
-            n, rm = struct.unpack_from(">IB", data, pos)
-            pos += 5
-            op = SyncgroupOp(sg, tuple(take().decode() for _ in range(n)), bool(rm))
-        elif cls is DbStateChangeRequestOp:
-            op = DbStateChangeRequestOp(data[pos])
-        else:
-            op = cls(*(take() for _ in cls._fields))
-        return LogEntry(op, ts, bool(flags & 1), bool(flags & 2))
-    except (struct.error, ValueError, IndexError, UnicodeDecodeError) as e:
-        raise verror.Internal.new(f"corrupt watch log entry: {e}") from None
+    """The one entry of encode_log_entry's bytes."""
+    entries = decode_log_entries(data)
+    if len(entries) != 1:
+        raise verror.Internal.new("corrupt watch log entry: more than one entry")
+    return entries[0]
 
 
 def log_key(seq: int) -> bytes:
@@ -492,9 +533,16 @@ class Store:
         self.reload()
 
     def reload(self) -> None:
-        """Re-read the next watch-log sequence number from the engine."""
+        """Re-read the store format and the next watch-log sequence number from the engine."""
+        fmt = self.engine.get(FORMAT_KEY)
+        if fmt is not None and fmt != STORE_FORMAT:
+            raise verror.Internal.new(
+                f"store format {fmt.decode('ascii', 'replace')!r} is not the one this "
+                f"daemon reads ({STORE_FORMAT.decode()!r}): a newer daemon wrote it")
+        self._format_due = fmt is None     # (written with the next commit)
         last = self.engine.last(LOG_PREFIX, _prefix_limit(LOG_PREFIX))
-        self.log_seq = parse_log_key(last[0]) + 1 if last else 0
+        self.log_seq = (parse_log_key(last[0]) + len(decode_log_entries(last[1]))
+                        if last else 0)
 
     def add_listener(self, fn) -> None:
         """``fn(store, first_seq, end_seq)`` after each commit that logged entries."""
@@ -547,6 +595,9 @@ class Store:
             writes.update(log_entries(ops, ts, from_sync, first))
         if not writes:
             return first, first
+        if self._format_due:
+            writes[FORMAT_KEY] = STORE_FORMAT
+            self._format_due = False
         if self._snapshots:
             eng = self.engine
             for k in writes:
@@ -574,9 +625,32 @@ class Store:
             self._events = [e for e in self._events if e[0] > oldest]
 
     def read_log(self, start_seq: int, max_entries: int = SCAN_CHUNK):
-        """Committed log entries from ``start_seq``: list of (seq, LogEntry)."""
-        rows = self.engine.scan(log_key(start_seq), _prefix_limit(LOG_PREFIX), max_entries)
-        return [(parse_log_key(k), decode_log_entry(v)) for k, v in rows]
+        """Committed log entries from ``start_seq``: list of (seq, LogEntry), whole
+        records until there are ``max_entries`` (so up to LOG_CHUNK - 1 more)."""
+        if start_seq >= self.log_seq:
+            return []
+        eng = self.engine
+        key = log_key(start_seq)
+        limit = _prefix_limit(LOG_PREFIX)
+        out = []
+        n = min(max(max_entries, 1), 64)
+        rows = eng.scan(key, limit, n)
+        if not rows or rows[0][0] != key:
+            # start_seq is not a record's first entry: the rest of the record holding it
+            held = eng.last(LOG_PREFIX, key)
+            if held is not None:
+                out = [(seq, e) for seq, e in enumerate(decode_log_entries(held[1]),
+                                                        parse_log_key(held[0]))
+                       if seq >= start_seq]
+        while True:
+            for k, v in rows:
+                if len(out) >= max_entries:
+                    return out
+                out.extend(enumerate(decode_log_entries(v), parse_log_key(k)))
+            if len(rows) < n or len(out) >= max_entries:
+                return out
+            n = min(max_entries - len(out), 64)
+            rows = eng.scan(rows[-1][0] + b"\x00", limit, n)
 
     def flush(self) -> None:
         """Make every commit so far durable (one engine flush for the group)."""

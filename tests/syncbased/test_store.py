@@ -434,7 +434,91 @@ class StoreTest(unittest.TestCase):
             self.assertEqual([e.Continued for _, e in entries], [True] * 4 + [False])
             for seq, e in entries:
                 self.assertEqual(e.FromSync, from_sync)
-                self.assertEqual(st.engine.get(log_key(seq)), encode_log_entry(e))
+            # (one record: the commit's entries, encode_log_entry's bytes one after another)
+            self.assertEqual(st.engine.scan(b"l\xfe", b"l\xff"),
+                             [(log_key(0), b"".join(encode_log_entry(e) for _, e in entries))])
+
+    def test_big_commit_log_records_hold_runs_of_entries(self):
+        """A commit's entries go LOG_CHUNK to a record, keyed by the first's number;
+        read_log starts anywhere, inside a record too, and log_seq survives a reopen."""
+        from syncbased.store.core import LOG_CHUNK
+        d = tempdir(self, "sbtest-")
+        st = Store(SqliteEngine(d), clock=lambda: 5)
+        n = 2 * LOG_CHUNK + 3
+        st.run_in_transaction(lambda tx: tx.put(b"r\xfefirst", b"x"))
+        st.run_in_transaction(lambda tx: tx.put_many((b"r\xfe%05d" % i, b"v")
+                                                     for i in range(n)))
+        st.flush()
+        self.assertEqual([k for k, _ in st.engine.scan(b"l\xfe", b"l\xff")],
+                         [log_key(0), log_key(1), log_key(1 + LOG_CHUNK),
+                          log_key(1 + 2 * LOG_CHUNK)])
+        whole = st.read_log(0, 10 * n)
+        self.assertEqual([s for s, _ in whole], list(range(n + 1)))
+        self.assertEqual([e.Op.Key for _, e in whole][1:], [b"r\xfe%05d" % i for i in range(n)])
+        self.assertEqual([e.Continued for _, e in whole], [False] + [True] * (n - 1) + [False])
+        for start in (1, 2, LOG_CHUNK, LOG_CHUNK + 1, LOG_CHUNK + 7, n):
+            self.assertEqual(st.read_log(start, 10 * n), whole[start:])
+        self.assertEqual(st.read_log(n + 1), [])
+        # (whole records until max_entries: at least that many, never a partial record)
+        self.assertEqual(st.read_log(0, 2), whole[:1 + LOG_CHUNK])
+        self.assertEqual(st.read_log(5, 1), whole[5:1 + LOG_CHUNK])
+        st.close()
+        st2 = Store(SqliteEngine(d))
+        self.addCleanup(st2.close)
+        self.assertEqual(st2.log_seq, n + 1)
+        st2.run_in_transaction(lambda tx: tx.put(b"r\xfelast", b"y"))
+        self.assertEqual([e.Op.Key for _, e in st2.read_log(n)], [b"r\xfe%05d" % (n - 1),
+                                                                   b"r\xfelast"])
+
+
+class StoreFormatTest(unittest.TestCase):
+    """The store's format marker, and stores written before it existed."""
+
+    def _old_layout_store(self, d):
+        """A store as the code before the marker wrote it: one log entry per record."""
+        eng = SqliteEngine(d)
+        entries = [LogEntry(PutOp(b"r\xfea", b"1"), 10, False, True),
+                   LogEntry(PutOp(b"r\xfeb", b"2"), 10, False, False),
+                   LogEntry(DeleteOp(b"r\xfea"), 11, True, False)]
+        writes = {b"v\xfer\xfeb": b"2", b"r\xfea\xfe1": b"A", b"r\xfeb\xfe2": b"B"}
+        for seq, e in enumerate(entries):
+            writes[log_key(seq)] = encode_log_entry(e)
+        eng.write(writes)
+        eng.flush()
+        eng.close()
+        return entries
+
+    def test_old_layout_store_opens_and_gets_the_marker(self):
+        from syncbased.store.core import FORMAT_KEY, STORE_FORMAT
+        d = tempdir(self, "sbfmt-")
+        entries = self._old_layout_store(d)
+        st = Store(SqliteEngine(d), clock=lambda: 20)
+        self.addCleanup(st.close)
+        self.assertEqual(st.log_seq, 3)
+        self.assertEqual(st.read_log(0), list(enumerate(entries)))
+        self.assertEqual(st.read_log(1), list(enumerate(entries))[1:])
+        self.assertEqual(st.get(b"r\xfeb"), b"B")
+        self.assertIsNone(st.engine.get(FORMAT_KEY))     # (nothing rewritten on open)
+        st.run_in_transaction(lambda tx: tx.put_many([(b"r\xfec", b"C"), (b"r\xfed", b"D")]))
+        st.flush()
+        self.assertEqual(st.engine.get(FORMAT_KEY), STORE_FORMAT)
+        self.assertEqual([(s, e.Op.Key, e.Continued) for s, e in st.read_log(2)],
+                         [(2, b"r\xfea", False), (3, b"r\xfec", True), (4, b"r\xfed", False)])
+        st.close()
+        st2 = Store(SqliteEngine(d))
+        self.addCleanup(st2.close)
+        self.assertEqual(st2.log_seq, 5)
+        self.assertEqual([e for _, e in st2.read_log(0)][:3], entries)
+
+    def test_store_of_another_format_is_refused(self):
+        from syncbased.store.core import FORMAT_KEY
+        d = tempdir(self, "sbfmt-")
+        eng = SqliteEngine(d)
+        eng.write({FORMAT_KEY: b"3", b"d": b"x"})
+        eng.flush()
+        e = self.assertRaises(verror.VError, Store, eng)
+        self.assertIn("store format '3'", e.msg)
+        eng.close()
 
 
 class StoreSyncSettingTest(unittest.TestCase):
