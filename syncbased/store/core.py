@@ -46,14 +46,20 @@ VERSION_PREFIX = b"v" + SEP
 MANAGED_PREFIXES = (b"c", b"r")
 SCAN_CHUNK = 1000
 
-# The store's on-disk layout, recorded under FORMAT_KEY (outside every key space of the
-# store and of sync).  Stores written before the marker existed have none: format 1,
-# one watch-log entry per record.  Format 2: a record holds up to LOG_CHUNK entries of
-# one commit (a synced round or a PutRows batch commits thousands: one record each cost
-# ~10k instructions of SQLite).  A format-1 record is a format-2 record of one entry, so
-# a format-1 store needs no rewrite: the first commit after it opens adds the marker.
+# The on-disk layout of everything in the store (sync's metadata included), recorded
+# under FORMAT_KEY (outside every key space of the store and of sync).  Each format
+# reads the earlier ones' stores as they are; the first commit after opening one moves
+# its marker on.  A store marked with a later format is refused.
+#   1 (no marker): one watch-log entry per record.
+#   2: a log record holds up to LOG_CHUNK entries of one commit (a synced round or a
+#      PutRows batch commits thousands: one record each cost ~10k instructions of
+#      SQLite); a format-1 record is a record of one entry.
+#   3: a synced data object's DAG head is stored only where its version pointer does
+#      not name it (syncbased.vsync.dag: DagMixin._head); a format-2 head record says
+#      what the pointer does.
 FORMAT_KEY = b"\x00store-format"
-STORE_FORMAT = b"2"
+STORE_FORMAT = b"3"
+_EARLIER_FORMATS = (None, b"2")
 LOG_CHUNK = 256
 
 # --- watch-log ops (Go's watchable.* and syncbase watchable.* op types) ----
@@ -535,11 +541,11 @@ class Store:
     def reload(self) -> None:
         """Re-read the store format and the next watch-log sequence number from the engine."""
         fmt = self.engine.get(FORMAT_KEY)
-        if fmt is not None and fmt != STORE_FORMAT:
+        if fmt != STORE_FORMAT and fmt not in _EARLIER_FORMATS:
             raise verror.Internal.new(
-                f"store format {fmt.decode('ascii', 'replace')!r} is not the one this "
-                f"daemon reads ({STORE_FORMAT.decode()!r}): a newer daemon wrote it")
-        self._format_due = fmt is None     # (written with the next commit)
+                f"store format {fmt.decode('ascii', 'replace')!r} is not one this "
+                f"daemon reads (up to {STORE_FORMAT.decode()!r}): a newer daemon wrote it")
+        self._format_due = fmt != STORE_FORMAT     # (written with the next commit)
         last = self.engine.last(LOG_PREFIX, _prefix_limit(LOG_PREFIX))
         self.log_seq = (parse_log_key(last[0]) + len(decode_log_entries(last[1]))
                         if last else 0)

@@ -6,7 +6,8 @@ v23py-private compact binary records (they never leave the daemon; what goes on
 the wire is ``interfaces.LogRecMetadata`` etc., converted at the edges).
 
     y\\xfea\\xfe<oid>\\xfe<version>          DAG node
-    y\\xfeb\\xfe<oid>                        DAG head version
+    y\\xfeb\\xfe<oid>                        DAG head version, where the object's
+                                          version pointer does not name it (dag._head)
     y\\xfec\\xfe<batch id decimal>           BatchInfo of a multi-object batch
     y\\xfed                                 DbSyncState (knowledge, paused)
     y\\xfei\\xfe<gid>                        SgLocalState of a joined syncgroup

@@ -24,7 +24,7 @@ from syncbased import interfaces as I
 from syncbased.store import new_version
 from syncbased.vsync import cr
 from syncbased.vsync._log import (
-    DATA, NODE, HEAD, LINK_REC, NODE_REC, VERSION, Node, Rec, batch_key, decode_batch,
+    DATA, NODE, LINK_REC, NODE_REC, VERSION, Node, Rec, batch_key, decode_batch,
     decode_node, encode_batch, encode_node, encode_rec, log_key)
 
 MAX_ASKS = 5                     # rounds of questions to the app for one round of deltas
@@ -160,7 +160,7 @@ def _resolve_by_app(ds, tx, writes, grafts, upd, app, resolutions):
         return {**objects, **linked}
 
     def head(oid):
-        return ds._get(writes, HEAD + oid)
+        return ds._head(writes, oid)
 
     groups = cr.Closure(upd, batch_of, batch_objects, head).groups(app)
     expect = {o: (st.old, st.new) for o, st in upd.items()}
@@ -260,15 +260,16 @@ def _write(ds, tx, writes, grafts, objs):
             head = st.new if res.kind == cr.PICK_REMOTE else st.old
         if not head:
             continue
-        writes[HEAD + oid] = head
         node = (ds._node(writes, g, oid, head) if g is not None else None) or \
             _stored_node(ds, writes, oid, head)
         current = ds._get(writes, VERSION + oid)
-        if node is None or node.deleted:
+        pointed = node is not None and not node.deleted
+        if not pointed:
             if current is not None:
                 tx.delete(oid)
         elif current != head:
             tx.put_version(oid, head)
+        ds._set_head(writes, oid, head, pointed)
     for bid, (objects, linked) in binfo.items():
         writes[batch_key(bid)] = encode_batch(objects, linked, counts[bid])
 

@@ -60,14 +60,24 @@ class DagMixin:
         count = len(ops)
         batch = self._new_batch_id(writes) if count > 1 else 0
         objects = {}
+        heads = {}       # oid -> (head, deleted) after this commit's ops so far
         if len(todo) > 8:
-            self._prefetch([HEAD + op.Key for op in todo])   # the heads in one read
+            self._prefetch_heads({op.Key for op in todo})   # in one read each
         try:
             for op in todo:
+                oid = op.Key
                 deleted = isinstance(op, DeleteOp)
                 ver = new_version() if deleted else op.Version
-                self._local_node(writes, op.Key, ver, ts, deleted, batch, count if batch else 0)
-                objects[op.Key] = ver
+                # (the head before this op: ``writes`` already holds the commit's new
+                # version pointers, so a head not set by an earlier op here is read
+                # without them)
+                head = heads[oid][0] if oid in heads else self._head(None, oid)
+                self._local_node(writes, oid, ver, head, ts, deleted, batch,
+                                 count if batch else 0)
+                heads[oid] = ver, deleted
+                objects[oid] = ver
+            for oid, (ver, deleted) in heads.items():
+                self._set_head(writes, oid, ver, not deleted)
         finally:
             self._pre = None
         if batch:
@@ -94,8 +104,38 @@ class DagMixin:
         pre.update(_get_present(self.st.engine, pre))
         self._pre = pre
 
-    def _local_node(self, writes, oid, ver: bytes, ts, deleted, batch=0, count=0):
+    def _prefetch_heads(self, oids):
+        """_prefetch what _head reads for each of ``oids`` (a pass for each kind of key)."""
+        self._prefetch([HEAD + o for o in oids])
+        vkeys = dict.fromkeys([VERSION + o for o in oids])
+        vkeys.update(_get_present(self.st.engine, vkeys))
+        self._pre.update(vkeys)
+
+    # A data object's head is the version its pointer (VERSION + oid) names, and is
+    # stored under HEAD + oid only where it is not (a deleted object has no pointer; a
+    # syncgroup has none ever): one record fewer per synced row (store format 3).
+    # Stores of earlier formats hold a HEAD record equal to the pointer for every
+    # object; read as below they mean the same, and _set_head drops them as objects
+    # change.  Objects under synced prefixes have heads from the moment they are
+    # synced (bootstrap, then the hook), so a pointer there always names a DAG node.
+    def _head(self, writes, oid):
+        """The object's DAG head version, or None if it has no DAG (yet)."""
         head = self._get(writes, HEAD + oid)
+        if head is None:
+            head = self._get(writes, VERSION + oid)
+        return head
+
+    def _set_head(self, writes, oid, ver: bytes, pointed: bool):
+        """Make ``ver`` the object's head, once its version pointer names ``ver``
+        (``pointed``) or is gone (a deleted head; a syncgroup)."""
+        if not pointed:
+            writes[HEAD + oid] = ver
+        elif self._get(writes, HEAD + oid) is not None:
+            writes[HEAD + oid] = None      # (the pointer says it now)
+
+    def _local_node(self, writes, oid, ver: bytes, head, ts, deleted, batch=0, count=0):
+        """A log record and DAG node for a version made here, child of ``head`` (None:
+        the object's first); the caller sets the head."""
         parents = (head,) if head else ()
         level = 0
         if head:
@@ -107,7 +147,6 @@ class DagMixin:
         writes[lk] = encode_rec(Rec(self.id, self.gen, NODE_REC, oid, ver, parents, ts, deleted,
                                     batch, count, self.pos))
         writes[NODE + oid + SEP + ver] = encode_node(Node(level, parents, lk, batch, deleted, ts))
-        writes[HEAD + oid] = ver
 
     def bootstrap(self, prefixes):
         """Give every existing key under these collection prefixes a DAG node if it has none."""
@@ -120,8 +159,12 @@ class DagMixin:
                     oid = vk[2:]
                     if kind == b"c" and not oid.endswith(SEP):
                         continue
-                    if self._get(writes, HEAD + oid) is None:
-                        self._local_node(writes, oid, ver, now, False)
+                    # (an object with a DAG has a node at the version its pointer
+                    # names, and one of an earlier store format a HEAD record)
+                    if (self._get(writes, HEAD + oid) is None
+                            and self._get(writes, NODE + oid + SEP + ver) is None):
+                        self._local_node(writes, oid, ver, None, now, False)
+                        self._set_head(writes, oid, ver, True)
         if writes:
             writes[POS] = b"%d" % self.pos
             tx = self.st.transaction()
@@ -204,7 +247,7 @@ class DagMixin:
                 raise _bad(f"inconsistent counts for batch {bid}")
         g = grafts.get(oid)
         if g is None:
-            g = grafts[oid] = _Graft(self._get(writes, HEAD + oid))
+            g = grafts[oid] = _Graft(self._head(writes, oid))
         if rt == NODE_REC:
             node = g.nodes.get(ver)
             if node is None and g.old is not None:
@@ -290,13 +333,12 @@ class DagMixin:
                     node = node._replace(parents=node.parents + (loser,))
             g.nodes[winner] = node
             writes[NODE + oid + SEP + winner] = encode_node(node)
-        writes[HEAD + oid] = winner
         if sg_round:
+            self._set_head(writes, oid, winner, False)
             return
         wnode = self._node(writes, g, oid, winner)
         if g.old is None and not wnode.deleted and VERSION + oid not in writes:
-            # new here: a version pointer is only ever written with a head (a local
-            # write's hook, bootstrap, a round), so there is none to read
+            # new here: no head, so no version pointer either (_head reads it)
             current = None
         else:
             current = self._get(writes, VERSION + oid)
@@ -305,6 +347,7 @@ class DagMixin:
                 tx.delete(oid)
         elif current != winner:
             tx.put_version(oid, winner)
+        self._set_head(writes, oid, winner, not wnode.deleted)
 
 
 

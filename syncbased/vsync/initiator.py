@@ -16,8 +16,8 @@ from syncbased import interfaces as I
 from syncbased import vclock as V
 from syncbased.vsync import appcr, cr, limits
 from syncbased.vsync._log import (
-    DBSTATE, HEAD, POS, SEP, SGDATA, SGSTATE, VERSION, b, encode_dbstate, encode_sgstate, s)
-from syncbased.vsync.dag import _bad, _get_many
+    DBSTATE, HEAD, POS, SEP, SGDATA, SGSTATE, b, encode_dbstate, encode_sgstate, s)
+from syncbased.vsync.dag import _bad
 from syncbased.vsync.syncgroups import SgEntry
 
 class InitiatorMixin:
@@ -110,16 +110,9 @@ class InitiatorMixin:
         shared_gids = {e.gid for e in shared}
         shared_pfx = tuple(sorted({p for e in shared for p in e.prefixes}))
         if not sg_round:
-            # heads and version pointers of the round's objects, read in one pass
-            oids = {b(lr.Metadata.ObjId) for lr in recs if isinstance(lr, I.LogRec)}
-            self._prefetch([HEAD + o for o in oids])
-            # version pointers only of objects with a head: one without has none (see
-            # _resolve), and a bulk round is mostly new objects
-            pre = self._pre
-            have = [VERSION + o for o in oids if pre[HEAD + o] is not None]
-            if have:
-                pre.update(dict.fromkeys(have))
-                pre.update(_get_many(self.st.engine, have))
+            # heads and version pointers of the round's objects, read in one pass each
+            self._prefetch_heads({b(lr.Metadata.ObjId) for lr in recs
+                                  if isinstance(lr, I.LogRec)})
         tx = self.st.transaction()
         tx.from_sync = True
         writes = tx._writes

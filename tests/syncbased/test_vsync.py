@@ -73,6 +73,92 @@ def _info():
     return syncbase.SyncgroupMemberInfo(SyncPriority=10)
 
 
+class HeadRecordTest(unittest.TestCase):
+    """A synced object's DAG head is the version its pointer names, with a record of its
+    own only where the pointer does not name it (deleted); stores of the earlier format
+    hold one for every object, which means the same."""
+
+    def setUp(self):
+        from syncbased.common import row_key
+        from syncbased.vsync._log import HEAD, NODE, SEP, decode_node
+        self.a, self.b = Peer(self), Peer(self)
+        self.a.cx.row("old").put(ALICE, "", vom.encode("o"))
+        self.a.sync.create_syncgroup(ALICE, self.a.db, SG, spec(), _info())
+        self.b.join_via(self.a)
+        self.oid = row_key(CX, "k")
+        self.head_key = HEAD + self.oid
+
+        def node(peer, ver):
+            return decode_node(peer.db.st.engine.get(NODE + self.oid + SEP + ver))
+        self.node = node
+
+    def pointer(self, peer):
+        return peer.db.st.engine.get(b"v\xfe" + self.oid)
+
+    def test_local_writes(self):
+        a, eng = self.a, self.a.db.st.engine
+        a.cx.row("k").put(ALICE, "", vom.encode("1"))
+        v1 = self.pointer(a)
+        self.assertIsNone(eng.get(self.head_key))
+        a.cx.row("k").delete(ALICE, "")
+        vdel = eng.get(self.head_key)           # deleted: no pointer, so a head record
+        self.assertIsNotNone(vdel)
+        self.assertIsNone(self.pointer(a))
+        self.assertEqual(self.node(a, vdel).parents, (v1,))
+        self.assertTrue(self.node(a, vdel).deleted)
+        a.cx.row("k").put(ALICE, "", vom.encode("2"))
+        v2 = self.pointer(a)
+        self.assertIsNone(eng.get(self.head_key))
+        self.assertEqual(self.node(a, v2).parents, (vdel,))
+        # two puts of the object in one commit: the second hangs from the first
+        a.cx.put_rows(ALICE, None, [("k", vom.encode("3")), ("k", vom.encode("4"))])
+        v4 = self.pointer(a)
+        (v3,) = self.node(a, v4).parents
+        self.assertEqual(self.node(a, v3).parents, (v2,))
+        self.assertIsNone(eng.get(self.head_key))
+
+    def test_received_delete_and_put(self):
+        a, b = self.a, self.b
+        a.cx.row("k").put(ALICE, "", vom.encode("1"))
+        b.pull_from(a)
+        self.assertIsNone(b.db.st.engine.get(self.head_key))
+        a.cx.row("k").delete(ALICE, "")
+        b.pull_from(a)
+        self.assertEqual(b.db.st.engine.get(self.head_key), a.db.st.engine.get(self.head_key))
+        self.assertIsNone(self.pointer(b))
+        a.cx.row("k").put(ALICE, "", vom.encode("2"))
+        b.pull_from(a)
+        self.assertIsNone(b.db.st.engine.get(self.head_key))
+        self.assertEqual(self.pointer(b), self.pointer(a))
+        self.assertEqual(b.rows()["k"], "2")
+
+    def test_head_records_of_the_earlier_format(self):
+        """A head record equal to the pointer (format 2 kept one for every object):
+        local and received writes hang from it, and drop it."""
+        a, b = self.a, self.b
+        a.cx.row("k").put(ALICE, "", vom.encode("1"))
+        b.pull_from(a)
+        for peer in (a, b):
+            v1 = self.pointer(peer)
+            peer.db.st.run_in_transaction(lambda tx: tx.raw_put(self.head_key, v1))
+        a.cx.row("k").put(ALICE, "", vom.encode("2"))
+        v2 = self.pointer(a)
+        self.assertEqual(self.node(a, v2).parents, (v1,))
+        self.assertIsNone(a.db.st.engine.get(self.head_key))
+        b.pull_from(a)
+        self.assertEqual(self.pointer(b), v2)
+        self.assertIsNone(b.db.st.engine.get(self.head_key))
+        self.assertEqual(b.rows()["k"], "2")
+
+    def test_a_second_syncgroup_over_the_prefix_makes_no_new_nodes(self):
+        """bootstrap gives a DAG only to objects without one: the pointer of an object
+        with a DAG names a node."""
+        a = self.a
+        gen = a.ds.gen
+        a.sync.create_syncgroup(ALICE, a.db, Id(ALICE[0], "sg2"), spec(), _info())
+        self.assertEqual(a.ds.gen, gen)
+
+
 class VsyncTest(unittest.TestCase):
     def setUp(self):
         self.a, self.b = Peer(self), Peer(self)
@@ -763,7 +849,9 @@ class LogRecordCodecTest(unittest.TestCase):
             ea, eb = a.db.st.engine, b.db.st.engine
             ver = ea.get(b"v\xfe" + oid)
             self.assertEqual(eb.get(b"v\xfe" + oid), ver)
-            self.assertEqual(eb.get(HEAD + oid), ver)
+            # (the head is the version the pointer names: no record of its own)
+            self.assertIsNone(eb.get(HEAD + oid))
+            self.assertIsNone(ea.get(HEAD + oid))
             self.assertEqual(eb.get(oid + SEP + ver), ea.get(oid + SEP + ver))
             na = decode_node(ea.get(NODE + oid + SEP + ver))
             nb = decode_node(eb.get(NODE + oid + SEP + ver))
