@@ -1,5 +1,5 @@
-"""Standard-library modules Twisted imports that syncbased's start-up never uses, loaded on
-first use instead of before the ENDPOINT= line.
+"""Modules imported at start-up that syncbased's start never uses, loaded on first use
+instead of before the ENDPOINT= line.
 
 Twisted imports, whatever the reactor:
 
@@ -14,10 +14,22 @@ Twisted imports, whatever the reactor:
   live in three small submodules.
 * ``pickle`` (``twisted.python.reflect`` binds it for one helper that names a function
   by its module): with ``_pickle`` and ``_compat_pickle``, ~0.8 % of a start's CPU.
+* ``twisted.internet.unix`` and ``twisted.internet.udp`` (``posixbase`` binds them for
+  ``listenUNIX`` / ``listenUDP`` and their kin): the daemon serves on TCP, and its only
+  UDP (NTP's query) comes after the line; ~2 % of a start's instructions.
+
+And the daemon's own modules, for rare paths:
+
+* ``shutil`` (``rmtree`` of a destroyed database or service; ``tempfile`` imports it too):
+  with ``zlib``, ``bz2`` and ``lzma`` for its archives, ~0.9 %.
+* ``hashlib`` (SHA-256 of a database's directory name and of a syncgroup id; none is
+  opened or made on a fresh root before the line) and ``secrets`` (a new blob's name;
+  it imports ``hmac``): between them they load ``_hashlib``, which starts OpenSSL's
+  libcrypto, ~1.5 %.
 
 :func:`install` (syncbased's ``main``, before anything imports Twisted) puts them in
 ``sys.modules`` unexecuted: ``asyncio`` with its three submodules loaded and those names
-set, ``http`` with only its ``cookiejar``, ``http.cookiejar`` and ``pickle`` empty.  The
+set, ``http`` with only its ``cookiejar``, the others empty.  The
 first lookup of any other attribute on one of them runs its own code in it (the module object stays the same, so every reference stays
 valid) and answers the lookup; a submodule import (``import asyncio.tasks``) works as
 always.  zeroconf (multicast DNS, started after ENDPOINT=) is the daemon's first real user
@@ -44,7 +56,9 @@ def _find(name: str) -> ModuleSpec | None:
     parent, _, _ = name.rpartition(".")
     path = None
     if parent:
-        pkg = sys.modules.get(parent) or __import__(parent)
+        if parent not in sys.modules:
+            __import__(parent)   # (returns the top-level package: take it from sys.modules)
+        pkg = sys.modules[parent]
         path = getattr(pkg, "__path__", None)
         if path is None:
             return None
@@ -113,7 +127,9 @@ def install() -> list:
     """Defer the modules above; the names of those deferred."""
     with _lock:
         return [n for n, names in (("asyncio", ASYNCIO_NAMES), ("http", ()),
-                                   ("http.cookiejar", ()), ("pickle", ()))
+                                   ("http.cookiejar", ()), ("pickle", ()),
+                                   ("shutil", ()), ("hashlib", ()), ("secrets", ()),
+                                   ("twisted.internet.unix", ()), ("twisted.internet.udp", ()))
                 if _defer(n, names)]
 
 

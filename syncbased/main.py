@@ -24,7 +24,6 @@ import gc
 import logging
 import os
 import sys
-import tempfile
 
 from v23py import verror
 from syncbased import _lazyimports
@@ -118,6 +117,7 @@ async def run(reactor, argv):
     rt = v23py.get_runtime(ctx)
     root = root_dir()
     if not root:
+        import tempfile   # (only here: a start without --root-dir)
         root = tempfile.mkdtemp(prefix="syncbased-")
         log(f"Created new root dir: {root}")
     os.makedirs(root, exist_ok=True)

@@ -1,7 +1,8 @@
 """syncbased's start-up defers what no request needs before ENDPOINT=: the Syncbase client
 library (only its util and ext modules are the daemon's), syncQL (loaded by the first
 Exec), multicast DNS (zeroconf starts on the reactor turn after the ENDPOINT= line), and
-the standard library's asyncio and http.cookiejar that Twisted imports (loaded on first use).
+the standard library's asyncio and http.cookiejar that Twisted imports, Twisted's UNIX and
+UDP transports, shutil and hashlib (loaded on first use).
 These tests pin each lazy path: the modules stay unloaded at start-up, and the lazy
 names and the deferred start give the same objects and behaviour as before."""
 from __future__ import annotations
@@ -37,7 +38,8 @@ class StartupImportsTest(unittest.TestCase):
 
 class DeferredStdlibTest(unittest.TestCase):
     """syncbased._lazyimports: what Twisted imports from asyncio, http.cookiejar and pickle
-    is there without running them; the first other use loads the real module."""
+    is there without running them, and so are twisted.internet.unix / udp, shutil, hashlib
+    and secrets; the first other use loads the real module."""
 
     def _daemon_code(self, code):
         pre = ("import sys, json; from syncbased import _lazyimports as L; "
@@ -51,12 +53,18 @@ class DeferredStdlibTest(unittest.TestCase):
     def test_start_up_leaves_them_unrun(self):
         r = self._daemon_code("print(json.dumps([done, L.is_deferred('asyncio'), "
                       "L.is_deferred('http.cookiejar'), L.is_deferred('pickle'), "
-                      "L.is_deferred('http'), "
+                      "L.is_deferred('http'), L.is_deferred('shutil'), L.is_deferred('hashlib'), "
+                      "L.is_deferred('secrets'), "
+                      "L.is_deferred('twisted.internet.unix'), "
+                      "L.is_deferred('twisted.internet.udp'), "
                       "sorted(m for m in ('asyncio.base_events', 'asyncio.tasks', 'ssl', "
-                      "'urllib.request', 'http.client', 'email.parser', '_pickle') "
+                      "'urllib.request', 'http.client', 'email.parser', '_pickle', "
+                      "'_hashlib', 'hmac', 'bz2', 'lzma', 'twisted.internet._multicast') "
                       "if m in sys.modules)]))")
-        self.assertEqual(r, [["asyncio", "http", "http.cookiejar", "pickle"], True, True, True,
-                             True, []])
+        self.assertEqual(r, [["asyncio", "http", "http.cookiejar", "pickle", "shutil",
+                              "hashlib", "secrets", "twisted.internet.unix",
+                              "twisted.internet.udp"],
+                             True, True, True, True, True, True, True, True, True, []])
 
     def test_first_use_loads_the_real_modules(self):
         r = self._daemon_code(
@@ -79,8 +87,23 @@ class DeferredStdlibTest(unittest.TestCase):
         self.assertEqual(r, [[True, True, True], 7, True, True, 0, True, False, False, [], True,
                              True, False, "json.dumps", False, "Not Found"])
 
+    def test_first_use_loads_the_real_twisted_and_daemon_modules(self):
+        r = self._daemon_code(
+            "from twisted.internet import posixbase, unix, udp, tcp; "
+            "import shutil, hashlib, secrets; "
+            "sha = hashlib.sha256(b'abc').hexdigest()[:8]; tok = secrets.token_hex(4); "
+            "print(json.dumps([posixbase.unix is unix, posixbase.udp is udp, "
+            "issubclass(unix.Port, tcp.Port), issubclass(unix.DatagramPort, udp.Port), "
+            "L.is_deferred('twisted.internet.unix'), L.is_deferred('twisted.internet.udp'), "
+            "sys.modules['twisted.internet'].unix is unix, sha, callable(shutil.rmtree), "
+            "L.is_deferred('shutil'), L.is_deferred('hashlib'), '_hashlib' in sys.modules, "
+            "len(tok), L.is_deferred('secrets')]))")
+        self.assertEqual(r, [True, True, True, True, False, False, True, "ba7816bf", True,
+                             False, False, True, 8, False])
+
     def test_nothing_to_do_once_loaded(self):
-        code = ("import sys, json, asyncio, http.cookiejar, pickle; "
+        code = ("import sys, json, asyncio, http.cookiejar, pickle, shutil, hashlib, secrets; "
+                "import twisted.internet.unix, twisted.internet.udp; "
                 "from syncbased import _lazyimports as L; print(json.dumps([L.install(), L.is_deferred('asyncio')]))")
         out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True,
                              capture_output=True, text=True, timeout=60).stdout
