@@ -7,7 +7,9 @@ commits); B pulls them in full data rounds as syncbased does: each round's GetDe
 answer is VOM-encoded as RPC streams it (one type encoder per connection), then B
 decodes the stream and applies it (``DbSync.apply``).  Prints CPU microseconds per row
 for the decode and for the apply, separately (process CPU time: close to load-independent;
-run under ``valgrind --tool=callgrind`` for instruction counts)."""
+run under ``valgrind --tool=callgrind`` for instruction counts).  With --callgrind it also
+counts A's side: writing the rows (PutRows-sized commits, without the RPC) and answering
+the rounds' GetDeltas (the responder and the VOM encoding of its stream)."""
 from __future__ import annotations
 
 import argparse
@@ -119,9 +121,16 @@ def main():
                                            syncbase.SyncgroupMemberInfo(SyncPriority=10))
         b.sync.finish_join(alice, b.db, "/admin", sg, ver, gv)
         val = value_in("x" * 50)
+        cg = {"decode": 0, "apply": 0, "write": 0, "respond": 0} if args.callgrind else None
+        cgdir = os.getcwd()
+        if cg is not None:
+            _cg("-i", "on")
         for start in range(0, args.rows, 500):
             a.cx.put_rows(alice, None, [("b%07d" % i, val) for i in
                                         range(start, min(args.rows, start + 500))])
+            a.db.st.flush()
+        if cg is not None:
+            cg["write"] += _dumped(cgdir)
         t = I.DeltaResp._vdl_type
         # the syncgroup round first (not timed)
         req = b.ds.sg_request(a.sync.hex)
@@ -134,15 +143,17 @@ def main():
         if args.profile:
             import cProfile
             prof = cProfile.Profile()
-        cg = {"decode": 0, "apply": 0} if args.callgrind else None
-        cgdir = os.getcwd()
         dec_cpu = apply_cpu = 0.0
         recs = 0
         while True:
             req = b.ds.data_request(a.sync.hex)
+            if cg is not None:
+                _cg("-i", "on")
             resp = a.ds.respond(alice, req, b.sync.hex)
             enc = vom.Encoder(type_encoder=te)
             data = b"".join(enc.encode(x, t) for x in resp)
+            if cg is not None:
+                cg["respond"] += _dumped(cgdir)
             td.feed(te.take_bytes())
             if prof is not None:
                 prof.enable()
@@ -175,7 +186,8 @@ def main():
               f"(load average {os.getloadavg()[0]:.1f})")
         if cg is not None:
             print(f"callgrind instructions per row: decode {cg['decode'] / recs:,.0f}, "
-                  f"apply {cg['apply'] / recs:,.0f}")
+                  f"apply {cg['apply'] / recs:,.0f}; A: write {cg['write'] / args.rows:,.0f}, "
+                  f"respond (GetDeltas and its VOM encoding) {cg['respond'] / recs:,.0f}")
         if prof is not None:
             import pstats
             pstats.Stats(prof).sort_stats("tottime").print_stats(30)
