@@ -45,13 +45,18 @@ BenchmarkDesc = _rt.InterfaceDesc(
 )
 
 
-class BenchmarkEchoStreamClientCall(_rt.ClientBidiStream[bytes, bytes, None]):
+if TYPE_CHECKING:
+    _BenchmarkEchoStreamClientCallBase = _rt.ClientBidiStream[bytes, bytes, None]
+    #: What a Benchmark server's EchoStream gets as ``call``.
+    BenchmarkEchoStreamServerCall = _rt.ServerBidiStream[bytes, bytes]
+else:
+    _BenchmarkEchoStreamClientCallBase = _rt.ClientBidiStream
+    BenchmarkEchoStreamServerCall = _rt.ServerBidiStream
+
+
+class BenchmarkEchoStreamClientCall(_BenchmarkEchoStreamClientCallBase):
     """A call of Benchmark.EchoStream in progress: send() takes bytes, recv() gives bytes; finish() gives None."""
     __slots__ = ()
-
-
-#: What a Benchmark server's EchoStream gets as ``call``.
-BenchmarkEchoStreamServerCall = _rt.ServerBidiStream[bytes, bytes]
 
 
 class BenchmarkClientStub(_rt.ClientStub):

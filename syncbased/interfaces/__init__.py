@@ -511,40 +511,60 @@ SyncDesc = _rt.InterfaceDesc(
 )
 
 
-class SyncFetchBlobClientCall(_rt.ClientRecvStream[bytes, dict[str, int]]):
+if TYPE_CHECKING:
+    _SyncFetchBlobClientCallBase = _rt.ClientRecvStream[bytes, dict[str, int]]
+    #: What a Sync server's FetchBlob gets as ``call``.
+    SyncFetchBlobServerCall = _rt.ServerSendStream[bytes]
+else:
+    _SyncFetchBlobClientCallBase = _rt.ClientRecvStream
+    SyncFetchBlobServerCall = _rt.ServerSendStream
+
+
+class SyncFetchBlobClientCall(_SyncFetchBlobClientCallBase):
     """A call of Sync.FetchBlob in progress: recv() gives bytes; finish() gives dict[str, int]."""
     __slots__ = ()
 
 
-#: What a Sync server's FetchBlob gets as ``call``.
-SyncFetchBlobServerCall = _rt.ServerSendStream[bytes]
+if TYPE_CHECKING:
+    _SyncFetchBlobRecipeClientCallBase = _rt.ClientRecvStream[ChunkHash, dict[str, int]]
+    #: What a Sync server's FetchBlobRecipe gets as ``call``.
+    SyncFetchBlobRecipeServerCall = _rt.ServerSendStream[ChunkHash]
+else:
+    _SyncFetchBlobRecipeClientCallBase = _rt.ClientRecvStream
+    SyncFetchBlobRecipeServerCall = _rt.ServerSendStream
 
 
-class SyncFetchBlobRecipeClientCall(_rt.ClientRecvStream[ChunkHash, dict[str, int]]):
+class SyncFetchBlobRecipeClientCall(_SyncFetchBlobRecipeClientCallBase):
     """A call of Sync.FetchBlobRecipe in progress: recv() gives ChunkHash; finish() gives dict[str, int]."""
     __slots__ = ()
 
 
-#: What a Sync server's FetchBlobRecipe gets as ``call``.
-SyncFetchBlobRecipeServerCall = _rt.ServerSendStream[ChunkHash]
+if TYPE_CHECKING:
+    _SyncFetchChunksClientCallBase = _rt.ClientBidiStream[ChunkHash, ChunkData, None]
+    #: What a Sync server's FetchChunks gets as ``call``.
+    SyncFetchChunksServerCall = _rt.ServerBidiStream[ChunkHash, ChunkData]
+else:
+    _SyncFetchChunksClientCallBase = _rt.ClientBidiStream
+    SyncFetchChunksServerCall = _rt.ServerBidiStream
 
 
-class SyncFetchChunksClientCall(_rt.ClientBidiStream[ChunkHash, ChunkData, None]):
+class SyncFetchChunksClientCall(_SyncFetchChunksClientCallBase):
     """A call of Sync.FetchChunks in progress: send() takes ChunkHash, recv() gives ChunkData; finish() gives None."""
     __slots__ = ()
 
 
-#: What a Sync server's FetchChunks gets as ``call``.
-SyncFetchChunksServerCall = _rt.ServerBidiStream[ChunkHash, ChunkData]
+if TYPE_CHECKING:
+    _SyncGetDeltasClientCallBase = _rt.ClientRecvStream[DeltaResp, DeltaFinalResp]
+    #: What a Sync server's GetDeltas gets as ``call``.
+    SyncGetDeltasServerCall = _rt.ServerSendStream[DeltaResp]
+else:
+    _SyncGetDeltasClientCallBase = _rt.ClientRecvStream
+    SyncGetDeltasServerCall = _rt.ServerSendStream
 
 
-class SyncGetDeltasClientCall(_rt.ClientRecvStream[DeltaResp, DeltaFinalResp]):
+class SyncGetDeltasClientCall(_SyncGetDeltasClientCallBase):
     """A call of Sync.GetDeltas in progress: recv() gives DeltaResp; finish() gives DeltaFinalResp."""
     __slots__ = ()
-
-
-#: What a Sync server's GetDeltas gets as ``call``.
-SyncGetDeltasServerCall = _rt.ServerSendStream[DeltaResp]
 
 
 class SyncClientStub(_rt.ClientStub):

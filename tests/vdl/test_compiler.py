@@ -443,6 +443,30 @@ class GeneratedCodeTest(unittest.TestCase):
                 "e.vdl", 'package e\nerror E(a string) {"en": "bad {b}"}\n')])
         self.assertIn("unknown parameter 'b'", str(cm.exception))
 
+    def test_stream_call_objects_subscript_no_generic_at_import(self):
+        """A streaming method's call classes and aliases carry their element types for type
+        checkers only: at run time they are the plain stub bases (no typing subscript)."""
+        from v23py.rpc import stubs as _rt
+        gen = GeneratedModules(self)
+        src = ("package s\n"
+               "type Item struct { N int32 }\n"
+               "type S interface {\n"
+               "  Pull() stream<_, Item> (int32 | error)\n"
+               "  Push() stream<Item, _> error\n"
+               "  Both() stream<Item, string> error\n"
+               "}\n")
+        mod = gen.add("x/s", [parse_file("s.vdl", src)])
+        self.assertEqual(mod.SPullClientCall.__bases__, (_rt.ClientRecvStream,))
+        self.assertEqual(mod.SPushClientCall.__bases__, (_rt.ClientSendStream,))
+        self.assertEqual(mod.SBothClientCall.__bases__, (_rt.ClientBidiStream,))
+        for cls in (mod.SPullClientCall, mod.SPushClientCall, mod.SBothClientCall):
+            self.assertNotIn("__orig_bases__", cls.__dict__)
+            self.assertEqual(cls.__slots__, ())
+        self.assertIs(mod.SPullServerCall, _rt.ServerSendStream)
+        self.assertIs(mod.SPushServerCall, _rt.ServerRecvStream)
+        self.assertIs(mod.SBothServerCall, _rt.ServerBidiStream)
+        self.assertEqual(repr(mod.SPullClientCall("c", 1)), "SPullClientCall('c')")
+
     def test_generation_is_stable(self):
         env = checker.Env()
         pkg = env.compile("fortune/ifc", [parse_file("fortune.vdl", FORTUNE_TAGGED_VDL)])

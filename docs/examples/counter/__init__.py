@@ -46,13 +46,18 @@ CounterDesc = _rt.InterfaceDesc(
 )
 
 
-class CounterHistoryClientCall(_rt.ClientRecvStream[int, None]):
+if TYPE_CHECKING:
+    _CounterHistoryClientCallBase = _rt.ClientRecvStream[int, None]
+    #: What a Counter server's History gets as ``call``.
+    CounterHistoryServerCall = _rt.ServerSendStream[int]
+else:
+    _CounterHistoryClientCallBase = _rt.ClientRecvStream
+    CounterHistoryServerCall = _rt.ServerSendStream
+
+
+class CounterHistoryClientCall(_CounterHistoryClientCallBase):
     """A call of Counter.History in progress: recv() gives int; finish() gives None."""
     __slots__ = ()
-
-
-#: What a Counter server's History gets as ``call``.
-CounterHistoryServerCall = _rt.ServerSendStream[int]
 
 
 class CounterClientStub(_rt.ClientStub):

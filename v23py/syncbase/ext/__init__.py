@@ -142,13 +142,18 @@ def RowsServer(impl: RowsServerMethods) -> RowsServerStub:
     return RowsServerStub(impl)
 
 
-class HintsSubscribeClientCall(_rt.ClientRecvStream[Hint, None]):
+if TYPE_CHECKING:
+    _HintsSubscribeClientCallBase = _rt.ClientRecvStream[Hint, None]
+    #: What a Hints server's Subscribe gets as ``call``.
+    HintsSubscribeServerCall = _rt.ServerSendStream[Hint]
+else:
+    _HintsSubscribeClientCallBase = _rt.ClientRecvStream
+    HintsSubscribeServerCall = _rt.ServerSendStream
+
+
+class HintsSubscribeClientCall(_HintsSubscribeClientCallBase):
     """A call of Hints.Subscribe in progress: recv() gives Hint; finish() gives None."""
     __slots__ = ()
-
-
-#: What a Hints server's Subscribe gets as ``call``.
-HintsSubscribeServerCall = _rt.ServerSendStream[Hint]
 
 
 class HintsClientStub(_rt.ClientStub):

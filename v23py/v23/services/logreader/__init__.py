@@ -74,13 +74,18 @@ LogFileDesc = _rt.InterfaceDesc(
 )
 
 
-class LogFileReadLogClientCall(_rt.ClientRecvStream[LogEntry, int]):
+if TYPE_CHECKING:
+    _LogFileReadLogClientCallBase = _rt.ClientRecvStream[LogEntry, int]
+    #: What a LogFile server's ReadLog gets as ``call``.
+    LogFileReadLogServerCall = _rt.ServerSendStream[LogEntry]
+else:
+    _LogFileReadLogClientCallBase = _rt.ClientRecvStream
+    LogFileReadLogServerCall = _rt.ServerSendStream
+
+
+class LogFileReadLogClientCall(_LogFileReadLogClientCallBase):
     """A call of LogFile.ReadLog in progress: recv() gives LogEntry; finish() gives int."""
     __slots__ = ()
-
-
-#: What a LogFile server's ReadLog gets as ``call``.
-LogFileReadLogServerCall = _rt.ServerSendStream[LogEntry]
 
 
 class LogFileClientStub(_rt.ClientStub):

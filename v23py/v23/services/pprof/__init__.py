@@ -62,22 +62,32 @@ PProfDesc = _rt.InterfaceDesc(
 )
 
 
-class PProfCpuProfileClientCall(_rt.ClientRecvStream[bytes, None]):
+if TYPE_CHECKING:
+    _PProfCpuProfileClientCallBase = _rt.ClientRecvStream[bytes, None]
+    #: What a PProf server's CpuProfile gets as ``call``.
+    PProfCpuProfileServerCall = _rt.ServerSendStream[bytes]
+else:
+    _PProfCpuProfileClientCallBase = _rt.ClientRecvStream
+    PProfCpuProfileServerCall = _rt.ServerSendStream
+
+
+class PProfCpuProfileClientCall(_PProfCpuProfileClientCallBase):
     """A call of PProf.CpuProfile in progress: recv() gives bytes; finish() gives None."""
     __slots__ = ()
 
 
-#: What a PProf server's CpuProfile gets as ``call``.
-PProfCpuProfileServerCall = _rt.ServerSendStream[bytes]
+if TYPE_CHECKING:
+    _PProfProfileClientCallBase = _rt.ClientRecvStream[bytes, None]
+    #: What a PProf server's Profile gets as ``call``.
+    PProfProfileServerCall = _rt.ServerSendStream[bytes]
+else:
+    _PProfProfileClientCallBase = _rt.ClientRecvStream
+    PProfProfileServerCall = _rt.ServerSendStream
 
 
-class PProfProfileClientCall(_rt.ClientRecvStream[bytes, None]):
+class PProfProfileClientCall(_PProfProfileClientCallBase):
     """A call of PProf.Profile in progress: recv() gives bytes; finish() gives None."""
     __slots__ = ()
-
-
-#: What a PProf server's Profile gets as ``call``.
-PProfProfileServerCall = _rt.ServerSendStream[bytes]
 
 
 class PProfClientStub(_rt.ClientStub):

@@ -49,13 +49,18 @@ StatsDesc = _rt.InterfaceDesc(
 )
 
 
-class StatsWatchGlobClientCall(_rt.ClientRecvStream[_watch.Change, None]):
+if TYPE_CHECKING:
+    _StatsWatchGlobClientCallBase = _rt.ClientRecvStream[_watch.Change, None]
+    #: What a Stats server's WatchGlob gets as ``call``.
+    StatsWatchGlobServerCall = _rt.ServerSendStream[_watch.Change]
+else:
+    _StatsWatchGlobClientCallBase = _rt.ClientRecvStream
+    StatsWatchGlobServerCall = _rt.ServerSendStream
+
+
+class StatsWatchGlobClientCall(_StatsWatchGlobClientCallBase):
     """A call of Stats.WatchGlob in progress: recv() gives _watch.Change; finish() gives None."""
     __slots__ = ()
-
-
-#: What a Stats server's WatchGlob gets as ``call``.
-StatsWatchGlobServerCall = _rt.ServerSendStream[_watch.Change]
 
 
 class StatsClientStub(_rt.ClientStub):

@@ -999,67 +999,102 @@ def ServiceServer(impl: ServiceServerMethods) -> ServiceServerStub:
     return ServiceServerStub(impl)
 
 
-class DatabaseExecClientCall(_rt.ClientRecvStream[list[Any], None]):
+if TYPE_CHECKING:
+    _DatabaseExecClientCallBase = _rt.ClientRecvStream[list[Any], None]
+    #: What a Database server's Exec gets as ``call``.
+    DatabaseExecServerCall = _rt.ServerSendStream[list[Any]]
+else:
+    _DatabaseExecClientCallBase = _rt.ClientRecvStream
+    DatabaseExecServerCall = _rt.ServerSendStream
+
+
+class DatabaseExecClientCall(_DatabaseExecClientCallBase):
     """A call of Database.Exec in progress: recv() gives list[Any]; finish() gives None."""
     __slots__ = ()
 
 
-#: What a Database server's Exec gets as ``call``.
-DatabaseExecServerCall = _rt.ServerSendStream[list[Any]]
+if TYPE_CHECKING:
+    _DatabaseFetchBlobClientCallBase = _rt.ClientRecvStream[BlobFetchStatus, None]
+    #: What a Database server's FetchBlob gets as ``call``.
+    DatabaseFetchBlobServerCall = _rt.ServerSendStream[BlobFetchStatus]
+else:
+    _DatabaseFetchBlobClientCallBase = _rt.ClientRecvStream
+    DatabaseFetchBlobServerCall = _rt.ServerSendStream
 
 
-class DatabaseFetchBlobClientCall(_rt.ClientRecvStream[BlobFetchStatus, None]):
+class DatabaseFetchBlobClientCall(_DatabaseFetchBlobClientCallBase):
     """A call of Database.FetchBlob in progress: recv() gives BlobFetchStatus; finish() gives None."""
     __slots__ = ()
 
 
-#: What a Database server's FetchBlob gets as ``call``.
-DatabaseFetchBlobServerCall = _rt.ServerSendStream[BlobFetchStatus]
+if TYPE_CHECKING:
+    _DatabaseGetBlobClientCallBase = _rt.ClientRecvStream[bytes, None]
+    #: What a Database server's GetBlob gets as ``call``.
+    DatabaseGetBlobServerCall = _rt.ServerSendStream[bytes]
+else:
+    _DatabaseGetBlobClientCallBase = _rt.ClientRecvStream
+    DatabaseGetBlobServerCall = _rt.ServerSendStream
 
 
-class DatabaseGetBlobClientCall(_rt.ClientRecvStream[bytes, None]):
+class DatabaseGetBlobClientCall(_DatabaseGetBlobClientCallBase):
     """A call of Database.GetBlob in progress: recv() gives bytes; finish() gives None."""
     __slots__ = ()
 
 
-#: What a Database server's GetBlob gets as ``call``.
-DatabaseGetBlobServerCall = _rt.ServerSendStream[bytes]
+if TYPE_CHECKING:
+    _DatabasePutBlobClientCallBase = _rt.ClientSendStream[bytes, None]
+    #: What a Database server's PutBlob gets as ``call``.
+    DatabasePutBlobServerCall = _rt.ServerRecvStream[bytes]
+else:
+    _DatabasePutBlobClientCallBase = _rt.ClientSendStream
+    DatabasePutBlobServerCall = _rt.ServerRecvStream
 
 
-class DatabasePutBlobClientCall(_rt.ClientSendStream[bytes, None]):
+class DatabasePutBlobClientCall(_DatabasePutBlobClientCallBase):
     """A call of Database.PutBlob in progress: send() takes bytes; finish() gives None."""
     __slots__ = ()
 
 
-#: What a Database server's PutBlob gets as ``call``.
-DatabasePutBlobServerCall = _rt.ServerRecvStream[bytes]
+if TYPE_CHECKING:
+    _DatabaseStartConflictResolverClientCallBase = _rt.ClientBidiStream[ResolutionInfo, ConflictInfo, None]
+    #: What a Database server's StartConflictResolver gets as ``call``.
+    DatabaseStartConflictResolverServerCall = _rt.ServerBidiStream[ResolutionInfo, ConflictInfo]
+else:
+    _DatabaseStartConflictResolverClientCallBase = _rt.ClientBidiStream
+    DatabaseStartConflictResolverServerCall = _rt.ServerBidiStream
 
 
-class DatabaseStartConflictResolverClientCall(_rt.ClientBidiStream[ResolutionInfo, ConflictInfo, None]):
+class DatabaseStartConflictResolverClientCall(_DatabaseStartConflictResolverClientCallBase):
     """A call of Database.StartConflictResolver in progress: send() takes ResolutionInfo, recv() gives ConflictInfo; finish() gives None."""
     __slots__ = ()
 
 
-#: What a Database server's StartConflictResolver gets as ``call``.
-DatabaseStartConflictResolverServerCall = _rt.ServerBidiStream[ResolutionInfo, ConflictInfo]
+if TYPE_CHECKING:
+    _DatabaseWatchGlobClientCallBase = _rt.ClientRecvStream[_watch.Change, None]
+    #: What a Database server's WatchGlob gets as ``call``.
+    DatabaseWatchGlobServerCall = _rt.ServerSendStream[_watch.Change]
+else:
+    _DatabaseWatchGlobClientCallBase = _rt.ClientRecvStream
+    DatabaseWatchGlobServerCall = _rt.ServerSendStream
 
 
-class DatabaseWatchGlobClientCall(_rt.ClientRecvStream[_watch.Change, None]):
+class DatabaseWatchGlobClientCall(_DatabaseWatchGlobClientCallBase):
     """A call of Database.WatchGlob in progress: recv() gives _watch.Change; finish() gives None."""
     __slots__ = ()
 
 
-#: What a Database server's WatchGlob gets as ``call``.
-DatabaseWatchGlobServerCall = _rt.ServerSendStream[_watch.Change]
+if TYPE_CHECKING:
+    _DatabaseWatchPatternsClientCallBase = _rt.ClientRecvStream[_watch.Change, None]
+    #: What a Database server's WatchPatterns gets as ``call``.
+    DatabaseWatchPatternsServerCall = _rt.ServerSendStream[_watch.Change]
+else:
+    _DatabaseWatchPatternsClientCallBase = _rt.ClientRecvStream
+    DatabaseWatchPatternsServerCall = _rt.ServerSendStream
 
 
-class DatabaseWatchPatternsClientCall(_rt.ClientRecvStream[_watch.Change, None]):
+class DatabaseWatchPatternsClientCall(_DatabaseWatchPatternsClientCallBase):
     """A call of Database.WatchPatterns in progress: recv() gives _watch.Change; finish() gives None."""
     __slots__ = ()
-
-
-#: What a Database server's WatchPatterns gets as ``call``.
-DatabaseWatchPatternsServerCall = _rt.ServerSendStream[_watch.Change]
 
 
 class DatabaseClientStub(_rt.ClientStub):
@@ -1393,13 +1428,18 @@ def DatabaseServer(impl: DatabaseServerMethods) -> DatabaseServerStub:
     return DatabaseServerStub(impl)
 
 
-class CollectionScanClientCall(_rt.ClientRecvStream[KeyValue, None]):
+if TYPE_CHECKING:
+    _CollectionScanClientCallBase = _rt.ClientRecvStream[KeyValue, None]
+    #: What a Collection server's Scan gets as ``call``.
+    CollectionScanServerCall = _rt.ServerSendStream[KeyValue]
+else:
+    _CollectionScanClientCallBase = _rt.ClientRecvStream
+    CollectionScanServerCall = _rt.ServerSendStream
+
+
+class CollectionScanClientCall(_CollectionScanClientCallBase):
     """A call of Collection.Scan in progress: recv() gives KeyValue; finish() gives None."""
     __slots__ = ()
-
-
-#: What a Collection server's Scan gets as ``call``.
-CollectionScanServerCall = _rt.ServerSendStream[KeyValue]
 
 
 class CollectionClientStub(_rt.ClientStub):
@@ -1686,13 +1726,18 @@ def SchemaManagerServer(impl: SchemaManagerServerMethods) -> SchemaManagerServer
     return SchemaManagerServerStub(impl)
 
 
-class ConflictManagerStartConflictResolverClientCall(_rt.ClientBidiStream[ResolutionInfo, ConflictInfo, None]):
+if TYPE_CHECKING:
+    _ConflictManagerStartConflictResolverClientCallBase = _rt.ClientBidiStream[ResolutionInfo, ConflictInfo, None]
+    #: What a ConflictManager server's StartConflictResolver gets as ``call``.
+    ConflictManagerStartConflictResolverServerCall = _rt.ServerBidiStream[ResolutionInfo, ConflictInfo]
+else:
+    _ConflictManagerStartConflictResolverClientCallBase = _rt.ClientBidiStream
+    ConflictManagerStartConflictResolverServerCall = _rt.ServerBidiStream
+
+
+class ConflictManagerStartConflictResolverClientCall(_ConflictManagerStartConflictResolverClientCallBase):
     """A call of ConflictManager.StartConflictResolver in progress: send() takes ResolutionInfo, recv() gives ConflictInfo; finish() gives None."""
     __slots__ = ()
-
-
-#: What a ConflictManager server's StartConflictResolver gets as ``call``.
-ConflictManagerStartConflictResolverServerCall = _rt.ServerBidiStream[ResolutionInfo, ConflictInfo]
 
 
 class ConflictManagerClientStub(_rt.ClientStub):
@@ -1730,31 +1775,46 @@ def ConflictManagerServer(impl: ConflictManagerServerMethods) -> ConflictManager
     return ConflictManagerServerStub(impl)
 
 
-class BlobManagerFetchBlobClientCall(_rt.ClientRecvStream[BlobFetchStatus, None]):
+if TYPE_CHECKING:
+    _BlobManagerFetchBlobClientCallBase = _rt.ClientRecvStream[BlobFetchStatus, None]
+    #: What a BlobManager server's FetchBlob gets as ``call``.
+    BlobManagerFetchBlobServerCall = _rt.ServerSendStream[BlobFetchStatus]
+else:
+    _BlobManagerFetchBlobClientCallBase = _rt.ClientRecvStream
+    BlobManagerFetchBlobServerCall = _rt.ServerSendStream
+
+
+class BlobManagerFetchBlobClientCall(_BlobManagerFetchBlobClientCallBase):
     """A call of BlobManager.FetchBlob in progress: recv() gives BlobFetchStatus; finish() gives None."""
     __slots__ = ()
 
 
-#: What a BlobManager server's FetchBlob gets as ``call``.
-BlobManagerFetchBlobServerCall = _rt.ServerSendStream[BlobFetchStatus]
+if TYPE_CHECKING:
+    _BlobManagerGetBlobClientCallBase = _rt.ClientRecvStream[bytes, None]
+    #: What a BlobManager server's GetBlob gets as ``call``.
+    BlobManagerGetBlobServerCall = _rt.ServerSendStream[bytes]
+else:
+    _BlobManagerGetBlobClientCallBase = _rt.ClientRecvStream
+    BlobManagerGetBlobServerCall = _rt.ServerSendStream
 
 
-class BlobManagerGetBlobClientCall(_rt.ClientRecvStream[bytes, None]):
+class BlobManagerGetBlobClientCall(_BlobManagerGetBlobClientCallBase):
     """A call of BlobManager.GetBlob in progress: recv() gives bytes; finish() gives None."""
     __slots__ = ()
 
 
-#: What a BlobManager server's GetBlob gets as ``call``.
-BlobManagerGetBlobServerCall = _rt.ServerSendStream[bytes]
+if TYPE_CHECKING:
+    _BlobManagerPutBlobClientCallBase = _rt.ClientSendStream[bytes, None]
+    #: What a BlobManager server's PutBlob gets as ``call``.
+    BlobManagerPutBlobServerCall = _rt.ServerRecvStream[bytes]
+else:
+    _BlobManagerPutBlobClientCallBase = _rt.ClientSendStream
+    BlobManagerPutBlobServerCall = _rt.ServerRecvStream
 
 
-class BlobManagerPutBlobClientCall(_rt.ClientSendStream[bytes, None]):
+class BlobManagerPutBlobClientCall(_BlobManagerPutBlobClientCallBase):
     """A call of BlobManager.PutBlob in progress: send() takes bytes; finish() gives None."""
     __slots__ = ()
-
-
-#: What a BlobManager server's PutBlob gets as ``call``.
-BlobManagerPutBlobServerCall = _rt.ServerRecvStream[bytes]
 
 
 class BlobManagerClientStub(_rt.ClientStub):
@@ -1864,22 +1924,32 @@ def BlobManagerServer(impl: BlobManagerServerMethods) -> BlobManagerServerStub:
     return BlobManagerServerStub(impl)
 
 
-class DatabaseWatcherWatchGlobClientCall(_rt.ClientRecvStream[_watch.Change, None]):
+if TYPE_CHECKING:
+    _DatabaseWatcherWatchGlobClientCallBase = _rt.ClientRecvStream[_watch.Change, None]
+    #: What a DatabaseWatcher server's WatchGlob gets as ``call``.
+    DatabaseWatcherWatchGlobServerCall = _rt.ServerSendStream[_watch.Change]
+else:
+    _DatabaseWatcherWatchGlobClientCallBase = _rt.ClientRecvStream
+    DatabaseWatcherWatchGlobServerCall = _rt.ServerSendStream
+
+
+class DatabaseWatcherWatchGlobClientCall(_DatabaseWatcherWatchGlobClientCallBase):
     """A call of DatabaseWatcher.WatchGlob in progress: recv() gives _watch.Change; finish() gives None."""
     __slots__ = ()
 
 
-#: What a DatabaseWatcher server's WatchGlob gets as ``call``.
-DatabaseWatcherWatchGlobServerCall = _rt.ServerSendStream[_watch.Change]
+if TYPE_CHECKING:
+    _DatabaseWatcherWatchPatternsClientCallBase = _rt.ClientRecvStream[_watch.Change, None]
+    #: What a DatabaseWatcher server's WatchPatterns gets as ``call``.
+    DatabaseWatcherWatchPatternsServerCall = _rt.ServerSendStream[_watch.Change]
+else:
+    _DatabaseWatcherWatchPatternsClientCallBase = _rt.ClientRecvStream
+    DatabaseWatcherWatchPatternsServerCall = _rt.ServerSendStream
 
 
-class DatabaseWatcherWatchPatternsClientCall(_rt.ClientRecvStream[_watch.Change, None]):
+class DatabaseWatcherWatchPatternsClientCall(_DatabaseWatcherWatchPatternsClientCallBase):
     """A call of DatabaseWatcher.WatchPatterns in progress: recv() gives _watch.Change; finish() gives None."""
     __slots__ = ()
-
-
-#: What a DatabaseWatcher server's WatchPatterns gets as ``call``.
-DatabaseWatcherWatchPatternsServerCall = _rt.ServerSendStream[_watch.Change]
 
 
 class DatabaseWatcherClientStub(_rt.ClientStub):

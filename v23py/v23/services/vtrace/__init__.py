@@ -44,13 +44,18 @@ StoreDesc = _rt.InterfaceDesc(
 )
 
 
-class StoreAllTracesClientCall(_rt.ClientRecvStream[_vtrace.TraceRecord, None]):
+if TYPE_CHECKING:
+    _StoreAllTracesClientCallBase = _rt.ClientRecvStream[_vtrace.TraceRecord, None]
+    #: What a Store server's AllTraces gets as ``call``.
+    StoreAllTracesServerCall = _rt.ServerSendStream[_vtrace.TraceRecord]
+else:
+    _StoreAllTracesClientCallBase = _rt.ClientRecvStream
+    StoreAllTracesServerCall = _rt.ServerSendStream
+
+
+class StoreAllTracesClientCall(_StoreAllTracesClientCallBase):
     """A call of Store.AllTraces in progress: recv() gives _vtrace.TraceRecord; finish() gives None."""
     __slots__ = ()
-
-
-#: What a Store server's AllTraces gets as ``call``.
-StoreAllTracesServerCall = _rt.ServerSendStream[_vtrace.TraceRecord]
 
 
 class StoreClientStub(_rt.ClientStub):

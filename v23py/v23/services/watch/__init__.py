@@ -106,13 +106,18 @@ GlobWatcherDesc = _rt.InterfaceDesc(
 )
 
 
-class GlobWatcherWatchGlobClientCall(_rt.ClientRecvStream[Change, None]):
+if TYPE_CHECKING:
+    _GlobWatcherWatchGlobClientCallBase = _rt.ClientRecvStream[Change, None]
+    #: What a GlobWatcher server's WatchGlob gets as ``call``.
+    GlobWatcherWatchGlobServerCall = _rt.ServerSendStream[Change]
+else:
+    _GlobWatcherWatchGlobClientCallBase = _rt.ClientRecvStream
+    GlobWatcherWatchGlobServerCall = _rt.ServerSendStream
+
+
+class GlobWatcherWatchGlobClientCall(_GlobWatcherWatchGlobClientCallBase):
     """A call of GlobWatcher.WatchGlob in progress: recv() gives Change; finish() gives None."""
     __slots__ = ()
-
-
-#: What a GlobWatcher server's WatchGlob gets as ``call``.
-GlobWatcherWatchGlobServerCall = _rt.ServerSendStream[Change]
 
 
 class GlobWatcherClientStub(_rt.ClientStub):
