@@ -262,17 +262,21 @@ class FlowTest(unittest.TestCase):
         d, a = self.d, self.a
         self.assertEqual(d.next_timeout(), 900.0)
         d.handle_timeout(900.0)
+        self.assertEqual(d.next_timeout(), 1800.0)   # the request is out: only the close left
         out = d.data_to_send()
         self.assertTrue(out)
         a.receive_data(out)
         d.receive_data(a.data_to_send(), now=901.0)
         self.assertEqual(d.hc_close_at, 901.0 + 1800)
+        self.assertEqual(d.next_timeout(), 901.0 + 900)
         # a peer that never answers: closed with ChannelTimeout
         d.handle_timeout(901.0 + 900)
+        self.assertEqual(d.next_timeout(), 901.0 + 1800)
         d.data_to_send()
         ev = d.handle_timeout(901.0 + 1800)
         self.assertTrue(d.closed)
         self.assertTrue(d.close_error.id.endswith("ChannelTimeout"))
+        self.assertIsNone(d.next_timeout())
 
     def test_lame_duck(self):
         d, a = self.d, self.a

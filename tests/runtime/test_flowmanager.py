@@ -441,6 +441,34 @@ class OutputBatchingTest(_TwoManagers):
         per_write = max(1, fm._EARLY_FLUSH // pieces_per_reply)
         self.assertEqual(len(more), -(-len(flows) // per_write), more)
 
+    @defer.inlineCallbacks
+    def test_a_read_with_nothing_to_send_still_moves_the_timer(self):
+        # A health-check response writes nothing back but moves the conn's timers: the
+        # reactor timer must follow them (the no-output shortcut of ManagedConn._flush).
+        from twisted.internet import task
+        self.server.set_flow_handler(lambda flow: None)
+        port = yield self.server.listen("127.0.0.1:0")
+        mc = yield self.client.dial(port.endpoint)
+        c = mc._conn
+        yield task.deferLater(reactor, 0.01, lambda: None)   # (the end of the handshake's read)
+        self.assertIsNotNone(c.hc_request_at)
+        before = mc._sched_when
+        self.assertEqual(before, c.next_timeout())
+        answered = defer.Deferred()
+        real = c._handle_health_response
+
+        def handle():
+            real()
+            answered.callback(None)
+        self.patch(c, "_handle_health_response", handle)
+        mc._call(c.send_health_check)
+        yield answered
+        yield task.deferLater(reactor, 0, lambda: None)   # the rest of that dataReceived
+        self.assertFalse(c._out)
+        self.assertGreater(c.next_timeout(), before)
+        self.assertEqual(mc._sched_when, c.next_timeout())
+        self.assertLess(abs(mc._timer.getTime() - c.next_timeout()), 1.0)
+
     def test_after_input_runs_at_the_end_of_the_batch(self):
         from v23py.runtime.flowmanager import after_input, output_batch
         seen = []

@@ -47,6 +47,9 @@ _BYTE = m._BYTE
 _DATA = m.DATA
 _CLOSE_FLAG = m.CLOSE_FLAG
 _DISABLE_ENCRYPTION_FLAG = m.DISABLE_ENCRYPTION_FLAG
+# flags bytes a Data message's fast path leaves to the decoder: the first byte of a longer
+# varuint (0x80 and up) or a clear-text payload
+_FLAGS_NOT_FAST = 0x80 | _DISABLE_ENCRYPTION_FLAG
 
 
 
@@ -172,6 +175,7 @@ class Conn(FlowControl):
         self.handshake_deadline = now + handshake_timeout if handshake_timeout else None
         self.hc_request_at = None
         self.hc_close_at = None
+        self._timers_moved()
         self.hc_request_sent = None
         self.rtt = None
         self._started = False
@@ -330,7 +334,7 @@ class Conn(FlowControl):
                 fid = int.from_bytes(body[2:p], "big")
             else:
                 p = 0
-            if p and p < n and body[p] < 0x80 and not body[p] & _DISABLE_ENCRYPTION_FLAG:
+            if p and p < n and not body[p] & _FLAGS_NOT_FAST:
                 f = self.flows.get(fid)
                 if f is not None:
                     if fid != BLESSINGS_FLOW_ID:
@@ -580,6 +584,7 @@ class Conn(FlowControl):
         if self.channel_timeout:
             self.hc_request_at = self.now + self.channel_timeout / 2
             self.hc_close_at = self.now + self.channel_timeout
+        self._timers_moved()
         events.append(HandshakeComplete(b))
 
     # ---------------------------------------------------------------- flows: receiving
@@ -727,6 +732,7 @@ class Conn(FlowControl):
         if self.channel_timeout and self.state == ACTIVE:
             self.hc_request_at = self.now + self.channel_timeout / 2
             self.hc_close_at = self.now + self.channel_timeout
+            self._timers_moved()
             if self.hc_request_sent is not None:
                 self.rtt = self.now - self.hc_request_sent
             self.hc_request_sent = None
@@ -753,13 +759,17 @@ class Conn(FlowControl):
 
     def next_timeout(self):
         """Absolute time of the next timer (same clock as ``now``), or None."""
-        if self.state == CLOSED:
-            return None
-        best = self.handshake_deadline
-        for t in (self.hc_request_at, self.hc_close_at):
-            if t is not None and (best is None or t < best):
-                best = t
-        return best
+        return self.next_deadline
+
+    def _timers_moved(self):
+        """Work out ``next_deadline`` again: called wherever a timer is set or cleared (the
+        driver reads it after every read and write, and the timers seldom move)."""
+        best = None
+        if self.state != CLOSED:
+            for t in (self.handshake_deadline, self.hc_request_at, self.hc_close_at):
+                if t is not None and (best is None or t < best):
+                    best = t
+        self.next_deadline = best
 
     def handle_timeout(self, now):
         self.now = now
@@ -775,6 +785,7 @@ class Conn(FlowControl):
             return events
         if self.hc_request_at is not None and now >= self.hc_request_at:
             self.hc_request_at = None
+            self._timers_moved()
             self.send_health_check()
         return events
 
@@ -808,6 +819,7 @@ class Conn(FlowControl):
             self._finish_flow(f, err, remote=False, events=events)
         self.flows.clear()
         self.handshake_deadline = self.hc_request_at = self.hc_close_at = None
+        self._timers_moved()
         events.append(ConnectionClosed(err, self.closed_remotely))
 
     @property

@@ -84,6 +84,10 @@ except Exception:  # pragma: no cover - older/newer PyNaCl layouts
     _public_of = _nb.crypto_scalarmult_base
     _beforenm = _nb.crypto_box_beforenm
 _PACK_LE = struct.Struct("<Q").pack
+# the largest plaintext / ciphertext that goes through a cipher's scratch buffer (-1: none,
+# without direct access to libsodium)
+_SEAL_SCRATCH_MAX = _SCRATCH - OVERHEAD if _DIRECT else -1
+_OPEN_SCRATCH_MAX = _SCRATCH + OVERHEAD if _DIRECT else -1
 
 # Messages sealed and opened by the ciphers that are gone; the live ones count their own
 # (their nonce counters), so the totals cost nothing per message: see box_counts().
@@ -152,7 +156,7 @@ class BoxCipher:
     def seal(self, plaintext) -> bytes:
         nonce = _PACK_LE(self._seal_counter) + self._seal_tail
         n = len(plaintext)
-        if n <= _SCRATCH - OVERHEAD and type(plaintext) is bytes and _DIRECT:
+        if n <= _SEAL_SCRATCH_MAX and type(plaintext) is bytes:
             # (the usual small message: libsodium straight into this cipher's scratch buffer)
             out = self._buf
             if _lib_seal(out, plaintext, n, nonce, self.key) != 0:  # pragma: no cover
@@ -166,15 +170,15 @@ class BoxCipher:
     def open(self, ciphertext) -> bytes | None:
         """Decrypt; returns None (and does not advance) when authentication fails."""
         n = len(ciphertext)
-        if n < OVERHEAD:
-            return None
         nonce = _PACK_LE(self._open_counter) + self._open_tail
-        if n <= _SCRATCH + OVERHEAD and type(ciphertext) is bytes and _DIRECT:
+        if n <= _OPEN_SCRATCH_MAX and type(ciphertext) is bytes:
             out = self._buf
-            if _lib_open(out, ciphertext, n, nonce, self.key) != 0:
+            if _lib_open(out, ciphertext, n, nonce, self.key) != 0:   # (also if n < OVERHEAD)
                 return None
             self._open_counter += 1
             return _unpack(out, n - OVERHEAD)
+        if n < OVERHEAD:
+            return None
         try:
             out = _open(bytes(ciphertext), nonce, self.key)
         except CryptoError:

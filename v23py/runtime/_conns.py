@@ -10,6 +10,7 @@ from twisted.internet import defer
 from twisted.python import failure
 
 from v23py.flow import conn as fconn, errors
+from v23py.flow.events import CLOSED as _CLOSED
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ def _end_batch():
             _batch[0] -= 1
     else:
         _batch[0] -= 1
-    if not _batch[0]:
+    if not _batch[0] and _dirty:
         _flush_dirty()
 
 
@@ -539,7 +540,13 @@ class ManagedConn:
 
     def _flush(self):
         if _batch[0]:
-            if len(self._conn._out) >= _EARLY_FLUSH:
+            c = self._conn
+            if not c._out and c.state != _CLOSED and self._proto.is_stream:
+                # nothing to write (e.g. a Go client's end of arguments for a call already
+                # answered): all _flush_now would do is follow the conn's timers
+                self._schedule()
+                return
+            if len(c._out) >= _EARLY_FLUSH:
                 self._flush_now()   # a burst: let the peer start on it (see _EARLY_FLUSH)
                 return
             # inside a dataReceived: write once when the outermost one returns
@@ -578,7 +585,7 @@ class ManagedConn:
         self._sched_when = None
 
     def _schedule(self):
-        when = self._conn.next_timeout()
+        when = self._conn.next_deadline
         if when == self._sched_when and (when is None or self._timer is not None):
             return   # unchanged deadline: the common case on every message
         self._sched_when = when
