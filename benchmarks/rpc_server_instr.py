@@ -1,6 +1,6 @@
 """Callgrind instructions our RPC server spends per 1 B Echo, for Go's client and for ours.
 
-    python benchmarks/rpc_server_instr.py [--go-bin DIR] [--calls N] [--split]
+    python benchmarks/rpc_server_instr.py [--go-bin DIR] [--calls N] [--split] [--apart]
 
 Runs the Benchmark server of rpc_bench.py under valgrind's callgrind, then, for each
 client, counts the server's instructions over one client run of N calls and over one of
@@ -13,7 +13,12 @@ Go's benchmark client does.  Load-independent (instructions, not time).
 --split adds our client sending each call as Go's client does, in two flow messages written
 apart (the Request and its argument, then the end-of-arguments Request) where ours sends
 one: the same bytes per call as Go's, so what differs from Go's column is Go's client
-process, not its messages.
+process, not its messages.  The server mostly reads the two in one go.
+
+--apart adds our client sending the end-of-arguments message only once the response is in,
+and pausing before the next call: the server reads it alone, after it answered, as it does
+for some of Go's calls when the two writes of Go's client reach it in two reads (one more
+reactor wake-up and read).
 """
 import argparse
 import glob
@@ -37,6 +42,7 @@ sys.path.insert(0, %(root)r)
 from twisted.internet import defer, task
 from v23py import rpc, runtime, security
 from benchmarks.benchmark_vdl import BenchmarkClient
+AFTER_CALL = globals().get("AFTER_CALL")
 
 async def main(reactor):
     p = security.load_principal(sys.argv[1])
@@ -45,6 +51,8 @@ async def main(reactor):
     opts = (rpc.options.ServerAuthorizer(security.allow_everyone()),)
     for _ in range(int(sys.argv[3])):
         assert (await stub.Echo(ctx, b"x", *opts)) == b"x"
+        if AFTER_CALL is not None:
+            await AFTER_CALL()
     await shutdown()
 task.react(lambda r: defer.ensureDeferred(main(r)))
 """
@@ -68,11 +76,31 @@ def post(self, data):
         k = len(_END[0])
         _post(self, data[:-k])
         self.conn._flush_now()
+        if APART:
+            _HELD.append((self.conn, self._state.id))
+            return
         _post(self, data[-k:])
         self.conn._flush_now()
         return
     _post(self, data)
 _conns.Flow.post = post
+APART = False
+"""
+
+# (--apart) as SPLIT, but the end-of-arguments message goes out after the response (on the
+# flow our side has already closed, as Go's late one does), then a pause: the server reads it
+# alone before the next call
+APART = SPLIT + r"""
+APART = True
+_HELD = []
+async def AFTER_CALL():
+    from twisted.internet import reactor, task
+    from v23py.flow import message
+    while _HELD:
+        mc, fid = _HELD.pop()
+        mc._conn._send(message.Data(fid, 0, _END[0]).encode())
+        mc._flush_now()
+    await task.deferLater(reactor, 0.03, lambda: None)
 """
 
 
@@ -108,6 +136,8 @@ def main():
     ap.add_argument("--calls", type=int, default=501)
     ap.add_argument("--split", action="store_true",
                     help="also our client sending Go's two messages per call")
+    ap.add_argument("--apart", action="store_true",
+                    help="also our client sending the second one after the response")
     args = ap.parse_args()
     go = rpc_bench.go_binaries(args.go_bin)
     if isinstance(go, str):
@@ -132,13 +162,13 @@ def main():
         def ours(n):
             subprocess.run([sys.executable, script, creds, name, str(n)], check=True)
 
-        script2 = os.path.join(tmp, "client_split.py")
-        with open(script2, "w") as f:
-            f.write(OUR_CLIENT.replace("from benchmarks.benchmark_vdl",
-                                       SPLIT + "from benchmarks.benchmark_vdl") % {"root": ROOT})
-
-        def ours_split(n):
-            subprocess.run([sys.executable, script2, creds, name, str(n)], check=True)
+        def variant(label, patch):
+            script = os.path.join(tmp, f"client_{label}.py")
+            with open(script, "w") as f:
+                f.write(OUR_CLIENT.replace("from benchmarks.benchmark_vdl",
+                                           patch + "from benchmarks.benchmark_vdl") % {"root": ROOT})
+            return lambda n: subprocess.run([sys.executable, script, creds, name, str(n)],
+                                            check=True)
 
         def gos(n):
             rpc_bench.run_go_client(go[1], creds, tmp, name, n, 1)
@@ -146,7 +176,9 @@ def main():
         res = {}
         clients = [("Go client", gos), ("v23py client", ours)]
         if args.split:
-            clients.append(("v23py split", ours_split))
+            clients.append(("v23py split", variant("split", SPLIT)))
+        if args.apart:
+            clients.append(("v23py apart", variant("apart", APART)))
         for label, run in clients:
             run(1)   # (the server's first conn of this kind: types and caches)
             many = measured(server.pid, outbase, lambda: run(n))
@@ -158,6 +190,9 @@ def main():
         print(f"  Go's client over ours: {g / o:.2f}x")
         if args.split:
             print(f"  ours in two messages over ours: {res['v23py split'][0] / o:.2f}x")
+        if args.apart:
+            print(f"  ours, the second message read alone, over ours: "
+                  f"{res['v23py apart'][0] / o:.2f}x")
     finally:
         server.kill()
         server.wait()
