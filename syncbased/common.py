@@ -280,12 +280,19 @@ def value_in(value) -> bytes:
 _BOOT_TE = vom.TypeEncoder()
 _STR_HEAD = vom.encode("")[:2]      # version 0x81, then string's bootstrap type id
 _STR_HEADS = [_STR_HEAD + vom.uint_bytes(n) for n in range(0x80)]   # (by length, made once)
+_STR_HEAD_LEN = len(_STR_HEADS[0])          # (the same for every length below 0x80)
 _VERSION = bytes([vom.VERSION_81])
 _NO_TYPE_MESSAGES = frozenset(t for t in vom.BOOTSTRAP_IDS
                               if t.kind not in (vdl.Kind.ANY, vdl.Kind.TYPEOBJECT))
 
 
 def value_out(data: bytes):
+    """The value of stored Put bytes (the inverse of value_in)."""
+    n = len(data) - _STR_HEAD_LEN
+    if 0 <= n < 0x80 and data[:_STR_HEAD_LEN] == _STR_HEADS[n]:
+        # value_in's short-string form (header from the same table): the str vom.decode
+        # reads from these bytes, in one step (a synced row's value, a Get's)
+        return str(data[_STR_HEAD_LEN:], "utf-8", "surrogateescape")
     return vom.decode(data)
 
 

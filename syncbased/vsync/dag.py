@@ -10,7 +10,8 @@ from syncbased import access
 from v23py.syncbase.util import Id
 from syncbased import interfaces as I
 from syncbased.common import (decode_collection_perms, encode_collection_perms, perms_out,
-                              time_ns, value_in as common_value_in)
+                              time_ns, value_in as common_value_in,
+                              value_out as common_value_out)
 from syncbased.store import PutOp, DeleteOp, DbStateChangeRequestOp, new_version
 from syncbased.vsync import limits
 from syncbased.vsync._log import (
@@ -360,7 +361,7 @@ def value_out(oid: bytes, raw):
     if oid[:2] == CX:
         return I.CollectionPerms(perms_out(decode_collection_perms(raw)))
     try:
-        return vom.decode(raw)
+        return common_value_out(raw)
     except verror.VError:
         return vdl.value(vdl.ByteListType, bytes(raw))
 

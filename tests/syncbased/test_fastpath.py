@@ -210,6 +210,26 @@ class ValueInTest(unittest.TestCase):
         for n in range(0x82):      # (each short length: its header comes from a table)
             self.assertEqual(common.value_in("z" * n), vom.encode("z" * n), n)
 
+    def test_value_out_reads_what_vom_decode_reads(self):
+        # the short-string fast path of value_out, against vom.decode: every short length,
+        # non-ASCII and undecodable bytes, the first long length; other values, and bytes
+        # that only look like a short string, go to vom.decode (same value or same error)
+        odd = b"\xff\xfe\x00\xed\xa0\x80".decode("utf-8", "surrogateescape")
+        for v in ["z" * n for n in range(0x82)] + ["é" * 40, "日本語", odd, odd * 20,
+                                                   0, -5, 1.5, True, b"\x01", ["a"]]:
+            raw = common.value_in(v)
+            got = common.value_out(raw)
+            self.assertEqual(got, vom.decode(raw), repr(v)[:40])
+            self.assertIs(type(got), type(vom.decode(raw)))
+        for raw in (common.value_in("abc") + b"x", common.value_in("abc")[:-1],
+                    bytearray(common.value_in("abc"))):
+            try:
+                want = vom.decode(raw)
+            except verror.VError as e:
+                self.assertRaises(type(e), common.value_out, raw)
+            else:
+                self.assertEqual(common.value_out(raw), want)
+
 
 class BatchInfoTest(unittest.TestCase):
     def test_any_bytes_round_trip_and_same_json(self):
