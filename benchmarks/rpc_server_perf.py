@@ -1,6 +1,7 @@
 """What our RPC server's kernel and scheduler do per 1 B Echo, for Go's client and for ours.
 
     python benchmarks/rpc_server_perf.py [--go-bin DIR] [--calls N] [--rounds R] [--apart]
+                                         [--pin SERVER_CPU,CLIENT_CPU]
 
 The companion of rpc_server_instr.py (instructions under callgrind, which sees neither the
 kernel nor the scheduler): the Benchmark server of rpc_bench.py runs natively, and for each
@@ -9,7 +10,9 @@ server's user and system CPU time, its voluntary context switches (sleeps in epo
 and involuntary ones (preempted while runnable), all from /proc, and, when `perf` can trace
 the server, its recvfrom / epoll_wait / sendto system calls (one recvfrom is one read: Go's
 two writes per call sometimes arrive as two).  The clients take turns, R rounds.  Times
-depend on the load (report it); the counts much less.
+depend on the load (report it); the counts much less.  --pin keeps the server on one CPU and
+the clients on another (the same one for both: they share it), since where the scheduler
+puts them decides how often Go's two writes come apart and who preempts the server.
 """
 import argparse
 import os
@@ -88,6 +91,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--apart", action="store_true",
                     help="also our client sending the end of arguments after the response")
+    ap.add_argument("--pin", metavar="S,C", help="the server on CPU S, the clients on CPU C")
     args = ap.parse_args()
     go = rpc_bench.go_binaries(args.go_bin)
     if isinstance(go, str):
@@ -102,6 +106,11 @@ def main():
         name = server.stdout.readline().decode().strip()
         if not name:
             sys.exit("the server did not start")
+        if args.pin:
+            scpu, ccpu = (int(x) for x in args.pin.split(","))
+            for tid in os.listdir(f"/proc/{server.pid}/task"):   # (each of its threads)
+                os.sched_setaffinity(int(tid), {scpu})
+            os.sched_setaffinity(0, {ccpu})   # the clients are started from here
         use_perf = perf_works(server.pid)
 
         def client(label, patch=""):
@@ -119,6 +128,7 @@ def main():
             clients.append(("v23py apart", client("apart", rpc_server_instr.APART)))
         n = args.calls
         print(f"our server per 1 B call ({n - 1} calls; load {os.getloadavg()[0]:.1f}"
+              f"{'; pinned server,clients ' + args.pin if args.pin else ''}"
               f"{'' if use_perf else '; no perf: system calls not counted'})", flush=True)
         for _ in range(args.rounds):
             for label, run in clients:
