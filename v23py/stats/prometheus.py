@@ -12,14 +12,22 @@
 Other exporters add their own families with :func:`add_collector` (syncbased adds
 per-syncgroup sync progress).
 """
+import functools
 import re
 
 from v23py import stats
 
-_METHOD = re.compile(r"^rpc/server/routing-id/([^/]+)/methods/(.+)/(latency-ms|errors)$")
-_DERIVED = re.compile(r"/(delta|rate|timeseries)(1h|10m|1m)$")
-_OWN_BAD = re.compile(r"[^a-zA-Z0-9_]")
 _extra = []
+
+
+@functools.cache
+def _patterns():
+    """(method stat, derived stat, not a metric name character): compiled at the first
+    scrape rather than at every start of a program that can export (~0.4 M instructions
+    a pattern)."""
+    return (re.compile(r"^rpc/server/routing-id/([^/]+)/methods/(.+)/(latency-ms|errors)$"),
+            re.compile(r"/(delta|rate|timeseries)(1h|10m|1m)$"),
+            re.compile(r"[^a-zA-Z0-9_]"))
 
 
 def add_collector(fn):
@@ -42,10 +50,11 @@ class StatsCollector:
         gauge = GaugeMetricFamily("v23_stat", "A number in the v23 stats tree (__debug/stats)",
                                   labels=["name"])
         own = []
+        method_stat, derived_stat, own_bad = _patterns()
         for name, v in stats.glob("", "...", 0, True):
-            if v is None or _DERIVED.search(name):
+            if v is None or derived_stat.search(name):
                 continue
-            m = _METHOD.match(name)
+            m = method_stat.match(name)
             if m and isinstance(v, _vdl.HistogramValue):
                 buckets, acc = [], 0
                 bs = v.Buckets
@@ -61,7 +70,7 @@ class StatsCollector:
                 continue
             if name.startswith("v23py/") and isinstance(v, int) and not isinstance(v, bool):
                 own.append(CounterMetricFamily(
-                    _OWN_BAD.sub("_", name), f"{name} in the v23 stats tree", value=v))
+                    own_bad.sub("_", name), f"{name} in the v23 stats tree", value=v))
                 continue
             if isinstance(v, bool):
                 gauge.add_metric([name], 1.0 if v else 0.0)
