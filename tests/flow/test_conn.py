@@ -137,6 +137,34 @@ class FlowTest(unittest.TestCase):
         for i, f in enumerate(flows):
             self.assertEqual(data_of(ea, f), b"%d-end" % i)
 
+    def test_long_payload_is_the_buffer_it_was_opened_in(self):
+        # A long Data message whose frame spans reads is joined once into a bytearray,
+        # opened in place there, and its payload leaves as that same buffer, the
+        # receiver's to keep: the conn never touches it again.
+        d, a = self.d, self.a
+        f = d.open_flow()
+        d.write(f, b"open")
+        pump(d, a)
+        payloads = []
+        for fill in (b"a", b"b", b"c"):
+            d.write(f, fill * 60000)
+            wire = d.data_to_send()
+            evs = []
+            for i in range(0, len(wire), 7000):   # a frame over several reads
+                evs += a.receive_data(wire[i:i + 7000])
+            (got,) = [e.data for e in evs if isinstance(e, fconn.DataReceived)]
+            self.assertEqual((type(got), got), (bytearray, fill * 60000))
+            payloads.append(got)
+        self.assertEqual(payloads, [b"a" * 60000, b"b" * 60000, b"c" * 60000])
+        payloads[0][:] = b"changed"   # the receiver's own: the conn goes on unharmed
+        d.write(f, b"z" * 60000)
+        ea, eb = pump(d, a)
+        self.assertEqual(data_of(eb), b"z" * 60000)
+        # a long message in one read is opened into a new bytearray
+        d.write(f, b"y" * 60000)
+        (got,) = [e.data for e in a.receive_data(d.data_to_send()) if isinstance(e, fconn.DataReceived)]
+        self.assertEqual((type(got), got), (bytearray, b"y" * 60000))
+
     def test_large_write_respects_mtu_and_flow_control(self):
         d, a = self.d, self.a
         f = d.open_flow()

@@ -63,3 +63,33 @@ class BoxCipherTest(unittest.TestCase):
             nb.crypto_box_beforenm(bytes(32), a.secret)
         with self.assertRaises(exceptions.RuntimeError):
             BoxCipher(a.public, a.secret, bytes(32))
+
+    def test_long_messages_sealed_after_a_prefix_and_opened_in_place(self):
+        # A long message is sealed straight after a prefix (the frame header) and opened
+        # in place when it comes as a bytearray: the same bytes as raw secretbox.
+        a, b = KeyPair(bytes(range(32))), KeyPair(bytes(range(1, 33)))
+        ca, cb = BoxCipher(a.public, a.secret, b.public), BoxCipher(b.public, b.secret, a.public)
+        k = nb.crypto_box_beforenm(b.public, a.secret)
+        nonce = bytes(8) + (b"\x01" if a.public < b.public else b"\x00") + bytes(15)
+        msg = bytes(range(256)) * 300
+        for form in (bytes, bytearray, memoryview):
+            sealed = ca.seal(form(msg), b"HDR")
+            self.assertEqual(bytes(sealed), b"HDR" + nb.crypto_secretbox(msg, nonce, k))
+            nonce = (int.from_bytes(nonce[:8], "little") + 1).to_bytes(8, "little") + nonce[8:]
+            body = bytearray(sealed[3:])
+            plain = cb.open(body)
+            self.assertEqual(plain, msg)
+            self.assertIs(plain, body)   # opened where it lay: no new buffer
+        # bytes and views of a long message open into a new bytearray
+        for form in (bytes, memoryview):
+            plain = cb.open(form(bytes(ca.seal(msg))))
+            self.assertEqual((type(plain), plain), (bytearray, msg))
+        # a failed in-place open changes neither the buffer nor the counter
+        ct = bytearray(ca.seal(msg))
+        bad = bytearray(ct)
+        bad[-1] ^= 1
+        self.assertIsNone(cb.open(bad))
+        self.assertEqual(bad[:-1], ct[:-1])
+        self.assertEqual(cb.open(ct), msg)
+        # short messages keep their bytes path, and a prefix goes before them too
+        self.assertEqual(cb.open(ca.seal(b"abc", b"P")[1:]), b"abc")

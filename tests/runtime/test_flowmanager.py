@@ -418,6 +418,8 @@ class OutputBatchingTest(_TwoManagers):
         real_send = tr.socket.send
         orig = tr.write
         self.patch(tr, "write", lambda data: (writes.append(len(data)), orig(data)))
+        orig_seq = tr.writeSequence
+        self.patch(tr, "writeSequence", lambda parts: (writes.append(sum(map(len, parts))), orig_seq(parts)))
 
         class Sock:
             def __getattr__(self, name):
@@ -426,6 +428,10 @@ class OutputBatchingTest(_TwoManagers):
             def send(self, data):
                 writes.append(len(data))
                 return real_send(data)
+
+            def sendmsg(self, buffers):
+                writes.append(sum(map(len, buffers)))
+                return real_send.__self__.sendmsg(buffers)
         self.patch(tr, "socket", Sock())
         got.clear()
         all_in = defer.Deferred()
@@ -437,7 +443,7 @@ class OutputBatchingTest(_TwoManagers):
         more.extend(writes)
         self.assertEqual(sorted(got), sorted(b"Y%d" % i for i in range(len(flows))))
         from v23py.runtime import _conns as fm
-        pieces_per_reply = 2     # length prefix + sealed body
+        pieces_per_reply = 1     # sealed after its length prefix, in one buffer
         per_write = max(1, fm._EARLY_FLUSH // pieces_per_reply)
         self.assertEqual(len(more), -(-len(flows) // per_write), more)
 
@@ -480,3 +486,77 @@ class OutputBatchingTest(_TwoManagers):
                 after_input(lambda: after_input(lambda: seen.append("nested")))
             self.assertEqual(seen, ["now"])
         self.assertEqual(seen, ["now", "later", "nested"])
+
+
+class LongPayloadTest(_TwoManagers):
+    """A long message's payload reaches a push receiver as the bytearray it was decrypted
+    in only when the receiver said it takes them; every other receiver gets bytes."""
+
+    @defer.inlineCallbacks
+    def test_bytearrays_only_for_receivers_that_take_them(self):
+        got = {}
+        done = defer.Deferred()
+        size = 1 + 256 * 781
+
+        def handler(flow):
+            chunks = got.setdefault(len(got), [])
+            takes = len(got) == 2   # the second flow's receiver takes bytearrays
+
+            def on_data(data):
+                chunks.append(data)
+                if sum(map(len, chunks)) >= size and len(got) == 2 and all(
+                        sum(map(len, c)) >= size for c in got.values()) and not done.called:
+                    done.callback(None)
+            flow.set_receiver(on_data, bytearrays=takes)
+        self.server.set_flow_handler(handler)
+        port = yield self.server.listen("127.0.0.1:0")
+        conn = yield self.client.dial(port.endpoint)
+        payload = b"!" + bytes(range(256)) * 781
+        for _ in range(2):
+            f = conn.open_flow()
+            yield f.write(b"!")
+            f.write(payload[1:])
+        yield done
+        plain, taking = got[0], got[1]
+        self.assertEqual(b"".join(plain), payload)
+        self.assertEqual(b"".join(taking), payload)
+        self.assertEqual({type(c) for c in plain}, {bytes})
+        self.assertIn(bytearray, {type(c) for c in taking})
+
+
+class GatheredWriteTest(unittest.TestCase):
+    """_write sends a conn's output buffers in one gathered sendmsg; what the kernel did not
+    take goes to Twisted, in order."""
+
+    def test_partial_send_leaves_the_rest_in_order(self):
+        from v23py.runtime import _conns
+
+        class Sock:
+            def __init__(self, take):
+                self.take, self.sent = take, []
+
+            def sendmsg(self, bufs):
+                data = b"".join(bytes(b) for b in bufs)[:self.take]
+                self.sent.append(data)
+                return len(data)
+
+            def send(self, buf):
+                return self.sendmsg([buf])
+
+        class Transport:
+            connected, disconnecting, _writeDisconnected = True, False, False
+            _tempDataBuffer, offset, dataBuffer = [], 0, b""
+
+            def __init__(self, take):
+                self.socket = Sock(take)
+                self.queued = []
+
+            def writeSequence(self, parts):
+                self.queued.extend(bytes(p) for p in parts)
+        parts = [b"abc", bytearray(b"defgh"), b"ij"]
+        whole = b"abcdefghij"
+        for take in range(len(whole) + 1):
+            tr = Transport(take)
+            _conns._write(tr, list(parts))
+            self.assertEqual(b"".join(tr.socket.sent) + b"".join(tr.queued), whole)
+            self.assertEqual(tr.queued == [], take == len(whole))

@@ -438,3 +438,35 @@ class SteadyStateTest(unittest.TestCase):
             dec.feed(first + msg[:cut])
             dec.decode()
             self.assertRaises(vom.NeedData, dec.decode)
+
+
+class LongByteListTest(unittest.TestCase):
+    """A streamed []byte chunk: encoded with one copy, decoded from a buffer given over."""
+
+    def test_encode_value_bytes_is_prefix_and_the_message(self):
+        named = vdl.named("v23py.test.Blob", vdl.ByteListType)
+        for t, v in ((vdl.ByteListType, b"x" * 70000), (vdl.ByteListType, bytes(range(256)) * 5),
+                     (vdl.ByteListType, b"short"), (vdl.ByteListType, b""), (named, b"y" * 3000),
+                     (vdl.StringType, "s" * 2000), (vdl.ByteListType, bytearray(b"z" * 2000))):
+            te1, te2 = vom.TypeEncoder(), vom.TypeEncoder()
+            got = vom.encode_value_bytes(te1, t, v, b"PRE")
+            self.assertIs(type(got), bytes)
+            self.assertEqual(got, b"PRE" + bytes(vom.encode_value_message(te2, t, v)))
+            self.assertEqual(te1.take_bytes(), te2.take_bytes())   # the same type messages too
+            self.assertEqual(vom.encode_value_bytes(te1, t, v), bytes(vom.encode_value_message(te2, t, v)))
+
+    def test_decoder_keeps_an_owned_bytearray_and_copies_any_other(self):
+        te = vom.TypeEncoder()
+        msg = bytes(vom.encode_value_message(te, vdl.ByteListType, b"q" * 5000))
+        td = vom.TypeDecoder()
+        td.feed(te.take_bytes())
+        dec = vom.Decoder(type_decoder=td)
+        dec._version_read = True
+        given = bytearray(msg)
+        dec.feed(given, owned=True)
+        self.assertIs(dec._buf, given)   # no copy
+        self.assertEqual(dec.decode(), b"q" * 5000)
+        lent = bytearray(msg)
+        dec.feed(lent)
+        lent[:] = b"\x00" * len(lent)    # the caller's still: the decoder took a copy
+        self.assertEqual(dec.decode(), b"q" * 5000)

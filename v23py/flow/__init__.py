@@ -79,9 +79,11 @@ The Twisted adapter (``FlowManager``, ``ManagedConn``, ``Flow``) is the runtime'
                                # local close, late incoming data is dropped.  So an RPC client must
                                # read the whole response before closing, and a server closes last.
     # receiving -- pick ONE style per flow:
-    flow.set_receiver(on_data, on_close=None)
+    flow.set_receiver(on_data, on_close=None, bytearrays=False)
         # push: on_data(bytes) for every chunk (buffered chunks are delivered immediately);
         #       on_close(reason) once: reason None for a clean remote close, else a VError.
+        #       bytearrays=True: a long message's payload may come as a bytearray instead,
+        #       the receiver's to keep and change (it was decrypted in place: no copy).
     d = flow.read()            # pull: Deferred[bytes]; b"" at EOF (remote close); errbacks VError
                                # if the conn died.
     flow.closed                # Deferred fired (with None or VError) when the flow is closed either way

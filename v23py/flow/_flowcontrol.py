@@ -125,7 +125,7 @@ class FlowControl:
             if not f.opened:
                 self._open_whole(f, flags, msg)
             else:
-                self._send(m.encode_data_header(f.id, flags) + (b"" if f.no_encrypt else msg))
+                self._send(m.encode_data_header(f.id, flags), b"" if f.no_encrypt else msg)
                 if f.no_encrypt:
                     self._send_plain(msg)
             if flags & m.CLOSE_FLAG:
@@ -184,7 +184,7 @@ class FlowControl:
             payload = self._chunk(f, n)
             final = f.out_len == 0
             flags = m.CLOSE_FLAG if (final and f.close_pending) else 0
-            self._send(m.encode_data_header(f.id, flags) + payload)
+            self._send(m.encode_data_header(f.id, flags), payload)
             if flags:
                 self._finish_flow(f, None, remote=False, events=events)
                 break

@@ -27,7 +27,7 @@ from v23py.naming.endpoint import Endpoint
 
 from . import errors, message as m
 from ._flowcontrol import FlowControl
-from .crypto import BoxCipher, KeyPair
+from .crypto import OVERHEAD as _OVERHEAD, BoxCipher, KeyPair
 from .events import (SETUP, AUTH, ACTIVE, CLOSED, Event, HandshakeComplete, FlowAccepted,  # noqa: F401
                      DataReceived, FlowClosed, FlowDrained, RemoteLameDuck, LameDuckAcknowledged,
                      BlessingsRefreshed, ConnectionClosed, FlowState)
@@ -201,9 +201,15 @@ class Conn(FlowControl):
             self._clear_pending = 1
 
     def data_to_send(self) -> bytes:
-        if not self._out:
-            return b""
-        out = b"".join(self._out) if len(self._out) > 1 else self._out[0]
+        out = self.take_output()
+        if len(out) == 1 and type(out[0]) is bytes:
+            return out[0]
+        return b"".join(out)
+
+    def take_output(self) -> list:
+        """The output as buffers (bytes or bytearrays) to write in this order, unjoined:
+        a transport that gathers them (sendmsg) saves data_to_send's copy."""
+        out = self._out
         self._out = []
         return out
 
@@ -221,14 +227,28 @@ class Conn(FlowControl):
     def has_output(self):
         return bool(self._out)
 
-    def _send(self, body):
-        if self.cipher is not None:
-            body = self.cipher.seal(body)
-        n = len(body)
-        if n > m.MAX_FRAME:
-            raise errors.err(errors.LargerThan3ByteUInt, "message of %d bytes is too large", n)
+    def _send(self, body, payload=b""):
+        """Queue one message: ``body``, then ``payload`` (a Data message's data, given apart:
+        a long one is copied once, into the buffer it is sealed in)."""
+        cipher = self.cipher
         if self.framed:
-            self._out.append((m.MAX_FRAME - n).to_bytes(3, "big"))
+            # (frame_header checks the size; a sealed message carries its frame header in
+            # front, written with it)
+            n = len(body) + len(payload)
+            head = m.frame_header(n + _OVERHEAD if cipher is not None else n)
+            if cipher is not None:
+                self._out.append(cipher.seal(body, head, payload))
+                return
+            self._out.append(head)
+            if payload:
+                body += payload
+        else:
+            if cipher is not None:
+                body = cipher.seal(body, b"", payload)
+            elif payload:
+                body += payload
+            if len(body) > m.MAX_FRAME:
+                raise errors.err(errors.LargerThan3ByteUInt, "message of %d bytes is too large", len(body))
         self._out.append(body)
 
     def _send_plain(self, payload):
@@ -277,7 +297,12 @@ class Conn(FlowControl):
         return events
 
     def _handle_frame(self, body, events):
+        # body: bytes, or a bytearray (a frame joined from several reads) that is ours to
+        # change: a long encrypted one is opened in place, and a Data message's payload
+        # leaves as that same bytearray.  The message parsers get bytes.
         if self.state == SETUP:
+            if type(body) is not bytes:
+                body = bytes(body)
             try:
                 msg = m.decode(body)
             except errors.VError as e:
@@ -303,6 +328,8 @@ class Conn(FlowControl):
         if not body:
             raise errors.err(errors.InvalidMsg, "empty message")
         typ = body[0]
+        if type(body) is not bytes and (typ != _DATA or self.state != ACTIVE):
+            body = bytes(body)
         if self.state == AUTH:
             if typ == m.DATA:
                 msg = m.Data.decode_body(body, 1)
@@ -350,7 +377,11 @@ class Conn(FlowControl):
                                     "buffered is %d, current buffered is %d + received: %d",
                                     self.bytes_buffered, f.unread, n)
                             f.unread += n
-                            events.append(DataReceived(f, body[p:]))
+                            if type(body) is bytearray:
+                                del body[:p]   # (O(1): the payload is the rest, not a copy)
+                                events.append(DataReceived(f, body))
+                            else:
+                                events.append(DataReceived(f, body[p:]))
                         if flags & _CLOSE_FLAG:
                             self._finish_flow(f, None, remote=True, events=events)
                         return
@@ -361,7 +392,7 @@ class Conn(FlowControl):
                         self._release_outstanding_borrowed(fid, 0, True)
                         self._pump_all(events)
                     return
-            msg = m.Data.decode_body(body, 1)
+            msg = m.Data.decode_body(body if type(body) is bytes else bytes(body), 1)
             if msg.flags & m.DISABLE_ENCRYPTION_FLAG:
                 self._plain_pending = msg
                 return
@@ -696,8 +727,8 @@ class Conn(FlowControl):
             else:
                 fid = f.id
                 flags = m.CLOSE_FLAG if close else 0
-                self._send((bytes((m.DATA, fid, flags)) if fid <= 0x7F else
-                            m.encode_data_header(fid, flags)) + data)
+                self._send(bytes((m.DATA, fid, flags)) if fid <= 0x7F else
+                           m.encode_data_header(fid, flags), data)
                 if close:
                     f.close_pending = True
                     self._finish_flow(f, None, remote=False, events=events)

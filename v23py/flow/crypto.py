@@ -29,6 +29,7 @@ try:
     _new = _ffi.new
     _new_raw = _ffi.new_allocator(should_clear_after_alloc=False)
     _buffer = _ffi.buffer
+    _from_buffer = _ffi.from_buffer
     _lib_seal = _lib.crypto_secretbox_easy
     _lib_open = _lib.crypto_secretbox_open_easy
     # Small messages (RPC headers, stream items) go through a reused scratch buffer instead
@@ -38,6 +39,8 @@ try:
     # that ffi.unpack copies the result out as bytes in one step.
     _SCRATCH = 4096
     _unpack = _ffi.unpack
+
+    _UCHARS = "unsigned char[]"   # (from_buffer's view of a bytearray that libsodium writes)
 
     def _scratch():
         return _new_raw("char[]", _SCRATCH)
@@ -88,6 +91,7 @@ _PACK_LE = struct.Struct("<Q").pack
 # without direct access to libsodium)
 _SEAL_SCRATCH_MAX = _SCRATCH - OVERHEAD if _DIRECT else -1
 _OPEN_SCRATCH_MAX = _SCRATCH + OVERHEAD if _DIRECT else -1
+_TAG_ROOM = bytes(OVERHEAD)   # where seal's in-place output puts the tag
 
 # Messages sealed and opened by the ciphers that are gone; the live ones count their own
 # (their nonce counters), so the totals cost nothing per message: see box_counts().
@@ -153,25 +157,50 @@ class BoxCipher:
         except AttributeError:   # __init__ refused its arguments
             pass
 
-    def seal(self, plaintext) -> bytes:
+    def seal(self, plaintext, prefix=b"", rest=b""):
+        """``prefix``, then ``plaintext`` + ``rest`` sealed (tag, then ciphertext).
+
+        A long message is joined once, after the prefix and room for its tag, into a new
+        bytearray, and sealed there in place (libsodium writes each ciphertext byte over its
+        plaintext byte): no concatenated plaintext, no sealed copy to copy out.  A short
+        message gives bytes."""
         nonce = _PACK_LE(self._seal_counter) + self._seal_tail
-        n = len(plaintext)
-        if n <= _SEAL_SCRATCH_MAX and type(plaintext) is bytes:
-            # (the usual small message: libsodium straight into this cipher's scratch buffer)
-            out = self._buf
-            if _lib_seal(out, plaintext, n, nonce, self.key) != 0:  # pragma: no cover
+        n = len(plaintext) + len(rest)
+        if n <= _SEAL_SCRATCH_MAX:
+            if rest:
+                plaintext = plaintext + rest
+            if type(plaintext) is bytes:
+                # (the usual small message: libsodium straight into this cipher's scratch buffer)
+                out = self._buf
+                if _lib_seal(out, plaintext, n, nonce, self.key) != 0:  # pragma: no cover
+                    raise CryptoError("encryption failed")
+                self._seal_counter += 1
+                sealed = _unpack(out, n + OVERHEAD)
+                return prefix + sealed if prefix else sealed
+        if _DIRECT:
+            k = len(prefix)
+            out = bytearray().join((prefix, _TAG_ROOM, plaintext, rest))
+            p = _from_buffer(_UCHARS, out)
+            ok = _lib_seal(p + k, p + k + OVERHEAD, n, nonce, self.key) == 0
+            del p   # (its export of the buffer ends here)
+            if not ok:  # pragma: no cover
                 raise CryptoError("encryption failed")
-            self._seal_counter += 1
-            return _unpack(out, n + OVERHEAD)
-        out = _seal(bytes(plaintext), nonce, self.key)
+        else:  # pragma: no cover
+            out = prefix + _seal(bytes(plaintext) + bytes(rest), nonce, self.key)
         self._seal_counter += 1
         return out
 
-    def open(self, ciphertext) -> bytes | None:
-        """Decrypt; returns None (and does not advance) when authentication fails."""
+    def open(self, ciphertext):
+        """Decrypt; returns None (and does not advance) when authentication fails.
+
+        A long message's plaintext is a bytearray: a bytearray ``ciphertext`` is opened in
+        place (libsodium writes each plaintext byte over its ciphertext byte; the tag
+        before it is cut off without moving the rest), anything else into a new one.
+        A short bytes message gives bytes."""
         n = len(ciphertext)
         nonce = _PACK_LE(self._open_counter) + self._open_tail
-        if n <= _OPEN_SCRATCH_MAX and type(ciphertext) is bytes:
+        tc = type(ciphertext)
+        if n <= _OPEN_SCRATCH_MAX and tc is bytes:
             out = self._buf
             if _lib_open(out, ciphertext, n, nonce, self.key) != 0:   # (also if n < OVERHEAD)
                 return None
@@ -179,9 +208,25 @@ class BoxCipher:
             return _unpack(out, n - OVERHEAD)
         if n < OVERHEAD:
             return None
-        try:
-            out = _open(bytes(ciphertext), nonce, self.key)
-        except CryptoError:
+        if not _DIRECT:  # pragma: no cover
+            try:
+                out = _open(bytes(ciphertext), nonce, self.key)
+            except CryptoError:
+                return None
+            self._open_counter += 1
+            return out
+        if tc is bytearray:
+            p = _from_buffer(_UCHARS, ciphertext)
+            ok = _lib_open(p + OVERHEAD, p, n, nonce, self.key) == 0
+            del p   # (its export of the buffer ends here: the bytearray may change size again)
+            if not ok:
+                return None
+            self._open_counter += 1
+            del ciphertext[:OVERHEAD]   # (O(1): a bytearray drops a prefix by moving its start)
+            return ciphertext
+        out = bytearray(n - OVERHEAD)
+        if _lib_open(_from_buffer(_UCHARS, out), ciphertext if tc is bytes else _from_buffer(ciphertext),
+                     n, nonce, self.key) != 0:
             return None
         self._open_counter += 1
         return out

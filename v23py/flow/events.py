@@ -34,7 +34,10 @@ class FlowAccepted(Event):
 
 
 class DataReceived(Event):
-    """``data`` arrived on ``flow``; call ``conn.consumed(flow, len)`` once the app has read it."""
+    """``data`` arrived on ``flow``; call ``conn.consumed(flow, len)`` once the app has read it.
+
+    ``data`` is bytes, or a bytearray that is the receiver's to keep or change (the conn
+    never touches it again): a long message's payload, opened in place."""
     __slots__ = ("flow", "data")
 
     def __init__(self, flow, data):

@@ -161,6 +161,12 @@ def frame(body) -> bytes:
     return frame_header(len(body)) + bytes(body)
 
 
+# Room left at the end of a body joined from several reads.  Whoever keeps the body (the
+# VOM decoder of a stream) may append the next message's first bytes to it: in that room a
+# bytearray grows in place; without it, it moved all its bytes to a bigger buffer.
+_SPARE = bytes(256)
+
+
 class FrameReader:
     """Incremental de-framer: ``feed(bytes)`` then iterate ``frames()``.
 
@@ -227,11 +233,13 @@ class FrameReader:
             yield f
 
     def push(self, data) -> list:
-        """Feed ``data`` and return the complete frame bodies, as ``bytes``.
+        """Feed ``data`` and return the complete frame bodies: ``bytes``, or a ``bytearray``
+        (the caller's to keep and change) for a body joined from several reads.
 
         A frame body that spans reads (a 64 KiB stream item spans two) is kept as views of
         the reads and joined once when complete: collecting it in the buffer copied it
-        about four times (append, growth, slice, bytes)."""
+        about four times (append, growth, slice, bytes).  It is joined into a bytearray,
+        which the conn decrypts in place."""
         parts = self._parts
         start = 0
         if parts is not None:
@@ -243,9 +251,12 @@ class FrameReader:
                 self._missing = missing - n
                 return []
             parts.append(data if n == missing else memoryview(data)[:missing])
+            parts.append(_SPARE)
             self._parts = None
             self._have = self._missing = 0
-            out = [b"".join(parts)]
+            body = bytearray().join(parts)
+            del body[len(body) - len(_SPARE):]   # (the room stays allocated: see _SPARE)
+            out = [body]
             if n == missing:
                 return out
             start = missing

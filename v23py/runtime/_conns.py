@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import socket
 
 from twisted.internet import defer
 from twisted.python import failure
@@ -70,11 +71,11 @@ def _end_batch():
         _flush_dirty()
 
 
-# Output pieces (a frame is one or two) a conn may hold back inside a batch.  Writing
-# a burst's first replies while later ones are still being made lets the peer work on
-# them meanwhile: with 16 callers on one conn both processes then run at once instead
-# of taking turns (twice the calls/s), for one more send() per few messages.
-_EARLY_FLUSH = 8
+# Output pieces (a sealed frame is one, a clear one two) a conn may hold back inside a
+# batch.  Writing a burst's first replies while later ones are still being made lets the
+# peer work on them meanwhile: with 16 callers on one conn both processes then run at once
+# instead of taking turns (twice the calls/s), for one more send() per few messages.
+_EARLY_FLUSH = 4
 
 
 def _flush_dirty():
@@ -110,8 +111,13 @@ class output_batch:
         return False
 
 
-def _write(tr, data):
-    """transport.write, but straight to the socket when nothing is queued in Twisted.
+_GATHER_MAX = 256   # buffers per sendmsg (well under any IOV_MAX); more are joined first
+
+
+def _write(tr, parts):
+    """transport.writeSequence(parts), but straight to the socket when nothing is queued in
+    Twisted, the buffers gathered by one sendmsg (no join: a long message is written from
+    the bytearray it was sealed in).
 
     Twisted's write only queues: it registers the socket for writability (two epoll_ctl calls)
     and sends on the next reactor iteration.  When its buffer is empty we may send at once
@@ -121,17 +127,27 @@ def _write(tr, data):
     if (sock is not None and tr.connected and not tr.disconnecting and not tr._tempDataBuffer
             and tr.offset == len(tr.dataBuffer) and getattr(tr, "TLS", False) is False
             and not tr._writeDisconnected):
+        if len(parts) > _GATHER_MAX or (len(parts) > 1 and _no_sendmsg):
+            parts = [b"".join(parts)]
         try:
-            n = sock.send(data)
+            n = sock.send(parts[0]) if len(parts) == 1 else sock.sendmsg(parts)
         except (BlockingIOError, InterruptedError):
             n = 0
         except OSError:
             n = 0   # Twisted's own write path will see and report the error
-        if n >= len(data):
-            return
         if n:
-            data = data[n:]
-    tr.write(data)
+            for i, p in enumerate(parts):
+                if n < len(p):
+                    parts = parts[i:]
+                    parts[0] = memoryview(p)[n:]
+                    break
+                n -= len(p)
+            else:
+                return
+    tr.writeSequence(parts)
+
+
+_no_sendmsg = not hasattr(socket.socket, "sendmsg")
 
 
 # ------------------------------------------------------------------------------------------ Flow
@@ -148,6 +164,7 @@ class Flow:
         self._is_closed = False
         self._on_data = None
         self._on_close = None
+        self._bytearrays = False    # on_data takes a bytearray payload as its own (set_receiver)
         # (made when first needed: most flows are pushed to a receiver and never wait)
         self._buf = None            # deque of chunks read before a receiver or reader
         self._readers = None        # deque of read() Deferreds
@@ -253,10 +270,14 @@ class Flow:
             self.conn._call(self.conn._conn.close_flow, self._state)
 
     # receiving
-    def set_receiver(self, on_data, on_close=None):
-        """Push mode: ``on_data(bytes)`` per chunk; ``on_close(reason)`` once."""
+    def set_receiver(self, on_data, on_close=None, bytearrays=False):
+        """Push mode: ``on_data(bytes)`` per chunk; ``on_close(reason)`` once.
+
+        ``bytearrays``: on_data may get a long message's payload as the bytearray it was
+        decrypted in, then its own to keep and change (no copy into bytes)."""
         self._on_data = on_data
         self._on_close = on_close
+        self._bytearrays = bytearrays
         while self._buf:
             chunk = self._buf.popleft()
             self._consume(chunk)
@@ -289,7 +310,7 @@ class Flow:
 
     # events from the conn
     def _data(self, data):
-        if type(data) is not bytes:
+        if type(data) is not bytes and not (self._bytearrays and type(data) is bytearray):
             data = bytes(data)
         if self._on_data is not None:
             self._consume(data)
@@ -567,7 +588,7 @@ class ManagedConn:
                 return
             self._schedule()
             return
-        out = c.data_to_send() if c._out else None
+        out = c.take_output() if c._out else None
         tr = proto.transport
         if out and tr is not None and not proto.lost:
             _write(tr, out)

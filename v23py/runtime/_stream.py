@@ -117,10 +117,12 @@ class ValueReader:
         self.dec = vom.Decoder(type_decoder=types.dec)
 
     def feed(self, data):
+        """Bytes of the flow: bytes, or a bytearray given to the reader (its decoder keeps
+        it: no copy)."""
         if data:
             if self.eof:
                 return
-            self.dec.feed(data)
+            self.dec.feed(data, True)
             if self.dec.buffered() > MAX_BUFFERED:
                 # a value bigger than anything sane: refuse rather than grow without bound
                 self.abort(verror.BadProtocol.new(
@@ -303,6 +305,20 @@ class ValueWriter:
             self._started = True
             return VERSION + msg
         return msg
+
+    def encode_after(self, prefix, value, type=None) -> bytes:
+        """``prefix`` + encode(value, type), as bytes; a long []byte value is copied once
+        (see vom.encode_value_bytes)."""
+        if type is None or type.kind == _ANY:
+            type, value = _resolve(value)
+        if not self._started:
+            self._started = True
+            prefix += VERSION
+        out = vom.encode_value_bytes(self.types.enc, type, value, prefix)
+        c = _COUNTS
+        c.values_encoded += 1
+        c.bytes_encoded += len(out) - len(prefix)
+        return out
 
     def encode_cached(self, key, make, type):
         """Like encode(make(), type), reusing the bytes of an earlier identical message.

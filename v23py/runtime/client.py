@@ -609,7 +609,7 @@ class ClientCall:
             self.in_stream_type = self.out_stream_type = None
         self._reader = r = ValueReader(types)
         self._writer = ValueWriter(types)
-        flow.set_receiver(r.feed, r.closed)
+        flow.set_receiver(r.feed, r.closed, bytearrays=True)
         client.outstanding[self] = _monotonic()
 
     @property
@@ -732,8 +732,9 @@ class ClientCall:
     def send(self, item):
         if self._send_closed:
             raise verror.Aborted.new("aborted: send after close_send")
-        data = self._writer.encode_cached("req-stream", wire.request, wire.RequestType)
-        data += self._writer.encode(item, self.in_stream_type)
+        w = self._writer
+        data = w.encode_after(w.encode_cached("req-stream", wire.request, wire.RequestType),
+                              item, self.in_stream_type)
         self.types.flush()
         return self.flow.write(data)
 

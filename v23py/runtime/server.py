@@ -152,8 +152,8 @@ class ServerCall:
         """Send one streamed result (a zero Response header, then the item)."""
         if self._closed:
             raise verror.Aborted.new("aborted: call finished")
-        data = self._writer.encode_cached("resp-stream", wire.response, wire.ResponseType)
-        data += self._writer.encode(item, self.out_stream_type)
+        w = self._writer
+        data = w.encode_after(w.encode_cached("resp-stream", wire.response, wire.ResponseType), item, self.out_stream_type)
         self._types.flush()
         flow = self.flow
         if _batch[0] and len(data) < _COALESCE_MAX and not getattr(flow, "is_closed", True):
@@ -359,7 +359,7 @@ class Server:
         if err is not None:
             refuse(flow, self.types_for(flow.conn), err)
             return
-        flow.set_receiver(state.on_data, state.on_close)
+        flow.set_receiver(state.on_data, state.on_close, bytearrays=True)   # (its targets keep them)
 
     def _start_call(self, flow, reader, types):
         # Run the call's coroutine at once: a synchronous method (the usual case) finishes

@@ -110,6 +110,21 @@ def encode_value_message(te: TypeEncoder, t: Type, v) -> bytes:
     return hdr
 
 
+_JOIN_MIN = 1024   # a []byte value this long is joined in by encode_value_bytes
+
+
+def encode_value_bytes(te: TypeEncoder, t: Type, v, prefix: bytes = b"") -> bytes:
+    """``prefix`` + encode_value_message(te, t, v), as bytes.
+
+    A long []byte value (a streamed chunk) is copied once, joined in after its message's
+    head; appended to the bytearray message, then copied out to bytes, it was copied twice."""
+    if type(v) is bytes and len(v) >= _JOIN_MIN and t.kind == Kind.LIST and t.elem.kind == Kind.BYTE:
+        # the message of an empty []byte is that head, then its length 0
+        head = encode_value_message(te, t, b"")
+        return b"".join((prefix, memoryview(head)[:-1], uint_bytes(len(v)), v))
+    return prefix + encode_value_message(te, t, v)
+
+
 def _plan(tid: int, t: Type) -> tuple:
     """How a value message of type t (no type or any-length tables) is written: (head,
     encoder, head length if a message length follows else 0).  The head is the type id
@@ -211,12 +226,15 @@ class Decoder:
     def type_decoder(self) -> TypeDecoder:
         return self._td
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes, owned: bool = False) -> None:
+        """Add bytes of the stream.  ``owned``: a bytearray ``data`` is given to the decoder,
+        which may keep and change it (the caller never touches it again)."""
         buf = self._buf
         if self._pos >= len(buf):
             # Everything before was read: start over from the new bytes, in place when
-            # they are immutable (no copy; the usual case of one message at a time).
-            self._buf = data if type(data) is bytes else bytearray(data)
+            # they are immutable or given (no copy; the usual case of one message at a time).
+            t = type(data)
+            self._buf = data if t is bytes or (owned and t is bytearray) else bytearray(data)
             self._pos = 0
             return
         if type(buf) is not bytearray:
