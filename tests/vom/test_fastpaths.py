@@ -470,3 +470,98 @@ class LongByteListTest(unittest.TestCase):
         dec.feed(lent)
         lent[:] = b"\x00" * len(lent)    # the caller's still: the decoder took a copy
         self.assertEqual(dec.decode(), b"q" * 5000)
+
+
+class TablesMessageTest(unittest.TestCase):
+    """A value message with type or any-length tables, from the plan a type encoder keeps
+    per type, has the bytes of its tables written one number at a time; and once a type
+    has an id, the encoder finds it again without hashing the type."""
+
+    @staticmethod
+    def written_out(te, t, v):
+        # the message as the tables' definition gives it: id, each table (count first),
+        # then the body's length where the type has one
+        from v23py.vom._codec import EncodeState, encoder, has_chunk_len
+        out = bytearray()
+        vom.enc_int(out, te.encode_type(t))
+        st = EncodeState(te)
+        body = bytearray()
+        encoder(t)(body, v, st)
+        vom.enc_uint(out, len(st.tids))
+        for i in st.tids:
+            vom.enc_uint(out, i)
+        if t.has_any:
+            vom.enc_uint(out, len(st.anylens))
+            for n in st.anylens:
+                vom.enc_uint(out, n)
+        if has_chunk_len(t):
+            vom.enc_uint(out, len(body))
+        return bytes(out + body)
+
+    def test_same_bytes_as_the_tables_written_out(self):
+        rec = vdl.struct("test/tables.Rec", [("Id", vdl.Uint64Type), ("Value", vdl.AnyType)])
+        anys = vdl.list_of(vdl.AnyType)
+        objs = vdl.struct("test/tables.Objs", [("T", vdl.TypeObjectType), ("N", vdl.Int64Type)])
+        # more than 0x80 types in one message: two-byte indexes and ids
+        many = [vdl.named("test/tables.N%d" % i, vdl.Int64Type) for i in range(200)]
+        values = [
+            (rec, vdl.zero(rec)),
+            (rec, vdl.convert(rec, {"Id": 7, "Value": "short"})),
+            (rec, vdl.convert(rec, {"Id": 1 << 40, "Value": "x" * 0x90})),
+            (rec, vdl.convert(rec, {"Id": 2, "Value": "y" * 0x1234})),
+            (rec, vdl.convert(rec, {"Id": 3, "Value": None})),
+            (anys, [vdl.Typed(t, i) for i, t in enumerate(many)]),
+            (anys, ["a", 1, None, "b" * 300]),
+            (objs, vdl.convert(objs, {"T": vdl.StringType, "N": 5})),
+            (objs, vdl.convert(objs, {"T": many[150], "N": 5})),
+        ]
+        te, ref = vom.TypeEncoder(), vom.TypeEncoder()
+        td = vom.TypeDecoder()
+        for _ in range(2):   # the first time makes the plans, the second uses them
+            for t, v in values:
+                got = bytes(vom.encode_value_message(te, t, v))
+                self.assertEqual(got, self.written_out(ref, t, v), str(t))
+                td.feed(te.take_bytes())
+                dec = vom.Decoder(type_decoder=td)
+                dec.feed(b"\x81" + got)
+                back = dec.decode(t)
+                if t is not anys:
+                    self.assertEqual(back, v, str(t))
+        self.assertEqual(te.take_bytes(), b"")
+
+    def test_uints_in_one_step_or_one_by_one(self):
+        for vs in ([], [0], [0x7F, 0, 5], [0x80], [0x7F, 0x80], [0xFF, 1], [0x100],
+                   [1, 1 << 63, 2], [(1 << 64) - 1]):
+            one_by_one = bytearray()
+            for x in vs:
+                vom.enc_uint(one_by_one, x)
+            buf = bytearray(b"\x09")
+            vom.enc_uints(buf, vs)
+            self.assertEqual(bytes(buf), b"\x09" + bytes(one_by_one), vs)
+        for vs in ([-1], [3, -1], [1 << 64]):
+            with self.assertRaises(verror.VError):
+                vom.enc_uints(bytearray(), vs)
+
+    def test_known_type_ids_found_without_hashing(self):
+        from unittest import mock
+        rec = vdl.struct("test/tables.Hashed", [("Value", vdl.AnyType)])
+        kept = vdl.named("test/tables.Kept", vdl.StringType)
+        te = vom.TypeEncoder()
+        v = vdl.convert(rec, {"Value": vdl.Typed(kept, "v")})
+        first = bytes(vom.encode_value_message(te, rec, v))
+        calls = []
+        real_hash, real_eq = vdl.Type.__hash__, vdl.Type.__eq__
+
+        def counted_hash(t):
+            calls.append("hash")
+            return real_hash(t)
+
+        def counted_eq(a, b):
+            calls.append("eq")
+            return real_eq(a, b)
+        with mock.patch.object(vdl.Type, "__hash__", counted_hash), \
+                mock.patch.object(vdl.Type, "__eq__", counted_eq):
+            again = bytes(vom.encode_value_message(te, rec, v))
+            self.assertEqual(te.encode_type(kept), te.encode_type(kept))
+        self.assertEqual(again, first)
+        self.assertEqual(calls, [])

@@ -32,7 +32,7 @@ from v23py.vdl import Kind, Type
 from v23py.vdl import Typed, convert, type_of
 from v23py.vom._binary import (  # noqa: F401
     CONTROL_END, CONTROL_INCOMPLETE, CONTROL_NIL, MAX_MESSAGE_LEN, VERSION_81, Truncated,
-    dec_int, dec_uint, enc_int, enc_uint, error, uint_bytes, COUNTS)
+    dec_int, dec_uint, enc_int, enc_uint, enc_uints, error, uint_bytes, COUNTS)
 from v23py.vom._codec import (
     DecodeState, EncodeState, decoder, encoder, exact, has_chunk_len)
 from v23py.vom._typeenc import (  # noqa: F401
@@ -67,7 +67,7 @@ def _resolve(value, type):
 def encode_value_message(te: TypeEncoder, t: Type, v) -> bytes:
     """One value message (no version byte); type messages go to ``te``."""
     plan = te.value_plans_by_id.get(id(t))
-    if plan is None:
+    if plan is None and id(t) not in te.table_plans_by_id:
         plan = te.value_plans.get(t)
         if plan is not None:
             te.value_plans_by_id[id(t)] = plan + (t,)   # (keeps t, so its id stays unique)
@@ -82,29 +82,38 @@ def encode_value_message(te: TypeEncoder, t: Type, v) -> bytes:
             else:
                 out[hl - 1:hl] = uint_bytes(n)
         return out
-    tid = te.encode_type(t)
-    if not (t.has_any or t.has_typeobject):
-        te.value_plans[t] = _plan(tid, t)
-    if not (t.has_any or t.has_typeobject or has_chunk_len(t)):
-        # No header tables, no length: write the value right after the id.
-        out = bytearray()
-        enc_int(out, tid)
-        encoder(t)(out, v, None)
-        return out
+    tables = te.table_plans_by_id.get(id(t))
+    if tables is None:
+        tid = te.encode_type(t)
+        if not (t.has_any or t.has_typeobject):
+            te.value_plans[t] = _plan(tid, t)
+            if not has_chunk_len(t):
+                # No header tables, no length: write the value right after the id.
+                out = bytearray()
+                enc_int(out, tid)
+                encoder(t)(out, v, None)
+                return out
+            return encode_value_message(te, t, v)
+        # A type with tables: its id, encoder and which tables follow, kept by id(t) as
+        # the plans above (+ (t,) likewise)
+        head = bytearray()
+        enc_int(head, tid)
+        tables = (bytes(head), encoder(t), t.has_any, has_chunk_len(t), t)
+        if len(te.table_plans_by_id) < 4096:
+            te.table_plans_by_id[id(t)] = tables
+    head, enc, with_anylens, with_len = tables[0], tables[1], tables[2], tables[3]
     st = EncodeState(te)
     body = bytearray()
-    encoder(t)(body, v, st)
-    hdr = bytearray()
-    enc_int(hdr, tid)
-    if t.has_any or t.has_typeobject:
-        enc_uint(hdr, len(st.tids))
-        for i in st.tids:
-            enc_uint(hdr, i)
-        if t.has_any:
-            enc_uint(hdr, len(st.anylens))
-            for n in st.anylens:
-                enc_uint(hdr, n)
-    if has_chunk_len(t):
+    enc(body, v, st)
+    # the type-id table, then (with an any) the any-length table, each count first
+    nums = [len(st.tids)]
+    nums += st.tids
+    if with_anylens:
+        nums.append(len(st.anylens))
+        nums += st.anylens
+    hdr = bytearray(head)
+    enc_uints(hdr, nums)
+    if with_len:
         enc_uint(hdr, len(body))
     hdr += body
     return hdr

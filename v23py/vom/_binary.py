@@ -40,6 +40,16 @@ def enc_uint(buf: bytearray, v: int) -> None:
     buf += v.to_bytes(n, "big")
 
 
+def enc_uints(buf: bytearray, vs: list) -> None:
+    """enc_uint of each of ``vs`` in turn: in one step when each takes one byte (the
+    tables of a value message, nearly always)."""
+    if vs and max(vs) < 0x80 and min(vs) >= 0:
+        buf += bytes(vs)
+        return
+    for v in vs:
+        enc_uint(buf, v)
+
+
 def enc_int(buf: bytearray, v: int) -> None:
     enc_uint(buf, (v << 1) if v >= 0 else (((~v) << 1) | 1))
 

@@ -399,7 +399,7 @@ def _make_encoder(t: Type):  # noqa: C901 - one branch per kind
 
         def enc_union(buf, v, st):
             if isinstance(v, Union):
-                if v._vdl_type != t:
+                if v._vdl_type is not t and v._vdl_type != t:   # (no Type.__eq__ call)
                     v = convert(t, v)
                 i, x = v.index, v.value
             elif isinstance(v, tuple) and len(v) == 2:

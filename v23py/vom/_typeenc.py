@@ -69,6 +69,13 @@ class TypeEncoder:
         # filled by encode_value_message
         self.value_plans: dict = {}
         self.value_plans_by_id: dict = {}   # id(type) -> plan + (type,): no Type.__hash__ call
+        # id(type) -> plan of a value message with type or any-length tables (filled
+        # by encode_value_message too), ending with the type as above
+        self.table_plans_by_id: dict = {}
+        # id(type) -> (type id, type) of types already given an id: a message's any
+        # finds its type's id without Type.__hash__ (the type is kept, so its id stays
+        # unique; bounded, as types may be made per value)
+        self._ids_by_object: dict = {}
 
     def take_bytes(self) -> bytes:
         if not self._out:
@@ -83,6 +90,15 @@ class TypeEncoder:
 
     def encode_type(self, t: Type) -> int:
         """The id of ``t``, writing its type messages (and its children's) if new."""
+        known = self._ids_by_object.get(id(t))
+        if known is not None:
+            return known[0]
+        tid = self._encode_type(t)
+        if len(self._ids_by_object) < _MAX_IDS_BY_OBJECT:
+            self._ids_by_object[id(t)] = (tid, t)
+        return tid
+
+    def _encode_type(self, t: Type) -> int:
         tid = BOOTSTRAP_IDS.get(t) or self._ids.get(t)
         if tid:
             return tid
@@ -229,6 +245,7 @@ def _remember(memo: dict, bound: int, key, value) -> None:
 # connection encodes the same RPC headers first, and their type messages (~30 types)
 # cost ~0.2 ms to write.  The bounds keep it small whatever types a peer makes us send.
 _MAX_ROOTS = 4
+_MAX_IDS_BY_OBJECT = 4096
 _MAX_ENCODED = 128
 _MAX_ENCODED_UNIQUE = 8 << 10
 _ENCODED: dict = {}
