@@ -104,6 +104,16 @@ async def AFTER_CALL():
 """
 
 
+def our_client(tmp, creds, name, label, patch=""):
+    """A runner ``run(n)`` of our client (OUR_CLIENT, with ``patch`` run before it) making n
+    calls to ``name``, its script written under ``tmp``."""
+    script = os.path.join(tmp, f"client_{label}.py")
+    with open(script, "w") as f:
+        f.write(OUR_CLIENT.replace("from benchmarks.benchmark_vdl",
+                                   patch + "from benchmarks.benchmark_vdl") % {"root": ROOT})
+    return lambda n: subprocess.run([sys.executable, script, creds, name, str(n)], check=True)
+
+
 def total(outfile):
     with open(outfile) as f:
         for line in f:
@@ -155,30 +165,15 @@ def main():
         name = server.stdout.readline().decode().strip()
         if not name:
             sys.exit("the server did not start")
-        script = os.path.join(tmp, "client.py")
-        with open(script, "w") as f:
-            f.write(OUR_CLIENT % {"root": ROOT})
-
-        def ours(n):
-            subprocess.run([sys.executable, script, creds, name, str(n)], check=True)
-
-        def variant(label, patch):
-            script = os.path.join(tmp, f"client_{label}.py")
-            with open(script, "w") as f:
-                f.write(OUR_CLIENT.replace("from benchmarks.benchmark_vdl",
-                                           patch + "from benchmarks.benchmark_vdl") % {"root": ROOT})
-            return lambda n: subprocess.run([sys.executable, script, creds, name, str(n)],
-                                            check=True)
-
         def gos(n):
             rpc_bench.run_go_client(go[1], creds, tmp, name, n, 1)
         n = args.calls
         res = {}
-        clients = [("Go client", gos), ("v23py client", ours)]
+        clients = [("Go client", gos), ("v23py client", our_client(tmp, creds, name, "ours"))]
         if args.split:
-            clients.append(("v23py split", variant("split", SPLIT)))
+            clients.append(("v23py split", our_client(tmp, creds, name, "split", SPLIT)))
         if args.apart:
-            clients.append(("v23py apart", variant("apart", APART)))
+            clients.append(("v23py apart", our_client(tmp, creds, name, "apart", APART)))
         for label, run in clients:
             run(1)   # (the server's first conn of this kind: types and caches)
             many = measured(server.pid, outbase, lambda: run(n))

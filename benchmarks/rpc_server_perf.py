@@ -114,13 +114,7 @@ def main():
         use_perf = perf_works(server.pid)
 
         def client(label, patch=""):
-            script = os.path.join(tmp, f"client_{label}.py")
-            with open(script, "w") as f:
-                f.write(rpc_server_instr.OUR_CLIENT.replace(
-                    "from benchmarks.benchmark_vdl", patch + "from benchmarks.benchmark_vdl")
-                    % {"root": ROOT})
-            return lambda n: subprocess.run([sys.executable, script, creds, name, str(n)],
-                                            check=True)
+            return rpc_server_instr.our_client(tmp, creds, name, label, patch)
 
         clients = [("Go client", lambda n: rpc_bench.run_go_client(go[1], creds, tmp, name, n, 1)),
                    ("v23py client", client("ours"))]
