@@ -323,6 +323,27 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(len(xs) * p))]
 
 
+async def echo_stream(call, total):
+    """Stream ``total`` bytes in STREAM_CHUNK items on an EchoStream ``call`` and read them
+    back, as Go's benchmark client does: a sender that waits only on flow control (each
+    send's Deferred), the receiver beside it.  Returns the bytes echoed."""
+    from twisted.internet import defer
+    chunk = b"s" * STREAM_CHUNK
+
+    async def send_all():
+        for _ in range(0, total, len(chunk)):
+            await call.send(chunk)
+        call.close_send()
+
+    sending = defer.ensureDeferred(send_all())
+    got = 0
+    while got < total:
+        got += len(await call.recv())
+    await sending
+    await call.finish()
+    return got
+
+
 async def v23_bench(creds, name, server_pid, n, seconds, stream_total):
     from twisted.internet import defer
     from v23py import naming, rpc, runtime, security
@@ -376,24 +397,9 @@ async def v23_bench(creds, name, server_pid, n, seconds, stream_total):
             else await mgr.stop()
     res["conn_setup"] = statistics.median(setup)
     res["setup_cpu_server"] = (child_cpu(server_pid) - s0) / len(setup)
-    # streaming: 64 KiB chunks echoed back, sent as Go's benchmark client sends them: a
-    # sender that waits only on flow control (each send's Deferred), a receiver beside it
-    chunk = b"s" * STREAM_CHUNK
     call_ = await stub.EchoStream(ctx, *opts)
     t = time.perf_counter()
-
-    async def send_all():
-        for _ in range(0, stream_total, len(chunk)):
-            await call_.send(chunk)
-        call_.close_send()
-
-    sending = defer.ensureDeferred(send_all())
-    got = 0
-    while got < stream_total:
-        item = await call_.recv()
-        got += len(item)
-    await sending
-    await call_.finish()
+    got = await echo_stream(call_, stream_total)
     res["stream_MBps"] = got / (time.perf_counter() - t) / 1e6
     await shutdown()
     return res

@@ -190,20 +190,10 @@ def inproc(creds, args):
 
 
 async def stream_echo(ctx, client, name, desc, opts, total):
-    """EchoStream of total bytes in 64 KiB chunks (8 in flight), as rpc_bench does."""
-    chunk = b"s" * 65536
+    """EchoStream of total bytes, as rpc_bench streams them (rpc_bench.echo_stream)."""
     call = await client.start_call(ctx, name, "EchoStream", [], [], [],
                                    desc=desc.method("EchoStream"), opts=opts)
-    sent = got = inflight = 0
-    while got < total:
-        while sent < total and inflight < 8:
-            call.send(chunk)
-            sent += len(chunk)
-            inflight += 1
-        got += len(await call.recv())
-        inflight -= 1
-    call.close_send()
-    await call.finish()
+    await rpc_bench.echo_stream(call, total)
 
 
 async def stream(ctx, client, name, desc, opts, args, server_pid, shutdown):
