@@ -205,9 +205,9 @@ class FastPathTest(unittest.TestCase):
         # them at once, and the cyclic GC has nothing of theirs to find
         import gc
         from v23py import rpc
-        from v23py.runtime import _conns, client as client_mod, server as server_mod
+        from v23py.runtime import _accepted_flows, _client_call, _conns
         echo = Burst_desc.method("Echo")
-        kinds = (_conns.Flow, client_mod.ClientCall, server_mod._FlowRole)
+        kinds = (_conns.Flow, _client_call.ClientCall, _accepted_flows._FlowRole)
 
         def live():
             return sum(1 for o in gc.get_objects() if type(o) in kinds)

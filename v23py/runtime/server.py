@@ -8,6 +8,10 @@ invoker); check NumPosArgs; decode the args; authorize; invoke; write the
 Response and results; close the flow.  Errors before the args were read make
 the server skip the remaining args first, so the client always gets the
 error response.
+
+Beside this module: ``_accepted_flows`` routes a flow by its first byte,
+``_server_call`` is the ``call`` a method gets, ``_reserved`` answers the
+reserved methods.
 """
 import inspect
 import logging
@@ -18,16 +22,15 @@ from time import monotonic as _monotonic
 from twisted.internet import defer
 
 from v23py import security, verror, vtrace
-from v23py.deferred import adopt as _adopt, awaitable as _awaitable
+from v23py.deferred import awaitable as _awaitable
 from v23py.runtime._stats import ServerStats as _ServerStats
 from v23py.rpc import wire
-from v23py.rpc.stubs import stop_at_eof as _stop_at_eof
-from v23py.rpc import signature as sigmod
-from v23py.runtime._stream import ROLE_DATA, ROLE_TYPE, ConnTypes, ValueReader, ValueWriter
-from v23py.rpc.model import maybe_deferred, object_to_invoker
-from v23py.runtime import _glob as _globmod
+from v23py.runtime._stream import ConnTypes, ValueWriter
+from v23py.rpc.model import object_to_invoker
+from v23py.runtime._accepted_flows import _FlowRole
 from v23py.runtime._pending import PendingRequests, refuse
-from v23py.runtime.flowmanager import _batch, after_input as _after_input
+from v23py.runtime._reserved import _ReservedInvoker
+from v23py.runtime._server_call import ServerCall
 
 log = logging.getLogger(__name__)
 
@@ -86,139 +89,6 @@ def _authorize(auth, secall, suffix, method):
             f"access denied: not authorized to call {suffix}.{method}: {e.msg or e.id}")
     except Exception as e:
         raise verror.NoAccess.new(f"access denied: not authorized to call {suffix}.{method}: {e}")
-
-
-# ---------------------------------------------------------------------------
-# the per-call server object handed to methods
-# ---------------------------------------------------------------------------
-
-class ServerCall:
-    """What a server method gets as ``call`` (Go's rpc.StreamServerCall)."""
-
-    # (defaults of the class: a call sets only what it changes)
-    suffix = ""
-    method = ""
-    granted_blessings = None
-    _security = None         # security.Call for authorizers
-    _lazy_security = None
-    in_stream_type = None
-    out_stream_type = None
-    _t0 = 0.0
-    _end_stream_args = False
-    _closed = False
-    _pending = None          # streamed results waiting for the end of this reactor turn
-    _sent = None             # Deferred of the last flow write of streamed results
-
-    def __init__(self, server, flow, reader, writer, types):
-        self.server = server
-        self.flow = flow
-        self._reader = reader
-        self._writer = writer
-        self._types = types
-        self.method_tags = []
-
-    # -- identity -------------------------------------------------------------
-    @property
-    def security(self):
-        """The security.Call of this RPC (names, blessings, method tags)."""
-        if self._security is None and self._lazy_security is not None:
-            server, method, suffix, tags = self._lazy_security
-            self._lazy_security = None
-            self._security = server._security_call(self, method, suffix, tags)
-        return self._security
-
-    @security.setter
-    def security(self, value):
-        self._security = value
-
-    @property
-    def remote_blessings(self):
-        return self.security.remote_blessings if self.security is not None else None
-
-    @property
-    def local_blessings(self):
-        return self.security.local_blessings if self.security is not None else None
-
-    @property
-    def remote_endpoint(self):
-        return getattr(self.flow.conn, "remote_endpoint", None)
-
-    @property
-    def local_endpoint(self):
-        return getattr(self.flow.conn, "local_endpoint", None)
-
-    # -- streaming ------------------------------------------------------------
-    def send(self, item):
-        """Send one streamed result (a zero Response header, then the item)."""
-        if self._closed:
-            raise verror.Aborted.new("aborted: call finished")
-        w = self._writer
-        data = w.encode_after(w.encode_cached("resp-stream", wire.response, wire.ResponseType), item, self.out_stream_type)
-        self._types.flush()
-        flow = self.flow
-        if _batch[0] and len(data) < _COALESCE_MAX and not getattr(flow, "is_closed", True):
-            # Inside a burst of work (a read being handled, an output_batch): the items sent
-            # until its end leave in one flow write, i.e. in as few Data messages as the MTU
-            # and the peer's flow-control credits allow, instead of one message per item.
-            pend = self._pending
-            if pend is None:
-                self._pending = bytearray(data)
-                _after_input(self._flush_sends)
-            else:
-                pend += data
-            sent = self._sent
-            if sent is not None and not sent.called:
-                return sent   # the previous write still waits for credits: so does this one
-            return defer.succeed(None)
-        if self._pending is not None:
-            self._flush_sends()
-        return flow.write(data)
-
-    def _flush_sends(self):
-        pend = self._pending
-        if pend is None:
-            return
-        self._pending = None
-        try:
-            self._sent = self.flow.write(bytes(pend))
-        except Exception:
-            log.debug("flow closed before streamed results were sent", exc_info=True)
-
-    def send_many(self, items, encode=None):
-        """``send`` each of ``items``, all in one flow write (so in as few messages as fit).
-
-        ``encode(type_encoder, item)``, if given, returns an item's value message
-        (for servers that keep values VOM-encoded)."""
-        if self._closed:
-            raise verror.Aborted.new("aborted: call finished")
-        w, t, parts = self._writer, self.out_stream_type, []
-        for item in items:
-            parts.append(w.encode_cached("resp-stream", wire.response, wire.ResponseType))
-            parts.append(w.encode(item, t) if encode is None else encode(self._types.enc, item))
-        self._types.flush()
-        if self._pending is not None:
-            self._flush_sends()   # items given to send() earlier in this turn go first
-        return self.flow.write(b"".join(parts))
-
-    def recv(self):
-        """Deferred: the next streamed argument; errback verror.EOF at the end."""
-        return _adopt(defer.ensureDeferred(self._recv()))
-
-    async def _recv(self):
-        if self._end_stream_args:
-            raise verror.EOF.new("EOF")
-        req = await self._reader.read(wire.RequestType)
-        if req.EndStreamArgs:
-            self._end_stream_args = True
-            raise verror.EOF.new("EOF")
-        return await self._reader.read(self.in_stream_type)
-
-    def __aiter__(self):
-        return self
-
-    def __anext__(self):
-        # a Deferred rather than a coroutine: asyncio code iterates too (v23py.deferred)
-        return self.recv().addErrback(_stop_at_eof)
 
 
 # ---------------------------------------------------------------------------
@@ -760,7 +630,6 @@ def _dispatch_result(r):
 
 _NO_RESULTS = ()
 _SERVED = object()   # Server._start_call: the call's coroutine has returned (next's default)
-_COALESCE_MAX = 8192   # streamed results smaller than this are coalesced (see ServerCall.send)
 _RESP_END_MAKERS = {}
 
 
@@ -840,161 +709,4 @@ def _native_blessings(b):
         return security.blessings_from_wire(b)
     except Exception:
         log.debug("cannot use the peer's blessings", exc_info=True)
-        return None
-
-
-class _FlowRole:
-    """Receives an accepted flow's first bytes and routes it as a type or data flow."""
-
-    __slots__ = ("server", "flow", "target", "pending", "deadline")
-
-    def __init__(self, server, flow):
-        self.server = server
-        self.flow = flow
-        self.target = None
-        self.pending = True     # the request has not fully arrived (see Server.pending)
-        self.deadline = 0.0
-
-    def expire(self, err):
-        """The request stayed idle too long: a started call answers ``err``; else close."""
-        if isinstance(self.target, ValueReader):
-            self.target.abort(err)   # the call answers with the error and closes the flow
-        else:
-            self.target = _Discard()
-            refuse(self.flow, None, err)
-
-    def on_data(self, data):
-        if self.pending:
-            self.server.pending.progress(self)
-        t = self.target
-        if t is not None:
-            t.feed(data)
-            return
-        if not data:
-            return
-        role, rest = data[0], data[1:]
-        if role == ROLE_TYPE:
-            self.server.pending.done(self.flow)
-            types = self.server.types_for(self.flow.conn)
-            self.target = types
-            types.attach(self.flow)
-            types.feed(bytes(rest))
-        elif role == ROLE_DATA:
-            types = self.server.types_for(self.flow.conn)
-            reader = ValueReader(types)
-            self.target = reader
-            reader.feed(bytes(rest))
-            self.server._start_call(self.flow, reader, types)
-        else:
-            log.info("closing a flow with unknown role byte %r", role)
-            self.server.pending.done(self.flow)
-            self.target = _Discard()
-            try:
-                self.flow.close()
-            except Exception:
-                pass
-
-    def on_close(self, reason=None):
-        if self.pending:
-            self.server.pending.done(self.flow)
-        t = self.target
-        if t is not None:
-            t.closed(reason)
-
-
-class _Discard:
-    def feed(self, data):
-        pass
-
-    def closed(self, reason=None):
-        pass
-
-
-# ---------------------------------------------------------------------------
-# reserved methods: __Signature, __MethodSignature, __Glob
-# ---------------------------------------------------------------------------
-
-class _ReservedInvoker:
-    def __init__(self, server, suffix):
-        self.server = server
-        self.suffix = suffix
-
-    _ARGS = {"Signature": 0, "MethodSignature": 1, "Glob": 1}
-
-    def prepare(self, ctx, method, num_args):
-        from v23py import vdl
-        if method not in self._ARGS:
-            raise verror.UnknownMethod.new(f"method does not exist: __{method}")
-        return [vdl.StringType] * self._ARGS[method], []
-
-    def method_desc(self, method):
-        from v23py.rpc.model import ArgDesc, MethodDesc
-        from v23py import vdl
-        if method == "Signature":
-            return MethodDesc("Signature", out_args=(ArgDesc("", wire.SigInterfaceListType),))
-        if method == "MethodSignature":
-            return MethodDesc("MethodSignature", in_args=(ArgDesc("method", vdl.StringType),),
-                              out_args=(ArgDesc("", wire.SigMethodType),))
-        if method == "Glob":
-            return MethodDesc("Glob", in_args=(ArgDesc("pattern", vdl.StringType),),
-                              in_stream=vdl.AnyType, out_stream=wire.GlobReplyType)
-        return None
-
-    def invoke(self, ctx, call, method, args):
-        if method == "Signature":
-            return defer.ensureDeferred(self._signature(ctx, call))
-        if method == "MethodSignature":
-            return defer.ensureDeferred(self._method_signature(ctx, call, args[0]))
-        if method == "Glob":
-            return defer.ensureDeferred(self._glob(ctx, call, args[0]))
-        return defer.fail(verror.UnknownMethod.new(f"method does not exist: __{method}"))
-
-    def _disp(self):
-        s = self.server
-        return s.reserved_dispatcher if self.suffix.startswith("__") else s.dispatcher
-
-    async def _object(self, ctx, err):
-        disp = self._disp()
-        if disp is None:
-            raise err
-        obj, _ = await self.server._dispatch(disp, ctx, self.suffix)
-        if obj is None:
-            raise err
-        return object_to_invoker(obj)
-
-    async def _signature(self, ctx, call):
-        inv = await self._object(ctx, verror.UnknownSuffix.new(
-            f"suffix does not exist: {self.suffix}"))
-        sig = await maybe_deferred(inv.signature, ctx, call)
-        ifaces = list(sig) + [sigmod.reserved_interface()]
-        return [sigmod.clean_interfaces(ifaces)]
-
-    async def _method_signature(self, ctx, call, method):
-        if method.startswith("__"):
-            name = method[2:]
-            for m in sigmod.reserved_methods():
-                if m.Name == name:
-                    return [m]
-            raise verror.UnknownMethod.new(f"method does not exist: {method}")
-        inv = await self._object(ctx, verror.UnknownMethod.new(
-            "method does not exist: __MethodSignature"))
-        m = await maybe_deferred(inv.method_signature, ctx, call, method)
-        if m is None:
-            raise verror.UnknownMethod.new(f"method does not exist: {method}")
-        return [m]
-
-    async def _glob(self, ctx, call, pattern):
-        await _globmod.serve_glob(self.server, ctx, call, self.suffix, pattern)
-        return []
-
-    def signature(self, ctx, call):
-        return [sigmod.reserved_interface()]
-
-    def method_signature(self, ctx, call, method):
-        for m in sigmod.reserved_methods():
-            if m.Name == method:
-                return m
-        return None
-
-    def globber(self):
         return None
