@@ -67,12 +67,16 @@ class MethodDesc(FrozenRecord):
     in_stream: Any
     out_stream: Any
     tags: tuple[Any, ...]
+    _arg_types: tuple[tuple[Any, ...], tuple[Any, ...]]   # (in types, out types)
 
     def __init__(self, name: str, doc: str = "", in_args: tuple[ArgDesc, ...] = (),
                  out_args: tuple[ArgDesc, ...] = (), in_stream: Any = None,
                  out_stream: Any = None, tags: tuple[Any, ...] = ()) -> None:
         self._set(name=name, doc=doc, in_args=in_args, out_args=out_args,
                   in_stream=in_stream, out_stream=out_stream, tags=tags)
+        # (the argument types as tuples, made once: a generated stub passes them on every call)
+        self.__dict__["_arg_types"] = (tuple(a.type for a in in_args),
+                                       tuple(a.type for a in out_args))
 
     @property
     def in_types(self) -> list[Any]:
@@ -338,8 +342,9 @@ class ClientStub:
         # (rpc.client_call's work, in line: this is every generated unary call)
         cd = getattr(client, "call_deferred", None)
         if cd is not None:
+            in_types, out_types = desc._arg_types
             d: AwaitableDeferred[Any] = adopt(cd(
-                ctx, self.name, desc.name, list(args), desc.in_types, desc.out_types,
+                ctx, self.name, desc.name, list(args), in_types, out_types,
                 desc=desc, opts=tuple(opts)))
         else:
             d = adopt(_rpc().client_call(
