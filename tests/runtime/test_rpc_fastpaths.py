@@ -185,6 +185,31 @@ class FastPathTest(unittest.TestCase):
         self.assertEqual(len(self._server_conn().flows), 1)   # (the type flow)
 
     @defer.inlineCallbacks
+    def test_call_deferred_first_fires_with_the_one_result(self):
+        # (a generated stub's call of a method with one result: no list, no callback to
+        # unwrap it) on the wake-up's path, on call()'s path (a response of many reads),
+        # and not unless asked; the first call (not connected yet) goes through start_call
+        from v23py import runtime
+        client, echo = runtime.get_runtime(self.ctx).client, Burst_desc.method("Echo")
+        r = yield client.call_deferred(self.ctx, self.name, "Echo", [b"a"], [vdl.ByteListType],
+                                       [vdl.ByteListType], desc=echo, first=True)
+        self.assertEqual(r, b"a")
+        big = bytes(range(256)) * 1200
+        for payload in (b"e", big):
+            r = yield client.call_deferred(self.ctx, self.name, "Echo", [payload],
+                                           [vdl.ByteListType], [vdl.ByteListType], desc=echo,
+                                           first=True)
+            self.assertEqual(r, payload)
+            r = yield client.call_deferred(self.ctx, self.name, "Echo", [payload],
+                                           [vdl.ByteListType], [vdl.ByteListType], desc=echo)
+            self.assertEqual(r, [payload])
+        e = yield self.assertFailure(
+            client.call_deferred(self.ctx, self.name, "Fail", [b"x"], [vdl.ByteListType], [],
+                                 desc=Burst_desc.method("Fail"), first=True), verror.VError)
+        self.assertEqual(e.id, verror.NoExist.id)
+        self.assertEqual(client.outstanding, {})
+
+    @defer.inlineCallbacks
     def test_cancelling_a_unary_call(self):
         from v23py import rpc
         client, echo = yield self.connected_echo()

@@ -341,16 +341,18 @@ class ClientStub:
             client = _rpc().get_client(ctx)
         # (rpc.client_call's work, in line: this is every generated unary call)
         cd = getattr(client, "call_deferred", None)
+        n = len(desc.out_args)
         if cd is not None:
             in_types, out_types = desc._arg_types
             d: AwaitableDeferred[Any] = adopt(cd(
                 ctx, self.name, desc.name, list(args), in_types, out_types,
-                desc=desc, opts=tuple(opts)))
+                desc=desc, opts=tuple(opts), first=n == 1))
+            if n == 1:
+                return d   # (the client unwrapped the one result: no callback per call)
         else:
             d = adopt(_rpc().client_call(
                 ctx, self.name, desc.name, list(args), desc.in_types, desc.out_types,
                 desc=desc, opts=tuple(opts), client=client))
-        n = len(desc.out_args)
         if n == 1:
             d.addCallback(_first)
         else:

@@ -391,14 +391,16 @@ class ClientCall:
                         if self._span is not None:
                             self._end_span(r)
                         self._end()
-                        d.callback(out)
+                        d.callback(out[0] if unary[1] else out)
                         return
         except verror.VError:
             pass
         # not the simple case: read it again through _finish (and call()'s retries)
         dec._pos, dec._version_read = pos, ver
         self._response = None
-        self._unary = f = defer.ensureDeferred(self.client._complete(self, *unary[1:]))
+        self._unary = f = defer.ensureDeferred(self.client._complete(self, *unary[2:]))
+        if unary[1]:
+            f.addCallback(first_result)
         f.addBoth(_pass_to, d)
 
     def _cancel_unary(self, d):
@@ -431,6 +433,11 @@ _monotonic = time.monotonic
 _ANY = vdl.Kind.ANY
 _COLLECT = vtrace.COLLECT_IN_MEMORY
 _RESPONSE_T = wire.ResponseType
+
+
+def first_result(results):
+    """The first of a call's results (Client.call_deferred's ``first``)."""
+    return results[0]
 
 
 def _pass_to(r, d):

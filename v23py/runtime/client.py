@@ -15,7 +15,7 @@ from twisted.internet import defer
 from v23py import vtrace
 from v23py import naming, security, verror
 from v23py.deferred import AwaitableDeferred as _AwaitableDeferred
-from v23py.runtime._client_call import ClientCall
+from v23py.runtime._client_call import ClientCall, first_result
 from v23py.runtime._stream import ROLE_TYPE, ConnTypes
 from v23py.rpc import options as rpcopts
 from v23py.rpc import retry
@@ -426,20 +426,22 @@ class Client:
                                     opts)
 
     def call_deferred(self, ctx, name, method, args, in_types=None, out_types=None, *,
-                      desc=None, opts=()):
+                      desc=None, opts=(), first=False):
         """call() as a Deferred.  The usual repeated call (_start_now's case) is finished
         from its reader's wake-up, without a coroutine, when the whole response is there
         and is not an error; anything else goes on through call()'s path from where it is
-        (the same results, errors and retries)."""
+        (the same results, errors and retries).  ``first``: fire with the first result
+        itself instead of the list (a generated stub's method of one result)."""
         try:
             c = self._start_now(ctx, name, method, args, in_types, out_types, desc, opts)
         except Exception:
             return defer.fail()
         if c is None:
-            return defer.ensureDeferred(self._complete(None, ctx, name, method, args, in_types,
-                                                       out_types, desc, opts))
+            d = defer.ensureDeferred(self._complete(None, ctx, name, method, args, in_types,
+                                                    out_types, desc, opts))
+            return d.addCallback(first_result) if first else d
         d = _AwaitableDeferred(c._cancel_unary)   # (what adopt() would make of it)
-        c._unary = (d, ctx, name, method, args, in_types, out_types, desc, opts)
+        c._unary = (d, first, ctx, name, method, args, in_types, out_types, desc, opts)
         rd = c._reader
         rd.notify = c._unary_wake
         if rd.eof or rd.dec._pos < len(rd.dec._buf):
