@@ -17,6 +17,9 @@ Burst_desc = rt.InterfaceDesc(name="Burst", pkg_path="v23py/tests/burst", doc=""
     rt.MethodDesc(name="Echo", in_args=(rt.ArgDesc("b", vdl.ByteListType),),
                   out_args=(rt.ArgDesc("", vdl.ByteListType),)),
     rt.MethodDesc(name="Fail", in_args=(rt.ArgDesc("b", vdl.ByteListType),)),
+    # the call's span on the server: its trace id, then its parent's (the client's) id
+    rt.MethodDesc(name="Span", in_args=(rt.ArgDesc("b", vdl.ByteListType),),
+                  out_args=(rt.ArgDesc("", vdl.ByteListType),)),
 ))
 
 
@@ -35,6 +38,11 @@ class BurstImpl:
 
     def Fail(self, ctx, call, b):
         raise verror.NoExist.new("nothing here")
+
+    def Span(self, ctx, call, b):
+        from v23py import vtrace
+        span = vtrace.get_span(ctx)
+        return span.trace + span.parent
 
 
 class FastPathTest(unittest.TestCase):
@@ -208,6 +216,27 @@ class FastPathTest(unittest.TestCase):
                                  desc=Burst_desc.method("Fail"), first=True), verror.VError)
         self.assertEqual(e.id, verror.NoExist.id)
         self.assertEqual(client.outstanding, {})
+
+    @defer.inlineCallbacks
+    def test_repeated_calls_continue_the_callers_trace(self):
+        # the request headers of repeated calls differ only in their trace ids: the
+        # server reads those from the bytes (the header cache) into each call's span
+        from v23py import runtime, vtrace
+        client, desc = runtime.get_runtime(self.ctx).client, Burst_desc.method("Span")
+        spans = []
+        orig = vtrace.client_span
+
+        def recording(*a):
+            spans.append(orig(*a))
+            return spans[-1]
+        self.patch(vtrace, "client_span", recording)
+        ctx, _ = vtrace.with_new_trace(self.ctx, "caller")
+        for i in range(6):
+            ctx2 = ctx if i < 3 else vtrace.with_new_trace(self.ctx, "another")[0]
+            r = yield client.call_deferred(ctx2, self.name, "Span", [b""], [vdl.ByteListType],
+                                           [vdl.ByteListType], desc=desc, first=True)
+            self.assertEqual(r, vtrace.get_span(ctx2).trace + spans[-1].id)
+        self.assertEqual(len({s.id for s in spans}), 6)
 
     @defer.inlineCallbacks
     def test_cancelling_a_unary_call(self):

@@ -16,7 +16,7 @@ with in-memory pipes.
 """
 from twisted.internet import defer
 
-from v23py import verror, vom
+from v23py import verror, vom, vtrace
 
 from v23py.vdl import Kind as _Kind  # noqa: E402
 from v23py.runtime.flowmanager import after_input as _after_input  # noqa: E402
@@ -39,7 +39,7 @@ class ConnTypes:
         self.generation = 0   # bumps on every type-flow chunk
         self.msg_cache = {}   # constant value messages, see ValueWriter.encode_cached
         # header cache, see ValueReader._decode_memo: _REQUEST_KEY or _RESPONSE_KEY ->
-        # [(message bytes, decoded value)], and _TRACED -> [(head, core, value)]
+        # [(message bytes, decoded value)], and _TRACED -> [(head, core, value, lead)]
         self.hdr_cache = {}
 
     # -- outgoing --------------------------------------------------------------
@@ -361,8 +361,9 @@ _REQUEST_KEY, _RESPONSE_KEY = "request", "response"   # hdr_cache keys of plain 
 
 
 def _traced_entry(buf, pos, end, value):
-    """(message head, body up to the TraceRequest field, value) for a traced request
-    message at buf[pos:end], or None when it is not laid out as expected."""
+    """(message head, body up to the TraceRequest field, value, the bytes before the span
+    id of such a message with a plain TraceRequest (vtrace.traced_request_lead)) for a
+    traced request message at buf[pos:end], or None when it is not laid out as expected."""
     from v23py.vom import dec_uint
     try:
         _, p = dec_uint(buf, pos)
@@ -379,12 +380,19 @@ def _traced_entry(buf, pos, end, value):
     got = _parse_trace(buf, q + i, end)
     if got is None or got[1] != bytes(tr.TraceId):
         return None
-    return head, core, value
+    return head, core, value, vtrace.traced_request_lead(head, core)
 
 
 def _traced_hit(buf, pos, entries):
     """(end, value, trace) for a traced request at buf[pos:] matching a cached one."""
-    for head, core, value in entries:
+    for head, core, value, lead in entries:
+        if lead is not None and buf.startswith(lead, pos):
+            # the usual request: the span id, 01 00, the trace id, two end markers
+            i = pos + len(lead)
+            end = i + 36
+            if end <= len(buf) and buf.startswith(b"\x01\x00", i + 16) \
+                    and buf.startswith(b"\xe1\xe1", i + 34):
+                return end, value, (bytes(buf[i:i + 16]), bytes(buf[i + 18:i + 34]), 0, 0, b"")
         if not buf.startswith(head, pos):
             continue
         p = pos + len(head)

@@ -463,7 +463,8 @@ def _trace_field(span):
     return bytes(b)
 
 
-_SPLIT = {}   # encoded request message -> (head, body without its end marker)
+_SPLIT = {}   # encoded request message -> (head, body without its end marker, lead)
+_TRACE_TAIL = 39   # bytes of a plain TraceRequest field and the Request's end marker after it
 
 
 def splice_request(msg, span):
@@ -482,11 +483,12 @@ def splice_request(msg, span):
             return None
         if q + n != len(msg) or n == 0 or msg[-1] != 0xE1:
             return None
-        split = (bytes(msg[:p]), bytes(msg[q:-1]))
+        head, core = bytes(msg[:p]), bytes(msg[q:-1])
+        split = (head, core, traced_request_lead(head, core))
         if len(_SPLIT) > 1024:
             _SPLIT.clear()
         _SPLIT[msg] = split
-    head, core = split
+    head, core, lead = split
     st = span.store
     if span.metadata or (st is not None and (st.aws_xray or span.trace in st._traces)):
         tf = _trace_field(span)
@@ -494,12 +496,25 @@ def splice_request(msg, span):
         i = span._id
         if i is None:
             i = span._id = new_id()
+        if lead is not None:
+            # (the usual call: one join of the constant parts and the two ids)
+            return b"".join((lead, i, b"\x01\x00", span.trace, b"\xe1\xe1"))
         tf = b"\x06\x00\x00" + i + b"\x01\x00" + span.trace + b"\xe1"
     n = len(core) + len(tf) + 1
     if n < 0x80:
         return head + bytes((n,)) + core + tf + b"\xe1"
     from v23py.vom import uint_bytes
     return head + uint_bytes(n) + core + tf + b"\xe1"
+
+
+def traced_request_lead(head, core):
+    """The bytes before the span id of a Request value message made of ``head`` (its type
+    id) and ``core`` (its fields before TraceRequest) whose TraceRequest has only its ids
+    (no flags, level or metadata): then its length fits one byte.  None when it does not."""
+    n = len(core) + _TRACE_TAIL
+    if n >= 0x80:
+        return None
+    return head + bytes((n,)) + core + b"\x06\x00\x00"
 
 
 def get_request(ctx):
