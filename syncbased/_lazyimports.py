@@ -18,6 +18,15 @@ Twisted imports, whatever the reactor:
   ``listenUNIX`` / ``listenUDP`` and their kin): the daemon serves on TCP, and its only
   UDP (NTP's query) comes after the line; ~2 % of a start's instructions.
 
+Python's own modules, for paths a start never takes:
+
+* ``textwrap`` and ``tokenize`` (``logging`` imports ``traceback``, which imports them for
+  exception groups and for reading source lines): with ``locale`` (``asyncio.events``
+  imports ``subprocess``, which imports it for text-mode pipes), ~1.3 %.
+* ``ctypes`` (``twisted.python.win32``, which ``FilePath`` imports, tries
+  ``from ctypes import WinError`` at import to format Windows errors): ~1 %.  Its lookup of
+  a name ctypes defines only on Windows fails without running ctypes.
+
 And the daemon's own modules, for rare paths:
 
 * ``shutil`` (``rmtree`` of a destroyed database or service; ``tempfile`` imports it too):
@@ -27,7 +36,7 @@ And the daemon's own modules, for rare paths:
   it imports ``hmac``): between them they load ``_hashlib``, which starts OpenSSL's
   libcrypto, ~1.5 %.
 
-:func:`install` (syncbased's ``main``, before anything imports Twisted) puts them in
+:func:`install` (syncbased's ``main``, before it imports logging) puts them in
 ``sys.modules`` unexecuted: ``asyncio`` with its three submodules loaded and those names
 set, ``http`` with only its ``cookiejar``, the others empty.  The
 first lookup of any other attribute on one of them runs its own code in it (the module object stays the same, so every reference stays
@@ -52,6 +61,11 @@ ASYNCIO_NAMES = (("events", "AbstractEventLoop"), ("events", "_get_running_loop"
                  ("futures", "Future"), ("coroutines", "iscoroutine"))
 
 
+# what ctypes defines only on Windows (twisted.python.win32 probes WinError at import)
+CTYPES_WINDOWS_ONLY = () if sys.platform == "win32" else ("WinError", "FormatError",
+                                                            "GetLastError", "WinDLL")
+
+
 def _find(name: str) -> ModuleSpec | None:
     parent, _, _ = name.rpartition(".")
     path = None
@@ -68,9 +82,11 @@ def _find(name: str) -> ModuleSpec | None:
     return spec
 
 
-def _defer(name: str, names=()) -> bool:
+def _defer(name: str, names=(), absent=()) -> bool:
     """Put ``name`` into sys.modules without running it; ``names``: (submodule, attribute)
-    pairs loaded and set on it now.  False when it is loaded already or cannot be."""
+    pairs loaded and set on it now; ``absent``: attributes the module does not define on
+    this platform, whose lookup fails without running it.  False when it is loaded
+    already or cannot be."""
     if name in sys.modules:
         return False
     spec = _find(name)
@@ -99,6 +115,8 @@ def _defer(name: str, names=()) -> bool:
     def __getattr__(attr):
         if attr.startswith("__") and attr.endswith("__") and attr != "__all__":
             raise AttributeError(attr)     # (copy, pickle and inspect probe these)
+        if attr in absent:
+            raise AttributeError(f"module {name!r} has no attribute {attr!r}")
         load()
         try:
             return mod.__dict__[attr]
@@ -126,11 +144,15 @@ def _defer(name: str, names=()) -> bool:
 def install() -> list:
     """Defer the modules above; the names of those deferred."""
     with _lock:
-        return [n for n, names in (("asyncio", ASYNCIO_NAMES), ("http", ()),
-                                   ("http.cookiejar", ()), ("pickle", ()),
-                                   ("shutil", ()), ("hashlib", ()), ("secrets", ()),
-                                   ("twisted.internet.unix", ()), ("twisted.internet.udp", ()))
-                if _defer(n, names)]
+        # (those with no names first: loading asyncio's submodules imports them)
+        return [n for n, names, absent in (
+                    ("textwrap", (), ()), ("tokenize", (), ()), ("locale", (), ()),
+                    ("ctypes", (), CTYPES_WINDOWS_ONLY),
+                    ("http", (), ()), ("http.cookiejar", (), ()), ("pickle", (), ()),
+                    ("shutil", (), ()), ("hashlib", (), ()), ("secrets", (), ()),
+                    ("twisted.internet.unix", (), ()), ("twisted.internet.udp", (), ()),
+                    ("asyncio", ASYNCIO_NAMES, ()))
+                if _defer(n, names, absent)]
 
 
 def is_deferred(name: str) -> bool:

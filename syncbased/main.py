@@ -19,15 +19,19 @@ on the same root directory fails at once (a lock file) with a clear error.
 """
 from __future__ import annotations
 
-import fcntl
-import gc
-import logging
-import os
-import sys
-
-from v23py import verror
 from syncbased import _lazyimports
-from syncbased.store import engine as store_engine
+
+# (first: logging, Twisted and the daemon's modules import what it defers)
+_lazyimports.install()
+
+import fcntl  # noqa: E402
+import gc  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+
+from v23py import verror  # noqa: E402
+from syncbased.store import engine as store_engine  # noqa: E402
 
 
 _log = logging.getLogger("syncbased.main")   # (this module runs as __main__)
@@ -185,7 +189,6 @@ def main(argv=None):
     # the cyclic collector would scan them again and again for nothing (~4 % of the CPU
     # to ENDPOINT=); _tune_gc switches it back on once the daemon serves.
     gc.disable()
-    _lazyimports.install()        # (before Twisted: see there)
     from twisted.internet import defer, task
     argv = sys.argv[1:] if argv is None else argv
     _log_to_stderr()

@@ -2,7 +2,8 @@
 library (only its util and ext modules are the daemon's), syncQL (loaded by the first
 Exec), multicast DNS (zeroconf starts on the reactor turn after the ENDPOINT= line), and
 the standard library's asyncio and http.cookiejar that Twisted imports, Twisted's UNIX and
-UDP transports, shutil and hashlib (loaded on first use).
+UDP transports, shutil and hashlib, textwrap, tokenize, locale and ctypes (loaded on first
+use).
 These tests pin each lazy path: the modules stay unloaded at start-up, and the lazy
 names and the deferred start give the same objects and behaviour as before."""
 from __future__ import annotations
@@ -61,10 +62,28 @@ class DeferredStdlibTest(unittest.TestCase):
                       "'urllib.request', 'http.client', 'email.parser', '_pickle', "
                       "'_hashlib', 'hmac', 'bz2', 'lzma', 'twisted.internet._multicast') "
                       "if m in sys.modules)]))")
-        self.assertEqual(r, [["asyncio", "http", "http.cookiejar", "pickle", "shutil",
-                              "hashlib", "secrets", "twisted.internet.unix",
-                              "twisted.internet.udp"],
+        self.assertEqual(r, [["textwrap", "tokenize", "locale", "ctypes", "http",
+                              "http.cookiejar", "pickle", "shutil", "hashlib", "secrets",
+                              "twisted.internet.unix", "twisted.internet.udp", "asyncio"],
                              True, True, True, True, True, True, True, True, True, []])
+
+    def test_logging_traceback_and_twisted_leave_them_unrun(self):
+        # logging (traceback: textwrap, linecache: tokenize), asyncio.events (subprocess:
+        # locale) and twisted.python.win32 (ctypes, probed for WinError) import them
+        r = self._daemon_code("print(json.dumps([L.is_deferred(m) for m in "
+                              "('textwrap', 'tokenize', 'locale', 'ctypes')] + "
+                              "['_ctypes' in sys.modules]))")
+        self.assertEqual(r, [True, True, True, True, False])
+
+    def test_the_daemon_module_defers_before_its_own_imports(self):
+        # (syncbased.main imports logging: install() must come first)
+        code = ("import sys, json, syncbased.main, syncbased.daemon, syncbased.server; "
+                "from syncbased import _lazyimports as L; "
+                "print(json.dumps([L.is_deferred(m) for m in ('textwrap', 'tokenize', "
+                "'asyncio')]))")
+        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True,
+                             capture_output=True, text=True, timeout=60).stdout
+        self.assertEqual(json.loads(out), [True, True, True])
 
     def test_first_use_loads_the_real_modules(self):
         r = self._daemon_code(
@@ -100,6 +119,23 @@ class DeferredStdlibTest(unittest.TestCase):
             "len(tok), L.is_deferred('secrets')]))")
         self.assertEqual(r, [True, True, True, True, False, False, True, "ba7816bf", True,
                              False, False, True, 8, False])
+
+    def test_first_use_loads_textwrap_tokenize_locale_and_ctypes(self):
+        r = self._daemon_code(
+            "import textwrap, tokenize, locale, ctypes, io\n"
+            "try:\n    from ctypes import WinError\n    win = 'found'\n"
+            "except ImportError:\n    win = 'absent'\n"
+            "still = L.is_deferred('ctypes'); "
+            "ind = textwrap.indent('a\\nb', '> '); "
+            "toks = [t.string for t in tokenize.generate_tokens(io.StringIO('x = 1').readline)][:3]; "
+            "enc = locale.getpreferredencoding(False) != ''; "
+            "size = ctypes.sizeof(ctypes.c_int32); "
+            "print(json.dumps([win, still, ind, toks, enc, size, "
+            "[L.is_deferred(m) for m in ('textwrap', 'tokenize', 'locale', 'ctypes')], "
+            "textwrap.TextWrapper(width=3).wrap('ab cd')]))")
+        self.assertEqual(r, ["absent" if sys.platform != "win32" else "found", True,
+                             "> a\n> b", ["x", "=", "1"], True, 4,
+                             [False, False, False, False], ["ab", "cd"]])
 
     def test_nothing_to_do_once_loaded(self):
         code = ("import sys, json, asyncio, http.cookiejar, pickle, shutil, hashlib, secrets; "
