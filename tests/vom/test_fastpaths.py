@@ -96,6 +96,25 @@ class SharedPlansTest(unittest.TestCase):
         d2.feed(bytes([vom.VERSION_81]) + msgs[6] + msgs[0])
         self.assertEqual([d2.decode(t), d2.decode(t)], [vals[6], vals[0]])
 
+    def test_feed_returns_what_is_buffered(self):
+        # (what ValueReader holds a flow's undecoded bytes to) in each of feed's cases:
+        # after everything was read, onto bytes, onto a bytearray
+        te, td = self.pipe()
+        m = bytes(vom.encode_value_message(te, vdl.StringType, "abc"))
+        td.feed(te.take_bytes())
+        d = vom.Decoder(type_decoder=td)
+        self.assertEqual(d.buffered(), 0)
+        self.assertEqual(d.feed(bytes([vom.VERSION_81]) + m[:2]), 3)
+        self.assertEqual(d.feed(m[2:]), len(m) + 1)
+        self.assertEqual(d.feed(m), 2 * len(m) + 1)
+        self.assertEqual(d.buffered(), 2 * len(m) + 1)
+        self.assertEqual([d.decode(vdl.StringType), d.buffered()], ["abc", len(m)])
+        self.assertEqual(d.feed(m[:1]), len(m) + 1)
+        self.assertEqual(d.decode(vdl.StringType), "abc")
+        self.assertEqual(d.feed(m[1:]), len(m))
+        self.assertEqual([d.decode(vdl.StringType), d.buffered()], ["abc", 0])
+        self.assertEqual(d.feed(bytearray(m[:1]), True), 1)
+
     def test_many_types_two_byte_ids_and_truncation(self):
         te, td = self.pipe()
         types = [vdl.struct("test/fast.T%d" % i, [("A", vdl.Int64Type), ("B", vdl.AnyType)])

@@ -129,7 +129,7 @@ class Context:
         ctx = self._derive(self._deadline)
 
         def cancel(_unused: object = None) -> None:
-            ctx._cancel(CANCELED)
+            ctx._fire(CANCELED, None)   # (_cancel without its frame: every server call ends so)
         return ctx, cancel
 
     def with_deadline(self, deadline: float) -> tuple[Context, CancelFunc]:
@@ -155,9 +155,7 @@ class Context:
         return ctx, lambda _unused=None: ctx._cancel(CANCELED)
 
     def _cancel(self, reason: str, _unused: object = None) -> None:
-        if self._node.reason is not None:
-            return
-        self._fire(reason, None)   # the error is made when somebody needs it
+        self._fire(reason, None)   # (nothing if done already; the error is made when needed)
 
     def _fire(self, reason: str, err: Any) -> None:
         node = self._node

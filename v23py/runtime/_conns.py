@@ -334,12 +334,14 @@ class Flow:
         self._error = error
         # Pending write() Deferreds complete quietly (often nobody waits on them); the error is
         # reported by `closed`, read() and the next write().
-        waiters, self._drain_waiters = self._drain_waiters, None
-        if waiters:
+        waiters = self._drain_waiters
+        if waiters is not None:
+            self._drain_waiters = None
             for d in waiters:
                 d.callback(None)
-        readers, self._readers = self._readers, None
-        if readers:
+        readers = self._readers
+        if readers is not None:
+            self._readers = None
             for d in readers:
                 if error is not None:
                     d.errback(error)

@@ -38,7 +38,8 @@ class PendingRequests:
             r = self._reactor_of()
             if r is None:
                 return time.monotonic()
-            c = self._seconds = r.seconds   # (a server's reactor does not change)
+            # (a server's reactor does not change: from now on its clock is called directly)
+            c = self._seconds = self.now = r.seconds
         return c()
 
     def admit(self, flow, state):

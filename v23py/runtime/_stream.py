@@ -122,8 +122,7 @@ class ValueReader:
         if data:
             if self.eof:
                 return
-            self.dec.feed(data, True)
-            if self.dec.buffered() > MAX_BUFFERED:
+            if self.dec.feed(data, True) > MAX_BUFFERED:
                 # a value bigger than anything sane: refuse rather than grow without bound
                 self.abort(verror.BadProtocol.new(
                     f"bad protocol or type: more than {MAX_BUFFERED} bytes of undecoded data"))
@@ -134,8 +133,8 @@ class ValueReader:
                 _after_input(self._wake_later)
 
     def _wake_later(self):
-        self._wake_pending = False
-        self._wake()
+        if self._wake_pending:   # (else woken since, e.g. by the close that came with the data)
+            self._wake()
 
     def closed(self, reason=None):
         """The flow was closed by the peer (reason None) or died (a VError)."""
@@ -156,6 +155,7 @@ class ValueReader:
         self._wake()
 
     def _wake(self):
+        self._wake_pending = False
         d, self._waiter = self._waiter, None
         if d is not None and not d.called:
             d.callback(None)

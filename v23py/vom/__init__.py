@@ -225,7 +225,7 @@ class Decoder:
     def __init__(self, type_decoder: TypeDecoder | None = None):
         self._split = type_decoder is not None
         self._td = type_decoder if type_decoder is not None else TypeDecoder()
-        self._buf = bytearray()
+        self._buf = b""   # (feed replaces an empty buffer by what it is given)
         self._pos = 0
         self._version_read = False
         self._plans: dict = self._td.value_plans
@@ -235,9 +235,10 @@ class Decoder:
     def type_decoder(self) -> TypeDecoder:
         return self._td
 
-    def feed(self, data: bytes, owned: bool = False) -> None:
-        """Add bytes of the stream.  ``owned``: a bytearray ``data`` is given to the decoder,
-        which may keep and change it (the caller never touches it again)."""
+    def feed(self, data: bytes, owned: bool = False) -> int:
+        """Add bytes of the stream; returns how many are buffered now (``buffered()``).
+        ``owned``: a bytearray ``data`` is given to the decoder, which may keep and change
+        it (the caller never touches it again)."""
         buf = self._buf
         if self._pos >= len(buf):
             # Everything before was read: start over from the new bytes, in place when
@@ -245,16 +246,17 @@ class Decoder:
             t = type(data)
             self._buf = data if t is bytes or (owned and t is bytearray) else bytearray(data)
             self._pos = 0
-            return
+            return len(data)
         if type(buf) is not bytearray:
             # (one copy of both: a copy of the rest, then an append, copied it again to grow)
-            self._buf = bytearray().join((memoryview(buf)[self._pos:], data))
+            self._buf = buf = bytearray().join((memoryview(buf)[self._pos:], data))
             self._pos = 0
-            return
+            return len(buf)
         if self._pos > 65536 and self._pos > len(buf) // 2:
             del buf[:self._pos]
             self._pos = 0
         buf += data
+        return len(buf) - self._pos
 
     def buffered(self) -> int:
         return len(self._buf) - self._pos
