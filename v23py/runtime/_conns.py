@@ -136,6 +136,8 @@ def _write(tr, parts):
         except OSError:
             n = 0   # Twisted's own write path will see and report the error
         if n:
+            if n == sum(map(len, parts)):
+                return   # (the usual case: all of it, found without a loop over the parts)
             for i, p in enumerate(parts):
                 if n < len(p):
                     parts = parts[i:]
