@@ -40,13 +40,17 @@ And the daemon's own modules, for rare paths:
 ``sys.modules`` unexecuted: ``asyncio`` with its three submodules loaded and those names
 set, ``http`` with only its ``cookiejar``, the others empty.  The
 first lookup of any other attribute on one of them runs its own code in it (the module object stays the same, so every reference stays
-valid) and answers the lookup; a submodule import (``import asyncio.tasks``) works as
-always.  zeroconf (multicast DNS, started after ENDPOINT=) is the daemon's first real user
+valid) and answers the lookup, unless it names a submodule: that is imported alone.  So a
+submodule imported first (``import asyncio.locks``) runs with the siblings it imports
+(``from . import exceptions`` probes the package for them), and the package later; running
+the package inside that import had failed (its ``from .locks import *`` found the
+submodule half made).  zeroconf (multicast DNS, started after ENDPOINT=) is the daemon's first real user
 of asyncio.  Nothing happens when a module is already loaded, or when Python has no
 such module or submodule (then the module loads as usual, on first import).
 """
 from __future__ import annotations
 
+import importlib
 import sys
 import threading
 import types
@@ -96,8 +100,9 @@ def _defer(name: str, names=(), absent=()) -> bool:
     mod.__spec__ = spec
     mod.__loader__ = spec.loader
     mod.__file__ = spec.origin
+    package = None
     if spec.submodule_search_locations is not None:
-        mod.__path__ = list(spec.submodule_search_locations)
+        package = mod.__path__ = list(spec.submodule_search_locations)
         mod.__package__ = name
     else:
         mod.__package__ = name.rpartition(".")[0]
@@ -117,6 +122,12 @@ def _defer(name: str, names=(), absent=()) -> bool:
             raise AttributeError(attr)     # (copy, pickle and inspect probe these)
         if attr in absent:
             raise AttributeError(f"module {name!r} has no attribute {attr!r}")
+        if package and PathFinder.find_spec(f"{name}.{attr}", package) is not None:
+            # A submodule, alone: a submodule imported first ("import asyncio.locks")
+            # probes the package for its siblings ("from . import exceptions"), and
+            # running the package then would run it inside that submodule's import
+            # (the package's "from .locks import *" finds it half made).
+            return importlib.import_module(f"{name}.{attr}")
         load()
         try:
             return mod.__dict__[attr]

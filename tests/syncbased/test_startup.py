@@ -120,6 +120,20 @@ class DeferredStdlibTest(unittest.TestCase):
         self.assertEqual(r, [True, True, True, True, False, False, True, "ba7816bf", True,
                              False, False, True, 8, False])
 
+    def test_a_submodule_imported_first_leaves_the_package_for_later(self):
+        # (each probes the package for its siblings; the package's own code runs later)
+        r = self._daemon_code(
+            "import asyncio.locks, asyncio.streams, asyncio.queues\n"
+            "before = L.is_deferred('asyncio')\n"
+            "async def f():\n    q = asyncio.Queue(); q.put_nowait(5)\n"
+            "    async with asyncio.Lock():\n        return await q.get()\n"
+            "res = asyncio.run(f())\n"
+            "print(json.dumps([before, res, asyncio.Lock is asyncio.locks.Lock, "
+            "asyncio.StreamReader is asyncio.streams.StreamReader, "
+            "asyncio.Queue is asyncio.queues.Queue, defer.Future is asyncio.Future, "
+            "L.is_deferred('asyncio')]))")
+        self.assertEqual(r, [True, 5, True, True, True, True, False])
+
     def test_first_use_loads_textwrap_tokenize_locale_and_ctypes(self):
         r = self._daemon_code(
             "import textwrap, tokenize, locale, ctypes, io\n"
