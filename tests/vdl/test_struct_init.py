@@ -111,8 +111,14 @@ class StructInitTest(unittest.TestCase):
         class Inner(vdl.Struct):
             __slots__ = ("V",)
             _vdl_type = t.fields[0].type
+        stale = cls.__init__
         vdl.register(Inner)
         self.assertNotIsInstance(before.In, Inner)
+        self.assertIsInstance(cls().In, Inner)
+        # compiled again for the new registrations (not left on the way back for good)
+        self.assertIsNot(cls.__init__, stale)
+        self.assertTrue(V._compiled_init(cls))
+        self.assertEqual(cls.__init__.__globals__["__G"], V._reg_gen)
         self.assertIsInstance(cls().In, Inner)
 
     def test_keyword_field_names_stay_generic(self):

@@ -510,8 +510,9 @@ def _compile_init(cls, plan) -> None:
     or a base's (but a compiled one) nor a ``__setattr__``, with fields that can be parameter names.  Anything unusual -- an
     unknown keyword, an instance of a subclass, a class registration since (zero makers
     capture classes) -- goes back to the generic constructor, which raises its errors."""
+    # (a compiled constructor of its own is made again: it is stale after a registration)
     if ((cls.__init__ is not Struct.__init__ and not _compiled_init(cls))
-            or "__init__" in cls.__dict__ or cls.__setattr__ is not object.__setattr__
+            or cls.__setattr__ is not object.__setattr__
             or _struct_type(cls).kind != Kind.STRUCT):
         return
     import keyword
