@@ -50,7 +50,7 @@ class _FlowRole:
             types = self.server.types_for(self.flow.conn)
             reader = ValueReader(types)
             self.target = reader
-            reader.feed(bytes(rest))
+            reader.feed(rest)   # (a slice: bytes, or a bytearray of its own, as feed takes)
             self.server._start_call(self.flow, reader, types)
         else:
             log.info("closing a flow with unknown role byte %r", role)

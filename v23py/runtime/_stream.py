@@ -50,8 +50,8 @@ class ConnTypes:
 
     def flush(self):
         """Write pending type definitions to the type flow (if there is one yet)."""
-        if self.flow is None:
-            return
+        if self.flow is None or not self.enc._out:
+            return   # (the usual call: no new types, and no take_bytes frame)
         data = self.enc.take_bytes()
         if data:
             try:
@@ -172,11 +172,11 @@ class ValueReader:
         dec = self.dec
         if dec._pos >= len(dec._buf):
             return False, None   # nothing buffered (no exception round trip)
-        if type is not None and type.kind == _ANY:
-            type = None    # keep the exact wire type of what the peer sent
         try:
             if type is _REQUEST_T or type is _RESPONSE_T:
                 return True, self._decode_memo(type)
+            if type is not None and type.kind == _ANY:
+                type = None    # keep the exact wire type of what the peer sent
             return True, dec.decode(type)
         except (vom.NeedData, vom.NeedType):
             return False, None
