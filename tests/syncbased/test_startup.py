@@ -62,18 +62,21 @@ class DeferredStdlibTest(unittest.TestCase):
                       "'urllib.request', 'http.client', 'email.parser', '_pickle', "
                       "'_hashlib', 'hmac', 'bz2', 'lzma', 'twisted.internet._multicast') "
                       "if m in sys.modules)]))")
-        self.assertEqual(r, [["textwrap", "tokenize", "locale", "ctypes", "http",
-                              "http.cookiejar", "pickle", "shutil", "hashlib", "secrets",
-                              "twisted.internet.unix", "twisted.internet.udp", "asyncio"],
+        self.assertEqual(r, [["textwrap", "tokenize", "locale", "ctypes", "concurrent.futures",
+                              "http", "http.cookiejar", "pickle", "shutil", "hashlib",
+                              "secrets", "twisted.internet.unix", "twisted.internet.udp",
+                              "asyncio"],
                              True, True, True, True, True, True, True, True, True, []])
 
     def test_logging_traceback_and_twisted_leave_them_unrun(self):
         # logging (traceback: textwrap, linecache: tokenize), asyncio.events (subprocess:
         # locale) and twisted.python.win32 (ctypes, probed for WinError) import them
         r = self._daemon_code("print(json.dumps([L.is_deferred(m) for m in "
-                              "('textwrap', 'tokenize', 'locale', 'ctypes')] + "
-                              "['_ctypes' in sys.modules]))")
-        self.assertEqual(r, [True, True, True, True, False])
+                              "('textwrap', 'tokenize', 'locale', 'ctypes', "
+                              "'concurrent.futures')] + "
+                              "['_ctypes' in sys.modules, "
+                              "'concurrent.futures._base' in sys.modules]))")
+        self.assertEqual(r, [True, True, True, True, True, False, False])
 
     def test_the_daemon_module_defers_before_its_own_imports(self):
         # (syncbased.main imports logging: install() must come first)
@@ -150,6 +153,17 @@ class DeferredStdlibTest(unittest.TestCase):
         self.assertEqual(r, ["absent" if sys.platform != "win32" else "found", True,
                              "> a\n> b", ["x", "=", "1"], True, 4,
                              [False, False, False, False], ["ab", "cd"]])
+
+    def test_first_use_loads_concurrent_futures(self):
+        # (its own module __getattr__ gives ThreadPoolExecutor once it has run)
+        r = self._daemon_code(
+            "import concurrent.futures as cf\n"
+            "with cf.ThreadPoolExecutor(1) as ex:\n    got = ex.submit(pow, 2, 5).result()\n"
+            "async def f():\n    return await asyncio.wrap_future(cf.ThreadPoolExecutor(1).submit(abs, -4))\n"
+            "import asyncio\n"
+            "print(json.dumps([got, asyncio.run(f()), L.is_deferred('concurrent.futures'), "
+            "cf.Future is __import__('concurrent.futures._base').futures._base.Future]))")
+        self.assertEqual(r, [32, 4, False, True])
 
     def test_nothing_to_do_once_loaded(self):
         code = ("import sys, json, asyncio, http.cookiejar, pickle, shutil, hashlib, secrets; "
