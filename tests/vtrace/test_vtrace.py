@@ -119,3 +119,37 @@ class DumpOnShutdownTest(unittest.TestCase):
                             "signature", "-timeout=2s", "/127.0.0.1:1"],
                            capture_output=True, text=True, env=env, timeout=60)
         self.assertNotIn("Vtrace traces:", p.stderr)
+
+
+class TraceFieldBytesTest(unittest.TestCase):
+    """The Request's TraceRequest field that vtrace reads and writes by hand (a repeated
+    call's header is kept encoded) is the one the VOM encoder writes."""
+
+    def request_bytes(self, **trace):
+        from v23py import vom
+        from v23py.rpc import wire
+        req = wire.Request(Suffix="x", Method="Echo", NumPosArgs=1,
+                           TraceRequest=w.Request(**trace))
+        return vom.encode(req)
+
+    def test_read_trace_field_reads_what_vom_wrote(self):
+        sid, tid = bytes(range(16)), bytes(range(100, 116))
+        for md, flags, level in ((b"", 0, 0), (b"meta", 0, 0), (b"", 1, 0), (b"m", 3, -2)):
+            data = self.request_bytes(SpanId=sid, TraceId=tid, RequestMetadata=md,
+                                      Flags=flags, LogLevel=level)
+            i = data.rfind(vtrace.TRACE_FIELD_HEAD + sid)
+            self.assertEqual(vtrace.read_trace_field(data, i, len(data)),
+                             (sid, tid, flags, level, md))
+            plain = vtrace.plain_trace_ids(data, i + len(vtrace.TRACE_FIELD_HEAD))
+            self.assertEqual(plain, (sid, tid, 0, 0, b"") if (md, flags, level) == (b"", 0, 0)
+                             else None)
+            self.assertIsNone(vtrace.read_trace_field(data, i + 1, len(data)))
+
+    def test_a_plain_field_is_what_vom_writes(self):
+        ctx, root = ctx_with(vtrace.Store())
+        data = self.request_bytes(SpanId=root.id, TraceId=root.trace)
+        i = data.rfind(vtrace.TRACE_FIELD_HEAD + root.id)
+        self.assertEqual(vtrace._trace_field(root) + b"\xe1", data[i:])
+        self.assertEqual(len(data) - i, vtrace.PLAIN_TRACE_TAIL)
+        lead = vtrace.traced_request_lead(b"", b"")
+        self.assertTrue(lead.endswith(vtrace.TRACE_FIELD_HEAD))

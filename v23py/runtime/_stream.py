@@ -373,11 +373,11 @@ def _traced_entry(buf, pos, end, value):
     if q + n != end:
         return None
     tr = value.TraceRequest
-    i = bytes(buf[q:end]).rfind(b"\x06\x00\x00" + bytes(tr.SpanId))
+    i = bytes(buf[q:end]).rfind(vtrace.TRACE_FIELD_HEAD + bytes(tr.SpanId))
     if i < 0:
         return None
     head, core = bytes(buf[pos:p]), bytes(buf[q:q + i])
-    got = _parse_trace(buf, q + i, end)
+    got = vtrace.read_trace_field(buf, q + i, end)
     if got is None or got[1] != bytes(tr.TraceId):
         return None
     return head, core, value, vtrace.traced_request_lead(head, core)
@@ -387,12 +387,11 @@ def _traced_hit(buf, pos, entries):
     """(end, value, trace) for a traced request at buf[pos:] matching a cached one."""
     for head, core, value, lead in entries:
         if lead is not None and buf.startswith(lead, pos):
-            # the usual request: the span id, 01 00, the trace id, two end markers
+            # the usual request: a TraceRequest with only its ids, then the end
             i = pos + len(lead)
-            end = i + 36
-            if end <= len(buf) and buf.startswith(b"\x01\x00", i + 16) \
-                    and buf.startswith(b"\xe1\xe1", i + 34):
-                return end, value, (bytes(buf[i:i + 16]), bytes(buf[i + 18:i + 34]), 0, 0, b"")
+            ids = vtrace.plain_trace_ids(buf, i)
+            if ids is not None:
+                return i + vtrace.PLAIN_AFTER_HEAD, value, ids
         if not buf.startswith(head, pos):
             continue
         p = pos + len(head)
@@ -404,49 +403,10 @@ def _traced_hit(buf, pos, entries):
         if end > len(buf) or not buf.startswith(core, q):
             continue
         i = q + len(core)
-        if end - i == 39 and buf[i] == 6 and buf[i + 37] == 0xE1:   # no flags, level, metadata
-            if buf[i + 1] == 0 and buf[i + 2] == 0 and buf[i + 19] == 1 and buf[i + 20] == 0 \
-                    and buf[i + 38] == 0xE1:
-                return end, value, (bytes(buf[i + 3:i + 19]), bytes(buf[i + 21:i + 37]),
-                                    0, 0, b"")
-        t = _parse_trace(buf, i, end)
+        t = vtrace.read_trace_field(buf, i, end)
         if t is not None:
             return end, value, t
     return None
-
-
-def _parse_trace(buf, i, end):
-    """(span id, trace id, flags, level, metadata) from the VOM bytes of the Request's
-    TraceRequest field (index 6, then the struct's fields in order, two end markers)
-    at buf[i:end]; None for any other layout."""
-    if end - i < 39 or buf[i] != 6 or buf[i + 1] != 0 or buf[i + 2] != 0 \
-            or buf[i + 19] != 1 or buf[i + 20] != 0:
-        return None
-    sid = bytes(buf[i + 3:i + 19])
-    tid = bytes(buf[i + 21:i + 37])
-    j = i + 37
-    md, flags, level = b"", 0, 0
-    if buf[j] == 2:
-        n = buf[j + 1]
-        if n >= 0x80:
-            return None
-        md = bytes(buf[j + 2:j + 2 + n])
-        j += 2 + n
-    if buf[j] == 3:
-        v = buf[j + 1]
-        if v >= 0x80:
-            return None
-        flags = -(v >> 1) - 1 if v & 1 else v >> 1
-        j += 2
-    if buf[j] == 4:
-        v = buf[j + 1]
-        if v >= 0x80:
-            return None
-        level = -(v >> 1) - 1 if v & 1 else v >> 1
-        j += 2
-    if j + 2 != end or buf[j] != 0xE1 or buf[j + 1] != 0xE1:
-        return None
-    return sid, tid, flags, level, md
 
 
 # the header types decoded through ConnTypes.hdr_cache (see ValueReader._decode_memo)

@@ -435,17 +435,73 @@ def client_span(parent, name, method):
                 else "", store)
 
 
+# The Request's TraceRequest field as VOM writes it (field index 6, then the struct's
+# fields in order): 06 00 00 <span id> 01 00 <trace id> [02 metadata] [03 flags]
+# [04 level] E1.  This module is its one home: built by _trace_field and splice_request,
+# read by read_trace_field and plain_trace_ids (the latter two are on every traced call's
+# path, so each reads the ids itself rather than through a shared step).
+TRACE_FIELD_HEAD = b"\x06\x00\x00"
+_ID_SEP = b"\x01\x00"
+_ENDS = b"\xe1\xe1"   # the field's end marker and the Request's
+_IDS_END = 37        # bytes of the field up to the end of the trace id
+PLAIN_TRACE_TAIL = 39     # a field with only the ids, its end marker and the Request's
+PLAIN_AFTER_HEAD = PLAIN_TRACE_TAIL - len(TRACE_FIELD_HEAD)
+
+
+def plain_trace_ids(buf, i):
+    """(span id, trace id, 0, 0, b"") -- read_trace_field's answer -- when buf[i - 3:] is
+    a TraceRequest field with only its ids and then the Request's end marker (what a
+    repeated call sends; the caller has matched the bytes before ``i``, which end with
+    TRACE_FIELD_HEAD), else None."""
+    if buf.startswith(_ID_SEP, i + 16) and buf.startswith(_ENDS, i + 34):
+        return bytes(buf[i:i + 16]), bytes(buf[i + 18:i + 34]), 0, 0, b""
+    return None
+
+
+def read_trace_field(buf, i, end):
+    """(span id, trace id, flags, level, metadata) from buf[i:end], the Request's
+    TraceRequest field and the Request's end marker; None for any other layout (the
+    general decoder then takes the message)."""
+    if end - i < PLAIN_TRACE_TAIL:
+        return None
+    if not (buf.startswith(TRACE_FIELD_HEAD, i) and buf.startswith(_ID_SEP, i + 19)):
+        return None
+    j = i + _IDS_END
+    md, flags, level = b"", 0, 0
+    if buf[j] == 2:
+        n = buf[j + 1]
+        if n >= 0x80:
+            return None
+        md = bytes(buf[j + 2:j + 2 + n])
+        j += 2 + n
+    if buf[j] == 3:
+        v = buf[j + 1]
+        if v >= 0x80:
+            return None
+        flags = -(v >> 1) - 1 if v & 1 else v >> 1
+        j += 2
+    if buf[j] == 4:
+        v = buf[j + 1]
+        if v >= 0x80:
+            return None
+        level = -(v >> 1) - 1 if v & 1 else v >> 1
+        j += 2
+    if j + 2 != end or buf[j] != 0xE1 or buf[j + 1] != 0xE1:
+        return None
+    return bytes(buf[i + 3:i + 19]), bytes(buf[i + 21:i + _IDS_END]), flags, level, md
+
+
 def _trace_field(span):
     """VOM bytes of the Request's TraceRequest field (index 6) for ``span``."""
     st = span.store
     md = span.metadata
     collected = st is not None and span.trace in st._traces
     if not md and not collected and (st is None or not st.aws_xray):
-        return b"\x06\x00\x00" + span.id + b"\x01\x00" + span.trace + b"\xe1"
+        return b"".join((TRACE_FIELD_HEAD, span.id, _ID_SEP, span.trace, b"\xe1"))
     from v23py.vom import enc_int, enc_uint
-    b = bytearray(b"\x06\x00\x00")
+    b = bytearray(TRACE_FIELD_HEAD)
     b += span.id
-    b += b"\x01\x00"
+    b += _ID_SEP
     b += span.trace
     if md:
         b.append(2)
@@ -464,7 +520,6 @@ def _trace_field(span):
 
 
 _SPLIT = {}   # encoded request message -> (head, body without its end marker, lead)
-_TRACE_TAIL = 39   # bytes of a plain TraceRequest field and the Request's end marker after it
 
 
 def splice_request(msg, span):
@@ -496,10 +551,9 @@ def splice_request(msg, span):
         i = span._id
         if i is None:
             i = span._id = new_id()
-        if lead is not None:
-            # (the usual call: one join of the constant parts and the two ids)
-            return b"".join((lead, i, b"\x01\x00", span.trace, b"\xe1\xe1"))
-        tf = b"\x06\x00\x00" + i + b"\x01\x00" + span.trace + b"\xe1"
+        if lead is not None:   # (the usual call: lead ends with the field's head)
+            return b"".join((lead, i, _ID_SEP, span.trace, _ENDS))
+        tf = _trace_field(span)
     n = len(core) + len(tf) + 1
     if n < 0x80:
         return head + bytes((n,)) + core + tf + b"\xe1"
@@ -510,11 +564,11 @@ def splice_request(msg, span):
 def traced_request_lead(head, core):
     """The bytes before the span id of a Request value message made of ``head`` (its type
     id) and ``core`` (its fields before TraceRequest) whose TraceRequest has only its ids
-    (no flags, level or metadata): then its length fits one byte.  None when it does not."""
-    n = len(core) + _TRACE_TAIL
+    (no flags, level or metadata), when its length then fits one byte; else None."""
+    n = len(core) + PLAIN_TRACE_TAIL
     if n >= 0x80:
         return None
-    return head + bytes((n,)) + core + b"\x06\x00\x00"
+    return head + bytes((n,)) + core + TRACE_FIELD_HEAD
 
 
 def get_request(ctx):
