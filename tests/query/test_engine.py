@@ -7,6 +7,7 @@ from twisted.trial import unittest
 
 from v23py import verror, vdl
 from v23py.query import errors as E, exec_query, pattern, scanner as S, split_error
+from v23py.gostrings import go_bytes, go_string
 from v23py.query.checker import after_prefix, key_ranges
 from v23py.query.engine import prepare, eval_key_only, INCLUDE, EXCLUDE, FETCH
 from v23py.testing import querydata as D
@@ -296,6 +297,10 @@ class KeyRangeTest(unittest.TestCase):
         self.assertEqual(after_prefix("abc"), "abd")
         self.assertEqual(after_prefix(""), "")
         self.assertEqual(after_prefix("\x7f").encode("utf-8", "surrogateescape"), b"\x80")
+        # a Go string's bytes that are not UTF-8 count as themselves (once encoded 3 bytes
+        # each: the limit fell below the prefix)
+        self.assertEqual(go_bytes(after_prefix(go_string(b"a\xfe"))), b"a\xff")
+        self.assertEqual(go_bytes(after_prefix(go_string(b"a\xfe\xff"))), b"a\xff")
 
     def test_prefix_query_scans_only_the_prefix(self):
         db = D.standard_db()

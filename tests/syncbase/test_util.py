@@ -1,6 +1,7 @@
 """Syncbase naming helpers: escaping, Ids, validation, prefix limits, conventions."""
 from twisted.trial import unittest
 
+from v23py.gostrings import go_string
 from v23py.syncbase.util import (
     Id, encode, decode, encode_id, decode_id, parse_id, validate_id, validate_row_key,
     prefix_range_limit, InvalidNameError,
@@ -44,6 +45,8 @@ class UtilTest(unittest.TestCase):
         self.assertEqual(prefix_range_limit(b"\xff\xff"), b"")
         self.assertEqual(prefix_range_limit(b""), b"")
         self.assertEqual(prefix_range_limit("ab"), "ac")
+        # a str is a Go string: its bytes that are not UTF-8 count as themselves
+        self.assertEqual(prefix_range_limit(go_string(b"a\xfe")), go_string(b"a\xff"))
 
     def test_patterns(self):
         # Syncbase's access checks use security's one matcher

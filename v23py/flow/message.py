@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import struct
 
+from v23py.gostrings import KEEP_BYTES, UTF8
+
 from . import errors
 
 # Message type bytes (counting down from 0x7F).
@@ -128,9 +130,9 @@ def _utf8(text: str) -> bytes:
     surrogate escapes (they go back as the bytes they came from), anything else that
     UTF-8 cannot hold is replaced (an error text must never stop a TearDown)."""
     try:
-        return text.encode("utf-8", "surrogateescape")
+        return text.encode(UTF8, KEEP_BYTES)
     except UnicodeEncodeError:
-        return text.encode("utf-8", "replace")
+        return text.encode(UTF8, "replace")
 
 
 def _text(text: str) -> str:

@@ -13,6 +13,8 @@ Behaviour follows Go Vanadium v0.2.0 (package v.io/v23/naming) exactly:
 
 import re
 
+from v23py.gostrings import go_bytes, go_string
+
 __all__ = [
     "RESERVED_NAME_PREFIX",
     "clean",
@@ -157,11 +159,11 @@ def unescape(s: str):
 
     Escapes decode to bytes; a result that is not valid UTF-8 keeps the odd
     bytes as surrogate escapes so that escape() of it restores the original
-    bytes when encoded with ``surrogateescape``.
+    bytes when encoded as a Go string (``v23py.gostrings``).
     """
     if "%" not in s:
         return s, True
-    raw = s.encode("utf-8", "surrogateescape")
+    raw = go_bytes(s)
     out = bytearray()
     i = 0
     n = len(raw)
@@ -175,7 +177,7 @@ def unescape(s: str):
             return s, False
         out.append(int(raw[i + 1:i + 3], 16))
         i += 3
-    return out.decode("utf-8", "surrogateescape"), True
+    return go_string(out), True
 
 
 def encode_as_name_element(s: str) -> str:

@@ -10,6 +10,7 @@ of the collection.
 """
 from __future__ import annotations
 
+from v23py.gostrings import KEEP_BYTES, UTF8, go_bytes, go_string
 from v23py.query import errors as E, functions as F, pattern as P
 from v23py.query.parser import (
     spine, AND, EQUAL, GE, GT, IS, ISNOT, LE, LIKE, LT, NE, NOTLIKE, OR, T_BOOL, T_EXPR, T_FIELD,
@@ -149,14 +150,14 @@ def _check_expression(e, esc):
 
 def after_prefix(prefix: str) -> str:
     """The smallest string greater than every string with this prefix ("" = none)."""
-    b = bytearray(prefix.encode("utf-8", "surrogatepass"))
+    b = bytearray(go_bytes(prefix))
     while b:
         if b[-1] == 0xFF:
             b.pop()
         else:
             b[-1] += 1
             break
-    return b.decode("utf-8", "surrogateescape")
+    return go_string(b)
 
 
 def _cmp_limits(a, b):
@@ -174,7 +175,7 @@ def _lt(a, b):
 
 
 def _key_bytes(s):
-    return s.encode("utf-8", "surrogateescape")
+    return s.encode(UTF8, KEEP_BYTES)
 
 
 def _start_before_limit(start, limit):

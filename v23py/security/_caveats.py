@@ -12,6 +12,7 @@ from _thread import RLock as _RLock
 from _thread import allocate_lock as _allocate_lock
 
 from v23py import vdl
+from v23py.gostrings import go_bytes
 from v23py.v23.vdlroot.time import native as vtime
 from v23py.v23.vdlroot.time.native import UNIX_EPOCH_SECONDS
 from v23py.security import _errors
@@ -262,7 +263,7 @@ def _as_caveat(c):
 
 
 def discharge_digest(d, hfn):
-    msg = hfn(d.ThirdPartyCaveatId.encode("utf-8", "surrogateescape")).digest()
+    msg = hfn(go_bytes(d.ThirdPartyCaveatId)).digest()
     for cav in d.Caveats:
         msg += _as_caveat(cav).digest(hfn)
     return hfn(msg).digest()

@@ -14,6 +14,7 @@ previous certificate's key (the root signs itself).
 # (_thread, not threading: the same C locks without importing threading.py)
 from _thread import allocate_lock as _Lock
 
+from v23py.gostrings import KEEP_BYTES, UTF8
 from v23py.security import _errors
 from v23py.security._keys import (
     KeyError_, PURPOSE_CERTIFICATE, SIGNATURE_COUNTS, hash_func, public_key_from_der, sha256)
@@ -25,7 +26,7 @@ MAX_CHAINS = 128
 
 def _b(s):
     """A Go string's bytes (VOM keeps non-UTF-8 bytes as surrogate escapes)."""
-    return s.encode("utf-8", "surrogateescape")
+    return s.encode(UTF8, KEEP_BYTES)
 
 
 def signature_digest(sig, hfn):

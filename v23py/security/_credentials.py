@@ -23,6 +23,7 @@ import os
 import struct
 
 from v23py import vdl
+from v23py.gostrings import go_bytes, go_string
 from v23py.xref.lib import security as refsec
 from v23py.xref.lib.security import serialization
 from v23py.security import _errors, pem as _pem
@@ -215,11 +216,11 @@ class _SignedFiles:
 # --- persistent roots and store ---
 
 def _der_to_key(der):
-    return der.decode("utf-8", "surrogateescape")
+    return go_string(der)
 
 
 def _key_to_der(s):
-    return s.encode("utf-8", "surrogateescape")
+    return go_bytes(s)
 
 
 class PersistentBlessingRoots(BlessingRoots):

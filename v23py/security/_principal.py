@@ -7,6 +7,7 @@ roots here and add locking, reload-before-modify and signed saving.
 # (_thread, not threading: the same C locks without importing threading.py)
 from _thread import RLock as _RLock
 
+from v23py.gostrings import go_bytes
 from v23py.security import _errors
 from v23py.security._blessings import Blessings, union_of_blessings
 from v23py.security._caveats import (
@@ -258,7 +259,7 @@ def _dcache_key(caveat, impetus):
         servers = ",".join(sorted(str(s) for s in impetus.Server))
     h = sha256()
     for part in (tp.id(), method, servers):
-        h.update(sha256(part.encode("utf-8", "surrogateescape")).digest())
+        h.update(sha256(go_bytes(part)).digest())
     return h.digest()
 
 

@@ -20,6 +20,8 @@ import functools
 import re
 from typing import Any, NamedTuple, TypeVar
 
+from v23py.gostrings import go_bytes, go_string
+
 _S = TypeVar("_S", str, bytes)
 
 from v23py.security import ALL_PRINCIPALS, CHAIN_SEPARATOR, NO_EXTENSION, BlessingPattern
@@ -161,7 +163,7 @@ def validate_row_key(key: str) -> None:
 def prefix_range_limit(p: _S) -> _S:
     """Smallest string greater than every string with prefix ``p`` (str or bytes in, same out)."""
     as_str = isinstance(p, str)
-    x = bytearray(p.encode("utf-8") if isinstance(p, str) else p)
+    x = bytearray(go_bytes(p) if isinstance(p, str) else p)
     while x:
         if x[-1] == 0xFF:
             x.pop()
@@ -170,7 +172,7 @@ def prefix_range_limit(p: _S) -> _S:
             break
     out = bytes(x)
     if as_str:
-        return out.decode("utf-8", errors="surrogateescape")  # type: ignore[return-value]
+        return go_string(out)  # type: ignore[return-value]
     return out  # type: ignore[return-value]
 
 

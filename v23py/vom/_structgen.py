@@ -21,6 +21,7 @@ from __future__ import annotations
 import keyword
 import types
 
+from v23py.gostrings import KEEP_BYTES, UTF8
 from v23py import vdl as T
 from v23py.vdl import INT_RANGES, Kind, Type
 from v23py.vom._binary import CONTROL_END, Truncated, dec_uint, enc_uint, error
@@ -197,7 +198,7 @@ def _dec_inline(k: int, ft: Type) -> list[str] | None:
                 # surrogates.  One decode with the handler: ~100 instructions more than
                 # a strict one for UTF-8, ~6,500 fewer than a strict one failing first --
                 # every sync record's object id holds such bytes)
-                f"f{k} = data[pos:end].decode('utf-8', 'surrogateescape')",
+                f"f{k} = data[pos:end].decode({UTF8!r}, {KEEP_BYTES!r})",
                 "pos = end"]
     if kind == Kind.LIST and ft.elem.kind == Kind.BYTE:
         return ["b = data[pos]",
@@ -358,7 +359,7 @@ def _enc_inline(k: int, ft: Type, ns) -> list[str] | None:
         # thousands of instructions; a str not encodable at all goes to the closure)
         return ["if type(x) is str:",
                 "    try:",
-                "        bx = x.encode('utf-8', 'surrogateescape')",
+                f"        bx = x.encode({UTF8!r}, {KEEP_BYTES!r})",
                 "    except UnicodeEncodeError:"] + ["        " + s for s in other] + [
                 "    else:",
                 "        n = len(bx)",

@@ -16,6 +16,7 @@ run the RPC runtime (like Go's); ``seekblessings`` (OAuth web service) and
 import sys
 
 from v23py import verror
+from v23py.gostrings import KEEP_BYTES
 from v23py.cmd.principal._commands import (
     cmd_bless, cmd_blessself, cmd_create, cmd_dump, cmd_dumpblessings, cmd_dumproots, cmd_fork,
     cmd_get_default, cmd_get_forpeer, cmd_get_peermap, cmd_get_publickey,
@@ -197,7 +198,7 @@ def main(argv=None):
         sys.exit(0)
     for stream in (sys.stdout, sys.stderr):  # Go strings may hold any bytes: print them as-is
         try:
-            stream.reconfigure(errors="surrogateescape")
+            stream.reconfigure(errors=KEEP_BYTES)
         except (AttributeError, ValueError):
             pass
     try:

@@ -6,6 +6,7 @@ import math
 from fractions import Fraction
 
 from v23py import vdl, verror
+from v23py.gostrings import go_bytes, go_string
 from v23py.vdl import Kind
 
 from . import ast as A
@@ -386,7 +387,7 @@ class ConstEvaluator:
             if isinstance(v, str) and (st is None or st.kind == Kind.STRING):
                 return _mk(t, str(v))
             if isinstance(v, (bytes, bytearray)):
-                return _mk(t, bytes(v).decode("utf-8", "surrogateescape"))
+                return _mk(t, go_string(v))
             raise _ConvError("not a string")
         if k == Kind.ENUM:
             label = v.label if isinstance(v, vdl.Enum) else v
@@ -402,7 +403,7 @@ class ConstEvaluator:
             raise _ConvError("not a typeobject")
         if k in (Kind.LIST, Kind.ARRAY):
             if t.elem.kind == Kind.BYTE and isinstance(v, str) and (st is None or st.kind == Kind.STRING):
-                b = v.encode("utf-8", "surrogateescape")
+                b = go_bytes(v)
             elif isinstance(v, (bytes, bytearray)):
                 b = bytes(v)
             elif isinstance(v, (list, tuple)) and st is not None and st.kind in (Kind.LIST, Kind.ARRAY):

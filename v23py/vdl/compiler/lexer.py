@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
+from v23py.gostrings import go_string
+
 __all__ = ["Pos", "Token", "VDLError", "tokenize", "KEYWORDS", "CommentMap"]
 
 
@@ -185,10 +187,7 @@ def _unquote(body: str, pos: Pos) -> str:
             i += 2 + k
         else:
             raise error(pos, f"unknown escape sequence \\{e} in string literal")
-    try:
-        return out.decode("utf-8")
-    except UnicodeDecodeError:
-        return out.decode("utf-8", "surrogateescape")
+    return go_string(out)
 
 
 def _parse_int(text: str, pos: Pos) -> int:
