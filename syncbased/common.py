@@ -15,6 +15,7 @@ import time as _time
 from twisted.internet import defer
 
 from v23py import security, verror, vom, vdl
+from v23py.gostrings import KEEP_BYTES, UTF8
 from v23py.v23.security import access as accesswire
 from v23py.v23.services import syncbase as sbwire
 from v23py.syncbase.util import Id, prefix_range_limit
@@ -264,7 +265,7 @@ def value_in(value) -> bytes:
     """Bytes to store for a Put value (the single-shot VOM encoding)."""
     if value.__class__ is str:
         # the common value: version, string's type id, length, UTF-8 (vom.encode's bytes)
-        b = value.encode("utf-8", "surrogateescape")     # (as vom's string encoder)
+        b = value.encode(UTF8, KEEP_BYTES)     # (as vom's string encoder)
         n = len(b)
         return (_STR_HEADS[n] if n < 0x80 else _STR_HEAD + vom.uint_bytes(n)) + b
     t = vdl.type_of(value)
@@ -292,7 +293,7 @@ def value_out(data: bytes):
     if 0 <= n < 0x80 and data[:_STR_HEAD_LEN] == _STR_HEADS[n]:
         # value_in's short-string form (header from the same table): the str vom.decode
         # reads from these bytes, in one step (a synced row's value, a Get's)
-        return str(data[_STR_HEAD_LEN:], "utf-8", "surrogateescape")
+        return str(data[_STR_HEAD_LEN:], UTF8, KEEP_BYTES)
     return vom.decode(data)
 
 

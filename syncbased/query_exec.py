@@ -11,6 +11,7 @@ thread and calls ``finish`` (also on the store thread) at the end.
 from __future__ import annotations
 
 from v23py import verror
+from v23py.gostrings import KEEP_BYTES, UTF8
 from v23py.query import engine, errors as QE
 from v23py.v23.services import syncbase as sbwire
 from v23py.syncbase.util import ConventionError, Id, app_and_user_pattern_from_blessings, \
@@ -95,8 +96,8 @@ class QueryTable:
         reader, pfx = self.qdb.reader, self.prefix
         plen = len(pfx)
         for start, limit in ranges:
-            a, b = scan_range_args(pfx, start.encode("utf-8", "surrogateescape"),
-                                   limit.encode("utf-8", "surrogateescape"))
+            a, b = scan_range_args(pfx, start.encode(UTF8, KEEP_BYTES),
+                                   limit.encode(UTF8, KEEP_BYTES))
             for k, v in reader.scan_all(a, b):
                 yield k[plen:].decode("utf-8", "replace"), v
 
@@ -106,8 +107,8 @@ class QueryTable:
         skip = len(VERSION_PREFIX) + len(pfx)
         add_op = getattr(reader, "add_op", None)
         for start, limit in ranges:
-            a, b = scan_range_args(pfx, start.encode("utf-8", "surrogateescape"),
-                                   limit.encode("utf-8", "surrogateescape"))
+            a, b = scan_range_args(pfx, start.encode(UTF8, KEEP_BYTES),
+                                   limit.encode(UTF8, KEEP_BYTES))
             if add_op is not None:
                 add_op(ScanOp(a, b))       # a transaction's scan is logged, as Go's
             for k, _ in reader.raw_scan_all(VERSION_PREFIX + a, VERSION_PREFIX + b):

@@ -26,6 +26,7 @@ members (``v23_syncbase_syncgroup_*{db, syncgroup}``).
 import time
 
 from v23py import stats
+from v23py.gostrings import KEEP_BYTES, UTF8
 from v23py.stats import prometheus
 from v23py.naming import names as _names
 
@@ -97,7 +98,7 @@ class SyncgroupRows:
 
 
 _sg_rows = {}
-_ROW_MARK = b"r\xfe".decode("utf-8", "surrogateescape")   # (object ids are Go strings)
+_ROW_MARK = b"r\xfe".decode(UTF8, KEEP_BYTES)   # (object ids are Go strings)
 
 
 def _id_key(i):
@@ -118,7 +119,7 @@ def count_rows(sync, db_id, items, sent):
     ds = sync.dbs.get(db_id)
     if ds is None:
         return
-    groups = _copied(lambda: [(e.id, tuple(p.decode("utf-8", "surrogateescape")
+    groups = _copied(lambda: [(e.id, tuple(p.decode(UTF8, KEEP_BYTES)
                                            for p in e.prefixes))
                               for e in list(ds.sgs.values())])
     if not groups:

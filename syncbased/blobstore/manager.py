@@ -50,6 +50,7 @@ import time
 from twisted.internet import defer
 
 from v23py import verror, vdl
+from v23py.gostrings import KEEP_BYTES, UTF8
 from v23py.v23.services.syncbase import BlobDevTypeServer
 from v23py.v23.services import syncbase as sbwire
 from syncbased import access, interfaces as I
@@ -464,7 +465,7 @@ class BlobManager:
             refs = blob_refs(v)
             if not refs:
                 continue
-            key = md.ObjId.encode("utf-8", "surrogateescape")[2:]
+            key = md.ObjId.encode(UTF8, KEEP_BYTES)[2:]
             sgs = [e for e in ds.sgs.values() if any(key.startswith(p) for p in e.prefixes)]
             src = "%x" % int(md.Id)
             now = now or now_time()

@@ -30,6 +30,7 @@ import struct
 from itertools import repeat
 from typing import NamedTuple
 
+from v23py.gostrings import KEEP_BYTES as _KEEP, UTF8 as _UTF8   # (Go strings: any bytes)
 from syncbased.store.core import SEP
 
 Y = b"y" + SEP
@@ -47,7 +48,6 @@ NODE_REC = 0
 LINK_REC = 1
 
 
-_UTF8, _KEEP = "utf-8", "surrogateescape"     # (Go strings: any bytes, kept as they are)
 
 
 def s(b: bytes) -> str:
