@@ -74,8 +74,10 @@ def _end_batch():
 # Output pieces (a sealed frame is one, a clear one two) a conn may hold back inside a
 # batch.  Writing a burst's first replies while later ones are still being made lets the
 # peer work on them meanwhile: with 16 callers on one conn both processes then run at once
-# instead of taking turns (twice the calls/s), for one more send() per few messages.
-_EARLY_FLUSH = 4
+# instead of taking turns (twice the calls/s), for one more send() per few messages.  8
+# rather than 4 keeps that overlap with half the sends and wake-ups (16 callers: ~8% less
+# CPU per call on each side, 5 interleaved rpc_bench pairs +8% calls/s on average).
+_EARLY_FLUSH = 8
 
 
 def _flush_dirty():
