@@ -16,6 +16,7 @@ from v23py import vtrace
 from v23py import naming, security, verror
 from v23py.deferred import AwaitableDeferred as _AwaitableDeferred
 from v23py.runtime._client_call import ClientCall, first_result
+from v23py.runtime._peer import native_blessings as _native_blessings
 from v23py.runtime._stream import ROLE_TYPE, ConnTypes
 from v23py.rpc import options as rpcopts
 from v23py.rpc import retry
@@ -550,18 +551,6 @@ async def _first_success(ctx, dials):
 
 
 _CAVEAT_TYPE = security.Caveat._vdl_type   # v.io/v23/security.Caveat
-
-
-def _native_blessings(b):
-    if b is None:
-        return None
-    if hasattr(b, "is_zero") and hasattr(b, "public_key"):
-        return b
-    try:
-        return security.blessings_from_wire(b)
-    except Exception:
-        log.debug("cannot decode the server's blessings", exc_info=True)
-        return None
 
 
 _NO_BLESSINGS = (None, 0.0, False)   # Client._bless_entry without a principal

@@ -28,6 +28,7 @@ from v23py.rpc import wire
 from v23py.runtime._stream import ConnTypes, ValueWriter
 from v23py.rpc.model import object_to_invoker
 from v23py.runtime._accepted_flows import _FlowRole
+from v23py.runtime._peer import native_blessings as _native_blessings
 from v23py.runtime._pending import PendingRequests, refuse
 from v23py.runtime._reserved import _ReservedInvoker
 from v23py.runtime._server_call import ServerCall
@@ -699,14 +700,3 @@ class _AppError(Exception):
         self.err = err
 
 
-def _native_blessings(b):
-    """security.Blessings for a WireBlessings (or Blessings) value; None for None."""
-    if b is None:
-        return None
-    if hasattr(b, "is_zero") and hasattr(b, "public_key"):
-        return b
-    try:
-        return security.blessings_from_wire(b)
-    except Exception:
-        log.debug("cannot use the peer's blessings", exc_info=True)
-        return None
