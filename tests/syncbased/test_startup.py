@@ -24,14 +24,19 @@ DEFERRED = ("zeroconf", "v23py.query", "v23py.syncbase.database", "v23py.syncbas
             "v23py.syncbase._stream", "v23py.syncbase.blob", "syncbased.query_exec")
 
 
+def json_printed_by(code):
+    """What a fresh Python process running ``code`` prints, as JSON."""
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True,
+                         capture_output=True, text=True, timeout=60).stdout
+    return json.loads(out)
+
+
 class StartupImportsTest(unittest.TestCase):
 
     def test_daemon_modules_leave_deferred_ones_unloaded(self):
         code = ("import sys, json, syncbased.main, syncbased.daemon, syncbased.server; "
                 "print(json.dumps(sorted(sys.modules)))")
-        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True,
-                             capture_output=True, text=True, timeout=60).stdout
-        loaded = set(json.loads(out))
+        loaded = set(json_printed_by(code))
         self.assertIn("syncbased.server", loaded)
         early = sorted(m for m in loaded if m in DEFERRED or m.startswith("zeroconf."))
         self.assertEqual(early, [])
@@ -47,9 +52,7 @@ class DeferredStdlibTest(unittest.TestCase):
                "done = L.install(); "
                "import syncbased.main, syncbased.daemon, syncbased.server; "
                "from twisted.internet import reactor, task, defer; ")
-        out = subprocess.run([sys.executable, "-c", pre + code], cwd=ROOT, check=True,
-                             capture_output=True, text=True, timeout=60).stdout
-        return json.loads(out)
+        return json_printed_by(pre + code)
 
     def test_start_up_leaves_them_unrun(self):
         r = self._daemon_code("print(json.dumps([done, L.is_deferred('asyncio'), "
@@ -84,9 +87,7 @@ class DeferredStdlibTest(unittest.TestCase):
                 "from syncbased import _lazyimports as L; "
                 "print(json.dumps([L.is_deferred(m) for m in ('textwrap', 'tokenize', "
                 "'asyncio')]))")
-        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True,
-                             capture_output=True, text=True, timeout=60).stdout
-        self.assertEqual(json.loads(out), [True, True, True])
+        self.assertEqual(json_printed_by(code), [True, True, True])
 
     def test_first_use_loads_the_real_modules(self):
         r = self._daemon_code(
@@ -172,9 +173,7 @@ class DeferredStdlibTest(unittest.TestCase):
                 "import textwrap, tokenize, locale, ctypes, concurrent.futures; "
                 "import twisted.internet.unix, twisted.internet.udp; "
                 "from syncbased import _lazyimports as L; print(json.dumps([L.install(), L.is_deferred('asyncio')]))")
-        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True,
-                             capture_output=True, text=True, timeout=60).stdout
-        self.assertEqual(json.loads(out), [[], False])
+        self.assertEqual(json_printed_by(code), [[], False])
 
 
 class LazyClientNamesTest(unittest.TestCase):
