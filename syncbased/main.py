@@ -14,7 +14,9 @@ hour, as Go's does; the environment variable ``V23PY_NTP_HOST`` names another
 
 Stdout receives exactly one line, ``ENDPOINT=<rooted endpoint name>``,
 flushed, once the dispatcher serves.  Logs go to stderr.  SIGTERM/SIGINT:
-in-flight store work finishes, stores close, exit status 0.  A second daemon
+in-flight store work finishes, stores close, exit status 0.  SIGUSR1 writes every
+thread's stack to stderr and the daemon goes on (Go's runtime dumps its goroutines on
+SIGQUIT, and exits).  A second daemon
 on the same root directory fails at once (a lock file) with a clear error.
 """
 from __future__ import annotations
@@ -24,10 +26,12 @@ from syncbased import _lazyimports
 # (first: logging, Twisted and the daemon's modules import what it defers)
 _lazyimports.install()
 
+import faulthandler  # noqa: E402
 import fcntl  # noqa: E402
 import gc  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
 
 from v23py import verror  # noqa: E402
@@ -39,6 +43,11 @@ _log = logging.getLogger("syncbased.main")   # (this module runs as __main__)
 
 def log(msg):
     _log.info(msg)
+
+
+def _stacks_on_sigusr1():
+    """``kill -USR1`` shows where every thread of a daemon that stopped answering is."""
+    faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True, chain=False)
 
 
 def _log_to_stderr():
@@ -192,6 +201,7 @@ def main(argv=None):
     from twisted.internet import defer, task
     argv = sys.argv[1:] if argv is None else argv
     _log_to_stderr()
+    _stacks_on_sigusr1()
 
     def start(reactor):
         d = defer.ensureDeferred(run(reactor, argv))

@@ -217,6 +217,18 @@ class DaemonTest(_E2E):
         self.assertEqual(d2.stop(), 0)      # SIGTERM: clean exit
 
 
+    async def test_sigusr1_writes_every_threads_stack_and_the_daemon_goes_on(self):
+        _, _, cx = await self.db_cx()
+        await cx.put(self.ctx, "k", "v")
+        said = self.daemon.report()
+        self.assertIn("syncbased running", said)
+        self.assertIn("Current thread", said)           # the thread that took the signal
+        self.assertIn('File "', said)
+        self.assertIn("_run", said)                     # the store worker's loop, waiting
+        self.assertEqual(await cx.get(self.ctx, "k"), "v")
+        self.assertEqual(self.daemon.stop(), 0)
+
+
 class GoInteropTest(_E2E):
     @defer.inlineCallbacks
     def test_go_vrpc_signature_and_calls(self):

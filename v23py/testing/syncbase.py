@@ -1,5 +1,6 @@
 """Helpers for end-to-end Syncbase tests: credentials and a real syncbased subprocess."""
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -90,12 +91,22 @@ class Daemon:
 
     def signal_stop(self, sig=None):
         """Ask the daemon to stop (SIGTERM, once) without waiting for it."""
-        import signal
         if self.proc is not None and self.proc.poll() is None and not self._signalled:
             self._signalled = True
             self.proc.send_signal(sig or signal.SIGTERM)
 
     _signalled = False
+
+    def report(self, wait=0.5) -> str:
+        """For a failure message: the end of the daemon's stderr, with every thread's
+        stack when it still runs (syncbased writes them on SIGUSR1)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGUSR1)
+            time.sleep(wait)
+        state = "running" if self.proc.poll() is None else f"exited {self.proc.returncode}"
+        self.stderr.seek(0)
+        said = self.stderr.read().decode("utf-8", "replace")
+        return f"syncbased {state}; stderr:\n{said[-8000:]}"
 
     def stop(self, sig=None):
         """Stop the daemon (SIGTERM, then SIGKILL after 15 s); its exit status."""
