@@ -23,7 +23,6 @@ reactor wake-up and read).
 import argparse
 import glob
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -35,6 +34,7 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 import rpc_bench  # noqa: E402
+from callgrind_dumps import dump_total  # noqa: E402
 
 OUR_CLIENT = r"""
 import sys
@@ -114,14 +114,6 @@ def our_client(tmp, creds, name, label, patch=""):
     return lambda n: subprocess.run([sys.executable, script, creds, name, str(n)], check=True)
 
 
-def total(outfile):
-    with open(outfile) as f:
-        for line in f:
-            if line.startswith("summary:") or line.startswith("totals:"):
-                return int(line.split()[1])
-    raise RuntimeError(f"no totals in {outfile}")
-
-
 def measured(vg_pid, outbase, run):
     """Instructions of the server over run() (zeroed before, dumped after)."""
     subprocess.run(["callgrind_control", "-z", str(vg_pid)], check=True,
@@ -134,8 +126,9 @@ def measured(vg_pid, outbase, run):
     for _ in range(100):
         new = sorted(set(glob.glob(outbase + "*")) - before)
         if new:
-            time.sleep(0.2)
-            return total(new[-1])
+            n = dump_total(new[-1])
+            if n is not None:
+                return n
         time.sleep(0.1)
     raise RuntimeError("callgrind wrote no dump")
 

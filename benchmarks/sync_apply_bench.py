@@ -22,6 +22,9 @@ import types
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+
+from callgrind_dumps import new_dumps_total  # noqa: E402
 
 
 def _cg(*args):
@@ -48,19 +51,11 @@ def _dumped(outdir) -> int:
     instruction total.  (Reading the dump is not counted: it cost ~40M instructions a
     round, which landed in the next part's figure.)"""
     import glob
-    import re
     before = set(glob.glob(os.path.join(outdir, "callgrind.out*")))
     _cg("-d")
     _cg("-i", "off")
-    total = 0
-    for path in sorted(set(glob.glob(os.path.join(outdir, "callgrind.out*"))) - before):
-        with open(path) as f:
-            m = re.search(r"^totals:\s+(\d+)", f.read(), re.M)
-        if m:
-            total += int(m.group(1))
-        if not os.environ.get("CG_KEEP"):
-            os.remove(path)
-    return total
+    return new_dumps_total(os.path.join(outdir, "callgrind.out*"), before,
+                           remove=not os.environ.get("CG_KEEP")) or 0
 
 
 def main():

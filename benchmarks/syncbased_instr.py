@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import glob
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -28,6 +27,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+
+from callgrind_dumps import new_dumps_total  # noqa: E402
 
 ALICE = "idp:o:fortune:alice"
 # The sync scheduler wakes every 50 ms even with no syncgroup (work on the store thread):
@@ -41,18 +43,6 @@ def control(pid: int, *args: str) -> str:
     return subprocess.run(["callgrind_control", *args, str(pid)], check=True,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120,
                           text=True).stdout
-
-
-def dumped_total(outdir: str, before: set) -> int:
-    """The instruction total of the dump files written since ``before`` (then removed)."""
-    total = None
-    for path in sorted(set(glob.glob(os.path.join(outdir, "callgrind.out*"))) - before):
-        with open(path) as f:
-            m = re.search(r"^totals:\s+(\d+)", f.read(), re.M)   # (the dumped part's cost)
-        if m:
-            total = (total or 0) + int(m.group(1))
-            os.remove(path)
-    return total
 
 
 class Instrumented:
@@ -93,7 +83,7 @@ class Instrumented:
                 time.sleep(1.0)     # (the dump written in full)
                 for path in set(glob.glob(os.path.join(self.outdir, "callgrind.out*"))) - before:
                     shutil.copy(path, keep)
-            total = dumped_total(self.outdir, before)
+            total = new_dumps_total(os.path.join(self.outdir, "callgrind.out*"), before)
             if total is not None:
                 return total
             time.sleep(0.2)
