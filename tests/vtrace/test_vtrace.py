@@ -134,7 +134,8 @@ class TraceFieldBytesTest(unittest.TestCase):
 
     def test_read_trace_field_reads_what_vom_wrote(self):
         sid, tid = bytes(range(16)), bytes(range(100, 116))
-        for md, flags, level in ((b"", 0, 0), (b"meta", 0, 0), (b"", 1, 0), (b"m", 3, -2)):
+        for md, flags, level in ((b"", 0, 0), (b"meta", 0, 0), (b"", 1, 0), (b"m", 3, -2),
+                                 (b"", 300, 0), (b"", 0, -1000), (b"m", 1 << 30, 70)):
             data = self.request_bytes(SpanId=sid, TraceId=tid, RequestMetadata=md,
                                       Flags=flags, LogLevel=level)
             i = data.rfind(vtrace.TRACE_FIELD_HEAD + sid)
@@ -144,6 +145,8 @@ class TraceFieldBytesTest(unittest.TestCase):
             self.assertEqual(plain, (sid, tid, 0, 0, b"") if (md, flags, level) == (b"", 0, 0)
                              else None)
             self.assertIsNone(vtrace.read_trace_field(data, i + 1, len(data)))
+            for cut in range(1, 6):       # a field cut short is not this layout
+                self.assertIsNone(vtrace.read_trace_field(data[:-cut], i, len(data) - cut))
 
     def test_a_plain_field_is_what_vom_writes(self):
         ctx, root = ctx_with(vtrace.Store())

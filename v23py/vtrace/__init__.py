@@ -21,6 +21,8 @@ import threading
 import time as _time
 from collections import OrderedDict
 
+from v23py.vom import dec_int, dec_uint, enc_int, enc_uint, uint_bytes
+
 __all__ = [
     "Store", "Span", "new_id", "id_hex", "id_from_hex", "EMPTY_ID", "COLLECT_IN_MEMORY",
     "AWS_XRAY", "with_store", "get_store", "get_span", "with_span", "with_new_trace",
@@ -474,18 +476,13 @@ def read_trace_field(buf, i, end):
             return None
         md = bytes(buf[j + 2:j + 2 + n])
         j += 2 + n
-    if buf[j] == 3:
-        v = buf[j + 1]
-        if v >= 0x80:
-            return None
-        flags = -(v >> 1) - 1 if v & 1 else v >> 1
-        j += 2
-    if buf[j] == 4:
-        v = buf[j + 1]
-        if v >= 0x80:
-            return None
-        level = -(v >> 1) - 1 if v & 1 else v >> 1
-        j += 2
+    try:
+        if buf[j] == 3:
+            flags, j = dec_int(buf, j + 1)
+        if buf[j] == 4:
+            level, j = dec_int(buf, j + 1)
+    except Exception:      # (cut short: the general decoder says what is wrong)
+        return None
     if j + 2 != end or buf[j] != 0xE1 or buf[j + 1] != 0xE1:
         return None
     return bytes(buf[i + 3:i + 19]), bytes(buf[i + 21:i + _IDS_END]), flags, level, md
@@ -498,7 +495,6 @@ def _trace_field(span):
     collected = st is not None and span.trace in st._traces
     if not md and not collected and (st is None or not st.aws_xray):
         return b"".join((TRACE_FIELD_HEAD, span.id, _ID_SEP, span.trace, b"\xe1"))
-    from v23py.vom import enc_int, enc_uint
     b = bytearray(TRACE_FIELD_HEAD)
     b += span.id
     b += _ID_SEP
@@ -530,7 +526,6 @@ def splice_request(msg, span):
         msg = bytes(msg)
     split = _SPLIT.get(msg)
     if split is None:
-        from v23py.vom import dec_uint
         try:
             _, p = dec_uint(msg, 0)
             n, q = dec_uint(msg, p)
@@ -557,7 +552,6 @@ def splice_request(msg, span):
     n = len(core) + len(tf) + 1
     if n < 0x80:
         return head + bytes((n,)) + core + tf + b"\xe1"
-    from v23py.vom import uint_bytes
     return head + uint_bytes(n) + core + tf + b"\xe1"
 
 
