@@ -57,9 +57,12 @@ SCAN_CHUNK = 1000
 #   3: a synced data object's DAG head is stored only where its version pointer does
 #      not name it (syncbased.vsync.dag: DagMixin._head); a format-2 head record says
 #      what the pointer does.
+#   4: a sync log's records of consecutive generations written by one commit (a synced
+#      round, a PutRows batch) are one record (syncbased.vsync._log: log_chunks); a
+#      format-3 log record is a record of one.
 FORMAT_KEY = b"\x00store-format"
-STORE_FORMAT = b"3"
-_EARLIER_FORMATS = (None, b"2")
+STORE_FORMAT = b"4"
+_EARLIER_FORMATS = (None, b"2", b"3")
 LOG_CHUNK = 256
 
 # --- watch-log ops (Go's watchable.* and syncbase watchable.* op types) ----

@@ -12,6 +12,9 @@ the wire is ``interfaces.LogRecMetadata`` etc., converted at the edges).
     y\\xfed                                 DbSyncState (knowledge, paused)
     y\\xfei\\xfe<gid>                        SgLocalState of a joined syncgroup
     y\\xfel\\xfed\\xfe<dev>\\xfe<gen %016x>    data log record (dev in decimal)
+    y\\xfel\\xfed\\xfe<dev>\\xfe<gen %016x>-<last gen %016x>
+                                          data log records of consecutive generations
+                                          (log_chunks; store format 4)
     y\\xfel\\xfe<sgoid>\\xfe<dev>\\xfe<gen>     syncgroup log record
     y\\xfes\\xfe<gid>\\xfe<version>          Syncgroup value (VOM) at a version
     y\\xfep                                 next log position (v23py)
@@ -31,7 +34,7 @@ from itertools import repeat
 from typing import NamedTuple
 
 from v23py.gostrings import KEEP_BYTES as _KEEP, UTF8 as _UTF8   # (Go strings: any bytes)
-from syncbased.store.core import SEP
+from syncbased.store.core import LOG_CHUNK, SEP
 
 Y = b"y" + SEP
 NODE = Y + b"a" + SEP
@@ -98,13 +101,119 @@ def log_prefix(pfx: bytes, dev: int) -> bytes:
     return LOG + pfx + SEP + b"%d" % dev + SEP
 
 
+_GEN = b"%016x"          # a generation in log keys (fixed width: they sort by it)
+_GEN_DIGITS = 16
+
+
 def log_key_at(prefix: bytes, gen: int) -> bytes:
     """The log key of generation ``gen`` under a device's ``log_prefix``."""
-    return prefix + b"%016x" % gen
+    return prefix + _GEN % gen
 
 
 def log_key(pfx: bytes, dev: int, gen: int) -> bytes:
     return log_key_at(log_prefix(pfx, dev), gen)
+
+
+# A run of consecutive generations of a device's data log written by one commit (a
+# received round, a PutRows batch) is stored as one record (store format 4): one SQLite
+# row instead of one per synced row.  Its key is the run's first log key, CHUNK_MARK and
+# the last generation, so it sorts after the first generation's key and before the next
+# one's; its value holds the records one after another, each length-prefixed.  A key
+# without the mark holds one record (every record before format 4, and single ones).
+CHUNK_MARK = b"-"
+
+
+def log_key_gens(key: bytes) -> tuple:
+    """(first, last) generation of the records under a log key."""
+    last = int(key[-_GEN_DIGITS:], 16)
+    if key[-_GEN_DIGITS - 1:-_GEN_DIGITS] != CHUNK_MARK:
+        return last, last
+    return int(key[-2 * _GEN_DIGITS - 1:-_GEN_DIGITS - 1], 16), last
+
+
+def log_chunks(recs: dict):
+    """What to store for one commit's log records ``recs`` (log key -> (its log_prefix,
+    generation, encode_rec bytes)): (key, value) pairs, each run of consecutive
+    generations of a log (up to LOG_CHUNK) one record, a record without neighbours
+    itself."""
+    run: list = []
+    run_lp = None
+    run_next = 0
+    for key in sorted(recs):
+        lp, gen, rec = recs[key]
+        if gen != run_next or lp != run_lp or len(run) >= LOG_CHUNK:
+            if run:
+                yield _run_record(run_key, run_next - 1, run)
+            run, run_lp, run_key = [], lp, key
+        run.append(rec)
+        run_next = gen + 1
+    if run:
+        yield _run_record(run_key, run_next - 1, run)
+
+
+def _run_record(first_key: bytes, last: int, recs: list):
+    """A run's stored record: the records' lengths (u32 each), then the records."""
+    if len(recs) == 1:
+        return first_key, recs[0]
+    return (first_key + CHUNK_MARK + _GEN % last,
+            struct.pack(">%dI" % len(recs), *map(len, recs)) + b"".join(recs))
+
+
+def decode_log_value(key: bytes, value: bytes) -> list:
+    """The Recs stored under a log key."""
+    if key[-_GEN_DIGITS - 1:-_GEN_DIGITS] != CHUNK_MARK:
+        return [decode_rec(value)]
+    first, last = log_key_gens(key)
+    n = last - first + 1
+    out = []
+    mv = memoryview(value)
+    pos = 4 * n
+    for size in struct.unpack_from(">%dI" % n, value):
+        out.append(decode_rec(mv[pos:pos + size]))
+        pos += size
+    return out
+
+
+def scan_log(engine, lp: bytes, lo: int, hi: int):
+    """The Recs of generations ``lo`` to ``hi`` of the log under ``lp`` (a log_prefix),
+    in order, whether stored one a record or in runs."""
+    start, limit = log_key_at(lp, lo), log_key_at(lp, hi + 1)
+    held = engine.last(lp, start)      # (a run begun before ``lo`` may hold it)
+    rows = [held] if held is not None and log_key_gens(held[0])[1] >= lo else []
+    done = lo - 1
+    n = 32           # (rows a read: few runs make a round, many single records)
+    while True:
+        for k, v in rows:
+            for rec in decode_log_value(k, v):
+                if done < rec.gen <= hi:
+                    done = rec.gen
+                    yield rec
+        if start is None:
+            return
+        rows = engine.scan(start, limit, n)
+        start = rows[-1][0] + b"\x00" if len(rows) == n else None
+        n = min(2 * n, 1000)
+
+
+def last_gen(engine, lp: bytes) -> int:
+    """The last generation of the log under ``lp`` (0: none)."""
+    last = engine.last(lp, prefix_limit(lp))
+    return log_key_gens(last[0])[1] if last else 0
+
+
+def log_rec_stored(engine, lk: bytes) -> bool:
+    """The engine holds the record of log key ``lk`` (alone or in a run)."""
+    lp, gen = lk[:-_GEN_DIGITS], int(lk[-_GEN_DIGITS:], 16)
+    row = engine.last(lp, log_key_at(lp, gen + 1))
+    return row is not None and log_key_gens(row[0])[1] >= gen
+
+
+def read_log_rec(engine, lk: bytes):
+    """The Rec of log key ``lk``, or None."""
+    lp, gen = lk[:-_GEN_DIGITS], int(lk[-_GEN_DIGITS:], 16)
+    for rec in scan_log(engine, lp, gen, gen):
+        return rec
+    return None
 
 
 # --- log records --------------------------------------------------------------

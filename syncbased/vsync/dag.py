@@ -17,7 +17,8 @@ from syncbased.vsync import limits
 from syncbased.vsync._log import (
     CX, DATA, DBSTATE, HEAD, LINK_REC, NODE, NODE_REC, POS, ROW, SEP, SGDATA, VERSION, Node,
     Rec, b, batch_key, decode_batch, decode_node, encode_batch, encode_node, encode_rec,
-    encode_rec_fields, gid_from_oid, gid_of, log_key, log_key_at, log_prefix, prefix_limit)
+    encode_rec_fields, gid_from_oid, gid_of, log_chunks, log_key, log_key_at, log_prefix,
+    log_rec_stored, prefix_limit)
 
 
 
@@ -62,6 +63,7 @@ class DagMixin:
         batch = self._new_batch_id(writes) if count > 1 else 0
         objects = {}
         heads = {}       # oid -> (head, deleted) after this commit's ops so far
+        log = {}         # the commit's log records (stored by log_chunks)
         if len(todo) > 8:
             self._prefetch_heads({op.Key for op in todo})   # in one read each
         try:
@@ -73,12 +75,13 @@ class DagMixin:
                 # version pointers, so a head not set by an earlier op here is read
                 # without them)
                 head = heads[oid][0] if oid in heads else self._head(None, oid)
-                self._local_node(writes, oid, ver, head, ts, deleted, batch,
+                self._local_node(writes, log, oid, ver, head, ts, deleted, batch,
                                  count if batch else 0)
                 heads[oid] = ver, deleted
                 objects[oid] = ver
             for oid, (ver, deleted) in heads.items():
                 self._set_head(writes, oid, ver, not deleted)
+            writes.update(log_chunks(log))
         finally:
             self._pre = None
         if batch:
@@ -134,9 +137,9 @@ class DagMixin:
         elif self._get(writes, HEAD + oid) is not None:
             writes[HEAD + oid] = None      # (the pointer says it now)
 
-    def _local_node(self, writes, oid, ver: bytes, head, ts, deleted, batch=0, count=0):
-        """A log record and DAG node for a version made here, child of ``head`` (None:
-        the object's first); the caller sets the head."""
+    def _local_node(self, writes, log, oid, ver: bytes, head, ts, deleted, batch=0, count=0):
+        """A log record (into ``log``, for log_chunks) and DAG node for a version made
+        here, child of ``head`` (None: the object's first); the caller sets the head."""
         parents = (head,) if head else ()
         level = 0
         if head:
@@ -144,14 +147,16 @@ class DagMixin:
             level = decode_node(raw).level + 1 if raw else 0
         self.gen += 1
         self.pos += 1
-        lk = log_key(DATA, self.id, self.gen)
-        writes[lk] = encode_rec(Rec(self.id, self.gen, NODE_REC, oid, ver, parents, ts, deleted,
-                                    batch, count, self.pos))
+        lp = log_prefix(DATA, self.id)
+        lk = log_key_at(lp, self.gen)
+        log[lk] = lp, self.gen, encode_rec(Rec(self.id, self.gen, NODE_REC, oid, ver, parents,
+                                               ts, deleted, batch, count, self.pos))
         writes[NODE + oid + SEP + ver] = encode_node(Node(level, parents, lk, batch, deleted, ts))
 
     def bootstrap(self, prefixes):
         """Give every existing key under these collection prefixes a DAG node if it has none."""
         writes = {}
+        log = {}
         now = self.st.clock()
         for pfx in prefixes:
             for kind in (b"c", b"r"):
@@ -164,9 +169,10 @@ class DagMixin:
                     # names, and one of an earlier store format a HEAD record)
                     if (self._get(writes, HEAD + oid) is None
                             and self._get(writes, NODE + oid + SEP + ver) is None):
-                        self._local_node(writes, oid, ver, None, now, False)
+                        self._local_node(writes, log, oid, ver, None, now, False)
                         self._set_head(writes, oid, ver, True)
         if writes:
+            writes.update(log_chunks(log))
             writes[POS] = b"%d" % self.pos
             tx = self.st.transaction()
             for k, v in writes.items():
@@ -219,13 +225,12 @@ class DagMixin:
             gid = gid_from_oid(oid)
             if gid not in shared_gids:
                 raise _bad("a record of a syncgroup not asked for")
-            lpfx = oid
             touched.add(gid)
-            lk = log_key(lpfx, dev, gen)
+            lp = log_prefix(oid, dev)
+            lk = log_key_at(lp, gen)
         else:
             if oid[:2] not in (ROW, CX) or not oid[2:].startswith(shared_pfx):
                 raise _bad("a record outside the shared collections")
-            lpfx = DATA
             # (log_key(DATA, dev, gen), the device's prefix made once a round)
             lp = self._round_lps.get(dev)
             if lp is None:
@@ -293,10 +298,14 @@ class DagMixin:
             g.refd.add(parents[0])
             if binfo is not None:
                 binfo[1][oid] = ver
-        if (rt == NODE_REC and fresh) or self._get(writes, lk) is None:
+        if (rt == NODE_REC and fresh) or not self._log_rec_known(writes, lk):
             self.pos += 1
-            writes[lk] = encode_rec_fields(dev, gen, rt, oid, ver, parents, t, deleted,
-                                           bid, bcount, self.pos)
+            self._round_log[lk] = lp, gen, encode_rec_fields(
+                dev, gen, rt, oid, ver, parents, t, deleted, bid, bcount, self.pos)
+
+    def _log_rec_known(self, writes, lk) -> bool:
+        """The record of log key ``lk`` is stored, or written by this store task."""
+        return lk in self._round_log or lk in writes or log_rec_stored(self.st.engine, lk)
 
     def _resolve(self, tx, writes, oid, g, sg_round):
         if g.old is None and len(g.new) == 1 and not g.refd:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from v23py import verror
 from syncbased.vsync._log import (
     CX, DATA, DBSTATE, POS, ROW, SGSTATE, decode_dbstate, decode_sgstate, encode_dbstate,
-    log_prefix, prefix_limit)
+    last_gen, log_prefix, prefix_limit)
 from syncbased.vsync.dag import DagMixin
 from syncbased.vsync.initiator import InitiatorMixin
 from syncbased.vsync.responder import ResponderMixin
@@ -36,13 +36,12 @@ class DbSync(SyncgroupStateMixin, DagMixin, ResponderMixin, InitiatorMixin):
         self.more = False
         self._pre = None         # keys read ahead for the running store task
         self._round_lps = {}     # a received round's log-key prefixes by device
+        self._round_log = {}     # a received round's log records, for log_chunks
         self.st.commit_hooks.append(self._hook)
 
     # --- state helpers ---
     def _last_gen(self, pfx: bytes) -> int:
-        lp = log_prefix(pfx, self.id)
-        last = self.st.engine.last(lp, prefix_limit(lp))
-        return int(last[0][len(lp):], 16) if last else 0
+        return last_gen(self.st.engine, log_prefix(pfx, self.id))
 
     def _synced(self, key: bytes) -> bool:
         if key[:2] not in (ROW, CX):

@@ -16,7 +16,8 @@ from syncbased import interfaces as I
 from syncbased import vclock as V
 from syncbased.vsync import appcr, cr, limits
 from syncbased.vsync._log import (
-    DBSTATE, HEAD, POS, SEP, SGDATA, SGSTATE, b, encode_dbstate, encode_sgstate, s)
+    DBSTATE, HEAD, POS, SEP, SGDATA, SGSTATE, b, encode_dbstate, encode_sgstate, log_chunks,
+    s)
 from syncbased.vsync.dag import _bad
 from syncbased.vsync.syncgroups import SgEntry
 
@@ -120,10 +121,12 @@ class InitiatorMixin:
         touched_sgs = set()
         batches = {}
         self._round_lps = {}     # (log-key prefixes by device, see _apply_rec)
+        self._round_log = {}     # (the round's log records, stored by log_chunks)
         try:
             for lr in recs:
                 self._apply_rec(tx, writes, grafts, lr, sg_round, shared_gids, shared_pfx,
                                 touched_sgs, batches)
+            writes.update(log_chunks(self._round_log))
             self._keep_batches(writes, batches)
             if sg_round:
                 for oid, g in grafts.items():

@@ -17,7 +17,7 @@ from syncbased import interfaces as I
 from syncbased.vsync import limits
 from syncbased.vsync.hints import know_of
 from syncbased.vsync._log import (
-    DATA, NODE_REC, SEP, SGDATA, b, decode_rec, gid_from_oid, log_prefix, s, sgoid, Rec)
+    DATA, NODE_REC, SEP, SGDATA, b, gid_from_oid, log_prefix, s, scan_log, sgoid, Rec)
 from syncbased.vsync.dag import _get_many, value_out
 
 
@@ -210,13 +210,7 @@ class ResponderMixin:
         return out
 
     def _scan_log(self, pfx, dev, lo, hi):
-        lp = log_prefix(pfx, dev)
-        start, limit = lp + b"%016x" % lo, lp + b"%016x" % (hi + 1)
-        while start is not None:
-            rows = self.st.engine.scan(start, limit, 1000)
-            start = rows[-1][0] + b"\x00" if len(rows) == 1000 else None
-            for _, v in rows:
-                yield decode_rec(v)
+        return scan_log(self.st.engine, log_prefix(pfx, dev), lo, hi)
 
 
 

@@ -843,7 +843,7 @@ class LogRecordCodecTest(unittest.TestCase):
         b.pull_from(a)
         self.assertEqual(b.rows(), {"k": "v", "z": {"x": 1}})
         from syncbased.common import row_key
-        from syncbased.vsync._log import HEAD, NODE, SEP, decode_node, decode_rec
+        from syncbased.vsync._log import HEAD, NODE, SEP, decode_node, read_log_rec
         for key in ("k", "z"):
             oid = row_key(CX, key)
             ea, eb = a.db.st.engine, b.db.st.engine
@@ -857,8 +857,98 @@ class LogRecordCodecTest(unittest.TestCase):
             nb = decode_node(eb.get(NODE + oid + SEP + ver))
             self.assertEqual(nb._replace(logrec=b""), na._replace(logrec=b""))
             self.assertEqual(nb.logrec, na.logrec)    # the writer's log key, same on both
-            ra, rb = decode_rec(ea.get(na.logrec)), decode_rec(eb.get(nb.logrec))
+            ra, rb = read_log_rec(ea, na.logrec), read_log_rec(eb, nb.logrec)
             self.assertEqual(rb._replace(pos=0), ra._replace(pos=0))
+
+
+class LogChunkTest(unittest.TestCase):
+    """Store format 4: a commit's log records of consecutive generations are one stored
+    record (``_log.log_chunks``); the readers take runs and single records alike."""
+
+    def _rec(self, gen):
+        from syncbased.vsync._log import Rec
+        return Rec(7, gen, 0, b"r\xfek%d" % gen, b"v%d" % gen, (b"p",) if gen % 2 else (),
+                   gen, False, 0, 0, gen)
+
+    def _recs(self, lp, gens):
+        from syncbased.vsync._log import encode_rec, log_key_at
+        return {log_key_at(lp, g): (lp, g, encode_rec(self._rec(g))) for g in gens}
+
+    def test_runs_of_consecutive_generations_are_one_record(self):
+        from syncbased.vsync._log import (CHUNK_MARK, LOG_DATA, decode_log_value,
+                                          log_key_at, log_key_gens, log_chunks)
+        lp1, lp2 = LOG_DATA + b"7\xfe", LOG_DATA + b"8\xfe"
+        recs = self._recs(lp1, [7, 1, 2, 3, 4, 5])
+        recs.update(self._recs(lp2, [3, 4]))
+        out = list(log_chunks(recs))
+        self.assertEqual([k for k, _ in out],
+                         [log_key_at(lp1, 1) + CHUNK_MARK + b"%016x" % 5, log_key_at(lp1, 7),
+                          log_key_at(lp2, 3) + CHUNK_MARK + b"%016x" % 4])
+        self.assertEqual([log_key_gens(k) for k, _ in out], [(1, 5), (7, 7), (3, 4)])
+        self.assertEqual(out[1][1], recs[log_key_at(lp1, 7)][2])   # (alone: as before)
+        self.assertEqual([[r.gen for r in decode_log_value(k, v)] for k, v in out],
+                         [[1, 2, 3, 4, 5], [7], [3, 4]])
+        self.assertEqual(decode_log_value(*out[0]), [self._rec(g) for g in range(1, 6)])
+        # (a run's key sorts after its first generation's and before the next one's)
+        self.assertLess(log_key_at(lp1, 1), out[0][0])
+        self.assertLess(out[0][0], log_key_at(lp1, 2))
+
+    def test_runs_are_at_most_LOG_CHUNK_records(self):
+        from syncbased.vsync._log import LOG_DATA, log_chunks, log_key_gens
+        from syncbased.store.core import LOG_CHUNK
+        recs = self._recs(LOG_DATA + b"7\xfe", range(1, LOG_CHUNK + 2))
+        self.assertEqual([log_key_gens(k) for k, _ in log_chunks(recs)],
+                         [(1, LOG_CHUNK), (LOG_CHUNK + 1, LOG_CHUNK + 1)])
+
+    def test_readers_take_runs_and_single_records_alike(self):
+        from syncbased.store import MemEngine, SqliteEngine
+        from syncbased.vsync._log import (LOG_DATA, last_gen, log_chunks, log_key_at,
+                                          log_rec_stored, read_log_rec, scan_log)
+        lp = LOG_DATA + b"7\xfe"
+        stored = {}
+        for gens in ([1], [2], [3], range(4, 10), [10], [11, 12]):  # (1-3: format 3's)
+            stored.update(log_chunks(self._recs(lp, gens)))
+        stored.update(log_chunks(self._recs(LOG_DATA + b"70\xfe", [1, 2])))  # (others)
+        stored.update(log_chunks(self._recs(LOG_DATA + b"6\xfe", [20])))
+        e = SqliteEngine(tempdir(self, "logchunk-"), check=False)
+        self.addCleanup(e.close)
+        for eng in (MemEngine(), e):
+            eng.write(stored)
+            for lo in range(0, 14):
+                for hi in range(lo, 14):
+                    self.assertEqual(list(scan_log(eng, lp, lo, hi)),
+                                     [self._rec(g) for g in range(max(lo, 1), min(hi, 12) + 1)],
+                                     (lo, hi))
+            self.assertEqual(last_gen(eng, lp), 12)
+            self.assertEqual(last_gen(eng, LOG_DATA + b"5\xfe"), 0)
+            self.assertEqual([g for g in range(15) if log_rec_stored(eng, log_key_at(lp, g))],
+                             list(range(1, 13)))
+            self.assertEqual(read_log_rec(eng, log_key_at(lp, 5)), self._rec(5))
+            self.assertIsNone(read_log_rec(eng, log_key_at(lp, 13)))
+
+    def test_a_received_round_is_stored_in_runs_and_served_from_them(self):
+        from syncbased.store.core import LOG_CHUNK
+        from syncbased.vsync._log import DATA, log_key_gens, log_prefix, prefix_limit
+        a, b, c = Peer(self), Peer(self), Peer(self)
+        a.sync.create_syncgroup(ALICE, a.db, SG, spec(), _info())
+        b.join_via(a)
+        c.join_via(a)
+        n = LOG_CHUNK + 44
+        a.cx.put_rows(ALICE, None, [("k%04d" % i, vom.encode(i)) for i in range(n)])
+        b.pull_from(a)
+        lp = log_prefix(DATA, a.ds.id)
+        for peer, runs in ((a, [(1, 1), (2, LOG_CHUNK + 1), (LOG_CHUNK + 2, n + 1)]),
+                           (b, [(1, LOG_CHUNK), (LOG_CHUNK + 1, n + 1)])):
+            # (a: the collection's at the syncgroup's creation, then the PutRows commit;
+            # b: one round)
+            self.assertEqual([log_key_gens(k) for k, _ in
+                              peer.db.st.engine.scan(lp, prefix_limit(lp))], runs)
+        c.pull_from(b)       # (b answers from the runs)
+        self.assertEqual(c.rows(), {"k%04d" % i: i for i in range(n)})
+        a.cx.row("k0001").put(ALICE, "", vom.encode("new"))
+        c.pull_from(a)
+        self.assertEqual(c.rows()["k0001"], "new")
+        self.assertEqual(a.ds.gen, n + 2)
 
 
 class GetPresentTest(unittest.TestCase):
