@@ -357,7 +357,9 @@ class DagMixin:
                 tx.delete(oid)
         elif current != winner:
             tx.put_version(oid, winner)
-        self._set_head(writes, oid, winner, not wnode.deleted)
+        if g.old is not None or wnode.deleted:
+            self._set_head(writes, oid, winner, not wnode.deleted)
+        # (else an object new here, now pointed at: it has no head record to drop)
 
 
 

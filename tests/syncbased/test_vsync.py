@@ -132,6 +132,22 @@ class HeadRecordTest(unittest.TestCase):
         self.assertEqual(self.pointer(b), self.pointer(a))
         self.assertEqual(b.rows()["k"], "2")
 
+    def test_received_object_new_and_deleted(self):
+        # (new on b and deleted: no pointer, so a head record; new and not deleted: none)
+        a, b = self.a, self.b
+        a.cx.row("k").put(ALICE, "", vom.encode("1"))
+        a.cx.row("k").delete(ALICE, "")
+        a.cx.row("n").put(ALICE, "", vom.encode("n"))
+        b.pull_from(a)
+        self.assertIsNotNone(b.db.st.engine.get(self.head_key))
+        self.assertEqual(b.db.st.engine.get(self.head_key), a.db.st.engine.get(self.head_key))
+        self.assertIsNone(self.pointer(b))
+        self.assertIsNone(b.db.st.engine.get(self.head_key[:-1] + b"n"))
+        a.cx.row("k").put(ALICE, "", vom.encode("2"))
+        b.pull_from(a)
+        self.assertIsNone(b.db.st.engine.get(self.head_key))
+        self.assertEqual(b.rows(), {"old": "o", "k": "2", "n": "n"})
+
     def test_head_records_of_the_earlier_format(self):
         """A head record equal to the pointer (format 2 kept one for every object):
         local and received writes hang from it, and drop it."""
