@@ -229,7 +229,7 @@ class DagMixin:
             lp = log_prefix(oid, dev)
             lk = log_key_at(lp, gen)
         else:
-            if oid[:2] not in (ROW, CX) or not oid[2:].startswith(shared_pfx):
+            if oid[:2] not in (ROW, CX) or not oid.startswith(shared_pfx, 2):
                 raise _bad("a record outside the shared collections")
             # (log_key(DATA, dev, gen), the device's prefix made once a round)
             lp = self._round_lps.get(dev)
@@ -268,7 +268,8 @@ class DagMixin:
                         level = max(levels) + 1
                 node = Node(level, parents, lk, bid, deleted, t)
                 g.nodes[ver] = node
-                writes[NODE + oid + SEP + ver] = encode_node(node)
+                ov = oid + SEP + ver       # (the value's key; the node's after NODE)
+                writes[NODE + ov] = encode_node(node)
                 g.new.add(ver)
                 if parents:
                     g.refd.update(parents)
@@ -284,7 +285,7 @@ class DagMixin:
                     writes[SGDATA + gid.encode() + SEP + ver] = vom.encode(
                         sg, I.Syncgroup._vdl_type)
                 elif not deleted:
-                    writes[oid + SEP + ver] = value_in(oid, lr.Value)
+                    writes[ov] = value_in(oid, lr.Value)
         else:
             if len(parents) != 1:
                 raise _bad("a link record needs one parent")
