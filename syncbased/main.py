@@ -21,14 +21,21 @@ on the same root directory fails at once (a lock file) with a clear error.
 """
 from __future__ import annotations
 
-from syncbased import _lazyimports
+import gc
+
+# Start-up makes objects that live as long as the process (modules, classes, codecs):
+# the cyclic collector would scan them again and again for nothing.  Off from here, before
+# the imports (from main() on, it still took ~1 % of the instructions to ENDPOINT=);
+# _tune_gc switches it back on once the daemon serves.
+gc.disable()
+
+from syncbased import _lazyimports  # noqa: E402
 
 # (first: logging, Twisted and the daemon's modules import what it defers)
 _lazyimports.install()
 
 import faulthandler  # noqa: E402
 import fcntl  # noqa: E402
-import gc  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
 import signal  # noqa: E402
@@ -186,18 +193,14 @@ def _tune_gc():
     types, codecs) lives as long as the process, so it is frozen out of every later
     scan; and a collection waits for 10,000 new objects instead of 700, so decoding a
     round's thousands of records does not start one every few rows.  Garbage in
-    cycles is still collected, a little later.  (main() keeps the collector off until
-    here.)"""
+    cycles is still collected, a little later.  (The collector is off until here, from
+    this module's first lines.)"""
     gc.freeze()
     gc.set_threshold(10_000, 10, 10)
     gc.enable()
 
 
 def main(argv=None):
-    # Start-up makes objects that live as long as the process (modules, classes, codecs):
-    # the cyclic collector would scan them again and again for nothing (~4 % of the CPU
-    # to ENDPOINT=); _tune_gc switches it back on once the daemon serves.
-    gc.disable()
     from twisted.internet import defer, task
     argv = sys.argv[1:] if argv is None else argv
     _log_to_stderr()

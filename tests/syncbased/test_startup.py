@@ -81,6 +81,13 @@ class DeferredStdlibTest(unittest.TestCase):
                               "'concurrent.futures._base' in sys.modules]))")
         self.assertEqual(r, [True, True, True, True, True, False, False])
 
+    def test_the_collector_is_off_from_the_daemon_modules_first_line(self):
+        # (start-up's imports make objects that live as long as the process; _tune_gc
+        # switches it on once the daemon serves)
+        code = ("import gc, json; import syncbased.main as m; off = not gc.isenabled(); "
+                "m._tune_gc(); print(json.dumps([off, gc.isenabled()]))")
+        self.assertEqual(json_printed_by(code), [True, True])
+
     def test_the_daemon_module_defers_before_its_own_imports(self):
         # (syncbased.main imports logging: install() must come first)
         code = ("import sys, json, syncbased.main, syncbased.daemon, syncbased.server; "
