@@ -8,10 +8,13 @@ Twisted imports, whatever the reactor:
   ``twisted.web``'s client uses cookies; the daemon never does.  Its package ``http``
   (whose ``__init__`` builds the ``HTTPStatus`` enum, ~0.6 %) is deferred too.
 * ``asyncio`` (``twisted.internet.defer`` takes ``AbstractEventLoop``, ``Future`` and
-  ``iscoroutine`` from it, for its asyncio bridges; ``v23py.deferred`` takes
-  ``_get_running_loop``): the package's ``__init__`` loads every submodule (event loops,
-  streams, subprocesses, TLS and with it ``ssl``), ~15 % of a start's CPU.  Those four names
-  live in three small submodules.
+  ``iscoroutine`` from it, for its asyncio bridges): the package's ``__init__`` loads every
+  submodule (event loops, streams, subprocesses, TLS and with it ``ssl``), ~15 % of a
+  start's CPU.  ``iscoroutine`` (called) lives in a small submodule, loaded; Twisted names
+  the other two in annotations alone, which it never evaluates, so it gets stand-ins
+  while it imports (:func:`install` imports it) and the real classes as soon as their
+  submodules run (``events`` and ``futures``: with ``subprocess`` and ``_asyncio``, ~1 %
+  more of a start's instructions).  The package itself never holds a stand-in after that.
 * ``pickle`` (``twisted.python.reflect`` binds it for one helper that names a function
   by its module): with ``_pickle`` and ``_compat_pickle``, ~0.8 % of a start's CPU.
 * ``twisted.internet.unix`` and ``twisted.internet.udp`` (``posixbase`` binds them for
@@ -39,8 +42,8 @@ And the daemon's own modules, for rare paths:
   libcrypto, ~1.5 %.
 
 :func:`install` (syncbased's ``main``, before it imports logging) puts them in
-``sys.modules`` unexecuted: ``asyncio`` with its three submodules loaded and those names
-set, ``http`` with only its ``cookiejar``, the others empty.  The
+``sys.modules`` unexecuted: ``asyncio`` with ``iscoroutine`` set, ``http`` with only its
+``cookiejar``, the others empty.  The
 first lookup of any other attribute on one of them runs its own code in it (the module object stays the same, so every reference stays
 valid) and answers the lookup, unless it names a submodule: that is imported alone.  So a
 submodule imported first (``import asyncio.locks``) runs with the siblings it imports
@@ -63,8 +66,11 @@ __all__ = ["install", "is_deferred"]
 _lock = threading.RLock()
 
 # package -> (submodule, attribute) pairs its importers need before the package runs
-ASYNCIO_NAMES = (("events", "AbstractEventLoop"), ("events", "_get_running_loop"),
-                 ("futures", "Future"), ("coroutines", "iscoroutine"))
+ASYNCIO_NAMES = (("coroutines", "iscoroutine"),)
+
+# what twisted.internet.defer takes from asyncio for its annotations alone (postponed, so
+# never evaluated as it runs), with the submodule defining each: stand-ins serve its import
+DEFER_ANNOTATION_NAMES = (("events", "AbstractEventLoop"), ("futures", "Future"))
 
 
 # what ctypes defines only on Windows (twisted.python.win32 probes WinError at import)
@@ -153,18 +159,83 @@ def _defer(name: str, names=(), absent=()) -> bool:
     return True
 
 
+class StandIn:
+    """What an importer got, in place of a deferred package's class that it names in its
+    annotations alone, until the package's submodule defining the real one runs."""
+
+    def __init__(self, qualname: str) -> None:
+        self.qualname = qualname
+
+    def __repr__(self) -> str:
+        return f"<stand-in for {self.qualname}>"
+
+
+def _after_run(name: str, then) -> None:
+    """Call ``then(module)`` right after the module ``name`` has run, whichever import runs
+    it (its package's, a sibling's ``from . import``, a program's ``import``)."""
+    class AfterRun:
+        @staticmethod
+        def find_spec(fullname, path, target=None):
+            if fullname != name:
+                return None
+            spec = PathFinder.find_spec(fullname, path)
+            if spec is not None and spec.loader is not None:
+                loader = spec.loader
+
+                def exec_module(module):
+                    del loader.exec_module        # (its class's own from now on)
+                    loader.exec_module(module)
+                    # (here, not on finding: importlib.util.find_spec only asks)
+                    if AfterRun in sys.meta_path:
+                        sys.meta_path.remove(AfterRun)
+                    then(module)
+                loader.exec_module = exec_module
+            return spec
+    if name in sys.modules:
+        then(sys.modules[name])
+    else:
+        sys.meta_path.insert(0, AfterRun)
+
+
+def _import_with_stand_ins(importer: str, package: str, names) -> None:
+    """Import ``importer`` while the deferred ``package`` answers ``names`` ((submodule,
+    attribute) pairs) with stand-ins, then take them off the package again (any later
+    lookup runs it as usual); the importer gets the real objects as their submodules run."""
+    pkg = sys.modules[package]
+    stand_ins = {attr: StandIn(f"{package}.{sub}.{attr}") for sub, attr in names}
+    pkg.__dict__.update(stand_ins)
+    try:
+        importlib.import_module(importer)
+    finally:
+        for attr, stand_in in stand_ins.items():
+            if pkg.__dict__.get(attr) is stand_in:
+                del pkg.__dict__[attr]
+    target = sys.modules[importer]
+
+    def replace(attr):
+        def then(module):
+            if target.__dict__.get(attr) is stand_ins[attr]:
+                setattr(target, attr, getattr(module, attr))
+        return then
+    for sub, attr in names:
+        _after_run(f"{package}.{sub}", replace(attr))
+
+
 def install() -> list:
     """Defer the modules above; the names of those deferred."""
     with _lock:
         # (those with no names first: loading asyncio's submodules imports them)
-        return [n for n, names, absent in (
-                    ("textwrap", (), ()), ("tokenize", (), ()), ("locale", (), ()),
-                    ("ctypes", (), CTYPES_WINDOWS_ONLY), ("concurrent.futures", (), ()),
-                    ("http", (), ()), ("http.cookiejar", (), ()), ("pickle", (), ()),
-                    ("shutil", (), ()), ("hashlib", (), ()), ("secrets", (), ()),
-                    ("twisted.internet.unix", (), ()), ("twisted.internet.udp", (), ()),
-                    ("asyncio", ASYNCIO_NAMES, ()))
-                if _defer(n, names, absent)]
+        deferred = [n for n, names, absent in (
+                        ("textwrap", (), ()), ("tokenize", (), ()), ("locale", (), ()),
+                        ("ctypes", (), CTYPES_WINDOWS_ONLY), ("concurrent.futures", (), ()),
+                        ("http", (), ()), ("http.cookiejar", (), ()), ("pickle", (), ()),
+                        ("shutil", (), ()), ("hashlib", (), ()), ("secrets", (), ()),
+                        ("twisted.internet.unix", (), ()), ("twisted.internet.udp", (), ()),
+                        ("asyncio", ASYNCIO_NAMES, ()))
+                    if _defer(n, names, absent)]
+        if "asyncio" in deferred:
+            _import_with_stand_ins("twisted.internet.defer", "asyncio", DEFER_ANNOTATION_NAMES)
+        return deferred
 
 
 def is_deferred(name: str) -> bool:

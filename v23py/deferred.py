@@ -18,13 +18,15 @@ itself wrote runs as an asyncio task, so it may await asyncio code too.
 """
 from __future__ import annotations
 
-import asyncio
 import inspect
 import sys
 from types import FrameType
-from typing import Any, Callable, Coroutine, Generator, Optional, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Callable, Coroutine, Generator, Optional, TypeVar, cast
 
 from twisted.internet import defer
+
+if TYPE_CHECKING:
+    from asyncio import AbstractEventLoop
 
 __all__ = ["AwaitableDeferred", "adopt", "awaitable", "succeed", "fail", "ensure", "run_user_coroutine",
            "set_asyncio_servers"]
@@ -33,7 +35,21 @@ _T = TypeVar("_T")
 
 _TWISTED_DEFER = defer.__name__
 _COROUTINE_FLAGS = inspect.CO_COROUTINE | inspect.CO_ITERABLE_COROUTINE | inspect.CO_ASYNC_GENERATOR
-_get_running_loop = asyncio._get_running_loop   # None outside a running loop, never raises
+
+
+def _running_loop_once_asyncio_runs() -> Optional[AbstractEventLoop]:
+    """asyncio's running loop, or None.  No asyncio loop can run before asyncio's event
+    module has (syncbased's start defers asyncio until something uses it); once it has,
+    its own function (C, never raises) answers, in this one's place."""
+    global _get_running_loop
+    get = getattr(sys.modules.get("asyncio.events"), "_get_running_loop", None)
+    if get is None:
+        return None
+    _get_running_loop = get
+    return cast("Optional[AbstractEventLoop]", get())
+
+
+_get_running_loop: Callable[[], Optional[AbstractEventLoop]] = _running_loop_once_asyncio_runs
 
 
 def _asyncio_is_awaiting() -> bool:

@@ -8,14 +8,16 @@ These tests pin each lazy path: the modules stay unloaded at start-up, and the l
 names and the deferred start give the same objects and behaviour as before."""
 from __future__ import annotations
 
+import dis
 import json
 import subprocess
 import sys
 import types
 
-from twisted.internet import task
+from twisted.internet import defer, task
 from twisted.trial import unittest
 
+from syncbased import _lazyimports
 from v23py.testing import ROOT, tempdir
 
 # Modules the daemon must not load before its first request.
@@ -172,6 +174,47 @@ class DeferredStdlibTest(unittest.TestCase):
             "print(json.dumps([got, asyncio.run(f()), L.is_deferred('concurrent.futures'), "
             "cf.Future is __import__('concurrent.futures._base').futures._base.Future]))")
         self.assertEqual(r, [32, 4, False, True])
+
+    def test_twisted_gets_stand_ins_for_names_in_its_annotations(self):
+        # (AbstractEventLoop and Future: the submodules defining them stay unrun; nothing
+        # but twisted.internet.defer holds a stand-in, the deferred package none at all)
+        r = self._daemon_code(
+            "import importlib.util, v23py.deferred as vd\n"
+            "held = sorted({n for n, m in list(sys.modules.items()) for v in "
+            "list(getattr(m, '__dict__', {}).values()) if isinstance(v, L.StandIn)})\n"
+            "kinds = [type(defer.AbstractEventLoop).__name__, type(defer.Future).__name__]\n"
+            "unrun = [m in sys.modules for m in ('asyncio.events', 'asyncio.futures', "
+            "'subprocess', '_asyncio')]\n"
+            "in_pkg = sorted(set(vars(sys.modules['asyncio'])) & {'AbstractEventLoop', 'Future'})\n"
+            "no_loop = vd._get_running_loop() is None\n"
+            "importlib.util.find_spec('asyncio.futures')\n"   # (asks; runs nothing)
+            "from asyncio import Future\n"
+            "async def f():\n    return vd._get_running_loop() is asyncio.get_running_loop()\n"
+            "import asyncio\n"
+            "print(json.dumps([held, kinds, unrun, in_pkg, no_loop, "
+            "[type(Future).__name__, Future is asyncio.futures.Future, defer.Future is Future, "
+            "defer.AbstractEventLoop is asyncio.AbstractEventLoop], asyncio.run(f()), "
+            "vd._get_running_loop is asyncio.events._get_running_loop, "
+            "[f for f in sys.meta_path if 'AfterRun' in getattr(f, '__qualname__', '')]]))")
+        self.assertEqual(r, [["twisted.internet.defer"], ["StandIn", "StandIn"],
+                             [False, False, False, False], [], True,
+                             ["type", True, True, True], True, True, []])
+
+    def test_twisted_defer_never_uses_the_stand_ins_as_it_runs(self):
+        # (what makes stand-ins safe: its code loads none of those names; a Twisted that
+        # did, e.g. an isinstance check against Future, fails here)
+        names = {attr for _, attr in _lazyimports.DEFER_ANNOTATION_NAMES}
+        with open(defer.__file__, encoding="utf-8") as f:
+            top = compile(f.read(), defer.__file__, "exec")
+        loads, codes = [], [top]
+        while codes:
+            co = codes.pop()
+            codes.extend(c for c in co.co_consts if isinstance(c, types.CodeType))
+            loads += [(co.co_name, i.argval) for i in dis.get_instructions(co)
+                      if i.opname in ("LOAD_NAME", "LOAD_GLOBAL", "LOAD_DEREF",
+                                      "LOAD_CLASSDEREF", "LOAD_ATTR") and i.argval in names]
+        self.assertEqual(names, {"AbstractEventLoop", "Future"})
+        self.assertEqual(loads, [])
 
     def test_nothing_to_do_once_loaded(self):
         # (every module install() defers, imported first: which of them the others import
