@@ -284,10 +284,15 @@ _NODE = struct.Struct(">QQqBH")
 
 
 def encode_node(n: Node) -> bytes:
-    if not n.parents:      # (a received row's first version: most nodes of a bulk sync)
-        return _NODE.pack(n.level, n.batch, n.t, 1 if n.deleted else 0, len(n.logrec)) + n.logrec
-    parts = [_NODE.pack(n.level, n.batch, n.t, 1 if n.deleted else 0, len(n.logrec)), n.logrec]
-    for p in n.parents:
+    return encode_node_fields(*n)
+
+
+def encode_node_fields(level, parents, logrec, batch, deleted, t) -> bytes:
+    """encode_node(Node(...)) without making the Node (a local write's)."""
+    if not parents:      # (a row's first version: most nodes of a bulk sync)
+        return _NODE.pack(level, batch, t, 1 if deleted else 0, len(logrec)) + logrec
+    parts = [_NODE.pack(level, batch, t, 1 if deleted else 0, len(logrec)), logrec]
+    for p in parents:
         parts.append(struct.pack(">H", len(p)))
         parts.append(p)
     return b"".join(parts)

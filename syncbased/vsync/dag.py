@@ -16,9 +16,9 @@ from syncbased.store import PutOp, DeleteOp, DbStateChangeRequestOp, new_version
 from syncbased.vsync import limits
 from syncbased.vsync._log import (
     CX, DATA, DBSTATE, HEAD, LINK_REC, NODE, NODE_REC, POS, ROW, SEP, SGDATA, VERSION, Node,
-    Rec, b, batch_key, decode_batch, decode_node, encode_batch, encode_node, encode_rec,
-    encode_rec_fields, gid_from_oid, gid_of, log_chunks, log_key, log_key_at, log_prefix,
-    log_rec_stored, prefix_limit)
+    Rec, b, batch_key, decode_batch, decode_node, encode_batch, encode_node,
+    encode_node_fields, encode_rec, encode_rec_fields, gid_from_oid, gid_of, log_chunks,
+    log_key, log_key_at, log_prefix, log_rec_stored, prefix_limit)
 
 
 
@@ -149,9 +149,9 @@ class DagMixin:
         self.pos += 1
         lp = log_prefix(DATA, self.id)
         lk = log_key_at(lp, self.gen)
-        log[lk] = lp, self.gen, encode_rec(Rec(self.id, self.gen, NODE_REC, oid, ver, parents,
-                                               ts, deleted, batch, count, self.pos))
-        writes[NODE + oid + SEP + ver] = encode_node(Node(level, parents, lk, batch, deleted, ts))
+        log[lk] = lp, self.gen, encode_rec_fields(self.id, self.gen, NODE_REC, oid, ver,
+                                                  parents, ts, deleted, batch, count, self.pos)
+        writes[NODE + oid + SEP + ver] = encode_node_fields(level, parents, lk, batch, deleted, ts)
 
     def bootstrap(self, prefixes):
         """Give every existing key under these collection prefixes a DAG node if it has none."""

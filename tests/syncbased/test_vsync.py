@@ -848,6 +848,14 @@ class LogRecordCodecTest(unittest.TestCase):
             self.assertEqual(raw, encode_rec(r))
             self.assertEqual(decode_rec(raw), r)
 
+    def test_node_fields_and_node_encode_the_same_bytes(self):
+        from syncbased.vsync._log import Node, decode_node, encode_node, encode_node_fields
+        for parents in ((), (b"5a",), (b"1", b"\xfe2")):
+            n = Node(3, parents, b"y\xfel\xfed\xfe7\xfe%016x" % 9, 42, True, 1234567890123)
+            raw = encode_node_fields(*n)
+            self.assertEqual(raw, encode_node(n))
+            self.assertEqual(decode_node(raw), n)
+
     def test_received_rows_store_what_local_writes_store(self):
         # a row received in a round: its value bytes, node, head, pointer and log
         # record as the writer's store holds them (times and positions aside)
