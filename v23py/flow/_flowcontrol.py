@@ -16,8 +16,7 @@ class FlowControl:
         if n <= 0 or self.state == CLOSED:
             return
         f.unread -= n
-        is_open = self.flows.get(f.id) is f
-        if is_open:
+        if not f.closed:   # (an open flow is the one in self.flows under its id)
             f.to_release += n
         if f.remote_borrowing:
             self.to_release_borrowed += n

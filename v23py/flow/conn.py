@@ -690,8 +690,7 @@ class Conn(FlowControl):
         n = len(data)
         if f.whole:
             if n:
-                f.out.append(bytes(data))
-                f.out_len += n
+                f.queue(bytes(data))
             if close:
                 f.close_pending = True
             self._pump_whole(f, events)
@@ -736,8 +735,7 @@ class Conn(FlowControl):
                 events.append(FlowDrained(f))
             return events
         if data:
-            f.out.append(memoryview(bytes(data)) if not isinstance(data, bytes) else memoryview(data))
-            f.out_len += len(data)
+            f.queue(memoryview(bytes(data)) if not isinstance(data, bytes) else memoryview(data))
         if close:
             f.close_pending = True
         self._pump(f, events)

@@ -109,7 +109,7 @@ class FlowState:
         self.closed = False
         self.remote_closed = False
         self.close_pending = False
-        self.out = collections.deque()
+        self.out = None   # deque of queued output, made by queue() (most flows never queue)
         self.out_len = 0
         self.released = 0
         self.borrowed = 0
@@ -125,6 +125,14 @@ class FlowState:
         # header (they are already sealed by the conn inside: Go's disableEncryption)
         self.whole = False
         self.no_encrypt = False
+
+    def queue(self, chunk):
+        """Add ``chunk`` (a non-empty bytes or memoryview) to the output waiting for tokens."""
+        out = self.out
+        if out is None:
+            out = self.out = collections.deque()
+        out.append(chunk)
+        self.out_len += len(chunk)
 
     def __repr__(self):
         return "<FlowState %d%s%s>" % (self.id, " dialed" if self.dialed else "", " closed" if self.closed else "")

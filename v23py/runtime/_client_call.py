@@ -16,7 +16,7 @@ from v23py.deferred import adopt as _adopt, succeed as _succeed
 from v23py.rpc import options as rpcopts
 from v23py.rpc import wire
 from v23py.rpc.stubs import stop_at_eof as _stop_at_eof
-from v23py.runtime._stream import ROLE_DATA, ValueReader, ValueWriter
+from v23py.runtime._stream import ROLE_DATA, ValueReader
 from v23py.v23.vdlroot import time as vtime
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class ClientCall:
         else:
             self.in_stream_type = self.out_stream_type = None
         self._reader = r = ValueReader(types)
-        self._writer = ValueWriter(types)
+        self._writer = types.started_writer   # (_start writes the version byte)
         flow.set_receiver(r.feed, r.closed, bytearrays=True)
         client.outstanding[self] = _monotonic()
 
@@ -103,7 +103,6 @@ class ClientCall:
             b = g.blessings
             granted = b.to_wire() if hasattr(b, "to_wire") else b
         w = self._writer
-        w._started = True   # (the version byte is in the first bytes already)
         data = bytearray(_ROLE_VERSION)
         try:
             nargs = len(args)

@@ -41,6 +41,9 @@ class ConnTypes:
         # header cache, see ValueReader._decode_memo: _REQUEST_KEY or _RESPONSE_KEY ->
         # [(message bytes, decoded value)], and _TRACED -> [(head, core, value, lead)]
         self.hdr_cache = {}
+        # the writer of the flows whose first bytes carry the version byte already (a
+        # client's calls: see ClientCall._start), one for all of them (it keeps no state)
+        self.started_writer = ValueWriter(self, True)
 
     # -- outgoing --------------------------------------------------------------
     def attach(self, flow):
@@ -114,7 +117,7 @@ class ValueReader:
 
     def __init__(self, types):
         self.types = types
-        self.dec = vom.Decoder(type_decoder=types.dec)
+        self.dec = vom.Decoder(types.dec)
 
     def feed(self, data):
         """Bytes of the flow: bytes, or a bytearray given to the reader (its decoder keeps
@@ -289,9 +292,9 @@ class ValueWriter:
 
     __slots__ = ("types", "_started")
 
-    def __init__(self, types):
+    def __init__(self, types, started=False):
         self.types = types
-        self._started = False
+        self._started = started   # the version byte was written (each flow sends it once)
 
     def encode(self, value, type=None):
         """One value message; an ``any`` type means the value's own type, as Go sends it."""

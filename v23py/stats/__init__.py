@@ -349,19 +349,22 @@ class Histogram:
         self._counts[i] += 1
         self._count += 1
         self._sum += v
-        if v < self._min:
-            self._min = v
-        if v > self._max:
-            self._max = v
-        smin, smax = self._slotmin, self._slotmax
+        # (the overall and the longer slots' extremes can only move when the shortest
+        # slot's does: each covers at least what it covers)
+        smin = self._slotmin
         if v < smin[2]:
             smin[0] = min(smin[0], v)
             smin[1] = min(smin[1], v)
             smin[2] = v
+            if v < self._min:
+                self._min = v
+        smax = self._slotmax
         if v > smax[2]:
             smax[0] = max(smax[0], v)
             smax[1] = max(smax[1], v)
             smax[2] = v
+            if v > self._max:
+                self._max = v
         self._last = now
 
     def _advance(self, now):
