@@ -56,9 +56,10 @@ def main():
         out = dl.data_to_send()
         if out:
             for e in ac.receive_data(out):
-                if type(e) is fconn.DataReceived:
-                    got += len(e.data)
-                    ac.consumed(e.flow, len(e.data))
+                if e[0] is fconn.DataReceived:
+                    _, flow, data = e
+                    got += len(data)
+                    ac.consumed(flow, len(data))
         back = ac.data_to_send()
         if back:
             dl.receive_data(back)

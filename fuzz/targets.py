@@ -222,18 +222,20 @@ def handshake(data: bytes) -> None:
 def _check(conn, events):
     from v23py.flow import conn as fconn
     for ev in events:
-        if isinstance(ev, fconn.ConnectionClosed):
-            err = ev.error
+        kind = ev[0]
+        if kind is fconn.ConnectionClosed:
+            err = ev[1]
             if getattr(err, "id", "") == verror.Internal.id:
                 raise FuzzBug("the conn failed internally: %s" % err)
-        elif isinstance(ev, fconn.FlowAccepted):
-            b = ev.flow.remote_blessings
+        elif kind is fconn.FlowAccepted:
+            flow = ev[1]
+            b = flow.remote_blessings
             pk = conn.auth.public_key(b) if b is not None else None
             if pk != conn.remote_public_key:
                 raise FuzzBug("flow %d carries blessings %s not bound to the conn's key"
-                              % (ev.flow.id, b))
-        elif isinstance(ev, fconn.BlessingsRefreshed):
-            if conn.auth.public_key(ev.remote_blessings) != conn.remote_public_key:
+                              % (flow.id, b))
+        elif kind is fconn.BlessingsRefreshed:
+            if conn.auth.public_key(ev[1]) != conn.remote_public_key:
                 raise FuzzBug("refreshed blessings not bound to the conn's key")
 
 

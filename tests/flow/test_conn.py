@@ -2,17 +2,13 @@
 from twisted.trial import unittest
 
 from v23py import verror
-from v23py.testing.flow import FakeAuth, make_pair, pump
+from v23py.testing.flow import FakeAuth, kinds, make_pair, of_kind, pump
 from v23py.flow import conn as fconn, message as m
 
 
-def kinds(events):
-    return [type(e).__name__ for e in events]
-
-
 def data_of(events, flow=None):
-    return b"".join(bytes(e.data) for e in events if isinstance(e, fconn.DataReceived)
-                    and (flow is None or e.flow.id == flow.id))
+    return b"".join(bytes(data) for f, data in of_kind(events, fconn.DataReceived)
+                    if flow is None or f.id == flow.id)
 
 
 class HandshakeTest(unittest.TestCase):
@@ -38,9 +34,9 @@ class HandshakeTest(unittest.TestCase):
         d.start()
         a.start()
         ed, ea = pump(d, a)
-        closed = [e for e in ed if isinstance(e, fconn.ConnectionClosed)]
+        closed = of_kind(ed, fconn.ConnectionClosed)
         self.assertEqual(len(closed), 1)
-        self.assertTrue(closed[0].error.id.endswith("InvalidChannelBinding"))
+        self.assertTrue(closed[0][0].id.endswith("InvalidChannelBinding"))
         self.assertTrue(d.closed)
         # the acceptor got the TearDown
         self.assertTrue(a.closed)
@@ -113,7 +109,7 @@ class FlowTest(unittest.TestCase):
         d.write(f, b"hello ")
         d.write(f, b"world", close=True)
         ed, ea = pump(d, a)
-        acc = [e.flow for e in ea if isinstance(e, fconn.FlowAccepted)]
+        acc = [f for (f,) in of_kind(ea, fconn.FlowAccepted)]
         self.assertEqual(len(acc), 1)
         self.assertEqual(acc[0].id, 10)
         self.assertEqual(acc[0].remote_blessings.name, "client")
@@ -152,7 +148,7 @@ class FlowTest(unittest.TestCase):
             evs = []
             for i in range(0, len(wire), 7000):   # a frame over several reads
                 evs += a.receive_data(wire[i:i + 7000])
-            (got,) = [e.data for e in evs if isinstance(e, fconn.DataReceived)]
+            (got,) = [data for _, data in of_kind(evs, fconn.DataReceived)]
             self.assertEqual((type(got), got), (bytearray, fill * 60000))
             payloads.append(got)
         self.assertEqual(payloads, [b"a" * 60000, b"b" * 60000, b"c" * 60000])
@@ -162,7 +158,7 @@ class FlowTest(unittest.TestCase):
         self.assertEqual(data_of(eb), b"z" * 60000)
         # a long message in one read is opened into a new bytearray
         d.write(f, b"y" * 60000)
-        (got,) = [e.data for e in a.receive_data(d.data_to_send()) if isinstance(e, fconn.DataReceived)]
+        (got,) = [data for _, data in of_kind(a.receive_data(d.data_to_send()), fconn.DataReceived)]
         self.assertEqual((type(got), got), (bytearray, b"y" * 60000))
 
     def test_large_write_respects_mtu_and_flow_control(self):
@@ -178,9 +174,10 @@ class FlowTest(unittest.TestCase):
             if not out:
                 break
             for e in a.receive_data(out):
-                if isinstance(e, fconn.DataReceived):
-                    received.append(bytes(e.data))
-                    sizes.append(len(e.data))
+                if e[0] is fconn.DataReceived:
+                    _, e_flow, e_data = e
+                    received.append(bytes(e_data))
+                    sizes.append(len(e_data))
         self.assertFalse(a.closed)
         self.assertLessEqual(sum(sizes), 1 << 20)
         self.assertLessEqual(max(sizes), 65536)
@@ -192,9 +189,10 @@ class FlowTest(unittest.TestCase):
                 a.consumed(acc, acc.unread)
             ea, eb = pump(d, a, 1)
             for e in eb:
-                if isinstance(e, fconn.DataReceived):
-                    received.append(bytes(e.data))
-                    a.consumed(e.flow, len(e.data))
+                if e[0] is fconn.DataReceived:
+                    _, e_flow, e_data = e
+                    received.append(bytes(e_data))
+                    a.consumed(e_flow, len(e_data))
             if f.closed and not d.has_output and not a.has_output:
                 break
         self.assertEqual(b"".join(received), big)
@@ -244,8 +242,9 @@ class FlowTest(unittest.TestCase):
         ed, ea = pump(d, a)
         self.assertEqual(d.shared, (1 << 20) - 900000)
         for e in ea:
-            if isinstance(e, fconn.DataReceived):
-                a.consumed(e.flow, len(e.data))
+            if e[0] is fconn.DataReceived:
+                _, e_flow, e_data = e
+                a.consumed(e_flow, len(e_data))
         pump(d, a)
         # > B/2 consumed from borrowing flows: one Release returned every borrowed token
         self.assertEqual(d.shared, 1 << 20)
@@ -260,7 +259,7 @@ class FlowTest(unittest.TestCase):
         f = d.open_flow()
         d.write(f, b"q" * 1000)
         ed, ea = pump(d, a)
-        acc = [e.flow for e in ea if isinstance(e, fconn.FlowAccepted)][0]
+        acc = [f for (f,) in of_kind(ea, fconn.FlowAccepted)][0]
         self.assertEqual(d.shared, (1 << 20) - 1000)
         a.close_flow(acc)
         ed, ea = pump(d, a)
@@ -273,15 +272,16 @@ class FlowTest(unittest.TestCase):
         d.write(f, b"q" * 1000, close=True)
         self.assertEqual(d.outstanding_borrowed, {10: 1000})
         ed, ea = pump(d, a)
-        acc = [e.flow for e in ea if isinstance(e, fconn.FlowAccepted)][0]
+        acc = [f for (f,) in of_kind(ea, fconn.FlowAccepted)][0]
         # the acceptor reads; once it releases (>B/2 overall) the outstanding tokens come back
         a.consumed(acc, 1000)
         g = d.open_flow()
         d.write(g, b"r" * 600000)
         ed, ea = pump(d, a)
         for e in ea:
-            if isinstance(e, fconn.DataReceived):
-                a.consumed(e.flow, len(e.data))
+            if e[0] is fconn.DataReceived:
+                _, e_flow, e_data = e
+                a.consumed(e_flow, len(e_data))
         pump(d, a)
         self.assertEqual(d.outstanding_borrowed, {})
         self.assertEqual(d.shared, 1 << 20)
@@ -322,10 +322,10 @@ class FlowTest(unittest.TestCase):
         pump(d, a)
         ev = a.close(Exception("going away"))
         ed, ea = pump(d, a)
-        closed = [e for e in ed if isinstance(e, fconn.ConnectionClosed)]
+        closed = of_kind(ed, fconn.ConnectionClosed)
         self.assertEqual(len(closed), 1)
-        self.assertTrue(closed[0].error.id.endswith("RemoteError"))
-        self.assertIn("going away", str(closed[0].error))
+        self.assertTrue(closed[0][0].id.endswith("RemoteError"))
+        self.assertIn("going away", str(closed[0][0]))
         self.assertTrue(f.closed)
 
     def test_connection_lost(self):
@@ -451,8 +451,9 @@ class FuzzTest(unittest.TestCase):
         a.start()
         ev = a.receive_data(m.frame(body) + tail)
         for e in ev:
-            if isinstance(e, fconn.ConnectionClosed):
-                self.assertTrue(hasattr(e.error, "id"))
+            if e[0] is fconn.ConnectionClosed:
+                _, e_error, _ = e
+                self.assertTrue(hasattr(e_error, "id"))
         # whatever happened, the conn is either closed with a verror or waiting for Auth
         self.assertTrue(a.closed or a.state == fconn.AUTH or a.state == fconn.SETUP)
         if a.closed:
@@ -489,7 +490,7 @@ class RealSecurityTest(unittest.TestCase):
                 f = d.open_flow(blessings=per_flow[i])
                 d.write(f, b"x")
                 ed, ea = pump(d, a)
-                accepted += [e.flow for e in ea if isinstance(e, fconn.FlowAccepted)]
+                accepted += [f for (f,) in of_kind(ea, fconn.FlowAccepted)]
             self.assertEqual([g.remote_blessings.names() for g in accepted], [[n] for n in names[:round_ + 1]])
         self.assertTrue(auth._FIRST_DECODED.d)
         self.assertTrue(auth._FIRST_ENCODED.d)
@@ -546,7 +547,7 @@ class DischargesOnTheWireTest(unittest.TestCase):
         f = d.open_flow(blessings=cb, discharges=[d2])
         d.write(f, b"x")
         _, ea = pump(d, a)
-        [g] = [e.flow for e in ea if isinstance(e, fconn.FlowAccepted)]
+        [g] = [f for (f,) in of_kind(ea, fconn.FlowAccepted)]
         self.assertEqual([security.Discharge(w).id() for w in g.remote_discharges], [d2.id()])
         call = security.Call(local_principal=idp, remote_blessings=g.remote_blessings,
                              remote_discharges=g.remote_discharges)
@@ -557,19 +558,19 @@ class DischargesOnTheWireTest(unittest.TestCase):
         out = d.data_to_send()
         self.assertLess(len(out), 200)
         ea = a.receive_data(out)
-        [g2] = [e.flow for e in ea if isinstance(e, fconn.FlowAccepted)]
+        [g2] = [f for (f,) in of_kind(ea, fconn.FlowAccepted)]
         self.assertEqual([security.Discharge(w).id() for w in g2.remote_discharges], [d2.id()])
         # a fresher discharge: sent again, under a new key
         d3 = discharge(20)
         f3 = d.open_flow(blessings=cb, discharges=[d3])
         d.write(f3, b"z")
         _, ea = pump(d, a)
-        [g3] = [e.flow for e in ea if isinstance(e, fconn.FlowAccepted)]
+        [g3] = [f for (f,) in of_kind(ea, fconn.FlowAccepted)]
         self.assertEqual(security.Discharge(g3.remote_discharges[0]), d3)
         # the server refreshes its own discharge: the client sees it
         d4 = discharge(30)
         a.refresh_blessings(sb, [d4])
         ed, _ = pump(d, a)
-        self.assertTrue(any(isinstance(e, fconn.BlessingsRefreshed) for e in ed))
+        self.assertTrue(of_kind(ed, fconn.BlessingsRefreshed))
         self.assertEqual(security.Discharge(d.remote_discharges[0]), d4)
         self.assertTrue(d.is_active and a.is_active)

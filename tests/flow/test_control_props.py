@@ -36,9 +36,10 @@ class FlowControlProperties(unittest.TestCase):
             part, rest = bytes(wire[:n]), wire[n:]
             wire[:] = rest
             for e in a.receive_data(part):
-                if isinstance(e, fconn.DataReceived):
-                    got[e.flow.id] += e.data
-                    unread[e.flow] = unread.get(e.flow, 0) + len(e.data)
+                if e[0] is fconn.DataReceived:
+                    _, e_flow, e_data = e
+                    got[e_flow.id] += e_data
+                    unread[e_flow] = unread.get(e_flow, 0) + len(e_data)
             back = a.data_to_send()
             if back:
                 d.receive_data(back)

@@ -9,7 +9,7 @@ from v23py.flow import Identity, conn as fconn, message as m, proxy as fproxy
 from v23py.naming.endpoint import Endpoint, RoutingId
 from v23py.runtime import proxymgr
 from v23py.runtime.flowmanager import FlowManager
-from v23py.testing.flow import make_pair, pump
+from v23py.testing.flow import kinds, make_pair, of_kind, pump
 from v23py.xproxy import Proxy, access_list_authorizer
 
 
@@ -28,10 +28,6 @@ def pump_messages(a, b, max_rounds=1000):
     return ea, eb
 
 
-def kinds(events):
-    return [type(e).__name__ for e in events]
-
-
 class MessageModeTest(unittest.TestCase):
     def test_handshake_data_close_without_frame_headers(self):
         d, a = make_pair(framed=False)
@@ -48,7 +44,7 @@ class MessageModeTest(unittest.TestCase):
         f = d.open_flow()
         d.write(f, b"x" * 200000)
         ed, ea = pump_messages(d, a)
-        got = b"".join(e.data for e in ea if isinstance(e, fconn.DataReceived))
+        got = b"".join(data for _, data in of_kind(ea, fconn.DataReceived))
         self.assertEqual(len(got), 200000)
 
     def test_oversized_message_closes_the_conn(self):
@@ -78,9 +74,10 @@ class WholeFlowTest(unittest.TestCase):
         for _ in range(50):
             ed, ea = pump(d, a)
             for e in ea:
-                if isinstance(e, fconn.DataReceived):
-                    got.append(len(e.data))
-                    a.consumed(e.flow, len(e.data))
+                if e[0] is fconn.DataReceived:
+                    _, e_flow, e_data = e
+                    got.append(len(e_data))
+                    a.consumed(e_flow, len(e_data))
             if len(got) == len(sizes):
                 break
         self.assertEqual(got, sizes)
@@ -96,7 +93,7 @@ class WholeFlowTest(unittest.TestCase):
         wire = d.data_to_send()
         self.assertIn(b"sealed-elsewhere", wire)   # clear text on the wire
         ev = a.receive_data(wire)
-        self.assertEqual([e.data for e in ev if isinstance(e, fconn.DataReceived)],
+        self.assertEqual([data for _, data in of_kind(ev, fconn.DataReceived)],
                          [b"sealed-elsewhere"])
 
 
@@ -129,11 +126,13 @@ class EncapsulatedConnTest(unittest.TestCase):
             events = outer_a.receive_data(outer_d.data_to_send())
             out = []
             for e in events:
-                if isinstance(e, fconn.FlowAccepted):
-                    accepted["f"] = e.flow
-                if isinstance(e, fconn.DataReceived):
-                    outer_a.consumed(e.flow, len(e.data))
-                    out.extend(inner_a.receive_message(e.data))
+                if e[0] is fconn.FlowAccepted:
+                    _, e_flow = e
+                    accepted["f"] = e_flow
+                if e[0] is fconn.DataReceived:
+                    _, e_flow, e_data = e
+                    outer_a.consumed(e_flow, len(e_data))
+                    out.extend(inner_a.receive_message(e_data))
             outer_d.receive_data(outer_a.data_to_send())
             return out
 
@@ -150,9 +149,10 @@ class EncapsulatedConnTest(unittest.TestCase):
             seen_flags.append(wire)
             events_a.extend(outer_a.receive_data(wire))
             for e in events_a:
-                if isinstance(e, fconn.DataReceived):
-                    outer_a.consumed(e.flow, len(e.data))
-                    events_a_inner = inner_a.receive_message(e.data)
+                if e[0] is fconn.DataReceived:
+                    _, e_flow, e_data = e
+                    outer_a.consumed(e_flow, len(e_data))
+                    events_a_inner = inner_a.receive_message(e_data)
                     events_d.extend(events_a_inner)
             events_a = []
             outer_d.receive_data(outer_a.data_to_send())

@@ -170,10 +170,11 @@ class _Conn:
             if not data:
                 raise _Closed()
             for e in self.conn.receive_data(data, time.monotonic()):
-                if isinstance(e, ev.DataReceived):
-                    self.data.setdefault(e.flow.id, bytearray()).extend(e.data)
-                    self.conn.consumed(e.flow, len(e.data))
-                elif isinstance(e, ev.ConnectionClosed):
+                if e[0] is ev.DataReceived:
+                    _, flow, data = e
+                    self.data.setdefault(flow.id, bytearray()).extend(data)
+                    self.conn.consumed(flow, len(data))
+                elif e[0] is ev.ConnectionClosed:
                     raise _Closed()
             self.flush()
 

@@ -131,7 +131,7 @@ class FlowControl:
                 self._finish_flow(f, None, remote=False, events=events)
                 break
         if had_data and f.out_len == 0 and f.want_drained:
-            events.append(FlowDrained(f))
+            events.append((FlowDrained, f))
 
     def _open_whole(self, f, flags, msg):
         if f.side_channel:
@@ -188,7 +188,7 @@ class FlowControl:
                 self._finish_flow(f, None, remote=False, events=events)
                 break
         if had_data and f.out_len == 0 and f.want_drained:
-            events.append(FlowDrained(f))
+            events.append((FlowDrained, f))
 
     def _pump_all(self, events):
         """Retry the flows that were waiting for tokens."""
@@ -259,7 +259,7 @@ class FlowControl:
                     # until its data would trigger a release (issue 12, B5): send one now
                     self._send(m.Release(self.to_release_closed).encode())
                     self.to_release_closed = []
-        events.append(FlowClosed(f, error, remote))
+        events.append((FlowClosed, f, error, remote))
         if remote and self._blocked and self.state == ACTIVE:
             # borrowed credits came back to the shared pool: let waiting borrowers proceed
             self._pump_all(events)

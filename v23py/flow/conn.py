@@ -3,7 +3,8 @@
 Feed bytes from the transport with ``receive_data(data) -> [events]``, write out whatever
 ``data_to_send()`` returns, and drive timers with ``next_timeout()`` / ``handle_timeout(now)``.
 Application calls (``open_flow``, ``write``, ``close_flow``, ``consumed``, ``close``...) queue output and
-may also return events.  Nothing here does I/O or reads a clock on its own.
+may also return events (tuples: ``(kind, *fields)``, see ``v23py.flow.events``).  Nothing here
+does I/O or reads a clock on its own.
 
 Security is reached through a small *auth* object (see ``v23py.flow.auth.SecurityAuth`` for the
 real one built on ``v23py.security`` + ``v23py.vom``):
@@ -379,9 +380,9 @@ class Conn(FlowControl):
                             f.unread += n
                             if type(body) is bytearray:
                                 del body[:p]   # (O(1): the payload is the rest, not a copy)
-                                events.append(DataReceived(f, body))
+                                events.append((DataReceived, f, body))
                             else:
-                                events.append(DataReceived(f, body[p:]))
+                                events.append((DataReceived, f, body[p:]))
                         if flags & _CLOSE_FLAG:
                             self._finish_flow(f, None, remote=True, events=events)
                         return
@@ -413,7 +414,7 @@ class Conn(FlowControl):
             a = m.decode(body)
             b, d = self._get_remote(a.blessings_key, a.discharge_key)
             self.remote_blessings, self.remote_discharges = b, d
-            events.append(BlessingsRefreshed(b))
+            events.append((BlessingsRefreshed, b))
         elif typ == m.TEAR_DOWN:
             td = m.TearDown.decode_body(body, 1)
             err = None
@@ -422,13 +423,13 @@ class Conn(FlowControl):
             self._close(err, events, remote=True)
         elif typ == m.ENTER_LAME_DUCK:
             self.remote_lame_duck = True
-            events.append(RemoteLameDuck())
+            events.append((RemoteLameDuck,))
             self._ack_lame_duck_pending = True
             self._maybe_ack_lame_duck()
         elif typ == m.ACK_LAME_DUCK:
             if not self.lame_duck_acked:
                 self.lame_duck_acked = True
-                events.append(LameDuckAcknowledged())
+                events.append((LameDuckAcknowledged,))
         else:
             msg = m.decode(body)   # raises UnknownMsg for unknown types
             raise errors.err(errors.UnexpectedMsg, "unexpected message type: %s", type(msg).__name__)
@@ -616,7 +617,7 @@ class Conn(FlowControl):
             self.hc_request_at = self.now + self.channel_timeout / 2
             self.hc_close_at = self.now + self.channel_timeout
         self._timers_moved()
-        events.append(HandshakeComplete(b))
+        events.append((HandshakeComplete, b))
 
     # ---------------------------------------------------------------- flows: receiving
 
@@ -640,7 +641,7 @@ class Conn(FlowControl):
                                  "a remote process has sent more data than allowed: max bytes buffered is %d, "
                                  "current buffered is %d + received: %d", self.bytes_buffered, f.unread, n)
             f.unread += n
-            events.append(DataReceived(f, payload))
+            events.append((DataReceived, f, payload))
         if flags & m.CLOSE_FLAG:
             self._finish_flow(f, None, remote=True, events=events)
 
@@ -656,7 +657,7 @@ class Conn(FlowControl):
         f.released = msg.initial_counters
         f.to_release = self.bytes_buffered
         self.flows[msg.id] = f
-        events.append(FlowAccepted(f))
+        events.append((FlowAccepted, f))
         self._deliver(f, msg.payload, msg.flags, events)
 
     # ---------------------------------------------------------------- flows: sending
@@ -732,7 +733,7 @@ class Conn(FlowControl):
                     f.close_pending = True
                     self._finish_flow(f, None, remote=False, events=events)
             if f.want_drained:
-                events.append(FlowDrained(f))
+                events.append((FlowDrained, f))
             return events
         if data:
             f.queue(memoryview(bytes(data)) if not isinstance(data, bytes) else memoryview(data))
@@ -849,7 +850,7 @@ class Conn(FlowControl):
         self.flows.clear()
         self.handshake_deadline = self.hc_request_at = self.hc_close_at = None
         self._timers_moved()
-        events.append(ConnectionClosed(err, self.closed_remotely))
+        events.append((ConnectionClosed, err, self.closed_remotely))
 
     @property
     def closed(self):

@@ -8,29 +8,24 @@ import collections
 SETUP, AUTH, ACTIVE, CLOSED = range(4)
 
 # ------------------------------------------------------------------------------------------ events
+# An event is a plain tuple: its kind (one of the classes below, never instantiated) and
+# then the fields that kind lists, e.g. ``(DataReceived, flow, data)``.  (A tuple costs a
+# fraction of an object made through an __init__, and a busy conn reports several events
+# per RPC: issue 19.)  Read one by unpacking it: ``kind, flow, data = ev``.
 
 class Event:
-    __slots__ = ()
-
-    def __repr__(self):
-        return "%s(%s)" % (type(self).__name__, ", ".join(
-            "%s=%r" % (s, getattr(self, s)) for s in self.__slots__))
+    """A kind of event; ``fields`` names what follows the kind in the event's tuple."""
+    fields: tuple = ()
 
 
 class HandshakeComplete(Event):
     """Setup, encryption and Auth are done; flows may be opened."""
-    __slots__ = ("remote_blessings",)
-
-    def __init__(self, remote_blessings):
-        self.remote_blessings = remote_blessings
+    fields = ("remote_blessings",)
 
 
 class FlowAccepted(Event):
     """The peer opened ``flow`` (a ``FlowState``)."""
-    __slots__ = ("flow",)
-
-    def __init__(self, flow):
-        self.flow = flow
+    fields = ("flow",)
 
 
 class DataReceived(Event):
@@ -38,53 +33,37 @@ class DataReceived(Event):
 
     ``data`` is bytes, or a bytearray that is the receiver's to keep or change (the conn
     never touches it again): a long message's payload, opened in place."""
-    __slots__ = ("flow", "data")
-
-    def __init__(self, flow, data):
-        self.flow = flow
-        self.data = data
+    fields = ("flow", "data")
 
 
 class FlowClosed(Event):
-    """``flow`` is closed: ``error`` is None for a clean close (by either side), else a VError."""
-    __slots__ = ("flow", "error", "remote")
-
-    def __init__(self, flow, error=None, remote=False):
-        self.flow = flow
-        self.error = error
-        self.remote = remote
+    """``flow`` is closed: ``error`` is None for a clean close (by either side), else a VError;
+    ``remote``: the peer closed it."""
+    fields = ("flow", "error", "remote")
 
 
 class FlowDrained(Event):
     """Everything written to ``flow`` has been handed to the transport."""
-    __slots__ = ("flow",)
-
-    def __init__(self, flow):
-        self.flow = flow
+    fields = ("flow",)
 
 
 class RemoteLameDuck(Event):
-    __slots__ = ()
+    """The peer asks for no new flows on this conn."""
 
 
 class LameDuckAcknowledged(Event):
-    __slots__ = ()
+    """The peer acknowledged our lame duck."""
 
 
 class BlessingsRefreshed(Event):
-    __slots__ = ("remote_blessings",)
-
-    def __init__(self, remote_blessings):
-        self.remote_blessings = remote_blessings
+    """The peer presented new conn-level blessings."""
+    fields = ("remote_blessings",)
 
 
 class ConnectionClosed(Event):
-    """The conn is closed; ``error`` is a VError (ConnectionClosed id for a clean close)."""
-    __slots__ = ("error", "remote")
-
-    def __init__(self, error, remote=False):
-        self.error = error
-        self.remote = remote
+    """The conn is closed; ``error`` is a VError (ConnectionClosed id for a clean close);
+    ``remote``: closed by the peer."""
+    fields = ("error", "remote")
 
 
 # ------------------------------------------------------------------------------------------ flows

@@ -10,7 +10,7 @@ import socket
 from twisted.internet import defer
 from twisted.python import failure
 
-from v23py.flow import conn as fconn, errors
+from v23py.flow import conn as fconn, errors, events as fevents
 from v23py.flow.events import CLOSED as _CLOSED
 
 log = logging.getLogger(__name__)
@@ -152,6 +152,10 @@ def _write(tr, parts):
 
 
 _no_sendmsg = not hasattr(socket.socket, "sendmsg")
+
+# the kinds of the conn's per-call events (see v23py.flow.events), looked up once
+_DATA_RECEIVED, _FLOW_ACCEPTED = fevents.DataReceived, fevents.FlowAccepted
+_FLOW_CLOSED, _FLOW_DRAINED = fevents.FlowClosed, fevents.FlowDrained
 
 
 # ------------------------------------------------------------------------------------------ Flow
@@ -521,37 +525,38 @@ class ManagedConn:
 
     def _dispatch(self, events):
         for ev in events:
-            t = type(ev)
-            if t is fconn.DataReceived:
-                u = ev.flow.user
+            t = ev[0]
+            if t is _DATA_RECEIVED:
+                u = ev[1].user
                 if u is not None:
-                    u._data(ev.data)
-            elif t is fconn.FlowAccepted:
-                f = Flow(self, ev.flow)
+                    u._data(ev[2])
+            elif t is _FLOW_ACCEPTED:
+                f = Flow(self, ev[1])
                 if self.proxy_listener is not None:
                     self.manager._accept_proxied(self, f)
                 else:
                     self.manager._accepted_flow(f)
-            elif t is fconn.FlowClosed:
-                u = ev.flow.user
+            elif t is _FLOW_CLOSED:
+                _, fs, error, remote = ev
+                u = fs.user
                 if u is not None:
-                    u._closed_event(ev.error, ev.remote)
-            elif t is fconn.FlowDrained:
-                u = ev.flow.user
+                    u._closed_event(error, remote)
+            elif t is _FLOW_DRAINED:
+                u = ev[1].user
                 if u is not None:
                     u._drained_event()
-            elif t is fconn.HandshakeComplete:
+            elif t is fevents.HandshakeComplete:
                 self._handshake_result(None)
-            elif t is fconn.ConnectionClosed:
-                self.close_reason = ev.error
+            elif t is fevents.ConnectionClosed:
+                self.close_reason = error = ev[1]
                 self.manager._conn_closed(self)
-                self._handshake_result(ev.error)
+                self._handshake_result(error)
                 self._fire_lame_duck()
                 if not self.closed.called:
-                    self.closed.callback(ev.error)
-            elif t is fconn.LameDuckAcknowledged:
+                    self.closed.callback(error)
+            elif t is fevents.LameDuckAcknowledged:
                 self._fire_lame_duck()
-            elif t is fconn.RemoteLameDuck:
+            elif t is fevents.RemoteLameDuck:
                 self.manager._conn_lame_duck(self)
 
     def _receive_message(self, message):

@@ -99,3 +99,13 @@ def pump(a, b, max_rounds=1000):
         if y:
             ea.extend(a.receive_data(y))
     return ea, eb
+
+
+def kinds(events):
+    """The names of the kinds of ``events``, in order."""
+    return [e[0].__name__ for e in events]
+
+
+def of_kind(events, kind):
+    """The fields of each event of ``kind`` (a tuple per event, the kind left off)."""
+    return [e[1:] for e in events if e[0] is kind]
