@@ -1,7 +1,8 @@
 """Instructions syncbased executes per Put, Get and Scan row, counted by callgrind, with the
 daemon's idle cost subtracted.
 
-    python benchmarks/syncbased_instr.py [--ops 300] [--daemon-tree DIR ...]
+    python benchmarks/syncbased_instr.py [--ops 300] [--measures put,get,scan]
+        [--ops2 N2] [--keep DIR] [--daemon-tree DIR ...]
 
 The daemon runs under ``valgrind --tool=callgrind --instr-atstart=no``; this process is the
 client (one caller, calls one after another).  For each measure, instrumentation is switched
@@ -13,6 +14,11 @@ proportion to the window's length; the sync scheduler's 50 ms tick, the biggest 
 slowed to once an hour, see QUIET_TICK.)  Counts are repeatable whatever else the machine does,
 so they compare commits: ``--daemon-tree DIR`` runs the daemon from another checkout (e.g. a
 ``git worktree`` of an older commit), several trees in one run, each its own line.
+
+``--ops2 N2`` also runs each Put/Get measure over N2 operations and reports the difference
+(N2 window - N window, each less its idle cost) over N2 - N: a window's fixed cost (the
+callgrind_control round trips, the first call's warm-up) drops out.  ``--keep DIR`` copies
+each window's callgrind dump there (for ``callgrind_annotate --inclusive=yes``).
 """
 from __future__ import annotations
 
@@ -98,7 +104,8 @@ class Instrumented:
             self.proc.wait()
 
 
-async def measure(d: Instrumented, ctx, n: int) -> dict:
+async def measure(d: Instrumented, ctx, n: int, measures=("put", "get", "scan row"),
+                  n2: int = 0, keep: str = "") -> dict:
     from twisted.internet import reactor, task
     from v23py import syncbase
     db = syncbase.new_service(d.endpoint).database(ctx, "instrdb", None)
@@ -111,12 +118,12 @@ async def measure(d: Instrumented, ctx, n: int) -> dict:
         await cx.get(ctx, f"w{i}")
     out = {}
 
-    async def put():
-        for i in range(n):
-            await cx.put(ctx, f"k{i:06d}", value)
+    async def put(count=n, tag="k"):
+        for i in range(count):
+            await cx.put(ctx, f"{tag}{i:06d}", value)
 
-    async def get():
-        for i in range(n):
+    async def get(count=n):
+        for i in range(count):
             await cx.get(ctx, f"k{i:06d}")
 
     async def scan():
@@ -125,12 +132,20 @@ async def measure(d: Instrumented, ctx, n: int) -> dict:
             rows += 1
         assert rows == n, rows
 
+    if "put" not in measures:
+        await put()                         # (the rows the other measures read)
+    bodies = [("put", put), ("get", get), ("scan row", scan)]
+    if n2:
+        bodies += [("put x2", lambda: put(n2, "m")), ("get x2", lambda: get(min(n2, n)))]
     busy = {}
-    for name, body in (("put", put), ("get", get), ("scan row", scan)):
+    for name, body in bodies:
+        if name.split(" x")[0] not in measures:
+            continue
         w = d.open_window()
         t0 = time.monotonic()
         await body()
-        busy[name] = (d.close_window(w), time.monotonic() - t0)
+        dump = os.path.join(keep, f"callgrind.{name.replace(' ', '_')}.out") if keep else None
+        busy[name] = (d.close_window(w, dump), time.monotonic() - t0)
     # the idle rate, over a window longer than any of the busy ones
     idle_wall = max(10.0, 2 * max(wall for _, wall in busy.values()))
     w = d.open_window()
@@ -138,7 +153,16 @@ async def measure(d: Instrumented, ctx, n: int) -> dict:
     await task.deferLater(reactor, idle_wall, lambda: None)
     rate = d.close_window(w) / (time.monotonic() - t0)
     for name, (instr, wall) in busy.items():
+        if name.endswith(" x2"):
+            continue
         out[name] = ((instr - rate * wall) / n, instr / n, rate * wall / n, wall)
+        if name + " x2" in busy:
+            instr2, wall2 = busy[name + " x2"]
+            m = min(n2, n) if name == "get" else n2
+            if m != n:
+                net = ((instr2 - rate * wall2) - (instr - rate * wall)) / (m - n)
+                out[f"{name} ({m} - {n})"] = (net, (instr2 - instr) / (m - n),
+                                              rate * (wall2 - wall) / (m - n), wall2)
     return out
 
 
@@ -146,10 +170,18 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ops", type=int, default=300, help="operations per window")
+    ap.add_argument("--ops2", type=int, default=0,
+                    help="also measure Put and Get over this many, report the difference")
+    ap.add_argument("--measures", default="put,get,scan",
+                    help="which of put,get,scan to measure")
+    ap.add_argument("--keep", default="", help="copy each window's callgrind dump here")
     ap.add_argument("--daemon-tree", action="append", default=[],
                     help="run the daemon from this checkout (default: this one)")
     args = ap.parse_args()
     trees = args.daemon_tree or [ROOT]
+    measures = tuple("scan row" if m == "scan" else m for m in args.measures.split(","))
+    if args.keep:
+        os.makedirs(args.keep, exist_ok=True)
     import v23py
     from twisted.internet import defer, reactor
     from v23py.testing.syncbase import make_creds
@@ -163,7 +195,8 @@ def main():
             for tree in trees:
                 d = Instrumented(os.path.abspath(tree), creds, tmp)
                 try:
-                    results.append((tree, await measure(d, ctx, args.ops)))
+                    results.append((tree, await measure(
+                        d, ctx, args.ops, measures, args.ops2, args.keep)))
                 finally:
                     d.stop()
         finally:
