@@ -228,11 +228,13 @@ class ValueReader:
             tr = value.TraceRequest if type is _REQUEST_T else None
             if tr is not None and (any(tr.TraceId) or any(tr.SpanId)):
                 # each call's trace ids differ: remember the message up to its trace field
-                entry = _traced_entry(buf, pos, end, value)
-                if entry is not None:
-                    lst = cache.setdefault(_TRACED, [])
-                    if len(lst) < _MEMO_MAX_ENTRIES:
-                        lst.append(entry)
+                # (while there is room: calls to ever new names, e.g. a Put per row, never
+                # repeat one, and cutting up each message for nothing costs)
+                lst = cache.get(_TRACED)
+                if lst is None or len(lst) < _MEMO_MAX_ENTRIES:
+                    entry = _traced_entry(buf, pos, end, value)
+                    if entry is not None:
+                        cache.setdefault(_TRACED, []).append(entry)
                 return value
             if seen is None:
                 seen = cache[key] = []
