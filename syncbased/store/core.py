@@ -122,12 +122,20 @@ def _pack_bytes(b: bytes) -> bytes:
 
 def encode_log_entry(e: LogEntry) -> bytes:
     """Private on-disk form: version 1, op code, timestamp, flags, length-prefixed fields."""
-    op = e.Op
-    flags = (1 if e.FromSync else 0) | (2 if e.Continued else 0)
-    if op.__class__ is PutOp:     # the common case, in one pack
+    return _entry(e.Op, e.CommitTimestamp,
+                  (1 if e.FromSync else 0) | (2 if e.Continued else 0))
+
+
+def _entry(op, ts: int, flags: int) -> bytes:
+    """encode_log_entry's bytes for an entry of ``op`` (the commonest ops in one pack)."""
+    cls = op.__class__
+    if cls is PutOp:
         k, v = op
-        return _put_entry(k, v, e.CommitTimestamp, flags)
-    out = [_HDR.pack(1, _OP_CODES[type(op)], e.CommitTimestamp, flags)]
+        return _PUT_HDR.pack(1, 3, ts, flags, len(k)) + k + _U32.pack(len(v)) + v
+    if cls is GetOp:      # (every Put reads its collection's permissions)
+        k = op[0]
+        return _PUT_HDR.pack(1, 1, ts, flags, len(k)) + k
+    out = [_HDR.pack(1, _OP_CODES[type(op)], ts, flags)]
     if isinstance(op, SyncgroupOp):
         out.append(_pack_bytes(op.SgId.encode()))
         out.append(struct.pack(">IB", len(op.Prefixes), 1 if op.Remove else 0))
@@ -139,24 +147,19 @@ def encode_log_entry(e: LogEntry) -> bytes:
     return b"".join(out)
 
 
-def _put_entry(k: bytes, v: bytes, ts: int, flags: int) -> bytes:
-    """encode_log_entry's bytes for a PutOp(k, v)."""
-    return _PUT_HDR.pack(1, 3, ts, flags, len(k)) + k + _U32.pack(len(v)) + v
-
-
 def log_entries(ops: list, ts: int, from_sync: bool, first: int):
     """A commit's log records, ``ops`` numbered from ``first``: (log_key(number of a
     record's first entry), encode_log_entry's bytes of its entries one after another),
     LOG_CHUNK entries a record at most; every entry but the last is Continued."""
     cont = (1 if from_sync else 0) | 2
     n = len(ops)
+    out = []
     for start in range(0, n, LOG_CHUNK):
-        parts = [_put_entry(op[0], op[1], ts, cont) if op.__class__ is PutOp
-                 else encode_log_entry(LogEntry(op, ts, from_sync, True))
-                 for op in ops[start:start + LOG_CHUNK]]
+        parts = [_entry(op, ts, cont) for op in ops[start:start + LOG_CHUNK]]
         if start + LOG_CHUNK >= n:
-            parts[-1] = encode_log_entry(LogEntry(ops[-1], ts, from_sync, False))
-        yield log_key(first + start), b"".join(parts)
+            parts[-1] = _entry(ops[-1], ts, cont & 1)
+        out.append((log_key(first + start), b"".join(parts)))
+    return out
 
 
 def _take(data: bytes, pos: int):
