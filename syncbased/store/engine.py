@@ -34,6 +34,9 @@ _SCHEMA = "CREATE TABLE IF NOT EXISTS kv (k BLOB PRIMARY KEY, v BLOB NOT NULL) W
 CACHE_KIB = 64 * 1024
 
 _PUT_ONE = "INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)"
+# SqliteEngine's cache of what get() read: at most this many keys, values this big at most
+READ_CACHE_ENTRIES = 64
+READ_CACHE_VALUE_MAX = 4096
 # rows per INSERT of a big write group (2 parameters each, well inside SQLite's limit
 # of 999 parameters of a statement before 3.32)
 _MULTI_ROWS = 100
@@ -287,6 +290,10 @@ class SqliteEngine:
         except sqlite3.Error as e:
             raise _as_verror(e, f"open of {self.path}") from None
         self._in_tx = False
+        # The last values get() read, kept up to date by write() and dropped by rollback():
+        # every Put reads the same few keys (the database's and its collection's
+        # permissions) before it writes, and a SELECT costs more than the rest of a read.
+        self._reads: dict = {}
         self._commits = self._rows = 0   # since the last checkpoint was asked for
         self._ckpt_wake = None           # the checkpointer's Event, once it runs
         self._ckpt_thread = None
@@ -372,12 +379,20 @@ class SqliteEngine:
     def get(self, key: bytes):
         if not self._ok:
             self._verdict()
+        reads = self._reads
+        if key in reads:
+            return reads[key]
         try:
             row = self._db.execute("SELECT v FROM kv WHERE k=?",
                                    (bytearray(key),)).fetchone()   # (see write())
         except sqlite3.Error as e:
             raise self._failed(e, "read") from None
-        return None if row is None else row[0]
+        v = None if row is None else row[0]
+        if key.__class__ is bytes and (v is None or len(v) <= READ_CACHE_VALUE_MAX):
+            if len(reads) >= READ_CACHE_ENTRIES:
+                reads.clear()
+            reads[key] = v
+        return v
 
     def get_many(self, keys) -> dict:
         """{key: value} for those of ``keys`` that exist: one query per 500 keys
@@ -492,7 +507,13 @@ class SqliteEngine:
             if dels:
                 db.executemany("DELETE FROM kv WHERE k=?", dels)
         except sqlite3.Error as e:
+            self._reads.clear()
             raise self._failed(e, "write") from None
+        reads = self._reads
+        if reads:
+            for k in reads.keys() & writes.keys():
+                v = writes[k]
+                reads[k] = None if v is None else bytes(v)
 
     def _created_durable(self) -> None:
         """(a write once start-up is over) Wait for the new file's fsyncs, then commit with
@@ -587,6 +608,7 @@ class SqliteEngine:
                 t.join(10)
 
     def rollback(self) -> None:
+        self._reads.clear()
         if self._db.in_transaction:
             try:
                 self._db.execute("ROLLBACK")

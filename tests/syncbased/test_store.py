@@ -37,6 +37,25 @@ class _EngineTests:
         self.assertEqual(e.get(b"k"), b"1")
         self.assertIsNone(e.get(b"j"))
 
+    def test_reads_follow_writes_deletes_and_rollbacks(self):
+        # (read before each change: the SQLite engine then answers from what it read)
+        e = self.make_engine()
+        e.write({b"k": b"1"})
+        e.flush()
+        self.assertEqual(e.get(b"k"), b"1")
+        self.assertIsNone(e.get(b"new"))
+        e.write({b"k": b"2", b"new": b"n"})
+        self.assertEqual((e.get(b"k"), e.get(b"new")), (b"2", b"n"))
+        e.flush()
+        e.write({b"k": None})
+        self.assertIsNone(e.get(b"k"))
+        e.rollback()
+        self.assertEqual((e.get(b"k"), e.get(b"new")), (b"2", b"n"))
+        e.write({b"new": b"m"})
+        self.assertEqual(e.get(b"new"), b"m")
+        e.rollback()
+        self.assertEqual(e.get(b"new"), b"n")
+
     def test_delete(self):
         e = self.make_engine()
         e.write({b"k": b"1", b"m": b"2"})
@@ -93,6 +112,25 @@ class SqliteEngineTest(_EngineTests, unittest.TestCase):
         self.assertEqual(e.get_many([b"t", b"gone", b"k\xfe\x00"]),
                          {b"t": b"text", b"k\xfe\x00": b"\x00v\xff"})
         self.assertIsNone(e._db.execute("SELECT v FROM kv WHERE k=?", ("t",)).fetchone())
+
+    def test_repeated_reads_of_a_key_run_one_select(self):
+        # what every Put relies on: it reads the same permission keys each time
+        from syncbased.store import engine
+        e = self.make_engine()
+        e.write({b"d": b"db", b"big": b"x" * (engine.READ_CACHE_VALUE_MAX + 1)})
+        e.flush()
+        selects = []
+        e._db.set_trace_callback(lambda sql: selects.append(sql) if "SELECT" in sql else None)
+        for _ in range(3):
+            self.assertEqual(e.get(b"d"), b"db")
+            self.assertIsNone(e.get(b"absent"))
+            self.assertEqual(len(e.get(b"big")), engine.READ_CACHE_VALUE_MAX + 1)
+        self.assertEqual(len(selects), 2 + 3)       # (big values are read each time)
+        for i in range(engine.READ_CACHE_ENTRIES):  # (bounded: a full cache starts over)
+            e.get(b"other%d" % i)
+        del selects[:]
+        e.get(b"d")
+        self.assertEqual(len(selects), 1)
 
     def test_persists_after_reopen(self):
         e2 = SqliteEngine(self._existing())
