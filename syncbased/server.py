@@ -559,6 +559,7 @@ class Dispatcher:
         self.daemon = daemon
         self.sync_obj = None      # the peer (%%sync) object, once sync exists
         self._cache = {}          # suffix -> served object (they are stateless handles)
+        self._cx_ids = {}         # (db part, collection part) -> their Ids (_collection_ids)
 
     def lookup(self, ctx, suffix):
         obj = self._cache.get(suffix)
@@ -570,6 +571,20 @@ class Dispatcher:
                 self._cache.clear()
             self._cache[suffix] = obj
         return obj, auth
+
+    def _collection_ids(self, db_part, cx_part):
+        """The decoded, valid (database Id, collection Id) of a suffix's first two parts;
+        remembered, as each row of a collection has a suffix of its own."""
+        ids = self._cx_ids.get((db_part, cx_part))
+        if ids is None:
+            db_id = decode_id(db_part)
+            validate_id(db_id)
+            cx_id = decode_id(cx_part)
+            validate_id(cx_id)
+            if len(self._cx_ids) >= self.CACHE_SIZE:
+                self._cx_ids.clear()
+            ids = self._cx_ids[(db_part, cx_part)] = db_id, cx_id
+        return ids
 
     def _lookup(self, suffix):
         if not suffix:
@@ -584,12 +599,12 @@ class Dispatcher:
                 raise verror.UnknownSuffix.new(f"suffix does not exist: {suffix}")
             return self.sync_obj, ALLOW
         try:
-            db_id = decode_id(parts[0])
-            validate_id(db_id)
             cx_id = row = None
             if len(parts) > 1:
-                cx_id = decode_id(parts[1])
-                validate_id(cx_id)
+                db_id, cx_id = self._collection_ids(parts[0], parts[1])
+            else:
+                db_id = decode_id(parts[0])
+                validate_id(db_id)
             if len(parts) > 2:
                 if parts[2] == ext.RowsSuffix:
                     return RowsObj(self.daemon, db_id, cx_id), ALLOW

@@ -10,7 +10,7 @@ from v23py.syncbase.util import encode_id, prefix_range_limit
 from syncbased.access import ADMIN, READ
 from syncbased.collection import Collection
 from syncbased.common import decode_collection_perms, parse_id_key_part, row_prefix
-from syncbased.store import SEP
+from syncbased.store import SEP, DeleteOp, PutOp, log_key, parse_log_key
 
 
 WATCH_EXISTS, WATCH_DOES_NOT_EXIST, WATCH_INITIAL_STATE_SKIPPED = 0, 1, 2
@@ -84,7 +84,6 @@ def _collection_info(perms, names):
 
 
 def parse_resume_marker(marker: bytes) -> int:
-    from syncbased.store import parse_log_key
     try:
         return parse_log_key(bytes(marker))
     except ValueError:
@@ -95,7 +94,6 @@ def watch_start(self, names, marker: bytes, flt):
     """First batch of a watch: [(name, state, value, from_sync)], resume marker, next seq.
 
     ``value`` is None, row bytes, or ("cxinfo", allowed tags, perms or None)."""
-    from syncbased.store import log_key
 
     def impl(sn):
         self.perms_with_auth(names, (READ,), sn)
@@ -130,7 +128,6 @@ def watch_start(self, names, marker: bytes, flt):
 
 def watch_next(self, names, seq: int, flt, max_entries: int = 1000):
     """Complete logged transactions from ``seq``: ([(changes, resume marker)], next seq)."""
-    from syncbased.store import log_key, PutOp, DeleteOp
     if not self.exists:
         self.fuzzy_no_exist(names)
     entries = self.st.read_log(seq, max_entries)

@@ -549,11 +549,11 @@ class BlobManager:
             log.warning("blob ownership update failed: %r", e)
 
     def _local_puts(self, db_id, writes, ops):
-        from v23py import vom
         sync = self.daemon.sync
         ds = sync.dbs.get(db_id) if sync is not None else None
         if ds is None or not ds.sgs:
             return
+        from v23py import vom
         for op in ops:
             if not isinstance(op, PutOp) or op.Key[:2] != b"r" + SEP:
                 continue
