@@ -6,13 +6,10 @@ from v23py.syncbase.util import Id, prefix_range_limit
 from syncbased import access
 from syncbased.access import ADMIN, READ, RESOLVE, WRITE
 from syncbased.common import (
-    FALLBACK, PointRead, _error_to_exists, collection_perms_key, decode_collection_perms,
+    FALLBACK, PointRead, _error_to_exists, auth_passed, auth_passed_before,
+    reader_service_perms, collection_perms_key, decode_collection_perms,
     encode_collection_perms, row_key, row_prefix, scan_range_args)
 
-
-# Successful collection permission checks: (names, tags, db perms bytes, collection
-# perms bytes) -> the service permissions object they were checked with.
-_AUTH_OK = {}
 
 class Collection:
     def __init__(self, d, cx_id: Id):
@@ -52,14 +49,12 @@ class Collection:
             draw = reader.raw_get(b"d")
             craw = reader.get(collection_perms_key(self.id))
             if draw is not None and craw is not None:
-                sp = reader.service_perms if reader.__class__ is PointRead else d.s.perms
+                sp = reader_service_perms(reader, d.s)
                 key = (tuple(names), tags, draw, craw)
-                if _AUTH_OK.get(key) is sp:
+                if auth_passed_before(key, sp):
                     return decode_collection_perms(craw)
                 perms = self._perms_with_auth(names, tags, reader)
-                if len(_AUTH_OK) >= 4096:
-                    _AUTH_OK.clear()
-                _AUTH_OK[key] = sp
+                auth_passed(key, sp)
                 return perms
         return self._perms_with_auth(names, tags, reader)
 

@@ -134,6 +134,30 @@ def _error_to_exists(fn) -> bool:
         raise
 
 
+# Permission checks that passed: key -> the service permissions object they passed under.
+# A key holds everything a check's outcome depends on besides those (the caller's names,
+# the tags, the stored bytes of the permissions involved), see auth_passed_before.
+_AUTH_OK = {}
+_AUTH_OK_MAX = 4096
+
+
+def auth_passed_before(key, service_perms) -> bool:
+    """Whether the checks ``key`` stands for passed under these very service permissions
+    (remembered by ``auth_passed``), so that repeating them would pass again."""
+    return _AUTH_OK.get(key) is service_perms
+
+
+def auth_passed(key, service_perms) -> None:
+    if len(_AUTH_OK) >= _AUTH_OK_MAX:
+        _AUTH_OK.clear()
+    _AUTH_OK[key] = service_perms
+
+
+def reader_service_perms(reader, service):
+    """The service permissions checks through ``reader`` use: a PointRead's own (those
+    as of the last flush), else the service's current ones."""
+    return reader.service_perms if reader.__class__ is PointRead else service.perms
+
 
 class PointRead:
     """A reader over a few keys read at one point in time through a read view.

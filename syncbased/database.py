@@ -14,8 +14,9 @@ from syncbased.access import ADMIN, READ, WRITE, RESOLVE
 from syncbased.collection import Collection
 from syncbased.common import (
     _db_perms_from_raw, _dumps, _error_to_exists, _load_perms, _perms_obj, check_version,
-    PointRead, collection_perms_key, decode_collection_perms, format_version, join_batch_handle,
-    parse_id_key_part, split_batch_handle)
+    auth_passed, auth_passed_before, collection_perms_key, decode_collection_perms,
+    format_version, join_batch_handle, parse_id_key_part, reader_service_perms,
+    split_batch_handle)
 from syncbased.store import SEP, ConcurrentTransaction, DbStateChangeRequestOp, Store
 
 MAX_OPEN_BATCHES = 4096
@@ -107,7 +108,7 @@ class Database:
 
     def exist_auth(self, names, reader):
         """(parent perms, own perms) or raise the (fuzzified) existence error."""
-        parent = reader.service_perms if reader.__class__ is PointRead else self.s.perms
+        parent = reader_service_perms(reader, self.s)
         raw = reader.raw_get(b"d") if self.exists and reader is not None else None
         if raw is None:
             err = verror.NoExist.new(f"{self.name} does not exist", self.name)
@@ -124,6 +125,21 @@ class Database:
         return perms
 
     def perms_with_auth(self, names, tags, reader):
+        """The database's permissions, once ``names`` passed every check for ``tags``
+        (remembered as Collection.perms_with_auth's, by the database's stored bytes)."""
+        if self.exists and reader is not None:
+            draw = reader.raw_get(b"d")
+            if draw is not None:
+                sp = reader_service_perms(reader, self.s)
+                key = (tuple(names), tags, draw)
+                if auth_passed_before(key, sp):
+                    return _db_perms_from_raw(draw)
+                perms = self._perms_with_auth(names, tags, reader)
+                auth_passed(key, sp)
+                return perms
+        return self._perms_with_auth(names, tags, reader)
+
+    def _perms_with_auth(self, names, tags, reader):
         perms = self.perms_with_exist_and_parent_resolve(names, reader)
         access.authorize(perms, tags, names)
         return perms

@@ -131,6 +131,27 @@ class ServiceTest(unittest.TestCase):
         self.assertVError(verror.NoAccess, cx.row("k").put, BOB, "", b"y")
         self.assertVError(verror.NoAccess, cx.get_permissions, BOB, "")
 
+    def test_database_checks_follow_permission_changes(self):
+        # (a check that passed is remembered: by the database's stored permissions and
+        # the service's permissions, so changing either decides afresh)
+        db, _ = self.make_db_cx()
+        sp = perms_for("idp:o:fortune:alice", access.ALL_TYPICAL_TAGS)
+        access.perms_add(sp, "idp:o:fortune:bob", "Resolve")
+        self.svc.set_permissions(ALICE, sp, "")
+        dp = perms_for("idp:o:fortune:alice", access.ALL_DATABASE_TAGS)
+        access.perms_add(dp, "idp:o:fortune:bob", "Read")
+        db.set_permissions(ALICE, dp, "")
+        for _ in range(2):
+            db.get_resume_marker(BOB, "")
+        db.set_permissions(ALICE, perms_for("idp:o:fortune:alice", access.ALL_DATABASE_TAGS),
+                           "")
+        self.assertVError(verror.NoExistOrNoAccess, db.get_resume_marker, BOB, "")
+        db.set_permissions(ALICE, dp, "")
+        db.get_resume_marker(BOB, "")
+        self.svc.set_permissions(
+            ALICE, perms_for("idp:o:fortune:alice", access.ALL_TYPICAL_TAGS), "")
+        self.assertVError(verror.NoExistOrNoAccess, db.get_resume_marker, BOB, "")
+
     def test_batches(self):
         db, cx = self.make_db_cx()
         cx.row("a").put(ALICE, "", b"1")
