@@ -192,14 +192,23 @@ class DatabaseObj(BlobMethods, _Base):
         waiter = self.daemon.log_waiter(self.db_id)
         try:
             while True:
-                batches, seq = await self.run_quick(
-                    lambda s=seq: self.db().watch_next(names, s, flt))
+                batches, seq, caught_up = await self.run_quick(
+                    lambda s=seq: self._watch_next(names, s, flt))
                 for ch, m in batches:
                     await self._send_batch(call, names, ch, m)
-                if not batches:
+                # (caught up: the log read to its end, so only a commit since can add to
+                # it, and the waiter hears of each; reading again at once would find
+                # nothing, and would do so before the changes just sent leave)
+                if not batches or caught_up:
                     await waiter.wait(ctx, seq)
         finally:
             waiter.close()
+
+    def _watch_next(self, names, seq, flt):
+        """(store work) watch_next's (batches, next seq), and whether that is the log's end."""
+        d = self.db()
+        batches, seq = d.watch_next(names, seq, flt)
+        return batches, seq, seq >= d.st.log_seq
 
     async def _send_batch(self, call, names, changes, marker):
         change_cls = vdl.class_for(watchwire.Change._vdl_type)

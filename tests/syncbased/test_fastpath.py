@@ -523,3 +523,53 @@ class WorkerGroupTest(unittest.TestCase):
         self.assertEqual(self.successResultOf(d), "done")
         self.assertEqual(log, ["woken"])
         self.assertIn("ZeroDivisionError", logged.output[0])
+
+
+class WatchLoopTest(unittest.TestCase):
+    """A Watch stream reads the log once per wake-up when that read reaches the log's end."""
+
+    @defer.inlineCallbacks
+    def test_one_log_read_per_commit_once_caught_up(self):
+        import types
+        from syncbased import daemon as daemon_mod, database
+        from syncbased.worker import StoreWorker
+        from v23py.runtime.flowmanager import output_batch
+        svc = Service(tempdir(self, "sbwatch-"), "memstore", default_patterns=ALICE)
+        self.addCleanup(svc.close)
+        svc.database(DB).create(ALICE, None, access.perms_add({}, ALICE[0],
+                                                             *access.ALL_DATABASE_TAGS))
+        svc.database(DB).collection(CX).create(
+            ALICE, "", access.perms_add({}, ALICE[0], *access.ALL_COLLECTION_TAGS))
+        w = StoreWorker(svc.flush, svc.rollback, reactor)
+        self.addCleanup(w.stop)
+        d = types.SimpleNamespace(service=svc, worker=w, _waiters=set())
+        for name in ("_committed", "_wake", "log_waiter"):
+            setattr(d, name, types.MethodType(getattr(daemon_mod.Daemon, name), d))
+        svc.commit_listeners.append(d._committed)
+        self.patch(server, "caller_names", lambda call: ALICE)
+        reads = []
+        next_of = database.Database.watch_next
+        self.patch(database.Database, "watch_next",
+                   lambda db, *a, **kw: reads.append(1) or next_of(db, *a, **kw))
+        sent = []
+        call = types.SimpleNamespace(send=sent.append)
+        ctx = types.SimpleNamespace(on_done=lambda fn: (lambda: None))
+        pattern = sbwire.CollectionRowPattern(CollectionBlessing=CX.Blessing,
+                                              CollectionName=CX.Name, RowKey="%")
+        stream = defer.ensureDeferred(server.DatabaseObj(d, DB).WatchPatterns(
+            ctx, call, b"now", [pattern]))
+        stream.addErrback(lambda f: f.trap(defer.CancelledError))
+        while not sent:                     # (the initial state: skipped)
+            yield deferLater(reactor, 0.001, lambda: None)
+        for i in range(3):
+            before = len(reads)
+            with output_batch():            # (as when the Put arrives)
+                put = w.call_quick(lambda i=i: svc.database(DB).collection(CX).row(
+                    "k%d" % i).put(ALICE, "", common.value_in("v")))
+            yield put
+            while len(sent) < 2 + i:
+                yield deferLater(reactor, 0.001, lambda: None)
+            self.assertEqual(sent[-1].Name, f"{CX.Blessing},{CX.Name}/k{i}")
+            self.assertEqual(len(reads) - before, 1)
+        stream.cancel()
+        yield stream
