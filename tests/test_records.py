@@ -1,7 +1,12 @@
 """Plain data records (v23py.records), the dataclass replacement on the start-up path."""
+from __future__ import annotations
+
+import builtins
+import typing
+
 from twisted.trial import unittest
 
-from v23py.records import FrozenRecord, Record
+from v23py.records import FrozenRecord, NamedTuple, Record
 from v23py.rpc.stubs import ArgDesc, MethodDesc
 
 
@@ -68,3 +73,57 @@ class FrozenRecordTests(unittest.TestCase):
         self.assertEqual(repr(m), "MethodDesc(name='Get', doc='', in_args=(), out_args=("
                          "ArgDesc(name='n', type='T', doc=''),), in_stream=None, "
                          "out_stream=None, tags=())")
+
+
+class Pair(NamedTuple):
+    """Two things."""
+    first: int
+    second: str = "b"
+
+    def both(self) -> str:
+        return f"{self.first}{self.second}"
+
+
+class TypingPair(typing.NamedTuple):
+    """Two things."""
+    first: int
+    second: str = "b"
+
+
+class NamedTupleTests(unittest.TestCase):
+    """v23py.records.NamedTuple: typing.NamedTuple's class syntax and classes."""
+
+    def test_same_as_typing_named_tuple(self):
+        mine, theirs = Pair(1), TypingPair(1)
+        self.assertEqual((mine, mine._fields, mine._field_defaults, repr(mine)[4:]),
+                         (theirs, theirs._fields, theirs._field_defaults, repr(theirs)[10:]))
+        self.assertEqual((mine._replace(second="c"), mine._asdict(), Pair._make([2, "x"])),
+                         ((1, "c"), {"first": 1, "second": "b"}, (2, "x")))
+        self.assertEqual((Pair.__doc__, Pair.__module__, Pair.__qualname__, Pair.__bases__),
+                         ("Two things.", __name__, "Pair", (tuple,)))
+
+    def test_the_class_bodys_methods_come_along(self):
+        self.assertEqual(Pair(3, "z").both(), "3z")
+
+    def test_a_default_must_not_come_before_a_field_without_one(self):
+        with self.assertRaises(TypeError):
+            class Bad(NamedTuple):
+                first: int = 0
+                second: str
+
+    def test_annotations_are_not_compiled(self):
+        # (what makes it cheap: typing compiles each annotation, here only a string)
+        compiled = []
+        real = builtins.compile
+
+        def counting(source, *args, **kw):
+            compiled.append(source)
+            return real(source, *args, **kw)
+        self.patch(builtins, "compile", counting)
+
+        class Three(NamedTuple):
+            x: int
+            y: dict[str, int]
+            z: Pair
+
+        self.assertEqual((Three(1, {}, Pair(2)).z.first, compiled), (2, []))

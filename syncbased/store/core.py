@@ -31,9 +31,9 @@ import bisect
 import random
 import struct
 import time
-from typing import NamedTuple
 
 from v23py import verror
+from v23py.records import NamedTuple
 
 # Errors of Go's x/ref/services/syncbase/store.
 _STORE = "v.io/x/ref/services/syncbase/store."

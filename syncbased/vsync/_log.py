@@ -31,9 +31,9 @@ import hashlib
 import json
 import struct
 from itertools import repeat
-from typing import NamedTuple
 
 from v23py.gostrings import KEEP_BYTES as _KEEP, UTF8 as _UTF8   # (Go strings: any bytes)
+from v23py.records import NamedTuple
 from syncbased.store.core import LOG_CHUNK, SEP
 
 Y = b"y" + SEP

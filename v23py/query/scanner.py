@@ -11,7 +11,7 @@ Offsets are byte offsets into the UTF-8 statement.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from v23py.records import NamedTuple
 
 # token kinds (Go's TokenType)
 CHAR, COMMA, EOF, EQUAL, FLOAT, IDENT, INT, LEFTANGLE, LEFTBRACKET, LEFTPAREN, MINUS, \

@@ -4,13 +4,14 @@ from __future__ import annotations
 import functools
 import warnings
 from typing import (
-    TYPE_CHECKING, Any, Callable, Coroutine, Iterable, NamedTuple, Optional, ParamSpec,
+    TYPE_CHECKING, Any, Callable, Coroutine, Iterable, Optional, ParamSpec,
     Sequence, TypeVar, Union)
 
 from twisted.internet import defer
 
 from v23py import verror, vdl
 from v23py.deferred import AwaitableDeferred, adopt
+from v23py.records import NamedTuple
 from v23py.v23.security import access as accesswire
 from v23py.v23.services import syncbase as sbwire
 from v23py.syncbase.util import (

@@ -25,13 +25,14 @@ holds the blessing names in the advertised endpoints.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence, Union
 
 from twisted.internet import defer
 
 from v23py import naming
 from v23py.discovery import Advertisement, new_ad_info
 from v23py.discovery.neighborhood import MdnsNeighborhood
+from v23py.records import NamedTuple
 from v23py.syncbase._common import _go_camel, _principal_names, go_alias, go_property
 from v23py.security import BlessingPattern
 from v23py.syncbase.util import (

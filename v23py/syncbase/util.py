@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 from v23py.gostrings import go_bytes, go_string
+from v23py.records import NamedTuple
 
 _S = TypeVar("_S", str, bytes)
 

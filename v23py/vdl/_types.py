@@ -8,13 +8,13 @@ cycles end).
 """
 from __future__ import annotations
 
-import collections
 # (_thread, not threading: the same C locks without importing threading.py)
 from _thread import allocate_lock as _Lock
 import weakref
-from typing import TYPE_CHECKING, ClassVar, Iterable, Iterator, NamedTuple, Sequence, Union
+from typing import ClassVar, Iterable, Iterator, Sequence, Union
 
 from v23py import verror
+from v23py.records import NamedTuple
 
 MAX_TYPE_DEPTH = 64  # nesting bound when checking untrusted (wire) types
 
@@ -112,13 +112,10 @@ INT_RANGES = {
 FLOAT_KINDS = frozenset({Kind.FLOAT32, Kind.FLOAT64})
 
 
-if TYPE_CHECKING:
-    class Field(NamedTuple):
-        name: str
-        type: "Type"
-else:   # the same class, without typing.NamedTuple's ~1 ms at every tool's start-up
-    Field = collections.namedtuple("Field", ("name", "type"))
-    Field.__doc__ = "A struct or union field: (name, type)."
+class Field(NamedTuple):
+    """A struct or union field: (name, type)."""
+    name: str
+    type: Type
 
 
 class Type:
