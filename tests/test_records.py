@@ -127,3 +127,12 @@ class NamedTupleTests(unittest.TestCase):
             z: Pair
 
         self.assertEqual((Three(1, {}, Pair(2)).z.first, compiled), (2, []))
+
+    def test_lazily_annotated_class_is_refused_not_made_without_fields(self):
+        # (Python 3.14 without the __future__ import gives the body __annotate__, no
+        # __annotations__: a class made from it would silently have no fields)
+        def annotate(fmt):
+            return {"x": int}
+        with self.assertRaises(TypeError):
+            type(NamedTuple)("Lazy", (NamedTuple,), {"__module__": __name__,
+                                                      "__annotate__": annotate})

@@ -67,6 +67,11 @@ else:
         def __new__(mcls, name, bases, ns):
             if not bases:
                 return super().__new__(mcls, name, bases, ns)   # (NamedTuple itself)
+            if "__annotations__" not in ns and "__annotate__" in ns:
+                # (Python 3.14+ evaluates annotations lazily, unless the module has
+                # 'from __future__ import annotations', which every user here has)
+                raise TypeError(f"{name}: a NamedTuple needs 'from __future__ import "
+                                "annotations' in its module")
             fields = tuple(ns.get("__annotations__", ()))
             defaults = [ns[f] for f in fields if f in ns]
             if any(f not in ns for f in fields[len(fields) - len(defaults):]):
