@@ -156,6 +156,7 @@ def main():
                 _cg("-i", "on")
             c0 = time.process_time()
             dec = vom.Decoder(type_decoder=td)
+            dec.keep_any_raw(t)      # (as the daemon's GetDeltas stream)
             dec.feed(data)
             items = [dec.decode(t) for _ in resp]
             c1 = time.process_time()

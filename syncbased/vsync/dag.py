@@ -277,6 +277,8 @@ class DagMixin:
                     binfo[0][oid] = ver
                 if sg_round:
                     sg = lr.Value
+                    if sg.__class__ is vom.RawBytes:
+                        sg = sg.value()
                     if not isinstance(sg, I.Syncgroup):
                         raise _bad("a syncgroup record without a Syncgroup value")
                     if (Id(sg.DbId.Blessing, sg.DbId.Name) != self.db.id
@@ -396,9 +398,15 @@ def encode_value(value) -> bytes:
 
 
 def value_in(oid: bytes, value) -> bytes:
-    """What to store for a received object value (inverse of value_out)."""
-    if value.__class__ is str and oid[:2] != CX:    # (the common value, in one call)
-        return common_value_in(value)
+    """What to store for a received object value (inverse of value_out): a value, or a
+    RawBytes (as a GetDeltas stream is read: its single-shot encoding is what is stored)."""
+    if oid[:2] != CX:
+        if value.__class__ is vom.RawBytes:     # (the common value)
+            return value.encoded
+        if value.__class__ is str:
+            return common_value_in(value)
+    elif value.__class__ is vom.RawBytes:
+        value = value.value()
     if oid[:2] == CX:
         if not isinstance(value, dict):
             raise _bad("collection permissions that are not permissions")

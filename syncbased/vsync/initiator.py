@@ -224,6 +224,7 @@ class RoundsMixin:
 
     async def _get_deltas_items(self, stub, ctx, req, opts):
         call = await stub.GetDeltas(ctx, req, self.hex, *opts)
+        call.keep_any_raw()     # (a record's value is stored as it came: see dag.value_in)
         items = []
         recv = call.recv
         # (after each wait, what the same input brought is taken in one loop: no

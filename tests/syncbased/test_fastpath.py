@@ -573,3 +573,29 @@ class WatchLoopTest(unittest.TestCase):
             self.assertEqual(len(reads) - before, 1)
         stream.cancel()
         yield stream
+
+
+class ReceivedValueTest(unittest.TestCase):
+    def test_raw_bytes_store_what_their_values_store(self):
+        # a GetDeltas stream is read with its anys kept raw (vom.RawBytes): a record's
+        # value stored from them is byte for byte what its decoded value stores
+        from syncbased import interfaces as I
+        from syncbased.vsync import dag
+        from syncbased.vsync._log import CX, ROW
+        perms = I.CollectionPerms(common.perms_out(access.perms_add({}, "a:b", "Read")))
+        cases = [(ROW, v) for v in ["x" * 50, "", "y" * 300, "\u00e9\udcfe", 0, -5, 1.5,
+                                    True, b"\x00\xff", ["a"], vdl.value(vdl.Int32Type, 7),
+                                    {"k": "v"}]] + [(CX, perms)]
+        t = I.DeltaResp._vdl_type
+        te, td = vom.TypeEncoder(), vom.TypeDecoder()
+        enc = vom.Encoder(type_encoder=te)
+        data = b"".join(enc.encode(I.DeltaResp("Rec", I.LogRec(Value=v)), t) for _, v in cases)
+        td.feed(te.take_bytes())
+        dec = vom.Decoder(type_decoder=td)
+        dec.keep_any_raw(t)
+        dec.feed(data)
+        for kind, v in cases:
+            got = dec.decode(t).value.Value
+            self.assertIs(type(got), vom.RawBytes)
+            oid = kind + b"c\xfek"
+            self.assertEqual(dag.value_in(oid, got), dag.value_in(oid, v), repr(v))

@@ -534,6 +534,7 @@ class QuickRoundsTest(unittest.TestCase):
             del items[:len(out)]
             return out
         call = types.SimpleNamespace(recv=recv, recv_buffered=recv_buffered,
+                                     keep_any_raw=lambda: None,
                                      finish=lambda: defer.succeed("final"))
         stub = types.SimpleNamespace(GetDeltas=lambda ctx, req, hex_, *opts: defer.succeed(call))
         got = await self.b.sync._get_deltas_items(stub, None, None, ())

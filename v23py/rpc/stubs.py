@@ -268,6 +268,14 @@ class ClientRecvStream(_ClientStream[_R], Generic[_Out, _R]):
         """The next item; fails with ``verror.EOF`` after the last one."""
         return adopt(self.call.recv())
 
+    def keep_any_raw(self) -> None:
+        """Items received from now on hold each ``any`` as a vom.RawBytes (the contents'
+        type and single-shot encoding) instead of its value, as Go's *vom.RawBytes does:
+        for a reader that stores what it receives.  (A call that cannot gives values.)"""
+        keep = getattr(self.call, "keep_any_raw", None)
+        if keep is not None:
+            keep()
+
     def recv_buffered(self, limit: int = 1 << 62) -> list[_Out]:
         """The items already here and decodable now, at most ``limit`` (maybe none),
         without waiting: what as many ``recv()`` calls would give, for a reader that

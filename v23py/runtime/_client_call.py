@@ -225,6 +225,11 @@ class ClientCall:
             dec._pos = pos   # not the simple case: the general path below redoes it
         return _adopt(defer.ensureDeferred(self._recv()))
 
+    def keep_any_raw(self):
+        """Streamed results decode each ``any`` in them to a vom.RawBytes, not its value
+        (for a reader that stores what it receives)."""
+        self._reader.dec.keep_any_raw(self.out_stream_type)
+
     def recv_buffered(self, limit):
         """The streamed results already buffered and decodable now, at most ``limit``
         (a list, maybe empty): recv()'s fast path in one loop, for a reader that drains a

@@ -34,12 +34,12 @@ from v23py.vom._binary import (  # noqa: F401
     CONTROL_END, CONTROL_INCOMPLETE, CONTROL_NIL, MAX_MESSAGE_LEN, VERSION_81, Truncated,
     dec_int, dec_uint, enc_int, enc_uint, enc_uints, error, uint_bytes, COUNTS)
 from v23py.vom._codec import (
-    DecodeState, EncodeState, decoder, encoder, exact, has_chunk_len)
+    DecodeState, EncodeState, RawBytes, decoder, encoder, exact, has_chunk_len)
 from v23py.vom._typeenc import (  # noqa: F401
     BOOTSTRAP_IDS, BOOTSTRAP_TYPES, FIRST_USER_ID, TypeDecoder, TypeEncoder)
 
 __all__ = ["encode", "decode", "Encoder", "Decoder", "TypeEncoder", "TypeDecoder",
-           "NeedData", "NeedType", "VERSION_81", "COUNTS"]
+           "NeedData", "NeedType", "VERSION_81", "COUNTS", "RawBytes"]
 
 
 class NeedData(Exception):
@@ -230,6 +230,14 @@ class Decoder:
         self._version_read = False
         self._plans: dict = self._td.value_plans
         self._last_tables = None    # (their bytes, tables, DecodeState), see _tables
+        self._raw_type = None
+
+    def keep_any_raw(self, type: Type) -> None:
+        """From now on an ``any`` in a value message of ``type`` (a stream's items, say)
+        decodes to a RawBytes (its contents' type and single-shot encoding), not to its
+        value: for a reader that stores what it receives.  Other messages (an RPC
+        header, an error's parameters) decode as before."""
+        self._raw_type = type
 
     @property
     def type_decoder(self) -> TypeDecoder:
@@ -293,7 +301,7 @@ class Decoder:
                             st = _EMPTY_STATE   # the usual case for RPC headers
                             p += tables
                         else:
-                            st, p = self._tables(buf, p, tables)
+                            st, p = self._tables(buf, p, tables, t)
                     if chunk:
                         n = buf[p]
                         if n < 0x80:
@@ -329,9 +337,11 @@ class Decoder:
             return v   # what exact() would return
         return exact(t, v)
 
-    def _tables(self, buf, p, tables):
+    def _tables(self, buf, p, tables, t):
         """(DecodeState, position after) of a value message's type-id and any-length
-        tables at ``p`` (``tables``: 1 for type ids only, 2 for both)."""
+        tables at ``p`` (``tables``: 1 for type ids only, 2 for both) for a value of t."""
+        rt = self._raw_type
+        raw_any = rt is not None and (t is rt or t == rt)
         last = self._last_tables
         if last is not None:
             # a stream of one type (sync records, say) mostly repeats the last message's
@@ -339,9 +349,10 @@ class Decoder:
             # never changed while decoding, and a type once known stays known)
             raw, kind, st = last
             end = p + len(raw)
-            if kind == tables and buf[p:end] == raw:
+            if kind == tables and st.raw_any is raw_any and buf[p:end] == raw:
                 return st, end
         st, end = self._read_tables(buf, p, tables)
+        st.raw_any = raw_any
         self._last_tables = (bytes(buf[p:end]), tables, st)
         return st, end
 
@@ -409,7 +420,7 @@ class Decoder:
                 pos = p2
                 tables = 2 if t.has_any else 1 if t.has_typeobject else 0
                 if tables:
-                    st, pos = self._tables(buf, pos, tables)
+                    st, pos = self._tables(buf, pos, tables, t)
                 else:
                     st = DecodeState(self._td, [], [])
                 if has_chunk_len(t):

@@ -16,7 +16,9 @@ from v23py.vdl import (
     Enum, NamedBool, Struct, Typed, Union, class_for, convert, optional_value, type_of)
 from v23py.vom import _structgen
 from v23py.vom._binary import (
-    CONTROL_END, CONTROL_NIL, Truncated, dec_len, dec_uint, enc_int, enc_uint, error)
+    CONTROL_END, CONTROL_NIL, VERSION_81, Truncated, dec_len, dec_uint, enc_int, enc_uint,
+    error, uint_bytes)
+from v23py.vom._typeenc import BOOTSTRAP_IDS
 
 _pack_d = _struct.Struct("<d").pack
 _unpack_d = _struct.Struct("<d").unpack
@@ -48,14 +50,16 @@ class EncodeState:
 
 
 class DecodeState:
-    """Per value-message state on the decoding side."""
+    """Per value-message state on the decoding side (``raw_any``: an ``any`` decodes to
+    a RawBytes, see Decoder.keep_any_raw)."""
 
-    __slots__ = ("td", "tids", "anylens")
+    __slots__ = ("td", "tids", "anylens", "raw_any")
 
-    def __init__(self, td, tids, anylens):
+    def __init__(self, td, tids, anylens, raw_any=False):
         self.td = td
         self.tids = tids
         self.anylens = anylens
+        self.raw_any = raw_any
 
     def type_at(self, i: int) -> Type:
         if i >= len(self.tids):
@@ -433,6 +437,8 @@ def _enc_any(buf, v, st):
     if v is None:
         buf.append(CONTROL_NIL)
         return
+    if v.__class__ is RawBytes:
+        v = v.value()
     if type(v) is Typed:
         dt, v = v.type, v.value
         if dt.kind == Kind.ANY:
@@ -862,8 +868,87 @@ def _dec_any(data, pos, st):
         raise error(f"any-length index {li} outside the message's table")
     if dt.kind == Kind.ANY:
         raise error("an any cannot hold an any")
+    if st.raw_any:
+        return _dec_raw(dt, data, pos, st)
     v, pos = (dt._cache.get(DEC) or decoder(dt))(data, pos, st)
     return exact(dt, v), pos
+
+
+class RawBytes:
+    """The contents of an ``any`` kept as VOM bytes (what Go's *vom.RawBytes is for):
+    ``type``, the contents' type, and ``encoded``, the value's single-shot encoding --
+    the bytes ``vom.encode(value)`` gives -- for a reader that stores or forwards the
+    value rather than looking at it.  ``value()`` decodes it."""
+
+    __slots__ = ("type", "encoded")
+
+    def __init__(self, type: Type, encoded: bytes):
+        self.type = type
+        self.encoded = encoded
+
+    def value(self):
+        from v23py.vom import decode
+        return decode(self.encoded)
+
+    def __eq__(self, other):
+        return (other.__class__ is RawBytes and self.encoded == other.encoded
+                and self.type == other.type)
+
+    __hash__ = None
+
+    def __repr__(self):
+        return f"RawBytes({self.type}, {self.encoded!r})"
+
+
+_new_raw = object.__new__
+RAW_HEAD = "vom.rawhead"
+
+
+def _raw_head(dt: Type):
+    """(The single-shot encoding's bytes before a value of type dt, whether a length
+    comes between them and the value) when dt needs no type messages and its values no
+    tables (a value read out of a message is then the same bytes in its own), else
+    (None, False)."""
+    h = dt._cache.get(RAW_HEAD)
+    if h is None:
+        tid = BOOTSTRAP_IDS.get(dt)
+        if tid is None or dt.has_any or dt.has_typeobject or dt.kind == Kind.TYPEOBJECT:
+            h = (None, False)
+        else:
+            head = bytearray((VERSION_81,))
+            enc_int(head, tid)
+            h = (bytes(head), has_chunk_len(dt))
+        dt._cache[RAW_HEAD] = h
+    return h
+
+
+def _dec_raw(dt, data, pos, st):
+    """A RawBytes of the value of type dt at data[pos] (an any's contents)."""
+    head, with_len = _raw_head(dt)
+    start = pos
+    if dt is T.StringType:
+        # (the common contents: a string is any bytes, so its length is all to check)
+        n = data[pos]
+        if n < 0x80:
+            pos += 1 + n
+        else:
+            n, pos = dec_uint(data, pos)
+            pos += n
+        if pos > len(data):
+            raise Truncated()
+    else:
+        v, pos = (dt._cache.get(DEC) or decoder(dt))(data, pos, st)
+        if head is None:
+            from v23py.vom import encode
+            r = _new_raw(RawBytes)
+            r.type = dt
+            r.encoded = encode(exact(dt, v))
+            return r, pos
+    r = _new_raw(RawBytes)
+    r.type = dt
+    r.encoded = (head + data[start:pos] if not with_len
+                 else head + uint_bytes(pos - start) + data[start:pos])
+    return r, pos
 
 
 def _make_error_decoder(t: Type):
