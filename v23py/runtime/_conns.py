@@ -389,6 +389,8 @@ class ManagedConn:
     def __init__(self, manager, proto, conn: fconn.Conn):
         self.manager = manager
         self._proto = proto
+        # (read on every flush: a class attribute of the protocol is looked up the slow way)
+        self._is_stream = proto.is_stream
         self._conn = conn
         self._hs_waiters = []
         self._hs_done = False
@@ -573,7 +575,7 @@ class ManagedConn:
     def _flush(self):
         if _batch[0]:
             c = self._conn
-            if not c._out and c.state != _CLOSED and self._proto.is_stream:
+            if not c._out and c.state != _CLOSED and self._is_stream:
                 # nothing to write (e.g. a Go client's end of arguments for a call already
                 # answered): all _flush_now would do is follow the conn's timers
                 self._schedule()
@@ -592,7 +594,7 @@ class ManagedConn:
         self._dirty = False
         proto = self._proto
         c = self._conn
-        if not proto.is_stream:
+        if not self._is_stream:
             proto.flush(c)
             if c.closed:
                 self._cancel_timer()

@@ -102,22 +102,25 @@ class ConnTypes:
 class ValueReader:
     """Decodes the values arriving on one data flow."""
 
-    # (defaults of the class: a reader sets only what it changes)
-    eof = False
-    close_reason = None
-    _waiter = None
-    _wake_pending = False
-    on_close = None   # callback(reason) when the peer closes the flow
-    # callback() instead of a waiter Deferred, for a reader driven without a coroutine
-    # (the client's unary calls): called as a waiter would be woken, until cleared
-    notify = None
-    # (span id, trace id, flags, log level, metadata) of the last Request read through
-    # the header cache, when the cached value's own TraceRequest is not this call's
-    trace = None
+    # (all set by __init__: a reader reads most of them on every feed and wake-up, and an
+    # attribute left to a class default is looked up the slow way each time)
+    __slots__ = ("types", "dec", "eof", "close_reason", "_waiter", "_wake_pending",
+                 "on_close", "notify", "trace")
 
     def __init__(self, types):
         self.types = types
         self.dec = vom.Decoder(types.dec)
+        self.eof = False
+        self.close_reason = None
+        self._waiter = None
+        self._wake_pending = False
+        self.on_close = None   # callback(reason) when the peer closes the flow
+        # callback() instead of a waiter Deferred, for a reader driven without a coroutine
+        # (the client's unary calls): called as a waiter would be woken, until cleared
+        self.notify = None
+        # (span id, trace id, flags, log level, metadata) of the last Request read through
+        # the header cache, when the cached value's own TraceRequest is not this call's
+        self.trace = None
 
     def feed(self, data):
         """Bytes of the flow: bytes, or a bytearray given to the reader (its decoder keeps
