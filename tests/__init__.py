@@ -18,3 +18,13 @@ _TMP = tempfile.mkdtemp(prefix="v23py-tests-")
 os.environ["TMPDIR"] = _TMP
 tempfile.tempdir = _TMP
 atexit.register(shutil.rmtree, _TMP, True)
+
+# Property tests check what is generated, not how fast: Hypothesis's per-example deadline
+# and its "input generation is slow" health check fail on a loaded host (CI runs two
+# suites side by side on two cores) without anything being wrong.  One profile for the
+# whole suite; a test's own @settings changes only what it names.
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile("v23py-suite", deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("v23py-suite")
