@@ -8,7 +8,7 @@ numbers, structs of those) cost one dictionary lookup.
 """
 from __future__ import annotations
 
-from v23py import vdl
+from v23py import vdl, vom
 from v23py.v23.services import syncbase as sbwire
 K = vdl.Kind
 BLOB_REF_TYPE = sbwire.BlobRef._vdl_type
@@ -46,9 +46,15 @@ def _type_may_hold(t, seen=None) -> bool:
 
 
 def blob_refs(value) -> set:
-    """The non-empty BlobRefs in a decoded VDL value (never raises)."""
+    """The non-empty BlobRefs in a decoded VDL value or a vom.RawBytes, as a received
+    record's value is (never raises)."""
     out: set = set()
     try:
+        if value.__class__ is vom.RawBytes:
+            t = value.type
+            if t is vdl.StringType or not _type_may_hold(t):   # (the type says: none)
+                return out
+            value = value.value()
         t = vdl.type_of(value)
         if _type_may_hold(t):
             _walk(value, t, out, 0)

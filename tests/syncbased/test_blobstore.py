@@ -187,6 +187,25 @@ class RefsTest(unittest.TestCase):
         self.assertEqual(blob_refs(br("")), set())                       # NullBlobRef
         self.assertEqual(blob_refs(vom.decode(vom.encode(3))), set())
         self.assertEqual(blob_refs(object()), set())                     # never raises
+        # a received record's value, kept as its VOM bytes (vom.RawBytes)
+        self.assertEqual(blob_refs(_raw(v)), want - {"blob/2"} | {"blob/6"})
+        self.assertEqual(blob_refs(_raw(opt)), {"blob/6"})
+        self.assertEqual(blob_refs(_raw("blob/00/00/00/" + "0" * 26)), set())
+
+
+def _raw(value):
+    """value as a GetDeltas stream's reader gets it: a vom.RawBytes."""
+    from syncbased import interfaces as I
+    t = I.LogRec._vdl_type
+    te, td = vom.TypeEncoder(), vom.TypeDecoder()
+    data = vom.Encoder(type_encoder=te).encode(I.LogRec(Value=value), t)
+    td.feed(te.take_bytes())
+    dec = vom.Decoder(type_decoder=td)
+    dec.keep_any_raw(t)
+    dec.feed(data)
+    raw = dec.decode(t).Value
+    assert type(raw) is vom.RawBytes
+    return raw
 
 
 class OwnershipTest(unittest.TestCase):
