@@ -270,7 +270,7 @@ class ClientRecvStream(_ClientStream[_R], Generic[_Out, _R]):
 
     def keep_any_raw(self) -> None:
         """Items received from now on hold each ``any`` as a vom.RawBytes (the contents'
-        type and single-shot encoding) instead of its value, as Go's *vom.RawBytes does:
+        type and single-shot encoding) instead of its value, as Go's ``*vom.RawBytes`` does:
         for a reader that stores what it receives.  (A call that cannot gives values.)"""
         keep = getattr(self.call, "keep_any_raw", None)
         if keep is not None:

@@ -875,7 +875,7 @@ def _dec_any(data, pos, st):
 
 
 class RawBytes:
-    """The contents of an ``any`` kept as VOM bytes (what Go's *vom.RawBytes is for):
+    """The contents of an ``any`` kept as VOM bytes (what Go's ``*vom.RawBytes`` is for):
     ``type``, the contents' type, and ``encoded``, the value's single-shot encoding --
     the bytes ``vom.encode(value)`` gives -- for a reader that stores or forwards the
     value rather than looking at it.  ``value()`` decodes it."""
