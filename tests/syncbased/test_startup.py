@@ -197,7 +197,8 @@ class DeferredStdlibTest(unittest.TestCase):
             "vd._get_running_loop is asyncio.events._get_running_loop, "
             "[f for f in sys.meta_path if 'AfterRun' in getattr(f, '__qualname__', '')]]))")
         self.assertEqual(r, [["twisted.internet.defer"], ["StandIn", "StandIn"],
-                             [False, False, False, False], [], True,
+                             # (on 3.10 attrs' import of platform loads subprocess anyway)
+                             [False, False, sys.version_info < (3, 11), False], [], True,
                              ["type", True, True, True], True, True, []])
 
     def test_twisted_defer_never_uses_the_stand_ins_as_it_runs(self):
