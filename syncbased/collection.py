@@ -6,8 +6,8 @@ from v23py.syncbase.util import Id, prefix_range_limit
 from syncbased import access
 from syncbased.access import ADMIN, READ, RESOLVE, WRITE
 from syncbased.common import (
-    FALLBACK, PointRead, _error_to_exists, auth_passed, auth_passed_before,
-    reader_service_perms, collection_perms_key, decode_collection_perms,
+    FALLBACK, PointRead, _error_to_exists, checked_perms, checked_perms_remembered,
+    collection_perms_key, decode_collection_perms,
     encode_collection_perms, row_key, row_prefix, scan_range_args)
 
 
@@ -49,19 +49,10 @@ class Collection:
             draw = reader.raw_get(b"d")
             craw = reader.get(collection_perms_key(self.id))
             if draw is not None and craw is not None:
-                sp = reader_service_perms(reader, d.s)
-                key = (tuple(names), tags, draw, craw)
-                if auth_passed_before(key, sp):
-                    return decode_collection_perms(craw)
-                perms = self._perms_with_auth(names, tags, reader)
-                auth_passed(key, sp)
-                return perms
-        return self._perms_with_auth(names, tags, reader)
-
-    def _perms_with_auth(self, names, tags, reader):
-        perms = self.perms_with_exist_and_parent_resolve(names, reader)
-        access.authorize(perms, tags, names)
-        return perms
+                return checked_perms_remembered(self, names, tags, reader,
+                                                (tuple(names), tags, draw, craw), d.s, craw,
+                                                decode_collection_perms)
+        return checked_perms(self, names, tags, reader)
 
     def create(self, names, bh, perms):
         access.validate_perms(perms, access.ALL_COLLECTION_TAGS)

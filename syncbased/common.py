@@ -136,21 +136,31 @@ def _error_to_exists(fn) -> bool:
 
 # Permission checks that passed: key -> the service permissions object they passed under.
 # A key holds everything a check's outcome depends on besides those (the caller's names,
-# the tags, the stored bytes of the permissions involved), see auth_passed_before.
+# the tags, the stored bytes of the permissions involved), see checked_perms_remembered.
 _AUTH_OK = {}
 _AUTH_OK_MAX = 4096
 
 
-def auth_passed_before(key, service_perms) -> bool:
-    """Whether the checks ``key`` stands for passed under these very service permissions
-    (remembered by ``auth_passed``), so that repeating them would pass again."""
-    return _AUTH_OK.get(key) is service_perms
+def checked_perms(holder, names, tags, reader):
+    """``holder``'s permissions (a Database's or a Collection's), once ``names`` passed
+    its existence check, Resolve on its parents and ``tags`` on it."""
+    perms = holder.perms_with_exist_and_parent_resolve(names, reader)
+    access.authorize(perms, tags, names)
+    return perms
 
 
-def auth_passed(key, service_perms) -> None:
+def checked_perms_remembered(holder, names, tags, reader, key, service, stored, decode):
+    """checked_perms, skipped when the checks ``key`` stands for passed before under the
+    very service permissions ``reader`` uses (they would pass again): then
+    ``decode(stored)``, the holder's stored permissions."""
+    sp = reader_service_perms(reader, service)
+    if _AUTH_OK.get(key) is sp:
+        return decode(stored)
+    perms = checked_perms(holder, names, tags, reader)
     if len(_AUTH_OK) >= _AUTH_OK_MAX:
         _AUTH_OK.clear()
-    _AUTH_OK[key] = service_perms
+    _AUTH_OK[key] = sp
+    return perms
 
 
 def reader_service_perms(reader, service):

@@ -14,7 +14,7 @@ from syncbased.access import ADMIN, READ, WRITE, RESOLVE
 from syncbased.collection import Collection
 from syncbased.common import (
     _db_perms_from_raw, _dumps, _error_to_exists, _load_perms, _perms_obj, check_version,
-    auth_passed, auth_passed_before, collection_perms_key, decode_collection_perms,
+    checked_perms, checked_perms_remembered, collection_perms_key, decode_collection_perms,
     format_version, join_batch_handle, parse_id_key_part, reader_service_perms,
     split_batch_handle)
 from syncbased.store import SEP, ConcurrentTransaction, DbStateChangeRequestOp, Store
@@ -130,19 +130,10 @@ class Database:
         if self.exists and reader is not None:
             draw = reader.raw_get(b"d")
             if draw is not None:
-                sp = reader_service_perms(reader, self.s)
-                key = (tuple(names), tags, draw)
-                if auth_passed_before(key, sp):
-                    return _db_perms_from_raw(draw)
-                perms = self._perms_with_auth(names, tags, reader)
-                auth_passed(key, sp)
-                return perms
-        return self._perms_with_auth(names, tags, reader)
-
-    def _perms_with_auth(self, names, tags, reader):
-        perms = self.perms_with_exist_and_parent_resolve(names, reader)
-        access.authorize(perms, tags, names)
-        return perms
+                return checked_perms_remembered(self, names, tags, reader,
+                                                (tuple(names), tags, draw), self.s, draw,
+                                                _db_perms_from_raw)
+        return checked_perms(self, names, tags, reader)
 
     def fuzzy_no_exist(self, names):
         self.exist_auth(names, None)

@@ -22,6 +22,11 @@ def perms_for(pattern, tags):
     return access.perms_add({}, pattern, *tags)
 
 
+def alice_and_bob(tags, bob_tag):
+    """Alice with every one of ``tags``, Bob with ``bob_tag`` alone."""
+    return access.perms_add(perms_for("idp:o:fortune:alice", tags), "idp:o:fortune:bob", bob_tag)
+
+
 class ServiceTest(unittest.TestCase):
     def setUp(self):
         self.root = tempdir(self, "sbsvc-")
@@ -118,15 +123,9 @@ class ServiceTest(unittest.TestCase):
         self.assertVError(verror.NoExist, self.svc.database(Id("a", "b")).list_collections,
                           ALICE, "")
         # Bob gets Resolve on the service, Read on the collection but not Write.
-        sp = perms_for("idp:o:fortune:alice", access.ALL_TYPICAL_TAGS)
-        access.perms_add(sp, "idp:o:fortune:bob", "Resolve")
-        self.svc.set_permissions(ALICE, sp, "")
-        dp = perms_for("idp:o:fortune:alice", access.ALL_DATABASE_TAGS)
-        access.perms_add(dp, "idp:o:fortune:bob", "Resolve")
-        db.set_permissions(ALICE, dp, "")
-        cp = perms_for("idp:o:fortune:alice", access.ALL_COLLECTION_TAGS)
-        access.perms_add(cp, "idp:o:fortune:bob", "Read")
-        cx.set_permissions(ALICE, "", cp)
+        self.svc.set_permissions(ALICE, alice_and_bob(access.ALL_TYPICAL_TAGS, "Resolve"), "")
+        db.set_permissions(ALICE, alice_and_bob(access.ALL_DATABASE_TAGS, "Resolve"), "")
+        cx.set_permissions(ALICE, "", alice_and_bob(access.ALL_COLLECTION_TAGS, "Read"))
         self.assertEqual(cx.row("k").get(BOB, ""), b"x")
         self.assertVError(verror.NoAccess, cx.row("k").put, BOB, "", b"y")
         self.assertVError(verror.NoAccess, cx.get_permissions, BOB, "")
@@ -135,11 +134,8 @@ class ServiceTest(unittest.TestCase):
         # (a check that passed is remembered: by the database's stored permissions and
         # the service's permissions, so changing either decides afresh)
         db, _ = self.make_db_cx()
-        sp = perms_for("idp:o:fortune:alice", access.ALL_TYPICAL_TAGS)
-        access.perms_add(sp, "idp:o:fortune:bob", "Resolve")
-        self.svc.set_permissions(ALICE, sp, "")
-        dp = perms_for("idp:o:fortune:alice", access.ALL_DATABASE_TAGS)
-        access.perms_add(dp, "idp:o:fortune:bob", "Read")
+        self.svc.set_permissions(ALICE, alice_and_bob(access.ALL_TYPICAL_TAGS, "Resolve"), "")
+        dp = alice_and_bob(access.ALL_DATABASE_TAGS, "Read")
         db.set_permissions(ALICE, dp, "")
         for _ in range(2):
             db.get_resume_marker(BOB, "")
