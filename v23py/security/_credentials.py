@@ -223,22 +223,27 @@ def _key_to_der(s):
     return go_bytes(s)
 
 
-class PersistentBlessingRoots(BlessingRoots):
-    def __init__(self, dirpath, public_key, signer):
-        super().__init__()
-        self._files = _SignedFiles(dirpath, ROOTS_DATA, ROOTS_SIG, ROOTS_LOCK)
-        self._public_key = public_key
+class _SignedFileBacked:
+    """Persistence shared by the roots and the store: the state lives in a signed data file
+    pair under a lock file; every write re-reads the files under the exclusive lock, changes
+    the state and writes it back (so two processes sharing a directory never lose an update),
+    and a failed write leaves the state as the files have it."""
+
+    _files: _SignedFiles
+    _readonly_message = ""     # the error of a write through a read-only principal
+    _state_type: object        # the VDL type of the signed data file
+
+    def _open_files(self, dirpath, names, signer):
+        self._files = _SignedFiles(dirpath, *names)
         self._signer = signer
-        self._lockctx = None
         with _shared_lock_if_possible(self._files.lock):
             self._load()
 
     def _load(self):
-        state = self._files.read(self._public_key, BlessingRootsStateType)
-        new = {}
-        for k, pats in (state or {}).items():
-            new[_key_to_der(k)] = [BlessingPattern(p) for p in pats]
-        self._state = new
+        raise NotImplementedError
+
+    def _saved_value(self):
+        raise NotImplementedError
 
     def reload(self):
         with self._lock, _shared_lock_if_possible(self._files.lock):
@@ -246,7 +251,7 @@ class PersistentBlessingRoots(BlessingRoots):
 
     def _begin_write(self):
         if self._signer is None:
-            raise _err("Add is not implemented for readonly blessings roots")
+            raise _err(self._readonly_message)
         ctx = file_lock(self._files.lock, exclusive=True)
         ctx.__enter__()
         try:
@@ -259,9 +264,8 @@ class PersistentBlessingRoots(BlessingRoots):
     def _end_write(self, ctx, changed):
         try:
             if changed:
-                state = {_der_to_key(k): list(v) for k, v in self._state.items()}
                 try:
-                    self._files.write(state, BlessingRootsStateType, self._signer)
+                    self._files.write(self._saved_value(), self._state_type, self._signer)
                 except BaseException:
                     self._load()
                     raise
@@ -269,13 +273,33 @@ class PersistentBlessingRoots(BlessingRoots):
             ctx.__exit__(None, None, None)
 
 
-class PersistentBlessingStore(BlessingStore):
+class PersistentBlessingRoots(_SignedFileBacked, BlessingRoots):
+    _readonly_message = "Add is not implemented for readonly blessings roots"
+    _state_type = BlessingRootsStateType
+
     def __init__(self, dirpath, public_key, signer):
-        super().__init__(public_key)
-        self._files = _SignedFiles(dirpath, STORE_DATA, STORE_SIG, STORE_LOCK)
-        self._signer = signer
-        with _shared_lock_if_possible(self._files.lock):
-            self._load()
+        BlessingRoots.__init__(self)
+        self._public_key = public_key
+        self._open_files(dirpath, (ROOTS_DATA, ROOTS_SIG, ROOTS_LOCK), signer)
+
+    def _load(self):
+        state = self._files.read(self._public_key, BlessingRootsStateType)
+        new = {}
+        for k, pats in (state or {}).items():
+            new[_key_to_der(k)] = [BlessingPattern(p) for p in pats]
+        self._state = new
+
+    def _saved_value(self):
+        return {_der_to_key(k): list(v) for k, v in self._state.items()}
+
+
+class PersistentBlessingStore(_SignedFileBacked, BlessingStore):
+    _readonly_message = "Set is not implemented for readonly blessings store"
+    _state_type = BlessingStoreStateType
+
+    def __init__(self, dirpath, public_key, signer):
+        BlessingStore.__init__(self, public_key)
+        self._open_files(dirpath, (STORE_DATA, STORE_SIG, STORE_LOCK), signer)
 
     def _load(self):
         state = self._files.read(self.public_key, BlessingStoreStateType)
@@ -302,11 +326,7 @@ class PersistentBlessingStore(BlessingStore):
         self._default = default
         self._discharges = discharges
 
-    def reload(self):
-        with self._lock, _shared_lock_if_possible(self._files.lock):
-            self._load()
-
-    def _state_value(self):
+    def _saved_value(self):
         S = vdl.class_for(BlessingStoreStateType)
         CD = vdl.class_for(CachedDischargeType)
         return S(PeerBlessings={BlessingPattern(p): b.to_wire() for p, b in self._peer.items()},
@@ -315,29 +335,6 @@ class PersistentBlessingStore(BlessingStore):
                  Discharges={k: CD(Discharge=w, CacheTime=t)
                              for k, (w, t) in self._discharges.items()},
                  CacheKeyFormat=CACHE_KEY_FORMAT)
-
-    def _begin_write(self):
-        if self._signer is None:
-            raise _err("Set is not implemented for readonly blessings store")
-        ctx = file_lock(self._files.lock, exclusive=True)
-        ctx.__enter__()
-        try:
-            self._load()
-        except BaseException:
-            ctx.__exit__(None, None, None)
-            raise
-        return ctx
-
-    def _end_write(self, ctx, changed):
-        try:
-            if changed:
-                try:
-                    self._files.write(self._state_value(), BlessingStoreStateType, self._signer)
-                except BaseException:
-                    self._load()
-                    raise
-        finally:
-            ctx.__exit__(None, None, None)
 
 
 # --- principals ---
