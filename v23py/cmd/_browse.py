@@ -19,7 +19,7 @@ import urllib.parse
 from twisted.internet import defer, reactor
 from twisted.web import resource, server
 
-from v23py.cmd._nscli import error_text
+from v23py.cmd._outcome import error_text
 
 LIVE_PERIOD = 1.0
 

@@ -7,7 +7,7 @@ import json
 from twisted.internet import reactor, task
 
 from v23py.cmd._browse import err_html, page, q
-from v23py.cmd._nscli import error_text
+from v23py.cmd._outcome import error_text
 
 MAX_ROWS = 1000
 

@@ -24,7 +24,7 @@ from v23py.naming.endpoint import parse_endpoint
 from v23py.rpc import wire
 
 from v23py.cmd import _fastcall
-from v23py.cmd._nscli import failed
+from v23py.cmd._outcome import failed
 from v23py.cmd.namespace import GlobPrinter
 
 TIMEOUT = 60.0     # the command's whole budget, as run_command's context

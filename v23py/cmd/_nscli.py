@@ -8,6 +8,7 @@ import time
 
 from v23py.cmd._entry import runtime_timeout
 from v23py.cmd._help import command_help, handle_version
+from v23py.cmd._outcome import exit_code
 
 _START = time.monotonic()
 
@@ -103,32 +104,13 @@ async def run_command(prog, usage, commands, invoke, reactor, argv, out=None, er
         return code
     ctx, shutdown = v23py.init([], flags=fs, reactor=reactor)
     ctx, cancel = ctx.with_timeout(runtime_timeout(60.0))
-    code = 0
-    try:
-        code = await invoke(ctx, fs, path, args, out, err)
-    except UsageError as e:
-        err.write(f"ERROR: {e}\n")
-        code = 2
-    except Exception as e:
-        code = failed(e, err)
-    finally:
-        cancel()
+
+    async def body():
         try:
-            out.flush()
-        except Exception:
-            pass
-        await shutdown()
-    return code
-
-
-def failed(e, err):
-    """Report the error a command failed with, as Go's tools do; the exit code."""
-    err.write(f"ERROR: {error_text(e)}\n")
-    return 1
-
-
-def error_text(e):
-    return getattr(e, "msg", None) or str(e) or type(e).__name__
+            return await invoke(ctx, fs, path, args, out, err)
+        finally:
+            cancel()
+    return await exit_code(body, shutdown, out, err, UsageError)
 
 
 def expires_in(expires, now):

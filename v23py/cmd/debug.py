@@ -16,7 +16,8 @@ import sys
 
 from twisted.internet import defer
 
-from v23py.cmd._nscli import UsageError, error_text, run_main
+from v23py.cmd._nscli import UsageError, run_main
+from v23py.cmd._outcome import error_text, exit_code
 from v23py.cmd._nscli import help_text
 
 USAGE = """Command debug supports debugging Vanadium servers.
@@ -651,22 +652,8 @@ async def run(reactor, argv, out=None, err=None):
             return 1
     ctx, shutdown = v23py.init([], flags=fs, reactor=reactor, principal=principal)
     import v23py.xref.services.stats  # noqa: F401  (histograms and time series decode as themselves)
-    code = 0
-    try:
-        code = await HANDLERS[tuple(path)](ctx, fs, args, out, err)
-    except UsageError as e:
-        err.write(f"ERROR: {e}\n")
-        code = 2
-    except Exception as e:
-        err.write(f"ERROR: {error_text(e)}\n")
-        code = 1
-    finally:
-        try:
-            out.flush()
-        except Exception:
-            pass
-        await shutdown()
-    return code
+    return await exit_code(lambda: HANDLERS[tuple(path)](ctx, fs, args, out, err),
+                           shutdown, out, err, UsageError)
 
 
 def main(argv=None):

@@ -14,8 +14,8 @@ import sys
 
 from v23py.naming.globwalk import GlobEntry
 from v23py.cmd._nscli import (
-    UsageError, error_text, expires_in, go_json, namespace_for, perms_to_json, run_command,
-    run_main)
+    UsageError, expires_in, go_json, namespace_for, perms_to_json, run_command, run_main)
+from v23py.cmd._outcome import error_text
 
 USAGE = """Command namespace resolves and manages names in the Vanadium namespace.
 

@@ -11,6 +11,7 @@ import sys
 
 from v23py.cmd import _entry
 from v23py.cmd._help import command_help, handle_version
+from v23py.cmd._outcome import error_text, exit_code
 
 USAGE = """Command vrpc sends and receives Vanadium remote procedure calls.  It is used as
 a generic client to interact with any Vanadium server.
@@ -100,7 +101,7 @@ async def run_signature(ctx, flags, args, out):
             try:
                 m = await rpc.reserved_method_signature(ctx, server, method, opts=opts)
             except Exception as e:
-                raise RuntimeError(f"MethodSignature failed: {_msg(e)}")
+                raise RuntimeError(f"MethodSignature failed: {error_text(e)}")
             sig.print_method(out, m, types)
             out.write("\n")
             types.print(out)
@@ -108,7 +109,7 @@ async def run_signature(ctx, flags, args, out):
         try:
             ifaces = await rpc.reserved_signature(ctx, server, opts=opts)
         except Exception as e:
-            raise RuntimeError(f"Signature failed: {_msg(e)}")
+            raise RuntimeError(f"Signature failed: {error_text(e)}")
         print_signature(out, ifaces, flags.get("show-reserved"))
     finally:
         cancel()
@@ -127,10 +128,6 @@ def print_signature(out, ifaces, show_reserved=False):
         sig.print_interface(out, iface, types)
         out.write("\n")
     types.print(out)
-
-
-def _msg(e):
-    return getattr(e, "msg", None) or str(e)
 
 
 def build_args(src, in_types):
@@ -224,7 +221,7 @@ async def run_call(ctx, flags, args, out):
         try:
             msig = await rpc.reserved_method_signature(ctx, server, method, opts=opts)
         except Exception as e:
-            raise RuntimeError(f"MethodSignature failed: {_msg(e)}")
+            raise RuntimeError(f"MethodSignature failed: {error_text(e)}")
         in_types = [a.Type for a in msig.InArgs]
         if in_types:
             try:
@@ -244,7 +241,7 @@ async def run_call(ctx, flags, args, out):
             call = await rpc.start_call(ctx, server, method, inargs, in_types, out_types,
                                         desc=desc, opts=opts)
         except Exception as e:
-            raise RuntimeError(f"StartCall failed: {_msg(e)}")
+            raise RuntimeError(f"StartCall failed: {error_text(e)}")
         stream_t = desc.out_stream
         while True:
             try:
@@ -252,13 +249,13 @@ async def run_call(ctx, flags, args, out):
             except verror.VError as e:
                 if e.id == verror.EOF.id:
                     break
-                raise RuntimeError(f"call.Recv failed: {_msg(e)}")
+                raise RuntimeError(f"call.Recv failed: {error_text(e)}")
             fmt = sig.json_const if flags.get("json") else sig.typed_const
             out.write("<< %s\n" % fmt(stream_t or _type_of(item), item))
         try:
             results = await call.finish()
         except Exception as e:
-            raise RuntimeError(f"call.Finish failed: {_msg(e)}")
+            raise RuntimeError(f"call.Finish failed: {error_text(e)}")
         fmt = sig.json_const if flags.get("json") else sig.typed_const
         parts = [fmt(t, v) for t, v in zip(out_types, results)]
         out.write(" ".join(parts) + "\n")
@@ -285,7 +282,7 @@ async def run_identify(ctx, flags, args, out):
             call = await client.start_call(ctx, server, "", [], [], [], opts=opts)
         except Exception as e:
             raise RuntimeError(f'client.StartCall({_goquote(server)}, "", nil) failed with '
-                               f'{_msg(e)}')
+                               f'{error_text(e)}')
         presented = call.remote_blessings
         valid = call.remote_blessing_names
         call.cancel()
@@ -330,25 +327,11 @@ async def _main(reactor, argv, out, err):
     try:
         ctx, shutdown = runtime.init([], flags=flags)
     except Exception as e:
-        err.write(f"ERROR: {_msg(e)}\n")
+        err.write(f"ERROR: {error_text(e)}\n")
         return 1
-    code = 0
-    try:
-        fn = {"signature": run_signature, "call": run_call, "identify": run_identify}[cmd]
-        await fn(ctx, flags, args, out)
-    except UsageError as e:
-        err.write(f"ERROR: {e}\n\n{_CMD_USAGE.get(cmd, USAGE)}")
-        code = 2
-    except Exception as e:
-        err.write(f"ERROR: {_msg(e)}\n")
-        code = 1
-    finally:
-        try:
-            out.flush()
-        except Exception:
-            pass
-        await shutdown()
-    return code
+    fn = {"signature": run_signature, "call": run_call, "identify": run_identify}[cmd]
+    return await exit_code(lambda: fn(ctx, flags, args, out), shutdown, out, err, UsageError,
+                           usage=_CMD_USAGE.get(cmd, USAGE))
 
 
 def _fast_signature(argv, out):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 
 from v23py import flags as goflags, syncbase
+from v23py.cmd._outcome import error_text
 from v23py.syncbase.util import Id
 
 PROG = "sb"
@@ -218,24 +219,15 @@ async def open_db(ctx, state):
     try:
         exists = await db.exists(ctx)
     except Exception as e:
-        raise RuntimeError(f'failed checking for db "{db.full_name()}": {_msg(e)}')
+        raise RuntimeError(f'failed checking for db "{db.full_name()}": {error_text(e)}')
     if not exists:
         if state.flags["create-if-absent"]:
             try:
                 await db.create(ctx, None)
             except Exception as e:
-                raise RuntimeError(f"{_msg(e)}\nDeveloper's note: double-check your permissions!")
+                raise RuntimeError(f"{error_text(e)}\nDeveloper's note: double-check your permissions!")
         else:
             raise RuntimeError(f'db "{db.full_name()}" does not exist')
     return db
 
 
-def _msg(e):
-    return getattr(e, "msg", None) or str(e) or type(e).__name__
-
-
-def _flush(f):
-    try:
-        f.flush()
-    except Exception:
-        pass

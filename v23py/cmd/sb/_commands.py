@@ -6,7 +6,8 @@ import json
 
 from v23py import runtime, security, syncbase
 from v23py.cmd.sb import _demo, _format as F
-from v23py.cmd.sb._cmdline import UsageError, _flush, _msg, _parse_id
+from v23py.cmd.sb._cmdline import UsageError, _parse_id
+from v23py.cmd._outcome import error_text, flush_quietly
 from v23py.security import access
 from v23py.syncbase.util import Id, app_and_user_pattern_from_blessings
 
@@ -27,7 +28,7 @@ async def query_exec(ctx, state, db, q):
     try:
         headers, rs = await db.exec(ctx, q)
     except Exception as e:
-        off, msg = _split_error(_msg(e))
+        off, msg = _split_error(error_text(e))
         raise RuntimeError(f"\n{q}\n{' ' * max(off, 0)}^\n{off + 1}: {msg}")
     rows = []
     try:
@@ -118,11 +119,11 @@ async def run_dump(ctx, state, db, flags, args):
     try:
         await _dump_collections(ctx, state, db)
     except Exception as e:
-        errors.append(f"failed dumping collections: {_msg(e)}")
+        errors.append(f"failed dumping collections: {error_text(e)}")
     try:
         await _dump_syncgroups(ctx, state, db)
     except Exception as e:
-        errors.append(f"failed dumping syncgroups: {_msg(e)}")
+        errors.append(f"failed dumping syncgroups: {error_text(e)}")
     if errors:
         raise RuntimeError("\n".join(errors))
 
@@ -131,14 +132,14 @@ async def _dump_collections(ctx, state, db):
     try:
         cxs = await db.list_collections(ctx)
     except Exception as e:
-        raise RuntimeError(f"failed listing collections: {_msg(e)}")
+        raise RuntimeError(f"failed listing collections: {error_text(e)}")
     errs = []
     for cx in cxs:
         state.out.write(f"collection: {F.id_string(cx)}\n")
         try:
             await query_exec(ctx, state, db, f"select k, v from {cx.Name}")
         except Exception as e:
-            errs.append(f"> {F.id_string(cx)}: {_msg(e)}")
+            errs.append(f"> {F.id_string(cx)}: {error_text(e)}")
     if errs:
         raise RuntimeError(f"failed dumping {len(errs)} of {len(cxs)} collections:\n"
                            + "\n".join(errs))
@@ -148,14 +149,14 @@ async def _dump_syncgroups(ctx, state, db):
     try:
         ids = await db.list_syncgroups(ctx)
     except Exception as e:
-        raise RuntimeError(f"failed listing syncgroups: {_msg(e)}")
+        raise RuntimeError(f"failed listing syncgroups: {error_text(e)}")
     errs = []
     for sg_id in ids:
         state.out.write(f"syncgroup: {F.id_string(sg_id)}\n")
         try:
             spec, version = await db.syncgroup_for_id(sg_id).get_spec(ctx)
         except Exception as e:
-            errs.append(_msg(e))
+            errs.append(error_text(e))
             continue
         state.out.write(f'{F.spec_plus_v(spec)} (version: "{version}")\n')
     if errs:
@@ -171,22 +172,22 @@ async def run_make_demo(ctx, state, db, flags, args):
             try:
                 await dc.destroy(ctx)
             except Exception as e:
-                raise RuntimeError(f"Destroy {F.id_string(dc.id())} failed: {_msg(e)}")
+                raise RuntimeError(f"Destroy {F.id_string(dc.id())} failed: {error_text(e)}")
             try:
                 await dc.create(ctx, None)
             except Exception as e:
-                raise RuntimeError(f"Create {F.id_string(dc.id())} failed: {_msg(e)}")
+                raise RuntimeError(f"Create {F.id_string(dc.id())} failed: {error_text(e)}")
             for key, value in rows:
                 try:
                     await dc.put(ctx, key, value)
                 except Exception as e:
                     raise RuntimeError(f'Put "{key}" into {F.id_string(dc.id())} failed: '
-                                       f"{_msg(e)}")
+                                       f"{error_text(e)}")
         try:
             await syncbase.run_in_batch(ctx, db, syncbase.BatchOptions(), fill)
         except Exception as e:
             raise RuntimeError(f"failed making demo collections: failed creating collection "
-                               f"{name} ({i + 1}/{len(cols)}): {_msg(e)}")
+                               f"{name} ({i + 1}/{len(cols)}): {error_text(e)}")
     state.out.write("Demo collections created and populated.\n")
 
 
@@ -216,7 +217,7 @@ async def run_watch(ctx, state, db, flags, args):
                     t, v = F.unwrap(ch.value)
                     out.write(f"\tnew value: {F.value_string(t, v)}\n")
                 except Exception as e:
-                    err.write(f"\terror reading new value: {_msg(e)}\n")
+                    err.write(f"\terror reading new value: {error_text(e)}\n")
             elif ch.change_type == "delete":
                 out.write("\trow removed\n")
             else:
@@ -231,7 +232,7 @@ async def run_watch(ctx, state, db, flags, args):
                 err.write("\tbad change type\n")
         else:
             err.write("malformed change detected\n")
-        _flush(out)
+        flush_quietly(out)
 
 
 # --- sg ------------------------------------------------------------------------------
@@ -264,7 +265,7 @@ async def run_sg_create(ctx, state, db, flags, args):
         await db.Syncgroup(ctx, flags["target"]).create(ctx, spec,
                                                         syncbase.SyncgroupMemberInfo())
     except Exception as e:
-        raise RuntimeError(f'create: error creating syncgroup: "{_msg(e)}"')
+        raise RuntimeError(f'create: error creating syncgroup: "{error_text(e)}"')
 
 
 async def run_sg_list(ctx, state, db, flags, args):
@@ -337,7 +338,7 @@ async def _update_perms(ctx, state, db, flags, callback):
         try:
             await ac.set_permissions(ctx, perms, version)
         except Exception as e:
-            raise RuntimeError(f'error setting permissions: "{_msg(e)}"')
+            raise RuntimeError(f'error setting permissions: "{error_text(e)}"')
     elif target in ("cx", "collection"):
         batch = await db.begin_batch(ctx, syncbase.BatchOptions())
         try:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from twisted.internet import threads
 
-from v23py.cmd.sb._cmdline import UsageError, _flush, _msg, open_db, resolve, usage
+from v23py.cmd.sb._cmdline import UsageError, open_db, resolve, usage
+from v23py.cmd._outcome import error_text, flush_quietly
 
 # --- the shell -------------------------------------------------------------------------
 
@@ -188,7 +189,7 @@ class _Reader:
 
 def _report(state, e, interactive=False):
     # a terminal shell goes on after an error, saying "Error:" where sb itself exits
-    state.err.write(f"{'Error' if interactive else 'ERROR'}: {_msg(e)}\n")
+    state.err.write(f"{'Error' if interactive else 'ERROR'}: {error_text(e)}\n")
     return 1
 
 
@@ -238,7 +239,7 @@ async def _run1(root, argv, state, interactive, resolved):
     except Exception as e:
         return _report(state, e, interactive)
     finally:
-        _flush(state.out)
+        flush_quietly(state.out)
 
 
 def _help(root, cmd, args, state, out):

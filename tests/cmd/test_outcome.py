@@ -1,0 +1,76 @@
+"""v23py.cmd._outcome: how every tool's command ends (message, exit code, shutdown)."""
+import io
+
+from twisted.internet import defer
+from twisted.trial import unittest
+
+from v23py import verror
+from v23py.cmd._outcome import error_text, exit_code
+
+
+class Usage(Exception):
+    pass
+
+
+class Stream(io.StringIO):
+    flushed = False
+
+    def flush(self):
+        self.flushed = True
+
+
+class BrokenPipe(io.StringIO):
+    def flush(self):
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+class ExitCodeTest(unittest.TestCase):
+    def run_body(self, body, out=None, usage=""):
+        out = Stream() if out is None else out
+        err = io.StringIO()
+        shut = []
+
+        async def shutdown():
+            shut.append(True)
+
+        code = self.successResultOf(defer.ensureDeferred(
+            exit_code(body, shutdown, out, err, Usage, usage=usage)))
+        self.assertEqual(shut, [True], "the runtime is shut down once, whatever happened")
+        return code, out, err.getvalue()
+
+    def test_the_commands_own_code_and_none_as_zero(self):
+        async def three():
+            return 3
+
+        async def nothing():
+            return None
+        code, out, err = self.run_body(three)
+        self.assertEqual((code, err), (3, ""))
+        self.assertTrue(out.flushed)
+        self.assertEqual(self.run_body(nothing)[0], 0)
+
+    def test_usage_error_exits_2_with_the_usage_after_the_message(self):
+        async def bad():
+            raise Usage("wrong number of arguments")
+        code, _, err = self.run_body(bad, usage="Usage: tool x\n")
+        self.assertEqual(code, 2)
+        self.assertEqual(err, "ERROR: wrong number of arguments\n\nUsage: tool x\n")
+        self.assertEqual(self.run_body(bad)[2], "ERROR: wrong number of arguments\n")
+
+    def test_other_failures_exit_1_with_the_verror_message(self):
+        async def denied():
+            raise verror.NoAccess.new("access denied")
+        code, _, err = self.run_body(denied)
+        self.assertEqual((code, err), (1, "ERROR: access denied\n"))
+
+    def test_a_closed_stdout_does_not_change_the_code(self):
+        async def fine():
+            return 0
+        self.assertEqual(self.run_body(fine, out=BrokenPipe())[0], 0)
+
+
+class ErrorTextTest(unittest.TestCase):
+    def test_message_then_text_then_class_name(self):
+        self.assertEqual(error_text(verror.NoExist.new("no such name")), "no such name")
+        self.assertEqual(error_text(ValueError("bad value")), "bad value")
+        self.assertEqual(error_text(TimeoutError()), "TimeoutError")
