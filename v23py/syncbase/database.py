@@ -34,7 +34,27 @@ IdLike = Union[Id, Sequence[str]]
 # --- handles -------------------------------------------------------------------
 
 @go_names
-class Service:
+class _VersionedPermissions:
+    """The permissions of the service or of a database: read with their version, and
+    replaced only if that version is still current ("" replaces whatever is there)."""
+
+    _name: str
+
+    @_deferred
+    async def get_permissions(self, ctx: Context) -> tuple[Any, str]:
+        """(permissions, version)."""
+        r: tuple[Any, str] = await _call(ctx, self._name, "GetPermissions", [], [],
+                                         [accesswire.Permissions._vdl_type, vdl.StringType])
+        return r
+
+    @_deferred
+    async def set_permissions(self, ctx: Context, perms: PermsLike, version: str = "") -> None:
+        await _call(ctx, self._name, "SetPermissions", [_perms_wire(perms), version],
+                    [accesswire.Permissions._vdl_type, vdl.StringType], [])
+
+
+@go_names
+class Service(_VersionedPermissions):
     """A handle on a Syncbase service (no RPC until a method needs one)."""
 
     def __init__(self, name: str) -> None:
@@ -50,18 +70,6 @@ class Service:
 
     def database_for_id(self, db_id: IdLike, schema: Optional[Schema] = None) -> Database:
         return Database(self, Id(*db_id), schema)
-
-    @_deferred
-    async def get_permissions(self, ctx: Context) -> tuple[Any, str]:
-        """(permissions, version)."""
-        r: tuple[Any, str] = await _call(ctx, self._name, "GetPermissions", [], [],
-                                         [accesswire.Permissions._vdl_type, vdl.StringType])
-        return r
-
-    @_deferred
-    async def set_permissions(self, ctx: Context, perms: PermsLike, version: str = "") -> None:
-        await _call(ctx, self._name, "SetPermissions", [_perms_wire(perms), version],
-                    [accesswire.Permissions._vdl_type, vdl.StringType], [])
 
     @_deferred
     async def dev_mode_update_vclock(self, ctx: Context, ntp_host: str = "",
@@ -110,7 +118,7 @@ NewService = go_alias(new_service, "NewService")   # Go's name (deprecated)
 
 
 @go_names
-class Database:
+class Database(_VersionedPermissions):
     """A handle on a database (no RPC until a method needs one)."""
 
     def __init__(self, service: Service, db_id: Id, schema: Optional[Schema] = None,
@@ -248,18 +256,6 @@ class Database:
         rm = await _call(ctx, self._name, "GetResumeMarker", [_bh(self._bh)],
                          [sbwire.BatchHandle._vdl_type], [watchwire.ResumeMarker._vdl_type])
         return bytes(rm)
-
-    @_deferred
-    async def get_permissions(self, ctx: Context) -> tuple[Any, str]:
-        """(permissions, version)."""
-        r: tuple[Any, str] = await _call(ctx, self._name, "GetPermissions", [], [],
-                                         [accesswire.Permissions._vdl_type, vdl.StringType])
-        return r
-
-    @_deferred
-    async def set_permissions(self, ctx: Context, perms: PermsLike, version: str = "") -> None:
-        await _call(ctx, self._name, "SetPermissions", [_perms_wire(perms), version],
-                    [accesswire.Permissions._vdl_type, vdl.StringType], [])
 
     def syncgroup(self, ctx: Context, name: str) -> Syncgroup:
         """The syncgroup ``name`` of the caller's user (Id from the blessing conventions)."""
