@@ -414,7 +414,10 @@ def _make_encoder(t: Type):  # noqa: C901 - one branch per kind
                 i, x = v.index, v.value
             else:
                 raise _bad_value(t, v)
-            enc_uint(buf, i)
+            if i < 0x80:
+                buf.append(i)
+            else:
+                enc_uint(buf, i)
             fencs[i](buf, x, st)
         return enc_union
     if k == Kind.OPTIONAL:
@@ -455,12 +458,16 @@ def _enc_any(buf, v, st):
         buf.append(ti)
     else:
         enc_uint(buf, ti)
-    slot = len(st.anylens)
-    st.anylens.append(0)
-    enc_uint(buf, slot)
+    anylens = st.anylens
+    slot = len(anylens)
+    anylens.append(0)
+    if slot < 0x80:
+        buf.append(slot)
+    else:
+        enc_uint(buf, slot)
     start = len(buf)
-    encoder(dt)(buf, v, st)
-    st.anylens[slot] = len(buf) - start
+    (dt._cache.get(ENC) or encoder(dt))(buf, v, st)
+    anylens[slot] = len(buf) - start
 
 
 def _make_error_encoder(t: Type):

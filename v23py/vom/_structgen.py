@@ -348,8 +348,10 @@ def _enc_inline(k: int, ft: Type, ns) -> list[str] | None:
                        f"        buf += P{k}[0xFF]",
                        "        buf.append(u)",
                        f"    elif u <= {top}:",
-                       f"        buf.append({k})",
-                       "        enc_uint(buf, u)",
+                       # (the n-byte form: the index and the count 0x100-n in one step)
+                       "        n = (u.bit_length() + 7) >> 3",
+                       f"        buf += P{k}[256 - n]",
+                       "        buf += u.to_bytes(n, 'big')",
                        "    else:"] + ["        " + s for s in other] + \
                       ["else:"] + ["    " + s for s in other]
     if kind == Kind.STRING:
@@ -379,6 +381,25 @@ def _enc_inline(k: int, ft: Type, ns) -> list[str] | None:
     return None
 
 
+# values whose truth is their zero test's answer reversed (empty or not), for fields of
+# the kinds they hold
+_SIZED = frozenset((list, tuple, dict, set, frozenset, bytes, bytearray))
+
+
+def _nonzero(k: int, ft: Type, ns) -> str:
+    """The test that field k's value x is not zero: ``not Z{k}(x)``, answered without
+    the call for the common values of some kinds."""
+    kind = ft.kind
+    if kind in (Kind.ANY, Kind.OPTIONAL):
+        # (zero: None, or a Typed any holding None)
+        ns["_Typed"] = T.Typed
+        return f"x is not None and (x.__class__ is not _Typed or not Z{k}(x))"
+    if kind in (Kind.LIST, Kind.SET, Kind.MAP):
+        ns["_SIZED"] = _SIZED
+        return f"(x if x.__class__ in _SIZED else not Z{k}(x))"
+    return f"not Z{k}(x)"
+
+
 def make_encoder(t: Type, fencs, fzeros, check):
     """The encoder of struct type t: ``enc(buf, v, st)``, and its namespace (the caller
     sets ``ns["_cls"]``, t's class).
@@ -403,14 +424,30 @@ def _enc_source(t: Type, ns, fencs, fzeros) -> str:
         get = f"v.{f.name}" if _ident(f.name) else f"_getattr(v, N{i})"
         ns[f"N{i}"] = f.name
         lines.append(f"    x = {get}")
+        head = f"buf.append({i})" if i < 0x80 else f"enc_uint(buf, {i})"
         if fzeros[i] is None:
             lines.append("    if x:")
         else:
             ns[f"Z{i}"] = fzeros[i]
-            lines.append(f"    if not Z{i}(x):")
+            cls = T.class_for(f.type) if f.type.kind == Kind.STRUCT else None
+            if cls is not None and f.type != T.WireErrorType:
+                # A value of the field's own class is written, then taken back if it
+                # was zero: a struct is zero exactly when its encoder wrote no field,
+                # only its end byte (no zero test: the encoding answers it)
+                ns[f"C{i}"] = cls
+                lines += [f"    if x.__class__ is C{i}:",
+                          "        p = len(buf)",
+                          f"        {head}",
+                          "        q = len(buf)",
+                          f"        E{i}(buf, x, st)",
+                          "        if len(buf) == q + 1:",
+                          "            del buf[p:]",
+                          f"    elif not Z{i}(x):"]
+            else:
+                lines.append(f"    if {_nonzero(i, f.type, ns)}:")
         body = (_enc_inline(i, f.type, ns) if i < 0x80 and (
             fzeros[i] is None or f.type.kind == Kind.LIST) else None) or [
-            f"buf.append({i})" if i < 0x80 else f"enc_uint(buf, {i})", f"E{i}(buf, x, st)"]
+            head, f"E{i}(buf, x, st)"]
         lines += ["        " + s for s in body]
     lines.append(f"    buf.append({CONTROL_END})")
     return "\n".join(lines) + "\n"
