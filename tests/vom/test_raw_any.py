@@ -92,3 +92,18 @@ class RawAnyTest(unittest.TestCase):
             self.assertIs(type(rec.Value), vom.RawBytes)
             self.assertEqual(vom.encode(rec, _REC),
                              vom.encode(vdl.convert(_REC, {"Id": 0, "Value": v}), _REC))
+
+
+class AnyTypeIndexTest(unittest.TestCase):
+    def test_types_found_once_per_state_and_bad_indexes_still_fail(self):
+        # (a state serves every message with the same tables: an any's type is looked
+        # up once per index, and an index outside the table fails however many passed)
+        from v23py.vom import _codec
+        st = _codec.DecodeState(vom.TypeDecoder(), [3], [2])   # string, one any length
+        for _ in range(2):
+            self.assertEqual(_codec._dec_any(b"\x00\x00\x02ab", 0, st), ("ab", 5))
+            self.assertEqual(st.types, {0: vdl.StringType})
+        self.assertRaises(verror.VError, _codec._dec_any, b"\x01\x00\x02ab", 0, st)
+        st.raw_any = True
+        r, end = _codec._dec_any(b"\x00\x00\x02ab", 0, st)
+        self.assertEqual((r.type, r.encoded, end), (vdl.StringType, vom.encode("ab"), 5))

@@ -203,8 +203,13 @@ class ValueReader:
         key = _REQUEST_KEY if type is _REQUEST_T else _RESPONSE_KEY   # (a vdl Type hashes in Python)
         seen = cache.get(key)
         if seen is not None:
-            for raw, value in seen:
+            for entry in seen:
+                raw, value = entry
                 if buf.startswith(raw, pos):
+                    if entry is not seen[0]:
+                        # (to the front: a stream's item header then matches first)
+                        seen.remove(entry)
+                        seen.insert(0, entry)
                     dec._version_read = True
                     n = len(raw)
                     dec._pos = pos + n

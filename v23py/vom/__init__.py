@@ -348,9 +348,8 @@ class Decoder:
             # tables byte for byte: they read the same, so its state serves (a state is
             # never changed while decoding, and a type once known stays known)
             raw, kind, st = last
-            end = p + len(raw)
-            if kind == tables and st.raw_any is raw_any and buf[p:end] == raw:
-                return st, end
+            if kind == tables and st.raw_any is raw_any and buf.startswith(raw, p):
+                return st, p + len(raw)
         st, end = self._read_tables(buf, p, tables)
         st.raw_any = raw_any
         self._last_tables = (bytes(buf[p:end]), tables, st)

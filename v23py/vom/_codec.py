@@ -53,13 +53,17 @@ class DecodeState:
     """Per value-message state on the decoding side (``raw_any``: an ``any`` decodes to
     a RawBytes, see Decoder.keep_any_raw)."""
 
-    __slots__ = ("td", "tids", "anylens", "raw_any")
+    __slots__ = ("td", "tids", "anylens", "raw_any", "types")
 
     def __init__(self, td, tids, anylens, raw_any=False):
         self.td = td
         self.tids = tids
         self.anylens = anylens
         self.raw_any = raw_any
+        # index -> Type, as type_at found them (a state serves every message with the
+        # same tables, and a type id once known keeps its meaning: ``types.get(i) or
+        # type_at(i)`` is type_at(i))
+        self.types: dict[int, Type] = {}
 
     def type_at(self, i: int) -> Type:
         if i >= len(self.tids):
@@ -68,6 +72,7 @@ class DecodeState:
         t = self.td.lookup(tid)
         if t is None:
             raise error(f"unknown type id {tid}")
+        self.types[i] = t
         return t
 
 
@@ -865,7 +870,7 @@ def _dec_any(data, pos, st):
         pos += 1
     else:
         ti, pos = dec_uint(data, pos)
-    dt = st.type_at(ti)
+    dt = st.types.get(ti) or st.type_at(ti)
     li = data[pos]
     if li < 0x80:
         pos += 1
@@ -931,7 +936,7 @@ def _raw_head(dt: Type):
 
 def _dec_raw(dt, data, pos, st):
     """A RawBytes of the value of type dt at data[pos] (an any's contents)."""
-    head, with_len = _raw_head(dt)
+    head, with_len = dt._cache.get(RAW_HEAD) or _raw_head(dt)
     start = pos
     if dt is T.StringType:
         # (the common contents: a string is any bytes, so its length is all to check)
