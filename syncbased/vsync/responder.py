@@ -12,7 +12,7 @@ from syncbased import vclock as V
 from syncbased import access
 from syncbased.access import READ
 from syncbased.blobstore.manager import BlobSyncMethods
-from syncbased.common import caller_names, id_out, now_time
+from syncbased.common import caller_names, id_out
 from syncbased import interfaces as I
 from syncbased.vsync import limits
 from syncbased.vsync.hints import know_of
@@ -231,7 +231,8 @@ def _diff_genvecs(resp, init, diff):
 def _md_out(rec: Rec):
     return I.LogRecMetadata(
         Id=rec.id, Gen=rec.gen, RecType=rec.rectype, ObjId=s(rec.oid), CurVers=s(rec.vers),
-        Parents=[s(p) for p in rec.parents], UpdTime=now_time(rec.t), Delete=rec.delete,
+        Parents=[s(p) for p in rec.parents], UpdTime=vtime.time_from_unix_ns(rec.t),
+        Delete=rec.delete,
         BatchId=rec.batch, BatchCount=rec.count)
 
 

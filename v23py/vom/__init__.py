@@ -203,12 +203,16 @@ class Encoder:
         return bytes(out)
 
     def _encode_general(self, t: Type, value) -> bytes:
-        out = bytearray()
-        if not self._version_sent:
-            out.append(VERSION_81)
         msg = encode_value_message(self._te, t, value)
         COUNTS.values_encoded += 1
         COUNTS.bytes_encoded += len(msg)
+        if self._version_sent and self._split and id(t) in self._te.table_plans_by_id:
+            # (the steady state of a type with tables, a stream of records with an any:
+            # the message alone, copied once)
+            return bytes(msg)
+        out = bytearray()
+        if not self._version_sent:
+            out.append(VERSION_81)
         self._version_sent = True
         if not self._split:
             out += self._te.take_bytes()
