@@ -31,6 +31,24 @@ class ContextTest(unittest.TestCase):
         late, _ = parent.with_cancel()
         self.assertTrue(late.cancelled())
 
+    def test_on_done_unregister(self):
+        ctx, cancel = context.root().with_cancel()
+        seen = []
+        unreg_a = ctx.on_done(lambda e: seen.append("a"))
+        unreg_a()
+        unreg_a()   # (twice: no error)
+        # a callback that unregisters a later one while the cancellation is being
+        # delivered: every callback registered before the cancellation is still called
+        unreg_c = [None]
+        ctx.on_done(lambda e: (seen.append("b"), unreg_c[0]()))
+        unreg_c[0] = ctx.on_done(lambda e: seen.append("c"))
+        cancel()
+        self.assertEqual(seen, ["b", "c"])
+        unreg_c[0]()   # (after the cancellation: no error)
+        self.assertEqual(ctx.on_done(seen.append)(), None)   # (fires at once)
+        self.assertEqual(seen[:2], ["b", "c"])
+        self.assertEqual(seen[2].id, verror.Canceled.id)
+
     def test_deadline(self):
         clock = task.Clock()
         root = context.root(clock=clock)

@@ -12,7 +12,7 @@ The scheduler is injectable (``clock``, anything with ``callLater`` and
 from __future__ import annotations
 
 import time as _time
-from typing import Any, Callable, Optional, Protocol
+from typing import Any, Callable, Optional, Protocol, Sequence
 
 
 __all__ = ["Context", "root", "CANCELED", "DEADLINE_EXCEEDED", "CancelFunc"]
@@ -49,9 +49,11 @@ class _Node:
         self.parent = parent
         self.reason: Optional[str] = None   # None while live, else CANCELED / DEADLINE_EXCEEDED
         self.error: Any = None              # the VError given to waiters
-        self.callbacks: list[Callable[[Any], Any]] = []
+        # (made by the first on_done / child: most contexts, e.g. one per served call,
+        # end with neither, and the empty containers were two objects made and freed each)
+        self.callbacks: Optional[list[Callable[[Any], Any]]] = None
         self.timer: Any = None
-        self.children: dict[_Node, Context] = {}
+        self.children: Optional[dict[_Node, Context]] = None
 
 
 class Context:
@@ -119,6 +121,8 @@ class Context:
         ctx._clock = self._clock
         if parent.reason is not None:
             ctx._fire(parent.reason, self.err())
+        elif parent.children is None:
+            parent.children = {node: ctx}
         else:
             parent.children[node] = ctx
         return ctx
@@ -172,17 +176,17 @@ class Context:
             except Exception:
                 pass
             node.timer = None
-        if node.parent is not None:
+        parent = node.parent
+        if parent is not None and parent.children:
             # detach from the parent to let the tree be collected
-            node.parent.children.pop(node, None)
+            parent.children.pop(node, None)
         # (nothing is added once the reason is set: on_done and _derive fire at once then;
-        # full containers are swapped out to let what they hold be collected)
-        callbacks = node.callbacks
-        if callbacks:
-            node.callbacks = []
+        # the containers are dropped to let what they hold be collected)
+        callbacks: Sequence[Callable[[Any], Any]] = node.callbacks or ()
+        node.callbacks = None
         children = node.children
         if children:
-            node.children = {}
+            node.children = None
             for child in children.values():
                 child._fire(reason, err)
         for cb in callbacks:
@@ -222,13 +226,20 @@ class Context:
         if node.reason is not None:
             callback(self.err())
             return lambda: None
-        node.callbacks.append(callback)
+        callbacks = node.callbacks
+        if callbacks is None:
+            callbacks = node.callbacks = []
+        callbacks.append(callback)
 
         def remove() -> None:
-            try:
-                node.callbacks.remove(callback)
-            except ValueError:
-                pass
+            # (the node's list now, not the one above: a cancellation being delivered has
+            # taken that one and walks it, and must not see it change)
+            current = node.callbacks
+            if current:
+                try:
+                    current.remove(callback)
+                except ValueError:
+                    pass
         return remove
 
     def done(self) -> Any:
