@@ -121,23 +121,34 @@ def sleep_(reactor, s):
     return d
 
 
-async def watched_propagation(ctx, args, kind, a, b, dbb, ca, cb, out):
-    """Propagation A -> B seen by a Watch on B opened before the Puts: from a Put's call
-    on A to its change arriving on B's stream, one Put at a time."""
+async def open_watch(ctx, dbb, cb, prefix):
+    """B's changes to the rows ``<prefix>...`` of ``cb`` from now on, as an async iterator,
+    and the function that ends the watch."""
     from v23py import syncbase
     cid = cb.id()
     rm = await dbb.get_resume_marker(ctx)
-    wctx, cancel = ctx.with_cancel()    # (ends the watch with this measure)
-    it = dbb.watch(wctx, rm, [syncbase.CollectionRowPattern(cid.Blessing, cid.Name, "w%")]
-                   ).__aiter__()
+    wctx, cancel = ctx.with_cancel()
+    it = dbb.watch(wctx, rm, [syncbase.CollectionRowPattern(cid.Blessing, cid.Name,
+                                                            prefix + "%")]).__aiter__()
+    return it, cancel
+
+
+async def put_watched(ctx, ca, it, key, value):
+    """One propagation A -> B: a Put on A, until B's watch ``it`` reports its row."""
+    await ca.put(ctx, key, value)
+    while (await it.__anext__()).row != key:
+        pass
+
+
+async def watched_propagation(ctx, args, kind, a, b, dbb, ca, cb, out):
+    """Propagation A -> B seen by a Watch on B opened before the Puts: from a Put's call
+    on A to its change arriving on B's stream, one Put at a time."""
+    it, cancel = await open_watch(ctx, dbb, cb, "w")   # (ended with this measure)
     lat = []
     p0 = (_cpu(a), _cpu(b))
     for i in range(args.puts):
-        key = f"w{i}"
         t = time.perf_counter()
-        await ca.put(ctx, key, i)
-        while (await it.__anext__()).row != key:
-            pass
+        await put_watched(ctx, ca, it, f"w{i}", i)
         lat.append(time.perf_counter() - t)
     p1 = (_cpu(a), _cpu(b))
     cancel()
