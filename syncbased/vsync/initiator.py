@@ -337,7 +337,7 @@ class RoundsMixin:
         # only for the syncgroups they may Read (``auth.names`` once a call went through).
         # No retries: an unreachable peer fails the round at once and the scheduler tries
         # again later (Go's initiator uses only cached connections, ConnectionTimeout(0)).
-        auth = PeerAuthorizer(perms)
+        auth = self._authorizer(key, perms)
         opts = (rpcopts.ServerAuthorizer(auth), rpcopts.NoRetry())
         stub = I.SyncClient(addr + "/%%sync")
         ctx, cancel = self.ctx.with_timeout(30.0)
@@ -383,6 +383,21 @@ class RoundsMixin:
             await applied
         n = await self._apply_data(db_id, items, member, names)
         return n >= limits.MAX_RECORDS_PER_ROUND
+
+    def _authorizer(self, key, perms):
+        """The PeerAuthorizer of the rounds of ``key`` (database id, member): the same
+        object while ``perms`` are the same objects.  The client keeps a server's verdict
+        per connection and authorizer, so the peer is checked once per connection instead
+        of every round (a new one each round was checked each time, and filled the
+        client's cache with dead entries).  A syncgroup's new version is a new entry with
+        new permissions, hence a new authorizer and a new check."""
+        auth = self._authorizers.get(key)
+        if auth is None or len(auth.perms_list) != len(perms) or any(
+                a is not b for a, b in zip(auth.perms_list, perms)):
+            if len(self._authorizers) >= limits.AUTHORIZERS_KEPT:
+                self._authorizers.clear()
+            auth = self._authorizers[key] = PeerAuthorizer(perms)
+        return auth
 
     def _names_of(self, member, auth):
         """The names ``member`` presented in this round (and remember them)."""

@@ -23,6 +23,9 @@ HINTED_ROUNDS = int(os.environ.get("V23PY_SYNC_HINTED_ROUNDS") or 1)
 # peers that subscribed to our hints before we knew them as members, remembered until
 # we do (then we subscribe back); the oldest is forgotten beyond this many
 HINT_WAITING_PEERS = 256
+# (database, peer) pairs whose rounds' server authorizer is kept (initiator.py); all are
+# forgotten beyond this many
+AUTHORIZERS_KEPT = 1024
 # a peer whose hints we receive is pulled by the tick at most once per this many seconds
 # (all such peers together): its writes come as hints; this pull only brings what it
 # relays from others (and the syncgroup metadata)

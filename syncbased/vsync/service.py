@@ -68,6 +68,7 @@ class SyncService(SyncgroupOpsMixin, RoundsMixin, SchedulerMixin, NeighborhoodMi
         self._last_sg = {}
         self._last_time = {}
         self._peer_names = {}    # peer hex -> the blessing names it presented last round
+        self._authorizers = {}   # (db id, peer hex) -> PeerAuthorizer of its rounds (initiator)
         self._loop = None
         self._picked = None      # (member, when): the peer the last tick picked
         self._last_ad = -1e9

@@ -516,6 +516,33 @@ class QuickRoundsTest(unittest.TestCase):
         self.assertEqual(w.kinds, ["quick", "quick"])      # prepare, apply
         self.assertEqual(self.b.rows(), self.a.rows())
 
+    async def test_a_peers_rounds_share_its_authorizer_while_the_permissions_stay(self):
+        # (the client keeps a server's verdict per connection and authorizer: a new
+        # authorizer each round meant a new check each round)
+        from v23py.rpc import options as rpcopts
+        self.b.sync.daemon.worker = _Worker()
+        self.b.sync.ctx = types.SimpleNamespace(with_timeout=lambda t: (None, lambda: None))
+        a_hex = self.a.sync.hex
+        self.b.sync._peer_names[a_hex] = ALICE
+        auths = []
+
+        async def get_deltas(stub, ctx, req, opts, key=None):
+            auths.append(rpcopts.find(opts, rpcopts.ServerAuthorizer).authorizer)
+            req = vom.decode(vom.encode(req, I.DeltaReq._vdl_type), I.DeltaReq._vdl_type)
+            return wire(self.a.ds.respond(ALICE, req, self.b.sync.hex))
+        self.patch(self.b.sync, "_get_deltas", get_deltas)
+        for i in range(2):
+            self.a.cx.row(f"k{i}").put(ALICE, "", vom.encode(i))
+            await self.b.sync._round(DB, a_hex, "/a", ("data",))
+        self.assertIs(auths[0], auths[1])
+        self.assertEqual(auths[0].perms_list, self.b.ds.read_perms(a_hex))
+        for e in self.b.ds.sgs.values():
+            e.perms = dict(e.perms)      # (as a new version of the syncgroup brings)
+        self.a.cx.row("k2").put(ALICE, "", vom.encode(2))
+        await self.b.sync._round(DB, a_hex, "/a", ("data",))
+        self.assertIsNot(auths[2], auths[1])
+        self.assertEqual(self.b.rows(), self.a.rows())
+
     async def test_a_rounds_blob_priorities_are_a_quick_call(self):
         from twisted.internet import defer
         w = self.b.sync.daemon.worker = _Worker()
