@@ -523,37 +523,43 @@ def _take(gen, n):
 
 
 class RowObj(_Base):
-    def __init__(self, daemon, db_id, cx_id, key):
+    """The rows of one collection: a call's row key is its suffix's third part.
+
+    One object serves every row of the collection (the dispatcher hands out the same
+    one), so the RPC layer's per-object work (the invoker, its method plans) is done
+    once per collection instead of for each new row a Put or Get names."""
+
+    def __init__(self, daemon, db_id, cx_id):
         super().__init__(daemon)
-        self.db_id, self.cx_id, self.key = db_id, cx_id, key
+        self.db_id, self.cx_id = db_id, cx_id
 
     def describe__(self):
         return list(ROW_DESCS)
 
-    def row(self):
-        return self.daemon.service.database(self.db_id).collection(self.cx_id).row(self.key)
+    def row(self, key):
+        return self.daemon.service.database(self.db_id).collection(self.cx_id).row(key)
 
     async def _on(self, method, call, *args):
-        names = caller_names(call)
-        return await self.run_quick(lambda: getattr(self.row(), method)(names, *args))
+        names, key = caller_names(call), row_key_of(call.suffix)
+        return await self.run_quick(lambda: getattr(self.row(key), method)(names, *args))
 
     async def Exists(self, ctx, call, bh):
         return await self._on("exists_", call, str(bh))
 
     def Get(self, ctx, call, bh):
-        names = caller_names(call)
+        names, key = caller_names(call), row_key_of(call.suffix)
         if not bh:
             # a point read of committed data: answered here, on the reactor thread
-            row = self.row()
-            v = row.get_committed(names)
+            v = self.row(key).get_committed(names)
             if v is not FALLBACK:
                 return value_out(v)
-            return self.run_quick(lambda: self.row().get(names, "")).addCallback(value_out)
-        return self.run_quick(lambda: self.row().get(names, str(bh))).addCallback(value_out)
+            return self.run_quick(lambda: self.row(key).get(names, "")).addCallback(value_out)
+        return self.run_quick(lambda: self.row(key).get(names, str(bh))).addCallback(value_out)
 
     def Put(self, ctx, call, bh, value):
         names, bh, data = caller_names(call), str(bh), value_in(value)
-        return self.run_quick(lambda: self.row().put(names, bh, data))
+        key = row_key_of(call.suffix)
+        return self.run_quick(lambda: self.row(key).put(names, bh, data))
 
     async def Delete(self, ctx, call, bh):
         await self._on("delete", call, str(bh))
@@ -569,6 +575,7 @@ class Dispatcher:
         self.sync_obj = None      # the peer (%%sync) object, once sync exists
         self._cache = {}          # suffix -> served object (they are stateless handles)
         self._cx_ids = {}         # (db part, collection part) -> their Ids (_collection_ids)
+        self._row_objs = {}       # (db Id, collection Id) -> the RowObj of its rows
 
     def lookup(self, ctx, suffix):
         obj = self._cache.get(suffix)
@@ -617,7 +624,7 @@ class Dispatcher:
             if len(parts) > 2:
                 if parts[2] == ext.RowsSuffix:
                     return RowsObj(self.daemon, db_id, cx_id), ALLOW
-                row = decode(parts[2])
+                row = row_key_of(suffix)
                 validate_row_key(row)
         except InvalidNameError as e:
             raise sbwire.ErrInvalidName.new(f"invalid name: '{suffix}': {e}", suffix) from None
@@ -625,4 +632,14 @@ class Dispatcher:
             return DatabaseObj(self.daemon, db_id), ALLOW
         if row is None:
             return CollectionObj(self.daemon, db_id, cx_id), ALLOW
-        return RowObj(self.daemon, db_id, cx_id, row), ALLOW
+        rows = self._row_objs.get((db_id, cx_id))
+        if rows is None:
+            if len(self._row_objs) >= self.CACHE_SIZE:
+                self._row_objs.clear()
+            rows = self._row_objs[(db_id, cx_id)] = RowObj(self.daemon, db_id, cx_id)
+        return rows, ALLOW
+
+
+def row_key_of(suffix: str) -> str:
+    """The row key a row's suffix ``<db>/<cx>/<escaped key>`` names (not validated)."""
+    return decode(suffix.split("/", 2)[2])

@@ -675,7 +675,9 @@ class SqliteReadView:
         if e is not None and not e._ok:
             raise e.problem or verror.Internal.new("store integrity check pending")
         try:
-            return self._db.execute(_GET_RAW_2MANAGED, (raw_key, managed1, managed2)).fetchone()
+            ba = bytearray   # (see SqliteEngine.write(): ~2-3k instructions less per key)
+            return self._db.execute(_GET_RAW_2MANAGED,
+                                    (ba(raw_key), ba(managed1), ba(managed2))).fetchone()
         except sqlite3.Error as err:
             if e is not None:
                 raise e._failed(err, "read") from None

@@ -599,3 +599,26 @@ class ReceivedValueTest(unittest.TestCase):
             self.assertIs(type(got), vom.RawBytes)
             oid = kind + b"c\xfek"
             self.assertEqual(dag.value_in(oid, got), dag.value_in(oid, v), repr(v))
+
+
+class RowDispatchTest(unittest.TestCase):
+    """Every row of a collection is served by one object (so the RPC layer builds its
+    invoker and method plans once per collection); each call names its own row."""
+
+    class _Daemon:
+        worker = None
+
+    def test_rows_of_a_collection_share_one_served_object(self):
+        from v23py.syncbase.util import encode, encode_id
+        disp = server.Dispatcher(self._Daemon())
+        base = encode_id(DB) + "/" + encode_id(CX) + "/"
+        a, _ = disp.lookup(None, base + "a")
+        b, _ = disp.lookup(None, base + encode("b/c"))
+        self.assertIs(a, b)
+        self.assertIsInstance(a, server.RowObj)
+        other, _ = disp.lookup(None, base.replace(encode_id(CX), encode_id(Id("x", "d"))) + "a")
+        self.assertIsNot(other, a)
+        self.assertEqual((other.db_id, other.cx_id), (DB, Id("x", "d")))
+        # the row a call acts on is its own suffix's
+        self.assertEqual(server.row_key_of(base + encode("b/c")), "b/c")
+        self.assertEqual(server.row_key_of(base + "a"), "a")
