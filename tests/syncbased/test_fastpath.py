@@ -622,3 +622,12 @@ class RowDispatchTest(unittest.TestCase):
         # the row a call acts on is its own suffix's
         self.assertEqual(server.row_key_of(base + encode("b/c")), "b/c")
         self.assertEqual(server.row_key_of(base + "a"), "a")
+
+    def test_objects_allow_everyone_with_the_runtime_authorizer(self):
+        # (the server then builds a call's security.Call only if the method uses it)
+        from v23py.syncbase.util import encode_id
+        disp = server.Dispatcher(self._Daemon())
+        for suffix in ("", encode_id(DB), encode_id(DB) + "/" + encode_id(CX),
+                       encode_id(DB) + "/" + encode_id(CX) + "/a"):
+            _, auth = disp.lookup(None, suffix)
+            self.assertIs(auth, security.allow_everyone(), suffix)
