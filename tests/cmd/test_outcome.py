@@ -74,3 +74,37 @@ class ErrorTextTest(unittest.TestCase):
         self.assertEqual(error_text(verror.NoExist.new("no such name")), "no such name")
         self.assertEqual(error_text(ValueError("bad value")), "bad value")
         self.assertEqual(error_text(TimeoutError()), "TimeoutError")
+
+
+class ParseOrExitCodeTest(unittest.TestCase):
+    """v23py.cmd._nscli.parse_or_exit_code: what namespace, mounttable and debug answer
+    before there is anything to run."""
+
+    def parse(self, *argv):
+        from v23py.cmd import namespace
+        from v23py.cmd._nscli import parse_or_exit_code
+        out, err = io.StringIO(), io.StringIO()
+        got = parse_or_exit_code("namespace", namespace.USAGE, namespace.COMMANDS,
+                                 namespace.USAGES, list(argv), out, err)
+        return got, out.getvalue(), err.getvalue()
+
+    def test_a_runnable_line_is_parsed(self):
+        (fs, path, args), out, err = self.parse("glob", "-l", "a/*")
+        self.assertEqual((path, args, fs.get("l"), out, err), (["glob"], ["a/*"], True, "", ""))
+
+    def test_help_flag_writes_the_usage_on_stdout_and_exits_0(self):
+        from v23py.cmd import namespace
+        self.assertEqual(self.parse("-help"), (0, namespace.USAGE, ""))
+
+    def test_a_wrong_flag_writes_the_error_and_usage_on_stderr_and_exits_2(self):
+        from v23py.cmd import namespace
+        code, out, err = self.parse("-nosuchflag", "glob", "x")
+        self.assertEqual((code, out), (2, ""))
+        self.assertTrue(err.startswith("ERROR: "), err)
+        self.assertIn("nosuchflag", err)
+        self.assertTrue(err.endswith("\n\n" + namespace.USAGE), err[-200:])
+
+    def test_help_command_answers_without_running(self):
+        code, out, err = self.parse("help", "glob")
+        self.assertEqual((code, err), (0, ""))
+        self.assertIn("Usage:\n   namespace glob [flags] <pattern>", out)

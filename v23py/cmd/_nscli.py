@@ -81,17 +81,13 @@ def run_main(coro_fn, argv, prog=None):
     run_program(coro_fn, argv)
 
 
-async def run_command(prog, usage, commands, invoke, reactor, argv, out=None, err=None,
-                      usages=None):
-    """The body shared by ``namespace`` and ``mounttable``: parse, init the runtime,
-    run ``await invoke(ctx, flags, path, args, out, err)`` within Go's one-minute
-    timeout, and map failures to Go's messages and exit codes."""
-    import v23py
+def parse_or_exit_code(prog, usage, commands, usages, argv, out, err, global_flags=None):
+    """(flags, command path, args) of a command line, or the exit code when there is nothing
+    to run: -h/-help or ``prog help ...`` (the usage written, 0 or help's own code) or a
+    wrong line (the error and the usage on stderr, 2), as Go's tools answer them."""
     from v23py import runtime
-    out = out or sys.stdout
-    err = err or sys.stderr
     try:
-        fs, path, args = parse_command(prog, argv, commands)
+        fs, path, args = parse_command(prog, argv, commands, global_flags)
     except (UsageError, runtime.FlagError) as e:
         if str(e) == "help requested":
             out.write(usage)
@@ -102,6 +98,21 @@ async def run_command(prog, usage, commands, invoke, reactor, argv, out=None, er
         text, code = help_text(prog, usage, commands, usages or {}, args)
         (out if code == 0 else err).write(text)
         return code
+    return fs, path, args
+
+
+async def run_command(prog, usage, commands, invoke, reactor, argv, out=None, err=None,
+                      usages=None):
+    """The body shared by ``namespace`` and ``mounttable``: parse, init the runtime,
+    run ``await invoke(ctx, flags, path, args, out, err)`` within Go's one-minute
+    timeout, and map failures to Go's messages and exit codes."""
+    import v23py
+    out = out or sys.stdout
+    err = err or sys.stderr
+    parsed = parse_or_exit_code(prog, usage, commands, usages, argv, out, err)
+    if isinstance(parsed, int):
+        return parsed
+    fs, path, args = parsed
     ctx, shutdown = v23py.init([], flags=fs, reactor=reactor)
     ctx, cancel = ctx.with_timeout(runtime_timeout(60.0))
 

@@ -18,7 +18,7 @@ from twisted.internet import defer
 
 from v23py.cmd._nscli import UsageError, run_main
 from v23py.cmd._outcome import error_text, exit_code
-from v23py.cmd._nscli import help_text
+from v23py.cmd._nscli import parse_or_exit_code
 
 USAGE = """Command debug supports debugging Vanadium servers.
 
@@ -626,22 +626,12 @@ _LONG_RUNNING = {("stats", "watch"), ("pprof", "proxy"), ("browse",), ("discover
 
 async def run(reactor, argv, out=None, err=None):
     import v23py
-    from v23py import runtime
-    from v23py.cmd._nscli import parse_command
     out = out or sys.stdout
     err = err or sys.stderr
-    try:
-        fs, path, args = parse_command("debug", argv, COMMANDS, _global)
-    except (UsageError, runtime.FlagError) as e:
-        if str(e) == "help requested":
-            out.write(USAGE)
-            return 0
-        err.write(f"ERROR: {e}\n\n{USAGE}")
-        return 2
-    if path == ["help"]:
-        text, code = help_text("debug", USAGE, COMMANDS, USAGES, args)
-        (out if code == 0 else err).write(text)
-        return code
+    parsed = parse_or_exit_code("debug", USAGE, COMMANDS, USAGES, argv, out, err, _global)
+    if isinstance(parsed, int):
+        return parsed
+    fs, path, args = parsed
     principal = None
     if path == ["browse"] and fs.get("key"):
         from v23py.cmd import _browse
