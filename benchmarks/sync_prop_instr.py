@@ -24,19 +24,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from syncbased_instr import Instrumented  # noqa: E402
+from syncbased_instr import Instrumented, revision, run_as_alice  # noqa: E402
 
-ALICE = "idp:o:fortune:alice"
 IDLE_WALL = 10.0
 
 
@@ -144,39 +140,23 @@ def main():
     trees = [os.path.abspath(t) for t in args.daemon_tree or [ROOT]]
     if args.keep:
         os.makedirs(args.keep, exist_ok=True)
-    import v23py
-    from twisted.internet import defer, reactor
-    from v23py.testing.syncbase import make_creds
-    tmp = tempfile.mkdtemp(prefix="syncpropinstr-")
-    creds = make_creds(os.path.join(tmp, "alice"), ALICE)
-    ctx, shutdown = v23py.init([f"--v23.credentials={creds}"], reactor=reactor)
     results = []
 
-    async def run():
-        try:
-            for tree in trees:
-                props = await measure_props(ctx, tree, creds, tmp, args.props, args.warm,
-                                             args.keep)
-                pulls = (await measure_pulls(ctx, tree, creds, tmp, args.pull_tick)
-                         if args.pull_tick > 0 else None)
-                results.append((tree, props, pulls))
-        finally:
-            reactor.stop()
+    async def run(ctx, creds, tmp):
+        for tree in trees:
+            props = await measure_props(ctx, tree, creds, tmp, args.props, args.warm, args.keep)
+            pulls = (await measure_pulls(ctx, tree, creds, tmp, args.pull_tick)
+                     if args.pull_tick > 0 else None)
+            results.append((tree, props, pulls))
 
-    reactor.callWhenRunning(lambda: defer.ensureDeferred(run()).addErrback(
-        lambda f: (f.printTraceback(), None)[1]))
-    reactor.run()
-    shutdown()
-    shutil.rmtree(tmp, ignore_errors=True)
+    run_as_alice("syncpropinstr-", run)
     print(f"callgrind instructions per watched propagation A -> B ({args.props} "
           "propagations, pull period an hour; each daemon's idle rate times the window "
           "subtracted)")
     for tree, (per, wall), pulls in results:
-        rev = subprocess.run(["git", "-C", tree, "rev-parse", "--short", "HEAD"],
-                             stdout=subprocess.PIPE, text=True).stdout.strip()
         cells = "  ".join(f"{name} {net:>9,.0f} (idle {idle:,.0f})"
                           for name, (net, idle) in zip("AB", per))
-        line = f"{rev or tree:>10}  per propagation: {cells}  ({wall:.1f} s)"
+        line = f"{revision(tree):>10}  per propagation: {cells}  ({wall:.1f} s)"
         if pulls:
             (pa, pb), rounds = pulls
             line += (f"  per periodic pull round: A {pa:,.0f}  B {pb:,.0f} "

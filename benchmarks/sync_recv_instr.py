@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,9 +30,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from syncbased_instr import Instrumented  # noqa: E402
+from syncbased_instr import Instrumented, revision, run_as_alice  # noqa: E402
 
-ALICE = "idp:o:fortune:alice"
 
 
 async def measure(ctx, a, b, rows, keep=None):
@@ -79,43 +76,29 @@ def main():
                     help="run B from this checkout (default: this one)")
     args = ap.parse_args()
     trees = args.daemon_tree or [ROOT]
-    import v23py
-    from twisted.internet import defer, reactor
-    from v23py.testing.syncbase import make_creds, Daemon
-    tmp = tempfile.mkdtemp(prefix="syncrecvinstr-")
-    creds = make_creds(os.path.join(tmp, "alice"), ALICE)
-    ctx, shutdown = v23py.init([f"--v23.credentials={creds}"], reactor=reactor)
+    from v23py.testing.syncbase import Daemon
     env = {"V23PY_SYNC_ROUND_RECORDS": str(args.round_records), "V23PY_MDNS": "0",
            "V23PY_SYNC_TICK": str(args.tick)}
     results = []
 
-    async def run():
-        try:
-            for tree in trees:
-                a = Daemon(creds, root_dir=tempfile.mkdtemp(dir=tmp), env=env).start_blocking()
-                b = None
-                try:
-                    b = Instrumented(os.path.abspath(tree), creds, tmp,
-                                     program=("-m", "syncbased.main"), env=env)
-                    results.append((tree, await measure(ctx, a, b, args.rows, args.keep)))
-                finally:
-                    a.stop()
-                    if b is not None:
-                        b.stop()
-        finally:
-            reactor.stop()
+    async def run(ctx, creds, tmp):
+        for tree in trees:
+            a = Daemon(creds, root_dir=tempfile.mkdtemp(dir=tmp), env=env).start_blocking()
+            b = None
+            try:
+                b = Instrumented(os.path.abspath(tree), creds, tmp,
+                                 program=("-m", "syncbased.main"), env=env)
+                results.append((tree, await measure(ctx, a, b, args.rows, args.keep)))
+            finally:
+                a.stop()
+                if b is not None:
+                    b.stop()
 
-    reactor.callWhenRunning(lambda: defer.ensureDeferred(run()).addErrback(
-        lambda f: (f.printTraceback(), None)[1]))
-    reactor.run()
-    shutdown()
-    shutil.rmtree(tmp, ignore_errors=True)
+    run_as_alice("syncrecvinstr-", run)
     print(f"callgrind instructions per row received by syncbased B ({args.rows} rows, "
           f"rounds of {args.round_records}; B's idle rate times the window subtracted)")
     for tree, (busy, idle, wall) in results:
-        rev = subprocess.run(["git", "-C", tree, "rev-parse", "--short", "HEAD"],
-                             stdout=subprocess.PIPE, text=True).stdout.strip()
-        print(f"{rev or tree:>10}  {(busy - idle) / args.rows:>9,.0f} per row (window "
+        print(f"{revision(tree):>10}  {(busy - idle) / args.rows:>9,.0f} per row (window "
               f"{busy / args.rows:,.0f} - idle {idle / args.rows:,.0f}, {wall:.1f} s)")
 
 

@@ -166,6 +166,37 @@ async def measure(d: Instrumented, ctx, n: int, measures=("put", "get", "scan ro
     return out
 
 
+def run_as_alice(prefix, body):
+    """Run ``await body(ctx, creds, tmp)`` in a v23py client runtime on the reactor, as Alice
+    (credentials made in a temporary directory ``tmp``, removed afterwards); a failure's
+    traceback is printed. The instruction scripts share it."""
+    import v23py
+    from twisted.internet import defer, reactor
+    from v23py.testing.syncbase import make_creds
+    tmp = tempfile.mkdtemp(prefix=prefix)
+    creds = make_creds(os.path.join(tmp, "alice"), ALICE)
+    ctx, shutdown = v23py.init([f"--v23.credentials={creds}"], reactor=reactor)
+
+    async def run():
+        try:
+            await body(ctx, creds, tmp)
+        finally:
+            reactor.stop()
+
+    reactor.callWhenRunning(lambda: defer.ensureDeferred(run()).addErrback(
+        lambda f: (f.printTraceback(), None)[1]))
+    reactor.run()
+    shutdown()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def revision(tree):
+    """The short commit a daemon tree is at (its path if that is not a git checkout)."""
+    rev = subprocess.run(["git", "-C", tree, "rev-parse", "--short", "HEAD"],
+                         stdout=subprocess.PIPE, text=True).stdout.strip()
+    return rev or tree
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -182,39 +213,24 @@ def main():
     measures = tuple("scan row" if m == "scan" else m for m in args.measures.split(","))
     if args.keep:
         os.makedirs(args.keep, exist_ok=True)
-    import v23py
-    from twisted.internet import defer, reactor
-    from v23py.testing.syncbase import make_creds
-    tmp = tempfile.mkdtemp(prefix="sbinstr-")
-    creds = make_creds(os.path.join(tmp, "alice"), ALICE)
-    ctx, shutdown = v23py.init([f"--v23.credentials={creds}"], reactor=reactor)
     results = []
 
-    async def run():
-        try:
-            for tree in trees:
-                d = Instrumented(os.path.abspath(tree), creds, tmp)
-                try:
-                    results.append((tree, await measure(
-                        d, ctx, args.ops, measures, args.ops2, args.keep)))
-                finally:
-                    d.stop()
-        finally:
-            reactor.stop()
+    async def run(ctx, creds, tmp):
+        for tree in trees:
+            d = Instrumented(os.path.abspath(tree), creds, tmp)
+            try:
+                results.append((tree, await measure(
+                    d, ctx, args.ops, measures, args.ops2, args.keep)))
+            finally:
+                d.stop()
 
-    reactor.callWhenRunning(lambda: defer.ensureDeferred(run()).addErrback(
-        lambda f: (f.printTraceback(), None)[1]))
-    reactor.run()
-    shutdown()
-    shutil.rmtree(tmp, ignore_errors=True)
+    run_as_alice("sbinstr-", run)
     print(f"callgrind instructions per operation in syncbased ({args.ops} per window, "
           "idle cost for the window's length subtracted)")
     for tree, res in results:
-        rev = subprocess.run(["git", "-C", tree, "rev-parse", "--short", "HEAD"],
-                             stdout=subprocess.PIPE, text=True).stdout.strip()
         cells = "  ".join(f"{k}: {net:>9,.0f} (window {busy:,.0f} - idle {idle:,.0f}, "
                           f"{wall:.1f} s)" for k, (net, busy, idle, wall) in res.items())
-        print(f"{rev or tree:>10}  {cells}")
+        print(f"{revision(tree):>10}  {cells}")
 
 
 if __name__ == "__main__":
