@@ -31,7 +31,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from syncbased_instr import Instrumented, revision, run_as_alice  # noqa: E402
+from syncbased_instr import Instrumented, idle_rates, revision, run_as_alice  # noqa: E402
 
 IDLE_WALL = 10.0
 
@@ -72,17 +72,6 @@ async def start_pair(ctx, tree, creds, tmp, tick):
     await ca.put(ctx, "ready", 0)
     await wait_row(cb, ctx, "ready", lambda s: sleep_(reactor, max(s, 0.2)))
     return pair, (dba, ca), (dbb, cb)
-
-
-async def idle_rates(daemons):
-    """Each daemon's instructions per second with nothing asked of it."""
-    from twisted.internet import reactor, task
-    ws = open_windows(daemons)
-    t0 = time.monotonic()
-    await task.deferLater(reactor, IDLE_WALL, lambda: None)
-    counts = close_windows(daemons, ws)
-    wall = time.monotonic() - t0
-    return [c / wall for c in counts]
 
 
 async def measure_props(ctx, tree, creds, tmp, props, warm, keep):

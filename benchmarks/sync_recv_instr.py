@@ -30,12 +30,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from syncbased_instr import Instrumented, revision, run_as_alice  # noqa: E402
+from syncbased_instr import Instrumented, idle_rates, revision, run_as_alice  # noqa: E402
 
 
 
 async def measure(ctx, a, b, rows, keep=None):
-    from twisted.internet import reactor, task
+    from twisted.internet import reactor
     from v23py import syncbase
     from sync_bench import setup, wait_row, write_rows, sleep_
     dba, ca = await setup(ctx, a)
@@ -55,10 +55,7 @@ async def measure(ctx, a, b, rows, keep=None):
     busy = b.close_window(w, keep)
     n = sum([1 async for _ in cb.scan(ctx, syncbase.Prefix("s"))])
     assert n == rows, (n, rows)
-    w = b.open_window()
-    t0 = time.monotonic()
-    await task.deferLater(reactor, 10.0, lambda: None)
-    rate = b.close_window(w) / (time.monotonic() - t0)
+    (rate,) = await idle_rates([b])
     return busy, rate * wall, wall
 
 

@@ -104,9 +104,21 @@ class Instrumented:
             self.proc.wait()
 
 
+async def idle_rates(daemons, seconds=10.0):
+    """Each daemon's instructions per second with nothing asked of it, over one window of
+    ``seconds`` for all of them (what an instruction figure subtracts: its timers run
+    under valgrind too)."""
+    from twisted.internet import reactor, task
+    windows = [d.open_window() for d in daemons]
+    t0 = time.monotonic()
+    await task.deferLater(reactor, seconds, lambda: None)
+    counts = [d.close_window(w) for d, w in zip(daemons, windows)]
+    wall = time.monotonic() - t0
+    return [c / wall for c in counts]
+
+
 async def measure(d: Instrumented, ctx, n: int, measures=("put", "get", "scan row"),
                   n2: int = 0, keep: str = "") -> dict:
-    from twisted.internet import reactor, task
     from v23py import syncbase
     db = syncbase.new_service(d.endpoint).database(ctx, "instrdb", None)
     await db.create(ctx, None)
@@ -147,11 +159,7 @@ async def measure(d: Instrumented, ctx, n: int, measures=("put", "get", "scan ro
         dump = os.path.join(keep, f"callgrind.{name.replace(' ', '_')}.out") if keep else None
         busy[name] = (d.close_window(w, dump), time.monotonic() - t0)
     # the idle rate, over a window longer than any of the busy ones
-    idle_wall = max(10.0, 2 * max(wall for _, wall in busy.values()))
-    w = d.open_window()
-    t0 = time.monotonic()
-    await task.deferLater(reactor, idle_wall, lambda: None)
-    rate = d.close_window(w) / (time.monotonic() - t0)
+    (rate,) = await idle_rates([d], max(10.0, 2 * max(wall for _, wall in busy.values())))
     for name, (instr, wall) in busy.items():
         if name.endswith(" x2"):
             continue
