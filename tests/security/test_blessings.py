@@ -223,6 +223,38 @@ class BlessingsTests(unittest.TestCase):
         self.assertEqual(sec.blessing_names(bob, b), ["alice:old"])
         self.assertEqual(sec.signing_blessing_names(bob, b)[0], [])
 
+    def test_signing_names_admit_only_expiry_and_const_caveats(self):
+        alice = _principal("alice")
+        bob = _principal()
+        bob.add_to_roots(alice.blessing_store.default())
+        root = alice.blessing_store.default()
+        fresh = alice.bless(bob.public_key, root, "fresh", sec.new_expiry_caveat(HOUR))
+        self.assertEqual(sec.signing_blessing_names(bob, fresh), (["alice:fresh"], []))
+        free = alice.bless(bob.public_key, root, "free", sec.unconstrained_use())
+        self.assertEqual(sec.signing_blessing_names(bob, free)[0], ["alice:free"])
+        # a method caveat holds for a call, not for signing: refused before it is checked
+        get_only = alice.bless(bob.public_key, root, "get", sec.new_method_caveat("Get"))
+        names, rejected = sec.signing_blessing_names(bob, get_only)
+        self.assertEqual(names, [])
+        self.assertEqual(rejected[0].Blessing, "alice:get")
+        self.assertEqual(rejected[0].Err.id, "v.io/v23/security.InvalidSigningBlessingCaveat")
+        self.assertIn("unsuitable for signing", rejected[0].Err.msg)
+        # a root bob does not recognize rejects the chain with UnrecognizedRoot
+        carol = _principal("carol")
+        theirs = carol.bless(bob.public_key, carol.blessing_store.default(), "x",
+                             sec.new_expiry_caveat(HOUR))
+        names, rejected = sec.signing_blessing_names(bob, theirs)
+        self.assertEqual((names, rejected[0].Err.id),
+                         ([], "v.io/v23/security.UnrecognizedRoot"))
+
+    def test_remote_names_without_a_local_principal_are_rejected(self):
+        alice = _principal("alice")
+        call = sec.Call(local_principal=None, remote_blessings=alice.blessing_store.default())
+        names, rejected = sec.remote_blessing_names(call)
+        self.assertEqual(names, [])
+        self.assertEqual(rejected[0].Blessing, "alice")
+        self.assertIn("recognized root certificates not configured", rejected[0].Err.msg)
+
     def test_third_party_caveat_and_discharge(self):
         alice = _principal("alice")
         tp = _principal("discharger")

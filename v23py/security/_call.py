@@ -81,22 +81,28 @@ def _roots_of(principal):
 
 def remote_blessing_names(call):
     """(validated remote names, [RejectedBlessing]) for the call."""
-    from v23py.security._wiretypes import RejectedBlessing
     b = call.remote_blessings
     if b is None or b.is_zero() or b.is_nameless():
         return [], []
-    roots = _roots_of(call.local_principal)
+    return _validated_names(call, b.chains, _roots_of(call.local_principal))
+
+
+def _validated_names(call, chains, roots, admit_caveat=None):
+    """(names, [RejectedBlessing]) of ``chains``: a chain's name is valid when ``roots``
+    recognize its root and each of its caveats passes ``admit_caveat`` (raising a VError
+    to refuse it) and validates against ``call``; else it is rejected with the error."""
+    from v23py.security._wiretypes import RejectedBlessing
     names, rejected = [], []
-    for chain in b.chains:
+    for chain in chains:
         name = chain_name(chain)
-        if roots is None:
-            rejected.append(RejectedBlessing(
-                Blessing=name, Err=_errors.fail("recognized root certificates not configured")))
-            continue
         try:
+            if roots is None:
+                raise _errors.fail("recognized root certificates not configured")
             roots.recognized_cert(chain[0], name)
             for cert in chain:
                 for cav in cert.Caveats:
+                    if admit_caveat is not None:
+                        admit_caveat(cav)
                     cav.validate(call)
         except _errors.VError as e:
             rejected.append(RejectedBlessing(Blessing=name, Err=e))
@@ -132,29 +138,20 @@ def default_blessing_names(principal):
 
 def signing_blessing_names(principal, blessings):
     """Recognized names usable for signing: only expiry/const caveats, all valid now."""
-    from v23py.security._wiretypes import RejectedBlessing
     if principal is None or blessings is None or blessings.is_zero() or blessings.is_nameless():
         return [], []
-    call = Call(local_principal=principal, remote_blessings=blessings)
-    names, rejected = [], []
-    ok_ids = (bytes(ExpiryCaveat.Id), bytes(ConstCaveat.Id))
-    for chain in blessings.chains:
-        name = chain_name(chain)
-        try:
-            principal.roots.recognized_cert(chain[0], name)
-            for cert in chain:
-                for cav in cert.Caveats:
-                    if bytes(cav.Id) not in ok_ids:
-                        raise _errors.InvalidSigningBlessingCaveat.new(
-                            "blessing has caveat with UUID %s which makes it unsuitable for "
-                            "signing -- please use blessings with just Expiry caveats"
-                            % bytes(cav.Id).hex())
-                    cav.validate(call)
-        except _errors.VError as e:
-            rejected.append(RejectedBlessing(Blessing=name, Err=e))
-            continue
-        names.append(name)
-    return names, rejected
+    return _validated_names(Call(local_principal=principal, remote_blessings=blessings),
+                            blessings.chains, principal.roots, _admit_for_signing)
+
+
+_SIGNING_CAVEAT_IDS = (bytes(ExpiryCaveat.Id), bytes(ConstCaveat.Id))
+
+
+def _admit_for_signing(cav):
+    if bytes(cav.Id) not in _SIGNING_CAVEAT_IDS:
+        raise _errors.InvalidSigningBlessingCaveat.new(
+            "blessing has caveat with UUID %s which makes it unsuitable for "
+            "signing -- please use blessings with just Expiry caveats" % bytes(cav.Id).hex())
 
 
 def _fmt_rejected(rejected):
