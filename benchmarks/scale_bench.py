@@ -247,7 +247,7 @@ async def run(reactor, args):
     creds = make_creds(os.path.join(tmp, "alice"), ALICE)
     ctx, shutdown = v23py.init([f"--v23.credentials={creds}"], reactor=reactor)
     only = set(args.only.split(","))
-    mt_proc = None
+    go_mt = None
     try:
         peer_sizes = [int(x) for x in args.peers.split(",")]
         if "peers" in only:
@@ -261,16 +261,17 @@ async def run(reactor, args):
             await peers_bench(reactor, ctx, "v23py", ours_all, peer_sizes,
                               max_wait=args.max_wait)
         if args.go and "peers" in only:
-            from syncbase_bench import GoDaemon
-            from sync_bench import start_go_mounttable
-            mt_proc, mt = start_go_mounttable(creds)
+            from syncbase_bench import go_syncbased
+            from v23py.testing.syncbase import GoMountTable
+            go_mt = GoMountTable(creds).start_blocking()
+            mt = go_mt.name
 
             async def go_all(n, daemons):
                 # Go's daemon starts in ~0.2 s: one after another, each to its ENDPOINT=
                 for _ in range(n):
-                    d = GoDaemon(args.go, creds, mount_table=mt)
+                    d = go_syncbased(args.go, creds, mount_table=mt)
                     daemons.append(d)
-                    d.start()
+                    d.start_blocking()
             await peers_bench(reactor, ctx, "Go", go_all, peer_sizes, mount_tables=[mt],
                               max_wait=args.max_wait)
         rows = [int(x) for x in args.rows.split(",")]
@@ -281,22 +282,22 @@ async def run(reactor, args):
                 start_bench("v23py", lambda root: Daemon(creds, root_dir=root).start_blocking(),
                             [(r, root) for r, _, _, root in ours])
         if args.go and ("initial" in only or "start" in only):
-            from syncbase_bench import GoDaemon
-            from sync_bench import start_go_mounttable
-            if mt_proc is None:
-                mt_proc, mt = start_go_mounttable(creds)
+            from syncbase_bench import go_syncbased
+            from v23py.testing.syncbase import GoMountTable
+            if go_mt is None:
+                go_mt = GoMountTable(creds).start_blocking()
+                mt = go_mt.name
             go_rows = [int(x) for x in args.go_rows.split(",")]
             gos = await initial_bench(
-                reactor, ctx, "Go", lambda: GoDaemon(args.go, creds, mount_table=mt).start(),
+                reactor, ctx, "Go", lambda: go_syncbased(args.go, creds, mount_table=mt).start_blocking(),
                 go_rows, mount_tables=[mt])
             if "start" in only:
-                start_bench("Go", lambda root: GoDaemon(args.go, creds, root_dir=root,
-                                                        mount_table=mt).start(),
+                start_bench("Go", lambda root: go_syncbased(args.go, creds, root_dir=root,
+                                                           mount_table=mt).start_blocking(),
                             [(r, root) for r, _, _, root in gos])
     finally:
-        if mt_proc is not None:
-            mt_proc.kill()
-            mt_proc.wait()
+        if go_mt is not None:
+            go_mt.stop()
         await shutdown()
 
 

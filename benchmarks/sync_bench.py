@@ -283,20 +283,6 @@ async def converge_bench(reactor, ctx, args, creds):
             d.stop()
 
 
-def start_go_mounttable(creds):
-    import subprocess
-    from v23py.testing import go_binary
-    env = {k: v for k, v in os.environ.items() if not k.startswith("V23_")}
-    proc = subprocess.Popen([go_binary("mounttabled"), "--v23.tcp.address=127.0.0.1:0",
-                             f"--v23.credentials={creds}"], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, env=env)
-    for line in iter(proc.stdout.readline, b""):
-        if line.startswith(b"NAME="):
-            return proc, line.decode().strip()[len("NAME="):]
-    proc.kill()
-    raise RuntimeError("Go mounttabled printed no NAME= line")
-
-
 async def run(reactor, args):
     import v23py
     from v23py.testing.syncbase import make_creds, Daemon
@@ -304,7 +290,7 @@ async def run(reactor, args):
     tmp = tempfile.mkdtemp(prefix="syncbench-")
     creds = make_creds(os.path.join(tmp, "alice"), ALICE)
     ctx, shutdown = v23py.init([f"--v23.credentials={creds}"], reactor=reactor)
-    mt_proc = None
+    go_mt = None
     print(f"load average at start: {os.getloadavg()[0]:.1f}", flush=True)
     try:
         ours_bulk = args.bulk
@@ -312,8 +298,10 @@ async def run(reactor, args):
                                            lambda: Daemon(creds).start_blocking())
                  if not args.go_only else {}}
         if args.go:
-            from syncbase_bench import GoDaemon
-            mt_proc, mt = start_go_mounttable(creds)
+            from syncbase_bench import go_syncbased
+            from v23py.testing.syncbase import GoMountTable
+            go_mt = GoMountTable(creds).start_blocking()
+            mt = go_mt.name
             # (Go's daemon drops a connection flooded with Puts: --go-writers batches
             # of --go-pipeline Puts in flight)
             args.writers = args.go_writers
@@ -324,7 +312,8 @@ async def run(reactor, args):
                 args.bulk = args.go_bulk
             table["Go"] = await pair_bench(
                 reactor, ctx, args, "Go",
-                lambda: GoDaemon(args.go, creds, mount_table=mt).start(), mount_tables=[mt])
+                lambda: go_syncbased(args.go, creds, mount_table=mt).start_blocking(),
+                mount_tables=[mt])
             print(f"\nSame client (ours), same workload, each pair in turn "
                   f"(load average now {os.getloadavg()[0]:.1f})")
             print(f"  {'measure':<46}{'v23py':>12}{'Go':>12}")
@@ -337,9 +326,8 @@ async def run(reactor, args):
         if args.peers >= 2 and not args.go_only:
             await converge_bench(reactor, ctx, args, creds)
     finally:
-        if mt_proc is not None:
-            mt_proc.kill()
-            mt_proc.wait()
+        if go_mt is not None:
+            go_mt.stop()
         await shutdown()
 
 

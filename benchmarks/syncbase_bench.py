@@ -279,58 +279,11 @@ def run_clients(args, endpoint, creds, op, conc, procs=1, tag="t", daemon_pid=No
     return total, extra
 
 
-class GoDaemon:
-    """Go's own 2017 syncbased (built by .ci/go-peers.sh into .gopeers/go-syncbase/bin),
-    flagged as the interop tests flag it; ``endpoint`` from its ENDPOINT= line."""
-
-    def __init__(self, bindir, creds, root_dir=None, engine=None, mount_table=None):
-        self.root_dir = root_dir or tempfile.mkdtemp(prefix="sbbench-go-")
-        self.logdir = tempfile.mkdtemp(prefix="sbbench-golog-")
-        self.args = [os.path.join(bindir, "syncbased"), "--v23.tcp.address=127.0.0.1:0",
-                     f"--v23.credentials={creds}", f"--root-dir={self.root_dir}",
-                     f"--v23.namespace.root={mount_table or '/127.0.0.1:1'}",
-                     "--skip-publish-in-nh", f"--log_dir={self.logdir}"]
-        self.proc = self.endpoint = None
-
-    def start(self, timeout=None):
-        """Start it and wait for its ENDPOINT= line, at most ``timeout`` seconds
-        (default $V23PY_TEST_START_TIMEOUT, else 30, as for our daemon): a daemon that
-        never prints it is killed, so that no bench waits for it forever."""
-        import threading
-        if timeout is None:
-            timeout = float(os.environ.get("V23PY_TEST_START_TIMEOUT") or 30)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("V23_")}
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-                                     env=env)
-        # (killing it ends the readline below with EOF)
-        watchdog = threading.Timer(timeout, self.proc.kill)
-        watchdog.daemon = True
-        watchdog.start()
-        try:
-            for line in iter(self.proc.stdout.readline, b""):
-                if line.startswith(b"ENDPOINT="):
-                    self.endpoint = line.decode().strip().split("=", 1)[1]
-                    return self
-        finally:
-            watchdog.cancel()
-        self.stop()
-        raise RuntimeError(f"Go syncbased printed no ENDPOINT= line within {timeout:g} s "
-                           f"(logs in {self.logdir})")
-
-    start_blocking = start   # (the name our testing Daemon gives its blocking start)
-
-    def stop(self):
-        import signal
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc is not None:
-            self.proc.stdout.close()
+def go_syncbased(bindir, creds, **kw):
+    """Go's own 2017 syncbased from ``bindir`` (--go DIR; .ci/go-peers.sh builds it into
+    .gopeers/go-syncbase/bin), flagged as the interop tests flag it (kw: GoDaemon's)."""
+    from v23py.testing.syncbase import GoDaemon
+    return GoDaemon(creds, binary=os.path.join(bindir, "syncbased"), **kw)
 
 
 def rpc_bench(args):
@@ -342,7 +295,7 @@ def rpc_bench(args):
         gobin = args.go
 
         def go_daemon(creds, root_dir=None, engine=None):
-            return GoDaemon(gobin, creds, root_dir)
+            return go_syncbased(gobin, creds, root_dir=root_dir)
         kinds.append(("Go", go_daemon))
     table = {}   # measure -> {kind: [(value, daemon cpu us/op or None), ...] by round}
     if not args.no_warm:

@@ -2,19 +2,17 @@
 ours beside it) as subprocesses started without blocking, and one-shot commands (Go's
 ``sb``, our ``sbextra``).  The programs come from .ci/go-peers.sh (group "syncbase")."""
 import os
-import re
-import sys
 import tempfile
 
-from twisted.internet import defer, error, reactor, utils
+from twisted.internet import reactor, utils
 from twisted.trial import unittest
 
 import v23py
 from v23py import syncbase
 from v23py.testing import ROOT, go_binary, tempdir
 from v23py.testing.cr import converge
-from v23py.testing.procs import Daemon
-from v23py.testing.syncbase import make_creds, sleep
+from v23py.testing import procs
+from v23py.testing.syncbase import Daemon, GoDaemon, GoMountTable, go_env, make_creds, sleep
 
 ALICE = "idp:o:fortune:alice"
 APP = "idp:o:fortune"
@@ -26,78 +24,6 @@ def go_sb_binary(name):
     return go_binary(name, "syncbase")
 
 
-def env():
-    e = {k: v for k, v in os.environ.items() if not k.startswith("V23_")}
-    e["PYTHONPATH"] = ROOT + os.pathsep + e.get("PYTHONPATH", "")
-    return e
-
-
-# a daemon's first stdout line (its ENDPOINT= line when all is well)
-_FIRST_LINE = re.compile(rb"\A([^\n]*)\n")
-
-
-class Process:
-    """A daemon subprocess (Go's or ours) printing ENDPOINT=<name> when ready."""
-
-    def __init__(self, argv, env_=None):
-        self.argv = argv
-        self.env = env_ or env()
-        self.pp = Daemon(_FIRST_LINE)
-        self.proc = None
-        self.endpoint = None
-
-    async def start(self, timeout=30.0):
-        self.proc = reactor.spawnProcess(self.pp, self.argv[0], self.argv, env=self.env,
-                                         path=ROOT)
-        timer = reactor.callLater(timeout, self._timeout)
-        try:
-            line = await self.pp.ready
-        finally:
-            if timer.active():
-                timer.cancel()
-        if not line.startswith("ENDPOINT="):
-            await self.stop()
-            raise RuntimeError(f"{self.argv[0]} printed {line!r}")
-        self.endpoint = line.split("=", 1)[1].strip()
-        return self
-
-    def _timeout(self):
-        if not self.pp.ready.called:
-            self.pp.ready.errback(RuntimeError(f"{self.argv[0]} did not start in time"))
-            self.kill()
-
-    def kill(self):
-        try:
-            self.proc.signalProcess("KILL")
-        except (error.ProcessExitedAlready, AttributeError):
-            pass
-
-    async def stop(self):
-        if self.proc is None or self.pp.ended.called:
-            return
-        try:
-            self.proc.signalProcess("TERM")
-        except error.ProcessExitedAlready:
-            return
-        timer = reactor.callLater(15, self.kill)
-        await self.pp.ended
-        if timer.active():
-            timer.cancel()
-
-
-def go_daemon(creds, root_dir, *extra):
-    """Go's syncbased (not yet started)."""
-    return Process([go_sb_binary("syncbased"), "--v23.tcp.address=127.0.0.1:0",
-                    f"--v23.credentials={creds}", f"--root-dir={root_dir}",
-                    f"--log_dir={root_dir}", *extra])
-
-
-def our_daemon(creds, root_dir, *extra):
-    """Our syncbased (not yet started)."""
-    return Process([sys.executable, "-m", "syncbased.main", "--v23.tcp.address=127.0.0.1:0",
-                    f"--v23.credentials={creds}", f"--root-dir={root_dir}", *extra])
-
-
 async def run(argv, stdin=None, timeout=60.0):
     """(stdout, stderr, exit code) of a command run to its end."""
     if stdin is not None:
@@ -105,9 +31,9 @@ async def run(argv, stdin=None, timeout=60.0):
         with os.fdopen(fd, "w") as f:
             f.write(stdin)
         argv = ["/bin/sh", "-c", 'exec "$0" "$@" < "$SBX_STDIN"', *argv]
-        e = dict(env(), SBX_STDIN=path)
+        e = dict(go_env(), SBX_STDIN=path)
     else:
-        e = env()
+        e = go_env()
     try:
         d = utils.getProcessOutputAndValue(argv[0], argv[1:], env=e, path=ROOT)
         timer = reactor.callLater(timeout, d.cancel)
@@ -138,22 +64,12 @@ class PairBase(unittest.TestCase):
         self.ctx, shutdown = v23py.init([f"--v23.credentials={self.creds}"], reactor=reactor)
         self.addCleanup(shutdown)
 
-    async def start(self, proc):
-        self.addCleanup(lambda: defer.ensureDeferred(proc.stop()))
-        return await proc.start()
+    async def start(self, daemon):
+        self.addCleanup(daemon.stop)
+        return await daemon.start()
 
     async def mount_table(self):
-        mtd = go_binary("mounttabled")
-        pp = Daemon()
-        p = reactor.spawnProcess(pp, mtd, [mtd, "--v23.tcp.address=127.0.0.1:0",
-                                           f"--v23.credentials={self.creds}"], env=env())
-        self.addCleanup(self._kill, p)
-        for _ in range(100):
-            for ln in pp.out.decode().splitlines():
-                if ln.startswith("NAME="):
-                    return ln[5:]
-            await sleep(0.1)
-        self.fail("Go's mounttabled printed no NAME=")
+        return (await self.start(GoMountTable(self.creds))).name
 
     async def pair(self, kind, tag):
         """Two daemons of one kind sharing syncgroup sg over collection cx of database
@@ -161,12 +77,23 @@ class PairBase(unittest.TestCase):
         if kind in ("go", "mixed"):
             go_sb_binary("syncbased")
             mt = await self.mount_table()
-            extra, mts = (f"--v23.namespace.root={mt}", "--skip-publish-in-nh", "--dev"), [mt]
-            mks = (go_daemon, go_daemon) if kind == "go" else (our_daemon, go_daemon)
+            mts = [mt]
+
+            def go(root):
+                return GoDaemon(self.creds, root, mount_table=mt, extra=("--dev",))
+
+            def ours(root):
+                return Daemon(self.creds, root, extra=(
+                    f"--v23.namespace.root={mt}", "--skip-publish-in-nh", "--dev"))
+            mks = (go, go) if kind == "go" else (ours, go)
         else:
-            extra, mts, mks = ("--skip-publish-in-nh",), [], (our_daemon, our_daemon)
-        ds = [await self.start(mk(self.creds, os.path.join(self.tmp, f"{kind}{tag}{i}"),
-                                  *extra)) for i, mk in enumerate(mks)]
+            mts = []
+
+            def ours(root):
+                return Daemon(self.creds, root, extra=("--skip-publish-in-nh",))
+            mks = (ours, ours)
+        ds = [await self.start(mk(os.path.join(self.tmp, f"{kind}{tag}{i}")))
+              for i, mk in enumerate(mks)]
         cols = []
         for i, d in enumerate(ds):
             db = syncbase.new_service(d.endpoint).database_for_id((APP, f"db{tag}"))
@@ -185,10 +112,10 @@ class PairBase(unittest.TestCase):
         return ds, cols
 
     def go_resolver(self, d, tag, mode="merge"):
-        pp = Daemon()
+        pp = procs.Daemon()
         argv = [sbextra(), f"--v23.credentials={self.creds}", f"-mode={mode}", "-n=1000",
                 "-wait=170s", "resolve", d.endpoint, f"{APP},db{tag}", f"{ALICE},cx", "k"]
-        p = reactor.spawnProcess(pp, argv[0], argv, env=env())
+        p = reactor.spawnProcess(pp, argv[0], argv, env=go_env())
         self.addCleanup(self._kill, p)
         return pp
 

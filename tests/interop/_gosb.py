@@ -8,14 +8,13 @@ without them every test skips with the reason .ci/go-peers.sh recorded.
 import atexit
 import os
 import shutil
-import signal
-import subprocess
 import tempfile
 
 from twisted.internet import defer, reactor, utils
 
-from v23py.testing import ROOT, go_binary, wait_for_line
-from v23py.testing.syncbase import ALICE, Daemon, env, make_creds, sleep
+from v23py.testing import ROOT, go_binary
+from v23py.testing.syncbase import (ALICE, Daemon, GoDaemon, GoMountTable, go_env,
+                                    make_creds, sleep)
 
 __all__ = ["ALICE", "BOB", "GoDaemon", "PyDaemon", "Fleet", "sbinterop", "sleep"]
 
@@ -27,52 +26,6 @@ def _trust(creds, other):
     from v23py import security
     p = security.load_principal(creds)
     p.add_to_roots(security.load_principal(other).blessing_store.default())
-
-
-def _clean_env(extra=None):
-    e = {k: v for k, v in env().items() if not k.startswith("V23_")}
-    e.update(extra or {})
-    return e
-
-
-class GoDaemon:
-    """Go's 2017 syncbased; ``endpoint`` from its ENDPOINT= line."""
-    kind = "go"
-
-    def __init__(self, creds, root_dir, mount_table=None, neighborhood=False, extra=()):
-        self.args = [go_binary("syncbased", "syncbase"), "--v23.tcp.address=127.0.0.1:0",
-                     f"--v23.credentials={creds}", f"--root-dir={root_dir}",
-                     f"--v23.namespace.root={mount_table or '/127.0.0.1:1'}", *extra]
-        if not neighborhood:
-            self.args.append("--skip-publish-in-nh")
-        self.root_dir = root_dir
-        self.proc = None
-        self.endpoint = None
-
-    def start(self, timeout=30.0):
-        """A Deferred firing with self once the ENDPOINT= line came (StartError after
-        ``timeout``; the reactor runs meanwhile)."""
-        self.stderr = open(os.path.join(self.root_dir + ".log"), "w+b")
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self.stderr,
-                                     stdin=subprocess.DEVNULL, env=_clean_env())
-
-        def ready(line):
-            self.endpoint = line[len("ENDPOINT="):].strip()
-            return self
-        return wait_for_line(self.proc, "ENDPOINT=", timeout, "Go syncbased",
-                             stderr=self.stderr).addCallback(ready)
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc is not None:
-            self.proc.stdout.close()
-            self.stderr.close()
 
 
 class PyDaemon(Daemon):
@@ -87,21 +40,12 @@ class PyDaemon(Daemon):
                          env={"TMPDIR": tmpdir} if tmpdir else None)
 
 
-async def start_go_mounttable(creds, timeout=30.0):
-    proc = subprocess.Popen([go_binary("mounttabled"), "--v23.tcp.address=127.0.0.1:0",
-                             f"--v23.credentials={creds}"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            stdin=subprocess.DEVNULL, env=_clean_env())
-    line = await wait_for_line(proc, "NAME=", timeout, "Go mounttabled")
-    return proc, line[len("NAME="):].strip()
-
-
 async def sbinterop(creds, *args, mount_table=None, check=True):
     """Run our Go program (Go's client library): (stdout, stderr, exit code)."""
     argv = [f"--v23.credentials={creds}",
             f"--v23.namespace.root={mount_table or '/127.0.0.1:1'}", *args]
     out, err, rc = await utils.getProcessOutputAndValue(
-        go_binary("sbinterop", "syncbase"), argv, env=_clean_env(), path=ROOT, reactor=reactor)
+        go_binary("sbinterop", "syncbase"), argv, env=go_env(), path=ROOT, reactor=reactor)
     out, err = out.decode(), err.decode()
     if check and rc != 0:
         raise AssertionError(f"sbinterop {' '.join(args)} failed ({rc}): {err[-1500:]}")
@@ -137,13 +81,14 @@ class Fleet:
         atexit.register(self.stop)
         self.tmp = tempfile.mkdtemp(prefix="gosb-mixed-")
         self.creds = make_creds(os.path.join(self.tmp, "alice"), ALICE)
-        self.mt_proc = None
+        self.mt_peer = None
         # a stranger: a principal Alice's daemons recognize but that no ACL names
         self.stranger_creds = make_creds(os.path.join(self.tmp, "bob"), BOB, trust=[self.creds])
         _trust(self.creds, self.stranger_creds)
         try:
-            self.mt_proc, self.mt = (await start_go_mounttable(self.creds) if self.want_mt
-                                     else (None, None))
+            if self.want_mt:
+                self.mt_peer = await GoMountTable(self.creds).start()
+            self.mt = self.mt_peer.name if self.mt_peer is not None else None
             for n in self.go_names:
                 self.daemons[n] = GoDaemon(self.creds, os.path.join(self.tmp, n), self.mt,
                                            self.neighborhood)
@@ -176,14 +121,7 @@ class Fleet:
             except Exception:
                 pass
         self.daemons = {}
-        if self.mt_proc is not None and self.mt_proc.poll() is None:
-            self.mt_proc.terminate()
-            try:
-                self.mt_proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.mt_proc.kill()
-                self.mt_proc.wait()
-        if self.mt_proc is not None:
-            self.mt_proc.stdout.close()
+        if self.mt_peer is not None:
+            self.mt_peer.stop()
         shutil.rmtree(self.tmp, True)
         atexit.unregister(self.stop)

@@ -15,9 +15,9 @@ import sys
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
-from v23py.testing.syncbase import make_creds, sleep
+from v23py.testing.syncbase import Daemon, GoDaemon, go_env, make_creds, sleep
 from v23py.testing import tempdir
-from tests.interop._go_syncbase import env, go_daemon, go_sb_binary, our_daemon, run
+from tests.interop._go_syncbase import go_sb_binary, run
 
 ALICE = "idp:o:fortune:alice"
 DB = "--db=idp:o:fortune,demo"
@@ -107,10 +107,10 @@ class SbMatchesGoTest(unittest.TestCase):
         self.addCleanup(shutdown)
 
     async def _daemons(self):
-        go = go_daemon(self.creds, os.path.join(self.tmp, "go"), "--skip-publish-in-nh")
-        ours = our_daemon(self.creds, os.path.join(self.tmp, "ours"), "--skip-publish-in-nh")
+        go = GoDaemon(self.creds, os.path.join(self.tmp, "go"))
+        ours = Daemon(self.creds, os.path.join(self.tmp, "ours"), extra=["--skip-publish-in-nh"])
         for d in (go, ours):
-            self.addCleanup(lambda d=d: defer.ensureDeferred(d.stop()))
+            self.addCleanup(d.stop)
         await go.start()
         await ours.start()
         return go, ours
@@ -199,7 +199,7 @@ class SbMatchesGoTest(unittest.TestCase):
         yield defer.ensureDeferred(self._watch())
 
     async def _watch(self):
-        from v23py.testing.procs import Daemon
+        from v23py.testing.procs import Daemon as Child     # (output collected)
         go, ours = await self._daemons()
         for d in (go, ours):
             out, err, code = await self.sb("ours", d.endpoint, DB, "--create-if-absent",
@@ -209,10 +209,10 @@ class SbMatchesGoTest(unittest.TestCase):
             procs = {}
             for which in ("go", "ours"):
                 prog = [self.go_sb] if which == "go" else OUR_SB
-                pp = Daemon()
+                pp = Child()
                 argv = [*prog, f"--v23.credentials={self.creds}", f"--service={d.endpoint}",
                         DB, "watch", f"{ALICE},Numbers,%", f"{ALICE},Students,%"]
-                proc = reactor.spawnProcess(pp, argv[0], argv, env=env())
+                proc = reactor.spawnProcess(pp, argv[0], argv, env=go_env())
                 procs[which] = (pp, proc)
                 self.addCleanup(self._kill, proc)
             # both watchers are watching ("now") once both print a probe row's change
@@ -264,7 +264,7 @@ class SbMatchesGoTest(unittest.TestCase):
         import select
         pid, fd = pty.fork()
         if pid == 0:                                    # the child: our sb on the pty
-            os.environ.update(env())
+            os.environ.update(go_env())
             os.execv(sys.executable, [*OUR_SB, f"--v23.credentials={self.creds}",
                                       f"--service={service}", DB, "sh"])
         out = b""

@@ -9,9 +9,8 @@ import os
 from twisted.internet import defer
 
 from v23py.testing.cr import Merger, schema
-from v23py.testing.syncbase import sleep
-from tests.interop._go_syncbase import (
-    ALICE, APP, PairBase, go_daemon, our_daemon, run, sbextra)
+from v23py.testing.syncbase import Daemon, GoDaemon, sleep
+from tests.interop._go_syncbase import ALICE, APP, PairBase, run, sbextra
 
 
 class CrInteropTest(PairBase):
@@ -97,9 +96,10 @@ class CrInteropTest(PairBase):
         """Go's client upgrades the schema our daemon stores and ours reads it, and the
         other way round; neither downgrades."""
         from v23py import syncbase
-        go = await self.start(go_daemon(self.creds, os.path.join(self.tmp, "gs"), "--dev"))
-        ours = await self.start(our_daemon(self.creds, os.path.join(self.tmp, "os"),
-                                           "--skip-publish-in-nh"))
+        go = await self.start(GoDaemon(self.creds, os.path.join(self.tmp, "gs"),
+                                       neighborhood=True, extra=("--dev",)))
+        ours = await self.start(Daemon(self.creds, os.path.join(self.tmp, "os"),
+                                       extra=("--skip-publish-in-nh",)))
         cx = (ALICE, "cx")
         for d in (go, ours):
             db = syncbase.new_service(d.endpoint).database(

@@ -17,10 +17,10 @@ import uuid
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
-from v23py.testing import ROOT, go_binary, tempdir
+from v23py.testing import go_binary, tempdir
 from v23py.testing.procs import spawn
-from v23py.testing.syncbase import make_creds
-from tests.interop._go_syncbase import go_daemon, go_sb_binary, our_daemon, run, sbextra
+from v23py.testing.syncbase import Daemon, GoDaemon, go_env, make_creds
+from tests.interop._go_syncbase import go_sb_binary, run, sbextra
 
 ALICE = "idp:o:fortune:alice"
 BOB = "idp:o:fortune:bob"
@@ -54,9 +54,12 @@ class InvitesTest(unittest.TestCase):
         self.addCleanup(discovery.stop_all)
         self.tag = uuid.uuid4().hex[:8]         # other tests' daemons advertise too
 
-    async def daemon(self, mk, name, *extra):
-        d = mk(self.creds, os.path.join(self.tmp, name), *extra)
-        self.addCleanup(lambda: defer.ensureDeferred(d.stop()))
+    async def daemon(self, kind, name):
+        """A started daemon advertising in the neighborhood: Go's or ours."""
+        root = os.path.join(self.tmp, name)
+        d = (GoDaemon(self.creds, root, neighborhood=True) if kind == "go"
+             else Daemon(self.creds, root))
+        self.addCleanup(d.stop)
         return await d.start()
 
     async def group(self, d, db_name, sg_name, readers=(ALICE,)):
@@ -82,8 +85,8 @@ class InvitesTest(unittest.TestCase):
         from v23py import syncbase
         from v23py.syncbase import discovery as sd
         t = self.tag
-        go = await self.daemon(go_daemon, "go")
-        ours = await self.daemon(our_daemon, "ours")
+        go = await self.daemon("go", "go")
+        ours = await self.daemon("ours", "ours")
         await self.group(go, f"godb{t}", f"gosg{t}")
         await self.group(ours, f"ourdb{t}", f"oursg{t}")
 
@@ -102,7 +105,7 @@ class InvitesTest(unittest.TestCase):
         self.assertIsNone(got)
 
         # an invite is all a joiner needs
-        joiner = await self.daemon(our_daemon, "joiner")
+        joiner = await self.daemon("ours", "joiner")
         inv = await first(sd.listen_for_invites(self.ctx, (APP, f"ourdb{t}")), 30)
         db = syncbase.new_service(joiner.endpoint).database_for_id((APP, f"ourdb{t}"))
         await db.create(self.ctx, None)
@@ -160,10 +163,9 @@ class InvitesTest(unittest.TestCase):
         its name each print one FOUND block; returns (Go's, ours)."""
         from v23py.testing.mdns import sleep
         t = self.tag
-        go = await self.daemon(go_daemon, "go")
+        go = await self.daemon("go", "go")
         await self.group(go, f"scandb{t}", f"scansg{t}")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("V23_")}
-        env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+        env = go_env()
         query = f'v.Attributes["s"] = "scansg{t}"'
         scans = []
         for argv in ([debug], [sys.executable, "-m", "v23py.cmd.debug"]):

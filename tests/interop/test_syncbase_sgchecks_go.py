@@ -6,9 +6,9 @@ import os
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
-from v23py.testing.syncbase import make_creds
+from v23py.testing.syncbase import Daemon, GoDaemon, make_creds
 from v23py.testing import tempdir
-from tests.interop._go_syncbase import go_daemon, go_sb_binary, our_daemon
+from tests.interop._go_syncbase import go_sb_binary
 
 ALICE, BOB, CAROL = "idp:o:fortune:alice", "idp:o:fortune:bob", "idp:o:fortune:carol"
 APP = "idp:o:fortune"
@@ -38,6 +38,10 @@ def perms(**tags):
     return {t: {"In": list(who)} for t, who in tags.items()}
 
 
+def _our_daemon(creds, root):
+    return Daemon(creds, root, extra=["--skip-publish-in-nh"])
+
+
 class SyncgroupChecksTest(unittest.TestCase):
     timeout = 120
 
@@ -63,8 +67,8 @@ class SyncgroupChecksTest(unittest.TestCase):
         service_perms = perms(Admin=[ALICE], Read=[ALICE, BOB], Write=[ALICE],
                               Resolve=[ALICE, BOB], Debug=[ALICE])
         # (Go's daemon built on v0.2.0 panics with --v23.permissions.literal: set them)
-        d = mk(self.dirs["alice"], os.path.join(self.tmp, name), "--skip-publish-in-nh")
-        self.addCleanup(lambda: defer.ensureDeferred(d.stop()))
+        d = mk(self.dirs["alice"], os.path.join(self.tmp, name))
+        self.addCleanup(d.stop)
         await d.start()
         ctx = self.ctx[ALICE]
         s = syncbase.new_service(d.endpoint)
@@ -104,8 +108,8 @@ class SyncgroupChecksTest(unittest.TestCase):
         yield defer.ensureDeferred(self._same_errors())
 
     async def _same_errors(self):
-        go = await self.setup_daemon(go_daemon, "go")
-        ours = await self.setup_daemon(our_daemon, "ours")
+        go = await self.setup_daemon(GoDaemon, "go")
+        ours = await self.setup_daemon(_our_daemon, "ours")
         got = {"go": [], "ours": []}
         for who, method, db, sg, want in CASES:
             for name, d in (("go", go), ("ours", ours)):

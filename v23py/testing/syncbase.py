@@ -8,7 +8,7 @@ import time
 
 from twisted.trial import unittest
 
-from v23py.testing import ROOT, StartError, _kill, _stderr_tail, wait_for_line
+from v23py.testing import ROOT, StartError, _kill, _stderr_tail, go_binary, wait_for_line
 
 
 
@@ -35,62 +35,69 @@ def env():
     return e
 
 
-class Daemon:
-    """A syncbased subprocess; ``endpoint`` is the name from its ENDPOINT= line."""
+class _ReadyChild:
+    """A subprocess that prints ``<prefix><value>`` on stdout once it is ready (lines
+    before it are skipped); ``value`` is what follows the prefix."""
+    prefix = "ENDPOINT="
+    what = "syncbased"
 
-    def __init__(self, creds, root_dir=None, extra=(), engine="sqlite", env=None):
-        self.root_dir = root_dir or tempfile.mkdtemp(prefix="sbe2e-")
+    def __init__(self, args, env=None):
+        self.args = args
         self.env = env or {}
-        self.creds = creds
-        self.args = [sys.executable, "-m", "syncbased.main", "--v23.tcp.address=127.0.0.1:0",
-                     f"--v23.credentials={creds}", f"--root-dir={self.root_dir}",
-                     f"--engine={engine}", *extra]
         self.proc = None
-        self.endpoint = None
+        self.value = None
 
-    def start(self, timeout=None):
-        """Start the daemon; a Deferred firing with self once it printed its ENDPOINT=
-        line (the reactor runs meanwhile), failing with StartError after ``timeout``
-        seconds (default $V23PY_TEST_START_TIMEOUT, else 30)."""
-        if timeout is None:
-            timeout = float(os.environ.get("V23PY_TEST_START_TIMEOUT") or 30)
+    def _env(self):
+        return {**env(), **self.env}
+
+    def _spawn(self):
         self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self.stderr,
-                                     cwd=ROOT, env={**env(), **self.env})
+                                     stdin=subprocess.DEVNULL, cwd=ROOT, env=self._env())
 
-        def ready(line):
-            self.endpoint = line.strip().split("=", 1)[1]
-            return self
-        return wait_for_line(self.proc, "ENDPOINT=", timeout, "syncbased",
-                             stderr=self.stderr).addCallback(ready)
-
-    def start_blocking(self, timeout=30.0):
-        """start() for scripts with no reactor running (benchmarks): returns self once
-        the ENDPOINT= line came, raises StartError after ``timeout`` seconds."""
-        import select
-        self.stderr = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self.stderr,
-                                     cwd=ROOT, env={**env(), **self.env})
-        end = time.monotonic() + timeout
-        line = b""
-        while not line.endswith(b"\n"):
-            left = end - time.monotonic()
-            if left <= 0 or not select.select([self.proc.stdout], [], [], left)[0]:
-                break
-            c = os.read(self.proc.stdout.fileno(), 1)    # unbuffered: nothing read ahead
-            if not c:
-                break
-            line += c
-        text = line.decode("utf-8", "replace")
-        if not text.startswith("ENDPOINT="):
-            _kill(self.proc)
-            raise StartError(f"syncbased did not start within {timeout:g}s: stdout {text!r}; "
-                             f"stderr: {_stderr_tail(self.proc, self.stderr)}")
-        self.endpoint = text.strip().split("=", 1)[1]
+    def _ready(self, line):
+        self.value = line.strip()[len(self.prefix):]
         return self
 
+    def start(self, timeout=None):
+        """Start it; a Deferred firing with self once it printed its ready line (the
+        reactor runs meanwhile), failing with StartError after ``timeout`` seconds
+        (default $V23PY_TEST_START_TIMEOUT, else 30)."""
+        self._spawn()
+        return wait_for_line(self.proc, self.prefix, _start_timeout(timeout), self.what,
+                             stderr=self.stderr).addCallback(self._ready)
+
+    def start_blocking(self, timeout=None):
+        """start() for scripts with no reactor running (benchmarks): returns self once
+        the ready line came, raises StartError after ``timeout`` seconds."""
+        import select
+        self._spawn()
+        timeout = _start_timeout(timeout)
+        end = time.monotonic() + timeout
+        seen = b""
+        while True:
+            line = b""
+            while not line.endswith(b"\n"):
+                left = end - time.monotonic()
+                if left <= 0 or not select.select([self.proc.stdout], [], [], left)[0]:
+                    break
+                c = os.read(self.proc.stdout.fileno(), 1)   # unbuffered: nothing read ahead
+                if not c:
+                    break
+                line += c
+            text = line.decode("utf-8", "replace")
+            if text.startswith(self.prefix) and text.endswith("\n"):
+                return self._ready(text)
+            seen += line
+            if not line.endswith(b"\n"):
+                break
+        _kill(self.proc)
+        raise StartError(f"{self.what} did not start within {timeout:g}s: stdout "
+                         f"{seen.decode('utf-8', 'replace')[-1000:]!r}; "
+                         f"stderr: {_stderr_tail(self.proc, self.stderr)}")
+
     def signal_stop(self, sig=None):
-        """Ask the daemon to stop (SIGTERM, once) without waiting for it."""
+        """Ask it to stop (SIGTERM, once) without waiting for it."""
         if self.proc is not None and self.proc.poll() is None and not self._signalled:
             self._signalled = True
             self.proc.send_signal(sig or signal.SIGTERM)
@@ -98,18 +105,18 @@ class Daemon:
     _signalled = False
 
     def report(self, wait=0.5) -> str:
-        """For a failure message: the end of the daemon's stderr, with every thread's
-        stack when it still runs (syncbased writes them on SIGUSR1)."""
+        """For a failure message: the end of its stderr, with every thread's stack when
+        it still runs (syncbased writes them on SIGUSR1)."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGUSR1)
             time.sleep(wait)
         state = "running" if self.proc.poll() is None else f"exited {self.proc.returncode}"
         self.stderr.seek(0)
         said = self.stderr.read().decode("utf-8", "replace")
-        return f"syncbased {state}; stderr:\n{said[-8000:]}"
+        return f"{self.what} {state}; stderr:\n{said[-8000:]}"
 
     def stop(self, sig=None):
-        """Stop the daemon (SIGTERM, then SIGKILL after 15 s); its exit status."""
+        """Stop it (SIGTERM, then SIGKILL after 15 s); its exit status."""
         if self.proc is None:
             return None
         self.signal_stop(sig)
@@ -126,6 +133,74 @@ class Daemon:
             self.proc.kill()
             self.proc.wait()
             self.proc.stdout.close()
+
+
+def _start_timeout(timeout):
+    if timeout is None:
+        timeout = float(os.environ.get("V23PY_TEST_START_TIMEOUT") or 30)
+    return timeout
+
+
+class Daemon(_ReadyChild):
+    """Our syncbased subprocess; ``endpoint`` is the name from its ENDPOINT= line."""
+    kind = "py"
+
+    def __init__(self, creds, root_dir=None, extra=(), engine="sqlite", env=None):
+        self.root_dir = root_dir or tempfile.mkdtemp(prefix="sbe2e-")
+        self.creds = creds
+        super().__init__([sys.executable, "-m", "syncbased.main",
+                          "--v23.tcp.address=127.0.0.1:0", f"--v23.credentials={creds}",
+                          f"--root-dir={self.root_dir}", f"--engine={engine}", *extra], env)
+
+    @property
+    def endpoint(self):
+        return self.value
+
+
+def go_env():
+    """The environment for a Go peer: ours (with PYTHONPATH) less our V23_ variables
+    (credentials and namespace roots meant for our processes)."""
+    return {k: v for k, v in env().items() if not k.startswith("V23_")}
+
+
+class GoDaemon(Daemon):
+    """Go's own 2017 syncbased (.ci/go-peers.sh, group "syncbase"; ``binary`` to run
+    another build), flagged for tests and benchmarks: loopback only, the namespace root
+    ``mount_table`` (else one that answers nothing), not advertised in the neighborhood
+    unless asked; its logs in its root directory."""
+    kind = "go"
+    what = "Go syncbased"
+
+    def __init__(self, creds, root_dir=None, mount_table=None, neighborhood=False, extra=(),
+                 binary=None):
+        self.root_dir = root_dir or tempfile.mkdtemp(prefix="sbgo-")
+        self.creds = creds
+        _ReadyChild.__init__(self, [
+            binary or go_binary("syncbased", "syncbase"), "--v23.tcp.address=127.0.0.1:0",
+            f"--v23.credentials={creds}", f"--root-dir={self.root_dir}",
+            f"--log_dir={self.root_dir}",
+            f"--v23.namespace.root={mount_table or '/127.0.0.1:1'}", *extra,
+            *(() if neighborhood else ("--skip-publish-in-nh",))])
+
+    def _env(self):
+        return go_env()
+
+
+class GoMountTable(_ReadyChild):
+    """Go's mounttabled on loopback; ``name`` from its NAME= line."""
+    prefix = "NAME="
+    what = "Go mounttabled"
+
+    def __init__(self, creds, binary=None):
+        super().__init__([binary or go_binary("mounttabled"),
+                          "--v23.tcp.address=127.0.0.1:0", f"--v23.credentials={creds}"])
+
+    def _env(self):
+        return go_env()
+
+    @property
+    def name(self):
+        return self.value
 
 
 ALICE = "idp:o:fortune:alice"
