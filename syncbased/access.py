@@ -18,7 +18,7 @@ import json
 
 from v23py import verror
 from v23py.v23.services import syncbase as sbwire
-from v23py.security.access import includes as access_includes
+from v23py.security.access import acl_parts, includes as access_includes
 
 ADMIN, READ, WRITE, DEBUG, RESOLVE = "Admin", "Read", "Write", "Debug", "Resolve"
 # Errors of Go's x/ref/services/syncbase/common.
@@ -85,12 +85,8 @@ def from_any(obj) -> dict | None:
         return None
     out = {}
     for tag, acl in dict(obj).items():
-        if isinstance(acl, dict):
-            out[str(tag)] = AccessList([str(p) for p in acl.get("In") or ()],
-                                       [str(p) for p in acl.get("NotIn") or ()])
-        else:
-            out[str(tag)] = AccessList([str(p) for p in getattr(acl, "In", None) or ()],
-                                       [str(p) for p in getattr(acl, "NotIn", None) or ()])
+        ins, notins = acl_parts(acl)
+        out[str(tag)] = AccessList([str(p) for p in ins], [str(p) for p in notins])
     return out
 
 

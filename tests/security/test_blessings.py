@@ -344,6 +344,33 @@ class AuthorizerTests(unittest.TestCase):
                           self._call("bob", method_tags=[access.Read]))
 
 
+class PermissionsFormsTests(unittest.TestCase):
+    """Access lists handed in by Python callers: AccessList structs or Go's JSON form."""
+
+    def test_acl_parts_reads_both_forms(self):
+        self.assertEqual(access.acl_parts({"In": ["a", "b"], "NotIn": None}), (["a", "b"], []))
+        self.assertEqual(access.acl_parts({}), ([], []))
+        acl = access.AccessList(In=["a"], NotIn=["a:guest"])
+        ins, notins = access.acl_parts(acl)
+        self.assertEqual((ins, notins), (["a"], ["a:guest"]))
+        ins.append("x")                          # new lists: the struct is unchanged
+        self.assertEqual(list(acl.In), ["a"])
+
+    def test_as_permissions(self):
+        perms = access.as_permissions({"Read": {"In": ["alice"]},
+                                       access.Tag("Admin"): access.AccessList(NotIn=["bob"])})
+        self.assertIsInstance(perms, access.Permissions)
+        self.assertEqual(sorted(perms), ["Admin", "Read"])
+        self.assertIsInstance(perms["Read"], access.AccessList)
+        self.assertTrue(perms["Read"].includes("alice:phone"))
+        self.assertEqual(list(perms["Admin"].NotIn), ["bob"])
+        self.assertIs(access.as_permissions(perms), perms)
+        # the same bytes on the wire as the value built by hand
+        self.assertEqual(vom.encode(access.as_permissions({"Read": {"In": ["alice"]}})),
+                         vom.encode(access.Permissions(
+                             {"Read": access.AccessList(In=["alice"])})))
+
+
 class PermissionsFileTests(unittest.TestCase):
     def _read(self, name):
         from v23py.testing import shared_path

@@ -153,13 +153,12 @@ def go_json(value):
 def perms_to_json(perms):
     """access.Permissions as Go marshals it ({"Tag":{"In":[...],"NotIn":null}}).
     An empty map is null: Go's VOM decoder yields a nil map for it."""
+    from v23py.security import access
     if not perms:
         return None
     out = {}
     for tag, acl in dict(perms).items():
-        ins = list(getattr(acl, "In", None) or (acl.get("In") if isinstance(acl, dict) else None) or [])
-        notins = list(getattr(acl, "NotIn", None) or
-                      (acl.get("NotIn") if isinstance(acl, dict) else None) or [])
+        ins, notins = access.acl_parts(acl)
         out[str(tag)] = {"In": [str(p) for p in ins] or None,
                          "NotIn": [str(n) for n in notins] or None}
     return out

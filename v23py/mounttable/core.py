@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 
 from v23py import verror
-from v23py.security.access import includes as access_includes
+from v23py.security.access import acl_parts, includes as access_includes
 from v23py.naming import names as _names
 from v23py.naming.endpoint import parse_endpoint
 from v23py.naming.mount import (  # noqa: F401 (part of this module's surface)
@@ -89,10 +89,7 @@ class Permissions(dict):
             return None
         out = cls()
         for tag, acl in dict(value).items():
-            if isinstance(acl, dict):
-                ins, notins = acl.get("In") or [], acl.get("NotIn") or []
-            else:
-                ins, notins = getattr(acl, "In", None) or [], getattr(acl, "NotIn", None) or []
+            ins, notins = acl_parts(acl)
             out[str(tag)] = AccessList([str(p) for p in ins], [str(n) for n in notins])
         return out
 

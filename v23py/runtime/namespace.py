@@ -479,18 +479,6 @@ class RpcTransport:
 
 
 def _perms_value(perms):
-    """A VDL access.Permissions value from a dict / JSON-shaped mapping."""
+    """A VDL access.Permissions value from a dict / JSON-shaped mapping (None: empty)."""
     from v23py.security import access
-    if perms is None:
-        return access.Permissions() if hasattr(access, "Permissions") else {}
-    if hasattr(perms, "_vdl_type"):
-        return perms
-    out = {}
-    for tag, acl in dict(perms).items():
-        if isinstance(acl, dict):
-            ins, notins = acl.get("In") or [], acl.get("NotIn") or []
-        else:
-            ins, notins = getattr(acl, "In", None) or [], getattr(acl, "NotIn", None) or []
-        out[str(tag)] = access.AccessList(In=list(ins), NotIn=list(notins))
-    cls = getattr(access, "Permissions", None)
-    return cls(out) if cls is not None else out
+    return access.Permissions() if perms is None else access.as_permissions(perms)

@@ -12,7 +12,7 @@ from twisted.internet import defer
 from v23py import verror, vdl
 from v23py.deferred import AwaitableDeferred, adopt
 from v23py.records import NamedTuple
-from v23py.v23.security import access as accesswire
+from v23py.security import access
 from v23py.v23.services import syncbase as sbwire
 from v23py.syncbase.util import (
     Id, prefix_range_limit, app_and_user_pattern_from_blessings, ConventionError, NO_EXTENSION)
@@ -192,25 +192,12 @@ def _patterns(ctx: Context) -> tuple[str, str]:
 
 
 def _perms_wire(perms: PermsLike) -> Any:
-    if perms is None:
-        return None
-    acl_cls: Any = vdl.class_for(accesswire.AccessList._vdl_type)
-    perms_cls: Any = vdl.class_for(accesswire.Permissions._vdl_type)
-    out = {}
-    for tag, acl in dict(perms).items():
-        if isinstance(acl, dict):
-            ins, notins = acl.get("In") or [], acl.get("NotIn") or []
-        else:
-            ins, notins = getattr(acl, "In", None) or [], getattr(acl, "NotIn", None) or []
-        out[str(tag)] = acl_cls(In=list(ins), NotIn=list(notins))
-    return perms_cls(out)
+    return None if perms is None else access.as_permissions(perms)
 
 
 def perms_for(pattern: str, tags: Iterable[str]) -> Any:
     """Permissions granting each of ``tags`` to ``pattern`` (wire form)."""
-    acl_cls: Any = vdl.class_for(accesswire.AccessList._vdl_type)
-    perms_cls: Any = vdl.class_for(accesswire.Permissions._vdl_type)
-    return perms_cls({t: acl_cls(In=[pattern]) for t in tags})
+    return access.Permissions({t: access.AccessList(In=[pattern]) for t in tags})
 
 
 def _id_wire(i: Any) -> Any:

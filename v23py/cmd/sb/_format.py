@@ -12,6 +12,7 @@ import math
 
 from v23py import vdl
 from v23py.rpc.signature import format_float, go_quote
+from v23py.security import access
 
 K = vdl.Kind
 _TIME = "time.Time"
@@ -358,20 +359,14 @@ def id_string(i) -> str:
     return f"{i.Blessing},{i.Name}"
 
 
-def _acl_parts(acl):
-    if isinstance(acl, dict):
-        return list(acl.get("In") or ()), list(acl.get("NotIn") or ())
-    return list(getattr(acl, "In", None) or ()), list(getattr(acl, "NotIn", None) or ())
-
-
 def acl_v(acl) -> str:
     """``%v`` of an access.AccessList: ``{[in ...] [notin ...]}``."""
-    ins, notins = _acl_parts(acl)
+    ins, notins = access.acl_parts(acl)
     return "{[" + " ".join(map(str, ins)) + "] [" + " ".join(map(str, notins)) + "]}"
 
 
 def acl_plus_v(acl) -> str:
-    ins, notins = _acl_parts(acl)
+    ins, notins = access.acl_parts(acl)
     return "{In:[" + " ".join(map(str, ins)) + "] NotIn:[" + " ".join(map(str, notins)) + "]}"
 
 

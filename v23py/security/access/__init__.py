@@ -187,6 +187,27 @@ class Permissions(_G.Permissions):
 vdl.register_type(PermissionsType, Permissions)
 
 
+def acl_parts(acl):
+    """(In, NotIn) as new lists of an access list given either as a struct with In and
+    NotIn (an AccessList, a wire struct) or in its JSON form {"In": [...], "NotIn": [...]}
+    (in Python callers' hands); a missing or null list is empty."""
+    if isinstance(acl, dict):
+        return list(acl.get("In") or ()), list(acl.get("NotIn") or ())
+    return list(getattr(acl, "In", None) or ()), list(getattr(acl, "NotIn", None) or ())
+
+
+def as_permissions(perms):
+    """``perms`` as a Permissions value: itself when it is one, else built from a mapping
+    of tag to access list in either form :func:`acl_parts` reads."""
+    if isinstance(perms, Permissions):
+        return perms
+    out = Permissions()
+    for tag, acl in dict(perms).items():
+        ins, notins = acl_parts(acl)
+        out[str(tag)] = AccessList(In=ins, NotIn=notins)
+    return out
+
+
 # --- JSON form (Go encoding/json of access.Permissions) ---
 
 def _json_list(v, what):
