@@ -72,7 +72,7 @@ class AccessList(_G.AccessList):
     """In: patterns granted access; NotIn: names (and their extensions) excluded."""
     __slots__ = ()
 
-    def __init__(self, **fields):
+    def __init__(self, **fields: Any) -> None:
         if "In" in fields and fields["In"] is not None:
             fields["In"] = [BlessingPattern(p) for p in fields["In"]]
         if fields.get("In") is None:
@@ -187,7 +187,7 @@ class Permissions(_G.Permissions):
 vdl.register_type(PermissionsType, Permissions)
 
 
-def acl_parts(acl):
+def acl_parts(acl: Any) -> tuple[list[Any], list[Any]]:
     """(In, NotIn) as new lists of an access list given either as a struct with In and
     NotIn (an AccessList, a wire struct) or in its JSON form {"In": [...], "NotIn": [...]}
     (in Python callers' hands); a missing or null list is empty."""
@@ -196,7 +196,7 @@ def acl_parts(acl):
     return list(getattr(acl, "In", None) or ()), list(getattr(acl, "NotIn", None) or ())
 
 
-def as_permissions(perms):
+def as_permissions(perms: Any) -> "Permissions":
     """``perms`` as a Permissions value: itself when it is one, else built from a mapping
     of tag to access list in either form :func:`acl_parts` reads."""
     if isinstance(perms, Permissions):
