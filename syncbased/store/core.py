@@ -34,6 +34,7 @@ import time
 
 from v23py import verror
 from v23py.records import NamedTuple
+from v23py.syncbase.util import prefix_range_limit
 
 # Errors of Go's x/ref/services/syncbase/store.
 _STORE = "v.io/x/ref/services/syncbase/store."
@@ -313,7 +314,7 @@ class Snapshot:
         if not managed(start):
             return self.raw_scan(start, limit, max_items)
         vstart = VERSION_PREFIX + start
-        vlimit = VERSION_PREFIX + limit if limit else _prefix_limit(VERSION_PREFIX)
+        vlimit = VERSION_PREFIX + limit if limit else prefix_range_limit(VERSION_PREFIX)
         if not self._overlay:
             # nothing committed since the snapshot began: the engine's state is ours,
             # and it resolves the version pointers of a chunk in one go
@@ -346,17 +347,6 @@ class Snapshot:
     def _check(self):
         if self._closed:
             raise verror.BadState.new("snapshot already aborted or committed")
-
-
-def _prefix_limit(p: bytes) -> bytes:
-    x = bytearray(p)
-    while x:
-        if x[-1] == 0xFF:
-            x.pop()
-        else:
-            x[-1] += 1
-            break
-    return bytes(x)
 
 
 class Transaction:
@@ -433,7 +423,7 @@ class Transaction:
             return
         self.ops.append(ScanOp(start, limit))
         vstart = VERSION_PREFIX + start
-        vlimit = VERSION_PREFIX + limit if limit else _prefix_limit(VERSION_PREFIX)
+        vlimit = VERSION_PREFIX + limit if limit else prefix_range_limit(VERSION_PREFIX)
         for vk, ver in self.raw_scan_all(vstart, vlimit):
             k = vk[len(VERSION_PREFIX):]
             v = self._writes.get(k + SEP + ver)
@@ -552,7 +542,7 @@ class Store:
                 f"store format {fmt.decode('ascii', 'replace')!r} is not one this "
                 f"daemon reads (up to {STORE_FORMAT.decode()!r}): a newer daemon wrote it")
         self._format_due = fmt != STORE_FORMAT     # (written with the next commit)
-        last = self.engine.last(LOG_PREFIX, _prefix_limit(LOG_PREFIX))
+        last = self.engine.last(LOG_PREFIX, prefix_range_limit(LOG_PREFIX))
         self.log_seq = (parse_log_key(last[0]) + len(decode_log_entries(last[1]))
                         if last else 0)
 
@@ -643,7 +633,7 @@ class Store:
             return []
         eng = self.engine
         key = log_key(start_seq)
-        limit = _prefix_limit(LOG_PREFIX)
+        limit = prefix_range_limit(LOG_PREFIX)
         out = []
         n = min(max(max_entries, 1), 64)
         rows = eng.scan(key, limit, n)
