@@ -14,7 +14,13 @@ into .gopeers/bin when the mirror is on the machine.  When both binaries are the
 (or in the directory given by ``--go-bin DIR`` or V23PY_GO_BENCHMARK_BIN), the same
 run also measures Go client -> Go server, our client -> Go server and Go client ->
 our server, and prints them beside ours with the ratios.
+
+The rows of CPU per call (client and server) come from runs with the server and the client
+pinned to separate cores when this process may use two or more (the same for every pair:
+unpinned, a client's threads preempt the server on its core and the server's figure counts
+the scheduling); latency, 16 callers and streaming run unpinned.
 """
+import contextlib
 import os
 import re
 import select
@@ -207,12 +213,16 @@ def histogram_percentile(report, p):
     return report["max"]
 
 
-def run_go_client(benchmark, creds, logdir, server, iterations, payload_size, chunk_count=0):
-    """Run Go's benchmark client once; (report, cpu seconds of the client process)."""
+def run_go_client(benchmark, creds, logdir, server, iterations, payload_size, chunk_count=0,
+                  core=None):
+    """Run Go's benchmark client once (only on CPU core ``core`` when given); (report, cpu
+    seconds of the client process)."""
+    pin = None if core is None else (lambda: os.sched_setaffinity(0, {core}))
     p = subprocess.Popen([benchmark, *go_flags(creds, logdir), f"--server={server}",
                           f"--iterations={iterations}", f"--payload_size={payload_size}",
                           f"--chunk_count={chunk_count}"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=go_env())
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=go_env(),
+                         preexec_fn=pin)
     out, err = _read_all(p)
     _, status, ru = os.wait4(p.pid, 0)
     p.returncode = os.waitstatus_to_exitcode(status)
@@ -237,26 +247,32 @@ def _read_all(p):
     return b"".join(bufs[p.stdout]), b"".join(bufs[p.stderr])
 
 
-def go_client_bench(benchmark, creds, logdir, server, server_pid, n, seconds, stream_total):
+def go_client_bench(benchmark, creds, logdir, server, server_pid, n, seconds, stream_total,
+                    pin=None):
     """Go's benchmark client against server: the measures v23_bench takes, where Go's
-    client offers them (it has no connection-setup figure)."""
+    client offers them (it has no connection-setup figure).  The CPU runs have the server
+    and the client on the cores ``pin`` gives (server, client), as v23_bench's."""
     res = {}
+    server_core, client_core = pin or (None, None)
+    for size in (1, 1024):
+        rep, _ = run_go_client(benchmark, creds, logdir, server, n, size)
+        res[f"echo_{size}B"] = (histogram_percentile(rep, 0.5), histogram_percentile(rep, 0.99))
+        res[f"mean_{size}B"] = rep["avg"]
     # Each run of Go's client is a new process and a new conn: what a 1-call run costs
     # each side (start, dial, the server's accept and handshake, the first call's types)
     # is taken off, so both CPU figures are per call in steady state, as ours are.
-    base = []
-    for _ in range(3):
-        s0 = child_cpu(server_pid)
-        _, c = run_go_client(benchmark, creds, logdir, server, 1, 1)
-        base.append((c, child_cpu(server_pid) - s0))
-    cpu_base, srv_base = min(b[0] for b in base), min(b[1] for b in base)
-    for size in (1, 1024):
-        s0 = child_cpu(server_pid)
-        rep, cpu = run_go_client(benchmark, creds, logdir, server, n, size)
-        res[f"echo_{size}B"] = (histogram_percentile(rep, 0.5), histogram_percentile(rep, 0.99))
-        res[f"mean_{size}B"] = rep["avg"]
-        res[f"cpu_{size}B"] = (max(0.0, cpu - cpu_base) / (n - 1),
-                               max(0.0, child_cpu(server_pid) - s0 - srv_base) / (n - 1))
+    with pinned(server_pid, server_core):
+        base = []
+        for _ in range(3):
+            s0 = child_cpu(server_pid)
+            _, c = run_go_client(benchmark, creds, logdir, server, 1, 1, core=client_core)
+            base.append((c, child_cpu(server_pid) - s0))
+        cpu_base, srv_base = min(b[0] for b in base), min(b[1] for b in base)
+        for size in (1, 1024):
+            s0 = child_cpu(server_pid)
+            _, cpu = run_go_client(benchmark, creds, logdir, server, n, size, core=client_core)
+            res[f"cpu_{size}B"] = (max(0.0, cpu - cpu_base) / (n - 1),
+                                   max(0.0, child_cpu(server_pid) - s0 - srv_base) / (n - 1))
     res["setup_cpu_server"] = srv_base
     # Go's client makes one call at a time: 16 of its processes run at once instead.  The
     # rate counts every call over the window from the first process's first call to the
@@ -318,6 +334,37 @@ def child_cpu(pid):
         return 0.0
 
 
+def cpu_pin_cores(available=None):
+    """(server core, client core) for the CPU-per-call runs: the two lowest-numbered cores of
+    ``available`` (default: those this process may run on), or None with fewer than two."""
+    cores = sorted(os.sched_getaffinity(0) if available is None else available)
+    return (cores[0], cores[1]) if len(cores) >= 2 else None
+
+
+def _threads(pid):
+    return [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+
+
+@contextlib.contextmanager
+def pinned(pid, core):
+    """Inside the block every thread of process pid (0: this process) runs only on CPU core
+    ``core``; after it, where each could run before (threads started inside the block: where
+    the process's first thread could).  Nothing when core is None."""
+    if core is None:
+        yield
+        return
+    pid = pid or os.getpid()
+    before = {tid: os.sched_getaffinity(tid) for tid in _threads(pid)}
+    for tid in before:
+        os.sched_setaffinity(tid, {core})
+    try:
+        yield
+    finally:
+        for tid in _threads(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.sched_setaffinity(tid, before.get(tid, before[pid]))
+
+
 def pct(xs, p):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(len(xs) * p))]
@@ -344,7 +391,9 @@ async def echo_stream(call, total):
     return got
 
 
-async def v23_bench(creds, name, server_pid, n, seconds, stream_total):
+async def v23_bench(creds, name, server_pid, n, seconds, stream_total, pin=None):
+    """Our client against server: latency, CPU per call (server and client on the cores
+    ``pin`` gives, (server, client)), 16 callers, connection setup, streaming."""
     from twisted.internet import defer
     from v23py import naming, rpc, runtime, security
     from v23py.flow.auth import Identity
@@ -361,18 +410,22 @@ async def v23_bench(creds, name, server_pid, n, seconds, stream_total):
 
     for _ in range(max(50, n // 10)):   # connect and warm up
         await call(b"x")
+    server_core, client_core = pin or (None, None)
     for size in (1, 1024):
         payload = b"x" * size
         lat = []
-        c0, s0 = time.process_time(), child_cpu(server_pid)
         for _ in range(n):
             t = time.perf_counter()
             await call(payload)
             lat.append(time.perf_counter() - t)
         res[f"echo_{size}B"] = (statistics.median(lat), pct(lat, 0.99))
         res[f"mean_{size}B"] = statistics.fmean(lat)
-        res[f"cpu_{size}B"] = ((time.process_time() - c0) / n,
-                               (child_cpu(server_pid) - s0) / n)
+        with pinned(server_pid, server_core), pinned(0, client_core):
+            c0, s0 = time.process_time(), child_cpu(server_pid)
+            for _ in range(n):
+                await call(payload)
+            res[f"cpu_{size}B"] = ((time.process_time() - c0) / n,
+                                   (child_cpu(server_pid) - s0) / n)
     # throughput: 16 concurrent callers
     stop = time.perf_counter() + seconds
     count = [0]
@@ -492,7 +545,7 @@ PAIRS = (("go-go", "Go -> Go"), ("us-us", "v23py -> v23py"), ("us-go", "v23py ->
          ("go-us", "Go -> v23py"))
 
 
-def print_go_table(cols, n, seconds):
+def print_go_table(cols, n, seconds, pin=None):
     """The four client/server pairs side by side; each v23py pair also as a ratio to Go -> Go
     (latency and CPU: >1 is slower; calls/s and MB/s: <1 is slower)."""
     us = 1e6
@@ -541,7 +594,9 @@ def print_go_table(cols, n, seconds):
   dial, handshake: 'server CPU/conn setup'); its '16 callers' is 16 client processes at
   once (Go's client makes one call at a time), counted from the first call to the last
   exit; its streaming is 4 EchoStream calls of 64 KiB chunks, ours one call; both send as
-  flow control allows; MB/s counts echoed bytes once.  Go's client has no connection-setup time.""")
+  flow control allows; MB/s counts echoed bytes once.  Go's client has no connection-setup time.
+  Go's client's server CPU/conn setup comes from its 1-call runs, pinned as the CPU runs.""")
+    print(f"  {pin_note(pin)}")
 
 
 def make_creds(path):
@@ -578,7 +633,16 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def pin_note(pin):
+    """The line saying how the CPU-per-call rows were measured."""
+    if pin is None:
+        return "CPU per call: unpinned (this process may use fewer than two cores)"
+    return (f"CPU per call (every pair): server pinned to core {pin[0]}, client to core "
+            f"{pin[1]}; latency, 16 callers and streaming unpinned")
+
+
 def run_all(creds, tmp, n, seconds, stream_total, go, procs):
+    pin = cpu_pin_cores()
     server, name = start_child(["--serve-v23", creds])
     procs.append(server)
     gosrv = goname = None
@@ -600,9 +664,10 @@ def run_all(creds, tmp, n, seconds, stream_total, go, procs):
     from twisted.internet import defer, task
 
     async def everything(reactor):
-        cols["us-us"] = await v23_bench(creds, name, server.pid, n, seconds, stream_total)
+        cols["us-us"] = await v23_bench(creds, name, server.pid, n, seconds, stream_total, pin)
         if go:
-            cols["us-go"] = await v23_bench(creds, goname, gosrv.pid, n, seconds, stream_total)
+            cols["us-go"] = await v23_bench(creds, goname, gosrv.pid, n, seconds, stream_total,
+                                            pin)
         for label, _, mtname in tables:
             mt[label] = await mt_bench(creds, mtname, n)
     try:
@@ -614,9 +679,9 @@ def run_all(creds, tmp, n, seconds, stream_total, go, procs):
         proc.kill()
     if go:
         cols["go-go"] = go_client_bench(go[1], creds, tmp, goname, gosrv.pid, n, seconds,
-                                        stream_total)
+                                        stream_total, pin)
         cols["go-us"] = go_client_bench(go[1], creds, tmp, name, server.pid, n, seconds,
-                                        stream_total)
+                                        stream_total, pin)
     server.kill()
     if gosrv:
         gosrv.kill()
@@ -645,6 +710,7 @@ def run_all(creds, tmp, n, seconds, stream_total, go, procs):
         c, sv = ours["cpu_" + k]
         print(f"  cpu/call {k:<5} client {c * us:6.0f} us + server {sv * us:6.0f} us "
               f"(load-independent cost)")
+    print(f"  {pin_note(pin)}")
     line = f"  {'16 callers':<12} {ours['throughput_16']:8.0f} calls/s"
     if theirs:
         line += f"   | grpcio {theirs['throughput_16']:8.0f} calls/s   ratio " \
@@ -661,7 +727,7 @@ def run_all(creds, tmp, n, seconds, stream_total, go, procs):
         print(f"  ratio v23py server / Go server (same call, same client): "
               f"{mt['v23py mounttabled'] / mt['Go mounttabled']:5.2f}")
     if go:
-        print_go_table(cols, n, seconds)
+        print_go_table(cols, n, seconds, pin)
     else:
         print("  " + GO_NOTE)
 

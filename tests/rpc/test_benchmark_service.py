@@ -2,6 +2,8 @@
 module is current and carries Go's wire facts, our client and server run it end to end, and
 benchmarks/rpc_bench.py reads the reports Go's benchmark client prints."""
 import os
+import subprocess
+import sys
 
 from twisted.internet import defer
 from twisted.trial import unittest
@@ -108,6 +110,32 @@ class GoReportTest(unittest.TestCase):
                 pass
             os.chmod(os.path.join(empty, n), 0o755)
         self.assertEqual(rpc_bench.go_bin_dir([]), empty)
+
+
+class PinningTest(unittest.TestCase):
+    """rpc_bench's CPU-per-call runs put the server and the client on separate cores."""
+
+    def test_two_lowest_cores(self):
+        self.assertEqual(rpc_bench.cpu_pin_cores({0, 1}), (0, 1))
+        self.assertEqual(rpc_bench.cpu_pin_cores({7, 3, 1}), (1, 3))
+        self.assertIsNone(rpc_bench.cpu_pin_cores({2}))
+        self.assertIsNone(rpc_bench.cpu_pin_cores(set()))
+
+    def test_pinned_then_restored(self):
+        pin = rpc_bench.cpu_pin_cores()
+        if pin is None:
+            raise unittest.SkipTest("fewer than two cores available")
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        self.addCleanup(child.wait)
+        self.addCleanup(child.kill)
+        mine, theirs = os.sched_getaffinity(0), os.sched_getaffinity(child.pid)
+        with rpc_bench.pinned(child.pid, pin[0]), rpc_bench.pinned(0, pin[1]):
+            self.assertEqual(os.sched_getaffinity(child.pid), {pin[0]})
+            self.assertEqual(os.sched_getaffinity(0), {pin[1]})
+        self.assertEqual(os.sched_getaffinity(child.pid), theirs)
+        self.assertEqual(os.sched_getaffinity(0), mine)
+        with rpc_bench.pinned(child.pid, None):
+            self.assertEqual(os.sched_getaffinity(child.pid), theirs)
 
 
 class OurPairTest(unittest.TestCase):
