@@ -322,7 +322,7 @@ async def run_sg_eject(ctx, state, db, flags, args):
 def _perms_dict(perms):
     out = {}
     for tag, acl in dict(perms or {}).items():
-        ins, notins = F._acl_parts(acl)
+        ins, notins = access.acl_parts(acl)
         out[str(tag)] = {"In": [str(p) for p in ins], "NotIn": [str(p) for p in notins]}
     return out
 
