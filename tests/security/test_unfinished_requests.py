@@ -94,22 +94,29 @@ class UnfinishedRequestsProcessTest(unittest.TestCase):
         yield self.honest_get()
 
 
+@defer.inlineCallbacks
+def _fortune_and_attacker(case):
+    """(an in-process fortune server open to everyone, an attacker's context), both
+    stopped at the case's cleanup."""
+    from fortune.ifc import FortuneServer
+    from fortune.service import Fortune
+    sctx, sstop = H.runtime(H.principal("server")[0])
+    case.addCleanup(sstop)
+    srv = yield v23py.with_new_server(sctx, "", FortuneServer(Fortune()),
+                                      security.allow_everyone())
+    ctx, stop = H.runtime(H.principal("attacker")[0])
+    case.addCleanup(stop)
+    return srv, ctx
+
+
 class UnfinishedRequestsTimeoutTest(unittest.TestCase):
     """The idle timeout, on an in-process server with a short one."""
     timeout = 60
 
     @defer.inlineCallbacks
     def test_idle_unfinished_requests_are_dropped(self):
-        from fortune.ifc import FortuneServer
-        from fortune.service import Fortune
-        sp, _ = H.principal("server")
-        sctx, sstop = H.runtime(sp)
-        self.addCleanup(sstop)
-        srv = yield v23py.with_new_server(sctx, "", FortuneServer(Fortune()),
-                                          security.allow_everyone())
+        srv, ctx = yield _fortune_and_attacker(self)
         srv.pending.idle_timeout = 0.3
-        ctx, stop = H.runtime(H.principal("attacker")[0])
-        self.addCleanup(stop)
         answers = []
         for how in ("args", "header", "role", "open"):
             conn, types, ans = yield H.open_unfinished(ctx, srv.endpoints[0], 5, how)
@@ -140,16 +147,8 @@ class RefusedFlowsLeaveNothingTest(unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_release_counters_of_closed_flows_are_bounded(self):
-        from fortune.ifc import FortuneServer
-        from fortune.service import Fortune
-        sp, _ = H.principal("server")
-        sctx, sstop = H.runtime(sp)
-        self.addCleanup(sstop)
-        srv = yield v23py.with_new_server(sctx, "", FortuneServer(Fortune()),
-                                          security.allow_everyone())
+        srv, ctx = yield _fortune_and_attacker(self)
         srv.pending.limit = 16
-        ctx, stop = H.runtime(H.principal("attacker")[0])
-        self.addCleanup(stop)
         total = 0
         for i in range(4):
             conn, types, ans = yield H.open_unfinished(ctx, srv.endpoints[0], 2000, "args")
