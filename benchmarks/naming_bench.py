@@ -104,9 +104,8 @@ def bench_rpc(n):
         subprocess.run([sys.executable, "-m", "v23py.cmd.principal", "create",
                         "--with-passphrase=false", "--overwrite", creds, "bench"], check=True,
                        stdout=subprocess.DEVNULL, cwd=ROOT)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("V23_")}
-        env["V23_CREDENTIALS"] = creds
-        env["PYTHONPATH"] = ROOT
+        from v23py.testing import child_env
+        env = dict(child_env(v23_vars=False), V23_CREDENTIALS=creds)
         names = []
         for _ in range(4):
             p = subprocess.Popen([sys.executable, "-m", "v23py.cmd.mounttabled",

@@ -9,7 +9,7 @@ import sys
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
-from v23py.testing import ROOT, read_line, tempdir
+from v23py.testing import child_env, read_line, tempdir
 from v23py.testing.names import NameDaemon as _Daemon
 
 PY = sys.executable
@@ -22,8 +22,7 @@ class DebugToolTests(unittest.TestCase):
         from v23py.testing.syncbase import make_creds
         self.dir = tempdir(self, prefix="debug-tool-")
         self.creds = make_creds(os.path.join(self.dir, "creds"), "owner")
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("V23_")}
-        self.env["PYTHONPATH"] = ROOT + os.pathsep + self.env.get("PYTHONPATH", "")
+        self.env = child_env(v23_vars=False)
         self.server = _Daemon(self, [PY, "-m", "v23py.cmd.mounttabled",
                                      f"--v23.credentials={self.creds}",
                                      "--v23.tcp.address=127.0.0.1:0"], self.env, self.dir)

@@ -81,14 +81,14 @@ class BrowseInChromium(DaemonTestCase):
 
     async def browse(self, name):
         from v23py.testing import start_process, wait_for_line
-        from v23py.testing.syncbase import env
+        from v23py.testing import child_env
         logs = os.path.join(self.tmp, "browse-logs")
         os.makedirs(logs, exist_ok=True)
         p, _ = await start_process(
             self, [sys.executable, "-m", "v23py.cmd.debug", f"--v23.credentials={self.creds}",
                    f"--log_dir={logs}", "--v23.namespace.root=/127.0.0.1:1", "browse",
                    "--addr=127.0.0.1:0", name],
-            "selecting from [", "debug browse", text=True, env=env(), stderr=subprocess.DEVNULL)
+            "selecting from [", "debug browse", text=True, env=child_env(), stderr=subprocess.DEVNULL)
         visit = await wait_for_line(p, "Visit http://localhost:", 30, "debug browse")
         return visit.split()[1]
 

@@ -8,7 +8,7 @@ import sys
 from twisted.internet import threads
 from twisted.trial import unittest
 
-from v23py.testing import ROOT, read_line, tempdir
+from v23py.testing import child_env, read_line, tempdir
 
 
 class NamingEndToEndTests(unittest.TestCase):
@@ -16,8 +16,7 @@ class NamingEndToEndTests(unittest.TestCase):
 
     def setUp(self):
         self.dir = tempdir(self, prefix="naming-e2e-")
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("V23_")}
-        self.env["PYTHONPATH"] = ROOT + os.pathsep + self.env.get("PYTHONPATH", "")
+        self.env = child_env(v23_vars=False)
         creds = os.path.join(self.dir, "cred")
         subprocess.run([sys.executable, "-m", "v23py.cmd.principal", "create",
                         "--with-passphrase=false", "--overwrite", creds, "tutorial"],

@@ -8,7 +8,8 @@ from twisted.trial import unittest
 from v23py import verror
 from v23py.v23.services import syncbase as sbwire
 from v23py.testing import StartError, go_binary, start_process, tempdir
-from v23py.testing.syncbase import Daemon, make_creds, env, ROOT
+from v23py.testing import ROOT, child_env
+from v23py.testing.syncbase import Daemon, make_creds
 
 ALICE = "idp:o:fortune:alice"
 
@@ -265,13 +266,13 @@ class FortuneOnSyncbaseTest(_E2E):
             self, ["fortune-server", f"--v23.credentials={self.creds}",
                    "--v23.tcp.address=127.0.0.1:0", f"--endpoint-file-name={out}",
                    f"--sb-name={self.daemon.endpoint}"], "Wrote endpoint name", "fortune-server",
-            stderr=subprocess.STDOUT, cwd=ROOT, env=env())
+            stderr=subprocess.STDOUT, cwd=ROOT, env=child_env())
         name = open(out).read().strip()
 
         def client(*extra):
             return subprocess.run(["fortune-client", f"--v23.credentials={self.creds}",
                                    f"--server={name}", *extra], capture_output=True,
-                                  text=True, timeout=60, env=env())
+                                  text=True, timeout=60, env=child_env())
         self.assertEqual(client().stdout.strip(), "[empty]")
         client("--add=The greatest risk is not taking one.")
         self.assertEqual(client().stdout.strip(), "The greatest risk is not taking one.")

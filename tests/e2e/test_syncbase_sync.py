@@ -351,10 +351,10 @@ class SyncTest(DaemonTestCase):
         """Our mounttabled, run with the same credentials; returns its NAME."""
         import sys
         from v23py.testing import start_process
-        from v23py.testing.syncbase import env, ROOT
+        from v23py.testing import ROOT, child_env
         _, name = await start_process(
             self, [sys.executable, "-m", "v23py.cmd.mounttabled", "--v23.tcp.address=127.0.0.1:0",
-                   f"--v23.credentials={self.creds}"], "NAME=", "mounttabled", env=env(),
+                   f"--v23.credentials={self.creds}"], "NAME=", "mounttabled", env=child_env(),
             cwd=ROOT)
         return name
 

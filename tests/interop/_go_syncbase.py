@@ -9,10 +9,10 @@ from twisted.trial import unittest
 
 import v23py
 from v23py import syncbase
-from v23py.testing import ROOT, go_binary, tempdir
+from v23py.testing import ROOT, child_env, go_binary, tempdir
 from v23py.testing.cr import converge
 from v23py.testing import procs
-from v23py.testing.syncbase import Daemon, GoDaemon, GoMountTable, go_env, make_creds, sleep
+from v23py.testing.syncbase import Daemon, GoDaemon, GoMountTable, make_creds, sleep
 
 ALICE = "idp:o:fortune:alice"
 APP = "idp:o:fortune"
@@ -31,9 +31,9 @@ async def run(argv, stdin=None, timeout=60.0):
         with os.fdopen(fd, "w") as f:
             f.write(stdin)
         argv = ["/bin/sh", "-c", 'exec "$0" "$@" < "$SBX_STDIN"', *argv]
-        e = dict(go_env(), SBX_STDIN=path)
+        e = dict(child_env(v23_vars=False), SBX_STDIN=path)
     else:
-        e = go_env()
+        e = child_env(v23_vars=False)
     try:
         d = utils.getProcessOutputAndValue(argv[0], argv[1:], env=e, path=ROOT)
         timer = reactor.callLater(timeout, d.cancel)
@@ -115,7 +115,7 @@ class PairBase(unittest.TestCase):
         pp = procs.Daemon()
         argv = [sbextra(), f"--v23.credentials={self.creds}", f"-mode={mode}", "-n=1000",
                 "-wait=170s", "resolve", d.endpoint, f"{APP},db{tag}", f"{ALICE},cx", "k"]
-        p = reactor.spawnProcess(pp, argv[0], argv, env=go_env())
+        p = reactor.spawnProcess(pp, argv[0], argv, env=child_env(v23_vars=False))
         self.addCleanup(self._kill, p)
         return pp
 

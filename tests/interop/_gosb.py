@@ -12,8 +12,8 @@ import tempfile
 
 from twisted.internet import defer, reactor, utils
 
-from v23py.testing import ROOT, go_binary
-from v23py.testing.syncbase import (ALICE, Daemon, GoDaemon, GoMountTable, go_env,
+from v23py.testing import ROOT, child_env, go_binary
+from v23py.testing.syncbase import (ALICE, Daemon, GoDaemon, GoMountTable,
                                     make_creds, sleep)
 
 __all__ = ["ALICE", "BOB", "GoDaemon", "PyDaemon", "Fleet", "sbinterop", "sleep"]
@@ -45,7 +45,7 @@ async def sbinterop(creds, *args, mount_table=None, check=True):
     argv = [f"--v23.credentials={creds}",
             f"--v23.namespace.root={mount_table or '/127.0.0.1:1'}", *args]
     out, err, rc = await utils.getProcessOutputAndValue(
-        go_binary("sbinterop", "syncbase"), argv, env=go_env(), path=ROOT, reactor=reactor)
+        go_binary("sbinterop", "syncbase"), argv, env=child_env(v23_vars=False), path=ROOT, reactor=reactor)
     out, err = out.decode(), err.decode()
     if check and rc != 0:
         raise AssertionError(f"sbinterop {' '.join(args)} failed ({rc}): {err[-1500:]}")

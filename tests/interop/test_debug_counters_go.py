@@ -15,7 +15,7 @@ import urllib.request
 
 from twisted.trial import unittest
 
-from v23py.testing import ROOT, go_binary, tempdir
+from v23py.testing import child_env, go_binary, tempdir
 from v23py.testing.names import NameDaemon as _Daemon
 
 PY = sys.executable
@@ -44,8 +44,7 @@ class GoDebugReadsOurCounters(unittest.TestCase):
         subprocess.run([go_binary("principal"), "create", "--with-passphrase=false",
                         self.creds, "owner"], check=True, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL, timeout=30)
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("V23_")}
-        self.env["PYTHONPATH"] = ROOT + os.pathsep + self.env.get("PYTHONPATH", "")
+        self.env = child_env(v23_vars=False)
         self.port = _free_port()
         self.ours = _Daemon(self, [PY, "-m", "v23py.cmd.mounttabled",
                                    f"--v23.credentials={self.creds}",

@@ -16,7 +16,7 @@ import threading
 
 from twisted.trial import unittest
 
-from v23py.testing import ROOT, go_binary, read_line, tempdir
+from v23py.testing import child_env, go_binary, read_line, tempdir
 from v23py.testing.names import NameDaemon as _Daemon
 
 PY = sys.executable
@@ -39,8 +39,7 @@ class GoDebugReadsOurServer(unittest.TestCase):
                        stderr=subprocess.DEVNULL, timeout=30)
         self.logs = os.path.join(self.dir, "logs")
         os.mkdir(self.logs)
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("V23_")}
-        self.env["PYTHONPATH"] = ROOT + os.pathsep + self.env.get("PYTHONPATH", "")
+        self.env = child_env(v23_vars=False)
         self.server = _Daemon(self, [PY, "-m", "v23py.cmd.mounttabled",
                                      f"--v23.credentials={self.creds}",
                                      "--v23.tcp.address=127.0.0.1:0", "-v=1",

@@ -15,7 +15,7 @@ import sys
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
-from v23py.testing import ROOT, go_binary, tempdir
+from v23py.testing import ROOT, child_env, go_binary, tempdir
 from v23py.testing.syncbase import make_creds
 from v23py.testing.mdns import require_multicast, sleep
 from v23py.testing.procs import spawn
@@ -37,7 +37,7 @@ class GoScansOurAdvertisement(unittest.TestCase):
         yield d.start()
         self.addCleanup(shutil.rmtree, d.own_tmp, True)
         self.addCleanup(d.stop)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("V23_")}
+        env = child_env(v23_vars=False)
         pp, _ = spawn(self, [
             debug, f"--v23.credentials={creds}", f"--log_dir={tmp}",
             "--v23.namespace.root=/127.0.0.1:1", "discovery", "scan",
@@ -106,8 +106,7 @@ class GeneralQueries(unittest.TestCase):
                                       Perms=syncbase.perms_for("idp:o:fortune:alice",
                                                                ["Admin", "Read"]))
         yield db.Syncgroup(ctx, sg).create(ctx, spec, syncbase.SyncgroupMemberInfo())
-        env = {k: v for k, v in os.environ.items() if not k.startswith("V23_")}
-        env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+        env = child_env(v23_vars=False)
         queries = [f'v.Attributes["s"] = "{sg}"',                       # every interface
                    f'v.InterfaceName = "{SYNC_IF}" AND v.Attributes["s"] = "{sg}"',
                    f'v.Attributes["d"] = "qdb" AND v.Attributes["s"] LIKE "{sg}%"']

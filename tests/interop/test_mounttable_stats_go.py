@@ -10,7 +10,7 @@ import sys
 
 from twisted.trial import unittest
 
-from v23py.testing import ROOT, go_binary, tempdir
+from v23py.testing import child_env, go_binary, tempdir
 from v23py.testing.names import NameDaemon as _Daemon
 
 PY = sys.executable
@@ -25,8 +25,7 @@ class SameMounttableStats(unittest.TestCase):
         subprocess.run([go_binary("principal"), "create", "--with-passphrase=false",
                         self.creds, "owner"], check=True, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL, timeout=30)
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("V23_")}
-        self.env["PYTHONPATH"] = ROOT + os.pathsep + self.env.get("PYTHONPATH", "")
+        self.env = child_env(v23_vars=False)
 
     def tool(self, argv, *args, ep):
         p = subprocess.run(argv + [f"--v23.credentials={self.creds}", f"--log_dir={self.dir}",

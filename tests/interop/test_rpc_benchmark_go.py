@@ -17,7 +17,7 @@ from twisted.internet import defer
 from twisted.trial import unittest
 
 from v23py import rpc, runtime, security
-from v23py.testing import go_binary, procs, tempdir, unavailable
+from v23py.testing import child_env, go_binary, procs, tempdir, unavailable
 
 from benchmarks import rpc_bench
 from benchmarks.benchmark_vdl import BenchmarkClient, BenchmarkServer
@@ -37,7 +37,7 @@ def go_pair():
 
 def spawn(test, args, marker=None):
     """Go's processes without our V23_ settings; ``marker`` is looked for on stderr."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("V23_")}
+    env = child_env(v23_vars=False)
     return procs.spawn(test, args, marker, stream="err", env=env)[0]
 
 

@@ -15,8 +15,8 @@ import sys
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
-from v23py.testing.syncbase import Daemon, GoDaemon, go_env, make_creds, sleep
-from v23py.testing import tempdir
+from v23py.testing.syncbase import Daemon, GoDaemon, make_creds, sleep
+from v23py.testing import child_env, tempdir
 from tests.interop._go_syncbase import go_sb_binary, run
 
 ALICE = "idp:o:fortune:alice"
@@ -212,7 +212,7 @@ class SbMatchesGoTest(unittest.TestCase):
                 pp = Child()
                 argv = [*prog, f"--v23.credentials={self.creds}", f"--service={d.endpoint}",
                         DB, "watch", f"{ALICE},Numbers,%", f"{ALICE},Students,%"]
-                proc = reactor.spawnProcess(pp, argv[0], argv, env=go_env())
+                proc = reactor.spawnProcess(pp, argv[0], argv, env=child_env(v23_vars=False))
                 procs[which] = (pp, proc)
                 self.addCleanup(self._kill, proc)
             # both watchers are watching ("now") once both print a probe row's change
@@ -264,7 +264,7 @@ class SbMatchesGoTest(unittest.TestCase):
         import select
         pid, fd = pty.fork()
         if pid == 0:                                    # the child: our sb on the pty
-            os.environ.update(go_env())
+            os.environ.update(child_env(v23_vars=False))
             os.execv(sys.executable, [*OUR_SB, f"--v23.credentials={self.creds}",
                                       f"--service={service}", DB, "sh"])
         out = b""

@@ -17,9 +17,9 @@ import uuid
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
-from v23py.testing import go_binary, tempdir
+from v23py.testing import child_env, go_binary, tempdir
 from v23py.testing.procs import spawn
-from v23py.testing.syncbase import Daemon, GoDaemon, go_env, make_creds
+from v23py.testing.syncbase import Daemon, GoDaemon, make_creds
 from tests.interop._go_syncbase import go_sb_binary, run, sbextra
 
 ALICE = "idp:o:fortune:alice"
@@ -165,7 +165,7 @@ class InvitesTest(unittest.TestCase):
         t = self.tag
         go = await self.daemon("go", "go")
         await self.group(go, f"scandb{t}", f"scansg{t}")
-        env = go_env()
+        env = child_env(v23_vars=False)
         query = f'v.Attributes["s"] = "scansg{t}"'
         scans = []
         for argv in ([debug], [sys.executable, "-m", "v23py.cmd.debug"]):

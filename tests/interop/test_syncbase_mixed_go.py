@@ -258,7 +258,7 @@ class ClientLibraryParityTest(_Mixed):
         text after its syncQL position is the daemon's message, compared by its start)."""
         from twisted.internet import utils
         from v23py.testing import ROOT, go_binary
-        from v23py.testing.syncbase import go_env
+        from v23py.testing import child_env
         sb = go_binary("sb", "syncbase")
         cmds = [["make-demo"],
                 ["acl", "dump"],
@@ -282,7 +282,7 @@ class ClientLibraryParityTest(_Mixed):
                     sb, [f"--v23.credentials={self.fleet.creds}",
                          "--v23.namespace.root=/127.0.0.1:1", f"--service={d.endpoint}",
                          "--db=idp:o:fortune,shell", "--create-if-absent", *c],
-                    env=go_env(), path=ROOT, reactor=reactor)
+                    env=child_env(v23_vars=False), path=ROOT, reactor=reactor)
                 text = (out + err).decode()
                 if c[0] == "acl":
                     text = sorted(text.splitlines())

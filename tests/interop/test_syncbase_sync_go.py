@@ -10,7 +10,8 @@ from twisted.internet import defer, reactor, utils
 from twisted.trial import unittest
 
 from v23py.testing import ROOT, go_binary, tempdir
-from v23py.testing.syncbase import Daemon, make_creds, env
+from v23py.testing import child_env
+from v23py.testing.syncbase import Daemon, make_creds
 
 ALICE = "idp:o:fortune:alice"
 PKG = '"v.io/x/ref/services/syncbase/server/interfaces"'
@@ -32,7 +33,7 @@ class GoSyncPeerTest(unittest.TestCase):
 
     def go(self, *args):
         return utils.getProcessOutputAndValue(
-            self.vrpc, [f"--v23.credentials={self.creds}", *args], env=env(), path=ROOT)
+            self.vrpc, [f"--v23.credentials={self.creds}", *args], env=child_env(), path=ROOT)
 
     async def vrpc_call(self, method, *args):
         out, err, rc = await self.go("call", self.d.endpoint + "/%%sync", method, *args)

@@ -15,7 +15,7 @@ import sys
 
 from twisted.trial import unittest
 
-from v23py.testing import ROOT, go_binary, tempdir
+from v23py.testing import ROOT, child_env, go_binary, tempdir
 from v23py.testing.names import NameDaemon as _Daemon
 
 PY = sys.executable
@@ -31,8 +31,7 @@ class GoOursGoTrace(unittest.TestCase):
         subprocess.run([go_binary("principal"), "create", "--with-passphrase=false", creds,
                         "owner"], check=True, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL, timeout=30)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("V23_")}
-        env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+        env = child_env(v23_vars=False)
         common = [f"--v23.credentials={creds}", f"--log_dir={d}"]
         gomt = _Daemon(self, [mounttabled, *common, "--v23.tcp.address=127.0.0.1:0"], env, d)
         relay = _Daemon(self, [PY, "-m", "tests.interop.vtrace_relay", *common,

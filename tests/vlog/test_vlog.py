@@ -10,7 +10,7 @@ import time
 
 from twisted.trial import unittest
 
-from v23py.testing import ROOT, read_line, tempdir
+from v23py.testing import child_env, read_line, tempdir
 from v23py import vlog
 
 LINE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d{6} +\d+ [\w.]+:\d+\] ")
@@ -118,8 +118,7 @@ class ProgramLogFlagsTest(unittest.TestCase):
         runtime's V(1) line and Twisted's routed events (V(2)) in them."""
         d = tempdir(self, prefix="vlog-prog-")
         creds = os.path.join(d, "creds")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("V23_")}
-        env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+        env = child_env(v23_vars=False)
         subprocess.run([sys.executable, "-m", "v23py.cmd.principal", "create",
                         "--with-passphrase=false", creds, "me"], check=True, env=env,
                        stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL, timeout=60)

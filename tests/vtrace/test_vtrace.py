@@ -2,8 +2,6 @@
 bounded cache), merging a server's spans, FormatTrace's text, and the runtime's
 --v23.vtrace.* flags with dump-on-shutdown."""
 import io
-import os
-import re
 import subprocess
 import sys
 
@@ -105,9 +103,8 @@ class DumpOnShutdownTest(unittest.TestCase):
         (--v23.vtrace.dump-on-shutdown is on by default, as in Go). Nothing listens at
         the address: the client retries the refused dial until the call's deadline, as
         Go's does, so the deadline is short."""
-        from v23py.testing import ROOT
-        env = {k: v for k, v in os.environ.items() if not k.startswith("V23_")}
-        env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+        from v23py.testing import child_env
+        env = child_env(v23_vars=False)
         p = subprocess.run([sys.executable, "-m", "v23py.cmd.vrpc",
                             "--v23.namespace.root=/127.0.0.1:1", "--v23.vtrace.sample-rate=1",
                             "--alsologtostderr=false", "signature", "-timeout=2s", "/127.0.0.1:1"],

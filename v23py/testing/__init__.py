@@ -66,6 +66,16 @@ def shared_path(*parts):
     return path
 
 
+def child_env(v23_vars=True):
+    """The environment for a child process: this one's, with this tree first on
+    PYTHONPATH (a child of ours imports it); without our V23_ variables when
+    ``v23_vars`` is False (credentials or namespace roots meant for this process must not
+    reach a Go peer or a child given its own)."""
+    env = {k: v for k, v in os.environ.items() if v23_vars or not k.startswith("V23_")}
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
 def go_binary(name, group="tools"):
     """Path of a Go peer built by .ci/go-peers.sh (group: tools, benchmark or syncbase)
     or .ci/go-programs.sh (programs); when it is missing, `unavailable` with the

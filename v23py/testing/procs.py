@@ -5,11 +5,11 @@ import re
 from twisted.internet import defer, error, protocol, reactor
 
 from v23py import security
-from v23py.testing import ROOT
+from v23py.testing import ROOT, child_env
 from v23py.testing.rpc import make_principal
 
 
-ENV = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+ENV = child_env()
 
 
 class Daemon(protocol.ProcessProtocol):

@@ -8,7 +8,8 @@ import time
 
 from twisted.trial import unittest
 
-from v23py.testing import ROOT, StartError, _kill, _stderr_tail, go_binary, wait_for_line
+from v23py.testing import ROOT, StartError, _kill, _stderr_tail, child_env, go_binary, \
+    wait_for_line
 
 
 
@@ -29,12 +30,6 @@ def make_creds(dirpath, blessing, trust=()):
     return dirpath
 
 
-def env():
-    e = dict(os.environ)
-    e["PYTHONPATH"] = ROOT + os.pathsep + e.get("PYTHONPATH", "")
-    return e
-
-
 class _ReadyChild:
     """A subprocess that prints ``<prefix><value>`` on stdout once it is ready (lines
     before it are skipped); ``value`` is what follows the prefix."""
@@ -48,7 +43,7 @@ class _ReadyChild:
         self.value = None
 
     def _env(self):
-        return {**env(), **self.env}
+        return {**child_env(), **self.env}
 
     def _spawn(self):
         self.stderr = tempfile.TemporaryFile()
@@ -157,12 +152,6 @@ class Daemon(_ReadyChild):
         return self.value
 
 
-def go_env():
-    """The environment for a Go peer: ours (with PYTHONPATH) less our V23_ variables
-    (credentials and namespace roots meant for our processes)."""
-    return {k: v for k, v in env().items() if not k.startswith("V23_")}
-
-
 class GoDaemon(Daemon):
     """Go's own 2017 syncbased (.ci/go-peers.sh, group "syncbase"; ``binary`` to run
     another build), flagged for tests and benchmarks: loopback only, the namespace root
@@ -183,7 +172,7 @@ class GoDaemon(Daemon):
             *(() if neighborhood else ("--skip-publish-in-nh",))])
 
     def _env(self):
-        return go_env()
+        return child_env(v23_vars=False)
 
 
 class GoMountTable(_ReadyChild):
@@ -196,7 +185,7 @@ class GoMountTable(_ReadyChild):
                           "--v23.tcp.address=127.0.0.1:0", f"--v23.credentials={creds}"])
 
     def _env(self):
-        return go_env()
+        return child_env(v23_vars=False)
 
     @property
     def name(self):
