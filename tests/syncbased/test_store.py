@@ -132,6 +132,54 @@ class SqliteEngineTest(_EngineTests, unittest.TestCase):
         e.get(b"d")
         self.assertEqual(len(selects), 1)
 
+    def _statements(self, e):
+        sql = []
+        e._db.set_trace_callback(sql.append)
+        return sql
+
+    def _committed(self, e):
+        """What another connection reads: the committed state."""
+        v = e.read_view()
+        self.addCleanup(v.close)
+        return dict(v._db.execute("SELECT k, v FROM kv").fetchall())
+
+    def test_a_groups_only_small_write_commits_as_one_statement(self):
+        # (a Put's group: its rows reach SQLite at flush, as one INSERT in autocommit)
+        e = self.make_engine()
+        sql = self._statements(e)
+        e.write({b"v": b"1", b"r": b"x", b"l": b"log"})
+        self.assertEqual(sql, [])
+        self.assertEqual(self._committed(e), {})
+        e.flush()
+        self.assertEqual(len(sql), 1)
+        self.assertTrue(sql[0].startswith("INSERT"), sql)
+        self.assertFalse(e._db.in_transaction)
+        self.assertEqual(self._committed(e), {b"v": b"1", b"r": b"x", b"l": b"log"})
+
+    def test_an_unsent_write_is_read_and_joined_by_the_rest_of_its_group(self):
+        e = self.make_engine()
+        e.write({b"a": b"1"})
+        e.flush()
+        for first_use in ("get", "scan", "last", "get_many", "write"):
+            e.write({b"a": b"2", b"b": first_use.encode()})
+            if first_use == "get":
+                self.assertEqual(e.get(b"b"), b"get")
+            elif first_use == "scan":
+                self.assertEqual(e.scan(b"", b""), [(b"a", b"2"), (b"b", b"scan")])
+            elif first_use == "last":
+                self.assertEqual(e.last(b"", b""), (b"b", b"last"))
+            elif first_use == "get_many":
+                self.assertEqual(e.get_many([b"a", b"b"]), {b"a": b"2", b"b": b"get_many"})
+            else:
+                e.write({b"c": b"3"})
+            self.assertEqual(self._committed(e), {b"a": b"1"})   # (not committed yet)
+            e.rollback()
+            self.assertEqual(e.scan(b"", b""), [(b"a", b"1")])
+        e.write({b"a": b"2"})
+        e.write({b"c": b"3", b"a": None})
+        e.flush()
+        self.assertEqual(self._committed(e), {b"c": b"3"})
+
     def test_persists_after_reopen(self):
         e2 = SqliteEngine(self._existing())
         self.addCleanup(e2.close)
