@@ -105,6 +105,58 @@ class SqliteScanTest(_ScanTests, unittest.TestCase):
         self.assertIsNone(Store(MemEngine()).read_view())
 
 
+    def test_read_view_keeps_the_first_two_values_while_nothing_commits(self):
+        # (a Get's permissions: read once, then only its row, until a commit)
+        st = self.make_store()
+        self.fill(st)
+        st.run_in_transaction(lambda tx: tx.raw_put(b"d", b"meta"))
+        st.flush()
+        view = st.read_view()
+        sql = []
+        view._db.set_trace_callback(lambda s: sql.append(s.count("SELECT")))
+
+        def read(key):
+            return view.get_raw_and_managed(b"d", b"r\xfea\x00", key)
+        self.assertEqual(read(b"r\xfeq"), (b"meta", b"va\x00", None))
+        self.assertEqual(read(b"r\xfea\x00b"), (b"meta", b"va\x00", b"va\x00b"))
+        self.assertEqual(sql, [6, 3])          # (all three keys, then the row's only)
+        st.run_in_transaction(lambda tx: (tx.put(b"r\xfea\x00", b"changed"),
+                                          tx.raw_put(b"d", b"meta2")))
+        self.assertEqual(read(b"r\xfeq"), (b"meta", b"va\x00", None))   # (not committed)
+        st.flush()
+        self.assertEqual(read(b"r\xfeq"), (b"meta2", b"changed", None))
+        self.assertEqual(read(b"r\xfeq"), (b"meta2", b"changed", None))
+        self.assertEqual(sql, [6, 3, 6, 6, 3])
+        # a group rolled back commits nothing, but what was read is read again
+        st.run_in_transaction(lambda tx: tx.raw_put(b"d", b"meta3"))
+        st.rollback()
+        self.assertEqual(read(b"r\xfeq"), (b"meta2", b"changed", None))
+        self.assertEqual(sql, [6, 3, 6, 6, 3, 6])
+
+
+    def test_read_view_reads_all_again_when_a_commit_lands_before_its_row(self):
+        st = self.make_store()
+        self.fill(st)
+        st.run_in_transaction(lambda tx: tx.raw_put(b"d", b"meta"))
+        st.flush()
+        view = st.read_view()
+
+        def read():
+            return view.get_raw_and_managed(b"d", b"r\xfea\x00", b"r\xfeq")
+        self.assertEqual(read(), (b"meta", b"va\x00", None))     # (kept from here)
+        real = view._db
+
+        class CommitFirst:     # (another thread's commit, between the check and the read)
+            def execute(self, *args):
+                view._db = real
+                st.run_in_transaction(lambda tx: (tx.raw_put(b"d", b"meta2"),
+                                                  tx.put(b"r\xfeq", b"new")))
+                st.flush()
+                return real.execute(*args)
+        view._db = CommitFirst()
+        self.assertEqual(read(), (b"meta2", b"va\x00", b"new"))
+
+
 class GetCommittedTest(unittest.TestCase):
     def setUp(self):
         self.svc = Service(tempdir(self, "sbfast-"), "sqlite",
