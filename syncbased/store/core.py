@@ -65,6 +65,8 @@ FORMAT_KEY = b"\x00store-format"
 STORE_FORMAT = b"4"
 _EARLIER_FORMATS = (None, b"2", b"3")
 LOG_CHUNK = 256
+# A commit of at most this many keys is remembered until the next (Store._recent)
+RECENT_MAX = 64
 
 # --- watch-log ops (Go's watchable.* and syncbase watchable.* op types) ----
 
@@ -266,7 +268,11 @@ class Snapshot:
         self._check()
         if key in self._overlay:
             return self._overlay[key]
-        return self._st.engine.get(key)
+        st = self._st
+        recent = st._recent
+        if key in recent:      # (the last commit wrote it: what the engine would say)
+            return recent[key]
+        return st.engine.get(key)
 
     def raw_scan(self, start: bytes, limit: bytes, max_items: int = SCAN_CHUNK):
         """One chunk of ``[start, limit)`` as of the snapshot: ``(pairs, next_start)``.
@@ -532,6 +538,11 @@ class Store:
         self.commit_hooks = []
         self.closed = False
         self._read_view = None
+        # The last commit's writes (a small one's; else empty) and the number of its first
+        # log entry: a watcher woken by that commit reads its log records and values from
+        # here instead of the engine (see read_log, Snapshot.raw_get)
+        self._recent: dict = {}
+        self._recent_first = -1
         self.reload()
 
     def reload(self) -> None:
@@ -542,6 +553,7 @@ class Store:
                 f"store format {fmt.decode('ascii', 'replace')!r} is not one this "
                 f"daemon reads (up to {STORE_FORMAT.decode()!r}): a newer daemon wrote it")
         self._format_due = fmt != STORE_FORMAT     # (written with the next commit)
+        self._recent, self._recent_first = {}, -1     # (a rollback undid it, say)
         last = self.engine.last(LOG_PREFIX, prefix_range_limit(LOG_PREFIX))
         self.log_seq = (parse_log_key(last[0]) + len(decode_log_entries(last[1]))
                         if last else 0)
@@ -607,6 +619,10 @@ class Store:
                 for sn in self._snapshots:
                     sn._preserve(k, old)
         self.engine.write(writes)
+        if len(writes) <= RECENT_MAX:
+            self._recent, self._recent_first = writes, first
+        else:
+            self._recent, self._recent_first = {}, -1
         self.log_seq = first + len(ops)
         self._commit_seq += 1
         if self._live:
@@ -631,6 +647,15 @@ class Store:
         records until there are ``max_entries`` (so up to LOG_CHUNK - 1 more)."""
         if start_seq >= self.log_seq:
             return []
+        if start_seq == self._recent_first:
+            # the last commit's entries, to the log's end: from its records as written
+            out = []
+            recent = self._recent
+            for first in range(start_seq, self.log_seq, LOG_CHUNK):
+                out.extend(enumerate(decode_log_entries(recent[log_key(first)]), first))
+                if len(out) >= max_entries:
+                    break
+            return out
         eng = self.engine
         key = log_key(start_seq)
         limit = prefix_range_limit(LOG_PREFIX)

@@ -473,6 +473,47 @@ class StoreTest(unittest.TestCase):
         self.st.run_in_transaction(lambda tx: tx.raw_put(b"d", b"x"))   # no ops: no event
         self.assertEqual(seen, [(0, 2)])
 
+    def test_a_watcher_reads_the_last_commit_from_memory(self):
+        # (what a watcher woken by a commit reads -- its log entries and values -- comes
+        # from the commit's writes; every other read, and all after a rollback, from the
+        # engine; the answers are the same)
+        class CountingEngine(MemEngine):
+            def __init__(self):
+                super().__init__()
+                self.reads = 0
+
+            def get(self, key):
+                self.reads += 1
+                return super().get(key)
+
+            def scan(self, *a):
+                self.reads += 1
+                return super().scan(*a)
+
+        st = Store(CountingEngine(), clock=lambda: 1)
+        eng = st.engine
+        v1 = st.run_in_transaction(lambda tx: tx.put(b"r\xfea", b"1"))
+        st.flush()
+        first = st.log_seq
+        v2 = st.run_in_transaction(lambda tx: (tx.get(b"c\xfep"), tx.put(b"r\xfeb", b"2"))[1])
+        st.flush()
+        eng.reads = 0
+        sn = st.snapshot()
+        self.assertEqual(st.read_log(first), [(first, LogEntry(GetOp(b"c\xfep"), 1, False, True)),
+                                              (first + 1, LogEntry(PutOp(b"r\xfeb", v2), 1,
+                                                                   False, False))])
+        self.assertEqual(sn.raw_get(b"r\xfeb\xfe" + v2), b"2")
+        self.assertEqual(eng.reads, 0)
+        self.assertEqual(sn.raw_get(b"r\xfea\xfe" + v1), b"1")     # (an older commit's)
+        self.assertEqual(len(st.read_log(0)), 3)
+        self.assertEqual(eng.reads, 2)
+        sn.abort()
+        # a commit rolled back is forgotten (its values are not the store's)
+        st.run_in_transaction(lambda tx: tx.put(b"r\xfeb", b"3"))
+        st.rollback()
+        self.assertEqual(st.get(b"r\xfeb"), b"2")
+        self.assertEqual(st.read_log(first + 2), [])
+
     def test_log_codec_roundtrip(self):
         for op in (GetOp(b"k"), ScanOp(b"a", b""), PutOp(b"k\xfe", b"1f"), DeleteOp(b"x"),
                    SyncgroupOp("gid", ("p1", "p2"), True), DbStateChangeRequestOp(1)):
