@@ -43,10 +43,14 @@ def parse_id_key_part(part: bytes) -> Id:
     return Id(pieces[0].decode(), pieces[1].decode())
 
 
+# (remembered: every Put and Get of a row needs both for its collection, and an Id is a
+# hashable tuple of two strs, so a hit costs less than the encoding and concatenations)
+@functools.lru_cache(maxsize=1024)
 def collection_perms_key(cx_id) -> bytes:
     return b"c" + SEP + id_key_part(cx_id) + SEP
 
 
+@functools.lru_cache(maxsize=1024)
 def row_prefix(cx_id) -> bytes:
     return b"r" + SEP + id_key_part(cx_id) + SEP
 
