@@ -1,7 +1,7 @@
-"""Instructions syncbased executes per Put, Get and Scan row, counted by callgrind, with the
-daemon's idle cost subtracted.
+"""Instructions syncbased executes per Put, Get and Scan row (and per Put seen by a watcher),
+counted by callgrind, with the daemon's idle cost subtracted.
 
-    python benchmarks/syncbased_instr.py [--ops 300] [--measures put,get,scan]
+    python benchmarks/syncbased_instr.py [--ops 300] [--measures put,get,scan,watch]
         [--ops2 N2] [--keep DIR] [--daemon-tree DIR ...]
 
 The daemon runs under ``valgrind --tool=callgrind --instr-atstart=no``; this process is the
@@ -144,15 +144,35 @@ async def measure(d: Instrumented, ctx, n: int, measures=("put", "get", "scan ro
             rows += 1
         assert rows == n, rows
 
+    changes = []
+
+    async def open_watch():
+        # (of the rows watch() puts; opened before its window, after the other measures':
+        # a watcher reads the log after every commit)
+        marker = await db.get_resume_marker(ctx)
+        changes.append(db.watch(ctx, marker, [syncbase.CollectionRowPattern(ALICE, "c", "x%")]
+                                ).__aiter__())
+
+    async def watch():
+        # a Put and its change reaching the watcher (on the same connection, as
+        # syncbase_bench's watch latency measures it)
+        for i in range(n):
+            await cx.put(ctx, f"x{i:06d}", value)
+            while (await changes[0].__anext__()).row != f"x{i:06d}":
+                pass
+
     if "put" not in measures:
         await put()                         # (the rows the other measures read)
     bodies = [("put", put), ("get", get), ("scan row", scan)]
     if n2:
         bodies += [("put x2", lambda: put(n2, "m")), ("get x2", lambda: get(min(n2, n)))]
+    bodies.append(("watch", watch))
     busy = {}
     for name, body in bodies:
         if name.split(" x")[0] not in measures:
             continue
+        if name == "watch":
+            await open_watch()
         w = d.open_window()
         t0 = time.monotonic()
         await body()
@@ -212,7 +232,8 @@ def main():
     ap.add_argument("--ops2", type=int, default=0,
                     help="also measure Put and Get over this many, report the difference")
     ap.add_argument("--measures", default="put,get,scan",
-                    help="which of put,get,scan to measure")
+                    help="which of put,get,scan,watch to measure (watch: a Put and its "
+                         "change reaching a watcher)")
     ap.add_argument("--keep", default="", help="copy each window's callgrind dump here")
     ap.add_argument("--daemon-tree", action="append", default=[],
                     help="run the daemon from this checkout (default: this one)")
