@@ -4,8 +4,12 @@
     syncbase/sync/id                              this daemon's member name (hex)
     syncbase/sync/ticks                           ticks of the pull loop (one peer each)
     syncbase/sync/rounds-started                  rounds started (periodic and hinted)
+    syncbase/sync/rounds-failed                   of those, rounds that failed (all peers)
     syncbase/sync/hints-in                        hints heard from v23py peers
     syncbase/sync/hints-known                     of those, hints that started no round
+    syncbase/sync/hint-streams                    Subscribe calls made for peers' hints
+    syncbase/sync/hint-streams-ended              of those, calls that ended (error or not)
+    syncbase/sync/hint-stream-error               why the last of them ended
     syncbase/sync/<db>/<peer>/rounds              rounds this daemon started that succeeded
     syncbase/sync/<db>/<peer>/errors              rounds that failed
     syncbase/sync/<db>/<peer>/records-in          records received from the peer
@@ -37,8 +41,14 @@ TICKS = stats.new_counter("syncbase/sync/ticks")
 # rounds started (periodic and hinted), hints heard, and those that started no round
 # because our knowledge already reached the hinted generation
 ROUNDS = stats.new_counter("syncbase/sync/rounds-started")
+ROUNDS_FAILED = stats.new_counter("syncbase/sync/rounds-failed")
 HINTS_IN = stats.new_counter("syncbase/sync/hints-in")
 HINTS_KNOWN = stats.new_counter("syncbase/sync/hints-known")
+# our Subscribe calls for peers' hints, those that ended, and why the last one did:
+# a member whose stream ended is pulled at Go's cadence again (scheduler.py)
+HINT_STREAMS = stats.new_counter("syncbase/sync/hint-streams")
+HINT_STREAMS_ENDED = stats.new_counter("syncbase/sync/hint-streams-ended")
+HINT_STREAM_ERROR = stats.new_string("syncbase/sync/hint-stream-error")
 ID = stats.new_string("syncbase/sync/id")      # this daemon's name as a syncgroup member
 
 
@@ -66,6 +76,7 @@ class PeerStats:
 
     def failed(self, err):
         self.errors.incr(1)
+        ROUNDS_FAILED.incr(1)
         self.last_error.set(str(getattr(err, "msg", None) or err))
 
 

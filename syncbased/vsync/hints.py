@@ -216,6 +216,8 @@ class Hints:
             dev = int(peer, 16)
         except ValueError:
             return
+        syncstats.HINT_STREAMS.incr(1)
+        why = "ended"
         try:
             call = await ext.HintsClient(f"{addr}/{ext.HintsSuffix}").Subscribe(
                 ctx, sync.hex, *opts)
@@ -229,10 +231,14 @@ class Hints:
                        for gid, gv in dict(hint.Sgs or {}).items()}
                 sync.hinted(Id(hint.Db.Blessing, hint.Db.Name), peer, addr, claim, sgs)
         except verror.VError as e:
+            why = e.id
             if e.id in _NOT_SERVED:
                 self.not_served.add(peer)
             elif e.id not in (verror.EOF.id, verror.Canceled.id):
                 log.debug("hints from %s ended: %s", peer, e)
+        finally:
+            syncstats.HINT_STREAMS_ENDED.incr(1)
+            syncstats.HINT_STREAM_ERROR.set(why)
 
     def stop(self):
         for cancel in list(self.subscribed.values()):

@@ -208,6 +208,7 @@ class InitiatorMixin:
 
 
 # the key of _last_time under which the last GetTime with any hinting member is kept
+# (and the member part of _last_sg's key for its last syncgroup round with any of them)
 HINTING = None
 
 
@@ -297,9 +298,18 @@ class RoundsMixin:
         (the syncgroup round also while one of its syncgroups' join is pending)."""
         w = self.daemon.worker
         key = (db_id, member)
+        hinted_key = (db_id, HINTING)
         now = time.monotonic()
+        hinting = member in self.hints.subscribed
         if parts is None:
-            want_sg = now - self._last_sg.get(key, -1e9) >= limits.SG_ROUND_INTERVAL
+            # the syncgroup round every SG_ROUND_INTERVAL per member (Go: every round);
+            # with those that hint us once per HINTED_SG_INTERVAL in all: their
+            # syncgroup changes come as hints (hints.py), and that round was half of
+            # the GetDeltas of each safety-net pull, which every daemon makes each
+            # second whatever the syncgroup's size
+            want_sg = (now - self._last_sg.get(key, -1e9) >= limits.SG_ROUND_INTERVAL
+                       and (not hinting or now - self._last_sg.get(hinted_key, -1e9)
+                            >= limits.HINTED_SG_INTERVAL))
             want_data = True
         else:
             want_sg, want_data = "sg" in parts, "data" in parts
@@ -309,7 +319,6 @@ class RoundsMixin:
         # that hint us (v23py daemons; pulled only as the safety net) once per
         # HINTED_TIME_INTERVAL in all: any v23py peer's clock serves ours, and the
         # exchange was a third of the RPCs of that pull
-        hinting = member in self.hints.subscribed
         want_time = (parts is None
                      and now - self._last_time.get(member, -1e9) >= limits.TIME_INTERVAL
                      and (not hinting or now - self._last_time.get(HINTING, -1e9)
@@ -352,6 +361,8 @@ class RoundsMixin:
                 names = self._names_of(member, auth)
                 await w.call(lambda: self.dbsync(db_id).apply(True, items, member, names))
                 self._last_sg[key] = now
+                if hinting:
+                    self._last_sg[hinted_key] = now
                 self.hints.members_learned()
             if req is False:
                 names = auth.names if auth.names is not None else known

@@ -38,6 +38,9 @@ QUIET_TICK = 1.0
 MEMBER_VIEW_TTL = 2.0
 # seconds between GetTime exchanges with the members that hint us, all together
 HINTED_TIME_INTERVAL = 10.0
+# seconds between the periodic syncgroup rounds with the members that hint us, all
+# together (per database): their syncgroup changes come as hints
+HINTED_SG_INTERVAL = 10.0
 SG_ROUND_INTERVAL = 0.25                 # seconds between syncgroup-metadata rounds per peer
 TIME_INTERVAL = 2.0                      # seconds between GetTime exchanges per peer (Go: each round)
 AD_INTERVAL = 1.0                        # seconds between refreshes of our admin ads

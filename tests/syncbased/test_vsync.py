@@ -696,6 +696,38 @@ class QuickRoundsTest(unittest.TestCase):
         await sync._round(DB, a_hex, "/a")
         self.assertEqual(len(clocks), 3)
 
+    async def test_syncgroup_rounds_with_hinting_members_once_per_interval_in_all(self):
+        from syncbased.vsync import initiator
+        sync = self.b.sync
+        sync.daemon.worker = _Worker()
+        sync.ctx = types.SimpleNamespace(with_timeout=lambda t: (None, lambda: None))
+        a_hex = self.a.sync.hex
+        sync._peer_names[a_hex] = ALICE
+        asked = []
+
+        async def sync_clock(stub, ctx, opts):
+            pass
+
+        async def get_deltas(stub, ctx, req, opts, key=None):
+            asked.append(req.name)
+            req = vom.decode(vom.encode(req, I.DeltaReq._vdl_type), I.DeltaReq._vdl_type)
+            return wire(self.a.ds.respond(ALICE, req, sync.hex))
+        self.patch(sync, "_sync_clock", sync_clock)
+        self.patch(sync, "_get_deltas", get_deltas)
+        sync.hints.subscribed[a_hex] = lambda: None        # a hints us
+        await sync._round(DB, a_hex, "/a")
+        self.assertEqual(asked, ["Sgs", "Data"])
+        sync._last_sg[(DB, a_hex)] = -1e9                  # (its SG_ROUND_INTERVAL is over)
+        await sync._round(DB, a_hex, "/a")
+        self.assertEqual(asked[2:], ["Data"])              # one with a hinting member lately
+        del sync.hints.subscribed[a_hex]                   # a Go peer: Go's interval
+        await sync._round(DB, a_hex, "/a")
+        self.assertEqual(asked[3:], ["Sgs", "Data"])
+        sync._last_sg[(DB, a_hex)] = sync._last_sg[(DB, initiator.HINTING)] = -1e9
+        sync.hints.subscribed[a_hex] = lambda: None
+        await sync._round(DB, a_hex, "/a")
+        self.assertEqual(asked[5:], ["Sgs", "Data"])
+
     async def test_a_subscriber_we_do_not_know_yet_is_heard_once_we_do(self):
         c = Peer(self)
         c.join_via(self.a)                      # after b's last syncgroup round
