@@ -77,7 +77,8 @@ def per_second(before, after, wall, counted):
 
     def add(key, values):
         rows[key] = (sum(values) / len(values) / wall, max(values) / wall)
-    add("CPU ms", [1e3 * (after[i][0] - before[i][0]) for i in counted])
+    if counted:
+        add("CPU ms", [1e3 * (after[i][0] - before[i][0]) for i in counted])
     methods = sorted({m for _, calls, _ in after for m in calls})
     for m in methods:
         add(f"served {m}", [a[1].get(m, 0) - b[1].get(m, 0) for b, a in zip(before, after)])
@@ -101,12 +102,17 @@ async def one_size(reactor, ctx, creds, tmp, tree, n, mdns, settle, window, wind
         if instr:
             daemons.append(Instrumented(tree, creds, tmp, program=("-m", "syncbased.main"),
                                         env=env))
+        t0 = time.perf_counter()
         await setup(ctx, daemons[0], None, "conv")
         for d in daemons[1:]:
             await setup(ctx, d, daemons[0], "conv")
+        joined = time.perf_counter() - t0
         await sleep(reactor, settle)
         out = []
         after = await snapshot(ctx, daemons)
+        zero = [(0.0, {}, dict.fromkeys(SYNC_STATS, 0)) for _ in daemons]
+        # (counts since each daemon started: its start and all the joins, per daemon)
+        out.append((per_second(zero, after, 1.0, ()), None, None))
         for i in range(windows):
             before = after
             win = daemons[-1].open_window() if instr else None
@@ -121,7 +127,7 @@ async def one_size(reactor, ctx, creds, tmp, tree, n, mdns, settle, window, wind
             after = await snapshot(ctx, daemons)
             counted = range(n - 1 if instr else n)
             out.append((per_second(before, after, wall, counted), instructions, wall))
-        return out
+        return out, joined
     finally:
         for d in daemons:
             if hasattr(d, "signal_stop"):
@@ -153,12 +159,23 @@ def main():
         from twisted.internet import reactor
         for mdns in [int(x) for x in args.mdns.split(",")]:
             for n in [int(x) for x in args.peers.split(",")]:
-                windows = await one_size(
+                windows, joined = await one_size(
                     reactor, ctx, creds, tmp, tree, n, mdns, args.settle, args.window,
                     args.windows, args.instr, args.keep)
                 for i, (rows, instructions, wall) in enumerate(windows):
+                    if wall is None:
+                        print(f"{n} peers, mDNS {'on' if mdns else 'off'}: from each daemon's "
+                              f"start to {args.settle:g} s after the last join (all joined in "
+                              f"{joined:.1f} s; {load()}; rev {revision(ROOT)}), per daemon, "
+                              "mean (largest):", flush=True)
+                        for k, (mean, top) in rows.items():
+                            if top and k not in MEASURING:
+                                print(f"  {k:32s} {mean:9.2f} ({top:.2f})", flush=True)
+                        continue
+                    i -= 1
                     print(f"{n} peers, mDNS {'on' if mdns else 'off'}, idle window {wall:.1f} s "
                           f"from {args.settle + i * args.window:g} s after the last join "
+                          f"(all joined in {joined:.1f} s) "
                           f"({load()}; rev {revision(ROOT)}), per daemon per second, mean "
                           "(largest):", flush=True)
                     if instructions is not None:

@@ -181,15 +181,24 @@ class Hints:
 
     def members_learned(self):
         """A syncgroup round applied (reactor thread): subscribe to the waiting peers
-        that we now know as members."""
-        if not self.waiting:
-            return
+        that we now know as members, and to every other member we hear nothing from
+        yet whose address we have (a member that joined since: otherwise each member
+        pulled it at Go's cadence until a round with it succeeded, N - 1 rounds per
+        join; now one Subscribe each, and it subscribes back at once)."""
+        sync = self.sync
         try:
-            members = set().union(*(ds.members() for ds in list(self.sync.dbs.values())))
+            members = set().union(*(ds.members() for ds in list(sync.dbs.values())))
         except RuntimeError:      # (changed on the store thread meanwhile: next round)
             return
         for peer in [p for p in self.waiting if p in members]:
             self.subscribe(peer, self.waiting.pop(peer))
+        nh = []
+        for peer in members:
+            if (peer not in self.subscribed and peer not in self.not_served
+                    and peer != sync.hex):
+                addr = sync.member_address(peer, 0, nh)
+                if addr:
+                    self.subscribe(peer, addr)
 
     def _ended(self, peer, cancel):
         cancel()

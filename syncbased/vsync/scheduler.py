@@ -159,7 +159,7 @@ class SchedulerMixin:
         known, not failing within its backoff, no round running), then a round with it
         for every database it shares with us."""
         now = time.monotonic()
-        nh = None
+        nh = []
         all_mts = set()
         ready = {}          # member -> [(key, address)] of the rounds to start
         for db_id, members, mts in work:
@@ -169,12 +169,7 @@ class SchedulerMixin:
                 if key in self._inflight or self._skip_until.get(key, 0) > self._ticks:
                     continue
                 fails = self._fails.get(key, 0)
-                addr = self.peers.get(m) or self.conn_peers.get(m)
-                if addr is None or fails >= 2:
-                    # unknown, or failing: a neighborhood entry is fresher
-                    if nh is None:
-                        nh = self._neighborhood()
-                    addr = nh.get(m) or self.conn_peers.get(m) or addr
+                addr = self.member_address(m, fails, nh)
                 if mts and (not addr or fails >= 2 and fails % 2 == 0):
                     # through a mount table of a shared syncgroup
                     addr = f"{mts[(fails // 2) % len(mts)].rstrip('/')}/{m}"
@@ -213,6 +208,19 @@ class SchedulerMixin:
             self._mount(all_mts)
         except Exception:
             pass
+
+    def member_address(self, m, fails, nh):
+        """The address of member ``m`` other than through a mount table: the one we
+        learned, else the conn it opened to us, else the neighborhood's (which comes
+        first once its rounds failed ``fails`` >= 2 times: it is fresher).  ``nh``: a
+        list holding the neighborhood once read (read when first needed, once for
+        many members)."""
+        addr = self.peers.get(m) or self.conn_peers.get(m)
+        if addr is None or fails >= 2:
+            if not nh:
+                nh.append(self._neighborhood())
+            addr = nh[0].get(m) or self.conn_peers.get(m) or addr
+        return addr
 
     def _start_round(self, key, addr, parts=None):
         syncstats.ROUNDS.incr(1)

@@ -741,11 +741,36 @@ class QuickRoundsTest(unittest.TestCase):
         self.assertEqual((hints.waiting, hints.subscribed, woken), ({c.sync.hex: "/c"}, {}, []))
         got = []
         self.patch(hints, "subscribe", lambda peer, addr=None: got.append((peer, addr)))
+        hints.subscribed[self.a.sync.hex] = lambda: None    # (a hints us already)
         hints.members_learned()                 # not a member yet: still waiting
         self.assertEqual((got, hints.waiting), ([], {c.sync.hex: "/c"}))
         self.b.round(self.a, True)              # the syncgroup round: c is a member
         hints.members_learned()
-        self.assertEqual((got, hints.waiting), ([(c.sync.hex, "/c")], {}))
+        self.assertEqual((got[:1], hints.waiting), ([(c.sync.hex, "/c")], {}))
+
+    def test_a_member_learned_from_a_syncgroup_round_is_subscribed_to_at_once(self):
+        c, d = Peer(self), Peer(self)
+        c.join_via(self.a)                      # after b's last syncgroup round
+        d.join_via(self.a)
+        sync = self.b.sync
+        sync.peers[c.sync.hex] = "/c"
+        sync.conn_peers[d.sync.hex] = "/d"
+        hints = sync.hints
+        hints.subscribed[self.a.sync.hex] = lambda: None    # (a hints us already)
+        got = []
+        self.patch(hints, "subscribe", lambda peer, addr=None: got.append((peer, addr)))
+        self.patch(sync, "_neighborhood", lambda: {})
+        hints.members_learned()                 # not members yet
+        self.assertEqual(got, [])
+        self.b.round(self.a, True)              # the syncgroup round: c and d are members
+        hints.not_served.add(d.sync.hex)        # (d's daemon has no hints: Go's)
+        hints.members_learned()
+        self.assertEqual(got, [(c.sync.hex, "/c")])
+        hints.not_served.discard(d.sync.hex)
+        del sync.peers[c.sync.hex]              # no address known for c
+        got.clear()
+        hints.members_learned()
+        self.assertEqual(got, [(d.sync.hex, "/d")])
 
     def test_a_join_at_the_admin_hints_its_subscribers(self):
         w = self.a.sync.daemon.worker = _Worker()
