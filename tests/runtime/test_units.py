@@ -226,6 +226,51 @@ class StreamTest(unittest.TestCase):
         r.feed(b"\x80garbage")
         self.assertEqual(self.failureResultOf(d, verror.VError).value.id, verror.BadProtocol.id)
 
+    def test_traced_requests_found_by_lead(self):
+        # a traced request is matched with those the conn read before by its bytes up to its
+        # span id: a hit, or a miss (a Put per new row), without walking the kept ones
+        import os
+        from v23py.rpc import wire
+        from v23py.runtime import _stream
+        from v23py.v23 import vtrace as vt
+        a, b = _stream.ConnTypes(), _stream.ConnTypes()
+
+        def read(suffix, **trace):   # (on a flow of its own, as each call)
+            w = _stream.ValueWriter(a)
+            r = wire.request(suffix, "Put", 1)
+            r.TraceRequest = vt.Request(SpanId=os.urandom(16), TraceId=os.urandom(16), **trace)
+            data = w.encode(r, wire.RequestType)
+            b.feed(a.enc.take_bytes())
+            reader = _stream.ValueReader(b)
+            reader.feed(data)
+            ok, got = reader.try_read(wire.RequestType)
+            self.assertTrue(ok)
+            tr = reader.trace or (got.TraceRequest.SpanId, got.TraceRequest.TraceId)
+            self.assertEqual((got.Suffix, bytes(tr[0]), bytes(tr[1])),
+                             (suffix, r.TraceRequest.SpanId, r.TraceRequest.TraceId))
+            return got, reader.trace
+        kept = [read("row/%04d" % i)[0] for i in range(_stream._MEMO_MAX_ENTRIES)]
+        traced = b.hdr_cache[_stream._TRACED]
+        self.assertEqual(len(traced.entries), _stream._MEMO_MAX_ENTRIES)
+
+        class NotWalked(list):
+            def __iter__(self):
+                raise AssertionError("the kept requests were walked")
+        entries, traced.entries = traced.entries, NotWalked(traced.entries)
+        got, trace = read("row/9999")          # none kept: decoded in full
+        self.assertIsNone(trace)
+        got, trace = read("row/0005")          # kept: the same value, this call's ids
+        self.assertIs(got, kept[5])
+        self.assertIsNotNone(trace)
+        by_lead, traced.by_lead = traced.by_lead, {}
+        got, trace = read("row/0005")          # the one matched last: by its lead alone
+        self.assertIs(got, kept[5])
+        traced.by_lead = by_lead
+        traced.entries = entries
+        got, trace = read("row/0003", Flags=1, RequestMetadata=b"md")   # more than the ids
+        self.assertIs(got, kept[3])
+        self.assertEqual(trace[2:], (1, 0, b"md"))
+
 
 class WireTypesTest(unittest.TestCase):
     def test_same_as_generated(self):

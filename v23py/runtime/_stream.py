@@ -220,7 +220,7 @@ class ValueReader:
         if type is _REQUEST_T:
             traced = cache.get(_TRACED)
             if traced is not None:
-                hit = _traced_hit(buf, pos, traced)
+                hit = traced.hit(buf, pos)
                 if hit is not None:
                     end, value, self.trace = hit
                     dec._version_read = True
@@ -238,11 +238,13 @@ class ValueReader:
                 # each call's trace ids differ: remember the message up to its trace field
                 # (while there is room: calls to ever new names, e.g. a Put per row, never
                 # repeat one, and cutting up each message for nothing costs)
-                lst = cache.get(_TRACED)
-                if lst is None or len(lst) < _MEMO_MAX_ENTRIES:
+                traced = cache.get(_TRACED)
+                if traced is None:
+                    traced = cache[_TRACED] = _TracedRequests()
+                if len(traced.entries) < _MEMO_MAX_ENTRIES:
                     entry = _traced_entry(buf, pos, end, value)
                     if entry is not None:
-                        cache.setdefault(_TRACED, []).append(entry)
+                        traced.add(entry)
                 return value
             if seen is None:
                 seen = cache[key] = []
@@ -356,6 +358,11 @@ class ValueWriter:
 
 VERSION = bytes([vom.VERSION_81])
 _VERSION_81 = vom.VERSION_81
+_dec_uint = vom.dec_uint
+_plain_trace_ids = vtrace.plain_trace_ids
+_PLAIN_AFTER_HEAD = vtrace.PLAIN_AFTER_HEAD
+_PLAIN_TRACE_TAIL = vtrace.PLAIN_TRACE_TAIL
+_TRACE_FIELD_HEAD = vtrace.TRACE_FIELD_HEAD
 _COUNTS = vom.COUNTS   # what the RPC streams write and read counts as VOM's work too
 
 
@@ -369,7 +376,7 @@ def _plain_response(r):
     return r.Error is None
 
 
-_TRACED = "traced-request"   # hdr_cache key of [(head, core, value)] for traced requests
+_TRACED = "traced-request"   # hdr_cache key of the _TracedRequests of a connection
 _REQUEST_KEY, _RESPONSE_KEY = "request", "response"   # hdr_cache keys of plain headers
 
 
@@ -396,30 +403,68 @@ def _traced_entry(buf, pos, end, value):
     return head, core, value, vtrace.traced_request_lead(head, core)
 
 
-def _traced_hit(buf, pos, entries):
-    """(end, value, trace) for a traced request at buf[pos:] matching a cached one."""
-    for head, core, value, lead in entries:
+class _TracedRequests:
+    """The traced request messages a connection has read (ValueReader._decode_memo), each
+    kept as _traced_entry's (head, core, value, lead).  Those with a lead are also found by
+    it: a request laid out as the usual one (a TraceRequest with only its ids) is looked up
+    at once, hit or miss, however many are kept.  (A Syncbase Put per row names a new row
+    each time: its request matches none of them.)  The one matched last is tried first, by
+    its lead alone: a caller repeating its call then costs no more than with one kept."""
+
+    __slots__ = ("entries", "by_lead", "last")
+
+    def __init__(self):
+        self.entries = []
+        self.by_lead = {}
+        self.last = (None, None)   # (lead, value) of the entry matched or kept last
+
+    def add(self, entry):
+        self.entries.append(entry)
+        lead = entry[3]
+        if lead is not None:
+            self.by_lead.setdefault(lead, entry)
+            self.last = (lead, entry[2])
+
+    def hit(self, buf, pos):
+        """(end, value, trace) for a traced request at buf[pos:] matching a kept one."""
+        lead, value = self.last
         if lead is not None and buf.startswith(lead, pos):
-            # the usual request: a TraceRequest with only its ids, then the end
             i = pos + len(lead)
-            ids = vtrace.plain_trace_ids(buf, i)
+            ids = _plain_trace_ids(buf, i)
             if ids is not None:
-                return i + vtrace.PLAIN_AFTER_HEAD, value, ids
-        if not buf.startswith(head, pos):
-            continue
-        p = pos + len(head)
-        n = buf[p] if p < len(buf) else 0x80
+                return i + _PLAIN_AFTER_HEAD, value, ids
+        try:
+            p = pos + 1 if buf[pos] < 0x80 else _dec_uint(buf, pos)[1]   # (after its type id)
+            n = buf[p]
+        except Exception:   # (cut short, or no uint: the general decoder says what is wrong)
+            return None
         if n >= 0x80:
             return None   # a long message: the general decoder takes it
+        i = p + 1 + n - _PLAIN_AFTER_HEAD   # the span id's start if the trace has only ids
+        if n >= _PLAIN_TRACE_TAIL and buf.startswith(_TRACE_FIELD_HEAD, i - 3):
+            ids = _plain_trace_ids(buf, i)
+            if ids is not None:
+                # laid out as the usual request: kept or not, its lead says
+                entry = self.by_lead.get(bytes(buf[pos:i]))
+                if entry is None:
+                    return None
+                self.last = (entry[3], entry[2])
+                return i + _PLAIN_AFTER_HEAD, entry[2], ids
+        return self._hit_with_more(buf, pos, p, n)
+
+    def _hit_with_more(self, buf, pos, p, n):
+        """hit() for a TraceRequest with more than its ids (metadata, flags, a level)."""
+        head = bytes(buf[pos:p])
         q = p + 1
         end = q + n
-        if end > len(buf) or not buf.startswith(core, q):
-            continue
-        i = q + len(core)
-        t = vtrace.read_trace_field(buf, i, end)
-        if t is not None:
-            return end, value, t
-    return None
+        if end > len(buf):
+            return None
+        for h, core, value, _ in self.entries:
+            if h == head and buf.startswith(core, q):
+                t = vtrace.read_trace_field(buf, q + len(core), end)
+                if t is not None:
+                    return end, value, t
+        return None
 
 
 # the header types decoded through ConnTypes.hdr_cache (see ValueReader._decode_memo)
