@@ -61,9 +61,11 @@ SCAN_CHUNK = 1000
 #   4: a sync log's records of consecutive generations written by one commit (a synced
 #      round, a PutRows batch) are one record (syncbased.vsync._log: log_chunks); a
 #      format-3 log record is a record of one.
+#   5: a batch's BatchInfo is binary (syncbased.vsync._log: encode_batch); a format-4
+#      one is JSON.
 FORMAT_KEY = b"\x00store-format"
-STORE_FORMAT = b"4"
-_EARLIER_FORMATS = (None, b"2", b"3")
+STORE_FORMAT = b"5"
+_EARLIER_FORMATS = (None, b"2", b"3", b"4")
 LOG_CHUNK = 256
 # A commit of at most this many keys is remembered until the next (Store._recent)
 RECENT_MAX = 64

@@ -284,17 +284,30 @@ class ValueInTest(unittest.TestCase):
 
 
 class BatchInfoTest(unittest.TestCase):
-    def test_any_bytes_round_trip_and_same_json(self):
-        # Go strings of any bytes (0xfe separators, invalid UTF-8) are stored as JSON
-        # text of their surrogateescape str, each one as s() makes it
-        from syncbased.vsync._log import decode_batch, encode_batch, s
+    def test_any_bytes_round_trip_in_binary(self):
+        # store format 5: object ids and versions of any bytes (0xfe separators, invalid
+        # UTF-8), lengths first; not JSON
+        from syncbased.vsync._log import decode_batch, encode_batch
         objects = {b"r\xfec\xfe\xff\x00k%d" % i: b"\x80v%x" % i for i in range(5)}
         linked = {b"c\xfec\xfe": b"\xc3\xa9"}
         raw = encode_batch(objects, linked, 7)
-        self.assertEqual(raw, json.dumps(
+        self.assertEqual(decode_batch(raw), (objects, linked, 7))
+        self.assertEqual(decode_batch(bytearray(raw)), (objects, linked, 7))
+        self.assertEqual(encode_batch({b"r\xfea": b"1f"}, {b"c\xfe": b""}, 300),
+                         b"\x01" + (300).to_bytes(8, "big") + b"\0\0\0\x01\0\0\0\x01"
+                         b"\0\0\0\x03\0\0\0\x02\0\0\0\x02\0\0\0\x00r\xfea1fc\xfe")
+        self.assertEqual(decode_batch(encode_batch({}, {}, 0)), ({}, {}, 0))
+        self.assertRaises(ValueError, decode_batch, raw + b"x")
+
+    def test_json_of_earlier_formats_still_reads(self):
+        # a format-4 store's BatchInfo: JSON of the surrogateescape strings
+        from syncbased.vsync._log import decode_batch, s
+        objects = {b"r\xfec\xfe\xff\x00k%d" % i: b"\x80v%x" % i for i in range(5)}
+        linked = {b"c\xfec\xfe": b"\xc3\xa9"}
+        raw = json.dumps(
             {"Objects": {s(o): s(v) for o, v in objects.items()},
              "LinkedObjects": {s(o): s(v) for o, v in linked.items()},
-             "Count": 7}, separators=(",", ":")).encode())
+             "Count": 7}, separators=(",", ":")).encode()
         self.assertEqual(decode_batch(raw), (objects, linked, 7))
 
 

@@ -637,9 +637,9 @@ class StoreFormatTest(unittest.TestCase):
         self.assertEqual(st2.log_seq, 5)
         self.assertEqual([e for _, e in st2.read_log(0)][:3], entries)
 
-    def test_stores_of_formats_2_and_3_open_and_move_on(self):
+    def test_stores_of_formats_2_to_4_open_and_move_on(self):
         from syncbased.store.core import FORMAT_KEY, STORE_FORMAT
-        for fmt in (b"2", b"3"):
+        for fmt in (b"2", b"3", b"4"):
             d = tempdir(self, "sbfmt-")
             eng = SqliteEngine(d)
             eng.write({FORMAT_KEY: fmt})
@@ -648,16 +648,16 @@ class StoreFormatTest(unittest.TestCase):
             self.addCleanup(st.close)
             st.run_in_transaction(lambda tx: tx.put(b"r\xfea", b"1"))
             self.assertEqual(eng.get(FORMAT_KEY), STORE_FORMAT)
-        self.assertEqual(STORE_FORMAT, b"4")
+        self.assertEqual(STORE_FORMAT, b"5")
 
     def test_store_of_another_format_is_refused(self):
         from syncbased.store.core import FORMAT_KEY
         d = tempdir(self, "sbfmt-")
         eng = SqliteEngine(d)
-        eng.write({FORMAT_KEY: b"5", b"d": b"x"})
+        eng.write({FORMAT_KEY: b"6", b"d": b"x"})
         eng.flush()
         e = self.assertRaises(verror.VError, Store, eng)
-        self.assertIn("store format '5'", e.msg)
+        self.assertIn("store format '6'", e.msg)
         eng.close()
 
 
