@@ -170,7 +170,9 @@ class ResponderMixin:
                 for p, bp in zip(init_pfxs, bpfx):
                     if key.startswith(bp):
                         send = True
-                        known = max(known, init[p].get(dev, 0))
+                        g = init[p].get(dev, 0)
+                        if g > known:     # (not max(): ~1k instructions a record)
+                            known = g
                 if known >= rec.gen:
                     send = False
             if send:

@@ -42,9 +42,15 @@ def enc_uint(buf: bytearray, v: int) -> None:
 
 def enc_uints(buf: bytearray, vs: list) -> None:
     """enc_uint of each of ``vs`` in turn: in one step when each takes one byte (the
-    tables of a value message, nearly always)."""
-    if vs and max(vs) < 0x80 and min(vs) >= 0:
-        buf += bytes(vs)
+    tables of a value message, nearly always).  (bytes() refuses any value outside
+    0..255 and isascii() any from 0x80: two C calls, where max() and min() cost ~1k
+    instructions each.)"""
+    try:
+        one = bytes(vs)
+    except (ValueError, TypeError):
+        one = None
+    if one is not None and one.isascii():
+        buf += one
         return
     for v in vs:
         enc_uint(buf, v)
