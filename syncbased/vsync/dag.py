@@ -206,7 +206,8 @@ class DagMixin:
         if lr.__class__ is not I.LogRec and not isinstance(lr, I.LogRec):
             raise _bad("not a LogRec")
         md = lr.Metadata
-        dev, gen, rt = int(md.Id), int(md.Gen), int(md.RecType)
+        # (the decoder gives these fields' ints and bool as they are: no int()/bool())
+        dev, gen, rt = md.Id, md.Gen, md.RecType
         if gen < 1 or rt not in (NODE_REC, LINK_REC):
             raise _bad(f"bad generation {gen} or record type {rt}")
         oid_s, ver_s = md.ObjId, md.CurVers
@@ -237,9 +238,9 @@ class DagMixin:
                 lp = self._round_lps[dev] = log_prefix(DATA, dev)
             lk = log_key_at(lp, gen)
         t = time_ns(md.UpdTime)
-        bid = int(md.BatchId)
-        bcount = int(md.BatchCount)
-        deleted = bool(md.Delete)
+        bid = md.BatchId
+        bcount = md.BatchCount
+        deleted = md.Delete
         binfo = None
         if bid:
             if sg_round:
