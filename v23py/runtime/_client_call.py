@@ -208,7 +208,7 @@ class ClientCall:
     def recv(self):
         """Deferred: the next streamed result; errback verror.EOF at the end."""
         r = self._response
-        dec = self._reader.dec
+        dec = self._reader
         if (r is None or (r.Error is None and not r.EndStreamResults)) and dec._version_read:
             # Fast path: the next header and item are already buffered (streams usually
             # arrive many items per read): decode them now, without a coroutine.
@@ -228,7 +228,7 @@ class ClientCall:
     def keep_any_raw(self):
         """Streamed results decode each ``any`` in them to a vom.RawBytes, not its value
         (for a reader that stores what it receives)."""
-        self._reader.dec.keep_any_raw(self.out_stream_type)
+        self._reader.keep_any_raw(self.out_stream_type)
 
     def recv_buffered(self, limit):
         """The streamed results already buffered and decodable now, at most ``limit``
@@ -240,7 +240,7 @@ class ClientCall:
         if r is not None and (r.Error is not None or r.EndStreamResults):
             return out
         reader = self._reader
-        dec = reader.dec
+        dec = reader
         if not dec._version_read:
             return out
         try_read = reader.try_read
@@ -369,7 +369,7 @@ class ClientCall:
         """The reader's wake-up for a call made by Client.call_deferred: the results when
         the whole of an error-free response is buffered, else call()'s path takes over."""
         rd = self._reader
-        dec = rd.dec
+        dec = rd
         if dec._pos >= len(dec._buf) and not rd.eof:
             return   # nothing yet
         rd.notify = None

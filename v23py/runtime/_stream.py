@@ -99,17 +99,18 @@ class ConnTypes:
         return d
 
 
-class ValueReader:
-    """Decodes the values arriving on one data flow."""
+class ValueReader(vom.Decoder):
+    """Decodes the values arriving on one data flow: the flow's VOM decoder itself (one
+    object per flow, not a reader and its decoder: two flows and readers per call)."""
 
     # (all set by __init__: a reader reads most of them on every feed and wake-up, and an
     # attribute left to a class default is looked up the slow way each time)
-    __slots__ = ("types", "dec", "eof", "close_reason", "_waiter", "_wake_pending",
+    __slots__ = ("types", "eof", "close_reason", "_waiter", "_wake_pending",
                  "on_close", "notify", "trace")
 
     def __init__(self, types):
+        _decoder_init(self, types.dec)
         self.types = types
-        self.dec = vom.Decoder(types.dec)
         self.eof = False
         self.close_reason = None
         self._waiter = None
@@ -128,7 +129,7 @@ class ValueReader:
         if data:
             if self.eof:
                 return
-            if self.dec.feed(data, True) > MAX_BUFFERED:
+            if _decoder_feed(self, data, True) > MAX_BUFFERED:
                 # a value bigger than anything sane: refuse rather than grow without bound
                 self.abort(verror.BadProtocol.new(
                     f"bad protocol or type: more than {MAX_BUFFERED} bytes of undecoded data"))
@@ -175,7 +176,7 @@ class ValueReader:
 
     def try_read(self, type=None):
         """Decode one value now: returns (True, value) or (False, None) if more input is needed."""
-        dec = self.dec
+        dec = self   # (its decoder's state)
         if dec._pos >= len(dec._buf):
             return False, None   # nothing buffered (no exception round trip)
         try:
@@ -192,7 +193,7 @@ class ValueReader:
         messages seen before.  VOM messages are self-delimiting and a connection's type ids
         never change meaning, so bytes equal to an earlier message decode to an equal value,
         consuming exactly those bytes: the decoded value is shared (headers are read only)."""
-        dec = self.dec
+        dec = self   # (its decoder's state)
         buf = dec._buf
         pos = dec._pos
         if not dec._version_read:
@@ -261,7 +262,7 @@ class ValueReader:
         """
         if type is not None and type.kind == _ANY:
             type = None
-        dec = self.dec
+        dec = self   # (its decoder's state)
         memo = type is _REQUEST_T or type is _RESPONSE_T
         while True:
             if dec._pos >= len(dec._buf) and not self.eof:
@@ -358,6 +359,7 @@ class ValueWriter:
 
 VERSION = bytes([vom.VERSION_81])
 _VERSION_81 = vom.VERSION_81
+_decoder_init, _decoder_feed = vom.Decoder.__init__, vom.Decoder.feed
 _dec_uint = vom.dec_uint
 _plain_trace_ids = vtrace.plain_trace_ids
 _PLAIN_AFTER_HEAD = vtrace.PLAIN_AFTER_HEAD

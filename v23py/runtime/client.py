@@ -445,7 +445,7 @@ class Client:
         c._unary = (d, first, ctx, name, method, args, in_types, out_types, desc, opts)
         rd = c._reader
         rd.notify = c._unary_wake
-        if rd.eof or rd.dec._pos < len(rd.dec._buf):
+        if rd.eof or rd._pos < len(rd._buf):
             c._unary_wake()   # (already answered: not over a real transport)
         return d
 
