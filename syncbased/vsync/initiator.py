@@ -212,6 +212,14 @@ class InitiatorMixin:
 HINTING = None
 
 
+def _due(last, key, interval, hinting, hinted_key, hinted_interval, now):
+    """Whether an exchange is due: ``interval`` since the last under ``key`` (one member),
+    and with a member that hints us, also ``hinted_interval`` since the last with any of
+    them (kept under ``hinted_key``)."""
+    return (now - last.get(key, -1e9) >= interval
+            and (not hinting or now - last.get(hinted_key, -1e9) >= hinted_interval))
+
+
 class RoundsMixin:
     """Rounds against peers: SyncService's part (reactor thread)."""
 
@@ -307,9 +315,8 @@ class RoundsMixin:
             # syncgroup changes come as hints (hints.py), and that round was half of
             # the GetDeltas of each safety-net pull, which every daemon makes each
             # second whatever the syncgroup's size
-            want_sg = (now - self._last_sg.get(key, -1e9) >= limits.SG_ROUND_INTERVAL
-                       and (not hinting or now - self._last_sg.get(hinted_key, -1e9)
-                            >= limits.HINTED_SG_INTERVAL))
+            want_sg = _due(self._last_sg, key, limits.SG_ROUND_INTERVAL, hinting,
+                           hinted_key, limits.HINTED_SG_INTERVAL, now)
             want_data = True
         else:
             want_sg, want_data = "sg" in parts, "data" in parts
@@ -319,10 +326,8 @@ class RoundsMixin:
         # that hint us (v23py daemons; pulled only as the safety net) once per
         # HINTED_TIME_INTERVAL in all: any v23py peer's clock serves ours, and the
         # exchange was a third of the RPCs of that pull
-        want_time = (parts is None
-                     and now - self._last_time.get(member, -1e9) >= limits.TIME_INTERVAL
-                     and (not hinting or now - self._last_time.get(HINTING, -1e9)
-                          >= limits.HINTED_TIME_INTERVAL))
+        want_time = parts is None and _due(self._last_time, member, limits.TIME_INTERVAL,
+                                           hinting, HINTING, limits.HINTED_TIME_INTERVAL, now)
 
         def prepare():
             ds = self.dbsync(db_id)
