@@ -87,11 +87,11 @@ def _unused_main(argv=None):''',
            "only kill -9 rounds with new keys see it",
            more=[("syncbased/store/engine.py",
                   '''    def flush(self) -> None:
-        if not self._in_tx:
-            return''',
+        lone = self._lone''',
                   '''    def flush(self) -> None:
-        if not self._in_tx or self._reopened:
-            return''')]),
+        if self._reopened:      # (a lone write stays unsent; the next joins an open tx)
+            return
+        lone = self._lone''')]),
     Mutant("syncbased-never-ready", "syncbased/main.py",
            '''sys.stdout.write(f"ENDPOINT=''', '''sys.stdout.write(f"ENDPOINT_=''',
            ["tests.e2e.test_syncbase.DaemonTest.test_second_daemon_on_same_root_fails"],
