@@ -644,19 +644,28 @@ class QuickRoundsTest(unittest.TestCase):
         hint()
         self.assertEqual(len(started), 2)
 
-    async def test_a_hinted_syncgroup_round_makes_no_data_round(self):
-        w = self.b.sync.daemon.worker = _Worker()
-        self.b.sync.ctx = types.SimpleNamespace(with_timeout=lambda t: (None, lambda: None))
+    def _rounds_answered_by_a(self):
+        """B's sync set up to make rounds with A in process (its GetDeltas answered by A's
+        responder, the store calls by a recording worker): (a's id, the names of the
+        requests B made, the worker)."""
+        sync = self.b.sync
+        w = sync.daemon.worker = _Worker()
+        sync.ctx = types.SimpleNamespace(with_timeout=lambda t: (None, lambda: None))
         a_hex = self.a.sync.hex
-        self.b.sync._peer_names[a_hex] = ALICE
-        asked, learned = [], []
-        self.patch(self.b.sync.hints, "members_learned", lambda: learned.append(1))
+        sync._peer_names[a_hex] = ALICE
+        asked = []
 
         async def get_deltas(stub, ctx, req, opts, key=None):
             asked.append(req.name)
             req = vom.decode(vom.encode(req, I.DeltaReq._vdl_type), I.DeltaReq._vdl_type)
-            return wire(self.a.ds.respond(ALICE, req, self.b.sync.hex))
-        self.patch(self.b.sync, "_get_deltas", get_deltas)
+            return wire(self.a.ds.respond(ALICE, req, sync.hex))
+        self.patch(sync, "_get_deltas", get_deltas)
+        return a_hex, asked, w
+
+    async def test_a_hinted_syncgroup_round_makes_no_data_round(self):
+        a_hex, asked, w = self._rounds_answered_by_a()
+        learned = []
+        self.patch(self.b.sync.hints, "members_learned", lambda: learned.append(1))
         c = Peer(self)
         c.join_via(self.a)
         self.a.cx.row("k1").put(ALICE, "", vom.encode("v1"))
@@ -668,20 +677,12 @@ class QuickRoundsTest(unittest.TestCase):
     async def test_gettime_with_hinting_members_once_per_interval_in_all(self):
         from syncbased.vsync import initiator
         sync = self.b.sync
-        sync.daemon.worker = _Worker()
-        sync.ctx = types.SimpleNamespace(with_timeout=lambda t: (None, lambda: None))
-        a_hex = self.a.sync.hex
-        sync._peer_names[a_hex] = ALICE
+        a_hex, _, _ = self._rounds_answered_by_a()
         clocks = []
 
         async def sync_clock(stub, ctx, opts):
             clocks.append(1)
-
-        async def get_deltas(stub, ctx, req, opts, key=None):
-            req = vom.decode(vom.encode(req, I.DeltaReq._vdl_type), I.DeltaReq._vdl_type)
-            return wire(self.a.ds.respond(ALICE, req, sync.hex))
         self.patch(sync, "_sync_clock", sync_clock)
-        self.patch(sync, "_get_deltas", get_deltas)
         sync.hints.subscribed[a_hex] = lambda: None        # a hints us
         await sync._round(DB, a_hex, "/a")
         self.assertEqual(len(clocks), 1)
@@ -699,21 +700,11 @@ class QuickRoundsTest(unittest.TestCase):
     async def test_syncgroup_rounds_with_hinting_members_once_per_interval_in_all(self):
         from syncbased.vsync import initiator
         sync = self.b.sync
-        sync.daemon.worker = _Worker()
-        sync.ctx = types.SimpleNamespace(with_timeout=lambda t: (None, lambda: None))
-        a_hex = self.a.sync.hex
-        sync._peer_names[a_hex] = ALICE
-        asked = []
+        a_hex, asked, _ = self._rounds_answered_by_a()
 
         async def sync_clock(stub, ctx, opts):
             pass
-
-        async def get_deltas(stub, ctx, req, opts, key=None):
-            asked.append(req.name)
-            req = vom.decode(vom.encode(req, I.DeltaReq._vdl_type), I.DeltaReq._vdl_type)
-            return wire(self.a.ds.respond(ALICE, req, sync.hex))
         self.patch(sync, "_sync_clock", sync_clock)
-        self.patch(sync, "_get_deltas", get_deltas)
         sync.hints.subscribed[a_hex] = lambda: None        # a hints us
         await sync._round(DB, a_hex, "/a")
         self.assertEqual(asked, ["Sgs", "Data"])
