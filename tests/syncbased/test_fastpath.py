@@ -104,14 +104,17 @@ class SqliteScanTest(_ScanTests, unittest.TestCase):
                          (b"meta", b"changed", None))
         self.assertIsNone(Store(MemEngine()).read_view())
 
-
-    def test_read_view_keeps_the_first_two_values_while_nothing_commits(self):
-        # (a Get's permissions: read once, then only its row, until a commit)
+    def _store_with_meta_and_view(self):
+        """A filled store with raw key d = b"meta" committed, and its read view."""
         st = self.make_store()
         self.fill(st)
         st.run_in_transaction(lambda tx: tx.raw_put(b"d", b"meta"))
         st.flush()
-        view = st.read_view()
+        return st, st.read_view()
+
+    def test_read_view_keeps_the_first_two_values_while_nothing_commits(self):
+        # (a Get's permissions: read once, then only its row, until a commit)
+        st, view = self._store_with_meta_and_view()
         sql = []
         view._db.set_trace_callback(lambda s: sql.append(s.count("SELECT")))
 
@@ -133,13 +136,8 @@ class SqliteScanTest(_ScanTests, unittest.TestCase):
         self.assertEqual(read(b"r\xfeq"), (b"meta2", b"changed", None))
         self.assertEqual(sql, [6, 3, 6, 6, 3, 6])
 
-
     def test_read_view_reads_all_again_when_a_commit_lands_before_its_row(self):
-        st = self.make_store()
-        self.fill(st)
-        st.run_in_transaction(lambda tx: tx.raw_put(b"d", b"meta"))
-        st.flush()
-        view = st.read_view()
+        st, view = self._store_with_meta_and_view()
 
         def read():
             return view.get_raw_and_managed(b"d", b"r\xfea\x00", b"r\xfeq")
