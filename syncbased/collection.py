@@ -4,14 +4,14 @@ from __future__ import annotations
 from v23py import verror
 from v23py.syncbase.util import Id, prefix_range_limit
 from syncbased import access
-from syncbased.access import ADMIN, READ, RESOLVE, WRITE
+from syncbased.access import ADMIN, READ, WRITE
 from syncbased.common import (
-    FALLBACK, PointRead, _error_to_exists, checked_perms, checked_perms_remembered,
-    collection_perms_key, decode_collection_perms,
+    FALLBACK, PermsHolder, PointRead, _error_to_exists, checked_perms,
+    checked_perms_remembered, collection_perms_key, decode_collection_perms,
     encode_collection_perms, row_key, row_prefix, scan_range_args)
 
 
-class Collection:
+class Collection(PermsHolder):
     def __init__(self, d, cx_id: Id):
         self.d = d
         self.id = cx_id
@@ -22,19 +22,7 @@ class Collection:
 
     def exist_auth(self, names, reader):
         parent = self.d.perms_with_exist_and_parent_resolve(names, reader)
-        perms = self.d.collection_perms(self.id, reader)
-        if perms is None:
-            err = verror.NoExist.new(f"{self.name} does not exist", self.name)
-            raise access.fuzzify(self.name, parent, None, err, names)
-        err = access.fuzzify(self.name, parent, perms, None, names)
-        if err is not None:
-            raise err
-        return parent, perms
-
-    def perms_with_exist_and_parent_resolve(self, names, reader):
-        parent, perms = self.exist_auth(names, reader)
-        access.authorize(parent, (RESOLVE,), names)
-        return perms
+        return self.existing(parent, self.d.collection_perms(self.id, reader), names)
 
     def perms_with_auth(self, names, tags, reader):
         """The collection's permissions, once ``names`` passed every check for ``tags``.

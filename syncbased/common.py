@@ -145,6 +145,37 @@ _AUTH_OK = {}
 _AUTH_OK_MAX = 4096
 
 
+class PermsHolder:
+    """What a Database and a Collection share: permissions behind an existence check.
+    A subclass gives ``name`` and ``exist_auth(names, reader)``, which finds the parent's
+    permissions and its own (None: it does not exist) and returns ``existing(...)``."""
+
+    __slots__ = ()
+    name: str
+
+    def exist_auth(self, names, reader):   # pragma: no cover - every subclass has its own
+        raise NotImplementedError
+
+    def existing(self, parent, perms, names):
+        """``(parent, perms)`` once the existence check passed: when ``perms`` is None
+        (it does not exist) NoExist, else nothing; either fuzzified (Go's
+        fuzzifyErrorForExists: NoExistOrNoAccess unless ``names`` may know)."""
+        if perms is None:
+            err = verror.NoExist.new(f"{self.name} does not exist", self.name)
+            raise access.fuzzify(self.name, parent, None, err, names)
+        err = access.fuzzify(self.name, parent, perms, None, names)
+        if err is not None:
+            raise err
+        return parent, perms
+
+    def perms_with_exist_and_parent_resolve(self, names, reader):
+        """Its permissions, once ``names`` passed its existence check and Resolve on
+        its parent."""
+        parent, perms = self.exist_auth(names, reader)
+        access.authorize(parent, (access.RESOLVE,), names)
+        return perms
+
+
 def checked_perms(holder, names, tags, reader):
     """``holder``'s permissions (a Database's or a Collection's), once ``names`` passed
     its existence check, Resolve on its parents and ``tags`` on it."""

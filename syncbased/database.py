@@ -10,12 +10,12 @@ from v23py import verror
 from v23py.v23.services import syncbase as sbwire
 from v23py.syncbase.util import Id, encode_id
 from syncbased import access, watch
-from syncbased.access import ADMIN, READ, WRITE, RESOLVE
+from syncbased.access import ADMIN, READ, WRITE
 from syncbased.collection import Collection
 from syncbased.common import (
-    _db_perms_from_raw, _dumps, _error_to_exists, _load_perms, _perms_obj, check_version,
-    checked_perms, checked_perms_remembered, collection_perms_key, decode_collection_perms,
-    format_version, join_batch_handle, parse_id_key_part, reader_service_perms,
+    PermsHolder, _db_perms_from_raw, _dumps, _error_to_exists, _load_perms, _perms_obj,
+    check_version, checked_perms, checked_perms_remembered, collection_perms_key,
+    decode_collection_perms, format_version, join_batch_handle, parse_id_key_part, reader_service_perms,
     split_batch_handle)
 from syncbased.store import SEP, ConcurrentTransaction, DbStateChangeRequestOp, Store
 
@@ -59,7 +59,7 @@ class TxState:
         return True
 
 
-class Database:
+class Database(PermsHolder):
     def __init__(self, service, db_id: Id, st: Store | None, rel_dir):
         self.s = service
         self.id = db_id
@@ -110,19 +110,8 @@ class Database:
         """(parent perms, own perms) or raise the (fuzzified) existence error."""
         parent = reader_service_perms(reader, self.s)
         raw = reader.raw_get(b"d") if self.exists and reader is not None else None
-        if raw is None:
-            err = verror.NoExist.new(f"{self.name} does not exist", self.name)
-            raise access.fuzzify(self.name, parent, None, err, names)
-        perms = _db_perms_from_raw(raw)
-        err = access.fuzzify(self.name, parent, perms, None, names)
-        if err is not None:
-            raise err
-        return parent, perms
-
-    def perms_with_exist_and_parent_resolve(self, names, reader):
-        parent, perms = self.exist_auth(names, reader)
-        access.authorize(parent, (RESOLVE,), names)
-        return perms
+        return self.existing(parent, _db_perms_from_raw(raw) if raw is not None else None,
+                             names)
 
     def perms_with_auth(self, names, tags, reader):
         """The database's permissions, once ``names`` passed every check for ``tags``
@@ -232,13 +221,19 @@ class Database:
         finally:
             sn.abort()
 
-    def commit(self, names, bh):
+    def _batch_to_end(self, names, bh):
+        """(kind, id, state) of the batch ``bh`` that commit or abort ends, once ``names``
+        passed their checks (a bound batch, the database's existence, any database tag)."""
         if not bh:
             raise sbwire.ErrNotBoundToBatch.new("not bound to batch")
         if not self.exists:
             self.fuzzy_no_exist(names)
-        kind, bid, found = self._lookup(names, bh)
+        found = self._lookup(names, bh)
         self._db_auth_any(names)
+        return found
+
+    def commit(self, names, bh):
+        kind, bid, found = self._batch_to_end(names, bh)
         if kind == "s":
             raise sbwire.ErrReadOnlyBatch.new("batch is read-only")
         if not found.permission_changes_valid(names):
@@ -255,12 +250,7 @@ class Database:
         self.txs.pop(bid, None)
 
     def abort(self, names, bh):
-        if not bh:
-            raise sbwire.ErrNotBoundToBatch.new("not bound to batch")
-        if not self.exists:
-            self.fuzzy_no_exist(names)
-        kind, bid, found = self._lookup(names, bh)
-        self._db_auth_any(names)
+        kind, bid, found = self._batch_to_end(names, bh)
         if kind == "s":
             self.sns.pop(bid, None)
             found.abort()

@@ -129,6 +129,10 @@ class ServiceTest(unittest.TestCase):
         self.assertEqual(cx.row("k").get(BOB, ""), b"x")
         self.assertVError(verror.NoAccess, cx.row("k").put, BOB, "", b"y")
         self.assertVError(verror.NoAccess, cx.get_permissions, BOB, "")
+        # ... and needs Resolve on the database too: Read there shows him the collection
+        # exists, it does not let him through to it
+        db.set_permissions(ALICE, alice_and_bob(access.ALL_DATABASE_TAGS, "Read"), "")
+        self.assertVError(verror.NoAccess, cx.row("k").get, BOB, "")
 
     def test_database_checks_follow_permission_changes(self):
         # (a check that passed is remembered: by the database's stored permissions and
@@ -171,6 +175,17 @@ class ServiceTest(unittest.TestCase):
         self.assertVError(sbwire.ErrReadOnlyBatch, db.commit, ALICE, sb)
         db.abort(ALICE, sb)
         self.assertVError(sbwire.ErrUnknownBatch, cx.row("a").get, ALICE, sb)
+
+    def test_ending_a_batch_checks_the_caller(self):
+        # commit and abort alike: a bound batch, then any database tag for the caller
+        db, cx = self.make_db_cx()
+        for end in (db.commit, db.abort):
+            bh = db.begin_batch(ALICE, False)
+            cx.row("k").put(ALICE, bh, b"v")
+            self.assertVError(sbwire.ErrNotBoundToBatch, end, ALICE, "")
+            self.assertVError(verror.NoExistOrNoAccess, end, EVE, bh)
+            end(ALICE, bh)      # the refusals left the batch to its owner
+            self.assertVError(sbwire.ErrUnknownBatch, end, ALICE, bh)
 
     def test_concurrent_batches_conflict(self):
         db, cx = self.make_db_cx()
