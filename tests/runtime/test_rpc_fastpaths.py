@@ -45,6 +45,19 @@ class BurstImpl:
         return span.trace + span.parent
 
 
+def _record_first_args(obj, method, i):
+    """Wrap ``obj.method`` so that each call appends its positional argument ``i`` to
+    the list returned (then calls it as before)."""
+    seen = []
+    orig = getattr(obj, method)
+
+    def recording(*a, **kw):
+        seen.append(a[i])
+        return orig(*a, **kw)
+    setattr(obj, method, recording)
+    return seen
+
+
 class FastPathTest(unittest.TestCase):
     timeout = 60
 
@@ -165,13 +178,7 @@ class FastPathTest(unittest.TestCase):
         # coroutine; errors, partial responses and retries still go that way
         from v23py import rpc
         client, echo = yield self.connected_echo()
-        completes = []
-        orig = client._complete
-
-        def counting(*a, **kw):
-            completes.append(a[0])
-            return orig(*a, **kw)
-        client._complete = counting
+        completes = _record_first_args(client, "_complete", 0)
         for i in range(20):
             r = yield rpc.client_call(self.ctx, self.name, "Echo", [b"b" * i],
                                       [vdl.ByteListType], [vdl.ByteListType], desc=echo)
@@ -191,6 +198,41 @@ class FastPathTest(unittest.TestCase):
         self.assertEqual(r, [big])
         self.assertEqual(client.outstanding, {})
         self.assertEqual(len(self._server_conn().flows), 1)   # (the type flow)
+
+    @defer.inlineCallbacks
+    def test_new_names_of_a_connected_server_take_the_fast_path(self):
+        # a call to a name not called before (a new row's, say) of a server already
+        # connected and trusted goes out at once, as a repeated call does: no start_call
+        # (its coroutine, resolve, dial), the suffix as start_call would make it
+        import v23py
+        from v23py import rpc, runtime
+        looked_up = []
+
+        class AnySuffix:
+            def lookup(self, ctx, suffix):
+                looked_up.append(suffix)
+                return BurstStub(BurstImpl()), security.allow_everyone()
+        server = yield v23py.with_new_dispatching_server(self.ctx, "", AnySuffix())
+        self.addCleanup(server.stop)
+        name = "/" + str(server.endpoints[0])
+        client, echo = runtime.get_runtime(self.ctx).client, Burst_desc.method("Echo")
+        yield rpc.client_call(self.ctx, name + "/first", "Echo", [b"a"], [vdl.ByteListType],
+                              [vdl.ByteListType], desc=echo)
+        starts = _record_first_args(client, "start_call", 1)
+        for i in range(5):
+            r = yield rpc.client_call(self.ctx, f"{name}/row{i}/x%2Fy", "Echo", [b"%d" % i],
+                                      [vdl.ByteListType], [vdl.ByteListType], desc=echo)
+            self.assertEqual(r, [b"%d" % i])
+        self.assertEqual(starts, [])
+        self.assertEqual(looked_up, ["first"] + [f"row{i}/x%2Fy" for i in range(5)])
+        self.assertEqual(client.outstanding, {})
+        # a name of a server not connected yet still connects through start_call
+        other = yield v23py.with_new_dispatching_server(self.ctx, "", AnySuffix())
+        self.addCleanup(other.stop)
+        r = yield rpc.client_call(self.ctx, "/" + str(other.endpoints[0]) + "/z", "Echo",
+                                  [b"z"], [vdl.ByteListType], [vdl.ByteListType], desc=echo)
+        self.assertEqual(r, [b"z"])
+        self.assertEqual(starts, ["/" + str(other.endpoints[0]) + "/z"])
 
     @defer.inlineCallbacks
     def test_call_deferred_first_fires_with_the_one_result(self):

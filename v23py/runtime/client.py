@@ -61,25 +61,36 @@ class Client:
 
     # -- names ------------------------------------------------------------------
     def _root_entry(self, name):
+        r = self._root_cached(name)
+        return list(r[0]), r[1], r[2]
+
+    def _root_cached(self, name):
+        """(servers, suffix, whether to resolve) of ``name`` before any mount table, as
+        the cache holds it (do not change it)."""
         r = self._root_cache.get(name)
         if r is None:
             r = self._root_entry2(name)
             if len(self._root_cache) > 1024:
                 self._root_cache.clear()
             self._root_cache[name] = r
-        return list(r[0]), r[1], r[2]
+        return r
 
     def _root_entry2(self, name):
         addr, suffix = naming.split_address_name(name)
         if not addr:
             return [naming.join_address_name(r, "") if not r.startswith("/") else r
                     for r in self.namespace_roots], name, True
+        server = naming.join_address_name(addr, "")
+        # (every new name of a server, a new row's say, would parse the same address)
+        ep = self._ep_cache.get(server)
+        if ep is not None:
+            return [server], suffix, ep.serves_mount_table
         mt = True
         try:
             mt = naming.parse_endpoint(addr).serves_mount_table
         except Exception:
             pass
-        return [naming.join_address_name(addr, "")], suffix, mt
+        return [server], suffix, mt
 
     async def resolve(self, ctx, name, opts=()):
         """(servers, suffix): rooted server names and the name relative to them.
@@ -497,8 +508,10 @@ class Client:
                 no_resolve = True
             elif t is not rpcopts.ServerAuthorizer and t is not rpcopts.GrantedBlessings:
                 return None
-        r = self._root_cache.get(name)
-        if r is None or len(r[0]) != 1 or (r[2] and not no_resolve):
+        # (a name not called before, a new row's, is made the entry start_call would
+        # make: what counts below is its server)
+        r = self._root_cached(name)
+        if len(r[0]) != 1 or (r[2] and not no_resolve):
             return None
         server = r[0][0]
         conn = self._conn_cache.get(server)
