@@ -153,6 +153,22 @@ class ManagerTest(_TwoManagers):
             self.fail("dial succeeded")
 
     @defer.inlineCallbacks
+    def test_concurrent_dials_share_a_failure(self):
+        # dials of an address being dialed wait for that dial (the manager's "reserved"
+        # stats name them) and fail with it
+        from v23py import stats
+        p = reactor.listenTCP(0, protocol.Factory(), interface="127.0.0.1")
+        port = p.getHost().port
+        yield p.stopListening()
+        dials = [self.client.dial("127.0.0.1:%d" % port, timeout=5) for _ in range(3)]
+        reserved = stats.value(self.client._stats_prefix + "/conn-cache/reserved")
+        self.assertIn(": 2 waiting", reserved)
+        results = yield defer.DeferredList(dials, consumeErrors=True)
+        self.assertEqual([(ok, r.value.id) for ok, r in results],
+                         [(False, "v.io/v23/flow.DialFailed")] * 3)
+        self.assertEqual(self.client._pending, {})
+
+    @defer.inlineCallbacks
     def test_stalled_peer_times_out(self):
         # a TCP server that accepts and never answers
         p = reactor.listenTCP(0, protocol.Factory.forProtocol(protocol.Protocol), interface="127.0.0.1")

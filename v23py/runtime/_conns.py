@@ -392,6 +392,7 @@ class ManagedConn:
         # (read on every flush: a class attribute of the protocol is looked up the slow way)
         self._is_stream = proto.is_stream
         self._conn = conn
+        self._receive_input = conn.receive_data if self._is_stream else conn.receive_message
         self._hs_waiters = []
         self._hs_done = False
         self._hs_error = None
@@ -561,11 +562,13 @@ class ManagedConn:
             elif t is fevents.RemoteLameDuck:
                 self.manager._conn_lame_duck(self)
 
-    def _receive_message(self, message):
-        """Message mode: one whole message from the transport (see links.MessageLink)."""
+    def _receive(self, data):
+        """Input from the transport: the bytes of one read of a stream (the protocol's
+        dataReceived), or one whole message of a message link (see links.MessageLink).
+        What it makes is written once, when the outermost input has been handled."""
         _batch[0] += 1
         try:
-            events = self._conn.receive_message(message, self.manager.reactor.seconds())
+            events = self._receive_input(data, self.manager.reactor.seconds())
             if events:
                 self._dispatch(events)
             self._flush()

@@ -15,7 +15,7 @@ from v23py.naming.endpoint import Endpoint, RoutingId
 from v23py.flow import conn as fconn, errors
 from v23py.flow.auth import Identity, SecurityAuth
 
-from ._conns import (Flow, ManagedConn, _batch, _end_batch, _verror,  # noqa: F401
+from ._conns import (Flow, ManagedConn, _batch, _verror,  # noqa: F401
                      after_input, output_batch)
 from .links import FlowLink, ProxyListener, blessing_names as _blessing_names
 from .websocket import WS_PROTOCOLS, WSH_PROTOCOLS, WSLink
@@ -79,19 +79,10 @@ class _ConnProtocol(protocol.Protocol):
                        channel_timeout=m.channel_timeout, now=m.reactor.seconds(),
                        mtu=m.mtu, bytes_buffered=m.bytes_buffered, local_discharges=discharges)
         self.mconn = ManagedConn(m, self, c)
+        # from now on the bytes read go straight to the conn (no call in between)
+        self.dataReceived = self.mconn._receive
         m._conn_made(self.mconn)
         self.mconn._call(c.start)
-
-    def dataReceived(self, data):
-        mc = self.mconn
-        _batch[0] += 1
-        try:
-            events = mc._conn.receive_data(data, mc.manager.reactor.seconds())
-            if events:
-                mc._dispatch(events)
-            mc._flush()
-        finally:
-            _end_batch()
 
     def connectionLost(self, reason=protocol.connectionDone):
         self.lost = True
@@ -334,18 +325,8 @@ class FlowManager:
             if authorize is not None:
                 d.addCallback(check)
             return d
-        self._pending[key] = []
+        result = self._reserve(key)
         factory = _ConnFactory(self, True, endpoint, authorize, kind=_kind(endpoint.protocol, True))
-        result = defer.Deferred()
-
-        def fire_pending(r):
-            for w in self._pending.pop(key, ()):
-                if isinstance(r, failure.Failure):
-                    w.errback(r.value)
-                else:
-                    w.callback(r)
-            return r
-        result.addBoth(fire_pending)
         state = {"mconn": None}
 
         def made(mconn):
@@ -412,6 +393,22 @@ class FlowManager:
         connector = self.reactor.connectTCP(host, port, factory, timeout=timeout or 30)
         return result
 
+    def _reserve(self, key):
+        """The Deferred a new dial of ``key`` fires: dials of the same key meanwhile wait
+        in ``_pending[key]`` (see dial) and get its result too."""
+        self._pending[key] = []
+        result = defer.Deferred()
+        result.addBoth(self._fire_pending, key)
+        return result
+
+    def _fire_pending(self, r, key):
+        for w in self._pending.pop(key, ()):
+            if isinstance(r, failure.Failure):
+                w.errback(r.value)
+            else:
+                w.callback(r)
+        return r
+
     def _conn_at(self, host, port):
         """A usable conn (handshake done) dialed to host:port, whatever its routing id."""
         for k, c in self._cache.items():
@@ -424,17 +421,7 @@ class FlowManager:
     def _dial_via(self, proxy_conn, endpoint, key, authorize, timeout):
         """dial() through the proxy at the other end of ``proxy_conn`` (shared by dials of
         the same endpoint meanwhile)."""
-        self._pending[key] = []
-        result = defer.Deferred()
-
-        def fire_pending(r):
-            for w in self._pending.pop(key, ()):
-                if isinstance(r, failure.Failure):
-                    w.errback(r.value)
-                else:
-                    w.callback(r)
-            return r
-        result.addBoth(fire_pending)
+        result = self._reserve(key)
         d = self._proxied(proxy_conn, endpoint, key, authorize)
         timer = self.reactor.callLater(timeout, d.cancel) if timeout else None
 

@@ -33,7 +33,7 @@ class MessageLink:
 
     def feed(self, message):
         """One whole message from the transport."""
-        self.mconn._receive_message(message)
+        self.mconn._receive(message)
 
     def gone(self, err=None):
         """The transport went away (err: None for a clean close)."""
