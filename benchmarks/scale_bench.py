@@ -149,7 +149,8 @@ async def peers_bench(reactor, ctx, kind, start_all, sizes, mount_tables=(), max
                       f"in {started:.0f} s, joined in {joined:.0f} s; {load()})", flush=True)
                 continue
             t = time.perf_counter()
-            cpu0 = sum(cpu_s(d.proc.pid) for d in daemons)
+            cpus0 = [cpu_s(d.proc.pid) for d in daemons]
+            cpu0 = sum(cpus0)
             pending = list(cols)
             while pending and time.perf_counter() - t < max_wait:
                 c = pending[0]
@@ -166,13 +167,15 @@ async def peers_bench(reactor, ctx, kind, start_all, sizes, mount_tables=(), max
                       f"last write: rows held by each daemon {held} (of {n}); started in "
                       f"{started:.0f} s, joined in {joined:.0f} s; {load()})", flush=True)
                 continue
-            cpu = sum(cpu_s(d.proc.pid) for d in daemons)
+            cpus = [cpu_s(d.proc.pid) - c0 for d, c0 in zip(daemons, cpus0)]
+            cpu = sum(cpus) + cpu0
             if counted is not None:
                 after = await sync_counters(ctx, daemons)
                 counted = ", ".join(f"{k} {after[k] - counted[k]}" for k in SYNC_COUNTERS)
                 counted = f" ({counted} meanwhile, all daemons)"
             print(f"peers    {n:4d} {kind:5s} daemons converged {el:7.2f} s after the last write "
-                  f"(daemons' CPU meanwhile {cpu - cpu0:.1f} s; idle, all daemons: {idle:.2f} "
+                  f"(daemons' CPU meanwhile {cpu - cpu0:.1f} s, the busiest's {max(cpus):.2f} s; "
+                  f"idle, all daemons: {idle:.2f} "
                   f"CPU s/s; started in {started:.0f} s, joined in {joined:.0f} s; {load()})"
                   f"{counted or ''}", flush=True)
             points.append((n, el))

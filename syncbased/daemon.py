@@ -41,7 +41,7 @@ class Daemon:
         self.dispatcher: Dispatcher = Dispatcher(self)
         if ctx is not None:
             self.sync = SyncService(self, ctx, publish_nh=publish_nh, own_names=own_names)
-            service.local_commit_listeners.append(self.sync.hints.committed)
+            service.local_commit_listeners.append(self.sync.hints.wrote)
             self.dispatcher.sync_obj = SyncObj(self)
         # (opened without waiting for the stores' integrity checks; from here on a
         # store is used only once its check passed)

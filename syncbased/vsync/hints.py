@@ -21,6 +21,16 @@ its usual round (pull) with the writer now instead of at its next periodic tick.
   we know yet (it joined after our last syncgroup round), once we learn it is.
 * A hint for a database and peer whose round is running makes that round run again
   when it ends (a write during a round is not lost).
+* Relaying: a commit of local rows is hinted to one subscriber only, the relay (the
+  least sync id among ours and those of the subscribers that are members of, and may
+  Read, every syncgroup of the database), flagged Relay; the relay pulls it and, once
+  its hinted rounds are all done, hints its own subscribers (scheduler.py).  With N
+  daemons writing at once, each write thus costs one hint and one round at the relay,
+  and each daemon one relayed hint and about one round from the relay per burst,
+  instead of N - 1 hints per write and rounds per daemon growing with N.  A daemon
+  that is the least id of its group (or has no such subscriber) hints every
+  subscriber, as do syncgroup changes; a relay whose stream ends has the databases
+  it was told about hinted again (to the next relay).
 
 So a Go peer in the syncgroup never receives a hint and syncs exactly as Go does; it
 gets one failed Subscribe call per v23py daemon that syncs with it (per daemon run).
@@ -60,12 +70,13 @@ def know_of(genvecs):
 
 
 class _Subscriber:
-    __slots__ = ("peer", "names", "call", "pending", "sending")
+    __slots__ = ("peer", "names", "call", "pending", "sending", "relayed")
 
     def __init__(self, peer, names, call):
         self.peer, self.names, self.call = peer, names, call
-        self.pending = {}         # db id -> our generation in it to send
+        self.pending = {}         # db id -> (our generation in it to send, Relay)
         self.sending = False
+        self.relayed = set()      # db ids whose writes it was asked to relay
 
 
 class Hints:
@@ -93,8 +104,25 @@ class Hints:
             if ds is not None:
                 self.sync.daemon.worker.after_commit(self._notify, db_id, ds.gen)
 
-    def _notify(self, db_id, gen, subscribers=None):
-        """Hint ``subscribers`` (all by default) that may hear about ``db_id``."""
+    def wrote(self, db_id):
+        """As ``committed``, for a commit of local rows: hinted through the relay."""
+        if self.subscribers:
+            ds = self.sync.dbs.get(db_id)
+            if ds is not None:
+                self.sync.daemon.worker.after_commit(self._notify, db_id, ds.gen, None,
+                                                     True)
+
+    def relay(self, db_id, exclude=()):
+        """Hint every subscriber but those in ``exclude`` about ``db_id`` (reactor
+        thread): what a relay does once it holds the writes it was told about."""
+        ds = self.sync.dbs.get(db_id)
+        to = [s for s in self.subscribers if s.peer not in exclude]
+        if ds is not None and to:
+            self._notify(db_id, ds.gen, to)
+
+    def _notify(self, db_id, gen, subscribers=None, via_relay=False):
+        """Hint ``subscribers`` (all by default) that may hear about ``db_id``;
+        ``via_relay``: only the relay among them, if there is one (``_relay_of``)."""
         ds = self.sync.dbs.get(db_id)
         if ds is None or ds.paused or not ds.sgs:
             return
@@ -102,11 +130,16 @@ class Hints:
             sgs, members = list(ds.sgs.values()), ds.members()
         except RuntimeError:       # (changed on the store thread meanwhile: next commit)
             return
-        to = [s for s in (subscribers or self.subscribers)
+        to = [s for s in (self.subscribers if subscribers is None else subscribers)
               if s.peer in members
               and any(access.allowed(e.perms, (READ,), s.names) for e in sgs)]
+        relay = _relay_of(to, sgs, self.sync.hex) if via_relay and len(to) > 1 else None
+        if relay is not None:
+            to = [relay]
+            relay.relayed.add(db_id)
         for s in to:
-            s.pending[db_id] = max(gen, s.pending.get(db_id, 0))
+            old_gen, old_relay = s.pending.get(db_id, (0, False))
+            s.pending[db_id] = (max(gen, old_gen), old_relay or relay is not None)
             if not s.sending:
                 defer.ensureDeferred(self._drain(s)).addErrback(lambda f: None)
 
@@ -132,9 +165,10 @@ class Hints:
         s.sending = True
         try:
             while s.pending and s in self.subscribers:
-                db_id, gen = s.pending.popitem()
+                db_id, (gen, relay) = s.pending.popitem()
                 await send(s.call, ext.Hint(Db=id_out(db_id), Gen=gen,
-                                            Know=self._know(db_id), Sgs=self._sg_know(db_id)))
+                                            Know=self._know(db_id), Sgs=self._sg_know(db_id),
+                                            Relay=relay))
         finally:
             s.sending = False
 
@@ -158,7 +192,16 @@ class Hints:
         try:
             await ctx.done()
         finally:
-            self.subscribers.discard(s)
+            self._gone(s)
+
+    def _gone(self, s):
+        """Subscriber ``s``'s stream ended.  Writes it was to relay may not have left it:
+        hinted again (to the next relay, or to all)."""
+        self.subscribers.discard(s)
+        for db_id in s.relayed:
+            ds = self.sync.dbs.get(db_id)
+            if ds is not None and self.subscribers:
+                self._notify(db_id, ds.gen, None, True)
 
     # --- subscribing ---------------------------------------------------------
     def round_succeeded(self, peer, addr=None):
@@ -238,7 +281,8 @@ class Hints:
                 claim[dev] = max(int(hint.Gen), claim.get(dev, 0))
                 sgs = {str(gid): {int(d): int(g) for d, g in dict(gv).items()}
                        for gid, gv in dict(hint.Sgs or {}).items()}
-                sync.hinted(Id(hint.Db.Blessing, hint.Db.Name), peer, addr, claim, sgs)
+                sync.hinted(Id(hint.Db.Blessing, hint.Db.Name), peer, addr, claim, sgs,
+                            bool(hint.Relay))
         except verror.VError as e:
             why = e.id
             if e.id in _NOT_SERVED:
@@ -250,7 +294,32 @@ class Hints:
             syncstats.HINT_STREAM_ERROR.set(why)
 
     def stop(self):
+        for s in self.subscribers:
+            s.relayed.clear()
         for cancel in list(self.subscribed.values()):
             cancel()
         self.subscribed.clear()
         self.subscribers.clear()
+
+
+def _relay_of(subscribers, sgs, me):
+    """The relay of a local write among ``subscribers`` (those that may hear about the
+    database whose syncgroups are ``sgs``): the one with the least sync id among those
+    that are members of, and may Read, every syncgroup (so whatever it pulls from us
+    its own subscribers may pull from it), if that id is less than ours (``me``);
+    else None (we hint them all).  Every writer of a group whose daemons all hear each
+    other picks the same relay."""
+    best = None
+    for s in subscribers:
+        if (best is None or _id_order(s.peer) < _id_order(best.peer)) and all(
+                s.peer in e.joiners and access.allowed(e.perms, (READ,), s.names)
+                for e in sgs):
+            best = s
+    return best if best is not None and _id_order(best.peer) < _id_order(me) else None
+
+
+def _id_order(hex_id):
+    try:
+        return int(hex_id, 16)
+    except ValueError:
+        return -1

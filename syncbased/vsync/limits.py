@@ -20,6 +20,9 @@ HINTS = os.environ.get("V23PY_SYNC_HINTS", "1").strip() != "0"
 # runs are served by one round with the richest sender (30 daemons, one write each:
 # ~350 rounds in all instead of ~470 with two)
 HINTED_ROUNDS = int(os.environ.get("V23PY_SYNC_HINTED_ROUNDS") or 1)
+# hinted rounds running at once with writers whose relay we are (hints.py): each such
+# writer alone holds its rows, so they are pulled side by side
+RELAYED_ROUNDS = max(HINTED_ROUNDS, int(os.environ.get("V23PY_SYNC_RELAYED_ROUNDS") or 4))
 # peers that subscribed to our hints before we knew them as members, remembered until
 # we do (then we subscribe back); the oldest is forgotten beyond this many
 HINT_WAITING_PEERS = 256

@@ -229,7 +229,7 @@ class SchedulerMixin:
         defer.ensureDeferred(self._round(key[0], key[1], addr, parts)).addBoth(
             lambda r: self._done(key, r, addr))
 
-    def hinted(self, db_id, peer, addr=None, claim=None, sgs=None):
+    def hinted(self, db_id, peer, addr=None, claim=None, sgs=None, relay=False):
         """A hint from ``peer`` (vsync/hints.py): it holds writes to ``db_id`` of the
         devices in ``claim`` (device -> generation; its own among them), and of the
         metadata of its syncgroups those in ``sgs`` (syncgroup id -> device ->
@@ -239,18 +239,25 @@ class SchedulerMixin:
         holds most of what we lack first, and are dropped once our knowledge catches
         up (many writers hinting at once then cost far fewer rounds than one per
         writer and reader).  The round has the syncgroup part only if we lack some of
-        ``sgs``, the data part only if we lack some of ``claim`` (None: pull anyway)."""
+        ``sgs``, the data part only if we lack some of ``claim`` (None: pull anyway).
+        ``relay``: we are the writer's relay (hints.py): once we hold its writes and no
+        hinted round runs or waits, our subscribers are hinted (``_relay_if_idle``)."""
         key = (db_id, peer)
         sg = bool(sgs) and self._sg_lacking(db_id, sgs) > 0
         data = claim is None or not self._knows(db_id, claim)
         if not sg and not data:
             syncstats.HINTS_KNOWN.incr(1)
+            if relay:
+                self._relay_due.setdefault(db_id, set()).add(peer)
+                self._relay_if_idle()
             return
+        if relay:
+            self._relay_keys.add(key)
         if key in self._inflight:
             self.hints.again[key] = _merge_claims(self.hints.again[key], (claim, sgs)) \
                 if key in self.hints.again else (claim, sgs)
             return
-        if len(self._hinted) >= limits.HINTED_ROUNDS:
+        if len(self._hinted) >= self._hinted_slots(key):
             if key in self._hint_queue:
                 old_addr, old_claim, old_sgs = self._hint_queue[key]
                 self._hint_queue[key] = (addr or old_addr,
@@ -317,7 +324,7 @@ class SchedulerMixin:
         return n
 
     def _next_hints(self):
-        while self._hint_queue and len(self._hinted) < limits.HINTED_ROUNDS:
+        while self._hint_queue and len(self._hinted) < limits.RELAYED_ROUNDS:
             # the waiting hint whose peer holds most of what we lack; those that bring
             # nothing now are dropped
             best, score = None, -1
@@ -332,7 +339,7 @@ class SchedulerMixin:
                 n = 1 << 30 if n is None else n
                 if n > score:
                     best, score = key, n
-            if best is None:
+            if best is None or len(self._hinted) >= self._hinted_slots(best):
                 return
             addr, claim, sgs = self._hint_queue.pop(best)
             self.hinted(best[0], best[1], addr, claim, sgs)
@@ -367,7 +374,29 @@ class SchedulerMixin:
             elif result is True:
                 # the peer truncated the round: continue with it right away
                 self.daemon.reactor.callLater(0, self.hinted, *key)
+            elif key in self._relay_keys:
+                # (a round that runs again or continues relays once it is over)
+                self._relay_keys.discard(key)
+                self._relay_due.setdefault(key[0], set()).add(key[1])
         self._next_hints()
+        self._relay_if_idle()
+
+    def _hinted_slots(self, key):
+        """How many hinted rounds may run for ``key``'s to start: RELAYED_ROUNDS for a
+        writer whose relay we are (each brings only that writer's rows: nothing to gain
+        from waiting for a richer peer), else HINTED_ROUNDS."""
+        return limits.RELAYED_ROUNDS if key in self._relay_keys else limits.HINTED_ROUNDS
+
+    def _relay_if_idle(self):
+        """Once no hinted round runs or waits, hint our subscribers about the databases
+        whose writers made us their relay and whose writes we now hold: one hint each
+        for all the writes gathered meanwhile.  A lone writer is not hinted back about
+        its own writes (what we gathered since the last relay came from it)."""
+        if self._hinted or self._hint_queue or not self._relay_due:
+            return
+        due, self._relay_due = self._relay_due, {}
+        for db_id, writers in due.items():
+            self.hints.relay(db_id, writers if len(writers) == 1 else ())
 
 
 def _merge(old, new):

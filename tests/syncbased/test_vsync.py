@@ -776,6 +776,127 @@ class QuickRoundsTest(unittest.TestCase):
         self.assertEqual(w.after, [(self.a.sync.hints._notify, (DB, self.a.ds.gen))])
 
 
+class HintRelayTest(unittest.TestCase):
+    """A commit of local rows is hinted to one subscriber, the relay (the least id, if
+    less than ours, among those in every syncgroup), flagged Relay; the relay hints its
+    own subscribers once its hinted rounds are all done, once for all the writes
+    gathered meanwhile.  What a write costs in hints and rounds, counted."""
+
+    def setUp(self):
+        self.a = Peer(self)
+        self.a.sync.create_syncgroup(ALICE, self.a.db, SG, spec(), _info())
+        self.others = [Peer(self) for _ in range(3)]
+        for p in self.others:
+            p.join_via(self.a)
+
+    def _subscribe_all_to_a(self):
+        """b, c and d subscribed to a's hints: [(peer hex, Hint)] a sends."""
+        from twisted.internet import defer
+        from syncbased.vsync import hints
+        sent = []
+        for p in self.others:
+            call = types.SimpleNamespace(
+                send=lambda h, peer=p.sync.hex: sent.append((peer, h)) or defer.succeed(None))
+            self.a.sync.hints.subscribers.add(hints._Subscriber(p.sync.hex, ALICE, call))
+        return sent
+
+    def test_a_write_hints_only_the_relay_unless_ours_is_the_least_id(self):
+        sent = self._subscribe_all_to_a()
+        w = self.a.sync.daemon.worker = _Worker()
+        hints = self.a.sync.hints
+        hints.wrote(DB)
+        self.assertEqual(w.after, [(hints._notify, (DB, self.a.ds.gen, None, True))])
+        least = min((p.sync.hex for p in self.others), key=lambda h: int(h, 16))
+        self.a.sync.hex = "f" * 16               # (a's id the largest)
+        hints._notify(DB, self.a.ds.gen, None, True)
+        self.assertEqual([(peer, h.Relay) for peer, h in sent], [(least, True)])
+        del sent[:]
+        self.a.sync.hex = "0"                    # a's id the least: every subscriber
+        hints._notify(DB, self.a.ds.gen, None, True)
+        self.assertEqual(sorted((peer, h.Relay) for peer, h in sent),
+                         sorted((p.sync.hex, False) for p in self.others))
+        del sent[:]
+        hints.committed(DB)                      # (a syncgroup change: every subscriber)
+        for fn, args in w.after[1:]:
+            fn(*args)
+        self.assertEqual(len(sent), 3)
+
+    def test_the_relay_is_a_member_of_every_syncgroup(self):
+        by_id = sorted(self.others, key=lambda p: int(p.sync.hex, 16))
+        sg2 = Id(ALICE[0], "sg2")
+        self.a.sync.create_syncgroup(ALICE, self.a.db, sg2, spec(), _info())
+        for p in by_id[1:]:                      # the least id is no member of sg2
+            sg, ver, gv = self.a.sync.join_at_admin(ALICE, DB, sg2, p.sync.hex, _info())
+            p.sync.finish_join(ALICE, p.db, "/admin", sg, ver, gv)
+        sent = self._subscribe_all_to_a()
+        hints = self.a.sync.hints
+        self.a.sync.hex = "f" * 16
+        hints._notify(DB, self.a.ds.gen, None, True)
+        self.assertEqual([(peer, h.Relay) for peer, h in sent], [(by_id[1].sync.hex, True)])
+
+    def test_a_relays_stream_end_hints_the_next_relay(self):
+        sent = self._subscribe_all_to_a()
+        hints = self.a.sync.hints
+        self.a.sync.hex = "f" * 16
+        hints._notify(DB, self.a.ds.gen, None, True)
+        (relay,) = [s for s in hints.subscribers if s.peer == sent[0][0]]
+        del sent[:]
+        hints._gone(relay)
+        rest = sorted(hints.subscribers, key=lambda s: int(s.peer, 16))
+        self.assertEqual([(peer, h.Relay) for peer, h in sent], [(rest[0].peer, True)])
+
+    def _relay_of_b(self):
+        """b's scheduler with rounds recorded, not run: (started keys, relays made)."""
+        b = self.others[0]
+        sync = b.sync
+        sync._loop = types.SimpleNamespace(running=True)
+        started, relays = [], []
+        self.patch(sync, "_start_round",
+                   lambda key, addr, parts=None: (sync._inflight.add(key), started.append(key)))
+        self.patch(sync.hints, "relay", lambda db, exclude=(): relays.append(set(exclude)))
+        return sync, started, relays
+
+    def test_the_relay_hints_once_its_hinted_rounds_are_done(self):
+        from syncbased.vsync import limits
+        self.patch(limits, "RELAYED_ROUNDS", 2)
+        sync, started, relays = self._relay_of_b()
+        writers = ["a1", "a2", "a3"]
+        for i, w in enumerate(writers):           # three writers at once: two run
+            sync.hinted(DB, w, "/" + w, {1000 + i: 1}, {}, True)
+        self.assertEqual((started, relays), ([(DB, "a1"), (DB, "a2")], []))
+        sync._done((DB, "a1"), False)
+        self.assertEqual((started[2:], relays), ([(DB, "a3")], []))
+        sync._done((DB, "a2"), False)
+        self.assertEqual(relays, [])             # a3's round still runs
+        sync._done((DB, "a3"), False)
+        self.assertEqual(relays, [set()])        # one relay, to every subscriber
+        sync._done((DB, "a3"), False)            # (nothing more to relay)
+        sync.hinted(DB, "a4", "/a4", {2000: 1}, {}, True)      # a lone writer: not back to it
+        sync._done((DB, "a4"), False)
+        self.assertEqual(relays, [set(), {"a4"}])
+        sync.hinted(DB, "a5", "/a5", {2001: 1}, {})            # no Relay: no relay
+        sync._done((DB, "a5"), False)
+        self.assertEqual(len(relays), 2)
+
+    def test_a_relay_hint_already_known_is_relayed_at_once(self):
+        sync, started, relays = self._relay_of_b()
+        self.others[0].pull_from(self.a)
+        sync.hinted(DB, self.a.sync.hex, "/a", {self.a.sync.id: self.a.ds.gen}, {}, True)
+        self.assertEqual((started, relays), ([], [{self.a.sync.hex}]))
+
+    def test_a_failed_relayed_round_relays_once_it_succeeds(self):
+        sync, started, relays = self._relay_of_b()
+        self.patch(sync.daemon, "reactor", types.SimpleNamespace(callLater=lambda *a: None))
+        from twisted.python.failure import Failure
+        sync.hinted(DB, "a1", "/a1", {1000: 1}, {}, True)
+        sync._done((DB, "a1"), Failure(verror.Internal.new("down")))
+        self.assertEqual(relays, [])
+        sync._retry_at.clear()
+        sync.hinted(DB, "a1", "/a1")             # (the retry: no claim, no flag)
+        sync._done((DB, "a1"), False)
+        self.assertEqual(relays, [{"a1"}])
+
+
 class PullLoopTest(unittest.TestCase):
     """The pull loop's cadence: a fixed-rate tick that is quiet (QUIET_TICK) while every
     member hints us, and Go's TICK again as soon as one does not (a Go peer)."""

@@ -29,6 +29,7 @@ def _build_types() -> dict[str, vdl.Type]:
     _b_Hint.append_field('Gen', vdl.Uint64Type)
     _b_Hint.append_field('Know', vdl.map_of(vdl.Uint64Type, vdl.Uint64Type))
     _b_Hint.append_field('Sgs', vdl.map_of(vdl.StringType, vdl.map_of(vdl.Uint64Type, vdl.Uint64Type)))
+    _b_Hint.append_field('Relay', vdl.BoolType)
     b.build()
     return {'Hint': _b_Hint.type}
 
@@ -47,15 +48,18 @@ class Hint(vdl.Struct):
     -> generation, the served daemon's own included): a subscriber lacking some
     runs its syncgroup round with the served daemon at once, so that it learns a
     new member (a join at this admin) without waiting for its periodic round.
+    Relay says that the subscriber is the only one told of these writes (the
+    served daemon's relay): once it holds them, it hints its own subscribers.
     """
-    __slots__ = ('Db', 'Gen', 'Know', 'Sgs',)
+    __slots__ = ('Db', 'Gen', 'Know', 'Sgs', 'Relay',)
     Db: _syncbase.Id
     Gen: int
     Know: dict[int, int]
     Sgs: dict[str, dict[int, int]]
+    Relay: bool
 
     if TYPE_CHECKING:
-        def __init__(self, *, Db: _syncbase.Id = ..., Gen: int = ..., Know: dict[int, int] = ..., Sgs: dict[str, dict[int, int]] = ...) -> None: ...
+        def __init__(self, *, Db: _syncbase.Id = ..., Gen: int = ..., Know: dict[int, int] = ..., Sgs: dict[str, dict[int, int]] = ..., Relay: bool = ...) -> None: ...
     _vdl_type = _types['Hint']
 
 
