@@ -559,7 +559,8 @@ class RowObj(_Base):
     def Put(self, ctx, call, bh, value):
         names, bh, data = caller_names(call), str(bh), value_in(value)
         key = row_key_of(call.suffix)
-        return self.run_quick(lambda: self.row(key).put(names, bh, data))
+        # (a Deferred, or None once done: see StoreWorker.call_now)
+        return self.w.call_now(lambda: self.row(key).put(names, bh, data))
 
     async def Delete(self, ctx, call, bh):
         await self._on("delete", call, str(bh))

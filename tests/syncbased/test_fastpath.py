@@ -422,8 +422,10 @@ class WorkerGroupTest(unittest.TestCase):
             self.assertEqual(len(flushes), 2)
         return go()
 
-    def test_quick_calls_run_on_the_reactor_when_the_thread_is_idle(self):
-        from v23py.runtime.flowmanager import output_batch
+    def logging_worker(self, after_commit=False):
+        """(a StoreWorker whose flushes log "flush", the log, ``where(tag)``: a call that
+        logs ``tag``, with ``after_commit`` has "after <tag>" logged once committed, and
+        says whether it ran on the reactor's thread)."""
         from syncbased.worker import StoreWorker
         log = []
         w = StoreWorker(lambda: log.append("flush"), lambda: None, reactor)
@@ -432,8 +434,14 @@ class WorkerGroupTest(unittest.TestCase):
 
         def where(tag):
             log.append(tag)
+            if after_commit:
+                w.after_commit(log.append, "after " + str(tag))
             return threading.get_ident() == main
+        return w, log, where
 
+    def test_quick_calls_run_on_the_reactor_when_the_thread_is_idle(self):
+        from v23py.runtime.flowmanager import output_batch
+        w, log, where = self.logging_worker()
         d = w.call_quick(where, "alone")
         # done before call_quick returned, on this thread, flushed before the result
         self.assertEqual(self.successResultOf(d), True)
@@ -457,6 +465,70 @@ class WorkerGroupTest(unittest.TestCase):
             self.assertEqual((yield w.call_quick(where, "q")), True)
             self.assertEqual(log, ["slow", "flush", "q", "flush"])
         return go()
+
+    def test_call_now_runs_a_lone_call_at_once_and_returns_its_result(self):
+        # (what lets a Put of one caller at a time answer without suspending its RPC)
+        from v23py.runtime.flowmanager import output_batch
+        w, log, where = self.logging_worker(after_commit=True)
+
+        def fails():
+            log.append("fails")
+            raise verror.NoAccess.new("no")
+
+        with output_batch():   # as while the reactor handles one read
+            # on this thread, flushed, its after_commit callbacks run: then its result
+            self.assertIs(w.call_now(where, "a"), True)
+            self.assertEqual(log, ["a", "flush", "after a"])
+            with self.assertRaises(verror.VError) as e:
+                w.call_now(fails)
+            self.assertEqual(e.exception.id, verror.NoAccess.id)
+            self.assertEqual(log[3:], ["fails", "flush"])
+            # a call of this turn queued before: this one goes after it, as a Deferred
+            d1 = w.call_quick(where, "q")
+            d2 = w.call_now(where, "b")
+            self.assertIsInstance(d2, defer.Deferred)
+            self.assertNoResult(d2)
+
+        @defer.inlineCallbacks
+        def go():
+            # (a turn of two calls: the thread's, as concurrent callers' are)
+            self.assertEqual((yield defer.gatherResults([d1, d2])), [False, False])
+            self.assertEqual(log[5:8], ["q", "b", "flush"])
+            # and after it, the next call too
+            d = w.call_now(where, "c")
+            self.assertIsInstance(d, defer.Deferred)
+            self.assertEqual((yield d), False)
+        return go()
+
+    def test_a_lone_put_is_answered_without_a_deferred(self):
+        # RowObj.Put of one caller at a time: done (committed) when the method returns
+        from syncbased.worker import StoreWorker
+        from v23py.syncbase.util import encode, encode_id
+        svc = Service(tempdir(self, "sbput-"), "sqlite", default_patterns=ALICE)
+        self.addCleanup(svc.close)
+        svc.database(DB).create(ALICE, None,
+                                access.perms_add({}, ALICE[0], *access.ALL_DATABASE_TAGS))
+        svc.database(DB).collection(CX).create(
+            ALICE, "", access.perms_add({}, ALICE[0], *access.ALL_COLLECTION_TAGS))
+        svc.flush()
+        w = StoreWorker(svc.flush, svc.rollback, reactor)
+        self.addCleanup(w.stop)
+
+        class Daemon:
+            worker, service = w, svc
+
+        class Call:
+            suffix = encode_id(DB) + "/" + encode_id(CX) + "/" + encode("k/1")
+        callers = [ALICE]
+        self.patch(server, "caller_names", lambda call: callers[0])
+        rows = server.RowObj(Daemon(), DB, CX)
+        self.assertIsNone(rows.Put(None, Call(), "", "one"))
+        row = svc.database(DB).collection(CX).row("k/1")
+        self.assertEqual(row.get_committed(ALICE), common.value_in("one"))   # flushed
+        callers[0] = EVE
+        with self.assertRaises(verror.VError):
+            rows.Put(None, Call(), "", "two")
+        self.assertEqual(row.get_committed(ALICE), common.value_in("one"))
 
     def test_quick_calls_go_to_the_thread_until_the_stores_are_checked(self):
         # a store's first use waits for its integrity check (seconds with a large
