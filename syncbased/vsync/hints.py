@@ -133,7 +133,12 @@ class Hints:
         to = [s for s in (self.subscribers if subscribers is None else subscribers)
               if s.peer in members
               and any(access.allowed(e.perms, (READ,), s.names) for e in sgs)]
-        relay = _relay_of(to, sgs, self.sync.hex) if via_relay and len(to) > 1 else None
+        relay = _relay_of(to, sgs) if via_relay and len(to) > 1 else None
+        if relay is not None and _id_order(relay.peer) > _id_order(self.sync.hex):
+            # we are the relay: our write joins those we are gathering, if any (all
+            # hinted once they are in), else is hinted now
+            self.sync.relay_own(db_id)
+            return
         if relay is not None:
             to = [relay]
             relay.relayed.add(db_id)
@@ -302,20 +307,20 @@ class Hints:
         self.subscribers.clear()
 
 
-def _relay_of(subscribers, sgs, me):
+def _relay_of(subscribers, sgs):
     """The relay of a local write among ``subscribers`` (those that may hear about the
     database whose syncgroups are ``sgs``): the one with the least sync id among those
     that are members of, and may Read, every syncgroup (so whatever it pulls from us
-    its own subscribers may pull from it), if that id is less than ours (``me``);
-    else None (we hint them all).  Every writer of a group whose daemons all hear each
-    other picks the same relay."""
+    its own subscribers may pull from it), or None (we hint them all).  Ours is the
+    relay if it is less.  Every writer of a group whose daemons all hear each other
+    picks the same relay."""
     best = None
     for s in subscribers:
         if (best is None or _id_order(s.peer) < _id_order(best.peer)) and all(
                 s.peer in e.joiners and access.allowed(e.perms, (READ,), s.names)
                 for e in sgs):
             best = s
-    return best if best is not None and _id_order(best.peer) < _id_order(me) else None
+    return best
 
 
 def _id_order(hex_id):

@@ -387,6 +387,12 @@ class SchedulerMixin:
         from waiting for a richer peer), else HINTED_ROUNDS."""
         return limits.RELAYED_ROUNDS if key in self._relay_keys else limits.HINTED_ROUNDS
 
+    def relay_own(self, db_id):
+        """A local write to ``db_id`` when we are the relay (hints.py): hinted with the
+        writes we gather, once they are in (at once if we gather none)."""
+        self._relay_due.setdefault(db_id, set()).add(self.hex)
+        self._relay_if_idle()
+
     def _relay_if_idle(self):
         """Once no hinted round runs or waits, hint our subscribers about the databases
         whose writers made us their relay and whose writes we now hold: one hint each

@@ -816,6 +816,15 @@ class HintRelayTest(unittest.TestCase):
         self.assertEqual(sorted((peer, h.Relay) for peer, h in sent),
                          sorted((p.sync.hex, False) for p in self.others))
         del sent[:]
+        # ... once the writes a gathers as relay meanwhile are in: one hint for all
+        self.a.sync._hinted.add((DB, "w1"))
+        self.a.sync._relay_keys.add((DB, "w1"))
+        hints._notify(DB, self.a.ds.gen, None, True)
+        self.assertEqual(sent, [])
+        self.a.sync._done((DB, "w1"), False)
+        self.assertEqual(sorted((peer, h.Relay) for peer, h in sent),
+                         sorted((p.sync.hex, False) for p in self.others))
+        del sent[:]
         hints.committed(DB)                      # (a syncgroup change: every subscriber)
         for fn, args in w.after[1:]:
             fn(*args)
