@@ -234,6 +234,32 @@ class FastPathTest(unittest.TestCase):
         self.assertEqual(r, [b"z"])
         self.assertEqual(starts, ["/" + str(other.endpoints[0]) + "/z"])
 
+    def test_a_new_suffix_is_put_into_a_request_of_the_same_bytes(self):
+        # a call's Request for a suffix not sent before is made from the message of the
+        # same method without a suffix: the bytes the encoder makes, whatever the suffix
+        # (the lengths around 0x80 take another byte), method and number of args
+        from v23py import vom
+        from v23py.rpc import wire
+        from v23py.runtime import _client_call
+        from v23py.runtime._stream import ConnTypes, ValueWriter
+        types = ConnTypes()
+        w = ValueWriter(types, True)
+        encoded = vom.COUNTS.values_encoded
+        suffixes = ["a", "db/cx/k%2Fy", "\u00e9t\u00e9/\U0001f600", "bad\udcff", "x" * 110,
+                    "x" * 126, "x" * 127, "x" * 128, "y" * 300, "z" * 20000]
+        for method, nargs in (("Put", 2), ("Get", 1), ("__Glob", 1), ("M", 0), ("N", 300)):
+            for suffix in suffixes:
+                got = _client_call._new_request(w, ("req", suffix, method, nargs))
+                want = vom.encode_value_message(types.enc, wire.RequestType,
+                                                wire.request(suffix, method, nargs))
+                self.assertEqual(got, bytes(want), (method, suffix[:20]))
+            self.assertTrue(types.msg_cache[("req-template", method, nargs)])
+        self.assertEqual(types.msg_cache[("req", "a", "Put", 2)],
+                         _client_call._new_request(w, ("req", "a", "Put", 2)))
+        # (each counted as a value encoded, as encode_cached counts them; the checks'
+        # own encodings are not)
+        self.assertEqual(vom.COUNTS.values_encoded - encoded, 5 * len(suffixes) + 1)
+
     @defer.inlineCallbacks
     def test_call_deferred_first_fires_with_the_one_result(self):
         # (a generated stub's call of a method with one result: no list, no callback to
