@@ -38,6 +38,7 @@ gets one failed Subscribe call per v23py daemon that syncs with it (per daemon r
 from __future__ import annotations
 
 import logging
+import math
 
 from twisted.internet import defer
 
@@ -74,7 +75,8 @@ class _Subscriber:
 
     def __init__(self, peer, names, call):
         self.peer, self.names, self.call = peer, names, call
-        self.pending = {}         # db id -> (our generation in it to send, Relay)
+        self.pending = {}         # db id -> (our generation in it to send, relay: None
+        #                           for a plain hint, else Until: see _queue)
         self.sending = False
         self.relayed = set()      # db ids whose writes it was asked to relay
 
@@ -112,27 +114,58 @@ class Hints:
                 self.sync.daemon.worker.after_commit(self._notify, db_id, ds.gen, None,
                                                      True)
 
-    def relay(self, db_id, exclude=()):
-        """Hint every subscriber but those in ``exclude`` about ``db_id`` (reactor
-        thread): what a relay does once it holds the writes it was told about."""
+    def relay(self, db_id, exclude=(), until=0):
+        """Hint our subscribers but those in ``exclude`` about ``db_id`` (reactor
+        thread): what a relay does once it holds the writes it was told about.  With
+        ``until`` only those whose id is greater than ours and at most ``until`` (our
+        share of another relay's); else all, and beyond RELAY_DIRECT of them in about
+        sqrt(n) runs of consecutive ids, whose first is hinted as the relay of its run
+        (it pulls from us, then hints the rest): we serve sqrt(n) pulls, not n."""
         ds = self.sync.dbs.get(db_id)
-        to = [s for s in self.subscribers if s.peer not in exclude]
-        if ds is not None and to:
-            self._notify(db_id, ds.gen, to)
+        heard = self._hearers(db_id, [s for s in self.subscribers if s.peer not in exclude])
+        if ds is None or heard is None:
+            return
+        sgs, to = heard
+        if until:
+            me = _id_order(self.sync.hex)
+            to = [s for s in to if me < _id_order(s.peer) <= until]
+        if until or len(to) <= limits.RELAY_DIRECT:
+            for s in to:
+                self._queue(s, db_id, ds.gen, None)
+            return
+        to.sort(key=lambda s: _id_order(s.peer))
+        size = -(-len(to) // (math.isqrt(len(to) - 1) + 1))      # ceil(n / ceil(sqrt(n)))
+        runs = [to[i:i + size] for i in range(0, len(to), size)]
+        for i, run in enumerate(runs):
+            head = run[0]
+            if len(run) > 1 and _may_relay(head, sgs):
+                last = _id_order(runs[i + 1][0].peer) - 1 if i + 1 < len(runs) else _MAX_ID
+                self._queue(head, db_id, ds.gen, last)
+                head.relayed.add(db_id)
+            else:
+                for s in run:
+                    self._queue(s, db_id, ds.gen, None)
+
+    def _hearers(self, db_id, subscribers):
+        """(the syncgroups of ``db_id``, those of ``subscribers`` that may hear about
+        it), or None (none to tell now)."""
+        ds = self.sync.dbs.get(db_id)
+        if ds is None or ds.paused or not ds.sgs:
+            return None
+        try:
+            sgs, members = list(ds.sgs.values()), ds.members()
+        except RuntimeError:       # (changed on the store thread meanwhile: next commit)
+            return None
+        return sgs, [s for s in subscribers if s.peer in members
+                     and any(access.allowed(e.perms, (READ,), s.names) for e in sgs)]
 
     def _notify(self, db_id, gen, subscribers=None, via_relay=False):
         """Hint ``subscribers`` (all by default) that may hear about ``db_id``;
         ``via_relay``: only the relay among them, if there is one (``_relay_of``)."""
-        ds = self.sync.dbs.get(db_id)
-        if ds is None or ds.paused or not ds.sgs:
+        heard = self._hearers(db_id, self.subscribers if subscribers is None else subscribers)
+        if heard is None:
             return
-        try:
-            sgs, members = list(ds.sgs.values()), ds.members()
-        except RuntimeError:       # (changed on the store thread meanwhile: next commit)
-            return
-        to = [s for s in (self.subscribers if subscribers is None else subscribers)
-              if s.peer in members
-              and any(access.allowed(e.perms, (READ,), s.names) for e in sgs)]
+        sgs, to = heard
         relay = _relay_of(to, sgs) if via_relay and len(to) > 1 else None
         if relay is not None and _id_order(relay.peer) > _id_order(self.sync.hex):
             # we are the relay: our write joins those we are gathering, if any (all
@@ -140,13 +173,19 @@ class Hints:
             self.sync.relay_own(db_id)
             return
         if relay is not None:
-            to = [relay]
+            self._queue(relay, db_id, gen, 0)
             relay.relayed.add(db_id)
+            return
         for s in to:
-            old_gen, old_relay = s.pending.get(db_id, (0, False))
-            s.pending[db_id] = (max(gen, old_gen), old_relay or relay is not None)
-            if not s.sending:
-                defer.ensureDeferred(self._drain(s)).addErrback(lambda f: None)
+            self._queue(s, db_id, gen, None)
+
+    def _queue(self, s, db_id, gen, relay):
+        """Queue a hint about ``db_id`` to ``s``: ``relay`` None for a plain one, else
+        its Until (0: relay to all); merged with one still waiting (the larger share)."""
+        old_gen, old_relay = s.pending.get(db_id, (0, None))
+        s.pending[db_id] = (max(gen, old_gen), wider_relay(old_relay, relay))
+        if not s.sending:
+            defer.ensureDeferred(self._drain(s)).addErrback(lambda f: None)
 
     def _sg_know(self, db_id):
         """What we hold of the metadata of ``db_id``'s syncgroups: syncgroup id ->
@@ -173,7 +212,7 @@ class Hints:
                 db_id, (gen, relay) = s.pending.popitem()
                 await send(s.call, ext.Hint(Db=id_out(db_id), Gen=gen,
                                             Know=self._know(db_id), Sgs=self._sg_know(db_id),
-                                            Relay=relay))
+                                            Relay=relay is not None, Until=relay or 0))
         finally:
             s.sending = False
 
@@ -287,7 +326,7 @@ class Hints:
                 sgs = {str(gid): {int(d): int(g) for d, g in dict(gv).items()}
                        for gid, gv in dict(hint.Sgs or {}).items()}
                 sync.hinted(Id(hint.Db.Blessing, hint.Db.Name), peer, addr, claim, sgs,
-                            bool(hint.Relay))
+                            int(hint.Until) if hint.Relay else None)
         except verror.VError as e:
             why = e.id
             if e.id in _NOT_SERVED:
@@ -316,11 +355,26 @@ def _relay_of(subscribers, sgs):
     picks the same relay."""
     best = None
     for s in subscribers:
-        if (best is None or _id_order(s.peer) < _id_order(best.peer)) and all(
-                s.peer in e.joiners and access.allowed(e.perms, (READ,), s.names)
-                for e in sgs):
+        if (best is None or _id_order(s.peer) < _id_order(best.peer)) and _may_relay(s, sgs):
             best = s
     return best
+
+
+def _may_relay(s, sgs):
+    """Whether subscriber ``s`` is a member of, and may Read, every syncgroup ``sgs``."""
+    return all(s.peer in e.joiners and access.allowed(e.perms, (READ,), s.names)
+               for e in sgs)
+
+
+_MAX_ID = (1 << 64) - 1
+
+
+def wider_relay(a, b):
+    """Two relays asked of one subscriber as one (None: a plain hint; 0: to all; else
+    up to that id): the wider."""
+    if a is None or b is None:
+        return b if a is None else a
+    return 0 if a == 0 or b == 0 else max(a, b)
 
 
 def _id_order(hex_id):

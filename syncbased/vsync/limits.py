@@ -23,6 +23,9 @@ HINTED_ROUNDS = int(os.environ.get("V23PY_SYNC_HINTED_ROUNDS") or 1)
 # hinted rounds running at once with writers whose relay we are (hints.py): each such
 # writer alone holds its rows, so they are pulled side by side
 RELAYED_ROUNDS = max(HINTED_ROUNDS, int(os.environ.get("V23PY_SYNC_RELAYED_ROUNDS") or 4))
+# a relay with more subscribers than this hints them through sqrt(n) relays of its own,
+# one per run of consecutive ids (hints.py), instead of serving every pull itself
+RELAY_DIRECT = int(os.environ.get("V23PY_SYNC_RELAY_DIRECT") or 12)
 # peers that subscribed to our hints before we knew them as members, remembered until
 # we do (then we subscribe back); the oldest is forgotten beyond this many
 HINT_WAITING_PEERS = 256

@@ -19,7 +19,7 @@ import v23py
 from v23py.runtime.publisher import Publisher
 from syncbased import syncstats
 from syncbased.vsync import limits
-from syncbased.vsync.hints import know_of
+from syncbased.vsync.hints import wider_relay, know_of
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +229,7 @@ class SchedulerMixin:
         defer.ensureDeferred(self._round(key[0], key[1], addr, parts)).addBoth(
             lambda r: self._done(key, r, addr))
 
-    def hinted(self, db_id, peer, addr=None, claim=None, sgs=None, relay=False):
+    def hinted(self, db_id, peer, addr=None, claim=None, sgs=None, relay=None):
         """A hint from ``peer`` (vsync/hints.py): it holds writes to ``db_id`` of the
         devices in ``claim`` (device -> generation; its own among them), and of the
         metadata of its syncgroups those in ``sgs`` (syncgroup id -> device ->
@@ -240,19 +240,20 @@ class SchedulerMixin:
         up (many writers hinting at once then cost far fewer rounds than one per
         writer and reader).  The round has the syncgroup part only if we lack some of
         ``sgs``, the data part only if we lack some of ``claim`` (None: pull anyway).
-        ``relay``: we are the writer's relay (hints.py): once we hold its writes and no
-        hinted round runs or waits, our subscribers are hinted (``_relay_if_idle``)."""
+        ``relay`` (not None: the hint's Until): we are the writer's relay (hints.py):
+        once we hold its writes and no hinted round runs or waits, our subscribers (or
+        our share of them) are hinted (``_relay_if_idle``)."""
         key = (db_id, peer)
         sg = bool(sgs) and self._sg_lacking(db_id, sgs) > 0
         data = claim is None or not self._knows(db_id, claim)
         if not sg and not data:
             syncstats.HINTS_KNOWN.incr(1)
-            if relay:
-                self._relay_due.setdefault(db_id, set()).add(peer)
+            if relay is not None:
+                self._relay_later(db_id, peer, relay)
                 self._relay_if_idle()
             return
-        if relay:
-            self._relay_keys.add(key)
+        if relay is not None:
+            self._relay_keys[key] = wider_relay(self._relay_keys.get(key, None), relay)
         if key in self._inflight:
             self.hints.again[key] = _merge_claims(self.hints.again[key], (claim, sgs)) \
                 if key in self.hints.again else (claim, sgs)
@@ -376,8 +377,7 @@ class SchedulerMixin:
                 self.daemon.reactor.callLater(0, self.hinted, *key)
             elif key in self._relay_keys:
                 # (a round that runs again or continues relays once it is over)
-                self._relay_keys.discard(key)
-                self._relay_due.setdefault(key[0], set()).add(key[1])
+                self._relay_later(*key, self._relay_keys.pop(key))
         self._next_hints()
         self._relay_if_idle()
 
@@ -390,8 +390,13 @@ class SchedulerMixin:
     def relay_own(self, db_id):
         """A local write to ``db_id`` when we are the relay (hints.py): hinted with the
         writes we gather, once they are in (at once if we gather none)."""
-        self._relay_due.setdefault(db_id, set()).add(self.hex)
+        self._relay_later(db_id, self.hex, 0)
         self._relay_if_idle()
+
+    def _relay_later(self, db_id, writer, until):
+        writers, old = self._relay_due.get(db_id, (set(), None))
+        writers.add(writer)
+        self._relay_due[db_id] = (writers, wider_relay(old, until))
 
     def _relay_if_idle(self):
         """Once no hinted round runs or waits, hint our subscribers about the databases
@@ -401,8 +406,8 @@ class SchedulerMixin:
         if self._hinted or self._hint_queue or not self._relay_due:
             return
         due, self._relay_due = self._relay_due, {}
-        for db_id, writers in due.items():
-            self.hints.relay(db_id, writers if len(writers) == 1 else ())
+        for db_id, (writers, until) in due.items():
+            self.hints.relay(db_id, writers if len(writers) == 1 else (), until)
 
 
 def _merge(old, new):

@@ -63,8 +63,10 @@ class SyncService(SyncgroupOpsMixin, RoundsMixin, SchedulerMixin, NeighborhoodMi
         self._retry_at = {}      # (db id, peer hex) -> time before which no hinted retry
         self._hinted = set()     # (db id, peer hex) of the hinted rounds running
         self._hint_queue = {}    # (db id, peer hex) -> (address, claim): hints waiting
-        self._relay_keys = set()   # (db id, peer hex) whose writes we are to relay
-        self._relay_due = {}     # db id -> writers whose writes we hold, to relay
+        # (db id, peer hex) whose writes we are to relay -> to whom (a hint's Until)
+        self._relay_keys = {}
+        # db id -> (writers whose writes we hold, to whom): relays to make once idle
+        self._relay_due = {}
         self._hinted_pull = -1e9   # when the tick last pulled a hinting peer
         self._view = None        # (when, [(db id, members, mount tables)]) read last
         self._last_sg = {}

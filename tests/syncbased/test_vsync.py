@@ -818,7 +818,7 @@ class HintRelayTest(unittest.TestCase):
         del sent[:]
         # ... once the writes a gathers as relay meanwhile are in: one hint for all
         self.a.sync._hinted.add((DB, "w1"))
-        self.a.sync._relay_keys.add((DB, "w1"))
+        self.a.sync._relay_keys[(DB, "w1")] = 0
         hints._notify(DB, self.a.ds.gen, None, True)
         self.assertEqual(sent, [])
         self.a.sync._done((DB, "w1"), False)
@@ -854,6 +854,37 @@ class HintRelayTest(unittest.TestCase):
         rest = sorted(hints.subscribers, key=lambda s: int(s.peer, 16))
         self.assertEqual([(peer, h.Relay) for peer, h in sent], [(rest[0].peer, True)])
 
+    def test_a_relay_with_many_subscribers_hints_the_first_of_each_run(self):
+        from syncbased.vsync import limits
+        sent = self._subscribe_all_to_a()
+        hints = self.a.sync.hints
+        self.a.sync.hex = "0"
+        hints.relay(DB)                          # three subscribers: hinted directly
+        self.assertEqual(sorted((peer, h.Relay) for peer, h in sent),
+                         sorted((p.sync.hex, False) for p in self.others))
+        del sent[:]
+        self.patch(limits, "RELAY_DIRECT", 2)    # beyond: runs of ceil(3 / 2) = 2 ids
+        hints.relay(DB)
+        ids = sorted(int(p.sync.hex, 16) for p in self.others)
+        self.assertEqual(sorted((int(peer, 16), h.Relay, h.Until) for peer, h in sent),
+                         [(ids[0], True, ids[2] - 1), (ids[2], False, 0)])
+
+    def test_a_relays_share_is_the_ids_above_its_own_up_to_until(self):
+        sent = self._subscribe_all_to_a()
+        hints = self.a.sync.hints
+        ids = sorted(int(p.sync.hex, 16) for p in self.others)
+        self.a.sync.hex = "%x" % (ids[0] + 1)
+        hints.relay(DB, (), ids[1])
+        self.assertEqual([(int(peer, 16), h.Relay) for peer, h in sent], [(ids[1], False)])
+
+    def test_a_relays_until_is_kept_to_its_relay(self):
+        sync, started, relays = self._relay_of_b()
+        asked = []
+        self.patch(sync.hints, "relay", lambda db, exclude=(), until=0: asked.append(until))
+        sync.hinted(DB, "h", "/h", {1000: 1}, {}, 77)
+        sync._done((DB, "h"), False)
+        self.assertEqual(asked, [77])
+
     def _relay_of_b(self):
         """b's scheduler with rounds recorded, not run: (started keys, relays made)."""
         b = self.others[0]
@@ -862,7 +893,8 @@ class HintRelayTest(unittest.TestCase):
         started, relays = [], []
         self.patch(sync, "_start_round",
                    lambda key, addr, parts=None: (sync._inflight.add(key), started.append(key)))
-        self.patch(sync.hints, "relay", lambda db, exclude=(): relays.append(set(exclude)))
+        self.patch(sync.hints, "relay",
+                   lambda db, exclude=(), until=0: relays.append(set(exclude)))
         return sync, started, relays
 
     def test_the_relay_hints_once_its_hinted_rounds_are_done(self):
@@ -871,7 +903,7 @@ class HintRelayTest(unittest.TestCase):
         sync, started, relays = self._relay_of_b()
         writers = ["a1", "a2", "a3"]
         for i, w in enumerate(writers):           # three writers at once: two run
-            sync.hinted(DB, w, "/" + w, {1000 + i: 1}, {}, True)
+            sync.hinted(DB, w, "/" + w, {1000 + i: 1}, {}, 0)
         self.assertEqual((started, relays), ([(DB, "a1"), (DB, "a2")], []))
         sync._done((DB, "a1"), False)
         self.assertEqual((started[2:], relays), ([(DB, "a3")], []))
@@ -880,7 +912,7 @@ class HintRelayTest(unittest.TestCase):
         sync._done((DB, "a3"), False)
         self.assertEqual(relays, [set()])        # one relay, to every subscriber
         sync._done((DB, "a3"), False)            # (nothing more to relay)
-        sync.hinted(DB, "a4", "/a4", {2000: 1}, {}, True)      # a lone writer: not back to it
+        sync.hinted(DB, "a4", "/a4", {2000: 1}, {}, 0)      # a lone writer: not back to it
         sync._done((DB, "a4"), False)
         self.assertEqual(relays, [set(), {"a4"}])
         sync.hinted(DB, "a5", "/a5", {2001: 1}, {})            # no Relay: no relay
@@ -890,14 +922,14 @@ class HintRelayTest(unittest.TestCase):
     def test_a_relay_hint_already_known_is_relayed_at_once(self):
         sync, started, relays = self._relay_of_b()
         self.others[0].pull_from(self.a)
-        sync.hinted(DB, self.a.sync.hex, "/a", {self.a.sync.id: self.a.ds.gen}, {}, True)
+        sync.hinted(DB, self.a.sync.hex, "/a", {self.a.sync.id: self.a.ds.gen}, {}, 0)
         self.assertEqual((started, relays), ([], [{self.a.sync.hex}]))
 
     def test_a_failed_relayed_round_relays_once_it_succeeds(self):
         sync, started, relays = self._relay_of_b()
         self.patch(sync.daemon, "reactor", types.SimpleNamespace(callLater=lambda *a: None))
         from twisted.python.failure import Failure
-        sync.hinted(DB, "a1", "/a1", {1000: 1}, {}, True)
+        sync.hinted(DB, "a1", "/a1", {1000: 1}, {}, 0)
         sync._done((DB, "a1"), Failure(verror.Internal.new("down")))
         self.assertEqual(relays, [])
         sync._retry_at.clear()

@@ -30,6 +30,7 @@ def _build_types() -> dict[str, vdl.Type]:
     _b_Hint.append_field('Know', vdl.map_of(vdl.Uint64Type, vdl.Uint64Type))
     _b_Hint.append_field('Sgs', vdl.map_of(vdl.StringType, vdl.map_of(vdl.Uint64Type, vdl.Uint64Type)))
     _b_Hint.append_field('Relay', vdl.BoolType)
+    _b_Hint.append_field('Until', vdl.Uint64Type)
     b.build()
     return {'Hint': _b_Hint.type}
 
@@ -49,17 +50,20 @@ class Hint(vdl.Struct):
     runs its syncgroup round with the served daemon at once, so that it learns a
     new member (a join at this admin) without waiting for its periodic round.
     Relay says that the subscriber is the only one told of these writes (the
-    served daemon's relay): once it holds them, it hints its own subscribers.
+    served daemon's relay): once it holds them, it hints its own subscribers,
+    with Until 0 all of them, else those whose sync id is greater than its own
+    and at most Until (its share of a relay's subscribers).
     """
-    __slots__ = ('Db', 'Gen', 'Know', 'Sgs', 'Relay',)
+    __slots__ = ('Db', 'Gen', 'Know', 'Sgs', 'Relay', 'Until',)
     Db: _syncbase.Id
     Gen: int
     Know: dict[int, int]
     Sgs: dict[str, dict[int, int]]
     Relay: bool
+    Until: int
 
     if TYPE_CHECKING:
-        def __init__(self, *, Db: _syncbase.Id = ..., Gen: int = ..., Know: dict[int, int] = ..., Sgs: dict[str, dict[int, int]] = ..., Relay: bool = ...) -> None: ...
+        def __init__(self, *, Db: _syncbase.Id = ..., Gen: int = ..., Know: dict[int, int] = ..., Sgs: dict[str, dict[int, int]] = ..., Relay: bool = ..., Until: int = ...) -> None: ...
     _vdl_type = _types['Hint']
 
 
