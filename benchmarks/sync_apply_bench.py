@@ -65,6 +65,13 @@ def main():
     ap.add_argument("--callgrind", action="store_true",
                     help="run under valgrind --tool=callgrind --instr-atstart=no: count the "
                          "instructions of the decode and of the apply (callgrind_control)")
+    ap.add_argument("--count-from", type=int, default=0, metavar="K",
+                    help="with --callgrind: count only the rounds that begin once K records "
+                         "were applied (per-row instructions at a store size; A's writes "
+                         "are then not counted)")
+    ap.add_argument("--every", type=int, default=0, metavar="N",
+                    help="also print CPU per row of each N records applied (how it grows "
+                         "with B's store), A's answer (respond) beside decode and apply")
     ap.add_argument("--profile", action="store_true",
                     help="cProfile the decode and the apply, top functions by own time")
     args = ap.parse_args()
@@ -118,13 +125,13 @@ def main():
         val = value_in("x" * 50)
         cg = {"decode": 0, "apply": 0, "write": 0, "respond": 0} if args.callgrind else None
         cgdir = os.getcwd()
-        if cg is not None:
+        if cg is not None and not args.count_from:
             _cg("-i", "on")
         for start in range(0, args.rows, 500):
             a.cx.put_rows(alice, None, [("b%07d" % i, val) for i in
                                         range(start, min(args.rows, start + 500))])
             a.db.st.flush()
-        if cg is not None:
+        if cg is not None and not args.count_from:
             cg["write"] += _dumped(cgdir)
         t = I.DeltaResp._vdl_type
         # the syncgroup round first (not timed)
@@ -139,20 +146,23 @@ def main():
             import cProfile
             prof = cProfile.Profile()
         dec_cpu = apply_cpu = 0.0
-        recs = 0
+        recs = counted = 0
+        part = [0, 0.0, 0.0, 0.0]     # (--every: records, respond, decode, apply CPU)
         while True:
             req = b.ds.data_request(a.sync.hex)
-            if cg is not None:
+            on = cg is not None and recs >= args.count_from
+            if on:
                 _cg("-i", "on")
+            cr = time.process_time()
             resp = a.ds.respond(alice, req, b.sync.hex)
             enc = vom.Encoder(type_encoder=te)
             data = b"".join(enc.encode(x, t) for x in resp)
-            if cg is not None:
+            if on:
                 cg["respond"] += _dumped(cgdir)
             td.feed(te.take_bytes())
             if prof is not None:
                 prof.enable()
-            if cg is not None:
+            if on:
                 _cg("-i", "on")
             c0 = time.process_time()
             dec = vom.Decoder(type_decoder=td)
@@ -160,19 +170,32 @@ def main():
             dec.feed(data)
             items = [dec.decode(t) for _ in resp]
             c1 = time.process_time()
-            if cg is not None:
+            if on:
                 cg["decode"] += _dumped(cgdir)
                 _cg("-i", "on")
             n = b.ds.apply(False, items, a.sync.hex, alice)
             b.db.st.flush()
             c2 = time.process_time()
-            if cg is not None:
+            if on:
                 cg["apply"] += _dumped(cgdir)
             if prof is not None:
                 prof.disable()
             dec_cpu += c1 - c0
             apply_cpu += c2 - c1
             recs += n
+            if on:
+                counted += n
+            if args.every:
+                part[0] += n
+                part[1] += c0 - cr
+                part[2] += c1 - c0
+                part[3] += c2 - c1
+                if part[0] >= args.every or not n and part[0]:
+                    k = 1e6 / part[0]
+                    print(f"  records {recs - part[0]:9,d}-{recs:9,d}: CPU per row respond "
+                          f"{k * part[1]:5.1f} us, decode {k * part[2]:5.1f}, apply "
+                          f"{k * part[3]:5.1f} (load {os.getloadavg()[0]:.1f})", flush=True)
+                    part = [0, 0.0, 0.0, 0.0]
             if not n:
                 break
         got = len(list(b.cx.scan(alice, "", b"", b"")))
@@ -181,9 +204,10 @@ def main():
               f"decode {1e6 * dec_cpu / recs:.1f} us, apply {1e6 * apply_cpu / recs:.1f} us "
               f"(load average {os.getloadavg()[0]:.1f})")
         if cg is not None:
-            print(f"callgrind instructions per row: decode {cg['decode'] / recs:,.0f}, "
-                  f"apply {cg['apply'] / recs:,.0f}; A: write {cg['write'] / args.rows:,.0f}, "
-                  f"respond (GetDeltas and its VOM encoding) {cg['respond'] / recs:,.0f}")
+            print(f"callgrind instructions per row (records {recs - counted:,d}-{recs:,d}): "
+                  f"decode {cg['decode'] / counted:,.0f}, apply {cg['apply'] / counted:,.0f}; "
+                  f"A: write {cg['write'] / args.rows:,.0f}, respond (GetDeltas and its VOM "
+                  f"encoding) {cg['respond'] / counted:,.0f}")
         if prof is not None:
             import pstats
             pstats.Stats(prof).sort_stats("tottime").print_stats(30)
