@@ -133,6 +133,25 @@ class FlowTest(unittest.TestCase):
         for i, f in enumerate(flows):
             self.assertEqual(data_of(ea, f), b"%d-end" % i)
 
+    def test_flow_ids_of_every_length(self):
+        # a flow id takes 1 to 5 bytes (below 0x80 one, else a length byte and 1 to 4):
+        # the OpenFlow and the Data messages of each find their flow, both ways
+        d, a = self.d, self.a
+        for fid in (0x7E, 0xFE, 0x1234, 0x123456, 0x12345678):
+            d.next_fid = fid
+            f = d.open_flow()
+            d.write(f, b"open %x" % fid)
+            ed, ea = pump(d, a)
+            [(g,)] = of_kind(ea, fconn.FlowAccepted)
+            self.assertEqual((g.id, data_of(ea, g)), (fid, b"open %x" % fid))
+            d.write(f, b"data %x" % fid)
+            ed, ea = pump(d, a)
+            self.assertEqual(data_of(ea, g), b"data %x" % fid)
+            a.write(g, b"back %x" % fid, close=True)
+            ed, ea = pump(d, a)
+            self.assertEqual(data_of(ed, f), b"back %x" % fid)
+            self.assertIn("FlowClosed", kinds(ed))
+
     def test_long_payload_is_the_buffer_it_was_opened_in(self):
         # A long Data message whose frame spans reads is joined once into a bytearray,
         # opened in place there, and its payload leaves as that same buffer, the

@@ -46,6 +46,7 @@ AUTH_ACCEPTOR_TAG = b"AuthAcpt\x00"
 _BYTES_PER_FLOW_ID = 5  # Go: size of a varuint for 1<<32
 _BYTE = m._BYTE
 _DATA = m.DATA
+_OPEN_FLOW = m.OPEN_FLOW
 _CLOSE_FLAG = m.CLOSE_FLAG
 _DISABLE_ENCRYPTION_FLAG = m.DISABLE_ENCRYPTION_FLAG
 # flags bytes a Data message's fast path leaves to the decoder: the first byte of a longer
@@ -59,18 +60,10 @@ _FLAGS_NOT_FAST = 0x80 | _DISABLE_ENCRYPTION_FLAG
 _read_varuint = m.read_varuint
 
 
-def _decode_open_flow(body):
-    """m.OpenFlow.decode_body(body, 1), quicker for the usual shape (the id, key and flags in
-    one byte each, the counters in up to 8 bytes)."""
-    n = len(body)
-    fid = body[1] if n >= 6 else 0x100
-    if fid < 0x80:
-        p = 2
-    elif fid >= 0xFC:
-        p = 0x102 - fid
-        fid = int.from_bytes(body[2:p], "big")
-    else:
-        p = 0
+def _decode_open_flow(body, n, fid, p):
+    """m.OpenFlow.decode_body(body, 1), quicker for the usual shape (keys and flags in one
+    byte each, the counters in up to 8 bytes) given its ``n`` bytes' flow id ``fid``, read
+    by Conn._handle_frame, and where what follows it begins, ``p`` (0: not read)."""
     if p:
         r = _read_varuint(body, p)
         if r is not None:
@@ -350,9 +343,9 @@ class Conn(FlowControl):
             raise errors.err(errors.ConnectionClosed,
                              "conn.readRemoteAuth: unexpected message type received: %#x", typ)
         # ACTIVE
-        if typ == _DATA:
-            # fast path: a flow id of up to 4 bytes and one-byte flags (what Data.decode_body +
-            # _handle_data do); flow ids grow by 2 per flow, so most take several bytes
+        if typ == _DATA or typ == _OPEN_FLOW:
+            # the flow id, read here for the fast paths when it takes up to 4 bytes (flow ids
+            # grow by 2 per flow, so most take several); p: where what follows it begins
             n = len(body)
             fid = body[1] if n >= 3 else 0x100
             if fid < 0x80:
@@ -362,6 +355,14 @@ class Conn(FlowControl):
                 fid = int.from_bytes(body[2:p], "big")
             else:
                 p = 0
+            if typ == _OPEN_FLOW:
+                msg = _decode_open_flow(body, n, fid, p)
+                if msg.flags & m.DISABLE_ENCRYPTION_FLAG:
+                    self._plain_pending = msg
+                    return
+                self._handle_open_flow(msg, events)
+                return
+            # Data's fast path: one-byte flags (what Data.decode_body + _handle_data do)
             if p and p < n and not body[p] & _FLAGS_NOT_FAST:
                 f = self.flows.get(fid)
                 if f is not None:
@@ -398,12 +399,6 @@ class Conn(FlowControl):
                 self._plain_pending = msg
                 return
             self._handle_data(msg, events)
-        elif typ == m.OPEN_FLOW:
-            msg = _decode_open_flow(body)
-            if msg.flags & m.DISABLE_ENCRYPTION_FLAG:
-                self._plain_pending = msg
-                return
-            self._handle_open_flow(msg, events)
         elif typ == m.RELEASE:
             self._handle_release(m.Release.decode_body(body, 1), events)
         elif typ == m.HEALTH_CHECK_REQUEST:
