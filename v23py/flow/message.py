@@ -438,11 +438,16 @@ class TearDown(Message):
 
 
 class _Empty(Message):
+    """A message that is its type byte alone (``TYPE``, given as the class keyword
+    ``type``), built from its declaration in v23py.flow.layout, which bears its class's name."""
     __slots__ = ()
-    LAYOUT = None    # the name of its declaration in v23py.flow.layout
+
+    def __init_subclass__(cls, type, **kw):
+        super().__init_subclass__(**kw)
+        cls.TYPE = type
 
     def encode(self):
-        return getattr(_layout(), self.LAYOUT).build(None)
+        return getattr(_layout(), type(self).__name__).build(None)
 
     @classmethod
     def decode_body(cls, data, pos=1):
@@ -455,40 +460,29 @@ class _Empty(Message):
         return self.TYPE
 
 
-class EnterLameDuck(_Empty):
-    __slots__ = ()
-    TYPE = ENTER_LAME_DUCK
-    LAYOUT = "EnterLameDuck"
+class EnterLameDuck(_Empty, type=ENTER_LAME_DUCK):
+    """The sender is going away: the peer opens no new flows on the conn and answers with
+    AckLameDuck."""
 
 
-class AckLameDuck(_Empty):
-    __slots__ = ()
-    TYPE = ACK_LAME_DUCK
-    LAYOUT = "AckLameDuck"
+class AckLameDuck(_Empty, type=ACK_LAME_DUCK):
+    """The answer to EnterLameDuck."""
 
 
-class HealthCheckRequest(_Empty):
-    __slots__ = ()
-    TYPE = HEALTH_CHECK_REQUEST
-    LAYOUT = "HealthCheckRequest"
+class HealthCheckRequest(_Empty, type=HEALTH_CHECK_REQUEST):
+    """Is the peer still there?  It answers with HealthCheckResponse."""
 
 
-class HealthCheckResponse(_Empty):
-    __slots__ = ()
-    TYPE = HEALTH_CHECK_RESPONSE
-    LAYOUT = "HealthCheckResponse"
+class HealthCheckResponse(_Empty, type=HEALTH_CHECK_RESPONSE):
+    """The answer to HealthCheckRequest."""
 
 
-class MultiProxyRequest(_Empty):
-    __slots__ = ()
-    TYPE = MULTI_PROXY
-    LAYOUT = "MultiProxyRequest"
+class MultiProxyRequest(_Empty, type=MULTI_PROXY):
+    """A proxy asks another to be reachable through it (see v23py.flow.proxy)."""
 
 
-class ProxyServerRequest(_Empty):
-    __slots__ = ()
-    TYPE = PROXY_SERVER
-    LAYOUT = "ProxyServerRequest"
+class ProxyServerRequest(_Empty, type=PROXY_SERVER):
+    """A server asks a proxy to be reachable through it (see v23py.flow.proxy)."""
 
 
 class Auth(Message):
