@@ -396,6 +396,35 @@ class DispatcherTest(unittest.TestCase):
         self.assertEqual(e.id, verror.NoExist.id)
 
     @defer.inlineCallbacks
+    def test_dispatcher_finding_nothing_or_nothing_callable(self):
+        # the same errors whether the dispatcher answers at once or later: no object is
+        # UnknownSuffix, an object no invoker can be made of Internal
+        import v23py
+        from v23py import rpc
+
+        class Junk:
+            def describe__(self):
+                raise verror.BadArg.new("no description")
+
+        class Odd:
+            def lookup(self, ctx, suffix):
+                kind, _, when = suffix.partition("-")
+                r = (None, None) if kind == "none" else (Junk(), None)
+                return defer.succeed(r) if when == "later" else r
+        server = yield v23py.with_new_dispatching_server(self.ctx, "", Odd())
+        base = "/" + str(server.endpoints[0])
+        for suffix, want, text in (
+                ("none-now", verror.UnknownSuffix, "suffix does not exist: none-now"),
+                ("none-later", verror.UnknownSuffix, "suffix does not exist: none-later"),
+                ("junk-now", verror.Internal, "invalid received object"),
+                ("junk-later", verror.Internal, "invalid received object")):
+            e = yield self.assertFailure(rpc.client_call(
+                self.ctx, base + "/" + suffix, "Echo", ["hi"], [vdl.StringType],
+                [vdl.StringType]), verror.VError)
+            self.assertEqual(e.id, want.id, suffix)
+            self.assertIn(text, e.msg)
+
+    @defer.inlineCallbacks
     def glob(self, pattern):
         from v23py import rpc
         from v23py.rpc import wire

@@ -227,15 +227,7 @@ class Client:
                 err = a.err
                 if not policy.retry_connect(a.action, ctx.now(), a.require_resolve):
                     raise retry.prefer_non_timeout(err, prev)
-            delay = policy.backoff(n, ctx.now())
-            if delay is None:
-                # (an attempt the deadline cut short says less than the one before it)
-                raise retry.prefer_non_timeout(err, prev)
-            log.debug("retrying %s.%s in %.2fs after: %s", name, method, delay, err)
-            try:
-                await self._sleep(ctx, delay)
-            except verror.VError as e:
-                raise retry.prefer_non_timeout(e, err)
+            await self._back_off(ctx, policy, n, err, prev, f"retrying {name}.{method}")
             prev = err
             n += 1
         blessings = self._bless_entry(server_names)[0]
@@ -245,6 +237,21 @@ class Client:
         return self._open_call(ctx, conn, ep, full_suffix, method, args, in_types,
                                out_types, desc, opts, server_names, _end_args,
                                blessings=blessings, discharges=discharges, name=name)
+
+    async def _back_off(self, ctx, policy, n, err, prev, what):
+        """Wait out the ``n``-th backoff of ``policy`` after an attempt failed with ``err``
+        (``prev``: the error of the attempt before it, or None).  Raises the error to report
+        when the deadline leaves no room for another attempt or ends the wait: of two,
+        the one that is not a timeout (an attempt the deadline cut short says less than the
+        one before it)."""
+        delay = policy.backoff(n, ctx.now())
+        if delay is None:
+            raise retry.prefer_non_timeout(err, prev)
+        log.debug("%s in %.2fs after: %s", what, delay, err)
+        try:
+            await self._sleep(ctx, delay)
+        except verror.VError as e:
+            raise retry.prefer_non_timeout(e, err)
 
     async def _try_connect(self, ctx, name, method, pattern, opts):
         """(conn, endpoint, suffix, server names) of one server of `name`: resolve it, dial
@@ -483,14 +490,7 @@ class Client:
                     policy = retry.ConnectionPolicy.for_call(ctx.now(), ctx.deadline(), opts)
                 if not policy.retry_call(e, ctx.now()):
                     raise retry.prefer_non_timeout(e, prev)
-                delay = policy.backoff(n, ctx.now())
-                if delay is None:
-                    raise retry.prefer_non_timeout(e, prev)
-                log.debug("calling %s.%s again in %.2fs after: %s", name, method, delay, e)
-                try:
-                    await self._sleep(ctx, delay)
-                except verror.VError as e2:
-                    raise retry.prefer_non_timeout(e2, e)
+                await self._back_off(ctx, policy, n, e, prev, f"calling {name}.{method} again")
                 prev = e
                 n += 1
                 c = None

@@ -584,6 +584,8 @@ class Server:
 
     @staticmethod
     def _found(obj, auth, suffix):
+        """What a dispatcher's answer for ``suffix`` makes: (invoker, authorizer, False),
+        or the error of finding nothing (UnknownSuffix) or nothing callable (Internal)."""
         if obj is not None:
             try:
                 return object_to_invoker(obj), auth, False
@@ -602,14 +604,8 @@ class Server:
                 f"suffix does not exist: {suffix}: suffix {suffix} was not expected because "
                 "either server has the option IsLeaf set to true or it served an object and "
                 "not a dispatcher")
-        if disp is not None:
-            obj, auth = await self._dispatch(disp, ctx, suffix)
-            if obj is not None:
-                try:
-                    return object_to_invoker(obj), auth, False
-                except verror.VError as e:
-                    raise verror.Internal.new(f"invalid received object: {e}")
-        raise verror.UnknownSuffix.new(f"suffix does not exist: {suffix}")
+        obj, auth = (await self._dispatch(disp, ctx, suffix)) if disp is not None else (None, None)
+        return self._found(obj, auth, suffix)
 
     async def _dispatch(self, disp, ctx, suffix):
         r = disp.lookup(ctx, suffix)
