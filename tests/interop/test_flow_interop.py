@@ -8,7 +8,6 @@
 """
 import os
 import signal
-import socket
 import subprocess
 
 from twisted.internet import defer, threads
@@ -19,6 +18,7 @@ from v23py import security, vdl, vom
 from v23py.runtime.flowmanager import FlowManager
 from v23py.flow import Identity
 from v23py.flow import message as fm
+from v23py.testing.flow import send_and_read_all
 
 
 def _go_credentials(tmp, name, key_type="ecdsa256"):
@@ -267,18 +267,7 @@ class GoMountTableFlowTest(unittest.TestCase):
 
     def _raw(self, payload):
         host, port = self.name.split("@")[3].rsplit(":", 1)
-        s = socket.create_connection((host, int(port)), timeout=10)
-        try:
-            s.sendall(payload)
-            s.settimeout(10)
-            got = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    return got
-                got += chunk
-        finally:
-            s.close()
+        return send_and_read_all((host, int(port)), payload)
 
     @defer.inlineCallbacks
     def test_go_drops_garbage_and_wrong_version(self):

@@ -4,6 +4,7 @@ from twisted.trial import unittest
 
 from v23py import security, verror
 from v23py.runtime.flowmanager import FlowManager
+from v23py.testing.flow import send_and_read_all
 from v23py.flow import Identity
 from v23py.naming.endpoint import RoutingId
 
@@ -292,7 +293,6 @@ class PrincipalAndFaultTest(unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_raw_faults_against_listener(self):
-        import socket
         from twisted.internet import threads
         from v23py.flow import message as fm
         server = FlowManager(ident())
@@ -301,17 +301,7 @@ class PrincipalAndFaultTest(unittest.TestCase):
         addr = ("127.0.0.1", port.port.getHost().port)
 
         def raw(payload):
-            s = socket.create_connection(addr, timeout=10)
-            try:
-                s.sendall(payload)
-                got = b""
-                while True:
-                    c = s.recv(65536)
-                    if not c:
-                        return got
-                    got += c
-            finally:
-                s.close()
+            return send_and_read_all(addr, payload)
         # oversized frame header (16 MiB announced): dropped at once, nothing allocated
         yield threads.deferToThread(raw, b"\x00\x00\x00")
         # wrong version: we still send our Setup first, then drop the conn
@@ -336,7 +326,6 @@ class StalledClientTest(unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_acceptor_drops_stalled_handshake(self):
-        import socket
         from twisted.internet import threads
         from v23py.flow import message as fm
         server = FlowManager(ident(), handshake_timeout=0.3)
@@ -344,18 +333,7 @@ class StalledClientTest(unittest.TestCase):
         port = yield server.listen("127.0.0.1:0")
 
         def stall(payload):
-            s = socket.create_connection(("127.0.0.1", port.port.getHost().port), timeout=10)
-            try:
-                if payload:
-                    s.sendall(payload)
-                got = b""
-                while True:
-                    c = s.recv(65536)
-                    if not c:
-                        return got
-                    got += c
-            finally:
-                s.close()
+            return send_and_read_all(("127.0.0.1", port.port.getHost().port), payload)
         # says nothing at all
         got = yield threads.deferToThread(stall, b"")
         self.assertTrue(got.startswith(b"\xff"))        # our Setup frame, then the close

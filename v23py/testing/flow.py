@@ -1,6 +1,7 @@
 """Test doubles for the flow layer: an auth object without real crypto/VOM, and a pipe driver."""
 import hashlib
 import json
+import socket
 import types
 
 from v23py.flow import conn as fconn
@@ -109,3 +110,20 @@ def kinds(events):
 def of_kind(events, kind):
     """The fields of each event of ``kind`` (a tuple per event, the kind left off)."""
     return [e[1:] for e in events if e[0] is kind]
+
+
+def send_and_read_all(address, payload=b"", timeout=10):
+    """Blocking (run it in a thread): a plain TCP connection to ``address`` (host, port)
+    sends ``payload`` (if any) and returns all the peer sent until it closed the conn."""
+    s = socket.create_connection(address, timeout=timeout)
+    try:
+        if payload:
+            s.sendall(payload)
+        got = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return got
+            got += chunk
+    finally:
+        s.close()
