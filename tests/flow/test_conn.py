@@ -2,7 +2,7 @@
 from twisted.trial import unittest
 
 from v23py import verror
-from v23py.testing.flow import FakeAuth, kinds, make_pair, of_kind, pump
+from v23py.testing.flow import FakeAuth, connected_pair, kinds, make_pair, of_kind, pump
 from v23py.flow import conn as fconn, message as m
 
 
@@ -81,10 +81,7 @@ class HandshakeTest(unittest.TestCase):
         self.assertEqual(a.close_error.id, "v.io/v23/verror.Timeout")
 
     def test_corrupted_ciphertext(self):
-        d, a = make_pair()
-        d.start()
-        a.start()
-        pump(d, a)
+        d, a = connected_pair()
         f = d.open_flow()
         d.write(f, b"hello")
         out = bytearray(d.data_to_send())
@@ -96,10 +93,7 @@ class HandshakeTest(unittest.TestCase):
 
 class FlowTest(unittest.TestCase):
     def setUp(self):
-        self.d, self.a = make_pair()
-        self.d.start()
-        self.a.start()
-        pump(self.d, self.a)
+        self.d, self.a = connected_pair()
 
     def test_open_write_close(self):
         d, a = self.d, self.a
@@ -243,10 +237,7 @@ class FlowTest(unittest.TestCase):
         self.assertTrue(a.close_error.id.endswith("InvalidPeerFlow"))
 
     def test_openflow_flood_bounded(self):
-        d, a = make_pair(acceptor_kw={"max_flows": 100})
-        d.start()
-        a.start()
-        pump(d, a)
+        d, a = connected_pair(acceptor_kw={"max_flows": 100})
         for _ in range(150):
             d.write(d.open_flow(), b"x")
         pump(d, a)
@@ -359,10 +350,7 @@ class FlowTest(unittest.TestCase):
 
 class DisableEncryptionTest(unittest.TestCase):
     def test_clear_payload_follows_flagged_message(self):
-        d, a = make_pair()
-        d.start()
-        a.start()
-        pump(d, a)
+        d, a = connected_pair()
         f = d.open_flow()
         d.write(f, b"")
         ed, ea = pump(d, a)
@@ -406,19 +394,13 @@ class SetupBindingTest(unittest.TestCase):
         self.assertTrue(a.close_error.id.endswith("MissingSetupOption"))
 
     def test_version_11_uses_key_binding(self):
-        d, a = make_pair(dialer_kw={"versions": (11, 11)})
-        d.start()
-        a.start()
-        pump(d, a)
+        d, a = connected_pair(dialer_kw={"versions": (11, 11)})
         self.assertEqual(d.version, 11)
         self.assertTrue(d.is_active and a.is_active)
         self.assertEqual(len(d.binding), 64)
 
     def test_version_10_refused(self):
-        d, a = make_pair(dialer_kw={"versions": (10, 10)})
-        d.start()
-        a.start()
-        pump(d, a)
+        d, a = connected_pair(dialer_kw={"versions": (10, 10)})
         self.assertTrue(d.closed)
         self.assertTrue(d.close_error.id.endswith("RPCVersionMismatch"))
 
@@ -427,10 +409,7 @@ class BlessingsRefreshTest(unittest.TestCase):
     def setUp(self):
         from v23py.testing.flow import FakeBlessings
         self.FB = FakeBlessings
-        self.d, self.a = make_pair()
-        self.d.start()
-        self.a.start()
-        pump(self.d, self.a)
+        self.d, self.a = connected_pair()
 
     def test_refresh_same_key(self):
         a, d = self.a, self.d

@@ -7,7 +7,7 @@ arrives in order, and once everything is read and closed all borrowed tokens are
 from hypothesis import given, settings, strategies as st, HealthCheck
 from twisted.trial import unittest
 
-from v23py.testing.flow import make_pair, pump
+from v23py.testing.flow import connected_pair
 from v23py.flow import conn as fconn
 
 _sizes = st.one_of(st.integers(0, 300000),
@@ -20,10 +20,7 @@ class FlowControlProperties(unittest.TestCase):
     @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
     @given(ops, st.one_of(st.integers(1, 70000), st.sampled_from([3, 1 << 16, 1 << 20])))
     def test_random_traffic(self, script, chunk):
-        d, a = make_pair()
-        d.start()
-        a.start()
-        pump(d, a)
+        d, a = connected_pair()
         flows = [d.open_flow() for _ in range(5)]
         sent = {f.id: bytearray() for f in flows}
         got = {f.id: bytearray() for f in flows}

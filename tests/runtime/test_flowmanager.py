@@ -13,7 +13,7 @@ def ident():
     return Identity(signer=security.new_ecdsa_signer())
 
 
-class _TwoManagers(unittest.TestCase):
+class TwoManagers(unittest.TestCase):
     """A server and a client FlowManager, each with its own identity."""
     timeout = 20
 
@@ -24,7 +24,7 @@ class _TwoManagers(unittest.TestCase):
         self.addCleanup(self.server.stop)
 
 
-class ManagerTest(_TwoManagers):
+class ManagerTest(TwoManagers):
 
     @defer.inlineCallbacks
     def listen_echo(self):
@@ -372,7 +372,7 @@ class LameDuckTest(unittest.TestCase):
             self.fail("dial after stop succeeded")
 
 
-class OutputBatchingTest(_TwoManagers):
+class OutputBatchingTest(TwoManagers):
 
     @defer.inlineCallbacks
     def test_nodelay_on_both_sides_and_replies_batched(self):
@@ -482,7 +482,7 @@ class OutputBatchingTest(_TwoManagers):
         self.assertEqual(seen, ["now", "later", "nested"])
 
 
-class LongPayloadTest(_TwoManagers):
+class LongPayloadTest(TwoManagers):
     """A long message's payload reaches a push receiver as the bytearray it was decrypted
     in only when the receiver said it takes them; every other receiver gets bytes."""
 

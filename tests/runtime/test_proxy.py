@@ -9,7 +9,7 @@ from v23py.flow import Identity, conn as fconn, message as m, proxy as fproxy
 from v23py.naming.endpoint import Endpoint, RoutingId
 from v23py.runtime import proxymgr
 from v23py.runtime.flowmanager import FlowManager
-from v23py.testing.flow import kinds, make_pair, of_kind, pump
+from v23py.testing.flow import connected_pair, kinds, make_pair, of_kind, pump
 from v23py.xproxy import Proxy, access_list_authorizer
 
 
@@ -58,10 +58,7 @@ class MessageModeTest(unittest.TestCase):
 
 class WholeFlowTest(unittest.TestCase):
     def setUp(self):
-        self.d, self.a = make_pair()
-        self.d.start()
-        self.a.start()
-        pump(self.d, self.a)
+        self.d, self.a = connected_pair()
 
     def test_whole_writes_keep_their_boundaries_and_wait_for_tokens(self):
         d, a = self.d, self.a

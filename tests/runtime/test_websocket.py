@@ -1,18 +1,14 @@
 """The ws and wsh transports of the FlowManager, over loopback, with real keys; and what a
 plain WebSocket client (a browser) sees of a ``ws`` listener."""
 from twisted.internet import defer, protocol, reactor
-from twisted.trial import unittest
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import (AcceptConnection, BytesMessage, CloseConnection, Request,
                             TextMessage)
 
-from v23py import security, verror
-from v23py.flow import Identity, message as m
+from v23py import verror
+from v23py.flow import message as m
 from v23py.runtime.flowmanager import FlowManager
-
-
-def ident():
-    return Identity(signer=security.new_ecdsa_signer())
+from tests.runtime.test_flowmanager import TwoManagers, ident
 
 
 class _Raw(protocol.Protocol):
@@ -34,14 +30,10 @@ class _Raw(protocol.Protocol):
         self.lost.callback(None)
 
 
-class WebSocketTest(unittest.TestCase):
-    timeout = 20
+class WebSocketTest(TwoManagers):
 
     def setUp(self):
-        self.server = FlowManager(ident())
-        self.client = FlowManager(ident())
-        self.addCleanup(self.client.stop)
-        self.addCleanup(self.server.stop)
+        super().setUp()
 
         def echo(flow):
             flow.set_receiver(lambda data: flow.write(data.upper()), lambda r: flow.close())

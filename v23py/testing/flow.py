@@ -87,6 +87,15 @@ def make_pair(**kw):
     return d, a
 
 
+def connected_pair(**kw):
+    """make_pair(**kw), both started and their handshake done: (dialer, acceptor)."""
+    d, a = make_pair(**kw)
+    d.start()
+    a.start()
+    pump(d, a)
+    return d, a
+
+
 def pump(a, b, max_rounds=1000):
     """Move bytes both ways until quiet; returns (events_a, events_b)."""
     ea, eb = [], []
