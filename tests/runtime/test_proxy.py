@@ -54,6 +54,7 @@ class MessageModeTest(unittest.TestCase):
         pump_messages(d, a)
         ev = a.receive_message(b"\x77" * ((1 << 16) + 5000))
         self.assertIn("ConnectionClosed", kinds(ev))
+        self.assertIn("message of 70536 bytes exceeds the limit of 69632", str(a.close_error))
 
 
 class WholeFlowTest(unittest.TestCase):

@@ -139,7 +139,8 @@ class Conn(FlowControl):
         self.lame_duck_sent = False
         self.lame_duck_acked = False
         self._ack_lame_duck_pending = False
-        self._frames = m.FrameReader(max_frame if max_frame is not None else bytes_buffered + 4096)
+        self._frames = (m.FrameReader if framed else m.MessageReader)(
+            max_frame if max_frame is not None else bytes_buffered + 4096)
         self._vu_buffered = m.varuint(bytes_buffered)   # OpenFlow's initial counters, encoded
         self._out = []
         self._clear_pending = 0   # message mode: messages at the head of _out sent before Setup completed
@@ -255,7 +256,8 @@ class Conn(FlowControl):
     # ---------------------------------------------------------------- input
 
     def receive_data(self, data, now=None):
-        """Process bytes from the transport; returns a list of events."""
+        """Process bytes from the transport (in message mode, ``framed=False``: one whole
+        message); returns a list of events."""
         if now is not None:
             self.now = now
         events = []
@@ -272,23 +274,8 @@ class Conn(FlowControl):
             self._close(errors.std("Internal").new("flow conn: %s: %s" % (type(e).__name__, e)), events)
         return events
 
-    def receive_message(self, body, now=None):
-        """Message mode: process one whole message from the transport; returns events."""
-        if now is not None:
-            self.now = now
-        events = []
-        if self.state == CLOSED:
-            return events
-        try:
-            if len(body) > self._frames.max_frame:
-                raise errors.err(errors.InvalidMsg, "message of %d bytes exceeds the limit of %d",
-                                 len(body), self._frames.max_frame)
-            self._handle_frame(bytes(body), events)
-        except errors.VError as e:
-            self._close(e, events)
-        except Exception as e:  # as in receive_data: close, never crash
-            self._close(errors.std("Internal").new("flow conn: %s: %s" % (type(e).__name__, e)), events)
-        return events
+    # message mode: what the transport hands over is one whole message (see MessageReader)
+    receive_message = receive_data
 
     def _handle_frame(self, body, events):
         # body: bytes, or a bytearray (a frame joined from several reads) that is ours to

@@ -169,6 +169,23 @@ def frame(body) -> bytes:
 _SPARE = bytes(256)
 
 
+class MessageReader:
+    """FrameReader's ``push`` for a transport that carries whole messages, without length
+    headers (a flow of another conn, a WebSocket): each message is one frame body, of at
+    most ``max_frame`` bytes."""
+
+    __slots__ = ("max_frame",)
+
+    def __init__(self, max_frame: int = MAX_FRAME):
+        self.max_frame = max_frame
+
+    def push(self, body):
+        if len(body) > self.max_frame:
+            raise errors.err(errors.InvalidMsg, "message of %d bytes exceeds the limit of %d",
+                             len(body), self.max_frame)
+        return (bytes(body),)
+
+
 class FrameReader:
     """Incremental de-framer: ``feed(bytes)`` then iterate ``frames()``.
 

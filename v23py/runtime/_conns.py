@@ -392,7 +392,7 @@ class ManagedConn:
         # (read on every flush: a class attribute of the protocol is looked up the slow way)
         self._is_stream = proto.is_stream
         self._conn = conn
-        self._receive_input = conn.receive_data if self._is_stream else conn.receive_message
+        self._receive_input = conn.receive_data   # (bytes of a stream, or one whole message)
         self._hs_waiters = []
         self._hs_done = False
         self._hs_error = None
