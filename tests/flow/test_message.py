@@ -132,6 +132,17 @@ class BadInputTest(unittest.TestCase):
         self.assertVError(b"\x78\x0a", "InvalidMsg")
         self.assertVError(b"\x7e\x0a\x0e\x04\x01\xfe", "InvalidSetupOption")
 
+    def test_a_missing_field_is_named(self):
+        # (as Go's errors say it: the type, the body's size and the field missing; an Auth
+        # message's errors carry OpenFlow's type, as Go's do)
+        for data, typ, size, field in ((b"\x7e", 0x7e, 0, 0), (b"\x7e\x0a", 0x7e, 1, 1),
+                                       (b"\x77", 0x77, 0, 0), (b"\x77\xfe\x01\x00", 0x77, 3, 1),
+                                       (b"\x79\x0a\x00", 0x79, 2, 2),
+                                       (b"\x7a", 0x79, 0, 0), (b"\x7a\x01", 0x79, 1, 1)):
+            e = self.assertRaises(verror.VError, m.decode, data)
+            self.assertIn("message of type %#x and size %d failed decoding at field %d"
+                          % (typ, size, field), str(e), data)
+
     @settings(max_examples=300)
     @given(st.binary(max_size=64))
     def test_fuzz_never_crashes(self, data):

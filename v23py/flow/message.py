@@ -115,6 +115,15 @@ def _read_lenbytes(data, pos):
     return bytes(data[pos:end]), end
 
 
+def _varuint_field(data, pos, typ, size, field):
+    """read_varuint(data, pos) of field ``field`` of a message of type ``typ`` and ``size``
+    bytes: ``(value, new_pos)``, or the message's decoding error when it is not there."""
+    r = read_varuint(data, pos)
+    if r is None:
+        raise _invalid(typ, size, field)
+    return r
+
+
 def _invalid(typ, size, field, err=None):
     if err is not None:
         return errors.err(errors.InvalidMsg, "message of type %#x and size %d failed decoding at field %d: %s",
@@ -390,14 +399,8 @@ class Setup(Message):
     @classmethod
     def decode_body(cls, data, pos=1):
         size = len(data) - pos
-        r = read_varuint(data, pos)
-        if r is None:
-            raise _invalid(SETUP, size, 0)
-        vmin, pos = r
-        r = read_varuint(data, pos)
-        if r is None:
-            raise _invalid(SETUP, size, 1)
-        vmax, pos = r
+        vmin, pos = _varuint_field(data, pos, SETUP, size, 0)
+        vmax, pos = _varuint_field(data, pos, SETUP, size, 1)
         m = cls(vmin, vmax)
         field = 2
         end = len(data)
@@ -543,16 +546,10 @@ class Auth(Message):
         typ = data[0]
         size = len(data) - pos
         m = cls()
-        r = read_varuint(data, pos)
-        if r is None:
-            raise _invalid(OPEN_FLOW, size, 0)
-        m.blessings_key, pos = r
+        m.blessings_key, pos = _varuint_field(data, pos, OPEN_FLOW, size, 0)
         if m.blessings_key == 0:
             raise errors.err(errors.MissingBlessings, "%02x: message received with no blessings", OPEN_FLOW)
-        r = read_varuint(data, pos)
-        if r is None:
-            raise _invalid(OPEN_FLOW, size, 1)
-        m.discharge_key, pos = r
+        m.discharge_key, pos = _varuint_field(data, pos, OPEN_FLOW, size, 1)
         r = _read_lenbytes(data, pos)
         if r is None:
             raise _invalid(OPEN_FLOW, size, 2)
@@ -604,12 +601,9 @@ class OpenFlow(Message):
         size = len(data) - pos
         vals = []
         for field in range(5):
-            r = read_varuint(data, pos)
-            if r is None:
-                raise _invalid(OPEN_FLOW, size, field)
-            vals.append(r[0])
-            pos = r[1]
-            if field == 2 and r[0] == 0:
+            v, pos = _varuint_field(data, pos, OPEN_FLOW, size, field)
+            vals.append(v)
+            if field == 2 and v == 0:
                 raise errors.err(errors.MissingBlessings, "%02x: message received with no blessings", OPEN_FLOW)
         payload = b""
         if not vals[4] & DISABLE_ENCRYPTION_FLAG and pos < len(data):
@@ -669,14 +663,8 @@ class Data(Message):
     @classmethod
     def decode_body(cls, data, pos=1):
         size = len(data) - pos
-        r = read_varuint(data, pos)
-        if r is None:
-            raise _invalid(DATA, size, 0)
-        fid, pos = r
-        r = read_varuint(data, pos)
-        if r is None:
-            raise _invalid(DATA, size, 1)
-        flags, pos = r
+        fid, pos = _varuint_field(data, pos, DATA, size, 0)
+        flags, pos = _varuint_field(data, pos, DATA, size, 1)
         payload = b""
         if not flags & DISABLE_ENCRYPTION_FLAG and pos < len(data):
             payload = bytes(data[pos:])
