@@ -25,22 +25,34 @@ from v23py.testing.rpc import (
 
 
 
-class RPCTest(unittest.TestCase):
+class AliceTest(unittest.TestCase):
+    """Alice's runtime: ``self.p``, ``self.b`` (her blessings) and ``self.ctx``."""
     timeout = 30
 
-    @defer.inlineCallbacks
     def setUp(self):
         self.p, self.b = make_principal("alice")
         self.ctx, shutdown = new_runtime(self.p)
         self.addCleanup(shutdown)
-        self.impl = FortuneImpl()
+
+    @defer.inlineCallbacks
+    def serve(self, obj, authorizer, dispatching=False):
+        """A server of ``obj`` (a dispatcher when ``dispatching``) in Alice's runtime:
+        (server, its name)."""
         import v23py
-        self.server = yield v23py.with_new_server(self.ctx, "", FortuneServer(self.impl), None)
-        self.name = "/" + str(self.server.endpoints[0])
+        server = yield (v23py.with_new_dispatching_server(self.ctx, "", obj) if dispatching
+                        else v23py.with_new_server(self.ctx, "", obj, authorizer))
+        return server, "/" + str(server.endpoints[0])
+
+
+class RPCTest(AliceTest):
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        super().setUp()
+        self.impl = FortuneImpl()
+        self.server, self.name = yield self.serve(FortuneServer(self.impl), None)
         self.svc = SvcImpl()
-        self.server2 = yield v23py.with_new_server(self.ctx, "", SvcStub(self.svc),
-                                                   security.allow_everyone())
-        self.name2 = "/" + str(self.server2.endpoints[0])
+        self.server2, self.name2 = yield self.serve(SvcStub(self.svc), security.allow_everyone())
 
     def call(self, name, method, args, in_types, out_types, desc=None, opts=(), ctx=None):
         from v23py import rpc
@@ -258,20 +270,14 @@ def _tstr(t):
     return type_string(t).replace('"', "")
 
 
-class FaultTest(unittest.TestCase):
+class FaultTest(AliceTest):
     """Bad input on flows and peers that vanish: verrors, no hangs, the server lives on."""
-    timeout = 30
 
     @defer.inlineCallbacks
     def setUp(self):
-        import v23py
-        self.p, self.b = make_principal("alice")
-        self.ctx, shutdown = new_runtime(self.p)
-        self.addCleanup(shutdown)
+        super().setUp()
         self.svc = SvcImpl()
-        self.server = yield v23py.with_new_server(self.ctx, "", SvcStub(self.svc),
-                                                  security.allow_everyone())
-        self.name = "/" + str(self.server.endpoints[0])
+        self.server, self.name = yield self.serve(SvcStub(self.svc), security.allow_everyone())
         self.ep = self.server.endpoints[0]
 
     @defer.inlineCallbacks
@@ -371,17 +377,12 @@ class FaultTest(unittest.TestCase):
 
 
 
-class DispatcherTest(unittest.TestCase):
-    timeout = 30
+class DispatcherTest(AliceTest):
 
     @defer.inlineCallbacks
     def setUp(self):
-        import v23py
-        self.p, _ = make_principal("alice")
-        self.ctx, shutdown = new_runtime(self.p)
-        self.addCleanup(shutdown)
-        self.server = yield v23py.with_new_dispatching_server(self.ctx, "", TreeDispatcher())
-        self.name = "/" + str(self.server.endpoints[0])
+        super().setUp()
+        self.server, self.name = yield self.serve(TreeDispatcher(), None, dispatching=True)
 
     @defer.inlineCallbacks
     def test_suffix_dispatch(self):
@@ -399,7 +400,6 @@ class DispatcherTest(unittest.TestCase):
     def test_dispatcher_finding_nothing_or_nothing_callable(self):
         # the same errors whether the dispatcher answers at once or later: no object is
         # UnknownSuffix, an object no invoker can be made of Internal
-        import v23py
         from v23py import rpc
 
         class Junk:
@@ -411,8 +411,7 @@ class DispatcherTest(unittest.TestCase):
                 kind, _, when = suffix.partition("-")
                 r = (None, None) if kind == "none" else (Junk(), None)
                 return defer.succeed(r) if when == "later" else r
-        server = yield v23py.with_new_dispatching_server(self.ctx, "", Odd())
-        base = "/" + str(server.endpoints[0])
+        _, base = yield self.serve(Odd(), None, dispatching=True)
         for suffix, want, text in (
                 ("none-now", verror.UnknownSuffix, "suffix does not exist: none-now"),
                 ("none-later", verror.UnknownSuffix, "suffix does not exist: none-later"),
