@@ -458,13 +458,30 @@ class FuzzTest(unittest.TestCase):
             self.assertNotEqual(a.close_error.id, "v.io/v23/verror.Internal", a.close_error)
 
 
+def _real_pair(si, sb, sd, ci):
+    """An acceptor of identity ``si`` (blessings ``sb``, discharges ``sd``) and a dialer of
+    ``ci`` with the real SecurityAuth, started and pumped through their handshake."""
+    from v23py.flow import auth
+    from v23py.naming.endpoint import Endpoint, RoutingId
+    a = fconn.Conn(dialer=False, auth=auth.SecurityAuth(si), local_blessings=sb,
+                   local_discharges=sd,
+                   local_endpoint=Endpoint("tcp", "127.0.0.1:1", RoutingId(b"\x01" * 16),
+                                           blessing_names=tuple(sb.names())))
+    d = fconn.Conn(dialer=True, auth=auth.SecurityAuth(ci), local_blessings=ci.nameless(),
+                   local_endpoint=Endpoint("tcp", "127.0.0.1:2", RoutingId(b"\x02" * 16)),
+                   remote_endpoint=Endpoint("tcp", "127.0.0.1:1"))
+    d.start()
+    a.start()
+    pump(d, a)
+    return d, a
+
+
 class RealSecurityTest(unittest.TestCase):
     """Conns with the real SecurityAuth (keys, VOM blessings flow), incl. the first-message caches."""
 
     def test_repeated_handshakes_and_per_flow_blessings(self):
         from v23py import security
         from v23py.flow import auth
-        from v23py.naming.endpoint import Endpoint, RoutingId
         sp = security.random_principal()
         sp.blessing_store.set_default(sp.bless_self("srv"))
         cp = security.random_principal()
@@ -472,14 +489,7 @@ class RealSecurityTest(unittest.TestCase):
         per_flow = [cp.bless_self(n) for n in names]
         si, ci = auth.Identity(sp), auth.Identity(cp)
         for round_ in range(3):
-            a = fconn.Conn(dialer=False, auth=auth.SecurityAuth(si), local_blessings=si.default_blessings(),
-                           local_endpoint=Endpoint("tcp", "127.0.0.1:1", RoutingId(b"\x01" * 16), blessing_names=("srv",)))
-            d = fconn.Conn(dialer=True, auth=auth.SecurityAuth(ci), local_blessings=ci.nameless(),
-                           local_endpoint=Endpoint("tcp", "127.0.0.1:2", RoutingId(b"\x02" * 16)),
-                           remote_endpoint=Endpoint("tcp", "127.0.0.1:1"))
-            d.start()
-            a.start()
-            pump(d, a)
+            d, a = _real_pair(si, si.default_blessings(), None, ci)
             self.assertTrue(d.is_active and a.is_active, (d.close_error, a.close_error))
             self.assertEqual(d.remote_blessings.names(), ["srv"])
             self.assertEqual(a.remote_blessings.names(), [""])
@@ -517,18 +527,7 @@ class DischargesOnTheWireTest(unittest.TestCase):
 
     def _pair(self, sp, sb, sd, cp):
         from v23py.flow import auth
-        from v23py.naming.endpoint import Endpoint, RoutingId
-        si, ci = auth.Identity(sp), auth.Identity(cp)
-        a = fconn.Conn(dialer=False, auth=auth.SecurityAuth(si), local_blessings=sb,
-                       local_discharges=sd,
-                       local_endpoint=Endpoint("tcp", "127.0.0.1:1", RoutingId(b"\x01" * 16),
-                                               blessing_names=("idp:srv",)))
-        d = fconn.Conn(dialer=True, auth=auth.SecurityAuth(ci), local_blessings=ci.nameless(),
-                       local_endpoint=Endpoint("tcp", "127.0.0.1:2", RoutingId(b"\x02" * 16)),
-                       remote_endpoint=Endpoint("tcp", "127.0.0.1:1"))
-        d.start()
-        a.start()
-        pump(d, a)
+        d, a = _real_pair(auth.Identity(sp), sb, sd, auth.Identity(cp))
         self.assertTrue(d.is_active and a.is_active, (d.close_error, a.close_error))
         return d, a
 
