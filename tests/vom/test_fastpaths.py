@@ -637,3 +637,37 @@ class TablesMessageTest(unittest.TestCase):
             self.assertEqual(te.encode_type(kept), te.encode_type(kept))
         self.assertEqual(again, first)
         self.assertEqual(calls, [])
+
+
+class FirstStringTest(unittest.TestCase):
+    """vom.with_first_string (a new RPC suffix put into a cached Request) makes the
+    encoder's bytes."""
+
+    T = vdl.struct("test/fast.Named", [("Name", vdl.StringType), ("N", vdl.Int64Type),
+                                       ("Tags", vdl.list_of(vdl.StringType))])
+
+    def make(self, name):
+        v = vdl.zero(self.T)
+        v.Name, v.N, v.Tags = name, 7, ["a", "b"]
+        return v
+
+    def test_spliced_messages_are_the_encoders(self):
+        te = vom.TypeEncoder()
+        template = vom.first_string_template(te, self.T, self.make)
+        self.assertIsNotNone(template)
+        # (lengths around the one-byte limit, in the string and in the whole message)
+        for s in ("a", "x" * 100, "x" * 126, "x" * 127, "x" * 128, "y" * 300,
+                  "\u00e9/\U0001f600", "bad\udcff", "z" * 20000):
+            want = bytes(vom.encode_value_message(te, self.T, self.make(s)))
+            self.assertEqual(vom.with_first_string(template, s), want, s[:10])
+
+    def test_no_template_when_field_0_is_not_left_out(self):
+        # a maker that fills field 0 whatever it is given: the cut would duplicate it
+        te = vom.TypeEncoder()
+        self.assertIsNone(vom.first_string_template(te, self.T,
+                                                    lambda s: self.make("fixed")))
+
+    def test_no_template_when_the_maker_ignores_the_string(self):
+        # field 0 left out when empty, but the probe's message has no such field
+        te = vom.TypeEncoder()
+        self.assertIsNone(vom.first_string_template(te, self.T, lambda s: self.make("")))

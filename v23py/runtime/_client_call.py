@@ -12,7 +12,6 @@ from twisted.internet import defer
 from twisted.python import failure
 
 from v23py import vdl, verror, vom, vtrace
-from v23py.gostrings import KEEP_BYTES as _KEEP_BYTES, UTF8 as _UTF8
 from v23py.deferred import adopt as _adopt, succeed as _succeed
 from v23py.rpc import options as rpcopts
 from v23py.rpc import wire
@@ -449,7 +448,7 @@ def _new_request(w, key):
             if len(cache) < 4096:
                 cache[tkey] = t
         if t:
-            msg = _with_suffix(t, suffix)
+            msg = vom.with_first_string(t, suffix)
             if len(cache) < 4096:
                 cache[key] = msg
             _VC.values_encoded += 1
@@ -459,35 +458,14 @@ def _new_request(w, key):
 
 
 def _request_template(w, method, nargs):
-    """(type id bytes, body) of the Request message of a call of ``method`` with no
-    suffix, for _with_suffix; False when the encoder does not lay a Request out as that
-    expects (checked against it once, with a long suffix)."""
-    enc = w.types.enc
-    msg = bytes(vom.encode_value_message(enc, wire.RequestType, wire.request("", method, nargs)))
-    try:
-        _, p = vom.dec_uint(msg, 0)
-        n, q = vom.dec_uint(msg, p)
-    except Exception:
-        return False
-    if q + n != len(msg) or n == 0 or msg[q] == 0:
-        return False
-    t = (msg[:p], msg[q:])
-    probe = "probe/\u00e9%2F" * 12
-    want = vom.encode_value_message(enc, wire.RequestType, wire.request(probe, method, nargs))
-    return t if _with_suffix(t, probe) == bytes(want) else False
+    """vom.first_string_template of a Request of ``method`` (Suffix is its field 0), or
+    False when the encoder does not lay a Request out so."""
+    return vom.first_string_template(
+        w.types.enc, wire.RequestType,
+        lambda suffix: wire.request(suffix, method, nargs)) or False
 
 
-def _with_suffix(t, suffix):
-    """The message of _request_template's ``t`` with Suffix (field 0, the first a Request's
-    message holds) ``suffix``."""
-    head, rest = t
-    b = suffix.encode(_UTF8, _KEEP_BYTES)
-    n = len(b)
-    body = (b"\x00" + bytes((n,)) if n < 0x80 else b"\x00" + _uint_bytes(n)) + b + rest
-    n = len(body)
-    return head + (bytes((n,)) if n < 0x80 else _uint_bytes(n)) + body
 _VC = vom.COUNTS
-_uint_bytes = vom.uint_bytes
 _monotonic = time.monotonic
 _ANY = vdl.Kind.ANY
 _COLLECT = vtrace.COLLECT_IN_MEMORY

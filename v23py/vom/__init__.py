@@ -28,6 +28,7 @@ exception, and lengths are checked against the bytes present before allocating.
 from __future__ import annotations
 
 from v23py import verror
+from v23py.gostrings import KEEP_BYTES as _KEEP_BYTES, UTF8 as _UTF8
 from v23py.vdl import Kind, Type
 from v23py.vdl import Typed, convert, type_of
 from v23py.vom._binary import (  # noqa: F401
@@ -132,6 +133,36 @@ def encode_value_bytes(te: TypeEncoder, t: Type, v, prefix: bytes = b"") -> byte
         head = encode_value_message(te, t, b"")
         return b"".join((prefix, memoryview(head)[:-1], uint_bytes(len(v)), v))
     return prefix + encode_value_message(te, t, v)
+
+
+def first_string_template(te: TypeEncoder, t: Type, make):
+    """A template for ``with_first_string``: the value message of ``make("")``, a struct
+    of type ``t`` whose field 0 is a string, cut around where that field goes; None
+    when the message is not laid out so (no length, or field 0 not left out when
+    empty), which a probe string checks against the encoder once."""
+    msg = bytes(encode_value_message(te, t, make("")))
+    try:
+        _, p = dec_uint(msg, 0)
+        n, q = dec_uint(msg, p)
+    except Exception:
+        return None
+    if q + n != len(msg) or n == 0 or msg[q] == 0:
+        return None
+    template = (msg[:p], msg[q:])
+    probe = "probe/\u00e9%2F" * 12     # (non-ASCII, and long enough for 2-byte lengths)
+    want = bytes(encode_value_message(te, t, make(probe)))
+    return template if with_first_string(template, probe) == want else None
+
+
+def with_first_string(template, s: str) -> bytes:
+    """The value message of ``first_string_template``'s struct with ``s`` as its field 0:
+    the bytes encode_value_message makes, without encoding the rest again."""
+    head, rest = template
+    b = s.encode(_UTF8, _KEEP_BYTES)
+    n = len(b)
+    body = (b"\x00" + bytes((n,)) if n < 0x80 else b"\x00" + uint_bytes(n)) + b + rest
+    n = len(body)
+    return head + (bytes((n,)) if n < 0x80 else uint_bytes(n)) + body
 
 
 def _plan(tid: int, t: Type) -> tuple:
