@@ -30,7 +30,10 @@ its usual round (pull) with the writer now instead of at its next periodic tick.
   instead of N - 1 hints per write and rounds per daemon growing with N.  A daemon
   that is the least id of its group (or has no such subscriber) hints every
   subscriber, as do syncgroup changes; a relay whose stream ends has the databases
-  it was told about hinted again (to the next relay).
+  it was told about hinted again (to the next relay), and one that neither pulls our
+  writes nor is seen to hold them (a hint whose Know does) within RELAY_PULL_WAIT
+  seconds (its sync of the database paused, say) has every other subscriber hinted
+  directly.
 
 So a Go peer in the syncgroup never receives a hint and syncs exactly as Go does; it
 gets one failed Subscribe call per v23py daemon that syncs with it (per daemon run).
@@ -94,6 +97,9 @@ class Hints:
         # members; we subscribe back once a syncgroup round tells us they are
         self.waiting = {}
         self.received = 0             # hints received (for tests and stats)
+        # (db id, relay's id) -> [our generation it is to pull, pulled meanwhile, the
+        # DelayedCall of _relay_missed]
+        self._relay_wait = {}
 
     # --- serving -------------------------------------------------------------
     def committed(self, db_id):
@@ -175,9 +181,59 @@ class Hints:
         if relay is not None:
             self._queue(relay, db_id, gen, 0)
             relay.relayed.add(db_id)
+            self._expect_pull(db_id, relay.peer, gen)
             return
         for s in to:
             self._queue(s, db_id, gen, None)
+
+    def _expect_pull(self, db_id, peer, gen):
+        """We made ``peer`` the relay of our writes to ``db_id`` up to generation ``gen``.
+        A relay that does not pull (its sync of the database paused, or stuck) would leave
+        them to the others' rare safety-net pulls: unless it pulls within RELAY_PULL_WAIT
+        seconds, or keeps pulling towards them, every other subscriber is hinted
+        directly (``_relay_missed``)."""
+        key = (db_id, peer)
+        wait = self._relay_wait.get(key)
+        if wait is not None:
+            wait[0] = max(wait[0], gen)
+            return
+        self._relay_wait[key] = [gen, False, self.sync.daemon.reactor.callLater(
+            limits.RELAY_PULL_WAIT, self._relay_missed, key)]
+
+    def pulled(self, db_id, peer, gen):
+        """``peer`` pulled ``db_id`` from us, answered with our writes up to ``gen``."""
+        wait = self._relay_wait.get((db_id, peer))
+        if wait is not None:
+            if gen >= wait[0]:
+                del self._relay_wait[(db_id, peer)]
+                if wait[2].active():
+                    wait[2].cancel()
+            else:
+                wait[1] = True
+
+    def _spreading(self, db_id, claim):
+        """A hint whose sender holds our writes to ``db_id`` up to ``claim``'s generation
+        of our device: they are on their way through the relays (a relay that had them
+        from another peer never pulls them from us), so no relay need be waited for."""
+        ours = claim.get(_id_order(self.sync.hex), 0)
+        for key, wait in list(self._relay_wait.items()):
+            if key[0] == db_id and ours >= wait[0]:
+                self.pulled(db_id, key[1], wait[0])
+
+    def _relay_missed(self, key):
+        wait = self._relay_wait.get(key)
+        if wait is None:
+            return
+        if wait[1]:          # it pulls, behind our writes: give it another wait
+            wait[1] = False
+            wait[2] = self.sync.daemon.reactor.callLater(
+                limits.RELAY_PULL_WAIT, self._relay_missed, key)
+            return
+        del self._relay_wait[key]
+        db_id, peer = key
+        others = [s for s in self.subscribers if s.peer != peer]
+        if others:
+            self._notify(db_id, wait[0], others)
 
     def _queue(self, s, db_id, gen, relay):
         """Queue a hint about ``db_id`` to ``s``: ``relay`` None for a plain one, else
@@ -325,7 +381,10 @@ class Hints:
                 claim[dev] = max(int(hint.Gen), claim.get(dev, 0))
                 sgs = {str(gid): {int(d): int(g) for d, g in dict(gv).items()}
                        for gid, gv in dict(hint.Sgs or {}).items()}
-                sync.hinted(Id(hint.Db.Blessing, hint.Db.Name), peer, addr, claim, sgs,
+                db_id = Id(hint.Db.Blessing, hint.Db.Name)
+                if self._relay_wait:
+                    self._spreading(db_id, claim)
+                sync.hinted(db_id, peer, addr, claim, sgs,
                             int(hint.Until) if hint.Relay else None)
         except verror.VError as e:
             why = e.id
@@ -338,6 +397,10 @@ class Hints:
             syncstats.HINT_STREAM_ERROR.set(why)
 
     def stop(self):
+        for wait in self._relay_wait.values():
+            if wait[2].active():
+                wait[2].cancel()
+        self._relay_wait.clear()
         for s in self.subscribers:
             s.relayed.clear()
         for cancel in list(self.subscribed.values()):

@@ -279,20 +279,22 @@ class SyncObj(BlobSyncMethods, I.SyncServerMethods):
             if d is None or not d.exists:
                 raise db_offline(db_id)
             blobs = self.daemon.blobs
-            return (sync.dbsync(db_id).respond(names, req, str(initiator), quick),
-                    blobs.final_priorities(req, names) if blobs is not None else {})
+            ds = sync.dbsync(db_id)
+            return (ds.respond(names, req, str(initiator), quick),
+                    blobs.final_priorities(req, names) if blobs is not None else {}, ds.gen)
         # (quick first: the round after a write or a few, by far the most common, is then
         # answered by the reactor itself when the store thread is idle; a larger one
         # stops at once and runs on the store thread)
         w = self.daemon.worker
         try:
-            items, priorities = await w.call_quick(respond, True)
+            items, priorities, gen = await w.call_quick(respond, True)
         except TooBig:
-            items, priorities = await w.call(respond, False)
+            items, priorities, gen = await w.call(respond, False)
         sync.learn_conn_peer(str(initiator), call)   # (a peer that may sync with us)
         if req.name == "Data":
             sync.peer_knew(db_id, str(initiator),
                            know_of(dict(req.value.Gvs or {}).values()))
+            sync.hints.pulled(db_id, str(initiator), gen)
         from syncbased import syncstats
         syncstats.peer(db_id, str(initiator)).records_out.incr(len(items))
         syncstats.count_rows(sync, db_id, items, sent=True)

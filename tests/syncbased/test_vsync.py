@@ -501,6 +501,27 @@ class QuickRoundsTest(unittest.TestCase):
         await obj.GetDeltas(None, call, self._req(), self.b.sync.hex)
         self.assertEqual((w.kinds, len(sent)), (["quick", "quick", "call"], 3))
 
+    async def test_a_pull_answered_with_our_writes_is_the_relays_pull(self):
+        # (hints.py's fallback when the relay does not pull: GetDeltas tells Hints what
+        # generation of ours it answered with)
+        from twisted.internet import defer, task
+        from syncbased.vsync import responder
+        w = self.a.sync.daemon.worker = _Worker()
+        self.patch(responder, "caller_names", lambda call: ALICE)
+        call = types.SimpleNamespace(send_many=lambda xs: defer.succeed(None))
+        obj = responder.SyncObj.__new__(responder.SyncObj)
+        obj.daemon = types.SimpleNamespace(worker=w, sync=self.a.sync, blobs=None)
+        self.a.sync.daemon.sync = self.a.sync
+        self.a.sync.daemon.reactor = task.Clock()
+        self.a.cx.row("k1").put(ALICE, "", vom.encode("v1"))
+        hints, key = self.a.sync.hints, (DB, self.b.sync.hex)
+        hints._expect_pull(DB, self.b.sync.hex, self.a.ds.gen + 1)   # (a write to come)
+        await obj.GetDeltas(None, call, self._req(), self.b.sync.hex)
+        self.assertEqual(hints._relay_wait[key][1], True)     # pulling, not there yet
+        hints._relay_wait[key][0] = self.a.ds.gen
+        await obj.GetDeltas(None, call, self._req(), self.b.sync.hex)
+        self.assertNotIn(key, hints._relay_wait)
+
     async def test_a_hinted_round_prepares_as_a_quick_call(self):
         w = self.b.sync.daemon.worker = _Worker()
         self.b.sync.ctx = types.SimpleNamespace(with_timeout=lambda t: (None, lambda: None))
@@ -788,6 +809,9 @@ class HintRelayTest(unittest.TestCase):
         self.others = [Peer(self) for _ in range(3)]
         for p in self.others:
             p.join_via(self.a)
+        from twisted.internet import task
+        # (a's timers: the wait for its relay to pull, hints.py)
+        self.clock = self.a.sync.daemon.reactor = task.Clock()
 
     def _subscribe_all_to_a(self):
         """b, c and d subscribed to a's hints: [(peer hex, Hint)] a sends."""
@@ -884,6 +908,51 @@ class HintRelayTest(unittest.TestCase):
         sync.hinted(DB, "h", "/h", {1000: 1}, {}, 77)
         sync._done((DB, "h"), False)
         self.assertEqual(asked, [77])
+
+    def _a_wrote_through_its_relay(self):
+        """a (the largest id) wrote and hinted its relay: (hints a sends from now on,
+        the relay's id, a's generation)."""
+        sent = self._subscribe_all_to_a()
+        self.a.sync.hex = "f" * 16
+        gen = self.a.ds.gen
+        self.a.sync.hints._notify(DB, gen, None, True)
+        (relay,) = [peer for peer, h in sent]
+        del sent[:]
+        return sent, relay, gen
+
+    def test_a_relay_that_does_not_pull_has_the_others_hinted_directly(self):
+        from syncbased.vsync import limits
+        sent, relay, gen = self._a_wrote_through_its_relay()
+        self.clock.advance(limits.RELAY_PULL_WAIT)      # (its sync paused, say)
+        self.assertEqual(sorted((peer, h.Relay) for peer, h in sent),
+                         sorted((p.sync.hex, False) for p in self.others
+                                if p.sync.hex != relay))
+        self.assertEqual(self.a.sync.hints._relay_wait, {})
+
+    def test_a_relay_that_pulls_is_waited_for(self):
+        from syncbased.vsync import limits
+        sent, relay, gen = self._a_wrote_through_its_relay()
+        hints, clock = self.a.sync.hints, self.clock
+        hints.pulled(DB, relay, gen - 1)                # pulling, behind our write
+        clock.advance(limits.RELAY_PULL_WAIT)
+        self.assertEqual(sent, [])
+        hints.pulled(DB, relay, gen)                    # it has it: nothing more to do
+        clock.advance(limits.RELAY_PULL_WAIT * 2)
+        self.assertEqual((sent, hints._relay_wait, clock.getDelayedCalls()), ([], {}, []))
+        hints._notify(DB, gen, None, True)              # stopping cancels the wait
+        hints.stop()
+        self.assertEqual((hints._relay_wait, clock.getDelayedCalls()), ({}, []))
+
+    def test_a_hint_holding_our_write_ends_the_wait_for_the_relay(self):
+        # (a relay that had our write from another peer never pulls it from us)
+        from syncbased.vsync import limits
+        sent, relay, gen = self._a_wrote_through_its_relay()
+        hints, me = self.a.sync.hints, int(self.a.sync.hex, 16)
+        hints._spreading(DB, {1: 5, me: gen - 1})
+        self.assertEqual(len(hints._relay_wait), 1)       # not ours yet
+        hints._spreading(DB, {me: gen})
+        self.clock.advance(limits.RELAY_PULL_WAIT)
+        self.assertEqual((sent, hints._relay_wait, self.clock.getDelayedCalls()), ([], {}, []))
 
     def _relay_of_b(self):
         """b's scheduler with rounds recorded, not run: (started keys, relays made)."""
