@@ -107,17 +107,10 @@ class StoreWorker:
         result is returned (its error raised) instead of a Deferred -- an RPC method
         returning that answers without suspending its call.  A call made later in the same
         turn goes the usual way, after this one (which is committed already)."""
-        if self._pending or not self._alone or self._stopped or self._outstanding \
-                or threading.get_ident() != self._main \
-                or (self._ready is not None and not self._ready()) \
-                or not self._busy.acquire(blocking=False):
+        if self._pending or not self._alone or threading.get_ident() != self._main \
+                or not self._may_run_here():
             return self._call(True, fn, args, {})
-        after = self._after = []
-        try:
-            results, _ = self._process([(fn, args, {}, None)])
-        finally:
-            self._after = None
-            self._busy.release()
+        results, after = self._run_here([(fn, args, {}, None)])
         _, ok, value = results[0]
         _run_after(after)
         if not ok:
@@ -136,20 +129,31 @@ class StoreWorker:
             return
         alone = len(items) == 1
         was_alone, self._alone = self._alone, alone
-        if alone and was_alone and not slow and not self._stopped and not self._outstanding \
-                and (self._ready is None or self._ready()) \
-                and self._busy.acquire(blocking=False):
-            # (nothing handed over is undone: whatever is queued came from another
-            # thread after that check, and the thread waits for the lock to run it)
-            after = self._after = []
-            try:
-                results, _ = self._process(items)
-            finally:
-                self._after = None
-                self._busy.release()
-            _deliver(results, after)
+        if alone and was_alone and not slow and self._may_run_here():
+            _deliver(*self._run_here(items))
             return
         self._hand_over(items)
+
+    def _may_run_here(self):
+        """(reactor thread) Whether the reactor may run store work itself now: not
+        stopped, nothing handed to the thread undone, the stores ready; if so the store
+        lock is taken (``_run_here`` releases it).  (Nothing handed over is undone:
+        whatever is queued came from another thread after that check, and the thread
+        waits for the lock to run it.)"""
+        return (not self._stopped and not self._outstanding
+                and (self._ready is None or self._ready())
+                and self._busy.acquire(blocking=False))
+
+    def _run_here(self, items):
+        """(reactor thread, the lock taken by ``_may_run_here``) ``items`` as one group,
+        flushed as the thread flushes: (results, after_commit's callbacks to run)."""
+        after = self._after = []
+        try:
+            results, _ = self._process(items)
+        finally:
+            self._after = None
+            self._busy.release()
+        return results, after
 
     def after_commit(self, fn, *args) -> None:
         """Call ``fn(*args)`` on the reactor once the group running now (which made a
