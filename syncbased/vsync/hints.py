@@ -205,11 +205,15 @@ class Hints:
         wait = self._relay_wait.get((db_id, peer))
         if wait is not None:
             if gen >= wait[0]:
-                del self._relay_wait[(db_id, peer)]
-                if wait[2].active():
-                    wait[2].cancel()
+                self._end_wait((db_id, peer))
             else:
                 wait[1] = True
+
+    def _end_wait(self, key):
+        """No more waiting for relay ``key`` ((db id, its id)) to pull."""
+        wait = self._relay_wait.pop(key, None)
+        if wait is not None and wait[2].active():
+            wait[2].cancel()
 
     def _spreading(self, db_id, claim):
         """A hint whose sender holds our writes to ``db_id`` up to ``claim``'s generation
@@ -218,7 +222,7 @@ class Hints:
         ours = claim.get(_id_order(self.sync.hex), 0)
         for key, wait in list(self._relay_wait.items()):
             if key[0] == db_id and ours >= wait[0]:
-                self.pulled(db_id, key[1], wait[0])
+                self._end_wait(key)
 
     def _relay_missed(self, key):
         wait = self._relay_wait.get(key)
@@ -299,6 +303,7 @@ class Hints:
         hinted again (to the next relay, or to all)."""
         self.subscribers.discard(s)
         for db_id in s.relayed:
+            self._end_wait((db_id, s.peer))      # (the next relay has a wait of its own)
             ds = self.sync.dbs.get(db_id)
             if ds is not None and self.subscribers:
                 self._notify(db_id, ds.gen, None, True)
@@ -397,10 +402,8 @@ class Hints:
             syncstats.HINT_STREAM_ERROR.set(why)
 
     def stop(self):
-        for wait in self._relay_wait.values():
-            if wait[2].active():
-                wait[2].cancel()
-        self._relay_wait.clear()
+        for key in list(self._relay_wait):
+            self._end_wait(key)
         for s in self.subscribers:
             s.relayed.clear()
         for cancel in list(self.subscribed.values()):

@@ -877,6 +877,8 @@ class HintRelayTest(unittest.TestCase):
         hints._gone(relay)
         rest = sorted(hints.subscribers, key=lambda s: int(s.peer, 16))
         self.assertEqual([(peer, h.Relay) for peer, h in sent], [(rest[0].peer, True)])
+        # only the next relay is waited for: the gone one's wait does not hint the rest
+        self.assertEqual(list(hints._relay_wait), [(DB, rest[0].peer)])
 
     def test_a_relay_with_many_subscribers_hints_the_first_of_each_run(self):
         from syncbased.vsync import limits
