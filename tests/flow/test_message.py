@@ -105,6 +105,16 @@ class RoundTripTest(unittest.TestCase):
         self.assertEqual(s.encode(), b"\x7e\x0a\x0e\x01\x20" + bytes(range(32)) + b"\x04\x04\xfd\x01\x00\x00"
                          + b"\x05\x04\xfd\x10\x00\x00" + b"\x09\x01z")
 
+    def test_setup_endpoints_with_a_peers_bad_bytes_go_back_as_those_bytes(self):
+        # (an endpoint parsed from a peer's Setup, its %90 unescaped to a byte UTF-8 cannot
+        # hold: the fuzzer's handshake input in fuzz/corpus made the conn fail internally)
+        ep = b"@6@tcp@127.0.0.1:1@\x90@@s@@".decode("utf-8", "surrogateescape")
+        s = m.Setup(min_version=10, max_version=14, remote_endpoint=ep, local_endpoint=ep)
+        lb = bytes([len(ep.encode("utf-8", "surrogateescape"))])
+        self.assertEqual(s.encode(), b"\x7e\x0a\x0e" + b"\x02" + lb
+                         + b"@6@tcp@127.0.0.1:1@\x90@@s@@" + b"\x03" + lb
+                         + b"@6@tcp@127.0.0.1:1@\x90@@s@@")
+
     def test_disable_encryption_payload_not_inline(self):
         d = m.Data(12, m.DISABLE_ENCRYPTION_FLAG, b"abc")
         self.assertEqual(d.encode(), b"\x77\x0c\x02")

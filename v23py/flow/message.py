@@ -383,10 +383,10 @@ class Setup(Message):
             key = bytes(key[:32]).ljust(32, b"\x00")
             parts += (b"\x01\x20", key)
         if self.remote_endpoint:
-            e = self.remote_endpoint.encode()
+            e = _utf8(self.remote_endpoint)
             parts += (b"\x02", _lenbytes(e))
         if self.local_endpoint:
-            e = self.local_endpoint.encode()
+            e = _utf8(self.local_endpoint)
             parts += (b"\x03", _lenbytes(e))
         if self.mtu:
             parts += (b"\x04", _lenbytes(varuint(self.mtu)))
