@@ -545,3 +545,17 @@ class KeysOnlyTest(unittest.TestCase):
         }
         for q, want in cases.items():
             self.assertEqual(_needs_values(prepare(db, q)), want, q)
+
+
+class SprintfWidthTest(unittest.TestCase):
+    """Go's fmt takes a width or precision over 1e6 as the end of the format: no
+    formatting of a huge field (the fuzzer's Sprintf("%8888...v") in fuzz/corpus ran out
+    of memory)."""
+
+    def test_a_width_or_precision_over_a_million_ends_the_format(self):
+        from v23py.query.functions import go_sprintf
+        self.assertEqual(go_sprintf("a%8888888888888vb", [7]), "a%!(NOVERB)%!(EXTRA 7)")
+        self.assertEqual(go_sprintf("a%1000001vb", [7]), "a%!(NOVERB)%!(EXTRA 7)")
+        self.assertEqual(go_sprintf("%.1000001f", [1.5]), "%!(NOVERB)%!(EXTRA 1.5)")
+        self.assertEqual(len(go_sprintf("%1000000v", [7])), 1000000)
+        self.assertEqual(go_sprintf("%5.2f|%3d", [1.5, 7]), " 1.50|  7")

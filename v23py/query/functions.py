@@ -363,6 +363,9 @@ def _sprintf(off, args):
     return str_op(off, go_sprintf(fmt, vals))
 
 
+_MAX_WIDTH = 1_000_000     # Go's fmt: the largest width or precision
+
+
 def go_sprintf(fmt: str, vals) -> str:
     """A subset of Go's fmt.Sprintf: %v %s %d %f %g %e %x %X %q %t %c %b %o %% with flags."""
     out, i, ai = [], 0, 0
@@ -375,8 +378,13 @@ def go_sprintf(fmt: str, vals) -> str:
         j = i + 1
         while j < len(fmt) and fmt[j] in "+-# 0":
             j += 1
-        while j < len(fmt) and (fmt[j].isdigit() or fmt[j] == "."):
+        k = j
+        while j < len(fmt) and fmt[j] in "0123456789.":
             j += 1
+        if any(len(n) > 7 or int(n or 0) > _MAX_WIDTH for n in fmt[k:j].split(".")):
+            # Go's fmt: a width or precision over 1e6 takes the rest of the format
+            out.append("%!(NOVERB)")
+            break
         if j >= len(fmt):
             out.append("%!(NOVERB)")
             break
