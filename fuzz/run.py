@@ -30,7 +30,7 @@ ROOT = os.path.dirname(HERE)
 TARGETS = ("vom", "flow_message", "handshake", "syncql")
 # the code each target reaches (what atheris instruments for coverage)
 _MODULES = {
-    "vom": ("v23py.vdl", "v23py.vom", "v23py.security"),
+    "vom": ("v23py.vdl", "v23py.vom", "v23py.security", "v23py.vtrace", "v23py.runtime._stream"),
     "flow_message": ("v23py.flow.message",),
     "handshake": ("v23py.flow", "v23py.security", "v23py.vom", "v23py.runtime._stream"),
     "syncql": ("v23py.query",),

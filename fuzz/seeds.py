@@ -104,7 +104,85 @@ def vom_seeds():
     for i in range(60):
         te.encode_type(vdl.struct("bomb.W%d" % i, [("A", prev)]))
     out.append(("vom", "found-b4-exploding-unique-strings", b"\x02" + te.take_bytes()))
+    return out + peer_typed_seeds() + rpc_header_seeds()
+
+
+def peer_typed_seeds():
+    """Mode 4: an honest value of each of the types a peer's values are decoded as."""
+    import datetime
+    from v23py import security, vdl, verror, vom
+    from v23py.rpc import wire
+    from v23py.security import _caveats as C, _wiretypes as W
+    from v23py.security import access
+    from v23py.v23.vdlroot.time import native as vtime
+    from v23py.v23.services.syncbase import Id as sbid
+    from syncbased import interfaces as I
+    f = T._fixed()
+    sp, _ = f["server"]
+    dp, _ = f["other"]
+    when = datetime.datetime(2030, 1, 1, tzinfo=datetime.timezone.utc)
+    tp = C.new_caveat(C.PublicKeyThirdPartyCaveat, C.PublicKeyThirdPartyCaveatParam(
+        Nonce=bytes(range(16)), Caveats=[security.new_method_caveat("Get")],
+        DischargerKey=dp.public_key.der, DischargerLocation="/discharger",
+        DischargerRequirements=W.ThirdPartyRequirements(ReportServer=True)))
+    discharge = dp.mint_discharge(tp, security.new_expiry_caveat(when))
+    t0 = vtime.time_from_datetime(when)
+    meta = I.LogRecMetadata(Id=7, Gen=3, RecType=0, ObjId="$row/c/k", CurVers="v2",
+                            Parents=["v1"], UpdTime=t0, Delete=False, BatchId=0,
+                            BatchCount=0)
+    values = {
+        "request": wire.request("a/b", "Get", 1, True, wire.deadline(5, 0)),
+        "response": wire.response(verror.NoExist.new("gone"), True, 0),
+        "caveats": vdl.class_for(T.caveats_type())(
+            Caveats=[security.new_method_caveat("Get", "Put"),
+                     security.new_expiry_caveat(when),
+                     security.new_peer_blessings_caveat("server"), tp],
+            Discharges=[discharge.wire]),
+        "deltareq": I.DeltaReq("Data", I.DataDeltaReq(
+            DbId=sbid(Blessing="root", Name="db"), SgIds={"g1"}, Gvs={"c1": {1: 4, 2: 9}})),
+        "deltaresp": I.DeltaResp("Rec", I.LogRec(Metadata=meta, Value="v")),
+        "timeresp": I.TimeResp(OrigTs=t0, RecvTs=t0, SendTs=t0, LastNtpTs=t0, NumReboots=1,
+                               NumHops=2),
+        "permissions": access.Permissions({"Read": access.AccessList(
+            In=["server", "server:friend"], NotIn=["server:friend:bad"])}),
+        "signature": [],
+        "globreply": wire.glob_entry("a/b", True, [], False),
+        "discharges": [discharge.wire],
+    }
+    out = []
+    for i, (name, t, _) in enumerate(T.peer_types()):
+        v = values.get(name)
+        if v is None:
+            v = vdl.zero(t)
+        out.append(("vom", "typed-" + name, b"\x04" + bytes([i]) + vom.encode(v, t)))
     return out
+
+
+def rpc_header_seeds():
+    """Mode 5: a connection's type flow, then flows of Request headers (plain, repeated,
+    traced, traced with metadata and flags) and of Response headers."""
+    from v23py.rpc import wire
+    from v23py.runtime._stream import ConnTypes, ValueWriter
+    from v23py.v23 import vtrace as vt
+    types = ConnTypes()
+
+    def flow(role, *headers):
+        w = ValueWriter(types)
+        return bytes([role]) + b"".join(
+            w.encode(h, wire.RequestType if role == 0 else wire.ResponseType) for h in headers)
+
+    def traced(span, flags=0, md=b"", method="Get"):
+        r = wire.request("a", method, 0, True)
+        r.TraceRequest = vt.Request(SpanId=bytes([span]) * 16, TraceId=bytes([9]) * 16,
+                                    RequestMetadata=md, Flags=flags, LogLevel=0)
+        return r
+    flows = [flow(0, wire.request("a", "Get", 1, False)),
+             flow(0, wire.request("a", "Get", 1, False)),
+             flow(0, traced(1)), flow(0, traced(2)),
+             flow(0, traced(3, 1, b"md")), flow(0, traced(4, 1, b"md")),
+             flow(1, wire.response(None, False, 1), wire.response(None, False, 1),
+                  wire.response(None, True, 0))]
+    return [("vom", "rpc-headers", b"\x05" + T.join_chunks([types.enc.take_bytes()] + flows))]
 
 
 # ----------------------------------------------------------------------------- flow messages

@@ -7,7 +7,11 @@ guided) or hypothesis; ``tests/security/test_fuzz_corpus.py`` replays the commit
 corpus and any crash a CI run left behind.
 
 * ``vom``: single-shot streams, the streaming decoder fed in pieces, a split (RPC) type
-  stream, and WireBlessings (decoded, then validated as blessings).
+  stream, WireBlessings (decoded, then validated as blessings), the types a peer's
+  values are decoded as (``peer_types``: RPC headers, caveats and discharges validated
+  for a call, Syncbase's sync messages, ...), and RPC header streams read as a server
+  and a client read them (through the connection's header cache, which must decode
+  exactly what the plain decoder does).
 * ``flow_message``: one frame body through the flow message parser, and a byte stream
   through the frame reader.
 * ``handshake``: a real acceptor (or dialer) ``Conn`` fed an honest Setup and then the
@@ -39,7 +43,7 @@ def vom(data: bytes) -> None:
     from v23py import vom as V
     if not data:
         return
-    mode, body = data[0] % 4, bytes(data[1:])
+    mode, body = data[0] % 6, bytes(data[1:])
     try:
         if mode == 0:
             t, v = V.decode_typed(body)
@@ -58,6 +62,10 @@ def vom(data: bytes) -> None:
         elif mode == 2:
             td = V.TypeDecoder()
             td.feed(body)
+        elif mode == 4:
+            _peer_typed(V, body)
+        elif mode == 5:
+            _rpc_headers(V, body)
         else:
             from v23py import security
             from v23py.security import _wiretypes as W
@@ -73,6 +81,169 @@ def vom(data: bytes) -> None:
     except Exception as e:
         if not _expected(e):
             raise
+
+
+def peer_types():
+    """(name, type, check) of what a remote peer's values are decoded as (mode 4: the
+    input's first byte picks one); ``check(value)`` uses the value as the receiver does."""
+    if _PEER_TYPES:
+        return _PEER_TYPES
+    from v23py import vdl
+    from v23py.rpc import wire
+    from v23py.security import _wiretypes as W
+    from v23py.security import access
+    from syncbased import interfaces as I
+    _PEER_TYPES.extend([
+        ("request", wire.RequestType, None),
+        ("response", wire.ResponseType, None),
+        ("caveats", caveats_type(), _validate_caveats),
+        ("deltareq", I.DeltaReq._vdl_type, None),
+        ("deltaresp", I.DeltaResp._vdl_type, None),
+        ("timeresp", I.TimeResp._vdl_type, None),
+        ("permissions", access.PermissionsType, _authorize_permissions),
+        ("signature", wire.SigInterfaceListType, None),
+        ("globreply", wire.GlobReplyType, None),
+        ("discharges", vdl.list_of(W.WireDischargeType), None),
+    ])
+    return _PEER_TYPES
+
+
+_PEER_TYPES: list = []
+_CAVEATS_TYPE: list = []
+
+
+def caveats_type():
+    """Caveats a peer put on a blessing it extended (it signs what it likes), and the
+    discharges it presents with them."""
+    if not _CAVEATS_TYPE:
+        from v23py import vdl
+        from v23py.security import _wiretypes as W
+        _CAVEATS_TYPE.append(vdl.struct("fuzz.Caveats", [
+            ("Caveats", vdl.list_of(W.CaveatType)),
+            ("Discharges", vdl.list_of(W.WireDischargeType))]))
+    return _CAVEATS_TYPE[0]
+
+
+def _validate_caveats(v):
+    """The server validates the caveats of the client's blessing (the client blessed by a
+    root the server recognizes, then extending it with the caveats)."""
+    import datetime
+    from v23py import security
+    f = _fixed()
+    sp, sb = f["server"]
+    cp, _ = f["client"]
+    try:
+        b = sp.bless(cp.public_key, sb, "friend", *v.Caveats)
+    except verror.VError:
+        return
+    when = datetime.datetime(2026, 12, 8, tzinfo=datetime.timezone.utc)
+    call = security.Call(local_principal=sp, local_blessings=sb, remote_blessings=b,
+                         method="Get", suffix="x", timestamp=when,
+                         remote_discharges=list(v.Discharges))
+    names, rejected = security.remote_blessing_names(call)
+    if len(names) + len(rejected) != 1:
+        raise FuzzBug("one chain gave %d names and %d rejections" % (len(names), len(rejected)))
+    for cav in v.Caveats:
+        str(cav)
+
+
+def _authorize_permissions(v):
+    """A server authorizes a call against permissions a client set."""
+    import datetime
+    from v23py import security
+    from v23py.security import access
+    f = _fixed()
+    sp, sb = f["server"]
+    cp, _ = f["client"]
+    b = sp.bless(cp.public_key, sb, "friend", security.unconstrained_use())
+    when = datetime.datetime(2026, 12, 8, tzinfo=datetime.timezone.utc)
+    for tag in ("Read", "Write", "Admin"):
+        call = security.Call(local_principal=sp, local_blessings=sb, remote_blessings=b,
+                             method="Get", method_tags=[access.Tag(tag)], timestamp=when)
+        try:
+            access.permissions_authorizer(v, access.TagType).authorize(call)
+        except verror.VError:
+            pass
+
+
+def _peer_typed(V, body):
+    if not body:
+        return
+    types = peer_types()
+    _, t, check = types[body[0] % len(types)]
+    v = V.decode(body[1:], t)
+    _reencode(V, t, v)
+    if check is not None:
+        check(v)
+
+
+def _rpc_headers(V, body):
+    """RPC header streams: the first chunk is the connection's type flow, each other chunk
+    one flow's bytes (its first byte: even, Requests as a server reads them; odd,
+    Responses as a client reads them), read header after header through the
+    connection's header cache (ValueReader.try_read) and, beside it, by a plain decoder:
+    both must give the same values (a traced Request's trace as the server takes it)
+    and consume the same bytes."""
+    from v23py.rpc import wire
+    from v23py.runtime import _stream as S
+    chunks = split_chunks(body)
+    if not chunks:
+        return
+    types = S.ConnTypes()
+    plain_types = V.TypeDecoder()
+    try:
+        plain_types.feed(chunks[0])
+    except verror.VError:
+        return
+    types.feed(chunks[0])
+    for chunk in chunks[1:33]:
+        if not chunk:
+            continue
+        t = wire.RequestType if chunk[0] % 2 == 0 else wire.ResponseType
+        reader = S.ValueReader(types)
+        reader.feed(chunk[1:])
+        plain = V.Decoder(type_decoder=plain_types)
+        plain.feed(chunk[1:])
+        for _ in range(16):
+            try:
+                ok, got = reader.try_read(t)
+            except verror.VError as e:
+                ok, got = e, None
+            try:
+                want = plain.decode(t)
+            except (V.NeedData, V.NeedType):
+                want = None
+            except verror.VError as e:
+                want = e
+            if isinstance(ok, verror.VError) or isinstance(want, verror.VError):
+                if not (isinstance(ok, verror.VError) and isinstance(want, verror.VError)):
+                    raise FuzzBug("the header cache decoded %r where the decoder says %r"
+                                  % (got if ok is True else ok, want))
+                break
+            if not ok:
+                if want is not None:
+                    raise FuzzBug("the header cache needs more data for %r" % (want,))
+                break
+            if want is None:
+                raise FuzzBug("the header cache decoded %r from a part of a message" % (got,))
+            if t is wire.RequestType:
+                got, want = _as_served(got, reader.trace), _as_served(want, None)
+                reader.trace = None
+            if got != want or reader._pos != plain._pos:
+                raise FuzzBug("the header cache decoded %r (to %d) where the decoder "
+                              "gives %r (to %d)" % (got, reader._pos, want, plain._pos))
+
+
+def _as_served(req, trace):
+    """A Request with the trace a server takes for it (the reader's, when the header cache
+    found the message apart from its trace ids)."""
+    tr = req.TraceRequest
+    if trace is None:
+        trace = (bytes(tr.SpanId), bytes(tr.TraceId), tr.Flags, tr.LogLevel,
+                 bytes(tr.RequestMetadata))
+    fields = {f.name: getattr(req, f.name) for f in req._vdl_type.fields}
+    fields["TraceRequest"] = trace
+    return fields
 
 
 def _reencode(V, t, v):
