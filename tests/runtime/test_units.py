@@ -271,6 +271,43 @@ class StreamTest(unittest.TestCase):
         self.assertIs(got, kept[3])
         self.assertEqual(trace[2:], (1, 0, b"md"))
 
+    def test_a_traced_request_whose_flags_overflow_int32_is_refused(self):
+        # the header cache reads a traced request's flags and level itself: one that is
+        # not an int32 (a peer's bytes) is refused as the VOM decoder (and Go's) refuses it,
+        # not taken as the trace of a call (found by fuzzing, fuzz/corpus/vom)
+        from v23py import vom
+        from v23py.rpc import wire
+        from v23py.runtime import _stream
+        from v23py.v23 import vtrace as vt
+        a, b = _stream.ConnTypes(), _stream.ConnTypes()
+
+        def flow(flags_bytes):
+            r = wire.request("a", "Get", 0, True)
+            r.TraceRequest = vt.Request(SpanId=b"\x01" * 16, TraceId=b"\x02" * 16, Flags=1)
+            data = bytearray(_stream.ValueWriter(a).encode(r, wire.RequestType))
+            i = data.rindex(b"\x03\x02\xe1\xe1")     # Flags 1, the two end markers
+            data[i:i + 2] = flags_bytes
+            data[2] += len(flags_bytes) - 2            # (the message's length byte)
+            b.feed(a.enc.take_bytes())
+            reader = _stream.ValueReader(b)
+            reader.feed(bytes(data))
+            return reader, bytes(data)
+        reader, _ = flow(b"\x03\x02")
+        self.assertTrue(reader.try_read(wire.RequestType)[0])   # kept by the conn
+        for flags in (1 << 31, -(1 << 31) - 1, 1 << 40):
+            enc = bytearray([3])
+            vom.enc_int(enc, flags)
+            reader, data = flow(bytes(enc))
+            with self.assertRaises(verror.VError) as plain:
+                d = vom.Decoder(type_decoder=b.dec)
+                d.feed(data)
+                d.decode(wire.RequestType)
+            with self.assertRaises(verror.VError) as cached:
+                reader.try_read(wire.RequestType)
+            self.assertEqual((cached.exception.id, cached.exception.msg),
+                             (plain.exception.id, plain.exception.msg))
+            self.assertIn("out of range for int32", cached.exception.msg)
+
 
 class WireTypesTest(unittest.TestCase):
     def test_same_as_generated(self):

@@ -21,6 +21,7 @@ import threading
 import time as _time
 from collections import OrderedDict
 
+from v23py.vdl import INT_RANGES, Kind
 from v23py.vom import dec_int, dec_uint, enc_int, enc_uint, uint_bytes
 
 __all__ = [
@@ -446,6 +447,7 @@ TRACE_FIELD_HEAD = b"\x06\x00\x00"
 _ID_SEP = b"\x01\x00"
 _ENDS = b"\xe1\xe1"   # the field's end marker and the Request's
 _IDS_END = 37        # bytes of the field up to the end of the trace id
+_INT32 = INT_RANGES[Kind.INT32]   # (the field's Flags and LogLevel)
 PLAIN_TRACE_TAIL = 39     # a field with only the ids, its end marker and the Request's
 PLAIN_AFTER_HEAD = PLAIN_TRACE_TAIL - len(TRACE_FIELD_HEAD)
 
@@ -485,6 +487,9 @@ def read_trace_field(buf, i, end):
         return None
     if j + 2 != end or buf[j] != 0xE1 or buf[j + 1] != 0xE1:
         return None
+    lo, hi = _INT32
+    if not (lo <= flags <= hi and lo <= level <= hi):
+        return None        # (both are int32: the general decoder refuses the message)
     return bytes(buf[i + 3:i + 19]), bytes(buf[i + 21:i + _IDS_END]), flags, level, md
 
 
