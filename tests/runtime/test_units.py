@@ -271,6 +271,36 @@ class StreamTest(unittest.TestCase):
         self.assertIs(got, kept[3])
         self.assertEqual(trace[2:], (1, 0, b"md"))
 
+    def test_a_peers_own_request_type_is_decoded_not_read_by_hand(self):
+        # the header cache reads a traced request's TraceRequest field by hand only when the
+        # message's type is our Request type: a peer's own (here its metadata field has
+        # another name) goes to the decoder, which drops the field as Go's does
+        # (found by fuzzing, fuzz/corpus/vom)
+        from v23py.rpc import wire
+        from v23py.runtime import _stream
+        from v23py.v23 import vtrace as vt
+        for ours in (True, False):
+            a, b = _stream.ConnTypes(), _stream.ConnTypes()
+
+            def read(span, md):
+                r = wire.request("a", "Get", 0, True)
+                r.TraceRequest = vt.Request(SpanId=bytes([span]) * 16, TraceId=b"\x09" * 16,
+                                            RequestMetadata=md)
+                data = _stream.ValueWriter(a).encode(r, wire.RequestType)
+                types = a.enc.take_bytes()
+                b.feed(types if ours else types.replace(b"RequestMetadata", b"RequestMetadatX"))
+                reader = _stream.ValueReader(b)
+                reader.feed(data)
+                ok, got = reader.try_read(wire.RequestType)
+                self.assertTrue(ok)
+                tr = got.TraceRequest
+                return reader.trace or (bytes(tr.SpanId), bytes(tr.TraceId), tr.Flags,
+                                        tr.LogLevel, bytes(tr.RequestMetadata))
+            read(1, b"")
+            self.assertEqual(read(2, b"md"),
+                             (b"\x02" * 16, b"\x09" * 16, 0, 0, b"md" if ours else b""))
+            self.assertEqual(bool(b.hdr_cache[_stream._TRACED].entries), ours)
+
     def test_a_traced_request_whose_flags_overflow_int32_is_refused(self):
         # the header cache reads a traced request's flags and level itself: one that is
         # not an int32 (a peer's bytes) is refused as the VOM decoder (and Go's) refuses it,

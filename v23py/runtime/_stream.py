@@ -243,7 +243,7 @@ class ValueReader(vom.Decoder):
                 if traced is None:
                     traced = cache[_TRACED] = _TracedRequests()
                 if len(traced.entries) < _MEMO_MAX_ENTRIES:
-                    entry = _traced_entry(buf, pos, end, value)
+                    entry = _traced_entry(buf, pos, end, value, self.types.dec)
                     if entry is not None:
                         traced.add(entry)
                 return value
@@ -360,7 +360,7 @@ class ValueWriter:
 VERSION = bytes([vom.VERSION_81])
 _VERSION_81 = vom.VERSION_81
 _decoder_init, _decoder_feed = vom.Decoder.__init__, vom.Decoder.feed
-_dec_uint = vom.dec_uint
+_dec_uint, _dec_int = vom.dec_uint, vom.dec_int
 _plain_trace_ids = vtrace.plain_trace_ids
 _PLAIN_AFTER_HEAD = vtrace.PLAIN_AFTER_HEAD
 _PLAIN_TRACE_TAIL = vtrace.PLAIN_TRACE_TAIL
@@ -382,17 +382,19 @@ _TRACED = "traced-request"   # hdr_cache key of the _TracedRequests of a connect
 _REQUEST_KEY, _RESPONSE_KEY = "request", "response"   # hdr_cache keys of plain headers
 
 
-def _traced_entry(buf, pos, end, value):
+def _traced_entry(buf, pos, end, value, td):
     """(message head, body up to the TraceRequest field, value, the bytes before the span
     id of such a message with a plain TraceRequest (vtrace.traced_request_lead)) for a
-    traced request message at buf[pos:end], or None when it is not laid out as expected."""
-    from v23py.vom import dec_uint
+    traced request message at buf[pos:end], or None when it is not laid out as expected:
+    its type (``td`` has the conn's types) must be our Request type, whose TraceRequest
+    field vtrace reads by hand (a peer's own Request type may differ: a field renamed,
+    another type, then the decoder converts it)."""
     try:
-        _, p = dec_uint(buf, pos)
-        n, q = dec_uint(buf, p)
+        tid, p = _dec_int(buf, pos)
+        n, q = _dec_uint(buf, p)
     except Exception:
         return None
-    if q + n != end:
+    if q + n != end or td.lookup(tid) != _REQUEST_T:
         return None
     tr = value.TraceRequest
     i = bytes(buf[q:end]).rfind(vtrace.TRACE_FIELD_HEAD + bytes(tr.SpanId))
