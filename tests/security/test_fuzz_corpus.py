@@ -62,7 +62,8 @@ class FuzzCorpusTest(unittest.TestCase):
                      "found-fuzz-error-id-not-utf8",
                      "found-fuzz-teardown-with-surrogates",
                      "found-fuzz-trace-flags-over-int32",
-                     "found-fuzz-peer-request-type-renamed-field"):
+                     "found-fuzz-peer-request-type-renamed-field",
+                     "found-fuzz-type-chain-deeper-than-recursion"):
             self.assertIn(name, found)
 
     def test_b1_input_breaks_the_invariant_without_the_check(self):

@@ -95,6 +95,39 @@ class BadInput(unittest.TestCase):
             out += msg + body
         self.assertRejected(bytes(out))
 
+    def test_too_deep_types_on_a_type_flow(self):
+        # nested unnamed lists deeper than Python's recursion, each complete when it arrives
+        # (each is matched to a known type as it comes) or all in one group, on an RPC type
+        # flow (TypeDecoder.feed): refused with a verror, not RecursionError (the input
+        # is in fuzz/corpus/vom, found-fuzz-type-chain-deeper-than-recursion)
+        import sys
+        n = sys.getrecursionlimit() + 100
+        for one_by_one in (True, False):
+            out = bytearray(b"\x81")
+            # one by one: id 41 is []string, each next a list of the one before; in one
+            # group: each a list of the next, the last []string, the first (41) sent last
+            for i in range(n) if one_by_one else list(range(1, n)) + [0]:
+                tid = 41 + i
+                if one_by_one:
+                    elem = 0x28 if i == 0 else tid - 1
+                else:
+                    elem = 0x28 if i == n - 1 else tid + 1
+                body = bytearray(b"\x03\x01")
+                vom.enc_uint(body, elem)
+                body.append(0xE1)
+                msg = bytearray(b"\xe2") if not one_by_one and i else bytearray()
+                vom.enc_int(msg, -tid)
+                vom.enc_uint(msg, len(body))
+                out += msg + body
+            td = vom.TypeDecoder()
+            with self.assertRaises(verror.VError) as e:
+                td.feed(bytes(out))
+            self.assertEqual((e.exception.id, e.exception.msg),
+                             (verror.BadProtocol.id, "vom: type definitions nested too deeply"))
+            with self.assertRaises(verror.VError):   # (and the stream stays refused)
+                td.feed(b"")
+            self.assertRejected(bytes(out) + vom.encode("x")[1:])
+
     def test_leftover_bytes(self):
         self.assertRejected(bytes.fromhex("815104030106e1520302010200"))
 

@@ -528,7 +528,10 @@ class TypeDecoder:
         COUNTS.types_decoded += 1
         if incomplete:
             return ()
-        return self._build(tid)
+        try:
+            return self._build(tid)
+        except RecursionError:   # (matching known types or building new ones)
+            raise error("type definitions nested too deeply") from None
 
     def lookup(self, tid: int):
         """The Type for ``tid``, or None if it has not (completely) arrived."""
@@ -625,8 +628,6 @@ class TypeDecoder:
             self._unique_total += b.build(max_unique=self.MAX_UNIQUE_TOTAL - self._unique_total)
         except verror.VError as e:
             raise error(f"invalid type definition: {e.msg}") from None
-        except RecursionError:
-            raise error("type definitions nested too deeply") from None
         for i in group:
             self._built[i] = pend[i].built
             del self._wire[i]
