@@ -510,7 +510,12 @@ def encode(value, type: Type | None = None) -> bytes:
 
 _prefix_cache: dict = {}
 _PREFIX_CACHE_MAX = 512
-_PREFIX_CACHE_MAX_KEY = 16 << 10   # (so the cache holds at most 8 MB of a peer's types)
+_PREFIX_CACHE_MAX_KEY = 16 << 10   # (so the cache holds at most 8 MB of a peer's type messages)
+# ... and what they make: a prefix whose types are more, or spell out longer, is decoded
+# anew each time (16 KB of messages may make 4 MB of unique strings or thousands of types;
+# blessings make a dozen types, of ~4 KB of strings)
+_PREFIX_CACHE_MAX_TYPES = 128
+_PREFIX_CACHE_MAX_UNIQUE = 64 << 10
 
 
 def _type_prefix_len(data) -> int:
@@ -531,6 +536,14 @@ def _type_prefix_len(data) -> int:
         return 0
 
 
+def _small(td: TypeDecoder) -> bool:
+    """Whether the types ``td`` made may be kept in the prefix cache."""
+    built = td._built
+    if len(built) > _PREFIX_CACHE_MAX_TYPES:
+        return False
+    return sum(len(t.unique()) for t in built.values()) <= _PREFIX_CACHE_MAX_UNIQUE
+
+
 def _single_shot_decoder(data) -> "Decoder":
     # Go caches the types of single-shot streams by their type-message prefix;
     # blessings and other blobs repeat the same types again and again.
@@ -543,9 +556,10 @@ def _single_shot_decoder(data) -> "Decoder":
         if td is None:
             td = TypeDecoder()
             td.feed(key)
-            if len(_prefix_cache) >= _PREFIX_CACHE_MAX:
-                _prefix_cache.clear()
-            _prefix_cache[key] = td
+            if _small(td):
+                if len(_prefix_cache) >= _PREFIX_CACHE_MAX:
+                    _prefix_cache.clear()
+                _prefix_cache[key] = td
         dec = Decoder(type_decoder=td)
         dec._split = False
         dec._buf = data if type(data) is bytes else bytes(data)   # read only: no copy
