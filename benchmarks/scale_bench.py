@@ -2,11 +2,14 @@
 
     python benchmarks/scale_bench.py [--peers 10,50] [--rows 100000,1000000]
                                      [--go .gopeers/go-syncbase/bin --go-rows 20000,50000]
-                                     [--only peers,initial,start]
+                                     [--only peers,initial,start] [--poll MS]
 
 Prints, each with the load average beside it:
   peers     N v23py daemons in one syncgroup, one write on each: seconds from the last
-            write until every daemon holds all N rows, the daemons' CPU meanwhile, and
+            write until every daemon holds all N rows (seen by a Watch on each daemon,
+            opened before the writes: its N-th row's arrival at the bench, resolution
+            the bench's receipt; with --poll MS by scans of one daemon at a time, MS
+            apart: late by up to MS and the scans after it), the daemons' CPU meanwhile, and
             the CPU the idle syncgroup costs (all daemons' pull loops, per second) -- and
             the same for N of Go's daemons with --go (same client, same syncgroup spec)
   initial   a daemon joins a syncgroup whose admin holds R rows: seconds until it has
@@ -111,26 +114,100 @@ async def fill(ctx, cx, rows, writers=4, batch=500, prefix="r"):
     await defer.gatherResults([defer.ensureDeferred(writer()) for _ in range(writers)])
 
 
-async def peers_bench(reactor, ctx, kind, start_all, sizes, mount_tables=(), max_wait=300.0):
+def stop_all(daemons):
+    """Stop ``daemons``: ours all told first (signal_stop), so they stop side by side."""
+    for d in daemons:
+        if hasattr(d, "signal_stop"):
+            d.signal_stop()
+    for d in daemons:
+        d.stop()
+
+
+async def open_watches(reactor, ctx, dbs, cols, n, prefix="conv"):
+    """A Watch of the rows ``<prefix>...`` on each daemon, opened now: [(rows seen,
+    Deferred firing with the time its n-th row arrived), ...] and the function that
+    ends them."""
+    from twisted.internet import defer
+    from sync_bench import open_watch
+    out, cancels = [], []
+
+    async def seen(it, keys):
+        while len(keys) < n:
+            keys.add((await it.__anext__()).row)
+        return time.perf_counter()
+    for db, c in zip(dbs, cols):
+        it, cancel = await open_watch(ctx, db, c, prefix)
+        cancels.append(cancel)
+        keys = set()
+        d = defer.ensureDeferred(seen(it, keys))
+        d.addErrback(lambda f: None)       # (a watch cancelled before its n rows)
+        out.append((keys, d))
+    # (every stream under way, idle, before the writes: none is slowed by its start)
+    await sleep(reactor, 0.5)
+    return out, lambda: [c() for c in cancels]
+
+
+async def watched(reactor, watches, n, t, max_wait):
+    """Convergence seen by the watches: (seconds from ``t`` until the last daemon's n-th
+    row arrived, None, (the first daemon's, the median's)); or, after ``max_wait``,
+    (seconds waited, the rows each daemon holds, None)."""
+    from twisted.internet import defer
+    timeout = defer.Deferred()
+    call = reactor.callLater(max_wait, timeout.callback, None)
+    all_in = defer.gatherResults([d for _, d in watches])
+    await defer.DeferredList([all_in, timeout], fireOnOneCallback=True)
+    if not all_in.called or None in all_in.result:
+        return time.perf_counter() - t, [len(keys) for keys, _ in watches], None
+    call.cancel()
+    times = sorted(x - t for x in all_in.result)
+    return times[-1], None, (times[0], times[len(times) // 2])
+
+
+async def polled(reactor, ctx, cols, n, t, max_wait, step):
+    """Convergence seen by scans of one daemon at a time, each scanned again ``step``
+    seconds later until it holds all n rows (the bench's method before the watches)."""
+    from v23py import syncbase
+    pending = list(cols)
+    while pending and time.perf_counter() - t < max_wait:
+        c = pending[0]
+        got = [k async for k, _ in c.scan(ctx, syncbase.Prefix("conv"))]
+        if len(got) == n:
+            pending.pop(0)
+        else:
+            await sleep(reactor, step)
+    el = time.perf_counter() - t
+    if pending:
+        return el, [len([k async for k, _ in c.scan(ctx, syncbase.Prefix("conv"))])
+                    for c in cols], None
+    return el, None, None
+
+
+async def peers_bench(reactor, ctx, kind, start_all, sizes, mount_tables=(), max_wait=300.0,
+                      poll=None):
     """``start_all(n, daemons)`` appends n daemons (``.proc``, ``.endpoint``,
     ``.stop()``) to ``daemons`` as it makes them, before each start, and returns once all
     are started: whatever happens, every one made is stopped here.  A size that has not
     converged ``max_wait`` seconds after the last write is reported with the rows each
-    daemon holds, and the next size runs."""
+    daemon holds, and the next size runs.  Convergence is seen by a Watch on each daemon
+    opened before the writes (each row reported as the daemon commits it), or with
+    ``poll`` by scanning one daemon at a time every ``poll`` seconds until it holds all
+    rows (the bench's method before session 17: its figure is late by up to ``poll``
+    plus the scans of the daemons after the last to converge)."""
     from twisted.internet import defer
-    from v23py import syncbase
     from sync_bench import setup
     points = []
     for n in sizes:
         daemons = []
+        end_watches = None
         try:
             t0 = time.perf_counter()
             await start_all(n, daemons)
             started = time.perf_counter() - t0
             a = daemons[0]
-            cols = [(await setup(ctx, a, None, "conv", mount_tables=mount_tables))[1]]
+            dbs_cols = [await setup(ctx, a, None, "conv", mount_tables=mount_tables)]
             for d in daemons[1:]:
-                cols.append((await setup(ctx, d, a, "conv", mount_tables=mount_tables))[1])
+                dbs_cols.append(await setup(ctx, d, a, "conv", mount_tables=mount_tables))
+            cols = [c for _, c in dbs_cols]
             joined = time.perf_counter() - t0 - started
             # the idle cost of the syncgroup: every daemon's pull loop, nothing to sync
             await sleep(reactor, 2.0)
@@ -138,6 +215,10 @@ async def peers_bench(reactor, ctx, kind, start_all, sizes, mount_tables=(), max
             await sleep(reactor, 3.0)
             cpu1, el = sum(cpu_s(d.proc.pid) for d in daemons), time.perf_counter() - t
             idle = (cpu1 - cpu0) / el
+            watches = end_watches = None
+            if poll is None:
+                watches, end_watches = await open_watches(
+                    reactor, ctx, [db for db, _ in dbs_cols], cols, n)
             counted = await sync_counters(ctx, daemons)
             try:
                 await defer.gatherResults([c.put(ctx, f"conv{i:03d}", i)
@@ -151,18 +232,11 @@ async def peers_bench(reactor, ctx, kind, start_all, sizes, mount_tables=(), max
             t = time.perf_counter()
             cpus0 = [cpu_s(d.proc.pid) for d in daemons]
             cpu0 = sum(cpus0)
-            pending = list(cols)
-            while pending and time.perf_counter() - t < max_wait:
-                c = pending[0]
-                got = [k async for k, _ in c.scan(ctx, syncbase.Prefix("conv"))]
-                if len(got) == n:
-                    pending.pop(0)
-                else:
-                    await sleep(reactor, 0.05)
-            el = time.perf_counter() - t
-            if pending:
-                held = [len([k async for k, _ in c.scan(ctx, syncbase.Prefix("conv"))])
-                        for c in cols]
+            if watches is not None:
+                el, held, spread = await watched(reactor, watches, n, t, max_wait)
+            else:
+                el, held, spread = await polled(reactor, ctx, cols, n, t, max_wait, poll)
+            if held is not None:
                 print(f"peers    {n:4d} {kind:5s} daemons NOT converged {el:.0f} s after the "
                       f"last write: rows held by each daemon {held} (of {n}); started in "
                       f"{started:.0f} s, joined in {joined:.0f} s; {load()})", flush=True)
@@ -173,18 +247,19 @@ async def peers_bench(reactor, ctx, kind, start_all, sizes, mount_tables=(), max
                 after = await sync_counters(ctx, daemons)
                 counted = ", ".join(f"{k} {after[k] - counted[k]}" for k in SYNC_COUNTERS)
                 counted = f" ({counted} meanwhile, all daemons)"
-            print(f"peers    {n:4d} {kind:5s} daemons converged {el:7.2f} s after the last write "
-                  f"(daemons' CPU meanwhile {cpu - cpu0:.1f} s, the busiest's {max(cpus):.2f} s; "
+            seen = (f"seen by a Watch on each daemon: first {spread[0]:.3f} s, median "
+                    f"{spread[1]:.3f} s"
+                    if spread else f"polled every {poll * 1e3:.0f} ms, one daemon at a time")
+            print(f"peers    {n:4d} {kind:5s} daemons converged {el:7.3f} s after the last write "
+                  f"({seen}; daemons' CPU meanwhile {cpu - cpu0:.1f} s, the busiest's {max(cpus):.2f} s; "
                   f"idle, all daemons: {idle:.2f} "
                   f"CPU s/s; started in {started:.0f} s, joined in {joined:.0f} s; {load()})"
                   f"{counted or ''}", flush=True)
             points.append((n, el))
         finally:
-            for d in daemons:
-                if hasattr(d, "signal_stop"):
-                    d.signal_stop()     # ours: all told first, so they stop side by side
-            for d in daemons:
-                d.stop()
+            if end_watches is not None:
+                end_watches()
+            stop_all(daemons)
     growth(f"{kind} convergence time with peers", points)
 
 
@@ -253,6 +328,7 @@ async def run(reactor, args):
     go_mt = None
     try:
         peer_sizes = [int(x) for x in args.peers.split(",")]
+        poll = None if args.poll is None else args.poll / 1e3
         if "peers" in only:
             from twisted.internet import defer
 
@@ -262,7 +338,7 @@ async def run(reactor, args):
                 return defer.gatherResults([sem.run(d.start) for d in daemons],
                                            consumeErrors=True)
             await peers_bench(reactor, ctx, "v23py", ours_all, peer_sizes,
-                              max_wait=args.max_wait)
+                              max_wait=args.max_wait, poll=poll)
         if args.go and "peers" in only:
             from syncbase_bench import go_syncbased
             from v23py.testing.syncbase import GoMountTable
@@ -276,7 +352,7 @@ async def run(reactor, args):
                     daemons.append(d)
                     d.start_blocking()
             await peers_bench(reactor, ctx, "Go", go_all, peer_sizes, mount_tables=[mt],
-                              max_wait=args.max_wait)
+                              max_wait=args.max_wait, poll=poll)
         rows = [int(x) for x in args.rows.split(",")]
         if "initial" in only or "start" in only:
             ours = await initial_bench(reactor, ctx, "v23py",
@@ -315,6 +391,10 @@ def main():
     ap.add_argument("--max-wait", type=float, default=300.0,
                     help="seconds after the last write before a peers size that has not "
                          "converged is reported as such (with the rows each daemon holds)")
+    ap.add_argument("--poll", type=float, metavar="MS", default=None,
+                    help="peers: see convergence by scanning one daemon at a time every MS "
+                         "ms until it holds all rows (the method before session 17, with 50), "
+                         "instead of by a Watch on every daemon")
     args = ap.parse_args()
     task.react(lambda r: defer.ensureDeferred(run(r, args)))
 

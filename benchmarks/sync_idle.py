@@ -25,7 +25,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from scale_bench import cpu_s, load, sleep  # noqa: E402
+from scale_bench import cpu_s, load, sleep, stop_all  # noqa: E402
 from syncbased_instr import Instrumented, revision, run_as_alice  # noqa: E402
 
 SYNC_STATS = ("ticks", "rounds-started", "rounds-failed", "hints-in", "hints-known",
@@ -129,11 +129,7 @@ async def one_size(reactor, ctx, creds, tmp, tree, n, mdns, settle, window, wind
             out.append((per_second(before, after, wall, counted), instructions, wall))
         return out, joined
     finally:
-        for d in daemons:
-            if hasattr(d, "signal_stop"):
-                d.signal_stop()
-        for d in daemons:
-            d.stop()
+        stop_all(daemons)
 
 
 def main():
