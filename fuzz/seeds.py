@@ -148,6 +148,10 @@ def peer_typed_seeds():
         "signature": [],
         "globreply": wire.glob_entry("a/b", True, [], False),
         "discharges": [discharge.wire],
+        "args": vdl.class_for(T.args_type())(
+            B=True, U16=7, I8=-3, F32=1.5, A4=b"abcd", Any=[1, "two"],
+            M={"k": {1, 2}}, T=vdl.Int8Type, Err=verror.NoExist.new("gone"),
+            Opt=vdl.class_for(T.args_type().fields[6].type.elem)(N=1, S="s")),
     }
     out = []
     for i, (name, t, _) in enumerate(T.peer_types()):

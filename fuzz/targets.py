@@ -104,8 +104,23 @@ def peer_types():
         ("signature", wire.SigInterfaceListType, None),
         ("globreply", wire.GlobReplyType, None),
         ("discharges", vdl.list_of(W.WireDischargeType), None),
+        ("args", args_type(), None),
     ])
     return _PEER_TYPES
+
+
+def args_type():
+    """A typed method's arguments as a server decodes them (converted from the peer's own
+    types: other names, kinds, widths), one field per kind."""
+    from v23py import vdl
+    inner = vdl.struct("fuzz.Inner", [("N", vdl.Int8Type), ("S", vdl.StringType)])
+    return vdl.struct("fuzz.Args", [
+        ("B", vdl.BoolType), ("U16", vdl.Uint16Type), ("I8", vdl.Int8Type),
+        ("F32", vdl.Float32Type), ("E", vdl.enum_type("fuzz.E", ["A", "B", "C"])),
+        ("A4", vdl.array_of(vdl.ByteType, 4)), ("Opt", vdl.optional(inner)),
+        ("Any", vdl.AnyType), ("M", vdl.map_of(vdl.StringType, vdl.set_of(vdl.Int32Type))),
+        ("L", vdl.list_of(inner)), ("T", vdl.TypeObjectType), ("Err", vdl.ErrorType),
+        ("Un", vdl.union("fuzz.Un", [("X", vdl.Float64Type), ("Y", vdl.ByteListType)]))])
 
 
 _PEER_TYPES: list = []
