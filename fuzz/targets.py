@@ -85,7 +85,8 @@ def vom(data: bytes) -> None:
 
 def peer_types():
     """(name, type, check) of what a remote peer's values are decoded as (mode 4: the
-    input's first byte picks one); ``check(value)`` uses the value as the receiver does."""
+    input's first byte picks one); ``check(value, data)`` uses the value as the receiver
+    does."""
     if _PEER_TYPES:
         return _PEER_TYPES
     from v23py import vdl
@@ -98,7 +99,7 @@ def peer_types():
         ("response", wire.ResponseType, None),
         ("caveats", caveats_type(), _validate_caveats),
         ("deltareq", I.DeltaReq._vdl_type, None),
-        ("deltaresp", I.DeltaResp._vdl_type, None),
+        ("deltaresp", I.DeltaResp._vdl_type, _raw_any_agrees),
         ("timeresp", I.TimeResp._vdl_type, None),
         ("permissions", access.PermissionsType, _authorize_permissions),
         ("signature", wire.SigInterfaceListType, None),
@@ -139,7 +140,7 @@ def caveats_type():
     return _CAVEATS_TYPE[0]
 
 
-def _validate_caveats(v):
+def _validate_caveats(v, data):
     """The server validates the caveats of the client's blessing (the client blessed by a
     root the server recognizes, then extending it with the caveats)."""
     import datetime
@@ -163,7 +164,7 @@ def _validate_caveats(v):
         str(cav)
 
 
-def _authorize_permissions(v):
+def _authorize_permissions(v, data):
     """A server authorizes a call against permissions a client set."""
     import datetime
     from v23py import security
@@ -182,6 +183,40 @@ def _authorize_permissions(v):
             pass
 
 
+def _raw_any_agrees(v, data):
+    """A sync round's items are read keeping a record's value (an any) as its VOM bytes,
+    which the store keeps (Decoder.keep_any_raw): those bytes decode to the value the
+    plain decoder gives, of the same type."""
+    from v23py import vom as V
+    t = type(v)._vdl_type
+    dec = V.Decoder()
+    dec.keep_any_raw(t)
+    dec.feed(data)
+    try:
+        raw = dec.decode(t)
+    except V.NeedData:
+        raise FuzzBug("the raw-any decoder needs more data for %r" % (v,)) from None
+    except verror.VError as e:
+        raise FuzzBug("the raw-any decoder refuses %r: %s" % (v, e)) from None
+    if v.name != "Rec":
+        if raw != v:
+            raise FuzzBug("the raw-any decoder gives %r for %r" % (raw, v))
+        return
+    r, want = raw.value.Value, v.value.Value
+    if raw.value.Metadata != v.value.Metadata:
+        raise FuzzBug("the raw-any decoder gives %r for %r" % (raw, v))
+    if r is None or want is None:
+        if r is not want:
+            raise FuzzBug("the raw-any decoder gives %r for %r" % (r, want))
+        return
+    try:
+        got = r.value()
+    except verror.VError as e:
+        raise FuzzBug("a record's value kept as %r does not decode: %s" % (r, e)) from None
+    if V.encode(got, r.type) != V.encode(want, r.type) and got != want:
+        raise FuzzBug("a record's value kept as %r decodes to %r, not %r" % (r, got, want))
+
+
 def _peer_typed(V, body):
     if not body:
         return
@@ -190,7 +225,7 @@ def _peer_typed(V, body):
     v = V.decode(body[1:], t)
     _reencode(V, t, v)
     if check is not None:
-        check(v)
+        check(v, body[1:])
 
 
 def _rpc_headers(V, body):
