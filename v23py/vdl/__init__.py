@@ -12,7 +12,7 @@ from v23py.vdl._types import (  # noqa: F401
     StringType, Type, TypeBuilder, TypeObjectType, Uint16Type, Uint32Type, Uint64Type,
     WireErrorType, WireRetryCodeType, array_of, enum_type, list_of, map_of, named, optional,
     primitive, set_of, struct, union, FLOAT_KINDS, INT_KINDS, INT_RANGES, MAX_TYPE_DEPTH,
-    PRIMITIVE_KINDS, named_type)
+    PRIMITIVE_KINDS, TYPE_TOO_LARGE, named_type)
 from v23py.vdl._types import _intern as canonical  # noqa: F401 (the interned equal type)
 from v23py.vdl._values import (  # noqa: F401
     Enum, NamedBool, Struct, Typed, Union, base_class, class_by_name, class_for, convert,

@@ -231,6 +231,9 @@ class Type:
         return self.kind in (Kind.ANY, Kind.OPTIONAL)
 
 
+TYPE_TOO_LARGE = "type definition too large"   # (more unique string than a bound allows)
+
+
 class _BoundedOut(list):
     """An output list for _unique_str that refuses to grow past ``room`` characters.
 
@@ -243,7 +246,7 @@ class _BoundedOut(list):
     def append(self, s):
         self.room -= len(s)
         if self.room < 0:
-            raise verror.BadArg.new("type definition too large")
+            raise verror.BadArg.new(TYPE_TOO_LARGE)
         list.append(self, s)
 
 
@@ -261,20 +264,23 @@ def _unique_str(t: Type, out: list, seen: set) -> None:
     met so far).  A named type whose own string is known and none of whose named types
     (its ``_closure``, the ``seen`` its own walk ended with) were met yet is spelled out
     exactly as its own walk did, so that string is copied instead of walked again (a
-    package's types nest one another: walking each anew made building them quadratic)."""
-    if t.name:
-        i = id(t)
-        if i in seen:
-            out.append(t.name)
+    package's types nest one another: walking each anew made building them quadratic);
+    an unnamed type's known string likewise."""
+    name = t.name
+    if name and id(t) in seen:
+        out.append(name)
+        return
+    if t._unique is not None:
+        # (an unnamed type's too: a chain of them, each made on the one before, is then
+        # built in linear steps, not walked whole at each link)
+        c = t._closure
+        if c is not None and c.isdisjoint(seen):
+            out.append(t._unique)
+            seen.update(c)
             return
-        if t._unique is not None:
-            c = t._closure
-            if c is not None and c.isdisjoint(seen):
-                out.append(t._unique)
-                seen.update(c)
-                return
-        seen.add(i)
-        out.append(t.name)
+    if name:
+        seen.add(id(t))
+        out.append(name)
         out.append(" ")
     k = t.kind
     if k == _K_OPTIONAL:

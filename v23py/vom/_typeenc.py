@@ -560,6 +560,7 @@ class TypeDecoder:
         known = self._known(tid, group)
         if known is not None:
             types = tuple(known[i] for i in group)
+            self._hold(types)
             self._groups.append(_Group(types))   # (alive anyway; as every build records one)
             for i, t in zip(group, types):
                 self._built[i] = t
@@ -568,6 +569,7 @@ class TypeDecoder:
         key = self._group_key(group)
         hit = _GROUPS.get(key)
         if hit is not None:
+            self._hold(hit.types)
             self._groups.append(hit)
             for i, t in zip(group, hit.types):
                 self._built[i] = t
@@ -635,6 +637,14 @@ class TypeDecoder:
         self._groups.append(g)
         _GROUPS[key] = g
         return [(i, pend[i].built) for i in group]
+
+    def _hold(self, types) -> None:
+        """Count the unique strings of ``types``, found made already (not built here, where
+        the builder counts them), toward what this stream may make us hold."""
+        n = sum(len(t.unique()) for t in types)
+        if n > self.MAX_UNIQUE_TOTAL - self._unique_total:
+            raise error(f"invalid type definition: {T.TYPE_TOO_LARGE}")
+        self._unique_total += n
 
     def _known(self, tid: int, group: list) -> dict | None:
         """{id: Type} when the definitions of ``group`` are exactly types this process
