@@ -398,6 +398,8 @@ class RoundsMixin:
                 cancel()
             await applied
         n = await self._apply_data(db_id, items, member, names)
+        if hinting:
+            self._hinting_data = time.monotonic()     # (scheduler._safety_pull_due)
         return n >= limits.MAX_RECORDS_PER_ROUND
 
     def _authorizer(self, key, perms):

@@ -189,8 +189,8 @@ class SchedulerMixin:
                 pick = random.choice(list(ready))
                 if pick in hinting:
                     # its writes come as hints: pulling it is only the safety net for
-                    # what it relays, at most once per HINTED_PULL_INTERVAL seconds
-                    if now - self._hinted_pull < limits.HINTED_PULL_INTERVAL:
+                    # what it relays (_safety_pull_due)
+                    if not self._safety_pull_due(now):
                         # not due: a member that may serve hints but does not hint us
                         # yet (a v23py daemon we have not synced with) is pulled
                         # instead, so that it soon does; a Go peer (no Hints object)
@@ -208,6 +208,20 @@ class SchedulerMixin:
             self._mount(all_mts)
         except Exception:
             pass
+
+    def _safety_pull_due(self, now):
+        """Whether the tick's safety-net pull of a member that hints us is due:
+        HINTED_PULL_INTERVAL seconds after the last such pull and after the last data
+        round that succeeded with any member that hints us (that round brought all its
+        member held, which is what the safety pull brings: so while hinted rounds run,
+        as when every daemon of a syncgroup writes at once, no daemon adds the safety
+        pull to them), and in any case once per HINTED_SG_INTERVAL or
+        HINTED_TIME_INTERVAL, whichever is shorter (the safety pull carries the periodic
+        syncgroup round and GetTime with those members, initiator.py)."""
+        since = now - self._hinted_pull
+        return (since >= limits.HINTED_PULL_INTERVAL
+                and now - self._hinting_data >= limits.HINTED_PULL_INTERVAL
+                or since >= min(limits.HINTED_SG_INTERVAL, limits.HINTED_TIME_INTERVAL))
 
     def member_address(self, m, fails, nh):
         """The address of member ``m`` other than through a mount table: the one we

@@ -68,6 +68,7 @@ class SyncService(SyncgroupOpsMixin, RoundsMixin, SchedulerMixin, NeighborhoodMi
         # db id -> (writers whose writes we hold, to whom): relays to make once idle
         self._relay_due = {}
         self._hinted_pull = -1e9   # when the tick last pulled a hinting peer
+        self._hinting_data = -1e9  # when a data round with a hinting peer last succeeded
         self._view = None        # (when, [(db id, members, mount tables)]) read last
         self._last_sg = {}
         self._last_time = {}

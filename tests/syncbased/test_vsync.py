@@ -537,6 +537,43 @@ class QuickRoundsTest(unittest.TestCase):
         self.assertEqual(w.kinds, ["quick", "quick"])      # prepare, apply
         self.assertEqual(self.b.rows(), self.a.rows())
 
+    async def test_a_hinted_data_round_puts_off_the_safety_net_pull(self):
+        # (the safety pull brings what a hinting member holds: a hinted round with one
+        # just did, so during a burst of writes no daemon adds that pull to its rounds)
+        import time
+        from syncbased.vsync import limits
+        sync, a_hex = self.b.sync, self.a.sync.hex
+        sync.daemon.worker = _Worker()
+        sync.ctx = types.SimpleNamespace(with_timeout=lambda t: (None, lambda: None))
+        sync._peer_names[a_hex] = ALICE
+        sync.hints.subscribed[a_hex] = lambda: None     # a hints us
+
+        async def get_deltas(stub, ctx, req, opts, key=None):
+            req = vom.decode(vom.encode(req, I.DeltaReq._vdl_type), I.DeltaReq._vdl_type)
+            return wire(self.a.ds.respond(ALICE, req, sync.hex))
+        self.patch(sync, "_get_deltas", get_deltas)
+        sync._loop = types.SimpleNamespace(quiet=lambda delay: None, running=True)
+        started = []
+        self.patch(sync, "_start_round", lambda key, addr, parts=None: started.append(key))
+        sync.peers[a_hex] = "/a"
+        self.a.cx.row("k1").put(ALICE, "", vom.encode("v1"))
+        await sync._round(DB, a_hex, "/a", ("data",))
+        members = [(DB, [a_hex], [])]
+        sync._hinted_pull = time.monotonic() - limits.HINTED_PULL_INTERVAL   # (the last)
+        sync._start_rounds(members)
+        self.assertEqual(started, [])                   # not due: a hinted round just ran
+        sync._hinting_data -= limits.HINTED_PULL_INTERVAL
+        sync._start_rounds(members)
+        self.assertEqual(started, [(DB, a_hex)])        # due again
+        # (however often hinted rounds run, the pull that carries the periodic
+        # syncgroup round and GetTime is made once per their interval)
+        del started[:]
+        sync._picked = None
+        sync._hinting_data = time.monotonic()
+        sync._hinted_pull -= min(limits.HINTED_SG_INTERVAL, limits.HINTED_TIME_INTERVAL)
+        sync._start_rounds(members)
+        self.assertEqual(started, [(DB, a_hex)])
+
     async def test_a_peers_rounds_share_its_authorizer_while_the_permissions_stay(self):
         # (the client keeps a server's verdict per connection and authorizer: a new
         # authorizer each round meant a new check each round)
