@@ -195,7 +195,7 @@ async def peers_bench(reactor, ctx, kind, start_all, sizes, mount_tables=(), max
     plus the scans of the daemons after the last to converge)."""
     from twisted.internet import defer
     from sync_bench import setup
-    points = []
+    points, cpu_points = [], []
     for n in sizes:
         daemons = []
         end_watches = None
@@ -231,7 +231,6 @@ async def peers_bench(reactor, ctx, kind, start_all, sizes, mount_tables=(), max
                 continue
             t = time.perf_counter()
             cpus0 = [cpu_s(d.proc.pid) for d in daemons]
-            cpu0 = sum(cpus0)
             if watches is not None:
                 el, held, spread = await watched(reactor, watches, n, t, max_wait)
             else:
@@ -242,7 +241,7 @@ async def peers_bench(reactor, ctx, kind, start_all, sizes, mount_tables=(), max
                       f"{started:.0f} s, joined in {joined:.0f} s; {load()})", flush=True)
                 continue
             cpus = [cpu_s(d.proc.pid) - c0 for d, c0 in zip(daemons, cpus0)]
-            cpu = sum(cpus) + cpu0
+            cpu = sum(cpus)
             if counted is not None:
                 after = await sync_counters(ctx, daemons)
                 counted = ", ".join(f"{k} {after[k] - counted[k]}" for k in SYNC_COUNTERS)
@@ -251,16 +250,18 @@ async def peers_bench(reactor, ctx, kind, start_all, sizes, mount_tables=(), max
                     f"{spread[1]:.3f} s"
                     if spread else f"polled every {poll * 1e3:.0f} ms, one daemon at a time")
             print(f"peers    {n:4d} {kind:5s} daemons converged {el:7.3f} s after the last write "
-                  f"({seen}; daemons' CPU meanwhile {cpu - cpu0:.1f} s, the busiest's {max(cpus):.2f} s; "
+                  f"({seen}; daemons' CPU meanwhile {cpu:.2f} s, the busiest's {max(cpus):.2f} s; "
                   f"idle, all daemons: {idle:.2f} "
                   f"CPU s/s; started in {started:.0f} s, joined in {joined:.0f} s; {load()})"
                   f"{counted or ''}", flush=True)
             points.append((n, el))
+            cpu_points.append((n, cpu))
         finally:
             if end_watches is not None:
                 end_watches()
             stop_all(daemons)
     growth(f"{kind} convergence time with peers", points)
+    growth(f"{kind} daemons' CPU meanwhile with peers", cpu_points)
 
 
 async def initial_bench(reactor, ctx, kind, make, sizes, mount_tables=()):
