@@ -32,8 +32,8 @@ its usual round (pull) with the writer now instead of at its next periodic tick.
   subscriber, as do syncgroup changes; a relay whose stream ends has the databases
   it was told about hinted again (to the next relay), and one that neither pulls our
   writes nor is seen to hold them (a hint whose Know does) within RELAY_PULL_WAIT
-  seconds (its sync of the database paused, say) has every other subscriber hinted
-  directly.
+  seconds (longer with more than RELAY_DIRECT subscribers: _pull_wait) (its sync of
+  the database paused, say) has every other subscriber hinted directly.
 
 So a Go peer in the syncgroup never receives a hint and syncs exactly as Go does; it
 gets one failed Subscribe call per v23py daemon that syncs with it (per daemon run).
@@ -189,7 +189,7 @@ class Hints:
     def _expect_pull(self, db_id, peer, gen):
         """We made ``peer`` the relay of our writes to ``db_id`` up to generation ``gen``.
         A relay that does not pull (its sync of the database paused, or stuck) would leave
-        them to the others' rare safety-net pulls: unless it pulls within RELAY_PULL_WAIT
+        them to the others' rare safety-net pulls: unless it pulls within ``_pull_wait``
         seconds, or keeps pulling towards them, every other subscriber is hinted
         directly (``_relay_missed``)."""
         key = (db_id, peer)
@@ -198,7 +198,16 @@ class Hints:
             wait[0] = max(wait[0], gen)
             return
         self._relay_wait[key] = [gen, False, self.sync.daemon.reactor.callLater(
-            limits.RELAY_PULL_WAIT, self._relay_missed, key)]
+            self._pull_wait(), self._relay_missed, key)]
+
+    def _pull_wait(self):
+        """Seconds to wait for a relay to pull our writes: RELAY_PULL_WAIT, and beyond
+        RELAY_DIRECT subscribers in proportion to them.  The relay pulls the writers that
+        hinted it RELAYED_ROUNDS at a time: with as many writers as subscribers writing at
+        once, a writer's turn may come after most of theirs (50 daemons on 2 loaded
+        cores: over 0.5 s for the last ones, who then hinted all 48 others directly,
+        most of whom had their writes by then through the relays)."""
+        return limits.RELAY_PULL_WAIT * max(1.0, len(self.subscribers) / limits.RELAY_DIRECT)
 
     def pulled(self, db_id, peer, gen):
         """``peer`` pulled ``db_id`` from us, answered with our writes up to ``gen``."""
@@ -231,7 +240,7 @@ class Hints:
         if wait[1]:          # it pulls, behind our writes: give it another wait
             wait[1] = False
             wait[2] = self.sync.daemon.reactor.callLater(
-                limits.RELAY_PULL_WAIT, self._relay_missed, key)
+                self._pull_wait(), self._relay_missed, key)
             return
         del self._relay_wait[key]
         db_id, peer = key

@@ -28,7 +28,8 @@ RELAYED_ROUNDS = max(HINTED_ROUNDS, int(os.environ.get("V23PY_SYNC_RELAYED_ROUND
 RELAY_DIRECT = int(os.environ.get("V23PY_SYNC_RELAY_DIRECT") or 12)
 # seconds a writer waits for its relay to pull its writes (hints.py) before it hints
 # every other subscriber itself (a relay whose sync of the database is paused never
-# pulls; a busy one that keeps pulling is waited for again)
+# pulls; a busy one that keeps pulling is waited for again); beyond RELAY_DIRECT
+# subscribers, in proportion to them (hints.Hints._pull_wait)
 RELAY_PULL_WAIT = 0.5
 # peers that subscribed to our hints before we knew them as members, remembered until
 # we do (then we subscribe back); the oldest is forgotten beyond this many

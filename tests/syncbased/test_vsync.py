@@ -968,6 +968,19 @@ class HintRelayTest(unittest.TestCase):
                                 if p.sync.hex != relay))
         self.assertEqual(self.a.sync.hints._relay_wait, {})
 
+    def test_the_wait_for_a_relay_grows_with_subscribers_beyond_relay_direct(self):
+        # (the relay pulls its writers RELAYED_ROUNDS at a time: with many writing at
+        # once, the last ones' turn comes late, and their direct hints were mostly of
+        # writes the others had by then)
+        from syncbased.vsync import limits
+        self.patch(limits, "RELAY_DIRECT", 1)           # 3 subscribers: three times
+        sent, relay, gen = self._a_wrote_through_its_relay()
+        self.clock.advance(limits.RELAY_PULL_WAIT)
+        self.assertEqual(sent, [])
+        self.clock.advance(2 * limits.RELAY_PULL_WAIT)
+        self.assertEqual(sorted(peer for peer, h in sent),
+                         sorted(p.sync.hex for p in self.others if p.sync.hex != relay))
+
     def test_a_relay_that_pulls_is_waited_for(self):
         from syncbased.vsync import limits
         sent, relay, gen = self._a_wrote_through_its_relay()
