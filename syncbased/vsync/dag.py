@@ -49,8 +49,11 @@ class DagMixin:
         persisted in the same commit."""
         for op in ops:
             if isinstance(op, DbStateChangeRequestOp):
-                self.paused = op.RequestType == 0
+                was, self.paused = self.paused, op.RequestType == 0
                 writes[DBSTATE] = self._dbstate()
+                if was and not self.paused and self.sync.hints.subscribed:
+                    # (the hints it dropped while paused are lost: scheduler.resumed)
+                    self.sync.daemon.worker.after_commit(self.sync.resumed, self.db.id)
         if from_sync or not self.prefixes:
             return
         todo = [op for op in ops if isinstance(op, (PutOp, DeleteOp)) and self._synced(op.Key)]

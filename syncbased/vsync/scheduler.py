@@ -209,6 +209,15 @@ class SchedulerMixin:
         except Exception:
             pass
 
+    def resumed(self, db_id):
+        """Sync of ``db_id`` resumed (reactor thread), while members hint us: the hints
+        dropped while it was paused are lost, so the safety-net pull is due at once, and
+        the member view read while it was paused (which left it out) is read again."""
+        self._hinted_pull = self._hinting_data = -1e9
+        self._view = None
+        if self._loop is not None:
+            self._loop.wake()
+
     def _safety_pull_due(self, now):
         """Whether the tick's safety-net pull of a member that hints us is due:
         HINTED_PULL_INTERVAL seconds after the last such pull and after the last data

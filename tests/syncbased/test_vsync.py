@@ -574,6 +574,26 @@ class QuickRoundsTest(unittest.TestCase):
         sync._start_rounds(members)
         self.assertEqual(started, [(DB, a_hex)])
 
+    def test_resuming_sync_makes_the_safety_net_pull_due_at_once(self):
+        # (hints heard while paused were dropped: without this the writes made
+        # meanwhile waited for the next safety pull, up to HINTED_PULL_INTERVAL after
+        # the last hinted round, and the member view read while paused left it out)
+        import time
+        sync, a_hex = self.b.sync, self.a.sync.hex
+        w = sync.daemon.worker = _Worker()
+        sync.hints.subscribed[a_hex] = lambda: None     # a hints us
+        woken = []
+        sync._loop = types.SimpleNamespace(wake=lambda: woken.append(1), running=True)
+        self.b.db.pause_sync(ALICE)
+        sync._hinted_pull = sync._hinting_data = time.monotonic()
+        sync._view = (time.monotonic(), [])             # (read while paused)
+        self.assertFalse(sync._safety_pull_due(time.monotonic()))
+        self.b.db.resume_sync(ALICE)
+        for fn, args in w.after:
+            fn(*args)
+        self.assertTrue(sync._safety_pull_due(time.monotonic()))
+        self.assertEqual((sync._view, woken), (None, [1]))
+
     async def test_a_peers_rounds_share_its_authorizer_while_the_permissions_stay(self):
         # (the client keeps a server's verdict per connection and authorizer: a new
         # authorizer each round meant a new check each round)
