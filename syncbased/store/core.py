@@ -18,8 +18,8 @@ Layers, mirroring Go's ``store/transactions`` + ``store/watchable`` semantics:
   ``commit`` writes as watch-log entries in the *same* write group as the data,
   each stamped with the commit timestamp; every entry but a commit's last has
   ``continued=True``.  Each entry has a sequence number; a log record
-  ``l\\xfe%016x`` holds a run of up to LOG_CHUNK consecutive entries of one commit,
-  keyed by the first one's number (see STORE_FORMAT).
+  ``l\\xfe%016x`` holds a run of consecutive entries of one commit (RECORD_BYTES at most
+  with its key), keyed by the first one's number (see STORE_FORMAT).
 
 Everything here is synchronous and single-threaded by design: the daemon runs
 all store work on one worker thread (``syncbased.worker``), which also groups
@@ -31,6 +31,7 @@ import bisect
 import random
 import struct
 import time
+from itertools import accumulate
 
 from v23py import verror
 from v23py.records import NamedTuple
@@ -52,7 +53,7 @@ SCAN_CHUNK = 1000
 # reads the earlier ones' stores as they are; the first commit after opening one moves
 # its marker on.  A store marked with a later format is refused.
 #   1 (no marker): one watch-log entry per record.
-#   2: a log record holds up to LOG_CHUNK entries of one commit (a synced round or a
+#   2: a log record holds up to 256 entries of one commit (a synced round or a
 #      PutRows batch commits thousands: one record each cost ~10k instructions of
 #      SQLite); a format-1 record is a record of one entry.
 #   3: a synced data object's DAG head is stored only where its version pointer does
@@ -63,10 +64,23 @@ SCAN_CHUNK = 1000
 #      format-3 log record is a record of one.
 #   5: a batch's BatchInfo is binary (syncbased.vsync._log: encode_batch); a format-4
 #      one is JSON.
+#   6: no record of the watch log, the sync log or a BatchInfo is over RECORD_BYTES
+#      (log_entries, _log.log_chunks, _log.batch_writes: a BatchInfo is stored in parts);
+#      format-5 records of up to 256 entries and whole BatchInfos are read as they are.
 FORMAT_KEY = b"\x00store-format"
-STORE_FORMAT = b"5"
-_EARLIER_FORMATS = (None, b"2", b"3", b"4")
-LOG_CHUNK = 256
+STORE_FORMAT = b"6"
+_EARLIER_FORMATS = (None, b"2", b"3", b"4", b"5")
+# The bytes of a stored record's key and value together, at most, where the store cuts
+# what it writes into records (a single entry, log record or part may be more).  The
+# engine's table is an index B-tree (WITHOUT ROWID), whose cell keeps at most maxLocal =
+# (4096 - 12) * 64 / 255 - 23 = 1002 bytes of a record (its header, ~5 bytes here, key
+# and value) in a page of SQLite's default 4 KiB; a longer record spills to overflow
+# pages, and every B-tree compare against such a cell (interior pages hold whole records
+# as dividers) first copies the whole record from them.  Records of 17-28 KB (format 5:
+# 256 log entries, 256 sync log records, the BatchInfo of a 500-row batch) beside the DAG
+# nodes a sync inserts cost the joiner's apply ~9 % more instructions per row at
+# 1,000,000 rows than at 100,000.
+RECORD_BYTES = 1002 - 5
 # A commit of at most this many keys is remembered until the next (Store._recent)
 RECENT_MAX = 64
 
@@ -155,15 +169,23 @@ def _entry(op, ts: int, flags: int) -> bytes:
 def log_entries(ops: list, ts: int, from_sync: bool, first: int):
     """A commit's log records, ``ops`` numbered from ``first``: (log_key(number of a
     record's first entry), encode_log_entry's bytes of its entries one after another),
-    LOG_CHUNK entries a record at most; every entry but the last is Continued."""
+    RECORD_BYTES a record at most with its key (an entry longer than that alone); every
+    entry but the last is Continued."""
     cont = (1 if from_sync else 0) | 2
-    n = len(ops)
+    parts = [_entry(op, ts, cont) for op in ops]
+    parts[-1] = _entry(ops[-1], ts, cont & 1)
+    data = b"".join(parts)
+    if len(data) <= _LOG_ROOM:     # (a Put's, say: one record)
+        return [(log_key(first), data)]
+    ends = list(accumulate(map(len, parts)))     # (bytes up to each entry's end)
+    n = len(parts)
     out = []
-    for start in range(0, n, LOG_CHUNK):
-        parts = [_entry(op, ts, cont) for op in ops[start:start + LOG_CHUNK]]
-        if start + LOG_CHUNK >= n:
-            parts[-1] = _entry(ops[-1], ts, cont & 1)
-        out.append((log_key(first + start), b"".join(parts)))
+    start, done = 0, 0
+    while start < n:
+        # (the entries that end within _LOG_ROOM of the record's start; one at least)
+        end = max(bisect.bisect_right(ends, done + _LOG_ROOM, start), start + 1)
+        out.append((log_key(first + start), b"".join(parts[start:end])))
+        start, done = end, ends[end - 1]
     return out
 
 
@@ -229,6 +251,9 @@ def decode_log_entry(data: bytes) -> LogEntry:
 
 def log_key(seq: int) -> bytes:
     return LOG_PREFIX + b"%016x" % seq
+
+
+_LOG_ROOM = RECORD_BYTES - len(log_key(0))    # (a watch-log record's value, at most)
 
 
 def parse_log_key(key: bytes) -> int:
@@ -646,15 +671,19 @@ class Store:
 
     def read_log(self, start_seq: int, max_entries: int = SCAN_CHUNK):
         """Committed log entries from ``start_seq``: list of (seq, LogEntry), whole
-        records until there are ``max_entries`` (so up to LOG_CHUNK - 1 more)."""
+        records until there are ``max_entries`` (so a record's entries but one more at
+        most)."""
         if start_seq >= self.log_seq:
             return []
         if start_seq == self._recent_first:
             # the last commit's entries, to the log's end: from its records as written
             out = []
             recent = self._recent
-            for first in range(start_seq, self.log_seq, LOG_CHUNK):
-                out.extend(enumerate(decode_log_entries(recent[log_key(first)]), first))
+            first = start_seq
+            while first < self.log_seq:
+                entries = decode_log_entries(recent[log_key(first)])
+                out.extend(enumerate(entries, first))
+                first += len(entries)
                 if len(out) >= max_entries:
                     break
             return out

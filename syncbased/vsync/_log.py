@@ -10,6 +10,7 @@ the wire is ``interfaces.LogRecMetadata`` etc., converted at the edges).
                                           version pointer does not name it (dag._head)
     y\\xfec\\xfe<batch id decimal>           BatchInfo of a multi-object batch (store
                                           format 5: binary, see encode_batch)
+    y\\xfec\\xfe<batch id decimal>\\xfe<n>     its part n (store format 6: batch_writes)
     y\\xfed                                 DbSyncState (knowledge, paused)
     y\\xfei\\xfe<gid>                        SgLocalState of a joined syncgroup
     y\\xfel\\xfed\\xfe<dev>\\xfe<gen %016x>    data log record (dev in decimal)
@@ -35,7 +36,7 @@ from itertools import chain
 
 from v23py.gostrings import KEEP_BYTES as _KEEP, UTF8 as _UTF8   # (Go strings: any bytes)
 from v23py.records import NamedTuple
-from syncbased.store.core import LOG_CHUNK, SEP
+from syncbased.store.core import RECORD_BYTES, SEP
 
 Y = b"y" + SEP
 NODE = Y + b"a" + SEP
@@ -117,6 +118,7 @@ def log_key(pfx: bytes, dev: int, gen: int) -> bytes:
 # one's; its value holds the records one after another, each length-prefixed.  A key
 # without the mark holds one record (every record before format 4, and single ones).
 CHUNK_MARK = b"-"
+_RUN_MARK = len(CHUNK_MARK) + _GEN_DIGITS       # (what a run's key adds to its first's)
 
 
 def log_key_gens(key: bytes) -> tuple:
@@ -130,17 +132,21 @@ def log_key_gens(key: bytes) -> tuple:
 def log_chunks(recs: dict):
     """What to store for one commit's log records ``recs`` (log key -> (its log_prefix,
     generation, encode_rec bytes)): (key, value) pairs, each run of consecutive
-    generations of a log (up to LOG_CHUNK) one record, a record without neighbours
-    itself."""
+    generations of a log one record of RECORD_BYTES at most with its key (store format
+    6), a record without neighbours (or longer than that) itself."""
     run: list = []
     run_lp = None
     run_next = 0
+    size = room = 0   # (the run's stored bytes, each record and its length; their limit)
     for key in sorted(recs):
         lp, gen, rec = recs[key]
-        if gen != run_next or lp != run_lp or len(run) >= LOG_CHUNK:
+        size += 4 + len(rec)
+        if gen != run_next or lp != run_lp or size > room:
             if run:
                 yield _run_record(run_key, run_next - 1, run)
             run, run_lp, run_key = [], lp, key
+            size = 4 + len(rec)
+            room = RECORD_BYTES - len(key) - _RUN_MARK    # (the run's key: see _run_record)
         run.append(rec)
         run_next = gen + 1
     if run:
@@ -392,6 +398,80 @@ def decode_batch(raw):
     return (dict(zip(fields[:no], fields[no:2 * no])),
             dict(zip(fields[2 * no:2 * no + nl], fields[2 * no + nl:])), count)
 
+
+
+# Store format 6: a BatchInfo longer than a record may be (RECORD_BYTES with its key) is
+# stored in parts (a 500-row batch's is ~38 KB), its encode_batch bytes cut in order: the
+# first under batch_key, after BATCH_PARTS and the number of parts, the others under
+# batch_key + SEP + their number (decimal, from 1).  A shorter one, and every BatchInfo of
+# an earlier format, is the one record under batch_key.  (The SEP keeps one batch's parts
+# apart from another batch whose id starts with the same digits.)
+BATCH_PARTS = b"\x02"
+_PARTS_HEAD = struct.Struct(">cI")
+_PART_MARK = len(SEP) + 7       # (what a part's key adds to batch_key: SEP, its number)
+
+
+def _part_key(key: bytes, i: int) -> bytes:
+    return key + SEP + b"%d" % i
+
+
+def _parts(first) -> int:
+    """The number of stored records of the BatchInfo whose first record is ``first``."""
+    if first is None:
+        return 0
+    if first[:1] != BATCH_PARTS:
+        return 1
+    return _PARTS_HEAD.unpack_from(first)[1]
+
+
+def batch_writes(bid: int, objects: dict, linked: dict, count: int, old=None) -> dict:
+    """The writes that store batch ``bid``'s BatchInfo (see encode_batch) in place of
+    the one whose first record is ``old`` (None: none): its records, and a deletion of
+    each part of the old one past the new one's."""
+    raw = encode_batch(objects, linked, count)
+    key = batch_key(bid)
+    room = RECORD_BYTES - len(key) - _PART_MARK       # (a part's bytes, at most)
+    if len(raw) <= room:
+        out = {key: raw}
+        if old is None:       # (a new batch of a few objects: a Put's, say)
+            return out
+    else:
+        head = room - _PARTS_HEAD.size
+        n = 1 + -(-(len(raw) - head) // room)
+        out = {key: _PARTS_HEAD.pack(BATCH_PARTS, n) + raw[:head]}
+        for i in range(1, n):
+            start = head + (i - 1) * room
+            out[_part_key(key, i)] = raw[start:start + room]
+    for i in range(len(out), _parts(old)):
+        out[_part_key(key, i)] = None
+    return out
+
+
+def read_batch(get, bid: int, first=None):
+    """Batch ``bid``'s BatchInfo as decode_batch gives it, or None when there is none;
+    ``get(key)`` reads a stored record (None: none).  ``first``: its first record, when
+    the caller has read it."""
+    key = batch_key(bid)
+    if first is None:
+        first = get(key)
+    n = _parts(first)
+    if n <= 1:
+        return decode_batch(first) if n else None
+    parts = [first[_PARTS_HEAD.size:]]
+    for i in range(1, n):
+        part = get(_part_key(key, i))
+        if part is None:
+            raise ValueError(f"a BatchInfo of {n} parts without part {i}")
+        parts.append(part)
+    return decode_batch(b"".join(parts))
+
+
+def stored_batches(rows) -> dict:
+    """{batch id: its BatchInfo as decode_batch gives it} of ``rows``, the (key, value)
+    pairs stored under BATCH."""
+    held = dict(rows)
+    return {bid: read_batch(held.get, bid) for bid in
+            (int(k[len(BATCH):]) for k in held if SEP not in k[len(BATCH):])}
 
 # Keys outside the sync metadata that sync reads or writes.
 PEERS = Y + b"peer" + SEP            # in the service store: addresses of known peers

@@ -24,8 +24,8 @@ from syncbased import interfaces as I
 from syncbased.store import new_version
 from syncbased.vsync import cr
 from syncbased.vsync._log import (
-    DATA, NODE, LINK_REC, NODE_REC, VERSION, Node, Rec, batch_key, decode_batch,
-    decode_node, encode_batch, encode_node, encode_rec, log_key)
+    DATA, NODE, LINK_REC, NODE_REC, VERSION, Node, Rec, batch_key, batch_writes,
+    decode_node, encode_node, encode_rec, log_key, read_batch)
 
 MAX_ASKS = 5                     # rounds of questions to the app for one round of deltas
 
@@ -153,10 +153,10 @@ def _resolve_by_app(ds, tx, writes, grafts, upd, app, resolutions):
         return n.batch if n is not None else cr.NO_BATCH
 
     def batch_objects(bid):
-        raw = ds._get(writes, batch_key(bid))
-        if raw is None:
+        info = read_batch(lambda k: ds._get(writes, k), bid)
+        if info is None:
             return {}
-        objects, linked, _ = decode_batch(raw)
+        objects, linked, _ = info
         return {**objects, **linked}
 
     def head(oid):
@@ -271,7 +271,8 @@ def _write(ds, tx, writes, grafts, objs):
             tx.put_version(oid, head)
         ds._set_head(writes, oid, head, pointed)
     for bid, (objects, linked) in binfo.items():
-        writes[batch_key(bid)] = encode_batch(objects, linked, counts[bid])
+        writes.update(batch_writes(bid, objects, linked, counts[bid],
+                                   ds._get(writes, batch_key(bid))))
 
 
 def _log(ds, writes, oid, rectype, ver, parents, t, deleted, bid, count):

@@ -16,10 +16,9 @@ from syncbased.store import PutOp, DeleteOp, DbStateChangeRequestOp, new_version
 from syncbased.vsync import limits
 from syncbased.vsync._log import (
     CX, DATA, DBSTATE, HEAD, LINK_REC, NODE, NODE_REC, POS, ROW, SEP, SGDATA, VERSION, Node,
-    Rec, b, batch_key, decode_batch, decode_node, encode_batch, encode_node,
-    encode_node_fields, encode_rec, encode_rec_fields, gid_from_oid, gid_of, log_chunks,
-    log_key, log_key_at, log_prefix, log_rec_stored, prefix_limit)
-
+    Rec, b, batch_key, batch_writes, decode_node, encode_node, encode_node_fields, encode_rec,
+    encode_rec_fields, gid_from_oid, gid_of, log_chunks, log_key, log_key_at, log_prefix,
+    log_rec_stored, prefix_limit, read_batch)
 
 
 
@@ -88,7 +87,7 @@ class DagMixin:
         finally:
             self._pre = None
         if batch:
-            writes[batch_key(batch)] = encode_batch(objects, {}, count)
+            writes.update(batch_writes(batch, objects, {}, count))
         writes[POS] = b"%d" % self.pos
 
     def _new_batch_id(self, writes) -> int:
@@ -193,15 +192,15 @@ class DagMixin:
     def _keep_batches(self, writes, batches):
         """Go's endBatch for the batches of a round: merge into their BatchInfo."""
         for bid, (objects, linked, count) in batches.items():
-            raw = self._get(writes, batch_key(bid))
-            if raw is not None:
-                o, li, c = decode_batch(raw)
+            old = self._get(writes, batch_key(bid))
+            if old is not None:
+                o, li, c = read_batch(lambda k: self._get(writes, k), bid, old)
                 if c != count:
                     raise _bad(f"inconsistent counts for batch {bid}: {c} and {count}")
                 o.update(objects)
                 li.update(linked)
                 objects, linked = o, li
-            writes[batch_key(bid)] = encode_batch(objects, linked, count)
+            writes.update(batch_writes(bid, objects, linked, count, old))
 
     def _apply_rec(self, tx, writes, grafts, lr, sg_round, shared_gids, shared_pfx, touched,
                    batches):

@@ -275,7 +275,7 @@ class SyncTest(DaemonTestCase):
     async def _batches(self):
         import glob
         import sqlite3
-        from syncbased.vsync._log import BATCH, decode_batch
+        from syncbased.vsync._log import BATCH, stored_batches
         # rounds of at most 4 records: a batch of 30 rows spans many of them
         env = {"V23PY_SYNC_ROUND_RECORDS": "4"}
         a, b = await self.daemons(2, env=env)
@@ -314,9 +314,10 @@ class SyncTest(DaemonTestCase):
             for path in glob.glob(os.path.join(d.root_dir, "**", "*.sqlite"), recursive=True):
                 db = sqlite3.connect(path)
                 try:
-                    for k, v in db.execute("SELECT k, v FROM kv WHERE k >= ? AND k < ?",
-                                           (BATCH, BATCH + b"\xff")):
-                        out[bytes(k)] = decode_batch(bytes(v))
+                    out.update(stored_batches(
+                        (bytes(k), bytes(v)) for k, v in db.execute(
+                            "SELECT k, v FROM kv WHERE k >= ? AND k < ?",
+                            (BATCH, BATCH + b"\xff"))))
                 finally:
                     db.close()
             return out

@@ -309,6 +309,70 @@ class BatchInfoTest(unittest.TestCase):
         self.assertEqual(decode_batch(raw), (objects, linked, 7))
 
 
+class BatchPartsTest(unittest.TestCase):
+    """Store format 6: a BatchInfo longer than a record may be is stored in parts of
+    RECORD_BYTES at most with their keys (_log.batch_writes); readers take parts and a
+    whole BatchInfo alike."""
+
+    def _batch(self, n, tag=b""):
+        objects = {b"r\xfec\xfe\xff\x00k%05d" % i + tag: b"\x80v%x" % i for i in range(n)}
+        return objects, {b"c\xfec\xfe": b"\xc3\xa9"}, 2 * n
+
+    def test_big_batch_info_is_stored_in_parts(self):
+        from syncbased.store.core import RECORD_BYTES
+        from syncbased.vsync._log import (BATCH, SEP, batch_key, batch_writes, encode_batch,
+                                          read_batch, stored_batches)
+        objects, linked, count = self._batch(500)
+        raw = encode_batch(objects, linked, count)
+        self.assertGreater(len(raw), 10 * RECORD_BYTES)
+        w = batch_writes(123, objects, linked, count)
+        self.assertEqual(sorted(w), sorted([batch_key(123)] + [
+            batch_key(123) + SEP + b"%d" % i for i in range(1, len(w))]))
+        # (every part as full as its key allows, to 8 bytes: "\xfe" and its number)
+        sizes = [len(k) + len(w[k]) for k in sorted(w, key=len)]
+        self.assertTrue(all(RECORD_BYTES - 8 <= n <= RECORD_BYTES for n in sizes[:-1]), sizes)
+        self.assertLessEqual(sizes[-1], RECORD_BYTES)
+        self.assertEqual(read_batch(w.get, 123), (objects, linked, count))
+        self.assertIsNone(read_batch(w.get, 12))
+        # a small one: one record, the format-5 bytes
+        small = self._batch(3)
+        self.assertEqual(batch_writes(12, *small), {batch_key(12): encode_batch(*small)})
+        # (batch 12's key begins batch 123's: the parts stay apart)
+        w.update(batch_writes(12, *small))
+        self.assertEqual(stored_batches(sorted(w.items())),
+                         {123: (objects, linked, count), 12: small})
+        self.assertTrue(all(k.startswith(BATCH) for k in w))
+
+    def test_whole_batch_info_of_format_5_reads_and_is_replaced_by_parts(self):
+        from syncbased.store.core import RECORD_BYTES
+        from syncbased.vsync._log import batch_key, batch_writes, encode_batch, read_batch
+        objects, linked, count = self._batch(500)
+        stored = {batch_key(7): encode_batch(objects, linked, count)}
+        self.assertEqual(read_batch(stored.get, 7), (objects, linked, count))
+        objects[b"r\xfenew"] = b"1"
+        stored.update(batch_writes(7, objects, linked, count, stored[batch_key(7)]))
+        self.assertTrue(all(len(k) + len(v) <= RECORD_BYTES for k, v in stored.items()))
+        self.assertEqual(read_batch(stored.get, 7), (objects, linked, count))
+
+    def test_fewer_parts_delete_the_old_ones_past_them(self):
+        from syncbased.vsync._log import batch_key, batch_writes, read_batch, SEP
+        big, small = self._batch(300), self._batch(20, b"x" * 60)
+        stored = batch_writes(7, *big)
+        n = len(stored)
+        new = batch_writes(7, *small, stored[batch_key(7)])
+        parts = len([v for v in new.values() if v is not None])
+        self.assertGreater(parts, 1)
+        self.assertEqual({k for k, v in new.items() if v is None},
+                         {batch_key(7) + SEP + b"%d" % i for i in range(parts, n)})
+        stored.update(new)
+        stored = {k: v for k, v in stored.items() if v is not None}
+        self.assertEqual(len(stored), parts)
+        self.assertEqual(read_batch(stored.get, 7), small)
+        # a missing part: an error, not a short BatchInfo
+        del stored[batch_key(7) + SEP + b"1"]
+        self.assertRaises(ValueError, read_batch, stored.get, 7)
+
+
 class ExactPlainTest(unittest.TestCase):
     """vom's exact() returns a decoded str/bool/int/float/bytes directly for string,
     bool, int64, float64 and []byte: what type_of gives for those classes."""

@@ -10,6 +10,7 @@ from syncbased.store import (
     DbStateChangeRequestOp, LogEntry, encode_log_entry, decode_log_entry, log_key,
     ConcurrentTransaction,
 )
+from syncbased.store.core import decode_log_entries
 from v23py.testing import tempdir
 
 
@@ -565,37 +566,73 @@ class StoreTest(unittest.TestCase):
             self.assertEqual(st.engine.scan(b"l\xfe", b"l\xff"),
                              [(log_key(0), b"".join(encode_log_entry(e) for _, e in entries))])
 
+    def assertFullRecords(self, st, whole):
+        """The store's log records hold the entries ``whole`` (read_log's (seq, entry)
+        pairs) in order, each record keyed by its first entry's number and RECORD_BYTES
+        at most with its key, as full as that allows within a commit (store format 6)."""
+        from syncbased.store.core import RECORD_BYTES, parse_log_key
+        rows = st.engine.scan(b"l\xfe", b"l\xff")
+        recs = [decode_log_entries(v) for _, v in rows]
+        self.assertEqual([e for r in recs for e in r], [e for _, e in whole])
+        firsts = [parse_log_key(k) for k, _ in rows]
+        self.assertEqual(firsts, [whole[0][0]] + [firsts[i] + len(r)
+                                                  for i, r in enumerate(recs)][:-1])
+        for i, (k, v) in enumerate(rows):
+            if len(recs[i]) > 1:
+                self.assertLessEqual(len(k) + len(v), RECORD_BYTES)
+            if i + 1 < len(rows) and recs[i][-1].Continued:    # (a commit's next record)
+                self.assertGreater(len(k) + len(v) + len(encode_log_entry(recs[i + 1][0])),
+                                   RECORD_BYTES)
+
     def test_big_commit_log_records_hold_runs_of_entries(self):
-        """A commit's entries go LOG_CHUNK to a record, keyed by the first's number;
+        """A commit's entries go RECORD_BYTES to a record, keyed by the first's number;
         read_log starts anywhere, inside a record too, and log_seq survives a reopen."""
-        from syncbased.store.core import LOG_CHUNK
         d = tempdir(self, "sbtest-")
         st = Store(SqliteEngine(d), clock=lambda: 5)
-        n = 2 * LOG_CHUNK + 3
+        n = 603
         st.run_in_transaction(lambda tx: tx.put(b"r\xfefirst", b"x"))
         st.run_in_transaction(lambda tx: tx.put_many((b"r\xfe%05d" % i, b"v")
                                                      for i in range(n)))
+        # (an entry longer than a record may be: alone)
+        st.run_in_transaction(lambda tx: tx.put_many([(b"r\xfe" + b"L" * 1000, b"v"),
+                                                      (b"r\xfeshort", b"v")]))
         st.flush()
-        self.assertEqual([k for k, _ in st.engine.scan(b"l\xfe", b"l\xff")],
-                         [log_key(0), log_key(1), log_key(1 + LOG_CHUNK),
-                          log_key(1 + 2 * LOG_CHUNK)])
         whole = st.read_log(0, 10 * n)
-        self.assertEqual([s for s, _ in whole], list(range(n + 1)))
-        self.assertEqual([e.Op.Key for _, e in whole][1:], [b"r\xfe%05d" % i for i in range(n)])
-        self.assertEqual([e.Continued for _, e in whole], [False] + [True] * (n - 1) + [False])
-        for start in (1, 2, LOG_CHUNK, LOG_CHUNK + 1, LOG_CHUNK + 7, n):
+        self.assertEqual([s for s, _ in whole], list(range(n + 3)))
+        self.assertEqual([e.Op.Key for _, e in whole][1:n + 1],
+                         [b"r\xfe%05d" % i for i in range(n)])
+        self.assertEqual([e.Continued for _, e in whole],
+                         [False] + [True] * (n - 1) + [False, True, False])
+        self.assertFullRecords(st, whole)
+        sizes = [len(v) for _, v in st.engine.scan(b"l\xfe", b"l\xff")]
+        self.assertGreater(len(sizes), 1 + n * 40 // 1000)
+        self.assertGreater(sizes[-2], 1000)
+        first_run = len(decode_log_entries(st.engine.scan(b"l\xfe", b"l\xff")[1][1]))
+        for start in (1, 2, first_run, first_run + 1, first_run + 7, n, n + 1, n + 2):
             self.assertEqual(st.read_log(start, 10 * n), whole[start:])
-        self.assertEqual(st.read_log(n + 1), [])
+        self.assertEqual(st.read_log(n + 3), [])
         # (whole records until max_entries: at least that many, never a partial record)
-        self.assertEqual(st.read_log(0, 2), whole[:1 + LOG_CHUNK])
-        self.assertEqual(st.read_log(5, 1), whole[5:1 + LOG_CHUNK])
+        self.assertEqual(st.read_log(0, 2), whole[:1 + first_run])
+        self.assertEqual(st.read_log(5, 1), whole[5:1 + first_run])
         st.close()
         st2 = Store(SqliteEngine(d))
         self.addCleanup(st2.close)
-        self.assertEqual(st2.log_seq, n + 1)
+        self.assertEqual(st2.log_seq, n + 3)
         st2.run_in_transaction(lambda tx: tx.put(b"r\xfelast", b"y"))
-        self.assertEqual([e.Op.Key for _, e in st2.read_log(n)], [b"r\xfe%05d" % (n - 1),
-                                                                   b"r\xfelast"])
+        self.assertEqual([e.Op.Key for _, e in st2.read_log(n + 2)], [b"r\xfeshort",
+                                                                       b"r\xfelast"])
+
+    def test_the_last_commits_records_are_read_from_it_whole(self):
+        """read_log from the last commit's first entry reads its records as written (see
+        Store._recent), every one of them."""
+        st = Store(MemEngine(), clock=lambda: 5)
+        st.run_in_transaction(lambda tx: tx.put(b"r\xfefirst", b"x"))
+        keys = [b"r\xfe%02d" % i + b"k" * 100 for i in range(20)]
+        st.run_in_transaction(lambda tx: tx.put_many((k, b"v") for k in keys))
+        self.assertEqual(st._recent_first, 1)
+        self.assertGreater(len(st.engine.scan(b"l\xfe", b"l\xff")), 3)
+        self.assertEqual([(s, e.Op.Key) for s, e in st.read_log(1, 100)],
+                         list(enumerate(keys, 1)))
 
 
 class StoreFormatTest(unittest.TestCase):
@@ -637,9 +674,9 @@ class StoreFormatTest(unittest.TestCase):
         self.assertEqual(st2.log_seq, 5)
         self.assertEqual([e for _, e in st2.read_log(0)][:3], entries)
 
-    def test_stores_of_formats_2_to_4_open_and_move_on(self):
+    def test_stores_of_formats_2_to_5_open_and_move_on(self):
         from syncbased.store.core import FORMAT_KEY, STORE_FORMAT
-        for fmt in (b"2", b"3", b"4"):
+        for fmt in (b"2", b"3", b"4", b"5"):
             d = tempdir(self, "sbfmt-")
             eng = SqliteEngine(d)
             eng.write({FORMAT_KEY: fmt})
@@ -648,16 +685,17 @@ class StoreFormatTest(unittest.TestCase):
             self.addCleanup(st.close)
             st.run_in_transaction(lambda tx: tx.put(b"r\xfea", b"1"))
             self.assertEqual(eng.get(FORMAT_KEY), STORE_FORMAT)
-        self.assertEqual(STORE_FORMAT, b"5")
+        self.assertEqual(STORE_FORMAT, b"6")
 
     def test_store_of_another_format_is_refused(self):
         from syncbased.store.core import FORMAT_KEY
         d = tempdir(self, "sbfmt-")
         eng = SqliteEngine(d)
-        eng.write({FORMAT_KEY: b"6", b"d": b"x"})
+        eng.write({FORMAT_KEY: b"7", b"d": b"x"})
         eng.flush()
         e = self.assertRaises(verror.VError, Store, eng)
-        self.assertIn("store format '6'", e.msg)
+        self.assertIn("store format '7'", e.msg)
+        self.assertIn("(up to '6')", e.msg)
         eng.close()
 
 

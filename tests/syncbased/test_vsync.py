@@ -11,6 +11,7 @@ from syncbased.service import Service
 from syncbased.vsync import SyncService
 from syncbased import interfaces as I
 from v23py.testing import tempdir
+from syncbased.store import encode_log_entry, log_key
 
 ENGINE = "memstore"
 ALICE = ["idp:o:fortune:alice"]
@@ -26,16 +27,22 @@ def wire(items):
 
 
 class Peer:
-    def __init__(self, case):
-        self.svc = Service(tempdir(case, "vsync-"), ENGINE,
-                           default_patterns=ALICE)
+    def __init__(self, case, engine=ENGINE, root=None):
+        """A service with the database and collection; ``root``: one opened again."""
+        self.root = root or tempdir(case, "vsync-")
+        self.svc = Service(self.root, engine, default_patterns=ALICE)
+        if engine != "memstore":
+            case.addCleanup(self.svc.close)
         self.sync = SyncService(types.SimpleNamespace(service=self.svc, reactor=reactor, blobs=None), None,
                                 publish_nh=False, own_names=ALICE)
-        db = self.svc.database(DB)
-        db.create(ALICE, None, access.perms_add({}, ALICE[0], *access.ALL_DATABASE_TAGS))
+        if root is None:
+            db = self.svc.database(DB)
+            db.create(ALICE, None, access.perms_add({}, ALICE[0], *access.ALL_DATABASE_TAGS))
         self.db = self.svc.database(DB)
         self.cx = self.db.collection(CX)
-        self.cx.create(ALICE, "", access.perms_add({}, ALICE[0], *access.ALL_COLLECTION_TAGS))
+        if root is None:
+            self.cx.create(ALICE, "", access.perms_add({}, ALICE[0],
+                                                       *access.ALL_COLLECTION_TAGS))
 
     @property
     def ds(self):
@@ -329,10 +336,8 @@ class VsyncTest(unittest.TestCase):
         peer.db.commit(ALICE, bh)
 
     def _batch_infos(self, peer):
-        from syncbased.vsync._log import BATCH, decode_batch, prefix_limit
-        eng = peer.db.st.engine
-        return {int(k[len(BATCH):]): decode_batch(v)
-                for k, v in eng.scan(BATCH, prefix_limit(BATCH))}
+        from syncbased.vsync._log import BATCH, prefix_limit, stored_batches
+        return stored_batches(peer.db.st.engine.scan(BATCH, prefix_limit(BATCH)))
 
     def test_local_batches_keep_go_batch_info(self):
         from syncbased.common import row_key
@@ -1265,8 +1270,9 @@ class LogRecordCodecTest(unittest.TestCase):
 
 
 class LogChunkTest(unittest.TestCase):
-    """Store format 4: a commit's log records of consecutive generations are one stored
-    record (``_log.log_chunks``); the readers take runs and single records alike."""
+    """Store format 4: a commit's log records of consecutive generations are stored as
+    one record (``_log.log_chunks``), RECORD_BYTES at most since format 6; the readers
+    take runs and single records alike."""
 
     def _rec(self, gen):
         from syncbased.vsync._log import Rec
@@ -1296,12 +1302,39 @@ class LogChunkTest(unittest.TestCase):
         self.assertLess(log_key_at(lp1, 1), out[0][0])
         self.assertLess(out[0][0], log_key_at(lp1, 2))
 
-    def test_runs_are_at_most_LOG_CHUNK_records(self):
-        from syncbased.vsync._log import LOG_DATA, log_chunks, log_key_gens
-        from syncbased.store.core import LOG_CHUNK
-        recs = self._recs(LOG_DATA + b"7\xfe", range(1, LOG_CHUNK + 2))
-        self.assertEqual([log_key_gens(k) for k, _ in log_chunks(recs)],
-                         [(1, LOG_CHUNK), (LOG_CHUNK + 1, LOG_CHUNK + 1)])
+    def assertFullRuns(self, rows, first, last):
+        """``rows`` (stored log records of one device) hold generations ``first`` to
+        ``last`` in order, in runs of RECORD_BYTES at most with their keys, each as full
+        as that allows (store format 6), or one record alone."""
+        from syncbased.store.core import RECORD_BYTES
+        from syncbased.vsync._log import decode_log_value, encode_rec, log_key_gens
+        runs = [decode_log_value(k, v) for k, v in rows]
+        self.assertEqual([r.gen for run in runs for r in run], list(range(first, last + 1)))
+        self.assertEqual([log_key_gens(k) for k, _ in rows],
+                         [(run[0].gen, run[-1].gen) for run in runs])
+        for i, run in enumerate(runs):
+            size = sum(4 + len(encode_rec(r)) for r in run)
+            key = len(rows[i][0])
+            if len(run) > 1:
+                self.assertLessEqual(key + size, RECORD_BYTES)
+                self.assertEqual(len(rows[i][1]), size)
+            else:
+                key += 17     # (the key it would have in a run)
+            if i + 1 < len(runs):     # (the next run's first record did not fit)
+                self.assertGreater(key + size + 4 + len(encode_rec(runs[i + 1][0])),
+                                   RECORD_BYTES)
+
+    def test_runs_are_at_most_RECORD_BYTES(self):
+        from syncbased.store.core import RECORD_BYTES
+        from syncbased.vsync._log import LOG_DATA, Rec, encode_rec, log_chunks, log_key_at
+        lp = LOG_DATA + b"7\xfe"
+        recs = self._recs(lp, range(1, 301))
+        # (generation 150: longer than a run may be, so alone)
+        big = Rec(7, 150, 0, b"r\xfek", b"v", (b"p" * RECORD_BYTES,), 1, False, 0, 0, 1)
+        recs[log_key_at(lp, 150)] = lp, 150, encode_rec(big)
+        out = list(log_chunks(recs))
+        self.assertIn((log_key_at(lp, 150), encode_rec(big)), out)
+        self.assertFullRuns(out, 1, 300)
 
     def test_readers_take_runs_and_single_records_alike(self):
         from syncbased.store import MemEngine, SqliteEngine
@@ -1330,28 +1363,179 @@ class LogChunkTest(unittest.TestCase):
             self.assertIsNone(read_log_rec(eng, log_key_at(lp, 13)))
 
     def test_a_received_round_is_stored_in_runs_and_served_from_them(self):
-        from syncbased.store.core import LOG_CHUNK
-        from syncbased.vsync._log import DATA, log_key_gens, log_prefix, prefix_limit
+        from syncbased.vsync._log import DATA, log_prefix, prefix_limit
         a, b, c = Peer(self), Peer(self), Peer(self)
         a.sync.create_syncgroup(ALICE, a.db, SG, spec(), _info())
         b.join_via(a)
         c.join_via(a)
-        n = LOG_CHUNK + 44
+        n = 300
         a.cx.put_rows(ALICE, None, [("k%04d" % i, vom.encode(i)) for i in range(n)])
         b.pull_from(a)
         lp = log_prefix(DATA, a.ds.id)
-        for peer, runs in ((a, [(1, 1), (2, LOG_CHUNK + 1), (LOG_CHUNK + 2, n + 1)]),
-                           (b, [(1, LOG_CHUNK), (LOG_CHUNK + 1, n + 1)])):
-            # (a: the collection's at the syncgroup's creation, then the PutRows commit;
-            # b: one round)
-            self.assertEqual([log_key_gens(k) for k, _ in
-                              peer.db.st.engine.scan(lp, prefix_limit(lp))], runs)
+        rows_a = a.db.st.engine.scan(lp, prefix_limit(lp))
+        # (a: the collection's record at the syncgroup's creation, then the PutRows
+        # commit's runs; b: one round's)
+        self.assertEqual(rows_a[0][0], lp + b"%016x" % 1)
+        self.assertFullRuns(rows_a[1:], 2, n + 1)
+        rows_b = b.db.st.engine.scan(lp, prefix_limit(lp))
+        self.assertFullRuns(rows_b, 1, n + 1)
+        self.assertLess(len(rows_b), n // 4)
         c.pull_from(b)       # (b answers from the runs)
         self.assertEqual(c.rows(), {"k%04d" % i: i for i in range(n)})
         a.cx.row("k0001").put(ALICE, "", vom.encode("new"))
         c.pull_from(a)
         self.assertEqual(c.rows()["k0001"], "new")
         self.assertEqual(a.ds.gen, n + 2)
+
+
+class StoreFormat6Test(unittest.TestCase):
+    """Store format 6: no record of the watch log, the sync log or a BatchInfo is longer
+    than an index cell of SQLite holds (RECORD_BYTES, and the key); a store the format-5
+    writer left, with such records, opens and reads as it is."""
+
+    # (what an index B-tree cell holds of a record at 4 KiB pages; the record: a header
+    # of a length and two serial types, ~5 bytes, the key and the value)
+    MAX_LOCAL = 1002
+
+    def setUp(self):
+        self.a, self.b = Peer(self, "sqlite"), Peer(self, "sqlite")
+        self.a.sync.create_syncgroup(ALICE, self.a.db, SG, spec(), _info())
+        self.b.join_via(self.a)
+
+    def assertSame(self, got, want, what=""):
+        """assertEqual without difflib's diff of big values (it can run for minutes)."""
+        if got != want:
+            self.fail(f"{what} differs: {str(got)[:300]} != {str(want)[:300]}")
+
+    def _big_records(self, peer):
+        """The records longer than a cell holds (a syncgroup's value, ~1.1 KB, aside: a
+        few of them, kept apart from the DAG's keys)."""
+        return [(k, len(k) + len(v)) for k, v in peer.db.st.engine.scan(b"", b"")
+                if len(k) + len(v) + 5 > self.MAX_LOCAL and not k.startswith(b"y\xfes\xfe")]
+
+    def _put_rows(self, peer, n, tag):
+        peer.cx.put_rows(ALICE, None, [("%s%05d" % (tag, i), vom.encode("x" * 50))
+                                       for i in range(n)])
+
+    def _state(self, peer):
+        """What a peer's store says: rows, watch log, sync logs, BatchInfos."""
+        from syncbased.vsync._log import BATCH, DATA, log_prefix, prefix_limit, scan_log, \
+            stored_batches
+        st = peer.db.st
+        logs = {dev: [r._replace(pos=0) for r in        # (pos: each peer's own)
+                      scan_log(st.engine, log_prefix(DATA, dev), 1, 10 ** 9)]
+                for dev in (self.a.ds.id, self.b.ds.id)}
+        return (peer.rows(), st.read_log(0, 10 ** 9), logs,
+                stored_batches(st.engine.scan(BATCH, prefix_limit(BATCH))))
+
+    def test_big_batches_and_long_logs_stay_under_the_bound(self):
+        from syncbased.vsync._log import BATCH, prefix_limit
+        self._put_rows(self.a, 1200, "k")
+        self.b.pull_from(self.a)
+        self._put_rows(self.b, 600, "b")
+        self.a.pull_from(self.b)
+        for peer in (self.a, self.b):
+            self.assertEqual([k[:12] for k, _ in self._big_records(peer)], [])
+            parts = peer.db.st.engine.scan(BATCH, prefix_limit(BATCH))
+            self.assertGreater(len(parts), 30)
+        self.assertSame(self._state(self.a)[2:], self._state(self.b)[2:])
+        self.assertEqual({len(o) for o, _, _ in self._state(self.a)[3].values()},
+                         {1200, 600})
+
+    def _to_format_5(self, eng):
+        """Store the watch log, the sync logs and the BatchInfos of ``eng`` as the
+        format-5 writer did (a commit's watch-log entries and a device's consecutive
+        records 256 a record, a BatchInfo whole), and mark it 5."""
+        from syncbased.store.core import (FORMAT_KEY, LOG_PREFIX, decode_log_entries,
+                                          parse_log_key)
+        from syncbased.vsync._log import (BATCH, CHUNK_MARK, LOG, _run_record, batch_key,
+                                          decode_log_value, encode_batch, encode_rec,
+                                          log_key_at, prefix_limit, stored_batches)
+        writes = {}
+        rows = eng.scan(LOG_PREFIX, prefix_limit(LOG_PREFIX))
+        commit = []
+        for k, v in rows:
+            writes[k] = None
+            for i, e in enumerate(decode_log_entries(v)):
+                commit.append((parse_log_key(k) + i, e))
+                if not e.Continued:
+                    for j in range(0, len(commit), 256):
+                        run = commit[j:j + 256]
+                        writes[log_key(run[0][0])] = b"".join(encode_log_entry(e)
+                                                              for _, e in run)
+                    commit = []
+        logs: dict = {}
+        for k, v in eng.scan(LOG, prefix_limit(LOG)):
+            writes[k] = None
+            lp = k[:-33] if k[-17:-16] == CHUNK_MARK else k[:-16]
+            logs.setdefault(lp, []).extend(decode_log_value(k, v))
+        for lp, recs in logs.items():
+            for j in range(0, len(recs), 256):
+                run = recs[j:j + 256]
+                self.assertEqual([r.gen for r in run], list(range(run[0].gen,
+                                                                  run[0].gen + len(run))))
+                k, v = _run_record(log_key_at(lp, run[0].gen), run[-1].gen,
+                                   [encode_rec(r) for r in run])
+                writes[k] = v
+        rows = eng.scan(BATCH, prefix_limit(BATCH))
+        writes.update((k, None) for k, _ in rows)
+        for bid, info in stored_batches(rows).items():
+            writes[batch_key(bid)] = encode_batch(*info)
+        writes[FORMAT_KEY] = b"5"
+        eng.write(writes)
+        eng.flush()
+
+    def test_a_format_5_store_opens_and_reads_as_it_is(self):
+        from syncbased.store.core import FORMAT_KEY, RECORD_BYTES
+        from syncbased.vsync._log import SEP, batch_key
+        a, b = self.a, self.b
+        self._put_rows(a, 1200, "k")
+        b.pull_from(a)
+        self._put_rows(b, 600, "b")
+        a.pull_from(b)
+        before = self._state(b)
+        self._to_format_5(b.db.st.engine)
+        big = {k[:4] for k, _ in self._big_records(b)}
+        self.assertEqual(big, {b"l\xfe00", b"y\xfel\xfe", b"y\xfec\xfe"})
+        b.svc.flush()
+        b.svc.close()
+        b = Peer(self, "sqlite", b.root)
+        eng = b.db.st.engine
+        self.assertEqual(eng.get(FORMAT_KEY), b"5")
+        for i, what in enumerate(("rows", "watch log", "sync logs", "batches")):
+            self.assertSame(self._state(b)[i], before[i], what)
+        # it serves them to a new member, and takes new rows and rounds
+        c = Peer(self)
+        c.join_via(a)
+        c.pull_from(b)
+        self.assertSame(c.rows(), a.rows())
+        self._put_rows(a, 300, "n")
+        b.pull_from(a)
+        self._put_rows(b, 300, "m")
+        c.pull_from(b)
+        self.assertSame(c.rows(), b.rows())
+        self.assertSame(b.rows(), {**before[0], **{"n%05d" % i: "x" * 50 for i in range(300)},
+                                    **{"m%05d" % i: "x" * 50 for i in range(300)}})
+        self.assertEqual(eng.get(FORMAT_KEY), b"6")
+        self.assertEqual({k[:4] for k, _ in self._big_records(b)}, big)   # (the old ones)
+        after = self._state(b)
+        self.assertSame(after[1][:len(before[1])], before[1])
+        for dev, recs in before[2].items():
+            self.assertSame(after[2][dev][:len(recs)], recs)
+        # a round adding to a whole BatchInfo of format 5 stores it in parts
+        (bid, (objects, linked, count)), = [(bid, info) for bid, info in before[3].items()
+                                            if len(info[0]) == 1200]
+        writes: dict = {}
+        b.ds._keep_batches(writes, {bid: ({b"r\xfenew": b"1"}, {}, count)})
+        self.assertGreater(len(writes), 20)
+        self.assertTrue(all(len(k) + len(v) <= RECORD_BYTES for k, v in writes.items()))
+        b.db.st.run_in_transaction(lambda tx: [tx.raw_put(k, v) for k, v in writes.items()])
+        self.assertSame(self._state(b)[3][bid], ({**objects, b"r\xfenew": b"1"}, linked,
+                                                  count))
+        bk = batch_key(bid)
+        stored = [k for k, _ in eng.scan(bk, bk + b"\xff") if k == bk or k.startswith(bk + SEP)]
+        self.assertEqual(sorted(stored), sorted(writes))
+        self.assertFalse([k for k, _ in self._big_records(b) if k.startswith(bk)])
 
 
 class GetPresentTest(unittest.TestCase):
