@@ -237,6 +237,17 @@ class PatternTest(unittest.TestCase):
         self.assertFalse(pattern.parse("a.b%", "\x00").match("axb"))
         self.assertFalse(pattern.parse("a%b", "\x00").match("a\nb"))
         self.assertFalse(pattern.parse("ab", "\x00").match("ab\n"))
+
+    def test_many_wildcards_match_in_linear_steps(self):
+        # Go's RE2 never backtracks: a pattern of k %s before a part that is not there must
+        # not cost n^k steps (the fuzzer's like "%%%%%%%%select..." hung, fuzz/corpus/
+        # syncql; backtracking, the first line below took over an hour)
+        self.assertFalse(pattern.parse("%a" * 6 + "%b").match("a" * 200))
+        self.assertTrue(pattern.parse("%a" * 6 + "%b").match("a" * 200 + "b"))
+        self.assertFalse(pattern.parse("%" * 40 + "x").match("y" * 10000))
+        self.assertTrue(pattern.parse("%a_%_b%").match("xaqqbz"))
+        self.assertFalse(pattern.parse("%a%b").match("a\nb"))     # (% spans no newline)
+        self.assertTrue(pattern.parse("%a\n%b").match("xa\nyb"))
         for bad in ("a^b", "a^"):
             with self.assertRaises(verror.VError) as cm:
                 pattern.parse(bad, "^")

@@ -63,7 +63,8 @@ class FuzzCorpusTest(unittest.TestCase):
                      "found-fuzz-teardown-with-surrogates",
                      "found-fuzz-trace-flags-over-int32",
                      "found-fuzz-peer-request-type-renamed-field",
-                     "found-fuzz-type-chain-deeper-than-recursion"):
+                     "found-fuzz-type-chain-deeper-than-recursion",
+                     "found-fuzz-like-many-percents"):
             self.assertIn(name, found)
 
     def test_b1_input_breaks_the_invariant_without_the_check(self):

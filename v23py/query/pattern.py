@@ -39,7 +39,7 @@ def _invalid_escape(found):
 def parse(pattern: str, esc: str = DEFAULT_ESCAPE) -> Pattern:
     if esc in ("%", "_"):
         raise E.IllegalEscapeChar.new("'%' and '_' cannot be used as escape characters")
-    out = ["^"]
+    segs: list[list[str]] = [[]]   # the regex of the parts between the %s
     pending = []
     prefix = None
     escaped = False
@@ -51,11 +51,14 @@ def parse(pattern: str, esc: str = DEFAULT_ESCAPE) -> Pattern:
             escaped = False
         elif c == "%" or c == "_":
             text = "".join(pending)
-            out.append(re.escape(text))
+            segs[-1].append(re.escape(text))
             if prefix is None:
                 prefix = text
             pending = []
-            out.append(".*?" if c == "%" else ".")
+            if c == "%":
+                segs.append([])
+            else:
+                segs[-1].append(".")
         elif c == esc and esc != "\x00":
             escaped = True
         else:
@@ -63,10 +66,19 @@ def parse(pattern: str, esc: str = DEFAULT_ESCAPE) -> Pattern:
     if escaped:
         raise _invalid_escape("<end>")
     text = "".join(pending)
-    out.append(re.escape(text))
+    segs[-1].append(re.escape(text))
     no_wild = prefix is None
     if no_wild:
         prefix = text
+    # Each part between two %s is fixed-length, so the first place it fits after the
+    # part before it is as good as any later one: taken atomically, as Go's RE2 (which
+    # never backtracks) finds the same matches, a pattern of k %s costs O(k n) and not
+    # the O(n^k) of backtracking lazy stars (found by fuzzing: "%%%%%%%%x" hung).
+    parts = ["".join(p) for p in segs]
+    out = ["^", parts[0]]
+    out += ["(?>.*?%s)" % p for p in parts[1:-1]]
+    if len(parts) > 1:
+        out += [".*?", parts[-1]]
     out.append(r"\Z")
     return Pattern(re.compile("".join(out)), prefix, no_wild)
 
