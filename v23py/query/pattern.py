@@ -73,10 +73,11 @@ def parse(pattern: str, esc: str = DEFAULT_ESCAPE) -> Pattern:
     # Each part between two %s is fixed-length, so the first place it fits after the
     # part before it is as good as any later one: taken atomically, as Go's RE2 (which
     # never backtracks) finds the same matches, a pattern of k %s costs O(k n) and not
-    # the O(n^k) of backtracking lazy stars (found by fuzzing: "%%%%%%%%x" hung).
+    # the O(n^k) of backtracking lazy stars (found by fuzzing: "%%%%%%%%x" hung).  (A
+    # lookahead is atomic, and what it captured is then taken: Python 3.10 has no (?>).)
     parts = ["".join(p) for p in segs]
     out = ["^", parts[0]]
-    out += ["(?>.*?%s)" % p for p in parts[1:-1]]
+    out += ["(?=(?P<p%d>.*?%s))(?P=p%d)" % (i, p, i) for i, p in enumerate(parts[1:-1])]
     if len(parts) > 1:
         out += [".*?", parts[-1]]
     out.append(r"\Z")
