@@ -77,6 +77,7 @@ class TypeBombTest(unittest.TestCase):
     def test_exploding_unique_strings_are_refused(self):
         # 200 nested named types with long names, then 2,000 types each holding the last:
         # a 255 KB stream whose unique strings would total ~400 MB.
+        self.addCleanup(sys.setrecursionlimit, sys.getrecursionlimit())
         sys.setrecursionlimit(max(sys.getrecursionlimit(), 5000))
         te = vom.TypeEncoder()
         prev = vdl.StringType

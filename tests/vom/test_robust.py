@@ -115,6 +115,10 @@ class BadInput(unittest.TestCase):
 
         def one_by_one(n):   # id 41 is []string, each next a list of the one before
             return b"\x81" + b"".join(msg(41 + i, 0x28 if i == 0 else 40 + i) for i in range(n))
+        # (Python's default limit, whatever another test in this process set: deeper than
+        # it, the strings of a chain of n links stay within the bound)
+        self.addCleanup(sys.setrecursionlimit, sys.getrecursionlimit())
+        sys.setrecursionlimit(1000)
         n = sys.getrecursionlimit() + 100
         td = vom.TypeDecoder()
         td.feed(one_by_one(n))
