@@ -399,7 +399,6 @@ def decode_batch(raw):
             dict(zip(fields[2 * no:2 * no + nl], fields[2 * no + nl:])), count)
 
 
-
 # Store format 6: a BatchInfo longer than a record may be (RECORD_BYTES with its key) is
 # stored in parts (a 500-row batch's is ~38 KB), its encode_batch bytes cut in order: the
 # first under batch_key, after BATCH_PARTS and the number of parts, the others under
@@ -472,6 +471,7 @@ def stored_batches(rows) -> dict:
     held = dict(rows)
     return {bid: read_batch(held.get, bid) for bid in
             (int(k[len(BATCH):]) for k in held if SEP not in k[len(BATCH):])}
+
 
 # Keys outside the sync metadata that sync reads or writes.
 PEERS = Y + b"peer" + SEP            # in the service store: addresses of known peers
